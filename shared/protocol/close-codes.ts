@@ -1,0 +1,24 @@
+/**
+ * Typed WebSocket close codes for the contributor channel (4000–4999 is the application range).
+ * The close reason is a short human-readable text; the code is what clients switch on.
+ */
+export const CloseCode = {
+  /** Normal closure (also used to echo a peer's 1005 "no status", which cannot be sent back). */
+  Normal: 1000,
+  /** A frame was not valid JSON or did not match the schema. */
+  BadFrame: 4000,
+  /** The tab speaks an older protocol than the coordinator accepts: reload the page. */
+  ProtocolTooOld: 4001,
+  /** A message other than `hello` arrived before registration. */
+  NotRegistered: 4002,
+  /** A frame exceeded the size limit. */
+  FrameTooLarge: 4003,
+  /** The same node identity connected again elsewhere; this older socket is retired. */
+  Replaced: 4004,
+  /** The coordinator is shutting the node out (e.g. rate limit on connections). */
+  Refused: 4008,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** Close codes after which reconnecting cannot help (the tab must reload or stop). */
+export const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCode.ProtocolTooOld]);

@@ -1,0 +1,63 @@
+import { z } from "zod";
+
+/**
+ * A job as the coordinator hands it to a tab: the OpenAI request normalised into one shape for both
+ * chat and plain-text completions, so the tab's engine sees one kind of input.
+ */
+export const ChatMessageSchema = z.object({
+  role: z.enum(["system", "user", "assistant", "tool"]),
+  content: z.string(),
+});
+export type ChatMessage = z.infer<typeof ChatMessageSchema>;
+
+export const SamplingSchema = z.object({
+  max_tokens: z.number().int().positive(),
+  temperature: z.number().min(0).max(2).optional(),
+  top_p: z.number().gt(0).max(1).optional(),
+  seed: z.number().int().optional(),
+  stop: z.array(z.string()).max(4).optional(),
+});
+export type Sampling = z.infer<typeof SamplingSchema>;
+
+export const JobInputSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("chat"), messages: z.array(ChatMessageSchema).min(1) }),
+  z.object({ kind: z.literal("completion"), prompt: z.string() }),
+]);
+export type JobInput = z.infer<typeof JobInputSchema>;
+
+export const JobSpecSchema = z.object({
+  id: z.string().min(1).max(64),
+  model: z.string().min(1).max(200),
+  input: JobInputSchema,
+  sampling: SamplingSchema,
+});
+export type JobSpec = z.infer<typeof JobSpecSchema>;
+
+export const UsageSchema = z.object({
+  prompt_tokens: z.number().int().nonnegative(),
+  completion_tokens: z.number().int().nonnegative(),
+  total_tokens: z.number().int().nonnegative(),
+});
+export type Usage = z.infer<typeof UsageSchema>;
+
+export const FinishReasonSchema = z.enum(["stop", "length", "abort"]);
+export type FinishReason = z.infer<typeof FinishReasonSchema>;
+
+/** Error codes a job can end with; each maps to one HTTP status in edge/errors. */
+export const JobErrorCodeSchema = z.enum([
+  "model_not_served",
+  "no_capacity",
+  "engine_error",
+  "device_lost",
+  "node_gone",
+  "cancelled",
+  "bad_request",
+  "internal",
+]);
+export type JobErrorCode = z.infer<typeof JobErrorCodeSchema>;
+
+export const JobErrorSchema = z.object({
+  code: JobErrorCodeSchema,
+  message: z.string().max(2000),
+});
+export type JobError = z.infer<typeof JobErrorSchema>;

@@ -1,0 +1,161 @@
+import { z } from "zod";
+import { FinishReasonSchema, JobErrorSchema, JobSpecSchema, UsageSchema } from "./job.js";
+
+/**
+ * The contributor channel: one WebSocket per tab at /v1/nodes/connect. Every frame is JSON with a
+ * `type`; both directions are parsed with these schemas (safeParse) and a frame that does not match
+ * closes the socket with `CloseCode.BadFrame`. The first frame from the tab must be `hello` and
+ * carries the protocol version.
+ */
+
+/** Hard limit on a frame in either direction; larger frames close the socket (FrameTooLarge). */
+export const MAX_FRAME_BYTES = 256 * 1024;
+
+export const NodeMessageType = {
+  // tab -> coordinator
+  Hello: "hello",
+  Status: "status",
+  JobAccept: "job.accept",
+  JobDelta: "job.delta",
+  JobDone: "job.done",
+  JobError: "job.error",
+  // coordinator -> tab
+  Welcome: "welcome",
+  JobAssign: "job.assign",
+  JobCancel: "job.cancel",
+} as const;
+
+export const AdapterInfoSchema = z.object({
+  vendor: z.string().max(200),
+  architecture: z.string().max(200),
+  description: z.string().max(500),
+  shaderF16: z.boolean(),
+  maxBufferSize: z.number().nonnegative(),
+  maxStorageBufferBindingSize: z.number().nonnegative(),
+});
+export type AdapterInfo = z.infer<typeof AdapterInfoSchema>;
+
+/** What a tab is doing right now, as it reports it. */
+export const NodeStateSchema = z.enum(["loading", "idle", "busy", "paused"]);
+export type NodeState = z.infer<typeof NodeStateSchema>;
+
+const modelList = z.array(z.string().min(1).max(200)).max(32);
+
+// ---- tab -> coordinator -------------------------------------------------------------------------
+
+/** First frame: who the tab is and what it can serve. */
+export const HelloSchema = z.object({
+  type: z.literal(NodeMessageType.Hello),
+  protocol: z.number().int().positive(),
+  /** Stable identity kept by the tab across reconnects; the coordinator assigns one if absent. */
+  nodeId: z.string().min(8).max(64).optional(),
+  adapter: AdapterInfoSchema,
+  /** Models loaded and ready to serve. */
+  models: modelList,
+  state: NodeStateSchema,
+  /** Software name and version, for the node list. */
+  agent: z.string().max(100),
+});
+
+/** Sent on every state change and as a heartbeat. */
+export const StatusSchema = z.object({
+  type: z.literal(NodeMessageType.Status),
+  state: NodeStateSchema,
+  models: modelList,
+});
+
+export const JobAcceptSchema = z.object({
+  type: z.literal(NodeMessageType.JobAccept),
+  jobId: z.string().min(1).max(64),
+});
+
+/** A coalesced piece of generated text; `seq` counts deltas of this job from 0. */
+export const JobDeltaSchema = z.object({
+  type: z.literal(NodeMessageType.JobDelta),
+  jobId: z.string().min(1).max(64),
+  seq: z.number().int().nonnegative(),
+  text: z.string().max(64 * 1024),
+});
+
+export const JobDoneSchema = z.object({
+  type: z.literal(NodeMessageType.JobDone),
+  jobId: z.string().min(1).max(64),
+  finishReason: FinishReasonSchema,
+  usage: UsageSchema,
+  /** Decode speed the tab measured for this job, tokens per second. */
+  decodeTokensPerSecond: z.number().nonnegative().optional(),
+});
+
+export const JobErrorFrameSchema = z.object({
+  type: z.literal(NodeMessageType.JobError),
+  jobId: z.string().min(1).max(64),
+  error: JobErrorSchema,
+});
+
+export const TabMessageSchema = z.discriminatedUnion("type", [
+  HelloSchema,
+  StatusSchema,
+  JobAcceptSchema,
+  JobDeltaSchema,
+  JobDoneSchema,
+  JobErrorFrameSchema,
+]);
+export type TabMessage = z.infer<typeof TabMessageSchema>;
+export type Hello = z.infer<typeof HelloSchema>;
+
+// ---- coordinator -> tab -------------------------------------------------------------------------
+
+export const WelcomeSchema = z.object({
+  type: z.literal(NodeMessageType.Welcome),
+  protocol: z.number().int().positive(),
+  nodeId: z.string(),
+  /** How often the tab should send `status` when nothing changes. */
+  statusIntervalMs: z.number().int().positive(),
+});
+
+export const JobAssignSchema = z.object({
+  type: z.literal(NodeMessageType.JobAssign),
+  job: JobSpecSchema,
+});
+
+export const JobCancelSchema = z.object({
+  type: z.literal(NodeMessageType.JobCancel),
+  jobId: z.string(),
+  reason: z.string().max(200),
+});
+
+export const CoordinatorMessageSchema = z.discriminatedUnion("type", [
+  WelcomeSchema,
+  JobAssignSchema,
+  JobCancelSchema,
+]);
+export type CoordinatorMessage = z.infer<typeof CoordinatorMessageSchema>;
+
+/**
+ * Keep-alive: the tab sends exactly this text and the coordinator's WebSocket auto-response answers
+ * `PONG_FRAME` without waking a hibernated Durable Object.
+ */
+export const PING_FRAME = '{"type":"ping"}';
+export const PONG_FRAME = '{"type":"pong"}';
+
+/** Parse one text frame; returns a typed message or a readable reason for the close frame. */
+export function parseFrame<T>(
+  schema: z.ZodType<T>,
+  raw: string | ArrayBuffer,
+): { ok: true; msg: T } | { ok: false; reason: string } {
+  if (typeof raw !== "string") return { ok: false, reason: "binary frames are not accepted" };
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return { ok: false, reason: "frame is not JSON" };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length ? issue.path.join(".") : "frame";
+    // Close reasons are limited to 123 bytes by the WebSocket spec.
+    return { ok: false, reason: `${where}: ${issue?.message ?? "invalid"}`.slice(0, 120) };
+  }
+  return { ok: true, msg: parsed.data };
+}

@@ -1,0 +1,42 @@
+import { defineConfig } from "vitest/config";
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+
+/**
+ * One vitest project per runtime: pure shared code in Node, the coordinator inside workerd (the
+ * real Workers runtime, through the Cloudflare plugin), web units in Node, and browser tests that
+ * drive real Chromium (SwiftShader WebGPU) against `wrangler dev`.
+ */
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: { name: "shared", include: ["shared/**/*.test.ts"], environment: "node" },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: { ALLOW_LOCATION_HEADER: "true", STATUS_INTERVAL_MS: "15000" },
+            },
+          }),
+        ],
+        test: { name: "edge", include: ["edge/**/*.test.ts"] },
+      },
+      {
+        test: { name: "web", include: ["web/**/*.test.ts"], environment: "node" },
+      },
+      {
+        test: {
+          name: "browser",
+          include: ["test/browser/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          // One Chromium and one wrangler dev per file; the machine has 2 cores.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
