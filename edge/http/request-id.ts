@@ -1,0 +1,17 @@
+import type { MiddlewareHandler } from "hono";
+import type { AppContext } from "../env.js";
+
+/**
+ * Give every request an id (or keep the caller's `x-request-id` if it is sane), expose it to
+ * handlers and stamp it on the response, so errors, logs and client reports line up.
+ */
+export function requestId(): MiddlewareHandler<AppContext> {
+  return async function requestIdMiddleware(c, next) {
+    const given = c.req.header("x-request-id");
+    const id = given && /^[\w.-]{8,64}$/.test(given) ? given : `req_${crypto.randomUUID()}`;
+    c.set("requestId", id);
+    await next();
+    // A WebSocket upgrade (101) comes back from the Region object with immutable headers.
+    if (c.res.status !== 101) c.res.headers.set("x-request-id", id);
+  };
+}

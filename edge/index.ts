@@ -1,0 +1,35 @@
+import { Hono } from "hono";
+import type { AppContext } from "./env.js";
+import { ApiError } from "./http/api-error.js";
+import { errorResponse, onError } from "./http/on-error.js";
+import { requestId } from "./http/request-id.js";
+import { inferenceRoutes } from "./routes/inference.js";
+import { modelRoutes } from "./routes/models.js";
+import { nodeRoutes } from "./routes/nodes.js";
+
+export { RegionDurableObject } from "./region/region-do.js";
+
+/**
+ * The coordinator Worker: the OpenAI-compatible API and the contributors' socket under /v1; every
+ * other path is a static file from dist/ (wrangler serves those before the Worker runs).
+ */
+const app = new Hono<AppContext>();
+app.use("*", requestId());
+app.route("/v1", inferenceRoutes());
+app.route("/v1", modelRoutes());
+app.route("/v1", nodeRoutes());
+app.notFound((c) =>
+  errorResponse(
+    new ApiError(
+      404,
+      "not_found_error",
+      `No route for ${c.req.method} ${c.req.path}.`,
+      null,
+      "unknown_route",
+    ),
+    c.get("requestId"),
+  ),
+);
+app.onError(onError);
+
+export default app satisfies ExportedHandler<AppContext["Bindings"]>;

@@ -1,0 +1,180 @@
+import type { AdapterInfo, Hello, NodeState } from "../../shared/protocol/node-messages.js";
+
+/** A connected, registered tab as the Region object tracks it. */
+export interface NodeRecord {
+  nodeId: string;
+  /** Shown in public listings instead of nodeId, which a tab uses as its identity. */
+  publicId: string;
+  ws: WebSocket;
+  adapter: AdapterInfo;
+  agent: string;
+  models: string[];
+  state: NodeState;
+  /** The job this tab is serving (or finishing after a cancel), if any. */
+  jobId: string | null;
+  lat: number | null;
+  lon: number | null;
+  connectedAt: number;
+  lastSeen: number;
+  lastAssignedAt: number;
+  jobsServed: number;
+}
+
+/** What survives hibernation on the socket itself (kept small: attachments are size-limited). */
+export interface SocketAttachment {
+  nodeId: string | null;
+  lat: number | null;
+  lon: number | null;
+}
+
+interface NodeRow extends Record<string, SqlStorageValue> {
+  node_id: string;
+  public_id: string;
+  adapter: string;
+  agent: string;
+  models: string;
+  state: string;
+  lat: number | null;
+  lon: number | null;
+  connected_at: number;
+  last_seen: number;
+  jobs_served: number;
+}
+
+/**
+ * Registry of the tabs connected to one Region object. The in-memory map is a cache: every change
+ * is written to SQLite, and after eviction the map is rebuilt from the sockets that survived
+ * hibernation (their attachments name the node) joined with the `nodes` table.
+ */
+export class NodeRegistry {
+  private readonly byId = new Map<string, NodeRecord>();
+
+  constructor(private readonly sql: SqlStorage) {}
+
+  /** Rebuild after the object was evicted; drop rows whose sockets are gone. */
+  restore(sockets: WebSocket[], currentJob: (nodeId: string) => string | null): void {
+    const live = new Map<string, WebSocket>();
+    for (const ws of sockets) {
+      const att = ws.deserializeAttachment() as SocketAttachment | null;
+      if (att?.nodeId) live.set(att.nodeId, ws);
+    }
+    for (const row of this.sql.exec<NodeRow>(`SELECT * FROM nodes`)) {
+      const ws = live.get(row.node_id);
+      if (!ws) {
+        this.sql.exec(`DELETE FROM nodes WHERE node_id = ?`, row.node_id);
+        continue;
+      }
+      this.byId.set(row.node_id, {
+        nodeId: row.node_id,
+        publicId: row.public_id,
+        ws,
+        adapter: JSON.parse(row.adapter) as AdapterInfo,
+        agent: row.agent,
+        models: JSON.parse(row.models) as string[],
+        state: row.state as NodeState,
+        jobId: currentJob(row.node_id),
+        lat: row.lat,
+        lon: row.lon,
+        connectedAt: row.connected_at,
+        lastSeen: row.last_seen,
+        lastAssignedAt: 0,
+        jobsServed: row.jobs_served,
+      });
+    }
+  }
+
+  register(
+    hello: Hello,
+    nodeId: string,
+    publicId: string,
+    ws: WebSocket,
+    loc: { lat: number | null; lon: number | null },
+  ): NodeRecord {
+    const now = Date.now();
+    const previous = this.byId.get(nodeId);
+    const node: NodeRecord = {
+      nodeId,
+      publicId,
+      ws,
+      adapter: hello.adapter,
+      agent: hello.agent,
+      models: hello.models,
+      state: hello.state,
+      jobId: null,
+      lat: loc.lat,
+      lon: loc.lon,
+      connectedAt: now,
+      lastSeen: now,
+      lastAssignedAt: 0,
+      jobsServed: previous?.jobsServed ?? 0,
+    };
+    this.byId.set(nodeId, node);
+    this.sql.exec(
+      `INSERT OR REPLACE INTO nodes
+         (node_id, public_id, adapter, agent, models, state, lat, lon, connected_at, last_seen, jobs_served)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      nodeId,
+      publicId,
+      JSON.stringify(hello.adapter),
+      hello.agent,
+      JSON.stringify(hello.models),
+      hello.state,
+      loc.lat,
+      loc.lon,
+      now,
+      now,
+      node.jobsServed,
+    );
+    return node;
+  }
+
+  get(nodeId: string): NodeRecord | undefined {
+    return this.byId.get(nodeId);
+  }
+
+  bySocket(ws: WebSocket): NodeRecord | undefined {
+    const att = ws.deserializeAttachment() as SocketAttachment | null;
+    const node = att?.nodeId ? this.byId.get(att.nodeId) : undefined;
+    return node && node.ws === ws ? node : undefined;
+  }
+
+  all(): IterableIterator<NodeRecord> {
+    return this.byId.values();
+  }
+
+  update(node: NodeRecord, patch: Partial<Pick<NodeRecord, "state" | "models" | "jobId">>): void {
+    Object.assign(node, patch);
+    node.lastSeen = Date.now();
+    this.sql.exec(
+      `UPDATE nodes SET state = ?, models = ?, last_seen = ?, jobs_served = ? WHERE node_id = ?`,
+      node.state,
+      JSON.stringify(node.models),
+      node.lastSeen,
+      node.jobsServed,
+      node.nodeId,
+    );
+  }
+
+  remove(nodeId: string): void {
+    this.byId.delete(nodeId);
+    this.sql.exec(`DELETE FROM nodes WHERE node_id = ?`, nodeId);
+  }
+
+  /**
+   * Pick an idle tab that has the model loaded, least recently assigned first so work spreads.
+   * Returns why nothing was picked, because clients get different errors for "nobody serves this
+   * model" (404) and "everyone is busy" (503).
+   */
+  pick(model: string): { node: NodeRecord } | { none: "model_not_served" | "no_capacity" } {
+    let best: NodeRecord | undefined;
+    let anyServes = false;
+    for (const node of this.byId.values()) {
+      if (!node.models.includes(model)) continue;
+      anyServes = true;
+      if (node.state !== "idle" || node.jobId) continue;
+      if (!best || node.lastAssignedAt < best.lastAssignedAt) best = node;
+    }
+    if (best) return { node: best };
+    return { none: anyServes ? "no_capacity" : "model_not_served" };
+  }
+}

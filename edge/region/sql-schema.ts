@@ -1,0 +1,45 @@
+/**
+ * SQLite schema of a Region Durable Object, applied in order by `migrate`. Each entry runs once;
+ * the applied count lives in the `_migrations` table, so adding a statement at the end is a
+ * migration and editing an old one is not allowed.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE nodes (
+     node_id TEXT PRIMARY KEY,
+     public_id TEXT NOT NULL,
+     adapter TEXT NOT NULL,
+     agent TEXT NOT NULL,
+     models TEXT NOT NULL,
+     state TEXT NOT NULL,
+     lat REAL, lon REAL,
+     connected_at INTEGER NOT NULL,
+     last_seen INTEGER NOT NULL,
+     jobs_served INTEGER NOT NULL DEFAULT 0
+   )`,
+  `CREATE TABLE jobs (
+     id TEXT PRIMARY KEY,
+     request_id TEXT NOT NULL,
+     model TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     node_id TEXT,
+     state TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     delivered_chars INTEGER NOT NULL DEFAULT 0,
+     next_seq INTEGER NOT NULL DEFAULT 0,
+     finish_reason TEXT,
+     error_code TEXT,
+     prompt_tokens INTEGER,
+     completion_tokens INTEGER
+   )`,
+  `CREATE INDEX jobs_by_state ON jobs(state)`,
+];
+
+export function migrate(sql: SqlStorage): void {
+  sql.exec(`CREATE TABLE IF NOT EXISTS _migrations (n INTEGER NOT NULL)`);
+  const row = sql.exec<{ n: number }>(`SELECT n FROM _migrations`).toArray()[0];
+  const applied = row?.n ?? 0;
+  if (!row) sql.exec(`INSERT INTO _migrations (n) VALUES (0)`);
+  for (let i = applied; i < MIGRATIONS.length; i++) sql.exec(MIGRATIONS[i] as string);
+  if (applied < MIGRATIONS.length) sql.exec(`UPDATE _migrations SET n = ?`, MIGRATIONS.length);
+}

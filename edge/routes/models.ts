@@ -1,0 +1,47 @@
+import { Hono } from "hono";
+import { buildCatalog, DEFAULT_MODELS, parseExtraModels } from "../../shared/models/catalog.js";
+import type { ModelList } from "../../shared/openai/models.js";
+import type { AppContext } from "../env.js";
+import { ApiError } from "../http/api-error.js";
+import { REGIONS, regionStub } from "../region/region-stub.js";
+
+/** GET /v1/models (what connected tabs serve now) and GET /v1/catalog (what tabs may load). */
+export function modelRoutes() {
+  const app = new Hono<AppContext>();
+
+  app.get("/models", async (c) => {
+    const summaries = await Promise.all(REGIONS.map((r) => regionStub(c.env, r).summary()));
+    const totals = new Map<string, { nodes: number; idle: number }>();
+    for (const summary of summaries) {
+      for (const [model, count] of Object.entries(summary.models)) {
+        const t = totals.get(model) ?? { nodes: 0, idle: 0 };
+        t.nodes += count.nodes;
+        t.idle += count.idle;
+        totals.set(model, t);
+      }
+    }
+    const created = Math.floor(Date.now() / 1000);
+    const body: ModelList = {
+      object: "list",
+      data: [...totals.entries()]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([id, t]) => ({ id, object: "model", created, owned_by: "tabgrid", tabgrid: t })),
+    };
+    return c.json(body);
+  });
+
+  app.get("/catalog", (c) => {
+    const extra = parseExtraModels(c.env.EXTRA_MODELS);
+    if (!extra.ok)
+      throw new ApiError(
+        500,
+        "server_error",
+        `Model catalog misconfigured: ${extra.error}`,
+        null,
+        "catalog_config",
+      );
+    return c.json({ object: "list", data: buildCatalog(DEFAULT_MODELS, extra.records) });
+  });
+
+  return app;
+}

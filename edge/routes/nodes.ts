@@ -1,0 +1,41 @@
+import { Hono } from "hono";
+import type { AppContext } from "../env.js";
+import { ApiError } from "../http/api-error.js";
+import { requestLocation } from "../http/location.js";
+import { REGIONS, regionFor, regionStub } from "../region/region-stub.js";
+
+/** The contributor side: the tabs' WebSocket and the public list of connected tabs. */
+export function nodeRoutes() {
+  const app = new Hono<AppContext>();
+
+  app.get("/nodes/connect", async (c) => {
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      throw new ApiError(
+        426,
+        "invalid_request_error",
+        "This endpoint expects a WebSocket upgrade.",
+      );
+    }
+    const loc = requestLocation(c.req.raw, c.env);
+    const headers = new Headers(c.req.raw.headers);
+    headers.delete("x-tabgrid-node-lat");
+    headers.delete("x-tabgrid-node-lon");
+    if (loc) {
+      headers.set("x-tabgrid-node-lat", String(loc.lat));
+      headers.set("x-tabgrid-node-lon", String(loc.lon));
+    }
+    const stub = regionStub(c.env, regionFor(loc));
+    return stub.fetch(new Request(c.req.raw.url, { headers }));
+  });
+
+  app.get("/nodes", async (c) => {
+    const lists = await Promise.all(
+      REGIONS.map(async (region) =>
+        (await regionStub(c.env, region).listNodes()).map((n) => ({ ...n, region })),
+      ),
+    );
+    return c.json({ object: "list", data: lists.flat() });
+  });
+
+  return app;
+}
