@@ -17,7 +17,18 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
-              bindings: { ALLOW_LOCATION_HEADER: "true", STATUS_INTERVAL_MS: "15000" },
+              bindings: {
+                ALLOW_LOCATION_HEADER: "true",
+                STATUS_INTERVAL_MS: "15000",
+                EXTRA_MODELS: JSON.stringify([
+                  {
+                    model: "https://models.example.org/Operator-Test-Model-q4f32_1-MLC",
+                    model_id: "Operator-Test-Model-q4f32_1-MLC",
+                    model_lib: "https://models.example.org/Operator-Test-Model-webgpu.wasm",
+                    vram_required_MB: 512,
+                  },
+                ]),
+              },
             },
           }),
         ],

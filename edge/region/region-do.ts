@@ -13,7 +13,7 @@ import {
   type Hello,
   type TabMessage,
 } from "../../shared/protocol/node-messages.js";
-import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from "../../shared/protocol/version.js";
+import { PROTOCOL_VERSION, protocolCompatibility } from "../../shared/protocol/version.js";
 import type { OpenJobResult } from "./job-events.js";
 import { JobRelay } from "./job-relay.js";
 import { JobStore } from "./job-store.js";
@@ -160,11 +160,19 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
   // ---- contributor channel -------------------------------------------------------------------
 
   private async onHello(ws: WebSocket, hello: Hello): Promise<void> {
-    if (hello.protocol < MIN_PROTOCOL_VERSION) {
+    const compat = protocolCompatibility(hello.protocol);
+    if (compat === "too_old") {
       return this.reject(
         ws,
         CloseCode.ProtocolTooOld,
         `protocol ${hello.protocol} is too old; reload the page`,
+      );
+    }
+    if (compat === "too_new") {
+      return this.reject(
+        ws,
+        CloseCode.ProtocolTooNew,
+        `coordinator speaks protocol ${PROTOCOL_VERSION}; retry later`,
       );
     }
     const att = ws.deserializeAttachment() as SocketAttachment;

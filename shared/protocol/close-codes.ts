@@ -15,6 +15,8 @@ export const CloseCode = {
   FrameTooLarge: 4003,
   /** The same node identity connected again elsewhere; this older socket is retired. */
   Replaced: 4004,
+  /** The tab speaks a newer protocol than this coordinator (a deploy is rolling out): retry later. */
+  ProtocolTooNew: 4005,
   /** The coordinator is shutting the node out (e.g. rate limit on connections). */
   Refused: 4008,
 } as const;

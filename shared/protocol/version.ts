@@ -5,3 +5,10 @@
  */
 export const PROTOCOL_VERSION = 1;
 export const MIN_PROTOCOL_VERSION = 1;
+
+/** Whether the coordinator can talk to a tab that speaks `version`. */
+export function protocolCompatibility(version: number): "ok" | "too_old" | "too_new" {
+  if (version < MIN_PROTOCOL_VERSION) return "too_old";
+  if (version > PROTOCOL_VERSION) return "too_new";
+  return "ok";
+}

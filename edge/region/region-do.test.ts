@@ -1,0 +1,196 @@
+import { SELF, env, evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it } from "vitest";
+import { ChatCompletionSchema } from "../../shared/openai/chat.js";
+import { ModelListSchema } from "../../shared/openai/models.js";
+import { CloseCode } from "../../shared/protocol/close-codes.js";
+import { MAX_FRAME_BYTES, PING_FRAME, PONG_FRAME } from "../../shared/protocol/node-messages.js";
+import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
+import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import { regionStub } from "./region-stub.js";
+import type { AppEnv } from "../env.js";
+
+const appEnv = env as unknown as AppEnv;
+const tabs: ScriptedTab[] = [];
+afterEach(() => {
+  tabs.splice(0).forEach((t) => t.close());
+});
+async function tab(models: string[], nodeId?: string): Promise<ScriptedTab> {
+  const t = await ScriptedTab.connect(models, nodeId);
+  tabs.push(t);
+  return t;
+}
+
+function chat(model: string): Promise<Response> {
+  return SELF.fetch("http://tabgrid.test/v1/chat/completions", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] }),
+  });
+}
+
+describe("contributor socket: bad input closes only that socket, with a typed reason", () => {
+  it.each([
+    ["not json", "{nope", CloseCode.BadFrame],
+    ["unknown type", JSON.stringify({ type: "launch-missiles" }), CloseCode.BadFrame],
+    [
+      "status before hello",
+      JSON.stringify({ type: "status", state: "idle", models: [] }),
+      CloseCode.NotRegistered,
+    ],
+    [
+      "old protocol",
+      JSON.stringify({
+        type: "hello",
+        protocol: 0,
+        adapter: {
+          vendor: "",
+          architecture: "",
+          description: "",
+          shaderF16: false,
+          maxBufferSize: 0,
+          maxStorageBufferBindingSize: 0,
+        },
+        models: [],
+        state: "idle",
+        agent: "x",
+      }),
+      CloseCode.BadFrame, // protocol must be positive: the schema rejects 0 before the version check
+    ],
+    ["oversized frame", "x".repeat(MAX_FRAME_BYTES + 1), CloseCode.FrameTooLarge],
+  ])("%s", async (_name, frame, code) => {
+    const healthy = await tab(["survivor-model"]);
+    const bad = await ScriptedTab.open();
+    bad.send(frame);
+    const closed = await bad.closed;
+    expect(closed.code).toBe(code);
+    expect(closed.reason.length).toBeGreaterThan(0);
+    // The healthy tab still serves.
+    const resP = chat("survivor-model");
+    healthy.serve(await healthy.nextJob(), ["still here"]);
+    expect((await resP).status).toBe(200);
+  });
+
+  it("a tab speaking a newer protocol than the coordinator is told so with a typed close", async () => {
+    const t = await ScriptedTab.open();
+    t.send({
+      type: "hello",
+      protocol: PROTOCOL_VERSION + 1,
+      adapter: {
+        vendor: "",
+        architecture: "",
+        description: "",
+        shaderF16: false,
+        maxBufferSize: 0,
+        maxStorageBufferBindingSize: 0,
+      },
+      models: ["m"],
+      state: "idle",
+      agent: "future-tab/9",
+    });
+    const closed = await t.closed;
+    expect(closed.code).toBe(CloseCode.ProtocolTooNew);
+    expect(closed.reason).toContain(`protocol ${PROTOCOL_VERSION}`);
+  });
+
+  it("a malformed frame from the serving tab fails its job with a clear error", async () => {
+    const t = await tab(["crash-model"]);
+    const resP = chat("crash-model");
+    const job = await t.nextJob();
+    t.send({ type: "job.delta", jobId: job.id, seq: "zero", text: 1 });
+    expect((await t.closed).code).toBe(CloseCode.BadFrame);
+    const res = await resP;
+    expect(res.status).toBe(502);
+  });
+});
+
+describe("liveness and identity", () => {
+  it("pings are answered by auto-response", async () => {
+    const t = await tab(["ping-model"]);
+    const pong = new Promise<string>((resolve) =>
+      t.ws.addEventListener("message", (e) => {
+        if (e.data === PONG_FRAME) resolve(e.data as string);
+      }),
+    );
+    t.send(PING_FRAME);
+    expect(await pong).toBe(PONG_FRAME);
+  });
+
+  it("a tab reconnecting with its nodeId replaces its old socket", async () => {
+    const first = await tab(["replace-model"]);
+    const second = await tab(["replace-model"], first.nodeId);
+    expect(second.nodeId).toBe(first.nodeId);
+    expect((await first.closed).code).toBe(CloseCode.Replaced);
+    const nodes = (await (await SELF.fetch("http://tabgrid.test/v1/nodes")).json()) as {
+      data: Array<{ models: string[] }>;
+    };
+    expect(nodes.data.filter((n) => n.models.includes("replace-model"))).toHaveLength(1);
+  });
+});
+
+describe("listings", () => {
+  it("GET /v1/nodes shows tabs without their identity secret", async () => {
+    const t = await tab(["list-model"]);
+    const res = await SELF.fetch("http://tabgrid.test/v1/nodes");
+    const text = await res.text();
+    expect(text).not.toContain(t.nodeId);
+    const body = JSON.parse(text) as {
+      data: Array<{
+        id: string;
+        models: string[];
+        state: string;
+        adapter: { architecture: string };
+      }>;
+    };
+    const mine = body.data.find((n) => n.models.includes("list-model"));
+    expect(mine?.state).toBe("idle");
+    expect(mine?.adapter.architecture).toBe("swiftshader");
+    expect(mine?.id).toMatch(/^[0-9a-f]{12}$/);
+  });
+
+  it("GET /v1/models lists what connected tabs serve now, and forgets a tab that left", async () => {
+    const t = await tab(["models-a", "models-b"]);
+    const list = ModelListSchema.parse(
+      await (await SELF.fetch("http://tabgrid.test/v1/models")).json(),
+    );
+    expect(list.data.map((m) => m.id)).toEqual(expect.arrayContaining(["models-a", "models-b"]));
+    expect(list.data.find((m) => m.id === "models-a")?.tabgrid).toEqual({ nodes: 1, idle: 1 });
+    t.close();
+    await t.closed;
+    // The close reaches the object asynchronously; poll the public listing until it reflects it.
+    await expect
+      .poll(async () => {
+        const l = ModelListSchema.parse(
+          await (await SELF.fetch("http://tabgrid.test/v1/models")).json(),
+        );
+        return l.data.some((m) => m.id === "models-a");
+      })
+      .toBe(false);
+  });
+
+  it("GET /v1/catalog merges operator models (EXTRA_MODELS) over WebLLM's defaults", async () => {
+    const body = (await (await SELF.fetch("http://tabgrid.test/v1/catalog")).json()) as {
+      data: Array<{ model_id: string }>;
+    };
+    const ids = body.data.map((m) => m.model_id);
+    expect(ids).toContain("Qwen2.5-0.5B-Instruct-q4f32_1-MLC");
+    expect(ids).toContain("Operator-Test-Model-q4f32_1-MLC");
+  });
+});
+
+describe("hibernation", () => {
+  it("after the Region object is evicted, a connected tab is restored from its socket and serves", async () => {
+    const t = await tab(["evict-model"]);
+    const stub = regionStub(appEnv, "wnam");
+    await evictDurableObject(stub);
+    const resP = chat("evict-model");
+    const job = await t.nextJob();
+    t.serve(job, ["after ", "eviction"]);
+    const body = ChatCompletionSchema.parse(await (await resP).json());
+    expect(body.choices[0]?.message.content).toBe("after eviction");
+    // The job was written to SQLite before dispatch and finished there.
+    const state = await runInDurableObject(stub, (_obj, ctx) =>
+      ctx.storage.sql.exec<{ state: string }>(`SELECT state FROM jobs WHERE id = ?`, job.id).one(),
+    );
+    expect(state.state).toBe("done");
+  });
+});

@@ -1,0 +1,2 @@
+import type { ModelRecord } from "@mlc-ai/web-llm";
+export function fromWebLLMRecord(r: ModelRecord): Record<string, unknown>;

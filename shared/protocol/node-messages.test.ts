@@ -1,0 +1,65 @@
+import { describe, expect, it } from "vitest";
+import { CoordinatorMessageSchema, TabMessageSchema, parseFrame } from "./node-messages.js";
+
+const adapter = {
+  vendor: "google",
+  architecture: "swiftshader",
+  description: "",
+  shaderF16: false,
+  maxBufferSize: 1,
+  maxStorageBufferBindingSize: 1,
+};
+
+describe("parseFrame", () => {
+  it("parses a valid hello", () => {
+    const r = parseFrame(
+      TabMessageSchema,
+      JSON.stringify({
+        type: "hello",
+        protocol: 1,
+        adapter,
+        models: ["m"],
+        state: "idle",
+        agent: "a",
+      }),
+    );
+    expect(r.ok && r.msg.type).toBe("hello");
+  });
+
+  it("names the field that is wrong, within the close-reason limit", () => {
+    const r = parseFrame(
+      TabMessageSchema,
+      JSON.stringify({ type: "job.delta", jobId: "j", seq: -1, text: "x" }),
+    );
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.reason).toMatch(/^seq: /);
+      expect(new TextEncoder().encode(r.reason).length).toBeLessThanOrEqual(123);
+    }
+  });
+
+  it("rejects non-JSON, binary frames and unknown types", () => {
+    expect(parseFrame(TabMessageSchema, "{").ok).toBe(false);
+    expect(parseFrame(TabMessageSchema, new ArrayBuffer(2)).ok).toBe(false);
+    expect(
+      parseFrame(
+        TabMessageSchema,
+        JSON.stringify({ type: "welcome", protocol: 1, nodeId: "x", statusIntervalMs: 1 }),
+      ).ok,
+    ).toBe(false);
+  });
+
+  it("keeps directions apart: a tab cannot send a coordinator message and vice versa", () => {
+    const assign = {
+      type: "job.assign",
+      job: {
+        id: "j",
+        model: "m",
+        input: { kind: "completion", prompt: "p" },
+        sampling: { max_tokens: 1 },
+      },
+    };
+    expect(parseFrame(CoordinatorMessageSchema, JSON.stringify(assign)).ok).toBe(true);
+    expect(parseFrame(TabMessageSchema, JSON.stringify(assign)).ok).toBe(false);
+  });
+});
