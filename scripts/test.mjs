@@ -1,0 +1,36 @@
+// `npm test`: every vitest project (shared units, coordinator in workerd, web units, browser tests
+// in Chromium), then one plain "N passed, N failed" line that CI and people can read at a glance.
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+
+const results = ".vitest-results.json";
+rmSync(results, { force: true });
+const env = {
+  ...process.env,
+  WRANGLER_SEND_METRICS: "false",
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+};
+const run = spawnSync(
+  "vitest",
+  [
+    "run",
+    "--reporter=default",
+    "--reporter=json",
+    `--outputFile.json=${results}`,
+    ...process.argv.slice(2),
+  ],
+  { stdio: "inherit", env },
+);
+
+if (!existsSync(results)) {
+  console.log("0 passed, 1 failed");
+  console.error("vitest produced no results (see its output above).");
+  process.exit(run.status || 1);
+}
+const report = JSON.parse(readFileSync(results, "utf8"));
+const passed = report.numPassedTests ?? 0;
+// Suites that failed to load count as failures too, so a broken import can't pass silently.
+const failed = (report.numFailedTests ?? 0) + (report.numFailedTestSuites ?? 0);
+const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+process.exit(failed > 0 || passed === 0 || run.status !== 0 ? 1 : 0);
