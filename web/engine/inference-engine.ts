@@ -1,0 +1,92 @@
+import type { ModelRecord } from "../../shared/models/catalog.js";
+import type { ChatMessage, FinishReason, Sampling, Usage } from "../../shared/protocol/job.js";
+
+/**
+ * The one interface every engine in the tab implements: the WebLLM engine in production, a
+ * deterministic engine in tests (under test/). The contributor runtime only ever talks to this
+ * interface, through comlink, so swapping the engine changes nothing else.
+ *
+ * One generation at a time: WebLLM serves one request per loaded model, so callers must not start
+ * a second `chat`/`complete` before the first settles.
+ */
+
+export interface LoadProgress {
+  /** 0..1 */
+  progress: number;
+  /** Human-readable step, e.g. WebLLM's "Fetching param cache[3/24]: 120MB fetched". */
+  text: string;
+}
+
+export interface ChatRequest {
+  messages: ChatMessage[];
+  sampling: Sampling;
+}
+
+export interface CompletionRequest {
+  prompt: string;
+  sampling: Sampling;
+}
+
+export interface GenerationResult {
+  finishReason: FinishReason;
+  /** Counted by the model's own tokenizer. */
+  usage: Usage;
+  /** Measured by the engine for this generation; absent when it could not be measured. */
+  decodeTokensPerSecond?: number;
+}
+
+export interface EngineStats {
+  loadedModel: string | null;
+  generations: number;
+  /** Decode speed of the last generation, tokens/s (measured, not estimated). */
+  lastDecodeTokensPerSecond: number | null;
+}
+
+export type OnDelta = (text: string) => void;
+export type OnProgress = (p: LoadProgress) => void;
+
+export interface InferenceEngine {
+  load(model: ModelRecord, onProgress: OnProgress): Promise<void>;
+  /** Streams generated text through `onDelta` as it is produced; resolves when generation ends. */
+  chat(request: ChatRequest, onDelta: OnDelta): Promise<GenerationResult>;
+  /** Raw text completion: the prompt is fed as-is, no chat template applied. */
+  complete(request: CompletionRequest, onDelta: OnDelta): Promise<GenerationResult>;
+  /** Stops the running generation; it then resolves with finishReason "abort". */
+  abort(): Promise<void>;
+  unload(): Promise<void>;
+  stats(): Promise<EngineStats>;
+}
+
+/**
+ * Why an engine call failed. `device_lost` means the GPU device is gone (often out of memory): the
+ * model must be reloaded, possibly a smaller one. `aborted` is a load cancelled by `unload`.
+ */
+export type EngineErrorCode =
+  "device_lost" | "load_failed" | "engine_error" | "aborted" | "not_loaded" | "worker_crashed";
+
+/** The plain payload that crosses the Worker boundary (structured clone keeps only plain data). */
+export interface EngineErrorPayload {
+  code: EngineErrorCode;
+  message: string;
+}
+
+export class EngineError extends Error {
+  override readonly name = "EngineError";
+  constructor(
+    readonly code: EngineErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  toPayload(): EngineErrorPayload {
+    return { code: this.code, message: this.message };
+  }
+
+  static fromPayload(p: EngineErrorPayload): EngineError {
+    return new EngineError(p.code, p.message);
+  }
+}
+
+/** Result of a call across the Worker boundary: a value, or a typed error payload. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: EngineErrorPayload };

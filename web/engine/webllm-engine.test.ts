@@ -1,0 +1,256 @@
+import { describe, expect, it } from "vitest";
+import type {
+  ChatCompletionChunk,
+  ChatCompletionRequestStreaming,
+  Completion,
+  CompletionCreateParamsStreaming,
+  CompletionUsage,
+  MLCEngineConfig,
+} from "@mlc-ai/web-llm";
+import type { ModelRecord } from "../../shared/models/catalog.js";
+import { EngineError, type LoadProgress } from "./inference-engine.js";
+import { WebLLMEngine, type WebLLMEngineApi } from "./webllm-engine.js";
+
+/**
+ * The WebLLM adapter against WebLLM's own types: a scripted engine object that satisfies the
+ * subset of `MLCEngineInterface` the adapter uses (checked by the compiler), recording calls and
+ * yielding chunks shaped exactly like WebLLM's stream (text chunks, finish_reason, then a
+ * choices-less usage chunk).
+ */
+
+const record: ModelRecord = {
+  model: "https://example.org/Tiny-q4f32_1-MLC",
+  model_id: "Tiny-q4f32_1-MLC",
+  model_lib: "https://example.org/tiny.wasm",
+};
+
+const usage: CompletionUsage = {
+  prompt_tokens: 7,
+  completion_tokens: 3,
+  total_tokens: 10,
+  extra: {
+    e2e_latency_s: 0.5,
+    prefill_tokens_per_s: 100,
+    decode_tokens_per_s: 12.5,
+    time_to_first_token_s: 0.1,
+    time_per_output_token_s: 0.08,
+  },
+};
+
+function chatChunk(content: string, finish: ChatCompletionChunk.Choice["finish_reason"] = null) {
+  const chunk: ChatCompletionChunk = {
+    id: "c1",
+    object: "chat.completion.chunk",
+    created: 1,
+    model: record.model_id,
+    choices: [{ index: 0, delta: { role: "assistant", content }, finish_reason: finish }],
+  };
+  return chunk;
+}
+const usageChunk: ChatCompletionChunk = {
+  id: "c1",
+  object: "chat.completion.chunk",
+  created: 1,
+  model: record.model_id,
+  choices: [],
+  usage,
+};
+
+class ScriptedWebLLM {
+  calls: string[] = [];
+  chatRequests: ChatCompletionRequestStreaming[] = [];
+  completionRequests: CompletionCreateParamsStreaming[] = [];
+  interrupted = false;
+  private releaseAfterInterrupt: (() => void) | null = null;
+
+  constructor(
+    private readonly chatChunks: ChatCompletionChunk[],
+    private readonly waitForInterruptAfter = -1,
+  ) {}
+
+  api(): WebLLMEngineApi {
+    const self = this;
+    const api = {
+      chat: {
+        completions: {
+          async create(request: ChatCompletionRequestStreaming) {
+            self.chatRequests.push(request);
+            return self.stream();
+          },
+        },
+      },
+      completions: {
+        async create(request: CompletionCreateParamsStreaming) {
+          self.completionRequests.push(request);
+          const piece = (t: string, finish: "stop" | null): Completion => ({
+            id: "t1",
+            object: "text_completion",
+            created: 1,
+            model: record.model_id,
+            choices: [{ index: 0, text: t, finish_reason: finish, logprobs: null }],
+          });
+          async function* gen(): AsyncGenerator<Completion> {
+            yield piece("once ", null);
+            yield piece("upon", "stop");
+            yield { ...piece("", null), choices: [], usage };
+          }
+          return gen();
+        },
+      },
+      interruptGenerate: () => {
+        self.interrupted = true;
+        self.releaseAfterInterrupt?.();
+      },
+      unload: async () => {
+        self.calls.push("unload");
+      },
+      resetChat: async () => {
+        self.calls.push("resetChat");
+      },
+    } satisfies WebLLMEngineApi;
+    return api;
+  }
+
+  private async *stream(): AsyncGenerator<ChatCompletionChunk> {
+    for (let i = 0; i < this.chatChunks.length; i++) {
+      yield this.chatChunks[i]!;
+      if (i === this.waitForInterruptAfter) {
+        if (!this.interrupted)
+          await new Promise<void>((resolve) => (this.releaseAfterInterrupt = resolve));
+        yield chatChunk("", "abort");
+        break;
+      }
+    }
+    yield usageChunk;
+  }
+}
+
+function engineOver(scripted: ScriptedWebLLM) {
+  const created: { modelId: string; config: MLCEngineConfig }[] = [];
+  const engine = new WebLLMEngine(async (modelId, config) => {
+    created.push({ modelId, config });
+    config.initProgressCallback?.({ progress: 0.5, timeElapsed: 1, text: "Fetching param cache" });
+    config.initProgressCallback?.({ progress: 1, timeElapsed: 2, text: "Finish loading" });
+    return scripted.api();
+  });
+  return { engine, created };
+}
+
+const sampling = { max_tokens: 16, temperature: 0, top_p: 1, seed: 42, stop: ["\n\n"] };
+
+describe("WebLLMEngine", () => {
+  it("loads with the catalog record and forwards progress", async () => {
+    const { engine, created } = engineOver(new ScriptedWebLLM([]));
+    const progress: LoadProgress[] = [];
+    await engine.load(record, (p) => progress.push(p));
+    expect(created[0]?.modelId).toBe(record.model_id);
+    expect(created[0]?.config.appConfig?.model_list).toEqual([record]);
+    expect(progress).toEqual([
+      { progress: 0.5, text: "Fetching param cache" },
+      { progress: 1, text: "Finish loading" },
+    ]);
+    expect((await engine.stats()).loadedModel).toBe(record.model_id);
+  });
+
+  it("streams chat deltas and takes usage and decode speed from the final chunk", async () => {
+    const scripted = new ScriptedWebLLM([
+      chatChunk("Hello"),
+      chatChunk(", "),
+      chatChunk("world", "stop"),
+    ]);
+    const { engine } = engineOver(scripted);
+    await engine.load(record, () => {});
+    const deltas: string[] = [];
+    const result = await engine.chat(
+      { messages: [{ role: "user", content: "hi" }], sampling },
+      (t) => deltas.push(t),
+    );
+    expect(deltas).toEqual(["Hello", ", ", "world"]);
+    expect(result).toEqual({
+      finishReason: "stop",
+      usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 },
+      decodeTokensPerSecond: 12.5,
+    });
+    expect(scripted.chatRequests[0]).toMatchObject({
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: "user", content: "hi" }],
+      max_tokens: 16,
+      temperature: 0,
+      top_p: 1,
+      seed: 42,
+      stop: ["\n\n"],
+    });
+    // Each job starts from an empty conversation.
+    expect(scripted.calls).toContain("resetChat");
+    expect((await engine.stats()).lastDecodeTokensPerSecond).toBe(12.5);
+  });
+
+  it("uses the raw completion API for plain prompts", async () => {
+    const scripted = new ScriptedWebLLM([]);
+    const { engine } = engineOver(scripted);
+    await engine.load(record, () => {});
+    const deltas: string[] = [];
+    const result = await engine.complete({ prompt: "Story:", sampling }, (t) => deltas.push(t));
+    expect(deltas.join("")).toBe("once upon");
+    expect(result.finishReason).toBe("stop");
+    expect(scripted.completionRequests[0]).toMatchObject({ prompt: "Story:", stream: true });
+  });
+
+  it("abort calls interruptGenerate and the generation ends with finishReason abort", async () => {
+    const scripted = new ScriptedWebLLM([chatChunk("one "), chatChunk("two ")], 0);
+    const { engine } = engineOver(scripted);
+    await engine.load(record, () => {});
+    const deltas: string[] = [];
+    const running = engine.chat({ messages: [{ role: "user", content: "go" }], sampling }, (t) => {
+      deltas.push(t);
+      void engine.abort();
+    });
+    const result = await running;
+    expect(scripted.interrupted).toBe(true);
+    expect(result.finishReason).toBe("abort");
+    expect(deltas).toEqual(["one "]);
+  });
+
+  it("maps WebLLM's DeviceLostError to a typed device_lost error", async () => {
+    const lost = new Error("The WebGPU device was lost while loading the model.");
+    lost.name = "DeviceLostError";
+    const engine = new WebLLMEngine(async () => {
+      throw lost;
+    });
+    const err = await engine.load(record, () => {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EngineError);
+    expect(err).toMatchObject({ code: "device_lost" });
+    expect((err as EngineError).toPayload().message).toMatch(/GPU device was lost/);
+  });
+
+  it("maps other load failures to load_failed and generation failures to engine_error", async () => {
+    const f16 = new Error("This model requires feature shader-f16");
+    f16.name = "ShaderF16SupportError";
+    const failing = new WebLLMEngine(async () => {
+      throw f16;
+    });
+    await expect(failing.load(record, () => {})).rejects.toMatchObject({
+      code: "load_failed",
+      message: "ShaderF16SupportError: This model requires feature shader-f16",
+    });
+
+    const scripted = new ScriptedWebLLM([]);
+    const api = scripted.api();
+    api.chat.completions.create = async () => {
+      throw new Error("Last message should be from either `user` or `tool`");
+    };
+    const engine = new WebLLMEngine(async () => api);
+    await engine.load(record, () => {});
+    await expect(
+      engine.chat({ messages: [{ role: "assistant", content: "x" }], sampling }, () => {}),
+    ).rejects.toMatchObject({ code: "engine_error" });
+  });
+
+  it("refuses to generate before a model is loaded", async () => {
+    const engine = new WebLLMEngine(async () => new ScriptedWebLLM([]).api());
+    await expect(
+      engine.chat({ messages: [{ role: "user", content: "x" }], sampling }, () => {}),
+    ).rejects.toMatchObject({ code: "not_loaded" });
+  });
+});

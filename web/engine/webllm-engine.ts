@@ -1,0 +1,227 @@
+import {
+  CreateMLCEngine,
+  type ChatCompletionChunk,
+  type ChatCompletionMessageParam,
+  type ChatCompletionRequestStreaming,
+  type Completion,
+  type CompletionCreateParamsStreaming,
+  type CompletionUsage,
+  type MLCEngineConfig,
+  type MLCEngineInterface,
+} from "@mlc-ai/web-llm";
+import type { ModelRecord } from "../../shared/models/catalog.js";
+import type { ChatMessage, FinishReason, Sampling } from "../../shared/protocol/job.js";
+import {
+  EngineError,
+  type ChatRequest,
+  type CompletionRequest,
+  type EngineErrorCode,
+  type EngineStats,
+  type GenerationResult,
+  type InferenceEngine,
+  type OnDelta,
+  type OnProgress,
+} from "./inference-engine.js";
+
+/**
+ * The production engine: WebLLM's MLCEngine, created inside Tabgrid's own Worker (so tokenizer
+ * and GPU work never block the page). WebLLM's `Chat`/`Completions` classes have private fields, so
+ * this file names the structural subset it uses; `assertSubset` below proves at compile time that
+ * the real `MLCEngineInterface` satisfies it, and the unit test builds an object against it.
+ */
+export interface WebLLMEngineApi {
+  chat: {
+    completions: {
+      create(request: ChatCompletionRequestStreaming): Promise<AsyncIterable<ChatCompletionChunk>>;
+    };
+  };
+  completions: {
+    create(request: CompletionCreateParamsStreaming): Promise<AsyncIterable<Completion>>;
+  };
+  interruptGenerate: MLCEngineInterface["interruptGenerate"];
+  unload: MLCEngineInterface["unload"];
+  resetChat: MLCEngineInterface["resetChat"];
+}
+
+// Compile-time proof that the real engine fits the subset (no runtime effect).
+const assertSubset = (engine: MLCEngineInterface): WebLLMEngineApi => engine;
+void assertSubset;
+
+export type WebLLMEngineFactory = (
+  modelId: string,
+  config: MLCEngineConfig,
+) => Promise<WebLLMEngineApi>;
+
+const defaultFactory: WebLLMEngineFactory = (modelId, config) => CreateMLCEngine(modelId, config);
+
+/** WebLLM throws its own error classes; keep the class name and message, add our code. */
+export function toEngineError(err: unknown, fallback: EngineErrorCode): EngineError {
+  if (err instanceof EngineError) return err;
+  const name = err instanceof Error ? err.name : "";
+  const message = err instanceof Error ? err.message : String(err);
+  if (name === "DeviceLostError" || /device (was |is )?lost/i.test(message)) {
+    return new EngineError(
+      "device_lost",
+      `The GPU device was lost (often out of GPU memory). Reload the page, or pick a smaller model. (${message})`,
+    );
+  }
+  return new EngineError(fallback, name && name !== "Error" ? `${name}: ${message}` : message);
+}
+
+function toWebLLMMessage(m: ChatMessage): ChatCompletionMessageParam {
+  switch (m.role) {
+    case "system":
+      return { role: "system", content: m.content };
+    case "user":
+      return { role: "user", content: m.content };
+    case "assistant":
+      return { role: "assistant", content: m.content };
+    case "tool":
+      // The job protocol carries no tool-call ids yet; WebLLM requires the field.
+      return { role: "tool", content: m.content, tool_call_id: "" };
+  }
+}
+
+function samplingFields(s: Sampling) {
+  return {
+    max_tokens: s.max_tokens,
+    temperature: s.temperature,
+    top_p: s.top_p,
+    seed: s.seed,
+    stop: s.stop && s.stop.length ? s.stop : undefined,
+  };
+}
+
+function toFinishReason(reason: string | null | undefined): FinishReason | null {
+  if (reason === "length") return "length";
+  if (reason === "abort") return "abort";
+  if (reason === "stop" || reason === "tool_calls") return "stop";
+  return null;
+}
+
+export class WebLLMEngine implements InferenceEngine {
+  private engine: WebLLMEngineApi | null = null;
+  private modelId: string | null = null;
+  private generating = false;
+  private abortRequested = false;
+  private generations = 0;
+  private lastDecodeTps: number | null = null;
+
+  constructor(private readonly createEngine: WebLLMEngineFactory = defaultFactory) {}
+
+  async load(model: ModelRecord, onProgress: OnProgress): Promise<void> {
+    await this.unload();
+    try {
+      // Hand WebLLM exactly the catalog record (weights and library URLs come from the
+      // coordinator's catalog, so operators' self-hosted models load the same way).
+      this.engine = await this.createEngine(model.model_id, {
+        appConfig: { model_list: [model] },
+        initProgressCallback: (r) => onProgress({ progress: r.progress, text: r.text }),
+      });
+      this.modelId = model.model_id;
+    } catch (err) {
+      this.engine = null;
+      throw toEngineError(err, "load_failed");
+    }
+  }
+
+  chat(request: ChatRequest, onDelta: OnDelta): Promise<GenerationResult> {
+    return this.generate(async (engine) => {
+      const stream = await engine.chat.completions.create({
+        stream: true,
+        stream_options: { include_usage: true },
+        messages: request.messages.map(toWebLLMMessage),
+        ...samplingFields(request.sampling),
+      });
+      return this.drain(stream, (c) => c.choices[0]?.delta?.content ?? "", onDelta);
+    });
+  }
+
+  complete(request: CompletionRequest, onDelta: OnDelta): Promise<GenerationResult> {
+    return this.generate(async (engine) => {
+      const stream = await engine.completions.create({
+        stream: true,
+        stream_options: { include_usage: true },
+        prompt: request.prompt,
+        ...samplingFields(request.sampling),
+      });
+      return this.drain(stream, (c) => c.choices[0]?.text ?? "", onDelta);
+    });
+  }
+
+  async abort(): Promise<void> {
+    if (!this.generating || !this.engine) return;
+    this.abortRequested = true;
+    this.engine.interruptGenerate();
+  }
+
+  async unload(): Promise<void> {
+    const engine = this.engine;
+    this.engine = null;
+    this.modelId = null;
+    if (engine) await engine.unload();
+  }
+
+  async stats(): Promise<EngineStats> {
+    return {
+      loadedModel: this.modelId,
+      generations: this.generations,
+      lastDecodeTokensPerSecond: this.lastDecodeTps,
+    };
+  }
+
+  private async generate(
+    run: (engine: WebLLMEngineApi) => Promise<GenerationResult>,
+  ): Promise<GenerationResult> {
+    const engine = this.engine;
+    if (!engine) throw new EngineError("not_loaded", "no model is loaded");
+    if (this.generating) throw new EngineError("engine_error", "a generation is already running");
+    this.generating = true;
+    this.abortRequested = false;
+    try {
+      // Jobs are independent requests from different clients: never reuse another job's KV cache
+      // (and WebLLM's raw completion API requires an empty cache).
+      await engine.resetChat();
+      const result = await run(engine);
+      this.generations++;
+      if (result.decodeTokensPerSecond !== undefined)
+        this.lastDecodeTps = result.decodeTokensPerSecond;
+      return result;
+    } catch (err) {
+      throw toEngineError(err, "engine_error");
+    } finally {
+      this.generating = false;
+    }
+  }
+
+  private async drain<C extends { choices: { finish_reason?: string | null }[] }>(
+    stream: AsyncIterable<C & { usage?: CompletionUsage }>,
+    textOf: (chunk: C) => string,
+    onDelta: OnDelta,
+  ): Promise<GenerationResult> {
+    let finish: FinishReason | null = null;
+    let usage: CompletionUsage | undefined;
+    for await (const chunk of stream) {
+      const text = textOf(chunk);
+      if (text) onDelta(text);
+      finish = toFinishReason(chunk.choices[0]?.finish_reason) ?? finish;
+      if (chunk.usage) usage = chunk.usage;
+    }
+    if (this.abortRequested) finish = "abort";
+    if (!usage) {
+      // WebLLM sends usage in the final chunk when include_usage is set; without it we cannot
+      // report token counts honestly.
+      throw new EngineError("engine_error", "WebLLM ended the stream without a usage chunk");
+    }
+    const tps = usage.extra?.decode_tokens_per_s;
+    return {
+      finishReason: finish ?? "stop",
+      usage: {
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        total_tokens: usage.total_tokens,
+      },
+      ...(typeof tps === "number" && Number.isFinite(tps) ? { decodeTokensPerSecond: tps } : {}),
+    };
+  }
+}
