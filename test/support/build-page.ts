@@ -1,0 +1,29 @@
+import { resolve } from "node:path";
+import { build as esbuild } from "esbuild";
+import { build as viteBuild } from "vite";
+
+/**
+ * Build what the browser test serves: the real contributor page (vite build into dist/, which
+ * wrangler dev serves as static assets) and the test Worker bundle (the product's comlink host with
+ * the deterministic engine), which the test routes in place of assets/engine-worker.js.
+ */
+const ROOT = resolve(import.meta.dirname, "../..");
+
+export async function buildContributorPage(): Promise<void> {
+  await viteBuild({ configFile: resolve(ROOT, "vite.config.ts"), logLevel: "warn" });
+}
+
+export async function bundleTestEngineWorker(): Promise<string> {
+  const out = await esbuild({
+    entryPoints: [resolve(ROOT, "test/support/test-engine-worker.ts")],
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
+    write: false,
+    logLevel: "warning",
+  });
+  const file = out.outputFiles[0];
+  if (!file) throw new Error("esbuild produced no output for the test engine worker");
+  return file.text;
+}

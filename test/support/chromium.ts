@@ -1,0 +1,51 @@
+import { existsSync } from "node:fs";
+import { chromium, type Browser } from "playwright-core";
+
+/**
+ * Find and launch a local Chromium/Chrome with WebGPU on (SwiftShader where there is no GPU). Never
+ * downloads a browser. Without one, fail with a one-line hint instead of a stack trace.
+ */
+const CANDIDATES = [
+  "/usr/bin/chromium",
+  "/usr/bin/chromium-browser",
+  "/usr/bin/google-chrome",
+  "/opt/google/chrome/chrome",
+];
+
+export const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--enable-unsafe-webgpu",
+  "--use-webgpu-adapter=swiftshader",
+];
+
+export class NoChromiumError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NoChromiumError";
+    // One line is the whole message; a stack adds nothing for the person reading it.
+    this.stack = `${this.name}: ${message}`;
+  }
+}
+
+export function findChromium(env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env.TABGRID_CHROMIUM;
+  if (fromEnv) {
+    if (existsSync(fromEnv)) return fromEnv;
+    throw new NoChromiumError(`TABGRID_CHROMIUM=${fromEnv} does not exist`);
+  }
+  const found = CANDIDATES.find((p) => existsSync(p));
+  if (!found) {
+    throw new NoChromiumError(
+      "no Chromium found: apt-get install chromium, or set TABGRID_CHROMIUM=/path",
+    );
+  }
+  return found;
+}
+
+export async function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: findChromium(), headless: true, args: CHROMIUM_ARGS });
+}
