@@ -49,9 +49,15 @@ export class BoundHeap<T> {
   }
 
   private swap(i: number, j: number): void {
-    [this.bounds[i], this.bounds[j]] = [this.bounds[j]!, this.bounds[i]!];
-    [this.seqs[i], this.seqs[j]] = [this.seqs[j]!, this.seqs[i]!];
-    [this.items[i], this.items[j]] = [this.items[j]!, this.items[i]!];
+    const b = this.bounds[i]!;
+    this.bounds[i] = this.bounds[j]!;
+    this.bounds[j] = b;
+    const s = this.seqs[i]!;
+    this.seqs[i] = this.seqs[j]!;
+    this.seqs[j] = s;
+    const t = this.items[i]!;
+    this.items[i] = this.items[j]!;
+    this.items[j] = t;
   }
 
   private up(i: number): void {

@@ -1,41 +1,54 @@
 import { FIBRE_KM_PER_MS_RTT } from "../geo/distance.js";
 import { BoundHeap } from "./bound-heap.js";
 import { GeoGrid } from "./geo-grid.js";
-import { Bounds, Bucket, Cell, bucketKey, type Entry, type Slot } from "./index-bucket.js";
+import {
+  Bucket,
+  Group,
+  bucketKey,
+  type Bounds,
+  type Cell,
+  type Entry,
+  type Slot,
+  type SuperCell,
+} from "./index-nodes.js";
 import { DEFAULT_STALE_AFTER_MS, withBudget, type Match, type MatchResult } from "./linear-scan.js";
 import { isBetter, objectiveMs, scoreTab, type CandidateTab, type MatchRequest } from "./score.js";
 
 /**
  * The tabs a coordinator can choose from, indexed so that matching does not look at every tab:
- * by model, then by a coarse geographic grid, then by alike-tab buckets (see index-bucket.ts).
+ * by model, then by a two-level geographic grid (30° super-cells of 5° cells), then by buckets of
+ * alike tabs (see index-nodes.ts).
  *
- * `best` is a best-first search: every non-empty cell gets a lower bound on the objective of any
- * tab inside it (nearest possible distance, fastest prefill, shortest wait … found in that cell);
- * cells are opened in bound order, their buckets likewise, and the search stops as soon as the next
- * bound cannot beat the best tab found. Bounds never exceed true scores and ties are broken by tab
- * id in both the search and the linear scan, so the result equals `linearBest` exactly.
+ * `best` is a best-first search: each node (super-cell, cell, bucket) has a lower bound on the
+ * objective of any tab below it — nearest possible distance, fastest prefill, shortest wait … found
+ * there. Nodes are opened in bound order and the search stops as soon as the next bound cannot beat
+ * the best tab found. Bounds never exceed true scores and ties are broken by tab id in both the
+ * search and the linear scan, so the result equals `linearBest` exactly.
  */
 
 export interface CandidateIndexOptions {
-  /** Grid cell size in degrees; must divide 180. Smaller cells: tighter bounds, more cells. */
-  cellDegrees?: number;
   /** Tabs whose last heartbeat is older than this are never chosen. */
   staleAfterMs?: number;
 }
 
+const CELL_DEGREES = 5;
+const SUPER_CELL_DEGREES = 30;
 /** Bounds are lowered by this much so floating-point rounding can never prune a true winner. */
 const BOUND_SLACK_MS = 1e-6;
 
-type Node = { cell: Cell; netMs: number; bucket?: Bucket };
+type Node =
+  | { kind: "super"; group: SuperCell; netMs: number }
+  | { kind: "cell"; group: Cell; netMs: number }
+  | { kind: "bucket"; bucket: Bucket };
 
 export class CandidateIndex {
   readonly staleAfterMs: number;
-  private readonly grid: GeoGrid;
+  private readonly cells = new GeoGrid(CELL_DEGREES);
+  private readonly supers = new GeoGrid(SUPER_CELL_DEGREES);
   private readonly entries = new Map<string, Entry>();
-  private readonly byModel = new Map<string, Map<number, Cell>>();
+  private readonly byModel = new Map<string, Map<number, SuperCell>>();
 
   constructor(options: CandidateIndexOptions = {}) {
-    this.grid = new GeoGrid(options.cellDegrees ?? 5);
     this.staleAfterMs = options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
   }
 
@@ -55,25 +68,30 @@ export class CandidateIndex {
   upsert(tab: CandidateTab): void {
     this.remove(tab.id);
     const entry: Entry = { tab, fixedMs: tab.accessDelayMs + tab.socketRttMs, slots: [] };
-    const cellId = this.grid.cellOf(tab.location);
+    const cellId = this.cells.cellOf(tab.location);
+    const superId = this.cells.parentCell(cellId, this.supers);
     const busy = tab.queue.jobsAhead > 0;
     for (const model of new Set(tab.models)) {
-      let cells = this.byModel.get(model);
-      if (!cells) this.byModel.set(model, (cells = new Map()));
-      let cell = cells.get(cellId);
-      if (!cell) cells.set(cellId, (cell = new Cell(cellId)));
+      let supers = this.byModel.get(model);
+      if (!supers) this.byModel.set(model, (supers = new Map()));
+      let sup = supers.get(superId);
+      if (!sup) supers.set(superId, (sup = new Group<Cell>(superId, null)));
+      let cell = sup.children.get(cellId);
+      if (!cell) sup.children.set(cellId, (cell = new Group<Bucket>(cellId, sup)));
       const loaded = tab.loadedModels.includes(model);
       const key = bucketKey(loaded, busy, tab.prefillTokensPerSec);
-      let bucket = cell.buckets.get(key);
-      if (!bucket) cell.buckets.set(key, (bucket = new Bucket(cell, key, loaded, busy)));
+      let bucket = cell.children.get(key);
+      if (!bucket) cell.children.set(key, (bucket = new Bucket(cell, key, loaded, busy)));
       const slot: Slot = { entry, bucket, pos: bucket.items.length };
       bucket.items.push(slot);
-      bucket.includeTab(entry);
-      cell.includeTab(entry);
-      cell.size++;
-      if (!busy) cell.idle++;
-      if (loaded) cell.loaded++;
       entry.slots.push(slot);
+      bucket.includeTab(entry);
+      for (const group of [cell, sup]) {
+        group.includeTab(entry);
+        group.size++;
+        if (!busy) group.idle++;
+        if (loaded) group.loaded++;
+      }
     }
     this.entries.set(tab.id, entry);
   }
@@ -83,19 +101,23 @@ export class CandidateIndex {
     if (!entry) return false;
     for (const slot of entry.slots) {
       const { bucket } = slot;
-      const { cell } = bucket;
+      const cell = bucket.cell;
+      const sup = cell.parent!;
       const last = bucket.items.pop()!;
       if (last !== slot) {
         bucket.items[slot.pos] = last;
         last.pos = slot.pos;
       }
       if (bucket.heldExtreme(entry)) bucket.dirty = true;
-      if (cell.heldExtreme(entry)) cell.dirty = true;
-      cell.size--;
-      if (!bucket.busy) cell.idle--;
-      if (bucket.loaded) cell.loaded--;
-      if (bucket.items.length === 0) cell.buckets.delete(bucket.key);
-      if (cell.size === 0) this.dropCell(entry.tab, cell);
+      for (const group of [cell, sup]) {
+        if (group.heldExtreme(entry)) group.dirty = true;
+        group.size--;
+        if (!bucket.busy) group.idle--;
+        if (bucket.loaded) group.loaded--;
+      }
+      if (bucket.items.length === 0) cell.children.delete(bucket.key);
+      if (cell.size === 0) sup.children.delete(cell.id);
+      if (sup.size === 0) this.dropSuper(entry.tab, sup);
     }
     this.entries.delete(id);
     return true;
@@ -113,47 +135,50 @@ export class CandidateIndex {
 
   /** The tab with the lowest objective for `req` (ignoring the budget), or null if none is fresh. */
   best(req: MatchRequest, nowMs: number): Match | null {
-    const cells = this.byModel.get(req.model);
-    if (!cells) return null;
+    const supers = this.byModel.get(req.model);
+    if (!supers) return null;
+    const client = req.clientLocation;
     const heap = new BoundHeap<Node>();
-    for (const cell of cells.values()) {
-      const netMs =
-        this.grid.minDistanceKm(req.clientLocation, cell.id) / FIBRE_KM_PER_MS_RTT - BOUND_SLACK_MS;
-      heap.push(lowerBound(netMs, cell, cell.idle > 0, cell.loaded > 0, req, nowMs), {
-        cell,
-        netMs,
-      });
+    for (const group of supers.values()) {
+      const netMs = this.supers.minDistanceKm(client, group.id) / FIBRE_KM_PER_MS_RTT;
+      heap.push(groupBound(netMs, group, req, nowMs), { kind: "super", group, netMs });
     }
     let best: CandidateTab | null = null;
     let bestScore = Infinity;
     while (heap.size > 0 && heap.peekBound() <= bestScore) {
       const node = heap.pop()!;
-      const { cell, netMs, bucket } = node;
-      if (!bucket) {
-        if (cell.dirty) {
-          // Tighten, and revisit later if the refreshed bound is no longer the smallest.
-          cell.refresh();
-          const bound = lowerBound(netMs, cell, cell.idle > 0, cell.loaded > 0, req, nowMs);
-          if (bound > bestScore) continue;
-          if (bound > heap.peekBound()) {
-            heap.push(bound, node);
-            continue;
-          }
+      if (node.kind !== "bucket" && node.group.dirty) {
+        // Tighten a loosened bound, and revisit the node later if it is no longer the smallest.
+        node.group.refresh();
+        const bound = groupBound(node.netMs, node.group, req, nowMs);
+        if (bound > bestScore) continue;
+        if (bound > heap.peekBound()) {
+          heap.push(bound, node);
+          continue;
         }
-        for (const b of cell.buckets.values()) {
-          if (b.dirty) b.refresh();
-          const bound = lowerBound(netMs, b, !b.busy, b.loaded, req, nowMs);
-          if (bound <= bestScore) heap.push(bound, { cell, netMs, bucket: b });
-        }
-        continue;
       }
-      for (const slot of bucket.items) {
-        const tab = slot.entry.tab;
-        if (nowMs - tab.lastSeenMs > this.staleAfterMs) continue;
-        const score = objectiveMs(tab, req, nowMs);
-        if (best === null || isBetter(score, tab.id, bestScore, best.id)) {
-          best = tab;
-          bestScore = score;
+      if (node.kind === "super") {
+        for (const group of node.group.children.values()) {
+          const km = this.cells.minDistanceKm(client, group.id);
+          const netMs = Math.max(node.netMs, km / FIBRE_KM_PER_MS_RTT);
+          const bound = groupBound(netMs, group, req, nowMs);
+          if (bound <= bestScore) heap.push(bound, { kind: "cell", group, netMs });
+        }
+      } else if (node.kind === "cell") {
+        for (const bucket of node.group.children.values()) {
+          if (bucket.dirty) bucket.refresh();
+          const bound = lowerBound(node.netMs, bucket, !bucket.busy, bucket.loaded, req, nowMs);
+          if (bound <= bestScore) heap.push(bound, { kind: "bucket", bucket });
+        }
+      } else {
+        for (const slot of node.bucket.items) {
+          const tab = slot.entry.tab;
+          if (nowMs - tab.lastSeenMs > this.staleAfterMs) continue;
+          const score = objectiveMs(tab, req, nowMs);
+          if (best === null || isBetter(score, tab.id, bestScore, best.id)) {
+            best = tab;
+            bestScore = score;
+          }
         }
       }
     }
@@ -165,18 +190,27 @@ export class CandidateIndex {
     return withBudget(this.best(req, nowMs), req);
   }
 
-  private dropCell(tab: CandidateTab, cell: Cell): void {
+  private dropSuper(tab: CandidateTab, sup: SuperCell): void {
     for (const model of tab.models) {
-      const cells = this.byModel.get(model);
-      if (cells?.get(cell.id) === cell) {
-        cells.delete(cell.id);
-        if (cells.size === 0) this.byModel.delete(model);
+      const supers = this.byModel.get(model);
+      if (supers?.get(sup.id) === sup) {
+        supers.delete(sup.id);
+        if (supers.size === 0) this.byModel.delete(model);
       }
     }
   }
 }
 
-/** Lower bound of the objective of any tab summarised by `b`, `netMs` away at the least. */
+function groupBound(
+  netMs: number,
+  g: Group<Bounds & { refresh(): void }>,
+  req: MatchRequest,
+  nowMs: number,
+): number {
+  return lowerBound(netMs, g, g.idle > 0, g.loaded > 0, req, nowMs);
+}
+
+/** Lower bound of the objective of any tab summarised by `b`, at least `netMs` of distance away. */
 function lowerBound(
   netMs: number,
   b: Bounds,
@@ -190,5 +224,5 @@ function lowerBound(
   ms += (req.promptTokens * 1000) / b.maxPrefill;
   if (!anyLoaded) ms += b.minColdMs;
   if (!req.stream) ms += (req.maxTokens * 1000) / b.maxDecode;
-  return ms;
+  return ms - BOUND_SLACK_MS;
 }

@@ -48,6 +48,14 @@ export class GeoGrid {
     return r * this.cols + c;
   }
 
+  /** The cell of `coarse` that contains fine cell `cell` (coarse cells must be a multiple). */
+  parentCell(cell: number, coarse: GeoGrid): number {
+    const k = Math.round(coarse.cellDegrees / this.cellDegrees);
+    const row = Math.floor(cell / this.cols);
+    const col = cell % this.cols;
+    return Math.floor(row / k) * coarse.cols + Math.floor(col / k);
+  }
+
   /** Lower bound of the great-circle distance from `loc` to any point in the cell. */
   minDistanceKm(loc: Location, cell: number): number {
     const centre = this.centres[cell];

@@ -1,8 +1,8 @@
 import type { CandidateTab } from "./score.js";
 
 /**
- * Storage pieces of the candidate index. Tabs serving one model are split by grid cell, and inside
- * a cell into buckets of alike tabs (model loaded or not, idle or busy, prefill speed within a
+ * Storage pieces of the candidate index. Tabs serving one model are split by 30° super-cell, then
+ * by 5° grid cell, and inside a cell into buckets of alike tabs (model loaded or not, idle or busy, prefill speed within a
  * factor of two), so a bucket's aggregate numbers give a tight lower bound for every tab in it.
  *
  * Aggregates are kept "loose but safe": adding a tab tightens them; removing the tab that held an
@@ -78,7 +78,7 @@ export class Bucket extends Bounds {
   readonly items: Slot[] = [];
 
   constructor(
-    readonly cell: Cell,
+    readonly cell: Group<Bucket>,
     readonly key: number,
     readonly loaded: boolean,
     readonly busy: boolean,
@@ -92,24 +92,35 @@ export class Bucket extends Bounds {
   }
 }
 
-export class Cell extends Bounds {
-  readonly buckets = new Map<number, Bucket>();
+/**
+ * A geographic cell (or a super-cell of cells): its children, exact counts of the tabs below it,
+ * and the aggregates of its children. `idle` and `loaded` counts let a bound drop the wait or the
+ * cold-load term as soon as one tab below is idle or has the model resident.
+ */
+export class Group<C extends Bounds & { refresh(): void }> extends Bounds {
+  readonly children = new Map<number, C>();
   size = 0;
   idle = 0;
   loaded = 0;
 
-  constructor(readonly id: number) {
+  constructor(
+    readonly id: number,
+    readonly parent: Group<Group<Bucket>> | null,
+  ) {
     super();
   }
 
   refresh(): void {
     this.reset();
-    for (const bucket of this.buckets.values()) {
-      if (bucket.dirty) bucket.refresh();
-      this.includeBounds(bucket);
+    for (const child of this.children.values()) {
+      if (child.dirty) child.refresh();
+      this.includeBounds(child);
     }
   }
 }
+
+export type Cell = Group<Bucket>;
+export type SuperCell = Group<Cell>;
 
 /** Bucket key inside a cell: loaded bit, busy bit, then floor(log2(prefill tokens/s)). */
 export function bucketKey(loaded: boolean, busy: boolean, prefillTokensPerSec: number): number {
