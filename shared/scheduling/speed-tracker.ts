@@ -1,0 +1,121 @@
+import { haversineKm, networkRttMs, type Location } from "../geo/distance.js";
+import type { CandidateTab } from "./score.js";
+
+/**
+ * Per-tab corrections learned from what the coordinator observes. A tab registers with the speeds
+ * of its own benchmark, and the network estimate comes from a distance model; both are wrong by
+ * some amount for every tab (thermal throttling, other browser tabs, a slow Wi-Fi link). The tracker
+ * keeps, per tab, exponentially weighted averages of
+ *  - observed ÷ benchmark prefill speed and decode speed (multiplicative factors, start at 1), and
+ *  - observed − modelled network time (an additive bias in ms, starts at 0),
+ * and `correct()` applies them to the tab's record before it goes into the candidate index.
+ */
+
+/** What the coordinator saw for one finished (or first-token-reached) job on a tab. */
+export interface Observation {
+  clientLocation: Location;
+  promptTokens: number;
+  /** Time from dispatch to the first token reaching the client: network + prefill + cold load. */
+  ttftMs: number;
+  /** Cold-load time the tab spent before this job (0 if the model was resident). */
+  coldLoadMs?: number;
+  /** Prefill time the tab reported (WebLLM reports it); lets network and prefill be told apart. */
+  prefillMs?: number;
+  /** Tokens generated and the time from first to last token, measured from the stream. */
+  completionTokens?: number;
+  decodeMs?: number;
+}
+
+export interface TabCorrection {
+  prefillFactor: number;
+  decodeFactor: number;
+  networkBiasMs: number;
+  samples: number;
+}
+
+export interface SpeedTrackerOptions {
+  /** Weight of the newest observation, 0…1. */
+  alpha?: number;
+}
+
+const FACTOR_MIN = 0.05;
+const FACTOR_MAX = 20;
+
+const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x));
+
+export class SpeedTracker {
+  private readonly alpha: number;
+  private readonly byTab = new Map<string, TabCorrection>();
+
+  constructor(options: SpeedTrackerOptions = {}) {
+    this.alpha = options.alpha ?? 0.3;
+  }
+
+  correction(tabId: string): TabCorrection {
+    return (
+      this.byTab.get(tabId) ?? { prefillFactor: 1, decodeFactor: 1, networkBiasMs: 0, samples: 0 }
+    );
+  }
+
+  forget(tabId: string): void {
+    this.byTab.delete(tabId);
+  }
+
+  /**
+   * The tab as the scheduler should see it: benchmark speeds times the learned factors, and the
+   * learned network bias folded into the socket round trip (never below zero).
+   */
+  correct(tab: CandidateTab): CandidateTab {
+    const c = this.byTab.get(tab.id);
+    if (!c) return tab;
+    return {
+      ...tab,
+      prefillTokensPerSec: tab.prefillTokensPerSec * c.prefillFactor,
+      decodeTokensPerSec: tab.decodeTokensPerSec * c.decodeFactor,
+      socketRttMs: Math.max(0, tab.socketRttMs + c.networkBiasMs),
+    };
+  }
+
+  /** Learns from one observation. `tab` is the tab's uncorrected (benchmark) record. */
+  observe(tab: CandidateTab, obs: Observation): TabCorrection {
+    const c = { ...this.correction(tab.id) };
+    const a = this.alpha;
+    const modelNetMs =
+      networkRttMs(haversineKm(obs.clientLocation, tab.location), tab.accessDelayMs) +
+      tab.socketRttMs;
+    const serviceMs = obs.ttftMs - (obs.coldLoadMs ?? 0);
+
+    let prefillMs: number;
+    let netMs: number;
+    if (obs.prefillMs !== undefined) {
+      prefillMs = obs.prefillMs;
+      netMs = serviceMs - obs.prefillMs;
+    } else {
+      // Without the tab's own prefill timing, split the surprise between network and prefill in
+      // proportion to how much of the prediction each made up: over many prompts of different
+      // sizes, the part that scales with prompt length ends up in the prefill factor.
+      const predPrefill = (obs.promptTokens * 1000) / (tab.prefillTokensPerSec * c.prefillFactor);
+      const predNet = Math.max(0, modelNetMs + c.networkBiasMs);
+      const total = predPrefill + predNet;
+      const share = total > 0 ? predPrefill / total : 0.5;
+      const error = serviceMs - total;
+      prefillMs = predPrefill + error * share;
+      netMs = predNet + error * (1 - share);
+    }
+    if (obs.promptTokens > 0 && prefillMs > 0) {
+      const observed = (obs.promptTokens * 1000) / prefillMs / tab.prefillTokensPerSec;
+      c.prefillFactor = clamp((1 - a) * c.prefillFactor + a * observed, FACTOR_MIN, FACTOR_MAX);
+    }
+    c.networkBiasMs = (1 - a) * c.networkBiasMs + a * (netMs - modelNetMs);
+
+    const tokens = obs.completionTokens ?? 0;
+    if (tokens >= 2 && obs.decodeMs !== undefined && obs.decodeMs > 0) {
+      // n tokens arrive over n − 1 inter-token gaps after the first.
+      const observed = ((tokens - 1) * 1000) / obs.decodeMs / tab.decodeTokensPerSec;
+      c.decodeFactor = clamp((1 - a) * c.decodeFactor + a * observed, FACTOR_MIN, FACTOR_MAX);
+    }
+    c.samples++;
+    this.byTab.set(tab.id, c);
+    return c;
+  }
+}
