@@ -228,3 +228,20 @@ describe("a browser tab serves OpenAI-compatible completions", () => {
     expect(Number(await field("tokens-per-second").textContent())).toBeGreaterThan(0);
   });
 });
+
+describe("a browser without WebGPU", () => {
+  it("says so clearly and offers nothing to consent to", async () => {
+    const context = await browser.newContext();
+    // Hide WebGPU before the page's scripts run, as in a browser that lacks it.
+    await context.addInitScript(() => {
+      Object.defineProperty(Navigator.prototype, "gpu", { get: () => undefined });
+    });
+    const plain = await context.newPage();
+    await plain.goto(`http://localhost:${server.port}/`);
+    const alert = plain.locator('#adapter[data-webgpu="missing"] [role="alert"]');
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/no WebGPU/);
+    expect(await plain.locator("#consent").count()).toBe(0);
+    await context.close();
+  });
+});

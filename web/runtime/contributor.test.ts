@@ -1,0 +1,163 @@
+import { describe, expect, it } from "vitest";
+import type { ModelRecord } from "../../shared/models/catalog.js";
+import type { JobSpec } from "../../shared/protocol/job.js";
+import type { TabMessage } from "../../shared/protocol/node-messages.js";
+import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
+import { DeterministicEngine, expectedOutput } from "../../test/support/deterministic-engine.js";
+import { ManualTimers } from "../../test/support/manual-timers.js";
+import { ScriptedSockets } from "../../test/support/scripted-socket.js";
+import {
+  EngineError,
+  type ChatRequest,
+  type GenerationResult,
+} from "../engine/inference-engine.js";
+import { Contributor, type ContributorView } from "./contributor.js";
+
+const model: ModelRecord = {
+  model: "https://example.org/Tiny-q4f32_1-MLC",
+  model_id: "Tiny-q4f32_1-MLC",
+  model_lib: "https://example.org/tiny.wasm",
+};
+
+function job(id: string, content: string, modelId = model.model_id): JobSpec {
+  return {
+    id,
+    model: modelId,
+    input: { kind: "chat", messages: [{ role: "user", content }] },
+    sampling: { max_tokens: 50 },
+  };
+}
+
+function setup(engine = new DeterministicEngine(0)) {
+  const sockets = new ScriptedSockets();
+  const timers = new ManualTimers();
+  const waiters: { pred: (v: ContributorView) => boolean; resolve: () => void }[] = [];
+  const stored: string[] = [];
+  const contributor = new Contributor({
+    engine,
+    url: "ws://localhost/v1/nodes/connect",
+    adapter: {
+      vendor: "google",
+      architecture: "swiftshader",
+      description: "",
+      shaderF16: false,
+      maxBufferSize: 1,
+      maxStorageBufferBindingSize: 1,
+    },
+    agent: "test",
+    nodeIds: { get: () => undefined, set: (id) => stored.push(id) },
+    onChange: (v) => {
+      for (const w of [...waiters])
+        if (w.pred(v)) (waiters.splice(waiters.indexOf(w), 1), w.resolve());
+    },
+    createSocket: sockets.create,
+    timers,
+  });
+  /** Resolves on the first view change that satisfies `pred` (an event, not a sleep). */
+  const until = (pred: (v: ContributorView) => boolean) =>
+    new Promise<void>((resolve) => waiters.push({ pred, resolve }));
+  const connect = async () => {
+    await contributor.start(model, () => {});
+    sockets.last.open();
+    sockets.last.receive({
+      type: "welcome",
+      protocol: PROTOCOL_VERSION,
+      nodeId: "node-assigned-1",
+      statusIntervalMs: 15_000,
+    });
+  };
+  const frames = () => sockets.last.frames().filter((f): f is TabMessage => f.type !== "ping");
+  return { sockets, contributor, until, connect, frames, stored };
+}
+
+describe("Contributor", () => {
+  it("loads before it connects, says hello with the model, and keeps the assigned node id", async () => {
+    const { sockets, contributor, connect, frames, stored } = setup();
+    expect(sockets.all).toHaveLength(0);
+    await connect();
+    expect(frames()[0]).toMatchObject({
+      type: "hello",
+      protocol: PROTOCOL_VERSION,
+      models: [model.model_id],
+      state: "idle",
+    });
+    expect(stored).toEqual(["node-assigned-1"]);
+    expect(contributor.snapshot).toMatchObject({ connection: "connected", state: "idle" });
+  });
+
+  it("serves a job: accept, busy, ordered deltas, done with usage, idle again", async () => {
+    const { sockets, contributor, until, connect, frames } = setup();
+    await connect();
+    const spec = job("job-1", "hello there general kenobi");
+    const served = until((v) => v.jobsServed === 1);
+    sockets.last.receive({ type: "job.assign", job: spec, attempt: 1 });
+    await served;
+    const out = frames().slice(1);
+    expect(out[0]).toEqual({ type: "job.accept", jobId: "job-1" });
+    expect(out[1]).toEqual({ type: "status", state: "busy", models: [model.model_id] });
+    const deltas = out.filter((f) => f.type === "job.delta");
+    expect(deltas.map((d) => d.seq)).toEqual(deltas.map((_, i) => i));
+    const want = expectedOutput(spec.input, spec.sampling);
+    expect(deltas.map((d) => d.text).join("")).toBe(want.text);
+    const done = out.find((f) => f.type === "job.done");
+    expect(done).toMatchObject({ jobId: "job-1", finishReason: "stop", usage: want.usage });
+    expect(out.at(-1)).toEqual({ type: "status", state: "idle", models: [model.model_id] });
+    expect(contributor.snapshot.lastTokensPerSecond).toBeGreaterThan(0);
+  });
+
+  it("refuses a second job while busy and a model it does not serve", async () => {
+    const { sockets, until, connect, frames } = setup();
+    await connect();
+    const idle = until((v) => v.jobsServed === 1);
+    sockets.last.receive({ type: "job.assign", job: job("job-1", "a b c d e f"), attempt: 1 });
+    sockets.last.receive({ type: "job.assign", job: job("job-2", "x"), attempt: 1 });
+    await idle;
+    sockets.last.receive({
+      type: "job.assign",
+      job: job("job-3", "x", "Other-q4f32_1-MLC"),
+      attempt: 1,
+    });
+    const errors = frames().filter((f) => f.type === "job.error");
+    expect(errors).toEqual([
+      {
+        type: "job.error",
+        jobId: "job-2",
+        error: { code: "no_capacity", message: "this tab is busy" },
+      },
+      {
+        type: "job.error",
+        jobId: "job-3",
+        error: { code: "model_not_served", message: `this tab serves ${model.model_id}` },
+      },
+    ]);
+  });
+
+  it("a cancel interrupts the engine and the job ends with finishReason abort", async () => {
+    const { sockets, contributor, until, connect, frames } = setup(new DeterministicEngine(5));
+    await connect();
+    const backToIdle = until((v) => v.state === "idle");
+    sockets.last.receive({ type: "job.assign", job: job("job-1", "w ".repeat(40)), attempt: 1 });
+    sockets.last.receive({ type: "job.cancel", jobId: "job-1", reason: "client went away" });
+    await backToIdle;
+    expect(frames().find((f) => f.type === "job.done")).toMatchObject({ finishReason: "abort" });
+    expect(contributor.snapshot.jobsServed).toBe(0);
+  });
+
+  it("a lost GPU device fails the job with device_lost and stops advertising the model", async () => {
+    class LosingEngine extends DeterministicEngine {
+      override async chat(_r: ChatRequest): Promise<GenerationResult> {
+        throw new EngineError("device_lost", "The GPU device was lost.");
+      }
+    }
+    const { sockets, contributor, until, connect, frames } = setup(new LosingEngine(0));
+    await connect();
+    const paused = until((v) => v.state === "paused");
+    sockets.last.receive({ type: "job.assign", job: job("job-1", "hi"), attempt: 1 });
+    await paused;
+    expect(frames().find((f) => f.type === "job.error")).toMatchObject({
+      error: { code: "device_lost" },
+    });
+    expect(frames().at(-1)).toEqual({ type: "status", state: "paused", models: [] });
+    expect(contributor.snapshot.error).toMatch(/Reload the page/);
+  });
+});

@@ -1,0 +1,122 @@
+import { describe, expect, it } from "vitest";
+import { CloseCode } from "../../shared/protocol/close-codes.js";
+import { PING_FRAME, PONG_FRAME, type Hello } from "../../shared/protocol/node-messages.js";
+import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
+import { ManualTimers } from "../../test/support/manual-timers.js";
+import { ScriptedSockets } from "../../test/support/scripted-socket.js";
+import { Backoff } from "./backoff.js";
+import { NodeSocket, type Connection } from "./node-socket.js";
+
+const hello: Hello = {
+  type: "hello",
+  protocol: PROTOCOL_VERSION,
+  nodeId: "node-12345678",
+  adapter: {
+    vendor: "google",
+    architecture: "swiftshader",
+    description: "",
+    shaderF16: false,
+    maxBufferSize: 1,
+    maxStorageBufferBindingSize: 1,
+  },
+  models: ["m"],
+  state: "idle",
+  agent: "test",
+};
+
+function setup() {
+  const timers = new ManualTimers();
+  const sockets = new ScriptedSockets();
+  const connections: Connection[] = [];
+  const received: unknown[] = [];
+  const logs: string[] = [];
+  const socket = new NodeSocket({
+    url: "ws://localhost/v1/nodes/connect",
+    hello: () => hello,
+    heartbeat: () => ({ type: "status", state: "idle", models: ["m"] }),
+    onMessage: (m) => received.push(m),
+    onConnection: (c) => connections.push(c),
+    createSocket: sockets.create,
+    timers,
+    backoff: new Backoff({ random: () => 1 }),
+    log: (m) => logs.push(m),
+  });
+  return { timers, sockets, connections, received, logs, socket };
+}
+
+const welcome = {
+  type: "welcome",
+  protocol: PROTOCOL_VERSION,
+  nodeId: "node-12345678",
+  statusIntervalMs: 15_000,
+} as const;
+
+describe("NodeSocket", () => {
+  it("sends hello first, pings every 10 s, and heartbeats at the welcome's interval", () => {
+    const { timers, sockets, connections, socket } = setup();
+    socket.start();
+    sockets.last.open();
+    expect(sockets.last.frames()).toEqual([hello]);
+    sockets.last.receive(welcome);
+    expect(connections).toEqual(["connecting", "connected"]);
+    timers.advance(15_000);
+    const types = sockets.last.sent.map((s) => (s === PING_FRAME ? "ping" : JSON.parse(s).type));
+    expect(types).toEqual(["hello", "ping", "status"]);
+  });
+
+  it("ignores pongs and logs invalid frames without passing them on", () => {
+    const { sockets, received, logs, socket } = setup();
+    socket.start();
+    sockets.last.open();
+    sockets.last.receive(PONG_FRAME);
+    sockets.last.receive('{"type":"job.assign","job":{"id":""}}');
+    sockets.last.receive("not json");
+    expect(received).toEqual([]);
+    expect(logs).toHaveLength(2);
+    sockets.last.receive(welcome);
+    expect(received).toEqual([welcome]);
+  });
+
+  it("reconnects with growing backoff, and resets it after a welcome", () => {
+    const { timers, sockets, connections, socket } = setup();
+    socket.start();
+    sockets.last.serverClose(1006);
+    expect(connections.at(-1)).toBe("reconnecting");
+    timers.advance(499);
+    expect(sockets.all).toHaveLength(1);
+    timers.advance(1);
+    expect(sockets.all).toHaveLength(2);
+    sockets.last.serverClose(1006);
+    timers.advance(999);
+    expect(sockets.all).toHaveLength(2);
+    timers.advance(1);
+    expect(sockets.all).toHaveLength(3);
+    sockets.last.open();
+    sockets.last.receive(welcome);
+    sockets.last.serverClose(1001);
+    timers.advance(500);
+    expect(sockets.all).toHaveLength(4);
+  });
+
+  it("stops for good after a fatal close code", () => {
+    const { timers, sockets, connections, socket } = setup();
+    socket.start();
+    sockets.last.open();
+    sockets.last.serverClose(CloseCode.ProtocolTooOld, "reload the page");
+    timers.advance(60_000);
+    expect(sockets.all).toHaveLength(1);
+    expect(connections.at(-1)).toBe("fatal");
+  });
+
+  it("stop closes the socket, cancels timers and never reconnects", () => {
+    const { timers, sockets, socket } = setup();
+    socket.start();
+    sockets.last.open();
+    socket.stop();
+    expect(sockets.last.closedWith?.code).toBe(1000);
+    expect(socket.send({ type: "status", state: "idle", models: [] })).toBe(false);
+    timers.advance(60_000);
+    expect(sockets.all).toHaveLength(1);
+    expect(timers.pending).toBe(0);
+  });
+});
