@@ -18,7 +18,9 @@ import {
  *   completion: "Continuing: <prompt>"
  * Tokens are whitespace-separated words (its own tokenizer); `max_tokens` and `stop` are honoured
  * like a real engine (finish "length" / "stop"); tokens are produced with a short await between
- * them so streaming, coalescing and cancellation are exercised for real.
+ * them so streaming, coalescing and cancellation are exercised for real. With `continueFrom`
+ * (failover) it replays the same answer but sends only the text after what was delivered, and its
+ * usage covers the whole answer, as the protocol asks.
  */
 
 export function words(text: string): string[] {
@@ -103,11 +105,21 @@ export class DeterministicEngine implements InferenceEngine {
   }
 
   chat(request: ChatRequest, onDelta: OnDelta): Promise<GenerationResult> {
-    return this.generate({ kind: "chat", messages: request.messages }, request.sampling, onDelta);
+    return this.generate(
+      { kind: "chat", messages: request.messages },
+      request.sampling,
+      onDelta,
+      request.continueFrom ?? "",
+    );
   }
 
   complete(request: CompletionRequest, onDelta: OnDelta): Promise<GenerationResult> {
-    return this.generate({ kind: "completion", prompt: request.prompt }, request.sampling, onDelta);
+    return this.generate(
+      { kind: "completion", prompt: request.prompt },
+      request.sampling,
+      onDelta,
+      request.continueFrom ?? "",
+    );
   }
 
   async abort(): Promise<void> {
@@ -134,6 +146,7 @@ export class DeterministicEngine implements InferenceEngine {
     input: JobInput,
     sampling: Sampling,
     onDelta: OnDelta,
+    continueFrom: string,
   ): Promise<GenerationResult> {
     if (!this.loaded) throw new EngineError("not_loaded", "no model is loaded");
     if (this.generating) throw new EngineError("engine_error", "a generation is already running");
@@ -147,14 +160,17 @@ export class DeterministicEngine implements InferenceEngine {
     try {
       // Replay the expected text token by token, as a real decoder would produce it.
       for (const w of words(answerText(input)).slice(0, expected.usage.completion_tokens)) {
-        await this.tick();
+        const next = sent ? `${sent} ${w}` : w;
+        // Tokens already delivered by another tab are prefilled, not decoded again.
+        const delivered = next.length <= continueFrom.length;
+        if (!delivered) await this.tick();
         if (this.abortRequested) {
           finishReason = "abort";
           break;
         }
         generated++;
-        const next = sent ? `${sent} ${w}` : w;
-        const piece = expected.text.slice(sent.length, Math.min(next.length, expected.text.length));
+        const from = Math.max(sent.length, continueFrom.length);
+        const piece = expected.text.slice(from, Math.min(next.length, expected.text.length));
         if (piece) onDelta(piece);
         sent = next;
       }

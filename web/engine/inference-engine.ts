@@ -17,14 +17,20 @@ export interface LoadProgress {
   text: string;
 }
 
+/**
+ * `continueFrom` (failover): answer text another tab already delivered to the client. The engine
+ * continues right after it and its deltas carry only new text.
+ */
 export interface ChatRequest {
   messages: ChatMessage[];
   sampling: Sampling;
+  continueFrom?: string;
 }
 
 export interface CompletionRequest {
   prompt: string;
   sampling: Sampling;
+  continueFrom?: string;
 }
 
 export interface GenerationResult {

@@ -253,4 +253,41 @@ describe("WebLLMEngine", () => {
       engine.chat({ messages: [{ role: "user", content: "x" }], sampling }, () => {}),
     ).rejects.toMatchObject({ code: "not_loaded" });
   });
+
+  it("continues another tab's answer through the raw completion API with the chat template", async () => {
+    const scripted = new ScriptedWebLLM([]);
+    const conv = {
+      system_template: "<s>{system_message}\n",
+      system_message: "sys",
+      roles: { user: "U", assistant: "A" },
+      seps: ["\n"],
+      stop_str: ["</s>"],
+      stop_token_ids: [2],
+    };
+    const engine = new WebLLMEngine(
+      async () => scripted.api(),
+      async (m) => {
+        expect(m.model_id).toBe(record.model_id);
+        return conv;
+      },
+    );
+    await engine.load(record, () => {});
+    const deltas: string[] = [];
+    const result = await engine.chat(
+      {
+        messages: [{ role: "user", content: "tell a story" }],
+        sampling: { max_tokens: 16, stop: ["THE END"] },
+        continueFrom: "Once",
+      },
+      (t) => deltas.push(t),
+    );
+    expect(scripted.chatRequests).toHaveLength(0);
+    expect(scripted.completionRequests[0]).toMatchObject({
+      prompt: "<s>sys\nU: tell a story\nA: Once",
+      stop: ["THE END", "</s>"],
+      stream: true,
+    });
+    expect(deltas.join("")).toBe("once upon");
+    expect(result.usage.total_tokens).toBe(10);
+  });
 });

@@ -11,6 +11,7 @@ import {
 } from "@mlc-ai/web-llm";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import type { ChatMessage, FinishReason, Sampling } from "../../shared/protocol/job.js";
+import { modelBaseUrl, renderContinuation, type ConvTemplate } from "./conv-template.js";
 import {
   EngineError,
   type ChatRequest,
@@ -53,6 +54,18 @@ export type WebLLMEngineFactory = (
 ) => Promise<WebLLMEngineApi>;
 
 const defaultFactory: WebLLMEngineFactory = (modelId, config) => CreateMLCEngine(modelId, config);
+
+/** Reads a model's conversation template (only needed to continue another tab's answer). */
+export type ConvTemplateSource = (model: ModelRecord) => Promise<ConvTemplate>;
+
+/** The model's mlc-chat-config.json, from where WebLLM itself loads it (usually an HTTP cache hit). */
+const fetchConvTemplate: ConvTemplateSource = async (model) => {
+  const res = await fetch(new URL("mlc-chat-config.json", modelBaseUrl(model.model)));
+  if (!res.ok) throw new Error(`mlc-chat-config.json answered HTTP ${res.status}`);
+  const config = (await res.json()) as { conv_template?: ConvTemplate };
+  if (!config.conv_template) throw new Error("mlc-chat-config.json has no conv_template");
+  return config.conv_template;
+};
 
 /** WebLLM throws its own error classes; keep the class name and message, add our code. */
 export function toEngineError(err: unknown, fallback: EngineErrorCode): EngineError {
@@ -101,13 +114,17 @@ function toFinishReason(reason: string | null | undefined): FinishReason | null 
 
 export class WebLLMEngine implements InferenceEngine {
   private engine: WebLLMEngineApi | null = null;
-  private modelId: string | null = null;
+  private model: ModelRecord | null = null;
+  private convTemplate: Promise<ConvTemplate> | null = null;
   private generating = false;
   private abortRequested = false;
   private generations = 0;
   private lastDecodeTps: number | null = null;
 
-  constructor(private readonly createEngine: WebLLMEngineFactory = defaultFactory) {}
+  constructor(
+    private readonly createEngine: WebLLMEngineFactory = defaultFactory,
+    private readonly readConvTemplate: ConvTemplateSource = fetchConvTemplate,
+  ) {}
 
   async load(model: ModelRecord, onProgress: OnProgress): Promise<void> {
     await this.unload();
@@ -118,7 +135,7 @@ export class WebLLMEngine implements InferenceEngine {
         appConfig: { model_list: [model] },
         initProgressCallback: (r) => onProgress({ progress: r.progress, text: r.text }),
       });
-      this.modelId = model.model_id;
+      this.model = model;
     } catch (err) {
       this.engine = null;
       throw toEngineError(err, "load_failed");
@@ -126,6 +143,7 @@ export class WebLLMEngine implements InferenceEngine {
   }
 
   chat(request: ChatRequest, onDelta: OnDelta): Promise<GenerationResult> {
+    if (request.continueFrom) return this.continueChat(request, request.continueFrom, onDelta);
     return this.generate(async (engine) => {
       const stream = await engine.chat.completions.create({
         stream: true,
@@ -142,8 +160,39 @@ export class WebLLMEngine implements InferenceEngine {
       const stream = await engine.completions.create({
         stream: true,
         stream_options: { include_usage: true },
-        prompt: request.prompt,
+        // Continuing a plain completion is completing the prompt plus the text already sent.
+        prompt: request.prompt + (request.continueFrom ?? ""),
         ...samplingFields(request.sampling),
+      });
+      return this.drain(stream, (c) => c.choices[0]?.text ?? "", onDelta);
+    });
+  }
+
+  /**
+   * Continue an answer another tab started: WebLLM's chat API refuses a conversation ending with
+   * the assistant, so render it with the model's template and use the raw completion API, with the
+   * template's stop strings (its stop token ids are applied by WebLLM for every request). WebLLM
+   * then counts the delivered text as prompt tokens: the total is exact, the split shifts.
+   */
+  private continueChat(
+    request: ChatRequest,
+    partial: string,
+    onDelta: OnDelta,
+  ): Promise<GenerationResult> {
+    return this.generate(async (engine, model) => {
+      this.convTemplate ??= this.readConvTemplate(model);
+      const conv = await this.convTemplate.catch((err: unknown) => {
+        this.convTemplate = null;
+        throw new EngineError("engine_error", `cannot continue: ${String(err)}`);
+      });
+      const fields = samplingFields(request.sampling);
+      const stop = [...(fields.stop ?? []), ...conv.stop_str];
+      const stream = await engine.completions.create({
+        stream: true,
+        stream_options: { include_usage: true },
+        prompt: renderContinuation(conv, request.messages, partial),
+        ...fields,
+        stop: stop.length ? stop : undefined,
       });
       return this.drain(stream, (c) => c.choices[0]?.text ?? "", onDelta);
     });
@@ -158,23 +207,25 @@ export class WebLLMEngine implements InferenceEngine {
   async unload(): Promise<void> {
     const engine = this.engine;
     this.engine = null;
-    this.modelId = null;
+    this.model = null;
+    this.convTemplate = null;
     if (engine) await engine.unload();
   }
 
   async stats(): Promise<EngineStats> {
     return {
-      loadedModel: this.modelId,
+      loadedModel: this.model?.model_id ?? null,
       generations: this.generations,
       lastDecodeTokensPerSecond: this.lastDecodeTps,
     };
   }
 
   private async generate(
-    run: (engine: WebLLMEngineApi) => Promise<GenerationResult>,
+    run: (engine: WebLLMEngineApi, model: ModelRecord) => Promise<GenerationResult>,
   ): Promise<GenerationResult> {
     const engine = this.engine;
-    if (!engine) throw new EngineError("not_loaded", "no model is loaded");
+    const model = this.model;
+    if (!engine || !model) throw new EngineError("not_loaded", "no model is loaded");
     if (this.generating) throw new EngineError("engine_error", "a generation is already running");
     this.generating = true;
     this.abortRequested = false;
@@ -182,7 +233,7 @@ export class WebLLMEngine implements InferenceEngine {
       // Jobs are independent requests from different clients: never reuse another job's KV cache
       // (and WebLLM's raw completion API requires an empty cache).
       await engine.resetChat();
-      const result = await run(engine);
+      const result = await run(engine, model);
       this.generations++;
       if (result.decodeTokensPerSecond !== undefined)
         this.lastDecodeTps = result.decodeTokensPerSecond;

@@ -160,4 +160,23 @@ describe("Contributor", () => {
     expect(frames().at(-1)).toEqual({ type: "status", state: "paused", models: [] });
     expect(contributor.snapshot.error).toMatch(/Reload the page/);
   });
+
+  it("after a failover, continues from the delivered text and sends only new text", async () => {
+    const { sockets, until, connect, frames } = setup();
+    await connect();
+    const spec = job("job-9", "alpha beta gamma delta epsilon");
+    const served = until((v) => v.jobsServed === 1);
+    sockets.last.receive({
+      type: "job.assign",
+      job: spec,
+      attempt: 2,
+      continueFrom: "You said: alpha",
+    });
+    await served;
+    const want = expectedOutput(spec.input, spec.sampling);
+    const deltas = frames().filter((f) => f.type === "job.delta");
+    expect(deltas[0]?.seq).toBe(0);
+    expect("You said: alpha" + deltas.map((d) => d.text).join("")).toBe(want.text);
+    expect(frames().find((f) => f.type === "job.done")).toMatchObject({ usage: want.usage });
+  });
 });

@@ -164,7 +164,7 @@ export class Contributor {
         this.update({ nodeId: msg.nodeId });
         return;
       case "job.assign":
-        this.assign(msg.job);
+        this.assign(msg.job, msg.continueFrom);
         return;
       case "job.cancel":
         if (this.job?.id === msg.jobId) this.cancelRunning();
@@ -180,7 +180,7 @@ export class Contributor {
     this.socket.send({ type: "job.error", jobId, error: { code, message } });
   }
 
-  private assign(job: JobSpec): void {
+  private assign(job: JobSpec, continueFrom: string | undefined): void {
     if (this.job || this.view.state !== "idle") {
       return this.refuse(job.id, "no_capacity", `this tab is ${this.view.state}`);
     }
@@ -191,10 +191,11 @@ export class Contributor {
         `this tab serves ${this.view.model ?? "none"}`,
       );
     }
-    void this.run(job);
+    void this.run(job, continueFrom);
   }
 
-  private async run(job: JobSpec): Promise<void> {
+  /** `continueFrom`: after a failover, the text the client already has; only new text is sent. */
+  private async run(job: JobSpec, continueFrom: string | undefined): Promise<void> {
     const running: RunningJob = { id: job.id, cancelled: false };
     this.job = running;
     this.socket.send({ type: "job.accept", jobId: job.id });
@@ -208,8 +209,14 @@ export class Contributor {
     try {
       const result =
         job.input.kind === "chat"
-          ? await engine.chat({ messages: job.input.messages, sampling: job.sampling }, onDelta)
-          : await engine.complete({ prompt: job.input.prompt, sampling: job.sampling }, onDelta);
+          ? await engine.chat(
+              { messages: job.input.messages, sampling: job.sampling, continueFrom },
+              onDelta,
+            )
+          : await engine.complete(
+              { prompt: job.input.prompt, sampling: job.sampling, continueFrom },
+              onDelta,
+            );
       deltas.flush();
       const finishReason = running.cancelled ? "abort" : result.finishReason;
       this.socket.send({
