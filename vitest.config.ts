@@ -20,6 +20,11 @@ export default defineConfig({
               bindings: {
                 ALLOW_LOCATION_HEADER: "true",
                 STATUS_INTERVAL_MS: "15000",
+                // Short timings so lease expiry and waiting for a replacement happen within a test.
+                ACCEPT_MS: "1500",
+                LEASE_MS: "1500",
+                REDISPATCH_WAIT_MS: "1000",
+                MAX_NODES_PER_IP: "40",
                 EXTRA_MODELS: JSON.stringify([
                   {
                     model: "https://models.example.org/Operator-Test-Model-q4f32_1-MLC",

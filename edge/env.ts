@@ -8,8 +8,13 @@ export interface AppEnv {
   ALLOW_LOCATION_HEADER?: string;
   /** JSON array of extra WebLLM ModelRecords merged over the default catalog. */
   EXTRA_MODELS?: string;
-  /** How often tabs send a status frame, in ms (default 15000). */
+  /** Timings and limits of Region objects; see region/region-config.ts for meaning and defaults. */
   STATUS_INTERVAL_MS?: string;
+  ACCEPT_MS?: string;
+  LEASE_MS?: string;
+  REDISPATCH_WAIT_MS?: string;
+  JOB_TTL_MS?: string;
+  MAX_NODES_PER_IP?: string;
 }
 
 export type AppContext = { Bindings: AppEnv; Variables: { requestId: string } };

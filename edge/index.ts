@@ -6,6 +6,7 @@ import { requestId } from "./http/request-id.js";
 import { inferenceRoutes } from "./routes/inference.js";
 import { modelRoutes } from "./routes/models.js";
 import { nodeRoutes } from "./routes/nodes.js";
+import { jobRoutes } from "./routes/jobs.js";
 
 export { RegionDurableObject } from "./region/region-do.js";
 
@@ -18,6 +19,7 @@ app.use("*", requestId());
 app.route("/v1", inferenceRoutes());
 app.route("/v1", modelRoutes());
 app.route("/v1", nodeRoutes());
+app.route("/v1", jobRoutes());
 app.notFound((c) =>
   errorResponse(
     new ApiError(

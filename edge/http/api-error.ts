@@ -36,6 +36,7 @@ export function apiErrorFromJob(error: JobError): ApiError {
     device_lost: () => new ApiError(502, "server_error", error.message, null, "device_lost"),
     node_gone: () => new ApiError(502, "server_error", error.message, null, "node_gone"),
     cancelled: () => new ApiError(409, "invalid_request_error", error.message, null, "cancelled"),
+    job_not_found: () => new ApiError(404, "not_found_error", error.message, null, "job_not_found"),
     internal: () => new ApiError(500, "server_error", error.message, null, "internal"),
   };
   return table[error.code]();

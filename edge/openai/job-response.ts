@@ -1,19 +1,32 @@
 import type { OpenAIErrorBody } from "../../shared/openai/errors.js";
 import { ApiError, apiErrorFromJob } from "../http/api-error.js";
-import { readEvents } from "../region/job-events.js";
+import type { JobEventSource } from "./job-source.js";
 import type { ResponseFormat } from "./response-format.js";
 
 const encoder = new TextEncoder();
 const sse = (data: unknown) => encoder.encode(`data: ${JSON.stringify(data)}\n\n`);
 
 export interface JobResponseInit {
-  events: ReadableStream<Uint8Array>;
+  source: JobEventSource;
   format: ResponseFormat;
   includeUsage: boolean;
   headers: Record<string, string>;
   requestId: string;
-  /** Called when the client goes away before the job ended. */
-  onClientGone: () => void;
+  /** Whether to send the opening chunk (not when resuming a stream that already had it). */
+  opening: boolean;
+}
+
+/** OpenAI's error JSON for a failure that happens after the response started. */
+function errorPayload(err: ApiError, requestId: string): OpenAIErrorBody {
+  return {
+    error: {
+      message: err.message,
+      type: err.type,
+      param: err.param,
+      code: err.code,
+      request_id: requestId,
+    },
+  };
 }
 
 /**
@@ -22,21 +35,14 @@ export interface JobResponseInit {
  * `openai` client raises it as an APIError) and the stream ends without [DONE].
  */
 export function streamJob(init: JobResponseInit): Response {
-  const events = readEvents(init.events);
-  let finished = false;
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
-      const opening = init.format.opening();
+      const opening = init.opening ? init.format.opening() : null;
       if (opening) controller.enqueue(sse(opening));
     },
     async pull(controller) {
-      const next = await events.next();
-      if (next.done) {
-        finished = true;
-        controller.close();
-        return;
-      }
-      const event = next.value;
+      const event = await init.source.next();
+      if (!event) return controller.close();
       switch (event.type) {
         case "delta":
           if (event.text) controller.enqueue(sse(init.format.delta(event.text)));
@@ -46,28 +52,14 @@ export function streamJob(init: JobResponseInit): Response {
           if (init.includeUsage) controller.enqueue(sse(init.format.usage(event.usage)));
           controller.enqueue(encoder.encode("data: [DONE]\n\n"));
           break;
-        case "error": {
-          const err = apiErrorFromJob(event.error);
-          const payload: OpenAIErrorBody = {
-            error: {
-              message: err.message,
-              type: err.type,
-              param: err.param,
-              code: err.code,
-              request_id: init.requestId,
-            },
-          };
-          controller.enqueue(sse(payload));
+        case "error":
+          controller.enqueue(sse(errorPayload(apiErrorFromJob(event.error), init.requestId)));
           break;
-        }
       }
-      finished = true;
       controller.close();
-      await events.return(undefined);
     },
     async cancel() {
-      if (!finished) init.onClientGone();
-      await events.return(undefined);
+      await init.source.cancel();
     },
   });
   return new Response(body, {
@@ -82,7 +74,16 @@ export function streamJob(init: JobResponseInit): Response {
 /** Collect a whole job for a non-streaming request; failures become HTTP errors. */
 export async function collectJob(init: JobResponseInit): Promise<Response> {
   let text = "";
-  for await (const event of readEvents(init.events)) {
+  for (;;) {
+    const event = await init.source.next();
+    if (!event)
+      throw new ApiError(
+        502,
+        "server_error",
+        "The job ended without a result.",
+        null,
+        "incomplete",
+      );
     if (event.type === "delta") text += event.text;
     else if (event.type === "done") {
       return Response.json(init.format.whole(text, event.finishReason, event.usage), {
@@ -90,5 +91,4 @@ export async function collectJob(init: JobResponseInit): Promise<Response> {
       });
     } else throw apiErrorFromJob(event.error);
   }
-  throw new ApiError(502, "server_error", "The job ended without a result.", null, "incomplete");
 }

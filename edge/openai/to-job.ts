@@ -20,12 +20,18 @@ function samplingOf(req: Common): Sampling {
   return sampling;
 }
 
-export function newJobId(): string {
-  return `job_${crypto.randomUUID().replaceAll("-", "")}`;
+/** Job ids name their region, so /v1/jobs/:id finds the Region object without a lookup. */
+export function newJobId(region: string): string {
+  return `job_${region}_${crypto.randomUUID().replaceAll("-", "")}`;
+}
+
+export function regionOfJobId(id: string): string | null {
+  const m = /^job_([a-z]+)_[0-9a-f]{32}$/.exec(id);
+  return m ? (m[1] as string) : null;
 }
 
 /** An OpenAI chat request as the job a tab runs. `developer` is OpenAI's newer name for system. */
-export function chatJob(req: ChatCompletionRequest, id = newJobId()): JobSpec {
+export function chatJob(req: ChatCompletionRequest, id: string): JobSpec {
   return {
     id,
     model: req.model,
@@ -40,7 +46,7 @@ export function chatJob(req: ChatCompletionRequest, id = newJobId()): JobSpec {
   };
 }
 
-export function completionJob(req: CompletionRequest, id = newJobId()): JobSpec {
+export function completionJob(req: CompletionRequest, id: string): JobSpec {
   return {
     id,
     model: req.model,

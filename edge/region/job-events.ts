@@ -15,36 +15,11 @@ export function encodeEvent(event: JobEvent): Uint8Array {
   return encoder.encode(JSON.stringify(event) + "\n");
 }
 
-/** Split an NDJSON byte stream back into events. */
-export async function* readEvents(stream: ReadableStream<Uint8Array>): AsyncGenerator<JobEvent> {
-  const decoder = new TextDecoder();
-  let buffered = "";
-  const reader = stream.getReader();
-  let finished = false;
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) {
-        finished = true;
-        break;
-      }
-      buffered += decoder.decode(value, { stream: true });
-      let nl: number;
-      while ((nl = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        if (line) yield JSON.parse(line) as JobEvent;
-      }
-    }
-  } finally {
-    // A consumer that stops early (client went away) cancels the stream, which tells the Region
-    // object to stop the tab.
-    if (!finished) await reader.cancel("consumer stopped");
-    else reader.releaseLock();
-  }
-}
-
 /** What `RegionDurableObject.openJob` answers. */
 export type OpenJobResult =
   | { ok: true; jobId: string; nodeId: string; events: ReadableStream<Uint8Array> }
   | { ok: false; error: JobError };
+
+/** What `RegionDurableObject.subscribe` answers. */
+export type SubscribeResult =
+  { ok: true; events: ReadableStream<Uint8Array> } | { ok: false; error: JobError };

@@ -1,48 +1,60 @@
 import { encodeEvent, type JobEvent } from "./job-events.js";
 
+interface Subscriber {
+  controller: ReadableStreamDefaultController<Uint8Array>;
+}
+
 /**
- * In-flight token streams, one per job: events from a tab's socket are pushed into the stream the
- * Worker is reading over RPC. Holding the stream open keeps the object in memory while a job
- * streams; the job's durable record lives in JobStore.
+ * In-flight token streams: each job has zero or more readers (the original request, and clients
+ * resuming after a dropped connection). Events from the tab are fanned out to all of them. When
+ * the last reader goes away `onDetached` runs, and the owner decides whether to wait for a resume
+ * or cancel. Readers live in memory only; after eviction the Worker re-subscribes (see
+ * openai/job-source.ts) and the job's text in SQLite fills the gap.
  */
 export class JobRelay {
-  private readonly streams = new Map<string, ReadableStreamDefaultController<Uint8Array>>();
+  private readonly readers = new Map<string, Set<Subscriber>>();
 
-  /** Open the stream for a job. `onCancel` runs when the reader goes away (client disconnected). */
-  open(jobId: string, onCancel: (reason: unknown) => void): ReadableStream<Uint8Array> {
+  constructor(private readonly onDetached: (jobId: string) => void) {}
+
+  /** A new reader that first receives `backlog` (text it has not seen yet), then live events. */
+  subscribe(jobId: string, backlog: string, terminal?: JobEvent): ReadableStream<Uint8Array> {
+    let sub: Subscriber;
     return new ReadableStream<Uint8Array>({
       start: (controller) => {
-        this.streams.set(jobId, controller);
+        sub = { controller };
+        if (backlog) controller.enqueue(encodeEvent({ type: "delta", text: backlog }));
+        if (terminal) {
+          controller.enqueue(encodeEvent(terminal));
+          controller.close();
+          return;
+        }
+        let set = this.readers.get(jobId);
+        if (!set) this.readers.set(jobId, (set = new Set()));
+        set.add(sub);
       },
-      cancel: (reason) => {
-        if (this.streams.delete(jobId)) onCancel(reason);
+      cancel: () => {
+        const set = this.readers.get(jobId);
+        if (!set?.delete(sub)) return;
+        if (set.size === 0) {
+          this.readers.delete(jobId);
+          this.onDetached(jobId);
+        }
       },
     });
   }
 
-  has(jobId: string): boolean {
-    return this.streams.has(jobId);
+  readerCount(jobId: string): number {
+    return this.readers.get(jobId)?.size ?? 0;
   }
 
   push(jobId: string, event: JobEvent): void {
-    const controller = this.streams.get(jobId);
-    if (!controller) return;
-    controller.enqueue(encodeEvent(event));
+    const set = this.readers.get(jobId);
+    if (!set) return;
+    const bytes = encodeEvent(event);
+    for (const sub of set) sub.controller.enqueue(bytes);
     if (event.type !== "delta") {
-      this.streams.delete(jobId);
-      controller.close();
-    }
-  }
-
-  /** End a stream without a final event (used after a cancel the client asked for). */
-  close(jobId: string): void {
-    const controller = this.streams.get(jobId);
-    if (!controller) return;
-    this.streams.delete(jobId);
-    try {
-      controller.close();
-    } catch {
-      // Already errored by a cancelled reader: nothing left to close.
+      this.readers.delete(jobId);
+      for (const sub of set) sub.controller.close();
     }
   }
 }

@@ -1,7 +1,14 @@
-import type { FinishReason, JobErrorCode, JobSpec, Usage } from "../../shared/protocol/job.js";
+import type {
+  FinishReason,
+  JobError,
+  JobErrorCode,
+  JobSpec,
+  Usage,
+} from "../../shared/protocol/job.js";
 
 /** Lifecycle of a job; terminal states are done, failed and cancelled. */
 export type JobState = "queued" | "assigned" | "streaming" | "done" | "failed" | "cancelled";
+export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(["done", "failed", "cancelled"]);
 
 export interface JobRow extends Record<string, SqlStorageValue> {
   id: string;
@@ -16,27 +23,49 @@ export interface JobRow extends Record<string, SqlStorageValue> {
   next_seq: number;
   finish_reason: string | null;
   error_code: string | null;
+  error_message: string | null;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  spec: string;
+  text: string;
+  attempts: number;
+  tried: string;
+  detach_grace_ms: number;
+  owner: string | null;
+}
+
+/** What creating a job needs besides the spec. */
+export interface JobMeta {
+  requestId: string;
+  /** Who may read or cancel it (an API key id, or null for the anonymous tier / no auth). */
+  owner: string | null;
+  /** How long a job keeps running after its last reader went away, so a dropped stream can resume. */
+  detachGraceMs: number;
 }
 
 /**
- * Job records in the Region object's SQLite. A job is written before it is dispatched, so a job
- * is never only in memory; every transition is one UPDATE.
+ * Job records in the Region object's SQLite. A job is written before it is dispatched and every
+ * transition is one UPDATE, so after eviction the record is the truth: state, attempts, which tabs
+ * tried it, and the text already delivered (for failover and for resuming a client's stream).
  */
 export class JobStore {
   constructor(private readonly sql: SqlStorage) {}
 
-  create(spec: JobSpec, requestId: string, nodeId: string): void {
+  create(spec: JobSpec, meta: JobMeta): void {
     const now = Date.now();
     this.sql.exec(
-      `INSERT INTO jobs (id, request_id, model, kind, node_id, state, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, 'assigned', ?, ?)`,
+      `INSERT INTO jobs (id, request_id, model, kind, state, created_at, updated_at, spec,
+         detach_grace_ms, owner)
+       VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)`,
       spec.id,
-      requestId,
+      meta.requestId,
       spec.model,
       spec.input.kind,
-      nodeId,
       now,
       now,
+      JSON.stringify(spec),
+      meta.detachGraceMs,
+      meta.owner,
     );
   }
 
@@ -44,15 +73,55 @@ export class JobStore {
     return this.sql.exec<JobRow>(`SELECT * FROM jobs WHERE id = ?`, id).toArray()[0];
   }
 
-  /** The unfinished job a node is serving, used to rebuild state after eviction. */
-  activeFor(nodeId: string): string | null {
-    const row = this.sql
-      .exec<{ id: string }>(
-        `SELECT id FROM jobs WHERE node_id = ? AND state IN ('assigned', 'streaming') LIMIT 1`,
-        nodeId,
-      )
-      .toArray()[0];
-    return row?.id ?? null;
+  spec(row: JobRow): JobSpec {
+    return JSON.parse(row.spec) as JobSpec;
+  }
+
+  tried(row: JobRow): string[] {
+    return JSON.parse(row.tried) as string[];
+  }
+
+  /** Unfinished jobs, for rebuilding in-memory state after eviction. */
+  active(): JobRow[] {
+    return this.sql
+      .exec<JobRow>(`SELECT * FROM jobs WHERE state IN ('queued', 'assigned', 'streaming')`)
+      .toArray();
+  }
+
+  /** Jobs waiting for a tab, oldest first. */
+  queued(): JobRow[] {
+    return this.sql
+      .exec<JobRow>(`SELECT * FROM jobs WHERE state = 'queued' ORDER BY created_at`)
+      .toArray();
+  }
+
+  /** Bind the job to a tab for one more attempt; the delta sequence restarts at 0. */
+  assign(id: string, nodeId: string): void {
+    const row = this.get(id);
+    if (!row) return;
+    const tried = this.tried(row);
+    if (!tried.includes(nodeId)) tried.push(nodeId);
+    this.sql.exec(
+      `UPDATE jobs SET state = 'assigned', node_id = ?, attempts = attempts + 1, next_seq = 0,
+         tried = ?, updated_at = ? WHERE id = ?`,
+      nodeId,
+      JSON.stringify(tried),
+      Date.now(),
+      id,
+    );
+  }
+
+  /** The tab lost the job (left, failed, stalled): back to the queue, text kept. */
+  requeue(id: string, cause: JobError): void {
+    // The cause is kept so that, if no tab takes over, the client learns what went wrong first.
+    this.sql.exec(
+      `UPDATE jobs SET state = 'queued', node_id = NULL, error_code = ?, error_message = ?,
+         updated_at = ? WHERE id = ? AND state IN ('assigned', 'streaming')`,
+      cause.code,
+      cause.message,
+      Date.now(),
+      id,
+    );
   }
 
   markStreaming(id: string): void {
@@ -63,15 +132,20 @@ export class JobStore {
     );
   }
 
-  /** Record a delta; false when `seq` is not the next expected one (duplicate or out of order). */
-  recordDelta(id: string, seq: number, chars: number): boolean {
+  /**
+   * Append a delta from the job's current tab; false when `seq` is not the next expected one
+   * (a duplicate or a frame from a previous attempt), so text is never delivered twice.
+   */
+  appendDelta(id: string, nodeId: string, seq: number, text: string): boolean {
     const cursor = this.sql.exec(
       `UPDATE jobs SET next_seq = next_seq + 1, delivered_chars = delivered_chars + ?,
-         state = 'streaming', updated_at = ?
-       WHERE id = ? AND next_seq = ? AND state IN ('assigned', 'streaming')`,
-      chars,
+         text = text || ?, state = 'streaming', updated_at = ?
+       WHERE id = ? AND node_id = ? AND next_seq = ? AND state IN ('assigned', 'streaming')`,
+      text.length,
+      text,
       Date.now(),
       id,
+      nodeId,
       seq,
     );
     return cursor.rowsWritten > 0;
@@ -80,7 +154,7 @@ export class JobStore {
   finish(id: string, finishReason: FinishReason, usage: Usage): void {
     this.sql.exec(
       `UPDATE jobs SET state = 'done', finish_reason = ?, prompt_tokens = ?, completion_tokens = ?,
-         updated_at = ? WHERE id = ?`,
+         updated_at = ? WHERE id = ? AND state IN ('assigned', 'streaming')`,
       finishReason,
       usage.prompt_tokens,
       usage.completion_tokens,
@@ -89,14 +163,16 @@ export class JobStore {
     );
   }
 
-  fail(id: string, code: JobErrorCode): void {
-    this.sql.exec(
-      `UPDATE jobs SET state = 'failed', error_code = ?, updated_at = ? WHERE id = ?
-         AND state NOT IN ('done', 'failed', 'cancelled')`,
-      code,
+  fail(id: string, error: JobError): boolean {
+    const cursor = this.sql.exec(
+      `UPDATE jobs SET state = 'failed', error_code = ?, error_message = ?, updated_at = ?
+       WHERE id = ? AND state NOT IN ('done', 'failed', 'cancelled')`,
+      error.code,
+      error.message,
       Date.now(),
       id,
     );
+    return cursor.rowsWritten > 0;
   }
 
   cancel(id: string): boolean {
@@ -108,4 +184,20 @@ export class JobStore {
     );
     return cursor.rowsWritten > 0;
   }
+
+  delete(id: string): void {
+    this.sql.exec(`DELETE FROM jobs WHERE id = ?`, id);
+  }
+
+  countByState(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.sql.exec<{ state: string; n: number }>(
+      `SELECT state, count(*) AS n FROM jobs GROUP BY state`,
+    )) {
+      out[r.state] = r.n;
+    }
+    return out;
+  }
 }
+
+export type { JobErrorCode };

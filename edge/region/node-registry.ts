@@ -23,6 +23,8 @@ export interface NodeRecord {
 /** What survives hibernation on the socket itself (kept small: attachments are size-limited). */
 export interface SocketAttachment {
   nodeId: string | null;
+  /** Client IP, also the socket's tag, for the per-IP connection limit. */
+  ip: string;
   lat: number | null;
   lon: number | null;
 }
@@ -138,6 +140,10 @@ export class NodeRegistry {
     return node && node.ws === ws ? node : undefined;
   }
 
+  size(): number {
+    return this.byId.size;
+  }
+
   all(): IterableIterator<NodeRecord> {
     return this.byId.values();
   }
@@ -162,16 +168,20 @@ export class NodeRegistry {
 
   /**
    * Pick an idle tab that has the model loaded, least recently assigned first so work spreads.
-   * Returns why nothing was picked, because clients get different errors for "nobody serves this
-   * model" (404) and "everyone is busy" (503).
+   * `usable` excludes tabs for this job (already tried, resting after failures). Returns why
+   * nothing was picked, because clients get different errors for "nobody serves this model" (404)
+   * and "everyone is busy" (503).
    */
-  pick(model: string): { node: NodeRecord } | { none: "model_not_served" | "no_capacity" } {
+  pick(
+    model: string,
+    usable: (node: NodeRecord) => boolean = () => true,
+  ): { node: NodeRecord } | { none: "model_not_served" | "no_capacity" } {
     let best: NodeRecord | undefined;
     let anyServes = false;
     for (const node of this.byId.values()) {
       if (!node.models.includes(model)) continue;
       anyServes = true;
-      if (node.state !== "idle" || node.jobId) continue;
+      if (node.state !== "idle" || node.jobId || !usable(node)) continue;
       if (!best || node.lastAssignedAt < best.lastAssignedAt) best = node;
     }
     if (best) return { node: best };

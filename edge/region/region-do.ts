@@ -2,80 +2,83 @@ import { DurableObject } from "cloudflare:workers";
 import type { AppEnv } from "../env.js";
 import { log } from "../http/log.js";
 import { CloseCode } from "../../shared/protocol/close-codes.js";
-import type { JobError, JobSpec } from "../../shared/protocol/job.js";
+import type { JobSpec } from "../../shared/protocol/job.js";
 import {
   MAX_FRAME_BYTES,
   PING_FRAME,
   PONG_FRAME,
   TabMessageSchema,
   parseFrame,
-  type CoordinatorMessage,
   type Hello,
-  type TabMessage,
 } from "../../shared/protocol/node-messages.js";
 import { PROTOCOL_VERSION, protocolCompatibility } from "../../shared/protocol/version.js";
-import type { OpenJobResult } from "./job-events.js";
-import { JobRelay } from "./job-relay.js";
-import { JobStore } from "./job-store.js";
-import { NodeRegistry, type NodeRecord, type SocketAttachment } from "./node-registry.js";
-import { migrate } from "./sql-schema.js";
+import { AlarmScheduler } from "./alarm-scheduler.js";
+import type { OpenJobResult, SubscribeResult } from "./job-events.js";
+import { JobLifecycle } from "./job-lifecycle.js";
+import { jobView, type JobView } from "./job-view.js";
+import type { JobMeta } from "./job-store.js";
+import { NodeRegistry, type SocketAttachment } from "./node-registry.js";
 import { publicNodeId } from "./public-id.js";
-import type { NodeListing, RegionSummary } from "./region-views.js";
-import { listingOf, summarise } from "./region-views.js";
-
-const DEFAULT_STATUS_INTERVAL_MS = 15_000;
+import { regionConfig, type RegionConfig } from "./region-config.js";
+import { listingOf, summarise, type NodeListing, type RegionSummary } from "./region-views.js";
+import { migrate } from "./sql-schema.js";
 
 /**
  * One Region Durable Object per location hint: the registry of tabs connected to it, matching,
- * job records and the token relay. Tabs connect with the WebSocket hibernation API so idle tabs
- * cost nothing; pings are answered by auto-response without waking the object.
+ * durable job records, leases and the token relay. Tabs connect with the WebSocket hibernation API
+ * so idle tabs cost nothing; pings are answered by auto-response without waking the object. All
+ * state that matters is in SQLite or socket attachments, so eviction loses nothing.
  */
 export class RegionDurableObject extends DurableObject<AppEnv> {
+  private readonly config: RegionConfig;
   private readonly nodes: NodeRegistry;
-  private readonly jobs: JobStore;
-  private readonly relay = new JobRelay();
+  private timers!: AlarmScheduler;
+  private lifecycle!: JobLifecycle;
 
   constructor(ctx: DurableObjectState, env: AppEnv) {
     super(ctx, env);
+    this.config = regionConfig(env);
     this.nodes = new NodeRegistry(ctx.storage.sql);
-    this.jobs = new JobStore(ctx.storage.sql);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
-    // State is loaded once before any event is delivered; a failure here is rethrown so the
-    // object is reset instead of running half-initialised.
+    // State is loaded once before any event is delivered; a failure is rethrown so the object
+    // resets instead of running half-initialised.
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage.sql);
-      // Jobs whose stream died with the previous instance cannot be resumed yet: fail them so no
-      // job stays "streaming" forever.
-      this.nodes.restore(ctx.getWebSockets(), (nodeId) => this.jobs.activeFor(nodeId));
-      for (const node of this.nodes.all()) {
-        if (node.jobId && !this.relay.has(node.jobId)) {
-          this.jobs.fail(node.jobId, "node_gone");
-          this.send(node, {
-            type: "job.cancel",
-            jobId: node.jobId,
-            reason: "coordinator restarted",
-          });
-        }
-      }
+      this.timers = new AlarmScheduler(ctx.storage);
+      this.lifecycle = new JobLifecycle(ctx, this.nodes, this.timers, this.config);
+      await this.lifecycle.restore(ctx.getWebSockets());
     });
   }
 
-  private get statusIntervalMs(): number {
-    return Number(this.env.STATUS_INTERVAL_MS) || DEFAULT_STATUS_INTERVAL_MS;
-  }
-
-  /** WebSocket upgrade from the Worker; the node's location arrives in a header it set. */
+  /** WebSocket upgrade from the Worker, which put the tab's location and IP in headers. */
   override async fetch(request: Request): Promise<Response> {
+    const ip = request.headers.get("x-tabgrid-node-ip") ?? "unknown";
+    if (this.ctx.getWebSockets(ip).length >= this.config.maxNodesPerIp) {
+      return new Response(
+        JSON.stringify({
+          error: {
+            message: `Too many contributor connections from this address (limit ${this.config.maxNodesPerIp}).`,
+            type: "rate_limit_error",
+            param: null,
+            code: "too_many_nodes",
+          },
+        }),
+        { status: 429, headers: { "content-type": "application/json", "retry-after": "60" } },
+      );
+    }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     const lat = Number(request.headers.get("x-tabgrid-node-lat"));
     const lon = Number(request.headers.get("x-tabgrid-node-lon"));
+    const hasLoc =
+      request.headers.has("x-tabgrid-node-lat") && Number.isFinite(lat) && Number.isFinite(lon);
     const attachment: SocketAttachment = {
       nodeId: null,
-      lat: request.headers.has("x-tabgrid-node-lat") && Number.isFinite(lat) ? lat : null,
-      lon: request.headers.has("x-tabgrid-node-lon") && Number.isFinite(lon) ? lon : null,
+      ip,
+      lat: hasLoc ? lat : null,
+      lon: hasLoc ? lon : null,
     };
-    this.ctx.acceptWebSocket(server);
+    this.ctx.acceptWebSocket(server, [ip]);
     server.serializeAttachment(attachment);
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -89,64 +92,60 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
     if (msg.type === "hello") return this.onHello(ws, msg);
     const node = this.nodes.bySocket(ws);
     if (!node) return this.reject(ws, CloseCode.NotRegistered, "send hello first");
-    this.onTabMessage(node, msg);
+    try {
+      await this.lifecycle.onTabMessage(node, msg);
+    } catch (e) {
+      throw e;
+    }
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    // Close back so the tab sees a clean close rather than 1006; 1005 cannot be sent, map it.
+    // Close back so the tab sees a clean close rather than 1006; 1005/1006 cannot be sent.
     try {
       ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
     } catch {
       // Already closed.
     }
-    this.dropSocket(ws, "tab disconnected");
+    await this.dropSocket(ws, "tab disconnected");
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    this.dropSocket(ws, "tab socket failed");
+    await this.dropSocket(ws, "tab socket failed");
+  }
+
+  override async alarm(): Promise<void> {
+    for (const name of await this.timers.takeDue()) {
+      const stale = await this.lifecycle.onTimer(name);
+      for (const node of stale) {
+        this.closeSocket(node.ws, CloseCode.Stale, "no heartbeat for two status intervals");
+        await this.lifecycle.nodeLeft(node, "missed heartbeats");
+      }
+    }
   }
 
   // ---- RPC from the Worker -------------------------------------------------------------------
 
   /** Write the job, assign it to an idle tab that has the model, and stream its events back. */
-  async openJob(spec: JobSpec, requestId: string): Promise<OpenJobResult> {
-    const choice = this.nodes.pick(spec.model);
-    if ("none" in choice) {
-      const error: JobError =
-        choice.none === "model_not_served"
-          ? {
-              code: "model_not_served",
-              message: `No connected tab serves model '${spec.model}'. GET /v1/models lists the models served now.`,
-            }
-          : {
-              code: "no_capacity",
-              message: `Every tab serving '${spec.model}' is busy; retry shortly.`,
-            };
-      return { ok: false, error };
-    }
-    const node = choice.node;
-    this.jobs.create(spec, requestId, node.nodeId);
-    node.lastAssignedAt = Date.now();
-    this.nodes.update(node, { jobId: spec.id, state: "busy" });
-    const events = this.relay.open(spec.id, () => this.cancelJob(spec.id, "client went away"));
-    if (!this.send(node, { type: "job.assign", job: spec })) {
-      this.failJob(node, spec.id, { code: "node_gone", message: "the chosen tab disconnected" });
-    }
-    log("info", "job assigned", { requestId, jobId: spec.id, node: node.publicId });
-    return { ok: true, jobId: spec.id, nodeId: node.publicId, events };
+  async openJob(spec: JobSpec, meta: JobMeta): Promise<OpenJobResult> {
+    return this.lifecycle.open(spec, meta);
   }
 
-  /** Stop a job: tell its tab to interrupt generation. Safe to call twice. */
-  async cancelJob(jobId: string, reason: string): Promise<boolean> {
-    const row = this.jobs.get(jobId);
-    if (!row || !this.jobs.cancel(jobId)) return false;
-    this.relay.close(jobId);
-    const node = row.node_id ? this.nodes.get(row.node_id) : undefined;
-    // The tab stays bound to the job until it confirms with job.done(abort) or job.error, so it is
-    // not handed a new job while its engine is still stopping.
-    if (node && node.jobId === jobId) this.send(node, { type: "job.cancel", jobId, reason });
-    log("info", "job cancelled", { jobId, reason });
-    return true;
+  /** Read a job's events from character `after` of its text (resume after a dropped stream). */
+  async subscribe(jobId: string, after: number, owner: string | null): Promise<SubscribeResult> {
+    return this.lifecycle.subscribe(jobId, after, owner);
+  }
+
+  async getJob(jobId: string, owner: string | null): Promise<JobView | null> {
+    const row = this.lifecycle.visibleJob(jobId, owner);
+    return row ? jobView(row) : null;
+  }
+
+  /** Cancel a job and stop its tab. Returns the job as it ended, or null if unknown. */
+  async cancelJob(jobId: string, reason: string, owner: string | null): Promise<JobView | null> {
+    if (!this.lifecycle.visibleJob(jobId, owner)) return null;
+    await this.lifecycle.cancel(jobId, reason);
+    const row = this.lifecycle.visibleJob(jobId, owner);
+    return row ? jobView(row) : null;
   }
 
   async summary(): Promise<RegionSummary> {
@@ -155,6 +154,11 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
 
   async listNodes(): Promise<NodeListing[]> {
     return [...this.nodes.all()].map(listingOf);
+  }
+
+  /** Job counts by state, for operators and for tests that check nothing was lost. */
+  async jobCounts(): Promise<Record<string, number>> {
+    return this.lifecycle.counts();
   }
 
   // ---- contributor channel -------------------------------------------------------------------
@@ -181,104 +185,33 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
     const previous = this.nodes.get(nodeId);
     if (previous && previous.ws !== ws) {
       // The same tab reconnected (e.g. after a network change) before its old socket closed.
-      this.releaseJob(previous, "tab reconnected");
-      this.reject(previous.ws, CloseCode.Replaced, "replaced by a newer connection");
+      this.closeSocket(previous.ws, CloseCode.Replaced, "replaced by a newer connection");
+      await this.lifecycle.nodeLeft(previous, "tab reconnected");
     }
     ws.serializeAttachment({ ...att, nodeId } satisfies SocketAttachment);
     const node = this.nodes.register(hello, nodeId, await publicNodeId(nodeId), ws, att);
-    this.send(node, {
+    this.lifecycle.send(node, {
       type: "welcome",
       protocol: PROTOCOL_VERSION,
       nodeId,
-      statusIntervalMs: this.statusIntervalMs,
+      statusIntervalMs: this.config.statusIntervalMs,
     });
     log("info", "node registered", { node: node.publicId, models: node.models });
+    await this.lifecycle.nodeJoined(node);
   }
 
-  private onTabMessage(node: NodeRecord, msg: Exclude<TabMessage, Hello>): void {
-    switch (msg.type) {
-      case "status": {
-        // A tab reporting idle while bound to a job it no longer has (e.g. after a cancel it
-        // could not confirm) is free again.
-        const jobId =
-          msg.state === "idle" && node.jobId && !this.relay.has(node.jobId) ? null : node.jobId;
-        this.nodes.update(node, { state: msg.state, models: msg.models, jobId });
-        return;
-      }
-      case "job.accept":
-        if (node.jobId === msg.jobId) this.jobs.markStreaming(msg.jobId);
-        return;
-      case "job.delta":
-        if (node.jobId !== msg.jobId || !this.relay.has(msg.jobId)) return;
-        if (!this.jobs.recordDelta(msg.jobId, msg.seq, msg.text.length)) {
-          log("warn", "delta out of order dropped", { jobId: msg.jobId, seq: msg.seq });
-          return;
-        }
-        this.relay.push(msg.jobId, { type: "delta", text: msg.text });
-        return;
-      case "job.done":
-        if (node.jobId !== msg.jobId) return;
-        if (this.relay.has(msg.jobId)) {
-          this.jobs.finish(msg.jobId, msg.finishReason, msg.usage);
-          this.relay.push(msg.jobId, {
-            type: "done",
-            finishReason: msg.finishReason,
-            usage: msg.usage,
-          });
-          node.jobsServed += 1;
-        }
-        this.nodes.update(node, { jobId: null, state: "idle" });
-        return;
-      case "job.error":
-        if (node.jobId !== msg.jobId) return;
-        this.failJob(node, msg.jobId, msg.error);
-        return;
-      default: {
-        const unreachable: never = msg;
-        return unreachable;
-      }
-    }
-  }
-
-  private failJob(node: NodeRecord, jobId: string, error: JobError): void {
-    this.jobs.fail(jobId, error.code);
-    this.relay.push(jobId, { type: "error", error });
-    if (node.jobId === jobId) this.nodes.update(node, { jobId: null, state: "idle" });
-  }
-
-  /** A tab is leaving or replaced: its job fails with a clear error (failover comes later). */
-  private releaseJob(node: NodeRecord, why: string): void {
-    if (!node.jobId) return;
-    const jobId = node.jobId;
-    this.jobs.fail(jobId, "node_gone");
-    this.relay.push(jobId, { type: "error", error: { code: "node_gone", message: why } });
-    node.jobId = null;
-  }
-
-  private dropSocket(ws: WebSocket, why: string): void {
+  private async dropSocket(ws: WebSocket, why: string): Promise<void> {
     const node = this.nodes.bySocket(ws);
-    if (!node) return;
-    this.releaseJob(node, `the serving tab left: ${why}`);
-    this.nodes.remove(node.nodeId);
-    log("info", "node left", { node: node.publicId, why });
+    if (node) await this.lifecycle.nodeLeft(node, why);
   }
 
-  private send(node: NodeRecord, msg: CoordinatorMessage): boolean {
-    try {
-      node.ws.send(JSON.stringify(msg));
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  private reject(ws: WebSocket, code: number, reason: string): void {
+  private async reject(ws: WebSocket, code: number, reason: string): Promise<void> {
     log("warn", "closing tab socket", { code, reason });
-    const node = this.nodes.bySocket(ws);
-    if (node) {
-      this.releaseJob(node, `the serving tab was disconnected: ${reason}`);
-      this.nodes.remove(node.nodeId);
-    }
+    this.closeSocket(ws, code, reason);
+    await this.dropSocket(ws, reason);
+  }
+
+  private closeSocket(ws: WebSocket, code: number, reason: string): void {
     try {
       ws.close(code, reason);
     } catch {

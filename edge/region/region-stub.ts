@@ -9,6 +9,10 @@ import type { RegionDurableObject } from "./region-do.js";
 export const REGIONS = ["wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me"] as const;
 export type RegionName = (typeof REGIONS)[number];
 
+export function isRegion(name: string | null): name is RegionName {
+  return !!name && (REGIONS as readonly string[]).includes(name);
+}
+
 export function regionFor(_loc: GeoPoint | null): RegionName {
   return "wnam";
 }

@@ -33,6 +33,14 @@ const MIGRATIONS: readonly string[] = [
      completion_tokens INTEGER
    )`,
   `CREATE INDEX jobs_by_state ON jobs(state)`,
+  // Failover and resume: the request itself, the text delivered so far, who tried it.
+  `ALTER TABLE jobs ADD COLUMN spec TEXT NOT NULL DEFAULT '{}'`,
+  `ALTER TABLE jobs ADD COLUMN text TEXT NOT NULL DEFAULT ''`,
+  `ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0`,
+  `ALTER TABLE jobs ADD COLUMN tried TEXT NOT NULL DEFAULT '[]'`,
+  `ALTER TABLE jobs ADD COLUMN error_message TEXT`,
+  `ALTER TABLE jobs ADD COLUMN detach_grace_ms INTEGER NOT NULL DEFAULT 500`,
+  `ALTER TABLE jobs ADD COLUMN owner TEXT`,
 ];
 
 export function migrate(sql: SqlStorage): void {

@@ -20,6 +20,7 @@ export function nodeRoutes() {
     const headers = new Headers(c.req.raw.headers);
     headers.delete("x-tabgrid-node-lat");
     headers.delete("x-tabgrid-node-lon");
+    headers.set("x-tabgrid-node-ip", c.req.header("cf-connecting-ip") ?? "local");
     if (loc) {
       headers.set("x-tabgrid-node-lat", String(loc.lat));
       headers.set("x-tabgrid-node-lon", String(loc.lon));

@@ -7,6 +7,9 @@ import { z } from "zod";
  */
 export const DEFAULT_MAX_TOKENS = 256;
 export const MAX_MAX_TOKENS = 4096;
+/** Default and ceiling of `tabgrid.resume_grace_ms`. */
+export const DEFAULT_RESUME_GRACE_MS = 500;
+export const MAX_RESUME_GRACE_MS = 60_000;
 
 export const CommonRequestFields = {
   model: z.string().min(1).max(200),
@@ -22,7 +25,11 @@ export const CommonRequestFields = {
   user: z.string().max(256).optional(),
   /** Tabgrid extensions; ignored by other servers, so portable in request bodies. */
   tabgrid: z
-    .object({ latency_budget_ms: z.number().int().positive().max(600_000).optional() })
+    .object({
+      latency_budget_ms: z.number().int().positive().max(600_000).optional(),
+      /** How long the job keeps running after the client's connection drops, so it can resume. */
+      resume_grace_ms: z.number().int().min(0).max(MAX_RESUME_GRACE_MS).optional(),
+    })
     .optional(),
 };
 

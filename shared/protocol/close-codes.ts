@@ -17,6 +17,8 @@ export const CloseCode = {
   Replaced: 4004,
   /** The tab speaks a newer protocol than this coordinator (a deploy is rolling out): retry later. */
   ProtocolTooNew: 4005,
+  /** No frame (ping or status) arrived for two status intervals: the tab is presumed gone. */
+  Stale: 4006,
   /** The coordinator is shutting the node out (e.g. rate limit on connections). */
   Refused: 4008,
 } as const;

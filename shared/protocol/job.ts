@@ -52,6 +52,7 @@ export const JobErrorCodeSchema = z.enum([
   "node_gone",
   "cancelled",
   "bad_request",
+  "job_not_found",
   "internal",
 ]);
 export type JobErrorCode = z.infer<typeof JobErrorCodeSchema>;

@@ -113,9 +113,17 @@ export const WelcomeSchema = z.object({
   statusIntervalMs: z.number().int().positive(),
 });
 
+/**
+ * Assign a job. After a failover `continueFrom` holds the assistant text the client already
+ * received: the tab continues right after it and its deltas carry only new text; the usage it
+ * reports in `job.done` covers the whole answer (continueFrom included).
+ */
 export const JobAssignSchema = z.object({
   type: z.literal(NodeMessageType.JobAssign),
   job: JobSpecSchema,
+  /** 1 for the first tab, 2 and 3 for replacements. */
+  attempt: z.number().int().positive(),
+  continueFrom: z.string().optional(),
 });
 
 export const JobCancelSchema = z.object({

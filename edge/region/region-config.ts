@@ -1,0 +1,39 @@
+import type { AppEnv } from "../env.js";
+
+/**
+ * Timing and limits of a Region object, from variables with defaults. Tests shorten them through
+ * vitest's miniflare bindings; production uses the defaults unless wrangler.toml says otherwise.
+ */
+export interface RegionConfig {
+  /** Tabs send a ping or status at least this often; two missed intervals mark a tab gone. */
+  statusIntervalMs: number;
+  /** A tab must accept an assigned job within this time. */
+  acceptMs: number;
+  /** A streaming job whose tab sends nothing for this long is moved to another tab. */
+  leaseMs: number;
+  /** How long a job that lost its tab waits for another one before failing. */
+  redispatchWaitMs: number;
+  /** Finished jobs (and their text) are kept this long for GET /v1/jobs/:id and resume. */
+  jobTtlMs: number;
+  /** Total attempts (first tab + replacements) before a job fails. */
+  maxAttempts: number;
+  /** Contributor sockets allowed from one IP address in one region. */
+  maxNodesPerIp: number;
+}
+
+function num(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return value && Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
+export function regionConfig(env: AppEnv): RegionConfig {
+  return {
+    statusIntervalMs: num(env.STATUS_INTERVAL_MS, 15_000),
+    acceptMs: num(env.ACCEPT_MS, 10_000),
+    leaseMs: num(env.LEASE_MS, 30_000),
+    redispatchWaitMs: num(env.REDISPATCH_WAIT_MS, 30_000),
+    jobTtlMs: num(env.JOB_TTL_MS, 3_600_000),
+    maxAttempts: 3,
+    maxNodesPerIp: num(env.MAX_NODES_PER_IP, 8),
+  };
+}
