@@ -53,8 +53,9 @@ async function contribute(gpu: GpuReport, picker: ModelPicker): Promise<void> {
   picker.setDisabled(true);
   const status = byId("status");
   const progress = byId("progress");
+  const engine = startEngineWorker();
   const contributor = new Contributor({
-    engine: startEngineWorker(),
+    engine,
     url: connectUrl(),
     adapter: adapterInfo(gpu),
     agent: AGENT,
@@ -62,6 +63,7 @@ async function contribute(gpu: GpuReport, picker: ModelPicker): Promise<void> {
     onChange: (view) => renderStatus(status, view),
   });
   renderStatus(status, contributor.snapshot);
+  engine.onCrash((e) => contributor.engineFailed(e));
   try {
     await contributor.start(model, (p) => renderProgress(progress, p));
   } catch (err) {

@@ -3,7 +3,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Sampling } from "../../shared/protocol/job.js";
 import { buildContributorPage, bundleTestEngineWorker } from "../support/build-page.js";
-import { launchChromium } from "../support/chromium.js";
+import { findChromium, launchChromium } from "../support/chromium.js";
 import { expectedOutput } from "../support/deterministic-engine.js";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
 
@@ -28,9 +28,11 @@ function field(name: string) {
 }
 
 beforeAll(async () => {
+  // Fail fast, with the one-line hint, before building anything.
+  const chromiumPath = findChromium();
   const [, workerBundle] = await Promise.all([buildContributorPage(), bundleTestEngineWorker()]);
   server = await startWranglerDev();
-  browser = await launchChromium();
+  browser = await launchChromium(chromiumPath);
   const context = await browser.newContext();
   await context.route("**/assets/engine-worker*.js", (route) =>
     route.fulfill({ status: 200, contentType: "text/javascript", body: workerBundle }),
@@ -226,6 +228,34 @@ describe("a browser tab serves OpenAI-compatible completions", () => {
   it("counts the jobs it served and shows the last job's speed", async () => {
     await expect.poll(() => field("jobs-served").textContent()).toBe("3");
     expect(Number(await field("tokens-per-second").textContent())).toBeGreaterThan(0);
+  });
+
+  it("stops generating in the tab when the client abandons a stream", async () => {
+    // ~400 tokens at ~15 ms each (~6 s): far longer than the coordinator takes to cancel.
+    const content = "word ".repeat(400).trim();
+    const controller = new AbortController();
+    const stream = await openai.chat.completions.create(
+      { model, messages: [{ role: "user", content }], max_tokens: 1000, stream: true },
+      { signal: controller.signal },
+    );
+    await page.waitForSelector('#status[data-state="busy"]');
+    let received = "";
+    try {
+      for await (const chunk of stream) {
+        received += chunk.choices[0]?.delta.content ?? "";
+        if (received.length > 20) controller.abort();
+      }
+    } catch (err) {
+      if (!controller.signal.aborted) throw err;
+    }
+    const started = Date.now();
+    // The coordinator sends job.cancel, the tab interrupts its engine and is idle again; an
+    // aborted job does not count as served.
+    await page.waitForSelector('#status[data-state="idle"]');
+    transcript.push(
+      `chat.completions.create (stream, aborted by the client after ${received.length} chars) -> tab idle again after ${Date.now() - started} ms`,
+    );
+    expect(await field("jobs-served").textContent()).toBe("3");
   });
 });
 

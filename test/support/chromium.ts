@@ -35,7 +35,9 @@ export function findChromium(env: NodeJS.ProcessEnv = process.env): string {
   const fromEnv = env.TABGRID_CHROMIUM;
   if (fromEnv) {
     if (existsSync(fromEnv)) return fromEnv;
-    throw new NoChromiumError(`TABGRID_CHROMIUM=${fromEnv} does not exist`);
+    throw new NoChromiumError(
+      `TABGRID_CHROMIUM=${fromEnv} does not exist: apt-get install chromium, or set TABGRID_CHROMIUM=/path`,
+    );
   }
   const found = CANDIDATES.find((p) => existsSync(p));
   if (!found) {
@@ -46,6 +48,6 @@ export function findChromium(env: NodeJS.ProcessEnv = process.env): string {
   return found;
 }
 
-export async function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: findChromium(), headless: true, args: CHROMIUM_ARGS });
+export async function launchChromium(executablePath = findChromium()): Promise<Browser> {
+  return chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
 }

@@ -247,6 +247,21 @@ describe("WebLLMEngine", () => {
     ).rejects.toMatchObject({ code: "engine_error" });
   });
 
+  it("reports device_lost when WebLLM dropped a loaded model by itself", async () => {
+    const scripted = new ScriptedWebLLM([]);
+    const api = scripted.api();
+    api.chat.completions.create = async () => {
+      const e = new Error("Model not loaded before trying to complete ChatCompletionRequest.");
+      e.name = "ModelNotLoadedError";
+      throw e;
+    };
+    const engine = new WebLLMEngine(async () => api);
+    await engine.load(record, () => {});
+    await expect(
+      engine.chat({ messages: [{ role: "user", content: "x" }], sampling }, () => {}),
+    ).rejects.toMatchObject({ code: "device_lost" });
+  });
+
   it("refuses to generate before a model is loaded", async () => {
     const engine = new WebLLMEngine(async () => new ScriptedWebLLM([]).api());
     await expect(

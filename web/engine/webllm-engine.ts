@@ -239,7 +239,16 @@ export class WebLLMEngine implements InferenceEngine {
         this.lastDecodeTps = result.decodeTokensPerSecond;
       return result;
     } catch (err) {
-      throw toEngineError(err, "engine_error");
+      const e = toEngineError(err, "engine_error");
+      // WebLLM unloads its model by itself when the GPU device is lost after loading; the next
+      // request then fails as "not loaded" although we loaded it.
+      if (e.code === "engine_error" && /ModelNotLoaded|EngineNotLoaded/.test(e.message)) {
+        throw new EngineError(
+          "device_lost",
+          `WebLLM dropped the model, most likely because the GPU device was lost. (${e.message})`,
+        );
+      }
+      throw e;
     } finally {
       this.generating = false;
     }

@@ -126,6 +126,17 @@ export class Contributor {
     this.socket.stop();
   }
 
+  /**
+   * The engine is gone outside any job (its Worker died): stop advertising the model. A running
+   * job fails through its own call and reports the error to the coordinator.
+   */
+  engineFailed(error: EngineError): void {
+    this.pauseRequested = true;
+    this.update({ model: null, error: `${error.message} Reload the page to contribute again.` });
+    if (this.view.state === "idle") this.setState("paused");
+    else if (!this.job) this.socket.send(this.statusFrame());
+  }
+
   private models(): string[] {
     return this.view.model ? [this.view.model] : [];
   }

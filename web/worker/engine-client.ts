@@ -35,6 +35,11 @@ export class WorkerEngine implements InferenceEngine {
     this.crashed.catch(() => {});
   }
 
+  /** Called once if the Worker dies, even while no call is pending (the page must tell the user). */
+  onCrash(listener: (error: EngineError) => void): void {
+    this.crashed.catch((e: unknown) => listener(e as EngineError));
+  }
+
   private async call<T>(pending: Promise<Outcome<T>>): Promise<T> {
     const result = await Promise.race([pending, this.crashed]);
     if (!result.ok) throw EngineError.fromPayload(result.error);
