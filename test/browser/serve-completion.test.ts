@@ -4,6 +4,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Sampling } from "../../shared/protocol/job.js";
 import { buildContributorPage, bundleTestEngineWorker } from "../support/build-page.js";
 import { findChromium, launchChromium } from "../support/chromium.js";
+import {
+  contribute,
+  firstQ4f32Model,
+  openContributorPage,
+  type ContributorPage,
+} from "../support/contributor-page.js";
 import { expectedOutput } from "../support/deterministic-engine.js";
 import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
 
@@ -17,14 +23,15 @@ import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
 
 let server: WranglerDev;
 let browser: Browser;
+let tab: ContributorPage;
 let page: Page;
 let openai: OpenAI;
 let model = "";
-const sockets: string[] = [];
+let sockets: string[] = [];
 const transcript: string[] = [];
 
 function field(name: string) {
-  return page.locator(`[data-field="${name}"]`).first();
+  return tab.field(name);
 }
 
 beforeAll(async () => {
@@ -33,15 +40,9 @@ beforeAll(async () => {
   const [, workerBundle] = await Promise.all([buildContributorPage(), bundleTestEngineWorker()]);
   server = await startWranglerDev();
   browser = await launchChromium(chromiumPath);
-  const context = await browser.newContext();
-  await context.route("**/assets/engine-worker*.js", (route) =>
-    route.fulfill({ status: 200, contentType: "text/javascript", body: workerBundle }),
-  );
-  page = await context.newPage();
-  page.on("websocket", (ws) => sockets.push(ws.url()));
-  page.on("pageerror", (err) => console.error(`[page error] ${err.message}`));
-  // WebGPU needs a secure context: http://localhost is one, http://127.0.0.1 may not be.
-  await page.goto(`http://localhost:${server.port}/`);
+  tab = await openContributorPage(browser, server.port, workerBundle);
+  page = tab.page;
+  sockets = tab.sockets;
   openai = new OpenAI({ baseURL: `${server.origin}/v1`, apiKey: "unused", maxRetries: 0 });
 });
 
@@ -122,22 +123,18 @@ describe("a browser tab serves OpenAI-compatible completions", () => {
   });
 
   it("lists the models this GPU can serve, and excludes f16 ones with the reason", async () => {
+    model = await firstQ4f32Model(page);
     const options = await page
       .locator("#model-select option")
       .evaluateAll((els) => els.map((e) => (e as HTMLOptionElement).value));
-    expect(options.length).toBeGreaterThan(0);
     expect(options.every((id) => !/q\d+f16/.test(id))).toBe(true);
-    model = options.find((id) => /q4f32/.test(id)) ?? "";
-    expect(model).not.toBe("");
     const excluded = await page.locator("#excluded-models li").allTextContents();
     expect(excluded.some((t) => /f16/.test(t) && /shader-f16/.test(t))).toBe(true);
   });
 
   it("connects only after consent, then loads the model and reports connected", async () => {
     expect(sockets).toEqual([]);
-    await page.selectOption("#model-select", model);
-    await page.getByRole("button", { name: "Contribute this GPU" }).click();
-    await page.waitForSelector('#status[data-connection="connected"][data-state="idle"]');
+    await contribute(page, model);
     expect(await field("model").textContent()).toBe(model);
     expect(await page.locator("#load-progress").getAttribute("value")).toBe("100");
     expect(sockets).toHaveLength(1);

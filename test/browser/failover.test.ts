@@ -1,0 +1,101 @@
+import OpenAI from "openai";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { buildContributorPage, bundleTestEngineWorker } from "../support/build-page.js";
+import { findChromium, launchChromium } from "../support/chromium.js";
+import {
+  contribute,
+  firstQ4f32Model,
+  openContributorPage,
+  type ContributorPage,
+} from "../support/contributor-page.js";
+import { expectedOutput } from "../support/deterministic-engine.js";
+import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
+
+/**
+ * Nothing lost: two real contributor tabs serve the same model; the tab streaming an answer is
+ * closed mid-stream; the coordinator moves the job to the other tab with the text already
+ * delivered, that tab continues after it, and the client's stream completes with the exact answer,
+ * no text missing or repeated.
+ */
+
+let server: WranglerDev;
+let browser: Browser;
+let tabs: ContributorPage[] = [];
+let model = "";
+
+beforeAll(async () => {
+  const chromiumPath = findChromium();
+  const [, workerBundle] = await Promise.all([buildContributorPage(), bundleTestEngineWorker()]);
+  server = await startWranglerDev();
+  browser = await launchChromium(chromiumPath);
+  tabs = await Promise.all([
+    openContributorPage(browser, server.port, workerBundle),
+    openContributorPage(browser, server.port, workerBundle),
+  ]);
+  model = await firstQ4f32Model(tabs[0]!.page);
+  for (const t of tabs) await contribute(t.page, model);
+});
+
+let failed = false;
+afterEach((ctx) => {
+  if (ctx.task.result?.state === "fail") failed = true;
+});
+
+afterAll(async () => {
+  await browser?.close();
+  // After a failure, show what the coordinator logged (request ids, errors).
+  if (failed) console.error(`wrangler dev output (tail):\n${server.output().slice(-8000)}`);
+  await server?.stop();
+});
+
+/** Resolves with the tab whose status turns busy first (an event on either page). */
+function busyTab(): Promise<ContributorPage> {
+  return Promise.race(
+    tabs.map((t) => t.page.waitForSelector('#status[data-state="busy"]').then(() => t)),
+  );
+}
+
+describe("failover between tabs", () => {
+  it("finishes a stream on another tab when the serving tab closes mid-answer", async () => {
+    const openai = new OpenAI({ baseURL: `${server.origin}/v1`, apiKey: "unused", maxRetries: 0 });
+    const content = Array.from({ length: 120 }, (_, i) => `w${i}`).join(" ");
+    const stream = await openai.chat.completions.create({
+      model,
+      messages: [{ role: "user", content }],
+      max_tokens: 500,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const first = await busyTab();
+    let text = "";
+    let closed = false;
+    let closedAt = 0;
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    let finish: string | null | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? "";
+      if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
+      if (chunk.usage) usage = chunk.usage;
+      if (!closed && text.length > 40) {
+        closed = true;
+        closedAt = text.length;
+        await first.page.close();
+      }
+    }
+    const want = expectedOutput(
+      { kind: "chat", messages: [{ role: "user", content }] },
+      { max_tokens: 500 },
+    );
+    const second = tabs.find((t) => t !== first)!;
+    console.log(
+      `failover transcript: closed the serving tab after ${closedAt} chars; ` +
+        `client received ${text.length} chars, finish_reason=${finish}, usage=${JSON.stringify(usage)}`,
+    );
+    expect(closed).toBe(true);
+    expect(text).toBe(want.text);
+    expect(finish).toBe("stop");
+    expect(usage).toMatchObject(want.usage);
+    await expect.poll(() => second.field("jobs-served").textContent()).toBe("1");
+  });
+});
