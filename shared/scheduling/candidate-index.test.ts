@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CandidateIndex } from "./candidate-index.js";
-import { linearBest } from "./linear-scan.js";
+import { linearBest, linearMatch } from "./linear-scan.js";
 import { createRng, type Rng } from "./prng.js";
 import type { CandidateTab, MatchRequest } from "./score.js";
 
@@ -51,10 +51,17 @@ function randomRequest(rng: Rng, coarse: boolean): MatchRequest {
 }
 
 function expectSameChoice(index: CandidateIndex, req: MatchRequest): void {
-  const fromIndex = index.best(req, NOW);
-  const fromScan = linearBest(index.tabs(), req, NOW, STALE);
-  expect(fromIndex?.tab.id ?? null).toBe(fromScan?.tab.id ?? null);
-  expect(fromIndex?.estimate.objectiveMs).toBe(fromScan?.estimate.objectiveMs);
+  for (const idleOnly of [false, true]) {
+    const fromIndex = index.best(req, NOW, idleOnly);
+    const fromScan = linearBest(index.tabs(), req, NOW, STALE, idleOnly);
+    expect(fromIndex?.tab.id ?? null).toBe(fromScan?.tab.id ?? null);
+    expect(fromIndex?.estimate.objectiveMs).toBe(fromScan?.estimate.objectiveMs);
+  }
+  const budgeted = { ...req, latencyBudgetMs: 500 + (req.promptTokens % 7) * 1000 };
+  const a = index.match(budgeted, NOW);
+  const b = linearMatch(index.tabs(), budgeted, NOW, STALE);
+  expect(a.kind).toBe(b.kind);
+  if (a.kind === "match" && b.kind === "match") expect(a.match.tab.id).toBe(b.match.tab.id);
 }
 
 describe("CandidateIndex against a linear scan", () => {
@@ -147,6 +154,26 @@ describe("CandidateIndex edge cases", () => {
     );
     expect(index.best(req, NOW)?.tab.id).toBe("far");
     expect(index.best(req, NOW + 60_000)?.tab.id).toBe("near");
+  });
+
+  it("prefers an idle tab unless a busy one is expected to be clearly faster", () => {
+    const index = new CandidateIndex({ staleAfterMs: 120_000, idlePreference: 1.5 });
+    // Idle but slow (prefill 100 ms for this prompt + 20 ms) vs busy but fast.
+    index.upsert(at("idle", { prefillTokensPerSec: 1000, socketRttMs: 20 }));
+    index.upsert(
+      at("busy", {
+        prefillTokensPerSec: 2000,
+        socketRttMs: 20,
+        queue: { jobsAhead: 1, freeAtMs: NOW + 10 },
+      }),
+    );
+    const r = { ...req, clientLocation: base.location };
+    expect(index.best(r, NOW)?.tab.id).toBe("busy"); // 20 + 10 + 50 = 80 < 120
+    const chosen = index.match(r, NOW);
+    expect(chosen.kind === "match" && chosen.match.tab.id).toBe("idle"); // 120 ≤ 1.5 × 80
+    // A long prompt: idle 20 + 3000 ms vs busy 20 + 10 + 1500 ms — 3020 > 1.5 × 1530.
+    const big = index.match({ ...r, promptTokens: 3000 }, NOW);
+    expect(big.kind === "match" && big.match.tab.id).toBe("busy");
   });
 
   it("applies the latency budget in match()", () => {

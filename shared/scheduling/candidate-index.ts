@@ -11,7 +11,13 @@ import {
   type Slot,
   type SuperCell,
 } from "./index-nodes.js";
-import { DEFAULT_STALE_AFTER_MS, withBudget, type Match, type MatchResult } from "./linear-scan.js";
+import {
+  DEFAULT_IDLE_PREFERENCE,
+  DEFAULT_STALE_AFTER_MS,
+  idleFirst,
+  type Match,
+  type MatchResult,
+} from "./linear-scan.js";
 import { isBetter, objectiveMs, scoreTab, type CandidateTab, type MatchRequest } from "./score.js";
 
 /**
@@ -29,6 +35,8 @@ import { isBetter, objectiveMs, scoreTab, type CandidateTab, type MatchRequest }
 export interface CandidateIndexOptions {
   /** Tabs whose last heartbeat is older than this are never chosen. */
   staleAfterMs?: number;
+  /** See `idleFirst`: how much faster a busy tab must be to queue behind it. */
+  idlePreference?: number;
 }
 
 const CELL_DEGREES = 5;
@@ -43,6 +51,7 @@ type Node =
 
 export class CandidateIndex {
   readonly staleAfterMs: number;
+  readonly idlePreference: number;
   private readonly cells = new GeoGrid(CELL_DEGREES);
   private readonly supers = new GeoGrid(SUPER_CELL_DEGREES);
   private readonly entries = new Map<string, Entry>();
@@ -50,6 +59,7 @@ export class CandidateIndex {
 
   constructor(options: CandidateIndexOptions = {}) {
     this.staleAfterMs = options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
+    this.idlePreference = options.idlePreference ?? DEFAULT_IDLE_PREFERENCE;
   }
 
   get size(): number {
@@ -133,13 +143,17 @@ export class CandidateIndex {
     return gone;
   }
 
-  /** The tab with the lowest objective for `req` (ignoring the budget), or null if none is fresh. */
-  best(req: MatchRequest, nowMs: number): Match | null {
+  /**
+   * The tab with the lowest objective for `req` (ignoring the budget), or null if none is fresh.
+   * With `idleOnly`, only tabs with nothing queued are considered.
+   */
+  best(req: MatchRequest, nowMs: number, idleOnly = false): Match | null {
     const supers = this.byModel.get(req.model);
     if (!supers) return null;
     const client = req.clientLocation;
     const heap = new BoundHeap<Node>();
     for (const group of supers.values()) {
+      if (idleOnly && group.idle === 0) continue;
       const netMs = this.supers.minDistanceKm(client, group.id) / FIBRE_KM_PER_MS_RTT;
       heap.push(groupBound(netMs, group, req, nowMs), { kind: "super", group, netMs });
     }
@@ -159,6 +173,7 @@ export class CandidateIndex {
       }
       if (node.kind === "super") {
         for (const group of node.group.children.values()) {
+          if (idleOnly && group.idle === 0) continue;
           const km = this.cells.minDistanceKm(client, group.id);
           const netMs = Math.max(node.netMs, km / FIBRE_KM_PER_MS_RTT);
           const bound = groupBound(netMs, group, req, nowMs);
@@ -166,6 +181,7 @@ export class CandidateIndex {
         }
       } else if (node.kind === "cell") {
         for (const bucket of node.group.children.values()) {
+          if (idleOnly && bucket.busy) continue;
           if (bucket.dirty) bucket.refresh();
           const bound = lowerBound(node.netMs, bucket, !bucket.busy, bucket.loaded, req, nowMs);
           if (bound <= bestScore) heap.push(bound, { kind: "bucket", bucket });
@@ -185,9 +201,12 @@ export class CandidateIndex {
     return best ? { tab: best, estimate: scoreTab(best, req, nowMs) } : null;
   }
 
-  /** `best` plus the latency budget: what the coordinator calls per request. */
+  /**
+   * What the coordinator calls per request: idle tabs first, then any tab, then the latency budget
+   * (see `idleFirst` for why).
+   */
   match(req: MatchRequest, nowMs: number): MatchResult {
-    return withBudget(this.best(req, nowMs), req);
+    return idleFirst((idleOnly) => this.best(req, nowMs, idleOnly), req, this.idlePreference);
   }
 
   private dropSuper(tab: CandidateTab, sup: SuperCell): void {

