@@ -235,6 +235,14 @@ describe("WebLLMEngine", () => {
       message: "ShaderF16SupportError: This model requires feature shader-f16",
     });
 
+    const offline = new WebLLMEngine(async () => {
+      throw new TypeError("Failed to execute 'add' on 'Cache': Request failed");
+    });
+    await expect(offline.load(record, () => {})).rejects.toMatchObject({
+      code: "load_failed",
+      message: expect.stringMatching(/^could not download the model's files/),
+    });
+
     const scripted = new ScriptedWebLLM([]);
     const api = scripted.api();
     api.chat.completions.create = async () => {

@@ -138,7 +138,15 @@ export class WebLLMEngine implements InferenceEngine {
       this.model = model;
     } catch (err) {
       this.engine = null;
-      throw toEngineError(err, "load_failed");
+      const e = toEngineError(err, "load_failed");
+      // WebLLM downloads through the Cache API; a failed download surfaces as a bare TypeError.
+      if (e.code === "load_failed" && /Cache|fetch|NetworkError/i.test(e.message)) {
+        throw new EngineError(
+          "load_failed",
+          `could not download the model's files (network or model host unavailable): ${e.message}`,
+        );
+      }
+      throw e;
     }
   }
 
