@@ -25,6 +25,7 @@ export default defineConfig({
                 LEASE_MS: "1500",
                 REDISPATCH_WAIT_MS: "1000",
                 MAX_NODES_PER_IP: "40",
+                STREAM_IDLE_MS: "400",
                 EXTRA_MODELS: JSON.stringify([
                   {
                     model: "https://models.example.org/Operator-Test-Model-q4f32_1-MLC",

@@ -11,7 +11,14 @@ export function requestId(): MiddlewareHandler<AppContext> {
     const id = given && /^[\w.-]{8,64}$/.test(given) ? given : `req_${crypto.randomUUID()}`;
     c.set("requestId", id);
     await next();
-    // A WebSocket upgrade (101) comes back from the Region object with immutable headers.
-    if (c.res.status !== 101) c.res.headers.set("x-request-id", id);
+    // Responses passed through from a Durable Object have immutable headers: copy those. A
+    // WebSocket upgrade (101) cannot be copied and needs no id.
+    if (c.res.status === 101) return;
+    try {
+      c.res.headers.set("x-request-id", id);
+    } catch {
+      c.res = new Response(c.res.body, c.res);
+      c.res.headers.set("x-request-id", id);
+    }
   };
 }

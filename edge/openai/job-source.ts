@@ -1,28 +1,43 @@
 import type { JobEvent, SubscribeResult } from "../region/job-events.js";
 
-/** Re-subscriptions allowed when the Region object's stream breaks (eviction, restart). */
-const MAX_RESUBSCRIBES = 3;
+/** Re-subscriptions allowed after the Region object's stream broke or could not be reached. */
+const MAX_FAILED_RESUBSCRIBES = 3;
+
+/** Silence after which a response re-subscribes to its job (STREAM_IDLE_MS, default 5 s). */
+export function streamIdleMs(env: { STREAM_IDLE_MS?: string }): number {
+  const n = Number(env.STREAM_IDLE_MS);
+  return n > 0 ? n : 5_000;
+}
+
+/** How the source reaches its job's Region object. */
+export interface JobChannel {
+  subscribe(after: number): Promise<SubscribeResult>;
+  release(readerId: string): Promise<void>;
+}
 
 /**
- * Reads one job's events from its Region object for one HTTP response. If the stream breaks before
- * the job ended (the object was evicted or restarted), it re-subscribes after the text already
- * read, so the client sees neither a gap nor a repeat. `cancel` stops reading at once, even while
- * a read is pending; the Region object then starts the job's detach grace period.
+ * Reads one job's events from its Region object for one HTTP response. If the stream breaks, or
+ * stays silent for `idleMs` (a stream from an evicted object can hang rather than fail), it
+ * re-subscribes after the text already read, so the client sees neither a gap nor a repeat.
+ * `cancel` stops at once, even while a read is pending, and releases the reader explicitly.
  */
 export class JobEventSource {
   private reader: ReadableStreamDefaultReader<Uint8Array>;
-  private readonly decoder = new TextDecoder();
+  private readerId: string;
+  private decoder = new TextDecoder();
   private buffered = "";
   private readonly pending: JobEvent[] = [];
   private delivered = 0;
-  private resubscribes = 0;
+  private failures = 0;
   private cancelled = false;
 
   constructor(
-    events: ReadableStream<Uint8Array>,
-    private readonly resubscribe: (after: number) => Promise<SubscribeResult>,
+    first: { readerId: string; events: ReadableStream<Uint8Array> },
+    private readonly channel: JobChannel,
+    private readonly idleMs: number,
   ) {
-    this.reader = events.getReader();
+    this.reader = first.events.getReader();
+    this.readerId = first.readerId;
   }
 
   /** The next event, or null once cancelled. A terminal event (done/error) is the last one. */
@@ -34,31 +49,74 @@ export class JobEventSource {
         return event;
       }
       if (this.cancelled) return null;
-      let chunk: ReadableStreamReadResult<Uint8Array>;
-      try {
-        chunk = await this.reader.read();
-      } catch {
-        chunk = { done: true, value: undefined };
-      }
+      const chunk = await this.readOrIdle();
       if (this.cancelled) return null;
+      if (chunk === "idle") {
+        const failed = await this.switchStream();
+        if (failed) return failed;
+        continue;
+      }
       if (!chunk.done) {
         this.buffer(chunk.value);
         continue;
       }
       // The stream ended without a terminal event: the Region object went away mid-job.
-      if (++this.resubscribes > MAX_RESUBSCRIBES) {
+      if (++this.failures > MAX_FAILED_RESUBSCRIBES) {
         return { type: "error", error: { code: "internal", message: "lost contact with the job" } };
       }
-      const again = await this.resubscribe(this.delivered);
-      if (!again.ok) return { type: "error", error: again.error };
-      this.reader = again.events.getReader();
-      this.buffered = "";
+      const failed = await this.switchStream();
+      if (failed) return failed;
     }
   }
 
   async cancel(): Promise<void> {
     this.cancelled = true;
-    await this.reader.cancel("client went away").catch(() => undefined);
+    void this.reader.cancel("client went away").catch(() => undefined);
+    await this.channel.release(this.readerId).catch(() => undefined);
+  }
+
+  private async readOrIdle(): Promise<ReadableStreamReadResult<Uint8Array> | "idle"> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const idle = new Promise<"idle">((resolve) => {
+      timer = setTimeout(() => resolve("idle"), this.idleMs);
+    });
+    try {
+      return await Promise.race([
+        this.reader
+          .read()
+          .catch((): ReadableStreamReadResult<Uint8Array> => ({ done: true, value: undefined })),
+        idle,
+      ]);
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+
+  /** Subscribe afresh after what was delivered, then let go of the old reader. */
+  private async switchStream(): Promise<JobEvent | null> {
+    let again: SubscribeResult;
+    try {
+      again = await this.channel.subscribe(this.delivered);
+    } catch (e) {
+      if (++this.failures > MAX_FAILED_RESUBSCRIBES) {
+        return {
+          type: "error",
+          error: { code: "internal", message: `lost contact with the job: ${String(e)}` },
+        };
+      }
+      return null;
+    }
+    if (!again.ok) return { type: "error", error: again.error };
+    const old = { reader: this.reader, id: this.readerId };
+    this.reader = again.events.getReader();
+    this.readerId = again.readerId;
+    // Only events of the new stream count; anything half-read from the old one is repeated there.
+    this.buffered = "";
+    this.decoder = new TextDecoder();
+    this.pending.length = 0;
+    void old.reader.cancel().catch(() => undefined);
+    await this.channel.release(old.id).catch(() => undefined);
+    return null;
   }
 
   private buffer(bytes: Uint8Array): void {

@@ -17,9 +17,16 @@ export function encodeEvent(event: JobEvent): Uint8Array {
 
 /** What `RegionDurableObject.openJob` answers. */
 export type OpenJobResult =
-  | { ok: true; jobId: string; nodeId: string; events: ReadableStream<Uint8Array> }
+  | {
+      ok: true;
+      jobId: string;
+      nodeId: string;
+      readerId: string;
+      events: ReadableStream<Uint8Array>;
+    }
   | { ok: false; error: JobError };
 
 /** What `RegionDurableObject.subscribe` answers. */
 export type SubscribeResult =
-  { ok: true; events: ReadableStream<Uint8Array> } | { ok: false; error: JobError };
+  | { ok: true; readerId: string; events: ReadableStream<Uint8Array> }
+  | { ok: false; error: JobError };

@@ -95,21 +95,21 @@ export class JobLifecycle {
       return { ok: false, error };
     }
     this.jobs.create(spec, meta);
-    const events = this.relay.subscribe(spec.id, "");
+    const { readerId, events } = this.relay.subscribe(spec.id, "");
     await this.assign(spec.id, spec, choice.node, "");
-    return { ok: true, jobId: spec.id, nodeId: choice.node.publicId, events };
+    return { ok: true, jobId: spec.id, nodeId: choice.node.publicId, readerId, events };
   }
 
   async subscribe(jobId: string, after: number, owner: string | null): Promise<SubscribeResult> {
     const row = this.visibleJob(jobId, owner);
     if (!row) return { ok: false, error: { code: "job_not_found", message: `No job '${jobId}'.` } };
-    const events = this.relay.subscribe(
-      jobId,
-      row.text.slice(Math.max(0, after)),
-      terminalEvent(row),
-    );
+    const sub = this.relay.subscribe(jobId, row.text.slice(Math.max(0, after)), terminalEvent(row));
     if (!TERMINAL_STATES.has(row.state)) await this.timers.clear(`detach:${jobId}`);
-    return { ok: true, events };
+    return { ok: true, ...sub };
+  }
+
+  release(jobId: string, readerId: string): void {
+    this.relay.release(jobId, readerId);
   }
 
   async cancel(jobId: string, reason: string): Promise<void> {

@@ -1,6 +1,7 @@
 import { encodeEvent, type JobEvent } from "./job-events.js";
 
 interface Subscriber {
+  id: string;
   controller: ReadableStreamDefaultController<Uint8Array>;
 }
 
@@ -13,15 +14,23 @@ interface Subscriber {
  */
 export class JobRelay {
   private readonly readers = new Map<string, Set<Subscriber>>();
+  private nextId = 0;
 
   constructor(private readonly onDetached: (jobId: string) => void) {}
 
-  /** A new reader that first receives `backlog` (text it has not seen yet), then live events. */
-  subscribe(jobId: string, backlog: string, terminal?: JobEvent): ReadableStream<Uint8Array> {
-    let sub: Subscriber;
-    return new ReadableStream<Uint8Array>({
+  /**
+   * A new reader that first receives `backlog` (text it has not seen yet), then live events. The
+   * reader id lets the Worker release it explicitly: a cancelled RPC stream is not always
+   * noticed on this side.
+   */
+  subscribe(
+    jobId: string,
+    backlog: string,
+    terminal?: JobEvent,
+  ): { readerId: string; events: ReadableStream<Uint8Array> } {
+    const readerId = `r${++this.nextId}`;
+    const events = new ReadableStream<Uint8Array>({
       start: (controller) => {
-        sub = { controller };
         if (backlog) controller.enqueue(encodeEvent({ type: "delta", text: backlog }));
         if (terminal) {
           controller.enqueue(encodeEvent(terminal));
@@ -30,17 +39,28 @@ export class JobRelay {
         }
         let set = this.readers.get(jobId);
         if (!set) this.readers.set(jobId, (set = new Set()));
-        set.add(sub);
+        set.add({ id: readerId, controller });
       },
-      cancel: () => {
-        const set = this.readers.get(jobId);
-        if (!set?.delete(sub)) return;
-        if (set.size === 0) {
-          this.readers.delete(jobId);
-          this.onDetached(jobId);
-        }
-      },
+      cancel: () => this.release(jobId, readerId),
     });
+    return { readerId, events };
+  }
+
+  /** Forget a reader; when it was the job's last, `onDetached` runs. Safe to call twice. */
+  release(jobId: string, readerId: string): void {
+    const set = this.readers.get(jobId);
+    const sub = set && [...set].find((s) => s.id === readerId);
+    if (!set || !sub) return;
+    set.delete(sub);
+    try {
+      sub.controller.close();
+    } catch {
+      // Already cancelled by the reader.
+    }
+    if (set.size === 0) {
+      this.readers.delete(jobId);
+      this.onDetached(jobId);
+    }
   }
 
   readerCount(jobId: string): number {

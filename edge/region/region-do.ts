@@ -135,6 +135,11 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
     return this.lifecycle.subscribe(jobId, after, owner);
   }
 
+  /** The Worker stopped reading (client went away, or it re-subscribed on a fresh stream). */
+  async release(jobId: string, readerId: string): Promise<void> {
+    this.lifecycle.release(jobId, readerId);
+  }
+
   async getJob(jobId: string, owner: string | null): Promise<JobView | null> {
     const row = this.lifecycle.visibleJob(jobId, owner);
     return row ? jobView(row) : null;

@@ -9,7 +9,7 @@ import { parseJsonBody } from "../http/json-body.js";
 import { requestLocation } from "../http/location.js";
 import { log } from "../http/log.js";
 import { collectJob, streamJob } from "../openai/job-response.js";
-import { JobEventSource } from "../openai/job-source.js";
+import { JobEventSource, streamIdleMs } from "../openai/job-source.js";
 import { chatFormat, completionFormat, type ResponseFormat } from "../openai/response-format.js";
 import { chatJob, completionJob, newJobId } from "../openai/to-job.js";
 import { regionFor, regionStub, type RegionName } from "../region/region-stub.js";
@@ -67,8 +67,13 @@ async function runJob(
   if (!opened.ok) throw apiErrorFromJob(opened.error);
   log("info", "job started", { requestId, jobId: opened.jobId, region, node: opened.nodeId });
   const init = {
-    source: new JobEventSource(opened.events, (after) =>
-      stub.subscribe(opened.jobId, after, owner),
+    source: new JobEventSource(
+      opened,
+      {
+        subscribe: (after) => stub.subscribe(opened.jobId, after, owner),
+        release: (readerId) => stub.release(opened.jobId, readerId),
+      },
+      streamIdleMs(c.env),
     ),
     format,
     includeUsage: opts.includeUsage,

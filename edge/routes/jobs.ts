@@ -2,7 +2,7 @@ import { Hono, type Context } from "hono";
 import type { AppContext } from "../env.js";
 import { ApiError, apiErrorFromJob } from "../http/api-error.js";
 import { streamJob } from "../openai/job-response.js";
-import { JobEventSource } from "../openai/job-source.js";
+import { JobEventSource, streamIdleMs } from "../openai/job-source.js";
 import { chatFormat, completionFormat } from "../openai/response-format.js";
 import { regionOfJobId } from "../openai/to-job.js";
 import { isRegion, regionStub } from "../region/region-stub.js";
@@ -39,9 +39,13 @@ export function jobRoutes() {
     if (!view) throw notFound(id);
     const sub = await stub.subscribe(id, after, null);
     if (!sub.ok) throw apiErrorFromJob(sub.error);
-    let delivered = after;
-    const source = new JobEventSource(sub.events, (more) =>
-      stub.subscribe(id, delivered + more, null),
+    const source = new JobEventSource(
+      sub,
+      {
+        subscribe: (more) => stub.subscribe(id, after + more, null),
+        release: (readerId) => stub.release(id, readerId),
+      },
+      streamIdleMs(c.env),
     );
     const format =
       view.kind === "chat" ? chatFormat(id, view.model) : completionFormat(id, view.model);

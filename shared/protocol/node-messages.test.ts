@@ -58,6 +58,7 @@ describe("parseFrame", () => {
         input: { kind: "completion", prompt: "p" },
         sampling: { max_tokens: 1 },
       },
+      attempt: 1,
     };
     expect(parseFrame(CoordinatorMessageSchema, JSON.stringify(assign)).ok).toBe(true);
     expect(parseFrame(TabMessageSchema, JSON.stringify(assign)).ok).toBe(false);
