@@ -19,6 +19,9 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 ALLOW_LOCATION_HEADER: "true",
+                ANONYMOUS_TIER: "on",
+                ANONYMOUS_RPM: "100000",
+                ANONYMOUS_CONCURRENT: "1000",
                 STATUS_INTERVAL_MS: "15000",
                 // Short timings so lease expiry and waiting for a replacement happen within a test.
                 ACCEPT_MS: "1500",
@@ -38,7 +41,22 @@ export default defineConfig({
             },
           }),
         ],
-        test: { name: "edge", include: ["edge/**/*.test.ts"] },
+        test: { name: "edge", include: ["edge/**/*.test.ts"], exclude: ["edge/auth/**"] },
+      },
+      {
+        // Keys required (no anonymous tier) and an admin token: the API-key tests.
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                ANONYMOUS_TIER: "off",
+                ADMIN_TOKEN: "test-admin-token-0123456789",
+              },
+            },
+          }),
+        ],
+        test: { name: "edge-auth", include: ["edge/auth/**/*.test.ts"] },
       },
       {
         test: { name: "web", include: ["web/**/*.test.ts"], environment: "node" },

@@ -1,9 +1,18 @@
+import type { Caller } from "./auth/authenticate.js";
+import type { ClientDurableObject } from "./auth/client-do.js";
 import type { RegionDurableObject } from "./region/region-do.js";
 
 /** Bindings and variables of the coordinator Worker (see wrangler.toml). */
 export interface AppEnv {
   REGION: DurableObjectNamespace<RegionDurableObject>;
+  CLIENT: DurableObjectNamespace<ClientDurableObject>;
   ASSETS: Fetcher;
+  /** Secret guarding /v1/admin/* (wrangler secret put ADMIN_TOKEN; .dev.vars locally). */
+  ADMIN_TOKEN?: string;
+  /** "on" admits requests without a Tabgrid key, per address, with ANONYMOUS_* limits. */
+  ANONYMOUS_TIER?: string;
+  ANONYMOUS_RPM?: string;
+  ANONYMOUS_CONCURRENT?: string;
   /** "true" lets the x-tabgrid-location header / ?loc= query set locations (dev and tests only). */
   ALLOW_LOCATION_HEADER?: string;
   /** JSON array of extra WebLLM ModelRecords merged over the default catalog. */
@@ -19,4 +28,4 @@ export interface AppEnv {
   STREAM_IDLE_MS?: string;
 }
 
-export type AppContext = { Bindings: AppEnv; Variables: { requestId: string } };
+export type AppContext = { Bindings: AppEnv; Variables: { requestId: string; caller: Caller } };

@@ -7,8 +7,11 @@ import { inferenceRoutes } from "./routes/inference.js";
 import { modelRoutes } from "./routes/models.js";
 import { nodeRoutes } from "./routes/nodes.js";
 import { jobRoutes } from "./routes/jobs.js";
+import { adminRoutes } from "./routes/admin.js";
+import { authenticate } from "./auth/authenticate.js";
 
 export { RegionDurableObject } from "./region/region-do.js";
+export { ClientDurableObject } from "./auth/client-do.js";
 
 /**
  * The coordinator Worker: the OpenAI-compatible API and the contributors' socket under /v1; every
@@ -16,10 +19,14 @@ export { RegionDurableObject } from "./region/region-do.js";
  */
 const app = new Hono<AppContext>();
 app.use("*", requestId());
+// Inference and jobs need a key (or the anonymous tier); listings and the tab socket are public.
+for (const path of ["/v1/chat/completions", "/v1/completions", "/v1/jobs/*"])
+  app.use(path, authenticate());
 app.route("/v1", inferenceRoutes());
 app.route("/v1", modelRoutes());
 app.route("/v1", nodeRoutes());
 app.route("/v1", jobRoutes());
+app.route("/v1", adminRoutes());
 app.notFound((c) =>
   errorResponse(
     new ApiError(

@@ -36,6 +36,9 @@ const child = spawn(
     "--persist-to",
     ".state",
     "--show-interactive-dev-session=false",
+    // Locally anyone on this machine may call the API without a key (README: API keys).
+    "--var",
+    "ANONYMOUS_TIER:on",
   ],
   {
     stdio: "inherit",

@@ -62,7 +62,7 @@ async function runJob(
 ): Promise<Response> {
   const requestId = c.get("requestId");
   const stub = regionStub(c.env, region);
-  const owner = null;
+  const owner = c.get("caller").owner;
   const opened = await stub.openJob(spec, { requestId, owner, detachGraceMs: opts.resumeGraceMs });
   if (!opened.ok) throw apiErrorFromJob(opened.error);
   log("info", "job started", { requestId, jobId: opened.jobId, region, node: opened.nodeId });

@@ -17,7 +17,7 @@ export function jobRoutes() {
 
   app.get("/jobs/:id", async (c) => {
     const { stub, id } = jobStub(c);
-    const view = await stub.getJob(id, null);
+    const view = await stub.getJob(id, c.get("caller").owner);
     if (!view) throw notFound(id);
     return c.json(view);
   });
@@ -35,14 +35,14 @@ export function jobRoutes() {
         "invalid_value",
       );
     }
-    const view = await stub.getJob(id, null);
+    const view = await stub.getJob(id, c.get("caller").owner);
     if (!view) throw notFound(id);
-    const sub = await stub.subscribe(id, after, null);
+    const sub = await stub.subscribe(id, after, c.get("caller").owner);
     if (!sub.ok) throw apiErrorFromJob(sub.error);
     const source = new JobEventSource(
       sub,
       {
-        subscribe: (more) => stub.subscribe(id, after + more, null),
+        subscribe: (more) => stub.subscribe(id, after + more, c.get("caller").owner),
         release: (readerId) => stub.release(id, readerId),
       },
       streamIdleMs(c.env),
@@ -61,7 +61,7 @@ export function jobRoutes() {
 
   app.delete("/jobs/:id", async (c) => {
     const { stub, id } = jobStub(c);
-    const view = await stub.cancelJob(id, "cancelled by the client", null);
+    const view = await stub.cancelJob(id, "cancelled by the client", c.get("caller").owner);
     if (!view) throw notFound(id);
     return c.json(view);
   });

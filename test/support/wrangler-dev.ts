@@ -69,7 +69,14 @@ export async function startWranglerDev(
   const port = opts.port ?? (await freePort());
   if (!(await portIsFree(port))) throw new Error(`port ${port} on 127.0.0.1 is busy`);
   const persist = mkdtempSync(join(tmpdir(), "tabgrid-wrangler-"));
-  const vars = { ALLOW_LOCATION_HEADER: "true", ...opts.vars };
+  // The anonymous tier lets the official client call without a key, as on `npm start`.
+  const vars = {
+    ALLOW_LOCATION_HEADER: "true",
+    ANONYMOUS_TIER: "on",
+    ANONYMOUS_RPM: "100000",
+    ANONYMOUS_CONCURRENT: "1000",
+    ...opts.vars,
+  };
   const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persist];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child = spawn(join(ROOT, "node_modules/.bin/wrangler"), args, {

@@ -1,0 +1,130 @@
+import type { MiddlewareHandler } from "hono";
+import type { AppContext, AppEnv } from "../env.js";
+import { ApiError } from "../http/api-error.js";
+import { hashKey, parseApiKey } from "./api-key.js";
+import type { Admission, ClientDurableObject, ClientLimits } from "./client-do.js";
+
+/** Who is calling, as handlers see it. */
+export interface Caller {
+  /** Owner stamped on jobs: `key:<id>`, or null on the anonymous tier (jobs readable by id). */
+  owner: string | null;
+  tier: "key" | "anonymous";
+}
+
+function int(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return value && Number.isInteger(n) && n > 0 ? n : fallback;
+}
+
+export function anonymousLimits(env: AppEnv): ClientLimits {
+  return { rpm: int(env.ANONYMOUS_RPM, 10), concurrent: int(env.ANONYMOUS_CONCURRENT, 1) };
+}
+
+export function clientStub(env: AppEnv, name: string): DurableObjectStub<ClientDurableObject> {
+  return env.CLIENT.get(env.CLIENT.idFromName(name));
+}
+
+function refuse(admission: Exclude<Admission, { ok: true }>): ApiError {
+  switch (admission.reason) {
+    case "invalid_key":
+      return new ApiError(401, "authentication_error", "Invalid API key.", null, "invalid_api_key");
+    case "revoked":
+      return new ApiError(
+        401,
+        "authentication_error",
+        "This API key was revoked.",
+        null,
+        "revoked_api_key",
+      );
+    case "rate_limited":
+      return new ApiError(
+        429,
+        "rate_limit_error",
+        "Rate limit reached for this key; retry later.",
+        null,
+        "rate_limit_exceeded",
+        {
+          "retry-after": String(admission.retryAfterS),
+        },
+      );
+    case "too_many_concurrent":
+      return new ApiError(
+        429,
+        "rate_limit_error",
+        "Too many requests running at once for this key; wait for one to finish.",
+        null,
+        "too_many_concurrent_requests",
+        { "retry-after": String(admission.retryAfterS) },
+      );
+  }
+}
+
+/**
+ * Admit a request: `Authorization: Bearer tg_…` keys are checked against their hash and limits;
+ * without a key the anonymous tier (if switched on) admits by address with lower limits. The
+ * concurrency slot is held until the response body ends, streamed or not.
+ */
+export function authenticate(): MiddlewareHandler<AppContext> {
+  return async function authenticateMiddleware(c, next) {
+    const header = c.req.header("authorization");
+    const bearer = header?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
+    let stub: DurableObjectStub<ClientDurableObject>;
+    let admission: Admission;
+    let caller: Caller;
+    const anonymousOn = c.env.ANONYMOUS_TIER === "on";
+    if (bearer && (parseApiKey(bearer) || !anonymousOn)) {
+      const parsed = parseApiKey(bearer);
+      if (!parsed) throw refuse({ ok: false, reason: "invalid_key" });
+      stub = clientStub(c.env, `key:${parsed.id}`);
+      admission = await stub.admit(await hashKey(parsed.key));
+      caller = { owner: `key:${parsed.id}`, tier: "key" };
+    } else if (anonymousOn) {
+      // Anything that is not a Tabgrid key (the openai client insists on sending one) is anonymous.
+      const ip = c.req.header("cf-connecting-ip") ?? "local";
+      stub = clientStub(c.env, `ip:${ip}`);
+      admission = await stub.admit(null, anonymousLimits(c.env));
+      caller = { owner: null, tier: "anonymous" };
+    } else {
+      throw new ApiError(
+        401,
+        "authentication_error",
+        "Missing API key: send Authorization: Bearer <key>. Keys are issued by the operator.",
+        null,
+        "missing_api_key",
+      );
+    }
+    if (!admission.ok) throw refuse(admission);
+    const slot = admission.slot;
+    c.set("caller", caller);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      c.executionCtx.waitUntil(stub.release(slot));
+    };
+    try {
+      await next();
+    } catch (err) {
+      release();
+      throw err;
+    }
+    const body = c.res.body;
+    if (!body || c.res.status !== 200) return release();
+    // Hold the slot while the body streams; free it when it ends or the client goes away.
+    const reader = body.getReader();
+    const held = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const { value, done } = await reader.read();
+        if (done) {
+          controller.close();
+          release();
+        } else controller.enqueue(value);
+      },
+      async cancel(reason) {
+        release();
+        await reader.cancel(reason);
+      },
+    });
+    c.res = new Response(held, c.res);
+  };
+}

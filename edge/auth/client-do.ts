@@ -1,0 +1,159 @@
+import { DurableObject } from "cloudflare:workers";
+import type { AppEnv } from "../env.js";
+import { sameSecret } from "./api-key.js";
+
+/** Limits of one client (an API key, or one address on the anonymous tier). */
+export interface ClientLimits {
+  /** Requests per minute (token bucket refilled continuously). */
+  rpm: number;
+  /** Requests running at once. */
+  concurrent: number;
+}
+
+export interface KeyInfo {
+  id: string;
+  name: string;
+  created: number;
+  revoked: boolean;
+  limits: ClientLimits;
+}
+
+export type Admission =
+  | { ok: true; slot: string }
+  | { ok: false; reason: "invalid_key" | "revoked" }
+  | { ok: false; reason: "rate_limited" | "too_many_concurrent"; retryAfterS: number };
+
+/** A slot not released within this time is reclaimed (its release was lost with a crash). */
+const SLOT_TTL_MS = 15 * 60_000;
+
+/**
+ * One Durable Object per client: `key:<id>` holds an API key's hash, name and limits; `ip:<addr>`
+ * is an anonymous-tier address. Either way it admits requests against a per-minute token bucket
+ * and a cap on concurrent requests. Everything is in SQLite, so eviction forgets nothing.
+ */
+export class ClientDurableObject extends DurableObject<AppEnv> {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: AppEnv) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS client (
+      one INTEGER PRIMARY KEY CHECK (one = 1),
+      key_hash TEXT, name TEXT NOT NULL, created INTEGER NOT NULL, revoked INTEGER NOT NULL,
+      rpm INTEGER NOT NULL, concurrent INTEGER NOT NULL,
+      tokens REAL NOT NULL, refilled_at INTEGER NOT NULL)`);
+    this.sql.exec(
+      `CREATE TABLE IF NOT EXISTS slots (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`,
+    );
+  }
+
+  /** Store a new key (admin API). Fails if this id already holds a key. */
+  async createKey(
+    id: string,
+    keyHash: string,
+    name: string,
+    limits: ClientLimits,
+  ): Promise<KeyInfo | null> {
+    if (this.row()) return null;
+    const now = Date.now();
+    this.sql.exec(
+      `INSERT INTO client VALUES (1, ?, ?, ?, 0, ?, ?, ?, ?)`,
+      keyHash,
+      name,
+      now,
+      limits.rpm,
+      limits.concurrent,
+      limits.rpm,
+      now,
+    );
+    return { id, name, created: now, revoked: false, limits };
+  }
+
+  async revoke(id: string): Promise<KeyInfo | null> {
+    if (!this.row()?.key_hash) return null;
+    this.sql.exec(`UPDATE client SET revoked = 1`);
+    return this.info(id);
+  }
+
+  async info(id: string): Promise<KeyInfo | null> {
+    const row = this.row();
+    if (!row?.key_hash) return null;
+    return {
+      id,
+      name: row.name,
+      created: row.created,
+      revoked: row.revoked === 1,
+      limits: { rpm: row.rpm, concurrent: row.concurrent },
+    };
+  }
+
+  /**
+   * Admit one request. `keyHash` is checked for key clients; anonymous clients pass null and
+   * their limits (set on first use, updated when configuration changes).
+   */
+  async admit(keyHash: string | null, anonymousLimits?: ClientLimits): Promise<Admission> {
+    const now = Date.now();
+    if (keyHash === null && anonymousLimits) this.ensureAnonymous(anonymousLimits, now);
+    const row = this.row();
+    if (!row) return { ok: false, reason: "invalid_key" };
+    if (keyHash !== null && (!row.key_hash || !sameSecret(row.key_hash, keyHash))) {
+      return { ok: false, reason: "invalid_key" };
+    }
+    if (row.revoked) return { ok: false, reason: "revoked" };
+
+    this.sql.exec(`DELETE FROM slots WHERE expires_at < ?`, now);
+    const running = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM slots`).one().n;
+    if (running >= row.concurrent) {
+      return { ok: false, reason: "too_many_concurrent", retryAfterS: 1 };
+    }
+    const perMs = row.rpm / 60_000;
+    const tokens = Math.min(row.rpm, row.tokens + (now - row.refilled_at) * perMs);
+    if (tokens < 1) {
+      return {
+        ok: false,
+        reason: "rate_limited",
+        retryAfterS: Math.ceil((1 - tokens) / perMs / 1000),
+      };
+    }
+    this.sql.exec(`UPDATE client SET tokens = ?, refilled_at = ?`, tokens - 1, now);
+    const slot = crypto.randomUUID();
+    this.sql.exec(`INSERT INTO slots VALUES (?, ?)`, slot, now + SLOT_TTL_MS);
+    return { ok: true, slot };
+  }
+
+  /** The request admitted with `slot` ended. */
+  async release(slot: string): Promise<void> {
+    this.sql.exec(`DELETE FROM slots WHERE id = ?`, slot);
+  }
+
+  private ensureAnonymous(limits: ClientLimits, now: number): void {
+    const row = this.row();
+    if (!row) {
+      this.sql.exec(
+        `INSERT INTO client VALUES (1, NULL, 'anonymous', ?, 0, ?, ?, ?, ?)`,
+        now,
+        limits.rpm,
+        limits.concurrent,
+        limits.rpm,
+        now,
+      );
+    } else if (row.rpm !== limits.rpm || row.concurrent !== limits.concurrent) {
+      this.sql.exec(`UPDATE client SET rpm = ?, concurrent = ?`, limits.rpm, limits.concurrent);
+    }
+  }
+
+  private row() {
+    return this.sql
+      .exec<{
+        key_hash: string | null;
+        name: string;
+        created: number;
+        revoked: number;
+        rpm: number;
+        concurrent: number;
+        tokens: number;
+        refilled_at: number;
+      }>(`SELECT * FROM client`)
+      .toArray()[0];
+  }
+}
