@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { linearBest, withBudget } from "./linear-scan.js";
 import {
   objectiveMs,
+  queueState,
   queueWaitMs,
   scoreTab,
   type CandidateTab,
@@ -68,6 +69,7 @@ describe("scoreTab", () => {
   it("counts no wait for an idle tab or a queue that should be done", () => {
     expect(queueWaitMs({ jobsAhead: 0, freeAtMs: 9e9 }, 0)).toBe(0);
     expect(queueWaitMs({ jobsAhead: 1, freeAtMs: 100 }, 500)).toBe(0);
+    expect(queueWaitMs(queueState(2, 3000, 1000), 2500)).toBe(1500);
   });
 });
 

@@ -60,6 +60,11 @@ export interface ScoreBreakdown {
   objectiveMs: number;
 }
 
+/** Builds a QueueState from the jobs ahead and their expected remaining time as of `nowMs`. */
+export function queueState(jobsAhead: number, remainingMs: number, nowMs: number): QueueState {
+  return { jobsAhead, freeAtMs: nowMs + Math.max(0, remainingMs) };
+}
+
 export function queueWaitMs(queue: QueueState, nowMs: number): number {
   return queue.jobsAhead > 0 ? Math.max(0, queue.freeAtMs - nowMs) : 0;
 }
