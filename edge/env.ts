@@ -1,12 +1,15 @@
 import type { Caller } from "./auth/authenticate.js";
 import type { ClientDurableObject } from "./auth/client-do.js";
 import type { RegionDurableObject } from "./region/region-do.js";
+import type { SignalDurableObject } from "./signal/signal-do.js";
 
 /** Bindings and variables of the coordinator Worker (see wrangler.toml). */
 export interface AppEnv {
   REGION: DurableObjectNamespace<RegionDurableObject>;
   CLIENT: DurableObjectNamespace<ClientDurableObject>;
   ASSETS: Fetcher;
+  /** PeerJS-compatible WebRTC signalling, one object per shard of peer ids (edge/signal). */
+  SIGNAL: DurableObjectNamespace<SignalDurableObject>;
   /** Secret guarding /v1/admin/* (wrangler secret put ADMIN_TOKEN; .dev.vars locally). */
   ADMIN_TOKEN?: string;
   /** "on" admits requests without a Tabgrid key, per address, with ANONYMOUS_* limits. */

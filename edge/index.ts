@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { cors } from "hono/cors";
 import type { AppContext } from "./env.js";
 import { ApiError } from "./http/api-error.js";
 import { errorResponse, onError } from "./http/on-error.js";
@@ -7,10 +8,15 @@ import { inferenceRoutes } from "./routes/inference.js";
 import { modelRoutes } from "./routes/models.js";
 import { nodeRoutes } from "./routes/nodes.js";
 import { jobRoutes } from "./routes/jobs.js";
+import { signalRoutes } from "./signal/signal-routes.js";
 import { adminRoutes } from "./routes/admin.js";
 import { authenticate } from "./auth/authenticate.js";
 
+/** Response headers the SDK reads across origins (job id for resume, request id for errors). */
+const EXPOSED_HEADERS = ["x-request-id", "x-tabgrid-job-id", "x-tabgrid-node", "retry-after"];
+
 export { RegionDurableObject } from "./region/region-do.js";
+export { SignalDurableObject } from "./signal/signal-do.js";
 export { ClientDurableObject } from "./auth/client-do.js";
 
 /**
@@ -19,6 +25,10 @@ export { ClientDurableObject } from "./auth/client-do.js";
  */
 const app = new Hono<AppContext>();
 app.use("*", requestId());
+// Pages on other sites call the API with fetch (the SDK, embed.js api mode); CORS runs before auth
+// so preflights are answered without a key. WebSocket routes are left alone.
+for (const path of ["/v1/chat/completions", "/v1/completions", "/v1/jobs/*", "/v1/models"])
+  app.use(path, cors({ origin: "*", exposeHeaders: [...EXPOSED_HEADERS] }));
 // Inference and jobs need a key (or the anonymous tier); listings and the tab socket are public.
 for (const path of ["/v1/chat/completions", "/v1/completions", "/v1/jobs/*"])
   app.use(path, authenticate());
@@ -26,6 +36,7 @@ app.route("/v1", inferenceRoutes());
 app.route("/v1", modelRoutes());
 app.route("/v1", nodeRoutes());
 app.route("/v1", jobRoutes());
+app.route("/v1", signalRoutes());
 app.route("/v1", adminRoutes());
 app.notFound((c) =>
   errorResponse(

@@ -8,6 +8,11 @@ type Common = Pick<
   "max_tokens" | "max_completion_tokens" | "temperature" | "top_p" | "seed" | "stop"
 >;
 
+/** `tabgrid.peer_id` in the request becomes the job's direct (WebRTC) destination. */
+function directOf(req: { tabgrid?: { peer_id?: string } }): Pick<JobSpec, "direct"> {
+  return req.tabgrid?.peer_id ? { direct: { peerId: req.tabgrid.peer_id } } : {};
+}
+
 function samplingOf(req: Common): Sampling {
   const sampling: Sampling = {
     max_tokens: req.max_completion_tokens ?? req.max_tokens ?? DEFAULT_MAX_TOKENS,
@@ -43,6 +48,7 @@ export function chatJob(req: ChatCompletionRequest, id: string): JobSpec {
       })),
     },
     sampling: samplingOf(req),
+    ...directOf(req),
   };
 }
 
@@ -52,5 +58,6 @@ export function completionJob(req: CompletionRequest, id: string): JobSpec {
     model: req.model,
     input: { kind: "completion", prompt: req.prompt },
     sampling: samplingOf(req),
+    ...directOf(req),
   };
 }

@@ -29,6 +29,11 @@ export const CommonRequestFields = {
       latency_budget_ms: z.number().int().positive().max(600_000).optional(),
       /** How long the job keeps running after the client's connection drops, so it can resume. */
       resume_grace_ms: z.number().int().min(0).max(MAX_RESUME_GRACE_MS).optional(),
+      /** The caller's PeerJS peer id on /v1/signal: the tab also streams to it over WebRTC. */
+      peer_id: z
+        .string()
+        .regex(/^tg-[a-z]{2,8}-[0-9a-f]{32}$/, "a peer id from GET /v1/signal/peerjs/id")
+        .optional(),
     })
     .optional(),
 };

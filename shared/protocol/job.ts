@@ -30,6 +30,11 @@ export const JobSpecSchema = z.object({
   model: z.string().min(1).max(200),
   input: JobInputSchema,
   sampling: SamplingSchema,
+  /**
+   * The caller asked for the direct path (`tabgrid.peer_id`): the serving tab also sends the text
+   * over a WebRTC data channel to this PeerJS peer. The relay still carries every delta.
+   */
+  direct: z.object({ peerId: z.string().regex(/^tg-[a-z]{2,8}-[0-9a-f]{32}$/) }).optional(),
 });
 export type JobSpec = z.infer<typeof JobSpecSchema>;
 

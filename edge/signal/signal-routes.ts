@@ -1,0 +1,59 @@
+import { Hono } from "hono";
+import { cors } from "hono/cors";
+import type { AppContext, AppEnv } from "../env.js";
+import { ApiError } from "../http/api-error.js";
+import { requestLocation } from "../http/location.js";
+import { regionFor } from "../region/region-stub.js";
+import { peerIdIn, peerShard } from "../../shared/protocol/peerjs-messages.js";
+import type { SignalDurableObject } from "./signal-do.js";
+
+/**
+ * The PeerServer endpoints the official `peerjs` client uses, under /v1/signal (the client's
+ * `path: "/v1/signal/"`, default key "peerjs"):
+ *   GET /v1/signal/peerjs/id  — a fresh peer id in the caller's shard (text/plain, like PeerServer)
+ *   GET /v1/signal/peerjs?key=&id=&token=  — the signalling WebSocket, routed by the id's shard
+ * Peer listing (`/peerjs/peers`) is refused, as on a PeerServer without `allow_discovery`.
+ */
+export function signalRoutes() {
+  const app = new Hono<AppContext>();
+  // Pages on any site call this with `fetch` (the SDK's p2p transport).
+  app.use("/signal/peerjs/id", cors({ origin: "*" }));
+
+  app.get("/signal/peerjs/id", (c) => {
+    const shard = regionFor(requestLocation(c.req.raw, c.env));
+    const id = peerIdIn(shard, crypto.randomUUID().replaceAll("-", ""));
+    return c.text(id, 200, { "cache-control": "no-store" });
+  });
+
+  app.get("/signal/peerjs/peers", () => {
+    throw new ApiError(
+      401,
+      "permission_error",
+      "Peer discovery is disabled.",
+      null,
+      "no_discovery",
+    );
+  });
+
+  app.get("/signal/peerjs", (c) => {
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      throw new ApiError(
+        426,
+        "invalid_request_error",
+        "This endpoint expects a WebSocket upgrade.",
+      );
+    }
+    // An id without a shard still gets an answer, from the default shard: the object refuses it
+    // with the typed ERROR message the peerjs client understands.
+    const shard = peerShard(c.req.query("id") ?? "") ?? "default";
+    return signalStub(c.env, shard).fetch(
+      new Request(c.req.raw.url, { headers: c.req.raw.headers }),
+    );
+  });
+
+  return app;
+}
+
+export function signalStub(env: AppEnv, shard: string): DurableObjectStub<SignalDurableObject> {
+  return env.SIGNAL.get(env.SIGNAL.idFromName(shard));
+}
