@@ -84,3 +84,23 @@ describe("classifyCatalog", () => {
     expect(defaultModel(classifyCatalog([record("X-q4f16_1-MLC")], swiftshader))).toBeUndefined();
   });
 });
+
+describe("memory from the GPU profile", () => {
+  it("excludes models above the usable share of the typical memory, naming the profile", () => {
+    const gpu: GpuCapabilities = { ...bigGpu, usableMemoryMB: 4000, profileName: "RTX 2060" };
+    const big = classifyModel(record("Big-8B-q4f16_1", { vram_required_MB: 6000 }), gpu);
+    expect(big).toMatchObject({ eligible: false, reason: "insufficient_vram" });
+    expect(big.eligible ? "" : big.detail).toMatch(/typical RTX 2060/);
+    expect(classifyModel(record("Small-q4f16_1", { vram_required_MB: 900 }), gpu).eligible).toBe(
+      true,
+    );
+  });
+
+  it("excludes nothing for memory when the memory is unknown", () => {
+    const e = classifyModel(record("Big-q4f32_1", { vram_required_MB: 60000 }), {
+      ...swiftshader,
+      usableMemoryMB: null,
+    });
+    expect(e.eligible).toBe(true);
+  });
+});

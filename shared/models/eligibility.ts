@@ -11,9 +11,16 @@ export interface GpuCapabilities {
   shaderF16: boolean;
   maxStorageBufferBindingSize: number;
   maxBufferSize: number;
+  /**
+   * Memory a model may use, MB, from the GPU profile's *typical* figure (browsers do not report
+   * VRAM); undefined or null when unknown, and then no model is excluded for memory.
+   */
+  usableMemoryMB?: number | null;
+  /** Name of the profile the memory figure comes from, for the reason text. */
+  profileName?: string | null;
 }
 
-export type ExclusionReason = "needs_shader_f16" | "buffer_too_small";
+export type ExclusionReason = "needs_shader_f16" | "buffer_too_small" | "insufficient_vram";
 
 export type ModelEligibility =
   | {
@@ -44,6 +51,16 @@ export function classifyModel(model: ModelRecord, gpu: GpuCapabilities): ModelEl
       eligible: false,
       reason: "buffer_too_small",
       detail: `needs ${mib(needed)} storage buffers; this GPU allows ${mib(gpu.maxStorageBufferBindingSize)}`,
+    };
+  }
+  const vram = model.vram_required_MB;
+  if (vram !== undefined && gpu.usableMemoryMB != null && vram > gpu.usableMemoryMB) {
+    const gb = (mb: number) => `${(mb / 1024).toFixed(1)} GB`;
+    return {
+      model,
+      eligible: false,
+      reason: "insufficient_vram",
+      detail: `needs ~${gb(vram)} of GPU memory; a typical ${gpu.profileName ?? "GPU of this kind"} can give a model about ${gb(gpu.usableMemoryMB)}`,
     };
   }
   return { model, eligible: true, recommended: model.low_resource_required === true };

@@ -68,7 +68,15 @@ export interface InferenceEngine {
  * model must be reloaded, possibly a smaller one. `aborted` is a load cancelled by `unload`.
  */
 export type EngineErrorCode =
-  "device_lost" | "load_failed" | "engine_error" | "aborted" | "not_loaded" | "worker_crashed";
+  | "device_lost"
+  | "load_failed"
+  | "out_of_memory"
+  | "cache_corrupted"
+  | "engine_error"
+  | "aborted"
+  | "not_loaded"
+  | "worker_crashed"
+  | "benchmark_failed";
 
 /** The plain payload that crosses the Worker boundary (structured clone keeps only plain data). */
 export interface EngineErrorPayload {

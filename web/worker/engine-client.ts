@@ -1,4 +1,5 @@
 import * as Comlink from "comlink";
+import type { BenchmarkResult } from "../../shared/gpu/classify.js";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import {
   EngineError,
@@ -68,6 +69,11 @@ export class WorkerEngine implements InferenceEngine {
 
   stats(): Promise<EngineStats> {
     return Promise.race([this.remote.stats(), this.crashed]);
+  }
+
+  /** WGSL micro-benchmarks in the Worker (GFLOP/s and GB/s), with progress. */
+  benchmark(durationMs: number, onProgress: OnProgress): Promise<BenchmarkResult> {
+    return this.call(this.remote.benchmark(durationMs, Comlink.proxy(onProgress)));
   }
 
   terminate(): void {

@@ -1,4 +1,6 @@
 import * as Comlink from "comlink";
+import type { BenchmarkResult } from "../../shared/gpu/classify.js";
+import { benchmarkThisGpu } from "../bench/gpu-benchmark.js";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import {
   EngineError,
@@ -24,6 +26,8 @@ export interface EngineHostApi {
   abort(): Promise<void>;
   unload(): Promise<Outcome<void>>;
   stats(): Promise<EngineStats>;
+  /** Run the WGSL micro-benchmarks on a device of their own (before a model loads). */
+  benchmark(durationMs: number, onProgress: OnProgress): Promise<Outcome<BenchmarkResult>>;
 }
 
 async function outcome<T>(run: () => Promise<T>): Promise<Outcome<T>> {
@@ -89,6 +93,25 @@ export function engineHostApi(engine: InferenceEngine): EngineHostApi {
     abort: () => engine.abort(),
     unload: () => outcome(() => engine.unload()),
     stats: () => engine.stats(),
+    benchmark: (durationMs, onProgress) =>
+      outcome(async () => {
+        try {
+          const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+          if (!gpu) throw new EngineError("benchmark_failed", "WebGPU is not available here");
+          return await benchmarkThisGpu(gpu, {
+            durationMs,
+            onProgress: (p) => void Promise.resolve(onProgress(p)).catch(() => {}),
+          }).catch((err: unknown) => {
+            if (err instanceof EngineError) throw err;
+            throw new EngineError(
+              "benchmark_failed",
+              err instanceof Error ? err.message : String(err),
+            );
+          });
+        } finally {
+          release(onProgress);
+        }
+      }),
   };
 }
 
