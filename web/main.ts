@@ -3,7 +3,7 @@ import { EngineError } from "./engine/inference-engine.js";
 import { adapterInfo, detectGpu, type GpuReport } from "./gpu/detect-gpu.js";
 import { connectUrl, fetchCatalog } from "./runtime/catalog-client.js";
 import { Contributor } from "./runtime/contributor.js";
-import { localNodeIdStore } from "./runtime/node-id.js";
+import { browserNodeIdentity } from "./runtime/node-identity.js";
 import { renderAdapter } from "./ui/adapter-panel.js";
 import { renderConsent, renderPauseToggle } from "./ui/consent-panel.js";
 import { byId, fill, h } from "./ui/dom.js";
@@ -59,7 +59,7 @@ async function contribute(gpu: GpuReport, picker: ModelPicker): Promise<void> {
     url: connectUrl(),
     adapter: adapterInfo(gpu),
     agent: AGENT,
-    nodeIds: localNodeIdStore(),
+    identity: browserNodeIdentity(),
     onChange: (view) => renderStatus(status, view),
   });
   renderStatus(status, contributor.snapshot);

@@ -25,6 +25,8 @@ export interface SocketAttachment {
   nodeId: string | null;
   /** Client IP, also the socket's tag, for the per-IP connection limit. */
   ip: string;
+  /** The challenge sent on this socket, which `hello` must sign to claim an identity. */
+  nonce: string;
   lat: number | null;
   lon: number | null;
 }

@@ -5,7 +5,7 @@ import { ModelListSchema } from "../../shared/openai/models.js";
 import { CloseCode } from "../../shared/protocol/close-codes.js";
 import { MAX_FRAME_BYTES, PING_FRAME, PONG_FRAME } from "../../shared/protocol/node-messages.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
-import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import { ScriptedTab, identityProof, newKeyPair } from "../../test/workerd/scripted-tab.js";
 import { regionStub } from "./region-stub.js";
 import type { AppEnv } from "../env.js";
 
@@ -14,8 +14,8 @@ const tabs: ScriptedTab[] = [];
 afterEach(() => {
   tabs.splice(0).forEach((t) => t.close());
 });
-async function tab(models: string[], nodeId?: string): Promise<ScriptedTab> {
-  const t = await ScriptedTab.connect(models, nodeId);
+async function tab(models: string[], keys?: CryptoKeyPair): Promise<ScriptedTab> {
+  const t = await ScriptedTab.connect(models, keys);
   tabs.push(t);
   return t;
 }
@@ -117,15 +117,44 @@ describe("liveness and identity", () => {
     expect(await pong).toBe(PONG_FRAME);
   });
 
-  it("a tab reconnecting with its nodeId replaces its old socket", async () => {
-    const first = await tab(["replace-model"]);
-    const second = await tab(["replace-model"], first.nodeId);
+  it("a tab reconnecting with its key pair keeps its id and replaces its old socket", async () => {
+    const keys = await newKeyPair();
+    const first = await tab(["replace-model"], keys);
+    const second = await tab(["replace-model"], keys);
+    expect(first.nodeId).toMatch(/^n_/);
     expect(second.nodeId).toBe(first.nodeId);
     expect((await first.closed).code).toBe(CloseCode.Replaced);
     const nodes = (await (await SELF.fetch("http://tabgrid.test/v1/nodes")).json()) as {
       data: Array<{ models: string[] }>;
     };
     expect(nodes.data.filter((n) => n.models.includes("replace-model"))).toHaveLength(1);
+  });
+
+  it("a tab cannot take another tab's id without its private key", async () => {
+    const victim = await tab(["victim-model"], await newKeyPair());
+    // Claiming the id with no proof: the coordinator gives the claimant a fresh id instead.
+    const claimant = await ScriptedTab.open();
+    const challenge = await claimant.next("challenge");
+    claimant.send({ ...helloFor(["victim-model"]), nodeId: victim.nodeId });
+    expect((await claimant.next("welcome")).nodeId).not.toBe(victim.nodeId);
+    claimant.close();
+    // Claiming it with someone else's signature over the right nonce: rejected with a typed close.
+    const thief = await ScriptedTab.open();
+    const nonce = (await thief.next("challenge")).nonce;
+    const proof = await identityProof(await newKeyPair(), nonce);
+    thief.send({ ...helloFor(["victim-model"]), nodeId: victim.nodeId, identity: proof.identity });
+    expect((await thief.closed).code).toBe(CloseCode.IdentityRejected);
+    // A signature over another socket's nonce does not verify either.
+    const replay = await ScriptedTab.open();
+    await replay.next("challenge");
+    const keys = await newKeyPair();
+    const stale = await identityProof(keys, challenge.nonce);
+    replay.send({ ...helloFor(["victim-model"]), ...stale });
+    expect((await replay.closed).code).toBe(CloseCode.IdentityRejected);
+    // The victim still holds its identity and serves.
+    const resP = chat("victim-model");
+    victim.serve(await victim.nextJob(), ["still mine"]);
+    expect((await resP).status).toBe(200);
   });
 });
 
@@ -197,3 +226,21 @@ describe("hibernation", () => {
     expect(state.state).toBe("done");
   });
 });
+
+function helloFor(models: string[]) {
+  return {
+    type: "hello",
+    protocol: PROTOCOL_VERSION,
+    adapter: {
+      vendor: "x",
+      architecture: "y",
+      description: "",
+      shaderF16: false,
+      maxBufferSize: 1,
+      maxStorageBufferBindingSize: 1,
+    },
+    models,
+    state: "idle",
+    agent: "test",
+  };
+}

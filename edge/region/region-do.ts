@@ -9,8 +9,11 @@ import {
   PONG_FRAME,
   TabMessageSchema,
   parseFrame,
+  type CoordinatorMessage,
   type Hello,
 } from "../../shared/protocol/node-messages.js";
+import { toBase64url } from "../../shared/protocol/node-identity.js";
+import { verifyIdentity } from "./verify-identity.js";
 import { PROTOCOL_VERSION, protocolCompatibility } from "../../shared/protocol/version.js";
 import { AlarmScheduler } from "./alarm-scheduler.js";
 import type { OpenJobResult, SubscribeResult } from "./job-events.js";
@@ -72,14 +75,17 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
     const lon = Number(request.headers.get("x-tabgrid-node-lon"));
     const hasLoc =
       request.headers.has("x-tabgrid-node-lat") && Number.isFinite(lat) && Number.isFinite(lon);
+    const nonce = toBase64url(crypto.getRandomValues(new Uint8Array(24)));
     const attachment: SocketAttachment = {
       nodeId: null,
       ip,
+      nonce,
       lat: hasLoc ? lat : null,
       lon: hasLoc ? lon : null,
     };
     this.ctx.acceptWebSocket(server, [ip]);
     server.serializeAttachment(attachment);
+    server.send(JSON.stringify({ type: "challenge", nonce } satisfies CoordinatorMessage));
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -186,7 +192,14 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
     }
     const att = ws.deserializeAttachment() as SocketAttachment;
     if (att.nodeId) return this.reject(ws, CloseCode.BadFrame, "hello sent twice");
-    const nodeId = hello.nodeId ?? crypto.randomUUID();
+    // An id is only reused with proof; without one this connection gets a fresh id, so no tab
+    // can take over another's identity or jobs.
+    let nodeId = `a_${crypto.randomUUID()}`;
+    if (hello.identity) {
+      const proof = await verifyIdentity(hello.identity, hello.nodeId, att.nonce);
+      if (!proof.ok) return this.reject(ws, CloseCode.IdentityRejected, proof.reason);
+      nodeId = proof.nodeId;
+    }
     const previous = this.nodes.get(nodeId);
     if (previous && previous.ws !== ws) {
       // The same tab reconnected (e.g. after a network change) before its old socket closed.

@@ -19,6 +19,8 @@ export const CloseCode = {
   ProtocolTooNew: 4005,
   /** No frame (ping or status) arrived for two status intervals: the tab is presumed gone. */
   Stale: 4006,
+  /** The identity proof in `hello` did not verify. */
+  IdentityRejected: 4007,
   /** The coordinator is shutting the node out (e.g. rate limit on connections). */
   Refused: 4008,
 } as const;

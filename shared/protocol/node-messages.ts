@@ -20,6 +20,7 @@ export const NodeMessageType = {
   JobDone: "job.done",
   JobError: "job.error",
   // coordinator -> tab
+  Challenge: "challenge",
   Welcome: "welcome",
   JobAssign: "job.assign",
   JobCancel: "job.cancel",
@@ -35,6 +36,23 @@ export const AdapterInfoSchema = z.object({
 });
 export type AdapterInfo = z.infer<typeof AdapterInfoSchema>;
 
+/**
+ * What the tab knows about its GPU beyond the adapter: the class from shared/gpu/classify.ts and,
+ * when it ran, the WGSL micro-benchmark it measured (not a typical figure).
+ */
+export const HelloGpuSchema = z.object({
+  class: z.enum(["high", "mid", "entry", "integrated", "mobile", "software", "unknown"]),
+  profile: z.string().max(100).nullable(),
+  benchmark: z
+    .object({
+      matmulGflops: z.number().nonnegative(),
+      bandwidthGBs: z.number().nonnegative(),
+      durationMs: z.number().nonnegative(),
+    })
+    .optional(),
+});
+export type HelloGpu = z.infer<typeof HelloGpuSchema>;
+
 /** What a tab is doing right now, as it reports it. */
 export const NodeStateSchema = z.enum(["loading", "idle", "busy", "paused"]);
 export type NodeState = z.infer<typeof NodeStateSchema>;
@@ -47,14 +65,27 @@ const modelList = z.array(z.string().min(1).max(200)).max(32);
 export const HelloSchema = z.object({
   type: z.literal(NodeMessageType.Hello),
   protocol: z.number().int().positive(),
-  /** Stable identity kept by the tab across reconnects; the coordinator assigns one if absent. */
+  /**
+   * Stable identity across reconnects: honoured only together with a valid `identity` proof
+   * (see node-identity.ts); otherwise the coordinator assigns a fresh id for this connection.
+   */
   nodeId: z.string().min(8).max(64).optional(),
+  identity: z
+    .object({
+      /** SPKI of the tab's ECDSA P-256 public key, base64url. */
+      publicKey: z.string().min(40).max(200),
+      /** Signature of challengeText(nonce), base64url (IEEE P1363, 64 bytes). */
+      signature: z.string().min(40).max(200),
+    })
+    .optional(),
   adapter: AdapterInfoSchema,
   /** Models loaded and ready to serve. */
   models: modelList,
   state: NodeStateSchema,
   /** Software name and version, for the node list. */
   agent: z.string().max(100),
+  /** Optional: the tab's GPU class and WGSL benchmark (shared/gpu), for the scheduler. */
+  gpu: HelloGpuSchema.optional(),
 });
 
 /** Sent on every state change and as a heartbeat. */
@@ -62,6 +93,11 @@ export const StatusSchema = z.object({
   type: z.literal(NodeMessageType.Status),
   state: NodeStateSchema,
   models: modelList,
+  /**
+   * Optional, why the state changed, in plain words: "on battery", "device_lost: reloading the
+   * model", "backing off: throttling". For the node list and logs; the scheduler may ignore it.
+   */
+  reason: z.string().max(200).optional(),
 });
 
 export const JobAcceptSchema = z.object({
@@ -105,6 +141,12 @@ export type Hello = z.infer<typeof HelloSchema>;
 
 // ---- coordinator -> tab -------------------------------------------------------------------------
 
+/** First frame from the coordinator: the nonce the tab signs to prove its identity in `hello`. */
+export const ChallengeSchema = z.object({
+  type: z.literal(NodeMessageType.Challenge),
+  nonce: z.string().min(16).max(100),
+});
+
 export const WelcomeSchema = z.object({
   type: z.literal(NodeMessageType.Welcome),
   protocol: z.number().int().positive(),
@@ -133,6 +175,7 @@ export const JobCancelSchema = z.object({
 });
 
 export const CoordinatorMessageSchema = z.discriminatedUnion("type", [
+  ChallengeSchema,
   WelcomeSchema,
   JobAssignSchema,
   JobCancelSchema,

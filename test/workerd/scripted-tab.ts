@@ -5,6 +5,13 @@ import {
   type CoordinatorMessage,
 } from "../../shared/protocol/node-messages.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
+import {
+  IDENTITY_ALGORITHM,
+  SIGNATURE_ALGORITHM,
+  challengeText,
+  nodeIdFromPublicKey,
+  toBase64url,
+} from "../../shared/protocol/node-identity.js";
 import type { JobSpec, Usage } from "../../shared/protocol/job.js";
 
 /**
@@ -46,13 +53,17 @@ export class ScriptedTab {
     return new ScriptedTab(res.webSocket);
   }
 
-  /** Open, say hello with these models, and wait for the welcome. */
-  static async connect(models: string[], nodeId?: string): Promise<ScriptedTab> {
+  /**
+   * Open, answer the challenge with hello (signed with `keys` when given, as a real tab does with
+   * its stored key pair), and wait for the welcome.
+   */
+  static async connect(models: string[], keys?: CryptoKeyPair): Promise<ScriptedTab> {
     const tab = await ScriptedTab.open();
+    const challenge = await tab.next("challenge");
     tab.send({
       type: "hello",
       protocol: PROTOCOL_VERSION,
-      ...(nodeId ? { nodeId } : {}),
+      ...(keys ? await identityProof(keys, challenge.nonce) : {}),
       adapter: {
         vendor: "google",
         architecture: "swiftshader",
@@ -66,7 +77,7 @@ export class ScriptedTab {
       agent: "scripted-tab/1",
     });
     const welcome = await tab.next("welcome");
-    if (welcome.type === "welcome") tab.nodeId = welcome.nodeId;
+    tab.nodeId = welcome.nodeId;
     return tab;
   }
 
@@ -122,4 +133,27 @@ export class ScriptedTab {
       // already closed
     }
   }
+}
+
+export async function newKeyPair(): Promise<CryptoKeyPair> {
+  return (await crypto.subtle.generateKey(IDENTITY_ALGORITHM, false, [
+    "sign",
+    "verify",
+  ])) as CryptoKeyPair;
+}
+
+/** The `nodeId` + `identity` fields of a hello that proves ownership of `keys`. */
+export async function identityProof(keys: CryptoKeyPair, nonce: string) {
+  const spki = new Uint8Array(
+    (await crypto.subtle.exportKey("spki", keys.publicKey)) as ArrayBuffer,
+  );
+  const signature = await crypto.subtle.sign(
+    SIGNATURE_ALGORITHM,
+    keys.privateKey,
+    new TextEncoder().encode(challengeText(nonce)),
+  );
+  return {
+    nodeId: await nodeIdFromPublicKey(spki, (d) => crypto.subtle.digest("SHA-256", d)),
+    identity: { publicKey: toBase64url(spki), signature: toBase64url(new Uint8Array(signature)) },
+  };
 }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
 import type { TabMessage } from "../../shared/protocol/node-messages.js";
@@ -45,7 +45,12 @@ function setup(engine = new DeterministicEngine(0)) {
       maxStorageBufferBindingSize: 1,
     },
     agent: "test",
-    nodeIds: { get: () => undefined, set: (id) => stored.push(id) },
+    identity: {
+      prove: async (nonce: string) => {
+        stored.push(nonce);
+        return null;
+      },
+    },
     onChange: (v) => {
       for (const w of [...waiters])
         if (w.pred(v)) (waiters.splice(waiters.indexOf(w), 1), w.resolve());
@@ -59,6 +64,9 @@ function setup(engine = new DeterministicEngine(0)) {
   const connect = async () => {
     await contributor.start(model, () => {});
     sockets.last.open();
+    sockets.last.receive({ type: "challenge", nonce: "nonce-0123456789abcdef" });
+    // The hello is built asynchronously (signing); wait until it has been sent.
+    await vi.waitFor(() => expect(sockets.last.frames().length).toBeGreaterThan(0));
     sockets.last.receive({
       type: "welcome",
       protocol: PROTOCOL_VERSION,
@@ -71,7 +79,7 @@ function setup(engine = new DeterministicEngine(0)) {
 }
 
 describe("Contributor", () => {
-  it("loads before it connects, says hello with the model, and keeps the assigned node id", async () => {
+  it("loads before it connects, answers the challenge with hello and the model, and shows the assigned node id", async () => {
     const { sockets, contributor, connect, frames, stored } = setup();
     expect(sockets.all).toHaveLength(0);
     await connect();
@@ -81,7 +89,8 @@ describe("Contributor", () => {
       models: [model.model_id],
       state: "idle",
     });
-    expect(stored).toEqual(["node-assigned-1"]);
+    expect(stored).toEqual(["nonce-0123456789abcdef"]);
+    expect(contributor.snapshot.nodeId).toBe("node-assigned-1");
     expect(contributor.snapshot).toMatchObject({ connection: "connected", state: "idle" });
   });
 
@@ -143,22 +152,40 @@ describe("Contributor", () => {
     expect(contributor.snapshot.jobsServed).toBe(0);
   });
 
-  it("a lost GPU device fails the job with device_lost and stops advertising the model", async () => {
+  it("a lost GPU device fails the job with device_lost, reloads the model and serves again", async () => {
     class LosingEngine extends DeterministicEngine {
-      override async chat(_r: ChatRequest): Promise<GenerationResult> {
-        throw new EngineError("device_lost", "The GPU device was lost.");
+      loads = 0;
+      override async load(m: ModelRecord, p: (x: { progress: number; text: string }) => void) {
+        this.loads++;
+        return super.load(m, p);
+      }
+      override async chat(r: ChatRequest, d: (t: string) => void): Promise<GenerationResult> {
+        if (this.loads === 1) throw new EngineError("device_lost", "The GPU device was lost.");
+        return super.chat(r, d);
       }
     }
-    const { sockets, contributor, until, connect, frames } = setup(new LosingEngine(0));
+    const engine = new LosingEngine(0);
+    const { sockets, contributor, until, connect, frames } = setup(engine);
     await connect();
-    const paused = until((v) => v.state === "paused");
+    const reloading = until((v) => v.state === "loading");
     sockets.last.receive({ type: "job.assign", job: job("job-1", "hi"), attempt: 1 });
-    await paused;
+    await reloading;
     expect(frames().find((f) => f.type === "job.error")).toMatchObject({
       error: { code: "device_lost" },
     });
-    expect(frames().at(-1)).toEqual({ type: "status", state: "paused", models: [] });
-    expect(contributor.snapshot.error).toMatch(/Reload the page/);
+    expect(frames().at(-1)).toEqual({
+      type: "status",
+      state: "loading",
+      models: [],
+      reason: "device_lost: reloading the model",
+    });
+    await until((v) => v.state === "idle");
+    expect(engine.loads).toBe(2);
+    expect(frames().at(-1)).toEqual({ type: "status", state: "idle", models: [model.model_id] });
+    const served = until((v) => v.jobsServed === 1);
+    sockets.last.receive({ type: "job.assign", job: job("job-2", "hi"), attempt: 1 });
+    await served;
+    expect(contributor.snapshot.error).toBeNull();
   });
 
   it("after a failover, continues from the delivered text and sends only new text", async () => {

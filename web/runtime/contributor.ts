@@ -3,8 +3,10 @@ import type { JobErrorCode, JobSpec } from "../../shared/protocol/job.js";
 import type {
   AdapterInfo,
   CoordinatorMessage,
+  HelloGpu,
   NodeState,
   TabMessage,
+  Hello,
 } from "../../shared/protocol/node-messages.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { EngineError, type InferenceEngine, type OnProgress } from "../engine/inference-engine.js";
@@ -29,11 +31,27 @@ export interface ContributorView {
   lastTokensPerSecond: number | null;
   /** A problem the contributor must act on (e.g. the GPU device was lost). */
   error: string | null;
+  /** Why the tab is paused or loading, in plain words (also sent in `status`). */
+  reason: string | null;
 }
 
-export interface NodeIdStore {
-  get(): string | undefined;
-  set(id: string): void;
+/** How a job ended, for the local ledger and the speed/throttling watch (web/control, web/ledger). */
+export interface JobEnd {
+  jobId: string;
+  model: string;
+  startedAt: number;
+  durationMs: number;
+  outcome: "done" | "aborted" | "failed";
+  completionTokens: number;
+  promptTokens: number;
+  decodeTokensPerSecond: number | null;
+  errorCode?: string;
+}
+
+/** Proves the tab's identity to the coordinator (see web/runtime/node-identity.ts). */
+export interface NodeIdentity {
+  /** Sign the challenge; null when this browser cannot keep a key (the tab then gets a fresh id). */
+  prove(nonce: string): Promise<Pick<Hello, "nodeId" | "identity"> | null>;
 }
 
 export interface ContributorOptions {
@@ -41,10 +59,17 @@ export interface ContributorOptions {
   url: string;
   adapter: AdapterInfo;
   agent: string;
-  nodeIds: NodeIdStore;
+  identity: NodeIdentity;
   onChange(view: ContributorView): void;
   createSocket?: (url: string) => SocketLike;
   timers?: Timers;
+  /** GPU class and benchmark for `hello`, read at each (re)connect. */
+  gpu?: () => HelloGpu | undefined;
+  /**
+   * Called when a job ends, before the tab turns idle again: pausing here (duty cycle, throttling)
+   * takes effect before the coordinator can assign another job.
+   */
+  onJobEnd?: (end: JobEnd) => void;
   log?: (message: string) => void;
 }
 
@@ -63,25 +88,29 @@ export class Contributor {
     jobsServed: 0,
     lastTokensPerSecond: null,
     error: null,
+    reason: null,
   };
   private readonly socket: NodeSocket;
   private readonly timers: Timers;
   private job: RunningJob | null = null;
   private pauseRequested = false;
+  private loaded: ModelRecord | null = null;
+  private recovering = false;
+  private recoveries: number[] = [];
 
   constructor(private readonly opts: ContributorOptions) {
     this.timers = opts.timers ?? browserTimers;
-    this.view.nodeId = opts.nodeIds.get() ?? null;
     this.socket = new NodeSocket({
       url: opts.url,
-      hello: () => ({
+      hello: async (nonce) => ({
         type: "hello",
         protocol: PROTOCOL_VERSION,
-        ...(this.view.nodeId ? { nodeId: this.view.nodeId } : {}),
+        ...((await opts.identity.prove(nonce).catch(() => null)) ?? {}),
         adapter: opts.adapter,
         models: this.models(),
         state: this.view.state,
         agent: opts.agent,
+        ...(opts.gpu?.() ? { gpu: opts.gpu() } : {}),
       }),
       heartbeat: () => this.statusFrame(),
       onMessage: (msg) => this.receive(msg),
@@ -106,18 +135,24 @@ export class Contributor {
       this.update({ error: `Could not load ${model.model_id}: ${message}` });
       throw err;
     }
+    this.loaded = model;
     this.update({ model: model.model_id, state: this.pauseRequested ? "paused" : "idle" });
     this.socket.start();
   }
 
-  /** Stop taking jobs (a running job finishes first). */
-  pause(): void {
+  /** Stop taking jobs (a running job finishes first). `reason` is shown and sent in `status`. */
+  pause(reason?: string): void {
     this.pauseRequested = true;
+    const changed = (reason ?? null) !== this.view.reason;
+    if (changed) this.update({ reason: reason ?? null });
     if (this.view.state === "idle") this.setState("paused");
+    else if (changed && this.view.state === "paused") this.socket.send(this.statusFrame());
   }
 
   resume(): void {
+    if (this.recovering) return;
     this.pauseRequested = false;
+    if (this.view.reason) this.update({ reason: null });
     if (this.view.state === "paused" && this.view.model) this.setState("idle");
   }
 
@@ -131,10 +166,53 @@ export class Contributor {
    * job fails through its own call and reports the error to the coordinator.
    */
   engineFailed(error: EngineError): void {
-    this.pauseRequested = true;
-    this.update({ model: null, error: `${error.message} Reload the page to contribute again.` });
-    if (this.view.state === "idle") this.setState("paused");
-    else if (!this.job) this.socket.send(this.statusFrame());
+    if (this.job) return;
+    void this.recover(error);
+  }
+
+  /**
+   * The GPU device or the engine Worker is gone: tell the coordinator (status "loading" with the
+   * reason), reload the model, and serve again. Bounded: after 3 recoveries in 10 minutes the tab
+   * stops and asks the contributor to reload the page.
+   */
+  private async recover(e: EngineError): Promise<void> {
+    const model = this.loaded;
+    if (!model || this.recovering) return;
+    const now = this.timers.now();
+    this.recoveries = this.recoveries.filter((t) => now - t < 10 * 60_000);
+    if (this.recoveries.length >= 3) {
+      this.pauseRequested = true;
+      this.loaded = null;
+      this.update({
+        model: null,
+        reason: `${e.code}: stopped`,
+        error: `${e.message} This keeps happening; reload the page to contribute again.`,
+      });
+      if (this.view.state !== "busy") this.setState("paused");
+      return;
+    }
+    this.recoveries.push(now);
+    this.recovering = true;
+    const paused = this.pauseRequested;
+    this.update({ model: null, reason: `${e.code}: reloading the model`, error: null });
+    if (this.view.state === "loading") this.socket.send(this.statusFrame());
+    else this.setState("loading");
+    try {
+      await this.opts.engine.load(model, () => {});
+      this.update({ model: model.model_id, reason: paused ? this.view.reason : null });
+      this.recovering = false;
+      this.setState(this.pauseRequested ? "paused" : "idle");
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.pauseRequested = true;
+      this.loaded = null;
+      this.recovering = false;
+      this.update({
+        reason: `${e.code}: could not reload`,
+        error: `Could not reload ${model.model_id} after ${e.code}: ${message}. Reload the page to contribute again.`,
+      });
+      this.setState("paused");
+    }
   }
 
   private models(): string[] {
@@ -142,7 +220,13 @@ export class Contributor {
   }
 
   private statusFrame(): TabMessage {
-    return { type: "status", state: this.view.state, models: this.models() };
+    const reason = this.view.reason;
+    return {
+      type: "status",
+      state: this.view.state,
+      models: this.models(),
+      ...(reason && this.view.state !== "idle" ? { reason } : {}),
+    };
   }
 
   private update(patch: Partial<ContributorView>): void {
@@ -171,8 +255,10 @@ export class Contributor {
   private receive(msg: CoordinatorMessage): void {
     switch (msg.type) {
       case "welcome":
-        if (msg.nodeId !== this.view.nodeId) this.opts.nodeIds.set(msg.nodeId);
         this.update({ nodeId: msg.nodeId });
+        return;
+      case "challenge":
+        // Answered by NodeSocket before anything else; never forwarded here.
         return;
       case "job.assign":
         this.assign(msg.job, msg.continueFrom);
@@ -217,6 +303,16 @@ export class Contributor {
     );
     const onDelta = (text: string) => deltas.push(text);
     const engine = this.opts.engine;
+    const startedAt = Date.now();
+    const t0 = this.timers.now();
+    const ended = (end: Omit<JobEnd, "jobId" | "model" | "startedAt" | "durationMs">) =>
+      this.opts.onJobEnd?.({
+        jobId: job.id,
+        model: job.model,
+        startedAt,
+        durationMs: Math.max(0, this.timers.now() - t0),
+        ...end,
+      });
     try {
       const result =
         job.input.kind === "chat"
@@ -243,16 +339,33 @@ export class Contributor {
         jobsServed: this.view.jobsServed + (finishReason === "abort" ? 0 : 1),
         lastTokensPerSecond: result.decodeTokensPerSecond ?? this.view.lastTokensPerSecond,
       });
+      ended({
+        outcome: finishReason === "abort" ? "aborted" : "done",
+        completionTokens: result.usage.completion_tokens,
+        promptTokens: result.usage.prompt_tokens,
+        decodeTokensPerSecond: result.decodeTokensPerSecond ?? null,
+      });
     } catch (err) {
       deltas.flush();
-      this.failed(job.id, err);
+      const e = this.failed(job.id, err);
+      ended({
+        outcome: "failed",
+        completionTokens: 0,
+        promptTokens: 0,
+        decodeTokensPerSecond: null,
+        errorCode: e.code,
+      });
+      if (e.code === "device_lost" || e.code === "worker_crashed" || e.code === "not_loaded") {
+        // The model is gone from the GPU: tell the coordinator and load it again.
+        void this.recover(e);
+      }
     } finally {
       this.job = null;
       if (this.view.state === "busy") this.setState(this.pauseRequested ? "paused" : "idle");
     }
   }
 
-  private failed(jobId: string, err: unknown): void {
+  private failed(jobId: string, err: unknown): EngineError {
     const e = err instanceof EngineError ? err : new EngineError("engine_error", String(err));
     const code: JobErrorCode = e.code === "device_lost" ? "device_lost" : "engine_error";
     this.socket.send({
@@ -260,10 +373,6 @@ export class Contributor {
       jobId,
       error: { code, message: e.message.slice(0, 2000) },
     });
-    if (e.code === "device_lost" || e.code === "worker_crashed" || e.code === "not_loaded") {
-      // The model is gone from the GPU: stop advertising it until the contributor reloads.
-      this.update({ model: null, error: `${e.message} Reload the page to contribute again.` });
-      this.pauseRequested = true;
-    }
+    return e;
   }
 }

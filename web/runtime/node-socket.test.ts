@@ -24,7 +24,9 @@ const hello: Hello = {
   agent: "test",
 };
 
+const nonces: string[] = [];
 function setup() {
+  nonces.length = 0;
   const timers = new ManualTimers();
   const sockets = new ScriptedSockets();
   const connections: Connection[] = [];
@@ -32,7 +34,7 @@ function setup() {
   const logs: string[] = [];
   const socket = new NodeSocket({
     url: "ws://localhost/v1/nodes/connect",
-    hello: () => hello,
+    hello: (nonce: string) => (nonces.push(nonce), hello),
     heartbeat: () => ({ type: "status", state: "idle", models: ["m"] }),
     onMessage: (m) => received.push(m),
     onConnection: (c) => connections.push(c),
@@ -44,6 +46,7 @@ function setup() {
   return { timers, sockets, connections, received, logs, socket };
 }
 
+const challenge = { type: "challenge", nonce: "nonce-0123456789abcdef" } as const;
 const welcome = {
   type: "welcome",
   protocol: PROTOCOL_VERSION,
@@ -52,11 +55,16 @@ const welcome = {
 } as const;
 
 describe("NodeSocket", () => {
-  it("sends hello first, pings every 10 s, and heartbeats at the welcome's interval", () => {
+  it("answers the challenge with hello, pings every 10 s, and heartbeats at the welcome's interval", async () => {
     const { timers, sockets, connections, socket } = setup();
     socket.start();
     sockets.last.open();
+    expect(sockets.last.frames()).toEqual([]);
+    sockets.last.receive(challenge);
+    await Promise.resolve();
+    await Promise.resolve();
     expect(sockets.last.frames()).toEqual([hello]);
+    expect(nonces).toEqual([challenge.nonce]);
     sockets.last.receive(welcome);
     expect(connections).toEqual(["connecting", "connected"]);
     timers.advance(15_000);

@@ -12,7 +12,8 @@ import { Backoff } from "./backoff.js";
 import { browserTimers, type Timers } from "./timers.js";
 
 /**
- * The contributor's WebSocket to the coordinator: sends `hello` first on every connection, keeps
+ * The contributor's WebSocket to the coordinator: answers the coordinator's `challenge` with
+ * `hello` (signed with the tab's key, see node-identity.ts) on every connection, keeps
  * the socket alive with PING_FRAME (answered by the Durable Object's auto-response, so an idle tab
  * never wakes it), sends `status` as a heartbeat at the interval `welcome` asks for, parses every
  * coordinator frame with the shared schema, and reconnects with jittered backoff — except after a
@@ -34,8 +35,11 @@ export interface SocketLike {
 
 export interface NodeSocketOptions {
   url: string;
-  /** Built fresh for each connection (state and models may have changed). */
-  hello(): Hello;
+  /**
+   * Built fresh for each connection (state and models may have changed) from the nonce of the
+   * coordinator's challenge, which the tab signs to keep its identity.
+   */
+  hello(nonce: string): Hello | Promise<Hello>;
   /** The heartbeat frame, sent every `statusIntervalMs` after welcome. */
   heartbeat(): TabMessage;
   onMessage(msg: CoordinatorMessage): void;
@@ -98,7 +102,6 @@ export class NodeSocket {
     const s = this.createSocket(this.opts.url);
     this.socket = s;
     s.onopen = () => {
-      s.send(JSON.stringify(this.opts.hello()));
       this.pingTimer = this.timers.setInterval(() => {
         if (s.readyState === OPEN) s.send(PING_FRAME);
       }, this.opts.pingIntervalMs ?? 10_000);
@@ -120,6 +123,16 @@ export class NodeSocket {
       return;
     }
     const msg = parsed.msg;
+    if (msg.type === "challenge") {
+      const s = this.socket;
+      void Promise.resolve(this.opts.hello(msg.nonce)).then(
+        (hello) => {
+          if (s && s === this.socket && s.readyState === OPEN) s.send(JSON.stringify(hello));
+        },
+        (err: unknown) => this.log(`could not answer the challenge: ${String(err)}`),
+      );
+      return;
+    }
     if (msg.type === "welcome") {
       this.backoff.reset();
       if (this.statusTimer !== null) this.timers.clearInterval(this.statusTimer);
