@@ -27,6 +27,7 @@ export interface AppEnv {
   REDISPATCH_WAIT_MS?: string;
   JOB_TTL_MS?: string;
   MAX_NODES_PER_IP?: string;
+  MAX_ATTEMPTS?: string;
   /** A response whose job stream is silent this long re-subscribes (survives object eviction). */
   STREAM_IDLE_MS?: string;
 }

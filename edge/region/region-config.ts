@@ -33,7 +33,8 @@ export function regionConfig(env: AppEnv): RegionConfig {
     leaseMs: num(env.LEASE_MS, 30_000),
     redispatchWaitMs: num(env.REDISPATCH_WAIT_MS, 30_000),
     jobTtlMs: num(env.JOB_TTL_MS, 3_600_000),
-    maxAttempts: 3,
+    // MAX_ATTEMPTS=1 switches failover off (the churn benchmark's baseline).
+    maxAttempts: num(env.MAX_ATTEMPTS, 3),
     maxNodesPerIp: num(env.MAX_NODES_PER_IP, 8),
   };
 }
