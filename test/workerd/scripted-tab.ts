@@ -105,6 +105,15 @@ export class ScriptedTab {
     });
   }
 
+  get isClosed(): boolean {
+    return this.ws.readyState >= 2;
+  }
+
+  /** The next assigned job, or null if the socket closes first. */
+  nextJobOrClose(): Promise<JobSpec | null> {
+    return Promise.race([this.nextJob(), this.closed.then(() => null)]);
+  }
+
   async nextJob(): Promise<JobSpec> {
     return (await this.next("job.assign")).job;
   }

@@ -1,0 +1,161 @@
+import { SELF, env } from "cloudflare:test";
+import { afterEach, describe, expect, it } from "vitest";
+import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
+import { createRng, type Rng } from "../../shared/scheduling/prng.js";
+import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import type { AppEnv } from "../env.js";
+import { regionStub } from "./region-stub.js";
+
+const appEnv = env as unknown as AppEnv;
+const SEED = 20261123;
+const tabs: ScriptedTab[] = [];
+afterEach(() => {
+  tabs.splice(0).forEach((t) => t.close());
+});
+
+/** Random JSON-ish values, biased towards shapes the schemas almost accept. */
+function junk(rng: Rng, depth = 0): unknown {
+  const pick = rng.int(depth > 2 ? 6 : 9);
+  switch (pick) {
+    case 0:
+      return null;
+    case 1:
+      return rng.next() * 1e6 - 5e5;
+    case 2:
+      return "x".repeat(rng.int(40));
+    case 3:
+      return rng.next() < 0.5;
+    case 4:
+      return -rng.int(10);
+    case 5:
+      return ["hello", "job.delta", "job.done", "status", "job.accept", "job.error"][rng.int(6)];
+    case 6:
+      return Array.from({ length: rng.int(4) }, () => junk(rng, depth + 1));
+    default: {
+      const keys = [
+        "type",
+        "jobId",
+        "seq",
+        "text",
+        "model",
+        "messages",
+        "role",
+        "content",
+        "protocol",
+        "state",
+        "usage",
+        "error",
+        "max_tokens",
+        "stream",
+      ];
+      const obj: Record<string, unknown> = {};
+      for (let i = 0; i < rng.int(6); i++)
+        obj[keys[rng.int(keys.length)] as string] = junk(rng, depth + 1);
+      return obj;
+    }
+  }
+}
+
+function junkFrame(rng: Rng, jobId: string): string {
+  switch (rng.int(5)) {
+    case 0:
+      return "{" + "x".repeat(rng.int(20));
+    case 1:
+      return JSON.stringify(junk(rng));
+    case 2:
+      return JSON.stringify({ type: "job.delta", jobId, seq: rng.int(5) - 1, text: junk(rng) });
+    case 3:
+      return JSON.stringify({ type: "job.done", jobId, finishReason: junk(rng), usage: junk(rng) });
+    default:
+      return JSON.stringify({
+        type: ["status", "job.accept", "hello"][rng.int(3)],
+        ...(junk(rng) as object),
+      });
+  }
+}
+
+describe("fuzz: malformed frames and bodies never crash the coordinator or lose a job", () => {
+  it(`seed ${SEED}: thousands of bad inputs while real jobs run; every job ends accounted for`, async () => {
+    const rng = createRng(SEED);
+    const model = "fuzz-model";
+    const counts0 = await regionStub(appEnv, "wnam").jobCounts();
+
+    // 1. Bad HTTP bodies: every one is a 4xx in OpenAI's shape, never a 500.
+    for (let i = 0; i < 600; i++) {
+      const body = rng.next() < 0.2 ? "{" + "z".repeat(rng.int(30)) : JSON.stringify(junk(rng));
+      const path = rng.next() < 0.5 ? "chat/completions" : "completions";
+      const res = await SELF.fetch(`http://tabgrid.test/v1/${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+      expect(res.status, body).toBeGreaterThanOrEqual(400);
+      expect(res.status, body).toBeLessThan(500);
+      OpenAIErrorBodySchema.parse(await res.json());
+    }
+
+    // 2. Chaos sockets: each sends garbage and is closed with a typed code (4000–4999).
+    for (let i = 0; i < 60; i++) {
+      const chaos = await ScriptedTab.open();
+      for (let k = 0; k < 25 && !chaos.isClosed; k++)
+        chaos.send(junkFrame(rng, `job_wnam_${"f".repeat(32)}`));
+      const closed = await chaos.closed;
+      expect(closed.code).toBeGreaterThanOrEqual(4000);
+      expect(closed.code).toBeLessThan(5000);
+    }
+
+    // 3. Real jobs served by tabs that sometimes misbehave mid-stream (and are replaced).
+    for (let i = 0; i < 4; i++) tabs.push(await ScriptedTab.connect([model]));
+    const results: Array<Promise<{ status: number; text: string }>> = [];
+    const jobs = 40;
+    for (let j = 0; j < jobs; j++) {
+      const resP = SELF.fetch("http://tabgrid.test/v1/chat/completions", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model, messages: [{ role: "user", content: `q${j}` }] }),
+      }).then(async (r) => ({ status: r.status, text: await r.text() }));
+      results.push(resP);
+      // Serve it: find which tab got it; that tab either answers or first sends a bad frame
+      // (which closes it: a fresh tab replaces it so the pool stays at four).
+      const served = await Promise.race(
+        tabs.map((t) => t.nextJobOrClose().then((job) => ({ t, job }))),
+      );
+      if (!served.job) continue;
+      const { t, job } = served as { t: ScriptedTab; job: NonNullable<typeof served.job> };
+      if (rng.next() < 0.25) {
+        t.send({ type: "job.delta", jobId: job.id, seq: 0, text: "partial " });
+        t.send(junkFrame(rng, job.id));
+        await t.closed;
+        tabs.splice(tabs.indexOf(t), 1);
+        tabs.push(await ScriptedTab.connect([model]));
+        // The job moved to another tab, continuing after "partial " if it was accepted.
+        const moved = await Promise.race(
+          tabs.map((o) => o.nextJobOrClose().then((m) => ({ o, m }))),
+        );
+        if (moved.m) moved.o.serve(moved.m, ["rest"]);
+      } else {
+        t.serve(job, ["answer ", `${j}`]);
+      }
+    }
+    const settled = await Promise.all(results);
+    for (const r of settled) {
+      expect([200, 502, 503]).toContain(r.status);
+      if (r.status !== 200) OpenAIErrorBodySchema.parse(JSON.parse(r.text));
+    }
+
+    // 4. Accounting: every job reached a terminal state; none is stuck or lost.
+    await expect
+      .poll(async () => {
+        const c = await regionStub(appEnv, "wnam").jobCounts();
+        return (c.queued ?? 0) + (c.assigned ?? 0) + (c.streaming ?? 0);
+      })
+      .toBe(0);
+    const counts = await regionStub(appEnv, "wnam").jobCounts();
+    const terminal = (c: Record<string, number>) =>
+      (c.done ?? 0) + (c.failed ?? 0) + (c.cancelled ?? 0);
+    expect(terminal(counts) - terminal(counts0)).toBe(jobs);
+    expect((counts.done ?? 0) - (counts0.done ?? 0)).toBe(
+      settled.filter((r) => r.status === 200).length,
+    );
+  }, 60_000);
+});
