@@ -212,7 +212,7 @@ describe("WebLLMEngine", () => {
     expect(deltas).toEqual(["one "]);
   });
 
-  it("maps WebLLM's DeviceLostError to a typed device_lost error", async () => {
+  it("reports the GPU device lost while loading as out_of_memory (its usual cause)", async () => {
     const lost = new Error("The WebGPU device was lost while loading the model.");
     lost.name = "DeviceLostError";
     const engine = new WebLLMEngine(async () => {
@@ -220,8 +220,48 @@ describe("WebLLMEngine", () => {
     });
     const err = await engine.load(record, () => {}).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EngineError);
-    expect(err).toMatchObject({ code: "device_lost" });
-    expect((err as EngineError).toPayload().message).toMatch(/GPU device was lost/);
+    expect(err).toMatchObject({ code: "out_of_memory" });
+    expect((err as EngineError).toPayload().message).toMatch(
+      /GPU device was lost.*out of GPU memory/,
+    );
+  });
+
+  it("clears a damaged cached model and downloads it again, once", async () => {
+    const cleared: string[] = [];
+    const cache = {
+      has: async () => true,
+      clear: async (m: ModelRecord) => void cleared.push(m.model_id),
+    };
+    let attempts = 0;
+    const scripted = new ScriptedWebLLM([]);
+    const engine = new WebLLMEngine(
+      async () => {
+        attempts++;
+        if (attempts === 1) throw new SyntaxError("Unexpected end of JSON input");
+        return scripted.api();
+      },
+      undefined,
+      cache,
+    );
+    const progress: string[] = [];
+    await engine.load(record, (p) => progress.push(p.text));
+    expect(attempts).toBe(2);
+    expect(cleared).toEqual([record.model_id]);
+    expect(progress.some((t) => /damaged; cleared it, downloading again/.test(t))).toBe(true);
+    expect((await engine.stats()).loadedModel).toBe(record.model_id);
+
+    // Damaged again after the fresh download: give up with the error instead of looping.
+    attempts = 0;
+    const broken = new WebLLMEngine(
+      async () => {
+        attempts++;
+        throw new SyntaxError("Unexpected end of JSON input");
+      },
+      undefined,
+      cache,
+    );
+    await expect(broken.load(record, () => {})).rejects.toMatchObject({ code: "load_failed" });
+    expect(attempts).toBe(2);
   });
 
   it("maps other load failures to load_failed and generation failures to engine_error", async () => {

@@ -1,5 +1,7 @@
 import {
   CreateMLCEngine,
+  deleteModelAllInfoInCache,
+  hasModelInCache,
   type ChatCompletionChunk,
   type ChatCompletionMessageParam,
   type ChatCompletionRequestStreaming,
@@ -67,11 +69,32 @@ const fetchConvTemplate: ConvTemplateSource = async (model) => {
   return config.conv_template;
 };
 
+/** WebLLM's cache helpers for one model (injected so units can drive them). */
+export interface ModelCacheOps {
+  has(model: ModelRecord): Promise<boolean>;
+  clear(model: ModelRecord): Promise<void>;
+}
+
+const webllmCache: ModelCacheOps = {
+  has: (m) => hasModelInCache(m.model_id, { model_list: [m] }),
+  clear: (m) => deleteModelAllInfoInCache(m.model_id, { model_list: [m] }),
+};
+
+/**
+ * Errors that mean the cached files are damaged (a partial download, a truncated shard or JSON
+ * file, a shard of the wrong size) rather than the network or the GPU.
+ */
+const CACHE_DAMAGE =
+  /Unexpected end of JSON|JSON\.parse|is not valid JSON|ArtifactCache|NDArrayCache|ndarray-cache|size mismatch|byteLength|out of bounds|Offset is outside|Failed to fetch .* from cache|incomplete|truncated|corrupt/i;
+
 /** WebLLM throws its own error classes; keep the class name and message, add our code. */
 export function toEngineError(err: unknown, fallback: EngineErrorCode): EngineError {
   if (err instanceof EngineError) return err;
   const name = err instanceof Error ? err.name : "";
   const message = err instanceof Error ? err.message : String(err);
+  if (/out of memory|OutOfMemory|failed to allocate|allocation failed/i.test(message)) {
+    return new EngineError("out_of_memory", `The GPU ran out of memory. (${message})`);
+  }
   if (name === "DeviceLostError" || /device (was |is )?lost/i.test(message)) {
     return new EngineError(
       "device_lost",
@@ -124,9 +147,32 @@ export class WebLLMEngine implements InferenceEngine {
   constructor(
     private readonly createEngine: WebLLMEngineFactory = defaultFactory,
     private readonly readConvTemplate: ConvTemplateSource = fetchConvTemplate,
+    private readonly cache: ModelCacheOps = webllmCache,
   ) {}
 
+  /**
+   * Load a model. A load that fails on damaged cached files (partial download, truncated shard)
+   * clears that model from the cache and downloads it again, once. The GPU device lost while
+   * loading is reported as out_of_memory: that is by far its most common cause at this point.
+   */
   async load(model: ModelRecord, onProgress: OnProgress): Promise<void> {
+    try {
+      await this.loadOnce(model, onProgress);
+    } catch (err) {
+      if (!(err instanceof EngineError) || err.code !== "cache_corrupted") throw err;
+      onProgress({
+        progress: 0,
+        text: `The cached copy of ${model.model_id} was damaged; cleared it, downloading again…`,
+      });
+      await this.loadOnce(model, onProgress, false);
+    }
+  }
+
+  private async loadOnce(
+    model: ModelRecord,
+    onProgress: OnProgress,
+    checkCache = true,
+  ): Promise<void> {
     await this.unload();
     try {
       // Hand WebLLM exactly the catalog record (weights and library URLs come from the
@@ -139,6 +185,24 @@ export class WebLLMEngine implements InferenceEngine {
     } catch (err) {
       this.engine = null;
       const e = toEngineError(err, "load_failed");
+      if (e.code === "device_lost") {
+        throw new EngineError(
+          "out_of_memory",
+          `The GPU device was lost while loading ${model.model_id}, most likely out of GPU memory. (${e.message})`,
+        );
+      }
+      if (
+        checkCache &&
+        e.code === "load_failed" &&
+        CACHE_DAMAGE.test(e.message) &&
+        (await this.cache.has(model).catch(() => false))
+      ) {
+        await this.cache.clear(model);
+        throw new EngineError(
+          "cache_corrupted",
+          `damaged cache for ${model.model_id}: ${e.message}`,
+        );
+      }
       // WebLLM downloads through the Cache API; a failed download surfaces as a bare TypeError.
       if (e.code === "load_failed" && /Cache|fetch|NetworkError/i.test(e.message)) {
         throw new EngineError(
