@@ -1,4 +1,5 @@
 import { defineConfig } from "vite";
+import { embedBundles } from "./web/embed/vite-plugin.js";
 
 /**
  * The contributor page: web/ is the Vite root, the build goes to dist/ (served by wrangler's static
@@ -13,7 +14,16 @@ export default defineConfig({
     outDir: "../dist",
     emptyOutDir: true,
     target: "es2022",
+    // The contributor page, and the headless frame that embed.js opens after consent.
+    rolldownOptions: {
+      input: {
+        index: new URL("./web/index.html", import.meta.url).pathname,
+        frame: new URL("./web/frame/index.html", import.meta.url).pathname,
+      },
+    },
   },
+  // embed.js and the SDK bundles (web/embed/vite-plugin.ts).
+  plugins: [embedBundles()],
   worker: {
     format: "es",
     rolldownOptions: {

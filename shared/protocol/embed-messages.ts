@@ -1,10 +1,11 @@
-import { z } from "zod";
+import * as z from "zod/mini";
 
 /**
  * postMessage between the embed widget (on the host page) and the hidden contributor frame (on the
  * coordinator's origin). Both sides check the sender's origin and window first, then parse with
  * these schemas; anything else is ignored. Every message carries `tabgrid: 1` so unrelated
- * messages on a busy host page are told apart cheaply.
+ * messages on a busy host page are told apart cheaply. Written with `zod/mini` (tree-shakable) so
+ * embed.js stays small.
  */
 export const EMBED_CHANNEL_VERSION = 1;
 
@@ -12,7 +13,7 @@ export const EMBED_CHANNEL_VERSION = 1;
 export const EMBED_MAX_VRAM_MB = 1100;
 
 const base = { tabgrid: z.literal(EMBED_CHANNEL_VERSION) };
-const modelId = z.string().min(1).max(200);
+const modelId = z.string().check(z.minLength(1), z.maxLength(200));
 
 // ---- widget -> frame --------------------------------------------------------------------------
 
@@ -21,9 +22,9 @@ export const EmbedStartSchema = z.object({
   ...base,
   type: z.literal("start"),
   /** Models the site allows (empty: any small model the GPU can serve). */
-  models: z.array(modelId).max(32),
-  /** Share of the GPU the site asks for, 1–100 (reported to the runtime; see docs/embed.md). */
-  gpuShare: z.number().int().min(1).max(100),
+  models: z.array(modelId).check(z.maxLength(32)),
+  /** Share of the GPU the site asks for, 1–100 (see docs/embed.md for what it controls today). */
+  gpuShare: z.number().check(z.int(), z.minimum(1), z.maximum(100)),
 });
 
 /** Withdrawal or `Tabgrid.contributor.stop()`: stop serving and close the socket. */
@@ -52,14 +53,14 @@ export const EmbedStatusSchema = z.object({
   type: z.literal("status"),
   phase: EmbedPhaseSchema,
   /** The runtime's own state and connection, when running. */
-  state: z.enum(["loading", "idle", "busy", "paused"]).nullable(),
-  connection: z.string().max(40).nullable(),
-  model: modelId.nullable(),
-  jobsServed: z.number().int().nonnegative(),
+  state: z.nullable(z.enum(["loading", "idle", "busy", "paused"])),
+  connection: z.nullable(z.string().check(z.maxLength(40))),
+  model: z.nullable(modelId),
+  jobsServed: z.number().check(z.int(), z.minimum(0)),
   /** Model loading progress 0–1, while loading. */
-  progress: z.number().min(0).max(1).nullable(),
+  progress: z.nullable(z.number().check(z.minimum(0), z.maximum(1))),
   /** Why the frame cannot contribute (no WebGPU, no small model, load failure). */
-  detail: z.string().max(500).nullable(),
+  detail: z.nullable(z.string().check(z.maxLength(500))),
 });
 export type EmbedStatus = z.infer<typeof EmbedStatusSchema>;
 

@@ -10,6 +10,7 @@ import type {
 } from "../../shared/protocol/node-messages.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { EngineError, type InferenceEngine, type OnProgress } from "../engine/inference-engine.js";
+import type { DirectDelivery } from "../p2p/direct-delivery.js";
 import { DeltaCoalescer } from "./delta-coalescer.js";
 import { NodeSocket, type Connection, type SocketLike } from "./node-socket.js";
 import { browserTimers, type Timers } from "./timers.js";
@@ -71,6 +72,8 @@ export interface ContributorOptions {
    */
   onJobEnd?: (end: JobEnd) => void;
   log?: (message: string) => void;
+  /** Also stream to callers that asked for the direct WebRTC path (`job.direct`); see web/p2p. */
+  direct?: DirectDelivery;
 }
 
 interface RunningJob {
@@ -301,7 +304,14 @@ export class Contributor {
       (text, seq) => this.socket.send({ type: "job.delta", jobId: job.id, seq, text }),
       { timers: this.timers },
     );
-    const onDelta = (text: string) => deltas.push(text);
+    // The direct path gets every piece at once; the relay stays the record of the job.
+    const direct = job.direct
+      ? (this.opts.direct?.open(job.id, job.direct.peerId, continueFrom?.length ?? 0) ?? null)
+      : null;
+    const onDelta = (text: string) => {
+      direct?.delta(text);
+      deltas.push(text);
+    };
     const engine = this.opts.engine;
     const startedAt = Date.now();
     const t0 = this.timers.now();
@@ -326,6 +336,7 @@ export class Contributor {
             );
       deltas.flush();
       const finishReason = running.cancelled ? "abort" : result.finishReason;
+      direct?.done(finishReason, result.usage);
       this.socket.send({
         type: "job.done",
         jobId: job.id,
@@ -360,6 +371,7 @@ export class Contributor {
         void this.recover(e);
       }
     } finally {
+      direct?.close();
       this.job = null;
       if (this.view.state === "busy") this.setState(this.pauseRequested ? "paused" : "idle");
     }

@@ -1,0 +1,105 @@
+import type { EmbedStatus } from "../../shared/protocol/embed-messages.js";
+import { Tabgrid } from "../sdk/client.js";
+import * as errors from "../sdk/errors.js";
+import { readConfig } from "./config.js";
+import { readConsent, writeConsent } from "./consent-store.js";
+import { openFrame, type FrameHost } from "./frame-host.js";
+import { createWidget, type Widget } from "./widget.js";
+
+/**
+ * embed.js: the one script tag a site owner pastes (built as a small IIFE). Contribute mode shows
+ * the consent widget and, only after consent, opens the hidden contributor frame; api mode exposes
+ * the SDK as `window.Tabgrid`. The host page can follow the contributor with `tabgrid:status`
+ * events on `document` (detail: EmbedStatus) and stop it with `Tabgrid.contributor.stop()`.
+ */
+declare global {
+  interface Window {
+    Tabgrid?: unknown;
+  }
+}
+
+const script = document.currentScript as HTMLScriptElement | null;
+if (script?.src) {
+  const config = readConfig(script);
+  let frame: FrameHost | null = null;
+  let last: EmbedStatus | null = null;
+
+  const emit = (status: EmbedStatus) => {
+    last = status;
+    document.dispatchEvent(new CustomEvent("tabgrid:status", { detail: status }));
+  };
+  const describe = (s: EmbedStatus): string => {
+    switch (s.phase) {
+      case "loading":
+        return `Tabgrid: loading ${s.model ?? "a model"}… ${Math.round((s.progress ?? 0) * 100)}%`;
+      case "contributing":
+        return `Tabgrid: contributing (${s.model}) · ${s.jobsServed} answered`;
+      case "unsupported":
+      case "failed":
+        return `Tabgrid: ${s.detail ?? "cannot contribute here"}`;
+      default:
+        return "Tabgrid: starting…";
+    }
+  };
+
+  let widget: Widget;
+  const stop = () => {
+    frame?.stop();
+    frame = null;
+  };
+  const start = () => {
+    if (frame) return;
+    widget.running("Tabgrid: starting…");
+    frame = openFrame(config, (s) => {
+      emit(s);
+      if (frame) widget.running(describe(s));
+    });
+  };
+  const showWidget = () => {
+    widget = createWidget(config, {
+      consent() {
+        writeConsent("yes");
+        start();
+      },
+      decline() {
+        writeConsent("no");
+        widget.declined();
+      },
+      withdraw() {
+        writeConsent("no");
+        stop();
+        widget.declined();
+      },
+    });
+    const consent = readConsent();
+    if (consent === "yes") start();
+    else if (consent === "no") widget.declined();
+    else widget.ask();
+  };
+
+  const api: Record<string, unknown> = {};
+  if (config.mode.api) {
+    Object.assign(api, errors, {
+      Tabgrid,
+      /** A client for this coordinator. */
+      client: (opts: ConstructorParameters<typeof Tabgrid>[0] = {}) =>
+        new Tabgrid({ baseURL: `${config.origin}/v1`, ...opts }),
+    });
+  }
+  if (config.mode.contribute) {
+    api.contributor = {
+      /** Stop contributing on this page view (the visitor's stored choice is kept). */
+      stop() {
+        stop();
+        widget.declined();
+      },
+      get status() {
+        return last;
+      },
+    };
+    // An async script can run before <body> exists.
+    if (document.body) showWidget();
+    else addEventListener("DOMContentLoaded", showWidget, { once: true });
+  }
+  window.Tabgrid = api;
+}

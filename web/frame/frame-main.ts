@@ -1,0 +1,112 @@
+import { classifyCatalog } from "../../shared/models/eligibility.js";
+import {
+  EMBED_CHANNEL_VERSION,
+  WidgetToFrameSchema,
+  type EmbedStatus,
+  type WidgetToFrame,
+} from "../../shared/protocol/embed-messages.js";
+import { EngineError } from "../engine/inference-engine.js";
+import { adapterInfo, detectGpu } from "../gpu/detect-gpu.js";
+import { peerDirectDelivery } from "../p2p/direct-delivery.js";
+import { connectUrl, fetchCatalog } from "../runtime/catalog-client.js";
+import { Contributor, type ContributorView } from "../runtime/contributor.js";
+import { browserNodeIdentity } from "../runtime/node-identity.js";
+import { startEngineWorker, type WorkerEngine } from "../worker/engine-client.js";
+import { chooseEmbedModel } from "./choose-model.js";
+
+/**
+ * The hidden contributor frame that embed.js opens after the visitor consents: the same runtime as
+ * the full contributor page (engine Worker, Contributor, direct path), without UI. It talks only
+ * to its parent window, and only if the parent is the origin named in `#parent=` (set by embed.js
+ * from the host page's own origin); messages are parsed with the shared schema. It does nothing
+ * until the widget sends `start`.
+ */
+const AGENT = "tabgrid-embed/0.1.0";
+const parentOrigin = new URLSearchParams(location.hash.slice(1)).get("parent");
+
+let status: EmbedStatus = {
+  tabgrid: EMBED_CHANNEL_VERSION,
+  type: "status",
+  phase: "ready",
+  state: null,
+  connection: null,
+  model: null,
+  jobsServed: 0,
+  progress: null,
+  detail: null,
+};
+let running: { contributor: Contributor; engine: WorkerEngine } | null = null;
+let started = false;
+
+function report(patch: Partial<EmbedStatus>): void {
+  status = { ...status, ...patch };
+  if (parentOrigin) window.parent.postMessage(status, parentOrigin);
+}
+
+function fromView(view: ContributorView): Partial<EmbedStatus> {
+  return {
+    state: view.state,
+    connection: view.connection,
+    model: view.model,
+    jobsServed: view.jobsServed,
+    phase: view.connection === "connected" ? "contributing" : status.phase,
+  };
+}
+
+async function start(msg: Extract<WidgetToFrame, { type: "start" }>): Promise<void> {
+  if (started) return;
+  started = true;
+  const detection = await detectGpu();
+  if (!detection.ok) {
+    return report({ phase: "unsupported", detail: "This browser has no usable WebGPU adapter." });
+  }
+  const catalog = await fetchCatalog();
+  const model = chooseEmbedModel(classifyCatalog(catalog, detection.gpu), msg.models);
+  if (!model) {
+    return report({
+      phase: "unsupported",
+      detail: "No small model this GPU can serve here; the full contributor page offers more.",
+    });
+  }
+  report({ phase: "loading", model: model.model_id, progress: 0 });
+  const engine = startEngineWorker();
+  const contributor = new Contributor({
+    engine,
+    url: connectUrl(),
+    adapter: adapterInfo(detection.gpu),
+    agent: AGENT,
+    identity: browserNodeIdentity(),
+    onChange: (view) => report(fromView(view)),
+    direct: peerDirectDelivery({ origin: location.origin }),
+  });
+  running = { contributor, engine };
+  engine.onCrash((e) => contributor.engineFailed(e));
+  try {
+    await contributor.start(model, (p) =>
+      report({ progress: Math.min(1, Math.max(0, p.progress)) }),
+    );
+  } catch (err) {
+    const detail = err instanceof EngineError ? `${err.code}: ${err.message}` : String(err);
+    report({ phase: "failed", detail: detail.slice(0, 500) });
+  }
+}
+
+function stop(): void {
+  running?.contributor.stop();
+  running?.engine.terminate();
+  running = null;
+  report({ phase: "stopped", state: null, connection: null });
+}
+
+addEventListener("message", (event: MessageEvent) => {
+  if (!parentOrigin || event.source !== window.parent || event.origin !== parentOrigin) return;
+  const parsed = WidgetToFrameSchema.safeParse(event.data);
+  if (!parsed.success) return;
+  if (parsed.data.type === "start") {
+    start(parsed.data).catch((err: unknown) =>
+      report({ phase: "failed", detail: String(err).slice(0, 500) }),
+    );
+  } else stop();
+});
+addEventListener("pagehide", () => running?.contributor.stop());
+report({ phase: "ready" });

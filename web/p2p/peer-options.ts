@@ -1,0 +1,17 @@
+import type { PeerOptions } from "peerjs";
+import { PEERJS_KEY } from "../../shared/protocol/peerjs-messages.js";
+
+/** `peerjs` options for the coordinator's signalling at <origin>/v1/signal/ (see edge/signal). */
+export function signallingOptions(origin: string, iceServers: RTCIceServer[]): PeerOptions {
+  const url = new URL(origin);
+  const secure = url.protocol === "https:";
+  return {
+    host: url.hostname,
+    port: Number(url.port) || (secure ? 443 : 80),
+    secure,
+    path: "/v1/signal/",
+    key: PEERJS_KEY,
+    config: { iceServers },
+    debug: 0,
+  };
+}

@@ -1,0 +1,31 @@
+import type { DirectMessage } from "../../shared/protocol/p2p-messages.js";
+
+/**
+ * What the client needs from the WebRTC direct path. The implementation (web/sdk/p2p-transport.ts,
+ * with the `peerjs` client) is a separate module the SDK imports only when `transport: "p2p"` is
+ * asked for, so pages that never use it never download it.
+ */
+export interface DirectFeed {
+  /** Messages for this job, in arrival order; calls `listener` for ones already received too. */
+  listen(listener: (msg: DirectMessage) => void): void;
+  /** Whether the serving tab's data channel opened (for stats). */
+  readonly connected: boolean;
+  close(): void;
+}
+
+export interface DirectLink {
+  readonly peerId: string;
+  feed(jobId: string): DirectFeed;
+  close(): void;
+}
+
+export interface DirectLinkOptions {
+  /** The coordinator's origin (signalling lives at /v1/signal). */
+  origin: string;
+  iceServers: RTCIceServer[];
+  /** Give up opening the signalling socket after this long (then the relay alone is used). */
+  openTimeoutMs: number;
+  fetch: typeof fetch;
+}
+
+export type OpenDirectLink = (opts: DirectLinkOptions) => Promise<DirectLink>;

@@ -1,0 +1,15 @@
+/**
+ * Tabgrid's browser SDK (served as /sdk/tabgrid.js, and as `window.Tabgrid` by embed.js api mode).
+ * The official `openai` client remains the recommended client on servers.
+ */
+export { Tabgrid, ChatStream } from "./client.js";
+export type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionParams,
+  ChatMessageParam,
+  RequestOptions,
+  TabgridOptions,
+  TransportStats,
+} from "./client.js";
+export * from "./errors.js";

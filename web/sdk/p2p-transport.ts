@@ -1,0 +1,98 @@
+import { Peer, type DataConnection } from "peerjs";
+import {
+  DirectMessageSchema,
+  DirectMetadataSchema,
+  type DirectMessage,
+} from "../../shared/protocol/p2p-messages.js";
+import { PeerIdSchema } from "../../shared/protocol/peerjs-messages.js";
+import { signallingOptions } from "../p2p/peer-options.js";
+import type { DirectFeed, DirectLink, DirectLinkOptions } from "./direct-link.js";
+
+/**
+ * The caller's end of the direct path (served as /sdk/p2p.js, loaded by the SDK only for
+ * `transport: "p2p"`): one `peerjs` Peer on the coordinator's signalling, registered before the
+ * request is sent so the tab can reach it. Tabs connect to it with `{ jobId }` metadata; every
+ * message is checked against the shared schema and its job id, anything else is dropped.
+ */
+const UNCLAIMED_TTL_MS = 60_000;
+
+class JobFeed implements DirectFeed {
+  private readonly backlog: DirectMessage[] = [];
+  private listener: ((msg: DirectMessage) => void) | null = null;
+  connected = false;
+  readonly conns = new Set<DataConnection>();
+
+  constructor(private readonly onClose: () => void) {}
+
+  push(msg: DirectMessage): void {
+    if (this.listener) this.listener(msg);
+    else this.backlog.push(msg);
+  }
+
+  listen(listener: (msg: DirectMessage) => void): void {
+    this.listener = listener;
+    for (const msg of this.backlog.splice(0)) listener(msg);
+  }
+
+  close(): void {
+    this.listener = null;
+    for (const c of this.conns) c.close();
+    this.conns.clear();
+    this.onClose();
+  }
+}
+
+export async function openDirectLink(opts: DirectLinkOptions): Promise<DirectLink> {
+  const res = await opts.fetch(`${opts.origin}/v1/signal/peerjs/id`);
+  const id = PeerIdSchema.parse((await res.text()).trim());
+  const peer = new Peer(id, signallingOptions(opts.origin, opts.iceServers));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error("signalling did not open")),
+      opts.openTimeoutMs,
+    );
+    peer.once("open", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    peer.once("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+
+  const feeds = new Map<string, JobFeed>();
+  const feedFor = (jobId: string): JobFeed => {
+    let feed = feeds.get(jobId);
+    if (!feed) {
+      const created = new JobFeed(() => feeds.delete(jobId));
+      feeds.set(jobId, created);
+      // A tab that connects for a job nobody reads (the request failed) is dropped after a while.
+      setTimeout(() => {
+        if (feeds.get(jobId) === created && !created["listener"]) created.close();
+      }, UNCLAIMED_TTL_MS);
+      feed = created;
+    }
+    return feed;
+  };
+
+  peer.on("connection", (conn) => {
+    const meta = DirectMetadataSchema.safeParse(conn.metadata);
+    if (!meta.success) return conn.close();
+    const feed = feedFor(meta.data.jobId);
+    feed.conns.add(conn);
+    conn.on("open", () => (feed.connected = true));
+    conn.on("data", (data) => {
+      const msg = DirectMessageSchema.safeParse(data);
+      if (msg.success && msg.data.jobId === meta.data.jobId) feed.push(msg.data);
+    });
+  });
+  // Signalling trouble after open only affects the direct path; the relay carries on.
+  peer.on("error", () => {});
+
+  return {
+    peerId: id,
+    feed: feedFor,
+    close: () => peer.destroy(),
+  };
+}
