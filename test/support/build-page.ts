@@ -14,8 +14,13 @@ export async function buildContributorPage(): Promise<void> {
 }
 
 export async function bundleTestEngineWorker(): Promise<string> {
+  return bundleWorker("test/support/test-engine-worker.ts");
+}
+
+/** Bundle a test Worker entry (path relative to the repository root) for routing. */
+export async function bundleWorker(entry: string): Promise<string> {
   const out = await esbuild({
-    entryPoints: [resolve(ROOT, "test/support/test-engine-worker.ts")],
+    entryPoints: [resolve(ROOT, entry)],
     bundle: true,
     format: "esm",
     platform: "browser",

@@ -13,12 +13,21 @@ export interface ContributorPage {
   field(name: string): ReturnType<Page["locator"]>;
 }
 
+export interface OpenOptions {
+  /** Path and query to open, e.g. "/?bench-ms=600". */
+  path?: string;
+  /** Runs in the page before its own scripts (e.g. a scripted Battery Status API). */
+  initScript?: () => void;
+}
+
 export async function openContributorPage(
   browser: Browser,
   port: number,
   workerBundle: string,
+  opts: OpenOptions = {},
 ): Promise<ContributorPage> {
   const context = await browser.newContext();
+  if (opts.initScript) await context.addInitScript(opts.initScript);
   await context.route("**/assets/engine-worker*.js", (route) =>
     route.fulfill({ status: 200, contentType: "text/javascript", body: workerBundle }),
   );
@@ -27,7 +36,7 @@ export async function openContributorPage(
   page.on("websocket", (ws) => sockets.push(ws.url()));
   page.on("pageerror", (err) => console.error(`[page error] ${err.message}`));
   // WebGPU needs a secure context: http://localhost is one, http://127.0.0.1 may not be.
-  await page.goto(`http://localhost:${port}/`);
+  await page.goto(`http://localhost:${port}${opts.path ?? "/"}`);
   return {
     context,
     page,

@@ -1,4 +1,5 @@
 import type { ModelRecord } from "../../shared/models/catalog.js";
+import type { DecodePrediction } from "../../shared/gpu/predict.js";
 import type { ModelEligibility } from "../../shared/models/eligibility.js";
 import { fill, h } from "./dom.js";
 
@@ -8,27 +9,46 @@ import { fill, h } from "./dom.js";
  */
 export interface ModelPicker {
   selected(): ModelRecord | undefined;
+  /** Eligible models, best default first (the out-of-memory fallback picks among them). */
+  eligible: ModelRecord[];
   setDisabled(disabled: boolean): void;
+  /** Re-label with new decode predictions (after a benchmark or served jobs). */
+  setPredictions(predict: Predict): void;
 }
 
-function label(m: ModelRecord, recommended: boolean): string {
+export type Predict = (m: ModelRecord) => DecodePrediction;
+
+export function predictionText(p: DecodePrediction | undefined): string {
+  if (!p || p.tokensPerSecond === null) return "";
+  const tps = p.tokensPerSecond;
+  const n = tps >= 10 ? Math.round(tps).toString() : tps >= 1 ? tps.toFixed(1) : tps.toFixed(2);
+  return ` — predicted ~${n} tok/s`;
+}
+
+function label(m: ModelRecord, recommended: boolean, predict?: Predict): string {
   const vram = m.vram_required_MB ? ` — ~${Math.round(m.vram_required_MB)} MB VRAM` : "";
-  return `${m.model_id}${vram}${recommended ? " (recommended)" : ""}`;
+  return `${m.model_id}${vram}${predictionText(predict?.(m))}${recommended ? " (recommended)" : ""}`;
 }
 
 export function renderModelPicker(
   region: HTMLElement,
   classified: readonly ModelEligibility[],
+  predict?: Predict,
 ): ModelPicker {
   const eligible = classified.filter((e) => e.eligible);
   const excluded = classified.filter((e) => !e.eligible);
   const select = h("select", { id: "model-select", name: "model" });
   for (const e of eligible) {
-    select.append(h("option", { value: e.model.model_id }, label(e.model, e.recommended)));
+    select.append(h("option", { value: e.model.model_id }, label(e.model, e.recommended, predict)));
   }
   fill(
     region,
     h("h2", {}, "Models this GPU can serve"),
+    h(
+      "p",
+      { class: "hint" },
+      "Speeds are predictions from memory bandwidth (decoding reads every weight once per token), not measurements; they are corrected by what this tab measures while serving.",
+    ),
     eligible.length
       ? h(
           "p",
@@ -66,6 +86,13 @@ export function renderModelPicker(
   const byId = new Map(eligible.map((e) => [e.model.model_id, e.model]));
   return {
     selected: () => byId.get(select.value),
+    eligible: eligible.map((e) => e.model),
+    setPredictions(next) {
+      for (const e of eligible) {
+        const option = [...select.options].find((o) => o.value === e.model.model_id);
+        if (option) option.textContent = label(e.model, e.recommended, next);
+      }
+    },
     setDisabled: (disabled) => {
       select.disabled = disabled;
     },

@@ -1,0 +1,16 @@
+/// <reference lib="webworker" />
+/**
+ * The controls test's Worker: the product's comlink host serving the GPU-bound deterministic
+ * engine, plus test-only hooks on a BroadcastChannel the test drives from the page
+ * ("destroy-device"); the Worker answers "device-lost" once WebGPU reports the loss. None of this
+ * exists in the product bundle: the test routes this file in place of assets/engine-worker.js.
+ */
+import { exposeEngine } from "../../web/worker/engine-host.js";
+import { GpuBoundEngine } from "./gpu-bound-engine.js";
+
+const channel = new BroadcastChannel("tabgrid-test");
+const engine = new GpuBoundEngine(15, () => channel.postMessage("device-lost"));
+channel.onmessage = (e: MessageEvent) => {
+  if (e.data === "destroy-device") engine.destroyDevice();
+};
+exposeEngine(engine);

@@ -1,0 +1,56 @@
+import type { ControllerView } from "../control/controller.js";
+import type { ContributorView } from "../runtime/contributor.js";
+
+/**
+ * The tab's state in plain words, for the headline of the dashboard: "serving Llama-3.2-1B…",
+ * "paused: on battery", "reloading … : the GPU device was lost".
+ */
+const CODE_WORDS: Record<string, string> = {
+  device_lost: "the GPU device was lost",
+  worker_crashed: "the engine stopped unexpectedly",
+  not_loaded: "the model was dropped from the GPU",
+};
+
+function reasonWords(reason: string | null): string | null {
+  if (!reason) return null;
+  const code = reason.split(":")[0] ?? "";
+  return CODE_WORDS[code] ?? reason;
+}
+
+export function stateWords(
+  v: ContributorView | null,
+  c: ControllerView | null,
+  selectedModel: string | null,
+): string {
+  if (!v)
+    return selectedModel
+      ? `Not contributing yet. Ready to serve ${selectedModel} once you agree.`
+      : "Not contributing yet.";
+  if (v.error && v.state !== "busy" && !v.model) return `stopped: ${v.error}`;
+  const model = v.model ?? selectedModel ?? "the model";
+  let words: string;
+  switch (v.state) {
+    case "loading":
+      words = v.reason
+        ? `reloading ${model}: ${reasonWords(v.reason)}`
+        : `loading ${model} onto the GPU…`;
+      break;
+    case "busy":
+      words = `serving ${model}`;
+      break;
+    case "idle":
+      words = `ready: waiting for requests for ${model}`;
+      break;
+    case "paused":
+      words = `paused: ${c?.headline ?? reasonWords(v.reason) ?? "paused"}`;
+      break;
+  }
+  if (v.connection === "reconnecting" || v.connection === "connecting")
+    words += " (connecting to the network…)";
+  return words;
+}
+
+/** True while the GPU is doing work for Tabgrid (loading a model counts: it compiles shaders). */
+export function gpuWorking(v: ContributorView | null, benchmarking: boolean): boolean {
+  return benchmarking || v?.state === "busy" || v?.state === "loading";
+}
