@@ -29,6 +29,8 @@ export default defineConfig({
                 REDISPATCH_WAIT_MS: "1000",
                 MAX_NODES_PER_IP: "40",
                 STREAM_IDLE_MS: "400",
+                QUEUE_CAPACITY: "2",
+                QUEUE_WAIT_MS: "1500",
                 EXTRA_MODELS: JSON.stringify([
                   {
                     model: "https://models.example.org/Operator-Test-Model-q4f32_1-MLC",

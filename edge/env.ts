@@ -1,12 +1,19 @@
 import type { Caller } from "./auth/authenticate.js";
 import type { ClientDurableObject } from "./auth/client-do.js";
 import type { RegionDurableObject } from "./region/region-do.js";
+import type { DirectoryDurableObject } from "./directory/directory-do.js";
 import type { SignalDurableObject } from "./signal/signal-do.js";
 
 /** Bindings and variables of the coordinator Worker (see wrangler.toml). */
 export interface AppEnv {
   REGION: DurableObjectNamespace<RegionDurableObject>;
   CLIENT: DurableObjectNamespace<ClientDurableObject>;
+  DIRECTORY: DurableObjectNamespace<DirectoryDurableObject>;
+  /** Optional OpenAI-compatible upstream used when no tab can serve a request in time. */
+  FALLBACK_URL?: string;
+  FALLBACK_API_KEY?: string;
+  /** Model name to ask the upstream for (default: the requested model). */
+  FALLBACK_MODEL?: string;
   ASSETS: Fetcher;
   /** PeerJS-compatible WebRTC signalling, one object per shard of peer ids (edge/signal). */
   SIGNAL: DurableObjectNamespace<SignalDurableObject>;
@@ -28,6 +35,8 @@ export interface AppEnv {
   JOB_TTL_MS?: string;
   MAX_NODES_PER_IP?: string;
   MAX_ATTEMPTS?: string;
+  QUEUE_CAPACITY?: string;
+  QUEUE_WAIT_MS?: string;
   /** A response whose job stream is silent this long re-subscribes (survives object eviction). */
   STREAM_IDLE_MS?: string;
 }

@@ -18,6 +18,7 @@ const EXPOSED_HEADERS = ["x-request-id", "x-tabgrid-job-id", "x-tabgrid-node", "
 export { RegionDurableObject } from "./region/region-do.js";
 export { SignalDurableObject } from "./signal/signal-do.js";
 export { ClientDurableObject } from "./auth/client-do.js";
+export { DirectoryDurableObject } from "./directory/directory-do.js";
 
 /**
  * The coordinator Worker: the OpenAI-compatible API and the contributors' socket under /v1; every

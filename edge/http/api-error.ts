@@ -29,7 +29,13 @@ export function apiErrorFromJob(error: JobError): ApiError {
       new ApiError(404, "not_found_error", error.message, "model", "model_not_found"),
     no_capacity: () =>
       new ApiError(503, "service_unavailable", error.message, null, "no_capacity", {
-        "retry-after": String(BUSY_RETRY_AFTER_S),
+        "retry-after": String(error.retryAfterS ?? BUSY_RETRY_AFTER_S),
+      }),
+    over_budget: () =>
+      new ApiError(503, "service_unavailable", error.message, null, "latency_budget_unmet"),
+    queue_full: () =>
+      new ApiError(429, "rate_limit_error", error.message, null, "queue_full", {
+        "retry-after": String(error.retryAfterS ?? BUSY_RETRY_AFTER_S),
       }),
     bad_request: () => new ApiError(400, "invalid_request_error", error.message),
     engine_error: () => new ApiError(502, "server_error", error.message, null, "engine_error"),

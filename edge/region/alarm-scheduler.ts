@@ -59,8 +59,9 @@ export class AlarmScheduler {
     const current = await this.storage.getAlarm();
     if (next === null) {
       if (current !== null) await this.storage.deleteAlarm();
-    } else if (current !== next) {
-      await this.storage.setAlarm(next);
+    } else if (current !== Math.max(next, 1)) {
+      // An overdue timer fires as soon as possible (the runtime refuses times <= 0).
+      await this.storage.setAlarm(Math.max(next, 1));
     }
   }
 }

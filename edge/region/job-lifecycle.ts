@@ -5,9 +5,20 @@ import type { AlarmScheduler } from "./alarm-scheduler.js";
 import { CircuitBreaker } from "./circuit-breaker.js";
 import type { JobEvent, OpenJobResult, SubscribeResult } from "./job-events.js";
 import { JobRelay } from "./job-relay.js";
-import { JobStore, TERMINAL_STATES, type JobMeta, type JobRow } from "./job-store.js";
+import {
+  JobStore,
+  TERMINAL_STATES,
+  type JobMeta,
+  type JobRow,
+  type MatchFacts,
+} from "./job-store.js";
 import type { NodeRecord, NodeRegistry } from "./node-registry.js";
 import type { RegionConfig } from "./region-config.js";
+import { summarise, type RegionSummary } from "./region-views.js";
+import { TabScheduler } from "./tab-scheduler.js";
+import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
+import type { MatchRequest } from "../../shared/scheduling/score.js";
+import { retryAfterSeconds } from "../../shared/scheduling/wait-queue.js";
 
 /** Failures another tab may fix; the rest end the job at once. */
 const RETRYABLE: ReadonlySet<JobErrorCode> = new Set([
@@ -29,6 +40,7 @@ export class JobLifecycle {
   private readonly jobs: JobStore;
   private readonly relay: JobRelay;
   private readonly breaker = new CircuitBreaker();
+  private readonly scheduler: TabScheduler;
   /** Lease deadlines cached in memory so a delta re-arms the alarm only when half is used. */
   private readonly leaseAt = new Map<string, number>();
 
@@ -37,9 +49,47 @@ export class JobLifecycle {
     private readonly nodes: NodeRegistry,
     private readonly timers: AlarmScheduler,
     private readonly config: RegionConfig,
+    private readonly region: RegionHint,
+    /** Sends this region's summary to the Directory (models, idle tabs, queue). */
+    private readonly report: (summary: RegionSummary) => Promise<void>,
   ) {
     this.jobs = new JobStore(ctx.storage.sql);
     this.relay = new JobRelay((jobId) => void this.onDetached(jobId));
+    this.scheduler = new TabScheduler(region, 3 * config.statusIntervalMs);
+  }
+
+  /** The Directory's view of this region, now. */
+  summary(): RegionSummary {
+    return { ...summarise(this.nodes.all()), queued: this.jobs.waitingCount() };
+  }
+
+  /** Report membership changes at once; idle/busy flips at most once a second (timer `report`). */
+  private async reportSoon(now: boolean): Promise<void> {
+    if (now) {
+      await this.timers.clear("report");
+      await this.report(this.summary()).catch((e: unknown) =>
+        log("warn", "directory report failed", { error: String(e) }),
+      );
+    } else if (!this.timers.has("report")) {
+      await this.timers.set("report", Date.now() + 1000);
+    }
+  }
+
+  /** Apply a change to a tab and keep the matching index in step with it. */
+  private updateNode(node: NodeRecord, patch: Parameters<NodeRegistry["update"]>[1]): void {
+    this.nodes.update(node, patch);
+    this.scheduler.sync(node, this.breaker.isResting(node.nodeId));
+  }
+
+  private matchRequest(model: string, facts: MatchFacts): MatchRequest {
+    return {
+      clientLocation: facts.clientLocation ?? REGION_CENTRES[this.region],
+      model,
+      promptTokens: facts.promptTokens,
+      maxTokens: facts.maxTokens,
+      stream: facts.stream,
+      ...(facts.latencyBudgetMs !== undefined ? { latencyBudgetMs: facts.latencyBudgetMs } : {}),
+    };
   }
 
   /** After eviction: rebind tabs to their jobs; jobs whose tab vanished move on. */
@@ -47,6 +97,7 @@ export class JobLifecycle {
     const active = this.jobs.active();
     const byNode = new Map(active.filter((r) => r.node_id).map((r) => [r.node_id as string, r.id]));
     this.nodes.restore(sockets, (nodeId) => byNode.get(nodeId) ?? null);
+    for (const node of this.nodes.all()) this.scheduler.sync(node, false);
     for (const row of active) {
       // No reader survives eviction; the Worker re-subscribes at once, a client may resume.
       if (!this.timers.has(`detach:${row.id}`)) {
@@ -54,6 +105,8 @@ export class JobLifecycle {
       }
       if (row.node_id && !this.nodes.get(row.node_id)) {
         await this.redispatch(row.id, { code: "node_gone", message: "the serving tab left" });
+      } else if (row.state === "queued" && !this.timers.has(`wait:${row.id}`)) {
+        await this.timers.set(`wait:${row.id}`, Date.now() + this.config.queueWaitMs);
       }
     }
     await this.ensureLiveness();
@@ -79,25 +132,67 @@ export class JobLifecycle {
 
   // ---- requests ----------------------------------------------------------------------------
 
-  async open(spec: JobSpec, meta: JobMeta): Promise<OpenJobResult> {
-    const choice = this.nodes.pick(spec.model, (n) => !this.breaker.isResting(n.nodeId));
-    if ("none" in choice) {
-      const error: JobError =
-        choice.none === "model_not_served"
-          ? {
-              code: "model_not_served",
-              message: `No connected tab serves model '${spec.model}'. GET /v1/models lists the models served now.`,
-            }
-          : {
-              code: "no_capacity",
-              message: `Every tab serving '${spec.model}' is busy; retry shortly.`,
-            };
-      return { ok: false, error };
+  /**
+   * Match a new request to the idle tab expected to answer soonest (within its latency budget).
+   * With `queue`, a request no idle tab can take waits in this region's bounded queue instead of
+   * being refused; the Worker first tries other regions and the cloud fallback.
+   */
+  async open(spec: JobSpec, meta: JobMeta, queue: boolean): Promise<OpenJobResult> {
+    const now = Date.now();
+    const req = this.matchRequest(spec.model, meta.match);
+    const result = this.scheduler.matchIdle(req, now);
+    if (result.kind === "over_budget") {
+      return {
+        ok: false,
+        error: {
+          code: "over_budget",
+          message: `No tab can answer within the latency budget of ${req.latencyBudgetMs} ms (best estimate ${Math.round(result.best.estimate.objectiveMs)} ms).`,
+        },
+      };
+    }
+    const node = result.kind === "match" ? this.nodes.get(result.match.tab.id) : undefined;
+    if (node) {
+      this.jobs.create(spec, meta);
+      const { readerId, events } = this.relay.subscribe(spec.id, "");
+      await this.assign(spec.id, spec, node, "");
+      return { ok: true, jobId: spec.id, nodeId: node.publicId, readerId, events };
+    }
+    if (!this.nodes.anyServes(spec.model)) {
+      return {
+        ok: false,
+        error: {
+          code: "model_not_served",
+          message: `No connected tab serves model '${spec.model}'. GET /v1/models lists the models served now.`,
+        },
+      };
+    }
+    const retryAfterS = retryAfterSeconds(this.config.queueRetryAfterMs);
+    if (!queue) {
+      return {
+        ok: false,
+        error: {
+          code: "no_capacity",
+          message: `Every tab serving '${spec.model}' is busy; retry shortly.`,
+          retryAfterS,
+        },
+      };
+    }
+    if (this.jobs.waitingCount() >= this.config.queueCapacity) {
+      return {
+        ok: false,
+        error: {
+          code: "queue_full",
+          message: `The queue for '${spec.model}' is full; retry later.`,
+          retryAfterS,
+        },
+      };
     }
     this.jobs.create(spec, meta);
     const { readerId, events } = this.relay.subscribe(spec.id, "");
-    await this.assign(spec.id, spec, choice.node, "");
-    return { ok: true, jobId: spec.id, nodeId: choice.node.publicId, readerId, events };
+    await this.timers.set(`wait:${spec.id}`, now + this.config.queueWaitMs);
+    await this.reportSoon(false);
+    log("info", "job queued", { jobId: spec.id, waiting: this.jobs.waitingCount() });
+    return { ok: true, jobId: spec.id, nodeId: "queued", readerId, events };
   }
 
   async subscribe(jobId: string, after: number, owner: string | null): Promise<SubscribeResult> {
@@ -126,13 +221,16 @@ export class JobLifecycle {
 
   // ---- tabs --------------------------------------------------------------------------------
 
-  async nodeJoined(_node: NodeRecord): Promise<void> {
+  async nodeJoined(node: NodeRecord): Promise<void> {
+    this.scheduler.sync(node, false);
+    await this.reportSoon(true);
     await this.ensureLiveness();
-    await this.dispatchWaiting();
+    await this.dispatchWaiting(node);
   }
 
   async nodeLeft(node: NodeRecord, why: string): Promise<void> {
     this.nodes.remove(node.nodeId);
+    this.scheduler.remove(node.nodeId);
     log("info", "node left", { node: node.publicId, why });
     const row = node.jobId ? this.jobs.get(node.jobId) : undefined;
     if (row && row.node_id === node.nodeId && !TERMINAL_STATES.has(row.state)) {
@@ -141,6 +239,7 @@ export class JobLifecycle {
         message: `the serving tab left (${why})`,
       });
     }
+    await this.reportSoon(true);
   }
 
   async onTabMessage(node: NodeRecord, msg: Exclude<TabMessage, { type: "hello" }>): Promise<void> {
@@ -149,16 +248,19 @@ export class JobLifecycle {
       case "status": {
         // A tab reporting idle is done with a job that was taken from it (moved or cancelled).
         const free = msg.state === "idle" && node.jobId && !this.isCurrent(node, node.jobId);
-        this.nodes.update(node, {
+        const modelsChanged = msg.models.join() !== node.models.join();
+        this.updateNode(node, {
           state: msg.state,
           models: msg.models,
           jobId: free ? null : node.jobId,
         });
-        if (!node.jobId && node.state === "idle") await this.dispatchWaiting();
+        await this.reportSoon(modelsChanged);
+        if (!node.jobId && node.state === "idle") await this.dispatchWaiting(node);
         return;
       }
       case "job.accept":
         if (this.isCurrent(node, msg.jobId)) {
+          this.noteRtt(node);
           this.jobs.markStreaming(msg.jobId);
           await this.armLease(msg.jobId, this.config.leaseMs);
         }
@@ -171,14 +273,16 @@ export class JobLifecycle {
           });
           return;
         }
+        if (msg.seq === 0) this.jobs.markFirstToken(msg.jobId, Date.now());
         this.relay.push(msg.jobId, { type: "delta", text: msg.text });
         await this.extendLease(msg.jobId);
         return;
       case "job.done": {
         const current = this.isCurrent(node, msg.jobId);
+        if (current && msg.finishReason !== "abort") this.observe(node, msg.jobId, msg);
         if (node.jobId === msg.jobId) {
           if (current && msg.finishReason !== "abort") node.jobsServed += 1;
-          this.nodes.update(node, { jobId: null, state: "idle" });
+          this.updateNode(node, { jobId: null, state: "idle" });
         }
         if (current && msg.finishReason === "abort") {
           // The tab stopped on its own (paused by its owner): another tab continues.
@@ -195,19 +299,21 @@ export class JobLifecycle {
           });
           await this.settle(msg.jobId);
         }
-        await this.dispatchWaiting();
+        await this.reportSoon(false);
+        await this.dispatchWaiting(node);
         return;
       }
       case "job.error": {
         const current = this.isCurrent(node, msg.jobId);
-        if (node.jobId === msg.jobId) this.nodes.update(node, { jobId: null, state: "idle" });
+        if (node.jobId === msg.jobId) this.updateNode(node, { jobId: null, state: "idle" });
         if (current && RETRYABLE.has(msg.error.code)) {
-          this.breaker.recordFailure(node.nodeId);
+          this.recordFailure(node.nodeId);
           await this.redispatch(msg.jobId, msg.error);
         } else if (current) {
           await this.endWithError(msg.jobId, msg.error);
         }
-        await this.dispatchWaiting();
+        await this.reportSoon(false);
+        await this.dispatchWaiting(node);
         return;
       }
       default: {
@@ -226,7 +332,7 @@ export class JobLifecycle {
       case "lease": {
         const row = this.jobs.get(jobId);
         if (!row || TERMINAL_STATES.has(row.state) || !row.node_id) return [];
-        this.breaker.recordFailure(row.node_id);
+        this.recordFailure(row.node_id);
         const message =
           row.state === "assigned"
             ? "the tab did not accept the job in time"
@@ -239,7 +345,13 @@ export class JobLifecycle {
         return [];
       case "wait": {
         const row = this.jobs.get(jobId);
-        if (row?.state === "queued") {
+        if (row?.state === "queued" && row.attempts === 0) {
+          await this.endWithError(jobId, {
+            code: "no_capacity",
+            message: `No tab serving '${row.model}' became free in time; retry later.`,
+            retryAfterS: retryAfterSeconds(this.config.queueRetryAfterMs),
+          });
+        } else if (row?.state === "queued") {
           await this.endWithError(jobId, {
             code: (row.error_code ?? "node_gone") as JobErrorCode,
             message: `${row.error_message ?? "the serving tab left"}; no other tab could take over in time`,
@@ -247,6 +359,9 @@ export class JobLifecycle {
         }
         return [];
       }
+      case "report":
+        await this.reportSoon(true);
+        return [];
       case "expire":
         this.jobs.delete(jobId);
         return [];
@@ -274,7 +389,11 @@ export class JobLifecycle {
     this.jobs.assign(jobId, node.nodeId);
     const attempt = this.jobs.get(jobId)?.attempts ?? 1;
     node.lastAssignedAt = Date.now();
-    this.nodes.update(node, { jobId, state: "busy" });
+    const facts = this.jobs.match(this.jobs.get(jobId) as JobRow);
+    // Expected finish, for queue estimates of this tab: the longest answer the request allows.
+    const speed = this.scheduler.decodeSpeed(node.nodeId);
+    node.busyUntil = Date.now() + ((facts.maxTokens ?? spec.sampling.max_tokens) / speed) * 1000;
+    this.updateNode(node, { jobId, state: "busy" });
     await this.armLease(jobId, this.config.acceptMs);
     const sent = this.send(node, {
       type: "job.assign",
@@ -304,29 +423,81 @@ export class JobLifecycle {
       });
       return;
     }
-    log("info", "job failing over", { jobId, cause: cause.message, delivered: row.text.length });
+    log("info", "job failing over", {
+      jobId,
+      cause: cause.message,
+      delivered: row.text.length,
+    });
     if (!(await this.tryDispatch(jobId)) && !this.timers.has(`wait:${jobId}`)) {
       await this.timers.set(`wait:${jobId}`, Date.now() + this.config.redispatchWaitMs);
     }
   }
 
-  /** Give a queued job to a tab that has not tried it yet. */
+  /** Give a queued job to the best idle tab that has not tried it yet. */
   private async tryDispatch(jobId: string): Promise<boolean> {
     const row = this.jobs.get(jobId);
     if (!row || row.state !== "queued") return false;
     const tried = new Set(this.jobs.tried(row));
-    const choice = this.nodes.pick(
-      row.model,
-      (n) => !tried.has(n.nodeId) && !this.breaker.isResting(n.nodeId),
+    const req = { ...this.matchRequest(row.model, this.jobs.match(row)) };
+    delete req.latencyBudgetMs;
+    const result = this.scheduler.matchIdleAmong(
+      req,
+      Date.now(),
+      (id) => !tried.has(id) && !this.breaker.isResting(id),
     );
-    if ("none" in choice) return false;
+    const node = result.kind === "match" ? this.nodes.get(result.match.tab.id) : undefined;
+    if (!node) return false;
     await this.timers.clear(`wait:${jobId}`);
-    await this.assign(jobId, this.jobs.spec(row), choice.node, row.text);
+    await this.assign(jobId, this.jobs.spec(row), node, row.text);
     return true;
   }
 
-  private async dispatchWaiting(): Promise<void> {
-    for (const row of this.jobs.queued()) await this.tryDispatch(row.id);
+  /**
+   * A tab became free (or joined): give it the first waiting job it can serve — failovers first,
+   * then by priority class, then arrival — so the queue drains in order without a scan of tabs.
+   */
+  private async dispatchWaiting(node: NodeRecord): Promise<void> {
+    if (node.jobId || node.state !== "idle" || this.breaker.isResting(node.nodeId)) return;
+    for (const row of this.jobs.queued()) {
+      if (!node.models.includes(row.model) || this.jobs.tried(row).includes(node.nodeId)) continue;
+      await this.timers.clear(`wait:${row.id}`);
+      await this.assign(row.id, this.jobs.spec(row), node, row.text);
+      return;
+    }
+  }
+
+  private recordFailure(nodeId: string): void {
+    if (this.breaker.recordFailure(nodeId)) {
+      const node = this.nodes.get(nodeId);
+      if (node) this.scheduler.sync(node, true);
+      log("warn", "tab rested after repeated failures", { node: node?.publicId });
+    }
+  }
+
+  /** RTT sample: job.assign → job.accept, smoothed. */
+  private noteRtt(node: NodeRecord): void {
+    const row = node.jobId ? this.jobs.get(node.jobId) : undefined;
+    if (!row?.dispatched_at) return;
+    const sample = Date.now() - row.dispatched_at;
+    node.rttMs = node.rttMs === null ? sample : node.rttMs * 0.7 + sample * 0.3;
+  }
+
+  /** Learn the tab's real speed from a finished job (time to first token, decode rate). */
+  private observe(
+    node: NodeRecord,
+    jobId: string,
+    done: { usage: { prompt_tokens: number; completion_tokens: number } },
+  ): void {
+    const row = this.jobs.get(jobId);
+    if (!row?.dispatched_at || !row.first_token_at) return;
+    const facts = this.jobs.match(row);
+    this.scheduler.observe(node.nodeId, {
+      clientLocation: facts.clientLocation ?? REGION_CENTRES[this.region],
+      promptTokens: done.usage.prompt_tokens,
+      ttftMs: row.first_token_at - row.dispatched_at,
+      completionTokens: done.usage.completion_tokens,
+      decodeMs: Date.now() - row.first_token_at,
+    });
   }
 
   private async endWithError(jobId: string, error: JobError): Promise<void> {

@@ -1,3 +1,4 @@
+import type { Location } from "../../shared/geo/distance.js";
 import type {
   FinishReason,
   JobError,
@@ -32,10 +33,28 @@ export interface JobRow extends Record<string, SqlStorageValue> {
   tried: string;
   detach_grace_ms: number;
   owner: string | null;
+  match: string | null;
+  priority: number;
+  dispatched_at: number | null;
+  first_token_at: number | null;
+}
+
+/** What the Worker knows about a request that matching needs (besides the model). */
+export interface MatchFacts {
+  /** Where the client is; null when unknown (the region's centre stands in). */
+  clientLocation: Location | null;
+  /** Estimated from the prompt's length (about 4 characters per token). */
+  promptTokens: number;
+  maxTokens: number;
+  stream: boolean;
+  latencyBudgetMs?: number;
 }
 
 /** What creating a job needs besides the spec. */
 export interface JobMeta {
+  match: MatchFacts;
+  /** 0 = keys, 1 = anonymous tier: waiting jobs are served in priority order, then arrival. */
+  priority: number;
   requestId: string;
   /** Who may read or cancel it (an API key id, or null for the anonymous tier / no auth). */
   owner: string | null;
@@ -55,8 +74,8 @@ export class JobStore {
     const now = Date.now();
     this.sql.exec(
       `INSERT INTO jobs (id, request_id, model, kind, state, created_at, updated_at, spec,
-         detach_grace_ms, owner)
-       VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)`,
+         detach_grace_ms, owner, match, priority)
+       VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)`,
       spec.id,
       meta.requestId,
       spec.model,
@@ -66,6 +85,28 @@ export class JobStore {
       JSON.stringify(spec),
       meta.detachGraceMs,
       meta.owner,
+      JSON.stringify(meta.match),
+      meta.priority,
+    );
+  }
+
+  match(row: JobRow): MatchFacts {
+    return JSON.parse(row.match ?? "{}") as MatchFacts;
+  }
+
+  /** Requests waiting for their first tab (the bounded queue; failovers are not counted). */
+  waitingCount(): number {
+    return this.sql
+      .exec<{ n: number }>(`SELECT count(*) AS n FROM jobs WHERE state = 'queued' AND attempts = 0`)
+      .one().n;
+  }
+
+  /** Note the first delta of the current attempt (for time-to-first-token observations). */
+  markFirstToken(id: string, now: number): void {
+    this.sql.exec(
+      `UPDATE jobs SET first_token_at = ? WHERE id = ? AND first_token_at IS NULL`,
+      now,
+      id,
     );
   }
 
@@ -88,10 +129,12 @@ export class JobStore {
       .toArray();
   }
 
-  /** Jobs waiting for a tab, oldest first. */
+  /** Jobs waiting for a tab: failovers first, then by priority class, then arrival. */
   queued(): JobRow[] {
     return this.sql
-      .exec<JobRow>(`SELECT * FROM jobs WHERE state = 'queued' ORDER BY created_at`)
+      .exec<JobRow>(
+        `SELECT * FROM jobs WHERE state = 'queued' ORDER BY attempts > 0 DESC, priority, created_at`,
+      )
       .toArray();
   }
 
@@ -103,9 +146,10 @@ export class JobStore {
     if (!tried.includes(nodeId)) tried.push(nodeId);
     this.sql.exec(
       `UPDATE jobs SET state = 'assigned', node_id = ?, attempts = attempts + 1, next_seq = 0,
-         tried = ?, updated_at = ? WHERE id = ?`,
+         tried = ?, updated_at = ?, dispatched_at = ?, first_token_at = NULL WHERE id = ?`,
       nodeId,
       JSON.stringify(tried),
+      Date.now(),
       Date.now(),
       id,
     );

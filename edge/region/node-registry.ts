@@ -1,4 +1,9 @@
-import type { AdapterInfo, Hello, NodeState } from "../../shared/protocol/node-messages.js";
+import type {
+  AdapterInfo,
+  Hello,
+  HelloGpu,
+  NodeState,
+} from "../../shared/protocol/node-messages.js";
 
 /** A connected, registered tab as the Region object tracks it. */
 export interface NodeRecord {
@@ -18,6 +23,12 @@ export interface NodeRecord {
   lastSeen: number;
   lastAssignedAt: number;
   jobsServed: number;
+  /** GPU class and WGSL benchmark the tab reported (seeds its speeds for matching). */
+  gpu: HelloGpu | null;
+  /** Measured round trip (EWMA of job.assign → job.accept), once known. */
+  rttMs: number | null;
+  /** When the current job is expected to finish (for queue estimates). */
+  busyUntil: number;
 }
 
 /** What survives hibernation on the socket itself (kept small: attachments are size-limited). */
@@ -43,6 +54,7 @@ interface NodeRow extends Record<string, SqlStorageValue> {
   connected_at: number;
   last_seen: number;
   jobs_served: number;
+  gpu: string | null;
 }
 
 /**
@@ -83,6 +95,9 @@ export class NodeRegistry {
         lastSeen: row.last_seen,
         lastAssignedAt: 0,
         jobsServed: row.jobs_served,
+        gpu: row.gpu ? (JSON.parse(row.gpu) as HelloGpu) : null,
+        rttMs: null,
+        busyUntil: 0,
       });
     }
   }
@@ -111,12 +126,15 @@ export class NodeRegistry {
       lastSeen: now,
       lastAssignedAt: 0,
       jobsServed: previous?.jobsServed ?? 0,
+      gpu: hello.gpu ?? null,
+      rttMs: previous?.rttMs ?? null,
+      busyUntil: 0,
     };
     this.byId.set(nodeId, node);
     this.sql.exec(
       `INSERT OR REPLACE INTO nodes
-         (node_id, public_id, adapter, agent, models, state, lat, lon, connected_at, last_seen, jobs_served)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         (node_id, public_id, adapter, agent, models, state, lat, lon, connected_at, last_seen, jobs_served, gpu)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       nodeId,
       publicId,
       JSON.stringify(hello.adapter),
@@ -128,6 +146,7 @@ export class NodeRegistry {
       now,
       now,
       node.jobsServed,
+      hello.gpu ? JSON.stringify(hello.gpu) : null,
     );
     return node;
   }
@@ -168,25 +187,9 @@ export class NodeRegistry {
     this.sql.exec(`DELETE FROM nodes WHERE node_id = ?`, nodeId);
   }
 
-  /**
-   * Pick an idle tab that has the model loaded, least recently assigned first so work spreads.
-   * `usable` excludes tabs for this job (already tried, resting after failures). Returns why
-   * nothing was picked, because clients get different errors for "nobody serves this model" (404)
-   * and "everyone is busy" (503).
-   */
-  pick(
-    model: string,
-    usable: (node: NodeRecord) => boolean = () => true,
-  ): { node: NodeRecord } | { none: "model_not_served" | "no_capacity" } {
-    let best: NodeRecord | undefined;
-    let anyServes = false;
-    for (const node of this.byId.values()) {
-      if (!node.models.includes(model)) continue;
-      anyServes = true;
-      if (node.state !== "idle" || node.jobId || !usable(node)) continue;
-      if (!best || node.lastAssignedAt < best.lastAssignedAt) best = node;
-    }
-    if (best) return { node: best };
-    return { none: anyServes ? "no_capacity" : "model_not_served" };
+  /** Whether any connected tab (busy or not) has the model loaded. */
+  anyServes(model: string): boolean {
+    for (const node of this.byId.values()) if (node.models.includes(model)) return true;
+    return false;
   }
 }

@@ -19,6 +19,12 @@ export interface RegionConfig {
   maxAttempts: number;
   /** Contributor sockets allowed from one IP address in one region. */
   maxNodesPerIp: number;
+  /** Requests that may wait for a tab in this region; beyond it clients get 429. */
+  queueCapacity: number;
+  /** How long a request waits in the queue before it gets 503. */
+  queueWaitMs: number;
+  /** Retry-After suggested with 429/503 when the queue is full or no tab frees up. */
+  queueRetryAfterMs: number;
 }
 
 function num(value: string | undefined, fallback: number): number {
@@ -36,5 +42,8 @@ export function regionConfig(env: AppEnv): RegionConfig {
     // MAX_ATTEMPTS=1 switches failover off (the churn benchmark's baseline).
     maxAttempts: num(env.MAX_ATTEMPTS, 3),
     maxNodesPerIp: num(env.MAX_NODES_PER_IP, 8),
+    queueCapacity: num(env.QUEUE_CAPACITY, 100),
+    queueWaitMs: num(env.QUEUE_WAIT_MS, 30_000),
+    queueRetryAfterMs: 2_000,
   };
 }

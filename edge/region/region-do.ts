@@ -23,7 +23,9 @@ import type { JobMeta } from "./job-store.js";
 import { NodeRegistry, type SocketAttachment } from "./node-registry.js";
 import { publicNodeId } from "./public-id.js";
 import { regionConfig, type RegionConfig } from "./region-config.js";
-import { listingOf, summarise, type NodeListing, type RegionSummary } from "./region-views.js";
+import { listingOf, type NodeListing, type RegionSummary } from "./region-views.js";
+import { directoryStub } from "../directory/directory-client.js";
+import { isRegionHint, type RegionHint } from "../../shared/geo/regions.js";
 import { migrate } from "./sql-schema.js";
 
 /**
@@ -48,7 +50,18 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage.sql);
       this.timers = new AlarmScheduler(ctx.storage);
-      this.lifecycle = new JobLifecycle(ctx, this.nodes, this.timers, this.config);
+      // Region objects are named by their location hint (region-stub.ts); test objects with other
+      // names act as the default region.
+      const name = ctx.id.name ?? "";
+      const region: RegionHint = isRegionHint(name) ? name : "wnam";
+      this.lifecycle = new JobLifecycle(
+        ctx,
+        this.nodes,
+        this.timers,
+        this.config,
+        region,
+        (summary) => directoryStub(env).report(region, summary),
+      );
       await this.lifecycle.restore(ctx.getWebSockets());
     });
   }
@@ -132,8 +145,8 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
   // ---- RPC from the Worker -------------------------------------------------------------------
 
   /** Write the job, assign it to an idle tab that has the model, and stream its events back. */
-  async openJob(spec: JobSpec, meta: JobMeta): Promise<OpenJobResult> {
-    return this.lifecycle.open(spec, meta);
+  async openJob(spec: JobSpec, meta: JobMeta, queue: boolean): Promise<OpenJobResult> {
+    return this.lifecycle.open(spec, meta, queue);
   }
 
   /** Read a job's events from character `after` of its text (resume after a dropped stream). */
@@ -160,7 +173,7 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
   }
 
   async summary(): Promise<RegionSummary> {
-    return summarise(this.nodes.all());
+    return this.lifecycle.summary();
   }
 
   async listNodes(): Promise<NodeListing[]> {

@@ -1,20 +1,24 @@
+import type { Location } from "../../shared/geo/distance.js";
+import {
+  REGION_HINTS,
+  isRegionHint,
+  nearestRegion,
+  type RegionHint,
+} from "../../shared/geo/regions.js";
 import type { AppEnv } from "../env.js";
-import type { GeoPoint } from "../http/location.js";
 import type { RegionDurableObject } from "./region-do.js";
 
-/**
- * Every location hint a Region object can live in. Until geo routing lands, every tab and request
- * is served by the first region; the list is what /v1/models and /v1/nodes fan out over.
- */
-export const REGIONS = ["wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me"] as const;
-export type RegionName = (typeof REGIONS)[number];
+/** Every location hint a Region object can live in (one object per hint). */
+export const REGIONS = REGION_HINTS;
+export type RegionName = RegionHint;
 
 export function isRegion(name: string | null): name is RegionName {
-  return !!name && (REGIONS as readonly string[]).includes(name);
+  return !!name && isRegionHint(name);
 }
 
-export function regionFor(_loc: GeoPoint | null): RegionName {
-  return "wnam";
+/** Tabs join, and requests start at, the region nearest to them; unknown places use wnam. */
+export function regionFor(loc: Location | null): RegionName {
+  return loc ? nearestRegion(loc) : "wnam";
 }
 
 export function regionStub(

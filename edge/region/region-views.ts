@@ -5,6 +5,8 @@ import type { NodeRecord } from "./node-registry.js";
 export interface RegionSummary {
   models: Record<string, { nodes: number; idle: number }>;
   nodes: number;
+  /** Requests waiting for their first tab. */
+  queued: number;
 }
 
 /** A tab as GET /v1/nodes shows it: no identity secret, no socket. */
@@ -19,7 +21,7 @@ export interface NodeListing {
 }
 
 export function summarise(nodes: Iterable<NodeRecord>): RegionSummary {
-  const out: RegionSummary = { models: {}, nodes: 0 };
+  const out: RegionSummary = { models: {}, nodes: 0, queued: 0 };
   for (const node of nodes) {
     out.nodes += 1;
     for (const model of node.models) {

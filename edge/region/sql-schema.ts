@@ -41,6 +41,12 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE jobs ADD COLUMN error_message TEXT`,
   `ALTER TABLE jobs ADD COLUMN detach_grace_ms INTEGER NOT NULL DEFAULT 500`,
   `ALTER TABLE jobs ADD COLUMN owner TEXT`,
+  // Geo scheduling: the tab's GPU report; the request's matching facts, kept for re-dispatch.
+  `ALTER TABLE nodes ADD COLUMN gpu TEXT`,
+  `ALTER TABLE jobs ADD COLUMN match TEXT`,
+  `ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 1`,
+  `ALTER TABLE jobs ADD COLUMN dispatched_at INTEGER`,
+  `ALTER TABLE jobs ADD COLUMN first_token_at INTEGER`,
 ];
 
 export function migrate(sql: SqlStorage): void {

@@ -5,6 +5,11 @@ import { CompletionSchema } from "../../shared/openai/completions.js";
 import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
 import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import { readSse } from "../../test/workerd/sse.js";
+import { env } from "cloudflare:test";
+import { regionStub } from "../region/region-stub.js";
+import type { AppEnv } from "../env.js";
+
+const regionCounts = () => regionStub(env as unknown as AppEnv, "wnam").jobCounts();
 
 const tabs: ScriptedTab[] = [];
 afterEach(() => {
@@ -79,15 +84,46 @@ describe("capacity errors", () => {
     expect(body.error.message).toContain("nobody-serves-this");
   });
 
-  it("503 with Retry-After when every tab with the model is busy", async () => {
+  it("when every tab with the model is busy, requests wait in order and are served as it frees up", async () => {
     const t = await tab(["busy-model"]);
     const first = post("/chat/completions", chat("busy-model"));
+    const job1 = await t.nextJob();
+    const second = post("/chat/completions", chat("busy-model"));
+    // The second request waits in the region's queue until the tab is free again.
+    await expect.poll(async () => (await regionCounts()).queued ?? 0).toBe(1);
+    t.serve(job1, ["one"]);
+    const job2 = await t.nextJob();
+    t.serve(job2, ["two"]);
+    expect(ChatCompletionSchema.parse(await (await first).json()).choices[0]?.message.content).toBe(
+      "one",
+    );
+    expect(
+      ChatCompletionSchema.parse(await (await second).json()).choices[0]?.message.content,
+    ).toBe("two");
+  });
+
+  it("a full queue answers 429 with Retry-After; a request nobody frees up for gets 503", async () => {
+    const t = await tab(["queue-model"]);
+    const running = post("/chat/completions", chat("queue-model"));
     const job = await t.nextJob();
-    const res = await post("/chat/completions", chat("busy-model"));
-    await expectError(res, 503, null, "no_capacity");
-    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
-    t.serve(job, ["ok"]);
-    expect((await first).status).toBe(200);
+    // QUEUE_CAPACITY is 2 in the test configuration.
+    const waiting = [
+      post("/chat/completions", chat("queue-model")),
+      post("/chat/completions", chat("queue-model")),
+    ];
+    await expect.poll(async () => (await regionCounts()).queued ?? 0).toBe(2);
+    const refused = await post("/chat/completions", chat("queue-model"));
+    await expectError(refused, 429, null, "queue_full");
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    // Nobody frees up within QUEUE_WAIT_MS: the waiting requests end with 503 and Retry-After.
+    for (const w of waiting) {
+      const res = await w;
+      await expectError(res, 503, null, "no_capacity");
+      expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+    }
+    // (The running job's tab never answered, so that job failed over and ended too.)
+    void job;
+    await (await running).text();
   });
 });
 

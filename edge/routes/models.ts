@@ -3,14 +3,14 @@ import { buildCatalog, DEFAULT_MODELS, parseExtraModels } from "../../shared/mod
 import type { ModelList } from "../../shared/openai/models.js";
 import type { AppContext } from "../env.js";
 import { ApiError } from "../http/api-error.js";
-import { REGIONS, regionStub } from "../region/region-stub.js";
+import { directorySnapshot } from "../directory/directory-client.js";
 
 /** GET /v1/models (what connected tabs serve now) and GET /v1/catalog (what tabs may load). */
 export function modelRoutes() {
   const app = new Hono<AppContext>();
 
   app.get("/models", async (c) => {
-    const summaries = await Promise.all(REGIONS.map((r) => regionStub(c.env, r).summary()));
+    const summaries = Object.values(await directorySnapshot(c.env, true));
     const totals = new Map<string, { nodes: number; idle: number }>();
     for (const summary of summaries) {
       for (const [model, count] of Object.entries(summary.models)) {

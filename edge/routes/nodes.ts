@@ -3,6 +3,7 @@ import type { AppContext } from "../env.js";
 import { ApiError } from "../http/api-error.js";
 import { requestLocation } from "../http/location.js";
 import { REGIONS, regionFor, regionStub } from "../region/region-stub.js";
+import { directorySnapshot } from "../directory/directory-client.js";
 
 /** The contributor side: the tabs' WebSocket and the public list of connected tabs. */
 export function nodeRoutes() {
@@ -30,8 +31,10 @@ export function nodeRoutes() {
   });
 
   app.get("/nodes", async (c) => {
+    // Only regions the Directory knows to have tabs are asked for their list.
+    const snapshot = await directorySnapshot(c.env, true);
     const lists = await Promise.all(
-      REGIONS.map(async (region) =>
+      REGIONS.filter((r) => (snapshot[r]?.nodes ?? 0) > 0).map(async (region) =>
         (await regionStub(c.env, region).listNodes()).map((n) => ({ ...n, region })),
       ),
     );

@@ -58,6 +58,8 @@ export const JobErrorCodeSchema = z.enum([
   "cancelled",
   "bad_request",
   "job_not_found",
+  "over_budget",
+  "queue_full",
   "internal",
 ]);
 export type JobErrorCode = z.infer<typeof JobErrorCodeSchema>;
@@ -65,5 +67,7 @@ export type JobErrorCode = z.infer<typeof JobErrorCodeSchema>;
 export const JobErrorSchema = z.object({
   code: JobErrorCodeSchema,
   message: z.string().max(2000),
+  /** For queue_full / no_capacity: when a retry is worth it, in seconds. */
+  retryAfterS: z.number().int().positive().max(3600).optional(),
 });
 export type JobError = z.infer<typeof JobErrorSchema>;

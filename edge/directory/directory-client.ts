@@ -1,0 +1,22 @@
+import type { AppEnv } from "../env.js";
+import type { DirectorySnapshot } from "./directory-do.js";
+
+/** How long a Worker isolate reuses a snapshot for routing decisions (not for GET /v1/models). */
+const ROUTING_CACHE_MS = 1_000;
+let cached: { at: number; snapshot: DirectorySnapshot } | null = null;
+
+export function directoryStub(env: AppEnv) {
+  return env.DIRECTORY.get(env.DIRECTORY.idFromName("global"));
+}
+
+/**
+ * The Directory's snapshot. `fresh` reads it now (listings); routing accepts one up to a second
+ * old so that spillover decisions do not all funnel through the single global object.
+ */
+export async function directorySnapshot(env: AppEnv, fresh = false): Promise<DirectorySnapshot> {
+  const now = Date.now();
+  if (!fresh && cached && now - cached.at < ROUTING_CACHE_MS) return cached.snapshot;
+  const snapshot = await directoryStub(env).snapshot();
+  cached = { at: now, snapshot };
+  return snapshot;
+}

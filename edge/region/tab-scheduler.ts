@@ -1,0 +1,133 @@
+import { DEFAULT_MODELS } from "../../shared/models/catalog.js";
+import { modelWeightBytes, parameterCount } from "../../shared/gpu/predict.js";
+import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
+import type { Location } from "../../shared/geo/distance.js";
+import { CandidateIndex } from "../../shared/scheduling/candidate-index.js";
+import { linearBest, withBudget, type MatchResult } from "../../shared/scheduling/linear-scan.js";
+import type { CandidateTab, MatchRequest } from "../../shared/scheduling/score.js";
+import { SpeedTracker } from "../../shared/scheduling/speed-tracker.js";
+import type { NodeRecord } from "./node-registry.js";
+
+/** Speeds assumed for a tab that sent no benchmark, until the tracker learns its real ones. */
+const UNKNOWN_DECODE_TPS = 8;
+const UNKNOWN_PREFILL_TPS = 150;
+/** Share of the measured WGSL matmul rate a WebLLM prefill reaches (2 FLOPs per weight). */
+const PREFILL_SHARE_OF_MATMUL = 0.3;
+/** Share of measured memory bandwidth a decode step reaches (shared/gpu/predict.ts). */
+const DECODE_SHARE_OF_BANDWIDTH = 0.8;
+const DEFAULT_SOCKET_RTT_MS = 50;
+
+const modelsById = new Map(DEFAULT_MODELS.map((m) => [m.model_id, m]));
+
+/**
+ * The Region object's view of its tabs for matching: each tab as a `CandidateTab` in the
+ * geo-indexed `CandidateIndex` (so choosing among many tabs is not a scan), with speeds seeded from
+ * the tab's WGSL benchmark and corrected by what the coordinator observes (`SpeedTracker`).
+ */
+export class TabScheduler {
+  private readonly index: CandidateIndex;
+  private readonly tracker = new SpeedTracker();
+  /** Uncorrected records (benchmark speeds): the tracker learns against these. */
+  private readonly raw = new Map<string, CandidateTab>();
+
+  constructor(
+    private readonly region: RegionHint,
+    staleAfterMs: number,
+  ) {
+    this.index = new CandidateIndex({ staleAfterMs });
+  }
+
+  /** Put a tab (back) into the index after any change; resting tabs are taken out. */
+  sync(node: NodeRecord, resting: boolean): void {
+    const tab = this.candidateOf(node);
+    this.raw.set(node.nodeId, tab);
+    if (resting) this.index.remove(node.nodeId);
+    else this.index.upsert(this.tracker.correct(tab));
+  }
+
+  remove(nodeId: string): void {
+    this.index.remove(nodeId);
+    this.raw.delete(nodeId);
+    this.tracker.forget(nodeId);
+  }
+
+  /** Best idle tab for the request, within its latency budget. */
+  matchIdle(req: MatchRequest, now: number): MatchResult {
+    return withBudget(this.index.best(req, now, true), req);
+  }
+
+  /**
+   * Best idle tab among those `usable` allows (failover excludes tabs that already failed the
+   * job). Failover is rare, so a scan of the region's tabs is fine here.
+   */
+  matchIdleAmong(req: MatchRequest, now: number, usable: (id: string) => boolean): MatchResult {
+    const tabs = [...this.raw.values()]
+      .filter((t) => usable(t.id))
+      .map((t) => this.tracker.correct(t));
+    return withBudget(linearBest(tabs, req, now, this.index.staleAfterMs, true), req);
+  }
+
+  /** The tab's decode speed as the scheduler currently believes it (tokens/s). */
+  decodeSpeed(nodeId: string): number {
+    const tab = this.raw.get(nodeId);
+    return tab ? this.tracker.correct(tab).decodeTokensPerSec : UNKNOWN_DECODE_TPS;
+  }
+
+  /** Learn from a finished job on a tab. */
+  observe(
+    nodeId: string,
+    obs: {
+      clientLocation: Location;
+      promptTokens: number;
+      ttftMs: number;
+      completionTokens?: number;
+      decodeMs?: number;
+    },
+  ): void {
+    const tab = this.raw.get(nodeId);
+    if (tab) this.tracker.observe(tab, obs);
+  }
+
+  private candidateOf(node: NodeRecord): CandidateTab {
+    const model = node.models[0];
+    const speeds = seedSpeeds(node, model);
+    return {
+      id: node.nodeId,
+      location:
+        node.lat !== null && node.lon !== null
+          ? { lat: node.lat, lon: node.lon }
+          : REGION_CENTRES[this.region],
+      accessDelayMs: 0,
+      socketRttMs: node.rttMs ?? DEFAULT_SOCKET_RTT_MS,
+      queue: node.jobId
+        ? { jobsAhead: 1, freeAtMs: node.busyUntil }
+        : { jobsAhead: 0, freeAtMs: 0 },
+      prefillTokensPerSec: speeds.prefill,
+      decodeTokensPerSec: speeds.decode,
+      models: node.models,
+      loadedModels: node.models,
+      coldLoadMs: 0,
+      lastSeenMs: node.lastSeen,
+    };
+  }
+}
+
+/** Starting speeds from the tab's benchmark for the model it serves (a prediction, then learned). */
+export function seedSpeeds(
+  node: Pick<NodeRecord, "gpu">,
+  modelId: string | undefined,
+): { decode: number; prefill: number } {
+  const bench = node.gpu?.benchmark;
+  const record = modelId ? modelsById.get(modelId) : undefined;
+  const bytes = record ? modelWeightBytes(record) : null;
+  const params = modelId ? parameterCount(modelId) : null;
+  const decode =
+    bench && bench.bandwidthGBs > 0 && bytes
+      ? (bench.bandwidthGBs * 1e9 * DECODE_SHARE_OF_BANDWIDTH) / bytes
+      : UNKNOWN_DECODE_TPS;
+  const prefill =
+    bench && bench.matmulGflops > 0 && params
+      ? (bench.matmulGflops * 1e9 * PREFILL_SHARE_OF_MATMUL) / (2 * params)
+      : UNKNOWN_PREFILL_TPS;
+  return { decode, prefill };
+}

@@ -1,0 +1,74 @@
+import type { Location } from "../../shared/geo/distance.js";
+import { REGION_CENTRES, regionsByDistance } from "../../shared/geo/regions.js";
+import type { JobError, JobSpec } from "../../shared/protocol/job.js";
+import { directorySnapshot } from "../directory/directory-client.js";
+import type { AppEnv } from "../env.js";
+import { apiErrorFromJob } from "../http/api-error.js";
+import type { OpenJobResult } from "../region/job-events.js";
+import type { JobMeta } from "../region/job-store.js";
+import { regionFor, regionStub, type RegionName } from "../region/region-stub.js";
+
+/** Neighbouring regions tried after the home region, nearest first. */
+const MAX_SPILLOVER_REGIONS = 3;
+
+export type Routed =
+  | {
+      kind: "tab";
+      region: RegionName;
+      stub: ReturnType<typeof regionStub>;
+      opened: Extract<OpenJobResult, { ok: true }>;
+    }
+  | { kind: "fallback"; reason: JobError };
+
+/**
+ * Where a request runs: the idle tab expected to answer soonest in the client's nearest region;
+ * else one in the next-nearest regions the Directory says have an idle tab for the model
+ * (spillover); else the configured cloud fallback; else the bounded queue of the nearest region
+ * that serves the model. `specFor` builds the job for a region (job ids name their region).
+ */
+export async function routeJob(
+  env: AppEnv,
+  loc: Location | null,
+  specFor: (region: RegionName) => JobSpec,
+  meta: JobMeta,
+): Promise<Routed> {
+  const home = regionFor(loc);
+  const model = specFor(home).model;
+  const tryRegion = async (region: RegionName, queue: boolean) => {
+    const stub = regionStub(env, region);
+    const opened = await stub.openJob(specFor(region), meta, queue);
+    return { region, stub, opened };
+  };
+
+  const first = await tryRegion(home, false);
+  if (first.opened.ok) return { kind: "tab", region: home, stub: first.stub, opened: first.opened };
+  let reason = first.opened.error;
+  if (!isCapacityError(reason)) throw apiErrorFromJob(reason);
+
+  const snapshot = await directorySnapshot(env);
+  const order = regionsByDistance(loc ?? REGION_CENTRES[home])
+    .map((r) => r.region)
+    .filter((r) => r !== home);
+  const serving = order.filter((r) => (snapshot[r]?.models[model]?.nodes ?? 0) > 0);
+  const withIdle = serving.filter((r) => (snapshot[r]?.models[model]?.idle ?? 0) > 0);
+  for (const region of withIdle.slice(0, MAX_SPILLOVER_REGIONS)) {
+    const next = await tryRegion(region, false);
+    if (next.opened.ok) return { kind: "tab", region, stub: next.stub, opened: next.opened };
+    if (!isCapacityError(next.opened.error)) throw apiErrorFromJob(next.opened.error);
+    if (reason.code === "model_not_served") reason = next.opened.error;
+  }
+
+  if (env.FALLBACK_URL) return { kind: "fallback", reason };
+  // A latency budget no tab can meet is not helped by waiting in a queue.
+  if (reason.code === "over_budget") throw apiErrorFromJob(reason);
+
+  const queueRegion = reason.code === "model_not_served" ? serving[0] : home;
+  if (!queueRegion) throw apiErrorFromJob(reason);
+  const queued = await tryRegion(queueRegion, true);
+  if (!queued.opened.ok) throw apiErrorFromJob(queued.opened.error);
+  return { kind: "tab", region: queueRegion, stub: queued.stub, opened: queued.opened };
+}
+
+function isCapacityError(e: JobError): boolean {
+  return e.code === "no_capacity" || e.code === "model_not_served" || e.code === "over_budget";
+}
