@@ -32,8 +32,11 @@ export interface HostSite {
   close(): Promise<void>;
 }
 
-export async function startHostSite(pages: Record<string, string>): Promise<HostSite> {
+export async function startHostSite(
+  content: Record<string, string> | ((origin: string) => Record<string, string>),
+): Promise<HostSite> {
   const port = await freePort();
+  const pages = typeof content === "function" ? content(`http://127.0.0.1:${port}`) : content;
   const paths: string[] = [];
   const server: Server = createServer((req, res) => {
     paths.push(req.url ?? "");

@@ -1,7 +1,7 @@
 import type { EmbedConfig } from "./config.js";
 
 /**
- * The consent widget, in a closed Shadow DOM so host styles don't reach it and its styles don't
+ * The consent widget, in a Shadow DOM so host styles don't reach it and its styles don't
  * leak out. Everything is inline: showing it makes no network request. It says plainly what
  * contributing means, including that contributors see the prompts they serve.
  */
@@ -33,7 +33,7 @@ export function createWidget(
 ): Widget {
   const host = document.createElement("div");
   host.setAttribute("data-tabgrid-widget", "");
-  const root = host.attachShadow({ mode: "closed" });
+  const root = host.attachShadow({ mode: "open" });
   const style = document.createElement("style");
   style.textContent = CSS;
   const box = document.createElement("div");
@@ -67,7 +67,7 @@ export function createWidget(
     return small;
   };
 
-  // Test hooks read the state from the host element (outside the closed root).
+  // The current view is also on the host element, for the page and for tests.
   const show = (state: string, ...nodes: Node[]) => {
     host.dataset.state = state;
     box.replaceChildren(...nodes);
