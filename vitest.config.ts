@@ -43,10 +43,10 @@ export default defineConfig({
             },
           }),
         ],
-        test: { name: "edge", include: ["edge/**/*.test.ts"], exclude: ["edge/auth/**"] },
+        test: { name: "edge", include: ["edge/**/*.test.ts"], exclude: ["edge/**/*.prod.test.ts"] },
       },
       {
-        // Keys required (no anonymous tier) and an admin token: the API-key tests.
+        // Production defaults (keys required, location header ignored) plus an admin token.
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
@@ -58,7 +58,7 @@ export default defineConfig({
             },
           }),
         ],
-        test: { name: "edge-auth", include: ["edge/auth/**/*.test.ts"] },
+        test: { name: "edge-prod", include: ["edge/**/*.prod.test.ts"] },
       },
       {
         test: { name: "web", include: ["web/**/*.test.ts"], environment: "node" },

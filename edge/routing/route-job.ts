@@ -2,6 +2,7 @@ import type { Location } from "../../shared/geo/distance.js";
 import { REGION_CENTRES, regionsByDistance } from "../../shared/geo/regions.js";
 import type { JobError, JobSpec } from "../../shared/protocol/job.js";
 import { directorySnapshot } from "../directory/directory-client.js";
+import type { DirectorySnapshot } from "../directory/directory-do.js";
 import type { AppEnv } from "../env.js";
 import { apiErrorFromJob } from "../http/api-error.js";
 import type { OpenJobResult } from "../region/job-events.js";
@@ -45,12 +46,20 @@ export async function routeJob(
   let reason = first.opened.error;
   if (!isCapacityError(reason)) throw apiErrorFromJob(reason);
 
-  const snapshot = await directorySnapshot(env);
   const order = regionsByDistance(loc ?? REGION_CENTRES[home])
     .map((r) => r.region)
     .filter((r) => r !== home);
-  const serving = order.filter((r) => (snapshot[r]?.models[model]?.nodes ?? 0) > 0);
-  const withIdle = serving.filter((r) => (snapshot[r]?.models[model]?.idle ?? 0) > 0);
+  const candidates = (snapshot: DirectorySnapshot) => {
+    const serving = order.filter((r) => (snapshot[r]?.models[model]?.nodes ?? 0) > 0);
+    return {
+      serving,
+      withIdle: serving.filter((r) => (snapshot[r]?.models[model]?.idle ?? 0) > 0),
+    };
+  };
+  // A cached snapshot may predate a tab that just joined: re-read it before giving up.
+  let { serving, withIdle } = candidates(await directorySnapshot(env));
+  if (withIdle.length === 0)
+    ({ serving, withIdle } = candidates(await directorySnapshot(env, true)));
   for (const region of withIdle.slice(0, MAX_SPILLOVER_REGIONS)) {
     const next = await tryRegion(region, false);
     if (next.opened.ok) return { kind: "tab", region, stub: next.stub, opened: next.opened };

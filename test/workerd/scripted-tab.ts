@@ -57,8 +57,12 @@ export class ScriptedTab {
    * Open, answer the challenge with hello (signed with `keys` when given, as a real tab does with
    * its stored key pair), and wait for the welcome.
    */
-  static async connect(models: string[], keys?: CryptoKeyPair): Promise<ScriptedTab> {
-    const tab = await ScriptedTab.open();
+  static async connect(
+    models: string[],
+    keys?: CryptoKeyPair,
+    loc?: { lat: number; lon: number },
+  ): Promise<ScriptedTab> {
+    const tab = await ScriptedTab.open(loc ? `?loc=${loc.lat},${loc.lon}` : "");
     const challenge = await tab.next("challenge");
     tab.send({
       type: "hello",
