@@ -64,6 +64,17 @@ export default defineConfig({
         test: { name: "web", include: ["web/**/*.test.ts"], environment: "node" },
       },
       {
+        // The coordinator under `wrangler dev` with Node-side peers (a local upstream, ws tabs).
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
         test: {
           name: "browser",
           include: ["test/browser/**/*.test.ts"],
