@@ -298,6 +298,8 @@ export class ChatStream implements AsyncIterable<ChatCompletionChunk> {
           return;
         }
         if (this.failure) throw this.failure;
+        // The consumer may have aborted while it held a chunk: check before waiting.
+        if (this.controller.signal.aborted) throw new APIUserAbortError();
         await new Promise<void>((resolve) => (this.wake = resolve));
       }
     } finally {
