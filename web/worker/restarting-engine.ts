@@ -1,14 +1,14 @@
 import type { BenchmarkResult } from "../../shared/gpu/classify.js";
 import type { ModelRecord } from "../../shared/models/catalog.js";
-import type {
-  ChatRequest,
-  CompletionRequest,
+import {
   EngineError,
-  EngineStats,
-  GenerationResult,
-  InferenceEngine,
-  OnDelta,
-  OnProgress,
+  type ChatRequest,
+  type CompletionRequest,
+  type EngineStats,
+  type GenerationResult,
+  type InferenceEngine,
+  type OnDelta,
+  type OnProgress,
 } from "../engine/inference-engine.js";
 import type { WorkerEngine } from "./engine-client.js";
 
@@ -20,7 +20,7 @@ import type { WorkerEngine } from "./engine-client.js";
  */
 export class RestartingEngine implements InferenceEngine {
   private current!: WorkerEngine;
-  private dead = false;
+  private dead: EngineError | null = null;
   private listeners: ((e: EngineError) => void)[] = [];
   restarts = 0;
 
@@ -31,10 +31,10 @@ export class RestartingEngine implements InferenceEngine {
   private start(): void {
     const worker = this.spawn();
     this.current = worker;
-    this.dead = false;
+    this.dead = null;
     worker.onCrash((e) => {
       if (this.current !== worker) return;
-      this.dead = true;
+      this.dead = e;
       worker.terminate();
       for (const l of this.listeners) l(e);
     });
@@ -58,19 +58,26 @@ export class RestartingEngine implements InferenceEngine {
   benchmark(durationMs: number, onProgress: OnProgress): Promise<BenchmarkResult> {
     return this.live().benchmark(durationMs, onProgress);
   }
-  chat(request: ChatRequest, onDelta: OnDelta): Promise<GenerationResult> {
-    return this.current.chat(request, onDelta);
+  /** The running Worker, or a worker_crashed failure until the next load starts a new one. */
+  private async running(): Promise<WorkerEngine> {
+    if (this.dead) throw new EngineError("worker_crashed", this.dead.message);
+    return this.current;
   }
-  complete(request: CompletionRequest, onDelta: OnDelta): Promise<GenerationResult> {
-    return this.current.complete(request, onDelta);
+
+  async chat(request: ChatRequest, onDelta: OnDelta): Promise<GenerationResult> {
+    return (await this.running()).chat(request, onDelta);
   }
-  abort(): Promise<void> {
-    return this.current.abort();
+  async complete(request: CompletionRequest, onDelta: OnDelta): Promise<GenerationResult> {
+    return (await this.running()).complete(request, onDelta);
   }
-  unload(): Promise<void> {
-    return this.current.unload();
+  async abort(): Promise<void> {
+    if (!this.dead) await this.current.abort();
   }
-  stats(): Promise<EngineStats> {
+  async unload(): Promise<void> {
+    if (!this.dead) await this.current.unload();
+  }
+  async stats(): Promise<EngineStats> {
+    if (this.dead) return { loadedModel: null, generations: 0, lastDecodeTokensPerSecond: null };
     return this.current.stats();
   }
 }
