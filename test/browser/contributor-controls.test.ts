@@ -270,4 +270,30 @@ describe("the contributor stays in control", () => {
         .text,
     );
   });
+
+  it("restarts a crashed engine Worker and serves again", async () => {
+    const from = sent.length;
+    await page.evaluate(() => new BroadcastChannel("tabgrid-test").postMessage("crash-worker"));
+    await expect
+      .poll(() =>
+        sent
+          .slice(from)
+          .some(
+            (s) =>
+              s.frame.type === "status" && s.frame.reason === "worker_crashed: reloading the model",
+          ),
+      )
+      .toBe(true);
+    await page.waitForSelector('#status[data-state="idle"][data-connection="connected"]');
+    const content = "served by the restarted worker";
+    const res = await openai.chat.completions.create({
+      model,
+      messages: [{ role: "user", content }],
+      max_tokens: 20,
+    });
+    expect(res.choices[0]?.message.content).toBe(
+      expectedOutput({ kind: "chat", messages: [{ role: "user", content }] }, { max_tokens: 20 })
+        .text,
+    );
+  });
 });
