@@ -27,22 +27,13 @@ export function renderConsent(region: HTMLElement, onConsent: () => void): HTMLB
         {},
         "You will see the prompts you serve and the answers your GPU writes: requests are not hidden from contributors. Don't contribute if you don't want to see other people's text.",
       ),
-      h("li", {}, "Close this tab or press Pause at any time to stop."),
+      h(
+        "li",
+        {},
+        "Close this tab or press Pause at any time to stop; set how much of your GPU's time to give, and whether to pause on battery, under “Your controls”.",
+      ),
     ),
     button,
   );
   return button;
-}
-
-/** Pause / resume, shown once contributing has started. */
-export function renderPauseToggle(region: HTMLElement, onToggle: (paused: boolean) => void): void {
-  let paused = false;
-  const button = h("button", { id: "pause", type: "button", "aria-pressed": "false" }, "Pause");
-  button.addEventListener("click", () => {
-    paused = !paused;
-    button.textContent = paused ? "Resume" : "Pause";
-    button.setAttribute("aria-pressed", String(paused));
-    onToggle(paused);
-  });
-  region.append(button);
 }
