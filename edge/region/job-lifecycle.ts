@@ -41,8 +41,11 @@ export class JobLifecycle {
   private readonly relay: JobRelay;
   private readonly breaker = new CircuitBreaker();
   private readonly scheduler: TabScheduler;
-  /** Lease deadlines cached in memory so a delta re-arms the alarm only when half is used. */
-  private readonly leaseAt = new Map<string, number>();
+  /**
+   * Last sign of life (accept or delta) per job. The lease alarm is not moved on every delta;
+   * when it fires, a job that was active since gets the rest of its lease instead.
+   */
+  private readonly activeAt = new Map<string, number>();
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -332,6 +335,15 @@ export class JobLifecycle {
       case "lease": {
         const row = this.jobs.get(jobId);
         if (!row || TERMINAL_STATES.has(row.state) || !row.node_id) return [];
+        const active = this.activeAt.get(jobId);
+        if (
+          row.state === "streaming" &&
+          active !== undefined &&
+          Date.now() - active < this.config.leaseMs
+        ) {
+          await this.timers.set(`lease:${jobId}`, active + this.config.leaseMs);
+          return [];
+        }
         this.recordFailure(row.node_id);
         const message =
           row.state === "assigned"
@@ -409,7 +421,7 @@ export class JobLifecycle {
   private async redispatch(jobId: string, cause: JobError): Promise<void> {
     const row = this.jobs.get(jobId);
     if (!row || TERMINAL_STATES.has(row.state)) return;
-    this.leaseAt.delete(jobId);
+    this.activeAt.delete(jobId);
     await this.timers.clear(`lease:${jobId}`);
     const previous = row.node_id ? this.nodes.get(row.node_id) : undefined;
     if (previous && previous.jobId === jobId) {
@@ -509,7 +521,7 @@ export class JobLifecycle {
 
   /** A job reached a terminal state: drop its timers and schedule its record's expiry. */
   private async settle(jobId: string): Promise<void> {
-    this.leaseAt.delete(jobId);
+    this.activeAt.delete(jobId);
     for (const kind of ["lease", "wait", "detach"]) await this.timers.clear(`${kind}:${jobId}`);
     await this.timers.set(`expire:${jobId}`, Date.now() + this.config.jobTtlMs);
   }
@@ -521,34 +533,37 @@ export class JobLifecycle {
   }
 
   private async armLease(jobId: string, ms: number): Promise<void> {
-    const at = Date.now() + ms;
-    this.leaseAt.set(jobId, at);
-    await this.timers.set(`lease:${jobId}`, at);
+    this.activeAt.set(jobId, Date.now());
+    await this.timers.set(`lease:${jobId}`, Date.now() + ms);
   }
 
+  /** A delta arrived: the lease runs from now (kept in memory; the alarm catches up lazily). */
   private async extendLease(jobId: string): Promise<void> {
-    const at = this.leaseAt.get(jobId);
-    if (at === undefined || at - Date.now() < this.config.leaseMs / 2)
-      await this.armLease(jobId, this.config.leaseMs);
+    if (!this.activeAt.has(jobId)) await this.armLease(jobId, this.config.leaseMs);
+    else this.activeAt.set(jobId, Date.now());
   }
 
   private async ensureLiveness(): Promise<void> {
     if (!this.timers.has("liveness") && this.nodes.size() > 0) {
-      await this.timers.set("liveness", Date.now() + this.config.statusIntervalMs);
+      await this.timers.set("liveness", Date.now() + this.config.statusIntervalMs / 4);
     }
   }
 
-  /** Tabs silent (no frame, no auto-answered ping) for two status intervals are presumed gone. */
+  /**
+   * Tabs silent (no frame, no auto-answered ping) for 1.5 status intervals — three missed pings,
+   * as tabs ping every half interval — are presumed gone. Sweeping every quarter interval finds
+   * one at most 1.75 intervals after it fell silent: within the 2-interval detection target.
+   */
   private async sweep(): Promise<NodeRecord[]> {
     const now = Date.now();
     const stale: NodeRecord[] = [];
     for (const node of this.nodes.all()) {
       const pinged = this.ctx.getWebSocketAutoResponseTimestamp(node.ws)?.getTime() ?? 0;
-      if (now - Math.max(node.lastSeen, pinged) > 2 * this.config.statusIntervalMs)
-        stale.push(node);
+      const silentMs = now - Math.max(node.lastSeen, pinged);
+      if (silentMs > 1.5 * this.config.statusIntervalMs) stale.push(node);
     }
     if (this.nodes.size() > stale.length) {
-      await this.timers.set("liveness", now + this.config.statusIntervalMs);
+      await this.timers.set("liveness", now + this.config.statusIntervalMs / 4);
     }
     return stale;
   }

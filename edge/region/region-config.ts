@@ -5,7 +5,7 @@ import type { AppEnv } from "../env.js";
  * vitest's miniflare bindings; production uses the defaults unless wrangler.toml says otherwise.
  */
 export interface RegionConfig {
-  /** Tabs send a ping or status at least this often; two missed intervals mark a tab gone. */
+  /** Tabs ping every half interval; 1.5 intervals of silence mark a tab gone (detected < 2). */
   statusIntervalMs: number;
   /** A tab must accept an assigned job within this time. */
   acceptMs: number;

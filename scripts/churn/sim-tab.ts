@@ -28,7 +28,7 @@ type Serving = { job: JobSpec; timer: ReturnType<typeof setTimeout> | undefined 
 
 /**
  * One simulated contributor tab speaking the real protocol over a real WebSocket: challenge →
- * hello (no identity: the coordinator gives it a fresh id) → welcome, a PING_FRAME every status
+ * hello (no identity: the coordinator gives it a fresh id) → welcome, a PING_FRAME every half status
  * interval, and for each job.assign: job.accept, delta frames at a fixed token rate (continuing
  * after `continueFrom` on a failover), job.done with usage. When the job's plan says so, the first
  * tab serving it drops mid-stream: abruptly (TCP connection destroyed, no close frame) or silently
@@ -129,7 +129,7 @@ export class SimTab {
         this.pingTimer = setInterval(() => {
           if (this.silentSince === undefined && this.ws?.readyState === WebSocket.OPEN)
             this.ws.send(PING_FRAME);
-        }, msg.statusIntervalMs);
+        }, msg.statusIntervalMs / 2);
         this.readyResolve?.();
         this.readyResolve = undefined;
         return;

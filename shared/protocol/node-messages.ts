@@ -151,7 +151,11 @@ export const WelcomeSchema = z.object({
   type: z.literal(NodeMessageType.Welcome),
   protocol: z.number().int().positive(),
   nodeId: z.string(),
-  /** How often the tab should send `status` when nothing changes. */
+  /**
+   * The liveness interval: the tab sends PING_FRAME every half interval and `status` at least
+   * every interval; a tab silent for 1.5 intervals (three missed pings) is marked gone, so a
+   * vanished tab is detected within 2 intervals.
+   */
   statusIntervalMs: z.number().int().positive(),
 });
 

@@ -55,7 +55,7 @@ const welcome = {
 } as const;
 
 describe("NodeSocket", () => {
-  it("answers the challenge with hello, pings every 10 s, and heartbeats at the welcome's interval", async () => {
+  it("answers the challenge with hello, pings every half interval, and heartbeats at the welcome's interval", async () => {
     const { timers, sockets, connections, socket } = setup();
     socket.start();
     sockets.last.open();
@@ -67,9 +67,10 @@ describe("NodeSocket", () => {
     expect(nonces).toEqual([challenge.nonce]);
     sockets.last.receive(welcome);
     expect(connections).toEqual(["connecting", "connected"]);
+    // Pings every half status interval (7.5 s here), status every interval.
     timers.advance(15_000);
     const types = sockets.last.sent.map((s) => (s === PING_FRAME ? "ping" : JSON.parse(s).type));
-    expect(types).toEqual(["hello", "ping", "status"]);
+    expect(types).toEqual(["hello", "ping", "ping", "status"]);
   });
 
   it("ignores pongs and logs invalid frames without passing them on", () => {

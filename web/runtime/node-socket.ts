@@ -135,6 +135,16 @@ export class NodeSocket {
     }
     if (msg.type === "welcome") {
       this.backoff.reset();
+      // Liveness: ping every half status interval (see WelcomeSchema), never less often than
+      // the default.
+      const s = this.socket;
+      if (this.pingTimer !== null) this.timers.clearInterval(this.pingTimer);
+      this.pingTimer = this.timers.setInterval(
+        () => {
+          if (s && s.readyState === OPEN) s.send(PING_FRAME);
+        },
+        Math.min(this.opts.pingIntervalMs ?? 10_000, msg.statusIntervalMs / 2),
+      );
       if (this.statusTimer !== null) this.timers.clearInterval(this.statusTimer);
       this.statusTimer = this.timers.setInterval(
         () => this.send(this.opts.heartbeat()),
