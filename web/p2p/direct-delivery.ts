@@ -49,41 +49,74 @@ export function peerDirectDelivery(opts: DirectDeliveryOptions): DirectDelivery 
     return p;
   };
 
+  // One data channel per caller, reused for its later jobs (each message names its job); closed
+  // after a quiet minute.
+  const links = new Map<string, { conn: Promise<DataConnection>; idle: number | null }>();
+  const linkTo = (peerId: string, shard: string, jobId: string) => {
+    let link = links.get(peerId);
+    if (!link) {
+      const conn = peerIn(shard).then(
+        (peer) =>
+          new Promise<DataConnection>((resolve, reject) => {
+            const metadata: DirectMetadata = { jobId };
+            const c = peer.connect(peerId, { reliable: true, serialization: "json", metadata });
+            const timer = setTimeout(() => {
+              reject(new Error("ICE did not connect"));
+              c.close();
+            }, opts.connectTimeoutMs ?? 5000);
+            c.on("open", () => {
+              clearTimeout(timer);
+              resolve(c);
+            });
+            c.on("error", (err) => {
+              clearTimeout(timer);
+              reject(err);
+            });
+            c.on("close", () => links.delete(peerId));
+          }),
+      );
+      conn.catch(() => links.delete(peerId));
+      link = { conn, idle: null };
+      links.set(peerId, link);
+    }
+    if (link.idle !== null) clearTimeout(link.idle);
+    link.idle = null;
+    return link;
+  };
+  const release = (peerId: string) => {
+    const link = links.get(peerId);
+    if (!link) return;
+    link.idle = setTimeout(() => {
+      links.delete(peerId);
+      void link.conn.then((c) => c.close()).catch(() => {});
+    }, 60_000) as unknown as number;
+  };
+
   return {
     open(jobId, peerId, startOffset) {
       const shard = peerShard(peerId);
       let offset = startOffset;
       let queue: DirectMessage[] | null = [];
       let conn: DataConnection | null = null;
-      let closed = false;
+      let dead = !shard;
       const send = (msg: DirectMessage) => {
-        if (closed) return;
+        if (dead) return;
         if (queue) queue.push(msg);
         else if (conn?.open) void conn.send(msg);
       };
-      const giveUp = () => {
-        queue = null;
-        closed = true;
-        conn?.close();
-      };
-      if (!shard) giveUp();
-      else {
-        const timer = setTimeout(giveUp, opts.connectTimeoutMs ?? 5000);
-        peerIn(shard)
-          .then((peer) => {
-            if (closed) return;
-            const metadata: DirectMetadata = { jobId };
-            conn = peer.connect(peerId, { reliable: true, serialization: "json", metadata });
-            conn.on("open", () => {
-              clearTimeout(timer);
-              const backlog = queue ?? [];
-              queue = null;
-              for (const msg of backlog) void conn?.send(msg);
-            });
-            conn.on("error", giveUp);
-            conn.on("close", () => (closed = true));
+      if (shard) {
+        linkTo(peerId, shard, jobId)
+          .conn.then((c) => {
+            conn = c;
+            const backlog = queue ?? [];
+            queue = null;
+            for (const msg of backlog) if (!dead || msg.type === "done") void c.send(msg);
           })
-          .catch(giveUp);
+          .catch(() => {
+            // ICE failed or timed out: the relay carries this job.
+            dead = true;
+            queue = null;
+          });
       }
       return {
         delta(text) {
@@ -95,10 +128,7 @@ export function peerDirectDelivery(opts: DirectDeliveryOptions): DirectDelivery 
           send({ type: "done", jobId, chars: offset, finishReason, usage });
         },
         close() {
-          // Let the last messages drain before the channel closes (the caller closes it too).
-          if (conn?.open) setTimeout(() => conn?.close(), 1000);
-          else giveUp();
-          closed = true;
+          if (shard) release(peerId);
         },
       };
     },

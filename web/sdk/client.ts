@@ -58,6 +58,16 @@ export interface TabgridOptions {
   /** Where the p2p module is loaded from (default: <coordinator>/sdk/p2p.js). */
   p2pModuleUrl?: string;
   fetch?: typeof fetch;
+  /** Called as each piece arrives on either path (instrumentation: bench:p2p measures with it). */
+  onArrival?: (arrival: Arrival) => void;
+}
+
+export interface Arrival {
+  path: "relay" | "direct";
+  offset: number;
+  length: number;
+  /** performance.now() at arrival. */
+  at: number;
 }
 
 /** Which path delivered the answer (for the curious, and for benchmarks). */
@@ -200,6 +210,11 @@ export class Tabgrid {
     );
   }
 
+  /** @internal */
+  arrived(path: Arrival["path"], offset: number, length: number): void {
+    this.opts.onArrival?.({ path, offset, length, at: performance.now() });
+  }
+
   get maxResumes(): number {
     return this.opts.maxResumes ?? 3;
   }
@@ -327,8 +342,10 @@ export class ChatStream implements AsyncIterable<ChatCompletionChunk> {
 
   private onDirect(msg: DirectMessage): void {
     if (msg.jobId !== this.jobId) return;
-    if (msg.type === "delta") this.merger.offer(msg.offset, msg.text, "direct");
-    else this.directDone = msg;
+    if (msg.type === "delta") {
+      this.client.arrived("direct", msg.offset, msg.text.length);
+      this.merger.offer(msg.offset, msg.text, "direct");
+    } else this.directDone = msg;
     this.settle();
   }
 
@@ -402,6 +419,7 @@ export class ChatStream implements AsyncIterable<ChatCompletionChunk> {
     const choice = chunk.choices[0];
     const text = choice?.delta.content ?? "";
     if (text) {
+      this.client.arrived("relay", this.relayChars, text.length);
       this.merger.offer(this.relayChars, text, "relay");
       this.relayChars += text.length;
     }

@@ -4,6 +4,7 @@
  */
 export { Tabgrid, ChatStream } from "./client.js";
 export type {
+  Arrival,
   ChatCompletion,
   ChatCompletionChunk,
   ChatCompletionParams,

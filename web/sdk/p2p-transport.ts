@@ -1,4 +1,4 @@
-import { Peer, type DataConnection } from "peerjs";
+import { Peer } from "peerjs";
 import {
   DirectMessageSchema,
   DirectMetadataSchema,
@@ -15,18 +15,22 @@ import type { DirectFeed, DirectLink, DirectLinkOptions } from "./direct-link.js
  * message is checked against the shared schema and its job id, anything else is dropped.
  */
 const UNCLAIMED_TTL_MS = 60_000;
+const MAX_BACKLOG = 10_000;
 
 class JobFeed implements DirectFeed {
   private readonly backlog: DirectMessage[] = [];
   private listener: ((msg: DirectMessage) => void) | null = null;
   connected = false;
-  readonly conns = new Set<DataConnection>();
 
   constructor(private readonly onClose: () => void) {}
 
   push(msg: DirectMessage): void {
     if (this.listener) this.listener(msg);
-    else this.backlog.push(msg);
+    else if (this.backlog.length < MAX_BACKLOG) this.backlog.push(msg);
+  }
+
+  get claimed(): boolean {
+    return this.listener !== null;
   }
 
   listen(listener: (msg: DirectMessage) => void): void {
@@ -35,9 +39,8 @@ class JobFeed implements DirectFeed {
   }
 
   close(): void {
+    // The channel stays open for the caller's next job; only this job's feed ends.
     this.listener = null;
-    for (const c of this.conns) c.close();
-    this.conns.clear();
     this.onClose();
   }
 }
@@ -69,7 +72,7 @@ export async function openDirectLink(opts: DirectLinkOptions): Promise<DirectLin
       feeds.set(jobId, created);
       // A tab that connects for a job nobody reads (the request failed) is dropped after a while.
       setTimeout(() => {
-        if (feeds.get(jobId) === created && !created["listener"]) created.close();
+        if (feeds.get(jobId) === created && !created.claimed) created.close();
       }, UNCLAIMED_TTL_MS);
       feed = created;
     }
@@ -77,14 +80,15 @@ export async function openDirectLink(opts: DirectLinkOptions): Promise<DirectLin
   };
 
   peer.on("connection", (conn) => {
-    const meta = DirectMetadataSchema.safeParse(conn.metadata);
-    if (!meta.success) return conn.close();
-    const feed = feedFor(meta.data.jobId);
-    feed.conns.add(conn);
-    conn.on("open", () => (feed.connected = true));
+    // A tab connects once per caller and reuses the channel for later jobs: messages are routed
+    // by their own job id (job ids are unguessable and only the serving tab learns one).
+    if (!DirectMetadataSchema.safeParse(conn.metadata).success) return conn.close();
     conn.on("data", (data) => {
       const msg = DirectMessageSchema.safeParse(data);
-      if (msg.success && msg.data.jobId === meta.data.jobId) feed.push(msg.data);
+      if (!msg.success) return;
+      const feed = feedFor(msg.data.jobId);
+      feed.connected = true;
+      feed.push(msg.data);
     });
   });
   // Signalling trouble after open only affects the direct path; the relay carries on.
