@@ -27,6 +27,8 @@ const RETRYABLE: ReadonlySet<JobErrorCode> = new Set([
   "node_gone",
   "model_not_served",
   "internal",
+  // A tab refusing a job it was offered (it had just paused): another tab, or the queue, takes it.
+  "no_capacity",
 ]);
 
 /**
@@ -285,7 +287,7 @@ export class JobLifecycle {
         if (current && msg.finishReason !== "abort") this.observe(node, msg.jobId, msg);
         if (node.jobId === msg.jobId) {
           if (current && msg.finishReason !== "abort") node.jobsServed += 1;
-          this.updateNode(node, { jobId: null, state: "idle" });
+          this.updateNode(node, { jobId: null, state: msg.state ?? "idle" });
         }
         if (current && msg.finishReason === "abort") {
           // The tab stopped on its own (paused by its owner): another tab continues.
@@ -308,9 +310,10 @@ export class JobLifecycle {
       }
       case "job.error": {
         const current = this.isCurrent(node, msg.jobId);
-        if (node.jobId === msg.jobId) this.updateNode(node, { jobId: null, state: "idle" });
+        if (node.jobId === msg.jobId)
+          this.updateNode(node, { jobId: null, state: msg.state ?? "idle" });
         if (current && RETRYABLE.has(msg.error.code)) {
-          this.recordFailure(node.nodeId);
+          if (msg.error.code !== "no_capacity") this.recordFailure(node.nodeId);
           await this.redispatch(msg.jobId, msg.error);
         } else if (current) {
           await this.endWithError(msg.jobId, msg.error);

@@ -37,12 +37,16 @@ export class TabScheduler {
     this.index = new CandidateIndex({ staleAfterMs });
   }
 
-  /** Put a tab (back) into the index after any change; resting tabs are taken out. */
+  /**
+   * Put a tab (back) into the index after any change. Tabs that are paused, loading a model or
+   * resting after failures are taken out: they must not be offered work.
+   */
   sync(node: NodeRecord, resting: boolean): void {
     const tab = this.candidateOf(node);
     this.raw.set(node.nodeId, tab);
-    if (resting) this.index.remove(node.nodeId);
-    else this.index.upsert(this.tracker.correct(tab));
+    const available = !resting && (node.state === "idle" || node.state === "busy");
+    if (available) this.index.upsert(this.tracker.correct(tab));
+    else this.index.remove(node.nodeId);
   }
 
   remove(nodeId: string): void {
@@ -62,7 +66,7 @@ export class TabScheduler {
    */
   matchIdleAmong(req: MatchRequest, now: number, usable: (id: string) => boolean): MatchResult {
     const tabs = [...this.raw.values()]
-      .filter((t) => usable(t.id))
+      .filter((t) => usable(t.id) && this.index.get(t.id) !== undefined)
       .map((t) => this.tracker.correct(t));
     return withBudget(linearBest(tabs, req, now, this.index.staleAfterMs, true), req);
   }
@@ -99,9 +103,10 @@ export class TabScheduler {
           : REGION_CENTRES[this.region],
       accessDelayMs: 0,
       socketRttMs: node.rttMs ?? DEFAULT_SOCKET_RTT_MS,
-      queue: node.jobId
-        ? { jobsAhead: 1, freeAtMs: node.busyUntil }
-        : { jobsAhead: 0, freeAtMs: 0 },
+      queue:
+        node.jobId || node.state === "busy"
+          ? { jobsAhead: 1, freeAtMs: node.busyUntil }
+          : { jobsAhead: 0, freeAtMs: 0 },
       prefillTokensPerSec: speeds.prefill,
       decodeTokensPerSec: speeds.decode,
       models: node.models,

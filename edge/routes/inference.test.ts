@@ -127,6 +127,42 @@ describe("capacity errors", () => {
   });
 });
 
+describe("paused tabs", () => {
+  it("a paused tab is offered no work; the request waits until it resumes", async () => {
+    const t = await tab(["pause-model"]);
+    t.send({ type: "status", state: "paused", models: ["pause-model"], reason: "on battery" });
+    const resP = post("/chat/completions", chat("pause-model"));
+    await expect.poll(async () => (await regionCounts()).queued ?? 0).toBe(1);
+    expect(t.received.some((m) => m.type === "job.assign")).toBe(false);
+    t.send({ type: "status", state: "idle", models: ["pause-model"] });
+    t.serve(await t.nextJob(), ["after the pause"]);
+    expect(ChatCompletionSchema.parse(await (await resP).json()).choices[0]?.message.content).toBe(
+      "after the pause",
+    );
+  });
+
+  it("a tab that rests after a job (job.done says paused) gets the next one only when idle again", async () => {
+    const t = await tab(["rest-model"]);
+    const first = post("/chat/completions", chat("rest-model"));
+    const job1 = await t.nextJob();
+    const second = post("/chat/completions", chat("rest-model"));
+    await expect.poll(async () => (await regionCounts()).queued ?? 0).toBe(1);
+    t.send({ type: "job.delta", jobId: job1.id, seq: 0, text: "one" });
+    t.send({
+      type: "job.done",
+      jobId: job1.id,
+      finishReason: "stop",
+      usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+      state: "paused",
+    });
+    expect((await first).status).toBe(200);
+    expect(t.received.some((m) => m.type === "job.assign")).toBe(false);
+    t.send({ type: "status", state: "idle", models: ["rest-model"] });
+    t.serve(await t.nextJob(), ["two"]);
+    expect((await second).status).toBe(200);
+  });
+});
+
 describe("chat completions from a tab", () => {
   it("non-stream: the tab's text, usage, and job/request id headers", async () => {
     const t = await tab(["chat-a"]);

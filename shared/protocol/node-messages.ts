@@ -120,12 +120,19 @@ export const JobDoneSchema = z.object({
   usage: UsageSchema,
   /** Decode speed the tab measured for this job, tokens per second. */
   decodeTokensPerSecond: z.number().nonnegative().optional(),
+  /**
+   * The tab's state once this job is off its hands (e.g. "paused" when its GPU share makes it
+   * rest); absent means idle. Saves a race with the status frame that follows.
+   */
+  state: NodeStateSchema.optional(),
 });
 
 export const JobErrorFrameSchema = z.object({
   type: z.literal(NodeMessageType.JobError),
   jobId: z.string().min(1).max(64),
   error: JobErrorSchema,
+  /** As in job.done: the tab's state after this job; absent means idle. */
+  state: NodeStateSchema.optional(),
 });
 
 export const TabMessageSchema = z.discriminatedUnion("type", [

@@ -337,6 +337,14 @@ export class Contributor {
       deltas.flush();
       const finishReason = running.cancelled ? "abort" : result.finishReason;
       direct?.done(finishReason, result.usage);
+      // onJobEnd first: a pause it decides (GPU share, throttling) is announced in job.done, so
+      // the coordinator never offers this tab a job it would refuse.
+      ended({
+        outcome: finishReason === "abort" ? "aborted" : "done",
+        completionTokens: result.usage.completion_tokens,
+        promptTokens: result.usage.prompt_tokens,
+        decodeTokensPerSecond: result.decodeTokensPerSecond ?? null,
+      });
       this.socket.send({
         type: "job.done",
         jobId: job.id,
@@ -345,20 +353,15 @@ export class Contributor {
         ...(result.decodeTokensPerSecond !== undefined
           ? { decodeTokensPerSecond: result.decodeTokensPerSecond }
           : {}),
+        state: this.pauseRequested ? "paused" : "idle",
       });
       this.update({
         jobsServed: this.view.jobsServed + (finishReason === "abort" ? 0 : 1),
         lastTokensPerSecond: result.decodeTokensPerSecond ?? this.view.lastTokensPerSecond,
       });
-      ended({
-        outcome: finishReason === "abort" ? "aborted" : "done",
-        completionTokens: result.usage.completion_tokens,
-        promptTokens: result.usage.prompt_tokens,
-        decodeTokensPerSecond: result.decodeTokensPerSecond ?? null,
-      });
     } catch (err) {
       deltas.flush();
-      const e = this.failed(job.id, err);
+      const e = err instanceof EngineError ? err : new EngineError("engine_error", String(err));
       ended({
         outcome: "failed",
         completionTokens: 0,
@@ -366,6 +369,7 @@ export class Contributor {
         decodeTokensPerSecond: null,
         errorCode: e.code,
       });
+      this.failed(job.id, e);
       if (e.code === "device_lost" || e.code === "worker_crashed" || e.code === "not_loaded") {
         // The model is gone from the GPU: tell the coordinator and load it again.
         void this.recover(e);
@@ -377,14 +381,16 @@ export class Contributor {
     }
   }
 
-  private failed(jobId: string, err: unknown): EngineError {
-    const e = err instanceof EngineError ? err : new EngineError("engine_error", String(err));
+  private failed(jobId: string, e: EngineError): void {
     const code: JobErrorCode = e.code === "device_lost" ? "device_lost" : "engine_error";
+    // A lost device or Worker means reloading the model next (recover()); say so up front.
+    const reloading =
+      e.code === "device_lost" || e.code === "worker_crashed" || e.code === "not_loaded";
     this.socket.send({
       type: "job.error",
       jobId,
       error: { code, message: e.message.slice(0, 2000) },
+      state: reloading ? "loading" : this.pauseRequested ? "paused" : "idle",
     });
-    return e;
   }
 }
