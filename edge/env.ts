@@ -17,6 +17,8 @@ export interface AppEnv {
   ASSETS: Fetcher;
   /** PeerJS-compatible WebRTC signalling, one object per shard of peer ids (edge/signal). */
   SIGNAL: DurableObjectNamespace<SignalDurableObject>;
+  /** JSON array of RTCIceServer (STUN/TURN) for the direct path, served at /v1/signal/ice. */
+  ICE_SERVERS?: string;
   /** Secret guarding /v1/admin/* (wrangler secret put ADMIN_TOKEN; .dev.vars locally). */
   ADMIN_TOKEN?: string;
   /** "on" admits requests without a Tabgrid key, per address, with ANONYMOUS_* limits. */

@@ -253,6 +253,12 @@ describe("PeerJS signalling", () => {
     expect(await pb.nth(2)).toMatchObject({ type: "OFFER", src: a, dst: b });
   });
 
+  it("serves the operator's ICE servers (none configured in tests)", async () => {
+    const res = await SELF.fetch(`${BASE}/ice`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ iceServers: [] });
+  });
+
   it("refuses plain HTTP on the socket path and peer listing", async () => {
     expect((await SELF.fetch(`${BASE}/peerjs?key=peerjs&id=x&token=y`)).status).toBe(426);
     expect((await SELF.fetch(`${BASE}/peerjs/peers`)).status).toBe(401);

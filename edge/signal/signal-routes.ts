@@ -4,7 +4,12 @@ import type { AppContext, AppEnv } from "../env.js";
 import { ApiError } from "../http/api-error.js";
 import { requestLocation } from "../http/location.js";
 import { regionFor } from "../region/region-stub.js";
-import { peerIdIn, peerShard } from "../../shared/protocol/peerjs-messages.js";
+import {
+  IceConfigSchema,
+  peerIdIn,
+  peerShard,
+  type IceConfig,
+} from "../../shared/protocol/peerjs-messages.js";
 import type { SignalDurableObject } from "./signal-do.js";
 
 /**
@@ -12,12 +17,17 @@ import type { SignalDurableObject } from "./signal-do.js";
  * `path: "/v1/signal/"`, default key "peerjs"):
  *   GET /v1/signal/peerjs/id  — a fresh peer id in the caller's shard (text/plain, like PeerServer)
  *   GET /v1/signal/peerjs?key=&id=&token=  — the signalling WebSocket, routed by the id's shard
+ *   GET /v1/signal/ice  — the operator's STUN/TURN servers ({ iceServers }) for both ends
  * Peer listing (`/peerjs/peers`) is refused, as on a PeerServer without `allow_discovery`.
  */
 export function signalRoutes() {
   const app = new Hono<AppContext>();
   // Pages on any site call this with `fetch` (the SDK's p2p transport).
   app.use("/signal/peerjs/id", cors({ origin: "*" }));
+  app.use("/signal/ice", cors({ origin: "*" }));
+
+  // STUN/TURN servers are operator configuration (ICE_SERVERS); callers and tabs read them here.
+  app.get("/signal/ice", (c) => c.json(iceConfig(c.env), 200, { "cache-control": "max-age=300" }));
 
   app.get("/signal/peerjs/id", (c) => {
     const shard = regionFor(requestLocation(c.req.raw, c.env));
@@ -52,6 +62,19 @@ export function signalRoutes() {
   });
 
   return app;
+}
+
+/** ICE_SERVERS parsed with the shared schema; an invalid value is a deploy error, logged once. */
+export function iceConfig(env: AppEnv): IceConfig {
+  if (!env.ICE_SERVERS) return { iceServers: [] };
+  try {
+    const parsed = IceConfigSchema.safeParse({ iceServers: JSON.parse(env.ICE_SERVERS) });
+    if (parsed.success) return parsed.data;
+  } catch {
+    // Fall through.
+  }
+  console.error("ICE_SERVERS is not a JSON array of RTCIceServer; serving none");
+  return { iceServers: [] };
 }
 
 export function signalStub(env: AppEnv, shard: string): DurableObjectStub<SignalDurableObject> {

@@ -117,3 +117,12 @@ export const SignalCloseCode = {
   /** The same id connected again with its token: this older socket is retired. */
   Replaced: 4410,
 } as const;
+
+/** RTCIceServer as operators configure it (ICE_SERVERS) and as /v1/signal/ice serves it. */
+export const IceServerSchema = z.object({
+  urls: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  username: z.string().optional(),
+  credential: z.string().optional(),
+});
+export const IceConfigSchema = z.object({ iceServers: z.array(IceServerSchema).max(16) });
+export type IceConfig = z.infer<typeof IceConfigSchema>;

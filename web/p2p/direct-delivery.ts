@@ -2,7 +2,7 @@ import { Peer, type DataConnection } from "peerjs";
 import type { FinishReason, Usage } from "../../shared/protocol/job.js";
 import type { DirectMessage, DirectMetadata } from "../../shared/protocol/p2p-messages.js";
 import { peerIdIn, peerShard } from "../../shared/protocol/peerjs-messages.js";
-import { signallingOptions } from "./peer-options.js";
+import { fetchIceServers, signallingOptions } from "./peer-options.js";
 
 /**
  * The tab's end of the direct path. For a job whose caller asked for it (`job.direct.peerId`), the
@@ -25,6 +25,7 @@ export interface DirectDelivery {
 
 export interface DirectDeliveryOptions {
   origin: string;
+  /** STUN/TURN servers; default: the operator's, from GET /v1/signal/ice. */
   iceServers?: RTCIceServer[];
   connectTimeoutMs?: number;
 }
@@ -35,14 +36,17 @@ export function peerDirectDelivery(opts: DirectDeliveryOptions): DirectDelivery 
   const peerIn = (shard: string): Promise<Peer> => {
     let p = peers.get(shard);
     if (!p) {
-      p = new Promise<Peer>((resolve, reject) => {
-        const id = peerIdIn(shard, crypto.randomUUID().replaceAll("-", ""));
-        const peer = new Peer(id, signallingOptions(opts.origin, opts.iceServers ?? []));
-        peer.once("open", () => resolve(peer));
-        peer.once("error", reject);
-        peer.on("disconnected", () => peers.delete(shard));
-        peer.on("close", () => peers.delete(shard));
-      });
+      p = (opts.iceServers ? Promise.resolve(opts.iceServers) : fetchIceServers(opts.origin)).then(
+        (iceServers) =>
+          new Promise<Peer>((resolve, reject) => {
+            const id = peerIdIn(shard, crypto.randomUUID().replaceAll("-", ""));
+            const peer = new Peer(id, signallingOptions(opts.origin, iceServers));
+            peer.once("open", () => resolve(peer));
+            peer.once("error", reject);
+            peer.on("disconnected", () => peers.delete(shard));
+            peer.on("close", () => peers.delete(shard));
+          }),
+      );
       p.catch(() => peers.delete(shard));
       peers.set(shard, p);
     }

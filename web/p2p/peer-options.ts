@@ -1,5 +1,5 @@
 import type { PeerOptions } from "peerjs";
-import { PEERJS_KEY } from "../../shared/protocol/peerjs-messages.js";
+import { IceConfigSchema, PEERJS_KEY } from "../../shared/protocol/peerjs-messages.js";
 
 /** `peerjs` options for the coordinator's signalling at <origin>/v1/signal/ (see edge/signal). */
 export function signallingOptions(origin: string, iceServers: RTCIceServer[]): PeerOptions {
@@ -14,4 +14,18 @@ export function signallingOptions(origin: string, iceServers: RTCIceServer[]): P
     config: { iceServers },
     debug: 0,
   };
+}
+
+/** The operator's STUN/TURN servers (GET /v1/signal/ice); none if unreadable (loopback/LAN only). */
+export async function fetchIceServers(
+  origin: string,
+  doFetch: typeof fetch = fetch,
+): Promise<RTCIceServer[]> {
+  try {
+    const res = await doFetch(`${origin}/v1/signal/ice`);
+    const parsed = IceConfigSchema.safeParse(await res.json());
+    return parsed.success ? parsed.data.iceServers : [];
+  } catch {
+    return [];
+  }
 }

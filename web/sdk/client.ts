@@ -53,7 +53,7 @@ export interface TabgridOptions {
   transport?: "relay" | "p2p";
   /** How many times a dropped stream is resumed before giving up (default 3). */
   maxResumes?: number;
-  /** STUN/TURN servers for the direct path (operator configuration). */
+  /** STUN/TURN servers for the direct path (default: the operator's, from /v1/signal/ice). */
   iceServers?: RTCIceServer[];
   /** Where the p2p module is loaded from (default: <coordinator>/sdk/p2p.js). */
   p2pModuleUrl?: string;
@@ -232,7 +232,7 @@ export class Tabgrid {
         const mod = (await import(/* @vite-ignore */ url)) as { openDirectLink: OpenDirectLink };
         return await mod.openDirectLink({
           origin,
-          iceServers: this.opts.iceServers ?? [],
+          iceServers: this.opts.iceServers,
           openTimeoutMs: 5000,
           fetch: this.doFetch,
         });

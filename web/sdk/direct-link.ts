@@ -22,7 +22,8 @@ export interface DirectLink {
 export interface DirectLinkOptions {
   /** The coordinator's origin (signalling lives at /v1/signal). */
   origin: string;
-  iceServers: RTCIceServer[];
+  /** STUN/TURN servers; default: the operator's, from GET /v1/signal/ice. */
+  iceServers: RTCIceServer[] | undefined;
   /** Give up opening the signalling socket after this long (then the relay alone is used). */
   openTimeoutMs: number;
   fetch: typeof fetch;

@@ -5,7 +5,7 @@ import {
   type DirectMessage,
 } from "../../shared/protocol/p2p-messages.js";
 import { PeerIdSchema } from "../../shared/protocol/peerjs-messages.js";
-import { signallingOptions } from "../p2p/peer-options.js";
+import { fetchIceServers, signallingOptions } from "../p2p/peer-options.js";
 import type { DirectFeed, DirectLink, DirectLinkOptions } from "./direct-link.js";
 
 /**
@@ -48,7 +48,8 @@ class JobFeed implements DirectFeed {
 export async function openDirectLink(opts: DirectLinkOptions): Promise<DirectLink> {
   const res = await opts.fetch(`${opts.origin}/v1/signal/peerjs/id`);
   const id = PeerIdSchema.parse((await res.text()).trim());
-  const peer = new Peer(id, signallingOptions(opts.origin, opts.iceServers));
+  const iceServers = opts.iceServers ?? (await fetchIceServers(opts.origin, opts.fetch));
+  const peer = new Peer(id, signallingOptions(opts.origin, iceServers));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error("signalling did not open")),
