@@ -62,6 +62,8 @@ interface Page {
   control: ControllerView | null;
   correction: number | null;
   controller: Controller | null;
+  /** The ledger write of the last finished job; its credit is recorded after it. */
+  recording: Promise<unknown>;
 }
 
 function indicator(active: boolean, text: string): void {
@@ -178,6 +180,7 @@ async function main(): Promise<void> {
     control: null,
     correction: null,
     controller: null,
+    recording: Promise.resolve(),
   };
   p.gpuPanel.render(p.classification);
   refreshState(p);
@@ -236,10 +239,18 @@ function jobEnded(p: Page, end: JobEnd): void {
       p.picker?.setPredictions(predictions(p));
     }
   }
-  void p.ledger
+  p.recording = p.ledger
     .recordJob(end)
     .then(() => refreshLedger(p))
     .catch((err: unknown) => console.warn("ledger: could not record the job", err));
+}
+
+/** The coordinator's credit for a job arrives after job.done: record it once the job is stored. */
+function credited(p: Page, jobId: string, credit: number): void {
+  p.recording = p.recording
+    .then(() => p.ledger.recordCredit(jobId, credit))
+    .then(() => refreshLedger(p))
+    .catch((err: unknown) => console.warn("ledger: could not record the credit", err));
 }
 
 async function contribute(p: Page): Promise<void> {
@@ -258,6 +269,7 @@ async function contribute(p: Page): Promise<void> {
     identity: browserNodeIdentity(),
     gpu: () => helloGpu(p),
     onJobEnd: (end) => jobEnded(p, end),
+    onCredit: (jobId, credit) => credited(p, jobId, credit),
     onChange: (view) => {
       p.view = view;
       renderStatus(status, view);

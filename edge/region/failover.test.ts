@@ -63,9 +63,11 @@ describe("failover mid-stream", () => {
     expect(assign.job.id).toBe(job.id);
     expect(assign.attempt).toBe(2);
     expect(assign.continueFrom).toBe("The quick ");
-    second.serve(assign.job, ["brown fox"]);
+    second.serve(assign.job, ["brown fox"], { completion_tokens: 19 });
     const out = await streamText(await resP);
     expect(out).toEqual({ text: "The quick brown fox", done: true });
+    // Credit: the replacement wrote 9 of the 19 characters, so it earns 9 of the 19 tokens.
+    expect((await second.next("job.credit")).credit).toBe(9);
     const view = await getJob(job.id);
     expect(view.state).toBe("done");
     expect(view.attempts).toBe(2);

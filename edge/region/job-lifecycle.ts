@@ -296,6 +296,7 @@ export class JobLifecycle {
             message: "the serving tab stopped",
           });
         } else if (current) {
+          this.credit(node, msg.jobId, msg.usage.completion_tokens);
           this.jobs.finish(msg.jobId, msg.finishReason, msg.usage);
           this.relay.push(msg.jobId, {
             type: "done",
@@ -487,6 +488,20 @@ export class JobLifecycle {
       if (node) this.scheduler.sync(node, true);
       log("warn", "tab rested after repeated failures", { node: node?.publicId });
     }
+  }
+
+  /**
+   * Credit the finishing tab with the completion tokens it generated: its share of the answer's
+   * characters when it took over from another tab mid-stream.
+   */
+  private credit(node: NodeRecord, jobId: string, completionTokens: number): void {
+    const row = this.jobs.get(jobId);
+    if (!row) return;
+    const total = row.text.length;
+    const own = total - row.attempt_start_chars;
+    const credit = total > 0 ? Math.round((completionTokens * own) / total) : completionTokens;
+    this.nodes.addCredit(node, credit);
+    this.send(node, { type: "job.credit", jobId, credit });
   }
 
   /** RTT sample: job.assign → job.accept, smoothed. */

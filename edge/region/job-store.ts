@@ -37,6 +37,7 @@ export interface JobRow extends Record<string, SqlStorageValue> {
   priority: number;
   dispatched_at: number | null;
   first_token_at: number | null;
+  attempt_start_chars: number;
 }
 
 /** What the Worker knows about a request that matching needs (besides the model). */
@@ -146,7 +147,8 @@ export class JobStore {
     if (!tried.includes(nodeId)) tried.push(nodeId);
     this.sql.exec(
       `UPDATE jobs SET state = 'assigned', node_id = ?, attempts = attempts + 1, next_seq = 0,
-         tried = ?, updated_at = ?, dispatched_at = ?, first_token_at = NULL WHERE id = ?`,
+         tried = ?, updated_at = ?, dispatched_at = ?, first_token_at = NULL,
+         attempt_start_chars = length(text) WHERE id = ?`,
       nodeId,
       JSON.stringify(tried),
       Date.now(),

@@ -169,6 +169,11 @@ export class NodeRegistry {
     return this.byId.values();
   }
 
+  /** Add credit earned by a tab (kept in SQLite: survives reconnects of the same identity). */
+  addCredit(node: NodeRecord, credit: number): void {
+    this.sql.exec(`UPDATE nodes SET credits = credits + ? WHERE node_id = ?`, credit, node.nodeId);
+  }
+
   update(node: NodeRecord, patch: Partial<Pick<NodeRecord, "state" | "models" | "jobId">>): void {
     Object.assign(node, patch);
     node.lastSeen = Date.now();

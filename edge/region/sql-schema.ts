@@ -47,6 +47,9 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 1`,
   `ALTER TABLE jobs ADD COLUMN dispatched_at INTEGER`,
   `ALTER TABLE jobs ADD COLUMN first_token_at INTEGER`,
+  // Credit: where the current attempt's text starts, and each tab's running total.
+  `ALTER TABLE jobs ADD COLUMN attempt_start_chars INTEGER NOT NULL DEFAULT 0`,
+  `ALTER TABLE nodes ADD COLUMN credits REAL NOT NULL DEFAULT 0`,
 ];
 
 export function migrate(sql: SqlStorage): void {

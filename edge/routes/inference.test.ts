@@ -179,6 +179,8 @@ describe("chat completions from a tab", () => {
     expect(body.choices[0]?.message.content).toBe("Hello!");
     expect(body.choices[0]?.finish_reason).toBe("stop");
     expect(body.usage).toEqual({ prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 });
+    // The tab is credited with the tokens it generated.
+    expect(await t.next("job.credit")).toEqual({ type: "job.credit", jobId: job.id, credit: 2 });
   });
 
   it("stream: OpenAI chunks, usage chunk when asked, then [DONE]", async () => {

@@ -24,6 +24,7 @@ export const NodeMessageType = {
   Welcome: "welcome",
   JobAssign: "job.assign",
   JobCancel: "job.cancel",
+  JobCredit: "job.credit",
 } as const;
 
 export const AdapterInfoSchema = z.object({
@@ -185,11 +186,23 @@ export const JobCancelSchema = z.object({
   reason: z.string().max(200),
 });
 
+/**
+ * Credit for a finished job, as the coordinator counts it: one credit per completion token this
+ * tab generated for the client (a failover's earlier text belongs to the tabs that wrote it; tabs
+ * whose attempt failed earn nothing). Sent after job.done; the tab records it in its ledger.
+ */
+export const JobCreditSchema = z.object({
+  type: z.literal(NodeMessageType.JobCredit),
+  jobId: z.string(),
+  credit: z.number().nonnegative(),
+});
+
 export const CoordinatorMessageSchema = z.discriminatedUnion("type", [
   ChallengeSchema,
   WelcomeSchema,
   JobAssignSchema,
   JobCancelSchema,
+  JobCreditSchema,
 ]);
 export type CoordinatorMessage = z.infer<typeof CoordinatorMessageSchema>;
 

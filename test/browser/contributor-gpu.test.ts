@@ -114,18 +114,23 @@ describe("the contributor's GPU", () => {
   });
 
   it("records served jobs and shows them on the dashboard; screenshot kept", async () => {
+    let tokens = 0;
     for (const content of ["first job for the ledger", "second job for the ledger please"]) {
-      await openai.chat.completions.create({
+      const done = await openai.chat.completions.create({
         model,
         messages: [{ role: "user", content }],
         max_tokens: 32,
       });
+      tokens += done.usage?.completion_tokens ?? 0;
     }
+    expect(tokens).toBeGreaterThan(0);
     await expect.poll(() => tab.field("jobs-total").textContent()).toBe("2");
     expect(await tab.field("jobs-today").textContent()).toBe("2");
     expect(Number(await tab.field("tokens-total").textContent())).toBeGreaterThan(0);
-    // The coordinator reports no credit yet: shown as unknown, never invented.
-    expect(await tab.field("credit-total").textContent()).toBe("—");
+    // Credit as the coordinator reported it: one per completion token this tab generated.
+    await expect
+      .poll(async () => Number(await tab.field("credit-total").textContent()))
+      .toBe(tokens);
     await expect.poll(() => tab.field("live-tps").textContent()).toMatch(/tokens\/s/);
     expect(await tab.field("state-words").textContent()).toMatch(
       /^ready: waiting for requests for /,
@@ -162,7 +167,8 @@ describe("the contributor's GPU", () => {
     expect(exported.jobs).toHaveLength(2);
     expect(
       exported.jobs.every(
-        (j: { credit: unknown; model: string }) => j.credit === null && j.model === model,
+        (j: { credit: unknown; model: string }) =>
+          typeof j.credit === "number" && j.credit > 0 && j.model === model,
       ),
     ).toBe(true);
     expect(exported.identity.find((r: { key: string }) => r.key === "nodeId")?.value).toMatch(

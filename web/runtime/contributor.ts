@@ -71,6 +71,8 @@ export interface ContributorOptions {
    * takes effect before the coordinator can assign another job.
    */
   onJobEnd?: (end: JobEnd) => void;
+  /** Credit the coordinator counted for a finished job (after onJobEnd recorded the job). */
+  onCredit?: (jobId: string, credit: number) => void;
   log?: (message: string) => void;
   /** Also stream to callers that asked for the direct WebRTC path (`job.direct`); see web/p2p. */
   direct?: DirectDelivery;
@@ -268,6 +270,9 @@ export class Contributor {
         return;
       case "job.cancel":
         if (this.job?.id === msg.jobId) this.cancelRunning();
+        return;
+      case "job.credit":
+        this.opts.onCredit?.(msg.jobId, msg.credit);
         return;
       default: {
         const unreachable: never = msg;
