@@ -10,6 +10,9 @@ import { build as viteBuild } from "vite";
 const ROOT = resolve(import.meta.dirname, "../..");
 
 export async function buildContributorPage(): Promise<void> {
+  // `npm test` builds dist/ once before any project starts (workerd needs the folder, and a
+  // rebuild while other files' servers run would empty it under them).
+  if (process.env.TABGRID_PAGE_BUILT === "1") return;
   await viteBuild({ configFile: resolve(ROOT, "vite.config.ts"), logLevel: "warn" });
 }
 
