@@ -5,10 +5,21 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 
 const results = ".vitest-results.json";
 rmSync(results, { force: true });
+
+// Build the contributor page once: wrangler.toml serves dist/ (workerd refuses to start without
+// it) and the browser tests load it.
+const built = spawnSync("vite", ["build", "--logLevel", "warn"], { stdio: "inherit" });
+if (built.status !== 0) {
+  console.log("0 passed, 1 failed");
+  console.error("vite build failed (see above).");
+  process.exit(1);
+}
+
 const env = {
   ...process.env,
   WRANGLER_SEND_METRICS: "false",
   CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  TABGRID_PAGE_BUILT: "1",
 };
 const run = spawnSync(
   "vitest",
