@@ -1,4 +1,4 @@
-import type { OpenAIErrorType } from "../../shared/openai/errors.js";
+import type { OpenAIErrorBody, OpenAIErrorType } from "../../shared/openai/errors.js";
 import type { JobError, JobErrorCode } from "../../shared/protocol/job.js";
 
 /**
@@ -16,6 +16,19 @@ export class ApiError extends Error {
   ) {
     super(message);
     this.name = "ApiError";
+  }
+
+  /** OpenAI's error JSON for an ApiError; `request_id` repeats the x-request-id header. */
+  toBody(requestId: string): OpenAIErrorBody {
+    return {
+      error: {
+        message: this.message,
+        type: this.type,
+        param: this.param,
+        code: this.code,
+        request_id: requestId,
+      },
+    };
   }
 }
 

@@ -1,21 +1,11 @@
 import type { Context } from "hono";
-import type { OpenAIErrorBody } from "../../shared/openai/errors.js";
 import { ApiError } from "./api-error.js";
 import type { AppContext } from "../env.js";
 import { log } from "./log.js";
 
 /** Build OpenAI's error JSON for an ApiError, carrying the request id in body and header. */
 export function errorResponse(err: ApiError, requestId: string): Response {
-  const body: OpenAIErrorBody = {
-    error: {
-      message: err.message,
-      type: err.type,
-      param: err.param,
-      code: err.code,
-      request_id: requestId,
-    },
-  };
-  return new Response(JSON.stringify(body), {
+  return new Response(JSON.stringify(err.toBody(requestId)), {
     status: err.status,
     headers: { "content-type": "application/json", "x-request-id": requestId, ...err.headers },
   });

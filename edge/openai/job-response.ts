@@ -1,4 +1,3 @@
-import type { OpenAIErrorBody } from "../../shared/openai/errors.js";
 import { ApiError, apiErrorFromJob } from "../http/api-error.js";
 import type { JobEventSource } from "./job-source.js";
 import type { ResponseFormat } from "./response-format.js";
@@ -14,19 +13,6 @@ export interface JobResponseInit {
   requestId: string;
   /** Whether to send the opening chunk (not when resuming a stream that already had it). */
   opening: boolean;
-}
-
-/** OpenAI's error JSON for a failure that happens after the response started. */
-function errorPayload(err: ApiError, requestId: string): OpenAIErrorBody {
-  return {
-    error: {
-      message: err.message,
-      type: err.type,
-      param: err.param,
-      code: err.code,
-      request_id: requestId,
-    },
-  };
 }
 
 /**
@@ -53,7 +39,7 @@ export function streamJob(init: JobResponseInit): Response {
           controller.enqueue(encoder.encode("data: [DONE]\n\n"));
           break;
         case "error":
-          controller.enqueue(sse(errorPayload(apiErrorFromJob(event.error), init.requestId)));
+          controller.enqueue(sse(apiErrorFromJob(event.error).toBody(init.requestId)));
           break;
       }
       controller.close();
