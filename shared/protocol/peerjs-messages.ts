@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { PEER_ID_RE } from "./p2p-messages.js";
 
 /**
  * The PeerJS signalling channel (what the official `peerjs` client speaks to a PeerServer), served
@@ -24,8 +25,8 @@ export const PeerMessageType = {
   Expire: "EXPIRE",
 } as const;
 
-/** The API key the `peerjs` client sends by default; the only one this server accepts. */
-export const PEERJS_KEY = "peerjs";
+export { PEERJS_KEY, PEER_ID_RE, peerShard, peerIdIn, IceConfigSchema } from "./p2p-messages.js";
+export type { IceConfig } from "./p2p-messages.js";
 
 /** The exact heartbeat text the client sends every 5 s; answered by WebSocket auto-response. */
 export const HEARTBEAT_FRAME = '{"type":"HEARTBEAT"}';
@@ -33,22 +34,7 @@ export const HEARTBEAT_FRAME = '{"type":"HEARTBEAT"}';
 /** Largest frame a peer may send (an SDP offer is a few kB). */
 export const MAX_SIGNAL_FRAME_BYTES = 32 * 1024;
 
-/**
- * Peer ids name their signalling shard (`tg-<shard>-<32 hex>`), so the Worker routes a socket to
- * the right Signal object without a lookup, and two peers meet only in one shard: a tab that is
- * introduced to a caller creates its own id in the caller's shard.
- */
-export const PEER_ID_RE = /^tg-([a-z]{2,8})-([0-9a-f]{32})$/;
 export const PeerIdSchema = z.string().regex(PEER_ID_RE, "a Tabgrid peer id: tg-<shard>-<32 hex>");
-
-export function peerShard(id: string): string | null {
-  return PEER_ID_RE.exec(id)?.[1] ?? null;
-}
-
-/** A fresh peer id in `shard`; `hex32` is 32 lowercase hex characters (e.g. a UUID without dashes). */
-export function peerIdIn(shard: string, hex32: string): string {
-  return `tg-${shard}-${hex32}`;
-}
 
 const sdp = z.object({
   type: z.enum(["offer", "answer", "pranswer", "rollback"]),
@@ -117,12 +103,3 @@ export const SignalCloseCode = {
   /** The same id connected again with its token: this older socket is retired. */
   Replaced: 4410,
 } as const;
-
-/** RTCIceServer as operators configure it (ICE_SERVERS) and as /v1/signal/ice serves it. */
-export const IceServerSchema = z.object({
-  urls: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-  username: z.string().optional(),
-  credential: z.string().optional(),
-});
-export const IceConfigSchema = z.object({ iceServers: z.array(IceServerSchema).max(16) });
-export type IceConfig = z.infer<typeof IceConfigSchema>;

@@ -1,7 +1,7 @@
 import { Peer, type DataConnection } from "peerjs";
 import type { FinishReason, Usage } from "../../shared/protocol/job.js";
 import type { DirectMessage, DirectMetadata } from "../../shared/protocol/p2p-messages.js";
-import { peerIdIn, peerShard } from "../../shared/protocol/peerjs-messages.js";
+import { peerIdIn, peerShard } from "../../shared/protocol/p2p-messages.js";
 import { fetchIceServers, signallingOptions } from "./peer-options.js";
 
 /**

@@ -1,5 +1,5 @@
 import type { PeerOptions } from "peerjs";
-import { IceConfigSchema, PEERJS_KEY } from "../../shared/protocol/peerjs-messages.js";
+import { IceConfigSchema, PEERJS_KEY } from "../../shared/protocol/p2p-messages.js";
 
 /** `peerjs` options for the coordinator's signalling at <origin>/v1/signal/ (see edge/signal). */
 export function signallingOptions(origin: string, iceServers: RTCIceServer[]): PeerOptions {
