@@ -61,7 +61,7 @@ console.log(
   `coordinator: wrangler dev on 127.0.0.1, STATUS_INTERVAL_MS=${params.statusIntervalMs} ` +
     `ACCEPT_MS=${params.acceptMs} LEASE_MS=${params.leaseMs} ` +
     `REDISPATCH_WAIT_MS=${params.redispatchWaitMs} ANONYMOUS_TIER=on (RPM/concurrency unlimited); ` +
-    `tabs ping every status interval, dropped tabs rejoin after ${params.rejoinMs} ms; ` +
+    `tabs ping every half status interval, dropped tabs rejoin after ${params.rejoinMs} ms; ` +
     `request timeout ${params.requestTimeoutMs} ms`,
 );
 
