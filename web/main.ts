@@ -17,6 +17,7 @@ import { adapterKey, Ledger } from "./ledger/ledger.js";
 import { connectUrl, fetchCatalog } from "./runtime/catalog-client.js";
 import { Contributor, type ContributorView, type JobEnd } from "./runtime/contributor.js";
 import { browserNodeIdentity } from "./runtime/node-identity.js";
+import { peerDirectDelivery } from "./p2p/direct-delivery.js";
 import { browserTimers } from "./runtime/timers.js";
 import { renderAdapter } from "./ui/adapter-panel.js";
 import { renderCachePanel } from "./ui/cache-panel.js";
@@ -270,6 +271,8 @@ async function contribute(p: Page): Promise<void> {
     gpu: () => helloGpu(p),
     onJobEnd: (end) => jobEnded(p, end),
     onCredit: (jobId, credit) => credited(p, jobId, credit),
+    // Callers that asked for the direct WebRTC path also get tokens over a data channel.
+    direct: peerDirectDelivery({ origin: location.origin }),
     onChange: (view) => {
       p.view = view;
       renderStatus(status, view);
