@@ -16,3 +16,17 @@ export function requestLocation(request: Request, env: AppEnv): Location | null 
   }
   return locationFromCf((request as { cf?: unknown }).cf);
 }
+
+/**
+ * "City, CC" for the contributor's dashboard, from `request.cf` (or the x-tabgrid-place header
+ * where the location header is allowed); undefined when unknown.
+ */
+export function requestPlace(request: Request, env: AppEnv): string | undefined {
+  if (env.ALLOW_LOCATION_HEADER === "true") {
+    const given = request.headers.get("x-tabgrid-place")?.trim();
+    if (given) return given.slice(0, 100);
+  }
+  const cf = (request as { cf?: { city?: unknown; country?: unknown } }).cf;
+  const parts = [cf?.city, cf?.country].filter((p): p is string => typeof p === "string" && !!p);
+  return parts.length ? parts.join(", ").slice(0, 100) : undefined;
+}

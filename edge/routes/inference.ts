@@ -7,7 +7,7 @@ import type { AppContext } from "../env.js";
 import { ApiError } from "../http/api-error.js";
 import { forwardToFallback } from "../fallback/upstream.js";
 import { parseJsonBody } from "../http/json-body.js";
-import { requestLocation } from "../http/location.js";
+import { requestLocation, requestPlace } from "../http/location.js";
 import { log } from "../http/log.js";
 import { collectJob, streamJob } from "../openai/job-response.js";
 import { JobEventSource, streamIdleMs } from "../openai/job-source.js";
@@ -98,8 +98,13 @@ async function runJob(
   const requestId = c.get("requestId");
   const caller = c.get("caller");
   const loc = requestLocation(c.req.raw, c.env);
+  const clientPlace = requestPlace(c.req.raw, c.env);
+  const placed = (region: RegionName): JobSpec => ({
+    ...specFor(region),
+    ...(clientPlace ? { clientPlace } : {}),
+  });
   const probe = specFor("wnam");
-  const routed = await routeJob(c.env, loc, specFor, {
+  const routed = await routeJob(c.env, loc, placed, {
     requestId,
     owner: caller.owner,
     detachGraceMs: opts.resumeGraceMs,

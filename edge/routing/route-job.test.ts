@@ -51,8 +51,11 @@ describe("regions", () => {
   it("a tab joins the region nearest to it and serves clients near it from there", async () => {
     const t = await tabAt(["geo-a"], FRANKFURT);
     expect(await nodeRegions("geo-a")).toEqual(["weur"]);
-    const resP = chatFrom(PARIS, "geo-a");
-    t.serve(await t.nextJob(), ["bonjour"]);
+    const resP = chatFrom(PARIS, "geo-a", { "x-tabgrid-place": "Paris, FR" });
+    const job = await t.nextJob();
+    // The contributor learns roughly where its client is (city level).
+    expect(job.clientPlace).toBe("Paris, FR");
+    t.serve(job, ["bonjour"]);
     const res = await resP;
     expect(res.headers.get("x-tabgrid-region")).toBe("weur");
     expect(ChatCompletionSchema.parse(await res.json()).choices[0]?.message.content).toBe(

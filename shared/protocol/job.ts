@@ -35,6 +35,11 @@ export const JobSpecSchema = z.object({
    * over a WebRTC data channel to this PeerJS peer. The relay still carries every delta.
    */
   direct: z.object({ peerId: z.string().regex(/^tg-[a-z]{2,8}-[0-9a-f]{32}$/) }).optional(),
+  /**
+   * Roughly where the client is ("Frankfurt, DE"), from the coordinator's view of the request, so
+   * the contributor sees whom it serves. City level only; absent when unknown.
+   */
+  clientPlace: z.string().max(100).optional(),
 });
 export type JobSpec = z.infer<typeof JobSpecSchema>;
 
