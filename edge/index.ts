@@ -13,7 +13,14 @@ import { adminRoutes } from "./routes/admin.js";
 import { authenticate } from "./auth/authenticate.js";
 
 /** Response headers the SDK reads across origins (job id for resume, request id for errors). */
-const EXPOSED_HEADERS = ["x-request-id", "x-tabgrid-job-id", "x-tabgrid-node", "retry-after"];
+const EXPOSED_HEADERS = [
+  "x-request-id",
+  "x-tabgrid-job-id",
+  "x-tabgrid-node",
+  "x-tabgrid-region",
+  "x-tabgrid-served-by",
+  "retry-after",
+];
 
 export { RegionDurableObject } from "./region/region-do.js";
 export { SignalDurableObject } from "./signal/signal-do.js";
