@@ -114,6 +114,26 @@ describe("Contributor", () => {
     expect(contributor.snapshot.lastTokensPerSecond).toBeGreaterThan(0);
   });
 
+  it("shows the job it serves and its client's place while busy, and nothing once idle", async () => {
+    const { sockets, contributor, until, connect } = setup();
+    await connect();
+    const seen: ContributorView[] = [];
+    const busy = until((v) => v.state === "busy" && !!seen.push(v));
+    const idle = until((v) => v.jobsServed === 1 && v.state === "idle");
+    const placed: JobSpec = { ...job("job-p", "hello from afar"), clientPlace: "Frankfurt, DE" };
+    sockets.last.receive({ type: "job.assign", job: placed, attempt: 1 });
+    await busy;
+    expect(seen[0]?.serving).toEqual({ model: model.model_id, clientPlace: "Frankfurt, DE" });
+    await idle;
+    expect(contributor.snapshot.serving).toBeNull();
+
+    // Unknown place: the model only.
+    const busyAgain = until((v) => v.state === "busy" && !!seen.push(v));
+    sockets.last.receive({ type: "job.assign", job: job("job-q", "no place"), attempt: 1 });
+    await busyAgain;
+    expect(seen[1]?.serving).toEqual({ model: model.model_id, clientPlace: null });
+  });
+
   it("refuses a second job while busy and a model it does not serve", async () => {
     const { sockets, until, connect, frames } = setup();
     await connect();

@@ -34,6 +34,14 @@ export interface ContributorView {
   error: string | null;
   /** Why the tab is paused or loading, in plain words (also sent in `status`). */
   reason: string | null;
+  /** The job being served now: its model and roughly where its client is, when known. */
+  serving: ServingJob | null;
+}
+
+export interface ServingJob {
+  model: string;
+  /** City level ("Frankfurt, DE"), from the coordinator's view of the request; null if unknown. */
+  clientPlace: string | null;
 }
 
 /** How a job ended, for the local ledger and the speed/throttling watch (web/control, web/ledger). */
@@ -94,6 +102,7 @@ export class Contributor {
     lastTokensPerSecond: null,
     error: null,
     reason: null,
+    serving: null,
   };
   private readonly socket: NodeSocket;
   private readonly timers: Timers;
@@ -239,9 +248,13 @@ export class Contributor {
     this.opts.onChange(this.snapshot);
   }
 
-  private setState(state: NodeState): void {
-    if (state === this.view.state) return;
-    this.update({ state });
+  /** `patch` is applied in the same view update (even when the state does not change). */
+  private setState(state: NodeState, patch: Partial<ContributorView> = {}): void {
+    if (state === this.view.state) {
+      if (Object.keys(patch).length) this.update(patch);
+      return;
+    }
+    this.update({ ...patch, state });
     this.socket.send(this.statusFrame());
   }
 
@@ -304,7 +317,7 @@ export class Contributor {
     const running: RunningJob = { id: job.id, cancelled: false };
     this.job = running;
     this.socket.send({ type: "job.accept", jobId: job.id });
-    this.setState("busy");
+    this.setState("busy", { serving: { model: job.model, clientPlace: job.clientPlace ?? null } });
     const deltas = new DeltaCoalescer(
       (text, seq) => this.socket.send({ type: "job.delta", jobId: job.id, seq, text }),
       { timers: this.timers },
@@ -382,7 +395,8 @@ export class Contributor {
     } finally {
       direct?.close();
       this.job = null;
-      if (this.view.state === "busy") this.setState(this.pauseRequested ? "paused" : "idle");
+      const next = this.view.state === "busy" ? (this.pauseRequested ? "paused" : "idle") : null;
+      this.setState(next ?? this.view.state, { serving: null });
     }
   }
 

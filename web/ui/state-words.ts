@@ -2,8 +2,9 @@ import type { ControllerView } from "../control/controller.js";
 import type { ContributorView } from "../runtime/contributor.js";
 
 /**
- * The tab's state in plain words, for the headline of the dashboard: "serving Llama-3.2-1B…",
- * "paused: on battery", "reloading … : the GPU device was lost".
+ * The tab's state in plain words, for the headline of the dashboard: "serving
+ * Qwen2.5-1.5B-Instruct-q4f32_1-MLC to a client in Frankfurt, DE", "paused: on battery",
+ * "reloading … : the GPU device was lost".
  */
 const CODE_WORDS: Record<string, string> = {
   device_lost: "the GPU device was lost",
@@ -35,9 +36,11 @@ export function stateWords(
         ? `reloading ${model}: ${reasonWords(v.reason)}`
         : `loading ${model} onto the GPU…`;
       break;
-    case "busy":
-      words = `serving ${model}`;
+    case "busy": {
+      const place = v.serving?.clientPlace;
+      words = `serving ${v.serving?.model ?? model}${place ? ` to a client in ${place}` : ""}`;
       break;
+    }
     case "idle":
       words = `ready: waiting for requests for ${model}`;
       break;
