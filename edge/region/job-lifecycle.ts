@@ -1,23 +1,16 @@
 import { log } from "../http/log.js";
-import type { JobError, JobErrorCode, JobSpec } from "../../shared/protocol/job.js";
+import type { JobErrorCode, JobSpec } from "../../shared/protocol/job.js";
 import type { CoordinatorMessage, TabMessage } from "../../shared/protocol/node-messages.js";
 import type { AlarmScheduler } from "./alarm-scheduler.js";
-import { CircuitBreaker } from "./circuit-breaker.js";
 import type { JobEvent, OpenJobResult, SubscribeResult } from "./job-events.js";
 import { JobRelay } from "./job-relay.js";
-import {
-  JobStore,
-  TERMINAL_STATES,
-  type JobMeta,
-  type JobRow,
-  type MatchFacts,
-} from "./job-store.js";
+import { JobDispatch } from "./job-dispatch.js";
+import { JobStore, TERMINAL_STATES, type JobMeta, type JobRow } from "./job-store.js";
 import type { NodeRecord, NodeRegistry } from "./node-registry.js";
 import type { RegionConfig } from "./region-config.js";
-import { summarise, type RegionSummary } from "./region-views.js";
+import type { RegionSummary } from "./region-views.js";
 import { TabScheduler } from "./tab-scheduler.js";
-import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
-import type { MatchRequest } from "../../shared/scheduling/score.js";
+import type { RegionHint } from "../../shared/geo/regions.js";
 import { retryAfterSeconds } from "../../shared/scheduling/wait-queue.js";
 
 /** Failures another tab may fix; the rest end the job at once. */
@@ -32,69 +25,50 @@ const RETRYABLE: ReadonlySet<JobErrorCode> = new Set([
 ]);
 
 /**
- * Everything that happens to a job after it is written: assignment with a lease, deltas, the end,
- * failover to another tab (continuing from the text already delivered, at most
- * `maxAttempts` tabs), cancellation, a grace period for readers that dropped, and expiry. Timers
- * are named logical alarms: `lease:<job>`, `wait:<job>`, `detach:<job>`, `expire:<job>`, and one
- * `liveness` sweep of the tabs.
+ * The events in a job's life, as they reach the Region object: a request (match it now or queue
+ * it), frames from tabs (accept, deltas, the end, errors), readers coming and going, tabs joining
+ * and leaving, and timers — named logical alarms `lease:<job>`, `wait:<job>`, `detach:<job>`,
+ * `expire:<job>`, `report` and one `liveness` sweep of the tabs. Where a job goes and what the
+ * region records on the way is JobDispatch's part (job-dispatch.ts).
  */
 export class JobLifecycle {
   private readonly jobs: JobStore;
   private readonly relay: JobRelay;
-  private readonly breaker = new CircuitBreaker();
   private readonly scheduler: TabScheduler;
-  /**
-   * Last sign of life (accept or delta) per job. The lease alarm is not moved on every delta;
-   * when it fires, a job that was active since gets the rest of its lease instead.
-   */
-  private readonly activeAt = new Map<string, number>();
+  private readonly dispatch: JobDispatch;
 
   constructor(
     private readonly ctx: DurableObjectState,
     private readonly nodes: NodeRegistry,
     private readonly timers: AlarmScheduler,
     private readonly config: RegionConfig,
-    private readonly region: RegionHint,
+    region: RegionHint,
     /** Sends this region's summary to the Directory (models, idle tabs, queue). */
-    private readonly report: (summary: RegionSummary) => Promise<void>,
+    report: (summary: RegionSummary) => Promise<void>,
   ) {
     this.jobs = new JobStore(ctx.storage.sql);
     this.relay = new JobRelay((jobId) => void this.onDetached(jobId));
     this.scheduler = new TabScheduler(region, 3 * config.statusIntervalMs);
+    this.dispatch = new JobDispatch({
+      jobs: this.jobs,
+      relay: this.relay,
+      scheduler: this.scheduler,
+      nodes,
+      timers,
+      config,
+      region,
+      report,
+      onSendFailed: (node) => this.nodeLeft(node, "socket closed"),
+    });
   }
 
   /** The Directory's view of this region, now. */
   summary(): RegionSummary {
-    return { ...summarise(this.nodes.all()), queued: this.jobs.waitingCount() };
+    return this.dispatch.summary();
   }
 
-  /** Report membership changes at once; idle/busy flips at most once a second (timer `report`). */
-  private async reportSoon(now: boolean): Promise<void> {
-    if (now) {
-      await this.timers.clear("report");
-      await this.report(this.summary()).catch((e: unknown) =>
-        log("warn", "directory report failed", { error: String(e) }),
-      );
-    } else if (!this.timers.has("report")) {
-      await this.timers.set("report", Date.now() + 1000);
-    }
-  }
-
-  /** Apply a change to a tab and keep the matching index in step with it. */
-  private updateNode(node: NodeRecord, patch: Parameters<NodeRegistry["update"]>[1]): void {
-    this.nodes.update(node, patch);
-    this.scheduler.sync(node, this.breaker.isResting(node.nodeId));
-  }
-
-  private matchRequest(model: string, facts: MatchFacts): MatchRequest {
-    return {
-      clientLocation: facts.clientLocation ?? REGION_CENTRES[this.region],
-      model,
-      promptTokens: facts.promptTokens,
-      maxTokens: facts.maxTokens,
-      stream: facts.stream,
-      ...(facts.latencyBudgetMs !== undefined ? { latencyBudgetMs: facts.latencyBudgetMs } : {}),
-    };
+  send(node: NodeRecord, msg: CoordinatorMessage): boolean {
+    return this.dispatch.send(node, msg);
   }
 
   /** After eviction: rebind tabs to their jobs; jobs whose tab vanished move on. */
@@ -109,21 +83,15 @@ export class JobLifecycle {
         await this.timers.set(`detach:${row.id}`, Date.now() + Math.max(row.detach_grace_ms, 2000));
       }
       if (row.node_id && !this.nodes.get(row.node_id)) {
-        await this.redispatch(row.id, { code: "node_gone", message: "the serving tab left" });
+        await this.dispatch.redispatch(row.id, {
+          code: "node_gone",
+          message: "the serving tab left",
+        });
       } else if (row.state === "queued" && !this.timers.has(`wait:${row.id}`)) {
         await this.timers.set(`wait:${row.id}`, Date.now() + this.config.queueWaitMs);
       }
     }
     await this.ensureLiveness();
-  }
-
-  send(node: NodeRecord, msg: CoordinatorMessage): boolean {
-    try {
-      node.ws.send(JSON.stringify(msg));
-      return true;
-    } catch {
-      return false;
-    }
   }
 
   visibleJob(jobId: string, owner: string | null): JobRow | undefined {
@@ -144,7 +112,7 @@ export class JobLifecycle {
    */
   async open(spec: JobSpec, meta: JobMeta, queue: boolean): Promise<OpenJobResult> {
     const now = Date.now();
-    const req = this.matchRequest(spec.model, meta.match);
+    const req = this.dispatch.matchRequest(spec.model, meta.match);
     const result = this.scheduler.matchIdle(req, now);
     if (result.kind === "over_budget") {
       return {
@@ -159,7 +127,7 @@ export class JobLifecycle {
     if (node) {
       this.jobs.create(spec, meta);
       const { readerId, events } = this.relay.subscribe(spec.id, "");
-      await this.assign(spec.id, spec, node, "");
+      await this.dispatch.assign(spec.id, spec, node, "");
       return { ok: true, jobId: spec.id, nodeId: node.publicId, readerId, events };
     }
     if (!this.nodes.anyServes(spec.model)) {
@@ -195,7 +163,7 @@ export class JobLifecycle {
     this.jobs.create(spec, meta);
     const { readerId, events } = this.relay.subscribe(spec.id, "");
     await this.timers.set(`wait:${spec.id}`, now + this.config.queueWaitMs);
-    await this.reportSoon(false);
+    await this.dispatch.reportSoon(false);
     log("info", "job queued", { jobId: spec.id, waiting: this.jobs.waitingCount() });
     return { ok: true, jobId: spec.id, nodeId: "queued", readerId, events };
   }
@@ -219,8 +187,9 @@ export class JobLifecycle {
     const node = row.node_id ? this.nodes.get(row.node_id) : undefined;
     // The tab stays bound until it confirms with job.done(abort), so it gets no new job while its
     // engine is still stopping.
-    if (node && node.jobId === jobId) this.send(node, { type: "job.cancel", jobId, reason });
-    await this.settle(jobId);
+    if (node && node.jobId === jobId)
+      this.dispatch.send(node, { type: "job.cancel", jobId, reason });
+    await this.dispatch.settle(jobId);
     log("info", "job cancelled", { jobId, reason });
   }
 
@@ -228,9 +197,9 @@ export class JobLifecycle {
 
   async nodeJoined(node: NodeRecord): Promise<void> {
     this.scheduler.sync(node, false);
-    await this.reportSoon(true);
+    await this.dispatch.reportSoon(true);
     await this.ensureLiveness();
-    await this.dispatchWaiting(node);
+    await this.dispatch.dispatchWaiting(node);
   }
 
   async nodeLeft(node: NodeRecord, why: string): Promise<void> {
@@ -239,12 +208,12 @@ export class JobLifecycle {
     log("info", "node left", { node: node.publicId, why });
     const row = node.jobId ? this.jobs.get(node.jobId) : undefined;
     if (row && row.node_id === node.nodeId && !TERMINAL_STATES.has(row.state)) {
-      await this.redispatch(row.id, {
+      await this.dispatch.redispatch(row.id, {
         code: "node_gone",
         message: `the serving tab left (${why})`,
       });
     }
-    await this.reportSoon(true);
+    await this.dispatch.reportSoon(true);
   }
 
   async onTabMessage(node: NodeRecord, msg: Exclude<TabMessage, { type: "hello" }>): Promise<void> {
@@ -252,22 +221,23 @@ export class JobLifecycle {
     switch (msg.type) {
       case "status": {
         // A tab reporting idle is done with a job that was taken from it (moved or cancelled).
-        const free = msg.state === "idle" && node.jobId && !this.isCurrent(node, node.jobId);
+        const free =
+          msg.state === "idle" && node.jobId && !this.dispatch.isCurrent(node, node.jobId);
         const modelsChanged = msg.models.join() !== node.models.join();
-        this.updateNode(node, {
+        this.dispatch.updateNode(node, {
           state: msg.state,
           models: msg.models,
           jobId: free ? null : node.jobId,
         });
-        await this.reportSoon(modelsChanged);
-        if (!node.jobId && node.state === "idle") await this.dispatchWaiting(node);
+        await this.dispatch.reportSoon(modelsChanged);
+        if (!node.jobId && node.state === "idle") await this.dispatch.dispatchWaiting(node);
         return;
       }
       case "job.accept":
-        if (this.isCurrent(node, msg.jobId)) {
-          this.noteRtt(node);
+        if (this.dispatch.isCurrent(node, msg.jobId)) {
+          this.dispatch.noteRtt(node);
           this.jobs.markStreaming(msg.jobId);
-          await this.armLease(msg.jobId, this.config.leaseMs);
+          await this.dispatch.armLease(msg.jobId, this.config.leaseMs);
         }
         return;
       case "job.delta":
@@ -280,47 +250,47 @@ export class JobLifecycle {
         }
         if (msg.seq === 0) this.jobs.markFirstToken(msg.jobId, Date.now());
         this.relay.push(msg.jobId, { type: "delta", text: msg.text });
-        await this.extendLease(msg.jobId);
+        await this.dispatch.extendLease(msg.jobId);
         return;
       case "job.done": {
-        const current = this.isCurrent(node, msg.jobId);
-        if (current && msg.finishReason !== "abort") this.observe(node, msg.jobId, msg);
+        const current = this.dispatch.isCurrent(node, msg.jobId);
+        if (current && msg.finishReason !== "abort") this.dispatch.observe(node, msg.jobId, msg);
         if (node.jobId === msg.jobId) {
           if (current && msg.finishReason !== "abort") node.jobsServed += 1;
-          this.updateNode(node, { jobId: null, state: msg.state ?? "idle" });
+          this.dispatch.updateNode(node, { jobId: null, state: msg.state ?? "idle" });
         }
         if (current && msg.finishReason === "abort") {
           // The tab stopped on its own (paused by its owner): another tab continues.
-          await this.redispatch(msg.jobId, {
+          await this.dispatch.redispatch(msg.jobId, {
             code: "node_gone",
             message: "the serving tab stopped",
           });
         } else if (current) {
-          this.credit(node, msg.jobId, msg.usage.completion_tokens);
+          this.dispatch.credit(node, msg.jobId, msg.usage.completion_tokens);
           this.jobs.finish(msg.jobId, msg.finishReason, msg.usage);
           this.relay.push(msg.jobId, {
             type: "done",
             finishReason: msg.finishReason,
             usage: msg.usage,
           });
-          await this.settle(msg.jobId);
+          await this.dispatch.settle(msg.jobId);
         }
-        await this.reportSoon(false);
-        await this.dispatchWaiting(node);
+        await this.dispatch.reportSoon(false);
+        await this.dispatch.dispatchWaiting(node);
         return;
       }
       case "job.error": {
-        const current = this.isCurrent(node, msg.jobId);
+        const current = this.dispatch.isCurrent(node, msg.jobId);
         if (node.jobId === msg.jobId)
-          this.updateNode(node, { jobId: null, state: msg.state ?? "idle" });
+          this.dispatch.updateNode(node, { jobId: null, state: msg.state ?? "idle" });
         if (current && RETRYABLE.has(msg.error.code)) {
-          if (msg.error.code !== "no_capacity") this.recordFailure(node.nodeId);
-          await this.redispatch(msg.jobId, msg.error);
+          if (msg.error.code !== "no_capacity") this.dispatch.recordFailure(node.nodeId);
+          await this.dispatch.redispatch(msg.jobId, msg.error);
         } else if (current) {
-          await this.endWithError(msg.jobId, msg.error);
+          await this.dispatch.endWithError(msg.jobId, msg.error);
         }
-        await this.reportSoon(false);
-        await this.dispatchWaiting(node);
+        await this.dispatch.reportSoon(false);
+        await this.dispatch.dispatchWaiting(node);
         return;
       }
       default: {
@@ -339,7 +309,7 @@ export class JobLifecycle {
       case "lease": {
         const row = this.jobs.get(jobId);
         if (!row || TERMINAL_STATES.has(row.state) || !row.node_id) return [];
-        const active = this.activeAt.get(jobId);
+        const active = this.dispatch.activeAt.get(jobId);
         if (
           row.state === "streaming" &&
           active !== undefined &&
@@ -348,12 +318,12 @@ export class JobLifecycle {
           await this.timers.set(`lease:${jobId}`, active + this.config.leaseMs);
           return [];
         }
-        this.recordFailure(row.node_id);
+        this.dispatch.recordFailure(row.node_id);
         const message =
           row.state === "assigned"
             ? "the tab did not accept the job in time"
             : "the tab stopped sending tokens";
-        await this.redispatch(jobId, { code: "node_gone", message });
+        await this.dispatch.redispatch(jobId, { code: "node_gone", message });
         return [];
       }
       case "detach":
@@ -362,13 +332,13 @@ export class JobLifecycle {
       case "wait": {
         const row = this.jobs.get(jobId);
         if (row?.state === "queued" && row.attempts === 0) {
-          await this.endWithError(jobId, {
+          await this.dispatch.endWithError(jobId, {
             code: "no_capacity",
             message: `No tab serving '${row.model}' became free in time; retry later.`,
             retryAfterS: retryAfterSeconds(this.config.queueRetryAfterMs),
           });
         } else if (row?.state === "queued") {
-          await this.endWithError(jobId, {
+          await this.dispatch.endWithError(jobId, {
             code: (row.error_code ?? "node_gone") as JobErrorCode,
             message: `${row.error_message ?? "the serving tab left"}; no other tab could take over in time`,
           });
@@ -376,7 +346,7 @@ export class JobLifecycle {
         return [];
       }
       case "report":
-        await this.reportSoon(true);
+        await this.dispatch.reportSoon(true);
         return [];
       case "expire":
         this.jobs.delete(jobId);
@@ -391,174 +361,10 @@ export class JobLifecycle {
 
   // ---- internals ---------------------------------------------------------------------------
 
-  private isCurrent(node: NodeRecord, jobId: string): boolean {
-    const row = this.jobs.get(jobId);
-    return !!row && row.node_id === node.nodeId && !TERMINAL_STATES.has(row.state);
-  }
-
-  private async assign(
-    jobId: string,
-    spec: JobSpec,
-    node: NodeRecord,
-    continueFrom: string,
-  ): Promise<void> {
-    this.jobs.assign(jobId, node.nodeId);
-    const attempt = this.jobs.get(jobId)?.attempts ?? 1;
-    node.lastAssignedAt = Date.now();
-    const facts = this.jobs.match(this.jobs.get(jobId) as JobRow);
-    // Expected finish, for queue estimates of this tab: the longest answer the request allows.
-    const speed = this.scheduler.decodeSpeed(node.nodeId);
-    node.busyUntil = Date.now() + ((facts.maxTokens ?? spec.sampling.max_tokens) / speed) * 1000;
-    this.updateNode(node, { jobId, state: "busy" });
-    await this.armLease(jobId, this.config.acceptMs);
-    const sent = this.send(node, {
-      type: "job.assign",
-      job: spec,
-      attempt,
-      ...(continueFrom ? { continueFrom } : {}),
-    });
-    log("info", "job assigned", { jobId, node: node.publicId, attempt });
-    if (!sent) await this.nodeLeft(node, "socket closed");
-  }
-
-  /** Move a job whose tab failed to another tab, continuing after the text already delivered. */
-  private async redispatch(jobId: string, cause: JobError): Promise<void> {
-    const row = this.jobs.get(jobId);
-    if (!row || TERMINAL_STATES.has(row.state)) return;
-    this.activeAt.delete(jobId);
-    await this.timers.clear(`lease:${jobId}`);
-    const previous = row.node_id ? this.nodes.get(row.node_id) : undefined;
-    if (previous && previous.jobId === jobId) {
-      this.send(previous, { type: "job.cancel", jobId, reason: "job moved to another tab" });
-    }
-    this.jobs.requeue(jobId, cause);
-    if (row.attempts >= this.config.maxAttempts) {
-      await this.endWithError(jobId, {
-        code: cause.code,
-        message: `${cause.message}; gave up after ${row.attempts} attempts`,
-      });
-      return;
-    }
-    log("info", "job failing over", {
-      jobId,
-      cause: cause.message,
-      delivered: row.text.length,
-    });
-    if (!(await this.tryDispatch(jobId)) && !this.timers.has(`wait:${jobId}`)) {
-      await this.timers.set(`wait:${jobId}`, Date.now() + this.config.redispatchWaitMs);
-    }
-  }
-
-  /** Give a queued job to the best idle tab that has not tried it yet. */
-  private async tryDispatch(jobId: string): Promise<boolean> {
-    const row = this.jobs.get(jobId);
-    if (!row || row.state !== "queued") return false;
-    const tried = new Set(this.jobs.tried(row));
-    const req = { ...this.matchRequest(row.model, this.jobs.match(row)) };
-    delete req.latencyBudgetMs;
-    const result = this.scheduler.matchIdleAmong(
-      req,
-      Date.now(),
-      (id) => !tried.has(id) && !this.breaker.isResting(id),
-    );
-    const node = result.kind === "match" ? this.nodes.get(result.match.tab.id) : undefined;
-    if (!node) return false;
-    await this.timers.clear(`wait:${jobId}`);
-    await this.assign(jobId, this.jobs.spec(row), node, row.text);
-    return true;
-  }
-
-  /**
-   * A tab became free (or joined): give it the first waiting job it can serve — failovers first,
-   * then by priority class, then arrival — so the queue drains in order without a scan of tabs.
-   */
-  private async dispatchWaiting(node: NodeRecord): Promise<void> {
-    if (node.jobId || node.state !== "idle" || this.breaker.isResting(node.nodeId)) return;
-    for (const row of this.jobs.queued()) {
-      if (!node.models.includes(row.model) || this.jobs.tried(row).includes(node.nodeId)) continue;
-      await this.timers.clear(`wait:${row.id}`);
-      await this.assign(row.id, this.jobs.spec(row), node, row.text);
-      return;
-    }
-  }
-
-  private recordFailure(nodeId: string): void {
-    if (this.breaker.recordFailure(nodeId)) {
-      const node = this.nodes.get(nodeId);
-      if (node) this.scheduler.sync(node, true);
-      log("warn", "tab rested after repeated failures", { node: node?.publicId });
-    }
-  }
-
-  /**
-   * Credit the finishing tab with the completion tokens it generated: its share of the answer's
-   * characters when it took over from another tab mid-stream.
-   */
-  private credit(node: NodeRecord, jobId: string, completionTokens: number): void {
-    const row = this.jobs.get(jobId);
-    if (!row) return;
-    const total = row.text.length;
-    const own = total - row.attempt_start_chars;
-    const credit = total > 0 ? Math.round((completionTokens * own) / total) : completionTokens;
-    this.nodes.addCredit(node, credit);
-    this.send(node, { type: "job.credit", jobId, credit });
-  }
-
-  /** RTT sample: job.assign → job.accept, smoothed. */
-  private noteRtt(node: NodeRecord): void {
-    const row = node.jobId ? this.jobs.get(node.jobId) : undefined;
-    if (!row?.dispatched_at) return;
-    const sample = Date.now() - row.dispatched_at;
-    node.rttMs = node.rttMs === null ? sample : node.rttMs * 0.7 + sample * 0.3;
-  }
-
-  /** Learn the tab's real speed from a finished job (time to first token, decode rate). */
-  private observe(
-    node: NodeRecord,
-    jobId: string,
-    done: { usage: { prompt_tokens: number; completion_tokens: number } },
-  ): void {
-    const row = this.jobs.get(jobId);
-    if (!row?.dispatched_at || !row.first_token_at) return;
-    const facts = this.jobs.match(row);
-    this.scheduler.observe(node.nodeId, {
-      clientLocation: facts.clientLocation ?? REGION_CENTRES[this.region],
-      promptTokens: done.usage.prompt_tokens,
-      ttftMs: row.first_token_at - row.dispatched_at,
-      completionTokens: done.usage.completion_tokens,
-      decodeMs: Date.now() - row.first_token_at,
-    });
-  }
-
-  private async endWithError(jobId: string, error: JobError): Promise<void> {
-    if (!this.jobs.fail(jobId, error)) return;
-    this.relay.push(jobId, { type: "error", error });
-    await this.settle(jobId);
-    log("info", "job failed", { jobId, code: error.code, message: error.message });
-  }
-
-  /** A job reached a terminal state: drop its timers and schedule its record's expiry. */
-  private async settle(jobId: string): Promise<void> {
-    this.activeAt.delete(jobId);
-    for (const kind of ["lease", "wait", "detach"]) await this.timers.clear(`${kind}:${jobId}`);
-    await this.timers.set(`expire:${jobId}`, Date.now() + this.config.jobTtlMs);
-  }
-
   private async onDetached(jobId: string): Promise<void> {
     const row = this.jobs.get(jobId);
     if (!row || TERMINAL_STATES.has(row.state)) return;
     await this.timers.set(`detach:${jobId}`, Date.now() + row.detach_grace_ms);
-  }
-
-  private async armLease(jobId: string, ms: number): Promise<void> {
-    this.activeAt.set(jobId, Date.now());
-    await this.timers.set(`lease:${jobId}`, Date.now() + ms);
-  }
-
-  /** A delta arrived: the lease runs from now (kept in memory; the alarm catches up lazily). */
-  private async extendLease(jobId: string): Promise<void> {
-    if (!this.activeAt.has(jobId)) await this.armLease(jobId, this.config.leaseMs);
-    else this.activeAt.set(jobId, Date.now());
   }
 
   private async ensureLiveness(): Promise<void> {
