@@ -25,8 +25,8 @@ const requests: string[] = [];
 const hostPage = (origin: string) => `<!doctype html><html><head><title>A site</title>
 <style>* { color: rgb(255, 0, 0) !important; } button { border-radius: 0 }</style></head>
 <body><h1>Some site</h1><button id="own">site button</button>
-<script>window.events = []; document.addEventListener("tabgrid:status", (e) => window.events.push(e.detail));</script>
-<script src="${origin}/embed.js" async data-mode="both" data-position="bottom-left"></script>
+<script>window.events = []; document.addEventListener("tabgrid:status", (e) => window.events.push({ ...e.detail, at: performance.now() }));</script>
+<script src="${origin}/embed.js" async data-mode="both" data-gpu-share="50" data-position="bottom-left"></script>
 </body></html>`;
 
 const evilPage = (origin: string, good: string, evil: string) => `<!doctype html><html><body>
@@ -111,6 +111,65 @@ describe("embed.js in a third-party page", () => {
         .text,
     );
     expect(await widget(page).getAttribute("data-state")).toBe("running");
+  });
+
+  it("data-gpu-share=50: the frame rests as long as a job took before it takes the next", async () => {
+    type Ev = { state: string | null; model: string | null; at: number };
+    const from = await page.evaluate(() => (window as unknown as { events: Ev[] }).events.length);
+    const model = await page.evaluate(
+      () => (window as unknown as { events: Ev[] }).events.at(-1)?.model,
+    );
+    // Two requests at once: the second waits in the coordinator's queue while the tab serves the
+    // first and then rests; long enough answers (~60 tokens) that the rest is well above jitter.
+    const prompts = [0, 1].map((n) => Array.from({ length: 60 }, (_, i) => `j${n}w${i}`).join(" "));
+    const answers = await page.evaluate(
+      async ({ model, prompts }) => {
+        const T = (window as unknown as { Tabgrid: { client(): any } }).Tabgrid;
+        const client = T.client();
+        return Promise.all(
+          prompts.map(async (content) => {
+            const res = await client.chat.completions.create({
+              model,
+              messages: [{ role: "user", content }],
+            });
+            return res.choices[0].message.content as string;
+          }),
+        );
+      },
+      { model, prompts },
+    );
+    expect(answers.toSorted()).toEqual(
+      prompts
+        .map(
+          (content) =>
+            expectedOutput(
+              { kind: "chat", messages: [{ role: "user", content }] },
+              { max_tokens: 256 },
+            ).text,
+        )
+        .toSorted(),
+    );
+    // The rest after the second job ends too: the tab is idle again once it is over.
+    await page.waitForFunction(
+      (from) => (window as unknown as { events: Ev[] }).events.slice(from).at(-1)?.state === "idle",
+      from,
+    );
+    const events = await page.evaluate(
+      (from) => (window as unknown as { events: Ev[] }).events.slice(from),
+      from,
+    );
+    // State changes only: busy (job 1) → paused (resting) → idle → busy (job 2) → paused → idle.
+    const changes = events.filter((e, i) => i === 0 || e.state !== events[i - 1]!.state);
+    const busy = changes.flatMap((e, i) => (e.state === "busy" ? [i] : []));
+    expect(busy.length).toBe(2);
+    const [b1, b2] = busy as [number, number];
+    const jobMs = changes[b1 + 1]!.at - changes[b1]!.at;
+    expect(changes.slice(b1 + 1, b2).map((e) => e.state)).toEqual(["paused", "idle"]);
+    const restMs = changes[b2]!.at - changes[b1 + 1]!.at;
+    // Rest = job time · (1 − 0.5) / 0.5; the frame measures the job on its own clock, so allow
+    // for the postMessage hops either side.
+    expect(jobMs).toBeGreaterThan(300);
+    expect(restMs).toBeGreaterThan(jobMs * 0.8);
   });
 
   it("ignores status messages from any origin but the coordinator's", async () => {

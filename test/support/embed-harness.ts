@@ -66,25 +66,30 @@ export async function routeTestEngine(context: BrowserContext, workerBundle: str
  * Open the headless contributor frame as a top-level page that is its own parent, and start it
  * with the same `start` message embed.js sends. `withMedia`: call getUserMedia first, which is
  * what makes Chromium offer loopback ICE candidates (without it, ICE cannot connect here).
+ * `gpuShare` (default 100: no rest between jobs, so tests and benchmarks never wait on the duty
+ * cycle unless they ask for it).
  */
 export async function openFrameTab(
   context: BrowserContext,
   coordinator: string,
-  opts: { withMedia: boolean; blockIce?: boolean },
+  opts: { withMedia: boolean; blockIce?: boolean; gpuShare?: number },
 ): Promise<Page> {
   const page = await context.newPage();
   page.on("pageerror", (err) => console.error(`[frame tab error] ${err.message}`));
   if (opts.blockIce) await blockIceCandidates(page);
   await page.goto(`${coordinator}/frame/#parent=${encodeURIComponent(coordinator)}`);
   if (opts.withMedia) await grabMedia(page);
-  await page.evaluate((origin) => {
-    const w = window as unknown as { statuses: unknown[] };
-    w.statuses = [];
-    addEventListener("message", (e) => {
-      if (e.origin === origin) w.statuses.push(e.data);
-    });
-    window.postMessage({ tabgrid: 1, type: "start", models: [], gpuShare: 50 }, origin);
-  }, coordinator);
+  await page.evaluate(
+    ({ origin, gpuShare }) => {
+      const w = window as unknown as { statuses: unknown[] };
+      w.statuses = [];
+      addEventListener("message", (e) => {
+        if (e.origin === origin) w.statuses.push(e.data);
+      });
+      window.postMessage({ tabgrid: 1, type: "start", models: [], gpuShare }, origin);
+    },
+    { origin: coordinator, gpuShare: opts.gpuShare ?? 100 },
+  );
   await page.waitForFunction(() =>
     (
       window as unknown as { statuses: Array<{ phase: string; state: string | null }> }

@@ -1,3 +1,5 @@
+import { Controller } from "../control/controller.js";
+import { normalizeSettings } from "../control/settings.js";
 import { classifyCatalog } from "../../shared/models/eligibility.js";
 import {
   EMBED_CHANNEL_VERSION,
@@ -11,6 +13,7 @@ import { peerDirectDelivery } from "../p2p/direct-delivery.js";
 import { connectUrl, fetchCatalog } from "../runtime/catalog-client.js";
 import { Contributor, type ContributorView } from "../runtime/contributor.js";
 import { browserNodeIdentity } from "../runtime/node-identity.js";
+import { browserTimers } from "../runtime/timers.js";
 import { startEngineWorker, type WorkerEngine } from "../worker/engine-client.js";
 import { chooseEmbedModel } from "./choose-model.js";
 
@@ -35,7 +38,8 @@ let status: EmbedStatus = {
   progress: null,
   detail: null,
 };
-let running: { contributor: Contributor; engine: WorkerEngine } | null = null;
+let running: { contributor: Contributor; engine: WorkerEngine; controller: Controller } | null =
+  null;
 let started = false;
 
 function report(patch: Partial<EmbedStatus>): void {
@@ -78,8 +82,22 @@ async function start(msg: Extract<WidgetToFrame, { type: "start" }>): Promise<vo
     identity: browserNodeIdentity(),
     onChange: (view) => report(fromView(view)),
     direct: peerDirectDelivery({ origin: location.origin }),
+    // Runs before the tab turns idle, so the rest is announced in job.done (as on the full page).
+    onJobEnd: (end) => controller.jobEnded(end),
   });
-  running = { contributor, engine };
+  // The site's `data-gpu-share`, enforced by the full page's controller: after a job of d ms the
+  // tab rests d·(1−s)/s ms (s clamped to 10–100 %), and backs off further if the GPU throttles.
+  // Battery and activity pauses stay off: a cross-origin frame cannot read either.
+  const controller = new Controller({
+    target: contributor,
+    settings: normalizeSettings({
+      gpuShare: msg.gpuShare / 100,
+      pauseOnBattery: false,
+      pauseWhileActive: false,
+    }),
+    timers: browserTimers,
+  });
+  running = { contributor, engine, controller };
   engine.onCrash((e) => contributor.engineFailed(e));
   try {
     await contributor.start(model, (p) =>
@@ -92,6 +110,7 @@ async function start(msg: Extract<WidgetToFrame, { type: "start" }>): Promise<vo
 }
 
 function stop(): void {
+  running?.controller.dispose();
   running?.contributor.stop();
   running?.engine.terminate();
   running = null;
