@@ -1,9 +1,9 @@
 import * as z from "zod/mini";
 
 /**
- * What the browser SDK reads from the coordinator's HTTP API: stream chunks, whole completions and
- * error bodies, checked with `zod/mini` (tree-shakable, so the SDK inside embed.js stays small).
- * Only the fields the SDK uses are required; the server's full schemas are in shared/openai/.
+ * What the browser SDK reads from the coordinator's HTTP API: stream chunks, whole completions
+ * (chat and plain text) and error bodies, checked with `zod/mini` (tree-shakable, so the SDK inside
+ * embed.js stays small). Only the fields the SDK uses are required; the server's full schemas are in shared/openai/.
  */
 const usage = z.object({
   prompt_tokens: z.number(),
@@ -54,3 +54,14 @@ export const WireErrorSchema = z.object({
   }),
 });
 export type WireError = z.infer<typeof WireErrorSchema>;
+
+/** POST /v1/completions (plain text): every streamed chunk and the whole body share one shape. */
+export const WireTextCompletionSchema = z.object({
+  id: z.string(),
+  object: z.literal("text_completion"),
+  created: z.number(),
+  model: z.string(),
+  choices: z.array(z.object({ index: z.number(), text: z.string(), finish_reason: finish })),
+  usage: z.nullish(usage),
+});
+export type WireTextCompletion = z.infer<typeof WireTextCompletionSchema>;

@@ -8,7 +8,7 @@ import { freePort, startWranglerDev, type WranglerDev } from "../support/wrangle
 
 /**
  * The browser SDK (/sdk/tabgrid.js) in a real page against the real coordinator and a real tab
- * runtime: non-stream and stream, AbortSignal, resuming a stream whose connection drops mid-way
+ * runtime: non-stream and stream (chat and plain-text completions), AbortSignal, resuming a stream whose connection drops mid-way
  * (by job id, after the characters received), and each typed error the API can produce here.
  */
 type Sdk = typeof import("../../web/sdk/index.js");
@@ -89,6 +89,42 @@ describe("the browser SDK", () => {
     expect(r.pieces.length).toBeGreaterThan(1);
     expect(r.finish).toBe("length");
     expect(r.usage).toMatchObject(want(content, 8).usage);
+  });
+
+  it("answers plain-text completions.create, streamed and whole", async () => {
+    const prompt = "Once upon a time there was a tab that";
+    const r = await page.evaluate(
+      async ({ model, prompt }) => {
+        const client = new (window as unknown as W).sdk.Tabgrid();
+        const stream = await client.completions.create({
+          model,
+          prompt,
+          max_tokens: 6,
+          stream: true,
+        });
+        const pieces: string[] = [];
+        const objects = new Set<string>();
+        let finish: string | null = null;
+        for await (const c of stream) {
+          objects.add(c.object);
+          if (c.choices[0]?.text) pieces.push(c.choices[0].text);
+          finish = c.choices[0]?.finish_reason ?? finish;
+        }
+        const whole = await client.completions.create({ model, prompt, max_tokens: 6 });
+        return { pieces, objects: [...objects], finish, whole };
+      },
+      { model, prompt },
+    );
+    const expected = expectedOutput({ kind: "completion", prompt }, { max_tokens: 6 });
+    expect(r.pieces.join("")).toBe(expected.text);
+    expect(r.objects).toEqual(["text_completion"]);
+    expect(expected.finishReason).toBe("length");
+    expect(r.finish).toBe("length");
+    expect(r.whole).toMatchObject({
+      object: "text_completion",
+      choices: [{ index: 0, text: expected.text, finish_reason: "length" }],
+      usage: expected.usage,
+    });
   });
 
   it("stops on AbortSignal with APIUserAbortError, and the tab stops generating", async () => {

@@ -1,19 +1,20 @@
 import {
-  WireChunkSchema,
-  WireCompletionSchema,
   WireErrorSchema,
   type WireChunk,
   type WireCompletion,
+  type WireTextCompletion,
 } from "../../shared/protocol/sdk-wire.js";
 import type { DirectMessage } from "../../shared/protocol/p2p-messages.js";
+import { CHAT, TEXT, type AnswerShape, type ChunkHead } from "./answer-shape.js";
 import type { DirectFeed, DirectLink, OpenDirectLink } from "./direct-link.js";
 import { APIConnectionError, APIUserAbortError, TabgridError, apiError } from "./errors.js";
 import { sseData } from "./sse.js";
 import { TextMerger } from "./text-merger.js";
 
 /**
- * The browser client: `new Tabgrid({ baseURL }).chat.completions.create(...)`, OpenAI-shaped
- * (stream and non-stream, AbortSignal), with no dependency beyond itself. A dropped stream is
+ * The browser client: `new Tabgrid({ baseURL }).chat.completions.create(...)` and the plain-text
+ * `.completions.create(...)`, OpenAI-shaped (stream and non-stream, AbortSignal), with no
+ * dependency beyond itself. Both share one code path (see answer-shape.ts). A dropped stream is
  * resumed by job id (`GET /v1/jobs/:id/stream?after=<chars received>`), so the caller sees one
  * uninterrupted answer. With `transport: "p2p"` the serving tab also sends the text over a WebRTC
  * data channel; both paths are merged by character offset, so if ICE never connects the relay
@@ -21,15 +22,17 @@ import { TextMerger } from "./text-merger.js";
  */
 export type ChatCompletionChunk = WireChunk;
 export type ChatCompletion = WireCompletion;
+/** Plain-text completions: each streamed chunk and the whole answer have the same shape. */
+export type Completion = WireTextCompletion;
 
 export interface ChatMessageParam {
   role: "system" | "developer" | "user" | "assistant" | "tool";
   content: string;
 }
 
-export interface ChatCompletionParams {
+/** Fields both endpoints take. */
+export interface CommonParams {
   model: string;
-  messages: ChatMessageParam[];
   stream?: boolean;
   stream_options?: { include_usage?: boolean };
   max_tokens?: number;
@@ -40,6 +43,40 @@ export interface ChatCompletionParams {
   stop?: string | string[];
   tabgrid?: { latency_budget_ms?: number; resume_grace_ms?: number };
 }
+
+export interface ChatCompletionParams extends CommonParams {
+  messages: ChatMessageParam[];
+}
+
+export interface CompletionParams extends CommonParams {
+  /** One prompt (the coordinator serves one answer per request). */
+  prompt: string | [string];
+}
+
+export interface ChatCompletions {
+  create(
+    params: ChatCompletionParams & { stream: true },
+    options?: RequestOptions,
+  ): Promise<ChatStream>;
+  create(
+    params: ChatCompletionParams & { stream?: false },
+    options?: RequestOptions,
+  ): Promise<ChatCompletion>;
+}
+
+export interface Completions {
+  create(
+    params: CompletionParams & { stream: true },
+    options?: RequestOptions,
+  ): Promise<CompletionStream>;
+  create(
+    params: CompletionParams & { stream?: false },
+    options?: RequestOptions,
+  ): Promise<Completion>;
+}
+
+export type ChatStream = Stream<ChatCompletionChunk>;
+export type CompletionStream = Stream<Completion>;
 
 export interface RequestOptions {
   signal?: AbortSignal;
@@ -83,7 +120,8 @@ export interface TransportStats {
 
 export class Tabgrid {
   readonly baseURL: string;
-  readonly chat: { completions: { create: Tabgrid["create"] } };
+  readonly chat: { completions: ChatCompletions };
+  readonly completions: Completions;
   private readonly opts: TabgridOptions;
   private readonly doFetch: typeof fetch;
   private link: Promise<DirectLink | null> | null = null;
@@ -92,26 +130,28 @@ export class Tabgrid {
     this.opts = opts;
     this.baseURL = (opts.baseURL ?? `${globalThis.location?.origin ?? ""}/v1`).replace(/\/+$/, "");
     this.doFetch = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
-    this.chat = { completions: { create: this.create.bind(this) as Tabgrid["create"] } };
+    this.chat = {
+      completions: {
+        create: (params: ChatCompletionParams, options?: RequestOptions) =>
+          this.create(CHAT, params, options),
+      } as ChatCompletions,
+    };
+    this.completions = {
+      create: (params: CompletionParams, options?: RequestOptions) =>
+        this.create(TEXT, params, options),
+    } as Completions;
   }
 
-  create(
-    params: ChatCompletionParams & { stream: true },
-    options?: RequestOptions,
-  ): Promise<ChatStream>;
-  create(
-    params: ChatCompletionParams & { stream?: false },
-    options?: RequestOptions,
-  ): Promise<ChatCompletion>;
-  async create(
-    params: ChatCompletionParams,
+  private async create<C extends ChunkHead, W>(
+    shape: AnswerShape<C, W>,
+    params: CommonParams,
     options: RequestOptions = {},
-  ): Promise<ChatStream | ChatCompletion> {
-    if (params.stream) return this.openStream(params, options.signal);
+  ): Promise<Stream<C> | W> {
+    if (params.stream) return this.openStream(shape, params, options.signal);
     const withUsage = { ...params, stream_options: { include_usage: true } };
     if (this.opts.transport === "p2p")
-      return collect(await this.openStream(withUsage, options.signal));
-    return this.whole(params, options.signal);
+      return collect(shape, await this.openStream(shape, withUsage, options.signal));
+    return this.whole(shape, params, options.signal);
   }
 
   /** Close the direct-path peer (if one was opened). */
@@ -120,13 +160,12 @@ export class Tabgrid {
     this.link = null;
   }
 
-  private async whole(params: ChatCompletionParams, signal?: AbortSignal): Promise<ChatCompletion> {
-    const res = await this.request(
-      "POST",
-      "/chat/completions",
-      { ...params, stream: false },
-      signal,
-    );
+  private async whole<C extends ChunkHead, W>(
+    shape: AnswerShape<C, W>,
+    params: CommonParams,
+    signal?: AbortSignal,
+  ): Promise<W> {
+    const res = await this.request("POST", shape.path, { ...params, stream: false }, signal);
     let body: unknown;
     try {
       body = await res.json();
@@ -136,19 +175,18 @@ export class Tabgrid {
       if (signal?.aborted) throw new APIUserAbortError();
       if (!jobId) throw new APIConnectionError("the response was cut off", { cause: err });
       const withUsage = { ...params, stream_options: { include_usage: true } };
-      const stream = new ChatStream(this, withUsage, jobId, null, null, 0, signal);
-      return collect(stream);
+      return collect(shape, new Stream(this, shape, withUsage, jobId, null, null, 0, signal));
     }
-    const parsed = WireCompletionSchema.safeParse(body);
-    if (!parsed.success)
-      throw new TabgridError("the coordinator sent an unexpected completion body");
-    return parsed.data;
+    const parsed = shape.parseWhole(body);
+    if (!parsed) throw new TabgridError("the coordinator sent an unexpected completion body");
+    return parsed;
   }
 
-  private async openStream(
-    params: ChatCompletionParams,
+  private async openStream<C extends ChunkHead>(
+    shape: AnswerShape<C, unknown>,
+    params: CommonParams,
     signal?: AbortSignal,
-  ): Promise<ChatStream> {
+  ): Promise<Stream<C>> {
     const link = this.opts.transport === "p2p" ? await this.directLink() : null;
     const body = {
       ...params,
@@ -156,10 +194,11 @@ export class Tabgrid {
       stream_options: { include_usage: true },
       ...(link ? { tabgrid: { ...params.tabgrid, peer_id: link.peerId } } : {}),
     };
-    const res = await this.request("POST", "/chat/completions", body, signal);
+    const res = await this.request("POST", shape.path, body, signal);
     const jobId = res.headers.get("x-tabgrid-job-id");
-    return new ChatStream(
+    return new Stream(
       this,
+      shape,
       params,
       jobId,
       res,
@@ -245,14 +284,15 @@ export class Tabgrid {
 }
 
 /**
- * One streamed answer: an async iterable of OpenAI chunks. Reads the relay (resuming it when the
- * connection drops) and, with p2p, the data channel; yields merged text as soon as either has it.
+ * One streamed answer: an async iterable of OpenAI chunks (chat or plain text, per its shape).
+ * Reads the relay (resuming it when the connection drops) and, with p2p, the data channel; yields
+ * merged text as soon as either has it.
  */
-export class ChatStream implements AsyncIterable<ChatCompletionChunk> {
+export class Stream<C extends ChunkHead = ChatCompletionChunk> implements AsyncIterable<C> {
   readonly controller = new AbortController();
   readonly stats: TransportStats;
   private readonly merger = new TextMerger();
-  private readonly template: Omit<ChatCompletionChunk, "choices" | "usage">;
+  private readonly head: ChunkHead;
   private finish: { reason: "stop" | "length"; usage: ChatCompletionChunk["usage"] } | null = null;
   private relayFinish: "stop" | "length" | null = null;
   private directDone: Extract<DirectMessage, { type: "done" }> | null = null;
@@ -262,7 +302,8 @@ export class ChatStream implements AsyncIterable<ChatCompletionChunk> {
 
   constructor(
     private readonly client: Tabgrid,
-    private readonly params: ChatCompletionParams,
+    private readonly shape: AnswerShape<C, unknown>,
+    private readonly params: CommonParams,
     readonly jobId: string | null,
     private readonly first: Response | null,
     private readonly feed: DirectFeed | null,
@@ -271,12 +312,7 @@ export class ChatStream implements AsyncIterable<ChatCompletionChunk> {
   ) {
     this.relayChars = after;
     // The coordinator names chunks after the job; direct text may arrive before the first chunk.
-    this.template = {
-      id: `chatcmpl-${jobId ?? "unknown"}`,
-      object: "chat.completion.chunk",
-      created: Math.floor(Date.now() / 1000),
-      model: params.model,
-    };
+    this.head = shape.head(jobId, params.model);
     this.stats = {
       transport: client.transport,
       directConnected: false,
@@ -289,7 +325,7 @@ export class ChatStream implements AsyncIterable<ChatCompletionChunk> {
     this.controller.signal.addEventListener("abort", () => this.poke());
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<ChatCompletionChunk> {
+  async *[Symbol.asyncIterator](): AsyncIterator<C> {
     void this.readRelay().catch((err: unknown) => {
       this.failure ??= err;
       this.poke();
@@ -302,13 +338,14 @@ export class ChatStream implements AsyncIterable<ChatCompletionChunk> {
         const text = this.merger.take();
         if (!opened && (text || this.finish)) {
           opened = true;
-          yield this.chunk({ role: "assistant", content: "" }, null);
+          const opening = this.shape.opening(this.head);
+          if (opening) yield opening;
         }
-        if (text) yield this.chunk({ content: text }, null);
+        if (text) yield this.shape.piece(this.head, text, null);
         if (this.finish) {
-          yield this.chunk({}, this.finish.reason);
+          yield this.shape.piece(this.head, null, this.finish.reason);
           if (this.params.stream_options?.include_usage && this.finish.usage) {
-            yield { ...this.template, choices: [], usage: this.finish.usage };
+            yield this.shape.usage(this.head, this.finish.usage);
           }
           return;
         }
@@ -331,13 +368,6 @@ export class ChatStream implements AsyncIterable<ChatCompletionChunk> {
     const w = this.wake;
     this.wake = null;
     w?.();
-  }
-
-  private chunk(
-    delta: ChatCompletionChunk["choices"][number]["delta"],
-    finish: "stop" | "length" | null,
-  ): ChatCompletionChunk {
-    return { ...this.template, choices: [{ index: 0, delta, finish_reason: finish }] };
   }
 
   private onDirect(msg: DirectMessage): void {
@@ -403,9 +433,9 @@ export class ChatStream implements AsyncIterable<ChatCompletionChunk> {
         }
         const err = WireErrorSchema.safeParse(json);
         if (err.success) throw apiError(null, err.data, res.headers.get("x-request-id"));
-        const parsed = WireChunkSchema.safeParse(json);
-        if (!parsed.success) throw new TabgridError("the coordinator sent an unexpected chunk");
-        this.onRelayChunk(parsed.data);
+        const parsed = this.shape.parseChunk(json);
+        if (!parsed) throw new TabgridError("the coordinator sent an unexpected chunk");
+        this.onRelayChunk(parsed);
       }
       return false;
     } catch (err) {
@@ -415,44 +445,40 @@ export class ChatStream implements AsyncIterable<ChatCompletionChunk> {
     }
   }
 
-  private onRelayChunk(chunk: ChatCompletionChunk): void {
-    const choice = chunk.choices[0];
-    const text = choice?.delta.content ?? "";
+  private onRelayChunk(chunk: C): void {
+    const { text, finish, usage } = this.shape.read(chunk);
     if (text) {
       this.client.arrived("relay", this.relayChars, text.length);
       this.merger.offer(this.relayChars, text, "relay");
       this.relayChars += text.length;
     }
-    if (choice?.finish_reason) {
-      this.relayFinish = choice.finish_reason === "length" ? "length" : "stop";
-    }
-    if (chunk.usage && !this.finish) {
-      this.finish = { reason: this.relayFinish ?? "stop", usage: chunk.usage };
-    }
+    if (finish) this.relayFinish = finish;
+    if (usage && !this.finish) this.finish = { reason: this.relayFinish ?? "stop", usage };
     this.settle();
   }
 }
 
-/** A whole completion from a stream (non-stream calls on the p2p transport). */
-async function collect(stream: ChatStream): Promise<ChatCompletion> {
+/** A whole answer from a stream (non-stream calls on the p2p transport, or cut off mid-body). */
+async function collect<C extends ChunkHead, W>(
+  shape: AnswerShape<C, W>,
+  stream: Stream<C>,
+): Promise<W> {
   let text = "";
-  let last: ChatCompletionChunk | null = null;
+  let head: ChunkHead | null = null;
   let finish: "stop" | "length" = "stop";
   let usage: ChatCompletionChunk["usage"] = null;
   for await (const chunk of stream) {
-    last = chunk;
-    const c = chunk.choices[0];
-    text += c?.delta.content ?? "";
-    if (c?.finish_reason === "length") finish = "length";
-    if (chunk.usage) usage = chunk.usage;
+    const got = shape.read(chunk);
+    head ??= chunk;
+    text += got.text;
+    if (got.finish === "length") finish = "length";
+    usage = got.usage ?? usage;
   }
-  if (!last) throw new TabgridError("the stream ended without any chunk");
-  return {
-    id: last.id,
-    object: "chat.completion",
-    created: last.created,
-    model: last.model,
-    choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: finish }],
-    ...(usage ? { usage } : {}),
-  };
+  if (!head) throw new TabgridError("the stream ended without any chunk");
+  return shape.whole(
+    { id: head.id, created: head.created, model: head.model },
+    text,
+    finish,
+    usage,
+  );
 }

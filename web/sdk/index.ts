@@ -2,13 +2,18 @@
  * Tabgrid's browser SDK (served as /sdk/tabgrid.js, and as `window.Tabgrid` by embed.js api mode).
  * The official `openai` client remains the recommended client on servers.
  */
-export { Tabgrid, ChatStream } from "./client.js";
+export { Tabgrid, Stream } from "./client.js";
 export type {
   Arrival,
   ChatCompletion,
   ChatCompletionChunk,
   ChatCompletionParams,
   ChatMessageParam,
+  ChatStream,
+  CommonParams,
+  Completion,
+  CompletionParams,
+  CompletionStream,
   RequestOptions,
   TabgridOptions,
   TransportStats,
