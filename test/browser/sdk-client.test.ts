@@ -3,13 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildContributorPage, bundleTestEngineWorker } from "../support/build-page.js";
 import { findChromium, launchChromium } from "../support/chromium.js";
 import { expectedOutput } from "../support/deterministic-engine.js";
-import { loadSdk, openFrameTab, routeTestEngine } from "../support/embed-harness.js";
+import { loadSdk, openFrameTab, routeTestEngine, startHostSite } from "../support/embed-harness.js";
 import { freePort, startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
 
 /**
  * The browser SDK (/sdk/tabgrid.js) in a real page against the real coordinator and a real tab
  * runtime: non-stream and stream (chat and plain-text completions), AbortSignal, resuming a stream whose connection drops mid-way
- * (by job id, after the characters received), and each typed error the API can produce here.
+ * (by job id, after the characters received), each typed error the API can produce here, and a
+ * page on another origin importing the SDK from the coordinator.
  */
 type Sdk = typeof import("../../web/sdk/index.js");
 type W = { sdk: Sdk; statuses: Array<{ state: string | null }> };
@@ -20,6 +21,7 @@ let ctx: BrowserContext;
 let tab: Page;
 let page: Page;
 let model = "";
+let coordinator = "";
 
 beforeAll(async () => {
   findChromium();
@@ -28,7 +30,7 @@ beforeAll(async () => {
   browser = await launchChromium();
   ctx = await browser.newContext();
   await routeTestEngine(ctx, workerBundle);
-  const coordinator = `http://localhost:${server.port}`;
+  coordinator = `http://localhost:${server.port}`;
   tab = await openFrameTab(ctx, coordinator, { withMedia: false });
   page = await ctx.newPage();
   page.on("pageerror", (err) => console.error(`[sdk page error] ${err.message}`));
@@ -286,5 +288,55 @@ describe("the browser SDK", () => {
       code: "invalid_api_key",
     });
     expect(r.offline).toMatchObject({ name: "APIConnectionError" });
+  });
+
+  it("works from a page on another origin that imports <coordinator>/sdk/tabgrid.js", async () => {
+    // An ES module import across origins needs CORS on the file itself (dist/_headers).
+    const head = await fetch(`${server.origin}/sdk/tabgrid.js`, {
+      headers: { origin: "http://127.0.0.1:1" },
+    });
+    expect(head.headers.get("access-control-allow-origin")).toBe("*");
+    await head.body?.cancel();
+    const site = await startHostSite({
+      "/": `<!doctype html><html><body><script type="module">
+import { Tabgrid } from "${coordinator}/sdk/tabgrid.js";
+window.ask = async (model, content) => {
+  const client = new Tabgrid({ baseURL: "${coordinator}/v1" });
+  const stream = await client.chat.completions.create({
+    model, messages: [{ role: "user", content }], stream: true,
+  });
+  let text = "";
+  for await (const c of stream) text += c.choices[0]?.delta.content ?? "";
+  return { text, jobId: stream.jobId, origin: location.origin };
+};
+</script></body></html>`,
+    });
+    const third = await ctx.newPage();
+    try {
+      third.on("pageerror", (err) => console.error(`[third-party page error] ${err.message}`));
+      await third.goto(`${site.origin}/`);
+      await third.waitForFunction(() => "ask" in window);
+      const content = "hello from another site";
+      const r = await third.evaluate(
+        ({ model, content }) =>
+          (
+            window as unknown as {
+              ask(
+                m: string,
+                c: string,
+              ): Promise<{ text: string; jobId: string | null; origin: string }>;
+            }
+          ).ask(model, content),
+        { model, content },
+      );
+      expect(r.origin).toBe(site.origin);
+      expect(new URL(coordinator).origin).not.toBe(site.origin);
+      expect(r.text).toBe(want(content).text);
+      // The job id header (used to resume) is readable across origins.
+      expect(r.jobId).toMatch(/^job_[a-z]+_[0-9a-f]{32}$/);
+    } finally {
+      await third.close();
+      await site.close();
+    }
   });
 });
