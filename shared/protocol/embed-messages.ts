@@ -23,7 +23,7 @@ export const EmbedStartSchema = z.object({
   type: z.literal("start"),
   /** Models the site allows (empty: any small model the GPU can serve). */
   models: z.array(modelId).check(z.maxLength(32)),
-  /** Share of the GPU the site asks for, 1–100 (see docs/embed.md for what it controls today). */
+  /** Share of wall time the GPU may work, 1–100: the frame rests between jobs (web/control). */
   gpuShare: z.number().check(z.int(), z.minimum(1), z.maximum(100)),
 });
 
