@@ -40,11 +40,18 @@ import { RestartingEngine } from "./worker/restarting-engine.js";
  */
 const AGENT = "tabgrid-web/0.1.0";
 
-/** Benchmark length: a few seconds; `?bench-ms=` shortens it (tests) within sane bounds. */
-function benchmarkMs(): number {
-  const asked = Number(new URLSearchParams(location.search).get("bench-ms"));
-  return Number.isFinite(asked) && asked > 0 ? Math.min(10_000, Math.max(300, asked)) : 3000;
+/** A duration from the page's URL (tests shorten waits with it), kept within sane bounds. */
+function msParam(name: string, fallback: number, min: number, max: number): number {
+  const asked = Number(new URLSearchParams(location.search).get(name));
+  return Number.isFinite(asked) && asked > 0 ? Math.min(max, Math.max(min, asked)) : fallback;
 }
+
+/** Benchmark length: a few seconds; `?bench-ms=` shortens it. */
+const benchmarkMs = () => msParam("bench-ms", 3000, 300, 10_000);
+/** How long without input before the contributor counts as away again; `?idle-ms=`. */
+const idleMs = () => msParam("idle-ms", 60_000, 500, 600_000);
+/** How long to back off after a sustained speed drop; `?backoff-ms=`. */
+const backoffMs = () => msParam("backoff-ms", 60_000, 500, 600_000);
 
 interface Page {
   gpu: GpuReport;
@@ -261,6 +268,7 @@ async function contribute(p: Page): Promise<void> {
   picker.setDisabled(true);
   const status = byId("status");
   const progress = byId("progress");
+  const loadNotes = byId("load-notes");
   const engine = engineOf(p);
   const contributor = new Contributor({
     engine,
@@ -284,6 +292,7 @@ async function contribute(p: Page): Promise<void> {
     target: contributor,
     settings: p.settings,
     timers: browserTimers,
+    backoffMs: backoffMs(),
     onChange: (v) => {
       p.control = v;
       p.controls.show(v);
@@ -298,6 +307,7 @@ async function contribute(p: Page): Promise<void> {
   void watchBattery((onBattery) => controller.batteryChanged(onBattery));
   watchActivity(document, (active) => controller.activityChanged(active), {
     timers: browserTimers,
+    quietMs: idleMs(),
   });
 
   if (!p.benchmark) await measure(p);
@@ -306,7 +316,8 @@ async function contribute(p: Page): Promise<void> {
       chosen,
       picker.eligible,
       (m) => contributor.start(m, (x) => renderProgress(progress, x)),
-      (message) => progress.append(h("p", { class: "note", role: "status" }, message)),
+      // Kept beside the progress bar (which each progress step redraws), so the reason stays.
+      (message) => loadNotes.append(h("p", { class: "note" }, message)),
     );
   } catch (err) {
     const message = err instanceof EngineError ? `${err.code}: ${err.message}` : String(err);

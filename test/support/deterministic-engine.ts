@@ -90,7 +90,8 @@ export class DeterministicEngine implements InferenceEngine {
   private generations = 0;
   private lastTps: number | null = null;
 
-  constructor(private readonly tokenDelayMs = 15) {}
+  /** Pause before each token, ms (subclasses may change it between generations). */
+  constructor(protected tokenDelayMs = 15) {}
 
   async load(model: ModelRecord, onProgress: OnProgress): Promise<void> {
     for (const [progress, text] of [
