@@ -293,7 +293,9 @@ describe("limits on contributor connections", () => {
     }
     const refused = await open();
     expect(refused.status).toBe(429);
-    expect(OpenAIErrorBodySchema.parse(await refused.json()).error.code).toBe("too_many_nodes");
+    const body = OpenAIErrorBodySchema.parse(await refused.json());
+    expect(body.error.code).toBe("too_many_nodes");
+    expect(body.error.request_id).toBe(refused.headers.get("x-request-id"));
     sockets.forEach((s) => s.close(1000));
   });
 });

@@ -1,6 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import type { AppEnv } from "../env.js";
+import { ApiError } from "../http/api-error.js";
 import { log } from "../http/log.js";
+import { errorResponse } from "../http/on-error.js";
 import { CloseCode } from "../../shared/protocol/close-codes.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
 import {
@@ -70,16 +72,16 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
   override async fetch(request: Request): Promise<Response> {
     const ip = request.headers.get("x-tabgrid-node-ip") ?? "unknown";
     if (this.ctx.getWebSockets(ip).length >= this.config.maxNodesPerIp) {
-      return new Response(
-        JSON.stringify({
-          error: {
-            message: `Too many contributor connections from this address (limit ${this.config.maxNodesPerIp}).`,
-            type: "rate_limit_error",
-            param: null,
-            code: "too_many_nodes",
-          },
-        }),
-        { status: 429, headers: { "content-type": "application/json", "retry-after": "60" } },
+      return errorResponse(
+        new ApiError(
+          429,
+          "rate_limit_error",
+          `Too many contributor connections from this address (limit ${this.config.maxNodesPerIp}).`,
+          null,
+          "too_many_nodes",
+          { "retry-after": "60" },
+        ),
+        request.headers.get("x-request-id") ?? "unknown",
       );
     }
     const pair = new WebSocketPair();

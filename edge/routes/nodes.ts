@@ -22,6 +22,7 @@ export function nodeRoutes() {
     headers.delete("x-tabgrid-node-lat");
     headers.delete("x-tabgrid-node-lon");
     headers.set("x-tabgrid-node-ip", c.req.header("cf-connecting-ip") ?? "local");
+    headers.set("x-request-id", c.get("requestId"));
     if (loc) {
       headers.set("x-tabgrid-node-lat", String(loc.lat));
       headers.set("x-tabgrid-node-lon", String(loc.lon));
