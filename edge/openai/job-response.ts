@@ -31,13 +31,23 @@ export function streamJob(init: JobResponseInit): Response {
       if (!event) return controller.close();
       switch (event.type) {
         case "delta":
-          if (event.text) controller.enqueue(sse(init.format.delta(event.text)));
+          if (event.text) for (const c of init.format.delta(event.text)) controller.enqueue(sse(c));
           return;
-        case "done":
-          controller.enqueue(sse(init.format.closing(event.finishReason)));
+        case "done": {
+          let closing: object[];
+          try {
+            closing = init.format.closing(event.finishReason);
+          } catch (err) {
+            if (!(err instanceof ApiError)) throw err;
+            controller.enqueue(sse(err.toBody(init.requestId)));
+            break;
+          }
+          for (const c of closing) controller.enqueue(sse(c));
+          // Asked for usage: the stream always ends with it (choices: []), then [DONE].
           if (init.includeUsage) controller.enqueue(sse(init.format.usage(event.usage)));
           controller.enqueue(encoder.encode("data: [DONE]\n\n"));
           break;
+        }
         case "error":
           controller.enqueue(sse(apiErrorFromJob(event.error).toBody(init.requestId)));
           break;
