@@ -249,3 +249,16 @@ describe("tool calling with the openai client", () => {
     });
   });
 });
+
+describe("models with the openai client", () => {
+  it("models.list gives OpenAI's shape plus capabilities", async () => {
+    await serving("api-models");
+    const page = await client.models.list();
+    const model = page.data.find((m) => m.id === "api-models") as
+      (OpenAI.Models.Model & { capabilities?: unknown; context_window?: unknown }) | undefined;
+    expect(model).toMatchObject({ id: "api-models", object: "model", owned_by: "tabgrid" });
+    expect(typeof model?.created).toBe("number");
+    expect(model?.capabilities).toMatchObject({ tools: "grammar", structured_output: "grammar" });
+    expect(model?.context_window).toBeNull();
+  });
+});

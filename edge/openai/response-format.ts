@@ -5,7 +5,7 @@ import type {
 } from "../../shared/openai/chat.js";
 import type { Completion } from "../../shared/openai/completions.js";
 import type { FinishReason, Usage } from "../../shared/protocol/job.js";
-import { readToolAnswer, type AnswerMode, type ToolAnswer } from "./tool-calls.js";
+import { readJson, readToolAnswer, type AnswerMode, type ToolAnswer } from "./tool-calls.js";
 
 /**
  * How one job's text is shaped for the client: chat and plain completions differ only in object
@@ -99,6 +99,7 @@ export function chatFormat(
       usage,
     }),
     whole: (text, finish, usage): ChatCompletion => {
+      if (mode.kind === "json" && finish === "stop") readJson(text);
       const answer =
         mode.kind === "tools" ? toolAnswerOf(text, finish, jobId, mode.contentIsJson) : null;
       const message: ChatCompletion["choices"][number]["message"] =

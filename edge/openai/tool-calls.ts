@@ -237,12 +237,7 @@ export type ToolAnswer =
  * anything else is a 502, not a guess.
  */
 export function readToolAnswer(text: string, jobId: string, contentIsJson: boolean): ToolAnswer {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw badAnswer("it is not JSON");
-  }
+  const value = readJson(text);
   if (!value || typeof value !== "object") throw badAnswer("it is not a JSON object");
   const v = value as { content?: unknown; tool_calls?: unknown };
   if (Array.isArray(v.tool_calls) && v.tool_calls.length) {
@@ -263,6 +258,15 @@ export function readToolAnswer(text: string, jobId: string, contentIsJson: boole
     if (typeof v.content === "string") return { kind: "content", content: v.content };
   }
   throw badAnswer("it has neither content nor tool_calls");
+}
+
+/** Parse a JSON answer, or a 502: grammar-constrained decoding should never produce anything else. */
+export function readJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw badAnswer("it is not JSON");
+  }
 }
 
 function badAnswer(why: string): ApiError {
