@@ -26,23 +26,41 @@ export function streamJob(init: JobResponseInit): Response {
       const opening = init.opening ? init.format.opening() : null;
       if (opening) controller.enqueue(sse(opening));
     },
+    // Loops until it sends something: a pull that enqueues nothing is not called again, so a
+    // delta that yields no chunk (empty text, or a tool-call answer read whole at the end) must not
+    // end the pull.
     async pull(controller) {
-      const event = await init.source.next();
-      if (!event) return controller.close();
-      switch (event.type) {
-        case "delta":
-          if (event.text) controller.enqueue(sse(init.format.delta(event.text)));
-          return;
-        case "done":
-          controller.enqueue(sse(init.format.closing(event.finishReason)));
-          if (init.includeUsage) controller.enqueue(sse(init.format.usage(event.usage)));
-          controller.enqueue(encoder.encode("data: [DONE]\n\n"));
-          break;
-        case "error":
-          controller.enqueue(sse(apiErrorFromJob(event.error).toBody(init.requestId)));
-          break;
+      for (;;) {
+        const event = await init.source.next();
+        if (!event) return controller.close();
+        switch (event.type) {
+          case "delta": {
+            const chunks = event.text ? init.format.delta(event.text) : [];
+            for (const c of chunks) controller.enqueue(sse(c));
+            if (chunks.length) return;
+            continue;
+          }
+          case "done": {
+            let closing: object[];
+            try {
+              closing = init.format.closing(event.finishReason);
+            } catch (err) {
+              if (!(err instanceof ApiError)) throw err;
+              controller.enqueue(sse(err.toBody(init.requestId)));
+              break;
+            }
+            for (const c of closing) controller.enqueue(sse(c));
+            // Asked for usage: the stream always ends with it (choices: []), then [DONE].
+            if (init.includeUsage) controller.enqueue(sse(init.format.usage(event.usage)));
+            controller.enqueue(encoder.encode("data: [DONE]\n\n"));
+            break;
+          }
+          case "error":
+            controller.enqueue(sse(apiErrorFromJob(event.error).toBody(init.requestId)));
+            break;
+        }
+        return controller.close();
       }
-      controller.close();
     },
     async cancel() {
       await init.source.cancel();

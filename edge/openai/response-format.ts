@@ -1,16 +1,23 @@
-import type { ChatCompletion, ChatCompletionChunk } from "../../shared/openai/chat.js";
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatFinishReason,
+} from "../../shared/openai/chat.js";
 import type { Completion } from "../../shared/openai/completions.js";
 import type { FinishReason, Usage } from "../../shared/protocol/job.js";
+import { readJson, readToolAnswer, type AnswerMode, type ToolAnswer } from "./tool-calls.js";
 
 /**
  * How one job's text is shaped for the client: chat and plain completions differ only in object
- * names and where the text sits, so the streaming and collecting code is shared.
+ * names and where the text sits, so the streaming and collecting code is shared. `delta` and
+ * `closing` return the chunks to send (maybe none: a tool-call answer is read whole at the end).
+ * `closing` and `whole` may throw an ApiError when a structured answer cannot be read.
  */
 export interface ResponseFormat {
   /** Chunk sent before any text (chat announces the assistant role). */
   opening(): object | null;
-  delta(text: string): object;
-  closing(finish: FinishReason): object;
+  delta(text: string): object[];
+  closing(finish: FinishReason): object[];
   usage(usage: Usage): object;
   whole(text: string, finish: FinishReason, usage: Usage): object;
 }
@@ -20,12 +27,29 @@ function openAIFinish(finish: FinishReason): "stop" | "length" {
   return finish === "length" ? "length" : "stop";
 }
 
-export function chatFormat(jobId: string, model: string): ResponseFormat {
+/**
+ * A cut-off envelope (finish "length") cannot be read: its raw text is returned as content with
+ * finish_reason "length", as OpenAI returns truncated output.
+ */
+function toolAnswerOf(
+  text: string,
+  finish: FinishReason,
+  jobId: string,
+  contentIsJson: boolean,
+): ToolAnswer | null {
+  return finish === "length" ? null : readToolAnswer(text, jobId, contentIsJson);
+}
+
+export function chatFormat(
+  jobId: string,
+  model: string,
+  mode: AnswerMode = { kind: "text" },
+): ResponseFormat {
   const id = `chatcmpl-${jobId}`;
   const created = Math.floor(Date.now() / 1000);
   const chunk = (
     delta: ChatCompletionChunk["choices"][number]["delta"],
-    finish: "stop" | "length" | null,
+    finish: ChatFinishReason | null,
   ): ChatCompletionChunk => ({
     id,
     object: "chat.completion.chunk",
@@ -33,10 +57,39 @@ export function chatFormat(jobId: string, model: string): ResponseFormat {
     model,
     choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
   });
+  let envelope = "";
   return {
     opening: () => chunk({ role: "assistant", content: "" }, null),
-    delta: (text) => chunk({ content: text }, null),
-    closing: (finish) => chunk({}, openAIFinish(finish)),
+    delta: (text) => {
+      if (mode.kind !== "tools") return [chunk({ content: text }, null)];
+      envelope += text;
+      return [];
+    },
+    closing: (finish) => {
+      if (mode.kind !== "tools") return [chunk({}, openAIFinish(finish))];
+      const answer = toolAnswerOf(envelope, finish, jobId, mode.contentIsJson);
+      if (!answer) return [chunk({ content: envelope }, null), chunk({}, "length")];
+      if (answer.kind === "content")
+        return [chunk({ content: answer.content }, null), chunk({}, openAIFinish(finish))];
+      // As OpenAI streams them: per call, a first delta with id, type and name, then arguments.
+      const out = answer.calls.flatMap((c, index) => [
+        chunk(
+          {
+            tool_calls: [
+              {
+                index,
+                id: c.id,
+                type: "function",
+                function: { name: c.function.name, arguments: "" },
+              },
+            ],
+          },
+          null,
+        ),
+        chunk({ tool_calls: [{ index, function: { arguments: c.function.arguments } }] }, null),
+      ]);
+      return [...out, chunk({}, "tool_calls")];
+    },
     usage: (usage): ChatCompletionChunk => ({
       id,
       object: "chat.completion.chunk",
@@ -45,21 +98,34 @@ export function chatFormat(jobId: string, model: string): ResponseFormat {
       choices: [],
       usage,
     }),
-    whole: (text, finish, usage): ChatCompletion => ({
-      id,
-      object: "chat.completion",
-      created,
-      model,
-      choices: [
-        {
-          index: 0,
-          message: { role: "assistant", content: text },
-          finish_reason: openAIFinish(finish),
-          logprobs: null,
-        },
-      ],
-      usage,
-    }),
+    whole: (text, finish, usage): ChatCompletion => {
+      if (mode.kind === "json" && finish === "stop") readJson(text);
+      const answer =
+        mode.kind === "tools" ? toolAnswerOf(text, finish, jobId, mode.contentIsJson) : null;
+      const message: ChatCompletion["choices"][number]["message"] =
+        answer?.kind === "tool_calls"
+          ? { role: "assistant", content: null, refusal: null, tool_calls: answer.calls }
+          : {
+              role: "assistant",
+              content: answer?.kind === "content" ? answer.content : text,
+              refusal: null,
+            };
+      return {
+        id,
+        object: "chat.completion",
+        created,
+        model,
+        choices: [
+          {
+            index: 0,
+            message,
+            finish_reason: answer?.kind === "tool_calls" ? "tool_calls" : openAIFinish(finish),
+            logprobs: null,
+          },
+        ],
+        usage,
+      };
+    },
   };
 }
 
@@ -75,8 +141,8 @@ export function completionFormat(jobId: string, model: string): ResponseFormat {
   });
   return {
     opening: () => null,
-    delta: (text) => body(text, null),
-    closing: (finish) => body("", openAIFinish(finish)),
+    delta: (text) => [body(text, null)],
+    closing: (finish) => [body("", openAIFinish(finish))],
     usage: (usage): Completion => ({ ...body("", null), choices: [], usage }),
     whole: (text, finish, usage): Completion => ({ ...body(text, openAIFinish(finish)), usage }),
   };

@@ -2,10 +2,19 @@ import type { ChatCompletionRequest } from "../../shared/openai/chat.js";
 import type { CompletionRequest } from "../../shared/openai/completions.js";
 import { DEFAULT_MAX_TOKENS, normaliseStop } from "../../shared/openai/request-fields.js";
 import type { JobSpec, Sampling } from "../../shared/protocol/job.js";
+import { jobMessages, type AnswerPlan } from "./tool-calls.js";
 
 type Common = Pick<
   ChatCompletionRequest,
-  "max_tokens" | "max_completion_tokens" | "temperature" | "top_p" | "seed" | "stop"
+  | "max_tokens"
+  | "max_completion_tokens"
+  | "temperature"
+  | "top_p"
+  | "seed"
+  | "stop"
+  | "presence_penalty"
+  | "frequency_penalty"
+  | "logit_bias"
 >;
 
 /** `tabgrid.peer_id` in the request becomes the job's direct (WebRTC) destination. */
@@ -22,6 +31,10 @@ function samplingOf(req: Common): Sampling {
   if (req.seed != null) sampling.seed = req.seed;
   const stop = normaliseStop(req.stop);
   if (stop) sampling.stop = stop;
+  if (req.presence_penalty != null) sampling.presence_penalty = req.presence_penalty;
+  if (req.frequency_penalty != null) sampling.frequency_penalty = req.frequency_penalty;
+  if (req.logit_bias != null && Object.keys(req.logit_bias).length)
+    sampling.logit_bias = req.logit_bias;
   return sampling;
 }
 
@@ -35,19 +48,18 @@ export function regionOfJobId(id: string): string | null {
   return m ? (m[1] as string) : null;
 }
 
-/** An OpenAI chat request as the job a tab runs. `developer` is OpenAI's newer name for system. */
-export function chatJob(req: ChatCompletionRequest, id: string): JobSpec {
+/**
+ * An OpenAI chat request as the job a tab runs, under the answer plan (text, JSON, or the tool
+ * envelope of tool-calls.ts). `developer` is OpenAI's newer name for system.
+ */
+export function chatJob(req: ChatCompletionRequest, plan: AnswerPlan, id: string): JobSpec {
+  const sampling = samplingOf(req);
+  if (plan.schema) sampling.constraint = { kind: "json", schema: plan.schema };
   return {
     id,
     model: req.model,
-    input: {
-      kind: "chat",
-      messages: req.messages.map((m) => ({
-        role: m.role === "developer" ? "system" : m.role,
-        content: m.content,
-      })),
-    },
-    sampling: samplingOf(req),
+    input: { kind: "chat", messages: jobMessages(req.messages, plan) },
+    sampling,
     ...directOf(req),
   };
 }

@@ -13,6 +13,7 @@ import { collectJob, streamJob } from "../openai/job-response.js";
 import { JobEventSource, streamIdleMs } from "../openai/job-source.js";
 import { chatFormat, completionFormat, type ResponseFormat } from "../openai/response-format.js";
 import { chatJob, completionJob, newJobId } from "../openai/to-job.js";
+import { planAnswer } from "../openai/tool-calls.js";
 import type { RegionName } from "../region/region-stub.js";
 import { routeJob } from "../routing/route-job.js";
 
@@ -31,12 +32,18 @@ export function inferenceRoutes() {
 
   app.post("/chat/completions", async (c) => {
     const req = await parseJsonBody(c, ChatCompletionRequestSchema);
-    const chars = req.messages.reduce((n, m) => n + m.content.length, 0);
+    const plan = planAnswer(req);
+    const chars = req.messages.reduce((n, m) => n + (m.content?.length ?? 0), 0);
+    if (req.user || req.safety_identifier)
+      log("info", "end user", {
+        requestId: c.get("requestId"),
+        user: req.safety_identifier ?? req.user,
+      });
     return runJob(
       c,
       "chat/completions",
-      (r) => chatJob(req, newJobId(r)),
-      chatFormat,
+      (r) => chatJob(req, plan, newJobId(r)),
+      (jobId, model) => chatFormat(jobId, model, plan.mode),
       chars,
       optionsOf(c, req),
     );

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { buildCatalog, DEFAULT_MODELS, parseExtraModels } from "../../shared/models/catalog.js";
-import type { ModelList } from "../../shared/openai/models.js";
+import { CHAT_MODEL_CAPABILITIES, type ModelList } from "../../shared/openai/models.js";
 import type { AppContext } from "../env.js";
 import { ApiError } from "../http/api-error.js";
 import { directorySnapshot } from "../directory/directory-client.js";
@@ -21,11 +21,23 @@ export function modelRoutes() {
       }
     }
     const created = Math.floor(Date.now() / 1000);
+    const extra = parseExtraModels(c.env.EXTRA_MODELS);
+    const catalog = new Map(
+      buildCatalog(DEFAULT_MODELS, extra.ok ? extra.records : []).map((r) => [r.model_id, r]),
+    );
     const body: ModelList = {
       object: "list",
       data: [...totals.entries()]
         .sort(([a], [b]) => a.localeCompare(b))
-        .map(([id, t]) => ({ id, object: "model", created, owned_by: "tabgrid", tabgrid: t })),
+        .map(([id, t]) => ({
+          id,
+          object: "model",
+          created,
+          owned_by: "tabgrid",
+          capabilities: CHAT_MODEL_CAPABILITIES,
+          context_window: catalog.get(id)?.overrides?.context_window_size ?? null,
+          tabgrid: t,
+        })),
     };
     return c.json(body);
   });

@@ -1,5 +1,13 @@
 import { z } from "zod";
-import { CommonRequestFields } from "./request-fields.js";
+import {
+  CommonRequestFields,
+  checkStreamOptions,
+  closedObject,
+  noUnknownFields,
+  onlyDefault,
+  refused,
+} from "./request-fields.js";
+import { unenforceable } from "./json-schema.js";
 import { UsageSchema } from "../protocol/job.js";
 
 /** OpenAI content may be a string or an array of parts; Tabgrid's text models accept text parts. */
@@ -7,7 +15,7 @@ const ContentSchema = z.union([
   z.string(),
   z
     .array(
-      z.object({
+      closedObject({
         type: z.literal("text", { error: "only text content parts are supported" }),
         text: z.string(),
       }),
@@ -15,19 +23,160 @@ const ContentSchema = z.union([
     .transform((parts) => parts.map((p) => p.text).join("")),
 ]);
 
-export const ChatRequestMessageSchema = z.object({
-  role: z.enum(["system", "developer", "user", "assistant", "tool"]),
-  content: ContentSchema.nullish().transform((c) => c ?? ""),
-  name: z.string().optional(),
+/** A JSON schema Tabgrid can enforce; otherwise 400 naming the keyword's place inside it. */
+const EnforceableSchema = z.record(z.string(), z.unknown()).superRefine((schema, ctx) => {
+  const problem = unenforceable(schema);
+  if (problem) {
+    ctx.addIssue({
+      code: "custom",
+      path: problem.path ? problem.path.split(".") : [],
+      message: problem.message,
+    });
+  }
 });
+
+const FUNCTION_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+
+export const ToolCallSchema = closedObject({
+  id: z.string().min(1).max(200),
+  type: z.literal("function"),
+  function: closedObject({ name: z.string().regex(FUNCTION_NAME), arguments: z.string() }),
+});
+export type ToolCall = z.infer<typeof ToolCallSchema>;
+
+const nameField = z.string().max(64).nullish();
+
+const SystemMessage = z
+  .object({
+    role: z.enum(["system", "developer"]),
+    content: ContentSchema,
+    name: refused("names on system messages are not passed to the model"),
+  })
+  .catchall(noUnknownFields);
+
+const UserMessage = z
+  .object({ role: z.literal("user"), content: ContentSchema, name: nameField })
+  .catchall(noUnknownFields);
+
+const AssistantMessage = z
+  .object({
+    role: z.literal("assistant"),
+    content: ContentSchema.nullish(),
+    name: nameField,
+    tool_calls: z.array(ToolCallSchema).nullish(),
+    refusal: refused("refusal is not replayed to the model"),
+    audio: refused("audio is not supported"),
+    function_call: refused("function_call is deprecated by OpenAI; use tool_calls"),
+  })
+  .catchall(noUnknownFields);
+
+const ToolMessage = z
+  .object({
+    role: z.literal("tool"),
+    content: ContentSchema,
+    tool_call_id: z.string().min(1).max(200),
+  })
+  .catchall(noUnknownFields);
+
+export const ChatRequestMessageSchema = z.discriminatedUnion("role", [
+  SystemMessage,
+  UserMessage,
+  AssistantMessage,
+  ToolMessage,
+]);
+export type ChatRequestMessage = z.infer<typeof ChatRequestMessageSchema>;
+
+export const ToolSchema = z
+  .object({
+    type: z.literal("function", { error: "only function tools are supported" }),
+    function: z
+      .object({
+        name: z.string().regex(FUNCTION_NAME, "1-64 letters, digits, _ or -"),
+        description: z.string().max(4096).nullish(),
+        parameters: EnforceableSchema.nullish(),
+        strict: z.boolean().nullish(),
+      })
+      .catchall(noUnknownFields),
+  })
+  .catchall(noUnknownFields);
+export type Tool = z.infer<typeof ToolSchema>;
+
+export const ToolChoiceSchema = z.union([
+  z.enum(["none", "auto", "required"]),
+  z
+    .object({
+      type: z.literal("function"),
+      function: closedObject({ name: z.string() }),
+    })
+    .catchall(noUnknownFields),
+]);
+export type ToolChoice = z.infer<typeof ToolChoiceSchema>;
+
+export const ResponseFormatSchema = z.discriminatedUnion("type", [
+  closedObject({ type: z.literal("text") }),
+  closedObject({ type: z.literal("json_object") }),
+  z
+    .object({
+      type: z.literal("json_schema"),
+      json_schema: closedObject({
+        name: z.string().regex(FUNCTION_NAME),
+        description: z.string().nullish(),
+        schema: EnforceableSchema.nullish(),
+        strict: z.boolean().nullish(),
+      }),
+    })
+    .catchall(noUnknownFields),
+]);
+export type ResponseFormat = z.infer<typeof ResponseFormatSchema>;
 
 export const MAX_MESSAGES = 256;
+export const MAX_TOOLS = 128;
 
-export const ChatCompletionRequestSchema = z.object({
-  ...CommonRequestFields,
-  messages: z.array(ChatRequestMessageSchema).min(1).max(MAX_MESSAGES),
-});
+export const ChatCompletionRequestSchema = z
+  .object({
+    ...CommonRequestFields,
+    messages: z.array(ChatRequestMessageSchema).min(1).max(MAX_MESSAGES),
+    response_format: ResponseFormatSchema.nullish(),
+    tools: z.array(ToolSchema).max(MAX_TOOLS).nullish(),
+    tool_choice: ToolChoiceSchema.nullish(),
+    parallel_tool_calls: z.boolean().nullish(),
+    logprobs: onlyDefault(
+      false,
+      "logprobs are not returned yet: the tab-to-coordinator protocol carries text only",
+    ),
+    top_logprobs: onlyDefault(0, "top_logprobs need logprobs, which are not returned yet"),
+    modalities: z.array(z.literal("text", { error: "only text output is supported" })).nullish(),
+    audio: refused("audio output is not supported"),
+    prediction: refused("predicted outputs are not supported"),
+    reasoning_effort: refused("reasoning_effort is not supported by the served models"),
+    verbosity: refused("verbosity is not supported"),
+    web_search_options: refused("web search is not available"),
+    prompt_cache_key: refused(
+      "prompt_cache_key is not used: tabs reuse the KV cache of the conversation they served last",
+    ),
+    functions: refused("functions is deprecated by OpenAI; use tools"),
+    function_call: refused("function_call is deprecated by OpenAI; use tool_choice"),
+  })
+  .catchall(noUnknownFields)
+  .superRefine((req, ctx) => {
+    checkStreamOptions(req, ctx);
+    const names = new Set((req.tools ?? []).map((t) => t.function.name));
+    const choice = req.tool_choice;
+    if (choice && choice !== "none" && !names.size) {
+      ctx.addIssue({ code: "custom", path: ["tool_choice"], message: "tool_choice needs tools" });
+    }
+    if (choice && typeof choice === "object" && !names.has(choice.function.name)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["tool_choice", "function", "name"],
+        message: `no tool named ${JSON.stringify(choice.function.name)} in tools`,
+      });
+    }
+  });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
+
+const ChatFinishReasonSchema = z.enum(["stop", "length", "tool_calls"]);
+export type ChatFinishReason = z.infer<typeof ChatFinishReasonSchema>;
 
 /** Response of a non-streaming chat completion (`object: "chat.completion"`). */
 export const ChatCompletionSchema = z.object({
@@ -38,14 +187,28 @@ export const ChatCompletionSchema = z.object({
   choices: z.array(
     z.object({
       index: z.number().int(),
-      message: z.object({ role: z.literal("assistant"), content: z.string() }),
-      finish_reason: z.enum(["stop", "length"]).nullable(),
+      message: z.object({
+        role: z.literal("assistant"),
+        content: z.string().nullable(),
+        refusal: z.null(),
+        tool_calls: z.array(ToolCallSchema).optional(),
+      }),
+      finish_reason: ChatFinishReasonSchema.nullable(),
       logprobs: z.null(),
     }),
   ),
   usage: UsageSchema,
 });
 export type ChatCompletion = z.infer<typeof ChatCompletionSchema>;
+
+/** A tool call in a streamed delta: the first delta of a call has id, type and name. */
+export const ToolCallDeltaSchema = z.object({
+  index: z.number().int(),
+  id: z.string().optional(),
+  type: z.literal("function").optional(),
+  function: z.object({ name: z.string().optional(), arguments: z.string().optional() }),
+});
+export type ToolCallDelta = z.infer<typeof ToolCallDeltaSchema>;
 
 /** One SSE `data:` payload of a streaming chat completion. */
 export const ChatCompletionChunkSchema = z.object({
@@ -56,8 +219,13 @@ export const ChatCompletionChunkSchema = z.object({
   choices: z.array(
     z.object({
       index: z.number().int(),
-      delta: z.object({ role: z.literal("assistant").optional(), content: z.string().optional() }),
-      finish_reason: z.enum(["stop", "length"]).nullable(),
+      delta: z.object({
+        role: z.literal("assistant").optional(),
+        content: z.string().nullable().optional(),
+        refusal: z.null().optional(),
+        tool_calls: z.array(ToolCallDeltaSchema).optional(),
+      }),
+      finish_reason: ChatFinishReasonSchema.nullable(),
       logprobs: z.null(),
     }),
   ),

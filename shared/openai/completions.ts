@@ -1,20 +1,34 @@
 import { z } from "zod";
-import { CommonRequestFields } from "./request-fields.js";
+import {
+  CommonRequestFields,
+  checkStreamOptions,
+  closedObject,
+  noUnknownFields,
+  onlyDefault,
+  refused,
+} from "./request-fields.js";
 import { UsageSchema } from "../protocol/job.js";
 
 /** POST /v1/completions: a plain-text prompt, no chat template. */
-export const CompletionRequestSchema = z.object({
-  ...CommonRequestFields,
-  prompt: z.union([
-    z.string(),
-    z
-      .array(z.string())
-      .length(1, { error: "only one prompt per request is supported" })
-      .transform((a) => a[0] as string),
-  ]),
-  echo: z.literal(false, { error: "echo is not supported" }).nullish(),
-  logprobs: z.null({ error: "logprobs are not supported" }).optional(),
-});
+export const CompletionRequestSchema = z
+  .object({
+    ...CommonRequestFields,
+    prompt: z.union([
+      z.string(),
+      z
+        .array(z.string())
+        .length(1, { error: "only one prompt per request is supported" })
+        .transform((a) => a[0] as string),
+    ]),
+    echo: onlyDefault(false, "echo is not supported"),
+    logprobs: refused(
+      "logprobs are not returned yet: the tab-to-coordinator protocol carries text only",
+    ),
+    best_of: onlyDefault(1, "best_of is not supported: each answer comes from one tab"),
+    suffix: refused("suffix (fill-in-the-middle) is not supported"),
+  })
+  .catchall(noUnknownFields)
+  .superRefine(checkStreamOptions);
 export type CompletionRequest = z.infer<typeof CompletionRequestSchema>;
 
 const CompletionChoice = z.object({

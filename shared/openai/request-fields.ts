@@ -1,15 +1,45 @@
 import { z } from "zod";
 
 /**
- * Sampling fields common to /v1/chat/completions and /v1/completions, with OpenAI's ranges.
- * Unknown fields are stripped (the `openai` client and others send extras we don't use), but fields
- * we cannot honour (n > 1, logprobs) are rejected with 400 naming the field rather than ignored.
+ * Fields common to /v1/chat/completions and /v1/completions, with OpenAI's ranges.
+ *
+ * No silent drops: every field of OpenAI's request schema is either honoured or refused with 400
+ * naming it (`param`), and a field OpenAI does not define is refused too (see `noUnknownFields`),
+ * except the documented `tabgrid` object. docs/api.md lists each field and what happens to it.
  */
 export const DEFAULT_MAX_TOKENS = 256;
 export const MAX_MAX_TOKENS = 4096;
 /** Default and ceiling of `tabgrid.resume_grace_ms`. */
 export const DEFAULT_RESUME_GRACE_MS = 500;
 export const MAX_RESUME_GRACE_MS = 60_000;
+
+/** A field Tabgrid cannot honour: absent or null passes, anything else is a 400 naming it. */
+export function refused(why: string) {
+  return z.null({ error: why }).optional();
+}
+
+/** A field whose only honourable value is OpenAI's default (e.g. `n: 1`, `logprobs: false`). */
+export function onlyDefault<T extends string | number | boolean>(value: T, why: string) {
+  return z.literal(value, { error: why }).nullish();
+}
+
+/**
+ * Refuse fields the schema does not define, each named in `param`. (zod's strict objects, and
+ * `catchall(z.never())` which zod turns into one, report unknown keys with an empty path, which
+ * would lose the name; a failing custom check keeps it.)
+ */
+export const noUnknownFields = z.custom<never>(() => false, {
+  error:
+    "unknown field: it is not part of OpenAI's API, and Tabgrid refuses it rather than ignore it",
+});
+
+/**
+ * An object that refuses fields it does not define (400 naming each). Typed as a plain object: the
+ * catch-all never lets an extra key through, so it adds nothing to the parsed value's type.
+ */
+export function closedObject<T extends z.core.$ZodLooseShape>(shape: T): z.ZodObject<T> {
+  return z.object(shape).catchall(noUnknownFields) as unknown as z.ZodObject<T>;
+}
 
 export const CommonRequestFields = {
   model: z.string().min(1).max(200),
@@ -20,9 +50,39 @@ export const CommonRequestFields = {
   seed: z.number().int().nullish(),
   stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
   stream: z.boolean().nullish(),
-  stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
-  n: z.literal(1, { error: "only n=1 is supported: each answer comes from one tab" }).nullish(),
-  user: z.string().max(256).optional(),
+  stream_options: z
+    .object({
+      include_usage: z.boolean().optional(),
+      include_obfuscation: onlyDefault(
+        false,
+        "stream obfuscation is not offered: chunks carry no obfuscation padding",
+      ),
+    })
+    .catchall(noUnknownFields)
+    .nullish(),
+  presence_penalty: z.number().min(-2).max(2).nullish(),
+  frequency_penalty: z.number().min(-2).max(2).nullish(),
+  /** Token ids of the requested model's tokenizer (as OpenAI's), biases -100..100. */
+  logit_bias: z
+    .record(
+      z.string().regex(/^\d+$/, "logit_bias keys are token ids (digits)"),
+      z.number().min(-100).max(100),
+    )
+    .nullish(),
+  n: onlyDefault(
+    1,
+    "only n=1 is supported: each answer comes from one tab; send several requests instead",
+  ),
+  /** An end-user id: written to the coordinator's log with the request id, never sent to tabs. */
+  user: z.string().max(256).nullish(),
+  safety_identifier: z.string().max(256).nullish(),
+  store: onlyDefault(false, "Tabgrid does not store completions"),
+  metadata: refused("metadata only applies to stored completions, which Tabgrid does not keep"),
+  service_tier: z
+    .enum(["auto", "default"], {
+      error: "Tabgrid has one service tier; use 'auto' or 'default'",
+    })
+    .nullish(),
   /** Tabgrid extensions; ignored by other servers, so portable in request bodies. */
   tabgrid: z
     .object({
@@ -35,8 +95,23 @@ export const CommonRequestFields = {
         .regex(/^tg-[a-z]{2,8}-[0-9a-f]{32}$/, "a peer id from GET /v1/signal/peerjs/id")
         .optional(),
     })
+    .catchall(noUnknownFields)
     .optional(),
 };
+
+/** OpenAI refuses `stream_options` without `stream`; so does Tabgrid (as does WebLLM). */
+export function checkStreamOptions(
+  req: { stream?: boolean | null; stream_options?: unknown },
+  ctx: z.RefinementCtx,
+): void {
+  if (req.stream_options != null && !req.stream) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["stream_options"],
+      message: "stream_options is only allowed when stream is true",
+    });
+  }
+}
 
 export function normaliseStop(stop: string | string[] | null | undefined): string[] | undefined {
   if (stop == null) return undefined;

@@ -7,6 +7,8 @@ import { z } from "zod";
 export const ChatMessageSchema = z.object({
   role: z.enum(["system", "user", "assistant", "tool"]),
   content: z.string(),
+  /** OpenAI's participant name on user/assistant messages; the chat template may show it. */
+  name: z.string().max(64).optional(),
 });
 export type ChatMessage = z.infer<typeof ChatMessageSchema>;
 
@@ -16,6 +18,19 @@ export const SamplingSchema = z.object({
   top_p: z.number().gt(0).max(1).optional(),
   seed: z.number().int().optional(),
   stop: z.array(z.string()).max(4).optional(),
+  presence_penalty: z.number().min(-2).max(2).optional(),
+  frequency_penalty: z.number().min(-2).max(2).optional(),
+  /** Token id (of the model's own tokenizer) to bias, -100..100, as OpenAI and WebLLM take it. */
+  logit_bias: z.record(z.string().regex(/^\d+$/), z.number().min(-100).max(100)).optional(),
+  /**
+   * What decoding must produce. `json`: a JSON value matching `schema` (a JSON Schema the
+   * coordinator checked is enforceable; see shared/openai/json-schema.ts), enforced by
+   * grammar-constrained decoding. Absent: free text. It sits with the sampling fields because it
+   * is a decoding parameter and reaches the engine unchanged with them.
+   */
+  constraint: z
+    .object({ kind: z.literal("json"), schema: z.record(z.string(), z.unknown()) })
+    .optional(),
 });
 export type Sampling = z.infer<typeof SamplingSchema>;
 

@@ -21,6 +21,14 @@ import {
  * them so streaming, coalescing and cancellation are exercised for real. With `continueFrom`
  * (failover) it replays the same answer but sends only the text after what was delivered, and its
  * usage covers the whole answer, as the protocol asks.
+ *
+ * With a JSON constraint (`sampling.constraint`, what WebLLM enforces with a grammar) it answers
+ * JSON that matches the schema instead, cut into 6-character tokens: `jsonInstance` below builds
+ * the value. A string property named `content` carries "You said: …"; other strings are the
+ * property's name; numbers their minimum (or 0); arrays their minimum length (at least one item).
+ * In `anyOf`/`oneOf` it takes the first branch, unless the last message says "call <name>" and a
+ * later branch holds that name as a `const` — so a test steers the engine into a tool call by
+ * asking for it, as a user would.
  */
 
 export function words(text: string): string[] {
@@ -31,6 +39,83 @@ export function answerText(input: JobInput): string {
   if (input.kind === "completion") return `Continuing: ${input.prompt}`;
   const lastUser = [...input.messages].reverse().find((m) => m.role === "user");
   return `You said: ${lastUser?.content ?? ""}`;
+}
+
+type Schema = { [key: string]: unknown };
+
+/** A JSON value matching `schema` (the subset shared/openai/json-schema.ts lets through). */
+export function jsonInstance(schema: unknown, input: JobInput): unknown {
+  const root = schema as Schema;
+  const last = input.kind === "chat" ? (input.messages.at(-1)?.content ?? "") : input.prompt;
+  const resolve = (s: Schema): Schema => {
+    const ref = s.$ref;
+    if (typeof ref !== "string") return s;
+    if (ref === "#") return root;
+    const [, bag, name] = /^#\/(\$defs|definitions)\/(.+)$/.exec(ref) ?? [];
+    return resolve(((root[bag as string] as Schema)[name as string] as Schema) ?? {});
+  };
+  const build = (node: unknown, key: string): unknown => {
+    if (node === true || node === undefined) return key === "content" ? answerText(input) : key;
+    const s = resolve(node as Schema);
+    if ("const" in s) return s.const;
+    if (Array.isArray(s.enum)) return s.enum[0];
+    const branches = (s.anyOf ?? s.oneOf ?? s.allOf) as unknown[] | undefined;
+    if (branches) {
+      const asked = branches.find((b) =>
+        [...JSON.stringify(b).matchAll(/"const":"([^"]+)"/g)].some((m) =>
+          last.includes(`call ${m[1]}`),
+        ),
+      );
+      return build(asked ?? branches[0], key);
+    }
+    const types = Array.isArray(s.type) ? (s.type as string[]) : [s.type as string | undefined];
+    const type =
+      types.find((t) => t !== "null") ?? types[0] ?? (s.properties ? "object" : undefined);
+    switch (type) {
+      case "object": {
+        const props = (s.properties ?? {}) as Record<string, unknown>;
+        const required = (s.required as string[] | undefined) ?? Object.keys(props);
+        const out: Record<string, unknown> = {};
+        for (const name of required) out[name] = build(props[name], name);
+        if (!required.length && s.additionalProperties === true) out.answer = answerText(input);
+        return out;
+      }
+      case "array": {
+        const prefix = (s.prefixItems ?? []) as unknown[];
+        const min = Math.max((s.minItems as number | undefined) ?? 1, prefix.length, 1);
+        const n = Math.min(min, (s.maxItems as number | undefined) ?? min);
+        return Array.from({ length: n }, (_, i) => build(prefix[i] ?? s.items, key));
+      }
+      case "string": {
+        let text = key === "content" ? answerText(input) : key;
+        const minLength = (s.minLength as number | undefined) ?? 0;
+        while (text.length < minLength) text += "x";
+        return s.maxLength !== undefined ? text.slice(0, s.maxLength as number) : text;
+      }
+      case "integer":
+      case "number": {
+        const min = (s.minimum as number | undefined) ?? (s.exclusiveMinimum as number | undefined);
+        const base = min === undefined ? 0 : s.exclusiveMinimum !== undefined ? min + 1 : min;
+        return s.maximum !== undefined ? Math.min(base, s.maximum as number) : base;
+      }
+      case "boolean":
+        return true;
+      case "null":
+        return null;
+      default:
+        return key === "content" ? answerText(input) : key;
+    }
+  };
+  return build(root, "");
+}
+
+/** The answer as the tokens the engine emits, concatenated without separators. */
+export function answerTokens(input: JobInput, sampling: Sampling): string[] {
+  if (sampling.constraint) {
+    const json = JSON.stringify(jsonInstance(sampling.constraint.schema, input));
+    return json.match(/[\s\S]{1,6}/g) ?? [];
+  }
+  return words(answerText(input)).map((w, i) => (i === 0 ? w : ` ${w}`));
 }
 
 function promptTokens(input: JobInput): number {
@@ -44,17 +129,16 @@ export function expectedOutput(
   input: JobInput,
   sampling: Sampling,
 ): { text: string; finishReason: FinishReason; usage: Usage } {
-  const all = words(answerText(input));
   let text = "";
   let generated = 0;
   let finishReason: FinishReason = "stop";
-  for (const [i, w] of all.entries()) {
+  for (const token of answerTokens(input, sampling)) {
     if (generated === sampling.max_tokens) {
       finishReason = "length";
       break;
     }
     generated++;
-    const next = text + (i === 0 ? w : ` ${w}`);
+    const next = text + token;
     const cut = firstStop(next, sampling.stop ?? []);
     if (cut !== -1) {
       text = next.slice(0, cut);
@@ -160,8 +244,11 @@ export class DeterministicEngine implements InferenceEngine {
     let finishReason = expected.finishReason;
     try {
       // Replay the expected text token by token, as a real decoder would produce it.
-      for (const w of words(answerText(input)).slice(0, expected.usage.completion_tokens)) {
-        const next = sent ? `${sent} ${w}` : w;
+      for (const token of answerTokens(input, sampling).slice(
+        0,
+        expected.usage.completion_tokens,
+      )) {
+        const next = sent + token;
         // Tokens already delivered by another tab are prefilled, not decoded again.
         const delivered = next.length <= continueFrom.length;
         if (!delivered) await this.tick();

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { ModelType, postInitAndCheckFieldsChatCompletion } from "@mlc-ai/web-llm";
 import type {
   ChatCompletionChunk,
   ChatCompletionRequestStreaming,
@@ -184,6 +185,47 @@ describe("WebLLMEngine", () => {
     // Each job starts from an empty conversation.
     expect(scripted.calls).toContain("resetChat");
     expect((await engine.stats()).lastDecodeTokensPerSecond).toBe(12.5);
+  });
+
+  it("translates a JSON constraint to WebLLM's json_object + schema string, with penalties, logit_bias and names", async () => {
+    const scripted = new ScriptedWebLLM([chatChunk('{"a":1}', "stop")]);
+    const { engine } = engineOver(scripted);
+    await engine.load(record, () => {});
+    const schema = { type: "object", properties: { a: { type: "integer" } }, required: ["a"] };
+    await engine.chat(
+      {
+        messages: [{ role: "user", content: "hi", name: "ada" }],
+        sampling: {
+          ...sampling,
+          presence_penalty: 0.5,
+          frequency_penalty: -0.5,
+          logit_bias: { "42": -100 },
+          constraint: { kind: "json", schema },
+        },
+      },
+      () => {},
+    );
+    const req = scripted.chatRequests[0]!;
+    expect(req.response_format).toEqual({ type: "json_object", schema: JSON.stringify(schema) });
+    expect(req).toMatchObject({
+      presence_penalty: 0.5,
+      frequency_penalty: -0.5,
+      logit_bias: { "42": -100 },
+      messages: [{ role: "user", content: "hi", name: "ada" }],
+    });
+    // WebLLM's own request check accepts what the adapter builds (no tools: every chat model).
+    expect(req.tools).toBeUndefined();
+    expect(() =>
+      postInitAndCheckFieldsChatCompletion(req, record.model_id, ModelType.LLM),
+    ).not.toThrow();
+  });
+
+  it("sends no response_format for free text", async () => {
+    const scripted = new ScriptedWebLLM([chatChunk("x", "stop")]);
+    const { engine } = engineOver(scripted);
+    await engine.load(record, () => {});
+    await engine.chat({ messages: [{ role: "user", content: "hi" }], sampling }, () => {});
+    expect(scripted.chatRequests[0]?.response_format).toBeUndefined();
   });
 
   it("uses the raw completion API for plain prompts", async () => {

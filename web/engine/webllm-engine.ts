@@ -105,26 +105,39 @@ export function toEngineError(err: unknown, fallback: EngineErrorCode): EngineEr
 }
 
 function toWebLLMMessage(m: ChatMessage): ChatCompletionMessageParam {
+  const name = m.name ? { name: m.name } : {};
   switch (m.role) {
     case "system":
       return { role: "system", content: m.content };
     case "user":
-      return { role: "user", content: m.content };
+      return { role: "user", content: m.content, ...name };
     case "assistant":
-      return { role: "assistant", content: m.content };
+      return { role: "assistant", content: m.content, ...name };
     case "tool":
-      // The job protocol carries no tool-call ids yet; WebLLM requires the field.
+      // The coordinator writes tool results as user messages (edge/openai/tool-calls.ts), so this
+      // only serves older jobs; WebLLM requires the field.
       return { role: "tool", content: m.content, tool_call_id: "" };
   }
 }
 
-function samplingFields(s: Sampling) {
+/**
+ * The job's sampling fields as WebLLM takes them. A JSON constraint becomes WebLLM's JSON mode
+ * with a schema (`{type: "json_object", schema: <JSON string>}`), which xgrammar compiles into a
+ * grammar that masks every token leaving the schema. WebLLM has no `json_schema` type of its own.
+ */
+export function samplingFields(s: Sampling) {
   return {
     max_tokens: s.max_tokens,
     temperature: s.temperature,
     top_p: s.top_p,
     seed: s.seed,
     stop: s.stop && s.stop.length ? s.stop : undefined,
+    presence_penalty: s.presence_penalty,
+    frequency_penalty: s.frequency_penalty,
+    logit_bias: s.logit_bias,
+    response_format: s.constraint
+      ? { type: "json_object" as const, schema: JSON.stringify(s.constraint.schema) }
+      : undefined,
   };
 }
 
@@ -257,7 +270,11 @@ export class WebLLMEngine implements InferenceEngine {
         this.convTemplate = null;
         throw new EngineError("engine_error", `cannot continue: ${String(err)}`);
       });
-      const fields = samplingFields(request.sampling);
+      // A grammar cannot be resumed after text another tab produced (xgrammar's matcher would
+      // start at the beginning of the JSON), so a constrained answer continues unconstrained; the
+      // coordinator still parses the whole answer and reports a 502 if it no longer reads.
+      const { response_format: _dropped, ...fields } = samplingFields(request.sampling);
+      void _dropped;
       const stop = [...(fields.stop ?? []), ...conv.stop_str];
       const stream = await engine.completions.create({
         stream: true,

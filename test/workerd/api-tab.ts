@@ -1,0 +1,66 @@
+import type { JobSpec } from "../../shared/protocol/job.js";
+import { DeterministicEngine } from "../support/deterministic-engine.js";
+import { ScriptedTab } from "./scripted-tab.js";
+
+/**
+ * A contributor tab for API-compatibility tests in workerd: the real protocol over a real WebSocket
+ * (ScriptedTab), answering every job with the deterministic test engine through the
+ * InferenceEngine interface, so the answer follows the job's constraint (JSON schema, tool
+ * envelope) as WebLLM's grammar would make it. `jobs` records what the coordinator sent.
+ */
+export class EngineTab {
+  readonly jobs: JobSpec[] = [];
+  private stopped = false;
+
+  private constructor(
+    readonly tab: ScriptedTab,
+    private readonly engine: DeterministicEngine,
+  ) {}
+
+  static async connect(model: string): Promise<EngineTab> {
+    const tab = await ScriptedTab.connect([model]);
+    const engine = new DeterministicEngine(1);
+    await engine.load(
+      { model: `https://x.test/${model}`, model_id: model, model_lib: "x" },
+      () => {},
+    );
+    const t = new EngineTab(tab, engine);
+    void t.serveLoop();
+    return t;
+  }
+
+  private async serveLoop(): Promise<void> {
+    while (!this.stopped) {
+      const assign = await Promise.race([
+        this.tab.next("job.assign"),
+        this.tab.closed.then(() => null),
+      ]);
+      if (!assign) return;
+      const { job } = assign;
+      this.jobs.push(job);
+      this.tab.send({ type: "job.accept", jobId: job.id });
+      let seq = 0;
+      const onDelta = (text: string) =>
+        this.tab.send({ type: "job.delta", jobId: job.id, seq: seq++, text });
+      const request = {
+        sampling: job.sampling,
+        ...(assign.continueFrom ? { continueFrom: assign.continueFrom } : {}),
+      };
+      const result =
+        job.input.kind === "chat"
+          ? await this.engine.chat({ ...request, messages: job.input.messages }, onDelta)
+          : await this.engine.complete({ ...request, prompt: job.input.prompt }, onDelta);
+      this.tab.send({
+        type: "job.done",
+        jobId: job.id,
+        finishReason: result.finishReason,
+        usage: result.usage,
+      });
+    }
+  }
+
+  close(): void {
+    this.stopped = true;
+    this.tab.close();
+  }
+}
