@@ -1,15 +1,11 @@
 import { Hono } from "hono";
 import { cors } from "hono/cors";
+import { readConfig } from "../config.js";
 import type { AppContext, AppEnv } from "../env.js";
 import { ApiError } from "../http/api-error.js";
 import { requestLocation } from "../http/location.js";
 import { regionFor } from "../region/region-stub.js";
-import {
-  IceConfigSchema,
-  peerIdIn,
-  peerShard,
-  type IceConfig,
-} from "../../shared/protocol/peerjs-messages.js";
+import { peerIdIn, peerShard, type IceConfig } from "../../shared/protocol/peerjs-messages.js";
 import type { SignalDurableObject } from "./signal-do.js";
 
 /**
@@ -64,17 +60,9 @@ export function signalRoutes() {
   return app;
 }
 
-/** ICE_SERVERS parsed with the shared schema; an invalid value is a deploy error, logged once. */
+/** ICE_SERVERS as parsed by edge/config.ts; an invalid value serves none and is logged once. */
 export function iceConfig(env: AppEnv): IceConfig {
-  if (!env.ICE_SERVERS) return { iceServers: [] };
-  try {
-    const parsed = IceConfigSchema.safeParse({ iceServers: JSON.parse(env.ICE_SERVERS) });
-    if (parsed.success) return parsed.data;
-  } catch {
-    // Fall through.
-  }
-  console.error("ICE_SERVERS is not a JSON array of RTCIceServer; serving none");
-  return { iceServers: [] };
+  return readConfig(env).iceServers;
 }
 
 export function signalStub(env: AppEnv, shard: string): DurableObjectStub<SignalDurableObject> {
