@@ -242,6 +242,23 @@ describe("PeerJS signalling", () => {
     expect(closed.reason.length).toBeGreaterThan(0);
   });
 
+  it("measures the frame limit in UTF-8 bytes: an OFFER of 3-byte characters is too large", async () => {
+    const [a, b] = [await newId(), await newId()];
+    const pa = await connect(a);
+    const pb = await connect(b);
+    await pa.nth(1);
+    await pb.nth(1);
+    // ~12 K UTF-16 units (under the limit as a string length) but ~36 KB on the wire.
+    const sdp = "€".repeat(Math.ceil(MAX_SIGNAL_FRAME_BYTES / 3) + 100);
+    const big = offer(b);
+    big.payload.sdp.sdp = sdp;
+    expect(JSON.stringify(big).length).toBeLessThan(MAX_SIGNAL_FRAME_BYTES);
+    pa.send(big);
+    const closed = await pa.closed;
+    expect(closed.code).toBe(SignalCloseCode.FrameTooLarge);
+    expect(pb.received).toHaveLength(1);
+  });
+
   it("routes by the attachment after hibernation/eviction", async () => {
     const [a, b] = [await newId(), await newId()];
     const pa = await connect(a);
