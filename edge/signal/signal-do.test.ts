@@ -281,3 +281,19 @@ describe("PeerJS signalling", () => {
     expect((await SELF.fetch(`${BASE}/peerjs/peers`)).status).toBe(401);
   });
 });
+
+describe("signalling objects are a fixed set", () => {
+  it("30 made-up peer ids (shards that are not regions) create no new Signal objects", async () => {
+    const { listDurableObjectIds } = await import("cloudflare:test");
+    // Warm the default shard so that it is not counted as new.
+    const warm = await connect(`tg-zzwarm-${"0".repeat(32)}`);
+    await warm.nth(1);
+    const before = (await listDurableObjectIds(appEnv.SIGNAL)).length;
+    for (let i = 0; i < 30; i++) {
+      const made = `tg-fake${String.fromCharCode(97 + (i % 26))}x-${i.toString(16).padStart(32, "0")}`;
+      const p = await connect(made);
+      await p.nth(1);
+    }
+    expect((await listDurableObjectIds(appEnv.SIGNAL)).length).toBe(before);
+  });
+});

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { isRegionHint } from "../../shared/geo/regions.js";
 import { cors } from "hono/cors";
 import { readConfig } from "../config.js";
 import type { AppContext, AppEnv } from "../env.js";
@@ -49,9 +50,11 @@ export function signalRoutes() {
         "This endpoint expects a WebSocket upgrade.",
       );
     }
-    // An id without a shard still gets an answer, from the default shard: the object refuses it
-    // with the typed ERROR message the peerjs client understands.
-    const shard = peerShard(c.req.query("id") ?? "") ?? "default";
+    // Signal objects are a fixed set (one per region hint, plus "default"), never named by the
+    // caller: an id whose shard is not a region (made up, or malformed) is answered by the default
+    // shard, which refuses a malformed one with the typed ERROR message peerjs understands.
+    const claimed = peerShard(c.req.query("id") ?? "");
+    const shard = claimed && isRegionHint(claimed) ? claimed : "default";
     return signalStub(c.env, shard).fetch(
       new Request(c.req.raw.url, { headers: c.req.raw.headers }),
     );
