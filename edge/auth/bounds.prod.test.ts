@@ -1,6 +1,7 @@
-import { SELF, env, listDurableObjectIds } from "cloudflare:test";
+import { SELF, env, listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
+import { keyDirectoryStub } from "../directory/directory-client.js";
 import type { AppEnv } from "../env.js";
 import { newApiKey } from "./api-key.js";
 
@@ -52,5 +53,24 @@ describe("nothing stored for an unauthenticated request", () => {
     const res = await chat(key);
     expect(res.status).toBe(401);
     expect(OpenAIErrorBodySchema.parse(await res.json()).error.code).toBe("revoked_api_key");
+  });
+
+  it("a key missing from the directory (created before it existed) is registered by the admin API", async () => {
+    const created = await SELF.fetch("http://tabgrid.test/v1/admin/keys", {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "legacy" }),
+    });
+    const { id, key } = (await created.json()) as { id: string; key: string };
+    // As if it had been created by the code before the key directory.
+    await runInDurableObject(keyDirectoryStub(appEnv, id), (_obj, state) => {
+      state.storage.sql.exec(`DELETE FROM keys WHERE id = ?`, id);
+    });
+    expect((await chat(key)).status).toBe(401);
+    const info = await SELF.fetch(`http://tabgrid.test/v1/admin/keys/${id}`, {
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    expect(info.status).toBe(200);
+    expect((await chat(key)).status).toBe(404);
   });
 });
