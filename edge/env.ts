@@ -4,10 +4,14 @@ import type { RegionDurableObject } from "./region/region-do.js";
 import type { DirectoryDurableObject } from "./directory/directory-do.js";
 import type { SignalDurableObject } from "./signal/signal-do.js";
 
-/** Bindings and variables of the coordinator Worker (see wrangler.toml). */
+/**
+ * Bindings and variables of the coordinator Worker (see wrangler.toml). Variables are strings as
+ * deployed; code reads them parsed and typed through `readConfig(env)` (config.ts), not from here.
+ */
 export interface AppEnv {
   REGION: DurableObjectNamespace<RegionDurableObject>;
   CLIENT: DurableObjectNamespace<ClientDurableObject>;
+  /** `global`: per-region summaries; `keys:<0-f>`: the key directory (directory/directory-do.ts). */
   DIRECTORY: DurableObjectNamespace<DirectoryDurableObject>;
   /** Optional OpenAI-compatible upstream used when no tab can serve a request in time. */
   FALLBACK_URL?: string;

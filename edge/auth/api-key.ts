@@ -36,10 +36,5 @@ export async function hashKey(key: string): Promise<string> {
   return hex(new Uint8Array(digest));
 }
 
-/** Compare two secrets without leaking where they differ. */
-export function sameSecret(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  if (x.byteLength !== y.byteLength) return false;
-  return crypto.subtle.timingSafeEqual(x, y);
-}
+/** Compare two secrets without leaking where they differ (or whether their lengths do). */
+export { timingSafeEqual as sameSecret } from "./secret.js";

@@ -1,8 +1,10 @@
 import type { MiddlewareHandler } from "hono";
+import { readConfig } from "../config.js";
 import type { AppContext, AppEnv } from "../env.js";
 import { ApiError } from "../http/api-error.js";
-import { hashKey, parseApiKey } from "./api-key.js";
+import { parseApiKey } from "./api-key.js";
 import type { Admission, ClientDurableObject, ClientLimits } from "./client-do.js";
+import { verifyKey } from "./verify-key.js";
 
 /** Who is calling, as handlers see it. */
 export interface Caller {
@@ -11,20 +13,27 @@ export interface Caller {
   tier: "key" | "anonymous";
 }
 
-function int(value: string | undefined, fallback: number): number {
-  const n = Number(value);
-  return value && Number.isInteger(n) && n > 0 ? n : fallback;
+export function anonymousLimits(env: AppEnv): ClientLimits {
+  const { rpm, concurrent } = readConfig(env).anonymous;
+  return { rpm, concurrent };
 }
 
-export function anonymousLimits(env: AppEnv): ClientLimits {
-  return { rpm: int(env.ANONYMOUS_RPM, 10), concurrent: int(env.ANONYMOUS_CONCURRENT, 1) };
-}
+/**
+ * Answers that refuse a request before any job exists (bad body, unknown model or job, body too
+ * large): an anonymous caller gets its rate-limit token back for these.
+ */
+const REFUSED_STATUSES: ReadonlySet<number> = new Set([400, 404, 413]);
 
 export function clientStub(env: AppEnv, name: string): DurableObjectStub<ClientDurableObject> {
   return env.CLIENT.get(env.CLIENT.idFromName(name));
 }
 
-function refuse(admission: Exclude<Admission, { ok: true }>): ApiError {
+function refuse(
+  admission: Exclude<Admission, { ok: true }>,
+  tier: Caller["tier"] = "key",
+): ApiError {
+  // The anonymous tier limits by address: say so to a caller that sent no key.
+  const who = tier === "key" ? "this key" : "this address";
   switch (admission.reason) {
     case "invalid_key":
       return new ApiError(401, "authentication_error", "Invalid API key.", null, "invalid_api_key");
@@ -40,7 +49,7 @@ function refuse(admission: Exclude<Admission, { ok: true }>): ApiError {
       return new ApiError(
         429,
         "rate_limit_error",
-        "Rate limit reached for this key; retry later.",
+        `Rate limit reached for ${who}; retry later.`,
         null,
         "rate_limit_exceeded",
         {
@@ -51,7 +60,7 @@ function refuse(admission: Exclude<Admission, { ok: true }>): ApiError {
       return new ApiError(
         429,
         "rate_limit_error",
-        "Too many requests running at once for this key; wait for one to finish.",
+        `Too many requests running at once for ${who}; wait for one to finish.`,
         null,
         "too_many_concurrent_requests",
         { "retry-after": String(admission.retryAfterS) },
@@ -61,7 +70,8 @@ function refuse(admission: Exclude<Admission, { ok: true }>): ApiError {
 
 /**
  * Admit a request: `Authorization: Bearer tg_…` keys are checked against their hash and limits;
- * without a key the anonymous tier (if switched on) admits by address with lower limits. The
+ * without a key the anonymous tier (if switched on) admits by address with lower limits. A key is
+ * checked against the key directory first, so an invalid key creates no per-key object. The
  * concurrency slot is held until the response body ends, streamed or not.
  */
 export function authenticate(): MiddlewareHandler<AppContext> {
@@ -71,12 +81,19 @@ export function authenticate(): MiddlewareHandler<AppContext> {
     let stub: DurableObjectStub<ClientDurableObject>;
     let admission: Admission;
     let caller: Caller;
-    const anonymousOn = c.env.ANONYMOUS_TIER === "on";
+    const anonymousOn = readConfig(c.env).anonymous.on;
     if (bearer && (parseApiKey(bearer) || !anonymousOn)) {
       const parsed = parseApiKey(bearer);
       if (!parsed) throw refuse({ ok: false, reason: "invalid_key" });
+      const verified = await verifyKey(c.env, parsed);
+      if (verified.check !== "valid") {
+        throw refuse({
+          ok: false,
+          reason: verified.check === "revoked" ? "revoked" : "invalid_key",
+        });
+      }
       stub = clientStub(c.env, `key:${parsed.id}`);
-      admission = await stub.admit(await hashKey(parsed.key));
+      admission = await stub.admit(verified.hash);
       caller = { owner: `key:${parsed.id}`, tier: "key" };
     } else if (anonymousOn) {
       // Anything that is not a Tabgrid key (the openai client insists on sending one) is anonymous.
@@ -93,23 +110,24 @@ export function authenticate(): MiddlewareHandler<AppContext> {
         "missing_api_key",
       );
     }
-    if (!admission.ok) throw refuse(admission);
+    if (!admission.ok) throw refuse(admission, caller.tier);
     const slot = admission.slot;
     c.set("caller", caller);
     let released = false;
-    const release = () => {
+    const release = (status = 200) => {
       if (released) return;
       released = true;
-      c.executionCtx.waitUntil(stub.release(slot));
+      const refund = caller.tier === "anonymous" && REFUSED_STATUSES.has(status);
+      c.executionCtx.waitUntil(stub.release(slot, refund));
     };
     try {
       await next();
     } catch (err) {
-      release();
+      release(err instanceof ApiError ? err.status : 500);
       throw err;
     }
     const body = c.res.body;
-    if (!body || c.res.status !== 200) return release();
+    if (!body || c.res.status !== 200) return release(c.res.status);
     // Hold the slot while the body streams; free it when it ends or the client goes away.
     const reader = body.getReader();
     const held = new ReadableStream<Uint8Array>({

@@ -1,6 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
+import { keyDirectoryStub } from "../directory/directory-client.js";
+import type { Migration } from "../durable/migrations.js";
+import { startUp, type Ready } from "../durable/start-up.js";
 import type { AppEnv } from "../env.js";
-import { sameSecret } from "./api-key.js";
+import { timingSafeEqual } from "./secret.js";
 
 /** Limits of one client (an API key, or one address on the anonymous tier). */
 export interface ClientLimits {
@@ -26,25 +29,36 @@ export type Admission =
 /** A slot not released within this time is reclaimed (its release was lost with a crash). */
 const SLOT_TTL_MS = 15 * 60_000;
 
+/** Step 1 is the schema as first shipped (IF NOT EXISTS, so existing objects migrate cleanly). */
+export const CLIENT_MIGRATIONS: readonly Migration[] = [
+  (sql) => {
+    sql.exec(`CREATE TABLE IF NOT EXISTS client (
+      one INTEGER PRIMARY KEY CHECK (one = 1),
+      key_hash TEXT, name TEXT NOT NULL, created INTEGER NOT NULL, revoked INTEGER NOT NULL,
+      rpm INTEGER NOT NULL, concurrent INTEGER NOT NULL,
+      tokens REAL NOT NULL, refilled_at INTEGER NOT NULL)`);
+    sql.exec(`CREATE TABLE IF NOT EXISTS slots (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`);
+  },
+];
+
 /**
  * One Durable Object per client: `key:<id>` holds an API key's hash, name and limits; `ip:<addr>`
  * is an anonymous-tier address. Either way it admits requests against a per-minute token bucket
  * and a cap on concurrent requests. Everything is in SQLite, so eviction forgets nothing.
+ *
+ * A `key:<id>` object exists only for keys the admin API created: authentication asks the key
+ * directory (directory-do.ts) first, and this object keeps the directory's copy of its hash and
+ * revocation up to date (and re-registers itself whenever the admin API reads it, which backfills
+ * keys created before the directory existed).
  */
 export class ClientDurableObject extends DurableObject<AppEnv> {
+  private readonly ready: Ready;
   private readonly sql: SqlStorage;
 
   constructor(ctx: DurableObjectState, env: AppEnv) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS client (
-      one INTEGER PRIMARY KEY CHECK (one = 1),
-      key_hash TEXT, name TEXT NOT NULL, created INTEGER NOT NULL, revoked INTEGER NOT NULL,
-      rpm INTEGER NOT NULL, concurrent INTEGER NOT NULL,
-      tokens REAL NOT NULL, refilled_at INTEGER NOT NULL)`);
-    this.sql.exec(
-      `CREATE TABLE IF NOT EXISTS slots (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`,
-    );
+    this.ready = startUp(ctx, { migrations: CLIENT_MIGRATIONS });
   }
 
   /** Store a new key (admin API). Fails if this id already holds a key. */
@@ -54,6 +68,7 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
     name: string,
     limits: ClientLimits,
   ): Promise<KeyInfo | null> {
+    await this.ready();
     if (this.row()) return null;
     const now = Date.now();
     this.sql.exec(
@@ -66,18 +81,22 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
       limits.rpm,
       now,
     );
+    await keyDirectoryStub(this.env, id).registerKey(id, keyHash, false);
     return { id, name, created: now, revoked: false, limits };
   }
 
   async revoke(id: string): Promise<KeyInfo | null> {
+    await this.ready();
     if (!this.row()?.key_hash) return null;
     this.sql.exec(`UPDATE client SET revoked = 1`);
     return this.info(id);
   }
 
   async info(id: string): Promise<KeyInfo | null> {
+    await this.ready();
     const row = this.row();
     if (!row?.key_hash) return null;
+    await keyDirectoryStub(this.env, id).registerKey(id, row.key_hash, row.revoked === 1);
     return {
       id,
       name: row.name,
@@ -92,11 +111,12 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
    * their limits (set on first use, updated when configuration changes).
    */
   async admit(keyHash: string | null, anonymousLimits?: ClientLimits): Promise<Admission> {
+    await this.ready();
     const now = Date.now();
     if (keyHash === null && anonymousLimits) this.ensureAnonymous(anonymousLimits, now);
     const row = this.row();
     if (!row) return { ok: false, reason: "invalid_key" };
-    if (keyHash !== null && (!row.key_hash || !sameSecret(row.key_hash, keyHash))) {
+    if (keyHash !== null && (!row.key_hash || !timingSafeEqual(row.key_hash, keyHash))) {
       return { ok: false, reason: "invalid_key" };
     }
     if (row.revoked) return { ok: false, reason: "revoked" };
@@ -121,9 +141,14 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
     return { ok: true, slot };
   }
 
-  /** The request admitted with `slot` ended. */
-  async release(slot: string): Promise<void> {
-    this.sql.exec(`DELETE FROM slots WHERE id = ?`, slot);
+  /**
+   * The request admitted with `slot` ended. `refund` gives its token back: the request was refused
+   * before any job was created (400/404/413), so it must not count against the limit.
+   */
+  async release(slot: string, refund = false): Promise<void> {
+    await this.ready();
+    const released = this.sql.exec(`DELETE FROM slots WHERE id = ?`, slot).rowsWritten > 0;
+    if (refund && released) this.sql.exec(`UPDATE client SET tokens = min(rpm, tokens + 1)`);
   }
 
   private ensureAnonymous(limits: ClientLimits, now: number): void {

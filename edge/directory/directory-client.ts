@@ -20,3 +20,8 @@ export async function directorySnapshot(env: AppEnv, fresh = false): Promise<Dir
   cached = { at: now, snapshot };
   return snapshot;
 }
+
+/** The key directory shard for a key id (`keys:<first hex digit>`, 16 fixed objects). */
+export function keyDirectoryStub(env: AppEnv, keyId: string) {
+  return env.DIRECTORY.get(env.DIRECTORY.idFromName(`keys:${keyId.slice(0, 1)}`));
+}

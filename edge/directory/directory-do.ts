@@ -1,25 +1,46 @@
 import { DurableObject } from "cloudflare:workers";
+import { timingSafeEqual } from "../auth/secret.js";
+import type { Migration } from "../durable/migrations.js";
+import { startUp, type Ready } from "../durable/start-up.js";
 import type { AppEnv } from "../env.js";
 import type { RegionSummary } from "../region/region-views.js";
 
 export type DirectorySnapshot = Record<string, RegionSummary & { updatedAt: number }>;
 
+/** What the key directory knows about a key id (see `checkKey`). */
+export type KeyCheck = "valid" | "revoked" | "unknown";
+
+/** Step 1 is the schema as first shipped (IF NOT EXISTS, so existing objects migrate cleanly). */
+export const DIRECTORY_MIGRATIONS: readonly Migration[] = [
+  `CREATE TABLE IF NOT EXISTS regions (
+    region TEXT PRIMARY KEY, summary TEXT NOT NULL, updated_at INTEGER NOT NULL)`,
+  // Key directory: which key ids exist, so a request with a made-up key is refused before any
+  // per-key object is created (docs/limits.md).
+  `CREATE TABLE IF NOT EXISTS keys (
+    id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)`,
+];
+
 /**
- * The one global Directory Durable Object: a short summary per region (models served, idle and
- * busy tabs, queue), pushed by the Region objects when it changes. The Worker reads it for
- * `GET /v1/models` and to choose spillover regions; it never sees individual tabs.
+ * Directory objects answer "what exists" questions for the Worker, which never sees individual
+ * tabs or keys' limits:
+ * - `global`: a short summary per region (models served, idle and busy tabs, queue), pushed by the
+ *   Region objects when it changes; read for `GET /v1/models` and to choose spillover regions.
+ * - `keys:<0-f>`: the key directory, sharded by the first hex digit of the key id (a fixed set of
+ *   16 objects, never a caller-chosen name): each key's hash and revocation, written by the key's
+ *   Client object, read by authentication before any per-key object is touched.
  */
 export class DirectoryDurableObject extends DurableObject<AppEnv> {
+  private readonly ready: Ready;
   private readonly sql: SqlStorage;
 
   constructor(ctx: DurableObjectState, env: AppEnv) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS regions (
-      region TEXT PRIMARY KEY, summary TEXT NOT NULL, updated_at INTEGER NOT NULL)`);
+    this.ready = startUp(ctx, { migrations: DIRECTORY_MIGRATIONS });
   }
 
   async report(region: string, summary: RegionSummary): Promise<void> {
+    await this.ready();
     this.sql.exec(
       `INSERT OR REPLACE INTO regions (region, summary, updated_at) VALUES (?, ?, ?)`,
       region,
@@ -29,6 +50,7 @@ export class DirectoryDurableObject extends DurableObject<AppEnv> {
   }
 
   async snapshot(): Promise<DirectorySnapshot> {
+    await this.ready();
     const out: DirectorySnapshot = {};
     for (const row of this.sql.exec<{ region: string; summary: string; updated_at: number }>(
       `SELECT * FROM regions`,
@@ -39,5 +61,29 @@ export class DirectoryDurableObject extends DurableObject<AppEnv> {
       };
     }
     return out;
+  }
+
+  /** Record (or refresh) a key's hash and revocation; called by the key's Client object. */
+  async registerKey(id: string, keyHash: string, revoked: boolean): Promise<void> {
+    await this.ready();
+    this.sql.exec(
+      `INSERT OR REPLACE INTO keys (id, key_hash, revoked) VALUES (?, ?, ?)`,
+      id,
+      keyHash,
+      revoked ? 1 : 0,
+    );
+  }
+
+  /** Is `keyHash` the hash of key `id`? Read-only: an unknown key leaves nothing behind. */
+  async checkKey(id: string, keyHash: string): Promise<KeyCheck> {
+    await this.ready();
+    const row = this.sql
+      .exec<{ key_hash: string; revoked: number }>(
+        `SELECT key_hash, revoked FROM keys WHERE id = ?`,
+        id,
+      )
+      .toArray()[0];
+    if (!row || !timingSafeEqual(row.key_hash, keyHash)) return "unknown";
+    return row.revoked ? "revoked" : "valid";
   }
 }

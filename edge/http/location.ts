@@ -1,5 +1,6 @@
 import type { Location } from "../../shared/geo/distance.js";
 import { locationFromCf, parseLocationHeader } from "../../shared/geo/location.js";
+import { readConfig } from "../config.js";
 import type { AppEnv } from "../env.js";
 
 /**
@@ -8,7 +9,7 @@ import type { AppEnv } from "../env.js";
  * ALLOW_LOCATION_HEADER is "true", because locally `request.cf` is a fixed placeholder.
  */
 export function requestLocation(request: Request, env: AppEnv): Location | null {
-  if (env.ALLOW_LOCATION_HEADER === "true") {
+  if (readConfig(env).allowLocationHeader) {
     const fromHeader =
       parseLocationHeader(request.headers.get("x-tabgrid-location")) ??
       parseLocationHeader(new URL(request.url).searchParams.get("loc"));
@@ -22,7 +23,7 @@ export function requestLocation(request: Request, env: AppEnv): Location | null 
  * where the location header is allowed); undefined when unknown.
  */
 export function requestPlace(request: Request, env: AppEnv): string | undefined {
-  if (env.ALLOW_LOCATION_HEADER === "true") {
+  if (readConfig(env).allowLocationHeader) {
     const given = request.headers.get("x-tabgrid-place")?.trim();
     if (given) return given.slice(0, 100);
   }

@@ -1,8 +1,10 @@
+import { readConfig } from "../config.js";
 import type { AppEnv } from "../env.js";
 
 /**
- * Timing and limits of a Region object, from variables with defaults. Tests shorten them through
- * vitest's miniflare bindings; production uses the defaults unless wrangler.toml says otherwise.
+ * Timing and limits of a Region object, from variables with defaults (parsed in edge/config.ts; see
+ * docs/limits.md). Tests shorten them through vitest's miniflare bindings; production uses the
+ * defaults unless wrangler.toml says otherwise.
  */
 export interface RegionConfig {
   /** Tabs ping every half interval; 1.5 intervals of silence mark a tab gone (detected < 2). */
@@ -27,23 +29,7 @@ export interface RegionConfig {
   queueRetryAfterMs: number;
 }
 
-function num(value: string | undefined, fallback: number): number {
-  const n = Number(value);
-  return value && Number.isFinite(n) && n > 0 ? n : fallback;
-}
-
+/** The Region's view of the coordinator configuration (edge/config.ts parses and validates it). */
 export function regionConfig(env: AppEnv): RegionConfig {
-  return {
-    statusIntervalMs: num(env.STATUS_INTERVAL_MS, 15_000),
-    acceptMs: num(env.ACCEPT_MS, 10_000),
-    leaseMs: num(env.LEASE_MS, 30_000),
-    redispatchWaitMs: num(env.REDISPATCH_WAIT_MS, 30_000),
-    jobTtlMs: num(env.JOB_TTL_MS, 3_600_000),
-    // MAX_ATTEMPTS=1 switches failover off (the churn benchmark's baseline).
-    maxAttempts: num(env.MAX_ATTEMPTS, 3),
-    maxNodesPerIp: num(env.MAX_NODES_PER_IP, 8),
-    queueCapacity: num(env.QUEUE_CAPACITY, 100),
-    queueWaitMs: num(env.QUEUE_WAIT_MS, 30_000),
-    queueRetryAfterMs: 2_000,
-  };
+  return { ...readConfig(env).region, queueRetryAfterMs: 2_000 };
 }

@@ -1,9 +1,11 @@
+import { migrate as applyMigrations, type Migration } from "../durable/migrations.js";
+
 /**
- * SQLite schema of a Region Durable Object, applied in order by `migrate`. Each entry runs once;
- * the applied count lives in the `_migrations` table, so adding a statement at the end is a
- * migration and editing an old one is not allowed.
+ * SQLite schema of a Region Durable Object, applied in order by edge/durable/migrations.ts. Each
+ * entry runs once; the applied count lives in the `_migrations` table, so adding a statement at
+ * the end is a migration and editing an old one is not allowed.
  */
-const MIGRATIONS: readonly string[] = [
+export const REGION_MIGRATIONS: readonly Migration[] = [
   `CREATE TABLE nodes (
      node_id TEXT PRIMARY KEY,
      public_id TEXT NOT NULL,
@@ -52,11 +54,7 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE nodes ADD COLUMN credits REAL NOT NULL DEFAULT 0`,
 ];
 
+/** Bring a Region database up to date (the same as `startUp(ctx, { migrations: REGION_MIGRATIONS })`). */
 export function migrate(sql: SqlStorage): void {
-  sql.exec(`CREATE TABLE IF NOT EXISTS _migrations (n INTEGER NOT NULL)`);
-  const row = sql.exec<{ n: number }>(`SELECT n FROM _migrations`).toArray()[0];
-  const applied = row?.n ?? 0;
-  if (!row) sql.exec(`INSERT INTO _migrations (n) VALUES (0)`);
-  for (let i = applied; i < MIGRATIONS.length; i++) sql.exec(MIGRATIONS[i] as string);
-  if (applied < MIGRATIONS.length) sql.exec(`UPDATE _migrations SET n = ?`, MIGRATIONS.length);
+  applyMigrations(sql, REGION_MIGRATIONS);
 }

@@ -242,6 +242,23 @@ describe("PeerJS signalling", () => {
     expect(closed.reason.length).toBeGreaterThan(0);
   });
 
+  it("measures the frame limit in UTF-8 bytes: an OFFER of 3-byte characters is too large", async () => {
+    const [a, b] = [await newId(), await newId()];
+    const pa = await connect(a);
+    const pb = await connect(b);
+    await pa.nth(1);
+    await pb.nth(1);
+    // ~12 K UTF-16 units (under the limit as a string length) but ~36 KB on the wire.
+    const sdp = "€".repeat(Math.ceil(MAX_SIGNAL_FRAME_BYTES / 3) + 100);
+    const big = offer(b);
+    big.payload.sdp.sdp = sdp;
+    expect(JSON.stringify(big).length).toBeLessThan(MAX_SIGNAL_FRAME_BYTES);
+    pa.send(big);
+    const closed = await pa.closed;
+    expect(closed.code).toBe(SignalCloseCode.FrameTooLarge);
+    expect(pb.received).toHaveLength(1);
+  });
+
   it("routes by the attachment after hibernation/eviction", async () => {
     const [a, b] = [await newId(), await newId()];
     const pa = await connect(a);
@@ -262,5 +279,21 @@ describe("PeerJS signalling", () => {
   it("refuses plain HTTP on the socket path and peer listing", async () => {
     expect((await SELF.fetch(`${BASE}/peerjs?key=peerjs&id=x&token=y`)).status).toBe(426);
     expect((await SELF.fetch(`${BASE}/peerjs/peers`)).status).toBe(401);
+  });
+});
+
+describe("signalling objects are a fixed set", () => {
+  it("30 made-up peer ids (shards that are not regions) create no new Signal objects", async () => {
+    const { listDurableObjectIds } = await import("cloudflare:test");
+    // Warm the default shard so that it is not counted as new.
+    const warm = await connect(`tg-zzwarm-${"0".repeat(32)}`);
+    await warm.nth(1);
+    const before = (await listDurableObjectIds(appEnv.SIGNAL)).length;
+    for (let i = 0; i < 30; i++) {
+      const made = `tg-fake${String.fromCharCode(97 + (i % 26))}x-${i.toString(16).padStart(32, "0")}`;
+      const p = await connect(made);
+      await p.nth(1);
+    }
+    expect((await listDurableObjectIds(appEnv.SIGNAL)).length).toBe(before);
   });
 });

@@ -1,4 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
+import { closeSocket, parseFrame } from "../durable/socket.js";
+import { startUp, type Ready } from "../durable/start-up.js";
 import type { AppEnv } from "../env.js";
 import { log } from "../http/log.js";
 import {
@@ -11,7 +13,7 @@ import {
   type PeerServerMessage,
   type RelayedSignal,
 } from "../../shared/protocol/peerjs-messages.js";
-import { SignalQueue } from "./signal-queue.js";
+import { SIGNAL_MIGRATIONS, SignalQueue } from "./signal-queue.js";
 
 /**
  * PeerJS-compatible signalling (what peerjs-server's webSocketServer and message handlers do), one
@@ -34,20 +36,21 @@ export const SIGNAL_EXPIRE_MS = 5_000;
 export const SIGNAL_ALIVE_MS = 60_000;
 
 export class SignalDurableObject extends DurableObject<AppEnv> {
-  private queue!: SignalQueue;
+  private readonly ready: Ready;
+  private readonly queue: SignalQueue;
 
   constructor(ctx: DurableObjectState, env: AppEnv) {
     super(ctx, env);
     ctx.setWebSocketAutoResponse(
       new WebSocketRequestResponsePair(HEARTBEAT_FRAME, HEARTBEAT_FRAME),
     );
-    void ctx.blockConcurrencyWhile(async () => {
-      this.queue = new SignalQueue(ctx.storage.sql);
-    });
+    this.queue = new SignalQueue(ctx.storage.sql);
+    this.ready = startUp(ctx, { migrations: SIGNAL_MIGRATIONS });
   }
 
   /** The peer's WebSocket, forwarded by the Worker with the client's query string intact. */
   override async fetch(request: Request): Promise<Response> {
+    await this.ready();
     const url = new URL(request.url);
     const id = url.searchParams.get("id") ?? "";
     const token = url.searchParams.get("token") ?? "";
@@ -81,7 +84,7 @@ export class SignalDurableObject extends DurableObject<AppEnv> {
         return refuse({ type: "ID-TAKEN", payload: { msg } }, SignalCloseCode.IdTaken, msg);
       }
       // The same peer reconnected with its token: the newer socket wins.
-      closeQuietly(old, SignalCloseCode.Replaced, "replaced by a newer connection");
+      closeSocket(old, SignalCloseCode.Replaced, "replaced by a newer connection");
     }
     this.ctx.acceptWebSocket(server, [id]);
     server.serializeAttachment({ id, token, since: Date.now() } satisfies PeerAttachment);
@@ -92,31 +95,20 @@ export class SignalDurableObject extends DurableObject<AppEnv> {
   }
 
   override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
-    const size = typeof raw === "string" ? raw.length : raw.byteLength;
-    if (size > MAX_SIGNAL_FRAME_BYTES) {
-      return closeQuietly(ws, SignalCloseCode.FrameTooLarge, "frame too large");
+    await this.ready();
+    const parsed = parseFrame(PeerClientMessageSchema, raw, MAX_SIGNAL_FRAME_BYTES);
+    if (!parsed.ok) {
+      const code = parsed.tooLarge ? SignalCloseCode.FrameTooLarge : SignalCloseCode.BadFrame;
+      return closeSocket(ws, code, `bad frame: ${parsed.reason}`);
     }
-    if (typeof raw !== "string") return closeQuietly(ws, SignalCloseCode.BadFrame, "binary frame");
-    let json: unknown;
-    try {
-      json = JSON.parse(raw);
-    } catch {
-      return closeQuietly(ws, SignalCloseCode.BadFrame, "frame is not JSON");
-    }
-    const parsed = PeerClientMessageSchema.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue?.path.join(".") || "frame";
-      return closeQuietly(ws, SignalCloseCode.BadFrame, `bad ${where}: ${issue?.message ?? ""}`);
-    }
-    const msg = parsed.data;
+    const msg = parsed.msg;
     // `src` is who this socket registered as, never what the frame claims.
     const src = (ws.deserializeAttachment() as PeerAttachment).id;
     switch (msg.type) {
       case "HEARTBEAT":
         return; // Only if it arrived in another spelling than the auto-response pair.
       case "LEAVE":
-        if (!msg.dst) return closeQuietly(ws, SignalCloseCode.Normal, "left");
+        if (!msg.dst) return closeSocket(ws, SignalCloseCode.Normal, "left");
         return this.relay({ type: "LEAVE", src, dst: msg.dst });
       case "OFFER":
       case "ANSWER":
@@ -130,15 +122,17 @@ export class SignalDurableObject extends DurableObject<AppEnv> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    closeQuietly(ws, code === 1005 || code === 1006 ? 1000 : code, reason);
+    // Close back so the peer sees a clean close rather than 1006.
+    closeSocket(ws, code, reason);
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    closeQuietly(ws, 1011, "socket error");
+    closeSocket(ws, 1011, "socket error");
   }
 
   /** Expire queued signals (telling their senders EXPIRE) and close peers without heartbeats. */
   override async alarm(): Promise<void> {
+    await this.ready();
     const now = Date.now();
     for (const { src, dst } of this.queue.expire(now - SIGNAL_EXPIRE_MS)) {
       // As peerjs-server: the sender learns the destination never showed up.
@@ -148,7 +142,7 @@ export class SignalDurableObject extends DurableObject<AppEnv> {
       const att = ws.deserializeAttachment() as PeerAttachment;
       const seen = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? att.since;
       if (now - seen > SIGNAL_ALIVE_MS) {
-        closeQuietly(ws, SignalCloseCode.Normal, "no heartbeat");
+        closeSocket(ws, SignalCloseCode.Normal, "no heartbeat");
       }
     }
     await this.scheduleAlarm();
@@ -172,7 +166,7 @@ export class SignalDurableObject extends DurableObject<AppEnv> {
         ws.send(JSON.stringify(msg));
         sent = true;
       } catch {
-        closeQuietly(ws, 1011, "send failed");
+        closeSocket(ws, 1011, "send failed");
       }
     }
     return sent;
@@ -188,13 +182,5 @@ export class SignalDurableObject extends DurableObject<AppEnv> {
     const at = Math.min(...candidates);
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
-  }
-}
-
-function closeQuietly(ws: WebSocket, code: number, reason: string): void {
-  try {
-    ws.close(code, reason.slice(0, 120));
-  } catch {
-    // Already closed.
   }
 }

@@ -1,3 +1,4 @@
+import type { Migration } from "../durable/migrations.js";
 import type { RelayedSignal } from "../../shared/protocol/peerjs-messages.js";
 
 /**
@@ -12,8 +13,9 @@ export interface QueuedSignal {
   signal: RelayedSignal;
 }
 
-export class SignalQueue {
-  constructor(private readonly sql: SqlStorage) {
+/** The Signal object's schema (edge/durable/migrations.ts); step 1 is the schema as first shipped. */
+export const SIGNAL_MIGRATIONS: readonly Migration[] = [
+  (sql) => {
     sql.exec(`CREATE TABLE IF NOT EXISTS signal_queue (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
       dst TEXT NOT NULL,
@@ -23,7 +25,11 @@ export class SignalQueue {
     )`);
     sql.exec("CREATE INDEX IF NOT EXISTS signal_queue_dst ON signal_queue (dst, seq)");
     sql.exec("CREATE INDEX IF NOT EXISTS signal_queue_at ON signal_queue (at)");
-  }
+  },
+];
+
+export class SignalQueue {
+  constructor(private readonly sql: SqlStorage) {}
 
   /** Queue a signal; false when the destination's queue is full (the signal is dropped). */
   push(signal: RelayedSignal, now: number): boolean {

@@ -1,15 +1,12 @@
 import { Hono } from "hono";
+import { isRegionHint } from "../../shared/geo/regions.js";
 import { cors } from "hono/cors";
+import { readConfig } from "../config.js";
 import type { AppContext, AppEnv } from "../env.js";
 import { ApiError } from "../http/api-error.js";
 import { requestLocation } from "../http/location.js";
 import { regionFor } from "../region/region-stub.js";
-import {
-  IceConfigSchema,
-  peerIdIn,
-  peerShard,
-  type IceConfig,
-} from "../../shared/protocol/peerjs-messages.js";
+import { peerIdIn, peerShard, type IceConfig } from "../../shared/protocol/peerjs-messages.js";
 import type { SignalDurableObject } from "./signal-do.js";
 
 /**
@@ -53,9 +50,11 @@ export function signalRoutes() {
         "This endpoint expects a WebSocket upgrade.",
       );
     }
-    // An id without a shard still gets an answer, from the default shard: the object refuses it
-    // with the typed ERROR message the peerjs client understands.
-    const shard = peerShard(c.req.query("id") ?? "") ?? "default";
+    // Signal objects are a fixed set (one per region hint, plus "default"), never named by the
+    // caller: an id whose shard is not a region (made up, or malformed) is answered by the default
+    // shard, which refuses a malformed one with the typed ERROR message peerjs understands.
+    const claimed = peerShard(c.req.query("id") ?? "");
+    const shard = claimed && isRegionHint(claimed) ? claimed : "default";
     return signalStub(c.env, shard).fetch(
       new Request(c.req.raw.url, { headers: c.req.raw.headers }),
     );
@@ -64,17 +63,9 @@ export function signalRoutes() {
   return app;
 }
 
-/** ICE_SERVERS parsed with the shared schema; an invalid value is a deploy error, logged once. */
+/** ICE_SERVERS as parsed by edge/config.ts; an invalid value serves none and is logged once. */
 export function iceConfig(env: AppEnv): IceConfig {
-  if (!env.ICE_SERVERS) return { iceServers: [] };
-  try {
-    const parsed = IceConfigSchema.safeParse({ iceServers: JSON.parse(env.ICE_SERVERS) });
-    if (parsed.success) return parsed.data;
-  } catch {
-    // Fall through.
-  }
-  console.error("ICE_SERVERS is not a JSON array of RTCIceServer; serving none");
-  return { iceServers: [] };
+  return readConfig(env).iceServers;
 }
 
 export function signalStub(env: AppEnv, shard: string): DurableObjectStub<SignalDurableObject> {

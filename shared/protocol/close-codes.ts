@@ -17,14 +17,15 @@ export const CloseCode = {
   Replaced: 4004,
   /** The tab speaks a newer protocol than this coordinator (a deploy is rolling out): retry later. */
   ProtocolTooNew: 4005,
-  /** No frame (ping or status) arrived for two status intervals: the tab is presumed gone. */
+  /** No frame (ping or status) arrived for 1.5 status intervals: the tab is presumed gone. */
   Stale: 4006,
   /** The identity proof in `hello` did not verify. */
   IdentityRejected: 4007,
-  /** The coordinator is shutting the node out (e.g. rate limit on connections). */
-  Refused: 4008,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+// 4008 was reserved for "refused" but never sent: too many connections from one address are
+// refused with HTTP 429 before the upgrade. Do not reuse it for something else.
 
 /** Close codes after which reconnecting cannot help (the tab must reload or stop). */
 export const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCode.ProtocolTooOld]);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseFrame as parseFrameWithin, type FrameResult } from "./frames.js";
 import { FinishReasonSchema, JobErrorSchema, JobSpecSchema, UsageSchema } from "./job.js";
 
 /**
@@ -8,7 +9,7 @@ import { FinishReasonSchema, JobErrorSchema, JobSpecSchema, UsageSchema } from "
  * carries the protocol version.
  */
 
-/** Hard limit on a frame in either direction; larger frames close the socket (FrameTooLarge). */
+/** Limit on a frame a tab sends, in UTF-8 bytes; larger frames close the socket (FrameTooLarge). */
 export const MAX_FRAME_BYTES = 256 * 1024;
 
 export const NodeMessageType = {
@@ -213,24 +214,13 @@ export type CoordinatorMessage = z.infer<typeof CoordinatorMessageSchema>;
 export const PING_FRAME = '{"type":"ping"}';
 export const PONG_FRAME = '{"type":"pong"}';
 
-/** Parse one text frame; returns a typed message or a readable reason for the close frame. */
-export function parseFrame<T>(
-  schema: z.ZodType<T>,
-  raw: string | ArrayBuffer,
-): { ok: true; msg: T } | { ok: false; reason: string } {
-  if (typeof raw !== "string") return { ok: false, reason: "binary frames are not accepted" };
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    return { ok: false, reason: "frame is not JSON" };
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length ? issue.path.join(".") : "frame";
-    // Close reasons are limited to 123 bytes by the WebSocket spec.
-    return { ok: false, reason: `${where}: ${issue?.message ?? "invalid"}`.slice(0, 120) };
-  }
-  return { ok: true, msg: parsed.data };
+/**
+ * Parse one text frame of the contributor channel; returns a typed message or a readable reason for
+ * the close frame. Frames a tab sends (TabMessageSchema) are limited to MAX_FRAME_BYTES in UTF-8
+ * bytes (`tooLarge` when over; see frames.ts). Frames the coordinator sends are not: a `job.assign`
+ * carries the whole request, which the HTTP body limit (1 MB) already bounds.
+ */
+export function parseFrame<T>(schema: z.ZodType<T>, raw: string | ArrayBuffer): FrameResult<T> {
+  const inbound = (schema as z.ZodType) === TabMessageSchema;
+  return parseFrameWithin(schema, raw, inbound ? MAX_FRAME_BYTES : Number.POSITIVE_INFINITY);
 }

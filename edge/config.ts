@@ -1,0 +1,153 @@
+import { z } from "zod";
+import { IceConfigSchema, type IceConfig } from "../shared/protocol/peerjs-messages.js";
+import type { AppEnv } from "./env.js";
+import { log } from "./http/log.js";
+
+/**
+ * The coordinator's configuration: every variable of wrangler.toml's [vars] (and secrets) parsed
+ * once per `env` object with zod, typed, with its default. An unset or empty variable takes the
+ * default silently; an invalid one takes the default too (as before this module existed) and logs
+ * one warning naming the variable, so a typo in a deploy is visible without taking the API down.
+ *
+ *   readConfig(env).region.leaseMs      — Region timings and limits (region/region-config.ts)
+ *   readConfig(env).anonymous           — the keyless tier (auth/authenticate.ts)
+ *   readConfig(env).allowLocationHeader — dev-only location override (http/location.ts)
+ *   readConfig(env).streamIdleMs        — silence before a response re-subscribes to its job
+ *   readConfig(env).iceServers          — STUN/TURN for the direct path (signal/signal-routes.ts)
+ *   readConfig(env).adminToken / .fallback
+ *
+ * Limits and their defaults are listed in docs/limits.md.
+ */
+export interface Config {
+  region: {
+    statusIntervalMs: number;
+    acceptMs: number;
+    leaseMs: number;
+    redispatchWaitMs: number;
+    jobTtlMs: number;
+    maxAttempts: number;
+    maxNodesPerIp: number;
+    queueCapacity: number;
+    queueWaitMs: number;
+  };
+  anonymous: { on: boolean; rpm: number; concurrent: number };
+  allowLocationHeader: boolean;
+  streamIdleMs: number;
+  iceServers: IceConfig;
+  /** Null: the admin API is disabled. */
+  adminToken: string | null;
+  /** Null: no cloud fallback. */
+  fallback: { url: string; apiKey: string | null; model: string | null } | null;
+}
+
+const positive = z.coerce.number().finite().positive();
+const positiveInt = z.coerce.number().int().positive();
+const nonEmpty = z.string().min(1);
+const iceServers = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: "custom", message: "not JSON" });
+      return z.NEVER;
+    }
+  })
+  .pipe(IceConfigSchema.shape.iceServers);
+
+/** Each variable's schema; the description is what the warning says the value should be. */
+const VARS = {
+  STATUS_INTERVAL_MS: positive,
+  ACCEPT_MS: positive,
+  LEASE_MS: positive,
+  REDISPATCH_WAIT_MS: positive,
+  JOB_TTL_MS: positive,
+  MAX_ATTEMPTS: positive,
+  MAX_NODES_PER_IP: positive,
+  QUEUE_CAPACITY: positive,
+  QUEUE_WAIT_MS: positive,
+  STREAM_IDLE_MS: positive,
+  ANONYMOUS_TIER: z.enum(["on", "off"]),
+  ANONYMOUS_RPM: positiveInt,
+  ANONYMOUS_CONCURRENT: positiveInt,
+  ALLOW_LOCATION_HEADER: z.enum(["true", "false"]),
+  ICE_SERVERS: iceServers,
+  ADMIN_TOKEN: nonEmpty,
+  FALLBACK_URL: z.url(),
+  FALLBACK_API_KEY: nonEmpty,
+  FALLBACK_MODEL: nonEmpty,
+} as const;
+type Vars = { [K in keyof typeof VARS]?: z.output<(typeof VARS)[K]> };
+
+/** Values never written to logs. */
+const SECRETS: ReadonlySet<string> = new Set(["ADMIN_TOKEN", "FALLBACK_API_KEY"]);
+
+/** Parse every known variable; invalid ones are dropped (→ default) with one warning each. */
+export function parseVars(env: Partial<Record<keyof typeof VARS, unknown>>): {
+  vars: Vars;
+  warnings: string[];
+} {
+  const vars: Record<string, unknown> = {};
+  const warnings: string[] = [];
+  for (const [name, schema] of Object.entries(VARS)) {
+    const raw = env[name as keyof typeof VARS];
+    if (raw === undefined || raw === null || raw === "") continue;
+    const parsed = schema.safeParse(raw);
+    if (parsed.success) {
+      vars[name] = parsed.data;
+      continue;
+    }
+    const shown = SECRETS.has(name) ? "(secret)" : JSON.stringify(raw).slice(0, 80);
+    const why = parsed.error.issues[0]?.message ?? "invalid";
+    warnings.push(`${name}=${shown} is invalid (${why}); using the default`);
+  }
+  return { vars: vars as Vars, warnings };
+}
+
+function build(v: Vars): Config {
+  return {
+    region: {
+      statusIntervalMs: v.STATUS_INTERVAL_MS ?? 15_000,
+      acceptMs: v.ACCEPT_MS ?? 10_000,
+      leaseMs: v.LEASE_MS ?? 30_000,
+      redispatchWaitMs: v.REDISPATCH_WAIT_MS ?? 30_000,
+      jobTtlMs: v.JOB_TTL_MS ?? 3_600_000,
+      // MAX_ATTEMPTS=1 switches failover off (the churn benchmark's baseline).
+      maxAttempts: v.MAX_ATTEMPTS ?? 3,
+      maxNodesPerIp: v.MAX_NODES_PER_IP ?? 8,
+      queueCapacity: v.QUEUE_CAPACITY ?? 100,
+      queueWaitMs: v.QUEUE_WAIT_MS ?? 30_000,
+    },
+    anonymous: {
+      on: v.ANONYMOUS_TIER === "on",
+      rpm: v.ANONYMOUS_RPM ?? 10,
+      concurrent: v.ANONYMOUS_CONCURRENT ?? 1,
+    },
+    allowLocationHeader: v.ALLOW_LOCATION_HEADER === "true",
+    streamIdleMs: v.STREAM_IDLE_MS ?? 5_000,
+    iceServers: { iceServers: v.ICE_SERVERS ?? [] },
+    adminToken: v.ADMIN_TOKEN ?? null,
+    fallback: v.FALLBACK_URL
+      ? { url: v.FALLBACK_URL, apiKey: v.FALLBACK_API_KEY ?? null, model: v.FALLBACK_MODEL ?? null }
+      : null,
+  };
+}
+
+/** Parsed once per env object: the Worker's env and each Durable Object's env are long-lived. */
+const cache = new WeakMap<object, Config>();
+
+/** The configuration for `env`, parsed on first use and memoised; warnings are logged once. */
+export function readConfig(env: Partial<AppEnv>): Config {
+  const cached = cache.get(env);
+  if (cached) return cached;
+  const { vars, warnings } = parseVars(env as Record<string, unknown>);
+  for (const warning of warnings) log("warn", `config: ${warning}`);
+  const config = build(vars);
+  cache.set(env, config);
+  return config;
+}
+
+/** Silence after which a response re-subscribes to its job (STREAM_IDLE_MS, default 5 s). */
+export function streamIdleMs(env: Partial<AppEnv>): number {
+  return readConfig(env).streamIdleMs;
+}
