@@ -16,8 +16,8 @@ import { adapterInfo, detectGpu, type GpuReport } from "./gpu/detect-gpu.js";
 import { adapterKey, Ledger } from "./ledger/ledger.js";
 import { connectUrl, fetchCatalog } from "./runtime/catalog-client.js";
 import { Contributor, type ContributorView, type JobEnd } from "./runtime/contributor.js";
-import { browserNodeIdentity } from "./runtime/node-identity.js";
-import { peerDirectDelivery } from "./p2p/direct-delivery.js";
+import { browserTabIdentity } from "./runtime/tab-identity.js";
+import { peerDirectSender } from "./direct/tab-sender.js";
 import { browserTimers } from "./runtime/timers.js";
 import { renderAdapter } from "./ui/adapter-panel.js";
 import { renderCachePanel } from "./ui/cache-panel.js";
@@ -29,8 +29,8 @@ import { renderGpuPanel, type GpuPanel } from "./ui/gpu-panel.js";
 import { renderModelPicker, type ModelPicker } from "./ui/model-picker.js";
 import { gpuWorking, stateWords } from "./ui/state-words.js";
 import { renderProgress, renderStatus } from "./ui/status-panel.js";
-import { startEngineWorker } from "./worker/engine-client.js";
-import { RestartingEngine } from "./worker/restarting-engine.js";
+import { startEngineWorker } from "./engine-client/worker-engine.js";
+import { RestartingEngine } from "./engine-client/restarting-engine.js";
 
 /**
  * The contributor page: show the GPU, its class and what it can serve (predicted speeds, labelled
@@ -275,12 +275,12 @@ async function contribute(p: Page): Promise<void> {
     url: connectUrl(),
     adapter: adapterInfo(p.gpu),
     agent: AGENT,
-    identity: browserNodeIdentity(),
+    identity: browserTabIdentity(),
     gpu: () => helloGpu(p),
     onJobEnd: (end) => jobEnded(p, end),
     onCredit: (jobId, credit) => credited(p, jobId, credit),
     // Callers that asked for the direct WebRTC path also get tokens over a data channel.
-    direct: peerDirectDelivery({ origin: location.origin }),
+    direct: peerDirectSender({ origin: location.origin }),
     onChange: (view) => {
       p.view = view;
       renderStatus(status, view);

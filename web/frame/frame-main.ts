@@ -9,12 +9,12 @@ import {
 } from "../../shared/protocol/embed-messages.js";
 import { EngineError } from "../engine/inference-engine.js";
 import { adapterInfo, detectGpu } from "../gpu/detect-gpu.js";
-import { peerDirectDelivery } from "../p2p/direct-delivery.js";
+import { peerDirectSender } from "../direct/tab-sender.js";
 import { connectUrl, fetchCatalog } from "../runtime/catalog-client.js";
 import { Contributor, type ContributorView } from "../runtime/contributor.js";
-import { browserNodeIdentity } from "../runtime/node-identity.js";
+import { browserTabIdentity } from "../runtime/tab-identity.js";
 import { browserTimers } from "../runtime/timers.js";
-import { startEngineWorker, type WorkerEngine } from "../worker/engine-client.js";
+import { startEngineWorker, type WorkerEngine } from "../engine-client/worker-engine.js";
 import { chooseEmbedModel } from "./choose-model.js";
 
 /**
@@ -79,9 +79,9 @@ async function start(msg: Extract<WidgetToFrame, { type: "start" }>): Promise<vo
     url: connectUrl(),
     adapter: adapterInfo(detection.gpu),
     agent: AGENT,
-    identity: browserNodeIdentity(),
+    identity: browserTabIdentity(),
     onChange: (view) => report(fromView(view)),
-    direct: peerDirectDelivery({ origin: location.origin }),
+    direct: peerDirectSender({ origin: location.origin }),
     // Runs before the tab turns idle, so the rest is announced in job.done (as on the full page).
     onJobEnd: (end) => controller.jobEnded(end),
   });

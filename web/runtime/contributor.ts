@@ -10,9 +10,9 @@ import type {
 } from "../../shared/protocol/node-messages.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { EngineError, type InferenceEngine, type OnProgress } from "../engine/inference-engine.js";
-import type { DirectDelivery } from "../p2p/direct-delivery.js";
+import type { DirectSender } from "../direct/tab-sender.js";
 import { DeltaCoalescer } from "./delta-coalescer.js";
-import { NodeSocket, type Connection, type SocketLike } from "./node-socket.js";
+import { TabSocket, type Connection, type SocketLike } from "./tab-socket.js";
 import { browserTimers, type Timers } from "./timers.js";
 
 /**
@@ -57,8 +57,8 @@ export interface JobEnd {
   errorCode?: string;
 }
 
-/** Proves the tab's identity to the coordinator (see web/runtime/node-identity.ts). */
-export interface NodeIdentity {
+/** Proves the tab's identity to the coordinator (see web/runtime/tab-identity.ts). */
+export interface TabIdentity {
   /** Sign the challenge; null when this browser cannot keep a key (the tab then gets a fresh id). */
   prove(nonce: string): Promise<Pick<Hello, "nodeId" | "identity"> | null>;
 }
@@ -68,7 +68,7 @@ export interface ContributorOptions {
   url: string;
   adapter: AdapterInfo;
   agent: string;
-  identity: NodeIdentity;
+  identity: TabIdentity;
   onChange(view: ContributorView): void;
   createSocket?: (url: string) => SocketLike;
   timers?: Timers;
@@ -82,8 +82,8 @@ export interface ContributorOptions {
   /** Credit the coordinator counted for a finished job (after onJobEnd recorded the job). */
   onCredit?: (jobId: string, credit: number) => void;
   log?: (message: string) => void;
-  /** Also stream to callers that asked for the direct WebRTC path (`job.direct`); see web/p2p. */
-  direct?: DirectDelivery;
+  /** Also stream to callers that asked for the direct WebRTC path (`job.direct`); see web/direct/tab-sender.ts. */
+  direct?: DirectSender;
 }
 
 interface RunningJob {
@@ -104,7 +104,7 @@ export class Contributor {
     reason: null,
     serving: null,
   };
-  private readonly socket: NodeSocket;
+  private readonly socket: TabSocket;
   private readonly timers: Timers;
   private job: RunningJob | null = null;
   private pauseRequested = false;
@@ -114,7 +114,7 @@ export class Contributor {
 
   constructor(private readonly opts: ContributorOptions) {
     this.timers = opts.timers ?? browserTimers;
-    this.socket = new NodeSocket({
+    this.socket = new TabSocket({
       url: opts.url,
       hello: async (nonce) => ({
         type: "hello",
@@ -276,7 +276,7 @@ export class Contributor {
         this.update({ nodeId: msg.nodeId });
         return;
       case "challenge":
-        // Answered by NodeSocket before anything else; never forwarded here.
+        // Answered by TabSocket before anything else; never forwarded here.
         return;
       case "job.assign":
         this.assign(msg.job, msg.continueFrom);

@@ -6,7 +6,11 @@ import {
 } from "../../shared/protocol/sdk-wire.js";
 import type { DirectMessage } from "../../shared/protocol/p2p-messages.js";
 import { CHAT, TEXT, type AnswerShape, type ChunkHead } from "./answer-shape.js";
-import type { DirectFeed, DirectLink, OpenDirectLink } from "./direct-link.js";
+import type {
+  DirectFeed,
+  DirectReceiver,
+  OpenDirectReceiver,
+} from "../direct/client-receiver-types.js";
 import { APIConnectionError, APIUserAbortError, TabgridError, apiError } from "./errors.js";
 import { sseData } from "./sse.js";
 import { TextMerger } from "./text-merger.js";
@@ -124,7 +128,7 @@ export class Tabgrid {
   readonly completions: Completions;
   private readonly opts: TabgridOptions;
   private readonly doFetch: typeof fetch;
-  private link: Promise<DirectLink | null> | null = null;
+  private link: Promise<DirectReceiver | null> | null = null;
 
   constructor(opts: TabgridOptions = {}) {
     this.opts = opts;
@@ -263,13 +267,15 @@ export class Tabgrid {
   }
 
   /** The direct-path peer, opened once per client; null if p2p cannot start (relay only then). */
-  private directLink(): Promise<DirectLink | null> {
+  private directLink(): Promise<DirectReceiver | null> {
     this.link ??= (async () => {
       const origin = new URL(this.baseURL, globalThis.location?.href).origin;
       const url = this.opts.p2pModuleUrl ?? `${origin}/sdk/p2p.js`;
       try {
-        const mod = (await import(/* @vite-ignore */ url)) as { openDirectLink: OpenDirectLink };
-        return await mod.openDirectLink({
+        const mod = (await import(/* @vite-ignore */ url)) as {
+          openDirectReceiver: OpenDirectReceiver;
+        };
+        return await mod.openDirectReceiver({
           origin,
           iceServers: this.opts.iceServers,
           openTimeoutMs: 5000,

@@ -6,7 +6,7 @@ import {
   nodeIdFromPublicKey,
   toBase64url,
 } from "../../shared/protocol/node-identity.js";
-import type { NodeIdentity } from "./contributor.js";
+import type { TabIdentity } from "./contributor.js";
 
 interface StoredKey {
   name: "node";
@@ -29,7 +29,7 @@ class IdentityDb extends Dexie {
  * reconnects keep the same node id. Where IndexedDB is unavailable (some private modes) the key
  * lives for this page only; where WebCrypto is unavailable the tab connects without an identity.
  */
-export function browserNodeIdentity(dbName = "tabgrid-identity"): NodeIdentity {
+export function browserTabIdentity(dbName = "tabgrid-identity"): TabIdentity {
   let pair: Promise<CryptoKeyPair> | null = null;
   const load = async (): Promise<CryptoKeyPair> => {
     try {

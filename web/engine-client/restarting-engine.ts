@@ -10,7 +10,7 @@ import {
   type OnDelta,
   type OnProgress,
 } from "../engine/inference-engine.js";
-import type { WorkerEngine } from "./engine-client.js";
+import type { WorkerEngine } from "./worker-engine.js";
 
 /**
  * The engine Worker as the page uses it: when the Worker dies (uncaught error, out of memory, the
