@@ -76,6 +76,10 @@ export class RestartingEngine implements InferenceEngine {
   async unload(): Promise<void> {
     if (!this.dead) await this.current.unload();
   }
+  /** Stop the current Worker for good (the embedded frame's "stop"). */
+  terminate(): void {
+    this.current.terminate();
+  }
   async stats(): Promise<EngineStats> {
     if (this.dead) return { loadedModel: null, generations: 0, lastDecodeTokensPerSecond: null };
     return this.current.stats();
