@@ -47,8 +47,10 @@ export interface ContributionOptions {
    * cross-origin frame can read neither, so it leaves this out.
    */
   signals?: { document: Document; quietMs: number };
-  /** The engine; default `createEngine()`. The page passes the one its benchmark already uses. */
+  /** The engine; default `createEngine(spawnWorker)`. The page passes the one its benchmark uses. */
   engine?: RestartingEngine;
+  /** Starts an engine Worker (default: the production one); tests pass their own. */
+  spawnWorker?: () => WorkerEngine;
   // The browser's own parts by default; tests pass their own.
   url?: string;
   identity?: TabIdentity;
@@ -72,7 +74,7 @@ export interface Contribution {
 
 export function startContributing(opts: ContributionOptions): Contribution {
   const timers = opts.timers ?? browserTimers;
-  const engine = opts.engine ?? createEngine();
+  const engine = opts.engine ?? createEngine(opts.spawnWorker);
   const contributor = new Contributor({
     engine,
     url: opts.url ?? connectUrl(),
