@@ -170,6 +170,7 @@ async function contribute(p: Page): Promise<void> {
     onView: (view) => {
       renderStatus(status, view);
       store.update({ view });
+      // Kept under the wire's name ("nodeId"), as earlier ledgers and exports have it.
       if (view.tabId) void p.ledger.setIdentity("nodeId", view.tabId).catch(() => {});
     },
     onControl: (control) => {
