@@ -1,9 +1,9 @@
 import type { DirectMessage } from "../../shared/protocol/p2p-messages.js";
 
 /**
- * What the client needs from the WebRTC direct path. The implementation (web/direct/client-receiver.ts,
- * with the `peerjs` client) is a separate module the SDK imports only when `transport: "p2p"` is
- * asked for, so pages that never use it never download it.
+ * What the client (web/sdk) needs from the caller's end of the direct path. The implementation,
+ * client-receiver.ts with the `peerjs` client, is a separate module (/sdk/p2p.js) the SDK imports
+ * only when `transport: "p2p"` is asked for, so pages that never use it never download it.
  */
 export interface DirectFeed {
   /** Messages for this job, in arrival order; calls `listener` for ones already received too. */
