@@ -3,7 +3,8 @@ import { embedBundles } from "./web/embed/vite-plugin.js";
 
 /**
  * The contributor page: web/ is the Vite root, the build goes to dist/ (served by wrangler's static
- * assets), public/ is copied as-is. The engine Worker is emitted under a fixed name,
+ * assets), public/ is copied as-is to dist/'s root (the favicon; every file there is served, so it
+ * holds nothing else). The engine Worker is emitted under a fixed name,
  * assets/engine-worker.js, so the browser test can route exactly that file to its deterministic
  * engine build; the page itself keeps hashed names for caching.
  */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ManualTimers } from "../../test/support/manual-timers.js";
-import type { JobEnd } from "../runtime/contributor.js";
+import type { JobEnd } from "../runtime/job-runner.js";
 import { Controller } from "./controller.js";
 import { DEFAULT_SETTINGS, normalizeSettings, restAfter } from "./settings.js";
 import { ThrottleWatch } from "./throttle-watch.js";

@@ -1,4 +1,4 @@
-import type { JobEnd } from "../runtime/contributor.js";
+import type { JobEnd } from "../runtime/job-runner.js";
 import type { Timers } from "../runtime/timers.js";
 import { restAfter, type ControlSettings } from "./settings.js";
 import { ThrottleWatch } from "./throttle-watch.js";

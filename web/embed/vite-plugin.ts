@@ -35,7 +35,7 @@ export function embedBundles(): Plugin {
       const [embed, sdk, p2p] = await Promise.all([
         bundle("./embed.ts", "iife"),
         bundle("../sdk/index.ts", "esm"),
-        bundle("../sdk/p2p-transport.ts", "esm"),
+        bundle("../direct/client-receiver.ts", "esm"),
       ]);
       this.emitFile({ type: "asset", fileName: "embed.js", source: embed });
       this.emitFile({ type: "asset", fileName: "sdk/tabgrid.js", source: sdk });

@@ -1,4 +1,3 @@
-import { Controller } from "../control/controller.js";
 import { normalizeSettings } from "../control/settings.js";
 import { classifyCatalog } from "../../shared/models/eligibility.js";
 import {
@@ -9,17 +8,15 @@ import {
 } from "../../shared/protocol/embed-messages.js";
 import { EngineError } from "../engine/inference-engine.js";
 import { adapterInfo, detectGpu } from "../gpu/detect-gpu.js";
-import { peerDirectDelivery } from "../p2p/direct-delivery.js";
-import { connectUrl, fetchCatalog } from "../runtime/catalog-client.js";
-import { Contributor, type ContributorView } from "../runtime/contributor.js";
-import { browserNodeIdentity } from "../runtime/node-identity.js";
-import { browserTimers } from "../runtime/timers.js";
-import { startEngineWorker, type WorkerEngine } from "../worker/engine-client.js";
+import { fetchCatalog } from "../runtime/catalog-client.js";
+import { startContributing, type Contribution } from "../runtime/start-contributing.js";
+import type { ContributorView } from "../runtime/tab-status.js";
 import { chooseEmbedModel } from "./choose-model.js";
 
 /**
- * The hidden contributor frame that embed.js opens after the visitor consents: the same runtime as
- * the full contributor page (engine Worker, Contributor, direct path), without UI. It talks only
+ * The hidden contributor frame that embed.js opens after the visitor consents: the same start-up as
+ * the full contributor page (web/runtime/start-contributing.ts: engine Worker restarted after a
+ * crash, recovery, direct path, GPU share), without UI. It talks only
  * to its parent window, and only if the parent is the origin named in `#parent=` (set by embed.js
  * from the host page's own origin); messages are parsed with the shared schema. It does nothing
  * until the widget sends `start`.
@@ -38,8 +35,7 @@ let status: EmbedStatus = {
   progress: null,
   detail: null,
 };
-let running: { contributor: Contributor; engine: WorkerEngine; controller: Controller } | null =
-  null;
+let running: Contribution | null = null;
 let started = false;
 
 function report(patch: Partial<EmbedStatus>): void {
@@ -73,34 +69,22 @@ async function start(msg: Extract<WidgetToFrame, { type: "start" }>): Promise<vo
     });
   }
   report({ phase: "loading", model: model.model_id, progress: 0 });
-  const engine = startEngineWorker();
-  const contributor = new Contributor({
-    engine,
-    url: connectUrl(),
-    adapter: adapterInfo(detection.gpu),
+  const contribution = startContributing({
     agent: AGENT,
-    identity: browserNodeIdentity(),
-    onChange: (view) => report(fromView(view)),
-    direct: peerDirectDelivery({ origin: location.origin }),
-    // Runs before the tab turns idle, so the rest is announced in job.done (as on the full page).
-    onJobEnd: (end) => controller.jobEnded(end),
-  });
-  // The site's `data-gpu-share`, enforced by the full page's controller: after a job of d ms the
-  // tab rests d·(1−s)/s ms (s clamped to 10–100 %), and backs off further if the GPU throttles.
-  // Battery and activity pauses stay off: a cross-origin frame cannot read either.
-  const controller = new Controller({
-    target: contributor,
+    adapter: adapterInfo(detection.gpu),
+    onView: (view) => report(fromView(view)),
+    // The site's `data-gpu-share`, enforced by the full page's controller: after a job of d ms the
+    // tab rests d·(1−s)/s ms (s clamped to 10–100 %), and backs off further if the GPU throttles.
+    // Battery and activity pauses stay off (no `signals`): a cross-origin frame can read neither.
     settings: normalizeSettings({
       gpuShare: msg.gpuShare / 100,
       pauseOnBattery: false,
       pauseWhileActive: false,
     }),
-    timers: browserTimers,
   });
-  running = { contributor, engine, controller };
-  engine.onCrash((e) => contributor.engineFailed(e));
+  running = contribution;
   try {
-    await contributor.start(model, (p) =>
+    await contribution.start(model, (p) =>
       report({ progress: Math.min(1, Math.max(0, p.progress)) }),
     );
   } catch (err) {
@@ -110,9 +94,7 @@ async function start(msg: Extract<WidgetToFrame, { type: "start" }>): Promise<vo
 }
 
 function stop(): void {
-  running?.controller.dispose();
-  running?.contributor.stop();
-  running?.engine.terminate();
+  running?.dispose();
   running = null;
   report({ phase: "stopped", state: null, connection: null });
 }
@@ -127,5 +109,5 @@ addEventListener("message", (event: MessageEvent) => {
     );
   } else stop();
 });
-addEventListener("pagehide", () => running?.contributor.stop());
+addEventListener("pagehide", () => running?.stop());
 report({ phase: "ready" });

@@ -1,6 +1,6 @@
 import type { BenchmarkResult } from "../../shared/gpu/classify.js";
 import { DEFAULT_SETTINGS, normalizeSettings, type ControlSettings } from "../control/settings.js";
-import type { JobEnd } from "../runtime/contributor.js";
+import type { JobEnd } from "../runtime/job-runner.js";
 import {
   addToDay,
   LEDGER_SCHEMA_VERSION,

@@ -11,7 +11,8 @@ import {
   type ChatRequest,
   type GenerationResult,
 } from "../engine/inference-engine.js";
-import { Contributor, type ContributorView } from "./contributor.js";
+import { Contributor } from "./contributor.js";
+import type { ContributorView } from "./tab-status.js";
 
 const model: ModelRecord = {
   model: "https://example.org/Tiny-q4f32_1-MLC",
@@ -79,7 +80,7 @@ function setup(engine = new DeterministicEngine(0)) {
 }
 
 describe("Contributor", () => {
-  it("loads before it connects, answers the challenge with hello and the model, and shows the assigned node id", async () => {
+  it("loads before it connects, answers the challenge with hello and the model, and shows the assigned tab id", async () => {
     const { sockets, contributor, connect, frames, stored } = setup();
     expect(sockets.all).toHaveLength(0);
     await connect();
@@ -90,7 +91,7 @@ describe("Contributor", () => {
       state: "idle",
     });
     expect(stored).toEqual(["nonce-0123456789abcdef"]);
-    expect(contributor.snapshot.nodeId).toBe("node-assigned-1");
+    expect(contributor.snapshot.tabId).toBe("node-assigned-1");
     expect(contributor.snapshot).toMatchObject({ connection: "connected", state: "idle" });
   });
 

@@ -2,7 +2,8 @@
  * Tabgrid's browser SDK (served as /sdk/tabgrid.js, and as `window.Tabgrid` by embed.js api mode).
  * The official `openai` client remains the recommended client on servers.
  */
-export { Tabgrid, Stream } from "./client.js";
+export { Tabgrid } from "./client.js";
+export { Stream } from "./stream.js";
 export type {
   Arrival,
   ChatCompletion,
@@ -17,5 +18,5 @@ export type {
   RequestOptions,
   TabgridOptions,
   TransportStats,
-} from "./client.js";
+} from "./types.js";
 export * from "./errors.js";

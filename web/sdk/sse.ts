@@ -1,6 +1,9 @@
 /**
  * Server-sent events as the coordinator writes them (`data: <json>\n\n`, ending `data: [DONE]`):
- * yields each event's data text. Lines other than `data:` (comments, `event:`) are skipped.
+ * yields each event's data text. Lines other than `data:` (comments such as `: keep-alive`,
+ * `event:`) are skipped; an event's several `data:` lines are joined with "\n"; an unterminated
+ * last event is dropped. Needs only `ReadableStream` and `TextDecoder`, so it runs in browsers,
+ * Workers and Node alike — the one SSE reader for the SDK, tests and benchmarks.
  */
 export async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   const reader = body.getReader();

@@ -4,7 +4,7 @@ import {
   listCachedModels,
   requestPersistence,
   storageInfo,
-} from "../engine/model-cache.js";
+} from "../engine-client/model-cache.js";
 import { fill, formatBytes, h } from "./dom.js";
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ControllerView } from "../control/controller.js";
-import type { ContributorView } from "../runtime/contributor.js";
+import type { ContributorView } from "../runtime/tab-status.js";
 import { gpuWorking, stateWords } from "./state-words.js";
 
 const model = "Qwen2.5-1.5B-Instruct-q4f32_1-MLC";
@@ -11,7 +11,7 @@ function view(patch: Partial<ContributorView> = {}): ContributorView {
     connection: "connected",
     connectionDetail: null,
     model,
-    nodeId: "n1",
+    tabId: "n1",
     jobsServed: 0,
     lastTokensPerSecond: null,
     error: null,

@@ -1,5 +1,5 @@
 import type { ControllerView } from "../control/controller.js";
-import type { ContributorView } from "../runtime/contributor.js";
+import type { ContributorView } from "../runtime/tab-status.js";
 
 /**
  * The tab's state in plain words, for the headline of the dashboard: "serving

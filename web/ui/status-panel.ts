@@ -1,5 +1,5 @@
 import type { LoadProgress } from "../engine/inference-engine.js";
-import type { ContributorView } from "../runtime/contributor.js";
+import type { ContributorView } from "../runtime/tab-status.js";
 import { fill, h } from "./dom.js";
 
 /**

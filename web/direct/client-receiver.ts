@@ -5,8 +5,8 @@ import {
   type DirectMessage,
 } from "../../shared/protocol/p2p-messages.js";
 import { PEER_ID_RE } from "../../shared/protocol/p2p-messages.js";
-import { fetchIceServers, signallingOptions } from "../p2p/peer-options.js";
-import type { DirectFeed, DirectLink, DirectLinkOptions } from "./direct-link.js";
+import { fetchIceServers, signallingOptions } from "./signalling.js";
+import type { DirectFeed, DirectReceiver, DirectReceiverOptions } from "./client-receiver-types.js";
 
 /**
  * The caller's end of the direct path (served as /sdk/p2p.js, loaded by the SDK only for
@@ -45,7 +45,7 @@ class JobFeed implements DirectFeed {
   }
 }
 
-export async function openDirectLink(opts: DirectLinkOptions): Promise<DirectLink> {
+export async function openDirectReceiver(opts: DirectReceiverOptions): Promise<DirectReceiver> {
   const res = await opts.fetch(`${opts.origin}/v1/signal/peerjs/id`);
   const id = (await res.text()).trim();
   if (!PEER_ID_RE.test(id)) throw new Error("the signalling answered an invalid peer id");

@@ -3,8 +3,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import { DeterministicEngine } from "../../test/support/deterministic-engine.js";
 import { EngineError } from "../engine/inference-engine.js";
-import { WorkerEngine } from "./engine-client.js";
-import { exposeEngine } from "./engine-host.js";
+import { WorkerEngine } from "../engine-client/worker-engine.js";
+import { exposeEngine } from "../engine-worker/engine-host.js";
 import { RestartingEngine } from "./restarting-engine.js";
 
 /** A "Worker" over a MessageChannel serving the deterministic engine; `crash()` kills it. */

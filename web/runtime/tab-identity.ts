@@ -6,9 +6,10 @@ import {
   nodeIdFromPublicKey,
   toBase64url,
 } from "../../shared/protocol/node-identity.js";
-import type { NodeIdentity } from "./contributor.js";
+import type { TabIdentity } from "./contributor.js";
 
 interface StoredKey {
+  /** The stored row's key; "node" is kept so existing keys stay readable. */
   name: "node";
   pair: CryptoKeyPair;
   created: number;
@@ -26,10 +27,10 @@ class IdentityDb extends Dexie {
 /**
  * The tab's identity: an ECDSA P-256 key pair generated with WebCrypto, the private key
  * non-extractable (script can use it to sign but never read it), kept in IndexedDB so reloads and
- * reconnects keep the same node id. Where IndexedDB is unavailable (some private modes) the key
+ * reconnects keep the same tab id (`nodeId` on the wire). Where IndexedDB is unavailable (some private modes) the key
  * lives for this page only; where WebCrypto is unavailable the tab connects without an identity.
  */
-export function browserNodeIdentity(dbName = "tabgrid-identity"): NodeIdentity {
+export function browserTabIdentity(dbName = "tabgrid-identity"): TabIdentity {
   let pair: Promise<CryptoKeyPair> | null = null;
   const load = async (): Promise<CryptoKeyPair> => {
     try {

@@ -3,7 +3,7 @@
  * Production Worker entry: WebLLM's engine served to the page over comlink. Vite emits this file
  * as assets/engine-worker.js (see vite.config.ts).
  */
-import { WebLLMEngine } from "../engine/webllm-engine.js";
+import { WebLLMEngine } from "./webllm-engine.js";
 import { exposeEngine } from "./engine-host.js";
 
 exposeEngine(new WebLLMEngine());

@@ -5,7 +5,7 @@ import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { ManualTimers } from "../../test/support/manual-timers.js";
 import { ScriptedSockets } from "../../test/support/scripted-socket.js";
 import { Backoff } from "./backoff.js";
-import { NodeSocket, type Connection } from "./node-socket.js";
+import { TabSocket, type Connection } from "./tab-socket.js";
 
 const hello: Hello = {
   type: "hello",
@@ -32,7 +32,7 @@ function setup() {
   const connections: Connection[] = [];
   const received: unknown[] = [];
   const logs: string[] = [];
-  const socket = new NodeSocket({
+  const socket = new TabSocket({
     url: "ws://localhost/v1/nodes/connect",
     hello: (nonce: string) => (nonces.push(nonce), hello),
     heartbeat: () => ({ type: "status", state: "idle", models: ["m"] }),
@@ -54,7 +54,7 @@ const welcome = {
   statusIntervalMs: 15_000,
 } as const;
 
-describe("NodeSocket", () => {
+describe("TabSocket", () => {
   it("answers the challenge with hello, pings every half interval, and heartbeats at the welcome's interval", async () => {
     const { timers, sockets, connections, socket } = setup();
     socket.start();

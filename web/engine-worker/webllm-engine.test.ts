@@ -9,7 +9,7 @@ import type {
   MLCEngineConfig,
 } from "@mlc-ai/web-llm";
 import type { ModelRecord } from "../../shared/models/catalog.js";
-import { EngineError, type LoadProgress } from "./inference-engine.js";
+import { EngineError, type LoadProgress } from "../engine/inference-engine.js";
 import { WebLLMEngine, type WebLLMEngineApi } from "./webllm-engine.js";
 
 /**

@@ -12,7 +12,7 @@ import {
   type OnProgress,
   type Outcome,
 } from "../engine/inference-engine.js";
-import type { EngineHostApi } from "./engine-host.js";
+import type { EngineHostApi } from "../engine-worker/engine-host.js";
 
 /**
  * The page side of the engine boundary: an `InferenceEngine` whose work happens in a Worker.
@@ -84,7 +84,7 @@ export class WorkerEngine implements InferenceEngine {
 
 /** Start the production engine Worker (WebLLM). */
 export function startEngineWorker(): WorkerEngine {
-  const worker = new Worker(new URL("./engine-worker.ts", import.meta.url), {
+  const worker = new Worker(new URL("../engine-worker/engine-worker.ts", import.meta.url), {
     type: "module",
     name: "engine-worker",
   });

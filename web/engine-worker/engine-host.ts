@@ -17,7 +17,7 @@ import {
 /**
  * The Worker side of the engine boundary. comlink would turn a thrown error into a bare
  * `{name, message}` and lose its code, so every call that can fail returns an `Outcome` carrying a
- * typed `EngineErrorPayload`; web/worker/engine-client.ts turns it back into an `EngineError`.
+ * typed `EngineErrorPayload`; web/engine-client/worker-engine.ts turns it back into an `EngineError`.
  */
 export interface EngineHostApi {
   load(model: ModelRecord, onProgress: OnProgress): Promise<Outcome<void>>;

@@ -10,7 +10,7 @@ import {
   type OnDelta,
   type OnProgress,
 } from "../engine/inference-engine.js";
-import type { WorkerEngine } from "./engine-client.js";
+import type { WorkerEngine } from "./worker-engine.js";
 
 /**
  * The engine Worker as the page uses it: when the Worker dies (uncaught error, out of memory, the
@@ -75,6 +75,10 @@ export class RestartingEngine implements InferenceEngine {
   }
   async unload(): Promise<void> {
     if (!this.dead) await this.current.unload();
+  }
+  /** Stop the current Worker for good (the embedded frame's "stop"). */
+  terminate(): void {
+    this.current.terminate();
   }
   async stats(): Promise<EngineStats> {
     if (this.dead) return { loadedModel: null, generations: 0, lastDecodeTokensPerSecond: null };

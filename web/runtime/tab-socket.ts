@@ -13,7 +13,7 @@ import { browserTimers, type Timers } from "./timers.js";
 
 /**
  * The contributor's WebSocket to the coordinator: answers the coordinator's `challenge` with
- * `hello` (signed with the tab's key, see node-identity.ts) on every connection, keeps
+ * `hello` (signed with the tab's key, see tab-identity.ts) on every connection, keeps
  * the socket alive with PING_FRAME (answered by the Durable Object's auto-response, so an idle tab
  * never wakes it), sends `status` as a heartbeat at the interval `welcome` asks for, parses every
  * coordinator frame with the shared schema, and reconnects with jittered backoff — except after a
@@ -33,7 +33,7 @@ export interface SocketLike {
   onerror: ((ev: Event) => void) | null;
 }
 
-export interface NodeSocketOptions {
+export interface TabSocketOptions {
   url: string;
   /**
    * Built fresh for each connection (state and models may have changed) from the nonce of the
@@ -53,7 +53,7 @@ export interface NodeSocketOptions {
 
 const OPEN = 1;
 
-export class NodeSocket {
+export class TabSocket {
   private socket: SocketLike | null = null;
   private reconnectTimer: number | null = null;
   private pingTimer: number | null = null;
@@ -64,7 +64,7 @@ export class NodeSocket {
   private readonly createSocket: (url: string) => SocketLike;
   private readonly log: (message: string) => void;
 
-  constructor(private readonly opts: NodeSocketOptions) {
+  constructor(private readonly opts: TabSocketOptions) {
     this.timers = opts.timers ?? browserTimers;
     this.backoff = opts.backoff ?? new Backoff();
     this.createSocket = opts.createSocket ?? ((url) => new WebSocket(url));

@@ -1,9 +1,9 @@
 import type { DirectMessage } from "../../shared/protocol/p2p-messages.js";
 
 /**
- * What the client needs from the WebRTC direct path. The implementation (web/sdk/p2p-transport.ts,
- * with the `peerjs` client) is a separate module the SDK imports only when `transport: "p2p"` is
- * asked for, so pages that never use it never download it.
+ * What the client (web/sdk) needs from the caller's end of the direct path. The implementation,
+ * client-receiver.ts with the `peerjs` client, is a separate module (/sdk/p2p.js) the SDK imports
+ * only when `transport: "p2p"` is asked for, so pages that never use it never download it.
  */
 export interface DirectFeed {
   /** Messages for this job, in arrival order; calls `listener` for ones already received too. */
@@ -13,13 +13,13 @@ export interface DirectFeed {
   close(): void;
 }
 
-export interface DirectLink {
+export interface DirectReceiver {
   readonly peerId: string;
   feed(jobId: string): DirectFeed;
   close(): void;
 }
 
-export interface DirectLinkOptions {
+export interface DirectReceiverOptions {
   /** The coordinator's origin (signalling lives at /v1/signal). */
   origin: string;
   /** STUN/TURN servers; default: the operator's, from GET /v1/signal/ice. */
@@ -29,4 +29,4 @@ export interface DirectLinkOptions {
   fetch: typeof fetch;
 }
 
-export type OpenDirectLink = (opts: DirectLinkOptions) => Promise<DirectLink>;
+export type OpenDirectReceiver = (opts: DirectReceiverOptions) => Promise<DirectReceiver>;

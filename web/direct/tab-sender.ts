@@ -2,7 +2,7 @@ import { Peer, type DataConnection } from "peerjs";
 import type { FinishReason, Usage } from "../../shared/protocol/job.js";
 import type { DirectMessage, DirectMetadata } from "../../shared/protocol/p2p-messages.js";
 import { peerIdIn, peerShard } from "../../shared/protocol/p2p-messages.js";
-import { fetchIceServers, signallingOptions } from "./peer-options.js";
+import { fetchIceServers, signallingOptions } from "./signalling.js";
 
 /**
  * The tab's end of the direct path. For a job whose caller asked for it (`job.direct.peerId`), the
@@ -18,19 +18,19 @@ export interface DirectJobChannel {
   close(): void;
 }
 
-export interface DirectDelivery {
+export interface DirectSender {
   /** `startOffset`: characters the caller already has (after a failover, the delivered text). */
   open(jobId: string, peerId: string, startOffset: number): DirectJobChannel;
 }
 
-export interface DirectDeliveryOptions {
+export interface DirectSenderOptions {
   origin: string;
   /** STUN/TURN servers; default: the operator's, from GET /v1/signal/ice. */
   iceServers?: RTCIceServer[];
   connectTimeoutMs?: number;
 }
 
-export function peerDirectDelivery(opts: DirectDeliveryOptions): DirectDelivery {
+export function peerDirectSender(opts: DirectSenderOptions): DirectSender {
   // One registered peer per signalling shard, created on the first job that needs it.
   const peers = new Map<string, Promise<Peer>>();
   const peerIn = (shard: string): Promise<Peer> => {

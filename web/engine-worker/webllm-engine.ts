@@ -24,7 +24,7 @@ import {
   type InferenceEngine,
   type OnDelta,
   type OnProgress,
-} from "./inference-engine.js";
+} from "../engine/inference-engine.js";
 
 /**
  * The production engine: WebLLM's MLCEngine, created inside Tabgrid's own Worker (so tokenizer

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import { DeterministicEngine, expectedOutput } from "../../test/support/deterministic-engine.js";
 import { EngineError, type LoadProgress } from "../engine/inference-engine.js";
-import { WorkerEngine } from "./engine-client.js";
+import { WorkerEngine } from "../engine-client/worker-engine.js";
 import { exposeEngine } from "./engine-host.js";
 
 /**
