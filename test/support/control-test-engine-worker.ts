@@ -6,7 +6,7 @@
  * loss. None of this
  * exists in the product bundle: the test routes this file in place of assets/engine-worker.js.
  */
-import { exposeEngine } from "../../web/worker/engine-host.js";
+import { exposeEngine } from "../../web/engine-worker/engine-host.js";
 import { GpuBoundEngine } from "./gpu-bound-engine.js";
 
 const channel = new BroadcastChannel("tabgrid-test");

@@ -5,7 +5,7 @@
  * "tabgrid-test" BroadcastChannel: `{ pace: ms }` sets the pause between tokens and is answered
  * `{ paced: ms }`. Routed by the test in place of assets/engine-worker.js; not in the product.
  */
-import { exposeEngine } from "../../web/worker/engine-host.js";
+import { exposeEngine } from "../../web/engine-worker/engine-host.js";
 import { PacedEngine, TEST_GPU_MEMORY_MB } from "./paced-engine.js";
 
 const engine = new PacedEngine(TEST_GPU_MEMORY_MB, 10);

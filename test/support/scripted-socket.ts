@@ -1,5 +1,5 @@
 import type { CoordinatorMessage, TabMessage } from "../../shared/protocol/node-messages.js";
-import type { SocketLike } from "../../web/runtime/node-socket.js";
+import type { SocketLike } from "../../web/runtime/tab-socket.js";
 
 /**
  * A WebSocket stand-in for unit tests of the tab runtime: records what the tab sends and lets the
