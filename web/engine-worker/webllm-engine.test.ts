@@ -348,7 +348,10 @@ describe("WebLLMEngine", () => {
       throw refused;
     })
       .load(record, () => {})
-      .catch((e: unknown) => e as EngineError);
+      .then(
+        () => new EngineError("engine_error", "it loaded"),
+        (e: unknown) => e as EngineError,
+      );
     expect(err).toMatchObject({ code: "load_failed" });
     expect(err.message).toMatch(/^this browser does not let the tab store the model's files here/);
     expect(err.message).not.toMatch(/could not download|network/);
@@ -388,7 +391,12 @@ describe("WebLLMEngine", () => {
       undefined,
       cache,
     );
-    const err = await offline.load(record, () => {}).catch((e: unknown) => e as EngineError);
+    const err = await offline
+      .load(record, () => {})
+      .then(
+        () => new EngineError("engine_error", "it loaded"),
+        (e: unknown) => e as EngineError,
+      );
     expect(err.message).toMatch(
       /^could not download the model's files \(network or model host unavailable\) \(model cache: IndexedDB/,
     );
