@@ -46,7 +46,10 @@ describe("chooseCacheBackend", () => {
     const err = await chooseCacheBackend({
       caches: { open: refused },
       indexedDB: idb(false),
-    }).catch((e: unknown) => e as Error);
+    }).then(
+      () => new Error("it chose a backend"),
+      (e: unknown) => e as Error,
+    );
     expect(err).toMatchObject({ code: "load_failed" });
     expect(err.message).toMatch(/^this browser does not let the tab store the model's files here/);
     expect(err.message).toMatch(/Cache API \(SecurityError.*IndexedDB \(UnknownError/);
