@@ -4,10 +4,10 @@ import { classifyCatalog } from "../shared/models/eligibility.js";
 import { startWithFallback } from "./control/load-fallback.js";
 import { DEFAULT_SETTINGS } from "./control/settings.js";
 import type { RestartingEngine } from "./engine-client/restarting-engine.js";
-import { EngineError } from "./engine/inference-engine.js";
 import { adapterInfo, detectGpu } from "./gpu/detect-gpu.js";
 import { adapterKey, Ledger } from "./ledger/ledger.js";
 import { exportLedger, ledgerWrites, refreshLedger } from "./page/ledger-view.js";
+import { loadFailed } from "./page/load-failure.js";
 import { helloGpu, measure, predictions } from "./page/measure.js";
 import type { Page, PageState } from "./page/page.js";
 import { createStore } from "./page/store.js";
@@ -24,6 +24,7 @@ import { byId, fill, h } from "./ui/dom.js";
 import { renderGpuPanel } from "./ui/gpu-panel.js";
 import { renderModelPicker, type ModelPicker } from "./ui/model-picker.js";
 import { gpuWorking, stateWords } from "./ui/state-words.js";
+import { verdictText } from "./ui/verdict.js";
 import { renderProgress, renderStatus } from "./ui/status-panel.js";
 
 /**
@@ -39,7 +40,8 @@ const AGENT = "tabgrid-web/0.1.0";
 function indicator(active: boolean, text: string): void {
   const el = byId("gpu-indicator");
   el.dataset.active = String(active);
-  el.textContent = active ? `GPU working: ${text}` : "GPU not in use by Tabgrid";
+  el.hidden = !active;
+  el.textContent = active ? `GPU working: ${text}` : "";
   document.title = `${active ? "● " : ""}Tabgrid — contribute your GPU`;
 }
 
@@ -49,12 +51,21 @@ function renderState(p: Page): void {
   const words = stateWords(view, control, picker?.selected()?.model_id ?? null);
   p.dashboard.state(words);
   indicator(gpuWorking(view, measuring !== null), measuring ? "measuring" : words);
+  const chosen = picker?.selected();
+  if (picker)
+    byId("verdict").textContent = verdictText(
+      p.store.state.classification,
+      chosen,
+      chosen ? predictions(p)(chosen) : undefined,
+      picker.recommended().length,
+    );
 }
 
 async function main(): Promise<void> {
   const detection = await detectGpu();
   renderAdapter(byId("adapter"), detection);
   if (!detection.ok) {
+    byId("verdict").textContent = `This browser cannot contribute: ${detection.message}`;
     fill(byId("models"));
     return;
   }
@@ -73,6 +84,8 @@ async function main(): Promise<void> {
     contribution: null,
     view: null,
     control: null,
+    consent: null,
+    failure: null,
   });
   let engine: RestartingEngine | null = null;
   const p: Page = {
@@ -90,10 +103,20 @@ async function main(): Promise<void> {
       onPause: (paused) => store.state.contribution?.controller.setUserPaused(paused),
     }),
     engine: () => (engine ??= createEngine()),
+    dropEngine: () => {
+      engine = null;
+    },
     record: ledgerWrites(ledger, () => refreshLedger(ledger, p.dashboard)),
   };
   // The state words read these fields; everything else renders where it changes.
-  const shown: (keyof PageState)[] = ["view", "control", "measuring", "picker"];
+  const shown: (keyof PageState)[] = [
+    "view",
+    "control",
+    "measuring",
+    "picker",
+    "classification",
+    "correction",
+  ];
   store.subscribe((_, changed) => {
     if (shown.some((key) => changed.has(key))) renderState(p);
   });
@@ -127,11 +150,13 @@ async function main(): Promise<void> {
     return;
   }
   store.update({ picker });
+  picker.select.addEventListener("change", () => renderState(p));
   void renderCachePanel(byId("cache"), store.state.catalog, () => store.state.view?.model ?? null);
   if (!picker.selected()) return;
 
   const consent = renderConsent(byId("consent-panel"), () => void contribute(p));
-  consent.disabled = false;
+  store.update({ consent });
+  consent.ready();
 }
 
 /** After the controller has seen the job: correct the speed predictions and record the job. */
@@ -156,6 +181,9 @@ async function contribute(p: Page): Promise<void> {
   const chosen = picker?.selected();
   if (!picker || !chosen) return;
   picker.setDisabled(true);
+  store.state.consent?.started();
+  store.update({ failure: null });
+  byId("load-notes").replaceChildren();
   const status = byId("status");
   const progress = byId("progress");
   const loadNotes = byId("load-notes");
@@ -194,8 +222,7 @@ async function contribute(p: Page): Promise<void> {
       (message) => loadNotes.append(h("p", { class: "note" }, message)),
     );
   } catch (err) {
-    const message = err instanceof EngineError ? `${err.code}: ${err.message}` : String(err);
-    progress.append(h("p", { class: "problem", role: "alert" }, `Loading failed — ${message}`));
+    loadFailed(p, contribution, err);
     return;
   }
   p.controls.setStarted(true);
