@@ -256,7 +256,7 @@ describe("the Region object is evicted mid-job", () => {
 });
 
 describe("liveness", () => {
-  it("a tab silent for two status intervals is closed as stale and its job moves on", async () => {
+  it("a tab silent for 1.5 status intervals is closed as stale and its job moves on", async () => {
     const quiet = await tab(["lv-model"]);
     const resP = chat("lv-model");
     const job = await quiet.nextJob();
@@ -264,9 +264,9 @@ describe("liveness", () => {
     const stub = regionStub(appEnv, "wnam");
     // Pretend the tab was last heard from long ago, then run the liveness sweep now.
     await runInDurableObject(stub, (obj, ctx) => {
-      const nodes = (obj as unknown as { nodes: { get(id: string): { lastSeen: number } } }).nodes;
-      const node = nodes.get(quiet.nodeId);
-      if (node) node.lastSeen = 0;
+      const tabs = (obj as unknown as { tabs: { get(id: string): { lastSeen: number } } }).tabs;
+      const record = tabs.get(quiet.nodeId);
+      if (record) record.lastSeen = 0;
       ctx.storage.sql.exec(`INSERT OR REPLACE INTO timers (name, at) VALUES ('liveness', 0)`);
     });
     const backup = await tab(["lv-model"]);
