@@ -10,7 +10,6 @@ import { regionConfig } from "./region-config.js";
 import { regionParts, restoreParts, type RegionParts } from "./region-parts.js";
 import { listingOf, type RegionSummary, type TabListing } from "./region-views.js";
 import type { TabEvent } from "./tab-channel.js";
-import type { TabRegistry } from "./tab-registry.js";
 import { migrate } from "./sql-schema.js";
 
 /**
@@ -24,8 +23,6 @@ import { migrate } from "./sql-schema.js";
  */
 export class RegionDurableObject extends DurableObject<AppEnv> {
   private parts!: RegionParts;
-  /** The registry, under a stable name for tests that reach into a live object. */
-  private tabs!: TabRegistry;
 
   constructor(ctx: DurableObjectState, env: AppEnv) {
     super(ctx, env);
@@ -41,7 +38,6 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
       this.parts = regionParts(ctx, regionConfig(env), region, (summary) =>
         directoryStub(env).report(region, summary),
       );
-      this.tabs = this.parts.tabs;
       await restoreParts(this.parts, ctx.getWebSockets());
     });
   }
