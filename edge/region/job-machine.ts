@@ -274,7 +274,7 @@ export class JobMachine {
     await this.placed(placed);
   }
 
-  async endWithError(jobId: string, error: JobError): Promise<void> {
+  private async endWithError(jobId: string, error: JobError): Promise<void> {
     if (!this.d.jobs.fail(jobId, error)) return;
     this.d.readers.push(jobId, { type: "error", error });
     await this.settle(jobId);
