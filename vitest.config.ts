@@ -84,6 +84,7 @@ export default defineConfig({
           // Builds the page, bundles the test engines and starts one Chromium for every file;
           // each file starts its own wrangler dev (test/support/coordinator.ts).
           globalSetup: ["./test/support/browser-setup.ts"],
+          // One file at a time: two at once on 2 cores made timing-sensitive tests fail (measured).
           fileParallelism: false,
         },
       },

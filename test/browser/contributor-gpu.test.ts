@@ -147,7 +147,11 @@ describe("the contributor's GPU", () => {
       page.waitForEvent("download"),
       page.getByRole("button", { name: "Export ledger (JSON)" }).click(),
     ]);
-    const exported = JSON.parse(readFileSync((await download.path())!, "utf8"));
+    // The browser is shared (connected remotely): copy the download here before reading it.
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const saved = resolve(ARTIFACTS, "ledger-export.json");
+    await download.saveAs(saved);
+    const exported = JSON.parse(readFileSync(saved, "utf8"));
     expect(exported).toMatchObject({ format: "tabgrid-ledger", schemaVersion: 2 });
     expect(exported.jobs).toHaveLength(2);
     expect(
