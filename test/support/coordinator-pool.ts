@@ -33,6 +33,8 @@ export interface Claimed {
 interface Booting {
   key: string;
   ready: Promise<WranglerDev>;
+  /** Back to normal CPU priority (it may still be booting). */
+  hurry(): void;
 }
 
 const keyOf = (vars: Record<string, string>) =>
@@ -44,9 +46,12 @@ export class CoordinatorPool {
   private nextId = 1;
   private closed = false;
 
-  /** Start the first coordinator now (call once dist/ is built: wrangler dev serves it). */
+  /**
+   * Start the next coordinator now (first: once dist/ is built, since wrangler dev serves it).
+   * While a file runs, the next one boots at low CPU priority so that it does not slow the file.
+   */
   prime(): void {
-    this.spare ??= this.boot(TEST_TIMINGS);
+    this.spare ??= this.boot(TEST_TIMINGS, this.claimed.size > 0 ? 10 : 0);
   }
 
   /** A ready coordinator with TEST_TIMINGS and `vars`; the next one starts booting at once. */
@@ -58,9 +63,10 @@ export class CoordinatorPool {
       mine = this.spare;
       this.spare = undefined;
     } else {
-      mine = this.boot(full);
+      mine = this.boot(full, 0);
     }
-    this.prime();
+    // Serving a file, it runs at normal priority (best effort: raising priority needs root).
+    mine.hurry();
     const server = await mine.ready.catch(() => startWranglerDev({ vars: full }));
     if (this.closed) {
       await server.stop();
@@ -68,6 +74,7 @@ export class CoordinatorPool {
     }
     const id = String(this.nextId++);
     this.claimed.set(id, server);
+    this.prime();
     return { id, port: server.port, origin: server.origin };
   }
 
@@ -81,11 +88,15 @@ export class CoordinatorPool {
     await server?.stop();
   }
 
-  private boot(vars: Record<string, string>): Booting {
-    const ready = startWranglerDev({ vars });
+  private boot(vars: Record<string, string>, nice: number): Booting {
+    let renice: (niceness: number) => boolean = () => false;
+    const ready = startWranglerDev({
+      vars,
+      ...(nice ? { nice, spawned: (r: typeof renice) => (renice = r) } : {}),
+    });
     // Failures surface to whoever claims it (who then starts another); never unhandled.
     ready.catch(() => {});
-    return { key: keyOf(vars), ready };
+    return { key: keyOf(vars), ready, hurry: () => nice && renice(0) };
   }
 
   async close(): Promise<void> {
