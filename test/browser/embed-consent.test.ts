@@ -1,10 +1,8 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildContributorPage, bundleTestEngineWorker } from "../support/build-page.js";
 import { assertPartitioned, launchWithDefaultStorage } from "../support/chrome-storage.js";
-import { findChromium } from "../support/chromium.js";
+import { useCoordinator, type TestServer } from "../support/coordinator.js";
 import { routeTestEngine, startHostSite, type HostSite } from "../support/embed-harness.js";
-import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
 
 /**
  * Consent for an embedded tab is a click inside the coordinator's own frame, with Chrome's default
@@ -13,7 +11,8 @@ import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
  * Worker, no socket. A transparent frame laid over a decoy button does not count a click either.
  * The visitor's consent is remembered per host site, and withdrawing forgets it.
  */
-let server: WranglerDev;
+const co = useCoordinator();
+let server: TestServer;
 let host: HostSite;
 let evil: HostSite;
 let browser: Browser;
@@ -43,14 +42,13 @@ function forgeStart() {
 }</script></body></html>`;
 
 beforeAll(async () => {
-  findChromium();
-  const [, workerBundle] = await Promise.all([buildContributorPage(), bundleTestEngineWorker()]);
-  server = await startWranglerDev();
+  server = co.server;
   coordinator = `http://localhost:${server.port}`;
   host = await startHostSite({ "/": hostPage(coordinator) });
+  // Not the harness's shared browser: that one has Playwright's unpartitioned storage.
   browser = await launchWithDefaultStorage();
   context = await browser.newContext();
-  await routeTestEngine(context, workerBundle);
+  await routeTestEngine(context, co.engine());
   context.on("request", (r) => requests.push(r.url()));
 });
 
@@ -58,7 +56,6 @@ afterAll(async () => {
   await browser?.close();
   await host?.close();
   await evil?.close();
-  await server?.stop();
 });
 
 async function nodeCount(): Promise<number> {

@@ -1,11 +1,9 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildContributorPage, bundleTestEngineWorker } from "../support/build-page.js";
 import { assertPartitioned, launchWithDefaultStorage } from "../support/chrome-storage.js";
-import { findChromium, launchChromium } from "../support/chromium.js";
+import { useCoordinator, type TestServer } from "../support/coordinator.js";
 import { expectedOutput } from "../support/deterministic-engine.js";
 import { routeTestEngine, startHostSite, type HostSite } from "../support/embed-harness.js";
-import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
 
 /**
  * embed.js on a page from another origin (third-party context): the host page at
@@ -19,7 +17,8 @@ import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
  * page, up to the model download, which cannot succeed offline: the failure is reported as a
  * download failure, never as a storage failure, with the cache WebLLM was given.
  */
-let server: WranglerDev;
+const co = useCoordinator();
+let server: TestServer;
 let host: HostSite;
 let browser: Browser;
 let context: BrowserContext;
@@ -41,14 +40,13 @@ const evilPage = (origin: string, good: string, evil: string) => `<!doctype html
 </body></html>`;
 
 beforeAll(async () => {
-  findChromium();
-  const [, workerBundle] = await Promise.all([buildContributorPage(), bundleTestEngineWorker()]);
-  server = await startWranglerDev();
+  server = co.server;
+  // Not the shared browser: that one runs with Playwright's unpartitioned third-party storage.
+  browser = await launchWithDefaultStorage();
   coordinator = `http://localhost:${server.port}`;
   host = await startHostSite({ "/": hostPage(coordinator) });
-  browser = await launchWithDefaultStorage();
   context = await browser.newContext();
-  await routeTestEngine(context, workerBundle);
+  await routeTestEngine(context, co.engine());
   context.on("request", (r) => requests.push(r.url()));
   page = await context.newPage();
   page.on("pageerror", (err) => console.error(`[host page error] ${err.message}`));
@@ -57,7 +55,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await host?.close();
-  await server?.stop();
 });
 
 const widget = (p: Page) => p.locator("[data-tabgrid-widget]");
@@ -311,15 +308,12 @@ describe("embed.js on another site: the production engine up to the model downlo
   }, 180_000);
 
   it("with Playwright's unpartitioned third-party storage (all storage refused): a storage failure, not a network one", async () => {
-    const blocked = await launchChromium();
-    try {
-      const { detail } = await loadWithProductionEngine(blocked);
-      expect(detail).toMatch(
-        /^load_failed: this browser does not let the tab store the model's files here/,
-      );
-      expect(detail).not.toMatch(/could not download|network/);
-    } finally {
-      await blocked.close();
-    }
+    // The harness's shared browser keeps Playwright's default (partitioning off).
+    const { page: p, detail } = await loadWithProductionEngine(co.browser);
+    expect(detail).toMatch(
+      /^load_failed: this browser does not let the tab store the model's files here/,
+    );
+    expect(detail).not.toMatch(/could not download|network/);
+    await p.context().close();
   }, 180_000);
 });

@@ -1,10 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Browser, BrowserContext, Page, Route } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildContributorPage, bundleTestEngineWorker } from "../support/build-page.js";
-import { findChromium, launchChromium } from "../support/chromium.js";
-import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useCoordinator, type TestServer } from "../support/coordinator.js";
 
 /**
  * The contributor page as a contributor meets it, with the production engine Worker: the verdict
@@ -18,7 +16,8 @@ const ARTIFACTS = resolve(import.meta.dirname, "../../test-results");
 const PHONE = { width: 390, height: 844 };
 const LAPTOP = { width: 1280, height: 800 };
 
-let server: WranglerDev;
+const co = useCoordinator();
+let server: TestServer;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
@@ -27,10 +26,8 @@ const held: Route[] = [];
 const sockets: string[] = [];
 
 beforeAll(async () => {
-  findChromium();
-  [, workerBundle] = await Promise.all([buildContributorPage(), bundleTestEngineWorker()]);
-  server = await startWranglerDev();
-  browser = await launchChromium();
+  ({ server, browser } = co);
+  workerBundle = co.engine();
   context = await browser.newContext({ viewport: LAPTOP });
   // The model host (anything not local): held open, so the page stays "loading" for as long as
   // the test looks at it, then refused as an offline network would.
@@ -43,11 +40,6 @@ beforeAll(async () => {
   await page.goto(`http://localhost:${server.port}/?bench-ms=600`);
   await page.waitForSelector("#model-select option", { state: "attached" });
 }, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
 
 type Box = { x: number; y: number; width: number; height: number };
 const overlaps = (a: Box, b: Box) =>
