@@ -201,7 +201,8 @@ describe("the contributor's GPU", () => {
     );
     await fresh.goto(`http://localhost:${server.port}/`);
     const jobs = fresh.locator('[data-field="jobs-total"]');
-    await expect.poll(() => jobs.textContent()).toBe("1");
+    // The page reads the ledger after detecting WebGPU: seconds on a loaded 2-core machine.
+    await expect.poll(() => jobs.textContent(), { timeout: 20_000 }).toBe("1");
     expect(await fresh.locator('[data-field="tokens-today"]').textContent()).toBe("21");
     await context.close();
   });
