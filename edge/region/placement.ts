@@ -3,6 +3,7 @@ import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
 import type { MatchResult } from "../../shared/scheduling/linear-scan.js";
 import type { MatchRequest } from "../../shared/scheduling/score.js";
+import { specForAttempt } from "./answer-budget.js";
 import { CircuitBreaker } from "./circuit-breaker.js";
 import type { JobLeases } from "./job-leases.js";
 import type { JobRow, JobStore, MatchFacts } from "./job-store.js";
@@ -87,7 +88,8 @@ export class Placement {
     await this.d.leases.arm(jobId, this.d.config.acceptMs);
     const sent = this.d.channel.send(tab, {
       type: "job.assign",
-      job: spec,
+      // A replacement gets what is left of max_tokens after the text already delivered.
+      job: specForAttempt(spec, continueFrom),
       attempt: row.attempts,
       ...(continueFrom ? { continueFrom } : {}),
     });
