@@ -174,8 +174,12 @@ export class JobMachine {
         if (this.isCurrent(tab, msg.jobId)) {
           this.d.learning.noteRtt(tab);
           jobs.markStreaming(msg.jobId);
-          await this.d.leases.arm(msg.jobId, this.d.config.leaseMs);
+          const prefillMs = this.d.placement.expectedPrefillMs(tab, msg.jobId);
+          await this.d.leases.accepted(msg.jobId, prefillMs);
         }
+        return;
+      case "job.progress":
+        if (this.isCurrent(tab, msg.jobId)) await this.d.leases.progress(msg.jobId);
         return;
       case "job.delta": {
         // After a failover a stop string may straddle two attempts; neither tab can see it.

@@ -97,6 +97,21 @@ export class Placement {
     return { tab, sent };
   }
 
+  /**
+   * How long the tab may take to prefill the job's prompt (and the text it continues from): from
+   * the prefill speed the region observed for it (three times the estimate), or at the
+   * conservative default rate for a tab it never saw finish a job (its benchmark is its claim).
+   */
+  expectedPrefillMs(tab: TabRecord, jobId: string): number {
+    const row = this.d.jobs.get(jobId);
+    if (!row) return 0;
+    const tokens = (this.d.jobs.match(row).promptTokens ?? 0) + Math.ceil(row.text.length / 4);
+    const observed = this.d.matcher.observedPrefillSpeed(tab.tabId);
+    return observed !== null
+      ? (3 * tokens * 1000) / observed
+      : (tokens * 1000) / this.d.config.prefillDefaultTps;
+  }
+
   /** Give a queued job to the best idle tab that has not tried it yet. */
   async tryDispatch(jobId: string): Promise<Placed> {
     const { jobs } = this.d;
