@@ -25,7 +25,7 @@ export interface Config {
     statusIntervalMs: number;
     acceptMs: number;
     leaseMs: number;
-    prefillDefaultTps: number;
+    prefillUnseenTps: number;
     prefillMaxMs: number;
     redispatchWaitMs: number;
     jobTtlMs: number;
@@ -79,7 +79,7 @@ const VARS = {
   STATUS_INTERVAL_MS: positive,
   ACCEPT_MS: positive,
   LEASE_MS: positive,
-  PREFILL_DEFAULT_TPS: positive,
+  PREFILL_UNSEEN_TPS: positive,
   PREFILL_MAX_MS: positive,
   REDISPATCH_WAIT_MS: positive,
   JOB_TTL_MS: positive,
@@ -144,7 +144,7 @@ function build(v: Vars): Config {
       acceptMs: v.ACCEPT_MS ?? 10_000,
       leaseMs: v.LEASE_MS ?? 30_000,
       // A conservative rate for tabs never observed: SwiftShader prefills ~0.4-0.5 tokens/s.
-      prefillDefaultTps: v.PREFILL_DEFAULT_TPS ?? 0.25,
+      prefillUnseenTps: v.PREFILL_UNSEEN_TPS ?? 0.25,
       prefillMaxMs: v.PREFILL_MAX_MS ?? 900_000,
       redispatchWaitMs: v.REDISPATCH_WAIT_MS ?? 30_000,
       jobTtlMs: v.JOB_TTL_MS ?? 3_600_000,

@@ -56,7 +56,7 @@ export interface AppEnv {
   /** SSE comment lines (`: keep-alive`) this often while a streamed job waits or prefills. */
   SSE_KEEPALIVE_MS?: string;
   /** Prefill rate (tokens/s) assumed for a tab never seen finishing a job, for its first lease. */
-  PREFILL_DEFAULT_TPS?: string;
+  PREFILL_UNSEEN_TPS?: string;
   /** Longest a tab may take from accept to its first token (plus the lease). */
   PREFILL_MAX_MS?: string;
 }

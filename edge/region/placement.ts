@@ -109,7 +109,7 @@ export class Placement {
     const observed = this.d.matcher.observedPrefillSpeed(tab.tabId);
     return observed !== null
       ? (3 * tokens * 1000) / observed
-      : (tokens * 1000) / this.d.config.prefillDefaultTps;
+      : (tokens * 1000) / this.d.config.prefillUnseenTps;
   }
 
   /** Give a queued job to the best idle tab that has not tried it yet. */

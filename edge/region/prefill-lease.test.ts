@@ -5,7 +5,7 @@ const tabs = useTabs();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * The edge project runs with LEASE_MS=1500 and PREFILL_DEFAULT_TPS=20 (vitest.config.ts): a
+ * The edge project runs with LEASE_MS=1500 and PREFILL_UNSEEN_TPS=20 (vitest.config.ts): a
  * first token later than the lease is a slow prefill, not a dead tab.
  */
 describe("leases that know prefill", () => {

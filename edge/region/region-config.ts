@@ -14,7 +14,7 @@ export interface RegionConfig {
   /** A streaming job whose tab sends nothing for this long is moved to another tab. */
   leaseMs: number;
   /** Prefill rate assumed for a tab the region has not yet seen finish a job (tokens/s). */
-  prefillDefaultTps: number;
+  prefillUnseenTps: number;
   /** A tab may take at most this long (plus the lease) from accept to its first token. */
   prefillMaxMs: number;
   /** How long a job that lost its tab waits for another one before failing. */
