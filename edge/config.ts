@@ -13,6 +13,7 @@ import { log } from "./http/log.js";
  *   readConfig(env).anonymous           — the keyless tier (auth/authenticate.ts)
  *   readConfig(env).allowLocationHeader — dev-only location override (http/location.ts)
  *   readConfig(env).streamIdleMs        — silence before a response re-subscribes to its job
+ *   readConfig(env).sseKeepAliveMs      — SSE comment lines while a job waits or prefills
  *   readConfig(env).iceServers          — STUN/TURN for the direct path (signal/signal-routes.ts)
  *   readConfig(env).signal              — peer-id key and per-address/per-socket limits (signal/)
  *   readConfig(env).adminToken / .fallback
@@ -24,6 +25,8 @@ export interface Config {
     statusIntervalMs: number;
     acceptMs: number;
     leaseMs: number;
+    prefillUnseenTps: number;
+    prefillMaxMs: number;
     redispatchWaitMs: number;
     jobTtlMs: number;
     maxAttempts: number;
@@ -34,6 +37,8 @@ export interface Config {
   anonymous: { on: boolean; rpm: number; concurrent: number };
   allowLocationHeader: boolean;
   streamIdleMs: number;
+  /** SSE comment lines while a streamed job waits or prefills (SSE_KEEPALIVE_MS). */
+  sseKeepAliveMs: number;
   iceServers: IceConfig;
   signal: {
     /**
@@ -74,6 +79,8 @@ const VARS = {
   STATUS_INTERVAL_MS: positive,
   ACCEPT_MS: positive,
   LEASE_MS: positive,
+  PREFILL_UNSEEN_TPS: positive,
+  PREFILL_MAX_MS: positive,
   REDISPATCH_WAIT_MS: positive,
   JOB_TTL_MS: positive,
   MAX_ATTEMPTS: positive,
@@ -81,6 +88,7 @@ const VARS = {
   QUEUE_CAPACITY: positive,
   QUEUE_WAIT_MS: positive,
   STREAM_IDLE_MS: positive,
+  SSE_KEEPALIVE_MS: positive,
   ANONYMOUS_TIER: z.enum(["on", "off"]),
   ANONYMOUS_RPM: positiveInt,
   ANONYMOUS_CONCURRENT: positiveInt,
@@ -135,6 +143,9 @@ function build(v: Vars): Config {
       statusIntervalMs: v.STATUS_INTERVAL_MS ?? 15_000,
       acceptMs: v.ACCEPT_MS ?? 10_000,
       leaseMs: v.LEASE_MS ?? 30_000,
+      // A conservative rate for tabs never observed: SwiftShader prefills ~0.4-0.5 tokens/s.
+      prefillUnseenTps: v.PREFILL_UNSEEN_TPS ?? 0.25,
+      prefillMaxMs: v.PREFILL_MAX_MS ?? 900_000,
       redispatchWaitMs: v.REDISPATCH_WAIT_MS ?? 30_000,
       jobTtlMs: v.JOB_TTL_MS ?? 3_600_000,
       // MAX_ATTEMPTS=1 switches failover off (the churn benchmark's baseline).
@@ -150,6 +161,7 @@ function build(v: Vars): Config {
     },
     allowLocationHeader: v.ALLOW_LOCATION_HEADER === "true",
     streamIdleMs: v.STREAM_IDLE_MS ?? 5_000,
+    sseKeepAliveMs: v.SSE_KEEPALIVE_MS ?? 10_000,
     iceServers: { iceServers: v.ICE_SERVERS ?? [] },
     signal: {
       secret:

@@ -1,6 +1,7 @@
 import { log } from "../http/log.js";
-import type { JobError, JobErrorCode } from "../../shared/protocol/job.js";
+import type { FinishReason, JobError, JobErrorCode } from "../../shared/protocol/job.js";
 import { retryAfterSeconds } from "../../shared/scheduling/wait-queue.js";
+import { deliveredTokenBound, remainingTokens, stopCut } from "./answer-budget.js";
 import type { JobLeases } from "./job-leases.js";
 import type { JobReaders } from "./job-readers.js";
 import { TERMINAL_STATES, type JobStore } from "./job-store.js";
@@ -173,11 +174,18 @@ export class JobMachine {
         if (this.isCurrent(tab, msg.jobId)) {
           this.d.learning.noteRtt(tab);
           jobs.markStreaming(msg.jobId);
-          await this.d.leases.arm(msg.jobId, this.d.config.leaseMs);
+          const prefillMs = this.d.placement.expectedPrefillMs(tab, msg.jobId);
+          await this.d.leases.accepted(msg.jobId, prefillMs);
         }
         return;
-      case "job.delta":
-        if (!jobs.appendDelta(msg.jobId, tab.tabId, msg.seq, msg.text)) {
+      case "job.progress":
+        if (this.isCurrent(tab, msg.jobId)) await this.d.leases.progress(msg.jobId);
+        return;
+      case "job.delta": {
+        // After a failover a stop string may straddle two attempts; neither tab can see it.
+        const cut = this.stopAcrossAttempts(tab, msg.jobId, msg.text);
+        const text = cut === null ? msg.text : msg.text.slice(0, cut);
+        if (!jobs.appendDelta(msg.jobId, tab.tabId, msg.seq, text)) {
           log("warn", "delta dropped (stale attempt, duplicate or out of order)", {
             jobId: msg.jobId,
             seq: msg.seq,
@@ -185,9 +193,11 @@ export class JobMachine {
           return;
         }
         if (msg.seq === 0) jobs.markFirstToken(msg.jobId, Date.now());
-        readers.push(msg.jobId, { type: "delta", text: msg.text });
+        if (text) readers.push(msg.jobId, { type: "delta", text });
+        if (cut !== null) return this.finishHere(msg.jobId, "stop", "a stop sequence");
         await this.d.leases.extend(msg.jobId);
         return;
+      }
       case "job.done": {
         const current = this.isCurrent(tab, msg.jobId);
         const finished = current && msg.finishReason !== "abort";
@@ -255,6 +265,10 @@ export class JobMachine {
     if (!row || TERMINAL_STATES.has(row.state)) return;
     await this.d.leases.drop(jobId);
     const previous = row.node_id ? channel.tabs.get(row.node_id) : undefined;
+    // max_tokens holds for the whole answer: a job whose delivered text spent it ends here.
+    if (remainingTokens(jobs.spec(row), row.text) <= 0) {
+      return this.finishHere(jobId, "length", "max_tokens");
+    }
     if (previous && previous.jobId === jobId) {
       channel.send(previous, { type: "job.cancel", jobId, reason: "job moved to another tab" });
     }
@@ -272,6 +286,37 @@ export class JobMachine {
       await timers.set(jobTimer("wait", jobId), Date.now() + config.redispatchWaitMs);
     }
     await this.placed(placed);
+  }
+
+  /**
+   * The coordinator ends the answer itself (its budget is spent, or a stop string straddled two
+   * attempts): the tab, if still on it, is told to stop, and usage is the coordinator's bound.
+   */
+  private async finishHere(jobId: string, reason: FinishReason, why: string): Promise<void> {
+    const { jobs, channel } = this.d;
+    const row = jobs.get(jobId);
+    if (!row || TERMINAL_STATES.has(row.state)) return;
+    const tab = row.node_id ? channel.tabs.get(row.node_id) : undefined;
+    if (tab && tab.jobId === jobId) channel.send(tab, { type: "job.cancel", jobId, reason: why });
+    const prompt = jobs.match(row).promptTokens ?? 0;
+    const completion = deliveredTokenBound(row.text);
+    const usage = {
+      prompt_tokens: prompt,
+      completion_tokens: completion,
+      total_tokens: prompt + completion,
+    };
+    jobs.finish(jobId, reason, usage);
+    this.d.readers.push(jobId, { type: "done", finishReason: reason, usage });
+    await this.settle(jobId);
+    log("info", "job finished by the coordinator", { jobId, reason, why });
+  }
+
+  /** Characters of `incoming` to keep when a stop string ends the answer across attempts. */
+  private stopAcrossAttempts(tab: TabRecord, jobId: string, incoming: string): number | null {
+    const row = this.d.jobs.get(jobId);
+    if (!row || row.attempts < 2 || row.node_id !== tab.tabId) return null;
+    const stop = this.d.jobs.spec(row).sampling.stop;
+    return stop?.length ? stopCut(row.text, incoming, stop) : null;
   }
 
   private async endWithError(jobId: string, error: JobError): Promise<void> {

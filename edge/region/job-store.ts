@@ -197,8 +197,10 @@ export class JobStore {
 
   finish(id: string, finishReason: FinishReason, usage: Usage): void {
     this.sql.exec(
+      // An earlier attempt's error (kept for a failover that never finished) is no longer true.
       `UPDATE jobs SET state = 'done', finish_reason = ?, prompt_tokens = ?, completion_tokens = ?,
-         updated_at = ? WHERE id = ? AND state IN ('assigned', 'streaming')`,
+         error_code = NULL, error_message = NULL, updated_at = ?
+       WHERE id = ? AND state IN ('assigned', 'streaming')`,
       finishReason,
       usage.prompt_tokens,
       usage.completion_tokens,

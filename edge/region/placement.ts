@@ -3,6 +3,7 @@ import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
 import type { MatchResult } from "../../shared/scheduling/linear-scan.js";
 import type { MatchRequest } from "../../shared/scheduling/score.js";
+import { specForAttempt } from "./answer-budget.js";
 import { CircuitBreaker } from "./circuit-breaker.js";
 import type { JobLeases } from "./job-leases.js";
 import type { JobRow, JobStore, MatchFacts } from "./job-store.js";
@@ -87,12 +88,28 @@ export class Placement {
     await this.d.leases.arm(jobId, this.d.config.acceptMs);
     const sent = this.d.channel.send(tab, {
       type: "job.assign",
-      job: spec,
+      // A replacement gets what is left of max_tokens after the text already delivered.
+      job: specForAttempt(spec, continueFrom),
       attempt: row.attempts,
       ...(continueFrom ? { continueFrom } : {}),
     });
     log("info", "job assigned", { jobId, tab: tab.publicId, attempt: row.attempts });
     return { tab, sent };
+  }
+
+  /**
+   * How long the tab may take to prefill the job's prompt (and the text it continues from): from
+   * the prefill speed the region observed for it (three times the estimate), or at the
+   * conservative default rate for a tab it never saw finish a job (its benchmark is its claim).
+   */
+  expectedPrefillMs(tab: TabRecord, jobId: string): number {
+    const row = this.d.jobs.get(jobId);
+    if (!row) return 0;
+    const tokens = (this.d.jobs.match(row).promptTokens ?? 0) + Math.ceil(row.text.length / 4);
+    const observed = this.d.matcher.observedPrefillSpeed(tab.tabId);
+    return observed !== null
+      ? (3 * tokens * 1000) / observed
+      : (tokens * 1000) / this.d.config.prefillUnseenTps;
   }
 
   /** Give a queued job to the best idle tab that has not tried it yet. */

@@ -13,6 +13,10 @@ export interface RegionConfig {
   acceptMs: number;
   /** A streaming job whose tab sends nothing for this long is moved to another tab. */
   leaseMs: number;
+  /** Prefill rate assumed for a tab the region has not yet seen finish a job (tokens/s). */
+  prefillUnseenTps: number;
+  /** A tab may take at most this long (plus the lease) from accept to its first token. */
+  prefillMaxMs: number;
   /** How long a job that lost its tab waits for another one before failing. */
   redispatchWaitMs: number;
   /** Finished jobs (and their text) are kept this long for GET /v1/jobs/:id and resume. */

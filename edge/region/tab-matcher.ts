@@ -77,6 +77,13 @@ export class TabMatcher {
     return tab ? this.tracker.correct(tab).decodeTokensPerSec : UNKNOWN_DECODE_TPS;
   }
 
+  /** The tab's prefill speed as learned from jobs it finished (tokens/s); null before any. */
+  observedPrefillSpeed(tabId: string): number | null {
+    const tab = this.raw.get(tabId);
+    if (!tab || this.tracker.correction(tabId).samples === 0) return null;
+    return this.tracker.correct(tab).prefillTokensPerSec;
+  }
+
   /** Learn from a finished job on a tab. */
   observe(
     tabId: string,

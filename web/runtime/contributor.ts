@@ -6,7 +6,7 @@ import type {
   HelloGpu,
   TabMessage,
 } from "../../shared/protocol/node-messages.js";
-import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
+import { PROGRESS_SINCE_PROTOCOL, PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import type { DirectSender } from "../direct/tab-sender.js";
 import type { EngineError, InferenceEngine, OnProgress } from "../engine/inference-engine.js";
 import { JobRunner, type JobEnd } from "./job-runner.js";
@@ -152,6 +152,8 @@ export class Contributor {
     switch (msg.type) {
       case "welcome":
         this.status.update({ tabId: msg.nodeId });
+        this.runner.progressEveryMs =
+          msg.protocol >= PROGRESS_SINCE_PROTOCOL ? msg.statusIntervalMs / 2 : null;
         return;
       case "challenge":
         // Answered by TabSocket before anything else; never forwarded here.
