@@ -220,7 +220,9 @@ export class JobMachine {
         const bytes = utf8Bytes(msg.text);
         const over = bytes > room;
         const text = over ? cutToBytes(msg.text, room) : msg.text;
-        if (!jobs.appendDelta(msg.jobId, tab.tabId, msg.seq, text, over ? utf8Bytes(text) : bytes)) {
+        if (
+          !jobs.appendDelta(msg.jobId, tab.tabId, msg.seq, text, over ? utf8Bytes(text) : bytes)
+        ) {
           this.d.trust.rejections.note(tab.publicId, "delta dropped (duplicate or out of order)", {
             jobId: msg.jobId,
             seq: msg.seq,
@@ -368,7 +370,11 @@ export class JobMachine {
       maxTokens: spec.sampling.max_tokens,
     });
     this.d.placement.recordFailure(tab.tabId);
-    this.d.channel.send(tab, { type: "job.cancel", jobId, reason: "answer longer than max_tokens" });
+    this.d.channel.send(tab, {
+      type: "job.cancel",
+      jobId,
+      reason: "answer longer than max_tokens",
+    });
     const { usage } = boundUsage(null, spec, row.text);
     jobs.finish(jobId, "length", usage);
     readers.push(jobId, { type: "done", finishReason: "length", usage });

@@ -64,7 +64,8 @@ export class TabTrust {
 
   /** An anonymous identity cannot come back: forget it when its tab leaves. */
   left(identity: string): void {
-    if (identity.startsWith("a_")) this.sql.exec(`DELETE FROM tab_trust WHERE identity = ?`, identity);
+    if (identity.startsWith("a_"))
+      this.sql.exec(`DELETE FROM tab_trust WHERE identity = ?`, identity);
   }
 
   view(identity: string): TrustView {
@@ -94,7 +95,11 @@ export class TabTrust {
   /** Credit earned for a job; withheld (0) while quarantined. Returns what was credited. */
   addCredit(identity: string, credit: number): number {
     if (this.state(identity) === "quarantined") return 0;
-    this.sql.exec(`UPDATE tab_trust SET credits = credits + ? WHERE identity = ?`, credit, identity);
+    this.sql.exec(
+      `UPDATE tab_trust SET credits = credits + ? WHERE identity = ?`,
+      credit,
+      identity,
+    );
     return credit;
   }
 
