@@ -295,6 +295,31 @@ describe("tab socket bounds", () => {
     const closed = await Promise.race([silent.closed, sleep(4000).then(() => null)]);
     expect(closed?.code).toBe(CloseCode.HelloTimeout);
   });
+
+  it(
+    "sockets that never say hello do not keep their address's slots",
+    { timeout: 30_000 },
+    async () => {
+      const open = () =>
+        SELF.fetch("http://tabgrid.test/v1/nodes/connect", {
+          headers: { upgrade: "websocket", "cf-connecting-ip": "198.51.100.7" },
+        });
+      const sockets: WebSocket[] = [];
+      // MAX_NODES_PER_IP is 40 in the test configuration.
+      for (let i = 0; i < 40; i++) {
+        const r = await open();
+        if (r.status !== 101) break;
+        r.webSocket!.accept();
+        sockets.push(r.webSocket!);
+      }
+      await sleep(1500);
+      const late = await open();
+      expect(late.status).toBe(101);
+      late.webSocket!.accept();
+      late.webSocket!.close(1000);
+      sockets.forEach((s) => s.close(1000));
+    },
+  );
 });
 
 describe("claimed speed", () => {
