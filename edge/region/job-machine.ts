@@ -60,6 +60,7 @@ export class JobMachine {
     const tab = this.d.channel.tabs.get(tabId);
     if (!tab) return;
     this.d.placement.syncTab(tab);
+    await this.d.report.soon(true);
     if (tab.jobId && this.isCurrent(tab, tab.jobId)) {
       await this.redispatch(tab.jobId, {
         code: "node_gone",

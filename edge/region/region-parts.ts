@@ -66,7 +66,7 @@ export function regionParts(
   });
   const channel = new TabChannel(ctx, tabs, timers, config, trust);
   const readers = new JobReaders(jobs, timers);
-  const report = new RegionReport(tabs, jobs, timers, sendReport);
+  const report = new RegionReport(tabs, jobs, timers, sendReport, trust);
   const leases = new JobLeases(timers, config);
   const learning = new TabLearning(jobs, trust, matcher, region);
   const placement = new Placement({

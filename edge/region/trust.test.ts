@@ -6,7 +6,8 @@ import { CloseCode } from "../../shared/protocol/close-codes.js";
 import type { HelloGpu } from "../../shared/protocol/node-messages.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { ScriptedTab, identityProof, newKeyPair } from "../../test/workerd/scripted-tab.js";
-import { chat, getJob, useTabs } from "../../test/workerd/tab-helpers.js";
+import { appEnv, chat, getJob, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
+import { regionStub } from "./region-stub.js";
 import type { TabListing } from "./region-views.js";
 import { MAX_TOKEN_BYTES } from "./usage-bounds.js";
 
@@ -363,4 +364,31 @@ describe("claimed speed", () => {
       );
     },
   );
+});
+
+describe("trust state", () => {
+  it("a quarantined tab loses its running job to another tab, gets no more jobs, earns no credit", async () => {
+    const suspect = await tabs.tab(["tr-q"], { keys: await newKeyPair() });
+    const resP = chat("tr-q", { stream: true });
+    const job = await suspect.nextJob();
+    suspect.send({ type: "job.accept", jobId: job.id });
+    suspect.send({ type: "job.delta", jobId: job.id, seq: 0, text: "Hello " });
+    const other = await tabs.tab(["tr-q"]);
+    expect((await listed("tr-q")).map((n) => n.trust.state)).toEqual(["probation", "probation"]);
+    await regionStub(appEnv, "wnam").quarantine(suspect.nodeId, "audit: answers scored low");
+    expect((await suspect.next("job.cancel")).jobId).toBe(job.id);
+    const moved = await other.next("job.assign");
+    expect(moved.continueFrom).toBe("Hello ");
+    other.serve(moved.job, ["world"]);
+    expect(await streamText(await resP)).toEqual({ text: "Hello world", done: true });
+    const nodes = await listed("tr-q");
+    const q = nodes.find((n) => n.trust.state === "quarantined");
+    expect(q?.trust.reason).toBe("audit: answers scored low");
+    expect(q?.credits).toBe(0);
+    // Only the other tab is offered new work.
+    const next = chat("tr-q");
+    other.serve(await other.nextJob(), ["again"]);
+    expect((await next).status).toBe(200);
+    expect(suspect.received.filter((m) => m.type === "job.assign")).toHaveLength(0);
+  });
 });
