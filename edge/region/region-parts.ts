@@ -112,5 +112,6 @@ export async function restoreParts(parts: RegionParts, sockets: WebSocket[]): Pr
   const active = parts.jobs.active();
   const jobOf = new Map(active.filter((r) => r.node_id).map((r) => [r.node_id as string, r.id]));
   await parts.channel.restore(sockets, (tabId) => jobOf.get(tabId) ?? null);
+  parts.trust.pruneAnonymous();
   await parts.machine.restore();
 }

@@ -68,6 +68,17 @@ export class TabTrust {
       this.sql.exec(`DELETE FROM tab_trust WHERE identity = ?`, identity);
   }
 
+  /** After eviction: anonymous rows whose tab did not survive can never be used again. */
+  pruneAnonymous(): void {
+    const live = new Set([...this.tabs.all()].map((t) => t.tabId));
+    const rows = this.sql
+      .exec<{ identity: string }>(
+        `SELECT identity FROM tab_trust WHERE substr(identity, 1, 2) = 'a_'`,
+      )
+      .toArray();
+    for (const { identity } of rows) if (!live.has(identity)) this.left(identity);
+  }
+
   view(identity: string): TrustView {
     const row = this.row(identity);
     if (!row) return { state: "probation", jobs: 0, faults: 0 };
