@@ -34,6 +34,7 @@ export default defineConfig({
                 STREAM_IDLE_MS: "400",
                 QUEUE_CAPACITY: "2",
                 QUEUE_WAIT_MS: "1500",
+                HELLO_DEADLINE_MS: "1000",
                 EXTRA_MODELS: JSON.stringify([
                   {
                     model: "https://models.example.org/Operator-Test-Model-q4f32_1-MLC",

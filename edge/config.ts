@@ -33,6 +33,15 @@ export interface Config {
     maxNodesPerIp: number;
     queueCapacity: number;
     queueWaitMs: number;
+    /** A socket that has not said `hello` this long after the upgrade is closed (4010). */
+    helloDeadlineMs: number;
+    /** Per-socket frame budget (token bucket) of a tab; running it dry closes with 4009. */
+    tabFramesPerSecond: number;
+    tabFrameBurst: number;
+    /** Finished jobs before a new identity leaves probation. */
+    probationJobs: number;
+    /** Share of new requests tabs on probation may take while a trusted tab could (0–1). */
+    probationShare: number;
   };
   anonymous: { on: boolean; rpm: number; concurrent: number };
   allowLocationHeader: boolean;
@@ -87,6 +96,11 @@ const VARS = {
   MAX_NODES_PER_IP: positive,
   QUEUE_CAPACITY: positive,
   QUEUE_WAIT_MS: positive,
+  HELLO_DEADLINE_MS: positive,
+  TAB_FRAMES_PER_S: positive,
+  TAB_FRAME_BURST: positiveInt,
+  PROBATION_JOBS: z.coerce.number().int().nonnegative(),
+  PROBATION_SHARE: z.coerce.number().min(0).max(1),
   STREAM_IDLE_MS: positive,
   SSE_KEEPALIVE_MS: positive,
   ANONYMOUS_TIER: z.enum(["on", "off"]),
@@ -153,6 +167,11 @@ function build(v: Vars): Config {
       maxNodesPerIp: v.MAX_NODES_PER_IP ?? 8,
       queueCapacity: v.QUEUE_CAPACITY ?? 100,
       queueWaitMs: v.QUEUE_WAIT_MS ?? 30_000,
+      helloDeadlineMs: v.HELLO_DEADLINE_MS ?? 10_000,
+      tabFramesPerSecond: v.TAB_FRAMES_PER_S ?? 200,
+      tabFrameBurst: v.TAB_FRAME_BURST ?? 1_000,
+      probationJobs: v.PROBATION_JOBS ?? 20,
+      probationShare: v.PROBATION_SHARE ?? 0.2,
     },
     anonymous: {
       on: v.ANONYMOUS_TIER === "on",

@@ -29,6 +29,15 @@ export interface RegionConfig {
   queueCapacity: number;
   /** How long a request waits in the queue before it gets 503. */
   queueWaitMs: number;
+  /** A socket that has not said `hello` this long after the upgrade is closed. */
+  helloDeadlineMs: number;
+  /** Per-socket frame budget of a tab (all frames), a token bucket. */
+  tabFramesPerSecond: number;
+  tabFrameBurst: number;
+  /** Finished jobs before a new identity leaves probation. */
+  probationJobs: number;
+  /** Share of new requests tabs on probation may take while a trusted tab could. */
+  probationShare: number;
   /** Retry-After suggested with 429/503 when the queue is full or no tab frees up. */
   queueRetryAfterMs: number;
 }
