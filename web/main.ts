@@ -257,7 +257,10 @@ async function contribute(p: Page, steal: boolean): Promise<void> {
     return;
   }
   p.controls.setStarted(true);
-  sessionStorage.setItem(CONTRIBUTING_KEY, contribution.contributor.snapshot.model ?? chosen.model_id);
+  sessionStorage.setItem(
+    CONTRIBUTING_KEY,
+    contribution.contributor.snapshot.model ?? chosen.model_id,
+  );
   void renderCachePanel(byId("cache"), store.state.catalog, () => store.state.view?.model ?? null);
   addEventListener("pagehide", () => contribution.stop());
 }

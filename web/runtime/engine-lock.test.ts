@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { claimEngine, engineHeldElsewhere, ENGINE_LOCK, type LockManagerLike } from "./engine-lock.js";
+import {
+  claimEngine,
+  engineHeldElsewhere,
+  ENGINE_LOCK,
+  type LockManagerLike,
+} from "./engine-lock.js";
 
 /** A one-lock Web Locks stand-in with the semantics the claim relies on (ifAvailable, steal). */
 function fakeLocks(): LockManagerLike {

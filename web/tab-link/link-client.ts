@@ -1,6 +1,11 @@
 import type { Connection, CoordinatorLink, TabSocketOptions } from "../runtime/tab-socket.js";
 import type { Timers } from "../runtime/timers.js";
-import { LinkToPageSchema, type LinkPort, type LinkToPage, type PageToLink } from "./link-messages.js";
+import {
+  LinkToPageSchema,
+  type LinkPort,
+  type LinkToPage,
+  type PageToLink,
+} from "./link-messages.js";
 
 /**
  * The page's end of the tab link (the Worker's end is link-host.ts). It gives the contributor two
@@ -68,7 +73,9 @@ export function tabLinkClient(port: LinkPort, terminate: () => void = () => {}):
   port.addEventListener("message", (ev) => {
     const parsed = LinkToPageSchema.safeParse(ev.data);
     if (!parsed.success) {
-      console.warn(`[tabgrid] ignored an invalid message from the tab link: ${parsed.error.message}`);
+      console.warn(
+        `[tabgrid] ignored an invalid message from the tab link: ${parsed.error.message}`,
+      );
       return;
     }
     receive(parsed.data);

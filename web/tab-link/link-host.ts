@@ -2,7 +2,12 @@ import type { Hello, TabMessage } from "../../shared/protocol/node-messages.js";
 import type { Backoff } from "../runtime/backoff.js";
 import { TabSocket, type SocketLike } from "../runtime/tab-socket.js";
 import { browserTimers, type Timers } from "../runtime/timers.js";
-import { PageToLinkSchema, type LinkPort, type LinkToPage, type PageToLink } from "./link-messages.js";
+import {
+  PageToLinkSchema,
+  type LinkPort,
+  type LinkToPage,
+  type PageToLink,
+} from "./link-messages.js";
 
 /**
  * The Worker's end of the tab link: owns the coordinator WebSocket (a `TabSocket`, so pings every

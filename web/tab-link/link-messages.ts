@@ -44,7 +44,10 @@ export const PageToLinkSchema = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("timer.set"),
     id,
-    ms: z.number().nonnegative().max(2 ** 31 - 1),
+    ms: z
+      .number()
+      .nonnegative()
+      .max(2 ** 31 - 1),
     repeat: z.boolean(),
   }),
   z.object({ type: z.literal("timer.clear"), id }),

@@ -13,7 +13,8 @@ function channel(): [LinkPort, LinkPort] {
   const listeners: [((ev: MessageEvent) => void)[], ((ev: MessageEvent) => void)[]] = [[], []];
   const end = (mine: 0 | 1): LinkPort => ({
     postMessage: (m) => {
-      for (const l of listeners[mine === 0 ? 1 : 0]) l({ data: structuredClone(m) } as MessageEvent);
+      for (const l of listeners[mine === 0 ? 1 : 0])
+        l({ data: structuredClone(m) } as MessageEvent);
     },
     addEventListener: (_type, l) => listeners[mine].push(l),
   });
