@@ -119,6 +119,9 @@ export function tabLinkClient(port: LinkPort, terminate: () => void = () => {}):
         stop(reason = "contributor stopped") {
           if (current !== opts) return;
           post({ type: "disconnect", reason });
+          // Said here at once: the Worker may be frozen with the page, or about to be terminated.
+          connection = "stopped";
+          opts.onConnection("stopped");
         },
       };
     },
