@@ -81,7 +81,10 @@ export default defineConfig({
           environment: "node",
           testTimeout: 120_000,
           hookTimeout: 120_000,
-          // One Chromium and one wrangler dev per file; the machine has 2 cores.
+          // Builds the page, bundles the test engines and starts one Chromium for every file;
+          // each file starts its own wrangler dev (test/support/coordinator.ts).
+          globalSetup: ["./test/support/browser-setup.ts"],
+          // One file at a time: two at once on 2 cores made timing-sensitive tests fail (measured).
           fileParallelism: false,
         },
       },

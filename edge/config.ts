@@ -14,6 +14,7 @@ import { log } from "./http/log.js";
  *   readConfig(env).allowLocationHeader — dev-only location override (http/location.ts)
  *   readConfig(env).streamIdleMs        — silence before a response re-subscribes to its job
  *   readConfig(env).iceServers          — STUN/TURN for the direct path (signal/signal-routes.ts)
+ *   readConfig(env).signal              — peer-id key and per-address/per-socket limits (signal/)
  *   readConfig(env).adminToken / .fallback
  *
  * Limits and their defaults are listed in docs/limits.md.
@@ -34,6 +35,19 @@ export interface Config {
   allowLocationHeader: boolean;
   streamIdleMs: number;
   iceServers: IceConfig;
+  signal: {
+    /**
+     * Key that signs peer ids (SIGNAL_SECRET). Null: no ids are issued and no peer connects (503),
+     * unless a development coordinator (SIGNAL_DEV_SECRET or ALLOW_LOCATION_HEADER "true") uses the
+     * public DEV_SIGNAL_SECRET.
+     */
+    secret: string | null;
+    /** Signalling sockets one address may hold in one Signal object (SIGNAL_MAX_PEERS_PER_IP). */
+    maxPeersPerIp: number;
+    /** Frame budget of one signalling socket: refill per second and bucket size. */
+    framesPerSecond: number;
+    frameBurst: number;
+  };
   /** Null: the admin API is disabled. */
   adminToken: string | null;
   /** Null: no cloud fallback. */
@@ -72,6 +86,11 @@ const VARS = {
   ANONYMOUS_CONCURRENT: positiveInt,
   ALLOW_LOCATION_HEADER: z.enum(["true", "false"]),
   ICE_SERVERS: iceServers,
+  SIGNAL_SECRET: z.string().min(16, "at least 16 characters"),
+  SIGNAL_DEV_SECRET: z.enum(["true", "false"]),
+  SIGNAL_MAX_PEERS_PER_IP: positiveInt,
+  SIGNAL_FRAMES_PER_SECOND: positive,
+  SIGNAL_FRAME_BURST: positiveInt,
   ADMIN_TOKEN: nonEmpty,
   FALLBACK_URL: z.url(),
   FALLBACK_API_KEY: nonEmpty,
@@ -79,8 +98,14 @@ const VARS = {
 } as const;
 type Vars = { [K in keyof typeof VARS]?: z.output<(typeof VARS)[K]> };
 
+/**
+ * The peer-id signing key of development coordinators (tests, `npm start`): public, so anyone can
+ * forge ids with it. Used only when SIGNAL_SECRET is unset and a development variable says so.
+ */
+export const DEV_SIGNAL_SECRET = "tabgrid-development-signal-key (public: never in production)";
+
 /** Values never written to logs. */
-const SECRETS: ReadonlySet<string> = new Set(["ADMIN_TOKEN", "FALLBACK_API_KEY"]);
+const SECRETS: ReadonlySet<string> = new Set(["ADMIN_TOKEN", "FALLBACK_API_KEY", "SIGNAL_SECRET"]);
 
 /** Parse every known variable; invalid ones are dropped (→ default) with one warning each. */
 export function parseVars(env: Partial<Record<keyof typeof VARS, unknown>>): {
@@ -126,6 +151,16 @@ function build(v: Vars): Config {
     allowLocationHeader: v.ALLOW_LOCATION_HEADER === "true",
     streamIdleMs: v.STREAM_IDLE_MS ?? 5_000,
     iceServers: { iceServers: v.ICE_SERVERS ?? [] },
+    signal: {
+      secret:
+        v.SIGNAL_SECRET ??
+        (v.SIGNAL_DEV_SECRET === "true" || v.ALLOW_LOCATION_HEADER === "true"
+          ? DEV_SIGNAL_SECRET
+          : null),
+      maxPeersPerIp: v.SIGNAL_MAX_PEERS_PER_IP ?? 20,
+      framesPerSecond: v.SIGNAL_FRAMES_PER_SECOND ?? 20,
+      frameBurst: v.SIGNAL_FRAME_BURST ?? 100,
+    },
     adminToken: v.ADMIN_TOKEN ?? null,
     fallback: v.FALLBACK_URL
       ? { url: v.FALLBACK_URL, apiKey: v.FALLBACK_API_KEY ?? null, model: v.FALLBACK_MODEL ?? null }

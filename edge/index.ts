@@ -4,12 +4,12 @@ import type { AppContext } from "./env.js";
 import { ApiError } from "./http/api-error.js";
 import { errorResponse, onError } from "./http/on-error.js";
 import { requestId } from "./http/request-id.js";
-import { inferenceRoutes } from "./routes/inference.js";
-import { modelRoutes } from "./routes/models.js";
-import { nodeRoutes } from "./routes/nodes.js";
-import { jobRoutes } from "./routes/jobs.js";
+import { inferenceRoutes } from "./api/inference.js";
+import { modelRoutes } from "./api/models.js";
+import { tabRoutes } from "./api/nodes.js";
+import { jobRoutes } from "./api/jobs.js";
 import { signalRoutes } from "./signal/signal-routes.js";
-import { adminRoutes } from "./routes/admin.js";
+import { adminRoutes } from "./api/admin.js";
 import { authenticate } from "./auth/authenticate.js";
 
 /** Response headers the SDK reads across origins (job id for resume, request id for errors). */
@@ -42,7 +42,7 @@ for (const path of ["/v1/chat/completions", "/v1/completions", "/v1/jobs/*"])
   app.use(path, authenticate());
 app.route("/v1", inferenceRoutes());
 app.route("/v1", modelRoutes());
-app.route("/v1", nodeRoutes());
+app.route("/v1", tabRoutes());
 app.route("/v1", jobRoutes());
 app.route("/v1", signalRoutes());
 app.route("/v1", adminRoutes());

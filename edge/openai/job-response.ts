@@ -1,12 +1,12 @@
 import { ApiError, apiErrorFromJob } from "../http/api-error.js";
-import type { JobEventSource } from "./job-source.js";
+import type { JobStream } from "../region-client/job-stream.js";
 import type { ResponseFormat } from "./response-format.js";
 
 const encoder = new TextEncoder();
 const sse = (data: unknown) => encoder.encode(`data: ${JSON.stringify(data)}\n\n`);
 
 export interface JobResponseInit {
-  source: JobEventSource;
+  source: JobStream;
   format: ResponseFormat;
   includeUsage: boolean;
   headers: Record<string, string>;

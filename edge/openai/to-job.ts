@@ -38,25 +38,19 @@ function samplingOf(req: Common): Sampling {
   return sampling;
 }
 
-/** Job ids name their region, so /v1/jobs/:id finds the Region object without a lookup. */
-export function newJobId(region: string): string {
-  return `job_${region}_${crypto.randomUUID().replaceAll("-", "")}`;
-}
-
-export function regionOfJobId(id: string): string | null {
-  const m = /^job_([a-z]+)_[0-9a-f]{32}$/.exec(id);
-  return m ? (m[1] as string) : null;
-}
+/**
+ * The job a tab runs, without its id: the Region object that takes the request mints the id.
+ */
+export type JobInput = Omit<JobSpec, "id">;
 
 /**
  * An OpenAI chat request as the job a tab runs, under the answer plan (text, JSON, or the tool
  * envelope of tool-calls.ts). `developer` is OpenAI's newer name for system.
  */
-export function chatJob(req: ChatCompletionRequest, plan: AnswerPlan, id: string): JobSpec {
+export function chatJob(req: ChatCompletionRequest, plan: AnswerPlan): JobInput {
   const sampling = samplingOf(req);
   if (plan.schema) sampling.constraint = { kind: "json", schema: plan.schema };
   return {
-    id,
     model: req.model,
     input: { kind: "chat", messages: jobMessages(req.messages, plan) },
     sampling,
@@ -64,9 +58,8 @@ export function chatJob(req: ChatCompletionRequest, plan: AnswerPlan, id: string
   };
 }
 
-export function completionJob(req: CompletionRequest, id: string): JobSpec {
+export function completionJob(req: CompletionRequest): JobInput {
   return {
-    id,
     model: req.model,
     input: { kind: "completion", prompt: req.prompt },
     sampling: samplingOf(req),

@@ -1,54 +1,20 @@
 import {
   SELF,
-  env,
   evictDurableObject,
   runDurableObjectAlarm,
   runInDurableObject,
 } from "cloudflare:test";
-import { afterEach, describe, expect, it } from "vitest";
-import { ChatCompletionChunkSchema, ChatCompletionSchema } from "../../shared/openai/chat.js";
+import { describe, expect, it } from "vitest";
+import { ChatCompletionSchema } from "../../shared/openai/chat.js";
 import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
 import { CloseCode } from "../../shared/protocol/close-codes.js";
-import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
-import { readSse } from "../../test/workerd/sse.js";
-import type { AppEnv } from "../env.js";
 import type { JobView } from "./job-view.js";
+import type { RegionParts } from "./region-parts.js";
+import { appEnv, chat, getJob, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
 import { regionStub } from "./region-stub.js";
 
-const appEnv = env as unknown as AppEnv;
-const tabs: ScriptedTab[] = [];
-afterEach(() => {
-  tabs.splice(0).forEach((t) => t.close());
-});
-async function tab(models: string[]): Promise<ScriptedTab> {
-  const t = await ScriptedTab.connect(models);
-  tabs.push(t);
-  return t;
-}
-
-function chat(model: string, extra: object = {}): Promise<Response> {
-  return SELF.fetch("http://tabgrid.test/v1/chat/completions", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }], ...extra }),
-  });
-}
-
-async function streamText(res: Response): Promise<{ text: string; done: boolean; error?: string }> {
-  const data = await readSse(res);
-  let text = "";
-  let error: string | undefined;
-  for (const d of data) {
-    if (d === "[DONE]") continue;
-    const json = JSON.parse(d) as object;
-    if ("error" in json) error = OpenAIErrorBodySchema.parse(json).error.message;
-    else text += ChatCompletionChunkSchema.parse(json).choices[0]?.delta.content ?? "";
-  }
-  return { text, done: data.at(-1) === "[DONE]", ...(error ? { error } : {}) };
-}
-
-const getJob = async (id: string) =>
-  (await (await SELF.fetch(`http://tabgrid.test/v1/jobs/${id}`)).json()) as JobView;
+const tabs = useTabs();
+const tab = (models: string[]) => tabs.tab(models);
 
 describe("failover mid-stream", () => {
   it("a tab that leaves mid-stream is replaced and the client's text continues without gap or repeat", async () => {
@@ -256,7 +222,7 @@ describe("the Region object is evicted mid-job", () => {
 });
 
 describe("liveness", () => {
-  it("a tab silent for two status intervals is closed as stale and its job moves on", async () => {
+  it("a tab silent for 1.5 status intervals is closed as stale and its job moves on", async () => {
     const quiet = await tab(["lv-model"]);
     const resP = chat("lv-model");
     const job = await quiet.nextJob();
@@ -264,9 +230,9 @@ describe("liveness", () => {
     const stub = regionStub(appEnv, "wnam");
     // Pretend the tab was last heard from long ago, then run the liveness sweep now.
     await runInDurableObject(stub, (obj, ctx) => {
-      const nodes = (obj as unknown as { nodes: { get(id: string): { lastSeen: number } } }).nodes;
-      const node = nodes.get(quiet.nodeId);
-      if (node) node.lastSeen = 0;
+      const { parts } = obj as unknown as { parts: RegionParts };
+      const record = parts.tabs.get(quiet.nodeId);
+      if (record) record.lastSeen = 0;
       ctx.storage.sql.exec(`INSERT OR REPLACE INTO timers (name, at) VALUES ('liveness', 0)`);
     });
     const backup = await tab(["lv-model"]);

@@ -1,17 +1,12 @@
-import { SELF, env } from "cloudflare:test";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
 import { createRng, type Rng } from "../../shared/scheduling/prng.js";
 import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
-import type { AppEnv } from "../env.js";
-import { regionStub } from "./region-stub.js";
+import { chat, post, regionCounts, useTabs } from "../../test/workerd/tab-helpers.js";
 
-const appEnv = env as unknown as AppEnv;
 const SEED = 20261123;
-const tabs: ScriptedTab[] = [];
-afterEach(() => {
-  tabs.splice(0).forEach((t) => t.close());
-});
+/** The pool of serving tabs; a tab closed for a bad frame is replaced in place. */
+const tabs = useTabs().list;
 
 /** Random JSON-ish values, biased towards shapes the schemas almost accept. */
 function junk(rng: Rng, depth = 0): unknown {
@@ -78,17 +73,13 @@ describe("fuzz: malformed frames and bodies never crash the coordinator or lose 
   it(`seed ${SEED}: thousands of bad inputs while real jobs run; every job ends accounted for`, async () => {
     const rng = createRng(SEED);
     const model = "fuzz-model";
-    const counts0 = await regionStub(appEnv, "wnam").jobCounts();
+    const counts0 = await regionCounts();
 
     // 1. Bad HTTP bodies: every one is a 4xx in OpenAI's shape, never a 500.
     for (let i = 0; i < 600; i++) {
       const body = rng.next() < 0.2 ? "{" + "z".repeat(rng.int(30)) : JSON.stringify(junk(rng));
       const path = rng.next() < 0.5 ? "chat/completions" : "completions";
-      const res = await SELF.fetch(`http://tabgrid.test/v1/${path}`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body,
-      });
+      const res = await post(`/${path}`, body);
       expect(res.status, body).toBeGreaterThanOrEqual(400);
       expect(res.status, body).toBeLessThan(500);
       OpenAIErrorBodySchema.parse(await res.json());
@@ -109,11 +100,9 @@ describe("fuzz: malformed frames and bodies never crash the coordinator or lose 
     const results: Array<Promise<{ status: number; text: string }>> = [];
     const jobs = 40;
     for (let j = 0; j < jobs; j++) {
-      const resP = SELF.fetch("http://tabgrid.test/v1/chat/completions", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ model, messages: [{ role: "user", content: `q${j}` }] }),
-      }).then(async (r) => ({ status: r.status, text: await r.text() }));
+      const resP = chat(model, { messages: [{ role: "user", content: `q${j}` }] }).then(
+        async (r) => ({ status: r.status, text: await r.text() }),
+      );
       results.push(resP);
       // Serve it: find which tab got it; that tab either answers or first sends a bad frame
       // (which closes it: a fresh tab replaces it so the pool stays at four).
@@ -146,11 +135,11 @@ describe("fuzz: malformed frames and bodies never crash the coordinator or lose 
     // 4. Accounting: every job reached a terminal state; none is stuck or lost.
     await expect
       .poll(async () => {
-        const c = await regionStub(appEnv, "wnam").jobCounts();
+        const c = await regionCounts();
         return (c.queued ?? 0) + (c.assigned ?? 0) + (c.streaming ?? 0);
       })
       .toBe(0);
-    const counts = await regionStub(appEnv, "wnam").jobCounts();
+    const counts = await regionCounts();
     const terminal = (c: Record<string, number>) =>
       (c.done ?? 0) + (c.failed ?? 0) + (c.cancelled ?? 0);
     expect(terminal(counts) - terminal(counts0)).toBe(jobs);

@@ -20,7 +20,8 @@ export type OpenJobResult =
   | {
       ok: true;
       jobId: string;
-      nodeId: string;
+      /** The serving tab's public id (header x-tabgrid-node), or "queued". */
+      tab: string;
       readerId: string;
       events: ReadableStream<Uint8Array>;
     }

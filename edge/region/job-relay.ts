@@ -10,7 +10,7 @@ interface Subscriber {
  * resuming after a dropped connection). Events from the tab are fanned out to all of them. When
  * the last reader goes away `onDetached` runs, and the owner decides whether to wait for a resume
  * or cancel. Readers live in memory only; after eviction the Worker re-subscribes (see
- * openai/job-source.ts) and the job's text in SQLite fills the gap.
+ * region-client/job-stream.ts) and the job's text in SQLite fills the gap.
  */
 export class JobRelay {
   private readonly readers = new Map<string, Set<Subscriber>>();

@@ -20,7 +20,6 @@ export interface JobRow extends Record<string, SqlStorageValue> {
   state: JobState;
   created_at: number;
   updated_at: number;
-  delivered_chars: number;
   next_seq: number;
   finish_reason: string | null;
   error_code: string | null;
@@ -140,16 +139,16 @@ export class JobStore {
   }
 
   /** Bind the job to a tab for one more attempt; the delta sequence restarts at 0. */
-  assign(id: string, nodeId: string): void {
+  assign(id: string, tabId: string): void {
     const row = this.get(id);
     if (!row) return;
     const tried = this.tried(row);
-    if (!tried.includes(nodeId)) tried.push(nodeId);
+    if (!tried.includes(tabId)) tried.push(tabId);
     this.sql.exec(
       `UPDATE jobs SET state = 'assigned', node_id = ?, attempts = attempts + 1, next_seq = 0,
          tried = ?, updated_at = ?, dispatched_at = ?, first_token_at = NULL,
          attempt_start_chars = length(text) WHERE id = ?`,
-      nodeId,
+      tabId,
       JSON.stringify(tried),
       Date.now(),
       Date.now(),
@@ -182,16 +181,15 @@ export class JobStore {
    * Append a delta from the job's current tab; false when `seq` is not the next expected one
    * (a duplicate or a frame from a previous attempt), so text is never delivered twice.
    */
-  appendDelta(id: string, nodeId: string, seq: number, text: string): boolean {
+  appendDelta(id: string, tabId: string, seq: number, text: string): boolean {
     const cursor = this.sql.exec(
-      `UPDATE jobs SET next_seq = next_seq + 1, delivered_chars = delivered_chars + ?,
-         text = text || ?, state = 'streaming', updated_at = ?
+      // The old delivered_chars column is left unwritten: length(text) is the delivered count.
+      `UPDATE jobs SET next_seq = next_seq + 1, text = text || ?, state = 'streaming', updated_at = ?
        WHERE id = ? AND node_id = ? AND next_seq = ? AND state IN ('assigned', 'streaming')`,
-      text.length,
       text,
       Date.now(),
       id,
-      nodeId,
+      tabId,
       seq,
     );
     return cursor.rowsWritten > 0;

@@ -1,32 +1,16 @@
-import { SELF, env, evictDurableObject, runInDurableObject } from "cloudflare:test";
-import { afterEach, describe, expect, it } from "vitest";
+import { SELF, evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
 import { ChatCompletionSchema } from "../../shared/openai/chat.js";
 import { ModelListSchema } from "../../shared/openai/models.js";
 import { CloseCode } from "../../shared/protocol/close-codes.js";
 import { MAX_FRAME_BYTES, PING_FRAME, PONG_FRAME } from "../../shared/protocol/node-messages.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { ScriptedTab, identityProof, newKeyPair } from "../../test/workerd/scripted-tab.js";
+import { appEnv, chat, useTabs } from "../../test/workerd/tab-helpers.js";
 import { regionStub } from "./region-stub.js";
-import type { AppEnv } from "../env.js";
 
-const appEnv = env as unknown as AppEnv;
-const tabs: ScriptedTab[] = [];
-afterEach(() => {
-  tabs.splice(0).forEach((t) => t.close());
-});
-async function tab(models: string[], keys?: CryptoKeyPair): Promise<ScriptedTab> {
-  const t = await ScriptedTab.connect(models, keys);
-  tabs.push(t);
-  return t;
-}
-
-function chat(model: string): Promise<Response> {
-  return SELF.fetch("http://tabgrid.test/v1/chat/completions", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] }),
-  });
-}
+const tabs = useTabs();
+const tab = (models: string[], keys?: CryptoKeyPair) => tabs.tab(models, keys ? { keys } : {});
 
 describe("contributor socket: bad input closes only that socket, with a typed reason", () => {
   it.each([

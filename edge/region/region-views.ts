@@ -1,7 +1,7 @@
 import type { AdapterInfo, NodeState } from "../../shared/protocol/node-messages.js";
-import type { NodeRecord } from "./node-registry.js";
+import type { TabRecord } from "./tab-registry.js";
 
-/** Per-model capacity of one region, for GET /v1/models. */
+/** Per-model capacity of one region, for GET /v1/models (field names are the public API's). */
 export interface RegionSummary {
   models: Record<string, { nodes: number; idle: number }>;
   nodes: number;
@@ -10,7 +10,7 @@ export interface RegionSummary {
 }
 
 /** A tab as GET /v1/nodes shows it: no identity secret, no socket. */
-export interface NodeListing {
+export interface TabListing {
   id: string;
   state: NodeState;
   models: string[];
@@ -20,28 +20,28 @@ export interface NodeListing {
   jobsServed: number;
 }
 
-export function summarise(nodes: Iterable<NodeRecord>): RegionSummary {
+export function summarise(tabs: Iterable<TabRecord>): RegionSummary {
   const out: RegionSummary = { models: {}, nodes: 0, queued: 0 };
-  for (const node of nodes) {
+  for (const tab of tabs) {
     out.nodes += 1;
-    for (const model of node.models) {
+    for (const model of tab.models) {
       const entry = (out.models[model] ??= { nodes: 0, idle: 0 });
       entry.nodes += 1;
-      if (node.state === "idle" && !node.jobId) entry.idle += 1;
+      if (tab.state === "idle" && !tab.jobId) entry.idle += 1;
     }
   }
   return out;
 }
 
-export function listingOf(node: NodeRecord): NodeListing {
-  const { vendor, architecture, description, shaderF16 } = node.adapter;
+export function listingOf(tab: TabRecord): TabListing {
+  const { vendor, architecture, description, shaderF16 } = tab.adapter;
   return {
-    id: node.publicId,
-    state: node.state,
-    models: node.models,
+    id: tab.publicId,
+    state: tab.state,
+    models: tab.models,
     adapter: { vendor, architecture, description, shaderF16 },
-    agent: node.agent,
-    connectedAt: new Date(node.connectedAt).toISOString(),
-    jobsServed: node.jobsServed,
+    agent: tab.agent,
+    connectedAt: new Date(tab.connectedAt).toISOString(),
+    jobsServed: tab.jobsServed,
   };
 }

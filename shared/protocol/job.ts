@@ -68,7 +68,7 @@ export type Usage = z.infer<typeof UsageSchema>;
 export const FinishReasonSchema = z.enum(["stop", "length", "abort"]);
 export type FinishReason = z.infer<typeof FinishReasonSchema>;
 
-/** Error codes a job can end with; each maps to one HTTP status in edge/errors. */
+/** Error codes a job can end with; each maps to one HTTP status in edge/http/api-error.ts (apiErrorFromJob). */
 export const JobErrorCodeSchema = z.enum([
   "model_not_served",
   "no_capacity",

@@ -2,16 +2,14 @@ import { readFileSync, statSync, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import OpenAI from "openai";
 import type { Browser, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { buildContributorPage, bundleTestEngineWorker } from "../support/build-page.js";
-import { findChromium, launchChromium } from "../support/chromium.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   contribute,
   firstQ4f32Model,
   openContributorPage,
   type ContributorPage,
 } from "../support/contributor-page.js";
-import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
+import { useCoordinator, type TestServer } from "../support/coordinator.js";
 
 /**
  * Know your GPU, see what you gave: the real page in Chromium with SwiftShader runs the real WGSL
@@ -22,7 +20,8 @@ import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
 const ARTIFACTS = resolve(import.meta.dirname, "../../test-results");
 const BENCH_MS = 1500;
 
-let server: WranglerDev;
+const co = useCoordinator();
+let server: TestServer;
 let browser: Browser;
 let tab: ContributorPage;
 let page: Page;
@@ -32,27 +31,13 @@ const sent: string[] = [];
 const runs: { gflops: number; gbs: number }[] = [];
 
 beforeAll(async () => {
-  const chromiumPath = findChromium();
-  const [, workerBundle] = await Promise.all([buildContributorPage(), bundleTestEngineWorker()]);
-  server = await startWranglerDev();
-  browser = await launchChromium(chromiumPath);
-  tab = await openContributorPage(browser, server.port, workerBundle, {
+  ({ server, browser } = co);
+  tab = await openContributorPage(browser, server.port, co.engine(), {
     path: `/?bench-ms=${BENCH_MS}`,
   });
   page = tab.page;
   page.on("websocket", (ws) => ws.on("framesent", (f) => sent.push(String(f.payload))));
   openai = new OpenAI({ baseURL: `${server.origin}/v1`, apiKey: "unused", maxRetries: 0 });
-});
-
-let failed = false;
-afterEach((ctx) => {
-  if (ctx.task.result?.state === "fail") failed = true;
-});
-
-afterAll(async () => {
-  await browser?.close();
-  if (failed) console.error(`wrangler dev output (tail):\n${server?.output().slice(-6000)}`);
-  await server?.stop();
 });
 
 const number = async (key: string) => parseFloat((await tab.field(key).textContent()) ?? "");
@@ -162,7 +147,11 @@ describe("the contributor's GPU", () => {
       page.waitForEvent("download"),
       page.getByRole("button", { name: "Export ledger (JSON)" }).click(),
     ]);
-    const exported = JSON.parse(readFileSync((await download.path())!, "utf8"));
+    // The browser is shared (connected remotely): copy the download here before reading it.
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const saved = resolve(ARTIFACTS, "ledger-export.json");
+    await download.saveAs(saved);
+    const exported = JSON.parse(readFileSync(saved, "utf8"));
     expect(exported).toMatchObject({ format: "tabgrid-ledger", schemaVersion: 2 });
     expect(exported.jobs).toHaveLength(2);
     expect(

@@ -1,10 +1,8 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildContributorPage, bundleTestEngineWorker } from "../support/build-page.js";
-import { findChromium, launchChromium } from "../support/chromium.js";
+import { useCoordinator, type TestServer } from "../support/coordinator.js";
 import { expectedOutput } from "../support/deterministic-engine.js";
 import { routeTestEngine, startHostSite, type HostSite } from "../support/embed-harness.js";
-import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
 
 /**
  * embed.js on a page from another origin (third-party context): the host page at
@@ -14,7 +12,8 @@ import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
  * through `window.Tabgrid` (api mode) from the same page; the choice is remembered; withdrawal
  * stops the runtime; postMessage from foreign origins is ignored both ways.
  */
-let server: WranglerDev;
+const co = useCoordinator();
+let server: TestServer;
 let host: HostSite;
 let browser: Browser;
 let context: BrowserContext;
@@ -36,23 +35,18 @@ const evilPage = (origin: string, good: string, evil: string) => `<!doctype html
 </body></html>`;
 
 beforeAll(async () => {
-  findChromium();
-  const [, workerBundle] = await Promise.all([buildContributorPage(), bundleTestEngineWorker()]);
-  server = await startWranglerDev();
+  ({ server, browser } = co);
   coordinator = `http://localhost:${server.port}`;
   host = await startHostSite({ "/": hostPage(coordinator) });
-  browser = await launchChromium();
   context = await browser.newContext();
-  await routeTestEngine(context, workerBundle);
+  await routeTestEngine(context, co.engine());
   context.on("request", (r) => requests.push(r.url()));
   page = await context.newPage();
   page.on("pageerror", (err) => console.error(`[host page error] ${err.message}`));
 });
 
 afterAll(async () => {
-  await browser?.close();
   await host?.close();
-  await server?.stop();
 });
 
 const widget = (p: Page) => p.locator("[data-tabgrid-widget]");

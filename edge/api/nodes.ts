@@ -5,8 +5,11 @@ import { requestLocation } from "../http/location.js";
 import { REGIONS, regionFor, regionStub } from "../region/region-stub.js";
 import { directorySnapshot } from "../directory/directory-client.js";
 
-/** The contributor side: the tabs' WebSocket and the public list of connected tabs. */
-export function nodeRoutes() {
+/**
+ * The contributor side: the tabs' WebSocket and the public list of connected tabs. The URLs say
+ * "nodes" (the public API's word); the code says "tab".
+ */
+export function tabRoutes() {
   const app = new Hono<AppContext>();
 
   app.get("/nodes/connect", async (c) => {
@@ -36,7 +39,7 @@ export function nodeRoutes() {
     const snapshot = await directorySnapshot(c.env, true);
     const lists = await Promise.all(
       REGIONS.filter((r) => (snapshot[r]?.nodes ?? 0) > 0).map(async (region) =>
-        (await regionStub(c.env, region).listNodes()).map((n) => ({ ...n, region })),
+        (await regionStub(c.env, region).listTabs()).map((tab) => ({ ...tab, region })),
       ),
     );
     return c.json({ object: "list", data: lists.flat() });

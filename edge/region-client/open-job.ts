@@ -1,18 +1,18 @@
 import type { Location } from "../../shared/geo/distance.js";
 import { REGION_CENTRES, regionsByDistance } from "../../shared/geo/regions.js";
-import type { JobError, JobSpec } from "../../shared/protocol/job.js";
+import type { JobError } from "../../shared/protocol/job.js";
 import { directorySnapshot } from "../directory/directory-client.js";
 import type { DirectorySnapshot } from "../directory/directory-do.js";
 import type { AppEnv } from "../env.js";
 import { apiErrorFromJob } from "../http/api-error.js";
 import type { OpenJobResult } from "../region/job-events.js";
-import type { JobMeta } from "../region/job-store.js";
+import type { JobRequest } from "../region/job-request.js";
 import { regionFor, regionStub, type RegionName } from "../region/region-stub.js";
 
 /** Neighbouring regions tried after the home region, nearest first. */
 const MAX_SPILLOVER_REGIONS = 3;
 
-export type Routed =
+export type Opened =
   | {
       kind: "tab";
       region: RegionName;
@@ -25,19 +25,19 @@ export type Routed =
  * Where a request runs: the idle tab expected to answer soonest in the client's nearest region;
  * else one in the next-nearest regions the Directory says have an idle tab for the model
  * (spillover); else the configured cloud fallback; else the bounded queue of the nearest region
- * that serves the model. `specFor` builds the job for a region (job ids name their region).
+ * that serves the model. The same region-free request goes to each region tried; the one that
+ * takes it mints the job id.
  */
-export async function routeJob(
+export async function openJob(
   env: AppEnv,
   loc: Location | null,
-  specFor: (region: RegionName) => JobSpec,
-  meta: JobMeta,
-): Promise<Routed> {
+  request: JobRequest,
+): Promise<Opened> {
   const home = regionFor(loc);
-  const model = specFor(home).model;
+  const model = request.job.model;
   const tryRegion = async (region: RegionName, queue: boolean) => {
     const stub = regionStub(env, region);
-    const opened = await stub.openJob(specFor(region), meta, queue);
+    const opened = await stub.openJob(request, queue);
     return { region, stub, opened };
   };
 

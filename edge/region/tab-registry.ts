@@ -5,10 +5,13 @@ import type {
   NodeState,
 } from "../../shared/protocol/node-messages.js";
 
-/** A connected, registered tab as the Region object tracks it. */
-export interface NodeRecord {
-  nodeId: string;
-  /** Shown in public listings instead of nodeId, which a tab uses as its identity. */
+/**
+ * A connected, registered tab as the Region object tracks it. `tabId` is what the protocol calls
+ * the tab's `nodeId` (its identity, proven by its key); internal code says "tab" throughout.
+ */
+export interface TabRecord {
+  tabId: string;
+  /** Shown in public listings instead of tabId, which a tab uses as its identity. */
   publicId: string;
   ws: WebSocket;
   adapter: AdapterInfo;
@@ -33,6 +36,7 @@ export interface NodeRecord {
 
 /** What survives hibernation on the socket itself (kept small: attachments are size-limited). */
 export interface SocketAttachment {
+  /** The registered tab's id (named as on the wire; attachments outlive a deploy). */
   nodeId: string | null;
   /** Client IP, also the socket's tag, for the per-IP connection limit. */
   ip: string;
@@ -42,7 +46,7 @@ export interface SocketAttachment {
   lon: number | null;
 }
 
-interface NodeRow extends Record<string, SqlStorageValue> {
+interface TabRow extends Record<string, SqlStorageValue> {
   node_id: string;
   public_id: string;
   adapter: string;
@@ -60,28 +64,28 @@ interface NodeRow extends Record<string, SqlStorageValue> {
 /**
  * Registry of the tabs connected to one Region object. The in-memory map is a cache: every change
  * is written to SQLite, and after eviction the map is rebuilt from the sockets that survived
- * hibernation (their attachments name the node) joined with the `nodes` table.
+ * hibernation (their attachments name the tab) joined with the `nodes` table.
  */
-export class NodeRegistry {
-  private readonly byId = new Map<string, NodeRecord>();
+export class TabRegistry {
+  private readonly byId = new Map<string, TabRecord>();
 
   constructor(private readonly sql: SqlStorage) {}
 
   /** Rebuild after the object was evicted; drop rows whose sockets are gone. */
-  restore(sockets: WebSocket[], currentJob: (nodeId: string) => string | null): void {
+  restore(sockets: WebSocket[], currentJob: (tabId: string) => string | null): void {
     const live = new Map<string, WebSocket>();
     for (const ws of sockets) {
       const att = ws.deserializeAttachment() as SocketAttachment | null;
       if (att?.nodeId) live.set(att.nodeId, ws);
     }
-    for (const row of this.sql.exec<NodeRow>(`SELECT * FROM nodes`)) {
+    for (const row of this.sql.exec<TabRow>(`SELECT * FROM nodes`)) {
       const ws = live.get(row.node_id);
       if (!ws) {
         this.sql.exec(`DELETE FROM nodes WHERE node_id = ?`, row.node_id);
         continue;
       }
       this.byId.set(row.node_id, {
-        nodeId: row.node_id,
+        tabId: row.node_id,
         publicId: row.public_id,
         ws,
         adapter: JSON.parse(row.adapter) as AdapterInfo,
@@ -104,15 +108,15 @@ export class NodeRegistry {
 
   register(
     hello: Hello,
-    nodeId: string,
+    tabId: string,
     publicId: string,
     ws: WebSocket,
     loc: { lat: number | null; lon: number | null },
-  ): NodeRecord {
+  ): TabRecord {
     const now = Date.now();
-    const previous = this.byId.get(nodeId);
-    const node: NodeRecord = {
-      nodeId,
+    const previous = this.byId.get(tabId);
+    const tab: TabRecord = {
+      tabId,
       publicId,
       ws,
       adapter: hello.adapter,
@@ -130,12 +134,12 @@ export class NodeRegistry {
       rttMs: previous?.rttMs ?? null,
       busyUntil: 0,
     };
-    this.byId.set(nodeId, node);
+    this.byId.set(tabId, tab);
     this.sql.exec(
       `INSERT OR REPLACE INTO nodes
          (node_id, public_id, adapter, agent, models, state, lat, lon, connected_at, last_seen, jobs_served, gpu)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      nodeId,
+      tabId,
       publicId,
       JSON.stringify(hello.adapter),
       hello.agent,
@@ -145,56 +149,56 @@ export class NodeRegistry {
       loc.lon,
       now,
       now,
-      node.jobsServed,
+      tab.jobsServed,
       hello.gpu ? JSON.stringify(hello.gpu) : null,
     );
-    return node;
+    return tab;
   }
 
-  get(nodeId: string): NodeRecord | undefined {
-    return this.byId.get(nodeId);
+  get(tabId: string): TabRecord | undefined {
+    return this.byId.get(tabId);
   }
 
-  bySocket(ws: WebSocket): NodeRecord | undefined {
+  bySocket(ws: WebSocket): TabRecord | undefined {
     const att = ws.deserializeAttachment() as SocketAttachment | null;
-    const node = att?.nodeId ? this.byId.get(att.nodeId) : undefined;
-    return node && node.ws === ws ? node : undefined;
+    const tab = att?.nodeId ? this.byId.get(att.nodeId) : undefined;
+    return tab && tab.ws === ws ? tab : undefined;
   }
 
   size(): number {
     return this.byId.size;
   }
 
-  all(): IterableIterator<NodeRecord> {
+  all(): IterableIterator<TabRecord> {
     return this.byId.values();
   }
 
   /** Add credit earned by a tab (kept in SQLite: survives reconnects of the same identity). */
-  addCredit(node: NodeRecord, credit: number): void {
-    this.sql.exec(`UPDATE nodes SET credits = credits + ? WHERE node_id = ?`, credit, node.nodeId);
+  addCredit(tab: TabRecord, credit: number): void {
+    this.sql.exec(`UPDATE nodes SET credits = credits + ? WHERE node_id = ?`, credit, tab.tabId);
   }
 
-  update(node: NodeRecord, patch: Partial<Pick<NodeRecord, "state" | "models" | "jobId">>): void {
-    Object.assign(node, patch);
-    node.lastSeen = Date.now();
+  update(tab: TabRecord, patch: Partial<Pick<TabRecord, "state" | "models" | "jobId">>): void {
+    Object.assign(tab, patch);
+    tab.lastSeen = Date.now();
     this.sql.exec(
       `UPDATE nodes SET state = ?, models = ?, last_seen = ?, jobs_served = ? WHERE node_id = ?`,
-      node.state,
-      JSON.stringify(node.models),
-      node.lastSeen,
-      node.jobsServed,
-      node.nodeId,
+      tab.state,
+      JSON.stringify(tab.models),
+      tab.lastSeen,
+      tab.jobsServed,
+      tab.tabId,
     );
   }
 
-  remove(nodeId: string): void {
-    this.byId.delete(nodeId);
-    this.sql.exec(`DELETE FROM nodes WHERE node_id = ?`, nodeId);
+  remove(tabId: string): void {
+    this.byId.delete(tabId);
+    this.sql.exec(`DELETE FROM nodes WHERE node_id = ?`, tabId);
   }
 
   /** Whether any connected tab (busy or not) has the model loaded. */
   anyServes(model: string): boolean {
-    for (const node of this.byId.values()) if (node.models.includes(model)) return true;
+    for (const tab of this.byId.values()) if (tab.models.includes(model)) return true;
     return false;
   }
 }

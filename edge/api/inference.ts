@@ -2,7 +2,6 @@ import { Hono, type Context } from "hono";
 import { ChatCompletionRequestSchema } from "../../shared/openai/chat.js";
 import { CompletionRequestSchema } from "../../shared/openai/completions.js";
 import { DEFAULT_RESUME_GRACE_MS } from "../../shared/openai/request-fields.js";
-import type { JobSpec } from "../../shared/protocol/job.js";
 import type { AppContext } from "../env.js";
 import { ApiError } from "../http/api-error.js";
 import { forwardToFallback } from "../fallback/upstream.js";
@@ -10,12 +9,12 @@ import { parseJsonBody } from "../http/json-body.js";
 import { requestLocation, requestPlace } from "../http/location.js";
 import { log } from "../http/log.js";
 import { collectJob, streamJob } from "../openai/job-response.js";
-import { JobEventSource, streamIdleMs } from "../openai/job-source.js";
 import { chatFormat, completionFormat, type ResponseFormat } from "../openai/response-format.js";
-import { chatJob, completionJob, newJobId } from "../openai/to-job.js";
+import { chatJob, completionJob, type JobInput } from "../openai/to-job.js";
 import { planAnswer } from "../openai/tool-calls.js";
-import type { RegionName } from "../region/region-stub.js";
-import { routeJob } from "../routing/route-job.js";
+import type { JobRequest } from "../region/job-request.js";
+import { jobStream } from "../region-client/job-stream.js";
+import { openJob } from "../region-client/open-job.js";
 
 interface RequestOptions {
   stream: boolean;
@@ -42,7 +41,7 @@ export function inferenceRoutes() {
     return runJob(
       c,
       "chat/completions",
-      (r) => chatJob(req, plan, newJobId(r)),
+      chatJob(req, plan),
       (jobId, model) => chatFormat(jobId, model, plan.mode),
       chars,
       optionsOf(c, req),
@@ -54,7 +53,7 @@ export function inferenceRoutes() {
     return runJob(
       c,
       "completions",
-      (r) => completionJob(req, newJobId(r)),
+      completionJob(req),
       completionFormat,
       req.prompt.length,
       optionsOf(c, req),
@@ -97,7 +96,7 @@ function optionsOf(
 async function runJob(
   c: Context<AppContext>,
   kind: Kind,
-  specFor: (region: RegionName) => JobSpec,
+  job: JobInput,
   formatFor: (jobId: string, model: string) => ResponseFormat,
   promptChars: number,
   opts: RequestOptions,
@@ -106,12 +105,9 @@ async function runJob(
   const caller = c.get("caller");
   const loc = requestLocation(c.req.raw, c.env);
   const clientPlace = requestPlace(c.req.raw, c.env);
-  const placed = (region: RegionName): JobSpec => ({
-    ...specFor(region),
-    ...(clientPlace ? { clientPlace } : {}),
-  });
-  const probe = specFor("wnam");
-  const routed = await routeJob(c.env, loc, placed, {
+  // Built once, without a region: whichever Region object takes it mints the job id.
+  const request: JobRequest = {
+    job: { ...job, ...(clientPlace ? { clientPlace } : {}) },
     requestId,
     owner: caller.owner,
     detachGraceMs: opts.resumeGraceMs,
@@ -119,34 +115,28 @@ async function runJob(
     match: {
       clientLocation: loc,
       promptTokens: Math.ceil(promptChars / 4),
-      maxTokens: probe.sampling.max_tokens,
+      maxTokens: job.sampling.max_tokens,
       stream: opts.stream,
       ...(opts.latencyBudgetMs !== undefined ? { latencyBudgetMs: opts.latencyBudgetMs } : {}),
     },
-  });
+  };
+  const routed = await openJob(c.env, loc, request);
   if (routed.kind === "fallback") {
     log("info", "no tab in reach; using the fallback", { requestId, reason: routed.reason.code });
     const body = (await c.req.json()) as Record<string, unknown>;
     return forwardToFallback(c.env, kind, body, requestId, c.req.raw.signal);
   }
   const { opened, stub, region } = routed;
-  log("info", "job started", { requestId, jobId: opened.jobId, region, node: opened.nodeId });
+  log("info", "job started", { requestId, jobId: opened.jobId, region, tab: opened.tab });
   const init = {
-    source: new JobEventSource(
-      opened,
-      {
-        subscribe: (after) => stub.subscribe(opened.jobId, after, caller.owner),
-        release: (readerId) => stub.release(opened.jobId, readerId),
-      },
-      streamIdleMs(c.env),
-    ),
-    format: formatFor(opened.jobId, probe.model),
+    source: jobStream(c.env, stub, { jobId: opened.jobId, owner: caller.owner, from: 0 }, opened),
+    format: formatFor(opened.jobId, job.model),
     includeUsage: opts.includeUsage,
     requestId,
     opening: true,
     headers: {
       "x-tabgrid-job-id": opened.jobId,
-      "x-tabgrid-node": opened.nodeId,
+      "x-tabgrid-node": opened.tab,
       "x-tabgrid-region": region,
       "x-tabgrid-served-by": "tab",
     },

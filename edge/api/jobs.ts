@@ -2,10 +2,10 @@ import { Hono, type Context } from "hono";
 import type { AppContext } from "../env.js";
 import { ApiError, apiErrorFromJob } from "../http/api-error.js";
 import { streamJob } from "../openai/job-response.js";
-import { JobEventSource, streamIdleMs } from "../openai/job-source.js";
 import { chatFormat, completionFormat } from "../openai/response-format.js";
-import { regionOfJobId } from "../openai/to-job.js";
+import { regionOfJobId } from "../region/job-request.js";
 import { isRegion, regionStub } from "../region/region-stub.js";
+import { jobStream } from "../region-client/job-stream.js";
 
 /**
  * Jobs outlive the request that started them: GET /v1/jobs/:id (status and text so far),
@@ -35,18 +35,12 @@ export function jobRoutes() {
         "invalid_value",
       );
     }
-    const view = await stub.getJob(id, c.get("caller").owner);
+    const owner = c.get("caller").owner;
+    const view = await stub.getJob(id, owner);
     if (!view) throw notFound(id);
-    const sub = await stub.subscribe(id, after, c.get("caller").owner);
+    const sub = await stub.subscribe(id, after, owner);
     if (!sub.ok) throw apiErrorFromJob(sub.error);
-    const source = new JobEventSource(
-      sub,
-      {
-        subscribe: (more) => stub.subscribe(id, after + more, c.get("caller").owner),
-        release: (readerId) => stub.release(id, readerId),
-      },
-      streamIdleMs(c.env),
-    );
+    const source = jobStream(c.env, stub, { jobId: id, owner, from: after }, sub);
     const format =
       view.kind === "chat" ? chatFormat(id, view.model) : completionFormat(id, view.model);
     return streamJob({

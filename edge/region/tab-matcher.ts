@@ -6,7 +6,7 @@ import { CandidateIndex } from "../../shared/scheduling/candidate-index.js";
 import { linearBest, withBudget, type MatchResult } from "../../shared/scheduling/linear-scan.js";
 import type { CandidateTab, MatchRequest } from "../../shared/scheduling/score.js";
 import { SpeedTracker } from "../../shared/scheduling/speed-tracker.js";
-import type { NodeRecord } from "./node-registry.js";
+import type { TabRecord } from "./tab-registry.js";
 
 /** Speeds assumed for a tab that sent no benchmark, until the tracker learns its real ones. */
 const UNKNOWN_DECODE_TPS = 8;
@@ -24,7 +24,7 @@ const modelsById = new Map(DEFAULT_MODELS.map((m) => [m.model_id, m]));
  * geo-indexed `CandidateIndex` (so choosing among many tabs is not a scan), with speeds seeded from
  * the tab's WGSL benchmark and corrected by what the coordinator observes (`SpeedTracker`).
  */
-export class TabScheduler {
+export class TabMatcher {
   private readonly index: CandidateIndex;
   private readonly tracker = new SpeedTracker();
   /** Uncorrected records (benchmark speeds): the tracker learns against these. */
@@ -41,18 +41,18 @@ export class TabScheduler {
    * Put a tab (back) into the index after any change. Tabs that are paused, loading a model or
    * resting after failures are taken out: they must not be offered work.
    */
-  sync(node: NodeRecord, resting: boolean): void {
-    const tab = this.candidateOf(node);
-    this.raw.set(node.nodeId, tab);
-    const available = !resting && (node.state === "idle" || node.state === "busy");
-    if (available) this.index.upsert(this.tracker.correct(tab));
-    else this.index.remove(node.nodeId);
+  sync(tab: TabRecord, resting: boolean): void {
+    const candidate = this.candidateOf(tab);
+    this.raw.set(tab.tabId, candidate);
+    const available = !resting && (tab.state === "idle" || tab.state === "busy");
+    if (available) this.index.upsert(this.tracker.correct(candidate));
+    else this.index.remove(tab.tabId);
   }
 
-  remove(nodeId: string): void {
-    this.index.remove(nodeId);
-    this.raw.delete(nodeId);
-    this.tracker.forget(nodeId);
+  remove(tabId: string): void {
+    this.index.remove(tabId);
+    this.raw.delete(tabId);
+    this.tracker.forget(tabId);
   }
 
   /** Best idle tab for the request, within its latency budget. */
@@ -71,15 +71,15 @@ export class TabScheduler {
     return withBudget(linearBest(tabs, req, now, this.index.staleAfterMs, true), req);
   }
 
-  /** The tab's decode speed as the scheduler currently believes it (tokens/s). */
-  decodeSpeed(nodeId: string): number {
-    const tab = this.raw.get(nodeId);
+  /** The tab's decode speed as matching currently believes it (tokens/s). */
+  decodeSpeed(tabId: string): number {
+    const tab = this.raw.get(tabId);
     return tab ? this.tracker.correct(tab).decodeTokensPerSec : UNKNOWN_DECODE_TPS;
   }
 
   /** Learn from a finished job on a tab. */
   observe(
-    nodeId: string,
+    tabId: string,
     obs: {
       clientLocation: Location;
       promptTokens: number;
@@ -88,41 +88,41 @@ export class TabScheduler {
       decodeMs?: number;
     },
   ): void {
-    const tab = this.raw.get(nodeId);
+    const tab = this.raw.get(tabId);
     if (tab) this.tracker.observe(tab, obs);
   }
 
-  private candidateOf(node: NodeRecord): CandidateTab {
-    const model = node.models[0];
-    const speeds = seedSpeeds(node, model);
+  private candidateOf(tab: TabRecord): CandidateTab {
+    const model = tab.models[0];
+    const speeds = seedSpeeds(tab, model);
     return {
-      id: node.nodeId,
+      id: tab.tabId,
       location:
-        node.lat !== null && node.lon !== null
-          ? { lat: node.lat, lon: node.lon }
+        tab.lat !== null && tab.lon !== null
+          ? { lat: tab.lat, lon: tab.lon }
           : REGION_CENTRES[this.region],
       accessDelayMs: 0,
-      socketRttMs: node.rttMs ?? DEFAULT_SOCKET_RTT_MS,
+      socketRttMs: tab.rttMs ?? DEFAULT_SOCKET_RTT_MS,
       queue:
-        node.jobId || node.state === "busy"
-          ? { jobsAhead: 1, freeAtMs: node.busyUntil }
+        tab.jobId || tab.state === "busy"
+          ? { jobsAhead: 1, freeAtMs: tab.busyUntil }
           : { jobsAhead: 0, freeAtMs: 0 },
       prefillTokensPerSec: speeds.prefill,
       decodeTokensPerSec: speeds.decode,
-      models: node.models,
-      loadedModels: node.models,
+      models: tab.models,
+      loadedModels: tab.models,
       coldLoadMs: 0,
-      lastSeenMs: node.lastSeen,
+      lastSeenMs: tab.lastSeen,
     };
   }
 }
 
 /** Starting speeds from the tab's benchmark for the model it serves (a prediction, then learned). */
 export function seedSpeeds(
-  node: Pick<NodeRecord, "gpu">,
+  tab: Pick<TabRecord, "gpu">,
   modelId: string | undefined,
 ): { decode: number; prefill: number } {
-  const bench = node.gpu?.benchmark;
+  const bench = tab.gpu?.benchmark;
   const record = modelId ? modelsById.get(modelId) : undefined;
   const bytes = record ? modelWeightBytes(record) : null;
   const params = modelId ? parameterCount(modelId) : null;

@@ -1,18 +1,38 @@
 import type { JobEvent, SubscribeResult } from "../region/job-events.js";
+import type { regionStub } from "../region/region-stub.js";
 
 /** Re-subscriptions allowed after the Region object's stream broke or could not be reached. */
 const MAX_FAILED_RESUBSCRIBES = 3;
 
 /** Silence after which a response re-subscribes to its job (STREAM_IDLE_MS, default 5 s). */
-export function streamIdleMs(env: { STREAM_IDLE_MS?: string }): number {
-  const n = Number(env.STREAM_IDLE_MS);
-  return n > 0 ? n : 5_000;
-}
+export { streamIdleMs } from "../config.js";
+import { streamIdleMs } from "../config.js";
 
-/** How the source reaches its job's Region object. */
+/** How a stream reaches its job's Region object. */
 export interface JobChannel {
   subscribe(after: number): Promise<SubscribeResult>;
   release(readerId: string): Promise<void>;
+}
+
+/**
+ * The one way the Worker reads a job: from a first subscription (the opened job, or a resume
+ * from character `from`), re-subscribing to the same Region object as needed.
+ */
+export function jobStream(
+  env: { STREAM_IDLE_MS?: string },
+  stub: ReturnType<typeof regionStub>,
+  job: { jobId: string; owner: string | null; from: number },
+  first: { readerId: string; events: ReadableStream<Uint8Array> },
+): JobStream {
+  const { jobId, owner, from } = job;
+  return new JobStream(
+    first,
+    {
+      subscribe: (after) => stub.subscribe(jobId, from + after, owner),
+      release: (readerId) => stub.release(jobId, readerId),
+    },
+    streamIdleMs(env),
+  );
 }
 
 /**
@@ -21,7 +41,7 @@ export interface JobChannel {
  * re-subscribes after the text already read, so the client sees neither a gap nor a repeat.
  * `cancel` stops at once, even while a read is pending, and releases the reader explicitly.
  */
-export class JobEventSource {
+export class JobStream {
   private reader: ReadableStreamDefaultReader<Uint8Array>;
   private readerId: string;
   private decoder = new TextDecoder();

@@ -1,33 +1,13 @@
 import { SELF } from "cloudflare:test";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ChatCompletionChunkSchema, ChatCompletionSchema } from "../../shared/openai/chat.js";
 import { CompletionSchema } from "../../shared/openai/completions.js";
 import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
-import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import { readSse } from "../../test/workerd/sse.js";
-import { env } from "cloudflare:test";
-import { regionStub } from "../region/region-stub.js";
-import type { AppEnv } from "../env.js";
+import { post, regionCounts, useTabs } from "../../test/workerd/tab-helpers.js";
 
-const regionCounts = () => regionStub(env as unknown as AppEnv, "wnam").jobCounts();
-
-const tabs: ScriptedTab[] = [];
-afterEach(() => {
-  tabs.splice(0).forEach((t) => t.close());
-});
-async function tab(models: string[]): Promise<ScriptedTab> {
-  const t = await ScriptedTab.connect(models);
-  tabs.push(t);
-  return t;
-}
-
-function post(path: string, body: unknown): Promise<Response> {
-  return SELF.fetch(`http://tabgrid.test/v1${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: typeof body === "string" ? body : JSON.stringify(body),
-  });
-}
+const tabs = useTabs();
+const tab = (models: string[]) => tabs.tab(models);
 
 async function expectError(res: Response, status: number, param: string | null, code?: string) {
   expect(res.status).toBe(status);

@@ -1,9 +1,9 @@
 import { SELF } from "cloudflare:test";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ChatCompletionSchema } from "../../shared/openai/chat.js";
 import { ModelListSchema } from "../../shared/openai/models.js";
 import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
-import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import { chat, tabRegions, useTabs } from "../../test/workerd/tab-helpers.js";
 
 const FRANKFURT = { lat: 50.11, lon: 8.68 };
 const LONDON = { lat: 51.51, lon: -0.13 };
@@ -13,44 +13,23 @@ const DUBLIN = { lat: 53.35, lon: -6.26 };
 const NEW_YORK = { lat: 40.71, lon: -74.01 };
 const TOKYO = { lat: 35.68, lon: 139.69 };
 
-const tabs: ScriptedTab[] = [];
-afterEach(() => {
-  tabs.splice(0).forEach((t) => t.close());
-});
-async function tabAt(models: string[], loc: { lat: number; lon: number }): Promise<ScriptedTab> {
-  const t = await ScriptedTab.connect(models, undefined, loc);
-  tabs.push(t);
-  return t;
-}
+const tabs = useTabs();
+const tabAt = (models: string[], loc: { lat: number; lon: number }) => tabs.tab(models, { loc });
 
+/** A chat request from a client at `loc` (the location header is honoured in tests). */
 function chatFrom(
   loc: { lat: number; lon: number },
   model: string,
   headers: Record<string, string> = {},
   extra: object = {},
 ) {
-  return SELF.fetch("http://tabgrid.test/v1/chat/completions", {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      "x-tabgrid-location": `${loc.lat},${loc.lon}`,
-      ...headers,
-    },
-    body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }], ...extra }),
-  });
-}
-
-async function nodeRegions(model: string): Promise<string[]> {
-  const body = (await (await SELF.fetch("http://tabgrid.test/v1/nodes")).json()) as {
-    data: Array<{ models: string[]; region: string }>;
-  };
-  return body.data.filter((n) => n.models.includes(model)).map((n) => n.region);
+  return chat(model, extra, { "x-tabgrid-location": `${loc.lat},${loc.lon}`, ...headers });
 }
 
 describe("regions", () => {
   it("a tab joins the region nearest to it and serves clients near it from there", async () => {
     const t = await tabAt(["geo-a"], FRANKFURT);
-    expect(await nodeRegions("geo-a")).toEqual(["weur"]);
+    expect(await tabRegions("geo-a")).toEqual(["weur"]);
     const resP = chatFrom(PARIS, "geo-a", { "x-tabgrid-place": "Paris, FR" });
     const job = await t.nextJob();
     // The contributor learns roughly where its client is (city level).
@@ -90,7 +69,7 @@ describe("regions", () => {
 
   it("spills over to the next-nearest region that has an idle tab", async () => {
     const t = await tabAt(["geo-c"], NEW_YORK);
-    expect(await nodeRegions("geo-c")).toEqual(["enam"]);
+    expect(await tabRegions("geo-c")).toEqual(["enam"]);
     const resP = chatFrom(LONDON, "geo-c");
     t.serve(await t.nextJob(), ["from across the ocean"]);
     const res = await resP;

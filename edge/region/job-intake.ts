@@ -1,0 +1,101 @@
+import { log } from "../http/log.js";
+import type { RegionHint } from "../../shared/geo/regions.js";
+import { retryAfterSeconds } from "../../shared/scheduling/wait-queue.js";
+import type { OpenJobResult } from "./job-events.js";
+import type { JobMachine } from "./job-machine.js";
+import type { JobReaders } from "./job-readers.js";
+import { newJobId, specOf, type JobRequest } from "./job-request.js";
+import type { JobStore } from "./job-store.js";
+import type { Placement } from "./placement.js";
+import type { RegionConfig } from "./region-config.js";
+import type { RegionReport } from "./region-report.js";
+import { jobTimer, type RegionTimer } from "./region-timers.js";
+import type { TabRegistry } from "./tab-registry.js";
+import type { TimerTable } from "./timer-table.js";
+
+export interface JobIntakeDeps {
+  region: RegionHint;
+  jobs: JobStore;
+  tabs: TabRegistry;
+  readers: JobReaders;
+  placement: Placement;
+  machine: JobMachine;
+  timers: TimerTable<RegionTimer>;
+  report: RegionReport;
+  config: RegionConfig;
+}
+
+/**
+ * A new request arriving from the Worker: mint its id, then run it on the idle tab expected to
+ * answer soonest, queue it, or refuse it with the reason the Worker needs to try elsewhere. A job
+ * is written before it is dispatched, and its first reader is attached before any event exists.
+ */
+export class JobIntake {
+  constructor(private readonly d: JobIntakeDeps) {}
+
+  /**
+   * With `queue`, a request no idle tab can take waits in this region's bounded queue instead of
+   * being refused; the Worker first tries other regions and the cloud fallback.
+   */
+  async open(request: JobRequest, queue: boolean): Promise<OpenJobResult> {
+    const { jobs, placement, config } = this.d;
+    const now = Date.now();
+    const model = request.job.model;
+    const req = placement.matchRequest(model, request.match);
+    const result = placement.matchNew(req);
+    if (result.kind === "over_budget") {
+      return {
+        ok: false,
+        error: {
+          code: "over_budget",
+          message: `No tab can answer within the latency budget of ${req.latencyBudgetMs} ms (best estimate ${Math.round(result.best.estimate.objectiveMs)} ms).`,
+        },
+      };
+    }
+    const tab = result.kind === "match" ? this.d.tabs.get(result.match.tab.id) : undefined;
+    if (tab) {
+      const spec = specOf(request, newJobId(this.d.region));
+      jobs.create(spec, request);
+      const { readerId, events } = this.d.readers.first(spec.id);
+      await this.d.machine.placed(await placement.assign(spec.id, spec, tab, ""));
+      return { ok: true, jobId: spec.id, tab: tab.publicId, readerId, events };
+    }
+    if (!this.d.tabs.anyServes(model)) {
+      return {
+        ok: false,
+        error: {
+          code: "model_not_served",
+          message: `No connected tab serves model '${model}'. GET /v1/models lists the models served now.`,
+        },
+      };
+    }
+    const retryAfterS = retryAfterSeconds(config.queueRetryAfterMs);
+    if (!queue) {
+      return {
+        ok: false,
+        error: {
+          code: "no_capacity",
+          message: `Every tab serving '${model}' is busy; retry shortly.`,
+          retryAfterS,
+        },
+      };
+    }
+    if (jobs.waitingCount() >= config.queueCapacity) {
+      return {
+        ok: false,
+        error: {
+          code: "queue_full",
+          message: `The queue for '${model}' is full; retry later.`,
+          retryAfterS,
+        },
+      };
+    }
+    const spec = specOf(request, newJobId(this.d.region));
+    jobs.create(spec, request);
+    const { readerId, events } = this.d.readers.first(spec.id);
+    await this.d.timers.set(jobTimer("wait", spec.id), now + config.queueWaitMs);
+    await this.d.report.soon(false);
+    log("info", "job queued", { jobId: spec.id, waiting: jobs.waitingCount() });
+    return { ok: true, jobId: spec.id, tab: "queued", readerId, events };
+  }
+}

@@ -1,0 +1,26 @@
+import type { JobSpec } from "../../shared/protocol/job.js";
+import type { JobMeta } from "./job-store.js";
+
+/**
+ * A request as the Worker hands it to a Region object: the job a tab will run and what matching
+ * and ownership need, but no id. The Region mints the id (it names the region, below), so the
+ * Worker builds this once whichever region ends up taking it.
+ */
+export interface JobRequest extends JobMeta {
+  job: Omit<JobSpec, "id">;
+}
+
+/** Job ids name their region, so /v1/jobs/:id finds the Region object without a lookup. */
+export function newJobId(region: string): string {
+  return `job_${region}_${crypto.randomUUID().replaceAll("-", "")}`;
+}
+
+export function regionOfJobId(id: string): string | null {
+  const m = /^job_([a-z]+)_[0-9a-f]{32}$/.exec(id);
+  return m ? (m[1] as string) : null;
+}
+
+/** The spec a tab receives: the request's job under the id this region minted. */
+export function specOf(request: JobRequest, id: string): JobSpec {
+  return { id, ...request.job };
+}

@@ -1,0 +1,140 @@
+import { log } from "../http/log.js";
+import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
+import type { JobSpec } from "../../shared/protocol/job.js";
+import type { MatchResult } from "../../shared/scheduling/linear-scan.js";
+import type { MatchRequest } from "../../shared/scheduling/score.js";
+import { CircuitBreaker } from "./circuit-breaker.js";
+import type { JobLeases } from "./job-leases.js";
+import type { JobRow, JobStore, MatchFacts } from "./job-store.js";
+import type { RegionConfig } from "./region-config.js";
+import { jobTimer, type RegionTimer } from "./region-timers.js";
+import type { TabChannel } from "./tab-channel.js";
+import type { TabMatcher } from "./tab-matcher.js";
+import type { TabRecord, TabRegistry } from "./tab-registry.js";
+import type { TimerTable } from "./timer-table.js";
+
+/** A job put on a tab; `sent: false` means the tab's socket was gone (the caller drops the tab). */
+export type Placed = { tab: TabRecord; sent: boolean } | null;
+
+export interface PlacementDeps {
+  jobs: JobStore;
+  tabs: TabRegistry;
+  channel: TabChannel;
+  matcher: TabMatcher;
+  leases: JobLeases;
+  timers: TimerTable<RegionTimer>;
+  config: RegionConfig;
+  region: RegionHint;
+}
+
+/**
+ * Which tab runs a job: matching a request against the index of available tabs, putting a job on a
+ * tab (with its accept lease), giving waiting jobs to tabs as they free up, and resting tabs that
+ * keep failing (circuit breaker). Keeps the matching index in step with every change to a tab.
+ * Never changes a job's state beyond the assignment itself; the job state machine decides when.
+ */
+export class Placement {
+  private readonly breaker = new CircuitBreaker();
+
+  constructor(private readonly d: PlacementDeps) {}
+
+  /** Apply a change to a tab and keep the matching index in step with it. */
+  updateTab(tab: TabRecord, patch: Parameters<TabRegistry["update"]>[1]): void {
+    this.d.tabs.update(tab, patch);
+    this.syncTab(tab);
+  }
+
+  syncTab(tab: TabRecord): void {
+    this.d.matcher.sync(tab, this.breaker.isResting(tab.tabId));
+  }
+
+  forgetTab(tabId: string): void {
+    this.d.matcher.remove(tabId);
+  }
+
+  matchRequest(model: string, facts: MatchFacts): MatchRequest {
+    return {
+      clientLocation: facts.clientLocation ?? REGION_CENTRES[this.d.region],
+      model,
+      promptTokens: facts.promptTokens,
+      maxTokens: facts.maxTokens,
+      stream: facts.stream,
+      ...(facts.latencyBudgetMs !== undefined ? { latencyBudgetMs: facts.latencyBudgetMs } : {}),
+    };
+  }
+
+  /** The idle tab expected to answer a new request soonest, within its latency budget. */
+  matchNew(req: MatchRequest): MatchResult {
+    return this.d.matcher.matchIdle(req, Date.now());
+  }
+
+  /** Bind a job to a tab for one attempt and send it; the tab must accept within `acceptMs`. */
+  async assign(
+    jobId: string,
+    spec: JobSpec,
+    tab: TabRecord,
+    continueFrom: string,
+  ): Promise<Placed> {
+    const { jobs } = this.d;
+    jobs.assign(jobId, tab.tabId);
+    const row = jobs.get(jobId) as JobRow;
+    tab.lastAssignedAt = Date.now();
+    // Expected finish, for queue estimates of this tab: the longest answer the request allows.
+    const speed = this.d.matcher.decodeSpeed(tab.tabId);
+    const maxTokens = jobs.match(row).maxTokens ?? spec.sampling.max_tokens;
+    tab.busyUntil = Date.now() + (maxTokens / speed) * 1000;
+    this.updateTab(tab, { jobId, state: "busy" });
+    await this.d.leases.arm(jobId, this.d.config.acceptMs);
+    const sent = this.d.channel.send(tab, {
+      type: "job.assign",
+      job: spec,
+      attempt: row.attempts,
+      ...(continueFrom ? { continueFrom } : {}),
+    });
+    log("info", "job assigned", { jobId, tab: tab.publicId, attempt: row.attempts });
+    return { tab, sent };
+  }
+
+  /** Give a queued job to the best idle tab that has not tried it yet. */
+  async tryDispatch(jobId: string): Promise<Placed> {
+    const { jobs } = this.d;
+    const row = jobs.get(jobId);
+    if (!row || row.state !== "queued") return null;
+    const tried = new Set(jobs.tried(row));
+    // A failover has already spent its budget; any tab beats none.
+    const req = { ...this.matchRequest(row.model, jobs.match(row)) };
+    delete req.latencyBudgetMs;
+    const result = this.d.matcher.matchIdleAmong(
+      req,
+      Date.now(),
+      (id) => !tried.has(id) && !this.breaker.isResting(id),
+    );
+    const tab = result.kind === "match" ? this.d.tabs.get(result.match.tab.id) : undefined;
+    if (!tab) return null;
+    await this.d.timers.clear(jobTimer("wait", jobId));
+    return this.assign(jobId, jobs.spec(row), tab, row.text);
+  }
+
+  /**
+   * A tab became free (or joined): give it the first waiting job it can serve — failovers first,
+   * then by priority class, then arrival — so the queue drains in order without a scan of tabs.
+   */
+  async dispatchWaiting(tab: TabRecord): Promise<Placed> {
+    if (tab.jobId || tab.state !== "idle" || this.breaker.isResting(tab.tabId)) return null;
+    for (const row of this.d.jobs.queued()) {
+      if (!tab.models.includes(row.model) || this.d.jobs.tried(row).includes(tab.tabId)) continue;
+      await this.d.timers.clear(jobTimer("wait", row.id));
+      return this.assign(row.id, this.d.jobs.spec(row), tab, row.text);
+    }
+    return null;
+  }
+
+  /** A failure the tab is to blame for (job error, missed lease); enough of them rest the tab. */
+  recordFailure(tabId: string): void {
+    if (this.breaker.recordFailure(tabId)) {
+      const tab = this.d.tabs.get(tabId);
+      if (tab) this.d.matcher.sync(tab, true);
+      log("warn", "tab rested after repeated failures", { tab: tab?.publicId });
+    }
+  }
+}

@@ -1,0 +1,44 @@
+import type { JobMachine } from "./job-machine.js";
+import type { RegionReport } from "./region-report.js";
+import type { RegionTimer } from "./region-timers.js";
+import type { TabChannel } from "./tab-channel.js";
+
+export interface RegionAlarmDeps {
+  machine: JobMachine;
+  channel: TabChannel;
+  report: RegionReport;
+}
+
+/**
+ * One handler per kind of Region timer. The timer table runs these from `alarm()` and deletes a
+ * timer only once its handler returned; a handler that throws leaves its timer armed and the
+ * alarm is retried (timer-table.ts).
+ */
+export function regionAlarms({
+  machine,
+  channel,
+  report,
+}: RegionAlarmDeps): (timer: RegionTimer) => Promise<void> {
+  return async function onRegionTimer(timer) {
+    switch (timer.kind) {
+      case "lease":
+        return machine.onLeaseDue(timer.jobId);
+      case "wait":
+        return machine.onWaitDue(timer.jobId);
+      case "detach":
+        return machine.onDetachDue(timer.jobId);
+      case "expire":
+        return machine.onExpireDue(timer.jobId);
+      case "report":
+        return report.soon(true);
+      case "liveness":
+        // Stale tabs are closed by the channel; their jobs move on in the state machine.
+        for (const left of await channel.sweep()) await machine.onTabEvent(left);
+        return;
+      default: {
+        const unreachable: never = timer;
+        return unreachable;
+      }
+    }
+  };
+}

@@ -1,0 +1,98 @@
+import type { RegionHint } from "../../shared/geo/regions.js";
+import { JobIntake } from "./job-intake.js";
+import { JobLeases } from "./job-leases.js";
+import { JobMachine } from "./job-machine.js";
+import { JobReaders } from "./job-readers.js";
+import { JobStore } from "./job-store.js";
+import { Placement } from "./placement.js";
+import { regionAlarms } from "./region-alarms.js";
+import type { RegionConfig } from "./region-config.js";
+import { RegionReport } from "./region-report.js";
+import { regionTimerCodec, type RegionTimer } from "./region-timers.js";
+import type { RegionSummary } from "./region-views.js";
+import { TabChannel } from "./tab-channel.js";
+import { TabLearning } from "./tab-learning.js";
+import { TabMatcher } from "./tab-matcher.js";
+import { TabRegistry } from "./tab-registry.js";
+import { TimerTable } from "./timer-table.js";
+
+/**
+ * The parts of one Region object, built in dependency order. Each part is handed the parts it
+ * uses and never the ones that use it, so calls flow one way, top to bottom:
+ *
+ *   5  region-do        transport: Durable Object entry points, forwards only
+ *   4  job-intake       new request → mint id, match now, queue or refuse
+ *      region-alarms    timer kind → handler
+ *   3  job-machine      every job state change (frames, tab left, cancel, timers, redispatch)
+ *   2  placement        matching, assignment, waiting jobs, circuit breaker
+ *   1  tab-channel      sockets: upgrade, hello, registration, send, close, liveness
+ *      tab-learning     RTT, speed, credit      job-readers   readers, resume, detach
+ *      job-leases       accept/stream leases    region-report summary for the Directory
+ *   0  job-store  tab-registry  tab-matcher  timer-table (+ region-timers)  job-relay
+ *
+ * The tab channel answers with TabEvents instead of calling job code; region-do forwards them.
+ */
+export interface RegionParts {
+  tabs: TabRegistry;
+  jobs: JobStore;
+  timers: TimerTable<RegionTimer>;
+  channel: TabChannel;
+  readers: JobReaders;
+  report: RegionReport;
+  machine: JobMachine;
+  intake: JobIntake;
+  onTimer: (timer: RegionTimer) => Promise<void>;
+}
+
+export function regionParts(
+  ctx: DurableObjectState,
+  config: RegionConfig,
+  region: RegionHint,
+  /** Sends this region's summary to the Directory (models, idle tabs, queue). */
+  sendReport: (summary: RegionSummary) => Promise<void>,
+): RegionParts {
+  const sql = ctx.storage.sql;
+  const tabs = new TabRegistry(sql);
+  const jobs = new JobStore(sql);
+  const timers = new TimerTable(ctx.storage, regionTimerCodec);
+  // A tab unheard of for three status intervals is not offered work even before the sweep.
+  const matcher = new TabMatcher(region, 3 * config.statusIntervalMs);
+  const channel = new TabChannel(ctx, tabs, timers, config);
+  const readers = new JobReaders(jobs, timers);
+  const report = new RegionReport(tabs, jobs, timers, sendReport);
+  const leases = new JobLeases(timers, config);
+  const learning = new TabLearning(jobs, tabs, matcher, region);
+  const placement = new Placement({ jobs, tabs, channel, matcher, leases, timers, config, region });
+  const machine = new JobMachine({
+    jobs,
+    readers,
+    channel,
+    placement,
+    learning,
+    leases,
+    timers,
+    report,
+    config,
+  });
+  const intake = new JobIntake({
+    region,
+    jobs,
+    tabs,
+    readers,
+    placement,
+    machine,
+    timers,
+    report,
+    config,
+  });
+  const onTimer = regionAlarms({ machine, channel, report });
+  return { tabs, jobs, timers, channel, readers, report, machine, intake, onTimer };
+}
+
+/** After eviction: rebind surviving sockets to their tabs and jobs, then move orphaned jobs on. */
+export async function restoreParts(parts: RegionParts, sockets: WebSocket[]): Promise<void> {
+  const active = parts.jobs.active();
+  const jobOf = new Map(active.filter((r) => r.node_id).map((r) => [r.node_id as string, r.id]));
+  await parts.channel.restore(sockets, (tabId) => jobOf.get(tabId) ?? null);
+  await parts.machine.restore();
+}

@@ -1,0 +1,43 @@
+import type { TimerCodec } from "./timer-table.js";
+
+/**
+ * Every timer a Region object arms, as a typed value. Stored names keep the format they always had
+ * (`lease:<jobId>`, `report`, …) so timers armed before an upgrade still decode; this file is the
+ * only place that knows the format.
+ */
+export type RegionTimer =
+  /** An assigned job must be accepted, and a streaming job must keep sending, within its lease. */
+  | { kind: "lease"; jobId: string }
+  /** A queued job (new or failing over) gives up waiting for a free tab. */
+  | { kind: "wait"; jobId: string }
+  /** A job whose last reader left is cancelled unless a client resumes it in time. */
+  | { kind: "detach"; jobId: string }
+  /** A finished job's record (and text) is deleted after its time to live. */
+  | { kind: "expire"; jobId: string }
+  /** The region's summary is sent to the Directory (idle/busy flips are batched). */
+  | { kind: "report" }
+  /** Silent tabs are swept out. */
+  | { kind: "liveness" };
+
+export type JobTimerKind = Extract<RegionTimer, { jobId: string }>["kind"];
+
+const JOB_KINDS: ReadonlySet<string> = new Set<JobTimerKind>(["lease", "wait", "detach", "expire"]);
+
+export const regionTimerCodec: TimerCodec<RegionTimer> = {
+  encode(timer) {
+    return "jobId" in timer ? `${timer.kind}:${timer.jobId}` : timer.kind;
+  },
+  decode(name) {
+    if (name === "report" || name === "liveness") return { kind: name };
+    const colon = name.indexOf(":");
+    const kind = name.slice(0, colon);
+    const jobId = name.slice(colon + 1);
+    if (colon < 0 || !JOB_KINDS.has(kind) || !jobId) return null;
+    return { kind: kind as JobTimerKind, jobId };
+  },
+};
+
+/** Shorthand for a job's timer of one kind. */
+export function jobTimer(kind: JobTimerKind, jobId: string): RegionTimer {
+  return { kind, jobId };
+}

@@ -1,0 +1,220 @@
+import { ApiError } from "../http/api-error.js";
+import { log } from "../http/log.js";
+import { errorResponse } from "../http/on-error.js";
+import { CloseCode } from "../../shared/protocol/close-codes.js";
+import { toBase64url } from "../../shared/protocol/node-identity.js";
+import { closeSocket, parseFrame } from "../durable/socket.js";
+import {
+  MAX_FRAME_BYTES,
+  TabMessageSchema,
+  type CoordinatorMessage,
+  type Hello,
+  type TabMessage,
+} from "../../shared/protocol/node-messages.js";
+import { PROTOCOL_VERSION, protocolCompatibility } from "../../shared/protocol/version.js";
+import { publicNodeId } from "./public-id.js";
+import type { RegionConfig } from "./region-config.js";
+import type { RegionTimer } from "./region-timers.js";
+import type { SocketAttachment, TabRecord, TabRegistry } from "./tab-registry.js";
+import type { TimerTable } from "./timer-table.js";
+import { verifyIdentity } from "./verify-identity.js";
+
+/** A frame from a registered tab that is about its work (everything but hello). */
+export type TabFrame = Exclude<TabMessage, { type: "hello" }>;
+
+/**
+ * What happened on the tab sockets, for the job state machine. The channel never calls into job
+ * code: it answers with these and the Durable Object forwards them (region-do.ts).
+ */
+export type TabEvent =
+  | { type: "joined"; tab: TabRecord }
+  | { type: "left"; tab: TabRecord; why: string }
+  | { type: "frame"; tab: TabRecord; msg: TabFrame };
+
+const LIVENESS: RegionTimer = { kind: "liveness" };
+
+/**
+ * The contributors' sockets: the upgrade (per-address limit, identity challenge), hello and
+ * registration, frames parsed at the boundary, sending, closing with typed reasons, and noticing
+ * tabs that fell silent. Owns the tab registry's membership: tabs enter it here and leave through
+ * `forget`.
+ */
+export class TabChannel {
+  constructor(
+    private readonly ctx: DurableObjectState,
+    readonly tabs: TabRegistry,
+    private readonly timers: TimerTable<RegionTimer>,
+    private readonly config: RegionConfig,
+  ) {}
+
+  /** WebSocket upgrade from the Worker, which put the tab's location and IP in headers. */
+  accept(request: Request): Response {
+    const ip = request.headers.get("x-tabgrid-node-ip") ?? "unknown";
+    if (this.ctx.getWebSockets(ip).length >= this.config.maxNodesPerIp) {
+      return errorResponse(
+        new ApiError(
+          429,
+          "rate_limit_error",
+          `Too many contributor connections from this address (limit ${this.config.maxNodesPerIp}).`,
+          null,
+          "too_many_nodes",
+          { "retry-after": "60" },
+        ),
+        request.headers.get("x-request-id") ?? "unknown",
+      );
+    }
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    const lat = Number(request.headers.get("x-tabgrid-node-lat"));
+    const lon = Number(request.headers.get("x-tabgrid-node-lon"));
+    const hasLoc =
+      request.headers.has("x-tabgrid-node-lat") && Number.isFinite(lat) && Number.isFinite(lon);
+    const nonce = toBase64url(crypto.getRandomValues(new Uint8Array(24)));
+    const attachment: SocketAttachment = {
+      nodeId: null,
+      ip,
+      nonce,
+      lat: hasLoc ? lat : null,
+      lon: hasLoc ? lon : null,
+    };
+    this.ctx.acceptWebSocket(server, [ip]);
+    server.serializeAttachment(attachment);
+    server.send(JSON.stringify({ type: "challenge", nonce } satisfies CoordinatorMessage));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** One frame from a socket: parsed, hello handled here, anything else handed on. */
+  async receive(ws: WebSocket, raw: string | ArrayBuffer): Promise<TabEvent[]> {
+    // Sizes are UTF-8 bytes on the wire, not UTF-16 string length.
+    const parsed = parseFrame(TabMessageSchema, raw, MAX_FRAME_BYTES);
+    if (!parsed.ok) {
+      const code = parsed.tooLarge ? CloseCode.FrameTooLarge : CloseCode.BadFrame;
+      return this.reject(ws, code, parsed.reason);
+    }
+    const msg = parsed.msg;
+    if (msg.type === "hello") return this.hello(ws, msg);
+    const tab = this.tabs.bySocket(ws);
+    if (!tab) return this.reject(ws, CloseCode.NotRegistered, "send hello first");
+    tab.lastSeen = Date.now();
+    return [{ type: "frame", tab, msg }];
+  }
+
+  /** The tab closed its socket: close back so it sees a clean close rather than 1006. */
+  closed(ws: WebSocket, code: number, reason: string): TabEvent[] {
+    closeSocket(ws, code, reason);
+    return this.dropped(ws, "tab disconnected");
+  }
+
+  failed(ws: WebSocket): TabEvent[] {
+    return this.dropped(ws, "tab socket failed");
+  }
+
+  /** Send a frame; false when the socket is gone (the caller treats the tab as left). */
+  send(tab: TabRecord, msg: CoordinatorMessage): boolean {
+    try {
+      tab.ws.send(JSON.stringify(msg));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Take a tab out of the registry (unless a newer connection of the same identity replaced it). */
+  forget(tab: TabRecord): void {
+    if (this.tabs.get(tab.tabId) === tab) this.tabs.remove(tab.tabId);
+  }
+
+  /** After eviction: rebind surviving sockets to their tabs and their current jobs. */
+  async restore(sockets: WebSocket[], currentJob: (tabId: string) => string | null): Promise<void> {
+    this.tabs.restore(sockets, currentJob);
+    await this.ensureLiveness();
+  }
+
+  /**
+   * Tabs silent (no frame, no auto-answered ping) for 1.5 status intervals — three missed pings,
+   * as tabs ping every half interval — are presumed gone and closed. Sweeping every quarter
+   * interval finds one at most 1.75 intervals after it fell silent: within the 2-interval
+   * detection target.
+   */
+  async sweep(): Promise<TabEvent[]> {
+    const now = Date.now();
+    const stale: TabRecord[] = [];
+    for (const tab of this.tabs.all()) {
+      const pinged = this.ctx.getWebSocketAutoResponseTimestamp(tab.ws)?.getTime() ?? 0;
+      const silentMs = now - Math.max(tab.lastSeen, pinged);
+      if (silentMs > 1.5 * this.config.statusIntervalMs) stale.push(tab);
+    }
+    if (this.tabs.size() > stale.length) {
+      await this.timers.set(LIVENESS, now + this.config.statusIntervalMs / 4);
+    }
+    return stale.map((tab) => {
+      closeSocket(tab.ws, CloseCode.Stale, "no heartbeat for 1.5 status intervals");
+      return { type: "left", tab, why: "missed heartbeats" };
+    });
+  }
+
+  private async hello(ws: WebSocket, hello: Hello): Promise<TabEvent[]> {
+    const compat = protocolCompatibility(hello.protocol);
+    if (compat === "too_old") {
+      return this.reject(
+        ws,
+        CloseCode.ProtocolTooOld,
+        `protocol ${hello.protocol} is too old; reload the page`,
+      );
+    }
+    if (compat === "too_new") {
+      return this.reject(
+        ws,
+        CloseCode.ProtocolTooNew,
+        `coordinator speaks protocol ${PROTOCOL_VERSION}; retry later`,
+      );
+    }
+    const att = ws.deserializeAttachment() as SocketAttachment;
+    if (att.nodeId) return this.reject(ws, CloseCode.BadFrame, "hello sent twice");
+    // An id is only reused with proof; without one this connection gets a fresh id, so no tab
+    // can take over another's identity or jobs.
+    let tabId = `a_${crypto.randomUUID()}`;
+    if (hello.identity) {
+      const proof = await verifyIdentity(hello.identity, hello.nodeId, att.nonce);
+      if (!proof.ok) return this.reject(ws, CloseCode.IdentityRejected, proof.reason);
+      tabId = proof.nodeId;
+    }
+    const events: TabEvent[] = [];
+    const previous = this.tabs.get(tabId);
+    if (previous && previous.ws !== ws) {
+      // The same tab reconnected (e.g. after a network change) before its old socket closed.
+      closeSocket(previous.ws, CloseCode.Replaced, "replaced by a newer connection");
+      this.forget(previous);
+      events.push({ type: "left", tab: previous, why: "tab reconnected" });
+    }
+    ws.serializeAttachment({ ...att, nodeId: tabId } satisfies SocketAttachment);
+    const tab = this.tabs.register(hello, tabId, await publicNodeId(tabId), ws, att);
+    this.send(tab, {
+      type: "welcome",
+      protocol: PROTOCOL_VERSION,
+      nodeId: tabId,
+      statusIntervalMs: this.config.statusIntervalMs,
+    });
+    log("info", "tab registered", { tab: tab.publicId, models: tab.models });
+    await this.ensureLiveness();
+    events.push({ type: "joined", tab });
+    return events;
+  }
+
+  private async ensureLiveness(): Promise<void> {
+    if (!this.timers.has(LIVENESS) && this.tabs.size() > 0) {
+      await this.timers.set(LIVENESS, Date.now() + this.config.statusIntervalMs / 4);
+    }
+  }
+
+  private dropped(ws: WebSocket, why: string): TabEvent[] {
+    const tab = this.tabs.bySocket(ws);
+    return tab ? [{ type: "left", tab, why }] : [];
+  }
+
+  private reject(ws: WebSocket, code: number, reason: string): TabEvent[] {
+    log("warn", "closing tab socket", { code, reason });
+    closeSocket(ws, code, reason);
+    return this.dropped(ws, reason);
+  }
+}

@@ -1,0 +1,59 @@
+import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
+import type { JobStore } from "./job-store.js";
+import type { TabMatcher } from "./tab-matcher.js";
+import type { TabRecord, TabRegistry } from "./tab-registry.js";
+
+/**
+ * What the region learns from the jobs its tabs serve — the round trip of each assignment, the
+ * speeds a finished job shows — and the credit a tab earns. All of it is measured here; nothing a
+ * tab claims about itself is taken as a measurement.
+ */
+export class TabLearning {
+  constructor(
+    private readonly jobs: JobStore,
+    private readonly tabs: TabRegistry,
+    private readonly matcher: TabMatcher,
+    private readonly region: RegionHint,
+  ) {}
+
+  /** RTT sample: job.assign → job.accept, smoothed. */
+  noteRtt(tab: TabRecord): void {
+    const row = tab.jobId ? this.jobs.get(tab.jobId) : undefined;
+    if (!row?.dispatched_at) return;
+    const sample = Date.now() - row.dispatched_at;
+    tab.rttMs = tab.rttMs === null ? sample : tab.rttMs * 0.7 + sample * 0.3;
+  }
+
+  /** Learn the tab's real speed from a finished job (time to first token, decode rate). */
+  observe(
+    tab: TabRecord,
+    jobId: string,
+    usage: { prompt_tokens: number; completion_tokens: number },
+  ): void {
+    const row = this.jobs.get(jobId);
+    if (!row?.dispatched_at || !row.first_token_at) return;
+    const facts = this.jobs.match(row);
+    this.matcher.observe(tab.tabId, {
+      clientLocation: facts.clientLocation ?? REGION_CENTRES[this.region],
+      promptTokens: usage.prompt_tokens,
+      ttftMs: row.first_token_at - row.dispatched_at,
+      completionTokens: usage.completion_tokens,
+      decodeMs: Date.now() - row.first_token_at,
+    });
+  }
+
+  /**
+   * Credit the finishing tab with the completion tokens it generated: its share of the answer's
+   * characters when it took over from another tab mid-stream. Returns the credit (null when the
+   * job is unknown) so the caller can tell the tab.
+   */
+  credit(tab: TabRecord, jobId: string, completionTokens: number): number | null {
+    const row = this.jobs.get(jobId);
+    if (!row) return null;
+    const total = row.text.length;
+    const own = total - row.attempt_start_chars;
+    const credit = total > 0 ? Math.round((completionTokens * own) / total) : completionTokens;
+    this.tabs.addCredit(tab, credit);
+    return credit;
+  }
+}

@@ -1,0 +1,101 @@
+import { SELF, env } from "cloudflare:test";
+import { afterEach } from "vitest";
+import { ChatCompletionChunkSchema } from "../../shared/openai/chat.js";
+import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
+import type { AppEnv } from "../../edge/env.js";
+import type { JobView } from "../../edge/region/job-view.js";
+import { regionStub, type RegionName } from "../../edge/region/region-stub.js";
+import { ScriptedTab } from "./scripted-tab.js";
+import { readSse } from "./sse.js";
+
+/**
+ * What the coordinator's workerd tests share: scripted tabs closed after every test, requests to
+ * the API as a client sends them, and views into a Region object. Each test file keeps only the
+ * helpers particular to it.
+ */
+
+export const appEnv = env as unknown as AppEnv;
+const ORIGIN = "http://tabgrid.test";
+
+/**
+ * Tabs opened by one test file, closed after each of its tests. Call once at the top of the file.
+ * `list` is the live pool (tests that replace tabs mid-test edit it).
+ */
+export function useTabs() {
+  const list: ScriptedTab[] = [];
+  afterEach(() => {
+    list.splice(0).forEach((t) => t.close());
+  });
+  return {
+    list,
+    /** A registered tab serving `models` (signed with `keys`, at `loc`, when given). */
+    async tab(
+      models: string[],
+      opts: { keys?: CryptoKeyPair; loc?: { lat: number; lon: number } } = {},
+    ): Promise<ScriptedTab> {
+      const t = await ScriptedTab.connect(models, opts.keys, opts.loc);
+      list.push(t);
+      return t;
+    },
+  };
+}
+
+/** POST a JSON body (or a raw string) to /v1<path>. */
+export function post(
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return SELF.fetch(`${ORIGIN}/v1${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+/** POST /v1/chat/completions with one user message ("hi") plus `extra` body fields. */
+export function chat(
+  model: string,
+  extra: object = {},
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return post(
+    "/chat/completions",
+    { model, messages: [{ role: "user", content: "hi" }], ...extra },
+    headers,
+  );
+}
+
+/** The text of a streamed chat answer, whether it ended with [DONE], and its error if any. */
+export async function streamText(
+  res: Response,
+): Promise<{ text: string; done: boolean; error?: string }> {
+  const data = await readSse(res);
+  let text = "";
+  let error: string | undefined;
+  for (const d of data) {
+    if (d === "[DONE]") continue;
+    const json = JSON.parse(d) as object;
+    if ("error" in json) error = OpenAIErrorBodySchema.parse(json).error.message;
+    else text += ChatCompletionChunkSchema.parse(json).choices[0]?.delta.content ?? "";
+  }
+  return { text, done: data.at(-1) === "[DONE]", ...(error ? { error } : {}) };
+}
+
+/** GET /v1/jobs/:id. */
+export async function getJob(id: string): Promise<JobView> {
+  return (await (await SELF.fetch(`${ORIGIN}/v1/jobs/${id}`)).json()) as JobView;
+}
+
+/** Job counts by state in one Region object (default: wnam, where unplaced tests land). */
+export function regionCounts(region: RegionName = "wnam"): Promise<Record<string, number>> {
+  return regionStub(appEnv, region).jobCounts();
+}
+
+/** The regions whose tabs serve `model`, from the public GET /v1/nodes. */
+export async function tabRegions(model: string): Promise<string[]> {
+  const body = (await (await SELF.fetch(`${ORIGIN}/v1/nodes`)).json()) as {
+    data: Array<{ models: string[]; region: string }>;
+  };
+  return body.data.filter((n) => n.models.includes(model)).map((n) => n.region);
+}
