@@ -1,7 +1,6 @@
 import OpenAI from "openai";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildContributorPage, bundleTestEngineWorker } from "../support/build-page.js";
 import {
   contribute,
   firstQ4f32Model,
@@ -11,7 +10,7 @@ import {
 import { expectedOutput } from "../support/deterministic-engine.js";
 import { launchLifecycleChromium, registeredTabs } from "../support/lifecycle-chromium.js";
 import { launchOwnChromium, type OwnChromium, type RawCdp } from "../support/own-chromium.js";
-import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
+import { useCoordinator, type TestServer } from "../support/coordinator.js";
 
 /**
  * A frozen tab (Page Lifecycle: the browser stops a background page to save power) loses its job
@@ -21,7 +20,8 @@ import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
  * resumed with CDP `Page.setWebLifecycleState`. The replacement tab is another browser (its own
  * profile, so its own identity and its own engine lock).
  */
-let server: WranglerDev;
+const co = useCoordinator();
+let server: TestServer;
 let chrome: OwnChromium;
 let cdp: RawCdp;
 let tab = "";
@@ -42,8 +42,8 @@ const connectedAfterResume = `new Promise((resolve) => {
 })`;
 
 beforeAll(async () => {
-  [, workerBundle] = await Promise.all([buildContributorPage(), bundleTestEngineWorker()]);
-  server = await startWranglerDev();
+  server = co.server;
+  workerBundle = co.engine();
   chrome = await launchOwnChromium();
   await chrome.context.route("**/assets/engine-worker*.js", (route) =>
     route.fulfill({ status: 200, contentType: "text/javascript", body: workerBundle }),
@@ -71,7 +71,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await chrome?.close();
   await other?.close();
-  await server?.stop();
 });
 
 describe("a frozen contributor tab", () => {
@@ -115,7 +114,7 @@ describe("a frozen contributor tab", () => {
     await cdp.send("Page.setWebLifecycleState", { state: "active" }, tab);
     await cdp.evaluate(tab, connectedAfterResume);
     const events = await cdp.evaluate<string[]>(tab, "window.events");
-    const registered = registeredTabs(server.output());
+    const registered = registeredTabs(await server.output());
     console.log(
       `froze the serving tab after ${frozeAfterChars} chars; the replacement's text reached the ` +
         `client ${resumedText - frozenAt} ms later (it joined after the freeze); page events ` +

@@ -1,10 +1,9 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildContributorPage, bundleTestEngineWorker } from "../support/build-page.js";
 import { contribute, firstQ4f32Model } from "../support/contributor-page.js";
 import { expectedOutput } from "../support/deterministic-engine.js";
 import { launchOwnChromium, type OwnChromium, type RawCdp } from "../support/own-chromium.js";
-import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
+import { useCoordinator, type TestServer } from "../support/coordinator.js";
 
 /**
  * A contributor tab keeps serving while hidden. Chromium runs without Playwright's
@@ -23,18 +22,19 @@ const FEATURES = [
 ];
 const PING = '{"type":"ping"}';
 
-let server: WranglerDev;
+const co = useCoordinator({ vars: { STATUS_INTERVAL_MS: String(STATUS_INTERVAL_MS) } });
+let server: TestServer;
 let chrome: OwnChromium;
 let cdp: RawCdp;
 let tab = "";
 let model = "";
 const pings: { at: number; from: string }[] = [];
 
-const registrations = () => server.output().split("node registered").length - 1;
+const registrations = async () => (await server.output()).split("node registered").length - 1;
 
 beforeAll(async () => {
-  const [, workerBundle] = await Promise.all([buildContributorPage(), bundleTestEngineWorker()]);
-  server = await startWranglerDev({ vars: { STATUS_INTERVAL_MS: String(STATUS_INTERVAL_MS) } });
+  server = co.server;
+  const workerBundle = co.engine();
   chrome = await launchOwnChromium({ features: FEATURES });
   // Set-up with Playwright: the deterministic engine routed in, consent given through the real UI.
   await chrome.context.route("**/assets/engine-worker*.js", (route) =>
@@ -80,7 +80,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await chrome?.close();
-  await server?.stop();
 });
 
 describe("a hidden contributor tab", () => {
@@ -92,7 +91,7 @@ describe("a hidden contributor tab", () => {
         /disable-background-timer-throttling|disable-renderer-backgrounding|disable-backgrounding-occluded-windows/,
       );
       expect(await cdp.evaluate(tab, "document.visibilityState")).toBe("visible");
-      const registered = registrations();
+      const registered = await registrations();
       await cdp.frontTab();
       expect(await cdp.evaluate(tab, "document.visibilityState")).toBe("hidden");
       const hiddenAt = Date.now();
@@ -123,7 +122,7 @@ describe("a hidden contributor tab", () => {
         `hidden for ${Math.round(hiddenMs / 1000)} s: main-thread 200 ms timer chain ticked ` +
           `${chain.ticks} times, longest gap ${Math.round(chain.longestGapMs)} ms; pings sent ` +
           `${during.length} (from ${[...new Set(during.map((p) => p.from))].join(", ")}), longest gap ` +
-          `${maxPingGap} ms; coordinator registrations while hidden ${registrations() - registered}; ` +
+          `${maxPingGap} ms; coordinator registrations while hidden ${(await registrations()) - registered}; ` +
           `connection states ${JSON.stringify(connections)}`,
       );
       // The throttling is real: the page's own timers were held back by more than 30 s ...
@@ -132,7 +131,7 @@ describe("a hidden contributor tab", () => {
       expect(during.length).toBeGreaterThan(hiddenMs / (STATUS_INTERVAL_MS / 2) - 3);
       expect(maxPingGap).toBeLessThan(STATUS_INTERVAL_MS);
       // ... so the coordinator never dropped the tab: no new registration, never reconnecting.
-      expect(registrations()).toBe(registered);
+      expect(await registrations()).toBe(registered);
       expect(connections).not.toContain("reconnecting");
 
       // Still hidden, the tab serves a job.

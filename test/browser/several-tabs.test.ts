@@ -1,23 +1,23 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildContributorPage, bundleTestEngineWorker } from "../support/build-page.js";
 import { contribute, firstQ4f32Model } from "../support/contributor-page.js";
 import { launchLifecycleChromium, registeredTabs } from "../support/lifecycle-chromium.js";
-import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
+import { useCoordinator, type TestServer } from "../support/coordinator.js";
 
 /**
  * Several contributor tabs in one browser: one engine per browser (a Web Lock). The second tab
  * says in plain words that another tab is contributing, offers to take over, and when asked it
  * serves while the first tab stops and says why.
  */
-let server: WranglerDev;
+const co = useCoordinator();
+let server: TestServer;
 let browser: Browser;
 let context: BrowserContext;
 let model = "";
 
 beforeAll(async () => {
-  const [, workerBundle] = await Promise.all([buildContributorPage(), bundleTestEngineWorker()]);
-  server = await startWranglerDev();
+  server = co.server;
+  const workerBundle = co.engine();
   browser = await launchLifecycleChromium();
   // One profile, two tabs: they share storage, the identity key and the lock.
   context = await browser.newContext();
@@ -28,7 +28,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await server?.stop();
 });
 
 async function open(): Promise<Page> {
@@ -70,7 +69,7 @@ describe("two contributor tabs in one browser", () => {
       first.getByRole("button", { name: "Contribute from this tab again" }).isVisible(),
     ).resolves.toBe(true);
     // Same browser, same identity: the coordinator saw one tab id twice.
-    const registered = registeredTabs(server.output());
+    const registered = registeredTabs(await server.output());
     expect(registered).toHaveLength(2);
     expect(new Set(registered).size).toBe(1);
   });
