@@ -2,6 +2,7 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { contribute, firstQ4f32Model } from "../support/contributor-page.js";
 import { expectedOutput } from "../support/deterministic-engine.js";
+import { registeredTabs } from "../support/lifecycle-chromium.js";
 import { launchOwnChromium, type OwnChromium, type RawCdp } from "../support/own-chromium.js";
 import { useCoordinator, type TestServer } from "../support/coordinator.js";
 
@@ -30,7 +31,7 @@ let tab = "";
 let model = "";
 const pings: { at: number; from: string }[] = [];
 
-const registrations = async () => (await server.output()).split("node registered").length - 1;
+const registrations = async () => registeredTabs(await server.output()).length;
 
 beforeAll(async () => {
   server = co.server;

@@ -24,5 +24,7 @@ export function launchLifecycleChromium(): Promise<Browser> {
 
 /** Tab ids the coordinator registered, in order, from wrangler's log lines. */
 export function registeredTabs(output: string): string[] {
-  return [...output.matchAll(/"msg":"node registered","node":"([^"]+)"/g)].map((m) => m[1]!);
+  return [...output.matchAll(/"msg":"(?:tab|node) registered","(?:tab|node)":"([^"]+)"/g)].map(
+    (m) => m[1]!,
+  );
 }
