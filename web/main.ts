@@ -4,10 +4,10 @@ import { classifyCatalog } from "../shared/models/eligibility.js";
 import { startWithFallback } from "./control/load-fallback.js";
 import { DEFAULT_SETTINGS } from "./control/settings.js";
 import type { RestartingEngine } from "./engine-client/restarting-engine.js";
-import { EngineError } from "./engine/inference-engine.js";
 import { adapterInfo, detectGpu } from "./gpu/detect-gpu.js";
 import { adapterKey, Ledger } from "./ledger/ledger.js";
 import { exportLedger, ledgerWrites, refreshLedger } from "./page/ledger-view.js";
+import { loadFailed } from "./page/load-failure.js";
 import { helloGpu, measure, predictions } from "./page/measure.js";
 import type { Page, PageState } from "./page/page.js";
 import { createStore } from "./page/store.js";
@@ -26,6 +26,7 @@ import { byId, fill, h } from "./ui/dom.js";
 import { renderGpuPanel } from "./ui/gpu-panel.js";
 import { renderModelPicker, type ModelPicker } from "./ui/model-picker.js";
 import { gpuWorking, stateWords } from "./ui/state-words.js";
+import { verdictText } from "./ui/verdict.js";
 import { renderProgress, renderStatus } from "./ui/status-panel.js";
 
 /**
@@ -48,7 +49,8 @@ let notes: TabNotes | null = null;
 function indicator(active: boolean, text: string): void {
   const el = byId("gpu-indicator");
   el.dataset.active = String(active);
-  el.textContent = active ? `GPU working: ${text}` : "GPU not in use by Tabgrid";
+  el.hidden = !active;
+  el.textContent = active ? `GPU working: ${text}` : "";
   document.title = `${active ? "● " : ""}Tabgrid — contribute your GPU`;
 }
 
@@ -58,12 +60,21 @@ function renderState(p: Page): void {
   const words = stateWords(view, control, picker?.selected()?.model_id ?? null);
   p.dashboard.state(words);
   indicator(gpuWorking(view, measuring !== null), measuring ? "measuring" : words);
+  const chosen = picker?.selected();
+  if (picker)
+    byId("verdict").textContent = verdictText(
+      p.store.state.classification,
+      chosen,
+      chosen ? predictions(p)(chosen) : undefined,
+      picker.recommended().length,
+    );
 }
 
 async function main(): Promise<void> {
   const detection = await detectGpu();
   renderAdapter(byId("adapter"), detection);
   if (!detection.ok) {
+    byId("verdict").textContent = `This browser cannot contribute: ${detection.message}`;
     fill(byId("models"));
     return;
   }
@@ -82,6 +93,8 @@ async function main(): Promise<void> {
     contribution: null,
     view: null,
     control: null,
+    consent: null,
+    failure: null,
   });
   const p: Page = {
     store,
@@ -98,10 +111,20 @@ async function main(): Promise<void> {
       onPause: (paused) => store.state.contribution?.controller.setUserPaused(paused),
     }),
     engine: () => (engine ??= createEngine()),
+    dropEngine: () => {
+      engine = null;
+    },
     record: ledgerWrites(ledger, () => refreshLedger(ledger, p.dashboard)),
   };
   // The state words read these fields; everything else renders where it changes.
-  const shown: (keyof PageState)[] = ["view", "control", "measuring", "picker"];
+  const shown: (keyof PageState)[] = [
+    "view",
+    "control",
+    "measuring",
+    "picker",
+    "classification",
+    "correction",
+  ];
   store.subscribe((_, changed) => {
     if (shown.some((key) => changed.has(key))) renderState(p);
   });
@@ -135,11 +158,13 @@ async function main(): Promise<void> {
     return;
   }
   store.update({ picker });
+  picker.select.addEventListener("change", () => renderState(p));
   void renderCachePanel(byId("cache"), store.state.catalog, () => store.state.view?.model ?? null);
   if (!picker.selected()) return;
 
   const consent = renderConsent(byId("consent-panel"), () => void contribute(p, false));
-  consent.disabled = false;
+  store.update({ consent });
+  consent.ready();
   notes = renderTabNotes();
   const resumeModel = sessionStorage.getItem(CONTRIBUTING_KEY);
   const discarded = (document as Document & { wasDiscarded?: boolean }).wasDiscarded === true;
@@ -147,7 +172,6 @@ async function main(): Promise<void> {
     const select = document.getElementById("model-select") as HTMLSelectElement | null;
     if (select && picker.eligible.some((m) => m.model_id === resumeModel)) {
       select.value = resumeModel;
-      consent.disabled = true;
       notes.note(
         "The browser unloaded this tab in the background to save memory; it reloaded and is " +
           "contributing again under the same identity.",
@@ -200,6 +224,9 @@ async function contribute(p: Page, steal: boolean): Promise<void> {
   }
   notes?.clear();
   picker.setDisabled(true);
+  store.state.consent?.started();
+  store.update({ failure: null });
+  byId("load-notes").replaceChildren();
   const status = byId("status");
   const progress = byId("progress");
   const loadNotes = byId("load-notes");
@@ -230,11 +257,12 @@ async function contribute(p: Page, steal: boolean): Promise<void> {
   // Another tab took over: stop serving here and free the GPU (a fresh engine if we take it back).
   void claim.lost.then(() => {
     contribution.dispose();
-    engine = null;
+    p.dropEngine();
     sessionStorage.removeItem(CONTRIBUTING_KEY);
     store.update({ contribution: null });
     picker.setDisabled(false);
     p.controls.setStarted(false);
+    store.state.consent?.ready();
     notes?.otherTab(
       "Another Tabgrid tab in this browser took over contributing; this tab has stopped serving.",
       { label: "Contribute from this tab again", onClick: () => void contribute(p, true) },
@@ -251,9 +279,8 @@ async function contribute(p: Page, steal: boolean): Promise<void> {
       (message) => loadNotes.append(h("p", { class: "note" }, message)),
     );
   } catch (err) {
-    const message = err instanceof EngineError ? `${err.code}: ${err.message}` : String(err);
-    progress.append(h("p", { class: "problem", role: "alert" }, `Loading failed — ${message}`));
     claim.release();
+    loadFailed(p, contribution, err);
     return;
   }
   p.controls.setStarted(true);
