@@ -14,7 +14,9 @@ import { createStore } from "./page/store.js";
 import { backoffMs, idleMs } from "./page/url-timings.js";
 import { fetchCatalog } from "./runtime/catalog-client.js";
 import type { JobEnd } from "./runtime/job-runner.js";
+import { claimEngine, engineHeldElsewhere } from "./runtime/engine-lock.js";
 import { createEngine, startContributing } from "./runtime/start-contributing.js";
+import { renderTabNotes, type TabNotes } from "./tab-link/tab-notes.js";
 import { renderAdapter } from "./ui/adapter-panel.js";
 import { renderCachePanel } from "./ui/cache-panel.js";
 import { renderConsent } from "./ui/consent-panel.js";
@@ -36,6 +38,13 @@ import { renderProgress, renderStatus } from "./ui/status-panel.js";
  * same start-up as the embedded frame (runtime/start-contributing.ts).
  */
 const AGENT = "tabgrid-web/0.1.0";
+/**
+ * The model this tab contributes with, kept for the tab's session (sessionStorage survives the
+ * browser discarding a background tab): after a discard the page reloads and resumes by itself.
+ */
+const CONTRIBUTING_KEY = "tabgrid-contributing";
+let engine: RestartingEngine | null = null;
+let notes: TabNotes | null = null;
 
 function indicator(active: boolean, text: string): void {
   const el = byId("gpu-indicator");
@@ -87,7 +96,6 @@ async function main(): Promise<void> {
     consent: null,
     failure: null,
   });
-  let engine: RestartingEngine | null = null;
   const p: Page = {
     store,
     gpu,
@@ -154,9 +162,30 @@ async function main(): Promise<void> {
   void renderCachePanel(byId("cache"), store.state.catalog, () => store.state.view?.model ?? null);
   if (!picker.selected()) return;
 
-  const consent = renderConsent(byId("consent-panel"), () => void contribute(p));
+  const consent = renderConsent(byId("consent-panel"), () => void contribute(p, false));
   store.update({ consent });
   consent.ready();
+  notes = renderTabNotes();
+  const resumeModel = sessionStorage.getItem(CONTRIBUTING_KEY);
+  const discarded = (document as Document & { wasDiscarded?: boolean }).wasDiscarded === true;
+  if (discarded && resumeModel) {
+    const select = document.getElementById("model-select") as HTMLSelectElement | null;
+    if (select && picker.eligible.some((m) => m.model_id === resumeModel)) {
+      select.value = resumeModel;
+      notes.note(
+        "The browser unloaded this tab in the background to save memory; it reloaded and is " +
+          "contributing again under the same identity.",
+      );
+      void contribute(p, false);
+      return;
+    }
+  }
+  if (await engineHeldElsewhere()) {
+    notes.otherTab(
+      "Another Tabgrid tab in this browser is contributing this GPU now. One tab serves at a " +
+        "time; press “Contribute this GPU” here to take over from it.",
+    );
+  }
 }
 
 /** After the controller has seen the job: correct the speed predictions and record the job. */
@@ -175,11 +204,25 @@ function jobEnded(p: Page, end: JobEnd): void {
   p.record.job(end);
 }
 
-async function contribute(p: Page): Promise<void> {
+/**
+ * Consent given: claim the browser's one engine (engine-lock.ts) — or offer to take it over from
+ * the tab that holds it — then start contributing.
+ */
+async function contribute(p: Page, steal: boolean): Promise<void> {
   const { store } = p;
   const picker = store.state.picker;
   const chosen = picker?.selected();
   if (!picker || !chosen) return;
+  const claim = await claimEngine(steal);
+  if (!claim) {
+    notes?.otherTab(
+      "Another Tabgrid tab in this browser is already contributing this GPU. One tab serves at " +
+        "a time, so the two don't compete for the GPU.",
+      { label: "Contribute from this tab instead", onClick: () => void contribute(p, true) },
+    );
+    return;
+  }
+  notes?.clear();
   picker.setDisabled(true);
   store.state.consent?.started();
   store.update({ failure: null });
@@ -211,6 +254,20 @@ async function contribute(p: Page): Promise<void> {
   const view = contribution.contributor.snapshot;
   renderStatus(status, view);
   store.update({ contribution, view });
+  // Another tab took over: stop serving here and free the GPU (a fresh engine if we take it back).
+  void claim.lost.then(() => {
+    contribution.dispose();
+    p.dropEngine();
+    sessionStorage.removeItem(CONTRIBUTING_KEY);
+    store.update({ contribution: null });
+    picker.setDisabled(false);
+    p.controls.setStarted(false);
+    store.state.consent?.ready();
+    notes?.otherTab(
+      "Another Tabgrid tab in this browser took over contributing; this tab has stopped serving.",
+      { label: "Contribute from this tab again", onClick: () => void contribute(p, true) },
+    );
+  });
 
   if (!store.state.benchmark) await measure(p);
   try {
@@ -222,10 +279,15 @@ async function contribute(p: Page): Promise<void> {
       (message) => loadNotes.append(h("p", { class: "note" }, message)),
     );
   } catch (err) {
+    claim.release();
     loadFailed(p, contribution, err);
     return;
   }
   p.controls.setStarted(true);
+  sessionStorage.setItem(
+    CONTRIBUTING_KEY,
+    contribution.contributor.snapshot.model ?? chosen.model_id,
+  );
   void renderCachePanel(byId("cache"), store.state.catalog, () => store.state.view?.model ?? null);
   addEventListener("pagehide", () => contribution.stop());
 }
