@@ -78,8 +78,11 @@ export interface RegionStatsSummary {
   windows: Record<StatsWindow, WindowStats>;
   /** Since the region's telemetry began: the monotonic counters /metrics exposes. */
   total: StatsCounts;
-  /** Per model, over the last hour: served decode speed and mean service time (null: no data). */
-  models: Record<string, { tokensPerS: number | null; serviceMs: number | null }>;
+  /**
+   * Per model, over the last hour: served decode speed and mean service time (null: no data),
+   * with the counts behind them so that regions can be merged.
+   */
+  models: Record<string, ModelCounts & { tokensPerS: number | null; meanServiceMs: number | null }>;
 }
 
 export function emptyCounts(): StatsCounts {
@@ -256,8 +259,9 @@ export class RegionStats {
     }
     for (const [model, m] of byModel) {
       models[model] = {
+        ...m,
         tokensPerS: m.decodeMs > 0 ? Math.round((m.tokens * 10_000) / m.decodeMs) / 10 : null,
-        serviceMs: m.done > 0 ? Math.round(m.serviceMs / m.done) : null,
+        meanServiceMs: m.done > 0 ? Math.round(m.serviceMs / m.done) : null,
       };
     }
     const total = this.slots.get("total");

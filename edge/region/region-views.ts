@@ -96,7 +96,7 @@ export function statusOf(
   for (const model of new Set([...Object.keys(summary.models), ...Object.keys(queued)])) {
     const { nodes, idle } = summary.models[model] ?? { nodes: 0, idle: 0 };
     const waiting = queued[model] ?? 0;
-    const service = stats.models[model]?.serviceMs ?? DEFAULT_SERVICE_MS;
+    const service = stats.models[model]?.meanServiceMs ?? DEFAULT_SERVICE_MS;
     const etaMs =
       nodes === 0
         ? null
