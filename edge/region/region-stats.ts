@@ -123,7 +123,12 @@ function bucketOf(bounds: readonly number[], value: number): number {
  * histogram_quantile does); a quantile in the overflow bucket reports the last finite bound.
  * Null for an empty histogram.
  */
-export function quantile(bounds: readonly number[], counts: number[], q: number): number | null {
+export function quantile(
+  bounds: readonly number[],
+  counts: number[],
+  q: number,
+  step = 0.1,
+): number | null {
   const total = counts.reduce((s, n) => s + n, 0);
   if (total === 0) return null;
   const rank = q * total;
@@ -134,21 +139,21 @@ export function quantile(bounds: readonly number[], counts: number[], q: number)
       if (i >= bounds.length) return bounds[bounds.length - 1] ?? 0;
       const lower = i === 0 ? 0 : (bounds[i - 1] ?? 0);
       const upper = bounds[i] ?? lower;
-      return Math.round((lower + ((upper - lower) * (rank - below)) / n) * 10) / 10;
+      const value = lower + ((upper - lower) * (rank - below)) / n;
+      return Math.round(value / step) * step;
     }
     below += n;
   }
   return bounds[bounds.length - 1] ?? 0;
 }
 
-function quantiles(bounds: readonly number[], counts: number[]): Quantiles | null {
-  const p50 = quantile(bounds, counts, 0.5);
+/** p50/p95/p99, rounded to `step` (whole milliseconds for TTFT, tenths for tokens/s). */
+function quantiles(bounds: readonly number[], counts: number[], step: number): Quantiles | null {
+  const at = (q: number) => quantile(bounds, counts, q, step);
+  const p50 = at(0.5);
   if (p50 === null) return null;
-  return {
-    p50,
-    p95: quantile(bounds, counts, 0.95) ?? p50,
-    p99: quantile(bounds, counts, 0.99) ?? p50,
-  };
+  const round = (v: number) => Math.round(v * 10) / 10;
+  return { p50: round(p50), p95: round(at(0.95) ?? p50), p99: round(at(0.99) ?? p50) };
 }
 
 /** A window's counts with its request count and quantiles. */
@@ -156,8 +161,8 @@ export function windowStats(counts: StatsCounts): WindowStats {
   return {
     ...counts,
     requests: counts.done + counts.failed + counts.cancelled,
-    ttftMs: quantiles(TTFT_BOUNDS_MS, counts.ttft),
-    tokensPerS: quantiles(TPS_BOUNDS, counts.tps),
+    ttftMs: quantiles(TTFT_BOUNDS_MS, counts.ttft, 1),
+    tokensPerS: quantiles(TPS_BOUNDS, counts.tps, 0.1),
   };
 }
 

@@ -96,6 +96,8 @@ export function drawPlaces(svg: SVGSVGElement, list: HTMLUListElement, places: P
   const group = el("g", { class: "places" });
   // Big clusters first, so small ones stay visible on top.
   const sorted = [...places].sort((a, b) => b.tabs - a.tabs);
+  // Dots keep a readable size on a phone, where the 960-unit view box is drawn ~360 px wide.
+  const scale = Math.min(2.5, Math.max(1, WIDTH / (svg.clientWidth || WIDTH)));
   for (const place of sorted) {
     const xy = projection([place.lon, place.lat]);
     if (!xy) continue;
@@ -103,7 +105,7 @@ export function drawPlaces(svg: SVGSVGElement, list: HTMLUListElement, places: P
       class: `place state-${mainState(place)}`,
       cx: xy[0].toFixed(1),
       cy: xy[1].toFixed(1),
-      r: (4 + 3 * Math.sqrt(place.tabs)).toFixed(1),
+      r: (scale * (4 + 3 * Math.sqrt(place.tabs))).toFixed(1),
       "data-lat": String(place.lat),
       "data-lon": String(place.lon),
       "data-tabs": String(place.tabs),
