@@ -20,6 +20,8 @@ export default defineConfig({
       input: {
         index: new URL("./web/index.html", import.meta.url).pathname,
         frame: new URL("./web/frame/index.html", import.meta.url).pathname,
+        // The public status page at /status (web/status/).
+        status: new URL("./web/status/index.html", import.meta.url).pathname,
       },
     },
   },

@@ -10,6 +10,8 @@ import { tabRoutes } from "./api/nodes.js";
 import { jobRoutes } from "./api/jobs.js";
 import { signalRoutes } from "./signal/signal-routes.js";
 import { adminRoutes } from "./api/admin.js";
+import { statusRoutes } from "./api/status.js";
+import { countRequests, metricsRoutes } from "./api/metrics.js";
 import { authenticate } from "./auth/authenticate.js";
 
 /** Response headers the SDK reads across origins (job id for resume, request id for errors). */
@@ -33,9 +35,17 @@ export { DirectoryDurableObject } from "./directory/directory-do.js";
  */
 const app = new Hono<AppContext>();
 app.use("*", requestId());
+app.use("*", countRequests());
 // Pages on other sites call the API with fetch (the SDK, embed.js api mode); CORS runs before auth
 // so preflights are answered without a key. WebSocket routes are left alone.
-for (const path of ["/v1/chat/completions", "/v1/completions", "/v1/jobs/*", "/v1/models"])
+for (const path of [
+  "/v1/chat/completions",
+  "/v1/completions",
+  "/v1/jobs/*",
+  "/v1/models",
+  "/v1/status",
+  "/v1/status/*",
+])
   app.use(path, cors({ origin: "*", exposeHeaders: [...EXPOSED_HEADERS] }));
 // Inference and jobs need a key (or the anonymous tier); listings and the tab socket are public.
 for (const path of ["/v1/chat/completions", "/v1/completions", "/v1/jobs/*"])
@@ -46,6 +56,8 @@ app.route("/v1", tabRoutes());
 app.route("/v1", jobRoutes());
 app.route("/v1", signalRoutes());
 app.route("/v1", adminRoutes());
+app.route("/v1", statusRoutes());
+app.route("/", metricsRoutes());
 app.notFound((c) =>
   errorResponse(
     new ApiError(

@@ -25,3 +25,8 @@ export async function directorySnapshot(env: AppEnv, fresh = false): Promise<Dir
 export function keyDirectoryStub(env: AppEnv, keyId: string) {
   return env.DIRECTORY.get(env.DIRECTORY.idFromName(`keys:${keyId.slice(0, 1)}`));
 }
+
+/** The object that sums HTTP request counts from every isolate (GET /metrics). */
+export function metricsDirectoryStub(env: AppEnv) {
+  return env.DIRECTORY.get(env.DIRECTORY.idFromName("metrics"));
+}

@@ -18,7 +18,18 @@ export const DIRECTORY_MIGRATIONS: readonly Migration[] = [
   // per-key object is created (docs/limits.md).
   `CREATE TABLE IF NOT EXISTS keys (
     id TEXT PRIMARY KEY, key_hash TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)`,
+  // HTTP requests by route and status, summed from every Worker isolate (the `metrics` object).
+  `CREATE TABLE IF NOT EXISTS http_requests (
+    route TEXT NOT NULL, status INTEGER NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (route, status))`,
 ];
+
+/** One counter of the HTTP request totals (edge/api/metrics.ts). */
+export interface RequestCount {
+  route: string;
+  status: number;
+  count: number;
+}
 
 /**
  * Directory objects answer "what exists" questions for the Worker, which never sees individual
@@ -28,6 +39,8 @@ export const DIRECTORY_MIGRATIONS: readonly Migration[] = [
  * - `keys:<0-f>`: the key directory, sharded by the first hex digit of the key id (a fixed set of
  *   16 objects, never a caller-chosen name): each key's hash and revocation, written by the key's
  *   Client object, read by authentication before any per-key object is touched.
+ * - `metrics`: HTTP request totals by route and status, which each Worker isolate adds to every
+ *   few seconds (edge/api/metrics.ts); read by GET /metrics.
  */
 export class DirectoryDurableObject extends DurableObject<AppEnv> {
   private readonly ready: Ready;
@@ -61,6 +74,30 @@ export class DirectoryDurableObject extends DurableObject<AppEnv> {
       };
     }
     return out;
+  }
+
+  /** Add request counts (deltas from one Worker isolate) to the totals. */
+  async addRequests(counts: RequestCount[]): Promise<void> {
+    await this.ready();
+    for (const { route, status, count } of counts.slice(0, 500)) {
+      this.sql.exec(
+        `INSERT INTO http_requests (route, status, count) VALUES (?, ?, ?)
+         ON CONFLICT (route, status) DO UPDATE SET count = count + excluded.count`,
+        route.slice(0, 100),
+        status,
+        count,
+      );
+    }
+  }
+
+  async requestCounts(): Promise<RequestCount[]> {
+    await this.ready();
+    return this.sql
+      .exec<{ route: string; status: number; count: number }>(
+        `SELECT route, status, count FROM http_requests ORDER BY route, status`,
+      )
+      .toArray()
+      .map((r) => ({ route: r.route, status: r.status, count: r.count }));
   }
 
   /** Record (or refresh) a key's hash and revocation; called by the key's Client object. */

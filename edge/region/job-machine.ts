@@ -8,6 +8,7 @@ import { TERMINAL_STATES, type JobStore } from "./job-store.js";
 import type { Placed, Placement } from "./placement.js";
 import type { RegionConfig } from "./region-config.js";
 import type { RegionReport } from "./region-report.js";
+import type { RegionStats } from "./region-stats.js";
 import { jobTimer, type RegionTimer } from "./region-timers.js";
 import type { TabChannel, TabEvent, TabFrame } from "./tab-channel.js";
 import type { TabLearning } from "./tab-learning.js";
@@ -41,6 +42,7 @@ export interface JobMachineDeps {
   leases: JobLeases;
   timers: TimerTable<RegionTimer>;
   report: RegionReport;
+  stats: RegionStats;
   config: RegionConfig;
   trust: TabTrust;
 }
@@ -239,6 +241,7 @@ export class JobMachine {
           return;
         }
         if (msg.seq === 0) jobs.markFirstToken(msg.jobId, Date.now());
+        if (msg.seq === 0) this.d.stats.firstToken(jobs.get(msg.jobId));
         if (text) readers.push(msg.jobId, { type: "delta", text });
         if (over) return this.overran(tab, msg.jobId);
         if (cut !== null) return this.finishHere(msg.jobId, "stop", "a stop sequence");
@@ -354,6 +357,7 @@ export class JobMachine {
       });
       return;
     }
+    this.d.stats.failedOver(row);
     log("info", "job failing over", { jobId, cause: cause.message, delivered: row.text.length });
     const placed = await this.d.placement.tryDispatch(jobId);
     if (!placed && !timers.has(jobTimer("wait", jobId))) {
@@ -429,6 +433,7 @@ export class JobMachine {
   /** A job reached a terminal state: drop its timers and schedule its record's expiry. */
   private async settle(jobId: string): Promise<void> {
     const { timers } = this.d;
+    this.d.stats.settled(this.d.jobs.get(jobId));
     await this.d.leases.drop(jobId);
     await timers.clear(jobTimer("wait", jobId));
     await timers.clear(jobTimer("detach", jobId));

@@ -1,4 +1,4 @@
-import type { RegionHint } from "../../shared/geo/regions.js";
+import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
 import { JobIntake } from "./job-intake.js";
 import { JobLeases } from "./job-leases.js";
 import { JobMachine } from "./job-machine.js";
@@ -8,8 +8,9 @@ import { Placement } from "./placement.js";
 import { regionAlarms } from "./region-alarms.js";
 import type { RegionConfig } from "./region-config.js";
 import { RegionReport } from "./region-report.js";
+import { RegionStats } from "./region-stats.js";
 import { regionTimerCodec, type RegionTimer } from "./region-timers.js";
-import type { RegionSummary } from "./region-views.js";
+import { withStatus, type RegionSummary } from "./region-views.js";
 import { TabChannel } from "./tab-channel.js";
 import { TabLearning } from "./tab-learning.js";
 import { TabMatcher } from "./tab-matcher.js";
@@ -66,7 +67,15 @@ export function regionParts(
   });
   const channel = new TabChannel(ctx, tabs, timers, config, trust);
   const readers = new JobReaders(jobs, timers);
-  const report = new RegionReport(tabs, jobs, timers, sendReport, trust);
+  const stats = new RegionStats(sql);
+  const status = withStatus(tabs, stats, REGION_CENTRES[region]);
+  const report = new RegionReport(
+    tabs,
+    jobs,
+    timers,
+    (summary) => sendReport(status(summary)),
+    trust,
+  );
   const leases = new JobLeases(timers, config);
   const learning = new TabLearning(jobs, trust, matcher, region);
   const placement = new Placement({
@@ -89,6 +98,7 @@ export function regionParts(
     leases,
     timers,
     report,
+    stats,
     config,
     trust,
   });
