@@ -2,7 +2,7 @@ import OpenAI from "openai";
 import type { Page, Worker } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleRealEngineWorker } from "../support/build-page.js";
-import { openContributorPage, type ContributorPage } from "../support/contributor-page.js";
+import type { ContributorPage } from "../support/contributor-page.js";
 import { useCoordinator } from "../support/coordinator.js";
 import {
   FIXTURE_MODEL_ID,
@@ -71,10 +71,12 @@ const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random weights)", () => {
   let fixture: FixtureModelServer | undefined;
-  let bundle = "";
+  let workerUrl = "";
   beforeAll(async () => {
     const t0 = performance.now();
-    [fixture, bundle] = await Promise.all([serveFixtureModel(), bundleRealEngineWorker()]);
+    const [served, bundle] = await Promise.all([serveFixtureModel(), bundleRealEngineWorker()]);
+    fixture = served;
+    workerUrl = fixture.serveWorker(bundle);
     console.log(
       `real-engine: weights ${fixture.generatedMs === null ? "reused from node_modules/.cache" : `generated in ${secs(fixture.generatedMs)}`}, ` +
         `model host ${fixture.origin}, worker bundle ${(bundle.length / 1e6).toFixed(1)} MB, ${secs(performance.now() - t0)}`,
@@ -101,19 +103,41 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
 
   /** Open a contributor page with the real engine Worker, pick the fixture model, contribute. */
   async function loadTab(name: string): Promise<Tab> {
-    const opened = await openContributorPage(co.browser, co.server.port, bundle, {
-      path: "/?bench-ms=300",
-    });
-    const tab: Tab = { ...opened, name, engine: [], loadMs: 0 };
-    const { page } = tab;
+    // Like test/support/contributor-page.ts, but the Worker script comes from the model host
+    // (see FixtureModelServer.serveWorker for why it is not fulfilled by Playwright).
+    const context = await co.browser.newContext();
+    await context.route("**/assets/engine-worker*.js", (route) =>
+      route.continue({ url: workerUrl }),
+    );
+    const page = await context.newPage();
+    const sockets: string[] = [];
+    page.on("websocket", (ws) => sockets.push(ws.url()));
+    page.on("pageerror", (err) => console.error(`[${name} page error] ${err.message}`));
+    const tab: Tab = {
+      context,
+      page,
+      sockets,
+      field: (f) => page.locator(`[data-field="${f}"]`).first(),
+      name,
+      engine: [],
+      loadMs: 0,
+    };
     page.setDefaultTimeout(LOAD_MS);
+    // WebLLM's own messages (its errors name the file it failed on), for a failure message.
+    const said: string[] = [];
     const listen = (w: Worker) =>
       w.on("console", (m) => {
         const [tag, json] = [m.text().slice(0, 20), m.text().slice(20)];
         if (tag === "tabgrid-real-engine ") tab.engine.push(JSON.parse(json) as EngineEvent);
+        else said.push(`[${m.type()}] ${m.text().slice(0, 300)}`);
       });
+    page.on("console", (m) => said.push(`[page ${m.type()}] ${m.text().slice(0, 300)}`));
+    tab.context.on("requestfailed", (r) =>
+      said.push(`[request failed] ${r.url()}: ${r.failure()?.errorText}`),
+    );
     page.workers().forEach(listen);
     page.on("worker", listen);
+    await page.goto(`http://localhost:${co.server.port}/?bench-ms=300`);
     await page.waitForSelector(`#model-select option[value="${FIXTURE_MODEL_ID}"]`, {
       state: "attached",
     });
@@ -125,7 +149,8 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
     const outcome = await Promise.race([ready.then(() => null), failed.then(() => "failed")]);
     if (outcome) {
       throw new Error(
-        `${name} failed to load: ${await page.locator('#progress [role="alert"]').textContent()}`,
+        `${name} failed to load: ${await page.locator('#progress [role="alert"]').textContent()}\n` +
+          `engine Worker said:\n${said.slice(-20).join("\n")}\nmodel host requests: ${fixture!.requests.slice(-20).join(", ")}`,
       );
     }
     failed.catch(() => {}); // left pending; rejects when the page closes

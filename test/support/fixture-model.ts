@@ -193,6 +193,13 @@ export interface FixtureModelServer {
   requests: string[];
   /** How long generating the weights took (null: reused from the cache). */
   generatedMs: number | null;
+  /**
+   * Serve `script` at `<origin>/engine-worker.js`, for a test to route the page's Worker to with
+   * `route.continue({ url })`. Not `route.fulfill`: Chromium gives a Worker script that Playwright
+   * fulfilled no network address, and then refuses its requests to loopback hosts (this model
+   * host) with net::ERR_FAILED before they are sent (seen with Chromium here, 2026-11).
+   */
+  serveWorker(script: string): string;
   close(): Promise<void>;
 }
 
@@ -205,6 +212,7 @@ export async function serveFixtureModel(): Promise<FixtureModelServer> {
     "ndarray-cache.json": join(dir, "ndarray-cache.json"),
   };
   const requests: string[] = [];
+  let workerScript: string | undefined;
   const repo = `/${FIXTURE_MODEL_ID}/resolve/main/`;
   const http: Server = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
@@ -215,6 +223,9 @@ export async function serveFixtureModel(): Promise<FixtureModelServer> {
       "access-control-allow-methods": "GET, HEAD, OPTIONS",
     };
     if (req.method === "OPTIONS") return res.writeHead(204, cors).end();
+    if (path === "/engine-worker.js" && workerScript !== undefined) {
+      return res.writeHead(200, { "content-type": "text/javascript" }).end(workerScript);
+    }
     let file: string | undefined;
     let type = "application/octet-stream";
     if (path === `/lib/${LIBRARY}`) {
@@ -250,6 +261,10 @@ export async function serveFixtureModel(): Promise<FixtureModelServer> {
     },
     requests,
     generatedMs,
+    serveWorker: (script) => {
+      workerScript = script;
+      return `${origin}/engine-worker.js`;
+    },
     close: () =>
       new Promise<void>((r) => {
         http.closeAllConnections();
