@@ -52,7 +52,7 @@ const LETTERS = Object.fromEntries(Array.from({ length: 26 }, (_, i) => [String(
 
 interface EngineEvent {
   t: number;
-  event: "start" | "token" | "usage" | "end";
+  event: "start" | "token" | "usage" | "end" | "progress";
   n?: number;
   text?: string;
   usage?: OpenAI.CompletionUsage;
@@ -155,8 +155,17 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
     }
     failed.catch(() => {}); // left pending; rejects when the page closes
     tab.loadMs = performance.now() - t0;
-    const progress = await page.locator("#progress .progress-text").textContent();
-    console.log(`real-engine: ${name} loaded in ${secs(tab.loadMs)} (last progress: ${progress})`);
+    // When each load phase began, from WebLLM's progress reports (seconds after the first one).
+    const progress = tab.engine.filter((e) => e.event === "progress");
+    const phases = new Map<string, number>();
+    for (const e of progress) {
+      const phase = (e.text ?? "").replace(/[[:\d].*$/, "").trim();
+      if (!phases.has(phase)) phases.set(phase, e.t - progress[0]!.t);
+    }
+    console.log(
+      `real-engine: ${name} loaded in ${secs(tab.loadMs)} (click to connected and idle); WebLLM phases: ` +
+        [...phases].map(([p, ms]) => `${secs(ms)} ${p}`).join("; "),
+    );
     tabs.push(tab);
     return tab;
   }

@@ -52,9 +52,16 @@ async function* observed<C>(stream: AsyncIterable<C>, kind: string): AsyncIterab
 }
 
 const factory = async (
-  ...args: Parameters<typeof CreateMLCEngine>
+  modelId: string,
+  config: NonNullable<Parameters<typeof CreateMLCEngine>[1]>,
 ): Promise<WebLLMEngineApi> => {
-  const engine = await CreateMLCEngine(...args);
+  const engine = await CreateMLCEngine(modelId, {
+    ...config,
+    initProgressCallback: (report) => {
+      log({ event: "progress", text: report.text });
+      config.initProgressCallback?.(report);
+    },
+  });
   return {
     chat: {
       completions: {
