@@ -26,11 +26,15 @@ export default defineConfig({
                 // Short timings so lease expiry and waiting for a replacement happen within a test.
                 ACCEPT_MS: "1500",
                 LEASE_MS: "1500",
+                // Prefill allowance for unobserved tabs: 20 tokens/s keeps "hi" well under a lease.
+                PREFILL_UNSEEN_TPS: "20",
+                SSE_KEEPALIVE_MS: "300",
                 REDISPATCH_WAIT_MS: "1000",
                 MAX_NODES_PER_IP: "40",
                 STREAM_IDLE_MS: "400",
                 QUEUE_CAPACITY: "2",
                 QUEUE_WAIT_MS: "1500",
+                HELLO_DEADLINE_MS: "1000",
                 EXTRA_MODELS: JSON.stringify([
                   {
                     model: "https://models.example.org/Operator-Test-Model-q4f32_1-MLC",

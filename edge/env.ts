@@ -53,6 +53,12 @@ export interface AppEnv {
   QUEUE_WAIT_MS?: string;
   /** A response whose job stream is silent this long re-subscribes (survives object eviction). */
   STREAM_IDLE_MS?: string;
+  /** SSE comment lines (`: keep-alive`) this often while a streamed job waits or prefills. */
+  SSE_KEEPALIVE_MS?: string;
+  /** Prefill rate (tokens/s) assumed for a tab never seen finishing a job, for its first lease. */
+  PREFILL_UNSEEN_TPS?: string;
+  /** Longest a tab may take from accept to its first token (plus the lease). */
+  PREFILL_MAX_MS?: string;
 }
 
 export type AppContext = { Bindings: AppEnv; Variables: { requestId: string; caller: Caller } };

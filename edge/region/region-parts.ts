@@ -14,6 +14,7 @@ import { TabChannel } from "./tab-channel.js";
 import { TabLearning } from "./tab-learning.js";
 import { TabMatcher } from "./tab-matcher.js";
 import { TabRegistry } from "./tab-registry.js";
+import { TabTrust } from "./tab-trust.js";
 import { TimerTable } from "./timer-table.js";
 
 /**
@@ -29,6 +30,7 @@ import { TimerTable } from "./timer-table.js";
  *      tab-learning     RTT, speed, credit      job-readers   readers, resume, detach
  *      job-leases       accept/stream leases    region-report summary for the Directory
  *   0  job-store  tab-registry  tab-matcher  timer-table (+ region-timers)  job-relay
+ *      tab-trust        per-identity credit, jobs, faults, probation/quarantine (over tab-registry)
  *
  * The tab channel answers with TabEvents instead of calling job code; region-do forwards them.
  */
@@ -36,6 +38,7 @@ export interface RegionParts {
   tabs: TabRegistry;
   jobs: JobStore;
   timers: TimerTable<RegionTimer>;
+  trust: TabTrust;
   channel: TabChannel;
   readers: JobReaders;
   report: RegionReport;
@@ -57,12 +60,26 @@ export function regionParts(
   const timers = new TimerTable(ctx.storage, regionTimerCodec);
   // A tab unheard of for three status intervals is not offered work even before the sweep.
   const matcher = new TabMatcher(region, 3 * config.statusIntervalMs);
-  const channel = new TabChannel(ctx, tabs, timers, config);
+  const trust = new TabTrust(sql, tabs, {
+    probationJobs: config.probationJobs,
+    probationShare: config.probationShare,
+  });
+  const channel = new TabChannel(ctx, tabs, timers, config, trust);
   const readers = new JobReaders(jobs, timers);
-  const report = new RegionReport(tabs, jobs, timers, sendReport);
+  const report = new RegionReport(tabs, jobs, timers, sendReport, trust);
   const leases = new JobLeases(timers, config);
-  const learning = new TabLearning(jobs, tabs, matcher, region);
-  const placement = new Placement({ jobs, tabs, channel, matcher, leases, timers, config, region });
+  const learning = new TabLearning(jobs, trust, matcher, region);
+  const placement = new Placement({
+    jobs,
+    tabs,
+    channel,
+    matcher,
+    leases,
+    timers,
+    config,
+    region,
+    trust,
+  });
   const machine = new JobMachine({
     jobs,
     readers,
@@ -73,6 +90,7 @@ export function regionParts(
     timers,
     report,
     config,
+    trust,
   });
   const intake = new JobIntake({
     region,
@@ -86,7 +104,7 @@ export function regionParts(
     config,
   });
   const onTimer = regionAlarms({ machine, channel, report });
-  return { tabs, jobs, timers, channel, readers, report, machine, intake, onTimer };
+  return { tabs, jobs, timers, trust, channel, readers, report, machine, intake, onTimer };
 }
 
 /** After eviction: rebind surviving sockets to their tabs and jobs, then move orphaned jobs on. */
@@ -94,5 +112,6 @@ export async function restoreParts(parts: RegionParts, sockets: WebSocket[]): Pr
   const active = parts.jobs.active();
   const jobOf = new Map(active.filter((r) => r.node_id).map((r) => [r.node_id as string, r.id]));
   await parts.channel.restore(sockets, (tabId) => jobOf.get(tabId) ?? null);
+  parts.trust.pruneAnonymous();
   await parts.machine.restore();
 }

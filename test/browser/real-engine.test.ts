@@ -29,11 +29,11 @@ const missing = fixtureMissing();
 if (missing) console.log(`real-engine test skipped: ${missing}`);
 
 /**
- * TODO(p3-lease): the coordinator's lease starts at accept and only deltas extend it, so ~60 s of
- * prefill exceeds the default LEASE_MS (30 s) until the lease that covers prefill is merged. Until
- * then this file stretches LEASE_MS; set LEASE_COVERS_PREFILL to true once main has it.
+ * The lease must cover ~60 s of prefill with the default LEASE_MS (30 s): main has that since
+ * p3-lease (job.progress during prefill, a lease sized by the expected prefill). Set this to false
+ * only to bisect an older coordinator, which takes the job away at 30 s of silence.
  */
-const LEASE_COVERS_PREFILL = false;
+const LEASE_COVERS_PREFILL = true;
 
 /** Production defaults (edge/config.ts), overriding the harness's short TEST_TIMINGS. */
 const PRODUCTION_TIMINGS = { ACCEPT_MS: "10000", LEASE_MS: "30000", REDISPATCH_WAIT_MS: "30000" };
