@@ -38,10 +38,21 @@ export async function bundleEngineWorkers(): Promise<Record<EngineWorker, string
   return Object.fromEntries(names.map((n, i) => [n, texts[i]!])) as Record<EngineWorker, string>;
 }
 
+/**
+ * The real-engine Worker (test/support/real-engine-worker.ts): the product's WebLLMEngine with
+ * `@mlc-ai/web-llm` aliased to WebLLM 0.2.79 (the `web-llm-0279` devDependency), the one WebLLM
+ * that runs the offline fixture library. Bundled by the file that uses it (a few MB), not here in
+ * the global setup, so other files do not carry it.
+ */
+export async function bundleRealEngineWorker(): Promise<string> {
+  return bundleWorker("test/support/real-engine-worker.ts", { "@mlc-ai/web-llm": "web-llm-0279" });
+}
+
 /** Bundle a test Worker entry (path relative to the repository root) for routing. */
-export async function bundleWorker(entry: string): Promise<string> {
+export async function bundleWorker(entry: string, alias?: Record<string, string>): Promise<string> {
   const out = await esbuild({
     entryPoints: [resolve(ROOT, entry)],
+    ...(alias ? { alias } : {}),
     bundle: true,
     format: "esm",
     platform: "browser",

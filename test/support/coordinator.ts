@@ -16,8 +16,12 @@ export { TEST_TIMINGS };
  */
 
 export interface CoordinatorOptions {
-  /** Coordinator variables on top of the anonymous tier and TEST_TIMINGS. */
-  vars?: Record<string, string>;
+  /**
+   * Coordinator variables on top of the anonymous tier and TEST_TIMINGS; a function is called
+   * when the coordinator is claimed (after the file's earlier beforeAll hooks, e.g. once a local
+   * model host knows its port).
+   */
+  vars?: Record<string, string> | (() => Record<string, string>);
   /** Chromium with the WebRTC switches (the shared one when it has them, else one of its own). */
   webRtc?: boolean;
   /** How much of wrangler dev's output to print after a failed test (characters). */
@@ -57,7 +61,7 @@ export function useCoordinator(opts: CoordinatorOptions = {}): Coordinator {
         : p;
     // Both are awaited, so neither is left running if the other fails.
     const [s, b] = await Promise.allSettled([
-      lap("coordinator", claimServer(opts.vars ?? {})),
+      lap("coordinator", claimServer(typeof opts.vars === "function" ? opts.vars() : (opts.vars ?? {}))),
       lap("browser", connectBrowser(opts.webRtc ?? false)),
     ]);
     if (s.status === "fulfilled") server = s.value;
