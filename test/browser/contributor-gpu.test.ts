@@ -84,12 +84,14 @@ describe("the contributor's GPU", () => {
       expect(r.gflops).toBeGreaterThan(0);
       expect(r.gbs).toBeGreaterThan(0);
     }
-    // Two cores shared with other work: within a factor of two of each other.
+    // Two cores shared with other work (the harness boots the next file's coordinator meanwhile,
+    // SwiftShader's threads compete with it): within a factor of three of each other. Measured
+    // under load: ratios of 0.43–2.2 between two runs; a broken kernel differs by orders.
     const [a, b] = runs as [(typeof runs)[0], (typeof runs)[0]];
-    expect(b.gflops / a.gflops).toBeGreaterThan(0.5);
-    expect(b.gflops / a.gflops).toBeLessThan(2);
-    expect(b.gbs / a.gbs).toBeGreaterThan(0.5);
-    expect(b.gbs / a.gbs).toBeLessThan(2);
+    expect(b.gflops / a.gflops).toBeGreaterThan(1 / 3);
+    expect(b.gflops / a.gflops).toBeLessThan(3);
+    expect(b.gbs / a.gbs).toBeGreaterThan(1 / 3);
+    expect(b.gbs / a.gbs).toBeLessThan(3);
   });
 
   it("predicts decode speed per model from the measured bandwidth, labelled as a prediction", async () => {
