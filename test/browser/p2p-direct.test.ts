@@ -20,9 +20,17 @@ import {
  *
  * WebRTC runs inside a network namespace with only loopback: this file re-runs itself under
  * `unshare -n` when it can (root, as in CI).
+ *
+ * The tab runs the paced deterministic engine (test/support/paced-engine.ts) and, for the direct
+ * test, generates at a realistic pace (DIRECT_PACE_MS per token): the tab only starts connecting
+ * to the caller when the job arrives, so with an instant engine the whole answer could come over
+ * the relay before the data channel opens on a loaded machine. Paced, the answer outlasts the
+ * tab's ICE connect timeout (5 s), so a channel that connects at all carries part of the answer.
  */
 const FILE = "test/browser/p2p-direct.test.ts";
 const inside = process.env.TABGRID_NETNS === "1";
+/** Pause between tokens in the direct test: 16 tokens take ~5 s, as long as ICE may take. */
+const DIRECT_PACE_MS = 320;
 
 if (!inside && canUnshareNet()) {
   describe("p2p direct path (in a loopback-only network namespace)", () => {
@@ -59,10 +67,28 @@ function defineTests() {
 
   beforeAll(() => {
     ({ server, browser } = co);
-    workerBundle = co.engine();
+    workerBundle = co.engine("paced");
   });
 
-  async function tabAndCaller(blockIce: boolean): Promise<{ ctx: BrowserContext; caller: Page }> {
+  /** Set the paced engine's pause between tokens; resolves once the engine Worker confirms it. */
+  function pace(page: Page, ms: number): Promise<void> {
+    return page.evaluate(
+      (ms) =>
+        new Promise<void>((done) => {
+          const channel = new BroadcastChannel("tabgrid-test");
+          channel.onmessage = (e: MessageEvent<{ paced?: number }>) => {
+            if (e.data?.paced === ms) (channel.close(), done());
+          };
+          channel.postMessage({ pace: ms });
+        }),
+      ms,
+    );
+  }
+
+  async function tabAndCaller(
+    blockIce: boolean,
+    paceMs?: number,
+  ): Promise<{ ctx: BrowserContext; caller: Page }> {
     const ctx = await browser.newContext();
     await routeTestEngine(ctx, workerBundle);
     const coordinator = `http://localhost:${server.port}`;
@@ -75,6 +101,8 @@ function defineTests() {
     };
     model = listed.data[0]?.id ?? "";
     expect(model).not.toBe("");
+    // Same origin and context as the frame tab, so its engine Worker hears the BroadcastChannel.
+    if (paceMs !== undefined) await pace(caller, paceMs);
     await grabMedia(caller);
     await loadSdk(caller);
     return { ctx, caller };
@@ -110,7 +138,7 @@ function defineTests() {
   }
 
   it("streams a job tab -> page over a WebRTC data channel", async () => {
-    const { ctx, caller } = await tabAndCaller(false);
+    const { ctx, caller } = await tabAndCaller(false, DIRECT_PACE_MS);
     const content = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi";
     const r = await call(caller, content, "p2p");
     const want = expectedOutput(
@@ -122,7 +150,8 @@ function defineTests() {
     expect(r.finish).toBe("stop");
     expect(r.usage).toMatchObject(want.usage);
     expect(r.stats.directConnected).toBe(true);
-    // The data channel delivered text first (each token is sent at once; the relay coalesces).
+    // The data channel delivered text first (each token is sent on it at once, while the relay
+    // goes through the coordinator and coalesces).
     expect(r.stats.firstBy.direct).toBeGreaterThan(0);
     expect(r.stats.firstBy.direct + r.stats.firstBy.relay).toBe(want.text.length);
     expect(r.stats.diverged).toBe(false);
