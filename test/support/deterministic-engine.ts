@@ -211,7 +211,9 @@ export function scoreClaim(request: ScoreRequest, noise: ScoreNoise = NO_NOISE):
         : ownSet.has(token.trim())
           ? SCORE_LOGPROBS.known
           : SCORE_LOGPROBS.foreign;
-    if (token === own[i] && rng.next() < noise.flipRate) lp = SCORE_LOGPROBS.flip;
+    // A near-tie that went the other way: unlikely, sometimes very unlikely (a heavy tail).
+    if (token === own[i] && rng.next() < noise.flipRate)
+      lp = SCORE_LOGPROBS.flip - rng.exponential(2);
     return Math.min(0, lp - Math.abs(rng.normal()) * noise.sd);
   });
   const complete = claimed.length === own.length && claimed.every((token, i) => token === own[i]);
