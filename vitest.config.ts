@@ -31,6 +31,8 @@ export default defineConfig({
                 STREAM_IDLE_MS: "400",
                 QUEUE_CAPACITY: "2",
                 QUEUE_WAIT_MS: "1500",
+                // Verification off: scripted tabs here answer no audits (trust.test.ts turns it on).
+                TRUST: "off",
                 EXTRA_MODELS: JSON.stringify([
                   {
                     model: "https://models.example.org/Operator-Test-Model-q4f32_1-MLC",

@@ -12,6 +12,9 @@ import type { TabChannel, TabEvent, TabFrame } from "./tab-channel.js";
 import type { TabLearning } from "./tab-learning.js";
 import type { TabRecord } from "./tab-registry.js";
 import type { TimerTable } from "./timer-table.js";
+import type { Audits } from "./audits.js";
+import type { Canaries } from "./canaries.js";
+import type { Reputation } from "./reputation.js";
 
 /** Failures another tab may fix; the rest end the job at once. */
 const RETRYABLE: ReadonlySet<JobErrorCode> = new Set([
@@ -34,6 +37,8 @@ export interface JobMachineDeps {
   timers: TimerTable<RegionTimer>;
   report: RegionReport;
   config: RegionConfig;
+  /** Verification (docs/trust.md): audits, canaries and per-identity reputation. */
+  trust?: { reputation: Reputation; audits: Audits; canaries: Canaries };
 }
 
 /**
@@ -69,7 +74,8 @@ export class JobMachine {
       case "joined":
         this.d.placement.syncTab(event.tab);
         await this.d.report.soon(true);
-        return this.offerWaiting(event.tab);
+        await this.offerWaiting(event.tab);
+        return this.d.trust?.audits.dispatch();
       case "left":
         return this.tabLeft(event.tab, event.why);
       case "frame":
@@ -84,6 +90,7 @@ export class JobMachine {
   async tabLeft(tab: TabRecord, why: string): Promise<void> {
     this.d.channel.forget(tab);
     this.d.placement.forgetTab(tab.tabId);
+    this.d.trust?.audits.tabLeft(tab);
     log("info", "tab left", { tab: tab.publicId, why });
     const row = tab.jobId ? this.d.jobs.get(tab.jobId) : undefined;
     if (row && row.node_id === tab.tabId && !TERMINAL_STATES.has(row.state)) {
@@ -155,7 +162,15 @@ export class JobMachine {
 
   private async onFrame(tab: TabRecord, msg: TabFrame): Promise<void> {
     const { jobs, placement, readers, report } = this.d;
+    const trust = this.d.trust;
+    if (trust && "jobId" in msg && trust.canaries.owns(msg.jobId)) {
+      trust.canaries.onFrame(tab, msg);
+      return this.afterTrust(tab);
+    }
     switch (msg.type) {
+      case "audit.result":
+        trust?.audits.onResult(tab, msg);
+        return this.afterTrust(tab);
       case "status": {
         // A tab reporting idle is done with a job that was taken from it (moved or cancelled).
         const free = msg.state === "idle" && tab.jobId && !this.isCurrent(tab, tab.jobId);
@@ -203,7 +218,10 @@ export class JobMachine {
             message: "the serving tab stopped",
           });
         } else if (current) {
-          const credit = this.d.learning.credit(tab, msg.jobId, msg.usage.completion_tokens);
+          // A quarantined identity's credit is withheld.
+          const credit = trust?.reputation.isQuarantined(tab.tabId)
+            ? null
+            : this.d.learning.credit(tab, msg.jobId, msg.usage.completion_tokens);
           if (credit !== null)
             this.d.channel.send(tab, { type: "job.credit", jobId: msg.jobId, credit });
           jobs.finish(msg.jobId, msg.finishReason, msg.usage);
@@ -213,9 +231,12 @@ export class JobMachine {
             usage: msg.usage,
           });
           await this.settle(msg.jobId);
+          trust?.audits.afterJob(tab, msg.jobId);
+          if (trust?.canaries.afterJob(tab)) return;
         }
         await report.soon(false);
-        return this.offerWaiting(tab);
+        await this.offerWaiting(tab);
+        return this.afterTrust(tab);
       }
       case "job.error": {
         const current = this.isCurrent(tab, msg.jobId);
@@ -238,6 +259,25 @@ export class JobMachine {
   }
 
   // ---- transitions -------------------------------------------------------------------------
+
+  /** After verification news: quarantined tabs' jobs move on; the tab and verifiers get work. */
+  private async afterTrust(tab: TabRecord): Promise<void> {
+    const trust = this.d.trust;
+    if (!trust) return;
+    for (const tabId of trust.reputation.takeQuarantined()) {
+      const bad = this.d.channel.tabs.get(tabId);
+      if (!bad) continue;
+      this.d.placement.syncTab(bad);
+      if (bad.jobId && this.isCurrent(bad, bad.jobId)) {
+        await this.redispatch(bad.jobId, {
+          code: "node_gone",
+          message: "the serving tab was quarantined",
+        });
+      }
+    }
+    if (!tab.jobId && tab.state === "idle") await this.offerWaiting(tab);
+    trust.audits.dispatch();
+  }
 
   private isCurrent(tab: TabRecord, jobId: string): boolean {
     const row = this.d.jobs.get(jobId);

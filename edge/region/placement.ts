@@ -25,6 +25,10 @@ export interface PlacementDeps {
   timers: TimerTable<RegionTimer>;
   config: RegionConfig;
   region: RegionHint;
+  /** Tabs that get no client job (quarantined; docs/trust.md). */
+  excluded?: (tabId: string) => boolean;
+  /** The coordinator's seed for a job the client gave none. */
+  seedFor?: (jobId: string) => number;
 }
 
 /**
@@ -45,7 +49,7 @@ export class Placement {
   }
 
   syncTab(tab: TabRecord): void {
-    this.d.matcher.sync(tab, this.breaker.isResting(tab.tabId));
+    this.d.matcher.sync(tab, this.breaker.isResting(tab.tabId) || !!this.d.excluded?.(tab.tabId));
   }
 
   forgetTab(tabId: string): void {
@@ -85,9 +89,10 @@ export class Placement {
     tab.busyUntil = Date.now() + (maxTokens / speed) * 1000;
     this.updateTab(tab, { jobId, state: "busy" });
     await this.d.leases.arm(jobId, this.d.config.acceptMs);
+    const seed = spec.sampling.seed ?? this.d.seedFor?.(jobId);
     const sent = this.d.channel.send(tab, {
       type: "job.assign",
-      job: spec,
+      job: seed === undefined ? spec : { ...spec, sampling: { ...spec.sampling, seed } },
       attempt: row.attempts,
       ...(continueFrom ? { continueFrom } : {}),
     });
@@ -107,7 +112,7 @@ export class Placement {
     const result = this.d.matcher.matchIdleAmong(
       req,
       Date.now(),
-      (id) => !tried.has(id) && !this.breaker.isResting(id),
+      (id) => !tried.has(id) && !this.breaker.isResting(id) && !this.d.excluded?.(id),
     );
     const tab = result.kind === "match" ? this.d.tabs.get(result.match.tab.id) : undefined;
     if (!tab) return null;
@@ -121,6 +126,7 @@ export class Placement {
    */
   async dispatchWaiting(tab: TabRecord): Promise<Placed> {
     if (tab.jobId || tab.state !== "idle" || this.breaker.isResting(tab.tabId)) return null;
+    if (this.d.excluded?.(tab.tabId)) return null;
     for (const row of this.d.jobs.queued()) {
       if (!tab.models.includes(row.model) || this.d.jobs.tried(row).includes(tab.tabId)) continue;
       await this.d.timers.clear(jobTimer("wait", row.id));

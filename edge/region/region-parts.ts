@@ -15,6 +15,10 @@ import { TabLearning } from "./tab-learning.js";
 import { TabMatcher } from "./tab-matcher.js";
 import { TabRegistry } from "./tab-registry.js";
 import { TimerTable } from "./timer-table.js";
+import { Audits } from "./audits.js";
+import { Canaries } from "./canaries.js";
+import { Reputation, trustSettings, type TrustSettings } from "./reputation.js";
+import { jobSeed } from "../../shared/trust/policy.js";
 
 /**
  * The parts of one Region object, built in dependency order. Each part is handed the parts it
@@ -42,6 +46,7 @@ export interface RegionParts {
   machine: JobMachine;
   intake: JobIntake;
   onTimer: (timer: RegionTimer) => Promise<void>;
+  reputation: Reputation;
 }
 
 export function regionParts(
@@ -50,6 +55,8 @@ export function regionParts(
   region: RegionHint,
   /** Sends this region's summary to the Directory (models, idle tabs, queue). */
   sendReport: (summary: RegionSummary) => Promise<void>,
+  /** Verification settings (reputation.ts; `TRUST=off` turns it off). */
+  trust: TrustSettings = trustSettings({}),
 ): RegionParts {
   const sql = ctx.storage.sql;
   const tabs = new TabRegistry(sql);
@@ -62,7 +69,21 @@ export function regionParts(
   const report = new RegionReport(tabs, jobs, timers, sendReport);
   const leases = new JobLeases(timers, config);
   const learning = new TabLearning(jobs, tabs, matcher, region);
-  const placement = new Placement({ jobs, tabs, channel, matcher, leases, timers, config, region });
+  const reputation = new Reputation(sql, trust);
+  const placement = new Placement({
+    jobs,
+    tabs,
+    channel,
+    matcher,
+    leases,
+    timers,
+    config,
+    region,
+    excluded: (tabId) => reputation.isQuarantined(tabId),
+    seedFor: (jobId) => jobSeed(reputation.settings.config, jobId),
+  });
+  const audits = new Audits({ sql, jobs, tabs, channel, placement, reputation });
+  const canaries = new Canaries({ sql, region, jobs, channel, placement, reputation });
   const machine = new JobMachine({
     jobs,
     readers,
@@ -73,6 +94,7 @@ export function regionParts(
     timers,
     report,
     config,
+    trust: { reputation, audits, canaries },
   });
   const intake = new JobIntake({
     region,
@@ -86,7 +108,7 @@ export function regionParts(
     config,
   });
   const onTimer = regionAlarms({ machine, channel, report });
-  return { tabs, jobs, timers, channel, readers, report, machine, intake, onTimer };
+  return { tabs, jobs, timers, channel, readers, report, machine, intake, onTimer, reputation };
 }
 
 /** After eviction: rebind surviving sockets to their tabs and jobs, then move orphaned jobs on. */
