@@ -38,6 +38,7 @@ export class Canaries {
   constructor(private readonly d: CanariesDeps) {}
 
   owns(jobId: string): boolean {
+    if (!this.d.reputation.settings.enabled) return false;
     return (
       this.d.sql.exec(`SELECT 1 FROM canary_runs WHERE job_id = ?`, jobId).toArray().length > 0
     );
