@@ -6,7 +6,7 @@
  * table; the ratio column is verified / baseline. A benchmark, not a test.
  *
  *   node scripts/sim/run-ts.mjs scripts/bench-trust.ts [--tabs 200] [--minutes 30] [--load 0.6]
- *        [--malicious 0.1] [--seed 1] [--seeds 3]
+ *        [--malicious 0.1] [--seed 1] [--seeds 2]
  */
 import { numberFlag, percentile, printTable, readFlags } from "./sim/flags.js";
 import { DEFAULT_SIM, MALICIOUS_KINDS, simulate, type SimResult } from "./trust/trust-sim.js";
@@ -21,7 +21,7 @@ const base = {
   maliciousShare: numberFlag(flags, "malicious", DEFAULT_SIM.maliciousShare),
 };
 const firstSeed = numberFlag(flags, "seed", DEFAULT_SIM.seed);
-const seeds = numberFlag(flags, "seeds", 3);
+const seeds = numberFlag(flags, "seeds", 2);
 
 const started = Date.now();
 const on: SimResult[] = [];
@@ -113,6 +113,12 @@ for (const kind of MALICIOUS_KINDS) {
     "—",
   ]);
 }
+rows.push([
+  "lying tabs (answer-changing) never given a client job",
+  String(sum(on, (r) => r.liarsNeverServed)),
+  String(sum(off, (r) => r.liarsNeverServed)),
+  "—",
+]);
 rows.push([
   `honest tabs wrongly quarantined (of ${honestTabs})`,
   String(honestWrong[0]),

@@ -84,6 +84,8 @@ export interface SimResult {
   maliciousCount: Record<Kind, number>;
   honestQuarantined: number;
   honestTabs: number;
+  /** Lying tabs (of kinds that change answers) never given a client job in the run. */
+  liarsNeverServed: number;
   honestTokensScored: number;
   honestImplausible: number;
 }
@@ -181,6 +183,7 @@ export function simulate(p: SimParams): SimResult {
     >,
     honestQuarantined: 0,
     honestTabs: p.tabs - nBad,
+    liarsNeverServed: 0,
     honestTokensScored: 0,
     honestImplausible: 0,
   };
@@ -308,6 +311,9 @@ export function simulate(p: SimParams): SimResult {
     // Audits not given out within 5 minutes are dropped (as in the Region).
     while (pendingAudits.length && pendingAudits[0]!.at < now - 300) pendingAudits.shift();
   }
+  r.liarsNeverServed = tabs.filter(
+    (t) => t.kind !== "honest" && t.kind !== "speed-lie" && t.served === 0,
+  ).length;
   if (!p.verification) {
     r.audits = 0;
     r.auditedTokens = 0;
