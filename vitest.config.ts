@@ -26,12 +26,16 @@ export default defineConfig({
                 // Short timings so lease expiry and waiting for a replacement happen within a test.
                 ACCEPT_MS: "1500",
                 LEASE_MS: "1500",
+                // Prefill allowance for unobserved tabs: 20 tokens/s keeps "hi" well under a lease.
+                PREFILL_UNSEEN_TPS: "20",
+                SSE_KEEPALIVE_MS: "300",
                 REDISPATCH_WAIT_MS: "1000",
                 MAX_NODES_PER_IP: "40",
                 STREAM_IDLE_MS: "400",
                 QUEUE_CAPACITY: "2",
                 QUEUE_WAIT_MS: "1500",
-                // Verification off: scripted tabs here answer no audits (trust.test.ts turns it on).
+                HELLO_DEADLINE_MS: "1000",
+                // Verification off: scripted tabs here answer no audits (verification.test.ts turns it on).
                 TRUST: "off",
                 EXTRA_MODELS: JSON.stringify([
                   {
@@ -83,7 +87,10 @@ export default defineConfig({
           environment: "node",
           testTimeout: 120_000,
           hookTimeout: 120_000,
-          // One Chromium and one wrangler dev per file; the machine has 2 cores.
+          // Builds the page, bundles the test engines and starts one Chromium for every file;
+          // each file starts its own wrangler dev (test/support/coordinator.ts).
+          globalSetup: ["./test/support/browser-setup.ts"],
+          // One file at a time: two at once on 2 cores made timing-sensitive tests fail (measured).
           fileParallelism: false,
         },
       },

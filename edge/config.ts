@@ -13,7 +13,9 @@ import { log } from "./http/log.js";
  *   readConfig(env).anonymous           — the keyless tier (auth/authenticate.ts)
  *   readConfig(env).allowLocationHeader — dev-only location override (http/location.ts)
  *   readConfig(env).streamIdleMs        — silence before a response re-subscribes to its job
+ *   readConfig(env).sseKeepAliveMs      — SSE comment lines while a job waits or prefills
  *   readConfig(env).iceServers          — STUN/TURN for the direct path (signal/signal-routes.ts)
+ *   readConfig(env).signal              — peer-id key and per-address/per-socket limits (signal/)
  *   readConfig(env).adminToken / .fallback
  *
  * Limits and their defaults are listed in docs/limits.md.
@@ -23,17 +25,43 @@ export interface Config {
     statusIntervalMs: number;
     acceptMs: number;
     leaseMs: number;
+    prefillUnseenTps: number;
+    prefillMaxMs: number;
     redispatchWaitMs: number;
     jobTtlMs: number;
     maxAttempts: number;
     maxNodesPerIp: number;
     queueCapacity: number;
     queueWaitMs: number;
+    /** A socket that has not said `hello` this long after the upgrade is closed (4010). */
+    helloDeadlineMs: number;
+    /** Per-socket frame budget (token bucket) of a tab; running it dry closes with 4009. */
+    tabFramesPerSecond: number;
+    tabFrameBurst: number;
+    /** Finished jobs before a new identity leaves probation. */
+    probationJobs: number;
+    /** Share of new requests tabs on probation may take while a trusted tab could (0–1). */
+    probationShare: number;
   };
   anonymous: { on: boolean; rpm: number; concurrent: number };
   allowLocationHeader: boolean;
   streamIdleMs: number;
+  /** SSE comment lines while a streamed job waits or prefills (SSE_KEEPALIVE_MS). */
+  sseKeepAliveMs: number;
   iceServers: IceConfig;
+  signal: {
+    /**
+     * Key that signs peer ids (SIGNAL_SECRET). Null: no ids are issued and no peer connects (503),
+     * unless a development coordinator (SIGNAL_DEV_SECRET or ALLOW_LOCATION_HEADER "true") uses the
+     * public DEV_SIGNAL_SECRET.
+     */
+    secret: string | null;
+    /** Signalling sockets one address may hold in one Signal object (SIGNAL_MAX_PEERS_PER_IP). */
+    maxPeersPerIp: number;
+    /** Frame budget of one signalling socket: refill per second and bucket size. */
+    framesPerSecond: number;
+    frameBurst: number;
+  };
   /** Null: the admin API is disabled. */
   adminToken: string | null;
   /** Null: no cloud fallback. */
@@ -60,18 +88,31 @@ const VARS = {
   STATUS_INTERVAL_MS: positive,
   ACCEPT_MS: positive,
   LEASE_MS: positive,
+  PREFILL_UNSEEN_TPS: positive,
+  PREFILL_MAX_MS: positive,
   REDISPATCH_WAIT_MS: positive,
   JOB_TTL_MS: positive,
   MAX_ATTEMPTS: positive,
   MAX_NODES_PER_IP: positive,
   QUEUE_CAPACITY: positive,
   QUEUE_WAIT_MS: positive,
+  HELLO_DEADLINE_MS: positive,
+  TAB_FRAMES_PER_S: positive,
+  TAB_FRAME_BURST: positiveInt,
+  PROBATION_JOBS: z.coerce.number().int().nonnegative(),
+  PROBATION_SHARE: z.coerce.number().min(0).max(1),
   STREAM_IDLE_MS: positive,
+  SSE_KEEPALIVE_MS: positive,
   ANONYMOUS_TIER: z.enum(["on", "off"]),
   ANONYMOUS_RPM: positiveInt,
   ANONYMOUS_CONCURRENT: positiveInt,
   ALLOW_LOCATION_HEADER: z.enum(["true", "false"]),
   ICE_SERVERS: iceServers,
+  SIGNAL_SECRET: z.string().min(16, "at least 16 characters"),
+  SIGNAL_DEV_SECRET: z.enum(["true", "false"]),
+  SIGNAL_MAX_PEERS_PER_IP: positiveInt,
+  SIGNAL_FRAMES_PER_SECOND: positive,
+  SIGNAL_FRAME_BURST: positiveInt,
   ADMIN_TOKEN: nonEmpty,
   FALLBACK_URL: z.url(),
   FALLBACK_API_KEY: nonEmpty,
@@ -79,8 +120,14 @@ const VARS = {
 } as const;
 type Vars = { [K in keyof typeof VARS]?: z.output<(typeof VARS)[K]> };
 
+/**
+ * The peer-id signing key of development coordinators (tests, `npm start`): public, so anyone can
+ * forge ids with it. Used only when SIGNAL_SECRET is unset and a development variable says so.
+ */
+export const DEV_SIGNAL_SECRET = "tabgrid-development-signal-key (public: never in production)";
+
 /** Values never written to logs. */
-const SECRETS: ReadonlySet<string> = new Set(["ADMIN_TOKEN", "FALLBACK_API_KEY"]);
+const SECRETS: ReadonlySet<string> = new Set(["ADMIN_TOKEN", "FALLBACK_API_KEY", "SIGNAL_SECRET"]);
 
 /** Parse every known variable; invalid ones are dropped (→ default) with one warning each. */
 export function parseVars(env: Partial<Record<keyof typeof VARS, unknown>>): {
@@ -110,6 +157,9 @@ function build(v: Vars): Config {
       statusIntervalMs: v.STATUS_INTERVAL_MS ?? 15_000,
       acceptMs: v.ACCEPT_MS ?? 10_000,
       leaseMs: v.LEASE_MS ?? 30_000,
+      // A conservative rate for tabs never observed: SwiftShader prefills ~0.4-0.5 tokens/s.
+      prefillUnseenTps: v.PREFILL_UNSEEN_TPS ?? 0.25,
+      prefillMaxMs: v.PREFILL_MAX_MS ?? 900_000,
       redispatchWaitMs: v.REDISPATCH_WAIT_MS ?? 30_000,
       jobTtlMs: v.JOB_TTL_MS ?? 3_600_000,
       // MAX_ATTEMPTS=1 switches failover off (the churn benchmark's baseline).
@@ -117,6 +167,11 @@ function build(v: Vars): Config {
       maxNodesPerIp: v.MAX_NODES_PER_IP ?? 8,
       queueCapacity: v.QUEUE_CAPACITY ?? 100,
       queueWaitMs: v.QUEUE_WAIT_MS ?? 30_000,
+      helloDeadlineMs: v.HELLO_DEADLINE_MS ?? 10_000,
+      tabFramesPerSecond: v.TAB_FRAMES_PER_S ?? 200,
+      tabFrameBurst: v.TAB_FRAME_BURST ?? 1_000,
+      probationJobs: v.PROBATION_JOBS ?? 20,
+      probationShare: v.PROBATION_SHARE ?? 0.2,
     },
     anonymous: {
       on: v.ANONYMOUS_TIER === "on",
@@ -125,7 +180,18 @@ function build(v: Vars): Config {
     },
     allowLocationHeader: v.ALLOW_LOCATION_HEADER === "true",
     streamIdleMs: v.STREAM_IDLE_MS ?? 5_000,
+    sseKeepAliveMs: v.SSE_KEEPALIVE_MS ?? 10_000,
     iceServers: { iceServers: v.ICE_SERVERS ?? [] },
+    signal: {
+      secret:
+        v.SIGNAL_SECRET ??
+        (v.SIGNAL_DEV_SECRET === "true" || v.ALLOW_LOCATION_HEADER === "true"
+          ? DEV_SIGNAL_SECRET
+          : null),
+      maxPeersPerIp: v.SIGNAL_MAX_PEERS_PER_IP ?? 20,
+      framesPerSecond: v.SIGNAL_FRAMES_PER_SECOND ?? 20,
+      frameBurst: v.SIGNAL_FRAME_BURST ?? 100,
+    },
     adminToken: v.ADMIN_TOKEN ?? null,
     fallback: v.FALLBACK_URL
       ? { url: v.FALLBACK_URL, apiKey: v.FALLBACK_API_KEY ?? null, model: v.FALLBACK_MODEL ?? null }

@@ -23,6 +23,14 @@ export interface AppEnv {
   SIGNAL: DurableObjectNamespace<SignalDurableObject>;
   /** JSON array of RTCIceServer (STUN/TURN) for the direct path, served at /v1/signal/ice. */
   ICE_SERVERS?: string;
+  /** Key that signs issued peer ids (wrangler secret put SIGNAL_SECRET; docs/limits.md). */
+  SIGNAL_SECRET?: string;
+  /** "true" signs peer ids with a public development key when SIGNAL_SECRET is unset (local only). */
+  SIGNAL_DEV_SECRET?: string;
+  /** Signalling bounds: sockets per address, frame budget (edge/config.ts for defaults). */
+  SIGNAL_MAX_PEERS_PER_IP?: string;
+  SIGNAL_FRAMES_PER_SECOND?: string;
+  SIGNAL_FRAME_BURST?: string;
   /** Secret guarding /v1/admin/* (wrangler secret put ADMIN_TOKEN; .dev.vars locally). */
   ADMIN_TOKEN?: string;
   /** "on" admits requests without a Tabgrid key, per address, with ANONYMOUS_* limits. */
@@ -45,6 +53,12 @@ export interface AppEnv {
   QUEUE_WAIT_MS?: string;
   /** A response whose job stream is silent this long re-subscribes (survives object eviction). */
   STREAM_IDLE_MS?: string;
+  /** SSE comment lines (`: keep-alive`) this often while a streamed job waits or prefills. */
+  SSE_KEEPALIVE_MS?: string;
+  /** Prefill rate (tokens/s) assumed for a tab never seen finishing a job, for its first lease. */
+  PREFILL_UNSEEN_TPS?: string;
+  /** Longest a tab may take from accept to its first token (plus the lease). */
+  PREFILL_MAX_MS?: string;
 }
 
 export type AppContext = { Bindings: AppEnv; Variables: { requestId: string; caller: Caller } };

@@ -39,6 +39,10 @@ const child = spawn(
     // Locally anyone on this machine may call the API without a key (README: API keys).
     "--var",
     "ANONYMOUS_TIER:on",
+    // Locally, peer ids for the direct WebRTC path are signed with the public development key
+    // (docs/limits.md: signalling); deployments set the SIGNAL_SECRET secret instead.
+    "--var",
+    "SIGNAL_DEV_SECRET:true",
   ],
   {
     stdio: "inherit",

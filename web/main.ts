@@ -4,17 +4,19 @@ import { classifyCatalog } from "../shared/models/eligibility.js";
 import { startWithFallback } from "./control/load-fallback.js";
 import { DEFAULT_SETTINGS } from "./control/settings.js";
 import type { RestartingEngine } from "./engine-client/restarting-engine.js";
-import { EngineError } from "./engine/inference-engine.js";
 import { adapterInfo, detectGpu } from "./gpu/detect-gpu.js";
 import { adapterKey, Ledger } from "./ledger/ledger.js";
 import { exportLedger, ledgerWrites, refreshLedger } from "./page/ledger-view.js";
+import { loadFailed } from "./page/load-failure.js";
 import { helloGpu, measure, predictions } from "./page/measure.js";
 import type { Page, PageState } from "./page/page.js";
 import { createStore } from "./page/store.js";
 import { backoffMs, idleMs } from "./page/url-timings.js";
 import { fetchCatalog } from "./runtime/catalog-client.js";
 import type { JobEnd } from "./runtime/job-runner.js";
+import { claimEngine, engineHeldElsewhere } from "./runtime/engine-lock.js";
 import { createEngine, startContributing } from "./runtime/start-contributing.js";
+import { renderTabNotes, type TabNotes } from "./tab-link/tab-notes.js";
 import { renderAdapter } from "./ui/adapter-panel.js";
 import { renderCachePanel } from "./ui/cache-panel.js";
 import { renderConsent } from "./ui/consent-panel.js";
@@ -24,6 +26,7 @@ import { byId, fill, h } from "./ui/dom.js";
 import { renderGpuPanel } from "./ui/gpu-panel.js";
 import { renderModelPicker, type ModelPicker } from "./ui/model-picker.js";
 import { gpuWorking, stateWords } from "./ui/state-words.js";
+import { verdictText } from "./ui/verdict.js";
 import { renderProgress, renderStatus } from "./ui/status-panel.js";
 
 /**
@@ -35,11 +38,19 @@ import { renderProgress, renderStatus } from "./ui/status-panel.js";
  * same start-up as the embedded frame (runtime/start-contributing.ts).
  */
 const AGENT = "tabgrid-web/0.1.0";
+/**
+ * The model this tab contributes with, kept for the tab's session (sessionStorage survives the
+ * browser discarding a background tab): after a discard the page reloads and resumes by itself.
+ */
+const CONTRIBUTING_KEY = "tabgrid-contributing";
+let engine: RestartingEngine | null = null;
+let notes: TabNotes | null = null;
 
 function indicator(active: boolean, text: string): void {
   const el = byId("gpu-indicator");
   el.dataset.active = String(active);
-  el.textContent = active ? `GPU working: ${text}` : "GPU not in use by Tabgrid";
+  el.hidden = !active;
+  el.textContent = active ? `GPU working: ${text}` : "";
   document.title = `${active ? "● " : ""}Tabgrid — contribute your GPU`;
 }
 
@@ -49,12 +60,21 @@ function renderState(p: Page): void {
   const words = stateWords(view, control, picker?.selected()?.model_id ?? null);
   p.dashboard.state(words);
   indicator(gpuWorking(view, measuring !== null), measuring ? "measuring" : words);
+  const chosen = picker?.selected();
+  if (picker)
+    byId("verdict").textContent = verdictText(
+      p.store.state.classification,
+      chosen,
+      chosen ? predictions(p)(chosen) : undefined,
+      picker.recommended().length,
+    );
 }
 
 async function main(): Promise<void> {
   const detection = await detectGpu();
   renderAdapter(byId("adapter"), detection);
   if (!detection.ok) {
+    byId("verdict").textContent = `This browser cannot contribute: ${detection.message}`;
     fill(byId("models"));
     return;
   }
@@ -73,8 +93,9 @@ async function main(): Promise<void> {
     contribution: null,
     view: null,
     control: null,
+    consent: null,
+    failure: null,
   });
-  let engine: RestartingEngine | null = null;
   const p: Page = {
     store,
     gpu,
@@ -90,10 +111,20 @@ async function main(): Promise<void> {
       onPause: (paused) => store.state.contribution?.controller.setUserPaused(paused),
     }),
     engine: () => (engine ??= createEngine()),
+    dropEngine: () => {
+      engine = null;
+    },
     record: ledgerWrites(ledger, () => refreshLedger(ledger, p.dashboard)),
   };
   // The state words read these fields; everything else renders where it changes.
-  const shown: (keyof PageState)[] = ["view", "control", "measuring", "picker"];
+  const shown: (keyof PageState)[] = [
+    "view",
+    "control",
+    "measuring",
+    "picker",
+    "classification",
+    "correction",
+  ];
   store.subscribe((_, changed) => {
     if (shown.some((key) => changed.has(key))) renderState(p);
   });
@@ -127,11 +158,34 @@ async function main(): Promise<void> {
     return;
   }
   store.update({ picker });
+  picker.select.addEventListener("change", () => renderState(p));
   void renderCachePanel(byId("cache"), store.state.catalog, () => store.state.view?.model ?? null);
   if (!picker.selected()) return;
 
-  const consent = renderConsent(byId("consent-panel"), () => void contribute(p));
-  consent.disabled = false;
+  const consent = renderConsent(byId("consent-panel"), () => void contribute(p, false));
+  store.update({ consent });
+  consent.ready();
+  notes = renderTabNotes();
+  const resumeModel = sessionStorage.getItem(CONTRIBUTING_KEY);
+  const discarded = (document as Document & { wasDiscarded?: boolean }).wasDiscarded === true;
+  if (discarded && resumeModel) {
+    const select = document.getElementById("model-select") as HTMLSelectElement | null;
+    if (select && picker.eligible.some((m) => m.model_id === resumeModel)) {
+      select.value = resumeModel;
+      notes.note(
+        "The browser unloaded this tab in the background to save memory; it reloaded and is " +
+          "contributing again under the same identity.",
+      );
+      void contribute(p, false);
+      return;
+    }
+  }
+  if (await engineHeldElsewhere()) {
+    notes.otherTab(
+      "Another Tabgrid tab in this browser is contributing this GPU now. One tab serves at a " +
+        "time; press “Contribute this GPU” here to take over from it.",
+    );
+  }
 }
 
 /** After the controller has seen the job: correct the speed predictions and record the job. */
@@ -150,12 +204,29 @@ function jobEnded(p: Page, end: JobEnd): void {
   p.record.job(end);
 }
 
-async function contribute(p: Page): Promise<void> {
+/**
+ * Consent given: claim the browser's one engine (engine-lock.ts) — or offer to take it over from
+ * the tab that holds it — then start contributing.
+ */
+async function contribute(p: Page, steal: boolean): Promise<void> {
   const { store } = p;
   const picker = store.state.picker;
   const chosen = picker?.selected();
   if (!picker || !chosen) return;
+  const claim = await claimEngine(steal);
+  if (!claim) {
+    notes?.otherTab(
+      "Another Tabgrid tab in this browser is already contributing this GPU. One tab serves at " +
+        "a time, so the two don't compete for the GPU.",
+      { label: "Contribute from this tab instead", onClick: () => void contribute(p, true) },
+    );
+    return;
+  }
+  notes?.clear();
   picker.setDisabled(true);
+  store.state.consent?.started();
+  store.update({ failure: null });
+  byId("load-notes").replaceChildren();
   const status = byId("status");
   const progress = byId("progress");
   const loadNotes = byId("load-notes");
@@ -183,6 +254,20 @@ async function contribute(p: Page): Promise<void> {
   const view = contribution.contributor.snapshot;
   renderStatus(status, view);
   store.update({ contribution, view });
+  // Another tab took over: stop serving here and free the GPU (a fresh engine if we take it back).
+  void claim.lost.then(() => {
+    contribution.dispose();
+    p.dropEngine();
+    sessionStorage.removeItem(CONTRIBUTING_KEY);
+    store.update({ contribution: null });
+    picker.setDisabled(false);
+    p.controls.setStarted(false);
+    store.state.consent?.ready();
+    notes?.otherTab(
+      "Another Tabgrid tab in this browser took over contributing; this tab has stopped serving.",
+      { label: "Contribute from this tab again", onClick: () => void contribute(p, true) },
+    );
+  });
 
   if (!store.state.benchmark) await measure(p);
   try {
@@ -194,11 +279,15 @@ async function contribute(p: Page): Promise<void> {
       (message) => loadNotes.append(h("p", { class: "note" }, message)),
     );
   } catch (err) {
-    const message = err instanceof EngineError ? `${err.code}: ${err.message}` : String(err);
-    progress.append(h("p", { class: "problem", role: "alert" }, `Loading failed — ${message}`));
+    claim.release();
+    loadFailed(p, contribution, err);
     return;
   }
   p.controls.setStarted(true);
+  sessionStorage.setItem(
+    CONTRIBUTING_KEY,
+    contribution.contributor.snapshot.model ?? chosen.model_id,
+  );
   void renderCachePanel(byId("cache"), store.state.catalog, () => store.state.view?.model ?? null);
   addEventListener("pagehide", () => contribution.stop());
 }

@@ -1,9 +1,25 @@
 import { ApiError, apiErrorFromJob } from "../http/api-error.js";
+import type { JobEvent } from "../region/job-events.js";
 import type { JobStream } from "../region-client/job-stream.js";
 import type { ResponseFormat } from "./response-format.js";
 
 const encoder = new TextEncoder();
 const sse = (data: unknown) => encoder.encode(`data: ${JSON.stringify(data)}\n\n`);
+/** An SSE comment: clients ignore it; proxies see traffic, and a write finds a vanished client. */
+const KEEP_ALIVE = encoder.encode(": keep-alive\n\n");
+
+/** The event `next` resolves to, or "quiet" when `ms` pass first (the read stays pending). */
+async function nextOrQuiet(next: Promise<JobEvent | null>, ms: number) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const quiet = new Promise<"quiet">((resolve) => {
+    timer = setTimeout(() => resolve("quiet"), ms);
+  });
+  try {
+    return await Promise.race([next, quiet]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export interface JobResponseInit {
   source: JobStream;
@@ -19,8 +35,16 @@ export interface JobResponseInit {
  * Stream a job as OpenAI server-sent events, ending with `data: [DONE]`. A failure after the
  * stream started can no longer change the status code, so it is sent as an `error` event (the
  * `openai` client raises it as an APIError) and the stream ends without [DONE].
+ *
+ * While no event comes (the job waits for a tab, or the tab prefills for a minute) a keep-alive
+ * comment is written every `source.keepAliveMs`: proxies keep the connection open, and a client
+ * that went away is noticed at that write (a runtime sees a closed connection only when it
+ * writes), so its concurrency slot and its tab are freed within the interval, not at the first
+ * token.
  */
 export function streamJob(init: JobResponseInit): Response {
+  /** A read of the job that outlived a keep-alive; the next pull waits for it again. */
+  let pending: Promise<JobEvent | null> | null = null;
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       const opening = init.opening ? init.format.opening() : null;
@@ -31,7 +55,10 @@ export function streamJob(init: JobResponseInit): Response {
     // end the pull.
     async pull(controller) {
       for (;;) {
-        const event = await init.source.next();
+        pending ??= init.source.next();
+        const event = await nextOrQuiet(pending, init.source.keepAliveMs);
+        if (event === "quiet") return controller.enqueue(KEEP_ALIVE);
+        pending = null;
         if (!event) return controller.close();
         switch (event.type) {
           case "delta": {

@@ -6,7 +6,7 @@ const MAX_FAILED_RESUBSCRIBES = 3;
 
 /** Silence after which a response re-subscribes to its job (STREAM_IDLE_MS, default 5 s). */
 export { streamIdleMs } from "../config.js";
-import { streamIdleMs } from "../config.js";
+import { readConfig, streamIdleMs } from "../config.js";
 
 /** How a stream reaches its job's Region object. */
 export interface JobChannel {
@@ -19,7 +19,7 @@ export interface JobChannel {
  * from character `from`), re-subscribing to the same Region object as needed.
  */
 export function jobStream(
-  env: { STREAM_IDLE_MS?: string },
+  env: { STREAM_IDLE_MS?: string; SSE_KEEPALIVE_MS?: string },
   stub: ReturnType<typeof regionStub>,
   job: { jobId: string; owner: string | null; from: number },
   first: { readerId: string; events: ReadableStream<Uint8Array> },
@@ -32,6 +32,7 @@ export function jobStream(
       release: (readerId) => stub.release(jobId, readerId),
     },
     streamIdleMs(env),
+    readConfig(env).sseKeepAliveMs,
   );
 }
 
@@ -55,6 +56,8 @@ export class JobStream {
     first: { readerId: string; events: ReadableStream<Uint8Array> },
     private readonly channel: JobChannel,
     private readonly idleMs: number,
+    /** How often a streamed response writes a keep-alive comment while no event comes. */
+    readonly keepAliveMs = 10_000,
   ) {
     this.reader = first.events.getReader();
     this.readerId = first.readerId;

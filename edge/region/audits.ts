@@ -138,7 +138,7 @@ export class Audits {
   }
 
   /** A verifier answered: record the evidence about the subject; the verifier is free again. */
-  onResult(verifier: TabRecord, msg: AuditResult): void {
+  async onResult(verifier: TabRecord, msg: AuditResult): Promise<void> {
     const { sql, placement, reputation } = this.d;
     const row = sql
       .exec<AuditRow>(
@@ -172,7 +172,7 @@ export class Audits {
       log("warn", "audit result rejected (more tokens than asked)", { tab: verifier.publicId });
       return;
     }
-    reputation.record(
+    await reputation.record(
       row.subject,
       row.subject_public,
       auditEvidence(msg, reputation.settings.config),

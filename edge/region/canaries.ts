@@ -79,7 +79,7 @@ export class Canaries {
   }
 
   /** A frame about a canary job (job.accept/delta/done/error). */
-  onFrame(tab: TabRecord, msg: Extract<TabFrame, { jobId: string }>): void {
+  async onFrame(tab: TabRecord, msg: Extract<TabFrame, { jobId: string }>): Promise<void> {
     const { sql, placement, reputation } = this.d;
     const run = sql
       .exec<RunRow>(
@@ -109,7 +109,7 @@ export class Canaries {
       )
       .toArray()[0];
     if (known) {
-      reputation.record(
+      await reputation.record(
         run.node_id,
         tab.publicId,
         canaryEvidence(run.text, known.answer, c),

@@ -12,6 +12,25 @@ import type { JobView } from "./job-view.js";
 import type { RegionParts } from "./region-parts.js";
 import { appEnv, chat, getJob, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
 import { regionStub } from "./region-stub.js";
+import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
+
+function scriptedHello(models: string[]) {
+  return {
+    type: "hello",
+    protocol: PROTOCOL_VERSION,
+    adapter: {
+      vendor: "google",
+      architecture: "swiftshader",
+      description: "scripted",
+      shaderF16: false,
+      maxBufferSize: 1,
+      maxStorageBufferBindingSize: 1,
+    },
+    models,
+    state: "idle",
+    agent: "scripted-tab/1",
+  };
+}
 
 const tabs = useTabs();
 const tab = (models: string[]) => tabs.tab(models);
@@ -111,7 +130,7 @@ describe("failover mid-stream", () => {
     expect(body.error.message).toContain("no other tab could take over");
   });
 
-  it("a non-retryable error ends the job at once", async () => {
+  it("one tab's bad_request does not end the job on its word: with no second tab it fails as the tab's fault", async () => {
     const t = await tab(["fo-bad"]);
     const resP = chat("fo-bad");
     const job = await t.nextJob();
@@ -121,7 +140,11 @@ describe("failover mid-stream", () => {
       error: { code: "bad_request", message: "prompt longer than the context window" },
     });
     const res = await resP;
-    expect(res.status).toBe(400);
+    // Trust no tab (docs/trust.md): bad_request reaches a client only when a second tab agrees.
+    expect(res.status).toBe(502);
+    const body = OpenAIErrorBodySchema.parse(await res.json());
+    expect(body.error.code).toBe("engine_error");
+    expect(body.error.message).toContain("no second tab confirmed it");
     expect((await getJob(job.id)).attempts).toBe(1);
   });
 });
@@ -254,8 +277,13 @@ describe("limits on contributor connections", () => {
     for (let i = 0; i < 40; i++) {
       const r = await open();
       expect(r.status).toBe(101);
-      r.webSocket!.accept();
-      sockets.push(r.webSocket!);
+      const ws = r.webSocket!;
+      // Registered tabs hold their slots (a socket silent past HELLO_DEADLINE_MS gives it back).
+      const challenged = new Promise((resolve) => ws.addEventListener("message", resolve));
+      ws.accept();
+      await challenged;
+      ws.send(JSON.stringify(scriptedHello(["fo-slots"])));
+      sockets.push(ws);
     }
     const refused = await open();
     expect(refused.status).toBe(429);

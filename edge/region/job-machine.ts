@@ -1,6 +1,7 @@
 import { log } from "../http/log.js";
-import type { JobError, JobErrorCode } from "../../shared/protocol/job.js";
+import type { FinishReason, JobError, JobErrorCode } from "../../shared/protocol/job.js";
 import { retryAfterSeconds } from "../../shared/scheduling/wait-queue.js";
+import { deliveredTokenBound, remainingTokens, stopCut } from "./answer-budget.js";
 import type { JobLeases } from "./job-leases.js";
 import type { JobReaders } from "./job-readers.js";
 import { TERMINAL_STATES, type JobStore } from "./job-store.js";
@@ -11,13 +12,20 @@ import { jobTimer, type RegionTimer } from "./region-timers.js";
 import type { TabChannel, TabEvent, TabFrame } from "./tab-channel.js";
 import type { TabLearning } from "./tab-learning.js";
 import type { TabRecord } from "./tab-registry.js";
+import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
+import { boundUsage, cutToBytes, utf8Bytes } from "./usage-bounds.js";
 import type { Audits } from "./audits.js";
 import type { Canaries } from "./canaries.js";
 import type { Reputation } from "./reputation.js";
 
-/** Failures another tab may fix; the rest end the job at once. */
-const RETRYABLE: ReadonlySet<JobErrorCode> = new Set([
+/**
+ * Errors a tab may report that say something about the tab (its engine, its GPU, its state): the
+ * job moves to another tab with the error as its cause. Any other code a tab sends (bad_request,
+ * cancelled, …) is not the tab's to decide: the job moves on too, and the client never sees that
+ * code on one tab's word (bad_request needs a second tab to agree; see onFrame).
+ */
+const TAB_CAUSES: ReadonlySet<JobErrorCode> = new Set([
   "engine_error",
   "device_lost",
   "node_gone",
@@ -37,8 +45,9 @@ export interface JobMachineDeps {
   timers: TimerTable<RegionTimer>;
   report: RegionReport;
   config: RegionConfig;
-  /** Verification (docs/trust.md): audits, canaries and per-identity reputation. */
-  trust?: { reputation: Reputation; audits: Audits; canaries: Canaries };
+  trust: TabTrust;
+  /** Verification (docs/trust.md): audits, canaries and the evidence per identity. */
+  verify?: { reputation: Reputation; audits: Audits; canaries: Canaries };
 }
 
 /**
@@ -48,7 +57,23 @@ export interface JobMachineDeps {
  * Placement's part; this decides when it moves and what the client is told.
  */
 export class JobMachine {
-  constructor(private readonly d: JobMachineDeps) {}
+  constructor(private readonly d: JobMachineDeps) {
+    d.trust.onQuarantine((tabId) => this.quarantined(tabId));
+  }
+
+  /** A quarantined tab gets no more work; the job it is running moves to another tab. */
+  private async quarantined(tabId: string): Promise<void> {
+    const tab = this.d.channel.tabs.get(tabId);
+    if (!tab) return;
+    this.d.placement.syncTab(tab);
+    await this.d.report.soon(true);
+    if (tab.jobId && this.isCurrent(tab, tab.jobId)) {
+      await this.redispatch(tab.jobId, {
+        code: "node_gone",
+        message: "the serving tab was quarantined",
+      });
+    }
+  }
 
   /** After eviction: jobs whose tab vanished move on; timers lost with memory are re-armed. */
   async restore(): Promise<void> {
@@ -75,7 +100,7 @@ export class JobMachine {
         this.d.placement.syncTab(event.tab);
         await this.d.report.soon(true);
         await this.offerWaiting(event.tab);
-        return this.d.trust?.audits.dispatch();
+        return this.d.verify?.audits.dispatch();
       case "left":
         return this.tabLeft(event.tab, event.why);
       case "frame":
@@ -88,9 +113,11 @@ export class JobMachine {
   }
 
   async tabLeft(tab: TabRecord, why: string): Promise<void> {
+    const replaced = this.d.channel.tabs.get(tab.tabId) !== tab;
     this.d.channel.forget(tab);
     this.d.placement.forgetTab(tab.tabId);
-    this.d.trust?.audits.tabLeft(tab);
+    if (!replaced) this.d.trust.left(tab.tabId);
+    this.d.verify?.audits.tabLeft(tab);
     log("info", "tab left", { tab: tab.publicId, why });
     const row = tab.jobId ? this.d.jobs.get(tab.jobId) : undefined;
     if (row && row.node_id === tab.tabId && !TERMINAL_STATES.has(row.state)) {
@@ -143,9 +170,13 @@ export class JobMachine {
         retryAfterS: retryAfterSeconds(this.d.config.queueRetryAfterMs),
       });
     } else {
-      await this.endWithError(jobId, {
+      const cause = clientCause({
         code: (row.error_code ?? "node_gone") as JobErrorCode,
-        message: `${row.error_message ?? "the serving tab left"}; no other tab could take over in time`,
+        message: row.error_message ?? "the serving tab left",
+      });
+      await this.endWithError(jobId, {
+        code: cause.code,
+        message: `${cause.message}; no other tab could take over in time`,
       });
     }
   }
@@ -162,15 +193,15 @@ export class JobMachine {
 
   private async onFrame(tab: TabRecord, msg: TabFrame): Promise<void> {
     const { jobs, placement, readers, report } = this.d;
-    const trust = this.d.trust;
-    if (trust && "jobId" in msg && trust.canaries.owns(msg.jobId)) {
-      trust.canaries.onFrame(tab, msg);
-      return this.afterTrust(tab);
+    const verify = this.d.verify;
+    if (verify && "jobId" in msg && verify.canaries.owns(msg.jobId)) {
+      await verify.canaries.onFrame(tab, msg);
+      return this.offerWork(tab);
     }
     switch (msg.type) {
       case "audit.result":
-        trust?.audits.onResult(tab, msg);
-        return this.afterTrust(tab);
+        await verify?.audits.onResult(tab, msg);
+        return this.offerWork(tab);
       case "status": {
         // A tab reporting idle is done with a job that was taken from it (moved or cancelled).
         const free = msg.state === "idle" && tab.jobId && !this.isCurrent(tab, tab.jobId);
@@ -188,65 +219,113 @@ export class JobMachine {
         if (this.isCurrent(tab, msg.jobId)) {
           this.d.learning.noteRtt(tab);
           jobs.markStreaming(msg.jobId);
-          await this.d.leases.arm(msg.jobId, this.d.config.leaseMs);
+          const prefillMs = this.d.placement.expectedPrefillMs(tab, msg.jobId);
+          await this.d.leases.accepted(msg.jobId, prefillMs);
         }
         return;
-      case "job.delta":
-        if (!jobs.appendDelta(msg.jobId, tab.tabId, msg.seq, msg.text)) {
-          log("warn", "delta dropped (stale attempt, duplicate or out of order)", {
+      case "job.progress":
+        if (this.isCurrent(tab, msg.jobId)) await this.d.leases.progress(msg.jobId);
+        return;
+      case "job.delta": {
+        // The answer may not grow past what max_tokens allows (usage-bounds.ts): the excess is
+        // never stored or sent, and the tab is cut off.
+        const room = jobs.room(msg.jobId, tab.tabId);
+        if (room === null) {
+          // Late frames of a moved or finished attempt are normal; logged, bounded.
+          this.d.trust.rejections.note(tab.publicId, "delta for a job not running on this tab", {
+            jobId: msg.jobId,
+            seq: msg.seq,
+          });
+          return;
+        }
+        // After a failover a stop string may straddle two attempts; neither tab can see it.
+        const cut = this.stopAcrossAttempts(tab, msg.jobId, msg.text);
+        const stopped = cut === null ? msg.text : msg.text.slice(0, cut);
+        const bytes = utf8Bytes(stopped);
+        const over = bytes > room;
+        const text = over ? cutToBytes(stopped, room) : stopped;
+        if (
+          !jobs.appendDelta(msg.jobId, tab.tabId, msg.seq, text, over ? utf8Bytes(text) : bytes)
+        ) {
+          this.d.trust.rejections.note(tab.publicId, "delta dropped (duplicate or out of order)", {
             jobId: msg.jobId,
             seq: msg.seq,
           });
           return;
         }
         if (msg.seq === 0) jobs.markFirstToken(msg.jobId, Date.now());
-        readers.push(msg.jobId, { type: "delta", text: msg.text });
+        if (text) readers.push(msg.jobId, { type: "delta", text });
+        if (over) return this.overran(tab, msg.jobId);
+        if (cut !== null) return this.finishHere(msg.jobId, "stop", "a stop sequence");
         await this.d.leases.extend(msg.jobId);
         return;
+      }
       case "job.done": {
         const current = this.isCurrent(tab, msg.jobId);
         const finished = current && msg.finishReason !== "abort";
-        if (finished) this.d.learning.observe(tab, msg.jobId, msg.usage);
+        // Usage is the coordinator's: the tab's report clamped to what it sent and received.
+        const row = finished ? jobs.get(msg.jobId) : undefined;
+        const bounded = row ? boundUsage(msg.usage, jobs.spec(row), row.text) : null;
+        if (bounded) {
+          this.d.trust.jobDone(tab.tabId);
+          this.d.learning.observe(tab, msg.jobId, bounded.usage);
+        }
         if (tab.jobId === msg.jobId) {
           if (finished) tab.jobsServed += 1;
           placement.updateTab(tab, { jobId: null, state: msg.state ?? "idle" });
         }
         if (current && msg.finishReason === "abort") {
           // The tab stopped on its own (paused by its owner): another tab continues.
+          this.d.trust.fault(tab, "stopped a job on its own", { jobId: msg.jobId });
           await this.redispatch(msg.jobId, {
             code: "node_gone",
             message: "the serving tab stopped",
           });
-        } else if (current) {
-          // A quarantined identity's credit is withheld.
-          const credit = trust?.reputation.isQuarantined(tab.tabId)
-            ? null
-            : this.d.learning.credit(tab, msg.jobId, msg.usage.completion_tokens);
+        } else if (current && bounded) {
+          if (bounded.inflated) {
+            this.d.trust.fault(tab, "usage over what the coordinator observed", {
+              jobId: msg.jobId,
+              reported: msg.usage,
+              counted: bounded.usage,
+            });
+          }
+          const credit = this.d.learning.credit(tab, msg.jobId, bounded.usage.completion_tokens);
           if (credit !== null)
             this.d.channel.send(tab, { type: "job.credit", jobId: msg.jobId, credit });
-          jobs.finish(msg.jobId, msg.finishReason, msg.usage);
+          jobs.finish(msg.jobId, msg.finishReason, bounded.usage);
           readers.push(msg.jobId, {
             type: "done",
             finishReason: msg.finishReason,
-            usage: msg.usage,
+            usage: bounded.usage,
           });
           await this.settle(msg.jobId);
-          trust?.audits.afterJob(tab, msg.jobId);
-          if (trust?.canaries.afterJob(tab)) return;
+          verify?.audits.afterJob(tab, msg.jobId);
+          if (verify?.canaries.afterJob(tab)) return;
         }
         await report.soon(false);
-        await this.offerWaiting(tab);
-        return this.afterTrust(tab);
+        return this.offerWork(tab);
       }
       case "job.error": {
         const current = this.isCurrent(tab, msg.jobId);
+        const row = current ? jobs.get(msg.jobId) : undefined;
         if (tab.jobId === msg.jobId)
           placement.updateTab(tab, { jobId: null, state: msg.state ?? "idle" });
-        if (current && RETRYABLE.has(msg.error.code)) {
-          if (msg.error.code !== "no_capacity") placement.recordFailure(tab.tabId);
-          await this.redispatch(msg.jobId, msg.error);
-        } else if (current) {
-          await this.endWithError(msg.jobId, msg.error);
+        if (row && msg.error.code === "bad_request" && row.error_code === "bad_request") {
+          // A second tab agrees that the request is one this model cannot take (e.g. longer than
+          // its context window): that reaches the client.
+          await this.endWithError(msg.jobId, {
+            code: "bad_request",
+            message: `Two tabs found the request invalid for this model: ${msg.error.message.slice(0, 300)}`,
+          });
+        } else if (row) {
+          // A tab's error never ends a client's job on its word: it counts against the tab and
+          // the job moves on.
+          this.d.trust.fault(tab, `job.error ${msg.error.code}`, {
+            jobId: msg.jobId,
+            message: msg.error.message.slice(0, 200),
+          });
+          placement.recordFailure(tab.tabId);
+          await this.redispatch(msg.jobId, tabCause(msg.error));
         }
         await report.soon(false);
         return this.offerWaiting(tab);
@@ -260,23 +339,10 @@ export class JobMachine {
 
   // ---- transitions -------------------------------------------------------------------------
 
-  /** After verification news: quarantined tabs' jobs move on; the tab and verifiers get work. */
-  private async afterTrust(tab: TabRecord): Promise<void> {
-    const trust = this.d.trust;
-    if (!trust) return;
-    for (const tabId of trust.reputation.takeQuarantined()) {
-      const bad = this.d.channel.tabs.get(tabId);
-      if (!bad) continue;
-      this.d.placement.syncTab(bad);
-      if (bad.jobId && this.isCurrent(bad, bad.jobId)) {
-        await this.redispatch(bad.jobId, {
-          code: "node_gone",
-          message: "the serving tab was quarantined",
-        });
-      }
-    }
-    if (!tab.jobId && tab.state === "idle") await this.offerWaiting(tab);
-    trust.audits.dispatch();
+  /** The tab takes a waiting job if it is free; idle verifiers get waiting audits. */
+  private async offerWork(tab: TabRecord): Promise<void> {
+    await this.offerWaiting(tab);
+    this.d.verify?.audits.dispatch();
   }
 
   private isCurrent(tab: TabRecord, jobId: string): boolean {
@@ -295,14 +361,19 @@ export class JobMachine {
     if (!row || TERMINAL_STATES.has(row.state)) return;
     await this.d.leases.drop(jobId);
     const previous = row.node_id ? channel.tabs.get(row.node_id) : undefined;
+    // max_tokens holds for the whole answer: a job whose delivered text spent it ends here.
+    if (remainingTokens(jobs.spec(row), row.text) <= 0) {
+      return this.finishHere(jobId, "length", "max_tokens");
+    }
     if (previous && previous.jobId === jobId) {
       channel.send(previous, { type: "job.cancel", jobId, reason: "job moved to another tab" });
     }
     jobs.requeue(jobId, cause);
     if (row.attempts >= config.maxAttempts) {
+      const shown = clientCause(cause);
       await this.endWithError(jobId, {
-        code: cause.code,
-        message: `${cause.message}; gave up after ${row.attempts} attempts`,
+        code: shown.code,
+        message: `${shown.message}; gave up after ${row.attempts} attempts`,
       });
       return;
     }
@@ -314,11 +385,68 @@ export class JobMachine {
     await this.placed(placed);
   }
 
+  /**
+   * The coordinator ends the answer itself (its budget is spent, or a stop string straddled two
+   * attempts): the tab, if still on it, is told to stop, and usage is the coordinator's bound.
+   */
+  private async finishHere(jobId: string, reason: FinishReason, why: string): Promise<void> {
+    const { jobs, channel } = this.d;
+    const row = jobs.get(jobId);
+    if (!row || TERMINAL_STATES.has(row.state)) return;
+    const tab = row.node_id ? channel.tabs.get(row.node_id) : undefined;
+    if (tab && tab.jobId === jobId) channel.send(tab, { type: "job.cancel", jobId, reason: why });
+    const prompt = jobs.match(row).promptTokens ?? 0;
+    const completion = deliveredTokenBound(row.text);
+    const usage = {
+      prompt_tokens: prompt,
+      completion_tokens: completion,
+      total_tokens: prompt + completion,
+    };
+    jobs.finish(jobId, reason, usage);
+    this.d.readers.push(jobId, { type: "done", finishReason: reason, usage });
+    await this.settle(jobId);
+    log("info", "job finished by the coordinator", { jobId, reason, why });
+  }
+
+  /** Characters of `incoming` to keep when a stop string ends the answer across attempts. */
+  private stopAcrossAttempts(tab: TabRecord, jobId: string, incoming: string): number | null {
+    const row = this.d.jobs.get(jobId);
+    if (!row || row.attempts < 2 || row.node_id !== tab.tabId) return null;
+    const stop = this.d.jobs.spec(row).sampling.stop;
+    return stop?.length ? stopCut(row.text, incoming, stop) : null;
+  }
+
   private async endWithError(jobId: string, error: JobError): Promise<void> {
     if (!this.d.jobs.fail(jobId, error)) return;
     this.d.readers.push(jobId, { type: "error", error });
     await this.settle(jobId);
     log("info", "job failed", { jobId, code: error.code, message: error.message });
+  }
+
+  /**
+   * The tab sent more than max_tokens allows: the answer ends there with finish_reason "length"
+   * (the excess was never stored or sent), the tab is told to stop, earns nothing for the job, and
+   * it counts as a fault. It stays bound until it confirms, like a cancelled tab.
+   */
+  private async overran(tab: TabRecord, jobId: string): Promise<void> {
+    const { jobs, readers } = this.d;
+    const row = jobs.get(jobId);
+    if (!row) return;
+    const spec = jobs.spec(row);
+    this.d.trust.fault(tab, "answer longer than max_tokens allows", {
+      jobId,
+      maxTokens: spec.sampling.max_tokens,
+    });
+    this.d.placement.recordFailure(tab.tabId);
+    this.d.channel.send(tab, {
+      type: "job.cancel",
+      jobId,
+      reason: "answer longer than max_tokens",
+    });
+    const { usage } = boundUsage(null, spec, row.text);
+    jobs.finish(jobId, "length", usage);
+    readers.push(jobId, { type: "done", finishReason: "length", usage });
+    await this.settle(jobId);
   }
 
   /** A job reached a terminal state: drop its timers and schedule its record's expiry. */
@@ -329,4 +457,21 @@ export class JobMachine {
     await timers.clear(jobTimer("detach", jobId));
     await timers.set(jobTimer("expire", jobId), Date.now() + this.d.config.jobTtlMs);
   }
+}
+
+/** What a job keeps as its cause when a tab reported `error` (the tab's own word about itself). */
+function tabCause(error: JobError): JobError {
+  if (TAB_CAUSES.has(error.code) || error.code === "bad_request") {
+    return { code: error.code, message: error.message.slice(0, 300) };
+  }
+  return { code: "engine_error", message: `the serving tab reported ${error.code}` };
+}
+
+/** A cause as the client may see it: one tab's bad_request is not a verdict on the request. */
+function clientCause(cause: JobError): JobError {
+  if (cause.code !== "bad_request") return cause;
+  return {
+    code: "engine_error",
+    message: "one tab reported the request invalid for this model and no second tab confirmed it",
+  };
 }

@@ -6,6 +6,7 @@ import type {
   JobSpec,
   Usage,
 } from "../../shared/protocol/job.js";
+import { answerByteCap } from "./usage-bounds.js";
 
 /** Lifecycle of a job; terminal states are done, failed and cancelled. */
 export type JobState = "queued" | "assigned" | "streaming" | "done" | "failed" | "cancelled";
@@ -37,6 +38,10 @@ export interface JobRow extends Record<string, SqlStorageValue> {
   dispatched_at: number | null;
   first_token_at: number | null;
   attempt_start_chars: number;
+  /** UTF-8 bytes of `text`, kept by appendDelta. */
+  text_bytes: number;
+  /** Most bytes the answer may have (max_tokens × the longest token); 0 on jobs written before. */
+  answer_cap_bytes: number;
 }
 
 /** What the Worker knows about a request that matching needs (besides the model). */
@@ -74,8 +79,8 @@ export class JobStore {
     const now = Date.now();
     this.sql.exec(
       `INSERT INTO jobs (id, request_id, model, kind, state, created_at, updated_at, spec,
-         detach_grace_ms, owner, match, priority)
-       VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)`,
+         detach_grace_ms, owner, match, priority, answer_cap_bytes)
+       VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)`,
       spec.id,
       meta.requestId,
       spec.model,
@@ -87,7 +92,25 @@ export class JobStore {
       meta.owner,
       JSON.stringify(meta.match),
       meta.priority,
+      answerByteCap(spec.sampling.max_tokens),
     );
+  }
+
+  /**
+   * Bytes the answer may still grow by before it is longer than max_tokens allows, when `tabId` is
+   * the job's current tab; null otherwise (a stale or finished attempt).
+   */
+  room(id: string, tabId: string): number | null {
+    const row = this.sql
+      .exec<{ room: number; cap: number }>(
+        `SELECT answer_cap_bytes - text_bytes AS room, answer_cap_bytes AS cap FROM jobs
+         WHERE id = ? AND node_id = ? AND state IN ('assigned', 'streaming')`,
+        id,
+        tabId,
+      )
+      .toArray()[0];
+    if (!row) return null;
+    return row.cap > 0 ? row.room : Number.POSITIVE_INFINITY;
   }
 
   match(row: JobRow): MatchFacts {
@@ -181,12 +204,14 @@ export class JobStore {
    * Append a delta from the job's current tab; false when `seq` is not the next expected one
    * (a duplicate or a frame from a previous attempt), so text is never delivered twice.
    */
-  appendDelta(id: string, tabId: string, seq: number, text: string): boolean {
+  appendDelta(id: string, tabId: string, seq: number, text: string, bytes: number): boolean {
     const cursor = this.sql.exec(
       // The old delivered_chars column is left unwritten: length(text) is the delivered count.
-      `UPDATE jobs SET next_seq = next_seq + 1, text = text || ?, state = 'streaming', updated_at = ?
+      `UPDATE jobs SET next_seq = next_seq + 1, text = text || ?, text_bytes = text_bytes + ?,
+         state = 'streaming', updated_at = ?
        WHERE id = ? AND node_id = ? AND next_seq = ? AND state IN ('assigned', 'streaming')`,
       text,
+      bytes,
       Date.now(),
       id,
       tabId,
@@ -197,8 +222,10 @@ export class JobStore {
 
   finish(id: string, finishReason: FinishReason, usage: Usage): void {
     this.sql.exec(
+      // An earlier attempt's error (kept for a failover that never finished) is no longer true.
       `UPDATE jobs SET state = 'done', finish_reason = ?, prompt_tokens = ?, completion_tokens = ?,
-         updated_at = ? WHERE id = ? AND state IN ('assigned', 'streaming')`,
+         error_code = NULL, error_message = NULL, updated_at = ?
+       WHERE id = ? AND state IN ('assigned', 'streaming')`,
       finishReason,
       usage.prompt_tokens,
       usage.completion_tokens,

@@ -3,6 +3,7 @@ import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
 import type { MatchResult } from "../../shared/scheduling/linear-scan.js";
 import type { MatchRequest } from "../../shared/scheduling/score.js";
+import { specForAttempt } from "./answer-budget.js";
 import { CircuitBreaker } from "./circuit-breaker.js";
 import type { JobLeases } from "./job-leases.js";
 import type { JobRow, JobStore, MatchFacts } from "./job-store.js";
@@ -11,6 +12,7 @@ import { jobTimer, type RegionTimer } from "./region-timers.js";
 import type { TabChannel } from "./tab-channel.js";
 import type { TabMatcher } from "./tab-matcher.js";
 import type { TabRecord, TabRegistry } from "./tab-registry.js";
+import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
 
 /** A job put on a tab; `sent: false` means the tab's socket was gone (the caller drops the tab). */
@@ -25,11 +27,13 @@ export interface PlacementDeps {
   timers: TimerTable<RegionTimer>;
   config: RegionConfig;
   region: RegionHint;
-  /** Tabs that get no client job (quarantined; docs/trust.md). */
-  excluded?: (tabId: string) => boolean;
-  /** The coordinator's seed for a job the client gave none. */
+  trust: TabTrust;
+  /** The coordinator's seed for a job the client gave none (verification; docs/trust.md). */
   seedFor?: (jobId: string) => number;
 }
+
+/** New requests remembered for the probation share (whether a tab on probation took each). */
+const PROBATION_WINDOW = 50;
 
 /**
  * Which tab runs a job: matching a request against the index of available tabs, putting a job on a
@@ -39,6 +43,8 @@ export interface PlacementDeps {
  */
 export class Placement {
   private readonly breaker = new CircuitBreaker();
+  /** Of the last new requests placed, which went to a tab on probation. */
+  private readonly recent: boolean[] = [];
 
   constructor(private readonly d: PlacementDeps) {}
 
@@ -49,7 +55,12 @@ export class Placement {
   }
 
   syncTab(tab: TabRecord): void {
-    this.d.matcher.sync(tab, this.breaker.isResting(tab.tabId) || !!this.d.excluded?.(tab.tabId));
+    const state = this.d.trust.state(tab.tabId);
+    this.d.matcher.sync(
+      tab,
+      this.breaker.isResting(tab.tabId) || state === "quarantined",
+      state === "trusted",
+    );
   }
 
   forgetTab(tabId: string): void {
@@ -67,9 +78,34 @@ export class Placement {
     };
   }
 
-  /** The idle tab expected to answer a new request soonest, within its latency budget. */
+  /**
+   * The idle tab expected to answer a new request soonest, within its latency budget. Tabs on
+   * probation take at most `probationShare` of new requests while a trusted tab could take them.
+   */
   matchNew(req: MatchRequest): MatchResult {
-    return this.d.matcher.matchIdle(req, Date.now());
+    const now = Date.now();
+    let result = this.d.matcher.matchIdle(req, now);
+    if (result.kind !== "match") return result;
+    let probation = this.d.trust.state(result.match.tab.id) !== "trusted";
+    if (probation && this.probationShare() >= this.d.config.probationShare) {
+      const trusted = this.d.matcher.matchIdleAmong(
+        req,
+        now,
+        (id) => !this.breaker.isResting(id) && this.d.trust.state(id) === "trusted",
+      );
+      if (trusted.kind === "match") {
+        result = trusted;
+        probation = false;
+      }
+    }
+    this.recent.push(probation);
+    if (this.recent.length > PROBATION_WINDOW) this.recent.shift();
+    return result;
+  }
+
+  private probationShare(): number {
+    if (this.recent.length === 0) return 0;
+    return this.recent.filter(Boolean).length / this.recent.length;
   }
 
   /** Bind a job to a tab for one attempt and send it; the tab must accept within `acceptMs`. */
@@ -92,12 +128,31 @@ export class Placement {
     const seed = spec.sampling.seed ?? this.d.seedFor?.(jobId);
     const sent = this.d.channel.send(tab, {
       type: "job.assign",
-      job: seed === undefined ? spec : { ...spec, sampling: { ...spec.sampling, seed } },
+      // A replacement gets what is left of max_tokens after the text already delivered.
+      job: specForAttempt(
+        seed === undefined ? spec : { ...spec, sampling: { ...spec.sampling, seed } },
+        continueFrom,
+      ),
       attempt: row.attempts,
       ...(continueFrom ? { continueFrom } : {}),
     });
     log("info", "job assigned", { jobId, tab: tab.publicId, attempt: row.attempts });
     return { tab, sent };
+  }
+
+  /**
+   * How long the tab may take to prefill the job's prompt (and the text it continues from): from
+   * the prefill speed the region observed for it (three times the estimate), or at the
+   * conservative default rate for a tab it never saw finish a job (its benchmark is its claim).
+   */
+  expectedPrefillMs(tab: TabRecord, jobId: string): number {
+    const row = this.d.jobs.get(jobId);
+    if (!row) return 0;
+    const tokens = (this.d.jobs.match(row).promptTokens ?? 0) + Math.ceil(row.text.length / 4);
+    const observed = this.d.matcher.observedPrefillSpeed(tab.tabId);
+    return observed !== null
+      ? (3 * tokens * 1000) / observed
+      : (tokens * 1000) / this.d.config.prefillUnseenTps;
   }
 
   /** Give a queued job to the best idle tab that has not tried it yet. */
@@ -112,7 +167,7 @@ export class Placement {
     const result = this.d.matcher.matchIdleAmong(
       req,
       Date.now(),
-      (id) => !tried.has(id) && !this.breaker.isResting(id) && !this.d.excluded?.(id),
+      (id) => !tried.has(id) && !this.breaker.isResting(id),
     );
     const tab = result.kind === "match" ? this.d.tabs.get(result.match.tab.id) : undefined;
     if (!tab) return null;
@@ -126,7 +181,7 @@ export class Placement {
    */
   async dispatchWaiting(tab: TabRecord): Promise<Placed> {
     if (tab.jobId || tab.state !== "idle" || this.breaker.isResting(tab.tabId)) return null;
-    if (this.d.excluded?.(tab.tabId)) return null;
+    if (this.d.trust.state(tab.tabId) === "quarantined") return null;
     for (const row of this.d.jobs.queued()) {
       if (!tab.models.includes(row.model) || this.d.jobs.tried(row).includes(tab.tabId)) continue;
       await this.d.timers.clear(jobTimer("wait", row.id));

@@ -35,6 +35,8 @@ export function regionAlarms({
         // Stale tabs are closed by the channel; their jobs move on in the state machine.
         for (const left of await channel.sweep()) await machine.onTabEvent(left);
         return;
+      case "hello":
+        return channel.sweepSilentSockets();
       default: {
         const unreachable: never = timer;
         return unreachable;

@@ -13,6 +13,10 @@ export interface RegionConfig {
   acceptMs: number;
   /** A streaming job whose tab sends nothing for this long is moved to another tab. */
   leaseMs: number;
+  /** Prefill rate assumed for a tab the region has not yet seen finish a job (tokens/s). */
+  prefillUnseenTps: number;
+  /** A tab may take at most this long (plus the lease) from accept to its first token. */
+  prefillMaxMs: number;
   /** How long a job that lost its tab waits for another one before failing. */
   redispatchWaitMs: number;
   /** Finished jobs (and their text) are kept this long for GET /v1/jobs/:id and resume. */
@@ -25,6 +29,15 @@ export interface RegionConfig {
   queueCapacity: number;
   /** How long a request waits in the queue before it gets 503. */
   queueWaitMs: number;
+  /** A socket that has not said `hello` this long after the upgrade is closed. */
+  helloDeadlineMs: number;
+  /** Per-socket frame budget of a tab (all frames), a token bucket. */
+  tabFramesPerSecond: number;
+  tabFrameBurst: number;
+  /** Finished jobs before a new identity leaves probation. */
+  probationJobs: number;
+  /** Share of new requests tabs on probation may take while a trusted tab could. */
+  probationShare: number;
   /** Retry-After suggested with 429/503 when the queue is full or no tab frees up. */
   queueRetryAfterMs: number;
 }

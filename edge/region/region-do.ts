@@ -114,6 +114,15 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
     return this.getJob(jobId, owner);
   }
 
+  /**
+   * Quarantine a tab (by tab id, identity or public id): no more client jobs, its running job moves,
+   * its credit is withheld (tab-trust.ts). For the answer audits and operators.
+   */
+  async quarantine(tabIdOrIdentity: string, reason: string): Promise<void> {
+    await this.ready();
+    await this.parts.trust.quarantine(tabIdOrIdentity, reason);
+  }
+
   async summary(): Promise<RegionSummary> {
     await this.ready();
     return this.parts.report.summary();
@@ -121,7 +130,14 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
 
   async listTabs(): Promise<TabListing[]> {
     await this.ready();
-    return [...this.parts.tabs.all()].map(listingOf);
+    const { trust, reputation } = this.parts;
+    return [...this.parts.tabs.all()].map((tab) =>
+      listingOf(
+        tab,
+        { ...trust.view(tab.tabId), audits: reputation.auditCounts(tab.tabId) },
+        trust.credits(tab.tabId),
+      ),
+    );
   }
 
   /** Job counts by state, for operators and for tests that check nothing was lost. */

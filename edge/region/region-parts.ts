@@ -14,6 +14,7 @@ import { TabChannel } from "./tab-channel.js";
 import { TabLearning } from "./tab-learning.js";
 import { TabMatcher } from "./tab-matcher.js";
 import { TabRegistry } from "./tab-registry.js";
+import { TabTrust } from "./tab-trust.js";
 import { TimerTable } from "./timer-table.js";
 import { Audits } from "./audits.js";
 import { Canaries } from "./canaries.js";
@@ -29,10 +30,13 @@ import { jobSeed } from "../../shared/trust/policy.js";
  *      region-alarms    timer kind → handler
  *   3  job-machine      every job state change (frames, tab left, cancel, timers, redispatch)
  *   2  placement        matching, assignment, waiting jobs, circuit breaker
+ *      audits canaries  answer verification: re-scoring by a second tab, canary jobs
  *   1  tab-channel      sockets: upgrade, hello, registration, send, close, liveness
  *      tab-learning     RTT, speed, credit      job-readers   readers, resume, detach
  *      job-leases       accept/stream leases    region-report summary for the Directory
  *   0  job-store  tab-registry  tab-matcher  timer-table (+ region-timers)  job-relay
+ *      tab-trust        per-identity credit, jobs, faults, probation/quarantine (over tab-registry)
+ *      reputation       audit/canary evidence per identity; its verdict quarantines via tab-trust
  *
  * The tab channel answers with TabEvents instead of calling job code; region-do forwards them.
  */
@@ -40,6 +44,7 @@ export interface RegionParts {
   tabs: TabRegistry;
   jobs: JobStore;
   timers: TimerTable<RegionTimer>;
+  trust: TabTrust;
   channel: TabChannel;
   readers: JobReaders;
   report: RegionReport;
@@ -56,7 +61,7 @@ export function regionParts(
   /** Sends this region's summary to the Directory (models, idle tabs, queue). */
   sendReport: (summary: RegionSummary) => Promise<void>,
   /** Verification settings (reputation.ts; `TRUST=off` turns it off). */
-  trust: TrustSettings = trustSettings({}),
+  verification: TrustSettings = trustSettings({}),
 ): RegionParts {
   const sql = ctx.storage.sql;
   const tabs = new TabRegistry(sql);
@@ -64,12 +69,16 @@ export function regionParts(
   const timers = new TimerTable(ctx.storage, regionTimerCodec);
   // A tab unheard of for three status intervals is not offered work even before the sweep.
   const matcher = new TabMatcher(region, 3 * config.statusIntervalMs);
-  const channel = new TabChannel(ctx, tabs, timers, config);
+  const trust = new TabTrust(sql, tabs, {
+    probationJobs: config.probationJobs,
+    probationShare: config.probationShare,
+  });
+  const channel = new TabChannel(ctx, tabs, timers, config, trust);
   const readers = new JobReaders(jobs, timers);
-  const report = new RegionReport(tabs, jobs, timers, sendReport);
+  const report = new RegionReport(tabs, jobs, timers, sendReport, trust);
   const leases = new JobLeases(timers, config);
-  const learning = new TabLearning(jobs, tabs, matcher, region);
-  const reputation = new Reputation(sql, trust);
+  const learning = new TabLearning(jobs, trust, matcher, region);
+  const reputation = new Reputation(sql, trust, verification);
   const placement = new Placement({
     jobs,
     tabs,
@@ -79,7 +88,7 @@ export function regionParts(
     timers,
     config,
     region,
-    excluded: (tabId) => reputation.isQuarantined(tabId),
+    trust,
     seedFor: (jobId) => jobSeed(reputation.settings.config, jobId),
   });
   const audits = new Audits({ sql, jobs, tabs, channel, placement, reputation });
@@ -94,7 +103,8 @@ export function regionParts(
     timers,
     report,
     config,
-    trust: { reputation, audits, canaries },
+    trust,
+    verify: { reputation, audits, canaries },
   });
   const intake = new JobIntake({
     region,
@@ -108,7 +118,19 @@ export function regionParts(
     config,
   });
   const onTimer = regionAlarms({ machine, channel, report });
-  return { tabs, jobs, timers, channel, readers, report, machine, intake, onTimer, reputation };
+  return {
+    tabs,
+    jobs,
+    timers,
+    trust,
+    channel,
+    readers,
+    report,
+    machine,
+    intake,
+    onTimer,
+    reputation,
+  };
 }
 
 /** After eviction: rebind surviving sockets to their tabs and jobs, then move orphaned jobs on. */
@@ -116,5 +138,6 @@ export async function restoreParts(parts: RegionParts, sockets: WebSocket[]): Pr
   const active = parts.jobs.active();
   const jobOf = new Map(active.filter((r) => r.node_id).map((r) => [r.node_id as string, r.id]));
   await parts.channel.restore(sockets, (tabId) => jobOf.get(tabId) ?? null);
+  parts.trust.pruneAnonymous();
   await parts.machine.restore();
 }

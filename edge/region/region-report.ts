@@ -3,6 +3,7 @@ import type { JobStore } from "./job-store.js";
 import type { RegionTimer } from "./region-timers.js";
 import { summarise, type RegionSummary } from "./region-views.js";
 import type { TabRegistry } from "./tab-registry.js";
+import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
 
 const REPORT: RegionTimer = { kind: "report" };
@@ -19,11 +20,13 @@ export class RegionReport {
     private readonly timers: TimerTable<RegionTimer>,
     /** Sends the summary to the Directory object. */
     private readonly send: (summary: RegionSummary) => Promise<void>,
+    private readonly trust: TabTrust,
   ) {}
 
-  /** The Directory's view of this region, now. */
+  /** The Directory's view of this region, now (quarantined tabs are no capacity). */
   summary(): RegionSummary {
-    return { ...summarise(this.tabs.all()), queued: this.jobs.waitingCount() };
+    const serving = [...this.tabs.all()].filter((t) => this.trust.state(t.tabId) !== "quarantined");
+    return { ...summarise(serving), queued: this.jobs.waitingCount() };
   }
 
   async soon(now: boolean): Promise<void> {

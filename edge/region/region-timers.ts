@@ -17,7 +17,9 @@ export type RegionTimer =
   /** The region's summary is sent to the Directory (idle/busy flips are batched). */
   | { kind: "report" }
   /** Silent tabs are swept out. */
-  | { kind: "liveness" };
+  | { kind: "liveness" }
+  /** Sockets that never said `hello` are closed after the deadline. */
+  | { kind: "hello" };
 
 export type JobTimerKind = Extract<RegionTimer, { jobId: string }>["kind"];
 
@@ -28,7 +30,7 @@ export const regionTimerCodec: TimerCodec<RegionTimer> = {
     return "jobId" in timer ? `${timer.kind}:${timer.jobId}` : timer.kind;
   },
   decode(name) {
-    if (name === "report" || name === "liveness") return { kind: name };
+    if (name === "report" || name === "liveness" || name === "hello") return { kind: name };
     const colon = name.indexOf(":");
     const kind = name.slice(0, colon);
     const jobId = name.slice(colon + 1);

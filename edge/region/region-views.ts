@@ -1,5 +1,6 @@
 import type { AdapterInfo, NodeState } from "../../shared/protocol/node-messages.js";
 import type { TabRecord } from "./tab-registry.js";
+import type { TrustView } from "./tab-trust.js";
 
 /** Per-model capacity of one region, for GET /v1/models (field names are the public API's). */
 export interface RegionSummary {
@@ -18,6 +19,10 @@ export interface TabListing {
   agent: string;
   connectedAt: string;
   jobsServed: number;
+  /** Probation, trusted or quarantined, with the identity's finished jobs and faults. */
+  trust: TrustView;
+  /** Credit earned by the identity (its public key) across connections, as the coordinator counts it. */
+  credits: number;
 }
 
 export function summarise(tabs: Iterable<TabRecord>): RegionSummary {
@@ -33,7 +38,7 @@ export function summarise(tabs: Iterable<TabRecord>): RegionSummary {
   return out;
 }
 
-export function listingOf(tab: TabRecord): TabListing {
+export function listingOf(tab: TabRecord, trust: TrustView, credits: number): TabListing {
   const { vendor, architecture, description, shaderF16 } = tab.adapter;
   return {
     id: tab.publicId,
@@ -43,5 +48,7 @@ export function listingOf(tab: TabRecord): TabListing {
     agent: tab.agent,
     connectedAt: new Date(tab.connectedAt).toISOString(),
     jobsServed: tab.jobsServed,
+    trust,
+    credits,
   };
 }

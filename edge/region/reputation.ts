@@ -1,4 +1,5 @@
 import { log } from "../http/log.js";
+import type { TabTrust } from "./tab-trust.js";
 import { CANARY_PROMPTS } from "../../shared/trust/canary-prompts.js";
 import { DEFAULT_TRUST, type TrustConfig, type TrustState } from "../../shared/trust/policy.js";
 import {
@@ -34,54 +35,49 @@ export function trustSettings(env: { TRUST?: string; TRUST_CONFIG?: string }): T
   };
 }
 
-/** What GET /v1/nodes may show of a tab's trust (no evidence details beyond counts). */
-export interface TrustView {
+/** What verification knows of a tab (tests, the bench); GET /v1/nodes shows `auditCounts`. */
+export interface ReputationView {
   state: TrustState;
   audits: number;
+  failedAudits: number;
   failedChecks: number;
   canaries: number;
   reason: string | null;
 }
 
-interface TrustRow extends Record<string, SqlStorageValue> {
+interface ReputationRow extends Record<string, SqlStorageValue> {
   node_id: string;
   public_id: string;
   evidence: string;
   state: string;
   reason: string | null;
-  quarantined_at: number | null;
 }
 
 /**
- * Per-identity reputation, persisted in `tab_trust` (keyed by the tab's id, i.e. its proven
- * public key, so it survives reconnects). Evidence comes from audits (audits.ts) and canaries
- * (canaries.ts); shared/trust/reputation.ts judges it. Quarantine is sticky: a quarantined identity
- * gets no client jobs, its running job fails over, it earns no credit; everything is logged with
- * its public id and the reason.
+ * Per-identity evidence from audits (audits.ts) and canaries (canaries.ts), persisted in
+ * `tab_reputation` (keyed by the tab's id, i.e. its proven public key, so it survives reconnects);
+ * shared/trust/reputation.ts judges it. The statistical state (probation, trusted, suspect) sets how
+ * often a tab is checked. A verdict of quarantine goes to TabTrust (tab-trust.ts), which owns
+ * quarantine: no client jobs, the running job moves, credit withheld, shown in GET /v1/nodes.
+ * An operator's release lifts the quarantine, not the evidence: the next check judges it again.
  */
 export class Reputation {
   private readonly cache = new Map<
     string,
     { evidence: Evidence; state: TrustState; reason: string | null }
   >();
-  /** Identities quarantined since the job machine last asked (it moves their jobs). */
-  private fresh: string[] = [];
 
   constructor(
     private readonly sql: SqlStorage,
+    private readonly trust: TabTrust,
     public settings: TrustSettings,
   ) {}
-
-  /** Identities newly quarantined, once each (the job machine fails their running jobs over). */
-  takeQuarantined(): string[] {
-    return this.fresh.splice(0);
-  }
 
   private load(tabId: string) {
     const hit = this.cache.get(tabId);
     if (hit) return hit;
     const row = this.sql
-      .exec<TrustRow>(`SELECT * FROM tab_trust WHERE node_id = ?`, tabId)
+      .exec<ReputationRow>(`SELECT * FROM tab_reputation WHERE node_id = ?`, tabId)
       .toArray()[0];
     const entry = row
       ? {
@@ -94,48 +90,62 @@ export class Reputation {
     return entry;
   }
 
-  stateOf(tabId: string): TrustState {
-    return this.load(tabId).state;
-  }
-
+  /** Quarantined (by any cause: verification, an operator) as TabTrust records it. */
   isQuarantined(tabId: string): boolean {
-    return this.settings.enabled && this.load(tabId).state === "quarantined";
+    return this.trust.state(tabId) === "quarantined";
   }
 
-  view(tabId: string): TrustView {
-    const { evidence: e, state, reason } = this.load(tabId);
+  /** The state that sets how often a tab is checked, and whether it may verify others. */
+  stateOf(tabId: string): TrustState {
+    if (this.isQuarantined(tabId)) return "quarantined";
+    const { state } = this.load(tabId);
+    // Released by an operator after a verdict: checked as often as a suspect tab.
+    return state === "quarantined" ? "suspect" : state;
+  }
+
+  view(tabId: string): ReputationView {
+    const { evidence: e, reason } = this.load(tabId);
+    const state = this.stateOf(tabId);
     return {
       state,
       audits: e.audits,
+      failedAudits: e.failedAudits,
       failedChecks: e.badStops + e.failedCanaries + (e.implausible > 0 ? 1 : 0),
       canaries: e.canaries,
-      reason,
+      reason: state === "quarantined" ? (reason ?? this.trust.view(tabId).reason ?? null) : reason,
     };
   }
 
-  /** Add evidence about an identity and judge it again. */
-  record(tabId: string, publicId: string, evidence: Partial<Evidence>, source: string): Judgement {
+  /** Audits of this identity's answers: passed (nothing implausible) and failed. */
+  auditCounts(tabId: string): { passed: number; failed: number } {
+    const { audits, failedAudits } = this.load(tabId).evidence;
+    return { passed: audits - failedAudits, failed: failedAudits };
+  }
+
+  /** Add evidence about an identity and judge it again; a verdict of quarantine goes to TabTrust. */
+  async record(
+    tabId: string,
+    publicId: string,
+    evidence: Partial<Evidence>,
+    source: string,
+  ): Promise<Judgement> {
     const entry = this.load(tabId);
     const next = addEvidence(entry.evidence, evidence);
-    const verdict: Judgement =
-      entry.state === "quarantined"
-        ? { state: "quarantined", pValue: 0, reason: entry.reason }
-        : judge(next, this.settings.config);
-    const newly = verdict.state === "quarantined" && entry.state !== "quarantined";
-    const now = Date.now();
+    const held = this.isQuarantined(tabId);
+    const verdict: Judgement = held
+      ? { state: "quarantined", pValue: 0, reason: entry.reason }
+      : judge(next, this.settings.config);
     this.sql.exec(
-      `INSERT INTO tab_trust (node_id, public_id, evidence, state, reason, quarantined_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO tab_reputation (node_id, public_id, evidence, state, reason, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT(node_id) DO UPDATE SET evidence = excluded.evidence, state = excluded.state,
-         reason = excluded.reason, quarantined_at = COALESCE(tab_trust.quarantined_at, excluded.quarantined_at),
-         updated_at = excluded.updated_at`,
+         reason = excluded.reason, updated_at = excluded.updated_at`,
       tabId,
       publicId,
       JSON.stringify(next),
       verdict.state,
       verdict.reason,
-      newly ? now : null,
-      now,
+      Date.now(),
     );
     this.cache.set(tabId, { evidence: next, state: verdict.state, reason: verdict.reason });
     log(
@@ -149,9 +159,9 @@ export class Reputation {
         ...(verdict.reason ? { reason: verdict.reason } : {}),
       },
     );
-    if (newly) {
-      log("warn", "tab quarantined", { tab: publicId, reason: verdict.reason });
-      this.fresh.push(tabId);
+    // TabTrust logs the quarantine and moves the tab's running job (JobMachine listens).
+    if (verdict.state === "quarantined" && !held) {
+      await this.trust.quarantine(tabId, verdict.reason ?? "failed verification");
     }
     return verdict;
   }

@@ -52,16 +52,32 @@ export const REGION_MIGRATIONS: readonly Migration[] = [
   // Credit: where the current attempt's text starts, and each tab's running total.
   `ALTER TABLE jobs ADD COLUMN attempt_start_chars INTEGER NOT NULL DEFAULT 0`,
   `ALTER TABLE nodes ADD COLUMN credits REAL NOT NULL DEFAULT 0`,
-  // Verification (edge/region/reputation.ts, audits.ts, canaries.ts; docs/trust.md): evidence and
-  // trust state per identity, audits waiting for or out with a verifier, canaries out and the
-  // canary answers the network knows.
+  // Trust: per identity (public key), surviving reconnects — credit, jobs, faults, quarantine
+  // (tab-trust.ts). nodes.credits is no longer written; its totals move here once.
   `CREATE TABLE tab_trust (
+     identity TEXT PRIMARY KEY,
+     credits REAL NOT NULL DEFAULT 0,
+     jobs INTEGER NOT NULL DEFAULT 0,
+     faults INTEGER NOT NULL DEFAULT 0,
+     quarantined_at INTEGER,
+     reason TEXT,
+     first_seen INTEGER NOT NULL,
+     last_seen INTEGER NOT NULL
+   )`,
+  `INSERT OR IGNORE INTO tab_trust (identity, credits, first_seen, last_seen)
+     SELECT node_id, credits, connected_at, last_seen FROM nodes`,
+  // Coordinator-owned accounting: answer bytes so far, and the most max_tokens allows (usage-bounds.ts).
+  `ALTER TABLE jobs ADD COLUMN text_bytes INTEGER NOT NULL DEFAULT 0`,
+  `ALTER TABLE jobs ADD COLUMN answer_cap_bytes INTEGER NOT NULL DEFAULT 0`,
+  // Verification (edge/region/reputation.ts, audits.ts, canaries.ts; docs/trust.md): audit and
+  // canary evidence per identity (quarantine itself is tab_trust's), audits waiting for or out
+  // with a verifier, canaries out and the canary answers the network knows.
+  `CREATE TABLE tab_reputation (
      node_id TEXT PRIMARY KEY,
      public_id TEXT NOT NULL,
      evidence TEXT NOT NULL,
      state TEXT NOT NULL,
      reason TEXT,
-     quarantined_at INTEGER,
      updated_at INTEGER NOT NULL
    );
    CREATE TABLE audits (

@@ -12,10 +12,13 @@ import {
   type TabMessage,
 } from "../../shared/protocol/node-messages.js";
 import { PROTOCOL_VERSION, protocolCompatibility } from "../../shared/protocol/version.js";
+import { capBenchmark } from "../../shared/gpu/plausible.js";
+import { TokenBucket } from "./frame-budget.js";
 import { publicNodeId } from "./public-id.js";
 import type { RegionConfig } from "./region-config.js";
 import type { RegionTimer } from "./region-timers.js";
 import type { SocketAttachment, TabRecord, TabRegistry } from "./tab-registry.js";
+import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
 import { verifyIdentity } from "./verify-identity.js";
 
@@ -32,6 +35,18 @@ export type TabEvent =
   | { type: "frame"; tab: TabRecord; msg: TabFrame };
 
 const LIVENESS: RegionTimer = { kind: "liveness" };
+const HELLO: RegionTimer = { kind: "hello" };
+
+/** Status frames a socket may send: a heartbeat each interval and one per state change. */
+const STATUS_PER_SECOND = 5;
+/** WebSocket readyState OPEN. */
+const OPEN = 1;
+const STATUS_BURST = 30;
+
+interface SocketBudget {
+  frames: TokenBucket;
+  status: TokenBucket;
+}
 
 /**
  * The contributors' sockets: the upgrade (per-address limit, identity challenge), hello and
@@ -40,17 +55,24 @@ const LIVENESS: RegionTimer = { kind: "liveness" };
  * `forget`.
  */
 export class TabChannel {
+  /** Frame budgets per socket (memory only: a socket that outlives an eviction starts afresh). */
+  private readonly budgets = new WeakMap<WebSocket, SocketBudget>();
+
   constructor(
     private readonly ctx: DurableObjectState,
     readonly tabs: TabRegistry,
     private readonly timers: TimerTable<RegionTimer>,
     private readonly config: RegionConfig,
+    private readonly trust: TabTrust,
   ) {}
 
   /** WebSocket upgrade from the Worker, which put the tab's location and IP in headers. */
-  accept(request: Request): Response {
+  async accept(request: Request): Promise<Response> {
     const ip = request.headers.get("x-tabgrid-node-ip") ?? "unknown";
-    if (this.ctx.getWebSockets(ip).length >= this.config.maxNodesPerIp) {
+    // Sockets of this address that never said hello in time give their slots back first.
+    this.closeSilent(this.ctx.getWebSockets(ip));
+    const open = this.ctx.getWebSockets(ip).filter((ws) => ws.readyState === OPEN);
+    if (open.length >= this.config.maxNodesPerIp) {
       return errorResponse(
         new ApiError(
           429,
@@ -76,15 +98,66 @@ export class TabChannel {
       nonce,
       lat: hasLoc ? lat : null,
       lon: hasLoc ? lon : null,
+      openedAt: Date.now(),
     };
     this.ctx.acceptWebSocket(server, [ip]);
     server.serializeAttachment(attachment);
     server.send(JSON.stringify({ type: "challenge", nonce } satisfies CoordinatorMessage));
+    if (!this.timers.has(HELLO)) {
+      await this.timers.set(HELLO, Date.now() + this.config.helloDeadlineMs);
+    }
     return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** The hello deadline's timer: close sockets that are still silent, re-arm for the rest. */
+  async sweepSilentSockets(): Promise<void> {
+    const pending = this.closeSilent(this.ctx.getWebSockets());
+    if (pending !== null) await this.timers.set(HELLO, pending + this.config.helloDeadlineMs);
+  }
+
+  /**
+   * Close the sockets among `sockets` that have not said hello within the deadline; returns when
+   * the oldest one still pending was opened (null when none is).
+   */
+  private closeSilent(sockets: WebSocket[]): number | null {
+    const now = Date.now();
+    let oldest: number | null = null;
+    for (const ws of sockets) {
+      const att = ws.deserializeAttachment() as SocketAttachment | null;
+      if (!att || att.nodeId || ws.readyState !== OPEN) continue;
+      // Sockets accepted before the deadline existed carry no openedAt: they count from now.
+      const openedAt = att.openedAt ?? now;
+      if (now - openedAt >= this.config.helloDeadlineMs) {
+        this.trust.rejections.note(null, "no hello before the deadline", { ip: att.ip });
+        closeSocket(ws, CloseCode.HelloTimeout, "no hello within the deadline");
+      } else {
+        oldest = oldest === null ? openedAt : Math.min(oldest, openedAt);
+      }
+    }
+    return oldest;
+  }
+
+  /** Take one frame from the socket's budget; false when it ran dry. */
+  private withinBudget(ws: WebSocket, isStatus: boolean): boolean {
+    let budget = this.budgets.get(ws);
+    if (!budget) {
+      budget = {
+        frames: new TokenBucket(this.config.tabFramesPerSecond, this.config.tabFrameBurst),
+        status: new TokenBucket(STATUS_PER_SECOND, STATUS_BURST),
+      };
+      this.budgets.set(ws, budget);
+    }
+    return budget.frames.take() && (!isStatus || budget.status.take());
   }
 
   /** One frame from a socket: parsed, hello handled here, anything else handed on. */
   async receive(ws: WebSocket, raw: string | ArrayBuffer): Promise<TabEvent[]> {
+    // The budget is taken before parsing, so a flood costs one comparison per frame. Status frames
+    // are recognised by their prefix (a real status frame starts so; others are not exempt).
+    const isStatus = typeof raw === "string" && raw.startsWith('{"type":"status"');
+    if (!this.withinBudget(ws, isStatus)) {
+      return this.reject(ws, CloseCode.RateLimited, "frame rate over the socket's budget");
+    }
     // Sizes are UTF-8 bytes on the wire, not UTF-16 string length.
     const parsed = parseFrame(TabMessageSchema, raw, MAX_FRAME_BYTES);
     if (!parsed.ok) {
@@ -188,7 +261,16 @@ export class TabChannel {
       events.push({ type: "left", tab: previous, why: "tab reconnected" });
     }
     ws.serializeAttachment({ ...att, nodeId: tabId } satisfies SocketAttachment);
-    const tab = this.tabs.register(hello, tabId, await publicNodeId(tabId), ws, att);
+    const publicId = await publicNodeId(tabId);
+    this.trust.seen(tabId);
+    const gpu = hello.gpu?.benchmark ? this.plausibleGpu(hello, { tabId, publicId }) : hello.gpu;
+    const tab = this.tabs.register(
+      gpu === hello.gpu ? hello : { ...hello, gpu },
+      tabId,
+      publicId,
+      ws,
+      att,
+    );
     this.send(tab, {
       type: "welcome",
       protocol: PROTOCOL_VERSION,
@@ -199,6 +281,20 @@ export class TabChannel {
     await this.ensureLiveness();
     events.push({ type: "joined", tab });
     return events;
+  }
+
+  /** The tab's benchmark claim capped to what its claimed GPU class can measure (a fault if not). */
+  private plausibleGpu(hello: Hello, who: { tabId: string; publicId: string }): Hello["gpu"] {
+    const gpu = hello.gpu;
+    if (!gpu?.benchmark) return gpu;
+    const { benchmark, capped } = capBenchmark(gpu.class, gpu.profile, gpu.benchmark);
+    if (!capped) return gpu;
+    this.trust.fault(who, "implausible benchmark", {
+      class: gpu.class,
+      claimedGBs: gpu.benchmark.bandwidthGBs,
+      claimedGflops: gpu.benchmark.matmulGflops,
+    });
+    return { ...gpu, benchmark };
   }
 
   private async ensureLiveness(): Promise<void> {
@@ -213,7 +309,9 @@ export class TabChannel {
   }
 
   private reject(ws: WebSocket, code: number, reason: string): TabEvent[] {
-    log("warn", "closing tab socket", { code, reason });
+    const tab = this.tabs.bySocket(ws);
+    if (tab) this.trust.fault(tab, reason, { closeCode: code });
+    else this.trust.rejections.note(null, reason, { closeCode: code });
     closeSocket(ws, code, reason);
     return this.dropped(ws, reason);
   }

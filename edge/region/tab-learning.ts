@@ -1,7 +1,8 @@
 import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
 import type { JobStore } from "./job-store.js";
 import type { TabMatcher } from "./tab-matcher.js";
-import type { TabRecord, TabRegistry } from "./tab-registry.js";
+import type { TabRecord } from "./tab-registry.js";
+import type { TabTrust } from "./tab-trust.js";
 
 /**
  * What the region learns from the jobs its tabs serve — the round trip of each assignment, the
@@ -11,7 +12,7 @@ import type { TabRecord, TabRegistry } from "./tab-registry.js";
 export class TabLearning {
   constructor(
     private readonly jobs: JobStore,
-    private readonly tabs: TabRegistry,
+    private readonly trust: TabTrust,
     private readonly matcher: TabMatcher,
     private readonly region: RegionHint,
   ) {}
@@ -43,9 +44,10 @@ export class TabLearning {
   }
 
   /**
-   * Credit the finishing tab with the completion tokens it generated: its share of the answer's
-   * characters when it took over from another tab mid-stream. Returns the credit (null when the
-   * job is unknown) so the caller can tell the tab.
+   * Credit the finishing tab's identity with the completion tokens it generated — the
+   * coordinator's bounded count (usage-bounds.ts), never the tab's claim — its share of the
+   * answer's characters when it took over from another tab mid-stream. Returns the credit (null
+   * when the job is unknown; 0 while the identity is quarantined) so the caller can tell the tab.
    */
   credit(tab: TabRecord, jobId: string, completionTokens: number): number | null {
     const row = this.jobs.get(jobId);
@@ -53,7 +55,6 @@ export class TabLearning {
     const total = row.text.length;
     const own = total - row.attempt_start_chars;
     const credit = total > 0 ? Math.round((completionTokens * own) / total) : completionTokens;
-    this.tabs.addCredit(tab, credit);
-    return credit;
+    return this.trust.addCredit(tab.tabId, credit);
   }
 }

@@ -39,10 +39,12 @@ export class TabMatcher {
 
   /**
    * Put a tab (back) into the index after any change. Tabs that are paused, loading a model or
-   * resting after failures are taken out: they must not be offered work.
+   * resting after failures (or quarantined) are taken out: they must not be offered work. A tab
+   * whose benchmark is not believed (on probation) starts from the speeds of a tab that sent none,
+   * and what the coordinator observes corrects them.
    */
-  sync(tab: TabRecord, resting: boolean): void {
-    const candidate = this.candidateOf(tab);
+  sync(tab: TabRecord, resting: boolean, believeBenchmark = true): void {
+    const candidate = this.candidateOf(tab, believeBenchmark);
     this.raw.set(tab.tabId, candidate);
     const available = !resting && (tab.state === "idle" || tab.state === "busy");
     if (available) this.index.upsert(this.tracker.correct(candidate));
@@ -77,6 +79,13 @@ export class TabMatcher {
     return tab ? this.tracker.correct(tab).decodeTokensPerSec : UNKNOWN_DECODE_TPS;
   }
 
+  /** The tab's prefill speed as learned from jobs it finished (tokens/s); null before any. */
+  observedPrefillSpeed(tabId: string): number | null {
+    const tab = this.raw.get(tabId);
+    if (!tab || this.tracker.correction(tabId).samples === 0) return null;
+    return this.tracker.correct(tab).prefillTokensPerSec;
+  }
+
   /** Learn from a finished job on a tab. */
   observe(
     tabId: string,
@@ -92,9 +101,9 @@ export class TabMatcher {
     if (tab) this.tracker.observe(tab, obs);
   }
 
-  private candidateOf(tab: TabRecord): CandidateTab {
+  private candidateOf(tab: TabRecord, believeBenchmark: boolean): CandidateTab {
     const model = tab.models[0];
-    const speeds = seedSpeeds(tab, model);
+    const speeds = seedSpeeds(believeBenchmark ? tab : { gpu: null }, model);
     return {
       id: tab.tabId,
       location:

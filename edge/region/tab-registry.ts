@@ -44,6 +44,8 @@ export interface SocketAttachment {
   nonce: string;
   lat: number | null;
   lon: number | null;
+  /** When the upgrade was accepted (the hello deadline counts from it); absent on older sockets. */
+  openedAt?: number;
 }
 
 interface TabRow extends Record<string, SqlStorageValue> {
@@ -171,11 +173,6 @@ export class TabRegistry {
 
   all(): IterableIterator<TabRecord> {
     return this.byId.values();
-  }
-
-  /** Add credit earned by a tab (kept in SQLite: survives reconnects of the same identity). */
-  addCredit(tab: TabRecord, credit: number): void {
-    this.sql.exec(`UPDATE nodes SET credits = credits + ? WHERE node_id = ?`, credit, tab.tabId);
   }
 
   update(tab: TabRecord, patch: Partial<Pick<TabRecord, "state" | "models" | "jobId">>): void {

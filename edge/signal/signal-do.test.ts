@@ -29,7 +29,10 @@ class RawPeer {
   private waiters: Array<{ n: number; resolve: () => void }> = [];
   readonly closed: Promise<{ code: number; reason: string }>;
 
-  constructor(readonly ws: WebSocket) {
+  constructor(
+    readonly ws: WebSocket,
+    readonly id = "",
+  ) {
     this.closed = new Promise((resolve) =>
       ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason })),
     );
@@ -73,12 +76,19 @@ async function newId(): Promise<string> {
   return res.text();
 }
 
-async function connect(id: string, token = "tok-1", key = "peerjs"): Promise<RawPeer> {
+async function connect(
+  id: string,
+  token = "tok-1",
+  key = "peerjs",
+  addr = "198.51.100.1",
+): Promise<RawPeer> {
   const q = new URLSearchParams({ key, id, token, version: "1.5.5" });
-  const res = await SELF.fetch(`${BASE}/peerjs?${q}`, { headers: { upgrade: "websocket" } });
+  const res = await SELF.fetch(`${BASE}/peerjs?${q}`, {
+    headers: { upgrade: "websocket", "cf-connecting-ip": addr },
+  });
   expect(res.status).toBe(101);
   res.webSocket!.accept();
-  const peer = new RawPeer(res.webSocket!);
+  const peer = new RawPeer(res.webSocket!, id);
   open.push(peer);
   return peer;
 }
@@ -295,5 +305,137 @@ describe("signalling objects are a fixed set", () => {
       await p.nth(1);
     }
     expect((await listDurableObjectIds(appEnv.SIGNAL)).length).toBe(before);
+  });
+});
+
+/** Wait until `peer` has `n` messages or `ms` passed; returns how many it has. */
+async function settle(peer: RawPeer, n: number, ms = 2000): Promise<number> {
+  await Promise.race([peer.nth(n), new Promise((r) => setTimeout(r, ms))]);
+  return peer.received.length;
+}
+
+describe("only ids the server issued get a socket", () => {
+  it("refuses a well-formed id it never issued, and one with a changed character", async () => {
+    const made = `tg-wnam-${"ab".repeat(16)}`;
+    const p = await connect(made);
+    expect(await p.nth(1)).toEqual({
+      type: "ERROR",
+      payload: { msg: "This id was not issued by this server" },
+    });
+    expect((await p.closed).code).toBe(SignalCloseCode.NotIssued);
+
+    const issued = await newId();
+    const last = issued.at(-1) === "0" ? "1" : "0";
+    const altered = await connect(issued.slice(0, -1) + last);
+    expect((await altered.nth(1)).type).toBe("ERROR");
+    expect((await altered.closed).code).toBe(SignalCloseCode.NotIssued);
+    // The issued one itself opens.
+    expect(await (await connect(issued)).nth(1)).toEqual({ type: "OPEN" });
+  });
+
+  it("a made-up id in an unused shard touches no object", async () => {
+    const { listDurableObjectIds } = await import("cloudflare:test");
+    const before = (await listDurableObjectIds(appEnv.SIGNAL)).length;
+    for (let i = 0; i < 10; i++) {
+      const p = await connect(`tg-afr-${i.toString(16).padStart(32, "7")}`);
+      expect((await p.closed).code).toBe(SignalCloseCode.NotIssued);
+    }
+    expect((await listDurableObjectIds(appEnv.SIGNAL)).length).toBe(before);
+  });
+
+  it("issues ids in a chosen shard (a tab joining a caller's shard), never in a made-up one", async () => {
+    const res = await SELF.fetch(`${BASE}/peerjs/id?shard=apac`);
+    const id = await res.text();
+    expect(peerShard(id)).toBe("apac");
+    expect(await (await connect(id)).nth(1)).toEqual({ type: "OPEN" });
+    const bad = await SELF.fetch(`${BASE}/peerjs/id?shard=zz`);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { param: string } }).error.param).toBe("shard");
+  });
+
+  it("tells the sender EXPIRE at once for an OFFER to an id that was never issued, queuing nothing", async () => {
+    const pa = await connect(await newId());
+    await pa.nth(1);
+    const nobody = `tg-wnam-${"c".repeat(32)}`;
+    pa.send(offer(nobody));
+    expect(await pa.nth(2)).toEqual({ type: "EXPIRE", src: nobody, dst: pa.id });
+    await runInDurableObject(signalStub(appEnv, "wnam"), async (_o: SignalDurableObject, ctx) => {
+      expect(
+        ctx.storage.sql.exec("SELECT COUNT(*) AS n FROM signal_queue WHERE dst = ?", nobody).one()
+          .n,
+      ).toBe(0);
+    });
+  });
+});
+
+describe("signalling limits per address, per socket and per sender", () => {
+  it("refuses the 21st socket from one address with a typed close; other addresses still connect", async () => {
+    const addr = "203.0.113.77";
+    const peers: RawPeer[] = [];
+    for (let i = 0; i < 25; i++) peers.push(await connect(await newId(), "t", "peerjs", addr));
+    const first = await Promise.all(peers.map((p) => p.nth(1)));
+    expect(first.filter((m) => m.type === "OPEN")).toHaveLength(20);
+    const refused = peers.slice(20);
+    for (const p of refused) {
+      expect(p.received[0]).toMatchObject({ type: "ERROR" });
+      expect((await p.closed).code).toBe(SignalCloseCode.TooManyPeers);
+    }
+    const other = await connect(await newId(), "t", "peerjs", "203.0.113.78");
+    expect(await other.nth(1)).toEqual({ type: "OPEN" });
+    // A socket that closes frees its slot.
+    peers[0]!.ws.close(1000, "bye");
+    await peers[0]!.closed;
+    let again: RawPeer | null = null;
+    for (let i = 0; i < 20 && again?.received[0]?.type !== "OPEN"; i++) {
+      again = await connect(await newId(), "t", "peerjs", addr);
+      await again.nth(1);
+    }
+    expect(again?.received[0]).toEqual({ type: "OPEN" });
+  });
+
+  it("closes a socket that floods frames past its budget with a typed close", async () => {
+    const p = await connect(await newId());
+    await p.nth(1);
+    // Not the auto-response spelling, so each one reaches the object and costs a frame.
+    for (let i = 0; i < 300; i++) p.send('{ "type": "HEARTBEAT" }');
+    const closed = await p.closed;
+    expect(closed.code).toBe(SignalCloseCode.FrameBudget);
+    expect(closed.reason).toMatch(/budget/);
+  });
+
+  it("100 offers to an absent id from one sender do not crowd out another sender's offer", async () => {
+    const absent = await newId();
+    const flooder = await connect(await newId(), "t", "peerjs", "192.0.2.10");
+    const sameAddr = await connect(await newId(), "t", "peerjs", "192.0.2.10");
+    const honest = await connect(await newId(), "t", "peerjs", "192.0.2.20");
+    for (const p of [flooder, sameAddr, honest]) await p.nth(1);
+    for (let i = 0; i < 100; i++) flooder.send(offer(absent));
+    sameAddr.send(offer(absent));
+    honest.send(offer(absent));
+    // Wait until the object has handled every frame: 24 of the flooder's and the two others queued.
+    const queued = async () =>
+      runInDurableObject(signalStub(appEnv, "wnam"), async (_o: SignalDurableObject, ctx) =>
+        Number(
+          ctx.storage.sql.exec("SELECT COUNT(*) AS n FROM signal_queue WHERE dst = ?", absent).one()
+            .n,
+        ),
+      );
+    for (let i = 0; i < 100 && (await queued()) < 26; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(await queued()).toBe(26);
+    await settle(flooder, 1 + 76);
+    // The flooder was told EXPIRE for what did not fit; the others were not.
+    expect(flooder.received.filter((m) => m.type === "EXPIRE")).toHaveLength(76);
+    expect(honest.received.filter((m) => m.type === "EXPIRE")).toHaveLength(0);
+    expect(sameAddr.received.filter((m) => m.type === "EXPIRE")).toHaveLength(0);
+
+    const pd = await connect(absent);
+    await settle(pd, 1 + 26, 3000);
+    const offers = pd.received.filter((m) => m.type === "OFFER");
+    const srcs = offers.map((m) => (m as { src: string }).src);
+    const [flooderId, sameId, honestId] = [flooder.id, sameAddr.id, honest.id];
+    expect(srcs).toContain(honestId);
+    expect(srcs).toContain(sameId);
+    expect(srcs.filter((s) => s === flooderId)).toHaveLength(24);
   });
 });

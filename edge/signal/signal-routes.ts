@@ -6,14 +6,25 @@ import type { AppContext, AppEnv } from "../env.js";
 import { ApiError } from "../http/api-error.js";
 import { requestLocation } from "../http/location.js";
 import { regionFor } from "../region/region-stub.js";
-import { peerIdIn, peerShard, type IceConfig } from "../../shared/protocol/peerjs-messages.js";
-import type { SignalDurableObject } from "./signal-do.js";
+import {
+  PEERJS_KEY,
+  PeerIdSchema,
+  SignalCloseCode,
+  peerShard,
+  type IceConfig,
+} from "../../shared/protocol/peerjs-messages.js";
+import { isIssuedPeerId, issuePeerId } from "./peer-ids.js";
+import { refuseWithError } from "./refuse.js";
+import { PEER_ADDRESS_HEADER, type SignalDurableObject } from "./signal-do.js";
 
 /**
  * The PeerServer endpoints the official `peerjs` client uses, under /v1/signal (the client's
  * `path: "/v1/signal/"`, default key "peerjs"):
- *   GET /v1/signal/peerjs/id  — a fresh peer id in the caller's shard (text/plain, like PeerServer)
- *   GET /v1/signal/peerjs?key=&id=&token=  — the signalling WebSocket, routed by the id's shard
+ *   GET /v1/signal/peerjs/id  — a fresh peer id in the caller's shard (text/plain, like PeerServer);
+ *                               `?shard=<region hint>` asks for one in that shard (a tab joining a
+ *                               caller's shard). Ids are signed (peer-ids.ts): only these connect.
+ *   GET /v1/signal/peerjs?key=&id=&token=  — the signalling WebSocket, routed by the id's shard;
+ *                               an id this server did not issue is refused here, touching no object
  *   GET /v1/signal/ice  — the operator's STUN/TURN servers ({ iceServers }) for both ends
  * Peer listing (`/peerjs/peers`) is refused, as on a PeerServer without `allow_discovery`.
  */
@@ -26,10 +37,20 @@ export function signalRoutes() {
   // STUN/TURN servers are operator configuration (ICE_SERVERS); callers and tabs read them here.
   app.get("/signal/ice", (c) => c.json(iceConfig(c.env), 200, { "cache-control": "max-age=300" }));
 
-  app.get("/signal/peerjs/id", (c) => {
-    const shard = regionFor(requestLocation(c.req.raw, c.env));
-    const id = peerIdIn(shard, crypto.randomUUID().replaceAll("-", ""));
-    return c.text(id, 200, { "cache-control": "no-store" });
+  app.get("/signal/peerjs/id", async (c) => {
+    const secret = readConfig(c.env).signal.secret;
+    if (!secret) throw unconfigured();
+    const asked = c.req.query("shard");
+    if (asked !== undefined && !isRegionHint(asked)) {
+      throw new ApiError(
+        400,
+        "invalid_request_error",
+        "shard must be a region hint (wnam, enam, sam, weur, eeur, apac, oc, afr, me).",
+        "shard",
+      );
+    }
+    const shard = asked ?? regionFor(requestLocation(c.req.raw, c.env));
+    return c.text(await issuePeerId(secret, shard), 200, { "cache-control": "no-store" });
   });
 
   app.get("/signal/peerjs/peers", () => {
@@ -42,7 +63,7 @@ export function signalRoutes() {
     );
   });
 
-  app.get("/signal/peerjs", (c) => {
+  app.get("/signal/peerjs", async (c) => {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       throw new ApiError(
         426,
@@ -51,13 +72,27 @@ export function signalRoutes() {
       );
     }
     // Signal objects are a fixed set (one per region hint, plus "default"), never named by the
-    // caller: an id whose shard is not a region (made up, or malformed) is answered by the default
-    // shard, which refuses a malformed one with the typed ERROR message peerjs understands.
-    const claimed = peerShard(c.req.query("id") ?? "");
-    const shard = claimed && isRegionHint(claimed) ? claimed : "default";
-    return signalStub(c.env, shard).fetch(
-      new Request(c.req.raw.url, { headers: c.req.raw.headers }),
-    );
+    // caller. An id this server issued names its shard; a malformed id or query is answered by the
+    // default shard (the typed ERROR peerjs understands), and a well-formed id that was never
+    // issued is refused here, so no object is touched for it.
+    const id = c.req.query("id") ?? "";
+    const secret = readConfig(c.env).signal.secret;
+    const wellFormed =
+      PeerIdSchema.safeParse(id).success &&
+      !!c.req.query("token") &&
+      c.req.query("key") === PEERJS_KEY;
+    if (wellFormed && !secret) {
+      return refuseWithError(SignalCloseCode.Unavailable, "Signalling is not configured");
+    }
+    if (wellFormed && secret && !(await isIssuedPeerId(secret, id))) {
+      return refuseWithError(SignalCloseCode.NotIssued, "This id was not issued by this server");
+    }
+    const claimed = peerShard(id);
+    const shard = wellFormed && claimed && isRegionHint(claimed) ? claimed : "default";
+    // The peer's address comes from the connection, never from a header the client sent.
+    const headers = new Headers(c.req.raw.headers);
+    headers.set(PEER_ADDRESS_HEADER, c.req.header("cf-connecting-ip") ?? "local");
+    return signalStub(c.env, shard).fetch(new Request(c.req.raw.url, { headers }));
   });
 
   return app;
@@ -70,4 +105,14 @@ export function iceConfig(env: AppEnv): IceConfig {
 
 export function signalStub(env: AppEnv, shard: string): DurableObjectStub<SignalDurableObject> {
   return env.SIGNAL.get(env.SIGNAL.idFromName(shard));
+}
+
+function unconfigured(): ApiError {
+  return new ApiError(
+    503,
+    "server_error",
+    "Direct connections are not configured on this coordinator (SIGNAL_SECRET is unset).",
+    null,
+    "signalling_unavailable",
+  );
 }

@@ -1,14 +1,8 @@
 import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
-import {
-  CoordinatorMessageSchema,
-  PING_FRAME,
-  PONG_FRAME,
-  parseFrame,
-  type CoordinatorMessage,
-} from "../../shared/protocol/node-messages.js";
+import type { CoordinatorMessage } from "../../shared/protocol/node-messages.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
-import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
+import { ProtocolTab, type TabSocket } from "../../test/support/protocol-tab.js";
 import type { Observations } from "./observations.js";
 import { parsePrompt, planJob, type PlanParams } from "./plan.js";
 
@@ -26,17 +20,32 @@ export interface TabOptions {
 
 type Serving = { job: JobSpec; timer: ReturnType<typeof setTimeout> | undefined };
 
+/** Node's `ws` as the simulated tab's socket (sends only while open; terminate drops TCP). */
+function nodeSocket(ws: WebSocket): TabSocket {
+  return {
+    send: (text) => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(text);
+    },
+    close: (code, reason) => ws.close(code, reason),
+    terminate: () => ws.terminate(),
+    get readyState() {
+      return ws.readyState;
+    },
+  };
+}
+
 /**
- * One simulated contributor tab speaking the real protocol over a real WebSocket: challenge →
- * hello (no identity: the coordinator gives it a fresh id) → welcome, a PING_FRAME every half status
- * interval, and for each job.assign: job.accept, delta frames at a fixed token rate (continuing
- * after `continueFrom` on a failover), job.done with usage. When the job's plan says so, the first
- * tab serving it drops mid-stream: abruptly (TCP connection destroyed, no close frame) or silently
- * (socket kept open, nothing sent, pings included). A dropped tab rejoins later as a new tab.
+ * One simulated contributor tab for the churn benchmark: each connection is the shared simulated
+ * tab (test/support/protocol-tab.ts, the same one the workerd tests script) over Node's `ws`:
+ * challenge → hello (no identity: the coordinator gives it a fresh id) → welcome, a PING_FRAME
+ * every half status interval, and for each job.assign: job.accept, delta frames at a fixed token
+ * rate (continuing after `continueFrom` on a failover), job.done with usage. When the job's plan
+ * says so, the first tab serving it drops mid-stream: abruptly (TCP connection destroyed, no close
+ * frame) or silently (socket kept open, nothing sent, pings included). A dropped tab rejoins later
+ * as a new tab.
  */
 export class SimTab {
-  private ws: WebSocket | undefined;
-  private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private tab: ProtocolTab | undefined;
   private serving: Serving | undefined;
   private silentSince: number | undefined;
   private stopped = false;
@@ -61,78 +70,66 @@ export class SimTab {
   stop(): void {
     this.stopped = true;
     this.clearTimers();
-    try {
-      this.ws?.close(1000, "benchmark over");
-    } catch {
-      // Already closed.
-    }
-    this.ws?.terminate();
+    this.tab?.close(1000, "benchmark over");
+    this.tab?.drop();
   }
 
   private connect(onError?: (e: Error) => void): void {
     if (this.stopped) return;
     this.connections++;
     const ws = new WebSocket(this.opts.wsUrl);
-    this.ws = ws;
+    const tab = new ProtocolTab(nodeSocket(ws), {
+      onInvalid: (reason) => {
+        throw new Error(`coordinator sent an invalid frame: ${reason}`);
+      },
+    });
+    this.tab = tab;
     this.silentSince = undefined;
-    ws.on("message", (data) => this.onFrame(ws, data.toString()));
+    ws.on("message", (data) => tab.receive(data.toString()));
     ws.on("error", (e) => onError?.(e));
-    ws.on("close", () => this.onClosed(ws));
+    ws.on("close", (code, reason) => {
+      tab.socketClosed(code, reason.toString());
+      this.onClosed(tab);
+    });
+    void tab
+      .handshake({
+        models: [this.opts.model],
+        adapter: {
+          vendor: "bench",
+          architecture: "simulated",
+          description: `churn tab ${this.index}`,
+        },
+        agent: "bench-churn-tab/1",
+      })
+      .then((welcome) => {
+        if (tab !== this.tab) return;
+        tab.startPinging(welcome.statusIntervalMs / 2);
+        tab.listen((msg) => this.onMessage(tab, msg));
+        this.readyResolve?.();
+        this.readyResolve = undefined;
+      });
   }
 
-  private onClosed(ws: WebSocket): void {
-    if (ws !== this.ws) return;
+  private onClosed(tab: ProtocolTab): void {
+    if (tab !== this.tab) return;
     this.clearTimers();
     this.serving = undefined;
     if (!this.stopped) setTimeout(() => this.connect(), this.opts.rejoinMs);
   }
 
   private clearTimers(): void {
-    if (this.pingTimer) clearInterval(this.pingTimer);
-    this.pingTimer = undefined;
+    this.tab?.stopPinging();
     if (this.serving?.timer) clearTimeout(this.serving.timer);
   }
 
   private send(msg: unknown): void {
-    if (this.silentSince !== undefined) return;
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+    this.tab?.send(msg);
   }
 
-  private onFrame(ws: WebSocket, raw: string): void {
-    if (ws !== this.ws || raw === PONG_FRAME) return;
-    const parsed = parseFrame(CoordinatorMessageSchema, raw);
-    if (!parsed.ok) throw new Error(`coordinator sent an invalid frame: ${parsed.reason}`);
-    this.onMessage(parsed.msg);
-  }
-
-  private onMessage(msg: CoordinatorMessage): void {
+  private onMessage(tab: ProtocolTab, msg: CoordinatorMessage): void {
+    if (tab !== this.tab) return;
     const now = performance.now();
     switch (msg.type) {
-      case "challenge":
-        this.send({
-          type: "hello",
-          protocol: PROTOCOL_VERSION,
-          adapter: {
-            vendor: "bench",
-            architecture: "simulated",
-            description: `churn tab ${this.index}`,
-            shaderF16: false,
-            maxBufferSize: 268435456,
-            maxStorageBufferBindingSize: 134217728,
-          },
-          models: [this.opts.model],
-          state: "idle",
-          agent: "bench-churn-tab/1",
-        });
-        return;
-      case "welcome":
-        this.pingTimer = setInterval(() => {
-          if (this.silentSince === undefined && this.ws?.readyState === WebSocket.OPEN)
-            this.ws.send(PING_FRAME);
-        }, msg.statusIntervalMs / 2);
-        this.readyResolve?.();
-        this.readyResolve = undefined;
-        return;
       case "job.assign": {
         const trace = this.obs.trace(msg.job.id);
         trace.assigns.push({
@@ -154,12 +151,7 @@ export class SimTab {
         if (this.serving?.job.id !== msg.jobId) return;
         if (this.serving.timer) clearTimeout(this.serving.timer);
         this.serving = undefined;
-        this.send({
-          type: "job.done",
-          jobId: msg.jobId,
-          finishReason: "abort",
-          usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
-        });
+        tab.done({ id: msg.jobId }, "abort", { prompt_tokens: 0, completion_tokens: 0 });
         return;
       }
     }
@@ -202,9 +194,11 @@ export class SimTab {
     for (let i = start; i < tokens.length; i += perFrame) {
       pieces.push(tokens.slice(i, i + perFrame).join(""));
     }
+    const tab = this.tab;
+    if (!tab) return;
     const serving: Serving = { job, timer: undefined };
     this.serving = serving;
-    this.send({ type: "job.accept", jobId: job.id });
+    tab.accept(job);
     let seq = 0;
     const next = () => {
       if (this.serving !== serving) return;
@@ -213,22 +207,15 @@ export class SimTab {
         return;
       }
       if (seq < pieces.length) {
-        this.send({ type: "job.delta", jobId: job.id, seq, text: pieces[seq] });
+        tab.delta(job, seq, pieces[seq]!);
         seq++;
         serving.timer = setTimeout(next, this.opts.frameMs);
         return;
       }
       this.serving = undefined;
-      const promptTokens = content.split(" ").length;
-      this.send({
-        type: "job.done",
-        jobId: job.id,
-        finishReason: "stop",
-        usage: {
-          prompt_tokens: promptTokens,
-          completion_tokens: plan.tokens.length,
-          total_tokens: promptTokens + plan.tokens.length,
-        },
+      tab.done(job, "stop", {
+        prompt_tokens: content.split(" ").length,
+        completion_tokens: plan.tokens.length,
       });
     };
     serving.timer = setTimeout(next, this.opts.frameMs);
@@ -237,20 +224,21 @@ export class SimTab {
   private drop(jobId: string, kind: "abrupt" | "silent", deliveredFrames: number): void {
     const at = performance.now();
     this.obs.trace(jobId).drop = { at, kind, tab: this.index, deliveredFrames };
+    const tab = this.tab;
     if (kind === "abrupt") {
       // Destroy the TCP connection: no close frame, as when a laptop lid shuts or Wi-Fi drops.
-      this.ws?.terminate();
+      tab?.drop();
       return;
     }
     this.serving = undefined;
     this.silentSince = at;
-    const ws = this.ws;
-    ws?.on("close", () => {
+    tab?.goSilent();
+    void tab?.closed.then(() => {
       this.obs.trace(jobId).closedSilentTab ??= performance.now();
     });
     // Bounded: a silent tab nobody closes gives up, so the run always ends.
     setTimeout(() => {
-      if (this.ws === ws && !this.stopped) ws?.terminate();
+      if (this.tab === tab && !this.stopped) tab?.drop();
     }, this.opts.silentMaxMs);
   }
 }

@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { sseData } from "../../web/sdk/sse.js";
 
 /** How one streaming request ended, as the client saw it. */
 export type Outcome =
@@ -21,9 +22,9 @@ export interface ClientResult {
 }
 
 /**
- * POST /v1/chat/completions with `stream: true` and read the server-sent events with fetch, the
- * way any OpenAI-compatible client does: content deltas are concatenated, `[DONE]` ends the answer,
- * an `{"error": …}` event ends it with an error.
+ * POST /v1/chat/completions with `stream: true` and read the server-sent events with fetch and
+ * the SDK's reader (web/sdk/sse.ts), the way any OpenAI-compatible client does: content deltas
+ * are concatenated, `[DONE]` ends the answer, an `{"error": …}` event ends it with an error.
  */
 export async function streamChat(
   origin: string,
@@ -60,26 +61,14 @@ export async function streamChat(
     if (res.status !== 200 || !res.body) {
       return finish("http_error", (await res.text()).slice(0, 300));
     }
-    const decoder = new TextDecoder();
-    let buffered = "";
-    for await (const chunk of res.body) {
-      buffered += decoder.decode(chunk as Uint8Array, { stream: true });
-      let cut: number;
-      while ((cut = buffered.indexOf("\n\n")) >= 0) {
-        const event = buffered.slice(0, cut);
-        buffered = buffered.slice(cut + 2);
-        for (const line of event.split("\n")) {
-          if (!line.startsWith("data: ")) continue;
-          const data = line.slice(6);
-          if (data === "[DONE]") return finish("done");
-          const json = JSON.parse(data) as {
-            error?: { message?: string; code?: string };
-            choices?: Array<{ delta?: { content?: string } }>;
-          };
-          if (json.error) return finish("error_event", `${json.error.code}: ${json.error.message}`);
-          result.text += json.choices?.[0]?.delta?.content ?? "";
-        }
-      }
+    for await (const data of sseData(res.body)) {
+      if (data === "[DONE]") return finish("done");
+      const json = JSON.parse(data) as {
+        error?: { message?: string; code?: string };
+        choices?: Array<{ delta?: { content?: string } }>;
+      };
+      if (json.error) return finish("error_event", `${json.error.code}: ${json.error.message}`);
+      result.text += json.choices?.[0]?.delta?.content ?? "";
     }
     return finish("cut_off");
   } catch (e) {

@@ -87,3 +87,15 @@ export function speedCorrection(measuredTps: number, predictedTps: number): numb
   if (!(measuredTps > 0) || !(predictedTps > 0)) return null;
   return Math.min(5, Math.max(0.2, measuredTps / predictedTps));
 }
+
+/**
+ * "Recommended" on the contributor page: the tab is predicted to decode this model at least this
+ * fast. 10 tokens/s is about twice a fast reader's pace, so a client streaming the answer never
+ * waits on the tab; slower tabs can still serve, but a client would watch the text crawl. (WebLLM's
+ * `low_resource_required` flag says a model is small, not that this GPU is fast enough.)
+ */
+export const RECOMMENDED_MIN_TOKENS_PER_SECOND = 10;
+
+export function fastEnoughToServe(p: DecodePrediction | undefined): boolean {
+  return p?.tokensPerSecond != null && p.tokensPerSecond >= RECOMMENDED_MIN_TOKENS_PER_SECOND;
+}

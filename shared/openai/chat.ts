@@ -8,6 +8,13 @@ import {
   refused,
 } from "./request-fields.js";
 import { unenforceable } from "./json-schema.js";
+import {
+  MAX_DESCRIPTION_BYTES,
+  MAX_NAME_BYTES,
+  MAX_TOOL_CALL_ID_BYTES,
+  boundedString,
+  schemaSizeProblem,
+} from "./string-limits.js";
 import { UsageSchema } from "../protocol/job.js";
 
 /** OpenAI content may be a string or an array of parts; Tabgrid's text models accept text parts. */
@@ -23,8 +30,16 @@ const ContentSchema = z.union([
     .transform((parts) => parts.map((p) => p.text).join("")),
 ]);
 
-/** A JSON schema Tabgrid can enforce; otherwise 400 naming the keyword's place inside it. */
+/**
+ * A JSON schema Tabgrid can enforce; otherwise 400 naming the keyword's place inside it. Its size
+ * (bytes as JSON, nesting depth) is checked first, so only a small schema is ever walked.
+ */
 const EnforceableSchema = z.record(z.string(), z.unknown()).superRefine((schema, ctx) => {
+  const tooBig = schemaSizeProblem(schema);
+  if (tooBig) {
+    ctx.addIssue({ code: "custom", message: tooBig });
+    return;
+  }
   const problem = unenforceable(schema);
   if (problem) {
     ctx.addIssue({
@@ -38,13 +53,13 @@ const EnforceableSchema = z.record(z.string(), z.unknown()).superRefine((schema,
 const FUNCTION_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 
 export const ToolCallSchema = closedObject({
-  id: z.string().min(1).max(200),
+  id: boundedString(MAX_TOOL_CALL_ID_BYTES, 1),
   type: z.literal("function"),
   function: closedObject({ name: z.string().regex(FUNCTION_NAME), arguments: z.string() }),
 });
 export type ToolCall = z.infer<typeof ToolCallSchema>;
 
-const nameField = z.string().max(64).nullish();
+const nameField = boundedString(MAX_NAME_BYTES).nullish();
 
 const SystemMessage = z
   .object({
@@ -74,7 +89,7 @@ const ToolMessage = z
   .object({
     role: z.literal("tool"),
     content: ContentSchema,
-    tool_call_id: z.string().min(1).max(200),
+    tool_call_id: boundedString(MAX_TOOL_CALL_ID_BYTES, 1),
   })
   .catchall(noUnknownFields);
 
@@ -92,7 +107,7 @@ export const ToolSchema = z
     function: z
       .object({
         name: z.string().regex(FUNCTION_NAME, "1-64 letters, digits, _ or -"),
-        description: z.string().max(4096).nullish(),
+        description: boundedString(MAX_DESCRIPTION_BYTES).nullish(),
         parameters: EnforceableSchema.nullish(),
         strict: z.boolean().nullish(),
       })
@@ -106,7 +121,9 @@ export const ToolChoiceSchema = z.union([
   z
     .object({
       type: z.literal("function"),
-      function: closedObject({ name: z.string() }),
+      function: closedObject({
+        name: z.string().regex(FUNCTION_NAME, "1-64 letters, digits, _ or -"),
+      }),
     })
     .catchall(noUnknownFields),
 ]);
@@ -120,7 +137,7 @@ export const ResponseFormatSchema = z.discriminatedUnion("type", [
       type: z.literal("json_schema"),
       json_schema: closedObject({
         name: z.string().regex(FUNCTION_NAME),
-        description: z.string().nullish(),
+        description: boundedString(MAX_DESCRIPTION_BYTES).nullish(),
         schema: EnforceableSchema.nullish(),
         strict: z.boolean().nullish(),
       }),

@@ -1,4 +1,12 @@
 import { z } from "zod";
+import {
+  MAX_LOGIT_BIAS,
+  MAX_MODEL_BYTES,
+  MAX_STOP_BYTES,
+  MAX_STOP_SEQUENCES,
+  MAX_USER_BYTES,
+  boundedString,
+} from "./string-limits.js";
 
 /**
  * Fields common to /v1/chat/completions and /v1/completions, with OpenAI's ranges.
@@ -42,13 +50,19 @@ export function closedObject<T extends z.core.$ZodLooseShape>(shape: T): z.ZodOb
 }
 
 export const CommonRequestFields = {
-  model: z.string().min(1).max(200),
+  model: boundedString(MAX_MODEL_BYTES, 1),
   max_tokens: z.number().int().min(1).max(MAX_MAX_TOKENS).nullish(),
   max_completion_tokens: z.number().int().min(1).max(MAX_MAX_TOKENS).nullish(),
   temperature: z.number().min(0).max(2).nullish(),
   top_p: z.number().gt(0).max(1).nullish(),
   seed: z.number().int().nullish(),
-  stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
+  /** Up to 4 stop sequences of at most 256 bytes each (string-limits.ts). */
+  stop: z
+    .union([
+      boundedString(MAX_STOP_BYTES),
+      z.array(boundedString(MAX_STOP_BYTES)).max(MAX_STOP_SEQUENCES),
+    ])
+    .nullish(),
   stream: z.boolean().nullish(),
   stream_options: z
     .object({
@@ -65,17 +79,20 @@ export const CommonRequestFields = {
   /** Token ids of the requested model's tokenizer (as OpenAI's), biases -100..100. */
   logit_bias: z
     .record(
-      z.string().regex(/^\d+$/, "logit_bias keys are token ids (digits)"),
+      z.string().regex(/^\d{1,10}$/, "logit_bias keys are token ids (digits)"),
       z.number().min(-100).max(100),
     )
+    .refine((bias) => Object.keys(bias).length <= MAX_LOGIT_BIAS, {
+      error: `logit_bias may name at most ${MAX_LOGIT_BIAS} tokens`,
+    })
     .nullish(),
   n: onlyDefault(
     1,
     "only n=1 is supported: each answer comes from one tab; send several requests instead",
   ),
   /** An end-user id: written to the coordinator's log with the request id, never sent to tabs. */
-  user: z.string().max(256).nullish(),
-  safety_identifier: z.string().max(256).nullish(),
+  user: boundedString(MAX_USER_BYTES).nullish(),
+  safety_identifier: boundedString(MAX_USER_BYTES).nullish(),
   store: onlyDefault(false, "Tabgrid does not store completions"),
   metadata: refused("metadata only applies to stored completions, which Tabgrid does not keep"),
   service_tier: z

@@ -21,6 +21,10 @@ export const CloseCode = {
   Stale: 4006,
   /** The identity proof in `hello` did not verify. */
   IdentityRejected: 4007,
+  /** The socket sent frames faster than its budget (token bucket per socket; docs/limits.md). */
+  RateLimited: 4009,
+  /** The socket did not send `hello` within the deadline after the upgrade. */
+  HelloTimeout: 4010,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 

@@ -17,7 +17,12 @@ const modelId = z.string().check(z.minLength(1), z.maxLength(200));
 
 // ---- widget -> frame --------------------------------------------------------------------------
 
-/** The visitor consented: start contributing with the host page's settings. */
+/**
+ * The host page asks the frame to contribute with its settings. This is not consent: the frame
+ * starts only if the visitor consented inside the frame itself (a click in the coordinator's own
+ * document, remembered per host origin where the browser lets the frame store it); otherwise it
+ * answers with phase "consent" and shows its own question.
+ */
 export const EmbedStartSchema = z.object({
   ...base,
   type: z.literal("start"),
@@ -27,8 +32,16 @@ export const EmbedStartSchema = z.object({
   gpuShare: z.number().check(z.int(), z.minimum(1), z.maximum(100)),
 });
 
-/** Withdrawal or `Tabgrid.contributor.stop()`: stop serving and close the socket. */
-export const EmbedStopSchema = z.object({ ...base, type: z.literal("stop") });
+/**
+ * Withdrawal or `Tabgrid.contributor.stop()`: stop serving and close the socket. `forget`
+ * (withdrawal): the frame also forgets the consent it stored for this host origin, so contributing
+ * again asks again.
+ */
+export const EmbedStopSchema = z.object({
+  ...base,
+  type: z.literal("stop"),
+  forget: z.optional(z.boolean()),
+});
 
 export const WidgetToFrameSchema = z.discriminatedUnion("type", [
   EmbedStartSchema,
@@ -38,8 +51,14 @@ export type WidgetToFrame = z.infer<typeof WidgetToFrameSchema>;
 
 // ---- frame -> widget --------------------------------------------------------------------------
 
+/**
+ * `consent`: the frame waits for the visitor's click in its own document (the widget shows it);
+ * `declined`: the visitor said no there.
+ */
 export const EmbedPhaseSchema = z.enum([
   "ready",
+  "consent",
+  "declined",
   "loading",
   "contributing",
   "stopped",

@@ -25,6 +25,7 @@ export const NodeMessageType = {
   Status: "status",
   JobAccept: "job.accept",
   JobDelta: "job.delta",
+  JobProgress: "job.progress",
   JobDone: "job.done",
   JobError: "job.error",
   // coordinator -> tab
@@ -125,6 +126,18 @@ export const JobDeltaSchema = z.object({
   text: z.string().max(64 * 1024),
 });
 
+/**
+ * The tab is still working on an accepted job before its first token (prefill takes a minute on a
+ * slow GPU): sent about every half status interval from accept to the first delta, so the lease
+ * knows the tab is alive. Since protocol 2 (`PROGRESS_SINCE_PROTOCOL`); a tab sends it only to a
+ * coordinator whose `welcome` says it speaks 2 or later, since older ones close on unknown frames.
+ */
+export const JobProgressSchema = z.object({
+  type: z.literal(NodeMessageType.JobProgress),
+  jobId: z.string().min(1).max(64),
+  phase: z.enum(["prefill"]),
+});
+
 export const JobDoneSchema = z.object({
   type: z.literal(NodeMessageType.JobDone),
   jobId: z.string().min(1).max(64),
@@ -170,6 +183,7 @@ export const TabMessageSchema = z.discriminatedUnion("type", [
   StatusSchema,
   JobAcceptSchema,
   JobDeltaSchema,
+  JobProgressSchema,
   JobDoneSchema,
   JobErrorFrameSchema,
   AuditResultSchema,

@@ -18,7 +18,9 @@ export const PEERJS_KEY = "peerjs";
 /**
  * Peer ids name their signalling shard (`tg-<shard>-<32 hex>`), so the Worker routes a socket to
  * the right Signal object without a lookup, and two peers meet only in one shard: a tab that is
- * introduced to a caller creates its own id in the caller's shard.
+ * introduced to a caller asks for its own id in the caller's shard (`GET
+ * /v1/signal/peerjs/id?shard=`). Only the server makes ids: the 32 hex are a nonce and a tag signed
+ * by the coordinator (edge/signal/peer-ids.ts), and a socket for any other id is refused.
  */
 export const PEER_ID_RE = /^tg-([a-z]{2,8})-([0-9a-f]{32})$/;
 
@@ -26,7 +28,7 @@ export function peerShard(id: string): string | null {
   return PEER_ID_RE.exec(id)?.[1] ?? null;
 }
 
-/** A fresh peer id in `shard`; `hex32` is 32 lowercase hex characters (e.g. a UUID without dashes). */
+/** The id `tg-<shard>-<hex32>` (the server's issuer fills `hex32` with a nonce and its tag). */
 export function peerIdIn(shard: string, hex32: string): string {
   return `tg-${shard}-${hex32}`;
 }

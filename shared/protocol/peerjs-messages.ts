@@ -102,4 +102,12 @@ export const SignalCloseCode = {
   BadQuery: 4422,
   /** The same id connected again with its token: this older socket is retired. */
   Replaced: 4410,
+  /** The id was not issued by this server (GET /v1/signal/peerjs/id): made up or altered. */
+  NotIssued: 4403,
+  /** The socket spent its frame budget (token bucket); reconnecting starts a new one. */
+  FrameBudget: 4429,
+  /** Its address already holds the most signalling sockets allowed in this shard. */
+  TooManyPeers: 4430,
+  /** The coordinator has no key to sign peer ids with (SIGNAL_SECRET unset). */
+  Unavailable: 4503,
 } as const;

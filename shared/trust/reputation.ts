@@ -16,6 +16,8 @@ import { honestBounds, type TrustConfig, type TrustState } from "./policy.js";
 
 export interface Evidence {
   audits: number;
+  /** Audits with at least one implausible token or an unlikely stop (shown, not tested alone). */
+  failedAudits: number;
   tokens: number;
   implausible: number;
   stops: number;
@@ -26,6 +28,7 @@ export interface Evidence {
 
 export const NO_EVIDENCE: Evidence = {
   audits: 0,
+  failedAudits: 0,
   tokens: 0,
   implausible: 0,
   stops: 0,
@@ -48,12 +51,15 @@ export function auditEvidence(
   const implausible = score.tokenLogprobs.filter(
     (lp) => !(lp >= c.implausibleLogprob), // NaN counts against the claim
   ).length;
+  const badStops =
+    score.stopLogprob !== null && !(score.stopLogprob >= c.implausibleLogprob) ? 1 : 0;
   return {
     audits: 1,
+    failedAudits: implausible > 0 || badStops > 0 ? 1 : 0,
     tokens: score.tokenLogprobs.length,
     implausible,
     stops: score.stopLogprob === null ? 0 : 1,
-    badStops: score.stopLogprob !== null && !(score.stopLogprob >= c.implausibleLogprob) ? 1 : 0,
+    badStops,
   };
 }
 

@@ -84,8 +84,10 @@ describe("evidence and the per-identity test", () => {
     auditEvidence({ tokenLogprobs: lps, stopLogprob: stop }, c);
 
   it("counts implausible tokens and unlikely stops", () => {
+    expect(audit([-0.1, -1], -0.5).failedAudits).toBe(0);
     expect(audit([-0.1, -9, -20, -1, Number.NaN], -12)).toEqual({
       audits: 1,
+      failedAudits: 1,
       tokens: 5,
       implausible: 3,
       stops: 1,

@@ -1,16 +1,14 @@
 import OpenAI from "openai";
 import type { Browser, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { ModelRecord } from "../../shared/models/catalog.js";
-import { buildContributorPage, bundleWorker } from "../support/build-page.js";
-import { findChromium, launchChromium } from "../support/chromium.js";
 import {
   contribute,
   openContributorPage,
   type ContributorPage,
 } from "../support/contributor-page.js";
 import { TEST_GPU_MEMORY_MB } from "../support/paced-engine.js";
-import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
+import { useCoordinator, type TestServer } from "../support/coordinator.js";
 
 /**
  * The tab adapts to its machine and its contributor, in the real page against the real
@@ -26,7 +24,8 @@ const BACKOFF_MS = 1500;
 /** Needs a little more than the pretend GPU has: loading it runs out of memory. */
 const TOO_BIG = "Qwen2.5-0.5B-Instruct-q4f32_1-MLC";
 
-let server: WranglerDev;
+const co = useCoordinator();
+let server: TestServer;
 let browser: Browser;
 let tab: ContributorPage;
 let page: Page;
@@ -38,14 +37,8 @@ let model = "";
 const sent: { at: number; frame: { type: string; [k: string]: unknown } }[] = [];
 
 beforeAll(async () => {
-  const chromiumPath = findChromium();
-  const [, workerBundle] = await Promise.all([
-    buildContributorPage(),
-    bundleWorker("test/support/paced-test-engine-worker.ts"),
-  ]);
-  server = await startWranglerDev();
-  browser = await launchChromium(chromiumPath);
-  tab = await openContributorPage(browser, server.port, workerBundle, {
+  ({ server, browser } = co);
+  tab = await openContributorPage(browser, server.port, co.engine("paced"), {
     path: `/?bench-ms=300&idle-ms=${IDLE_MS}&backoff-ms=${BACKOFF_MS}`,
   });
   page = tab.page;
@@ -58,17 +51,6 @@ beforeAll(async () => {
   openai = new OpenAI({ baseURL: `${server.origin}/v1`, apiKey: "unused", maxRetries: 0 });
   catalog = ((await (await fetch(`${server.origin}/v1/catalog`)).json()) as { data: ModelRecord[] })
     .data;
-});
-
-let failed = false;
-afterEach((ctx) => {
-  if (ctx.task.result?.state === "fail") failed = true;
-});
-
-afterAll(async () => {
-  await browser?.close();
-  if (failed) console.error(`wrangler dev output (tail):\n${server?.output().slice(-6000)}`);
-  await server?.stop();
 });
 
 const state = (s: string) => page.waitForSelector(`#status[data-state="${s}"]`);

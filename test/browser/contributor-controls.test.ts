@@ -1,8 +1,6 @@
 import OpenAI from "openai";
 import type { Browser, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { buildContributorPage, bundleWorker } from "../support/build-page.js";
-import { findChromium, launchChromium } from "../support/chromium.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   contribute,
   firstQ4f32Model,
@@ -10,7 +8,7 @@ import {
   type ContributorPage,
 } from "../support/contributor-page.js";
 import { expectedOutput } from "../support/deterministic-engine.js";
-import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
+import { useCoordinator, type TestServer } from "../support/coordinator.js";
 
 /**
  * Staying in control, in the real page against the real coordinator: pause holds new jobs back and
@@ -20,7 +18,8 @@ import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
  * deterministic engine holding a real WebGPU device (test/support/gpu-bound-engine.ts).
  */
 
-let server: WranglerDev;
+const co = useCoordinator();
+let server: TestServer;
 let browser: Browser;
 let tab: ContributorPage;
 let page: Page;
@@ -30,14 +29,8 @@ let model = "";
 const sent: { at: number; frame: { type: string; [k: string]: unknown } }[] = [];
 
 beforeAll(async () => {
-  const chromiumPath = findChromium();
-  const [, workerBundle] = await Promise.all([
-    buildContributorPage(),
-    bundleWorker("test/support/control-test-engine-worker.ts"),
-  ]);
-  server = await startWranglerDev();
-  browser = await launchChromium(chromiumPath);
-  tab = await openContributorPage(browser, server.port, workerBundle, {
+  ({ server, browser } = co);
+  tab = await openContributorPage(browser, server.port, co.engine("control"), {
     path: "/?bench-ms=300",
     // A scripted Battery Status API: charging until the test says otherwise.
     initScript: () => {
@@ -64,17 +57,6 @@ beforeAll(async () => {
   openai = new OpenAI({ baseURL: `${server.origin}/v1`, apiKey: "unused", maxRetries: 0 });
   model = await firstQ4f32Model(page);
   await contribute(page, model);
-});
-
-let failed = false;
-afterEach((ctx) => {
-  if (ctx.task.result?.state === "fail") failed = true;
-});
-
-afterAll(async () => {
-  await browser?.close();
-  if (failed) console.error(`wrangler dev output (tail):\n${server?.output().slice(-6000)}`);
-  await server?.stop();
 });
 
 const state = (s: string) => page.waitForSelector(`#status[data-state="${s}"]`);

@@ -1,20 +1,24 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildContributorPage, bundleTestEngineWorker } from "../support/build-page.js";
-import { findChromium, launchChromium } from "../support/chromium.js";
+import { assertPartitioned, launchWithDefaultStorage } from "../support/chrome-storage.js";
+import { useCoordinator, type TestServer } from "../support/coordinator.js";
 import { expectedOutput } from "../support/deterministic-engine.js";
 import { routeTestEngine, startHostSite, type HostSite } from "../support/embed-harness.js";
-import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
 
 /**
  * embed.js on a page from another origin (third-party context): the host page at
  * http://127.0.0.1:<port> has only the script tag pointing at the coordinator on
- * http://localhost:<port>. Nothing is requested before consent; consent opens the hidden frame
- * from the coordinator's origin, which runs the contributor runtime and answers a request made
- * through `window.Tabgrid` (api mode) from the same page; the choice is remembered; withdrawal
- * stops the runtime; postMessage from foreign origins is ignored both ways.
+ * http://localhost:<port>, with Chrome's default (partitioned) third-party storage. Nothing is
+ * requested before the visitor asks; "Contribute" opens the coordinator's frame, whose own
+ * "Start contributing" is the consent (test/browser/embed-consent.test.ts covers forgery); the
+ * frame runs the contributor runtime and answers a request made through `window.Tabgrid` (api mode)
+ * from the same page; the choice is remembered; withdrawal stops the runtime; postMessage from
+ * foreign origins is ignored. Then the production engine path (no test engine) on the same kind of
+ * page, up to the model download, which cannot succeed offline: the failure is reported as a
+ * download failure, never as a storage failure, with the cache WebLLM was given.
  */
-let server: WranglerDev;
+const co = useCoordinator();
+let server: TestServer;
 let host: HostSite;
 let browser: Browser;
 let context: BrowserContext;
@@ -36,14 +40,13 @@ const evilPage = (origin: string, good: string, evil: string) => `<!doctype html
 </body></html>`;
 
 beforeAll(async () => {
-  findChromium();
-  const [, workerBundle] = await Promise.all([buildContributorPage(), bundleTestEngineWorker()]);
-  server = await startWranglerDev();
+  server = co.server;
+  // Not the shared browser: that one runs with Playwright's unpartitioned third-party storage.
+  browser = await launchWithDefaultStorage();
   coordinator = `http://localhost:${server.port}`;
   host = await startHostSite({ "/": hostPage(coordinator) });
-  browser = await launchChromium();
   context = await browser.newContext();
-  await routeTestEngine(context, workerBundle);
+  await routeTestEngine(context, co.engine());
   context.on("request", (r) => requests.push(r.url()));
   page = await context.newPage();
   page.on("pageerror", (err) => console.error(`[host page error] ${err.message}`));
@@ -52,10 +55,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await host?.close();
-  await server?.stop();
 });
 
 const widget = (p: Page) => p.locator("[data-tabgrid-widget]");
+/** The visitor's consent: a click in the coordinator's frame, which the widget shows. */
+const confirmInFrame = (p: Page) =>
+  p
+    .frameLocator('iframe[title="Tabgrid consent"]')
+    .getByRole("button", { name: "Start contributing" })
+    .click();
 const frameCount = (p: Page) => p.locator(`iframe[src^="${coordinator}/frame/"]`).count();
 
 async function nodeCount(): Promise<number> {
@@ -84,6 +92,8 @@ describe("embed.js in a third-party page", () => {
 
   it("consent opens the coordinator's frame, which contributes and answers via window.Tabgrid", async () => {
     await page.getByRole("button", { name: "Contribute" }).click();
+    await confirmInFrame(page);
+    await assertPartitioned(page, coordinator);
     await page.waitForFunction(() =>
       (window as unknown as { events: Array<{ phase: string; state: string | null }> }).events.some(
         (e) => e.phase === "contributing" && e.state === "idle",
@@ -216,7 +226,7 @@ describe("embed.js in a third-party page", () => {
 
   it("withdrawal in one click stops the runtime, and is remembered", async () => {
     await page.getByRole("button", { name: "Stop" }).click();
-    expect(await frameCount(page)).toBe(0);
+    await expect.poll(() => frameCount(page)).toBe(0);
     await expect.poll(nodeCount).toBe(0);
     expect(await widget(page).getAttribute("data-state")).toBe("declined");
     requests.length = 0;
@@ -228,6 +238,8 @@ describe("embed.js in a third-party page", () => {
   it("the host page can stop contribution with Tabgrid.contributor.stop()", async () => {
     await page.getByRole("button", { name: "Tabgrid: contribute GPU?" }).click();
     await page.getByRole("button", { name: "Contribute" }).click();
+    // Withdrawal made the frame forget the consent: it asks again.
+    await confirmInFrame(page);
     await expect.poll(nodeCount).toBe(1);
     await page.evaluate(() =>
       (
@@ -237,40 +249,71 @@ describe("embed.js in a third-party page", () => {
     expect(await frameCount(page)).toBe(0);
     await expect.poll(nodeCount).toBe(0);
   });
+});
 
-  it("the frame ignores start messages from a page that is not its named parent", async () => {
-    // The evil site frames the coordinator twice: one frame names the real host site as its
-    // parent (forged), the control names the evil site itself. Both get the same start message.
-    const evilSite = await startHostSite((evilOrigin) => ({
-      "/": evilPage(coordinator, host.origin, evilOrigin),
-    }));
-    const evil = await context.newPage();
-    const sockets: string[] = [];
-    evil.on("websocket", (ws) => sockets.push(ws.url()));
-    await evil.goto(`${evilSite.origin}/`);
-    type W = { statuses: Array<{ phase: string; state: string | null }> };
-    await evil.waitForFunction(() =>
-      (window as unknown as W).statuses.some((s) => s.phase === "ready"),
+describe("embed.js on another site: the production engine up to the model download", () => {
+  /** A fresh browser context without the test engine, consent given in the frame. */
+  async function loadWithProductionEngine(
+    b: Browser,
+    workerPrefix?: string,
+  ): Promise<{ page: Page; detail: string; text: string }> {
+    const ctx = await b.newContext();
+    if (workerPrefix) {
+      // The real engine Worker bundle, with the browser's Cache API refusing as it does in
+      // restricted third-party frames (everything after the prefix is the production code).
+      await ctx.route("**/assets/engine-worker*.js", async (route) => {
+        const res = await route.fetch();
+        route.fulfill({ response: res, body: workerPrefix + (await res.text()) });
+      });
+    }
+    const p = await ctx.newPage();
+    await p.goto(`${host.origin}/`);
+    await p.getByRole("button", { name: "Contribute" }).click();
+    await confirmInFrame(p);
+    type Ev = { phase: string; detail: string | null };
+    await p.waitForFunction(
+      () => (window as unknown as { events: Ev[] }).events.some((e) => e.phase === "failed"),
+      undefined,
+      { timeout: 120_000 },
     );
-    await evil.evaluate((origin) => {
-      for (const id of ["forged", "control"]) {
-        const frame = document.getElementById(id) as HTMLIFrameElement;
-        frame.contentWindow?.postMessage(
-          { tabgrid: 1, type: "start", models: [], gpuShare: 50 },
-          origin,
-        );
-      }
-    }, coordinator);
-    await evil.waitForFunction(() =>
-      (window as unknown as W).statuses.some(
-        (s) => s.phase === "contributing" && s.state === "idle",
-      ),
+    const events = await p.evaluate(() => (window as unknown as { events: Ev[] }).events);
+    expect(events.map((e) => e.phase)).toContain("loading");
+    const detail = events.find((e) => e.phase === "failed")?.detail ?? "";
+    console.info(`[embed] the frame reported: ${detail}`);
+    // What the visitor reads in the widget.
+    const text = (await p.locator("[data-tabgrid-widget] p").allTextContents()).join(" ");
+    return { page: p, detail, text };
+  }
+
+  it("with partitioned storage: the Cache API is used, and the offline download is blamed", async () => {
+    const { page: p, detail, text } = await loadWithProductionEngine(browser);
+    expect(detail).toMatch(
+      /^load_failed: could not download the model's files \(network or model host unavailable\) \(model cache: Cache API\)/,
     );
-    // Only the control frame runs.
-    expect(await nodeCount()).toBe(1);
-    expect(sockets.filter((u) => u.includes("/v1/nodes/connect"))).toHaveLength(1);
-    await evil.close();
-    await evilSite.close();
-    await expect.poll(nodeCount).toBe(0);
-  });
+    expect(detail).not.toMatch(/store the model's files|SecurityError/);
+    expect(text).toContain("could not download the model's files");
+    // The visitor can try again without reloading.
+    expect(await widget(p).getAttribute("data-state")).toBe("failed");
+    expect(await p.getByRole("button", { name: "Try again" }).isVisible()).toBe(true);
+    await p.context().close();
+  }, 180_000);
+
+  it("where the Cache API is refused: WebLLM's IndexedDB cache is chosen, and the download is blamed", async () => {
+    const refuse = `globalThis.caches.open = () => Promise.reject(new DOMException("Failed to execute 'open' on 'CacheStorage': An attempt was made to break through the security policy of the user agent.", "SecurityError"));\n`;
+    const { page: p, detail } = await loadWithProductionEngine(browser, refuse);
+    expect(detail).toMatch(
+      /^load_failed: could not download the model's files \(network or model host unavailable\) \(model cache: IndexedDB, because the Cache API is refused here \(SecurityError/,
+    );
+    await p.context().close();
+  }, 180_000);
+
+  it("with Playwright's unpartitioned third-party storage (all storage refused): a storage failure, not a network one", async () => {
+    // The harness's shared browser keeps Playwright's default (partitioning off).
+    const { page: p, detail } = await loadWithProductionEngine(co.browser);
+    expect(detail).toMatch(
+      /^load_failed: this browser does not let the tab store the model's files here/,
+    );
+    expect(detail).not.toMatch(/could not download|network/);
+    await p.context().close();
+  }, 180_000);
 });

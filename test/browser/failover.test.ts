@@ -1,8 +1,6 @@
 import OpenAI from "openai";
 import type { Browser, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { buildContributorPage, bundleTestEngineWorker } from "../support/build-page.js";
-import { findChromium, launchChromium } from "../support/chromium.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   contribute,
   firstQ4f32Model,
@@ -10,7 +8,7 @@ import {
   type ContributorPage,
 } from "../support/contributor-page.js";
 import { expectedOutput } from "../support/deterministic-engine.js";
-import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
+import { useCoordinator, type TestServer } from "../support/coordinator.js";
 
 /**
  * Nothing lost: two real contributor tabs serve the same model; the tab streaming an answer is
@@ -19,34 +17,22 @@ import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
  * no text missing or repeated.
  */
 
-let server: WranglerDev;
+const co = useCoordinator({ logTail: 8000 });
+let server: TestServer;
 let browser: Browser;
 let tabs: ContributorPage[] = [];
 let model = "";
 
 beforeAll(async () => {
-  const chromiumPath = findChromium();
-  const [, workerBundle] = await Promise.all([buildContributorPage(), bundleTestEngineWorker()]);
-  server = await startWranglerDev();
-  browser = await launchChromium(chromiumPath);
+  ({ server, browser } = co);
+  // A short GPU benchmark (?bench-ms=): the two tabs measure before they connect.
+  const opts = { path: "/?bench-ms=300" };
   tabs = await Promise.all([
-    openContributorPage(browser, server.port, workerBundle),
-    openContributorPage(browser, server.port, workerBundle),
+    openContributorPage(browser, server.port, co.engine(), opts),
+    openContributorPage(browser, server.port, co.engine(), opts),
   ]);
   model = await firstQ4f32Model(tabs[0]!.page);
-  for (const t of tabs) await contribute(t.page, model);
-});
-
-let failed = false;
-afterEach((ctx) => {
-  if (ctx.task.result?.state === "fail") failed = true;
-});
-
-afterAll(async () => {
-  await browser?.close();
-  // After a failure, show what the coordinator logged (request ids, errors).
-  if (failed) console.error(`wrangler dev output (tail):\n${server.output().slice(-8000)}`);
-  await server?.stop();
+  await Promise.all(tabs.map((t) => contribute(t.page, model)));
 });
 
 /** Resolves with the tab whose status turns busy first (an event on either page). */

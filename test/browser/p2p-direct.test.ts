@@ -1,18 +1,15 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildContributorPage, bundleTestEngineWorker } from "../support/build-page.js";
-import { findChromium } from "../support/chromium.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useCoordinator, type TestServer } from "../support/coordinator.js";
 import { expectedOutput } from "../support/deterministic-engine.js";
 import {
   canUnshareNet,
   grabMedia,
-  launchWebRtcChromium,
   loadSdk,
   openFrameTab,
   rerunInLoopbackNamespace,
   routeTestEngine,
 } from "../support/embed-harness.js";
-import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
 
 /**
  * The WebRTC direct path with the official `peerjs` client on both ends against Tabgrid's own
@@ -54,21 +51,15 @@ interface CallResult {
 }
 
 function defineTests() {
-  let server: WranglerDev;
+  const co = useCoordinator({ webRtc: true });
+  let server: TestServer;
   let browser: Browser;
   let workerBundle: string;
   let model = "";
 
-  beforeAll(async () => {
-    findChromium();
-    [, workerBundle] = await Promise.all([buildContributorPage(), bundleTestEngineWorker()]);
-    server = await startWranglerDev();
-    browser = await launchWebRtcChromium();
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
+  beforeAll(() => {
+    ({ server, browser } = co);
+    workerBundle = co.engine();
   });
 
   async function tabAndCaller(blockIce: boolean): Promise<{ ctx: BrowserContext; caller: Page }> {

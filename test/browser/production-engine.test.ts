@@ -1,9 +1,7 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildContributorPage } from "../support/build-page.js";
-import { findChromium, launchChromium } from "../support/chromium.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import { contribute, firstQ4f32Model } from "../support/contributor-page.js";
-import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
+import { useCoordinator, type TestServer } from "../support/coordinator.js";
 
 /**
  * The production engine Worker up to the boundary this machine cannot cross: with nothing routed,
@@ -13,7 +11,8 @@ import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
  * page shows, without ever connecting to the coordinator.
  */
 
-let server: WranglerDev;
+const co = useCoordinator();
+let server: TestServer;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
@@ -21,10 +20,7 @@ const modelRequests: string[] = [];
 const sockets: string[] = [];
 
 beforeAll(async () => {
-  const chromiumPath = findChromium();
-  await buildContributorPage();
-  server = await startWranglerDev();
-  browser = await launchChromium(chromiumPath);
+  ({ server, browser } = co);
   context = await browser.newContext();
   // Model hosts are unreachable here: answer for them so nothing leaves the machine.
   await context.route(/^https:\/\/(huggingface\.co|raw\.githubusercontent\.com)\//, (route) => {
@@ -34,11 +30,6 @@ beforeAll(async () => {
   page = await context.newPage();
   page.on("websocket", (ws) => sockets.push(ws.url()));
   await page.goto(`http://localhost:${server.port}/`);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
 });
 
 describe("the production WebLLM engine worker", () => {

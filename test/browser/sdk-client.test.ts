@@ -1,10 +1,9 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildContributorPage, bundleTestEngineWorker } from "../support/build-page.js";
-import { findChromium, launchChromium } from "../support/chromium.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useCoordinator, type TestServer } from "../support/coordinator.js";
 import { expectedOutput } from "../support/deterministic-engine.js";
 import { loadSdk, openFrameTab, routeTestEngine, startHostSite } from "../support/embed-harness.js";
-import { freePort, startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
+import { freePort } from "../support/wrangler-dev.js";
 
 /**
  * The browser SDK (/sdk/tabgrid.js) in a real page against the real coordinator and a real tab
@@ -15,7 +14,8 @@ import { freePort, startWranglerDev, type WranglerDev } from "../support/wrangle
 type Sdk = typeof import("../../web/sdk/index.js");
 type W = { sdk: Sdk; statuses: Array<{ state: string | null }> };
 
-let server: WranglerDev;
+const co = useCoordinator();
+let server: TestServer;
 let browser: Browser;
 let ctx: BrowserContext;
 let tab: Page;
@@ -24,12 +24,9 @@ let model = "";
 let coordinator = "";
 
 beforeAll(async () => {
-  findChromium();
-  const [, workerBundle] = await Promise.all([buildContributorPage(), bundleTestEngineWorker()]);
-  server = await startWranglerDev();
-  browser = await launchChromium();
+  ({ server, browser } = co);
   ctx = await browser.newContext();
-  await routeTestEngine(ctx, workerBundle);
+  await routeTestEngine(ctx, co.engine());
   coordinator = `http://localhost:${server.port}`;
   tab = await openFrameTab(ctx, coordinator, { withMedia: false });
   page = await ctx.newPage();
@@ -38,11 +35,6 @@ beforeAll(async () => {
   model = (JSON.parse((await page.textContent("body")) ?? "{}") as { data: Array<{ id: string }> })
     .data[0]!.id;
   await loadSdk(page);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
 });
 
 const want = (content: string, max_tokens = 256) =>

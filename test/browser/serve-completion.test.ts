@@ -1,9 +1,7 @@
 import OpenAI from "openai";
 import type { Browser, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Sampling } from "../../shared/protocol/job.js";
-import { buildContributorPage, bundleTestEngineWorker } from "../support/build-page.js";
-import { findChromium, launchChromium } from "../support/chromium.js";
 import {
   contribute,
   firstQ4f32Model,
@@ -11,7 +9,7 @@ import {
   type ContributorPage,
 } from "../support/contributor-page.js";
 import { expectedOutput } from "../support/deterministic-engine.js";
-import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
+import { useCoordinator, type TestServer } from "../support/coordinator.js";
 
 /**
  * The foundation path end to end: the real contributor page, served by `wrangler dev`, runs in
@@ -21,7 +19,8 @@ import { startWranglerDev, type WranglerDev } from "../support/wrangler-dev.js";
  * production: assets/engine-worker.js is routed to a bundle of the deterministic test engine.
  */
 
-let server: WranglerDev;
+const co = useCoordinator();
+let server: TestServer;
 let browser: Browser;
 let tab: ContributorPage;
 let page: Page;
@@ -35,31 +34,15 @@ function field(name: string) {
 }
 
 beforeAll(async () => {
-  // Fail fast, with the one-line hint, before building anything.
-  const chromiumPath = findChromium();
-  const [, workerBundle] = await Promise.all([buildContributorPage(), bundleTestEngineWorker()]);
-  server = await startWranglerDev();
-  browser = await launchChromium(chromiumPath);
-  tab = await openContributorPage(browser, server.port, workerBundle);
+  ({ server, browser } = co);
+  // A short GPU benchmark (?bench-ms=): the tab measures before it connects.
+  tab = await openContributorPage(browser, server.port, co.engine(), { path: "/?bench-ms=300" });
   page = tab.page;
   sockets = tab.sockets;
   openai = new OpenAI({ baseURL: `${server.origin}/v1`, apiKey: "unused", maxRetries: 0 });
 });
 
-let printedServerLog = false;
-afterEach((ctx) => {
-  // On the first failure, show what the coordinator logged (request ids, errors).
-  if (ctx.task.result?.state === "fail" && !printedServerLog && server) {
-    printedServerLog = true;
-    console.error(`wrangler dev output (tail):\n${server.output().slice(-6000)}`);
-  }
-});
-
-afterAll(async () => {
-  await browser?.close();
-  if (printedServerLog)
-    console.error(`wrangler dev output (end):\n${server.output().slice(-4000)}`);
-  await server?.stop();
+afterAll(() => {
   if (transcript.length) console.log(`openai client transcript:\n${transcript.join("\n")}`);
 });
 

@@ -16,8 +16,26 @@ export async function buildContributorPage(): Promise<void> {
   await viteBuild({ configFile: resolve(ROOT, "vite.config.ts"), logLevel: "warn" });
 }
 
+/** The test engine Workers a browser test can route in place of assets/engine-worker.js. */
+export const ENGINE_WORKERS = {
+  /** The deterministic engine (test/support/deterministic-engine.ts). */
+  deterministic: "test/support/test-engine-worker.ts",
+  /** The paced engine on a pretend 1024 MB GPU, paced over a BroadcastChannel. */
+  paced: "test/support/paced-test-engine-worker.ts",
+  /** The deterministic engine holding a real WebGPU device, with device-loss and crash hooks. */
+  control: "test/support/control-test-engine-worker.ts",
+} as const;
+export type EngineWorker = keyof typeof ENGINE_WORKERS;
+
 export async function bundleTestEngineWorker(): Promise<string> {
-  return bundleWorker("test/support/test-engine-worker.ts");
+  return bundleWorker(ENGINE_WORKERS.deterministic);
+}
+
+/** Every test engine Worker bundled at once (the browser project's global setup does this once). */
+export async function bundleEngineWorkers(): Promise<Record<EngineWorker, string>> {
+  const names = Object.keys(ENGINE_WORKERS) as EngineWorker[];
+  const texts = await Promise.all(names.map((n) => bundleWorker(ENGINE_WORKERS[n])));
+  return Object.fromEntries(names.map((n, i) => [n, texts[i]!])) as Record<EngineWorker, string>;
 }
 
 /** Bundle a test Worker entry (path relative to the repository root) for routing. */

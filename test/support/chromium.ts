@@ -22,6 +22,13 @@ export const CHROMIUM_ARGS = [
   "--use-webgpu-adapter=swiftshader",
 ];
 
+/** Switches that let two local pages connect over WebRTC (see shared/ENVIRONMENT.md). */
+export const WEBRTC_ARGS = [
+  "--allow-loopback-in-peer-connection",
+  "--use-fake-ui-for-media-stream",
+  "--use-fake-device-for-media-stream",
+];
+
 export class NoChromiumError extends Error {
   constructor(message: string) {
     super(message);

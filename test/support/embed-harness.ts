@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
-import { CHROMIUM_ARGS, findChromium } from "./chromium.js";
+import { CHROMIUM_ARGS, WEBRTC_ARGS, findChromium } from "./chromium.js";
 import { freePort } from "./wrangler-dev.js";
 
 /**
@@ -9,13 +9,6 @@ import { freePort } from "./wrangler-dev.js";
  * Chromium with what WebRTC between two local pages needs, the headless contributor frame driven
  * as a tab, and the loopback-only network namespace the WebRTC tests run in.
  */
-
-/** Flags that let two local pages connect over WebRTC (see shared/ENVIRONMENT.md). */
-export const WEBRTC_ARGS = [
-  "--allow-loopback-in-peer-connection",
-  "--use-fake-ui-for-media-stream",
-  "--use-fake-device-for-media-stream",
-];
 
 export async function launchWebRtcChromium(): Promise<Browser> {
   return chromium.launch({

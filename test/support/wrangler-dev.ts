@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -17,6 +17,8 @@ export interface WranglerDev {
   origin: string;
   /** Everything wrangler printed, for failure messages. */
   output(): string;
+  /** Set the CPU niceness of wrangler and workerd (best effort; raising priority needs root). */
+  renice(niceness: number): boolean;
   stop(): Promise<void>;
 }
 
@@ -64,7 +66,15 @@ async function waitReady(
 }
 
 export async function startWranglerDev(
-  opts: { port?: number; vars?: Record<string, string>; timeoutMs?: number } = {},
+  opts: {
+    port?: number;
+    vars?: Record<string, string>;
+    timeoutMs?: number;
+    /** Start at this CPU niceness (e.g. 10 to boot in the background of a running test). */
+    nice?: number;
+    /** Called once spawned, with the `renice` of the server it will be (usable while it boots). */
+    spawned?: (renice: (niceness: number) => boolean) => void;
+  } = {},
 ): Promise<WranglerDev> {
   const port = opts.port ?? (await freePort());
   if (!(await portIsFree(port))) throw new Error(`port ${port} on 127.0.0.1 is busy`);
@@ -79,7 +89,12 @@ export async function startWranglerDev(
   };
   const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persist];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
-  const child = spawn(join(ROOT, "node_modules/.bin/wrangler"), args, {
+  const wrangler = join(ROOT, "node_modules/.bin/wrangler");
+  const niced = opts.nice !== undefined && process.platform !== "win32";
+  const [cmd, cmdArgs] = niced
+    ? ["nice", ["-n", String(opts.nice), wrangler, ...args]]
+    : [wrangler, args];
+  const child = spawn(cmd, cmdArgs, {
     cwd: ROOT,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
@@ -90,6 +105,12 @@ export async function startWranglerDev(
       NO_COLOR: "1",
     },
   });
+  const renice = (niceness: number) =>
+    child.pid !== undefined &&
+    process.platform !== "win32" &&
+    spawnSync("renice", ["-n", String(niceness), "-g", String(child.pid)], { stdio: "ignore" })
+      .status === 0;
+  opts.spawned?.(renice);
   let out = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
@@ -125,5 +146,5 @@ export async function startWranglerDev(
     await stop();
     throw err;
   }
-  return { port, origin, output: () => out, stop };
+  return { port, origin, output: () => out, renice, stop };
 }

@@ -1,11 +1,9 @@
-/** Split an SSE body into its `data:` payloads (the raw text after "data: "). */
+import { sseData } from "../../web/sdk/sse.js";
+
+/** An SSE body's `data:` payloads (the raw text after "data: "), read with the SDK's reader. */
 export async function readSse(res: Response): Promise<string[]> {
-  const text = await res.text();
-  return text
-    .split("\n\n")
-    .filter((block) => block.trim())
-    .map((block) => {
-      if (!block.startsWith("data: ")) throw new Error(`not an SSE data block: ${block}`);
-      return block.slice("data: ".length);
-    });
+  const out: string[] = [];
+  if (!res.body) return out;
+  for await (const data of sseData(res.body)) out.push(data);
+  return out;
 }

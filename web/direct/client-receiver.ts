@@ -4,8 +4,7 @@ import {
   DirectMetadataSchema,
   type DirectMessage,
 } from "../../shared/protocol/p2p-messages.js";
-import { PEER_ID_RE } from "../../shared/protocol/p2p-messages.js";
-import { fetchIceServers, signallingOptions } from "./signalling.js";
+import { fetchIceServers, fetchPeerId, signallingOptions } from "./signalling.js";
 import type { DirectFeed, DirectReceiver, DirectReceiverOptions } from "./client-receiver-types.js";
 
 /**
@@ -46,9 +45,7 @@ class JobFeed implements DirectFeed {
 }
 
 export async function openDirectReceiver(opts: DirectReceiverOptions): Promise<DirectReceiver> {
-  const res = await opts.fetch(`${opts.origin}/v1/signal/peerjs/id`);
-  const id = (await res.text()).trim();
-  if (!PEER_ID_RE.test(id)) throw new Error("the signalling answered an invalid peer id");
+  const id = await fetchPeerId(opts.origin, null, opts.fetch);
   const iceServers = opts.iceServers ?? (await fetchIceServers(opts.origin, opts.fetch));
   const peer = new Peer(id, signallingOptions(opts.origin, iceServers));
   await new Promise<void>((resolve, reject) => {

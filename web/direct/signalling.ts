@@ -1,5 +1,5 @@
 import type { PeerOptions } from "peerjs";
-import { IceConfigSchema, PEERJS_KEY } from "../../shared/protocol/p2p-messages.js";
+import { IceConfigSchema, PEERJS_KEY, PEER_ID_RE } from "../../shared/protocol/p2p-messages.js";
 
 /** `peerjs` options for the coordinator's signalling at <origin>/v1/signal/ (see edge/signal). */
 export function signallingOptions(origin: string, iceServers: RTCIceServer[]): PeerOptions {
@@ -28,4 +28,22 @@ export async function fetchIceServers(
   } catch {
     return [];
   }
+}
+
+/**
+ * A peer id issued by the coordinator (GET /v1/signal/peerjs/id; `shard` asks for one in that
+ * signalling shard, as a tab joining a caller's shard does). Ids are signed by the server: one
+ * made up here would be refused by the signalling socket.
+ */
+export async function fetchPeerId(
+  origin: string,
+  shard: string | null = null,
+  doFetch: typeof fetch = fetch,
+): Promise<string> {
+  const query = shard ? `?shard=${encodeURIComponent(shard)}` : "";
+  const res = await doFetch(`${origin}/v1/signal/peerjs/id${query}`);
+  if (!res.ok) throw new Error(`the signalling issued no peer id (HTTP ${res.status})`);
+  const id = (await res.text()).trim();
+  if (!PEER_ID_RE.test(id)) throw new Error("the signalling answered an invalid peer id");
+  return id;
 }

@@ -1,8 +1,8 @@
 import { Peer, type DataConnection } from "peerjs";
 import type { FinishReason, Usage } from "../../shared/protocol/job.js";
 import type { DirectMessage, DirectMetadata } from "../../shared/protocol/p2p-messages.js";
-import { peerIdIn, peerShard } from "../../shared/protocol/p2p-messages.js";
-import { fetchIceServers, signallingOptions } from "./signalling.js";
+import { peerShard } from "../../shared/protocol/p2p-messages.js";
+import { fetchIceServers, fetchPeerId, signallingOptions } from "./signalling.js";
 
 /**
  * The tab's end of the direct path. For a job whose caller asked for it (`job.direct.peerId`), the
@@ -36,10 +36,13 @@ export function peerDirectSender(opts: DirectSenderOptions): DirectSender {
   const peerIn = (shard: string): Promise<Peer> => {
     let p = peers.get(shard);
     if (!p) {
-      p = (opts.iceServers ? Promise.resolve(opts.iceServers) : fetchIceServers(opts.origin)).then(
-        (iceServers) =>
+      p = Promise.all([
+        opts.iceServers ? Promise.resolve(opts.iceServers) : fetchIceServers(opts.origin),
+        // The server issues the tab's id in the caller's shard (ids are signed; see edge/signal).
+        fetchPeerId(opts.origin, shard),
+      ]).then(
+        ([iceServers, id]) =>
           new Promise<Peer>((resolve, reject) => {
-            const id = peerIdIn(shard, crypto.randomUUID().replaceAll("-", ""));
             const peer = new Peer(id, signallingOptions(opts.origin, iceServers));
             peer.once("open", () => resolve(peer));
             peer.once("error", reject);

@@ -1,7 +1,9 @@
 /**
- * The visitor's choice, remembered per site: localStorage of the host page's origin (the frame's
- * own storage is partitioned and cannot be read before consent anyway). "yes" starts contributing
- * on the next visit without asking again; "no" keeps the widget collapsed. Withdrawing stores "no".
+ * What the widget remembers per site, in the host page's localStorage: "yes" opens the contributor
+ * frame on the next visit without showing the offer first; "no" keeps the widget collapsed.
+ * Withdrawing stores "no". This is not the consent itself — the host page could write it — only a
+ * hint: the frame runs only with the consent it stored itself, from a click in its own document
+ * (web/frame/consent.ts), and asks again where it has none.
  */
 const KEY = "tabgrid.embed.consent";
 export type Consent = "yes" | "no" | null;

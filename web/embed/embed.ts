@@ -37,37 +37,65 @@ if (script?.src) {
       case "unsupported":
       case "failed":
         return `Tabgrid: ${s.detail ?? "cannot contribute here"}`;
+      case "consent":
+        return "Tabgrid: waiting for your confirmation";
       default:
         return "Tabgrid: starting…";
     }
   };
 
   let widget: Widget;
-  const stop = () => {
-    frame?.stop();
+  const stop = (forget: boolean) => {
+    frame?.stop(forget);
     frame = null;
+  };
+  // Only the frame's own consent (phase "consent" → a click there) lets it run; this page's stored
+  // choice just says whether to open the frame without being asked first.
+  const onStatus = (s: EmbedStatus) => {
+    emit(s);
+    if (!frame) return;
+    switch (s.phase) {
+      case "consent":
+        frame.show(true);
+        widget.confirming();
+        return;
+      case "declined":
+        writeConsent("no");
+        stop(false);
+        widget.declined();
+        return;
+      case "failed": {
+        frame.show(false);
+        const f = frame;
+        widget.failed(describe(s), () => {
+          widget.running("Tabgrid: starting…");
+          f.retry();
+        });
+        return;
+      }
+      case "ready":
+        return;
+      default:
+        if (s.phase === "loading" || s.phase === "contributing") writeConsent("yes");
+        frame.show(false);
+        widget.running(describe(s));
+    }
   };
   const start = () => {
     if (frame) return;
     widget.running("Tabgrid: starting…");
-    frame = openFrame(config, (s) => {
-      emit(s);
-      if (frame) widget.running(describe(s));
-    });
+    frame = openFrame(config, widget.frameSlot, onStatus);
   };
   const showWidget = () => {
     widget = createWidget(config, {
-      consent() {
-        writeConsent("yes");
-        start();
-      },
+      consent: start,
       decline() {
         writeConsent("no");
         widget.declined();
       },
       withdraw() {
         writeConsent("no");
-        stop();
+        stop(true);
         widget.declined();
       },
     });
@@ -90,7 +118,7 @@ if (script?.src) {
     api.contributor = {
       /** Stop contributing on this page view (the visitor's stored choice is kept). */
       stop() {
-        stop();
+        stop(false);
         widget.declined();
       },
       get status() {

@@ -6,45 +6,81 @@ import {
 import type { EmbedConfig } from "./config.js";
 
 /**
- * The hidden contributor frame on the coordinator's origin. Messages are accepted only from that
- * frame's window and origin, and parsed with the shared schema; messages to it name its origin.
+ * The contributor frame on the coordinator's origin, placed in the widget's slot. It is hidden
+ * (0×0) while it runs, and shown in the widget while it asks the visitor for consent: that
+ * question and its "Start contributing" button live in the frame's own document, where this page
+ * cannot click for the visitor. Messages are accepted only from that frame's window and origin,
+ * and parsed with the shared schema; messages to it name its origin.
  */
 export interface FrameHost {
-  stop(): void;
+  /** Show the frame (its consent question) in the widget, or hide it again. */
+  show(visible: boolean): void;
+  /** `forget`: withdrawal — the frame forgets the consent it stored for this site. */
+  stop(forget: boolean): void;
+  /** Ask the frame to start again (after a failure). */
+  retry(): void;
 }
 
-export function openFrame(config: EmbedConfig, onStatus: (s: EmbedStatus) => void): FrameHost {
+const HIDDEN = "position:absolute;width:0;height:0;border:0;left:0;top:0";
+const SHOWN = "display:block;width:100%;height:150px;border:0;margin:0 0 4px";
+
+export function openFrame(
+  config: EmbedConfig,
+  slot: HTMLElement,
+  onStatus: (s: EmbedStatus) => void,
+): FrameHost {
   const frame = document.createElement("iframe");
-  frame.title = "Tabgrid contributor";
-  frame.setAttribute("aria-hidden", "true");
-  frame.tabIndex = -1;
-  frame.style.cssText = "position:fixed;width:0;height:0;border:0;left:-10px;top:-10px";
+  frame.title = "Tabgrid consent";
+  frame.style.cssText = HIDDEN;
   frame.src = `${config.origin}/frame/#parent=${encodeURIComponent(location.origin)}`;
   const post = (msg: object) => frame.contentWindow?.postMessage(msg, config.origin);
+  const start = () =>
+    post({
+      tabgrid: EMBED_CHANNEL_VERSION,
+      type: "start",
+      models: config.models,
+      gpuShare: config.gpuShare,
+    });
 
+  let stopping: (() => void) | null = null;
   const onMessage = (event: MessageEvent) => {
     if (event.source !== frame.contentWindow || event.origin !== config.origin) return;
     const parsed = FrameToWidgetSchema.safeParse(event.data);
     if (!parsed.success) return;
     const status = parsed.data;
-    if (status.phase === "ready") {
-      post({
-        tabgrid: EMBED_CHANNEL_VERSION,
-        type: "start",
-        models: config.models,
-        gpuShare: config.gpuShare,
-      });
+    if (stopping) {
+      if (status.phase === "stopped") stopping();
+      return;
     }
+    if (status.phase === "ready") start();
     onStatus(status);
   };
+  const remove = () => {
+    removeEventListener("message", onMessage);
+    // Removing the frame ends its runtime (socket, engine Worker) for certain.
+    frame.remove();
+  };
   addEventListener("message", onMessage);
-  document.body.append(frame);
+  slot.append(frame);
   return {
-    stop() {
-      post({ tabgrid: EMBED_CHANNEL_VERSION, type: "stop" });
-      removeEventListener("message", onMessage);
-      // Removing the frame ends its runtime (socket, engine Worker) for certain.
-      frame.remove();
+    show(visible) {
+      frame.style.cssText = visible ? SHOWN : HIDDEN;
+      if (visible) frame.removeAttribute("aria-hidden");
+      else frame.setAttribute("aria-hidden", "true");
+      frame.tabIndex = visible ? 0 : -1;
     },
+    stop(forget) {
+      frame.style.cssText = HIDDEN;
+      if (!forget) return remove();
+      // Withdrawal: let the frame forget its stored consent first (it answers "stopped"), but
+      // never wait long for a frame that may be stuck.
+      const timer = setTimeout(remove, 1000);
+      stopping = () => {
+        clearTimeout(timer);
+        remove();
+      };
+      post({ tabgrid: EMBED_CHANNEL_VERSION, type: "stop", forget });
+    },
+    retry: start,
   };
 }

@@ -3,11 +3,19 @@ import type { EmbedConfig } from "./config.js";
 /**
  * The consent widget, in a Shadow DOM so host styles don't reach it and its styles don't
  * leak out. Everything is inline: showing it makes no network request. It says plainly what
- * contributing means, including that contributors see the prompts they serve.
+ * contributing means, including that contributors see the prompts they serve. Its "Contribute"
+ * only opens the coordinator's frame: the consent itself is a click in that frame (see
+ * web/frame/consent.ts), which this page cannot forge.
  */
 export interface Widget {
-  /** Show the question (first visit, or after withdrawal via "Contribute again"). */
+  /** Show the offer (first visit, or after withdrawal via "Contribute again"). */
   ask(): void;
+  /** The frame asks for consent in its own document, shown in the widget's frame slot. */
+  confirming(): void;
+  /** Where the contributor frame goes (kept across views, so the frame is never reloaded). */
+  readonly frameSlot: HTMLElement;
+  /** Loading failed: say why and offer to try again. */
+  failed(text: string, retry: () => void): void;
   /** Show the running state with a one-click Stop. */
   running(text: string): void;
   /** Collapsed: the visitor said no. */
@@ -40,6 +48,9 @@ export function createWidget(
   box.className = `w ${config.position === "bottom-left" ? "l" : "r"} ${config.theme}`;
   box.setAttribute("role", "region");
   box.setAttribute("aria-label", "Tabgrid");
+  const content = document.createElement("div");
+  const frameSlot = document.createElement("div");
+  box.append(content, frameSlot);
   root.append(style, box);
   document.body.append(host);
 
@@ -70,9 +81,22 @@ export function createWidget(
   // The current view is also on the host element, for the page and for tests.
   const show = (state: string, ...nodes: Node[]) => {
     host.dataset.state = state;
-    box.replaceChildren(...nodes);
+    content.replaceChildren(...nodes);
   };
   return {
+    frameSlot,
+    confirming() {
+      show("confirming", para("Please confirm below (this part comes from Tabgrid itself):"));
+    },
+    failed(text, retry) {
+      show(
+        "failed",
+        para(text),
+        button("Try again", true, retry),
+        button("Stop", false, actions.withdraw),
+        more(),
+      );
+    },
     ask() {
       show(
         "asking",

@@ -10,7 +10,7 @@ import type {
 } from "@mlc-ai/web-llm";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import { EngineError, type LoadProgress } from "../engine/inference-engine.js";
-import { WebLLMEngine, type WebLLMEngineApi } from "./webllm-engine.js";
+import { WebLLMEngine, type ModelCacheOps, type WebLLMEngineApi } from "./webllm-engine.js";
 
 /**
  * The WebLLM adapter against WebLLM's own types: a scripted engine object that satisfies the
@@ -271,6 +271,7 @@ describe("WebLLMEngine", () => {
   it("clears a damaged cached model and downloads it again, once", async () => {
     const cleared: string[] = [];
     const cache = {
+      choose: async () => ({ backend: "cache" as const, cacheRefused: null }),
       has: async () => true,
       clear: async (m: ModelRecord) => void cleared.push(m.model_id),
     };
@@ -335,6 +336,71 @@ describe("WebLLMEngine", () => {
     await expect(
       engine.chat({ messages: [{ role: "assistant", content: "x" }], sampling }, () => {}),
     ).rejects.toMatchObject({ code: "engine_error" });
+  });
+
+  it("blames storage, not the network, when the browser refuses the cache (an embedded frame)", async () => {
+    // The message seen on a real third-party site: the old classifier called it a download failure.
+    const refused = new DOMException(
+      "Failed to execute 'open' on 'CacheStorage': An attempt was made to break through the security policy of the user agent.",
+      "SecurityError",
+    );
+    const err = await new WebLLMEngine(async () => {
+      throw refused;
+    })
+      .load(record, () => {})
+      .then(
+        () => new EngineError("engine_error", "it loaded"),
+        (e: unknown) => e as EngineError,
+      );
+    expect(err).toMatchObject({ code: "load_failed" });
+    expect(err.message).toMatch(/^this browser does not let the tab store the model's files here/);
+    expect(err.message).not.toMatch(/could not download|network/);
+  });
+
+  it("loads into WebLLM's IndexedDB cache where the Cache API is refused, and says so", async () => {
+    const created: MLCEngineConfig[] = [];
+    const cache: ModelCacheOps = {
+      choose: async () => ({
+        backend: "indexeddb",
+        cacheRefused: "SecurityError: Failed to execute 'open' on 'CacheStorage'",
+      }),
+      has: async () => false,
+      clear: async () => {},
+    };
+    const progress: string[] = [];
+    const ok = new WebLLMEngine(
+      async (_id, config) => {
+        created.push(config);
+        return new ScriptedWebLLM([]).api();
+      },
+      undefined,
+      cache,
+    );
+    await ok.load(record, (p) => progress.push(p.text));
+    expect(created[0]?.appConfig).toMatchObject({
+      cacheBackend: "indexeddb",
+      useIndexedDBCache: true,
+    });
+    expect(progress[0]).toMatch(/model cache: IndexedDB, because the Cache API is refused here/);
+
+    // Offline with the fallback: a download failure, and the message names the cache used.
+    const offline = new WebLLMEngine(
+      async () => {
+        throw new TypeError("Failed to fetch");
+      },
+      undefined,
+      cache,
+    );
+    const err = await offline
+      .load(record, () => {})
+      .then(
+        () => new EngineError("engine_error", "it loaded"),
+        (e: unknown) => e as EngineError,
+      );
+    expect(err.message).toMatch(
+      /^could not download the model's files \(network or model host unavailable\) \(model cache: IndexedDB/,
+    );
+    expect(err.message).not.toMatch(/does not let the tab store/);
   });
 
   it("reports device_lost when WebLLM dropped a loaded model by itself", async () => {

@@ -5,6 +5,7 @@ import {
   type ChatCompletionChunk,
   type ChatCompletionMessageParam,
   type ChatCompletionRequestStreaming,
+  type AppConfig,
   type Completion,
   type CompletionCreateParamsStreaming,
   type CompletionUsage,
@@ -14,6 +15,13 @@ import {
 } from "@mlc-ai/web-llm";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import type { ChatMessage, FinishReason, Sampling } from "../../shared/protocol/job.js";
+import {
+  cacheNote,
+  chooseCacheBackend,
+  classifyLoadFailure,
+  type CacheBackend,
+  type CacheChoice,
+} from "./cache-backend.js";
 import { modelBaseUrl, renderContinuation, type ConvTemplate } from "./conv-template.js";
 import {
   EngineError,
@@ -184,15 +192,30 @@ const fetchConvTemplate: ConvTemplateSource = async (model) => {
   return config.conv_template;
 };
 
+/**
+ * WebLLM's app config for one catalog record and cache backend. `cacheBackend` is how WebLLM
+ * ≥ 0.2.80 names it; `useIndexedDBCache` is the same choice for 0.2.79 (the version the real-engine
+ * test runs, see shared/fixtures), so both are set.
+ */
+export function appConfigFor(model: ModelRecord, backend: CacheBackend): AppConfig {
+  return Object.assign(
+    { model_list: [model], cacheBackend: backend },
+    { useIndexedDBCache: backend === "indexeddb" },
+  );
+}
+
 /** WebLLM's cache helpers for one model (injected so units can drive them). */
 export interface ModelCacheOps {
-  has(model: ModelRecord): Promise<boolean>;
-  clear(model: ModelRecord): Promise<void>;
+  /** Which storage this context allows (web/engine-worker/cache-backend.ts). */
+  choose(): Promise<CacheChoice>;
+  has(model: ModelRecord, backend: CacheBackend): Promise<boolean>;
+  clear(model: ModelRecord, backend: CacheBackend): Promise<void>;
 }
 
 const webllmCache: ModelCacheOps = {
-  has: (m) => hasModelInCache(m.model_id, { model_list: [m] }),
-  clear: (m) => deleteModelAllInfoInCache(m.model_id, { model_list: [m] }),
+  choose: () => chooseCacheBackend(),
+  has: (m, backend) => hasModelInCache(m.model_id, appConfigFor(m, backend)),
+  clear: (m, backend) => deleteModelAllInfoInCache(m.model_id, appConfigFor(m, backend)),
 };
 
 /**
@@ -306,11 +329,15 @@ export class WebLLMEngine implements InferenceEngine {
     checkCache = true,
   ): Promise<void> {
     await this.unload();
+    // Storage first: a refused Cache API falls back to IndexedDB; both refused fails here, as a
+    // storage error (cache-backend.ts), before anything is downloaded.
+    const choice = await this.cache.choose();
+    if (choice.backend !== "cache") onProgress({ progress: 0, text: `${cacheNote(choice)}.` });
     try {
       // Hand WebLLM exactly the catalog record (weights and library URLs come from the
       // coordinator's catalog, so operators' self-hosted models load the same way).
       this.engine = await this.createEngine(model.model_id, {
-        appConfig: { model_list: [model] },
+        appConfig: appConfigFor(model, choice.backend),
         initProgressCallback: (r) => onProgress({ progress: r.progress, text: r.text }),
         // The processor is bound when the model loads, so it is registered once, idle until an
         // audit arms it. (While idle WebLLM still copies each step's logits to the CPU.)
@@ -330,21 +357,19 @@ export class WebLLMEngine implements InferenceEngine {
         checkCache &&
         e.code === "load_failed" &&
         CACHE_DAMAGE.test(e.message) &&
-        (await this.cache.has(model).catch(() => false))
+        (await this.cache.has(model, choice.backend).catch(() => false))
       ) {
-        await this.cache.clear(model);
+        await this.cache.clear(model, choice.backend);
         throw new EngineError(
           "cache_corrupted",
           `damaged cache for ${model.model_id}: ${e.message}`,
         );
       }
-      // WebLLM downloads through the Cache API; a failed download surfaces as a bare TypeError.
-      if (e.code === "load_failed" && /Cache|fetch|NetworkError/i.test(e.message)) {
-        throw new EngineError(
-          "load_failed",
-          `could not download the model's files (network or model host unavailable): ${e.message}`,
-        );
-      }
+      // Refused storage (SecurityError on CacheStorage.open, a full disk) or a failed download
+      // (a bare TypeError "Failed to fetch", "Request failed" from Cache.add): told apart by what
+      // failed, never by the mere mention of "Cache".
+      const failure = e.code === "load_failed" ? classifyLoadFailure(e.message, choice) : null;
+      if (failure) throw new EngineError("load_failed", failure.message);
       throw e;
     }
   }

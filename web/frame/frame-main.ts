@@ -12,17 +12,19 @@ import { fetchCatalog } from "../runtime/catalog-client.js";
 import { startContributing, type Contribution } from "../runtime/start-contributing.js";
 import type { ContributorView } from "../runtime/tab-status.js";
 import { chooseEmbedModel } from "./choose-model.js";
+import { askInFrame, consentStore, hostOrigin } from "./consent.js";
 
 /**
- * The hidden contributor frame that embed.js opens after the visitor consents: the same start-up as
- * the full contributor page (web/runtime/start-contributing.ts: engine Worker restarted after a
- * crash, recovery, direct path, GPU share), without UI. It talks only
- * to its parent window, and only if the parent is the origin named in `#parent=` (set by embed.js
- * from the host page's own origin); messages are parsed with the shared schema. It does nothing
- * until the widget sends `start`.
+ * The contributor frame that embed.js opens: the same start-up as the full contributor page
+ * (web/runtime/start-contributing.ts: engine Worker restarted after a crash, recovery, direct path,
+ * GPU share). Its only UI is the consent question (./consent.ts): the host page's `start` only
+ * asks, the visitor consents here. It talks only to its parent window, and only if the parent is
+ * the origin named in `#parent=` (checked against `location.ancestorOrigins`); messages are parsed
+ * with the shared schema. It does nothing until the widget sends `start`.
  */
 const AGENT = "tabgrid-embed/0.1.0";
-const parentOrigin = new URLSearchParams(location.hash.slice(1)).get("parent");
+const parentOrigin = hostOrigin();
+const consents = consentStore();
 
 let status: EmbedStatus = {
   tabgrid: EMBED_CHANNEL_VERSION,
@@ -51,6 +53,22 @@ function fromView(view: ContributorView): Partial<EmbedStatus> {
     jobsServed: view.jobsServed,
     phase: view.connection === "connected" ? "contributing" : status.phase,
   };
+}
+
+let asking = false;
+
+/** Start only with the visitor's consent for this host, asking here if there is none yet. */
+async function requestStart(msg: Extract<WidgetToFrame, { type: "start" }>): Promise<void> {
+  if (started || asking || !parentOrigin) return;
+  if (parentOrigin !== location.origin && !consents.given(parentOrigin)) {
+    asking = true;
+    report({ phase: "consent" });
+    const yes = await askInFrame(document.getElementById("consent")!, parentOrigin);
+    asking = false;
+    if (!yes) return report({ phase: "declined" });
+    consents.remember(parentOrigin);
+  }
+  await start(msg);
 }
 
 async function start(msg: Extract<WidgetToFrame, { type: "start" }>): Promise<void> {
@@ -89,11 +107,16 @@ async function start(msg: Extract<WidgetToFrame, { type: "start" }>): Promise<vo
     );
   } catch (err) {
     const detail = err instanceof EngineError ? `${err.code}: ${err.message}` : String(err);
-    report({ phase: "failed", detail: detail.slice(0, 500) });
+    // Free the engine and let the widget ask again (a retry needs no reload).
+    contribution.dispose();
+    running = null;
+    started = false;
+    report({ phase: "failed", state: null, detail: detail.slice(0, 500) });
   }
 }
 
-function stop(): void {
+function stop(forget: boolean): void {
+  if (forget && parentOrigin) consents.forget(parentOrigin);
   running?.dispose();
   running = null;
   report({ phase: "stopped", state: null, connection: null });
@@ -104,10 +127,10 @@ addEventListener("message", (event: MessageEvent) => {
   const parsed = WidgetToFrameSchema.safeParse(event.data);
   if (!parsed.success) return;
   if (parsed.data.type === "start") {
-    start(parsed.data).catch((err: unknown) =>
+    requestStart(parsed.data).catch((err: unknown) =>
       report({ phase: "failed", detail: String(err).slice(0, 500) }),
     );
-  } else stop();
+  } else stop(parsed.data.forget === true);
 });
 addEventListener("pagehide", () => running?.stop());
 report({ phase: "ready" });

@@ -7,6 +7,7 @@ import type { GpuReport } from "../gpu/detect-gpu.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { Contribution } from "../runtime/start-contributing.js";
 import type { ContributorView } from "../runtime/tab-status.js";
+import type { ConsentPanel } from "../ui/consent-panel.js";
 import type { ControlsPanel } from "../ui/controls-panel.js";
 import type { Dashboard } from "../ui/dashboard.js";
 import type { GpuPanel } from "../ui/gpu-panel.js";
@@ -32,6 +33,10 @@ export interface PageState {
   contribution: Contribution | null;
   view: ContributorView | null;
   control: ControllerView | null;
+  /** The primary "Start contributing" action, once there is a model to serve. */
+  consent: ConsentPanel | null;
+  /** Why the last load failed (cleared by the next attempt): the page offers a retry. */
+  failure: string | null;
 }
 
 /** The page's fixed parts (made once) and its state. */
@@ -44,6 +49,8 @@ export interface Page {
   readonly controls: ControlsPanel;
   /** The engine Worker, started on first use (a benchmark or consent), never before. */
   engine(): RestartingEngine;
+  /** Forget the engine (after a failed load, which disposed it): the next use starts a fresh one. */
+  dropEngine(): void;
   /** Ledger writes; a job's credit is recorded after the job itself. */
   readonly record: LedgerWrites;
 }

@@ -6,12 +6,18 @@ import type {
   HelloGpu,
   TabMessage,
 } from "../../shared/protocol/node-messages.js";
-import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
+import { PROGRESS_SINCE_PROTOCOL, PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import type { DirectSender } from "../direct/tab-sender.js";
 import type { EngineError, InferenceEngine, OnProgress } from "../engine/inference-engine.js";
 import { JobRunner, type JobEnd } from "./job-runner.js";
 import { Recovery } from "./recovery.js";
-import { TabSocket, type Connection, type SocketLike } from "./tab-socket.js";
+import {
+  TabSocket,
+  type Connection,
+  type CoordinatorLink,
+  type LinkFactory,
+  type SocketLike,
+} from "./tab-socket.js";
 import { TabStatus, type ContributorView } from "./tab-status.js";
 import { browserTimers, type Timers } from "./timers.js";
 
@@ -35,6 +41,11 @@ export interface ContributorOptions {
   identity: TabIdentity;
   onChange(view: ContributorView): void;
   createSocket?: (url: string) => SocketLike;
+  /**
+   * Where the coordinator connection runs: the tab-link Worker in the browser
+   * (web/tab-link/link-client.ts); by default an in-process `TabSocket`.
+   */
+  link?: LinkFactory;
   timers?: Timers;
   /** GPU class and benchmark for `hello`, read at each (re)connect. */
   gpu?: () => HelloGpu | undefined;
@@ -52,9 +63,12 @@ export interface ContributorOptions {
 
 export class Contributor {
   private readonly status: TabStatus;
-  private readonly socket: TabSocket;
+  private readonly socket: CoordinatorLink;
   private readonly runner: JobRunner;
   private readonly recovery: Recovery;
+  /** The model is loaded and the socket was started (so a resumed page may reconnect). */
+  private connecting = false;
+  private suspended = false;
 
   constructor(private readonly opts: ContributorOptions) {
     const timers = opts.timers ?? browserTimers;
@@ -70,7 +84,8 @@ export class Contributor {
       onJobEnd: opts.onJobEnd,
       onModelLost: (e) => void this.recovery.recover(e),
     });
-    this.socket = new TabSocket({
+    const link: LinkFactory = opts.link ?? ((o) => new TabSocket(o));
+    this.socket = link({
       url: opts.url,
       hello: async (nonce) => ({
         type: "hello",
@@ -107,6 +122,26 @@ export class Contributor {
     }
     this.recovery.loaded(model);
     this.status.update({ model: model.model_id, state: this.status.resting });
+    this.connecting = true;
+    this.socket.start();
+  }
+
+  /**
+   * The page is being frozen (Page Lifecycle `freeze`): drop the running job and close the socket,
+   * so the coordinator moves the job to another tab at once instead of waiting out its lease, and
+   * never assigns a job to a tab that cannot run it. `reconnect()` undoes it on `resume`.
+   */
+  suspend(reason: string): void {
+    if (!this.connecting || this.suspended) return;
+    this.suspended = true;
+    this.runner.cancelRunning();
+    this.socket.stop(reason);
+  }
+
+  /** The page is running again: connect with the same identity (the coordinator says welcome). */
+  reconnect(): void {
+    if (!this.connecting || !this.suspended) return;
+    this.suspended = false;
     this.socket.start();
   }
 
@@ -129,6 +164,8 @@ export class Contributor {
   }
 
   stop(): void {
+    this.connecting = false;
+    this.suspended = false;
     this.runner.cancelRunning();
     this.socket.stop();
   }
@@ -152,6 +189,8 @@ export class Contributor {
     switch (msg.type) {
       case "welcome":
         this.status.update({ tabId: msg.nodeId });
+        this.runner.progressEveryMs =
+          msg.protocol >= PROGRESS_SINCE_PROTOCOL ? msg.statusIntervalMs / 2 : null;
         return;
       case "challenge":
         // Answered by TabSocket before anything else; never forwarded here.

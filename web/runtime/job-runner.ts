@@ -50,6 +50,11 @@ interface RunningJob {
 
 export class JobRunner {
   private job: RunningJob | null = null;
+  /**
+   * Send `job.progress` this often between accept and the first delta, so the coordinator's lease
+   * knows a long prefill is alive; null for a coordinator older than PROGRESS_SINCE_PROTOCOL.
+   */
+  progressEveryMs: number | null = null;
 
   constructor(private readonly opts: JobRunnerOptions) {}
 
@@ -149,7 +154,20 @@ export class JobRunner {
     const direct = job.direct
       ? (this.opts.direct?.open(job.id, job.direct.peerId, continueFrom?.length ?? 0) ?? null)
       : null;
+    const every = this.progressEveryMs;
+    let progress: number | null =
+      every === null
+        ? null
+        : timers.setInterval(
+            () => send({ type: "job.progress", jobId: job.id, phase: "prefill" }),
+            every,
+          );
+    const prefilled = () => {
+      if (progress !== null) timers.clearInterval(progress);
+      progress = null;
+    };
     const onDelta = (text: string) => {
+      prefilled();
       direct?.delta(text);
       deltas.push(text);
     };
@@ -222,6 +240,7 @@ export class JobRunner {
       });
       if (reload) this.opts.onModelLost(e);
     } finally {
+      prefilled();
       direct?.close();
       this.job = null;
       const state = status.now.state;

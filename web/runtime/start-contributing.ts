@@ -14,6 +14,8 @@ import { browserTabIdentity } from "./tab-identity.js";
 import type { SocketLike } from "./tab-socket.js";
 import type { ContributorView } from "./tab-status.js";
 import { browserTimers, type Timers } from "./timers.js";
+import { startTabLink, type TabLink } from "../tab-link/link-client.js";
+import { followLifecycle } from "./page-lifecycle.js";
 
 /**
  * The one contribution start-up, used by the full contributor page (web/main.ts) and the embedded
@@ -21,6 +23,8 @@ import { browserTimers, type Timers } from "./timers.js";
  * reported to the contributor, which reloads its model into a fresh one — see recovery.ts), the
  * `Contributor` with the tab's identity and the direct path, and the `Controller` that enforces the
  * GPU share, throttling back-off and, where the page can see them, battery and activity pauses.
+ * The coordinator socket and the runtime's timers run in the tab-link Worker (web/tab-link/), so a
+ * hidden tab keeps serving; the page's freeze and resume are followed (runtime/page-lifecycle.ts).
  * Nothing here loads a model or opens a socket: `start(model)` does, after consent.
  */
 
@@ -56,8 +60,13 @@ export interface ContributionOptions {
   identity?: TabIdentity;
   /** Callers that asked for the direct WebRTC path also get tokens over a data channel. */
   direct?: DirectSender;
+  /** An in-process socket (unit tests); without it the socket lives in the tab-link Worker. */
   createSocket?: (url: string) => SocketLike;
+  /** The tab link to use (default: a new tab-link Worker, unless `createSocket` is given). */
+  tabLink?: TabLink | null;
   timers?: Timers;
+  /** Where Page Lifecycle `freeze`/`resume` fire (default: `document`, where there is one). */
+  lifecycle?: EventTarget | null;
 }
 
 export interface Contribution {
@@ -73,7 +82,9 @@ export interface Contribution {
 }
 
 export function startContributing(opts: ContributionOptions): Contribution {
-  const timers = opts.timers ?? browserTimers;
+  const tabLink =
+    opts.tabLink !== undefined ? opts.tabLink : opts.createSocket ? null : startTabLink();
+  const timers = opts.timers ?? tabLink?.timers ?? browserTimers;
   const engine = opts.engine ?? createEngine(opts.spawnWorker);
   const contributor = new Contributor({
     engine,
@@ -92,6 +103,7 @@ export function startContributing(opts: ContributionOptions): Contribution {
     ...(opts.gpu ? { gpu: opts.gpu } : {}),
     ...(opts.onCredit ? { onCredit: opts.onCredit } : {}),
     ...(opts.createSocket ? { createSocket: opts.createSocket } : {}),
+    ...(tabLink ? { link: (o) => tabLink.connect(o) } : {}),
   });
   const controller = new Controller({
     target: contributor,
@@ -102,6 +114,14 @@ export function startContributing(opts: ContributionOptions): Contribution {
   });
   // A dead Worker outside a job: reload the model, which lands in a fresh Worker.
   engine.onCrash((e) => contributor.engineFailed(e));
+
+  const lifecycle =
+    opts.lifecycle !== undefined
+      ? opts.lifecycle
+      : typeof document !== "undefined"
+        ? document
+        : null;
+  const unfollow = lifecycle ? followLifecycle(lifecycle, contributor) : () => {};
 
   let unwatch = () => {};
   if (opts.signals) {
@@ -121,8 +141,10 @@ export function startContributing(opts: ContributionOptions): Contribution {
     stop: () => contributor.stop(),
     dispose() {
       unwatch();
+      unfollow();
       controller.dispose();
       contributor.stop();
+      tabLink?.terminate();
       engine.terminate();
     },
   };

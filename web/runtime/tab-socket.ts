@@ -40,8 +40,11 @@ export interface TabSocketOptions {
    * coordinator's challenge, which the tab signs to keep its identity.
    */
   hello(nonce: string): Hello | Promise<Hello>;
-  /** The heartbeat frame, sent every `statusIntervalMs` after welcome. */
-  heartbeat(): TabMessage;
+  /**
+   * The heartbeat frame, sent every `statusIntervalMs` after welcome. May come later (the tab-link
+   * Worker asks the page for it); null skips this beat.
+   */
+  heartbeat(): TabMessage | null | Promise<TabMessage | null>;
   onMessage(msg: CoordinatorMessage): void;
   onConnection(c: Connection, detail?: string): void;
   createSocket?: (url: string) => SocketLike;
@@ -53,7 +56,22 @@ export interface TabSocketOptions {
 
 const OPEN = 1;
 
-export class TabSocket {
+/**
+ * What the contributor needs from its coordinator connection: `TabSocket` itself (in-process, unit
+ * tests) or the page's end of the tab-link Worker that runs a `TabSocket` where background
+ * throttling cannot stall it (web/tab-link/link-client.ts).
+ */
+export interface CoordinatorLink {
+  start(): void;
+  /** False when the frame could not be sent now (the caller decides). */
+  send(msg: TabMessage): boolean;
+  stop(reason?: string): void;
+}
+
+/** Makes the contributor's connection from the options a `TabSocket` takes. */
+export type LinkFactory = (opts: TabSocketOptions) => CoordinatorLink;
+
+export class TabSocket implements CoordinatorLink {
   private socket: SocketLike | null = null;
   private reconnectTimer: number | null = null;
   private pingTimer: number | null = null;
@@ -83,7 +101,7 @@ export class TabSocket {
     return true;
   }
 
-  stop(): void {
+  stop(reason = "contributor stopped"): void {
     this.stopped = true;
     this.clearTimers();
     if (this.reconnectTimer !== null) this.timers.clearTimeout(this.reconnectTimer);
@@ -92,7 +110,7 @@ export class TabSocket {
     this.socket = null;
     if (s) {
       s.onclose = null;
-      s.close(1000, "contributor stopped");
+      s.close(1000, reason.slice(0, 120));
     }
     this.opts.onConnection("stopped");
   }
@@ -146,13 +164,20 @@ export class TabSocket {
         Math.min(this.opts.pingIntervalMs ?? 10_000, msg.statusIntervalMs / 2),
       );
       if (this.statusTimer !== null) this.timers.clearInterval(this.statusTimer);
-      this.statusTimer = this.timers.setInterval(
-        () => this.send(this.opts.heartbeat()),
-        msg.statusIntervalMs,
-      );
+      this.statusTimer = this.timers.setInterval(() => this.beat(s), msg.statusIntervalMs);
       this.opts.onConnection("connected");
     }
     this.opts.onMessage(msg);
+  }
+
+  private beat(s: SocketLike | null): void {
+    const send = (frame: TabMessage | null) => {
+      if (frame && s && s === this.socket && s.readyState === OPEN) s.send(JSON.stringify(frame));
+    };
+    const frame = this.opts.heartbeat();
+    if (frame instanceof Promise) {
+      frame.then(send, (err: unknown) => this.log(`no heartbeat: ${String(err)}`));
+    } else send(frame);
   }
 
   private closed(s: SocketLike, code: number, reason: string): void {

@@ -1,5 +1,6 @@
 import { GPU_CLASS_LABEL, type GpuClassification } from "../../shared/gpu/classify.js";
 import { fill, h } from "./dom.js";
+import { formatRate } from "./format.js";
 
 /**
  * What this GPU is: its class, the profile it matched (typical figures, labelled as such), and the
@@ -39,12 +40,12 @@ export function renderGpuPanel(region: HTMLElement, onMeasure: () => void): GpuP
           ),
           row(
             "Compute (measured)",
-            m ? `${m.matmulGflops.toFixed(1)} GFLOP/s` : "not measured yet",
+            m ? formatRate(m.matmulGflops, "G", "FLOP/s") : "not measured yet",
             "bench-matmul",
           ),
           row(
             "Memory bandwidth (measured)",
-            m ? `${m.bandwidthGBs.toFixed(2)} GB/s` : "not measured yet",
+            m ? formatRate(m.bandwidthGBs, "G", "B/s") : "not measured yet",
             "bench-bandwidth",
           ),
         ),
