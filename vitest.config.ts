@@ -35,6 +35,8 @@ export default defineConfig({
                 QUEUE_CAPACITY: "2",
                 QUEUE_WAIT_MS: "1500",
                 HELLO_DEADLINE_MS: "1000",
+                // Verification off: scripted tabs here answer no audits (verification.test.ts turns it on).
+                TRUST: "off",
                 EXTRA_MODELS: JSON.stringify([
                   {
                     model: "https://models.example.org/Operator-Test-Model-q4f32_1-MLC",

@@ -16,6 +16,9 @@ import type { TabRecord } from "./tab-registry.js";
 import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
 import { boundUsage, cutToBytes, utf8Bytes } from "./usage-bounds.js";
+import type { Audits } from "./audits.js";
+import type { Canaries } from "./canaries.js";
+import type { Reputation } from "./reputation.js";
 
 /**
  * Errors a tab may report that say something about the tab (its engine, its GPU, its state): the
@@ -45,6 +48,8 @@ export interface JobMachineDeps {
   stats: RegionStats;
   config: RegionConfig;
   trust: TabTrust;
+  /** Verification (docs/trust.md): audits, canaries and the evidence per identity. */
+  verify?: { reputation: Reputation; audits: Audits; canaries: Canaries };
 }
 
 /**
@@ -96,7 +101,8 @@ export class JobMachine {
       case "joined":
         this.d.placement.syncTab(event.tab);
         await this.d.report.soon(true);
-        return this.offerWaiting(event.tab);
+        await this.offerWaiting(event.tab);
+        return this.d.verify?.audits.dispatch();
       case "left":
         return this.tabLeft(event.tab, event.why);
       case "frame":
@@ -113,6 +119,7 @@ export class JobMachine {
     this.d.channel.forget(tab);
     this.d.placement.forgetTab(tab.tabId);
     if (!replaced) this.d.trust.left(tab.tabId);
+    this.d.verify?.audits.tabLeft(tab);
     log("info", "tab left", { tab: tab.publicId, why });
     const row = tab.jobId ? this.d.jobs.get(tab.jobId) : undefined;
     if (row && row.node_id === tab.tabId && !TERMINAL_STATES.has(row.state)) {
@@ -188,7 +195,15 @@ export class JobMachine {
 
   private async onFrame(tab: TabRecord, msg: TabFrame): Promise<void> {
     const { jobs, placement, readers, report } = this.d;
+    const verify = this.d.verify;
+    if (verify && "jobId" in msg && verify.canaries.owns(msg.jobId)) {
+      await verify.canaries.onFrame(tab, msg);
+      return this.offerWork(tab);
+    }
     switch (msg.type) {
+      case "audit.result":
+        await verify?.audits.onResult(tab, msg);
+        return this.offerWork(tab);
       case "status": {
         // A tab reporting idle is done with a job that was taken from it (moved or cancelled).
         const free = msg.state === "idle" && tab.jobId && !this.isCurrent(tab, tab.jobId);
@@ -287,9 +302,11 @@ export class JobMachine {
             usage: bounded.usage,
           });
           await this.settle(msg.jobId);
+          verify?.audits.afterJob(tab, msg.jobId);
+          if (verify?.canaries.afterJob(tab)) return;
         }
         await report.soon(false);
-        return this.offerWaiting(tab);
+        return this.offerWork(tab);
       }
       case "job.error": {
         const current = this.isCurrent(tab, msg.jobId);
@@ -324,6 +341,12 @@ export class JobMachine {
   }
 
   // ---- transitions -------------------------------------------------------------------------
+
+  /** The tab takes a waiting job if it is free; idle verifiers get waiting audits. */
+  private async offerWork(tab: TabRecord): Promise<void> {
+    await this.offerWaiting(tab);
+    this.d.verify?.audits.dispatch();
+  }
 
   private isCurrent(tab: TabRecord, jobId: string): boolean {
     const row = this.d.jobs.get(jobId);

@@ -28,6 +28,8 @@ export interface PlacementDeps {
   config: RegionConfig;
   region: RegionHint;
   trust: TabTrust;
+  /** The coordinator's seed for a job the client gave none (verification; docs/trust.md). */
+  seedFor?: (jobId: string) => number;
 }
 
 /** New requests remembered for the probation share (whether a tab on probation took each). */
@@ -123,10 +125,14 @@ export class Placement {
     tab.busyUntil = Date.now() + (maxTokens / speed) * 1000;
     this.updateTab(tab, { jobId, state: "busy" });
     await this.d.leases.arm(jobId, this.d.config.acceptMs);
+    const seed = spec.sampling.seed ?? this.d.seedFor?.(jobId);
     const sent = this.d.channel.send(tab, {
       type: "job.assign",
       // A replacement gets what is left of max_tokens after the text already delivered.
-      job: specForAttempt(spec, continueFrom),
+      job: specForAttempt(
+        seed === undefined ? spec : { ...spec, sampling: { ...spec.sampling, seed } },
+        continueFrom,
+      ),
       attempt: row.attempts,
       ...(continueFrom ? { continueFrom } : {}),
     });

@@ -8,6 +8,7 @@ import type { JobRequest } from "./job-request.js";
 import { jobView, type JobView } from "./job-view.js";
 import { regionConfig } from "./region-config.js";
 import { regionParts, restoreParts, type RegionParts } from "./region-parts.js";
+import { trustSettings } from "./reputation.js";
 import { listingOf, type RegionSummary, type TabListing } from "./region-views.js";
 import type { TabEvent } from "./tab-channel.js";
 import { REGION_MIGRATIONS } from "./sql-schema.js";
@@ -38,8 +39,12 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
         // names act as the default region.
         const name = ctx.id.name ?? "";
         const region: RegionHint = isRegionHint(name) ? name : "wnam";
-        this.parts = regionParts(ctx, regionConfig(env), region, (summary) =>
-          directoryStub(env).report(region, summary),
+        this.parts = regionParts(
+          ctx,
+          regionConfig(env),
+          region,
+          (summary) => directoryStub(env).report(region, summary),
+          trustSettings(env as { TRUST?: string; TRUST_CONFIG?: string }),
         );
         await restoreParts(this.parts, ctx.getWebSockets());
       },
@@ -125,9 +130,13 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
 
   async listTabs(): Promise<TabListing[]> {
     await this.ready();
-    const { trust } = this.parts;
+    const { trust, reputation } = this.parts;
     return [...this.parts.tabs.all()].map((tab) =>
-      listingOf(tab, trust.view(tab.tabId), trust.credits(tab.tabId)),
+      listingOf(
+        tab,
+        { ...trust.view(tab.tabId), audits: reputation.auditCounts(tab.tabId) },
+        trust.credits(tab.tabId),
+      ),
     );
   }
 

@@ -17,6 +17,10 @@ import { TabMatcher } from "./tab-matcher.js";
 import { TabRegistry } from "./tab-registry.js";
 import { TabTrust } from "./tab-trust.js";
 import { TimerTable } from "./timer-table.js";
+import { Audits } from "./audits.js";
+import { Canaries } from "./canaries.js";
+import { Reputation, trustSettings, type TrustSettings } from "./reputation.js";
+import { jobSeed } from "../../shared/trust/policy.js";
 
 /**
  * The parts of one Region object, built in dependency order. Each part is handed the parts it
@@ -27,11 +31,13 @@ import { TimerTable } from "./timer-table.js";
  *      region-alarms    timer kind → handler
  *   3  job-machine      every job state change (frames, tab left, cancel, timers, redispatch)
  *   2  placement        matching, assignment, waiting jobs, circuit breaker
+ *      audits canaries  answer verification: re-scoring by a second tab, canary jobs
  *   1  tab-channel      sockets: upgrade, hello, registration, send, close, liveness
  *      tab-learning     RTT, speed, credit      job-readers   readers, resume, detach
  *      job-leases       accept/stream leases    region-report summary for the Directory
  *   0  job-store  tab-registry  tab-matcher  timer-table (+ region-timers)  job-relay
  *      tab-trust        per-identity credit, jobs, faults, probation/quarantine (over tab-registry)
+ *      reputation       audit/canary evidence per identity; its verdict quarantines via tab-trust
  *
  * The tab channel answers with TabEvents instead of calling job code; region-do forwards them.
  */
@@ -46,6 +52,7 @@ export interface RegionParts {
   machine: JobMachine;
   intake: JobIntake;
   onTimer: (timer: RegionTimer) => Promise<void>;
+  reputation: Reputation;
 }
 
 export function regionParts(
@@ -54,6 +61,8 @@ export function regionParts(
   region: RegionHint,
   /** Sends this region's summary to the Directory (models, idle tabs, queue). */
   sendReport: (summary: RegionSummary) => Promise<void>,
+  /** Verification settings (reputation.ts; `TRUST=off` turns it off). */
+  verification: TrustSettings = trustSettings({}),
 ): RegionParts {
   const sql = ctx.storage.sql;
   const tabs = new TabRegistry(sql);
@@ -78,6 +87,7 @@ export function regionParts(
   );
   const leases = new JobLeases(timers, config);
   const learning = new TabLearning(jobs, trust, matcher, region);
+  const reputation = new Reputation(sql, trust, verification);
   const placement = new Placement({
     jobs,
     tabs,
@@ -88,7 +98,10 @@ export function regionParts(
     config,
     region,
     trust,
+    seedFor: (jobId) => jobSeed(reputation.settings.config, jobId),
   });
+  const audits = new Audits({ sql, jobs, tabs, channel, placement, reputation });
+  const canaries = new Canaries({ sql, region, jobs, channel, placement, reputation });
   const machine = new JobMachine({
     jobs,
     readers,
@@ -101,6 +114,7 @@ export function regionParts(
     stats,
     config,
     trust,
+    verify: { reputation, audits, canaries },
   });
   const intake = new JobIntake({
     region,
@@ -114,7 +128,19 @@ export function regionParts(
     config,
   });
   const onTimer = regionAlarms({ machine, channel, report });
-  return { tabs, jobs, timers, trust, channel, readers, report, machine, intake, onTimer };
+  return {
+    tabs,
+    jobs,
+    timers,
+    trust,
+    channel,
+    readers,
+    report,
+    machine,
+    intake,
+    onTimer,
+    reputation,
+  };
 }
 
 /** After eviction: rebind surviving sockets to their tabs and jobs, then move orphaned jobs on. */

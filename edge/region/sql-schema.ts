@@ -69,6 +69,44 @@ export const REGION_MIGRATIONS: readonly Migration[] = [
   // Coordinator-owned accounting: answer bytes so far, and the most max_tokens allows (usage-bounds.ts).
   `ALTER TABLE jobs ADD COLUMN text_bytes INTEGER NOT NULL DEFAULT 0`,
   `ALTER TABLE jobs ADD COLUMN answer_cap_bytes INTEGER NOT NULL DEFAULT 0`,
+  // Verification (edge/region/reputation.ts, audits.ts, canaries.ts; docs/trust.md): audit and
+  // canary evidence per identity (quarantine itself is tab_trust's), audits waiting for or out
+  // with a verifier, canaries out and the canary answers the network knows.
+  `CREATE TABLE tab_reputation (
+     node_id TEXT PRIMARY KEY,
+     public_id TEXT NOT NULL,
+     evidence TEXT NOT NULL,
+     state TEXT NOT NULL,
+     reason TEXT,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE TABLE audits (
+     id TEXT PRIMARY KEY,
+     subject TEXT NOT NULL,
+     subject_public TEXT NOT NULL,
+     subject_class TEXT,
+     verifier TEXT,
+     model TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     sent_at INTEGER
+   );
+   CREATE TABLE canary_runs (
+     job_id TEXT PRIMARY KEY,
+     node_id TEXT NOT NULL,
+     model TEXT NOT NULL,
+     prompt_index INTEGER NOT NULL,
+     text TEXT NOT NULL DEFAULT '',
+     started_at INTEGER NOT NULL
+   );
+   CREATE TABLE canary_answers (
+     model TEXT NOT NULL,
+     prompt_index INTEGER NOT NULL,
+     node_id TEXT NOT NULL,
+     answer TEXT NOT NULL,
+     confirmed INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (model, prompt_index, node_id)
+   )`,
 ];
 
 /** Bring a Region database up to date (the same as `startUp(ctx, { migrations: REGION_MIGRATIONS })`). */

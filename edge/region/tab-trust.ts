@@ -19,6 +19,11 @@ export interface TrustView {
   faults: number;
   /** Why it was quarantined, when it was. */
   reason?: string;
+  /**
+   * Answer audits of this identity (reputation.ts): passed, and failed (at least one re-scored
+   * token or the stop implausible; quarantine follows the test over all evidence, not one audit).
+   */
+  audits?: { passed: number; failed: number };
 }
 
 export interface TrustPolicy {

@@ -1,6 +1,13 @@
 import { z } from "zod";
 import { parseFrame as parseFrameWithin, type FrameResult } from "./frames.js";
-import { FinishReasonSchema, JobErrorSchema, JobSpecSchema, UsageSchema } from "./job.js";
+import {
+  FinishReasonSchema,
+  JobErrorSchema,
+  JobInputSchema,
+  JobSpecSchema,
+  SamplingSchema,
+  UsageSchema,
+} from "./job.js";
 
 /**
  * The contributor channel: one WebSocket per tab at /v1/nodes/connect. Every frame is JSON with a
@@ -27,6 +34,9 @@ export const NodeMessageType = {
   JobAssign: "job.assign",
   JobCancel: "job.cancel",
   JobCredit: "job.credit",
+  // Audits (protocol 1, added with docs/trust.md; older tabs never receive them unasked).
+  AuditAssign: "audit.assign",
+  AuditResult: "audit.result",
 } as const;
 
 export const AdapterInfoSchema = z.object({
@@ -150,6 +160,24 @@ export const JobErrorFrameSchema = z.object({
   state: NodeStateSchema.optional(),
 });
 
+/** Most tokens an audit re-scores (the coordinator caps what it asks; see shared/trust). */
+export const MAX_AUDIT_TOKENS = 1024;
+
+/**
+ * Tab → coordinator: the answer to `audit.assign`. `tokenLogprobs` are the natural-log
+ * probabilities of each claimed token under this tab's model (teacher forced); `stopLogprob` of
+ * ending right after the answer, when asked. A tab that could not score says why in `error`.
+ */
+export const AuditResultSchema = z.object({
+  type: z.literal(NodeMessageType.AuditResult),
+  auditId: z.string().min(1).max(64),
+  tokenLogprobs: z.array(z.number().max(0).min(-1e4)).max(MAX_AUDIT_TOKENS),
+  stopLogprob: z.number().max(0).min(-1e4).nullable(),
+  error: JobErrorSchema.optional(),
+  /** As in job.done: the tab's state after the audit; absent means idle. */
+  state: NodeStateSchema.optional(),
+});
+
 export const TabMessageSchema = z.discriminatedUnion("type", [
   HelloSchema,
   StatusSchema,
@@ -158,6 +186,7 @@ export const TabMessageSchema = z.discriminatedUnion("type", [
   JobProgressSchema,
   JobDoneSchema,
   JobErrorFrameSchema,
+  AuditResultSchema,
 ]);
 export type TabMessage = z.infer<typeof TabMessageSchema>;
 export type Hello = z.infer<typeof HelloSchema>;
@@ -212,12 +241,31 @@ export const JobCreditSchema = z.object({
   credit: z.number().nonnegative(),
 });
 
+/**
+ * Coordinator → tab: re-score another tab's answer (an audit; docs/trust.md). The tab reads
+ * `input` as for a job and is teacher-forced through `answer`, recording each claimed token's
+ * log-probability (InferenceEngine.score). `seed` is the coordinator's. Like a job, one at a time.
+ */
+export const AuditAssignSchema = z.object({
+  type: z.literal(NodeMessageType.AuditAssign),
+  auditId: z.string().min(1).max(64),
+  model: z.string().min(1).max(200),
+  input: JobInputSchema,
+  sampling: SamplingSchema,
+  answer: z.string(),
+  seed: z.number().int(),
+  scoreStop: z.boolean(),
+  maxTokens: z.number().int().positive().max(MAX_AUDIT_TOKENS),
+});
+export type AuditAssign = z.infer<typeof AuditAssignSchema>;
+
 export const CoordinatorMessageSchema = z.discriminatedUnion("type", [
   ChallengeSchema,
   WelcomeSchema,
   JobAssignSchema,
   JobCancelSchema,
   JobCreditSchema,
+  AuditAssignSchema,
 ]);
 export type CoordinatorMessage = z.infer<typeof CoordinatorMessageSchema>;
 

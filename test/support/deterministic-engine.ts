@@ -1,4 +1,5 @@
 import type { ModelRecord } from "../../shared/models/catalog.js";
+import { createRng } from "../../shared/scheduling/prng.js";
 import type { FinishReason, JobInput, Sampling, Usage } from "../../shared/protocol/job.js";
 import {
   EngineError,
@@ -9,6 +10,8 @@ import {
   type InferenceEngine,
   type OnDelta,
   type OnProgress,
+  type ScoreRequest,
+  type ScoreResult,
 } from "../../web/engine/inference-engine.js";
 
 /**
@@ -167,7 +170,63 @@ function firstStop(text: string, stops: string[]): number {
   return cut;
 }
 
+/**
+ * Score noise of one "GPU class": honest engines on different GPUs agree closely, not exactly
+ * (docs/trust.md). `sd` spreads every log-prob a little (natural log units); with `flipRate` a
+ * token the model would produce is nevertheless scored as unlikely (a near-tie that went the other
+ * way on this GPU). `seed` makes a class's noise reproducible.
+ */
+export interface ScoreNoise {
+  sd: number;
+  flipRate: number;
+  seed: number;
+}
+
+export const NO_NOISE: ScoreNoise = { sd: 0, flipRate: 0, seed: 0 };
+
+/** Log-probs the deterministic model gives: its own token, a token it knows, a foreign token. */
+export const SCORE_LOGPROBS = { own: -0.05, known: -3.5, foreign: -11, flip: -6 } as const;
+
+/** The claimed answer cut into this engine's tokens (words with their leading space; JSON in 6s). */
+export function claimTokens(answer: string, sampling: Sampling): string[] {
+  if (sampling.constraint) return answer.match(/[\s\S]{1,6}/g) ?? [];
+  return answer.match(/\s*\S+/g) ?? [];
+}
+
+/**
+ * Teacher-forced scoring by the deterministic model, as a pure function (the bench's simulated
+ * tabs use it too): each claimed token is scored against what this model would have produced at
+ * that position — its own token high, a token of its answer elsewhere lower, foreign text very
+ * low — plus the class's noise, drawn from the audit's seed.
+ */
+export function scoreClaim(request: ScoreRequest, noise: ScoreNoise = NO_NOISE): ScoreResult {
+  const own = answerTokens(request.input, request.sampling);
+  const claimed = claimTokens(request.answer, request.sampling).slice(0, request.maxTokens);
+  const rng = createRng((request.seed ^ Math.imul(noise.seed, 0x9e3779b1)) >>> 0);
+  const ownSet = new Set(own.map((t) => t.trim()));
+  const tokenLogprobs = claimed.map((token, i) => {
+    let lp: number =
+      token === own[i]
+        ? SCORE_LOGPROBS.own
+        : ownSet.has(token.trim())
+          ? SCORE_LOGPROBS.known
+          : SCORE_LOGPROBS.foreign;
+    // A near-tie that went the other way: unlikely, sometimes very unlikely (a heavy tail).
+    if (token === own[i] && rng.next() < noise.flipRate)
+      lp = SCORE_LOGPROBS.flip - rng.exponential(2);
+    return Math.min(0, lp - Math.abs(rng.normal()) * noise.sd);
+  });
+  const complete = claimed.length === own.length && claimed.every((token, i) => token === own[i]);
+  return {
+    tokenLogprobs,
+    stopLogprob: request.scoreStop ? (complete ? -0.1 : -9) : null,
+  };
+}
+
 export class DeterministicEngine implements InferenceEngine {
+  /** This engine's "GPU class" noise when it re-scores an answer. */
+  scoreNoise: ScoreNoise = NO_NOISE;
+
   private loaded: string | null = null;
   private abortRequested = false;
   private generating = false;
@@ -205,6 +264,21 @@ export class DeterministicEngine implements InferenceEngine {
       onDelta,
       request.continueFrom ?? "",
     );
+  }
+
+  /** Teacher-forced scoring: one short await per fed token (decode speed), no text produced. */
+  async score(request: ScoreRequest): Promise<ScoreResult> {
+    if (!this.loaded) throw new EngineError("not_loaded", "no model is loaded");
+    if (this.generating) throw new EngineError("engine_error", "a generation is already running");
+    this.generating = true;
+    try {
+      const result = scoreClaim(request, this.scoreNoise);
+      for (let i = 0; i < result.tokenLogprobs.length; i += 8) await this.tick();
+      this.generations++;
+      return result;
+    } finally {
+      this.generating = false;
+    }
   }
 
   async abort(): Promise<void> {

@@ -9,6 +9,8 @@ import {
   type InferenceEngine,
   type OnDelta,
   type OnProgress,
+  type ScoreRequest,
+  type ScoreResult,
 } from "../engine/inference-engine.js";
 import type { WorkerEngine } from "./worker-engine.js";
 
@@ -69,6 +71,9 @@ export class RestartingEngine implements InferenceEngine {
   }
   async complete(request: CompletionRequest, onDelta: OnDelta): Promise<GenerationResult> {
     return (await this.running()).complete(request, onDelta);
+  }
+  async score(request: ScoreRequest): Promise<ScoreResult> {
+    return (await this.running()).score(request);
   }
   async abort(): Promise<void> {
     if (!this.dead) await this.current.abort();

@@ -11,6 +11,8 @@ import {
   type OnDelta,
   type OnProgress,
   type Outcome,
+  type ScoreRequest,
+  type ScoreResult,
 } from "../engine/inference-engine.js";
 import type { EngineHostApi } from "../engine-worker/engine-host.js";
 
@@ -57,6 +59,10 @@ export class WorkerEngine implements InferenceEngine {
 
   complete(request: CompletionRequest, onDelta: OnDelta): Promise<GenerationResult> {
     return this.call(this.remote.complete(request, Comlink.proxy(onDelta)));
+  }
+
+  score(request: ScoreRequest): Promise<ScoreResult> {
+    return this.call(this.remote.score(request));
   }
 
   abort(): Promise<void> {

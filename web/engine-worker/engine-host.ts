@@ -12,6 +12,8 @@ import {
   type OnDelta,
   type OnProgress,
   type Outcome,
+  type ScoreRequest,
+  type ScoreResult,
 } from "../engine/inference-engine.js";
 
 /**
@@ -23,6 +25,7 @@ export interface EngineHostApi {
   load(model: ModelRecord, onProgress: OnProgress): Promise<Outcome<void>>;
   chat(request: ChatRequest, onDelta: OnDelta): Promise<Outcome<GenerationResult>>;
   complete(request: CompletionRequest, onDelta: OnDelta): Promise<Outcome<GenerationResult>>;
+  score(request: ScoreRequest): Promise<Outcome<ScoreResult>>;
   abort(): Promise<void>;
   unload(): Promise<Outcome<void>>;
   stats(): Promise<EngineStats>;
@@ -90,6 +93,7 @@ export function engineHostApi(engine: InferenceEngine): EngineHostApi {
       }),
     chat: (request, onDelta) => generate((d) => engine.chat(request, d), onDelta),
     complete: (request, onDelta) => generate((d) => engine.complete(request, d), onDelta),
+    score: (request) => outcome(() => engine.score(request)),
     abort: () => engine.abort(),
     unload: () => outcome(() => engine.unload()),
     stats: () => engine.stats(),

@@ -9,6 +9,7 @@ import {
   type Completion,
   type CompletionCreateParamsStreaming,
   type CompletionUsage,
+  type LogitProcessor,
   type MLCEngineConfig,
   type MLCEngineInterface,
 } from "@mlc-ai/web-llm";
@@ -32,6 +33,8 @@ import {
   type InferenceEngine,
   type OnDelta,
   type OnProgress,
+  type ScoreRequest,
+  type ScoreResult,
 } from "../engine/inference-engine.js";
 
 /**
@@ -64,6 +67,118 @@ export type WebLLMEngineFactory = (
 ) => Promise<WebLLMEngineApi>;
 
 const defaultFactory: WebLLMEngineFactory = (modelId, config) => CreateMLCEngine(modelId, config);
+
+/**
+ * The model's own tokenizer, to turn a claimed answer into the token ids the teacher forcer feeds.
+ * WebLLM does not export its tokenizer; `engineTokenizer` reaches the one the loaded pipeline
+ * holds (a private field of MLCEngine 0.2.86, checked at run time, so a WebLLM upgrade that moves
+ * it fails audits with a clear error instead of scoring wrong ids).
+ */
+export type TokenizerSource = (
+  engine: WebLLMEngineApi,
+  model: ModelRecord,
+) => Promise<(text: string) => number[]>;
+
+export const engineTokenizer: TokenizerSource = async (engine, model) => {
+  const pipelines = (engine as unknown as { loadedModelIdToPipeline?: Map<string, unknown> })
+    .loadedModelIdToPipeline;
+  const pipeline = pipelines?.get(model.model_id) as
+    { tokenizer?: { encode?: (text: string) => Int32Array } } | undefined;
+  const tokenizer = pipeline?.tokenizer;
+  if (!tokenizer || typeof tokenizer.encode !== "function") {
+    throw new EngineError("engine_error", "cannot score: WebLLM's tokenizer is not reachable");
+  }
+  return (text) => Array.from(tokenizer.encode!.call(tokenizer, text));
+};
+
+/**
+ * Teacher forcing through WebLLM's `LogitProcessor` (registered per model id with
+ * `logitProcessorRegistry` when the engine is created; WebLLM calls `processLogits` on the CPU
+ * before every sampling step, `processSampledToken` after it, `resetState` from `resetChat`).
+ * Idle, it hands the logits back untouched. Armed with the claimed token ids, each step records
+ * log-softmax of the claimed token and masks every other token to -Infinity, so whatever the
+ * sampler does the claimed token is the one committed and the next step is conditioned on the
+ * claimed prefix. After the last claimed token it can record the log-probability of ending there
+ * (log-sum-exp over the model's stop token ids) and force the first stop id, which ends the request.
+ */
+export class TeacherForcer implements LogitProcessor {
+  private forced: number[] | null = null;
+  private stopIds: number[] = [];
+  private pos = 0;
+  private logprobs: number[] = [];
+  private stopLogprob: number | null = null;
+  private diverged = false;
+
+  arm(tokenIds: number[], stopIds: number[]): void {
+    this.forced = tokenIds;
+    this.stopIds = stopIds;
+    this.pos = 0;
+    this.logprobs = [];
+    this.stopLogprob = null;
+    this.diverged = false;
+  }
+
+  /** Stop forcing and hand back what was recorded. */
+  disarm(): { tokenLogprobs: number[]; stopLogprob: number | null; diverged: boolean } {
+    const out = {
+      tokenLogprobs: this.logprobs,
+      stopLogprob: this.stopLogprob,
+      diverged: this.diverged,
+    };
+    this.forced = null;
+    return out;
+  }
+
+  processLogits = (logits: Float32Array): Float32Array => {
+    const forced = this.forced;
+    if (!forced) return logits;
+    let target: number;
+    if (this.pos < forced.length) {
+      target = forced[this.pos]!;
+      this.logprobs.push(logits[target]! - logSumExp(logits));
+    } else if (this.stopIds.length) {
+      const lse = logSumExp(logits);
+      let stop = -Infinity;
+      for (const id of this.stopIds) stop = logAddExp(stop, logits[id]! - lse);
+      this.stopLogprob = stop;
+      target = this.stopIds[0]!;
+    } else {
+      return logits;
+    }
+    const keep = logits[target]!;
+    logits.fill(-Infinity);
+    // A finite value however low the model rated it, so every sampler picks exactly this token.
+    logits[target] = Number.isFinite(keep) ? keep : 0;
+    return logits;
+  };
+
+  processSampledToken = (token: number): void => {
+    if (!this.forced) return;
+    const expected = this.pos < this.forced.length ? this.forced[this.pos] : this.stopIds[0];
+    if (token !== expected) this.diverged = true;
+    this.pos++;
+  };
+
+  resetState = (): void => {
+    this.pos = 0;
+  };
+}
+
+function logSumExp(values: Float32Array): number {
+  let max = -Infinity;
+  for (let i = 0; i < values.length; i++) if (values[i]! > max) max = values[i]!;
+  if (!Number.isFinite(max)) return max;
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += Math.exp(values[i]! - max);
+  return max + Math.log(sum);
+}
+
+function logAddExp(a: number, b: number): number {
+  if (a === -Infinity) return b;
+  if (b === -Infinity) return a;
+  const m = Math.max(a, b);
+  return m + Math.log(Math.exp(a - m) + Math.exp(b - m));
+}
 
 /** Reads a model's conversation template (only needed to continue another tab's answer). */
 export type ConvTemplateSource = (model: ModelRecord) => Promise<ConvTemplate>;
@@ -179,11 +294,15 @@ export class WebLLMEngine implements InferenceEngine {
   private abortRequested = false;
   private generations = 0;
   private lastDecodeTps: number | null = null;
+  /** Registered with every engine this adapter creates; idle unless an audit is scoring. */
+  private readonly forcer = new TeacherForcer();
+  private tokenize: Promise<(text: string) => number[]> | null = null;
 
   constructor(
     private readonly createEngine: WebLLMEngineFactory = defaultFactory,
     private readonly readConvTemplate: ConvTemplateSource = fetchConvTemplate,
     private readonly cache: ModelCacheOps = webllmCache,
+    private readonly readTokenizer: TokenizerSource = engineTokenizer,
   ) {}
 
   /**
@@ -220,6 +339,9 @@ export class WebLLMEngine implements InferenceEngine {
       this.engine = await this.createEngine(model.model_id, {
         appConfig: appConfigFor(model, choice.backend),
         initProgressCallback: (r) => onProgress({ progress: r.progress, text: r.text }),
+        // The processor is bound when the model loads, so it is registered once, idle until an
+        // audit arms it. (While idle WebLLM still copies each step's logits to the CPU.)
+        logitProcessorRegistry: new Map([[model.model_id, this.forcer]]),
       });
       this.model = model;
     } catch (err) {
@@ -312,6 +434,62 @@ export class WebLLMEngine implements InferenceEngine {
     });
   }
 
+  /**
+   * Re-score a claimed answer by teacher forcing (docs/trust.md): the job's input goes through the
+   * chat (or completion) API as usual; the forcer makes the model "generate" exactly the claimed
+   * token ids, recording each one's log-probability. Decoding runs at decode speed, one step per
+   * claimed token, without sampling parameters (nothing is sampled) and without a grammar.
+   */
+  score(request: ScoreRequest): Promise<ScoreResult> {
+    return this.generate(async (engine, model) => {
+      this.tokenize ??= this.readTokenizer(engine, model);
+      const encode = await this.tokenize.catch((err: unknown) => {
+        this.tokenize = null;
+        throw err;
+      });
+      const ids = encode(request.answer).slice(0, request.maxTokens);
+      let stopIds: number[] = [];
+      if (request.scoreStop) {
+        this.convTemplate ??= this.readConvTemplate(model);
+        stopIds = (await this.convTemplate.catch(() => null))?.stop_token_ids ?? [];
+      }
+      const steps = ids.length + (stopIds.length ? 1 : 0);
+      if (steps === 0) return { tokenLogprobs: [], stopLogprob: null };
+      this.forcer.arm(ids, stopIds);
+      let recorded: ReturnType<TeacherForcer["disarm"]>;
+      try {
+        const fields = { max_tokens: steps, temperature: 0, seed: request.seed };
+        const stream =
+          request.input.kind === "chat"
+            ? await engine.chat.completions.create({
+                stream: true,
+                stream_options: { include_usage: true },
+                messages: request.input.messages.map(toWebLLMMessage),
+                ...fields,
+              })
+            : await engine.completions.create({
+                stream: true,
+                stream_options: { include_usage: true },
+                prompt: request.input.prompt,
+                ...fields,
+              });
+        for await (const chunk of stream as AsyncIterable<unknown>) void chunk;
+      } finally {
+        recorded = this.forcer.disarm();
+      }
+      if (recorded.diverged || recorded.tokenLogprobs.length !== ids.length) {
+        throw new EngineError(
+          "engine_error",
+          `teacher forcing fed ${recorded.tokenLogprobs.length} of ${ids.length} claimed tokens`,
+        );
+      }
+      return {
+        tokenLogprobs: recorded.tokenLogprobs,
+        stopLogprob: stopIds.length ? recorded.stopLogprob : null,
+      };
+    });
+  }
+
   async abort(): Promise<void> {
     if (!this.generating || !this.engine) return;
     this.abortRequested = true;
@@ -323,6 +501,7 @@ export class WebLLMEngine implements InferenceEngine {
     this.engine = null;
     this.model = null;
     this.convTemplate = null;
+    this.tokenize = null;
     if (engine) await engine.unload();
   }
 
@@ -334,9 +513,9 @@ export class WebLLMEngine implements InferenceEngine {
     };
   }
 
-  private async generate(
-    run: (engine: WebLLMEngineApi, model: ModelRecord) => Promise<GenerationResult>,
-  ): Promise<GenerationResult> {
+  private async generate<T extends GenerationResult | ScoreResult>(
+    run: (engine: WebLLMEngineApi, model: ModelRecord) => Promise<T>,
+  ): Promise<T> {
     const engine = this.engine;
     const model = this.model;
     if (!engine || !model) throw new EngineError("not_loaded", "no model is loaded");
@@ -349,7 +528,7 @@ export class WebLLMEngine implements InferenceEngine {
       await engine.resetChat();
       const result = await run(engine, model);
       this.generations++;
-      if (result.decodeTokensPerSecond !== undefined)
+      if ("decodeTokensPerSecond" in result && result.decodeTokensPerSecond !== undefined)
         this.lastDecodeTps = result.decodeTokensPerSecond;
       return result;
     } catch (err) {

@@ -1,5 +1,11 @@
 import type { ModelRecord } from "../../shared/models/catalog.js";
-import type { ChatMessage, FinishReason, Sampling, Usage } from "../../shared/protocol/job.js";
+import type {
+  ChatMessage,
+  FinishReason,
+  JobInput,
+  Sampling,
+  Usage,
+} from "../../shared/protocol/job.js";
 
 /**
  * The one interface every engine in the tab implements: the WebLLM engine in production, a
@@ -48,6 +54,32 @@ export interface EngineStats {
   lastDecodeTokensPerSecond: number | null;
 }
 
+/**
+ * Re-scoring a claimed answer (an audit, docs/trust.md): the engine reads `input` as it would for
+ * a job, then is teacher-forced through `answer` — each claimed token is fed as if it had been
+ * sampled — and records how likely its own model found each one. No text is generated.
+ * `scoreStop`: also record how likely the model was to end right after the answer (the claimed
+ * finish was "stop" without a stop string), which catches truncated answers.
+ */
+export interface ScoreRequest {
+  input: JobInput;
+  /** The job's sampling fields (the engine uses only what shapes the prompt and tokenization). */
+  sampling: Sampling;
+  answer: string;
+  /** Coordinator-chosen seed for this audit (engines that sample anything use it). */
+  seed: number;
+  scoreStop: boolean;
+  /** Score at most this many tokens of the answer (the rest is not fed). */
+  maxTokens: number;
+}
+
+export interface ScoreResult {
+  /** Natural-log probability of each claimed token, in order, under this engine's model. */
+  tokenLogprobs: number[];
+  /** Log probability of ending right after the answer; null when not asked for. */
+  stopLogprob: number | null;
+}
+
 export type OnDelta = (text: string) => void;
 export type OnProgress = (p: LoadProgress) => void;
 
@@ -57,6 +89,8 @@ export interface InferenceEngine {
   chat(request: ChatRequest, onDelta: OnDelta): Promise<GenerationResult>;
   /** Raw text completion: the prompt is fed as-is, no chat template applied. */
   complete(request: CompletionRequest, onDelta: OnDelta): Promise<GenerationResult>;
+  /** Teacher-forced re-scoring of a claimed answer (one call at a time, like a generation). */
+  score(request: ScoreRequest): Promise<ScoreResult>;
   /** Stops the running generation; it then resolves with finishReason "abort". */
   abort(): Promise<void>;
   unload(): Promise<void>;

@@ -204,6 +204,9 @@ export class Contributor {
       case "job.credit":
         this.opts.onCredit?.(msg.jobId, msg.credit);
         return;
+      case "audit.assign":
+        this.runner.audit(msg);
+        return;
       default: {
         const unreachable: never = msg;
         return unreachable;

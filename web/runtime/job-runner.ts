@@ -1,5 +1,5 @@
 import type { JobErrorCode, JobSpec } from "../../shared/protocol/job.js";
-import type { TabMessage } from "../../shared/protocol/node-messages.js";
+import type { AuditAssign, TabMessage } from "../../shared/protocol/node-messages.js";
 import type { DirectSender } from "../direct/tab-sender.js";
 import { EngineError, type InferenceEngine } from "../engine/inference-engine.js";
 import { DeltaCoalescer } from "./delta-coalescer.js";
@@ -75,6 +75,53 @@ export class JobRunner {
   }
 
   /** A `job.cancel` for the running job. */
+  /**
+   * Re-score another tab's answer (docs/trust.md): one engine call, no text produced, busy while
+   * it runs like a job. Refused (as an audit.result with an error) when not idle.
+   */
+  audit(audit: AuditAssign): void {
+    const { engine, status, send } = this.opts;
+    const view = status.now;
+    const fail = (code: JobErrorCode, message: string) =>
+      send({
+        type: "audit.result",
+        auditId: audit.auditId,
+        tokenLogprobs: [],
+        stopLogprob: null,
+        error: { code, message: message.slice(0, 2000) },
+        state: status.resting,
+      });
+    if (this.job || view.state !== "idle") return fail("no_capacity", `this tab is ${view.state}`);
+    if (audit.model !== view.model)
+      return fail("model_not_served", `serves ${view.model ?? "none"}`);
+    this.job = { id: audit.auditId, cancelled: false };
+    status.setState("busy", { serving: null });
+    void engine
+      .score({
+        input: audit.input,
+        sampling: audit.sampling,
+        answer: audit.answer,
+        seed: audit.seed,
+        scoreStop: audit.scoreStop,
+        maxTokens: audit.maxTokens,
+      })
+      .then(
+        (r) =>
+          send({
+            type: "audit.result",
+            auditId: audit.auditId,
+            tokenLogprobs: r.tokenLogprobs.map((lp) => Math.max(-1e4, Math.min(0, lp))),
+            stopLogprob: r.stopLogprob === null ? null : Math.max(-1e4, Math.min(0, r.stopLogprob)),
+            state: status.resting,
+          }),
+        (err: unknown) => fail("engine_error", err instanceof Error ? err.message : String(err)),
+      )
+      .finally(() => {
+        this.job = null;
+        if (status.now.state === "busy") status.setState(status.resting, { serving: null });
+      });
+  }
+
   cancel(jobId: string): void {
     if (this.job?.id === jobId) this.cancelRunning();
   }

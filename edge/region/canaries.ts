@@ -1,0 +1,144 @@
+import { log } from "../http/log.js";
+import type { JobSpec } from "../../shared/protocol/job.js";
+import { pickCanary, shouldCanary } from "../../shared/trust/policy.js";
+import { canaryAgreement, canaryEvidence } from "../../shared/trust/reputation.js";
+import type { JobStore } from "./job-store.js";
+import { newJobId } from "./job-request.js";
+import type { Placement } from "./placement.js";
+import type { Reputation } from "./reputation.js";
+import type { TabChannel, TabFrame } from "./tab-channel.js";
+import type { TabRecord } from "./tab-registry.js";
+
+export interface CanariesDeps {
+  sql: SqlStorage;
+  region: string;
+  jobs: JobStore;
+  channel: TabChannel;
+  placement: Placement;
+  reputation: Reputation;
+}
+
+interface RunRow extends Record<string, SqlStorageValue> {
+  job_id: string;
+  node_id: string;
+  model: string;
+  prompt_index: number;
+  text: string;
+}
+
+/**
+ * Canary jobs (docs/trust.md): after a finished client job, a keyed draw (more often for tabs on
+ * probation or suspect) gives the tab a canary as its next job — a prompt from a fixed, organic
+ * looking set, with a job id minted like any other, greedy sampling and a coordinator seed — only
+ * while no client job waits. The answer is compared with the answer the network knows for that
+ * (model, prompt); the first answers of a prompt are kept as candidates until two identities agree
+ * (then that answer is the known one). A tab cannot tell a canary from a client job.
+ */
+export class Canaries {
+  constructor(private readonly d: CanariesDeps) {}
+
+  owns(jobId: string): boolean {
+    if (!this.d.reputation.settings.enabled) return false;
+    return (
+      this.d.sql.exec(`SELECT 1 FROM canary_runs WHERE job_id = ?`, jobId).toArray().length > 0
+    );
+  }
+
+  /** A client job finished on `tab` (now idle): maybe send it a canary. True when one was sent. */
+  afterJob(tab: TabRecord): boolean {
+    const { reputation, jobs, sql, channel, placement } = this.d;
+    const { enabled, config: c, canaryPrompts } = reputation.settings;
+    if (!enabled || tab.jobId || tab.state !== "idle" || jobs.queued().length) return false;
+    const model = tab.models[0];
+    if (!model) return false;
+    const state = reputation.stateOf(tab.tabId);
+    if (!shouldCanary(c, tab.publicId, tab.jobsServed, state)) return false;
+    const pick = pickCanary(c, tab.publicId, tab.jobsServed, canaryPrompts);
+    const spec: JobSpec = {
+      id: newJobId(this.d.region),
+      model,
+      input: { kind: "chat", messages: [{ role: "user", content: pick.prompt }] },
+      sampling: { max_tokens: c.canaryMaxTokens, temperature: 0, seed: pick.seed },
+    };
+    sql.exec(
+      `INSERT INTO canary_runs (job_id, node_id, model, prompt_index, started_at) VALUES (?, ?, ?, ?, ?)`,
+      spec.id,
+      tab.tabId,
+      model,
+      pick.index,
+      Date.now(),
+    );
+    placement.updateTab(tab, { jobId: spec.id, state: "busy" });
+    if (!channel.send(tab, { type: "job.assign", job: spec, attempt: 1 })) {
+      placement.updateTab(tab, { jobId: null, state: "idle" });
+      sql.exec(`DELETE FROM canary_runs WHERE job_id = ?`, spec.id);
+      return false;
+    }
+    log("info", "canary sent", { tab: tab.publicId });
+    return true;
+  }
+
+  /** A frame about a canary job (job.accept/delta/done/error). */
+  async onFrame(tab: TabRecord, msg: Extract<TabFrame, { jobId: string }>): Promise<void> {
+    const { sql, placement, reputation } = this.d;
+    const run = sql
+      .exec<RunRow>(
+        `SELECT * FROM canary_runs WHERE job_id = ? AND node_id = ?`,
+        msg.jobId,
+        tab.tabId,
+      )
+      .toArray()[0];
+    if (!run) return;
+    if (msg.type === "job.delta") {
+      if (run.text.length + msg.text.length > 4096) return;
+      sql.exec(`UPDATE canary_runs SET text = text || ? WHERE job_id = ?`, msg.text, run.job_id);
+      return;
+    }
+    if (msg.type !== "job.done" && msg.type !== "job.error") return;
+    sql.exec(`DELETE FROM canary_runs WHERE job_id = ?`, run.job_id);
+    if (tab.jobId === run.job_id)
+      placement.updateTab(tab, { jobId: null, state: msg.state ?? "idle" });
+    // A tab's error says nothing about its model; an abort neither. Only answers are judged.
+    if (msg.type === "job.error" || msg.finishReason === "abort") return;
+    const c = reputation.settings.config;
+    const known = sql
+      .exec<{ answer: string }>(
+        `SELECT answer FROM canary_answers WHERE model = ? AND prompt_index = ? AND confirmed = 1`,
+        run.model,
+        run.prompt_index,
+      )
+      .toArray()[0];
+    if (known) {
+      await reputation.record(
+        run.node_id,
+        tab.publicId,
+        canaryEvidence(run.text, known.answer, c),
+        "canary",
+      );
+      return;
+    }
+    // Not known yet: does another identity's candidate agree? Then it is the known answer.
+    const candidates = sql
+      .exec<{ node_id: string; answer: string }>(
+        `SELECT node_id, answer FROM canary_answers WHERE model = ? AND prompt_index = ? AND node_id != ?`,
+        run.model,
+        run.prompt_index,
+        run.node_id,
+      )
+      .toArray()
+      .filter((cand) => !reputation.isQuarantined(cand.node_id));
+    const agreeing = candidates.find(
+      (cand) => canaryAgreement(run.text, cand.answer, c.canaryMaxTokens) >= 0.99,
+    );
+    sql.exec(
+      `INSERT OR REPLACE INTO canary_answers (model, prompt_index, node_id, answer, confirmed) VALUES (?, ?, ?, ?, ?)`,
+      run.model,
+      run.prompt_index,
+      run.node_id,
+      run.text,
+      agreeing ? 1 : 0,
+    );
+    if (agreeing)
+      log("info", "canary answer confirmed", { model: run.model, prompt: run.prompt_index });
+  }
+}

@@ -1,0 +1,210 @@
+import { SELF, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import {
+  CoordinatorMessageSchema,
+  parseFrame,
+  type CoordinatorMessage,
+} from "../../shared/protocol/node-messages.js";
+import type { JobSpec } from "../../shared/protocol/job.js";
+import { DEFAULT_TRUST, type TrustConfig } from "../../shared/trust/policy.js";
+import { expectedOutput, scoreClaim } from "../../test/support/deterministic-engine.js";
+import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
+import type { RegionParts } from "./region-parts.js";
+import type { TabListing } from "./region-views.js";
+import type { ReputationView } from "./reputation.js";
+import { regionStub } from "./region-stub.js";
+
+/**
+ * Verification in the Region object with scripted tabs (docs/trust.md): honest tabs answer like
+ * the deterministic engine and re-score with its scoring function; lying tabs answer otherwise.
+ * Verification is off for the other edge tests (TRUST=off); each test here turns it on with
+ * sampling rates of 1, so every finished job is audited (or every idle moment is a canary).
+ */
+
+const { tab } = useTabs();
+const stub = () => regionStub(appEnv, "wnam");
+
+async function withTrust(overrides: Partial<TrustConfig>, prompts?: string[]): Promise<void> {
+  await runInDurableObject(stub(), (obj) => {
+    const { parts } = obj as unknown as { parts: RegionParts };
+    parts.reputation.settings = {
+      enabled: true,
+      config: { ...DEFAULT_TRUST, ...overrides },
+      canaryPrompts: prompts ?? parts.reputation.settings.canaryPrompts,
+    };
+  });
+}
+
+async function trustOf(tabId: string): Promise<ReputationView> {
+  return runInDurableObject(stub(), (obj) => {
+    const { parts } = obj as unknown as { parts: RegionParts };
+    return parts.reputation.view(tabId);
+  });
+}
+
+/** Canary answers the Region holds: all candidates, and those two identities agreed on. */
+async function canaryAnswers(): Promise<{ candidates: number; confirmed: number }> {
+  return runInDurableObject(stub(), (_obj, state) =>
+    state.storage.sql
+      .exec<{ candidates: number; confirmed: number }>(
+        `SELECT COUNT(*) AS candidates, COALESCE(SUM(confirmed), 0) AS confirmed FROM canary_answers`,
+      )
+      .one(),
+  );
+}
+
+type Answerer = (job: JobSpec) => string;
+const honest: Answerer = (job) => expectedOutput(job.input, job.sampling).text;
+const spam: Answerer = () => "Buy cheap watches at our store today, best prices guaranteed";
+const smaller: Answerer = (job) => `I think ${honest(job).split(" ").slice(2).join(" ")} maybe`;
+
+/** Answer every job and audit this tab receives, as `answer` says; counts jobs served. */
+function serveForever(t: ScriptedTab, answer: Answerer) {
+  const served = { jobs: 0, canaries: 0, audits: 0 };
+  t.ws.addEventListener("message", (e) => {
+    const parsed = parseFrame(CoordinatorMessageSchema, e.data as string);
+    if (!parsed.ok) return;
+    const msg: CoordinatorMessage = parsed.msg;
+    if (msg.type === "job.assign") {
+      const text = answer(msg.job);
+      const n = text.split(" ").length;
+      served.jobs++;
+      if (msg.job.sampling.temperature === 0 && msg.job.sampling.max_tokens === 24)
+        served.canaries++;
+      t.send({ type: "job.accept", jobId: msg.job.id });
+      t.send({ type: "job.delta", jobId: msg.job.id, seq: 0, text });
+      t.send({
+        type: "job.done",
+        jobId: msg.job.id,
+        finishReason: "stop",
+        usage: { prompt_tokens: 1, completion_tokens: n, total_tokens: n + 1 },
+      });
+    } else if (msg.type === "audit.assign") {
+      served.audits++;
+      const r = scoreClaim(msg, { sd: 0.3, flipRate: 0.02, seed: 5 });
+      t.send({ type: "audit.result", auditId: msg.auditId, ...r });
+    }
+  });
+  return served;
+}
+
+const NO_CANARIES = { canaryRate: 0, probationCanaryRate: 0, suspectCanaryRate: 0 };
+const AUDIT_ALL = { auditRate: 1, probationAuditRate: 1, suspectAuditRate: 1 };
+
+async function waitFor<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 4000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await read();
+    if (ok(v) || Date.now() > until) return v;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe("verification of answers", () => {
+  it("a tab answering with spam is audited by another tab, quarantined, and gets no more jobs", async () => {
+    await withTrust({ ...AUDIT_ALL, ...NO_CANARIES });
+    const liar = await tab(["tr-spam"]);
+    const liarServed = serveForever(liar, spam);
+    const res = await chat("tr-spam", { stream: true });
+    const verifier = await tab(["tr-spam"]);
+    const verifierServed = serveForever(verifier, honest);
+    await streamText(res); // the spam reached this client: it was served before any audit
+    const view = await waitFor(
+      () => trustOf(liar.nodeId),
+      (v) => v.state === "quarantined",
+    );
+    expect(view.state).toBe("quarantined");
+    expect(view.reason).toMatch(/re-scored tokens implausible/);
+    expect(verifierServed.audits).toBe(1);
+    // The verdict is TabTrust's quarantine: GET /v1/nodes shows it, with the audit counts.
+    const nodes = (await (await SELF.fetch("http://tabgrid.test/v1/nodes")).json()) as {
+      data: TabListing[];
+    };
+    const states = nodes.data.filter((n) => n.models.includes("tr-spam")).map((n) => n.trust);
+    expect(states.filter((t) => t.state === "quarantined")).toMatchObject([
+      { audits: { passed: 0, failed: 1 }, reason: expect.stringMatching(/re-scored tokens/) },
+    ]);
+    // Later clients are served by the honest tab only.
+    const before = liarServed.jobs;
+    for (let i = 0; i < 4; i++) {
+      const out = await streamText(await chat("tr-spam", { stream: true }));
+      expect(out.text).toBe("You said: hi");
+    }
+    expect(liarServed.jobs).toBe(before);
+    expect((await trustOf(verifier.nodeId)).state).not.toBe("quarantined");
+  });
+
+  it("honest tabs auditing each other are not quarantined and leave probation", async () => {
+    await withTrust({ ...AUDIT_ALL, ...NO_CANARIES });
+    const a = await tab(["tr-honest"]);
+    const b = await tab(["tr-honest"]);
+    serveForever(a, honest);
+    serveForever(b, honest);
+    for (let i = 0; i < 10; i++) {
+      const out = await streamText(await chat("tr-honest", { stream: true }));
+      expect(out.text).toBe("You said: hi");
+    }
+    const views = await waitFor(
+      async () => [await trustOf(a.nodeId), await trustOf(b.nodeId)],
+      (v) => v[0]!.audits + v[1]!.audits >= 9,
+    );
+    // Every finished job was audited by the other tab; none failed, the busier tab is trusted.
+    expect(views[0]!.audits + views[1]!.audits).toBeGreaterThanOrEqual(9);
+    for (const v of views) expect(v.state).not.toMatch(/quarantined|suspect/);
+    expect(views.some((v) => v.audits >= 3 && v.state === "trusted")).toBe(true);
+  });
+
+  it("canaries catch a tab running a smaller model", async () => {
+    // One canary prompt, so two honest tabs soon agree on its known answer.
+    await withTrust(
+      {
+        auditRate: 0,
+        probationAuditRate: 0,
+        suspectAuditRate: 0,
+        canaryRate: 1,
+        probationCanaryRate: 1,
+        suspectCanaryRate: 1,
+      },
+      ["what's a good name for a grey cat?"],
+    );
+    // The known answer first: two honest identities answer the canary one after the other, then
+    // the small-model tab serves alone. (Placement prefers a tab with observed speed over one on
+    // probation, so with honest tabs connected the new tab may get no client job, hence no canary.)
+    const a = await tab(["tr-canary"]);
+    serveForever(a, honest);
+    await streamText(await chat("tr-canary", { stream: true }));
+    await waitFor(
+      () => canaryAnswers(),
+      (n) => n.candidates >= 1,
+    );
+    a.close();
+    const b = await tab(["tr-canary"]);
+    serveForever(b, honest);
+    await streamText(await chat("tr-canary", { stream: true }));
+    expect(
+      (
+        await waitFor(
+          () => canaryAnswers(),
+          (n) => n.confirmed >= 1,
+        )
+      ).confirmed,
+    ).toBe(1);
+    b.close();
+    const small = await tab(["tr-canary"]);
+    const smallServed = serveForever(small, smaller);
+    const view = await waitFor(
+      async () => {
+        await streamText(await chat("tr-canary", { stream: true }));
+        return trustOf(small.nodeId);
+      },
+      (v) => v.state === "quarantined",
+      45_000,
+    );
+    expect(view.state).toBe("quarantined");
+    expect(view.reason).toMatch(/canaries failed/);
+    expect(smallServed.canaries).toBeGreaterThanOrEqual(7);
+    expect((await trustOf(a.nodeId)).state).not.toBe("quarantined");
+    expect((await trustOf(b.nodeId)).state).not.toBe("quarantined");
+  }, 60_000);
+});

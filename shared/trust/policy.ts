@@ -1,0 +1,135 @@
+import { clopperPearsonUpper } from "./binomial.js";
+import { CANARY_PROMPTS } from "./canary-prompts.js";
+import { keyedHash, keyedUniform } from "./keyed-prng.js";
+
+/**
+ * How much of the traffic is re-checked, and what counts as a failed check. Defaults are the
+ * figures docs/trust.md argues for; every field can be overridden (tests, the bench, operators).
+ */
+export interface TrustConfig {
+  /** Secret of the keyed choices (which job is audited, which slot is a canary). Never sent. */
+  key: string;
+  /** Share of a trusted tab's finished jobs that is audited. */
+  auditRate: number;
+  /** ... of a tab on probation (too few checks yet) and of a suspect tab. */
+  probationAuditRate: number;
+  suspectAuditRate: number;
+  /** After a finished client job, chance that the tab's next job is a canary, by state. */
+  canaryRate: number;
+  probationCanaryRate: number;
+  suspectCanaryRate: number;
+  /** A tab leaves probation after this many passed checks (audits + canaries). */
+  probationChecks: number;
+  /** A claimed token the verifier finds less likely than e^this is "implausible". */
+  implausibleLogprob: number;
+  /** Tokens of an answer that are re-scored (the rest is not fed: bounds audit cost). */
+  maxAuditTokens: number;
+  /** Jobs sampled hotter than this are not audited (honest tokens get too unlikely). */
+  maxAuditTemperature: number;
+  /**
+   * What honest disagreement was measured at, between GPU classes of one (model, quantization):
+   * implausible tokens of all re-scored tokens, unlikely stops of all scored stops, failed canaries
+   * of all canaries. The tests use the Clopper–Pearson 99% upper bound of each rate.
+   */
+  honestTokens: { events: number; trials: number };
+  honestStops: { events: number; trials: number };
+  honestCanaries: { events: number; trials: number };
+  /** Per-check false-alarm rate of the whole test (split over its three streams). */
+  alpha: number;
+  /** Below this p-value a tab is suspect: it is checked more often, not yet quarantined. */
+  suspectP: number;
+  /** Canary answers: short and greedy. Pass when this share of the reference prefix matches. */
+  canaryMaxTokens: number;
+  canaryMinAgreement: number;
+}
+
+export const DEFAULT_TRUST: TrustConfig = {
+  key: "tabgrid-dev-key",
+  auditRate: 0.02,
+  probationAuditRate: 0.2,
+  suspectAuditRate: 0.5,
+  canaryRate: 0.005,
+  probationCanaryRate: 0.1,
+  suspectCanaryRate: 0.3,
+  probationChecks: 3,
+  implausibleLogprob: -8,
+  maxAuditTokens: 128,
+  maxAuditTemperature: 1,
+  honestTokens: { events: 30, trials: 2000 },
+  honestStops: { events: 1, trials: 200 },
+  honestCanaries: { events: 2, trials: 200 },
+  alpha: 1e-9,
+  suspectP: 0.05,
+  canaryMaxTokens: 24,
+  canaryMinAgreement: 0.5,
+};
+
+const boundsCache = new WeakMap<TrustConfig, { token: number; stop: number; canary: number }>();
+
+/** The honest rates' 99% upper bounds the binomial tests compare against (cached per config). */
+export function honestBounds(c: TrustConfig): { token: number; stop: number; canary: number } {
+  const cached = boundsCache.get(c);
+  if (cached) return cached;
+  const bounds = {
+    token: clopperPearsonUpper(c.honestTokens.events, c.honestTokens.trials, 0.99),
+    stop: clopperPearsonUpper(c.honestStops.events, c.honestStops.trials, 0.99),
+    canary: clopperPearsonUpper(c.honestCanaries.events, c.honestCanaries.trials, 0.99),
+  };
+  boundsCache.set(c, bounds);
+  return bounds;
+}
+
+export type TrustState = "probation" | "trusted" | "suspect" | "quarantined";
+
+export function auditRateFor(state: TrustState, c: TrustConfig): number {
+  if (state === "quarantined") return 0;
+  if (state === "suspect") return c.suspectAuditRate;
+  return state === "probation" ? c.probationAuditRate : c.auditRate;
+}
+
+export function canaryRateFor(state: TrustState, c: TrustConfig): number {
+  if (state === "quarantined") return 0;
+  if (state === "suspect") return c.suspectCanaryRate;
+  return state === "probation" ? c.probationCanaryRate : c.canaryRate;
+}
+
+/** Is this finished job audited? Keyed on the job id: a tab cannot tell, the coordinator can redo it. */
+export function shouldAudit(
+  c: TrustConfig,
+  jobId: string,
+  state: TrustState,
+  temperature: number | undefined,
+): boolean {
+  if ((temperature ?? 1) > c.maxAuditTemperature) return false;
+  return keyedUniform(c.key, "audit", jobId) < auditRateFor(state, c);
+}
+
+/** Is this tab's next job a canary? `counter` is the tab's count of finished jobs. */
+export function shouldCanary(
+  c: TrustConfig,
+  tabPublicId: string,
+  counter: number,
+  state: TrustState,
+): boolean {
+  return keyedUniform(c.key, "canary", tabPublicId, counter) < canaryRateFor(state, c);
+}
+
+/** Which canary prompt, and the seed it runs with (keyed, so not guessable from earlier ones). */
+export function pickCanary(
+  c: TrustConfig,
+  tabPublicId: string,
+  counter: number,
+  prompts: readonly string[] = CANARY_PROMPTS,
+): { index: number; prompt: string; seed: number } {
+  const index = keyedHash(c.key, "canary-prompt", tabPublicId, counter) % prompts.length;
+  return {
+    index,
+    prompt: prompts[index]!,
+    seed: keyedHash(c.key, "canary-seed", tabPublicId, counter) & 0x7fffffff,
+  };
+}
+
+/** The seed the coordinator gives a job (or an audit): keyed on its id, never the client's choice alone. */
+export function jobSeed(c: TrustConfig, id: string): number {
+  return keyedHash(c.key, "seed", id) & 0x7fffffff;
+}

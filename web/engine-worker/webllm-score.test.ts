@@ -1,0 +1,189 @@
+import { describe, expect, it } from "vitest";
+import type {
+  ChatCompletionChunk,
+  ChatCompletionRequestStreaming,
+  Completion,
+  CompletionCreateParamsStreaming,
+  LogitProcessor,
+  MLCEngineConfig,
+} from "@mlc-ai/web-llm";
+import type { ModelRecord } from "../../shared/models/catalog.js";
+import type { ConvTemplate } from "./conv-template.js";
+import { TeacherForcer, WebLLMEngine, type WebLLMEngineApi } from "./webllm-engine.js";
+
+/**
+ * The scoring path of the WebLLM adapter up to WebLLM's boundary: a fake engine that runs WebLLM's
+ * decode loop as 0.2.86 does around a registered LogitProcessor (logits → processLogits on the
+ * CPU → sample → processSampledToken, ending at max_tokens or a stop token id) over a tiny vocabulary
+ * whose logits the test fixes, so the recorded log-probs can be checked by hand.
+ */
+
+const record: ModelRecord = {
+  model: "https://example.org/Tiny-q4f32_1-MLC",
+  model_id: "Tiny-q4f32_1-MLC",
+  model_lib: "https://example.org/tiny.wasm",
+};
+
+// Vocabulary: 0 "<eos>", 1 "Hello", 2 " world", 3 " spam", 4 "!"
+const VOCAB = ["<eos>", "Hello", " world", " spam", "!"];
+const encode = (text: string) =>
+  (text.match(/\s?[A-Za-z]+|!/g) ?? []).map((piece) => VOCAB.indexOf(piece));
+
+/** The model "wants" Hello, world, !, <eos>: its own token gets logit 5, the others 0. */
+const WANTS = [1, 2, 4, 0];
+function logitsAt(step: number): Float32Array {
+  const logits = new Float32Array(VOCAB.length);
+  logits[WANTS[Math.min(step, WANTS.length - 1)]!] = 5;
+  return logits;
+}
+const logSoftmaxOf = (step: number, id: number) => {
+  const l = logitsAt(step);
+  const lse = Math.log(l.reduce((s, v) => s + Math.exp(v), 0));
+  return l[id]! - lse;
+};
+
+class FakeWebLLM {
+  processor: LogitProcessor | undefined;
+  chatRequests: ChatCompletionRequestStreaming[] = [];
+  completionRequests: CompletionCreateParamsStreaming[] = [];
+  sampled: number[] = [];
+
+  api(): WebLLMEngineApi {
+    const self = this;
+    async function* decode<C>(maxTokens: number, chunk: (t: string) => C): AsyncGenerator<C> {
+      for (let step = 0; step < maxTokens; step++) {
+        let logits = logitsAt(step);
+        if (self.processor) logits = self.processor.processLogits(logits);
+        let token = 0;
+        for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[token]!) token = i;
+        self.processor?.processSampledToken(token);
+        self.sampled.push(token);
+        if (token === 0) break;
+        yield chunk(VOCAB[token]!);
+      }
+    }
+    return {
+      chat: {
+        completions: {
+          async create(request: ChatCompletionRequestStreaming) {
+            self.chatRequests.push(request);
+            return decode<ChatCompletionChunk>(request.max_tokens ?? 0, (content) => ({
+              id: "c",
+              object: "chat.completion.chunk",
+              created: 1,
+              model: record.model_id,
+              choices: [{ index: 0, delta: { content }, finish_reason: null }],
+            }));
+          },
+        },
+      },
+      completions: {
+        async create(request: CompletionCreateParamsStreaming) {
+          self.completionRequests.push(request);
+          return decode<Completion>(request.max_tokens ?? 0, (text) => ({
+            id: "t",
+            object: "text_completion",
+            created: 1,
+            model: record.model_id,
+            choices: [{ index: 0, text, finish_reason: null, logprobs: null }],
+          }));
+        },
+      },
+      interruptGenerate: () => {},
+      unload: async () => {},
+      resetChat: async () => {
+        self.processor?.resetState();
+      },
+    };
+  }
+}
+
+const conv = { stop_token_ids: [0], stop_str: [] } as unknown as ConvTemplate;
+
+async function loaded() {
+  const fake = new FakeWebLLM();
+  const configs: MLCEngineConfig[] = [];
+  const engine = new WebLLMEngine(
+    async (_id, config) => {
+      configs.push(config);
+      fake.processor = config.logitProcessorRegistry?.get(record.model_id);
+      return fake.api();
+    },
+    async () => conv,
+    undefined,
+    async () => encode,
+  );
+  await engine.load(record, () => {});
+  return { engine, fake, configs };
+}
+
+const base = {
+  input: { kind: "chat" as const, messages: [{ role: "user" as const, content: "hi" }] },
+  sampling: { max_tokens: 16, temperature: 0.7 },
+  seed: 7,
+  maxTokens: 64,
+};
+
+describe("WebLLMEngine.score (teacher forcing through a LogitProcessor)", () => {
+  it("registers one processor for the loaded model id when it creates the engine", async () => {
+    const { configs } = await loaded();
+    expect(configs[0]?.logitProcessorRegistry?.get(record.model_id)).toBeInstanceOf(TeacherForcer);
+  });
+
+  it("records log-softmax of each claimed token and of stopping after it", async () => {
+    const { engine, fake } = await loaded();
+    const result = await engine.score({ ...base, answer: "Hello world!", scoreStop: true });
+    expect(result.tokenLogprobs).toHaveLength(3);
+    [1, 2, 4].forEach((id, step) =>
+      expect(result.tokenLogprobs[step]).toBeCloseTo(logSoftmaxOf(step, id), 6),
+    );
+    expect(result.stopLogprob).toBeCloseTo(logSoftmaxOf(3, 0), 6);
+    // The claimed tokens, then the forced stop, were what WebLLM committed; one step per token.
+    expect(fake.sampled).toEqual([1, 2, 4, 0]);
+    expect(fake.chatRequests[0]).toMatchObject({ max_tokens: 4, temperature: 0, seed: 7 });
+    expect(fake.chatRequests[0]?.response_format).toBeUndefined();
+  });
+
+  it("forces a foreign token the model finds unlikely, and scores it low", async () => {
+    const { engine, fake } = await loaded();
+    const result = await engine.score({ ...base, answer: "Hello spam spam", scoreStop: false });
+    expect(fake.sampled).toEqual([1, 3, 3]);
+    expect(result.tokenLogprobs[0]).toBeGreaterThan(-0.1);
+    expect(result.tokenLogprobs[1]).toBeCloseTo(logSoftmaxOf(1, 3), 6);
+    expect(result.tokenLogprobs[1]).toBeLessThan(-4);
+    expect(result.stopLogprob).toBeNull();
+  });
+
+  it("scores a plain completion through the raw completion API and caps the tokens fed", async () => {
+    const { engine, fake } = await loaded();
+    const result = await engine.score({
+      ...base,
+      input: { kind: "completion", prompt: "Say hello" },
+      answer: "Hello world!",
+      scoreStop: false,
+      maxTokens: 2,
+    });
+    expect(result.tokenLogprobs).toHaveLength(2);
+    expect(fake.completionRequests[0]).toMatchObject({ prompt: "Say hello", max_tokens: 2 });
+  });
+
+  it("leaves ordinary generations untouched once scoring is over", async () => {
+    const { engine, fake } = await loaded();
+    await engine.score({ ...base, answer: "Hello spam", scoreStop: false });
+    fake.sampled = [];
+    const deltas: string[] = [];
+    await engine
+      .chat({ messages: base.input.messages, sampling: { max_tokens: 8 } }, (t) => deltas.push(t))
+      .catch(() => {}); // the fake sends no usage chunk; only the sampled tokens matter here
+    expect(fake.sampled).toEqual([1, 2, 4, 0]);
+    expect(deltas.join("")).toBe("Hello world!");
+  });
+
+  it("fails with a typed error when WebLLM did not commit the claimed tokens", async () => {
+    const forcer = new TeacherForcer();
+    forcer.arm([1, 2], []);
+    forcer.processLogits(logitsAt(0));
+    forcer.processSampledToken(3);
+    expect(forcer.disarm().diverged).toBe(true);
+  });
+});
