@@ -8,15 +8,24 @@ const appEnv = env as unknown as AppEnv;
 /** Plain names, so these tests see the table as it is stored. */
 const names: TimerCodec<string> = { encode: (n) => n, decode: (n) => n };
 
-/** The table runs against a real Durable Object's storage (SQLite + alarm), injected. */
+/**
+ * The table runs against a real Durable Object's storage (SQLite + alarm), injected. Each test
+ * leaves no timer and no physical alarm behind: a stray alarm firing the real Region handler after
+ * the test (or during the runner's storage clean-up) is not what these tests are about.
+ */
 function withStorage<R>(
   name: string,
   fn: (s: TimerTable<string>, storage: DurableObjectStorage) => Promise<R>,
 ) {
   const stub = appEnv.REGION.get(appEnv.REGION.idFromName(`alarm-test-${name}`));
-  return runInDurableObject(stub, async (_obj, ctx) =>
-    fn(new TimerTable(ctx.storage, names), ctx.storage),
-  );
+  return runInDurableObject(stub, async (_obj, ctx) => {
+    try {
+      return await fn(new TimerTable(ctx.storage, names), ctx.storage);
+    } finally {
+      ctx.storage.sql.exec(`DELETE FROM timers`);
+      await ctx.storage.deleteAlarm();
+    }
+  });
 }
 
 /** Runs due timers, recording which ran; `fail` names throw (once each, unless `always`). */

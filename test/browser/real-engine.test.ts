@@ -192,42 +192,13 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
   );
 
   it(
-    "answers the official openai client, streamed and not",
+    // Not streamed here; the failover test below streams. Each prefill costs about a minute on
+    // SwiftShader, so the whole file (and CI) stays within its time by asking once per mode.
+    "answers the official openai client (not streamed; the failover test streams)",
     async () => {
       const client = openai();
       // Greedy sampling over seeded weights: the same gibberish every run.
       const messages = [{ role: "user" as const, content: "Hi" }];
-      const t0 = performance.now();
-      const stream = await client.chat.completions.create({
-        model: FIXTURE_MODEL_ID,
-        messages,
-        max_tokens: 2,
-        temperature: 0,
-        stream: true,
-        stream_options: { include_usage: true },
-      });
-      let text = "";
-      let firstMs: number | null = null;
-      let finish: string | null | undefined;
-      let usage: OpenAI.CompletionUsage | null | undefined;
-      for await (const chunk of stream) {
-        const piece = chunk.choices[0]?.delta.content ?? "";
-        if (piece && firstMs === null) firstMs = performance.now() - t0;
-        text += piece;
-        finish = chunk.choices[0]?.finish_reason ?? finish;
-        if (chunk.usage) usage = chunk.usage;
-      }
-      const streamMs = performance.now() - t0;
-      console.log(
-        `real-engine: stream (max_tokens 2): first token after ${firstMs === null ? "-" : secs(firstMs)}, ` +
-          `done after ${secs(streamMs)}; text=${JSON.stringify(text)} finish=${finish} usage=${JSON.stringify(usage)}`,
-      );
-      expect(usage?.completion_tokens).toBeGreaterThanOrEqual(1);
-      expect(usage?.completion_tokens).toBeLessThanOrEqual(2);
-      expect(usage?.prompt_tokens).toBeGreaterThan(5);
-      expect(finish === "length" || finish === "stop").toBe(true);
-      if (finish === "length") expect(usage?.completion_tokens).toBe(2);
-
       const t1 = performance.now();
       const answer = await client.chat.completions.create({
         model: FIXTURE_MODEL_ID,
@@ -243,8 +214,11 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
       );
       expect(answer.usage?.completion_tokens).toBe(1);
       expect(typeof content).toBe("string");
-      // Same prompt, greedy: the first token of both answers is the same.
-      if (content) expect(text.startsWith(content)).toBe(true);
+      expect(
+        answer.choices[0]?.finish_reason === "length" ||
+          answer.choices[0]?.finish_reason === "stop",
+      ).toBe(true);
+      expect(answer.usage?.prompt_tokens).toBeGreaterThan(5);
       const engine = tabs[0]!.engine.filter((e) => e.event === "usage");
       console.log(
         `real-engine: WebLLM 0.2.79 usage as reported → as counted: ${engine
@@ -252,7 +226,7 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
           .join(", ")}`,
       );
     },
-    2 * ANSWER_MS,
+    ANSWER_MS,
   );
 
   it(
