@@ -116,11 +116,16 @@ describe("the status page", () => {
       await page
         .locator(`#map circle.place[data-lat="${frame.lat}"][data-lon="${frame.lon}"]`)
         .waitFor({ timeout: 15_000 });
-      expect(await page.locator("#map circle.place").count()).toBe(2);
+      // The page polls the API: each figure below is awaited until the page has drawn it.
+      await expect
+        .poll(() => page.locator("#map circle.place").count(), { timeout: 15_000 })
+        .toBe(2);
       expect(await sydney.getAttribute("class")).toMatch(/state-(idle|busy)/);
       // The text alternative names the places.
+      await expect
+        .poll(() => page.locator("#places-list").textContent(), { timeout: 15_000 })
+        .toContain("Australia (34°S 151°E): 1 tab");
       const places = await page.locator("#places-list").textContent();
-      expect(places).toContain("Australia (34°S 151°E): 1 tab");
       expect(places?.split("tab").length).toBeGreaterThanOrEqual(3);
 
       const models = page.locator("#models-table tbody");
@@ -128,10 +133,13 @@ describe("the status page", () => {
       expect(await models.textContent()).toContain(frameModel);
       const simRow = page.locator("#models-table tbody tr", { hasText: SIM_MODEL });
       // Tabs, idle, queued, wait, tokens/s: one tab, idle, nothing waiting, tokens/s measured.
-      const cells = await simRow.locator("td").allTextContents();
-      expect(cells.slice(0, 3)).toEqual(["1", "1", "0"]);
-      expect(cells[3]).toBe("none");
-      expect(Number(cells[4])).toBeGreaterThan(0);
+      const cells = () => simRow.locator("td").allTextContents();
+      await expect
+        .poll(async () => (await cells()).slice(0, 4), { timeout: 15_000 })
+        .toEqual(["1", "1", "0", "none"]);
+      await expect
+        .poll(async () => Number((await cells())[4]), { timeout: 15_000 })
+        .toBeGreaterThan(0);
 
       const oc = page.locator("#regions-table tbody tr", { hasText: "oc" });
       await expect.poll(() => oc.locator("td").nth(3).textContent(), { timeout: 15_000 }).toBe("1");
@@ -139,7 +147,9 @@ describe("the status page", () => {
       expect(await oc.locator("td").nth(4).textContent()).toMatch(/^\d+(\.\d)? \/ .* ms$/);
       await page.getByRole("button", { name: "1 day" }).click();
       expect(await page.locator("#regions-caption").textContent()).toContain("last day");
-      expect(await page.locator("#headline").textContent()).toMatch(/2 tabs connected/);
+      await expect
+        .poll(() => page.locator("#headline").textContent(), { timeout: 15_000 })
+        .toMatch(/2 tabs connected/);
 
       // Readable on a phone: nothing but the tables' own scrollers is wider than the screen.
       const overflow = await page.evaluate(
