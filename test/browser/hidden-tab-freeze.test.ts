@@ -90,11 +90,13 @@ describe("a frozen contributor tab", () => {
       stream: true,
     });
     let text = "";
+    let finish: string | null | undefined;
     let frozenAt = 0;
     let frozeAfterChars = 0;
     let replacement: Promise<ContributorPage> | null = null;
     for await (const chunk of stream) {
       text += chunk.choices[0]?.delta.content ?? "";
+      finish = chunk.choices[0]?.finish_reason ?? finish;
       if (!frozenAt && text.length > 20) {
         await cdp.send("Page.setWebLifecycleState", { state: "frozen" }, tab);
         frozenAt = Date.now();
@@ -105,7 +107,14 @@ describe("a frozen contributor tab", () => {
     }
     const endedAt = Date.now();
     expect(frozenAt).toBeGreaterThan(0);
-    expect(text).toBe(expectedOutput({ kind: "chat", messages }, { max_tokens: 500 }).text);
+    // Nothing missing or repeated across the move: the answer is the deterministic one. After a
+    // failover the coordinator budgets the rest of max_tokens conservatively (at most one token
+    // per delivered character; docs/failure-handling.md), so the answer may end early with
+    // "length" — never with text that differs.
+    const want = expectedOutput({ kind: "chat", messages }, { max_tokens: 500 }).text;
+    expect(text.length).toBeGreaterThan(frozeAfterChars);
+    if (finish === "length") expect(want.startsWith(text)).toBe(true);
+    else expect(text).toBe(want);
     const second = await replacement!;
     await expect.poll(() => second.field("jobs-served").textContent()).toBe("1");
 

@@ -17,11 +17,15 @@ import { startWranglerDev, type WranglerDev } from "./wrangler-dev.js";
  * Coordinator variables for browser tests: short enough that a job a tab failed or dropped fails
  * or moves within a test (production waits 30 s for a replacement tab), long enough that a real
  * tab on a busy 2-core machine is never taken for gone. The status interval stays production's.
+ * Answer verification is off (`TRUST=off`, as in the edge project): its audits and canary jobs
+ * would land on these tabs at random and change the job counts the pages show; it has its own
+ * tests (edge/region/verification.test.ts, the engine's score path in web/).
  */
 export const TEST_TIMINGS: Readonly<Record<string, string>> = {
   ACCEPT_MS: "3000",
   LEASE_MS: "5000",
   REDISPATCH_WAIT_MS: "2000",
+  TRUST: "off",
 };
 
 export interface Claimed {
