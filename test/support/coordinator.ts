@@ -61,7 +61,10 @@ export function useCoordinator(opts: CoordinatorOptions = {}): Coordinator {
         : p;
     // Both are awaited, so neither is left running if the other fails.
     const [s, b] = await Promise.allSettled([
-      lap("coordinator", claimServer(typeof opts.vars === "function" ? opts.vars() : (opts.vars ?? {}))),
+      lap(
+        "coordinator",
+        claimServer(typeof opts.vars === "function" ? opts.vars() : (opts.vars ?? {})),
+      ),
       lap("browser", connectBrowser(opts.webRtc ?? false)),
     ]);
     if (s.status === "fulfilled") server = s.value;

@@ -65,8 +65,7 @@ const factory = async (
   return {
     chat: {
       completions: {
-        create: async (request) =>
-          observed(await engine.chat.completions.create(request), "chat"),
+        create: async (request) => observed(await engine.chat.completions.create(request), "chat"),
       },
     },
     completions: {
