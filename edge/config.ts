@@ -22,16 +22,27 @@ import { log } from "./http/log.js";
  */
 export interface Config {
   region: {
+    /** Tabs ping every half interval; 1.5 intervals of silence mark a tab gone (detected < 2). */
     statusIntervalMs: number;
+    /** A tab must accept an assigned job within this time. */
     acceptMs: number;
+    /** A streaming job whose tab sends nothing for this long is moved to another tab. */
     leaseMs: number;
+    /** Prefill rate assumed for a tab the region has not yet seen finish a job (tokens/s). */
     prefillUnseenTps: number;
+    /** A tab may take at most this long (plus the lease) from accept to its first token. */
     prefillMaxMs: number;
+    /** How long a job that lost its tab waits for another one before failing. */
     redispatchWaitMs: number;
+    /** Finished jobs (and their text) are kept this long for GET /v1/jobs/:id and resume. */
     jobTtlMs: number;
+    /** Total attempts (first tab + replacements) before a job fails. */
     maxAttempts: number;
+    /** Contributor sockets allowed from one IP address in one region. */
     maxNodesPerIp: number;
+    /** Requests that may wait for a tab in this region; beyond it clients get 429. */
     queueCapacity: number;
+    /** How long a request waits in the queue before it gets 503. */
     queueWaitMs: number;
     /** A socket that has not said `hello` this long after the upgrade is closed (4010). */
     helloDeadlineMs: number;
