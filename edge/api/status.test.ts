@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import app from "../index.js";
 import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
 import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
-import type { ModelView, NetworkView, RegionView } from "./status.js";
+import type { ModelView, NetworkView, RegionView } from "../../shared/status/status-views.js";
 
 const tabs = useTabs();
 const ORIGIN = "http://tabgrid.test";

@@ -1,5 +1,12 @@
 import { Hono } from "hono";
 import type { NodeState } from "../../shared/protocol/node-messages.js";
+import type {
+  ModelView,
+  NetworkView,
+  PlaceView,
+  RegionView,
+  WindowView,
+} from "../../shared/status/status-views.js";
 import { directorySnapshot } from "../directory/directory-client.js";
 import type { DirectorySnapshot } from "../directory/directory-do.js";
 import type { AppContext } from "../env.js";
@@ -8,7 +15,6 @@ import {
   emptyCounts,
   STATS_WINDOWS,
   windowStats,
-  type Quantiles,
   type StatsWindow,
   type WindowStats,
 } from "../region/region-stats.js";
@@ -21,62 +27,6 @@ import {
 
 /** How long clients and caches may reuse an answer. Regions report at most once a second. */
 const MAX_AGE_S = 5;
-
-export interface WindowView {
-  requests: number;
-  done: number;
-  failed: number;
-  cancelled: number;
-  failed_over: number;
-  ttft_ms: Quantiles | null;
-  tokens_per_s: Quantiles | null;
-}
-
-export interface RegionView {
-  region: string;
-  tabs: number;
-  idle: number;
-  queued: number;
-  states: Record<NodeState, number>;
-  /** When the region last reported (ISO time). */
-  updated_at: string;
-  windows: Record<StatsWindow, WindowView>;
-}
-
-export interface ModelView {
-  id: string;
-  nodes: number;
-  idle: number;
-  queued: number;
-  /** Estimated wait for a new request, in seconds (the shortest of the regions serving it). */
-  eta_s: number | null;
-  /** Decode speed served over the last hour (tokens per second of generation). */
-  tokens_per_s: number | null;
-  regions: string[];
-}
-
-export interface PlaceView {
-  lat: number;
-  lon: number;
-  tabs: number;
-  states: Partial<Record<NodeState, number>>;
-}
-
-export interface NetworkView {
-  object: "network.status";
-  /** Connected tabs, and how many of them are idle, busy, loading, paused. */
-  tabs: number;
-  idle: number;
-  states: Record<NodeState, number>;
-  queued: number;
-  /** Regions with at least one connected tab; models served by at least one tab. */
-  regions: number;
-  models: number;
-  /** Tabs per 1° cell (about 100 km), never a tab's own location. */
-  places: PlaceView[];
-  windows: Record<StatsWindow, WindowView>;
-  updated_at: string | null;
-}
 
 function windowView(w: WindowStats): WindowView {
   return {

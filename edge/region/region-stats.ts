@@ -1,4 +1,9 @@
 import type { JobRow } from "./job-store.js";
+import {
+  STATS_WINDOWS,
+  type Quantiles,
+  type StatsWindow,
+} from "../../shared/status/status-views.js";
 
 /**
  * Rolling telemetry of one Region object: requests, time to first token (TTFT) and decode speed
@@ -20,8 +25,7 @@ export const TTFT_BOUNDS_MS = [
 /** Upper bounds (tokens/s) of the decode-speed buckets; one more bucket (+Inf) holds the rest. */
 export const TPS_BOUNDS = [1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 250, 500] as const;
 
-export const STATS_WINDOWS = ["5m", "1h", "1d"] as const;
-export type StatsWindow = (typeof STATS_WINDOWS)[number];
+export { STATS_WINDOWS, type Quantiles, type StatsWindow };
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -56,12 +60,6 @@ export interface ModelCounts {
 
 interface Slot extends StatsCounts {
   models: Record<string, ModelCounts>;
-}
-
-export interface Quantiles {
-  p50: number;
-  p95: number;
-  p99: number;
 }
 
 /** One window as a Region reports it: the counts (mergeable across regions) and its quantiles. */

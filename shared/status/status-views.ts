@@ -1,0 +1,71 @@
+import type { NodeState } from "../protocol/node-messages.js";
+
+/**
+ * The public status API's bodies (docs/status.md): written by the coordinator (edge/api/status.ts)
+ * and read by the status page (web/status/). Field names are snake_case like the rest of the API.
+ */
+
+export const STATS_WINDOWS = ["5m", "1h", "1d"] as const;
+export type StatsWindow = (typeof STATS_WINDOWS)[number];
+
+export interface Quantiles {
+  p50: number;
+  p95: number;
+  p99: number;
+}
+
+export interface WindowView {
+  requests: number;
+  done: number;
+  failed: number;
+  cancelled: number;
+  failed_over: number;
+  ttft_ms: Quantiles | null;
+  tokens_per_s: Quantiles | null;
+}
+
+export interface RegionView {
+  region: string;
+  tabs: number;
+  idle: number;
+  queued: number;
+  states: Record<NodeState, number>;
+  /** When the region last reported (ISO time). */
+  updated_at: string;
+  windows: Record<StatsWindow, WindowView>;
+}
+
+export interface ModelView {
+  id: string;
+  nodes: number;
+  idle: number;
+  queued: number;
+  /** Estimated wait for a new request, in seconds (the shortest of the regions serving it). */
+  eta_s: number | null;
+  /** Decode speed served over the last hour (tokens per second of generation). */
+  tokens_per_s: number | null;
+  regions: string[];
+}
+
+export interface PlaceView {
+  lat: number;
+  lon: number;
+  tabs: number;
+  states: Partial<Record<NodeState, number>>;
+}
+
+export interface NetworkView {
+  object: "network.status";
+  /** Connected tabs, and how many of them are idle, busy, loading, paused. */
+  tabs: number;
+  idle: number;
+  states: Record<NodeState, number>;
+  queued: number;
+  /** Regions with at least one connected tab; models served by at least one tab. */
+  regions: number;
+  models: number;
+  /** Tabs per 1° cell (about 100 km), never a tab's own location. */
+  places: PlaceView[];
+  windows: Record<StatsWindow, WindowView>;
+  updated_at: string | null;
+}
