@@ -18,6 +18,7 @@ import { authenticate } from "./auth/authenticate.js";
 const EXPOSED_HEADERS = [
   "x-request-id",
   "x-tabgrid-job-id",
+  "x-tabgrid-job-token",
   "x-tabgrid-node",
   "x-tabgrid-region",
   "x-tabgrid-served-by",

@@ -11,7 +11,8 @@ import { log } from "../http/log.js";
 import { collectJob, streamJob } from "../openai/job-response.js";
 import { chatFormat, completionFormat, type ResponseFormat } from "../openai/response-format.js";
 import { chatJob, completionJob, type JobInput } from "../openai/to-job.js";
-import { planAnswer } from "../openai/tool-calls.js";
+import { planAnswer, type AnswerMode } from "../openai/tool-calls.js";
+import { JOB_TOKEN_HEADER, newJobToken } from "../auth/job-token.js";
 import type { JobRequest } from "../region/job-request.js";
 import { jobStream } from "../region-client/job-stream.js";
 import { openJob } from "../region-client/open-job.js";
@@ -45,6 +46,7 @@ export function inferenceRoutes() {
       (jobId, model) => chatFormat(jobId, model, plan.mode),
       chars,
       optionsOf(c, req),
+      plan.mode,
     );
   });
 
@@ -100,16 +102,20 @@ async function runJob(
   formatFor: (jobId: string, model: string) => ResponseFormat,
   promptChars: number,
   opts: RequestOptions,
+  mode: AnswerMode = { kind: "text" },
 ): Promise<Response> {
   const requestId = c.get("requestId");
   const caller = c.get("caller");
   const loc = requestLocation(c.req.raw, c.env);
   const clientPlace = requestPlace(c.req.raw, c.env);
+  // Only this response carries the job's read token; the Region object keeps its hash.
+  const readToken = await newJobToken();
   // Built once, without a region: whichever Region object takes it mints the job id.
   const request: JobRequest = {
     job: { ...job, ...(clientPlace ? { clientPlace } : {}) },
     requestId,
     owner: caller.owner,
+    reading: { tokenHash: readToken.hash, mode },
     detachGraceMs: opts.resumeGraceMs,
     priority: caller.tier === "key" ? 0 : 1,
     match: {
@@ -136,6 +142,7 @@ async function runJob(
     opening: true,
     headers: {
       "x-tabgrid-job-id": opened.jobId,
+      [JOB_TOKEN_HEADER]: readToken.token,
       "x-tabgrid-node": opened.tab,
       "x-tabgrid-region": region,
       "x-tabgrid-served-by": "tab",

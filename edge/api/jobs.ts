@@ -1,8 +1,11 @@
 import { Hono, type Context } from "hono";
+import type { ChatCompletionChunk } from "../../shared/openai/chat.js";
+import { checkJobAccess, JOB_TOKEN_HEADER } from "../auth/job-token.js";
 import type { AppContext } from "../env.js";
 import { ApiError, apiErrorFromJob } from "../http/api-error.js";
 import { streamJob } from "../openai/job-response.js";
-import { chatFormat, completionFormat } from "../openai/response-format.js";
+import { chatFormat, completionFormat, type ResponseFormat } from "../openai/response-format.js";
+import type { ReadableJob } from "../region/job-reading.js";
 import { regionOfJobId } from "../region/job-request.js";
 import { isRegion, regionStub } from "../region/region-stub.js";
 import { jobStream } from "../region-client/job-stream.js";
@@ -10,20 +13,19 @@ import { jobStream } from "../region-client/job-stream.js";
 /**
  * Jobs outlive the request that started them: GET /v1/jobs/:id (status and text so far),
  * GET /v1/jobs/:id/stream?after=N (resume a dropped SSE stream after N characters of content),
- * DELETE /v1/jobs/:id (cancel).
+ * DELETE /v1/jobs/:id (cancel). Each needs the job's read token (`x-tabgrid-job-token`, returned
+ * only to the request that created the job) and, for a job created with a key, that key: the tab
+ * that ran a job knows its id, and must not be able to read it back (edge/auth/job-token.ts).
  */
 export function jobRoutes() {
   const app = new Hono<AppContext>();
 
   app.get("/jobs/:id", async (c) => {
-    const { stub, id } = jobStub(c);
-    const view = await stub.getJob(id, c.get("caller").owner);
-    if (!view) throw notFound(id);
-    return c.json(view);
+    const { job } = await readable(c);
+    return c.json(job.view);
   });
 
   app.get("/jobs/:id/stream", async (c) => {
-    const { stub, id } = jobStub(c);
     const afterRaw = c.req.query("after") ?? "0";
     const after = Number(afterRaw);
     if (!Number.isInteger(after) || after < 0) {
@@ -35,14 +37,19 @@ export function jobRoutes() {
         "invalid_value",
       );
     }
+    const { stub, id, job } = await readable(c);
     const owner = c.get("caller").owner;
-    const view = await stub.getJob(id, owner);
-    if (!view) throw notFound(id);
-    const sub = await stub.subscribe(id, after, owner);
+    const mode = job.reading?.mode ?? { kind: "text" };
+    // A tool-call answer is read whole at the end (response-format.ts), so its envelope is always
+    // replayed from the start; `after` then counts content characters the client already has.
+    const from = mode.kind === "tools" ? 0 : after;
+    const sub = await stub.subscribe(id, from, owner);
     if (!sub.ok) throw apiErrorFromJob(sub.error);
-    const source = jobStream(c.env, stub, { jobId: id, owner, from: after }, sub);
+    const source = jobStream(c.env, stub, { jobId: id, owner, from }, sub);
     const format =
-      view.kind === "chat" ? chatFormat(id, view.model) : completionFormat(id, view.model);
+      job.view.kind === "chat"
+        ? skipContent(chatFormat(id, job.view.model, mode), from === after ? 0 : after)
+        : completionFormat(id, job.view.model);
     return streamJob({
       source,
       format,
@@ -54,7 +61,7 @@ export function jobRoutes() {
   });
 
   app.delete("/jobs/:id", async (c) => {
-    const { stub, id } = jobStub(c);
+    const { stub, id } = await readable(c);
     const view = await stub.cancelJob(id, "cancelled by the client", c.get("caller").owner);
     if (!view) throw notFound(id);
     return c.json(view);
@@ -63,19 +70,74 @@ export function jobRoutes() {
   return app;
 }
 
+/** The job named in the path, if this request may read it; a clear refusal otherwise. */
+async function readable(c: Context<AppContext>): Promise<{
+  id: string;
+  stub: ReturnType<typeof regionStub>;
+  job: ReadableJob;
+}> {
+  const id = c.req.param("id") ?? "";
+  const region = regionOfJobId(id);
+  if (!isRegion(region)) throw notFound(id);
+  const stub = regionStub(c.env, region);
+  const job = await stub.readJob(id);
+  if (!job) throw notFound(id);
+  const access = await checkJobAccess(
+    { owner: job.owner, tokenHash: job.reading?.tokenHash ?? null },
+    c.get("caller"),
+    c.req.header(JOB_TOKEN_HEADER),
+  );
+  if (access === "missing_token") {
+    throw new ApiError(
+      401,
+      "authentication_error",
+      `Reading a job needs its token: send the ${JOB_TOKEN_HEADER} header returned with the response that created it.`,
+      JOB_TOKEN_HEADER,
+      "missing_job_token",
+    );
+  }
+  if (access === "denied") {
+    throw new ApiError(
+      403,
+      "permission_error",
+      `Job '${id}' can be read only with the ${JOB_TOKEN_HEADER} returned when it was created (and with the same API key, if it was created with one).`,
+      JOB_TOKEN_HEADER,
+      "job_access_denied",
+    );
+  }
+  return { id, stub, job };
+}
+
 function notFound(id: string): ApiError {
   return new ApiError(
     404,
     "not_found_error",
-    `No job '${id}' (finished jobs expire after their TTL).`,
+    `No job '${id}' (finished jobs expire after their TTL, or when their region's storage budget is reached).`,
     null,
     "job_not_found",
   );
 }
 
-function jobStub(c: Context<AppContext>) {
-  const id = c.req.param("id") ?? "";
-  const region = regionOfJobId(id);
-  if (!isRegion(region)) throw notFound(id);
-  return { id, stub: regionStub(c.env, region) };
+/**
+ * Drop the first `skip` characters of content from a chat format's closing chunks: a resumed
+ * tool-envelope job is read from its start, but the client may already hold part of its content.
+ */
+function skipContent(format: ResponseFormat, skip: number): ResponseFormat {
+  if (skip === 0) return format;
+  let left = skip;
+  return {
+    ...format,
+    closing: (finish) =>
+      format.closing(finish).flatMap((raw) => {
+        const chunk = raw as ChatCompletionChunk;
+        const delta = chunk.choices[0]?.delta;
+        if (left === 0 || typeof delta?.content !== "string") return [raw];
+        const cut = Math.min(left, delta.content.length);
+        left -= cut;
+        const content = delta.content.slice(cut);
+        return content
+          ? [{ ...chunk, choices: [{ ...chunk.choices[0], delta: { ...delta, content } }] }]
+          : [];
+      }),
+  };
 }

@@ -120,13 +120,16 @@ describe("per-key limits", () => {
     tabs.push(tab);
     const resP = chat("owner-model", a.key);
     tab.serve(await tab.nextJob(), ["secret answer"]);
-    const jobId = (await resP).headers.get("x-tabgrid-job-id");
+    const res = await resP;
+    const jobId = res.headers.get("x-tabgrid-job-id");
+    const token = res.headers.get("x-tabgrid-job-token") ?? "";
     const get = (key: string) =>
       SELF.fetch(`http://tabgrid.test/v1/jobs/${jobId}`, {
-        headers: { authorization: `Bearer ${key}` },
+        headers: { authorization: `Bearer ${key}`, "x-tabgrid-job-token": token },
       });
     expect((await get(a.key)).status).toBe(200);
-    expect((await get(b.key)).status).toBe(404);
+    // The token alone is not enough: a keyed job needs its key too.
+    expect((await get(b.key)).status).toBe(403);
   });
 });
 

@@ -10,7 +10,14 @@ import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
 import { CloseCode } from "../../shared/protocol/close-codes.js";
 import type { JobView } from "./job-view.js";
 import type { RegionParts } from "./region-parts.js";
-import { appEnv, chat, getJob, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
+import {
+  appEnv,
+  chat,
+  getJob,
+  jobToken,
+  streamText,
+  useTabs,
+} from "../../test/workerd/tab-helpers.js";
 import { regionStub } from "./region-stub.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 
@@ -166,6 +173,7 @@ describe("resumable jobs", () => {
     expect((await getJob(jobId)).state).toBe("streaming");
     const resumed = SELF.fetch(
       `http://tabgrid.test/v1/jobs/${jobId}/stream?after=7&include_usage=true`,
+      { headers: jobToken(res) },
     );
     t.done(job, "stop", { prompt_tokens: 1, completion_tokens: 3 });
     const out = await streamText(await resumed);
@@ -177,9 +185,11 @@ describe("resumable jobs", () => {
     const resP = chat("rs-done");
     const job = await t.nextJob();
     t.serve(job, ["all ", "of it"]);
-    await resP;
+    const first = await resP;
     const again = await streamText(
-      await SELF.fetch(`http://tabgrid.test/v1/jobs/${job.id}/stream`),
+      await SELF.fetch(`http://tabgrid.test/v1/jobs/${job.id}/stream`, {
+        headers: jobToken(first),
+      }),
     );
     expect(again).toEqual({ text: "all of it", done: true });
     // Expire it now: fire its expiry timer through the object's alarm.
@@ -188,7 +198,9 @@ describe("resumable jobs", () => {
       ctx.storage.sql.exec(`UPDATE timers SET at = 0 WHERE name = ?`, `expire:${job.id}`);
     });
     await runDurableObjectAlarm(stub);
-    const gone = await SELF.fetch(`http://tabgrid.test/v1/jobs/${job.id}`);
+    const gone = await SELF.fetch(`http://tabgrid.test/v1/jobs/${job.id}`, {
+      headers: jobToken(first),
+    });
     expect(gone.status).toBe(404);
   });
 
@@ -196,7 +208,10 @@ describe("resumable jobs", () => {
     const t = await tab(["rs-cancel"]);
     const res = await chat("rs-cancel", { stream: true });
     const job = await t.nextJob();
-    const del = await SELF.fetch(`http://tabgrid.test/v1/jobs/${job.id}`, { method: "DELETE" });
+    const del = await SELF.fetch(`http://tabgrid.test/v1/jobs/${job.id}`, {
+      method: "DELETE",
+      headers: jobToken(res),
+    });
     expect(del.status).toBe(200);
     expect(((await del.json()) as JobView).state).toBe("cancelled");
     expect((await t.next("job.cancel")).jobId).toBe(job.id);
@@ -238,7 +253,9 @@ describe("the Region object is evicted mid-job", () => {
     t.send({ type: "job.delta", jobId: job.id, seq: 1, text: "after" });
     t.done(job, "stop");
     await expect.poll(async () => (await getJob(job.id)).state).toBe("done");
-    const rest = await SELF.fetch(`http://tabgrid.test/v1/jobs/${job.id}/stream?after=7`);
+    const rest = await SELF.fetch(`http://tabgrid.test/v1/jobs/${job.id}/stream?after=7`, {
+      headers: jobToken(res),
+    });
     expect(await streamText(rest)).toEqual({ text: "after", done: true });
     expect((await getJob(job.id)).text).toBe("before after");
   });

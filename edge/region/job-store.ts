@@ -6,6 +6,7 @@ import type {
   JobSpec,
   Usage,
 } from "../../shared/protocol/job.js";
+import type { JobReading } from "./job-reading.js";
 import { answerByteCap } from "./usage-bounds.js";
 
 /** Lifecycle of a job; terminal states are done, failed and cancelled. */
@@ -42,6 +43,8 @@ export interface JobRow extends Record<string, SqlStorageValue> {
   text_bytes: number;
   /** Most bytes the answer may have (max_tokens × the longest token); 0 on jobs written before. */
   answer_cap_bytes: number;
+  /** JSON JobReading (read token hash, answer mode); null on jobs written before. */
+  reading: string | null;
 }
 
 /** What the Worker knows about a request that matching needs (besides the model). */
@@ -65,6 +68,8 @@ export interface JobMeta {
   owner: string | null;
   /** How long a job keeps running after its last reader went away, so a dropped stream can resume. */
   detachGraceMs: number;
+  /** How the creator reads it back (job-reading.ts); absent for internal jobs (canaries). */
+  reading?: JobReading;
 }
 
 /**
@@ -79,8 +84,8 @@ export class JobStore {
     const now = Date.now();
     this.sql.exec(
       `INSERT INTO jobs (id, request_id, model, kind, state, created_at, updated_at, spec,
-         detach_grace_ms, owner, match, priority, answer_cap_bytes)
-       VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)`,
+         detach_grace_ms, owner, match, priority, answer_cap_bytes, reading)
+       VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       spec.id,
       meta.requestId,
       spec.model,
@@ -93,6 +98,7 @@ export class JobStore {
       JSON.stringify(meta.match),
       meta.priority,
       answerByteCap(spec.sampling.max_tokens),
+      meta.reading ? JSON.stringify(meta.reading) : null,
     );
   }
 

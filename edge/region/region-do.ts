@@ -6,6 +6,7 @@ import { directoryStub } from "../directory/directory-client.js";
 import type { OpenJobResult, SubscribeResult } from "./job-events.js";
 import type { JobRequest } from "./job-request.js";
 import { jobView, type JobView } from "./job-view.js";
+import { readableJob, type ReadableJob } from "./job-reading.js";
 import { regionConfig } from "./region-config.js";
 import { regionParts, restoreParts, type RegionParts } from "./region-parts.js";
 import { trustSettings } from "./reputation.js";
@@ -104,6 +105,13 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
     await this.ready();
     const row = this.parts.readers.visibleJob(jobId, owner);
     return row ? jobView(row) : null;
+  }
+
+  /** A job with what the Worker checks before a client may see it (edge/api/jobs.ts). */
+  async readJob(jobId: string): Promise<ReadableJob | null> {
+    await this.ready();
+    const row = this.parts.jobs.get(jobId);
+    return row ? readableJob(row) : null;
   }
 
   /** Cancel a job and stop its tab. Returns the job as it ended, or null if unknown. */

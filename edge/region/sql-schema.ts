@@ -107,6 +107,8 @@ export const REGION_MIGRATIONS: readonly Migration[] = [
      confirmed INTEGER NOT NULL DEFAULT 0,
      PRIMARY KEY (model, prompt_index, node_id)
    )`,
+  // Read access: the job's read token hash and answer mode (job-reading.ts).
+  `ALTER TABLE jobs ADD COLUMN reading TEXT`,
 ];
 
 /** Bring a Region database up to date (the same as `startUp(ctx, { migrations: REGION_MIGRATIONS })`). */

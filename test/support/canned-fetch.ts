@@ -7,6 +7,7 @@ export interface CannedCall {
   method: string;
   url: string;
   body: unknown;
+  headers: Record<string, string>;
 }
 
 export function cannedFetch(answers: Array<(call: CannedCall) => Response>): {
@@ -19,6 +20,7 @@ export function cannedFetch(answers: Array<(call: CannedCall) => Response>): {
       method: init?.method ?? "GET",
       url: String(input),
       body: init?.body ? JSON.parse(String(init.body)) : undefined,
+      headers: Object.fromEntries(new Headers(init?.headers).entries()),
     };
     calls.push(call);
     const answer = answers[calls.length - 1];

@@ -4,6 +4,7 @@ import { ChatCompletionChunkSchema } from "../../shared/openai/chat.js";
 import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
 import type { AppEnv } from "../../edge/env.js";
 import type { JobView } from "../../edge/region/job-view.js";
+import { regionOfJobId } from "../../edge/region/job-request.js";
 import { regionStub, type RegionName } from "../../edge/region/region-stub.js";
 import { ScriptedTab } from "./scripted-tab.js";
 import { readSse } from "./sse.js";
@@ -82,9 +83,19 @@ export async function streamText(
   return { text, done: data.at(-1) === "[DONE]", ...(error ? { error } : {}) };
 }
 
-/** GET /v1/jobs/:id. */
+/**
+ * A job's view straight from its Region object (GET /v1/jobs/:id also needs the job's read token,
+ * which only the creating response carries: see `jobToken`).
+ */
 export async function getJob(id: string): Promise<JobView> {
-  return (await (await SELF.fetch(`${ORIGIN}/v1/jobs/${id}`)).json()) as JobView;
+  const job = await regionStub(appEnv, regionOfJobId(id) as RegionName).readJob(id);
+  if (!job) throw new Error(`no job ${id}`);
+  return job.view;
+}
+
+/** The read-token header of the response that created a job, to send back on /v1/jobs/:id. */
+export function jobToken(res: Response): Record<string, string> {
+  return { "x-tabgrid-job-token": res.headers.get("x-tabgrid-job-token") ?? "" };
 }
 
 /** Job counts by state in one Region object (default: wnam, where unplaced tests land). */

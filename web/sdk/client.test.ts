@@ -64,7 +64,11 @@ describe("Tabgrid SDK (canned HTTP)", () => {
 
   it("resumes after a stream that ends without [DONE], asking for the characters after", async () => {
     const { fetch, calls } = cannedFetch([
-      () => sse([chunk(JOB, "one "), chunk(JOB, "two ")], { "x-tabgrid-job-id": JOB }),
+      () =>
+        sse([chunk(JOB, "one "), chunk(JOB, "two ")], {
+          "x-tabgrid-job-id": JOB,
+          "x-tabgrid-job-token": "tgj_secret",
+        }),
       () =>
         sse([
           chunk(JOB, "three"),
@@ -83,6 +87,8 @@ describe("Tabgrid SDK (canned HTTP)", () => {
     for await (const c of res) text += c.choices[0]?.delta.content ?? "";
     expect(text).toBe("one two three");
     expect(calls[1]?.url).toBe(`http://c/v1/jobs/${JOB}/stream?after=8&include_usage=true`);
+    // Only the job's creator may resume it: the token from the first response goes back.
+    expect(calls[1]?.headers["x-tabgrid-job-token"]).toBe("tgj_secret");
     expect(res.stats.resumes).toBe(1);
   });
 });

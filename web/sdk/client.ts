@@ -86,6 +86,7 @@ export class Tabgrid implements StreamClient {
         shape,
         params: withUsage,
         jobId,
+        jobToken: res.headers.get("x-tabgrid-job-token"),
         first: null,
         direct: null,
         signal,
@@ -116,6 +117,7 @@ export class Tabgrid implements StreamClient {
       shape,
       params,
       jobId,
+      jobToken: res.headers.get("x-tabgrid-job-token"),
       first: res,
       direct: link && jobId ? link.feed(jobId) : null,
       signal,
@@ -128,6 +130,7 @@ export class Tabgrid implements StreamClient {
     path: string,
     body: unknown,
     signal?: AbortSignal,
+    extraHeaders: Record<string, string> = {},
   ): Promise<Response> {
     let res: Response;
     try {
@@ -136,6 +139,7 @@ export class Tabgrid implements StreamClient {
         headers: {
           ...(body !== undefined ? { "content-type": "application/json" } : {}),
           ...(this.opts.apiKey ? { authorization: `Bearer ${this.opts.apiKey}` } : {}),
+          ...extraHeaders,
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         ...(signal ? { signal } : {}),

@@ -9,7 +9,13 @@ import type { Arrival, ChatCompletionChunk, CommonParams, TransportStats } from 
 
 /** What a stream needs from its client (Tabgrid): HTTP calls and instrumentation. */
 export interface StreamClient {
-  request(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<Response>;
+  request(
+    method: string,
+    path: string,
+    body: unknown,
+    signal?: AbortSignal,
+    headers?: Record<string, string>,
+  ): Promise<Response>;
   arrived(path: Arrival["path"], offset: number, length: number): void;
   readonly maxResumes: number;
   readonly transport: "relay" | "p2p";
@@ -21,6 +27,8 @@ export interface StreamOptions<C extends ChunkHead> {
   params: CommonParams;
   /** From the `x-tabgrid-job-id` header; without it a dropped stream cannot be resumed. */
   jobId: string | null;
+  /** From `x-tabgrid-job-token`: the coordinator lets only the job's creator resume it. */
+  jobToken?: string | null;
   /** The response that opened the stream; null to start by resuming the job (a cut-off body). */
   first: Response | null;
   /** This job's messages on the direct path, when the caller asked for it. */
@@ -48,6 +56,7 @@ export class Stream<C extends ChunkHead = ChatCompletionChunk> implements AsyncI
   private relayChars: number;
 
   readonly jobId: string | null;
+  private readonly jobToken: string | null;
   private readonly client: StreamClient;
   private readonly shape: AnswerShape<C, unknown>;
   private readonly params: CommonParams;
@@ -60,6 +69,7 @@ export class Stream<C extends ChunkHead = ChatCompletionChunk> implements AsyncI
     this.shape = shape;
     this.params = params;
     this.jobId = jobId;
+    this.jobToken = opts.jobToken ?? null;
     this.first = opts.first;
     this.feed = opts.direct;
     this.relayChars = opts.after ?? 0;
@@ -153,6 +163,7 @@ export class Stream<C extends ChunkHead = ChatCompletionChunk> implements AsyncI
           `${path}?after=${this.relayChars}&include_usage=true`,
           undefined,
           this.controller.signal,
+          this.jobToken ? { "x-tabgrid-job-token": this.jobToken } : {},
         );
       }
       if (await this.readBody(res)) return;

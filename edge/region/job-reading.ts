@@ -1,0 +1,30 @@
+import type { AnswerMode } from "../openai/tool-calls.js";
+import type { JobRow } from "./job-store.js";
+import { jobView, type JobView } from "./job-view.js";
+
+/**
+ * What the Worker needs to give a job back to the client that created it, and to nobody else: the
+ * hash of the job's read token (edge/auth/job-token.ts) and how its answer is shaped (a tool-call
+ * envelope is replayed as `tool_calls`, as the first response gave it). The tab never sees either.
+ * Stored as JSON in `jobs.reading`.
+ */
+export interface JobReading {
+  tokenHash: string;
+  mode: AnswerMode;
+}
+
+/** A job as the Worker checks it before a client reads, resumes or cancels it. */
+export interface ReadableJob {
+  view: JobView;
+  owner: string | null;
+  /** Null for a job written before read tokens existed (nobody may read it through the API). */
+  reading: JobReading | null;
+}
+
+export function readableJob(row: JobRow): ReadableJob {
+  return {
+    view: jobView(row),
+    owner: row.owner,
+    reading: row.reading ? (JSON.parse(row.reading) as JobReading) : null,
+  };
+}
