@@ -35,6 +35,8 @@ export default defineConfig({
                 QUEUE_CAPACITY: "2",
                 QUEUE_WAIT_MS: "1500",
                 HELLO_DEADLINE_MS: "1000",
+                // A small storage budget, so edge/region/storage-budget.test.ts can fill it.
+                REGION_STORAGE_BYTES: "3000000",
                 // Verification off: scripted tabs here answer no audits (verification.test.ts turns it on).
                 TRUST: "off",
                 EXTRA_MODELS: JSON.stringify([

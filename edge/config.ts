@@ -53,6 +53,9 @@ export interface Config {
     probationJobs: number;
     /** Share of new requests tabs on probation may take while a trusted tab could (0–1). */
     probationShare: number;
+    /** Storage budget of one Region object: bytes of jobs and logs, and job records (storage-budget.ts). */
+    storageMaxBytes: number;
+    storageMaxJobs: number;
   };
   anonymous: { on: boolean; rpm: number; concurrent: number };
   allowLocationHeader: boolean;
@@ -112,6 +115,8 @@ const VARS = {
   TAB_FRAME_BURST: positiveInt,
   PROBATION_JOBS: z.coerce.number().int().nonnegative(),
   PROBATION_SHARE: z.coerce.number().min(0).max(1),
+  REGION_STORAGE_BYTES: positiveInt,
+  REGION_MAX_JOBS: positiveInt,
   STREAM_IDLE_MS: positive,
   SSE_KEEPALIVE_MS: positive,
   ANONYMOUS_TIER: z.enum(["on", "off"]),
@@ -183,6 +188,8 @@ function build(v: Vars): Config {
       tabFrameBurst: v.TAB_FRAME_BURST ?? 1_000,
       probationJobs: v.PROBATION_JOBS ?? 20,
       probationShare: v.PROBATION_SHARE ?? 0.2,
+      storageMaxBytes: v.REGION_STORAGE_BYTES ?? 256 * 1024 * 1024,
+      storageMaxJobs: v.REGION_MAX_JOBS ?? 10_000,
     },
     anonymous: {
       on: v.ANONYMOUS_TIER === "on",

@@ -12,6 +12,7 @@ import type { RegionReport } from "./region-report.js";
 import { jobTimer, type RegionTimer } from "./region-timers.js";
 import type { TabRegistry } from "./tab-registry.js";
 import type { TimerTable } from "./timer-table.js";
+import type { StorageBudget } from "./storage-budget.js";
 
 export interface JobIntakeDeps {
   region: RegionHint;
@@ -23,6 +24,7 @@ export interface JobIntakeDeps {
   timers: TimerTable<RegionTimer>;
   report: RegionReport;
   config: RegionConfig;
+  budget: StorageBudget;
 }
 
 /**
@@ -52,6 +54,9 @@ export class JobIntake {
         },
       };
     }
+    // Every job is written below: first make room for it within the storage budget.
+    const full = this.d.budget.makeRoom(request);
+    if (full) return { ok: false, error: full };
     const tab = result.kind === "match" ? this.d.tabs.get(result.match.tab.id) : undefined;
     if (tab) {
       const spec = specOf(request, newJobId(this.d.region));

@@ -13,6 +13,7 @@ import { trustSettings } from "./reputation.js";
 import { listingOf, type RegionSummary, type TabListing } from "./region-views.js";
 import type { TabEvent } from "./tab-channel.js";
 import { REGION_MIGRATIONS } from "./sql-schema.js";
+import type { StorageUsage } from "./storage-budget.js";
 import { startUp, type Ready } from "../durable/start-up.js";
 
 /**
@@ -152,6 +153,12 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
   async jobCounts(): Promise<Record<string, number>> {
     await this.ready();
     return this.parts.jobs.countByState();
+  }
+
+  /** This object's storage against its budget (storage-budget.ts), for operators and tests. */
+  async storageUsage(): Promise<StorageUsage> {
+    await this.ready();
+    return this.parts.budget.usage();
   }
 
   private async forward(events: TabEvent[]): Promise<void> {

@@ -1,3 +1,4 @@
+import { StorageBudget } from "./storage-budget.js";
 import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
 import { JobIntake } from "./job-intake.js";
 import { JobLeases } from "./job-leases.js";
@@ -53,6 +54,7 @@ export interface RegionParts {
   intake: JobIntake;
   onTimer: (timer: RegionTimer) => Promise<void>;
   reputation: Reputation;
+  budget: StorageBudget;
 }
 
 export function regionParts(
@@ -116,8 +118,14 @@ export function regionParts(
     trust,
     verify: { reputation, audits, canaries },
   });
+  const budget = new StorageBudget(
+    sql,
+    { maxBytes: config.storageMaxBytes, maxJobs: config.storageMaxJobs },
+    region,
+  );
   const intake = new JobIntake({
     region,
+    budget,
     jobs,
     tabs,
     readers,
@@ -140,6 +148,7 @@ export function regionParts(
     intake,
     onTimer,
     reputation,
+    budget,
   };
 }
 

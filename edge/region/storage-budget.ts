@@ -1,0 +1,157 @@
+import type { JobError } from "../../shared/protocol/job.js";
+import { log } from "../http/log.js";
+import type { JobRequest } from "./job-request.js";
+import { regionTimerCodec } from "./region-timers.js";
+import { answerByteCap, utf8Bytes } from "./usage-bounds.js";
+
+/** A Region object's storage budget (REGION_STORAGE_BYTES, REGION_MAX_JOBS; docs/limits.md). */
+export interface StorageLimits {
+  maxBytes: number;
+  maxJobs: number;
+}
+
+/** What the budget counts, in bytes as stored (UTF-8). */
+export interface StorageUsage {
+  jobs: number;
+  /** Jobs (request, text; an unfinished job counts its whole answer allowance) and logs. */
+  bytes: number;
+  /** Of which audit payloads and canary answers (the Region's logs of other tabs' work). */
+  logBytes: number;
+  /** Finished jobs evicted to stay within the budget, since the object was created. */
+  evicted: number;
+  maxBytes: number;
+  maxJobs: number;
+}
+
+/** Columns besides the request and text, and the row's index entries: a fixed allowance per job. */
+const ROW_OVERHEAD_BYTES = 512;
+/** Eviction frees down to this share of the budget, so it runs once per many jobs, not per job. */
+const LOW_WATER = 0.9;
+const REFUSAL_ALERT_EVERY_MS = 60_000;
+const TERMINAL = `('done', 'failed', 'cancelled')`;
+
+/**
+ * Keeps one Region object's SQLite within its budget of bytes and job records, whatever strangers
+ * send. Checked before every new job is written: the stored requests and texts, the answer
+ * allowance of every unfinished job (max_tokens × the longest token; the coordinator stops a tab
+ * that passes it, usage-bounds.ts, so a running job never outgrows what is counted here) and the
+ * logs of audits and canaries. When the next job would not fit, the oldest finished jobs are
+ * evicted (their reads become 404) and one structured alert line is logged; running and queued
+ * jobs are never touched. If they alone fill the budget, the new job is refused (429).
+ */
+export class StorageBudget {
+  private lastRefusalAlert = 0;
+
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly limits: StorageLimits,
+    private readonly region: string,
+  ) {
+    sql.exec(
+      `CREATE TABLE IF NOT EXISTS storage_budget (key TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
+    );
+  }
+
+  usage(): StorageUsage {
+    const jobs = this.sql
+      .exec<{ n: number; bytes: number }>(
+        `SELECT count(*) AS n, COALESCE(SUM(octet_length(spec) + ? + CASE
+           WHEN state IN ${TERMINAL} THEN text_bytes
+           ELSE max(text_bytes, answer_cap_bytes) END), 0) AS bytes
+         FROM jobs`,
+        ROW_OVERHEAD_BYTES,
+      )
+      .one();
+    const logBytes =
+      this.sql
+        .exec<{ b: number }>(`SELECT COALESCE(SUM(octet_length(payload)), 0) AS b FROM audits`)
+        .one().b +
+      this.sql
+        .exec<{ b: number }>(`SELECT COALESCE(SUM(octet_length(text)), 0) AS b FROM canary_runs`)
+        .one().b;
+    return {
+      jobs: jobs.n,
+      bytes: jobs.bytes + logBytes,
+      logBytes,
+      evicted: this.evictedTotal(),
+      ...this.limits,
+    };
+  }
+
+  /**
+   * Make room for a new job, evicting the oldest finished jobs if it would not fit; null when it
+   * fits, else the error that refuses it (only unfinished jobs and logs are left).
+   */
+  makeRoom(request: JobRequest): JobError | null {
+    const incoming =
+      utf8Bytes(JSON.stringify(request.job)) +
+      answerByteCap(request.job.sampling.max_tokens) +
+      ROW_OVERHEAD_BYTES;
+    const { maxBytes, maxJobs } = this.limits;
+    const before = this.usage();
+    if (before.bytes + incoming <= maxBytes && before.jobs + 1 <= maxJobs) return null;
+
+    const freeBytes = before.bytes + incoming - Math.floor(maxBytes * LOW_WATER);
+    const freeJobs = before.jobs + 1 - Math.floor(maxJobs * LOW_WATER);
+    const victims: string[] = [];
+    let freed = 0;
+    const oldest = this.sql.exec<{ id: string; bytes: number }>(
+      `SELECT id, octet_length(spec) + text_bytes + ? AS bytes FROM jobs
+       WHERE state IN ${TERMINAL} ORDER BY updated_at, created_at`,
+      ROW_OVERHEAD_BYTES,
+    );
+    for (const row of oldest) {
+      if (freed >= freeBytes && victims.length >= freeJobs) break;
+      victims.push(row.id);
+      freed += row.bytes;
+    }
+    for (const id of victims) {
+      this.sql.exec(`DELETE FROM jobs WHERE id = ?`, id);
+      // Its expiry timer would find nothing; drop it so the timer table stays as small.
+      this.sql.exec(
+        `DELETE FROM timers WHERE name = ?`,
+        regionTimerCodec.encode({ kind: "expire", jobId: id }),
+      );
+    }
+    if (victims.length) {
+      this.sql.exec(
+        `INSERT INTO storage_budget (key, value) VALUES ('evicted', ?)
+         ON CONFLICT(key) DO UPDATE SET value = value + excluded.value`,
+        victims.length,
+      );
+    }
+    const after = this.usage();
+    const fits = after.bytes + incoming <= maxBytes && after.jobs + 1 <= maxJobs;
+    // Refusals while only unfinished jobs fill the budget repeat per request: one line a minute.
+    const now = Date.now();
+    const quiet = !victims.length && now - this.lastRefusalAlert < REFUSAL_ALERT_EVERY_MS;
+    if (!victims.length && !quiet) this.lastRefusalAlert = now;
+    if (!quiet)
+      log("warn", "alert: region storage budget reached", {
+        alert: "storage_budget",
+        region: this.region,
+        usedBytes: before.bytes,
+        maxBytes,
+        jobs: before.jobs,
+        maxJobs,
+        evicted: victims.length,
+        freedBytes: freed,
+        refused: !fits,
+      });
+    if (fits) return null;
+    return {
+      code: "queue_full",
+      message:
+        "This region's job storage is full of unfinished jobs; retry when some have finished.",
+      retryAfterS: 5,
+    };
+  }
+
+  private evictedTotal(): number {
+    return (
+      this.sql
+        .exec<{ value: number }>(`SELECT value FROM storage_budget WHERE key = 'evicted'`)
+        .toArray()[0]?.value ?? 0
+    );
+  }
+}
