@@ -2,6 +2,7 @@ import { z } from "zod";
 import { IceConfigSchema, type IceConfig } from "../shared/protocol/peerjs-messages.js";
 import type { AppEnv } from "./env.js";
 import { log } from "./http/log.js";
+import { DEFAULT_PEER_ID_TTL_MS } from "./signal/peer-ids.js";
 
 /**
  * The coordinator's configuration: every variable of wrangler.toml's [vars] (and secrets) parsed
@@ -75,6 +76,8 @@ export interface Config {
     /** Frame budget of one signalling socket: refill per second and bucket size. */
     framesPerSecond: number;
     frameBurst: number;
+    /** How long an issued peer id may open a signalling socket (SIGNAL_PEER_ID_TTL_MS). */
+    peerIdTtlMs: number;
   };
   /** Null: the admin API is disabled. */
   adminToken: string | null;
@@ -129,6 +132,7 @@ const VARS = {
   SIGNAL_MAX_PEERS_PER_IP: positiveInt,
   SIGNAL_FRAMES_PER_SECOND: positive,
   SIGNAL_FRAME_BURST: positiveInt,
+  SIGNAL_PEER_ID_TTL_MS: positiveInt,
   ADMIN_TOKEN: nonEmpty,
   FALLBACK_URL: z.url(),
   FALLBACK_API_KEY: nonEmpty,
@@ -209,6 +213,7 @@ function build(v: Vars): Config {
       maxPeersPerIp: v.SIGNAL_MAX_PEERS_PER_IP ?? 20,
       framesPerSecond: v.SIGNAL_FRAMES_PER_SECOND ?? 20,
       frameBurst: v.SIGNAL_FRAME_BURST ?? 100,
+      peerIdTtlMs: v.SIGNAL_PEER_ID_TTL_MS ?? DEFAULT_PEER_ID_TTL_MS,
     },
     adminToken: v.ADMIN_TOKEN ?? null,
     fallback: v.FALLBACK_URL

@@ -1,4 +1,4 @@
-import type { PeerServerMessage } from "../../shared/protocol/peerjs-messages.js";
+import { SignalCloseCode, type PeerServerMessage } from "../../shared/protocol/peerjs-messages.js";
 
 /**
  * Refuse a signalling socket the way peerjs-server does: accept it, send one typed message the
@@ -17,4 +17,21 @@ export function refuseSocket(msg: PeerServerMessage, code: number, reason: strin
 /** The ERROR message and close for `reason` (the message's text is the close reason). */
 export function refuseWithError(code: number, reason: string): Response {
   return refuseSocket({ type: "ERROR", payload: { msg: reason } }, code, reason);
+}
+
+/**
+ * The refusal of a socket whose id the server did not issue (4403 NotIssued) or issued but has
+ * expired (4411 Expired: the page fetches a fresh id); null for an id that may connect.
+ */
+export function refuseUnissued(check: "issued" | "expired" | "not_issued"): Response | null {
+  if (check === "expired") {
+    return refuseWithError(
+      SignalCloseCode.Expired,
+      "This id has expired; get a fresh one from GET /v1/signal/peerjs/id",
+    );
+  }
+  if (check === "not_issued") {
+    return refuseWithError(SignalCloseCode.NotIssued, "This id was not issued by this server");
+  }
+  return null;
 }

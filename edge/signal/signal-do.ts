@@ -15,8 +15,8 @@ import {
 } from "../../shared/protocol/peerjs-messages.js";
 import { SIGNAL_MIGRATIONS, SignalQueue } from "./signal-queue.js";
 import { fullBucket, spendFrame, type FrameBucket, type FrameBudget } from "./frame-budget.js";
-import { isIssuedPeerId } from "./peer-ids.js";
-import { refuseSocket, refuseWithError } from "./refuse.js";
+import { checkPeerId, isIssuedPeerId } from "./peer-ids.js";
+import { refuseSocket, refuseUnissued, refuseWithError } from "./refuse.js";
 
 /** Header the Worker sets (from cf-connecting-ip, never from the client) naming the peer's address. */
 export const PEER_ADDRESS_HEADER = "x-tabgrid-peer-ip";
@@ -92,9 +92,8 @@ export class SignalDurableObject extends DurableObject<AppEnv> {
     if (!limits.secret) {
       return refuseWithError(SignalCloseCode.Unavailable, "Signalling is not configured");
     }
-    if (!(await isIssuedPeerId(limits.secret, id))) {
-      return refuseWithError(SignalCloseCode.NotIssued, "This id was not issued by this server");
-    }
+    const refusal = refuseUnissued(await checkPeerId(limits.secret, id));
+    if (refusal) return refusal;
     const replaced: WebSocket[] = [];
     for (const old of this.ctx.getWebSockets(id)) {
       const att = old.deserializeAttachment() as PeerAttachment;

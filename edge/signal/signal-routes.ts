@@ -13,8 +13,8 @@ import {
   peerShard,
   type IceConfig,
 } from "../../shared/protocol/peerjs-messages.js";
-import { isIssuedPeerId, issuePeerId } from "./peer-ids.js";
-import { refuseWithError } from "./refuse.js";
+import { checkPeerId, issuePeerId } from "./peer-ids.js";
+import { refuseUnissued, refuseWithError } from "./refuse.js";
 import { PEER_ADDRESS_HEADER, type SignalDurableObject } from "./signal-do.js";
 
 /**
@@ -38,7 +38,7 @@ export function signalRoutes() {
   app.get("/signal/ice", (c) => c.json(iceConfig(c.env), 200, { "cache-control": "max-age=300" }));
 
   app.get("/signal/peerjs/id", async (c) => {
-    const secret = readConfig(c.env).signal.secret;
+    const { secret, peerIdTtlMs } = readConfig(c.env).signal;
     if (!secret) throw unconfigured();
     const asked = c.req.query("shard");
     if (asked !== undefined && !isRegionHint(asked)) {
@@ -50,7 +50,9 @@ export function signalRoutes() {
       );
     }
     const shard = asked ?? regionFor(requestLocation(c.req.raw, c.env));
-    return c.text(await issuePeerId(secret, shard), 200, { "cache-control": "no-store" });
+    return c.text(await issuePeerId(secret, shard, peerIdTtlMs), 200, {
+      "cache-control": "no-store",
+    });
   });
 
   app.get("/signal/peerjs/peers", () => {
@@ -84,8 +86,9 @@ export function signalRoutes() {
     if (wellFormed && !secret) {
       return refuseWithError(SignalCloseCode.Unavailable, "Signalling is not configured");
     }
-    if (wellFormed && secret && !(await isIssuedPeerId(secret, id))) {
-      return refuseWithError(SignalCloseCode.NotIssued, "This id was not issued by this server");
+    if (wellFormed && secret) {
+      const refusal = refuseUnissued(await checkPeerId(secret, id));
+      if (refusal) return refusal;
     }
     const claimed = peerShard(id);
     const shard = wellFormed && claimed && isRegionHint(claimed) ? claimed : "default";

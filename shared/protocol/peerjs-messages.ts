@@ -104,6 +104,8 @@ export const SignalCloseCode = {
   Replaced: 4410,
   /** The id was not issued by this server (GET /v1/signal/peerjs/id): made up or altered. */
   NotIssued: 4403,
+  /** The id was issued but has expired (SIGNAL_PEER_ID_TTL_MS): fetch a fresh one. */
+  Expired: 4411,
   /** The socket spent its frame budget (token bucket); reconnecting starts a new one. */
   FrameBudget: 4429,
   /** Its address already holds the most signalling sockets allowed in this shard. */

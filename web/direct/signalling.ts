@@ -33,7 +33,9 @@ export async function fetchIceServers(
 /**
  * A peer id issued by the coordinator (GET /v1/signal/peerjs/id; `shard` asks for one in that
  * signalling shard, as a tab joining a caller's shard does). Ids are signed by the server: one
- * made up here would be refused by the signalling socket.
+ * made up here would be refused by the signalling socket. They also expire (an hour by default,
+ * SIGNAL_PEER_ID_TTL_MS; an open socket keeps its id): call this for every new `Peer`, never keep
+ * an id for later — an expired one is refused with ERROR and close 4411.
  */
 export async function fetchPeerId(
   origin: string,
