@@ -1,7 +1,7 @@
 import { log } from "../http/log.js";
 import type { FinishReason, JobError, JobErrorCode } from "../../shared/protocol/job.js";
 import { retryAfterSeconds } from "../../shared/scheduling/wait-queue.js";
-import { deliveredTokenBound, remainingTokens, stopCut } from "./answer-budget.js";
+import { remainingTokens, stopCut } from "./answer-budget.js";
 import type { JobLeases } from "./job-leases.js";
 import type { JobReaders } from "./job-readers.js";
 import { TERMINAL_STATES, type JobStore } from "./job-store.js";
@@ -15,7 +15,7 @@ import type { TabLearning } from "./tab-learning.js";
 import type { TabRecord } from "./tab-registry.js";
 import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
-import { boundUsage, cutToBytes, utf8Bytes } from "./usage-bounds.js";
+import { boundUsage, chargedTokens, cutToBytes, utf8Bytes } from "./usage-bounds.js";
 import type { Audits } from "./audits.js";
 import type { Canaries } from "./canaries.js";
 import type { Reputation } from "./reputation.js";
@@ -266,12 +266,23 @@ export class JobMachine {
       case "job.done": {
         const current = this.isCurrent(tab, msg.jobId);
         const finished = current && msg.finishReason !== "abort";
-        // Usage is the coordinator's: the tab's report clamped to what it sent and received.
+        // Usage is the coordinator's: the tab's report of its own part clamped to what it sent,
+        // plus what earlier attempts delivered at their bound (usage-bounds.ts).
         const row = finished ? jobs.get(msg.jobId) : undefined;
-        const bounded = row ? boundUsage(msg.usage, jobs.spec(row), row.text) : null;
+        const bounded = row
+          ? boundUsage(
+              { ...msg.usage, continuedTokens: msg.continuedTokens },
+              jobs.spec(row),
+              row.text,
+              row.attempt_start_chars,
+            )
+          : null;
         if (bounded) {
           this.d.trust.jobDone(tab.tabId);
-          this.d.learning.observe(tab, msg.jobId, bounded.usage);
+          this.d.learning.observe(tab, msg.jobId, {
+            prompt_tokens: bounded.usage.prompt_tokens,
+            completion_tokens: bounded.ownTokens,
+          });
         }
         if (tab.jobId === msg.jobId) {
           if (finished) tab.jobsServed += 1;
@@ -292,7 +303,7 @@ export class JobMachine {
               counted: bounded.usage,
             });
           }
-          const credit = this.d.learning.credit(tab, msg.jobId, bounded.usage.completion_tokens);
+          const credit = this.d.learning.credit(tab, msg.jobId, bounded.ownTokens);
           if (credit !== null)
             this.d.channel.send(tab, { type: "job.credit", jobId: msg.jobId, credit });
           jobs.finish(msg.jobId, msg.finishReason, bounded.usage);
@@ -400,7 +411,8 @@ export class JobMachine {
     const tab = row.node_id ? channel.tabs.get(row.node_id) : undefined;
     if (tab && tab.jobId === jobId) channel.send(tab, { type: "job.cancel", jobId, reason: why });
     const prompt = jobs.match(row).promptTokens ?? 0;
-    const completion = deliveredTokenBound(row.text);
+    // The attempt that was cut never reported its count: all text at the bound, ≤ max_tokens.
+    const completion = chargedTokens(jobs.spec(row), row.text);
     const usage = {
       prompt_tokens: prompt,
       completion_tokens: completion,
@@ -447,7 +459,7 @@ export class JobMachine {
       jobId,
       reason: "answer longer than max_tokens",
     });
-    const { usage } = boundUsage(null, spec, row.text);
+    const { usage } = boundUsage(null, spec, row.text, row.attempt_start_chars);
     jobs.finish(jobId, "length", usage);
     readers.push(jobId, { type: "done", finishReason: "length", usage });
     await this.settle(jobId);

@@ -146,6 +146,12 @@ export const JobDoneSchema = z.object({
   /** Decode speed the tab measured for this job, tokens per second. */
   decodeTokensPerSecond: z.number().nonnegative().optional(),
   /**
+   * After a failover: how many tokens the `continueFrom` text was for this tab's tokenizer (it
+   * prefilled them). `usage.completion_tokens` counts only the tokens it generated; the
+   * coordinator adds this, bounded by the text (usage-bounds.ts), for the whole answer's usage.
+   */
+  continuedTokens: z.number().int().nonnegative().max(1e7).optional(),
+  /**
    * The tab's state once this job is off its hands (e.g. "paused" when its GPU share makes it
    * rest); absent means idle. Saves a race with the status frame that follows.
    */
@@ -213,8 +219,10 @@ export const WelcomeSchema = z.object({
 
 /**
  * Assign a job. After a failover `continueFrom` holds the assistant text the client already
- * received: the tab continues right after it and its deltas carry only new text; the usage it
- * reports in `job.done` covers the whole answer (continueFrom included).
+ * received: the tab continues right after it and its deltas carry only new text. `max_tokens` is
+ * then what the earlier text left of the client's budget, and like the `completion_tokens` the tab
+ * reports in `job.done` it counts only the tokens this tab generates (the delivered text is
+ * prefilled, as WebLLM counts it); the coordinator adds the earlier text's tokens itself.
  */
 export const JobAssignSchema = z.object({
   type: z.literal(NodeMessageType.JobAssign),
