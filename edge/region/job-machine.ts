@@ -19,6 +19,7 @@ import { boundUsage, chargedTokens, cutToBytes, utf8Bytes } from "./usage-bounds
 import type { Audits } from "./audits.js";
 import type { Canaries } from "./canaries.js";
 import type { Reputation } from "./reputation.js";
+import { TrustNotices } from "./trust-notices.js";
 
 /**
  * Errors a tab may report that say something about the tab (its engine, its GPU, its state): the
@@ -59,14 +60,21 @@ export interface JobMachineDeps {
  * Placement's part; this decides when it moves and what the client is told.
  */
 export class JobMachine {
+  /** Each tab hears its own trust state when it changes (trust-notices.ts). */
+  private readonly notices: TrustNotices;
+
   constructor(private readonly d: JobMachineDeps) {
+    this.notices = new TrustNotices(d.channel, d.trust, d.verify?.reputation);
     d.trust.onQuarantine((tabId) => this.quarantined(tabId));
+    d.trust.onRelease((tabId) => this.notices.tell(tabId));
+    d.verify?.reputation.onJudged((tabId) => this.notices.tell(tabId));
   }
 
   /** A quarantined tab gets no more work; the job it is running moves to another tab. */
   private async quarantined(tabId: string): Promise<void> {
     const tab = this.d.channel.tabs.get(tabId);
     if (!tab) return;
+    this.notices.tell(tabId);
     this.d.placement.syncTab(tab);
     await this.d.report.soon(true);
     if (tab.jobId && this.isCurrent(tab, tab.jobId)) {
@@ -99,6 +107,8 @@ export class JobMachine {
   async onTabEvent(event: TabEvent): Promise<void> {
     switch (event.type) {
       case "joined":
+        this.notices.forget(event.tab.tabId);
+        this.notices.tell(event.tab.tabId);
         this.d.placement.syncTab(event.tab);
         await this.d.report.soon(true);
         await this.offerWaiting(event.tab);
@@ -119,6 +129,7 @@ export class JobMachine {
     this.d.channel.forget(tab);
     this.d.placement.forgetTab(tab.tabId);
     if (!replaced) this.d.trust.left(tab.tabId);
+    if (!replaced) this.notices.forget(tab.tabId);
     this.d.verify?.audits.tabLeft(tab);
     log("info", "tab left", { tab: tab.publicId, why });
     const row = tab.jobId ? this.d.jobs.get(tab.jobId) : undefined;
@@ -313,6 +324,7 @@ export class JobMachine {
             usage: bounded.usage,
           });
           await this.settle(msg.jobId);
+          this.notices.tell(tab.tabId);
           verify?.audits.afterJob(tab, msg.jobId);
           if (verify?.canaries.afterJob(tab)) return;
         }

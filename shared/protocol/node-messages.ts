@@ -34,6 +34,8 @@ export const NodeMessageType = {
   JobAssign: "job.assign",
   JobCancel: "job.cancel",
   JobCredit: "job.credit",
+  // The tab's trust state (protocol 3; docs/trust.md).
+  Trust: "trust",
   // Audits (protocol 1, added with docs/trust.md; older tabs never receive them unasked).
   AuditAssign: "audit.assign",
   AuditResult: "audit.result",
@@ -267,6 +269,31 @@ export const AuditAssignSchema = z.object({
 });
 export type AuditAssign = z.infer<typeof AuditAssignSchema>;
 
+/**
+ * Coordinator → tab: this tab's identity's trust state (docs/trust.md), sent after `welcome` and
+ * whenever it changes (a quarantine, its release, a finished job, an audit of its answers), so the
+ * contributor page can say in plain words where the tab stands and, when quarantined, since when
+ * and why. Since protocol 3 (`TRUST_SINCE_PROTOCOL`); older tabs ignore frames they cannot parse.
+ */
+export const TrustNoticeSchema = z.object({
+  type: z.literal(NodeMessageType.Trust),
+  state: z.enum(["probation", "trusted", "quarantined"]),
+  /** Jobs this identity finished for clients, and how many it needs to leave probation. */
+  jobs: z.number().int().nonnegative(),
+  probationJobs: z.number().int().nonnegative(),
+  /** Things it did that the coordinator rejected (errors, overlong answers, inflated usage, …). */
+  faults: z.number().int().nonnegative(),
+  /** Re-scoring audits of its answers by other tabs. */
+  audits: z.object({
+    passed: z.number().int().nonnegative(),
+    failed: z.number().int().nonnegative(),
+  }),
+  /** When quarantined: since when (ms since the epoch) and the coordinator's reason. */
+  quarantinedAt: z.number().int().nonnegative().optional(),
+  reason: z.string().max(500).optional(),
+});
+export type TrustNotice = z.infer<typeof TrustNoticeSchema>;
+
 export const CoordinatorMessageSchema = z.discriminatedUnion("type", [
   ChallengeSchema,
   WelcomeSchema,
@@ -274,6 +301,7 @@ export const CoordinatorMessageSchema = z.discriminatedUnion("type", [
   JobCancelSchema,
   JobCreditSchema,
   AuditAssignSchema,
+  TrustNoticeSchema,
 ]);
 export type CoordinatorMessage = z.infer<typeof CoordinatorMessageSchema>;
 
