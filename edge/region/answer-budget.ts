@@ -1,20 +1,20 @@
 import type { JobSpec } from "../../shared/protocol/job.js";
+import { chargedTokens } from "./usage-bounds.js";
 
 /**
  * `max_tokens` and `stop` hold for the answer as a whole, however many tabs wrote it. The
- * coordinator has no tokenizer, so it bounds the tokens already delivered from above by the
- * delivered characters: a token the engine streamed decodes to at least one character (WebLLM
- * holds back a partial UTF-8 sequence until it completes). The bound is the tab-independent
- * measure of what was spent; a replacement tab may get fewer tokens than it could have, never more
- * than the client asked for.
+ * coordinator has no tokenizer, so the tokens already delivered are charged at the one bound of
+ * usage-bounds.ts (`chargedTokens`: one token per UTF-8 byte, the most they can have been): a
+ * replacement tab may get fewer tokens than it could have, never more than the client asked for,
+ * and the answer's usage (boundUsage) charges the same number for the delivered text.
  */
-export function deliveredTokenBound(text: string): number {
-  return text.length;
+export function deliveredTokenBound(spec: JobSpec, text: string): number {
+  return chargedTokens(spec, text);
 }
 
 /** Tokens the next attempt may still generate; 0 or less means the answer is already full. */
 export function remainingTokens(spec: JobSpec, delivered: string): number {
-  return spec.sampling.max_tokens - deliveredTokenBound(delivered);
+  return spec.sampling.max_tokens - deliveredTokenBound(spec, delivered);
 }
 
 /** The spec a replacement tab gets: the same job with the budget the earlier attempts left. */

@@ -15,6 +15,7 @@ import {
   chat,
   getJob,
   jobToken,
+  post,
   streamText,
   useTabs,
 } from "../../test/workerd/tab-helpers.js";
@@ -55,14 +56,74 @@ describe("failover mid-stream", () => {
     expect(assign.job.id).toBe(job.id);
     expect(assign.attempt).toBe(2);
     expect(assign.continueFrom).toBe("The quick ");
-    second.serve(assign.job, ["brown fox"], { completion_tokens: 19 });
+    second.serve(assign.job, ["brown fox"], { completion_tokens: 2 });
     const out = await streamText(await resP);
     expect(out).toEqual({ text: "The quick brown fox", done: true });
-    // Credit: the replacement wrote 9 of the 19 characters, so it earns 9 of the 19 tokens.
-    expect((await second.next("job.credit")).credit).toBe(9);
+    // Credit: the replacement earns the 2 tokens it generated; the earlier text is not its.
+    expect((await second.next("job.credit")).credit).toBe(2);
     const view = await getJob(job.id);
     expect(view.state).toBe("done");
     expect(view.attempts).toBe(2);
+  });
+
+  it("usage after a failover counts the earlier tab's text too, not only the replacement's tokens", async () => {
+    // The answer "You said: ask" is 3 tokens of the test engine's tokenizer. The first tab wrote
+    // "You" and left; the replacement, like WebLLM, counts only the tokens it generated after
+    // `continueFrom` (the delivered text is its prompt) and reports 2.
+    const first = await tab(["fo-usage"]);
+    const resP = post("/chat/completions", {
+      model: "fo-usage",
+      messages: [{ role: "user", content: "ask" }],
+      max_tokens: 16,
+    });
+    const job = await first.nextJob();
+    first.send({ type: "job.accept", jobId: job.id });
+    first.send({ type: "job.delta", jobId: job.id, seq: 0, text: "You" });
+    const second = await tab(["fo-usage"]);
+    first.close();
+    const assign = await second.next("job.assign");
+    expect(assign.continueFrom).toBe("You");
+    second.serve(assign.job, [" said:", " ask"], { completion_tokens: 2 });
+    const body = ChatCompletionSchema.parse(await (await resP).json());
+    expect(body.choices[0]?.message.content).toBe("You said: ask");
+    // It did not say how many tokens "You" was: the earlier text is counted at its bound (one
+    // token per byte, what max_tokens was charged for it), never fewer than it can have been.
+    expect(body.usage?.completion_tokens).toBe(3 + 2);
+    // The replacement is credited with its own tokens, not a share of the whole answer.
+    expect((await second.next("job.credit")).credit).toBe(2);
+    expect((await getJob(job.id)).usage?.completion_tokens).toBe(5);
+  });
+
+  it("a replacement that counted the delivered text gives the exact usage; a lie about it is clamped", async () => {
+    for (const [said, want] of [
+      [1, 3],
+      [1e6, 5],
+    ] as const) {
+      const first = await tab(["fo-usage-2"]);
+      const resP = post("/chat/completions", {
+        model: "fo-usage-2",
+        messages: [{ role: "user", content: "ask" }],
+        max_tokens: 16,
+      });
+      const job = await first.nextJob();
+      first.send({ type: "job.accept", jobId: job.id });
+      first.send({ type: "job.delta", jobId: job.id, seq: 0, text: "You" });
+      const second = await tab(["fo-usage-2"]);
+      first.close();
+      const assign = await second.next("job.assign");
+      second.accept(assign.job);
+      second.delta(assign.job, 0, " said: ask");
+      second.send({
+        type: "job.done",
+        jobId: job.id,
+        finishReason: "stop",
+        usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
+        continuedTokens: said,
+      });
+      const body = ChatCompletionSchema.parse(await (await resP).json());
+      expect(body.usage?.completion_tokens).toBe(want);
+      second.close();
+    }
   });
 
   it("a tab that stops sending tokens loses the job after its lease and is told to stop", async () => {

@@ -1,7 +1,7 @@
 import { log } from "../http/log.js";
 import type { FinishReason, JobError, JobErrorCode } from "../../shared/protocol/job.js";
 import { retryAfterSeconds } from "../../shared/scheduling/wait-queue.js";
-import { deliveredTokenBound, remainingTokens, stopCut } from "./answer-budget.js";
+import { remainingTokens, stopCut } from "./answer-budget.js";
 import type { JobLeases } from "./job-leases.js";
 import type { JobReaders } from "./job-readers.js";
 import { TERMINAL_STATES, type JobStore } from "./job-store.js";
@@ -15,10 +15,11 @@ import type { TabLearning } from "./tab-learning.js";
 import type { TabRecord } from "./tab-registry.js";
 import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
-import { boundUsage, cutToBytes, utf8Bytes } from "./usage-bounds.js";
+import { boundUsage, chargedTokens, cutToBytes, utf8Bytes } from "./usage-bounds.js";
 import type { Audits } from "./audits.js";
 import type { Canaries } from "./canaries.js";
 import type { Reputation } from "./reputation.js";
+import { TrustNotices } from "./trust-notices.js";
 
 /**
  * Errors a tab may report that say something about the tab (its engine, its GPU, its state): the
@@ -59,14 +60,21 @@ export interface JobMachineDeps {
  * Placement's part; this decides when it moves and what the client is told.
  */
 export class JobMachine {
+  /** Each tab hears its own trust state when it changes (trust-notices.ts). */
+  private readonly notices: TrustNotices;
+
   constructor(private readonly d: JobMachineDeps) {
+    this.notices = new TrustNotices(d.channel, d.trust, d.verify?.reputation);
     d.trust.onQuarantine((tabId) => this.quarantined(tabId));
+    d.trust.onRelease((tabId) => this.notices.tell(tabId));
+    d.verify?.reputation.onJudged((tabId) => this.notices.tell(tabId));
   }
 
   /** A quarantined tab gets no more work; the job it is running moves to another tab. */
   private async quarantined(tabId: string): Promise<void> {
     const tab = this.d.channel.tabs.get(tabId);
     if (!tab) return;
+    this.notices.tell(tabId);
     this.d.placement.syncTab(tab);
     await this.d.report.soon(true);
     if (tab.jobId && this.isCurrent(tab, tab.jobId)) {
@@ -99,6 +107,8 @@ export class JobMachine {
   async onTabEvent(event: TabEvent): Promise<void> {
     switch (event.type) {
       case "joined":
+        this.notices.forget(event.tab.tabId);
+        this.notices.tell(event.tab.tabId);
         this.d.placement.syncTab(event.tab);
         await this.d.report.soon(true);
         await this.offerWaiting(event.tab);
@@ -119,6 +129,7 @@ export class JobMachine {
     this.d.channel.forget(tab);
     this.d.placement.forgetTab(tab.tabId);
     if (!replaced) this.d.trust.left(tab.tabId);
+    if (!replaced) this.notices.forget(tab.tabId);
     this.d.verify?.audits.tabLeft(tab);
     log("info", "tab left", { tab: tab.publicId, why });
     const row = tab.jobId ? this.d.jobs.get(tab.jobId) : undefined;
@@ -266,12 +277,23 @@ export class JobMachine {
       case "job.done": {
         const current = this.isCurrent(tab, msg.jobId);
         const finished = current && msg.finishReason !== "abort";
-        // Usage is the coordinator's: the tab's report clamped to what it sent and received.
+        // Usage is the coordinator's: the tab's report of its own part clamped to what it sent,
+        // plus what earlier attempts delivered at their bound (usage-bounds.ts).
         const row = finished ? jobs.get(msg.jobId) : undefined;
-        const bounded = row ? boundUsage(msg.usage, jobs.spec(row), row.text) : null;
+        const bounded = row
+          ? boundUsage(
+              { ...msg.usage, continuedTokens: msg.continuedTokens },
+              jobs.spec(row),
+              row.text,
+              row.attempt_start_chars,
+            )
+          : null;
         if (bounded) {
           this.d.trust.jobDone(tab.tabId);
-          this.d.learning.observe(tab, msg.jobId, bounded.usage);
+          this.d.learning.observe(tab, msg.jobId, {
+            prompt_tokens: bounded.usage.prompt_tokens,
+            completion_tokens: bounded.ownTokens,
+          });
         }
         if (tab.jobId === msg.jobId) {
           if (finished) tab.jobsServed += 1;
@@ -292,7 +314,7 @@ export class JobMachine {
               counted: bounded.usage,
             });
           }
-          const credit = this.d.learning.credit(tab, msg.jobId, bounded.usage.completion_tokens);
+          const credit = this.d.learning.credit(tab, msg.jobId, bounded.ownTokens);
           if (credit !== null)
             this.d.channel.send(tab, { type: "job.credit", jobId: msg.jobId, credit });
           jobs.finish(msg.jobId, msg.finishReason, bounded.usage);
@@ -302,6 +324,7 @@ export class JobMachine {
             usage: bounded.usage,
           });
           await this.settle(msg.jobId);
+          this.notices.tell(tab.tabId);
           verify?.audits.afterJob(tab, msg.jobId);
           if (verify?.canaries.afterJob(tab)) return;
         }
@@ -400,7 +423,8 @@ export class JobMachine {
     const tab = row.node_id ? channel.tabs.get(row.node_id) : undefined;
     if (tab && tab.jobId === jobId) channel.send(tab, { type: "job.cancel", jobId, reason: why });
     const prompt = jobs.match(row).promptTokens ?? 0;
-    const completion = deliveredTokenBound(row.text);
+    // The attempt that was cut never reported its count: all text at the bound, ≤ max_tokens.
+    const completion = chargedTokens(jobs.spec(row), row.text);
     const usage = {
       prompt_tokens: prompt,
       completion_tokens: completion,
@@ -447,7 +471,7 @@ export class JobMachine {
       jobId,
       reason: "answer longer than max_tokens",
     });
-    const { usage } = boundUsage(null, spec, row.text);
+    const { usage } = boundUsage(null, spec, row.text, row.attempt_start_chars);
     jobs.finish(jobId, "length", usage);
     readers.push(jobId, { type: "done", finishReason: "length", usage });
     await this.settle(jobId);

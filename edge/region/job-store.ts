@@ -176,11 +176,13 @@ export class JobStore {
     this.sql.exec(
       `UPDATE jobs SET state = 'assigned', node_id = ?, attempts = attempts + 1, next_seq = 0,
          tried = ?, updated_at = ?, dispatched_at = ?, first_token_at = NULL,
-         attempt_start_chars = length(text) WHERE id = ?`,
+         attempt_start_chars = ? WHERE id = ?`,
       tabId,
       JSON.stringify(tried),
       Date.now(),
       Date.now(),
+      // In UTF-16 units, as JavaScript slices the text (SQLite's length() counts code points).
+      row.text.length,
       id,
     );
   }

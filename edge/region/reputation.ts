@@ -67,11 +67,18 @@ export class Reputation {
     { evidence: Evidence; state: TrustState; reason: string | null }
   >();
 
+  private readonly judged: Array<(tabId: string) => void> = [];
+
   constructor(
     private readonly sql: SqlStorage,
     private readonly trust: TabTrust,
     public settings: TrustSettings,
   ) {}
+
+  /** Hear about every new piece of evidence on an identity (its audit counts may have changed). */
+  onJudged(listener: (tabId: string) => void): void {
+    this.judged.push(listener);
+  }
 
   private load(tabId: string) {
     const hit = this.cache.get(tabId);
@@ -163,6 +170,7 @@ export class Reputation {
     if (verdict.state === "quarantined" && !held) {
       await this.trust.quarantine(tabId, verdict.reason ?? "failed verification");
     }
+    for (const listener of this.judged) listener(tabId);
     return verdict;
   }
 }

@@ -45,16 +45,13 @@ export class TabLearning {
 
   /**
    * Credit the finishing tab's identity with the completion tokens it generated — the
-   * coordinator's bounded count (usage-bounds.ts), never the tab's claim — its share of the
-   * answer's characters when it took over from another tab mid-stream. Returns the credit (null
-   * when the job is unknown; 0 while the identity is quarantined) so the caller can tell the tab.
+   * coordinator's bounded count of its own part (usage-bounds.ts `ownTokens`), never the tab's
+   * claim; after a failover the earlier text belongs to the tabs that wrote it. Returns the credit
+   * (null when the job is unknown; 0 while the identity is quarantined) so the caller can tell
+   * the tab.
    */
-  credit(tab: TabRecord, jobId: string, completionTokens: number): number | null {
-    const row = this.jobs.get(jobId);
-    if (!row) return null;
-    const total = row.text.length;
-    const own = total - row.attempt_start_chars;
-    const credit = total > 0 ? Math.round((completionTokens * own) / total) : completionTokens;
-    return this.trust.addCredit(tab.tabId, credit);
+  credit(tab: TabRecord, jobId: string, ownTokens: number): number | null {
+    if (!this.jobs.get(jobId)) return null;
+    return this.trust.addCredit(tab.tabId, ownTokens);
   }
 }

@@ -17,8 +17,9 @@ export interface TrustView {
   jobs: number;
   /** Things it did that the coordinator rejected (errors, overlong answers, inflated usage, …). */
   faults: number;
-  /** Why it was quarantined, when it was. */
+  /** Why it was quarantined, and since when (ms since the epoch), when it was. */
   reason?: string;
+  quarantinedAt?: number;
   /**
    * Answer audits of this identity (reputation.ts): passed, and failed (at least one re-scored
    * token or the stop implausible; quarantine follows the test over all evidence, not one audit).
@@ -47,6 +48,7 @@ const TRUSTED_FAULT_RATIO = 0.2;
 
 export class TabTrust {
   private readonly listeners: Array<(tabId: string, reason: string) => Promise<void> | void> = [];
+  private readonly releaseListeners: Array<(tabId: string) => void> = [];
   readonly rejections = new RejectLog();
 
   constructor(
@@ -91,7 +93,9 @@ export class TabTrust {
       state: stateOf(row, this.policy),
       jobs: row.jobs,
       faults: row.faults,
-      ...(row.quarantined_at !== null ? { reason: row.reason ?? "" } : {}),
+      ...(row.quarantined_at !== null
+        ? { reason: row.reason ?? "", quarantinedAt: row.quarantined_at }
+        : {}),
     };
   }
 
@@ -146,10 +150,16 @@ export class TabTrust {
 
   /** Lift a quarantine (an operator's decision). */
   release(tabIdOrIdentity: string): void {
+    const identity = this.resolve(tabIdOrIdentity);
     this.sql.exec(
       `UPDATE tab_trust SET quarantined_at = NULL, reason = NULL WHERE identity = ?`,
-      this.resolve(tabIdOrIdentity),
+      identity,
     );
+    for (const listener of this.releaseListeners) listener(identity);
+  }
+
+  onRelease(listener: (tabId: string) => void): void {
+    this.releaseListeners.push(listener);
   }
 
   onQuarantine(listener: (tabId: string, reason: string) => Promise<void> | void): void {

@@ -1,4 +1,4 @@
-import { SELF } from "cloudflare:test";
+import { SELF, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ChatCompletionSchema } from "../../shared/openai/chat.js";
 import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
@@ -8,6 +8,7 @@ import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { ScriptedTab, identityProof, newKeyPair } from "../../test/workerd/scripted-tab.js";
 import { appEnv, chat, getJob, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
 import { regionStub } from "./region-stub.js";
+import type { RegionParts } from "./region-parts.js";
 import type { TabListing } from "./region-views.js";
 import { MAX_TOKEN_BYTES } from "./usage-bounds.js";
 
@@ -390,5 +391,27 @@ describe("trust state", () => {
     other.serve(await other.nextJob(), ["again"]);
     expect((await next).status).toBe(200);
     expect(suspect.received.filter((m) => m.type === "job.assign")).toHaveLength(0);
+  });
+
+  it("a tab is told its trust state: at join, when quarantined (when and why), when released", async () => {
+    const t = await tabs.tab(["tr-told"], { keys: await newKeyPair() });
+    expect(await t.next("trust")).toMatchObject({
+      type: "trust",
+      state: "probation",
+      jobs: 0,
+      faults: 0,
+      audits: { passed: 0, failed: 0 },
+    });
+    const before = Date.now();
+    await regionStub(appEnv, "wnam").quarantine(t.nodeId, "operator: serving a renamed model");
+    const q = await t.next("trust");
+    expect(q).toMatchObject({ state: "quarantined", reason: "operator: serving a renamed model" });
+    expect(q.quarantinedAt).toBeGreaterThanOrEqual(before - 1000);
+    await runInDurableObject(regionStub(appEnv, "wnam"), (obj) => {
+      (obj as unknown as { parts: RegionParts }).parts.trust.release(t.nodeId);
+    });
+    const released = await t.next("trust");
+    expect(released.state).toBe("probation");
+    expect(released.reason).toBeUndefined();
   });
 });

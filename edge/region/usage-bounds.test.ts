@@ -3,10 +3,14 @@ import type { JobSpec } from "../../shared/protocol/job.js";
 import {
   answerByteCap,
   boundUsage,
+  chargedTokens,
   completionBounds,
   cutToBytes,
   promptTokenCap,
+  tokensAtLeast,
+  tokensAtMost,
 } from "./usage-bounds.js";
+import { remainingTokens } from "./answer-budget.js";
 
 const spec = (maxTokens: number, content = "hi"): JobSpec => ({
   id: "j",
@@ -30,11 +34,45 @@ describe("usage bounds", () => {
     );
     expect(lie.inflated).toBe(true);
     expect(lie.usage.completion_tokens).toBe(12);
-    expect(lie.usage.prompt_tokens).toBe(promptTokenCap(spec(50), "hello world"));
+    expect(lie.usage.prompt_tokens).toBe(promptTokenCap(spec(50)));
     const honest = boundUsage({ prompt_tokens: 9, completion_tokens: 2 }, spec(50), "hello world");
     expect(honest).toEqual({
       usage: { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 },
+      ownTokens: 2,
       inflated: false,
+    });
+  });
+
+  it("one bound for every count: at most one token per UTF-8 byte, at least one per 128 bytes", () => {
+    // Not one per character: "€" is 3 bytes and can be 3 byte-level tokens.
+    expect(tokensAtMost("€€")).toBe(6);
+    expect(tokensAtLeast("€€")).toBe(1);
+    expect(tokensAtLeast("x".repeat(129))).toBe(2);
+    // The failover budget charges delivered text the same number usage counts for it.
+    expect(remainingTokens(spec(10), "€€")).toBe(10 - chargedTokens(spec(10), "€€"));
+    expect(chargedTokens(spec(4), "€€")).toBe(4);
+  });
+
+  it("after a failover: the tab's own part, plus the earlier text as it counted it or at its bound", () => {
+    const answer = "You said: ask";
+    const own = { prompt_tokens: 5, completion_tokens: 2 };
+    // No count of the earlier "You": charged at its bound (3 bytes).
+    expect(boundUsage(own, spec(16), answer, 3)).toMatchObject({
+      usage: { completion_tokens: 5 },
+      ownTokens: 2,
+      inflated: false,
+    });
+    // Counted: exact; an inflated count is clamped to the bound and flagged.
+    expect(
+      boundUsage({ ...own, continuedTokens: 1 }, spec(16), answer, 3).usage.completion_tokens,
+    ).toBe(3);
+    const lie = boundUsage({ ...own, continuedTokens: 99 }, spec(16), answer, 3);
+    expect(lie).toMatchObject({ usage: { completion_tokens: 5 }, inflated: true });
+    // The own part is held to the budget the replacement got (16 − 3), the whole to max_tokens.
+    expect(boundUsage({ ...own, completion_tokens: 99 }, spec(16), answer, 3)).toMatchObject({
+      ownTokens: 11,
+      usage: { completion_tokens: 14 },
+      inflated: true,
     });
   });
 

@@ -2,17 +2,23 @@ import { utf8ByteLength } from "../../shared/protocol/frames.js";
 import type { JobSpec, Usage } from "../../shared/protocol/job.js";
 
 /**
- * The coordinator's own bounds on a job's token counts, from what it sent and received: a tab's
- * reported usage is a hint clamped into these, and an answer longer than `max_tokens` tokens can be
- * is cut off. Why bounds rather than running the model's tokenizer in the Worker: docs/trust.md
- * ("Coordinator-owned accounting") has the measurements.
+ * The coordinator's one bound on tokens, from the text it sent and received (it runs no
+ * tokenizer; docs/trust.md, "Coordinator-owned accounting", has the measurements behind that).
+ * Everything that counts tokens of an answer uses it: the usage clients see and the credit tabs
+ * earn (clamped tab reports), the cut at `max_tokens`, and the budget a replacement tab gets after
+ * a failover (answer-budget.ts).
+ *
+ * It rests on two facts of the served models' byte-level BPE vocabularies:
+ *  - every token decodes to at least 1 UTF-8 byte, so `b` bytes of text took at most `b` tokens
+ *    (plus the stop token) — `tokensAtMost`. Not one per *character*: a CJK character or an emoji
+ *    can take 2–4 byte tokens;
+ *  - no token is longer than MAX_TOKEN_BYTES, so `b` bytes took at least ⌈b / 128⌉ — `tokensAtLeast`.
  */
 
 /**
  * Longest token of the served models' vocabularies, in UTF-8 bytes: measured on Qwen3's
  * tokenizer.json (151,669 tokens, longest 128 bytes: 128 spaces; longest non-space token 114
- * characters). Every byte-level BPE token decodes to at least 1 byte, so an answer of `b` bytes
- * took at least ceil(b / MAX_TOKEN_BYTES) tokens and at most b + 1 (the stop token).
+ * characters).
  */
 export const MAX_TOKEN_BYTES = 128;
 
@@ -22,9 +28,29 @@ export const TEMPLATE_TOKENS_PER_PROMPT = 32;
 
 export const utf8Bytes = utf8ByteLength;
 
+/** Most tokens `text` can have taken (the stop token not included). */
+export function tokensAtMost(text: string): number {
+  return utf8Bytes(text);
+}
+
+/** Fewest tokens `text` can have taken. */
+export function tokensAtLeast(text: string): number {
+  return Math.ceil(utf8Bytes(text) / MAX_TOKEN_BYTES);
+}
+
 /** Most bytes an answer of `maxTokens` tokens can have: beyond it the tab ran past max_tokens. */
 export function answerByteCap(maxTokens: number): number {
   return maxTokens * MAX_TOKEN_BYTES;
+}
+
+/**
+ * Tokens charged for text whose count the coordinator has from no tab: its upper bound, capped at
+ * max_tokens. This is what a replacement's budget is reduced by for the text earlier attempts
+ * delivered (answer-budget.ts), so usage never goes below the answer's real token count and never
+ * above max_tokens.
+ */
+export function chargedTokens(spec: JobSpec, text: string): number {
+  return Math.min(spec.sampling.max_tokens, tokensAtMost(text));
 }
 
 /** Most prompt tokens the prompt the coordinator sent can be (one token per byte, plus template). */
@@ -51,22 +77,53 @@ export function completionBounds(
 }
 
 export interface BoundedUsage {
+  /** The whole answer's usage: what the client sees. */
   usage: Usage;
+  /** Completion tokens of the reporting tab's own part (after `continueFrom`): its credit. */
+  ownTokens: number;
   /** The tab's report was outside what the coordinator observed (inflated). */
   inflated: boolean;
 }
 
-/** The tab's usage clamped into the coordinator's bounds; the result is what clients and credit see. */
+/** What a finishing tab says about the tokens of the answer (job.done). */
+export interface UsageReport {
+  prompt_tokens: number;
+  completion_tokens: number;
+  continuedTokens?: number;
+}
+
+/**
+ * The usage of a finished answer as the coordinator counts it; the result is what clients and
+ * credit see. `attemptStart` is where the reporting tab's part begins in `answer` (0 unless it took
+ * over after a failover). As WebLLM counts, the tab's `completion_tokens` are the tokens it
+ * generated, clamped into its part's bounds (and the budget its `job.assign` gave it); the text
+ * delivered before it is the tab's `continuedTokens` when it counted them, clamped into that text's
+ * bounds, else that text's upper bound (`chargedTokens`) — a tab that says nothing never makes the
+ * earlier tokens free, and one that says too much is clamped.
+ */
 export function boundUsage(
-  reported: Pick<Usage, "prompt_tokens" | "completion_tokens"> | null,
+  reported: UsageReport | null,
   spec: JobSpec,
   answer: string,
+  attemptStart = 0,
 ): BoundedUsage {
-  const c = completionBounds(utf8Bytes(answer), spec.sampling.max_tokens);
-  const promptMax = promptTokenCap(spec, answer);
+  const before = answer.slice(0, attemptStart);
+  const own = answer.slice(attemptStart);
+  const charged = before ? chargedTokens(spec, before) : 0;
+  const claimedBefore = reported?.continuedTokens;
+  const beforeMin = Math.min(charged, tokensAtLeast(before));
+  const counted =
+    claimedBefore === undefined ? charged : Math.min(charged, Math.max(beforeMin, claimedBefore));
+  // The replacement's max_tokens was what the earlier text left (answer-budget.ts).
+  const budget = before
+    ? Math.max(1, spec.sampling.max_tokens - charged)
+    : spec.sampling.max_tokens;
+  const c = completionBounds(utf8Bytes(own), budget);
+  const promptMax = promptTokenCap(spec, before);
   const claimedC = reported?.completion_tokens ?? c.max;
   const claimedP = reported?.prompt_tokens ?? 0;
-  const completion = Math.min(c.max, Math.max(c.min, claimedC));
+  const ownTokens = Math.min(c.max, Math.max(c.min, claimedC));
+  const completion = Math.min(spec.sampling.max_tokens, counted + ownTokens);
   const prompt = Math.min(promptMax, Math.max(0, claimedP));
   return {
     usage: {
@@ -74,7 +131,8 @@ export function boundUsage(
       completion_tokens: completion,
       total_tokens: prompt + completion,
     },
-    inflated: claimedC > c.max || claimedP > promptMax,
+    ownTokens,
+    inflated: claimedC > c.max || claimedP > promptMax || (claimedBefore ?? 0) > charged,
   };
 }
 

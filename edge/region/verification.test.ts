@@ -117,6 +117,22 @@ describe("verification of answers", () => {
     expect(view.state).toBe("quarantined");
     expect(view.reason).toMatch(/re-scored tokens implausible/);
     expect(verifierServed.audits).toBe(1);
+    // The tab itself is told, with when and why (the contributor page shows it in plain words).
+    const told = await waitFor(
+      async () => liar.received.filter((m) => m.type === "trust"),
+      (notices) => notices.some((n) => n.state === "quarantined"),
+    );
+    expect(told.at(-1)).toMatchObject({
+      type: "trust",
+      state: "quarantined",
+      audits: { passed: 0, failed: 1 },
+      reason: expect.stringMatching(/re-scored tokens implausible/),
+      quarantinedAt: expect.any(Number),
+    });
+    // The verifier's own notice says nothing of quarantine.
+    expect(verifier.received.filter((m) => m.type === "trust").map((m) => m.state)).not.toContain(
+      "quarantined",
+    );
     // The verdict is TabTrust's quarantine: GET /v1/nodes shows it, with the audit counts.
     const nodes = (await (await SELF.fetch("http://tabgrid.test/v1/nodes")).json()) as {
       data: TabListing[];

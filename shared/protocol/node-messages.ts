@@ -34,6 +34,8 @@ export const NodeMessageType = {
   JobAssign: "job.assign",
   JobCancel: "job.cancel",
   JobCredit: "job.credit",
+  // The tab's trust state (protocol 3; docs/trust.md).
+  Trust: "trust",
   // Audits (protocol 1, added with docs/trust.md; older tabs never receive them unasked).
   AuditAssign: "audit.assign",
   AuditResult: "audit.result",
@@ -146,6 +148,12 @@ export const JobDoneSchema = z.object({
   /** Decode speed the tab measured for this job, tokens per second. */
   decodeTokensPerSecond: z.number().nonnegative().optional(),
   /**
+   * After a failover: how many tokens the `continueFrom` text was for this tab's tokenizer (it
+   * prefilled them). `usage.completion_tokens` counts only the tokens it generated; the
+   * coordinator adds this, bounded by the text (usage-bounds.ts), for the whole answer's usage.
+   */
+  continuedTokens: z.number().int().nonnegative().max(1e7).optional(),
+  /**
    * The tab's state once this job is off its hands (e.g. "paused" when its GPU share makes it
    * rest); absent means idle. Saves a race with the status frame that follows.
    */
@@ -213,8 +221,10 @@ export const WelcomeSchema = z.object({
 
 /**
  * Assign a job. After a failover `continueFrom` holds the assistant text the client already
- * received: the tab continues right after it and its deltas carry only new text; the usage it
- * reports in `job.done` covers the whole answer (continueFrom included).
+ * received: the tab continues right after it and its deltas carry only new text. `max_tokens` is
+ * then what the earlier text left of the client's budget, and like the `completion_tokens` the tab
+ * reports in `job.done` it counts only the tokens this tab generates (the delivered text is
+ * prefilled, as WebLLM counts it); the coordinator adds the earlier text's tokens itself.
  */
 export const JobAssignSchema = z.object({
   type: z.literal(NodeMessageType.JobAssign),
@@ -259,6 +269,31 @@ export const AuditAssignSchema = z.object({
 });
 export type AuditAssign = z.infer<typeof AuditAssignSchema>;
 
+/**
+ * Coordinator → tab: this tab's identity's trust state (docs/trust.md), sent after `welcome` and
+ * whenever it changes (a quarantine, its release, a finished job, an audit of its answers), so the
+ * contributor page can say in plain words where the tab stands and, when quarantined, since when
+ * and why. Since protocol 3 (`TRUST_SINCE_PROTOCOL`); older tabs ignore frames they cannot parse.
+ */
+export const TrustNoticeSchema = z.object({
+  type: z.literal(NodeMessageType.Trust),
+  state: z.enum(["probation", "trusted", "quarantined"]),
+  /** Jobs this identity finished for clients, and how many it needs to leave probation. */
+  jobs: z.number().int().nonnegative(),
+  probationJobs: z.number().int().nonnegative(),
+  /** Things it did that the coordinator rejected (errors, overlong answers, inflated usage, …). */
+  faults: z.number().int().nonnegative(),
+  /** Re-scoring audits of its answers by other tabs. */
+  audits: z.object({
+    passed: z.number().int().nonnegative(),
+    failed: z.number().int().nonnegative(),
+  }),
+  /** When quarantined: since when (ms since the epoch) and the coordinator's reason. */
+  quarantinedAt: z.number().int().nonnegative().optional(),
+  reason: z.string().max(500).optional(),
+});
+export type TrustNotice = z.infer<typeof TrustNoticeSchema>;
+
 export const CoordinatorMessageSchema = z.discriminatedUnion("type", [
   ChallengeSchema,
   WelcomeSchema,
@@ -266,6 +301,7 @@ export const CoordinatorMessageSchema = z.discriminatedUnion("type", [
   JobCancelSchema,
   JobCreditSchema,
   AuditAssignSchema,
+  TrustNoticeSchema,
 ]);
 export type CoordinatorMessage = z.infer<typeof CoordinatorMessageSchema>;
 

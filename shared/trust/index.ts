@@ -2,4 +2,5 @@ export * from "./binomial.js";
 export * from "./canary-prompts.js";
 export * from "./keyed-prng.js";
 export * from "./policy.js";
+export * from "./quarantine-causes.js";
 export * from "./reputation.js";

@@ -1,5 +1,6 @@
 import { binomialUpperTail } from "./binomial.js";
 import { honestBounds, type TrustConfig, type TrustState } from "./policy.js";
+import { QUARANTINE_PHRASES } from "./quarantine-causes.js";
 
 /**
  * Per-identity evidence and the test that turns it into a trust state. Three independent streams:
@@ -99,15 +100,15 @@ export function judge(e: Evidence, c: TrustConfig): Judgement {
   const streams = [
     {
       p: binomialUpperTail(e.implausible, e.tokens, bound.token),
-      why: `${e.implausible} of ${e.tokens} re-scored tokens implausible (honest ≤ ${pct(bound.token)})`,
+      why: `${e.implausible} of ${e.tokens} ${QUARANTINE_PHRASES.tokens} (honest ≤ ${pct(bound.token)})`,
     },
     {
       p: binomialUpperTail(e.badStops, e.stops, bound.stop),
-      why: `${e.badStops} of ${e.stops} answers ended where the model would not stop (honest ≤ ${pct(bound.stop)})`,
+      why: `${e.badStops} of ${e.stops} ${QUARANTINE_PHRASES.stops} (honest ≤ ${pct(bound.stop)})`,
     },
     {
       p: binomialUpperTail(e.failedCanaries, e.canaries, bound.canary),
-      why: `${e.failedCanaries} of ${e.canaries} canaries failed (honest ≤ ${pct(bound.canary)})`,
+      why: `${e.failedCanaries} of ${e.canaries} ${QUARANTINE_PHRASES.canaries} (honest ≤ ${pct(bound.canary)})`,
     },
   ];
   const worst = streams.reduce((a, b) => (b.p < a.p ? b : a));

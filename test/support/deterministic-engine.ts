@@ -22,8 +22,10 @@ import {
  * Tokens are whitespace-separated words (its own tokenizer); `max_tokens` and `stop` are honoured
  * like a real engine (finish "length" / "stop"); tokens are produced with a short await between
  * them so streaming, coalescing and cancellation are exercised for real. With `continueFrom`
- * (failover) it replays the same answer but sends only the text after what was delivered, and its
- * usage covers the whole answer, as the protocol asks.
+ * (failover) it continues the same answer after the delivered text, as WebLLM does and the
+ * protocol asks (`job.assign`): the tokens already delivered are prefilled, not generated,
+ * `max_tokens` counts only the tokens it generates, and so does its usage; it reports how many
+ * tokens the delivered text was as `continuedTokens`.
  *
  * With a JSON constraint (`sampling.constraint`, what WebLLM enforces with a grammar) it answers
  * JSON that matches the schema instead, cut into 6-character tokens: `jsonInstance` below builds
@@ -311,21 +313,30 @@ export class DeterministicEngine implements InferenceEngine {
     if (this.generating) throw new EngineError("engine_error", "a generation is already running");
     this.generating = true;
     this.abortRequested = false;
-    const expected = expectedOutput(input, sampling);
+    // Tokens wholly inside the delivered text are prefilled: max_tokens counts the ones after.
+    const tokens = answerTokens(input, sampling);
+    let prefilled = 0;
+    for (let at = 0; prefilled < tokens.length; prefilled++) {
+      at += (tokens[prefilled] as string).length;
+      if (at > continueFrom.length) break;
+    }
+    const expected = expectedOutput(input, {
+      ...sampling,
+      max_tokens: sampling.max_tokens + prefilled,
+    });
     const started = performance.now();
     let sent = "";
     let generated = 0;
     let finishReason = expected.finishReason;
     try {
       // Replay the expected text token by token, as a real decoder would produce it.
-      for (const token of answerTokens(input, sampling).slice(
-        0,
-        expected.usage.completion_tokens,
-      )) {
+      for (const [i, token] of tokens.slice(0, expected.usage.completion_tokens).entries()) {
         const next = sent + token;
-        // Tokens already delivered by another tab are prefilled, not decoded again.
-        const delivered = next.length <= continueFrom.length;
-        if (!delivered) await this.tick();
+        if (i < prefilled) {
+          sent = next;
+          continue;
+        }
+        await this.tick();
         if (this.abortRequested) {
           finishReason = "abort";
           break;
@@ -351,6 +362,7 @@ export class DeterministicEngine implements InferenceEngine {
         total_tokens: prompt + generated,
       },
       ...(this.lastTps !== null ? { decodeTokensPerSecond: this.lastTps } : {}),
+      ...(continueFrom ? { continuedTokens: prefilled } : {}),
     };
   }
 }

@@ -45,6 +45,11 @@ export interface GenerationResult {
   usage: Usage;
   /** Measured by the engine for this generation; absent when it could not be measured. */
   decodeTokensPerSecond?: number;
+  /**
+   * With `continueFrom`: the tokens the delivered text was (prefilled, not in `usage`'s
+   * completion_tokens), when the engine counted them.
+   */
+  continuedTokens?: number;
 }
 
 export interface EngineStats {

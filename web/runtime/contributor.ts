@@ -207,6 +207,12 @@ export class Contributor {
       case "audit.assign":
         this.runner.audit(msg);
         return;
+      case "trust": {
+        const { type: _type, ...trust } = msg;
+        void _type;
+        this.status.update({ trust });
+        return;
+      }
       default: {
         const unreachable: never = msg;
         return unreachable;

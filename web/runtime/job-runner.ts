@@ -211,6 +211,9 @@ export class JobRunner {
         ...(result.decodeTokensPerSecond !== undefined
           ? { decodeTokensPerSecond: result.decodeTokensPerSecond }
           : {}),
+        ...(continueFrom && result.continuedTokens !== undefined
+          ? { continuedTokens: result.continuedTokens }
+          : {}),
         state: status.resting,
       });
       status.update({

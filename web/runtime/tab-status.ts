@@ -1,4 +1,4 @@
-import type { NodeState, TabMessage } from "../../shared/protocol/node-messages.js";
+import type { NodeState, TabMessage, TrustNotice } from "../../shared/protocol/node-messages.js";
 import type { Connection } from "./tab-socket.js";
 
 /**
@@ -22,7 +22,14 @@ export interface ContributorView {
   reason: string | null;
   /** The job being served now: its model and roughly where its client is, when known. */
   serving: ServingJob | null;
+  /**
+   * This tab's trust state as the coordinator last told it (`trust` frame; docs/trust.md): null
+   * until it does (an older coordinator never does).
+   */
+  trust: TrustStanding | null;
 }
+
+export type TrustStanding = Omit<TrustNotice, "type">;
 
 export interface ServingJob {
   model: string;
@@ -42,6 +49,7 @@ export class TabStatus {
     error: null,
     reason: null,
     serving: null,
+    trust: null,
   };
   /** Jobs are held back (a running job finishes first); set by pause(), recovery giving up. */
   pauseRequested = false;

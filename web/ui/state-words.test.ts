@@ -17,6 +17,7 @@ function view(patch: Partial<ContributorView> = {}): ContributorView {
     error: null,
     reason: null,
     serving: null,
+    trust: null,
     ...patch,
   };
 }

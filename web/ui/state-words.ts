@@ -42,7 +42,10 @@ export function stateWords(
       break;
     }
     case "idle":
-      words = `ready: waiting for requests for ${model}`;
+      words =
+        v.trust?.state === "quarantined"
+          ? `quarantined: this tab gets no requests (see Trust under Status)`
+          : `ready: waiting for requests for ${model}`;
       break;
     case "paused":
       words = `paused: ${c?.headline ?? reasonWords(v.reason) ?? "paused"}`;

@@ -1,6 +1,7 @@
 import type { LoadProgress } from "../engine/inference-engine.js";
 import type { ContributorView } from "../runtime/tab-status.js";
 import { fill, h } from "./dom.js";
+import { trustWords } from "./trust-words.js";
 
 /**
  * Load progress and live status. Fields carry `data-field` attributes so the page can be read by
@@ -26,9 +27,12 @@ const connectionText: Record<ContributorView["connection"], string> = {
   fatal: "disconnected — please reload the page",
 };
 
-export function renderStatus(region: HTMLElement, v: ContributorView): void {
+export function renderStatus(region: HTMLElement, v: ContributorView, now = Date.now()): void {
   region.dataset.connection = v.connection;
   region.dataset.state = v.state;
+  const trust = trustWords(v.trust, now);
+  if (v.trust) region.dataset.trust = v.trust.state;
+  else delete region.dataset.trust;
   const row = (label: string, value: string, key: string) =>
     h("div", { class: "row" }, h("dt", {}, label), h("dd", { "data-field": key }, value));
   fill(
@@ -51,7 +55,19 @@ export function renderStatus(region: HTMLElement, v: ContributorView): void {
         v.lastTokensPerSecond === null ? "—" : v.lastTokensPerSecond.toFixed(1),
         "tokens-per-second",
       ),
+      trust ? row("Trust", trust.label, "trust") : null,
     ),
+    trust
+      ? h(
+          "p",
+          {
+            "data-field": "trust-words",
+            ...(v.trust?.state === "quarantined" ? { class: "problem", role: "alert" } : {}),
+          },
+          trust.summary,
+        )
+      : null,
+    trust?.detail ? h("p", { class: "hint", "data-field": "trust-reason" }, trust.detail) : null,
     v.error ? h("p", { class: "problem", role: "alert" }, v.error) : null,
   );
 }

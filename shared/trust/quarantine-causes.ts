@@ -1,0 +1,34 @@
+/**
+ * Why an identity was quarantined, in the coordinator's words (the reasons shared/trust/
+ * reputation.ts writes use these phrases) and in plain words for the contributor page.
+ */
+export const QUARANTINE_PHRASES = {
+  tokens: "re-scored tokens implausible",
+  stops: "answers ended where the model would not stop",
+  canaries: "canaries failed",
+} as const;
+
+export type QuarantineCause = keyof typeof QUARANTINE_PHRASES | "operator";
+
+/** Which check a quarantine reason comes from; anything else was an operator's decision. */
+export function quarantineCause(reason: string): QuarantineCause {
+  for (const [cause, phrase] of Object.entries(QUARANTINE_PHRASES)) {
+    if (reason.includes(phrase)) return cause as QuarantineCause;
+  }
+  return "operator";
+}
+
+/** What each cause means, for a contributor who never read docs/trust.md. */
+export const QUARANTINE_EXPLANATIONS: Record<QuarantineCause, string> = {
+  tokens:
+    "other tabs running the same model re-checked some of its answers and found their words far " +
+    "less likely than that model makes them. The tab is most likely running a different or " +
+    "damaged copy of the model, or its GPU computes wrongly",
+  stops:
+    "other tabs re-checked some of its answers and found them cut off where the model would have " +
+    "gone on",
+  canaries:
+    "it answered test questions, whose answers the network already knows, differently from " +
+    "every other tab serving that model",
+  operator: "an operator of the network took it out of service",
+};
