@@ -40,12 +40,23 @@ function toolAnswerOf(
   return finish === "length" ? null : readToolAnswer(text, jobId, contentIsJson);
 }
 
+/**
+ * Which choice a job answers: `n` > 1 runs one job per choice, and every choice of a response
+ * shares the id made from the first choice's job id (`responseJobId`).
+ */
+export interface ChoiceOf {
+  index: number;
+  responseJobId: string;
+}
+
 export function chatFormat(
   jobId: string,
   model: string,
   mode: AnswerMode = { kind: "text" },
+  choice: ChoiceOf = { index: 0, responseJobId: jobId },
 ): ResponseFormat {
-  const id = `chatcmpl-${jobId}`;
+  const { index } = choice;
+  const id = `chatcmpl-${choice.responseJobId}`;
   const created = Math.floor(Date.now() / 1000);
   const chunk = (
     delta: ChatCompletionChunk["choices"][number]["delta"],
@@ -55,7 +66,7 @@ export function chatFormat(
     object: "chat.completion.chunk",
     created,
     model,
-    choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+    choices: [{ index, delta, finish_reason: finish, logprobs: null }],
   });
   let envelope = "";
   return {
@@ -72,12 +83,12 @@ export function chatFormat(
       if (answer.kind === "content")
         return [chunk({ content: answer.content }, null), chunk({}, openAIFinish(finish))];
       // As OpenAI streams them: per call, a first delta with id, type and name, then arguments.
-      const out = answer.calls.flatMap((c, index) => [
+      const out = answer.calls.flatMap((c, call) => [
         chunk(
           {
             tool_calls: [
               {
-                index,
+                index: call,
                 id: c.id,
                 type: "function",
                 function: { name: c.function.name, arguments: "" },
@@ -86,7 +97,10 @@ export function chatFormat(
           },
           null,
         ),
-        chunk({ tool_calls: [{ index, function: { arguments: c.function.arguments } }] }, null),
+        chunk(
+          { tool_calls: [{ index: call, function: { arguments: c.function.arguments } }] },
+          null,
+        ),
       ]);
       return [...out, chunk({}, "tool_calls")];
     },
@@ -117,7 +131,7 @@ export function chatFormat(
         model,
         choices: [
           {
-            index: 0,
+            index,
             message,
             finish_reason: answer?.kind === "tool_calls" ? "tool_calls" : openAIFinish(finish),
             logprobs: null,
@@ -129,15 +143,20 @@ export function chatFormat(
   };
 }
 
-export function completionFormat(jobId: string, model: string): ResponseFormat {
-  const id = `cmpl-${jobId}`;
+export function completionFormat(
+  jobId: string,
+  model: string,
+  choice: ChoiceOf = { index: 0, responseJobId: jobId },
+): ResponseFormat {
+  const { index } = choice;
+  const id = `cmpl-${choice.responseJobId}`;
   const created = Math.floor(Date.now() / 1000);
   const body = (text: string, finish: "stop" | "length" | null): Completion => ({
     id,
     object: "text_completion",
     created,
     model,
-    choices: [{ index: 0, text, finish_reason: finish, logprobs: null }],
+    choices: [{ index, text, finish_reason: finish, logprobs: null }],
   });
   return {
     opening: () => null,
