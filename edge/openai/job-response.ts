@@ -123,7 +123,7 @@ export function streamChoices(init: ChoicesResponseInit): Response {
           case "done": {
             let closing: object[];
             try {
-              closing = format.closing(event.finishReason);
+              closing = format.closing(event.finishReason, event.logprobs);
             } catch (err) {
               if (!(err instanceof ApiError)) throw err;
               controller.enqueue(sse(err.toBody(init.requestId)));
@@ -203,7 +203,7 @@ export async function collectChoices(init: ChoicesResponseInit): Promise<Respons
   }
   const bodies = results.map(
     (r, i) =>
-      choices[i]!.format.whole(r.text, r.finishReason, r.usage) as {
+      choices[i]!.format.whole(r.text, r.finishReason, r.usage, r.logprobs) as {
         choices: unknown[];
         usage: Usage;
       },

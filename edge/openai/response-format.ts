@@ -2,9 +2,11 @@ import type {
   ChatCompletion,
   ChatCompletionChunk,
   ChatFinishReason,
+  ChatLogprobs,
 } from "../../shared/openai/chat.js";
 import type { Completion } from "../../shared/openai/completions.js";
 import type { FinishReason, Usage } from "../../shared/protocol/job.js";
+import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
 import { readJson, readToolAnswer, type AnswerMode, type ToolAnswer } from "./tool-calls.js";
 
 /**
@@ -17,9 +19,30 @@ export interface ResponseFormat {
   /** Chunk sent before any text (chat announces the assistant role). */
   opening(): object | null;
   delta(text: string): object[];
-  closing(finish: FinishReason): object[];
+  /** `logprobs`: the job's checked entries when it asked for them (see JobEvent "done"). */
+  closing(finish: FinishReason, logprobs?: TokenLogprob[] | null): object[];
   usage(usage: Usage): object;
-  whole(text: string, finish: FinishReason, usage: Usage): object;
+  whole(text: string, finish: FinishReason, usage: Usage, logprobs?: TokenLogprob[] | null): object;
+}
+
+/** The tab's entries in OpenAI's shape (`bytes`: the token's UTF-8 bytes); null when none. */
+export function chatLogprobs(entries: TokenLogprob[] | null | undefined): ChatLogprobs | null {
+  if (!entries) return null;
+  const encoder = new TextEncoder();
+  const bytes = (token: string) => [...encoder.encode(token)];
+  return {
+    content: entries.map((e) => ({
+      token: e.token,
+      logprob: e.logprob,
+      bytes: bytes(e.token),
+      top_logprobs: e.top.map((t) => ({
+        token: t.token,
+        logprob: t.logprob,
+        bytes: bytes(t.token),
+      })),
+    })),
+    refusal: null,
+  };
 }
 
 /** OpenAI has no "abort" finish reason; a job stopped by the coordinator ended as "stop". */
@@ -61,12 +84,13 @@ export function chatFormat(
   const chunk = (
     delta: ChatCompletionChunk["choices"][number]["delta"],
     finish: ChatFinishReason | null,
+    logprobs: ChatLogprobs | null = null,
   ): ChatCompletionChunk => ({
     id,
     object: "chat.completion.chunk",
     created,
     model,
-    choices: [{ index, delta, finish_reason: finish, logprobs: null }],
+    choices: [{ index, delta, finish_reason: finish, logprobs }],
   });
   let envelope = "";
   return {
@@ -76,8 +100,10 @@ export function chatFormat(
       envelope += text;
       return [];
     },
-    closing: (finish) => {
-      if (mode.kind !== "tools") return [chunk({}, openAIFinish(finish))];
+    closing: (finish, logprobs) => {
+      // The tab's logprobs arrive with its job.done, so a stream carries them on the finish chunk
+      // (clients append each chunk's logprobs.content; tools and logprobs are not combined).
+      if (mode.kind !== "tools") return [chunk({}, openAIFinish(finish), chatLogprobs(logprobs))];
       const answer = toolAnswerOf(envelope, finish, jobId, mode.contentIsJson);
       if (!answer) return [chunk({ content: envelope }, null), chunk({}, "length")];
       if (answer.kind === "content")
@@ -112,7 +138,7 @@ export function chatFormat(
       choices: [],
       usage,
     }),
-    whole: (text, finish, usage): ChatCompletion => {
+    whole: (text, finish, usage, logprobs): ChatCompletion => {
       if (mode.kind === "json" && finish === "stop") readJson(text);
       const answer =
         mode.kind === "tools" ? toolAnswerOf(text, finish, jobId, mode.contentIsJson) : null;
@@ -134,7 +160,7 @@ export function chatFormat(
             index,
             message,
             finish_reason: answer?.kind === "tool_calls" ? "tool_calls" : openAIFinish(finish),
-            logprobs: null,
+            logprobs: chatLogprobs(logprobs),
           },
         ],
         usage,

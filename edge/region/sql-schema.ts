@@ -107,6 +107,14 @@ export const REGION_MIGRATIONS: readonly Migration[] = [
      confirmed INTEGER NOT NULL DEFAULT 0,
      PRIMARY KEY (model, prompt_index, node_id)
    )`,
+  // Token log-probabilities a job asked for, per frame of its serving tab (job-logprobs.ts).
+  `CREATE TABLE job_logprobs (
+     job_id TEXT NOT NULL,
+     node_id TEXT NOT NULL,
+     count INTEGER NOT NULL,
+     entries TEXT NOT NULL
+   );
+   CREATE INDEX job_logprobs_by_job ON job_logprobs(job_id)`,
 ];
 
 /** Bring a Region database up to date (the same as `startUp(ctx, { migrations: REGION_MIGRATIONS })`). */

@@ -6,6 +6,7 @@ import type {
   Sampling,
   Usage,
 } from "../../shared/protocol/job.js";
+import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
 
 /**
  * The one interface every engine in the tab implements: the WebLLM engine in production, a
@@ -45,6 +46,11 @@ export interface GenerationResult {
   usage: Usage;
   /** Measured by the engine for this generation; absent when it could not be measured. */
   decodeTokensPerSecond?: number;
+  /**
+   * Only when `sampling.logprobs` asked: each generated token's log-probability and its top
+   * alternatives, in order (tokens prefilled from `continueFrom` have none).
+   */
+  logprobs?: TokenLogprob[];
 }
 
 export interface EngineStats {
