@@ -8,8 +8,13 @@ import { forwardToFallback } from "../fallback/upstream.js";
 import { parseJsonBody } from "../http/json-body.js";
 import { requestLocation, requestPlace } from "../http/location.js";
 import { log } from "../http/log.js";
-import { collectJob, streamJob } from "../openai/job-response.js";
-import { chatFormat, completionFormat, type ResponseFormat } from "../openai/response-format.js";
+import { collectChoices, streamChoices, type ChoiceJob } from "../openai/job-response.js";
+import {
+  chatFormat,
+  completionFormat,
+  type ChoiceOf,
+  type ResponseFormat,
+} from "../openai/response-format.js";
 import { chatJob, completionJob, type JobInput } from "../openai/to-job.js";
 import { planAnswer, type AnswerMode } from "../openai/tool-calls.js";
 import { JOB_TOKEN_HEADER, newJobToken } from "../auth/job-token.js";
@@ -18,6 +23,8 @@ import { jobStream } from "../region-client/job-stream.js";
 import { openJob } from "../region-client/open-job.js";
 
 interface RequestOptions {
+  /** Answers asked for (`n`): one job each. */
+  choices: number;
   stream: boolean;
   includeUsage: boolean;
   resumeGraceMs: number;
@@ -43,7 +50,7 @@ export function inferenceRoutes() {
       c,
       "chat/completions",
       chatJob(req, plan),
-      (jobId, model) => chatFormat(jobId, model, plan.mode),
+      (jobId, model, choice) => chatFormat(jobId, model, plan.mode, choice),
       chars,
       optionsOf(c, req),
       plan.mode,
@@ -68,6 +75,7 @@ export function inferenceRoutes() {
 function optionsOf(
   c: Context<AppContext>,
   req: {
+    n?: number | null;
     stream?: boolean | null;
     stream_options?: { include_usage?: boolean } | null;
     tabgrid?: { resume_grace_ms?: number; latency_budget_ms?: number };
@@ -88,6 +96,7 @@ function optionsOf(
     );
   }
   return {
+    choices: req.n ?? 1,
     stream: req.stream ?? false,
     includeUsage: req.stream_options?.include_usage ?? false,
     resumeGraceMs: req.tabgrid?.resume_grace_ms ?? DEFAULT_RESUME_GRACE_MS,
@@ -95,11 +104,20 @@ function optionsOf(
   };
 }
 
+/**
+ * Choice `i` of `n`: the same job, with the seed moved by `i` when the client gave one, so the
+ * answers differ as OpenAI's do (a seeded engine would otherwise repeat the first answer).
+ */
+function choiceJob(job: JobInput, i: number): JobInput {
+  if (i === 0 || job.sampling.seed === undefined) return job;
+  return { ...job, sampling: { ...job.sampling, seed: job.sampling.seed + i } };
+}
+
 async function runJob(
   c: Context<AppContext>,
   kind: Kind,
   job: JobInput,
-  formatFor: (jobId: string, model: string) => ResponseFormat,
+  formatFor: (jobId: string, model: string, choice: ChoiceOf) => ResponseFormat,
   promptChars: number,
   opts: RequestOptions,
   mode: AnswerMode = { kind: "text" },
@@ -108,11 +126,12 @@ async function runJob(
   const caller = c.get("caller");
   const loc = requestLocation(c.req.raw, c.env);
   const clientPlace = requestPlace(c.req.raw, c.env);
-  // Only this response carries the job's read token; the Region object keeps its hash.
+  // Only this response carries the read token (one for all of its choices); each Region object
+  // keeps its hash.
   const readToken = await newJobToken();
-  // Built once, without a region: whichever Region object takes it mints the job id.
-  const request: JobRequest = {
-    job: { ...job, ...(clientPlace ? { clientPlace } : {}) },
+  // Built once per choice, without a region: whichever Region object takes it mints the job id.
+  const requestFor = (input: JobInput): JobRequest => ({
+    job: { ...input, ...(clientPlace ? { clientPlace } : {}) },
     requestId,
     owner: caller.owner,
     reading: { tokenHash: readToken.hash, mode },
@@ -121,32 +140,66 @@ async function runJob(
     match: {
       clientLocation: loc,
       promptTokens: Math.ceil(promptChars / 4),
-      maxTokens: job.sampling.max_tokens,
+      maxTokens: input.sampling.max_tokens,
       stream: opts.stream,
       ...(opts.latencyBudgetMs !== undefined ? { latencyBudgetMs: opts.latencyBudgetMs } : {}),
     },
-  };
-  const routed = await openJob(c.env, loc, request);
-  if (routed.kind === "fallback") {
-    log("info", "no tab in reach; using the fallback", { requestId, reason: routed.reason.code });
+  });
+  // n > 1: one job per choice, opened one after another, so each takes the best idle tab left
+  // (several tabs answer in parallel; with fewer tabs the rest wait in the queue).
+  const opened: Array<Extract<Awaited<ReturnType<typeof openJob>>, { kind: "tab" }>> = [];
+  const choices: ChoiceJob[] = [];
+  const source = (o: (typeof opened)[number]) =>
+    jobStream(c.env, o.stub, { jobId: o.opened.jobId, owner: caller.owner, from: 0 }, o.opened);
+  let fallback: string | null = null;
+  try {
+    for (let i = 0; i < opts.choices; i++) {
+      const routed = await openJob(c.env, loc, requestFor(choiceJob(job, i)));
+      if (routed.kind === "fallback") {
+        fallback = routed.reason.code;
+        break;
+      }
+      opened.push(routed);
+      choices.push({
+        source: source(routed),
+        format: formatFor(routed.opened.jobId, job.model, {
+          index: i,
+          responseJobId: opened[0]!.opened.jobId,
+        }),
+      });
+    }
+  } catch (err) {
+    await Promise.all(choices.map((ch) => ch.source.cancel()));
+    throw err;
+  }
+  if (fallback !== null) {
+    // The upstream answers the whole request (all n choices); jobs already opened are let go.
+    await Promise.all(choices.map((ch) => ch.source.cancel()));
+    log("info", "no tab in reach; using the fallback", { requestId, reason: fallback });
     const body = (await c.req.json()) as Record<string, unknown>;
     return forwardToFallback(c.env, kind, body, requestId, c.req.raw.signal);
   }
-  const { opened, stub, region } = routed;
-  log("info", "job started", { requestId, jobId: opened.jobId, region, tab: opened.tab });
+  for (const o of opened)
+    log("info", "job started", {
+      requestId,
+      jobId: o.opened.jobId,
+      region: o.region,
+      tab: o.opened.tab,
+    });
+  const list = (f: (o: (typeof opened)[number]) => string) => opened.map(f).join(",");
   const init = {
-    source: jobStream(c.env, stub, { jobId: opened.jobId, owner: caller.owner, from: 0 }, opened),
-    format: formatFor(opened.jobId, job.model),
+    choices,
     includeUsage: opts.includeUsage,
     requestId,
     opening: true,
+    // With n > 1, one comma-separated entry per choice, in index order.
     headers: {
-      "x-tabgrid-job-id": opened.jobId,
+      "x-tabgrid-job-id": list((o) => o.opened.jobId),
       [JOB_TOKEN_HEADER]: readToken.token,
-      "x-tabgrid-node": opened.tab,
-      "x-tabgrid-region": region,
+      "x-tabgrid-node": list((o) => o.opened.tab),
+      "x-tabgrid-region": list((o) => o.region),
       "x-tabgrid-served-by": "tab",
     },
   };
-  return opts.stream ? streamJob(init) : collectJob(init);
+  return opts.stream ? streamChoices(init) : collectChoices(init);
 }

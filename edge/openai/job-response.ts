@@ -1,3 +1,4 @@
+import type { Usage } from "../../shared/protocol/job.js";
 import { ApiError, apiErrorFromJob } from "../http/api-error.js";
 import type { JobEvent } from "../region/job-events.js";
 import type { JobStream } from "../region-client/job-stream.js";
@@ -8,8 +9,8 @@ const sse = (data: unknown) => encoder.encode(`data: ${JSON.stringify(data)}\n\n
 /** An SSE comment: clients ignore it; proxies see traffic, and a write finds a vanished client. */
 const KEEP_ALIVE = encoder.encode(": keep-alive\n\n");
 
-/** The event `next` resolves to, or "quiet" when `ms` pass first (the read stays pending). */
-async function nextOrQuiet(next: Promise<JobEvent | null>, ms: number) {
+/** The value `next` resolves to, or "quiet" when `ms` pass first (the read stays pending). */
+async function nextOrQuiet<T>(next: Promise<T>, ms: number): Promise<T | "quiet"> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const quiet = new Promise<"quiet">((resolve) => {
     timer = setTimeout(() => resolve("quiet"), ms);
@@ -19,6 +20,12 @@ async function nextOrQuiet(next: Promise<JobEvent | null>, ms: number) {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** One job answering one choice of the response (`n` > 1 runs one job per choice). */
+export interface ChoiceJob {
+  source: JobStream;
+  format: ResponseFormat;
 }
 
 export interface JobResponseInit {
@@ -31,10 +38,37 @@ export interface JobResponseInit {
   opening: boolean;
 }
 
+export type ChoicesResponseInit = Omit<JobResponseInit, "source" | "format"> & {
+  choices: ChoiceJob[];
+};
+
 /**
- * Stream a job as OpenAI server-sent events, ending with `data: [DONE]`. A failure after the
- * stream started can no longer change the status code, so it is sent as an `error` event (the
- * `openai` client raises it as an APIError) and the stream ends without [DONE].
+ * The usage of a response with several choices, as OpenAI counts it: the prompt once (every
+ * choice's job read the same prompt), the completion tokens of all choices summed.
+ */
+export function sumUsage(usages: Usage[]): Usage {
+  const prompt = Math.max(0, ...usages.map((u) => u.prompt_tokens));
+  const completion = usages.reduce((n, u) => n + u.completion_tokens, 0);
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+  };
+}
+
+/** Stream one job (a one-choice response, or a resumed job) as OpenAI server-sent events. */
+export function streamJob(init: JobResponseInit): Response {
+  const { source, format, ...rest } = init;
+  return streamChoices({ ...rest, choices: [{ source, format }] });
+}
+
+/**
+ * Stream a response's choices as OpenAI server-sent events, ending with `data: [DONE]`. Each
+ * choice's chunks carry its `index` and are sent as its job produces them; each choice ends with
+ * its own `finish_reason` chunk; the usage chunk (when asked) comes once all have finished. A
+ * failure after the stream started can no longer change the status code, so it is sent as an
+ * `error` event (the `openai` client raises it as an APIError), the other choices' jobs are
+ * cancelled, and the stream ends without [DONE].
  *
  * While no event comes (the job waits for a tab, or the tab prefills for a minute) a keep-alive
  * comment is written every `source.keepAliveMs`: proxies keep the connection open, and a client
@@ -42,27 +76,46 @@ export interface JobResponseInit {
  * writes), so its concurrency slot and its tab are freed within the interval, not at the first
  * token.
  */
-export function streamJob(init: JobResponseInit): Response {
-  /** A read of the job that outlived a keep-alive; the next pull waits for it again. */
-  let pending: Promise<JobEvent | null> | null = null;
+export function streamChoices(init: ChoicesResponseInit): Response {
+  const { choices } = init;
+  /** Reads of a choice's job that outlived a keep-alive; the next pull waits for them again. */
+  const pending = new Map<number, Promise<{ i: number; event: JobEvent | null }>>();
+  const live = new Set(choices.map((_, i) => i));
+  const usages: Usage[] = [];
+  const keepAliveMs = Math.min(...choices.map((c) => c.source.keepAliveMs));
+  const cancelAll = () => Promise.all(choices.map((c) => c.source.cancel()));
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
-      const opening = init.opening ? init.format.opening() : null;
-      if (opening) controller.enqueue(sse(opening));
+      if (!init.opening) return;
+      for (const c of choices) {
+        const opening = c.format.opening();
+        if (opening) controller.enqueue(sse(opening));
+      }
     },
     // Loops until it sends something: a pull that enqueues nothing is not called again, so a
     // delta that yields no chunk (empty text, or a tool-call answer read whole at the end) must not
     // end the pull.
     async pull(controller) {
       for (;;) {
-        pending ??= init.source.next();
-        const event = await nextOrQuiet(pending, init.source.keepAliveMs);
-        if (event === "quiet") return controller.enqueue(KEEP_ALIVE);
-        pending = null;
-        if (!event) return controller.close();
+        for (const i of live) {
+          if (!pending.has(i))
+            pending.set(
+              i,
+              choices[i]!.source.next().then((event) => ({ i, event })),
+            );
+        }
+        const read = await nextOrQuiet(Promise.race(pending.values()), keepAliveMs);
+        if (read === "quiet") return controller.enqueue(KEEP_ALIVE);
+        const { i, event } = read;
+        pending.delete(i);
+        if (!event) {
+          await cancelAll();
+          return controller.close();
+        }
+        const { format } = choices[i]!;
         switch (event.type) {
           case "delta": {
-            const chunks = event.text ? init.format.delta(event.text) : [];
+            const chunks = event.text ? format.delta(event.text) : [];
             for (const c of chunks) controller.enqueue(sse(c));
             if (chunks.length) return;
             continue;
@@ -70,27 +123,34 @@ export function streamJob(init: JobResponseInit): Response {
           case "done": {
             let closing: object[];
             try {
-              closing = init.format.closing(event.finishReason);
+              closing = format.closing(event.finishReason, event.logprobs);
             } catch (err) {
               if (!(err instanceof ApiError)) throw err;
               controller.enqueue(sse(err.toBody(init.requestId)));
               break;
             }
             for (const c of closing) controller.enqueue(sse(c));
+            live.delete(i);
+            usages[i] = event.usage;
+            if (live.size) {
+              if (closing.length) return;
+              continue;
+            }
             // Asked for usage: the stream always ends with it (choices: []), then [DONE].
-            if (init.includeUsage) controller.enqueue(sse(init.format.usage(event.usage)));
+            if (init.includeUsage) controller.enqueue(sse(format.usage(sumUsage(usages))));
             controller.enqueue(encoder.encode("data: [DONE]\n\n"));
-            break;
+            return controller.close();
           }
           case "error":
             controller.enqueue(sse(apiErrorFromJob(event.error).toBody(init.requestId)));
             break;
         }
+        await cancelAll();
         return controller.close();
       }
     },
     async cancel() {
-      await init.source.cancel();
+      await cancelAll();
     },
   });
   return new Response(body, {
@@ -102,11 +162,11 @@ export function streamJob(init: JobResponseInit): Response {
   });
 }
 
-/** Collect a whole job for a non-streaming request; failures become HTTP errors. */
-export async function collectJob(init: JobResponseInit): Promise<Response> {
+/** One job's whole text and how it ended; failures become HTTP errors. */
+async function collectOne(source: JobStream) {
   let text = "";
   for (;;) {
-    const event = await init.source.next();
+    const event = await source.next();
     if (!event)
       throw new ApiError(
         502,
@@ -116,10 +176,42 @@ export async function collectJob(init: JobResponseInit): Promise<Response> {
         "incomplete",
       );
     if (event.type === "delta") text += event.text;
-    else if (event.type === "done") {
-      return Response.json(init.format.whole(text, event.finishReason, event.usage), {
-        headers: init.headers,
-      });
-    } else throw apiErrorFromJob(event.error);
+    else if (event.type === "done") return { text, ...event };
+    else throw apiErrorFromJob(event.error);
   }
+}
+
+/** Collect a whole job for a non-streaming request; failures become HTTP errors. */
+export function collectJob(init: JobResponseInit): Promise<Response> {
+  const { source, format, ...rest } = init;
+  return collectChoices({ ...rest, choices: [{ source, format }] });
+}
+
+/**
+ * Collect every choice's job for a non-streaming request and answer one body whose `choices`
+ * hold each in index order, with the usage summed (sumUsage). The first failure is the answer
+ * (an HTTP error) and the other jobs are cancelled.
+ */
+export async function collectChoices(init: ChoicesResponseInit): Promise<Response> {
+  const { choices } = init;
+  let results: Awaited<ReturnType<typeof collectOne>>[];
+  try {
+    results = await Promise.all(choices.map((c) => collectOne(c.source)));
+  } catch (err) {
+    await Promise.all(choices.map((c) => c.source.cancel()));
+    throw err;
+  }
+  const bodies = results.map(
+    (r, i) =>
+      choices[i]!.format.whole(r.text, r.finishReason, r.usage, r.logprobs) as {
+        choices: unknown[];
+        usage: Usage;
+      },
+  );
+  const body = {
+    ...bodies[0]!,
+    choices: bodies.flatMap((b) => b.choices),
+    usage: sumUsage(results.map((r) => r.usage)),
+  };
+  return Response.json(body, { headers: init.headers });
 }

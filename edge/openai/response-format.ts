@@ -2,9 +2,11 @@ import type {
   ChatCompletion,
   ChatCompletionChunk,
   ChatFinishReason,
+  ChatLogprobs,
 } from "../../shared/openai/chat.js";
 import type { Completion } from "../../shared/openai/completions.js";
 import type { FinishReason, Usage } from "../../shared/protocol/job.js";
+import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
 import { readJson, readToolAnswer, type AnswerMode, type ToolAnswer } from "./tool-calls.js";
 
 /**
@@ -17,9 +19,30 @@ export interface ResponseFormat {
   /** Chunk sent before any text (chat announces the assistant role). */
   opening(): object | null;
   delta(text: string): object[];
-  closing(finish: FinishReason): object[];
+  /** `logprobs`: the job's checked entries when it asked for them (see JobEvent "done"). */
+  closing(finish: FinishReason, logprobs?: TokenLogprob[] | null): object[];
   usage(usage: Usage): object;
-  whole(text: string, finish: FinishReason, usage: Usage): object;
+  whole(text: string, finish: FinishReason, usage: Usage, logprobs?: TokenLogprob[] | null): object;
+}
+
+/** The tab's entries in OpenAI's shape (`bytes`: the token's UTF-8 bytes); null when none. */
+export function chatLogprobs(entries: TokenLogprob[] | null | undefined): ChatLogprobs | null {
+  if (!entries) return null;
+  const encoder = new TextEncoder();
+  const bytes = (token: string) => [...encoder.encode(token)];
+  return {
+    content: entries.map((e) => ({
+      token: e.token,
+      logprob: e.logprob,
+      bytes: bytes(e.token),
+      top_logprobs: e.top.map((t) => ({
+        token: t.token,
+        logprob: t.logprob,
+        bytes: bytes(t.token),
+      })),
+    })),
+    refusal: null,
+  };
 }
 
 /** OpenAI has no "abort" finish reason; a job stopped by the coordinator ended as "stop". */
@@ -40,22 +63,34 @@ function toolAnswerOf(
   return finish === "length" ? null : readToolAnswer(text, jobId, contentIsJson);
 }
 
+/**
+ * Which choice a job answers: `n` > 1 runs one job per choice, and every choice of a response
+ * shares the id made from the first choice's job id (`responseJobId`).
+ */
+export interface ChoiceOf {
+  index: number;
+  responseJobId: string;
+}
+
 export function chatFormat(
   jobId: string,
   model: string,
   mode: AnswerMode = { kind: "text" },
+  choice: ChoiceOf = { index: 0, responseJobId: jobId },
 ): ResponseFormat {
-  const id = `chatcmpl-${jobId}`;
+  const { index } = choice;
+  const id = `chatcmpl-${choice.responseJobId}`;
   const created = Math.floor(Date.now() / 1000);
   const chunk = (
     delta: ChatCompletionChunk["choices"][number]["delta"],
     finish: ChatFinishReason | null,
+    logprobs: ChatLogprobs | null = null,
   ): ChatCompletionChunk => ({
     id,
     object: "chat.completion.chunk",
     created,
     model,
-    choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+    choices: [{ index, delta, finish_reason: finish, logprobs }],
   });
   let envelope = "";
   return {
@@ -65,19 +100,21 @@ export function chatFormat(
       envelope += text;
       return [];
     },
-    closing: (finish) => {
-      if (mode.kind !== "tools") return [chunk({}, openAIFinish(finish))];
+    closing: (finish, logprobs) => {
+      // The tab's logprobs arrive with its job.done, so a stream carries them on the finish chunk
+      // (clients append each chunk's logprobs.content; tools and logprobs are not combined).
+      if (mode.kind !== "tools") return [chunk({}, openAIFinish(finish), chatLogprobs(logprobs))];
       const answer = toolAnswerOf(envelope, finish, jobId, mode.contentIsJson);
       if (!answer) return [chunk({ content: envelope }, null), chunk({}, "length")];
       if (answer.kind === "content")
         return [chunk({ content: answer.content }, null), chunk({}, openAIFinish(finish))];
       // As OpenAI streams them: per call, a first delta with id, type and name, then arguments.
-      const out = answer.calls.flatMap((c, index) => [
+      const out = answer.calls.flatMap((c, call) => [
         chunk(
           {
             tool_calls: [
               {
-                index,
+                index: call,
                 id: c.id,
                 type: "function",
                 function: { name: c.function.name, arguments: "" },
@@ -86,7 +123,10 @@ export function chatFormat(
           },
           null,
         ),
-        chunk({ tool_calls: [{ index, function: { arguments: c.function.arguments } }] }, null),
+        chunk(
+          { tool_calls: [{ index: call, function: { arguments: c.function.arguments } }] },
+          null,
+        ),
       ]);
       return [...out, chunk({}, "tool_calls")];
     },
@@ -98,7 +138,7 @@ export function chatFormat(
       choices: [],
       usage,
     }),
-    whole: (text, finish, usage): ChatCompletion => {
+    whole: (text, finish, usage, logprobs): ChatCompletion => {
       if (mode.kind === "json" && finish === "stop") readJson(text);
       const answer =
         mode.kind === "tools" ? toolAnswerOf(text, finish, jobId, mode.contentIsJson) : null;
@@ -117,10 +157,10 @@ export function chatFormat(
         model,
         choices: [
           {
-            index: 0,
+            index,
             message,
             finish_reason: answer?.kind === "tool_calls" ? "tool_calls" : openAIFinish(finish),
-            logprobs: null,
+            logprobs: chatLogprobs(logprobs),
           },
         ],
         usage,
@@ -129,15 +169,20 @@ export function chatFormat(
   };
 }
 
-export function completionFormat(jobId: string, model: string): ResponseFormat {
-  const id = `cmpl-${jobId}`;
+export function completionFormat(
+  jobId: string,
+  model: string,
+  choice: ChoiceOf = { index: 0, responseJobId: jobId },
+): ResponseFormat {
+  const { index } = choice;
+  const id = `cmpl-${choice.responseJobId}`;
   const created = Math.floor(Date.now() / 1000);
   const body = (text: string, finish: "stop" | "length" | null): Completion => ({
     id,
     object: "text_completion",
     created,
     model,
-    choices: [{ index: 0, text, finish_reason: finish, logprobs: null }],
+    choices: [{ index, text, finish_reason: finish, logprobs: null }],
   });
   return {
     opening: () => null,

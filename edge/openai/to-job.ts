@@ -50,6 +50,7 @@ export type JobInput = Omit<JobSpec, "id">;
 export function chatJob(req: ChatCompletionRequest, plan: AnswerPlan): JobInput {
   const sampling = samplingOf(req);
   if (plan.schema) sampling.constraint = { kind: "json", schema: plan.schema };
+  if (req.logprobs) sampling.logprobs = { top: req.top_logprobs ?? 0 };
   return {
     model: req.model,
     input: { kind: "chat", messages: jobMessages(req.messages, plan) },

@@ -1,4 +1,5 @@
 import type { FinishReason, JobError, Usage } from "../../shared/protocol/job.js";
+import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
 
 /**
  * Events a Region object streams to the Worker for one job, as NDJSON over the RPC stream. Both
@@ -6,7 +7,17 @@ import type { FinishReason, JobError, Usage } from "../../shared/protocol/job.js
  */
 export type JobEvent =
   | { type: "delta"; text: string }
-  | { type: "done"; finishReason: FinishReason; usage: Usage }
+  | {
+      type: "done";
+      finishReason: FinishReason;
+      usage: Usage;
+      /**
+       * Only for a job that asked for logprobs: the checked entries of the tab that wrote the
+       * whole answer, or null when none can be given (the answer was continued on another tab
+       * after a failover, or the finishing tab's entries failed the coordinator's checks).
+       */
+      logprobs?: TokenLogprob[] | null;
+    }
   | { type: "error"; error: JobError };
 
 const encoder = new TextEncoder();

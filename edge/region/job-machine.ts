@@ -1,10 +1,12 @@
 import { log } from "../http/log.js";
 import type { FinishReason, JobError, JobErrorCode } from "../../shared/protocol/job.js";
+import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
 import { retryAfterSeconds } from "../../shared/scheduling/wait-queue.js";
 import { remainingTokens, stopCut } from "./answer-budget.js";
 import type { JobLeases } from "./job-leases.js";
+import { logprobsProblem, type JobLogprobs } from "./job-logprobs.js";
 import type { JobReaders } from "./job-readers.js";
-import { TERMINAL_STATES, type JobStore } from "./job-store.js";
+import { TERMINAL_STATES, type JobRow, type JobStore } from "./job-store.js";
 import type { Placed, Placement } from "./placement.js";
 import type { RegionConfig } from "./region-config.js";
 import type { RegionReport } from "./region-report.js";
@@ -39,6 +41,8 @@ const TAB_CAUSES: ReadonlySet<JobErrorCode> = new Set([
 
 export interface JobMachineDeps {
   jobs: JobStore;
+  /** Token log-probabilities of jobs that asked for them. */
+  logprobs: JobLogprobs;
   readers: JobReaders;
   channel: TabChannel;
   placement: Placement;
@@ -200,6 +204,7 @@ export class JobMachine {
 
   onExpireDue(jobId: string): void {
     this.d.jobs.delete(jobId);
+    this.d.logprobs.delete(jobId);
   }
 
   // ---- frames from the serving tab -----------------------------------------------------------
@@ -322,6 +327,7 @@ export class JobMachine {
             type: "done",
             finishReason: msg.finishReason,
             usage: bounded.usage,
+            ...(row ? this.logprobsAtDone(tab, row, bounded.usage.completion_tokens) : {}),
           });
           await this.settle(msg.jobId);
           this.notices.tell(tab.tabId);
@@ -330,6 +336,30 @@ export class JobMachine {
         }
         await report.soon(false);
         return this.offerWork(tab);
+      }
+      case "job.logprobs": {
+        const running = this.isCurrent(tab, msg.jobId) ? jobs.get(msg.jobId) : undefined;
+        if (!running) {
+          // Late frames of a moved or finished attempt are normal; logged, bounded.
+          this.d.trust.rejections.note(tab.publicId, "logprobs for a job not running on this tab", {
+            jobId: msg.jobId,
+          });
+          return;
+        }
+        const spec = jobs.spec(running);
+        const stored = this.d.logprobs.count(msg.jobId, tab.tabId);
+        const problem = logprobsProblem(spec.sampling, stored, msg.entries);
+        if (problem) {
+          // Wrong logprobs never reach the client: the tab is at fault and the job moves on.
+          this.d.trust.fault(tab, `wrong logprobs: ${problem}`, { jobId: msg.jobId });
+          placement.recordFailure(tab.tabId);
+          return this.redispatch(msg.jobId, {
+            code: "engine_error",
+            message: "the serving tab sent wrong logprobs",
+          });
+        }
+        this.d.logprobs.append(msg.jobId, tab.tabId, msg.entries);
+        return;
       }
       case "job.error": {
         const current = this.isCurrent(tab, msg.jobId);
@@ -364,6 +394,31 @@ export class JobMachine {
   }
 
   // ---- transitions -------------------------------------------------------------------------
+
+  /**
+   * The `logprobs` of a finished job's done event: absent when it did not ask; the finishing
+   * tab's entries when that tab wrote the whole answer and sent no more entries than the tokens
+   * the coordinator counted; otherwise null (after a failover the earlier tab's entries are gone
+   * with it; too many entries are that tab's fault).
+   */
+  private logprobsAtDone(
+    tab: TabRecord,
+    row: JobRow,
+    completionTokens: number,
+  ): { logprobs?: TokenLogprob[] | null } {
+    if (!this.d.jobs.spec(row).sampling.logprobs) return {};
+    if (row.attempt_start_chars > 0) return { logprobs: null };
+    const entries = this.d.logprobs.read(row.id, tab.tabId);
+    if (entries.length > completionTokens) {
+      this.d.trust.fault(tab, "more logprobs entries than tokens", {
+        jobId: row.id,
+        entries: entries.length,
+        tokens: completionTokens,
+      });
+      return { logprobs: null };
+    }
+    return { logprobs: entries };
+  }
 
   /** The tab takes a waiting job if it is free; idle verifiers get waiting audits. */
   private async offerWork(tab: TabRecord): Promise<void> {

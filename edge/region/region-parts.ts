@@ -2,6 +2,7 @@ import { StorageBudget } from "./storage-budget.js";
 import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
 import { JobIntake } from "./job-intake.js";
 import { JobLeases } from "./job-leases.js";
+import { JobLogprobs } from "./job-logprobs.js";
 import { JobMachine } from "./job-machine.js";
 import { JobReaders } from "./job-readers.js";
 import { JobStore } from "./job-store.js";
@@ -106,6 +107,7 @@ export function regionParts(
   const canaries = new Canaries({ sql, region, jobs, channel, placement, reputation });
   const machine = new JobMachine({
     jobs,
+    logprobs: new JobLogprobs(sql),
     readers,
     channel,
     placement,

@@ -109,6 +109,14 @@ export const REGION_MIGRATIONS: readonly Migration[] = [
    )`,
   // Read access: the job's read token hash and answer mode (job-reading.ts).
   `ALTER TABLE jobs ADD COLUMN reading TEXT`,
+  // Token log-probabilities a job asked for, per frame of its serving tab (job-logprobs.ts).
+  `CREATE TABLE job_logprobs (
+     job_id TEXT NOT NULL,
+     node_id TEXT NOT NULL,
+     count INTEGER NOT NULL,
+     entries TEXT NOT NULL
+   );
+   CREATE INDEX job_logprobs_by_job ON job_logprobs(job_id)`,
 ];
 
 /** Bring a Region database up to date (the same as `startUp(ctx, { migrations: REGION_MIGRATIONS })`). */

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ChatCompletionRequestSchema } from "./chat.js";
 import { CompletionRequestSchema } from "./completions.js";
 import { paramFromPath } from "./errors.js";
-import { normaliseStop } from "./request-fields.js";
+import { MAX_CHOICES, normaliseStop } from "./request-fields.js";
 
 describe("ChatCompletionRequestSchema", () => {
   it("accepts what the openai client sends, flattening text parts and keeping every field", () => {
@@ -26,7 +26,7 @@ describe("ChatCompletionRequestSchema", () => {
     expect(r.frequency_penalty).toBe(0);
   });
 
-  it("refuses image parts and n > 1 instead of silently ignoring them", () => {
+  it("refuses image parts and n above MAX_CHOICES instead of silently ignoring them", () => {
     const img = ChatCompletionRequestSchema.safeParse({
       model: "m",
       messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }],
@@ -35,7 +35,7 @@ describe("ChatCompletionRequestSchema", () => {
     const n = ChatCompletionRequestSchema.safeParse({
       model: "m",
       messages: [{ role: "user", content: "x" }],
-      n: 3,
+      n: MAX_CHOICES + 1,
     });
     expect(n.success).toBe(false);
     if (!n.success) expect(paramFromPath(n.error.issues[0]!.path)).toBe("n");
@@ -52,7 +52,7 @@ describe("no silent drops", () => {
   it.each([
     [{ ...base, frobnicate: 1 }, "frobnicate"],
     [{ ...base, tabgrid: { latency_budget_ms: 5, extra: 1 } }, "tabgrid.extra"],
-    [{ ...base, logprobs: true }, "logprobs"],
+    [{ ...base, logprobs: true, top_logprobs: 21 }, "top_logprobs"],
     [{ ...base, top_logprobs: 3 }, "top_logprobs"],
     [{ ...base, store: true }, "store"],
     [{ ...base, metadata: { a: "b" } }, "metadata"],

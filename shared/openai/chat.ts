@@ -4,7 +4,6 @@ import {
   checkStreamOptions,
   closedObject,
   noUnknownFields,
-  onlyDefault,
   refused,
 } from "./request-fields.js";
 import { unenforceable } from "./json-schema.js";
@@ -16,6 +15,7 @@ import {
   schemaSizeProblem,
 } from "./string-limits.js";
 import { UsageSchema } from "../protocol/job.js";
+import { MAX_TOP_LOGPROBS } from "../protocol/logprobs.js";
 
 /** OpenAI content may be a string or an array of parts; Tabgrid's text models accept text parts. */
 const ContentSchema = z.union([
@@ -157,11 +157,9 @@ export const ChatCompletionRequestSchema = z
     tools: z.array(ToolSchema).max(MAX_TOOLS).nullish(),
     tool_choice: ToolChoiceSchema.nullish(),
     parallel_tool_calls: z.boolean().nullish(),
-    logprobs: onlyDefault(
-      false,
-      "logprobs are not returned yet: the tab-to-coordinator protocol carries text only",
-    ),
-    top_logprobs: onlyDefault(0, "top_logprobs need logprobs, which are not returned yet"),
+    /** Each answer token's log-probability, from the tab (docs/api.md, "Logprobs"). */
+    logprobs: z.boolean().nullish(),
+    top_logprobs: z.number().int().min(0).max(MAX_TOP_LOGPROBS).nullish(),
     modalities: z.array(z.literal("text", { error: "only text output is supported" })).nullish(),
     audio: refused("audio output is not supported"),
     prediction: refused("predicted outputs are not supported"),
@@ -177,6 +175,21 @@ export const ChatCompletionRequestSchema = z
   .catchall(noUnknownFields)
   .superRefine((req, ctx) => {
     checkStreamOptions(req, ctx);
+    if (req.top_logprobs != null && req.logprobs !== true) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["top_logprobs"],
+        message: "top_logprobs needs logprobs: true",
+      });
+    }
+    if (req.logprobs && req.tools?.length && req.tool_choice !== "none") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["logprobs"],
+        message:
+          "logprobs cannot be given with tools: the model's tokens are Tabgrid's tool envelope, not the answer",
+      });
+    }
     const names = new Set((req.tools ?? []).map((t) => t.function.name));
     const choice = req.tool_choice;
     if (choice && choice !== "none" && !names.size) {
@@ -193,6 +206,18 @@ export const ChatCompletionRequestSchema = z
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
 
 const ChatFinishReasonSchema = z.enum(["stop", "length", "tool_calls"]);
+
+const TopLogprobSchema = z.object({
+  token: z.string(),
+  logprob: z.number(),
+  bytes: z.array(z.number().int()).nullable(),
+});
+/** A choice's `logprobs`: one entry per answer token, as OpenAI sends them. */
+export const ChatLogprobsSchema = z.object({
+  content: z.array(TopLogprobSchema.extend({ top_logprobs: z.array(TopLogprobSchema) })).nullable(),
+  refusal: z.null(),
+});
+export type ChatLogprobs = z.infer<typeof ChatLogprobsSchema>;
 export type ChatFinishReason = z.infer<typeof ChatFinishReasonSchema>;
 
 /** Response of a non-streaming chat completion (`object: "chat.completion"`). */
@@ -211,7 +236,7 @@ export const ChatCompletionSchema = z.object({
         tool_calls: z.array(ToolCallSchema).optional(),
       }),
       finish_reason: ChatFinishReasonSchema.nullable(),
-      logprobs: z.null(),
+      logprobs: ChatLogprobsSchema.nullable(),
     }),
   ),
   usage: UsageSchema,
@@ -243,7 +268,7 @@ export const ChatCompletionChunkSchema = z.object({
         tool_calls: z.array(ToolCallDeltaSchema).optional(),
       }),
       finish_reason: ChatFinishReasonSchema.nullable(),
-      logprobs: z.null(),
+      logprobs: ChatLogprobsSchema.nullable(),
     }),
   ),
   usage: UsageSchema.nullable().optional(),

@@ -20,6 +20,11 @@ export const MAX_MAX_TOKENS = 4096;
 /** Default and ceiling of `tabgrid.resume_grace_ms`. */
 export const DEFAULT_RESUME_GRACE_MS = 500;
 export const MAX_RESUME_GRACE_MS = 60_000;
+/**
+ * Most answers (`n`) one request may ask for. Each answer is its own job on its own tab, so this
+ * bounds how many tabs one request (one concurrency slot of its client) can occupy.
+ */
+export const MAX_CHOICES = 8;
 
 /** A field Tabgrid cannot honour: absent or null passes, anything else is a 400 naming it. */
 export function refused(why: string) {
@@ -86,10 +91,8 @@ export const CommonRequestFields = {
       error: `logit_bias may name at most ${MAX_LOGIT_BIAS} tokens`,
     })
     .nullish(),
-  n: onlyDefault(
-    1,
-    "only n=1 is supported: each answer comes from one tab; send several requests instead",
-  ),
+  /** Answers to produce, each a job of its own (fanned out to several tabs when there are). */
+  n: z.number().int().min(1).max(MAX_CHOICES).nullish(),
   /** An end-user id: written to the coordinator's log with the request id, never sent to tabs. */
   user: boundedString(MAX_USER_BYTES).nullish(),
   safety_identifier: boundedString(MAX_USER_BYTES).nullish(),

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { LogprobsRequestSchema } from "./logprobs.js";
 
 /**
  * A job as the coordinator hands it to a tab: the OpenAI request normalised into one shape for both
@@ -31,6 +32,8 @@ export const SamplingSchema = z.object({
   constraint: z
     .object({ kind: z.literal("json"), schema: z.record(z.string(), z.unknown()) })
     .optional(),
+  /** Return each token's log-probability and `top` alternatives (job.logprobs frames). */
+  logprobs: LogprobsRequestSchema.optional(),
 });
 export type Sampling = z.infer<typeof SamplingSchema>;
 

@@ -8,6 +8,7 @@ import {
   SamplingSchema,
   UsageSchema,
 } from "./job.js";
+import { JobLogprobsSchema } from "./logprobs.js";
 
 /**
  * The contributor channel: one WebSocket per tab at /v1/nodes/connect. Every frame is JSON with a
@@ -27,6 +28,8 @@ export const NodeMessageType = {
   JobDelta: "job.delta",
   JobProgress: "job.progress",
   JobDone: "job.done",
+  /** Since the logprobs work: sent only for jobs that ask (shared/protocol/logprobs.ts). */
+  JobLogprobs: "job.logprobs",
   JobError: "job.error",
   // coordinator -> tab
   Challenge: "challenge",
@@ -195,6 +198,7 @@ export const TabMessageSchema = z.discriminatedUnion("type", [
   JobDoneSchema,
   JobErrorFrameSchema,
   AuditResultSchema,
+  JobLogprobsSchema,
 ]);
 export type TabMessage = z.infer<typeof TabMessageSchema>;
 export type Hello = z.infer<typeof HelloSchema>;

@@ -1,6 +1,7 @@
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import { createRng } from "../../shared/scheduling/prng.js";
 import type { FinishReason, JobInput, Sampling, Usage } from "../../shared/protocol/job.js";
+import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
 import {
   EngineError,
   type ChatRequest,
@@ -328,6 +329,7 @@ export class DeterministicEngine implements InferenceEngine {
     let sent = "";
     let generated = 0;
     let finishReason = expected.finishReason;
+    const logprobs: TokenLogprob[] | undefined = sampling.logprobs ? [] : undefined;
     try {
       // Replay the expected text token by token, as a real decoder would produce it.
       for (const [i, token] of tokens.slice(0, expected.usage.completion_tokens).entries()) {
@@ -342,6 +344,8 @@ export class DeterministicEngine implements InferenceEngine {
           break;
         }
         generated++;
+        if (logprobs && sampling.logprobs)
+          logprobs.push(tokenLogprob(token, sampling.logprobs.top));
         const from = Math.max(sent.length, continueFrom.length);
         const piece = expected.text.slice(from, Math.min(next.length, expected.text.length));
         if (piece) onDelta(piece);
@@ -363,6 +367,21 @@ export class DeterministicEngine implements InferenceEngine {
       },
       ...(this.lastTps !== null ? { decodeTokensPerSecond: this.lastTps } : {}),
       ...(continueFrom ? { continuedTokens: prefilled } : {}),
+      ...(logprobs ? { logprobs } : {}),
     };
   }
+}
+
+/**
+ * The deterministic model's log-probabilities for a token it emits: its own token at
+ * SCORE_LOGPROBS.own, first of the `top` alternatives; the others are "alt1", "alt2", … each less
+ * likely than the last.
+ */
+export function tokenLogprob(token: string, top: number): TokenLogprob {
+  const own = { token, logprob: SCORE_LOGPROBS.own };
+  const alternatives = Array.from({ length: Math.max(0, top - 1) }, (_, i) => ({
+    token: `alt${i + 1}`,
+    logprob: SCORE_LOGPROBS.known - i,
+  }));
+  return { ...own, top: top > 0 ? [own, ...alternatives] : [] };
 }

@@ -1,4 +1,5 @@
 import type { JobSpec } from "../../shared/protocol/job.js";
+import { logprobsFrames } from "../../shared/protocol/logprobs.js";
 import { DeterministicEngine } from "../support/deterministic-engine.js";
 import { ScriptedTab } from "./scripted-tab.js";
 
@@ -50,6 +51,8 @@ export class EngineTab {
         job.input.kind === "chat"
           ? await this.engine.chat({ ...request, messages: job.input.messages }, onDelta)
           : await this.engine.complete({ ...request, prompt: job.input.prompt }, onDelta);
+      if (result.logprobs)
+        for (const frame of logprobsFrames(job.id, result.logprobs)) this.tab.send(frame);
       this.tab.send({
         type: "job.done",
         jobId: job.id,

@@ -6,6 +6,7 @@ import type {
   Sampling,
   Usage,
 } from "../../shared/protocol/job.js";
+import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
 
 /**
  * The one interface every engine in the tab implements: the WebLLM engine in production, a
@@ -50,6 +51,11 @@ export interface GenerationResult {
    * completion_tokens), when the engine counted them.
    */
   continuedTokens?: number;
+  /**
+   * Only when `sampling.logprobs` asked: each generated token's log-probability and its top
+   * alternatives, in order (tokens prefilled from `continueFrom` have none).
+   */
+  logprobs?: TokenLogprob[];
 }
 
 export interface EngineStats {

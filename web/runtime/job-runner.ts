@@ -1,5 +1,6 @@
 import type { JobErrorCode, JobSpec } from "../../shared/protocol/job.js";
 import type { AuditAssign, TabMessage } from "../../shared/protocol/node-messages.js";
+import { logprobsFrames } from "../../shared/protocol/logprobs.js";
 import type { DirectSender } from "../direct/tab-sender.js";
 import { EngineError, type InferenceEngine } from "../engine/inference-engine.js";
 import { DeltaCoalescer } from "./delta-coalescer.js";
@@ -194,6 +195,9 @@ export class JobRunner {
             );
       deltas.flush();
       const finishReason = running.cancelled ? "abort" : result.finishReason;
+      // Asked-for log-probabilities go before job.done, which delivers them to the client.
+      if (result.logprobs && finishReason !== "abort")
+        for (const frame of logprobsFrames(job.id, result.logprobs)) send(frame);
       direct?.done(finishReason, result.usage);
       // onJobEnd first: a pause it decides (GPU share, throttling) is announced in job.done, so
       // the coordinator never offers this tab a job it would refuse.

@@ -1,0 +1,195 @@
+import { SELF } from "cloudflare:test";
+import OpenAI from "openai";
+import { afterEach, describe, expect, it } from "vitest";
+import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
+import { EngineTab } from "../../test/workerd/api-tab.js";
+import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import { SCORE_LOGPROBS } from "../../test/support/deterministic-engine.js";
+
+/**
+ * logprobs / top_logprobs with the official `openai` client: the tab's engine returns them
+ * (job.logprobs frames), the coordinator checks them against the job and gives them in OpenAI's
+ * shape; a tab's wrong ones are its fault and never reach the client.
+ */
+const client = new OpenAI({
+  baseURL: "http://tabgrid.test/v1",
+  apiKey: "unused-locally",
+  fetch: (url, init) => SELF.fetch(url as string, init as RequestInit),
+  maxRetries: 0,
+});
+
+const tabs: Array<{ close(): void }> = [];
+afterEach(() => tabs.splice(0).forEach((t) => t.close()));
+async function serving(model: string): Promise<EngineTab> {
+  const t = await EngineTab.connect(model);
+  tabs.push(t);
+  return t;
+}
+async function scripted(model: string): Promise<ScriptedTab> {
+  const t = await ScriptedTab.connect([model]);
+  tabs.push(t);
+  return t;
+}
+
+const bytes = (s: string) => [...new TextEncoder().encode(s)];
+
+describe("logprobs", () => {
+  it("non-streamed: one entry per token with its bytes and top_logprobs alternatives", async () => {
+    const tab = await serving("lp-whole");
+    const r = await client.chat.completions.create({
+      model: "lp-whole",
+      messages: [{ role: "user", content: "héllo there" }],
+      logprobs: true,
+      top_logprobs: 3,
+    });
+    const choice = r.choices[0]!;
+    expect(choice.message.content).toBe("You said: héllo there");
+    const content = choice.logprobs?.content ?? [];
+    expect(content.map((e) => e.token)).toEqual(["You", " said:", " héllo", " there"]);
+    expect(content[2]).toEqual({
+      token: " héllo",
+      logprob: SCORE_LOGPROBS.own,
+      bytes: bytes(" héllo"),
+      top_logprobs: [
+        { token: " héllo", logprob: SCORE_LOGPROBS.own, bytes: bytes(" héllo") },
+        { token: "alt1", logprob: SCORE_LOGPROBS.known, bytes: bytes("alt1") },
+        { token: "alt2", logprob: SCORE_LOGPROBS.known - 1, bytes: bytes("alt2") },
+      ],
+    });
+    expect(tab.jobs[0]?.sampling.logprobs).toEqual({ top: 3 });
+    expect(choice.logprobs?.refusal).toBeNull();
+  });
+
+  it("without logprobs the choice says null and the tab is not asked", async () => {
+    const tab = await serving("lp-none");
+    const r = await client.chat.completions.create({
+      model: "lp-none",
+      messages: [{ role: "user", content: "hi" }],
+    });
+    expect(r.choices[0]?.logprobs).toBeNull();
+    expect(tab.jobs[0]?.sampling.logprobs).toBeUndefined();
+  });
+
+  it("streamed: the stream helper assembles them; usage and finish_reason still end it", async () => {
+    await serving("lp-stream");
+    const stream = client.chat.completions.stream({
+      model: "lp-stream",
+      messages: [{ role: "user", content: "a b c" }],
+      logprobs: true,
+      top_logprobs: 0,
+      stream_options: { include_usage: true },
+    });
+    const final = await stream.finalChatCompletion();
+    const choice = final.choices[0]!;
+    expect(choice.finish_reason).toBe("stop");
+    expect(choice.logprobs?.content?.map((e) => e.token).join("")).toBe("You said: a b c");
+    expect(choice.logprobs?.content?.every((e) => e.top_logprobs.length === 0)).toBe(true);
+    expect(final.usage?.completion_tokens).toBe(5);
+  });
+
+  it("n > 1: each choice has its own", async () => {
+    await serving("lp-n");
+    const r = await client.chat.completions.create({
+      model: "lp-n",
+      messages: [{ role: "user", content: "x" }],
+      n: 2,
+      logprobs: true,
+    });
+    expect(r.choices.map((c) => c.logprobs?.content?.length)).toEqual([3, 3]);
+  });
+
+  it.each([
+    [{ logprobs: true, top_logprobs: 21 }, "top_logprobs"],
+    [{ top_logprobs: 2 }, "top_logprobs"],
+    [
+      {
+        logprobs: true,
+        tools: [{ type: "function", function: { name: "f", parameters: { type: "object" } } }],
+      },
+      "logprobs",
+    ],
+  ])("what cannot be honoured is a 400 naming the field: %j", async (extra, param) => {
+    const err = await client.chat.completions
+      .create({ model: "lp-any", messages: [{ role: "user", content: "x" }], ...extra } as never)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).toBe(param);
+  });
+});
+
+describe("a tab's wrong logprobs", () => {
+  const entry = (token: string, top: number): TokenLogprob => ({
+    token,
+    logprob: -0.5,
+    top: Array.from({ length: top }, (_, i) => ({ token: `t${i}`, logprob: -1 - i })),
+  });
+
+  it("more alternatives than asked: the tab is cut off and another tab finishes the answer", async () => {
+    const bad = await scripted("lp-bad");
+    const answer = client.chat.completions.create({
+      model: "lp-bad",
+      messages: [{ role: "user", content: "one two" }],
+      logprobs: true,
+      top_logprobs: 1,
+    });
+    const { job } = await bad.next("job.assign");
+    bad.send({ type: "job.accept", jobId: job.id });
+    bad.send({ type: "job.delta", jobId: job.id, seq: 0, text: "You" });
+    const good = await serving("lp-bad");
+    bad.send({ type: "job.logprobs", jobId: job.id, entries: [entry("You", 3)] });
+    expect((await bad.next("job.cancel")).jobId).toBe(job.id);
+    const r = await answer;
+    expect(r.choices[0]?.message.content).toBe("You said: one two");
+    // Continued after a failover: the first tab's entries are not given, so none are.
+    expect(r.choices[0]?.logprobs).toBeNull();
+    expect(good.jobs).toHaveLength(1);
+  });
+
+  it("a positive logprob breaks the frame schema: the socket closes and the job moves on", async () => {
+    const bad = await scripted("lp-positive");
+    const answer = client.chat.completions.create({
+      model: "lp-positive",
+      messages: [{ role: "user", content: "one" }],
+      logprobs: true,
+    });
+    const { job } = await bad.next("job.assign");
+    bad.send({ type: "job.accept", jobId: job.id });
+    await serving("lp-positive");
+    bad.send({
+      type: "job.logprobs",
+      jobId: job.id,
+      entries: [{ token: "You", logprob: 0.5, top: [] }],
+    });
+    await bad.closed;
+    const r = await answer;
+    expect(r.choices[0]?.message.content).toBe("You said: one");
+    // The second tab wrote the whole answer (nothing was delivered before), so its entries count.
+    expect(r.choices[0]?.logprobs?.content).toHaveLength(3);
+  });
+
+  it("more entries than the tokens counted at the end: the client gets null, not them", async () => {
+    const bad = await scripted("lp-many");
+    const answer = client.chat.completions.create({
+      model: "lp-many",
+      messages: [{ role: "user", content: "x" }],
+      logprobs: true,
+    });
+    const { job } = await bad.next("job.assign");
+    bad.send({ type: "job.accept", jobId: job.id });
+    bad.send({ type: "job.delta", jobId: job.id, seq: 0, text: "ok" });
+    bad.send({
+      type: "job.logprobs",
+      jobId: job.id,
+      entries: Array.from({ length: 50 }, () => entry("ok", 0)),
+    });
+    bad.send({
+      type: "job.done",
+      jobId: job.id,
+      finishReason: "stop",
+      usage: { prompt_tokens: 1, completion_tokens: 50, total_tokens: 51 },
+    });
+    const r = await answer;
+    expect(r.choices[0]?.message.content).toBe("ok");
+    expect(r.choices[0]?.logprobs).toBeNull();
+  });
+});
