@@ -247,6 +247,29 @@ export function metricsRoutes() {
     }
     out.family("tabgrid_queue_depth", "gauge", "Requests waiting for their first tab, by region.");
     for (const [region, s] of regions) out.sample("tabgrid_queue_depth", { region }, s.queued);
+    out.family(
+      "tabgrid_audits_total",
+      "counter",
+      "Answer audits judged, by region and result (regions running verification).",
+    );
+    for (const [region, s] of regions) {
+      const t = s.status?.trust;
+      if (!t) continue;
+      out.sample("tabgrid_audits_total", { region, result: "passed" }, t.audits.passed);
+      out.sample("tabgrid_audits_total", { region, result: "failed" }, t.audits.failed);
+    }
+    out.family("tabgrid_canaries_total", "counter", "Canary jobs judged, by region and result.");
+    for (const [region, s] of regions) {
+      const t = s.status?.trust;
+      if (!t) continue;
+      out.sample("tabgrid_canaries_total", { region, result: "passed" }, t.canaries.passed);
+      out.sample("tabgrid_canaries_total", { region, result: "failed" }, t.canaries.failed);
+    }
+    out.family("tabgrid_quarantined_tabs", "gauge", "Connected tabs in quarantine, by region.");
+    for (const [region, s] of regions) {
+      const t = s.status?.trust;
+      if (t) out.sample("tabgrid_quarantined_tabs", { region }, t.quarantinedTabs);
+    }
     out.family("tabgrid_model_tabs", "gauge", "Tabs serving each model, and how many are idle.");
     for (const m of modelViews(snapshot)) {
       out.sample("tabgrid_model_tabs", { model: m.id, state: "all" }, m.nodes);

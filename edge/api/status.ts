@@ -5,11 +5,13 @@ import type {
   NetworkView,
   PlaceView,
   RegionView,
+  VerificationView,
   WindowView,
 } from "../../shared/status/status-views.js";
 import { directorySnapshot } from "../directory/directory-client.js";
 import type { DirectorySnapshot } from "../directory/directory-do.js";
 import type { AppContext } from "../env.js";
+import type { TrustHealth } from "../region/trust-health.js";
 import {
   addCounts,
   emptyCounts,
@@ -45,6 +47,38 @@ function emptyWindows(): Record<StatsWindow, WindowView> {
   return { "5m": w, "1h": w, "1d": w };
 }
 
+function verificationView(t: TrustHealth | null | undefined): VerificationView | null {
+  if (!t) return null;
+  return {
+    audits: { ...t.audits },
+    canaries: { ...t.canaries },
+    audits_pending: t.auditsPending,
+    quarantined_tabs: t.quarantinedTabs,
+    quarantined_identities: t.quarantinedIdentities,
+  };
+}
+
+/** The sum of the regions' verification figures (null when no region runs verification). */
+export function addVerification(
+  a: VerificationView | null,
+  b: VerificationView | null,
+): VerificationView | null {
+  if (!a || !b) return a ?? b;
+  return {
+    audits: {
+      passed: a.audits.passed + b.audits.passed,
+      failed: a.audits.failed + b.audits.failed,
+    },
+    canaries: {
+      passed: a.canaries.passed + b.canaries.passed,
+      failed: a.canaries.failed + b.canaries.failed,
+    },
+    audits_pending: a.audits_pending + b.audits_pending,
+    quarantined_tabs: a.quarantined_tabs + b.quarantined_tabs,
+    quarantined_identities: a.quarantined_identities + b.quarantined_identities,
+  };
+}
+
 function noStates(): Record<NodeState, number> {
   return { loading: 0, idle: 0, busy: 0, paused: 0 };
 }
@@ -67,6 +101,7 @@ export function regionViews(snapshot: DirectorySnapshot): RegionView[] {
         states: s.status?.states ?? noStates(),
         updated_at: new Date(s.updatedAt).toISOString(),
         windows,
+        verification: verificationView(s.status?.trust),
       };
     });
 }
@@ -120,12 +155,14 @@ export function networkView(snapshot: DirectorySnapshot): NetworkView {
   let queued = 0;
   let regions = 0;
   let latest = 0;
+  let verification: VerificationView | null = null;
   for (const s of Object.values(snapshot)) {
     tabs += s.nodes;
     queued += s.queued;
     if (s.nodes > 0) regions += 1;
     latest = Math.max(latest, s.updatedAt);
     if (!s.status) continue;
+    verification = addVerification(verification, verificationView(s.status.trust));
     for (const [state, n] of Object.entries(s.status.states)) states[state as NodeState] += n;
     for (const p of s.status.places) {
       const key = `${p.lat},${p.lon}`;
@@ -152,6 +189,7 @@ export function networkView(snapshot: DirectorySnapshot): NetworkView {
       "1h": windowView(windowStats(windows["1h"])),
       "1d": windowView(windowStats(windows["1d"])),
     },
+    verification,
     updated_at: latest ? new Date(latest).toISOString() : null,
   };
 }

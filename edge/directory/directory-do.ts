@@ -1,4 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
+import { alertConfig } from "../alerts/alert-config.js";
+import { ALERT_MIGRATIONS, AlertCheck } from "../alerts/alert-check.js";
+import { log } from "../http/log.js";
 import { timingSafeEqual } from "../auth/secret.js";
 import type { Migration } from "../durable/migrations.js";
 import { startUp, type Ready } from "../durable/start-up.js";
@@ -22,6 +25,8 @@ export const DIRECTORY_MIGRATIONS: readonly Migration[] = [
   `CREATE TABLE IF NOT EXISTS http_requests (
     route TEXT NOT NULL, status INTEGER NOT NULL, count INTEGER NOT NULL,
     PRIMARY KEY (route, status))`,
+  // Alerts (edge/alerts/alert-check.ts): models last served, audit totals, open episodes, outbox.
+  ...ALERT_MIGRATIONS,
 ];
 
 /** One counter of the HTTP request totals (edge/api/metrics.ts). */
@@ -41,15 +46,24 @@ export interface RequestCount {
  *   Client object, read by authentication before any per-key object is touched.
  * - `metrics`: HTTP request totals by route and status, which each Worker isolate adds to every
  *   few seconds (edge/api/metrics.ts); read by GET /metrics.
+ *
+ * `global` also runs the alert check (edge/alerts/) on its alarm, from the summaries it holds,
+ * while the alert webhook is configured; the first report after start-up arms it.
  */
 export class DirectoryDurableObject extends DurableObject<AppEnv> {
   private readonly ready: Ready;
   private readonly sql: SqlStorage;
+  readonly alerts: AlertCheck;
+  /** An alarm is set (so reports need not ask storage each time). */
+  private armed = false;
+  /** When reports arrive and alerts are checked (a test moves it forward). */
+  clock: () => number = Date.now;
 
   constructor(ctx: DurableObjectState, env: AppEnv) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.ready = startUp(ctx, { migrations: DIRECTORY_MIGRATIONS });
+    this.alerts = new AlertCheck(this.sql, alertConfig(env), undefined, () => this.clock());
   }
 
   async report(region: string, summary: RegionSummary): Promise<void> {
@@ -58,8 +72,30 @@ export class DirectoryDurableObject extends DurableObject<AppEnv> {
       `INSERT OR REPLACE INTO regions (region, summary, updated_at) VALUES (?, ?, ?)`,
       region,
       JSON.stringify(summary),
-      Date.now(),
+      this.clock(),
     );
+    await this.armAlerts();
+  }
+
+  /** Make sure the alert check runs (only while the webhook is configured). */
+  async armAlerts(): Promise<void> {
+    if (this.armed || !this.alerts.config) return;
+    this.armed = true;
+    if ((await this.ctx.storage.getAlarm()) === null)
+      await this.ctx.storage.setAlarm(Date.now() + this.alerts.config.checkMs);
+  }
+
+  /** The alert check; re-armed while alerts are on. A failed check is logged, not retried at once. */
+  override async alarm(): Promise<void> {
+    await this.ready();
+    try {
+      await this.alerts.check(await this.snapshot());
+    } catch (e) {
+      log("error", "alert check failed", { error: String(e) });
+    }
+    this.armed = !!this.alerts.config;
+    if (this.alerts.config)
+      await this.ctx.storage.setAlarm(Date.now() + this.alerts.config.checkMs);
   }
 
   async snapshot(): Promise<DirectorySnapshot> {

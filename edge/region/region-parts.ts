@@ -21,6 +21,7 @@ import { TabTrust } from "./tab-trust.js";
 import { TimerTable } from "./timer-table.js";
 import { Audits } from "./audits.js";
 import { Canaries } from "./canaries.js";
+import { trustHealth } from "./trust-health.js";
 import { Reputation, trustSettings, type TrustSettings } from "./reputation.js";
 import { jobSeed } from "../../shared/trust/policy.js";
 
@@ -80,7 +81,9 @@ export function regionParts(
   const channel = new TabChannel(ctx, tabs, timers, config, trust);
   const readers = new JobReaders(jobs, timers);
   const stats = new RegionStats(sql);
-  const status = withStatus(tabs, stats, REGION_CENTRES[region]);
+  const status = withStatus(tabs, stats, REGION_CENTRES[region], () =>
+    reputation.settings.enabled ? trustHealth(sql, tabs, trust) : null,
+  );
   const report = new RegionReport(
     tabs,
     jobs,

@@ -3,6 +3,7 @@ import type { Location } from "../../shared/geo/distance.js";
 import type { RegionStats, RegionStatsSummary } from "./region-stats.js";
 import type { TabRecord, TabRegistry } from "./tab-registry.js";
 import type { TrustView } from "./tab-trust.js";
+import type { TrustHealth } from "./trust-health.js";
 
 /** Per-model capacity of one region, for GET /v1/models (field names are the public API's). */
 export interface RegionSummary {
@@ -26,13 +27,23 @@ export interface RegionStatus {
   models: Record<string, ModelStatus>;
   /** Requests, TTFT and tokens/s over the last 5 minutes, hour and day (region-stats.ts). */
   stats: RegionStatsSummary;
+  /** Verification health (trust-health.ts); null when verification is off, absent before it. */
+  trust?: TrustHealth | null;
 }
 
 /** A region's summary with its status part added (region-parts.ts wraps the Directory report). */
-export function withStatus(tabs: TabRegistry, stats: RegionStats, centre: Location) {
+export function withStatus(
+  tabs: TabRegistry,
+  stats: RegionStats,
+  centre: Location,
+  health: () => TrustHealth | null = () => null,
+) {
   return (summary: RegionSummary): RegionSummary => ({
     ...summary,
-    status: statusOf(tabs.all(), summary, stats.queuedByModel(), stats.summary(), centre),
+    status: {
+      ...statusOf(tabs.all(), summary, stats.queuedByModel(), stats.summary(), centre),
+      trust: health(),
+    },
   });
 }
 

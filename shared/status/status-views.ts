@@ -24,6 +24,21 @@ export interface WindowView {
   tokens_per_s: Quantiles | null;
 }
 
+/**
+ * Answer verification (docs/trust.md) as the regions count it: audits and canaries judged since
+ * each region's verification began, and quarantines. Null where no region runs verification.
+ */
+export interface VerificationView {
+  audits: { passed: number; failed: number };
+  canaries: { passed: number; failed: number };
+  /** Audits waiting for a verifier. */
+  audits_pending: number;
+  /** Connected tabs that are quarantined (they get no client jobs). */
+  quarantined_tabs: number;
+  /** Identities under quarantine, connected or not. */
+  quarantined_identities: number;
+}
+
 export interface RegionView {
   region: string;
   tabs: number;
@@ -33,6 +48,7 @@ export interface RegionView {
   /** When the region last reported (ISO time). */
   updated_at: string;
   windows: Record<StatsWindow, WindowView>;
+  verification: VerificationView | null;
 }
 
 export interface ModelView {
@@ -67,5 +83,7 @@ export interface NetworkView {
   /** Tabs per 1° cell (about 100 km), never a tab's own location. */
   places: PlaceView[];
   windows: Record<StatsWindow, WindowView>;
+  /** Summed over the regions that run verification; null when none does. */
+  verification: VerificationView | null;
   updated_at: string | null;
 }
