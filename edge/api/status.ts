@@ -10,6 +10,7 @@ import type {
 import { directorySnapshot } from "../directory/directory-client.js";
 import type { DirectorySnapshot } from "../directory/directory-do.js";
 import type { AppContext } from "../env.js";
+import { topContributors } from "../credits/top-contributors.js";
 import {
   addCounts,
   emptyCounts,
@@ -162,7 +163,12 @@ export function statusRoutes() {
   app.use("/status", cacheable());
   app.use("/status/*", cacheable());
 
-  app.get("/status", async (c) => c.json(networkView(await directorySnapshot(c.env))));
+  app.get("/status", async (c) =>
+    c.json({
+      ...networkView(await directorySnapshot(c.env)),
+      top_contributors: await topContributors(c.env),
+    }),
+  );
   app.get("/status/models", async (c) =>
     c.json({ object: "list", data: modelViews(await directorySnapshot(c.env)) }),
   );

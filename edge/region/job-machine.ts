@@ -99,6 +99,7 @@ export class JobMachine {
   async onTabEvent(event: TabEvent): Promise<void> {
     switch (event.type) {
       case "joined":
+        this.d.learning.joined(event.tab);
         this.d.placement.syncTab(event.tab);
         await this.d.report.soon(true);
         await this.offerWaiting(event.tab);
@@ -457,6 +458,7 @@ export class JobMachine {
   private async settle(jobId: string): Promise<void> {
     const { timers } = this.d;
     this.d.stats.settled(this.d.jobs.get(jobId));
+    this.d.learning.settled(jobId);
     await this.d.leases.drop(jobId);
     await timers.clear(jobTimer("wait", jobId));
     await timers.clear(jobTimer("detach", jobId));

@@ -1,4 +1,5 @@
 import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
+import type { RegionCredits } from "../credits/region-credits.js";
 import type { JobStore } from "./job-store.js";
 import type { TabMatcher } from "./tab-matcher.js";
 import type { TabRecord } from "./tab-registry.js";
@@ -15,6 +16,8 @@ export class TabLearning {
     private readonly trust: TabTrust,
     private readonly matcher: TabMatcher,
     private readonly region: RegionHint,
+    /** The credit ledger (edge/credits); absent, credit stays in this Region's count only. */
+    private readonly credits?: RegionCredits,
   ) {}
 
   /** RTT sample: job.assign → job.accept, smoothed. */
@@ -46,15 +49,32 @@ export class TabLearning {
   /**
    * Credit the finishing tab's identity with the completion tokens it generated — the
    * coordinator's bounded count (usage-bounds.ts), never the tab's claim — its share of the
-   * answer's characters when it took over from another tab mid-stream. Returns the credit (null
-   * when the job is unknown; 0 while the identity is quarantined) so the caller can tell the tab.
+   * answer's characters when it took over from another tab mid-stream, times the weight of the
+   * latency tier it delivered (region-credits.ts). Returns the credit (null when the job is
+   * unknown; 0 while the identity is quarantined) so the caller can tell the tab; the ledger
+   * gets the same figure (withheld there when quarantined).
    */
   credit(tab: TabRecord, jobId: string, completionTokens: number): number | null {
     const row = this.jobs.get(jobId);
     if (!row) return null;
     const total = row.text.length;
     const own = total - row.attempt_start_chars;
-    const credit = total > 0 ? Math.round((completionTokens * own) / total) : completionTokens;
-    return this.trust.addCredit(tab.tabId, credit);
+    const tokens = total > 0 ? Math.round((completionTokens * own) / total) : completionTokens;
+    const weight = this.credits?.weightOf(row, this.jobs.match(row)) ?? 1;
+    const credit = Math.round(tokens * weight * 1000) / 1000;
+    const added = this.trust.addCredit(tab.tabId, credit);
+    const quarantined = this.trust.state(tab.tabId) === "quarantined";
+    this.credits?.earned(tab, { jobId, credit, tokens, quarantined });
+    return added;
+  }
+
+  /** A tab joined: the ledger tells it its balance. */
+  joined(tab: TabRecord): void {
+    this.credits?.joined(tab);
+  }
+
+  /** A job ended: settle what its key set aside for a paid place in the queue. */
+  settled(jobId: string): void {
+    this.credits?.settled(this.jobs.get(jobId));
   }
 }
