@@ -17,6 +17,7 @@ import { DEFAULT_PEER_ID_TTL_MS } from "./signal/peer-ids.js";
  *   readConfig(env).sseKeepAliveMs      — SSE comment lines while a job waits or prefills
  *   readConfig(env).iceServers          — STUN/TURN for the direct path (signal/signal-routes.ts)
  *   readConfig(env).signal              — peer-id key and per-address/per-socket limits (signal/)
+ *   readConfig(env).credits             — latency tiers' prices and credit weights (credits/)
  *   readConfig(env).adminToken / .fallback
  *
  * Limits and their defaults are listed in docs/limits.md.
@@ -59,6 +60,20 @@ export interface Config {
     storageMaxJobs: number;
   };
   anonymous: { on: boolean; rpm: number; concurrent: number };
+  /**
+   * The latency tiers' price table (docs/credits.md). A key asks for a tier with the
+   * `x-tabgrid-tier` header; with enough linked credit its waiting requests go ahead of the base
+   * tier's and it pays `price` credits per completion token delivered. Tabs earn `weight` credits
+   * per completion token, by the tier they delivered.
+   */
+  credits: {
+    /** Time to first token an `interactive` request asks for when it names no budget of its own. */
+    interactiveBudgetMs: number;
+    /** Credits per completion token a key pays for a request that used the tier's place. */
+    price: { interactive: number; batch: number };
+    /** Credits per completion token a tab earns: interactive = a latency budget it met. */
+    weight: { interactive: number; batch: number };
+  };
   allowLocationHeader: boolean;
   streamIdleMs: number;
   /** SSE comment lines while a streamed job waits or prefills (SSE_KEEPALIVE_MS). */
@@ -123,6 +138,11 @@ const VARS = {
   STREAM_IDLE_MS: positive,
   SSE_KEEPALIVE_MS: positive,
   ANONYMOUS_TIER: z.enum(["on", "off"]),
+  INTERACTIVE_BUDGET_MS: positiveInt,
+  CREDIT_PRICE_INTERACTIVE: z.coerce.number().finite().nonnegative(),
+  CREDIT_PRICE_BATCH: z.coerce.number().finite().nonnegative(),
+  CREDIT_WEIGHT_INTERACTIVE: z.coerce.number().finite().nonnegative(),
+  CREDIT_WEIGHT_BATCH: z.coerce.number().finite().nonnegative(),
   ANONYMOUS_RPM: positiveInt,
   ANONYMOUS_CONCURRENT: positiveInt,
   ALLOW_LOCATION_HEADER: z.enum(["true", "false"]),
@@ -199,6 +219,17 @@ function build(v: Vars): Config {
       on: v.ANONYMOUS_TIER === "on",
       rpm: v.ANONYMOUS_RPM ?? 10,
       concurrent: v.ANONYMOUS_CONCURRENT ?? 1,
+    },
+    credits: {
+      interactiveBudgetMs: v.INTERACTIVE_BUDGET_MS ?? 10_000,
+      price: {
+        interactive: v.CREDIT_PRICE_INTERACTIVE ?? 2,
+        batch: v.CREDIT_PRICE_BATCH ?? 1,
+      },
+      weight: {
+        interactive: v.CREDIT_WEIGHT_INTERACTIVE ?? 2,
+        batch: v.CREDIT_WEIGHT_BATCH ?? 1,
+      },
     },
     allowLocationHeader: v.ALLOW_LOCATION_HEADER === "true",
     streamIdleMs: v.STREAM_IDLE_MS ?? 5_000,

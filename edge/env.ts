@@ -4,6 +4,7 @@ import type { RegionDurableObject } from "./region/region-do.js";
 import type { DirectoryDurableObject } from "./directory/directory-do.js";
 import type { SignalDurableObject } from "./signal/signal-do.js";
 import type { AlertEnv } from "./alerts/alert-config.js";
+import type { LedgerDurableObject } from "./credits/ledger-do.js";
 
 /**
  * Bindings and variables of the coordinator Worker (see wrangler.toml). Variables are strings as
@@ -14,6 +15,8 @@ export interface AppEnv extends AlertEnv {
   CLIENT: DurableObjectNamespace<ClientDurableObject>;
   /** `global`: per-region summaries; `keys:<0-f>`: the key directory (directory/directory-do.ts). */
   DIRECTORY: DurableObjectNamespace<DirectoryDurableObject>;
+  /** The credit ledger, one object named `global` (credits/ledger-do.ts, docs/credits.md). */
+  LEDGER: DurableObjectNamespace<LedgerDurableObject>;
   /** Optional OpenAI-compatible upstream used when no tab can serve a request in time. */
   FALLBACK_URL?: string;
   FALLBACK_API_KEY?: string;

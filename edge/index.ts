@@ -13,6 +13,7 @@ import { adminRoutes } from "./api/admin.js";
 import { statusRoutes } from "./api/status.js";
 import { countRequests, metricsRoutes } from "./api/metrics.js";
 import { authenticate } from "./auth/authenticate.js";
+import { creditRoutes } from "./credits/credit-routes.js";
 
 /** Response headers the SDK reads across origins (job id for resume, request id for errors). */
 const EXPOSED_HEADERS = [
@@ -29,6 +30,7 @@ export { RegionDurableObject } from "./region/region-do.js";
 export { SignalDurableObject } from "./signal/signal-do.js";
 export { ClientDurableObject } from "./auth/client-do.js";
 export { DirectoryDurableObject } from "./directory/directory-do.js";
+export { LedgerDurableObject } from "./credits/ledger-do.js";
 
 /**
  * The coordinator Worker: the OpenAI-compatible API and the contributors' socket under /v1; every
@@ -49,7 +51,13 @@ for (const path of [
 ])
   app.use(path, cors({ origin: "*", exposeHeaders: [...EXPOSED_HEADERS] }));
 // Inference and jobs need a key (or the anonymous tier); listings and the tab socket are public.
-for (const path of ["/v1/chat/completions", "/v1/completions", "/v1/jobs/*"])
+for (const path of [
+  "/v1/chat/completions",
+  "/v1/completions",
+  "/v1/jobs/*",
+  "/v1/credits/link",
+  "/v1/credits/key",
+])
   app.use(path, authenticate());
 app.route("/v1", inferenceRoutes());
 app.route("/v1", modelRoutes());
@@ -58,6 +66,7 @@ app.route("/v1", jobRoutes());
 app.route("/v1", signalRoutes());
 app.route("/v1", adminRoutes());
 app.route("/v1", statusRoutes());
+app.route("/v1", creditRoutes());
 app.route("/", metricsRoutes());
 app.notFound((c) =>
   errorResponse(

@@ -250,6 +250,7 @@ async function contribute(p: Page, steal: boolean): Promise<void> {
     },
     onJobEnd: (end) => jobEnded(p, end),
     onCredit: (jobId, credit) => p.record.credit(jobId, credit),
+    onBalance: (balance) => p.record.balance(balance),
   });
   const view = contribution.contributor.snapshot;
   renderStatus(status, view);

@@ -21,6 +21,9 @@ import { JOB_TOKEN_HEADER, newJobToken } from "../auth/job-token.js";
 import type { JobRequest } from "../region/job-request.js";
 import { jobStream } from "../region-client/job-stream.js";
 import { openJob } from "../region-client/open-job.js";
+import { readConfig } from "../config.js";
+import { requestedTier, TIER_HEADER, type Tier } from "../credits/tiers.js";
+import { QueueClass } from "../../shared/scheduling/wait-queue.js";
 
 interface RequestOptions {
   /** Answers asked for (`n`): one job each. */
@@ -29,6 +32,7 @@ interface RequestOptions {
   includeUsage: boolean;
   resumeGraceMs: number;
   latencyBudgetMs: number | undefined;
+  tier: Tier | null;
 }
 
 type Kind = "chat/completions" | "completions";
@@ -95,12 +99,18 @@ function optionsOf(
       "invalid_value",
     );
   }
+  const tier = requestedTier(c.req.header(TIER_HEADER), c.get("caller").tier === "key");
+  const budget = req.tabgrid?.latency_budget_ms ?? (header > 0 ? header : undefined);
   return {
     choices: req.n ?? 1,
     stream: req.stream ?? false,
     includeUsage: req.stream_options?.include_usage ?? false,
     resumeGraceMs: req.tabgrid?.resume_grace_ms ?? DEFAULT_RESUME_GRACE_MS,
-    latencyBudgetMs: req.tabgrid?.latency_budget_ms ?? (header > 0 ? header : undefined),
+    // The interactive tier's budget unless the request names its own.
+    latencyBudgetMs:
+      budget ??
+      (tier === "interactive" ? readConfig(c.env).credits.interactiveBudgetMs : undefined),
+    tier,
   };
 }
 
@@ -136,7 +146,8 @@ async function runJob(
     owner: caller.owner,
     reading: { tokenHash: readToken.hash, mode },
     detachGraceMs: opts.resumeGraceMs,
-    priority: caller.tier === "key" ? 0 : 1,
+    priority: caller.tier === "key" ? QueueClass.key : QueueClass.anonymous,
+    ...(opts.tier ? { tier: opts.tier } : {}),
     match: {
       clientLocation: loc,
       promptTokens: Math.ceil(promptChars / 4),

@@ -12,6 +12,7 @@ import { directorySnapshot } from "../directory/directory-client.js";
 import type { DirectorySnapshot } from "../directory/directory-do.js";
 import type { AppContext } from "../env.js";
 import type { TrustHealth } from "../region/trust-health.js";
+import { topContributors } from "../credits/top-contributors.js";
 import {
   addCounts,
   emptyCounts,
@@ -200,7 +201,12 @@ export function statusRoutes() {
   app.use("/status", cacheable());
   app.use("/status/*", cacheable());
 
-  app.get("/status", async (c) => c.json(networkView(await directorySnapshot(c.env))));
+  app.get("/status", async (c) =>
+    c.json({
+      ...networkView(await directorySnapshot(c.env)),
+      top_contributors: await topContributors(c.env),
+    }),
+  );
   app.get("/status/models", async (c) =>
     c.json({ object: "list", data: modelViews(await directorySnapshot(c.env)) }),
   );

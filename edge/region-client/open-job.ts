@@ -8,6 +8,7 @@ import { apiErrorFromJob } from "../http/api-error.js";
 import type { OpenJobResult } from "../region/job-events.js";
 import type { JobRequest } from "../region/job-request.js";
 import { regionFor, regionStub, type RegionName } from "../region/region-stub.js";
+import { paidPlace } from "../credits/queue-place.js";
 
 /** Neighbouring regions tried after the home region, nearest first. */
 const MAX_SPILLOVER_REGIONS = 3;
@@ -35,9 +36,9 @@ export async function openJob(
 ): Promise<Opened> {
   const home = regionFor(loc);
   const model = request.job.model;
-  const tryRegion = async (region: RegionName, queue: boolean) => {
+  const tryRegion = async (region: RegionName, queue: boolean, asked = request) => {
     const stub = regionStub(env, region);
-    const opened = await stub.openJob(request, queue);
+    const opened = await stub.openJob(asked, queue);
     return { region, stub, opened };
   };
 
@@ -73,7 +74,8 @@ export async function openJob(
 
   const queueRegion = reason.code === "model_not_served" ? serving[0] : home;
   if (!queueRegion) throw apiErrorFromJob(reason);
-  const queued = await tryRegion(queueRegion, true);
+  // Waiting: a key's linked credit may buy its tier's place (credits/queue-place.ts).
+  const queued = await tryRegion(queueRegion, true, await paidPlace(env, request));
   if (!queued.opened.ok) throw apiErrorFromJob(queued.opened.error);
   return { kind: "tab", region: queueRegion, stub: queued.stub, opened: queued.opened };
 }

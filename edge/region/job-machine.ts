@@ -113,6 +113,7 @@ export class JobMachine {
       case "joined":
         this.notices.forget(event.tab.tabId);
         this.notices.tell(event.tab.tabId);
+        this.d.learning.joined(event.tab);
         this.d.placement.syncTab(event.tab);
         await this.d.report.soon(true);
         await this.offerWaiting(event.tab);
@@ -536,6 +537,7 @@ export class JobMachine {
   private async settle(jobId: string): Promise<void> {
     const { timers } = this.d;
     this.d.stats.settled(this.d.jobs.get(jobId));
+    this.d.learning.settled(jobId);
     await this.d.leases.drop(jobId);
     await timers.clear(jobTimer("wait", jobId));
     await timers.clear(jobTimer("detach", jobId));

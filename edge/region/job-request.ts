@@ -1,4 +1,5 @@
 import type { JobSpec } from "../../shared/protocol/job.js";
+import type { Tier } from "../credits/tiers.js";
 import type { JobMeta } from "./job-store.js";
 
 /**
@@ -8,6 +9,8 @@ import type { JobMeta } from "./job-store.js";
  */
 export interface JobRequest extends JobMeta {
   job: Omit<JobSpec, "id">;
+  /** The latency tier the key asked for (credits/tiers.ts); it buys a place only when it waits. */
+  tier?: Tier;
 }
 
 /** Job ids name their region, so /v1/jobs/:id finds the Region object without a lookup. */

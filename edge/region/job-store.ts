@@ -61,7 +61,7 @@ export interface MatchFacts {
 /** What creating a job needs besides the spec. */
 export interface JobMeta {
   match: MatchFacts;
-  /** 0 = keys, 1 = anonymous tier: waiting jobs are served in priority order, then arrival. */
+  /** Queue class (shared/scheduling/wait-queue.ts QueueClass): waiting jobs go by it, then arrival. */
   priority: number;
   requestId: string;
   /** Who may read or cancel it (an API key id, or null for the anonymous tier / no auth). */

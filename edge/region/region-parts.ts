@@ -24,6 +24,8 @@ import { Canaries } from "./canaries.js";
 import { trustHealth } from "./trust-health.js";
 import { Reputation, trustSettings, type TrustSettings } from "./reputation.js";
 import { jobSeed } from "../../shared/trust/policy.js";
+import type { Config } from "../config.js";
+import { RegionCredits, type LedgerPort } from "../credits/region-credits.js";
 
 /**
  * The parts of one Region object, built in dependency order. Each part is handed the parts it
@@ -57,6 +59,8 @@ export interface RegionParts {
   onTimer: (timer: RegionTimer) => Promise<void>;
   reputation: Reputation;
   budget: StorageBudget;
+  /** The Region's side of the credit ledger (absent when built without one). */
+  credits?: RegionCredits;
 }
 
 export function regionParts(
@@ -67,6 +71,8 @@ export function regionParts(
   sendReport: (summary: RegionSummary) => Promise<void>,
   /** Verification settings (reputation.ts; `TRUST=off` turns it off). */
   verification: TrustSettings = trustSettings({}),
+  /** The credit ledger and the tiers' price table (edge/credits); without, credit stays local. */
+  ledger?: { port: LedgerPort; prices: Config["credits"] },
 ): RegionParts {
   const sql = ctx.storage.sql;
   const tabs = new TabRegistry(sql);
@@ -92,7 +98,16 @@ export function regionParts(
     trust,
   );
   const leases = new JobLeases(timers, config);
-  const learning = new TabLearning(jobs, trust, matcher, region);
+  const credits = ledger
+    ? new RegionCredits(
+        ledger.port,
+        (tab, msg) => channel.send(tab, msg),
+        (identity) => tabs.get(identity),
+        ledger.prices,
+      )
+    : undefined;
+  if (credits) trust.onQuarantine((identity) => credits.quarantined(identity));
+  const learning = new TabLearning(jobs, trust, matcher, region, credits);
   const reputation = new Reputation(sql, trust, verification);
   const placement = new Placement({
     jobs,
@@ -154,6 +169,7 @@ export function regionParts(
     onTimer,
     reputation,
     budget,
+    ...(credits ? { credits } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
 import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
+import type { RegionCredits } from "../credits/region-credits.js";
 import type { JobStore } from "./job-store.js";
 import type { TabMatcher } from "./tab-matcher.js";
 import type { TabRecord } from "./tab-registry.js";
@@ -15,6 +16,8 @@ export class TabLearning {
     private readonly trust: TabTrust,
     private readonly matcher: TabMatcher,
     private readonly region: RegionHint,
+    /** The credit ledger (edge/credits); absent, credit stays in this Region's count only. */
+    private readonly credits?: RegionCredits,
   ) {}
 
   /** RTT sample: job.assign → job.accept, smoothed. */
@@ -46,12 +49,29 @@ export class TabLearning {
   /**
    * Credit the finishing tab's identity with the completion tokens it generated — the
    * coordinator's bounded count of its own part (usage-bounds.ts `ownTokens`), never the tab's
-   * claim; after a failover the earlier text belongs to the tabs that wrote it. Returns the credit
-   * (null when the job is unknown; 0 while the identity is quarantined) so the caller can tell
-   * the tab.
+   * claim; after a failover the earlier text belongs to the tabs that wrote it — times the weight
+   * of the latency tier it delivered (region-credits.ts). Returns the credit (null when the job is
+   * unknown; 0 while the identity is quarantined) so the caller can tell the tab; the ledger gets
+   * the same figure (withheld there when quarantined).
    */
   credit(tab: TabRecord, jobId: string, ownTokens: number): number | null {
-    if (!this.jobs.get(jobId)) return null;
-    return this.trust.addCredit(tab.tabId, ownTokens);
+    const row = this.jobs.get(jobId);
+    if (!row) return null;
+    const weight = this.credits?.weightOf(row, this.jobs.match(row)) ?? 1;
+    const credit = Math.round(ownTokens * weight * 1000) / 1000;
+    const added = this.trust.addCredit(tab.tabId, credit);
+    const quarantined = this.trust.state(tab.tabId) === "quarantined";
+    this.credits?.earned(tab, { jobId, credit, tokens: ownTokens, quarantined });
+    return added;
+  }
+
+  /** A tab joined: the ledger tells it its balance. */
+  joined(tab: TabRecord): void {
+    this.credits?.joined(tab);
+  }
+
+  /** A job ended: settle what its key set aside for a paid place in the queue. */
+  settled(jobId: string): void {
+    this.credits?.settled(this.jobs.get(jobId));
   }
 }

@@ -46,6 +46,8 @@ export interface SocketAttachment {
   lon: number | null;
   /** When the upgrade was accepted (the hello deadline counts from it); absent on older sockets. */
   openedAt?: number;
+  /** The protocol version the tab's hello stated (which frames it understands); absent before. */
+  protocol?: number;
 }
 
 interface TabRow extends Record<string, SqlStorageValue> {

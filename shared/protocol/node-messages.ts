@@ -39,6 +39,8 @@ export const NodeMessageType = {
   JobCredit: "job.credit",
   // The tab's trust state (protocol 3; docs/trust.md).
   Trust: "trust",
+  // Protocol 3 (`BALANCE_SINCE_PROTOCOL`): the identity's balance in the coordinator's ledger.
+  CreditBalance: "credit.balance",
   // Audits (protocol 1, added with docs/trust.md; older tabs never receive them unasked).
   AuditAssign: "audit.assign",
   AuditResult: "audit.result",
@@ -256,6 +258,25 @@ export const JobCreditSchema = z.object({
 });
 
 /**
+ * The identity's account in the coordinator's credit ledger (edge/credits, docs/credits.md): sent
+ * after `welcome` and after each credited job, only to tabs that speak `BALANCE_SINCE_PROTOCOL`.
+ * `earned` counts every credit ever earned, `spent` what a linked API key spent on priority,
+ * `withheld` what was not added while the identity was quarantined; `balance` = earned − spent.
+ */
+export const CreditBalanceSchema = z.object({
+  type: z.literal(NodeMessageType.CreditBalance),
+  balance: z.number(),
+  earned: z.number().nonnegative(),
+  spent: z.number().nonnegative(),
+  withheld: z.number().nonnegative(),
+  /** Credit is withheld from this identity now (quarantined). */
+  quarantined: z.boolean(),
+  /** Whether an API key is linked to this identity (its id is the key holder's business). */
+  linked: z.boolean(),
+});
+export type CreditBalance = z.infer<typeof CreditBalanceSchema>;
+
+/**
  * Coordinator → tab: re-score another tab's answer (an audit; docs/trust.md). The tab reads
  * `input` as for a job and is teacher-forced through `answer`, recording each claimed token's
  * log-probability (InferenceEngine.score). `seed` is the coordinator's. Like a job, one at a time.
@@ -304,6 +325,7 @@ export const CoordinatorMessageSchema = z.discriminatedUnion("type", [
   JobAssignSchema,
   JobCancelSchema,
   JobCreditSchema,
+  CreditBalanceSchema,
   AuditAssignSchema,
   TrustNoticeSchema,
 ]);

@@ -8,6 +8,16 @@
  * for a rare model does not block the ones behind it.
  */
 
+/**
+ * The priority classes of waiting requests, highest first (docs/credits.md): an API key that asked
+ * for a latency tier and holds enough linked credit for it (`interactive`, then `batch`) goes
+ * ahead of keys without credit (`key`, the base tier), which go ahead of the keyless tier.
+ * Region objects store the class as the job's `priority`; failovers go before all of them.
+ */
+export const QueueClass = { interactive: 0, batch: 1, key: 2, anonymous: 3 } as const;
+export type QueueClass = (typeof QueueClass)[keyof typeof QueueClass];
+export const QUEUE_CLASSES = 4;
+
 export type Enqueued =
   { kind: "queued"; position: number } | { kind: "full"; retryAfterMs: number };
 
@@ -39,7 +49,7 @@ export class WaitQueue<T> {
   constructor(options: WaitQueueOptions) {
     if (!(options.capacity >= 0)) throw new RangeError("capacity must be ≥ 0");
     this.opts = {
-      priorities: 3,
+      priorities: QUEUE_CLASSES,
       defaultRetryAfterMs: 5_000,
       minRetryAfterMs: 1_000,
       maxRetryAfterMs: 60_000,

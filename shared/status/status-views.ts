@@ -1,4 +1,5 @@
 import type { NodeState } from "../protocol/node-messages.js";
+import type { TopContributor } from "../credits/contributor-view.js";
 
 /**
  * The public status API's bodies (docs/status.md): written by the coordinator (edge/api/status.ts)
@@ -86,4 +87,6 @@ export interface NetworkView {
   /** Summed over the regions that run verification; null when none does. */
   verification: VerificationView | null;
   updated_at: string | null;
+  /** Most credit earned first (docs/credits.md); empty when the ledger cannot be read. */
+  top_contributors?: TopContributor[];
 }

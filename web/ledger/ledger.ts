@@ -1,4 +1,5 @@
 import type { BenchmarkResult } from "../../shared/gpu/classify.js";
+import { CreditBalanceSchema, type CreditBalance } from "../../shared/protocol/node-messages.js";
 import { DEFAULT_SETTINGS, normalizeSettings, type ControlSettings } from "../control/settings.js";
 import type { JobEnd } from "../runtime/job-runner.js";
 import {
@@ -17,7 +18,15 @@ import {
 export interface Totals {
   today: { jobs: number; tokens: number; credit: number | null };
   total: { jobs: number; tokens: number; credit: number | null };
+  /** The identity's account in the coordinator's credit ledger, as last reported; null before. */
+  account: StoredBalance | null;
 }
+
+/** A `credit.balance` as the page keeps it (without the wire's `type`). */
+export type StoredBalance = Omit<CreditBalance, "type"> & { at: number };
+
+/** Key of the coordinator's last reported balance in the `identity` table. */
+const BALANCE_KEY = "creditBalance";
 
 export class Ledger {
   constructor(readonly db: LedgerDb = new LedgerDb()) {}
@@ -54,7 +63,28 @@ export class Ledger {
     });
   }
 
+  /** The coordinator's balance for this tab's identity, replacing the last one (never summed here). */
+  async recordBalance(balance: CreditBalance, now: number = Date.now()): Promise<void> {
+    const { type: _type, ...kept } = balance;
+    await this.db.identity.put({ key: BALANCE_KEY, value: JSON.stringify({ ...kept, at: now }) });
+  }
+
+  async account(): Promise<StoredBalance | null> {
+    const row = await this.db.identity.get(BALANCE_KEY);
+    if (!row) return null;
+    try {
+      const parsed = JSON.parse(row.value) as { at?: unknown };
+      const checked = CreditBalanceSchema.omit({ type: true }).safeParse(parsed);
+      return checked.success && typeof parsed.at === "number"
+        ? { ...checked.data, at: parsed.at }
+        : null;
+    } catch {
+      return null;
+    }
+  }
+
   async totals(now: number = Date.now()): Promise<Totals> {
+    const account = await this.account();
     const days = await this.db.days.toArray();
     const today = days.find((d) => d.day === localDay(now));
     const sumCredit = (rows: DayRow[]) =>
@@ -70,6 +100,7 @@ export class Ledger {
         tokens: days.reduce((s, d) => s + d.tokens, 0),
         credit: sumCredit(days),
       },
+      account,
     };
   }
 

@@ -1,3 +1,4 @@
+import type { CreditBalance } from "../../shared/protocol/node-messages.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { JobEnd } from "../runtime/job-runner.js";
 import { h } from "../ui/dom.js";
@@ -18,6 +19,8 @@ export async function refreshLedger(ledger: Ledger, dashboard: Dashboard): Promi
 export interface LedgerWrites {
   job(end: JobEnd): void;
   credit(jobId: string, credit: number): void;
+  /** The identity's balance in the coordinator's ledger (docs/credits.md), kept as reported. */
+  balance(balance: CreditBalance): void;
 }
 
 /** The coordinator's credit for a job arrives after job.done: record it once the job is stored. */
@@ -35,6 +38,12 @@ export function ledgerWrites(ledger: Ledger, written: () => Promise<void>): Ledg
         .then(() => ledger.recordCredit(jobId, credit))
         .then(written)
         .catch((err: unknown) => console.warn("ledger: could not record the credit", err));
+    },
+    balance(balance) {
+      last = last
+        .then(() => ledger.recordBalance(balance))
+        .then(written)
+        .catch((err: unknown) => console.warn("ledger: could not record the balance", err));
     },
   };
 }

@@ -2,6 +2,7 @@ import type { ModelRecord } from "../../shared/models/catalog.js";
 import type {
   AdapterInfo,
   CoordinatorMessage,
+  CreditBalance,
   Hello,
   HelloGpu,
   TabMessage,
@@ -56,6 +57,8 @@ export interface ContributorOptions {
   onJobEnd?: (end: JobEnd) => void;
   /** Credit the coordinator counted for a finished job (after onJobEnd recorded the job). */
   onCredit?: (jobId: string, credit: number) => void;
+  /** The identity's balance in the coordinator's credit ledger (after welcome and each job). */
+  onBalance?: (balance: CreditBalance) => void;
   log?: (message: string) => void;
   /** Also stream to callers that asked for the direct WebRTC path (`job.direct`); see web/direct. */
   direct?: DirectSender;
@@ -203,6 +206,9 @@ export class Contributor {
         return;
       case "job.credit":
         this.opts.onCredit?.(msg.jobId, msg.credit);
+        return;
+      case "credit.balance":
+        this.opts.onBalance?.(msg);
         return;
       case "audit.assign":
         this.runner.audit(msg);

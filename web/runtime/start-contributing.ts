@@ -1,5 +1,5 @@
 import type { ModelRecord } from "../../shared/models/catalog.js";
-import type { AdapterInfo, HelloGpu } from "../../shared/protocol/node-messages.js";
+import type { AdapterInfo, CreditBalance, HelloGpu } from "../../shared/protocol/node-messages.js";
 import { Controller, type ControllerView } from "../control/controller.js";
 import type { ControlSettings } from "../control/settings.js";
 import { watchActivity, watchBattery } from "../control/signals.js";
@@ -42,6 +42,8 @@ export interface ContributionOptions {
   /** After the controller has seen the job (its rest or back-off is decided first). */
   onJobEnd?: (end: JobEnd) => void;
   onCredit?: (jobId: string, credit: number) => void;
+  /** The identity's balance in the coordinator's credit ledger. */
+  onBalance?: (balance: CreditBalance) => void;
   /** GPU class and benchmark for `hello`, read at each (re)connect. */
   gpu?: () => HelloGpu | undefined;
   /** How long to back off after throttling (controller default when absent). */
@@ -102,6 +104,7 @@ export function startContributing(opts: ContributionOptions): Contribution {
     },
     ...(opts.gpu ? { gpu: opts.gpu } : {}),
     ...(opts.onCredit ? { onCredit: opts.onCredit } : {}),
+    ...(opts.onBalance ? { onBalance: opts.onBalance } : {}),
     ...(opts.createSocket ? { createSocket: opts.createSocket } : {}),
     ...(tabLink ? { link: (o) => tabLink.connect(o) } : {}),
   });

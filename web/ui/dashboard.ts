@@ -17,6 +17,17 @@ export interface Dashboard {
 
 const fmt = new Intl.NumberFormat();
 
+/** The coordinator's ledger for this identity in words: balance, and what was spent or withheld. */
+export function accountWords(a: Totals["account"]): string {
+  if (!a) return "—";
+  const notes = [
+    a.spent > 0 ? `${fmt.format(a.spent)} spent by your linked key` : null,
+    a.withheld > 0 ? `${fmt.format(a.withheld)} withheld` : null,
+    a.quarantined ? "withheld while quarantined" : null,
+  ].filter((n) => n !== null);
+  return notes.length ? `${fmt.format(a.balance)} (${notes.join("; ")})` : fmt.format(a.balance);
+}
+
 function tile(label: string, key: string): [HTMLElement, HTMLElement] {
   const value = h("dd", { "data-field": key }, "0");
   return [h("div", { class: "tile" }, h("dt", {}, label), value), value];
@@ -34,6 +45,7 @@ export function renderDashboard(region: HTMLElement, onExport: () => void): Dash
     jobsTotal: tile("Jobs in total", "jobs-total"),
     tokensTotal: tile("Tokens in total", "tokens-total"),
     credit: tile("Credit (as reported by the network)", "credit-total"),
+    balance: tile("Balance in the network's ledger", "credit-balance"),
   };
   const sparkEl = h("div", { class: "chart", id: "tps-spark", "aria-hidden": "true" });
   const liveText = h("p", { class: "chart-caption", "data-field": "live-tps" }, "No jobs yet.");
@@ -74,6 +86,7 @@ export function renderDashboard(region: HTMLElement, onExport: () => void): Dash
       tiles.jobsTotal[1].textContent = fmt.format(t.total.jobs);
       tiles.tokensTotal[1].textContent = fmt.format(t.total.tokens);
       tiles.credit[1].textContent = t.total.credit === null ? "—" : fmt.format(t.total.credit);
+      tiles.balance[1].textContent = accountWords(t.account);
     },
     recent(jobs) {
       const points = jobs.filter((j) => j.decodeTokensPerSecond !== null);

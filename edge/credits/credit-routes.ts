@@ -1,0 +1,160 @@
+import { Hono, type Context } from "hono";
+import type { z } from "zod";
+import {
+  LinkRequestSchema,
+  NameRequestSchema,
+  linkText,
+  nameText,
+  sanitizeDisplayName,
+} from "../../shared/credits/credit-proofs.js";
+import { verifyStatement } from "../auth/link-proof.js";
+import { readConfig } from "../config.js";
+import type { AppContext } from "../env.js";
+import { ApiError } from "../http/api-error.js";
+import { readBodyText } from "../http/json-body.js";
+import { publicNodeId } from "../region/public-id.js";
+import { ledgerStub } from "./ledger-client.js";
+import { TIER_HEADER } from "./tiers.js";
+
+/** The signed statements are a few hundred bytes; anything much larger is not one. */
+const MAX_PROOF_BODY_BYTES = 4 * 1024;
+
+/**
+ * The credit API (docs/credits.md):
+ * - POST /v1/credits/link (API key as Bearer): link a tab identity to the caller's key, on a
+ *   statement the tab signed with its identity key naming this key's id;
+ * - POST /v1/credits/name: an identity's opt-in display name on the public list (signed too);
+ * - GET /v1/credits/key (API key as Bearer): what the key can spend, and the price table;
+ * - GET /v1/credits/tiers: the price table.
+ */
+export function creditRoutes() {
+  const app = new Hono<AppContext>();
+
+  app.post("/credits/link", async (c) => {
+    const keyId = keyIdOf(c);
+    const body = await parseProof(c, LinkRequestSchema);
+    const proof = await verifyStatement(body, linkText(keyId, body.signedAt));
+    if (!proof.ok) throw refused(proof.reason);
+    const publicId = await publicNodeId(proof.identity);
+    const result = await ledgerStub(c.env).link(proof.identity, publicId, keyId, body.signedAt);
+    if (result === "stale") throw stale();
+    return c.json({ object: "credit.link", public_id: publicId, key_id: keyId, linked: true });
+  });
+
+  app.post("/credits/name", async (c) => {
+    const body = await parseProof(c, NameRequestSchema);
+    const proof = await verifyStatement(body, nameText(body.name, body.signedAt));
+    if (!proof.ok) throw refused(proof.reason);
+    const name = body.name === null ? null : sanitizeDisplayName(body.name);
+    if (body.name !== null && name === null) {
+      throw new ApiError(
+        400,
+        "invalid_request_error",
+        "The name has nothing showable: use letters, digits, spaces or . - _ '.",
+        "name",
+        "invalid_value",
+      );
+    }
+    const publicId = await publicNodeId(proof.identity);
+    const result = await ledgerStub(c.env).setName(proof.identity, publicId, name, body.signedAt);
+    if (result === "stale") throw stale();
+    return c.json({ object: "credit.name", public_id: publicId, name });
+  });
+
+  app.get("/credits/key", async (c) => {
+    const keyId = keyIdOf(c);
+    const account = await ledgerStub(c.env).keyAccount(keyId);
+    return c.json({
+      object: "credit.key",
+      key_id: keyId,
+      balance: account.balance,
+      held: account.held,
+      available: account.available,
+      identities: account.identities,
+      tiers: tierTable(c),
+    });
+  });
+
+  app.get("/credits/tiers", (c) => c.json({ object: "list", data: tierTable(c) }));
+
+  return app;
+}
+
+/** The price table as the API shows it (config: edge/config.ts `credits`). */
+function tierTable(c: Context<AppContext>) {
+  const { credits } = readConfig(c.env);
+  return [
+    {
+      tier: "interactive",
+      header: `${TIER_HEADER}: interactive`,
+      queue_place: 1,
+      latency_budget_ms: credits.interactiveBudgetMs,
+      price_per_token: credits.price.interactive,
+    },
+    {
+      tier: "batch",
+      header: `${TIER_HEADER}: batch`,
+      queue_place: 2,
+      latency_budget_ms: null,
+      price_per_token: credits.price.batch,
+    },
+    { tier: "base", header: null, queue_place: 3, latency_budget_ms: null, price_per_token: 0 },
+  ];
+}
+
+function keyIdOf(c: Context<AppContext>): string {
+  const owner = c.get("caller")?.owner;
+  if (!owner?.startsWith("key:")) {
+    throw new ApiError(
+      401,
+      "authentication_error",
+      "Credit belongs to an API key: send Authorization: Bearer <key>.",
+      null,
+      "missing_api_key",
+    );
+  }
+  return owner.slice("key:".length);
+}
+
+async function parseProof<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
+  const text = await readBodyText(c.req.raw, MAX_PROOF_BODY_BYTES);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ApiError(400, "invalid_request_error", "Request body is not valid JSON.");
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const param = issue?.path.map(String).join(".") || null;
+    throw new ApiError(
+      400,
+      "invalid_request_error",
+      `Invalid ${param ?? "body"}: ${issue?.message ?? "invalid value"}`,
+      param,
+      "invalid_value",
+    );
+  }
+  return parsed.data;
+}
+
+function refused(reason: string): ApiError {
+  return new ApiError(
+    403,
+    "permission_error",
+    `The identity proof was refused: ${reason}.`,
+    "signature",
+    "invalid_identity_proof",
+  );
+}
+
+function stale(): ApiError {
+  return new ApiError(
+    409,
+    "invalid_request_error",
+    "A newer signed statement for this identity was already taken; sign a fresh one.",
+    "signedAt",
+    "stale_proof",
+  );
+}

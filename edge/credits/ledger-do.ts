@@ -1,0 +1,317 @@
+import { DurableObject } from "cloudflare:workers";
+import type { Migration } from "../durable/migrations.js";
+import { startUp, type Ready } from "../durable/start-up.js";
+import type { AppEnv } from "../env.js";
+import type { AccountView, Earning, KeyAccount, TopContributor } from "./ledger-types.js";
+
+/** Step 1 is the schema as first shipped. */
+export const LEDGER_MIGRATIONS: readonly Migration[] = [
+  // One account per contributor identity (the tab id its public key proves).
+  `CREATE TABLE IF NOT EXISTS accounts (
+    identity TEXT PRIMARY KEY, public_id TEXT NOT NULL,
+    earned REAL NOT NULL DEFAULT 0, spent REAL NOT NULL DEFAULT 0, withheld REAL NOT NULL DEFAULT 0,
+    tokens INTEGER NOT NULL DEFAULT 0, jobs INTEGER NOT NULL DEFAULT 0,
+    quarantined INTEGER NOT NULL DEFAULT 0,
+    key_id TEXT, link_signed_at INTEGER,
+    name TEXT, name_signed_at INTEGER,
+    updated_at INTEGER NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS accounts_by_key ON accounts (key_id)`,
+  `CREATE INDEX IF NOT EXISTS accounts_by_earned ON accounts (earned DESC)`,
+  // Jobs already credited, so a retried report is not counted twice (pruned after a day).
+  `CREATE TABLE IF NOT EXISTS earnings (
+    job_id TEXT NOT NULL, identity TEXT NOT NULL, at INTEGER NOT NULL,
+    PRIMARY KEY (job_id, identity))`,
+  // Credit a key set aside for a request that took a paid place in a queue, until it settles.
+  `CREATE TABLE IF NOT EXISTS holds (
+    request_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, amount REAL NOT NULL, created_at INTEGER NOT NULL)`,
+];
+
+/** Earnings remembered for de-duplication; a job is settled long before. */
+const EARNINGS_KEEP_MS = 24 * 3_600_000;
+/** A hold its Region never settled (object lost, job expired unseen) is released after this. */
+export const HOLD_TTL_MS = 2 * 3_600_000;
+/** Most rows the public list returns. */
+export const MAX_TOP = 50;
+
+interface AccountRow extends Record<string, SqlStorageValue> {
+  identity: string;
+  public_id: string;
+  earned: number;
+  spent: number;
+  withheld: number;
+  tokens: number;
+  jobs: number;
+  quarantined: number;
+  key_id: string | null;
+  link_signed_at: number | null;
+  name: string | null;
+  name_signed_at: number | null;
+}
+
+/**
+ * The credit ledger: one SQLite database, in the single Durable Object named `global`, holding
+ * every contributor identity's account, which API key each identity is linked to, and the credit
+ * keys have set aside for queued requests. One object, not one per Region: a tab that reconnects
+ * to another Region keeps its account, a key spends credit its tabs earned anywhere, and linking,
+ * spending and the public list are each one transaction on one database (docs/credits.md says
+ * why one object is enough and how it would be sharded).
+ *
+ * Every amount comes from a Region's own count (the bounded completion tokens of tab-learning.ts);
+ * nothing a tab says reaches this object.
+ */
+export class LedgerDurableObject extends DurableObject<AppEnv> {
+  private readonly ready: Ready;
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: AppEnv) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.ready = startUp(ctx, { migrations: LEDGER_MIGRATIONS });
+  }
+
+  /**
+   * Credit an identity for a job. Idempotent per (job, identity). Withheld instead of added while
+   * the identity is quarantined, here or (`quarantined`) in the Region that reports it.
+   */
+  async earn(e: Earning): Promise<AccountView> {
+    await this.ready();
+    const now = Date.now();
+    this.ensure(e.identity, e.publicId, now);
+    const fresh =
+      this.sql.exec(
+        `INSERT OR IGNORE INTO earnings (job_id, identity, at) VALUES (?, ?, ?)`,
+        e.jobId,
+        e.identity,
+        now,
+      ).rowsWritten > 0;
+    if (fresh && e.credit > 0) {
+      const withheld = e.quarantined || this.row(e.identity)?.quarantined === 1;
+      this.sql.exec(
+        withheld
+          ? `UPDATE accounts SET withheld = withheld + ?, updated_at = ? WHERE identity = ?`
+          : `UPDATE accounts SET earned = earned + ?, updated_at = ? WHERE identity = ?`,
+        e.credit,
+        now,
+        e.identity,
+      );
+      if (!withheld)
+        this.sql.exec(
+          `UPDATE accounts SET tokens = tokens + ?, jobs = jobs + 1 WHERE identity = ?`,
+          e.tokens,
+          e.identity,
+        );
+    }
+    if (Math.random() < 0.01)
+      this.sql.exec(`DELETE FROM earnings WHERE at < ?`, now - EARNINGS_KEEP_MS);
+    return this.account(e.identity);
+  }
+
+  async balance(identity: string): Promise<AccountView> {
+    await this.ready();
+    return this.account(identity);
+  }
+
+  /** The identity was quarantined: its credit is withheld from now on and cannot be spent. */
+  async quarantine(identity: string, publicId: string): Promise<void> {
+    await this.ready();
+    this.ensure(identity, publicId, Date.now());
+    this.sql.exec(`UPDATE accounts SET quarantined = 1 WHERE identity = ?`, identity);
+  }
+
+  /** An operator lifted the quarantine. */
+  async release(identity: string): Promise<void> {
+    await this.ready();
+    this.sql.exec(`UPDATE accounts SET quarantined = 0 WHERE identity = ?`, identity);
+  }
+
+  /**
+   * Link an identity to an API key, on a proof the caller checked (link-proof.ts). A proof older
+   * than the last one taken for this identity is refused, so an old proof cannot undo a newer link.
+   */
+  async link(
+    identity: string,
+    publicId: string,
+    keyId: string,
+    signedAt: number,
+  ): Promise<"linked" | "stale"> {
+    await this.ready();
+    const now = Date.now();
+    this.ensure(identity, publicId, now);
+    const last = this.row(identity)?.link_signed_at ?? 0;
+    if (signedAt <= last) return "stale";
+    this.sql.exec(
+      `UPDATE accounts SET key_id = ?, link_signed_at = ?, updated_at = ? WHERE identity = ?`,
+      keyId,
+      signedAt,
+      now,
+      identity,
+    );
+    return "linked";
+  }
+
+  /** Set (or clear, with null) the identity's public display name; already sanitized. */
+  async setName(
+    identity: string,
+    publicId: string,
+    name: string | null,
+    signedAt: number,
+  ): Promise<"named" | "stale"> {
+    await this.ready();
+    const now = Date.now();
+    this.ensure(identity, publicId, now);
+    if (signedAt <= (this.row(identity)?.name_signed_at ?? 0)) return "stale";
+    this.sql.exec(
+      `UPDATE accounts SET name = ?, name_signed_at = ?, updated_at = ? WHERE identity = ?`,
+      name,
+      signedAt,
+      now,
+      identity,
+    );
+    return "named";
+  }
+
+  /** What a key can spend: the balances of its linked identities not quarantined, less its holds. */
+  async keyAccount(keyId: string): Promise<KeyAccount> {
+    await this.ready();
+    return this.keyView(keyId, Date.now());
+  }
+
+  /**
+   * Set `amount` aside for a request about to wait in a queue with a paid place. Refused (false)
+   * when the key cannot cover it; then the request waits in the base tier's place.
+   */
+  async hold(requestId: string, keyId: string, amount: number): Promise<boolean> {
+    await this.ready();
+    const now = Date.now();
+    if (!(amount > 0)) return false;
+    if (this.keyView(keyId, now).available < amount) return false;
+    this.sql.exec(
+      `INSERT OR IGNORE INTO holds (request_id, key_id, amount, created_at) VALUES (?, ?, ?, ?)`,
+      requestId,
+      keyId,
+      amount,
+      now,
+    );
+    return true;
+  }
+
+  /**
+   * The request held for ended: charge `charge` (at most what was held) to the key's linked
+   * identities — the largest balance first — and release the rest. Idempotent (the hold goes).
+   * Returns what was charged.
+   */
+  async settle(requestId: string, charge: number): Promise<number> {
+    await this.ready();
+    const hold = this.sql
+      .exec<{ key_id: string; amount: number }>(
+        `SELECT key_id, amount FROM holds WHERE request_id = ?`,
+        requestId,
+      )
+      .toArray()[0];
+    if (!hold) return 0;
+    this.sql.exec(`DELETE FROM holds WHERE request_id = ?`, requestId);
+    let left = Math.min(Math.max(0, charge), hold.amount);
+    const charged = left;
+    const now = Date.now();
+    for (const row of this.linked(hold.key_id)) {
+      if (left <= 0) break;
+      const take = Math.min(left, Math.max(0, row.earned - row.spent));
+      if (take <= 0) continue;
+      this.sql.exec(
+        `UPDATE accounts SET spent = spent + ?, updated_at = ? WHERE identity = ?`,
+        take,
+        now,
+        row.identity,
+      );
+      left -= take;
+    }
+    return charged - left;
+  }
+
+  /** The public list: most credit earned first; public ids and opted-in names only. */
+  async top(limit: number): Promise<TopContributor[]> {
+    await this.ready();
+    return this.sql
+      .exec<{
+        public_id: string;
+        name: string | null;
+        earned: number;
+        tokens: number;
+        jobs: number;
+      }>(
+        `SELECT public_id, name, earned, tokens, jobs FROM accounts
+         WHERE quarantined = 0 AND earned > 0 ORDER BY earned DESC, public_id LIMIT ?`,
+        Math.max(0, Math.min(MAX_TOP, Math.floor(limit))),
+      )
+      .toArray()
+      .map((r) => ({
+        public_id: r.public_id,
+        name: r.name,
+        credits: round(r.earned),
+        tokens: r.tokens,
+        jobs: r.jobs,
+      }));
+  }
+
+  private keyView(keyId: string, now: number): KeyAccount {
+    this.sql.exec(`DELETE FROM holds WHERE created_at < ?`, now - HOLD_TTL_MS);
+    const identities = this.linked(keyId);
+    const balance = identities.reduce((s, r) => s + Math.max(0, r.earned - r.spent), 0);
+    const held =
+      this.sql
+        .exec<{ held: number | null }>(
+          `SELECT sum(amount) AS held FROM holds WHERE key_id = ?`,
+          keyId,
+        )
+        .one().held ?? 0;
+    return {
+      balance: round(balance),
+      held: round(held),
+      available: round(balance - held),
+      identities: identities.map((r) => r.public_id),
+    };
+  }
+
+  /** Linked identities that may spend (not quarantined), largest balance first. */
+  private linked(keyId: string): AccountRow[] {
+    return this.sql
+      .exec<AccountRow>(
+        `SELECT * FROM accounts WHERE key_id = ? AND quarantined = 0
+         ORDER BY earned - spent DESC, identity`,
+        keyId,
+      )
+      .toArray();
+  }
+
+  private ensure(identity: string, publicId: string, now: number): void {
+    this.sql.exec(
+      `INSERT OR IGNORE INTO accounts (identity, public_id, updated_at) VALUES (?, ?, ?)`,
+      identity,
+      publicId,
+      now,
+    );
+  }
+
+  private row(identity: string): AccountRow | undefined {
+    return this.sql
+      .exec<AccountRow>(`SELECT * FROM accounts WHERE identity = ?`, identity)
+      .toArray()[0];
+  }
+
+  private account(identity: string): AccountView {
+    const r = this.row(identity);
+    return {
+      balance: round((r?.earned ?? 0) - (r?.spent ?? 0)),
+      earned: round(r?.earned ?? 0),
+      spent: round(r?.spent ?? 0),
+      withheld: round(r?.withheld ?? 0),
+      quarantined: r?.quarantined === 1,
+      linked: (r?.key_id ?? null) !== null,
+    };
+  }
+}
+
+/** Credit is kept to a thousandth (weights and prices may be fractional). */
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}

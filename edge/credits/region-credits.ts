@@ -1,0 +1,123 @@
+import type { Config } from "../config.js";
+import { log } from "../http/log.js";
+import type { CoordinatorMessage } from "../../shared/protocol/node-messages.js";
+import { BALANCE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
+import type { JobRow, MatchFacts } from "../region/job-store.js";
+import { publicNodeId } from "../region/public-id.js";
+import type { SocketAttachment, TabRecord } from "../region/tab-registry.js";
+import type { AccountView, Earning } from "./ledger-types.js";
+import { priceOfClass } from "./tiers.js";
+
+/** The ledger's entry points a Region uses (the `global` LedgerDurableObject's RPC stub). */
+export interface LedgerPort {
+  earn(e: Earning): Promise<AccountView>;
+  balance(identity: string): Promise<AccountView>;
+  quarantine(identity: string, publicId: string): Promise<void>;
+  settle(requestId: string, charge: number): Promise<number>;
+}
+
+/**
+ * A Region's side of the credit ledger: it reports each job's credit — the Region's own count,
+ * weighted by the latency tier the tab delivered — tells the tab its balance, passes quarantines
+ * on, and settles what a key set aside for a queued request. Ledger calls never hold up a job:
+ * they run after the Region has done its part, and a failed call is logged, not retried (the
+ * job's credit stays in the Region's own count, tab_trust.credits).
+ */
+export class RegionCredits {
+  /** Calls still running, so tests (and eviction) can wait for them. */
+  private readonly pending = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly ledger: LedgerPort,
+    private readonly send: (tab: TabRecord, msg: CoordinatorMessage) => boolean,
+    /** The connected tab of an identity, if any. */
+    private readonly tabOf: (identity: string) => TabRecord | undefined,
+    readonly prices: Config["credits"],
+  ) {}
+
+  /**
+   * Credits per completion token for this job: the interactive weight when the job asked for a
+   * latency budget and its first token reached the client within it (the Region's clock, from the
+   * request's arrival), else the batch weight.
+   */
+  weightOf(row: JobRow, facts: MatchFacts): number {
+    const budget = facts.latencyBudgetMs;
+    const ttft = row.first_token_at === null ? null : row.first_token_at - row.created_at;
+    const interactive = budget !== undefined && ttft !== null && ttft <= budget;
+    return interactive ? this.prices.weight.interactive : this.prices.weight.batch;
+  }
+
+  /** Report a job's credit for the tab's identity and tell the tab its balance. */
+  earned(tab: TabRecord, e: Omit<Earning, "identity" | "publicId">): void {
+    if (tab.tabId.startsWith("a_")) return; // one connection long: nothing to keep
+    this.track(
+      this.ledger
+        .earn({ ...e, identity: tab.tabId, publicId: tab.publicId })
+        .then((account) => this.tell(tab, account)),
+      "earn",
+    );
+  }
+
+  /** A tab with an identity joined: tell it its balance. */
+  joined(tab: TabRecord): void {
+    if (tab.tabId.startsWith("a_") || !speaksBalance(tab)) return;
+    this.track(
+      this.ledger.balance(tab.tabId).then((account) => this.tell(tab, account)),
+      "balance",
+    );
+  }
+
+  /**
+   * The Region quarantined an identity: the ledger withholds its credit everywhere (in every
+   * Region it connects to) and its linked key cannot spend it; the tab, if still connected, is told.
+   */
+  quarantined(identity: string): void {
+    if (identity.startsWith("a_")) return;
+    const quarantine = async () => {
+      await this.ledger.quarantine(identity, await publicNodeId(identity));
+      const tab = this.tabOf(identity);
+      if (tab) this.tell(tab, await this.ledger.balance(identity));
+    };
+    this.track(quarantine(), "quarantine");
+  }
+
+  /**
+   * A job reached its end: if it waited with a paid place (its priority class has a price),
+   * charge the key for the completion tokens delivered (nothing unless it finished) and release
+   * the rest of what was set aside.
+   */
+  settled(row: JobRow | undefined): void {
+    if (!row) return;
+    const price = priceOfClass(this.prices, row.priority);
+    if (price === 0) return;
+    const tokens = row.state === "done" ? (row.completion_tokens ?? 0) : 0;
+    this.track(this.ledger.settle(row.request_id, tokens * price), "settle");
+  }
+
+  /** Wait for the ledger calls started so far. */
+  async idle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  private tell(tab: TabRecord, account: AccountView): void {
+    if (!speaksBalance(tab)) return;
+    this.send(tab, { type: "credit.balance", ...account });
+  }
+
+  private track(p: Promise<unknown>, what: string): void {
+    const tracked = p
+      .catch((err: unknown) => log("warn", `credit ledger: ${what} failed`, { error: String(err) }))
+      .finally(() => this.pending.delete(tracked));
+    this.pending.add(tracked);
+  }
+}
+
+/** Whether the tab's hello said it speaks the protocol that has `credit.balance`. */
+function speaksBalance(tab: TabRecord): boolean {
+  try {
+    const att = tab.ws.deserializeAttachment() as SocketAttachment | null;
+    return (att?.protocol ?? 1) >= BALANCE_SINCE_PROTOCOL;
+  } catch {
+    return false;
+  }
+}

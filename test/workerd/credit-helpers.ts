@@ -1,0 +1,90 @@
+import { SELF } from "cloudflare:test";
+import { hashKey, newApiKey } from "../../edge/auth/api-key.js";
+import { clientStub } from "../../edge/auth/authenticate.js";
+import { linkText, nameText } from "../../shared/credits/credit-proofs.js";
+import { SIGNATURE_ALGORITHM, toBase64url } from "../../shared/protocol/node-identity.js";
+import { appEnv } from "./tab-helpers.js";
+
+/**
+ * What the credit tests share: API keys made the way the admin API makes them (without needing
+ * its token), statements signed with a tab's identity key as the contributor page signs them,
+ * and requests to the credit API.
+ */
+
+const ORIGIN = "http://tabgrid.test";
+
+/** A real API key, stored in its Client object and the key directory. */
+export async function testKey(): Promise<{ id: string; key: string }> {
+  const { id, key } = newApiKey();
+  const info = await clientStub(appEnv, `key:${id}`).createKey(id, await hashKey(key), "credit", {
+    rpm: 10_000,
+    concurrent: 100,
+  });
+  if (!info) throw new Error("key id taken");
+  return { id, key };
+}
+
+export async function publicKeyOf(keys: CryptoKeyPair): Promise<string> {
+  return toBase64url(
+    new Uint8Array((await crypto.subtle.exportKey("spki", keys.publicKey)) as ArrayBuffer),
+  );
+}
+
+/** Sign `text` with the tab's identity key (base64url, IEEE P1363). */
+export async function sign(keys: CryptoKeyPair, text: string): Promise<string> {
+  const sig = await crypto.subtle.sign(
+    SIGNATURE_ALGORITHM,
+    keys.privateKey,
+    new TextEncoder().encode(text),
+  );
+  return toBase64url(new Uint8Array(sig));
+}
+
+/** The body of POST /v1/credits/link, signed by `signer` for key `keyId`, claiming `claimed`. */
+export async function linkBody(
+  signer: CryptoKeyPair,
+  keyId: string,
+  claimed: CryptoKeyPair = signer,
+  signedAt = Date.now(),
+) {
+  return {
+    publicKey: await publicKeyOf(claimed),
+    signedAt,
+    signature: await sign(signer, linkText(keyId, signedAt)),
+  };
+}
+
+export async function nameBody(keys: CryptoKeyPair, name: string | null, signedAt = Date.now()) {
+  return {
+    publicKey: await publicKeyOf(keys),
+    signedAt,
+    name,
+    signature: await sign(keys, nameText(name, signedAt)),
+  };
+}
+
+export function creditPost(path: string, body: unknown, key?: string): Promise<Response> {
+  return SELF.fetch(`${ORIGIN}/v1/credits/${path}`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      ...(key ? { authorization: `Bearer ${key}` } : {}),
+    },
+    body: JSON.stringify(body),
+  });
+}
+
+export interface KeyAccountBody {
+  balance: number;
+  held: number;
+  available: number;
+  identities: string[];
+}
+
+export async function keyAccount(key: string): Promise<KeyAccountBody> {
+  const res = await SELF.fetch(`${ORIGIN}/v1/credits/key`, {
+    headers: { authorization: `Bearer ${key}` },
+  });
+  if (res.status !== 200) throw new Error(`GET /v1/credits/key: ${res.status}`);
+  return (await res.json()) as KeyAccountBody;
+}
