@@ -260,7 +260,11 @@ export class TabChannel {
       this.forget(previous);
       events.push({ type: "left", tab: previous, why: "tab reconnected" });
     }
-    ws.serializeAttachment({ ...att, nodeId: tabId } satisfies SocketAttachment);
+    ws.serializeAttachment({
+      ...att,
+      nodeId: tabId,
+      protocol: hello.protocol,
+    } satisfies SocketAttachment);
     const publicId = await publicNodeId(tabId);
     this.trust.seen(tabId);
     const gpu = hello.gpu?.benchmark ? this.plausibleGpu(hello, { tabId, publicId }) : hello.gpu;
