@@ -27,9 +27,12 @@ const tabCount = numberFlag(flags, "tabs", 2000);
 const requestCount = numberFlag(flags, "requests", 20_000);
 const loads = numberList(flags, "loads", [0.3, 0.7, 0.95]);
 const seed = numberFlag(flags, "seed", Date.now() % 1_000_000);
-const idlePreference = flags.has("idle-preference")
-  ? numberFlag(flags, "idle-preference", 1.5)
-  : undefined;
+const policyOptions = {
+  ...(flags.has("idle-preference")
+    ? { idlePreference: numberFlag(flags, "idle-preference", 1.5) }
+    : {}),
+  ...(flags.has("max-queued") ? { maxQueued: numberFlag(flags, "max-queued", 1) } : {}),
+};
 /** The first share of requests fills the queues and trains the tracker; it is not measured. */
 const WARMUP_SHARE = 0.1;
 
@@ -74,7 +77,7 @@ for (const load of loads) {
   }
   const trueFreeAt = new Float64Array(tabs.length);
   const policies: Policy[] = [
-    tabgridPolicy(tabs, idlePreference),
+    tabgridPolicy(tabs, policyOptions),
     randomPolicy(tabs, createRng(seed + 1)),
     leastLoadedPolicy(tabs, createRng(seed + 2)),
     nearestPolicy(tabs),

@@ -137,12 +137,14 @@ export class JobMachine {
     if (!replaced) this.notices.forget(tab.tabId);
     this.d.verify?.audits.tabLeft(tab);
     log("info", "tab left", { tab: tab.publicId, why });
-    const row = tab.jobId ? this.d.jobs.get(tab.jobId) : undefined;
-    if (row && row.node_id === tab.tabId && !TERMINAL_STATES.has(row.state)) {
-      await this.redispatch(row.id, {
-        code: "node_gone",
-        message: `the serving tab left (${why})`,
-      });
+    for (const jobId of [tab.jobId, tab.queuedJobId]) {
+      const row = jobId ? this.d.jobs.get(jobId) : undefined;
+      if (row && row.node_id === tab.tabId && !TERMINAL_STATES.has(row.state)) {
+        await this.redispatch(row.id, {
+          code: "node_gone",
+          message: `the serving tab left (${why})`,
+        });
+      }
     }
     await this.d.report.soon(true);
   }
@@ -160,6 +162,7 @@ export class JobMachine {
     // The tab stays bound until it confirms with job.done(abort), so it gets no new job while its
     // engine is still stopping.
     if (tab && tab.jobId === jobId) this.d.channel.send(tab, { type: "job.cancel", jobId, reason });
+    else if (tab) this.d.placement.unqueue(tab, jobId, reason);
     await this.settle(jobId);
     log("info", "job cancelled", { jobId, reason });
   }
@@ -169,6 +172,7 @@ export class JobMachine {
   async onLeaseDue(jobId: string): Promise<void> {
     const row = this.d.jobs.get(jobId);
     if (!row || TERMINAL_STATES.has(row.state) || !row.node_id) return;
+    if (row.state === "assigned" && (await this.d.placement.renewQueued(jobId))) return;
     if (!(await this.d.leases.expired(jobId, row.state === "streaming"))) return;
     this.d.placement.recordFailure(row.node_id);
     const message =
@@ -225,11 +229,8 @@ export class JobMachine {
         // A tab reporting idle is done with a job that was taken from it (moved or cancelled).
         const free = msg.state === "idle" && tab.jobId && !this.isCurrent(tab, tab.jobId);
         const modelsChanged = msg.models.join() !== tab.models.join();
-        placement.updateTab(tab, {
-          state: msg.state,
-          models: msg.models,
-          jobId: free ? null : tab.jobId,
-        });
+        placement.updateTab(tab, { state: msg.state, models: msg.models });
+        if (free) await placement.release(tab, msg.state);
         await report.soon(modelsChanged);
         if (!tab.jobId && tab.state === "idle") await this.offerWaiting(tab);
         return;
@@ -296,14 +297,16 @@ export class JobMachine {
           : null;
         if (bounded) {
           this.d.trust.jobDone(tab.tabId);
-          this.d.learning.observe(tab, msg.jobId, {
-            prompt_tokens: bounded.usage.prompt_tokens,
-            completion_tokens: bounded.ownTokens,
-          });
+          this.d.learning.observe(
+            tab,
+            msg.jobId,
+            { prompt_tokens: bounded.usage.prompt_tokens, completion_tokens: bounded.ownTokens },
+            msg.prefillMs,
+          );
         }
         if (tab.jobId === msg.jobId) {
           if (finished) tab.jobsServed += 1;
-          placement.updateTab(tab, { jobId: null, state: msg.state ?? "idle" });
+          await placement.release(tab, msg.state ?? "idle");
         }
         if (current && msg.finishReason === "abort") {
           // The tab stopped on its own (paused by its owner): another tab continues.
@@ -365,8 +368,8 @@ export class JobMachine {
       case "job.error": {
         const current = this.isCurrent(tab, msg.jobId);
         const row = current ? jobs.get(msg.jobId) : undefined;
-        if (tab.jobId === msg.jobId)
-          placement.updateTab(tab, { jobId: null, state: msg.state ?? "idle" });
+        if (tab.jobId === msg.jobId) await placement.release(tab, msg.state ?? "idle");
+        else if (tab.queuedJobId === msg.jobId) placement.unqueue(tab, msg.jobId, "refused");
         if (row && msg.error.code === "bad_request" && row.error_code === "bad_request") {
           // A second tab agrees that the request is one this model cannot take (e.g. longer than
           // its context window): that reaches the client.
@@ -449,6 +452,8 @@ export class JobMachine {
     }
     if (previous && previous.jobId === jobId) {
       channel.send(previous, { type: "job.cancel", jobId, reason: "job moved to another tab" });
+    } else if (previous) {
+      this.d.placement.unqueue(previous, jobId, "job moved to another tab");
     }
     jobs.requeue(jobId, cause);
     if (row.attempts >= config.maxAttempts) {

@@ -1,12 +1,13 @@
 import { log } from "../http/log.js";
 import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
+import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import type { MatchResult } from "../../shared/scheduling/linear-scan.js";
 import type { MatchRequest } from "../../shared/scheduling/score.js";
 import { specForAttempt } from "./answer-budget.js";
 import { CircuitBreaker } from "./circuit-breaker.js";
 import type { JobLeases } from "./job-leases.js";
-import type { JobRow, JobStore, MatchFacts } from "./job-store.js";
+import { TERMINAL_STATES, type JobRow, type JobStore, type MatchFacts } from "./job-store.js";
 import type { RegionConfig } from "./region-config.js";
 import { jobTimer, type RegionTimer } from "./region-timers.js";
 import type { TabChannel } from "./tab-channel.js";
@@ -79,16 +80,17 @@ export class Placement {
   }
 
   /**
-   * The idle tab expected to answer a new request soonest, within its latency budget. Tabs on
-   * probation take at most `probationShare` of new requests while a trusted tab could take them.
+   * The tab expected to answer a new request soonest, within its latency budget: an idle one, or
+   * a busy one to queue the job behind (shared/scheduling/scheduler.ts). Tabs on probation take at
+   * most `probationShare` of new requests while a trusted tab could take them.
    */
   matchNew(req: MatchRequest): MatchResult {
     const now = Date.now();
-    let result = this.d.matcher.matchIdle(req, now);
+    let result = this.d.matcher.match(req, now);
     if (result.kind !== "match") return result;
     let probation = this.d.trust.state(result.match.tab.id) !== "trusted";
     if (probation && this.probationShare() >= this.d.config.probationShare) {
-      const trusted = this.d.matcher.matchIdleAmong(
+      const trusted = this.d.matcher.matchAmong(
         req,
         now,
         (id) => !this.breaker.isResting(id) && this.d.trust.state(id) === "trusted",
@@ -108,23 +110,34 @@ export class Placement {
     return this.recent.filter(Boolean).length / this.recent.length;
   }
 
-  /** Bind a job to a tab for one attempt and send it; the tab must accept within `acceptMs`. */
+  /**
+   * Bind a job to a tab for one attempt and send it; the tab must accept within `acceptMs`. A tab
+   * busy with a job the region put on it holds this one behind it (protocol 3): its lease then
+   * covers the expected wait too, and is renewed while the job ahead runs.
+   */
   async assign(
     jobId: string,
     spec: JobSpec,
     tab: TabRecord,
     continueFrom: string,
   ): Promise<Placed> {
-    const { jobs } = this.d;
+    const { jobs, matcher } = this.d;
     jobs.assign(jobId, tab.tabId);
     const row = jobs.get(jobId) as JobRow;
-    tab.lastAssignedAt = Date.now();
-    // Expected finish, for queue estimates of this tab: the longest answer the request allows.
-    const speed = this.d.matcher.decodeSpeed(tab.tabId);
-    const maxTokens = jobs.match(row).maxTokens ?? spec.sampling.max_tokens;
-    tab.busyUntil = Date.now() + (maxTokens / speed) * 1000;
-    this.updateTab(tab, { jobId, state: "busy" });
-    await this.d.leases.arm(jobId, this.d.config.acceptMs);
+    const now = Date.now();
+    tab.lastAssignedAt = now;
+    const facts = jobs.match(row);
+    const size = {
+      promptTokens: (facts.promptTokens ?? 0) + Math.ceil(continueFrom.length / 4),
+      // Expected finish, for queue estimates: the longest answer the request allows.
+      maxTokens: facts.maxTokens ?? spec.sampling.max_tokens,
+    };
+    const queued = tab.jobId !== null && tab.protocol >= QUEUE_SINCE_PROTOCOL;
+    if (queued) this.updateTab(tab, { queuedJobId: jobId });
+    else this.updateTab(tab, { jobId, state: "busy" });
+    matcher.assigned(tab.tabId, jobId, size, now);
+    tab.busyUntil = matcher.freeAtMs(tab.tabId);
+    await this.d.leases.arm(jobId, this.queuedLeaseMs(tab, now));
     const seed = spec.sampling.seed ?? this.d.seedFor?.(jobId);
     const sent = this.d.channel.send(tab, {
       type: "job.assign",
@@ -135,9 +148,73 @@ export class Placement {
       ),
       attempt: row.attempts,
       ...(continueFrom ? { continueFrom } : {}),
+      ...(queued ? { queued: true } : {}),
     });
-    log("info", "job assigned", { jobId, tab: tab.publicId, attempt: row.attempts });
+    log("info", queued ? "job queued on a busy tab" : "job assigned", {
+      jobId,
+      tab: tab.publicId,
+      attempt: row.attempts,
+    });
     return { tab, sent };
+  }
+
+  /**
+   * The accept lease of a job on the tab: `acceptMs`, plus, while the job waits behind another,
+   * the time the work ahead is expected to take.
+   */
+  private queuedLeaseMs(tab: TabRecord, now: number): number {
+    const ahead = tab.queuedJobId ? Math.max(0, this.d.matcher.freeAtMs(tab.tabId) - now) : 0;
+    return ahead + this.d.config.acceptMs;
+  }
+
+  /**
+   * The lease of a job held behind another ran out: while the job ahead is still running (its own
+   * lease guards it), the wait goes on and the lease is renewed (true); else it has run out.
+   */
+  async renewQueued(jobId: string): Promise<boolean> {
+    const row = this.d.jobs.get(jobId);
+    const tab = row?.node_id ? this.d.tabs.get(row.node_id) : undefined;
+    if (!tab || tab.queuedJobId !== jobId || !tab.jobId) return false;
+    // A job ahead that was moved or cancelled is stopping: the queued one should be starting.
+    const ahead = this.d.jobs.get(tab.jobId);
+    if (ahead?.node_id !== tab.tabId || TERMINAL_STATES.has(ahead.state)) return false;
+    await this.d.leases.arm(jobId, this.queuedLeaseMs(tab, Date.now()));
+    return true;
+  }
+
+  /**
+   * The tab's running job is off its hands (done, failed, or confirmed stopped): the job queued
+   * behind it, if still the tab's, starts now — the tab starts it without waiting to be told —
+   * and must be accepted within `acceptMs`; else the tab is free.
+   */
+  async release(tab: TabRecord, state: TabRecord["state"]): Promise<void> {
+    const now = Date.now();
+    if (tab.jobId) this.d.matcher.left(tab.tabId, tab.jobId, now);
+    const next = tab.queuedJobId;
+    const row = next ? this.d.jobs.get(next) : undefined;
+    if (next && row?.node_id === tab.tabId && row.state === "assigned") {
+      this.updateTab(tab, { jobId: next, queuedJobId: null, state: "busy" });
+      tab.busyUntil = this.d.matcher.freeAtMs(tab.tabId);
+      await this.d.leases.arm(next, this.d.config.acceptMs);
+    } else {
+      this.updateTab(tab, { jobId: null, queuedJobId: null, state });
+    }
+  }
+
+  /**
+   * A job held behind another leaves the tab (cancelled, moved): the tab is told to drop it and no
+   * longer counts it. Returns whether the job was queued on this tab.
+   */
+  unqueue(tab: TabRecord, jobId: string, reason: string): boolean {
+    if (tab.queuedJobId !== jobId) return false;
+    this.d.channel.send(tab, { type: "job.cancel", jobId, reason });
+    this.updateTab(tab, { queuedJobId: null });
+    return true;
+  }
+
+  /** When the job started on the tab (after the job ahead of it, if it waited); null if unknown. */
+  startedAt(tab: TabRecord, jobId: string): number | null {
+    return this.d.matcher.startedAt(tab.tabId, jobId);
   }
 
   /**
@@ -155,7 +232,7 @@ export class Placement {
       : (tokens * 1000) / this.d.config.prefillUnseenTps;
   }
 
-  /** Give a queued job to the best idle tab that has not tried it yet. */
+  /** Give a queued job to the best tab (idle, or busy with room) that has not tried it yet. */
   async tryDispatch(jobId: string): Promise<Placed> {
     const { jobs } = this.d;
     const row = jobs.get(jobId);
@@ -164,7 +241,7 @@ export class Placement {
     // A failover has already spent its budget; any tab beats none.
     const req = { ...this.matchRequest(row.model, jobs.match(row)) };
     delete req.latencyBudgetMs;
-    const result = this.d.matcher.matchIdleAmong(
+    const result = this.d.matcher.matchAmong(
       req,
       Date.now(),
       (id) => !tried.has(id) && !this.breaker.isResting(id),

@@ -23,7 +23,7 @@ export class TabLearning {
   /** RTT sample: job.assign → job.accept, smoothed. */
   noteRtt(tab: TabRecord): void {
     const row = tab.jobId ? this.jobs.get(tab.jobId) : undefined;
-    if (!row?.dispatched_at) return;
+    if (!row?.dispatched_at || this.waited(tab, row.id, row.dispatched_at)) return;
     const sample = Date.now() - row.dispatched_at;
     tab.rttMs = tab.rttMs === null ? sample : tab.rttMs * 0.7 + sample * 0.3;
   }
@@ -33,17 +33,33 @@ export class TabLearning {
     tab: TabRecord,
     jobId: string,
     usage: { prompt_tokens: number; completion_tokens: number },
+    reportedPrefillMs?: number,
   ): void {
     const row = this.jobs.get(jobId);
     if (!row?.dispatched_at || !row.first_token_at) return;
+    // A job that waited behind another started when the tab finished that one, which the region
+    // knows only to half a round trip: its time to first token is not a measurement.
+    if (this.waited(tab, jobId, row.dispatched_at)) return;
     const facts = this.jobs.match(row);
+    const ttftMs = row.first_token_at - row.dispatched_at;
     this.matcher.observe(tab.tabId, {
       clientLocation: facts.clientLocation ?? REGION_CENTRES[this.region],
+      // Timed here, from dispatch to first delta: the tab's socket is the only network in it.
+      timedAt: "tab",
       promptTokens: usage.prompt_tokens,
-      ttftMs: row.first_token_at - row.dispatched_at,
+      ttftMs,
+      // The tab's own prefill time is a claim: never more than the region measured in all.
+      ...(reportedPrefillMs !== undefined
+        ? { prefillMs: Math.min(reportedPrefillMs, ttftMs) }
+        : {}),
       completionTokens: usage.completion_tokens,
       decodeMs: Date.now() - row.first_token_at,
     });
+  }
+
+  private waited(tab: TabRecord, jobId: string, dispatchedAt: number): boolean {
+    const started = this.matcher.startedAt(tab.tabId, jobId);
+    return started !== null && started > dispatchedAt;
   }
 
   /**

@@ -1,11 +1,11 @@
 import { DEFAULT_MODELS } from "../../shared/models/catalog.js";
 import { modelWeightBytes, parameterCount } from "../../shared/gpu/predict.js";
 import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
-import type { Location } from "../../shared/geo/distance.js";
-import { CandidateIndex } from "../../shared/scheduling/candidate-index.js";
-import { linearBest, withBudget, type MatchResult } from "../../shared/scheduling/linear-scan.js";
+import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
+import type { MatchResult } from "../../shared/scheduling/linear-scan.js";
+import { Scheduler, type JobSize } from "../../shared/scheduling/scheduler.js";
 import type { CandidateTab, MatchRequest } from "../../shared/scheduling/score.js";
-import { SpeedTracker } from "../../shared/scheduling/speed-tracker.js";
+import type { Observation } from "../../shared/scheduling/speed-tracker.js";
 import type { TabRecord } from "./tab-registry.js";
 
 /** Speeds assumed for a tab that sent no benchmark, until the tracker learns its real ones. */
@@ -20,21 +20,19 @@ const DEFAULT_SOCKET_RTT_MS = 50;
 const modelsById = new Map(DEFAULT_MODELS.map((m) => [m.model_id, m]));
 
 /**
- * The Region object's view of its tabs for matching: each tab as a `CandidateTab` in the
- * geo-indexed `CandidateIndex` (so choosing among many tabs is not a scan), with speeds seeded from
- * the tab's WGSL benchmark and corrected by what the coordinator observes (`SpeedTracker`).
+ * The Region object's side of the scheduling policy (shared/scheduling/scheduler.ts, which
+ * bench:geo drives too): each tab as a `CandidateTab`, with speeds seeded from the tab's WGSL
+ * benchmark and corrected by what the coordinator observes, and the jobs the region put on it —
+ * running, and at most one queued behind for tabs that speak protocol 3.
  */
 export class TabMatcher {
-  private readonly index: CandidateIndex;
-  private readonly tracker = new SpeedTracker();
-  /** Uncorrected records (benchmark speeds): the tracker learns against these. */
-  private readonly raw = new Map<string, CandidateTab>();
+  private readonly scheduler: Scheduler;
 
   constructor(
     private readonly region: RegionHint,
     staleAfterMs: number,
   ) {
-    this.index = new CandidateIndex({ staleAfterMs });
+    this.scheduler = new Scheduler({ staleAfterMs });
   }
 
   /**
@@ -44,61 +42,66 @@ export class TabMatcher {
    * and what the coordinator observes corrects them.
    */
   sync(tab: TabRecord, resting: boolean, believeBenchmark = true): void {
-    const candidate = this.candidateOf(tab, believeBenchmark);
-    this.raw.set(tab.tabId, candidate);
-    const available = !resting && (tab.state === "idle" || tab.state === "busy");
-    if (available) this.index.upsert(this.tracker.correct(candidate));
-    else this.index.remove(tab.tabId);
+    const s = this.scheduler;
+    // Jobs the scheduler counts that the tab no longer holds (moved, cancelled, ended elsewhere).
+    for (const id of s.jobIds(tab.tabId)) {
+      if (id !== tab.jobId && id !== tab.queuedJobId) s.left(tab.tabId, id, Date.now());
+    }
+    s.put(this.candidateOf(tab, believeBenchmark), {
+      open: !resting && (tab.state === "idle" || tab.state === "busy"),
+      busy: tab.state === "busy" || tab.jobId !== null,
+      canQueue: tab.protocol >= QUEUE_SINCE_PROTOCOL,
+    });
   }
 
   remove(tabId: string): void {
-    this.index.remove(tabId);
-    this.raw.delete(tabId);
-    this.tracker.forget(tabId);
+    this.scheduler.remove(tabId);
   }
 
-  /** Best idle tab for the request, within its latency budget. */
-  matchIdle(req: MatchRequest, now: number): MatchResult {
-    return withBudget(this.index.best(req, now, true), req);
+  /** The tab for a new request (idle, or busy with room to queue it), within its latency budget. */
+  match(req: MatchRequest, now: number): MatchResult {
+    return this.scheduler.choose(req, now);
   }
 
-  /**
-   * Best idle tab among those `usable` allows (failover excludes tabs that already failed the
-   * job). Failover is rare, so a scan of the region's tabs is fine here.
-   */
-  matchIdleAmong(req: MatchRequest, now: number, usable: (id: string) => boolean): MatchResult {
-    const tabs = [...this.raw.values()]
-      .filter((t) => usable(t.id) && this.index.get(t.id) !== undefined)
-      .map((t) => this.tracker.correct(t));
-    return withBudget(linearBest(tabs, req, now, this.index.staleAfterMs, true), req);
+  /** The same among the tabs `usable` allows (failover, probation). */
+  matchAmong(req: MatchRequest, now: number, usable: (id: string) => boolean): MatchResult {
+    return this.scheduler.chooseAmong(req, now, usable);
+  }
+
+  /** A job was put on the tab: "run" when the tab was free, "queue" when it waits its turn. */
+  assigned(tabId: string, jobId: string, job: JobSize, now: number): "run" | "queue" {
+    return this.scheduler.assigned(tabId, jobId, job, now);
+  }
+
+  /** A job left the tab; returns the queued job that starts in its place, if any. */
+  left(tabId: string, jobId: string, now: number): string | null {
+    return this.scheduler.left(tabId, jobId, now);
+  }
+
+  /** When the job started on the tab: its dispatch, or when the job ahead of it left. */
+  startedAt(tabId: string, jobId: string): number | null {
+    return this.scheduler.startedAt(tabId, jobId);
+  }
+
+  /** When the work on the tab is expected to be done (0 when it has none). */
+  freeAtMs(tabId: string): number {
+    return this.scheduler.freeAtMs(tabId);
   }
 
   /** The tab's decode speed as matching currently believes it (tokens/s). */
   decodeSpeed(tabId: string): number {
-    const tab = this.raw.get(tabId);
-    return tab ? this.tracker.correct(tab).decodeTokensPerSec : UNKNOWN_DECODE_TPS;
+    return this.scheduler.corrected(tabId)?.decodeTokensPerSec ?? UNKNOWN_DECODE_TPS;
   }
 
   /** The tab's prefill speed as learned from jobs it finished (tokens/s); null before any. */
   observedPrefillSpeed(tabId: string): number | null {
-    const tab = this.raw.get(tabId);
-    if (!tab || this.tracker.correction(tabId).samples === 0) return null;
-    return this.tracker.correct(tab).prefillTokensPerSec;
+    if (this.scheduler.samples(tabId) === 0) return null;
+    return this.scheduler.corrected(tabId)?.prefillTokensPerSec ?? null;
   }
 
   /** Learn from a finished job on a tab. */
-  observe(
-    tabId: string,
-    obs: {
-      clientLocation: Location;
-      promptTokens: number;
-      ttftMs: number;
-      completionTokens?: number;
-      decodeMs?: number;
-    },
-  ): void {
-    const tab = this.raw.get(tabId);
-    if (tab) this.tracker.observe(tab, obs);
+  observe(tabId: string, obs: Observation): void {
+    this.scheduler.observe(tabId, obs);
   }
 
   private candidateOf(tab: TabRecord, believeBenchmark: boolean): CandidateTab {
@@ -112,10 +115,7 @@ export class TabMatcher {
           : REGION_CENTRES[this.region],
       accessDelayMs: 0,
       socketRttMs: tab.rttMs ?? DEFAULT_SOCKET_RTT_MS,
-      queue:
-        tab.jobId || tab.state === "busy"
-          ? { jobsAhead: 1, freeAtMs: tab.busyUntil }
-          : { jobsAhead: 0, freeAtMs: 0 },
+      queue: { jobsAhead: 0, freeAtMs: 0 }, // the scheduler keeps the queue
       prefillTokensPerSec: speeds.prefill,
       decodeTokensPerSec: speeds.decode,
       models: tab.models,

@@ -20,6 +20,10 @@ export interface TabRecord {
   state: NodeState;
   /** The job this tab is serving (or finishing after a cancel), if any. */
   jobId: string | null;
+  /** The job queued behind it (protocol 3), which the tab starts when `jobId` ends. */
+  queuedJobId: string | null;
+  /** Protocol version the tab stated in hello. */
+  protocol: number;
   lat: number | null;
   lon: number | null;
   connectedAt: number;
@@ -78,9 +82,11 @@ export class TabRegistry {
   /** Rebuild after the object was evicted; drop rows whose sockets are gone. */
   restore(sockets: WebSocket[], currentJob: (tabId: string) => string | null): void {
     const live = new Map<string, WebSocket>();
+    const protocols = new Map<string, number>();
     for (const ws of sockets) {
       const att = ws.deserializeAttachment() as SocketAttachment | null;
       if (att?.nodeId) live.set(att.nodeId, ws);
+      if (att?.nodeId) protocols.set(att.nodeId, att.protocol ?? 1);
     }
     for (const row of this.sql.exec<TabRow>(`SELECT * FROM nodes`)) {
       const ws = live.get(row.node_id);
@@ -97,6 +103,9 @@ export class TabRegistry {
         models: JSON.parse(row.models) as string[],
         state: row.state as NodeState,
         jobId: currentJob(row.node_id),
+        // A job held behind another is not known after eviction; it is moved when its lease ends.
+        queuedJobId: null,
+        protocol: protocols.get(row.node_id) ?? 1,
         lat: row.lat,
         lon: row.lon,
         connectedAt: row.connected_at,
@@ -128,6 +137,8 @@ export class TabRegistry {
       models: hello.models,
       state: hello.state,
       jobId: null,
+      queuedJobId: null,
+      protocol: hello.protocol,
       lat: loc.lat,
       lon: loc.lon,
       connectedAt: now,
@@ -177,7 +188,10 @@ export class TabRegistry {
     return this.byId.values();
   }
 
-  update(tab: TabRecord, patch: Partial<Pick<TabRecord, "state" | "models" | "jobId">>): void {
+  update(
+    tab: TabRecord,
+    patch: Partial<Pick<TabRecord, "state" | "models" | "jobId" | "queuedJobId">>,
+  ): void {
     Object.assign(tab, patch);
     tab.lastSeen = Date.now();
     this.sql.exec(

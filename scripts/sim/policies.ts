@@ -1,8 +1,7 @@
 import { haversineKm } from "../../shared/geo/distance.js";
-import { CandidateIndex } from "../../shared/scheduling/candidate-index.js";
 import type { Rng } from "../../shared/scheduling/prng.js";
 import type { CandidateTab } from "../../shared/scheduling/score.js";
-import { SpeedTracker } from "../../shared/scheduling/speed-tracker.js";
+import { Scheduler } from "../../shared/scheduling/scheduler.js";
 import { trueNetworkMs, type SimRequest, type SimTab } from "./population.js";
 
 /**
@@ -21,9 +20,11 @@ export interface FinishedJob {
 
 export interface Policy {
   readonly name: string;
+  /** The tab to run `req` on, or -1 to keep it waiting until a tab frees up. */
   choose(req: SimRequest, nowMs: number): number;
   assigned(tab: number, req: SimRequest, nowMs: number): void;
-  finished(tab: number, job: FinishedJob, nowMs: number): void;
+  /** A job ended on the tab; returns a waiting request to put on it, if any. */
+  finished(tab: number, job: FinishedJob, nowMs: number): SimRequest | null;
 }
 
 /** Jobs assigned and not yet finished, per tab: all a coordinator knows without estimates. */
@@ -45,7 +46,7 @@ export function randomPolicy(tabs: readonly SimTab[], rng: Rng): Policy {
     name: "random",
     choose: () => rng.int(tabs.length),
     assigned: () => {},
-    finished: () => {},
+    finished: () => null,
   };
 }
 
@@ -67,7 +68,10 @@ export function leastLoadedPolicy(tabs: readonly SimTab[], rng: Rng): Policy {
       return best;
     },
     assigned: (tab) => load.assigned(tab),
-    finished: (tab) => load.finished(tab),
+    finished: (tab) => {
+      load.finished(tab);
+      return null;
+    },
   };
 }
 
@@ -85,7 +89,7 @@ export function nearestPolicy(tabs: readonly SimTab[]): Policy {
       return best;
     },
     assigned: () => {},
-    finished: () => {},
+    finished: () => null,
   };
 }
 
@@ -107,7 +111,10 @@ export function nearestIdlePolicy(tabs: readonly SimTab[]): Policy {
       return bestIdle >= 0 ? bestIdle : bestAny;
     },
     assigned: (tab) => load.assigned(tab),
-    finished: (tab) => load.finished(tab),
+    finished: (tab) => {
+      load.finished(tab);
+      return null;
+    },
   };
 }
 
@@ -129,50 +136,58 @@ export function oraclePolicy(tabs: readonly SimTab[], trueFreeAt: Float64Array):
       return best;
     },
     assigned: () => {},
-    finished: () => {},
+    finished: () => null,
   };
 }
 
 const MODEL = "sim-3b";
 
 /**
- * Tabgrid's scheduler, using the shared code itself: the candidate index over estimated records
- * (benchmark speeds, measured socket RTT), corrected by the speed tracker from finished jobs.
+ * Tabgrid's policy: the coordinator's own `Scheduler` (shared/scheduling/scheduler.ts), fed what a
+ * Region object knows — the tab's benchmark speeds, its measured socket RTT, the jobs it placed
+ * and what each finished job showed (timed at the Region object, as the coordinator times it) —
+ * and a waiting line for requests no tab is offered for (no idle tab, every busy one already
+ * holding a job), which hands each tab that turns idle the oldest waiting request, as
+ * edge/region/placement.ts `dispatchWaiting` does.
  */
-export function tabgridPolicy(tabs: readonly SimTab[], idlePreference?: number): Policy {
-  const index = new CandidateIndex({
-    staleAfterMs: Number.POSITIVE_INFINITY,
-    ...(idlePreference === undefined ? {} : { idlePreference }),
-  });
-  const tracker = new SpeedTracker();
+export function tabgridPolicy(
+  tabs: readonly SimTab[],
+  options: { idlePreference?: number; maxQueued?: number } = {},
+): Policy {
+  const scheduler = new Scheduler({ staleAfterMs: Number.POSITIVE_INFINITY, ...options });
   const byId = new Map(tabs.map((t, i) => [t.id, i]));
-  const jobsAhead = new Int32Array(tabs.length);
-  const freeAt = new Float64Array(tabs.length);
-  const pendingEstimates: number[][] = tabs.map(() => []);
+  const jobIds = new Map<SimRequest, string>();
+  const waiting: SimRequest[] = [];
+  const waited = new Set<SimRequest>();
+  let waitingHead = 0;
 
-  const raw = (i: number, nowMs: number): CandidateTab => {
+  const record = (i: number): CandidateTab => {
     const t = tabs[i]!;
     return {
       id: t.id,
       location: t.location,
       accessDelayMs: 0, // the socket RTT already contains the tab's last mile
       socketRttMs: t.measuredSocketRttMs,
-      queue: { jobsAhead: jobsAhead[i]!, freeAtMs: freeAt[i]! },
+      queue: { jobsAhead: 0, freeAtMs: 0 },
       prefillTokensPerSec: t.benchPrefill,
       decodeTokensPerSec: t.benchDecode,
       models: [MODEL],
       loadedModels: [MODEL],
       coldLoadMs: 0,
-      lastSeenMs: nowMs,
+      lastSeenMs: 0,
     };
   };
-  const refresh = (i: number, nowMs: number) => index.upsert(tracker.correct(raw(i, nowMs)));
-  tabs.forEach((_, i) => refresh(i, 0));
+  tabs.forEach((_, i) => scheduler.put(record(i), { open: true, busy: false, canQueue: true }));
+  const jobId = (req: SimRequest) => {
+    let id = jobIds.get(req);
+    if (!id) jobIds.set(req, (id = `job-${jobIds.size}`));
+    return id;
+  };
 
   return {
     name: "tabgrid",
     choose(req, nowMs) {
-      const result = index.match(
+      const result = scheduler.choose(
         {
           clientLocation: req.client,
           model: MODEL,
@@ -182,35 +197,37 @@ export function tabgridPolicy(tabs: readonly SimTab[], idlePreference?: number):
         },
         nowMs,
       );
-      if (result.kind !== "match") throw new Error(`tabgrid: ${result.kind}`);
-      return byId.get(result.match.tab.id)!;
+      if (result.kind === "match") return byId.get(result.match.tab.id)!;
+      waiting.push(req);
+      return -1;
     },
     assigned(i, req, nowMs) {
-      const est = index.get(tabs[i]!.id)!;
-      // The queue estimate assumes the job runs to max_tokens: an upper bound, because under-
-      // estimating the wait behind an answer that runs long is what hurts the p95 (measured: the
-      // average answer length, 0.65 × max_tokens here, gave a p95 4× the oracle's at 30% load).
-      const serviceMs =
-        (req.promptTokens * 1000) / est.prefillTokensPerSec +
-        (req.maxTokens * 1000) / est.decodeTokensPerSec;
-      freeAt[i] = (jobsAhead[i]! > 0 ? Math.max(nowMs, freeAt[i]!) : nowMs) + serviceMs;
-      jobsAhead[i]!++;
-      pendingEstimates[i]!.push(serviceMs);
-      refresh(i, nowMs);
+      if (scheduler.assigned(tabs[i]!.id, jobId(req), req, nowMs) === "queue") waited.add(req);
     },
     finished(i, job, nowMs) {
-      jobsAhead[i]!--;
-      pendingEstimates[i]!.shift();
-      freeAt[i] = nowMs + pendingEstimates[i]!.reduce((s, ms) => s + ms, 0);
-      tracker.observe(raw(i, nowMs), {
-        clientLocation: job.req.client,
-        promptTokens: job.req.promptTokens,
-        ttftMs: job.serviceTtftMs,
-        prefillMs: job.prefillMs,
-        completionTokens: job.req.completionTokens,
-        decodeMs: job.decodeMs,
-      });
-      refresh(i, nowMs);
+      const id = tabs[i]!.id;
+      // As edge/region/tab-learning.ts: a job that waited behind another is not timed, and the
+      // tab reports its own prefill time (protocol 3).
+      if (!waited.delete(job.req)) {
+        scheduler.observe(id, {
+          clientLocation: job.req.client,
+          timedAt: "tab",
+          promptTokens: job.req.promptTokens,
+          ttftMs: job.serviceTtftMs,
+          prefillMs: job.prefillMs,
+          completionTokens: job.req.completionTokens,
+          decodeMs: job.decodeMs,
+        });
+      }
+      scheduler.left(id, jobId(job.req), nowMs);
+      jobIds.delete(job.req);
+      if (scheduler.jobsAhead(id) > 0 || waitingHead >= waiting.length) return null;
+      const next = waiting[waitingHead++]!;
+      if (waitingHead > 1024 && waitingHead * 2 > waiting.length) {
+        waiting.splice(0, waitingHead);
+        waitingHead = 0;
+      }
+      return next;
     },
   };
 }

@@ -159,6 +159,11 @@ export const JobDoneSchema = z.object({
    */
   continuedTokens: z.number().int().nonnegative().max(1e7).optional(),
   /**
+   * Protocol 3: the tab's time from starting the job to its first token (its prefill), in ms. A
+   * claim: the coordinator never lets it exceed the time to first token it measured itself.
+   */
+  prefillMs: z.number().nonnegative().max(3_600_000).optional(),
+  /**
    * The tab's state once this job is off its hands (e.g. "paused" when its GPU share makes it
    * rest); absent means idle. Saves a race with the status frame that follows.
    */
@@ -238,6 +243,11 @@ export const JobAssignSchema = z.object({
   /** 1 for the first tab, 2 and 3 for replacements. */
   attempt: z.number().int().positive(),
   continueFrom: z.string().optional(),
+  /**
+   * Protocol 3: the tab is busy and the coordinator queues this job behind its running one; the
+   * tab holds it (at most one) and starts it, with `job.accept`, the moment the running job ends.
+   */
+  queued: z.boolean().optional(),
 });
 
 export const JobCancelSchema = z.object({

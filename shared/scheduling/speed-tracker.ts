@@ -14,6 +14,12 @@ import type { CandidateTab } from "./score.js";
 /** What the coordinator saw for one finished (or first-token-reached) job on a tab. */
 export interface Observation {
   clientLocation: Location;
+  /**
+   * Where the first token was timed: "client" (default) when ttftMs includes the client's leg,
+   * "tab" when it was timed where the tab's socket ends (the Region object: dispatch to first
+   * delta), so only the socket round trip is network.
+   */
+  timedAt?: "client" | "tab";
   promptTokens: number;
   /** Time from dispatch to the first token reaching the client: network + prefill + cold load. */
   ttftMs: number;
@@ -81,8 +87,10 @@ export class SpeedTracker {
     const c = { ...this.correction(tab.id) };
     const a = this.alpha;
     const modelNetMs =
-      networkRttMs(haversineKm(obs.clientLocation, tab.location), tab.accessDelayMs) +
-      tab.socketRttMs;
+      obs.timedAt === "tab"
+        ? tab.socketRttMs
+        : networkRttMs(haversineKm(obs.clientLocation, tab.location), tab.accessDelayMs) +
+          tab.socketRttMs;
     const serviceMs = obs.ttftMs - (obs.coldLoadMs ?? 0);
 
     let prefillMs: number;

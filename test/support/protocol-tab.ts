@@ -13,7 +13,7 @@ import {
   toBase64url,
 } from "../../shared/protocol/node-identity.js";
 import type { JobSpec, Usage } from "../../shared/protocol/job.js";
-import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
+import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 
 /**
  * One simulated contributor tab's connection, speaking the real protocol, for tests and
@@ -48,6 +48,12 @@ export interface HelloOptions {
   keys?: CryptoKeyPair;
   adapter?: Partial<AdapterInfo>;
   agent?: string;
+  /**
+   * Protocol version to state. By default the last one before QUEUE_SINCE_PROTOCOL: a scripted tab
+   * answers only what its test scripts, so it is sent jobs queued behind a running one only when
+   * its test asks for that.
+   */
+  protocol?: number;
 }
 
 /** The adapter a scripted tab reports unless told otherwise (SwiftShader-like, no f16). */
@@ -143,7 +149,7 @@ export class ProtocolTab {
     const challenge = await this.next("challenge");
     this.send({
       type: "hello",
-      protocol: PROTOCOL_VERSION,
+      protocol: hello.protocol ?? QUEUE_SINCE_PROTOCOL - 1,
       ...(hello.keys ? await identityProof(hello.keys, challenge.nonce) : {}),
       adapter: { ...SCRIPTED_ADAPTER, ...hello.adapter },
       models: hello.models,

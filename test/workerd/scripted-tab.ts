@@ -39,9 +39,15 @@ export class ScriptedTab extends ProtocolTab {
     models: string[],
     keys?: CryptoKeyPair,
     loc?: { lat: number; lon: number },
+    protocol?: number,
   ): Promise<ScriptedTab> {
     const tab = await ScriptedTab.open(loc ? `?loc=${loc.lat},${loc.lon}` : "");
-    await tab.handshake({ models, ...(keys ? { keys } : {}), agent: "scripted-tab/1" });
+    await tab.handshake({
+      models,
+      ...(keys ? { keys } : {}),
+      agent: "scripted-tab/1",
+      ...(protocol !== undefined ? { protocol } : {}),
+    });
     return tab;
   }
 }

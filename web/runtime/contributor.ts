@@ -199,7 +199,7 @@ export class Contributor {
         // Answered by TabSocket before anything else; never forwarded here.
         return;
       case "job.assign":
-        this.runner.assign(msg.job, msg.continueFrom);
+        this.runner.assign(msg.job, msg.continueFrom, msg.queued === true);
         return;
       case "job.cancel":
         this.runner.cancel(msg.jobId);

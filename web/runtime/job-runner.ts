@@ -47,10 +47,20 @@ export interface JobRunnerOptions {
 interface RunningJob {
   id: string;
   cancelled: boolean;
+  /** An audit (re-scoring), not a job: nothing is queued behind it. */
+  audit?: boolean;
+}
+
+/** A job the coordinator queued behind the running one (protocol 3). */
+interface QueuedJob {
+  job: JobSpec;
+  continueFrom: string | undefined;
 }
 
 export class JobRunner {
   private job: RunningJob | null = null;
+  /** At most one job held to start the moment the running one ends (no round trip lost). */
+  private next: QueuedJob | null = null;
   /**
    * Send `job.progress` this often between accept and the first delta, so the coordinator's lease
    * knows a long prefill is alive; null for a coordinator older than PROGRESS_SINCE_PROTOCOL.
@@ -63,9 +73,19 @@ export class JobRunner {
     return this.job !== null;
   }
 
-  /** A `job.assign`: serve it if this tab is idle with the job's model, refuse it otherwise. */
-  assign(job: JobSpec, continueFrom: string | undefined): void {
+  /**
+   * A `job.assign`: serve it if this tab is idle with the job's model; with `queued`, hold it
+   * behind the running job (one at most); refuse it otherwise.
+   */
+  assign(job: JobSpec, continueFrom: string | undefined, queued = false): void {
     const view = this.opts.status.now;
+    if (queued && this.job && !this.job.audit && !this.next && view.state === "busy") {
+      if (job.model !== view.model) {
+        return this.refuse(job.id, "model_not_served", `this tab serves ${view.model ?? "none"}`);
+      }
+      this.next = { job, continueFrom };
+      return;
+    }
     if (this.job || view.state !== "idle") {
       return this.refuse(job.id, "no_capacity", `this tab is ${view.state}`);
     }
@@ -95,7 +115,7 @@ export class JobRunner {
     if (this.job || view.state !== "idle") return fail("no_capacity", `this tab is ${view.state}`);
     if (audit.model !== view.model)
       return fail("model_not_served", `serves ${view.model ?? "none"}`);
-    this.job = { id: audit.auditId, cancelled: false };
+    this.job = { id: audit.auditId, cancelled: false, audit: true };
     status.setState("busy", { serving: null });
     void engine
       .score({
@@ -123,19 +143,40 @@ export class JobRunner {
       });
   }
 
+  /** A `job.cancel`: for the running job, or for the one queued behind it (simply dropped). */
   cancel(jobId: string): void {
-    if (this.job?.id === jobId) this.cancelRunning();
+    if (this.next?.job.id === jobId) this.next = null;
+    else if (this.job?.id === jobId) this.abortRunning();
+  }
+
+  /**
+   * The tab stops serving (frozen, stopped, disconnected): the queued job is dropped — the
+   * coordinator moves it when the tab leaves — and the running one interrupted.
+   */
+  cancelRunning(): void {
+    this.next = null;
+    this.abortRunning();
   }
 
   /** Interrupt the engine; the running job then ends with finishReason "abort". */
-  cancelRunning(): void {
+  private abortRunning(): void {
     if (!this.job || this.job.cancelled) return;
     this.job.cancelled = true;
     void this.opts.engine.abort().catch(() => {});
   }
 
-  private refuse(jobId: string, code: JobErrorCode, message: string): void {
-    this.opts.send({ type: "job.error", jobId, error: { code, message } });
+  private refuse(
+    jobId: string,
+    code: JobErrorCode,
+    message: string,
+    state?: "idle" | "paused" | "loading",
+  ): void {
+    this.opts.send({
+      type: "job.error",
+      jobId,
+      error: { code, message },
+      ...(state ? { state } : {}),
+    });
   }
 
   /** `continueFrom`: after a failover, the text the client already has; only new text is sent. */
@@ -168,12 +209,14 @@ export class JobRunner {
       progress = null;
     };
     const onDelta = (text: string) => {
+      firstTokenAt ??= timers.now();
       prefilled();
       direct?.delta(text);
       deltas.push(text);
     };
     const startedAt = Date.now();
     const t0 = timers.now();
+    let firstTokenAt: number | null = null;
     const ended = (end: Omit<JobEnd, "jobId" | "model" | "startedAt" | "durationMs">) =>
       this.opts.onJobEnd?.({
         jobId: job.id,
@@ -218,7 +261,8 @@ export class JobRunner {
         ...(continueFrom && result.continuedTokens !== undefined
           ? { continuedTokens: result.continuedTokens }
           : {}),
-        state: status.resting,
+        ...(firstTokenAt !== null ? { prefillMs: Math.max(0, firstTokenAt - t0) } : {}),
+        state: this.next && status.resting === "idle" ? "busy" : status.resting,
       });
       status.update({
         jobsServed: status.now.jobsServed + (finishReason === "abort" ? 0 : 1),
@@ -245,13 +289,29 @@ export class JobRunner {
         },
         state: reload ? "loading" : status.resting,
       });
+      if (reload && this.next) {
+        this.refuse(this.next.job.id, "no_capacity", "this tab is reloading its model", "loading");
+        this.next = null;
+      }
       if (reload) this.opts.onModelLost(e);
     } finally {
       prefilled();
       direct?.close();
       this.job = null;
       const state = status.now.state;
-      status.setState(state === "busy" ? status.resting : state, { serving: null });
+      const next = this.next;
+      this.next = null;
+      if (next && state === "busy" && status.resting === "idle") {
+        // The queued job starts at once; the tab never shows idle in between.
+        void this.run(next.job, next.continueFrom);
+      } else {
+        status.setState(state === "busy" ? status.resting : state, { serving: null });
+        if (next) {
+          const now = status.now.state;
+          const resting = now === "paused" || now === "loading" ? now : "idle";
+          this.refuse(next.job.id, "no_capacity", `this tab is ${now}`, resting);
+        }
+      }
     }
   }
 }

@@ -1,0 +1,108 @@
+import { SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
+import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import { chat, getJob, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
+
+/**
+ * Jobs queued behind a busy tab (protocol 3): the coordinator may hand a busy tab one job to
+ * start the moment its running one ends, and failover and cancellation still hold for it.
+ */
+const tabs = useTabs();
+
+/** A tab that speaks protocol 3 and so may be given a job queued behind its running one. */
+async function queueingTab(models: string[]): Promise<ScriptedTab> {
+  const t = await ScriptedTab.connect(models, undefined, undefined, QUEUE_SINCE_PROTOCOL);
+  tabs.list.push(t);
+  return t;
+}
+
+/** The tab takes a request and starts streaming it; returns the job. */
+async function busyWith(t: ScriptedTab, model: string) {
+  const res = chat(model, { stream: true });
+  const job = await t.nextJob();
+  t.accept(job);
+  t.delta(job, 0, "first ");
+  return { job, res };
+}
+
+describe("a job queued behind a busy tab", () => {
+  it("is served by that tab after its current job, with the wait covered by its lease", async () => {
+    const t = await queueingTab(["q-serve"]);
+    const one = await busyWith(t, "q-serve");
+    const twoRes = chat("q-serve", { stream: true });
+    const assign = await t.next("job.assign");
+    expect(assign.queued).toBe(true);
+    expect((await getJob(assign.job.id)).state).toBe("assigned");
+    // The job ahead runs for longer than the accept lease (ACCEPT_MS in the test config) while
+    // it streams; the queued job must stay on this tab all that time. The wait is the point here.
+    for (let seq = 1; seq <= 4; seq++) {
+      await new Promise((r) => setTimeout(r, 500));
+      t.delta(one.job, seq, ".");
+    }
+    t.done(one.job, "stop");
+    expect((await streamText(await one.res)).done).toBe(true);
+    t.serve(assign.job, ["second"]);
+    expect(await streamText(await twoRes)).toEqual({ text: "second", done: true });
+    const view = await getJob(assign.job.id);
+    expect(view.attempts).toBe(1);
+    expect(t.received.filter((m) => m.type === "job.cancel")).toEqual([]);
+  });
+
+  it("is dropped by the tab when the client cancels it, and the tab's current job goes on", async () => {
+    const t = await queueingTab(["q-cancel"]);
+    const one = await busyWith(t, "q-cancel");
+    const twoRes = chat("q-cancel", { stream: true });
+    const queued = (await t.next("job.assign")).job;
+    const del = await SELF.fetch(`http://tabgrid.test/v1/jobs/${queued.id}`, { method: "DELETE" });
+    expect(del.status).toBe(200);
+    expect((await t.next("job.cancel")).jobId).toBe(queued.id);
+    expect((await streamText(await twoRes)).error).toBeDefined();
+    t.delta(one.job, 1, "done");
+    t.done(one.job, "stop");
+    expect(await streamText(await one.res)).toEqual({ text: "first done", done: true });
+    // The tab is free again: the next request runs on it at once, not queued.
+    const threeRes = chat("q-cancel", { stream: true });
+    const three = await t.next("job.assign");
+    expect(three.queued).toBeUndefined();
+    t.serve(three.job, ["third"]);
+    expect((await streamText(await threeRes)).text).toBe("third");
+  });
+
+  it("moves to another tab when its tab leaves, as the running job does", async () => {
+    const t = await queueingTab(["q-leave"]);
+    const one = await busyWith(t, "q-leave");
+    const twoRes = chat("q-leave", { stream: true });
+    const queued = (await t.next("job.assign")).job;
+    const rescuer = await tabs.tab(["q-leave"]);
+    t.close();
+    // The rescuer (protocol 2: never sent a queued job) serves both, one after the other.
+    const served = new Map<string, string>();
+    for (let i = 0; i < 2; i++) {
+      const a = await rescuer.next("job.assign");
+      expect(a.queued).toBeUndefined();
+      const text = a.job.id === queued.id ? "second" : "rest";
+      served.set(a.job.id, a.continueFrom ?? "");
+      rescuer.serve(a.job, [text]);
+    }
+    expect(served.get(queued.id)).toBe("");
+    expect(served.get(one.job.id)).toBe("first ");
+    expect(await streamText(await twoRes)).toEqual({ text: "second", done: true });
+    expect(await streamText(await one.res)).toEqual({ text: "first rest", done: true });
+  });
+
+  it("moves to another tab when the job ahead ends and the tab never starts it", async () => {
+    const t = await queueingTab(["q-stuck"]);
+    const one = await busyWith(t, "q-stuck");
+    const twoRes = chat("q-stuck", { stream: true });
+    const queued = (await t.next("job.assign")).job;
+    t.done(one.job, "stop");
+    await streamText(await one.res);
+    // The tab goes quiet instead of starting the queued job: its accept lease runs out.
+    const rescuer = await tabs.tab(["q-stuck"]);
+    const moved = await rescuer.next("job.assign");
+    expect(moved.job.id).toBe(queued.id);
+    rescuer.serve(moved.job, ["saved"]);
+    expect(await streamText(await twoRes)).toEqual({ text: "saved", done: true });
+  });
+});
