@@ -4,7 +4,7 @@ import type { CoordinatorMessage } from "../../shared/protocol/node-messages.js"
 import { BALANCE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import type { JobRow, MatchFacts } from "../region/job-store.js";
 import { publicNodeId } from "../region/public-id.js";
-import type { SocketAttachment, TabRecord } from "../region/tab-registry.js";
+import type { TabRecord } from "../region/tab-registry.js";
 import type { AccountView, Earning } from "./ledger-types.js";
 import { priceOfClass } from "./tiers.js";
 
@@ -114,10 +114,5 @@ export class RegionCredits {
 
 /** Whether the tab's hello said it speaks the protocol that has `credit.balance`. */
 function speaksBalance(tab: TabRecord): boolean {
-  try {
-    const att = tab.ws.deserializeAttachment() as SocketAttachment | null;
-    return (att?.protocol ?? 1) >= BALANCE_SINCE_PROTOCOL;
-  } catch {
-    return false;
-  }
+  return tab.protocol >= BALANCE_SINCE_PROTOCOL;
 }

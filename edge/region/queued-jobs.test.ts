@@ -2,15 +2,15 @@ import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
-import { chat, getJob, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
+import { chat, getJob, jobToken, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
 
 /**
- * Jobs queued behind a busy tab (protocol 3): the coordinator may hand a busy tab one job to
+ * Jobs queued behind a busy tab (protocol 4): the coordinator may hand a busy tab one job to
  * start the moment its running one ends, and failover and cancellation still hold for it.
  */
 const tabs = useTabs();
 
-/** A tab that speaks protocol 3 and so may be given a job queued behind its running one. */
+/** A tab that speaks protocol 4 and so may be given a job queued behind its running one. */
 async function queueingTab(models: string[]): Promise<ScriptedTab> {
   const t = await ScriptedTab.connect(models, undefined, undefined, QUEUE_SINCE_PROTOCOL);
   tabs.list.push(t);
@@ -54,10 +54,14 @@ describe("a job queued behind a busy tab", () => {
     const one = await busyWith(t, "q-cancel");
     const twoRes = chat("q-cancel", { stream: true });
     const queued = (await t.next("job.assign")).job;
-    const del = await SELF.fetch(`http://tabgrid.test/v1/jobs/${queued.id}`, { method: "DELETE" });
+    const two = await twoRes;
+    const del = await SELF.fetch(`http://tabgrid.test/v1/jobs/${queued.id}`, {
+      method: "DELETE",
+      headers: jobToken(two),
+    });
     expect(del.status).toBe(200);
     expect((await t.next("job.cancel")).jobId).toBe(queued.id);
-    expect((await streamText(await twoRes)).error).toBeDefined();
+    expect((await streamText(two)).error).toBeDefined();
     t.delta(one.job, 1, "done");
     t.done(one.job, "stop");
     expect(await streamText(await one.res)).toEqual({ text: "first done", done: true });

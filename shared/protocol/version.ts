@@ -3,21 +3,21 @@
  * frame (`hello`); the coordinator closes with `CloseCode.ProtocolTooOld` when the tab is older than
  * `MIN_PROTOCOL_VERSION`, so a stale cached page reloads instead of misbehaving.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 export const MIN_PROTOCOL_VERSION = 1;
 
 /**
  * What each version added, so both sides send a newer frame only to a peer that speaks it.
  * 2: `job.progress` (tab → coordinator) while a job prefills.
  * 3: `trust` (coordinator → tab): the identity's trust state, and why it was quarantined;
- *    `credit.balance` (coordinator → tab): the identity's balance in the credit ledger;
- *    `job.assign` with `queued: true` to a busy tab, which holds it and starts it the moment its
+ *    `credit.balance` (coordinator → tab): the identity's balance in the credit ledger.
+ * 4: `job.assign` with `queued: true` to a busy tab, which holds it and starts it the moment its
  *    running job ends; `job.done` may carry the tab's own `prefillMs`.
  */
 export const PROGRESS_SINCE_PROTOCOL = 2;
 export const TRUST_SINCE_PROTOCOL = 3;
 export const BALANCE_SINCE_PROTOCOL = 3;
-export const QUEUE_SINCE_PROTOCOL = 3;
+export const QUEUE_SINCE_PROTOCOL = 4;
 
 /** Whether the coordinator can talk to a tab that speaks `version`. */
 export function protocolCompatibility(version: number): "ok" | "too_old" | "too_new" {

@@ -51,7 +51,7 @@ interface RunningJob {
   audit?: boolean;
 }
 
-/** A job the coordinator queued behind the running one (protocol 3). */
+/** A job the coordinator queued behind the running one (protocol 4). */
 interface QueuedJob {
   job: JobSpec;
   continueFrom: string | undefined;
