@@ -10,8 +10,13 @@ import { utf8ByteLength } from "./frames.js";
  * checked by the coordinator (edge/region/job-logprobs.ts).
  */
 
-/** OpenAI's ceiling on `top_logprobs`. */
+/** OpenAI's ceiling on `top_logprobs` (the protocol's bound). */
 export const MAX_TOP_LOGPROBS = 20;
+/**
+ * What the tabs' engine gives: WebLLM returns at most 5 alternatives per token, so the API refuses
+ * more (400 naming `top_logprobs`) rather than return fewer than asked.
+ */
+export const SERVED_TOP_LOGPROBS = 5;
 /** A token's text (a vocabulary entry is a few bytes; this leaves room for long whitespace runs). */
 export const MAX_LOGPROB_TOKEN_BYTES = 64;
 /** The lowest value a tab reports (OpenAI reports -9999 for tokens it deems impossible). */
