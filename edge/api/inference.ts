@@ -19,7 +19,7 @@ import { chatJob, completionJob, type JobInput } from "../openai/to-job.js";
 import { planAnswer } from "../openai/tool-calls.js";
 import type { JobRequest } from "../region/job-request.js";
 import { jobStream } from "../region-client/job-stream.js";
-import { openJob } from "../region-client/open-job.js";
+import { openJob, type Opened } from "../region-client/open-job.js";
 
 interface RequestOptions {
   /** Answers asked for (`n`): one job each. */
@@ -140,9 +140,10 @@ async function runJob(
   });
   // n > 1: one job per choice, opened one after another, so each takes the best idle tab left
   // (several tabs answer in parallel; with fewer tabs the rest wait in the queue).
-  const opened: Array<Extract<Awaited<ReturnType<typeof openJob>>, { kind: "tab" }>> = [];
+  type OnTab = Extract<Opened, { kind: "tab" }>;
+  const opened: OnTab[] = [];
   const choices: ChoiceJob[] = [];
-  const source = (o: (typeof opened)[number]) =>
+  const source = (o: OnTab) =>
     jobStream(c.env, o.stub, { jobId: o.opened.jobId, owner: caller.owner, from: 0 }, o.opened);
   let fallback: string | null = null;
   try {
@@ -179,7 +180,7 @@ async function runJob(
       region: o.region,
       tab: o.opened.tab,
     });
-  const list = (f: (o: (typeof opened)[number]) => string) => opened.map(f).join(",");
+  const list = (f: (o: OnTab) => string) => opened.map(f).join(",");
   const init = {
     choices,
     includeUsage: opts.includeUsage,
