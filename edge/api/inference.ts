@@ -20,7 +20,7 @@ import { planAnswer, type AnswerMode } from "../openai/tool-calls.js";
 import { JOB_TOKEN_HEADER, newJobToken } from "../auth/job-token.js";
 import type { JobRequest } from "../region/job-request.js";
 import { jobStream } from "../region-client/job-stream.js";
-import { openJob } from "../region-client/open-job.js";
+import { openJob, type Opened } from "../region-client/open-job.js";
 import { readConfig } from "../config.js";
 import { requestedTier, TIER_HEADER, type Tier } from "../credits/tiers.js";
 import { QueueClass } from "../../shared/scheduling/wait-queue.js";
@@ -158,9 +158,10 @@ async function runJob(
   });
   // n > 1: one job per choice, opened one after another, so each takes the best idle tab left
   // (several tabs answer in parallel; with fewer tabs the rest wait in the queue).
-  const opened: Array<Extract<Awaited<ReturnType<typeof openJob>>, { kind: "tab" }>> = [];
+  type OnTab = Extract<Opened, { kind: "tab" }>;
+  const opened: OnTab[] = [];
   const choices: ChoiceJob[] = [];
-  const source = (o: (typeof opened)[number]) =>
+  const source = (o: OnTab) =>
     jobStream(c.env, o.stub, { jobId: o.opened.jobId, owner: caller.owner, from: 0 }, o.opened);
   let fallback: string | null = null;
   try {
@@ -197,7 +198,7 @@ async function runJob(
       region: o.region,
       tab: o.opened.tab,
     });
-  const list = (f: (o: (typeof opened)[number]) => string) => opened.map(f).join(",");
+  const list = (f: (o: OnTab) => string) => opened.map(f).join(",");
   const init = {
     choices,
     includeUsage: opts.includeUsage,

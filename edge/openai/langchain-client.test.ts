@@ -1,4 +1,5 @@
 import { SELF } from "cloudflare:test";
+import { HumanMessage } from "@langchain/core/messages";
 import { ChatOpenAI } from "@langchain/openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -125,5 +126,15 @@ describe("LangChain ChatOpenAI against Tabgrid", () => {
     }
     expect(whole?.tool_calls?.[0]).toMatchObject({ name: "get_weather", args: { city: "city" } });
     expect(whole?.response_metadata.finish_reason).toBe("tool_calls");
+  });
+
+  it("n: 2 gives two generations; logprobs come back in response_metadata", async () => {
+    await serving("lc-n");
+    const two = await chatModel("lc-n", { n: 2 }).generate([[new HumanMessage("a b")]]);
+    expect(two.generations[0]?.map((g) => g.text)).toEqual(["You said: a b", "You said: a b"]);
+
+    const reply = await chatModel("lc-n", { logprobs: true, topLogprobs: 2 }).invoke("a b");
+    const content = (reply.response_metadata.logprobs as { content: { token: string }[] }).content;
+    expect(content.map((e) => e.token).join("")).toBe("You said: a b");
   });
 });

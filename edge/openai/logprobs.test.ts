@@ -1,7 +1,7 @@
 import { SELF } from "cloudflare:test";
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
-import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
+import { SERVED_TOP_LOGPROBS, type TokenLogprob } from "../../shared/protocol/logprobs.js";
 import { EngineTab } from "../../test/workerd/api-tab.js";
 import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import { SCORE_LOGPROBS } from "../../test/support/deterministic-engine.js";
@@ -100,6 +100,7 @@ describe("logprobs", () => {
 
   it.each([
     [{ logprobs: true, top_logprobs: 21 }, "top_logprobs"],
+    [{ logprobs: true, top_logprobs: SERVED_TOP_LOGPROBS + 1 }, "top_logprobs"],
     [{ top_logprobs: 2 }, "top_logprobs"],
     [
       {

@@ -15,7 +15,7 @@ import {
   schemaSizeProblem,
 } from "./string-limits.js";
 import { UsageSchema } from "../protocol/job.js";
-import { MAX_TOP_LOGPROBS } from "../protocol/logprobs.js";
+import { MAX_TOP_LOGPROBS, SERVED_TOP_LOGPROBS } from "../protocol/logprobs.js";
 
 /** OpenAI content may be a string or an array of parts; Tabgrid's text models accept text parts. */
 const ContentSchema = z.union([
@@ -175,6 +175,13 @@ export const ChatCompletionRequestSchema = z
   .catchall(noUnknownFields)
   .superRefine((req, ctx) => {
     checkStreamOptions(req, ctx);
+    if ((req.top_logprobs ?? 0) > SERVED_TOP_LOGPROBS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["top_logprobs"],
+        message: `at most ${SERVED_TOP_LOGPROBS}: the tabs' engine (WebLLM) returns no more alternatives per token`,
+      });
+    }
     if (req.top_logprobs != null && req.logprobs !== true) {
       ctx.addIssue({
         code: "custom",

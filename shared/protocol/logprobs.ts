@@ -10,8 +10,13 @@ import { utf8ByteLength } from "./frames.js";
  * checked by the coordinator (edge/region/job-logprobs.ts).
  */
 
-/** OpenAI's ceiling on `top_logprobs`. */
+/** OpenAI's ceiling on `top_logprobs` (the protocol's bound). */
 export const MAX_TOP_LOGPROBS = 20;
+/**
+ * What the tabs' engine gives: WebLLM returns at most 5 alternatives per token, so the API refuses
+ * more (400 naming `top_logprobs`) rather than return fewer than asked.
+ */
+export const SERVED_TOP_LOGPROBS = 5;
 /** A token's text (a vocabulary entry is a few bytes; this leaves room for long whitespace runs). */
 export const MAX_LOGPROB_TOKEN_BYTES = 64;
 /** The lowest value a tab reports (OpenAI reports -9999 for tokens it deems impossible). */
@@ -40,6 +45,9 @@ export const LogprobsRequestSchema = z.object({
   top: z.number().int().min(0).max(MAX_TOP_LOGPROBS),
 });
 
+/** Entries in one job.logprobs frame (a job has at most max_tokens ≤ 4096 of them in all). */
+export const MAX_FRAME_ENTRIES = 4096;
+
 /**
  * Tab → coordinator, `job.logprobs`: the next entries of a job's log-probabilities, in token order,
  * sent before `job.done` in as many frames as the frame size limit needs. Sent only for a job whose
@@ -48,7 +56,7 @@ export const LogprobsRequestSchema = z.object({
 export const JobLogprobsSchema = z.object({
   type: z.literal("job.logprobs"),
   jobId: z.string().min(1).max(64),
-  entries: z.array(TokenLogprobSchema).min(1).max(4096),
+  entries: z.array(TokenLogprobSchema).min(1).max(MAX_FRAME_ENTRIES),
 });
 export type JobLogprobs = z.infer<typeof JobLogprobsSchema>;
 
@@ -56,7 +64,8 @@ export type JobLogprobs = z.infer<typeof JobLogprobsSchema>;
 const FRAME_ENTRIES_BYTES = 192 * 1024;
 
 /**
- * A job's entries as the job.logprobs frames a tab sends (in order, each under the frame limit).
+ * A job's entries as the job.logprobs frames a tab sends (in order, each under the frame limit and
+ * MAX_FRAME_ENTRIES).
  * Worst case per entry (21 tokens of 64 bytes, escaped) is far below the budget, so every frame
  * holds at least one entry.
  */
@@ -66,7 +75,10 @@ export function logprobsFrames(jobId: string, entries: TokenLogprob[]): JobLogpr
   let bytes = 0;
   for (const entry of entries) {
     const size = utf8ByteLength(JSON.stringify(entry)) + 1;
-    if (batch.length && bytes + size > FRAME_ENTRIES_BYTES) {
+    if (
+      batch.length &&
+      (bytes + size > FRAME_ENTRIES_BYTES || batch.length === MAX_FRAME_ENTRIES)
+    ) {
       frames.push({ type: "job.logprobs", jobId, entries: batch });
       batch = [];
       bytes = 0;

@@ -35,6 +35,9 @@ import {
  * In `anyOf`/`oneOf` it takes the first branch, unless the last message says "call <name>" and a
  * later branch holds that name as a `const` — so a test steers the engine into a tool call by
  * asking for it, as a user would.
+ *
+ * With `sampling.logprobs` it also returns each token it decoded (not those prefilled from
+ * `continueFrom`) with its log-probability and alternatives (`tokenLogprob` below).
  */
 
 export function words(text: string): string[] {

@@ -10,6 +10,7 @@ import type {
 } from "@mlc-ai/web-llm";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import { EngineError, type LoadProgress } from "../engine/inference-engine.js";
+import { MIN_LOGPROB, TokenLogprobSchema } from "../../shared/protocol/logprobs.js";
 import { WebLLMEngine, type ModelCacheOps, type WebLLMEngineApi } from "./webllm-engine.js";
 
 /**
@@ -460,5 +461,86 @@ describe("WebLLMEngine", () => {
     });
     expect(deltas.join("")).toBe("once upon");
     expect(result.usage.total_tokens).toBe(10);
+  });
+
+  it("asks WebLLM for logprobs and returns each chunk's entry, within the protocol's bounds", async () => {
+    const enc = (t: string) => Array.from(new TextEncoder().encode(t));
+    const entry = (token: string, logprob: number, top: [string, number][]) => ({
+      token,
+      bytes: enc(token),
+      logprob,
+      top_logprobs: top.map(([t, lp]) => ({ token: t, bytes: enc(t), logprob: lp })),
+    });
+    const withLogprobs = (chunk: ChatCompletionChunk, e: ReturnType<typeof entry>) => {
+      chunk.choices[0]!.logprobs = { content: [e] };
+      return chunk;
+    };
+    const long = "é".repeat(40); // 80 bytes: over the protocol's 64
+    const scripted = new ScriptedWebLLM([
+      withLogprobs(
+        chatChunk("Hi"),
+        entry("Hi", -0.1, [
+          ["Hi", -0.1],
+          ["Yo", -2.5],
+        ]),
+      ),
+      // A grammar-masked alternative is -Infinity in WebLLM (log of 0).
+      withLogprobs(
+        chatChunk("!", "stop"),
+        entry("!", -0.2, [
+          ["!", -0.2],
+          [long, -Infinity],
+        ]),
+      ),
+    ]);
+    const { engine } = engineOver(scripted);
+    await engine.load(record, () => {});
+    const ask = async (top: number) =>
+      engine.chat(
+        {
+          messages: [{ role: "user", content: "hi" }],
+          sampling: { ...sampling, logprobs: { top } },
+        },
+        () => {},
+      );
+    const two = await ask(2);
+    expect(two.logprobs).toEqual([
+      {
+        token: "Hi",
+        logprob: -0.1,
+        top: [
+          { token: "Hi", logprob: -0.1 },
+          { token: "Yo", logprob: -2.5 },
+        ],
+      },
+      {
+        token: "!",
+        logprob: -0.2,
+        top: [
+          { token: "!", logprob: -0.2 },
+          { token: "é".repeat(32), logprob: MIN_LOGPROB },
+        ],
+      },
+    ]);
+    // What the adapter asks passes WebLLM's own request check.
+    expect(scripted.chatRequests[0]).toMatchObject({ logprobs: true, top_logprobs: 2 });
+    expect(() =>
+      postInitAndCheckFieldsChatCompletion(
+        scripted.chatRequests[0]!,
+        record.model_id,
+        ModelType.LLM,
+      ),
+    ).not.toThrow();
+    // Every entry is one the coordinator's frame schema accepts.
+    for (const e of two.logprobs ?? []) expect(TokenLogprobSchema.parse(e)).toEqual(e);
+
+    // top 0: WebLLM records logprobs only with top_logprobs > 0, so 1 is asked and cut off.
+    const zero = await ask(0);
+    expect(scripted.chatRequests[1]).toMatchObject({ logprobs: true, top_logprobs: 1 });
+    expect(zero.logprobs?.map((e) => e.top)).toEqual([[], []]);
+
+    // Not asked: no logprobs fields for WebLLM and none in the result.
+    await engine.chat({ messages: [{ role: "user", content: "hi" }], sampling }, () => {});
+    expect(scripted.chatRequests[2]?.logprobs).toBeUndefined();
   });
 });

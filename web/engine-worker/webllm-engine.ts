@@ -16,6 +16,11 @@ import {
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import type { ChatMessage, FinishReason, Sampling } from "../../shared/protocol/job.js";
 import {
+  MAX_LOGPROB_TOKEN_BYTES,
+  MIN_LOGPROB,
+  type TokenLogprob,
+} from "../../shared/protocol/logprobs.js";
+import {
   cacheNote,
   chooseCacheBackend,
   classifyLoadFailure,
@@ -279,6 +284,45 @@ export function samplingFields(s: Sampling) {
   };
 }
 
+/**
+ * WebLLM's logprobs fields for a job that asked for them. WebLLM records a token's log-probability
+ * only when `top_logprobs` > 0 (its sampler computes them with the alternatives), so it is asked
+ * for at least 1 and the entries are cut back to what the job asked for (`logprobEntry`). WebLLM
+ * allows 0..5; the coordinator refuses more (docs/api.md).
+ */
+export function logprobsFields(s: Sampling) {
+  return s.logprobs ? { logprobs: true, top_logprobs: Math.max(1, s.logprobs.top) } : {};
+}
+
+/** A value within the protocol's bounds: -Infinity (a masked token) is OpenAI's -9999. */
+function boundedLogprob(v: number): number {
+  return Number.isNaN(v) ? MIN_LOGPROB : Math.min(0, Math.max(MIN_LOGPROB, v));
+}
+
+/** A token's text cut to the protocol's byte bound, at a character boundary. */
+function boundedToken(token: string): string {
+  const bytes = new TextEncoder().encode(token);
+  if (bytes.length <= MAX_LOGPROB_TOKEN_BYTES) return token;
+  let text = new TextDecoder().decode(bytes.slice(0, MAX_LOGPROB_TOKEN_BYTES));
+  // A cut multi-byte character decodes to U+FFFD (3 bytes): drop it until it fits.
+  while (new TextEncoder().encode(text).length > MAX_LOGPROB_TOKEN_BYTES) text = text.slice(0, -1);
+  return text;
+}
+
+/** One of WebLLM's entries (OpenAI's shape) as the protocol carries it, with `top` alternatives. */
+export function logprobEntry(
+  e: { token: string; logprob: number; top_logprobs: { token: string; logprob: number }[] },
+  top: number,
+): TokenLogprob {
+  return {
+    token: boundedToken(e.token),
+    logprob: boundedLogprob(e.logprob),
+    top: e.top_logprobs
+      .slice(0, top)
+      .map((t) => ({ token: boundedToken(t.token), logprob: boundedLogprob(t.logprob) })),
+  };
+}
+
 function toFinishReason(reason: string | null | undefined): FinishReason | null {
   if (reason === "length") return "length";
   if (reason === "abort") return "abort";
@@ -376,14 +420,28 @@ export class WebLLMEngine implements InferenceEngine {
 
   chat(request: ChatRequest, onDelta: OnDelta): Promise<GenerationResult> {
     if (request.continueFrom) return this.continueChat(request, request.continueFrom, onDelta);
+    const asked = request.sampling.logprobs;
     return this.generate(async (engine) => {
       const stream = await engine.chat.completions.create({
         stream: true,
         stream_options: { include_usage: true },
         messages: request.messages.map(toWebLLMMessage),
         ...samplingFields(request.sampling),
+        ...logprobsFields(request.sampling),
       });
-      return this.drain(stream, (c) => c.choices[0]?.delta?.content ?? "", onDelta);
+      // WebLLM's stream carries, per chunk, the entry of the last token decoded for it.
+      const logprobs = asked ? ([] as TokenLogprob[]) : undefined;
+      const result = await this.drain(
+        stream,
+        (c) => {
+          if (logprobs && asked)
+            for (const e of c.choices[0]?.logprobs?.content ?? [])
+              logprobs.push(logprobEntry(e, asked.top));
+          return c.choices[0]?.delta?.content ?? "";
+        },
+        onDelta,
+      );
+      return logprobs ? { ...result, logprobs } : result;
     });
   }
 

@@ -115,6 +115,26 @@ describe("Contributor", () => {
     expect(contributor.snapshot.lastTokensPerSecond).toBeGreaterThan(0);
   });
 
+  it("a job asking for logprobs: its entries go in job.logprobs frames, after the text and before job.done", async () => {
+    const { sockets, until, connect, frames } = setup();
+    await connect();
+    const spec = {
+      ...job("job-lp", "one two"),
+      sampling: { max_tokens: 50, logprobs: { top: 2 } },
+    };
+    const served = until((v) => v.jobsServed === 1);
+    sockets.last.receive({ type: "job.assign", job: spec, attempt: 1 });
+    await served;
+    const out = frames().slice(1);
+    const types = out.map((f) => f.type);
+    const at = types.indexOf("job.logprobs");
+    expect(at).toBeGreaterThan(types.lastIndexOf("job.delta"));
+    expect(at).toBeLessThan(types.indexOf("job.done"));
+    const entries = out.flatMap((f) => (f.type === "job.logprobs" ? f.entries : []));
+    expect(entries.map((e) => e.token).join("")).toBe("You said: one two");
+    expect(entries.every((e) => e.top.length === 2)).toBe(true);
+  });
+
   it("shows the job it serves and its client's place while busy, and nothing once idle", async () => {
     const { sockets, contributor, until, connect } = setup();
     await connect();
