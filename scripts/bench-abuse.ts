@@ -289,6 +289,10 @@ const server = await startCoordinator({
   SIGNAL_DEV_SECRET: "true",
   MAX_NODES_PER_IP: String(tabCount + 8),
 });
+// wrangler runs in its own process group: stop it too if this benchmark is interrupted.
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.once(sig, () => void server.stop().finally(() => process.exit(130)));
+}
 const obs = new Observations();
 const tabs: SimTab[] = [];
 try {
