@@ -57,6 +57,8 @@ interface SocketBudget {
 export class TabChannel {
   /** Frame budgets per socket (memory only: a socket that outlives an eviction starts afresh). */
   private readonly budgets = new WeakMap<WebSocket, SocketBudget>();
+  /** Sockets this channel closed: frames still in flight from them cost nothing (bench:abuse). */
+  private readonly rejected = new WeakSet<WebSocket>();
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -152,6 +154,7 @@ export class TabChannel {
 
   /** One frame from a socket: parsed, hello handled here, anything else handed on. */
   async receive(ws: WebSocket, raw: string | ArrayBuffer): Promise<TabEvent[]> {
+    if (this.rejected.has(ws)) return [];
     // The budget is taken before parsing, so a flood costs one comparison per frame. Status frames
     // are recognised by their prefix (a real status frame starts so; others are not exempt).
     const isStatus = typeof raw === "string" && raw.startsWith('{"type":"status"');
@@ -313,6 +316,7 @@ export class TabChannel {
   }
 
   private reject(ws: WebSocket, code: number, reason: string): TabEvent[] {
+    this.rejected.add(ws);
     const tab = this.tabs.bySocket(ws);
     if (tab) this.trust.fault(tab, reason, { closeCode: code });
     else this.trust.rejections.note(null, reason, { closeCode: code });

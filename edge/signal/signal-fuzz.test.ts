@@ -8,7 +8,9 @@ import {
   type PeerServerMessage,
 } from "../../shared/protocol/peerjs-messages.js";
 import { createRng, type Rng } from "../../shared/scheduling/prng.js";
+import { DEV_SIGNAL_SECRET } from "../config.js";
 import type { AppEnv } from "../env.js";
+import { issuePeerId } from "./peer-ids.js";
 import type { SignalDurableObject } from "./signal-do.js";
 import { signalStub } from "./signal-routes.js";
 import {
@@ -233,5 +235,64 @@ describe("signalling under fuzzed frames (seed " + SEED + ")", () => {
     expect(
       late.received.find((m) => m.type === "OFFER" && m.payload?.connectionId === "honest"),
     ).toMatchObject({ src: honestC.id, dst: absentId });
-  });
+    // Hundreds of socket frames: room for a loaded machine (the default is 5 s).
+  }, 30_000);
 });
+
+describe(
+  "signalling: rejected sockets and floods from many sockets (seed " + (SEED + 1) + ")",
+  () => {
+    it("creates no object for a rejected id, closes every flooder, and keeps honest peers talking", async () => {
+      const rng = createRng(SEED + 1);
+      const objects0 = (await listDurableObjectIds(appEnv.SIGNAL)).length;
+      // Ids that may not connect, in shards nothing else here uses: made up, altered, expired.
+      const rejected: Array<{ id: string; code: number }> = [];
+      for (let i = 0; i < 12; i++) {
+        const shard = (["afr", "me", "oc"] as const)[i % 3] ?? "afr";
+        const kind = rng.int(3);
+        if (kind === 0) rejected.push({ id: `tg-${shard}-${hex(rng, 32)}`, code: 4403 });
+        else if (kind === 1) {
+          const issued = await issuePeerId(DEV_SIGNAL_SECRET, shard);
+          const flipped = issued.at(-1) === "0" ? "1" : "0";
+          rejected.push({ id: issued.slice(0, -1) + flipped, code: 4403 });
+        } else {
+          const when = Date.now() - 3_600_000 - rng.int(86_400_000);
+          const id = await issuePeerId(DEV_SIGNAL_SECRET, shard, 60_000, when);
+          rejected.push({ id, code: SignalCloseCode.Expired });
+        }
+      }
+      for (const { id, code } of rejected) {
+        const p = await connect(id, `198.51.100.${1 + rng.int(200)}`);
+        expect(await p.closed).toBe(code);
+        expect(p.received[0]?.type).toBe("ERROR");
+      }
+      expect((await listDurableObjectIds(appEnv.SIGNAL)).length).toBe(objects0);
+
+      // Five sockets from one address flood at once, while two honest peers signal.
+      const a = await connect(await issue("weur"), "192.0.2.10");
+      const b = await connect(await issue("weur"), "192.0.2.11");
+      await until(() => a.received.length > 0 && b.received.length > 0);
+      const flooders = await Promise.all(
+        Array.from({ length: 5 }, async () => connect(await issue("weur"), "203.0.113.50")),
+      );
+      for (let i = 0; i < 300; i++) {
+        for (const f of flooders) {
+          if (f.closeCode === null) f.ws.send(offerTo(b.id, `flood-${i}`));
+        }
+      }
+      await Promise.all(flooders.map((f) => f.closed));
+      for (const f of flooders) expect(f.closeCode).toBe(SignalCloseCode.FrameBudget);
+      a.ws.send(offerTo(b.id, "honest-after-flood"));
+      await until(() =>
+        b.received.some(
+          (m) => m.type === "OFFER" && m.payload?.connectionId === "honest-after-flood",
+        ),
+      );
+      expect(
+        b.received.find(
+          (m) => m.type === "OFFER" && m.payload?.connectionId === "honest-after-flood",
+        ),
+      ).toMatchObject({ src: a.id });
+    }, 30_000);
+  },
+);

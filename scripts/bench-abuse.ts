@@ -1,0 +1,407 @@
+/**
+ * bench:abuse — does a stranger slow a legitimate client down? The real coordinator (`wrangler
+ * dev` on 127.0.0.1, production-like: anonymous tier off, admin token set, development peer-id key)
+ * serves a legitimate client — an API key, streaming chat completions answered by simulated tabs
+ * (scripts/churn/sim-tab.ts, the real tab protocol over Node's `ws`) — in phases of the same
+ * number of sequential requests:
+ *
+ *   quiet         nothing else runs (the baseline, measured first in the same run)
+ *   tab-flood     a registered abusive tab floods `status` frames, reconnecting whenever closed
+ *   socket-flood  an abusive client keeps opening tab sockets that never say hello and
+ *                 signalling sockets with issued, made-up and expired peer ids
+ *   unauth-flood  concurrent requests with made-up `tg_…` keys, no key, and 2 MB chunked bodies
+ *   quiet-again   nothing else runs (how much the machine itself drifted)
+ *
+ * and prints one table: the client's p50/p95 end-to-end latency (POST → `data: [DONE]`) per phase
+ * and each p95 over the quiet p95 (target ≤ 1.2×), with what the abuser managed. Loopback only;
+ * bounded: at most 200 requests per phase and each abuser capped in count and time.
+ * A benchmark, not a test: it prints what it measured and exits 0 unless the harness broke.
+ *
+ *   node scripts/sim/run-ts.mjs scripts/bench-abuse.ts [--requests 40] [--tabs 2] [--tokens 32]
+ *        [--token-rate 400] [--frame-ms 20] [--timeout-ms 10000] [--seed N]
+ *        [--phases quiet,tab-flood,socket-flood,unauth-flood,quiet-again]
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { loadavg } from "node:os";
+import { resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { pathToFileURL } from "node:url";
+import WebSocket from "ws";
+import { ProtocolTab } from "../test/support/protocol-tab.js";
+import type { WranglerDev } from "../test/support/wrangler-dev.js";
+import { Observations } from "./churn/observations.js";
+import { jobPrompt, planJob } from "./churn/plan.js";
+import { SimTab } from "./churn/sim-tab.js";
+import { numberFlag, percentile, printTable, readFlags } from "./sim/flags.js";
+
+const flags = readFlags(process.argv.slice(2));
+const requests = numberFlag(flags, "requests", 40);
+const tabCount = numberFlag(flags, "tabs", 2);
+const tokens = numberFlag(flags, "tokens", 32);
+const tokenRate = numberFlag(flags, "token-rate", 400);
+const frameMs = numberFlag(flags, "frame-ms", 20);
+const seed = numberFlag(flags, "seed", Date.now() % 1_000_000);
+/** A legitimate request that takes longer than this counts as failed (and at this time). */
+const timeoutMs = numberFlag(flags, "timeout-ms", 10_000);
+/** After an abusive phase, wait at most this long for the coordinator to be quiet-fast again. */
+const RECOVERY_MAX_MS = 60_000;
+const ALL_PHASES = ["quiet", "tab-flood", "socket-flood", "unauth-flood", "quiet-again"] as const;
+type Phase = (typeof ALL_PHASES)[number];
+const phases = (flags.get("phases") ?? ALL_PHASES.join(",")).split(",") as Phase[];
+for (const p of phases) if (!ALL_PHASES.includes(p)) throw new Error(`--phases: unknown '${p}'`);
+if (requests > 200 || tabCount > 20)
+  throw new Error("bounded benchmark: ≤ 200 requests, ≤ 20 tabs");
+
+const MODEL = "bench-abuse-model";
+const ADMIN_TOKEN = "bench-abuse-admin-token-0123456789";
+/** Each abuser stops after this many actions, or when its phase ends. */
+const ABUSE_CAP = 100_000;
+const tokensPerFrame = Math.max(1, Math.round((tokenRate * frameMs) / 1000));
+
+interface AbuseCounts {
+  [what: string]: number;
+}
+
+/** An abuser running during one phase; `stop` ends it and reports what it managed. */
+interface Abuser {
+  stop(): Promise<AbuseCounts>;
+}
+
+function bump(counts: AbuseCounts, key: string, n = 1): void {
+  counts[key] = (counts[key] ?? 0) + n;
+}
+
+/** A registered tab that sends `status` frames as fast as its socket takes them. */
+function tabFlood(wsUrl: string): Abuser {
+  const counts: AbuseCounts = {};
+  let stopped = false;
+  let current: WebSocket | null = null;
+  const once = () =>
+    new Promise<void>((done) => {
+      const ws = new WebSocket(wsUrl);
+      current = ws;
+      const tab = new ProtocolTab(
+        {
+          send: (t) => ws.readyState === WebSocket.OPEN && ws.send(t),
+          close: (c, r) => ws.close(c, r),
+          terminate: () => ws.terminate(),
+          get readyState() {
+            return ws.readyState;
+          },
+        },
+        { onInvalid: () => undefined },
+      );
+      ws.on("message", (d) => tab.receive(d.toString()));
+      ws.on("error", () => undefined);
+      ws.on("close", (code) => {
+        bump(counts, `closed ${code}`);
+        done();
+      });
+      void tab
+        .handshake({ models: ["abuse-model"], agent: "bench-abuse-flooder/1" })
+        .then(() => {
+          const frame = JSON.stringify({ type: "status", state: "idle", models: ["abuse-model"] });
+          // As fast as the socket takes them: 200 more whenever less than 256 KB waits to go.
+          const burst = () => {
+            if (stopped || ws.readyState !== WebSocket.OPEN) return;
+            if (ws.bufferedAmount < 256 * 1024) {
+              for (let i = 0; i < 200; i++) ws.send(frame);
+              bump(counts, "frames", 200);
+            }
+            if ((counts.frames ?? 0) < ABUSE_CAP * 10) setImmediate(burst);
+          };
+          burst();
+        })
+        .catch(() => undefined);
+    });
+  const loop = (async () => {
+    while (!stopped && (counts["closed 4009"] ?? 0) < ABUSE_CAP) await once();
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      (current as WebSocket | null)?.terminate();
+      await loop;
+      return counts;
+    },
+  };
+}
+
+/** Sockets that never speak: tab sockets without hello, signalling sockets held open. */
+function socketFlood(origin: string): Abuser {
+  const counts: AbuseCounts = {};
+  const held: WebSocket[] = [];
+  let stopped = false;
+  const wsOrigin = origin.replace(/^http/, "ws");
+  const open = (url: string, label: string) =>
+    new Promise<void>((done) => {
+      const ws = new WebSocket(url);
+      held.push(ws);
+      ws.on("open", () => bump(counts, `${label} opened`));
+      ws.on("unexpected-response", (_req, res) => {
+        bump(counts, `${label} HTTP ${res.statusCode}`);
+        done();
+      });
+      ws.on("error", () => done());
+      ws.on("close", (code) => {
+        bump(counts, `${label} closed ${code}`);
+        done();
+      });
+      // Held until closed by the coordinator, or for 2 s, whichever comes first.
+      setTimeout(done, 2000);
+    });
+  const peerUrl = (id: string) =>
+    `${wsOrigin}/v1/signal/peerjs?key=peerjs&id=${id}&token=t${held.length}&version=1.5.5`;
+  const loop = (async () => {
+    for (let i = 0; i < ABUSE_CAP && !stopped; i++) {
+      const batch: Array<Promise<void>> = [];
+      for (let k = 0; k < 8; k++) batch.push(open(`${wsOrigin}/v1/nodes/connect`, "tab"));
+      const issued = await fetch(`${origin}/v1/signal/peerjs/id`).then((r) => r.text());
+      for (let k = 0; k < 4; k++) batch.push(open(peerUrl(issued), "signal (issued id)"));
+      const hex = Array.from({ length: 32 }, (_, j) => ((i * 7 + j) % 16).toString(16)).join("");
+      batch.push(open(peerUrl(`tg-weur-${hex}`), "signal (made-up id)"));
+      await Promise.all(batch);
+      for (const ws of held.splice(0)) ws.terminate();
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      for (const ws of held.splice(0)) ws.terminate();
+      return counts;
+    },
+  };
+}
+
+/** Requests that no valid key backs: made-up keys, no key, oversized chunked bodies. */
+function unauthFlood(origin: string, concurrency = 8): Abuser {
+  const counts: AbuseCounts = {};
+  let stopped = false;
+  const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const key = (i: number) =>
+    `tg_${((i * 2654435761) >>> 0).toString(16).padStart(12, "0").slice(-12)}_` +
+    Array.from({ length: 43 }, (_, j) => b64[(i * 31 + j * 17) % 64]).join("");
+  const body = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }] });
+  const big = () => {
+    const chunk = new TextEncoder().encode("€".repeat(20_000));
+    let sent = 0;
+    return new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent === 0) c.enqueue(new TextEncoder().encode('{"model":"x","messages":"'));
+        if (sent >= 2_000_000) return c.close();
+        sent += chunk.byteLength;
+        c.enqueue(chunk);
+      },
+    });
+  };
+  let n = 0;
+  const worker = async () => {
+    while (!stopped && n < ABUSE_CAP) {
+      const i = n++;
+      const kind = i % 3;
+      try {
+        const res = await fetch(`${origin}/v1/chat/completions`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            ...(kind === 1 ? {} : { authorization: `Bearer ${key(i)}` }),
+          },
+          body: kind === 2 ? big() : body,
+          ...(kind === 2 ? { duplex: "half" } : {}),
+        } as RequestInit);
+        await res.arrayBuffer();
+        bump(counts, `HTTP ${res.status}`);
+      } catch {
+        bump(counts, "failed");
+      }
+    }
+  };
+  const loop = Promise.all(Array.from({ length: concurrency }, worker));
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return counts;
+    },
+  };
+}
+
+/** One legitimate streamed request: POST → the whole SSE body; ms, and whether it was right. */
+async function legitRequest(
+  origin: string,
+  apiKey: string,
+  index: number,
+): Promise<{ ms: number; ok: boolean; why?: string }> {
+  const t0 = performance.now();
+  try {
+    const res = await fetch(`${origin}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${apiKey}` },
+      body: JSON.stringify({
+        model: MODEL,
+        stream: true,
+        messages: [{ role: "user", content: jobPrompt(seed, index) }],
+      }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await res.text();
+    const expected = planJob({ seed, tokensPerJob: tokens, tokensPerFrame, dropRate: 0 }, index);
+    let got = "";
+    for (const line of text.split("\n")) {
+      if (!line.startsWith("data: {")) continue;
+      const chunk = JSON.parse(line.slice(6)) as { choices?: { delta?: { content?: string } }[] };
+      got += chunk.choices?.[0]?.delta?.content ?? "";
+    }
+    const ok = res.status === 200 && text.includes("data: [DONE]") && got === expected.text;
+    const why = ok ? undefined : `HTTP ${res.status} ${text.slice(0, 160).replaceAll("\n", " ")}`;
+    return { ms: performance.now() - t0, ok, ...(why ? { why } : {}) };
+  } catch (e) {
+    return { ms: performance.now() - t0, ok: false, why: String(e) };
+  }
+}
+
+async function startCoordinator(vars: Record<string, string>): Promise<WranglerDev> {
+  const url = pathToFileURL(resolve("test/support/wrangler-dev.ts")).href;
+  const mod = (await import(url)) as typeof import("../test/support/wrangler-dev.js");
+  return mod.startWranglerDev({ vars, timeoutMs: 90_000 });
+}
+
+function commit(): string {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+  } catch {
+    return "not a git checkout";
+  }
+}
+
+// wrangler serves dist/ as static assets; the API needs none, but the folder must exist.
+mkdirSync(resolve("dist"), { recursive: true });
+console.log(
+  `bench:abuse seed=${seed} requests/phase=${requests} tabs=${tabCount} tokens/job=${tokens} ` +
+    `(${tokensPerFrame} every ${frameMs} ms) commit=${commit()} cores load=${loadavg()[0]!.toFixed(1)}`,
+);
+const server = await startCoordinator({
+  ANONYMOUS_TIER: "off",
+  ADMIN_TOKEN,
+  ALLOW_LOCATION_HEADER: "false",
+  SIGNAL_DEV_SECRET: "true",
+  MAX_NODES_PER_IP: String(tabCount + 8),
+});
+// wrangler runs in its own process group: stop it too if this benchmark is interrupted.
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.once(sig, () => void server.stop().finally(() => process.exit(130)));
+}
+const obs = new Observations();
+const tabs: SimTab[] = [];
+try {
+  const origin = server.origin;
+  const made = await fetch(`${origin}/v1/admin/keys`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify({ name: "bench-abuse", rpm: 100_000, concurrent: 100 }),
+  });
+  if (made.status !== 201) throw new Error(`could not create a key: ${made.status}`);
+  const apiKey = ((await made.json()) as { key: string }).key;
+  const wsUrl = `${origin.replace(/^http/, "ws")}/v1/nodes/connect`;
+  for (let i = 0; i < tabCount; i++) {
+    const tab = new SimTab(
+      i,
+      {
+        wsUrl,
+        model: MODEL,
+        plan: { tokensPerJob: tokens, tokensPerFrame, dropRate: 0 },
+        frameMs,
+        rejoinMs: 500,
+        silentMaxMs: 60_000,
+      },
+      obs,
+    );
+    await tab.start();
+    tabs.push(tab);
+  }
+  // Warm-up (first requests compile code paths and create the key's object): not measured.
+  for (let i = 0; i < 5; i++) await legitRequest(origin, apiKey, 1_000_000 + i);
+
+  /** `s`: after the abuser stopped, seconds until a request was as fast as the quiet p95. */
+  const rows: Array<{ phase: Phase; ms: number[]; ok: number; abuse: AbuseCounts; s: number }> = [];
+  let next = 0;
+  for (const phase of phases) {
+    const abuser =
+      phase === "tab-flood"
+        ? tabFlood(wsUrl)
+        : phase === "socket-flood"
+          ? socketFlood(origin)
+          : phase === "unauth-flood"
+            ? unauthFlood(origin)
+            : null;
+    // Let the abuse get going before the first measured request.
+    if (abuser) await new Promise((r) => setTimeout(r, 1000));
+    const started = performance.now();
+    const ms: number[] = [];
+    let ok = 0;
+    for (let i = 0; i < requests; i++) {
+      const r = await legitRequest(origin, apiKey, next++);
+      ms.push(r.ms);
+      if (r.ok) ok++;
+      else console.log(`  ${phase}: request ${i} failed after ${r.ms.toFixed(0)} ms: ${r.why}`);
+    }
+    const abuse = (await abuser?.stop()) ?? {};
+    // Phases are measured apart: wait until a request is as fast as the quiet ones again (the
+    // coordinator may still be working through what the abuser sent), and report how long.
+    const stoppedAt = performance.now();
+    const quietP95 = rows[0]?.ms.length ? percentile(rows[0].ms, 95) : Infinity;
+    while (abuser && performance.now() - stoppedAt < RECOVERY_MAX_MS) {
+      const probe = await legitRequest(origin, apiKey, 2_000_000 + next++);
+      if (probe.ok && probe.ms <= quietP95) break;
+    }
+    const recoveryS = abuser ? (performance.now() - stoppedAt) / 1000 : 0;
+    rows.push({ phase, ms, ok, abuse, s: recoveryS });
+    process.stdout.write(`${phase}: ${((stoppedAt - started) / 1000).toFixed(1)} s\n`);
+  }
+
+  const quiet = rows.find((r) => r.phase === "quiet");
+  const quietP95 = quiet ? percentile(quiet.ms, 95) : NaN;
+  console.log("");
+  printTable(
+    [
+      "phase",
+      "requests",
+      "complete & correct",
+      "p50 ms",
+      "p95 ms",
+      "p95 / quiet p95",
+      "back to quiet after",
+      "abuser did",
+    ],
+    rows.map((r) => {
+      const p95 = percentile(r.ms, 95);
+      const abuse = Object.entries(r.abuse)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(", ");
+      return [
+        r.phase,
+        String(r.ms.length),
+        `${r.ok}/${r.ms.length}`,
+        percentile(r.ms, 50).toFixed(0),
+        p95.toFixed(0),
+        r.phase === "quiet" ? "1.00 (baseline)" : `${(p95 / quietP95).toFixed(2)}`,
+        r.phase.startsWith("quiet") ? "—" : `${r.s.toFixed(1)} s`,
+        abuse || "—",
+      ];
+    }),
+  );
+  console.log(
+    "\nTarget (issue 11): every abusive phase ≤ 1.2× the quiet p95 of the same run." +
+      "\nLatency = POST /v1/chat/completions (stream) → `data: [DONE]`, one request at a time," +
+      ` ${tokens} tokens at ${tokenRate} tokens/s from ${tabCount} simulated tabs.` +
+      `\nMachine load average at the end: ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(" ")} (shared machine: the quiet-again row shows drift).`,
+  );
+} finally {
+  for (const t of tabs) t.stop();
+  await server.stop();
+}
