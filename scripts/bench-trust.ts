@@ -281,6 +281,16 @@ console.log(
     `${(100 * b.token).toFixed(2)}% tokens, ${(100 * b.stop).toFixed(1)}% stops, ${(100 * b.canary).toFixed(1)}% canaries).`,
 );
 for (const reason of on?.reasons ?? []) console.log(`  quarantined — ${reason}`);
+for (const [name, r] of results) {
+  const why = new Map<string, number>();
+  for (const j of r.jobs) {
+    if (j.result.outcome === "done") continue;
+    const key = `${j.result.outcome} ${j.result.status} ${(j.result.error ?? "").slice(0, 120)}`;
+    why.set(key, (why.get(key) ?? 0) + 1);
+  }
+  for (const [key, n] of [...why].sort((a, b) => b[1] - a[1]).slice(0, 5))
+    console.log(`  failed requests (verification ${name}): ${n} × ${key}`);
+}
 
 if (flags.has("sim")) {
   console.log("\nIn-process simulation of the same trust logic (scripts/trust/trust-sim.ts):");

@@ -16,6 +16,8 @@ const PREFILL_SHARE_OF_MATMUL = 0.3;
 /** Share of measured memory bandwidth a decode step reaches (shared/gpu/predict.ts). */
 const DECODE_SHARE_OF_BANDWIDTH = 0.8;
 const DEFAULT_SOCKET_RTT_MS = 50;
+/** Identities whose observed speeds are kept across reconnects (oldest forgotten first). */
+const MEASURED_KEPT = 10_000;
 
 const modelsById = new Map(DEFAULT_MODELS.map((m) => [m.model_id, m]));
 
@@ -29,6 +31,12 @@ export class TabMatcher {
   private readonly tracker = new SpeedTracker();
   /** Uncorrected records (benchmark speeds): the tracker learns against these. */
   private readonly raw = new Map<string, CandidateTab>();
+  /**
+   * Tabs whose speed the coordinator has observed. From the first observation on, a tab's speeds
+   * are learned against the no-claim base and its benchmark (a claim) is never believed again, on
+   * probation or after; a signed identity keeps what was learned across reconnects.
+   */
+  private readonly measured = new Set<string>();
 
   constructor(
     private readonly region: RegionHint,
@@ -44,7 +52,7 @@ export class TabMatcher {
    * and what the coordinator observes corrects them.
    */
   sync(tab: TabRecord, resting: boolean, believeBenchmark = true): void {
-    const candidate = this.candidateOf(tab, believeBenchmark);
+    const candidate = this.candidateOf(tab, believeBenchmark && !this.measured.has(tab.tabId));
     this.raw.set(tab.tabId, candidate);
     const available = !resting && (tab.state === "idle" || tab.state === "busy");
     if (available) this.index.upsert(this.tracker.correct(candidate));
@@ -54,6 +62,12 @@ export class TabMatcher {
   remove(tabId: string): void {
     this.index.remove(tabId);
     this.raw.delete(tabId);
+    // An anonymous id never comes back; a signed identity keeps its observed speeds.
+    if (tabId.startsWith("a_")) this.forgetMeasured(tabId);
+  }
+
+  private forgetMeasured(tabId: string): void {
+    this.measured.delete(tabId);
     this.tracker.forget(tabId);
   }
 
@@ -97,8 +111,22 @@ export class TabMatcher {
       decodeMs?: number;
     },
   ): void {
-    const tab = this.raw.get(tabId);
-    if (tab) this.tracker.observe(tab, obs);
+    let tab = this.raw.get(tabId);
+    if (!tab) return;
+    if (!this.measured.has(tabId)) {
+      // First observation: rebase on the no-claim speeds, so a benchmark believed until now (or
+      // later, when the tab leaves probation) never scales what is learned from here on.
+      const base = seedSpeeds({ gpu: null }, tab.models[0]);
+      tab = { ...tab, decodeTokensPerSec: base.decode, prefillTokensPerSec: base.prefill };
+      this.raw.set(tabId, tab);
+      this.tracker.forget(tabId);
+      this.measured.add(tabId);
+      if (this.measured.size > MEASURED_KEPT) {
+        const oldest = this.measured.values().next().value;
+        if (oldest !== undefined && !this.raw.has(oldest)) this.forgetMeasured(oldest);
+      }
+    }
+    this.tracker.observe(tab, obs);
   }
 
   private candidateOf(tab: TabRecord, believeBenchmark: boolean): CandidateTab {
