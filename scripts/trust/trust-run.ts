@@ -47,7 +47,17 @@ export interface TrustRunResult {
 async function startCoordinator(root: string, vars: Record<string, string>): Promise<WranglerDev> {
   const url = pathToFileURL(resolve(root, "test/support/wrangler-dev.ts")).href;
   const mod = (await import(url)) as typeof import("../../test/support/wrangler-dev.js");
-  return mod.startWranglerDev({ vars, timeoutMs: 60_000 });
+  // On a shared machine workerd's own sockets can collide with another server starting at the
+  // same moment ("Address already in use"): try again on a fresh port.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await mod.startWranglerDev({ vars, timeoutMs: 90_000 });
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      console.log(`(wrangler dev did not start, attempt ${attempt}; retrying)`);
+      await new Promise((r) => setTimeout(r, 5000));
+    }
+  }
 }
 
 function countLogs(output: string): Map<string, number> {
