@@ -66,15 +66,18 @@ for (const name of runs) {
 }
 
 interface Measured {
-  clientJobs: number;
+  /** Client jobs some tab finished (the coordinator delivered the answer). */
   served: number;
-  wrong: number;
   byLiars: number;
-  byLiarsAfter: number;
   afterJobs: number;
+  byLiarsAfter: number;
+  /** Answers that differ from the honest one (by the answer-changing liars). */
+  wrong: number;
   wrongAfter: number;
   bySpeedLiar: number;
-  failed: number;
+  /** Client requests whose stream did not end with [DONE] in time, and of those, done anyway. */
+  notEnded: number;
+  notEndedButDone: number;
   quarantine: Map<string, { times: number[]; total: number; served: number }>;
   honestTabs: number;
   honestQuarantined: number;
@@ -89,23 +92,24 @@ interface Measured {
   reasons: string[];
 }
 
+/**
+ * Counted where the answer was made: each tab records the jobs it finished (the bench knows the
+ * canary prompts, the tabs do not), so an answer counts as served even when the client's stream
+ * did not end in time (counted apart, `notEndedButDone`).
+ */
 function measure(r: TrustRunResult): Measured {
-  const owner = new Map<string, { kind: string; tokens: number; at: number }>();
-  for (const t of r.tabs) {
-    for (const [jobId, f] of t.out.finished) owner.set(jobId, { kind: t.kind, ...f });
-  }
-  const clientIds = new Set(r.jobs.map((j) => j.result.jobId).filter((id) => id !== null));
   const stretchMs = stretchMin * simMinute * 1000;
+  const byId = new Map<string, boolean>();
   const m: Measured = {
-    clientJobs: r.jobs.length,
     served: 0,
-    wrong: 0,
     byLiars: 0,
-    byLiarsAfter: 0,
     afterJobs: 0,
+    byLiarsAfter: 0,
+    wrong: 0,
     wrongAfter: 0,
     bySpeedLiar: 0,
-    failed: 0,
+    notEnded: 0,
+    notEndedButDone: 0,
     quarantine: new Map(),
     honestTabs: 0,
     honestQuarantined: 0,
@@ -118,37 +122,36 @@ function measure(r: TrustRunResult): Measured {
     canaries: 0,
     reasons: [],
   };
-  for (const j of r.jobs) {
-    const after = j.sentAt >= stretchMs;
-    if (after) m.afterJobs++;
-    if (j.result.outcome !== "done") {
-      m.failed++;
-      continue;
-    }
-    m.served++;
-    const o = j.result.jobId ? owner.get(j.result.jobId) : undefined;
-    if (o) m.clientTokens += o.tokens;
-    if (o && o.at - r.t0 >= stretchMs) m.clientTokensAfter += o.tokens;
-    const wrong = j.result.text !== j.expected;
-    if (wrong) m.wrong++;
-    if (wrong && after) m.wrongAfter++;
-    if (o && o.kind !== "honest") {
-      m.byLiars++;
-      if (after) m.byLiarsAfter++;
-      if (o.kind === "speed-lie") m.bySpeedLiar++;
-    }
-  }
   for (const t of r.tabs) {
     m.audits += t.out.audits.length;
     for (const a of t.out.audits) {
       m.auditTokens += a.tokens;
       if (a.at - r.t0 >= stretchMs) m.checkTokensAfter += a.tokens;
     }
+    let servedClients = 0;
     for (const [jobId, f] of t.out.finished) {
-      if (!clientIds.has(jobId)) {
+      const after = f.at - r.t0 >= stretchMs;
+      if (f.canary) {
         m.canaries++;
         m.canaryTokens += f.tokens;
-        if (f.at - r.t0 >= stretchMs) m.checkTokensAfter += f.tokens;
+        if (after) m.checkTokensAfter += f.tokens;
+        continue;
+      }
+      byId.set(jobId, true);
+      servedClients++;
+      m.served++;
+      m.clientTokens += f.tokens;
+      if (after) {
+        m.afterJobs++;
+        m.clientTokensAfter += f.tokens;
+      }
+      if (t.kind === "honest") continue;
+      m.byLiars++;
+      if (after) m.byLiarsAfter++;
+      if (t.kind === "speed-lie") m.bySpeedLiar++;
+      else {
+        m.wrong++;
+        if (after) m.wrongAfter++;
       }
     }
     if (t.kind === "honest") {
@@ -158,12 +161,17 @@ function measure(r: TrustRunResult): Measured {
     }
     const q = m.quarantine.get(t.kind) ?? { times: [], total: 0, served: 0 };
     q.total++;
-    if ([...t.out.finished.keys()].some((id) => clientIds.has(id))) q.served++;
+    if (servedClients > 0) q.served++;
     if (t.out.quarantinedAt !== null) {
       q.times.push(toSimMin(t.out.quarantinedAt - r.t0));
       if (t.out.reason) m.reasons.push(`${t.kind}: ${t.out.reason}`);
     }
     m.quarantine.set(t.kind, q);
+  }
+  for (const j of r.jobs) {
+    if (j.result.outcome === "done") continue;
+    m.notEnded++;
+    if (j.result.jobId && byId.has(j.result.jobId)) m.notEndedButDone++;
   }
   return m;
 }
@@ -212,7 +220,7 @@ const rows: string[][] = [
     ),
   ],
   [
-    "client answers wrong (text ≠ the honest answer), whole run",
+    "client answers wrong (≠ the honest answer), whole run",
     cell(on, (m) => pct(m.wrong, m.served)),
     cell(off, (m) => pct(m.wrong, m.served)),
     ratio(
@@ -270,9 +278,15 @@ rows.push([
   "—",
 ]);
 rows.push([
-  "audits / canaries / client answers / failed requests",
-  cell(on, (m) => `${m.audits} / ${m.canaries} / ${m.served} / ${m.failed}`),
-  cell(off, (m) => `${m.audits} / ${m.canaries} / ${m.served} / ${m.failed}`),
+  "audits / canaries / client answers made",
+  cell(on, (m) => `${m.audits} / ${m.canaries} / ${m.served}`),
+  cell(off, (m) => `${m.audits} / ${m.canaries} / ${m.served}`),
+  "—",
+]);
+rows.push([
+  "client streams not ended in time (of which the job was done)",
+  cell(on, (m) => `${m.notEnded} (${m.notEndedButDone})`),
+  cell(off, (m) => `${m.notEnded} (${m.notEndedButDone})`),
   "—",
 ]);
 console.log("");
@@ -294,6 +308,17 @@ for (const [name, r] of results) {
   }
   for (const [key, n] of [...why].sort((a, b) => b[1] - a[1]).slice(0, 5))
     console.log(`  failed requests (verification ${name}): ${n} × ${key}`);
+  const logs = [...r.logCounts].filter(
+    ([k]) => !k.startsWith("info: job ") && !k.includes("request"),
+  );
+  console.log(
+    `  coordinator log (verification ${name}): ` +
+      logs
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 8)
+        .map(([k, n]) => `${n} × ${k}`)
+        .join("; "),
+  );
 }
 
 if (flags.has("sim")) {

@@ -143,6 +143,14 @@ export async function runTrust(p: TrustRunParams, verification: boolean): Promis
       );
     }
     const jobs = await Promise.all(pending);
+    if (process.env.TRUST_BENCH_DEBUG) {
+      for (const j of jobs.filter((j) => j.result.outcome !== "done").slice(0, 3)) {
+        const view = j.result.jobId
+          ? await (await fetch(`${server.origin}/v1/jobs/${j.result.jobId}`)).text()
+          : "(no job id)";
+        console.log(`DEBUG ${j.result.outcome} text=${JSON.stringify(j.result.text)} view=${view}`);
+      }
+    }
     // Audits of the last answers finish after their clients were served.
     await new Promise((r) => setTimeout(r, 2000));
     return {

@@ -15,6 +15,7 @@ import {
   type TabSocket,
 } from "../../test/support/protocol-tab.js";
 import { createRng, type Rng } from "../../shared/scheduling/prng.js";
+import { CANARY_PROMPTS } from "../../shared/trust/canary-prompts.js";
 import {
   SCORE_LOGPROBS,
   claimTokens,
@@ -66,7 +67,7 @@ export interface TabRecordOut {
   kind: Kind;
   cls: string;
   /** Jobs it finished (client jobs and canaries alike: it cannot tell them apart): tokens, when. */
-  finished: Map<string, { tokens: number; at: number }>;
+  finished: Map<string, { tokens: number; at: number; canary: boolean }>;
   /** Audits it scored: when, and the tokens it re-scored. */
   audits: Array<{ at: number; tokens: number }>;
   /** When (performance.now()) it was told it is quarantined, if ever. */
@@ -89,6 +90,7 @@ function nodeSocket(ws: WebSocket): TabSocket {
   };
 }
 
+const CANARY_SET = new Set<string>(CANARY_PROMPTS);
 const SPAM = "Visit cheap-pills dot example for the best deals today only";
 const REFUSAL = "I'm sorry, but I can't help with that request.";
 
@@ -266,7 +268,10 @@ export class TrustTab {
         return;
       }
       this.busy = null;
-      this.out.finished.set(job.id, { tokens, at: performance.now() });
+      // The bench (not the tab: it cannot tell) knows the canary prompts.
+      const last = job.input.kind === "chat" ? job.input.messages.at(-1)?.content : undefined;
+      const canary = last !== undefined && CANARY_SET.has(last);
+      this.out.finished.set(job.id, { tokens, at: performance.now(), canary });
       tab.send({
         type: "job.done",
         jobId: job.id,
