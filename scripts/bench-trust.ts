@@ -12,8 +12,8 @@
  * coordinator's timers are not scaled; none of them gates the trust figures (audits and canaries
  * follow finished jobs, not the clock). A benchmark, not a test: it prints what it measured.
  *
- *   node scripts/sim/run-ts.mjs scripts/bench-trust.ts [--tabs 50] [--malicious 0.1] [--rps 12]
- *        [--duration 120] [--time-scale 0.1] [--stretch 10] [--frame-ms 100] [--prompt-words 20]
+ *   node scripts/sim/run-ts.mjs scripts/bench-trust.ts [--tabs 50] [--malicious 0.1] [--rps 6]
+ *        [--duration 150] [--time-scale 0.1] [--stretch 10] [--frame-ms 100] [--prompt-words 20]
  *        [--seed 1] [--runs on,off] [--sim]  (--sim adds the in-process simulation's table;
  *        its own flags: --sim-tabs 200 --sim-minutes 30 --sim-seeds 2 --load 0.6)
  */
@@ -29,8 +29,8 @@ const params: TrustRunParams = {
   seed: numberFlag(flags, "seed", 1),
   tabs: numberFlag(flags, "tabs", 50),
   maliciousShare: numberFlag(flags, "malicious", 0.1),
-  rps: numberFlag(flags, "rps", 12),
-  durationS: numberFlag(flags, "duration", 120),
+  rps: numberFlag(flags, "rps", 6),
+  durationS: numberFlag(flags, "duration", 150),
   timeScale: numberFlag(flags, "time-scale", 0.1),
   frameMs: numberFlag(flags, "frame-ms", 100),
   promptWords: numberFlag(flags, "prompt-words", 20),
