@@ -70,7 +70,7 @@ export class JobMachine {
   constructor(private readonly d: JobMachineDeps) {
     this.notices = new TrustNotices(d.channel, d.trust, d.verify?.reputation);
     d.trust.onQuarantine((tabId) => this.quarantined(tabId));
-    d.trust.onRelease((tabId) => this.notices.tell(tabId));
+    d.trust.onRelease((tabId) => this.released(tabId));
     d.verify?.reputation.onJudged((tabId) => this.notices.tell(tabId));
   }
 
@@ -87,6 +87,16 @@ export class JobMachine {
         message: "the serving tab was quarantined",
       });
     }
+  }
+
+  /** Released from quarantine: the tab is told, and may take work again at once. */
+  private async released(tabId: string): Promise<void> {
+    this.notices.tell(tabId);
+    const tab = this.d.channel.tabs.get(tabId);
+    if (!tab) return;
+    this.d.placement.syncTab(tab);
+    await this.d.report.soon(true);
+    if (!tab.jobId && tab.state === "idle") await this.offerWaiting(tab);
   }
 
   /** After eviction: jobs whose tab vanished move on; timers lost with memory are re-armed. */

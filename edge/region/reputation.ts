@@ -61,11 +61,26 @@ interface ReputationRow extends Record<string, SqlStorageValue> {
  * quarantine: no client jobs, the running job moves, credit withheld, shown in GET /v1/nodes.
  * An operator's release lifts the quarantine, not the evidence: the next check judges it again.
  */
+/** Checks made before an operator's release: still shown, no longer judged. */
+interface Carried {
+  audits: number;
+  failedAudits: number;
+  canaries: number;
+  failedChecks: number;
+}
+const NOTHING_CARRIED: Carried = { audits: 0, failedAudits: 0, canaries: 0, failedChecks: 0 };
+
+interface Entry {
+  evidence: Evidence;
+  carried: Carried;
+  state: TrustState;
+  reason: string | null;
+}
+
+const failedChecksOf = (e: Evidence) => e.badStops + e.failedCanaries + (e.implausible > 0 ? 1 : 0);
+
 export class Reputation {
-  private readonly cache = new Map<
-    string,
-    { evidence: Evidence; state: TrustState; reason: string | null }
-  >();
+  private readonly cache = new Map<string, Entry>();
 
   private readonly judged: Array<(tabId: string) => void> = [];
 
@@ -73,7 +88,49 @@ export class Reputation {
     private readonly sql: SqlStorage,
     private readonly trust: TabTrust,
     public settings: TrustSettings,
-  ) {}
+  ) {
+    trust.onRelease((tabId) => this.released(tabId));
+  }
+
+  /**
+   * An operator lifted the quarantine: the evidence that led to it is not judged again (else the
+   * first check after the release would quarantine the tab anew on its old answers, whatever it
+   * answers now). It is kept as shown history; the test starts afresh, as for a new identity, and
+   * the tab is checked as often as a suspect one until its new evidence is judged.
+   */
+  private released(tabId: string): void {
+    const { evidence, carried } = this.load(tabId);
+    const next: Entry = {
+      evidence: NO_EVIDENCE,
+      carried: {
+        audits: carried.audits + evidence.audits,
+        failedAudits: carried.failedAudits + evidence.failedAudits,
+        canaries: carried.canaries + evidence.canaries,
+        failedChecks: carried.failedChecks + failedChecksOf(evidence),
+      },
+      // Checked as often as a suspect tab until its new evidence is judged.
+      state: "suspect",
+      reason: null,
+    };
+    this.save(tabId, null, next);
+    log("info", "tab evidence restarted after a release", { tabId: tabId.slice(0, 12) });
+  }
+
+  private save(tabId: string, publicId: string | null, e: Entry): void {
+    this.sql.exec(
+      `INSERT INTO tab_reputation (node_id, public_id, evidence, state, reason, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT(node_id) DO UPDATE SET evidence = excluded.evidence, state = excluded.state,
+         reason = excluded.reason, updated_at = excluded.updated_at`,
+      tabId,
+      publicId ?? "",
+      JSON.stringify({ ...e.evidence, carried: e.carried }),
+      e.state,
+      e.reason,
+      Date.now(),
+    );
+    this.cache.set(tabId, e);
+  }
 
   /** Hear about every new piece of evidence on an identity (its audit counts may have changed). */
   onJudged(listener: (tabId: string) => void): void {
@@ -86,13 +143,23 @@ export class Reputation {
     const row = this.sql
       .exec<ReputationRow>(`SELECT * FROM tab_reputation WHERE node_id = ?`, tabId)
       .toArray()[0];
-    const entry = row
-      ? {
-          evidence: { ...NO_EVIDENCE, ...(JSON.parse(row.evidence) as Partial<Evidence>) },
-          state: row.state as TrustState,
-          reason: row.reason,
-        }
-      : { evidence: NO_EVIDENCE, state: "probation" as TrustState, reason: null };
+    let entry: Entry = {
+      evidence: NO_EVIDENCE,
+      carried: NOTHING_CARRIED,
+      state: "probation",
+      reason: null,
+    };
+    if (row) {
+      const { carried, ...stored } = JSON.parse(row.evidence) as Partial<Evidence> & {
+        carried?: Carried;
+      };
+      entry = {
+        evidence: { ...NO_EVIDENCE, ...stored },
+        carried: { ...NOTHING_CARRIED, ...carried },
+        state: row.state as TrustState,
+        reason: row.reason,
+      };
+    }
     this.cache.set(tabId, entry);
     return entry;
   }
@@ -111,21 +178,21 @@ export class Reputation {
   }
 
   view(tabId: string): ReputationView {
-    const { evidence: e, reason } = this.load(tabId);
+    const { evidence: e, carried: c, reason } = this.load(tabId);
     const state = this.stateOf(tabId);
     return {
       state,
-      audits: e.audits,
-      failedAudits: e.failedAudits,
-      failedChecks: e.badStops + e.failedCanaries + (e.implausible > 0 ? 1 : 0),
-      canaries: e.canaries,
+      audits: c.audits + e.audits,
+      failedAudits: c.failedAudits + e.failedAudits,
+      failedChecks: c.failedChecks + failedChecksOf(e),
+      canaries: c.canaries + e.canaries,
       reason: state === "quarantined" ? (reason ?? this.trust.view(tabId).reason ?? null) : reason,
     };
   }
 
   /** Audits of this identity's answers: passed (nothing implausible) and failed. */
   auditCounts(tabId: string): { passed: number; failed: number } {
-    const { audits, failedAudits } = this.load(tabId).evidence;
+    const { audits, failedAudits } = this.view(tabId);
     return { passed: audits - failedAudits, failed: failedAudits };
   }
 
@@ -142,19 +209,12 @@ export class Reputation {
     const verdict: Judgement = held
       ? { state: "quarantined", pValue: 0, reason: entry.reason }
       : judge(next, this.settings.config);
-    this.sql.exec(
-      `INSERT INTO tab_reputation (node_id, public_id, evidence, state, reason, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT(node_id) DO UPDATE SET evidence = excluded.evidence, state = excluded.state,
-         reason = excluded.reason, updated_at = excluded.updated_at`,
-      tabId,
-      publicId,
-      JSON.stringify(next),
-      verdict.state,
-      verdict.reason,
-      Date.now(),
-    );
-    this.cache.set(tabId, { evidence: next, state: verdict.state, reason: verdict.reason });
+    this.save(tabId, publicId, {
+      evidence: next,
+      carried: entry.carried,
+      state: verdict.state,
+      reason: verdict.reason,
+    });
     log(
       verdict.state === "trusted" || verdict.state === "probation" ? "info" : "warn",
       "tab checked",

@@ -16,6 +16,8 @@ const PREFILL_SHARE_OF_MATMUL = 0.3;
 /** Share of measured memory bandwidth a decode step reaches (shared/gpu/predict.ts). */
 const DECODE_SHARE_OF_BANDWIDTH = 0.8;
 const DEFAULT_SOCKET_RTT_MS = 50;
+/** Identities whose observed speeds are kept across reconnects (oldest forgotten first). */
+const MEASURED_KEPT = 10_000;
 
 const modelsById = new Map(DEFAULT_MODELS.map((m) => [m.model_id, m]));
 
@@ -27,6 +29,12 @@ const modelsById = new Map(DEFAULT_MODELS.map((m) => [m.model_id, m]));
  */
 export class TabMatcher {
   private readonly scheduler: Scheduler;
+  /**
+   * Tabs whose speed the coordinator has observed. From the first observation on, a tab's speeds
+   * are learned against the no-claim base and its benchmark (a claim) is never believed again, on
+   * probation or after; a signed identity keeps what was learned across reconnects.
+   */
+  private readonly measured = new Set<string>();
 
   constructor(
     private readonly region: RegionHint,
@@ -47,7 +55,7 @@ export class TabMatcher {
     for (const id of s.jobIds(tab.tabId)) {
       if (id !== tab.jobId && id !== tab.queuedJobId) s.left(tab.tabId, id, Date.now());
     }
-    s.put(this.candidateOf(tab, believeBenchmark), {
+    s.put(this.candidateOf(tab, believeBenchmark && !this.measured.has(tab.tabId)), {
       open: !resting && (tab.state === "idle" || tab.state === "busy"),
       busy: tab.state === "busy" || tab.jobId !== null,
       canQueue: tab.protocol >= QUEUE_SINCE_PROTOCOL,
@@ -55,7 +63,10 @@ export class TabMatcher {
   }
 
   remove(tabId: string): void {
-    this.scheduler.remove(tabId);
+    // An anonymous id never comes back; a signed identity keeps its observed speeds.
+    const keep = !tabId.startsWith("a_") && this.measured.has(tabId);
+    this.scheduler.remove(tabId, { keepLearned: keep });
+    if (!keep) this.measured.delete(tabId);
   }
 
   /** The tab for a new request (idle, or busy with room to queue it), within its latency budget. */
@@ -101,6 +112,21 @@ export class TabMatcher {
 
   /** Learn from a finished job on a tab. */
   observe(tabId: string, obs: Observation): void {
+    const tab = this.scheduler.raw(tabId);
+    if (!tab) return;
+    if (!this.measured.has(tabId)) {
+      // First observation: rebase on the no-claim speeds, so a benchmark believed until now (or
+      // later, when the tab leaves probation) never scales what is learned from here on.
+      this.scheduler.rebase(tabId, seedSpeeds({ gpu: null }, tab.models[0]));
+      this.measured.add(tabId);
+      if (this.measured.size > MEASURED_KEPT) {
+        const oldest = this.measured.values().next().value;
+        if (oldest !== undefined && !this.scheduler.raw(oldest)) {
+          this.measured.delete(oldest);
+          this.scheduler.forgetLearned(oldest);
+        }
+      }
+    }
     this.scheduler.observe(tabId, obs);
   }
 

@@ -48,7 +48,7 @@ const TRUSTED_FAULT_RATIO = 0.2;
 
 export class TabTrust {
   private readonly listeners: Array<(tabId: string, reason: string) => Promise<void> | void> = [];
-  private readonly releaseListeners: Array<(tabId: string) => void> = [];
+  private readonly releaseListeners: Array<(tabId: string) => Promise<void> | void> = [];
   readonly rejections = new RejectLog();
 
   constructor(
@@ -148,17 +148,21 @@ export class TabTrust {
     for (const listener of this.listeners) await listener(identity, reason);
   }
 
-  /** Lift a quarantine (an operator's decision). */
-  release(tabIdOrIdentity: string): void {
+  /**
+   * Lift a quarantine (an operator's decision). Listeners put the tab back into matching and start
+   * its evidence afresh (reputation.ts).
+   */
+  async release(tabIdOrIdentity: string): Promise<void> {
     const identity = this.resolve(tabIdOrIdentity);
     this.sql.exec(
       `UPDATE tab_trust SET quarantined_at = NULL, reason = NULL WHERE identity = ?`,
       identity,
     );
-    for (const listener of this.releaseListeners) listener(identity);
+    log("info", "tab released from quarantine", { tab: this.tabs.get(identity)?.publicId ?? null });
+    for (const listener of this.releaseListeners) await listener(identity);
   }
 
-  onRelease(listener: (tabId: string) => void): void {
+  onRelease(listener: (tabId: string) => Promise<void> | void): void {
     this.releaseListeners.push(listener);
   }
 

@@ -407,9 +407,9 @@ describe("trust state", () => {
     const q = await t.next("trust");
     expect(q).toMatchObject({ state: "quarantined", reason: "operator: serving a renamed model" });
     expect(q.quarantinedAt).toBeGreaterThanOrEqual(before - 1000);
-    await runInDurableObject(regionStub(appEnv, "wnam"), (obj) => {
-      (obj as unknown as { parts: RegionParts }).parts.trust.release(t.nodeId);
-    });
+    await runInDurableObject(regionStub(appEnv, "wnam"), (obj) =>
+      (obj as unknown as { parts: RegionParts }).parts.trust.release(t.nodeId),
+    );
     const released = await t.next("trust");
     expect(released.state).toBe("probation");
     expect(released.reason).toBeUndefined();

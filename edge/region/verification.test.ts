@@ -151,6 +151,40 @@ describe("verification of answers", () => {
     expect((await trustOf(verifier.nodeId)).state).not.toBe("quarantined");
   });
 
+  it("an operator's release judges new evidence afresh: a fixed tab is not quarantined again on its old answers", async () => {
+    await withTrust({ ...AUDIT_ALL, ...NO_CANARIES });
+    const liar = await tab(["tr-release"]);
+    let answer: Answerer = spam;
+    serveForever(liar, (job) => answer(job));
+    const res = await chat("tr-release", { stream: true });
+    const verifier = await tab(["tr-release"]);
+    serveForever(verifier, honest);
+    await streamText(res);
+    await waitFor(
+      () => trustOf(liar.nodeId),
+      (v) => v.state === "quarantined",
+    );
+    verifier.close();
+    // Its contributor fixed the model; an operator lifts the quarantine.
+    answer = honest;
+    await runInDurableObject(stub(), (obj) =>
+      (obj as unknown as { parts: RegionParts }).parts.trust.release(liar.nodeId),
+    );
+    expect(await streamText(await chat("tr-release", { stream: true }))).toMatchObject({
+      text: "You said: hi",
+    });
+    const second = await tab(["tr-release"]);
+    const secondServed = serveForever(second, honest);
+    const view = await waitFor(
+      () => trustOf(liar.nodeId),
+      (v) => v.audits >= 2,
+    );
+    expect(secondServed.audits).toBe(1);
+    expect(view.state).not.toBe("quarantined");
+    // The record is kept: both audits still count in what GET /v1/nodes shows.
+    expect(view).toMatchObject({ audits: 2, failedAudits: 1 });
+  });
+
   it("honest tabs auditing each other are not quarantined and leave probation", async () => {
     await withTrust({ ...AUDIT_ALL, ...NO_CANARIES });
     const a = await tab(["tr-honest"]);

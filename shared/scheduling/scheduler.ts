@@ -48,7 +48,7 @@ export class Scheduler {
   readonly maxQueued: number;
   private readonly tracker = new SpeedTracker();
   /** Uncorrected records (benchmark speeds, no queue): the tracker learns against these. */
-  private readonly raw = new Map<string, CandidateTab>();
+  private readonly raws = new Map<string, CandidateTab>();
   private readonly availability = new Map<string, TabAvailability>();
   private readonly loads = new Map<string, TabLoad>();
 
@@ -62,17 +62,47 @@ export class Scheduler {
 
   /** A tab (re)described: its record (the queue field is ignored; the scheduler keeps it). */
   put(tab: CandidateTab, availability: TabAvailability): void {
-    this.raw.set(tab.id, tab);
+    this.raws.set(tab.id, tab);
     this.availability.set(tab.id, availability);
     this.reindex(tab.id);
   }
 
-  remove(tabId: string): void {
+  /**
+   * The tab is gone. `keepLearned`: keep what finished jobs taught about its speed, for an
+   * identity that may come back (the Region keeps signed identities' observed speeds).
+   */
+  remove(tabId: string, opts: { keepLearned?: boolean } = {}): void {
     this.index.remove(tabId);
-    this.raw.delete(tabId);
+    this.raws.delete(tabId);
     this.availability.delete(tabId);
     this.loads.delete(tabId);
+    if (!opts.keepLearned) this.tracker.forget(tabId);
+  }
+
+  /** Forget what was learned about a tab that is no longer here. */
+  forgetLearned(tabId: string): void {
+    if (!this.raws.has(tabId)) this.tracker.forget(tabId);
+  }
+
+  /** The tab's record as last put (its base speeds, before learning). */
+  raw(tabId: string): CandidateTab | undefined {
+    return this.raws.get(tabId);
+  }
+
+  /**
+   * Replace the tab's base speeds (a claim no longer believed) and learn afresh against them, so
+   * nothing learned so far scales the new base.
+   */
+  rebase(tabId: string, speeds: { decode: number; prefill: number }): void {
+    const tab = this.raws.get(tabId);
+    if (!tab) return;
+    this.raws.set(tabId, {
+      ...tab,
+      decodeTokensPerSec: speeds.decode,
+      prefillTokensPerSec: speeds.prefill,
+    });
     this.tracker.forget(tabId);
+    this.reindex(tabId);
   }
 
   /** The request's tab: the best idle one unless queueing behind a busy one is clearly faster. */
@@ -149,7 +179,7 @@ export class Scheduler {
 
   /** Learn from a job the tab finished. */
   observe(tabId: string, obs: Observation): void {
-    const tab = this.raw.get(tabId);
+    const tab = this.raws.get(tabId);
     if (!tab) return;
     this.tracker.observe(tab, obs);
     this.reindex(tabId);
@@ -157,7 +187,7 @@ export class Scheduler {
 
   /** The tab as matching currently believes it (learned speeds), without its queue. */
   corrected(tabId: string): CandidateTab | undefined {
-    const tab = this.raw.get(tabId);
+    const tab = this.raws.get(tabId);
     return tab ? this.tracker.correct(tab) : undefined;
   }
 
@@ -177,7 +207,7 @@ export class Scheduler {
    * hold one more behind it. A tab busy with something else (an audit) or full is not offered.
    */
   private reindex(tabId: string): void {
-    const tab = this.raw.get(tabId);
+    const tab = this.raws.get(tabId);
     const a = this.availability.get(tabId);
     if (!tab || !a) return;
     const load = this.loads.get(tabId);

@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_MODELS } from "../../shared/models/catalog.js";
+import { REGION_CENTRES } from "../../shared/geo/regions.js";
+import { TabMatcher, seedSpeeds } from "./tab-matcher.js";
+import type { TabRecord } from "./tab-registry.js";
+
+/**
+ * Speed lies (docs/trust.md): what the coordinator observes replaces what a tab claims, while it
+ * is on probation and after it is trusted, and across a signed identity's reconnects.
+ */
+const model = DEFAULT_MODELS[0]!.model_id;
+
+function liar(tabId: string): TabRecord {
+  return {
+    tabId,
+    publicId: tabId.slice(0, 12),
+    ws: null as unknown as WebSocket,
+    adapter: {
+      vendor: "x",
+      architecture: "x",
+      description: "x",
+      shaderF16: true,
+      maxBufferSize: 1,
+      maxStorageBufferBindingSize: 1,
+    },
+    agent: "t",
+    models: [model],
+    state: "idle",
+    jobId: null,
+    queuedJobId: null,
+    protocol: 3,
+    lat: null,
+    lon: null,
+    connectedAt: 0,
+    lastSeen: Date.now(),
+    lastAssignedAt: 0,
+    jobsServed: 0,
+    // The most a "high" tab may claim after the plausible cap: far beyond what it decodes.
+    gpu: {
+      class: "high",
+      profile: null,
+      benchmark: { matmulGflops: 100_000, bandwidthGBs: 1200, durationMs: 300 },
+    },
+    rttMs: 20,
+    busyUntil: 0,
+  };
+}
+
+/** One finished job decoded at `tps` tokens per second. */
+function slowJob(m: TabMatcher, tabId: string, tps: number): void {
+  m.observe(tabId, {
+    clientLocation: REGION_CENTRES.wnam,
+    promptTokens: 20,
+    ttftMs: 400,
+    completionTokens: 41,
+    decodeMs: (40 / tps) * 1000,
+  });
+}
+
+describe("observed speed replaces a claimed one", () => {
+  const claimed = seedSpeeds(liar("x"), model).decode;
+
+  it("on probation and after it: trusting the tab does not bring its claim back", () => {
+    const m = new TabMatcher("wnam", 60_000);
+    const tab = liar("k_probation_then_trusted");
+    m.sync(tab, false, false);
+    for (let i = 0; i < 10; i++) slowJob(m, tab.tabId, 3);
+    const observed = m.decodeSpeed(tab.tabId);
+    expect(observed).toBeLessThan(4);
+    m.sync(tab, false, true); // it finished its probation jobs: now trusted
+    expect(m.decodeSpeed(tab.tabId)).toBeCloseTo(observed, 6);
+    expect(claimed).toBeGreaterThan(100 * observed);
+  });
+
+  it("a trusted tab's claim is only its start: its first finished job replaces it", () => {
+    const m = new TabMatcher("wnam", 60_000);
+    const tab = liar("k_trusted");
+    m.sync(tab, false, true);
+    expect(m.decodeSpeed(tab.tabId)).toBe(claimed);
+    slowJob(m, tab.tabId, 3);
+    m.sync(tab, false, true);
+    expect(m.decodeSpeed(tab.tabId)).toBeLessThan(10);
+  });
+
+  it("a signed identity keeps its observed speed across a reconnect; an anonymous one does not", () => {
+    const m = new TabMatcher("wnam", 60_000);
+    for (const id of ["k_signed", "a_anonymous"]) {
+      const tab = liar(id);
+      m.sync(tab, false, false);
+      for (let i = 0; i < 10; i++) slowJob(m, id, 3);
+      m.remove(id);
+      m.sync(liar(id), false, true);
+    }
+    expect(m.decodeSpeed("k_signed")).toBeLessThan(4);
+    expect(m.decodeSpeed("a_anonymous")).toBe(claimed);
+  });
+});
