@@ -12,6 +12,7 @@ import { signalRoutes } from "./signal/signal-routes.js";
 import { adminRoutes } from "./api/admin.js";
 import { statusRoutes } from "./api/status.js";
 import { countRequests, metricsRoutes } from "./api/metrics.js";
+import { weightRoutes } from "./api/weights.js";
 import { authenticate } from "./auth/authenticate.js";
 
 /** Response headers the SDK reads across origins (job id for resume, request id for errors). */
@@ -57,6 +58,7 @@ app.route("/v1", jobRoutes());
 app.route("/v1", signalRoutes());
 app.route("/v1", adminRoutes());
 app.route("/v1", statusRoutes());
+app.route("/v1", weightRoutes());
 app.route("/", metricsRoutes());
 app.notFound((c) =>
   errorResponse(
