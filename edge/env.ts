@@ -23,6 +23,8 @@ export interface AppEnv extends AlertEnv {
   /** Model name to ask the upstream for (default: the requested model). */
   FALLBACK_MODEL?: string;
   ASSETS: Fetcher;
+  /** Files of self-hosted models, served under /v1/weights/ (edge/api/weights.ts). */
+  WEIGHTS?: R2Bucket;
   /** PeerJS-compatible WebRTC signalling, one object per shard of peer ids (edge/signal). */
   SIGNAL: DurableObjectNamespace<SignalDurableObject>;
   /** JSON array of RTCIceServer (STUN/TURN) for the direct path, served at /v1/signal/ice. */

@@ -12,6 +12,7 @@ import { signalRoutes } from "./signal/signal-routes.js";
 import { adminRoutes } from "./api/admin.js";
 import { statusRoutes } from "./api/status.js";
 import { countRequests, metricsRoutes } from "./api/metrics.js";
+import { weightRoutes } from "./api/weights.js";
 import { authenticate } from "./auth/authenticate.js";
 import { creditRoutes } from "./credits/credit-routes.js";
 
@@ -67,6 +68,7 @@ app.route("/v1", signalRoutes());
 app.route("/v1", adminRoutes());
 app.route("/v1", statusRoutes());
 app.route("/v1", creditRoutes());
+app.route("/v1", weightRoutes());
 app.route("/", metricsRoutes());
 app.notFound((c) =>
   errorResponse(

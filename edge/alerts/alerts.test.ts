@@ -4,9 +4,8 @@ import { CoordinatorMessageSchema, parseFrame } from "../../shared/protocol/node
 import type { JobSpec } from "../../shared/protocol/job.js";
 import type { NetworkView, RegionView } from "../../shared/status/status-views.js";
 import { DEFAULT_TRUST } from "../../shared/trust/policy.js";
-import { expectedOutput, scoreClaim } from "../../test/support/deterministic-engine.js";
 import { AlertReceiver } from "../../test/workerd/alert-receiver.js";
-import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import { honest, serveForever, spam } from "../../test/workerd/answering-tab.js";
 import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
 import { directoryStub } from "../directory/directory-client.js";
 import type { DirectoryDurableObject } from "../directory/directory-do.js";
@@ -126,7 +125,7 @@ describe("alert webhook", () => {
     expect(resolved.started_at).toBe(event.started_at);
     expect(resolved.resolved_at).not.toBeNull();
     expect(receiver.rejected).toEqual([]);
-  });
+  }, 20_000);
 
   it("p95 time to first token in a region above the threshold fires, and resolves when the window clears", async () => {
     const receiver = new AlertReceiver(SECRET, clock);
@@ -156,7 +155,7 @@ describe("alert webhook", () => {
     later(6 * 60_000);
     await check();
     expect(receiver.of(key)).toEqual(["firing", "resolved"]);
-  });
+  }, 20_000);
 
   it("a jump in the audit failure rate fires, and resolves when audits pass again", async () => {
     const receiver = new AlertReceiver(SECRET, clock);
@@ -184,7 +183,6 @@ describe("alert webhook", () => {
     });
     const verification = async () => (await getJson<NetworkView>("/v1/status")).verification;
     // A verifier that answers honestly, then a tab that answers with spam.
-    const honest = (job: JobSpec) => expectedOutput(job.input, job.sampling).text;
     const verifier = await tabs.tab(["alert-model-audit"], { loc: DUBAI });
     serveForever(verifier, honest);
     await until(
@@ -193,11 +191,11 @@ describe("alert webhook", () => {
     );
     await check(); // the rate before: no audits
     const liar = await tabs.tab(["alert-model-audit"], { loc: DUBAI });
-    serveForever(liar, () => "Buy cheap watches at our store today, best prices guaranteed");
+    serveForever(liar, spam);
     // The verifier is busy with this first request, so the liar gets the second.
     const busy = chat("alert-model-audit", { stream: true }, FROM_DUBAI);
-    const spam = chat("alert-model-audit", { stream: true }, FROM_DUBAI);
-    await Promise.all([busy, spam].map(async (r) => streamText(await r)));
+    const spammed = chat("alert-model-audit", { stream: true }, FROM_DUBAI);
+    await Promise.all([busy, spammed].map(async (r) => streamText(await r)));
     const v = await until(verification, (x) => (x?.audits.failed ?? 0) >= 1);
     expect(v?.audits.failed).toBeGreaterThanOrEqual(1);
     expect(v?.quarantined_tabs).toBeGreaterThanOrEqual(1);
@@ -217,7 +215,7 @@ describe("alert webhook", () => {
     later(11 * 60_000); // the failure is out of the window
     await check();
     expect(receiver.of(key)).toEqual(["firing", "resolved"]);
-  });
+  }, 20_000);
 
   it("is bounded: a receiver that hangs is given up after the timeout, each call tried three times", async () => {
     const receiver = new AlertReceiver(SECRET, clock);
@@ -250,29 +248,5 @@ describe("alert webhook", () => {
     later(BASE.checkMs);
     await check();
     expect(receiver.of(key)).toEqual([]);
-  });
+  }, 20_000);
 });
-
-/** Answer every job and audit a tab receives; audits are re-scored as the honest engine would. */
-function serveForever(t: ScriptedTab, answer: (job: JobSpec) => string): void {
-  t.ws.addEventListener("message", (e) => {
-    const parsed = parseFrame(CoordinatorMessageSchema, e.data as string);
-    if (!parsed.ok) return;
-    const msg = parsed.msg;
-    if (msg.type === "job.assign") {
-      const text = answer(msg.job);
-      const n = text.split(" ").length;
-      t.send({ type: "job.accept", jobId: msg.job.id });
-      t.send({ type: "job.delta", jobId: msg.job.id, seq: 0, text });
-      t.send({
-        type: "job.done",
-        jobId: msg.job.id,
-        finishReason: "stop",
-        usage: { prompt_tokens: 1, completion_tokens: n, total_tokens: n + 1 },
-      });
-    } else if (msg.type === "audit.assign") {
-      const r = scoreClaim(msg, { sd: 0.3, flipRate: 0.02, seed: 5 });
-      t.send({ type: "audit.result", auditId: msg.auditId, ...r });
-    }
-  });
-}

@@ -4,6 +4,7 @@ import { CHAT_MODEL_CAPABILITIES, type ModelList } from "../../shared/openai/mod
 import type { AppContext } from "../env.js";
 import { ApiError } from "../http/api-error.js";
 import { directorySnapshot } from "../directory/directory-client.js";
+import { hostedRecords } from "./weights.js";
 
 /** GET /v1/models (what connected tabs serve now) and GET /v1/catalog (what tabs may load). */
 export function modelRoutes() {
@@ -42,7 +43,7 @@ export function modelRoutes() {
     return c.json(body);
   });
 
-  app.get("/catalog", (c) => {
+  app.get("/catalog", async (c) => {
     const extra = parseExtraModels(c.env.EXTRA_MODELS);
     if (!extra.ok)
       throw new ApiError(
@@ -52,7 +53,12 @@ export function modelRoutes() {
         null,
         "catalog_config",
       );
-    return c.json({ object: "list", data: buildCatalog(DEFAULT_MODELS, extra.records) });
+    // Models hosted on this coordinator (edge/api/weights.ts); EXTRA_MODELS still overrides them.
+    const hosted = await hostedRecords(c.env, new URL(c.req.url).origin);
+    return c.json({
+      object: "list",
+      data: buildCatalog(DEFAULT_MODELS, [...hosted, ...extra.records]),
+    });
   });
 
   return app;

@@ -151,6 +151,12 @@ describe("the status page", () => {
         .poll(() => page.locator("#headline").textContent(), { timeout: 15_000 })
         .toMatch(/2 tabs connected/);
 
+      // The harness runs without answer verification: the page says so instead of showing zeros.
+      await expect
+        .poll(() => page.locator("#verification-text").textContent(), { timeout: 15_000 })
+        .toMatch(/verification is off/);
+      expect(await page.locator("#verification-bars").isHidden()).toBe(true);
+
       // Readable on a phone: nothing but the tables' own scrollers is wider than the screen.
       const overflow = await page.evaluate(
         () => document.documentElement.scrollWidth - document.documentElement.clientWidth,

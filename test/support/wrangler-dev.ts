@@ -74,11 +74,13 @@ export async function startWranglerDev(
     nice?: number;
     /** Called once spawned, with the `renice` of the server it will be (usable while it boots). */
     spawned?: (renice: (niceness: number) => boolean) => void;
+    /** State folder to start from (e.g. a local R2 bucket filled beforehand); removed at stop. */
+    persist?: string;
   } = {},
 ): Promise<WranglerDev> {
   const port = opts.port ?? (await freePort());
   if (!(await portIsFree(port))) throw new Error(`port ${port} on 127.0.0.1 is busy`);
-  const persist = mkdtempSync(join(tmpdir(), "tabgrid-wrangler-"));
+  const persist = opts.persist ?? mkdtempSync(join(tmpdir(), "tabgrid-wrangler-"));
   // The anonymous tier lets the official client call without a key, as on `npm start`.
   const vars = {
     ALLOW_LOCATION_HEADER: "true",

@@ -1,4 +1,5 @@
 import { drawLegend, drawPlaces, drawWorld } from "./status-map.js";
+import { renderVerification } from "./status-verification.js";
 import type {
   ModelView,
   NetworkView,
@@ -126,6 +127,7 @@ function render(data: StatusData): void {
   drawPlaces(svg, $<HTMLUListElement>("#places-list"), data.network.places);
   renderModels(data.models);
   renderRegions(data.regions);
+  renderVerification(data.network.verification, data.regions);
   document.body.dataset.loaded = "true";
 }
 

@@ -9,6 +9,7 @@ export type {
   Quantiles,
   RegionView,
   StatsWindow,
+  VerificationView,
   WindowView,
 } from "../../shared/status/status-views.js";
 export type TabState = NodeState;

@@ -1,0 +1,97 @@
+import { runInDurableObject, SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import app from "../index.js";
+import type { NetworkView, RegionView } from "../../shared/status/status-views.js";
+import { DEFAULT_TRUST } from "../../shared/trust/policy.js";
+import { honest, serveForever, spam } from "../../test/workerd/answering-tab.js";
+import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
+import type { RegionParts } from "../region/region-parts.js";
+import { regionStub } from "../region/region-stub.js";
+
+/**
+ * Verification health in the status API and /metrics (docs/status.md): a tab answering with spam
+ * in region `afr` (Johannesburg, which no other test uses) is audited by an honest tab and
+ * quarantined; /v1/status, /v1/status/regions and /metrics show the failed audit and the
+ * quarantine, and regions without verification (TRUST=off for the other edge tests) show null.
+ */
+
+const tabs = useTabs();
+const JOBURG = { lat: -26.2, lon: 28.05 };
+const FROM_JOBURG = { "x-tabgrid-location": `${JOBURG.lat},${JOBURG.lon}` };
+const TOKEN = "metrics-test-token-0123456789";
+
+async function getJson<T>(path: string): Promise<T> {
+  return (await (await SELF.fetch(`http://tabgrid.test${path}`)).json()) as T;
+}
+
+async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 5000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await read();
+    if (ok(v) || Date.now() > end) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe("verification health", () => {
+  it("shows audits passed and failed and quarantined tabs in /v1/status*, /metrics", async () => {
+    await runInDurableObject(regionStub(appEnv, "afr"), (obj) => {
+      const { parts } = obj as unknown as { parts: RegionParts };
+      parts.reputation.settings = {
+        enabled: true,
+        config: {
+          ...DEFAULT_TRUST,
+          auditRate: 1,
+          probationAuditRate: 1,
+          suspectAuditRate: 1,
+          canaryRate: 0,
+          probationCanaryRate: 0,
+          suspectCanaryRate: 0,
+        },
+        canaryPrompts: parts.reputation.settings.canaryPrompts,
+      };
+    });
+    const verifier = await tabs.tab(["verif-status-model"], { loc: JOBURG });
+    serveForever(verifier, honest);
+    const liar = await tabs.tab(["verif-status-model"], { loc: JOBURG });
+    serveForever(liar, spam);
+    // Two requests at once: each tab serves one, and each audits the other's answer.
+    await Promise.all(
+      [0, 1].map(async () =>
+        streamText(await chat("verif-status-model", { stream: true }, FROM_JOBURG)),
+      ),
+    );
+    const regions = () => getJson<{ data: RegionView[] }>("/v1/status/regions").then((r) => r.data);
+    const list = await until(regions, (l) => {
+      const v = l.find((r) => r.region === "afr")?.verification;
+      return !!v && v.audits.failed >= 1 && v.quarantined_tabs === 1;
+    });
+    const afr = list.find((r) => r.region === "afr")!;
+    const v = afr.verification!;
+    // The liar's answer failed its audit; the honest answer passed its audit if the liar verified
+    // it before its quarantine (either order is possible).
+    expect(v.audits.failed).toBe(1);
+    expect(v.audits.passed).toBeLessThanOrEqual(1);
+    expect(v).toMatchObject({
+      canaries: { passed: 0, failed: 0 },
+      quarantined_tabs: 1,
+      quarantined_identities: 1,
+    });
+    // Regions that run no verification say so (null), not zero.
+    expect(list.filter((r) => r.region !== "afr").every((r) => r.verification === null)).toBe(true);
+    const network = await getJson<NetworkView>("/v1/status");
+    expect(network.verification?.audits).toEqual(v.audits);
+    expect(network.verification?.quarantined_tabs).toBe(1);
+
+    const res = await app.request(
+      "/metrics",
+      { headers: { authorization: `Bearer ${TOKEN}` } },
+      { ...appEnv, METRICS_TOKEN: TOKEN },
+    );
+    const text = await res.text();
+    expect(text).toContain("# TYPE tabgrid_audits_total counter");
+    expect(text).toContain(`tabgrid_audits_total{region="afr",result="passed"} ${v.audits.passed}`);
+    expect(text).toContain('tabgrid_audits_total{region="afr",result="failed"} 1');
+    expect(text).toContain('tabgrid_quarantined_tabs{region="afr"} 1');
+  }, 20_000);
+});
