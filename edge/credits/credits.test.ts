@@ -209,6 +209,34 @@ describe("credit buys a place in the queue", () => {
   });
 });
 
+describe("credit set aside is given back", () => {
+  it("when the queue refuses the paid request, nothing stays held", async () => {
+    const keys = await newKeyPair();
+    const tab = await tabs.tab(["cr-full"], { keys });
+    await serveOne(tab, "cr-full", 10);
+    await balanceWhere(tab, (b) => b.earned === 10);
+    const key = await testKey();
+    expect((await creditPost("link", await linkBody(keys, key.id), key.key)).status).toBe(200);
+    const busy = chat("cr-full");
+    const first = await tab.nextJob();
+    tab.accept(first);
+    // The tests' queue holds 2 (QUEUE_CAPACITY in vitest.config.ts).
+    const waiting = [chat("cr-full"), chat("cr-full")];
+    await vi.waitFor(async () => expect((await regionCounts()).queued).toBe(2));
+    const refused = await chat(
+      "cr-full",
+      { max_tokens: 2 },
+      { authorization: `Bearer ${key.key}`, "x-tabgrid-tier": "interactive" },
+    );
+    await expectError(refused, 429, "queue_full");
+    expect(await keyAccount(key.key)).toMatchObject({ balance: 10, held: 0, available: 10 });
+    tab.delta(first, 0, "busy");
+    tab.done(first, "stop");
+    for (let i = 0; i < 2; i++) tab.serve(await tab.nextJob(), ["ok"]);
+    for (const r of [busy, ...waiting]) expect((await r).status).toBe(200);
+  });
+});
+
 describe("latency tiers", () => {
   it("publishes the price table; refuses a tier without a key or with a bad name", async () => {
     const res = await SELF.fetch("http://tabgrid.test/v1/credits/tiers");
