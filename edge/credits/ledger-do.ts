@@ -118,12 +118,6 @@ export class LedgerDurableObject extends DurableObject<AppEnv> {
     this.sql.exec(`UPDATE accounts SET quarantined = 1 WHERE identity = ?`, identity);
   }
 
-  /** An operator lifted the quarantine. */
-  async release(identity: string): Promise<void> {
-    await this.ready();
-    this.sql.exec(`UPDATE accounts SET quarantined = 0 WHERE identity = ?`, identity);
-  }
-
   /**
    * Link an identity to an API key, on a proof the caller checked (link-proof.ts). A proof older
    * than the last one taken for this identity is refused, so an old proof cannot undo a newer link.
