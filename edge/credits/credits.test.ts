@@ -118,6 +118,14 @@ describe("linking a tab identity to an API key", () => {
     const other = await testKey();
     const victim = await newKeyPair();
     const thief = await newKeyPair();
+    // An identity nobody ever connected as a tab has no account to link.
+    await expectError(
+      await creditPost("link", await linkBody(victim, key.id), key.key),
+      404,
+      "unknown_identity",
+    );
+    const tab = await tabs.tab(["cr-link"], { keys: victim });
+    await tab.next("credit.balance");
 
     // Someone else's signature over the victim's public key.
     await expectError(
