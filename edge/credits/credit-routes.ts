@@ -160,6 +160,16 @@ function refuseUnless(outcome: ProofOutcome): void {
       "stale_proof",
     );
   }
+  if (outcome === "too_soon") {
+    throw new ApiError(
+      429,
+      "rate_limit_error",
+      "The display name changes at most once a minute; retry later.",
+      "name",
+      "rate_limit_exceeded",
+      { "retry-after": "60" },
+    );
+  }
   if (outcome === "unknown") {
     throw new ApiError(
       404,

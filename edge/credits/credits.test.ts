@@ -334,6 +334,12 @@ describe("the public top contributors", () => {
     expect(res.status).toBe(200);
     const { name } = (await res.json()) as { name: string };
     expect(name).toBe(`Ada script${"x".repeat(22)}`);
+    // The route needs no API key, so one identity renames at most once a minute.
+    await expectError(
+      await creditPost("name", await nameBody(keys, "Eve")),
+      429,
+      "rate_limit_exceeded",
+    );
 
     forgetTopContributors();
     const status = (await (

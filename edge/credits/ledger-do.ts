@@ -27,7 +27,10 @@ export const LEDGER_MIGRATIONS: readonly Migration[] = [
 ];
 
 /** What a signed statement did: taken, older than the last one taken, or no such account. */
-export type ProofOutcome = "done" | "stale" | "unknown";
+export type ProofOutcome = "done" | "stale" | "unknown" | "too_soon";
+
+/** A display name changes at most this often per identity (the name route needs no API key). */
+export const NAME_CHANGE_MS = 60_000;
 
 /** Earnings remembered for de-duplication; a job is settled long before. */
 const EARNINGS_KEEP_MS = 24 * 3_600_000;
@@ -155,6 +158,8 @@ export class LedgerDurableObject extends DurableObject<AppEnv> {
     const row = this.row(identity);
     if (!row) return "unknown";
     if (signedAt <= (row.name_signed_at ?? 0)) return "stale";
+    if (row.name_signed_at !== null && signedAt - row.name_signed_at < NAME_CHANGE_MS)
+      return "too_soon";
     this.sql.exec(
       `UPDATE accounts SET name = ?, name_signed_at = ?, updated_at = ? WHERE identity = ?`,
       name,
