@@ -37,8 +37,8 @@ export class RegionCredits {
 
   /**
    * Credits per completion token for this job: the interactive weight when the job asked for a
-   * latency budget and its first token reached the client within it (the Region's clock, from the
-   * request's arrival), else the batch weight.
+   * latency budget and its first token was relayed within it (the Region's clock, from when it
+   * took the request, queue time included), else the batch weight.
    */
   weightOf(row: JobRow, facts: MatchFacts): number {
     const budget = facts.latencyBudgetMs;
