@@ -43,6 +43,12 @@ export interface AppEnv extends AlertEnv {
   ANONYMOUS_TIER?: string;
   ANONYMOUS_RPM?: string;
   ANONYMOUS_CONCURRENT?: string;
+  /** Latency tiers: interactive budget, prices and credit weights (edge/config.ts `credits`). */
+  INTERACTIVE_BUDGET_MS?: string;
+  CREDIT_PRICE_INTERACTIVE?: string;
+  CREDIT_PRICE_BATCH?: string;
+  CREDIT_WEIGHT_INTERACTIVE?: string;
+  CREDIT_WEIGHT_BATCH?: string;
   /** "true" lets the x-tabgrid-location header / ?loc= query set locations (dev and tests only). */
   ALLOW_LOCATION_HEADER?: string;
   /** JSON array of extra WebLLM ModelRecords merged over the default catalog. */

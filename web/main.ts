@@ -22,6 +22,8 @@ import { renderCachePanel } from "./ui/cache-panel.js";
 import { renderConsent } from "./ui/consent-panel.js";
 import { renderControls } from "./ui/controls-panel.js";
 import { renderDashboard } from "./ui/dashboard.js";
+import { renderCreditLink } from "./page/credit-link-view.js";
+import { signWithStoredIdentity } from "./runtime/tab-identity.js";
 import { byId, fill, h } from "./ui/dom.js";
 import { renderGpuPanel } from "./ui/gpu-panel.js";
 import { renderModelPicker, type ModelPicker } from "./ui/model-picker.js";
@@ -131,6 +133,7 @@ async function main(): Promise<void> {
   p.gpuPanel.render(store.state.classification);
   renderState(p);
   void refreshLedger(ledger, p.dashboard);
+  renderCreditLink(byId("credit"), (text) => signWithStoredIdentity(text));
 
   let picker: ModelPicker;
   try {

@@ -14,6 +14,7 @@ import { ApiError } from "../http/api-error.js";
 import { readBodyText } from "../http/json-body.js";
 import { publicNodeId } from "../region/public-id.js";
 import { ledgerStub } from "./ledger-client.js";
+import type { ProofOutcome } from "./ledger-do.js";
 import { TIER_HEADER } from "./tiers.js";
 
 /** The signed statements are a few hundred bytes; anything much larger is not one. */
@@ -35,9 +36,9 @@ export function creditRoutes() {
     const body = await parseProof(c, LinkRequestSchema);
     const proof = await verifyStatement(body, linkText(keyId, body.signedAt));
     if (!proof.ok) throw refused(proof.reason);
+    const result = await ledgerStub(c.env).link(proof.identity, keyId, body.signedAt);
+    refuseUnless(result);
     const publicId = await publicNodeId(proof.identity);
-    const result = await ledgerStub(c.env).link(proof.identity, publicId, keyId, body.signedAt);
-    if (result === "stale") throw stale();
     return c.json({ object: "credit.link", public_id: publicId, key_id: keyId, linked: true });
   });
 
@@ -55,9 +56,9 @@ export function creditRoutes() {
         "invalid_value",
       );
     }
+    const result = await ledgerStub(c.env).setName(proof.identity, name, body.signedAt);
+    refuseUnless(result);
     const publicId = await publicNodeId(proof.identity);
-    const result = await ledgerStub(c.env).setName(proof.identity, publicId, name, body.signedAt);
-    if (result === "stale") throw stale();
     return c.json({ object: "credit.name", public_id: publicId, name });
   });
 
@@ -149,12 +150,33 @@ function refused(reason: string): ApiError {
   );
 }
 
-function stale(): ApiError {
-  return new ApiError(
-    409,
-    "invalid_request_error",
-    "A newer signed statement for this identity was already taken; sign a fresh one.",
-    "signedAt",
-    "stale_proof",
-  );
+function refuseUnless(outcome: ProofOutcome): void {
+  if (outcome === "stale") {
+    throw new ApiError(
+      409,
+      "invalid_request_error",
+      "A newer signed statement for this identity was already taken; sign a fresh one.",
+      "signedAt",
+      "stale_proof",
+    );
+  }
+  if (outcome === "too_soon") {
+    throw new ApiError(
+      429,
+      "rate_limit_error",
+      "The display name changes at most once a minute; retry later.",
+      "name",
+      "rate_limit_exceeded",
+      { "retry-after": "60" },
+    );
+  }
+  if (outcome === "unknown") {
+    throw new ApiError(
+      404,
+      "not_found_error",
+      "No contributor account for this identity: contribute from this tab first.",
+      "publicKey",
+      "unknown_identity",
+    );
+  }
 }

@@ -118,6 +118,14 @@ describe("linking a tab identity to an API key", () => {
     const other = await testKey();
     const victim = await newKeyPair();
     const thief = await newKeyPair();
+    // An identity nobody ever connected as a tab has no account to link.
+    await expectError(
+      await creditPost("link", await linkBody(victim, key.id), key.key),
+      404,
+      "unknown_identity",
+    );
+    const tab = await tabs.tab(["cr-link"], { keys: victim });
+    await tab.next("credit.balance");
 
     // Someone else's signature over the victim's public key.
     await expectError(
@@ -206,6 +214,34 @@ describe("credit buys a place in the queue", () => {
     expect(await keyAccount(paid.key)).toMatchObject({ held: 0 });
     // The base tier is free: the key without credit has nothing and was charged nothing.
     expect(await keyAccount(base.key)).toMatchObject({ balance: 0, held: 0 });
+  });
+});
+
+describe("credit set aside is given back", () => {
+  it("when the queue refuses the paid request, nothing stays held", async () => {
+    const keys = await newKeyPair();
+    const tab = await tabs.tab(["cr-full"], { keys });
+    await serveOne(tab, "cr-full", 10);
+    await balanceWhere(tab, (b) => b.earned === 10);
+    const key = await testKey();
+    expect((await creditPost("link", await linkBody(keys, key.id), key.key)).status).toBe(200);
+    const busy = chat("cr-full");
+    const first = await tab.nextJob();
+    tab.accept(first);
+    // The tests' queue holds 2 (QUEUE_CAPACITY in vitest.config.ts).
+    const waiting = [chat("cr-full"), chat("cr-full")];
+    await vi.waitFor(async () => expect((await regionCounts()).queued).toBe(2));
+    const refused = await chat(
+      "cr-full",
+      { max_tokens: 2 },
+      { authorization: `Bearer ${key.key}`, "x-tabgrid-tier": "interactive" },
+    );
+    await expectError(refused, 429, "queue_full");
+    expect(await keyAccount(key.key)).toMatchObject({ balance: 10, held: 0, available: 10 });
+    tab.delta(first, 0, "busy");
+    tab.done(first, "stop");
+    for (let i = 0; i < 2; i++) tab.serve(await tab.nextJob(), ["ok"]);
+    for (const r of [busy, ...waiting]) expect((await r).status).toBe(200);
   });
 });
 
@@ -298,6 +334,12 @@ describe("the public top contributors", () => {
     expect(res.status).toBe(200);
     const { name } = (await res.json()) as { name: string };
     expect(name).toBe(`Ada script${"x".repeat(22)}`);
+    // The route needs no API key, so one identity renames at most once a minute.
+    await expectError(
+      await creditPost("name", await nameBody(keys, "Eve")),
+      429,
+      "rate_limit_exceeded",
+    );
 
     forgetTopContributors();
     const status = (await (

@@ -1,6 +1,20 @@
 import type { AppEnv } from "../env.js";
+import type { LedgerPort } from "./region-credits.js";
 
 /** The one credit ledger object (ledger-do.ts). */
 export function ledgerStub(env: AppEnv) {
   return env.LEDGER.get(env.LEDGER.idFromName("global"));
+}
+
+/**
+ * The ledger as a long-lived Region object uses it: a fresh stub per call, since a stub whose call
+ * failed (the ledger object reset, a deploy) may stay broken.
+ */
+export function ledgerPort(env: AppEnv): LedgerPort {
+  return {
+    earn: (e) => ledgerStub(env).earn(e),
+    balance: (identity, publicId) => ledgerStub(env).balance(identity, publicId),
+    quarantine: (identity, publicId) => ledgerStub(env).quarantine(identity, publicId),
+    settle: (requestId, charge) => ledgerStub(env).settle(requestId, charge),
+  };
 }

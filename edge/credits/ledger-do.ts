@@ -26,6 +26,12 @@ export const LEDGER_MIGRATIONS: readonly Migration[] = [
     request_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, amount REAL NOT NULL, created_at INTEGER NOT NULL)`,
 ];
 
+/** What a signed statement did: taken, older than the last one taken, or no such account. */
+export type ProofOutcome = "done" | "stale" | "unknown" | "too_soon";
+
+/** A display name changes at most this often per identity (the name route needs no API key). */
+export const NAME_CHANGE_MS = 60_000;
+
 /** Earnings remembered for de-duplication; a job is settled long before. */
 const EARNINGS_KEEP_MS = 24 * 3_600_000;
 /** A hold its Region never settled (object lost, job expired unseen) is released after this. */
@@ -106,8 +112,13 @@ export class LedgerDurableObject extends DurableObject<AppEnv> {
     return this.account(e.identity);
   }
 
-  async balance(identity: string): Promise<AccountView> {
+  /**
+   * The identity's account. With `publicId` (a Region telling a tab that just joined) the account
+   * is opened if it is new, so the contributor can link it before it has earned anything.
+   */
+  async balance(identity: string, publicId?: string): Promise<AccountView> {
     await this.ready();
+    if (publicId !== undefined) this.ensure(identity, publicId, Date.now());
     return this.account(identity);
   }
 
@@ -118,27 +129,18 @@ export class LedgerDurableObject extends DurableObject<AppEnv> {
     this.sql.exec(`UPDATE accounts SET quarantined = 1 WHERE identity = ?`, identity);
   }
 
-  /** An operator lifted the quarantine. */
-  async release(identity: string): Promise<void> {
-    await this.ready();
-    this.sql.exec(`UPDATE accounts SET quarantined = 0 WHERE identity = ?`, identity);
-  }
-
   /**
-   * Link an identity to an API key, on a proof the caller checked (link-proof.ts). A proof older
-   * than the last one taken for this identity is refused, so an old proof cannot undo a newer link.
+   * Link an identity to an API key, on a proof the caller checked (link-proof.ts). Only an
+   * identity that has connected as a tab has an account (so a flood of made-up key pairs opens
+   * none); a proof older than the last one taken for it is refused, so an old proof cannot undo a
+   * newer link.
    */
-  async link(
-    identity: string,
-    publicId: string,
-    keyId: string,
-    signedAt: number,
-  ): Promise<"linked" | "stale"> {
+  async link(identity: string, keyId: string, signedAt: number): Promise<ProofOutcome> {
     await this.ready();
     const now = Date.now();
-    this.ensure(identity, publicId, now);
-    const last = this.row(identity)?.link_signed_at ?? 0;
-    if (signedAt <= last) return "stale";
+    const row = this.row(identity);
+    if (!row) return "unknown";
+    if (signedAt <= (row.link_signed_at ?? 0)) return "stale";
     this.sql.exec(
       `UPDATE accounts SET key_id = ?, link_signed_at = ?, updated_at = ? WHERE identity = ?`,
       keyId,
@@ -146,20 +148,18 @@ export class LedgerDurableObject extends DurableObject<AppEnv> {
       now,
       identity,
     );
-    return "linked";
+    return "done";
   }
 
   /** Set (or clear, with null) the identity's public display name; already sanitized. */
-  async setName(
-    identity: string,
-    publicId: string,
-    name: string | null,
-    signedAt: number,
-  ): Promise<"named" | "stale"> {
+  async setName(identity: string, name: string | null, signedAt: number): Promise<ProofOutcome> {
     await this.ready();
     const now = Date.now();
-    this.ensure(identity, publicId, now);
-    if (signedAt <= (this.row(identity)?.name_signed_at ?? 0)) return "stale";
+    const row = this.row(identity);
+    if (!row) return "unknown";
+    if (signedAt <= (row.name_signed_at ?? 0)) return "stale";
+    if (row.name_signed_at !== null && signedAt - row.name_signed_at < NAME_CHANGE_MS)
+      return "too_soon";
     this.sql.exec(
       `UPDATE accounts SET name = ?, name_signed_at = ?, updated_at = ? WHERE identity = ?`,
       name,
@@ -167,7 +167,7 @@ export class LedgerDurableObject extends DurableObject<AppEnv> {
       now,
       identity,
     );
-    return "named";
+    return "done";
   }
 
   /** What a key can spend: the balances of its linked identities not quarantined, less its holds. */

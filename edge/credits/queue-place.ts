@@ -1,6 +1,7 @@
 import { readConfig } from "../config.js";
 import type { AppEnv } from "../env.js";
 import { log } from "../http/log.js";
+import type { OpenJobResult } from "../region/job-events.js";
 import type { JobRequest } from "../region/job-request.js";
 import { ledgerStub } from "./ledger-client.js";
 import { holdFor, queueClassOf } from "./tiers.js";
@@ -27,4 +28,35 @@ export async function paidPlace(env: AppEnv, request: JobRequest): Promise<JobRe
     });
     return request;
   }
+}
+
+/**
+ * Queue `request` with `open`, in its tier's paid place when its key's credit covers it. If the
+ * Region does not take it (queue full, an error), what was set aside is released at once.
+ */
+export async function queueWithCredit<T extends { opened: OpenJobResult }>(
+  env: AppEnv,
+  request: JobRequest,
+  open: (asked: JobRequest) => Promise<T>,
+): Promise<T> {
+  const asked = await paidPlace(env, request);
+  if (asked === request) return open(request);
+  const release = () =>
+    ledgerStub(env)
+      .settle(request.requestId, 0)
+      .catch((err: unknown) =>
+        log("warn", "credit ledger: release failed", {
+          requestId: request.requestId,
+          error: String(err),
+        }),
+      );
+  let result: T;
+  try {
+    result = await open(asked);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  if (!result.opened.ok) await release();
+  return result;
 }

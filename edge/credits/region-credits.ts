@@ -11,7 +11,7 @@ import { priceOfClass } from "./tiers.js";
 /** The ledger's entry points a Region uses (the `global` LedgerDurableObject's RPC stub). */
 export interface LedgerPort {
   earn(e: Earning): Promise<AccountView>;
-  balance(identity: string): Promise<AccountView>;
+  balance(identity: string, publicId?: string): Promise<AccountView>;
   quarantine(identity: string, publicId: string): Promise<void>;
   settle(requestId: string, charge: number): Promise<number>;
 }
@@ -37,8 +37,8 @@ export class RegionCredits {
 
   /**
    * Credits per completion token for this job: the interactive weight when the job asked for a
-   * latency budget and its first token reached the client within it (the Region's clock, from the
-   * request's arrival), else the batch weight.
+   * latency budget and its first token was relayed within it (the Region's clock, from when it
+   * took the request, queue time included), else the batch weight.
    */
   weightOf(row: JobRow, facts: MatchFacts): number {
     const budget = facts.latencyBudgetMs;
@@ -58,11 +58,11 @@ export class RegionCredits {
     );
   }
 
-  /** A tab with an identity joined: tell it its balance. */
+  /** A tab with an identity joined: open its account if new, and tell it its balance. */
   joined(tab: TabRecord): void {
-    if (tab.tabId.startsWith("a_") || !speaksBalance(tab)) return;
+    if (tab.tabId.startsWith("a_")) return;
     this.track(
-      this.ledger.balance(tab.tabId).then((account) => this.tell(tab, account)),
+      this.ledger.balance(tab.tabId, tab.publicId).then((account) => this.tell(tab, account)),
       "balance",
     );
   }

@@ -8,7 +8,7 @@ import { apiErrorFromJob } from "../http/api-error.js";
 import type { OpenJobResult } from "../region/job-events.js";
 import type { JobRequest } from "../region/job-request.js";
 import { regionFor, regionStub, type RegionName } from "../region/region-stub.js";
-import { paidPlace } from "../credits/queue-place.js";
+import { queueWithCredit } from "../credits/queue-place.js";
 
 /** Neighbouring regions tried after the home region, nearest first. */
 const MAX_SPILLOVER_REGIONS = 3;
@@ -75,7 +75,9 @@ export async function openJob(
   const queueRegion = reason.code === "model_not_served" ? serving[0] : home;
   if (!queueRegion) throw apiErrorFromJob(reason);
   // Waiting: a key's linked credit may buy its tier's place (credits/queue-place.ts).
-  const queued = await tryRegion(queueRegion, true, await paidPlace(env, request));
+  const queued = await queueWithCredit(env, request, (asked) =>
+    tryRegion(queueRegion, true, asked),
+  );
   if (!queued.opened.ok) throw apiErrorFromJob(queued.opened.error);
   return { kind: "tab", region: queueRegion, stub: queued.stub, opened: queued.opened };
 }

@@ -4,7 +4,7 @@ import { PING_FRAME, PONG_FRAME } from "../../shared/protocol/node-messages.js";
 import { isRegionHint, type RegionHint } from "../../shared/geo/regions.js";
 import { directoryStub } from "../directory/directory-client.js";
 import { readConfig } from "../config.js";
-import { ledgerStub } from "../credits/ledger-client.js";
+import { ledgerPort } from "../credits/ledger-client.js";
 import type { OpenJobResult, SubscribeResult } from "./job-events.js";
 import type { JobRequest } from "./job-request.js";
 import { jobView, type JobView } from "./job-view.js";
@@ -49,7 +49,7 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
           region,
           (summary) => directoryStub(env).report(region, summary),
           trustSettings(env as { TRUST?: string; TRUST_CONFIG?: string }),
-          { port: ledgerStub(env), prices: readConfig(env).credits },
+          { port: ledgerPort(env), prices: readConfig(env).credits },
         );
         await restoreParts(this.parts, ctx.getWebSockets());
       },

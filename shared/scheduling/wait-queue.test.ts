@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { WaitQueue, retryAfterSeconds } from "./wait-queue.js";
+import { QueueClass, WaitQueue, retryAfterSeconds } from "./wait-queue.js";
 
 describe("WaitQueue", () => {
   it("is bounded and answers full with a retry-after", () => {
@@ -19,6 +19,17 @@ describe("WaitQueue", () => {
     const order: string[] = [];
     for (let t = 10; q.size > 0; t++) order.push(q.takeFirst(() => true, t)!.id);
     expect(order).toEqual(["high", "norm1", "low1", "low2"]);
+  });
+
+  it("serves the credit tiers' places first: interactive, batch, keys, then keyless", () => {
+    const q = new WaitQueue<string>({ capacity: 10 });
+    q.enqueue("keyless", "m", QueueClass.anonymous, 0);
+    q.enqueue("key", "m", QueueClass.key, 1);
+    q.enqueue("batch", "m", QueueClass.batch, 2);
+    q.enqueue("interactive", "m", QueueClass.interactive, 3);
+    const order: string[] = [];
+    for (let t = 10; q.size > 0; t++) order.push(q.takeFirst(() => true, t)!.id);
+    expect(order).toEqual(["interactive", "batch", "key", "keyless"]);
   });
 
   it("skips requests a freed tab cannot serve instead of blocking on them", () => {

@@ -126,6 +126,10 @@ describe("the contributor's GPU", () => {
     await expect
       .poll(async () => Number(await tab.field("credit-total").textContent()))
       .toBe(tokens);
+    // The identity's balance in the coordinator's ledger, told over the socket (credit.balance).
+    await expect
+      .poll(async () => Number(await tab.field("credit-balance").textContent()))
+      .toBe(tokens);
     await expect.poll(() => tab.field("live-tps").textContent()).toMatch(/tokens\/s/);
     expect(await tab.field("state-words").textContent()).toMatch(
       /^ready: waiting for requests for /,

@@ -65,6 +65,27 @@ export function browserTabIdentity(dbName = "tabgrid-identity"): TabIdentity {
   };
 }
 
+/**
+ * Sign a statement about this tab's credit (shared/credits/credit-proofs.ts) with the stored
+ * identity key. Null when this browser has no stored identity yet (it never contributed) or no
+ * WebCrypto: there is then no credit to act on.
+ */
+export async function signWithStoredIdentity(
+  text: string,
+  dbName = "tabgrid-identity",
+): Promise<{ publicKey: string; signature: string } | null> {
+  if (!globalThis.crypto?.subtle) return null;
+  const stored = await new IdentityDb(dbName).keys.get("node").catch(() => undefined);
+  if (!stored) return null;
+  const spki = new Uint8Array(await crypto.subtle.exportKey("spki", stored.pair.publicKey));
+  const signature = await crypto.subtle.sign(
+    SIGNATURE_ALGORITHM,
+    stored.pair.privateKey,
+    new TextEncoder().encode(text),
+  );
+  return { publicKey: toBase64url(spki), signature: toBase64url(new Uint8Array(signature)) };
+}
+
 async function generate(): Promise<CryptoKeyPair> {
   return crypto.subtle.generateKey(IDENTITY_ALGORITHM, false, ["sign", "verify"]);
 }
