@@ -273,6 +273,7 @@ export class JobMachine {
         if (bounded) {
           this.d.trust.jobDone(tab.tabId);
           this.d.learning.observe(tab, msg.jobId, bounded.usage, msg.prefillMs);
+          await this.d.learning.remember(tab, msg.jobId);
         }
         if (tab.jobId === msg.jobId) {
           if (finished) tab.jobsServed += 1;
