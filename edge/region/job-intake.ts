@@ -1,5 +1,7 @@
 import { log } from "../http/log.js";
 import type { RegionHint } from "../../shared/geo/regions.js";
+import { followUpAffinity } from "../../shared/scheduling/conversation.js";
+import { sha256Hex } from "./conversation-hash.js";
 import { retryAfterSeconds } from "../../shared/scheduling/wait-queue.js";
 import type { OpenJobResult } from "./job-events.js";
 import type { JobMachine } from "./job-machine.js";
@@ -44,7 +46,10 @@ export class JobIntake {
     const now = Date.now();
     const model = request.job.model;
     const req = placement.matchRequest(model, request.match);
-    const result = placement.matchNew(req);
+    const input = request.job.input;
+    const affinity =
+      input.kind === "chat" ? await followUpAffinity(input.messages, sha256Hex) : null;
+    const result = placement.matchNew(req, affinity);
     if (result.kind === "over_budget") {
       return {
         ok: false,

@@ -313,6 +313,7 @@ export class JobMachine {
             { prompt_tokens: bounded.usage.prompt_tokens, completion_tokens: bounded.ownTokens },
             msg.prefillMs,
           );
+          await this.d.learning.remember(tab, msg.jobId);
         }
         if (tab.jobId === msg.jobId) {
           if (finished) tab.jobsServed += 1;

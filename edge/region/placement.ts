@@ -3,6 +3,7 @@ import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
 import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import type { MatchResult } from "../../shared/scheduling/linear-scan.js";
+import type { Affinity } from "../../shared/scheduling/scheduler.js";
 import type { MatchRequest } from "../../shared/scheduling/score.js";
 import { specForAttempt } from "./answer-budget.js";
 import { CircuitBreaker } from "./circuit-breaker.js";
@@ -81,12 +82,13 @@ export class Placement {
 
   /**
    * The tab expected to answer a new request soonest, within its latency budget: an idle one, or
-   * a busy one to queue the job behind (shared/scheduling/scheduler.ts). Tabs on probation take at
+   * a busy one to queue the job behind, or — for a follow-up turn — the tab holding the
+   * conversation (shared/scheduling/scheduler.ts). Tabs on probation take at
    * most `probationShare` of new requests while a trusted tab could take them.
    */
-  matchNew(req: MatchRequest): MatchResult {
+  matchNew(req: MatchRequest, affinity: Affinity | null = null): MatchResult {
     const now = Date.now();
-    let result = this.d.matcher.match(req, now);
+    let result = this.d.matcher.match(req, now, affinity);
     if (result.kind !== "match") return result;
     let probation = this.d.trust.state(result.match.tab.id) !== "trusted";
     if (probation && this.probationShare() >= this.d.config.probationShare) {

@@ -176,7 +176,11 @@ export function regionParts(
 /** After eviction: rebind surviving sockets to their tabs and jobs, then move orphaned jobs on. */
 export async function restoreParts(parts: RegionParts, sockets: WebSocket[]): Promise<void> {
   const active = parts.jobs.active();
-  const jobOf = new Map(active.filter((r) => r.node_id).map((r) => [r.node_id as string, r.id]));
+  // A tab may also hold a job queued behind its running one; the one streaming is its job.
+  const jobOf = new Map<string, string>();
+  for (const r of active) {
+    if (r.node_id && (r.state === "streaming" || !jobOf.has(r.node_id))) jobOf.set(r.node_id, r.id);
+  }
   await parts.channel.restore(sockets, (tabId) => jobOf.get(tabId) ?? null);
   parts.trust.pruneAnonymous();
   await parts.machine.restore();

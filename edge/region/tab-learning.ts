@@ -1,5 +1,7 @@
 import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
 import type { RegionCredits } from "../credits/region-credits.js";
+import { servedConversation } from "../../shared/scheduling/conversation.js";
+import { sha256Hex } from "./conversation-hash.js";
 import type { JobStore } from "./job-store.js";
 import type { TabMatcher } from "./tab-matcher.js";
 import type { TabRecord } from "./tab-registry.js";
@@ -55,6 +57,20 @@ export class TabLearning {
       completionTokens: usage.completion_tokens,
       decodeMs: Date.now() - row.first_token_at,
     });
+  }
+
+  /**
+   * The tab's engine now holds this chat (its messages and the answer it wrote) for a follow-up
+   * turn to extend: remembered as a hash. Only when the whole answer is this tab's: after a
+   * failover the engine's conversation is not the one the client has.
+   */
+  async remember(tab: TabRecord, jobId: string): Promise<void> {
+    const row = this.jobs.get(jobId);
+    if (!row || row.attempt_start_chars !== 0) return;
+    const input = this.jobs.spec(row).input;
+    if (input.kind !== "chat") return;
+    const held = await servedConversation(input.messages, row.text, sha256Hex);
+    this.matcher.served(tab.tabId, held.key, held.tokens, Date.now());
   }
 
   private waited(tab: TabRecord, jobId: string, dispatchedAt: number): boolean {

@@ -3,7 +3,7 @@ import { modelWeightBytes, parameterCount } from "../../shared/gpu/predict.js";
 import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
 import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import type { MatchResult } from "../../shared/scheduling/linear-scan.js";
-import { Scheduler, type JobSize } from "../../shared/scheduling/scheduler.js";
+import { Scheduler, type Affinity, type JobSize } from "../../shared/scheduling/scheduler.js";
 import type { CandidateTab, MatchRequest } from "../../shared/scheduling/score.js";
 import type { Observation } from "../../shared/scheduling/speed-tracker.js";
 import type { TabRecord } from "./tab-registry.js";
@@ -69,9 +69,17 @@ export class TabMatcher {
     if (!keep) this.measured.delete(tabId);
   }
 
-  /** The tab for a new request (idle, or busy with room to queue it), within its latency budget. */
-  match(req: MatchRequest, now: number): MatchResult {
-    return this.scheduler.choose(req, now);
+  /**
+   * The tab for a new request (idle, or busy with room to queue it; for a follow-up turn possibly
+   * the one holding its history), within its latency budget.
+   */
+  match(req: MatchRequest, now: number, affinity: Affinity | null = null): MatchResult {
+    return this.scheduler.choose(req, now, affinity ?? undefined);
+  }
+
+  /** The tab's engine now holds this conversation (a hash) of `heldTokens` tokens. */
+  served(tabId: string, conversationKey: string, heldTokens: number, now: number): void {
+    this.scheduler.served(tabId, conversationKey, heldTokens, now);
   }
 
   /** The same among the tabs `usable` allows (failover, probation). */

@@ -3,6 +3,7 @@ import type { Rng } from "../../shared/scheduling/prng.js";
 import type { CandidateTab } from "../../shared/scheduling/score.js";
 import { Scheduler } from "../../shared/scheduling/scheduler.js";
 import { trueNetworkMs, type SimRequest, type SimTab } from "./population.js";
+import { tokensToPrefill, type Truth } from "./simulate.js";
 
 /**
  * Routing policies compared by bench:geo. Each sees only what a coordinator could know — which
@@ -14,6 +15,8 @@ export interface FinishedJob {
   req: SimRequest;
   /** Dispatch to first token, without the time spent waiting behind other jobs. */
   serviceTtftMs: number;
+  /** Tokens the tab prefilled: the new ones only when it held the conversation's history. */
+  prefillTokens: number;
   prefillMs: number;
   decodeMs: number;
 }
@@ -119,7 +122,7 @@ export function nearestIdlePolicy(tabs: readonly SimTab[]): Policy {
 }
 
 /** Knows every true round trip, speed and queue: minimises the true TTFT of each request. */
-export function oraclePolicy(tabs: readonly SimTab[], trueFreeAt: Float64Array): Policy {
+export function oraclePolicy(tabs: readonly SimTab[], truth: Truth): Policy {
   return {
     name: "oracle",
     choose(req, nowMs) {
@@ -129,8 +132,8 @@ export function oraclePolicy(tabs: readonly SimTab[], trueFreeAt: Float64Array):
         const tab = tabs[i]!;
         const ms =
           trueNetworkMs(req, tab) +
-          Math.max(0, trueFreeAt[i]! - nowMs) +
-          (req.promptTokens * 1000) / tab.truePrefill;
+          Math.max(0, truth.freeAt[i]! - nowMs) +
+          (tokensToPrefill(truth, i, req) * 1000) / tab.truePrefill;
         if (ms < bestMs) [best, bestMs] = [i, ms];
       }
       return best;
@@ -152,9 +155,16 @@ const MODEL = "sim-3b";
  */
 export function tabgridPolicy(
   tabs: readonly SimTab[],
-  options: { idlePreference?: number; maxQueued?: number } = {},
+  options: {
+    idlePreference?: number;
+    maxQueued?: number;
+    holdWeight?: number;
+    affinity?: boolean;
+    name?: string;
+  } = {},
 ): Policy {
-  const scheduler = new Scheduler({ staleAfterMs: Number.POSITIVE_INFINITY, ...options });
+  const { affinity = true, name = "tabgrid", ...schedulerOptions } = options;
+  const scheduler = new Scheduler({ staleAfterMs: Number.POSITIVE_INFINITY, ...schedulerOptions });
   const byId = new Map(tabs.map((t, i) => [t.id, i]));
   const jobIds = new Map<SimRequest, string>();
   const waiting: SimRequest[] = [];
@@ -185,8 +195,9 @@ export function tabgridPolicy(
   };
 
   return {
-    name: "tabgrid",
+    name,
     choose(req, nowMs) {
+      const c = req.conversation;
       const result = scheduler.choose(
         {
           clientLocation: req.client,
@@ -196,6 +207,9 @@ export function tabgridPolicy(
           stream: true,
         },
         nowMs,
+        affinity && c && c.turn > 0
+          ? { key: `${c.id}:${c.turn - 1}`, cachedTokens: c.historyTokens }
+          : undefined,
       );
       if (result.kind === "match") return byId.get(result.match.tab.id)!;
       waiting.push(req);
@@ -212,12 +226,18 @@ export function tabgridPolicy(
         scheduler.observe(id, {
           clientLocation: job.req.client,
           timedAt: "tab",
-          promptTokens: job.req.promptTokens,
+          promptTokens: job.prefillTokens, // WebLLM's usage counts the tokens it prefilled
           ttftMs: job.serviceTtftMs,
           prefillMs: job.prefillMs,
           completionTokens: job.req.completionTokens,
           decodeMs: job.decodeMs,
         });
+      }
+      const c = job.req.conversation;
+      // Without affinity the coordinator keeps no memory of conversations.
+      if (c && affinity) {
+        const held = job.req.promptTokens + job.req.completionTokens;
+        scheduler.served(id, `${c.id}:${c.turn}`, held, nowMs);
       }
       scheduler.left(id, jobId(job.req), nowMs);
       jobIds.delete(job.req);

@@ -40,6 +40,55 @@ export interface SimRequest {
   completionTokens: number;
   /** This job's speed relative to the tab's true mean (other work on the machine, thermals). */
   speedNoise: number;
+  /** A turn of a conversation: which one, which turn (0 first), and the history's tokens. */
+  conversation?: { id: number; turn: number; historyTokens: number };
+  /** The next turn, which the client sends `thinkMs` after this answer has ended. */
+  followUp?: { req: SimRequest; thinkMs: number };
+}
+
+/**
+ * A multi-turn chat: 5–10 turns from one client; each turn's prompt is the whole history (every
+ * earlier prompt and answer) plus a new user message, so the history grows turn by turn. Turn 0
+ * arrives at `arrivalMs`; each later one 5–30 s (reading and typing) after the previous answer ends.
+ */
+export function makeConversation(
+  world: World,
+  rng: Rng,
+  id: number,
+  arrivalMs: number,
+): SimRequest {
+  const client = world.sample(rng);
+  const clientAccessMs = sampleAccessDelayMs(rng);
+  const regionRttMs = REGION_HINTS.map((h) =>
+    networkRttMs(haversineKm(client, REGION_CENTRES[h]), 0),
+  );
+  const turns = 5 + rng.int(6);
+  let history = 0;
+  let first: SimRequest | null = null;
+  let previous: SimRequest | null = null;
+  for (let turn = 0; turn < turns; turn++) {
+    const fresh =
+      turn === 0
+        ? Math.round(Math.exp(rng.range(Math.log(50), Math.log(1000))))
+        : Math.round(Math.exp(rng.range(Math.log(20), Math.log(300))));
+    const maxTokens = 64 + rng.int(449);
+    const req: SimRequest = {
+      arrivalMs: turn === 0 ? arrivalMs : NaN,
+      client,
+      clientAccessMs,
+      regionRttMs,
+      promptTokens: history + fresh,
+      maxTokens,
+      completionTokens: Math.max(1, Math.round(maxTokens * rng.range(0.3, 1))),
+      speedNoise: Math.max(0.5, 1 + 0.08 * rng.normal()),
+      conversation: { id, turn, historyTokens: history },
+    };
+    history = req.promptTokens + req.completionTokens;
+    if (previous) previous.followUp = { req, thinkMs: rng.range(5_000, 30_000) };
+    first ??= req;
+    previous = req;
+  }
+  return first!;
 }
 
 /** Log-normal factor with the given spread, for "benchmark says X, reality is X × error". */

@@ -1,6 +1,7 @@
+import { BoundHeap } from "./bound-heap.js";
 import { CandidateIndex } from "./candidate-index.js";
-import { idleFirst, linearBest, type MatchResult } from "./linear-scan.js";
-import type { CandidateTab, MatchRequest } from "./score.js";
+import { idleFirst, linearBest, withBudget, type Match, type MatchResult } from "./linear-scan.js";
+import { isEligible, scoreTab, type CandidateTab, type MatchRequest } from "./score.js";
 import { SpeedTracker, type Observation } from "./speed-tracker.js";
 import { TabLoad } from "./tab-load.js";
 
@@ -22,6 +23,17 @@ export interface SchedulerOptions {
    * current one ends (no round trip lost) and the estimate needs to see only one answer ahead.
    */
   maxQueued?: number;
+  /**
+   * How long after a tab served a conversation turn its cached history is protected: until then
+   * another request takes that tab only when it saves more than the follow-up turn would lose
+   * (the history's prefill). Covers a person reading the answer and typing a reply.
+   */
+  holdMs?: number;
+  /**
+   * The protection, as a multiple of the history's prefill time on the tab: what another request
+   * must save to take the tab. bench:geo measured 1, 2 and 3 (docs/routing.md).
+   */
+  holdWeight?: number;
 }
 
 /** What decides whether a tab is offered work at all, apart from the work on it. */
@@ -39,7 +51,18 @@ export interface JobSize {
   maxTokens: number;
 }
 
+/**
+ * A follow-up turn of a conversation: the key of the history it extends (a hash, never the text;
+ * see conversation.ts) and how many of its prompt tokens that history is.
+ */
+export interface Affinity {
+  key: string;
+  cachedTokens: number;
+}
+
 export const DEFAULT_MAX_QUEUED = 1;
+export const DEFAULT_HOLD_MS = 60_000;
+export const DEFAULT_HOLD_WEIGHT = 2;
 
 const IDLE = { jobsAhead: 0, freeAtMs: 0 };
 
@@ -51,6 +74,14 @@ export class Scheduler {
   private readonly raws = new Map<string, CandidateTab>();
   private readonly availability = new Map<string, TabAvailability>();
   private readonly loads = new Map<string, TabLoad>();
+  /** The conversation each tab's engine holds (the last job it served), and the reverse. */
+  private readonly holds = new Map<string, string>();
+  private readonly holders = new Map<string, Set<string>>();
+  /** Protected holds: the extra cost a request pays on that tab, and until when. */
+  private readonly penalty = new Map<string, { ms: number; untilMs: number }>();
+  private readonly expiries = new BoundHeap<{ tabId: string; untilMs: number }>();
+  private readonly holdMs: number;
+  private readonly holdWeight: number;
 
   constructor(options: SchedulerOptions = {}) {
     this.index = new CandidateIndex({
@@ -58,6 +89,8 @@ export class Scheduler {
       ...(options.idlePreference !== undefined ? { idlePreference: options.idlePreference } : {}),
     });
     this.maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
+    this.holdMs = options.holdMs ?? DEFAULT_HOLD_MS;
+    this.holdWeight = options.holdWeight ?? DEFAULT_HOLD_WEIGHT;
   }
 
   /** A tab (re)described: its record (the queue field is ignored; the scheduler keeps it). */
@@ -77,6 +110,7 @@ export class Scheduler {
     this.availability.delete(tabId);
     this.loads.delete(tabId);
     if (!opts.keepLearned) this.tracker.forget(tabId);
+    this.drop(tabId);
   }
 
   /** Forget what was learned about a tab that is no longer here. */
@@ -105,9 +139,93 @@ export class Scheduler {
     this.reindex(tabId);
   }
 
-  /** The request's tab: the best idle one unless queueing behind a busy one is clearly faster. */
-  choose(req: MatchRequest, nowMs: number): MatchResult {
-    return this.index.match(req, nowMs);
+  /**
+   * The request's tab: the best idle one unless queueing behind a busy one is clearly faster. A
+   * follow-up turn also considers the tab that holds its history (only the new tokens to prefill
+   * there) and takes it when its expected first token beats the choice — by `idlePreference` when
+   * that means waiting behind a job while the choice is idle, as for any busy tab.
+   */
+  choose(req: MatchRequest, nowMs: number, affinity?: Affinity): MatchResult {
+    this.expireHolds(nowMs);
+    const result = this.index.match(req, nowMs);
+    return affinity ? this.withAffinity(result, req, nowMs, affinity) : result;
+  }
+
+  /**
+   * A tab finished a job of a conversation: its engine now holds that conversation
+   * (`heldTokens` of it), which is protected for `holdMs`.
+   */
+  served(tabId: string, conversationKey: string, heldTokens: number, nowMs: number): void {
+    // A job already waiting on the tab will replace the conversation before anyone can extend it.
+    if ((this.loads.get(tabId)?.queuedCount ?? 0) > 0) return;
+    this.drop(tabId);
+    this.holds.set(tabId, conversationKey);
+    let set = this.holders.get(conversationKey);
+    if (!set) this.holders.set(conversationKey, (set = new Set()));
+    set.add(tabId);
+    const tab = this.corrected(tabId);
+    if (tab && this.holdMs > 0 && heldTokens > 0) {
+      const untilMs = nowMs + this.holdMs;
+      const ms = (this.holdWeight * heldTokens * 1000) / tab.prefillTokensPerSec;
+      this.penalty.set(tabId, { ms, untilMs });
+      this.expiries.push(untilMs, { tabId, untilMs });
+    }
+    this.reindex(tabId);
+  }
+
+  /** The conversation the tab's engine holds, if known. */
+  holding(tabId: string): string | null {
+    return this.holds.get(tabId) ?? null;
+  }
+
+  private withAffinity(
+    result: MatchResult,
+    req: MatchRequest,
+    nowMs: number,
+    affinity: Affinity,
+  ): MatchResult {
+    const cachedReq = {
+      ...req,
+      promptTokens: Math.max(0, req.promptTokens - affinity.cachedTokens),
+    };
+    let best: Match | null = null;
+    for (const id of this.holders.get(affinity.key) ?? []) {
+      const held = this.index.get(id);
+      if (!held || !isEligible(held, req.model, nowMs, this.index.staleAfterMs)) continue;
+      // The protection is against other requests, not against the conversation's own next turn.
+      const ms = this.penalty.get(id)?.ms ?? 0;
+      const tab = ms ? { ...held, accessDelayMs: held.accessDelayMs - ms } : held;
+      const estimate = scoreTab(tab, cachedReq, nowMs);
+      if (!best || estimate.objectiveMs < best.estimate.objectiveMs) best = { tab, estimate };
+    }
+    if (!best) return result;
+    const chosen =
+      result.kind === "no_tabs" ? null : result.kind === "match" ? result.match : result.best;
+    if (chosen && chosen.tab.id !== best.tab.id) {
+      const waits = best.tab.queue.jobsAhead > 0 && chosen.tab.queue.jobsAhead === 0;
+      const factor = waits ? this.index.idlePreference : 1;
+      if (best.estimate.objectiveMs * factor >= chosen.estimate.objectiveMs) return result;
+    }
+    return withBudget(best, req);
+  }
+
+  private expireHolds(nowMs: number): void {
+    while (this.expiries.size > 0 && this.expiries.peekBound() <= nowMs) {
+      const { tabId, untilMs } = this.expiries.pop()!;
+      if (this.penalty.get(tabId)?.untilMs !== untilMs) continue;
+      this.penalty.delete(tabId);
+      this.reindex(tabId);
+    }
+  }
+
+  private drop(tabId: string): void {
+    this.penalty.delete(tabId);
+    const key = this.holds.get(tabId);
+    if (key === undefined) return;
+    this.holds.delete(tabId);
+    const set = this.holders.get(key);
+    set?.delete(tabId);
+    if (set?.size === 0) this.holders.delete(key);
   }
 
   /**
@@ -138,6 +256,8 @@ export class Scheduler {
   assigned(tabId: string, jobId: string, job: JobSize, nowMs: number): "run" | "queue" {
     const load = this.loadOf(tabId);
     if (load.has(jobId)) return load.startedAt(jobId) !== null ? "run" : "queue";
+    // The job replaces whatever conversation the engine held (served() records a continuation).
+    this.drop(tabId);
     const where = load.add(jobId, this.serviceMs(tabId, job), nowMs);
     this.reindex(tabId);
     return where;
@@ -221,6 +341,11 @@ export class Scheduler {
       this.index.remove(tabId);
       return;
     }
-    this.index.upsert(this.tracker.correct({ ...tab, queue: load ? load.queue() : IDLE }));
+    const corrected = this.tracker.correct({ ...tab, queue: load ? load.queue() : IDLE });
+    const hold = this.penalty.get(tabId)?.ms ?? 0;
+    // A protected history counts as extra delay on this tab for any other request.
+    this.index.upsert(
+      hold ? { ...corrected, accessDelayMs: corrected.accessDelayMs + hold } : corrected,
+    );
   }
 }
