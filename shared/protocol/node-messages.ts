@@ -34,6 +34,7 @@ export const NodeMessageType = {
   JobAssign: "job.assign",
   JobCancel: "job.cancel",
   JobCredit: "job.credit",
+  JobResend: "job.resend",
   // Audits (protocol 1, added with docs/trust.md; older tabs never receive them unasked).
   AuditAssign: "audit.assign",
   AuditResult: "audit.result",
@@ -124,6 +125,12 @@ export const JobDeltaSchema = z.object({
   jobId: z.string().min(1).max(64),
   seq: z.number().int().nonnegative(),
   text: z.string().max(64 * 1024),
+  /**
+   * Since protocol 3 (`RESEND_SINCE_PROTOCOL`): where `text` starts in this attempt's answer, in
+   * UTF-16 code units. The coordinator keeps what is new past the text it holds, and asks with
+   * `job.resend` when a delta starts past it (text lost with an evicted object's unwritten batch).
+   */
+  offset: z.number().int().nonnegative().optional(),
 });
 
 /**
@@ -143,6 +150,11 @@ export const JobDoneSchema = z.object({
   jobId: z.string().min(1).max(64),
   finishReason: FinishReasonSchema,
   usage: UsageSchema,
+  /**
+   * Since protocol 3: the length of this attempt's answer the tab sent (UTF-16 code units). A
+   * coordinator that holds less asks for the rest (`job.resend`) before it finishes the job.
+   */
+  chars: z.number().int().nonnegative().optional(),
   /** Decode speed the tab measured for this job, tokens per second. */
   decodeTokensPerSecond: z.number().nonnegative().optional(),
   /**
@@ -242,6 +254,18 @@ export const JobCreditSchema = z.object({
 });
 
 /**
+ * Coordinator → tab, protocol 3: "I hold this job's answer up to `offset`" (UTF-16 code units of
+ * this attempt's text). The tab sends the rest again as one `job.delta` with that offset, and, if
+ * it had already finished the job, its `job.done` again. Sent when a delta or a job.done shows the
+ * coordinator lost a batch it had not yet written (docs/performance.md).
+ */
+export const JobResendSchema = z.object({
+  type: z.literal(NodeMessageType.JobResend),
+  jobId: z.string(),
+  offset: z.number().int().nonnegative(),
+});
+
+/**
  * Coordinator → tab: re-score another tab's answer (an audit; docs/trust.md). The tab reads
  * `input` as for a job and is teacher-forced through `answer`, recording each claimed token's
  * log-probability (InferenceEngine.score). `seed` is the coordinator's. Like a job, one at a time.
@@ -265,6 +289,7 @@ export const CoordinatorMessageSchema = z.discriminatedUnion("type", [
   JobAssignSchema,
   JobCancelSchema,
   JobCreditSchema,
+  JobResendSchema,
   AuditAssignSchema,
 ]);
 export type CoordinatorMessage = z.infer<typeof CoordinatorMessageSchema>;

@@ -48,6 +48,17 @@ interface RunningJob {
   cancelled: boolean;
 }
 
+/**
+ * This attempt's answer as sent, kept until the next job so a coordinator that lost an unwritten
+ * batch can ask for it again (`job.resend`, protocol 3); with the job.done to repeat once ended.
+ */
+interface SentAnswer {
+  jobId: string;
+  text: string;
+  seq: number;
+  done: TabMessage | null;
+}
+
 export class JobRunner {
   private job: RunningJob | null = null;
   /**
@@ -55,6 +66,9 @@ export class JobRunner {
    * knows a long prefill is alive; null for a coordinator older than PROGRESS_SINCE_PROTOCOL.
    */
   progressEveryMs: number | null = null;
+  /** Deltas carry their offset and job.done its length (coordinator speaks RESEND_SINCE_PROTOCOL). */
+  sendOffsets = false;
+  private sent: SentAnswer | null = null;
 
   constructor(private readonly opts: JobRunnerOptions) {}
 
@@ -126,6 +140,20 @@ export class JobRunner {
     if (this.job?.id === jobId) this.cancelRunning();
   }
 
+  /**
+   * `job.resend`: the coordinator holds this job's answer up to `offset`; send the rest as one
+   * delta, and the job.done again if the job has ended.
+   */
+  resend(jobId: string, offset: number): void {
+    const sent = this.sent;
+    if (!sent || sent.jobId !== jobId) return;
+    if (offset < sent.text.length) {
+      const text = sent.text.slice(offset);
+      this.opts.send({ type: "job.delta", jobId, seq: sent.seq++, text, offset });
+    }
+    if (sent.done) this.opts.send(sent.done);
+  }
+
   /** Interrupt the engine; the running job then ends with finishReason "abort". */
   cancelRunning(): void {
     if (!this.job || this.job.cancelled) return;
@@ -146,8 +174,21 @@ export class JobRunner {
     status.setState("busy", {
       serving: { model: job.model, clientPlace: job.clientPlace ?? null },
     });
+    const sent: SentAnswer = { jobId: job.id, text: "", seq: 0, done: null };
+    this.sent = sent;
+    const withOffsets = this.sendOffsets;
     const deltas = new DeltaCoalescer(
-      (text, seq) => send({ type: "job.delta", jobId: job.id, seq, text }),
+      (text) => {
+        const offset = sent.text.length;
+        sent.text += text;
+        send({
+          type: "job.delta",
+          jobId: job.id,
+          seq: sent.seq++,
+          text,
+          ...(withOffsets ? { offset } : {}),
+        });
+      },
       { timers },
     );
     // The direct path gets every piece at once; the relay stays the record of the job.
@@ -203,7 +244,7 @@ export class JobRunner {
         promptTokens: result.usage.prompt_tokens,
         decodeTokensPerSecond: result.decodeTokensPerSecond ?? null,
       });
-      send({
+      const done: TabMessage = {
         type: "job.done",
         jobId: job.id,
         finishReason,
@@ -211,8 +252,11 @@ export class JobRunner {
         ...(result.decodeTokensPerSecond !== undefined
           ? { decodeTokensPerSecond: result.decodeTokensPerSecond }
           : {}),
+        ...(withOffsets ? { chars: sent.text.length } : {}),
         state: status.resting,
-      });
+      };
+      sent.done = done;
+      send(done);
       status.update({
         jobsServed: status.now.jobsServed + (finishReason === "abort" ? 0 : 1),
         lastTokensPerSecond: result.decodeTokensPerSecond ?? status.now.lastTokensPerSecond,
