@@ -18,7 +18,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { cpus } from "node:os";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type WebSocket from "ws";
@@ -73,6 +73,9 @@ console.log(
     `one token per frame, first at once then every ${p.latencyFrameMs} ms`,
 );
 
+// wrangler.toml serves dist/ as static assets; the bench calls only the API, so an empty folder
+// is enough where the pages were never built.
+mkdirSync(resolve(p.root, "dist"), { recursive: true });
 const server = await startCoordinator(p.root, {
   MAX_NODES_PER_IP: String(maxStreams * 2 + 10),
   TAB_FRAMES_PER_S: "5000",

@@ -191,14 +191,16 @@ export class JobStore {
       .map((row) => this.withText(row));
   }
 
-  /** Jobs waiting for a tab: failovers first, then by priority class, then arrival. */
+  /**
+   * Jobs waiting for a tab: failovers first, then by priority class, then arrival. Their text is
+   * whole in jobs.text (requeue folds the chunks), so no chunk is read here.
+   */
   queued(): JobRow[] {
     return this.sql
       .exec<JobRow>(
         `SELECT * FROM jobs WHERE state = 'queued' ORDER BY attempts > 0 DESC, priority, created_at`,
       )
-      .toArray()
-      .map((row) => this.withText(row));
+      .toArray();
   }
 
   /** Bind the job to a tab for one more attempt; the delta sequence restarts at 0. */
@@ -224,7 +226,8 @@ export class JobStore {
   /** The tab lost the job (left, failed, stalled): back to the queue, text kept. */
   requeue(id: string, cause: JobError): void {
     // The cause is kept so that, if no tab takes over, the client learns what went wrong first.
-    this.texts.settle(id);
+    // Its text so far is folded into jobs.text, so waiting jobs never have chunks (queued()).
+    this.texts.fold(id);
     this.sql.exec(
       `UPDATE jobs SET state = 'queued', node_id = NULL, error_code = ?, error_message = ?,
          updated_at = ? WHERE id = ? AND state IN ('assigned', 'streaming')`,
