@@ -6,7 +6,8 @@ import { remainingTokens, stopCut } from "./answer-budget.js";
 import type { JobLeases } from "./job-leases.js";
 import { logprobsProblem, type JobLogprobs } from "./job-logprobs.js";
 import type { JobReaders } from "./job-readers.js";
-import { TERMINAL_STATES, type JobRow, type JobStore } from "./job-store.js";
+import { JobStore, TERMINAL_STATES, type JobRow } from "./job-store.js";
+import type { TextPosition } from "./job-text.js";
 import type { Placed, Placement } from "./placement.js";
 import type { RegionConfig } from "./region-config.js";
 import type { RegionReport } from "./region-report.js";
@@ -257,10 +258,10 @@ export class JobMachine {
         if (this.isCurrent(tab, msg.jobId)) await this.d.leases.progress(msg.jobId);
         return;
       case "job.delta": {
-        // The answer may not grow past what max_tokens allows (usage-bounds.ts): the excess is
-        // never stored or sent, and the tab is cut off.
-        const room = jobs.room(msg.jobId, tab.tabId);
-        if (room === null) {
+        // The per-delta path: constant work whatever the answer's length (memory, one encode
+        // for all readers, a SQLite write per batch; docs/performance.md).
+        const at = jobs.position(msg.jobId, tab.tabId);
+        if (!at) {
           // Late frames of a moved or finished attempt are normal; logged, bounded.
           this.d.trust.rejections.note(tab.publicId, "delta for a job not running on this tab", {
             jobId: msg.jobId,
@@ -268,30 +269,32 @@ export class JobMachine {
           });
           return;
         }
+        const incoming = this.newText(tab, msg, at);
+        if (incoming === null) return;
+        const first = at.nextSeq === 0;
+        // The answer may not grow past what max_tokens allows (usage-bounds.ts): the excess is
+        // never stored or sent, and the tab is cut off.
+        const room = JobStore.room(at);
         // After a failover a stop string may straddle two attempts; neither tab can see it.
-        const cut = this.stopAcrossAttempts(tab, msg.jobId, msg.text);
-        const stopped = cut === null ? msg.text : msg.text.slice(0, cut);
+        const cut = at.attempts < 2 ? null : this.stopAcrossAttempts(tab, msg.jobId, incoming);
+        const stopped = cut === null ? incoming : incoming.slice(0, cut);
         const bytes = utf8Bytes(stopped);
         const over = bytes > room;
         const text = over ? cutToBytes(stopped, room) : stopped;
-        if (
-          !jobs.appendDelta(msg.jobId, tab.tabId, msg.seq, text, over ? utf8Bytes(text) : bytes)
-        ) {
-          this.d.trust.rejections.note(tab.publicId, "delta dropped (duplicate or out of order)", {
-            jobId: msg.jobId,
-            seq: msg.seq,
-          });
-          return;
-        }
-        if (msg.seq === 0) jobs.markFirstToken(msg.jobId, Date.now());
-        if (msg.seq === 0) this.d.stats.firstToken(jobs.get(msg.jobId));
+        jobs.append(msg.jobId, text, over ? utf8Bytes(text) : bytes);
         if (text) readers.push(msg.jobId, { type: "delta", text });
+        // Once per attempt, after the readers have the text: the first token's time (and, by the
+        // read, the first batch) is written.
+        if (first) jobs.markFirstToken(msg.jobId, Date.now());
+        if (first) this.d.stats.firstToken(jobs.get(msg.jobId));
         if (over) return this.overran(tab, msg.jobId);
         if (cut !== null) return this.finishHere(msg.jobId, "stop", "a stop sequence");
         await this.d.leases.extend(msg.jobId);
         return;
       }
       case "job.done": {
+        // A tab that says it sent more than the coordinator holds sends it again first.
+        if (msg.chars !== undefined && this.missing(tab, msg.jobId, msg.chars)) return;
         const current = this.isCurrent(tab, msg.jobId);
         const finished = current && msg.finishReason !== "abort";
         // Usage is the coordinator's: the tab's report of its own part clamped to what it sent,
@@ -406,6 +409,48 @@ export class JobMachine {
         return unreachable;
       }
     }
+  }
+
+  /**
+   * The part of a delta that is new, or null when none is. A protocol 4 tab says where its text
+   * starts (`offset`): text the coordinator already holds is skipped (a resend overlaps), and a
+   * delta past the end means a batch was lost with an evicted object — the tab is asked to resend
+   * from what is held. Older tabs number their deltas: only the next `seq` is taken.
+   */
+  private newText(tab: TabRecord, msg: DeltaFrame, at: TextPosition): string | null {
+    if (msg.offset === undefined) {
+      if (msg.seq === at.nextSeq) return msg.text;
+      this.d.trust.rejections.note(tab.publicId, "delta dropped (duplicate or out of order)", {
+        jobId: msg.jobId,
+        seq: msg.seq,
+      });
+      return null;
+    }
+    const held = at.chars - at.attemptStart;
+    if (msg.offset > held) {
+      this.askResend(tab, msg.jobId, at, held);
+      return null;
+    }
+    const text = msg.text.slice(held - msg.offset);
+    return text ? text : null;
+  }
+
+  /** A job.done whose `chars` is past the text held: ask for the rest; true when asked. */
+  private missing(tab: TabRecord, jobId: string, chars: number): boolean {
+    const at = this.d.jobs.position(jobId, tab.tabId);
+    if (!at) return false;
+    const held = at.chars - at.attemptStart;
+    if (chars <= held) return false;
+    this.askResend(tab, jobId, at, held);
+    return true;
+  }
+
+  private askResend(tab: TabRecord, jobId: string, at: TextPosition, held: number): void {
+    // Once per gap: the deltas already on their way past the gap need no question each.
+    if (at.resendAsked === held) return;
+    at.resendAsked = held;
+    log("info", "asking the tab to resend", { jobId, offset: held });
+    this.d.channel.send(tab, { type: "job.resend", jobId, offset: held });
   }
 
   // ---- transitions -------------------------------------------------------------------------
@@ -560,6 +605,8 @@ export class JobMachine {
     await timers.set(jobTimer("expire", jobId), Date.now() + this.d.config.jobTtlMs);
   }
 }
+
+type DeltaFrame = Extract<TabFrame, { type: "job.delta" }>;
 
 /** What a job keeps as its cause when a tab reported `error` (the tab's own word about itself). */
 function tabCause(error: JobError): JobError {

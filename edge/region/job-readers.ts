@@ -27,7 +27,11 @@ export class JobReaders {
   async subscribe(jobId: string, after: number, owner: string | null): Promise<SubscribeResult> {
     const row = this.visibleJob(jobId, owner);
     if (!row) return { ok: false, error: { code: "job_not_found", message: `No job '${jobId}'.` } };
-    const sub = this.relay.subscribe(jobId, row.text.slice(Math.max(0, after)), terminalEvent(row));
+    // A reader may have more than the object holds: text relayed live from a batch the object
+    // lost before writing it, which the tab resends (job-text.ts); that much live text is skipped.
+    const from = Math.max(0, after);
+    const skip = Math.max(0, from - row.text.length);
+    const sub = this.relay.subscribe(jobId, row.text.slice(from), terminalEvent(row), skip);
     if (!TERMINAL_STATES.has(row.state)) await this.timers.clear(jobTimer("detach", jobId));
     return { ok: true, ...sub };
   }
@@ -51,7 +55,7 @@ export class JobReaders {
   }
 
   private async onDetached(jobId: string): Promise<void> {
-    const row = this.jobs.get(jobId);
+    const row = this.jobs.status(jobId);
     if (!row || TERMINAL_STATES.has(row.state)) return;
     await this.timers.set(jobTimer("detach", jobId), Date.now() + row.detach_grace_ms);
   }

@@ -3,6 +3,11 @@ import { encodeEvent, type JobEvent } from "./job-events.js";
 interface Subscriber {
   id: string;
   controller: ReadableStreamDefaultController<Uint8Array>;
+  /**
+   * Characters of live text this reader already has: it resumed past the text the object holds
+   * (the object lost an unwritten batch that the tab is resending), so that much is skipped.
+   */
+  skip: number;
 }
 
 /**
@@ -27,6 +32,7 @@ export class JobRelay {
     jobId: string,
     backlog: string,
     terminal?: JobEvent,
+    skip = 0,
   ): { readerId: string; events: ReadableStream<Uint8Array> } {
     const readerId = `r${++this.nextId}`;
     const events = new ReadableStream<Uint8Array>({
@@ -39,7 +45,7 @@ export class JobRelay {
         }
         let set = this.readers.get(jobId);
         if (!set) this.readers.set(jobId, (set = new Set()));
-        set.add({ id: readerId, controller });
+        set.add({ id: readerId, controller, skip });
       },
       cancel: () => this.release(jobId, readerId),
     });
@@ -70,8 +76,16 @@ export class JobRelay {
   push(jobId: string, event: JobEvent): void {
     const set = this.readers.get(jobId);
     if (!set) return;
+    // Encoded once for every reader that takes it whole.
     const bytes = encodeEvent(event);
-    for (const sub of set) sub.controller.enqueue(bytes);
+    for (const sub of set) {
+      if (sub.skip === 0 || event.type !== "delta") sub.controller.enqueue(bytes);
+      else if (event.text.length <= sub.skip) sub.skip -= event.text.length;
+      else {
+        sub.controller.enqueue(encodeEvent({ type: "delta", text: event.text.slice(sub.skip) }));
+        sub.skip = 0;
+      }
+    }
     if (event.type !== "delta") {
       this.readers.delete(jobId);
       for (const sub of set) sub.controller.close();

@@ -7,6 +7,7 @@ import type {
   Usage,
 } from "../../shared/protocol/job.js";
 import type { JobReading } from "./job-reading.js";
+import { JobTexts, type TextPosition } from "./job-text.js";
 import { answerByteCap } from "./usage-bounds.js";
 
 /** Lifecycle of a job; terminal states are done, failed and cancelled. */
@@ -29,6 +30,7 @@ export interface JobRow extends Record<string, SqlStorageValue> {
   prompt_tokens: number | null;
   completion_tokens: number | null;
   spec: string;
+  /** The whole text delivered so far (jobs.text, its chunks and any batch not yet written). */
   text: string;
   attempts: number;
   tried: string;
@@ -39,7 +41,7 @@ export interface JobRow extends Record<string, SqlStorageValue> {
   dispatched_at: number | null;
   first_token_at: number | null;
   attempt_start_chars: number;
-  /** UTF-8 bytes of `text`, kept by appendDelta. */
+  /** UTF-8 bytes of `text`, kept by append. */
   text_bytes: number;
   /** Most bytes the answer may have (max_tokens × the longest token); 0 on jobs written before. */
   answer_cap_bytes: number;
@@ -76,9 +78,15 @@ export interface JobMeta {
  * Job records in the Region object's SQLite. A job is written before it is dispatched and every
  * transition is one UPDATE, so after eviction the record is the truth: state, attempts, which tabs
  * tried it, and the text already delivered (for failover and for resuming a client's stream).
+ * The text grows through `texts` (job-text.ts): appended in batches of chunk rows, never rewritten
+ * per delta; every read and transition here writes the job's pending batch first.
  */
 export class JobStore {
-  constructor(private readonly sql: SqlStorage) {}
+  readonly texts: JobTexts;
+
+  constructor(private readonly sql: SqlStorage) {
+    this.texts = new JobTexts(sql);
+  }
 
   create(spec: JobSpec, meta: JobMeta): void {
     const now = Date.now();
@@ -103,20 +111,31 @@ export class JobStore {
   }
 
   /**
-   * Bytes the answer may still grow by before it is longer than max_tokens allows, when `tabId` is
-   * the job's current tab; null otherwise (a stale or finished attempt).
+   * Where the job's current attempt stands when `tabId` is the job's current tab; undefined
+   * otherwise (a stale or finished attempt). Kept in memory: constant work per delta.
    */
-  room(id: string, tabId: string): number | null {
-    const row = this.sql
-      .exec<{ room: number; cap: number }>(
-        `SELECT answer_cap_bytes - text_bytes AS room, answer_cap_bytes AS cap FROM jobs
-         WHERE id = ? AND node_id = ? AND state IN ('assigned', 'streaming')`,
-        id,
-        tabId,
-      )
-      .toArray()[0];
-    if (!row) return null;
-    return row.cap > 0 ? row.room : Number.POSITIVE_INFINITY;
+  position(id: string, tabId: string): TextPosition | undefined {
+    const at = this.texts.position(id, () => {
+      const row = this.get(id);
+      return (
+        row && {
+          nodeId: row.node_id,
+          open: row.state === "assigned" || row.state === "streaming",
+          attempts: row.attempts,
+          nextSeq: row.next_seq,
+          text: row.text,
+          attemptStart: row.attempt_start_chars,
+          bytes: row.text_bytes,
+          cap: row.answer_cap_bytes,
+        }
+      );
+    });
+    return at && at.open && at.nodeId === tabId ? at : undefined;
+  }
+
+  /** Bytes the answer may still grow by (usage-bounds.ts), from a position. */
+  static room(at: TextPosition): number {
+    return at.cap > 0 ? at.cap - at.bytes : Number.POSITIVE_INFINITY;
   }
 
   match(row: JobRow): MatchFacts {
@@ -139,8 +158,26 @@ export class JobStore {
     );
   }
 
+  /** A job's state and resume grace, without its text (nothing is flushed or read at length). */
+  status(id: string): Pick<JobRow, "state" | "detach_grace_ms"> | undefined {
+    return this.sql
+      .exec<Pick<JobRow, "state" | "detach_grace_ms">>(
+        `SELECT state, detach_grace_ms FROM jobs WHERE id = ?`,
+        id,
+      )
+      .toArray()[0];
+  }
+
   get(id: string): JobRow | undefined {
-    return this.sql.exec<JobRow>(`SELECT * FROM jobs WHERE id = ?`, id).toArray()[0];
+    this.texts.flush(id);
+    const row = this.sql.exec<JobRow>(`SELECT * FROM jobs WHERE id = ?`, id).toArray()[0];
+    return row && this.withText(row);
+  }
+
+  /** A row read with SELECT * carries jobs.text only: add the chunks not folded in yet. */
+  private withText(row: JobRow): JobRow {
+    const rest = this.texts.chunks(row.id);
+    return rest ? { ...row, text: row.text + rest } : row;
   }
 
   spec(row: JobRow): JobSpec {
@@ -153,12 +190,17 @@ export class JobStore {
 
   /** Unfinished jobs, for rebuilding in-memory state after eviction. */
   active(): JobRow[] {
+    this.texts.flushAll();
     return this.sql
       .exec<JobRow>(`SELECT * FROM jobs WHERE state IN ('queued', 'assigned', 'streaming')`)
-      .toArray();
+      .toArray()
+      .map((row) => this.withText(row));
   }
 
-  /** Jobs waiting for a tab: failovers first, then by priority class, then arrival. */
+  /**
+   * Jobs waiting for a tab: failovers first, then by priority class, then arrival. Their text is
+   * whole in jobs.text (requeue folds the chunks), so no chunk is read here.
+   */
   queued(): JobRow[] {
     return this.sql
       .exec<JobRow>(
@@ -173,6 +215,7 @@ export class JobStore {
     if (!row) return;
     const tried = this.tried(row);
     if (!tried.includes(tabId)) tried.push(tabId);
+    this.texts.settle(id);
     this.sql.exec(
       `UPDATE jobs SET state = 'assigned', node_id = ?, attempts = attempts + 1, next_seq = 0,
          tried = ?, updated_at = ?, dispatched_at = ?, first_token_at = NULL,
@@ -190,6 +233,8 @@ export class JobStore {
   /** The tab lost the job (left, failed, stalled): back to the queue, text kept. */
   requeue(id: string, cause: JobError): void {
     // The cause is kept so that, if no tab takes over, the client learns what went wrong first.
+    // Its text so far is folded into jobs.text, so waiting jobs never have chunks (queued()).
+    this.texts.fold(id);
     this.sql.exec(
       `UPDATE jobs SET state = 'queued', node_id = NULL, error_code = ?, error_message = ?,
          updated_at = ? WHERE id = ? AND state IN ('assigned', 'streaming')`,
@@ -201,6 +246,7 @@ export class JobStore {
   }
 
   markStreaming(id: string): void {
+    this.texts.flush(id);
     this.sql.exec(
       `UPDATE jobs SET state = 'streaming', updated_at = ? WHERE id = ? AND state = 'assigned'`,
       Date.now(),
@@ -209,26 +255,16 @@ export class JobStore {
   }
 
   /**
-   * Append a delta from the job's current tab; false when `seq` is not the next expected one
-   * (a duplicate or a frame from a previous attempt), so text is never delivered twice.
+   * Append a delta's text to the attempt at `position` (found by `position()` just before): in
+   * memory at once, in SQLite with its batch (job-text.ts). Which deltas are new (seq or offset)
+   * is the caller's check.
    */
-  appendDelta(id: string, tabId: string, seq: number, text: string, bytes: number): boolean {
-    const cursor = this.sql.exec(
-      // The old delivered_chars column is left unwritten: length(text) is the delivered count.
-      `UPDATE jobs SET next_seq = next_seq + 1, text = text || ?, text_bytes = text_bytes + ?,
-         state = 'streaming', updated_at = ?
-       WHERE id = ? AND node_id = ? AND next_seq = ? AND state IN ('assigned', 'streaming')`,
-      text,
-      bytes,
-      Date.now(),
-      id,
-      tabId,
-      seq,
-    );
-    return cursor.rowsWritten > 0;
+  append(id: string, text: string, bytes: number): void {
+    this.texts.append(id, text, bytes);
   }
 
   finish(id: string, finishReason: FinishReason, usage: Usage): void {
+    this.texts.fold(id);
     this.sql.exec(
       // An earlier attempt's error (kept for a failover that never finished) is no longer true.
       `UPDATE jobs SET state = 'done', finish_reason = ?, prompt_tokens = ?, completion_tokens = ?,
@@ -243,6 +279,7 @@ export class JobStore {
   }
 
   fail(id: string, error: JobError): boolean {
+    this.texts.fold(id);
     const cursor = this.sql.exec(
       `UPDATE jobs SET state = 'failed', error_code = ?, error_message = ?, updated_at = ?
        WHERE id = ? AND state NOT IN ('done', 'failed', 'cancelled')`,
@@ -255,6 +292,7 @@ export class JobStore {
   }
 
   cancel(id: string): boolean {
+    this.texts.fold(id);
     const cursor = this.sql.exec(
       `UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE id = ?
          AND state NOT IN ('done', 'failed', 'cancelled')`,
@@ -265,6 +303,7 @@ export class JobStore {
   }
 
   delete(id: string): void {
+    this.texts.drop(id);
     this.sql.exec(`DELETE FROM jobs WHERE id = ?`, id);
   }
 

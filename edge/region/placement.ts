@@ -114,7 +114,7 @@ export class Placement {
 
   /**
    * Bind a job to a tab for one attempt and send it; the tab must accept within `acceptMs`. A tab
-   * busy with a job the region put on it holds this one behind it (protocol 4): its lease then
+   * busy with a job the region put on it holds this one behind it (protocol 5): its lease then
    * covers the expected wait too, and is renewed while the job ahead runs.
    */
   async assign(

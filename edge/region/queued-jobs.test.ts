@@ -5,12 +5,12 @@ import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import { chat, getJob, jobToken, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
 
 /**
- * Jobs queued behind a busy tab (protocol 4): the coordinator may hand a busy tab one job to
+ * Jobs queued behind a busy tab (protocol 5): the coordinator may hand a busy tab one job to
  * start the moment its running one ends, and failover and cancellation still hold for it.
  */
 const tabs = useTabs();
 
-/** A tab that speaks protocol 4 and so may be given a job queued behind its running one. */
+/** A tab that speaks protocol 5 and so may be given a job queued behind its running one. */
 async function queueingTab(models: string[]): Promise<ScriptedTab> {
   const t = await ScriptedTab.connect(models, undefined, undefined, QUEUE_SINCE_PROTOCOL);
   tabs.list.push(t);

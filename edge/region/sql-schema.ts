@@ -117,6 +117,14 @@ export const REGION_MIGRATIONS: readonly Migration[] = [
      entries TEXT NOT NULL
    );
    CREATE INDEX job_logprobs_by_job ON job_logprobs(job_id)`,
+  // Cheap frames (job-store.ts): a job's text grows by appended chunks, one row per batch of
+  // deltas, instead of rewriting jobs.text on every delta; chunks fold into jobs.text when it ends.
+  `CREATE TABLE job_chunks (
+     job_id TEXT NOT NULL,
+     idx INTEGER NOT NULL,
+     text TEXT NOT NULL,
+     PRIMARY KEY (job_id, idx)
+   )`,
 ];
 
 /** Bring a Region database up to date (the same as `startUp(ctx, { migrations: REGION_MIGRATIONS })`). */

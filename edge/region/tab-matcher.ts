@@ -25,7 +25,7 @@ const modelsById = new Map(DEFAULT_MODELS.map((m) => [m.model_id, m]));
  * The Region object's side of the scheduling policy (shared/scheduling/scheduler.ts, which
  * bench:geo drives too): each tab as a `CandidateTab`, with speeds seeded from the tab's WGSL
  * benchmark and corrected by what the coordinator observes, and the jobs the region put on it —
- * running, and at most one queued behind for tabs that speak protocol 4.
+ * running, and at most one queued behind for tabs that speak protocol 5.
  */
 export class TabMatcher {
   private readonly scheduler: Scheduler;

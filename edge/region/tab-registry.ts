@@ -20,7 +20,7 @@ export interface TabRecord {
   state: NodeState;
   /** The job this tab is serving (or finishing after a cancel), if any. */
   jobId: string | null;
-  /** The job queued behind it (protocol 4), which the tab starts when `jobId` ends. */
+  /** The job queued behind it (protocol 5), which the tab starts when `jobId` ends. */
   queuedJobId: string | null;
   /** Protocol version the tab stated in hello. */
   protocol: number;

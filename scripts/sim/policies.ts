@@ -221,7 +221,7 @@ export function tabgridPolicy(
     finished(i, job, nowMs) {
       const id = tabs[i]!.id;
       // As edge/region/tab-learning.ts: a job that waited behind another is not timed, and the
-      // tab reports its own prefill time (protocol 4).
+      // tab reports its own prefill time (protocol 5).
       if (!waited.delete(job.req)) {
         scheduler.observe(id, {
           clientLocation: job.req.client,

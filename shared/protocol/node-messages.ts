@@ -41,6 +41,7 @@ export const NodeMessageType = {
   Trust: "trust",
   // Protocol 3 (`BALANCE_SINCE_PROTOCOL`): the identity's balance in the coordinator's ledger.
   CreditBalance: "credit.balance",
+  JobResend: "job.resend",
   // Audits (protocol 1, added with docs/trust.md; older tabs never receive them unasked).
   AuditAssign: "audit.assign",
   AuditResult: "audit.result",
@@ -131,6 +132,12 @@ export const JobDeltaSchema = z.object({
   jobId: z.string().min(1).max(64),
   seq: z.number().int().nonnegative(),
   text: z.string().max(64 * 1024),
+  /**
+   * Since protocol 4 (`RESEND_SINCE_PROTOCOL`): where `text` starts in this attempt's answer, in
+   * UTF-16 code units. The coordinator keeps what is new past the text it holds, and asks with
+   * `job.resend` when a delta starts past it (text lost with an evicted object's unwritten batch).
+   */
+  offset: z.number().int().nonnegative().optional(),
 });
 
 /**
@@ -150,6 +157,11 @@ export const JobDoneSchema = z.object({
   jobId: z.string().min(1).max(64),
   finishReason: FinishReasonSchema,
   usage: UsageSchema,
+  /**
+   * Since protocol 4: the length of this attempt's answer the tab sent (UTF-16 code units). A
+   * coordinator that holds less asks for the rest (`job.resend`) before it finishes the job.
+   */
+  chars: z.number().int().nonnegative().optional(),
   /** Decode speed the tab measured for this job, tokens per second. */
   decodeTokensPerSecond: z.number().nonnegative().optional(),
   /**
@@ -159,7 +171,7 @@ export const JobDoneSchema = z.object({
    */
   continuedTokens: z.number().int().nonnegative().max(1e7).optional(),
   /**
-   * Protocol 3: the tab's time from starting the job to its first token (its prefill), in ms. A
+   * Protocol 5: the tab's time from starting the job to its first token (its prefill), in ms. A
    * claim: the coordinator never lets it exceed the time to first token it measured itself.
    */
   prefillMs: z.number().nonnegative().max(3_600_000).optional(),
@@ -287,6 +299,18 @@ export const CreditBalanceSchema = z.object({
 export type CreditBalance = z.infer<typeof CreditBalanceSchema>;
 
 /**
+ * Coordinator → tab, protocol 4: "I hold this job's answer up to `offset`" (UTF-16 code units of
+ * this attempt's text). The tab sends the rest again as one `job.delta` with that offset, and, if
+ * it had already finished the job, its `job.done` again. Sent when a delta or a job.done shows the
+ * coordinator lost a batch it had not yet written (docs/performance.md).
+ */
+export const JobResendSchema = z.object({
+  type: z.literal(NodeMessageType.JobResend),
+  jobId: z.string(),
+  offset: z.number().int().nonnegative(),
+});
+
+/**
  * Coordinator → tab: re-score another tab's answer (an audit; docs/trust.md). The tab reads
  * `input` as for a job and is teacher-forced through `answer`, recording each claimed token's
  * log-probability (InferenceEngine.score). `seed` is the coordinator's. Like a job, one at a time.
@@ -336,6 +360,7 @@ export const CoordinatorMessageSchema = z.discriminatedUnion("type", [
   JobCancelSchema,
   JobCreditSchema,
   CreditBalanceSchema,
+  JobResendSchema,
   AuditAssignSchema,
   TrustNoticeSchema,
 ]);

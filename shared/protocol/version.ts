@@ -3,7 +3,7 @@
  * frame (`hello`); the coordinator closes with `CloseCode.ProtocolTooOld` when the tab is older than
  * `MIN_PROTOCOL_VERSION`, so a stale cached page reloads instead of misbehaving.
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 export const MIN_PROTOCOL_VERSION = 1;
 
 /**
@@ -11,13 +11,16 @@ export const MIN_PROTOCOL_VERSION = 1;
  * 2: `job.progress` (tab → coordinator) while a job prefills.
  * 3: `trust` (coordinator → tab): the identity's trust state, and why it was quarantined;
  *    `credit.balance` (coordinator → tab): the identity's balance in the credit ledger.
- * 4: `job.assign` with `queued: true` to a busy tab, which holds it and starts it the moment its
+ * 4: `offset` on `job.delta`, `chars` on `job.done`, and `job.resend` (coordinator → tab), so a
+ *    tab resends text an evicted coordinator had not yet written (docs/performance.md).
+ * 5: `job.assign` with `queued: true` to a busy tab, which holds it and starts it the moment its
  *    running job ends; `job.done` may carry the tab's own `prefillMs`.
  */
 export const PROGRESS_SINCE_PROTOCOL = 2;
 export const TRUST_SINCE_PROTOCOL = 3;
 export const BALANCE_SINCE_PROTOCOL = 3;
-export const QUEUE_SINCE_PROTOCOL = 4;
+export const RESEND_SINCE_PROTOCOL = 4;
+export const QUEUE_SINCE_PROTOCOL = 5;
 
 /** Whether the coordinator can talk to a tab that speaks `version`. */
 export function protocolCompatibility(version: number): "ok" | "too_old" | "too_new" {

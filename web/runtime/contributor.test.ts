@@ -135,6 +135,33 @@ describe("Contributor", () => {
     expect(entries.every((e) => e.top.length === 2)).toBe(true);
   });
 
+  it("sends each delta's offset and, when asked (job.resend), the text and job.done again", async () => {
+    const { sockets, until, connect, frames } = setup();
+    await connect();
+    const spec = job("job-r", "one two three four five six");
+    const served = until((v) => v.jobsServed === 1);
+    sockets.last.receive({ type: "job.assign", job: spec, attempt: 1 });
+    await served;
+    const want = expectedOutput(spec.input, spec.sampling);
+    const deltas = frames().filter((f) => f.type === "job.delta");
+    let offset = 0;
+    for (const d of deltas) {
+      expect(d.offset).toBe(offset);
+      offset += d.text.length;
+    }
+    const done = frames().find((f) => f.type === "job.done");
+    expect(done).toMatchObject({ jobId: "job-r", chars: want.text.length });
+    // The coordinator lost what it had not written past character 3: the rest comes again.
+    const before = frames().length;
+    sockets.last.receive({ type: "job.resend", jobId: "job-r", offset: 3 });
+    const again = frames().slice(before);
+    expect(again[0]).toMatchObject({ type: "job.delta", offset: 3, text: want.text.slice(3) });
+    expect(again[1]).toEqual(done);
+    // A resend for a job this tab is not holding is ignored.
+    sockets.last.receive({ type: "job.resend", jobId: "job-other", offset: 0 });
+    expect(frames()).toHaveLength(before + 2);
+  });
+
   it("shows the job it serves and its client's place while busy, and nothing once idle", async () => {
     const { sockets, contributor, until, connect } = setup();
     await connect();

@@ -7,7 +7,11 @@ import type {
   HelloGpu,
   TabMessage,
 } from "../../shared/protocol/node-messages.js";
-import { PROGRESS_SINCE_PROTOCOL, PROTOCOL_VERSION } from "../../shared/protocol/version.js";
+import {
+  PROGRESS_SINCE_PROTOCOL,
+  PROTOCOL_VERSION,
+  RESEND_SINCE_PROTOCOL,
+} from "../../shared/protocol/version.js";
 import type { DirectSender } from "../direct/tab-sender.js";
 import type { EngineError, InferenceEngine, OnProgress } from "../engine/inference-engine.js";
 import { JobRunner, type JobEnd } from "./job-runner.js";
@@ -194,6 +198,7 @@ export class Contributor {
         this.status.update({ tabId: msg.nodeId });
         this.runner.progressEveryMs =
           msg.protocol >= PROGRESS_SINCE_PROTOCOL ? msg.statusIntervalMs / 2 : null;
+        this.runner.sendOffsets = msg.protocol >= RESEND_SINCE_PROTOCOL;
         return;
       case "challenge":
         // Answered by TabSocket before anything else; never forwarded here.
@@ -203,6 +208,9 @@ export class Contributor {
         return;
       case "job.cancel":
         this.runner.cancel(msg.jobId);
+        return;
+      case "job.resend":
+        this.runner.resend(msg.jobId, msg.offset);
         return;
       case "job.credit":
         this.opts.onCredit?.(msg.jobId, msg.credit);

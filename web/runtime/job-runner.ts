@@ -51,10 +51,21 @@ interface RunningJob {
   audit?: boolean;
 }
 
-/** A job the coordinator queued behind the running one (protocol 4). */
+/** A job the coordinator queued behind the running one (protocol 5). */
 interface QueuedJob {
   job: JobSpec;
   continueFrom: string | undefined;
+}
+
+/**
+ * This attempt's answer as sent, kept until the next job so a coordinator that lost an unwritten
+ * batch can ask for it again (`job.resend`, protocol 4); with the job.done to repeat once ended.
+ */
+interface SentAnswer {
+  jobId: string;
+  text: string;
+  seq: number;
+  done: TabMessage | null;
 }
 
 export class JobRunner {
@@ -66,6 +77,9 @@ export class JobRunner {
    * knows a long prefill is alive; null for a coordinator older than PROGRESS_SINCE_PROTOCOL.
    */
   progressEveryMs: number | null = null;
+  /** Deltas carry their offset and job.done its length (coordinator speaks RESEND_SINCE_PROTOCOL). */
+  sendOffsets = false;
+  private sent: SentAnswer | null = null;
 
   constructor(private readonly opts: JobRunnerOptions) {}
 
@@ -158,6 +172,20 @@ export class JobRunner {
     this.abortRunning();
   }
 
+  /**
+   * `job.resend`: the coordinator holds this job's answer up to `offset`; send the rest as one
+   * delta, and the job.done again if the job has ended.
+   */
+  resend(jobId: string, offset: number): void {
+    const sent = this.sent;
+    if (!sent || sent.jobId !== jobId) return;
+    if (offset < sent.text.length) {
+      const text = sent.text.slice(offset);
+      this.opts.send({ type: "job.delta", jobId, seq: sent.seq++, text, offset });
+    }
+    if (sent.done) this.opts.send(sent.done);
+  }
+
   /** Interrupt the engine; the running job then ends with finishReason "abort". */
   private abortRunning(): void {
     if (!this.job || this.job.cancelled) return;
@@ -188,8 +216,21 @@ export class JobRunner {
     status.setState("busy", {
       serving: { model: job.model, clientPlace: job.clientPlace ?? null },
     });
+    const sent: SentAnswer = { jobId: job.id, text: "", seq: 0, done: null };
+    this.sent = sent;
+    const withOffsets = this.sendOffsets;
     const deltas = new DeltaCoalescer(
-      (text, seq) => send({ type: "job.delta", jobId: job.id, seq, text }),
+      (text) => {
+        const offset = sent.text.length;
+        sent.text += text;
+        send({
+          type: "job.delta",
+          jobId: job.id,
+          seq: sent.seq++,
+          text,
+          ...(withOffsets ? { offset } : {}),
+        });
+      },
       { timers },
     );
     // The direct path gets every piece at once; the relay stays the record of the job.
@@ -250,7 +291,7 @@ export class JobRunner {
         promptTokens: result.usage.prompt_tokens,
         decodeTokensPerSecond: result.decodeTokensPerSecond ?? null,
       });
-      send({
+      const done: TabMessage = {
         type: "job.done",
         jobId: job.id,
         finishReason,
@@ -262,8 +303,11 @@ export class JobRunner {
           ? { continuedTokens: result.continuedTokens }
           : {}),
         ...(firstTokenAt !== null ? { prefillMs: Math.max(0, firstTokenAt - t0) } : {}),
+        ...(withOffsets ? { chars: sent.text.length } : {}),
         state: this.next && status.resting === "idle" ? "busy" : status.resting,
-      });
+      };
+      sent.done = done;
+      send(done);
       status.update({
         jobsServed: status.now.jobsServed + (finishReason === "abort" ? 0 : 1),
         lastTokensPerSecond: result.decodeTokensPerSecond ?? status.now.lastTokensPerSecond,

@@ -1,0 +1,189 @@
+/**
+ * The growing text of running jobs, appended in constant time per delta. Each delta goes to memory
+ * first (readers get it at once); a batch is written as ONE row of `job_chunks` plus one small
+ * UPDATE of the job's counters when it holds `maxDeltas` deltas or is `maxDelayMs` old, whichever
+ * comes first — never a rewrite of the text so far. Any read of a job's whole text
+ * (`JobStore.get`) and every state transition flushes the job's batch first, so SQLite is the
+ * truth whenever anything but the per-delta path looks.
+ *
+ * What a crash can lose: the deltas of a batch not yet written (at most `maxDeltas` deltas or
+ * `maxDelayMs` of text per job). A tab speaking protocol 4 sends each delta with its offset in the
+ * attempt's text, so after a restart the coordinator sees the gap and asks the tab to resend from
+ * the offset it holds (`job.resend`); docs/performance.md says what is durable when.
+ */
+
+/** Where a running attempt stands, kept in memory for the per-delta path. */
+export interface TextPosition {
+  /** The tab the job is bound to, and whether the job is assigned or streaming. */
+  nodeId: string | null;
+  open: boolean;
+  attempts: number;
+  /** Deltas accepted in this attempt (the next expected `seq` of a protocol 1–2 tab). */
+  nextSeq: number;
+  /** Characters (UTF-16 units) of the whole text, and where this attempt's part starts. */
+  chars: number;
+  attemptStart: number;
+  /** UTF-8 bytes of the whole text, and the most the answer may have (0: no cap recorded). */
+  bytes: number;
+  cap: number;
+  /** The offset a `job.resend` last asked for, so a gap is asked about once. */
+  resendAsked: number | null;
+}
+
+interface Live extends TextPosition {
+  pending: string[];
+  /** Index of the next chunk row. */
+  nextChunk: number;
+}
+
+export interface BatchBounds {
+  /** A batch is written once it holds this many deltas… */
+  maxDeltas: number;
+  /**
+   * …or this long after its first delta arrived. A pending timer also keeps the runtime from
+   * evicting the object gracefully before the batch is written. Infinity: no timer (tests use it
+   * to leave a batch unwritten, as a crash would).
+   */
+  maxDelayMs: number;
+}
+
+export const DEFAULT_BATCH: BatchBounds = { maxDeltas: 32, maxDelayMs: 100 };
+
+/** What loading a job's position needs from the store (the one O(length) read, once per attempt). */
+export interface PositionSource {
+  nodeId: string | null;
+  open: boolean;
+  attempts: number;
+  nextSeq: number;
+  text: string;
+  attemptStart: number;
+  bytes: number;
+  cap: number;
+}
+
+export class JobTexts {
+  private readonly live = new Map<string, Live>();
+  private readonly dirty = new Set<string>();
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    private readonly sql: SqlStorage,
+    /** Batch bounds; tests widen them to hold a batch in memory on purpose. */
+    readonly bounds: BatchBounds = { ...DEFAULT_BATCH },
+  ) {}
+
+  /** The job's position, loaded from SQLite on first use after a transition. */
+  position(id: string, load: () => PositionSource | undefined): TextPosition | undefined {
+    let l = this.live.get(id);
+    if (l) return l;
+    const src = load();
+    if (!src) return undefined;
+    const next = this.sql
+      .exec<{ n: number }>(
+        `SELECT coalesce(max(idx) + 1, 0) AS n FROM job_chunks WHERE job_id = ?`,
+        id,
+      )
+      .one().n;
+    l = {
+      nodeId: src.nodeId,
+      open: src.open,
+      attempts: src.attempts,
+      nextSeq: src.nextSeq,
+      chars: src.text.length,
+      attemptStart: src.attemptStart,
+      bytes: src.bytes,
+      cap: src.cap,
+      resendAsked: null,
+      pending: [],
+      nextChunk: next,
+    };
+    this.live.set(id, l);
+    return l;
+  }
+
+  /** Append one accepted delta (constant work: memory, and a write per batch). */
+  append(id: string, text: string, bytes: number): void {
+    const l = this.live.get(id);
+    if (!l) throw new Error(`append before position(${id})`);
+    l.nextSeq += 1;
+    l.resendAsked = null;
+    if (text) {
+      l.pending.push(text);
+      l.chars += text.length;
+      l.bytes += bytes;
+    }
+    this.dirty.add(id);
+    if (l.pending.length >= this.bounds.maxDeltas) this.flush(id);
+    else if (Number.isFinite(this.bounds.maxDelayMs)) {
+      this.timer ??= setTimeout(() => this.flushAll(), this.bounds.maxDelayMs);
+    }
+  }
+
+  /** Text appended but not yet written, for a read that must see everything. */
+  unwritten(id: string): string {
+    return this.live.get(id)?.pending.join("") ?? "";
+  }
+
+  /** Write the job's batch: one chunk row and the counters. */
+  flush(id: string): void {
+    const l = this.live.get(id);
+    if (!l || !this.dirty.delete(id)) return;
+    if (l.pending.length) {
+      this.sql.exec(
+        `INSERT INTO job_chunks (job_id, idx, text) VALUES (?, ?, ?)`,
+        id,
+        l.nextChunk++,
+        l.pending.join(""),
+      );
+      l.pending = [];
+    }
+    this.sql.exec(
+      `UPDATE jobs SET next_seq = ?, text_bytes = ?, updated_at = ?,
+         state = CASE state WHEN 'assigned' THEN 'streaming' ELSE state END
+       WHERE id = ?`,
+      l.nextSeq,
+      l.bytes,
+      Date.now(),
+      id,
+    );
+  }
+
+  flushAll(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    for (const id of [...this.dirty]) this.flush(id);
+  }
+
+  /** The job changes state: its batch is written and its position reloaded on next use. */
+  settle(id: string): void {
+    this.flush(id);
+    this.live.delete(id);
+  }
+
+  /** The chunks written so far, in order. */
+  chunks(id: string): string {
+    let text = "";
+    for (const r of this.sql.exec<{ text: string }>(
+      `SELECT text FROM job_chunks WHERE job_id = ? ORDER BY idx`,
+      id,
+    )) {
+      text += r.text;
+    }
+    return text;
+  }
+
+  /** Fold a finished job's chunks into jobs.text (one rewrite per job, when it ends). */
+  fold(id: string): void {
+    this.settle(id);
+    const rest = this.chunks(id);
+    if (!rest) return;
+    this.sql.exec(`UPDATE jobs SET text = text || ? WHERE id = ?`, rest, id);
+    this.sql.exec(`DELETE FROM job_chunks WHERE job_id = ?`, id);
+  }
+
+  drop(id: string): void {
+    this.live.delete(id);
+    this.dirty.delete(id);
+    this.sql.exec(`DELETE FROM job_chunks WHERE job_id = ?`, id);
+  }
+}

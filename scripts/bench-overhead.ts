@@ -1,0 +1,334 @@
+/**
+ * bench:overhead — what the coordinator itself costs a streamed answer, measured in one run on
+ * loopback: the same jobs, served by the same fixed-timing tab code (scripts/overhead/bench-tab.ts),
+ * reach the client either through the full coordinator path (streaming HTTP client → Worker →
+ * Region object → Node `ws` tab and back, `wrangler dev` on 127.0.0.1) or over a direct WebSocket
+ * to the tab (the baseline); and how many token frames per second one Region object relays with N
+ * concurrent streams, against a raw Node `ws` relay (its own process, forwarding frames as they
+ * are) under the same offered load. Per-frame cost per answer length is the CPU time of the
+ * coordinator's processes (wrangler dev + workerd) per frame, from /proc, against the raw relay's.
+ * A benchmark, not a test: it prints what it measured and exits 0 unless the harness broke.
+ *
+ *   npm run bench:overhead -- [--latency-jobs 60] [--latency-streams 4] [--latency-tokens 20]
+ *        [--latency-frame-ms 20] [--streams 1,10,20,40] [--relay-tokens 200] [--relay-frame-ms 10]
+ *        [--lengths 100,1000,4000] [--cost-streams 2] [--cost-frames 2000] [--cost-frame-ms 2]
+ *        [--root DIR]   (run the coordinator of another checkout, e.g. the base commit exported)
+ *        [--quick]      (smaller preset: fewer jobs, shorter answers)
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { cpus } from "node:os";
+import { mkdirSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import type WebSocket from "ws";
+import type { WranglerDev } from "../test/support/wrangler-dev.js";
+import { numberFlag, numberList, percentile, printTable, readFlags } from "./sim/flags.js";
+import {
+  CoordinatorTab,
+  TokenServer,
+  parsePlan,
+  startDirectTabs,
+  type TokenPlan,
+} from "./overhead/bench-tab.js";
+import { coordinatorAnswer, openSocket, socketAnswer, type Answer } from "./overhead/clients.js";
+import { childPids, treeCpuMs } from "./overhead/proc-cpu.js";
+
+const flags = readFlags(process.argv.slice(2));
+const quick = flags.has("quick");
+const p = {
+  latencyJobs: numberFlag(flags, "latency-jobs", quick ? 24 : 60),
+  latencyStreams: numberFlag(flags, "latency-streams", 4),
+  latencyTokens: numberFlag(flags, "latency-tokens", 20),
+  latencyFrameMs: numberFlag(flags, "latency-frame-ms", 20),
+  streams: numberList(flags, "streams", quick ? [1, 10, 40] : [1, 10, 20, 40]),
+  relayTokens: numberFlag(flags, "relay-tokens", quick ? 100 : 200),
+  relayFrameMs: numberFlag(flags, "relay-frame-ms", 10),
+  lengths: numberList(flags, "lengths", [100, 1000, 4000]),
+  costStreams: numberFlag(flags, "cost-streams", 2),
+  costFrames: numberFlag(flags, "cost-frames", quick ? 1000 : 2000),
+  costFrameMs: numberFlag(flags, "cost-frame-ms", 2),
+  timeoutMs: numberFlag(flags, "timeout-ms", 60_000),
+  root: resolve(flags.get("root") ?? "."),
+};
+const maxStreams = Math.max(...p.streams, p.latencyStreams, p.costStreams);
+if (maxStreams > 200 || p.latencyJobs > 1000 || Math.max(...p.lengths) > 8000) {
+  throw new Error("bounded benchmark: at most 200 streams, 1000 latency jobs, 8000 tokens");
+}
+// The tabs speak the newest protocol the coordinator under test knows (an older checkout refuses
+// a newer hello).
+const protocol = Number(
+  /PROTOCOL_VERSION = (\d+)/.exec(
+    readFileSync(resolve(p.root, "shared/protocol/version.ts"), "utf8"),
+  )![1],
+);
+
+console.log(
+  `bench:overhead ${new Date().toISOString()} on ${cpus()[0]?.model ?? "?"} ×${cpus().length}, ` +
+    `Node ${process.version}`,
+);
+console.log(`coordinator source: ${p.root} (${describeSource(p.root)}), tab protocol ${protocol}`);
+console.log(
+  `latency: ${p.latencyJobs} jobs, ${p.latencyStreams} at a time, ${p.latencyTokens} tokens, ` +
+    `one token per frame, first at once then every ${p.latencyFrameMs} ms`,
+);
+
+// wrangler.toml serves dist/ as static assets; the bench calls only the API, so an empty folder
+// is enough where the pages were never built.
+mkdirSync(resolve(p.root, "dist"), { recursive: true });
+const server = await startCoordinator(p.root, {
+  MAX_NODES_PER_IP: String(maxStreams * 2 + 10),
+  TAB_FRAMES_PER_S: "5000",
+  TAB_FRAME_BURST: "10000",
+  ANONYMOUS_TIER: "on",
+  ANONYMOUS_RPM: "10000000",
+  ANONYMOUS_CONCURRENT: "1000000",
+  // Answer verification off: its canary jobs would take the bench tabs at random.
+  TRUST: "off",
+});
+const coordinatorPid = childPids("wrangler")[0];
+const relay = await startRawRelay();
+const direct = await startDirectTabs();
+const tabs: CoordinatorTab[] = [];
+let nextIndex = 0;
+const rows: string[][] = [];
+const notes: string[] = [];
+try {
+  const wsUrl = `${server.origin.replace(/^http/, "ws")}/v1/nodes/connect`;
+  for (let i = 0; i < maxStreams; i++) tabs.push(new CoordinatorTab(wsUrl, protocol, i));
+  for (let i = 0; i < tabs.length; i += 10) {
+    await Promise.all(tabs.slice(i, i + 10).map((t) => t.connect()));
+  }
+  // Warm-up: the Worker's and the object's code paths, and the HTTP connection pool.
+  await runJobs(p.latencyStreams, p.latencyStreams * 2, { tokens: 5, frameMs: 5 }, viaCoordinator);
+
+  // ---- 1. added latency ----------------------------------------------------------------------
+  const lat: TokenPlan = { tokens: p.latencyTokens, frameMs: p.latencyFrameMs };
+  const tg = await runJobs(p.latencyStreams, p.latencyJobs, lat, viaCoordinator);
+  const dt = await runJobs(p.latencyStreams, p.latencyJobs, lat, viaDirect);
+  const ttft = (a: Answer[]) => a.filter((x) => x.ok).map((x) => x.tokenAt[0]! - x.sentAt);
+  const gaps = (a: Answer[]) =>
+    a.filter((x) => x.ok).flatMap((x) => x.tokenAt.slice(1).map((t, i) => t - x.tokenAt[i]!));
+  notes.push(`latency jobs complete: Tabgrid ${okCount(tg)}, direct ${okCount(dt)}`);
+  for (const [q, target] of [
+    [50, null],
+    [95, 5],
+    [99, null],
+  ] as const) {
+    rows.push(addedRow(`time to first token p${q}`, ttft(tg), ttft(dt), q, target));
+  }
+  for (const [q, target] of [
+    [50, null],
+    [99, 1],
+  ] as const) {
+    rows.push(addedRow(`inter-token delay p${q}`, gaps(tg), gaps(dt), q, target));
+  }
+
+  // ---- 2. relay throughput -------------------------------------------------------------------
+  let best = { tg: 0, raw: 0 };
+  for (const n of p.streams) {
+    const plan: TokenPlan = { tokens: p.relayTokens, frameMs: p.relayFrameMs };
+    const offered = (n * 1000) / plan.frameMs;
+    const t = throughput(await runJobs(n, n, plan, viaCoordinator), plan);
+    const r = throughput(await runJobs(n, n, plan, viaRelay), plan);
+    best = { tg: Math.max(best.tg, t.fps), raw: Math.max(best.raw, r.fps) };
+    rows.push([
+      `frames/s, ${n} streams (offered ${offered.toFixed(0)})`,
+      `${t.fps.toFixed(0)} (${t.stretch.toFixed(2)}× ideal)`,
+      `${r.fps.toFixed(0)} (${r.stretch.toFixed(2)}× ideal)`,
+      ratio(t.fps, r.fps),
+      "",
+      "",
+    ]);
+    notes.push(`relay ${n} streams complete: Tabgrid ${t.ok}, raw ${r.ok}`);
+  }
+  rows.push([
+    "frames/s, most of the rows above",
+    best.tg.toFixed(0),
+    best.raw.toFixed(0),
+    ratio(best.tg, best.raw),
+    "≥ 1000 and ≥ 0.5×",
+    met(best.tg >= 1000 && best.tg >= 0.5 * best.raw),
+  ]);
+
+  // ---- 3. per-frame cost by answer length ----------------------------------------------------
+  const costs: number[] = [];
+  for (const length of p.lengths) {
+    const plan: TokenPlan = { tokens: length, frameMs: p.costFrameMs };
+    const jobs = p.costStreams * Math.max(1, Math.round(p.costFrames / length));
+    const c = await cpuPerFrame(coordinatorPid, jobs, plan, viaCoordinator);
+    const r = await cpuPerFrame(relay.pid, jobs, plan, viaRelay);
+    costs.push(c.us);
+    const flat = costs[0]! > 0 ? c.us / costs[0]! : NaN;
+    rows.push([
+      `CPU µs/frame, ${length}-token answers`,
+      `${fixed(c.us)} (${flat.toFixed(2)}× the ${p.lengths[0]}-token row)`,
+      fixed(r.us),
+      ratio(c.us, r.us),
+      "flat: ≤ 1.25× the first row",
+      met(flat <= 1.25),
+    ]);
+    notes.push(
+      `cost ${length} tokens: ${jobs} jobs, ${p.costStreams} at a time, one token per frame every ` +
+        `${p.costFrameMs} ms; complete: Tabgrid ${c.ok} (${c.frames} frames), raw ${r.ok}; ` +
+        `wall Tabgrid ${c.wallMs.toFixed(0)} ms, raw ${r.wallMs.toFixed(0)} ms`,
+    );
+  }
+} finally {
+  for (const t of tabs) t.close();
+  relay.stop();
+  await direct.close();
+  await server.stop();
+}
+
+console.log("");
+printTable(["metric", "Tabgrid", "baseline", "ratio", "target", "met"], rows);
+console.log(
+  "\nBaselines: latency rows — the same tab code over a direct WebSocket (Tabgrid shows its own " +
+    "figure and, in brackets, what the coordinator adds); frames/s and CPU rows — a raw Node `ws` " +
+    "relay in its own process forwarding the same frames. Frames/s = tokens the clients received " +
+    "÷ wall time of the phase; ideal = tokens × frame interval. CPU = user+system time of " +
+    "wrangler dev and workerd (or the relay process) during the phase ÷ frames.",
+);
+for (const n of notes) console.log(n);
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+type Path = (index: number, plan: TokenPlan) => Promise<Answer>;
+
+function viaCoordinator(index: number, plan: TokenPlan): Promise<Answer> {
+  return coordinatorAnswer(server.origin, index, plan, p.timeoutMs);
+}
+
+async function viaDirect(index: number, plan: TokenPlan): Promise<Answer> {
+  return socketAnswer(await openSocket(direct.url), index, plan, p.timeoutMs);
+}
+
+/** Through the raw relay: the tab and the client each open a socket to it for the job. */
+async function viaRelay(index: number, plan: TokenPlan): Promise<Answer> {
+  const id = `j${index}-${Math.random().toString(36).slice(2)}`;
+  const tab = await openSocket(`${relay.url}/tab/${id}`);
+  tab.on("message", (data) => {
+    const { prompt } = JSON.parse(data.toString()) as { prompt: string };
+    const send = (msg: unknown) => tab.readyState === 1 && tab.send(JSON.stringify(msg));
+    new TokenServer(parsePlan(prompt)!, {
+      accept: () => send({ type: "job.accept" }),
+      delta: (seq, offset, text) => send({ type: "job.delta", seq, offset, text }),
+      done: (tokens) => send({ type: "job.done", tokens }),
+    }).start();
+  });
+  const client: WebSocket = await openSocket(`${relay.url}/client/${id}`);
+  const answer = await socketAnswer(client, index, plan, p.timeoutMs);
+  tab.close();
+  return answer;
+}
+
+/** `total` jobs, `concurrent` at a time (a new one starts as one ends). */
+async function runJobs(concurrent: number, total: number, plan: TokenPlan, path: Path) {
+  const t0 = Date.now();
+  process.stdout.write(
+    `  ${path.name.replace(/^via/, "")}: ${total} jobs × ${plan.tokens} tokens, ${concurrent} at a time… `,
+  );
+  const answers: Answer[] = [];
+  let started = 0;
+  const worker = async () => {
+    while (started < total) {
+      started++;
+      answers.push(await path(nextIndex++, plan));
+    }
+  };
+  await Promise.all(Array.from({ length: concurrent }, worker));
+  console.log(`${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const failed = answers.find((a) => !a.ok);
+  if (failed) console.log(`  (a job failed: ${failed.error})`);
+  return answers;
+}
+
+async function cpuPerFrame(pid: number | undefined, jobs: number, plan: TokenPlan, path: Path) {
+  if (pid === undefined) throw new Error("no process to measure");
+  const before = treeCpuMs(pid);
+  const answers = await runJobs(p.costStreams, jobs, plan, path);
+  const cpuMs = treeCpuMs(pid) - before;
+  const frames = answers.reduce((n, a) => n + a.tokenAt.length, 0);
+  const wallMs =
+    Math.max(...answers.map((a) => a.endAt)) - Math.min(...answers.map((a) => a.sentAt));
+  // No frame through in the time allowed: no per-frame figure (NaN prints as "n/a").
+  return { us: frames ? (cpuMs * 1000) / frames : NaN, ok: okCount(answers), wallMs, frames };
+}
+
+function throughput(answers: Answer[], plan: TokenPlan) {
+  const frames = answers.reduce((n, a) => n + a.tokenAt.length, 0);
+  const wall = Math.max(...answers.map((a) => a.endAt)) - Math.min(...answers.map((a) => a.sentAt));
+  const ideal = plan.tokens * plan.frameMs;
+  return { fps: (frames * 1000) / wall, stretch: wall / ideal, ok: okCount(answers) };
+}
+
+function okCount(answers: Answer[]): string {
+  return `${answers.filter((a) => a.ok).length}/${answers.length}`;
+}
+
+function addedRow(
+  name: string,
+  tabgrid: number[],
+  base: number[],
+  q: number,
+  targetAddedMs: number | null,
+): string[] {
+  const t = percentile(tabgrid, q);
+  const b = percentile(base, q);
+  const added = t - b;
+  return [
+    `${name} (added)`,
+    `${t.toFixed(2)} ms (+${added.toFixed(2)})`,
+    `${b.toFixed(2)} ms`,
+    ratio(t, b),
+    targetAddedMs === null ? "" : `added ≤ ${targetAddedMs} ms`,
+    targetAddedMs === null ? "" : met(added <= targetAddedMs),
+  ];
+}
+
+function ratio(a: number, b: number): string {
+  return b > 0 && Number.isFinite(a) ? `${(a / b).toFixed(2)}×` : "n/a";
+}
+
+function fixed(n: number): string {
+  return Number.isFinite(n) ? n.toFixed(0) : "n/a";
+}
+
+function met(ok: boolean): string {
+  return ok ? "yes" : "no";
+}
+
+/** `wrangler dev` of the checkout under test, loaded from its own path (as bench:churn does). */
+async function startCoordinator(root: string, vars: Record<string, string>): Promise<WranglerDev> {
+  const url = pathToFileURL(resolve(root, "test/support/wrangler-dev.ts")).href;
+  const mod = (await import(url)) as typeof import("../test/support/wrangler-dev.js");
+  return mod.startWranglerDev({ vars, timeoutMs: 90_000 });
+}
+
+/** The raw relay in its own process (scripts/overhead/raw-relay.mjs). */
+async function startRawRelay(): Promise<{ url: string; pid: number; stop: () => void }> {
+  const child = spawn(process.execPath, [resolve("scripts/overhead/raw-relay.mjs")], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const line = await new Promise<string>((res, rej) => {
+    child.once("error", rej);
+    createInterface({ input: child.stdout! }).once("line", res);
+  });
+  const { port } = JSON.parse(line) as { port: number };
+  return { url: `ws://127.0.0.1:${port}`, pid: child.pid!, stop: () => child.kill() };
+}
+
+function describeSource(root: string): string {
+  try {
+    const git = (...args: string[]) =>
+      execFileSync("git", ["-C", root, ...args], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+      }).trim();
+    const edited = git("status", "--porcelain", "--", "edge", "shared") ? ", edited" : "";
+    return `commit ${git("rev-parse", "--short", "HEAD")}${edited}`;
+  } catch {
+    return "not a git checkout";
+  }
+}

@@ -1,0 +1,113 @@
+import WebSocket from "ws";
+import { sseData } from "../../web/sdk/sse.js";
+import { MODEL, now, planPrompt, type TokenPlan } from "./bench-tab.js";
+
+/** What one client saw of one answer: when it asked, and when each token arrived. */
+export interface Answer {
+  ok: boolean;
+  error?: string;
+  sentAt: number;
+  /** Arrival time of each token, in order (tokens are counted in the text, whatever the chunks). */
+  tokenAt: number[];
+  endAt: number;
+}
+
+function countTokens(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 32) n++;
+  return n;
+}
+
+/** Through the coordinator: POST /v1/chat/completions with stream: true, read as SSE. */
+export async function coordinatorAnswer(
+  origin: string,
+  index: number,
+  plan: TokenPlan,
+  timeoutMs: number,
+): Promise<Answer> {
+  const sentAt = now();
+  const answer: Answer = { ok: false, sentAt, tokenAt: [], endAt: sentAt };
+  try {
+    const res = await fetch(`${origin}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: MODEL,
+        stream: true,
+        max_tokens: plan.tokens,
+        messages: [{ role: "user", content: planPrompt(index, plan) }],
+      }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (res.status !== 200 || !res.body) {
+      answer.error = `HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`;
+      return answer;
+    }
+    for await (const data of sseData(res.body)) {
+      const at = now();
+      if (data === "[DONE]") {
+        answer.ok = answer.tokenAt.length === plan.tokens;
+        if (!answer.ok) answer.error = `${answer.tokenAt.length} of ${plan.tokens} tokens`;
+        break;
+      }
+      const json = JSON.parse(data) as {
+        error?: { message?: string };
+        choices?: Array<{ delta?: { content?: string } }>;
+      };
+      if (json.error) {
+        answer.error = json.error.message ?? "error event";
+        break;
+      }
+      const n = countTokens(json.choices?.[0]?.delta?.content ?? "");
+      for (let i = 0; i < n; i++) answer.tokenAt.push(at);
+    }
+  } catch (e) {
+    answer.error = String(e);
+  }
+  answer.endAt = now();
+  return answer;
+}
+
+/** Open a WebSocket and resolve once it is open (connection set-up is not part of an answer). */
+export function openSocket(url: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.once("open", () => resolve(ws));
+    ws.once("error", reject);
+  });
+}
+
+/**
+ * Over a WebSocket that carries the tab's own frames (direct to the tab, or through the raw
+ * relay): send the prompt, count tokens in job.delta frames until job.done.
+ */
+export function socketAnswer(
+  ws: WebSocket,
+  index: number,
+  plan: TokenPlan,
+  timeoutMs: number,
+): Promise<Answer> {
+  return new Promise((resolve) => {
+    const sentAt = now();
+    const answer: Answer = { ok: false, sentAt, tokenAt: [], endAt: sentAt };
+    const end = (error?: string) => {
+      clearTimeout(timer);
+      answer.endAt = now();
+      answer.ok = !error && answer.tokenAt.length === plan.tokens;
+      if (error) answer.error = error;
+      ws.removeAllListeners("message");
+      ws.close();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => end("timeout"), timeoutMs);
+    ws.on("message", (data) => {
+      const at = now();
+      const msg = JSON.parse(data.toString()) as { type: string; text?: string };
+      if (msg.type === "job.delta") {
+        const n = countTokens(msg.text ?? "");
+        for (let i = 0; i < n; i++) answer.tokenAt.push(at);
+      } else if (msg.type === "job.done") end();
+    });
+    ws.send(JSON.stringify({ prompt: planPrompt(index, plan) }));
+  });
+}
