@@ -111,7 +111,7 @@ describe("per-key limits", () => {
     const second = chat("conc-model", key);
     tab.serve(await tab.nextJob(), ["again"]);
     expect((await second).status).toBe(200);
-  });
+  }, 20_000);
 
   it("a job can only be read with the key that created it", async () => {
     const a = await createKey();

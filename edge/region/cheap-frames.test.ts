@@ -3,7 +3,14 @@ import { describe, expect, it } from "vitest";
 import { sseData } from "../../web/sdk/sse.js";
 import type { RegionParts } from "./region-parts.js";
 import { regionStub } from "./region-stub.js";
-import { appEnv, chat, getJob, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
+import {
+  appEnv,
+  chat,
+  getJob,
+  jobToken,
+  streamText,
+  useTabs,
+} from "../../test/workerd/tab-helpers.js";
 
 const { tab } = useTabs();
 
@@ -88,7 +95,9 @@ describe("the Region object is evicted before it wrote a batch", () => {
     await expect.poll(async () => (await getJob(job.id)).state).toBe("done");
     expect((await getJob(job.id)).text).toBe("before after");
     // The client resumes after what it read: the rest, neither repeated nor missing.
-    const rest = await SELF.fetch(`http://tabgrid.test/v1/jobs/${job.id}/stream?after=7`);
+    const rest = await SELF.fetch(`http://tabgrid.test/v1/jobs/${job.id}/stream?after=7`, {
+      headers: jobToken(res),
+    });
     expect(await streamText(rest)).toEqual({ text: "after", done: true });
   });
 
