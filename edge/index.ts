@@ -5,6 +5,7 @@ import { ApiError } from "./http/api-error.js";
 import { errorResponse, onError } from "./http/on-error.js";
 import { requestId } from "./http/request-id.js";
 import { inferenceRoutes } from "./api/inference.js";
+import { embeddingRoutes } from "./api/embeddings.js";
 import { modelRoutes } from "./api/models.js";
 import { tabRoutes } from "./api/nodes.js";
 import { jobRoutes } from "./api/jobs.js";
@@ -41,6 +42,7 @@ app.use("*", countRequests());
 for (const path of [
   "/v1/chat/completions",
   "/v1/completions",
+  "/v1/embeddings",
   "/v1/jobs/*",
   "/v1/models",
   "/v1/status",
@@ -48,9 +50,10 @@ for (const path of [
 ])
   app.use(path, cors({ origin: "*", exposeHeaders: [...EXPOSED_HEADERS] }));
 // Inference and jobs need a key (or the anonymous tier); listings and the tab socket are public.
-for (const path of ["/v1/chat/completions", "/v1/completions", "/v1/jobs/*"])
+for (const path of ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/jobs/*"])
   app.use(path, authenticate());
 app.route("/v1", inferenceRoutes());
+app.route("/v1", embeddingRoutes());
 app.route("/v1", modelRoutes());
 app.route("/v1", tabRoutes());
 app.route("/v1", jobRoutes());

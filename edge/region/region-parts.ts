@@ -21,6 +21,7 @@ import { Audits } from "./audits.js";
 import { Canaries } from "./canaries.js";
 import { Reputation, trustSettings, type TrustSettings } from "./reputation.js";
 import { jobSeed } from "../../shared/trust/policy.js";
+import { EmbeddingAnswers } from "./embedding-answers.js";
 
 /**
  * The parts of one Region object, built in dependency order. Each part is handed the parts it
@@ -35,6 +36,7 @@ import { jobSeed } from "../../shared/trust/policy.js";
  *   1  tab-channel      sockets: upgrade, hello, registration, send, close, liveness
  *      tab-learning     RTT, speed, credit      job-readers   readers, resume, detach
  *      job-leases       accept/stream leases    region-report summary for the Directory
+ *      embedding-answers  vectors of embedding jobs, checked on arrival
  *   0  job-store  tab-registry  tab-matcher  timer-table (+ region-timers)  job-relay
  *      tab-trust        per-identity credit, jobs, faults, probation/quarantine (over tab-registry)
  *      reputation       audit/canary evidence per identity; its verdict quarantines via tab-trust
@@ -53,6 +55,7 @@ export interface RegionParts {
   intake: JobIntake;
   onTimer: (timer: RegionTimer) => Promise<void>;
   reputation: Reputation;
+  embeddings: EmbeddingAnswers;
 }
 
 export function regionParts(
@@ -102,6 +105,7 @@ export function regionParts(
   });
   const audits = new Audits({ sql, jobs, tabs, channel, placement, reputation });
   const canaries = new Canaries({ sql, region, jobs, channel, placement, reputation });
+  const embeddings = new EmbeddingAnswers(sql, jobs);
   const machine = new JobMachine({
     jobs,
     readers,
@@ -115,6 +119,7 @@ export function regionParts(
     config,
     trust,
     verify: { reputation, audits, canaries },
+    embeddings,
   });
   const intake = new JobIntake({
     region,
@@ -140,6 +145,7 @@ export function regionParts(
     intake,
     onTimer,
     reputation,
+    embeddings,
   };
 }
 

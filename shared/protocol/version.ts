@@ -3,14 +3,16 @@
  * frame (`hello`); the coordinator closes with `CloseCode.ProtocolTooOld` when the tab is older than
  * `MIN_PROTOCOL_VERSION`, so a stale cached page reloads instead of misbehaving.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const MIN_PROTOCOL_VERSION = 1;
 
 /**
  * What each version added, so both sides send a newer frame only to a peer that speaks it.
  * 2: `job.progress` (tab → coordinator) while a job prefills.
+ * 3: embedding jobs: `job.assign` with input kind "embedding", answered by `job.vectors`.
  */
 export const PROGRESS_SINCE_PROTOCOL = 2;
+export const EMBEDDINGS_SINCE_PROTOCOL = 3;
 
 /** Whether the coordinator can talk to a tab that speaks `version`. */
 export function protocolCompatibility(version: number): "ok" | "too_old" | "too_new" {
