@@ -90,11 +90,26 @@ describe("embeddings with the openai client", () => {
     expect(Array.from(new Float32Array(bytes.buffer))).toEqual(expected("one string", 384));
   });
 
+  it("a large batch (LangChain's default 512 inputs) comes back whole, over several frames", async () => {
+    await serving(MEDIUM);
+    const input = Array.from({ length: 512 }, (_, i) => `document number ${i}`);
+    const res = await client.embeddings.create({ model: MEDIUM, input });
+    expect(res.data).toHaveLength(512);
+    expect(res.data[511]?.embedding).toEqual(expected(input[511]!, 768));
+    expect(res.data.every((d, i) => d.index === i && d.embedding.length === 768)).toBe(true);
+  }, 30_000);
+
   it("GET /v1/models says which served models are embedding models", async () => {
     await serving(SMALL);
-    const models = ModelListSchema.parse(await (await SELF.fetch("http://tabgrid.test/v1/models")).json());
+    const models = ModelListSchema.parse(
+      await (await SELF.fetch("http://tabgrid.test/v1/models")).json(),
+    );
     const embed = models.data.find((m) => m.id === SMALL);
-    expect(embed?.capabilities).toMatchObject({ embeddings: true, chat: false, completions: false });
+    expect(embed?.capabilities).toMatchObject({
+      embeddings: true,
+      chat: false,
+      completions: false,
+    });
   });
 });
 
@@ -130,9 +145,10 @@ describe("embedding requests Tabgrid refuses, naming the field", () => {
   });
 
   it("a chat model is not an embedding model (400), an unknown model is not found (404)", async () => {
-    expect(
-      await refusal({ model: "Qwen2.5-0.5B-Instruct-q4f32_1-MLC", input: "x" }),
-    ).toEqual({ status: 400, param: "model" });
+    expect(await refusal({ model: "Qwen2.5-0.5B-Instruct-q4f32_1-MLC", input: "x" })).toEqual({
+      status: 400,
+      param: "model",
+    });
     expect(await refusal({ model: "no-such-model", input: "x" })).toEqual({
       status: 404,
       param: "model",

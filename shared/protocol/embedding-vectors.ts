@@ -12,30 +12,52 @@ export const MAX_EMBEDDING_DIMENSIONS = 4096;
 export const MAX_VECTOR_BASE64 = Math.ceil((MAX_EMBEDDING_DIMENSIONS * 4) / 3) * 4;
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const VALUE_OF = new Map([...ALPHABET].map((ch, i) => [ch, i]));
+/** Value of each ASCII code in base64, 255 for codes outside the alphabet. */
+const VALUES = new Uint8Array(128).fill(255);
+for (let i = 0; i < ALPHABET.length; i++) VALUES[ALPHABET.charCodeAt(i)] = i;
+const PAD = "=".charCodeAt(0);
 
-/** Standard base64 with padding (written out because shared/ has no btoa: it is runtime-free). */
+/** Every 12-bit value as its two base64 characters: three bytes are two lookups. */
+const PAIRS = Array.from({ length: 4096 }, (_, n) => ALPHABET[n >> 6]! + ALPHABET[n & 63]!);
+
+/**
+ * Standard base64 with padding. Written out because shared/ has no btoa (it is runtime-free), and
+ * with a table rather than character by character: a 512-input answer is 2 MB of base64.
+ */
 export function bytesToBase64(bytes: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < bytes.length; i += 3) {
-    const n = ((bytes[i] ?? 0) << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
-    const left = bytes.length - i;
-    out += ALPHABET[(n >> 18) & 63]! + ALPHABET[(n >> 12) & 63]!;
-    out += left > 1 ? ALPHABET[(n >> 6) & 63]! : "=";
-    out += left > 2 ? ALPHABET[n & 63]! : "=";
+  const parts: string[] = [];
+  const whole = bytes.length - (bytes.length % 3);
+  for (let i = 0; i < whole; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    parts.push(PAIRS[n >> 12]! + PAIRS[n & 4095]!);
   }
-  return out;
+  const left = bytes.length - whole;
+  if (left) {
+    const n = (bytes[whole]! << 16) | ((bytes[whole + 1] ?? 0) << 8);
+    parts.push(PAIRS[n >> 12]! + (left === 2 ? ALPHABET[(n >> 6) & 63]! : "=") + "=");
+  }
+  return parts.join("");
 }
 
 /** The bytes of padded standard base64, or null when `text` is not that. */
 export function base64ToBytes(text: string): Uint8Array<ArrayBuffer> | null {
-  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return null;
+  if (text.length % 4 !== 0) return null;
   const pad = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
   const out = new Uint8Array((text.length / 4) * 3 - pad);
   let o = 0;
   for (let i = 0; i < text.length; i += 4) {
     let n = 0;
-    for (let k = 0; k < 4; k++) n = (n << 6) | (VALUE_OF.get(text[i + k]!) ?? 0);
+    for (let k = 0; k < 4; k++) {
+      const code = text.charCodeAt(i + k);
+      const last = i + 4 === text.length;
+      if (code === PAD && last && k >= 4 - pad) {
+        n <<= 6;
+        continue;
+      }
+      const v = code < 128 ? VALUES[code]! : 255;
+      if (v === 255) return null;
+      n = (n << 6) | v;
+    }
     if (o < out.length) out[o++] = (n >> 16) & 0xff;
     if (o < out.length) out[o++] = (n >> 8) & 0xff;
     if (o < out.length) out[o++] = n & 0xff;
@@ -63,7 +85,10 @@ export function decodeVector(
   const bytes = base64ToBytes(text);
   if (!bytes) return { ok: false, why: "vector is not base64" };
   if (bytes.length !== dimensions * 4) {
-    return { ok: false, why: `vector has ${bytes.length / 4} values, the model gives ${dimensions}` };
+    return {
+      ok: false,
+      why: `vector has ${bytes.length / 4} values, the model gives ${dimensions}`,
+    };
   }
   const view = new DataView(bytes.buffer);
   const values = new Float32Array(dimensions);
