@@ -82,7 +82,10 @@ export function embeddingRoutes() {
           embedding: req.encoding_format === "base64" ? vector : floats(vector, dimensions),
         })),
         model: req.model,
-        usage: { prompt_tokens: event.usage.prompt_tokens, total_tokens: event.usage.prompt_tokens },
+        usage: {
+          prompt_tokens: event.usage.prompt_tokens,
+          total_tokens: event.usage.prompt_tokens,
+        },
       };
       return c.json(body, 200, {
         "x-tabgrid-job-id": opened.jobId,

@@ -43,7 +43,9 @@ export function modelRoutes() {
           object: "model",
           created,
           owned_by: "tabgrid",
-          capabilities: embeds(catalog.get(id)) ? EMBEDDING_MODEL_CAPABILITIES : CHAT_MODEL_CAPABILITIES,
+          capabilities: embeds(catalog.get(id))
+            ? EMBEDDING_MODEL_CAPABILITIES
+            : CHAT_MODEL_CAPABILITIES,
           context_window: catalog.get(id)?.overrides?.context_window_size ?? null,
           tabgrid: t,
         })),

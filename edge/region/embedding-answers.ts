@@ -79,7 +79,10 @@ export class EmbeddingAnswers {
   /** A done job's vectors in input order (base64 float32, as checked on arrival). */
   read(jobId: string): string[] {
     return this.sql
-      .exec<{ vector: string }>(`SELECT vector FROM job_vectors WHERE job_id = ? ORDER BY idx`, jobId)
+      .exec<{ vector: string }>(
+        `SELECT vector FROM job_vectors WHERE job_id = ? ORDER BY idx`,
+        jobId,
+      )
       .toArray()
       .map((r) => r.vector);
   }

@@ -235,7 +235,8 @@ export class JobMachine {
       case "job.vectors":
         return this.onVectors(tab, msg);
       case "job.delta": {
-        if (this.d.embeddings.isEmbedding(msg.jobId)) return this.embeddingFault(tab, msg.jobId, "text for an embedding job");
+        if (this.d.embeddings.isEmbedding(msg.jobId))
+          return this.embeddingFault(tab, msg.jobId, "text for an embedding job");
         // The answer may not grow past what max_tokens allows (usage-bounds.ts): the excess is
         // never stored or sent, and the tab is cut off.
         const room = jobs.room(msg.jobId, tab.tabId);
@@ -373,7 +374,8 @@ export class JobMachine {
   private async embeddingDone(tab: TabRecord, msg: Extract<TabFrame, { type: "job.done" }>) {
     const { jobs, placement, readers } = this.d;
     const current = this.isCurrent(tab, msg.jobId);
-    if (tab.jobId === msg.jobId) placement.updateTab(tab, { jobId: null, state: msg.state ?? "idle" });
+    if (tab.jobId === msg.jobId)
+      placement.updateTab(tab, { jobId: null, state: msg.state ?? "idle" });
     const row = current ? jobs.get(msg.jobId) : undefined;
     if (row && msg.finishReason === "abort") {
       this.d.trust.fault(tab, "stopped a job on its own", { jobId: msg.jobId });
@@ -408,7 +410,10 @@ export class JobMachine {
     if (!this.isCurrent(tab, jobId)) return;
     this.d.trust.fault(tab, `embedding answer refused: ${why}`, { jobId });
     this.d.placement.recordFailure(tab.tabId);
-    await this.redispatch(jobId, { code: "engine_error", message: `the serving tab's answer was refused (${why})` });
+    await this.redispatch(jobId, {
+      code: "engine_error",
+      message: `the serving tab's answer was refused (${why})`,
+    });
   }
 
   // ---- transitions -------------------------------------------------------------------------

@@ -30,4 +30,3 @@ export function vectorFrames(
   if (current.length) frames.push({ type: "job.vectors", jobId, index, vectors: current });
   return frames;
 }
-

@@ -523,7 +523,10 @@ export class WebLLMEngine implements InferenceEngine {
       for (const item of answer.data) {
         const v = item.embedding;
         if (!Number.isInteger(item.index) || item.index < 0 || item.index >= vectors.length) {
-          throw new EngineError("engine_error", `WebLLM answered an embedding for index ${item.index}`);
+          throw new EngineError(
+            "engine_error",
+            `WebLLM answered an embedding for index ${item.index}`,
+          );
         }
         if (v.length !== request.dimensions || !v.every(Number.isFinite)) {
           throw new EngineError(
