@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import OpenAI from "openai";
 import type { Page, Worker } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,6 +9,7 @@ import {
   FIXTURE_MODEL_ID,
   fixtureMissing,
   serveFixtureModel,
+  tokenizerPath,
   type FixtureModelServer,
 } from "../support/fixture-model.js";
 
@@ -46,6 +48,22 @@ const MINUTE = 60_000;
 const LOAD_MS = 5 * MINUTE;
 /** One answer of at most 3 tokens: ~60 s prefill plus up to ~35 s per further token. */
 const ANSWER_MS = 5 * MINUTE;
+
+/**
+ * Token ids of every whitespace-only token of the fixture's vocabulary (byte-level BPE spells a
+ * space Ġ, a newline Ċ, a tab ĉ, a carriage return č), read from the tokenizer it is served with.
+ */
+function whitespaceTokenIds(): string[] {
+  if (missing) return [];
+  const vocab = (
+    JSON.parse(readFileSync(tokenizerPath(), "utf8")) as {
+      model: { vocab: Record<string, number> };
+    }
+  ).model.vocab;
+  return Object.entries(vocab)
+    .filter(([token]) => /^[ĠĊĉč]+$/.test(token))
+    .map(([, id]) => String(id));
+}
 
 /** Token ids of the letters a–z in the Qwen2 vocabulary (byte-level BPE: "a" is 64). */
 const LETTERS = Object.fromEntries(Array.from({ length: 26 }, (_, i) => [String(64 + i), 100]));
@@ -225,6 +243,43 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
           .map((e) => `${e.reported?.completion_tokens}→${e.usage?.completion_tokens}`)
           .join(", ")}`,
       );
+    },
+    ANSWER_MS,
+  );
+
+  it(
+    // Grammar-constrained decoding on the real path: the coordinator's json_schema → the tab's
+    // WebLLM json_object + schema → xgrammar's token mask on a real tokenizer. Random weights
+    // write gibberish unconstrained; constrained, the answer still parses and matches. A boolean
+    // schema keeps it to a few tokens (each ~14–35 s here). xgrammar allows any whitespace between
+    // JSON tokens, which random weights could spend max_tokens on, so whitespace-only tokens are
+    // biased away: that removes a freedom the grammar grants, it does not make an answer valid.
+    "answers a json_schema request with JSON that matches the schema, even with random weights",
+    async () => {
+      const noWhitespace = Object.fromEntries(whitespaceTokenIds().map((id) => [id, -100]));
+      expect(Object.keys(noWhitespace).length).toBeGreaterThan(100);
+      const t0 = performance.now();
+      const answer = await openai().chat.completions.create({
+        model: FIXTURE_MODEL_ID,
+        messages: [{ role: "user", content: "Hi" }],
+        max_tokens: 8,
+        temperature: 0,
+        logit_bias: noWhitespace,
+        response_format: {
+          type: "json_schema",
+          json_schema: { name: "flag", strict: true, schema: { type: "boolean" } },
+        },
+      });
+      const content = answer.choices[0]?.message.content ?? "";
+      const tokens = lastJobTokens(tabs[0]!).map((e) => e.text);
+      console.log(
+        `real-engine: json_schema (boolean, max_tokens 8): ${secs(performance.now() - t0)}; ` +
+          `content=${JSON.stringify(content)} tokens=${JSON.stringify(tokens)} ` +
+          `finish=${answer.choices[0]?.finish_reason} usage=${JSON.stringify(answer.usage)}`,
+      );
+      // The grammar ended the answer (not max_tokens), and it is the schema's JSON.
+      expect(answer.choices[0]?.finish_reason).toBe("stop");
+      expect(typeof JSON.parse(content)).toBe("boolean");
     },
     ANSWER_MS,
   );
