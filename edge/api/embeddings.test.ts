@@ -155,6 +155,18 @@ describe("embedding requests Tabgrid refuses, naming the field", () => {
     });
   });
 
+  it("chat and completions for an embedding model are a 400 naming model", async () => {
+    const messages = [{ role: "user", content: "hi" }];
+    for (const [path, body] of [
+      ["/chat/completions", { model: SMALL, messages }],
+      ["/completions", { model: SMALL, prompt: "hi" }],
+    ] as const) {
+      const res = await post(path, body);
+      expect(res.status).toBe(400);
+      expect(OpenAIErrorBodySchema.parse(await res.json()).error.param).toBe("model");
+    }
+  });
+
   it("dimensions equal to the model's own length are honoured", async () => {
     await serving(SMALL);
     const res = await client.embeddings.create({ model: SMALL, input: "x", dimensions: 384 });

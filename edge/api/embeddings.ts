@@ -1,5 +1,10 @@
 import { Hono } from "hono";
-import { buildCatalog, DEFAULT_MODELS, parseExtraModels } from "../../shared/models/catalog.js";
+import {
+  buildCatalog,
+  DEFAULT_MODELS,
+  parseExtraModels,
+  type ModelRecord,
+} from "../../shared/models/catalog.js";
 import { embeddingDimensions, isEmbeddingModel } from "../../shared/models/embedding-models.js";
 import {
   EmbeddingRequestSchema,
@@ -99,12 +104,34 @@ export function embeddingRoutes() {
   return app;
 }
 
+/** The catalog's record of `model` (defaults plus the operator's EXTRA_MODELS), if any. */
+function catalogRecord(env: AppEnv, model: string): ModelRecord | undefined {
+  const extra = parseExtraModels(env.EXTRA_MODELS);
+  return buildCatalog(DEFAULT_MODELS, extra.ok ? extra.records : []).find(
+    (r) => r.model_id === model,
+  );
+}
+
+/**
+ * For the chat and completions routes: an embedding model writes no text, so a request for one is
+ * a 400 naming `model` rather than a job every tab serving it would fail.
+ */
+export function refuseEmbeddingModel(env: AppEnv, model: string): void {
+  const record = catalogRecord(env, model);
+  if (record && isEmbeddingModel(record)) {
+    throw new ApiError(
+      400,
+      "invalid_request_error",
+      `'${model}' is an embedding model: use POST /v1/embeddings.`,
+      "model",
+      "model_not_chat",
+    );
+  }
+}
+
 /** The model's vector length, after checking the model embeds and `dimensions` fits it. */
 function modelDimensions(env: AppEnv, req: EmbeddingRequest): number {
-  const extra = parseExtraModels(env.EXTRA_MODELS);
-  const record = buildCatalog(DEFAULT_MODELS, extra.ok ? extra.records : []).find(
-    (r) => r.model_id === req.model,
-  );
+  const record = catalogRecord(env, req.model);
   if (!record) {
     throw new ApiError(
       404,
