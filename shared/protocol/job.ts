@@ -36,7 +36,7 @@ export const SamplingSchema = z.object({
 export type Sampling = z.infer<typeof SamplingSchema>;
 
 /**
- * An embeddings job (since protocol 3, `EMBEDDINGS_SINCE_PROTOCOL`): one vector per input, each of
+ * An embeddings job (since protocol 3, see version.ts): one vector per input, each of
  * `dimensions` values (the model's own vector length, from the catalog; the coordinator refuses
  * answers of any other length). Nothing is decoded: such a job carries `sampling: {max_tokens: 1}`
  * only because every job has sampling fields, and the answer comes back in `job.vectors` frames.
