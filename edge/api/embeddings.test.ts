@@ -175,15 +175,18 @@ describe("embedding requests Tabgrid refuses, naming the field", () => {
 });
 
 /**
- * Answer an embedding job wrongly, in one of the ways a faulty or lying tab could; the answer
- * returns whether the tab is still on the job (then the coordinator tells it to stop).
+ * Answer an embedding job wrongly — but completely, with `job.done` — in one of the ways a faulty
+ * or lying tab could; returns whether the tab is still on the job when the coordinator sees the
+ * fault (then it tells the tab to stop). Inputs: "alpha", "beta".
  */
 const wrongAnswers: [string, string, (t: ScriptedTab, job: JobSpec) => boolean][] = [
   [
     "vectors of the wrong length",
     MEDIUM,
     (t, job) => {
-      t.send({ type: "job.vectors", jobId: job.id, index: 0, vectors: [encodeVector([1, 2, 3])] });
+      const v = encodeVector([1, 2, 3]);
+      t.send({ type: "job.vectors", jobId: job.id, index: 0, vectors: [v, v] });
+      t.done(job, "stop", { completion_tokens: 0 });
       return true;
     },
   ],
@@ -191,9 +194,11 @@ const wrongAnswers: [string, string, (t: ScriptedTab, job: JobSpec) => boolean][
     "a value that is not a finite number",
     MEDIUM_B32,
     (t, job) => {
-      const v = new Float32Array(768).fill(0.1);
+      const v = embeddingOf("alpha", 768);
       v[5] = Number.NaN;
-      t.send({ type: "job.vectors", jobId: job.id, index: 0, vectors: [encodeVector(v)] });
+      const ok = encodeVector(embeddingOf("beta", 768));
+      t.send({ type: "job.vectors", jobId: job.id, index: 0, vectors: [encodeVector(v), ok] });
+      t.done(job, "stop", { completion_tokens: 0 });
       return true;
     },
   ],
@@ -201,17 +206,20 @@ const wrongAnswers: [string, string, (t: ScriptedTab, job: JobSpec) => boolean][
     "done with fewer vectors than inputs",
     SMALL_B32,
     (t, job) => {
-      const v = encodeVector(new Float32Array(384).fill(0.1));
+      const v = encodeVector(embeddingOf("alpha", 384));
       t.send({ type: "job.vectors", jobId: job.id, index: 0, vectors: [v] });
       t.done(job, "stop", { completion_tokens: 0 });
       return false;
     },
   ],
   [
-    "text instead of vectors",
+    "text besides the vectors",
     SMALL,
     (t, job) => {
       t.delta(job, 0, "not a vector");
+      const vectors = ["alpha", "beta"].map((s) => encodeVector(embeddingOf(s, 384)));
+      t.send({ type: "job.vectors", jobId: job.id, index: 0, vectors });
+      t.done(job, "stop", { completion_tokens: 0 });
       return true;
     },
   ],
