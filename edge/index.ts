@@ -5,6 +5,7 @@ import { ApiError } from "./http/api-error.js";
 import { errorResponse, onError } from "./http/on-error.js";
 import { requestId } from "./http/request-id.js";
 import { inferenceRoutes } from "./api/inference.js";
+import { embeddingRoutes } from "./api/embeddings.js";
 import { modelRoutes } from "./api/models.js";
 import { tabRoutes } from "./api/nodes.js";
 import { jobRoutes } from "./api/jobs.js";
@@ -45,6 +46,7 @@ app.use("*", countRequests());
 for (const path of [
   "/v1/chat/completions",
   "/v1/completions",
+  "/v1/embeddings",
   "/v1/jobs/*",
   "/v1/models",
   "/v1/status",
@@ -55,12 +57,14 @@ for (const path of [
 for (const path of [
   "/v1/chat/completions",
   "/v1/completions",
+  "/v1/embeddings",
   "/v1/jobs/*",
   "/v1/credits/link",
   "/v1/credits/key",
 ])
   app.use(path, authenticate());
 app.route("/v1", inferenceRoutes());
+app.route("/v1", embeddingRoutes());
 app.route("/v1", modelRoutes());
 app.route("/v1", tabRoutes());
 app.route("/v1", jobRoutes());

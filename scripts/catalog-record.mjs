@@ -8,5 +8,7 @@ export function fromWebLLMRecord(r) {
   if (r.required_features !== undefined) out.required_features = r.required_features;
   if (r.overrides?.context_window_size !== undefined)
     out.overrides = { context_window_size: r.overrides.context_window_size };
+  // Embedding models (WebLLM's ModelType.embedding) must reach WebLLM marked as such.
+  if (r.model_type === 1) out.model_type = 1;
   return out;
 }

@@ -7,7 +7,8 @@ import { prebuiltAppConfig } from "@mlc-ai/web-llm";
 import { fromWebLLMRecord } from "./catalog-record.mjs";
 
 const records = prebuiltAppConfig.model_list
-  .filter((r) => r.model_type === undefined || r.model_type === 0)
+  // Language and embedding models; vision models (2) are not served.
+  .filter((r) => r.model_type === undefined || r.model_type === 0 || r.model_type === 1)
   .map(fromWebLLMRecord);
 writeFileSync(
   new URL("../shared/models/webllm-prebuilt.json", import.meta.url),

@@ -4,6 +4,7 @@ import { CompletionRequestSchema } from "../../shared/openai/completions.js";
 import { DEFAULT_RESUME_GRACE_MS } from "../../shared/openai/request-fields.js";
 import type { AppContext } from "../env.js";
 import { ApiError } from "../http/api-error.js";
+import { refuseEmbeddingModel } from "./embeddings.js";
 import { forwardToFallback } from "../fallback/upstream.js";
 import { parseJsonBody } from "../http/json-body.js";
 import { requestLocation, requestPlace } from "../http/location.js";
@@ -132,6 +133,7 @@ async function runJob(
   opts: RequestOptions,
   mode: AnswerMode = { kind: "text" },
 ): Promise<Response> {
+  refuseEmbeddingModel(c.env, job.model);
   const requestId = c.get("requestId");
   const caller = c.get("caller");
   const loc = requestLocation(c.req.raw, c.env);

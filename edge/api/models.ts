@@ -1,10 +1,19 @@
 import { Hono } from "hono";
-import { buildCatalog, DEFAULT_MODELS, parseExtraModels } from "../../shared/models/catalog.js";
+import {
+  buildCatalog,
+  DEFAULT_MODELS,
+  parseExtraModels,
+  type ModelRecord,
+} from "../../shared/models/catalog.js";
 import { CHAT_MODEL_CAPABILITIES, type ModelList } from "../../shared/openai/models.js";
+import { isEmbeddingModel } from "../../shared/models/embedding-models.js";
+import { EMBEDDING_MODEL_CAPABILITIES } from "../../shared/openai/embeddings.js";
 import type { AppContext } from "../env.js";
 import { ApiError } from "../http/api-error.js";
 import { directorySnapshot } from "../directory/directory-client.js";
 import { hostedRecords } from "./weights.js";
+
+const embeds = (r: ModelRecord | undefined) => r !== undefined && isEmbeddingModel(r);
 
 /** GET /v1/models (what connected tabs serve now) and GET /v1/catalog (what tabs may load). */
 export function modelRoutes() {
@@ -35,7 +44,9 @@ export function modelRoutes() {
           object: "model",
           created,
           owned_by: "tabgrid",
-          capabilities: CHAT_MODEL_CAPABILITIES,
+          capabilities: embeds(catalog.get(id))
+            ? EMBEDDING_MODEL_CAPABILITIES
+            : CHAT_MODEL_CAPABILITIES,
           context_window: catalog.get(id)?.overrides?.context_window_size ?? null,
           tabgrid: t,
         })),

@@ -53,6 +53,8 @@ export class Audits {
     // Only answers wholly written by this tab (a failover's text has several authors).
     if (!row || row.state !== "done" || row.attempt_start_chars !== 0 || !row.text) return;
     const spec: JobSpec = jobs.spec(row);
+    // An embedding answer is vectors, not text to re-score.
+    if (spec.input.kind === "embedding") return;
     const c = reputation.settings.config;
     if (!shouldAudit(c, jobId, reputation.stateOf(tab.tabId), spec.sampling.temperature)) return;
     const audit: Omit<AuditAssign, "type" | "auditId"> = {

@@ -23,6 +23,7 @@ import type { Audits } from "./audits.js";
 import type { Canaries } from "./canaries.js";
 import type { Reputation } from "./reputation.js";
 import { TrustNotices } from "./trust-notices.js";
+import type { EmbeddingAnswers } from "./embedding-answers.js";
 
 /**
  * Errors a tab may report that say something about the tab (its engine, its GPU, its state): the
@@ -56,6 +57,8 @@ export interface JobMachineDeps {
   trust: TabTrust;
   /** Verification (docs/trust.md): audits, canaries and the evidence per identity. */
   verify?: { reputation: Reputation; audits: Audits; canaries: Canaries };
+  /** Vectors of embedding jobs (embedding-answers.ts). */
+  embeddings: EmbeddingAnswers;
 }
 
 /**
@@ -221,6 +224,7 @@ export class JobMachine {
   onExpireDue(jobId: string): void {
     this.d.jobs.delete(jobId);
     this.d.logprobs.delete(jobId);
+    this.d.embeddings.forget(jobId);
   }
 
   // ---- frames from the serving tab -----------------------------------------------------------
@@ -257,7 +261,11 @@ export class JobMachine {
       case "job.progress":
         if (this.isCurrent(tab, msg.jobId)) await this.d.leases.progress(msg.jobId);
         return;
+      case "job.vectors":
+        return this.onVectors(tab, msg);
       case "job.delta": {
+        if (this.d.embeddings.isEmbedding(msg.jobId))
+          return this.embeddingFault(tab, msg.jobId, "text for an embedding job");
         // The per-delta path: constant work whatever the answer's length (memory, one encode
         // for all readers, a SQLite write per batch; docs/performance.md).
         const at = jobs.position(msg.jobId, tab.tabId);
@@ -293,6 +301,7 @@ export class JobMachine {
         return;
       }
       case "job.done": {
+        if (this.d.embeddings.isEmbedding(msg.jobId)) return this.embeddingDone(tab, msg);
         // A tab that says it sent more than the coordinator holds sends it again first.
         if (msg.chars !== undefined && this.missing(tab, msg.jobId, msg.chars)) return;
         const current = this.isCurrent(tab, msg.jobId);
@@ -451,6 +460,73 @@ export class JobMachine {
     at.resendAsked = held;
     log("info", "asking the tab to resend", { jobId, offset: held });
     this.d.channel.send(tab, { type: "job.resend", jobId, offset: held });
+  }
+
+  // ---- embedding jobs (their answer is vectors, embedding-answers.ts) ------------------------
+
+  private async onVectors(tab: TabRecord, msg: Extract<TabFrame, { type: "job.vectors" }>) {
+    const row = this.isCurrent(tab, msg.jobId) ? this.d.jobs.get(msg.jobId) : undefined;
+    if (!row) {
+      this.d.trust.rejections.note(tab.publicId, "vectors for a job not running on this tab", {
+        jobId: msg.jobId,
+        index: msg.index,
+      });
+      return;
+    }
+    const refused = this.d.embeddings.add(this.d.jobs.spec(row), tab.tabId, msg);
+    if (refused) return this.embeddingFault(tab, msg.jobId, refused);
+    this.d.jobs.markStreaming(msg.jobId);
+    await this.d.leases.extend(msg.jobId);
+  }
+
+  /**
+   * `job.done` of an embedding job: finished only with one valid vector per input from this tab;
+   * usage is the coordinator's bound on the inputs' tokens (no completion tokens). No credit,
+   * audit or canary: those measure generated text.
+   */
+  private async embeddingDone(tab: TabRecord, msg: Extract<TabFrame, { type: "job.done" }>) {
+    const { jobs, placement, readers } = this.d;
+    const current = this.isCurrent(tab, msg.jobId);
+    if (tab.jobId === msg.jobId)
+      placement.updateTab(tab, { jobId: null, state: msg.state ?? "idle" });
+    const row = current ? jobs.get(msg.jobId) : undefined;
+    if (row && msg.finishReason === "abort") {
+      this.d.trust.fault(tab, "stopped a job on its own", { jobId: msg.jobId });
+      await this.redispatch(msg.jobId, { code: "node_gone", message: "the serving tab stopped" });
+    } else if (row) {
+      const spec = jobs.spec(row);
+      const missing = this.d.embeddings.complete(spec, tab.tabId);
+      if (missing) {
+        await this.embeddingFault(tab, msg.jobId, missing);
+      } else {
+        const bounded = boundUsage({ ...msg.usage, completion_tokens: 0 }, spec, "");
+        if (bounded.inflated) {
+          this.d.trust.fault(tab, "usage over what the coordinator observed", {
+            jobId: msg.jobId,
+            reported: msg.usage,
+            counted: bounded.usage,
+          });
+        }
+        this.d.trust.jobDone(tab.tabId);
+        tab.jobsServed += 1;
+        jobs.finish(msg.jobId, "stop", bounded.usage);
+        readers.push(msg.jobId, { type: "done", finishReason: "stop", usage: bounded.usage });
+        await this.settle(msg.jobId);
+      }
+    }
+    await this.d.report.soon(false);
+    return this.offerWork(tab);
+  }
+
+  /** A tab's embedding answer broke the rules: its fault, and the job moves to another tab. */
+  private async embeddingFault(tab: TabRecord, jobId: string, why: string): Promise<void> {
+    if (!this.isCurrent(tab, jobId)) return;
+    this.d.trust.fault(tab, `embedding answer refused: ${why}`, { jobId });
+    this.d.placement.recordFailure(tab.tabId);
+    await this.redispatch(jobId, {
+      code: "engine_error",
+      message: `the serving tab's answer was refused (${why})`,
+    });
   }
 
   // ---- transitions -------------------------------------------------------------------------

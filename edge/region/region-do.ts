@@ -105,6 +105,17 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
     this.parts.readers.release(jobId, readerId);
   }
 
+  /**
+   * The vectors of a finished embedding job (base64 float32, in input order), for its owner; null
+   * when the job is unknown, not the caller's, or not done.
+   */
+  async jobVectors(jobId: string, owner: string | null): Promise<string[] | null> {
+    await this.ready();
+    const row = this.parts.readers.visibleJob(jobId, owner);
+    if (row?.state !== "done" || row.kind !== "embedding") return null;
+    return this.parts.embeddings.read(jobId);
+  }
+
   async getJob(jobId: string, owner: string | null): Promise<JobView | null> {
     await this.ready();
     const row = this.parts.readers.visibleJob(jobId, owner);

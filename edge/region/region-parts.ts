@@ -26,6 +26,7 @@ import { Reputation, trustSettings, type TrustSettings } from "./reputation.js";
 import { jobSeed } from "../../shared/trust/policy.js";
 import type { Config } from "../config.js";
 import { RegionCredits, type LedgerPort } from "../credits/region-credits.js";
+import { EmbeddingAnswers } from "./embedding-answers.js";
 
 /**
  * The parts of one Region object, built in dependency order. Each part is handed the parts it
@@ -40,6 +41,7 @@ import { RegionCredits, type LedgerPort } from "../credits/region-credits.js";
  *   1  tab-channel      sockets: upgrade, hello, registration, send, close, liveness
  *      tab-learning     RTT, speed, credit      job-readers   readers, resume, detach
  *      job-leases       accept/stream leases    region-report summary for the Directory
+ *      embedding-answers  vectors of embedding jobs, checked on arrival
  *   0  job-store  tab-registry  tab-matcher  timer-table (+ region-timers)  job-relay
  *      tab-trust        per-identity credit, jobs, faults, probation/quarantine (over tab-registry)
  *      reputation       audit/canary evidence per identity; its verdict quarantines via tab-trust
@@ -61,6 +63,7 @@ export interface RegionParts {
   budget: StorageBudget;
   /** The Region's side of the credit ledger (absent when built without one). */
   credits?: RegionCredits;
+  embeddings: EmbeddingAnswers;
 }
 
 export function regionParts(
@@ -123,6 +126,7 @@ export function regionParts(
   });
   const audits = new Audits({ sql, jobs, tabs, channel, placement, reputation });
   const canaries = new Canaries({ sql, region, jobs, channel, placement, reputation });
+  const embeddings = new EmbeddingAnswers(sql, jobs);
   const machine = new JobMachine({
     jobs,
     logprobs: new JobLogprobs(sql),
@@ -137,6 +141,7 @@ export function regionParts(
     config,
     trust,
     verify: { reputation, audits, canaries },
+    embeddings,
   });
   const budget = new StorageBudget(
     sql,
@@ -170,6 +175,7 @@ export function regionParts(
     reputation,
     budget,
     ...(credits ? { credits } : {}),
+    embeddings,
   };
 }
 

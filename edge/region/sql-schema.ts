@@ -125,6 +125,15 @@ export const REGION_MIGRATIONS: readonly Migration[] = [
      text TEXT NOT NULL,
      PRIMARY KEY (job_id, idx)
    )`,
+  // Embedding answers (edge/region/embedding-answers.ts): one vector per input of an embedding
+  // job, base64 float32, from the tab that sent it; deleted with the job's record.
+  `CREATE TABLE job_vectors (
+     job_id TEXT NOT NULL,
+     idx INTEGER NOT NULL,
+     node_id TEXT NOT NULL,
+     vector TEXT NOT NULL,
+     PRIMARY KEY (job_id, idx)
+   )`,
 ];
 
 /** Bring a Region database up to date (the same as `startUp(ctx, { migrations: REGION_MIGRATIONS })`). */

@@ -59,7 +59,11 @@ export function promptTokenCap(spec: JobSpec, continueFrom = ""): number {
   let bytes = utf8Bytes(continueFrom);
   let messages = 1;
   if (input.kind === "completion") bytes += utf8Bytes(input.prompt);
-  else {
+  else if (input.kind === "embedding") {
+    // Each input is read on its own, with the model's own markers (CLS, SEP) around it.
+    messages = input.inputs.length;
+    for (const text of input.inputs) bytes += utf8Bytes(text);
+  } else {
     messages = input.messages.length + 1;
     for (const m of input.messages) bytes += utf8Bytes(m.content) + utf8Bytes(m.name ?? "");
   }

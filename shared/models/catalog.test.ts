@@ -4,9 +4,9 @@ import { fromWebLLMRecord } from "../../scripts/catalog-record.mjs";
 import { buildCatalog, DEFAULT_MODELS, needsShaderF16, parseExtraModels } from "./catalog.js";
 
 describe("model catalog", () => {
-  it("defaults are WebLLM's prebuilt LLMs (regenerate with scripts/gen-catalog.mjs after an upgrade)", () => {
+  it("defaults are WebLLM's prebuilt LLMs and embedding models (regenerate with scripts/gen-catalog.mjs after an upgrade)", () => {
     const expected = prebuiltAppConfig.model_list
-      .filter((r) => r.model_type === undefined || r.model_type === 0)
+      .filter((r) => r.model_type === undefined || r.model_type === 0 || r.model_type === 1)
       .map(fromWebLLMRecord);
     expect(DEFAULT_MODELS).toEqual(expected);
   });

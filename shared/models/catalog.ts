@@ -17,6 +17,13 @@ export const ModelRecordSchema = z.object({
   buffer_size_required_bytes: z.number().positive().optional(),
   required_features: z.array(z.string()).optional(),
   overrides: z.object({ context_window_size: z.number().int().positive().optional() }).optional(),
+  /** WebLLM's `ModelType`: absent or 0 a language model, 1 an embedding model (2, VLM: not served). */
+  model_type: z.union([z.literal(0), z.literal(1)]).optional(),
+  /**
+   * Tabgrid's: the length of an embedding model's vectors, for models embedding-models.ts does not
+   * know (an operator's own); the coordinator refuses answers of any other length.
+   */
+  embedding_dimensions: z.number().int().positive().max(4096).optional(),
 });
 export type ModelRecord = z.infer<typeof ModelRecordSchema>;
 

@@ -1,4 +1,5 @@
 import { needsShaderF16, type ModelRecord } from "./catalog.js";
+import { isEmbeddingModel } from "./embedding-models.js";
 
 /**
  * Which catalog models a contributor's GPU can serve. Pure (no DOM, no WebGPU objects): the page
@@ -73,6 +74,7 @@ function isF32Variant(model: ModelRecord): boolean {
 
 /**
  * Classify the whole catalog. Eligible models come first, ordered so the best default is first:
+ * chat models before embedding models (an embedding model is served only when picked), then
  * recommended (low-resource) before the rest, q4f32 before others when the GPU lacks f16, then
  * smaller VRAM need first. Excluded models follow in catalog order, each with its reason.
  */
@@ -84,6 +86,7 @@ export function classifyCatalog(
   const eligible = all.filter((e) => e.eligible);
   const excluded = all.filter((e) => !e.eligible);
   const rank = (e: ModelEligibility): number[] => [
+    isEmbeddingModel(e.model) ? 1 : 0,
     e.eligible && e.recommended ? 0 : 1,
     !gpu.shaderF16 && !isF32Variant(e.model) ? 1 : 0,
     e.model.vram_required_MB ?? Number.MAX_SAFE_INTEGER,
@@ -100,7 +103,7 @@ export function classifyCatalog(
   return [...eligible, ...excluded];
 }
 
-/** The model to preselect: the first eligible one after ranking, if any. */
+/** The model to preselect: the first eligible chat model after ranking, if any. */
 export function defaultModel(classified: readonly ModelEligibility[]): ModelRecord | undefined {
-  return classified.find((e) => e.eligible)?.model;
+  return classified.find((e) => e.eligible && !isEmbeddingModel(e.model))?.model;
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { LogprobsRequestSchema } from "./logprobs.js";
+import { MAX_EMBEDDING_DIMENSIONS, MAX_EMBEDDING_INPUTS } from "./embedding-vectors.js";
 
 /**
  * A job as the coordinator hands it to a tab: the OpenAI request normalised into one shape for both
@@ -37,9 +38,36 @@ export const SamplingSchema = z.object({
 });
 export type Sampling = z.infer<typeof SamplingSchema>;
 
+/**
+ * An embeddings job (since protocol 3, see version.ts): one vector per input, each of
+ * `dimensions` values (the model's own vector length, from the catalog; the coordinator refuses
+ * answers of any other length). Nothing is decoded: such a job carries `sampling: {max_tokens: 1}`
+ * only because every job has sampling fields, and the answer comes back in `job.vectors` frames.
+ */
+export const EmbeddingInputSchema = z.object({
+  kind: z.literal("embedding"),
+  inputs: z.array(z.string().min(1)).min(1).max(MAX_EMBEDDING_INPUTS),
+  dimensions: z.number().int().positive().max(MAX_EMBEDDING_DIMENSIONS),
+});
+export type EmbeddingInput = z.infer<typeof EmbeddingInputSchema>;
+
+const ChatInputSchema = z.object({
+  kind: z.literal("chat"),
+  messages: z.array(ChatMessageSchema).min(1),
+});
+const CompletionInputSchema = z.object({ kind: z.literal("completion"), prompt: z.string() });
+
+/** The inputs a model reads to write text (what audits re-score): every kind but embeddings. */
+export const TextJobInputSchema = z.discriminatedUnion("kind", [
+  ChatInputSchema,
+  CompletionInputSchema,
+]);
+export type TextJobInput = z.infer<typeof TextJobInputSchema>;
+
 export const JobInputSchema = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("chat"), messages: z.array(ChatMessageSchema).min(1) }),
-  z.object({ kind: z.literal("completion"), prompt: z.string() }),
+  ChatInputSchema,
+  CompletionInputSchema,
+  EmbeddingInputSchema,
 ]);
 export type JobInput = z.infer<typeof JobInputSchema>;
 

@@ -3,12 +3,13 @@ import { parseFrame as parseFrameWithin, type FrameResult } from "./frames.js";
 import {
   FinishReasonSchema,
   JobErrorSchema,
-  JobInputSchema,
   JobSpecSchema,
   SamplingSchema,
+  TextJobInputSchema,
   UsageSchema,
 } from "./job.js";
 import { JobLogprobsSchema } from "./logprobs.js";
+import { MAX_EMBEDDING_INPUTS, MAX_VECTOR_BASE64 } from "./embedding-vectors.js";
 
 /**
  * The contributor channel: one WebSocket per tab at /v1/nodes/connect. Every frame is JSON with a
@@ -27,6 +28,7 @@ export const NodeMessageType = {
   JobAccept: "job.accept",
   JobDelta: "job.delta",
   JobProgress: "job.progress",
+  JobVectors: "job.vectors",
   JobDone: "job.done",
   /** Since the logprobs work: sent only for jobs that ask (shared/protocol/logprobs.ts). */
   JobLogprobs: "job.logprobs",
@@ -152,6 +154,19 @@ export const JobProgressSchema = z.object({
   phase: z.enum(["prefill"]),
 });
 
+/**
+ * Part of an embedding job's answer (protocol 3): `vectors[i]` is the vector of input `index + i`,
+ * base64 of little-endian float32 (embedding-vectors.ts). A tab sends them in order, as many per
+ * frame as fit under MAX_FRAME_BYTES, then `job.done`. The coordinator checks each one (count,
+ * length, finite values); anything else is the tab's fault and the job moves to another tab.
+ */
+export const JobVectorsSchema = z.object({
+  type: z.literal(NodeMessageType.JobVectors),
+  jobId: z.string().min(1).max(64),
+  index: z.number().int().nonnegative().max(MAX_EMBEDDING_INPUTS),
+  vectors: z.array(z.string().max(MAX_VECTOR_BASE64)).min(1).max(MAX_EMBEDDING_INPUTS),
+});
+
 export const JobDoneSchema = z.object({
   type: z.literal(NodeMessageType.JobDone),
   jobId: z.string().min(1).max(64),
@@ -214,6 +229,7 @@ export const TabMessageSchema = z.discriminatedUnion("type", [
   JobAcceptSchema,
   JobDeltaSchema,
   JobProgressSchema,
+  JobVectorsSchema,
   JobDoneSchema,
   JobErrorFrameSchema,
   AuditResultSchema,
@@ -319,7 +335,7 @@ export const AuditAssignSchema = z.object({
   type: z.literal(NodeMessageType.AuditAssign),
   auditId: z.string().min(1).max(64),
   model: z.string().min(1).max(200),
-  input: JobInputSchema,
+  input: TextJobInputSchema,
   sampling: SamplingSchema,
   answer: z.string(),
   seed: z.number().int(),

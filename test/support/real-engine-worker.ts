@@ -74,6 +74,7 @@ const factory = async (
     interruptGenerate: () => engine.interruptGenerate(),
     unload: () => engine.unload(),
     resetChat: (...a) => engine.resetChat(...a),
+    embeddings: { create: (request) => engine.embeddings.create(request) },
   };
 };
 

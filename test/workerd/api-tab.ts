@@ -1,5 +1,6 @@
-import type { JobSpec } from "../../shared/protocol/job.js";
+import type { EmbeddingInput, JobSpec } from "../../shared/protocol/job.js";
 import { logprobsFrames } from "../../shared/protocol/logprobs.js";
+import { vectorFrames } from "../../shared/protocol/vector-frames.js";
 import { DeterministicEngine } from "../support/deterministic-engine.js";
 import { ScriptedTab } from "./scripted-tab.js";
 
@@ -40,6 +41,10 @@ export class EngineTab {
       const { job } = assign;
       this.jobs.push(job);
       this.tab.send({ type: "job.accept", jobId: job.id });
+      if (job.input.kind === "embedding") {
+        await this.embed(job.id, job.input);
+        continue;
+      }
       let seq = 0;
       const onDelta = (text: string) =>
         this.tab.send({ type: "job.delta", jobId: job.id, seq: seq++, text });
@@ -60,6 +65,18 @@ export class EngineTab {
         usage: result.usage,
       });
     }
+  }
+
+  /** An embedding job: the engine's vectors in `job.vectors` frames (as the tab runtime cuts them). */
+  private async embed(jobId: string, input: EmbeddingInput): Promise<void> {
+    const result = await this.engine.embed({ texts: input.inputs, dimensions: input.dimensions });
+    for (const frame of vectorFrames(jobId, result.vectors)) this.tab.send(frame);
+    const usage = {
+      prompt_tokens: result.promptTokens,
+      completion_tokens: 0,
+      total_tokens: result.promptTokens,
+    };
+    this.tab.send({ type: "job.done", jobId, finishReason: "stop", usage });
   }
 
   close(): void {

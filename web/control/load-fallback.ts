@@ -1,4 +1,5 @@
 import type { ModelRecord } from "../../shared/models/catalog.js";
+import { isEmbeddingModel } from "../../shared/models/embedding-models.js";
 import { EngineError } from "../engine/inference-engine.js";
 
 /**
@@ -30,13 +31,21 @@ export async function startWithFallback(
   }
 }
 
-/** The largest eligible model that needs less VRAM than `model` (so the fallback stays useful). */
+/**
+ * The largest eligible model that needs less VRAM than `model` (so the fallback stays useful), of
+ * the same kind: a chat model never falls back to an embedding model, nor the other way round.
+ */
 export function smallerThan(
   model: ModelRecord,
   eligible: readonly ModelRecord[],
 ): ModelRecord | undefined {
   const need = model.vram_required_MB ?? Infinity;
   return eligible
-    .filter((m) => m.model_id !== model.model_id && (m.vram_required_MB ?? Infinity) < need)
+    .filter(
+      (m) =>
+        m.model_id !== model.model_id &&
+        isEmbeddingModel(m) === isEmbeddingModel(model) &&
+        (m.vram_required_MB ?? Infinity) < need,
+    )
     .sort((a, b) => (b.vram_required_MB ?? 0) - (a.vram_required_MB ?? 0))[0];
 }

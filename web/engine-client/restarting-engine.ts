@@ -4,6 +4,8 @@ import {
   EngineError,
   type ChatRequest,
   type CompletionRequest,
+  type EmbedRequest,
+  type EmbedResult,
   type EngineStats,
   type GenerationResult,
   type InferenceEngine,
@@ -74,6 +76,9 @@ export class RestartingEngine implements InferenceEngine {
   }
   async score(request: ScoreRequest): Promise<ScoreResult> {
     return (await this.running()).score(request);
+  }
+  async embed(request: EmbedRequest): Promise<EmbedResult> {
+    return (await this.running()).embed(request);
   }
   async abort(): Promise<void> {
     if (!this.dead) await this.current.abort();

@@ -5,6 +5,8 @@ import {
   EngineError,
   type ChatRequest,
   type CompletionRequest,
+  type EmbedRequest,
+  type EmbedResult,
   type EngineStats,
   type GenerationResult,
   type InferenceEngine,
@@ -63,6 +65,10 @@ export class WorkerEngine implements InferenceEngine {
 
   score(request: ScoreRequest): Promise<ScoreResult> {
     return this.call(this.remote.score(request));
+  }
+
+  embed(request: EmbedRequest): Promise<EmbedResult> {
+    return this.call(this.remote.embed(request));
   }
 
   abort(): Promise<void> {

@@ -6,6 +6,8 @@ import {
   EngineError,
   type ChatRequest,
   type CompletionRequest,
+  type EmbedRequest,
+  type EmbedResult,
   type EngineStats,
   type GenerationResult,
   type InferenceEngine,
@@ -26,6 +28,7 @@ export interface EngineHostApi {
   chat(request: ChatRequest, onDelta: OnDelta): Promise<Outcome<GenerationResult>>;
   complete(request: CompletionRequest, onDelta: OnDelta): Promise<Outcome<GenerationResult>>;
   score(request: ScoreRequest): Promise<Outcome<ScoreResult>>;
+  embed(request: EmbedRequest): Promise<Outcome<EmbedResult>>;
   abort(): Promise<void>;
   unload(): Promise<Outcome<void>>;
   stats(): Promise<EngineStats>;
@@ -94,6 +97,7 @@ export function engineHostApi(engine: InferenceEngine): EngineHostApi {
     chat: (request, onDelta) => generate((d) => engine.chat(request, d), onDelta),
     complete: (request, onDelta) => generate((d) => engine.complete(request, d), onDelta),
     score: (request) => outcome(() => engine.score(request)),
+    embed: (request) => outcome(() => engine.embed(request)),
     abort: () => engine.abort(),
     unload: () => outcome(() => engine.unload()),
     stats: () => engine.stats(),

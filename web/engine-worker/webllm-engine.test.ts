@@ -109,6 +109,10 @@ class ScriptedWebLLM {
       resetChat: async () => {
         self.calls.push("resetChat");
       },
+      // Embeddings have their own fake (webllm-embed.test.ts).
+      embeddings: {
+        create: () => Promise.reject(new Error("not a test of embeddings")),
+      },
     } satisfies WebLLMEngineApi;
     return api;
   }

@@ -9,11 +9,14 @@ import {
   type Completion,
   type CompletionCreateParamsStreaming,
   type CompletionUsage,
+  type CreateEmbeddingResponse,
+  type EmbeddingCreateParams,
   type LogitProcessor,
   type MLCEngineConfig,
   type MLCEngineInterface,
 } from "@mlc-ai/web-llm";
 import type { ModelRecord } from "../../shared/models/catalog.js";
+import { isEmbeddingModel } from "../../shared/models/embedding-models.js";
 import type { ChatMessage, FinishReason, Sampling } from "../../shared/protocol/job.js";
 import {
   MAX_LOGPROB_TOKEN_BYTES,
@@ -32,6 +35,8 @@ import {
   EngineError,
   type ChatRequest,
   type CompletionRequest,
+  type EmbedRequest,
+  type EmbedResult,
   type EngineErrorCode,
   type EngineStats,
   type GenerationResult,
@@ -56,6 +61,9 @@ export interface WebLLMEngineApi {
   };
   completions: {
     create(request: CompletionCreateParamsStreaming): Promise<AsyncIterable<Completion>>;
+  };
+  embeddings: {
+    create(request: EmbeddingCreateParams): Promise<CreateEmbeddingResponse>;
   };
   interruptGenerate: MLCEngineInterface["interruptGenerate"];
   unload: MLCEngineInterface["unload"];
@@ -546,6 +554,59 @@ export class WebLLMEngine implements InferenceEngine {
         stopLogprob: stopIds.length ? recorded.stopLogprob : null,
       };
     });
+  }
+
+  /**
+   * Vectors from an embedding model (WebLLM's `engine.embeddings.create`, which batches the texts
+   * by the model library's batch size). WebLLM's answer is checked before it leaves the tab: one
+   * vector per text by `index`, each of the expected length, all finite — the coordinator would
+   * refuse anything else as this tab's fault. Not through `generate`: an embedding pipeline has no
+   * chat to reset.
+   */
+  async embed(request: EmbedRequest): Promise<EmbedResult> {
+    const engine = this.engine;
+    const model = this.model;
+    if (!engine || !model) throw new EngineError("not_loaded", "no model is loaded");
+    if (!isEmbeddingModel(model)) {
+      throw new EngineError("engine_error", `${model.model_id} is not an embedding model`);
+    }
+    if (this.generating) throw new EngineError("engine_error", "a generation is already running");
+    this.generating = true;
+    try {
+      const answer = await engine.embeddings.create({
+        input: request.texts,
+        model: model.model_id,
+      });
+      const vectors: (Float32Array | undefined)[] = request.texts.map(() => undefined);
+      for (const item of answer.data) {
+        const v = item.embedding;
+        if (!Number.isInteger(item.index) || item.index < 0 || item.index >= vectors.length) {
+          throw new EngineError(
+            "engine_error",
+            `WebLLM answered an embedding for index ${item.index}`,
+          );
+        }
+        if (v.length !== request.dimensions || !v.every(Number.isFinite)) {
+          throw new EngineError(
+            "engine_error",
+            `${model.model_id} gave a vector of ${v.length} values (expected ${request.dimensions}, all finite)`,
+          );
+        }
+        vectors[item.index] = Float32Array.from(v);
+      }
+      const missing = vectors.findIndex((v) => v === undefined);
+      if (missing >= 0) throw new EngineError("engine_error", `no embedding for input ${missing}`);
+      this.generations++;
+      return { vectors: vectors as Float32Array[], promptTokens: answer.usage.prompt_tokens };
+    } catch (err) {
+      const e = toEngineError(err, "engine_error");
+      if (e.code === "engine_error" && /ModelNotLoaded|EngineNotLoaded/.test(e.message)) {
+        throw new EngineError("device_lost", `WebLLM dropped the model. (${e.message})`);
+      }
+      throw e;
+    } finally {
+      this.generating = false;
+    }
   }
 
   async abort(): Promise<void> {

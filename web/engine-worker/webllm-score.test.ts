@@ -94,6 +94,7 @@ class FakeWebLLM {
       resetChat: async () => {
         self.processor?.resetState();
       },
+      embeddings: { create: () => Promise.reject(new Error("not a test of embeddings")) },
     };
   }
 }

@@ -2,8 +2,8 @@ import type { ModelRecord } from "../../shared/models/catalog.js";
 import type {
   ChatMessage,
   FinishReason,
-  JobInput,
   Sampling,
+  TextJobInput,
   Usage,
 } from "../../shared/protocol/job.js";
 import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
@@ -73,7 +73,7 @@ export interface EngineStats {
  * finish was "stop" without a stop string), which catches truncated answers.
  */
 export interface ScoreRequest {
-  input: JobInput;
+  input: TextJobInput;
   /** The job's sampling fields (the engine uses only what shapes the prompt and tokenization). */
   sampling: Sampling;
   answer: string;
@@ -91,6 +91,23 @@ export interface ScoreResult {
   stopLogprob: number | null;
 }
 
+/**
+ * Embedding (protocol 3): one vector per text, in order, from the loaded embedding model.
+ * `dimensions` is the vector length the coordinator expects of this model; an engine whose model
+ * gives another length fails rather than send vectors that would be refused.
+ */
+export interface EmbedRequest {
+  texts: string[];
+  dimensions: number;
+}
+
+export interface EmbedResult {
+  /** One vector per text, float32 as the model computed it. */
+  vectors: Float32Array[];
+  /** Tokens the model read, counted by its own tokenizer (the coordinator bounds it). */
+  promptTokens: number;
+}
+
 export type OnDelta = (text: string) => void;
 export type OnProgress = (p: LoadProgress) => void;
 
@@ -102,6 +119,8 @@ export interface InferenceEngine {
   complete(request: CompletionRequest, onDelta: OnDelta): Promise<GenerationResult>;
   /** Teacher-forced re-scoring of a claimed answer (one call at a time, like a generation). */
   score(request: ScoreRequest): Promise<ScoreResult>;
+  /** Vectors of `texts` from an embedding model (one call at a time, like a generation). */
+  embed(request: EmbedRequest): Promise<EmbedResult>;
   /** Stops the running generation; it then resolves with finishReason "abort". */
   abort(): Promise<void>;
   unload(): Promise<void>;

@@ -1,4 +1,5 @@
 import type { ModelRecord } from "../../shared/models/catalog.js";
+import { isEmbeddingModel } from "../../shared/models/embedding-models.js";
 import type { ModelEligibility } from "../../shared/models/eligibility.js";
 import { EMBED_MAX_VRAM_MB } from "../../shared/protocol/embed-messages.js";
 
@@ -22,7 +23,9 @@ export function chooseEmbedModel(
     }
     return null;
   }
-  const pool = small.some((e) => e.recommended) ? small.filter((e) => e.recommended) : small;
+  // Without a list, a chat model: an embedding model is served only when a site names it.
+  const chat = small.filter((e) => !isEmbeddingModel(e.model));
+  const pool = chat.some((e) => e.recommended) ? chat.filter((e) => e.recommended) : chat;
   const sorted = [...pool].sort(
     (a, b) => (a.model.vram_required_MB ?? 0) - (b.model.vram_required_MB ?? 0),
   );

@@ -1,9 +1,15 @@
-import type { JobErrorCode, JobSpec } from "../../shared/protocol/job.js";
+import type {
+  EmbeddingInput,
+  JobErrorCode,
+  JobSpec,
+  TextJobInput,
+} from "../../shared/protocol/job.js";
 import type { AuditAssign, TabMessage } from "../../shared/protocol/node-messages.js";
 import { logprobsFrames } from "../../shared/protocol/logprobs.js";
 import type { DirectSender } from "../direct/tab-sender.js";
 import { EngineError, type InferenceEngine } from "../engine/inference-engine.js";
 import { DeltaCoalescer } from "./delta-coalescer.js";
+import { serveEmbedding } from "./embedding-job.js";
 import { needsReload } from "./recovery.js";
 import type { TabStatus } from "./tab-status.js";
 import type { Timers } from "./timers.js";
@@ -106,7 +112,9 @@ export class JobRunner {
     if (job.model !== view.model) {
       return this.refuse(job.id, "model_not_served", `this tab serves ${view.model ?? "none"}`);
     }
-    void this.run(job, continueFrom);
+    const input = job.input;
+    if (input.kind === "embedding") void this.embed(job, input);
+    else void this.run({ ...job, input }, continueFrom);
   }
 
   /** A `job.cancel` for the running job. */
@@ -207,8 +215,49 @@ export class JobRunner {
     });
   }
 
+  /** An embedding job (embedding-job.ts): vectors instead of text, one at a time like a job. */
+  private async embed(job: JobSpec, input: EmbeddingInput): Promise<void> {
+    const running: RunningJob = { id: job.id, cancelled: false };
+    this.job = running;
+    const startedAt = Date.now();
+    const t0 = this.opts.timers.now();
+    try {
+      await serveEmbedding(
+        {
+          ...this.opts,
+          progressEveryMs: this.progressEveryMs,
+          ended: (end) =>
+            this.opts.onJobEnd?.({
+              jobId: job.id,
+              model: job.model,
+              startedAt,
+              durationMs: Math.max(0, this.opts.timers.now() - t0),
+              completionTokens: 0,
+              decodeTokensPerSecond: null,
+              ...end,
+            }),
+        },
+        job,
+        input,
+        () => running.cancelled,
+      );
+    } finally {
+      this.job = null;
+      const { status } = this.opts;
+      const state = status.now.state;
+      status.setState(state === "busy" ? status.resting : state, { serving: null });
+      // A job queued behind this one starts now (or is refused if the tab is no longer idle).
+      const next = this.next;
+      this.next = null;
+      if (next) this.assign(next.job, next.continueFrom);
+    }
+  }
+
   /** `continueFrom`: after a failover, the text the client already has; only new text is sent. */
-  private async run(job: JobSpec, continueFrom: string | undefined): Promise<void> {
+  private async run(
+    job: JobSpec & { input: TextJobInput },
+    continueFrom: string | undefined,
+  ): Promise<void> {
     const { engine, status, send, timers } = this.opts;
     const running: RunningJob = { id: job.id, cancelled: false };
     this.job = running;
@@ -347,7 +396,9 @@ export class JobRunner {
       this.next = null;
       if (next && state === "busy" && status.resting === "idle") {
         // The queued job starts at once; the tab never shows idle in between.
-        void this.run(next.job, next.continueFrom);
+        const input = next.job.input;
+        if (input.kind === "embedding") void this.embed(next.job, input);
+        else void this.run({ ...next.job, input }, next.continueFrom);
       } else {
         status.setState(state === "busy" ? status.resting : state, { serving: null });
         if (next) {

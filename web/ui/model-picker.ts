@@ -4,6 +4,7 @@ import {
   RECOMMENDED_MIN_TOKENS_PER_SECOND,
   type DecodePrediction,
 } from "../../shared/gpu/predict.js";
+import { isEmbeddingModel } from "../../shared/models/embedding-models.js";
 import type { ModelEligibility } from "../../shared/models/eligibility.js";
 import { fill, h } from "./dom.js";
 
@@ -37,6 +38,8 @@ export function predictionText(p: DecodePrediction | undefined): string {
 
 function label(m: ModelRecord, prediction: DecodePrediction | undefined): string {
   const vram = m.vram_required_MB ? ` — ~${Math.round(m.vram_required_MB)} MB VRAM` : "";
+  // An embedding model decodes nothing: a tokens/s prediction would say nothing about it.
+  if (isEmbeddingModel(m)) return `${m.model_id}${vram} — embeddings (/v1/embeddings)`;
   const recommended = fastEnoughToServe(prediction) ? " (recommended)" : "";
   return `${m.model_id}${vram}${predictionText(prediction)}${recommended}`;
 }
@@ -51,7 +54,9 @@ export function renderModelPicker(
   const select = h("select", { id: "model-select", name: "model" });
   let current = predict;
   const fast = () =>
-    eligible.filter((e) => fastEnoughToServe(current?.(e.model))).map((e) => e.model);
+    eligible
+      .filter((e) => !isEmbeddingModel(e.model) && fastEnoughToServe(current?.(e.model)))
+      .map((e) => e.model);
   for (const e of eligible) {
     select.append(h("option", { value: e.model.model_id }, label(e.model, predict?.(e.model))));
   }
