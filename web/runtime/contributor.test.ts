@@ -1,82 +1,24 @@
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
-import type { TabMessage } from "../../shared/protocol/node-messages.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { DeterministicEngine, expectedOutput } from "../../test/support/deterministic-engine.js";
-import { ManualTimers } from "../../test/support/manual-timers.js";
-import { ScriptedSockets } from "../../test/support/scripted-socket.js";
 import {
   EngineError,
   type ChatRequest,
   type GenerationResult,
 } from "../engine/inference-engine.js";
-import { Contributor } from "./contributor.js";
+import {
+  chatJob as job,
+  contributorHarness,
+  TINY_MODEL,
+} from "../../test/support/contributor-harness.js";
 import type { ContributorView } from "./tab-status.js";
 
-const model: ModelRecord = {
-  model: "https://example.org/Tiny-q4f32_1-MLC",
-  model_id: "Tiny-q4f32_1-MLC",
-  model_lib: "https://example.org/tiny.wasm",
-};
-
-function job(id: string, content: string, modelId = model.model_id): JobSpec {
-  return {
-    id,
-    model: modelId,
-    input: { kind: "chat", messages: [{ role: "user", content }] },
-    sampling: { max_tokens: 50 },
-  };
-}
+const model = TINY_MODEL;
 
 function setup(engine = new DeterministicEngine(0)) {
-  const sockets = new ScriptedSockets();
-  const timers = new ManualTimers();
-  const waiters: { pred: (v: ContributorView) => boolean; resolve: () => void }[] = [];
-  const stored: string[] = [];
-  const contributor = new Contributor({
-    engine,
-    url: "ws://localhost/v1/nodes/connect",
-    adapter: {
-      vendor: "google",
-      architecture: "swiftshader",
-      description: "",
-      shaderF16: false,
-      maxBufferSize: 1,
-      maxStorageBufferBindingSize: 1,
-    },
-    agent: "test",
-    identity: {
-      prove: async (nonce: string) => {
-        stored.push(nonce);
-        return null;
-      },
-    },
-    onChange: (v) => {
-      for (const w of [...waiters])
-        if (w.pred(v)) (waiters.splice(waiters.indexOf(w), 1), w.resolve());
-    },
-    createSocket: sockets.create,
-    timers,
-  });
-  /** Resolves on the first view change that satisfies `pred` (an event, not a sleep). */
-  const until = (pred: (v: ContributorView) => boolean) =>
-    new Promise<void>((resolve) => waiters.push({ pred, resolve }));
-  const connect = async () => {
-    await contributor.start(model, () => {});
-    sockets.last.open();
-    sockets.last.receive({ type: "challenge", nonce: "nonce-0123456789abcdef" });
-    // The hello is built asynchronously (signing); wait until it has been sent.
-    await vi.waitFor(() => expect(sockets.last.frames().length).toBeGreaterThan(0));
-    sockets.last.receive({
-      type: "welcome",
-      protocol: PROTOCOL_VERSION,
-      nodeId: "node-assigned-1",
-      statusIntervalMs: 15_000,
-    });
-  };
-  const frames = () => sockets.last.frames().filter((f): f is TabMessage => f.type !== "ping");
-  return { sockets, contributor, until, connect, frames, stored };
+  return contributorHarness({ engine });
 }
 
 describe("Contributor", () => {

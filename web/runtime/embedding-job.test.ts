@@ -2,21 +2,18 @@ import { describe, expect, it, vi } from "vitest";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import { decodeVector } from "../../shared/protocol/embedding-vectors.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
-import { MAX_FRAME_BYTES, type TabMessage } from "../../shared/protocol/node-messages.js";
-import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
+import { MAX_FRAME_BYTES } from "../../shared/protocol/node-messages.js";
 import { vectorFrames } from "../../shared/protocol/vector-frames.js";
 import {
   DeterministicEngine,
   embeddingOf,
   embedPromptTokens,
 } from "../../test/support/deterministic-engine.js";
-import { ManualTimers } from "../../test/support/manual-timers.js";
-import { ScriptedSockets } from "../../test/support/scripted-socket.js";
+import { contributorHarness } from "../../test/support/contributor-harness.js";
 import type { EmbedRequest, EmbedResult } from "../engine/inference-engine.js";
-import { Contributor } from "./contributor.js";
 
 /**
- * The tab runtime serving an embedding job (protocol 3) through the real Contributor and
+ * The tab runtime serving an embedding job (protocol 6) through the real Contributor and
  * JobRunner over a scripted socket: accept, progress while the model reads, the vectors in
  * `job.vectors` frames under the frame limit, then `job.done`; a cancelled job sends no vectors.
  */
@@ -39,37 +36,13 @@ class GatedEngine extends DeterministicEngine {
 }
 
 async function tab() {
-  const engine = new GatedEngine(0);
-  const sockets = new ScriptedSockets();
-  const timers = new ManualTimers();
-  const contributor = new Contributor({
-    engine,
-    url: "ws://localhost/v1/nodes/connect",
-    adapter: {
-      vendor: "google",
-      architecture: "swiftshader",
-      description: "",
-      shaderF16: false,
-      maxBufferSize: 1,
-      maxStorageBufferBindingSize: 1,
-    },
-    agent: "test",
-    identity: { prove: async () => null },
-    onChange: () => {},
-    createSocket: sockets.create,
-    timers,
-  });
-  await contributor.start(model, () => {});
-  sockets.last.open();
-  sockets.last.receive({ type: "challenge", nonce: "nonce-0123456789abcdef" });
-  await vi.waitFor(() => expect(sockets.last.frames().length).toBeGreaterThan(0));
-  sockets.last.receive({
-    type: "welcome",
-    protocol: PROTOCOL_VERSION,
+  const { engine, sockets, timers, connect, frames } = contributorHarness({
+    engine: new GatedEngine(0),
+    model,
     nodeId: "node-1",
     statusIntervalMs: 10_000,
   });
-  const frames = () => sockets.last.frames().filter((f): f is TabMessage => f.type !== "ping");
+  await connect();
   const assign = (inputs: string[], dimensions = 8) => {
     const job: JobSpec = {
       id: "job-1",

@@ -1,18 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
-import type { ModelRecord } from "../../shared/models/catalog.js";
-import type { TabMessage } from "../../shared/protocol/node-messages.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
+import { contributorHarness, TINY_MODEL } from "../../test/support/contributor-harness.js";
 import { DeterministicEngine } from "../../test/support/deterministic-engine.js";
-import { ManualTimers } from "../../test/support/manual-timers.js";
-import { ScriptedSockets } from "../../test/support/scripted-socket.js";
 import type { ChatRequest, GenerationResult, OnDelta } from "../engine/inference-engine.js";
-import { Contributor } from "./contributor.js";
-
-const model: ModelRecord = {
-  model: "https://example.org/Tiny-q4f32_1-MLC",
-  model_id: "Tiny-q4f32_1-MLC",
-  model_lib: "https://example.org/tiny.wasm",
-};
 
 /** An engine whose prefill lasts until the test opens the gate. */
 class SlowPrefillEngine extends DeterministicEngine {
@@ -25,43 +15,19 @@ class SlowPrefillEngine extends DeterministicEngine {
 }
 
 async function serveSlowJob(coordinatorProtocol: number) {
-  const engine = new SlowPrefillEngine(0);
-  const sockets = new ScriptedSockets();
-  const timers = new ManualTimers();
-  const contributor = new Contributor({
-    engine,
-    url: "ws://localhost/v1/nodes/connect",
-    adapter: {
-      vendor: "google",
-      architecture: "swiftshader",
-      description: "",
-      shaderF16: false,
-      maxBufferSize: 1,
-      maxStorageBufferBindingSize: 1,
-    },
-    agent: "test",
-    identity: { prove: async () => null },
-    onChange: () => {},
-    createSocket: sockets.create,
-    timers,
-  });
-  await contributor.start(model, () => {});
-  sockets.last.open();
-  sockets.last.receive({ type: "challenge", nonce: "nonce-0123456789abcdef" });
-  await vi.waitFor(() => expect(sockets.last.frames().length).toBeGreaterThan(0));
-  sockets.last.receive({
-    type: "welcome",
+  const { engine, sockets, timers, connect, frames } = contributorHarness({
+    engine: new SlowPrefillEngine(0),
     protocol: coordinatorProtocol,
     nodeId: "node-1",
     statusIntervalMs: 10_000,
   });
-  const frames = () => sockets.last.frames().filter((f): f is TabMessage => f.type !== "ping");
+  await connect();
   const progress = () => frames().filter((f) => f.type === "job.progress");
   sockets.last.receive({
     type: "job.assign",
     job: {
       id: "job-1",
-      model: model.model_id,
+      model: TINY_MODEL.model_id,
       input: { kind: "chat", messages: [{ role: "user", content: "hello there" }] },
       sampling: { max_tokens: 3 },
     },
