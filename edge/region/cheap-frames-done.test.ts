@@ -1,7 +1,6 @@
-import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { sseData } from "../../web/sdk/sse.js";
-import type { RegionParts } from "./region-parts.js";
+import { doneFrame, firstContent, holdBatches } from "../../test/workerd/held-batches.js";
 import { regionStub } from "./region-stub.js";
 import { appEnv, chat, getJob, useTabs } from "../../test/workerd/tab-helpers.js";
 
@@ -29,32 +28,3 @@ describe("the Region object is evicted before it wrote the batch before job.done
     expect((await getJob(job.id)).text).toBe("all of it");
   });
 });
-
-async function holdBatches(): Promise<void> {
-  await runInDurableObject(regionStub(appEnv, "wnam"), (obj) => {
-    const { parts } = obj as unknown as { parts: RegionParts };
-    parts.jobs.texts.bounds.maxDeltas = 1_000_000;
-    parts.jobs.texts.bounds.maxDelayMs = Number.POSITIVE_INFINITY;
-  });
-}
-
-async function firstContent(res: Response, n: number): Promise<string[]> {
-  const pieces: string[] = [];
-  for await (const data of sseData(res.body!)) {
-    const content = (JSON.parse(data) as { choices?: Array<{ delta?: { content?: string } }> })
-      .choices?.[0]?.delta?.content;
-    if (content) pieces.push(content);
-    if (pieces.length === n) break;
-  }
-  await res.body!.cancel();
-  return pieces;
-}
-
-function doneFrame(jobId: string) {
-  return {
-    type: "job.done",
-    jobId,
-    finishReason: "stop",
-    usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
-  };
-}

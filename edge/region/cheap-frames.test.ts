@@ -1,7 +1,6 @@
 import { SELF, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { sseData } from "../../web/sdk/sse.js";
-import type { RegionParts } from "./region-parts.js";
+import { doneFrame, firstContent, holdBatches } from "../../test/workerd/held-batches.js";
 import { regionStub } from "./region-stub.js";
 import {
   appEnv,
@@ -14,18 +13,6 @@ import {
 
 const { tab } = useTabs();
 
-/**
- * Hold batches of job text in memory with no timer to write them: an eviction then loses the
- * batch, as a crash between batches would (a graceful eviction waits for the timer).
- */
-async function holdBatches(): Promise<void> {
-  await runInDurableObject(regionStub(appEnv, "wnam"), (obj) => {
-    const { parts } = obj as unknown as { parts: RegionParts };
-    parts.jobs.texts.bounds.maxDeltas = 1_000_000;
-    parts.jobs.texts.bounds.maxDelayMs = Number.POSITIVE_INFINITY;
-  });
-}
-
 /** Rows of job_chunks written for a job so far. */
 function chunkRows(jobId: string): Promise<number> {
   return runInDurableObject(
@@ -35,20 +22,6 @@ function chunkRows(jobId: string): Promise<number> {
         .exec<{ n: number }>(`SELECT count(*) AS n FROM job_chunks WHERE job_id = ?`, jobId)
         .one().n,
   );
-}
-
-/** Read a streamed answer until `n` pieces of content arrived, then drop the stream. */
-async function firstContent(res: Response, n: number): Promise<string[]> {
-  const pieces: string[] = [];
-  for await (const data of sseData(res.body!)) {
-    const content = (JSON.parse(data) as { choices?: Array<{ delta?: { content?: string } }> })
-      .choices?.[0]?.delta?.content;
-    if (content) pieces.push(content);
-    if (pieces.length === n) break;
-  }
-  // An object is only evicted with no request in flight: the client drops its stream.
-  await res.body!.cancel();
-  return pieces;
 }
 
 describe("cheap frames: a job's text is appended in batches", () => {
@@ -113,12 +86,3 @@ describe("the Region object is evicted before it wrote a batch", () => {
     expect(await streamText(await res)).toEqual({ text: "abcdef", done: true });
   });
 });
-
-function doneFrame(jobId: string) {
-  return {
-    type: "job.done",
-    jobId,
-    finishReason: "stop",
-    usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
-  };
-}
