@@ -3,14 +3,12 @@ import { describe, expect, it } from "vitest";
 import { CoordinatorMessageSchema, parseFrame } from "../../shared/protocol/node-messages.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
 import type { NetworkView, RegionView } from "../../shared/status/status-views.js";
-import { DEFAULT_TRUST } from "../../shared/trust/policy.js";
 import { AlertReceiver } from "../../test/workerd/alert-receiver.js";
 import { honest, serveForever, spam } from "../../test/workerd/answering-tab.js";
 import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
+import { AUDIT_ALL, NO_CANARIES, withTrust } from "../../test/workerd/trust-helpers.js";
 import { directoryStub } from "../directory/directory-client.js";
 import type { DirectoryDurableObject } from "../directory/directory-do.js";
-import type { RegionParts } from "../region/region-parts.js";
-import { regionStub } from "../region/region-stub.js";
 import type { AlertConfig } from "./alert-config.js";
 
 /**
@@ -165,22 +163,7 @@ describe("alert webhook", () => {
       auditWindowMs: 10 * 60_000,
     });
     const key = "audit_failures:network";
-    await runInDurableObject(regionStub(appEnv, "me"), (obj) => {
-      const { parts } = obj as unknown as { parts: RegionParts };
-      parts.reputation.settings = {
-        enabled: true,
-        config: {
-          ...DEFAULT_TRUST,
-          auditRate: 1,
-          probationAuditRate: 1,
-          suspectAuditRate: 1,
-          canaryRate: 0,
-          probationCanaryRate: 0,
-          suspectCanaryRate: 0,
-        },
-        canaryPrompts: parts.reputation.settings.canaryPrompts,
-      };
-    });
+    await withTrust("me", { ...AUDIT_ALL, ...NO_CANARIES });
     const verification = async () => (await getJson<NetworkView>("/v1/status")).verification;
     // A verifier that answers honestly, then a tab that answers with spam.
     const verifier = await tabs.tab(["alert-model-audit"], { loc: DUBAI });

@@ -1,12 +1,10 @@
-import { runInDurableObject, SELF } from "cloudflare:test";
+import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import app from "../index.js";
 import type { NetworkView, RegionView } from "../../shared/status/status-views.js";
-import { DEFAULT_TRUST } from "../../shared/trust/policy.js";
 import { honest, serveForever, spam } from "../../test/workerd/answering-tab.js";
 import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
-import type { RegionParts } from "../region/region-parts.js";
-import { regionStub } from "../region/region-stub.js";
+import { AUDIT_ALL, NO_CANARIES, withTrust } from "../../test/workerd/trust-helpers.js";
 
 /**
  * Verification health in the status API and /metrics (docs/status.md): a tab answering with spam
@@ -35,22 +33,7 @@ async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 5000
 
 describe("verification health", () => {
   it("shows audits passed and failed and quarantined tabs in /v1/status*, /metrics", async () => {
-    await runInDurableObject(regionStub(appEnv, "afr"), (obj) => {
-      const { parts } = obj as unknown as { parts: RegionParts };
-      parts.reputation.settings = {
-        enabled: true,
-        config: {
-          ...DEFAULT_TRUST,
-          auditRate: 1,
-          probationAuditRate: 1,
-          suspectAuditRate: 1,
-          canaryRate: 0,
-          probationCanaryRate: 0,
-          suspectCanaryRate: 0,
-        },
-        canaryPrompts: parts.reputation.settings.canaryPrompts,
-      };
-    });
+    await withTrust("afr", { ...AUDIT_ALL, ...NO_CANARIES });
     const verifier = await tabs.tab(["verif-status-model"], { loc: JOBURG });
     serveForever(verifier, honest);
     const liar = await tabs.tab(["verif-status-model"], { loc: JOBURG });

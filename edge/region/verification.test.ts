@@ -6,10 +6,10 @@ import {
   type CoordinatorMessage,
 } from "../../shared/protocol/node-messages.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
-import { DEFAULT_TRUST, type TrustConfig } from "../../shared/trust/policy.js";
 import { expectedOutput, scoreClaim } from "../../test/support/deterministic-engine.js";
 import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
+import { AUDIT_ALL, NO_CANARIES, withTrust } from "../../test/workerd/trust-helpers.js";
 import type { RegionParts } from "./region-parts.js";
 import type { TabListing } from "./region-views.js";
 import type { ReputationView } from "./reputation.js";
@@ -24,17 +24,6 @@ import { regionStub } from "./region-stub.js";
 
 const { tab } = useTabs();
 const stub = () => regionStub(appEnv, "wnam");
-
-async function withTrust(overrides: Partial<TrustConfig>, prompts?: string[]): Promise<void> {
-  await runInDurableObject(stub(), (obj) => {
-    const { parts } = obj as unknown as { parts: RegionParts };
-    parts.reputation.settings = {
-      enabled: true,
-      config: { ...DEFAULT_TRUST, ...overrides },
-      canaryPrompts: prompts ?? parts.reputation.settings.canaryPrompts,
-    };
-  });
-}
 
 async function trustOf(tabId: string): Promise<ReputationView> {
   return runInDurableObject(stub(), (obj) => {
@@ -89,9 +78,6 @@ function serveForever(t: ScriptedTab, answer: Answerer) {
   return served;
 }
 
-const NO_CANARIES = { canaryRate: 0, probationCanaryRate: 0, suspectCanaryRate: 0 };
-const AUDIT_ALL = { auditRate: 1, probationAuditRate: 1, suspectAuditRate: 1 };
-
 async function waitFor<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 4000): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
@@ -103,7 +89,7 @@ async function waitFor<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 40
 
 describe("verification of answers", () => {
   it("a tab answering with spam is audited by another tab, quarantined, and gets no more jobs", async () => {
-    await withTrust({ ...AUDIT_ALL, ...NO_CANARIES });
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
     const liar = await tab(["tr-spam"]);
     const liarServed = serveForever(liar, spam);
     const res = await chat("tr-spam", { stream: true });
@@ -152,7 +138,7 @@ describe("verification of answers", () => {
   });
 
   it("an operator's release judges new evidence afresh: a fixed tab is not quarantined again on its old answers", async () => {
-    await withTrust({ ...AUDIT_ALL, ...NO_CANARIES });
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
     const liar = await tab(["tr-release"]);
     let answer: Answerer = spam;
     serveForever(liar, (job) => answer(job));
@@ -186,7 +172,7 @@ describe("verification of answers", () => {
   });
 
   it("honest tabs auditing each other are not quarantined and leave probation", async () => {
-    await withTrust({ ...AUDIT_ALL, ...NO_CANARIES });
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
     const a = await tab(["tr-honest"]);
     const b = await tab(["tr-honest"]);
     serveForever(a, honest);
@@ -208,6 +194,7 @@ describe("verification of answers", () => {
   it("canaries catch a tab running a smaller model", async () => {
     // One canary prompt, so two honest tabs soon agree on its known answer.
     await withTrust(
+      "wnam",
       {
         auditRate: 0,
         probationAuditRate: 0,
