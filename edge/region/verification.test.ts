@@ -49,7 +49,10 @@ const spam: Answerer = () => "Buy cheap watches at our store today, best prices 
 const smaller: Answerer = (job) => `I think ${honest(job).split(" ").slice(2).join(" ")} maybe`;
 
 /** Answer every job and audit this tab receives, as `answer` says; counts jobs served. */
-function serveForever(t: ScriptedTab, answer: Answerer) {
+/** Honest re-scoring with the noise of real GPUs: a flipped token now and then (2%). */
+const GPU_NOISE = { sd: 0.3, flipRate: 0.02, seed: 5 };
+
+function serveForever(t: ScriptedTab, answer: Answerer, noise = GPU_NOISE) {
   const served = { jobs: 0, canaries: 0, audits: 0 };
   t.ws.addEventListener("message", (e) => {
     const parsed = parseFrame(CoordinatorMessageSchema, e.data as string);
@@ -71,7 +74,7 @@ function serveForever(t: ScriptedTab, answer: Answerer) {
       });
     } else if (msg.type === "audit.assign") {
       served.audits++;
-      const r = scoreClaim(msg, { sd: 0.3, flipRate: 0.02, seed: 5 });
+      const r = scoreClaim(msg, noise);
       t.send({ type: "audit.result", auditId: msg.auditId, ...r });
     }
   });
@@ -160,7 +163,9 @@ describe("verification of answers", () => {
       text: "You said: hi",
     });
     const second = await tab(["tr-release"]);
-    const secondServed = serveForever(second, honest);
+    // Without flipped tokens: a noisy honest verifier may fail a good answer now and then (about
+    // 2% per token), which is the reputation test's subject, not this one's.
+    const secondServed = serveForever(second, honest, { sd: 0, flipRate: 0, seed: 5 });
     const view = await waitFor(
       () => trustOf(liar.nodeId),
       (v) => v.audits >= 2,
