@@ -3,6 +3,7 @@ import type { FinishReason, JobError, JobErrorCode } from "../../shared/protocol
 import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
 import { retryAfterSeconds } from "../../shared/scheduling/wait-queue.js";
 import { remainingTokens, stopCut } from "./answer-budget.js";
+import { JobCheckpoints } from "./job-checkpoints.js";
 import type { JobLeases } from "./job-leases.js";
 import { logprobsProblem, type JobLogprobs } from "./job-logprobs.js";
 import type { JobReaders } from "./job-readers.js";
@@ -70,9 +71,15 @@ export interface JobMachineDeps {
 export class JobMachine {
   /** Each tab hears its own trust state when it changes (trust-notices.ts). */
   private readonly notices: TrustNotices;
+  /** Checks `job.checkpoint` frames (the relay-light direct path). */
+  private readonly checkpoints: JobCheckpoints;
 
   constructor(private readonly d: JobMachineDeps) {
     this.notices = new TrustNotices(d.channel, d.trust, d.verify?.reputation);
+    this.checkpoints = new JobCheckpoints((jobId) => {
+      const row = d.jobs.get(jobId);
+      return row ? d.jobs.spec(row).direct !== undefined : undefined;
+    });
     d.trust.onQuarantine((tabId) => this.quarantined(tabId));
     d.trust.onRelease((tabId) => this.released(tabId));
     d.verify?.reputation.onJudged((tabId) => this.notices.tell(tabId));
@@ -232,6 +239,7 @@ export class JobMachine {
   private async onFrame(tab: TabRecord, msg: TabFrame): Promise<void> {
     const { jobs, placement, readers, report } = this.d;
     const verify = this.d.verify;
+    if (msg.type === "job.checkpoint") return this.onCheckpoint(tab, msg);
     if (verify && "jobId" in msg && verify.canaries.owns(msg.jobId)) {
       await verify.canaries.onFrame(tab, msg);
       return this.offerWork(tab);
@@ -418,6 +426,30 @@ export class JobMachine {
         return unreachable;
       }
     }
+  }
+
+  /**
+   * A `job.checkpoint` (protocol 7, job-checkpoints.ts): a batch the caller already has over the
+   * direct path. Accepted, it is the same text as a delta at its offset (same storage, relay,
+   * bounds and resend); refused, it counts against the tab and the job moves on from the text the
+   * coordinator holds.
+   */
+  private async onCheckpoint(tab: TabRecord, msg: CheckpointFrame): Promise<void> {
+    const problem = this.checkpoints.problem(msg);
+    if (!problem) {
+      const { jobId, offset, text } = msg;
+      return this.onFrame(tab, { type: "job.delta", jobId, seq: 0, text, offset });
+    }
+    if (!this.d.jobs.position(msg.jobId, tab.tabId)) {
+      this.d.trust.rejections.note(tab.publicId, problem, { jobId: msg.jobId });
+      return;
+    }
+    this.d.trust.fault(tab, problem, { jobId: msg.jobId, offset: msg.offset });
+    this.d.placement.recordFailure(tab.tabId);
+    await this.redispatch(msg.jobId, {
+      code: "engine_error",
+      message: `the serving tab's checkpoint was refused (${problem})`,
+    });
   }
 
   /**
@@ -683,6 +715,7 @@ export class JobMachine {
 }
 
 type DeltaFrame = Extract<TabFrame, { type: "job.delta" }>;
+type CheckpointFrame = Extract<TabFrame, { type: "job.checkpoint" }>;
 
 /** What a job keeps as its cause when a tab reported `error` (the tab's own word about itself). */
 function tabCause(error: JobError): JobError {

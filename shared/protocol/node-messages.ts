@@ -27,6 +27,8 @@ export const NodeMessageType = {
   Status: "status",
   JobAccept: "job.accept",
   JobDelta: "job.delta",
+  /** Protocol 7 (`CHECKPOINT_SINCE_PROTOCOL`): text in batches while the caller reads directly. */
+  JobCheckpoint: "job.checkpoint",
   JobProgress: "job.progress",
   JobVectors: "job.vectors",
   JobDone: "job.done",
@@ -142,6 +144,26 @@ export const JobDeltaSchema = z.object({
   offset: z.number().int().nonnegative().optional(),
 });
 
+/** Most UTF-16 units of text in one checkpoint (a frame stays far below MAX_FRAME_BYTES). */
+export const MAX_CHECKPOINT_CHARS = 64 * 1024;
+
+/**
+ * Protocol 7 (`CHECKPOINT_SINCE_PROTOCOL`), the relay-light direct path: while the job's caller
+ * receives every piece over the WebRTC data channel, the tab sends the coordinator the same text
+ * in batches — every K tokens or T ms — instead of a coalesced `job.delta` every 50 ms. The batch
+ * is what the coordinator keeps, relays, audits and bills (`offset` as on job.delta: where `text`
+ * starts in this attempt's answer, UTF-16 units); `sha256` is the lowercase hex SHA-256 of `text`'s
+ * UTF-8 bytes, and a checkpoint whose hash does not match its text is refused as the tab's fault.
+ */
+export const JobCheckpointSchema = z.object({
+  type: z.literal(NodeMessageType.JobCheckpoint),
+  jobId: z.string().min(1).max(64),
+  offset: z.number().int().nonnegative(),
+  text: z.string().min(1).max(MAX_CHECKPOINT_CHARS),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type JobCheckpoint = z.infer<typeof JobCheckpointSchema>;
+
 /**
  * The tab is still working on an accepted job before its first token (prefill takes a minute on a
  * slow GPU): sent about every half status interval from accept to the first delta, so the lease
@@ -228,6 +250,7 @@ export const TabMessageSchema = z.discriminatedUnion("type", [
   StatusSchema,
   JobAcceptSchema,
   JobDeltaSchema,
+  JobCheckpointSchema,
   JobProgressSchema,
   JobVectorsSchema,
   JobDoneSchema,

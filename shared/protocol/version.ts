@@ -3,7 +3,7 @@
  * frame (`hello`); the coordinator closes with `CloseCode.ProtocolTooOld` when the tab is older than
  * `MIN_PROTOCOL_VERSION`, so a stale cached page reloads instead of misbehaving.
  */
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 export const MIN_PROTOCOL_VERSION = 1;
 
 /**
@@ -18,12 +18,16 @@ export const MIN_PROTOCOL_VERSION = 1;
  * 6: embedding jobs: `job.assign` with input kind "embedding", answered by `job.vectors`. Only a
  *    tab that loaded an embedding model gets one, and only a protocol-6 page loads one as such
  *    (older pages drop `model_type` from the catalog record and would ask WebLLM for a chat model).
+ * 7: `job.checkpoint` (tab → coordinator): while a job's caller reads it over the WebRTC data
+ *    channel, the tab sends the coordinator its text in checkpoints (every K tokens or T ms, with
+ *    the batch's SHA-256) instead of every coalesced `job.delta` (docs/embed.md, relay-light).
  */
 export const PROGRESS_SINCE_PROTOCOL = 2;
 export const TRUST_SINCE_PROTOCOL = 3;
 export const BALANCE_SINCE_PROTOCOL = 3;
 export const RESEND_SINCE_PROTOCOL = 4;
 export const QUEUE_SINCE_PROTOCOL = 5;
+export const CHECKPOINT_SINCE_PROTOCOL = 7;
 
 /** Whether the coordinator can talk to a tab that speaks `version`. */
 export function protocolCompatibility(version: number): "ok" | "too_old" | "too_new" {

@@ -10,9 +10,16 @@ import { fetchIceServers, fetchPeerId, signallingOptions } from "./signalling.js
  * text as soon as the engine produces it (no coalescing: a data channel has no per-message budget),
  * tagged with its character offset. Until the channel opens, pieces are buffered; if it has not
  * opened within `connectTimeoutMs` (symmetric NAT, blocked UDP) or it fails, the tab stops trying:
- * the coordinator relay carries every piece anyway.
+ * the coordinator relay carries every piece. While the channel is open, the coordinator gets the
+ * text in checkpoints instead (relay-light, checkpoints.ts).
  */
 export interface DirectJobChannel {
+  /**
+   * The data channel to the caller is open now: the caller gets every piece directly, so the
+   * coordinator needs only checkpoints (protocol 7; checkpoints.ts). False before it opens and
+   * once it failed or closed, when the relay carries every piece again.
+   */
+  readonly connected: boolean;
   delta(text: string): void;
   done(finishReason: FinishReason, usage: Usage): void;
   close(): void;
@@ -126,6 +133,9 @@ export function peerDirectSender(opts: DirectSenderOptions): DirectSender {
           });
       }
       return {
+        get connected() {
+          return !dead && conn?.open === true;
+        },
         delta(text) {
           if (!text) return;
           send({ type: "delta", jobId, offset, text });

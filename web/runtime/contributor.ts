@@ -11,6 +11,7 @@ import {
   PROGRESS_SINCE_PROTOCOL,
   PROTOCOL_VERSION,
   RESEND_SINCE_PROTOCOL,
+  CHECKPOINT_SINCE_PROTOCOL,
 } from "../../shared/protocol/version.js";
 import type { DirectSender } from "../direct/tab-sender.js";
 import type { EngineError, InferenceEngine, OnProgress } from "../engine/inference-engine.js";
@@ -199,6 +200,7 @@ export class Contributor {
         this.runner.progressEveryMs =
           msg.protocol >= PROGRESS_SINCE_PROTOCOL ? msg.statusIntervalMs / 2 : null;
         this.runner.sendOffsets = msg.protocol >= RESEND_SINCE_PROTOCOL;
+        this.runner.checkpoints = msg.protocol >= CHECKPOINT_SINCE_PROTOCOL;
         return;
       case "challenge":
         // Answered by TabSocket before anything else; never forwarded here.

@@ -6,6 +6,7 @@ import type {
 } from "../../shared/protocol/job.js";
 import type { AuditAssign, TabMessage } from "../../shared/protocol/node-messages.js";
 import { logprobsFrames } from "../../shared/protocol/logprobs.js";
+import { CheckpointBatcher, checkpointFrame } from "../direct/checkpoints.js";
 import type { DirectSender } from "../direct/tab-sender.js";
 import { EngineError, type InferenceEngine } from "../engine/inference-engine.js";
 import { DeltaCoalescer } from "./delta-coalescer.js";
@@ -85,6 +86,11 @@ export class JobRunner {
   progressEveryMs: number | null = null;
   /** Deltas carry their offset and job.done its length (coordinator speaks RESEND_SINCE_PROTOCOL). */
   sendOffsets = false;
+  /**
+   * While a job's data channel is open, its text goes to the coordinator as `job.checkpoint`
+   * batches (coordinator speaks CHECKPOINT_SINCE_PROTOCOL; web/direct/checkpoints.ts).
+   */
+  checkpoints = false;
   private sent: SentAnswer | null = null;
 
   constructor(private readonly opts: JobRunnerOptions) {}
@@ -286,6 +292,19 @@ export class JobRunner {
     const direct = job.direct
       ? (this.opts.direct?.open(job.id, job.direct.peerId, continueFrom?.length ?? 0) ?? null)
       : null;
+    // Relay-light: while the caller's channel is open the coordinator gets checkpoints, with the
+    // same offsets, so job.resend and failover work on them as on deltas.
+    const checkpoints =
+      direct && withOffsets && this.checkpoints
+        ? new CheckpointBatcher(
+            (text) => {
+              const offset = sent.text.length;
+              sent.text += text;
+              send(checkpointFrame(job.id, offset, text));
+            },
+            { timers },
+          )
+        : null;
     const every = this.progressEveryMs;
     let progress: number | null =
       every === null
@@ -302,7 +321,14 @@ export class JobRunner {
       firstTokenAt ??= timers.now();
       prefilled();
       direct?.delta(text);
-      deltas.push(text);
+      // Whatever the other path holds goes first, so the coordinator sees the text in order.
+      if (checkpoints && direct?.connected) {
+        deltas.flush();
+        checkpoints.push(text);
+      } else {
+        checkpoints?.flush();
+        deltas.push(text);
+      }
     };
     const startedAt = Date.now();
     const t0 = timers.now();
@@ -327,6 +353,7 @@ export class JobRunner {
               onDelta,
             );
       deltas.flush();
+      checkpoints?.flush();
       const finishReason = running.cancelled ? "abort" : result.finishReason;
       // Asked-for log-probabilities go before job.done, which delivers them to the client.
       if (result.logprobs && finishReason !== "abort")
@@ -363,6 +390,7 @@ export class JobRunner {
       });
     } catch (err) {
       deltas.flush();
+      checkpoints?.flush();
       const e = err instanceof EngineError ? err : new EngineError("engine_error", String(err));
       ended({
         outcome: "failed",

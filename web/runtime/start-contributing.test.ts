@@ -66,7 +66,7 @@ describe("startContributing", () => {
       spawnWorker: spawn,
       url: "ws://localhost/v1/nodes/connect",
       identity: { prove: async () => null },
-      direct: { open: () => ({ delta() {}, done() {}, close() {} }) },
+      direct: { open: () => ({ connected: false, delta() {}, done() {}, close() {} }) },
       createSocket: sockets.create,
       timers: new ManualTimers(),
     });
