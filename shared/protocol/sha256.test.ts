@@ -15,7 +15,15 @@ describe("sha256Hex", () => {
   });
 
   it("agrees with WebCrypto across block boundaries and non-ASCII text", async () => {
-    const samples = ["é€😀 mixed", "lone \ud800 surrogate", "end \udc00", "x".repeat(55), "x".repeat(56), "y".repeat(64), "z".repeat(1000)];
+    const samples = [
+      "é€😀 mixed",
+      "lone \ud800 surrogate",
+      "end \udc00",
+      "x".repeat(55),
+      "x".repeat(56),
+      "y".repeat(64),
+      "z".repeat(1000),
+    ];
     for (let n = 0; n < 130; n += 7) samples.push("ab€".repeat(n));
     for (const s of samples) expect(sha256Hex(s)).toBe(await webCrypto(s));
   });
