@@ -3,6 +3,7 @@ import type { ModelRecord } from "../../shared/models/catalog.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
 import type { TabMessage } from "../../shared/protocol/node-messages.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
+import type { DirectSender } from "../../web/direct/tab-sender.js";
 import type { InferenceEngine } from "../../web/engine/inference-engine.js";
 import { Contributor } from "../../web/runtime/contributor.js";
 import type { ContributorView } from "../../web/runtime/tab-status.js";
@@ -39,6 +40,8 @@ export interface HarnessOptions<E extends InferenceEngine> {
   protocol?: number;
   nodeId?: string;
   statusIntervalMs?: number;
+  /** The direct (WebRTC) path's tab side, for jobs whose caller asked for it. */
+  direct?: DirectSender;
 }
 
 export function contributorHarness<E extends InferenceEngine = DeterministicEngine>(
@@ -74,6 +77,7 @@ export function contributorHarness<E extends InferenceEngine = DeterministicEngi
     },
     createSocket: sockets.create,
     timers,
+    ...(opts.direct ? { direct: opts.direct } : {}),
   });
   /** Resolves on the first view change that satisfies `pred` (an event, not a sleep). */
   const until = (pred: (v: ContributorView) => boolean) =>
