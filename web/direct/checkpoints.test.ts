@@ -109,8 +109,8 @@ describe("the tab runtime on a direct job", () => {
     expect(text.every((f) => f.type === "job.checkpoint")).toBe(true);
     for (const f of text) if (f.type === "job.checkpoint") expect(f.sha256).toBe(sha256Hex(f.text));
     expect(contiguous(text)).toBe(answer);
-    // 152 pieces: the first at once, two batches of 64, the rest at the end.
-    expect(text).toHaveLength(4);
+    // 152 pieces: the first at once, one batch of 128, the rest at the end.
+    expect(text).toHaveLength(3);
     expect(done).toMatchObject({ chars: answer.length });
   });
 

@@ -21,7 +21,7 @@ export interface CheckpointPolicy {
 }
 
 export const DEFAULT_CHECKPOINTS: CheckpointPolicy = {
-  everyPieces: 64,
+  everyPieces: 128,
   everyMs: 1000,
   maxChars: 16 * 1024,
 };
