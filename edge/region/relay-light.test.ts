@@ -50,6 +50,34 @@ function batched(
   return out;
 }
 
+/**
+ * Count, inside the Region object, the tab frames it receives per job (what the channel hands the
+ * job machine after parsing); `read` returns the counts so far.
+ */
+async function countFramesPerJob(): Promise<{ read(jobId: string): Promise<number> }> {
+  const stub = regionStub(appEnv, "wnam");
+  await runInDurableObject(stub, (obj) => {
+    const { parts } = obj as unknown as { parts: RegionParts };
+    const counts = new Map<string, number>();
+    const original = parts.machine.onTabEvent.bind(parts.machine);
+    parts.machine.onTabEvent = (event) => {
+      if (event.type === "frame" && "jobId" in event.msg) {
+        counts.set(event.msg.jobId, (counts.get(event.msg.jobId) ?? 0) + 1);
+      }
+      return original(event);
+    };
+    (obj as unknown as { frameCounts: Map<string, number> }).frameCounts = counts;
+  });
+  return {
+    read: (jobId) =>
+      runInDurableObject(
+        stub,
+        (obj) =>
+          (obj as unknown as { frameCounts: Map<string, number> }).frameCounts.get(jobId) ?? 0,
+      ),
+  };
+}
+
 /** Send a job's answer as `kind` frames; returns the frames this tab sent for the job. */
 function answer(t: ScriptedTab, jobId: string, kind: "delta" | "checkpoint"): number {
   const texts =
@@ -84,16 +112,19 @@ async function faults(model: string): Promise<number[]> {
 describe("relay-light: checkpoints instead of every frame", () => {
   it("the coordinator gets at least 10x fewer frames per direct job, and the same answer", async () => {
     const t = await tab(["rl-count"]);
+    const received = await countFramesPerJob();
     const counts: Record<string, number> = {};
     for (const kind of ["delta", "checkpoint"] as const) {
       const res = chat("rl-count", { stream: true, max_tokens: 2000, ...DIRECT });
       const job = await t.nextJob();
-      counts[kind] = answer(t, job.id, kind);
+      const sent = answer(t, job.id, kind);
       expect(await streamText(await res)).toEqual({ text: PIECES.join(""), done: true });
       expect((await getJob(job.id)).text).toBe(PIECES.join(""));
+      counts[kind] = await received.read(job.id);
+      expect(counts[kind]).toBe(sent);
     }
     console.log(
-      `frames per job (${PIECES.length} tokens at ${TOKEN_MS} ms): relayed ${counts.delta}, ` +
+      `frames the Region object received per job (${PIECES.length} tokens at ${TOKEN_MS} ms): relayed ${counts.delta}, ` +
         `checkpointed ${counts.checkpoint}, ${(counts.delta! / counts.checkpoint!).toFixed(1)}x fewer`,
     );
     expect(counts.delta! / counts.checkpoint!).toBeGreaterThanOrEqual(10);
