@@ -66,7 +66,10 @@ const chat = {
     ],
   },
   metadata: { refused: [{ metadata: { a: "b" } }] },
-  modalities: { honoured: [{ modalities: ["text"] }], refused: [{ modalities: ["text", "audio"] }] },
+  modalities: {
+    honoured: [{ modalities: ["text"] }],
+    refused: [{ modalities: ["text", "audio"] }],
+  },
   model: { honoured: [{ model: "some-model" }] },
   moderation: { refused: [{ moderation: { model: "omni-moderation-latest" } }] },
   n: { honoured: [{ n: 3 }] },
