@@ -114,8 +114,14 @@ export function streamChoices(init: ChoicesResponseInit): Response {
         }
         const { format } = choices[i]!;
         switch (event.type) {
-          case "delta": {
-            const chunks = event.text ? format.delta(event.text) : [];
+          case "delta":
+          case "logprobs": {
+            const chunks =
+              event.type === "logprobs"
+                ? format.logprobs(event.entries)
+                : event.text
+                  ? format.delta(event.text)
+                  : [];
             for (const c of chunks) controller.enqueue(sse(c));
             if (chunks.length) return;
             continue;
@@ -123,7 +129,7 @@ export function streamChoices(init: ChoicesResponseInit): Response {
           case "done": {
             let closing: object[];
             try {
-              closing = format.closing(event.finishReason, event.logprobs);
+              closing = format.closing(event.finishReason);
             } catch (err) {
               if (!(err instanceof ApiError)) throw err;
               controller.enqueue(sse(err.toBody(init.requestId)));
@@ -176,6 +182,8 @@ async function collectOne(source: JobStream) {
         "incomplete",
       );
     if (event.type === "delta") text += event.text;
+    // A collected answer takes the entries the done event carries (checked against the tokens).
+    else if (event.type === "logprobs") continue;
     else if (event.type === "done") return { text, ...event };
     else throw apiErrorFromJob(event.error);
   }

@@ -7,6 +7,11 @@ import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
  */
 export type JobEvent =
   | { type: "delta"; text: string }
+  /**
+   * Checked entries of the serving tab's log-probabilities (a job that asked for them), as the tab
+   * sends them: after the delta of the text they belong to, so a stream gives each chunk its own.
+   */
+  | { type: "logprobs"; entries: TokenLogprob[] }
   | {
       type: "done";
       finishReason: FinishReason;

@@ -365,17 +365,18 @@ export class JobMachine {
         return this.offerWork(tab);
       }
       case "job.logprobs": {
-        const running = this.isCurrent(tab, msg.jobId) ? jobs.get(msg.jobId) : undefined;
-        if (!running) {
+        // The in-memory position (not the whole row): a tab sends these after each piece of text.
+        const at = jobs.position(msg.jobId, tab.tabId);
+        const sampling = at ? jobs.sampling(msg.jobId) : undefined;
+        if (!at || !sampling) {
           // Late frames of a moved or finished attempt are normal; logged, bounded.
           this.d.trust.rejections.note(tab.publicId, "logprobs for a job not running on this tab", {
             jobId: msg.jobId,
           });
           return;
         }
-        const spec = jobs.spec(running);
         const stored = this.d.logprobs.count(msg.jobId, tab.tabId);
-        const problem = logprobsProblem(spec.sampling, stored, msg.entries);
+        const problem = logprobsProblem(sampling, stored, msg.entries, at.bytes);
         if (problem) {
           // Wrong logprobs never reach the client: the tab is at fault and the job moves on.
           this.d.trust.fault(tab, `wrong logprobs: ${problem}`, { jobId: msg.jobId });
@@ -386,6 +387,7 @@ export class JobMachine {
           });
         }
         this.d.logprobs.append(msg.jobId, tab.tabId, msg.entries);
+        readers.push(msg.jobId, { type: "logprobs", entries: msg.entries });
         return;
       }
       case "job.error": {

@@ -86,7 +86,7 @@ export class JobRelay {
         sub.skip = 0;
       }
     }
-    if (event.type !== "delta") {
+    if (event.type === "done" || event.type === "error") {
       this.readers.delete(jobId);
       for (const sub of set) sub.controller.close();
     }

@@ -4,6 +4,7 @@ import type {
   JobError,
   JobErrorCode,
   JobSpec,
+  Sampling,
   Usage,
 } from "../../shared/protocol/job.js";
 import type { JobReading } from "./job-reading.js";
@@ -182,6 +183,14 @@ export class JobStore {
 
   spec(row: JobRow): JobSpec {
     return JSON.parse(row.spec) as JobSpec;
+  }
+
+  /** A job's sampling fields, without reading (and flushing) its text as `get` does. */
+  sampling(id: string): Sampling | undefined {
+    const row = this.sql
+      .exec<{ spec: string }>(`SELECT spec FROM jobs WHERE id = ?`, id)
+      .toArray()[0];
+    return row && (JSON.parse(row.spec) as JobSpec).sampling;
   }
 
   tried(row: JobRow): string[] {
