@@ -147,6 +147,9 @@ export function streamChoices(init: ChoicesResponseInit): Response {
             controller.enqueue(encoder.encode("data: [DONE]\n\n"));
             return controller.close();
           }
+          case "restart":
+            format.restart();
+            continue;
           case "error":
             controller.enqueue(sse(apiErrorFromJob(event.error).toBody(init.requestId)));
             break;
@@ -184,6 +187,7 @@ async function collectOne(source: JobStream) {
     if (event.type === "delta") text += event.text;
     // A collected answer takes the entries the done event carries (checked against the tokens).
     else if (event.type === "logprobs") continue;
+    else if (event.type === "restart") text = "";
     else if (event.type === "done") return { text, ...event };
     else throw apiErrorFromJob(event.error);
   }

@@ -22,6 +22,8 @@ export interface ResponseFormat {
   /** The tab's next checked log-probability entries (JobEvent "logprobs"), in a stream. */
   logprobs(entries: TokenLogprob[]): object[];
   closing(finish: FinishReason): object[];
+  /** The job's answer starts again on another tab (JobEvent "restart"): forget what was held. */
+  restart(): void;
   usage(usage: Usage): object;
   whole(text: string, finish: FinishReason, usage: Usage, logprobs?: TokenLogprob[] | null): object;
 }
@@ -122,6 +124,10 @@ export function chatFormat(
       held = "";
       return [chunk({ content }, null, chatLogprobs(entries))];
     },
+    restart: () => {
+      envelope = "";
+      held = "";
+    },
     closing: (finish) => {
       if (mode.kind !== "tools") {
         const rest = held ? [chunk({ content: held }, null)] : [];
@@ -212,6 +218,7 @@ export function completionFormat(
     opening: () => null,
     delta: (text) => [body(text, null)],
     logprobs: () => [],
+    restart: () => {},
     closing: (finish) => [body("", openAIFinish(finish))],
     usage: (usage): Completion => ({ ...body("", null), choices: [], usage }),
     whole: (text, finish, usage): Completion => ({ ...body(text, openAIFinish(finish)), usage }),

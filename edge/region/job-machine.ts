@@ -6,6 +6,7 @@ import { remainingTokens, stopCut } from "./answer-budget.js";
 import type { JobLeases } from "./job-leases.js";
 import { logprobsProblem, type JobLogprobs } from "./job-logprobs.js";
 import type { JobReaders } from "./job-readers.js";
+import { restartsOnFailover } from "./job-reading.js";
 import { JobStore, TERMINAL_STATES, type JobRow } from "./job-store.js";
 import type { TextPosition } from "./job-text.js";
 import type { Placed, Placement } from "./placement.js";
@@ -580,8 +581,9 @@ export class JobMachine {
     if (!row || TERMINAL_STATES.has(row.state)) return;
     await this.d.leases.drop(jobId);
     const previous = row.node_id ? channel.tabs.get(row.node_id) : undefined;
+    const restart = restartsOnFailover(row);
     // max_tokens holds for the whole answer: a job whose delivered text spent it ends here.
-    if (remainingTokens(jobs.spec(row), row.text) <= 0) {
+    if (!restart && remainingTokens(jobs.spec(row), row.text) <= 0) {
       return this.finishHere(jobId, "length", "max_tokens");
     }
     if (previous && previous.jobId === jobId) {
@@ -590,6 +592,10 @@ export class JobMachine {
       this.d.placement.unqueue(previous, jobId, "job moved to another tab");
     }
     jobs.requeue(jobId, cause);
+    if (restart) {
+      jobs.clearText(jobId);
+      this.d.readers.push(jobId, { type: "restart" });
+    }
     if (row.attempts >= config.maxAttempts) {
       const shown = clientCause(cause);
       await this.endWithError(jobId, {

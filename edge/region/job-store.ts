@@ -239,6 +239,12 @@ export class JobStore {
     );
   }
 
+  /** A requeued job's answer starts again from nothing (job-reading.ts, restartsOnFailover). */
+  clearText(id: string): void {
+    this.texts.drop(id);
+    this.sql.exec(`UPDATE jobs SET text = '', text_bytes = 0 WHERE id = ?`, id);
+  }
+
   /** The tab lost the job (left, failed, stalled): back to the queue, text kept. */
   requeue(id: string, cause: JobError): void {
     // The cause is kept so that, if no tab takes over, the client learns what went wrong first.
