@@ -55,7 +55,8 @@ export function inferenceRoutes() {
       c,
       "chat/completions",
       chatJob(req, plan),
-      (jobId, model, choice) => chatFormat(jobId, model, plan.mode, choice),
+      (jobId, model, choice) =>
+        chatFormat(jobId, model, plan.mode, choice, { logprobs: req.logprobs === true }),
       chars,
       optionsOf(c, req),
       plan.mode,

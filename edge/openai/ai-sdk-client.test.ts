@@ -1,8 +1,9 @@
 import { SELF } from "cloudflare:test";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
-import { generateObject, generateText, jsonSchema, streamText, tool } from "ai";
+import { embed, embedMany, generateObject, generateText, jsonSchema, streamText, tool } from "ai";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { embeddingOf } from "../../test/support/deterministic-engine.js";
 import { EngineTab } from "../../test/workerd/api-tab.js";
 
 /**
@@ -109,5 +110,27 @@ describe("Vercel AI SDK (openai-compatible) against Tabgrid", () => {
     });
     expect(result.object).toEqual({ name: "name", age: 18 });
     expect(tab.jobs[0]?.sampling.constraint?.kind).toBe("json");
+  });
+
+  it("embed and embedMany answer the embedding model's vectors, in order, with usage", async () => {
+    // WebLLM's snowflake-arctic-embed-s: 384 values per vector.
+    const model = "snowflake-arctic-embed-s-q0f32-MLC-b4";
+    const tab = await serving(model);
+    const one = await embed({
+      model: tabgrid.embeddingModel(model),
+      value: "a question",
+      maxRetries: 0,
+    });
+    expect(one.embedding).toEqual(Array.from(embeddingOf("a question", 384)));
+    expect(one.usage.tokens).toBeGreaterThan(0);
+    const many = await embedMany({
+      model: tabgrid.embeddingModel(model),
+      values: ["first document", "second document", "third"],
+      maxRetries: 0,
+    });
+    expect(many.embeddings).toEqual(
+      ["first document", "second document", "third"].map((t) => Array.from(embeddingOf(t, 384))),
+    );
+    expect(tab.jobs.map((j) => j.input.kind)).toEqual(["embedding", "embedding"]);
   });
 });

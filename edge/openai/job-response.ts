@@ -114,8 +114,14 @@ export function streamChoices(init: ChoicesResponseInit): Response {
         }
         const { format } = choices[i]!;
         switch (event.type) {
-          case "delta": {
-            const chunks = event.text ? format.delta(event.text) : [];
+          case "delta":
+          case "logprobs": {
+            const chunks =
+              event.type === "logprobs"
+                ? format.logprobs(event.entries)
+                : event.text
+                  ? format.delta(event.text)
+                  : [];
             for (const c of chunks) controller.enqueue(sse(c));
             if (chunks.length) return;
             continue;
@@ -123,7 +129,7 @@ export function streamChoices(init: ChoicesResponseInit): Response {
           case "done": {
             let closing: object[];
             try {
-              closing = format.closing(event.finishReason, event.logprobs);
+              closing = format.closing(event.finishReason);
             } catch (err) {
               if (!(err instanceof ApiError)) throw err;
               controller.enqueue(sse(err.toBody(init.requestId)));
@@ -141,6 +147,9 @@ export function streamChoices(init: ChoicesResponseInit): Response {
             controller.enqueue(encoder.encode("data: [DONE]\n\n"));
             return controller.close();
           }
+          case "restart":
+            format.restart();
+            continue;
           case "error":
             controller.enqueue(sse(apiErrorFromJob(event.error).toBody(init.requestId)));
             break;
@@ -176,6 +185,9 @@ async function collectOne(source: JobStream) {
         "incomplete",
       );
     if (event.type === "delta") text += event.text;
+    // A collected answer takes the entries the done event carries (checked against the tokens).
+    else if (event.type === "logprobs") continue;
+    else if (event.type === "restart") text = "";
     else if (event.type === "done") return { text, ...event };
     else throw apiErrorFromJob(event.error);
   }

@@ -87,6 +87,28 @@ describe("logprobs", () => {
     expect(final.usage?.completion_tokens).toBe(5);
   });
 
+  it("streamed: each content chunk carries its own tokens' entries, as OpenAI sends them", async () => {
+    await serving("lp-chunks");
+    const stream = await client.chat.completions.create({
+      model: "lp-chunks",
+      messages: [{ role: "user", content: "a b c" }],
+      logprobs: true,
+      top_logprobs: 2,
+      stream: true,
+    });
+    const pieces: Array<{ content: string; tokens: string[] | null }> = [];
+    for await (const chunk of stream) {
+      const choice = chunk.choices[0];
+      if (!choice?.delta.content) continue;
+      const tokens = choice.logprobs?.content?.map((e) => e.token) ?? null;
+      pieces.push({ content: choice.delta.content, tokens });
+      expect(choice.logprobs?.content?.every((e) => e.top_logprobs.length === 2)).toBe(true);
+    }
+    expect(pieces.length).toBeGreaterThan(1);
+    for (const p of pieces) expect(p.tokens?.join("")).toBe(p.content);
+    expect(pieces.map((p) => p.content).join("")).toBe("You said: a b c");
+  });
+
   it("n > 1: each choice has its own", async () => {
     await serving("lp-n");
     const r = await client.chat.completions.create({
@@ -168,6 +190,35 @@ describe("a tab's wrong logprobs", () => {
     expect(r.choices[0]?.logprobs?.content).toHaveLength(3);
   });
 
+  it("more entries than the text sent so far can have tokens: cut off before they reach a stream", async () => {
+    const bad = await scripted("lp-ahead");
+    const answer = client.chat.completions.create({
+      model: "lp-ahead",
+      messages: [{ role: "user", content: "one two" }],
+      logprobs: true,
+      stream: true,
+    });
+    const { job } = await bad.next("job.assign");
+    bad.send({ type: "job.accept", jobId: job.id });
+    bad.send({ type: "job.delta", jobId: job.id, seq: 0, text: "You" });
+    await serving("lp-ahead");
+    // "You" is 3 bytes: at most 3 tokens and the stop token.
+    bad.send({
+      type: "job.logprobs",
+      jobId: job.id,
+      entries: Array.from({ length: 5 }, () => entry("x", 0)),
+    });
+    expect((await bad.next("job.cancel")).jobId).toBe(job.id);
+    let text = "";
+    const given: string[] = [];
+    for await (const chunk of await answer) {
+      text += chunk.choices[0]?.delta.content ?? "";
+      given.push(...(chunk.choices[0]?.logprobs?.content?.map((e) => e.token) ?? []));
+    }
+    expect(text).toBe("You said: one two");
+    expect(given).not.toContain("x");
+  });
+
   it("more entries than the tokens counted at the end: the client gets null, not them", async () => {
     const bad = await scripted("lp-many");
     const answer = client.chat.completions.create({
@@ -181,13 +232,14 @@ describe("a tab's wrong logprobs", () => {
     bad.send({
       type: "job.logprobs",
       jobId: job.id,
-      entries: Array.from({ length: 50 }, () => entry("ok", 0)),
+      entries: Array.from({ length: 3 }, () => entry("ok", 0)),
     });
+    // The tab counts one token: its three entries cannot all be the answer's.
     bad.send({
       type: "job.done",
       jobId: job.id,
       finishReason: "stop",
-      usage: { prompt_tokens: 1, completion_tokens: 50, total_tokens: 51 },
+      usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
     });
     const r = await answer;
     expect(r.choices[0]?.message.content).toBe("ok");

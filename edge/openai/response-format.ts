@@ -19,8 +19,11 @@ export interface ResponseFormat {
   /** Chunk sent before any text (chat announces the assistant role). */
   opening(): object | null;
   delta(text: string): object[];
-  /** `logprobs`: the job's checked entries when it asked for them (see JobEvent "done"). */
-  closing(finish: FinishReason, logprobs?: TokenLogprob[] | null): object[];
+  /** The tab's next checked log-probability entries (JobEvent "logprobs"), in a stream. */
+  logprobs(entries: TokenLogprob[]): object[];
+  closing(finish: FinishReason): object[];
+  /** The job's answer starts again on another tab (JobEvent "restart"): forget what was held. */
+  restart(): void;
   usage(usage: Usage): object;
   whole(text: string, finish: FinishReason, usage: Usage, logprobs?: TokenLogprob[] | null): object;
 }
@@ -72,11 +75,19 @@ export interface ChoiceOf {
   responseJobId: string;
 }
 
+/**
+ * `logprobs`: the request asked for them. A stream then gives each chunk the entries of its own
+ * tokens, as OpenAI does: a piece of text is held until the tab's entries for it arrive (the tab
+ * sends them right after the piece) and goes out with them; text still held when the job ends
+ * (a tab that sends its entries late, or text another tab wrote before a failover) goes out
+ * without. Collected answers take the finishing tab's entries from the `done` event instead.
+ */
 export function chatFormat(
   jobId: string,
   model: string,
   mode: AnswerMode = { kind: "text" },
   choice: ChoiceOf = { index: 0, responseJobId: jobId },
+  options: { logprobs?: boolean } = {},
 ): ResponseFormat {
   const { index } = choice;
   const id = `chatcmpl-${choice.responseJobId}`;
@@ -93,17 +104,36 @@ export function chatFormat(
     choices: [{ index, delta, finish_reason: finish, logprobs }],
   });
   let envelope = "";
+  /** Text waiting for its tokens' logprobs (only when they were asked for). */
+  let held = "";
   return {
     opening: () => chunk({ role: "assistant", content: "" }, null),
     delta: (text) => {
-      if (mode.kind !== "tools") return [chunk({ content: text }, null)];
-      envelope += text;
+      if (mode.kind === "tools") {
+        envelope += text;
+        return [];
+      }
+      if (!options.logprobs) return [chunk({ content: text }, null)];
+      held += text;
       return [];
     },
-    closing: (finish, logprobs) => {
-      // The tab's logprobs arrive with its job.done, so a stream carries them on the finish chunk
-      // (clients append each chunk's logprobs.content; tools and logprobs are not combined).
-      if (mode.kind !== "tools") return [chunk({}, openAIFinish(finish), chatLogprobs(logprobs))];
+    logprobs: (entries) => {
+      // Tools and logprobs are not combined (400), and a resumed stream does not ask for them.
+      if (mode.kind === "tools" || !options.logprobs) return [];
+      const content = held;
+      held = "";
+      return [chunk({ content }, null, chatLogprobs(entries))];
+    },
+    restart: () => {
+      envelope = "";
+      held = "";
+    },
+    closing: (finish) => {
+      if (mode.kind !== "tools") {
+        const rest = held ? [chunk({ content: held }, null)] : [];
+        held = "";
+        return [...rest, chunk({}, openAIFinish(finish))];
+      }
       const answer = toolAnswerOf(envelope, finish, jobId, mode.contentIsJson);
       if (!answer) return [chunk({ content: envelope }, null), chunk({}, "length")];
       if (answer.kind === "content")
@@ -187,6 +217,8 @@ export function completionFormat(
   return {
     opening: () => null,
     delta: (text) => [body(text, null)],
+    logprobs: () => [],
+    restart: () => {},
     closing: (finish) => [body("", openAIFinish(finish))],
     usage: (usage): Completion => ({ ...body("", null), choices: [], usage }),
     whole: (text, finish, usage): Completion => ({ ...body(text, openAIFinish(finish)), usage }),

@@ -69,6 +69,7 @@ export class JobStream {
       const event = this.pending.shift();
       if (event) {
         if (event.type === "delta") this.delivered += event.text.length;
+        if (event.type === "restart") this.delivered = 0;
         return event;
       }
       if (this.cancelled) return null;

@@ -7,6 +7,16 @@ import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
  */
 export type JobEvent =
   | { type: "delta"; text: string }
+  /**
+   * Checked entries of the serving tab's log-probabilities (a job that asked for them), as the tab
+   * sends them: after the delta of the text they belong to, so a stream gives each chunk its own.
+   */
+  | { type: "logprobs"; entries: TokenLogprob[] }
+  /**
+   * The answer so far is dropped and starts again on another tab (a tool envelope whose tab failed:
+   * a grammar cannot resume after another tab's text, and no client has seen an envelope yet).
+   */
+  | { type: "restart" }
   | {
       type: "done";
       finishReason: FinishReason;

@@ -7,6 +7,7 @@ import { JobCheckpoints } from "./job-checkpoints.js";
 import type { JobLeases } from "./job-leases.js";
 import { logprobsProblem, type JobLogprobs } from "./job-logprobs.js";
 import type { JobReaders } from "./job-readers.js";
+import { restartsOnFailover } from "./job-reading.js";
 import { JobStore, TERMINAL_STATES, type JobRow } from "./job-store.js";
 import type { TextPosition } from "./job-text.js";
 import type { Placed, Placement } from "./placement.js";
@@ -373,17 +374,18 @@ export class JobMachine {
         return this.offerWork(tab);
       }
       case "job.logprobs": {
-        const running = this.isCurrent(tab, msg.jobId) ? jobs.get(msg.jobId) : undefined;
-        if (!running) {
+        // The in-memory position (not the whole row): a tab sends these after each piece of text.
+        const at = jobs.position(msg.jobId, tab.tabId);
+        const sampling = at ? jobs.sampling(msg.jobId) : undefined;
+        if (!at || !sampling) {
           // Late frames of a moved or finished attempt are normal; logged, bounded.
           this.d.trust.rejections.note(tab.publicId, "logprobs for a job not running on this tab", {
             jobId: msg.jobId,
           });
           return;
         }
-        const spec = jobs.spec(running);
         const stored = this.d.logprobs.count(msg.jobId, tab.tabId);
-        const problem = logprobsProblem(spec.sampling, stored, msg.entries);
+        const problem = logprobsProblem(sampling, stored, msg.entries, at.bytes);
         if (problem) {
           // Wrong logprobs never reach the client: the tab is at fault and the job moves on.
           this.d.trust.fault(tab, `wrong logprobs: ${problem}`, { jobId: msg.jobId });
@@ -394,6 +396,7 @@ export class JobMachine {
           });
         }
         this.d.logprobs.append(msg.jobId, tab.tabId, msg.entries);
+        readers.push(msg.jobId, { type: "logprobs", entries: msg.entries });
         return;
       }
       case "job.error": {
@@ -610,8 +613,9 @@ export class JobMachine {
     if (!row || TERMINAL_STATES.has(row.state)) return;
     await this.d.leases.drop(jobId);
     const previous = row.node_id ? channel.tabs.get(row.node_id) : undefined;
+    const restart = restartsOnFailover(row);
     // max_tokens holds for the whole answer: a job whose delivered text spent it ends here.
-    if (remainingTokens(jobs.spec(row), row.text) <= 0) {
+    if (!restart && remainingTokens(jobs.spec(row), row.text) <= 0) {
       return this.finishHere(jobId, "length", "max_tokens");
     }
     if (previous && previous.jobId === jobId) {
@@ -620,6 +624,10 @@ export class JobMachine {
       this.d.placement.unqueue(previous, jobId, "job moved to another tab");
     }
     jobs.requeue(jobId, cause);
+    if (restart) {
+      jobs.clearText(jobId);
+      this.d.readers.push(jobId, { type: "restart" });
+    }
     if (row.attempts >= config.maxAttempts) {
       const shown = clientCause(cause);
       await this.endWithError(jobId, {

@@ -21,6 +21,17 @@ export interface ReadableJob {
   reading: JobReading | null;
 }
 
+/**
+ * Whether a job whose tab failed starts its answer again on the next tab instead of continuing
+ * it: a tool-call answer does. Its envelope is JSON under a grammar, which cannot be resumed after
+ * another tab's text (docs/api.md, "Failover of a constrained answer"), and no client has any of
+ * it yet: responses read the envelope whole at the end, and the job view shows none of it.
+ */
+export function restartsOnFailover(row: JobRow): boolean {
+  if (!row.text || !row.reading) return false;
+  return (JSON.parse(row.reading) as JobReading).mode.kind === "tools";
+}
+
 export function readableJob(row: JobRow): ReadableJob {
   return {
     view: jobView(row),

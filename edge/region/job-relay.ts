@@ -79,6 +79,8 @@ export class JobRelay {
     // Encoded once for every reader that takes it whole.
     const bytes = encodeEvent(event);
     for (const sub of set) {
+      // The answer starts again: whatever a reader had is gone, so it skips nothing of the new.
+      if (event.type === "restart") sub.skip = 0;
       if (sub.skip === 0 || event.type !== "delta") sub.controller.enqueue(bytes);
       else if (event.text.length <= sub.skip) sub.skip -= event.text.length;
       else {
@@ -86,7 +88,7 @@ export class JobRelay {
         sub.skip = 0;
       }
     }
-    if (event.type !== "delta") {
+    if (event.type === "done" || event.type === "error") {
       this.readers.delete(jobId);
       for (const sub of set) sub.controller.close();
     }

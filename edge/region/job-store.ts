@@ -4,6 +4,7 @@ import type {
   JobError,
   JobErrorCode,
   JobSpec,
+  Sampling,
   Usage,
 } from "../../shared/protocol/job.js";
 import type { JobReading } from "./job-reading.js";
@@ -184,6 +185,14 @@ export class JobStore {
     return JSON.parse(row.spec) as JobSpec;
   }
 
+  /** A job's sampling fields, without reading (and flushing) its text as `get` does. */
+  sampling(id: string): Sampling | undefined {
+    const row = this.sql
+      .exec<{ spec: string }>(`SELECT spec FROM jobs WHERE id = ?`, id)
+      .toArray()[0];
+    return row && (JSON.parse(row.spec) as JobSpec).sampling;
+  }
+
   tried(row: JobRow): string[] {
     return JSON.parse(row.tried) as string[];
   }
@@ -228,6 +237,12 @@ export class JobStore {
       row.text.length,
       id,
     );
+  }
+
+  /** A requeued job's answer starts again from nothing (job-reading.ts, restartsOnFailover). */
+  clearText(id: string): void {
+    this.texts.drop(id);
+    this.sql.exec(`UPDATE jobs SET text = '', text_bytes = 0 WHERE id = ?`, id);
   }
 
   /** The tab lost the job (left, failed, stalled): back to the queue, text kept. */

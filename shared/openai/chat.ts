@@ -25,6 +25,9 @@ const ContentSchema = z.union([
       closedObject({
         type: z.literal("text", { error: "only text content parts are supported" }),
         text: z.string(),
+        prompt_cache_breakpoint: refused(
+          "prompt cache breakpoints are not used: tabs reuse the KV cache of the conversation they served last",
+        ),
       }),
     )
     .transform((parts) => parts.map((p) => p.text).join("")),
@@ -169,6 +172,13 @@ export const ChatCompletionRequestSchema = z
     prompt_cache_key: refused(
       "prompt_cache_key is not used: tabs reuse the KV cache of the conversation they served last",
     ),
+    prompt_cache_options: refused(
+      "prompt_cache_options is not used: tabs reuse the KV cache of the conversation they served last",
+    ),
+    prompt_cache_retention: refused(
+      "prompt_cache_retention is not used: a tab keeps a conversation's KV cache only while it serves it",
+    ),
+    moderation: refused("moderation is not offered: no moderation model runs on the tabs"),
     functions: refused("functions is deprecated by OpenAI; use tools"),
     function_call: refused("function_call is deprecated by OpenAI; use tool_choice"),
   })

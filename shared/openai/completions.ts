@@ -22,7 +22,7 @@ export const CompletionRequestSchema = z
     ]),
     echo: onlyDefault(false, "echo is not supported"),
     logprobs: refused(
-      "logprobs are not returned yet: the tab-to-coordinator protocol carries text only",
+      "logprobs are returned by /v1/chat/completions only (logprobs: true, top_logprobs up to 5)",
     ),
     best_of: onlyDefault(1, "best_of is not supported: each answer comes from one tab"),
     suffix: refused("suffix (fill-in-the-middle) is not supported"),

@@ -50,8 +50,11 @@ export const MAX_FRAME_ENTRIES = 4096;
 
 /**
  * Tab → coordinator, `job.logprobs`: the next entries of a job's log-probabilities, in token order,
- * sent before `job.done` in as many frames as the frame size limit needs. Sent only for a job whose
- * sampling asked for logprobs, so a coordinator that does not know the frame never receives it.
+ * sent before `job.done` in as many frames as the frame size limit needs. The tab sends a piece's
+ * entries right after its `job.delta`, so a stream carries each piece with its own (entries ahead
+ * of the text the coordinator holds are refused: a token is at least one byte). Sent only for a job
+ * whose sampling asked for logprobs, so a coordinator that does not know the frame never receives
+ * it.
  */
 export const JobLogprobsSchema = z.object({
   type: z.literal("job.logprobs"),

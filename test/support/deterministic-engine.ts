@@ -378,6 +378,7 @@ export class DeterministicEngine implements InferenceEngine {
     let generated = 0;
     let finishReason = expected.finishReason;
     const logprobs: TokenLogprob[] | undefined = sampling.logprobs ? [] : undefined;
+    let given = 0;
     try {
       // Replay the expected text token by token, as a real decoder would produce it.
       for (const [i, token] of tokens.slice(0, expected.usage.completion_tokens).entries()) {
@@ -396,7 +397,9 @@ export class DeterministicEngine implements InferenceEngine {
           logprobs.push(tokenLogprob(token, sampling.logprobs.top));
         const from = Math.max(sent.length, continueFrom.length);
         const piece = expected.text.slice(from, Math.min(next.length, expected.text.length));
-        if (piece) onDelta(piece);
+        // As WebLLM's adapter does: each piece with the entries decoded since the last piece.
+        if (piece) onDelta(piece, logprobs?.slice(given));
+        if (piece) given = logprobs?.length ?? 0;
         sent = next;
       }
     } finally {

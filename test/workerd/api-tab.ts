@@ -1,5 +1,5 @@
 import type { EmbeddingInput, JobSpec } from "../../shared/protocol/job.js";
-import { logprobsFrames } from "../../shared/protocol/logprobs.js";
+import { logprobsFrames, type TokenLogprob } from "../../shared/protocol/logprobs.js";
 import { vectorFrames } from "../../shared/protocol/vector-frames.js";
 import { DeterministicEngine } from "../support/deterministic-engine.js";
 import { ScriptedTab } from "./scripted-tab.js";
@@ -46,8 +46,13 @@ export class EngineTab {
         continue;
       }
       let seq = 0;
-      const onDelta = (text: string) =>
+      let given = 0;
+      // As the tab runtime does: each piece's log-probabilities right after its text.
+      const onDelta = (text: string, logprobs?: TokenLogprob[]) => {
         this.tab.send({ type: "job.delta", jobId: job.id, seq: seq++, text });
+        for (const frame of logprobsFrames(job.id, logprobs ?? [])) this.tab.send(frame);
+        given += logprobs?.length ?? 0;
+      };
       const request = {
         sampling: job.sampling,
         ...(assign.continueFrom ? { continueFrom: assign.continueFrom } : {}),
@@ -57,7 +62,8 @@ export class EngineTab {
           ? await this.engine.chat({ ...request, messages: job.input.messages }, onDelta)
           : await this.engine.complete({ ...request, prompt: job.input.prompt }, onDelta);
       if (result.logprobs)
-        for (const frame of logprobsFrames(job.id, result.logprobs)) this.tab.send(frame);
+        for (const frame of logprobsFrames(job.id, result.logprobs.slice(given)))
+          this.tab.send(frame);
       this.tab.send({
         type: "job.done",
         jobId: job.id,

@@ -57,8 +57,8 @@ async function outcome<T>(run: () => Promise<T>): Promise<Outcome<T>> {
 function orderedDeltas(onDelta: OnDelta) {
   const acks: Promise<unknown>[] = [];
   return {
-    push(text: string) {
-      acks.push(Promise.resolve(onDelta(text)).catch(() => undefined));
+    push(...piece: Parameters<OnDelta>) {
+      acks.push(Promise.resolve(onDelta(...piece)).catch(() => undefined));
     },
     settled: () => Promise.all(acks),
   };

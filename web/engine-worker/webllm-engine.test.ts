@@ -10,7 +10,11 @@ import type {
 } from "@mlc-ai/web-llm";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import { EngineError, type LoadProgress } from "../engine/inference-engine.js";
-import { MIN_LOGPROB, TokenLogprobSchema } from "../../shared/protocol/logprobs.js";
+import {
+  MIN_LOGPROB,
+  TokenLogprobSchema,
+  type TokenLogprob,
+} from "../../shared/protocol/logprobs.js";
 import { WebLLMEngine, type ModelCacheOps, type WebLLMEngineApi } from "./webllm-engine.js";
 
 /**
@@ -499,15 +503,21 @@ describe("WebLLMEngine", () => {
     ]);
     const { engine } = engineOver(scripted);
     await engine.load(record, () => {});
+    const pieces: Array<[string, TokenLogprob[] | undefined]> = [];
     const ask = async (top: number) =>
       engine.chat(
         {
           messages: [{ role: "user", content: "hi" }],
           sampling: { ...sampling, logprobs: { top } },
         },
-        () => {},
+        (text, logprobs) => pieces.push([text, logprobs]),
       );
     const two = await ask(2);
+    // Each piece of text comes with its own tokens' entries (the tab streams them on).
+    expect(pieces).toEqual([
+      ["Hi", two.logprobs?.slice(0, 1)],
+      ["!", two.logprobs?.slice(1, 2)],
+    ]);
     expect(two.logprobs).toEqual([
       {
         token: "Hi",

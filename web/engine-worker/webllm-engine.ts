@@ -437,8 +437,17 @@ export class WebLLMEngine implements InferenceEngine {
         ...samplingFields(request.sampling),
         ...logprobsFields(request.sampling),
       });
-      // WebLLM's stream carries, per chunk, the entry of the last token decoded for it.
+      // WebLLM's stream carries, per chunk, the entry of the last token decoded for it; each
+      // piece of text goes out with the entries decoded since the last piece.
       const logprobs = asked ? ([] as TokenLogprob[]) : undefined;
+      let given = 0;
+      const withLogprobs: OnDelta = logprobs
+        ? (text) => {
+            const fresh = logprobs.slice(given);
+            given = logprobs.length;
+            onDelta(text, fresh);
+          }
+        : onDelta;
       const result = await this.drain(
         stream,
         (c) => {
@@ -447,7 +456,7 @@ export class WebLLMEngine implements InferenceEngine {
               logprobs.push(logprobEntry(e, asked.top));
           return c.choices[0]?.delta?.content ?? "";
         },
-        onDelta,
+        withLogprobs,
       );
       return logprobs ? { ...result, logprobs } : result;
     });

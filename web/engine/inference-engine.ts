@@ -108,7 +108,12 @@ export interface EmbedResult {
   promptTokens: number;
 }
 
-export type OnDelta = (text: string) => void;
+/**
+ * A piece of generated text. `logprobs` (only when `sampling.logprobs` asked): the entries of the
+ * tokens decoded since the last piece, so a stream can carry each piece's own. They are a prefix of
+ * the result's `logprobs`, in order; any not given with a piece are still in the result.
+ */
+export type OnDelta = (text: string, logprobs?: TokenLogprob[]) => void;
 export type OnProgress = (p: LoadProgress) => void;
 
 export interface InferenceEngine {

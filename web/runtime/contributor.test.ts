@@ -57,7 +57,7 @@ describe("Contributor", () => {
     expect(contributor.snapshot.lastTokensPerSecond).toBeGreaterThan(0);
   });
 
-  it("a job asking for logprobs: its entries go in job.logprobs frames, after the text and before job.done", async () => {
+  it("a job asking for logprobs: each job.delta is followed by its tokens' entries, all before job.done", async () => {
     const { sockets, until, connect, frames } = setup();
     await connect();
     const spec = {
@@ -69,9 +69,16 @@ describe("Contributor", () => {
     await served;
     const out = frames().slice(1);
     const types = out.map((f) => f.type);
-    const at = types.indexOf("job.logprobs");
-    expect(at).toBeGreaterThan(types.lastIndexOf("job.delta"));
-    expect(at).toBeLessThan(types.indexOf("job.done"));
+    expect(types.lastIndexOf("job.logprobs")).toBeLessThan(types.indexOf("job.done"));
+    // The coordinator streams each piece with its own entries, and checks them against the text
+    // it already has: so a piece's entries come right after it.
+    for (const [i, f] of out.entries()) {
+      if (f.type !== "job.delta") continue;
+      const next = out[i + 1];
+      expect(next?.type).toBe("job.logprobs");
+      if (next?.type === "job.logprobs")
+        expect(next.entries.map((e) => e.token).join("")).toBe(f.text);
+    }
     const entries = out.flatMap((f) => (f.type === "job.logprobs" ? f.entries : []));
     expect(entries.map((e) => e.token).join("")).toBe("You said: one two");
     expect(entries.every((e) => e.top.length === 2)).toBe(true);

@@ -5,7 +5,7 @@ import type {
   TextJobInput,
 } from "../../shared/protocol/job.js";
 import type { AuditAssign, TabMessage } from "../../shared/protocol/node-messages.js";
-import { logprobsFrames } from "../../shared/protocol/logprobs.js";
+import { logprobsFrames, type TokenLogprob } from "../../shared/protocol/logprobs.js";
 import { CheckpointBatcher, checkpointFrame } from "../direct/checkpoints.js";
 import type { DirectSender } from "../direct/tab-sender.js";
 import { EngineError, type InferenceEngine } from "../engine/inference-engine.js";
@@ -274,6 +274,10 @@ export class JobRunner {
     const sent: SentAnswer = { jobId: job.id, text: "", seq: 0, done: null };
     this.sent = sent;
     const withOffsets = this.sendOffsets;
+    // Asked-for log-probabilities follow the text they belong to: each job.delta is followed by
+    // the entries of its tokens, so the coordinator can stream each chunk with its own (and check
+    // them against the text it has). Those the engine gave with no piece go at the end.
+    const entries = { waiting: [] as TokenLogprob[], sent: 0 };
     const deltas = new DeltaCoalescer(
       (text) => {
         const offset = sent.text.length;
@@ -285,6 +289,9 @@ export class JobRunner {
           text,
           ...(withOffsets ? { offset } : {}),
         });
+        for (const frame of logprobsFrames(job.id, entries.waiting)) send(frame);
+        entries.sent += entries.waiting.length;
+        entries.waiting = [];
       },
       { timers },
     );
@@ -317,10 +324,12 @@ export class JobRunner {
       if (progress !== null) timers.clearInterval(progress);
       progress = null;
     };
-    const onDelta = (text: string) => {
+    const onDelta = (text: string, logprobs?: TokenLogprob[]) => {
       firstTokenAt ??= timers.now();
       prefilled();
       direct?.delta(text);
+      // Logprobs follow the next delta batch; on a checkpointed (direct) job they go at the end.
+      if (logprobs) entries.waiting.push(...logprobs);
       // Whatever the other path holds goes first, so the coordinator sees the text in order.
       if (checkpoints && direct?.connected) {
         deltas.flush();
@@ -357,7 +366,8 @@ export class JobRunner {
       const finishReason = running.cancelled ? "abort" : result.finishReason;
       // Asked-for log-probabilities go before job.done, which delivers them to the client.
       if (result.logprobs && finishReason !== "abort")
-        for (const frame of logprobsFrames(job.id, result.logprobs)) send(frame);
+        for (const frame of logprobsFrames(job.id, result.logprobs.slice(entries.sent)))
+          send(frame);
       direct?.done(finishReason, result.usage);
       // onJobEnd first: a pause it decides (GPU share, throttling) is announced in job.done, so
       // the coordinator never offers this tab a job it would refuse.
