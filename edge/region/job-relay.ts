@@ -8,6 +8,14 @@ interface Subscriber {
    * (the object lost an unwritten batch that the tab is resending), so that much is skipped.
    */
   skip: number;
+  /**
+   * Delta text that arrived while this reader's queue was full (it has not read the last chunk
+   * yet): sent as ONE delta event at its next read. A reader that keeps up gets each delta as it
+   * comes; one that falls behind gets them coalesced, so the work per chunk downstream (the RPC
+   * stream, the Worker's NDJSON parse and SSE encoding, the HTTP write) no longer grows with the
+   * frame rate. No timer is involved: the reader's own read is the signal.
+   */
+  held: string;
 }
 
 /**
@@ -35,6 +43,8 @@ export class JobRelay {
     skip = 0,
   ): { readerId: string; events: ReadableStream<Uint8Array> } {
     const readerId = `r${++this.nextId}`;
+    let sub: Subscriber | undefined;
+    // highWaterMark 1 (the default): one chunk may wait unread; more text is held (see `held`).
     const events = new ReadableStream<Uint8Array>({
       start: (controller) => {
         if (backlog) controller.enqueue(encodeEvent({ type: "delta", text: backlog }));
@@ -45,7 +55,11 @@ export class JobRelay {
         }
         let set = this.readers.get(jobId);
         if (!set) this.readers.set(jobId, (set = new Set()));
-        set.add({ id: readerId, controller, skip });
+        set.add((sub = { id: readerId, controller, skip, held: "" }));
+      },
+      // The reader took a chunk: what was held meanwhile goes out as one event.
+      pull: () => {
+        if (sub?.held) sendHeld(sub);
       },
       cancel: () => this.release(jobId, readerId),
     });
@@ -76,19 +90,42 @@ export class JobRelay {
   push(jobId: string, event: JobEvent): void {
     const set = this.readers.get(jobId);
     if (!set) return;
-    // Encoded once for every reader that takes it whole.
-    const bytes = encodeEvent(event);
-    for (const sub of set) {
-      if (sub.skip === 0 || event.type !== "delta") sub.controller.enqueue(bytes);
-      else if (event.text.length <= sub.skip) sub.skip -= event.text.length;
-      else {
-        sub.controller.enqueue(encodeEvent({ type: "delta", text: event.text.slice(sub.skip) }));
-        sub.skip = 0;
-      }
-    }
+    // Encoded at most once for every reader that takes it whole.
+    let bytes: Uint8Array | undefined;
+    const whole = () => (bytes ??= encodeEvent(event));
     if (event.type !== "delta") {
       this.readers.delete(jobId);
-      for (const sub of set) sub.controller.close();
+      for (const sub of set) {
+        // Held text first: a terminal event is always the last thing a reader gets.
+        if (sub.held) sendHeld(sub);
+        sub.controller.enqueue(whole());
+        sub.controller.close();
+      }
+      return;
+    }
+    for (const sub of set) {
+      let text = event.text;
+      if (sub.skip > 0) {
+        if (text.length <= sub.skip) {
+          sub.skip -= text.length;
+          continue;
+        }
+        text = text.slice(sub.skip);
+        sub.skip = 0;
+      }
+      if ((sub.controller.desiredSize ?? 1) <= 0) sub.held += text;
+      else if (sub.held) {
+        sub.held += text;
+        sendHeld(sub);
+      } else if (text === event.text) sub.controller.enqueue(whole());
+      else sub.controller.enqueue(encodeEvent({ type: "delta", text }));
     }
   }
+}
+
+/** Send a reader's held text as one delta event. */
+function sendHeld(sub: Subscriber): void {
+  const text = sub.held;
+  sub.held = "";
+  sub.controller.enqueue(encodeEvent({ type: "delta", text }));
 }
