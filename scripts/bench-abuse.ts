@@ -31,6 +31,7 @@ import WebSocket from "ws";
 import { ProtocolTab } from "../test/support/protocol-tab.js";
 import type { WranglerDev } from "../test/support/wrangler-dev.js";
 import { Observations } from "./churn/observations.js";
+import { childPids, treeCpuMs } from "./overhead/proc-cpu.js";
 import { jobPrompt, planJob } from "./churn/plan.js";
 import { SimTab } from "./churn/sim-tab.js";
 import { numberFlag, percentile, printTable, readFlags } from "./sim/flags.js";
@@ -295,6 +296,14 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 }
 const obs = new Observations();
 const tabs: SimTab[] = [];
+// Where the time goes: CPU of the coordinator (wrangler dev + workerd) and of this process (the
+// legitimate client, the simulated tabs and the abuser) during each phase, against its wall time.
+const coordinatorPid = childPids("wrangler")[0];
+const coordinatorCpuMs = () => (coordinatorPid === undefined ? NaN : treeCpuMs(coordinatorPid));
+const benchCpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 try {
   const origin = server.origin;
   const made = await fetch(`${origin}/v1/admin/keys`, {
@@ -325,7 +334,14 @@ try {
   for (let i = 0; i < 5; i++) await legitRequest(origin, apiKey, 1_000_000 + i);
 
   /** `s`: after the abuser stopped, seconds until a request was as fast as the quiet p95. */
-  const rows: Array<{ phase: Phase; ms: number[]; ok: number; abuse: AbuseCounts; s: number }> = [];
+  const rows: Array<{
+    phase: Phase;
+    ms: number[];
+    ok: number;
+    abuse: AbuseCounts;
+    s: number;
+    cpu: string;
+  }> = [];
   let next = 0;
   for (const phase of phases) {
     const abuser =
@@ -339,6 +355,7 @@ try {
     // Let the abuse get going before the first measured request.
     if (abuser) await new Promise((r) => setTimeout(r, 1000));
     const started = performance.now();
+    const cpu0 = { coordinator: coordinatorCpuMs(), bench: benchCpuMs() };
     const ms: number[] = [];
     let ok = 0;
     for (let i = 0; i < requests; i++) {
@@ -347,6 +364,8 @@ try {
       if (r.ok) ok++;
       else console.log(`  ${phase}: request ${i} failed after ${r.ms.toFixed(0)} ms: ${r.why}`);
     }
+    const wallS = (performance.now() - started) / 1000;
+    const cpu = `${((coordinatorCpuMs() - cpu0.coordinator) / 1000).toFixed(1)} / ${((benchCpuMs() - cpu0.bench) / 1000).toFixed(1)} / ${wallS.toFixed(1)}`;
     const abuse = (await abuser?.stop()) ?? {};
     // Phases are measured apart: wait until a request is as fast as the quiet ones again (the
     // coordinator may still be working through what the abuser sent), and report how long.
@@ -357,7 +376,7 @@ try {
       if (probe.ok && probe.ms <= quietP95) break;
     }
     const recoveryS = abuser ? (performance.now() - stoppedAt) / 1000 : 0;
-    rows.push({ phase, ms, ok, abuse, s: recoveryS });
+    rows.push({ phase, ms, ok, abuse, s: recoveryS, cpu });
     process.stdout.write(`${phase}: ${((stoppedAt - started) / 1000).toFixed(1)} s\n`);
   }
 
@@ -373,6 +392,7 @@ try {
       "p95 ms",
       "p95 / quiet p95",
       "back to quiet after",
+      "CPU s: coordinator / bench / wall",
       "abuser did",
     ],
     rows.map((r) => {
@@ -389,6 +409,7 @@ try {
         p95.toFixed(0),
         r.phase === "quiet" ? "1.00 (baseline)" : `${(p95 / quietP95).toFixed(2)}`,
         r.phase.startsWith("quiet") ? "—" : `${r.s.toFixed(1)} s`,
+        r.cpu,
         abuse || "—",
       ];
     }),
@@ -397,6 +418,8 @@ try {
     "\nTarget (issue 11): every abusive phase ≤ 1.2× the quiet p95 of the same run." +
       "\nLatency = POST /v1/chat/completions (stream) → `data: [DONE]`, one request at a time," +
       ` ${tokens} tokens at ${tokenRate} tokens/s from ${tabCount} simulated tabs.` +
+      "\nCPU s = CPU seconds of the coordinator (wrangler dev + workerd) and of this process (client," +
+      " simulated tabs, abuser) while the phase's requests ran, and the phase's wall seconds." +
       `\nMachine load average at the end: ${loadavg()
         .map((l) => l.toFixed(1))
         .join(" ")} (shared machine: the quiet-again row shows drift).`,
