@@ -21,14 +21,14 @@
  *        [--token-rate 400] [--frame-ms 20] [--timeout-ms 10000] [--seed N]
  *        [--phases quiet,tab-flood,socket-flood,unauth-flood,quiet-again]
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { loadavg } from "node:os";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
+import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import WebSocket from "ws";
-import { ProtocolTab } from "../test/support/protocol-tab.js";
 import type { WranglerDev } from "../test/support/wrangler-dev.js";
 import { Observations } from "./churn/observations.js";
 import { childPids, treeCpuMs } from "./overhead/proc-cpu.js";
@@ -66,6 +66,8 @@ interface AbuseCounts {
 
 /** An abuser running during one phase; `stop` ends it and reports what it managed. */
 interface Abuser {
+  /** Resolves once the abuse is under way (default: at once). */
+  ready?: Promise<void>;
   stop(): Promise<AbuseCounts>;
 }
 
@@ -73,57 +75,39 @@ function bump(counts: AbuseCounts, key: string, n = 1): void {
   counts[key] = (counts[key] ?? 0) + n;
 }
 
-/** A registered tab that sends `status` frames as fast as its socket takes them. */
+/**
+ * A registered tab that sends `status` frames as fast as its socket takes them, reconnecting
+ * whenever closed: scripts/abuse/tab-flooder.ts in its own process, so its sending loop does not
+ * hold up this process's event loop (the legitimate client and tabs) — only the machine is shared.
+ */
 function tabFlood(wsUrl: string): Abuser {
-  const counts: AbuseCounts = {};
-  let stopped = false;
-  let current: WebSocket | null = null;
-  const once = () =>
-    new Promise<void>((done) => {
-      const ws = new WebSocket(wsUrl);
-      current = ws;
-      const tab = new ProtocolTab(
-        {
-          send: (t) => ws.readyState === WebSocket.OPEN && ws.send(t),
-          close: (c, r) => ws.close(c, r),
-          terminate: () => ws.terminate(),
-          get readyState() {
-            return ws.readyState;
-          },
-        },
-        { onInvalid: () => undefined },
-      );
-      ws.on("message", (d) => tab.receive(d.toString()));
-      ws.on("error", () => undefined);
-      ws.on("close", (code) => {
-        bump(counts, `closed ${code}`);
-        done();
-      });
-      void tab
-        .handshake({ models: ["abuse-model"], agent: "bench-abuse-flooder/1" })
-        .then(() => {
-          const frame = JSON.stringify({ type: "status", state: "idle", models: ["abuse-model"] });
-          // As fast as the socket takes them: 200 more whenever less than 256 KB waits to go.
-          const burst = () => {
-            if (stopped || ws.readyState !== WebSocket.OPEN) return;
-            if (ws.bufferedAmount < 256 * 1024) {
-              for (let i = 0; i < 200; i++) ws.send(frame);
-              bump(counts, "frames", 200);
-            }
-            if ((counts.frames ?? 0) < ABUSE_CAP * 10) setImmediate(burst);
-          };
-          burst();
-        })
-        .catch(() => undefined);
-    });
-  const loop = (async () => {
-    while (!stopped && (counts["closed 4009"] ?? 0) < ABUSE_CAP) await once();
-  })();
+  const child = spawn(
+    process.execPath,
+    [
+      "scripts/sim/run-ts.mjs",
+      "scripts/abuse/tab-flooder.ts",
+      "--url",
+      wsUrl,
+      "--cap",
+      String(ABUSE_CAP),
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const lines = createInterface({ input: child.stdout! });
+  let counts: AbuseCounts = {};
+  let markReady!: () => void;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  lines.on("line", (line) => {
+    if (line === "flooding") markReady();
+    else if (line.startsWith("{")) counts = JSON.parse(line) as AbuseCounts;
+  });
+  void exited.then(markReady);
   return {
+    ready,
     async stop() {
-      stopped = true;
-      (current as WebSocket | null)?.terminate();
-      await loop;
+      child.kill("SIGTERM");
+      await exited;
       return counts;
     },
   };
@@ -353,6 +337,7 @@ try {
             ? unauthFlood(origin)
             : null;
     // Let the abuse get going before the first measured request.
+    await abuser?.ready;
     if (abuser) await new Promise((r) => setTimeout(r, 1000));
     const started = performance.now();
     const cpu0 = { coordinator: coordinatorCpuMs(), bench: benchCpuMs() };

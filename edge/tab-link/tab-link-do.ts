@@ -41,18 +41,16 @@ export class TabLinkDurableObject extends DurableObject<AppEnv> {
 
 /** Forward frames and closes between the tab's socket and the Region's, within the budget. */
 function bridge(tab: WebSocket, region: WebSocket, budget: SocketBudget): void {
-  let refused = false;
   const refuse = (code: number, reason: string) => {
-    refused = true;
+    // Frames still arriving from a refused tab find no listener: they go nowhere, run no code here.
+    tab.removeEventListener("message", onTabFrame);
     log("warn", "tab link refused frames", { closeCode: code, reason });
     closeSocket(tab, code, reason);
     closeSocket(region, code, reason);
   };
   tab.accept();
   region.accept();
-  tab.addEventListener("message", (e: MessageEvent) => {
-    // After a refusal, frames still arriving cost one comparison each and go nowhere.
-    if (refused) return;
+  const onTabFrame = (e: MessageEvent) => {
     const raw = e.data as string | ArrayBuffer;
     if (!budget.take(raw))
       return refuse(CloseCode.RateLimited, "frame rate over the socket's budget");
@@ -64,7 +62,8 @@ function bridge(tab: WebSocket, region: WebSocket, budget: SocketBudget): void {
     } catch {
       // The Region's side is closing; its close event closes the tab.
     }
-  });
+  };
+  tab.addEventListener("message", onTabFrame);
   region.addEventListener("message", (e: MessageEvent) => {
     try {
       tab.send(e.data as string | ArrayBuffer);
