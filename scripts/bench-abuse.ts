@@ -21,16 +21,17 @@
  *        [--token-rate 400] [--frame-ms 20] [--timeout-ms 10000] [--seed N]
  *        [--phases quiet,tab-flood,socket-flood,unauth-flood,quiet-again]
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { loadavg } from "node:os";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
+import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import WebSocket from "ws";
-import { ProtocolTab } from "../test/support/protocol-tab.js";
 import type { WranglerDev } from "../test/support/wrangler-dev.js";
 import { Observations } from "./churn/observations.js";
+import { childPids, treeCpuMs } from "./overhead/proc-cpu.js";
 import { jobPrompt, planJob } from "./churn/plan.js";
 import { SimTab } from "./churn/sim-tab.js";
 import { numberFlag, percentile, printTable, readFlags } from "./sim/flags.js";
@@ -65,6 +66,8 @@ interface AbuseCounts {
 
 /** An abuser running during one phase; `stop` ends it and reports what it managed. */
 interface Abuser {
+  /** Resolves once the abuse is under way (default: at once). */
+  ready?: Promise<void>;
   stop(): Promise<AbuseCounts>;
 }
 
@@ -72,57 +75,39 @@ function bump(counts: AbuseCounts, key: string, n = 1): void {
   counts[key] = (counts[key] ?? 0) + n;
 }
 
-/** A registered tab that sends `status` frames as fast as its socket takes them. */
+/**
+ * A registered tab that sends `status` frames as fast as its socket takes them, reconnecting
+ * whenever closed: scripts/abuse/tab-flooder.ts in its own process, so its sending loop does not
+ * hold up this process's event loop (the legitimate client and tabs) — only the machine is shared.
+ */
 function tabFlood(wsUrl: string): Abuser {
-  const counts: AbuseCounts = {};
-  let stopped = false;
-  let current: WebSocket | null = null;
-  const once = () =>
-    new Promise<void>((done) => {
-      const ws = new WebSocket(wsUrl);
-      current = ws;
-      const tab = new ProtocolTab(
-        {
-          send: (t) => ws.readyState === WebSocket.OPEN && ws.send(t),
-          close: (c, r) => ws.close(c, r),
-          terminate: () => ws.terminate(),
-          get readyState() {
-            return ws.readyState;
-          },
-        },
-        { onInvalid: () => undefined },
-      );
-      ws.on("message", (d) => tab.receive(d.toString()));
-      ws.on("error", () => undefined);
-      ws.on("close", (code) => {
-        bump(counts, `closed ${code}`);
-        done();
-      });
-      void tab
-        .handshake({ models: ["abuse-model"], agent: "bench-abuse-flooder/1" })
-        .then(() => {
-          const frame = JSON.stringify({ type: "status", state: "idle", models: ["abuse-model"] });
-          // As fast as the socket takes them: 200 more whenever less than 256 KB waits to go.
-          const burst = () => {
-            if (stopped || ws.readyState !== WebSocket.OPEN) return;
-            if (ws.bufferedAmount < 256 * 1024) {
-              for (let i = 0; i < 200; i++) ws.send(frame);
-              bump(counts, "frames", 200);
-            }
-            if ((counts.frames ?? 0) < ABUSE_CAP * 10) setImmediate(burst);
-          };
-          burst();
-        })
-        .catch(() => undefined);
-    });
-  const loop = (async () => {
-    while (!stopped && (counts["closed 4009"] ?? 0) < ABUSE_CAP) await once();
-  })();
+  const child = spawn(
+    process.execPath,
+    [
+      "scripts/sim/run-ts.mjs",
+      "scripts/abuse/tab-flooder.ts",
+      "--url",
+      wsUrl,
+      "--cap",
+      String(ABUSE_CAP),
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const lines = createInterface({ input: child.stdout! });
+  let counts: AbuseCounts = {};
+  let markReady!: () => void;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  lines.on("line", (line) => {
+    if (line === "flooding") markReady();
+    else if (line.startsWith("{")) counts = JSON.parse(line) as AbuseCounts;
+  });
+  void exited.then(markReady);
   return {
+    ready,
     async stop() {
-      stopped = true;
-      (current as WebSocket | null)?.terminate();
-      await loop;
+      child.kill("SIGTERM");
+      await exited;
       return counts;
     },
   };
@@ -295,6 +280,14 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 }
 const obs = new Observations();
 const tabs: SimTab[] = [];
+// Where the time goes: CPU of the coordinator (wrangler dev + workerd) and of this process (the
+// legitimate client, the simulated tabs and the abuser) during each phase, against its wall time.
+const coordinatorPid = childPids("wrangler")[0];
+const coordinatorCpuMs = () => (coordinatorPid === undefined ? NaN : treeCpuMs(coordinatorPid));
+const benchCpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 try {
   const origin = server.origin;
   const made = await fetch(`${origin}/v1/admin/keys`, {
@@ -325,7 +318,14 @@ try {
   for (let i = 0; i < 5; i++) await legitRequest(origin, apiKey, 1_000_000 + i);
 
   /** `s`: after the abuser stopped, seconds until a request was as fast as the quiet p95. */
-  const rows: Array<{ phase: Phase; ms: number[]; ok: number; abuse: AbuseCounts; s: number }> = [];
+  const rows: Array<{
+    phase: Phase;
+    ms: number[];
+    ok: number;
+    abuse: AbuseCounts;
+    s: number;
+    cpu: string;
+  }> = [];
   let next = 0;
   for (const phase of phases) {
     const abuser =
@@ -337,8 +337,10 @@ try {
             ? unauthFlood(origin)
             : null;
     // Let the abuse get going before the first measured request.
+    await abuser?.ready;
     if (abuser) await new Promise((r) => setTimeout(r, 1000));
     const started = performance.now();
+    const cpu0 = { coordinator: coordinatorCpuMs(), bench: benchCpuMs() };
     const ms: number[] = [];
     let ok = 0;
     for (let i = 0; i < requests; i++) {
@@ -347,6 +349,8 @@ try {
       if (r.ok) ok++;
       else console.log(`  ${phase}: request ${i} failed after ${r.ms.toFixed(0)} ms: ${r.why}`);
     }
+    const wallS = (performance.now() - started) / 1000;
+    const cpu = `${((coordinatorCpuMs() - cpu0.coordinator) / 1000).toFixed(1)} / ${((benchCpuMs() - cpu0.bench) / 1000).toFixed(1)} / ${wallS.toFixed(1)}`;
     const abuse = (await abuser?.stop()) ?? {};
     // Phases are measured apart: wait until a request is as fast as the quiet ones again (the
     // coordinator may still be working through what the abuser sent), and report how long.
@@ -357,7 +361,7 @@ try {
       if (probe.ok && probe.ms <= quietP95) break;
     }
     const recoveryS = abuser ? (performance.now() - stoppedAt) / 1000 : 0;
-    rows.push({ phase, ms, ok, abuse, s: recoveryS });
+    rows.push({ phase, ms, ok, abuse, s: recoveryS, cpu });
     process.stdout.write(`${phase}: ${((stoppedAt - started) / 1000).toFixed(1)} s\n`);
   }
 
@@ -373,6 +377,7 @@ try {
       "p95 ms",
       "p95 / quiet p95",
       "back to quiet after",
+      "CPU s: coordinator / bench / wall",
       "abuser did",
     ],
     rows.map((r) => {
@@ -389,6 +394,7 @@ try {
         p95.toFixed(0),
         r.phase === "quiet" ? "1.00 (baseline)" : `${(p95 / quietP95).toFixed(2)}`,
         r.phase.startsWith("quiet") ? "—" : `${r.s.toFixed(1)} s`,
+        r.cpu,
         abuse || "—",
       ];
     }),
@@ -397,6 +403,8 @@ try {
     "\nTarget (issue 11): every abusive phase ≤ 1.2× the quiet p95 of the same run." +
       "\nLatency = POST /v1/chat/completions (stream) → `data: [DONE]`, one request at a time," +
       ` ${tokens} tokens at ${tokenRate} tokens/s from ${tabCount} simulated tabs.` +
+      "\nCPU s = CPU seconds of the coordinator (wrangler dev + workerd) and of this process (client," +
+      " simulated tabs, abuser) while the phase's requests ran, and the phase's wall seconds." +
       `\nMachine load average at the end: ${loadavg()
         .map((l) => l.toFixed(1))
         .join(" ")} (shared machine: the quiet-again row shows drift).`,

@@ -4,6 +4,7 @@ import { ApiError } from "../http/api-error.js";
 import { requestLocation } from "../http/location.js";
 import { REGIONS, regionFor, regionStub } from "../region/region-stub.js";
 import { directorySnapshot } from "../directory/directory-client.js";
+import { connectViaLink } from "../tab-link/link-route.js";
 
 /**
  * The contributor side: the tabs' WebSocket and the public list of connected tabs. The URLs say
@@ -30,8 +31,9 @@ export function tabRoutes() {
       headers.set("x-tabgrid-node-lat", String(loc.lat));
       headers.set("x-tabgrid-node-lon", String(loc.lon));
     }
-    const stub = regionStub(c.env, regionFor(loc));
-    return stub.fetch(new Request(c.req.raw.url, { headers }));
+    const region = regionFor(loc);
+    // The socket ends at its own tab link, which forwards budgeted frames to the Region.
+    return connectViaLink(c.env, regionStub(c.env, region), region, c.req.raw.url, headers);
   });
 
   app.get("/nodes", async (c) => {

@@ -4,7 +4,7 @@ import {
   runDurableObjectAlarm,
   runInDurableObject,
 } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ChatCompletionSchema } from "../../shared/openai/chat.js";
 import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
 import { CloseCode } from "../../shared/protocol/close-codes.js";
@@ -328,6 +328,9 @@ describe("liveness", () => {
     const resP = chat("lv-model");
     const job = await quiet.nextJob();
     quiet.send({ type: "job.accept", jobId: job.id });
+    // The accept reaches the Region through the tab's link: wait until it did, so it does not
+    // refresh the tab's lastSeen after the line below has set it back.
+    await vi.waitFor(async () => expect((await getJob(job.id)).state).toBe("streaming"));
     const stub = regionStub(appEnv, "wnam");
     // Pretend the tab was last heard from long ago, then run the liveness sweep now.
     await runInDurableObject(stub, (obj, ctx) => {

@@ -13,7 +13,6 @@ import {
 } from "../../shared/protocol/node-messages.js";
 import { PROTOCOL_VERSION, protocolCompatibility } from "../../shared/protocol/version.js";
 import { capBenchmark } from "../../shared/gpu/plausible.js";
-import { TokenBucket } from "./frame-budget.js";
 import { publicNodeId } from "./public-id.js";
 import type { RegionConfig } from "./region-config.js";
 import type { RegionTimer } from "./region-timers.js";
@@ -37,16 +36,16 @@ export type TabEvent =
 const LIVENESS: RegionTimer = { kind: "liveness" };
 const HELLO: RegionTimer = { kind: "hello" };
 
-/** Status frames a socket may send: a heartbeat each interval and one per state change. */
-const STATUS_PER_SECOND = 5;
 /** WebSocket readyState OPEN. */
 const OPEN = 1;
-const STATUS_BURST = 30;
-
-interface SocketBudget {
-  frames: TokenBucket;
-  status: TokenBucket;
-}
+/**
+ * Close codes with which a tab link (edge/tab-link) refused its tab: the link closed both sockets,
+ * so the Region learns of the refusal only from the code, and counts it as the tab's fault.
+ */
+const LINK_REFUSALS: ReadonlySet<number> = new Set([
+  CloseCode.RateLimited,
+  CloseCode.FrameTooLarge,
+]);
 
 /**
  * The contributors' sockets: the upgrade (per-address limit, identity challenge), hello and
@@ -55,8 +54,6 @@ interface SocketBudget {
  * `forget`.
  */
 export class TabChannel {
-  /** Frame budgets per socket (memory only: a socket that outlives an eviction starts afresh). */
-  private readonly budgets = new WeakMap<WebSocket, SocketBudget>();
   /** Sockets this channel closed: frames still in flight from them cost nothing (bench:abuse). */
   private readonly rejected = new WeakSet<WebSocket>();
 
@@ -139,28 +136,13 @@ export class TabChannel {
     return oldest;
   }
 
-  /** Take one frame from the socket's budget; false when it ran dry. */
-  private withinBudget(ws: WebSocket, isStatus: boolean): boolean {
-    let budget = this.budgets.get(ws);
-    if (!budget) {
-      budget = {
-        frames: new TokenBucket(this.config.tabFramesPerSecond, this.config.tabFrameBurst),
-        status: new TokenBucket(STATUS_PER_SECOND, STATUS_BURST),
-      };
-      this.budgets.set(ws, budget);
-    }
-    return budget.frames.take() && (!isStatus || budget.status.take());
-  }
-
-  /** One frame from a socket: parsed, hello handled here, anything else handed on. */
+  /**
+   * One frame from a socket: parsed, hello handled here, anything else handed on. Each socket here
+   * is a tab link's (edge/tab-link), which already kept the tab within its frame budget and byte
+   * limit: a second budget here would see the link's frames bunched by transit and misfire.
+   */
   async receive(ws: WebSocket, raw: string | ArrayBuffer): Promise<TabEvent[]> {
     if (this.rejected.has(ws)) return [];
-    // The budget is taken before parsing, so a flood costs one comparison per frame. Status frames
-    // are recognised by their prefix (a real status frame starts so; others are not exempt).
-    const isStatus = typeof raw === "string" && raw.startsWith('{"type":"status"');
-    if (!this.withinBudget(ws, isStatus)) {
-      return this.reject(ws, CloseCode.RateLimited, "frame rate over the socket's budget");
-    }
     // Sizes are UTF-8 bytes on the wire, not UTF-16 string length.
     const parsed = parseFrame(TabMessageSchema, raw, MAX_FRAME_BYTES);
     if (!parsed.ok) {
@@ -178,6 +160,7 @@ export class TabChannel {
   /** The tab closed its socket: close back so it sees a clean close rather than 1006. */
   closed(ws: WebSocket, code: number, reason: string): TabEvent[] {
     closeSocket(ws, code, reason);
+    if (LINK_REFUSALS.has(code) && !this.rejected.has(ws)) return this.reject(ws, code, reason);
     return this.dropped(ws, "tab disconnected");
   }
 
