@@ -150,15 +150,20 @@ export class DirectoryDurableObject extends DurableObject<AppEnv> {
 
   /**
    * Split shard `k` of `hint` (its layout starting from `initial` even shards when none is stored)
-   * and return the new leaves. Idempotent for a shard that already split to `fromDepth + 1`: the
-   * caller passes the depth it believes it has, so a retried call does not split twice.
+   * and return the new leaves. The caller passes the depth it believes it has (null: it has not
+   * split before and does not know), so a retried call does not split twice.
    */
-  async splitShard(hint: string, k: number, fromDepth: number, initial: number): Promise<ShardLeaf[]> {
+  async splitShard(
+    hint: string,
+    k: number,
+    fromDepth: number | null,
+    initial: number,
+  ): Promise<ShardLeaf[]> {
     await this.ready();
     if (!parseShard(hint) || hint.includes("/")) throw new Error(`not a location hint: ${hint}`);
     const leaves = this.leavesOf(hint, initial);
     const leaf = leaves.find((l) => l.k === k);
-    if (!leaf || leaf.depth !== fromDepth) return leaves;
+    if (!leaf || (fromDepth !== null && leaf.depth !== fromDepth)) return leaves;
     const next = splitLeaf(leaves, k);
     this.storeLeaves(hint, next);
     return next;
@@ -175,7 +180,10 @@ export class DirectoryDurableObject extends DurableObject<AppEnv> {
 
   private leavesOf(hint: string, initial: number): ShardLeaf[] {
     const rows = this.sql
-      .exec<{ k: number; depth: number }>(`SELECT k, depth FROM shards WHERE hint = ? ORDER BY k`, hint)
+      .exec<{ k: number; depth: number }>(
+        `SELECT k, depth FROM shards WHERE hint = ? ORDER BY k`,
+        hint,
+      )
       .toArray();
     return rows.length > 0 ? rows.map((r) => ({ k: r.k, depth: r.depth })) : evenLeaves(initial);
   }
