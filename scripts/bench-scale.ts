@@ -19,7 +19,8 @@ import { cpus, loadavg } from "node:os";
 import { mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type WebSocket from "ws";
-import { startWranglerDev, type WranglerDev } from "../test/support/wrangler-dev.js";
+import { pathToFileURL } from "node:url";
+import type { WranglerDev } from "../test/support/wrangler-dev.js";
 import { numberFlag, numberList, percentile, printTable, readFlags } from "./sim/flags.js";
 import { CoordinatorTab, TokenServer, parsePlan, type TokenPlan } from "./overhead/bench-tab.js";
 import { coordinatorAnswer, openSocket, socketAnswer, type Answer } from "./overhead/clients.js";
@@ -73,7 +74,7 @@ const notes: string[] = [];
 const costs: Array<{ length: number; us: number }> = [];
 
 for (const shards of p.shards) {
-  const server = await startWranglerDev({
+  const server = await startCoordinator({
     vars: {
       REGION_SHARDS: String(shards),
       // Splitting off: each row measures a fixed number of shards.
@@ -256,6 +257,23 @@ async function cpuPerFrame(pid: number | undefined, jobs: number, pl: TokenPlan,
   const frames = answers.reduce((n, a) => n + a.tokenAt.length, 0);
   const ok = `${answers.filter((a) => a.ok).length}/${answers.length}`;
   return { us: frames ? (cpuMs * 1000) / frames : NaN, ok };
+}
+
+/** `wrangler dev` of this checkout, loaded from its own path (as bench:overhead does). */
+async function startCoordinator(
+  options: Parameters<typeof import("../test/support/wrangler-dev.js").startWranglerDev>[0],
+): Promise<WranglerDev> {
+  const url = pathToFileURL(resolve("test/support/wrangler-dev.ts")).href;
+  const mod = (await import(url)) as typeof import("../test/support/wrangler-dev.js");
+  // Other servers on this shared machine can hold a port wrangler picks for itself: try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await mod.startWranglerDev(options);
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      console.log(`  (wrangler dev did not start, attempt ${attempt}: ${String(e).slice(0, 120)})`);
+    }
+  }
 }
 
 /** The raw relay in its own process (scripts/overhead/raw-relay.mjs). */
