@@ -9,8 +9,8 @@
  * for short and long answers (100 and 4,000 tokens), against the raw relay's.
  * A benchmark, not a test: it prints what it measured and exits 0 unless the harness broke.
  *
- *   npm run bench:scale -- [--shards 1,2,4,8] [--streams 40] [--tokens 200] [--frame-ms 10]
- *        [--rounds 2] [--lengths 100,4000] [--cost-streams 2] [--cost-frames 2000]
+ *   npm run bench:scale -- [--shards 1,2,4,8] [--streams 20] [--tokens 100] [--frame-ms 50]
+ *        [--rounds 1] [--lengths 100,4000] [--cost-streams 2] [--cost-frames 2000]
  *        [--cost-frame-ms 2] [--quick]
  */
 import { spawn } from "node:child_process";
@@ -30,10 +30,11 @@ const flags = readFlags(process.argv.slice(2));
 const quick = flags.has("quick");
 const p = {
   shards: numberList(flags, "shards", [1, 2, 4, 8]),
-  streams: numberFlag(flags, "streams", quick ? 20 : 40),
-  tokens: numberFlag(flags, "tokens", quick ? 100 : 200),
-  frameMs: numberFlag(flags, "frame-ms", 10),
-  rounds: numberFlag(flags, "rounds", quick ? 1 : 2),
+  // 20 tokens/s per stream (one frame every 50 ms) is a fast WebGPU tab's decode speed.
+  streams: numberFlag(flags, "streams", quick ? 10 : 20),
+  tokens: numberFlag(flags, "tokens", 100),
+  frameMs: numberFlag(flags, "frame-ms", 50),
+  rounds: numberFlag(flags, "rounds", 1),
   lengths: numberList(flags, "lengths", [100, 4000]),
   costStreams: numberFlag(flags, "cost-streams", 2),
   costFrames: numberFlag(flags, "cost-frames", quick ? 1000 : 2000),
