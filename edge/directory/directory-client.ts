@@ -29,7 +29,8 @@ export async function directorySnapshot(env: AppEnv, fresh = false): Promise<Dir
  */
 export async function routingView(env: AppEnv, fresh = false): Promise<RoutingView> {
   const now = Date.now();
-  if (!fresh && cachedRouting && now - cachedRouting.at < ROUTING_CACHE_MS) return cachedRouting.view;
+  if (!fresh && cachedRouting && now - cachedRouting.at < ROUTING_CACHE_MS)
+    return cachedRouting.view;
   const view = await directoryStub(env).routing();
   cachedRouting = { at: now, view };
   cached = { at: now, snapshot: view.summaries };

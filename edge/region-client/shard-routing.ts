@@ -68,7 +68,13 @@ export function shardOrder(
     if (j >= i) j += 1;
     const [a, b] = [withIdle[i] as Shard, withIdle[j] as Shard];
     const [first, second] = better(a, b) <= 0 ? [a, b] : [b, a];
-    withIdle.splice(0, withIdle.length, first, second, ...withIdle.filter((s) => s !== a && s !== b));
+    withIdle.splice(
+      0,
+      withIdle.length,
+      first,
+      second,
+      ...withIdle.filter((s) => s !== a && s !== b),
+    );
   }
   const load = (s: Shard) => (row(s)?.queued ?? 0) / Math.max(1, nodes(s));
   const busy = shards
@@ -93,7 +99,12 @@ export function hintCapacity(
 }
 
 /** The shard a queued request waits in: the one with most tabs for the model per queued job. */
-export function queueShard(view: RoutingView, hint: RegionHint, model: string, initial: number): Shard {
+export function queueShard(
+  view: RoutingView,
+  hint: RegionHint,
+  model: string,
+  initial: number,
+): Shard {
   const shards = shardsOf(view, hint, initial);
   const score = (s: Shard) => {
     const row = view.summaries[shardName(s)];

@@ -20,7 +20,10 @@ export interface ShardFigures {
   bestRttMs: Record<string, number>;
 }
 
-export function shardFigures(tabs: Iterable<TabRecord>, serving: (t: TabRecord) => boolean): ShardFigures {
+export function shardFigures(
+  tabs: Iterable<TabRecord>,
+  serving: (t: TabRecord) => boolean,
+): ShardFigures {
   const out: ShardFigures = { streams: 0, tabs: 0, bestRttMs: {} };
   for (const tab of tabs) {
     out.tabs += 1;

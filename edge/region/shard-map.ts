@@ -51,9 +51,7 @@ export function splitLeaf(leaves: readonly ShardLeaf[], k: number): ShardLeaf[] 
   const leaf = leaves.find((l) => l.k === k);
   if (!leaf || k + 2 ** leaf.depth >= MAX_SHARDS_PER_HINT) return [...leaves];
   const depth = leaf.depth + 1;
-  return [
-    ...leaves.filter((l) => l.k !== k),
-    { k, depth },
-    { k: k + 2 ** leaf.depth, depth },
-  ].sort((a, b) => a.k - b.k);
+  return [...leaves.filter((l) => l.k !== k), { k, depth }, { k: k + 2 ** leaf.depth, depth }].sort(
+    (a, b) => a.k - b.k,
+  );
 }

@@ -9,7 +9,12 @@ import type { SocketAttachment, TabRecord } from "./tab-registry.js";
 /** What a shard asks of the Directory object (directory-do.ts). */
 export interface ShardDirectory {
   report(name: string, summary: RegionSummary & { shard: ShardFigures }): Promise<void>;
-  splitShard(hint: string, k: number, fromDepth: number | null, initial: number): Promise<ShardLeaf[]>;
+  splitShard(
+    hint: string,
+    k: number,
+    fromDepth: number | null,
+    initial: number,
+  ): Promise<ShardLeaf[]>;
 }
 
 const LEAVES_KEY = "shard:leaves";
@@ -21,8 +26,9 @@ const SPLIT_AT_KEY = "shard:splitAt";
  * split moves the tabs that now belong to the new shard.
  *
  * Split trigger: at a report (membership changes at once, idle/busy flips at most once a second),
- * when the shard has `splitStreams` jobs streaming or `splitTabs` tabs connected, and it has not
- * split within `cooldownMs`.
+ * when the shard has `splitStreams` jobs streaming or `splitTabs` tabs connected, it has not
+ * split within `cooldownMs`, and its tabs come from more than one address (tabs of one address
+ * hash alike, so splitting could not separate them).
  *
  * Moving: a WebSocket cannot be handed from one object to another, so a tab moves by being closed
  * with CloseCode.Moved and reconnecting; the Worker then places it by the new layout. A tab is
@@ -69,7 +75,7 @@ export class ShardRole {
     if (this.working) return;
     this.working = true;
     try {
-      if (this.hot(figures, Date.now())) await this.split();
+      if (this.hot(figures, Date.now()) && this.addresses() >= 2) await this.split();
       else if (this.leaves) await this.moveTabs();
     } catch (e) {
       log("warn", "shard split or move failed", { shard: this.name, error: String(e) });
@@ -82,6 +88,16 @@ export class ShardRole {
     const { splitStreams, splitTabs, cooldownMs } = this.settings;
     if (now - this.splitAt < cooldownMs) return false;
     return figures.streams >= splitStreams || figures.tabs >= splitTabs;
+  }
+
+  /** Distinct addresses among this shard's tabs: one address cannot be split (they hash alike). */
+  private addresses(): number {
+    const seen = new Set<string>();
+    for (const tab of this.tabs()) {
+      seen.add((tab.ws.deserializeAttachment() as SocketAttachment | null)?.ip ?? "");
+      if (seen.size >= 2) break;
+    }
+    return seen.size;
   }
 
   /** Split this shard now (trigger above; operators and tests call it directly). */

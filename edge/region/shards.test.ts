@@ -225,10 +225,13 @@ describe("sharded regions", () => {
     expect(role.hot(figures(2, 9), 100_000)).toBe(false);
     expect(role.hot(figures(3, 9), 100_000)).toBe(true);
     expect(role.hot(figures(0, 10), 100_000)).toBe(true);
-    // Defaults as documented in wrangler.toml and docs/scale.md.
+    // "0" turns splitting off (wrangler.toml, for local development and tests).
+    const off = shardSettings({ SHARD_SPLIT_STREAMS: "0" });
+    expect([off.splitStreams, off.splitTabs]).toEqual([Infinity, Infinity]);
+    // Defaults when unset, as documented in docs/scale.md.
     expect(shardSettings({})).toEqual({
       initialShards: 1,
-      splitStreams: 64,
+      splitStreams: 12,
       splitTabs: 4000,
       cooldownMs: 60_000,
     });
