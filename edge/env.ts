@@ -6,12 +6,13 @@ import type { SignalDurableObject } from "./signal/signal-do.js";
 import type { AlertEnv } from "./alerts/alert-config.js";
 import type { LedgerDurableObject } from "./credits/ledger-do.js";
 import type { TabLinkDurableObject } from "./tab-link/tab-link-do.js";
+import type { ShardEnv } from "./region/shard-config.js";
 
 /**
  * Bindings and variables of the coordinator Worker (see wrangler.toml). Variables are strings as
  * deployed; code reads them parsed and typed through `readConfig(env)` (config.ts), not from here.
  */
-export interface AppEnv extends AlertEnv {
+export interface AppEnv extends AlertEnv, ShardEnv {
   REGION: DurableObjectNamespace<RegionDurableObject>;
   CLIENT: DurableObjectNamespace<ClientDurableObject>;
   /** `global`: per-region summaries; `keys:<0-f>`: the key directory (directory/directory-do.ts). */

@@ -6,8 +6,7 @@ import { ApiError, apiErrorFromJob } from "../http/api-error.js";
 import { streamJob } from "../openai/job-response.js";
 import { chatFormat, completionFormat, type ResponseFormat } from "../openai/response-format.js";
 import type { ReadableJob } from "../region/job-reading.js";
-import { regionOfJobId } from "../region/job-request.js";
-import { isRegion, regionStub } from "../region/region-stub.js";
+import { shardOfJobId, shardStub, type RegionStub } from "../region/region-stub.js";
 import { jobStream } from "../region-client/job-stream.js";
 
 /**
@@ -73,13 +72,14 @@ export function jobRoutes() {
 /** The job named in the path, if this request may read it; a clear refusal otherwise. */
 async function readable(c: Context<AppContext>): Promise<{
   id: string;
-  stub: ReturnType<typeof regionStub>;
+  stub: RegionStub;
   job: ReadableJob;
 }> {
   const id = c.req.param("id") ?? "";
-  const region = regionOfJobId(id);
-  if (!isRegion(region)) throw notFound(id);
-  const stub = regionStub(c.env, region);
+  // The id names the shard holding the job (region/shard-name.ts).
+  const shard = shardOfJobId(id);
+  if (!shard) throw notFound(id);
+  const stub = shardStub(c.env, shard);
   const job = await stub.readJob(id);
   if (!job) throw notFound(id);
   const access = await checkJobAccess(

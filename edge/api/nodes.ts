@@ -2,9 +2,11 @@ import { Hono } from "hono";
 import type { AppContext } from "../env.js";
 import { ApiError } from "../http/api-error.js";
 import { requestLocation } from "../http/location.js";
-import { REGIONS, regionFor, regionStub } from "../region/region-stub.js";
+import { shardStub } from "../region/region-stub.js";
+import { parseShard } from "../region/shard-name.js";
 import { directorySnapshot } from "../directory/directory-client.js";
 import { connectViaLink } from "../tab-link/link-route.js";
+import { tabRegionStub } from "../region-client/shard-routing.js";
 
 /**
  * The contributor side: the tabs' WebSocket and the public list of connected tabs. The URLs say
@@ -25,23 +27,28 @@ export function tabRoutes() {
     const headers = new Headers(c.req.raw.headers);
     headers.delete("x-tabgrid-node-lat");
     headers.delete("x-tabgrid-node-lon");
-    headers.set("x-tabgrid-node-ip", c.req.header("cf-connecting-ip") ?? "local");
+    const ip = c.req.header("cf-connecting-ip") ?? "local";
+    headers.set("x-tabgrid-node-ip", ip);
     headers.set("x-request-id", c.get("requestId"));
     if (loc) {
       headers.set("x-tabgrid-node-lat", String(loc.lat));
       headers.set("x-tabgrid-node-lon", String(loc.lon));
     }
-    const region = regionFor(loc);
-    // The socket ends at its own tab link, which forwards budgeted frames to the Region.
-    return connectViaLink(c.env, regionStub(c.env, region), region, c.req.raw.url, headers);
+    const { shard, stub } = await tabRegionStub(c.env, loc, ip);
+    // The socket ends at its own tab link, which forwards budgeted frames to the Region shard.
+    return connectViaLink(c.env, stub, shard.hint, c.req.raw.url, headers);
   });
 
   app.get("/nodes", async (c) => {
-    // Only regions the Directory knows to have tabs are asked for their list.
+    // Only Region objects (every shard of every hint) the Directory knows to have tabs are asked.
     const snapshot = await directorySnapshot(c.env, true);
+    const shards = Object.entries(snapshot).flatMap(([name, s]) => {
+      const shard = s.nodes > 0 ? parseShard(name) : null;
+      return shard ? [shard] : [];
+    });
     const lists = await Promise.all(
-      REGIONS.filter((r) => (snapshot[r]?.nodes ?? 0) > 0).map(async (region) =>
-        (await regionStub(c.env, region).listTabs()).map((tab) => ({ ...tab, region })),
+      shards.map(async (shard) =>
+        (await shardStub(c.env, shard).listTabs()).map((tab) => ({ ...tab, region: shard.hint })),
       ),
     );
     return c.json({ object: "list", data: lists.flat() });

@@ -7,8 +7,25 @@ import type { Migration } from "../durable/migrations.js";
 import { startUp, type Ready } from "../durable/start-up.js";
 import type { AppEnv } from "../env.js";
 import type { RegionSummary } from "../region/region-views.js";
+import type { ShardFigures } from "../region/shard-figures.js";
+import { evenLeaves, splitLeaf, type ShardLeaf } from "../region/shard-map.js";
+import { parseShard } from "../region/shard-name.js";
 
-export type DirectorySnapshot = Record<string, RegionSummary & { updatedAt: number }>;
+/**
+ * One row per Region object that reported, keyed by its name: the location hint for shard 0
+ * (`wnam`), `wnam/3` for the others (edge/region/shard-name.ts). `shard` is what routing between
+ * a hint's shards reads (absent in reports from objects before sharding).
+ */
+export type DirectorySnapshot = Record<
+  string,
+  RegionSummary & { updatedAt: number; shard?: ShardFigures }
+>;
+
+/** What the Worker routes by: every object's summary and, per hint with a stored layout, its shards. */
+export interface RoutingView {
+  summaries: DirectorySnapshot;
+  shards: Record<string, ShardLeaf[]>;
+}
 
 /** What the key directory knows about a key id (see `checkKey`). */
 export type KeyCheck = "valid" | "revoked" | "unknown";
@@ -27,6 +44,10 @@ export const DIRECTORY_MIGRATIONS: readonly Migration[] = [
     PRIMARY KEY (route, status))`,
   // Alerts (edge/alerts/alert-check.ts): models last served, audit totals, open episodes, outbox.
   ...ALERT_MIGRATIONS,
+  // Region shards (edge/region/shard-map.ts): the leaves of each hint that was split or configured;
+  // a hint without rows has REGION_SHARDS even shards.
+  `CREATE TABLE IF NOT EXISTS shards (
+    hint TEXT NOT NULL, k INTEGER NOT NULL, depth INTEGER NOT NULL, PRIMARY KEY (hint, k))`,
 ];
 
 /** One counter of the HTTP request totals (edge/api/metrics.ts). */
@@ -47,6 +68,10 @@ export interface RequestCount {
  * - `metrics`: HTTP request totals by route and status, which each Worker isolate adds to every
  *   few seconds (edge/api/metrics.ts); read by GET /metrics.
  *
+ * `global` also holds the shard layout of each location hint (which Region objects serve it) and
+ * changes it when a shard splits (`splitShard`); the Worker reads it with the summaries
+ * (`routing`) to place tabs and requests on shards.
+ *
  * `global` also runs the alert check (edge/alerts/) on its alarm, from the summaries it holds,
  * while the alert webhook is configured; the first report after start-up arms it.
  */
@@ -66,7 +91,7 @@ export class DirectoryDurableObject extends DurableObject<AppEnv> {
     this.alerts = new AlertCheck(this.sql, alertConfig(env), undefined, () => this.clock());
   }
 
-  async report(region: string, summary: RegionSummary): Promise<void> {
+  async report(region: string, summary: RegionSummary & { shard?: ShardFigures }): Promise<void> {
     await this.ready();
     this.sql.exec(
       `INSERT OR REPLACE INTO regions (region, summary, updated_at) VALUES (?, ?, ?)`,
@@ -110,6 +135,65 @@ export class DirectoryDurableObject extends DurableObject<AppEnv> {
       };
     }
     return out;
+  }
+
+  /** Summaries and shard layouts in one read, for the Worker's routing (directory-client.ts). */
+  async routing(): Promise<RoutingView> {
+    const summaries = await this.snapshot();
+    const shards: Record<string, ShardLeaf[]> = {};
+    for (const row of this.sql.exec<{ hint: string; k: number; depth: number }>(
+      `SELECT hint, k, depth FROM shards ORDER BY hint, k`,
+    ))
+      (shards[row.hint] ??= []).push({ k: row.k, depth: row.depth });
+    return { summaries, shards };
+  }
+
+  /**
+   * Split shard `k` of `hint` (its layout starting from `initial` even shards when none is stored)
+   * and return the new leaves. The caller passes the depth it believes it has (null: it has not
+   * split before and does not know), so a retried call does not split twice.
+   */
+  async splitShard(
+    hint: string,
+    k: number,
+    fromDepth: number | null,
+    initial: number,
+  ): Promise<ShardLeaf[]> {
+    await this.ready();
+    if (!parseShard(hint) || hint.includes("/")) throw new Error(`not a location hint: ${hint}`);
+    const leaves = this.leavesOf(hint, initial);
+    const leaf = leaves.find((l) => l.k === k);
+    if (!leaf || (fromDepth !== null && leaf.depth !== fromDepth)) return leaves;
+    const next = splitLeaf(leaves, k);
+    this.storeLeaves(hint, next);
+    return next;
+  }
+
+  /** Set a hint's layout to `count` even shards (operators; tests). Tabs already placed stay. */
+  async setShards(hint: string, count: number): Promise<ShardLeaf[]> {
+    await this.ready();
+    if (!parseShard(hint) || hint.includes("/")) throw new Error(`not a location hint: ${hint}`);
+    const leaves = evenLeaves(count);
+    this.storeLeaves(hint, leaves);
+    return leaves;
+  }
+
+  private leavesOf(hint: string, initial: number): ShardLeaf[] {
+    const rows = this.sql
+      .exec<{ k: number; depth: number }>(
+        `SELECT k, depth FROM shards WHERE hint = ? ORDER BY k`,
+        hint,
+      )
+      .toArray();
+    return rows.length > 0 ? rows.map((r) => ({ k: r.k, depth: r.depth })) : evenLeaves(initial);
+  }
+
+  private storeLeaves(hint: string, leaves: readonly ShardLeaf[]): void {
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(`DELETE FROM shards WHERE hint = ?`, hint);
+      for (const { k, depth } of leaves)
+        this.sql.exec(`INSERT INTO shards (hint, k, depth) VALUES (?, ?, ?)`, hint, k, depth);
+    });
   }
 
   /** Add request counts (deltas from one Worker isolate) to the totals. */

@@ -18,6 +18,8 @@ import type { StorageBudget } from "./storage-budget.js";
 
 export interface JobIntakeDeps {
   region: RegionHint;
+  /** How this object's job ids name it (the hint, or `wnam-3` for a shard: shard-name.ts). */
+  jobIdName: string;
   jobs: JobStore;
   tabs: TabRegistry;
   readers: JobReaders;
@@ -64,10 +66,12 @@ export class JobIntake {
     if (full) return { ok: false, error: full };
     const tab = result.kind === "match" ? this.d.tabs.get(result.match.tab.id) : undefined;
     if (tab) {
-      const spec = specOf(request, newJobId(this.d.region));
+      const spec = specOf(request, newJobId(this.d.jobIdName));
       jobs.create(spec, request);
       const { readerId, events } = this.d.readers.first(spec.id);
       await this.d.machine.placed(await placement.assign(spec.id, spec, tab, ""));
+      // A shard whose last idle tab for a model was just taken tells routing at once.
+      await this.d.report.soon(false);
       return { ok: true, jobId: spec.id, tab: tab.publicId, readerId, events };
     }
     if (!this.d.tabs.anyServes(model)) {
@@ -100,7 +104,7 @@ export class JobIntake {
         },
       };
     }
-    const spec = specOf(request, newJobId(this.d.region));
+    const spec = specOf(request, newJobId(this.d.jobIdName));
     jobs.create(spec, request);
     const { readerId, events } = this.d.readers.first(spec.id);
     await this.d.timers.set(jobTimer("wait", spec.id), now + config.queueWaitMs);

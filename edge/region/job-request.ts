@@ -13,13 +13,17 @@ export interface JobRequest extends JobMeta {
   tier?: Tier;
 }
 
-/** Job ids name their region, so /v1/jobs/:id finds the Region object without a lookup. */
+/**
+ * Job ids name their Region object (`wnam`, or `wnam-3` for shard 3: shard-name.ts), so
+ * /v1/jobs/:id finds the object holding the job without a lookup.
+ */
 export function newJobId(region: string): string {
   return `job_${region}_${crypto.randomUUID().replaceAll("-", "")}`;
 }
 
+/** The object-naming part of a job id (`wnam`, `wnam-3`); null for anything else. */
 export function regionOfJobId(id: string): string | null {
-  const m = /^job_([a-z]+)_[0-9a-f]{32}$/.exec(id);
+  const m = /^job_([a-z]+(?:-[1-9][0-9]{0,2})?)_[0-9a-f]{32}$/.exec(id);
   return m ? (m[1] as string) : null;
 }
 

@@ -1,7 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import type { AppEnv } from "../env.js";
 import { PING_FRAME, PONG_FRAME } from "../../shared/protocol/node-messages.js";
-import { isRegionHint, type RegionHint } from "../../shared/geo/regions.js";
+import { CloseCode } from "../../shared/protocol/close-codes.js";
+import { closeSocket } from "../durable/socket.js";
 import { directoryStub } from "../directory/directory-client.js";
 import { readConfig } from "../config.js";
 import { ledgerPort } from "../credits/ledger-client.js";
@@ -17,9 +18,13 @@ import type { TabEvent } from "./tab-channel.js";
 import { REGION_MIGRATIONS } from "./sql-schema.js";
 import type { StorageUsage } from "./storage-budget.js";
 import { startUp, type Ready } from "../durable/start-up.js";
+import { shardSettings } from "./shard-config.js";
+import type { ShardLeaf } from "./shard-map.js";
+import { parseShard, shardIdToken } from "./shard-name.js";
+import { ShardRole } from "./shard-role.js";
 
 /**
- * One Region Durable Object per location hint: the tabs connected to it, matching, durable job
+ * One Region Durable Object per shard of a location hint (shard-name.ts: `wnam`, `wnam/3`): the tabs connected to it, matching, durable job
  * records, leases and the token relay. Tabs connect with the WebSocket hibernation API so idle tabs
  * cost nothing; pings are answered by auto-response without waking the object. All state that
  * matters is in SQLite or socket attachments, so eviction loses nothing.
@@ -29,6 +34,8 @@ import { startUp, type Ready } from "../durable/start-up.js";
  */
 export class RegionDurableObject extends DurableObject<AppEnv> {
   private parts!: RegionParts;
+  /** This object as one shard of its hint: reports, splits, moves tabs (shard-role.ts). */
+  private shard!: ShardRole;
   private readonly ready: Ready;
 
   constructor(ctx: DurableObjectState, env: AppEnv) {
@@ -39,17 +46,30 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
     this.ready = startUp(ctx, {
       migrations: REGION_MIGRATIONS,
       load: async () => {
-        // Region objects are named by their location hint (region-stub.ts); test objects with other
-        // names act as the default region.
-        const name = ctx.id.name ?? "";
-        const region: RegionHint = isRegionHint(name) ? name : "wnam";
+        // Region objects are named by their shard (shard-name.ts); test objects with other names
+        // act as the default region's shard 0.
+        const shard = parseShard(ctx.id.name) ?? { hint: "wnam", k: 0 };
+        this.shard = new ShardRole(
+          shard,
+          shardSettings(env),
+          ctx.storage,
+          () => directoryStub(env),
+          () => this.parts.tabs.all(),
+          (tab) => this.parts.trust.state(tab.tabId) !== "quarantined",
+          async (tab) => {
+            closeSocket(tab.ws, CloseCode.Moved, "region shard split: reconnect");
+            await this.forward([{ type: "left", tab, why: "moved to another shard" }]);
+          },
+        );
+        await this.shard.load();
         this.parts = regionParts(
           ctx,
           regionConfig(env),
-          region,
-          (summary) => directoryStub(env).report(region, summary),
+          shard.hint,
+          (summary) => this.shard.report(summary),
           trustSettings(env as { TRUST?: string; TRUST_CONFIG?: string }),
           { port: ledgerPort(env), prices: readConfig(env).credits },
+          shardIdToken(shard),
         );
         await restoreParts(this.parts, ctx.getWebSockets());
       },
@@ -144,6 +164,12 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
   async quarantine(tabIdOrIdentity: string, reason: string): Promise<void> {
     await this.ready();
     await this.parts.trust.quarantine(tabIdOrIdentity, reason);
+  }
+
+  /** Split this shard now and move the tabs that belong to the new one (operators, tests). */
+  async splitShard(): Promise<ShardLeaf[]> {
+    await this.ready();
+    return this.shard.split();
   }
 
   async summary(): Promise<RegionSummary> {

@@ -76,6 +76,8 @@ export function regionParts(
   verification: TrustSettings = trustSettings({}),
   /** The credit ledger and the tiers' price table (edge/credits); without, credit stays local. */
   ledger?: { port: LedgerPort; prices: Config["credits"] },
+  /** How job ids name this object (`wnam`, or `wnam-3` for shard 3: region/shard-name.ts). */
+  jobIdName: string = region,
 ): RegionParts {
   const sql = ctx.storage.sql;
   const tabs = new TabRegistry(sql);
@@ -125,7 +127,7 @@ export function regionParts(
     seedFor: (jobId) => jobSeed(reputation.settings.config, jobId),
   });
   const audits = new Audits({ sql, jobs, tabs, channel, placement, reputation });
-  const canaries = new Canaries({ sql, region, jobs, channel, placement, reputation });
+  const canaries = new Canaries({ sql, region: jobIdName, jobs, channel, placement, reputation });
   const embeddings = new EmbeddingAnswers(sql, jobs);
   const machine = new JobMachine({
     jobs,
@@ -150,6 +152,7 @@ export function regionParts(
   );
   const intake = new JobIntake({
     region,
+    jobIdName,
     budget,
     jobs,
     tabs,

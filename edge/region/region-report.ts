@@ -11,9 +11,15 @@ const REPORT: RegionTimer = { kind: "report" };
 /**
  * This region's capacity as the Directory sees it (models, idle tabs, queue). Membership changes
  * are reported at once; idle/busy flips are batched to at most one report a second (timer
- * `report`), because every finished job flips a tab twice.
+ * `report`), because every finished job flips a tab twice — except a flip that changes which
+ * models have an idle tab here: routing between a hint's shards (region-client/shard-routing.ts)
+ * sends a request to a shard that reports an idle tab for its model, so the shard that just lost
+ * its last idle tab for a model (or gained its first) says so at once.
  */
 export class RegionReport {
+  /** Models with an idle tab at the last report sent (null: none sent yet). */
+  private idleModels: string | null = null;
+
   constructor(
     private readonly tabs: TabRegistry,
     private readonly jobs: JobStore,
@@ -30,13 +36,23 @@ export class RegionReport {
   }
 
   async soon(now: boolean): Promise<void> {
-    if (now) {
+    const summary = now || this.idleModels !== null ? this.summary() : null;
+    if (summary && (now || idleModelsOf(summary) !== this.idleModels)) {
       await this.timers.clear(REPORT);
-      await this.send(this.summary()).catch((e: unknown) =>
+      this.idleModels = idleModelsOf(summary);
+      await this.send(summary).catch((e: unknown) =>
         log("warn", "directory report failed", { error: String(e) }),
       );
     } else if (!this.timers.has(REPORT)) {
       await this.timers.set(REPORT, Date.now() + 1000);
     }
   }
+}
+
+function idleModelsOf(summary: RegionSummary): string {
+  return Object.entries(summary.models)
+    .filter(([, m]) => m.idle > 0)
+    .map(([model]) => model)
+    .sort()
+    .join("\n");
 }

@@ -94,11 +94,13 @@ export class CoordinatorTab {
     private readonly wsUrl: string,
     private readonly protocol: number,
     private readonly index: number,
+    /** Extra upgrade headers (bench:scale sets cf-connecting-ip, which places a tab on a shard). */
+    private readonly headers: Record<string, string> = {},
   ) {}
 
   connect(): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.ws = new WebSocket(this.wsUrl);
+      this.ws = new WebSocket(this.wsUrl, { headers: this.headers });
       this.ws.on("error", reject);
       this.ws.on("message", (data) => {
         const raw = data.toString();

@@ -25,6 +25,11 @@ export const CloseCode = {
   RateLimited: 4009,
   /** The socket did not send `hello` within the deadline after the upgrade. */
   HelloTimeout: 4010,
+  /**
+   * The tab's Region shard split and the tab now belongs to another shard (edge/region/shard-role.ts):
+   * reconnect at once; the coordinator places the new socket. Sent only while the tab holds no job.
+   */
+  Moved: 4011,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 

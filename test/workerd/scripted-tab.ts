@@ -21,10 +21,13 @@ export class ScriptedTab extends ProtocolTab {
     ws.addEventListener("message", (e) => this.receive(e.data as string));
   }
 
-  /** Open the socket without saying hello (for protocol-violation tests). */
-  static async open(query = ""): Promise<ScriptedTab> {
+  /**
+   * Open the socket without saying hello (for protocol-violation tests). `headers` add to the
+   * upgrade request (e.g. `cf-connecting-ip`, which places the tab on a Region shard).
+   */
+  static async open(query = "", headers: Record<string, string> = {}): Promise<ScriptedTab> {
     const res = await SELF.fetch(`http://tabgrid.test/v1/nodes/connect${query}`, {
-      headers: { upgrade: "websocket" },
+      headers: { ...headers, upgrade: "websocket" },
     });
     if (res.status !== 101 || !res.webSocket) throw new Error(`upgrade failed: ${res.status}`);
     res.webSocket.accept();

@@ -4,8 +4,12 @@ import { ChatCompletionChunkSchema } from "../../shared/openai/chat.js";
 import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
 import type { AppEnv } from "../../edge/env.js";
 import type { JobView } from "../../edge/region/job-view.js";
-import { regionOfJobId } from "../../edge/region/job-request.js";
-import { regionStub, type RegionName } from "../../edge/region/region-stub.js";
+import {
+  regionStub,
+  shardOfJobId,
+  shardStub,
+  type RegionName,
+} from "../../edge/region/region-stub.js";
 import { ScriptedTab } from "./scripted-tab.js";
 import { readSse } from "./sse.js";
 
@@ -88,7 +92,8 @@ export async function streamText(
  * which only the creating response carries: see `jobToken`).
  */
 export async function getJob(id: string): Promise<JobView> {
-  const job = await regionStub(appEnv, regionOfJobId(id) as RegionName).readJob(id);
+  const shard = shardOfJobId(id);
+  const job = shard ? await shardStub(appEnv, shard).readJob(id) : null;
   if (!job) throw new Error(`no job ${id}`);
   return job.view;
 }
