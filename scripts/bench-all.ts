@@ -222,16 +222,17 @@ const BENCHES: Bench[] = [
       "--seed",
       "1",
       "--tabs",
-      "20",
+      "16",
       "--rps",
       "4",
       "--duration",
-      "40",
+      "30",
     ],
     timeoutMs: 300_000,
     summarise(out) {
       const t = tables(out).find((t) => t[0]?.["verification on"] !== undefined) ?? [];
       return t
+        .filter((r) => r["verification on"] !== "—")
         .slice(0, 4)
         .map((r) => [
           `bench:trust ${r["measure"]}`,
@@ -245,7 +246,16 @@ const BENCHES: Bench[] = [
   },
   {
     name: "abuse",
-    command: [...TS, "scripts/bench-abuse.ts", "--seed", "1", "--requests", "15"],
+    command: [
+      ...TS,
+      "scripts/bench-abuse.ts",
+      "--seed",
+      "1",
+      "--requests",
+      "8",
+      "--phases",
+      "quiet,tab-flood,unauth-flood",
+    ],
     timeoutMs: 240_000,
     summarise(out) {
       const t = tables(out).find((t) => t[0]?.["phase"] !== undefined) ?? [];
@@ -414,7 +424,7 @@ for (const bench of BENCHES) {
     summary.push([`bench:${bench.name}`, "skipped", "—", "—", "—", "—"]);
     notes.push(`bench:${bench.name}: skipped — ${why}`);
   }
-  summary.push(...rows);
+  summary.push(...rows.map((r) => [...r.slice(0, 5), normalise(r[5])] as Row));
 }
 
 console.log("");
@@ -428,10 +438,22 @@ console.log(
     `ran in ${((Date.now() - started) / 1000).toFixed(0)} s`,
 );
 
+/** The line that says what went wrong: the first error line, else the last line printed. */
 function lastLine(out: string): string {
   const lines = out
     .trim()
     .split("\n")
     .filter((l) => l.trim());
-  return (lines[lines.length - 1] ?? "no output").slice(0, 200);
+  const error =
+    lines.find((l) => /^\s*\w*Error: /.test(l)) ??
+    lines.find((l) => /Error\b|error:/.test(l) && !l.trim().startsWith("at "));
+  return (error ?? lines[lines.length - 1] ?? "no output").trim().slice(0, 240);
+}
+
+/** Benchmarks print met, yes, NO, …; the summary says yes, no or —. */
+function normalise(met: string): string {
+  const m = met.trim().toLowerCase();
+  if (m === "yes" || m === "met") return "yes";
+  if (m === "no" || m === "not met") return "no";
+  return "—";
 }
