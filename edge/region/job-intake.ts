@@ -68,6 +68,7 @@ export class JobIntake {
       jobs.create(spec, request);
       const { readerId, events } = this.d.readers.first(spec.id);
       await this.d.machine.placed(await placement.assign(spec.id, spec, tab, ""));
+      if (result.kind === "match") placement.hedge(spec.id, spec, req, result.match);
       return { ok: true, jobId: spec.id, tab: tab.publicId, readerId, events };
     }
     if (!this.d.tabs.anyServes(model)) {

@@ -24,7 +24,7 @@ export interface HedgePolicy {
 
 export const DEFAULT_HEDGE_POLICY: HedgePolicy = {
   uncertainBelowSamples: 1,
-  maxEstimateRatio: 1.3,
+  maxEstimateRatio: 2,
 };
 
 /** Whether this request on this tab is worth racing against a second tab. */
