@@ -70,6 +70,7 @@ export class JobIntake {
       jobs.create(spec, request);
       const { readerId, events } = this.d.readers.first(spec.id);
       await this.d.machine.placed(await placement.assign(spec.id, spec, tab, ""));
+      if (result.kind === "match") placement.hedge(spec.id, spec, req, result.match);
       // A shard whose last idle tab for a model was just taken tells routing at once.
       await this.d.report.soon(false);
       return { ok: true, jobId: spec.id, tab: tab.publicId, readerId, events };

@@ -277,6 +277,9 @@ export class JobMachine {
           return this.embeddingFault(tab, msg.jobId, "text for an embedding job");
         // The per-delta path: constant work whatever the answer's length (memory, one encode
         // for all readers, a SQLite write per batch; docs/performance.md).
+        // A hedge tab's first delta may win the race for the job (hedging.ts).
+        if (placement.hedging.isHedge(tab, msg.jobId))
+          await placement.hedging.hedgeDelta(tab, msg.jobId);
         const at = jobs.position(msg.jobId, tab.tabId);
         if (!at) {
           // Late frames of a moved or finished attempt are normal; logged, bounded.
@@ -304,6 +307,7 @@ export class JobMachine {
         // read, the first batch) is written.
         if (first) jobs.markFirstToken(msg.jobId, Date.now());
         if (first) this.d.stats.firstToken(jobs.get(msg.jobId));
+        if (first) placement.hedging.firstToken(msg.jobId);
         if (over) return this.overran(tab, msg.jobId);
         if (cut !== null) return this.finishHere(msg.jobId, "stop", "a stop sequence");
         await this.d.leases.extend(msg.jobId);
@@ -611,6 +615,7 @@ export class JobMachine {
     const { jobs, timers, channel, config } = this.d;
     const row = jobs.get(jobId);
     if (!row || TERMINAL_STATES.has(row.state)) return;
+    this.d.placement.hedging.drop(jobId, "job moved to another tab");
     await this.d.leases.drop(jobId);
     const previous = row.node_id ? channel.tabs.get(row.node_id) : undefined;
     const restart = restartsOnFailover(row);
@@ -713,6 +718,7 @@ export class JobMachine {
   /** A job reached a terminal state: drop its timers and schedule its record's expiry. */
   private async settle(jobId: string): Promise<void> {
     const { timers } = this.d;
+    this.d.placement.hedging.drop(jobId, "the job ended");
     this.d.stats.settled(this.d.jobs.get(jobId));
     this.d.learning.settled(jobId);
     await this.d.leases.drop(jobId);

@@ -218,8 +218,11 @@ export class JobStore {
       .toArray();
   }
 
-  /** Bind the job to a tab for one more attempt; the delta sequence restarts at 0. */
-  assign(id: string, tabId: string): void {
+  /**
+   * Bind the job to a tab for one more attempt; the delta sequence restarts at 0. `dispatchedAt`:
+   * when the tab was sent the job (earlier than now for a hedge that won its race; hedging.ts).
+   */
+  assign(id: string, tabId: string, dispatchedAt = Date.now()): void {
     const row = this.get(id);
     if (!row) return;
     const tried = this.tried(row);
@@ -232,7 +235,7 @@ export class JobStore {
       tabId,
       JSON.stringify(tried),
       Date.now(),
-      Date.now(),
+      dispatchedAt,
       // In UTF-16 units, as JavaScript slices the text (SQLite's length() counts code points).
       row.text.length,
       id,

@@ -2,11 +2,12 @@ import { log } from "../http/log.js";
 import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
 import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
-import type { MatchResult } from "../../shared/scheduling/linear-scan.js";
+import type { Match, MatchResult } from "../../shared/scheduling/linear-scan.js";
 import type { Affinity } from "../../shared/scheduling/scheduler.js";
 import type { MatchRequest } from "../../shared/scheduling/score.js";
 import { specForAttempt } from "./answer-budget.js";
 import { CircuitBreaker } from "./circuit-breaker.js";
+import { Hedging } from "./hedging.js";
 import type { JobLeases } from "./job-leases.js";
 import { TERMINAL_STATES, type JobRow, type JobStore, type MatchFacts } from "./job-store.js";
 import type { RegionConfig } from "./region-config.js";
@@ -47,8 +48,19 @@ export class Placement {
   private readonly breaker = new CircuitBreaker();
   /** Of the last new requests placed, which went to a tab on probation. */
   private readonly recent: boolean[] = [];
+  /** Jobs racing on a second tab for their first token (hedging.ts). */
+  readonly hedging: Hedging;
 
-  constructor(private readonly d: PlacementDeps) {}
+  constructor(private readonly d: PlacementDeps) {
+    this.hedging = new Hedging({
+      jobs: d.jobs,
+      tabs: d.tabs,
+      channel: d.channel,
+      matcher: d.matcher,
+      leases: d.leases,
+      updateTab: (tab, patch) => this.updateTab(tab, patch),
+    });
+  }
 
   /** Apply a change to a tab and keep the matching index in step with it. */
   updateTab(tab: TabRecord, patch: Parameters<TabRegistry["update"]>[1]): void {
@@ -124,9 +136,11 @@ export class Placement {
     continueFrom: string,
   ): Promise<Placed> {
     const { jobs, matcher } = this.d;
-    jobs.assign(jobId, tab.tabId);
-    const row = jobs.get(jobId) as JobRow;
+    // One instant for the dispatch and the scheduler's start, or a clock tick between the two
+    // reads would make the job look as if it had waited and never be timed (tab-learning.ts).
     const now = Date.now();
+    jobs.assign(jobId, tab.tabId, now);
+    const row = jobs.get(jobId) as JobRow;
     tab.lastAssignedAt = now;
     const facts = jobs.match(row);
     const size = {
@@ -140,14 +154,10 @@ export class Placement {
     matcher.assigned(tab.tabId, jobId, size, now);
     tab.busyUntil = matcher.freeAtMs(tab.tabId);
     await this.d.leases.arm(jobId, this.queuedLeaseMs(tab, now));
-    const seed = spec.sampling.seed ?? this.d.seedFor?.(jobId);
     const sent = this.d.channel.send(tab, {
       type: "job.assign",
       // A replacement gets what is left of max_tokens after the text already delivered.
-      job: specForAttempt(
-        seed === undefined ? spec : { ...spec, sampling: { ...spec.sampling, seed } },
-        continueFrom,
-      ),
+      job: specForAttempt(this.seeded(jobId, spec), continueFrom),
       attempt: row.attempts,
       ...(continueFrom ? { continueFrom } : {}),
       ...(queued ? { queued: true } : {}),
@@ -158,6 +168,29 @@ export class Placement {
       attempt: row.attempts,
     });
     return { tab, sent };
+  }
+
+  /** The spec with the coordinator's seed when the client gave none (verification). */
+  private seeded(jobId: string, spec: JobSpec): JobSpec {
+    const seed = spec.sampling.seed ?? this.d.seedFor?.(jobId);
+    return seed === undefined ? spec : { ...spec, sampling: { ...spec.sampling, seed } };
+  }
+
+  /**
+   * A new job just put on `chosen`'s tab: race it on a second tab too when its latency budget and
+   * an untimed chosen tab make that worth it (hedging.ts).
+   */
+  hedge(jobId: string, spec: JobSpec, req: MatchRequest, chosen: Match): void {
+    const row = this.d.jobs.get(jobId);
+    if (!row || row.state !== "assigned" || chosen.tab.queue.jobsAhead > 0) return;
+    const promptTokens = this.d.jobs.match(row).promptTokens ?? 0;
+    this.hedging.start(
+      jobId,
+      specForAttempt(this.seeded(jobId, spec), ""),
+      req,
+      chosen,
+      promptTokens,
+    );
   }
 
   /**

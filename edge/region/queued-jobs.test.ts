@@ -17,8 +17,19 @@ async function queueingTab(models: string[]): Promise<ScriptedTab> {
   return t;
 }
 
-/** The tab takes a request and starts streaming it; returns the job. */
-async function busyWith(t: ScriptedTab, model: string) {
+/** The tab serves one whole request, so the coordinator has timed a job on it. */
+async function timedOnce(t: ScriptedTab, model: string): Promise<void> {
+  const res = chat(model, { stream: true });
+  t.serve(await t.nextJob(), ["warm"]);
+  expect((await streamText(await res)).done).toBe(true);
+}
+
+/**
+ * The tab takes a request and starts streaming it; returns the job. It is timed first: the
+ * coordinator queues a job only behind a tab it has timed one job on (docs/routing.md).
+ */
+async function busyWith(t: ScriptedTab, model: string, timed = true) {
+  if (timed) await timedOnce(t, model);
   const res = chat(model, { stream: true });
   const job = await t.nextJob();
   t.accept(job);
@@ -47,7 +58,7 @@ describe("a job queued behind a busy tab", () => {
     const view = await getJob(assign.job.id);
     expect(view.attempts).toBe(1);
     expect(t.received.filter((m) => m.type === "job.cancel")).toEqual([]);
-  });
+  }, 10_000); // ~2 s of deliberate waiting plus a warm-up job, on a shared machine
 
   it("is dropped by the tab when the client cancels it, and the tab's current job goes on", async () => {
     const t = await queueingTab(["q-cancel"]);
@@ -108,5 +119,22 @@ describe("a job queued behind a busy tab", () => {
     expect(moved.job.id).toBe(queued.id);
     rescuer.serve(moved.job, ["saved"]);
     expect(await streamText(await twoRes)).toEqual({ text: "saved", done: true });
+  });
+
+  it("is not held by a tab no job has been timed on: it waits and runs there once the tab is free", async () => {
+    const t = await queueingTab(["q-untimed"]);
+    const one = await busyWith(t, "q-untimed", false);
+    // The request is answered with its job's headers while the job waits for a tab.
+    const two = await chat("q-untimed", { stream: true });
+    const twoId = two.headers.get("x-tabgrid-job-id") ?? "";
+    expect((await getJob(twoId)).state).toBe("queued");
+    t.delta(one.job, 1, "done");
+    t.done(one.job, "stop");
+    expect((await streamText(await one.res)).done).toBe(true);
+    const assign = await t.next("job.assign");
+    expect(assign.job.id).toBe(twoId);
+    expect(assign.queued).toBeUndefined();
+    t.serve(assign.job, ["second"]);
+    expect(await streamText(two)).toEqual({ text: "second", done: true });
   });
 });

@@ -2,7 +2,7 @@ import { DEFAULT_MODELS } from "../../shared/models/catalog.js";
 import { modelWeightBytes, parameterCount } from "../../shared/gpu/predict.js";
 import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
 import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
-import type { MatchResult } from "../../shared/scheduling/linear-scan.js";
+import type { Match, MatchResult } from "../../shared/scheduling/linear-scan.js";
 import { Scheduler, type Affinity, type JobSize } from "../../shared/scheduling/scheduler.js";
 import type { CandidateTab, MatchRequest } from "../../shared/scheduling/score.js";
 import type { Observation } from "../../shared/scheduling/speed-tracker.js";
@@ -75,6 +75,11 @@ export class TabMatcher {
    */
   match(req: MatchRequest, now: number, affinity: Affinity | null = null): MatchResult {
     return this.scheduler.choose(req, now, affinity ?? undefined);
+  }
+
+  /** A second tab to race a new job on (shared/scheduling/hedging.ts), or null. */
+  hedgeFor(req: MatchRequest, now: number, chosen: Match): Match | null {
+    return this.scheduler.hedgeFor(req, now, chosen);
   }
 
   /** The tab's engine now holds this conversation (a hash) of `heldTokens` tokens. */

@@ -159,6 +159,10 @@ export function tabgridPolicy(
     idlePreference?: number;
     maxQueued?: number;
     holdWeight?: number;
+    overdueShare?: number;
+    fastStart?: boolean;
+    answerShare?: number;
+    queueBehindUntimed?: boolean;
     affinity?: boolean;
     name?: string;
   } = {},

@@ -57,7 +57,8 @@ const open = { open: true, busy: false, canQueue: true };
 
 describe("Scheduler affinity", () => {
   it("sends a follow-up to the holder, and protects the holder from other requests for a while", () => {
-    const s = new Scheduler({ staleAfterMs: Infinity, holdMs: 60_000 });
+    // Queue mechanics apart from learning: these tabs have no timed job.
+    const s = new Scheduler({ staleAfterMs: Infinity, holdMs: 60_000, queueBehindUntimed: true });
     s.put(tab("near", 37.8), open);
     s.put(tab("far", 47.6), open); // ~1,100 km: ~23 ms more round trip
     s.served("far", "conv", 1000, 0); // 1,000 tokens held: 2 s of prefill saved

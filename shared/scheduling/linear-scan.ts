@@ -37,7 +37,7 @@ export function withBudget(best: Match | null, req: MatchRequest): MatchResult {
  * Default for how much faster (as a factor of the objective) a busy tab must be expected to be
  * before a request is queued behind its current job rather than sent to the best idle tab.
  */
-export const DEFAULT_IDLE_PREFERENCE = 1.5;
+export const DEFAULT_IDLE_PREFERENCE = 1.25;
 
 /**
  * The matching policy: the best idle tab, unless the best tab overall (which may mean waiting

@@ -28,10 +28,12 @@ const req = (promptTokens: number): MatchRequest => ({
   stream: true,
 });
 const open = { open: true, busy: false, canQueue: true };
+/** Queue mechanics apart from learning: tabs here have no timed job (see the untimed test). */
+const queueing = { staleAfterMs: Infinity, queueBehindUntimed: true };
 
 describe("Scheduler", () => {
   it("queues a long prompt behind a fast busy tab rather than on a slow idle one", () => {
-    const s = new Scheduler({ staleAfterMs: Infinity });
+    const s = new Scheduler(queueing);
     s.put(tab("fast", 2000, 200), open); // a 100-token answer takes 0.5 s here
     s.put(tab("slow", 100, 10), open); // 3000 tokens of prompt take 30 s here
     expect(s.assigned("fast", "j1", { promptTokens: 100, maxTokens: 100 }, 0)).toBe("run");
@@ -42,7 +44,7 @@ describe("Scheduler", () => {
   });
 
   it("prefers the idle tab when waiting is not clearly faster, and never queues two deep", () => {
-    const s = new Scheduler({ staleAfterMs: Infinity });
+    const s = new Scheduler(queueing);
     s.put(tab("fast", 2000, 200), open);
     s.put(tab("slow", 1000, 100), open);
     s.assigned("fast", "j1", { promptTokens: 100, maxTokens: 100 }, 0);
@@ -56,7 +58,7 @@ describe("Scheduler", () => {
   });
 
   it("starts the queued job when the running one leaves, and offers a tab that cannot queue only when idle", () => {
-    const s = new Scheduler({ staleAfterMs: Infinity });
+    const s = new Scheduler(queueing);
     s.put(tab("a", 1000, 100), open);
     s.assigned("a", "j1", { promptTokens: 0, maxTokens: 100 }, 0);
     s.assigned("a", "j2", { promptTokens: 0, maxTokens: 100 }, 0);
@@ -70,5 +72,76 @@ describe("Scheduler", () => {
     // Busy with work it was not given here (an audit): not offered.
     s.put(tab("a", 1000, 100), { ...open, busy: true });
     expect(s.choose(req(10), 900).kind).toBe("no_tabs");
+  });
+
+  it("does not queue behind a tab no job has been timed on: its finish is only its benchmark's word", () => {
+    const s = new Scheduler({ staleAfterMs: Infinity });
+    s.put(tab("fast", 2000, 200), open);
+    s.put(tab("slow", 100, 10), open);
+    s.assigned("fast", "j1", { promptTokens: 100, maxTokens: 100 }, 0);
+    const r = s.choose(req(3000), 0);
+    expect(r.kind === "match" && r.match.tab.id).toBe("slow");
+  });
+
+  it("stops treating a busy tab as about to free up once its job runs past the estimate", () => {
+    const s = new Scheduler(queueing);
+    s.put(tab("fast", 2000, 200), open);
+    s.put(tab("mid", 1000, 100), open);
+    s.assigned("fast", "j1", { promptTokens: 100, maxTokens: 100 }, 0); // expected to end at 550
+    // At 5 s the job is still running: the tab is slower than believed, not free in a moment.
+    const r = s.choose(req(1000), 5000);
+    expect(r.kind === "match" && r.match.tab.id).toBe("mid");
+    expect(s.freeAtMs("fast")).toBeGreaterThan(5000);
+  });
+
+  it("trusts the first timed job over the benchmark", () => {
+    const s = new Scheduler({ staleAfterMs: Infinity });
+    s.put(tab("a", 1000, 100), open);
+    s.observe("a", {
+      clientLocation: here,
+      timedAt: "tab",
+      promptTokens: 1000,
+      ttftMs: 2020,
+      prefillMs: 2000, // half the benchmark's speed
+      completionTokens: 101,
+      decodeMs: 2000,
+    });
+    expect(s.corrected("a")!.prefillTokensPerSec).toBeCloseTo(500, 0);
+    expect(s.corrected("a")!.decodeTokensPerSec).toBeCloseTo(50, 0);
+  });
+
+  it("races a second idle tab only for a budgeted request on a tab with no timed job", () => {
+    const s = new Scheduler({ staleAfterMs: Infinity });
+    s.put(tab("new", 1000, 100), open);
+    s.put(tab("known", 900, 100), open);
+    s.put(tab("slow", 200, 20), open);
+    // One job timed on "known", at exactly its benchmark's speeds.
+    s.observe("known", {
+      clientLocation: here,
+      timedAt: "tab",
+      promptTokens: 900,
+      ttftMs: 1020,
+      prefillMs: 1000,
+      completionTokens: 101,
+      decodeMs: 1000,
+    });
+    const budgeted = { ...req(500), latencyBudgetMs: 10_000 };
+    const first = s.choose(budgeted, 0);
+    expect(first.kind === "match" && first.match.tab.id).toBe("new");
+    if (first.kind !== "match") return;
+    expect(s.hedgeFor(budgeted, 0, first.match)?.tab.id).toBe("known");
+    expect(s.hedgeFor(req(500), 0, first.match)).toBeNull(); // no budget: no hedge
+    s.observe("new", {
+      clientLocation: here,
+      timedAt: "tab",
+      promptTokens: 500,
+      ttftMs: 520,
+      prefillMs: 500,
+    });
+    const again = s.choose(budgeted, 0);
+    if (again.kind !== "match") throw new Error("no match");
+    expect(s.hedgeFor(budgeted, 0, again.match)).toBeNull(); // timed once: trusted
+    // The chosen tab is still offered afterwards.
+    expect(s.index.get("new")).toBeDefined();
   });
 });

@@ -1,4 +1,5 @@
 import { BoundHeap } from "./bound-heap.js";
+import { DEFAULT_HEDGE_POLICY, wantsHedge, worthRacing, type HedgePolicy } from "./hedging.js";
 import { CandidateIndex } from "./candidate-index.js";
 import { idleFirst, linearBest, withBudget, type Match, type MatchResult } from "./linear-scan.js";
 import { isEligible, scoreTab, type CandidateTab, type MatchRequest } from "./score.js";
@@ -34,6 +35,24 @@ export interface SchedulerOptions {
    * must save to take the tab. bench:geo measured 1, 2 and 3 (docs/routing.md).
    */
   holdWeight?: number;
+  /**
+   * A running job that outlives its expected end is expected to run on for this share of its
+   * estimate (again and again while it lasts), instead of the tab looking about to free up.
+   */
+  overdueShare?: number;
+  /**
+   * The share of max_tokens a running answer is expected to reach, for the wait behind it. 1 is
+   * the upper bound; below it, a job that runs past its estimate is caught by `overdueShare`.
+   */
+  answerShare?: number;
+  /**
+   * Queue jobs behind a tab no job has been timed on yet. Off by default: such a tab's finish
+   * estimate is its own benchmark, and a job queued behind a tab slower than it claims waits for
+   * all of the difference (bench:geo's hedging world measured this as most of the p99).
+   */
+  queueBehindUntimed?: boolean;
+  /** See SpeedTrackerOptions.fastStart. */
+  fastStart?: boolean;
 }
 
 /** What decides whether a tab is offered work at all, apart from the work on it. */
@@ -63,13 +82,15 @@ export interface Affinity {
 export const DEFAULT_MAX_QUEUED = 1;
 export const DEFAULT_HOLD_MS = 60_000;
 export const DEFAULT_HOLD_WEIGHT = 2;
+export const DEFAULT_OVERDUE_SHARE = 1;
+export const DEFAULT_ANSWER_SHARE = 1;
 
 const IDLE = { jobsAhead: 0, freeAtMs: 0 };
 
 export class Scheduler {
   readonly index: CandidateIndex;
   readonly maxQueued: number;
-  private readonly tracker = new SpeedTracker();
+  private readonly tracker: SpeedTracker;
   /** Uncorrected records (benchmark speeds, no queue): the tracker learns against these. */
   private readonly raws = new Map<string, CandidateTab>();
   private readonly availability = new Map<string, TabAvailability>();
@@ -82,6 +103,11 @@ export class Scheduler {
   private readonly expiries = new BoundHeap<{ tabId: string; untilMs: number }>();
   private readonly holdMs: number;
   private readonly holdWeight: number;
+  private readonly overdueShare: number;
+  private readonly answerShare: number;
+  private readonly queueBehindUntimed: boolean;
+  /** Expected ends of running jobs, to notice the ones that run late. */
+  private readonly ends = new BoundHeap<{ tabId: string; endMs: number }>();
 
   constructor(options: SchedulerOptions = {}) {
     this.index = new CandidateIndex({
@@ -91,6 +117,10 @@ export class Scheduler {
     this.maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
     this.holdMs = options.holdMs ?? DEFAULT_HOLD_MS;
     this.holdWeight = options.holdWeight ?? DEFAULT_HOLD_WEIGHT;
+    this.overdueShare = options.overdueShare ?? DEFAULT_OVERDUE_SHARE;
+    this.answerShare = options.answerShare ?? DEFAULT_ANSWER_SHARE;
+    this.queueBehindUntimed = options.queueBehindUntimed ?? false;
+    this.tracker = new SpeedTracker({ fastStart: options.fastStart ?? true });
   }
 
   /** A tab (re)described: its record (the queue field is ignored; the scheduler keeps it). */
@@ -147,8 +177,31 @@ export class Scheduler {
    */
   choose(req: MatchRequest, nowMs: number, affinity?: Affinity): MatchResult {
     this.expireHolds(nowMs);
+    this.extendOverdue(nowMs);
     const result = this.index.match(req, nowMs);
     return affinity ? this.withAffinity(result, req, nowMs, affinity) : result;
+  }
+
+  /**
+   * The second tab to race `chosen` on (hedging.ts), or null: only for a request with a latency
+   * budget whose chosen tab is running, or about to run, it with too little history to trust its
+   * estimate; the second is the best other idle tab, if its estimate is close enough.
+   */
+  hedgeFor(
+    req: MatchRequest,
+    nowMs: number,
+    chosen: Match,
+    policy: HedgePolicy = DEFAULT_HEDGE_POLICY,
+  ): Match | null {
+    if (chosen.tab.queue.jobsAhead > 0) return null; // waiting behind a job: nothing to race yet
+    if (!wantsHedge(req, this.samples(chosen.tab.id), policy)) return null;
+    // Insurance pairs the unknown with a known tab: two untimed tabs can both be slow. A scan,
+    // as chooseAmong: hedges are few (budgeted requests landing on a tab without history).
+    const known = [...this.index.tabs()].filter(
+      (t) => t.id !== chosen.tab.id && this.samples(t.id) >= policy.uncertainBelowSamples,
+    );
+    const second = linearBest(known, req, nowMs, this.index.staleAfterMs, true);
+    return second && worthRacing(chosen, second, policy) ? second : null;
   }
 
   /**
@@ -218,6 +271,25 @@ export class Scheduler {
     }
   }
 
+  /** Running jobs past their expected end get a later one, so a late tab stops looking free. */
+  private extendOverdue(nowMs: number): void {
+    if (this.overdueShare <= 0) return;
+    while (this.ends.size > 0 && this.ends.peekBound() <= nowMs) {
+      const { tabId, endMs } = this.ends.pop()!;
+      const load = this.loads.get(tabId);
+      if (!load || load.runningEndMs() !== endMs) continue; // finished, or already re-timed
+      load.extendOverdue(nowMs, this.overdueShare);
+      this.ends.push(load.runningEndMs(), { tabId, endMs: load.runningEndMs() });
+      this.reindex(tabId);
+    }
+  }
+
+  /** Watch the tab's running job for running late. */
+  private watchEnd(tabId: string): void {
+    const endMs = this.loads.get(tabId)?.runningEndMs() ?? 0;
+    if (endMs > 0) this.ends.push(endMs, { tabId, endMs });
+  }
+
   private drop(tabId: string): void {
     this.penalty.delete(tabId);
     const key = this.holds.get(tabId);
@@ -233,6 +305,7 @@ export class Scheduler {
    * the job; probation limits some). Rare, so a scan of the offered tabs is fine.
    */
   chooseAmong(req: MatchRequest, nowMs: number, usable: (id: string) => boolean): MatchResult {
+    this.extendOverdue(nowMs);
     const tabs = [...this.index.tabs()].filter((t) => usable(t.id));
     const stale = this.index.staleAfterMs;
     return idleFirst(
@@ -258,7 +331,9 @@ export class Scheduler {
     if (load.has(jobId)) return load.startedAt(jobId) !== null ? "run" : "queue";
     // The job replaces whatever conversation the engine held (served() records a continuation).
     this.drop(tabId);
-    const where = load.add(jobId, this.serviceMs(tabId, job), nowMs);
+    const expected = { ...job, maxTokens: job.maxTokens * this.answerShare };
+    const where = load.add(jobId, this.serviceMs(tabId, expected), nowMs);
+    if (where === "run") this.watchEnd(tabId);
     this.reindex(tabId);
     return where;
   }
@@ -269,6 +344,7 @@ export class Scheduler {
     if (!load) return null;
     const next = load.remove(jobId, nowMs);
     if (load.jobsAhead === 0) this.loads.delete(tabId);
+    else if (next) this.watchEnd(tabId);
     this.reindex(tabId);
     return next;
   }
@@ -336,7 +412,10 @@ export class Scheduler {
       a.open &&
       (ahead === 0
         ? !a.busy
-        : a.canQueue && (load?.queuedCount ?? 0) < this.maxQueued && this.maxQueued > 0);
+        : a.canQueue &&
+          (load?.queuedCount ?? 0) < this.maxQueued &&
+          this.maxQueued > 0 &&
+          (this.queueBehindUntimed || this.tracker.correction(tabId).samples > 0));
     if (!offered) {
       this.index.remove(tabId);
       return;

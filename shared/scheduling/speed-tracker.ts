@@ -42,6 +42,12 @@ export interface TabCorrection {
 export interface SpeedTrackerOptions {
   /** Weight of the newest observation, 0…1. */
   alpha?: number;
+  /**
+   * Average the first observations plainly (weight 1/n for the n-th) until that weight falls to
+   * alpha: a benchmark is off by ±30% and one job by ±8%, so the first job tells more than the
+   * benchmark, and an EWMA from the benchmark would take several jobs to get there.
+   */
+  fastStart?: boolean;
 }
 
 const FACTOR_MIN = 0.05;
@@ -51,10 +57,12 @@ const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x
 
 export class SpeedTracker {
   private readonly alpha: number;
+  private readonly fastStart: boolean;
   private readonly byTab = new Map<string, TabCorrection>();
 
   constructor(options: SpeedTrackerOptions = {}) {
     this.alpha = options.alpha ?? 0.3;
+    this.fastStart = options.fastStart ?? false;
   }
 
   correction(tabId: string): TabCorrection {
@@ -85,7 +93,7 @@ export class SpeedTracker {
   /** Learns from one observation. `tab` is the tab's uncorrected (benchmark) record. */
   observe(tab: CandidateTab, obs: Observation): TabCorrection {
     const c = { ...this.correction(tab.id) };
-    const a = this.alpha;
+    const a = this.fastStart ? Math.max(this.alpha, 1 / (c.samples + 1)) : this.alpha;
     const modelNetMs =
       obs.timedAt === "tab"
         ? tab.socketRttMs

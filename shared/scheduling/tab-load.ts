@@ -63,6 +63,23 @@ export class TabLoad {
     return next?.id ?? null;
   }
 
+  /**
+   * The running job has outlived its estimate (the tab is slower than believed): expect it to run
+   * on for `share` of its estimate from now. Returns the new expected finish of all the work.
+   */
+  extendOverdue(nowMs: number, share: number): number {
+    const r = this.running;
+    if (r && r.startedAtMs + r.serviceMs <= nowMs) {
+      r.serviceMs = nowMs - r.startedAtMs + Math.max(1, share * r.serviceMs);
+    }
+    return this.queue().freeAtMs;
+  }
+
+  /** When the running job is expected to end (0 when none runs). */
+  runningEndMs(): number {
+    return this.running ? this.running.startedAtMs + this.running.serviceMs : 0;
+  }
+
   queue(): QueueState {
     if (!this.running) return { jobsAhead: 0, freeAtMs: 0 };
     let freeAtMs = this.running.startedAtMs + this.running.serviceMs;

@@ -1,0 +1,79 @@
+import { describe, expect, it } from "vitest";
+import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import { chat, getJob, post, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
+
+/**
+ * Hedged first token (edge/region/hedging.ts): a request with a latency budget whose chosen tab
+ * has never been timed also runs on the best known idle tab; the first tab to send a token keeps
+ * the job, the other is cancelled, and the client sees one answer with the winner's usage.
+ */
+const tabs = useTabs();
+/** A prompt long enough that prefill, not the test machine's jitter, sets the estimates. */
+const PROMPT = { messages: [{ role: "user", content: "word ".repeat(80) }] };
+const BUDGET = { ...PROMPT, stream: true, tabgrid: { latency_budget_ms: 60_000 } };
+
+/**
+ * A known tab (one job timed on it, its first token a second after accepting: slower than a
+ * new tab is believed to be, but within twice that) and a new one. The next budgeted request is put
+ * on the new tab and hedged on the known one.
+ */
+async function knownAndNew(model: string): Promise<{ known: ScriptedTab; fresh: ScriptedTab }> {
+  const known = await tabs.tab([model]);
+  // A completion, not a chat: a served chat would be a conversation the tab is kept for.
+  const warm = post("/completions", { model, prompt: PROMPT.messages[0]!.content });
+  const job = await known.nextJob();
+  known.accept(job);
+  // The tab's speed as the coordinator will learn it: a first token after a second, where a new
+  // tab is believed to take ~0.7 s for this prompt (150 tokens/s until timed).
+  await new Promise((r) => setTimeout(r, 1000));
+  known.delta(job, 0, "warm");
+  known.done(job, "stop", { prompt_tokens: 100 }); // the prompt's size, as the engine counts it
+  expect((await warm).status).toBe(200);
+  const fresh = await tabs.tab([model]);
+  return { known, fresh };
+}
+
+describe("a hedged first token", () => {
+  it("goes to the hedge tab when it answers first: one answer, its usage, the other tab cancelled", async () => {
+    const { known, fresh } = await knownAndNew("hedge-a");
+    const res = chat("hedge-a", BUDGET);
+    const first = await fresh.nextJob();
+    fresh.accept(first);
+    const hedge = await known.nextJob();
+    expect(hedge.id).toBe(first.id);
+    known.serve(hedge, ["fast ", "answer"], { prompt_tokens: 5, completion_tokens: 2 });
+    expect((await fresh.next("job.cancel")).jobId).toBe(first.id);
+    fresh.delta(first, 0, "slow answer"); // too late: not the client's
+    fresh.done(first, "abort");
+    expect(await streamText(await res)).toEqual({ text: "fast answer", done: true });
+    const view = await getJob(first.id);
+    expect(view.usage).toEqual({ prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 });
+    expect(view.attempts).toBe(2); // the job moved to the hedge tab, as a failover would
+  });
+
+  it("stays on the chosen tab when it answers first, and the hedge is cancelled", async () => {
+    const { known, fresh } = await knownAndNew("hedge-b");
+    const res = chat("hedge-b", BUDGET);
+    const first = await fresh.nextJob();
+    const hedge = await known.nextJob();
+    expect(hedge.id).toBe(first.id);
+    known.accept(hedge);
+    fresh.serve(first, ["chosen"], { prompt_tokens: 5, completion_tokens: 1 });
+    expect((await known.next("job.cancel")).jobId).toBe(first.id);
+    known.done(hedge, "abort");
+    expect(await streamText(await res)).toEqual({ text: "chosen", done: true });
+    const view = await getJob(first.id);
+    expect(view.attempts).toBe(1);
+    expect(view.usage).toEqual({ prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 });
+  });
+
+  it("is not started without a latency budget", async () => {
+    const { known, fresh } = await knownAndNew("hedge-c");
+    const res = chat("hedge-c", { ...PROMPT, stream: true });
+    const first = await fresh.nextJob();
+    fresh.serve(first, ["alone"]);
+    expect(await streamText(await res)).toEqual({ text: "alone", done: true });
+    // The known tab was never sent this job (its warm-up job was taken off the list already).
+    expect(known.received.filter((m) => m.type === "job.assign")).toHaveLength(0);
+  });
+});

@@ -1,0 +1,131 @@
+import { log } from "../http/log.js";
+import type { JobSpec } from "../../shared/protocol/job.js";
+import type { Match } from "../../shared/scheduling/linear-scan.js";
+import type { MatchRequest } from "../../shared/scheduling/score.js";
+import type { JobLeases } from "./job-leases.js";
+import type { JobStore } from "./job-store.js";
+import type { TabChannel } from "./tab-channel.js";
+import type { TabMatcher } from "./tab-matcher.js";
+import type { TabRecord, TabRegistry } from "./tab-registry.js";
+
+/**
+ * Hedged first token on the Region side (the decision is shared/scheduling/hedging.ts): a new job
+ * with a latency budget whose chosen tab has no timed job also goes to the best known idle tab.
+ * The job row stays bound to the chosen tab; the second tab holds the same job id as a hedge.
+ * Whichever tab's first delta reaches the object first keeps the job — if it is the hedge, the
+ * job is rebound to it (a new attempt, as a failover is) — and the other is sent `job.cancel`.
+ * The loser's frames are then those of a job not running on it (ignored; its job.done(abort)
+ * frees it), so the client sees one answer and usage and credit are the winner's alone.
+ *
+ * Not protocol-visible: the hedge tab receives an ordinary job.assign and, if it loses, an
+ * ordinary job.cancel, both of which every protocol version handles.
+ */
+
+interface Hedge {
+  /** The second tab racing the job. */
+  tabId: string;
+  /** The tab the job row was bound to when the race started. */
+  firstTabId: string;
+  startedAt: number;
+}
+
+export interface HedgingDeps {
+  jobs: JobStore;
+  tabs: TabRegistry;
+  channel: TabChannel;
+  matcher: TabMatcher;
+  leases: JobLeases;
+  /** Placement.updateTab: a tab change that keeps the matching index in step. */
+  updateTab(tab: TabRecord, patch: Parameters<TabRegistry["update"]>[1]): void;
+}
+
+/** What hedging cost and won, since the object started (logged, and for the region's stats). */
+export interface HedgingCounts {
+  started: number;
+  /** Races the hedge tab won (the job moved to it). */
+  hedgeWon: number;
+  /** Time the losing tabs spent on jobs they were then cancelled from: the hedging cost. */
+  loserBusyMs: number;
+}
+
+export class Hedging {
+  private readonly byJob = new Map<string, Hedge>();
+  readonly counts: HedgingCounts = { started: 0, hedgeWon: 0, loserBusyMs: 0 };
+
+  constructor(private readonly d: HedgingDeps) {}
+
+  /**
+   * Start the job on a second tab too, when the scheduler says it is worth it. `job` is what the
+   * first tab was sent (its seed included, so both tabs would write the same answer).
+   */
+  start(jobId: string, job: JobSpec, req: MatchRequest, chosen: Match, promptTokens: number): void {
+    const second = this.d.matcher.hedgeFor(req, Date.now(), chosen);
+    const tab = second ? this.d.tabs.get(second.tab.id) : undefined;
+    if (!tab || tab.jobId || tab.state !== "idle") return;
+    const now = Date.now();
+    this.d.updateTab(tab, { jobId, state: "busy" });
+    this.d.matcher.assigned(
+      tab.tabId,
+      jobId,
+      { promptTokens, maxTokens: job.sampling.max_tokens },
+      now,
+    );
+    tab.lastAssignedAt = now;
+    const sent = this.d.channel.send(tab, { type: "job.assign", job, attempt: 1 });
+    if (!sent) {
+      this.d.updateTab(tab, { jobId: null, state: "idle" });
+      return;
+    }
+    this.byJob.set(jobId, { tabId: tab.tabId, firstTabId: chosen.tab.id, startedAt: now });
+    this.counts.started++;
+    log("info", "job hedged on a second tab", { jobId, tab: tab.publicId });
+  }
+
+  /** Whether `tab` is racing `jobId` as its hedge. */
+  isHedge(tab: TabRecord, jobId: string): boolean {
+    return this.byJob.get(jobId)?.tabId === tab.tabId;
+  }
+
+  /**
+   * A delta from the hedge tab. Its first one before any from the first tab wins the race: the
+   * job is rebound to it and the first tab cancelled; returns true when the delta now belongs to
+   * the job's running attempt.
+   */
+  async hedgeDelta(tab: TabRecord, jobId: string): Promise<boolean> {
+    const hedge = this.byJob.get(jobId);
+    const row = this.d.jobs.get(jobId);
+    if (!hedge || hedge.tabId !== tab.tabId || !row || row.first_token_at !== null) return false;
+    if (row.node_id !== hedge.firstTabId) return false;
+    this.byJob.delete(jobId);
+    this.counts.hedgeWon++;
+    const first = this.d.tabs.get(hedge.firstTabId);
+    if (first) this.cancelOn(first, jobId, "hedge won the race", hedge.startedAt);
+    // The attempt began when the hedge was sent, so its time to first token is a measurement.
+    this.d.jobs.assign(jobId, tab.tabId, hedge.startedAt);
+    this.d.jobs.markStreaming(jobId);
+    await this.d.leases.accepted(jobId, 0);
+    log("info", "hedge won: job moved to the faster tab", { jobId, tab: tab.publicId });
+    return true;
+  }
+
+  /** The job's first token came from its bound tab: the hedge lost and is cancelled. */
+  firstToken(jobId: string): void {
+    this.drop(jobId, "the other tab answered first");
+  }
+
+  /** The job ended, was cancelled or moved: a hedge still racing it is stopped. */
+  drop(jobId: string, reason: string): void {
+    const hedge = this.byJob.get(jobId);
+    if (!hedge) return;
+    this.byJob.delete(jobId);
+    const tab = this.d.tabs.get(hedge.tabId);
+    if (tab) this.cancelOn(tab, jobId, reason, hedge.startedAt);
+  }
+
+  /** Tell a losing tab to stop; it stays bound until its job.done(abort) frees it. */
+  private cancelOn(tab: TabRecord, jobId: string, reason: string, startedAt: number): void {
+    if (tab.jobId !== jobId) return;
+    this.counts.loserBusyMs += Date.now() - startedAt;
+    this.d.channel.send(tab, { type: "job.cancel", jobId, reason });
+  }
+}

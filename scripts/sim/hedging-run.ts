@@ -1,0 +1,341 @@
+import { BoundHeap } from "../../shared/scheduling/bound-heap.js";
+import type { Match } from "../../shared/scheduling/linear-scan.js";
+import { createRng, type Rng } from "../../shared/scheduling/prng.js";
+import type { CandidateTab, MatchRequest } from "../../shared/scheduling/score.js";
+import { Scheduler } from "../../shared/scheduling/scheduler.js";
+import { DEFAULT_HEDGE_POLICY, type HedgePolicy } from "../../shared/scheduling/hedging.js";
+import { percentile, printTable } from "./flags.js";
+import {
+  fleetCapacityPerMs,
+  makeRequest,
+  trueNetworkMs,
+  type SimRequest,
+  type SimTab,
+} from "./population.js";
+import type { World } from "./world.js";
+
+/**
+ * bench:geo's hedging part: churn + heterogeneity. Tabs' real speeds stray far from their
+ * benchmarks (log-normal σ 0.5, and one in ten a straggler at 0.15–0.4× — a GPU shared with a
+ * game or a throttled laptop), and tabs are replaced by new identities (a contributor leaves,
+ * another joins with nothing timed yet) at `churnPerRequest` per request. Interactive requests
+ * with a latency budget (prompts 200–800 tokens, answers up to 64–256) are served by the
+ * coordinator's Scheduler twice on the same arrivals and replacements: without hedging, and with
+ * `Scheduler.hedgeFor` racing a second idle tab whenever the chosen one has little history.
+ *
+ * In virtual time, as simulate.ts: a job's start, first token and end are known when it is placed.
+ * The Region object keeps the first tab whose first delta reaches it; the other is cancelled when
+ * that delta arrives plus half its socket round trip (job.cancel travelling to it), and the
+ * prefill it did until then is the hedging cost. A replaced tab changes identity when it is next
+ * idle (tabs leaving mid-job are bench:churn's subject, not this one's).
+ */
+
+const MODEL = "sim-3b";
+
+interface TrueSpeed {
+  prefill: number;
+  decode: number;
+}
+
+function strayFromBenchmark(rng: Rng, tab: SimTab): TrueSpeed {
+  const straggler = rng.next() < 0.1 ? rng.range(0.15, 0.4) : 1;
+  const stray = () => straggler * Math.min(1.2, Math.exp(0.5 * rng.normal()));
+  return { prefill: tab.benchPrefill * stray(), decode: tab.benchDecode * stray() };
+}
+
+function interactiveRequest(world: World, rng: Rng, arrivalMs: number): SimRequest {
+  const base = makeRequest(world, rng, arrivalMs);
+  const maxTokens = 64 + rng.int(193);
+  return {
+    ...base,
+    promptTokens: 200 + rng.int(601),
+    maxTokens,
+    completionTokens: Math.max(1, Math.round(maxTokens * rng.range(0.3, 1))),
+  };
+}
+
+export interface HedgingOutcome {
+  name: string;
+  p50: number;
+  p95: number;
+  p99: number;
+  /** Prefill done by cancelled hedges ÷ prefill done for answers that were delivered. */
+  extraPrefill: number;
+  hedgedShare: number;
+  /** Of hedged requests, how often the second tab won. */
+  secondWon: number;
+}
+
+interface Replacement {
+  atMs: number;
+  tab: number;
+  speed: TrueSpeed;
+}
+
+function runOnce(
+  name: string,
+  hedge: boolean | "oracle",
+  tabs: readonly SimTab[],
+  initial: readonly TrueSpeed[],
+  requests: readonly SimRequest[],
+  replacements: readonly Replacement[],
+  policy: HedgePolicy,
+): HedgingOutcome {
+  const scheduler = new Scheduler({ staleAfterMs: Number.POSITIVE_INFINITY });
+  const speed = initial.map((s) => ({ ...s }));
+  const ids = tabs.map((t) => t.id);
+  const generation = tabs.map(() => 0);
+  const freeAt = new Float64Array(tabs.length);
+  const pendingSpeed: (TrueSpeed | null)[] = tabs.map(() => null);
+  const byId = new Map(ids.map((id, i) => [id, i]));
+  const record = (i: number): CandidateTab => ({
+    id: ids[i]!,
+    location: tabs[i]!.location,
+    accessDelayMs: 0,
+    socketRttMs: tabs[i]!.measuredSocketRttMs,
+    queue: { jobsAhead: 0, freeAtMs: 0 },
+    prefillTokensPerSec: tabs[i]!.benchPrefill,
+    decodeTokensPerSec: tabs[i]!.benchDecode,
+    models: [MODEL],
+    loadedModels: [MODEL],
+    coldLoadMs: 0,
+    lastSeenMs: 0,
+  });
+  const open = { open: true, busy: false, canQueue: true };
+  tabs.forEach((_, i) => scheduler.put(record(i), open));
+
+  /** A replaced tab becomes a new identity once it has nothing to do. */
+  const replaceIfIdle = (i: number) => {
+    const next = pendingSpeed[i];
+    if (!next || scheduler.jobsAhead(ids[i]!) > 0) return;
+    scheduler.remove(ids[i]!);
+    byId.delete(ids[i]!);
+    ids[i] = `${tabs[i]!.id}~${++generation[i]!}`;
+    byId.set(ids[i]!, i);
+    speed[i] = next;
+    pendingSpeed[i] = null;
+    scheduler.put(record(i), open);
+  };
+
+  const ends = new BoundHeap<{ tab: number; jobId: string; observe?: () => void }>();
+  const ttfts: number[] = [];
+  let wasted = 0;
+  let delivered = 0;
+  let hedged = 0;
+  let secondWon = 0;
+  const waiting: SimRequest[] = [];
+  let nextReplacement = 0;
+  let jobSeq = 0;
+
+  const endsUntil = (t: number) => {
+    while (ends.size > 0 && ends.peekBound() <= t) {
+      const at = ends.peekBound();
+      const { tab, jobId, observe } = ends.pop()!;
+      observe?.();
+      scheduler.left(ids[tab]!, jobId, at);
+      replaceIfIdle(tab);
+      if (scheduler.jobsAhead(ids[tab]!) === 0 && waiting.length > 0) place(waiting.shift()!, at);
+    }
+  };
+
+  /** Where the first token would reach the Region object, and the job's timing on tab i. */
+  const timing = (i: number, req: SimRequest, now: number) => {
+    const start = Math.max(now, freeAt[i]!);
+    const prefillMs = (req.promptTokens * 1000) / (speed[i]!.prefill * req.speedNoise);
+    const decodeMs = ((req.completionTokens - 1) * 1000) / (speed[i]!.decode * req.speedNoise);
+    return { start, prefillMs, decodeMs, atRegion: start + tabs[i]!.trueSocketRttMs + prefillMs };
+  };
+
+  /** The reference: the tab with the earliest true first token (true speeds, queues, network). */
+  const trueBest = (req: SimRequest, now: number) => {
+    let best = 0;
+    let bestMs = Infinity;
+    for (let i = 0; i < tabs.length; i++) {
+      const ms =
+        timing(i, req, now).atRegion + trueNetworkMs(req, tabs[i]!) - tabs[i]!.trueSocketRttMs;
+      if (ms < bestMs) [best, bestMs] = [i, ms];
+    }
+    return best;
+  };
+
+  const place = (req: SimRequest, now: number) => {
+    const mreq: MatchRequest = {
+      clientLocation: req.client,
+      model: MODEL,
+      promptTokens: req.promptTokens,
+      maxTokens: req.maxTokens,
+      stream: true,
+      latencyBudgetMs: 60_000,
+    };
+    const result = scheduler.choose(mreq, now);
+    const match: Match | null =
+      result.kind === "match" ? result.match : result.kind === "over_budget" ? result.best : null;
+    if (!match) {
+      waiting.push(req);
+      return;
+    }
+    const second = hedge === true ? scheduler.hedgeFor(mreq, now, match, policy) : null;
+    const jobId = `job-${jobSeq++}`;
+    const runners = [match, ...(second ? [second] : [])].map((m) => {
+      const i = hedge === "oracle" ? trueBest(req, now) : byId.get(m.tab.id)!;
+      return { i, id: ids[i]!, ...timing(i, req, now) };
+    });
+    runners.sort((a, b) => a.atRegion - b.atRegion);
+    const [winner, loser] = runners as [(typeof runners)[0], (typeof runners)[0] | undefined];
+    if (second) {
+      hedged++;
+      if (winner.id === ids[byId.get(second.tab.id)!]) secondWon++;
+    }
+    const ttft =
+      winner.atRegion -
+      req.arrivalMs +
+      trueNetworkMs(req, tabs[winner.i]!) -
+      tabs[winner.i]!.trueSocketRttMs;
+    ttfts.push(ttft);
+    delivered += req.promptTokens;
+    const winnerEnd = winner.start + winner.prefillMs + winner.decodeMs;
+    freeAt[winner.i] = winnerEnd;
+    scheduler.assigned(winner.id, jobId, req, now);
+    const timed = winner.start === now; // as the Region object: jobs that waited are not timed
+    ends.push(winnerEnd, {
+      tab: winner.i,
+      jobId,
+      ...(timed
+        ? {
+            observe: () =>
+              scheduler.observe(winner.id, {
+                clientLocation: req.client,
+                timedAt: "tab",
+                promptTokens: req.promptTokens,
+                ttftMs: tabs[winner.i]!.trueSocketRttMs + winner.prefillMs,
+                prefillMs: winner.prefillMs,
+                completionTokens: req.completionTokens,
+                decodeMs: winner.decodeMs,
+              }),
+          }
+        : {}),
+    });
+    if (loser) {
+      const cancelAt = Math.max(loser.start, winner.atRegion + tabs[loser.i]!.trueSocketRttMs / 2);
+      const busy = Math.min(loser.prefillMs + loser.decodeMs, cancelAt - loser.start);
+      wasted += (Math.min(busy, loser.prefillMs) / loser.prefillMs) * req.promptTokens;
+      freeAt[loser.i] = loser.start + busy;
+      scheduler.assigned(loser.id, `${jobId}~hedge`, req, now);
+      ends.push(loser.start + busy, { tab: loser.i, jobId: `${jobId}~hedge` });
+    }
+  };
+
+  for (const req of requests) {
+    const now = req.arrivalMs;
+    while (nextReplacement < replacements.length && replacements[nextReplacement]!.atMs <= now) {
+      const r = replacements[nextReplacement++]!;
+      endsUntil(r.atMs);
+      pendingSpeed[r.tab] = r.speed;
+      replaceIfIdle(r.tab);
+    }
+    endsUntil(now);
+    place(req, now);
+  }
+  endsUntil(Number.POSITIVE_INFINITY);
+  const measured = ttfts.slice(Math.floor(ttfts.length * 0.1));
+  return {
+    name,
+    p50: percentile(measured, 50),
+    p95: percentile(measured, 95),
+    p99: percentile(measured, 99),
+    extraPrefill: wasted / delivered,
+    hedgedShare: hedged / requests.length,
+    secondWon: hedged ? secondWon / hedged : 0,
+  };
+}
+
+export function runHedging(opts: {
+  world: World;
+  tabs: readonly SimTab[];
+  seed: number;
+  load: number;
+  count: number;
+  churnPerRequest: number;
+  policy?: HedgePolicy;
+}): { met: number; total: number } {
+  const policy = opts.policy ?? DEFAULT_HEDGE_POLICY;
+  const { world, tabs, seed, load, count } = opts;
+  const rng = createRng(seed * 41 + 7);
+  const initial = tabs.map((t) => strayFromBenchmark(rng, t));
+  const truthTabs = tabs.map((t, i) => ({
+    ...t,
+    truePrefill: initial[i]!.prefill,
+    trueDecode: initial[i]!.decode,
+  }));
+  const sizing = Array.from({ length: 2000 }, () => interactiveRequest(world, rng, 0));
+  const meanGapMs = 1 / (load * fleetCapacityPerMs(truthTabs, sizing));
+  const requests: SimRequest[] = [];
+  const replacements: Replacement[] = [];
+  let t = 0;
+  for (let i = 0; i < count; i++) {
+    t += rng.exponential(meanGapMs);
+    requests.push(interactiveRequest(world, rng, t));
+    if (rng.next() < opts.churnPerRequest) {
+      const tab = rng.int(tabs.length);
+      replacements.push({ atMs: t, tab, speed: strayFromBenchmark(rng, tabs[tab]!) });
+    }
+  }
+  console.log(
+    `\nhedging: churn + heterogeneity, tabs=${tabs.length} requests=${count} load=${load} ` +
+      `replacements=${replacements.length} (speeds: benchmark × log-normal σ 0.5, 10% stragglers ` +
+      `at 0.15–0.4×); prompts 200–800 tokens, every request with a latency budget`,
+  );
+  const plain = runOnce(
+    "tabgrid, no hedging",
+    false,
+    tabs,
+    initial,
+    requests,
+    replacements,
+    policy,
+  );
+  const hedged = runOnce("tabgrid, hedged", true, tabs, initial, requests, replacements, policy);
+  const oracle = runOnce(
+    "oracle (true speeds)",
+    "oracle",
+    tabs,
+    initial,
+    requests,
+    replacements,
+    policy,
+  );
+  const ms = (v: number) => `${Math.round(v)} ms`;
+  const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+  const rows = [plain, hedged, oracle].map((r) => [
+    r.name,
+    ms(r.p50),
+    ms(r.p95),
+    ms(r.p99),
+    `${(r.p99 / r.p50).toFixed(2)}×`,
+    pct(r.hedgedShare),
+    pct(r.secondWon),
+    pct(r.extraPrefill),
+  ]);
+  printTable(
+    [
+      "policy",
+      "TTFT p50",
+      "TTFT p95",
+      "TTFT p99",
+      "p99 ÷ p50",
+      "hedged",
+      "second won",
+      "extra prefill",
+    ],
+    rows,
+  );
+  const tailOk = hedged.p99 <= 1.5 * hedged.p50;
+  const costOk = hedged.extraPrefill <= 0.15;
+  console.log(
+    `target p99 ≤ 1.5× p50 (hedged): ${(hedged.p99 / hedged.p50).toFixed(2)}× — ${tailOk ? "met" : "NOT met"}; ` +
+      `target extra prefill ≤ 15%: ${pct(hedged.extraPrefill)} — ${costOk ? "met" : "NOT met"}; ` +
+      `hedged p99 ÷ unhedged p99: ${(hedged.p99 / plain.p99).toFixed(2)}×; ` +
+      `the oracle's own p99 ÷ p50 (the spread of this request mix and world): ${(oracle.p99 / oracle.p50).toFixed(2)}×`,
+  );
+  return { met: (tailOk ? 1 : 0) + (costOk ? 1 : 0), total: 2 };
+}
