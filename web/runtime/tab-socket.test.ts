@@ -107,6 +107,19 @@ describe("TabSocket", () => {
     expect(sockets.all).toHaveLength(4);
   });
 
+  it("reconnects at once, without backoff, when its shard moved it (4011)", () => {
+    const { timers, sockets, connections, socket } = setup();
+    socket.start();
+    sockets.last.serverClose(1006);
+    timers.advance(500);
+    expect(sockets.all).toHaveLength(2);
+    sockets.last.open();
+    sockets.last.serverClose(CloseCode.Moved, "moved to another shard");
+    expect(connections.at(-1)).toBe("reconnecting");
+    timers.advance(0);
+    expect(sockets.all).toHaveLength(3);
+  });
+
   it("stops for good after a fatal close code", () => {
     const { timers, sockets, connections, socket } = setup();
     socket.start();

@@ -1,4 +1,4 @@
-import { FATAL_CLOSE_CODES } from "../../shared/protocol/close-codes.js";
+import { CloseCode, FATAL_CLOSE_CODES } from "../../shared/protocol/close-codes.js";
 import {
   CoordinatorMessageSchema,
   PING_FRAME,
@@ -189,7 +189,9 @@ export class TabSocket implements CoordinatorLink {
       this.opts.onConnection("fatal", reason || `closed with code ${code}`);
       return;
     }
-    const delay = this.backoff.next();
+    // Moved: the Region shard split and another shard takes this tab; nothing went wrong, so no
+    // backoff (the coordinator sends it only to idle tabs, a few at a time).
+    const delay = code === CloseCode.Moved ? 0 : this.backoff.next();
     this.opts.onConnection("reconnecting", `closed (${code}${reason ? `: ${reason}` : ""})`);
     this.reconnectTimer = this.timers.setTimeout(() => {
       this.reconnectTimer = null;
