@@ -147,7 +147,7 @@ async function runJob(
     job: { ...input, ...(clientPlace ? { clientPlace } : {}) },
     requestId,
     owner: caller.owner,
-    reading: { tokenHash: readToken.hash, mode },
+    reading: { tokenHash: readToken.hash, mode, streamed: opts.stream },
     detachGraceMs: opts.resumeGraceMs,
     priority: caller.tier === "key" ? QueueClass.key : QueueClass.anonymous,
     ...(opts.tier ? { tier: opts.tier } : {}),

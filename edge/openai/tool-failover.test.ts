@@ -91,3 +91,69 @@ describe("failover of a tool-calling answer", () => {
     expect(calls.map((c) => c.arguments ?? "").join("")).toBe('{"city":"Paris"}');
   });
 });
+
+describe("failover of a response_format JSON answer", () => {
+  const format = {
+    type: "json_schema" as const,
+    json_schema: {
+      name: "city",
+      strict: true,
+      schema: {
+        type: "object",
+        properties: { city: { type: "string" } },
+        required: ["city"],
+        additionalProperties: false,
+      },
+    },
+  };
+
+  it("non-streamed: starts again on the next tab under the same grammar, and the answer parses", async () => {
+    const first = await scripted("rf-whole");
+    const answer = client.chat.completions.create({
+      model: "rf-whole",
+      messages: [{ role: "user", content: "A city?" }],
+      response_format: format,
+    });
+    const { job } = await first.next("job.assign");
+    first.accept(job);
+    first.delta(job, 0, '{"city": "Par');
+    const second = await scripted("rf-whole");
+    first.close();
+    const assign = await second.next("job.assign");
+    // Restarted, constrained: not a continuation of the first tab's half object.
+    expect(assign.continueFrom).toBeUndefined();
+    expect(assign.job.sampling.constraint?.schema).toBeDefined();
+    second.accept(assign.job);
+    second.delta(assign.job, 0, '{"city": "Lyon"}');
+    second.done(assign.job, "stop", { completion_tokens: 6 });
+    const content = (await answer).choices[0]?.message.content ?? "";
+    expect(JSON.parse(content)).toEqual({ city: "Lyon" });
+  });
+
+  it("streamed: continues after the text the client already holds", async () => {
+    const first = await scripted("rf-stream");
+    const answer = client.chat.completions.create({
+      model: "rf-stream",
+      messages: [{ role: "user", content: "A city?" }],
+      response_format: format,
+      stream: true,
+    });
+    const { job } = await first.next("job.assign");
+    first.accept(job);
+    first.delta(job, 0, '{"city": "Par');
+    const stream = await answer;
+    const read = (async () => {
+      let text = "";
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
+      return text;
+    })();
+    const second = await scripted("rf-stream");
+    first.close();
+    const assign = await second.next("job.assign");
+    expect(assign.continueFrom).toBe('{"city": "Par');
+    second.accept(assign.job);
+    second.delta(assign.job, 0, 'is"}');
+    second.done(assign.job, "stop", { completion_tokens: 3 });
+    expect(JSON.parse(await read)).toEqual({ city: "Paris" });
+  });
+});

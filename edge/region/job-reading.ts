@@ -11,6 +11,11 @@ import { jobView, type JobView } from "./job-view.js";
 export interface JobReading {
   tokenHash: string;
   mode: AnswerMode;
+  /**
+   * Whether the client that opened the job reads it as a stream. Absent on jobs written before it
+   * was recorded: those are treated as streamed (continued on failover, as they were).
+   */
+  streamed?: boolean;
 }
 
 /** A job as the Worker checks it before a client reads, resumes or cancels it. */
@@ -23,13 +28,17 @@ export interface ReadableJob {
 
 /**
  * Whether a job whose tab failed starts its answer again on the next tab instead of continuing
- * it: a tool-call answer does. Its envelope is JSON under a grammar, which cannot be resumed after
- * another tab's text (docs/api.md, "Failover of a constrained answer"), and no client has any of
- * it yet: responses read the envelope whole at the end, and the job view shows none of it.
+ * it. A grammar cannot be resumed after another tab's text (docs/api.md, "Failover of a
+ * constrained answer"), so a constrained answer no client has seen yet starts over under the same
+ * grammar: a tool-call envelope (responses read it whole at the end, and the job view shows none
+ * of it), and a `response_format` JSON answer whose client does not stream (it gets the answer
+ * whole). A streamed JSON answer is continued: its client already holds the first tab's text.
  */
 export function restartsOnFailover(row: JobRow): boolean {
   if (!row.text || !row.reading) return false;
-  return (JSON.parse(row.reading) as JobReading).mode.kind === "tools";
+  const reading = JSON.parse(row.reading) as JobReading;
+  if (reading.mode.kind === "tools") return true;
+  return reading.mode.kind === "json" && reading.streamed === false;
 }
 
 export function readableJob(row: JobRow): ReadableJob {
