@@ -22,17 +22,16 @@ import { cpus } from "node:os";
 import { mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import type WebSocket from "ws";
 import type { WranglerDev } from "../test/support/wrangler-dev.js";
 import { numberFlag, numberList, percentile, printTable, readFlags } from "./sim/flags.js";
+import { CoordinatorTab, startDirectTabs, type TokenPlan } from "./overhead/bench-tab.js";
 import {
-  CoordinatorTab,
-  TokenServer,
-  parsePlan,
-  startDirectTabs,
-  type TokenPlan,
-} from "./overhead/bench-tab.js";
-import { coordinatorAnswer, openSocket, socketAnswer, type Answer } from "./overhead/clients.js";
+  coordinatorAnswer,
+  openSocket,
+  relayAnswer,
+  socketAnswer,
+  type Answer,
+} from "./overhead/clients.js";
 import { childPids, treeCpuMs } from "./overhead/proc-cpu.js";
 
 const flags = readFlags(process.argv.slice(2));
@@ -207,23 +206,9 @@ async function viaDirect(index: number, plan: TokenPlan): Promise<Answer> {
   return socketAnswer(await openSocket(direct.url), index, plan, p.timeoutMs);
 }
 
-/** Through the raw relay: the tab and the client each open a socket to it for the job. */
-async function viaRelay(index: number, plan: TokenPlan): Promise<Answer> {
-  const id = `j${index}-${Math.random().toString(36).slice(2)}`;
-  const tab = await openSocket(`${relay.url}/tab/${id}`);
-  tab.on("message", (data) => {
-    const { prompt } = JSON.parse(data.toString()) as { prompt: string };
-    const send = (msg: unknown) => tab.readyState === 1 && tab.send(JSON.stringify(msg));
-    new TokenServer(parsePlan(prompt)!, {
-      accept: () => send({ type: "job.accept" }),
-      delta: (seq, offset, text) => send({ type: "job.delta", seq, offset, text }),
-      done: (tokens) => send({ type: "job.done", tokens }),
-    }).start();
-  });
-  const client: WebSocket = await openSocket(`${relay.url}/client/${id}`);
-  const answer = await socketAnswer(client, index, plan, p.timeoutMs);
-  tab.close();
-  return answer;
+/** Through the raw relay (scripts/overhead/clients.ts relayAnswer). */
+function viaRelay(index: number, plan: TokenPlan): Promise<Answer> {
+  return relayAnswer(relay.url, index, plan, p.timeoutMs);
 }
 
 /** `total` jobs, `concurrent` at a time (a new one starts as one ends). */

@@ -18,12 +18,11 @@ import { createInterface } from "node:readline";
 import { cpus, loadavg } from "node:os";
 import { mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import type WebSocket from "ws";
 import { pathToFileURL } from "node:url";
 import type { WranglerDev } from "../test/support/wrangler-dev.js";
 import { numberFlag, numberList, percentile, printTable, readFlags } from "./sim/flags.js";
-import { CoordinatorTab, TokenServer, parsePlan, type TokenPlan } from "./overhead/bench-tab.js";
-import { coordinatorAnswer, openSocket, socketAnswer, type Answer } from "./overhead/clients.js";
+import { CoordinatorTab, type TokenPlan } from "./overhead/bench-tab.js";
+import { coordinatorAnswer, relayAnswer, type Answer } from "./overhead/clients.js";
 import { childPids, treeCpuMs } from "./overhead/proc-cpu.js";
 
 const flags = readFlags(process.argv.slice(2));
@@ -218,22 +217,9 @@ async function tabsPerShard(server: WranglerDev, expected: number): Promise<stri
   }
 }
 
-async function viaRelay(index: number, pl: TokenPlan): Promise<Answer> {
-  const id = `j${index}-${Math.random().toString(36).slice(2)}`;
-  const tab = await openSocket(`${relay.url}/tab/${id}`);
-  tab.on("message", (data) => {
-    const { prompt } = JSON.parse(data.toString()) as { prompt: string };
-    const send = (msg: unknown) => tab.readyState === 1 && tab.send(JSON.stringify(msg));
-    new TokenServer(parsePlan(prompt)!, {
-      accept: () => send({ type: "job.accept" }),
-      delta: (seq, offset, text) => send({ type: "job.delta", seq, offset, text }),
-      done: (tokens) => send({ type: "job.done", tokens }),
-    }).start();
-  });
-  const client: WebSocket = await openSocket(`${relay.url}/client/${id}`);
-  const answer = await socketAnswer(client, index, pl, p.timeoutMs);
-  tab.close();
-  return answer;
+/** Through the raw relay (scripts/overhead/clients.ts relayAnswer). */
+function viaRelay(index: number, pl: TokenPlan): Promise<Answer> {
+  return relayAnswer(relay.url, index, pl, p.timeoutMs);
 }
 
 /** `total` jobs, `concurrent` at a time (a new one starts as one ends). */

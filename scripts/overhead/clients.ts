@@ -1,6 +1,6 @@
 import WebSocket from "ws";
 import { sseData } from "../../web/sdk/sse.js";
-import { MODEL, now, planPrompt, type TokenPlan } from "./bench-tab.js";
+import { MODEL, TokenServer, now, parsePlan, planPrompt, type TokenPlan } from "./bench-tab.js";
 
 /** What one client saw of one answer: when it asked, and when each token arrived. */
 export interface Answer {
@@ -110,4 +110,32 @@ export function socketAnswer(
     });
     ws.send(JSON.stringify({ prompt: planPrompt(index, plan) }));
   });
+}
+
+/**
+ * One job through the raw `ws` relay (scripts/overhead/raw-relay.mjs), the baseline of
+ * bench:overhead and bench:scale: the tab and the client each open a socket to it for the job, and
+ * the tab answers with the same fixed-timing TokenServer the coordinator's tabs run.
+ */
+export async function relayAnswer(
+  relayUrl: string,
+  index: number,
+  plan: TokenPlan,
+  timeoutMs: number,
+): Promise<Answer> {
+  const id = `j${index}-${Math.random().toString(36).slice(2)}`;
+  const tab = await openSocket(`${relayUrl}/tab/${id}`);
+  tab.on("message", (data) => {
+    const { prompt } = JSON.parse(data.toString()) as { prompt: string };
+    const send = (msg: unknown) => tab.readyState === 1 && tab.send(JSON.stringify(msg));
+    new TokenServer(parsePlan(prompt)!, {
+      accept: () => send({ type: "job.accept" }),
+      delta: (seq, offset, text) => send({ type: "job.delta", seq, offset, text }),
+      done: (tokens) => send({ type: "job.done", tokens }),
+    }).start();
+  });
+  const client: WebSocket = await openSocket(`${relayUrl}/client/${id}`);
+  const answer = await socketAnswer(client, index, plan, timeoutMs);
+  tab.close();
+  return answer;
 }
