@@ -1,4 +1,5 @@
 import { MAX_SHARDS_PER_HINT } from "./shard-name.js";
+import { hash32 } from "../../shared/hash/hash32.js";
 
 /**
  * How a location hint's tabs are spread over its shards: a binary trie over a stable 32-bit hash
@@ -18,18 +19,7 @@ export interface ShardLeaf {
 
 /** FNV-1a, 32-bit: stable across isolates and deploys, cheap, and spreads short strings well. */
 export function shardHash(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  // A final avalanche (murmur3 fmix), so the low bits used by the trie depend on every byte.
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return hash32(key);
 }
 
 /** `count` shards of equal share (count is rounded down to a power of two, 1..256). */

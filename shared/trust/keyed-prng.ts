@@ -1,3 +1,4 @@
+import { FNV_OFFSET, fmix32, fnv1a } from "../hash/hash32.js";
 import { createRng, type Rng } from "../scheduling/prng.js";
 
 /**
@@ -9,22 +10,10 @@ import { createRng, type Rng } from "../scheduling/prng.js";
  * unguessable by a tab that never sees the key; not a MAC.
  */
 
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
 export function keyedHash(key: string, ...parts: (string | number)[]): number {
-  let h = 0x811c9dc5;
+  let h = FNV_OFFSET;
   const feed = (s: string) => {
-    for (let i = 0; i < s.length; i++) {
-      h ^= s.charCodeAt(i);
-      h = Math.imul(h, 0x01000193);
-    }
+    h = fnv1a(h, s);
     h ^= 0xff;
     h = Math.imul(h, 0x01000193);
   };
