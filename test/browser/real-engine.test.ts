@@ -88,6 +88,16 @@ interface Tab extends ContributorPage {
   said: string[];
 }
 
+/** The smallest schema OpenAI's strict mode accepts: a closed object without properties. */
+const EMPTY_OBJECT = {
+  type: "json_schema" as const,
+  json_schema: {
+    name: "empty",
+    strict: true,
+    schema: { type: "object", properties: {}, additionalProperties: false },
+  },
+};
+
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random weights)", () => {
@@ -254,14 +264,7 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
         messages,
         max_tokens: 4,
         temperature: 0,
-        response_format: {
-          type: "json_schema",
-          json_schema: {
-            name: "empty",
-            strict: true,
-            schema: { type: "object", properties: {}, additionalProperties: false },
-          },
-        },
+        response_format: EMPTY_OBJECT,
       });
       const plainMs = performance.now() - t1;
       const content = answer.choices[0]?.message.content ?? "";
@@ -290,19 +293,22 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
     ANSWER_MS,
   );
 
-  // Skipped: as written it cannot pass. It follows up the JSON turn above without its
-  // response_format, but the coordinator wrote the schema into that turn's system message, so
-  // this request does not extend the conversation the engine holds and WebLLM reads it whole
-  // (the JSON turn's own prefill, 50 tokens, showed the same). Not yet rerun on a follow-up
-  // that keeps the same system message (2026-11-29: one run of this file took ~25 min on the
-  // loaded build machine). The engine's side is unit-tested in
-  // web/engine-worker/webllm-conversation.test.ts.
-  it.skip(
+  /**
+   * The follow-up turn costs ~80 s more on SwiftShader (measured 82.4 s on a quiet machine,
+   * 2026-11-29), which CI's 20-minute budget does not have room for beside the rest of this file;
+   * it runs with REAL_ENGINE_KV=1 (`REAL_ENGINE_KV=1 npm test -- --project browser
+   * test/browser/real-engine.test.ts`). CI still checks the tab's side of it without the engine:
+   * web/engine-worker/webllm-conversation.test.ts.
+   */
+  const KV_TURN = process.env.REAL_ENGINE_KV === "1";
+  it.runIf(KV_TURN)(
     // Issue 14's proof on the real engine: WebLLM keeps the conversation it served last and, when
     // the next chat request extends it (same messages, plus the answer it wrote, then a new
     // message), prefills only the new message on top of its KV cache. The tab must not reset
     // WebLLM between jobs for that (web/engine-worker/webllm-engine.ts). WebLLM's own usage says
-    // what it prefilled (`prompt_tokens` counts this round) and how long it took.
+    // what it prefilled (`prompt_tokens` counts this round) and how long it took. The follow-up
+    // keeps the first turn's response_format, so the coordinator writes the same system message
+    // and the conversation the engine holds is a prefix of this one.
     "prefills only the new message when the next turn extends the conversation the tab holds",
     async () => {
       expect(held, "the JSON answer above, which this turn follows up").toBeDefined();
@@ -315,22 +321,28 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
       const answer = await openai().chat.completions.create({
         model: FIXTURE_MODEL_ID,
         messages,
-        max_tokens: 1,
+        max_tokens: 4,
         temperature: 0,
+        response_format: EMPTY_OBJECT,
       });
       const ms = performance.now() - t0;
       const turn = lastJobUsage(tabs[0]!);
-      // What a fresh engine would prefill for the same messages: at least the first turn's whole
-      // prompt; what this round adds: "<|im_start|>user\nGo<|im_end|>\n<|im_start|>assistant\n".
+      // What this round adds: "<|im_start|>user\nGo<|im_end|>\n<|im_start|>assistant\n"; a
+      // fresh engine would prefill at least the first turn's whole prompt again.
       const added = chatRoundTokens("Go");
       console.log(
-        `real-engine: follow-up turn (${messages.length} messages, max_tokens 1): ${secs(ms)}; ` +
+        `real-engine: follow-up turn (${messages.length} messages, max_tokens 4): ${secs(ms)}; ` +
           `WebLLM prefilled ${turn?.prompt_tokens} tokens in ${turn?.extra?.time_to_first_token_s?.toFixed(1)} s ` +
           `(first turn: ${firstTurn!.prompt_tokens} tokens in ${firstTurn!.extra?.time_to_first_token_s?.toFixed(1)} s); ` +
-          `the new round is ${added} tokens; client usage=${JSON.stringify(answer.usage)}`,
+          `the new round is ${added} tokens; content=${JSON.stringify(answer.choices[0]?.message.content)} ` +
+          `client usage=${JSON.stringify(answer.usage)}`,
       );
-      expect(turn?.prompt_tokens).toBe(added);
-      expect(added).toBeLessThan(firstTurn!.prompt_tokens);
+      expect(JSON.parse(answer.choices[0]?.message.content ?? "")).toEqual({});
+      // Only the new round was prefilled (WebLLM 0.2.79 may also feed the end-of-turn tokens of
+      // the previous answer, which its cache lacks: a few tokens at most), not the whole history.
+      expect(turn!.prompt_tokens).toBeGreaterThanOrEqual(added);
+      expect(turn!.prompt_tokens).toBeLessThanOrEqual(added + 3);
+      expect(turn!.prompt_tokens).toBeLessThan(firstTurn!.prompt_tokens);
       expect(turn!.extra!.time_to_first_token_s!).toBeLessThan(
         firstTurn!.extra!.time_to_first_token_s!,
       );
