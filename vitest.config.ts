@@ -10,7 +10,7 @@ export default defineConfig({
   test: {
     projects: [
       {
-        test: { name: "shared", include: ["shared/**/*.test.ts"], environment: "node" },
+        test: { name: "shared", include: ["shared/**/*.test.ts"], environment: "node", isolate: false },
       },
       {
         plugins: [
@@ -69,7 +69,7 @@ export default defineConfig({
         test: { name: "edge-prod", include: ["edge/**/*.prod.test.ts"] },
       },
       {
-        test: { name: "web", include: ["web/**/*.test.ts"], environment: "node" },
+        test: { name: "web", include: ["web/**/*.test.ts"], environment: "node", isolate: false },
       },
       {
         // The coordinator under `wrangler dev` with Node-side peers (a local upstream, ws tabs).
