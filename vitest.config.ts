@@ -10,7 +10,12 @@ export default defineConfig({
   test: {
     projects: [
       {
-        test: { name: "shared", include: ["shared/**/*.test.ts"], environment: "node", isolate: false },
+        test: {
+          name: "shared",
+          include: ["shared/**/*.test.ts"],
+          environment: "node",
+          isolate: false,
+        },
       },
       {
         plugins: [
