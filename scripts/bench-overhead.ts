@@ -16,8 +16,7 @@
  *        [--quick]      (smaller preset: fewer jobs, shorter answers)
  *        [--latency-only] (only the added-latency phase: no relay or per-frame cost rows)
  */
-import { execFileSync, spawn } from "node:child_process";
-import { createInterface } from "node:readline";
+import { execFileSync } from "node:child_process";
 import { cpus } from "node:os";
 import { mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -32,6 +31,7 @@ import {
   socketAnswer,
   type Answer,
 } from "./overhead/clients.js";
+import { framesOf, okCount, runPool, startRawRelay } from "./overhead/job-pool.js";
 import { childPids, treeCpuMs } from "./overhead/proc-cpu.js";
 
 const flags = readFlags(process.argv.slice(2));
@@ -217,15 +217,7 @@ async function runJobs(concurrent: number, total: number, plan: TokenPlan, path:
   process.stdout.write(
     `  ${path.name.replace(/^via/, "")}: ${total} jobs × ${plan.tokens} tokens, ${concurrent} at a time… `,
   );
-  const answers: Answer[] = [];
-  let started = 0;
-  const worker = async () => {
-    while (started < total) {
-      started++;
-      answers.push(await path(nextIndex++, plan));
-    }
-  };
-  await Promise.all(Array.from({ length: concurrent }, worker));
+  const answers = await runPool(concurrent, total, () => path(nextIndex++, plan));
   console.log(`${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const failed = answers.find((a) => !a.ok);
   if (failed) console.log(`  (a job failed: ${failed.error})`);
@@ -237,7 +229,7 @@ async function cpuPerFrame(pid: number | undefined, jobs: number, plan: TokenPla
   const before = treeCpuMs(pid);
   const answers = await runJobs(p.costStreams, jobs, plan, path);
   const cpuMs = treeCpuMs(pid) - before;
-  const frames = answers.reduce((n, a) => n + a.tokenAt.length, 0);
+  const frames = framesOf(answers);
   const wallMs =
     Math.max(...answers.map((a) => a.endAt)) - Math.min(...answers.map((a) => a.sentAt));
   // No frame through in the time allowed: no per-frame figure (NaN prints as "n/a").
@@ -245,14 +237,10 @@ async function cpuPerFrame(pid: number | undefined, jobs: number, plan: TokenPla
 }
 
 function throughput(answers: Answer[], plan: TokenPlan) {
-  const frames = answers.reduce((n, a) => n + a.tokenAt.length, 0);
+  const frames = framesOf(answers);
   const wall = Math.max(...answers.map((a) => a.endAt)) - Math.min(...answers.map((a) => a.sentAt));
   const ideal = plan.tokens * plan.frameMs;
   return { fps: (frames * 1000) / wall, stretch: wall / ideal, ok: okCount(answers) };
-}
-
-function okCount(answers: Answer[]): string {
-  return `${answers.filter((a) => a.ok).length}/${answers.length}`;
 }
 
 function addedRow(
@@ -292,19 +280,6 @@ async function startCoordinator(root: string, vars: Record<string, string>): Pro
   const url = pathToFileURL(resolve(root, "test/support/wrangler-dev.ts")).href;
   const mod = (await import(url)) as typeof import("../test/support/wrangler-dev.js");
   return mod.startWranglerDev({ vars, timeoutMs: 90_000 });
-}
-
-/** The raw relay in its own process (scripts/overhead/raw-relay.mjs). */
-async function startRawRelay(): Promise<{ url: string; pid: number; stop: () => void }> {
-  const child = spawn(process.execPath, [resolve("scripts/overhead/raw-relay.mjs")], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const line = await new Promise<string>((res, rej) => {
-    child.once("error", rej);
-    createInterface({ input: child.stdout! }).once("line", res);
-  });
-  const { port } = JSON.parse(line) as { port: number };
-  return { url: `ws://127.0.0.1:${port}`, pid: child.pid!, stop: () => child.kill() };
 }
 
 function describeSource(root: string): string {

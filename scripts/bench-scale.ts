@@ -13,8 +13,6 @@
  *        [--rounds 1] [--lengths 100,4000] [--cost-streams 2] [--cost-frames 2000]
  *        [--cost-frame-ms 2] [--quick]
  */
-import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
 import { cpus, loadavg } from "node:os";
 import { mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -23,6 +21,7 @@ import type { WranglerDev } from "../test/support/wrangler-dev.js";
 import { numberFlag, numberList, percentile, printTable, readFlags } from "./sim/flags.js";
 import { CoordinatorTab, type TokenPlan } from "./overhead/bench-tab.js";
 import { coordinatorAnswer, relayAnswer, type Answer } from "./overhead/clients.js";
+import { framesOf, okCount, runPool, startRawRelay } from "./overhead/job-pool.js";
 import { childPids, treeCpuMs } from "./overhead/proc-cpu.js";
 
 const flags = readFlags(process.argv.slice(2));
@@ -182,7 +181,7 @@ type Path = (index: number, plan: TokenPlan) => Promise<Answer>;
 
 function row(name: string, answers: Answer[], cpuMs: number, spread: string): string[] {
   const ok = answers.filter((a) => a.ok);
-  const frames = answers.reduce((n, a) => n + a.tokenAt.length, 0);
+  const frames = framesOf(answers);
   const wall = Math.max(...answers.map((a) => a.endAt)) - Math.min(...answers.map((a) => a.sentAt));
   const ideal = p.rounds * plan.tokens * plan.frameMs;
   const ttft = ok.map((a) => a.tokenAt[0]! - a.sentAt);
@@ -223,17 +222,8 @@ function viaRelay(index: number, pl: TokenPlan): Promise<Answer> {
 }
 
 /** `total` jobs, `concurrent` at a time (a new one starts as one ends). */
-async function runJobs(concurrent: number, total: number, pl: TokenPlan, path: Path) {
-  const answers: Answer[] = [];
-  let started = 0;
-  const worker = async () => {
-    while (started < total) {
-      started++;
-      answers.push(await path(nextIndex++, pl));
-    }
-  };
-  await Promise.all(Array.from({ length: concurrent }, worker));
-  return answers;
+function runJobs(concurrent: number, total: number, pl: TokenPlan, path: Path) {
+  return runPool(concurrent, total, () => path(nextIndex++, pl));
 }
 
 async function cpuPerFrame(pid: number | undefined, jobs: number, pl: TokenPlan, path: Path) {
@@ -241,9 +231,8 @@ async function cpuPerFrame(pid: number | undefined, jobs: number, pl: TokenPlan,
   const before = treeCpuMs(pid);
   const answers = await runJobs(p.costStreams, jobs, pl, path);
   const cpuMs = treeCpuMs(pid) - before;
-  const frames = answers.reduce((n, a) => n + a.tokenAt.length, 0);
-  const ok = `${answers.filter((a) => a.ok).length}/${answers.length}`;
-  return { us: frames ? (cpuMs * 1000) / frames : NaN, ok };
+  const frames = framesOf(answers);
+  return { us: frames ? (cpuMs * 1000) / frames : NaN, ok: okCount(answers) };
 }
 
 /** `wrangler dev` of this checkout, loaded from its own path (as bench:overhead does). */
@@ -261,17 +250,4 @@ async function startCoordinator(
       console.log(`  (wrangler dev did not start, attempt ${attempt}: ${String(e).slice(0, 120)})`);
     }
   }
-}
-
-/** The raw relay in its own process (scripts/overhead/raw-relay.mjs). */
-async function startRawRelay(): Promise<{ url: string; pid: number; stop: () => void }> {
-  const child = spawn(process.execPath, [resolve("scripts/overhead/raw-relay.mjs")], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const line = await new Promise<string>((res, rej) => {
-    child.once("error", rej);
-    createInterface({ input: child.stdout! }).once("line", res);
-  });
-  const { port } = JSON.parse(line) as { port: number };
-  return { url: `ws://127.0.0.1:${port}`, pid: child.pid!, stop: () => child.kill() };
 }
