@@ -3,6 +3,7 @@ import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { EngineTab } from "../../test/workerd/api-tab.js";
 import { jobToken } from "../../test/workerd/tab-helpers.js";
+import { weatherTool } from "../../test/workerd/weather-tool.js";
 
 /**
  * GET /v1/jobs/:id of a tool-calling job shows what the chat response showed (its tool calls, or
@@ -19,19 +20,6 @@ const client = new OpenAI({
 const tabs: EngineTab[] = [];
 afterEach(() => tabs.splice(0).forEach((t) => t.close()));
 
-const weather = {
-  type: "function" as const,
-  function: {
-    name: "get_weather",
-    parameters: {
-      type: "object",
-      properties: { city: { type: "string" } },
-      required: ["city"],
-      additionalProperties: false,
-    },
-  },
-};
-
 async function viewOf(response: Response): Promise<Record<string, unknown>> {
   const id = response.headers.get("x-tabgrid-job-id");
   const res = await SELF.fetch(`${ORIGIN}/v1/jobs/${id}`, { headers: jobToken(response) });
@@ -46,7 +34,7 @@ describe("GET /v1/jobs/:id of a tool-calling job", () => {
       .create({
         model: "view-tools",
         messages: [{ role: "user", content: "Weather in Paris? call get_weather" }],
-        tools: [weather],
+        tools: [weatherTool],
         tool_choice: "required",
       })
       .withResponse();
@@ -63,7 +51,7 @@ describe("GET /v1/jobs/:id of a tool-calling job", () => {
       .create({
         model: "view-tools-text",
         messages: [{ role: "user", content: "Say hello" }],
-        tools: [weather],
+        tools: [weatherTool],
       })
       .withResponse();
     const content = data.choices[0]!.message.content;

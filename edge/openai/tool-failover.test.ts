@@ -2,6 +2,7 @@ import { SELF } from "cloudflare:test";
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import { weatherTool } from "../../test/workerd/weather-tool.js";
 
 /**
  * A tool-calling answer whose tab fails mid-envelope starts again on the next tab, under the same
@@ -23,18 +24,6 @@ async function scripted(model: string): Promise<ScriptedTab> {
   return t;
 }
 
-const weather = {
-  type: "function" as const,
-  function: {
-    name: "get_weather",
-    parameters: {
-      type: "object",
-      properties: { city: { type: "string" } },
-      required: ["city"],
-      additionalProperties: false,
-    },
-  },
-};
 const ENVELOPE = '{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]}';
 
 /** The first tab writes half an envelope and leaves; the second must start over, constrained. */
@@ -59,7 +48,7 @@ describe("failover of a tool-calling answer", () => {
     const answer = client.chat.completions.create({
       model: "tf-whole",
       messages: [{ role: "user", content: "Weather in Paris?" }],
-      tools: [weather],
+      tools: [weatherTool],
       tool_choice: "required",
     });
     await failOverMidEnvelope(first, "tf-whole");
@@ -75,7 +64,7 @@ describe("failover of a tool-calling answer", () => {
     const answer = client.chat.completions.create({
       model: "tf-stream",
       messages: [{ role: "user", content: "Weather in Paris?" }],
-      tools: [weather],
+      tools: [weatherTool],
       tool_choice: "required",
       stream: true,
     });
