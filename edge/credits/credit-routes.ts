@@ -1,5 +1,4 @@
 import { Hono, type Context } from "hono";
-import type { z } from "zod";
 import {
   LinkRequestSchema,
   NameRequestSchema,
@@ -11,7 +10,7 @@ import { verifyStatement } from "../auth/link-proof.js";
 import { readConfig } from "../config.js";
 import type { AppContext } from "../env.js";
 import { ApiError } from "../http/api-error.js";
-import { readBodyText } from "../http/json-body.js";
+import { parseJsonBody } from "../http/json-body.js";
 import { publicNodeId } from "../region/public-id.js";
 import { ledgerStub } from "./ledger-client.js";
 import type { ProofOutcome } from "./ledger-do.js";
@@ -33,7 +32,7 @@ export function creditRoutes() {
 
   app.post("/credits/link", async (c) => {
     const keyId = keyIdOf(c);
-    const body = await parseProof(c, LinkRequestSchema);
+    const body = await parseJsonBody(c, LinkRequestSchema, MAX_PROOF_BODY_BYTES);
     const proof = await verifyStatement(body, linkText(keyId, body.signedAt));
     if (!proof.ok) throw refused(proof.reason);
     const result = await ledgerStub(c.env).link(proof.identity, keyId, body.signedAt);
@@ -43,7 +42,7 @@ export function creditRoutes() {
   });
 
   app.post("/credits/name", async (c) => {
-    const body = await parseProof(c, NameRequestSchema);
+    const body = await parseJsonBody(c, NameRequestSchema, MAX_PROOF_BODY_BYTES);
     const proof = await verifyStatement(body, nameText(body.name, body.signedAt));
     if (!proof.ok) throw refused(proof.reason);
     const name = body.name === null ? null : sanitizeDisplayName(body.name);
@@ -115,29 +114,6 @@ function keyIdOf(c: Context<AppContext>): string {
     );
   }
   return owner.slice("key:".length);
-}
-
-async function parseProof<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
-  const text = await readBodyText(c.req.raw, MAX_PROOF_BODY_BYTES);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new ApiError(400, "invalid_request_error", "Request body is not valid JSON.");
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const param = issue?.path.map(String).join(".") || null;
-    throw new ApiError(
-      400,
-      "invalid_request_error",
-      `Invalid ${param ?? "body"}: ${issue?.message ?? "invalid value"}`,
-      param,
-      "invalid_value",
-    );
-  }
-  return parsed.data;
 }
 
 function refused(reason: string): ApiError {

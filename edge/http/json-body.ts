@@ -46,13 +46,15 @@ export async function readBodyText(request: Request, maxBytes = MAX_BODY_BYTES):
 
 /**
  * Read and validate a JSON body with a shared schema. Every failure is a 400 in OpenAI's shape that
- * names the offending field (`param`), never a 500; a body over MAX_BODY_BYTES is a 413.
+ * names the offending field (`param`), never a 500; a body over `maxBytes` (MAX_BODY_BYTES unless a
+ * route asks for less) is a 413.
  */
 export async function parseJsonBody<S extends z.ZodType>(
   c: Context,
   schema: S,
+  maxBytes = MAX_BODY_BYTES,
 ): Promise<z.infer<S>> {
-  const text = await readBodyText(c.req.raw);
+  const text = await readBodyText(c.req.raw, maxBytes);
   // Later readers (the fallback forwards the body) use Hono's cache, since the stream is consumed.
   (c.req.bodyCache as Record<string, Promise<unknown>>).text = Promise.resolve(text);
   let json: unknown;
