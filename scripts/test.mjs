@@ -40,8 +40,13 @@ if (!existsSync(results)) {
 }
 const report = JSON.parse(readFileSync(results, "utf8"));
 const passed = report.numPassedTests ?? 0;
-// Suites that failed to load count as failures too, so a broken import can't pass silently.
-const failed = (report.numFailedTests ?? 0) + (report.numFailedTestSuites ?? 0);
+// Files that failed without a failing test (a broken import, an error in a hook) count as one
+// failure each, so they can't pass silently; a failing test is counted once, not again for its
+// file and its describe blocks (numFailedTestSuites counts those too).
+const brokenFiles = (report.testResults ?? []).filter(
+  (f) => f.status === "failed" && !(f.assertionResults ?? []).some((a) => a.status === "failed"),
+).length;
+const failed = (report.numFailedTests ?? 0) + brokenFiles;
 const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(failed > 0 || passed === 0 || run.status !== 0 ? 1 : 0);

@@ -5,6 +5,7 @@ import type { NetworkView, RegionView } from "../../shared/status/status-views.j
 import { honest, serveForever, spam } from "../../test/workerd/answering-tab.js";
 import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
 import { AUDIT_ALL, NO_CANARIES, withTrust } from "../../test/workerd/trust-helpers.js";
+import { NO_NOISE } from "../../test/support/deterministic-engine.js";
 
 /**
  * Verification health in the status API and /metrics (docs/status.md): a tab answering with spam
@@ -35,9 +36,11 @@ describe("verification health", () => {
   it("shows audits passed and failed and quarantined tabs in /v1/status*, /metrics", async () => {
     await withTrust("afr", { ...AUDIT_ALL, ...NO_CANARIES });
     const verifier = await tabs.tab(["verif-status-model"], { loc: JOBURG });
-    serveForever(verifier, honest);
+    // Noiseless scoring: with a GPU's everyday noise the liar's audit of the honest answer fails
+    // now and then (a random seed per audit), and the counts below would vary between runs.
+    serveForever(verifier, honest, NO_NOISE);
     const liar = await tabs.tab(["verif-status-model"], { loc: JOBURG });
-    serveForever(liar, spam);
+    serveForever(liar, spam, NO_NOISE);
     // Two requests at once: each tab serves one, and each audits the other's answer.
     await Promise.all(
       [0, 1].map(async () =>
@@ -62,8 +65,11 @@ describe("verification health", () => {
     });
     // Regions that run no verification say so (null), not zero.
     expect(list.filter((r) => r.region !== "afr").every((r) => r.verification === null)).toBe(true);
+    // The liar's audit of the honest answer may still be in flight, so "passed" may have grown.
     const network = await getJson<NetworkView>("/v1/status");
-    expect(network.verification?.audits).toEqual(v.audits);
+    expect(network.verification?.audits.failed).toBe(1);
+    expect(network.verification?.audits.passed).toBeGreaterThanOrEqual(v.audits.passed);
+    expect(network.verification?.audits.passed).toBeLessThanOrEqual(1);
     expect(network.verification?.quarantined_tabs).toBe(1);
 
     const res = await app.request(
@@ -73,7 +79,7 @@ describe("verification health", () => {
     );
     const text = await res.text();
     expect(text).toContain("# TYPE tabgrid_audits_total counter");
-    expect(text).toContain(`tabgrid_audits_total{region="afr",result="passed"} ${v.audits.passed}`);
+    expect(text).toMatch(/^tabgrid_audits_total\{region="afr",result="passed"\} [01]$/m);
     expect(text).toContain('tabgrid_audits_total{region="afr",result="failed"} 1');
     expect(text).toContain('tabgrid_quarantined_tabs{region="afr"} 1');
   }, 20_000);

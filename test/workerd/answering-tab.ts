@@ -1,6 +1,6 @@
 import { CoordinatorMessageSchema, parseFrame } from "../../shared/protocol/node-messages.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
-import { expectedOutput, scoreClaim } from "../support/deterministic-engine.js";
+import { expectedOutput, scoreClaim, type ScoreNoise } from "../support/deterministic-engine.js";
 import type { ScriptedTab } from "./scripted-tab.js";
 
 /** What a scripted tab answers to a job. */
@@ -11,9 +11,14 @@ export const spam: Answerer = () => "Buy cheap watches at our store today, best 
 
 /**
  * Answer every job and audit `t` receives from now on: jobs with `answer`, audits re-scored as the
- * deterministic engine would (so an honest verifier judges the answer it audits).
+ * deterministic engine would (so an honest verifier judges the answer it audits), with the
+ * everyday noise of a real GPU unless a test needs verdicts that cannot vary (`noise`).
  */
-export function serveForever(t: ScriptedTab, answer: Answerer): void {
+export function serveForever(
+  t: ScriptedTab,
+  answer: Answerer,
+  noise: ScoreNoise = { sd: 0.3, flipRate: 0.02, seed: 5 },
+): void {
   t.ws.addEventListener("message", (e) => {
     const parsed = parseFrame(CoordinatorMessageSchema, e.data as string);
     if (!parsed.ok) return;
@@ -30,7 +35,7 @@ export function serveForever(t: ScriptedTab, answer: Answerer): void {
         usage: { prompt_tokens: 1, completion_tokens: n, total_tokens: n + 1 },
       });
     } else if (msg.type === "audit.assign") {
-      const r = scoreClaim(msg, { sd: 0.3, flipRate: 0.02, seed: 5 });
+      const r = scoreClaim(msg, noise);
       t.send({ type: "audit.result", auditId: msg.auditId, ...r });
     }
   });
