@@ -408,7 +408,16 @@ export class JobMachine {
         const row = current ? jobs.get(msg.jobId) : undefined;
         if (tab.jobId === msg.jobId) await placement.release(tab, msg.state ?? "idle");
         else if (tab.queuedJobId === msg.jobId) placement.unqueue(tab, msg.jobId, "refused");
-        if (row && msg.error.code === "bad_request" && row.error_code === "bad_request") {
+        if (row && resting(row, msg)) {
+          // The tab could not start a job it never accepted because it is resting (its GPU
+          // share, its owner's pause, a model load): most often one queued behind the job it just
+          // finished. Not a fault: the job waits for a tab, this one included, as a new request does.
+          jobs.untried(msg.jobId, tab.tabId);
+          await this.redispatch(msg.jobId, tabCause(msg.error), {
+            waitMs: this.d.config.queueWaitMs,
+            failedOver: false,
+          });
+        } else if (row && msg.error.code === "bad_request" && row.error_code === "bad_request") {
           // A second tab agrees that the request is one this model cannot take (e.g. longer than
           // its context window): that reaches the client.
           await this.endWithError(msg.jobId, {
@@ -611,7 +620,15 @@ export class JobMachine {
   }
 
   /** Move a job whose tab failed to another tab, continuing after the text already delivered. */
-  private async redispatch(jobId: string, cause: JobError): Promise<void> {
+  /**
+   * Move a job on: to another tab at once, or back to waiting for `waitMs` (REDISPATCH_WAIT_MS
+   * after a failure; QUEUE_WAIT_MS for a job its tab could not start, which is no failover).
+   */
+  private async redispatch(
+    jobId: string,
+    cause: JobError,
+    { waitMs = this.d.config.redispatchWaitMs, failedOver = true } = {},
+  ): Promise<void> {
     const { jobs, timers, channel, config } = this.d;
     const row = jobs.get(jobId);
     if (!row || TERMINAL_STATES.has(row.state)) return;
@@ -641,11 +658,13 @@ export class JobMachine {
       });
       return;
     }
-    this.d.stats.failedOver(row);
-    log("info", "job failing over", { jobId, cause: cause.message, delivered: row.text.length });
+    if (failedOver) {
+      this.d.stats.failedOver(row);
+      log("info", "job failing over", { jobId, cause: cause.message, delivered: row.text.length });
+    } else log("info", "job waiting again", { jobId, cause: cause.message });
     const placed = await this.d.placement.tryDispatch(jobId);
     if (!placed && !timers.has(jobTimer("wait", jobId))) {
-      await timers.set(jobTimer("wait", jobId), Date.now() + config.redispatchWaitMs);
+      await timers.set(jobTimer("wait", jobId), Date.now() + waitMs);
     }
     await this.placed(placed);
   }
@@ -746,4 +765,17 @@ function clientCause(cause: JobError): JobError {
     code: "engine_error",
     message: "one tab reported the request invalid for this model and no second tab confirmed it",
   };
+}
+
+/**
+ * A refusal that says only "not now": no capacity, from a tab that says it is resting (paused or
+ * loading), for a job it never accepted (no text, still assigned).
+ */
+function resting(row: JobRow, msg: { error: { code: string }; state?: string }): boolean {
+  return (
+    msg.error.code === "no_capacity" &&
+    (msg.state === "paused" || msg.state === "loading") &&
+    row.state === "assigned" &&
+    row.first_token_at === null
+  );
 }

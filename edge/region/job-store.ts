@@ -242,6 +242,17 @@ export class JobStore {
     );
   }
 
+  /**
+   * The tab could not start the job (it was resting): it may be given the job again. The attempt
+   * still counts, so a tab that refuses every time cannot hold a job for ever.
+   */
+  untried(id: string, tabId: string): void {
+    const row = this.get(id);
+    if (!row) return;
+    const tried = this.tried(row).filter((t) => t !== tabId);
+    this.sql.exec(`UPDATE jobs SET tried = ? WHERE id = ?`, JSON.stringify(tried), id);
+  }
+
   /** A requeued job's answer starts again from nothing (job-reading.ts, restartsOnFailover). */
   clearText(id: string): void {
     this.texts.drop(id);

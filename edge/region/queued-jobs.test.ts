@@ -137,4 +137,40 @@ describe("a job queued behind a busy tab", () => {
     t.serve(assign.job, ["second"]);
     expect(await streamText(two)).toEqual({ text: "second", done: true });
   });
+
+  it("waits for its tab when the tab rests after the job ahead (GPU share), and counts no fault", async () => {
+    const t = await queueingTab(["q-rest"]);
+    const one = await busyWith(t, "q-rest");
+    const twoRes = chat("q-rest", { stream: true });
+    const queued = (await t.next("job.assign")).job;
+    // The job ahead ends and the tab rests (its GPU share): it refuses the queued job, paused.
+    t.send({
+      type: "job.done",
+      jobId: one.job.id,
+      finishReason: "stop",
+      usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
+      state: "paused",
+    });
+    expect((await streamText(await one.res)).done).toBe(true);
+    t.send({
+      type: "job.error",
+      jobId: queued.id,
+      error: { code: "no_capacity", message: "this tab is paused" },
+      state: "paused",
+    });
+    // The rest outlasts REDISPATCH_WAIT_MS (1 s in the test config) but not QUEUE_WAIT_MS
+    // (1.5 s): the job waits as a queued request does, not as a failed-over one.
+    await new Promise((r) => setTimeout(r, 1200));
+    t.send({ type: "status", state: "idle", models: ["q-rest"] });
+    const again = await t.next("job.assign");
+    expect(again.job.id).toBe(queued.id);
+    t.serve(again.job, ["second"]);
+    expect(await streamText(await twoRes)).toEqual({ text: "second", done: true });
+    // Resting is the contributor's choice, not a fault of the tab.
+    const nodes = (await (await SELF.fetch("http://tabgrid.test/v1/nodes")).json()) as {
+      data: { models: string[]; trust?: { faults: number } }[];
+    };
+    const mine = nodes.data.find((n) => n.models.includes("q-rest"));
+    expect(mine?.trust?.faults).toBe(0);
+  }, 10_000);
 });

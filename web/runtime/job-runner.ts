@@ -113,7 +113,15 @@ export class JobRunner {
       return;
     }
     if (this.job || view.state !== "idle") {
-      return this.refuse(job.id, "no_capacity", `this tab is ${view.state}`);
+      // Resting (paused, loading) is said, so the coordinator waits for this tab rather than
+      // counting the refusal as a failure (e.g. a job queued behind one after which it rests).
+      const resting = !this.job && (view.state === "paused" || view.state === "loading");
+      return this.refuse(
+        job.id,
+        "no_capacity",
+        `this tab is ${view.state}`,
+        resting ? view.state : undefined,
+      );
     }
     if (job.model !== view.model) {
       return this.refuse(job.id, "model_not_served", `this tab serves ${view.model ?? "none"}`);

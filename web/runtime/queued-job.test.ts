@@ -64,4 +64,17 @@ describe("a job queued behind the running one", () => {
       finishReason: "stop",
     });
   });
+
+  it("a job sent to a tab that has just paused is refused saying it rests", async () => {
+    const { sockets, until, connect, frames, contributor } = setup(new DeterministicEngine(2));
+    await connect();
+    const paused = until((v) => v.state === "paused");
+    contributor.pause("resting");
+    await paused;
+    // The coordinator had not yet read the tab's status frame when it sent this job.
+    sockets.last.receive({ type: "job.assign", job: job("job-1", "x"), attempt: 1 });
+    const refused = frames().find((f) => f.type === "job.error" && f.jobId === "job-1");
+    // The coordinator reads `state` to wait for this tab instead of failing the job over.
+    expect(refused).toMatchObject({ error: { code: "no_capacity" }, state: "paused" });
+  });
 });
