@@ -1,12 +1,7 @@
-import {
-  IDENTITY_ALGORITHM,
-  SIGNATURE_ALGORITHM,
-  fromBase64url,
-  nodeIdFromPublicKey,
-} from "../../shared/protocol/node-identity.js";
 import { PROOF_WINDOW_MS } from "../../shared/credits/credit-proofs.js";
+import { verifySignedText, type SignatureCheck } from "./signed-text.js";
 
-export type ProofCheck = { ok: true; identity: string } | { ok: false; reason: string };
+export type ProofCheck = SignatureCheck;
 
 /**
  * Check a statement a contributor tab signed with its identity key (shared/credits/credit-proofs.ts):
@@ -22,24 +17,5 @@ export async function verifyStatement(
   if (Math.abs(now - proof.signedAt) > PROOF_WINDOW_MS) {
     return { ok: false, reason: "signedAt is too far from the coordinator's clock" };
   }
-  const spki = fromBase64url(proof.publicKey);
-  const signature = fromBase64url(proof.signature);
-  if (!spki || !signature) return { ok: false, reason: "proof is not base64url" };
-  let key: CryptoKey;
-  try {
-    key = await crypto.subtle.importKey("spki", spki, IDENTITY_ALGORITHM, false, ["verify"]);
-  } catch {
-    return { ok: false, reason: "public key is not an ECDSA P-256 SPKI" };
-  }
-  const valid = await crypto.subtle.verify(
-    SIGNATURE_ALGORITHM,
-    key,
-    signature,
-    new TextEncoder().encode(text),
-  );
-  if (!valid) return { ok: false, reason: "signature does not verify with this public key" };
-  return {
-    ok: true,
-    identity: await nodeIdFromPublicKey(spki, (d) => crypto.subtle.digest("SHA-256", d)),
-  };
+  return verifySignedText(proof, text);
 }
