@@ -11,6 +11,7 @@ import { EngineTab } from "../../test/workerd/api-tab.js";
 import { embeddingOf, embedPromptTokens } from "../../test/support/deterministic-engine.js";
 import { post, useTabs } from "../../test/workerd/tab-helpers.js";
 import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import { workerdOpenAI } from "../../test/workerd/openai-client.js";
 
 /**
  * POST /v1/embeddings against the coordinator in workerd: the official `openai` client and
@@ -28,12 +29,7 @@ const MEDIUM_B32 = "snowflake-arctic-embed-m-q0f32-MLC-b32";
 const fetchSelf = (url: RequestInfo | URL, init?: RequestInit) =>
   SELF.fetch(url as string, init as RequestInit);
 
-const client = new OpenAI({
-  baseURL: "http://tabgrid.test/v1",
-  apiKey: "unused-locally",
-  fetch: fetchSelf,
-  maxRetries: 0,
-});
+const client = workerdOpenAI();
 
 const engineTabs: EngineTab[] = [];
 afterEach(() => engineTabs.splice(0).forEach((t) => t.close()));

@@ -1,21 +1,16 @@
 import { SELF } from "cloudflare:test";
-import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { EngineTab } from "../../test/workerd/api-tab.js";
 import { jobToken } from "../../test/workerd/tab-helpers.js";
 import { weatherTool } from "../../test/workerd/weather-tool.js";
+import { workerdOpenAI } from "../../test/workerd/openai-client.js";
 
 /**
  * GET /v1/jobs/:id of a tool-calling job shows what the chat response showed (its tool calls, or
  * its content), not the tool envelope the tab wrote.
  */
 const ORIGIN = "http://tabgrid.test";
-const client = new OpenAI({
-  baseURL: `${ORIGIN}/v1`,
-  apiKey: "unused-locally",
-  fetch: (url, init) => SELF.fetch(url as string, init as RequestInit),
-  maxRetries: 0,
-});
+const client = workerdOpenAI();
 
 const tabs: EngineTab[] = [];
 afterEach(() => tabs.splice(0).forEach((t) => t.close()));

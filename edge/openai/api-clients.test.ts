@@ -1,22 +1,17 @@
-import { SELF } from "cloudflare:test";
 import OpenAI from "openai";
 import { zodFunction, zodResponseFormat } from "openai/helpers/zod";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { ChatCompletionChunkSchema } from "../../shared/openai/chat.js";
 import { EngineTab } from "../../test/workerd/api-tab.js";
+import { workerdOpenAI } from "../../test/workerd/openai-client.js";
 
 /**
  * The official `openai` client, pointed at Tabgrid by base URL only (its fetch reaches the
  * coordinator in workerd), against tabs running the deterministic engine, which follows the job's
  * JSON constraint as WebLLM's grammar would.
  */
-const client = new OpenAI({
-  baseURL: "http://tabgrid.test/v1",
-  apiKey: "unused-locally",
-  fetch: (url, init) => SELF.fetch(url as string, init as RequestInit),
-  maxRetries: 0,
-});
+const client = workerdOpenAI();
 
 const tabs: EngineTab[] = [];
 afterEach(() => tabs.splice(0).forEach((t) => t.close()));

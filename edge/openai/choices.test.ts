@@ -1,16 +1,11 @@
-import { SELF } from "cloudflare:test";
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { MAX_CHOICES } from "../../shared/openai/request-fields.js";
 import { EngineTab } from "../../test/workerd/api-tab.js";
+import { workerdOpenAI } from "../../test/workerd/openai-client.js";
 
 /** `n` > 1 with the official `openai` client: one job per choice, fanned out to the tabs there are. */
-const client = new OpenAI({
-  baseURL: "http://tabgrid.test/v1",
-  apiKey: "unused-locally",
-  fetch: (url, init) => SELF.fetch(url as string, init as RequestInit),
-  maxRetries: 0,
-});
+const client = workerdOpenAI();
 
 const tabs: EngineTab[] = [];
 afterEach(() => tabs.splice(0).forEach((t) => t.close()));

@@ -1,22 +1,17 @@
-import { SELF } from "cloudflare:test";
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { SERVED_TOP_LOGPROBS, type TokenLogprob } from "../../shared/protocol/logprobs.js";
 import { EngineTab } from "../../test/workerd/api-tab.js";
 import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import { SCORE_LOGPROBS } from "../../test/support/deterministic-engine.js";
+import { workerdOpenAI } from "../../test/workerd/openai-client.js";
 
 /**
  * logprobs / top_logprobs with the official `openai` client: the tab's engine returns them
  * (job.logprobs frames), the coordinator checks them against the job and gives them in OpenAI's
  * shape; a tab's wrong ones are its fault and never reach the client.
  */
-const client = new OpenAI({
-  baseURL: "http://tabgrid.test/v1",
-  apiKey: "unused-locally",
-  fetch: (url, init) => SELF.fetch(url as string, init as RequestInit),
-  maxRetries: 0,
-});
+const client = workerdOpenAI();
 
 const tabs: Array<{ close(): void }> = [];
 afterEach(() => tabs.splice(0).forEach((t) => t.close()));

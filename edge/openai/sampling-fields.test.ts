@@ -1,15 +1,9 @@
-import { SELF } from "cloudflare:test";
-import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { EngineTab } from "../../test/workerd/api-tab.js";
+import { workerdOpenAI } from "../../test/workerd/openai-client.js";
 
 /** The sampling fields docs/api.md says are honoured reach the tab unchanged; `user` does not. */
-const client = new OpenAI({
-  baseURL: "http://tabgrid.test/v1",
-  apiKey: "unused-locally",
-  fetch: (url, init) => SELF.fetch(url as string, init as RequestInit),
-  maxRetries: 0,
-});
+const client = workerdOpenAI();
 
 const tabs: EngineTab[] = [];
 afterEach(() => tabs.splice(0).forEach((t) => t.close()));

@@ -1,20 +1,14 @@
-import { SELF } from "cloudflare:test";
-import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import { weatherTool } from "../../test/workerd/weather-tool.js";
+import { workerdOpenAI } from "../../test/workerd/openai-client.js";
 
 /**
  * A tool-calling answer whose tab fails mid-envelope starts again on the next tab, under the same
  * grammar: the envelope cannot be continued after another tab's text, and no client has seen any
  * of it. The `openai` client gets the replacement's calls, streamed or not.
  */
-const client = new OpenAI({
-  baseURL: "http://tabgrid.test/v1",
-  apiKey: "unused-locally",
-  fetch: (url, init) => SELF.fetch(url as string, init as RequestInit),
-  maxRetries: 0,
-});
+const client = workerdOpenAI();
 
 const tabs: ScriptedTab[] = [];
 afterEach(() => tabs.splice(0).forEach((t) => t.close()));
