@@ -61,6 +61,7 @@ export interface AppEnv extends AlertEnv, ShardEnv {
   REDISPATCH_WAIT_MS?: string;
   JOB_TTL_MS?: string;
   MAX_NODES_PER_IP?: string;
+  TAB_CONNECTS_PER_MIN?: string;
   MAX_ATTEMPTS?: string;
   QUEUE_CAPACITY?: string;
   QUEUE_WAIT_MS?: string;

@@ -7,8 +7,9 @@ import { regionStub } from "../region/region-stub.js";
  * A registered tab that floods frames must not jam the Region object (issue 11, docs/limits.md
  * "Abuse benchmark"). The flooder is closed after its burst, but the frames it already sent are
  * still delivered, each as its own event: they used to reach the Region and queue there ahead of a
- * legitimate client's request and the other tabs' frames. Its frames now end at its own tab link
- * (edge/tab-link), which closes it with RateLimited and drops the rest there.
+ * legitimate client's request and the other tabs' frames. Its frames now end at its tab link, in
+ * the Worker that accepted its upgrade (edge/tab-link), which closes it with RateLimited and drops
+ * the rest there.
  */
 
 const tabs = useTabs();
