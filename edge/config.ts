@@ -42,6 +42,8 @@ export interface Config {
     maxAttempts: number;
     /** Contributor sockets allowed from one IP address in one region. */
     maxNodesPerIp: number;
+    /** Contributor sockets one IP address may open per minute in one region (tab-connects.ts). */
+    tabConnectsPerMinute: number;
     /** Requests that may wait for a tab in this region; beyond it clients get 429. */
     queueCapacity: number;
     /** How long a request waits in the queue before it gets 503. */
@@ -126,6 +128,7 @@ const VARS = {
   JOB_TTL_MS: positive,
   MAX_ATTEMPTS: positive,
   MAX_NODES_PER_IP: positive,
+  TAB_CONNECTS_PER_MIN: positiveInt,
   QUEUE_CAPACITY: positive,
   QUEUE_WAIT_MS: positive,
   HELLO_DEADLINE_MS: positive,
@@ -205,6 +208,7 @@ function build(v: Vars): Config {
       // MAX_ATTEMPTS=1 switches failover off (the churn benchmark's baseline).
       maxAttempts: v.MAX_ATTEMPTS ?? 3,
       maxNodesPerIp: v.MAX_NODES_PER_IP ?? 8,
+      tabConnectsPerMinute: v.TAB_CONNECTS_PER_MIN ?? 60,
       queueCapacity: v.QUEUE_CAPACITY ?? 100,
       queueWaitMs: v.QUEUE_WAIT_MS ?? 30_000,
       helloDeadlineMs: v.HELLO_DEADLINE_MS ?? 10_000,

@@ -5,7 +5,6 @@ import type { DirectoryDurableObject } from "./directory/directory-do.js";
 import type { SignalDurableObject } from "./signal/signal-do.js";
 import type { AlertEnv } from "./alerts/alert-config.js";
 import type { LedgerDurableObject } from "./credits/ledger-do.js";
-import type { TabLinkDurableObject } from "./tab-link/tab-link-do.js";
 import type { ShardEnv } from "./region/shard-config.js";
 
 /**
@@ -19,8 +18,6 @@ export interface AppEnv extends AlertEnv, ShardEnv {
   DIRECTORY: DurableObjectNamespace<DirectoryDurableObject>;
   /** The credit ledger, one object named `global` (credits/ledger-do.ts, docs/credits.md). */
   LEDGER: DurableObjectNamespace<LedgerDurableObject>;
-  /** One per contributor socket: its frame budget, in front of the Region (edge/tab-link). */
-  TAB_LINK: DurableObjectNamespace<TabLinkDurableObject>;
   /** Optional OpenAI-compatible upstream used when no tab can serve a request in time. */
   FALLBACK_URL?: string;
   FALLBACK_API_KEY?: string;
@@ -64,6 +61,7 @@ export interface AppEnv extends AlertEnv, ShardEnv {
   REDISPATCH_WAIT_MS?: string;
   JOB_TTL_MS?: string;
   MAX_NODES_PER_IP?: string;
+  TAB_CONNECTS_PER_MIN?: string;
   MAX_ATTEMPTS?: string;
   QUEUE_CAPACITY?: string;
   QUEUE_WAIT_MS?: string;

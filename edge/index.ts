@@ -33,7 +33,6 @@ export { SignalDurableObject } from "./signal/signal-do.js";
 export { ClientDurableObject } from "./auth/client-do.js";
 export { DirectoryDurableObject } from "./directory/directory-do.js";
 export { LedgerDurableObject } from "./credits/ledger-do.js";
-export { TabLinkDurableObject } from "./tab-link/tab-link-do.js";
 
 /**
  * The coordinator Worker: the OpenAI-compatible API and the contributors' socket under /v1; every

@@ -34,9 +34,9 @@ export function tabRoutes() {
       headers.set("x-tabgrid-node-lat", String(loc.lat));
       headers.set("x-tabgrid-node-lon", String(loc.lon));
     }
-    const { shard, stub } = await tabRegionStub(c.env, loc, ip);
-    // The socket ends at its own tab link, which forwards budgeted frames to the Region shard.
-    return connectViaLink(c.env, stub, shard.hint, c.req.raw.url, headers);
+    const { stub } = await tabRegionStub(c.env, loc, ip);
+    // The socket ends here, in the Worker: its tab link forwards budgeted frames to the Region shard.
+    return connectViaLink(c.env, stub, c.req.raw.url, headers);
   });
 
   app.get("/nodes", async (c) => {

@@ -17,6 +17,7 @@ import { publicNodeId } from "./public-id.js";
 import type { RegionConfig } from "./region-config.js";
 import type { RegionTimer } from "./region-timers.js";
 import type { SocketAttachment, TabRecord, TabRegistry } from "./tab-registry.js";
+import { TabConnects } from "./tab-connects.js";
 import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
 import { verifyIdentity } from "./verify-identity.js";
@@ -56,6 +57,8 @@ const LINK_REFUSALS: ReadonlySet<number> = new Set([
 export class TabChannel {
   /** Sockets this channel closed: frames still in flight from them cost nothing (bench:abuse). */
   private readonly rejected = new WeakSet<WebSocket>();
+  /** Sockets opened per address per minute (made on first use: it creates its table). */
+  private connects: TabConnects | null = null;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -80,6 +83,21 @@ export class TabChannel {
           null,
           "too_many_nodes",
           { "retry-after": "60" },
+        ),
+        request.headers.get("x-request-id") ?? "unknown",
+      );
+    }
+    this.connects ??= new TabConnects(this.ctx.storage.sql, this.config.tabConnectsPerMinute);
+    const waitS = this.connects.take(ip);
+    if (waitS !== null) {
+      return errorResponse(
+        new ApiError(
+          429,
+          "rate_limit_error",
+          `Too many contributor connections opened from this address (limit ${this.config.tabConnectsPerMinute} per minute).`,
+          null,
+          "too_many_connects",
+          { "retry-after": String(waitS) },
         ),
         request.headers.get("x-request-id") ?? "unknown",
       );

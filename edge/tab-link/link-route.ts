@@ -1,43 +1,31 @@
 import type { AppEnv } from "../env.js";
+import { SocketBudget } from "../region/frame-budget.js";
+import { regionConfig } from "../region/region-config.js";
 import type { RegionDurableObject } from "../region/region-do.js";
-
-/** Which Region object a link connects to: the name and location hint of the Worker's stub. */
-const REGION_NAME = "x-tabgrid-link-region";
-const REGION_HINT = "x-tabgrid-link-hint";
-/** Headers the link reads and removes before it forwards the upgrade to the Region. */
-export const LINK_REGION_HEADERS = [REGION_NAME, REGION_HINT] as const;
+import { bridge } from "./socket-bridge.js";
 
 /**
- * The Worker's side of a tab link: a fresh link object for this socket (nothing is stored in it),
- * told which Region object to connect to — the one `region` names, whichever stub the Worker
- * picked (a location hint's object, or one of its shards).
+ * The tab link: a tab's WebSocket ends in the Worker that accepted its upgrade, not in the Region
+ * object. The Worker opens its own socket to the Region object it chose (a location hint's object
+ * or one of its shards), which the Region accepts with the hibernation API as before, and pumps
+ * frames between the two within the socket's frame budget and byte limit (socket-bridge.ts).
+ *
+ * Why in the Worker: Workers are billed for CPU time, not for wall-clock time, and a WebSocket
+ * message through a Worker is not a billed request; a link that waits for its tab's next frame costs
+ * nothing. A Durable Object holding the same two sockets could never hibernate (its socket to the
+ * Region is an outgoing one) and would be billed duration for as long as its tab is connected
+ * (docs/scale.md, "Tab links").
  */
-export function connectViaLink(
+export async function connectViaLink(
   env: AppEnv,
   region: DurableObjectStub<RegionDurableObject>,
-  hint: string,
   url: string,
   headers: Headers,
 ): Promise<Response> {
-  const name = region.id.name;
-  if (!name) throw new Error("tab link: the Region stub was not made from a name");
-  const out = new Headers(headers);
-  out.set(REGION_NAME, name);
-  out.set(REGION_HINT, hint);
-  const link = env.TAB_LINK.get(env.TAB_LINK.newUniqueId());
-  return link.fetch(new Request(url, { headers: out }));
-}
-
-/** In the link: the Region object the Worker chose (connectViaLink). */
-export function linkedRegionStub(
-  env: AppEnv,
-  headers: Headers,
-): DurableObjectStub<RegionDurableObject> {
-  const name = headers.get(REGION_NAME);
-  if (!name) throw new Error("tab link: no Region named");
-  const hint = headers.get(REGION_HINT);
-  const id = env.REGION.idFromName(name);
-  return hint
-    ? env.REGION.get(id, { locationHint: hint as DurableObjectLocationHint })
-    : env.REGION.get(id);
+  const upstream = await region.fetch(new Request(url, { headers }));
+  // A refusal before the upgrade (429 too many sockets from this address, …) goes back as is.
+  if (upstream.status !== 101 || !upstream.webSocket) return upstream;
+  const pair = new WebSocketPair();
+  bridge(pair[1], upstream.webSocket, new SocketBudget(regionConfig(env)));
+  return new Response(null, { status: 101, webSocket: pair[0] });
 }

@@ -1,0 +1,54 @@
+import { CloseCode } from "../../shared/protocol/close-codes.js";
+import { MAX_FRAME_BYTES } from "../../shared/protocol/node-messages.js";
+import { closeSocket, frameTooLarge } from "../durable/socket.js";
+import { log } from "../http/log.js";
+import type { SocketBudget } from "../region/frame-budget.js";
+
+/**
+ * Forward frames and closes between a tab's socket and its Region object's, keeping the tab within
+ * its budget. Runs in the Worker that accepted the upgrade (link-route.ts). A tab over its budget or
+ * byte limit is closed with a typed close, the Region is told with the same code (it counts that as
+ * the tab's fault), and every frame still in flight from that tab — megabytes of them in TCP
+ * buffers, each one an event — finds no listener and is dropped here unread: none of them queues in
+ * the Region ahead of its own work (docs/limits.md, "Abuse benchmark").
+ *
+ * Transparent otherwise: the Region's frames (challenge, welcome, job.assign, pong…) and closes go
+ * to the tab unchanged, and the tab's closes to the Region, so protocol, reconnect and resend
+ * behave as if the tab's socket ended in the Region.
+ */
+export function bridge(tab: WebSocket, region: WebSocket, budget: SocketBudget): void {
+  const refuse = (code: number, reason: string) => {
+    // Frames still arriving from a refused tab find no listener: they go nowhere, run no code here.
+    tab.removeEventListener("message", onTabFrame);
+    log("warn", "tab link refused frames", { closeCode: code, reason });
+    closeSocket(tab, code, reason);
+    closeSocket(region, code, reason);
+  };
+  tab.accept();
+  region.accept();
+  const onTabFrame = (e: MessageEvent) => {
+    const raw = e.data as string | ArrayBuffer;
+    if (!budget.take(raw))
+      return refuse(CloseCode.RateLimited, "frame rate over the socket's budget");
+    if (frameTooLarge(raw, MAX_FRAME_BYTES)) {
+      return refuse(CloseCode.FrameTooLarge, `frame too large (limit ${MAX_FRAME_BYTES} bytes)`);
+    }
+    try {
+      region.send(raw);
+    } catch {
+      // The Region's side is closing; its close event closes the tab.
+    }
+  };
+  tab.addEventListener("message", onTabFrame);
+  region.addEventListener("message", (e: MessageEvent) => {
+    try {
+      tab.send(e.data as string | ArrayBuffer);
+    } catch {
+      // The tab's side is closing; its close event closes the Region's.
+    }
+  });
+  tab.addEventListener("close", (e: CloseEvent) => closeSocket(region, e.code, e.reason));
+  region.addEventListener("close", (e: CloseEvent) => closeSocket(tab, e.code, e.reason));
+  tab.addEventListener("error", () => closeSocket(region, 1011, "tab socket failed"));
+  region.addEventListener("error", () => closeSocket(tab, 1011, "coordinator socket failed"));
+}
