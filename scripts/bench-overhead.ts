@@ -79,6 +79,8 @@ console.log(
 mkdirSync(resolve(p.root, "dist"), { recursive: true });
 const server = await startCoordinator(p.root, {
   MAX_NODES_PER_IP: String(maxStreams * 2 + 10),
+  // Simulated tabs all connect from 127.0.0.1: no reconnect limit for the address here.
+  TAB_CONNECTS_PER_MIN: "1000000",
   TAB_FRAMES_PER_S: "5000",
   TAB_FRAME_BURST: "10000",
   ANONYMOUS_TIER: "on",

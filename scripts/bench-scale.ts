@@ -80,6 +80,8 @@ for (const shards of p.shards) {
       SHARD_SPLIT_STREAMS: "1000000",
       SHARD_SPLIT_TABS: "1000000",
       MAX_NODES_PER_IP: "50",
+      // Simulated tabs all connect from 127.0.0.1: no reconnect limit for the address here.
+      TAB_CONNECTS_PER_MIN: "1000000",
       TAB_FRAMES_PER_S: "5000",
       TAB_FRAME_BURST: "10000",
       ANONYMOUS_TIER: "on",

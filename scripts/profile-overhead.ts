@@ -45,6 +45,8 @@ const [port, inspectorPort] = [await freePort(), await freePort()];
 const vars: Record<string, string> = {
   ALLOW_LOCATION_HEADER: "true",
   MAX_NODES_PER_IP: String(streams * 2 + 10),
+  // Simulated tabs all connect from 127.0.0.1: no reconnect limit for the address here.
+  TAB_CONNECTS_PER_MIN: "1000000",
   TAB_FRAMES_PER_S: "5000",
   TAB_FRAME_BURST: "10000",
   ANONYMOUS_TIER: "on",

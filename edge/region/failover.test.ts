@@ -372,7 +372,7 @@ describe("limits on contributor connections", () => {
     expect(body.error.code).toBe("too_many_nodes");
     expect(body.error.request_id).toBe(refused.headers.get("x-request-id"));
     sockets.forEach((s) => s.close(1000));
-    // 40 sequential upgrades, each through its tab link (edge/tab-link/): ~5 s on a loaded 2-core
-    // machine, past vitest's default 5 s; the limit, not the speed, is what this test checks.
+    // 40 sequential upgrades, each bridged by the Worker's tab link (edge/tab-link/): 1.5 s here,
+    // more on a loaded 2-core machine; the limit, not the speed, is what this test checks.
   }, 30_000);
 });

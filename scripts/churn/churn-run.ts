@@ -99,6 +99,8 @@ export async function runChurn(p: ChurnParams, maxAttempts: number): Promise<Run
     REDISPATCH_WAIT_MS: String(p.redispatchWaitMs),
     MAX_ATTEMPTS: String(maxAttempts),
     MAX_NODES_PER_IP: String(p.tabs * 4),
+    // Simulated tabs all connect from 127.0.0.1: no reconnect limit for the address here.
+    TAB_CONNECTS_PER_MIN: "1000000",
     ANONYMOUS_TIER: "on",
     ANONYMOUS_RPM: "10000000",
     ANONYMOUS_CONCURRENT: "1000000",

@@ -106,6 +106,8 @@ export async function runTrust(p: TrustRunParams, verification: boolean): Promis
   const server = await startCoordinator(p.root, {
     TRUST: verification ? "on" : "off",
     MAX_NODES_PER_IP: String(p.tabs * 2),
+    // Simulated tabs all connect from 127.0.0.1: no reconnect limit for the address here.
+    TAB_CONNECTS_PER_MIN: "1000000",
     ANONYMOUS_TIER: "on",
     ANONYMOUS_RPM: "10000000",
     ANONYMOUS_CONCURRENT: "1000000",
