@@ -27,13 +27,16 @@ import type { World } from "./world.js";
  * another joins with nothing timed yet) at `churnPerRequest` per request. Interactive requests
  * with a latency budget (prompts 200–800 tokens, answers up to 64–256) are served by the
  * coordinator's Scheduler twice on the same arrivals and replacements: without hedging, and with
- * `Scheduler.hedgeFor` racing a second idle tab whenever the chosen one has little history.
+ * `chooseHedge` (shared/scheduling/hedging.ts, which the Region object's TabMatcher calls too)
+ * racing a second idle tab whenever the chosen one has no timed job.
  *
  * In virtual time, as simulate.ts: a job's start, first token and end are known when it is placed.
  * The Region object keeps the first tab whose first delta reaches it; the other is cancelled when
  * that delta arrives plus half its socket round trip (job.cancel travelling to it), and the
- * prefill it did until then is the hedging cost. A replaced tab changes identity when it is next
- * idle (tabs leaving mid-job are bench:churn's subject, not this one's).
+ * prefill it did until then is the hedging cost. An untimed first tab that lost runs on to its own
+ * first token (or the job's end, whichever reaches the Region object first) and is timed, as the
+ * Region object does (`timeLosers`). A replaced tab changes identity when it is next idle (tabs
+ * leaving mid-job are bench:churn's subject, not this one's).
  */
 
 const MODEL = "sim-3b";
@@ -412,7 +415,9 @@ export function runHedging(opts: {
     ],
     rows,
   );
-  for (const r of [plain, hedged, oracle]) if (r.traces) printTail(r.name, r.traces);
+  for (const r of [plain, hedged, oracle]) {
+    if (r.traces) printTail(r.name, r.traces, r !== oracle);
+  }
   const tailOk = hedged.p99 <= 1.5 * hedged.p50;
   const costOk = hedged.extraPrefill <= 0.15;
   console.log(

@@ -35,7 +35,11 @@ const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((s, x) => s + x, 
 const share = (xs: readonly TtftTrace[], f: (t: TtftTrace) => boolean) =>
   xs.length ? `${((100 * xs.filter(f).length) / xs.length).toFixed(0)}%` : "—";
 
-export function printTail(name: string, traces: readonly TtftTrace[]): void {
+/**
+ * `splits`: also the tail by what the first choice was (not for the oracle, which does not use the
+ * scheduler's choice).
+ */
+export function printTail(name: string, traces: readonly TtftTrace[], splits = true): void {
   const p99 = percentile(
     traces.map((t) => t.ttftMs),
     99,
