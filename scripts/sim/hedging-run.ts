@@ -224,7 +224,6 @@ function runOnce(
         chosenSamples,
         chosenQueued: match.tab.queue.jobsAhead > 0,
         hedged: second !== null,
-        lateHedge: false,
         secondWon: second !== null && winner.id === second.tab.id,
         chosenEstError: (firstTtft - (now - req.arrivalMs)) / match.estimate.ttftMs,
         winnerTrueOverBench: speed[winner.i]!.prefill / tabs[winner.i]!.benchPrefill,

@@ -19,8 +19,6 @@ export interface TtftTrace {
   /** The first choice was a busy tab (queued behind its job). */
   chosenQueued: boolean;
   hedged: boolean;
-  /** A second copy started late (the first had not answered by its expected time). */
-  lateHedge: boolean;
   secondWon: boolean;
   /** True time to first token on the first choice ÷ the scheduler's estimate for it. */
   chosenEstError: number;
@@ -58,7 +56,6 @@ export function printTail(name: string, traces: readonly TtftTrace[], splits = t
     share(xs, (t) => t.chosenSamples === 0),
     share(xs, (t) => t.chosenQueued),
     share(xs, (t) => t.hedged),
-    share(xs, (t) => t.lateHedge),
     share(xs, (t) => t.secondWon),
     mean(xs.map((t) => t.chosenEstError)).toFixed(2),
     share(xs, (t) => t.chosenEstError > 1.5),
@@ -80,7 +77,6 @@ export function printTail(name: string, traces: readonly TtftTrace[], splits = t
       "chosen untimed",
       "chosen busy",
       "hedged",
-      "late hedge",
       "second won",
       "est. error",
       "est. error > 1.5",
@@ -90,18 +86,22 @@ export function printTail(name: string, traces: readonly TtftTrace[], splits = t
     [
       row("all", traces),
       row("p99 tail", tail),
-      row(
-        "tail: first untimed",
-        tail.filter((t) => t.chosenSamples === 0 && !t.chosenQueued),
-      ),
-      row(
-        "tail: first timed, idle",
-        tail.filter((t) => t.chosenSamples > 0 && !t.chosenQueued),
-      ),
-      row(
-        "tail: first busy",
-        tail.filter((t) => t.chosenQueued),
-      ),
+      ...(splits
+        ? [
+            row(
+              "tail: first untimed",
+              tail.filter((t) => t.chosenSamples === 0 && !t.chosenQueued),
+            ),
+            row(
+              "tail: first timed, idle",
+              tail.filter((t) => t.chosenSamples > 0 && !t.chosenQueued),
+            ),
+            row(
+              "tail: first busy",
+              tail.filter((t) => t.chosenQueued),
+            ),
+          ]
+        : []),
     ],
   );
 }
