@@ -257,7 +257,8 @@ function runOnce(
     if (loser) {
       // An untimed first tab that lost runs on to its own first token when the policy times
       // losers (hedging.ts); the cancel then reaches it half a socket round trip later.
-      const timeIt = policy.timeLosers && loser.id === match.tab.id && chosenSamples === 0; // untimed, as the Region object tells it (hedging.ts)
+      // Untimed (no timed job), as the Region object tells it (edge/region/hedging.ts).
+      const timeIt = policy.timeLosers && loser.id === match.tab.id && chosenSamples === 0;
       // The job's end (its job.done reaching the Region object) stops a loser still running.
       const doneAt = winnerEnd + tabs[winner.i]!.trueSocketRttMs / 2;
       const timedLoser = timeIt && loser.atRegion <= doneAt;
