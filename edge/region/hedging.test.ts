@@ -67,6 +67,40 @@ describe("a hedged first token", () => {
     expect(view.usage).toEqual({ prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 });
   });
 
+  it("lets a new tab that lost run on to its own first token (which times it) before cancelling it", async () => {
+    const { known, fresh } = await knownAndNew("hedge-d");
+    const res = await chat("hedge-d", BUDGET);
+    const first = await fresh.nextJob();
+    fresh.accept(first);
+    const hedge = await known.nextJob();
+    known.accept(hedge);
+    known.delta(hedge, 0, "fast ");
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let seen = "";
+    // The client has the hedge's first delta: the race is decided.
+    while (!seen.includes("fast ")) seen += decoder.decode((await reader.read()).value);
+    // The new tab lost, but is cancelled only once its own first delta has timed it.
+    fresh.delta(first, 0, "late");
+    expect(await fresh.next("job.cancel")).toMatchObject({
+      jobId: first.id,
+      reason: "timed after losing the race",
+    });
+    fresh.done(first, "abort");
+    known.delta(hedge, 1, "answer");
+    known.done(hedge, "stop", { prompt_tokens: 5, completion_tokens: 2 });
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      seen += decoder.decode(chunk.value);
+    }
+    expect(seen).toContain("answer");
+    expect(seen).not.toContain("late"); // one answer: the winner's
+    expect((await getJob(first.id)).usage).toEqual({
+      prompt_tokens: 5,
+      completion_tokens: 2,
+      total_tokens: 7,
+    });
+  });
+
   it("is not started without a latency budget", async () => {
     const { known, fresh } = await knownAndNew("hedge-c");
     const res = chat("hedge-c", { ...PROMPT, stream: true });

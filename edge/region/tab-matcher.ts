@@ -2,6 +2,7 @@ import { DEFAULT_MODELS } from "../../shared/models/catalog.js";
 import { modelWeightBytes, parameterCount } from "../../shared/gpu/predict.js";
 import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
 import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
+import { chooseHedge, type HedgePolicy } from "../../shared/scheduling/hedging.js";
 import type { Match, MatchResult } from "../../shared/scheduling/linear-scan.js";
 import { Scheduler, type Affinity, type JobSize } from "../../shared/scheduling/scheduler.js";
 import type { CandidateTab, MatchRequest } from "../../shared/scheduling/score.js";
@@ -78,8 +79,8 @@ export class TabMatcher {
   }
 
   /** A second tab to race a new job on (shared/scheduling/hedging.ts), or null. */
-  hedgeFor(req: MatchRequest, now: number, chosen: Match): Match | null {
-    return this.scheduler.hedgeFor(req, now, chosen);
+  hedgeFor(req: MatchRequest, now: number, chosen: Match, policy?: HedgePolicy): Match | null {
+    return chooseHedge(this.scheduler, req, now, chosen, policy);
   }
 
   /** The tab's engine now holds this conversation (a hash) of `heldTokens` tokens. */

@@ -3,8 +3,14 @@ import type { Match } from "../../shared/scheduling/linear-scan.js";
 import { createRng, type Rng } from "../../shared/scheduling/prng.js";
 import type { CandidateTab, MatchRequest } from "../../shared/scheduling/score.js";
 import { Scheduler } from "../../shared/scheduling/scheduler.js";
-import { DEFAULT_HEDGE_POLICY, type HedgePolicy } from "../../shared/scheduling/hedging.js";
+import {
+  chooseHedge,
+  DEFAULT_HEDGE_POLICY,
+  type HedgePolicy,
+} from "../../shared/scheduling/hedging.js";
+import { seedSpeeds } from "../../edge/region/tab-matcher.js";
 import { percentile, printTable } from "./flags.js";
+import { printTail, type TtftTrace } from "./hedging-tail.js";
 import {
   fleetCapacityPerMs,
   makeRequest,
@@ -21,13 +27,16 @@ import type { World } from "./world.js";
  * another joins with nothing timed yet) at `churnPerRequest` per request. Interactive requests
  * with a latency budget (prompts 200–800 tokens, answers up to 64–256) are served by the
  * coordinator's Scheduler twice on the same arrivals and replacements: without hedging, and with
- * `Scheduler.hedgeFor` racing a second idle tab whenever the chosen one has little history.
+ * `chooseHedge` (shared/scheduling/hedging.ts, which the Region object's TabMatcher calls too)
+ * racing a second idle tab whenever the chosen one has no timed job.
  *
  * In virtual time, as simulate.ts: a job's start, first token and end are known when it is placed.
  * The Region object keeps the first tab whose first delta reaches it; the other is cancelled when
  * that delta arrives plus half its socket round trip (job.cancel travelling to it), and the
- * prefill it did until then is the hedging cost. A replaced tab changes identity when it is next
- * idle (tabs leaving mid-job are bench:churn's subject, not this one's).
+ * prefill it did until then is the hedging cost. An untimed first tab that lost runs on to its own
+ * first token (or the job's end, whichever reaches the Region object first) and is timed, as the
+ * Region object does (`timeLosers`). A replaced tab changes identity when it is next idle (tabs
+ * leaving mid-job are bench:churn's subject, not this one's).
  */
 
 const MODEL = "sim-3b";
@@ -64,6 +73,8 @@ export interface HedgingOutcome {
   hedgedShare: number;
   /** Of hedged requests, how often the second tab won. */
   secondWon: number;
+  /** Per measured request, when asked for (`diagnose`). */
+  traces?: TtftTrace[];
 }
 
 interface Replacement {
@@ -80,6 +91,7 @@ function runOnce(
   requests: readonly SimRequest[],
   replacements: readonly Replacement[],
   policy: HedgePolicy,
+  diagnose = false,
 ): HedgingOutcome {
   const scheduler = new Scheduler({ staleAfterMs: Number.POSITIVE_INFINITY });
   const speed = initial.map((s) => ({ ...s }));
@@ -119,6 +131,7 @@ function runOnce(
 
   const ends = new BoundHeap<{ tab: number; jobId: string; observe?: () => void }>();
   const ttfts: number[] = [];
+  const traces: TtftTrace[] = [];
   let wasted = 0;
   let delivered = 0;
   let hedged = 0;
@@ -147,7 +160,7 @@ function runOnce(
   };
 
   /** The reference: the tab with the earliest true first token (true speeds, queues, network). */
-  const trueBest = (req: SimRequest, now: number) => {
+  const trueBestOf = (req: SimRequest, now: number) => {
     let best = 0;
     let bestMs = Infinity;
     for (let i = 0; i < tabs.length; i++) {
@@ -155,8 +168,9 @@ function runOnce(
         timing(i, req, now).atRegion + trueNetworkMs(req, tabs[i]!) - tabs[i]!.trueSocketRttMs;
       if (ms < bestMs) [best, bestMs] = [i, ms];
     }
-    return best;
+    return { best, bestMs };
   };
+  const trueBest = (req: SimRequest, now: number) => trueBestOf(req, now).best;
 
   const place = (req: SimRequest, now: number) => {
     const mreq: MatchRequest = {
@@ -174,7 +188,8 @@ function runOnce(
       waiting.push(req);
       return;
     }
-    const second = hedge === true ? scheduler.hedgeFor(mreq, now, match, policy) : null;
+    const second = hedge === true ? chooseHedge(scheduler, mreq, now, match, policy) : null;
+    const chosenSamples = scheduler.samples(match.tab.id);
     const jobId = `job-${jobSeq++}`;
     const runners = [match, ...(second ? [second] : [])].map((m) => {
       const i = hedge === "oracle" ? trueBest(req, now) : byId.get(m.tab.id)!;
@@ -192,6 +207,30 @@ function runOnce(
       trueNetworkMs(req, tabs[winner.i]!) -
       tabs[winner.i]!.trueSocketRttMs;
     ttfts.push(ttft);
+    if (diagnose) {
+      const first = runners.find((r) => r.id === match.tab.id) ?? winner;
+      const firstTtft =
+        first.atRegion +
+        trueNetworkMs(req, tabs[first.i]!) -
+        tabs[first.i]!.trueSocketRttMs -
+        req.arrivalMs;
+      traces.push({
+        ttftMs: ttft,
+        heldMs: now - req.arrivalMs,
+        queueMs: winner.start - now,
+        networkMs: trueNetworkMs(req, tabs[winner.i]!),
+        prefillMs: winner.prefillMs,
+        promptTokens: req.promptTokens,
+        chosenSamples,
+        chosenQueued: match.tab.queue.jobsAhead > 0,
+        hedged: second !== null,
+        secondWon: second !== null && winner.id === second.tab.id,
+        chosenEstError: (firstTtft - (now - req.arrivalMs)) / match.estimate.ttftMs,
+        winnerTrueOverBench: speed[winner.i]!.prefill / tabs[winner.i]!.benchPrefill,
+        winnerGpu: tabs[winner.i]!.gpu,
+        bestPossibleMs: trueBestOf(req, now).bestMs - req.arrivalMs,
+      });
+    }
     delivered += req.promptTokens;
     const winnerEnd = winner.start + winner.prefillMs + winner.decodeMs;
     freeAt[winner.i] = winnerEnd;
@@ -216,12 +255,44 @@ function runOnce(
         : {}),
     });
     if (loser) {
-      const cancelAt = Math.max(loser.start, winner.atRegion + tabs[loser.i]!.trueSocketRttMs / 2);
+      // An untimed first tab that lost runs on to its own first token when the policy times
+      // losers (hedging.ts); the cancel then reaches it half a socket round trip later.
+      // Untimed (no timed job), as the Region object tells it (edge/region/hedging.ts).
+      const timeIt = policy.timeLosers && loser.id === match.tab.id && chosenSamples === 0;
+      // The job's end (its job.done reaching the Region object) stops a loser still running.
+      const doneAt = winnerEnd + tabs[winner.i]!.trueSocketRttMs / 2;
+      const timedLoser = timeIt && loser.atRegion <= doneAt;
+      const answeredAt = timeIt ? Math.min(loser.atRegion, doneAt) : winner.atRegion;
+      const cancelAt = Math.max(loser.start, answeredAt + tabs[loser.i]!.trueSocketRttMs / 2);
       const busy = Math.min(loser.prefillMs + loser.decodeMs, cancelAt - loser.start);
       wasted += (Math.min(busy, loser.prefillMs) / loser.prefillMs) * req.promptTokens;
       freeAt[loser.i] = loser.start + busy;
       scheduler.assigned(loser.id, `${jobId}~hedge`, req, now);
-      ends.push(loser.start + busy, { tab: loser.i, jobId: `${jobId}~hedge` });
+      const rtt = tabs[loser.i]!.trueSocketRttMs;
+      ends.push(loser.start + busy, {
+        tab: loser.i,
+        jobId: `${jobId}~hedge`,
+        ...(timedLoser
+          ? {
+              // As the Region object: dispatch to first delta, no prefill report (the tab's
+              // job.done after a cancel is not waited for). Its first observation is learned
+              // against the no-claim speeds (TabMatcher.observe); for every other job that
+              // makes no difference here (the first observation sets both speeds outright), but
+              // this one measures no decode, which stays at the no-claim rate until a job ends.
+              observe: () => {
+                if (scheduler.samples(loser.id) === 0) {
+                  scheduler.rebase(loser.id, seedSpeeds({ gpu: null }, undefined));
+                }
+                scheduler.observe(loser.id, {
+                  clientLocation: req.client,
+                  timedAt: "tab",
+                  promptTokens: req.promptTokens,
+                  ttftMs: rtt + loser.prefillMs,
+                });
+              },
+            }
+          : {}),
+      });
     }
   };
 
@@ -246,6 +317,7 @@ function runOnce(
     extraPrefill: wasted / delivered,
     hedgedShare: hedged / requests.length,
     secondWon: hedged ? secondWon / hedged : 0,
+    ...(diagnose ? { traces: traces.slice(Math.floor(traces.length * 0.1)) } : {}),
   };
 }
 
@@ -256,9 +328,12 @@ export function runHedging(opts: {
   load: number;
   count: number;
   churnPerRequest: number;
-  policy?: HedgePolicy;
+  /** The hedging policy (defaults: DEFAULT_HEDGE_POLICY). */
+  policy?: Partial<HedgePolicy>;
+  /** Print where each run's p99 tail comes from (hedging-tail.ts). */
+  diagnose?: boolean;
 }): { met: number; total: number } {
-  const policy = opts.policy ?? DEFAULT_HEDGE_POLICY;
+  const policy = { ...DEFAULT_HEDGE_POLICY, ...opts.policy };
   const { world, tabs, seed, load, count } = opts;
   const rng = createRng(seed * 41 + 7);
   const initial = tabs.map((t) => strayFromBenchmark(rng, t));
@@ -293,8 +368,18 @@ export function runHedging(opts: {
     requests,
     replacements,
     policy,
+    opts.diagnose,
   );
-  const hedged = runOnce("tabgrid, hedged", true, tabs, initial, requests, replacements, policy);
+  const hedged = runOnce(
+    "tabgrid, hedged",
+    true,
+    tabs,
+    initial,
+    requests,
+    replacements,
+    policy,
+    opts.diagnose,
+  );
   const oracle = runOnce(
     "oracle (true speeds)",
     "oracle",
@@ -303,6 +388,7 @@ export function runHedging(opts: {
     requests,
     replacements,
     policy,
+    opts.diagnose,
   );
   const ms = (v: number) => `${Math.round(v)} ms`;
   const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
@@ -329,6 +415,9 @@ export function runHedging(opts: {
     ],
     rows,
   );
+  for (const r of [plain, hedged, oracle]) {
+    if (r.traces) printTail(r.name, r.traces, r !== oracle);
+  }
   const tailOk = hedged.p99 <= 1.5 * hedged.p50;
   const costOk = hedged.extraPrefill <= 0.15;
   console.log(

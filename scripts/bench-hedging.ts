@@ -1,0 +1,47 @@
+/**
+ * bench:geo's hedging part alone, with the same world as bench:geo for the same seed and flags
+ * (same tabs: makeTabs from the seed), and `--diagnose` to print where each run's p99 comes from.
+ *
+ *   node scripts/sim/run-ts.mjs scripts/bench-hedging.ts [--seed N] [--tabs 2000]
+ *        [--hedging-requests 10000] [--hedging-load 0.5] [--churn 0.02] [--diagnose]
+ *        [--hedge-below-samples 1] [--hedge-ratio 2] [--hedge-untimed-share S] [--hedge-time-losers 0|1]
+ *
+ * The hedge flags override DEFAULT_HEDGE_POLICY (shared/scheduling/hedging.ts) field by field.
+ */
+import { createRng } from "../shared/scheduling/prng.js";
+import { numberFlag, readFlags } from "./sim/flags.js";
+import { runHedging } from "./sim/hedging-run.js";
+import { makeTabs } from "./sim/population.js";
+import { loadWorld } from "./sim/world.js";
+
+const flags = readFlags(process.argv.slice(2));
+const seed = numberFlag(flags, "seed", Date.now() % 1_000_000);
+const tabCount = numberFlag(flags, "tabs", 2000);
+console.log(`bench:hedging seed=${seed} tabs=${tabCount}`);
+const started = Date.now();
+const world = loadWorld();
+const tabs = makeTabs(world, createRng(seed), tabCount);
+const verdict = runHedging({
+  world,
+  tabs,
+  seed,
+  load: numberFlag(flags, "hedging-load", 0.5),
+  count: numberFlag(flags, "hedging-requests", 10_000),
+  churnPerRequest: numberFlag(flags, "churn", 0.02),
+  diagnose: flags.has("diagnose"),
+  policy: {
+    ...(flags.has("hedge-below-samples")
+      ? { uncertainBelowSamples: numberFlag(flags, "hedge-below-samples", 1) }
+      : {}),
+    ...(flags.has("hedge-ratio") ? { maxEstimateRatio: numberFlag(flags, "hedge-ratio", 2) } : {}),
+    ...(flags.has("hedge-untimed-share")
+      ? { untimedSpeedShare: numberFlag(flags, "hedge-untimed-share", 0) }
+      : {}),
+    ...(flags.has("hedge-time-losers")
+      ? { timeLosers: numberFlag(flags, "hedge-time-losers", 0) === 1 }
+      : {}),
+  },
+});
+console.log(
+  `targets: ${verdict.met}/${verdict.total} met; ran in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+);
