@@ -106,6 +106,8 @@ export class Scheduler {
   private readonly overdueShare: number;
   private readonly answerShare: number;
   private readonly queueBehindUntimed: boolean;
+  /** Jobs waiting behind another tab's running job, with their requests (queuedToTake). */
+  private readonly queuedJobs = new Map<string, { tabId: string; req: MatchRequest }>();
   /** Expected ends of running jobs, to notice the ones that run late. */
   private readonly ends = new BoundHeap<{ tabId: string; endMs: number }>();
 
@@ -139,6 +141,7 @@ export class Scheduler {
     this.raws.delete(tabId);
     this.availability.delete(tabId);
     this.loads.delete(tabId);
+    for (const [jobId, q] of this.queuedJobs) if (q.tabId === tabId) this.queuedJobs.delete(jobId);
     if (!opts.keepLearned) this.tracker.forget(tabId);
     this.drop(tabId);
   }
@@ -326,7 +329,13 @@ export class Scheduler {
   }
 
   /** A job was put on the tab: it runs now, or waits behind the running one. */
-  assigned(tabId: string, jobId: string, job: JobSize, nowMs: number): "run" | "queue" {
+  assigned(
+    tabId: string,
+    jobId: string,
+    job: JobSize,
+    nowMs: number,
+    req?: MatchRequest,
+  ): "run" | "queue" {
     const load = this.loadOf(tabId);
     if (load.has(jobId)) return load.startedAt(jobId) !== null ? "run" : "queue";
     // The job replaces whatever conversation the engine held (served() records a continuation).
@@ -334,6 +343,7 @@ export class Scheduler {
     const expected = { ...job, maxTokens: job.maxTokens * this.answerShare };
     const where = load.add(jobId, this.serviceMs(tabId, expected), nowMs);
     if (where === "run") this.watchEnd(tabId);
+    else if (req) this.queuedJobs.set(jobId, { tabId, req });
     this.reindex(tabId);
     return where;
   }
@@ -343,10 +353,36 @@ export class Scheduler {
     const load = this.loads.get(tabId);
     if (!load) return null;
     const next = load.remove(jobId, nowMs);
+    this.queuedJobs.delete(jobId);
+    if (next) this.queuedJobs.delete(next);
     if (load.jobsAhead === 0) this.loads.delete(tabId);
     else if (next) this.watchEnd(tabId);
     this.reindex(tabId);
     return next;
+  }
+
+  /**
+   * For a tab that is idle now: the job waiting behind another tab's running job that it would
+   * start answering soonest instead — the one with the most to gain, if any gains.
+   */
+  queuedToTake(tabId: string, nowMs: number): { jobId: string; fromTabId: string } | null {
+    if (this.jobsAhead(tabId) > 0 || this.queuedJobs.size === 0) return null;
+    this.extendOverdue(nowMs);
+    const here = this.index.get(tabId);
+    if (!here) return null;
+    let best: { jobId: string; fromTabId: string } | null = null;
+    let bestGain = 0;
+    for (const [jobId, { tabId: from, req }] of this.queuedJobs) {
+      if (!isEligible(here, req.model, nowMs, this.index.staleAfterMs)) continue;
+      const there = this.corrected(from);
+      const endMs = this.loads.get(from)?.runningEndMs() ?? 0;
+      if (!there) continue;
+      const waiting = { ...there, queue: { jobsAhead: 1, freeAtMs: endMs } };
+      const gain =
+        scoreTab(waiting, req, nowMs).objectiveMs - scoreTab(here, req, nowMs).objectiveMs;
+      if (gain > bestGain) [best, bestGain] = [{ jobId, fromTabId: from }, gain];
+    }
+    return best;
   }
 
   /** Jobs the scheduler believes are on the tab (running first). */
