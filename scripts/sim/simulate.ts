@@ -11,6 +11,8 @@ import { trueNetworkMs, type SimRequest, type SimTab } from "./population.js";
  */
 export interface RequestOutcome {
   req: SimRequest;
+  /** The tab that ran it (index into the tabs). */
+  tab: number;
   ttftMs: number;
   queueWaitMs: number;
   /** The tab held the conversation's history: only the new tokens were prefilled. */
@@ -53,24 +55,56 @@ export function simulate(
   truth.heldConversation.fill(-1);
   truth.heldTurn.fill(-1);
   const trueFreeAt = truth.freeAt;
-  const ends = new BoundHeap<{ tab: number; job: FinishedJob }>();
-  const arrivals = new BoundHeap<SimRequest>();
-  for (const req of requests) arrivals.push(req.arrivalMs, req);
-  const outcomes: RequestOutcome[] = [];
+  /** Job ends and arrivals carry the token of the placement that made them (see unplace). */
+  const ends = new BoundHeap<{ tab: number; job: FinishedJob; token: number }>();
+  const arrivals = new BoundHeap<{ req: SimRequest; token: number }>();
+  for (const req of requests) arrivals.push(req.arrivalMs, { req, token: 0 });
+  const outcomes: Array<RequestOutcome | null> = [];
+  /** Jobs placed and not ended: what undoing a placement needs. */
+  const placed = new Map<
+    SimRequest,
+    { tab: number; outcome: number; token: number; freeAt: number; held: [number, number] }
+  >();
+  const live = new Map<SimRequest, number>();
+  let tokens = 0;
+  /**
+   * The policy moved a job that was waiting behind another on its tab (it had not started): the
+   * tab's truth goes back to before it was placed there, and its end and follow-up are void.
+   */
+  const unplace = (req: SimRequest) => {
+    const p = placed.get(req)!;
+    placed.delete(req);
+    trueFreeAt[p.tab] = p.freeAt;
+    [truth.heldConversation[p.tab], truth.heldTurn[p.tab]] = p.held;
+    outcomes[p.outcome] = null;
+    live.delete(req);
+    if (req.followUp) live.delete(req.followUp.req);
+  };
   /** Run `req` on tab `i`, decided at `now` (its arrival, or later when it waited for a tab). */
   const place = (i: number, req: SimRequest, now: number) => {
+    if (placed.has(req)) unplace(req);
     const tab = tabs[i]!;
+    const token = ++tokens;
     const start = Math.max(now, trueFreeAt[i]!);
     const prefillTokens = tokensToPrefill(truth, i, req);
     const prefillMs = (prefillTokens * 1000) / (tab.truePrefill * req.speedNoise);
     const decodeMs = ((req.completionTokens - 1) * 1000) / (tab.trueDecode * req.speedNoise);
     const networkMs = trueNetworkMs(req, tab);
     const end = start + prefillMs + decodeMs;
+    placed.set(req, {
+      tab: i,
+      outcome: outcomes.length,
+      token,
+      freeAt: trueFreeAt[i]!,
+      held: [truth.heldConversation[i]!, truth.heldTurn[i]!],
+    });
+    live.set(req, token);
     trueFreeAt[i] = end;
     truth.heldConversation[i] = req.conversation?.id ?? -1;
     truth.heldTurn[i] = req.conversation?.turn ?? -1;
     outcomes.push({
       req,
+      tab: i,
       ttftMs: start - req.arrivalMs + networkMs + prefillMs,
       queueWaitMs: start - req.arrivalMs,
       cached: prefillTokens < req.promptTokens,
@@ -78,6 +112,7 @@ export function simulate(
     policy.assigned(i, req, now);
     ends.push(end, {
       tab: i,
+      token,
       // What the Region object times: dispatch (or the start after the job ahead) to first delta.
       job: {
         req,
@@ -91,13 +126,16 @@ export function simulate(
       // The answer reaches the client about when the tab finishes; the user reads and replies.
       const next = req.followUp.req;
       next.arrivalMs = end + networkMs / 2 + req.followUp.thinkMs;
-      arrivals.push(next.arrivalMs, next);
+      live.set(next, token);
+      arrivals.push(next.arrivalMs, { req: next, token });
     }
   };
   const endsUntil = (t: number) => {
     while (ends.size > 0 && ends.peekBound() <= t) {
       const at = ends.peekBound();
-      const { tab, job } = ends.pop()!;
+      const { tab, job, token } = ends.pop()!;
+      if (live.get(job.req) !== token) continue; // the job was moved before it started
+      placed.delete(job.req);
       const next = policy.finished(tab, job, at);
       if (next) place(tab, next, at);
     }
@@ -105,11 +143,16 @@ export function simulate(
   while (arrivals.size > 0) {
     const now = arrivals.peekBound();
     endsUntil(now);
-    const req = arrivals.pop()!;
+    const { req, token } = arrivals.pop()!;
+    // A follow-up whose turn before was moved: it arrives when the moved turn ends instead.
+    if (token !== 0 && live.get(req) !== token) {
+      if (arrivals.size === 0) endsUntil(Number.POSITIVE_INFINITY);
+      continue;
+    }
     const i = policy.choose(req, now);
     if (i >= 0) place(i, req, now);
     if (arrivals.size === 0) endsUntil(Number.POSITIVE_INFINITY);
   }
   endsUntil(Number.POSITIVE_INFINITY);
-  return outcomes;
+  return outcomes.filter((o): o is RequestOutcome => o !== null);
 }

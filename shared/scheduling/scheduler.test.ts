@@ -74,6 +74,32 @@ describe("Scheduler", () => {
     expect(s.choose(req(10), 900).kind).toBe("no_tabs");
   });
 
+  it("moves a job queued behind a busy tab to a tab that frees up first, when it starts sooner there", () => {
+    const s = new Scheduler(queueing);
+    s.put(tab("a", 2000, 100), open);
+    s.put(tab("b", 2000, 100), open);
+    s.put(tab("slow", 100, 10), open);
+    // Both fast tabs busy with 1 s answers (at most); a long prompt queues behind one of them.
+    s.assigned("a", "ja", { promptTokens: 0, maxTokens: 100 }, 0);
+    s.assigned("b", "jb", { promptTokens: 0, maxTokens: 100 }, 100);
+    const r = s.choose(req(3000), 200);
+    expect(r.kind === "match" && r.match.tab.id).toBe("a"); // expected free at 1000, b at 1100
+    expect(s.assigned("a", "q", { promptTokens: 3000, maxTokens: 100 }, 200, req(3000))).toBe(
+      "queue",
+    );
+    // The slow tab is idle but would prefill 3000 tokens for 30 s: nothing to take.
+    expect(s.queuedToTake("slow", 300)).toBeNull();
+    // b's answer stops early, while a's goes on: b starts the queued job now, not after a.
+    s.left("b", "jb", 400);
+    expect(s.queuedToTake("b", 400)).toEqual({ jobId: "q", fromTabId: "a" });
+    s.left("a", "q", 400);
+    expect(s.assigned("b", "q", { promptTokens: 3000, maxTokens: 100 }, 400)).toBe("run");
+    expect(s.jobIds("a")).toEqual(["ja"]);
+    // Nothing is queued anywhere now.
+    s.left("b", "q", 2000);
+    expect(s.queuedToTake("b", 2000)).toBeNull();
+  });
+
   it("does not queue behind a tab no job has been timed on: its finish is only its benchmark's word", () => {
     const s = new Scheduler({ staleAfterMs: Infinity });
     s.put(tab("fast", 2000, 200), open);
