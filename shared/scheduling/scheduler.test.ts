@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { chooseHedge } from "./hedging.js";
 import { Scheduler } from "./scheduler.js";
 import type { CandidateTab, MatchRequest } from "./score.js";
 
@@ -155,8 +156,8 @@ describe("Scheduler", () => {
     const first = s.choose(budgeted, 0);
     expect(first.kind === "match" && first.match.tab.id).toBe("new");
     if (first.kind !== "match") return;
-    expect(s.hedgeFor(budgeted, 0, first.match)?.tab.id).toBe("known");
-    expect(s.hedgeFor(req(500), 0, first.match)).toBeNull(); // no budget: no hedge
+    expect(chooseHedge(s, budgeted, 0, first.match)?.tab.id).toBe("known");
+    expect(chooseHedge(s, req(500), 0, first.match)).toBeNull(); // no budget: no hedge
     s.observe("new", {
       clientLocation: here,
       timedAt: "tab",
@@ -166,7 +167,7 @@ describe("Scheduler", () => {
     });
     const again = s.choose(budgeted, 0);
     if (again.kind !== "match") throw new Error("no match");
-    expect(s.hedgeFor(budgeted, 0, again.match)).toBeNull(); // timed once: trusted
+    expect(chooseHedge(s, budgeted, 0, again.match)).toBeNull(); // timed once: trusted
     // The chosen tab is still offered afterwards.
     expect(s.index.get("new")).toBeDefined();
   });

@@ -1,5 +1,4 @@
 import { BoundHeap } from "./bound-heap.js";
-import { DEFAULT_HEDGE_POLICY, wantsHedge, worthRacing, type HedgePolicy } from "./hedging.js";
 import { CandidateIndex } from "./candidate-index.js";
 import { idleFirst, linearBest, withBudget, type Match, type MatchResult } from "./linear-scan.js";
 import { isEligible, scoreTab, type CandidateTab, type MatchRequest } from "./score.js";
@@ -191,28 +190,6 @@ export class Scheduler {
     this.extendOverdue(nowMs);
     const result = this.index.match(req, nowMs);
     return affinity ? this.withAffinity(result, req, nowMs, affinity) : result;
-  }
-
-  /**
-   * The second tab to race `chosen` on (hedging.ts), or null: only for a request with a latency
-   * budget whose chosen tab is running, or about to run, it with too little history to trust its
-   * estimate; the second is the best other idle tab, if its estimate is close enough.
-   */
-  hedgeFor(
-    req: MatchRequest,
-    nowMs: number,
-    chosen: Match,
-    policy: HedgePolicy = DEFAULT_HEDGE_POLICY,
-  ): Match | null {
-    if (chosen.tab.queue.jobsAhead > 0) return null; // waiting behind a job: nothing to race yet
-    if (!wantsHedge(req, this.samples(chosen.tab.id), policy)) return null;
-    // Insurance pairs the unknown with a known tab: two untimed tabs can both be slow. A scan,
-    // as chooseAmong: hedges are few (budgeted requests landing on a tab without history).
-    const known = [...this.index.tabs()].filter(
-      (t) => t.id !== chosen.tab.id && this.samples(t.id) >= policy.uncertainBelowSamples,
-    );
-    const second = linearBest(known, req, nowMs, this.index.staleAfterMs, true);
-    return second && worthRacing(chosen, second, policy) ? second : null;
   }
 
   /**
