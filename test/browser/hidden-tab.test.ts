@@ -11,7 +11,9 @@ import { useCoordinator, type TestServer } from "../support/coordinator.js";
  * background-throttling switches and without Playwright attached (test/support/own-chromium.ts),
  * with the intensive-throttling grace period cut from 5 minutes to 10 s; another tab is brought to
  * the front, so the contributor page is really hidden. The test proves the throttling is active —
- * a chain of 200 ms timers on the hidden page's main thread gets a gap of more than 30 s — while
+ * a chain of 200 ms timers on the hidden page's main thread gets a gap of more than 10 s (ordinary
+ * background throttling allows one wake-up a second; only intensive throttling, which aligns
+ * wake-ups to the minute, holds a timer back that long) — while
  * the tab-link Worker's pings keep their 2.5 s pace, the tab never loses its connection (the
  * coordinator closes a tab silent for more than two 5 s status intervals), and the hidden tab then
  * answers a job.
@@ -97,7 +99,9 @@ describe("a hidden contributor tab", () => {
       expect(await cdp.evaluate(tab, "document.visibilityState")).toBe("hidden");
       const hiddenAt = Date.now();
 
-      // A main-thread timer chain in the hidden page, resolved at its first gap over 30 s.
+      // A main-thread timer chain in the hidden page, resolved at its first gap over 10 s. (It
+      // was 30 s: the first aligned gap is often shorter, so the test waited for a second
+      // minute — 110–150 s hidden in CI.)
       const chain = await cdp.evaluate<{ longestGapMs: number; ticks: number }>(
         tab,
         `new Promise((resolve) => {
@@ -108,7 +112,7 @@ describe("a hidden contributor tab", () => {
             const gap = now - last;
             last = now;
             ticks++;
-            if (gap > 30000) resolve({ longestGapMs: gap, ticks });
+            if (gap > 10000) resolve({ longestGapMs: gap, ticks });
             else setTimeout(tick, 200);
           };
           setTimeout(tick, 200);
@@ -126,8 +130,8 @@ describe("a hidden contributor tab", () => {
           `${maxPingGap} ms; coordinator registrations while hidden ${(await registrations()) - registered}; ` +
           `connection states ${JSON.stringify(connections)}`,
       );
-      // The throttling is real: the page's own timers were held back by more than 30 s ...
-      expect(chain.longestGapMs).toBeGreaterThan(30_000);
+      // The throttling is real: the page's own timers were held back by more than 10 s ...
+      expect(chain.longestGapMs).toBeGreaterThan(10_000);
       // ... while the pings kept their pace (every half status interval) throughout ...
       expect(during.length).toBeGreaterThan(hiddenMs / (STATUS_INTERVAL_MS / 2) - 3);
       expect(maxPingGap).toBeLessThan(STATUS_INTERVAL_MS);
