@@ -46,7 +46,11 @@ const passed = report.numPassedTests ?? 0;
 const brokenFiles = (report.testResults ?? []).filter(
   (f) => f.status === "failed" && !(f.assertionResults ?? []).some((a) => a.status === "failed"),
 ).length;
-const failed = (report.numFailedTests ?? 0) + brokenFiles;
+// Vitest exits non-zero for errors outside any test too (an unhandled rejection): one failure.
+const outside = run.status !== 0 && (report.numFailedTests ?? 0) + brokenFiles === 0 ? 1 : 0;
+const failed = (report.numFailedTests ?? 0) + brokenFiles + outside;
 const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+if (outside)
+  console.error("vitest reported an error outside the tests (see Unhandled Errors above).");
 process.exit(failed > 0 || passed === 0 || run.status !== 0 ? 1 : 0);
