@@ -85,13 +85,14 @@ describe("the contributor's GPU", () => {
       expect(r.gbs).toBeGreaterThan(0);
     }
     // Two cores shared with other work (the harness boots the next file's coordinator meanwhile,
-    // SwiftShader's threads compete with it): within a factor of three of each other. Measured
-    // under load: ratios of 0.43–2.2 between two runs; a broken kernel differs by orders.
+    // SwiftShader's threads compete with it): within a factor of ten of each other. Measured
+    // under load: ratios of 0.43–2.2 between two runs, and once beyond 3 in CI (2026-11-30); a
+    // broken kernel (nothing computed, or a timer misread) differs by orders of magnitude.
     const [a, b] = runs as [(typeof runs)[0], (typeof runs)[0]];
-    expect(b.gflops / a.gflops).toBeGreaterThan(1 / 3);
-    expect(b.gflops / a.gflops).toBeLessThan(3);
-    expect(b.gbs / a.gbs).toBeGreaterThan(1 / 3);
-    expect(b.gbs / a.gbs).toBeLessThan(3);
+    expect(b.gflops / a.gflops).toBeGreaterThan(1 / 10);
+    expect(b.gflops / a.gflops).toBeLessThan(10);
+    expect(b.gbs / a.gbs).toBeGreaterThan(1 / 10);
+    expect(b.gbs / a.gbs).toBeLessThan(10);
   });
 
   it("predicts decode speed per model from the measured bandwidth, labelled as a prediction", async () => {
