@@ -28,11 +28,11 @@ import {
   tabgridPolicy,
   type Policy,
 } from "./sim/policies.js";
-import { fleetCapacityPerMs, makeRequest, makeTabs, type SimRequest } from "./sim/population.js";
+import { makeTabs, poissonArrivals, type SimRequest } from "./sim/population.js";
 import { newTruth, simulate, type RequestOutcome } from "./sim/simulate.js";
 import { runConversations } from "./sim/conversations.js";
 import { loadWorld } from "./sim/world.js";
-import { runHedging } from "./sim/hedging-run.js";
+import { hedgingFlags, runHedging } from "./sim/hedging-run.js";
 
 const flags = readFlags(process.argv.slice(2));
 const tabCount = numberFlag(flags, "tabs", 2000);
@@ -81,15 +81,7 @@ const rows: string[][] = [];
 const verdicts: string[] = [];
 for (const load of parts.has("load") ? loads : []) {
   // Same arrivals for every policy: Poisson at `load` × the fleet's capacity.
-  const rng = createRng(seed * 31 + Math.round(load * 1000));
-  const sizing = Array.from({ length: 2000 }, () => makeRequest(world, rng, 0));
-  const meanGapMs = 1 / (load * fleetCapacityPerMs(tabs, sizing));
-  let t = 0;
-  const requests: SimRequest[] = [];
-  for (let i = 0; i < requestCount; i++) {
-    t += rng.exponential(meanGapMs);
-    requests.push(makeRequest(world, rng, t));
-  }
+  const requests = poissonArrivals(world, tabs, seed, load, requestCount);
   const truth = newTruth(tabs.length);
   const policies: Policy[] = [
     tabgridPolicy(tabs, policyOptions),
@@ -173,18 +165,7 @@ if (conversationCount > 0) {
 
 if (parts.has("hedging")) {
   const hedgingStarted = Date.now();
-  const verdict = runHedging({
-    world,
-    tabs,
-    seed,
-    load: numberFlag(flags, "hedging-load", 0.5),
-    count: numberFlag(flags, "hedging-requests", 10_000),
-    churnPerRequest: numberFlag(flags, "churn", 0.02),
-    policy: {
-      uncertainBelowSamples: numberFlag(flags, "hedge-below-samples", 1),
-      maxEstimateRatio: numberFlag(flags, "hedge-ratio", 2),
-    },
-  });
+  const verdict = runHedging({ world, tabs, seed, ...hedgingFlags(flags) });
   console.log(
     `targets: ${verdict.met}/${verdict.total} met; ran in ${((Date.now() - hedgingStarted) / 1000).toFixed(1)} s`,
   );

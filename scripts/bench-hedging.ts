@@ -10,7 +10,7 @@
  */
 import { createRng } from "../shared/scheduling/prng.js";
 import { numberFlag, readFlags } from "./sim/flags.js";
-import { runHedging } from "./sim/hedging-run.js";
+import { hedgingFlags, runHedging } from "./sim/hedging-run.js";
 import { makeTabs } from "./sim/population.js";
 import { loadWorld } from "./sim/world.js";
 
@@ -21,27 +21,7 @@ console.log(`bench:hedging seed=${seed} tabs=${tabCount}`);
 const started = Date.now();
 const world = loadWorld();
 const tabs = makeTabs(world, createRng(seed), tabCount);
-const verdict = runHedging({
-  world,
-  tabs,
-  seed,
-  load: numberFlag(flags, "hedging-load", 0.5),
-  count: numberFlag(flags, "hedging-requests", 10_000),
-  churnPerRequest: numberFlag(flags, "churn", 0.02),
-  diagnose: flags.has("diagnose"),
-  policy: {
-    ...(flags.has("hedge-below-samples")
-      ? { uncertainBelowSamples: numberFlag(flags, "hedge-below-samples", 1) }
-      : {}),
-    ...(flags.has("hedge-ratio") ? { maxEstimateRatio: numberFlag(flags, "hedge-ratio", 2) } : {}),
-    ...(flags.has("hedge-untimed-share")
-      ? { untimedSpeedShare: numberFlag(flags, "hedge-untimed-share", 0) }
-      : {}),
-    ...(flags.has("hedge-time-losers")
-      ? { timeLosers: numberFlag(flags, "hedge-time-losers", 0) === 1 }
-      : {}),
-  },
-});
+const verdict = runHedging({ world, tabs, seed, ...hedgingFlags(flags) });
 console.log(
   `targets: ${verdict.met}/${verdict.total} met; ran in ${((Date.now() - started) / 1000).toFixed(1)} s`,
 );

@@ -9,7 +9,7 @@
 import { createRng } from "../shared/scheduling/prng.js";
 import { numberFlag, numberList, percentile, printTable, readFlags } from "./sim/flags.js";
 import { oraclePolicy, tabgridPolicy, type Policy } from "./sim/policies.js";
-import { fleetCapacityPerMs, makeRequest, makeTabs, type SimRequest } from "./sim/population.js";
+import { makeTabs, poissonArrivals, type SimRequest } from "./sim/population.js";
 import { newTruth, simulate, type RequestOutcome } from "./sim/simulate.js";
 import { loadWorld } from "./sim/world.js";
 
@@ -47,15 +47,7 @@ const pct = (v: number) => `${Math.round(v * 100)}%`;
 const mean = (xs: number[]) => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : NaN);
 
 for (const load of loads) {
-  const rng = createRng(seed * 31 + Math.round(load * 1000));
-  const sizing = Array.from({ length: 2000 }, () => makeRequest(world, rng, 0));
-  const meanGapMs = 1 / (load * fleetCapacityPerMs(tabs, sizing));
-  let t = 0;
-  const requests: SimRequest[] = [];
-  for (let i = 0; i < requestCount; i++) {
-    t += rng.exponential(meanGapMs);
-    requests.push(makeRequest(world, rng, t));
-  }
+  const requests = poissonArrivals(world, tabs, seed, load, requestCount);
   const truth = newTruth(tabs.length);
   const runs: Array<{ name: string; out: RequestOutcome[]; lined: Set<SimRequest> }> = [];
   const policies = [

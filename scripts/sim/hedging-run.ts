@@ -9,7 +9,7 @@ import {
   type HedgePolicy,
 } from "../../shared/scheduling/hedging.js";
 import { seedSpeeds } from "../../edge/region/tab-matcher.js";
-import { percentile, printTable } from "./flags.js";
+import { numberFlag, percentile, printTable } from "./flags.js";
 import { printTail, type TtftTrace } from "./hedging-tail.js";
 import {
   fleetCapacityPerMs,
@@ -427,4 +427,32 @@ export function runHedging(opts: {
       `the oracle's own p99 ÷ p50 (the spread of this request mix and world): ${(oracle.p99 / oracle.p50).toFixed(2)}×`,
   );
   return { met: (tailOk ? 1 : 0) + (costOk ? 1 : 0), total: 2 };
+}
+
+/**
+ * The hedging run's settings from bench flags (bench:geo's hedging part and bench:hedging alike):
+ * `--hedging-load`, `--hedging-requests`, `--churn`, `--diagnose`, and the hedge policy flags, each
+ * overriding DEFAULT_HEDGE_POLICY only when given.
+ */
+export function hedgingFlags(flags: Map<string, string>) {
+  return {
+    load: numberFlag(flags, "hedging-load", 0.5),
+    count: numberFlag(flags, "hedging-requests", 10_000),
+    churnPerRequest: numberFlag(flags, "churn", 0.02),
+    diagnose: flags.has("diagnose"),
+    policy: {
+      ...(flags.has("hedge-below-samples")
+        ? { uncertainBelowSamples: numberFlag(flags, "hedge-below-samples", 1) }
+        : {}),
+      ...(flags.has("hedge-ratio")
+        ? { maxEstimateRatio: numberFlag(flags, "hedge-ratio", 2) }
+        : {}),
+      ...(flags.has("hedge-untimed-share")
+        ? { untimedSpeedShare: numberFlag(flags, "hedge-untimed-share", 0) }
+        : {}),
+      ...(flags.has("hedge-time-losers")
+        ? { timeLosers: numberFlag(flags, "hedge-time-losers", 0) === 1 }
+        : {}),
+    },
+  };
 }

@@ -1,6 +1,6 @@
 import { haversineKm, networkRttMs, type Location } from "../../shared/geo/distance.js";
 import { REGION_CENTRES, REGION_HINTS, nearestRegion } from "../../shared/geo/regions.js";
-import type { Rng } from "../../shared/scheduling/prng.js";
+import { createRng, type Rng } from "../../shared/scheduling/prng.js";
 import { sampleAccessDelayMs, sampleGpu } from "./gpus.js";
 import type { World } from "./world.js";
 
@@ -156,4 +156,28 @@ export function fleetCapacityPerMs(tabs: readonly SimTab[], sample: readonly Sim
     (sum, t) => sum + 1 / ((meanPrompt * 1000) / t.truePrefill + (meanOut * 1000) / t.trueDecode),
     0,
   );
+}
+
+/**
+ * The requests of one bench:geo load level: Poisson arrivals at `load` × the fleet's capacity,
+ * drawn from a stream seeded by the run's seed and the load, so every policy (and geo-tail.ts,
+ * which breaks a run's tail down) sees the same arrivals for the same flags.
+ */
+export function poissonArrivals(
+  world: World,
+  tabs: readonly SimTab[],
+  seed: number,
+  load: number,
+  count: number,
+): SimRequest[] {
+  const rng = createRng(seed * 31 + Math.round(load * 1000));
+  const sizing = Array.from({ length: 2000 }, () => makeRequest(world, rng, 0));
+  const meanGapMs = 1 / (load * fleetCapacityPerMs(tabs, sizing));
+  let t = 0;
+  const requests: SimRequest[] = [];
+  for (let i = 0; i < count; i++) {
+    t += rng.exponential(meanGapMs);
+    requests.push(makeRequest(world, rng, t));
+  }
+  return requests;
 }
