@@ -125,7 +125,10 @@ describe("embed consent happens in the coordinator's frame", () => {
     // A real click where the transparent frame's button sits (the decoy "Play!" button is under
     // it): the frame is not visible, so the click is not consent.
     const frame = attacker.frameLocator("#direct");
-    await frame.getByRole("button", { name: "Start contributing" }).click({ force: true });
+    const startButton = frame.getByRole("button", { name: "Start contributing" });
+    // Never seen visible, so the button shows as disabled (a click could not count).
+    expect(await startButton.getAttribute("aria-disabled")).toBe("true");
+    await startButton.click({ force: true });
     await attacker.waitForTimeout(1500);
     const statuses = await attacker.evaluate(() => (window as unknown as S).statuses);
     expect(statuses.direct).toEqual(["ready", "consent"]);

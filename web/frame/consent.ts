@@ -60,7 +60,11 @@ export function consentStore(storage: () => Storage = () => localStorage): Conse
  * the frame is visible) or false on "No thanks".
  */
 export function askInFrame(root: HTMLElement, host: string): Promise<boolean> {
-  const visible = trackVisibility(root);
+  // "Start contributing" shows as disabled (aria-disabled, so a click still reaches the handler and
+  // can say why it did not count) until the frame has been seen visible: before the first
+  // visibility report a click cannot count, and a greyed-out button says so instead of an error
+  // after a quick click.
+  const visible = trackVisibility(root, (seen) => setEnabled(start, seen));
   const site = (() => {
     try {
       return new URL(host).host;
@@ -82,6 +86,7 @@ export function askInFrame(root: HTMLElement, host: string): Promise<boolean> {
     return b;
   };
   const start = button("Start contributing", true);
+  setEnabled(start, visible.now());
   const no = button("No thanks", false);
   const problem = para("", "problem");
   problem.setAttribute("role", "alert");
@@ -118,8 +123,19 @@ export function askInFrame(root: HTMLElement, host: string): Promise<boolean> {
   });
 }
 
-/** IntersectionObserver v2 where supported; elsewhere the frame counts as visible. */
-function trackVisibility(target: Element): { now(): boolean; stop(): void } {
+function setEnabled(button: HTMLButtonElement, enabled: boolean): void {
+  if (enabled) button.removeAttribute("aria-disabled");
+  else button.setAttribute("aria-disabled", "true");
+}
+
+/**
+ * IntersectionObserver v2 where supported; elsewhere the frame counts as visible. `onChange` hears
+ * each visibility report.
+ */
+function trackVisibility(
+  target: Element,
+  onChange: (visible: boolean) => void,
+): { now(): boolean; stop(): void } {
   type V2Entry = IntersectionObserverEntry & { isVisible?: boolean };
   const supported =
     typeof IntersectionObserverEntry !== "undefined" &&
@@ -130,7 +146,10 @@ function trackVisibility(target: Element): { now(): boolean; stop(): void } {
     observer = new IntersectionObserver(
       (entries) => {
         const last = entries.at(-1) as V2Entry | undefined;
-        if (last && typeof last.isVisible === "boolean") visible = last.isVisible;
+        if (last && typeof last.isVisible === "boolean") {
+          visible = last.isVisible;
+          onChange(visible);
+        }
       },
       { trackVisibility: true, delay: 100 } as IntersectionObserverInit,
     );
