@@ -8,6 +8,7 @@
  *
  *   node scripts/sim/run-ts.mjs scripts/bench-geo.ts [--tabs 2000] [--requests 20000]
  *        [--loads 0.3,0.7,0.95] [--seed N] [--idle-preference 1.5] [--max-queued 1]
+ *        [--spill-margin 1.1]
  *        [--conversations 1500] [--conversation-loads 0.3,0.7] [--hold-weight 3]
  *        [--hedging-requests 10000] [--hedging-load 0.5] [--churn 0.02]
  *        [--parts load,conversations,hedging]
@@ -45,6 +46,10 @@ const policyOptions = {
     : {}),
   ...(flags.has("max-queued") ? { maxQueued: numberFlag(flags, "max-queued", 1) } : {}),
 };
+/** Only for the per-region row (shared/scheduling/spillover.ts DEFAULT_SPILL_MARGIN). */
+const regionalOptions = flags.has("spill-margin")
+  ? { spillMargin: numberFlag(flags, "spill-margin", 1.1) }
+  : {};
 const parts = new Set((flags.get("parts") ?? "load,conversations,hedging").split(","));
 const conversationCount = parts.has("conversations") ? numberFlag(flags, "conversations", 1500) : 0;
 const conversationLoads = numberList(flags, "conversation-loads", [0.3, 0.7]);
@@ -88,7 +93,12 @@ for (const load of parts.has("load") ? loads : []) {
     // The same policy without moving queued jobs to tabs that free up first (before issue 14's
     // change), and the policy as deployed: one Scheduler per region, with spillover.
     tabgridPolicy(tabs, { ...policyOptions, moveQueued: false, name: "tabgrid, no moving" }),
-    tabgridPolicy(tabs, { ...policyOptions, regional: true, name: "tabgrid, per region" }),
+    tabgridPolicy(tabs, {
+      ...policyOptions,
+      ...regionalOptions,
+      regional: true,
+      name: "tabgrid, per region",
+    }),
     randomPolicy(tabs, createRng(seed + 1)),
     leastLoadedPolicy(tabs, createRng(seed + 2)),
     nearestPolicy(tabs),

@@ -1,5 +1,14 @@
 import type { Location } from "../../shared/geo/distance.js";
-import { REGION_CENTRES, regionsByDistance } from "../../shared/geo/regions.js";
+import { REGION_CENTRES, regionsByDistance, type RegionHint } from "../../shared/geo/regions.js";
+import type { MatchRequest } from "../../shared/scheduling/score.js";
+import {
+  homeAcceptUpToMs,
+  mergeOffers,
+  rankNeighbours,
+  spillPlan,
+  waitRegion,
+  type ModelOffer,
+} from "../../shared/scheduling/spillover.js";
 import type { JobError } from "../../shared/protocol/job.js";
 import { routingView } from "../directory/directory-client.js";
 import type { RoutingView } from "../directory/directory-do.js";
@@ -9,12 +18,10 @@ import type { OpenJobResult } from "../region/job-events.js";
 import type { JobRequest } from "../region/job-request.js";
 import { regionFor, shardStub, type RegionName, type RegionStub } from "../region/region-stub.js";
 import { shardSettings } from "../region/shard-config.js";
-import type { Shard } from "../region/shard-name.js";
+import { parseShard, type Shard } from "../region/shard-name.js";
 import { queueWithCredit } from "../credits/queue-place.js";
 import { hintCapacity, queueShard, shardOrder, shardsOf } from "./shard-routing.js";
 
-/** Neighbouring regions tried after the home region, nearest first. */
-const MAX_SPILLOVER_REGIONS = 3;
 /** Shards of the home region tried before spilling over (a stale summary can send one astray). */
 const MAX_HOME_SHARDS = 3;
 
@@ -27,12 +34,45 @@ export type Opened =
     }
   | { kind: "fallback"; reason: JobError };
 
+/** What the request asks of matching, as the Region objects will see it. */
+function matchOf(request: JobRequest, client: Location): MatchRequest {
+  const f = request.match;
+  return {
+    clientLocation: f.clientLocation ?? client,
+    model: request.job.model,
+    promptTokens: f.promptTokens,
+    maxTokens: f.maxTokens,
+    stream: f.stream,
+    ...(f.latencyBudgetMs !== undefined ? { latencyBudgetMs: f.latencyBudgetMs } : {}),
+  };
+}
+
+/** A hint's offer for a model, its shards' reports merged (shared/scheduling/spillover.ts). */
+export function hintOffer(
+  view: RoutingView,
+  hint: RegionHint,
+  model: string,
+): ModelOffer | undefined {
+  return mergeOffers(
+    Object.entries(view.summaries)
+      .filter(([name]) => parseShard(name)?.hint === hint)
+      .map(([, row]) => row.offers?.[model]),
+  );
+}
+
 /**
- * Where a request runs: the idle tab expected to answer soonest in the client's nearest region —
- * among its shards, the one routing chooses (shard-routing.ts: power of two choices over the
- * shards' reported idle tabs and round trips); else one in the next-nearest regions the Directory
- * says have an idle tab for the model (spillover, each to its best shard); else the configured
- * cloud fallback; else the bounded queue of a shard of the nearest region that serves the model.
+ * Where a request runs — the decisions of shared/scheduling/spillover.ts, which bench:geo's
+ * per-region policy makes too (scripts/sim/policies.ts):
+ * 1. The neighbouring regions' offers for the model, from the summaries their shards report to the
+ *    Directory, are ranked by the request's expected first token there (whole answer for a
+ *    non-stream). The home region (the client's nearest) is asked first, to take the request only
+ *    if its own best offer is within DEFAULT_SPILL_MARGIN of the best neighbour's; among its
+ *    shards, the one routing chooses (shard-routing.ts).
+ * 2. If home declines (it writes nothing and says what it offered) or has nothing, up to
+ *    MAX_SPILL_TRIES neighbours whose estimate beats home's offer are asked, each to take it only
+ *    if its real offer beats home's; if none does, home takes it after all.
+ * 3. Nobody has a tab: the configured cloud fallback; else the waiting line expected to start it
+ *    soonest (home first on ties), in that region's shard with most tabs per queued job.
  * The same region-free request goes to each shard tried; the one that takes it mints the job id,
  * which names that shard.
  */
@@ -44,11 +84,14 @@ export async function openJob(
   const home = regionFor(loc);
   const model = request.job.model;
   const initial = shardSettings(env).initialShards;
+  const match = matchOf(request, loc ?? REGION_CENTRES[home]);
   const tryShard = async (shard: Shard, queue: boolean, asked = request) => {
     const stub = shardStub(env, shard);
     const opened = await stub.openJob(asked, queue);
     return { stub, opened };
   };
+  const withLimit = (ms: number): JobRequest =>
+    Number.isFinite(ms) ? { ...request, acceptUpToMs: ms } : request;
 
   let view = await routingView(env);
   let order = shardOrder(view, home, model, initial);
@@ -58,45 +101,70 @@ export async function openJob(
     order = shardOrder(view, home, model, initial);
   }
   if (order.length === 0) order = shardsOf(view, home, initial).slice(0, 1);
+  const others = regionsByDistance(match.clientLocation)
+    .map((r) => r.region)
+    .filter((r) => r !== home);
+  const rank = (v: RoutingView) =>
+    rankNeighbours(
+      others.map((region) => ({ region, offer: hintOffer(v, region, model) })),
+      match,
+      Date.now(),
+    );
+  let ranked = rank(view);
+
   let reason: JobError | null = null;
+  let homeOfferMs: number | null = null;
+  const declined: Shard[] = [];
+  const homeLimit = withLimit(homeAcceptUpToMs(ranked));
   for (const shard of order.slice(0, MAX_HOME_SHARDS)) {
-    const next = await tryShard(shard, false);
+    const next = await tryShard(shard, false, homeLimit);
     if (next.opened.ok) return { kind: "tab", region: home, stub: next.stub, opened: next.opened };
-    if (!isCapacityError(next.opened.error)) throw apiErrorFromJob(next.opened.error);
-    if (!reason || reason.code === "model_not_served") reason = next.opened.error;
+    const { error, offerMs } = next.opened;
+    if (offerMs !== undefined) {
+      declined.push(shard);
+      homeOfferMs = Math.min(homeOfferMs ?? Infinity, offerMs);
+    }
+    if (!isCapacityError(error)) throw apiErrorFromJob(error);
+    if (!reason || reason.code === "model_not_served") reason = error;
   }
   if (!reason) throw new Error("no shard tried");
 
-  const others = regionsByDistance(loc ?? REGION_CENTRES[home])
-    .map((r) => r.region)
-    .filter((r) => r !== home);
-  const candidates = (v: RoutingView) => {
-    const serving = others.filter((r) => hintCapacity(v.summaries, r, model).nodes > 0);
-    return {
-      serving,
-      withIdle: serving.filter((r) => hintCapacity(v.summaries, r, model).idle > 0),
-    };
-  };
-  // A cached snapshot may predate a tab that just joined: re-read it before giving up.
-  let { serving, withIdle } = candidates(view);
-  if (withIdle.length === 0) {
+  // Home has no tab at all and no neighbour offers one: a cached snapshot may predate a tab that
+  // just joined elsewhere, so re-read it before giving up.
+  if (homeOfferMs === null && ranked.length === 0) {
     view = await routingView(env, true);
-    ({ serving, withIdle } = candidates(view));
+    ranked = rank(view);
   }
-  for (const region of withIdle.slice(0, MAX_SPILLOVER_REGIONS)) {
+  const plan = spillPlan(ranked, homeOfferMs);
+  for (const region of plan.tries) {
     const shard = shardOrder(view, region, model, initial)[0];
     if (!shard) continue;
-    const next = await tryShard(shard, false);
+    const next = await tryShard(shard, false, withLimit(plan.acceptUpToMs));
     if (next.opened.ok) return { kind: "tab", region, stub: next.stub, opened: next.opened };
     if (!isCapacityError(next.opened.error)) throw apiErrorFromJob(next.opened.error);
     if (reason.code === "model_not_served") reason = next.opened.error;
+  }
+  // Home declined for a neighbour that then did not beat it: home takes it after all.
+  for (const shard of declined) {
+    const next = await tryShard(shard, false);
+    if (next.opened.ok) return { kind: "tab", region: home, stub: next.stub, opened: next.opened };
+    if (!isCapacityError(next.opened.error)) throw apiErrorFromJob(next.opened.error);
   }
 
   if (env.FALLBACK_URL) return { kind: "fallback", reason };
   // A latency budget no tab can meet is not helped by waiting in a queue.
   if (reason.code === "over_budget") throw apiErrorFromJob(reason);
 
-  const queueRegion = reason.code === "model_not_served" ? serving[0] : home;
+  // Wait where the line is expected to start it soonest; without offers (objects that do not
+  // report them), at home, or in the nearest region serving the model.
+  const serving = others.filter((r) => hintCapacity(view.summaries, r, model).nodes > 0);
+  const lines = [home, ...serving].map((region) => ({
+    region,
+    offer: hintOffer(view, region, model),
+  }));
+  const queueRegion =
+    waitRegion(lines, match, Date.now()) ??
+    (reason.code === "model_not_served" ? serving[0] : home);
   if (!queueRegion) throw apiErrorFromJob(reason);
   const shard = queueShard(view, queueRegion, model, initial);
   // Waiting: a key's linked credit may buy its tier's place (credits/queue-place.ts).

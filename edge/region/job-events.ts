@@ -46,7 +46,8 @@ export type OpenJobResult =
       readerId: string;
       events: ReadableStream<Uint8Array>;
     }
-  | { ok: false; error: JobError };
+  /** `offerMs`: the region declined a request asked with `acceptUpToMs`, offering this. */
+  | { ok: false; error: JobError; offerMs?: number };
 
 /** What `RegionDurableObject.subscribe` answers. */
 export type SubscribeResult =

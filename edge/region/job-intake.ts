@@ -61,6 +61,12 @@ export class JobIntake {
         },
       };
     }
+    // A neighbour is expected to answer sooner (region-client/open-job.ts): decline, writing nothing.
+    const offerMs = result.kind === "match" ? result.match.estimate.objectiveMs : null;
+    if (offerMs !== null && request.acceptUpToMs !== undefined && offerMs > request.acceptUpToMs) {
+      const message = `A neighbouring region is expected to answer sooner (offer here ${Math.round(offerMs)} ms).`;
+      return { ok: false, error: { code: "no_capacity", message }, offerMs };
+    }
     // Every job is written below: first make room for it within the storage budget.
     const full = this.d.budget.makeRoom(request);
     if (full) return { ok: false, error: full };

@@ -11,6 +11,12 @@ export interface JobRequest extends JobMeta {
   job: Omit<JobSpec, "id">;
   /** The latency tier the key asked for (credits/tiers.ts); it buys a place only when it waits. */
   tier?: Tier;
+  /**
+   * Spillover (region-client/open-job.ts, shared/scheduling/spillover.ts): take the request only if
+   * this region's best offer (expected first token, or whole answer for a non-stream) is at most
+   * this many ms; otherwise decline, writing nothing, and say what it offered (`offerMs`).
+   */
+  acceptUpToMs?: number;
 }
 
 /**

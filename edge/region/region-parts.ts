@@ -101,6 +101,7 @@ export function regionParts(
     timers,
     (summary) => sendReport(status(summary)),
     trust,
+    (serving, waiting) => matcher.offers(serving, waiting, REGION_CENTRES[region], Date.now()),
   );
   const leases = new JobLeases(timers, config);
   const credits = ledger

@@ -2,7 +2,8 @@ import { log } from "../http/log.js";
 import type { JobStore } from "./job-store.js";
 import type { RegionTimer } from "./region-timers.js";
 import { summarise, type RegionSummary } from "./region-views.js";
-import type { TabRegistry } from "./tab-registry.js";
+import type { RegionOffers } from "../../shared/scheduling/spillover.js";
+import type { TabRecord, TabRegistry } from "./tab-registry.js";
 import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
 
@@ -27,12 +28,16 @@ export class RegionReport {
     /** Sends the summary to the Directory object. */
     private readonly send: (summary: RegionSummary) => Promise<void>,
     private readonly trust: TabTrust,
+    /** What a new request could get here (shared/scheduling/spillover.ts), for spillover. */
+    private readonly offers?: (serving: TabRecord[], waiting: number) => RegionOffers,
   ) {}
 
   /** The Directory's view of this region, now (quarantined tabs are no capacity). */
   summary(): RegionSummary {
     const serving = [...this.tabs.all()].filter((t) => this.trust.state(t.tabId) !== "quarantined");
-    return { ...summarise(serving), queued: this.jobs.waitingCount() };
+    const queued = this.jobs.waitingCount();
+    const offers = this.offers?.(serving, queued);
+    return { ...summarise(serving), queued, ...(offers ? { offers } : {}) };
   }
 
   async soon(now: boolean): Promise<void> {

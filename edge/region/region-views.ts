@@ -1,5 +1,6 @@
 import type { AdapterInfo, NodeState } from "../../shared/protocol/node-messages.js";
 import type { Location } from "../../shared/geo/distance.js";
+import type { RegionOffers } from "../../shared/scheduling/spillover.js";
 import type { RegionStats, RegionStatsSummary } from "./region-stats.js";
 import type { TabRecord, TabRegistry } from "./tab-registry.js";
 import type { TrustView } from "./tab-trust.js";
@@ -11,6 +12,11 @@ export interface RegionSummary {
   nodes: number;
   /** Requests waiting for their first tab. */
   queued: number;
+  /**
+   * What a new request could get here, per model (shared/scheduling/spillover.ts): the Worker
+   * compares it with the home region's own offer to spill over. Absent from older objects.
+   */
+  offers?: RegionOffers;
   /** For the status API and /metrics (absent in summaries from Region objects before it). */
   status?: RegionStatus;
 }

@@ -7,6 +7,12 @@ import type { Match, MatchResult } from "../../shared/scheduling/linear-scan.js"
 import { Scheduler, type Affinity, type JobSize } from "../../shared/scheduling/scheduler.js";
 import type { CandidateTab, MatchRequest } from "../../shared/scheduling/score.js";
 import type { Observation } from "../../shared/scheduling/speed-tracker.js";
+import {
+  regionOffers,
+  type RegionOffers,
+  type TabFreeAt,
+} from "../../shared/scheduling/spillover.js";
+import type { Location } from "../../shared/geo/distance.js";
 import type { TabRecord } from "./tab-registry.js";
 
 /** Speeds assumed for a tab that sent no benchmark, until the tracker learns its real ones. */
@@ -122,6 +128,24 @@ export class TabMatcher {
   /** When the work on the tab is expected to be done (0 when it has none). */
   freeAtMs(tabId: string): number {
     return this.scheduler.freeAtMs(tabId);
+  }
+
+  /**
+   * What a new request could get here, for the Directory's summary (spillover between regions):
+   * the offered tabs as matching sees them, and when the line would start one more request.
+   */
+  offers(
+    serving: Iterable<TabRecord>,
+    waiting: number,
+    centre: Location,
+    now: number,
+  ): RegionOffers {
+    const all: TabFreeAt[] = [];
+    for (const t of serving) {
+      const tab = this.scheduler.corrected(t.tabId);
+      if (tab) all.push({ tab, freeAtMs: this.scheduler.freeAtMs(t.tabId) });
+    }
+    return regionOffers(this.scheduler.index.tabs(), all, waiting, centre, now);
   }
 
   /** The tab's decode speed as matching currently believes it (tokens/s). */

@@ -2,7 +2,16 @@ import { haversineKm } from "../../shared/geo/distance.js";
 import type { Rng } from "../../shared/scheduling/prng.js";
 import type { CandidateTab } from "../../shared/scheduling/score.js";
 import { Scheduler } from "../../shared/scheduling/scheduler.js";
-import { REGION_HINTS, regionsByDistance } from "../../shared/geo/regions.js";
+import { REGION_CENTRES, REGION_HINTS, regionsByDistance } from "../../shared/geo/regions.js";
+import {
+  DEFAULT_SPILL_MARGIN,
+  homeAcceptUpToMs,
+  rankNeighbours,
+  regionOffers,
+  spillPlan,
+  waitRegion,
+  type ModelOffer,
+} from "../../shared/scheduling/spillover.js";
 import { trueNetworkMs, type SimRequest, type SimTab } from "./population.js";
 import { tokensToPrefill, type Truth } from "./simulate.js";
 
@@ -171,10 +180,20 @@ export function tabgridPolicy(
      */
     moveQueued?: boolean;
     /**
-     * One Scheduler per region, as deployed: a request is matched in the client's nearest region,
-     * then in up to three next-nearest regions with an idle tab, else waits in its home region.
+     * One Scheduler per region, as deployed: a request goes to the client's nearest region unless
+     * a neighbour's summary promises a sooner first token than home offers (then up to three
+     * neighbours, each taking it only if it beats home's offer); a request nobody can take waits
+     * in the line expected to start it soonest — the decisions of shared/scheduling/spillover.ts,
+     * as edge/region-client/open-job.ts makes them.
      */
     regional?: boolean;
+    /** See DEFAULT_SPILL_MARGIN. */
+    spillMargin?: number;
+    /**
+     * How old a region's summary may be when read (ms): Region objects report at most once a
+     * second (at once when their last idle tab goes) and a Worker isolate reuses a read for a second.
+     */
+    summaryMaxAgeMs?: number;
     affinity?: boolean;
     name?: string;
   } = {},
@@ -184,6 +203,8 @@ export function tabgridPolicy(
     name = "tabgrid",
     moveQueued = true,
     regional = false,
+    spillMargin = DEFAULT_SPILL_MARGIN,
+    summaryMaxAgeMs = 1000,
     ...schedulerOptions
   } = options;
   const regionCount = regional ? REGION_HINTS.length : 1;
@@ -200,8 +221,36 @@ export function tabgridPolicy(
     head: 0,
   }));
   const waited = new Set<SimRequest>();
-  /** Idle tabs per region: what the Directory reports for spillover. */
+  /** Idle tabs per region (kept for the line below). */
   const idle = new Int32Array(regionCount);
+  /** Each region's tabs, and its last summary as the Directory holds it. */
+  const regionTabs = Array.from({ length: regionCount }, () => [] as number[]);
+  tabs.forEach((_, i) => regionTabs[home(i)]!.push(i));
+  const summaries = Array.from({ length: regionCount }, () => ({
+    at: Number.NEGATIVE_INFINITY,
+    offer: undefined as ModelOffer | undefined,
+  }));
+  const summaryOf = (r: number, nowMs: number): ModelOffer | undefined => {
+    const s = summaries[r]!;
+    if (nowMs - s.at >= summaryMaxAgeMs) {
+      const scheduler = schedulers[r]!;
+      const all = regionTabs[r]!.map((i) => ({
+        tab: scheduler.corrected(tabs[i]!.id)!,
+        freeAtMs: scheduler.freeAtMs(tabs[i]!.id),
+      }));
+      const line = lines[r]!;
+      const centre = REGION_CENTRES[REGION_HINTS[r]!];
+      s.offer = regionOffers(
+        scheduler.index.tabs(),
+        all,
+        line.waiting.length - line.head,
+        centre,
+        nowMs,
+      )[MODEL];
+      s.at = nowMs;
+    }
+    return s.offer;
+  };
 
   const record = (i: number): CandidateTab => {
     const t = tabs[i]!;
@@ -249,26 +298,39 @@ export function tabgridPolicy(
       const c = req.conversation;
       const match = matchOf(req);
       const order = regionOrder(req);
-      // Home region first (edge/region-client/open-job.ts), then spillover to regions with an
-      // idle tab, at most three.
-      const tries = [
-        order[0]!,
-        ...order
-          .slice(1)
-          .filter((r) => idle[r]! > 0)
-          .slice(0, 3),
-      ];
-      for (const r of tries) {
-        const result = schedulers[r]!.choose(
+      const affinityOf = () =>
+        affinity && c && c.turn > 0
+          ? { key: `${c.id}:${c.turn - 1}`, cachedTokens: c.historyTokens }
+          : undefined;
+      const homeRegion = order[0]!;
+      const homeResult = schedulers[homeRegion]!.choose(match, nowMs, affinityOf());
+      const homeMatch = homeResult.kind === "match" ? homeResult.match : null;
+      if (!regional) {
+        if (homeMatch) return byId.get(homeMatch.tab.id)!;
+        lines[0]!.waiting.push(req);
+        return -1;
+      }
+      // As edge/region-client/open-job.ts: home takes it unless a neighbour's summary promises
+      // better; then the neighbours that beat home's offer, each taking it only if it does.
+      const neighbours = order.slice(1).map((r) => ({ region: r, offer: summaryOf(r, nowMs) }));
+      const ranked = rankNeighbours(neighbours, match, nowMs);
+      const homeMs = homeMatch?.estimate.objectiveMs ?? null;
+      if (homeMatch && homeMs! <= homeAcceptUpToMs(ranked, spillMargin))
+        return byId.get(homeMatch.tab.id)!;
+      const plan = spillPlan(ranked, homeMs, spillMargin);
+      for (const r of plan.tries) {
+        const result = schedulers[r]!.choose(match, nowMs, affinityOf());
+        if (result.kind === "match" && result.match.estimate.objectiveMs <= plan.acceptUpToMs)
+          return byId.get(result.match.tab.id)!;
+      }
+      if (homeMatch) return byId.get(homeMatch.tab.id)!;
+      const lineRegion =
+        waitRegion(
+          order.map((r) => ({ region: r, offer: summaryOf(r, nowMs) })),
           match,
           nowMs,
-          affinity && c && c.turn > 0
-            ? { key: `${c.id}:${c.turn - 1}`, cachedTokens: c.historyTokens }
-            : undefined,
-        );
-        if (result.kind === "match") return byId.get(result.match.tab.id)!;
-      }
-      lines[order[0]!]!.waiting.push(req);
+        ) ?? homeRegion;
+      lines[lineRegion]!.waiting.push(req);
       return -1;
     },
     assigned(i, req, nowMs) {
