@@ -226,7 +226,7 @@ export function mergeOffers(offers: Iterable<ModelOffer | undefined>): ModelOffe
   return out;
 }
 
-export interface RegionEstimate<R extends string = string> {
+export interface RegionEstimate<R = string> {
   region: R;
   ms: number;
 }
@@ -235,7 +235,7 @@ export interface RegionEstimate<R extends string = string> {
  * Neighbours' estimates for a request, best first (ties: the order given, nearest first), the
  * regions without an offer left out.
  */
-export function rankNeighbours<R extends string>(
+export function rankNeighbours<R>(
   neighbours: ReadonlyArray<{ region: R; offer: ModelOffer | undefined }>,
   req: MatchRequest,
   nowMs: number,
@@ -253,7 +253,7 @@ export function rankNeighbours<R extends string>(
  * neighbour offers anything: home takes whatever it has.
  */
 export function homeAcceptUpToMs(
-  ranked: ReadonlyArray<RegionEstimate>,
+  ranked: ReadonlyArray<RegionEstimate<unknown>>,
   margin = DEFAULT_SPILL_MARGIN,
 ): number {
   const first = ranked[0];
@@ -266,7 +266,7 @@ export function homeAcceptUpToMs(
  * threshold each is asked with (`acceptUpToMs`): it takes the request only if its real offer beats
  * home's (home wins ties), so a neighbour whose summary was stale declines and costs one cheap call.
  */
-export function spillPlan<R extends string>(
+export function spillPlan<R>(
   ranked: ReadonlyArray<RegionEstimate<R>>,
   homeOfferMs: number | null,
   margin = DEFAULT_SPILL_MARGIN,
@@ -286,7 +286,7 @@ export function spillPlan<R extends string>(
  * Where a request no region could take now waits: the region whose line is expected to give it
  * its first token soonest (home first on ties). `lines` lists home first.
  */
-export function waitRegion<R extends string>(
+export function waitRegion<R>(
   lines: ReadonlyArray<{ region: R; offer: ModelOffer | undefined }>,
   req: MatchRequest,
   nowMs: number,
