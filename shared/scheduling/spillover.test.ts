@@ -14,8 +14,9 @@ import {
   type ModelOffer,
 } from "./spillover.js";
 
-const FRANKFURT = { lat: 50.1, lon: 8.7 };
-const WARSAW = { lat: 52.2, lon: 21 };
+// Whole degrees: offers keep positions to whole degrees.
+const FRANKFURT = { lat: 50, lon: 9 };
+const WARSAW = { lat: 52, lon: 21 };
 const NOW = 1_000_000;
 
 function tab(

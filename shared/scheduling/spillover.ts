@@ -28,7 +28,7 @@ export const DEFAULT_SPILL_MARGIN = 1.1;
 /** A neighbour must beat home's offer by more than this (ms): home wins ties. */
 const TIE_MS = 0.001;
 
-/** One tab as a region's summary offers it (no id; position rounded to 0.1°, ~10 km). */
+/** One tab as a region's summary offers it (no id; position rounded to whole degrees). */
 export interface OfferPoint {
   lat: number;
   lon: number;
@@ -65,11 +65,13 @@ export interface TabFreeAt {
 const LINE_PROMPT_TOKENS = 600;
 
 const round1 = (v: number) => Math.round(v * 10) / 10;
+/** Positions are kept to whole degrees (~100 km), as the status page shows them: never a tab's own. */
+const wholeDegree = (v: number) => Math.round(v);
 
 function pointOf(tab: CandidateTab, model: string): OfferPoint {
   return {
-    lat: round1(tab.location.lat),
-    lon: round1(tab.location.lon),
+    lat: wholeDegree(tab.location.lat),
+    lon: wholeDegree(tab.location.lon),
     fixedMs: Math.round(tab.socketRttMs + tab.accessDelayMs),
     prefillTps: round1(tab.prefillTokensPerSec),
     decodeTps: round1(tab.decodeTokensPerSec),
