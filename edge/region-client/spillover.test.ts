@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
-import { chat, streamText, tabRegions, useTabs } from "../../test/workerd/tab-helpers.js";
+import {
+  chat,
+  regionCounts,
+  streamText,
+  tabRegions,
+  useTabs,
+} from "../../test/workerd/tab-helpers.js";
 import { forgetRoutingCache } from "../directory/directory-client.js";
 
 /**
@@ -56,6 +62,7 @@ describe("spillover by estimate", () => {
     const away = await tabAt("spill-a", NEW_YORK, QUEUE_SINCE_PROTOCOL);
     expect((await tabRegions("spill-a")).sort()).toEqual(["enam", "weur"]);
 
+    const homeJobs = await regionCounts("weur");
     // Before: home offered the slot behind its running job, and the request queued there.
     const resP = chatFrom(LONDON, "spill-a", 64);
     const job = await away.nextJob();
@@ -64,6 +71,8 @@ describe("spillover by estimate", () => {
     expect(res.headers.get("x-tabgrid-region")).toBe("enam");
     expect(await streamText(res)).toEqual({ text: "from New York", done: true });
     expect(home.received.filter((m) => m.type === "job.assign")).toEqual([]);
+    // Home declined without writing a job.
+    expect(await regionCounts("weur")).toEqual(homeJobs);
 
     home.done(running.job, "stop");
     expect((await streamText(await running.res)).done).toBe(true);
