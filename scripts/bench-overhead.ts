@@ -16,6 +16,7 @@
  *        [--quick]      (smaller preset: fewer jobs, shorter answers)
  *        [--latency-only] (only the added-latency phase: no relay or per-frame cost rows)
  *        [--no-inner]   (skip the same latency jobs sent past wrangler dev's local proxy)
+ *        [--latency-rounds 3] (interleaved rounds of the latency jobs: each door, each round)
  *
  * wrangler dev's share: the latency jobs run a second time with the tabs and the clients talking
  * to the user Worker's own workerd, past wrangler dev's ProxyWorker (overhead-inner-origin.ts),
@@ -48,6 +49,7 @@ const latencyOnly = flags.has("latency-only");
 const inner = !flags.has("no-inner");
 const p = {
   latencyJobs: numberFlag(flags, "latency-jobs", quick ? 24 : 60),
+  latencyRounds: numberFlag(flags, "latency-rounds", 3),
   latencyStreams: numberFlag(flags, "latency-streams", 4),
   latencyTokens: numberFlag(flags, "latency-tokens", 20),
   latencyFrameMs: numberFlag(flags, "latency-frame-ms", 20),
@@ -117,8 +119,46 @@ try {
 
   // ---- 1. added latency ----------------------------------------------------------------------
   const lat: TokenPlan = { tokens: p.latencyTokens, frameMs: p.latencyFrameMs };
-  const tg = await runJobs(p.latencyStreams, p.latencyJobs, lat, viaCoordinator);
-  const dt = await runJobs(p.latencyStreams, p.latencyJobs, lat, viaDirect);
+  // Through wrangler dev's door, directly to the tabs, and past wrangler dev's proxy, in
+  // interleaved rounds (the tabs reconnect through the door the clients use): on a shared machine
+  // the load drifts within a run, and each door gets its share of every stretch of it.
+  const found =
+    inner && coordinatorPid !== undefined
+      ? await innerWorkerOrigin(coordinatorPid, server.port)
+      : null;
+  const innerOrigin = found?.origin ?? null;
+  if (inner && !innerOrigin) notes.push("wrangler dev's inner workerd not found: no proxy rows");
+  const rounds = innerOrigin ? p.latencyRounds : 1;
+  const perRound = Math.ceil(p.latencyJobs / rounds);
+  const tg: Answer[] = [];
+  const dt: Answer[] = [];
+  const tgIn: Answer[] = [];
+  const warm = { tokens: 5, frameMs: 5 };
+  // CPU of the coordinator's processes while each door's latency jobs run: the user Worker's
+  // workerd (the product) and the rest of wrangler dev (its Node process and the proxy's workerd).
+  const cpu = { proxy: { product: 0, rest: 0 }, inner: { product: 0, rest: 0 } };
+  const timed = async (door: "proxy" | "inner", path: Path) => {
+    const at = () => ({
+      all: coordinatorPid !== undefined ? treeCpuMs(coordinatorPid) : 0,
+      product: found ? treeCpuMs(found.pid) : 0,
+    });
+    const before = at();
+    const answers = await runJobs(p.latencyStreams, perRound, lat, path);
+    const after = at();
+    cpu[door].product += after.product - before.product;
+    cpu[door].rest += after.all - before.all - (after.product - before.product);
+    return answers;
+  };
+  for (let r = 0; r < rounds; r++) {
+    tg.push(...(await timed("proxy", viaCoordinator)));
+    dt.push(...(await runJobs(p.latencyStreams, perRound, lat, viaDirect)));
+    if (!innerOrigin) continue;
+    await connectTabs(innerOrigin);
+    await runJobs(p.latencyStreams, p.latencyStreams * 2, warm, viaInner);
+    tgIn.push(...(await timed("inner", viaInner)));
+    await connectTabs(server.origin);
+    await runJobs(p.latencyStreams, p.latencyStreams * 2, warm, viaCoordinator);
+  }
   const ttft = (a: Answer[]) => a.filter((x) => x.ok).map((x) => x.tokenAt[0]! - x.sentAt);
   const gaps = (a: Answer[]) =>
     a.filter((x) => x.ok).flatMap((x) => x.tokenAt.slice(1).map((t, i) => t - x.tokenAt[i]!));
@@ -138,18 +178,11 @@ try {
   }
 
   // ---- 1b. the same jobs past wrangler dev's local proxy, and a trivial route through both ----
-  const innerOrigin =
-    inner && coordinatorPid !== undefined
-      ? await innerWorkerOrigin(coordinatorPid, server.port)
-      : null;
-  if (inner && !innerOrigin) notes.push("wrangler dev's inner workerd not found: no proxy rows");
   if (innerOrigin) {
     notes.push(
-      `past the proxy: ${innerOrigin} (the user Worker's workerd; the proxy: ${server.origin})`,
+      `past the proxy: ${innerOrigin} (the user Worker's workerd; the proxy: ${server.origin}); ` +
+        `${rounds} interleaved rounds of ${perRound} jobs per door`,
     );
-    await connectTabs(innerOrigin);
-    await runJobs(p.latencyStreams, p.latencyStreams * 2, { tokens: 5, frameMs: 5 }, viaInner);
-    const tgIn = await runJobs(p.latencyStreams, p.latencyJobs, lat, viaInner);
     notes.push(`latency jobs past the proxy complete: ${okCount(tgIn)}`);
     for (const q of [50, 95, 99] as const) {
       rows.push(addedRow(`time to first token p${q}, no proxy`, ttft(tgIn), ttft(dt), q, null));
@@ -159,8 +192,18 @@ try {
       const share = percentile(ttft(tg), q) - percentile(ttft(tgIn), q);
       const added = percentile(ttft(tg), q) - percentile(ttft(dt), q);
       notes.push(
-        `time to first token p${q}: of +${added.toFixed(2)} ms added, wrangler dev's proxy ` +
-          `+${share.toFixed(2)} ms, the coordinator itself +${(added - share).toFixed(2)} ms`,
+        `time to first token p${q}: of ${signed(added)} ms added, wrangler dev's proxy ` +
+          `${signed(share)} ms, the coordinator itself ${signed(added - share)} ms`,
+      );
+    }
+    const jobs = rounds * perRound;
+    for (const door of ["proxy", "inner"] as const) {
+      const c = cpu[door];
+      notes.push(
+        `CPU per latency job ${door === "proxy" ? "through wrangler dev" : "past the proxy"}: ` +
+          `${(c.product / jobs).toFixed(1)} ms in the coordinator's workerd, ` +
+          `${(c.rest / jobs).toFixed(1)} ms in the rest of wrangler dev (its Node process, the ` +
+          `proxy's workerd) — /proc, ${jobs} jobs of ${p.latencyTokens} tokens`,
       );
     }
     const node = await startTrivialServer();
@@ -188,8 +231,6 @@ try {
       `trivial route: ${TRIVIAL_TRIPS} sequential GET ${TRIVIAL_PATH} (the Worker's 404: request id, ` +
         "counting, no Durable Object), one connection; baseline: a Node HTTP server answering 404",
     );
-    // The phases below run as before, through wrangler dev's door.
-    if (p.streams.length > 0 || p.lengths.length > 0) await connectTabs(server.origin);
   }
 
   // ---- 2. relay throughput -------------------------------------------------------------------
@@ -374,6 +415,10 @@ function addedRow(
     targetAddedMs === null ? "" : `added ≤ ${targetAddedMs} ms`,
     targetAddedMs === null ? "" : met(added <= targetAddedMs),
   ];
+}
+
+function signed(ms: number): string {
+  return `${ms >= 0 ? "+" : ""}${ms.toFixed(2)}`;
 }
 
 function ratio(a: number, b: number): string {

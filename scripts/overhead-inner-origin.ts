@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 /**
- * The address of the user Worker's own workerd under `wrangler dev`, behind wrangler's local
+ * The address (and process) of the user Worker's own workerd under `wrangler dev`, behind wrangler's local
  * proxy. `wrangler dev` answers on its public port with a ProxyWorker (a Durable Object in a
  * workerd of its own) that forwards every request and WebSocket over loopback HTTP to a second
  * workerd, which runs Miniflare's entry worker and then the coordinator. Production has no such
@@ -15,9 +15,9 @@ import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 export async function innerWorkerOrigin(
   rootPid: number,
   publicPort: number,
-): Promise<string | null> {
+): Promise<{ origin: string; pid: number } | null> {
   const pids = descendants(rootPid).filter((pid) => commandOf(pid) === "workerd");
-  const inodes = new Set<string>();
+  const inodes = new Map<string, number>();
   for (const pid of pids) {
     let fds: string[] = [];
     try {
@@ -28,26 +28,26 @@ export async function innerWorkerOrigin(
     for (const fd of fds) {
       try {
         const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-        if (m) inodes.add(m[1]!);
+        if (m) inodes.set(m[1]!, pid);
       } catch {
         // The descriptor closed while we listed it.
       }
     }
   }
-  const ports = new Set<number>();
+  const ports = new Map<number, number>();
   for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
     const f = line.trim().split(/\s+/);
     // local_address is HEX_IP:HEX_PORT; state 0A is LISTEN; field 9 is the inode.
     if (f.length < 10 || f[3] !== "0A" || !inodes.has(f[9]!)) continue;
     const port = parseInt(f[1]!.split(":")[1]!, 16);
-    if (port !== publicPort) ports.add(port);
+    if (port !== publicPort) ports.set(port, inodes.get(f[9]!)!);
   }
-  for (const port of ports) {
+  for (const [port, pid] of ports) {
     const origin = `http://127.0.0.1:${port}`;
     try {
       const res = await fetch(`${origin}/v1/models`, { signal: AbortSignal.timeout(5000) });
       const body = (await res.json()) as { object?: string };
-      if (res.status === 200 && body.object === "list") return origin;
+      if (res.status === 200 && body.object === "list") return { origin, pid };
     } catch {
       // Not an HTTP port of the coordinator (the inspector, Miniflare's loopback…).
     }
