@@ -15,6 +15,14 @@
  *        [--root DIR]   (run the coordinator of another checkout, e.g. the base commit exported)
  *        [--quick]      (smaller preset: fewer jobs, shorter answers)
  *        [--latency-only] (only the added-latency phase: no relay or per-frame cost rows)
+ *        [--no-inner]   (skip the same latency jobs sent past wrangler dev's local proxy)
+ *        [--latency-rounds 3] (interleaved rounds of the latency jobs: each door, each round;
+ *                             --quick: 2)
+ *
+ * wrangler dev's share: the latency jobs run a second time with the tabs and the clients talking
+ * to the user Worker's own workerd, past wrangler dev's ProxyWorker (overhead-inner-origin.ts),
+ * and a trivial route (a 404 that touches no Durable Object) is timed through both doors against a
+ * Node HTTP server, so the table says how much of the added time the proxy takes.
  */
 import { execFileSync } from "node:child_process";
 import { cpus } from "node:os";
@@ -33,12 +41,17 @@ import {
 } from "./overhead/clients.js";
 import { framesOf, okCount, runPool, startRawRelay } from "./overhead/job-pool.js";
 import { childPids, treeCpuMs } from "./overhead/proc-cpu.js";
+import { innerWorkerOrigin } from "./overhead-inner-origin.js";
+import { createServer } from "node:http";
 
 const flags = readFlags(process.argv.slice(2));
 const quick = flags.has("quick");
 const latencyOnly = flags.has("latency-only");
+const inner = !flags.has("no-inner");
 const p = {
   latencyJobs: numberFlag(flags, "latency-jobs", quick ? 24 : 60),
+  // --quick: 2 rounds, so `npm run bench` stays within its time limit for this benchmark.
+  latencyRounds: numberFlag(flags, "latency-rounds", quick ? 2 : 3),
   latencyStreams: numberFlag(flags, "latency-streams", 4),
   latencyTokens: numberFlag(flags, "latency-tokens", 20),
   latencyFrameMs: numberFlag(flags, "latency-frame-ms", 20),
@@ -92,23 +105,62 @@ const server = await startCoordinator(p.root, {
 const coordinatorPid = childPids("wrangler")[0];
 const relay = await startRawRelay();
 const direct = await startDirectTabs();
-const tabs: CoordinatorTab[] = [];
+let tabs: CoordinatorTab[] = [];
 let nextIndex = 0;
+let nextTab = 0;
+/** The user Worker's workerd past wrangler dev's proxy, once found. */
+let innerOriginFound: string | null = null;
+const TRIVIAL_PATH = "/v1/overhead-trivial-route";
+const TRIVIAL_TRIPS = 100;
 const rows: string[][] = [];
 const notes: string[] = [];
 try {
-  const wsUrl = `${server.origin.replace(/^http/, "ws")}/v1/nodes/connect`;
-  for (let i = 0; i < maxStreams; i++) tabs.push(new CoordinatorTab(wsUrl, protocol, i));
-  for (let i = 0; i < tabs.length; i += 10) {
-    await Promise.all(tabs.slice(i, i + 10).map((t) => t.connect()));
-  }
+  await connectTabs(server.origin);
   // Warm-up: the Worker's and the object's code paths, and the HTTP connection pool.
   await runJobs(p.latencyStreams, p.latencyStreams * 2, { tokens: 5, frameMs: 5 }, viaCoordinator);
 
   // ---- 1. added latency ----------------------------------------------------------------------
   const lat: TokenPlan = { tokens: p.latencyTokens, frameMs: p.latencyFrameMs };
-  const tg = await runJobs(p.latencyStreams, p.latencyJobs, lat, viaCoordinator);
-  const dt = await runJobs(p.latencyStreams, p.latencyJobs, lat, viaDirect);
+  // Through wrangler dev's door, directly to the tabs, and past wrangler dev's proxy, in
+  // interleaved rounds (the tabs reconnect through the door the clients use): on a shared machine
+  // the load drifts within a run, and each door gets its share of every stretch of it.
+  const found =
+    inner && coordinatorPid !== undefined
+      ? await innerWorkerOrigin(coordinatorPid, server.port)
+      : null;
+  const innerOrigin = found?.origin ?? null;
+  if (inner && !innerOrigin) notes.push("wrangler dev's inner workerd not found: no proxy rows");
+  const rounds = innerOrigin ? p.latencyRounds : 1;
+  const perRound = Math.ceil(p.latencyJobs / rounds);
+  const tg: Answer[] = [];
+  const dt: Answer[] = [];
+  const tgIn: Answer[] = [];
+  const warm = { tokens: 5, frameMs: 5 };
+  // CPU of the coordinator's processes while each door's latency jobs run: the user Worker's
+  // workerd (the product) and the rest of wrangler dev (its Node process and the proxy's workerd).
+  const cpu = { proxy: { product: 0, rest: 0 }, inner: { product: 0, rest: 0 } };
+  const timed = async (door: "proxy" | "inner", path: Path) => {
+    const at = () => ({
+      all: coordinatorPid !== undefined ? treeCpuMs(coordinatorPid) : 0,
+      product: found ? treeCpuMs(found.pid) : 0,
+    });
+    const before = at();
+    const answers = await runJobs(p.latencyStreams, perRound, lat, path);
+    const after = at();
+    cpu[door].product += after.product - before.product;
+    cpu[door].rest += after.all - before.all - (after.product - before.product);
+    return answers;
+  };
+  for (let r = 0; r < rounds; r++) {
+    tg.push(...(await timed("proxy", viaCoordinator)));
+    dt.push(...(await runJobs(p.latencyStreams, perRound, lat, viaDirect)));
+    if (!innerOrigin) continue;
+    await connectTabs(innerOrigin);
+    await runJobs(p.latencyStreams, p.latencyStreams * 2, warm, viaInner);
+    tgIn.push(...(await timed("inner", viaInner)));
+    await connectTabs(server.origin);
+    await runJobs(p.latencyStreams, p.latencyStreams * 2, warm, viaCoordinator);
+  }
   const ttft = (a: Answer[]) => a.filter((x) => x.ok).map((x) => x.tokenAt[0]! - x.sentAt);
   const gaps = (a: Answer[]) =>
     a.filter((x) => x.ok).flatMap((x) => x.tokenAt.slice(1).map((t, i) => t - x.tokenAt[i]!));
@@ -125,6 +177,62 @@ try {
     [99, 1],
   ] as const) {
     rows.push(addedRow(`inter-token delay p${q}`, gaps(tg), gaps(dt), q, target));
+  }
+
+  // ---- 1b. the same jobs past wrangler dev's local proxy, and a trivial route through both ----
+  if (innerOrigin) {
+    notes.push(
+      `past the proxy: ${innerOrigin} (the user Worker's workerd; the proxy: ${server.origin}); ` +
+        `${rounds} interleaved rounds of ${perRound} jobs per door`,
+    );
+    notes.push(`latency jobs past the proxy complete: ${okCount(tgIn)}`);
+    for (const q of [50, 95, 99] as const) {
+      rows.push(addedRow(`time to first token p${q}, no proxy`, ttft(tgIn), ttft(dt), q, null));
+    }
+    rows.push(addedRow("inter-token delay p99, no proxy", gaps(tgIn), gaps(dt), 99, null));
+    for (const q of [50, 95] as const) {
+      const share = percentile(ttft(tg), q) - percentile(ttft(tgIn), q);
+      const added = percentile(ttft(tg), q) - percentile(ttft(dt), q);
+      notes.push(
+        `time to first token p${q}: of ${signed(added)} ms added, wrangler dev's proxy ` +
+          `${signed(share)} ms, the coordinator itself ${signed(added - share)} ms`,
+      );
+    }
+    const jobs = rounds * perRound;
+    for (const door of ["proxy", "inner"] as const) {
+      const c = cpu[door];
+      notes.push(
+        `CPU per latency job ${door === "proxy" ? "through wrangler dev" : "past the proxy"}: ` +
+          `${(c.product / jobs).toFixed(1)} ms in the coordinator's workerd, ` +
+          `${(c.rest / jobs).toFixed(1)} ms in the rest of wrangler dev (its Node process, the ` +
+          `proxy's workerd) — /proc, ${jobs} jobs of ${p.latencyTokens} tokens`,
+      );
+    }
+    const node = await startTrivialServer();
+    const base = await roundTrips(node.origin);
+    await node.close();
+    for (const [door, origin] of [
+      ["through wrangler dev", server.origin],
+      ["to its workerd, no proxy", innerOrigin],
+    ] as const) {
+      const t = await roundTrips(origin);
+      for (const q of [50, 95] as const) {
+        const a = percentile(t, q);
+        const b = percentile(base, q);
+        rows.push([
+          `trivial route p${q}, ${door}`,
+          `${a.toFixed(2)} ms (+${(a - b).toFixed(2)})`,
+          `${b.toFixed(2)} ms`,
+          ratio(a, b),
+          "",
+          "",
+        ]);
+      }
+    }
+    notes.push(
+      `trivial route: ${TRIVIAL_TRIPS} sequential GET ${TRIVIAL_PATH} (the Worker's 404: request id, ` +
+        "counting, no Durable Object), one connection; baseline: a Node HTTP server answering 404",
+    );
   }
 
   // ---- 2. relay throughput -------------------------------------------------------------------
@@ -204,6 +312,52 @@ function viaCoordinator(index: number, plan: TokenPlan): Promise<Answer> {
   return coordinatorAnswer(server.origin, index, plan, p.timeoutMs);
 }
 
+/** The same request past wrangler dev's proxy (to the user Worker's own workerd). */
+function viaInner(index: number, plan: TokenPlan): Promise<Answer> {
+  return coordinatorAnswer(innerOriginFound!, index, plan, p.timeoutMs);
+}
+
+/** (Re)connect the tabs, all through one door: wrangler dev's port or its inner workerd. */
+async function connectTabs(origin: string): Promise<void> {
+  for (const t of tabs) t.close();
+  if (origin !== server.origin) innerOriginFound = origin;
+  const wsUrl = `${origin.replace(/^http/, "ws")}/v1/nodes/connect`;
+  tabs = Array.from({ length: maxStreams }, () => new CoordinatorTab(wsUrl, protocol, nextTab++));
+  for (let i = 0; i < tabs.length; i += 10) {
+    await Promise.all(tabs.slice(i, i + 10).map((t) => t.connect()));
+  }
+}
+
+/** Sequential round trips of GET TRIVIAL_PATH (after 10 unmeasured ones), in ms. */
+async function roundTrips(origin: string): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < TRIVIAL_TRIPS + 10; i++) {
+    const t0 = performance.now();
+    const res = await fetch(`${origin}${TRIVIAL_PATH}`);
+    await res.arrayBuffer();
+    if (i >= 10) out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+/** The loopback baseline of the trivial route: a Node HTTP server answering 404 with JSON. */
+function startTrivialServer(): Promise<{ origin: string; close: () => Promise<void> }> {
+  return new Promise((resolve) => {
+    const srv = createServer((_req, res) => {
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end('{"error":{"message":"not found"}}');
+    });
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      resolve({
+        origin: `http://127.0.0.1:${port}`,
+        close: () => new Promise((r) => srv.close(() => r())),
+      });
+    });
+  });
+}
+
 async function viaDirect(index: number, plan: TokenPlan): Promise<Answer> {
   return socketAnswer(await openSocket(direct.url), index, plan, p.timeoutMs);
 }
@@ -263,6 +417,10 @@ function addedRow(
     targetAddedMs === null ? "" : `added ≤ ${targetAddedMs} ms`,
     targetAddedMs === null ? "" : met(added <= targetAddedMs),
   ];
+}
+
+function signed(ms: number): string {
+  return `${ms >= 0 ? "+" : ""}${ms.toFixed(2)}`;
 }
 
 function ratio(a: number, b: number): string {

@@ -77,8 +77,7 @@ export class JobIntake {
       const { readerId, events } = this.d.readers.first(spec.id);
       await this.d.machine.placed(await placement.assign(spec.id, spec, tab, ""));
       if (result.kind === "match") placement.hedge(spec.id, spec, req, result.match);
-      // A shard whose last idle tab for a model was just taken tells routing at once.
-      await this.d.report.soon(false);
+      this.reportAfterReply();
       return { ok: true, jobId: spec.id, tab: tab.publicId, readerId, events };
     }
     if (!this.d.tabs.anyServes(model)) {
@@ -115,8 +114,21 @@ export class JobIntake {
     jobs.create(spec, request);
     const { readerId, events } = this.d.readers.first(spec.id);
     await this.d.timers.set(jobTimer("wait", spec.id), now + config.queueWaitMs);
-    await this.d.report.soon(false);
+    this.reportAfterReply();
     log("info", "job queued", { jobId: spec.id, waiting: jobs.waitingCount() });
     return { ok: true, jobId: spec.id, tab: "queued", readerId, events };
+  }
+
+  /**
+   * A shard whose last idle tab for a model was just taken (or whose queue grew) tells routing at
+   * once — but after its reply to the Worker, not before: the report is a round trip to the
+   * Directory object, and the client's response (its headers, then its first token) must not
+   * wait for it. Nothing the reply promises depends on it: the job is written, its first reader
+   * attached and its assignment sent before this runs.
+   */
+  private reportAfterReply(): void {
+    void this.d.report
+      .soon(false)
+      .catch((e: unknown) => log("warn", "directory report failed", { error: String(e) }));
   }
 }

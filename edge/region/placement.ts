@@ -153,7 +153,12 @@ export class Placement {
     else this.updateTab(tab, { jobId, state: "busy" });
     matcher.assigned(tab.tabId, jobId, size, now, this.matchRequest(row.model, facts));
     tab.busyUntil = matcher.freeAtMs(tab.tabId);
-    await this.d.leases.arm(jobId, this.queuedLeaseMs(tab, now));
+    const leaseMs = this.queuedLeaseMs(tab, now);
+    // The job goes to its tab before its lease timer is armed: arming points the object's one
+    // alarm at the earliest timer (two storage round trips), which must not stand between a
+    // request and its first token. The lease is in force before the tab can answer: arm() writes
+    // it (memory and timer row) before its first await, and a frame from the tab is handled as a
+    // later event.
     const sent = this.d.channel.send(tab, {
       type: "job.assign",
       // A replacement gets what is left of max_tokens after the text already delivered.
@@ -162,6 +167,7 @@ export class Placement {
       ...(continueFrom ? { continueFrom } : {}),
       ...(queued ? { queued: true } : {}),
     });
+    await this.d.leases.arm(jobId, leaseMs);
     log("info", queued ? "job queued on a busy tab" : "job assigned", {
       jobId,
       tab: tab.publicId,
