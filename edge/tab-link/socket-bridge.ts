@@ -16,10 +16,16 @@ import type { SocketBudget } from "../region/frame-budget.js";
  * to the tab unchanged, and the tab's closes to the Region, so protocol, reconnect and resend
  * behave as if the tab's socket ended in the Region.
  */
-export function bridge(tab: WebSocket, region: WebSocket, budget: SocketBudget): void {
+export function bridge(
+  tab: WebSocket,
+  region: WebSocket,
+  budget: SocketBudget,
+  onRefused?: (code: number) => void,
+): void {
   const refuse = (code: number, reason: string) => {
     // Frames still arriving from a refused tab find no listener: they go nowhere, run no code here.
     tab.removeEventListener("message", onTabFrame);
+    onRefused?.(code);
     log("warn", "tab link refused frames", { closeCode: code, reason });
     closeSocket(tab, code, reason);
     closeSocket(region, code, reason);
