@@ -12,7 +12,10 @@
  *   unauth-flood  concurrent requests with made-up `tg_…` keys, no key, and 2 MB chunked bodies
  *   quiet-again   nothing else runs (how much the machine itself drifted)
  *
- * and prints one table: the client's p50/p95 end-to-end latency (POST → `data: [DONE]`) per phase
+ * Every limit is at its production default; each abuser has its own address (see `abuserIp`), and
+ * the tab and unauthenticated flooders run in their own processes (scripts/abuse/).
+ *
+ * It prints one table: the client's p50/p95 end-to-end latency (POST → `data: [DONE]`) per phase
  * and each p95 over the quiet p95 (target ≤ 1.2×), with what the abuser managed. Loopback only;
  * bounded: at most 200 requests per phase and each abuser capped in count and time.
  * A benchmark, not a test: it prints what it measured and exits 0 unless the harness broke.
@@ -20,7 +23,7 @@
  *   node scripts/sim/run-ts.mjs scripts/bench-abuse.ts [--requests 40] [--tabs 2] [--tokens 32]
  *        [--token-rate 400] [--frame-ms 20] [--timeout-ms 10000] [--seed N]
  *        [--phases quiet,tab-flood,socket-flood,unauth-flood,quiet-again] [--abuser-ip 203.0.113|same]
- *        [--unauth-kinds key,nokey,big]
+ *        [--unauth-kinds key,nokey,big]   (which unauthenticated requests, in turn; all by default)
  */
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
