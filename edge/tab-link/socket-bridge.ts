@@ -14,7 +14,8 @@ import type { SocketBudget } from "../region/frame-budget.js";
  *
  * Transparent otherwise: the Region's frames (challenge, welcome, job.assign, pong…) and closes go
  * to the tab unchanged, and the tab's closes to the Region, so protocol, reconnect and resend
- * behave as if the tab's socket ended in the Region.
+ * behave as if the tab's socket ended in the Region. `onRefused` hears the close code of a refusal
+ * (link-route.ts keeps a flooder's address from reconnecting for a while).
  */
 export function bridge(
   tab: WebSocket,
