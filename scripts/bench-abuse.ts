@@ -12,14 +12,18 @@
  *   unauth-flood  concurrent requests with made-up `tg_…` keys, no key, and 2 MB chunked bodies
  *   quiet-again   nothing else runs (how much the machine itself drifted)
  *
- * and prints one table: the client's p50/p95 end-to-end latency (POST → `data: [DONE]`) per phase
+ * Every limit is at its production default; each abuser has its own address (see `abuserIp`), and
+ * the tab and unauthenticated flooders run in their own processes (scripts/abuse/).
+ *
+ * It prints one table: the client's p50/p95 end-to-end latency (POST → `data: [DONE]`) per phase
  * and each p95 over the quiet p95 (target ≤ 1.2×), with what the abuser managed. Loopback only;
  * bounded: at most 200 requests per phase and each abuser capped in count and time.
  * A benchmark, not a test: it prints what it measured and exits 0 unless the harness broke.
  *
  *   node scripts/sim/run-ts.mjs scripts/bench-abuse.ts [--requests 40] [--tabs 2] [--tokens 32]
  *        [--token-rate 400] [--frame-ms 20] [--timeout-ms 10000] [--seed N]
- *        [--phases quiet,tab-flood,socket-flood,unauth-flood,quiet-again]
+ *        [--phases quiet,tab-flood,socket-flood,unauth-flood,quiet-again] [--abuser-ip 203.0.113|same]
+ *        [--unauth-kinds key,nokey,big]   (which unauthenticated requests, in turn; all by default)
  */
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -39,6 +43,19 @@ import { numberFlag, percentile, printTable, readFlags } from "./sim/flags.js";
 const flags = readFlags(process.argv.slice(2));
 const requests = numberFlag(flags, "requests", 40);
 const tabCount = numberFlag(flags, "tabs", 2);
+/**
+ * The abusers' addresses. wrangler dev sets `cf-connecting-ip` from the socket (127.0.0.1 for every
+ * process here) only when the request has none, so each abuser sends its own (`<prefix>.1` the tab
+ * flooder, `.2` the socket opener, `.3` the unauthenticated client), as strangers on other addresses
+ * are seen in production, where Cloudflare sets the header and no client can. Each phase has its
+ * own so one abuser's penalty does not stop the next. `--abuser-ip same` sends none: abusers,
+ * client and tabs then share 127.0.0.1, as behind one NAT.
+ */
+const abuserIp = flags.get("abuser-ip") ?? "203.0.113";
+/** The socket opener's (in this process: it sends little and waits on each socket). */
+const abuserHeaders: Record<string, string> =
+  abuserIp === "same" ? {} : { "cf-connecting-ip": `${abuserIp}.2` };
+const unauthKinds = (flags.get("unauth-kinds") ?? "key,nokey,big").split(",");
 const tokens = numberFlag(flags, "tokens", 32);
 const tokenRate = numberFlag(flags, "token-rate", 400);
 const frameMs = numberFlag(flags, "frame-ms", 20);
@@ -76,23 +93,15 @@ function bump(counts: AbuseCounts, key: string, n = 1): void {
 }
 
 /**
- * A registered tab that sends `status` frames as fast as its socket takes them, reconnecting
- * whenever closed: scripts/abuse/tab-flooder.ts in its own process, so its sending loop does not
- * hold up this process's event loop (the legitimate client and tabs) — only the machine is shared.
+ * An abuser in its own process (scripts/abuse/*.ts), so its sending loop does not hold up this
+ * process's event loop (the legitimate client and tabs) — only the machine is shared, as it would
+ * not be in production. The child prints `flooding` once started and, after SIGTERM, one JSON line
+ * of what it managed.
  */
-function tabFlood(wsUrl: string): Abuser {
-  const child = spawn(
-    process.execPath,
-    [
-      "scripts/sim/run-ts.mjs",
-      "scripts/abuse/tab-flooder.ts",
-      "--url",
-      wsUrl,
-      "--cap",
-      String(ABUSE_CAP),
-    ],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
+function childAbuser(script: string, args: string[]): Abuser {
+  const child = spawn(process.execPath, ["scripts/sim/run-ts.mjs", script, ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const lines = createInterface({ input: child.stdout! });
   let counts: AbuseCounts = {};
   let markReady!: () => void;
@@ -113,6 +122,18 @@ function tabFlood(wsUrl: string): Abuser {
   };
 }
 
+const ipArgs = (n: number) => (abuserIp === "same" ? [] : ["--ip", `${abuserIp}.${n}`]);
+
+/** A registered tab that sends `status` frames as fast as its socket takes them, reconnecting whenever closed. */
+const tabFlood = (wsUrl: string) =>
+  childAbuser("scripts/abuse/tab-flooder.ts", [
+    "--url",
+    wsUrl,
+    "--cap",
+    String(ABUSE_CAP),
+    ...ipArgs(1),
+  ]);
+
 /** Sockets that never speak: tab sockets without hello, signalling sockets held open. */
 function socketFlood(origin: string): Abuser {
   const counts: AbuseCounts = {};
@@ -121,7 +142,7 @@ function socketFlood(origin: string): Abuser {
   const wsOrigin = origin.replace(/^http/, "ws");
   const open = (url: string, label: string) =>
     new Promise<void>((done) => {
-      const ws = new WebSocket(url);
+      const ws = new WebSocket(url, { headers: abuserHeaders });
       held.push(ws);
       ws.on("open", () => bump(counts, `${label} opened`));
       ws.on("unexpected-response", (_req, res) => {
@@ -142,7 +163,9 @@ function socketFlood(origin: string): Abuser {
     for (let i = 0; i < ABUSE_CAP && !stopped; i++) {
       const batch: Array<Promise<void>> = [];
       for (let k = 0; k < 8; k++) batch.push(open(`${wsOrigin}/v1/nodes/connect`, "tab"));
-      const issued = await fetch(`${origin}/v1/signal/peerjs/id`).then((r) => r.text());
+      const issued = await fetch(`${origin}/v1/signal/peerjs/id`, {
+        headers: abuserHeaders,
+      }).then((r) => r.text());
       for (let k = 0; k < 4; k++) batch.push(open(peerUrl(issued), "signal (issued id)"));
       const hex = Array.from({ length: 32 }, (_, j) => ((i * 7 + j) % 16).toString(16)).join("");
       batch.push(open(peerUrl(`tg-weur-${hex}`), "signal (made-up id)"));
@@ -160,58 +183,21 @@ function socketFlood(origin: string): Abuser {
   };
 }
 
-/** Requests that no valid key backs: made-up keys, no key, oversized chunked bodies. */
-function unauthFlood(origin: string, concurrency = 8): Abuser {
-  const counts: AbuseCounts = {};
-  let stopped = false;
-  const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  const key = (i: number) =>
-    `tg_${((i * 2654435761) >>> 0).toString(16).padStart(12, "0").slice(-12)}_` +
-    Array.from({ length: 43 }, (_, j) => b64[(i * 31 + j * 17) % 64]).join("");
-  const body = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }] });
-  const big = () => {
-    const chunk = new TextEncoder().encode("€".repeat(20_000));
-    let sent = 0;
-    return new ReadableStream<Uint8Array>({
-      pull(c) {
-        if (sent === 0) c.enqueue(new TextEncoder().encode('{"model":"x","messages":"'));
-        if (sent >= 2_000_000) return c.close();
-        sent += chunk.byteLength;
-        c.enqueue(chunk);
-      },
-    });
-  };
-  let n = 0;
-  const worker = async () => {
-    while (!stopped && n < ABUSE_CAP) {
-      const i = n++;
-      const kind = i % 3;
-      try {
-        const res = await fetch(`${origin}/v1/chat/completions`, {
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            ...(kind === 1 ? {} : { authorization: `Bearer ${key(i)}` }),
-          },
-          body: kind === 2 ? big() : body,
-          ...(kind === 2 ? { duplex: "half" } : {}),
-        } as RequestInit);
-        await res.arrayBuffer();
-        bump(counts, `HTTP ${res.status}`);
-      } catch {
-        bump(counts, "failed");
-      }
-    }
-  };
-  const loop = Promise.all(Array.from({ length: concurrency }, worker));
-  return {
-    async stop() {
-      stopped = true;
-      await loop;
-      return counts;
-    },
-  };
-}
+/** Requests that no valid key backs: made-up keys, no key, oversized chunked bodies; 8 at once. */
+const unauthFlood = (origin: string) =>
+  childAbuser("scripts/abuse/unauth-flooder.ts", [
+    "--origin",
+    origin,
+    "--kinds",
+    unauthKinds.join(","),
+    "--concurrency",
+    "8",
+    "--cap",
+    String(ABUSE_CAP),
+    "--model",
+    MODEL,
+    ...ipArgs(3),
+  ]);
 
 /** One legitimate streamed request: POST → the whole SSE body; ms, and whether it was right. */
 async function legitRequest(
@@ -265,6 +251,7 @@ function commit(): string {
 mkdirSync(resolve("dist"), { recursive: true });
 console.log(
   `bench:abuse seed=${seed} requests/phase=${requests} tabs=${tabCount} tokens/job=${tokens} ` +
+    `abusers' addresses=${abuserIp === "same" ? "127.0.0.1 (the client's)" : `${abuserIp}.1-3`} ` +
     `(${tokensPerFrame} every ${frameMs} ms) commit=${commit()} cores load=${loadavg()[0]!.toFixed(1)}`,
 );
 const server = await startCoordinator({
@@ -272,7 +259,10 @@ const server = await startCoordinator({
   ADMIN_TOKEN,
   ALLOW_LOCATION_HEADER: "false",
   SIGNAL_DEV_SECRET: "true",
-  MAX_NODES_PER_IP: String(tabCount + 8),
+  // Production limits (MAX_NODES_PER_IP 8, TAB_CONNECTS_PER_MIN 60, …). With the abusers on
+  // 127.0.0.1 too (`--abuser-ip same`) the legitimate tabs' sockets would take from the abuser's 8:
+  // the limit is raised by exactly their number, so the abuser still gets production's 8.
+  ...(abuserIp === "same" ? { MAX_NODES_PER_IP: String(tabCount + 8) } : {}),
 });
 // wrangler runs in its own process group: stop it too if this benchmark is interrupted.
 for (const sig of ["SIGINT", "SIGTERM"] as const) {

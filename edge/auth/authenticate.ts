@@ -4,7 +4,8 @@ import type { AppContext, AppEnv } from "../env.js";
 import { ApiError } from "../http/api-error.js";
 import { parseApiKey } from "./api-key.js";
 import type { Admission, ClientDurableObject, ClientLimits } from "./client-do.js";
-import { verifyKey } from "./verify-key.js";
+import { failedAuthRefusal, noteFailedAuth } from "./failed-auth.js";
+import { knownValidKey, verifyKey } from "./verify-key.js";
 
 /** Who is calling, as handlers see it. */
 export interface Caller {
@@ -83,14 +84,25 @@ export function authenticate(): MiddlewareHandler<AppContext> {
     let caller: Caller;
     const anonymousOn = readConfig(c.env).anonymous.on;
     if (bearer && (parseApiKey(bearer) || !anonymousOn)) {
+      const ip = c.req.header("cf-connecting-ip") ?? "local";
       const parsed = parseApiKey(bearer);
-      if (!parsed) throw refuse({ ok: false, reason: "invalid_key" });
-      const verified = await verifyKey(c.env, parsed);
+      // An address past its failed-authentication limit is refused before any hashing or object
+      // call, unless its key is one this isolate already verified (then checked against that only).
+      const overLimit = failedAuthRefusal(ip);
+      const known = parsed !== null && knownValidKey(parsed.id);
+      if (overLimit && !known) throw overLimit;
+      const failed = (code: string) =>
+        noteFailedAuth(ip, { requestId: c.get("requestId") ?? "unknown", code });
+      if (!parsed) {
+        failed("invalid_api_key");
+        throw refuse({ ok: false, reason: "invalid_key" });
+      }
+      const verified = await verifyKey(c.env, parsed, { cacheOnly: overLimit !== null });
       if (verified.check !== "valid") {
-        throw refuse({
-          ok: false,
-          reason: verified.check === "revoked" ? "revoked" : "invalid_key",
-        });
+        if (overLimit) throw overLimit;
+        const revoked = verified.check === "revoked";
+        failed(revoked ? "revoked_api_key" : "invalid_api_key");
+        throw refuse({ ok: false, reason: revoked ? "revoked" : "invalid_key" });
       }
       stub = clientStub(c.env, `key:${parsed.id}`);
       admission = await stub.admit(verified.hash);

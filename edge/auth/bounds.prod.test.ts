@@ -9,10 +9,14 @@ import { newApiKey } from "./api-key.js";
 const appEnv = env as unknown as AppEnv;
 const ADMIN = "test-admin-token-0123456789";
 
-function chat(key: string): Promise<Response> {
+function chat(key: string, ip = "198.51.100.199"): Promise<Response> {
   return SELF.fetch("http://tabgrid.test/v1/chat/completions", {
     method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+    headers: {
+      "content-type": "application/json",
+      authorization: `Bearer ${key}`,
+      "cf-connecting-ip": ip,
+    },
     body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] }),
   });
 }
@@ -21,8 +25,13 @@ describe("nothing stored for an unauthenticated request", () => {
   it("200 random well-formed keys are refused without creating a Client object each", async () => {
     const before = (await listDurableObjectIds(appEnv.CLIENT)).length;
     const directoryBefore = (await listDurableObjectIds(appEnv.DIRECTORY)).length;
+    // 20 from each address: within its failed-authentication limit (failed-auth.ts), so every key
+    // reaches the directory lookup.
     for (let i = 0; i < 200; i += 20) {
-      const answers = await Promise.all(Array.from({ length: 20 }, () => chat(newApiKey().key)));
+      const ip = `198.51.100.${200 + i / 20}`;
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, () => chat(newApiKey().key, ip)),
+      );
       for (const res of answers) {
         expect(res.status).toBe(401);
         expect(OpenAIErrorBodySchema.parse(await res.json()).error.code).toBe("invalid_api_key");

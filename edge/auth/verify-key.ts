@@ -25,13 +25,19 @@ export interface VerifiedKey {
  * valid are remembered per isolate for a minute; unknown and revoked answers are never cached here
  * (the Client object stays the authority on revocation and limits).
  */
-export async function verifyKey(env: AppEnv, key: ParsedKey): Promise<VerifiedKey> {
+export async function verifyKey(
+  env: AppEnv,
+  key: ParsedKey,
+  opts: { cacheOnly?: boolean } = {},
+): Promise<VerifiedKey> {
   const hash = await hashKey(key.key);
   const now = Date.now();
   const known = validKeys.get(key.id);
   if (known && now - known.at < VALID_CACHE_MS && timingSafeEqual(known.hash, hash)) {
     return { check: "valid", hash };
   }
+  // An address over its failed-authentication limit is not worth a directory call (failed-auth.ts).
+  if (opts.cacheOnly) return { check: "unknown", hash };
   const check = await keyDirectoryStub(env, key.id).checkKey(key.id, hash);
   if (check === "valid") {
     validKeys.delete(key.id);
@@ -42,4 +48,14 @@ export async function verifyKey(env: AppEnv, key: ParsedKey): Promise<VerifiedKe
     }
   } else validKeys.delete(key.id);
   return { check, hash };
+}
+
+/**
+ * Whether this isolate saw key `id` verified within the last minute: a request bearing it from an
+ * address over its failed-authentication limit is still checked (against the cache only), so a
+ * legitimate client sharing an address with a key guesser is not locked out (failed-auth.ts).
+ */
+export function knownValidKey(id: string, now = Date.now()): boolean {
+  const known = validKeys.get(id);
+  return known !== undefined && now - known.at < VALID_CACHE_MS;
 }

@@ -11,11 +11,22 @@ export function errorResponse(err: ApiError, requestId: string): Response {
   });
 }
 
+/** Answers logged elsewhere, at most a bounded number of times per address. */
+const QUIET_CODES: ReadonlySet<string> = new Set([
+  "invalid_api_key",
+  "revoked_api_key",
+  "too_many_failed_authentications",
+]);
+
 /** Hono onError: typed errors keep their status; anything else is our bug, logged, and a 500. */
 export function onError(err: Error, c: Context<AppContext>): Response {
   const requestId = c.get("requestId") ?? "unknown";
   if (err instanceof ApiError) {
-    log("info", "request failed", { requestId, status: err.status, code: err.code });
+    // Refused keys are logged where they are counted, boundedly (edge/auth/failed-auth.ts): a
+    // flood of made-up keys must not become a flood of log lines.
+    if (!QUIET_CODES.has(err.code ?? "")) {
+      log("info", "request failed", { requestId, status: err.status, code: err.code });
+    }
     return errorResponse(err, requestId);
   }
   log("error", "unhandled error", { requestId, error: String(err), stack: err.stack });

@@ -17,7 +17,7 @@ import { publicNodeId } from "./public-id.js";
 import type { RegionConfig } from "./region-config.js";
 import type { RegionTimer } from "./region-timers.js";
 import type { SocketAttachment, TabRecord, TabRegistry } from "./tab-registry.js";
-import { TabConnects } from "./tab-connects.js";
+import { floodPenaltyError, TabConnects } from "./tab-connects.js";
 import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
 import { verifyIdentity } from "./verify-identity.js";
@@ -71,6 +71,14 @@ export class TabChannel {
   /** WebSocket upgrade from the Worker, which put the tab's location and IP in headers. */
   async accept(request: Request): Promise<Response> {
     const ip = request.headers.get("x-tabgrid-node-ip") ?? "unknown";
+    this.connects ??= new TabConnects(this.ctx.storage.sql, this.config.tabConnectsPerMinute);
+    const penaltyS = this.connects.penaltyS(ip);
+    if (penaltyS !== null) {
+      return errorResponse(
+        floodPenaltyError(penaltyS),
+        request.headers.get("x-request-id") ?? "unknown",
+      );
+    }
     // Sockets of this address that never said hello in time give their slots back first.
     this.closeSilent(this.ctx.getWebSockets(ip));
     const open = this.ctx.getWebSockets(ip).filter((ws) => ws.readyState === OPEN);
@@ -87,7 +95,6 @@ export class TabChannel {
         request.headers.get("x-request-id") ?? "unknown",
       );
     }
-    this.connects ??= new TabConnects(this.ctx.storage.sql, this.config.tabConnectsPerMinute);
     const waitS = this.connects.take(ip);
     if (waitS !== null) {
       return errorResponse(
@@ -178,8 +185,19 @@ export class TabChannel {
   /** The tab closed its socket: close back so it sees a clean close rather than 1006. */
   closed(ws: WebSocket, code: number, reason: string): TabEvent[] {
     closeSocket(ws, code, reason);
-    if (LINK_REFUSALS.has(code) && !this.rejected.has(ws)) return this.reject(ws, code, reason);
+    if (LINK_REFUSALS.has(code) && !this.rejected.has(ws)) {
+      // A flooder's address waits out a penalty before its next socket (tab-connects.ts).
+      if (code === CloseCode.RateLimited) this.penalize(ws);
+      return this.reject(ws, code, reason);
+    }
     return this.dropped(ws, "tab disconnected");
+  }
+
+  private penalize(ws: WebSocket): void {
+    const att = ws.deserializeAttachment() as SocketAttachment | null;
+    if (!att) return;
+    this.connects ??= new TabConnects(this.ctx.storage.sql, this.config.tabConnectsPerMinute);
+    this.connects.penalize(att.ip);
   }
 
   failed(ws: WebSocket): TabEvent[] {

@@ -1,7 +1,11 @@
+import { CloseCode } from "../../shared/protocol/close-codes.js";
 import type { AppEnv } from "../env.js";
+import { errorResponse } from "../http/on-error.js";
 import { SocketBudget } from "../region/frame-budget.js";
 import { regionConfig } from "../region/region-config.js";
+import { floodPenaltyError } from "../region/tab-connects.js";
 import type { RegionDurableObject } from "../region/region-do.js";
+import { floodPenaltyS, penalizeFlooder } from "./connect-penalty.js";
 import { bridge } from "./socket-bridge.js";
 
 /**
@@ -22,10 +26,18 @@ export async function connectViaLink(
   url: string,
   headers: Headers,
 ): Promise<Response> {
+  // An address whose tab was just closed for flooding is refused here, before the Region is asked.
+  const ip = headers.get("x-tabgrid-node-ip") ?? "unknown";
+  const waitS = floodPenaltyS(ip);
+  if (waitS !== null) {
+    return errorResponse(floodPenaltyError(waitS), headers.get("x-request-id") ?? "unknown");
+  }
   const upstream = await region.fetch(new Request(url, { headers }));
   // A refusal before the upgrade (429 too many sockets from this address, …) goes back as is.
   if (upstream.status !== 101 || !upstream.webSocket) return upstream;
   const pair = new WebSocketPair();
-  bridge(pair[1], upstream.webSocket, new SocketBudget(regionConfig(env)));
+  bridge(pair[1], upstream.webSocket, new SocketBudget(regionConfig(env)), (code) => {
+    if (code === CloseCode.RateLimited) penalizeFlooder(ip);
+  });
   return new Response(null, { status: 101, webSocket: pair[0] });
 }

@@ -14,12 +14,19 @@ import type { SocketBudget } from "../region/frame-budget.js";
  *
  * Transparent otherwise: the Region's frames (challenge, welcome, job.assign, pong…) and closes go
  * to the tab unchanged, and the tab's closes to the Region, so protocol, reconnect and resend
- * behave as if the tab's socket ended in the Region.
+ * behave as if the tab's socket ended in the Region. `onRefused` hears the close code of a refusal
+ * (link-route.ts keeps a flooder's address from reconnecting for a while).
  */
-export function bridge(tab: WebSocket, region: WebSocket, budget: SocketBudget): void {
+export function bridge(
+  tab: WebSocket,
+  region: WebSocket,
+  budget: SocketBudget,
+  onRefused?: (code: number) => void,
+): void {
   const refuse = (code: number, reason: string) => {
     // Frames still arriving from a refused tab find no listener: they go nowhere, run no code here.
     tab.removeEventListener("message", onTabFrame);
+    onRefused?.(code);
     log("warn", "tab link refused frames", { closeCode: code, reason });
     closeSocket(tab, code, reason);
     closeSocket(region, code, reason);

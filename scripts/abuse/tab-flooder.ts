@@ -5,6 +5,7 @@
  * line of what it managed (frames sent, closes by code).
  *
  *   node scripts/sim/run-ts.mjs scripts/abuse/tab-flooder.ts --url ws://127.0.0.1:8787/v1/nodes/connect
+ *        [--ip 203.0.113.77]
  */
 import WebSocket from "ws";
 import { ProtocolTab } from "../../test/support/protocol-tab.js";
@@ -14,6 +15,8 @@ const flags = readFlags(process.argv.slice(2));
 const url = flags.get("url");
 if (!url) throw new Error("--url is required");
 const cap = numberFlag(flags, "cap", 100_000);
+/** Sent as `cf-connecting-ip` (wrangler dev keeps a client's; Cloudflare would not): the abuser's address. */
+const ip = flags.get("ip");
 
 const counts: Record<string, number> = {};
 const bump = (key: string, n = 1) => (counts[key] = (counts[key] ?? 0) + n);
@@ -22,7 +25,7 @@ let current: WebSocket | null = null;
 
 const once = () =>
   new Promise<void>((done) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, ip ? { headers: { "cf-connecting-ip": ip } } : {});
     current = ws;
     const tab = new ProtocolTab(
       {

@@ -1,0 +1,87 @@
+import { ApiError } from "../http/api-error.js";
+import { log } from "../http/log.js";
+
+/**
+ * Failed authentications per address, counted in this isolate's memory: a token bucket per
+ * address, FAILED_AUTH_BURST failures at once, then FAILED_AUTH_PER_MIN a minute. Each request with
+ * a made-up `tg_…` key costs a SHA-256 and a key-directory call before its 401; an address past its
+ * bucket is answered 429 before either (authenticate.ts), unless the key it sends is one this
+ * isolate already saw verified (verify-key.ts `knownValidKey`), so a legitimate client behind the
+ * same address as a guesser keeps working wherever its key is known.
+ *
+ * In memory, not in a Durable Object: a durable counter would cost an object call per refused
+ * request (the very cost this bounds) and would store something for callers that never
+ * authenticated. Each isolate counts on its own, so a guesser spread over n isolates gets n
+ * buckets, each of them bounded. The refusal is counted against no key.
+ */
+export const FAILED_AUTH_BURST = 20;
+export const FAILED_AUTH_PER_MIN = 10;
+/** Addresses remembered at most (oldest forgotten first), so a spread of addresses cannot grow memory. */
+const MAX_ADDRESSES = 10_000;
+
+interface Bucket {
+  tokens: number;
+  at: number;
+  /** Requests refused since the bucket ran dry (logged once per refusal episode, not per request). */
+  refused: number;
+}
+
+const buckets = new Map<string, Bucket>();
+const perMs = FAILED_AUTH_PER_MIN / 60_000;
+
+function current(ip: string, now: number): Bucket | undefined {
+  const b = buckets.get(ip);
+  if (!b) return undefined;
+  b.tokens = Math.min(FAILED_AUTH_BURST, b.tokens + (now - b.at) * perMs);
+  b.at = now;
+  if (b.tokens >= FAILED_AUTH_BURST) {
+    buckets.delete(ip);
+    return undefined;
+  }
+  return b;
+}
+
+/**
+ * Null when `ip` may still try a key; else the 429 to answer (seconds until one more failure is
+ * allowed in retry-after). Costs one map lookup: no hashing, no object call, no body read.
+ */
+export function failedAuthRefusal(ip: string, now = Date.now()): ApiError | null {
+  const b = current(ip, now);
+  if (!b || b.tokens >= 1) return null;
+  if (b.refused++ === 0) {
+    // One line per episode, not per refused request (a flood must not become a log flood).
+    log("warn", "failed authentications over the limit", { ip, perMinute: FAILED_AUTH_PER_MIN });
+  }
+  const retryS = Math.max(1, Math.ceil((1 - b.tokens) / perMs / 1000));
+  return new ApiError(
+    429,
+    "rate_limit_error",
+    `Too many requests with an invalid API key from this address (limit ${FAILED_AUTH_BURST}, then ${FAILED_AUTH_PER_MIN} per minute); retry after ${retryS} s with a valid key.`,
+    null,
+    "too_many_failed_authentications",
+    { "retry-after": String(retryS) },
+  );
+}
+
+/**
+ * Count one failed authentication (a malformed, unknown or revoked key) from `ip`. Logged here while
+ * the address is within its bucket, so the log of refused keys is bounded per address like the
+ * refusals themselves (on-error.ts does not log these answers one by one).
+ */
+export function noteFailedAuth(
+  ip: string,
+  fields: { requestId: string; code: string },
+  now = Date.now(),
+): void {
+  const b = current(ip, now) ?? { tokens: FAILED_AUTH_BURST, at: now, refused: 0 };
+  if (b.tokens >= 1) log("info", "authentication failed", { ...fields, ip });
+  b.tokens = Math.max(0, b.tokens - 1);
+  if (b.tokens >= 1) b.refused = 0;
+  // Re-inserted so the map's order is least recently failed first.
+  buckets.delete(ip);
+  buckets.set(ip, b);
+  if (buckets.size > MAX_ADDRESSES) {
+    const oldest = buckets.keys().next().value;
+    if (oldest !== undefined) buckets.delete(oldest);
+  }
+}
