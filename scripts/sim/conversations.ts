@@ -58,6 +58,7 @@ export function runConversations(opts: {
   loads: readonly number[];
   count: number;
   holdWeight?: number;
+  missWeight?: number;
 }): { met: number; total: number } {
   const { world, tabs, seed, count } = opts;
   const ms = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${Math.round(v)} ms`);
@@ -70,6 +71,7 @@ export function runConversations(opts: {
         tabgridPolicy(tabs, {
           name: "tabgrid",
           ...(opts.holdWeight !== undefined ? { holdWeight: opts.holdWeight } : {}),
+          ...(opts.missWeight !== undefined ? { missWeight: opts.missWeight } : {}),
         }),
       () => tabgridPolicy(tabs, { name: "tabgrid, no affinity", affinity: false }),
       () => leastLoadedPolicy(tabs, createRng(seed + 2)),

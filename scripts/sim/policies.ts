@@ -171,6 +171,7 @@ export function tabgridPolicy(
     holdWeight?: number;
     holdMs?: number;
     learnReplyPace?: boolean;
+    missWeight?: number;
     overdueShare?: number;
     fastStart?: boolean;
     answerShare?: number;

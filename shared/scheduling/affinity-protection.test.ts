@@ -109,3 +109,32 @@ describe("the protection lasts as long as replies are seen to come", () => {
     expect(s.holdWindowMs()).toBe(60_000);
   });
 });
+
+describe("a follow-up whose history is gone", () => {
+  function fleet(missWeight?: number) {
+    const s = new Scheduler({
+      staleAfterMs: Infinity,
+      ...(missWeight !== undefined ? { missWeight } : {}),
+    });
+    s.put(tab("held", 2000), open);
+    s.put(tab("plain", 700), open);
+    // Another conversation's 1,000-token history on the fast tab: protection 2 × 0.5 s.
+    s.served("held", "their-conversation", 1000, 0);
+    return s;
+  }
+  const lost = { key: "evicted-long-ago", cachedTokens: 2500 };
+  const pick = (s: Scheduler, affinity?: typeof lost) => {
+    const result = s.choose(req(3000), 1000, affinity);
+    return result.kind === "match" ? result.match.tab.id : null;
+  };
+
+  it("does not take another conversation's protected history when a free tab is nearly as good", () => {
+    // On the holder: 1.5 s prefill + 1 s protection (3 s weighed three times); free: 4.3 s.
+    expect(pick(fleet(), lost)).toBe("plain");
+  });
+
+  it("while a first turn of the same size still does (the protection is worth less to it)", () => {
+    expect(pick(fleet())).toBe("held");
+    expect(pick(fleet(1), lost)).toBe("held");
+  });
+});

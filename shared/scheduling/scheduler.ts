@@ -41,6 +41,14 @@ export interface SchedulerOptions {
    */
   holdWeight?: number;
   /**
+   * For a follow-up turn whose history no tab holds any more, another conversation's protected
+   * history counts this many times its protection. Such a turn prefills its whole history wherever
+   * it runs, so it is slow anyway; taking a held tab to make it less slow makes that tab's own
+   * follow-up slow too (bench:geo: at 70% load three in five misses were histories evicted by
+   * another follow-up that had missed — a chain). 1: like any other request.
+   */
+  missWeight?: number;
+  /**
    * A running job that outlives its expected end is expected to run on for this share of its
    * estimate (again and again while it lasts), instead of the tab looking about to free up.
    */
@@ -95,6 +103,7 @@ export const DEFAULT_SCHEDULER_IDLE_PREFERENCE = 1.1;
 export const DEFAULT_MAX_QUEUED = 1;
 export const DEFAULT_HOLD_MS = 60_000;
 export const DEFAULT_HOLD_WEIGHT = 2;
+export const DEFAULT_MISS_WEIGHT = 3;
 export const DEFAULT_OVERDUE_SHARE = 1;
 export const DEFAULT_ANSWER_SHARE = 1;
 
@@ -117,6 +126,7 @@ export class Scheduler {
   private readonly holdMs: number;
   private readonly pace: ReplyPace | null;
   private readonly holdWeight: number;
+  private readonly missWeight: number;
   private readonly overdueShare: number;
   private readonly answerShare: number;
   private readonly queueBehindUntimed: boolean;
@@ -139,6 +149,7 @@ export class Scheduler {
         ? new ReplyPace({ maxMs: this.holdMs })
         : null;
     this.holdWeight = options.holdWeight ?? DEFAULT_HOLD_WEIGHT;
+    this.missWeight = options.missWeight ?? DEFAULT_MISS_WEIGHT;
     this.overdueShare = options.overdueShare ?? DEFAULT_OVERDUE_SHARE;
     this.answerShare = options.answerShare ?? DEFAULT_ANSWER_SHARE;
     this.queueBehindUntimed = options.queueBehindUntimed ?? false;
@@ -255,7 +266,7 @@ export class Scheduler {
       const estimate = scoreTab(tab, cachedReq, nowMs);
       if (!best || estimate.objectiveMs < best.estimate.objectiveMs) best = { tab, estimate };
     }
-    if (!best) return result;
+    if (!best) return this.missed(result, req, nowMs);
     const chosen =
       result.kind === "no_tabs" ? null : result.kind === "match" ? result.match : result.best;
     if (chosen && chosen.tab.id !== best.tab.id) {
@@ -269,6 +280,32 @@ export class Scheduler {
   /** How long a served history is protected: as long as replies come, at most `holdMs`. */
   holdWindowMs(): number {
     return this.pace?.windowMs() ?? this.holdMs;
+  }
+
+  /**
+   * A follow-up whose history is gone: if the choice is another conversation's protected holder,
+   * choose again with protections weighed `missWeight` times (a scan, only in this case).
+   */
+  private missed(result: MatchResult, req: MatchRequest, nowMs: number): MatchResult {
+    const chosen =
+      result.kind === "no_tabs" ? null : result.kind === "match" ? result.match : result.best;
+    if (this.missWeight <= 1 || !chosen || !this.penalty.has(chosen.tab.id)) return result;
+    const extra = this.missWeight - 1;
+    const tabs = [...this.index.tabs()].map((t) => {
+      const ms = this.penalty.get(t.id)?.ms ?? 0;
+      return ms ? { ...t, accessDelayMs: t.accessDelayMs + extra * ms } : t;
+    });
+    const stale = this.index.staleAfterMs;
+    const again = idleFirst(
+      (idleOnly) => linearBest(tabs, req, nowMs, stale, idleOnly),
+      req,
+      this.index.idlePreference,
+    );
+    // Report the tab as indexed (its estimate without the extra weight).
+    const pick =
+      again.kind === "no_tabs" ? null : again.kind === "match" ? again.match : again.best;
+    const tab = pick ? this.index.get(pick.tab.id) : undefined;
+    return tab ? withBudget({ tab, estimate: scoreTab(tab, req, nowMs) }, req) : result;
   }
 
   private expireHolds(nowMs: number): void {
