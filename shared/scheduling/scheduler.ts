@@ -44,7 +44,7 @@ export interface SchedulerOptions {
    * For a follow-up turn whose history no tab holds any more, another conversation's protected
    * history counts this many times its protection. Such a turn prefills its whole history wherever
    * it runs, so it is slow anyway; taking a held tab to make it less slow makes that tab's own
-   * follow-up slow too (bench:geo: at 70% load three in five misses were histories evicted by
+   * follow-up slow too (bench:geo: at 70% load nearly three in four misses were histories evicted by
    * another follow-up that had missed — a chain). 1: like any other request.
    */
   missWeight?: number;
