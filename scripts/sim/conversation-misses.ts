@@ -15,6 +15,7 @@ import { loadWorld } from "./world.js";
  *
  *   node scripts/sim/run-ts.mjs scripts/sim/conversation-misses.ts [--seed 1]
  *        [--conversations 1500] [--conversation-loads 0.3,0.7] [--tabs 2000] [--hold-weight 2]
+ *        [--hold-ms 60000] [--no-pace] [--miss-weight 3]
  */
 interface Decision {
   holder: number;
@@ -38,7 +39,6 @@ function instrument(
   inner: Policy,
   tabs: readonly SimTab[],
   truth: Truth,
-  holdMs: number,
 ): { policy: Policy; decisions: Map<SimRequest, Decision> } {
   /** Per conversation: the tab its latest turn was put on, and when that turn ended (NaN: running). */
   const last = new Map<number, { tab: number; endAt: number }>();
@@ -103,7 +103,6 @@ function instrument(
       return inner.finished(i, job, nowMs);
     },
   };
-  void holdMs;
   return { policy, decisions };
 }
 
@@ -124,10 +123,10 @@ for (const load of loads) {
       ...(holdWeight !== undefined ? { holdWeight } : {}),
       ...(flags.has("hold-ms") ? { holdMs: numberFlag(flags, "hold-ms", 60_000) } : {}),
       ...(flags.has("no-pace") ? { learnReplyPace: false } : {}),
+      ...(flags.has("miss-weight") ? { missWeight: numberFlag(flags, "miss-weight", 3) } : {}),
     }),
     tabs,
     truth,
-    60_000,
   );
   const outcomes = simulate(policy, tabs, firsts, truth);
   const measured = outcomes.filter(
@@ -183,8 +182,8 @@ for (const load of loads) {
     const when = e.behindTurn
       ? "queued behind the turn before"
       : e.afterEndMs < 60_000
-        ? "while protected"
-        : "after protection";
+        ? "after the turn ended (≤ 60 s)"
+        : "over 60 s after the turn ended";
     const state = d.holderFreeAt > o.req.arrivalMs ? "still busy" : "idle again";
     add(`evicted by ${kind}, ${when}, ${state}`, o.ttftMs);
   }
@@ -217,6 +216,4 @@ for (const load of loads) {
       ms(percentile(e.ttft, 95)),
     ]);
   printTable(["miss cause", "misses", "in follow-up p95 tail", "TTFT p50", "TTFT p95"], rows);
-  // Evictions while protected: what the evictor gained over its alternative is not known here,
-  // but its own size says whether it could have gone elsewhere at little cost.
 }
