@@ -10,7 +10,7 @@
  *   node scripts/sim/run-ts.mjs scripts/bench-geo.ts [--tabs 2000] [--requests 20000]
  *        [--loads 0.3,0.7,0.95] [--seed N] [--idle-preference 1.5] [--max-queued 1]
  *        [--spill-margin 1.1]
- *        [--conversations 1500] [--conversation-loads 0.3,0.7] [--hold-weight 3]
+ *        [--conversations 1500] [--conversation-loads 0.3,0.7] [--hold-weight 3] [--miss-weight 3]
  *        [--hedging-requests 10000] [--hedging-load 0.5] [--churn 0.02]
  *        [--parts load,conversations,hedging]
  *
@@ -185,6 +185,7 @@ if (conversationCount > 0) {
     loads: conversationLoads,
     count: conversationCount,
     ...(flags.has("hold-weight") ? { holdWeight: numberFlag(flags, "hold-weight", 2) } : {}),
+    ...(flags.has("miss-weight") ? { missWeight: numberFlag(flags, "miss-weight", 3) } : {}),
   });
   console.log(
     `targets: ${verdict.met}/${verdict.total} met; ran in ${((Date.now() - convStarted) / 1000).toFixed(1)} s`,

@@ -151,7 +151,9 @@ export class Placement {
     const queued = tab.jobId !== null && tab.protocol >= QUEUE_SINCE_PROTOCOL;
     if (queued) this.updateTab(tab, { queuedJobId: jobId });
     else this.updateTab(tab, { jobId, state: "busy" });
-    matcher.assigned(tab.tabId, jobId, size, now, this.matchRequest(row.model, facts));
+    // A chat turn written whole by this tab leaves a history to protect (tab-learning.ts remember).
+    const turn = { chat: spec.input.kind === "chat" && continueFrom === "" };
+    matcher.assigned(tab.tabId, jobId, size, now, this.matchRequest(row.model, facts), turn);
     tab.busyUntil = matcher.freeAtMs(tab.tabId);
     const leaseMs = this.queuedLeaseMs(tab, now);
     // The job goes to its tab before its lease timer is armed: arming points the object's one

@@ -99,15 +99,19 @@ export class TabMatcher {
     return this.scheduler.chooseAmong(req, now, usable);
   }
 
-  /** A job was put on the tab: "run" when the tab was free, "queue" when it waits its turn. */
+  /**
+   * A job was put on the tab: "run" when the tab was free, "queue" when it waits its turn.
+   * `turn.chat`: a chat turn whose answer the engine will hold (protected while it runs).
+   */
   assigned(
     tabId: string,
     jobId: string,
     job: JobSize,
     now: number,
     req?: MatchRequest,
+    turn?: { chat: boolean },
   ): "run" | "queue" {
-    return this.scheduler.assigned(tabId, jobId, job, now, req);
+    return this.scheduler.assigned(tabId, jobId, job, now, req, turn);
   }
 
   /** A job queued behind another tab that this idle tab would start sooner, if any. */

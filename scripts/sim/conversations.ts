@@ -10,6 +10,40 @@ import {
 import { newTruth, simulate } from "./simulate.js";
 import type { World } from "./world.js";
 
+const turnsOf = (first: SimRequest) => {
+  const list: SimRequest[] = [];
+  for (let r: SimRequest | undefined = first; r; r = r.followUp?.req) list.push(r);
+  return list;
+};
+
+/**
+ * The first turns of `count` conversations at `load` (the share of fleet capacity the turns would
+ * use if every prompt were prefilled whole), Poisson arrivals; later turns hang off each first
+ * turn and arrive as the simulation answers them. Fresh objects on every call, same seed → same
+ * chats.
+ */
+export function conversationArrivals(
+  world: World,
+  tabs: readonly SimTab[],
+  seed: number,
+  load: number,
+  count: number,
+): SimRequest[] {
+  const rng = createRng(seed * 37 + Math.round(load * 1000));
+  const sample = Array.from({ length: 300 }, (_, i) => makeConversation(world, rng, -1 - i, 0));
+  const sampleTurns = sample.flatMap(turnsOf);
+  const meanTurns = sampleTurns.length / sample.length;
+  const meanGapMs = meanTurns / (load * fleetCapacityPerMs(tabs, sampleTurns));
+  const convRng = createRng(seed * 41 + Math.round(load * 1000));
+  let t = 0;
+  const firsts: SimRequest[] = [];
+  for (let i = 0; i < count; i++) {
+    t += convRng.exponential(meanGapMs);
+    firsts.push(makeConversation(world, convRng, i, t));
+  }
+  return firsts;
+}
+
 /**
  * bench:geo's conversation part: multi-turn chats (population.ts `makeConversation`) served by
  * Tabgrid's policy with conversation affinity, the same policy without it, least-loaded and the
@@ -24,29 +58,20 @@ export function runConversations(opts: {
   loads: readonly number[];
   count: number;
   holdWeight?: number;
+  missWeight?: number;
 }): { met: number; total: number } {
   const { world, tabs, seed, count } = opts;
   const ms = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${Math.round(v)} ms`);
   const rows: string[][] = [];
   let met = 0;
   let total = 0;
-  const turnsOf = (first: SimRequest) => {
-    const list: SimRequest[] = [];
-    for (let r: SimRequest | undefined = first; r; r = r.followUp?.req) list.push(r);
-    return list;
-  };
   for (const load of opts.loads) {
-    const rng = createRng(seed * 37 + Math.round(load * 1000));
-    // Load is the share of fleet capacity the turns would use if every prompt were prefilled whole.
-    const sample = Array.from({ length: 300 }, (_, i) => makeConversation(world, rng, -1 - i, 0));
-    const sampleTurns = sample.flatMap(turnsOf);
-    const meanTurns = sampleTurns.length / sample.length;
-    const meanGapMs = meanTurns / (load * fleetCapacityPerMs(tabs, sampleTurns));
     const policies: Array<() => Policy> = [
       () =>
         tabgridPolicy(tabs, {
           name: "tabgrid",
           ...(opts.holdWeight !== undefined ? { holdWeight: opts.holdWeight } : {}),
+          ...(opts.missWeight !== undefined ? { missWeight: opts.missWeight } : {}),
         }),
       () => tabgridPolicy(tabs, { name: "tabgrid, no affinity", affinity: false }),
       () => leastLoadedPolicy(tabs, createRng(seed + 2)),
@@ -60,13 +85,7 @@ export function runConversations(opts: {
     for (const make of policies) {
       // Fresh conversations per policy (their follow-ups' arrival times depend on the policy),
       // drawn from the same seed, so every policy serves the same chats.
-      const convRng = createRng(seed * 41 + Math.round(load * 1000));
-      let t = 0;
-      const firsts: SimRequest[] = [];
-      for (let i = 0; i < count; i++) {
-        t += convRng.exponential(meanGapMs);
-        firsts.push(makeConversation(world, convRng, i, t));
-      }
+      const firsts = conversationArrivals(world, tabs, seed, load, count);
       const policy = make();
       const outcomes = simulate(policy, tabs, firsts, truth);
       // The first tenth of conversations fill the fleet and train the tracker: not measured.

@@ -169,6 +169,9 @@ export function tabgridPolicy(
     idlePreference?: number;
     maxQueued?: number;
     holdWeight?: number;
+    holdMs?: number;
+    learnReplyPace?: boolean;
+    missWeight?: number;
     overdueShare?: number;
     fastStart?: boolean;
     answerShare?: number;
@@ -336,7 +339,8 @@ export function tabgridPolicy(
     assigned(i, req, nowMs) {
       const s = schedulers[home(i)]!;
       if (s.jobsAhead(tabs[i]!.id) === 0) idle[home(i)]!--;
-      const where = s.assigned(tabs[i]!.id, jobId(req), req, nowMs, matchOf(req));
+      const turn = affinity && req.conversation ? { chat: true } : undefined;
+      const where = s.assigned(tabs[i]!.id, jobId(req), req, nowMs, matchOf(req), turn);
       if (where === "queue") waited.add(req);
       else waited.delete(req); // moved from a queue to a free tab: timed again
     },

@@ -4,6 +4,7 @@ import { idleFirst, linearBest, withBudget, type Match, type MatchResult } from 
 import { isEligible, scoreTab, type CandidateTab, type MatchRequest } from "./score.js";
 import { SpeedTracker, type Observation } from "./speed-tracker.js";
 import { TabLoad } from "./tab-load.js";
+import { ReplyPace } from "./reply-pace.js";
 
 /**
  * The scheduling policy, whole: which tabs may be offered a job, what each is expected to take
@@ -30,10 +31,23 @@ export interface SchedulerOptions {
    */
   holdMs?: number;
   /**
+   * Protect a history only as long as replies are seen to come (`ReplyPace`: the 99th percentile
+   * of the gaps between a turn ending and the next arriving, at most `holdMs`). Default on.
+   */
+  learnReplyPace?: boolean;
+  /**
    * The protection, as a multiple of the history's prefill time on the tab: what another request
    * must save to take the tab. bench:geo measured 1, 2 and 3 (docs/routing.md).
    */
   holdWeight?: number;
+  /**
+   * For a follow-up turn whose history no tab holds any more, another conversation's protected
+   * history counts this many times its protection. Such a turn prefills its whole history wherever
+   * it runs, so it is slow anyway; taking a held tab to make it less slow makes that tab's own
+   * follow-up slow too (bench:geo: at 70% load nearly three in four misses were histories evicted by
+   * another follow-up that had missed — a chain). 1: like any other request.
+   */
+  missWeight?: number;
   /**
    * A running job that outlives its expected end is expected to run on for this share of its
    * estimate (again and again while it lasts), instead of the tab looking about to free up.
@@ -89,6 +103,7 @@ export const DEFAULT_SCHEDULER_IDLE_PREFERENCE = 1.1;
 export const DEFAULT_MAX_QUEUED = 1;
 export const DEFAULT_HOLD_MS = 60_000;
 export const DEFAULT_HOLD_WEIGHT = 2;
+export const DEFAULT_MISS_WEIGHT = 3;
 export const DEFAULT_OVERDUE_SHARE = 1;
 export const DEFAULT_ANSWER_SHARE = 1;
 
@@ -106,15 +121,19 @@ export class Scheduler {
   private readonly holds = new Map<string, string>();
   private readonly holders = new Map<string, Set<string>>();
   /** Protected holds: the extra cost a request pays on that tab, and until when. */
-  private readonly penalty = new Map<string, { ms: number; untilMs: number }>();
+  private readonly penalty = new Map<string, { ms: number; untilMs: number; jobId?: string }>();
   private readonly expiries = new BoundHeap<{ tabId: string; untilMs: number }>();
   private readonly holdMs: number;
+  private readonly pace: ReplyPace | null;
   private readonly holdWeight: number;
+  private readonly missWeight: number;
   private readonly overdueShare: number;
   private readonly answerShare: number;
   private readonly queueBehindUntimed: boolean;
   /** Jobs waiting behind another tab's running job, with their requests (queuedToTake). */
   private readonly queuedJobs = new Map<string, { tabId: string; req: MatchRequest }>();
+  /** Queued chat turns (see `assigned`), protected once they start. */
+  private readonly queuedTurns = new Map<string, JobSize>();
   /** Expected ends of running jobs, to notice the ones that run late. */
   private readonly ends = new BoundHeap<{ tabId: string; endMs: number }>();
 
@@ -125,7 +144,12 @@ export class Scheduler {
     });
     this.maxQueued = options.maxQueued ?? DEFAULT_MAX_QUEUED;
     this.holdMs = options.holdMs ?? DEFAULT_HOLD_MS;
+    this.pace =
+      (options.learnReplyPace ?? true) && this.holdMs > 0
+        ? new ReplyPace({ maxMs: this.holdMs })
+        : null;
     this.holdWeight = options.holdWeight ?? DEFAULT_HOLD_WEIGHT;
+    this.missWeight = options.missWeight ?? DEFAULT_MISS_WEIGHT;
     this.overdueShare = options.overdueShare ?? DEFAULT_OVERDUE_SHARE;
     this.answerShare = options.answerShare ?? DEFAULT_ANSWER_SHARE;
     this.queueBehindUntimed = options.queueBehindUntimed ?? false;
@@ -147,6 +171,7 @@ export class Scheduler {
     this.index.remove(tabId);
     this.raws.delete(tabId);
     this.availability.delete(tabId);
+    for (const id of this.loads.get(tabId)?.ids() ?? []) this.queuedTurns.delete(id);
     this.loads.delete(tabId);
     for (const [jobId, q] of this.queuedJobs) if (q.tabId === tabId) this.queuedJobs.delete(jobId);
     if (!opts.keepLearned) this.tracker.forget(tabId);
@@ -188,6 +213,7 @@ export class Scheduler {
   choose(req: MatchRequest, nowMs: number, affinity?: Affinity): MatchResult {
     this.expireHolds(nowMs);
     this.extendOverdue(nowMs);
+    if (affinity) this.pace?.replied(affinity.key, nowMs);
     const result = this.index.match(req, nowMs);
     return affinity ? this.withAffinity(result, req, nowMs, affinity) : result;
   }
@@ -197,6 +223,7 @@ export class Scheduler {
    * (`heldTokens` of it), which is protected for `holdMs`.
    */
   served(tabId: string, conversationKey: string, heldTokens: number, nowMs: number): void {
+    this.pace?.served(conversationKey, nowMs);
     // A job already waiting on the tab will replace the conversation before anyone can extend it.
     if ((this.loads.get(tabId)?.queuedCount ?? 0) > 0) return;
     this.drop(tabId);
@@ -206,7 +233,7 @@ export class Scheduler {
     set.add(tabId);
     const tab = this.corrected(tabId);
     if (tab && this.holdMs > 0 && heldTokens > 0) {
-      const untilMs = nowMs + this.holdMs;
+      const untilMs = nowMs + this.holdWindowMs();
       const ms = (this.holdWeight * heldTokens * 1000) / tab.prefillTokensPerSec;
       this.penalty.set(tabId, { ms, untilMs });
       this.expiries.push(untilMs, { tabId, untilMs });
@@ -239,7 +266,7 @@ export class Scheduler {
       const estimate = scoreTab(tab, cachedReq, nowMs);
       if (!best || estimate.objectiveMs < best.estimate.objectiveMs) best = { tab, estimate };
     }
-    if (!best) return result;
+    if (!best) return this.missed(result, req, nowMs);
     const chosen =
       result.kind === "no_tabs" ? null : result.kind === "match" ? result.match : result.best;
     if (chosen && chosen.tab.id !== best.tab.id) {
@@ -248,6 +275,37 @@ export class Scheduler {
       if (best.estimate.objectiveMs * factor >= chosen.estimate.objectiveMs) return result;
     }
     return withBudget(best, req);
+  }
+
+  /** How long a served history is protected: as long as replies come, at most `holdMs`. */
+  holdWindowMs(): number {
+    return this.pace?.windowMs() ?? this.holdMs;
+  }
+
+  /**
+   * A follow-up whose history is gone: if the choice is another conversation's protected holder,
+   * choose again with protections weighed `missWeight` times (a scan, only in this case).
+   */
+  private missed(result: MatchResult, req: MatchRequest, nowMs: number): MatchResult {
+    const chosen =
+      result.kind === "no_tabs" ? null : result.kind === "match" ? result.match : result.best;
+    if (this.missWeight <= 1 || !chosen || !this.penalty.has(chosen.tab.id)) return result;
+    const extra = this.missWeight - 1;
+    const tabs = [...this.index.tabs()].map((t) => {
+      const ms = this.penalty.get(t.id)?.ms ?? 0;
+      return ms ? { ...t, accessDelayMs: t.accessDelayMs + extra * ms } : t;
+    });
+    const stale = this.index.staleAfterMs;
+    const again = idleFirst(
+      (idleOnly) => linearBest(tabs, req, nowMs, stale, idleOnly),
+      req,
+      this.index.idlePreference,
+    );
+    // Report the tab as indexed (its estimate without the extra weight).
+    const pick =
+      again.kind === "no_tabs" ? null : again.kind === "match" ? again.match : again.best;
+    const tab = pick ? this.index.get(pick.tab.id) : undefined;
+    return tab ? withBudget({ tab, estimate: scoreTab(tab, req, nowMs) }, req) : result;
   }
 
   private expireHolds(nowMs: number): void {
@@ -313,13 +371,18 @@ export class Scheduler {
     );
   }
 
-  /** A job was put on the tab: it runs now, or waits behind the running one. */
+  /**
+   * A job was put on the tab: it runs now, or waits behind the running one. `turn`: the job is a
+   * chat turn whose answer the engine will hold for a follow-up (served() records it when it
+   * ends); while it runs, the history it is building is protected already (see `served`).
+   */
   assigned(
     tabId: string,
     jobId: string,
     job: JobSize,
     nowMs: number,
     req?: MatchRequest,
+    turn?: { chat: boolean },
   ): "run" | "queue" {
     const load = this.loadOf(tabId);
     if (load.has(jobId)) return load.startedAt(jobId) !== null ? "run" : "queue";
@@ -329,8 +392,29 @@ export class Scheduler {
     const where = load.add(jobId, this.serviceMs(tabId, expected), nowMs);
     if (where === "run") this.watchEnd(tabId);
     else if (req) this.queuedJobs.set(jobId, { tabId, req });
+    if (turn?.chat) {
+      if (where === "run") this.protectRunning(tabId, jobId, expected);
+      else this.queuedTurns.set(jobId, expected);
+    }
     this.reindex(tabId);
     return where;
+  }
+
+  /**
+   * A job queued behind a running chat turn would evict the history that turn leaves before its
+   * follow-up can come (bench:geo's conversations: a third of the misses at 70% load were jobs
+   * queued behind the turn before). So the running turn's history — its prompt and the answer
+   * expected — is protected from the start, as `served` protects it once it ends.
+   */
+  private protectRunning(tabId: string, jobId: string, expected: JobSize): void {
+    const tab = this.corrected(tabId);
+    const endMs = this.loads.get(tabId)?.runningEndMs() ?? 0;
+    if (!tab || this.holdMs <= 0 || endMs <= 0) return;
+    const tokens = expected.promptTokens + expected.maxTokens;
+    const ms = (this.holdWeight * tokens * 1000) / tab.prefillTokensPerSec;
+    const untilMs = endMs + this.holdWindowMs();
+    this.penalty.set(tabId, { ms, untilMs, jobId });
+    this.expiries.push(untilMs, { tabId, untilMs });
   }
 
   /** A job left the tab; returns the queued job that starts now in its place, if any. */
@@ -339,9 +423,15 @@ export class Scheduler {
     if (!load) return null;
     const next = load.remove(jobId, nowMs);
     this.queuedJobs.delete(jobId);
+    // A running turn that left without served() (failed, cancelled, moved) leaves no history.
+    if (this.penalty.get(tabId)?.jobId === jobId) this.penalty.delete(tabId);
     if (next) this.queuedJobs.delete(next);
+    const nextTurn = next ? this.queuedTurns.get(next) : undefined;
+    this.queuedTurns.delete(jobId);
+    if (next) this.queuedTurns.delete(next);
     if (load.jobsAhead === 0) this.loads.delete(tabId);
     else if (next) this.watchEnd(tabId);
+    if (next && nextTurn) this.protectRunning(tabId, next, nextTurn);
     this.reindex(tabId);
     return next;
   }
