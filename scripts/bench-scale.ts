@@ -11,9 +11,15 @@
  *
  *   npm run bench:scale -- [--shards 1,2,4,8] [--streams 20] [--tokens 100] [--frame-ms 50]
  *        [--rounds 1] [--lengths 100,4000] [--cost-streams 2] [--cost-frames 2000]
- *        [--cost-frame-ms 2] [--quick]
+ *        [--cost-frame-ms 2] [--quick] [--baseline DIR] [--repeat 1]
+ *
+ * `--baseline DIR` also runs the coordinator of another checkout (e.g. the base commit exported
+ * with `git archive`, node_modules linked) at the first shard count, with its cost phases, in the
+ * same run and alternating with this checkout's (`--repeat N` pairs, baseline first), and prints
+ * this checkout's figures as a ratio of the baseline's.
  */
 import { cpus, loadavg } from "node:os";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -38,9 +44,19 @@ const p = {
   costFrames: numberFlag(flags, "cost-frames", quick ? 1000 : 2000),
   costFrameMs: numberFlag(flags, "cost-frame-ms", 2),
   timeoutMs: numberFlag(flags, "timeout-ms", 60_000),
+  baseline: flags.get("baseline"),
+  repeat: numberFlag(flags, "repeat", 1),
 };
-if (p.streams > 200 || p.tokens > 4000 || Math.max(...p.shards) > 64 || p.rounds > 5) {
-  throw new Error("bounded benchmark: at most 200 streams, 4000 tokens, 64 shards, 5 rounds");
+if (
+  p.streams > 200 ||
+  p.tokens > 4000 ||
+  Math.max(...p.shards) > 64 ||
+  p.rounds > 5 ||
+  p.repeat > 5
+) {
+  throw new Error(
+    "bounded benchmark: at most 200 streams, 4000 tokens, 64 shards, 5 rounds, 5 repeats",
+  );
 }
 // The whole run is bounded in time whatever happens to the coordinator.
 const deadline = setTimeout(() => {
@@ -72,8 +88,61 @@ const costRows: string[][] = [];
 const notes: string[] = [];
 const costs: Array<{ length: number; us: number }> = [];
 
-for (const shards of p.shards) {
-  const server = await startCoordinator({
+/** What one coordinator measured: its table row, and its cost rows (when asked). */
+interface Measured {
+  row: string[];
+  costs: Array<{ length: number; us: number; ok: string; perChunk: string }>;
+}
+
+const here = resolve(".");
+const baselineRoot = p.baseline ? resolve(p.baseline) : null;
+if (baselineRoot) {
+  console.log(`baseline coordinator: ${baselineRoot} (${describeSource(baselineRoot)})`);
+  console.log(`this coordinator: ${here} (${describeSource(here)})`);
+}
+const pairs: Array<{ base: Measured; mine: Measured }> = [];
+for (const [k, shards] of p.shards.entries()) {
+  if (k === 0 && baselineRoot) {
+    for (let r = 0; r < p.repeat; r++) {
+      const base = await measure(baselineRoot, shards, `${shards} shard, baseline`, true);
+      const mine = await measure(here, shards, `${shards} shard`, true);
+      pairs.push({ base, mine });
+      for (const m of [base, mine]) {
+        rows.push(m.row);
+        for (const c of m.costs)
+          costRows.push([
+            `${c.length}-token answers (${m.row[0]})`,
+            `${c.us.toFixed(0)}`,
+            "",
+            c.perChunk,
+            c.ok,
+          ]);
+      }
+    }
+    continue;
+  }
+  const m = await measure(here, shards, `${shards} shard${shards > 1 ? "s" : ""}`, k === 0);
+  rows.push(m.row);
+  for (const c of m.costs) {
+    costs.push({ length: c.length, us: c.us });
+    costRows.push([
+      `${c.length}-token answers (${shards} shard)`,
+      `${c.us.toFixed(0)}`,
+      `${(c.us / costs[0]!.us).toFixed(2)}×`,
+      c.perChunk,
+      c.ok,
+    ]);
+  }
+}
+
+async function measure(
+  root: string,
+  shards: number,
+  name: string,
+  withCost: boolean,
+): Promise<Measured> {
+  const out: Measured = { row: [], costs: [] };
+  const server = await startCoordinator(root, {
     vars: {
       REGION_SHARDS: String(shards),
       // Splitting off: each row measures a fixed number of shards.
@@ -110,27 +179,22 @@ for (const shards of p.shards) {
       coordinatorAnswer(server.origin, i, pl, p.timeoutMs),
     );
     const cpuMs = pid === undefined ? NaN : treeCpuMs(pid) - before;
-    rows.push(row(`${shards} shard${shards > 1 ? "s" : ""}`, answers, cpuMs, spread));
-    if (shards === p.shards[0]) {
+    out.row = row(name, answers, cpuMs, spread);
+    if (withCost) {
       for (const length of p.lengths) {
         const lp: TokenPlan = { tokens: length, frameMs: p.costFrameMs };
         const jobs = p.costStreams * Math.max(1, Math.round(p.costFrames / length));
         const c = await cpuPerFrame(pid, jobs, lp, (i, pl) =>
           coordinatorAnswer(server.origin, i, pl, p.timeoutMs),
         );
-        costs.push({ length, us: c.us });
-        costRows.push([
-          `${length}-token answers (${shards} shard)`,
-          `${c.us.toFixed(0)}`,
-          `${(c.us / costs[0]!.us).toFixed(2)}×`,
-          c.ok,
-        ]);
+        out.costs.push({ length, ...c });
       }
     }
   } finally {
     for (const t of tabs) t.close();
     await server.stop();
   }
+  return out;
 }
 
 // ---- the raw relay baseline, same load ---------------------------------------------------------
@@ -144,7 +208,13 @@ try {
     const lp: TokenPlan = { tokens: length, frameMs: p.costFrameMs };
     const jobs = p.costStreams * Math.max(1, Math.round(p.costFrames / length));
     const c = await cpuPerFrame(relay.pid, jobs, lp, viaRelay);
-    costRows.push([`${length}-token answers (raw ws relay)`, `${c.us.toFixed(0)}`, "", c.ok]);
+    costRows.push([
+      `${length}-token answers (raw ws relay)`,
+      `${c.us.toFixed(0)}`,
+      "",
+      c.perChunk,
+      c.ok,
+    ]);
   }
 } finally {
   relay.stop();
@@ -168,14 +238,37 @@ printTable(
   rows,
 );
 console.log("");
-printTable(["per-frame cost", "CPU µs/frame", "÷ first row", "jobs ok"], costRows);
+printTable(
+  ["per-frame cost", "CPU µs/frame", "÷ first row", "tokens per chunk", "jobs ok"],
+  costRows,
+);
 console.log(
   "\nframes/s = tokens the clients received ÷ wall time of the phase; ideal = tokens × frame " +
-    "interval; TTFT = request sent → first token at the client; CPU = user+system time of " +
+    "interval; TTFT = request sent → first token at the client; tokens per chunk = tokens ÷ the " +
+    "SSE chunks (or relayed frames) they arrived in, 1 when every frame is relayed on its own; " +
+    "CPU = user+system time of " +
     "wrangler dev + workerd (or the relay process) during the phase ÷ frames. All Region shards " +
     "of a local `wrangler dev` run in one workerd process on this machine.",
 );
 for (const n of notes) console.log(n);
+if (pairs.length) {
+  console.log("");
+  const ratioRows = pairs.map(({ base, mine }, i) => {
+    const fps = Number(mine.row[1]) / Number(base.row[1]);
+    const cpu = Number(mine.row[6]) / Number(base.row[6]);
+    const cost = mine.costs.map((c, j) => `${(c.us / base.costs[j]!.us).toFixed(2)}×`);
+    return [`pair ${i + 1}`, `${fps.toFixed(2)}×`, `${cpu.toFixed(2)}×`, ...cost];
+  });
+  printTable(
+    [
+      "this ÷ baseline",
+      "frames/s",
+      "CPU µs/frame",
+      ...p.lengths.map((l) => `CPU µs/frame, ${l}-token answers`),
+    ],
+    ratioRows,
+  );
+}
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -234,14 +327,21 @@ async function cpuPerFrame(pid: number | undefined, jobs: number, pl: TokenPlan,
   const answers = await runJobs(p.costStreams, jobs, pl, path);
   const cpuMs = treeCpuMs(pid) - before;
   const frames = framesOf(answers);
-  return { us: frames ? (cpuMs * 1000) / frames : NaN, ok: okCount(answers) };
+  const chunks = answers.reduce((n, a) => n + a.chunks, 0);
+  return {
+    us: frames ? (cpuMs * 1000) / frames : NaN,
+    ok: okCount(answers),
+    perChunk: chunks ? (frames / chunks).toFixed(2) : "n/a",
+  };
 }
 
-/** `wrangler dev` of this checkout, loaded from its own path (as bench:overhead does). */
+/** `wrangler dev` of the checkout at `root`, loaded from its own path (as bench:overhead does). */
 async function startCoordinator(
+  root: string,
   options: Parameters<typeof import("../test/support/wrangler-dev.js").startWranglerDev>[0],
 ): Promise<WranglerDev> {
-  const url = pathToFileURL(resolve("test/support/wrangler-dev.ts")).href;
+  mkdirSync(resolve(root, "dist"), { recursive: true });
+  const url = pathToFileURL(resolve(root, "test/support/wrangler-dev.ts")).href;
   const mod = (await import(url)) as typeof import("../test/support/wrangler-dev.js");
   // Other servers on this shared machine can hold a port wrangler picks for itself: try again.
   for (let attempt = 1; ; attempt++) {
@@ -251,5 +351,20 @@ async function startCoordinator(
       if (attempt >= 3) throw e;
       console.log(`  (wrangler dev did not start, attempt ${attempt}: ${String(e).slice(0, 120)})`);
     }
+  }
+}
+
+/** The commit of a checkout (and whether its coordinator's sources are edited), for the header. */
+function describeSource(root: string): string {
+  try {
+    const git = (...args: string[]) =>
+      execFileSync("git", ["-C", root, ...args], {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+      }).trim();
+    const edited = git("status", "--porcelain", "--", "edge", "shared") ? ", edited" : "";
+    return `commit ${git("rev-parse", "--short", "HEAD")}${edited}`;
+  } catch {
+    return "not a git checkout";
   }
 }

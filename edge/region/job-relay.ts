@@ -8,6 +8,13 @@ interface Subscriber {
    * (the object lost an unwritten batch that the tab is resending), so that much is skipped.
    */
   skip: number;
+  /**
+   * Delta text that arrived while the reader still had an unread chunk queued: handed over as one
+   * delta when it reads (the stream's pull), so a reader that falls behind gets fewer, larger
+   * chunks instead of a queue of one-token ones (each chunk costs an RPC stream write, a read, a
+   * decode and an SSE chunk in the Worker). A reader that keeps up gets every delta at once.
+   */
+  held: string;
 }
 
 /**
@@ -35,20 +42,29 @@ export class JobRelay {
     skip = 0,
   ): { readerId: string; events: ReadableStream<Uint8Array> } {
     const readerId = `r${++this.nextId}`;
-    const events = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        if (backlog) controller.enqueue(encodeEvent({ type: "delta", text: backlog }));
-        if (terminal) {
-          controller.enqueue(encodeEvent(terminal));
-          controller.close();
-          return;
-        }
-        let set = this.readers.get(jobId);
-        if (!set) this.readers.set(jobId, (set = new Set()));
-        set.add({ id: readerId, controller, skip });
+    let sub: Subscriber | undefined;
+    const events = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          if (backlog) controller.enqueue(encodeEvent({ type: "delta", text: backlog }));
+          if (terminal) {
+            controller.enqueue(encodeEvent(terminal));
+            controller.close();
+            return;
+          }
+          let set = this.readers.get(jobId);
+          if (!set) this.readers.set(jobId, (set = new Set()));
+          set.add((sub = { id: readerId, controller, skip, held: "" }));
+        },
+        // The reader took the queued chunk: what was held back for it goes now.
+        pull: () => {
+          if (sub?.held) flush(sub);
+        },
+        cancel: () => this.release(jobId, readerId),
       },
-      cancel: () => this.release(jobId, readerId),
-    });
+      // One chunk may wait unread; text arriving behind it is held and joined (see `held`).
+      { highWaterMark: 1 },
+    );
     return { readerId, events };
   }
 
@@ -76,21 +92,48 @@ export class JobRelay {
   push(jobId: string, event: JobEvent): void {
     const set = this.readers.get(jobId);
     if (!set) return;
-    // Encoded once for every reader that takes it whole.
-    const bytes = encodeEvent(event);
+    // Encoded once for every reader that takes it whole and at once.
+    let bytes: Uint8Array | undefined;
     for (const sub of set) {
+      if (event.type === "delta") {
+        let text = event.text;
+        if (sub.skip > 0) {
+          if (text.length <= sub.skip) {
+            sub.skip -= text.length;
+            continue;
+          }
+          text = text.slice(sub.skip);
+          sub.skip = 0;
+        }
+        if (!sub.held && (sub.controller.desiredSize ?? 0) > 0) {
+          sub.controller.enqueue(
+            text === event.text
+              ? (bytes ??= encodeEvent(event))
+              : encodeEvent({ type: "delta", text }),
+          );
+        } else sub.held += text;
+        continue;
+      }
+      // Any other event keeps its place after the text before it.
+      if (sub.held) flush(sub);
       // The answer starts again: whatever a reader had is gone, so it skips nothing of the new.
       if (event.type === "restart") sub.skip = 0;
-      if (sub.skip === 0 || event.type !== "delta") sub.controller.enqueue(bytes);
-      else if (event.text.length <= sub.skip) sub.skip -= event.text.length;
-      else {
-        sub.controller.enqueue(encodeEvent({ type: "delta", text: event.text.slice(sub.skip) }));
-        sub.skip = 0;
-      }
+      sub.controller.enqueue((bytes ??= encodeEvent(event)));
     }
     if (event.type === "done" || event.type === "error") {
       this.readers.delete(jobId);
       for (const sub of set) sub.controller.close();
     }
+  }
+}
+
+/** Hand a reader the text held back for it, as one delta. */
+function flush(sub: Subscriber): void {
+  const text = sub.held;
+  sub.held = "";
+  try {
+    sub.controller.enqueue(encodeEvent({ type: "delta", text }));
+  } catch {
+    // The reader cancelled; release() forgets it.
   }
 }

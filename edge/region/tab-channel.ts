@@ -3,10 +3,10 @@ import { log } from "../http/log.js";
 import { errorResponse } from "../http/on-error.js";
 import { CloseCode } from "../../shared/protocol/close-codes.js";
 import { toBase64url } from "../../shared/protocol/node-identity.js";
-import { closeSocket, parseFrame } from "../durable/socket.js";
+import { closeSocket } from "../durable/socket.js";
+import { parseTabFrame } from "../../shared/protocol/fast-frames.js";
 import {
   MAX_FRAME_BYTES,
-  TabMessageSchema,
   type CoordinatorMessage,
   type Hello,
   type TabMessage,
@@ -59,6 +59,13 @@ export class TabChannel {
   private readonly rejected = new WeakSet<WebSocket>();
   /** Sockets opened per address per minute (made on first use: it creates its table). */
   private connects: TabConnects | null = null;
+  /**
+   * Each registered socket's tab, so a frame finds its tab without decoding the socket's
+   * attachment (a native call and a structured-clone read per frame). Memory only: after the
+   * object wakes from hibernation it is empty and fills again from the attachments, one socket at
+   * its first frame (`tabOf`).
+   */
+  private readonly bySocket = new WeakMap<WebSocket, TabRecord>();
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -169,14 +176,14 @@ export class TabChannel {
   async receive(ws: WebSocket, raw: string | ArrayBuffer): Promise<TabEvent[]> {
     if (this.rejected.has(ws)) return [];
     // Sizes are UTF-8 bytes on the wire, not UTF-16 string length.
-    const parsed = parseFrame(TabMessageSchema, raw, MAX_FRAME_BYTES);
+    const parsed = parseTabFrame(raw, MAX_FRAME_BYTES);
     if (!parsed.ok) {
       const code = parsed.tooLarge ? CloseCode.FrameTooLarge : CloseCode.BadFrame;
       return this.reject(ws, code, parsed.reason);
     }
     const msg = parsed.msg;
     if (msg.type === "hello") return this.hello(ws, msg);
-    const tab = this.tabs.bySocket(ws);
+    const tab = this.tabOf(ws);
     if (!tab) return this.reject(ws, CloseCode.NotRegistered, "send hello first");
     tab.lastSeen = Date.now();
     return [{ type: "frame", tab, msg }];
@@ -329,14 +336,28 @@ export class TabChannel {
     }
   }
 
-  private dropped(ws: WebSocket, why: string): TabEvent[] {
+  /**
+   * The registered tab of a socket: from memory when this socket was seen since the object woke,
+   * else from its attachment (remembered). A remembered tab counts only while it is still the
+   * registry's tab of that id on that socket (a replaced or forgotten tab is not).
+   */
+  private tabOf(ws: WebSocket): TabRecord | undefined {
+    const known = this.bySocket.get(ws);
+    if (known && known.ws === ws && this.tabs.get(known.tabId) === known) return known;
     const tab = this.tabs.bySocket(ws);
+    if (tab) this.bySocket.set(ws, tab);
+    else this.bySocket.delete(ws);
+    return tab;
+  }
+
+  private dropped(ws: WebSocket, why: string): TabEvent[] {
+    const tab = this.tabOf(ws);
     return tab ? [{ type: "left", tab, why }] : [];
   }
 
   private reject(ws: WebSocket, code: number, reason: string): TabEvent[] {
     this.rejected.add(ws);
-    const tab = this.tabs.bySocket(ws);
+    const tab = this.tabOf(ws);
     if (tab) this.trust.fault(tab, reason, { closeCode: code });
     else this.trust.rejections.note(null, reason, { closeCode: code });
     closeSocket(ws, code, reason);

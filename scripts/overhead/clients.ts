@@ -9,6 +9,8 @@ export interface Answer {
   sentAt: number;
   /** Arrival time of each token, in order (tokens are counted in the text, whatever the chunks). */
   tokenAt: number[];
+  /** Pieces of text the tokens came in (SSE chunks, or job.delta frames): fewer when joined. */
+  chunks: number;
   endAt: number;
 }
 
@@ -26,7 +28,7 @@ export async function coordinatorAnswer(
   timeoutMs: number,
 ): Promise<Answer> {
   const sentAt = now();
-  const answer: Answer = { ok: false, sentAt, tokenAt: [], endAt: sentAt };
+  const answer: Answer = { ok: false, sentAt, tokenAt: [], chunks: 0, endAt: sentAt };
   try {
     const res = await fetch(`${origin}/v1/chat/completions`, {
       method: "POST",
@@ -59,6 +61,7 @@ export async function coordinatorAnswer(
         break;
       }
       const n = countTokens(json.choices?.[0]?.delta?.content ?? "");
+      if (n > 0) answer.chunks++;
       for (let i = 0; i < n; i++) answer.tokenAt.push(at);
     }
   } catch (e) {
@@ -89,7 +92,7 @@ export function socketAnswer(
 ): Promise<Answer> {
   return new Promise((resolve) => {
     const sentAt = now();
-    const answer: Answer = { ok: false, sentAt, tokenAt: [], endAt: sentAt };
+    const answer: Answer = { ok: false, sentAt, tokenAt: [], chunks: 0, endAt: sentAt };
     const end = (error?: string) => {
       clearTimeout(timer);
       answer.endAt = now();
@@ -105,6 +108,7 @@ export function socketAnswer(
       const msg = JSON.parse(data.toString()) as { type: string; text?: string };
       if (msg.type === "job.delta") {
         const n = countTokens(msg.text ?? "");
+        if (n > 0) answer.chunks++;
         for (let i = 0; i < n; i++) answer.tokenAt.push(at);
       } else if (msg.type === "job.done") end();
     });

@@ -10,6 +10,8 @@ interface Stat {
   pid: number;
   ppid: number;
   ticks: number;
+  /** The command name (e.g. `workerd`, `node`). */
+  comm: string;
 }
 
 function readStats(): Stat[] {
@@ -20,7 +22,13 @@ function readStats(): Stat[] {
       const raw = readFileSync(`/proc/${name}/stat`, "utf8");
       // Fields after the command name (which may hold spaces) start after the last ')'.
       const f = raw.slice(raw.lastIndexOf(")") + 2).split(" ");
-      out.push({ pid: Number(name), ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+      const comm = raw.slice(raw.indexOf("(") + 1, raw.lastIndexOf(")"));
+      out.push({
+        pid: Number(name),
+        ppid: Number(f[1]),
+        ticks: Number(f[11]) + Number(f[12]),
+        comm,
+      });
     } catch {
       // The process ended while we listed it.
     }
@@ -30,17 +38,26 @@ function readStats(): Stat[] {
 
 /** CPU milliseconds used so far by `root` and its descendants. */
 export function treeCpuMs(root: number): number {
+  return [...treeCpuByCommand(root).values()].reduce((a, b) => a + b, 0);
+}
+
+/**
+ * CPU milliseconds used so far by `root` and its descendants, by command name: how much of the
+ * coordinator's CPU is workerd (the Worker and its objects, and wrangler's proxy worker) and how
+ * much wrangler's Node process.
+ */
+export function treeCpuByCommand(root: number): Map<string, number> {
   const stats = readStats();
   const children = new Map<number, Stat[]>();
   for (const s of stats) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s]);
-  let ticks = 0;
+  const ms = new Map<string, number>();
   const stack = stats.filter((s) => s.pid === root);
   while (stack.length) {
     const s = stack.pop()!;
-    ticks += s.ticks;
+    ms.set(s.comm, (ms.get(s.comm) ?? 0) + (s.ticks * 1000) / TICKS_PER_SECOND);
     stack.push(...(children.get(s.pid) ?? []));
   }
-  return (ticks * 1000) / TICKS_PER_SECOND;
+  return ms;
 }
 
 /** The child processes of this process whose command line mentions `needle` (e.g. wrangler). */
