@@ -16,11 +16,11 @@
  *        [--root DIR]      (run the coordinator of another checkout, e.g. an exported commit:
  *                           wrangler dev reloads on every source edit, dropping all sockets)
  */
-import { execFileSync } from "node:child_process";
 import { resolve } from "node:path";
 import { numberFlag, printTable, readFlags } from "./sim/flags.js";
 import { runChurn, type ChurnParams } from "./churn/churn-run.js";
 import { TABLE_HEADER, details, measure, tableRow, type RunMetrics } from "./churn/churn-report.js";
+import { describeSource } from "./overhead/source-label.js";
 
 const flags = readFlags(process.argv.slice(2));
 const statusIntervalMs = numberFlag(flags, "status-interval-ms", 1000);
@@ -90,20 +90,3 @@ console.log(
     "\nre-dispatch = drop → the replacement tab's job.assign (attempt ≥ 2).\n",
 );
 for (const r of results) for (const line of r.lines) console.log(line);
-
-/** The commit (and whether edited) of the coordinator source, so a table names what it measured. */
-function describeSource(root: string): string {
-  try {
-    const git = (...args: string[]) =>
-      execFileSync("git", ["-C", root, ...args], {
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "ignore"],
-      }).trim();
-    const edited = git("status", "--porcelain", "--", "edge", "shared")
-      ? ", edge/shared edited"
-      : "";
-    return `commit ${git("rev-parse", "--short", "HEAD")}${edited}`;
-  } catch {
-    return "not a git checkout";
-  }
-}

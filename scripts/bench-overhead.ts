@@ -24,7 +24,6 @@
  * and a trivial route (a 404 that touches no Durable Object) is timed through both doors against a
  * Node HTTP server, so the table says how much of the added time the proxy takes.
  */
-import { execFileSync } from "node:child_process";
 import { cpus } from "node:os";
 import { mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -43,6 +42,7 @@ import { framesOf, okCount, runPool, startRawRelay } from "./overhead/job-pool.j
 import { childPids, treeCpuMs } from "./overhead/proc-cpu.js";
 import { innerWorkerOrigin } from "./overhead-inner-origin.js";
 import { createServer } from "node:http";
+import { describeSource } from "./overhead/source-label.js";
 
 const flags = readFlags(process.argv.slice(2));
 const quick = flags.has("quick");
@@ -440,18 +440,4 @@ async function startCoordinator(root: string, vars: Record<string, string>): Pro
   const url = pathToFileURL(resolve(root, "test/support/wrangler-dev.ts")).href;
   const mod = (await import(url)) as typeof import("../test/support/wrangler-dev.js");
   return mod.startWranglerDev({ vars, timeoutMs: 90_000 });
-}
-
-function describeSource(root: string): string {
-  try {
-    const git = (...args: string[]) =>
-      execFileSync("git", ["-C", root, ...args], {
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "ignore"],
-      }).trim();
-    const edited = git("status", "--porcelain", "--", "edge", "shared") ? ", edited" : "";
-    return `commit ${git("rev-parse", "--short", "HEAD")}${edited}`;
-  } catch {
-    return "not a git checkout";
-  }
 }

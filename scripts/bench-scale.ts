@@ -19,7 +19,6 @@
  * this checkout's figures as a ratio of the baseline's.
  */
 import { cpus, loadavg } from "node:os";
-import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -29,6 +28,7 @@ import { CoordinatorTab, type TokenPlan } from "./overhead/bench-tab.js";
 import { coordinatorAnswer, relayAnswer, type Answer } from "./overhead/clients.js";
 import { framesOf, okCount, runPool, startRawRelay } from "./overhead/job-pool.js";
 import { childPids, treeCpuMs } from "./overhead/proc-cpu.js";
+import { describeSource } from "./overhead/source-label.js";
 
 const flags = readFlags(process.argv.slice(2));
 const quick = flags.has("quick");
@@ -351,20 +351,5 @@ async function startCoordinator(
       if (attempt >= 3) throw e;
       console.log(`  (wrangler dev did not start, attempt ${attempt}: ${String(e).slice(0, 120)})`);
     }
-  }
-}
-
-/** The commit of a checkout (and whether its coordinator's sources are edited), for the header. */
-function describeSource(root: string): string {
-  try {
-    const git = (...args: string[]) =>
-      execFileSync("git", ["-C", root, ...args], {
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "ignore"],
-      }).trim();
-    const edited = git("status", "--porcelain", "--", "edge", "shared") ? ", edited" : "";
-    return `commit ${git("rev-parse", "--short", "HEAD")}${edited}`;
-  } catch {
-    return "not a git checkout";
   }
 }
