@@ -104,12 +104,21 @@ export function embeddingRoutes() {
   return app;
 }
 
+/**
+ * The catalog by model id, built once per EXTRA_MODELS value: every chat and completions request
+ * asks it, and building it (the defaults are WebLLM's whole prebuilt list, the extras a zod parse)
+ * showed in the per-request CPU profile (docs/performance.md).
+ */
+let catalogById: { raw: string | undefined; byId: Map<string, ModelRecord> } | null = null;
+
 /** The catalog's record of `model` (defaults plus the operator's EXTRA_MODELS), if any. */
 function catalogRecord(env: AppEnv, model: string): ModelRecord | undefined {
-  const extra = parseExtraModels(env.EXTRA_MODELS);
-  return buildCatalog(DEFAULT_MODELS, extra.ok ? extra.records : []).find(
-    (r) => r.model_id === model,
-  );
+  if (!catalogById || catalogById.raw !== env.EXTRA_MODELS) {
+    const extra = parseExtraModels(env.EXTRA_MODELS);
+    const records = buildCatalog(DEFAULT_MODELS, extra.ok ? extra.records : []);
+    catalogById = { raw: env.EXTRA_MODELS, byId: new Map(records.map((r) => [r.model_id, r])) };
+  }
+  return catalogById.byId.get(model);
 }
 
 /**

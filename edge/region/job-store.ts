@@ -75,6 +75,9 @@ export interface JobMeta {
   reading?: JobReading;
 }
 
+/** Most job rows kept in memory (a row holds its spec and text, each bounded by the intake). */
+const MAX_CACHED_ROWS = 256;
+
 /**
  * Job records in the Region object's SQLite. A job is written before it is dispatched and every
  * transition is one UPDATE, so after eviction the record is the truth: state, attempts, which tabs
@@ -84,12 +87,36 @@ export interface JobMeta {
  */
 export class JobStore {
   readonly texts: JobTexts;
+  /**
+   * Rows as `get` last read them (text included). A job's row is read several times per event
+   * and per job (assign, hedge, accept, first token, done, learning, stats), each read a flush, a
+   * `SELECT *` with the spec and text, and a read of the chunks; the object is single-threaded, so
+   * a row stays true until something writes it: every write here drops the job's entry, and any
+   * write by the text layer (batches, folds) drops them all. Finished rows are the one kind
+   * deleted elsewhere (storage-budget.ts evicts them), so a cached finished row is served only
+   * once a primary-key probe says it is still there.
+   */
+  private readonly rows = new Map<string, JobRow>();
 
   constructor(private readonly sql: SqlStorage) {
-    this.texts = new JobTexts(sql);
+    // The text layer writes jobs' counters and text behind this store: its writes (everything but
+    // a SELECT) drop every cached row. Only `exec` is used by JobTexts.
+    const textSql = {
+      exec: (query: string, ...bindings: unknown[]) => {
+        if (!query.trimStart().startsWith("SELECT")) this.rows.clear();
+        return sql.exec(query, ...bindings);
+      },
+    } as unknown as SqlStorage;
+    this.texts = new JobTexts(textSql);
+  }
+
+  /** The job's row changed: the next `get` reads it again. */
+  private changed(id: string): void {
+    this.rows.delete(id);
   }
 
   create(spec: JobSpec, meta: JobMeta): void {
+    this.changed(spec.id);
     const now = Date.now();
     this.sql.exec(
       `INSERT INTO jobs (id, request_id, model, kind, state, created_at, updated_at, spec,
@@ -157,6 +184,7 @@ export class JobStore {
       now,
       id,
     );
+    this.changed(id);
   }
 
   /** A job's state and resume grace, without its text (nothing is flushed or read at length). */
@@ -171,8 +199,22 @@ export class JobStore {
 
   get(id: string): JobRow | undefined {
     this.texts.flush(id);
-    const row = this.sql.exec<JobRow>(`SELECT * FROM jobs WHERE id = ?`, id).toArray()[0];
-    return row && this.withText(row);
+    const held = this.rows.get(id);
+    if (held && (!TERMINAL_STATES.has(held.state) || this.exists(id))) return { ...held };
+    const read = this.sql.exec<JobRow>(`SELECT * FROM jobs WHERE id = ?`, id).toArray()[0];
+    if (!read) {
+      this.rows.delete(id);
+      return undefined;
+    }
+    const row = this.withText(read);
+    // Bounded: the rows of running jobs and of jobs just finished are what is read again.
+    if (this.rows.size >= MAX_CACHED_ROWS) this.rows.clear();
+    this.rows.set(id, row);
+    return { ...row };
+  }
+
+  private exists(id: string): boolean {
+    return this.sql.exec(`SELECT 1 FROM jobs WHERE id = ?`, id).toArray().length > 0;
   }
 
   /** A row read with SELECT * carries jobs.text only: add the chunks not folded in yet. */
@@ -240,6 +282,7 @@ export class JobStore {
       row.text.length,
       id,
     );
+    this.changed(id);
   }
 
   /**
@@ -251,12 +294,14 @@ export class JobStore {
     if (!row) return;
     const tried = this.tried(row).filter((t) => t !== tabId);
     this.sql.exec(`UPDATE jobs SET tried = ? WHERE id = ?`, JSON.stringify(tried), id);
+    this.changed(id);
   }
 
   /** A requeued job's answer starts again from nothing (job-reading.ts, restartsOnFailover). */
   clearText(id: string): void {
     this.texts.drop(id);
     this.sql.exec(`UPDATE jobs SET text = '', text_bytes = 0 WHERE id = ?`, id);
+    this.changed(id);
   }
 
   /** The tab lost the job (left, failed, stalled): back to the queue, text kept. */
@@ -272,6 +317,7 @@ export class JobStore {
       Date.now(),
       id,
     );
+    this.changed(id);
   }
 
   markStreaming(id: string): void {
@@ -281,6 +327,7 @@ export class JobStore {
       Date.now(),
       id,
     );
+    this.changed(id);
   }
 
   /**
@@ -305,6 +352,7 @@ export class JobStore {
       Date.now(),
       id,
     );
+    this.changed(id);
   }
 
   fail(id: string, error: JobError): boolean {
@@ -317,6 +365,7 @@ export class JobStore {
       Date.now(),
       id,
     );
+    this.changed(id);
     return cursor.rowsWritten > 0;
   }
 
@@ -328,12 +377,14 @@ export class JobStore {
       Date.now(),
       id,
     );
+    this.changed(id);
     return cursor.rowsWritten > 0;
   }
 
   delete(id: string): void {
     this.texts.drop(id);
     this.sql.exec(`DELETE FROM jobs WHERE id = ?`, id);
+    this.changed(id);
   }
 
   countByState(): Record<string, number> {

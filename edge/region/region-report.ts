@@ -40,9 +40,29 @@ export class RegionReport {
     return { ...summarise(serving), queued, ...(offers ? { offers } : {}) };
   }
 
+  /**
+   * The models with an idle serving tab, as `idleModelsOf(this.summary())` would list them, but
+   * without building the summary: a tab's trust (an SQLite read) is looked at only when it is idle
+   * and would add a model not yet listed, so a flip costs about one read per model, not one per tab
+   * plus the spillover offers. Every tab's status and every job's assign and end ask this.
+   */
+  private idleModelsNow(): string {
+    const models = new Set<string>();
+    for (const tab of this.tabs.all()) {
+      if (tab.state !== "idle" || tab.jobId) continue;
+      if (tab.models.every((m) => models.has(m))) continue;
+      if (this.trust.state(tab.tabId) === "quarantined") continue;
+      for (const m of tab.models) models.add(m);
+    }
+    return [...models].sort().join("\n");
+  }
+
   async soon(now: boolean): Promise<void> {
-    const summary = now || this.idleModels !== null ? this.summary() : null;
-    if (summary && (now || idleModelsOf(summary) !== this.idleModels)) {
+    const summary =
+      now || (this.idleModels !== null && this.idleModelsNow() !== this.idleModels)
+        ? this.summary()
+        : null;
+    if (summary) {
       await this.timers.clear(REPORT);
       this.idleModels = idleModelsOf(summary);
       await this.send(summary).catch((e: unknown) =>

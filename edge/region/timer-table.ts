@@ -28,6 +28,14 @@ export interface TimerCodec<T> {
 }
 
 export class TimerTable<T> {
+  /**
+   * Where the physical alarm is set (null: none), as this object last set it; undefined when not
+   * known (a new instance, or after a wake-up, when the runtime has consumed the alarm that fired).
+   * The object is single-threaded and only this table moves its alarm, so a known value saves a
+   * `getAlarm` round trip per timer change, and `setAlarm` runs only when the earliest time moves.
+   */
+  private alarmAt: number | null | undefined = undefined;
+
   constructor(
     private readonly storage: TimerStorage,
     private readonly codec: TimerCodec<T>,
@@ -48,8 +56,12 @@ export class TimerTable<T> {
   }
 
   async clear(timer: T): Promise<void> {
-    this.storage.sql.exec(`DELETE FROM timers WHERE name = ?`, this.codec.encode(timer));
-    await this.sync();
+    const cursor = this.storage.sql.exec(
+      `DELETE FROM timers WHERE name = ?`,
+      this.codec.encode(timer),
+    );
+    // Clearing a timer that was not armed moves nothing.
+    if (cursor.rowsWritten > 0) await this.sync();
   }
 
   has(timer: T): boolean {
@@ -63,6 +75,8 @@ export class TimerTable<T> {
    * new deadline is kept: only the row with the deadline that fired is deleted).
    */
   async runDue(handle: (timer: T) => Promise<void>, now = Date.now()): Promise<void> {
+    // The alarm that woke the object is spent: what the runtime holds now is read again.
+    this.alarmAt = undefined;
     const due = this.storage.sql
       .exec<{
         name: string;
@@ -92,15 +106,27 @@ export class TimerTable<T> {
 
   /** Point the physical alarm at the earliest timer, but not before `notBefore`. */
   private async sync(notBefore = 1): Promise<void> {
+    if (this.alarmAt === undefined) {
+      const read = await this.storage.getAlarm();
+      // Another sync may have set the alarm while this one waited: its value is the newer.
+      if (this.alarmAt === undefined) this.alarmAt = read;
+    }
+    // From here to the storage call nothing awaits, so the decision and the call that carries it
+    // out are one step (storage calls run in the order they are made).
     const next = this.storage.sql
       .exec<{ at: number | null }>(`SELECT min(at) AS at FROM timers`)
       .one().at;
-    const current = await this.storage.getAlarm();
-    if (next === null) {
-      if (current !== null) await this.storage.deleteAlarm();
-    } else if (current !== Math.max(next, notBefore)) {
-      // An overdue timer fires as soon as possible (the runtime refuses times <= 0).
-      await this.storage.setAlarm(Math.max(next, notBefore));
+    // An overdue timer fires as soon as possible (the runtime refuses times <= 0).
+    const target = next === null ? null : Math.max(next, notBefore);
+    if (target === this.alarmAt) return;
+    this.alarmAt = target;
+    try {
+      if (target === null) await this.storage.deleteAlarm();
+      else await this.storage.setAlarm(target);
+    } catch (e) {
+      // Not known whether the call took effect: read it again next time.
+      this.alarmAt = undefined;
+      throw e;
     }
   }
 }

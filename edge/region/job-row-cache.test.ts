@@ -1,0 +1,88 @@
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { appEnv } from "../../test/workerd/tab-helpers.js";
+import { JobStore } from "./job-store.js";
+import { regionStub } from "./region-stub.js";
+
+/** A Region object's real SQLite, with the full row reads (`SELECT * FROM jobs`) counted. */
+function counting(sql: SqlStorage) {
+  const n = { fullReads: 0 };
+  const wrapped = {
+    exec: (query: string, ...bindings: unknown[]) => {
+      if (/SELECT \* FROM jobs WHERE id/.test(query)) n.fullReads++;
+      return sql.exec(query, ...bindings);
+    },
+  } as unknown as SqlStorage;
+  return { n, wrapped };
+}
+
+function insertJob(sql: SqlStorage, id: string): void {
+  sql.exec(`DELETE FROM jobs WHERE id = ?`, id);
+  sql.exec(
+    `INSERT INTO jobs (id, request_id, model, kind, state, created_at, updated_at)
+     VALUES (?, 'r', 'm', 'chat', 'queued', 0, 0)`,
+    id,
+  );
+}
+
+describe("job rows read once and kept while nothing writes them", () => {
+  it("reading a job again without a write does not read its row again", async () => {
+    const reads = await runInDurableObject(regionStub(appEnv, "weur"), (_obj, ctx) => {
+      const { n, wrapped } = counting(ctx.storage.sql);
+      insertJob(ctx.storage.sql, "job_rowcache_a");
+      const jobs = new JobStore(wrapped);
+      jobs.get("job_rowcache_a");
+      jobs.get("job_rowcache_a");
+      jobs.get("job_rowcache_a");
+      jobs.delete("job_rowcache_a");
+      return n.fullReads;
+    });
+    expect(reads).toBe(1);
+  });
+
+  it("a cached row is never stale after a write, a delta, a finish or an eviction", async () => {
+    const seen = await runInDurableObject(regionStub(appEnv, "weur"), (_obj, ctx) => {
+      const sql = ctx.storage.sql;
+      const id = "job_rowcache_b";
+      insertJob(sql, id);
+      const jobs = new JobStore(sql);
+      const out: unknown[] = [];
+      const look = () => {
+        const r = jobs.get(id);
+        out.push(r ? [r.state, r.node_id, r.attempts, r.text, r.next_seq] : null);
+      };
+      look();
+      jobs.assign(id, "tab_1");
+      look();
+      jobs.markStreaming(id);
+      look();
+      // Deltas go through the text layer (memory, then a batch written behind the store).
+      expect(jobs.position(id, "tab_1")).toBeDefined();
+      jobs.append(id, "Hello", 5);
+      look();
+      jobs.append(id, ", world", 7);
+      jobs.texts.flushAll(); // the batch timer's write
+      look();
+      jobs.finish(id, "stop", { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 });
+      look();
+      // A returned row is a copy: changing it does not change what the next read returns.
+      const copy = jobs.get(id);
+      if (copy) copy.text = "changed by a caller";
+      look();
+      // storage-budget.ts evicts finished jobs with its own DELETE.
+      sql.exec(`DELETE FROM jobs WHERE id = ?`, id);
+      look();
+      return out;
+    });
+    expect(seen).toEqual([
+      ["queued", null, 0, "", 0],
+      ["assigned", "tab_1", 1, "", 0],
+      ["streaming", "tab_1", 1, "", 0],
+      ["streaming", "tab_1", 1, "Hello", 1],
+      ["streaming", "tab_1", 1, "Hello, world", 2],
+      ["done", "tab_1", 1, "Hello, world", 2],
+      ["done", "tab_1", 1, "Hello, world", 2],
+      null,
+    ]);
+  });
+});
