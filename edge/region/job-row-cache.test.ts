@@ -85,4 +85,19 @@ describe("job rows read once and kept while nothing writes them", () => {
       null,
     ]);
   });
+
+  it("keeps no row whose spec and text would outgrow the cache's memory bound", async () => {
+    const reads = await runInDurableObject(regionStub(appEnv, "weur"), (_obj, ctx) => {
+      const { n, wrapped } = counting(ctx.storage.sql);
+      const id = "job_rowcache_big";
+      insertJob(ctx.storage.sql, id);
+      // 4.5M characters of spec: more than the whole cache may hold (a Durable Object has 128 MB).
+      ctx.storage.sql.exec(`UPDATE jobs SET spec = ? WHERE id = ?`, "x".repeat(4_500_000), id);
+      const jobs = new JobStore(wrapped);
+      const lengths = [jobs.get(id)?.spec.length, jobs.get(id)?.spec.length];
+      jobs.delete(id);
+      return { reads: n.fullReads, lengths };
+    });
+    expect(reads).toEqual({ reads: 2, lengths: [4_500_000, 4_500_000] });
+  });
 });

@@ -75,8 +75,14 @@ export interface JobMeta {
   reading?: JobReading;
 }
 
-/** Most job rows kept in memory (a row holds its spec and text, each bounded by the intake). */
+/** Most job rows kept in memory. */
 const MAX_CACHED_ROWS = 256;
+/**
+ * Most characters of spec and text those rows may hold together: a spec may be up to the 1 MiB
+ * body limit and a text up to 512 KiB, so 256 rows could otherwise outgrow a Durable Object's
+ * 128 MB of memory. 4M characters is at most 8 MB of UTF-16; a larger row is not kept.
+ */
+const MAX_CACHED_CHARS = 4_000_000;
 
 /**
  * Job records in the Region object's SQLite. A job is written before it is dispatched and every
@@ -97,13 +103,15 @@ export class JobStore {
    * once a primary-key probe says it is still there.
    */
   private readonly rows = new Map<string, JobRow>();
+  /** Characters of spec and text held in `rows`. */
+  private cachedChars = 0;
 
   constructor(private readonly sql: SqlStorage) {
     // The text layer writes jobs' counters and text behind this store: its writes (everything but
     // a SELECT) drop every cached row. Only `exec` is used by JobTexts.
     const textSql = {
       exec: (query: string, ...bindings: unknown[]) => {
-        if (!query.trimStart().startsWith("SELECT")) this.rows.clear();
+        if (!query.trimStart().startsWith("SELECT")) this.forgetAll();
         return sql.exec(query, ...bindings);
       },
     } as unknown as SqlStorage;
@@ -112,7 +120,15 @@ export class JobStore {
 
   /** The job's row changed: the next `get` reads it again. */
   private changed(id: string): void {
+    const held = this.rows.get(id);
+    if (!held) return;
+    this.cachedChars -= rowChars(held);
     this.rows.delete(id);
+  }
+
+  private forgetAll(): void {
+    this.rows.clear();
+    this.cachedChars = 0;
   }
 
   create(spec: JobSpec, meta: JobMeta): void {
@@ -202,14 +218,18 @@ export class JobStore {
     const held = this.rows.get(id);
     if (held && (!TERMINAL_STATES.has(held.state) || this.exists(id))) return { ...held };
     const read = this.sql.exec<JobRow>(`SELECT * FROM jobs WHERE id = ?`, id).toArray()[0];
-    if (!read) {
-      this.rows.delete(id);
-      return undefined;
-    }
+    this.changed(id);
+    if (!read) return undefined;
     const row = this.withText(read);
-    // Bounded: the rows of running jobs and of jobs just finished are what is read again.
-    if (this.rows.size >= MAX_CACHED_ROWS) this.rows.clear();
+    // Bounded in count and size: the rows of running jobs and of jobs just finished are what is
+    // read again.
+    const chars = rowChars(row);
+    if (chars > MAX_CACHED_CHARS) return { ...row };
+    if (this.rows.size >= MAX_CACHED_ROWS || this.cachedChars + chars > MAX_CACHED_CHARS) {
+      this.forgetAll();
+    }
     this.rows.set(id, row);
+    this.cachedChars += chars;
     return { ...row };
   }
 
@@ -399,3 +419,8 @@ export class JobStore {
 }
 
 export type { JobErrorCode };
+
+/** What a cached row weighs: its spec and text, the parts that grow with the request. */
+function rowChars(row: JobRow): number {
+  return row.spec.length + row.text.length;
+}
