@@ -24,6 +24,7 @@
  *        [--token-rate 400] [--frame-ms 20] [--timeout-ms 10000] [--seed N]
  *        [--phases quiet,tab-flood,socket-flood,unauth-flood,quiet-again] [--abuser-ip 203.0.113|same]
  *        [--unauth-kinds key,nokey,big]   (which unauthenticated requests, in turn; all by default)
+ *        [--past-proxy]   (everything straight to the Worker's own workerd, past wrangler's proxy)
  */
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -39,6 +40,7 @@ import { childPids, treeCpuMs } from "./overhead/proc-cpu.js";
 import { jobPrompt, planJob } from "./churn/plan.js";
 import { SimTab } from "./churn/sim-tab.js";
 import { numberFlag, percentile, printTable, readFlags } from "./sim/flags.js";
+import { innerWorkerOrigin } from "./overhead-inner-origin.js";
 
 const flags = readFlags(process.argv.slice(2));
 const requests = numberFlag(flags, "requests", 40);
@@ -56,6 +58,12 @@ const abuserIp = flags.get("abuser-ip") ?? "203.0.113";
 const abuserHeaders: Record<string, string> =
   abuserIp === "same" ? {} : { "cf-connecting-ip": `${abuserIp}.2` };
 const unauthKinds = (flags.get("unauth-kinds") ?? "key,nokey,big").split(",");
+/**
+ * `--past-proxy`: every request and socket (client, tabs, abusers) goes straight to the user
+ * Worker's own workerd, past wrangler dev's local proxy (a second workerd that production does not
+ * have), to tell the proxy's share of an abusive phase from the coordinator's.
+ */
+const pastProxy = flags.has("past-proxy");
 const tokens = numberFlag(flags, "tokens", 32);
 const tokenRate = numberFlag(flags, "token-rate", 400);
 const frameMs = numberFlag(flags, "frame-ms", 20);
@@ -279,7 +287,13 @@ const benchCpuMs = () => {
   return (u.user + u.system) / 1000;
 };
 try {
-  const origin = server.origin;
+  const inner =
+    pastProxy && coordinatorPid !== undefined
+      ? await innerWorkerOrigin(coordinatorPid, server.port)
+      : null;
+  if (pastProxy && !inner) throw new Error("--past-proxy: the Worker's own workerd was not found");
+  const origin = inner?.origin ?? server.origin;
+  if (inner) console.log(`past the proxy: ${inner.origin} (wrangler dev: ${server.origin})`);
   const made = await fetch(`${origin}/v1/admin/keys`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { ApiError } from "./api-error.js";
 import type { AppContext } from "../env.js";
 import { log } from "./log.js";
+import { RefusalLog } from "./refusal-log.js";
 
 /** Build OpenAI's error JSON for an ApiError, carrying the request id in body and header. */
 export function errorResponse(err: ApiError, requestId: string): Response {
@@ -18,14 +19,24 @@ const QUIET_CODES: ReadonlySet<string> = new Set([
   "too_many_failed_authentications",
 ]);
 
+const refusals = new RefusalLog();
+
 /** Hono onError: typed errors keep their status; anything else is our bug, logged, and a 500. */
 export function onError(err: Error, c: Context<AppContext>): Response {
   const requestId = c.get("requestId") ?? "unknown";
   if (err instanceof ApiError) {
     // Refused keys are logged where they are counted, boundedly (edge/auth/failed-auth.ts): a
     // flood of made-up keys must not become a flood of log lines.
-    if (!QUIET_CODES.has(err.code ?? "")) {
+    // Other refusals are logged within a budget per address (refusal-log.ts); our own failures
+    // (5xx) always.
+    if (err.status >= 500) {
       log("info", "request failed", { requestId, status: err.status, code: err.code });
+    } else if (!QUIET_CODES.has(err.code ?? "")) {
+      refusals.refused(c.req.header("cf-connecting-ip") ?? "local", {
+        requestId,
+        status: err.status,
+        code: err.code,
+      });
     }
     return errorResponse(err, requestId);
   }
