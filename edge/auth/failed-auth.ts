@@ -1,4 +1,5 @@
 import { ApiError } from "../http/api-error.js";
+import { AddressBuckets, type AddressBucket } from "../http/address-buckets.js";
 import { log } from "../http/log.js";
 
 /**
@@ -16,30 +17,13 @@ import { log } from "../http/log.js";
  */
 export const FAILED_AUTH_BURST = 20;
 export const FAILED_AUTH_PER_MIN = 10;
-/** Addresses remembered at most (oldest forgotten first), so a spread of addresses cannot grow memory. */
-const MAX_ADDRESSES = 10_000;
-
-interface Bucket {
-  tokens: number;
-  at: number;
+interface Bucket extends AddressBucket {
   /** Requests refused since the bucket ran dry (logged once per refusal episode, not per request). */
   refused: number;
 }
 
-const buckets = new Map<string, Bucket>();
-const perMs = FAILED_AUTH_PER_MIN / 60_000;
-
-function current(ip: string, now: number): Bucket | undefined {
-  const b = buckets.get(ip);
-  if (!b) return undefined;
-  b.tokens = Math.min(FAILED_AUTH_BURST, b.tokens + (now - b.at) * perMs);
-  b.at = now;
-  if (b.tokens >= FAILED_AUTH_BURST) {
-    buckets.delete(ip);
-    return undefined;
-  }
-  return b;
-}
+const buckets = new AddressBuckets<Bucket>(FAILED_AUTH_BURST, FAILED_AUTH_PER_MIN);
+const current = (ip: string, now: number) => buckets.get(ip, now, true);
 
 /**
  * Null when `ip` may still try a key; else the 429 to answer (seconds until one more failure is
@@ -52,7 +36,7 @@ export function failedAuthRefusal(ip: string, now = Date.now()): ApiError | null
     // One line per episode, not per refused request (a flood must not become a log flood).
     log("warn", "failed authentications over the limit", { ip, perMinute: FAILED_AUTH_PER_MIN });
   }
-  const retryS = Math.max(1, Math.ceil((1 - b.tokens) / perMs / 1000));
+  const retryS = buckets.secondsToOne(b);
   return new ApiError(
     429,
     "rate_limit_error",
@@ -77,11 +61,5 @@ export function noteFailedAuth(
   if (b.tokens >= 1) log("info", "authentication failed", { ...fields, ip });
   b.tokens = Math.max(0, b.tokens - 1);
   if (b.tokens >= 1) b.refused = 0;
-  // Re-inserted so the map's order is least recently failed first.
-  buckets.delete(ip);
-  buckets.set(ip, b);
-  if (buckets.size > MAX_ADDRESSES) {
-    const oldest = buckets.keys().next().value;
-    if (oldest !== undefined) buckets.delete(oldest);
-  }
+  buckets.put(ip, b);
 }

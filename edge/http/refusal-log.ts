@@ -1,3 +1,4 @@
+import { AddressBuckets, type AddressBucket } from "./address-buckets.js";
 import { log } from "./log.js";
 
 /**
@@ -10,11 +11,8 @@ import { log } from "./log.js";
  */
 export const REFUSAL_LOG_BURST = 20;
 export const REFUSAL_LOG_PER_MIN = 10;
-const MAX_ADDRESSES = 10_000;
 
-interface Budget {
-  tokens: number;
-  at: number;
+interface Budget extends AddressBucket {
   /** Refusals not logged since the budget ran dry. */
   suppressed: number;
 }
@@ -22,8 +20,7 @@ interface Budget {
 type Sink = typeof log;
 
 export class RefusalLog {
-  private readonly budgets = new Map<string, Budget>();
-  private readonly perMs = REFUSAL_LOG_PER_MIN / 60_000;
+  private readonly budgets = new AddressBuckets<Budget>(REFUSAL_LOG_BURST, REFUSAL_LOG_PER_MIN);
 
   constructor(
     private readonly sink: Sink = log,
@@ -33,9 +30,8 @@ export class RefusalLog {
   /** Log one refused request from `ip`, or count it when the address's budget is spent. */
   refused(ip: string, fields: Record<string, unknown>): void {
     const now = this.now();
-    const b = this.budgets.get(ip) ?? { tokens: REFUSAL_LOG_BURST, at: now, suppressed: 0 };
-    b.tokens = Math.min(REFUSAL_LOG_BURST, b.tokens + (now - b.at) * this.perMs);
-    b.at = now;
+    // Kept when full again, so what was not logged is still counted in the next line.
+    const b = this.budgets.get(ip, now) ?? { tokens: REFUSAL_LOG_BURST, at: now, suppressed: 0 };
     if (b.tokens >= 1) {
       if (b.suppressed > 0) {
         this.sink("warn", "refused requests not logged one by one", {
@@ -52,12 +48,6 @@ export class RefusalLog {
         perMinute: REFUSAL_LOG_PER_MIN,
       });
     }
-    // Re-inserted so the map's order is least recently refused first.
-    this.budgets.delete(ip);
-    this.budgets.set(ip, b);
-    if (this.budgets.size > MAX_ADDRESSES) {
-      const oldest = this.budgets.keys().next().value;
-      if (oldest !== undefined) this.budgets.delete(oldest);
-    }
+    this.budgets.put(ip, b);
   }
 }
