@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Scheduler } from "./scheduler.js";
-import type { CandidateTab, MatchRequest } from "./score.js";
+import type { MatchRequest } from "./score.js";
+import { candidateTab, matchRequest, OPEN } from "../../test/support/candidate-tab.js";
 
 /**
  * How long and from when a conversation's history is protected from other requests: from the
@@ -8,29 +9,10 @@ import type { CandidateTab, MatchRequest } from "./score.js";
  * replies are seen to come.
  */
 const here = { lat: 37.8, lon: -122.4 };
-function tab(id: string, prefill: number): CandidateTab {
-  return {
-    id,
-    location: here,
-    accessDelayMs: 0,
-    socketRttMs: 20,
-    queue: { jobsAhead: 0, freeAtMs: 0 },
-    prefillTokensPerSec: prefill,
-    decodeTokensPerSec: 100,
-    models: ["m"],
-    loadedModels: ["m"],
-    coldLoadMs: 0,
-    lastSeenMs: 0,
-  };
-}
-const req = (promptTokens: number): MatchRequest => ({
-  clientLocation: here,
-  model: "m",
-  promptTokens,
-  maxTokens: 100,
-  stream: true,
-});
-const open = { open: true, busy: false, canQueue: true };
+const tab = (id: string, prefill: number) =>
+  candidateTab(id, { location: here, prefill, decode: 100 });
+const req = (promptTokens: number) => matchRequest(here, promptTokens);
+const open = OPEN;
 const chosen = (s: Scheduler, r: MatchRequest, now: number) => {
   const result = s.choose(r, now);
   return result.kind === "match" ? result.match.tab.id : null;

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { followUpAffinity, servedConversation } from "./conversation.js";
 import { Scheduler } from "./scheduler.js";
-import type { CandidateTab, MatchRequest } from "./score.js";
+import { candidateTab, matchRequest, OPEN } from "../../test/support/candidate-tab.js";
 
 const sha256 = async (text: string) => createHash("sha256").update(text).digest("hex");
 
@@ -31,29 +31,10 @@ describe("conversation keys", () => {
 });
 
 const here = { lat: 37.8, lon: -122.4 };
-function tab(id: string, lat: number): CandidateTab {
-  return {
-    id,
-    location: { lat, lon: -122.4 },
-    accessDelayMs: 0,
-    socketRttMs: 20,
-    queue: { jobsAhead: 0, freeAtMs: 0 },
-    prefillTokensPerSec: 500,
-    decodeTokensPerSec: 20,
-    models: ["m"],
-    loadedModels: ["m"],
-    coldLoadMs: 0,
-    lastSeenMs: 0,
-  };
-}
-const req = (promptTokens: number): MatchRequest => ({
-  clientLocation: here,
-  model: "m",
-  promptTokens,
-  maxTokens: 100,
-  stream: true,
-});
-const open = { open: true, busy: false, canQueue: true };
+const tab = (id: string, lat: number) =>
+  candidateTab(id, { location: { lat, lon: -122.4 }, prefill: 500, decode: 20 });
+const req = (promptTokens: number) => matchRequest(here, promptTokens);
+const open = OPEN;
 
 describe("Scheduler affinity", () => {
   it("sends a follow-up to the holder, and protects the holder from other requests for a while", () => {

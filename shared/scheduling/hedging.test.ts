@@ -2,26 +2,14 @@ import { describe, expect, it } from "vitest";
 import { chooseHedge, DEFAULT_HEDGE_POLICY } from "./hedging.js";
 import type { Match } from "./linear-scan.js";
 import { Scheduler } from "./scheduler.js";
-import type { CandidateTab, MatchRequest } from "./score.js";
+import type { MatchRequest } from "./score.js";
+import { candidateTab, OPEN } from "../../test/support/candidate-tab.js";
 
 const here = { lat: 50, lon: 8 };
-const open = { open: true, busy: false, canQueue: true };
+const open = OPEN;
 
-function tab(id: string, prefill: number): CandidateTab {
-  return {
-    id,
-    location: here,
-    accessDelayMs: 0,
-    socketRttMs: 20,
-    queue: { jobsAhead: 0, freeAtMs: 0 },
-    prefillTokensPerSec: prefill,
-    decodeTokensPerSec: 20,
-    models: ["m"],
-    loadedModels: ["m"],
-    coldLoadMs: 0,
-    lastSeenMs: 0,
-  };
-}
+const tab = (id: string, prefill: number) =>
+  candidateTab(id, { location: here, prefill, decode: 20 });
 
 const budgeted: MatchRequest = {
   clientLocation: here,

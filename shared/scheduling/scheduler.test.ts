@@ -1,34 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { chooseHedge } from "./hedging.js";
 import { Scheduler } from "./scheduler.js";
-import type { CandidateTab, MatchRequest } from "./score.js";
+import { candidateTab, matchRequest, OPEN } from "../../test/support/candidate-tab.js";
 
 const here = { lat: 50, lon: 8 };
 
-function tab(id: string, prefill: number, decode: number): CandidateTab {
-  return {
-    id,
-    location: here,
-    accessDelayMs: 0,
-    socketRttMs: 20,
-    queue: { jobsAhead: 0, freeAtMs: 0 },
-    prefillTokensPerSec: prefill,
-    decodeTokensPerSec: decode,
-    models: ["m"],
-    loadedModels: ["m"],
-    coldLoadMs: 0,
-    lastSeenMs: 0,
-  };
-}
+const tab = (id: string, prefill: number, decode: number) =>
+  candidateTab(id, { location: here, prefill, decode });
 
-const req = (promptTokens: number): MatchRequest => ({
-  clientLocation: here,
-  model: "m",
-  promptTokens,
-  maxTokens: 100,
-  stream: true,
-});
-const open = { open: true, busy: false, canQueue: true };
+const req = (promptTokens: number) => matchRequest(here, promptTokens);
+const open = OPEN;
 /** Queue mechanics apart from learning: tabs here have no timed job (see the untimed test). */
 const queueing = { staleAfterMs: Infinity, queueBehindUntimed: true };
 
