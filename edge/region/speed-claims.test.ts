@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { DEFAULT_MODELS } from "../../shared/models/catalog.js";
 import { REGION_CENTRES } from "../../shared/geo/regions.js";
 import { TabMatcher, seedSpeeds } from "./tab-matcher.js";
-import type { TabRecord } from "./tab-registry.js";
+import { tabRecord } from "../../test/workerd/tab-record.js";
 
 /**
  * Speed lies (docs/trust.md): what the coordinator observes replaces what a tab claims, while it
@@ -10,40 +10,15 @@ import type { TabRecord } from "./tab-registry.js";
  */
 const model = DEFAULT_MODELS[0]!.model_id;
 
-function liar(tabId: string): TabRecord {
-  return {
-    tabId,
-    publicId: tabId.slice(0, 12),
-    ws: null as unknown as WebSocket,
-    adapter: {
-      vendor: "x",
-      architecture: "x",
-      description: "x",
-      shaderF16: true,
-      maxBufferSize: 1,
-      maxStorageBufferBindingSize: 1,
-    },
-    agent: "t",
-    models: [model],
-    state: "idle",
-    jobId: null,
-    queuedJobId: null,
-    protocol: 3,
-    lat: null,
-    lon: null,
-    connectedAt: 0,
-    lastSeen: Date.now(),
-    lastAssignedAt: 0,
-    jobsServed: 0,
+function liar(tabId: string) {
+  return tabRecord(tabId, model, {
     // The most a "high" tab may claim after the plausible cap: far beyond what it decodes.
     gpu: {
       class: "high",
       profile: null,
       benchmark: { matmulGflops: 100_000, bandwidthGBs: 1200, durationMs: 300 },
     },
-    rttMs: 20,
-    busyUntil: 0,
-  };
+  });
 }
 
 /** One finished job decoded at `tps` tokens per second. */

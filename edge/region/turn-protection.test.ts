@@ -3,7 +3,7 @@ import { DEFAULT_MODELS } from "../../shared/models/catalog.js";
 import { REGION_CENTRES } from "../../shared/geo/regions.js";
 import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import { TabMatcher } from "./tab-matcher.js";
-import type { TabRecord } from "./tab-registry.js";
+import { tabRecord } from "../../test/workerd/tab-record.js";
 
 /**
  * The Region's matcher protects a chat turn's history while the turn runs (placement.ts passes
@@ -13,36 +13,7 @@ import type { TabRecord } from "./tab-registry.js";
  */
 const model = DEFAULT_MODELS[0]!.model_id;
 
-function tab(tabId: string): TabRecord {
-  return {
-    tabId,
-    publicId: tabId.slice(0, 12),
-    ws: null as unknown as WebSocket,
-    adapter: {
-      vendor: "x",
-      architecture: "x",
-      description: "x",
-      shaderF16: true,
-      maxBufferSize: 1,
-      maxStorageBufferBindingSize: 1,
-    },
-    agent: "t",
-    models: [model],
-    state: "idle",
-    jobId: null,
-    queuedJobId: null,
-    protocol: QUEUE_SINCE_PROTOCOL,
-    lat: null,
-    lon: null,
-    connectedAt: 0,
-    lastSeen: Date.now(),
-    lastAssignedAt: 0,
-    jobsServed: 0,
-    gpu: null,
-    rttMs: 20,
-    busyUntil: 0,
-  };
-}
+const tab = (tabId: string) => tabRecord(tabId, model, { protocol: QUEUE_SINCE_PROTOCOL });
 
 /** A finished job that shows the tab prefilling `prefill` tokens/s and decoding 100/s. */
 function timed(m: TabMatcher, tabId: string, prefill: number): void {
