@@ -27,6 +27,8 @@ import { jobSeed } from "../../shared/trust/policy.js";
 import type { Config } from "../config.js";
 import { RegionCredits, type LedgerPort } from "../credits/region-credits.js";
 import { EmbeddingAnswers } from "./embedding-answers.js";
+import type { ContinuationPort } from "./continuation.js";
+import { RemoteAttempts } from "./remote-attempts.js";
 
 /**
  * The parts of one Region object, built in dependency order. Each part is handed the parts it
@@ -78,6 +80,8 @@ export function regionParts(
   ledger?: { port: LedgerPort; prices: Config["credits"] },
   /** How job ids name this object (`wnam`, or `wnam-3` for shard 3: region/shard-name.ts). */
   jobIdName: string = region,
+  /** Other Region objects, to continue a job there when no tab here can (continuation.ts). */
+  elsewhere?: ContinuationPort,
 ): RegionParts {
   const sql = ctx.storage.sql;
   const tabs = new TabRegistry(sql);
@@ -145,6 +149,7 @@ export function regionParts(
     trust,
     verify: { reputation, audits, canaries },
     embeddings,
+    ...(elsewhere ? { remote: new RemoteAttempts(elsewhere) } : {}),
   });
   const budget = new StorageBudget(
     sql,
