@@ -1,4 +1,4 @@
-import { SELF } from "cloudflare:test";
+import { SELF, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { forgetRoutingCache } from "../directory/directory-client.js";
 import {
@@ -17,6 +17,7 @@ import {
   untilRouting,
 } from "../../test/workerd/shard-helpers.js";
 import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import type { RegionParts } from "./region-parts.js";
 import { shardStub } from "./region-stub.js";
 
 const { list } = useTabs();
@@ -26,10 +27,10 @@ const ORIGIN = "http://tabgrid.test";
  * wnam as two shards; a streamed request running on shard 0's only tab, which has sent `sent`;
  * then an idle tab on shard 1, reported to the Directory. The caller makes shard 0's tab leave.
  */
-async function streamingOnShard0(model: string, sent: string) {
+async function streamingOnShard0(model: string, sent: string, extra: object = {}) {
   await sharded(2);
   const a = await tabFrom(list, addressesOn(0, 2, 1, `${model}-a`)[0]!, [model]);
-  const res = chat(model, { stream: true });
+  const res = chat(model, { stream: true, ...extra });
   const job = await a.nextJob();
   expect(job.id).toMatch(/^job_wnam_[0-9a-f]{32}$/);
   a.accept(job);
@@ -50,9 +51,11 @@ async function movedTo(b: ScriptedTab, sent: string) {
 
 describe("failover across the shards of a region", () => {
   it("a job whose shard has no other tab continues on a sibling shard: one stream, nothing missing or repeated, usage once", async () => {
-    const { a, b, job, res } = await streamingOnShard0("xs-move", "The quick ");
+    const { a, b, job, res } = await streamingOnShard0("xs-move", "The quick ", { max_tokens: 40 });
     a.close();
     const moved = await movedTo(b, "The quick ");
+    // max_tokens holds for the whole answer: the 10 bytes delivered are charged at their bound.
+    expect(moved.sampling.max_tokens).toBe(30);
     b.accept(moved);
     b.delta(moved, 0, "brown ");
     // A client resuming by the job's id (its shard is the origin) mid-move gets the whole text.
@@ -125,6 +128,49 @@ describe("failover across the shards of a region", () => {
     // The continuation was not moved on again: shard 1's job failed there, and no third job exists.
     expect((await getJob(moved.id)).state).toBe("failed");
     expect(await shard1.jobCounts()).toEqual({ ...before, failed: (before.failed ?? 0) + 1 });
+  });
+
+  it("a stop string straddling the move ends the answer at the origin, which stops the continuation", async () => {
+    const { a, b, job, res } = await streamingOnShard0("xs-stop", "The quick f", { stop: ["fox"] });
+    a.close();
+    const moved = await movedTo(b, "The quick f");
+    b.accept(moved);
+    // Neither tab sees "fox" whole; the origin, holding both parts, does.
+    b.delta(moved, 0, "ox jumps");
+    expect((await b.next("job.cancel")).jobId).toBe(moved.id);
+    expect(await streamText(res)).toEqual({ text: "The quick f", done: true });
+    expect(await getJob(job.id)).toMatchObject({ state: "done", finish_reason: "stop" });
+    expect((await getJob(moved.id)).state).toBe("cancelled");
+  });
+
+  it("an origin restarted while its job runs on another shard reads it again and finishes the job", async () => {
+    // An object is not evicted while a request is in flight, and its read of the continuation is
+    // one: the origin loses that read only with a restart (a deploy, a crash). Here the read is
+    // dropped as a restart drops it, with the client's stream (which asked for a long resume
+    // grace), and then the object is evicted.
+    const { a, b, job, res } = await streamingOnShard0("xs-evict", "Before ", {
+      tabgrid: { resume_grace_ms: 30_000 },
+    });
+    a.close();
+    const moved = await movedTo(b, "Before ");
+    b.accept(moved);
+    b.delta(moved, 0, "the ");
+    await expect.poll(async () => (await getJob(job.id)).text).toBe("Before the ");
+    await res.body?.cancel();
+    const origin = shardStub(appEnv, { hint: "wnam", k: 0 });
+    await runInDurableObject(origin, (obj) => {
+      (obj as unknown as { parts: RegionParts }).parts.remote?.stop(job.id);
+    });
+    await evictDurableObject(origin);
+    b.delta(moved, 1, "move");
+    b.done(moved, "stop");
+    // Any call wakes the origin; it reads the continuation again after the text it holds.
+    await expect.poll(async () => (await getJob(job.id)).state).toBe("done");
+    expect((await getJob(job.id)).text).toBe("Before the move");
+    const rest = await SELF.fetch(`${ORIGIN}/v1/jobs/${job.id}/stream?after=0`, {
+      headers: jobToken(res),
+    });
+    expect(await streamText(rest)).toEqual({ text: "Before the move", done: true });
   });
 
   it("a continuation never moves on; its origin takes the job back when a tab of its own is free", async () => {

@@ -137,8 +137,9 @@ export class JobMachine {
         const grace = Math.max(row.detach_grace_ms, 2000);
         await timers.set(jobTimer("detach", row.id), Date.now() + grace);
       }
-      if (remoteJobOf(row.node_id) && row.node_id && this.d.remote) {
-        // The attempt runs on another object: read it again after the text held here.
+      if (row.node_id && remoteJobOf(row.node_id) && this.d.remote) {
+        // The attempt runs on another object: read it again after the text held here (a batch
+        // this object lost before writing it is read again from there).
         this.d.remote.resume(row.id, row.node_id, row.text.length, row.owner);
       } else if (row.node_id && !channel.tabs.get(row.node_id)) {
         await this.redispatch(row.id, { code: "node_gone", message: "the serving tab left" });
@@ -490,17 +491,16 @@ export class JobMachine {
   private async continueElsewhere(jobId: string): Promise<boolean> {
     const { jobs, remote } = this.d;
     const row = jobs.get(jobId);
-    if (!remote || row?.state !== "queued" || row.attempts === 0) return false;
-    if (row.attempts >= this.d.config.maxAttempts) return false;
+    if (row?.state !== "queued") return true;
+    if (!remote || row.attempts === 0 || row.attempts >= this.d.config.maxAttempts) return false;
     if (!mayContinueElsewhere(row, jobs.tried(row))) return false;
     const opened = await remote.open(continuationRequest(jobs, row));
-    if (!opened) return false;
     // The open was a round trip: a tab here may have taken the job, or the client cancelled it.
-    const now = jobs.get(jobId);
-    if (now?.state !== "queued") {
-      await remote.discard(opened, row.owner, "the job was taken by another tab");
+    if (jobs.get(jobId)?.state !== "queued") {
+      if (opened) await remote.discard(opened, row.owner, "the job was taken by another tab");
       return true;
     }
+    if (!opened) return false;
     await this.d.timers.clear(jobTimer("wait", jobId));
     const node = remoteNode(opened.jobId);
     jobs.assign(jobId, node);
@@ -828,7 +828,6 @@ export class JobMachine {
     if (!row || TERMINAL_STATES.has(row.state)) return;
     const tab = row.node_id ? channel.tabs.get(row.node_id) : undefined;
     if (tab && tab.jobId === jobId) channel.send(tab, { type: "job.cancel", jobId, reason: why });
-    else if (remoteJobOf(row.node_id)) await this.cancelRemote(row, why);
     const prompt = jobs.match(row).promptTokens ?? 0;
     // The attempt that was cut never reported its count: all text at the bound, ≤ max_tokens.
     const completion = chargedTokens(jobs.spec(row), row.text);
@@ -840,6 +839,8 @@ export class JobMachine {
     jobs.finish(jobId, reason, usage);
     this.d.readers.push(jobId, { type: "done", finishReason: reason, usage });
     await this.settle(jobId);
+    // An attempt on another object is stopped there, as a tab here is told to stop.
+    if (remoteJobOf(row.node_id)) await this.cancelRemote(row, why);
     log("info", "job finished by the coordinator", { jobId, reason, why });
   }
 

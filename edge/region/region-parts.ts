@@ -66,6 +66,8 @@ export interface RegionParts {
   /** The Region's side of the credit ledger (absent when built without one). */
   credits?: RegionCredits;
   embeddings: EmbeddingAnswers;
+  /** Attempts of this object's jobs running on other Region objects (absent without a port). */
+  remote?: RemoteAttempts;
 }
 
 export function regionParts(
@@ -134,6 +136,7 @@ export function regionParts(
   const audits = new Audits({ sql, jobs, tabs, channel, placement, reputation });
   const canaries = new Canaries({ sql, region: jobIdName, jobs, channel, placement, reputation });
   const embeddings = new EmbeddingAnswers(sql, jobs);
+  const remote = elsewhere ? new RemoteAttempts(elsewhere) : undefined;
   const machine = new JobMachine({
     jobs,
     logprobs: new JobLogprobs(sql),
@@ -149,7 +152,7 @@ export function regionParts(
     trust,
     verify: { reputation, audits, canaries },
     embeddings,
-    ...(elsewhere ? { remote: new RemoteAttempts(elsewhere) } : {}),
+    ...(remote ? { remote } : {}),
   });
   const budget = new StorageBudget(
     sql,
@@ -185,6 +188,7 @@ export function regionParts(
     budget,
     ...(credits ? { credits } : {}),
     embeddings,
+    ...(remote ? { remote } : {}),
   };
 }
 
