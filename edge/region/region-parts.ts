@@ -44,6 +44,7 @@ import { RemoteAttempts } from "./remote-attempts.js";
  *      tab-learning     RTT, speed, credit      job-readers   readers, resume, detach
  *      job-leases       accept/stream leases    region-report summary for the Directory
  *      embedding-answers  vectors of embedding jobs, checked on arrival
+ *      remote-attempts  attempts running as jobs on other Region objects (continuation.ts)
  *   0  job-store  tab-registry  tab-matcher  timer-table (+ region-timers)  job-relay
  *      tab-trust        per-identity credit, jobs, faults, probation/quarantine (over tab-registry)
  *      reputation       audit/canary evidence per identity; its verdict quarantines via tab-trust
