@@ -20,7 +20,7 @@ import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import type { RegionParts } from "./region-parts.js";
 import { shardStub } from "./region-stub.js";
 
-const { list } = useTabs();
+const { list, tab } = useTabs();
 const ORIGIN = "http://tabgrid.test";
 
 /**
@@ -171,6 +171,32 @@ describe("failover across the shards of a region", () => {
       headers: jobToken(res),
     });
     expect(await streamText(rest)).toEqual({ text: "Before the move", done: true });
+  });
+
+  it("with no other shard of its hint, a job continues in the next region by the spillover ranking", async () => {
+    // weur is one shard: its only tab streams the job of a client in Frankfurt; the next regions
+    // with a tab for the model are enam (New York) and apac (Singapore).
+    const frankfurt = { lat: 50.11, lon: 8.68 };
+    const home = await tab(["xs-hint"], { loc: frankfurt });
+    forgetRoutingCache();
+    const resP = chat("xs-hint", { stream: true }, { "x-tabgrid-location": "50.11,8.68" });
+    const job = await home.nextJob();
+    expect(job.id).toMatch(/^job_weur_/);
+    home.accept(job);
+    home.delta(job, 0, "Guten ");
+    const far = await tab(["xs-hint"], { loc: { lat: 1.35, lon: 103.82 } });
+    const near = await tab(["xs-hint"], { loc: { lat: 40.71, lon: -74.01 } });
+    await untilRouting(
+      (r) => idleOn(r, "enam", "xs-hint") === 1 && idleOn(r, "apac", "xs-hint") === 1,
+    );
+    home.close();
+    const assign = await near.next("job.assign");
+    expect(assign.job.id).toMatch(/^job_enam_/);
+    expect(assign.continueFrom).toBe("Guten ");
+    near.serve(assign.job, ["Tag"]);
+    expect(await streamText(await resP)).toEqual({ text: "Guten Tag", done: true });
+    expect((await getJob(job.id)).state).toBe("done");
+    expect(far.received.filter((m) => m.type === "job.assign")).toEqual([]);
   });
 
   it("a continuation never moves on; its origin takes the job back when a tab of its own is free", async () => {
