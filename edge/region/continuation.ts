@@ -55,7 +55,9 @@ export function mayContinueElsewhere(row: JobRow, tried: readonly string[]): boo
  * The request that opens the continuation of `row` elsewhere: the same job (without the direct
  * path: the continuation's text comes back over the relay), the text so far to continue from, and
  * the origin's matching facts, owner and answer mode. The remote shard charges the text so far
- * against max_tokens exactly as an in-shard failover does (answer-budget.ts).
+ * against max_tokens exactly as an in-shard failover does (answer-budget.ts). The client pays
+ * once, through the origin's job: a credit hold is keyed by the client's request id, so the
+ * continuation's settle with the ledger (credits/region-credits.ts) finds none and charges nothing.
  */
 export function continuationRequest(jobs: JobStore, row: JobRow): JobRequest {
   const { id, direct, ...job } = jobs.spec(row);
