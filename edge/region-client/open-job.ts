@@ -35,7 +35,7 @@ export type Opened =
   | { kind: "fallback"; reason: JobError };
 
 /** What the request asks of matching, as the Region objects will see it. */
-function matchOf(request: JobRequest, client: Location): MatchRequest {
+export function matchOf(request: JobRequest, client: Location): MatchRequest {
   const f = request.match;
   return {
     clientLocation: f.clientLocation ?? client,

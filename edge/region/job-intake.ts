@@ -15,6 +15,7 @@ import { jobTimer, type RegionTimer } from "./region-timers.js";
 import type { TabRegistry } from "./tab-registry.js";
 import type { TimerTable } from "./timer-table.js";
 import type { StorageBudget } from "./storage-budget.js";
+import { answerByteCap, utf8Bytes } from "./usage-bounds.js";
 
 export interface JobIntakeDeps {
   region: RegionHint;
@@ -44,6 +45,7 @@ export class JobIntake {
    * being refused; the Worker first tries other regions and the cloud fallback.
    */
   async open(request: JobRequest, queue: boolean): Promise<OpenJobResult> {
+    if (request.continuation) return this.continueHere(request, request.continuation.text);
     const { jobs, placement, config } = this.d;
     const now = Date.now();
     const model = request.job.model;
@@ -117,6 +119,40 @@ export class JobIntake {
     this.reportAfterReply();
     log("info", "job queued", { jobId: spec.id, waiting: jobs.waitingCount() });
     return { ok: true, jobId: spec.id, tab: "queued", readerId, events };
+  }
+
+  /**
+   * Another Region object's running job, continued here after its tab left (continuation.ts): taken
+   * only by a tab that can run it now (idle, or busy with room to queue it), never queued in this
+   * object's line, and never declined for a neighbour. The job starts with the text delivered so
+   * far, so its tab continues from it and its budget, usage and failover among this object's tabs
+   * are those of any failover; its request id names the job it continues, so it moves no further.
+   */
+  private async continueHere(request: JobRequest, text: string): Promise<OpenJobResult> {
+    const { jobs, placement } = this.d;
+    const model = request.job.model;
+    if (utf8Bytes(text) > answerByteCap(request.job.sampling.max_tokens)) {
+      return { ok: false, error: { code: "bad_request", message: "continuation over max_tokens" } };
+    }
+    // As for any failover, the request's latency budget is spent already: any tab beats none.
+    const req = { ...placement.matchRequest(model, request.match) };
+    delete req.latencyBudgetMs;
+    const result = placement.matchNew(req);
+    const tab = result.kind === "match" ? this.d.tabs.get(result.match.tab.id) : undefined;
+    if (!tab) {
+      const code = this.d.tabs.anyServes(model) ? "no_capacity" : "model_not_served";
+      return { ok: false, error: { code, message: `No tab here can continue '${model}' now.` } };
+    }
+    const full = this.d.budget.makeRoom(request);
+    if (full) return { ok: false, error: full };
+    const spec = specOf(request, newJobId(this.d.jobIdName));
+    jobs.create(spec, request);
+    jobs.seedText(spec.id, text);
+    const { readerId, events } = this.d.readers.first(spec.id);
+    await this.d.machine.placed(await placement.assign(spec.id, spec, tab, text));
+    this.reportAfterReply();
+    log("info", "job continues here", { jobId: spec.id, continues: request.requestId });
+    return { ok: true, jobId: spec.id, tab: tab.publicId, readerId, events };
   }
 
   /**

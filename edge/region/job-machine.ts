@@ -26,6 +26,16 @@ import type { Canaries } from "./canaries.js";
 import type { Reputation } from "./reputation.js";
 import { TrustNotices } from "./trust-notices.js";
 import type { EmbeddingAnswers } from "./embedding-answers.js";
+import {
+  continuationRequest,
+  mayContinueElsewhere,
+  remoteCause,
+  remoteJobOf,
+  remoteNode,
+  remoteUsage,
+  type RemoteEvent,
+} from "./continuation.js";
+import type { RemoteAttempts } from "./remote-attempts.js";
 
 /**
  * Errors a tab may report that say something about the tab (its engine, its GPU, its state): the
@@ -61,6 +71,11 @@ export interface JobMachineDeps {
   verify?: { reputation: Reputation; audits: Audits; canaries: Canaries };
   /** Vectors of embedding jobs (embedding-answers.ts). */
   embeddings: EmbeddingAnswers;
+  /**
+   * Attempts running as continuation jobs on other Region objects (continuation.ts); absent, a job
+   * whose tab left waits for a tab of this object only.
+   */
+  remote?: RemoteAttempts;
 }
 
 /**
@@ -84,6 +99,7 @@ export class JobMachine {
     d.trust.onQuarantine((tabId) => this.quarantined(tabId));
     d.trust.onRelease((tabId) => this.released(tabId));
     d.verify?.reputation.onJudged((tabId) => this.notices.tell(tabId));
+    d.remote?.onEvent((jobId, node, event) => this.onRemoteEvent(jobId, node, event));
   }
 
   /** A quarantined tab gets no more work; the job it is running moves to another tab. */
@@ -121,7 +137,11 @@ export class JobMachine {
         const grace = Math.max(row.detach_grace_ms, 2000);
         await timers.set(jobTimer("detach", row.id), Date.now() + grace);
       }
-      if (row.node_id && !channel.tabs.get(row.node_id)) {
+      if (row.node_id && remoteJobOf(row.node_id) && this.d.remote) {
+        // The attempt runs on another object: read it again after the text held here (a batch
+        // this object lost before writing it is read again from there).
+        this.d.remote.resume(row.id, row.node_id, row.text.length, row.owner);
+      } else if (row.node_id && !channel.tabs.get(row.node_id)) {
         await this.redispatch(row.id, { code: "node_gone", message: "the serving tab left" });
       } else if (row.state === "queued" && !timers.has(jobTimer("wait", row.id))) {
         await timers.set(jobTimer("wait", row.id), Date.now() + this.d.config.queueWaitMs);
@@ -185,6 +205,7 @@ export class JobMachine {
     // engine is still stopping.
     if (tab && tab.jobId === jobId) this.d.channel.send(tab, { type: "job.cancel", jobId, reason });
     else if (tab) this.d.placement.unqueue(tab, jobId, reason);
+    else if (remoteJobOf(row.node_id)) await this.cancelRemote(row, reason);
     await this.settle(jobId);
     log("info", "job cancelled", { jobId, reason });
   }
@@ -213,6 +234,8 @@ export class JobMachine {
         message: `No tab serving '${row.model}' became free in time; retry later.`,
         retryAfterS: retryAfterSeconds(this.d.config.queueRetryAfterMs),
       });
+    } else if (await this.continueElsewhere(jobId)) {
+      return;
     } else {
       const cause = clientCause({
         code: (row.error_code ?? "node_gone") as JobErrorCode,
@@ -291,25 +314,9 @@ export class JobMachine {
         }
         const incoming = this.newText(tab, msg, at);
         if (incoming === null) return;
-        const first = at.nextSeq === 0;
-        // The answer may not grow past what max_tokens allows (usage-bounds.ts): the excess is
-        // never stored or sent, and the tab is cut off.
-        const room = JobStore.room(at);
-        // After a failover a stop string may straddle two attempts; neither tab can see it.
-        const cut = at.attempts < 2 ? null : this.stopAcrossAttempts(tab, msg.jobId, incoming);
-        const stopped = cut === null ? incoming : incoming.slice(0, cut);
-        const bytes = utf8Bytes(stopped);
-        const over = bytes > room;
-        const text = over ? cutToBytes(stopped, room) : stopped;
-        jobs.append(msg.jobId, text, over ? utf8Bytes(text) : bytes);
-        if (text) readers.push(msg.jobId, { type: "delta", text });
-        // Once per attempt, after the readers have the text: the first token's time (and, by the
-        // read, the first batch) is written.
-        if (first) jobs.markFirstToken(msg.jobId, Date.now());
-        if (first) this.d.stats.firstToken(jobs.get(msg.jobId));
-        if (first) placement.hedging.firstToken(msg.jobId);
-        if (over) return this.overran(tab, msg.jobId);
-        if (cut !== null) return this.finishHere(msg.jobId, "stop", "a stop sequence");
+        const ended = this.takeText(msg.jobId, tab.tabId, at, incoming);
+        if (ended === "over") return this.overran(tab, msg.jobId);
+        if (ended === "stop") return this.finishHere(msg.jobId, "stop", "a stop sequence");
         await this.d.leases.extend(msg.jobId);
         return;
       }
@@ -442,6 +449,143 @@ export class JobMachine {
         return unreachable;
       }
     }
+  }
+
+  /**
+   * New text of the job's current attempt (a tab's delta, or a remote job's), bounded and checked
+   * the same way whoever wrote it: the answer may not grow past what max_tokens allows
+   * (usage-bounds.ts; the excess is never stored or sent), and after a failover a stop string may
+   * straddle two attempts, which neither writer can see. Says what ended the answer, if anything.
+   */
+  private takeText(
+    jobId: string,
+    nodeId: string,
+    at: TextPosition,
+    incoming: string,
+  ): "over" | "stop" | null {
+    const { jobs, readers, placement } = this.d;
+    const first = at.nextSeq === 0;
+    const room = JobStore.room(at);
+    const cut = at.attempts < 2 ? null : this.stopAcrossAttempts(nodeId, jobId, incoming);
+    const stopped = cut === null ? incoming : incoming.slice(0, cut);
+    const bytes = utf8Bytes(stopped);
+    const over = bytes > room;
+    const text = over ? cutToBytes(stopped, room) : stopped;
+    jobs.append(jobId, text, over ? utf8Bytes(text) : bytes);
+    if (text) readers.push(jobId, { type: "delta", text });
+    // Once per attempt, after the readers have the text: the first token's time (and, by the
+    // read, the first batch) is written.
+    if (first) jobs.markFirstToken(jobId, Date.now());
+    if (first) this.d.stats.firstToken(jobs.get(jobId));
+    if (first) placement.hedging.firstToken(jobId);
+    return over ? "over" : cut !== null ? "stop" : null;
+  }
+
+  // ---- attempts on another Region object (continuation.ts) -----------------------------------
+
+  /**
+   * No tab here can take the failed-over job now: open its continuation on a sibling shard (then
+   * another hint) and read that job as this attempt. True when the job is no longer waiting here
+   * (continued elsewhere, or taken or ended meanwhile).
+   */
+  private async continueElsewhere(jobId: string): Promise<boolean> {
+    const { jobs, remote } = this.d;
+    const row = jobs.get(jobId);
+    if (row?.state !== "queued") return true;
+    if (!remote || row.attempts === 0 || row.attempts >= this.d.config.maxAttempts) return false;
+    if (!mayContinueElsewhere(row, jobs.tried(row))) return false;
+    const opened = await remote.open(continuationRequest(jobs, row));
+    // The open was a round trip: a tab here may have taken the job, or the client cancelled it.
+    if (jobs.get(jobId)?.state !== "queued") {
+      if (opened) await remote.discard(opened, row.owner, "the job was taken by another tab");
+      return true;
+    }
+    if (!opened) return false;
+    await this.d.timers.clear(jobTimer("wait", jobId));
+    const node = remoteNode(opened.jobId);
+    jobs.assign(jobId, node);
+    remote.follow(jobId, opened);
+    log("info", "job continued on another shard", { jobId, remote: opened.jobId });
+    return true;
+  }
+
+  /** An event of a job's attempt on another object, as if from a tab. */
+  private async onRemoteEvent(jobId: string, node: string, event: RemoteEvent): Promise<void> {
+    const { jobs, readers } = this.d;
+    switch (event.type) {
+      case "delta": {
+        const at = jobs.position(jobId, node);
+        if (!at || !event.text) return;
+        if (at.nextSeq === 0) jobs.markStreaming(jobId);
+        const ended = this.takeText(jobId, node, at, event.text);
+        if (ended === "over") return this.finishHere(jobId, "length", "max_tokens");
+        if (ended === "stop") return this.finishHere(jobId, "stop", "a stop sequence");
+        return;
+      }
+      case "logprobs":
+        return;
+      case "restart": {
+        // The remote job's own failover restarted a constrained answer (job-reading.ts); it was
+        // moved here empty (the origin restarts those too), so the two texts stay aligned.
+        const row = jobs.get(jobId);
+        if (row?.node_id !== node || TERMINAL_STATES.has(row.state)) return;
+        if (row.attempt_start_chars !== 0) {
+          return this.remoteFailed(jobId, node, {
+            code: "node_gone",
+            message: "the shard continuing the job restarted it",
+          });
+        }
+        jobs.clearText(jobId);
+        readers.push(jobId, { type: "restart" });
+        return;
+      }
+      case "done": {
+        const row = jobs.get(jobId);
+        if (row?.node_id !== node || TERMINAL_STATES.has(row.state)) return;
+        if (event.finishReason === "abort") {
+          return this.remoteFailed(jobId, node, {
+            code: "node_gone",
+            message: "the shard continuing the job stopped it",
+          });
+        }
+        // Usage is the remote job's count of the whole answer, held to what this object saw: the
+        // client is charged once, for the answer it received.
+        const spec = jobs.spec(row);
+        const usage = remoteUsage(event.usage, spec, row.text);
+        jobs.finish(jobId, event.finishReason, usage);
+        readers.push(jobId, {
+          type: "done",
+          finishReason: event.finishReason,
+          usage,
+          ...(spec.sampling.logprobs ? { logprobs: null } : {}),
+        });
+        await this.settle(jobId);
+        log("info", "job finished on another shard", { jobId, remote: remoteJobOf(node) });
+        return;
+      }
+      case "error":
+        return this.remoteFailed(jobId, node, event.error);
+      default: {
+        const unreachable: never = event;
+        return unreachable;
+      }
+    }
+  }
+
+  /**
+   * The remote attempt failed (its job failed there after its own failover, or it could not be
+   * reached): a tab here may still continue the job; else the client gets the remote job's error,
+   * the usual failover error. The job is not moved elsewhere again (mayContinueElsewhere).
+   */
+  private async remoteFailed(jobId: string, node: string, error: JobError): Promise<void> {
+    const row = this.d.jobs.get(jobId);
+    if (row?.node_id !== node || TERMINAL_STATES.has(row.state)) return;
+    this.d.remote?.stop(jobId);
+    await this.redispatch(jobId, remoteCause(error), { orFail: true });
+  }
+
+  private async cancelRemote(row: JobRow, reason: string): Promise<void> {
+    if (row.node_id) await this.d.remote?.cancel(row.id, row.node_id, reason, row.owner);
   }
 
   /**
@@ -627,7 +771,7 @@ export class JobMachine {
   private async redispatch(
     jobId: string,
     cause: JobError,
-    { waitMs = this.d.config.redispatchWaitMs, failedOver = true } = {},
+    { waitMs = this.d.config.redispatchWaitMs, failedOver = true, orFail = false } = {},
   ): Promise<void> {
     const { jobs, timers, channel, config } = this.d;
     const row = jobs.get(jobId);
@@ -635,6 +779,7 @@ export class JobMachine {
     this.d.placement.hedging.drop(jobId, "job moved to another tab");
     await this.d.leases.drop(jobId);
     const previous = row.node_id ? channel.tabs.get(row.node_id) : undefined;
+    if (remoteJobOf(row.node_id)) this.d.remote?.stop(jobId);
     const restart = restartsOnFailover(row);
     // max_tokens holds for the whole answer: a job whose delivered text spent it ends here.
     if (!restart && remainingTokens(jobs.spec(row), row.text) <= 0) {
@@ -663,6 +808,10 @@ export class JobMachine {
       log("info", "job failing over", { jobId, cause: cause.message, delivered: row.text.length });
     } else log("info", "job waiting again", { jobId, cause: cause.message });
     const placed = await this.d.placement.tryDispatch(jobId);
+    // No tab here can take it now: a sibling shard's (or another hint's) may, at once, rather
+    // than the client's stream stalling for the whole wait.
+    if (!placed && failedOver && (await this.continueElsewhere(jobId))) return;
+    if (!placed && orFail) return this.endWithError(jobId, clientCause(cause));
     if (!placed && !timers.has(jobTimer("wait", jobId))) {
       await timers.set(jobTimer("wait", jobId), Date.now() + waitMs);
     }
@@ -690,13 +839,15 @@ export class JobMachine {
     jobs.finish(jobId, reason, usage);
     this.d.readers.push(jobId, { type: "done", finishReason: reason, usage });
     await this.settle(jobId);
+    // An attempt on another object is stopped there, as a tab here is told to stop.
+    if (remoteJobOf(row.node_id)) await this.cancelRemote(row, why);
     log("info", "job finished by the coordinator", { jobId, reason, why });
   }
 
   /** Characters of `incoming` to keep when a stop string ends the answer across attempts. */
-  private stopAcrossAttempts(tab: TabRecord, jobId: string, incoming: string): number | null {
+  private stopAcrossAttempts(nodeId: string, jobId: string, incoming: string): number | null {
     const row = this.d.jobs.get(jobId);
-    if (!row || row.attempts < 2 || row.node_id !== tab.tabId) return null;
+    if (!row || row.attempts < 2 || row.node_id !== nodeId) return null;
     const stop = this.d.jobs.spec(row).sampling.stop;
     return stop?.length ? stopCut(row.text, incoming, stop) : null;
   }
@@ -738,6 +889,7 @@ export class JobMachine {
   private async settle(jobId: string): Promise<void> {
     const { timers } = this.d;
     this.d.placement.hedging.drop(jobId, "the job ended");
+    this.d.remote?.stop(jobId);
     this.d.stats.settled(this.d.jobs.get(jobId));
     this.d.learning.settled(jobId);
     await this.d.leases.drop(jobId);

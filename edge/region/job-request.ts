@@ -17,6 +17,12 @@ export interface JobRequest extends JobMeta {
    * this many ms; otherwise decline, writing nothing, and say what it offered (`offerMs`).
    */
   acceptUpToMs?: number;
+  /**
+   * Set only by another Region object continuing one of its running jobs here (continuation.ts):
+   * the text already delivered, which this object's tab continues from as after an in-shard
+   * failover. Never built from a client's request.
+   */
+  continuation?: { text: string };
 }
 
 /**

@@ -9,7 +9,7 @@ import type {
 } from "../../shared/protocol/job.js";
 import type { JobReading } from "./job-reading.js";
 import { JobTexts, type TextPosition } from "./job-text.js";
-import { answerByteCap } from "./usage-bounds.js";
+import { answerByteCap, utf8Bytes } from "./usage-bounds.js";
 
 /** Lifecycle of a job; terminal states are done, failed and cancelled. */
 export type JobState = "queued" | "assigned" | "streaming" | "done" | "failed" | "cancelled";
@@ -152,6 +152,20 @@ export class JobStore {
       answerByteCap(spec.sampling.max_tokens),
       meta.reading ? JSON.stringify(meta.reading) : null,
     );
+  }
+
+  /**
+   * The text a continuation opened here starts from (another shard's job moved here after its tab
+   * left: continuation.ts); written before its first assignment, so the attempt starts after it.
+   */
+  seedText(id: string, text: string): void {
+    this.sql.exec(
+      `UPDATE jobs SET text = ?, text_bytes = ? WHERE id = ? AND attempts = 0`,
+      text,
+      utf8Bytes(text),
+      id,
+    );
+    this.changed(id);
   }
 
   /**

@@ -22,6 +22,7 @@ import { shardSettings } from "./shard-config.js";
 import type { ShardLeaf } from "./shard-map.js";
 import { parseShard, shardIdToken } from "./shard-name.js";
 import { ShardRole } from "./shard-role.js";
+import { continuationPort } from "../region-client/continue-elsewhere.js";
 
 /**
  * One Region Durable Object per shard of a location hint (shard-name.ts: `wnam`, `wnam/3`): the tabs connected to it, matching, durable job
@@ -70,6 +71,7 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
           trustSettings(env as { TRUST?: string; TRUST_CONFIG?: string }),
           { port: ledgerPort(env), prices: readConfig(env).credits },
           shardIdToken(shard),
+          continuationPort(env, shard),
         );
         await restoreParts(this.parts, ctx.getWebSockets());
       },

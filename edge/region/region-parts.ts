@@ -27,6 +27,8 @@ import { jobSeed } from "../../shared/trust/policy.js";
 import type { Config } from "../config.js";
 import { RegionCredits, type LedgerPort } from "../credits/region-credits.js";
 import { EmbeddingAnswers } from "./embedding-answers.js";
+import type { ContinuationPort } from "./continuation.js";
+import { RemoteAttempts } from "./remote-attempts.js";
 
 /**
  * The parts of one Region object, built in dependency order. Each part is handed the parts it
@@ -42,6 +44,7 @@ import { EmbeddingAnswers } from "./embedding-answers.js";
  *      tab-learning     RTT, speed, credit      job-readers   readers, resume, detach
  *      job-leases       accept/stream leases    region-report summary for the Directory
  *      embedding-answers  vectors of embedding jobs, checked on arrival
+ *      remote-attempts  attempts running as jobs on other Region objects (continuation.ts)
  *   0  job-store  tab-registry  tab-matcher  timer-table (+ region-timers)  job-relay
  *      tab-trust        per-identity credit, jobs, faults, probation/quarantine (over tab-registry)
  *      reputation       audit/canary evidence per identity; its verdict quarantines via tab-trust
@@ -64,6 +67,8 @@ export interface RegionParts {
   /** The Region's side of the credit ledger (absent when built without one). */
   credits?: RegionCredits;
   embeddings: EmbeddingAnswers;
+  /** Attempts of this object's jobs running on other Region objects (absent without a port). */
+  remote?: RemoteAttempts;
 }
 
 export function regionParts(
@@ -78,6 +83,8 @@ export function regionParts(
   ledger?: { port: LedgerPort; prices: Config["credits"] },
   /** How job ids name this object (`wnam`, or `wnam-3` for shard 3: region/shard-name.ts). */
   jobIdName: string = region,
+  /** Other Region objects, to continue a job there when no tab here can (continuation.ts). */
+  elsewhere?: ContinuationPort,
 ): RegionParts {
   const sql = ctx.storage.sql;
   const tabs = new TabRegistry(sql);
@@ -130,6 +137,7 @@ export function regionParts(
   const audits = new Audits({ sql, jobs, tabs, channel, placement, reputation });
   const canaries = new Canaries({ sql, region: jobIdName, jobs, channel, placement, reputation });
   const embeddings = new EmbeddingAnswers(sql, jobs);
+  const remote = elsewhere ? new RemoteAttempts(elsewhere) : undefined;
   const machine = new JobMachine({
     jobs,
     logprobs: new JobLogprobs(sql),
@@ -145,6 +153,7 @@ export function regionParts(
     trust,
     verify: { reputation, audits, canaries },
     embeddings,
+    ...(remote ? { remote } : {}),
   });
   const budget = new StorageBudget(
     sql,
@@ -180,6 +189,7 @@ export function regionParts(
     budget,
     ...(credits ? { credits } : {}),
     embeddings,
+    ...(remote ? { remote } : {}),
   };
 }
 

@@ -1,11 +1,17 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { directoryStub, forgetRoutingCache } from "../directory/directory-client.js";
+import { forgetRoutingCache } from "../directory/directory-client.js";
 import { chat, appEnv, jobToken, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
-import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import {
+  addressesOn,
+  idleOn,
+  sharded,
+  tabFrom,
+  tabsOn,
+  untilRouting,
+} from "../../test/workerd/shard-helpers.js";
 import { CloseCode } from "../../shared/protocol/close-codes.js";
 import { shardStub } from "./region-stub.js";
-import { evenLeaves, leafFor, shardHash } from "./shard-map.js";
 import { ShardRole } from "./shard-role.js";
 import { shardSettings } from "./shard-config.js";
 import type { ShardFigures } from "./shard-figures.js";
@@ -13,52 +19,11 @@ import type { ShardFigures } from "./shard-figures.js";
 const { list } = useTabs();
 const ORIGIN = "http://tabgrid.test";
 
-/** Serve wnam (where tabs and requests without a location land) from `count` shards. */
-async function sharded(count: number): Promise<void> {
-  await directoryStub(appEnv).setShards("wnam", count);
-  forgetRoutingCache();
-}
-
-/** `n` addresses whose hash puts them on shard `k` of `count` even shards. */
-function addressesOn(k: number, count: number, n: number, tag: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; out.length < n; i++) {
-    const ip = `10.${tag.length}.${i >> 8}.${i & 255}-${tag}`;
-    if (leafFor(evenLeaves(count), shardHash(ip)).k === k) out.push(ip);
-  }
-  return out;
-}
-
-/** A registered tab connecting from `ip` (the address places it on a shard). */
-async function tabFrom(ip: string, models: string[]): Promise<ScriptedTab> {
-  const t = await ScriptedTab.open("", { "cf-connecting-ip": ip });
-  list.push(t);
-  await t.handshake({ models });
-  return t;
-}
-
-async function tabsOn(k: number): Promise<number> {
-  return (await shardStub(appEnv, { hint: "wnam", k }).listTabs()).length;
-}
-
-/** Poll the Directory until `check` passes (shards report as their tabs change). */
-async function untilRouting(check: (v: Awaited<ReturnType<typeof routing>>) => boolean) {
-  const end = Date.now() + 5000;
-  for (;;) {
-    const v = await routing();
-    if (check(v) || Date.now() > end) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-const routing = () => directoryStub(appEnv).routing();
-const idleOn = (v: Awaited<ReturnType<typeof routing>>, name: string, model: string) =>
-  v.summaries[name]?.models[model]?.idle ?? 0;
-
 describe("sharded regions", () => {
   it("spreads a hint's tabs over its shards by their address", async () => {
     await sharded(4);
     const ips = [0, 1, 2, 3].flatMap((k) => addressesOn(k, 4, 2, `spread${k}`));
-    for (const ip of ips) await tabFrom(ip, ["shard-spread"]);
+    for (const ip of ips) await tabFrom(list, ip, ["shard-spread"]);
     expect(await Promise.all([0, 1, 2, 3].map(tabsOn))).toEqual([2, 2, 2, 2]);
     // Every shard reports itself; the hint's capacity is the sum.
     const v = await untilRouting((r) =>
@@ -77,8 +42,8 @@ describe("sharded regions", () => {
 
   it("sends a request to an idle tab on another shard than the busy one", async () => {
     await sharded(2);
-    const a = await tabFrom(addressesOn(0, 2, 1, "busy")[0]!, ["shard-p2c"]);
-    const b = await tabFrom(addressesOn(1, 2, 1, "idle")[0]!, ["shard-p2c"]);
+    const a = await tabFrom(list, addressesOn(0, 2, 1, "busy")[0]!, ["shard-p2c"]);
+    const b = await tabFrom(list, addressesOn(1, 2, 1, "idle")[0]!, ["shard-p2c"]);
     const first = chat("shard-p2c", { stream: true });
     const [busy, other, job1] = await Promise.race([
       a.nextJob().then((j) => [a, b, j] as const),
@@ -104,8 +69,8 @@ describe("sharded regions", () => {
 
   it("opens a request on another shard when the one routing chose has lost its tab", async () => {
     await sharded(2);
-    const gone = await tabFrom(addressesOn(0, 2, 1, "gone")[0]!, ["shard-fail"]);
-    const stays = await tabFrom(addressesOn(1, 2, 1, "stays")[0]!, ["shard-fail"]);
+    const gone = await tabFrom(list, addressesOn(0, 2, 1, "gone")[0]!, ["shard-fail"]);
+    const stays = await tabFrom(list, addressesOn(1, 2, 1, "stays")[0]!, ["shard-fail"]);
     await untilRouting(
       (r) => idleOn(r, "wnam", "shard-fail") + idleOn(r, "wnam/1", "shard-fail") === 2,
     );
@@ -125,7 +90,7 @@ describe("sharded regions", () => {
 
   it("reads, resumes and cancels a job of shard 1 through /v1/jobs/:id", async () => {
     await sharded(2);
-    const t = await tabFrom(addressesOn(1, 2, 1, "jobs")[0]!, ["shard-jobs"]);
+    const t = await tabFrom(list, addressesOn(1, 2, 1, "jobs")[0]!, ["shard-jobs"]);
     const created = chat("shard-jobs", { stream: true });
     const job = await t.nextJob();
     expect(job.id).toMatch(/^job_wnam-1_[0-9a-f]{32}$/);
@@ -161,9 +126,9 @@ describe("sharded regions", () => {
     const before = await shard0.jobCounts();
     const [mover, idleMover] = addressesOn(1, 2, 2, "split");
     const [stayer] = addressesOn(0, 2, 1, "split");
-    const busy = await tabFrom(mover!, ["shard-split-a"]);
-    const idle = await tabFrom(idleMover!, ["shard-split-b"]);
-    const stays = await tabFrom(stayer!, ["shard-split-b"]);
+    const busy = await tabFrom(list, mover!, ["shard-split-a"]);
+    const idle = await tabFrom(list, idleMover!, ["shard-split-b"]);
+    const stays = await tabFrom(list, stayer!, ["shard-split-b"]);
     const created = chat("shard-split-a", { stream: true });
     const job = await busy.nextJob();
     expect(job.id.startsWith("job_wnam_")).toBe(true);
@@ -192,8 +157,8 @@ describe("sharded regions", () => {
 
     // Reconnecting, the moved tabs land on the new shard, which serves them.
     forgetRoutingCache();
-    const back = await tabFrom(mover!, ["shard-split-a"]);
-    await tabFrom(idleMover!, ["shard-split-b"]);
+    const back = await tabFrom(list, mover!, ["shard-split-a"]);
+    await tabFrom(list, idleMover!, ["shard-split-b"]);
     expect(await tabsOn(1)).toBe(2);
     expect(await tabsOn(0)).toBe(1);
     const again = chat("shard-split-a", { stream: true });
