@@ -176,6 +176,21 @@ export function tabgridPolicy(
     fastStart?: boolean;
     answerShare?: number;
     queueBehindUntimed?: boolean;
+    nextTurnTokens?: number;
+    rehomeTokens?: number;
+    rehomeMargin?: number;
+    firstWeight?: number;
+    firstBoundMs?: number;
+    replyQuantile?: number;
+    protectAtFixed?: boolean;
+    reserveMs?: number;
+    reserveAbove?: number;
+    reserveBelow?: number;
+    judgedWorseWeight?: boolean;
+    protectAtPrefill?: number;
+    /** EXPERIMENT: no protection after a conversation's last turn (the simulator knows it). */
+    oracleLastTurn?: boolean;
+    oracleTurnOdds?: boolean;
     /**
      * A tab turning idle takes a job queued behind another tab when it would start it sooner
      * (Scheduler.queuedToTake, as edge/region/placement.ts `dispatchWaiting` does). Off: the
@@ -208,6 +223,8 @@ export function tabgridPolicy(
     regional = false,
     spillMargin = DEFAULT_SPILL_MARGIN,
     summaryMaxAgeMs = 1000,
+    oracleLastTurn = false,
+    oracleTurnOdds = false,
     ...schedulerOptions
   } = options;
   const regionCount = regional ? REGION_HINTS.length : 1;
@@ -302,8 +319,10 @@ export function tabgridPolicy(
       const match = matchOf(req);
       const order = regionOrder(req);
       const affinityOf = () =>
-        affinity && c && c.turn > 0
-          ? { key: `${c.id}:${c.turn - 1}`, cachedTokens: c.historyTokens }
+        affinity && c
+          ? c.turn > 0
+            ? { key: `${c.id}:${c.turn - 1}`, cachedTokens: c.historyTokens }
+            : { key: "", cachedTokens: 0 }
           : undefined;
       const homeRegion = order[0]!;
       const homeResult = schedulers[homeRegion]!.choose(match, nowMs, affinityOf());
@@ -364,7 +383,12 @@ export function tabgridPolicy(
       // Without affinity the coordinator keeps no memory of conversations.
       if (c && affinity) {
         const held = job.req.promptTokens + job.req.completionTokens;
-        scheduler.served(id, `${c.id}:${c.turn}`, held, nowMs);
+        // EXPERIMENT oracleTurnOdds: protection × the true chance of another turn (5–10 turns).
+        const cont = c.turn < 4 ? 1 : (9 - c.turn) / (10 - c.turn);
+        if (oracleTurnOdds) scheduler.served(id, `${c.id}:${c.turn}`, held * cont, nowMs);
+        else if (oracleLastTurn && !job.req.followUp)
+          scheduler.served(id, `${c.id}:${c.turn}`, 0, nowMs);
+        else scheduler.served(id, `${c.id}:${c.turn}`, held, nowMs);
       }
       scheduler.left(id, jobId(job.req), nowMs);
       queuedReqs.delete(jobId(job.req));
