@@ -186,13 +186,6 @@ if (conversationCount > 0) {
     count: conversationCount,
     ...(flags.has("hold-weight") ? { holdWeight: numberFlag(flags, "hold-weight", 2) } : {}),
     ...(flags.has("miss-weight") ? { missWeight: numberFlag(flags, "miss-weight", 3) } : {}),
-    extra: {
-      ...(flags.has("next-turn-tokens")
-        ? { nextTurnTokens: numberFlag(flags, "next-turn-tokens", 0) }
-        : {}),
-      ...(flags.has("next-on-follow-ups") ? { nextTurnOnFollowUps: true } : {}),
-      ...(flags.has("first-weight") ? { firstWeight: numberFlag(flags, "first-weight", 1) } : {}),
-    },
   });
   console.log(
     `targets: ${verdict.met}/${verdict.total} met; ran in ${((Date.now() - convStarted) / 1000).toFixed(1)} s`,

@@ -11,7 +11,9 @@ import { loadWorld } from "./world.js";
  * variant of Tabgrid's policy (scheduler options as JSON) on the same conversations, with the
  * follow-ups' p95 against the same policy without affinity (issue 14's ≤ 0.4×) and first turns'
  * p95 beside it. Protection kept for follow-ups is taken from first turns, so a variant is better
- * only if it moves one without the other.
+ * only if it moves one without the other. Variants are tabgridPolicy options (SchedulerOptions and
+ * the simulator's oracleLastTurn / oracleTurnOdds upper bounds); an unknown key is ignored. The
+ * other policies docs/routing.md lists were measured with scheduler knobs kept on commit fc90af9.
  *
  *   node scripts/sim/run-ts.mjs scripts/sim/conversation-frontier.ts [--seeds 1,2]
  *        [--conversation-loads 0.7] [--conversations 1500] [--tabs 2000]

@@ -59,7 +59,6 @@ export function runConversations(opts: {
   count: number;
   holdWeight?: number;
   missWeight?: number;
-  extra?: Record<string, unknown>;
 }): { met: number; total: number } {
   const { world, tabs, seed, count } = opts;
   const ms = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${Math.round(v)} ms`);
@@ -73,7 +72,6 @@ export function runConversations(opts: {
           name: "tabgrid",
           ...(opts.holdWeight !== undefined ? { holdWeight: opts.holdWeight } : {}),
           ...(opts.missWeight !== undefined ? { missWeight: opts.missWeight } : {}),
-          ...(opts.extra ?? {}),
         }),
       () => tabgridPolicy(tabs, { name: "tabgrid, no affinity", affinity: false }),
       () => leastLoadedPolicy(tabs, createRng(seed + 2)),

@@ -176,21 +176,6 @@ export function tabgridPolicy(
     fastStart?: boolean;
     answerShare?: number;
     queueBehindUntimed?: boolean;
-    nextTurnTokens?: number;
-    rehomeTokens?: number;
-    rehomeMargin?: number;
-    firstWeight?: number;
-    firstBoundMs?: number;
-    replyQuantile?: number;
-    protectAtFixed?: boolean;
-    reserveMs?: number;
-    reserveAbove?: number;
-    reserveBelow?: number;
-    judgedWorseWeight?: boolean;
-    protectAtPrefill?: number;
-    /** EXPERIMENT: no protection after a conversation's last turn (the simulator knows it). */
-    oracleLastTurn?: boolean;
-    oracleTurnOdds?: boolean;
     /**
      * A tab turning idle takes a job queued behind another tab when it would start it sooner
      * (Scheduler.queuedToTake, as edge/region/placement.ts `dispatchWaiting` does). Off: the
@@ -213,6 +198,13 @@ export function tabgridPolicy(
      */
     summaryMaxAgeMs?: number;
     affinity?: boolean;
+    /**
+     * Upper bounds, not policies (the simulator knows what the coordinator cannot): no protection
+     * after a conversation's last turn, or protection scaled by the true chance of another turn
+     * (conversations have 5–10 turns). scripts/sim/conversation-frontier.ts measures them.
+     */
+    oracleLastTurn?: boolean;
+    oracleTurnOdds?: boolean;
     name?: string;
   } = {},
 ): Policy {
@@ -319,10 +311,8 @@ export function tabgridPolicy(
       const match = matchOf(req);
       const order = regionOrder(req);
       const affinityOf = () =>
-        affinity && c
-          ? c.turn > 0
-            ? { key: `${c.id}:${c.turn - 1}`, cachedTokens: c.historyTokens }
-            : { key: "", cachedTokens: 0 }
+        affinity && c && c.turn > 0
+          ? { key: `${c.id}:${c.turn - 1}`, cachedTokens: c.historyTokens }
           : undefined;
       const homeRegion = order[0]!;
       const homeResult = schedulers[homeRegion]!.choose(match, nowMs, affinityOf());
@@ -382,13 +372,10 @@ export function tabgridPolicy(
       const c = job.req.conversation;
       // Without affinity the coordinator keeps no memory of conversations.
       if (c && affinity) {
-        const held = job.req.promptTokens + job.req.completionTokens;
-        // EXPERIMENT oracleTurnOdds: protection × the true chance of another turn (5–10 turns).
-        const cont = c.turn < 4 ? 1 : (9 - c.turn) / (10 - c.turn);
-        if (oracleTurnOdds) scheduler.served(id, `${c.id}:${c.turn}`, held * cont, nowMs);
-        else if (oracleLastTurn && !job.req.followUp)
-          scheduler.served(id, `${c.id}:${c.turn}`, 0, nowMs);
-        else scheduler.served(id, `${c.id}:${c.turn}`, held, nowMs);
+        let held = job.req.promptTokens + job.req.completionTokens;
+        if (oracleLastTurn && !job.req.followUp) held = 0;
+        if (oracleTurnOdds && c.turn >= 4) held *= (9 - c.turn) / (10 - c.turn);
+        scheduler.served(id, `${c.id}:${c.turn}`, held, nowMs);
       }
       scheduler.left(id, jobId(job.req), nowMs);
       queuedReqs.delete(jobId(job.req));

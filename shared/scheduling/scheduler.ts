@@ -66,33 +66,6 @@ export interface SchedulerOptions {
   queueBehindUntimed?: boolean;
   /** See SpeedTrackerOptions.fastStart. */
   fastStart?: boolean;
-  /**
-   * EXPERIMENTS for issue 14's affinity target at 70% load (measured by
-   * scripts/sim/conversation-frontier.ts, reverted after; docs/routing.md). A first chat turn
-   * passes an affinity with cachedTokens 0. nextTurnTokens: a first turn is scored as if it also
-   * prefilled this many more tokens (its follow-ups' messages), protections weighed firstWeight×.
-   * firstWeight + firstBoundMs: a first turn whose choice is a protected holder takes the best tab
-   * with protections weighed firstWeight× if its estimate stays under firstBoundMs. rehomeTokens:
-   * a follow-up on its holder moves to an unprotected tab when that is faster counting this many
-   * more tokens (its later turns). protectAtPrefill (+ protectAtFixed): price protection at
-   * min(this, the tab's prefill speed) (or at this speed for every tab). reserveMs, reserveAbove,
-   * reserveBelow: a first turn under reserveBelow tokens counts reserveMs per 1,000 tokens/s of
-   * prefill above reserveAbove (keep the fastest tabs for long prompts). replyQuantile: ReplyPace's
-   * quantile. judgedWorseWeight: a follow-up leaving a holder judged worse weighs protections as a
-   * miss does.
-   */
-  nextTurnTokens?: number;
-  rehomeTokens?: number;
-  rehomeMargin?: number;
-  firstWeight?: number;
-  firstBoundMs?: number;
-  replyQuantile?: number;
-  protectAtFixed?: boolean;
-  reserveMs?: number;
-  reserveAbove?: number;
-  reserveBelow?: number;
-  judgedWorseWeight?: boolean;
-  protectAtPrefill?: number;
 }
 
 /** What decides whether a tab is offered work at all, apart from the work on it. */
@@ -157,17 +130,6 @@ export class Scheduler {
   private readonly overdueShare: number;
   private readonly answerShare: number;
   private readonly queueBehindUntimed: boolean;
-  private readonly nextTurnTokens: number;
-  private readonly rehomeTokens: number;
-  private readonly rehomeMargin: number;
-  private readonly firstWeight: number;
-  private readonly firstBoundMs: number;
-  private readonly protectAtPrefill: number;
-  private readonly protectAtFixed: boolean;
-  private readonly reserveMs: number;
-  private readonly reserveAbove: number;
-  private readonly reserveBelow: number;
-  private readonly judgedWorseWeight: boolean;
   /** Jobs waiting behind another tab's running job, with their requests (queuedToTake). */
   private readonly queuedJobs = new Map<string, { tabId: string; req: MatchRequest }>();
   /** Queued chat turns (see `assigned`), protected once they start. */
@@ -184,27 +146,13 @@ export class Scheduler {
     this.holdMs = options.holdMs ?? DEFAULT_HOLD_MS;
     this.pace =
       (options.learnReplyPace ?? true) && this.holdMs > 0
-        ? new ReplyPace({
-            maxMs: this.holdMs,
-            ...(options.replyQuantile ? { quantile: options.replyQuantile } : {}),
-          })
+        ? new ReplyPace({ maxMs: this.holdMs })
         : null;
     this.holdWeight = options.holdWeight ?? DEFAULT_HOLD_WEIGHT;
     this.missWeight = options.missWeight ?? DEFAULT_MISS_WEIGHT;
     this.overdueShare = options.overdueShare ?? DEFAULT_OVERDUE_SHARE;
     this.answerShare = options.answerShare ?? DEFAULT_ANSWER_SHARE;
     this.queueBehindUntimed = options.queueBehindUntimed ?? false;
-    this.nextTurnTokens = options.nextTurnTokens ?? 0;
-    this.rehomeTokens = options.rehomeTokens ?? 0;
-    this.rehomeMargin = options.rehomeMargin ?? 1;
-    this.firstWeight = options.firstWeight ?? 1;
-    this.firstBoundMs = options.firstBoundMs ?? Infinity;
-    this.protectAtPrefill = options.protectAtPrefill ?? Infinity;
-    this.protectAtFixed = options.protectAtFixed ?? false;
-    this.reserveMs = options.reserveMs ?? 0;
-    this.reserveAbove = options.reserveAbove ?? 800;
-    this.reserveBelow = options.reserveBelow ?? Infinity;
-    this.judgedWorseWeight = options.judgedWorseWeight ?? false;
     this.tracker = new SpeedTracker({ fastStart: options.fastStart ?? true });
   }
 
@@ -265,81 +213,9 @@ export class Scheduler {
   choose(req: MatchRequest, nowMs: number, affinity?: Affinity): MatchResult {
     this.expireHolds(nowMs);
     this.extendOverdue(nowMs);
-    if (affinity && affinity.cachedTokens > 0) this.pace?.replied(affinity.key, nowMs);
+    if (affinity) this.pace?.replied(affinity.key, nowMs);
     const result = this.index.match(req, nowMs);
-    if (!affinity) return result;
-    if (affinity.cachedTokens === 0) return this.firstTurn(result, req, nowMs);
-    const r = this.withAffinity(result, req, nowMs, affinity);
-    return this.rehome(r, req, nowMs, affinity);
-  }
-
-  private pickOf(result: MatchResult): Match | null {
-    return result.kind === "no_tabs" ? null : result.kind === "match" ? result.match : result.best;
-  }
-
-  /** EXPERIMENT: a first turn avoids protected holders while it stays under a bound. */
-  private firstTurn(result: MatchResult, req: MatchRequest, nowMs: number): MatchResult {
-    if (this.reserveMs > 0 && req.promptTokens < this.reserveBelow) {
-      const tabs = [...this.index.tabs()].map((t) => {
-        const over = Math.max(0, t.prefillTokensPerSec - this.reserveAbove) / 1000;
-        return over > 0 ? { ...t, accessDelayMs: t.accessDelayMs + this.reserveMs * over } : t;
-      });
-      const again = idleFirst(
-        (idleOnly) => linearBest(tabs, req, nowMs, this.index.staleAfterMs, idleOnly),
-        req,
-        this.index.idlePreference,
-      );
-      const pick = this.pickOf(again);
-      const tab = pick ? this.index.get(pick.tab.id) : undefined;
-      return tab ? withBudget({ tab, estimate: scoreTab(tab, req, nowMs) }, req) : result;
-    }
-    if (this.nextTurnTokens > 0) {
-      const { latencyBudgetMs: _b, ...rest } = req;
-      const alt = this.pickOf(
-        this.missed(
-          this.index.match(
-            { ...rest, promptTokens: req.promptTokens + this.nextTurnTokens },
-            nowMs,
-          ),
-          { ...rest, promptTokens: req.promptTokens + this.nextTurnTokens },
-          nowMs,
-          this.firstWeight,
-        ),
-      );
-      return alt
-        ? withBudget({ tab: alt.tab, estimate: scoreTab(alt.tab, req, nowMs) }, req)
-        : result;
-    }
-    const chosen = this.pickOf(result);
-    if (this.firstWeight <= 1 || !chosen || !this.penalty.has(chosen.tab.id)) return result;
-    const alt = this.pickOf(this.missed(result, req, nowMs, this.firstWeight));
-    if (!alt || alt.estimate.objectiveMs > this.firstBoundMs) return result;
-    return withBudget(alt, req);
-  }
-
-  /** EXPERIMENT: a follow-up on its holder moves to an unprotected faster tab for later turns. */
-  private rehome(
-    result: MatchResult,
-    req: MatchRequest,
-    nowMs: number,
-    affinity: Affinity,
-  ): MatchResult {
-    const chosen = this.pickOf(result);
-    if (this.rehomeTokens <= 0 || !chosen || this.holds.get(chosen.tab.id) !== affinity.key)
-      return result;
-    const { latencyBudgetMs: _b, ...rest } = req;
-    const extra = this.rehomeTokens;
-    const alt = this.pickOf(
-      this.index.match({ ...rest, promptTokens: req.promptTokens + extra }, nowMs),
-    );
-    if (!alt || alt.tab.id === chosen.tab.id || this.penalty.has(alt.tab.id)) return result;
-    const here = scoreTab(
-      chosen.tab,
-      { ...rest, promptTokens: req.promptTokens - affinity.cachedTokens + extra },
-      nowMs,
-    ).objectiveMs;
-    if (alt.estimate.objectiveMs * this.rehomeMargin >= here) return result;
-    return withBudget({ tab: alt.tab, estimate: scoreTab(alt.tab, req, nowMs) }, req);
+    return affinity ? this.withAffinity(result, req, nowMs, affinity) : result;
   }
 
   /**
@@ -358,11 +234,7 @@ export class Scheduler {
     const tab = this.corrected(tabId);
     if (tab && this.holdMs > 0 && heldTokens > 0) {
       const untilMs = nowMs + this.holdWindowMs();
-      const ms =
-        (this.holdWeight * heldTokens * 1000) /
-        (this.protectAtFixed
-          ? this.protectAtPrefill
-          : Math.min(this.protectAtPrefill, tab.prefillTokensPerSec));
+      const ms = (this.holdWeight * heldTokens * 1000) / tab.prefillTokensPerSec;
       this.penalty.set(tabId, { ms, untilMs });
       this.expiries.push(untilMs, { tabId, untilMs });
     }
@@ -400,8 +272,7 @@ export class Scheduler {
     if (chosen && chosen.tab.id !== best.tab.id) {
       const waits = best.tab.queue.jobsAhead > 0 && chosen.tab.queue.jobsAhead === 0;
       const factor = waits ? this.index.idlePreference : 1;
-      if (best.estimate.objectiveMs * factor >= chosen.estimate.objectiveMs)
-        return this.judgedWorseWeight ? this.missed(result, req, nowMs) : result;
+      if (best.estimate.objectiveMs * factor >= chosen.estimate.objectiveMs) return result;
     }
     return withBudget(best, req);
   }
@@ -415,16 +286,11 @@ export class Scheduler {
    * A follow-up whose history is gone: if the choice is another conversation's protected holder,
    * choose again with protections weighed `missWeight` times (a scan, only in this case).
    */
-  private missed(
-    result: MatchResult,
-    req: MatchRequest,
-    nowMs: number,
-    weight = this.missWeight,
-  ): MatchResult {
+  private missed(result: MatchResult, req: MatchRequest, nowMs: number): MatchResult {
     const chosen =
       result.kind === "no_tabs" ? null : result.kind === "match" ? result.match : result.best;
-    if (weight <= 1 || !chosen || !this.penalty.has(chosen.tab.id)) return result;
-    const extra = weight - 1;
+    if (this.missWeight <= 1 || !chosen || !this.penalty.has(chosen.tab.id)) return result;
+    const extra = this.missWeight - 1;
     const tabs = [...this.index.tabs()].map((t) => {
       const ms = this.penalty.get(t.id)?.ms ?? 0;
       return ms ? { ...t, accessDelayMs: t.accessDelayMs + extra * ms } : t;
@@ -545,11 +411,7 @@ export class Scheduler {
     const endMs = this.loads.get(tabId)?.runningEndMs() ?? 0;
     if (!tab || this.holdMs <= 0 || endMs <= 0) return;
     const tokens = expected.promptTokens + expected.maxTokens;
-    const ms =
-      (this.holdWeight * tokens * 1000) /
-      (this.protectAtFixed
-        ? this.protectAtPrefill
-        : Math.min(this.protectAtPrefill, tab.prefillTokensPerSec));
+    const ms = (this.holdWeight * tokens * 1000) / tab.prefillTokensPerSec;
     const untilMs = endMs + this.holdWindowMs();
     this.penalty.set(tabId, { ms, untilMs, jobId });
     this.expiries.push(untilMs, { tabId, untilMs });
