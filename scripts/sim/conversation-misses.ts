@@ -124,6 +124,7 @@ for (const load of loads) {
       ...(flags.has("hold-ms") ? { holdMs: numberFlag(flags, "hold-ms", 60_000) } : {}),
       ...(flags.has("no-pace") ? { learnReplyPace: false } : {}),
       ...(flags.has("miss-weight") ? { missWeight: numberFlag(flags, "miss-weight", 3) } : {}),
+      ...(JSON.parse(flags.get("opts") ?? "{}") as object),
     }),
     tabs,
     truth,
@@ -151,6 +152,13 @@ for (const load of loads) {
     e.ttft.push(ttft);
     cause.set(k, e);
   };
+  // First turns that evicted a history the follow-up then missed: how long after the turn
+  // ended (inside the protection window means protection was weighed and lost).
+  const afterEnd: number[] = [];
+  for (const o of misses) {
+    const e = decisions.get(o.req)?.evictor;
+    if (e && !e.behindTurn && e.req.conversation?.turn === 0) afterEnd.push(e.afterEndMs);
+  }
   for (const o of misses) {
     const d = decisions.get(o.req);
     if (!d) {
@@ -206,6 +214,52 @@ for (const load of loads) {
   const missGpu = new Map<string, number>();
   for (const o of misses) missGpu.set(tabs[o.tab]!.gpu, (missGpu.get(tabs[o.tab]!.gpu) ?? 0) + 1);
   console.log(`misses ran on: ${JSON.stringify(Object.fromEntries(missGpu))}`);
+  if (afterEnd.length > 0)
+    console.log(
+      `first turns that evicted a missed history, after its turn ended: p10 ${ms(percentile(afterEnd, 10))}, p50 ${ms(percentile(afterEnd, 50))}, p90 ${ms(percentile(afterEnd, 90))}`,
+    );
+  // Issue 14's target is 0.4× the no-affinity p95: which follow-ups are over it, by the tab's GPU
+  // and whether the history was cached there. At most 5% of follow-ups may be.
+  const noAffinityAll = simulate(
+    tabgridPolicy(tabs, { affinity: false }),
+    tabs,
+    conversationArrivals(world, tabs, seed, load, count),
+    newTruth(tabs.length),
+  ).filter((o) => o.req.conversation!.id >= count / 10);
+  const noAffinity = noAffinityAll.filter((o) => o.req.conversation!.turn >= 1);
+  // First turns' own tail, with and without affinity: where it ran and how long its prompt was.
+  const firstTail = (outs: typeof outcomes, name: string) => {
+    const first = outs.filter(
+      (o) => o.req.conversation!.id >= count / 10 && o.req.conversation!.turn === 0,
+    );
+    const p = percentile(
+      first.map((o) => o.ttftMs),
+      95,
+    );
+    const tail = first.filter((o) => o.ttftMs >= p * 0.9);
+    const gpu = new Map<string, number>();
+    for (const o of tail) gpu.set(tabs[o.tab]!.gpu, (gpu.get(tabs[o.tab]!.gpu) ?? 0) + 1);
+    console.log(
+      `first turns at ≥ 0.9× their p95 (${ms(p)}), ${name}: ${tail.length}; by GPU ${JSON.stringify(Object.fromEntries(gpu))}; mean prompt ${Math.round(mean(tail.map((o) => o.req.promptTokens)))} tokens`,
+    );
+  };
+  firstTail(outcomes, "with affinity");
+  firstTail(noAffinityAll, "without");
+  const target =
+    0.4 *
+    percentile(
+      noAffinity.map((o) => o.ttftMs),
+      95,
+    );
+  const over = new Map<string, number>();
+  for (const o of measured.filter((m) => m.ttftMs > target)) {
+    const k = `${tabs[o.tab]!.gpu} ${o.cached ? "hit" : "miss"}`;
+    over.set(k, (over.get(k) ?? 0) + 1);
+  }
+  const overCount = [...over.values()].reduce((a, b) => a + b, 0);
+  console.log(
+    `over the target (0.4 × no-affinity p95 = ${ms(target)}): ${overCount}, at most ${Math.floor(measured.length * 0.05)} for p95; ${JSON.stringify(Object.fromEntries([...over].sort((a, b) => b[1] - a[1])))}`,
+  );
   const rows = [...cause.entries()]
     .sort((a, b) => b[1].n - a[1].n)
     .map(([k, e]) => [

@@ -198,6 +198,13 @@ export function tabgridPolicy(
      */
     summaryMaxAgeMs?: number;
     affinity?: boolean;
+    /**
+     * Upper bounds, not policies (the simulator knows what the coordinator cannot): no protection
+     * after a conversation's last turn, or protection scaled by the true chance of another turn
+     * (conversations have 5–10 turns). scripts/sim/conversation-frontier.ts measures them.
+     */
+    oracleLastTurn?: boolean;
+    oracleTurnOdds?: boolean;
     name?: string;
   } = {},
 ): Policy {
@@ -208,6 +215,8 @@ export function tabgridPolicy(
     regional = false,
     spillMargin = DEFAULT_SPILL_MARGIN,
     summaryMaxAgeMs = 1000,
+    oracleLastTurn = false,
+    oracleTurnOdds = false,
     ...schedulerOptions
   } = options;
   const regionCount = regional ? REGION_HINTS.length : 1;
@@ -363,7 +372,9 @@ export function tabgridPolicy(
       const c = job.req.conversation;
       // Without affinity the coordinator keeps no memory of conversations.
       if (c && affinity) {
-        const held = job.req.promptTokens + job.req.completionTokens;
+        let held = job.req.promptTokens + job.req.completionTokens;
+        if (oracleLastTurn && !job.req.followUp) held = 0;
+        if (oracleTurnOdds && c.turn >= 4) held *= (9 - c.turn) / (10 - c.turn);
         scheduler.served(id, `${c.id}:${c.turn}`, held, nowMs);
       }
       scheduler.left(id, jobId(job.req), nowMs);
