@@ -23,6 +23,7 @@ import type { ShardLeaf } from "./shard-map.js";
 import { parseShard, shardIdToken } from "./shard-name.js";
 import { ShardRole } from "./shard-role.js";
 import { continuationPort } from "../region-client/continue-elsewhere.js";
+import { BATCH_ACK, decodeBatch } from "../tab-link/link-envelope.js";
 
 /**
  * One Region Durable Object per shard of a location hint (shard-name.ts: `wnam`, `wnam/3`): the tabs connected to it, matching, durable job
@@ -86,9 +87,31 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
     return this.parts.channel.accept(request);
   }
 
+  /**
+   * A tab's frame, or a batch of them from its tab link (edge/tab-link/link-envelope.ts): each frame
+   * of a batch is handled in order as if it had come alone, then the batch is acknowledged, which
+   * releases the link's next batch. Stateless per message, so a batch is read the same after the
+   * object woke from hibernation. A batch that does not parse goes to the channel as one frame,
+   * which refuses it as a bad frame.
+   */
   override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
-    await this.ready();
-    await this.forward(await this.parts.channel.receive(ws, raw));
+    const frames = decodeBatch(raw);
+    if (frames === null || frames === "malformed") {
+      await this.ready();
+      await this.forward(await this.parts.channel.receive(ws, raw));
+      return;
+    }
+    try {
+      await this.ready();
+      for (const frame of frames) await this.forward(await this.parts.channel.receive(ws, frame));
+    } finally {
+      // Even when handling threw: the link would otherwise hold the tab's frames for good.
+      try {
+        ws.send(BATCH_ACK);
+      } catch {
+        // The socket closed (the tab was refused, or left): no link is waiting.
+      }
+    }
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {

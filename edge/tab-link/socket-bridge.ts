@@ -3,6 +3,8 @@ import { MAX_FRAME_BYTES } from "../../shared/protocol/node-messages.js";
 import { closeSocket, frameTooLarge } from "../durable/socket.js";
 import { log } from "../http/log.js";
 import type { SocketBudget } from "../region/frame-budget.js";
+import { FrameBatcher } from "./frame-batcher.js";
+import { BATCH_ACK } from "./link-envelope.js";
 
 /**
  * Forward frames and closes between a tab's socket and its Region object's, keeping the tab within
@@ -12,10 +14,17 @@ import type { SocketBudget } from "../region/frame-budget.js";
  * buffers, each one an event — finds no listener and is dropped here unread: none of them queues in
  * the Region ahead of its own work (docs/limits.md, "Abuse benchmark").
  *
+ * The tab's budgeted frames go to the Region in batches paced by the Region's acknowledgements
+ * (frame-batcher.ts, link-envelope.ts): one message event in the Region per batch instead of one
+ * per frame. The acknowledgements end here; the tab never sees them. Before the tab's close goes on
+ * to the Region, the frames still waiting go first, so the Region has all of them before the close.
+ *
  * Transparent otherwise: the Region's frames (challenge, welcome, job.assign, pong…) and closes go
  * to the tab unchanged, and the tab's closes to the Region, so protocol, reconnect and resend
  * behave as if the tab's socket ended in the Region. `onRefused` hears the close code of a refusal
- * (link-route.ts keeps a flooder's address from reconnecting for a while).
+ * (link-route.ts keeps a flooder's address from reconnecting for a while); the frames of a refused
+ * tab still waiting for an acknowledgement are dropped with it (the Region counts the refusal as
+ * the tab's fault and moves its job, as it does when the tab's frames stop).
  */
 export function bridge(
   tab: WebSocket,
@@ -26,6 +35,7 @@ export function bridge(
   const refuse = (code: number, reason: string) => {
     // Frames still arriving from a refused tab find no listener: they go nowhere, run no code here.
     tab.removeEventListener("message", onTabFrame);
+    batcher.discard();
     onRefused?.(code);
     log("warn", "tab link refused frames", { closeCode: code, reason });
     closeSocket(tab, code, reason);
@@ -33,6 +43,13 @@ export function bridge(
   };
   tab.accept();
   region.accept();
+  const batcher = new FrameBatcher((message) => {
+    try {
+      region.send(message);
+    } catch {
+      // The Region's side is closing; its close event closes the tab.
+    }
+  });
   const onTabFrame = (e: MessageEvent) => {
     const raw = e.data as string | ArrayBuffer;
     if (!budget.take(raw))
@@ -40,22 +57,25 @@ export function bridge(
     if (frameTooLarge(raw, MAX_FRAME_BYTES)) {
       return refuse(CloseCode.FrameTooLarge, `frame too large (limit ${MAX_FRAME_BYTES} bytes)`);
     }
-    try {
-      region.send(raw);
-    } catch {
-      // The Region's side is closing; its close event closes the tab.
-    }
+    batcher.push(raw);
   };
   tab.addEventListener("message", onTabFrame);
   region.addEventListener("message", (e: MessageEvent) => {
+    if (e.data === BATCH_ACK) return batcher.acked();
     try {
       tab.send(e.data as string | ArrayBuffer);
     } catch {
       // The tab's side is closing; its close event closes the Region's.
     }
   });
-  tab.addEventListener("close", (e: CloseEvent) => closeSocket(region, e.code, e.reason));
+  tab.addEventListener("close", (e: CloseEvent) => {
+    batcher.drain();
+    closeSocket(region, e.code, e.reason);
+  });
   region.addEventListener("close", (e: CloseEvent) => closeSocket(tab, e.code, e.reason));
-  tab.addEventListener("error", () => closeSocket(region, 1011, "tab socket failed"));
+  tab.addEventListener("error", () => {
+    batcher.drain();
+    closeSocket(region, 1011, "tab socket failed");
+  });
   region.addEventListener("error", () => closeSocket(tab, 1011, "coordinator socket failed"));
 }
