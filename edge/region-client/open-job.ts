@@ -18,21 +18,23 @@ import type { OpenJobResult } from "../region/job-events.js";
 import type { JobRequest } from "../region/job-request.js";
 import { regionFor, shardStub, type RegionName, type RegionStub } from "../region/region-stub.js";
 import { shardSettings } from "../region/shard-config.js";
-import { parseShard, type Shard } from "../region/shard-name.js";
+import type { Shard } from "../region/shard-name.js";
 import { queueWithCredit } from "../credits/queue-place.js";
+import { hintRows } from "./hint-rows.js";
 import { hintCapacity, queueShard, shardOrder, shardsOf } from "./shard-routing.js";
 
 /** Shards of the home region tried before spilling over (a stale summary can send one astray). */
 const MAX_HOME_SHARDS = 3;
 
-export type Opened =
-  | {
-      kind: "tab";
-      region: RegionName;
-      stub: RegionStub;
-      opened: Extract<OpenJobResult, { ok: true }>;
-    }
-  | { kind: "fallback"; reason: JobError };
+interface TabOpened {
+  kind: "tab";
+  region: RegionName;
+  stub: RegionStub;
+  opened: Extract<OpenJobResult, { ok: true }>;
+}
+export type Opened = TabOpened | { kind: "fallback"; reason: JobError };
+/** A shard's capacity refusal (`offerMs`: it declined a request asked with `acceptUpToMs`). */
+type Refused = Extract<OpenJobResult, { ok: false }>;
 
 /** What the request asks of matching, as the Region objects will see it. */
 export function matchOf(request: JobRequest, client: Location): MatchRequest {
@@ -47,17 +49,16 @@ export function matchOf(request: JobRequest, client: Location): MatchRequest {
   };
 }
 
-/** A hint's offer for a model, its shards' reports merged (shared/scheduling/spillover.ts). */
+/**
+ * A hint's offer for a model, its shards' reports merged (shared/scheduling/spillover.ts). The
+ * rows come grouped by hint once per routing view read (hint-rows.ts), not filtered per call.
+ */
 export function hintOffer(
   view: RoutingView,
   hint: RegionHint,
   model: string,
 ): ModelOffer | undefined {
-  return mergeOffers(
-    Object.entries(view.summaries)
-      .filter(([name]) => parseShard(name)?.hint === hint)
-      .map(([, row]) => row.offers?.[model]),
-  );
+  return mergeOffers(hintRows(view.summaries, hint).map((row) => row.offers?.[model]));
 }
 
 /**
@@ -90,6 +91,20 @@ export async function openJob(
     const opened = await stub.openJob(asked, queue);
     return { stub, opened };
   };
+  /**
+   * Ask `shard` of `region` to take the request now (no queueing): the opened job, or the shard's
+   * capacity refusal (the caller tries elsewhere); any other error is the client's answer.
+   */
+  const attempt = async (
+    region: RegionName,
+    shard: Shard,
+    asked: JobRequest,
+  ): Promise<TabOpened | Refused> => {
+    const { stub, opened } = await tryShard(shard, false, asked);
+    if (opened.ok) return { kind: "tab", region, stub, opened };
+    if (!isCapacityError(opened.error)) throw apiErrorFromJob(opened.error);
+    return opened;
+  };
   const withLimit = (ms: number): JobRequest =>
     Number.isFinite(ms) ? { ...request, acceptUpToMs: ms } : request;
 
@@ -117,15 +132,13 @@ export async function openJob(
   const declined: Shard[] = [];
   const homeLimit = withLimit(homeAcceptUpToMs(ranked));
   for (const shard of order.slice(0, MAX_HOME_SHARDS)) {
-    const next = await tryShard(shard, false, homeLimit);
-    if (next.opened.ok) return { kind: "tab", region: home, stub: next.stub, opened: next.opened };
-    const { error, offerMs } = next.opened;
-    if (offerMs !== undefined) {
+    const next = await attempt(home, shard, homeLimit);
+    if (!isRefused(next)) return next;
+    if (next.offerMs !== undefined) {
       declined.push(shard);
-      homeOfferMs = Math.min(homeOfferMs ?? Infinity, offerMs);
+      homeOfferMs = Math.min(homeOfferMs ?? Infinity, next.offerMs);
     }
-    if (!isCapacityError(error)) throw apiErrorFromJob(error);
-    if (!reason || reason.code === "model_not_served") reason = error;
+    reason = keptReason(reason, next.error);
   }
   if (!reason) throw new Error("no shard tried");
 
@@ -139,16 +152,14 @@ export async function openJob(
   for (const region of plan.tries) {
     const shard = shardOrder(view, region, model, initial)[0];
     if (!shard) continue;
-    const next = await tryShard(shard, false, withLimit(plan.acceptUpToMs));
-    if (next.opened.ok) return { kind: "tab", region, stub: next.stub, opened: next.opened };
-    if (!isCapacityError(next.opened.error)) throw apiErrorFromJob(next.opened.error);
-    if (reason.code === "model_not_served") reason = next.opened.error;
+    const next = await attempt(region, shard, withLimit(plan.acceptUpToMs));
+    if (!isRefused(next)) return next;
+    reason = keptReason(reason, next.error);
   }
   // Home declined for a neighbour that then did not beat it: home takes it after all.
   for (const shard of declined) {
-    const next = await tryShard(shard, false);
-    if (next.opened.ok) return { kind: "tab", region: home, stub: next.stub, opened: next.opened };
-    if (!isCapacityError(next.opened.error)) throw apiErrorFromJob(next.opened.error);
+    const next = await attempt(home, shard, request);
+    if (!isRefused(next)) return next;
   }
 
   if (env.FALLBACK_URL) return { kind: "fallback", reason };
@@ -173,6 +184,19 @@ export async function openJob(
   return { kind: "tab", region: queueRegion, stub: queued.stub, opened: queued.opened };
 }
 
+function isRefused(answer: TabOpened | Refused): answer is Refused {
+  return "ok" in answer;
+}
+
+/**
+ * The refusal a client gets if nobody takes its request: the first shard's, unless that one only
+ * said the model is not served there and a later shard had something to say about capacity.
+ */
+function keptReason(kept: JobError | null, next: JobError): JobError {
+  return !kept || kept.code === "model_not_served" ? next : kept;
+}
+
+/** What counts as "no room here, try elsewhere"; every other error is rethrown to the client. */
 function isCapacityError(e: JobError): boolean {
   return e.code === "no_capacity" || e.code === "model_not_served" || e.code === "over_budget";
 }

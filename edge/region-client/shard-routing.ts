@@ -5,8 +5,9 @@ import { routingView } from "../directory/directory-client.js";
 import type { AppEnv } from "../env.js";
 import { shardSettings } from "../region/shard-config.js";
 import { evenLeaves, leafFor, shardHash, type ShardLeaf } from "../region/shard-map.js";
-import { parseShard, shardName, type Shard } from "../region/shard-name.js";
+import { shardName, type Shard } from "../region/shard-name.js";
 import { regionFor, shardStub, type RegionStub } from "../region/region-stub.js";
+import { hintRows } from "./hint-rows.js";
 
 /** The shards serving a hint: its stored layout, else REGION_SHARDS even shards. */
 export function shardsOf(view: RoutingView, hint: RegionHint, initial: number): Shard[] {
@@ -90,8 +91,7 @@ export function hintCapacity(
   model: string,
 ): { nodes: number; idle: number } {
   const out = { nodes: 0, idle: 0 };
-  for (const [name, row] of Object.entries(summaries)) {
-    if (parseShard(name)?.hint !== hint) continue;
+  for (const row of hintRows(summaries, hint)) {
     out.nodes += row.models[model]?.nodes ?? 0;
     out.idle += row.models[model]?.idle ?? 0;
   }
