@@ -58,7 +58,7 @@ export class TabChannel {
   /** Sockets this channel closed: frames still in flight from them cost nothing (bench:abuse). */
   private readonly rejected = new WeakSet<WebSocket>();
   /** Sockets opened per address per minute (made on first use: it creates its table). */
-  private connects: TabConnects | null = null;
+  private connectsTable: TabConnects | null = null;
   /**
    * Each registered socket's tab, so a frame finds its tab without decoding the socket's
    * attachment (a native call and a structured-clone read per frame). Memory only: after the
@@ -75,10 +75,14 @@ export class TabChannel {
     private readonly trust: TabTrust,
   ) {}
 
+  private get connects(): TabConnects {
+    this.connectsTable ??= new TabConnects(this.ctx.storage.sql, this.config.tabConnectsPerMinute);
+    return this.connectsTable;
+  }
+
   /** WebSocket upgrade from the Worker, which put the tab's location and IP in headers. */
   async accept(request: Request): Promise<Response> {
     const ip = request.headers.get("x-tabgrid-node-ip") ?? "unknown";
-    this.connects ??= new TabConnects(this.ctx.storage.sql, this.config.tabConnectsPerMinute);
     const penaltyS = this.connects.penaltyS(ip);
     if (penaltyS !== null) {
       return errorResponse(
@@ -203,7 +207,6 @@ export class TabChannel {
   private penalize(ws: WebSocket): void {
     const att = ws.deserializeAttachment() as SocketAttachment | null;
     if (!att) return;
-    this.connects ??= new TabConnects(this.ctx.storage.sql, this.config.tabConnectsPerMinute);
     this.connects.penalize(att.ip);
   }
 
