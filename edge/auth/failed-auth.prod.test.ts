@@ -6,7 +6,7 @@ import { FAILED_AUTH_BURST, FAILED_AUTH_PER_MIN } from "./failed-auth.js";
 /**
  * An address sending made-up `tg_…` keys (issue 11, bench:abuse unauth-flood): each one cost a
  * SHA-256 and a key-directory call before its 401, without end. Past FAILED_AUTH_BURST failures
- * the address is answered 429 before either, in OpenAI's error shape; other addresses, and a key
+ * the address is answered 429 before either, in OpenAI's error shape (held first: early-refusal.ts); other addresses, and a key
  * this isolate already verified, are not affected, and no refusal is counted against a key.
  */
 
@@ -59,7 +59,8 @@ describe("failed authentications per address", () => {
     const other = await asKey(madeUp(2000), "198.51.100.132");
     expect(other.status).toBe(401);
     expect(await code(other)).toBe("invalid_api_key");
-  });
+    // Two refusals held up to 1.5 × REFUSAL_HOLD_MS each (early-refusal.ts).
+  }, 20_000);
 
   it("a valid key keeps working from a refused address once verified here; refusals cost the key nothing", async () => {
     const guesser = "198.51.100.141";
@@ -76,5 +77,5 @@ describe("failed authentications per address", () => {
       expect((await asKey(`tg_${id}_${"C".repeat(43)}`, guesser)).status).toBe(429);
     }
     expect((await asKey(key, "198.51.100.143")).status).toBe(404);
-  });
+  }, 20_000);
 });
