@@ -3,6 +3,7 @@ import { readConfig } from "../config.js";
 import type { AppContext, AppEnv } from "../env.js";
 import { ApiError } from "../http/api-error.js";
 import type { Admission, ClientDurableObject, ClientLimits } from "./client-do.js";
+import { holdRefusal } from "./early-refusal.js";
 import { failedAuthRefusal, noteFailedAuth } from "./failed-auth.js";
 import { keyAttempt } from "./key-attempt.js";
 import { knownValidKey, verifyKey } from "./verify-key.js";
@@ -88,7 +89,10 @@ export function authenticate(): MiddlewareHandler<AppContext> {
       // The Worker's first check (early-refusal.ts) answers most of these before this runs.
       const overLimit = failedAuthRefusal(ip);
       const known = parsed !== null && knownValidKey(parsed.id);
-      if (overLimit && !known) throw overLimit;
+      if (overLimit && !known) {
+        await holdRefusal();
+        throw overLimit;
+      }
       const failed = (code: string) =>
         noteFailedAuth(ip, { requestId: c.get("requestId") ?? "unknown", code });
       if (!attempt.bearer) {
@@ -108,7 +112,10 @@ export function authenticate(): MiddlewareHandler<AppContext> {
       }
       const verified = await verifyKey(c.env, parsed, { cacheOnly: overLimit !== null });
       if (verified.check !== "valid") {
-        if (overLimit) throw overLimit;
+        if (overLimit) {
+          await holdRefusal();
+          throw overLimit;
+        }
         const revoked = verified.check === "revoked";
         failed(revoked ? "revoked_api_key" : "invalid_api_key");
         throw refuse({ ok: false, reason: revoked ? "revoked" : "invalid_key" });

@@ -68,12 +68,21 @@ export function earlyRefusal(request: Request, env: AppEnv): Promise<Response> |
     for (const [name, value] of Object.entries(CORS)) res.headers.set(name, value);
     return res;
   };
-  if (held >= MAX_HELD_REFUSALS) return Promise.resolve(answer());
+  return holdRefusal().then(answer);
+}
+
+/**
+ * Wait REFUSAL_HOLD_MS ± half before a refusal past the failed-authentication limit is answered
+ * (at once when MAX_HELD_REFUSALS are already waiting). Also used by authenticate.ts for the
+ * refusals it gives itself (a key id this isolate verified, with a wrong secret).
+ */
+export function holdRefusal(): Promise<void> {
+  if (held >= MAX_HELD_REFUSALS) return Promise.resolve();
   held++;
-  return new Promise<Response>((resolve) =>
+  return new Promise<void>((resolve) =>
     setTimeout(() => {
       held--;
-      resolve(answer());
+      resolve();
     }, holdMs()),
   );
 }
