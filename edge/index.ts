@@ -15,18 +15,10 @@ import { statusRoutes } from "./api/status.js";
 import { countRequests, metricsRoutes } from "./api/metrics.js";
 import { weightRoutes } from "./api/weights.js";
 import { authenticate } from "./auth/authenticate.js";
+import { earlyRefusal } from "./auth/early-refusal.js";
+import { KEYED_PATHS } from "./auth/keyed-paths.js";
+import { EXPOSED_HEADERS } from "./http/exposed-headers.js";
 import { creditRoutes } from "./credits/credit-routes.js";
-
-/** Response headers the SDK reads across origins (job id for resume, request id for errors). */
-const EXPOSED_HEADERS = [
-  "x-request-id",
-  "x-tabgrid-job-id",
-  "x-tabgrid-job-token",
-  "x-tabgrid-node",
-  "x-tabgrid-region",
-  "x-tabgrid-served-by",
-  "retry-after",
-];
 
 export { RegionDurableObject } from "./region/region-do.js";
 export { SignalDurableObject } from "./signal/signal-do.js";
@@ -54,15 +46,7 @@ for (const path of [
 ])
   app.use(path, cors({ origin: "*", exposeHeaders: [...EXPOSED_HEADERS] }));
 // Inference and jobs need a key (or the anonymous tier); listings and the tab socket are public.
-for (const path of [
-  "/v1/chat/completions",
-  "/v1/completions",
-  "/v1/embeddings",
-  "/v1/jobs/*",
-  "/v1/credits/link",
-  "/v1/credits/key",
-])
-  app.use(path, authenticate());
+for (const path of KEYED_PATHS) app.use(path, authenticate());
 app.route("/v1", inferenceRoutes());
 app.route("/v1", embeddingRoutes());
 app.route("/v1", modelRoutes());
@@ -88,4 +72,11 @@ app.notFound((c) =>
 );
 app.onError(onError);
 
-export default app satisfies ExportedHandler<AppContext["Bindings"]>;
+/**
+ * An address past its failed-authentication limit is answered before the app runs at all
+ * (auth/early-refusal.ts); `request` is the app's, for tests that call it directly.
+ */
+export default {
+  fetch: (request, env, ctx) => earlyRefusal(request, env) ?? app.fetch(request, env, ctx),
+  request: app.request,
+} satisfies ExportedHandler<AppContext["Bindings"]> & Pick<typeof app, "request">;

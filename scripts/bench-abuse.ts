@@ -23,6 +23,7 @@
  *   node scripts/sim/run-ts.mjs scripts/bench-abuse.ts [--requests 40] [--tabs 2] [--tokens 32]
  *        [--token-rate 400] [--frame-ms 20] [--timeout-ms 10000] [--seed N]
  *        [--phases quiet,tab-flood,socket-flood,unauth-flood,quiet-again] [--abuser-ip 203.0.113|same]
+ *        [--rounds 1]   (the phase list N times; each phase reported over its N blocks)
  *        [--unauth-kinds key,nokey,big]   (which unauthenticated requests, in turn; all by default)
  *        [--past-proxy]   (everything straight to the Worker's own workerd, past wrangler's proxy)
  */
@@ -68,6 +69,12 @@ const tokens = numberFlag(flags, "tokens", 32);
 const tokenRate = numberFlag(flags, "token-rate", 400);
 const frameMs = numberFlag(flags, "frame-ms", 20);
 const seed = numberFlag(flags, "seed", Date.now() % 1_000_000);
+/**
+ * `--rounds N` runs the phase list N times and reports each phase over all its rounds: on a shared
+ * machine whose load drifts, interleaved quiet and abusive blocks see the same drift, where one
+ * block each would compare two different moments.
+ */
+const rounds = numberFlag(flags, "rounds", 1);
 /** A legitimate request that takes longer than this counts as failed (and at this time). */
 const timeoutMs = numberFlag(flags, "timeout-ms", 10_000);
 /** After an abusive phase, wait at most this long for the coordinator to be quiet-fast again. */
@@ -76,8 +83,10 @@ const ALL_PHASES = ["quiet", "tab-flood", "socket-flood", "unauth-flood", "quiet
 type Phase = (typeof ALL_PHASES)[number];
 const phases = (flags.get("phases") ?? ALL_PHASES.join(",")).split(",") as Phase[];
 for (const p of phases) if (!ALL_PHASES.includes(p)) throw new Error(`--phases: unknown '${p}'`);
-if (requests > 200 || tabCount > 20)
-  throw new Error("bounded benchmark: ≤ 200 requests, ≤ 20 tabs");
+if (requests > 200 || tabCount > 20 || rounds > 10 || requests * rounds > 400)
+  throw new Error(
+    "bounded benchmark: ≤ 200 requests, ≤ 20 tabs, ≤ 10 rounds, ≤ 400 requests a phase",
+  );
 
 const MODEL = "bench-abuse-model";
 const ADMIN_TOKEN = "bench-abuse-admin-token-0123456789";
@@ -123,9 +132,11 @@ function childAbuser(script: string, args: string[]): Abuser {
   return {
     ready,
     async stop() {
+      // Its own CPU competes for the same cores as the coordinator: reported with what it did.
+      const cpuMs = child.pid === undefined ? NaN : treeCpuMs(child.pid);
       child.kill("SIGTERM");
       await exited;
-      return counts;
+      return { ...counts, "own CPU s": Math.round(cpuMs / 100) / 10 };
     },
   };
 }
@@ -260,7 +271,7 @@ mkdirSync(resolve("dist"), { recursive: true });
 console.log(
   `bench:abuse seed=${seed} requests/phase=${requests} tabs=${tabCount} tokens/job=${tokens} ` +
     `abusers' addresses=${abuserIp === "same" ? "127.0.0.1 (the client's)" : `${abuserIp}.1-3`} ` +
-    `(${tokensPerFrame} every ${frameMs} ms) commit=${commit()} cores load=${loadavg()[0]!.toFixed(1)}`,
+    `(${tokensPerFrame} every ${frameMs} ms) rounds=${rounds} commit=${commit()} load=${loadavg()[0]!.toFixed(1)}`,
 );
 const server = await startCoordinator({
   ANONYMOUS_TIER: "off",
@@ -282,17 +293,21 @@ const tabs: SimTab[] = [];
 // legitimate client, the simulated tabs and the abuser) during each phase, against its wall time.
 const coordinatorPid = childPids("wrangler")[0];
 const coordinatorCpuMs = () => (coordinatorPid === undefined ? NaN : treeCpuMs(coordinatorPid));
+let workerPid: number | undefined;
+const workerCpuMs = () => (workerPid === undefined ? NaN : treeCpuMs(workerPid));
+const s1 = (ms: number) => (ms / 1000).toFixed(1);
 const benchCpuMs = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
 try {
   const inner =
-    pastProxy && coordinatorPid !== undefined
-      ? await innerWorkerOrigin(coordinatorPid, server.port)
-      : null;
+    coordinatorPid !== undefined ? await innerWorkerOrigin(coordinatorPid, server.port) : null;
   if (pastProxy && !inner) throw new Error("--past-proxy: the Worker's own workerd was not found");
-  const origin = inner?.origin ?? server.origin;
+  // The Worker's own workerd (the coordinator's code: Worker and objects) apart from the rest of
+  // wrangler dev (its proxy worker's workerd and its Node process), which production does not have.
+  workerPid = inner?.pid;
+  const origin = pastProxy && inner ? inner.origin : server.origin;
   if (inner) console.log(`past the proxy: ${inner.origin} (wrangler dev: ${server.origin})`);
   const made = await fetch(`${origin}/v1/admin/keys`, {
     method: "POST",
@@ -321,52 +336,71 @@ try {
   // Warm-up (first requests compile code paths and create the key's object): not measured.
   for (let i = 0; i < 5; i++) await legitRequest(origin, apiKey, 1_000_000 + i);
 
-  /** `s`: after the abuser stopped, seconds until a request was as fast as the quiet p95. */
+  /**
+   * One row per phase, over all rounds. `s`: after the abuser stopped, seconds until a request was
+   * as fast as the quiet p95 (the longest of the rounds). `cpu`: CPU and wall ms, summed.
+   */
   const rows: Array<{
     phase: Phase;
     ms: number[];
     ok: number;
     abuse: AbuseCounts;
     s: number;
-    cpu: string;
+    cpu: { coordinator: number; worker: number; bench: number; wall: number };
   }> = [];
   let next = 0;
-  for (const phase of phases) {
-    const abuser =
-      phase === "tab-flood"
-        ? tabFlood(wsUrl)
-        : phase === "socket-flood"
-          ? socketFlood(origin)
-          : phase === "unauth-flood"
-            ? unauthFlood(origin)
-            : null;
-    // Let the abuse get going before the first measured request.
-    await abuser?.ready;
-    if (abuser) await new Promise((r) => setTimeout(r, 1000));
-    const started = performance.now();
-    const cpu0 = { coordinator: coordinatorCpuMs(), bench: benchCpuMs() };
-    const ms: number[] = [];
-    let ok = 0;
-    for (let i = 0; i < requests; i++) {
-      const r = await legitRequest(origin, apiKey, next++);
-      ms.push(r.ms);
-      if (r.ok) ok++;
-      else console.log(`  ${phase}: request ${i} failed after ${r.ms.toFixed(0)} ms: ${r.why}`);
+  for (let round = 0; round < rounds; round++) {
+    for (const phase of phases) {
+      const abuser =
+        phase === "tab-flood"
+          ? tabFlood(wsUrl)
+          : phase === "socket-flood"
+            ? socketFlood(origin)
+            : phase === "unauth-flood"
+              ? unauthFlood(origin)
+              : null;
+      // Let the abuse get going before the first measured request.
+      await abuser?.ready;
+      if (abuser) await new Promise((r) => setTimeout(r, 1000));
+      const started = performance.now();
+      const cpu0 = { coordinator: coordinatorCpuMs(), worker: workerCpuMs(), bench: benchCpuMs() };
+      const ms: number[] = [];
+      let ok = 0;
+      for (let i = 0; i < requests; i++) {
+        const r = await legitRequest(origin, apiKey, next++);
+        ms.push(r.ms);
+        if (r.ok) ok++;
+        else console.log(`  ${phase}: request ${i} failed after ${r.ms.toFixed(0)} ms: ${r.why}`);
+      }
+      const cpu = {
+        coordinator: coordinatorCpuMs() - cpu0.coordinator,
+        worker: workerCpuMs() - cpu0.worker,
+        bench: benchCpuMs() - cpu0.bench,
+        wall: performance.now() - started,
+      };
+      const abuse = (await abuser?.stop()) ?? {};
+      // Phases are measured apart: wait until a request is as fast as the quiet ones again (the
+      // coordinator may still be working through what the abuser sent), and report how long.
+      const stoppedAt = performance.now();
+      const quietRow = rows.find((r) => r.phase === "quiet");
+      const quietP95 = quietRow?.ms.length ? percentile(quietRow.ms, 95) : Infinity;
+      while (abuser && performance.now() - stoppedAt < RECOVERY_MAX_MS) {
+        const probe = await legitRequest(origin, apiKey, 2_000_000 + next++);
+        if (probe.ok && probe.ms <= quietP95) break;
+      }
+      const recoveryS = abuser ? (performance.now() - stoppedAt) / 1000 : 0;
+      const row = rows.find((r) => r.phase === phase);
+      if (!row) rows.push({ phase, ms, ok, abuse, s: recoveryS, cpu });
+      else {
+        row.ms.push(...ms);
+        row.ok += ok;
+        for (const [k, v] of Object.entries(abuse)) bump(row.abuse, k, v);
+        row.s = Math.max(row.s, recoveryS);
+        for (const k of Object.keys(cpu) as Array<keyof typeof cpu>) row.cpu[k] += cpu[k];
+      }
+      const label = rounds > 1 ? `round ${round + 1} ${phase}` : phase;
+      process.stdout.write(`${label}: ${((stoppedAt - started) / 1000).toFixed(1)} s\n`);
     }
-    const wallS = (performance.now() - started) / 1000;
-    const cpu = `${((coordinatorCpuMs() - cpu0.coordinator) / 1000).toFixed(1)} / ${((benchCpuMs() - cpu0.bench) / 1000).toFixed(1)} / ${wallS.toFixed(1)}`;
-    const abuse = (await abuser?.stop()) ?? {};
-    // Phases are measured apart: wait until a request is as fast as the quiet ones again (the
-    // coordinator may still be working through what the abuser sent), and report how long.
-    const stoppedAt = performance.now();
-    const quietP95 = rows[0]?.ms.length ? percentile(rows[0].ms, 95) : Infinity;
-    while (abuser && performance.now() - stoppedAt < RECOVERY_MAX_MS) {
-      const probe = await legitRequest(origin, apiKey, 2_000_000 + next++);
-      if (probe.ok && probe.ms <= quietP95) break;
-    }
-    const recoveryS = abuser ? (performance.now() - stoppedAt) / 1000 : 0;
-    rows.push({ phase, ms, ok, abuse, s: recoveryS, cpu });
-    process.stdout.write(`${phase}: ${((stoppedAt - started) / 1000).toFixed(1)} s\n`);
   }
 
   const quiet = rows.find((r) => r.phase === "quiet");
@@ -381,14 +415,14 @@ try {
       "p95 ms",
       "p95 / quiet p95",
       "back to quiet after",
-      "CPU s: coordinator / bench / wall",
+      "CPU s: coordinator (its Worker's workerd) / bench / wall",
       "abuser did",
     ],
     rows.map((r) => {
       const p95 = percentile(r.ms, 95);
       const abuse = Object.entries(r.abuse)
         .sort((a, b) => b[1] - a[1])
-        .map(([k, v]) => `${k}: ${v}`)
+        .map(([k, v]) => `${k}: ${Math.round(v * 10) / 10}`)
         .join(", ");
       return [
         r.phase,
@@ -398,7 +432,7 @@ try {
         p95.toFixed(0),
         r.phase === "quiet" ? "1.00 (baseline)" : `${(p95 / quietP95).toFixed(2)}`,
         r.phase.startsWith("quiet") ? "—" : `${r.s.toFixed(1)} s`,
-        r.cpu,
+        `${s1(r.cpu.coordinator)} (${s1(r.cpu.worker)}) / ${s1(r.cpu.bench)} / ${s1(r.cpu.wall)}`,
         abuse || "—",
       ];
     }),
@@ -407,8 +441,9 @@ try {
     "\nTarget (issue 11): every abusive phase ≤ 1.2× the quiet p95 of the same run." +
       "\nLatency = POST /v1/chat/completions (stream) → `data: [DONE]`, one request at a time," +
       ` ${tokens} tokens at ${tokenRate} tokens/s from ${tabCount} simulated tabs.` +
-      "\nCPU s = CPU seconds of the coordinator (wrangler dev + workerd) and of this process (client," +
-      " simulated tabs, abuser) while the phase's requests ran, and the phase's wall seconds." +
+      "\nCPU s = CPU seconds of the coordinator (wrangler dev + workerd; in brackets the Worker's own" +
+      " workerd, without wrangler's proxy and Node process) and of this process (client, simulated" +
+      " tabs, socket opener) while the phase's requests ran, and the phase's wall seconds." +
       `\nMachine load average at the end: ${loadavg()
         .map((l) => l.toFixed(1))
         .join(" ")} (shared machine: the quiet-again row shows drift).`,

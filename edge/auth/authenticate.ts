@@ -2,9 +2,10 @@ import type { MiddlewareHandler } from "hono";
 import { readConfig } from "../config.js";
 import type { AppContext, AppEnv } from "../env.js";
 import { ApiError } from "../http/api-error.js";
-import { parseApiKey } from "./api-key.js";
 import type { Admission, ClientDurableObject, ClientLimits } from "./client-do.js";
+import { holdRefusal } from "./early-refusal.js";
 import { failedAuthRefusal, noteFailedAuth } from "./failed-auth.js";
+import { keyAttempt } from "./key-attempt.js";
 import { knownValidKey, verifyKey } from "./verify-key.js";
 
 /** Who is calling, as handlers see it. */
@@ -77,29 +78,44 @@ function refuse(
  */
 export function authenticate(): MiddlewareHandler<AppContext> {
   return async function authenticateMiddleware(c, next) {
-    const header = c.req.header("authorization");
-    const bearer = header?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
     let stub: DurableObjectStub<ClientDurableObject>;
     let admission: Admission;
     let caller: Caller;
-    const anonymousOn = readConfig(c.env).anonymous.on;
-    if (bearer && (parseApiKey(bearer) || !anonymousOn)) {
-      const ip = c.req.header("cf-connecting-ip") ?? "local";
-      const parsed = parseApiKey(bearer);
+    const attempt = keyAttempt(c.req.raw.headers, readConfig(c.env).anonymous.on);
+    if (attempt) {
+      const { ip, parsed } = attempt;
       // An address past its failed-authentication limit is refused before any hashing or object
       // call, unless its key is one this isolate already verified (then checked against that only).
+      // The Worker's first check (early-refusal.ts) answers most of these before this runs.
       const overLimit = failedAuthRefusal(ip);
       const known = parsed !== null && knownValidKey(parsed.id);
-      if (overLimit && !known) throw overLimit;
+      if (overLimit && !known) {
+        await holdRefusal();
+        throw overLimit;
+      }
       const failed = (code: string) =>
         noteFailedAuth(ip, { requestId: c.get("requestId") ?? "unknown", code });
+      if (!attempt.bearer) {
+        // No key at all counts as a failure too, so a no-key flood meets the same limit.
+        failed("missing_api_key");
+        throw new ApiError(
+          401,
+          "authentication_error",
+          "Missing API key: send Authorization: Bearer <key>. Keys are issued by the operator.",
+          null,
+          "missing_api_key",
+        );
+      }
       if (!parsed) {
         failed("invalid_api_key");
         throw refuse({ ok: false, reason: "invalid_key" });
       }
       const verified = await verifyKey(c.env, parsed, { cacheOnly: overLimit !== null });
       if (verified.check !== "valid") {
-        if (overLimit) throw overLimit;
+        if (overLimit) {
+          await holdRefusal();
+          throw overLimit;
+        }
         const revoked = verified.check === "revoked";
         failed(revoked ? "revoked_api_key" : "invalid_api_key");
         throw refuse({ ok: false, reason: revoked ? "revoked" : "invalid_key" });
@@ -107,20 +123,12 @@ export function authenticate(): MiddlewareHandler<AppContext> {
       stub = clientStub(c.env, `key:${parsed.id}`);
       admission = await stub.admit(verified.hash);
       caller = { owner: `key:${parsed.id}`, tier: "key" };
-    } else if (anonymousOn) {
+    } else {
       // Anything that is not a Tabgrid key (the openai client insists on sending one) is anonymous.
       const ip = c.req.header("cf-connecting-ip") ?? "local";
       stub = clientStub(c.env, `ip:${ip}`);
       admission = await stub.admit(null, anonymousLimits(c.env));
       caller = { owner: null, tier: "anonymous" };
-    } else {
-      throw new ApiError(
-        401,
-        "authentication_error",
-        "Missing API key: send Authorization: Bearer <key>. Keys are issued by the operator.",
-        null,
-        "missing_api_key",
-      );
     }
     if (!admission.ok) throw refuse(admission, caller.tier);
     const slot = admission.slot;

@@ -1,12 +1,13 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
+import { REFUSAL_HOLD_MS } from "./early-refusal.js";
 import { FAILED_AUTH_BURST, FAILED_AUTH_PER_MIN } from "./failed-auth.js";
 
 /**
  * An address sending made-up `tg_…` keys (issue 11, bench:abuse unauth-flood): each one cost a
  * SHA-256 and a key-directory call before its 401, without end. Past FAILED_AUTH_BURST failures
- * the address is answered 429 before either, in OpenAI's error shape; other addresses, and a key
+ * the address is answered 429 before either, in OpenAI's error shape (held first: early-refusal.ts); other addresses, and a key
  * this isolate already verified, are not affected, and no refusal is counted against a key.
  */
 
@@ -59,7 +60,8 @@ describe("failed authentications per address", () => {
     const other = await asKey(madeUp(2000), "198.51.100.132");
     expect(other.status).toBe(401);
     expect(await code(other)).toBe("invalid_api_key");
-  });
+    // Two refusals held up to 1.5 × REFUSAL_HOLD_MS each (early-refusal.ts).
+  }, 20_000);
 
   it("a valid key keeps working from a refused address once verified here; refusals cost the key nothing", async () => {
     const guesser = "198.51.100.141";
@@ -72,9 +74,13 @@ describe("failed authentications per address", () => {
     expect((await asKey(key, guesser)).status).toBe(404);
     // The key's id with a wrong secret, from the refused address: 429, no directory call, and
     // nothing is taken from the key's 3 requests a minute (its Client object is never asked).
-    for (let i = 0; i < 5; i++) {
-      expect((await asKey(`tg_${id}_${"C".repeat(43)}`, guesser)).status).toBe(429);
-    }
+    // Held like any refusal past the limit (early-refusal.ts), so sent together.
+    const started = Date.now();
+    const wrongSecret = await Promise.all(
+      Array.from({ length: 5 }, () => asKey(`tg_${id}_${"C".repeat(43)}`, guesser)),
+    );
+    for (const res of wrongSecret) expect(res.status).toBe(429);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(REFUSAL_HOLD_MS / 2);
     expect((await asKey(key, "198.51.100.143")).status).toBe(404);
-  });
+  }, 20_000);
 });

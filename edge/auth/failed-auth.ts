@@ -4,9 +4,11 @@ import { log } from "../http/log.js";
 
 /**
  * Failed authentications per address, counted in this isolate's memory: a token bucket per
- * address, FAILED_AUTH_BURST failures at once, then FAILED_AUTH_PER_MIN a minute. Each request with
- * a made-up `tg_…` key costs a SHA-256 and a key-directory call before its 401; an address past its
- * bucket is answered 429 before either (authenticate.ts), unless the key it sends is one this
+ * address, FAILED_AUTH_BURST failures at once, then FAILED_AUTH_PER_MIN a minute. A failure is a
+ * request that needs a key and sent a malformed, unknown or revoked one, or none while the
+ * anonymous tier is off. Each request with a made-up `tg_…` key costs a SHA-256 and a key-directory
+ * call before its 401; an address past its bucket is answered 429 before either — at the top of
+ * the Worker (early-refusal.ts), else in authenticate.ts — unless the key it sends is one this
  * isolate already saw verified (verify-key.ts `knownValidKey`), so a legitimate client behind the
  * same address as a guesser keeps working wherever its key is known.
  *
@@ -40,7 +42,7 @@ export function failedAuthRefusal(ip: string, now = Date.now()): ApiError | null
   return new ApiError(
     429,
     "rate_limit_error",
-    `Too many requests with an invalid API key from this address (limit ${FAILED_AUTH_BURST}, then ${FAILED_AUTH_PER_MIN} per minute); retry after ${retryS} s with a valid key.`,
+    `Too many requests without a valid API key from this address (limit ${FAILED_AUTH_BURST}, then ${FAILED_AUTH_PER_MIN} per minute); retry after ${retryS} s with a valid key.`,
     null,
     "too_many_failed_authentications",
     { "retry-after": String(retryS) },
@@ -48,7 +50,7 @@ export function failedAuthRefusal(ip: string, now = Date.now()): ApiError | null
 }
 
 /**
- * Count one failed authentication (a malformed, unknown or revoked key) from `ip`. Logged here while
+ * Count one failed authentication (a missing, malformed, unknown or revoked key) from `ip`. Logged here while
  * the address is within its bucket, so the log of refused keys is bounded per address like the
  * refusals themselves (on-error.ts does not log these answers one by one).
  */

@@ -12,8 +12,12 @@ export function errorResponse(err: ApiError, requestId: string): Response {
   });
 }
 
-/** Answers logged elsewhere, at most a bounded number of times per address. */
+/**
+ * Answers logged elsewhere, at most a bounded number of times per address (failed-auth.ts). A
+ * `missing_api_key` from the credit routes (an anonymous caller) is not logged one by one either.
+ */
 const QUIET_CODES: ReadonlySet<string> = new Set([
+  "missing_api_key",
   "invalid_api_key",
   "revoked_api_key",
   "too_many_failed_authentications",

@@ -1,14 +1,18 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppContext } from "../env.js";
 
+/** The caller's `x-request-id` if it is sane, else a new id. */
+export function requestIdFor(given: string | null | undefined): string {
+  return given && /^[\w.-]{8,64}$/.test(given) ? given : `req_${crypto.randomUUID()}`;
+}
+
 /**
  * Give every request an id (or keep the caller's `x-request-id` if it is sane), expose it to
  * handlers and stamp it on the response, so errors, logs and client reports line up.
  */
 export function requestId(): MiddlewareHandler<AppContext> {
   return async function requestIdMiddleware(c, next) {
-    const given = c.req.header("x-request-id");
-    const id = given && /^[\w.-]{8,64}$/.test(given) ? given : `req_${crypto.randomUUID()}`;
+    const id = requestIdFor(c.req.header("x-request-id"));
     c.set("requestId", id);
     await next();
     // Responses passed through from a Durable Object have immutable headers: copy those. A
