@@ -12,7 +12,7 @@ import { jobRoutes } from "./api/jobs.js";
 import { signalRoutes } from "./signal/signal-routes.js";
 import { adminRoutes } from "./api/admin.js";
 import { statusRoutes } from "./api/status.js";
-import { countRequests, metricsRoutes } from "./api/metrics.js";
+import { countRequest, countRequests, metricsRoutes } from "./api/metrics.js";
 import { weightRoutes } from "./api/weights.js";
 import { authenticate } from "./auth/authenticate.js";
 import { earlyRefusal } from "./auth/early-refusal.js";
@@ -77,6 +77,14 @@ app.onError(onError);
  * (auth/early-refusal.ts); `request` is the app's, for tests that call it directly.
  */
 export default {
-  fetch: (request, env, ctx) => earlyRefusal(request, env) ?? app.fetch(request, env, ctx),
+  fetch: (request, env, ctx) => {
+    const refused = earlyRefusal(request, env);
+    if (!refused) return app.fetch(request, env, ctx);
+    // Counted in /metrics like the refusals the app gives (the app's middleware never sees these).
+    return refused.then((res) => {
+      countRequest(new URL(request.url).pathname, res.status, env, (done) => ctx.waitUntil(done));
+      return res;
+    });
+  },
   request: app.request,
 } satisfies ExportedHandler<AppContext["Bindings"]> & Pick<typeof app, "request">;

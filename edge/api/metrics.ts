@@ -62,24 +62,38 @@ async function flush(env: AppEnv): Promise<void> {
   if (counts.length) await metricsDirectoryStub(env).addRequests(counts);
 }
 
+/**
+ * Count one answered request by route and status, and add this isolate's counts to the Directory
+ * when FLUSH_MS have passed (in the background when the caller gives its `waitUntil`).
+ */
+export function countRequest(
+  path: string,
+  status: number,
+  env: AppEnv,
+  waitUntil?: (done: Promise<unknown>) => void,
+): void {
+  const route = routeLabel(path);
+  const key = `${route} ${status}`;
+  const entry = pending.get(key) ?? { route, status, count: 0 };
+  entry.count += 1;
+  pending.set(key, entry);
+  if (route !== "/metrics" && Date.now() - lastFlush > FLUSH_MS) {
+    const done = flush(env).catch(() => undefined);
+    waitUntil?.(done);
+  }
+}
+
 /** Counts every answered request by route and status (mounted before the routes). */
 export function countRequests(): MiddlewareHandler<AppContext> {
   return async function countRequestsMiddleware(c, next) {
     await next();
-    const route = routeLabel(c.req.path);
-    const status = c.res.status;
-    const key = `${route} ${status}`;
-    const entry = pending.get(key) ?? { route, status, count: 0 };
-    entry.count += 1;
-    pending.set(key, entry);
-    if (route !== "/metrics" && Date.now() - lastFlush > FLUSH_MS) {
-      const done = flush(c.env).catch(() => undefined);
+    countRequest(c.req.path, c.res.status, c.env, (done) => {
       try {
         c.executionCtx.waitUntil(done);
       } catch {
         // No execution context (a unit calling app.request): the flush just runs.
       }
-    }
+    });
   };
 }
 

@@ -1,6 +1,7 @@
-import { SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
+import worker from "../index.js";
 import { REFUSAL_HOLD_MS } from "./early-refusal.js";
 import { FAILED_AUTH_BURST } from "./failed-auth.js";
 
@@ -82,6 +83,28 @@ describe("refusals past the failed-authentication limit", () => {
       request_id: "abuse-test-0001",
     });
     expect((await errorOf(withoutKey)).request_id).toBe(withoutKey.headers.get("x-request-id"));
+  }, 20_000);
+
+  it("is counted in /metrics like any other answered request", async () => {
+    const metrics = async () => {
+      const token = "metrics-token-for-early-refusal";
+      const res = await worker.request(
+        "/metrics",
+        { headers: { authorization: `Bearer ${token}` } },
+        { ...env, METRICS_TOKEN: token },
+      );
+      expect(res.status).toBe(200);
+      const line = (await res.text())
+        .split("\n")
+        .find((l) => l.includes('route="/v1/chat/completions"') && l.includes('status="429"'));
+      return line ? Number(line.split(" ").at(-1)) : 0;
+    };
+    const ip = "198.51.100.157";
+    await exhaust(ip);
+    const before = await metrics();
+    const refused = await Promise.all([chat(ip, { key: madeUp(300) }), chat(ip)]);
+    for (const res of refused) expect(res.status).toBe(429);
+    expect(await metrics()).toBe(before + 2);
   }, 20_000);
 
   it("does not read a refused request's body: a 2 MB chunked upload is cancelled unread", async () => {

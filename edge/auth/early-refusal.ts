@@ -53,8 +53,8 @@ const holdMs = () => REFUSAL_HOLD_MS * (0.5 + Math.random());
  * read a 2 MB upload to the end to keep the connection (a client still sending then sees its
  * connection closed instead of the 429). Null for everything else, which goes on to the app.
  *
- * Preflights (OPTIONS) pass: they need no key. Refusals answered here are not in the per-route
- * request counts of /metrics; the address's episode is logged once by failed-auth.ts.
+ * Preflights (OPTIONS) pass: they need no key. Refusals answered here are counted in /metrics by
+ * the Worker's entry (edge/index.ts); the address's episode is logged once by failed-auth.ts.
  */
 export function earlyRefusal(request: Request, env: AppEnv): Promise<Response> | null {
   if (request.method === "OPTIONS" || !isKeyedPath(pathOf(request.url))) return null;
