@@ -20,6 +20,9 @@ import { regionFor, shardStub, type RegionName, type RegionStub } from "../regio
 import { shardSettings } from "../region/shard-config.js";
 import type { Shard } from "../region/shard-name.js";
 import { queueWithCredit } from "../credits/queue-place.js";
+import { followUpAffinity } from "../../shared/scheduling/conversation.js";
+import { sha256Hex } from "../region/conversation-hash.js";
+import { holderFirst, holderShard } from "./conversation-shards.js";
 import { hintRows } from "./hint-rows.js";
 import { hintCapacity, queueShard, shardOrder, shardsOf } from "./shard-routing.js";
 
@@ -80,8 +83,9 @@ export function hintOffer(
 export async function openJob(
   env: AppEnv,
   loc: Location | null,
-  request: JobRequest,
+  incoming: JobRequest,
 ): Promise<Opened> {
+  const request = await withAffinity(incoming);
   const home = regionFor(loc);
   const model = request.job.model;
   const initial = shardSettings(env).initialShards;
@@ -116,6 +120,10 @@ export async function openJob(
     order = shardOrder(view, home, model, initial);
   }
   if (order.length === 0) order = shardsOf(view, home, initial).slice(0, 1);
+  // A follow-up turn tries first the shard whose tab holds its conversation (its matching then
+  // weighs that tab as any Region does); the draw above decides only among the others.
+  if (request.affinity)
+    order = holderFirst(order, holderShard(view, home, request.affinity.key, model, initial));
   const others = regionsByDistance(match.clientLocation)
     .map((r) => r.region)
     .filter((r) => r !== home);
@@ -182,6 +190,17 @@ export async function openJob(
   const queued = await queueWithCredit(env, request, (asked) => tryShard(shard, true, asked));
   if (!queued.opened.ok) throw apiErrorFromJob(queued.opened.error);
   return { kind: "tab", region: queueRegion, stub: queued.stub, opened: queued.opened };
+}
+
+/**
+ * The request with its follow-up affinity (shared/scheduling/conversation.ts), hashed here once
+ * for routing and handed to the Region in the request so it does not hash the history again.
+ */
+async function withAffinity(request: JobRequest): Promise<JobRequest> {
+  if (request.affinity !== undefined) return request;
+  const input = request.job.input;
+  const affinity = input.kind === "chat" ? await followUpAffinity(input.messages, sha256Hex) : null;
+  return { ...request, affinity };
 }
 
 function isRefused(answer: TabOpened | Refused): answer is Refused {
