@@ -9,7 +9,8 @@ import {
   waitRegion,
   type ModelOffer,
 } from "../../shared/scheduling/spillover.js";
-import type { JobError } from "../../shared/protocol/job.js";
+import type { ChatMessage, JobError } from "../../shared/protocol/job.js";
+import type { Affinity } from "../../shared/scheduling/scheduler.js";
 import { routingView } from "../directory/directory-client.js";
 import type { RoutingView } from "../directory/directory-do.js";
 import type { AppEnv } from "../env.js";
@@ -193,14 +194,23 @@ export async function openJob(
 }
 
 /**
+ * Affinities by the messages they hash: the n choices of one request (api/inference.ts) share
+ * their messages array, so the history is hashed once per request, not once per choice.
+ */
+const hashed = new WeakMap<readonly ChatMessage[], Promise<Affinity | null>>();
+
+/**
  * The request with its follow-up affinity (shared/scheduling/conversation.ts), hashed here once
  * for routing and handed to the Region in the request so it does not hash the history again.
  */
 async function withAffinity(request: JobRequest): Promise<JobRequest> {
   if (request.affinity !== undefined) return request;
   const input = request.job.input;
-  const affinity = input.kind === "chat" ? await followUpAffinity(input.messages, sha256Hex) : null;
-  return { ...request, affinity };
+  if (input.kind !== "chat") return { ...request, affinity: null };
+  let affinity = hashed.get(input.messages);
+  if (!affinity)
+    hashed.set(input.messages, (affinity = followUpAffinity(input.messages, sha256Hex)));
+  return { ...request, affinity: await affinity };
 }
 
 function isRefused(answer: TabOpened | Refused): answer is Refused {
