@@ -9,7 +9,8 @@ import {
   waitRegion,
   type ModelOffer,
 } from "../../shared/scheduling/spillover.js";
-import type { JobError } from "../../shared/protocol/job.js";
+import type { ChatMessage, JobError } from "../../shared/protocol/job.js";
+import type { Affinity } from "../../shared/scheduling/scheduler.js";
 import { routingView } from "../directory/directory-client.js";
 import type { RoutingView } from "../directory/directory-do.js";
 import type { AppEnv } from "../env.js";
@@ -20,6 +21,9 @@ import { regionFor, shardStub, type RegionName, type RegionStub } from "../regio
 import { shardSettings } from "../region/shard-config.js";
 import type { Shard } from "../region/shard-name.js";
 import { queueWithCredit } from "../credits/queue-place.js";
+import { followUpAffinity } from "../../shared/scheduling/conversation.js";
+import { sha256Hex } from "../region/conversation-hash.js";
+import { holderFirst, holderShard } from "./conversation-shards.js";
 import { hintRows } from "./hint-rows.js";
 import { hintCapacity, queueShard, shardOrder, shardsOf } from "./shard-routing.js";
 
@@ -80,8 +84,9 @@ export function hintOffer(
 export async function openJob(
   env: AppEnv,
   loc: Location | null,
-  request: JobRequest,
+  incoming: JobRequest,
 ): Promise<Opened> {
+  const request = await withAffinity(incoming);
   const home = regionFor(loc);
   const model = request.job.model;
   const initial = shardSettings(env).initialShards;
@@ -116,6 +121,10 @@ export async function openJob(
     order = shardOrder(view, home, model, initial);
   }
   if (order.length === 0) order = shardsOf(view, home, initial).slice(0, 1);
+  // A follow-up turn tries first the shard whose tab holds its conversation (its matching then
+  // weighs that tab as any Region does); the draw above decides only among the others.
+  if (request.affinity)
+    order = holderFirst(order, holderShard(view, home, request.affinity.key, model, initial));
   const others = regionsByDistance(match.clientLocation)
     .map((r) => r.region)
     .filter((r) => r !== home);
@@ -182,6 +191,26 @@ export async function openJob(
   const queued = await queueWithCredit(env, request, (asked) => tryShard(shard, true, asked));
   if (!queued.opened.ok) throw apiErrorFromJob(queued.opened.error);
   return { kind: "tab", region: queueRegion, stub: queued.stub, opened: queued.opened };
+}
+
+/**
+ * Affinities by the messages they hash: the n choices of one request (api/inference.ts) share
+ * their messages array, so the history is hashed once per request, not once per choice.
+ */
+const hashed = new WeakMap<readonly ChatMessage[], Promise<Affinity | null>>();
+
+/**
+ * The request with its follow-up affinity (shared/scheduling/conversation.ts), hashed here once
+ * for routing and handed to the Region in the request so it does not hash the history again.
+ */
+async function withAffinity(request: JobRequest): Promise<JobRequest> {
+  if (request.affinity !== undefined) return request;
+  const input = request.job.input;
+  if (input.kind !== "chat") return { ...request, affinity: null };
+  let affinity = hashed.get(input.messages);
+  if (!affinity)
+    hashed.set(input.messages, (affinity = followUpAffinity(input.messages, sha256Hex)));
+  return { ...request, affinity: await affinity };
 }
 
 function isRefused(answer: TabOpened | Refused): answer is Refused {

@@ -52,7 +52,11 @@ export class JobIntake {
     const req = placement.matchRequest(model, request.match);
     const input = request.job.input;
     const affinity =
-      input.kind === "chat" ? await followUpAffinity(input.messages, sha256Hex) : null;
+      request.affinity !== undefined
+        ? request.affinity
+        : input.kind === "chat"
+          ? await followUpAffinity(input.messages, sha256Hex)
+          : null;
     const result = placement.matchNew(req, affinity);
     if (result.kind === "over_budget") {
       return {

@@ -1,4 +1,5 @@
 import type { JobSpec } from "../../shared/protocol/job.js";
+import type { Affinity } from "../../shared/scheduling/scheduler.js";
 import type { Tier } from "../credits/tiers.js";
 import type { JobMeta } from "./job-store.js";
 
@@ -17,6 +18,13 @@ export interface JobRequest extends JobMeta {
    * this many ms; otherwise decline, writing nothing, and say what it offered (`offerMs`).
    */
   acceptUpToMs?: number;
+  /**
+   * The follow-up turn's affinity (shared/scheduling/conversation.ts `followUpAffinity`), computed
+   * once by the Worker, which routes by it to the shard holding the conversation
+   * (region-client/conversation-shards.ts); null for a first turn or a request that is no chat.
+   * Absent: not computed (the Region computes it from the messages).
+   */
+  affinity?: Affinity | null;
   /**
    * Set only by another Region object continuing one of its running jobs here (continuation.ts):
    * the text already delivered, which this object's tab continues from as after an in-shard

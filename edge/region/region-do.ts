@@ -62,6 +62,7 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
             closeSocket(tab.ws, CloseCode.Moved, "region shard split: reconnect");
             await this.forward([{ type: "left", tab, why: "moved to another shard" }]);
           },
+          (tab) => this.parts.matcher.holding(tab.tabId),
         );
         await this.shard.load();
         this.parts = regionParts(

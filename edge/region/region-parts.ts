@@ -59,6 +59,8 @@ export interface RegionParts {
   channel: TabChannel;
   readers: JobReaders;
   report: RegionReport;
+  /** Which tab holds which conversation: shards report it (shard-figures.ts). */
+  matcher: TabMatcher;
   machine: JobMachine;
   intake: JobIntake;
   onTimer: (timer: RegionTimer) => Promise<void>;
@@ -182,6 +184,7 @@ export function regionParts(
     channel,
     readers,
     report,
+    matcher,
     machine,
     intake,
     onTimer,

@@ -52,6 +52,8 @@ export class ShardRole {
     private readonly serving: (tab: TabRecord) => boolean,
     /** Close the tab's socket with CloseCode.Moved and let the job machine see it leave. */
     private readonly move: (tab: TabRecord) => Promise<void>,
+    /** The conversation the tab's engine holds (reported for follow-up routing), if known. */
+    private readonly holding: (tab: TabRecord) => string | null = () => null,
   ) {}
 
   /** Load the layout this shard learned at its last split (survives eviction). */
@@ -65,7 +67,7 @@ export class ShardRole {
   }
 
   figures(): ShardFigures {
-    return shardFigures(this.tabs(), this.serving);
+    return shardFigures(this.tabs(), this.serving, this.holding);
   }
 
   /** Send the summary (with this shard's figures) to the Directory; then split or move if due. */

@@ -94,6 +94,11 @@ export class TabMatcher {
     this.scheduler.served(tabId, conversationKey, heldTokens, now);
   }
 
+  /** The conversation (a hash) the tab's engine holds, if known: reported by a shard (shard-figures.ts). */
+  holding(tabId: string): string | null {
+    return this.scheduler.holding(tabId);
+  }
+
   /** The same among the tabs `usable` allows (failover, probation). */
   matchAmong(req: MatchRequest, now: number, usable: (id: string) => boolean): MatchResult {
     return this.scheduler.chooseAmong(req, now, usable);
