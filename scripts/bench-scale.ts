@@ -6,7 +6,11 @@
  * contributor protocol (scripts/overhead/bench-tab.ts), each tab connecting from its own address
  * (cf-connecting-ip) so the tabs spread over the shards by hash; and the same load through a raw
  * Node `ws` relay in its own process (the baseline). Then the per-frame CPU cost of the coordinator
- * for short and long answers (100 and 4,000 tokens), against the raw relay's.
+ * for short and long answers (100 and 4,000 tokens), against the raw relay's. And, after each
+ * measured round, the open path alone under the same burst: S one-token requests at once, with
+ * the coordinator's CPU per request — the time to first token of the measured round is mostly
+ * S × that CPU, because every request's steps share one thread here (docs/scale.md, "Why every
+ * stream got its first token late").
  * A benchmark, not a test: it prints what it measured and exits 0 unless the harness broke.
  *
  *   npm run bench:scale -- [--shards 1,2,4,8] [--streams 20] [--tokens 100] [--frame-ms 50]
@@ -85,12 +89,15 @@ mkdirSync("dist", { recursive: true });
 let nextIndex = 0;
 const rows: string[][] = [];
 const costRows: string[][] = [];
+const burstRows: string[][] = [];
 const notes: string[] = [];
 const costs: Array<{ length: number; us: number }> = [];
 
 /** What one coordinator measured: its table row, and its cost rows (when asked). */
 interface Measured {
   row: string[];
+  /** The open-path burst: S one-token requests at once (see `burst`). */
+  burst: string[];
   costs: Array<{ length: number; us: number; ok: string; perChunk: string }>;
 }
 
@@ -141,7 +148,7 @@ async function measure(
   name: string,
   withCost: boolean,
 ): Promise<Measured> {
-  const out: Measured = { row: [], costs: [] };
+  const out: Measured = { row: [], burst: [], costs: [] };
   const server = await startCoordinator(root, {
     vars: {
       REGION_SHARDS: String(shards),
@@ -180,6 +187,10 @@ async function measure(
     );
     const cpuMs = pid === undefined ? NaN : treeCpuMs(pid) - before;
     out.row = row(name, answers, cpuMs, spread);
+    out.burst = await burst(name, pid, (i, pl) =>
+      coordinatorAnswer(server.origin, i, pl, p.timeoutMs),
+    );
+    burstRows.push(out.burst);
     if (withCost) {
       for (const length of p.lengths) {
         const lp: TokenPlan = { tokens: length, frameMs: p.costFrameMs };
@@ -204,6 +215,7 @@ try {
   const before = treeCpuMs(relay.pid);
   const answers = await runJobs(p.streams, p.streams * p.rounds, plan, viaRelay);
   rows.push(row("raw ws relay (baseline)", answers, treeCpuMs(relay.pid) - before, "—"));
+  burstRows.push(await burst("raw ws relay (baseline)", relay.pid, viaRelay));
   for (const length of p.lengths) {
     const lp: TokenPlan = { tokens: length, frameMs: p.costFrameMs };
     const jobs = p.costStreams * Math.max(1, Math.round(p.costFrames / length));
@@ -228,6 +240,7 @@ printTable(
     "configuration",
     "frames/s",
     "÷ raw relay",
+    "frames/s from first token",
     "× ideal time",
     "TTFT p50",
     "TTFT p95",
@@ -242,28 +255,56 @@ printTable(
   ["per-frame cost", "CPU µs/frame", "÷ first row", "tokens per chunk", "jobs ok"],
   costRows,
 );
+console.log("");
+printTable(
+  [
+    "open-path burst",
+    "requests",
+    "TTFT min",
+    "TTFT p50",
+    "TTFT max",
+    "CPU ms/request",
+    "requests × CPU",
+    "jobs ok",
+  ],
+  burstRows,
+);
 console.log(
-  "\nframes/s = tokens the clients received ÷ wall time of the phase; ideal = tokens × frame " +
-    "interval; TTFT = request sent → first token at the client; tokens per chunk = tokens ÷ the " +
+  "\nframes/s = tokens the clients received ÷ wall time of the phase; from first token = " +
+    "each stream's tokens ÷ its own time from first token to end, summed over the streams; " +
+    "ideal = tokens × frame interval; TTFT = request sent → first token at the client; tokens per chunk = tokens ÷ the " +
     "SSE chunks (or relayed frames) they arrived in, 1 when every frame is relayed on its own; " +
     "CPU = user+system time of " +
     "wrangler dev + workerd (or the relay process) during the phase ÷ frames. All Region shards " +
-    "of a local `wrangler dev` run in one workerd process on this machine.",
+    "of a local `wrangler dev` run in one workerd process on this machine. Open-path burst = " +
+    "after the measured round, as many one-token requests as streams, all at once: TTFT is " +
+    "then the open path alone (no token load), CPU the coordinator's per request; the " +
+    "Worker, the Region and every other object of a local `wrangler dev` take turns on one " +
+    "thread, so the requests finish their open paths together, near requests × CPU.",
 );
 for (const n of notes) console.log(n);
 if (pairs.length) {
   console.log("");
   const ratioRows = pairs.map(({ base, mine }, i) => {
     const fps = Number(mine.row[1]) / Number(base.row[1]);
-    const cpu = Number(mine.row[6]) / Number(base.row[6]);
+    // Columns after the splice below: name, frames/s, ÷ raw, from first token, × ideal, p50, p95, CPU.
+    const cpu = Number(mine.row[7]) / Number(base.row[7]);
     const cost = mine.costs.map((c, j) => `${(c.us / base.costs[j]!.us).toFixed(2)}×`);
-    return [`pair ${i + 1}`, `${fps.toFixed(2)}×`, `${cpu.toFixed(2)}×`, ...cost];
+    const open = Number(mine.burst[5]) / Number(base.burst[5]);
+    return [
+      `pair ${i + 1}`,
+      `${fps.toFixed(2)}×`,
+      `${cpu.toFixed(2)}×`,
+      `${open.toFixed(2)}×`,
+      ...cost,
+    ];
   });
   printTable(
     [
       "this ÷ baseline",
       "frames/s",
       "CPU µs/frame",
+      "open-path CPU/request",
       ...p.lengths.map((l) => `CPU µs/frame, ${l}-token answers`),
     ],
     ratioRows,
@@ -282,15 +323,46 @@ function row(name: string, answers: Answer[], cpuMs: number, spread: string): st
   const ttft = ok.map((a) => a.tokenAt[0]! - a.sentAt);
   const failed = answers.find((a) => !a.ok);
   if (failed) notes.push(`${name}: a job failed: ${failed.error}`);
+  // Each stream's tokens over its own time from first token to end, summed over the streams: the
+  // relay's rate without the wait for the first token (which the "open-path burst" table measures).
+  const streaming = ok.reduce(
+    (sum, a) => sum + (a.tokenAt.length * 1000) / Math.max(1, a.endAt - a.tokenAt[0]!),
+    0,
+  );
   return [
     name,
     ((frames * 1000) / wall).toFixed(0),
+    streaming.toFixed(0),
     `${(wall / ideal).toFixed(2)}×`,
     `${percentile(ttft, 50).toFixed(1)} ms`,
     `${percentile(ttft, 95).toFixed(1)} ms`,
     frames ? ((cpuMs * 1000) / frames).toFixed(0) : "n/a",
     spread,
     `${ok.length}/${answers.length}`,
+  ];
+}
+
+/**
+ * The open path alone under the measured round's burst: as many one-token requests as streams,
+ * all at once, and the CPU of `pid` (the coordinator, or the relay process) per request.
+ */
+async function burst(name: string, pid: number | undefined, path: Path): Promise<string[]> {
+  if (pid === undefined) throw new Error("no process to measure");
+  const before = treeCpuMs(pid);
+  const answers = await runJobs(p.streams, p.streams, { tokens: 1, frameMs: p.frameMs }, path);
+  const perRequest = (treeCpuMs(pid) - before) / answers.length;
+  const ttft = answers.filter((a) => a.ok).map((a) => a.tokenAt[0]! - a.sentAt);
+  const failed = answers.find((a) => !a.ok);
+  if (failed) notes.push(`${name}, open-path burst: a job failed: ${failed.error}`);
+  return [
+    name,
+    String(answers.length),
+    `${Math.min(...ttft).toFixed(1)} ms`,
+    `${percentile(ttft, 50).toFixed(1)} ms`,
+    `${Math.max(...ttft).toFixed(1)} ms`,
+    perRequest.toFixed(1),
+    `${(perRequest * answers.length).toFixed(0)} ms`,
+    okCount(answers),
   ];
 }
 
