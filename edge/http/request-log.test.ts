@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { chat, useTabs } from "../../test/workerd/tab-helpers.js";
+import { chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
 
 // How many log lines a successful request costs (docs/performance.md): each line is CPU in the
 // isolate, and under wrangler dev in wrangler's Node process too. One line per request, the
@@ -41,5 +41,24 @@ describe("log lines per request", () => {
     expect(aboutJob).toEqual([
       expect.objectContaining({ level: "info", msg: "job started", jobId, requestId }),
     ]);
+  });
+
+  it("a failover's reassignment is still printed: it traces the job's move to another tab", async () => {
+    const first = await tab(["log-failover"]);
+    let jobId = "";
+    const lines = await linesDuring(async () => {
+      const res = chat("log-failover", { stream: true });
+      const job = await first.nextJob();
+      jobId = job.id;
+      first.send({ type: "job.accept", jobId: job.id });
+      first.send({ type: "job.delta", jobId: job.id, seq: 0, text: "The quick " });
+      const second = await tab(["log-failover"]);
+      first.close();
+      const assign = await second.next("job.assign");
+      second.serve(assign.job, ["brown fox"]);
+      expect((await streamText(await res)).text).toBe("The quick brown fox");
+    });
+    const assigned = lines.filter((l) => l.msg === "job assigned" && l.jobId === jobId);
+    expect(assigned).toEqual([expect.objectContaining({ attempt: 2 })]);
   });
 });

@@ -4,24 +4,13 @@
  * (job → tab, which `job started` already says), and in a 20-request burst the lines were 13% of the
  * isolate's busy JavaScript time, plus wrangler's Node process CPU for each line under wrangler dev
  * (docs/scale.md). The Worker's line stays, one per request; the Region's first placement of a job
- * is counted here and printed as one `routine jobs` summary line per isolate at most every
- * SUMMARY_EVERY_MS, with the next line logged after that (no timer: a timer would keep an idle
- * object awake). A reassignment (attempt > 1) is still printed: it is the trace of a failover.
+ * goes to `logRoutine` (log.ts), counted here and printed as one `routine jobs` summary line per
+ * isolate at most every SUMMARY_EVERY_MS, with the next line logged after that (no timer: a timer
+ * would keep an idle object awake). A reassignment (attempt > 1) is still printed with `log`: it
+ * is the trace of a failover.
  */
-export const ROUTINE_MESSAGES: ReadonlySet<string> = new Set([
-  "job assigned",
-  "job queued",
-  "job queued on a busy tab",
-]);
-
 /** How often at most a summary line is printed, per isolate. */
 export const SUMMARY_EVERY_MS = 10_000;
-
-export function isRoutine(msg: string, fields: Record<string, unknown>): boolean {
-  if (!ROUTINE_MESSAGES.has(msg)) return false;
-  const attempt = fields["attempt"];
-  return typeof attempt !== "number" || attempt <= 1;
-}
 
 /** Counts routine lines and says when their summary is due. */
 export class RoutineCounts {

@@ -1,4 +1,4 @@
-import { log } from "../http/log.js";
+import { log, logRoutine } from "../http/log.js";
 import type { RegionHint } from "../../shared/geo/regions.js";
 import { followUpAffinity } from "../../shared/scheduling/conversation.js";
 import { sha256Hex } from "./conversation-hash.js";
@@ -121,7 +121,7 @@ export class JobIntake {
     const { readerId, events } = this.d.readers.first(spec.id);
     await this.d.timers.set(jobTimer("wait", spec.id), now + config.queueWaitMs);
     this.reportAfterReply();
-    log("info", "job queued", { jobId: spec.id, waiting: jobs.waitingCount() });
+    logRoutine("job queued");
     return { ok: true, jobId: spec.id, tab: "queued", readerId, events };
   }
 

@@ -1,4 +1,4 @@
-import { log } from "../http/log.js";
+import { log, logRoutine } from "../http/log.js";
 import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
 import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
@@ -170,11 +170,10 @@ export class Placement {
       ...(queued ? { queued: true } : {}),
     });
     await this.d.leases.arm(jobId, leaseMs);
-    log("info", queued ? "job queued on a busy tab" : "job assigned", {
-      jobId,
-      tab: tab.publicId,
-      attempt: row.attempts,
-    });
+    const msg = queued ? "job queued on a busy tab" : "job assigned";
+    // A first placement is routine (counted into a summary); a reassignment traces a failover.
+    if (row.attempts <= 1) logRoutine(msg);
+    else log("info", msg, { jobId, tab: tab.publicId, attempt: row.attempts });
     return { tab, sent };
   }
 
