@@ -1,3 +1,5 @@
+import { BoundedMap } from "./bounded-map.js";
+
 /**
  * Token buckets per client address, in this isolate's memory: `burst` at once, then `perMinute`.
  * Bounded in addresses (the least recently stored is forgotten first), so a spread of addresses
@@ -10,15 +12,16 @@ export interface AddressBucket {
 }
 
 export class AddressBuckets<B extends AddressBucket> {
-  private readonly buckets = new Map<string, B>();
+  private readonly buckets: BoundedMap<string, B>;
   private readonly perMs: number;
 
   constructor(
     readonly burst: number,
     readonly perMinute: number,
-    private readonly maxAddresses = 10_000,
+    maxAddresses = 10_000,
   ) {
     this.perMs = perMinute / 60_000;
+    this.buckets = new BoundedMap(maxAddresses);
   }
 
   /**
@@ -39,12 +42,7 @@ export class AddressBuckets<B extends AddressBucket> {
 
   /** Store `b` as the address's, most recently used. */
   put(ip: string, b: B): void {
-    this.buckets.delete(ip);
     this.buckets.set(ip, b);
-    if (this.buckets.size > this.maxAddresses) {
-      const oldest = this.buckets.keys().next().value;
-      if (oldest !== undefined) this.buckets.delete(oldest);
-    }
   }
 
   /** Whole seconds (at least 1) until `b` holds one token again. */

@@ -1,3 +1,4 @@
+import { BoundedMap } from "../http/bounded-map.js";
 import { FLOOD_PENALTY_MS } from "../region/tab-connects.js";
 
 /**
@@ -14,16 +15,11 @@ import { FLOOD_PENALTY_MS } from "../region/tab-connects.js";
 /** Addresses remembered at most (oldest penalty forgotten first): bounded memory. */
 const MAX_ADDRESSES = 10_000;
 
-const until = new Map<string, number>();
+const until = new BoundedMap<string, number>(MAX_ADDRESSES);
 
 /** Refuse `ip`'s tab connects for FLOOD_PENALTY_MS from `now`. */
 export function penalizeFlooder(ip: string, now = Date.now()): void {
-  until.delete(ip);
   until.set(ip, now + FLOOD_PENALTY_MS);
-  if (until.size > MAX_ADDRESSES) {
-    const oldest = until.keys().next().value;
-    if (oldest !== undefined) until.delete(oldest);
-  }
 }
 
 /** Whole seconds `ip` must still wait before opening a tab socket, or null. */
