@@ -123,6 +123,11 @@ describe("a frozen contributor tab", () => {
     await cdp.send("Page.setWebLifecycleState", { state: "active" }, tab);
     await cdp.evaluate(tab, connectedAfterResume);
     const events = await cdp.evaluate<string[]>(tab, "window.events");
+    // The page shows "connected" on the coordinator's welcome; the Region's "tab registered" line
+    // reaches wrangler's output a moment later through its log pipe, so wait for the line itself.
+    await expect
+      .poll(async () => registeredTabs(await server.output()).length, { timeout: 10_000 })
+      .toBeGreaterThanOrEqual(3);
     const registered = registeredTabs(await server.output());
     console.log(
       `froze the serving tab after ${frozeAfterChars} chars; the answer ended ` +

@@ -68,7 +68,12 @@ describe("two contributor tabs in one browser", () => {
     await expect(
       first.getByRole("button", { name: "Contribute from this tab again" }).isVisible(),
     ).resolves.toBe(true);
-    // Same browser, same identity: the coordinator saw one tab id twice.
+    // Same browser, same identity: the coordinator saw one tab id twice. (The page shows
+    // "connected" on the welcome; the "tab registered" line reaches wrangler's output a moment
+    // later through its log pipe, so wait for the line itself.)
+    await expect
+      .poll(async () => registeredTabs(await server.output()).length, { timeout: 10_000 })
+      .toBeGreaterThanOrEqual(2);
     const registered = registeredTabs(await server.output());
     expect(registered).toHaveLength(2);
     expect(new Set(registered).size).toBe(1);
