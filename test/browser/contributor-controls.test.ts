@@ -1,6 +1,6 @@
 import OpenAI from "openai";
 import type { Browser, Page } from "playwright-core";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import {
   contribute,
   firstQ4f32Model,
@@ -39,7 +39,19 @@ beforeAll(async () => {
         configurable: true,
         value: () => Promise.resolve(battery),
       });
+      // Frame types with the page's own clock: the test's view of frames arrives over CDP, late
+      // and bunched when the machine is busy, too coarse to time the GPU share's rests. The page
+      // hands each frame to the tab-link Worker, which owns the socket.
+      const pageSent: { at: number; type: string }[] = [];
+      const post = Worker.prototype.postMessage;
+      Worker.prototype.postMessage = function (this: Worker, ...args: [unknown, Transferable[]]) {
+        const m = args[0] as { type?: string; msg?: { type?: string } } | null;
+        if (m?.type === "send" && m.msg?.type)
+          pageSent.push({ at: performance.now(), type: m.msg.type });
+        post.apply(this, args);
+      };
       Object.assign(globalThis, {
+        tabgridTestSent: pageSent,
         tabgridTestSetCharging(charging: boolean) {
           battery.charging = charging;
           battery.dispatchEvent(new Event("chargingchange"));
@@ -132,8 +144,22 @@ describe("the contributor stays in control", () => {
     await page.locator("#gpu-share").focus();
     for (let i = 0; i < 5; i++) await page.keyboard.press("ArrowLeft");
     expect(await page.locator("#gpu-share-value").textContent()).toBe("50%");
+    // Back to 100 % whatever happens here: the setting persists, and a rest after every job would
+    // change what the later tests see.
+    onTestFinished(async () => {
+      await page.locator("#gpu-share").focus();
+      await page.keyboard.press("End");
+      expect(await page.locator("#gpu-share-value").textContent()).toBe("100%");
+    });
 
     const from = sent.length;
+    const pageSent = () =>
+      page.evaluate(
+        () =>
+          (globalThis as unknown as { tabgridTestSent: { at: number; type: string }[] })
+            .tabgridTestSent,
+      );
+    const pageFrom = (await pageSent()).length;
     // Retries: a coordinator that assigns to a resting tab gets a refusal and the client retries.
     const patient = openai.withOptions({ maxRetries: 8 });
     const ask = (content: string) =>
@@ -145,27 +171,25 @@ describe("the contributor stays in control", () => {
     const words30 = "a b c d e f g h i j k l m n o p q r s t u v w x y z aa bb cc dd";
     await Promise.all([ask(`one ${words30}`), ask(`two ${words30}`)]);
     const frames = sent.slice(from);
-    const accepts = frames.filter((s) => s.frame.type === "job.accept");
-    const dones = frames.filter((s) => s.frame.type === "job.done");
     const refusals = frames.filter((s) => s.frame.type === "job.error").length;
+    expect(frames.filter((s) => s.frame.type === "job.accept")).toHaveLength(2);
+    const timed = (await pageSent()).slice(pageFrom);
+    const accepts = timed.filter((s) => s.type === "job.accept");
+    const dones = timed.filter((s) => s.type === "job.done");
     expect(accepts).toHaveLength(2);
     const firstJobMs = dones[0]!.at - accepts[0]!.at;
     const gapMs = accepts[1]!.at - dones[0]!.at;
     console.log(
-      `duty cycle at 50 %: first job ${firstJobMs} ms, rest before the next ${gapMs} ms (${refusals} assignments refused while resting)`,
+      `duty cycle at 50 %: first job ${Math.round(firstJobMs)} ms, rest before the next ${Math.round(gapMs)} ms (${refusals} assignments refused while resting)`,
     );
     expect(
       frames.some(
         (s) => s.frame.type === "status" && s.frame.reason === "resting (GPU share limit)",
       ),
     ).toBe(true);
-    // The rest is the job's own duration (measured in the tab); allow for frame timing.
-    expect(gapMs).toBeGreaterThanOrEqual(firstJobMs * 0.7);
-
-    await page.locator("#gpu-share").focus();
-    await page.keyboard.press("End");
-    expect(await page.locator("#gpu-share-value").textContent()).toBe("100%");
-    await state("idle");
+    // The rest is the job's own duration (measured in the tab from its start, a little after the
+    // accept frame); both figures are on the page's clock.
+    expect(gapMs).toBeGreaterThanOrEqual(firstJobMs * 0.8);
   });
 
   it("pauses on battery and resumes when charging (Battery Status API)", async () => {

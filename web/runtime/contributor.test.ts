@@ -21,6 +21,24 @@ function setup(engine = new DeterministicEngine(0)) {
   return contributorHarness({ engine });
 }
 
+/** An engine whose first job meets a lost device and whose reload waits for `reloaded()`. */
+function slowReload() {
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  class SlowReloadEngine extends DeterministicEngine {
+    loads = 0;
+    override async load(m: ModelRecord, p: (x: { progress: number; text: string }) => void) {
+      if (++this.loads === 2) await held;
+      return super.load(m, p);
+    }
+    override async chat(r: ChatRequest, d: (t: string) => void): Promise<GenerationResult> {
+      if (this.loads === 1) throw new EngineError("device_lost", "The GPU device was lost.");
+      return super.chat(r, d);
+    }
+  }
+  return { engine: new SlowReloadEngine(0), reloaded: release };
+}
+
 describe("Contributor", () => {
   it("loads before it connects, answers the challenge with hello and the model, and shows the assigned tab id", async () => {
     const { sockets, contributor, connect, frames, stored } = setup();
@@ -203,6 +221,41 @@ describe("Contributor", () => {
     sockets.last.receive({ type: "job.assign", job: job("job-2", "hi"), attempt: 1 });
     await served;
     expect(contributor.snapshot.error).toBeNull();
+  });
+
+  it("a rest that begins and ends while the model reloads after a lost device does not leave the tab paused", async () => {
+    // The GPU share rests the tab after every job, failed ones included: at 50 % a rest as long as
+    // the failed job ends well before the model is back. The tab must be idle once it is.
+    const { engine, reloaded } = slowReload();
+    const { sockets, contributor, until, connect, frames } = setup(engine);
+    await connect();
+    const reloading = until((v) => v.state === "loading");
+    sockets.last.receive({ type: "job.assign", job: job("job-1", "hi"), attempt: 1 });
+    await reloading;
+    contributor.pause("resting (GPU share limit)");
+    contributor.resume();
+    reloaded();
+    await until((v) => v.state !== "loading");
+    expect(contributor.snapshot).toMatchObject({ state: "idle", reason: null });
+    expect(frames().at(-1)).toEqual({ type: "status", state: "idle", models: [model.model_id] });
+  });
+
+  it("a pause asked for while the model reloads holds once it is back, in its own words", async () => {
+    const { engine, reloaded } = slowReload();
+    const { sockets, contributor, until, connect, frames } = setup(engine);
+    await connect();
+    const reloading = until((v) => v.state === "loading");
+    sockets.last.receive({ type: "job.assign", job: job("job-1", "hi"), attempt: 1 });
+    await reloading;
+    contributor.pause("paused by you");
+    reloaded();
+    await until((v) => v.state !== "loading");
+    expect(contributor.snapshot).toMatchObject({ state: "paused", reason: "paused by you" });
+    expect(frames().at(-1)).toMatchObject({
+      type: "status",
+      state: "paused",
+      reason: "paused by you",
+    });
   });
 
   it("after a failover, continues from the delivered text and sends only new text", async () => {

@@ -164,9 +164,12 @@ export class Contributor {
   }
 
   resume(): void {
-    if (this.recovery.recovering) return;
     const status = this.status;
     status.pauseRequested = false;
+    // While the model reloads, recovery owns the state and the reason; it reads the (now lifted)
+    // pause request when the model is back. Dropping the resume here left the tab paused for good
+    // when a short rest (GPU share) ended during a reload.
+    if (this.recovery.recovering) return;
     if (status.now.reason) status.update({ reason: null });
     if (status.now.state === "paused" && status.now.model) status.setState("idle");
   }

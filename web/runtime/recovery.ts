@@ -63,13 +63,21 @@ export class Recovery {
     }
     this.history.push(now);
     this.running = true;
-    const paused = status.pauseRequested;
-    status.update({ model: null, reason: `${e.code}: reloading the model`, error: null });
+    const reloading = `${e.code}: reloading the model`;
+    const pausedFor = status.pauseRequested ? status.now.reason : null;
+    status.update({ model: null, reason: reloading, error: null });
     if (status.now.state === "loading") status.announce();
     else status.setState("loading");
     try {
       await this.engine.load(model, () => {});
-      status.update({ model: model.model_id, reason: paused ? status.now.reason : null });
+      // A pause asked for before or during the reload still holds, in its own words; one lifted
+      // meanwhile (a rest that ended, the contributor's resume) does not.
+      const reason = !status.pauseRequested
+        ? null
+        : status.now.reason !== reloading
+          ? status.now.reason
+          : pausedFor;
+      status.update({ model: model.model_id, reason });
       this.running = false;
       status.setState(status.resting);
     } catch (err) {
