@@ -44,11 +44,15 @@ beforeAll(async () => {
       // hands each frame to the tab-link Worker, which owns the socket.
       const pageSent: { at: number; type: string }[] = [];
       const post = Worker.prototype.postMessage;
-      Worker.prototype.postMessage = function (this: Worker, ...args: [unknown, Transferable[]]) {
-        const m = args[0] as { type?: string; msg?: { type?: string } } | null;
+      Worker.prototype.postMessage = function (
+        this: Worker,
+        message: unknown,
+        options?: StructuredSerializeOptions | Transferable[],
+      ) {
+        const m = message as { type?: string; msg?: { type?: string } } | null;
         if (m?.type === "send" && m.msg?.type)
           pageSent.push({ at: performance.now(), type: m.msg.type });
-        post.apply(this, args);
+        post.call(this, message, options as StructuredSerializeOptions);
       };
       Object.assign(globalThis, {
         tabgridTestSent: pageSent,
