@@ -1,14 +1,19 @@
 import { REGION_CENTRES, regionsByDistance } from "../../shared/geo/regions.js";
-import { rankNeighbours, spillPlan } from "../../shared/scheduling/spillover.js";
+import {
+  rankNeighbours,
+  spillPlan,
+  waitingMove,
+  type ModelOffer,
+} from "../../shared/scheduling/spillover.js";
 import { routingView } from "../directory/directory-client.js";
 import type { RoutingView } from "../directory/directory-do.js";
 import type { AppEnv } from "../env.js";
 import { log } from "../http/log.js";
-import type { ContinuationPort, RemoteJob } from "../region/continuation.js";
+import type { ContinuationPort, MovePlanner, RemoteJob } from "../region/continuation.js";
 import type { JobRequest } from "../region/job-request.js";
 import { shardOfJobId, shardStub } from "../region/region-stub.js";
 import { shardSettings } from "../region/shard-config.js";
-import type { Shard } from "../region/shard-name.js";
+import { parseShard, shardName, type Shard } from "../region/shard-name.js";
 import { streamIdleMs } from "../config.js";
 import { JobStream } from "./job-stream.js";
 import { hintOffer, matchOf } from "./open-job.js";
@@ -46,6 +51,35 @@ export function continuationTargets(
   const hints = spillPlan(ranked, null).tries;
   const best = hints.flatMap((h) => shardOrder(view, h, model, initialShards).slice(0, 1));
   return [...siblings, ...best];
+}
+
+/**
+ * The planner for moving jobs waiting in `self`'s line (region/waiting-moves.ts): each sibling
+ * shard of its hint by its own reported offer, each other hint by its shards' merged offer (at the
+ * shard a new request would try first), ranked by the request's expected objective there
+ * (`rankNeighbours`), and the best one kept if it beats staying by the margin (`waitingMove`).
+ * Only offers of tabs that can take the job now count: a continuation never waits in a line.
+ */
+export function movePlanner(view: RoutingView, self: Shard, initialShards: number): MovePlanner {
+  return (request, hereMs, nowMs) => {
+    const model = request.job.model;
+    const match = matchOf(request, REGION_CENTRES[self.hint]);
+    const neighbours: Array<{ region: Shard; offer: ModelOffer | undefined }> = shardOrder(
+      view,
+      self.hint,
+      model,
+      initialShards,
+    )
+      .filter((s) => s.k !== self.k)
+      .map((s) => ({ region: s, offer: view.summaries[shardName(s)]?.offers?.[model] }));
+    for (const r of regionsByDistance(match.clientLocation)) {
+      if (r.region === self.hint) continue;
+      const first = shardOrder(view, r.region, model, initialShards)[0];
+      if (first) neighbours.push({ region: first, offer: hintOffer(view, r.region, model) });
+    }
+    const move = waitingMove(rankNeighbours(neighbours, match, nowMs), hereMs);
+    return move ? { target: shardName(move.region), acceptUpToMs: move.acceptUpToMs } : null;
+  };
 }
 
 /** The continuation port of the Region object `self` (region-do.ts wires it). */
@@ -110,6 +144,15 @@ export function continuationPort(env: AppEnv, self: Shard): ContinuationPort {
         }
       }
       return null;
+    },
+    async movePlanner() {
+      return movePlanner(await routingView(env), self, shardSettings(env).initialShards);
+    },
+    async openOn(target, request) {
+      const shard = parseShard(target);
+      if (!shard) return null;
+      const opened = await shardStub(env, shard).openJob(request, false);
+      return opened.ok ? remoteJob(opened.jobId, 0, request.owner, opened) : null;
     },
     resume: (jobId, after, owner) => remoteJob(jobId, after, owner, null),
     async cancel(jobId, reason, owner) {

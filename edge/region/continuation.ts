@@ -95,7 +95,27 @@ export interface ContinuationPort {
   /** Read a remote job again from character `after` of its text (after this object's restart). */
   resume(remoteJobId: string, after: number, owner: string | null): RemoteJob;
   cancel(remoteJobId: string, reason: string, owner: string | null): Promise<void>;
+  /**
+   * For a pass over the waiting line (waiting-moves.ts): a planner over the routing view as this
+   * isolate caches it, read once per pass and never per job.
+   */
+  movePlanner(): Promise<MovePlanner>;
+  /**
+   * Ask the object named `target` (shard-name.ts) to continue `request` now, taking it only within
+   * the request's `acceptUpToMs`; null when it declines (it then wrote nothing).
+   */
+  openOn(target: string, request: JobRequest): Promise<RemoteJob | null>;
 }
+
+/**
+ * Where a job waiting here should move (shared/scheduling/spillover.ts `waitingMove`), given its
+ * request and its expected objective if it stays (`hereMs`); null: it stays.
+ */
+export type MovePlanner = (
+  request: JobRequest,
+  hereMs: number,
+  nowMs: number,
+) => { target: string; acceptUpToMs: number } | null;
 
 /**
  * The events the origin accepts from a remote job: they crossed two objects, so they are parsed

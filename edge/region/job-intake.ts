@@ -16,6 +16,7 @@ import type { TabRegistry } from "./tab-registry.js";
 import type { TimerTable } from "./timer-table.js";
 import type { StorageBudget } from "./storage-budget.js";
 import { answerByteCap, utf8Bytes } from "./usage-bounds.js";
+import type { WaitingMoves } from "./waiting-moves.js";
 
 export interface JobIntakeDeps {
   region: RegionHint;
@@ -30,6 +31,8 @@ export interface JobIntakeDeps {
   report: RegionReport;
   config: RegionConfig;
   budget: StorageBudget;
+  /** Moves waiting jobs to another object that would start them sooner (waiting-moves.ts). */
+  moves?: WaitingMoves;
 }
 
 /**
@@ -120,6 +123,7 @@ export class JobIntake {
     jobs.create(spec, request);
     const { readerId, events } = this.d.readers.first(spec.id);
     await this.d.timers.set(jobTimer("wait", spec.id), now + config.queueWaitMs);
+    await this.d.moves?.arm();
     this.reportAfterReply();
     logRoutine("job queued");
     return { ok: true, jobId: spec.id, tab: "queued", readerId, events };
@@ -146,6 +150,13 @@ export class JobIntake {
     if (!tab) {
       const code = this.d.tabs.anyServes(model) ? "no_capacity" : "model_not_served";
       return { ok: false, error: { code, message: `No tab here can continue '${model}' now.` } };
+    }
+    // A job moved from another object's line (waiting-moves.ts) comes only if it starts sooner
+    // here than there; the mover's view may be stale, so decline, writing nothing, when it does not.
+    const offerMs = result.kind === "match" ? result.match.estimate.objectiveMs : null;
+    if (offerMs !== null && request.acceptUpToMs !== undefined && offerMs > request.acceptUpToMs) {
+      const message = `Not sooner here (offer ${Math.round(offerMs)} ms).`;
+      return { ok: false, error: { code: "no_capacity", message }, offerMs };
     }
     const full = this.d.budget.makeRoom(request);
     if (full) return { ok: false, error: full };

@@ -34,6 +34,7 @@ import {
   remoteNode,
   remoteUsage,
   type RemoteEvent,
+  type RemoteJob,
 } from "./continuation.js";
 import type { RemoteAttempts } from "./remote-attempts.js";
 
@@ -501,12 +502,32 @@ export class JobMachine {
       return true;
     }
     if (!opened) return false;
-    await this.d.timers.clear(jobTimer("wait", jobId));
-    const node = remoteNode(opened.jobId);
-    jobs.assign(jobId, node);
-    remote.follow(jobId, opened);
+    await this.followRemote(jobId, opened);
     log("info", "job continued on another shard", { jobId, remote: opened.jobId });
     return true;
+  }
+
+  /**
+   * A job waiting in this object's line was opened on another object (waiting-moves.ts): that job
+   * is now its attempt, read like a continuation. False when the job no longer waits here (a tab
+   * here took it, or the client cancelled, during the open): the remote job is then cancelled.
+   */
+  async movedWaiting(jobId: string, opened: RemoteJob, owner: string | null): Promise<boolean> {
+    const { jobs, remote } = this.d;
+    if (!remote) return false;
+    if (jobs.get(jobId)?.state !== "queued") {
+      await remote.discard(opened, owner, "the job was taken here");
+      return false;
+    }
+    await this.followRemote(jobId, opened);
+    log("info", "waiting job moved to another region object", { jobId, remote: opened.jobId });
+    return true;
+  }
+
+  private async followRemote(jobId: string, opened: RemoteJob): Promise<void> {
+    await this.d.timers.clear(jobTimer("wait", jobId));
+    this.d.jobs.assign(jobId, remoteNode(opened.jobId));
+    this.d.remote?.follow(jobId, opened);
   }
 
   /** An event of a job's attempt on another object, as if from a tab. */

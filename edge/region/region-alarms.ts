@@ -2,11 +2,14 @@ import type { JobMachine } from "./job-machine.js";
 import type { RegionReport } from "./region-report.js";
 import type { RegionTimer } from "./region-timers.js";
 import type { TabChannel } from "./tab-channel.js";
+import type { WaitingMoves } from "./waiting-moves.js";
 
 export interface RegionAlarmDeps {
   machine: JobMachine;
   channel: TabChannel;
   report: RegionReport;
+  /** Absent without a continuation port: waiting jobs then stay in this object's line. */
+  moves?: WaitingMoves;
 }
 
 /**
@@ -18,6 +21,7 @@ export function regionAlarms({
   machine,
   channel,
   report,
+  moves,
 }: RegionAlarmDeps): (timer: RegionTimer) => Promise<void> {
   return async function onRegionTimer(timer) {
     switch (timer.kind) {
@@ -31,6 +35,8 @@ export function regionAlarms({
         return machine.onExpireDue(timer.jobId);
       case "report":
         return report.soon(true);
+      case "moves":
+        return moves?.pass();
       case "liveness":
         // Stale tabs are closed by the channel; their jobs move on in the state machine.
         for (const left of await channel.sweep()) await machine.onTabEvent(left);

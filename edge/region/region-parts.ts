@@ -29,6 +29,7 @@ import { RegionCredits, type LedgerPort } from "../credits/region-credits.js";
 import { EmbeddingAnswers } from "./embedding-answers.js";
 import type { ContinuationPort } from "./continuation.js";
 import { RemoteAttempts } from "./remote-attempts.js";
+import { WaitingMoves } from "./waiting-moves.js";
 
 /**
  * The parts of one Region object, built in dependency order. Each part is handed the parts it
@@ -162,6 +163,25 @@ export function regionParts(
     { maxBytes: config.storageMaxBytes, maxJobs: config.storageMaxJobs },
     region,
   );
+  const centre = REGION_CENTRES[region];
+  const moves = remote
+    ? new WaitingMoves({
+        jobs,
+        timers,
+        machine,
+        remote,
+        // What this object's report would offer with `waiting` jobs ahead (quarantined tabs are
+        // no capacity, as in RegionReport.summary).
+        offersAt: (waiting) =>
+          matcher.offers(
+            [...tabs.all()].filter((t) => trust.state(t.tabId) !== "quarantined"),
+            waiting,
+            centre,
+            Date.now(),
+          ),
+        matchOf: (row) => placement.matchRequest(row.model, jobs.match(row)),
+      })
+    : undefined;
   const intake = new JobIntake({
     region,
     jobIdName,
@@ -174,8 +194,9 @@ export function regionParts(
     timers,
     report,
     config,
+    ...(moves ? { moves } : {}),
   });
-  const onTimer = regionAlarms({ machine, channel, report });
+  const onTimer = regionAlarms({ machine, channel, report, ...(moves ? { moves } : {}) });
   return {
     tabs,
     jobs,

@@ -16,6 +16,8 @@ export type RegionTimer =
   | { kind: "expire"; jobId: string }
   /** The region's summary is sent to the Directory (idle/busy flips are batched). */
   | { kind: "report" }
+  /** A pass over the waiting line, moving jobs another object would start sooner (waiting-moves.ts). */
+  | { kind: "moves" }
   /** Silent tabs are swept out. */
   | { kind: "liveness" }
   /** Sockets that never said `hello` are closed after the deadline. */
@@ -30,7 +32,8 @@ export const regionTimerCodec: TimerCodec<RegionTimer> = {
     return "jobId" in timer ? `${timer.kind}:${timer.jobId}` : timer.kind;
   },
   decode(name) {
-    if (name === "report" || name === "liveness" || name === "hello") return { kind: name };
+    if (name === "report" || name === "liveness" || name === "hello" || name === "moves")
+      return { kind: name };
     const colon = name.indexOf(":");
     const kind = name.slice(0, colon);
     const jobId = name.slice(colon + 1);

@@ -4,6 +4,7 @@ import {
   remoteJobOf,
   remoteNode,
   type ContinuationPort,
+  type MovePlanner,
   type RemoteEvent,
   type RemoteJob,
 } from "./continuation.js";
@@ -35,6 +36,26 @@ export class RemoteAttempts {
       return await this.port.open(request);
     } catch (e) {
       log("warn", "continuing a job elsewhere failed", { error: String(e) });
+      return null;
+    }
+  }
+
+  /** A planner for one pass over the waiting line; null when the routing view cannot be read. */
+  async planner(): Promise<MovePlanner | null> {
+    try {
+      return await this.port.movePlanner();
+    } catch (e) {
+      log("warn", "reading the routing view to move waiting jobs failed", { error: String(e) });
+      return null;
+    }
+  }
+
+  /** Ask `target` to take a waiting job (within its acceptUpToMs); null if it declined or failed. */
+  async openOn(target: string, request: JobRequest): Promise<RemoteJob | null> {
+    try {
+      return await this.port.openOn(target, request);
+    } catch (e) {
+      log("warn", "moving a waiting job failed", { target, error: String(e) });
       return null;
     }
   }

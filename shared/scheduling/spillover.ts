@@ -300,3 +300,39 @@ export function waitRegion<R>(
   }
   return best?.region ?? null;
 }
+
+/**
+ * Moving a job already waiting in a region's line (docs/routing.md "Between regions"): a Region
+ * object with a non-empty line looks at it at most once every WAITING_MOVE_INTERVAL_MS, at the
+ * first WAITING_MOVE_SCAN jobs, and moves at most WAITING_MOVE_TRIES of them per pass (a declined
+ * ask counts as a try) to a neighbour that is expected to start them sooner. bench:geo's per-region
+ * policy runs the same pass (scripts/sim/policies.ts).
+ */
+export const WAITING_MOVE_INTERVAL_MS = 1000;
+export const WAITING_MOVE_SCAN = 16;
+export const WAITING_MOVE_TRIES = 4;
+/**
+ * A neighbour's summary estimate must beat the job's expected first token here by this factor: the
+ * same reasons as DEFAULT_SPILL_MARGIN (an older, rounded figure against the region's own), and
+ * the neighbour is then asked to take it only if its real offer beats the estimate here.
+ */
+export const WAITING_MOVE_MARGIN = DEFAULT_SPILL_MARGIN;
+
+/**
+ * Where a job waiting in a line should move, or null to stay: the best-ranked neighbour (from
+ * `rankNeighbours`) whose estimate beats `hereMs` — the job's expected objective if it stays, from
+ * the region's own offer with the jobs ahead of it in line (`lineEstimateMs`) — by `margin`, and
+ * the `acceptUpToMs` it is asked with (it takes the job only if its real offer beats staying).
+ */
+export function waitingMove<R>(
+  ranked: ReadonlyArray<RegionEstimate<R>>,
+  hereMs: number,
+  margin = WAITING_MOVE_MARGIN,
+): { region: R; acceptUpToMs: number } | null {
+  const plan = spillPlan(ranked, hereMs, margin, 1);
+  const region = plan.tries[0];
+  if (region === undefined) return null;
+  // No estimate here at all (no tab left for the model): any neighbour's offer beats staying.
+  const acceptUpToMs = Number.isFinite(hereMs) ? plan.acceptUpToMs : Number.MAX_SAFE_INTEGER;
+  return { region, acceptUpToMs };
+}
