@@ -94,7 +94,14 @@ export class WaitingMoves {
         ...request,
         acceptUpToMs: plan.acceptUpToMs,
       });
-      if (!opened) continue; // declined (or unreachable): the job keeps its place here
+      if (!opened) {
+        // Declined (its view of the neighbour was stale) or unreachable: the job keeps its place.
+        log("info", "waiting job not moved: the neighbour declined", {
+          jobId: row.id,
+          to: plan.target,
+        });
+        continue;
+      }
       if (await machine.movedWaiting(row.id, opened, row.owner)) {
         moved++;
         log("info", "waiting job moved", { jobId: row.id, to: plan.target });
