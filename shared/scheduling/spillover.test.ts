@@ -10,6 +10,8 @@ import {
   rankNeighbours,
   regionOffers,
   spillPlan,
+  waitingMove,
+  WAITING_MOVE_MARGIN,
   waitRegion,
   type ModelOffer,
 } from "./spillover.js";
@@ -186,5 +188,27 @@ describe("spillover decisions", () => {
       ),
     ).toBe("weur");
     expect(waitRegion([{ region: "weur", offer: undefined }], at, NOW)).toBeNull();
+  });
+});
+
+describe("moving a job already waiting in a line", () => {
+  const ranked = [
+    { region: "enam", ms: 400 },
+    { region: "wnam", ms: 900 },
+  ];
+  it("moves to the best neighbour only when it beats the start here by the margin, asked to beat it for real", () => {
+    expect(waitingMove(ranked, 400 * WAITING_MOVE_MARGIN + 1)).toEqual({
+      region: "enam",
+      acceptUpToMs: 400 * WAITING_MOVE_MARGIN + 1 - 0.001,
+    });
+    // Within the margin (the neighbour's figure is older and rounded): the job keeps its place.
+    expect(waitingMove(ranked, 400 * WAITING_MOVE_MARGIN)).toBeNull();
+    expect(waitingMove([], 10_000)).toBeNull();
+  });
+  it("with no estimate here at all, any neighbour with an offer will do", () => {
+    expect(waitingMove(ranked, Number.POSITIVE_INFINITY)).toEqual({
+      region: "enam",
+      acceptUpToMs: Number.MAX_SAFE_INTEGER,
+    });
   });
 });
