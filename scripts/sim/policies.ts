@@ -6,9 +6,15 @@ import { REGION_CENTRES, REGION_HINTS, regionsByDistance } from "../../shared/ge
 import {
   DEFAULT_SPILL_MARGIN,
   homeAcceptUpToMs,
+  lineEstimateMs,
   rankNeighbours,
   regionOffers,
   spillPlan,
+  WAITING_MOVE_INTERVAL_MS,
+  WAITING_MOVE_MARGIN,
+  WAITING_MOVE_SCAN,
+  WAITING_MOVE_TRIES,
+  waitingMove,
   waitRegion,
   type ModelOffer,
 } from "../../shared/scheduling/spillover.js";
@@ -38,6 +44,12 @@ export interface Policy {
   assigned(tab: number, req: SimRequest, nowMs: number): void;
   /** A job ended on the tab; returns a waiting request to put on it, if any. */
   finished(tab: number, job: FinishedJob, nowMs: number): SimRequest | null;
+  /**
+   * Periodic work, every `tickMs` of virtual time while jobs run (the Region object's `moves`
+   * timer): may put waiting requests on tabs through `place`, one at a time.
+   */
+  tick?(nowMs: number, place: (tab: number, req: SimRequest) => void): void;
+  readonly tickMs?: number;
 }
 
 /** Jobs assigned and not yet finished, per tab: all a coordinator knows without estimates. */
@@ -190,6 +202,15 @@ export function tabgridPolicy(
      * as edge/region-client/open-job.ts makes them.
      */
     regional?: boolean;
+    /**
+     * Per region: a job waiting in a region's line moves to another region expected to start it
+     * sooner (edge/region/waiting-moves.ts: a pass every WAITING_MOVE_INTERVAL_MS, the first
+     * WAITING_MOVE_SCAN waiting jobs, at most WAITING_MOVE_TRIES asks, each neighbour asked to take
+     * it only if its real offer beats staying). Off: the policy before, for comparison.
+     */
+    moveWaiting?: boolean;
+    /** See WAITING_MOVE_MARGIN. */
+    moveMargin?: number;
     /** See DEFAULT_SPILL_MARGIN. */
     spillMargin?: number;
     /**
@@ -213,6 +234,8 @@ export function tabgridPolicy(
     name = "tabgrid",
     moveQueued = true,
     regional = false,
+    moveWaiting = true,
+    moveMargin = WAITING_MOVE_MARGIN,
     spillMargin = DEFAULT_SPILL_MARGIN,
     summaryMaxAgeMs = 1000,
     oracleLastTurn = false,
@@ -242,23 +265,21 @@ export function tabgridPolicy(
     at: Number.NEGATIVE_INFINITY,
     offer: undefined as ModelOffer | undefined,
   }));
+  /** Region r's offer now with `waiting` requests in its line (what its report would say). */
+  const offerNow = (r: number, waiting: number, nowMs: number): ModelOffer | undefined => {
+    const scheduler = schedulers[r]!;
+    const all = regionTabs[r]!.map((i) => ({
+      tab: scheduler.corrected(tabs[i]!.id)!,
+      freeAtMs: scheduler.freeAtMs(tabs[i]!.id),
+    }));
+    const centre = REGION_CENTRES[REGION_HINTS[r]!];
+    return regionOffers(scheduler.index.tabs(), all, waiting, centre, nowMs)[MODEL];
+  };
   const summaryOf = (r: number, nowMs: number): ModelOffer | undefined => {
     const s = summaries[r]!;
     if (nowMs - s.at >= summaryMaxAgeMs) {
-      const scheduler = schedulers[r]!;
-      const all = regionTabs[r]!.map((i) => ({
-        tab: scheduler.corrected(tabs[i]!.id)!,
-        freeAtMs: scheduler.freeAtMs(tabs[i]!.id),
-      }));
       const line = lines[r]!;
-      const centre = REGION_CENTRES[REGION_HINTS[r]!];
-      s.offer = regionOffers(
-        scheduler.index.tabs(),
-        all,
-        line.waiting.length - line.head,
-        centre,
-        nowMs,
-      )[MODEL];
+      s.offer = offerNow(r, line.waiting.length - line.head, nowMs);
       s.at = nowMs;
     }
     return s.offer;
@@ -304,8 +325,45 @@ export function tabgridPolicy(
   const regionOrder = (req: SimRequest): number[] =>
     regional ? regionsByDistance(req.client).map((r) => REGION_HINTS.indexOf(r.region)) : [0];
 
+  /**
+   * One pass over each region's line, as edge/region/waiting-moves.ts makes it: a waiting job's
+   * expected first token if it stays (its region's offer now, with the jobs ahead of it) against
+   * the neighbours' summaries; the best one that beats it by the margin is asked, and takes the job
+   * (as a continuation, on a tab that can run it now) only if its real offer beats staying.
+   */
+  const moveWaitingJobs = (nowMs: number, place: (tab: number, req: SimRequest) => void) => {
+    for (let r = 0; r < regionCount; r++) {
+      const line = lines[r]!;
+      const n = line.waiting.length - line.head;
+      if (n === 0) continue;
+      const here = new Map<number, ModelOffer | undefined>();
+      const movedAt: number[] = [];
+      let tries = 0;
+      for (let i = 0; i < Math.min(n, WAITING_MOVE_SCAN) && tries < WAITING_MOVE_TRIES; i++) {
+        const req = line.waiting[line.head + i]!;
+        const match = matchOf(req);
+        const ahead = i - movedAt.length;
+        if (!here.has(ahead)) here.set(ahead, offerNow(r, ahead, nowMs));
+        const hereMs = lineEstimateMs(here.get(ahead), match, nowMs);
+        const neighbours = regionOrder(req)
+          .filter((x) => x !== r)
+          .map((x) => ({ region: x, offer: summaryOf(x, nowMs) }));
+        const move = waitingMove(rankNeighbours(neighbours, match, nowMs), hereMs, moveMargin);
+        if (!move) continue;
+        tries++;
+        const result = schedulers[move.region]!.choose(match, nowMs);
+        if (result.kind !== "match" || result.match.estimate.objectiveMs > move.acceptUpToMs)
+          continue; // declined: the job keeps its place
+        movedAt.push(line.head + i);
+        place(byId.get(result.match.tab.id)!, req);
+      }
+      for (const at of movedAt.reverse()) line.waiting.splice(at, 1);
+    }
+  };
+
   return {
     name,
+    ...(regional && moveWaiting ? { tickMs: WAITING_MOVE_INTERVAL_MS, tick: moveWaitingJobs } : {}),
     choose(req, nowMs) {
       const c = req.conversation;
       const match = matchOf(req);

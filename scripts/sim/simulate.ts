@@ -130,8 +130,25 @@ export function simulate(
       arrivals.push(next.arrivalMs, { req: next, token });
     }
   };
+  /** The policy's periodic work (Policy.tick), at fixed steps of virtual time while jobs run. */
+  const tickMs = policy.tick && policy.tickMs ? policy.tickMs : Number.POSITIVE_INFINITY;
+  let nextTick = (requests[0]?.arrivalMs ?? 0) + tickMs;
   const endsUntil = (t: number) => {
-    while (ends.size > 0 && ends.peekBound() <= t) {
+    for (;;) {
+      const endAt = ends.size > 0 ? ends.peekBound() : Number.POSITIVE_INFINITY;
+      if (nextTick <= t && nextTick <= endAt) {
+        // With no job running no line can have a job a tab could take: skip to after `t`.
+        if (ends.size === 0) {
+          if (!Number.isFinite(t)) break;
+          nextTick += Math.max(1, Math.ceil((t - nextTick) / tickMs)) * tickMs;
+          continue;
+        }
+        const at = nextTick;
+        nextTick += tickMs;
+        policy.tick!(at, (tab, req) => place(tab, req, at));
+        continue;
+      }
+      if (endAt > t) break;
       const at = ends.peekBound();
       const { tab, job, token } = ends.pop()!;
       if (live.get(job.req) !== token) continue; // the job was moved before it started
