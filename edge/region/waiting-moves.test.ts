@@ -141,4 +141,23 @@ describe("a job waiting in a region's line moves to a region that can start it s
     away.done(moved, "abort");
     await finishLong()();
   });
+
+  it("when the tab next door leaves mid-answer, the job is not moved again: the origin's own tab continues it", async () => {
+    const { home, away, waiting, finishLong } = await waitingThenIdleNextDoor("mv-d");
+    const [res] = waiting as [Response];
+    const jobId = res.headers.get("x-tabgrid-job-id")!;
+    const moved = await away.nextJob();
+    away.accept(moved);
+    away.delta(moved, 0, "Once ");
+    await finishLong()();
+    away.close();
+    // New York has no other tab and a continuation moves no further: it gives up there, and the
+    // origin's tab, free by now, continues from the text delivered.
+    const assign = await home.next("job.assign");
+    expect(assign.job.id).toBe(jobId);
+    expect(assign.continueFrom).toBe("Once ");
+    home.serve(assign.job, ["upon a time"]);
+    expect(await streamText(res)).toEqual({ text: "Once upon a time", done: true });
+    expect((await getJob(moved.id)).state).toBe("failed");
+  });
 });
