@@ -46,6 +46,9 @@ export default defineConfig({
                 QUEUE_CAPACITY: "2",
                 QUEUE_WAIT_MS: "1500",
                 HELLO_DEADLINE_MS: "1000",
+                // Waiting jobs are looked at for a move 4 times within QUEUE_WAIT_MS, not once, so
+                // edge/region/waiting-moves.test.ts does not depend on one pass landing in time.
+                WAITING_MOVE_MS: "250",
                 // A small storage budget, so edge/region/storage-budget.test.ts can fill it.
                 REGION_STORAGE_BYTES: "3000000",
                 // Verification off: scripted tabs here answer no audits (verification.test.ts turns it on).

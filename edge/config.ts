@@ -3,6 +3,7 @@ import { IceConfigSchema, type IceConfig } from "../shared/protocol/peerjs-messa
 import type { AppEnv } from "./env.js";
 import { log } from "./http/log.js";
 import { DEFAULT_PEER_ID_TTL_MS } from "./signal/peer-ids.js";
+import { WAITING_MOVE_INTERVAL_MS } from "../shared/scheduling/spillover.js";
 
 /**
  * The coordinator's configuration: every variable of wrangler.toml's [vars] (and secrets) parsed
@@ -50,6 +51,8 @@ export interface Config {
     queueWaitMs: number;
     /** A socket that has not said `hello` this long after the upgrade is closed (4010). */
     helloDeadlineMs: number;
+    /** How often a non-empty waiting line is looked at for jobs another object starts sooner. */
+    waitingMoveMs: number;
     /** Per-socket frame budget (token bucket) of a tab; running it dry closes with 4009. */
     tabFramesPerSecond: number;
     tabFrameBurst: number;
@@ -132,6 +135,7 @@ const VARS = {
   QUEUE_CAPACITY: positive,
   QUEUE_WAIT_MS: positive,
   HELLO_DEADLINE_MS: positive,
+  WAITING_MOVE_MS: positive,
   TAB_FRAMES_PER_S: positive,
   TAB_FRAME_BURST: positiveInt,
   PROBATION_JOBS: z.coerce.number().int().nonnegative(),
@@ -212,6 +216,7 @@ function build(v: Vars): Config {
       queueCapacity: v.QUEUE_CAPACITY ?? 100,
       queueWaitMs: v.QUEUE_WAIT_MS ?? 30_000,
       helloDeadlineMs: v.HELLO_DEADLINE_MS ?? 10_000,
+      waitingMoveMs: v.WAITING_MOVE_MS ?? WAITING_MOVE_INTERVAL_MS,
       tabFramesPerSecond: v.TAB_FRAMES_PER_S ?? 200,
       tabFrameBurst: v.TAB_FRAME_BURST ?? 1_000,
       probationJobs: v.PROBATION_JOBS ?? 20,

@@ -65,6 +65,7 @@ export interface AppEnv extends AlertEnv, ShardEnv {
   MAX_ATTEMPTS?: string;
   QUEUE_CAPACITY?: string;
   QUEUE_WAIT_MS?: string;
+  WAITING_MOVE_MS?: string;
   /** A response whose job stream is silent this long re-subscribes (survives object eviction). */
   STREAM_IDLE_MS?: string;
   /** SSE comment lines (`: keep-alive`) this often while a streamed job waits or prefills. */

@@ -180,6 +180,7 @@ export function regionParts(
             Date.now(),
           ),
         matchOf: (row) => placement.matchRequest(row.model, jobs.match(row)),
+        intervalMs: config.waitingMoveMs,
       })
     : undefined;
   const intake = new JobIntake({

@@ -1,7 +1,6 @@
 import { log } from "../http/log.js";
 import {
   lineEstimateMs,
-  WAITING_MOVE_INTERVAL_MS,
   WAITING_MOVE_SCAN,
   WAITING_MOVE_TRIES,
   type RegionOffers,
@@ -23,6 +22,8 @@ export interface WaitingMovesDeps {
   offersAt: (waiting: number) => RegionOffers;
   /** The job's request as this object's scheduler sees it. */
   matchOf: (row: JobRow) => MatchRequest;
+  /** Time between passes (WAITING_MOVE_MS; WAITING_MOVE_INTERVAL_MS by default). */
+  intervalMs: number;
 }
 
 const MOVES: RegionTimer = { kind: "moves" };
@@ -31,7 +32,7 @@ const MOVES: RegionTimer = { kind: "moves" };
  * Moving jobs that wait in this object's line to another Region object expected to start them
  * sooner (docs/routing.md "Between regions"). A request waits in the line chosen at its arrival;
  * when later another object's tab frees up first, the job would otherwise stay. While the line is
- * not empty, a pass runs at most every WAITING_MOVE_INTERVAL_MS (a `moves` timer on the object's
+ * not empty, a pass runs at most every WAITING_MOVE_MS (1 s by default; a `moves` timer on the object's
  * one alarm): for the first WAITING_MOVE_SCAN jobs that never started, the job's expected first
  * token here (this object's offer with the jobs ahead of it, `lineEstimateMs`) is set against the
  * neighbours' offers in the routing view this isolate caches (one read per pass), and at most
@@ -47,8 +48,7 @@ export class WaitingMoves {
 
   /** A job joined the line: make sure a pass is due. */
   async arm(): Promise<void> {
-    if (!this.d.timers.has(MOVES))
-      await this.d.timers.set(MOVES, Date.now() + WAITING_MOVE_INTERVAL_MS);
+    if (!this.d.timers.has(MOVES)) await this.d.timers.set(MOVES, Date.now() + this.d.intervalMs);
   }
 
   /** The `moves` timer: one bounded pass, then the next one while jobs still wait. */
