@@ -12,7 +12,7 @@
  * and those of everything it called), so a cut can be compared run against run.
  *
  *   node scripts/sim/run-ts.mjs scripts/profile-overhead.ts [--streams 10] [--tokens 100]
- *        [--frame-ms 10] [--top 30] [--out profile.cpuprofile] [--help]
+ *        [--frame-ms 10] [--top 30] [--out profile.cpuprofile] [--local-observability] [--help]
  */
 import { spawn } from "node:child_process";
 import {
@@ -40,6 +40,7 @@ if (flags.has("help")) {
   --tokens N     token frames per answer (100; at most 4000): 2 shows the per-request cost
   --frame-ms N   ms between a tab's frames (10)
   --top N        rows per table (30)
+  --local-observability  keep wrangler dev's local trace collector on (off by default)
   --out FILE     also save the .cpuprofile (open it in Chrome DevTools) and FILE.bundle.js
 
 Prints: busy ms of the isolate per burst, per request and per frame; functions and files by self
@@ -89,7 +90,14 @@ const child = spawn(join(root, "node_modules/.bin/wrangler"), args, {
   cwd: root,
   detached: true,
   stdio: ["ignore", "pipe", "pipe"],
-  env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
+  env: {
+    ...process.env,
+    WRANGLER_SEND_METRICS: "false",
+    NO_COLOR: "1",
+    // wrangler dev's local trace collector (a span per SQLite statement, socket message, RPC call)
+    // runs in the same workerd; Cloudflare has none (bench-overhead.ts says more).
+    ...(flags.has("local-observability") ? {} : { X_LOCAL_OBSERVABILITY: "false" }),
+  },
 });
 let out = "";
 child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
