@@ -18,11 +18,19 @@
  *        [--no-inner]   (skip the same latency jobs sent past wrangler dev's local proxy)
  *        [--latency-rounds 3] (interleaved rounds of the latency jobs: each door, each round;
  *                             --quick: 2)
+ *        [--local-observability] (keep wrangler dev's local trace collector on: see below)
+ *        [--help]       (this text)
  *
  * wrangler dev's share: the latency jobs run a second time with the tabs and the clients talking
  * to the user Worker's own workerd, past wrangler dev's ProxyWorker (overhead-inner-origin.ts),
  * and a trivial route (a 404 that touches no Durable Object) is timed through both doors against a
  * Node HTTP server, so the table says how much of the added time the proxy takes.
+ *
+ * wrangler dev (4.x) attaches a local trace collector to the user Worker by default
+ * (X_LOCAL_OBSERVABILITY): a span for every request, RPC call, socket message and SQLite
+ * statement, streamed to a trace store in the same workerd. Cloudflare runs no such collector, and
+ * it cost about 25 ms of the coordinator's workerd CPU per 20-token job here (docs/performance.md,
+ * "Per-request CPU (session 8)"), so the bench turns it off unless --local-observability is given.
  */
 import { cpus } from "node:os";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -45,7 +53,16 @@ import { createServer } from "node:http";
 import { describeSource } from "./overhead/source-label.js";
 
 const flags = readFlags(process.argv.slice(2));
+if (flags.has("help")) {
+  // The usage is this file's opening comment (run-ts bundles the script: read the source).
+  const head = readFileSync(resolve("scripts/bench-overhead.ts"), "utf8").split("*/")[0]!;
+  console.log(head.replace(/^\/\*\*\n?/, "").replace(/^ \* ?/gm, ""));
+  process.exit(0);
+}
 const quick = flags.has("quick");
+const localObservability = flags.has("local-observability");
+// Read by wrangler dev (the coordinator is started with this process's environment).
+if (!localObservability) process.env.X_LOCAL_OBSERVABILITY = "false";
 const latencyOnly = flags.has("latency-only");
 const inner = !flags.has("no-inner");
 const p = {
@@ -82,6 +99,9 @@ console.log(
     `Node ${process.version}`,
 );
 console.log(`coordinator source: ${p.root} (${describeSource(p.root)}), tab protocol ${protocol}`);
+console.log(
+  `wrangler dev's local trace collector: ${localObservability ? "on (--local-observability)" : "off (X_LOCAL_OBSERVABILITY=false)"}`,
+);
 console.log(
   `latency: ${p.latencyJobs} jobs, ${p.latencyStreams} at a time, ${p.latencyTokens} tokens, ` +
     `one token per frame, first at once then every ${p.latencyFrameMs} ms`,

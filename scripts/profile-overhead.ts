@@ -5,11 +5,25 @@
  * the Chrome DevTools protocol, and prints the functions with the most self time, and the
  * source files by self time. A diagnostic, not a benchmark: it runs one phase and exits.
  *
+ * Our code's lines are named by source file: the script keeps a copy of wrangler dev's bundle
+ * while it runs and maps each sampled line to the `// edge/...` marker esbuild writes above every
+ * module. Besides the self-time tables it prints the isolate's busy time (every sample but idle)
+ * per request and per token frame, and our functions by inclusive time (a function's own samples
+ * and those of everything it called), so a cut can be compared run against run.
+ *
  *   node scripts/sim/run-ts.mjs scripts/profile-overhead.ts [--streams 10] [--tokens 100]
- *        [--frame-ms 10] [--top 30] [--out profile.cpuprofile]
+ *        [--frame-ms 10] [--top 30] [--out profile.cpuprofile] [--local-observability] [--help]
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import WebSocket from "ws";
@@ -19,6 +33,20 @@ import { CoordinatorTab } from "./overhead/bench-tab.js";
 import { coordinatorAnswer } from "./overhead/clients.js";
 
 const flags = readFlags(process.argv.slice(2));
+if (flags.has("help")) {
+  console.log(`profile:overhead — a V8 CPU profile of the coordinator's isolate under bench:overhead's relay load
+
+  --streams N    concurrent streams, one tab each (10; at most 100)
+  --tokens N     token frames per answer (100; at most 4000): 2 shows the per-request cost
+  --frame-ms N   ms between a tab's frames (10)
+  --top N        rows per table (30)
+  --local-observability  keep wrangler dev's local trace collector on (off by default)
+  --out FILE     also save the .cpuprofile (open it in Chrome DevTools) and FILE.bundle.js
+
+Prints: busy ms of the isolate per burst, per request and per frame; functions and files by self
+time; our own functions (edge/, shared/) by self and by inclusive time.`);
+  process.exit(0);
+}
 const streams = numberFlag(flags, "streams", 10);
 const tokens = numberFlag(flags, "tokens", 100);
 const frameMs = numberFlag(flags, "frame-ms", 10);
@@ -27,7 +55,7 @@ if (streams > 100 || tokens > 4000) throw new Error("bounded: at most 100 stream
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber?: number };
   hitCount?: number;
   children?: number[];
 }
@@ -62,7 +90,14 @@ const child = spawn(join(root, "node_modules/.bin/wrangler"), args, {
   cwd: root,
   detached: true,
   stdio: ["ignore", "pipe", "pipe"],
-  env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
+  env: {
+    ...process.env,
+    WRANGLER_SEND_METRICS: "false",
+    NO_COLOR: "1",
+    // wrangler dev's local trace collector (a span per SQLite statement, socket message, RPC call)
+    // runs in the same workerd; Cloudflare has none (bench-overhead.ts says more).
+    ...(flags.has("local-observability") ? {} : { X_LOCAL_OBSERVABILITY: "false" }),
+  },
 });
 let out = "";
 child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
@@ -71,6 +106,7 @@ const origin = `http://127.0.0.1:${port}`;
 const tabs: CoordinatorTab[] = [];
 try {
   await waitReady();
+  const bundleLines = readBundle();
   const wsUrl = `${origin.replace(/^http/, "ws")}/v1/nodes/connect`;
   for (let i = 0; i < streams; i++) tabs.push(new CoordinatorTab(wsUrl, 7, i));
   await Promise.all(tabs.map((t) => t.connect()));
@@ -101,15 +137,36 @@ try {
       `failed: ${answers.find((a) => !a.ok)!.error}\nwrangler said:\n${out.slice(-3000)}`,
     );
   }
-  if (flags.get("out")) writeFileSync(flags.get("out")!, JSON.stringify(profile));
-  summarise(profile, frames);
+  if (flags.get("out")) {
+    writeFileSync(flags.get("out")!, JSON.stringify(profile));
+    // The bundle the profile's line numbers point into.
+    writeFileSync(`${flags.get("out")!}.bundle.js`, bundleLines.join("\n"));
+  }
+  summarise(profile, frames, streams, sourceOfLine(bundleLines));
 } finally {
   for (const t of tabs) t.close();
   if (child.pid) process.kill(-child.pid, "SIGTERM");
 }
 
-function summarise(profile: Profile, frames: number): void {
+function summarise(
+  profile: Profile,
+  frames: number,
+  requests: number,
+  source: (line: number) => string,
+): void {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const name = (id: number) => {
+    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    const file = (
+      url === "index.js" ? source(lineNumber) : url.split("/").slice(-2).join("/")
+    ).replace(/^.*(node_modules\/)/, "$1");
+    return {
+      key: `${functionName || "(anonymous)"} ${file || "(native)"}:${lineNumber + 1}`,
+      file,
+    };
+  };
   const self = new Map<number, number>();
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
@@ -119,26 +176,95 @@ function summarise(profile: Profile, frames: number): void {
   const total = profile.endTime - profile.startTime;
   const fnTime = new Map<string, number>();
   const fileTime = new Map<string, number>();
+  const ourSelf = new Map<string, number>();
+  const ourInclusive = new Map<string, number>();
+  const nativeByCaller = new Map<string, number>();
+  let idle = 0;
+  const ours = (file: string) => /^(edge|shared)\//.test(file);
   for (const [id, us] of self) {
-    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-    const file = url.split("/").slice(-2).join("/") || "(native)";
-    const key = `${functionName || "(anonymous)"} ${file}:${lineNumber + 1}`;
+    const { key, file } = name(id);
+    if (byId.get(id)!.callFrame.functionName === "(idle)") idle += us;
     fnTime.set(key, (fnTime.get(key) ?? 0) + us);
-    fileTime.set(file, (fileTime.get(file) ?? 0) + us);
+    fileTime.set(file || "(native)", (fileTime.get(file || "(native)") ?? 0) + us);
+    if (ours(file)) ourSelf.set(key, (ourSelf.get(key) ?? 0) + us);
+    // Inclusive: every distinct function of ours on the sampled stack gets the sample once.
+    const seen = new Set<string>();
+    let caller = "";
+    for (let n: number | undefined = id; n !== undefined; n = parent.get(n)) {
+      const f = name(n);
+      if (ours(f.file) && !seen.has(f.key)) {
+        if (!caller) caller = f.key;
+        seen.add(f.key);
+        ourInclusive.set(f.key, (ourInclusive.get(f.key) ?? 0) + us);
+      }
+    }
+    // A runtime call (SQLite's exec, a socket's send, JSON) charged to the code of ours that made it.
+    const leaf = byId.get(id)!.callFrame;
+    if (!leaf.url && caller && !leaf.functionName.startsWith("(")) {
+      const k = `${leaf.functionName} ← ${caller}`;
+      nativeByCaller.set(k, (nativeByCaller.get(k) ?? 0) + us);
+    }
   }
+  const busy = total - idle;
+  console.log(
+    `isolate busy (all samples but idle): ${(busy / 1000).toFixed(1)} ms over ${requests} ` +
+      `requests and ${frames} frames = ${(busy / 1000 / requests).toFixed(2)} ms per request, ` +
+      `${(busy / 1000 / frames).toFixed(2)} ms per frame (the profiler inflates every figure)`,
+  );
   const rows = (m: Map<string, number>) =>
     [...m]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([k, us]) => [
-        k.slice(0, 90),
+        k.slice(0, 100),
         (us / 1000).toFixed(1),
-        ((100 * us) / total).toFixed(1) + "%",
-        (us / frames).toFixed(1),
+        ((100 * us) / busy).toFixed(1) + "%",
+        (us / requests).toFixed(0),
+        (us / frames).toFixed(0),
       ]);
-  printTable(["function (self time)", "ms", "share", "µs/frame"], rows(fnTime));
+  const cols = ["ms", "of busy", "µs/request", "µs/frame"];
+  printTable(["function (self time)", ...cols], rows(fnTime));
   console.log("");
-  printTable(["file (self time)", "ms", "share", "µs/frame"], rows(fileTime));
+  printTable(["file (self time)", ...cols], rows(fileTime));
+  console.log("");
+  printTable(["our function (self time)", ...cols], rows(ourSelf));
+  console.log("");
+  printTable(["our function (inclusive time)", ...cols], rows(ourInclusive));
+  console.log("");
+  printTable(["runtime call ← our nearest caller (self time)", ...cols], rows(nativeByCaller));
+}
+
+/** wrangler dev's bundle, read while it runs (it deletes its temporary folder on exit). */
+function readBundle(): string[] {
+  const dir = resolve(root, ".wrangler/tmp");
+  if (!existsSync(dir)) return [];
+  const bundles = readdirSync(dir)
+    .map((d) => join(dir, d, "index.js"))
+    .filter((f) => existsSync(f))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  return bundles[0] ? readFileSync(bundles[0], "utf8").split("\n") : [];
+}
+
+/** Source file of a 0-based bundle line: the nearest `// path.ts` module marker above it. */
+function sourceOfLine(lines: string[]): (line: number) => string {
+  const marks: Array<[number, string]> = [];
+  lines.forEach((l, i) => {
+    const m = /^\/\/ ((?:\.\.\/)*[\w@.\/-]+\.[cm]?[jt]sx?)$/.exec(l);
+    if (m) marks.push([i, m[1]!.replace(/^(\.\.\/)+/, "")]);
+  });
+  return (line) => {
+    let lo = 0;
+    let hi = marks.length - 1;
+    let found = "index.js";
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (marks[mid]![0] <= line) {
+        found = marks[mid]![1];
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  };
 }
 
 async function waitReady(): Promise<void> {

@@ -2,25 +2,13 @@ import type { Usage } from "../../shared/protocol/job.js";
 import { ApiError, apiErrorFromJob } from "../http/api-error.js";
 import type { JobEvent } from "../region/job-events.js";
 import type { JobStream } from "../region-client/job-stream.js";
+import { QuietTimer } from "./quiet-timer.js";
 import type { ResponseFormat } from "./response-format.js";
 
 const encoder = new TextEncoder();
 const sse = (data: unknown) => encoder.encode(`data: ${JSON.stringify(data)}\n\n`);
 /** An SSE comment: clients ignore it; proxies see traffic, and a write finds a vanished client. */
 const KEEP_ALIVE = encoder.encode(": keep-alive\n\n");
-
-/** The value `next` resolves to, or "quiet" when `ms` pass first (the read stays pending). */
-async function nextOrQuiet<T>(next: Promise<T>, ms: number): Promise<T | "quiet"> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const quiet = new Promise<"quiet">((resolve) => {
-    timer = setTimeout(() => resolve("quiet"), ms);
-  });
-  try {
-    return await Promise.race([next, quiet]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** One job answering one choice of the response (`n` > 1 runs one job per choice). */
 export interface ChoiceJob {
@@ -83,7 +71,12 @@ export function streamChoices(init: ChoicesResponseInit): Response {
   const live = new Set(choices.map((_, i) => i));
   const usages: Usage[] = [];
   const keepAliveMs = Math.min(...choices.map((c) => c.source.keepAliveMs));
-  const cancelAll = () => Promise.all(choices.map((c) => c.source.cancel()));
+  // One keep-alive timer for the whole response, not one per read (quiet-timer.ts).
+  const quiet = new QuietTimer(keepAliveMs);
+  const cancelAll = () => {
+    quiet.stop();
+    return Promise.all(choices.map((c) => c.source.cancel()));
+  };
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       if (!init.opening) return;
@@ -104,7 +97,10 @@ export function streamChoices(init: ChoicesResponseInit): Response {
               choices[i]!.source.next().then((event) => ({ i, event })),
             );
         }
-        const read = await nextOrQuiet(Promise.race(pending.values()), keepAliveMs);
+        // One choice (the usual case): its read itself, no race to build per token.
+        const next =
+          pending.size === 1 ? pending.values().next().value! : Promise.race(pending.values());
+        const read = await quiet.wait(next);
         if (read === "quiet") return controller.enqueue(KEEP_ALIVE);
         const { i, event } = read;
         pending.delete(i);
@@ -145,6 +141,7 @@ export function streamChoices(init: ChoicesResponseInit): Response {
             // Asked for usage: the stream always ends with it (choices: []), then [DONE].
             if (init.includeUsage) controller.enqueue(sse(format.usage(sumUsage(usages))));
             controller.enqueue(encoder.encode("data: [DONE]\n\n"));
+            quiet.stop();
             return controller.close();
           }
           case "restart":

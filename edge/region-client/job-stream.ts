@@ -7,6 +7,7 @@ const MAX_FAILED_RESUBSCRIBES = 3;
 /** Silence after which a response re-subscribes to its job (STREAM_IDLE_MS, default 5 s). */
 export { streamIdleMs } from "../config.js";
 import { readConfig, streamIdleMs } from "../config.js";
+import { QuietTimer } from "../openai/quiet-timer.js";
 
 /** How a stream reaches its job's Region object. */
 export interface JobChannel {
@@ -51,6 +52,8 @@ export class JobStream {
   private delivered = 0;
   private failures = 0;
   private cancelled = false;
+  /** One idle timer for the stream, not one per read (openai/quiet-timer.ts). */
+  private readonly idle: QuietTimer;
 
   constructor(
     first: { readerId: string; events: ReadableStream<Uint8Array> },
@@ -61,6 +64,7 @@ export class JobStream {
   ) {
     this.reader = first.events.getReader();
     this.readerId = first.readerId;
+    this.idle = new QuietTimer(idleMs);
   }
 
   /** The next event, or null once cancelled. A terminal event (done/error) is the last one. */
@@ -70,12 +74,14 @@ export class JobStream {
       if (event) {
         if (event.type === "delta") this.delivered += event.text.length;
         if (event.type === "restart") this.delivered = 0;
+        // The last event: no idle check outlives the stream.
+        if (event.type === "done" || event.type === "error") this.idle.stop();
         return event;
       }
       if (this.cancelled) return null;
       const chunk = await this.readOrIdle();
       if (this.cancelled) return null;
-      if (chunk === "idle") {
+      if (chunk === "quiet") {
         const failed = await this.switchStream();
         if (failed) return failed;
         continue;
@@ -95,25 +101,18 @@ export class JobStream {
 
   async cancel(): Promise<void> {
     this.cancelled = true;
+    this.idle.stop();
     void this.reader.cancel("client went away").catch(() => undefined);
     await this.channel.release(this.readerId).catch(() => undefined);
   }
 
-  private async readOrIdle(): Promise<ReadableStreamReadResult<Uint8Array> | "idle"> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const idle = new Promise<"idle">((resolve) => {
-      timer = setTimeout(() => resolve("idle"), this.idleMs);
-    });
-    try {
-      return await Promise.race([
-        this.reader
-          .read()
-          .catch((): ReadableStreamReadResult<Uint8Array> => ({ done: true, value: undefined })),
-        idle,
-      ]);
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-    }
+  /** The next chunk, or "quiet" when the stream stayed silent for `idleMs`. */
+  private readOrIdle(): Promise<ReadableStreamReadResult<Uint8Array> | "quiet"> {
+    return this.idle.wait(
+      this.reader
+        .read()
+        .catch((): ReadableStreamReadResult<Uint8Array> => ({ done: true, value: undefined })),
+    );
   }
 
   /** Subscribe afresh after what was delivered, then let go of the old reader. */

@@ -46,10 +46,24 @@ interface TrustRow extends Record<string, SqlStorageValue> {
 /** Most faults per finished job a trusted identity may have (more puts it back on probation). */
 const TRUSTED_FAULT_RATIO = 0.2;
 
+/**
+ * Rows kept in memory at most (identities of connected tabs, in practice): past it the cache starts
+ * afresh, so a flood of identities costs reads, never memory.
+ */
+const MAX_CACHED_ROWS = 4096;
+
 export class TabTrust {
   private readonly listeners: Array<(tabId: string, reason: string) => Promise<void> | void> = [];
   private readonly releaseListeners: Array<(tabId: string) => Promise<void> | void> = [];
   readonly rejections = new RejectLog();
+  /**
+   * Each identity's row as last read (undefined: no row), so the matcher's probation filter, which
+   * asks the state of every candidate tab on every request, reads SQLite once per identity instead
+   * of once per tab per request. Every write to `tab_trust` is a method of this class and drops the
+   * identity's entry first; nothing else writes the table after start-up (sql-schema.ts), and the
+   * Region object does not roll writes back (no transactions), so an entry is never stale.
+   */
+  private readonly cache = new Map<string, TrustRow | undefined>();
 
   constructor(
     private readonly sql: SqlStorage,
@@ -59,6 +73,7 @@ export class TabTrust {
 
   /** Make sure the identity has a row (called at hello). */
   seen(identity: string): void {
+    this.cache.delete(identity);
     const now = Date.now();
     this.sql.exec(
       `INSERT INTO tab_trust (identity, first_seen, last_seen) VALUES (?, ?, ?)
@@ -71,8 +86,10 @@ export class TabTrust {
 
   /** An anonymous identity cannot come back: forget it when its tab leaves. */
   left(identity: string): void {
-    if (identity.startsWith("a_"))
+    if (identity.startsWith("a_")) {
+      this.cache.delete(identity);
       this.sql.exec(`DELETE FROM tab_trust WHERE identity = ?`, identity);
+    }
   }
 
   /** After eviction: anonymous rows whose tab did not survive can never be used again. */
@@ -109,12 +126,14 @@ export class TabTrust {
 
   /** A job finished on this identity's tab. */
   jobDone(identity: string): void {
+    this.cache.delete(identity);
     this.sql.exec(`UPDATE tab_trust SET jobs = jobs + 1 WHERE identity = ?`, identity);
   }
 
   /** Credit earned for a job; withheld (0) while quarantined. Returns what was credited. */
   addCredit(identity: string, credit: number): number {
     if (this.state(identity) === "quarantined") return 0;
+    this.cache.delete(identity);
     this.sql.exec(
       `UPDATE tab_trust SET credits = credits + ? WHERE identity = ?`,
       credit,
@@ -125,6 +144,7 @@ export class TabTrust {
 
   /** Something the tab did that the coordinator rejected: counted, and logged (bounded). */
   fault(tab: Pick<TabRecord, "tabId" | "publicId">, reason: string, detail: object = {}): void {
+    this.cache.delete(tab.tabId);
     this.sql.exec(`UPDATE tab_trust SET faults = faults + 1 WHERE identity = ?`, tab.tabId);
     this.rejections.note(tab.publicId, reason, detail);
   }
@@ -137,6 +157,7 @@ export class TabTrust {
   async quarantine(tabIdOrIdentity: string, reason: string): Promise<void> {
     const identity = this.resolve(tabIdOrIdentity);
     this.seen(identity);
+    this.cache.delete(identity);
     this.sql.exec(
       `UPDATE tab_trust SET quarantined_at = ?, reason = ? WHERE identity = ?`,
       Date.now(),
@@ -154,6 +175,7 @@ export class TabTrust {
    */
   async release(tabIdOrIdentity: string): Promise<void> {
     const identity = this.resolve(tabIdOrIdentity);
+    this.cache.delete(identity);
     this.sql.exec(
       `UPDATE tab_trust SET quarantined_at = NULL, reason = NULL WHERE identity = ?`,
       identity,
@@ -177,12 +199,16 @@ export class TabTrust {
   }
 
   private row(identity: string): TrustRow | undefined {
-    return this.sql
+    if (this.cache.has(identity)) return this.cache.get(identity);
+    const row = this.sql
       .exec<TrustRow>(
         `SELECT identity, credits, jobs, faults, quarantined_at, reason FROM tab_trust WHERE identity = ?`,
         identity,
       )
       .toArray()[0];
+    if (this.cache.size >= MAX_CACHED_ROWS) this.cache.clear();
+    this.cache.set(identity, row);
+    return row;
   }
 }
 
