@@ -10,7 +10,7 @@ import {
 } from "../../shared/scheduling/hedging.js";
 import { seedSpeeds } from "../../edge/region/tab-matcher.js";
 import { numberFlag, percentile, printTable } from "./flags.js";
-import { printTail, type TtftTrace } from "./hedging-tail.js";
+import { printBands, printTail, type TtftTrace } from "./hedging-tail.js";
 import {
   fleetCapacityPerMs,
   makeRequest,
@@ -488,6 +488,9 @@ export function runHedging(opts: {
   );
   for (const r of [plain, hedged, oracle]) {
     if (r.traces) printTail(r.name, r.traces, r !== oracle);
+  }
+  if (opts.diagnose) {
+    printBands([plain, hedged, oracle].map((r) => ({ name: r.name, traces: r.traces ?? [] })));
   }
   const tailOk = hedged.p99 <= 1.5 * hedged.p50;
   const costOk = hedged.extraPrefill <= 0.15;
