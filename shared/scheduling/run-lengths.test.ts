@@ -73,6 +73,19 @@ describe("Scheduler with learnRunLengths", () => {
     expect(learned.kind === "match" && learned.match.tab.id).toBe("b");
   });
 
+  it("leaves a job that outran every job seen to the overdue rule, or alone without one", () => {
+    const s = trained({ learnRunLengths: true, runLengthQuantile: 0.5 });
+    const t = 100_000;
+    s.assigned("a", "now", job, t);
+    // Past 1.5×: the overdue rule, from what it was last expected to take (500 ms, the median).
+    s.choose(matchRequest(here, 10), t + 2000);
+    expect(s.freeAtMs("a")).toBe(t + 2500);
+    const plain = trained({ learnRunLengths: true, runLengthQuantile: 0.5, overdueShare: 0 });
+    plain.assigned("a", "now", job, t);
+    expect(plain.choose(matchRequest(here, 10), t + 2000).kind).toBe("match");
+    expect(plain.freeAtMs("a")).toBe(t + 500); // as without run lengths: left as it was
+  });
+
   it("learns nothing from jobs that did not run to their end (cancelled, moved, failed)", () => {
     const s = new Scheduler({ staleAfterMs: Infinity, learnRunLengths: true });
     s.put(tab("a"), OPEN);

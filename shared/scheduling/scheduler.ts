@@ -351,7 +351,8 @@ export class Scheduler {
       if (load.runningEndMs() <= nowMs && this.overdueShare > 0) {
         load.extendOverdue(nowMs, this.overdueShare);
       }
-      this.watchEnd(tabId, nowMs);
+      // Past its end with nothing to extend it (overdueShare 0): nothing more to watch.
+      if (load.runningEndMs() > nowMs) this.watchEnd(tabId, nowMs);
       this.reindex(tabId);
     }
   }
