@@ -516,6 +516,9 @@ export function hedgingFlags(flags: Map<string, string>) {
     diagnose: flags.has("diagnose"),
     moveQueued: numberFlag(flags, "hedging-move", 1) === 1,
     scheduler: {
+      ...(flags.has("idle-preference")
+        ? { idlePreference: numberFlag(flags, "idle-preference", 1.1) }
+        : {}),
       ...(flags.has("run-lengths")
         ? { learnRunLengths: numberFlag(flags, "run-lengths", 1) === 1 }
         : {}),
