@@ -9,7 +9,7 @@
  *
  *   node scripts/sim/run-ts.mjs scripts/bench-geo.ts [--tabs 2000] [--requests 20000]
  *        [--loads 0.3,0.7,0.95] [--seed N] [--idle-preference 1.5] [--max-queued 1]
- *        [--spill-margin 1.1]
+ *        [--spill-margin 1.1] [--run-lengths 0|1] [--run-length-quantile 0.9]
  *        [--conversations 1500] [--conversation-loads 0.3,0.7] [--hold-weight 3] [--miss-weight 3]
  *        [--hedging-requests 10000] [--hedging-load 0.5] [--churn 0.02]
  *        [--parts load,conversations,hedging]
@@ -46,6 +46,12 @@ const policyOptions = {
     ? { idlePreference: numberFlag(flags, "idle-preference", 1.5) }
     : {}),
   ...(flags.has("max-queued") ? { maxQueued: numberFlag(flags, "max-queued", 1) } : {}),
+  ...(flags.has("run-lengths")
+    ? { learnRunLengths: numberFlag(flags, "run-lengths", 1) === 1 }
+    : {}),
+  ...(flags.has("run-length-quantile")
+    ? { runLengthQuantile: numberFlag(flags, "run-length-quantile", 0.9) }
+    : {}),
 };
 /** Only for the per-region row (shared/scheduling/spillover.ts DEFAULT_SPILL_MARGIN). */
 const regionalOptions = flags.has("spill-margin")

@@ -350,7 +350,7 @@ export class JobMachine {
         }
         if (tab.jobId === msg.jobId) {
           if (finished) tab.jobsServed += 1;
-          await placement.release(tab, msg.state ?? "idle");
+          await placement.release(tab, msg.state ?? "idle", finished);
         }
         if (current && msg.finishReason === "abort") {
           // The tab stopped on its own (paused by its owner): another tab continues.

@@ -225,13 +225,15 @@ export class Placement {
   }
 
   /**
-   * The tab's running job is off its hands (done, failed, or confirmed stopped): the job queued
+   * The tab's running job is off its hands (done — `finished` when it wrote its whole answer —
+   * failed, or confirmed stopped): the job queued
    * behind it, if still the tab's, starts now — the tab starts it without waiting to be told —
    * and must be accepted within `acceptMs`; else the tab is free.
    */
-  async release(tab: TabRecord, state: TabRecord["state"]): Promise<void> {
+  async release(tab: TabRecord, state: TabRecord["state"], finished = false): Promise<void> {
     const now = Date.now();
-    if (tab.jobId) this.d.matcher.left(tab.tabId, tab.jobId, now);
+    // `finished`: the job ran to its end, so its length is learned (Scheduler.learnRunLengths).
+    if (tab.jobId) this.d.matcher.left(tab.tabId, tab.jobId, now, { finished });
     const next = tab.queuedJobId;
     const row = next ? this.d.jobs.get(next) : undefined;
     if (next && row?.node_id === tab.tabId && row.state === "assigned") {

@@ -125,8 +125,8 @@ export class TabMatcher {
   }
 
   /** A job left the tab; returns the queued job that starts in its place, if any. */
-  left(tabId: string, jobId: string, now: number): string | null {
-    return this.scheduler.left(tabId, jobId, now);
+  left(tabId: string, jobId: string, now: number, opts?: { finished?: boolean }): string | null {
+    return this.scheduler.left(tabId, jobId, now, opts);
   }
 
   /** When the job started on the tab: its dispatch, or when the job ahead of it left. */

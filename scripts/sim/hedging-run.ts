@@ -2,7 +2,7 @@ import { BoundHeap } from "../../shared/scheduling/bound-heap.js";
 import type { Match } from "../../shared/scheduling/linear-scan.js";
 import { createRng, type Rng } from "../../shared/scheduling/prng.js";
 import type { CandidateTab, MatchRequest } from "../../shared/scheduling/score.js";
-import { Scheduler } from "../../shared/scheduling/scheduler.js";
+import { Scheduler, type SchedulerOptions } from "../../shared/scheduling/scheduler.js";
 import {
   chooseHedge,
   DEFAULT_HEDGE_POLICY,
@@ -10,7 +10,7 @@ import {
 } from "../../shared/scheduling/hedging.js";
 import { seedSpeeds } from "../../edge/region/tab-matcher.js";
 import { numberFlag, percentile, printTable } from "./flags.js";
-import { printTail, type TtftTrace } from "./hedging-tail.js";
+import { printBands, printTail, type TtftTrace } from "./hedging-tail.js";
 import {
   fleetCapacityPerMs,
   makeRequest,
@@ -30,7 +30,11 @@ import type { World } from "./world.js";
  * `chooseHedge` (shared/scheduling/hedging.ts, which the Region object's TabMatcher calls too)
  * racing a second idle tab whenever the chosen one has no timed job.
  *
- * In virtual time, as simulate.ts: a job's start, first token and end are known when it is placed.
+ * In virtual time, as simulate.ts: a job's start, first token and end are known when it is placed
+ * on an idle tab. A job queued behind a busy tab's running job starts when that job ends, unless a
+ * tab that turns idle first takes it (Scheduler.queuedToTake, as the Region object's placement
+ * does; `moveQueued`, on unless `--hedging-move 0` — before 2026-11-30 this world committed a
+ * queued job to its tab, so its tail held waits the Region object would have cut short).
  * The Region object keeps the first tab whose first delta reaches it; the other is cancelled when
  * that delta arrives plus half its socket round trip (job.cancel travelling to it), and the
  * prefill it did until then is the hedging cost. An untimed first tab that lost runs on to its own
@@ -92,8 +96,13 @@ function runOnce(
   replacements: readonly Replacement[],
   policy: HedgePolicy,
   diagnose = false,
+  schedulerOptions: SchedulerOptions = {},
+  moveQueued = true,
 ): HedgingOutcome {
-  const scheduler = new Scheduler({ staleAfterMs: Number.POSITIVE_INFINITY });
+  const scheduler = new Scheduler({
+    staleAfterMs: Number.POSITIVE_INFINITY,
+    ...schedulerOptions,
+  });
   const speed = initial.map((s) => ({ ...s }));
   const ids = tabs.map((t) => t.id);
   const generation = tabs.map(() => 0);
@@ -129,7 +138,12 @@ function runOnce(
     scheduler.put(record(i), open);
   };
 
-  const ends = new BoundHeap<{ tab: number; jobId: string; observe?: () => void }>();
+  const ends = new BoundHeap<{
+    tab: number;
+    jobId: string;
+    observe?: () => void;
+    finished?: boolean;
+  }>();
   const ttfts: number[] = [];
   const traces: TtftTrace[] = [];
   let wasted = 0;
@@ -137,18 +151,44 @@ function runOnce(
   let hedged = 0;
   let secondWon = 0;
   const waiting: SimRequest[] = [];
+  /** Jobs queued behind a running one: the tab's running job ends then, and how to start it. */
+  const queued = new Map<
+    string,
+    { req: SimRequest; aheadEnd: number; start: (tab: number, at: number) => void }
+  >();
   let nextReplacement = 0;
   let jobSeq = 0;
 
   const endsUntil = (t: number) => {
     while (ends.size > 0 && ends.peekBound() <= t) {
       const at = ends.peekBound();
-      const { tab, jobId, observe } = ends.pop()!;
+      const { tab, jobId, observe, finished } = ends.pop()!;
       observe?.();
-      scheduler.left(ids[tab]!, jobId, at);
+      const next = scheduler.left(ids[tab]!, jobId, at, { finished: finished ?? false });
+      const starting = next !== null ? queued.get(next) : undefined;
+      if (next !== null && starting) {
+        queued.delete(next);
+        freeAt[tab] = at; // its own end was held there while it waited
+        starting.start(tab, at);
+      }
       replaceIfIdle(tab);
-      if (scheduler.jobsAhead(ids[tab]!) === 0 && waiting.length > 0) place(waiting.shift()!, at);
+      if (scheduler.jobsAhead(ids[tab]!) > 0) continue;
+      if (waiting.length > 0) place(waiting.shift()!, at);
+      else takeQueued(tab, at);
     }
+  };
+
+  /** A tab turned idle with nothing waiting: it takes a queued job it would start sooner. */
+  const takeQueued = (tab: number, at: number) => {
+    if (!moveQueued) return;
+    const take = scheduler.queuedToTake(ids[tab]!, at);
+    const job = take ? queued.get(take.jobId) : undefined;
+    if (!take || !job) return;
+    queued.delete(take.jobId);
+    scheduler.left(take.fromTabId, take.jobId, at);
+    freeAt[byId.get(take.fromTabId)!] = job.aheadEnd;
+    scheduler.assigned(ids[tab]!, take.jobId, job.req, at);
+    job.start(tab, at);
   };
 
   /** Where the first token would reach the Region object, and the job's timing on tab i. */
@@ -201,59 +241,76 @@ function runOnce(
       hedged++;
       if (winner.id === ids[byId.get(second.tab.id)!]) secondWon++;
     }
-    const ttft =
-      winner.atRegion -
-      req.arrivalMs +
-      trueNetworkMs(req, tabs[winner.i]!) -
-      tabs[winner.i]!.trueSocketRttMs;
-    ttfts.push(ttft);
-    if (diagnose) {
-      const first = runners.find((r) => r.id === match.tab.id) ?? winner;
-      const firstTtft =
-        first.atRegion +
-        trueNetworkMs(req, tabs[first.i]!) -
-        tabs[first.i]!.trueSocketRttMs -
-        req.arrivalMs;
-      traces.push({
-        ttftMs: ttft,
-        heldMs: now - req.arrivalMs,
-        queueMs: winner.start - now,
-        networkMs: trueNetworkMs(req, tabs[winner.i]!),
-        prefillMs: winner.prefillMs,
-        promptTokens: req.promptTokens,
-        chosenSamples,
-        chosenQueued: match.tab.queue.jobsAhead > 0,
-        hedged: second !== null,
-        secondWon: second !== null && winner.id === second.tab.id,
-        chosenEstError: (firstTtft - (now - req.arrivalMs)) / match.estimate.ttftMs,
-        winnerTrueOverBench: speed[winner.i]!.prefill / tabs[winner.i]!.benchPrefill,
-        winnerGpu: tabs[winner.i]!.gpu,
-        bestPossibleMs: trueBestOf(req, now).bestMs - req.arrivalMs,
+    type Runner = (typeof runners)[0];
+    /** The winner's first token and end, once its start is known (at once unless it queued). */
+    const record = (w: Runner, timed: boolean) => {
+      const ttft =
+        w.atRegion - req.arrivalMs + trueNetworkMs(req, tabs[w.i]!) - tabs[w.i]!.trueSocketRttMs;
+      ttfts.push(ttft);
+      if (diagnose) {
+        const first = w.i === winner.i ? (runners.find((r) => r.id === match.tab.id) ?? w) : w;
+        const firstTtft =
+          first.atRegion +
+          trueNetworkMs(req, tabs[first.i]!) -
+          tabs[first.i]!.trueSocketRttMs -
+          req.arrivalMs;
+        traces.push({
+          ttftMs: ttft,
+          heldMs: now - req.arrivalMs,
+          queueMs: w.start - now,
+          networkMs: trueNetworkMs(req, tabs[w.i]!),
+          prefillMs: w.prefillMs,
+          promptTokens: req.promptTokens,
+          chosenSamples,
+          chosenQueued: match.tab.queue.jobsAhead > 0,
+          hedged: second !== null,
+          secondWon: second !== null && w.id === second.tab.id,
+          chosenEstError: (firstTtft - (now - req.arrivalMs)) / match.estimate.ttftMs,
+          winnerTrueOverBench: speed[w.i]!.prefill / tabs[w.i]!.benchPrefill,
+          winnerGpu: tabs[w.i]!.gpu,
+          bestPossibleMs: bestPossibleMs - req.arrivalMs,
+        });
+      }
+      delivered += req.promptTokens;
+      const end = w.start + w.prefillMs + w.decodeMs;
+      freeAt[w.i] = end;
+      ends.push(end, {
+        tab: w.i,
+        jobId,
+        finished: true,
+        ...(timed
+          ? {
+              observe: () =>
+                scheduler.observe(w.id, {
+                  clientLocation: req.client,
+                  timedAt: "tab",
+                  promptTokens: req.promptTokens,
+                  ttftMs: tabs[w.i]!.trueSocketRttMs + w.prefillMs,
+                  prefillMs: w.prefillMs,
+                  completionTokens: req.completionTokens,
+                  decodeMs: w.decodeMs,
+                }),
+            }
+          : {}),
       });
-    }
-    delivered += req.promptTokens;
+    };
+    const bestPossibleMs = diagnose ? trueBestOf(req, now).bestMs : 0;
     const winnerEnd = winner.start + winner.prefillMs + winner.decodeMs;
-    freeAt[winner.i] = winnerEnd;
+    if (winner.start > now && hedge !== "oracle") {
+      // Queued behind the tab's running job: it starts when that job ends, unless a tab that
+      // frees up first takes it (Scheduler.queuedToTake, as the Region object's placement does).
+      scheduler.assigned(winner.id, jobId, req, now, mreq);
+      freeAt[winner.i] = winnerEnd;
+      queued.set(jobId, {
+        req,
+        aheadEnd: winner.start,
+        start: (i, at) => record({ i, id: ids[i]!, ...timing(i, req, at) }, i !== winner.i),
+      });
+      return;
+    }
     scheduler.assigned(winner.id, jobId, req, now);
-    const timed = winner.start === now; // as the Region object: jobs that waited are not timed
-    ends.push(winnerEnd, {
-      tab: winner.i,
-      jobId,
-      ...(timed
-        ? {
-            observe: () =>
-              scheduler.observe(winner.id, {
-                clientLocation: req.client,
-                timedAt: "tab",
-                promptTokens: req.promptTokens,
-                ttftMs: tabs[winner.i]!.trueSocketRttMs + winner.prefillMs,
-                prefillMs: winner.prefillMs,
-                completionTokens: req.completionTokens,
-                decodeMs: winner.decodeMs,
-              }),
-          }
-        : {}),
-    });
+    // As the Region object: jobs that waited are not timed.
+    record(winner, winner.start === now);
     if (loser) {
       // An untimed first tab that lost runs on to its own first token when the policy times
       // losers (hedging.ts); the cancel then reaches it half a socket round trip later.
@@ -332,6 +389,14 @@ export function runHedging(opts: {
   policy?: Partial<HedgePolicy>;
   /** Print where each run's p99 tail comes from (hedging-tail.ts). */
   diagnose?: boolean;
+  /** Scheduler options beyond its defaults (both runs; see hedgingFlags). */
+  scheduler?: SchedulerOptions;
+  /**
+   * A tab turning idle takes a job queued behind another tab's running job when it would start
+   * it sooner (Scheduler.queuedToTake), as the Region object does. Default on; off is the
+   * hedging world before 2026-11-30 (s8), which committed a queued job to its tab.
+   */
+  moveQueued?: boolean;
 }): { met: number; total: number } {
   const policy = { ...DEFAULT_HEDGE_POLICY, ...opts.policy };
   const { world, tabs, seed, load, count } = opts;
@@ -369,6 +434,8 @@ export function runHedging(opts: {
     replacements,
     policy,
     opts.diagnose,
+    opts.scheduler,
+    opts.moveQueued,
   );
   const hedged = runOnce(
     "tabgrid, hedged",
@@ -379,6 +446,8 @@ export function runHedging(opts: {
     replacements,
     policy,
     opts.diagnose,
+    opts.scheduler,
+    opts.moveQueued,
   );
   const oracle = runOnce(
     "oracle (true speeds)",
@@ -389,6 +458,8 @@ export function runHedging(opts: {
     replacements,
     policy,
     opts.diagnose,
+    opts.scheduler,
+    opts.moveQueued,
   );
   const ms = (v: number) => `${Math.round(v)} ms`;
   const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
@@ -418,6 +489,9 @@ export function runHedging(opts: {
   for (const r of [plain, hedged, oracle]) {
     if (r.traces) printTail(r.name, r.traces, r !== oracle);
   }
+  if (opts.diagnose) {
+    printBands([plain, hedged, oracle].map((r) => ({ name: r.name, traces: r.traces ?? [] })));
+  }
   const tailOk = hedged.p99 <= 1.5 * hedged.p50;
   const costOk = hedged.extraPrefill <= 0.15;
   console.log(
@@ -440,6 +514,18 @@ export function hedgingFlags(flags: Map<string, string>) {
     count: numberFlag(flags, "hedging-requests", 10_000),
     churnPerRequest: numberFlag(flags, "churn", 0.02),
     diagnose: flags.has("diagnose"),
+    moveQueued: numberFlag(flags, "hedging-move", 1) === 1,
+    scheduler: {
+      ...(flags.has("idle-preference")
+        ? { idlePreference: numberFlag(flags, "idle-preference", 1.1) }
+        : {}),
+      ...(flags.has("run-lengths")
+        ? { learnRunLengths: numberFlag(flags, "run-lengths", 1) === 1 }
+        : {}),
+      ...(flags.has("run-length-quantile")
+        ? { runLengthQuantile: numberFlag(flags, "run-length-quantile", 0.9) }
+        : {}),
+    },
     policy: {
       ...(flags.has("hedge-below-samples")
         ? { uncertainBelowSamples: numberFlag(flags, "hedge-below-samples", 1) }

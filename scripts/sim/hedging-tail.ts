@@ -105,3 +105,30 @@ export function printTail(name: string, traces: readonly TtftTrace[], splits = t
     ],
   );
 }
+
+/**
+ * p50, p99 and their ratio by prompt size: the tail a request mix has of itself. A 800-token
+ * prompt prefills four times as long as a 200-token one on the same tab, so the whole run's p99
+ * (long prompts) ÷ p50 (all sizes) is partly the spread of sizes, which no routing removes.
+ */
+export function printBands(runs: readonly { name: string; traces: readonly TtftTrace[] }[]): void {
+  const bands: [number, number][] = [
+    [200, 400],
+    [400, 600],
+    [600, 801],
+  ];
+  const rows: string[][] = [];
+  for (const { name, traces } of runs) {
+    const cells = [[0, Infinity] as [number, number], ...bands].map(([lo, hi]) => {
+      const xs = traces
+        .filter((t) => t.promptTokens >= lo && t.promptTokens < hi)
+        .map((t) => t.ttftMs);
+      const p50 = percentile(xs, 50);
+      const p99 = percentile(xs, 99);
+      return `${Math.round(p50)} / ${Math.round(p99)} ms = ${(p99 / p50).toFixed(2)}×`;
+    });
+    rows.push([name, ...cells]);
+  }
+  console.log("\ntime to first token by prompt size (p50 / p99 = p99 ÷ p50):");
+  printTable(["policy", "all prompts", "200–399 tokens", "400–599 tokens", "600–800 tokens"], rows);
+}

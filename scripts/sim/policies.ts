@@ -188,6 +188,8 @@ export function tabgridPolicy(
     fastStart?: boolean;
     answerShare?: number;
     queueBehindUntimed?: boolean;
+    learnRunLengths?: boolean;
+    runLengthQuantile?: number;
     /**
      * A tab turning idle takes a job queued behind another tab when it would start it sooner
      * (Scheduler.queuedToTake, as edge/region/placement.ts `dispatchWaiting` does). Off: the
@@ -435,7 +437,7 @@ export function tabgridPolicy(
         if (oracleTurnOdds && c.turn >= 4) held *= (9 - c.turn) / (10 - c.turn);
         scheduler.served(id, `${c.id}:${c.turn}`, held, nowMs);
       }
-      scheduler.left(id, jobId(job.req), nowMs);
+      scheduler.left(id, jobId(job.req), nowMs, { finished: true });
       queuedReqs.delete(jobId(job.req));
       jobIds.delete(job.req);
       if (scheduler.jobsAhead(id) === 0) idle[home(i)]!++;

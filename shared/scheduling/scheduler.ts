@@ -5,6 +5,7 @@ import { isEligible, scoreTab, type CandidateTab, type MatchRequest } from "./sc
 import { SpeedTracker, type Observation } from "./speed-tracker.js";
 import { TabLoad } from "./tab-load.js";
 import { ReplyPace } from "./reply-pace.js";
+import { RunLengths } from "./run-lengths.js";
 
 /**
  * The scheduling policy, whole: which tabs may be offered a job, what each is expected to take
@@ -66,6 +67,15 @@ export interface SchedulerOptions {
   queueBehindUntimed?: boolean;
   /** See SpeedTrackerOptions.fastStart. */
   fastStart?: boolean;
+  /**
+   * Expect a running job to end when jobs that ran as long (as a share of their estimate) ended:
+   * the `runLengthQuantile` of them (RunLengths, learned from jobs that ran to their end, told by
+   * `left(…, { finished: true })`), re-timed as it runs. Off: the estimate (decode to max_tokens),
+   * then `overdueShare`. Default on (bench:geo's load table and hedging world, docs/routing.md).
+   */
+  learnRunLengths?: boolean;
+  /** See RunLengthsOptions.quantile. */
+  runLengthQuantile?: number;
 }
 
 /** What decides whether a tab is offered work at all, apart from the work on it. */
@@ -97,9 +107,11 @@ export interface Affinity {
  * since a queued job moves to a tab that frees up first (`queuedToTake`), a wait that turns out
  * longer than estimated costs less, so queueing pays sooner. bench:geo, 8,000 requests, seed 1,
  * p95 at 30/70/95% load with moving: 1.0: 1557/1887/2059 ms; 1.1: 1573/1901/2070; 1.25:
- * 1545/1999/2125 (docs/routing.md).
+ * 1545/1999/2125 (docs/routing.md). With learned run lengths (`learnRunLengths`) the wait
+ * estimate is no longer an upper bound to be discounted: 1.0: 1546/1823/2002 ms, 1.1:
+ * 1564/1862/2006, and the hedging world's p99 987 / 1009 ms (seeds 1 / 2) against 1010 / 1047.
  */
-export const DEFAULT_SCHEDULER_IDLE_PREFERENCE = 1.1;
+export const DEFAULT_SCHEDULER_IDLE_PREFERENCE = 1.0;
 export const DEFAULT_MAX_QUEUED = 1;
 export const DEFAULT_HOLD_MS = 60_000;
 export const DEFAULT_HOLD_WEIGHT = 2;
@@ -136,6 +148,8 @@ export class Scheduler {
   private readonly queuedTurns = new Map<string, JobSize>();
   /** Expected ends of running jobs, to notice the ones that run late. */
   private readonly ends = new BoundHeap<{ tabId: string; endMs: number }>();
+  /** Run lengths of finished jobs ÷ their estimates (`learnRunLengths`), or null. */
+  private readonly runLengths: RunLengths | null;
 
   constructor(options: SchedulerOptions = {}) {
     this.index = new CandidateIndex({
@@ -154,6 +168,12 @@ export class Scheduler {
     this.answerShare = options.answerShare ?? DEFAULT_ANSWER_SHARE;
     this.queueBehindUntimed = options.queueBehindUntimed ?? false;
     this.tracker = new SpeedTracker({ fastStart: options.fastStart ?? true });
+    this.runLengths =
+      (options.learnRunLengths ?? true)
+        ? new RunLengths(
+            options.runLengthQuantile !== undefined ? { quantile: options.runLengthQuantile } : {},
+          )
+        : null;
   }
 
   /** A tab (re)described: its record (the queue field is ignored; the scheduler keeps it). */
@@ -317,23 +337,49 @@ export class Scheduler {
     }
   }
 
-  /** Running jobs past their expected end get a later one, so a late tab stops looking free. */
+  /**
+   * Running jobs past their expected end get a later one, so a late tab stops looking free. With
+   * `learnRunLengths`, a running job is also re-timed as it runs (checkpoints closing in on its
+   * expected end): how long it has run already says how long it will run.
+   */
   private extendOverdue(nowMs: number): void {
-    if (this.overdueShare <= 0) return;
+    if (this.overdueShare <= 0 && !this.runLengths) return;
     while (this.ends.size > 0 && this.ends.peekBound() <= nowMs) {
       const { tabId, endMs } = this.ends.pop()!;
       const load = this.loads.get(tabId);
       if (!load || load.runningEndMs() !== endMs) continue; // finished, or already re-timed
-      load.extendOverdue(nowMs, this.overdueShare);
-      this.ends.push(load.runningEndMs(), { tabId, endMs: load.runningEndMs() });
+      const lengths = this.runLengths;
+      if (lengths) load.retime(nowMs, (share) => lengths.expectedShare(share));
+      if (load.runningEndMs() <= nowMs && this.overdueShare > 0) {
+        load.extendOverdue(nowMs, this.overdueShare);
+      }
+      // Past its end with nothing to extend it (overdueShare 0): nothing more to watch.
+      if (load.runningEndMs() > nowMs) this.watchEnd(tabId, nowMs);
       this.reindex(tabId);
     }
   }
 
-  /** Watch the tab's running job for running late. */
-  private watchEnd(tabId: string): void {
-    const endMs = this.loads.get(tabId)?.runningEndMs() ?? 0;
-    if (endMs > 0) this.ends.push(endMs, { tabId, endMs });
+  /**
+   * Watch the tab's running job for running late: at its expected end, and with
+   * `learnRunLengths` at checkpoints before it, halving the time left (at least a 20th of its
+   * estimate apart), so the expected end follows the job as it runs.
+   */
+  private watchEnd(tabId: string, nowMs: number): void {
+    const load = this.loads.get(tabId);
+    const endMs = load?.runningEndMs() ?? 0;
+    if (!load || endMs <= 0) return;
+    const job = this.runLengths ? load.runningJob(load.ids()[0] ?? "") : null;
+    const atMs = job
+      ? Math.min(endMs, nowMs + Math.max(job.estimateMs / 20, (endMs - nowMs) / 2))
+      : endMs;
+    this.ends.push(atMs, { tabId, endMs });
+  }
+
+  /** A job starts running on the tab (put on it idle, or the one ahead left): time it. */
+  private started(tabId: string, nowMs: number): void {
+    const lengths = this.runLengths;
+    if (lengths) this.loads.get(tabId)?.retime(nowMs, (share) => lengths.expectedShare(share));
+    this.watchEnd(tabId, nowMs);
   }
 
   private drop(tabId: string): void {
@@ -390,7 +436,7 @@ export class Scheduler {
     this.drop(tabId);
     const expected = { ...job, maxTokens: job.maxTokens * this.answerShare };
     const where = load.add(jobId, this.serviceMs(tabId, expected), nowMs);
-    if (where === "run") this.watchEnd(tabId);
+    if (where === "run") this.started(tabId, nowMs);
     else if (req) this.queuedJobs.set(jobId, { tabId, req });
     if (turn?.chat) {
       if (where === "run") this.protectRunning(tabId, jobId, expected);
@@ -417,10 +463,20 @@ export class Scheduler {
     this.expiries.push(untilMs, { tabId, untilMs });
   }
 
-  /** A job left the tab; returns the queued job that starts now in its place, if any. */
-  left(tabId: string, jobId: string, nowMs: number): string | null {
+  /**
+   * A job left the tab; returns the queued job that starts now in its place, if any. `finished`:
+   * it ran to the end of its answer (not failed, cancelled or moved), so its length is learned.
+   */
+  left(
+    tabId: string,
+    jobId: string,
+    nowMs: number,
+    opts: { finished?: boolean } = {},
+  ): string | null {
     const load = this.loads.get(tabId);
     if (!load) return null;
+    const ran = opts.finished ? load.runningJob(jobId) : null;
+    if (ran) this.runLengths?.record(nowMs - ran.startedAtMs, ran.estimateMs);
     const next = load.remove(jobId, nowMs);
     this.queuedJobs.delete(jobId);
     // A running turn that left without served() (failed, cancelled, moved) leaves no history.
@@ -430,7 +486,7 @@ export class Scheduler {
     this.queuedTurns.delete(jobId);
     if (next) this.queuedTurns.delete(next);
     if (load.jobsAhead === 0) this.loads.delete(tabId);
-    else if (next) this.watchEnd(tabId);
+    else if (next) this.started(tabId, nowMs);
     if (next && nextTurn) this.protectRunning(tabId, next, nextTurn);
     this.reindex(tabId);
     return next;

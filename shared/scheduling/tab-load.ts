@@ -5,6 +5,8 @@ interface LoadJob {
   id: string;
   /** Expected prefill + decode time on this tab (decode to max_tokens: an upper bound). */
   serviceMs: number;
+  /** The same when the job was put on the tab, before any re-timing (`retime`, `extendOverdue`). */
+  estimateMs: number;
 }
 
 /**
@@ -40,10 +42,10 @@ export class TabLoad {
   /** A job put on the tab: it runs now if the tab has nothing, else it waits its turn. */
   add(jobId: string, serviceMs: number, nowMs: number): "run" | "queue" {
     if (!this.running) {
-      this.running = { id: jobId, serviceMs, startedAtMs: nowMs };
+      this.running = { id: jobId, serviceMs, estimateMs: serviceMs, startedAtMs: nowMs };
       return "run";
     }
-    this.queued.push({ id: jobId, serviceMs });
+    this.queued.push({ id: jobId, serviceMs, estimateMs: serviceMs });
     return "queue";
   }
 
@@ -73,6 +75,25 @@ export class TabLoad {
       r.serviceMs = nowMs - r.startedAtMs + Math.max(1, share * r.serviceMs);
     }
     return this.queue().freeAtMs;
+  }
+
+  /**
+   * Expect the running job to run `share(elapsed ÷ estimate)` of its estimate in all (see
+   * RunLengths), when that is known and still ahead. Returns whether the expected end changed.
+   */
+  retime(nowMs: number, share: (elapsedShare: number) => number | null): boolean {
+    const r = this.running;
+    if (!r || !(r.estimateMs > 0)) return false;
+    const s = share(Math.max(0, nowMs - r.startedAtMs) / r.estimateMs);
+    if (s === null || r.startedAtMs + s * r.estimateMs <= nowMs) return false;
+    if (s * r.estimateMs === r.serviceMs) return false;
+    r.serviceMs = s * r.estimateMs;
+    return true;
+  }
+
+  /** The running job, if it is `jobId`: when it started and what it was estimated to take. */
+  runningJob(jobId: string): { startedAtMs: number; estimateMs: number } | null {
+    return this.running?.id === jobId ? this.running : null;
   }
 
   /** When the running job is expected to end (0 when none runs). */
