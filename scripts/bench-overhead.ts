@@ -62,7 +62,7 @@ if (flags.has("help")) {
 const quick = flags.has("quick");
 const localObservability = flags.has("local-observability");
 // Read by wrangler dev (the coordinator is started with this process's environment).
-if (!localObservability) process.env.X_LOCAL_OBSERVABILITY = "false";
+process.env.X_LOCAL_OBSERVABILITY = localObservability ? "true" : "false";
 const latencyOnly = flags.has("latency-only");
 const inner = !flags.has("no-inner");
 const p = {

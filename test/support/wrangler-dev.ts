@@ -105,6 +105,10 @@ export async function startWranglerDev(
       WRANGLER_SEND_METRICS: "false",
       CLOUDFLARE_CF_FETCH_ENABLED: "false",
       NO_COLOR: "1",
+      // wrangler dev's local trace collector records a span for every request, RPC, socket message
+      // and SQLite statement in the same workerd (~25 ms of its CPU per 20-token job, measured:
+      // docs/performance.md, session 8); Cloudflare runs no such thing. Off unless asked for.
+      X_LOCAL_OBSERVABILITY: process.env.X_LOCAL_OBSERVABILITY ?? "false",
     },
   });
   const renice = (niceness: number) =>
