@@ -10,6 +10,7 @@
  *   node scripts/sim/run-ts.mjs scripts/bench-geo.ts [--tabs 2000] [--requests 20000]
  *        [--loads 0.3,0.7,0.95] [--seed N] [--idle-preference 1.5] [--max-queued 1]
  *        [--spill-margin 1.1] [--run-lengths 0|1] [--run-length-quantile 0.9]
+ *        [--spare-fast-from 1000] [--spare-below-tokens 1000] [--spare-within-ms 300]
  *        [--conversations 1500] [--conversation-loads 0.3,0.7] [--hold-weight 3] [--miss-weight 3]
  *        [--hedging-requests 10000] [--hedging-load 0.5] [--churn 0.02]
  *        [--parts load,conversations,hedging]
@@ -51,6 +52,15 @@ const policyOptions = {
     : {}),
   ...(flags.has("run-length-quantile")
     ? { runLengthQuantile: numberFlag(flags, "run-length-quantile", 0.9) }
+    : {}),
+  ...(flags.has("spare-fast-from")
+    ? { spareFastFromPrefill: numberFlag(flags, "spare-fast-from", 1000) }
+    : {}),
+  ...(flags.has("spare-below-tokens")
+    ? { spareBelowTokens: numberFlag(flags, "spare-below-tokens", 1000) }
+    : {}),
+  ...(flags.has("spare-within-ms")
+    ? { spareWithinMs: numberFlag(flags, "spare-within-ms", 300) }
     : {}),
 };
 /** Only for the per-region row (shared/scheduling/spillover.ts DEFAULT_SPILL_MARGIN). */

@@ -5,11 +5,13 @@
  * benchmark: it prints no targets.
  *
  *   node scripts/sim/run-ts.mjs scripts/geo-tail.ts [--seed 1] [--requests 8000] [--loads 0.7,0.95]
+ *        [--base '{"spareFastFromPrefill":900}'] [--variants '[{"name":"…", …}]'] [--detail false]
  */
 import { createRng } from "../shared/scheduling/prng.js";
 import { numberFlag, numberList, percentile, printTable, readFlags } from "./sim/flags.js";
 import { oraclePolicy, tabgridPolicy, type Policy } from "./sim/policies.js";
-import { makeTabs, poissonArrivals, type SimRequest } from "./sim/population.js";
+import type { ScoreBreakdown } from "../shared/scheduling/score.js";
+import { makeTabs, poissonArrivals, trueNetworkMs, type SimRequest } from "./sim/population.js";
 import { newTruth, simulate, type RequestOutcome } from "./sim/simulate.js";
 import { loadWorld } from "./sim/world.js";
 
@@ -24,17 +26,24 @@ const variants = JSON.parse(flags.get("variants") ?? "[]") as Array<
   { name: string } & Parameters<typeof tabgridPolicy>[1]
 >;
 const detail = flags.get("detail") !== "false";
+/** Scheduler options for the detailed "tabgrid" run, as JSON (default: the defaults). */
+const base = JSON.parse(flags.get("base") ?? "{}") as Parameters<typeof tabgridPolicy>[1];
 
 const world = loadWorld();
 const tabs = makeTabs(world, createRng(seed), tabCount);
 
-/** Marks the requests a policy kept in its waiting line. */
-function watched(policy: Policy, lined: Set<SimRequest>): Policy {
+/** Marks the requests a policy kept in its waiting line, and the tab each was put on at arrival. */
+function watched(
+  policy: Policy,
+  lined: Set<SimRequest>,
+  firstTab: Map<SimRequest, number>,
+): Policy {
   return {
     name: policy.name,
     choose(req, now) {
       const i = policy.choose(req, now);
       if (i < 0) lined.add(req);
+      else firstTab.set(req, i);
       return i;
     },
     assigned: (i, req, now) => policy.assigned(i, req, now),
@@ -50,15 +59,23 @@ for (const load of loads) {
   const requests = poissonArrivals(world, tabs, seed, load, requestCount);
   const truth = newTruth(tabs.length);
   const runs: Array<{ name: string; out: RequestOutcome[]; lined: Set<SimRequest> }> = [];
+  /** The estimate Tabgrid's own policy placed each request on at arrival. */
+  const estimates = new Map<SimRequest, ScoreBreakdown>();
+  const firstTab = new Map<SimRequest, number>();
   const policies = [
     oraclePolicy(tabs, truth),
-    tabgridPolicy(tabs),
+    tabgridPolicy(tabs, { ...base, onChoice: (req, e) => estimates.set(req, e) }),
     ...variants.map((v) => tabgridPolicy(tabs, v)),
   ];
   for (const policy of policies) {
     const started = Date.now();
     const lined = new Set<SimRequest>();
-    const out = simulate(watched(policy, lined), tabs, requests, truth);
+    const out = simulate(
+      watched(policy, lined, policy.name === "tabgrid" ? firstTab : new Map()),
+      tabs,
+      requests,
+      truth,
+    );
     runs.push({ name: policy.name, out: out.slice(Math.floor(out.length * WARMUP_SHARE)), lined });
     const r = runs[runs.length - 1]!;
     const oracle = runs.find((x) => x.name === "oracle");
@@ -161,6 +178,104 @@ for (const load of loads) {
       ),
     ]);
   }
+  // Tabgrid's estimate at arrival against what happened, for its tail and for all requests.
+  const errRows: string[][] = [];
+  const ours95 = percentile(
+    ours.out.map((o) => o.ttftMs),
+    95,
+  );
+  const sets: Array<[string, RequestOutcome[]]> = [
+    ["all", ours.out],
+    ["slowest 5%", ours.out.filter((o) => o.ttftMs >= ours95)],
+    [
+      "slowest 5%, 2000+ tokens",
+      ours.out.filter((o) => o.ttftMs >= ours95 && o.req.promptTokens >= 2000),
+    ],
+    ["2000+ tokens", ours.out.filter((o) => o.req.promptTokens >= 2000)],
+  ];
+  for (const [label, set] of sets) {
+    const placed = set.filter((o) => estimates.has(o.req) && firstTab.get(o.req) === o.tab);
+    const truePrefill = (o: RequestOutcome) =>
+      o.ttftMs - o.queueWaitMs - trueNetworkMs(o.req, tabs[o.tab]!);
+    const est = (f: (e: ScoreBreakdown) => number) =>
+      ms(mean(placed.map((o) => f(estimates.get(o.req)!))));
+    errRows.push([
+      `${Math.round(load * 100)}%`,
+      label,
+      String(set.length),
+      pct(
+        set.filter((o) => firstTab.has(o.req) && firstTab.get(o.req) !== o.tab).length / set.length,
+      ),
+      pct(placed.filter((o) => estimates.get(o.req)!.queueMs > 0).length / placed.length),
+      `${est((e) => e.ttftMs)} / ${ms(mean(placed.map((o) => o.ttftMs)))}`,
+      `${est((e) => e.queueMs)} / ${ms(mean(placed.map((o) => o.queueWaitMs)))}`,
+      `${est((e) => e.prefillMs)} / ${ms(mean(placed.map(truePrefill)))}`,
+      `${est((e) => e.networkMs)} / ${ms(mean(placed.map((o) => trueNetworkMs(o.req, tabs[o.tab]!))))}`,
+    ]);
+  }
+  // The tail by what happened to it: moved to a tab that freed (to which class), or kept where
+  // it was placed (behind a job, or on an idle tab).
+  const tailRows: string[][] = [];
+  const tail = sets[1]![1];
+  const groups: Array<[string, (o: RequestOutcome) => boolean]> = [
+    ["moved to high", (o) => firstTab.get(o.req) !== o.tab && tabs[o.tab]!.gpu === "high"],
+    ["moved to mid", (o) => firstTab.get(o.req) !== o.tab && tabs[o.tab]!.gpu === "mid"],
+    ["kept, queued", (o) => firstTab.get(o.req) === o.tab && estimates.get(o.req)!.queueMs > 0],
+    [
+      "kept, idle, high",
+      (o) =>
+        firstTab.get(o.req) === o.tab &&
+        estimates.get(o.req)!.queueMs === 0 &&
+        tabs[o.tab]!.gpu === "high",
+    ],
+    [
+      "kept, idle, mid",
+      (o) =>
+        firstTab.get(o.req) === o.tab &&
+        estimates.get(o.req)!.queueMs === 0 &&
+        tabs[o.tab]!.gpu === "mid",
+    ],
+  ];
+  for (const [label, pick] of groups) {
+    const g = tail.filter((o) => firstTab.has(o.req) && pick(o));
+    tailRows.push([
+      label,
+      pct(g.length / tail.length),
+      String(Math.round(mean(g.map((o) => o.req.promptTokens)))),
+      ms(mean(g.map((o) => o.ttftMs))),
+      ms(mean(g.map((o) => o.queueWaitMs))),
+      ms(mean(g.map((o) => o.ttftMs - o.queueWaitMs - trueNetworkMs(o.req, tabs[o.tab]!)))),
+      String(Math.round(mean(g.map((o) => tabs[o.tab]!.truePrefill)))),
+      ms(mean(g.map((o) => estimates.get(o.req)?.ttftMs ?? NaN))),
+    ]);
+  }
+  printTable(
+    [
+      "tabgrid tail",
+      "share",
+      "prompt",
+      "TTFT",
+      "wait",
+      "prefill",
+      "tab prefill tok/s",
+      "est at arrival",
+    ],
+    tailRows,
+  );
+  printTable(
+    [
+      "load",
+      "tabgrid requests",
+      "n",
+      "moved later",
+      "placed queued",
+      "TTFT est / true",
+      "wait est / true",
+      "prefill est / true",
+      "network est / true",
+    ],
+    errRows,
+  );
   printTable(
     [
       "load",

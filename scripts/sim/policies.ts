@@ -1,6 +1,6 @@
 import { haversineKm } from "../../shared/geo/distance.js";
 import type { Rng } from "../../shared/scheduling/prng.js";
-import type { CandidateTab } from "../../shared/scheduling/score.js";
+import type { CandidateTab, ScoreBreakdown } from "../../shared/scheduling/score.js";
 import { Scheduler } from "../../shared/scheduling/scheduler.js";
 import { REGION_CENTRES, REGION_HINTS, regionsByDistance } from "../../shared/geo/regions.js";
 import {
@@ -190,6 +190,9 @@ export function tabgridPolicy(
     queueBehindUntimed?: boolean;
     learnRunLengths?: boolean;
     runLengthQuantile?: number;
+    spareFastFromPrefill?: number;
+    spareBelowTokens?: number;
+    spareWithinMs?: number;
     /**
      * A tab turning idle takes a job queued behind another tab when it would start it sooner
      * (Scheduler.queuedToTake, as edge/region/placement.ts `dispatchWaiting` does). Off: the
@@ -229,6 +232,8 @@ export function tabgridPolicy(
     oracleLastTurn?: boolean;
     oracleTurnOdds?: boolean;
     name?: string;
+    /** Told the estimate each request was placed on at arrival (scripts/geo-tail.ts). */
+    onChoice?: (req: SimRequest, estimate: ScoreBreakdown) => void;
   } = {},
 ): Policy {
   const {
@@ -242,6 +247,7 @@ export function tabgridPolicy(
     summaryMaxAgeMs = 1000,
     oracleLastTurn = false,
     oracleTurnOdds = false,
+    onChoice,
     ...schedulerOptions
   } = options;
   const regionCount = regional ? REGION_HINTS.length : 1;
@@ -378,6 +384,7 @@ export function tabgridPolicy(
       const homeResult = schedulers[homeRegion]!.choose(match, nowMs, affinityOf());
       const homeMatch = homeResult.kind === "match" ? homeResult.match : null;
       if (!regional) {
+        if (homeMatch) onChoice?.(req, homeMatch.estimate);
         if (homeMatch) return byId.get(homeMatch.tab.id)!;
         lines[0]!.waiting.push(req);
         return -1;

@@ -76,6 +76,15 @@ export interface SchedulerOptions {
   learnRunLengths?: boolean;
   /** See RunLengthsOptions.quantile. */
   runLengthQuantile?: number;
+  /**
+   * Spare the fast tabs for the long prompts only they serve quickly: a request whose prompt is
+   * under `spareBelowTokens` and whose choice prefills at `spareFastFromPrefill` tokens/s or more
+   * takes the best slower tab instead when that is expected at most `spareWithinMs` later. Off
+   * (undefined) by default.
+   */
+  spareFastFromPrefill?: number;
+  spareBelowTokens?: number;
+  spareWithinMs?: number;
 }
 
 /** What decides whether a tab is offered work at all, apart from the work on it. */
@@ -118,6 +127,8 @@ export const DEFAULT_HOLD_WEIGHT = 2;
 export const DEFAULT_MISS_WEIGHT = 3;
 export const DEFAULT_OVERDUE_SHARE = 1;
 export const DEFAULT_ANSWER_SHARE = 1;
+export const DEFAULT_SPARE_BELOW_TOKENS = 1000;
+export const DEFAULT_SPARE_WITHIN_MS = 300;
 
 const IDLE = { jobsAhead: 0, freeAtMs: 0 };
 
@@ -150,6 +161,11 @@ export class Scheduler {
   private readonly ends = new BoundHeap<{ tabId: string; endMs: number }>();
   /** Run lengths of finished jobs ÷ their estimates (`learnRunLengths`), or null. */
   private readonly runLengths: RunLengths | null;
+  /** The offered tabs slower than `spareFastFromPrefill` (null when sparing is off). */
+  private readonly modest: CandidateIndex | null;
+  private readonly spareFastFromPrefill: number;
+  private readonly spareBelowTokens: number;
+  private readonly spareWithinMs: number;
 
   constructor(options: SchedulerOptions = {}) {
     this.index = new CandidateIndex({
@@ -174,6 +190,16 @@ export class Scheduler {
             options.runLengthQuantile !== undefined ? { quantile: options.runLengthQuantile } : {},
           )
         : null;
+    this.spareFastFromPrefill = options.spareFastFromPrefill ?? Number.POSITIVE_INFINITY;
+    this.spareBelowTokens = options.spareBelowTokens ?? DEFAULT_SPARE_BELOW_TOKENS;
+    this.spareWithinMs = options.spareWithinMs ?? DEFAULT_SPARE_WITHIN_MS;
+    this.modest =
+      options.spareFastFromPrefill !== undefined
+        ? new CandidateIndex({
+            staleAfterMs: this.index.staleAfterMs,
+            idlePreference: this.index.idlePreference,
+          })
+        : null;
   }
 
   /** A tab (re)described: its record (the queue field is ignored; the scheduler keeps it). */
@@ -189,6 +215,7 @@ export class Scheduler {
    */
   remove(tabId: string, opts: { keepLearned?: boolean } = {}): void {
     this.index.remove(tabId);
+    this.modest?.remove(tabId);
     this.raws.delete(tabId);
     this.availability.delete(tabId);
     for (const id of this.loads.get(tabId)?.ids() ?? []) this.queuedTurns.delete(id);
@@ -234,8 +261,21 @@ export class Scheduler {
     this.expireHolds(nowMs);
     this.extendOverdue(nowMs);
     if (affinity) this.pace?.replied(affinity.key, nowMs);
-    const result = this.index.match(req, nowMs);
+    const result = this.spare(this.index.match(req, nowMs), req, nowMs);
     return affinity ? this.withAffinity(result, req, nowMs, affinity) : result;
+  }
+
+  /** See `spareFastFromPrefill`. */
+  private spare(result: MatchResult, req: MatchRequest, nowMs: number): MatchResult {
+    if (!this.modest || result.kind !== "match" || req.promptTokens >= this.spareBelowTokens)
+      return result;
+    const chosen = result.match;
+    if (chosen.tab.prefillTokensPerSec < this.spareFastFromPrefill) return result;
+    const alt = this.modest.match(req, nowMs);
+    if (alt.kind !== "match") return result;
+    return alt.match.estimate.objectiveMs <= chosen.estimate.objectiveMs + this.spareWithinMs
+      ? alt
+      : result;
   }
 
   /**
@@ -509,8 +549,12 @@ export class Scheduler {
       const endMs = this.loads.get(from)?.runningEndMs() ?? 0;
       if (!there) continue;
       const waiting = { ...there, queue: { jobsAhead: 1, freeAtMs: endMs } };
-      const gain =
-        scoreTab(waiting, req, nowMs).objectiveMs - scoreTab(here, req, nowMs).objectiveMs;
+      let gain = scoreTab(waiting, req, nowMs).objectiveMs - scoreTab(here, req, nowMs).objectiveMs;
+      if (
+        req.promptTokens < this.spareBelowTokens &&
+        here.prefillTokensPerSec >= this.spareFastFromPrefill
+      )
+        gain -= this.spareWithinMs;
       if (gain > bestGain) [best, bestGain] = [{ jobId, fromTabId: from }, gain];
     }
     return best;
@@ -585,13 +629,19 @@ export class Scheduler {
           (this.queueBehindUntimed || this.tracker.correction(tabId).samples > 0));
     if (!offered) {
       this.index.remove(tabId);
+      this.modest?.remove(tabId);
       return;
     }
     const corrected = this.tracker.correct({ ...tab, queue: load ? load.queue() : IDLE });
     const hold = this.penalty.get(tabId)?.ms ?? 0;
     // A protected history counts as extra delay on this tab for any other request.
-    this.index.upsert(
-      hold ? { ...corrected, accessDelayMs: corrected.accessDelayMs + hold } : corrected,
-    );
+    const record = hold
+      ? { ...corrected, accessDelayMs: corrected.accessDelayMs + hold }
+      : corrected;
+    this.index.upsert(record);
+    if (this.modest) {
+      if (record.prefillTokensPerSec < this.spareFastFromPrefill) this.modest.upsert(record);
+      else this.modest.remove(tabId);
+    }
   }
 }
