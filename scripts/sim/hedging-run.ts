@@ -525,6 +525,7 @@ export function hedgingFlags(flags: Map<string, string>) {
       ...(flags.has("run-length-quantile")
         ? { runLengthQuantile: numberFlag(flags, "run-length-quantile", 0.9) }
         : {}),
+      ...(flags.has("spare-fast") ? { spareFast: numberFlag(flags, "spare-fast", 1) === 1 } : {}),
     },
     policy: {
       ...(flags.has("hedge-below-samples")

@@ -190,9 +190,11 @@ export function tabgridPolicy(
     queueBehindUntimed?: boolean;
     learnRunLengths?: boolean;
     runLengthQuantile?: number;
+    spareFast?: boolean;
     spareFastFromPrefill?: number;
     spareBelowTokens?: number;
     spareWithinMs?: number;
+    spareIdleShare?: number;
     /**
      * A tab turning idle takes a job queued behind another tab when it would start it sooner
      * (Scheduler.queuedToTake, as edge/region/placement.ts `dispatchWaiting` does). Off: the

@@ -77,14 +77,33 @@ export interface SchedulerOptions {
   /** See RunLengthsOptions.quantile. */
   runLengthQuantile?: number;
   /**
-   * Spare the fast tabs for the long prompts only they serve quickly: a request whose prompt is
-   * under `spareBelowTokens` and whose choice prefills at `spareFastFromPrefill` tokens/s or more
-   * takes the best slower tab instead when that is expected at most `spareWithinMs` later. Off
-   * (undefined) by default.
+   * Spare the fast tabs for the long prompts only they serve quickly, while fast tabs are scarce:
+   * a request whose prompt is under `spareBelowTokens` and whose choice prefills at
+   * `spareFastFromPrefill` tokens/s or more takes the best slower tab instead when that is expected
+   * at most `spareWithinMs` later; a fast tab turning idle takes such a request queued elsewhere
+   * (`queuedToTake`) only if it gains more than `spareWithinMs`. Why: at high load bench:geo's
+   * slowest 5% were long prompts (2,000+ tokens) that found the fast tabs busy — with short
+   * prompts that an idle mid-range tab would have served a few hundred ms later — and went to a
+   * slower tab or waited. The p95 falls at every load; the p50 rises (docs/routing.md). Default on.
    */
+  spareFast?: boolean;
+  /** Tabs at or above this prefill speed (learned, tokens/s) are the fast ones. */
   spareFastFromPrefill?: number;
+  /** Prompts under this many tokens are the short ones. */
   spareBelowTokens?: number;
+  /** What a short prompt may lose (expected first token, ms) to leave a fast tab free. */
   spareWithinMs?: number;
+  /**
+   * Spare only while fewer than this share of the fast tabs is idle: with fast tabs to spare,
+   * a short prompt loses time for nothing.
+   */
+  spareIdleShare?: number;
+  /**
+   * Spare only while at least this share of recent requests (a moving average over about the last
+   * 256) had long prompts (`spareBelowTokens` or more): with none to spare the fast tabs for, a
+   * short prompt loses time for nothing (bench:geo's hedging world, prompts 200–800 tokens).
+   */
+  spareLongShare?: number;
 }
 
 /** What decides whether a tab is offered work at all, apart from the work on it. */
@@ -127,8 +146,20 @@ export const DEFAULT_HOLD_WEIGHT = 2;
 export const DEFAULT_MISS_WEIGHT = 3;
 export const DEFAULT_OVERDUE_SHARE = 1;
 export const DEFAULT_ANSWER_SHARE = 1;
+/**
+ * `spareFast`'s defaults. bench:geo's world (docs/routing.md): mid-range GPUs prefill 400–1,000
+ * tokens/s, high-end ones 1,000–2,000, each tab ×0.5–1.2 of its benchmark. Full runs (20,000
+ * requests), p95 at 30 / 70 / 95% load, seed 1: off 1541 / 1804 / 2049 ms; on, 600 ms, always:
+ * 1421 / 1717 / 1891 (p50 386 → 584 ms at 30%); on, idle share 0.25: 1538 / 1733 / 1896; 0.5:
+ * 1522 / 1721 / 1890 (p50 405 ms at 30%). Seed 2: off 1582 / 1839 / 2088; 0.5: 1559 / 1742 / 1940.
+ */
+export const DEFAULT_SPARE_FAST_FROM_PREFILL = 900;
 export const DEFAULT_SPARE_BELOW_TOKENS = 1000;
-export const DEFAULT_SPARE_WITHIN_MS = 300;
+export const DEFAULT_SPARE_WITHIN_MS = 600;
+export const DEFAULT_SPARE_IDLE_SHARE = 0.5;
+export const DEFAULT_SPARE_LONG_SHARE = 0.05;
+/** Requests the moving average of `spareLongShare` spans (its weight is 1 ÷ this). */
+const LONG_SHARE_WINDOW = 256;
 
 const IDLE = { jobsAhead: 0, freeAtMs: 0 };
 
@@ -166,6 +197,13 @@ export class Scheduler {
   private readonly spareFastFromPrefill: number;
   private readonly spareBelowTokens: number;
   private readonly spareWithinMs: number;
+  private readonly spareIdleShare: number;
+  private readonly spareLongShare: number;
+  /** Moving average of the share of requests with long prompts (see `spareLongShare`). */
+  private longShare = 0;
+  /** Open tabs at or above `spareFastFromPrefill`, and those of them idle. */
+  private readonly fastTabs = new Set<string>();
+  private readonly idleFastTabs = new Set<string>();
 
   constructor(options: SchedulerOptions = {}) {
     this.index = new CandidateIndex({
@@ -190,16 +228,20 @@ export class Scheduler {
             options.runLengthQuantile !== undefined ? { quantile: options.runLengthQuantile } : {},
           )
         : null;
-    this.spareFastFromPrefill = options.spareFastFromPrefill ?? Number.POSITIVE_INFINITY;
+    const spareFast = options.spareFast ?? true;
+    this.spareFastFromPrefill = spareFast
+      ? (options.spareFastFromPrefill ?? DEFAULT_SPARE_FAST_FROM_PREFILL)
+      : Number.POSITIVE_INFINITY;
     this.spareBelowTokens = options.spareBelowTokens ?? DEFAULT_SPARE_BELOW_TOKENS;
     this.spareWithinMs = options.spareWithinMs ?? DEFAULT_SPARE_WITHIN_MS;
-    this.modest =
-      options.spareFastFromPrefill !== undefined
-        ? new CandidateIndex({
-            staleAfterMs: this.index.staleAfterMs,
-            idlePreference: this.index.idlePreference,
-          })
-        : null;
+    this.spareIdleShare = options.spareIdleShare ?? DEFAULT_SPARE_IDLE_SHARE;
+    this.spareLongShare = options.spareLongShare ?? DEFAULT_SPARE_LONG_SHARE;
+    this.modest = spareFast
+      ? new CandidateIndex({
+          staleAfterMs: this.index.staleAfterMs,
+          idlePreference: this.index.idlePreference,
+        })
+      : null;
   }
 
   /** A tab (re)described: its record (the queue field is ignored; the scheduler keeps it). */
@@ -216,6 +258,8 @@ export class Scheduler {
   remove(tabId: string, opts: { keepLearned?: boolean } = {}): void {
     this.index.remove(tabId);
     this.modest?.remove(tabId);
+    this.fastTabs.delete(tabId);
+    this.idleFastTabs.delete(tabId);
     this.raws.delete(tabId);
     this.availability.delete(tabId);
     for (const id of this.loads.get(tabId)?.ids() ?? []) this.queuedTurns.delete(id);
@@ -261,8 +305,20 @@ export class Scheduler {
     this.expireHolds(nowMs);
     this.extendOverdue(nowMs);
     if (affinity) this.pace?.replied(affinity.key, nowMs);
+    if (this.modest) {
+      const long = req.promptTokens >= this.spareBelowTokens ? 1 : 0;
+      this.longShare += (long - this.longShare) / LONG_SHARE_WINDOW;
+    }
     const result = this.spare(this.index.match(req, nowMs), req, nowMs);
     return affinity ? this.withAffinity(result, req, nowMs, affinity) : result;
+  }
+
+  /** Fast tabs are scarce, and long prompts come that need them. */
+  private fastScarce(): boolean {
+    return (
+      this.longShare >= this.spareLongShare &&
+      this.idleFastTabs.size < this.spareIdleShare * this.fastTabs.size
+    );
   }
 
   /** See `spareFastFromPrefill`. */
@@ -271,6 +327,8 @@ export class Scheduler {
       return result;
     const chosen = result.match;
     if (chosen.tab.prefillTokensPerSec < this.spareFastFromPrefill) return result;
+    if (!this.fastScarce()) return result;
+
     const alt = this.modest.match(req, nowMs);
     if (alt.kind !== "match") return result;
     return alt.match.estimate.objectiveMs <= chosen.estimate.objectiveMs + this.spareWithinMs
@@ -552,7 +610,8 @@ export class Scheduler {
       let gain = scoreTab(waiting, req, nowMs).objectiveMs - scoreTab(here, req, nowMs).objectiveMs;
       if (
         req.promptTokens < this.spareBelowTokens &&
-        here.prefillTokensPerSec >= this.spareFastFromPrefill
+        here.prefillTokensPerSec >= this.spareFastFromPrefill &&
+        this.fastScarce()
       )
         gain -= this.spareWithinMs;
       if (gain > bestGain) [best, bestGain] = [{ jobId, fromTabId: from }, gain];
@@ -603,6 +662,16 @@ export class Scheduler {
     return this.tracker.correction(tabId).samples;
   }
 
+  /** Keeps `fastTabs` and `idleFastTabs` (for `spareIdleShare`). */
+  private countFast(tabId: string, tab: CandidateTab, a: TabAvailability, ahead: number): void {
+    const fast =
+      a.open && this.tracker.correct(tab).prefillTokensPerSec >= this.spareFastFromPrefill;
+    if (fast) this.fastTabs.add(tabId);
+    else this.fastTabs.delete(tabId);
+    if (fast && ahead === 0 && !a.busy) this.idleFastTabs.add(tabId);
+    else this.idleFastTabs.delete(tabId);
+  }
+
   private loadOf(tabId: string): TabLoad {
     let load = this.loads.get(tabId);
     if (!load) this.loads.set(tabId, (load = new TabLoad()));
@@ -619,6 +688,7 @@ export class Scheduler {
     if (!tab || !a) return;
     const load = this.loads.get(tabId);
     const ahead = load?.jobsAhead ?? 0;
+    if (this.modest) this.countFast(tabId, tab, a, ahead);
     const offered =
       a.open &&
       (ahead === 0

@@ -6,12 +6,16 @@ const here = { lat: 50, lon: 8 };
 const tab = (id: string, prefill: number, decode: number) =>
   candidateTab(id, { location: here, prefill, decode });
 const req = (promptTokens: number) => matchRequest(here, promptTokens);
-const base = { staleAfterMs: Infinity, queueBehindUntimed: true };
+const base = { staleAfterMs: Infinity, queueBehindUntimed: true, spareFast: false };
+/** Sparing whatever the share of fast tabs idle and of long prompts (the last tests cover those). */
 const sparing: SchedulerOptions = {
   ...base,
+  spareFast: true,
   spareFastFromPrefill: 1000,
   spareBelowTokens: 1000,
   spareWithinMs: 500,
+  spareIdleShare: Infinity,
+  spareLongShare: 0,
 };
 
 function fleet(options: SchedulerOptions): Scheduler {
@@ -73,5 +77,30 @@ describe("Scheduler: sparing the fast tabs for long prompts", () => {
     s.assigned("mid", "long", { promptTokens: 3000, maxTokens: 100 }, 0, req(3000));
     s.left("fast", "busy", 900, { finished: true });
     expect(s.queuedToTake("fast", 900)).toEqual({ jobId: "long", fromTabId: "mid" });
+  });
+
+  it("spares only while few fast tabs are idle", () => {
+    const s = new Scheduler({ ...sparing, spareIdleShare: 0.5 });
+    s.put(tab("fast1", 2000, 60), OPEN);
+    s.put(tab("fast2", 2000, 60), OPEN);
+    s.put(tab("mid", 500, 25), OPEN);
+    // Both fast tabs idle: nothing to spare them for.
+    expect(chosen(s, 200)).toBe("fast1");
+    // One of two busy: half idle, not fewer than half — still not spared.
+    s.assigned("fast2", "j", { promptTokens: 0, maxTokens: 6 }, 0); // ends at 100 ms
+    expect(chosen(s, 200)).toBe("fast1");
+    // Both busy, for 100 ms: queueing there (200 ms) still beats mid (400 ms of prefill), by less
+    // than the allowance — the short prompt takes the idle mid-range tab.
+    s.assigned("fast1", "k", { promptTokens: 0, maxTokens: 6 }, 0);
+    expect(chosen(s, 200)).toBe("mid");
+  });
+
+  it("spares only while long prompts come that need the fast tabs", () => {
+    const s = fleet({ ...sparing, spareLongShare: 0.05 });
+    // Only short prompts so far: nothing to keep the fast tab for.
+    for (let i = 0; i < 50; i++) expect(chosen(s, 200)).toBe("fast");
+    // Long prompts arrive (each is still the fast tab's): from then on short ones are sent on.
+    for (let i = 0; i < 20; i++) expect(chosen(s, 3000)).toBe("fast");
+    expect(chosen(s, 200)).toBe("mid");
   });
 });
