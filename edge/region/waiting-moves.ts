@@ -102,10 +102,8 @@ export class WaitingMoves {
         });
         continue;
       }
-      if (await machine.movedWaiting(row.id, opened, row.owner)) {
-        moved++;
-        log("info", "waiting job moved", { jobId: row.id, to: plan.target });
-      }
+      // movedWaiting logs the move (with the remote job, which names its object).
+      if (await machine.movedWaiting(row.id, opened, row.owner)) moved++;
     }
   }
 }
