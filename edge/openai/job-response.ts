@@ -2,7 +2,7 @@ import type { Usage } from "../../shared/protocol/job.js";
 import { ApiError, apiErrorFromJob } from "../http/api-error.js";
 import type { JobEvent } from "../region/job-events.js";
 import type { JobStream } from "../region-client/job-stream.js";
-import { QuietTimer } from "./quiet-timer.js";
+import { QuietTimer } from "../http/quiet-timer.js";
 import type { ResponseFormat } from "./response-format.js";
 
 const encoder = new TextEncoder();

@@ -3,7 +3,7 @@ import type { JobEvent } from "../region/job-events.js";
 import type { JobStream } from "../region-client/job-stream.js";
 import { streamJob } from "./job-response.js";
 import { chatFormat } from "./response-format.js";
-import { QuietTimer } from "./quiet-timer.js";
+import { QuietTimer } from "../http/quiet-timer.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

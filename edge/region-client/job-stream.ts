@@ -7,7 +7,7 @@ const MAX_FAILED_RESUBSCRIBES = 3;
 /** Silence after which a response re-subscribes to its job (STREAM_IDLE_MS, default 5 s). */
 export { streamIdleMs } from "../config.js";
 import { readConfig, streamIdleMs } from "../config.js";
-import { QuietTimer } from "../openai/quiet-timer.js";
+import { QuietTimer } from "../http/quiet-timer.js";
 
 /** How a stream reaches its job's Region object. */
 export interface JobChannel {
@@ -52,7 +52,7 @@ export class JobStream {
   private delivered = 0;
   private failures = 0;
   private cancelled = false;
-  /** One idle timer for the stream, not one per read (openai/quiet-timer.ts). */
+  /** One idle timer for the stream, not one per read (http/quiet-timer.ts). */
   private readonly idle: QuietTimer;
 
   constructor(
