@@ -13,7 +13,7 @@ import type { ContinuationPort, MovePlanner, RemoteJob } from "../region/continu
 import type { JobRequest } from "../region/job-request.js";
 import { shardOfJobId, shardStub } from "../region/region-stub.js";
 import { shardSettings } from "../region/shard-config.js";
-import { parseShard, shardName, type Shard } from "../region/shard-name.js";
+import { shardName, type Shard } from "../region/shard-name.js";
 import { streamIdleMs } from "../config.js";
 import { JobStream } from "./job-stream.js";
 import { hintOffer, matchOf } from "./open-job.js";
@@ -78,7 +78,7 @@ export function movePlanner(view: RoutingView, self: Shard, initialShards: numbe
       if (first) neighbours.push({ region: first, offer: hintOffer(view, r.region, model) });
     }
     const move = waitingMove(rankNeighbours(neighbours, match, nowMs), hereMs);
-    return move ? { target: shardName(move.region), acceptUpToMs: move.acceptUpToMs } : null;
+    return move ? { target: move.region, acceptUpToMs: move.acceptUpToMs } : null;
   };
 }
 
@@ -126,10 +126,15 @@ export function continuationPort(env: AppEnv, self: Shard): ContinuationPort {
       },
     };
   };
+  /** Ask `shard` to continue `request`, read from where its continuation starts; null: declined. */
+  const openAt = async (shard: Shard, request: JobRequest): Promise<RemoteJob | null> => {
+    const opened = await shardStub(env, shard).openJob(request, false);
+    const from = request.continuation?.text.length ?? 0;
+    return opened.ok ? remoteJob(opened.jobId, from, request.owner, opened) : null;
+  };
   return {
     async open(request) {
       const view = await routingView(env, true);
-      const from = request.continuation?.text.length ?? 0;
       for (const shard of continuationTargets(
         view,
         self,
@@ -137,8 +142,8 @@ export function continuationPort(env: AppEnv, self: Shard): ContinuationPort {
         shardSettings(env).initialShards,
       )) {
         try {
-          const opened = await shardStub(env, shard).openJob(request, false);
-          if (opened.ok) return remoteJob(opened.jobId, from, request.owner, opened);
+          const opened = await openAt(shard, request);
+          if (opened) return opened;
         } catch (e) {
           log("warn", "a shard could not be asked to continue a job", { error: String(e) });
         }
@@ -148,12 +153,7 @@ export function continuationPort(env: AppEnv, self: Shard): ContinuationPort {
     async movePlanner() {
       return movePlanner(await routingView(env), self, shardSettings(env).initialShards);
     },
-    async openOn(target, request) {
-      const shard = parseShard(target);
-      if (!shard) return null;
-      const opened = await shardStub(env, shard).openJob(request, false);
-      return opened.ok ? remoteJob(opened.jobId, 0, request.owner, opened) : null;
-    },
+    openOn: openAt,
     resume: (jobId, after, owner) => remoteJob(jobId, after, owner, null),
     async cancel(jobId, reason, owner) {
       await stubOf(jobId).cancelJob(jobId, reason, owner);

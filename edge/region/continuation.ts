@@ -9,6 +9,7 @@ import {
 } from "../../shared/protocol/job.js";
 import type { JobEvent } from "./job-events.js";
 import type { JobRequest } from "./job-request.js";
+import type { Shard } from "./shard-name.js";
 import type { JobRow, JobStore } from "./job-store.js";
 import { completionBounds, promptTokenCap, utf8Bytes } from "./usage-bounds.js";
 
@@ -101,10 +102,10 @@ export interface ContinuationPort {
    */
   movePlanner(): Promise<MovePlanner>;
   /**
-   * Ask the object named `target` (shard-name.ts) to continue `request` now, taking it only within
-   * the request's `acceptUpToMs`; null when it declines (it then wrote nothing).
+   * Ask the object `target` to continue `request` now, taking it only within the request's
+   * `acceptUpToMs`; null when it declines (it then wrote nothing).
    */
-  openOn(target: string, request: JobRequest): Promise<RemoteJob | null>;
+  openOn(target: Shard, request: JobRequest): Promise<RemoteJob | null>;
 }
 
 /**
@@ -115,7 +116,7 @@ export type MovePlanner = (
   request: JobRequest,
   hereMs: number,
   nowMs: number,
-) => { target: string; acceptUpToMs: number } | null;
+) => { target: Shard; acceptUpToMs: number } | null;
 
 /**
  * The events the origin accepts from a remote job: they crossed two objects, so they are parsed

@@ -163,22 +163,13 @@ export function regionParts(
     { maxBytes: config.storageMaxBytes, maxJobs: config.storageMaxJobs },
     region,
   );
-  const centre = REGION_CENTRES[region];
   const moves = remote
     ? new WaitingMoves({
         jobs,
         timers,
         machine,
         remote,
-        // What this object's report would offer with `waiting` jobs ahead (quarantined tabs are
-        // no capacity, as in RegionReport.summary).
-        offersAt: (waiting) =>
-          matcher.offers(
-            [...tabs.all()].filter((t) => trust.state(t.tabId) !== "quarantined"),
-            waiting,
-            centre,
-            Date.now(),
-          ),
+        offersAt: (waiting) => report.offersAt(waiting),
         matchOf: (row) => placement.matchRequest(row.model, jobs.match(row)),
         intervalMs: config.waitingMoveMs,
       })

@@ -34,10 +34,23 @@ export class RegionReport {
 
   /** The Directory's view of this region, now (quarantined tabs are no capacity). */
   summary(): RegionSummary {
-    const serving = [...this.tabs.all()].filter((t) => this.trust.state(t.tabId) !== "quarantined");
+    const serving = this.serving();
     const queued = this.jobs.waitingCount();
     const offers = this.offers?.(serving, queued);
     return { ...summarise(serving), queued, ...(offers ? { offers } : {}) };
+  }
+
+  /**
+   * What a request would get here with `waiting` jobs ahead of it in the line, as the summary's
+   * offers say it (empty without offers): for moving jobs waiting in the line (waiting-moves.ts).
+   */
+  offersAt(waiting: number): RegionOffers {
+    return this.offers?.(this.serving(), waiting) ?? {};
+  }
+
+  /** The tabs that count as capacity: quarantined ones do not. */
+  private serving(): TabRecord[] {
+    return [...this.tabs.all()].filter((t) => this.trust.state(t.tabId) !== "quarantined");
   }
 
   /**

@@ -9,6 +9,7 @@ import {
   type RemoteJob,
 } from "./continuation.js";
 import type { JobRequest } from "./job-request.js";
+import { shardName, type Shard } from "./shard-name.js";
 
 /** What the origin does with one event of a remote attempt (job-machine.ts). */
 export type RemoteHandler = (jobId: string, node: string, event: RemoteEvent) => Promise<void>;
@@ -51,11 +52,11 @@ export class RemoteAttempts {
   }
 
   /** Ask `target` to take a waiting job (within its acceptUpToMs); null if it declined or failed. */
-  async openOn(target: string, request: JobRequest): Promise<RemoteJob | null> {
+  async openOn(target: Shard, request: JobRequest): Promise<RemoteJob | null> {
     try {
       return await this.port.openOn(target, request);
     } catch (e) {
-      log("warn", "moving a waiting job failed", { target, error: String(e) });
+      log("warn", "moving a waiting job failed", { to: shardName(target), error: String(e) });
       return null;
     }
   }

@@ -11,6 +11,7 @@ import type { JobMachine } from "./job-machine.js";
 import type { JobRow, JobStore } from "./job-store.js";
 import type { RegionTimer } from "./region-timers.js";
 import type { RemoteAttempts } from "./remote-attempts.js";
+import { shardName } from "./shard-name.js";
 import type { TimerTable } from "./timer-table.js";
 
 export interface WaitingMovesDeps {
@@ -98,7 +99,7 @@ export class WaitingMoves {
         // Declined (its view of the neighbour was stale) or unreachable: the job keeps its place.
         log("info", "waiting job not moved: the neighbour declined", {
           jobId: row.id,
-          to: plan.target,
+          to: shardName(plan.target),
         });
         continue;
       }
