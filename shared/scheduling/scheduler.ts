@@ -321,13 +321,20 @@ export class Scheduler {
     );
   }
 
+  /** A short prompt on a fast tab while fast tabs are scarce: it should leave the tab free. */
+  private spares(req: MatchRequest, tab: CandidateTab): boolean {
+    return (
+      req.promptTokens < this.spareBelowTokens &&
+      tab.prefillTokensPerSec >= this.spareFastFromPrefill &&
+      this.fastScarce()
+    );
+  }
+
   /** See `spareFastFromPrefill`. */
   private spare(result: MatchResult, req: MatchRequest, nowMs: number): MatchResult {
-    if (!this.modest || result.kind !== "match" || req.promptTokens >= this.spareBelowTokens)
-      return result;
+    if (!this.modest || result.kind !== "match") return result;
     const chosen = result.match;
-    if (chosen.tab.prefillTokensPerSec < this.spareFastFromPrefill) return result;
-    if (!this.fastScarce()) return result;
+    if (!this.spares(req, chosen.tab)) return result;
 
     const alt = this.modest.match(req, nowMs);
     if (alt.kind !== "match") return result;
@@ -446,8 +453,7 @@ export class Scheduler {
       const { tabId, endMs } = this.ends.pop()!;
       const load = this.loads.get(tabId);
       if (!load || load.runningEndMs() !== endMs) continue; // finished, or already re-timed
-      const lengths = this.runLengths;
-      if (lengths) load.retime(nowMs, (share) => lengths.expectedShare(share));
+      this.retime(load, nowMs);
       if (load.runningEndMs() <= nowMs && this.overdueShare > 0) {
         load.extendOverdue(nowMs, this.overdueShare);
       }
@@ -475,9 +481,15 @@ export class Scheduler {
 
   /** A job starts running on the tab (put on it idle, or the one ahead left): time it. */
   private started(tabId: string, nowMs: number): void {
-    const lengths = this.runLengths;
-    if (lengths) this.loads.get(tabId)?.retime(nowMs, (share) => lengths.expectedShare(share));
+    const load = this.loads.get(tabId);
+    if (load) this.retime(load, nowMs);
     this.watchEnd(tabId, nowMs);
+  }
+
+  /** The running job's expected end from how long it has run (`learnRunLengths`). */
+  private retime(load: TabLoad, nowMs: number): void {
+    const lengths = this.runLengths;
+    if (lengths) load.retime(nowMs, (share) => lengths.expectedShare(share));
   }
 
   private drop(tabId: string): void {
@@ -608,12 +620,7 @@ export class Scheduler {
       if (!there) continue;
       const waiting = { ...there, queue: { jobsAhead: 1, freeAtMs: endMs } };
       let gain = scoreTab(waiting, req, nowMs).objectiveMs - scoreTab(here, req, nowMs).objectiveMs;
-      if (
-        req.promptTokens < this.spareBelowTokens &&
-        here.prefillTokensPerSec >= this.spareFastFromPrefill &&
-        this.fastScarce()
-      )
-        gain -= this.spareWithinMs;
+      if (this.spares(req, here)) gain -= this.spareWithinMs;
       if (gain > bestGain) [best, bestGain] = [{ jobId, fromTabId: from }, gain];
     }
     return best;

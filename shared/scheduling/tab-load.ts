@@ -79,16 +79,13 @@ export class TabLoad {
 
   /**
    * Expect the running job to run `share(elapsed ÷ estimate)` of its estimate in all (see
-   * RunLengths), when that is known and still ahead. Returns whether the expected end changed.
+   * RunLengths), when that is known and still ahead.
    */
-  retime(nowMs: number, share: (elapsedShare: number) => number | null): boolean {
+  retime(nowMs: number, share: (elapsedShare: number) => number | null): void {
     const r = this.running;
-    if (!r || !(r.estimateMs > 0)) return false;
+    if (!r || !(r.estimateMs > 0)) return;
     const s = share(Math.max(0, nowMs - r.startedAtMs) / r.estimateMs);
-    if (s === null || r.startedAtMs + s * r.estimateMs <= nowMs) return false;
-    if (s * r.estimateMs === r.serviceMs) return false;
-    r.serviceMs = s * r.estimateMs;
-    return true;
+    if (s !== null && r.startedAtMs + s * r.estimateMs > nowMs) r.serviceMs = s * r.estimateMs;
   }
 
   /** The running job, if it is `jobId`: when it started and what it was estimated to take. */
