@@ -1,7 +1,7 @@
 import { haversineKm } from "../../shared/geo/distance.js";
 import type { Rng } from "../../shared/scheduling/prng.js";
 import type { CandidateTab, ScoreBreakdown } from "../../shared/scheduling/score.js";
-import { Scheduler } from "../../shared/scheduling/scheduler.js";
+import { Scheduler, type SchedulerOptions } from "../../shared/scheduling/scheduler.js";
 import { REGION_CENTRES, REGION_HINTS, regionsByDistance } from "../../shared/geo/regions.js";
 import {
   DEFAULT_SPILL_MARGIN,
@@ -177,24 +177,8 @@ const MODEL = "sim-3b";
  */
 export function tabgridPolicy(
   tabs: readonly SimTab[],
-  options: {
-    idlePreference?: number;
-    maxQueued?: number;
-    holdWeight?: number;
-    holdMs?: number;
-    learnReplyPace?: boolean;
-    missWeight?: number;
-    overdueShare?: number;
-    fastStart?: boolean;
-    answerShare?: number;
-    queueBehindUntimed?: boolean;
-    learnRunLengths?: boolean;
-    runLengthQuantile?: number;
-    spareFast?: boolean;
-    spareFastFromPrefill?: number;
-    spareBelowTokens?: number;
-    spareWithinMs?: number;
-    spareIdleShare?: number;
+  // The Scheduler's own options pass through unchanged (the simulation's tabs never go stale).
+  options: Omit<SchedulerOptions, "staleAfterMs"> & {
     /**
      * A tab turning idle takes a job queued behind another tab when it would start it sooner
      * (Scheduler.queuedToTake, as edge/region/placement.ts `dispatchWaiting` does). Off: the
