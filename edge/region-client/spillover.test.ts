@@ -1,14 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
-import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import {
-  chat,
   regionCounts,
+  streamFrom,
   streamText,
   tabRegions,
   useTabs,
 } from "../../test/workerd/tab-helpers.js";
-import { forgetRoutingCache } from "../directory/directory-client.js";
 
 /**
  * Spillover between regions by estimate (shared/scheduling/spillover.ts, docs/routing.md): a
@@ -21,29 +20,12 @@ const NEW_YORK = { lat: 40.71, lon: -74.01 };
 
 const tabs = useTabs();
 
-async function tabAt(
-  model: string,
-  loc: { lat: number; lon: number },
-  protocol?: number,
-): Promise<ScriptedTab> {
-  const t = await ScriptedTab.connect([model], undefined, loc, protocol);
-  tabs.list.push(t);
-  return t;
-}
-
-/** A streamed chat request from a client at `loc` (the location header is honoured in tests). */
-function chatFrom(loc: { lat: number; lon: number }, model: string, maxTokens: number) {
-  forgetRoutingCache(); // read the Directory as it is now, not this isolate's second-old copy
-  return chat(
-    model,
-    { stream: true, max_tokens: maxTokens },
-    { "x-tabgrid-location": `${loc.lat},${loc.lon}` },
-  );
-}
+const tabAt = (model: string, loc: { lat: number; lon: number }, protocol?: number) =>
+  tabs.tab([model], { loc, protocol });
 
 /** The tab starts a job of `maxTokens` for a client next to it and streams its first words. */
 async function busyWith(t: ScriptedTab, model: string, maxTokens: number, loc = FRANKFURT) {
-  const res = chatFrom(loc, model, maxTokens);
+  const res = streamFrom(loc, model, maxTokens);
   const job = await t.nextJob();
   t.accept(job);
   t.delta(job, 0, "first ");
@@ -55,7 +37,7 @@ describe("spillover by estimate", () => {
     // Home (weur) has one tab that can hold a job behind its running one, timed on one job and
     // now busy with a long answer; New York (enam) has an idle tab.
     const home = await tabAt("spill-a", FRANKFURT, QUEUE_SINCE_PROTOCOL);
-    const warm = chatFrom(FRANKFURT, "spill-a", 16);
+    const warm = streamFrom(FRANKFURT, "spill-a", 16);
     home.serve(await home.nextJob(), ["warm"]);
     expect((await streamText(await warm)).done).toBe(true);
     const running = await busyWith(home, "spill-a", 4000);
@@ -64,7 +46,7 @@ describe("spillover by estimate", () => {
 
     const homeJobs = await regionCounts("weur");
     // Before: home offered the slot behind its running job, and the request queued there.
-    const resP = chatFrom(LONDON, "spill-a", 64);
+    const resP = streamFrom(LONDON, "spill-a", 64);
     const job = await away.nextJob();
     away.serve(job, ["from New York"]);
     const res = await resP;
@@ -81,7 +63,7 @@ describe("spillover by estimate", () => {
   it("home keeps a request when a neighbour offers no better (home first)", async () => {
     const home = await tabAt("spill-b", FRANKFURT);
     await tabAt("spill-b", NEW_YORK);
-    const resP = chatFrom(LONDON, "spill-b", 64);
+    const resP = streamFrom(LONDON, "spill-b", 64);
     home.serve(await home.nextJob(), ["from Frankfurt"]);
     const res = await resP;
     expect(res.headers.get("x-tabgrid-region")).toBe("weur");
@@ -99,7 +81,7 @@ describe("waiting", () => {
     const short = await busyWith(away, "spill-c", 8, NEW_YORK);
 
     // Before: it waited at home, behind the long answer.
-    const resP = chatFrom(LONDON, "spill-c", 64);
+    const resP = streamFrom(LONDON, "spill-c", 64);
     const waiting = await resP;
     expect(waiting.headers.get("x-tabgrid-region")).toBe("enam");
     away.done(short.job, "stop");

@@ -1,11 +1,10 @@
 import { SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
-import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import {
-  chat,
   getJob,
   jobToken,
   regionCounts,
+  streamFrom,
   streamText,
   tabRegions,
   useTabs,
@@ -28,20 +27,8 @@ const tabs = useTabs();
 const streams: Array<ReturnType<typeof setInterval>> = [];
 afterEach(() => streams.splice(0).forEach(clearInterval));
 
-async function tabAt(model: string, loc: { lat: number; lon: number }): Promise<ScriptedTab> {
-  const t = await ScriptedTab.connect([model], undefined, loc);
-  tabs.list.push(t);
-  return t;
-}
-
-function chatFrom(loc: { lat: number; lon: number }, model: string, maxTokens: number) {
-  forgetRoutingCache(); // read the Directory as it is now, not this isolate's second-old copy
-  return chat(
-    model,
-    { stream: true, max_tokens: maxTokens },
-    { "x-tabgrid-location": `${loc.lat},${loc.lon}` },
-  );
-}
+const tabAt = (model: string, loc: { lat: number; lon: number }, protocol?: number) =>
+  tabs.tab([model], { loc, protocol });
 
 /**
  * Frankfurt's only tab busy with a long answer, then `n` London requests waiting in Frankfurt's
@@ -49,7 +36,7 @@ function chatFrom(loc: { lat: number; lon: number }, model: string, maxTokens: n
  */
 async function waitingThenIdleNextDoor(model: string, n = 1) {
   const home = await tabAt(model, FRANKFURT);
-  const longRes = chatFrom(FRANKFURT, model, 4000);
+  const longRes = streamFrom(FRANKFURT, model, 4000);
   const long = await home.nextJob();
   home.accept(long);
   home.delta(long, 0, "first ");
@@ -60,7 +47,7 @@ async function waitingThenIdleNextDoor(model: string, n = 1) {
   const queuedBefore = (await regionCounts("weur")).queued ?? 0;
   const waiting: Response[] = [];
   for (let i = 0; i < n; i++) {
-    const res = await chatFrom(LONDON, model, 64);
+    const res = await streamFrom(LONDON, model, 64);
     expect(res.headers.get("x-tabgrid-region")).toBe("weur");
     expect(res.headers.get("x-tabgrid-job-id")).toMatch(/^job_weur_/);
     waiting.push(res);

@@ -10,6 +10,7 @@ import {
   shardStub,
   type RegionName,
 } from "../../edge/region/region-stub.js";
+import { forgetRoutingCache } from "../../edge/directory/directory-client.js";
 import { ScriptedTab } from "./scripted-tab.js";
 import { readSse } from "./sse.js";
 
@@ -33,16 +34,36 @@ export function useTabs() {
   });
   return {
     list,
-    /** A registered tab serving `models` (signed with `keys`, at `loc`, when given). */
+    /**
+     * A registered tab serving `models` (signed with `keys`, at `loc`, speaking `protocol`, when
+     * given).
+     */
     async tab(
       models: string[],
-      opts: { keys?: CryptoKeyPair; loc?: { lat: number; lon: number } } = {},
+      opts: { keys?: CryptoKeyPair; loc?: { lat: number; lon: number }; protocol?: number } = {},
     ): Promise<ScriptedTab> {
-      const t = await ScriptedTab.connect(models, opts.keys, opts.loc);
+      const t = await ScriptedTab.connect(models, opts.keys, opts.loc, opts.protocol);
       list.push(t);
       return t;
     },
   };
+}
+
+/**
+ * A streamed chat request of `maxTokens` from a client at `loc` (the location header is honoured
+ * in tests), routed by the Directory as it is now, not by this isolate's second-old copy.
+ */
+export function streamFrom(
+  loc: { lat: number; lon: number },
+  model: string,
+  maxTokens: number,
+): Promise<Response> {
+  forgetRoutingCache();
+  return chat(
+    model,
+    { stream: true, max_tokens: maxTokens },
+    { "x-tabgrid-location": `${loc.lat},${loc.lon}` },
+  );
 }
 
 /** POST a JSON body (or a raw string) to /v1<path>. */
