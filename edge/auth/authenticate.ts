@@ -89,10 +89,7 @@ export function authenticate(): MiddlewareHandler<AppContext> {
       // The Worker's first check (early-refusal.ts) answers most of these before this runs.
       const overLimit = failedAuthRefusal(ip);
       const known = parsed !== null && knownValidKey(parsed.id);
-      if (overLimit && !known) {
-        await holdRefusal();
-        throw overLimit;
-      }
+      if (overLimit && !known) throw await holdRefusal(overLimit);
       const failed = (code: string) =>
         noteFailedAuth(ip, { requestId: c.get("requestId") ?? "unknown", code });
       if (!attempt.bearer) {
@@ -112,10 +109,7 @@ export function authenticate(): MiddlewareHandler<AppContext> {
       }
       const verified = await verifyKey(c.env, parsed, { cacheOnly: overLimit !== null });
       if (verified.check !== "valid") {
-        if (overLimit) {
-          await holdRefusal();
-          throw overLimit;
-        }
+        if (overLimit) throw await holdRefusal(overLimit);
         const revoked = verified.check === "revoked";
         failed(revoked ? "revoked_api_key" : "invalid_api_key");
         throw refuse({ ok: false, reason: revoked ? "revoked" : "invalid_key" });

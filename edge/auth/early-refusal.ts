@@ -73,16 +73,17 @@ export function earlyRefusal(request: Request, env: AppEnv): Promise<Response> |
 
 /**
  * Wait REFUSAL_HOLD_MS ± half before a refusal past the failed-authentication limit is answered
- * (at once when MAX_HELD_REFUSALS are already waiting). Also used by authenticate.ts for the
- * refusals it gives itself (a key id this isolate verified, with a wrong secret).
+ * (at once when MAX_HELD_REFUSALS are already waiting), then give back `refusal`. Also used by
+ * authenticate.ts for the refusals it gives itself (`throw await holdRefusal(overLimit)`: a key
+ * id this isolate verified, with a wrong secret).
  */
-export function holdRefusal(): Promise<void> {
-  if (held >= MAX_HELD_REFUSALS) return Promise.resolve();
+export function holdRefusal<T = void>(refusal?: T): Promise<T> {
+  if (held >= MAX_HELD_REFUSALS) return Promise.resolve(refusal as T);
   held++;
-  return new Promise<void>((resolve) =>
+  return new Promise<T>((resolve) =>
     setTimeout(() => {
       held--;
-      resolve();
+      resolve(refusal as T);
     }, holdMs()),
   );
 }
