@@ -29,21 +29,6 @@ const variants = JSON.parse(
     '{"default":{},"holdWeight 1.5":{"holdWeight":1.5},"holdWeight 2.5":{"holdWeight":2.5},"holdWeight 3":{"holdWeight":3},"missWeight 1":{"missWeight":1},"missWeight 5":{"missWeight":5}}',
 ) as Record<string, Parameters<typeof tabgridPolicy>[1]>;
 const world = loadWorld();
-const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
-/**
- * Races (conversation-race.ts): the share of follow-ups raced, the share of races the second tab
- * won, and the prefill the cancelled losers did ÷ the prefill of every answer delivered (tokens).
- */
-function raceColumns(outs: RequestOutcome[], follow: RequestOutcome[]): string[] {
-  const raced = outs.filter((o) => o.race);
-  const wasted = raced.reduce((n, o) => n + o.race!.wastedPrefillTokens, 0);
-  const done = outs.reduce((n, o) => n + o.prefillTokens, 0);
-  return [
-    pct(follow.filter((o) => o.race).length / follow.length),
-    raced.length ? pct(raced.filter((o) => o.race!.secondWon).length / raced.length) : "—",
-    pct(wasted / done),
-  ];
-}
 const ms = (v: number) => `${Math.round(v)} ms`;
 const rows: string[][] = [];
 for (const seed of seeds) {
@@ -75,7 +60,6 @@ for (const seed of seeds) {
         ms(p95(first)),
         ms(p95(outs)),
         `${((follow.filter((o) => o.cached).length / follow.length) * 100).toFixed(1)}%`,
-        ...raceColumns(outs, follow),
       ]);
     }
   }
@@ -90,9 +74,6 @@ printTable(
     "turn 1 p95",
     "all turns p95",
     "history cached",
-    "follow-ups raced",
-    "second won",
-    "extra prefill",
   ],
   rows,
 );

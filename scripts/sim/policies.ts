@@ -1,7 +1,6 @@
 import { haversineKm } from "../../shared/geo/distance.js";
 import type { Rng } from "../../shared/scheduling/prng.js";
 import type { CandidateTab, ScoreBreakdown } from "../../shared/scheduling/score.js";
-import type { Match } from "../../shared/scheduling/linear-scan.js";
 import { Scheduler, type SchedulerOptions } from "../../shared/scheduling/scheduler.js";
 import { REGION_CENTRES, REGION_HINTS, regionsByDistance } from "../../shared/geo/regions.js";
 import {
@@ -51,15 +50,6 @@ export interface Policy {
    */
   tick?(nowMs: number, place: (tab: number, req: SimRequest) => void): void;
   readonly tickMs?: number;
-  /**
-   * A second tab to start `req` on as well as `first` (just chosen, idle), or -1: the first token
-   * wins (scripts/sim/simulate.ts `placeRace`). Then `assigned(first)`, `assignedRace(second)`,
-   * and `lost` for the loser when it is cancelled; `finished` for the winner.
-   */
-  race?(req: SimRequest, nowMs: number, first: number): number;
-  assignedRace?(tab: number, req: SimRequest, nowMs: number): void;
-  /** Returns a waiting request to put on the tab, as `finished` does. */
-  lost?(tab: number, req: SimRequest, nowMs: number): SimRequest | null;
 }
 
 /** Jobs assigned and not yet finished, per tab: all a coordinator knows without estimates. */
@@ -310,12 +300,6 @@ export function tabgridPolicy(
     idle[home(i)]!++;
   });
   const queuedReqs = new Map<string, SimRequest>();
-  /** The choice just made (for `race`), and the second tab of each race still running. */
-  let lastChoice: { req: SimRequest; match: Match } | null = null;
-  const racing = new Map<SimRequest, number>();
-  /** The job's id on tab i: a race's second runs it under its own id, as a hedge does. */
-  const idOn = (i: number, req: SimRequest) =>
-    racing.get(req) === i ? `${jobId(req)}~race` : jobId(req);
   let jobCount = 0;
   const jobId = (req: SimRequest) => {
     let id = jobIds.get(req);
@@ -332,12 +316,6 @@ export function tabgridPolicy(
     maxTokens: req.maxTokens,
     stream: true,
   });
-  const affinityOf = (req: SimRequest) => {
-    const c = req.conversation;
-    return affinity && c && c.turn > 0
-      ? { key: `${c.id}:${c.turn - 1}`, cachedTokens: c.historyTokens }
-      : undefined;
-  };
   const regionOrder = (req: SimRequest): number[] =>
     regional ? regionsByDistance(req.client).map((r) => REGION_HINTS.indexOf(r.region)) : [0];
 
@@ -384,11 +362,14 @@ export function tabgridPolicy(
       const c = req.conversation;
       const match = matchOf(req);
       const order = regionOrder(req);
+      const affinityOf = () =>
+        affinity && c && c.turn > 0
+          ? { key: `${c.id}:${c.turn - 1}`, cachedTokens: c.historyTokens }
+          : undefined;
       const homeRegion = order[0]!;
-      const homeResult = schedulers[homeRegion]!.choose(match, nowMs, affinityOf(req));
+      const homeResult = schedulers[homeRegion]!.choose(match, nowMs, affinityOf());
       const homeMatch = homeResult.kind === "match" ? homeResult.match : null;
       if (!regional) {
-        lastChoice = homeMatch ? { req, match: homeMatch } : null;
         if (homeMatch) onChoice?.(req, homeMatch.estimate);
         if (homeMatch) return byId.get(homeMatch.tab.id)!;
         lines[0]!.waiting.push(req);
@@ -403,7 +384,7 @@ export function tabgridPolicy(
         return byId.get(homeMatch.tab.id)!;
       const plan = spillPlan(ranked, homeMs, spillMargin);
       for (const r of plan.tries) {
-        const result = schedulers[r]!.choose(match, nowMs, affinityOf(req));
+        const result = schedulers[r]!.choose(match, nowMs, affinityOf());
         if (result.kind === "match" && result.match.estimate.objectiveMs <= plan.acceptUpToMs)
           return byId.get(result.match.tab.id)!;
       }
@@ -416,26 +397,6 @@ export function tabgridPolicy(
         ) ?? homeRegion;
       lines[lineRegion]!.waiting.push(req);
       return -1;
-    },
-    race(req, nowMs, first) {
-      const c = req.conversation;
-      if (regional || !c || c.turn === 0 || lastChoice?.req !== req) return -1;
-      const second = schedulers[0]!.raceFor(matchOf(req), nowMs, lastChoice.match, affinityOf(req));
-      return second ? byId.get(second.tab.id)! : -1;
-    },
-    assignedRace(i, req, nowMs) {
-      racing.set(req, i);
-      const s = schedulers[home(i)]!;
-      if (s.jobsAhead(tabs[i]!.id) === 0) idle[home(i)]!--;
-      s.assigned(tabs[i]!.id, idOn(i, req), req, nowMs, matchOf(req), { chat: affinity });
-    },
-    lost(i, req, nowMs) {
-      const id = tabs[i]!.id;
-      const scheduler = schedulers[home(i)]!;
-      scheduler.left(id, idOn(i, req), nowMs);
-      if (racing.get(req) === i) racing.delete(req);
-      if (scheduler.jobsAhead(id) === 0) idle[home(i)]!++;
-      return nextFor(i, nowMs);
     },
     assigned(i, req, nowMs) {
       const s = schedulers[home(i)]!;
@@ -469,33 +430,26 @@ export function tabgridPolicy(
         if (oracleTurnOdds && c.turn >= 4) held *= (9 - c.turn) / (10 - c.turn);
         scheduler.served(id, `${c.id}:${c.turn}`, held, nowMs);
       }
-      scheduler.left(id, idOn(i, job.req), nowMs, { finished: true });
-      racing.delete(job.req);
+      scheduler.left(id, jobId(job.req), nowMs, { finished: true });
       queuedReqs.delete(jobId(job.req));
       jobIds.delete(job.req);
       if (scheduler.jobsAhead(id) === 0) idle[home(i)]!++;
-      return nextFor(i, nowMs);
+      const line = lines[home(i)]!;
+      if (line.head >= line.waiting.length) {
+        // A tab turning idle takes a job queued behind another tab if it would start it sooner.
+        const take = moveQueued ? scheduler.queuedToTake(id, nowMs) : null;
+        if (!take) return null;
+        const req = queuedReqs.get(take.jobId)!;
+        scheduler.left(take.fromTabId, take.jobId, nowMs);
+        return req;
+      }
+      if (scheduler.jobsAhead(id) > 0) return null;
+      const next = line.waiting[line.head++]!;
+      if (line.head > 1024 && line.head * 2 > line.waiting.length) {
+        line.waiting.splice(0, line.head);
+        line.head = 0;
+      }
+      return next;
     },
   };
-  /** Tab i has one job fewer: the request it takes now (waiting, or queued elsewhere), if any. */
-  function nextFor(i: number, nowMs: number): SimRequest | null {
-    const id = tabs[i]!.id;
-    const scheduler = schedulers[home(i)]!;
-    const line = lines[home(i)]!;
-    if (line.head >= line.waiting.length) {
-      // A tab turning idle takes a job queued behind another tab if it would start it sooner.
-      const take = moveQueued ? scheduler.queuedToTake(id, nowMs) : null;
-      if (!take) return null;
-      const req = queuedReqs.get(take.jobId)!;
-      scheduler.left(take.fromTabId, take.jobId, nowMs);
-      return req;
-    }
-    if (scheduler.jobsAhead(id) > 0) return null;
-    const next = line.waiting[line.head++]!;
-    if (line.head > 1024 && line.head * 2 > line.waiting.length) {
-      line.waiting.splice(0, line.head);
-      line.head = 0;
-    }
-    return next;
-  }
 }

@@ -17,10 +17,6 @@ export interface RequestOutcome {
   queueWaitMs: number;
   /** The tab held the conversation's history: only the new tokens were prefilled. */
   cached: boolean;
-  /** Tokens the answering tab prefilled. */
-  prefillTokens: number;
-  /** Raced on two tabs (Policy.race): whether the second won, and what the loser prefilled. */
-  race?: { secondWon: boolean; wastedPrefillTokens: number };
 }
 
 /**
@@ -60,7 +56,7 @@ export function simulate(
   truth.heldTurn.fill(-1);
   const trueFreeAt = truth.freeAt;
   /** Job ends and arrivals carry the token of the placement that made them (see unplace). */
-  const ends = new BoundHeap<{ tab: number; job: FinishedJob; token: number; lost?: true }>();
+  const ends = new BoundHeap<{ tab: number; job: FinishedJob; token: number }>();
   const arrivals = new BoundHeap<{ req: SimRequest; token: number }>();
   for (const req of requests) arrivals.push(req.arrivalMs, { req, token: 0 });
   const outcomes: Array<RequestOutcome | null> = [];
@@ -85,7 +81,7 @@ export function simulate(
     if (req.followUp) live.delete(req.followUp.req);
   };
   /** Run `req` on tab `i`, decided at `now` (its arrival, or later when it waited for a tab). */
-  const place = (i: number, req: SimRequest, now: number, notify = true) => {
+  const place = (i: number, req: SimRequest, now: number) => {
     if (placed.has(req)) unplace(req);
     const tab = tabs[i]!;
     const token = ++tokens;
@@ -112,9 +108,8 @@ export function simulate(
       ttftMs: start - req.arrivalMs + networkMs + prefillMs,
       queueWaitMs: start - req.arrivalMs,
       cached: prefillTokens < req.promptTokens,
-      prefillTokens,
     });
-    if (notify) policy.assigned(i, req, now);
+    policy.assigned(i, req, now);
     ends.push(end, {
       tab: i,
       token,
@@ -134,54 +129,6 @@ export function simulate(
       live.set(next, token);
       arrivals.push(next.arrivalMs, { req: next, token });
     }
-  };
-  /**
-   * Start `req` on tabs `first` and `second` at once (both idle): the first delta to reach the
-   * Region object wins, and the loser is cancelled when that delta arrives plus half its socket
-   * round trip (job.cancel travelling to it), as edge/region/hedging.ts does. The loser's engine
-   * holds nothing usable after the cancel; the winner holds the conversation.
-   */
-  const placeRace = (first: number, second: number, req: SimRequest, now: number) => {
-    const run = (i: number) => {
-      const tab = tabs[i]!;
-      const start = Math.max(now, trueFreeAt[i]!);
-      const prefillTokens = tokensToPrefill(truth, i, req);
-      const prefillMs = (prefillTokens * 1000) / (tab.truePrefill * req.speedNoise);
-      const decodeMs = ((req.completionTokens - 1) * 1000) / (tab.trueDecode * req.speedNoise);
-      return {
-        i,
-        start,
-        prefillTokens,
-        prefillMs,
-        decodeMs,
-        atRegion: start + tab.trueSocketRttMs + prefillMs,
-      };
-    };
-    const a = run(first);
-    const b = run(second);
-    const [winner, loser] = b.atRegion < a.atRegion ? [b, a] : [a, b];
-    policy.assigned(first, req, now);
-    policy.assignedRace!(second, req, now);
-    const cancelAt = Math.max(loser.start, winner.atRegion + tabs[loser.i]!.trueSocketRttMs / 2);
-    const busy = Math.min(loser.prefillMs + loser.decodeMs, cancelAt - loser.start);
-    trueFreeAt[loser.i] = loser.start + busy;
-    truth.heldConversation[loser.i] = -1;
-    truth.heldTurn[loser.i] = -1;
-    const wasted =
-      loser.prefillMs > 0
-        ? (Math.min(busy, loser.prefillMs) / loser.prefillMs) * loser.prefillTokens
-        : 0;
-    ends.push(loser.start + busy, {
-      tab: loser.i,
-      token: 0,
-      lost: true,
-      job: { req, serviceTtftMs: 0, prefillTokens: 0, prefillMs: 0, decodeMs: 0 },
-    });
-    place(winner.i, req, now, false);
-    outcomes[outcomes.length - 1]!.race = {
-      secondWon: winner.i === second,
-      wastedPrefillTokens: wasted,
-    };
   };
   /** The policy's periodic work (Policy.tick), at fixed steps of virtual time while jobs run. */
   const tickMs = policy.tick && policy.tickMs ? policy.tickMs : Number.POSITIVE_INFINITY;
@@ -203,12 +150,7 @@ export function simulate(
       }
       if (endAt > t) break;
       const at = ends.peekBound();
-      const { tab, job, token, lost } = ends.pop()!;
-      if (lost) {
-        const next = policy.lost!(tab, job.req, at); // a race's loser, cancelled
-        if (next) place(tab, next, at);
-        continue;
-      }
+      const { tab, job, token } = ends.pop()!;
       if (live.get(job.req) !== token) continue; // the job was moved before it started
       placed.delete(job.req);
       const next = policy.finished(tab, job, at);
@@ -225,9 +167,7 @@ export function simulate(
       continue;
     }
     const i = policy.choose(req, now);
-    const j = i >= 0 && policy.race ? policy.race(req, now, i) : -1;
-    if (j >= 0) placeRace(i, j, req, now);
-    else if (i >= 0) place(i, req, now);
+    if (i >= 0) place(i, req, now);
     if (arrivals.size === 0) endsUntil(Number.POSITIVE_INFINITY);
   }
   endsUntil(Number.POSITIVE_INFINITY);

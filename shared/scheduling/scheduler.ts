@@ -6,7 +6,6 @@ import { SpeedTracker, type Observation } from "./speed-tracker.js";
 import { TabLoad } from "./tab-load.js";
 import { ReplyPace } from "./reply-pace.js";
 import { RunLengths } from "./run-lengths.js";
-import { chooseRace, DEFAULT_RACE_POLICY, type RacePolicy } from "./conversation-race.js";
 
 /**
  * The scheduling policy, whole: which tabs may be offered a job, what each is expected to take
@@ -105,13 +104,6 @@ export interface SchedulerOptions {
    * short prompt loses time for nothing (bench:geo's hedging world, prompts 200–800 tokens).
    */
   spareLongShare?: number;
-  /**
-   * Race a slow follow-up turn (conversation-race.ts): `raceFor` names a second tab for a
-   * follow-up whose chosen tab is expected late. Off: `raceFor` always answers null.
-   */
-  raceTurns?: boolean;
-  /** See RacePolicy (defaults: DEFAULT_RACE_POLICY). */
-  racePolicy?: Partial<RacePolicy>;
 }
 
 /** What decides whether a tab is offered work at all, apart from the work on it. */
@@ -212,8 +204,6 @@ export class Scheduler {
   /** Open tabs at or above `spareFastFromPrefill`, and those of them idle. */
   private readonly fastTabs = new Set<string>();
   private readonly idleFastTabs = new Set<string>();
-  /** `raceTurns`' policy, or null when off. */
-  private readonly race: RacePolicy | null;
 
   constructor(options: SchedulerOptions = {}) {
     this.index = new CandidateIndex({
@@ -252,7 +242,6 @@ export class Scheduler {
           idlePreference: this.index.idlePreference,
         })
       : null;
-    this.race = options.raceTurns ? { ...DEFAULT_RACE_POLICY, ...options.racePolicy } : null;
   }
 
   /** A tab (re)described: its record (the queue field is ignored; the scheduler keeps it). */
@@ -375,22 +364,6 @@ export class Scheduler {
       this.expiries.push(untilMs, { tabId, untilMs });
     }
     this.reindex(tabId);
-  }
-
-  /**
-   * A second tab to race a follow-up turn on (`raceTurns`; conversation-race.ts), or null:
-   * `chosen` is what `choose` gave for the turn. The first token wins; the caller cancels the
-   * other and tells `left` (not finished), and `served` makes the winner the holder.
-   */
-  raceFor(req: MatchRequest, nowMs: number, chosen: Match, affinity?: Affinity): Match | null {
-    if (!this.race) return null;
-    const hit = affinity !== undefined && this.holds.get(chosen.tab.id) === affinity.key;
-    return chooseRace(this, req, nowMs, chosen, hit, this.race);
-  }
-
-  /** Whether a history on the tab is protected now (a request other than its turn pays for it). */
-  isProtected(tabId: string): boolean {
-    return this.penalty.has(tabId);
   }
 
   /** The conversation the tab's engine holds, if known. */
