@@ -10,7 +10,7 @@
  *   node scripts/sim/run-ts.mjs scripts/bench-geo.ts [--tabs 2000] [--requests 20000]
  *        [--loads 0.3,0.7,0.95] [--seed N] [--idle-preference 1.5] [--max-queued 1]
  *        [--spill-margin 1.1] [--run-lengths 0|1] [--run-length-quantile 0.9]
- *        [--spare-fast 0|1] [--spare-fast-from 900] [--spare-below-tokens 1000]
+ *        [--spare-fast 0|1] [--spare-fast-from 900] [--spare-below-tokens 1000] [--fleet-prior 0|1]
  *        [--spare-within-ms 600] [--spare-idle-share 0.5]
  *        [--conversations 1500] [--conversation-loads 0.3,0.7] [--hold-weight 3] [--miss-weight 3]
  *        [--hedging-requests 10000] [--hedging-load 0.5] [--churn 0.02]
@@ -55,6 +55,7 @@ const policyOptions = {
     ? { runLengthQuantile: numberFlag(flags, "run-length-quantile", 0.9) }
     : {}),
   ...(flags.has("spare-fast") ? { spareFast: numberFlag(flags, "spare-fast", 1) === 1 } : {}),
+  ...(flags.has("fleet-prior") ? { fleetPrior: numberFlag(flags, "fleet-prior", 1) === 1 } : {}),
   ...(flags.has("spare-idle-share")
     ? { spareIdleShare: numberFlag(flags, "spare-idle-share", 0.5) }
     : {}),

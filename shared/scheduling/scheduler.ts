@@ -67,6 +67,8 @@ export interface SchedulerOptions {
   queueBehindUntimed?: boolean;
   /** See SpeedTrackerOptions.fastStart. */
   fastStart?: boolean;
+  /** See SpeedTrackerOptions.fleetPrior. */
+  fleetPrior?: boolean;
   /**
    * Expect a running job to end when jobs that ran as long (as a share of their estimate) ended:
    * the `runLengthQuantile` of them (RunLengths, learned from jobs that ran to their end, told by
@@ -221,7 +223,10 @@ export class Scheduler {
     this.overdueShare = options.overdueShare ?? DEFAULT_OVERDUE_SHARE;
     this.answerShare = options.answerShare ?? DEFAULT_ANSWER_SHARE;
     this.queueBehindUntimed = options.queueBehindUntimed ?? false;
-    this.tracker = new SpeedTracker({ fastStart: options.fastStart ?? true });
+    this.tracker = new SpeedTracker({
+      fastStart: options.fastStart ?? true,
+      fleetPrior: options.fleetPrior,
+    });
     this.runLengths =
       (options.learnRunLengths ?? true)
         ? new RunLengths(
@@ -656,6 +661,10 @@ export class Scheduler {
     if (!tab) return;
     this.tracker.observe(tab, obs);
     this.reindex(tabId);
+    if (this.tracker.priorMoved()) {
+      for (const id of this.raws.keys())
+        if (this.tracker.correction(id).samples === 0) this.reindex(id);
+    }
   }
 
   /** The tab as matching currently believes it (learned speeds), without its queue. */

@@ -48,7 +48,28 @@ export interface SpeedTrackerOptions {
    * benchmark, and an EWMA from the benchmark would take several jobs to get there.
    */
   fastStart?: boolean;
+  /**
+   * Correct a tab nothing has been learned about yet by the fleet's median factors (those of the
+   * last FLEET_TABS tabs timed) instead of taking its benchmark at its word. Benchmarks can be off
+   * the same way for every tab (a short kernel against a whole model's prefill): in the real-engine
+   * test on SwiftShader the timed tab's factor sat at its 0.05 floor, and a second, never-timed tab
+   * of the same machine then won a follow-up turn from the tab holding its history. The median, so
+   * a few tabs that lie about their own prefill time do not move it. A median within PRIOR_BAND of
+   * 1 leaves benchmarks as they are: that is each tab's own error, which only timing the tab
+   * finds (bench:geo, whose benchmarks are off by a log-normal error per tab, measured slightly
+   * worse with every median applied: untimed tabs believed slower were tried later). Default true.
+   */
+  fleetPrior?: boolean;
 }
+
+/** How many recently timed tabs the fleet's median factors are taken from. */
+export const FLEET_TABS = 256;
+/** How far the fleet's factors move before untimed tabs are corrected again (`priorMoved`). */
+const PRIOR_STEP = 0.1;
+/** Fleet medians between 1/PRIOR_BAND and PRIOR_BAND are taken as 1 (see `fleetPrior`). */
+const PRIOR_BAND = 1.5;
+const UNIT = { prefill: 1, decode: 1 };
+const banded = (factor: number) => (factor > 1 / PRIOR_BAND && factor < PRIOR_BAND ? 1 : factor);
 
 const FACTOR_MIN = 0.05;
 const FACTOR_MAX = 20;
@@ -59,10 +80,18 @@ export class SpeedTracker {
   private readonly alpha: number;
   private readonly fastStart: boolean;
   private readonly byTab = new Map<string, TabCorrection>();
+  private readonly fleetPrior: boolean;
+  /** The latest factors of each of the last FLEET_TABS tabs timed, oldest first. */
+  private readonly timed = new Map<string, { prefill: number; decode: number }>();
+  /** Their medians, recomputed on the first use after an observation. */
+  private prior: { prefill: number; decode: number } | null = null;
+  /** The factors `priorMoved` last answered for (1 and 1: benchmarks as they are). */
+  private announced = UNIT;
 
   constructor(options: SpeedTrackerOptions = {}) {
     this.alpha = options.alpha ?? 0.3;
     this.fastStart = options.fastStart ?? false;
+    this.fleetPrior = options.fleetPrior ?? true;
   }
 
   correction(tabId: string): TabCorrection {
@@ -81,7 +110,15 @@ export class SpeedTracker {
    */
   correct(tab: CandidateTab): CandidateTab {
     const c = this.byTab.get(tab.id);
-    if (!c) return tab;
+    if (!c) {
+      const prior = this.fleetFactors();
+      if (!prior) return tab;
+      return {
+        ...tab,
+        prefillTokensPerSec: tab.prefillTokensPerSec * prior.prefill,
+        decodeTokensPerSec: tab.decodeTokensPerSec * prior.decode,
+      };
+    }
     return {
       ...tab,
       prefillTokensPerSec: tab.prefillTokensPerSec * c.prefillFactor,
@@ -132,6 +169,47 @@ export class SpeedTracker {
     }
     c.samples++;
     this.byTab.set(tab.id, c);
+    if (this.fleetPrior) {
+      this.timed.delete(tab.id);
+      this.timed.set(tab.id, { prefill: c.prefillFactor, decode: c.decodeFactor });
+      if (this.timed.size > FLEET_TABS) this.timed.delete(this.timed.keys().next().value!);
+      this.prior = null;
+    }
     return c;
   }
+
+  /**
+   * Whether the fleet's factors moved by more than PRIOR_STEP since the last call that said so:
+   * then the records of tabs never timed, corrected by them, are out of date. (A step, not every
+   * change: in a steady fleet the medians hardly move, and re-correcting every untimed tab after
+   * each job would cost a pass over the fleet per job.)
+   */
+  priorMoved(): boolean {
+    const now = this.fleetFactors() ?? UNIT;
+    const was = this.announced;
+    const moved =
+      Math.abs(now.prefill / was.prefill - 1) > PRIOR_STEP ||
+      Math.abs(now.decode / was.decode - 1) > PRIOR_STEP;
+    if (moved) this.announced = now;
+    return moved;
+  }
+
+  /** The fleet's median factors, or null when no tab has been timed (or the prior is off). */
+  private fleetFactors(): { prefill: number; decode: number } | null {
+    if (!this.fleetPrior || this.timed.size === 0) return null;
+    if (!this.prior) {
+      const rows = [...this.timed.values()];
+      this.prior = {
+        prefill: banded(median(rows.map((r) => r.prefill))),
+        decode: banded(median(rows.map((r) => r.decode))),
+      };
+    }
+    return this.prior.prefill === 1 && this.prior.decode === 1 ? null : this.prior;
+  }
+}
+
+function median(xs: number[]): number {
+  const sorted = xs.sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
