@@ -19,7 +19,7 @@ const options: SchedulerOptions = {
  * A fast tab and a mid-range one, after `seen` requests of 200–800 tokens (a mix like bench:geo's
  * hedging world).
  */
-function fleet(extra: SchedulerOptions = {}, seen = 100): Scheduler {
+function fleet(extra: SchedulerOptions = {}, seen = 300): Scheduler {
   const s = new Scheduler({ ...options, ...extra });
   s.put(tab("fast", 2000, 60), OPEN);
   s.put(tab("mid", 800, 25), OPEN);
@@ -49,7 +49,7 @@ describe("Scheduler: sparing the fast tabs for the mix's own long prompts", () =
   });
 
   it("does not judge the mix before it has seen enough prompts", () => {
-    expect(chosen(fleet({}, 10), 300)).toBe("fast");
+    expect(chosen(fleet({}, 200), 300)).toBe("fast");
   });
 
   it("prompts all of one size are none of them short", () => {

@@ -25,8 +25,12 @@ export interface SpareMixOptions {
 
 /** Requests the moving average of `longShare` spans (its weight is 1 ÷ this). */
 const LONG_SHARE_WINDOW = 256;
-/** Prompt sizes seen before the relative rule applies (its quantile means little before). */
-const MIX_MIN_SEEN = 64;
+/**
+ * Prompt sizes seen before the relative rule applies: a full window. Its quantile means little
+ * before, and the moving average of `longShare` starts at 0, so early on it would read "no long
+ * prompts" where they do come (bench:geo's per-region schedulers, which see few requests each).
+ */
+const MIX_MIN_SEEN = LONG_SHARE_WINDOW;
 
 export class SpareMix {
   /** Moving average of the share of requests with prompts of `belowTokens` or more. */
