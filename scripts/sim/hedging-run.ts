@@ -526,6 +526,21 @@ export function hedgingFlags(flags: Map<string, string>) {
         ? { runLengthQuantile: numberFlag(flags, "run-length-quantile", 0.9) }
         : {}),
       ...(flags.has("spare-fast") ? { spareFast: numberFlag(flags, "spare-fast", 1) === 1 } : {}),
+      ...(flags.has("spare-below")
+        ? { spareBelowTokens: numberFlag(flags, "spare-below", 1000) }
+        : {}),
+      ...(flags.has("spare-within")
+        ? { spareWithinMs: numberFlag(flags, "spare-within", 600) }
+        : {}),
+      ...(flags.has("spare-from")
+        ? { spareFastFromPrefill: numberFlag(flags, "spare-from", 900) }
+        : {}),
+      ...(flags.has("spare-idle") ? { spareIdleShare: numberFlag(flags, "spare-idle", 0.5) } : {}),
+      ...(flags.has("spare-long") ? { spareLongShare: numberFlag(flags, "spare-long", 0.05) } : {}),
+      ...(flags.has("spare-mix") ? { spareMixQuantile: numberFlag(flags, "spare-mix", 0.5) } : {}),
+      ...(flags.has("spare-mix-within")
+        ? { spareMixWithinMs: numberFlag(flags, "spare-mix-within", 300) }
+        : {}),
     },
     policy: {
       ...(flags.has("hedge-below-samples")

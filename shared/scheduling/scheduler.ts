@@ -6,6 +6,7 @@ import { SpeedTracker, type Observation } from "./speed-tracker.js";
 import { TabLoad } from "./tab-load.js";
 import { ReplyPace } from "./reply-pace.js";
 import { RunLengths } from "./run-lengths.js";
+import { SpareMix } from "./spare-mix.js";
 
 /**
  * The scheduling policy, whole: which tabs may be offered a job, what each is expected to take
@@ -106,6 +107,14 @@ export interface SchedulerOptions {
    * short prompt loses time for nothing (bench:geo's hedging world, prompts 200–800 tokens).
    */
   spareLongShare?: number;
+  /**
+   * When fewer than `spareLongShare` of recent requests have long prompts, spare the fast tabs for
+   * the mix's own long prompts: those at or above this quantile of recent prompt sizes (SpareMix).
+   * 0: off (no sparing without prompts of `spareBelowTokens`).
+   */
+  spareMixQuantile?: number;
+  /** What a short prompt may lose under the relative rule (`spareMixQuantile`). */
+  spareMixWithinMs?: number;
 }
 
 /** What decides whether a tab is offered work at all, apart from the work on it. */
@@ -160,8 +169,15 @@ export const DEFAULT_SPARE_BELOW_TOKENS = 1000;
 export const DEFAULT_SPARE_WITHIN_MS = 600;
 export const DEFAULT_SPARE_IDLE_SHARE = 0.5;
 export const DEFAULT_SPARE_LONG_SHARE = 0.05;
-/** Requests the moving average of `spareLongShare` spans (its weight is 1 ÷ this). */
-const LONG_SHARE_WINDOW = 256;
+/**
+ * The relative rule's defaults. bench:geo's hedging world (prompts 200–800 tokens, so the absolute
+ * rule never engages), hedged p99 seeds 1 / 2: off 987 / 1009 ms; quantile 0.5 and 300 ms
+ * 891 / 935. With a 64-prompt window (SpareMix waits for 256 now): 0.5 and 300 ms 894 / 927;
+ * 0.4: 893 / 917; 0.6: 924 / 953; 0.5 and 200 ms: 911 / 947; 400 ms: 924 / 954
+ * (docs/routing.md, "Hedged first token").
+ */
+export const DEFAULT_SPARE_MIX_QUANTILE = 0.5;
+export const DEFAULT_SPARE_MIX_WITHIN_MS = 300;
 
 const IDLE = { jobsAhead: 0, freeAtMs: 0 };
 
@@ -197,12 +213,9 @@ export class Scheduler {
   /** The offered tabs slower than `spareFastFromPrefill` (null when sparing is off). */
   private readonly modest: CandidateIndex | null;
   private readonly spareFastFromPrefill: number;
-  private readonly spareBelowTokens: number;
-  private readonly spareWithinMs: number;
   private readonly spareIdleShare: number;
-  private readonly spareLongShare: number;
-  /** Moving average of the share of requests with long prompts (see `spareLongShare`). */
-  private longShare = 0;
+  /** Which prompts are short now, from the recent mix (null when sparing is off). */
+  private readonly mix: SpareMix | null;
   /** Open tabs at or above `spareFastFromPrefill`, and those of them idle. */
   private readonly fastTabs = new Set<string>();
   private readonly idleFastTabs = new Set<string>();
@@ -237,10 +250,16 @@ export class Scheduler {
     this.spareFastFromPrefill = spareFast
       ? (options.spareFastFromPrefill ?? DEFAULT_SPARE_FAST_FROM_PREFILL)
       : Number.POSITIVE_INFINITY;
-    this.spareBelowTokens = options.spareBelowTokens ?? DEFAULT_SPARE_BELOW_TOKENS;
-    this.spareWithinMs = options.spareWithinMs ?? DEFAULT_SPARE_WITHIN_MS;
     this.spareIdleShare = options.spareIdleShare ?? DEFAULT_SPARE_IDLE_SHARE;
-    this.spareLongShare = options.spareLongShare ?? DEFAULT_SPARE_LONG_SHARE;
+    this.mix = spareFast
+      ? new SpareMix({
+          belowTokens: options.spareBelowTokens ?? DEFAULT_SPARE_BELOW_TOKENS,
+          longShare: options.spareLongShare ?? DEFAULT_SPARE_LONG_SHARE,
+          withinMs: options.spareWithinMs ?? DEFAULT_SPARE_WITHIN_MS,
+          mixQuantile: options.spareMixQuantile ?? DEFAULT_SPARE_MIX_QUANTILE,
+          mixWithinMs: options.spareMixWithinMs ?? DEFAULT_SPARE_MIX_WITHIN_MS,
+        })
+      : null;
     this.modest = spareFast
       ? new CandidateIndex({
           staleAfterMs: this.index.staleAfterMs,
@@ -310,42 +329,35 @@ export class Scheduler {
     this.expireHolds(nowMs);
     this.extendOverdue(nowMs);
     if (affinity) this.pace?.replied(affinity.key, nowMs);
-    if (this.modest) {
-      const long = req.promptTokens >= this.spareBelowTokens ? 1 : 0;
-      this.longShare += (long - this.longShare) / LONG_SHARE_WINDOW;
-    }
+    this.mix?.note(req.promptTokens);
     const result = this.spare(this.index.match(req, nowMs), req, nowMs);
     return affinity ? this.withAffinity(result, req, nowMs, affinity) : result;
   }
 
-  /** Fast tabs are scarce, and long prompts come that need them. */
-  private fastScarce(): boolean {
-    return (
-      this.longShare >= this.spareLongShare &&
-      this.idleFastTabs.size < this.spareIdleShare * this.fastTabs.size
-    );
-  }
-
-  /** A short prompt on a fast tab while fast tabs are scarce: it should leave the tab free. */
-  private spares(req: MatchRequest, tab: CandidateTab): boolean {
-    return (
-      req.promptTokens < this.spareBelowTokens &&
+  /**
+   * A short prompt on a fast tab while fast tabs are scarce and long prompts come that need them:
+   * it should leave the tab free, at a cost of up to the returned ms; null when it need not.
+   */
+  private spareLoss(req: MatchRequest, tab: CandidateTab): number | null {
+    const rule = this.mix?.rule();
+    const spare =
+      rule &&
+      req.promptTokens < rule.shortBelow &&
       tab.prefillTokensPerSec >= this.spareFastFromPrefill &&
-      this.fastScarce()
-    );
+      this.idleFastTabs.size < this.spareIdleShare * this.fastTabs.size;
+    return spare ? rule.withinMs : null;
   }
 
   /** See `spareFastFromPrefill`. */
   private spare(result: MatchResult, req: MatchRequest, nowMs: number): MatchResult {
     if (!this.modest || result.kind !== "match") return result;
     const chosen = result.match;
-    if (!this.spares(req, chosen.tab)) return result;
+    const withinMs = this.spareLoss(req, chosen.tab);
+    if (withinMs === null) return result;
 
     const alt = this.modest.match(req, nowMs);
     if (alt.kind !== "match") return result;
-    return alt.match.estimate.objectiveMs <= chosen.estimate.objectiveMs + this.spareWithinMs
-      ? alt
-      : result;
+    return alt.match.estimate.objectiveMs <= chosen.estimate.objectiveMs + withinMs ? alt : result;
   }
 
   /**
@@ -625,7 +637,7 @@ export class Scheduler {
       if (!there) continue;
       const waiting = { ...there, queue: { jobsAhead: 1, freeAtMs: endMs } };
       let gain = scoreTab(waiting, req, nowMs).objectiveMs - scoreTab(here, req, nowMs).objectiveMs;
-      if (this.spares(req, here)) gain -= this.spareWithinMs;
+      gain -= this.spareLoss(req, here) ?? 0;
       if (gain > bestGain) [best, bestGain] = [{ jobId, fromTabId: from }, gain];
     }
     return best;
