@@ -72,6 +72,15 @@ export interface PositionSource {
   cap: number;
 }
 
+/** What a batch write stored for one job: its text (appended) and counters (set). */
+export interface WrittenBatch {
+  text: string;
+  nextSeq: number;
+  bytes: number;
+  /** The `updated_at` written. */
+  at: number;
+}
+
 export class JobTexts {
   private readonly live = new Map<string, Live>();
   private readonly dirty = new Set<string>();
@@ -81,6 +90,8 @@ export class JobTexts {
     private readonly sql: SqlStorage,
     /** Batch bounds; tests widen them to hold a batch in memory on purpose. */
     readonly bounds: BatchBounds = { ...DEFAULT_BATCH },
+    /** Told of each job's batch once it is written (JobStore keeps its cached row current). */
+    private readonly onWritten?: (id: string, written: WrittenBatch) => void,
   ) {}
 
   /** The job's position, loaded from SQLite on first use after a transition. */
@@ -166,17 +177,21 @@ export class JobTexts {
   }
 
   private writeGroup(group: [string, Live][]): void {
+    const texts = group.map(([, l]) => l.pending.join(""));
     const withText = group.filter(([, l]) => l.pending.length > 0);
     if (withText.length) {
       const params: (string | number)[] = [];
-      for (const [id, l] of withText) params.push(id, l.nextChunk++, l.pending.join(""));
+      group.forEach(([id, l], i) => {
+        if (l.pending.length > 0) params.push(id, l.nextChunk++, texts[i]!);
+      });
       this.sql.exec(
         `INSERT INTO job_chunks (job_id, idx, text) VALUES ${placeholders(withText.length)}`,
         ...params,
       );
       for (const [, l] of withText) l.pending = [];
     }
-    const params: (string | number)[] = [Date.now()];
+    const at = Date.now();
+    const params: (string | number)[] = [at];
     for (const [id, l] of group) params.push(id, l.nextSeq, l.bytes);
     this.sql.exec(
       `UPDATE jobs SET next_seq = v.column2, text_bytes = v.column3, updated_at = ?,
@@ -184,6 +199,9 @@ export class JobTexts {
        FROM (VALUES ${placeholders(group.length)}) AS v
        WHERE jobs.id = v.column1`,
       ...params,
+    );
+    group.forEach(([id, l], i) =>
+      this.onWritten?.(id, { text: texts[i]!, nextSeq: l.nextSeq, bytes: l.bytes, at }),
     );
   }
 
