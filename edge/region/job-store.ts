@@ -386,7 +386,7 @@ export class JobStore {
   requeue(id: string, cause: JobError): void {
     // The cause is kept so that, if no tab takes over, the client learns what went wrong first.
     // Its text so far is folded into jobs.text, so waiting jobs never have chunks (queued()).
-    this.texts.fold(id);
+    this.texts.fold(id, () => this.rows.get(id)?.text);
     const now = Date.now();
     const cursor = this.sql.exec(
       `UPDATE jobs SET state = 'queued', node_id = NULL, error_code = ?, error_message = ?,
@@ -435,7 +435,7 @@ export class JobStore {
   }
 
   finish(id: string, finishReason: FinishReason, usage: Usage): void {
-    this.texts.fold(id);
+    this.texts.fold(id, () => this.rows.get(id)?.text);
     const now = Date.now();
     const cursor = this.sql.exec(
       // An earlier attempt's error (kept for a failover that never finished) is no longer true.
@@ -461,7 +461,7 @@ export class JobStore {
   }
 
   fail(id: string, error: JobError): boolean {
-    this.texts.fold(id);
+    this.texts.fold(id, () => this.rows.get(id)?.text);
     const now = Date.now();
     const cursor = this.sql.exec(
       `UPDATE jobs SET state = 'failed', error_code = ?, error_message = ?, updated_at = ?
@@ -482,7 +482,7 @@ export class JobStore {
   }
 
   cancel(id: string): boolean {
-    this.texts.fold(id);
+    this.texts.fold(id, () => this.rows.get(id)?.text);
     const now = Date.now();
     const cursor = this.sql.exec(
       `UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE id = ?

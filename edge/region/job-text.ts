@@ -223,9 +223,21 @@ export class JobTexts {
     return text;
   }
 
-  /** Fold a finished job's chunks into jobs.text (one rewrite per job, when it ends). */
-  fold(id: string): void {
+  /**
+   * Fold a finished job's chunks into jobs.text (one rewrite per job, when it ends). `whole`: the
+   * job's whole text when the caller holds it current (JobStore's cached row, once this batch is
+   * written), so the chunks need not be read back; an attempt that wrote no chunk folds nothing.
+   */
+  fold(id: string, whole?: () => string | undefined): void {
+    const l = this.live.get(id);
     this.settle(id);
+    if (l && l.nextChunk === 0) return;
+    const known = whole?.();
+    if (known !== undefined) {
+      const deleted = this.sql.exec(`DELETE FROM job_chunks WHERE job_id = ?`, id).rowsWritten;
+      if (deleted > 0) this.sql.exec(`UPDATE jobs SET text = ? WHERE id = ?`, known, id);
+      return;
+    }
     const rest = this.chunks(id);
     if (!rest) return;
     this.sql.exec(`UPDATE jobs SET text = text || ? WHERE id = ?`, rest, id);
