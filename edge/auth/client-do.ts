@@ -52,7 +52,7 @@ export const CLIENT_MIGRATIONS: readonly Migration[] = [
  * keys created before the directory existed).
  */
 /** The client's one row (table `client`). */
-interface ClientRow {
+interface ClientRow extends Record<string, SqlStorageValue> {
   key_hash: string | null;
   name: string;
   created: number;

@@ -123,8 +123,10 @@ describe("job rows read once and kept while nothing writes them", () => {
       });
       const diffs: string[] = [];
       const same = (step: string) => {
-        const kept = jobs.get(id); // flushes the pending batch first, as every read does
-        const stored = new JobStore(sql).get(id);
+        // Flushes the pending batch first, as every read does; the waiting line as kept in memory.
+        const kept = [jobs.get(id), jobs.waitingCount(), jobs.queued().map((r) => r.id)];
+        const fresh = new JobStore(sql);
+        const stored = [fresh.get(id), fresh.waitingCount(), fresh.queued().map((r) => r.id)];
         if (JSON.stringify(kept) !== JSON.stringify(stored)) {
           diffs.push(`${step}: ${JSON.stringify(kept)} != ${JSON.stringify(stored)}`);
         }

@@ -109,6 +109,13 @@ export class JobStore {
   private readonly rows = new Map<string, JobRow>();
   /** Characters of spec and text held in `rows`. */
   private cachedChars = 0;
+  /**
+   * Ids of the jobs in state 'queued', read once (undefined until then). Every change of a job's
+   * state is a method of this store (storage-budget.ts deletes only finished jobs), so the set is
+   * exact, and with no job waiting — the usual case — `queued()` and `waitingCount()`, asked on
+   * every request and every job's end, answer without a statement.
+   */
+  private waiting: Set<string> | undefined = undefined;
 
   constructor(private readonly sql: SqlStorage) {
     // The text layer writes batches behind this store: each one it writes is added to the cached
@@ -120,8 +127,27 @@ export class JobStore {
         row.text_bytes = w.bytes;
         row.updated_at = w.at;
         if (row.state === "assigned") row.state = "streaming";
+        if (row.first_token_at === null) row.first_token_at = w.firstTokenAt;
       }),
     );
+  }
+
+  /** The queued jobs' ids (read once per instance). */
+  private queuedIds(): Set<string> {
+    this.waiting ??= new Set(
+      this.sql
+        .exec<{ id: string }>(`SELECT id FROM jobs WHERE state = 'queued'`)
+        .toArray()
+        .map((r) => r.id),
+    );
+    return this.waiting;
+  }
+
+  /** The job's state is now `state` (a write of this store said so). */
+  private stateIs(id: string, state: JobState | null): void {
+    if (!this.waiting) return;
+    if (state === "queued") this.waiting.add(id);
+    else this.waiting.delete(id);
   }
 
   /** The job's row changed: the next `get` reads it again. */
@@ -187,6 +213,8 @@ export class JobStore {
     );
     const row = written.toArray()[0];
     if (row) this.keep(row);
+    this.texts.fresh(spec.id);
+    this.stateIs(spec.id, "queued");
   }
 
   /**
@@ -237,6 +265,7 @@ export class JobStore {
 
   /** Requests waiting for their first tab (the bounded queue; failovers are not counted). */
   waitingCount(): number {
+    if (this.queuedIds().size === 0) return 0;
     return this.sql
       .exec<{ n: number }>(`SELECT count(*) AS n FROM jobs WHERE state = 'queued' AND attempts = 0`)
       .one().n;
@@ -244,6 +273,8 @@ export class JobStore {
 
   /** Note the first delta of the current attempt (for time-to-first-token observations). */
   markFirstToken(id: string, now: number): void {
+    // Written at once with the batch that holds the first delta (job-text.ts).
+    if (this.texts.firstToken(id, now)) return;
     const cursor = this.sql.exec(
       `UPDATE jobs SET first_token_at = ? WHERE id = ? AND first_token_at IS NULL`,
       now,
@@ -316,6 +347,7 @@ export class JobStore {
    * whole in jobs.text (requeue folds the chunks), so no chunk is read here.
    */
   queued(): JobRow[] {
+    if (this.queuedIds().size === 0) return [];
     return this.sql
       .exec<JobRow>(
         `SELECT * FROM jobs WHERE state = 'queued' ORDER BY attempts > 0 DESC, priority, created_at`,
@@ -347,6 +379,7 @@ export class JobStore {
       row.text.length,
       id,
     );
+    this.stateIs(id, "assigned");
     this.patch(id, (r) => {
       r.state = "assigned";
       r.node_id = tabId;
@@ -397,6 +430,7 @@ export class JobStore {
       id,
     );
     if (cursor.rowsWritten === 0) return;
+    this.stateIs(id, "queued");
     this.patch(id, (r) => {
       r.state = "queued";
       r.node_id = null;
@@ -449,6 +483,7 @@ export class JobStore {
       id,
     );
     if (cursor.rowsWritten === 0) return;
+    this.stateIs(id, "done");
     this.patch(id, (r) => {
       r.state = "done";
       r.finish_reason = finishReason;
@@ -472,6 +507,7 @@ export class JobStore {
       id,
     );
     if (cursor.rowsWritten === 0) return false;
+    this.stateIs(id, "failed");
     this.patch(id, (r) => {
       r.state = "failed";
       r.error_code = error.code;
@@ -491,6 +527,7 @@ export class JobStore {
       id,
     );
     if (cursor.rowsWritten === 0) return false;
+    this.stateIs(id, "cancelled");
     this.patch(id, (r) => {
       r.state = "cancelled";
       r.updated_at = now;
@@ -501,6 +538,7 @@ export class JobStore {
   delete(id: string): void {
     this.texts.drop(id);
     this.sql.exec(`DELETE FROM jobs WHERE id = ?`, id);
+    this.stateIs(id, null);
     this.changed(id);
   }
 
