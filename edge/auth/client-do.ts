@@ -51,9 +51,30 @@ export const CLIENT_MIGRATIONS: readonly Migration[] = [
  * revocation up to date (and re-registers itself whenever the admin API reads it, which backfills
  * keys created before the directory existed).
  */
+/** The client's one row (table `client`). */
+interface ClientRow extends Record<string, SqlStorageValue> {
+  key_hash: string | null;
+  name: string;
+  created: number;
+  revoked: number;
+  rpm: number;
+  concurrent: number;
+  tokens: number;
+  refilled_at: number;
+}
+
 export class ClientDurableObject extends DurableObject<AppEnv> {
   private readonly ready: Ready;
   private readonly sql: SqlStorage;
+  /**
+   * The client row and the open slots as SQLite holds them, read once per instance. Only this
+   * object writes its tables and it is single-threaded, so each write below updates the copy
+   * too: admitting a request reads nothing and writes what it wrote before (the bucket, the slot).
+   * Undefined until first read; `cached` null when there is no row.
+   */
+  private cached: ClientRow | null | undefined = undefined;
+  /** Slot id → when it expires; undefined until first read. */
+  private slots: Map<string, number> | undefined = undefined;
 
   constructor(ctx: DurableObjectState, env: AppEnv) {
     super(ctx, env);
@@ -81,14 +102,26 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
       limits.rpm,
       now,
     );
+    this.cached = {
+      key_hash: keyHash,
+      name,
+      created: now,
+      revoked: 0,
+      rpm: limits.rpm,
+      concurrent: limits.concurrent,
+      tokens: limits.rpm,
+      refilled_at: now,
+    };
     await keyDirectoryStub(this.env, id).registerKey(id, keyHash, false);
     return { id, name, created: now, revoked: false, limits };
   }
 
   async revoke(id: string): Promise<KeyInfo | null> {
     await this.ready();
-    if (!this.row()?.key_hash) return null;
+    const row = this.row();
+    if (!row?.key_hash) return null;
     this.sql.exec(`UPDATE client SET revoked = 1`);
+    row.revoked = 1;
     return this.info(id);
   }
 
@@ -121,9 +154,13 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
     }
     if (row.revoked) return { ok: false, reason: "revoked" };
 
-    this.sql.exec(`DELETE FROM slots WHERE expires_at < ?`, now);
-    const running = this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM slots`).one().n;
-    if (running >= row.concurrent) {
+    const slots = this.openSlots();
+    // Slots whose release was lost (a crash) are reclaimed once they expire.
+    if ([...slots.values()].some((expiresAt) => expiresAt < now)) {
+      this.sql.exec(`DELETE FROM slots WHERE expires_at < ?`, now);
+      for (const [id, expiresAt] of slots) if (expiresAt < now) slots.delete(id);
+    }
+    if (slots.size >= row.concurrent) {
       return { ok: false, reason: "too_many_concurrent", retryAfterS: 1 };
     }
     const perMs = row.rpm / 60_000;
@@ -136,8 +173,11 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
       };
     }
     this.sql.exec(`UPDATE client SET tokens = ?, refilled_at = ?`, tokens - 1, now);
+    row.tokens = tokens - 1;
+    row.refilled_at = now;
     const slot = crypto.randomUUID();
     this.sql.exec(`INSERT INTO slots VALUES (?, ?)`, slot, now + SLOT_TTL_MS);
+    slots.set(slot, now + SLOT_TTL_MS);
     return { ok: true, slot };
   }
 
@@ -147,8 +187,16 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
    */
   async release(slot: string, refund = false): Promise<void> {
     await this.ready();
-    const released = this.sql.exec(`DELETE FROM slots WHERE id = ?`, slot).rowsWritten > 0;
-    if (refund && released) this.sql.exec(`UPDATE client SET tokens = min(rpm, tokens + 1)`);
+    const slots = this.openSlots();
+    // A slot already released (or reclaimed) is not in the table: nothing to write.
+    if (!slots.has(slot)) return;
+    this.sql.exec(`DELETE FROM slots WHERE id = ?`, slot);
+    slots.delete(slot);
+    const row = this.row();
+    if (refund && row) {
+      this.sql.exec(`UPDATE client SET tokens = min(rpm, tokens + 1)`);
+      row.tokens = Math.min(row.rpm, row.tokens + 1);
+    }
   }
 
   private ensureAnonymous(limits: ClientLimits, now: number): void {
@@ -162,23 +210,41 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
         limits.rpm,
         now,
       );
+      this.cached = {
+        key_hash: null,
+        name: "anonymous",
+        created: now,
+        revoked: 0,
+        rpm: limits.rpm,
+        concurrent: limits.concurrent,
+        tokens: limits.rpm,
+        refilled_at: now,
+      };
     } else if (row.rpm !== limits.rpm || row.concurrent !== limits.concurrent) {
       this.sql.exec(`UPDATE client SET rpm = ?, concurrent = ?`, limits.rpm, limits.concurrent);
+      row.rpm = limits.rpm;
+      row.concurrent = limits.concurrent;
     }
   }
 
-  private row() {
-    return this.sql
-      .exec<{
-        key_hash: string | null;
-        name: string;
-        created: number;
-        revoked: number;
-        rpm: number;
-        concurrent: number;
-        tokens: number;
-        refilled_at: number;
-      }>(`SELECT * FROM client`)
-      .toArray()[0];
+  /** The client's row (read once; kept current by the writes above), or undefined. */
+  private row(): ClientRow | undefined {
+    if (this.cached === undefined) {
+      this.cached = this.sql.exec<ClientRow>(`SELECT * FROM client`).toArray()[0] ?? null;
+    }
+    return this.cached ?? undefined;
+  }
+
+  /** The open slots (read once; kept current by admit and release). */
+  private openSlots(): Map<string, number> {
+    if (!this.slots) {
+      this.slots = new Map();
+      for (const r of this.sql.exec<{ id: string; expires_at: number }>(
+        `SELECT id, expires_at FROM slots`,
+      )) {
+        this.slots.set(r.id, r.expires_at);
+      }
+    }
+    return this.slots;
   }
 }

@@ -100,4 +100,71 @@ describe("job rows read once and kept while nothing writes them", () => {
     });
     expect(reads).toEqual({ reads: 2, lengths: [4_500_000, 4_500_000] });
   });
+
+  it("the row kept after each write of this object equals the row SQLite holds", async () => {
+    const out = await runInDurableObject(regionStub(appEnv, "weur"), (_obj, ctx) => {
+      const sql = ctx.storage.sql;
+      const { n, wrapped } = counting(sql);
+      const id = "job_rowcache_same";
+      sql.exec(`DELETE FROM jobs WHERE id = ?`, id);
+      const jobs = new JobStore(wrapped);
+      const spec = {
+        id,
+        model: "m",
+        input: { kind: "chat", messages: [{ role: "user", content: "hi" }] },
+        sampling: { max_tokens: 50 },
+      } as unknown as Parameters<JobStore["create"]>[0];
+      jobs.create(spec, {
+        match: { clientLocation: null, promptTokens: 1, maxTokens: 50, stream: true },
+        priority: 1,
+        requestId: "req_same",
+        owner: null,
+        detachGraceMs: 0,
+      });
+      const diffs: string[] = [];
+      const same = (step: string) => {
+        // Flushes the pending batch first, as every read does; the waiting line as kept in memory.
+        const kept = [jobs.get(id), jobs.waitingCount(), jobs.queued().map((r) => r.id)];
+        const fresh = new JobStore(sql);
+        const stored = [fresh.get(id), fresh.waitingCount(), fresh.queued().map((r) => r.id)];
+        if (JSON.stringify(kept) !== JSON.stringify(stored)) {
+          diffs.push(`${step}: ${JSON.stringify(kept)} != ${JSON.stringify(stored)}`);
+        }
+      };
+      same("create");
+      jobs.assign(id, "tab_1", 1234);
+      same("assign");
+      jobs.markStreaming(id);
+      same("streaming");
+      jobs.position(id, "tab_1");
+      jobs.append(id, "Hé", 3);
+      jobs.markFirstToken(id, 99);
+      same("first delta");
+      jobs.append(id, "llo", 3);
+      jobs.texts.flushAll();
+      jobs.append(id, " there", 6);
+      same("batches");
+      jobs.requeue(id, { code: "node_gone", message: "left" });
+      same("requeue");
+      jobs.assign(id, "tab_2");
+      jobs.untried(id, "tab_2");
+      same("second attempt");
+      jobs.position(id, "tab_2");
+      jobs.append(id, "!", 1);
+      jobs.finish(id, "stop", { prompt_tokens: 1, completion_tokens: 4, total_tokens: 5 });
+      same("finish");
+      expect(jobs.fail(id, { code: "internal", message: "late" })).toBe(false);
+      expect(jobs.cancel(id)).toBe(false);
+      same("no-op after the end");
+      const text = new JobStore(sql).get(id)?.text;
+      const chunks = sql.exec(`SELECT count(*) AS n FROM job_chunks WHERE job_id = ?`, id).one().n;
+      jobs.delete(id);
+      return { diffs, reads: n.fullReads, text, chunks };
+    });
+    expect(out.diffs).toEqual([]);
+    // Written by this store from its creation on: never read back.
+    expect(out.reads).toBe(0);
+    expect(out.text).toBe("Héllo there!");
+    expect(out.chunks).toBe(0);
+  });
 });

@@ -97,25 +97,57 @@ export class JobStore {
    * Rows as `get` last read them (text included). A job's row is read several times per event
    * and per job (assign, hedge, accept, first token, done, learning, stats), each read a flush, a
    * `SELECT *` with the spec and text, and a read of the chunks; the object is single-threaded, so
-   * a row stays true until something writes it: every write here drops the job's entry, and any
-   * write by the text layer (batches, folds) drops them all. Finished rows are the one kind
-   * deleted elsewhere (storage-budget.ts evicts them), so a cached finished row is served only
-   * once a primary-key probe says it is still there.
+   * a row stays true until something writes it. Only this store and its text layer write the
+   * jobs table while the object runs, so each write keeps the entry current instead of dropping
+   * it: a transition applies the values its UPDATE wrote (a conditional UPDATE, only when SQLite
+   * says it wrote a row), a created row comes back from its INSERT (`RETURNING *`), and a batch
+   * written by the text layer adds its text and counters (`written`). No row is read again right
+   * after this object wrote it. Finished rows are the one kind deleted elsewhere (storage-budget.ts
+   * evicts them), so a cached finished row is served only once a primary-key probe says it is
+   * still there.
    */
   private readonly rows = new Map<string, JobRow>();
   /** Characters of spec and text held in `rows`. */
   private cachedChars = 0;
+  /**
+   * Ids of the jobs in state 'queued', read once (undefined until then). Every change of a job's
+   * state is a method of this store (storage-budget.ts deletes only finished jobs), so the set is
+   * exact, and with no job waiting — the usual case — `queued()` and `waitingCount()`, asked on
+   * every request and every job's end, answer without a statement.
+   */
+  private waiting: Set<string> | undefined = undefined;
 
   constructor(private readonly sql: SqlStorage) {
-    // The text layer writes jobs' counters and text behind this store: its writes (everything but
-    // a SELECT) drop every cached row. Only `exec` is used by JobTexts.
-    const textSql = {
-      exec: (query: string, ...bindings: unknown[]) => {
-        if (!query.trimStart().startsWith("SELECT")) this.forgetAll();
-        return sql.exec(query, ...bindings);
-      },
-    } as unknown as SqlStorage;
-    this.texts = new JobTexts(textSql);
+    // The text layer writes batches behind this store: each one it writes is added to the cached
+    // row (text, counters, assigned → streaming), as its UPDATE did to the stored one.
+    this.texts = new JobTexts(sql, undefined, (id, w) =>
+      this.patch(id, (row) => {
+        row.text += w.text;
+        row.next_seq = w.nextSeq;
+        row.text_bytes = w.bytes;
+        row.updated_at = w.at;
+        if (row.state === "assigned") row.state = "streaming";
+        if (row.first_token_at === null) row.first_token_at = w.firstTokenAt;
+      }),
+    );
+  }
+
+  /** The queued jobs' ids (read once per instance). */
+  private queuedIds(): Set<string> {
+    this.waiting ??= new Set(
+      this.sql
+        .exec<{ id: string }>(`SELECT id FROM jobs WHERE state = 'queued'`)
+        .toArray()
+        .map((r) => r.id),
+    );
+    return this.waiting;
+  }
+
+  /** The job's state is now `state` (a write of this store said so). */
+  private stateIs(id: string, state: JobState | null): void {
+    if (!this.waiting) return;
+    if (state === "queued") this.waiting.add(id);
+    else this.waiting.delete(id);
   }
 
   /** The job's row changed: the next `get` reads it again. */
@@ -131,13 +163,40 @@ export class JobStore {
     this.cachedChars = 0;
   }
 
+  /**
+   * This object just wrote the job's row: apply the same change to the cached copy (if any), so
+   * the next `get` needs no read. A change that outgrows the cache's bound drops the entry.
+   */
+  private patch(id: string, change: (row: JobRow) => void): void {
+    const held = this.rows.get(id);
+    if (!held) return;
+    this.cachedChars -= rowChars(held);
+    change(held);
+    this.rows.delete(id);
+    this.keep(held);
+  }
+
+  /** Cache a row that is current, within the cache's bounds. */
+  private keep(row: JobRow): void {
+    this.changed(row.id);
+    const chars = rowChars(row);
+    if (chars > MAX_CACHED_CHARS) return;
+    if (this.rows.size >= MAX_CACHED_ROWS || this.cachedChars + chars > MAX_CACHED_CHARS) {
+      this.forgetAll();
+    }
+    this.rows.set(row.id, row);
+    this.cachedChars += chars;
+  }
+
   create(spec: JobSpec, meta: JobMeta): void {
     this.changed(spec.id);
     const now = Date.now();
-    this.sql.exec(
+    // The row as written (defaults included) comes back with the INSERT: the reads that follow
+    // at once (placement, assign) need no SELECT. A new job has no chunks: its text is jobs.text.
+    const written = this.sql.exec<JobRow>(
       `INSERT INTO jobs (id, request_id, model, kind, state, created_at, updated_at, spec,
          detach_grace_ms, owner, match, priority, answer_cap_bytes, reading)
-       VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
       spec.id,
       meta.requestId,
       spec.model,
@@ -152,6 +211,10 @@ export class JobStore {
       answerByteCap(spec.sampling.max_tokens),
       meta.reading ? JSON.stringify(meta.reading) : null,
     );
+    const row = written.toArray()[0];
+    if (row) this.keep(row);
+    this.texts.fresh(spec.id);
+    this.stateIs(spec.id, "queued");
   }
 
   /**
@@ -202,6 +265,7 @@ export class JobStore {
 
   /** Requests waiting for their first tab (the bounded queue; failovers are not counted). */
   waitingCount(): number {
+    if (this.queuedIds().size === 0) return 0;
     return this.sql
       .exec<{ n: number }>(`SELECT count(*) AS n FROM jobs WHERE state = 'queued' AND attempts = 0`)
       .one().n;
@@ -209,12 +273,14 @@ export class JobStore {
 
   /** Note the first delta of the current attempt (for time-to-first-token observations). */
   markFirstToken(id: string, now: number): void {
-    this.sql.exec(
+    // Written at once with the batch that holds the first delta (job-text.ts).
+    if (this.texts.firstToken(id, now)) return;
+    const cursor = this.sql.exec(
       `UPDATE jobs SET first_token_at = ? WHERE id = ? AND first_token_at IS NULL`,
       now,
       id,
     );
-    this.changed(id);
+    if (cursor.rowsWritten > 0) this.patch(id, (row) => (row.first_token_at = now));
   }
 
   /** A job's state and resume grace, without its text (nothing is flushed or read at length). */
@@ -237,13 +303,7 @@ export class JobStore {
     const row = this.withText(read);
     // Bounded in count and size: the rows of running jobs and of jobs just finished are what is
     // read again.
-    const chars = rowChars(row);
-    if (chars > MAX_CACHED_CHARS) return { ...row };
-    if (this.rows.size >= MAX_CACHED_ROWS || this.cachedChars + chars > MAX_CACHED_CHARS) {
-      this.forgetAll();
-    }
-    this.rows.set(id, row);
-    this.cachedChars += chars;
+    this.keep(row);
     return { ...row };
   }
 
@@ -287,6 +347,7 @@ export class JobStore {
    * whole in jobs.text (requeue folds the chunks), so no chunk is read here.
    */
   queued(): JobRow[] {
+    if (this.queuedIds().size === 0) return [];
     return this.sql
       .exec<JobRow>(
         `SELECT * FROM jobs WHERE state = 'queued' ORDER BY attempts > 0 DESC, priority, created_at`,
@@ -304,19 +365,32 @@ export class JobStore {
     const tried = this.tried(row);
     if (!tried.includes(tabId)) tried.push(tabId);
     this.texts.settle(id);
+    const now = Date.now();
+    const triedJson = JSON.stringify(tried);
     this.sql.exec(
       `UPDATE jobs SET state = 'assigned', node_id = ?, attempts = attempts + 1, next_seq = 0,
          tried = ?, updated_at = ?, dispatched_at = ?, first_token_at = NULL,
          attempt_start_chars = ? WHERE id = ?`,
       tabId,
-      JSON.stringify(tried),
-      Date.now(),
+      triedJson,
+      now,
       dispatchedAt,
       // In UTF-16 units, as JavaScript slices the text (SQLite's length() counts code points).
       row.text.length,
       id,
     );
-    this.changed(id);
+    this.stateIs(id, "assigned");
+    this.patch(id, (r) => {
+      r.state = "assigned";
+      r.node_id = tabId;
+      r.attempts += 1;
+      r.next_seq = 0;
+      r.tried = triedJson;
+      r.updated_at = now;
+      r.dispatched_at = dispatchedAt;
+      r.first_token_at = null;
+      r.attempt_start_chars = row.text.length;
+    });
   }
 
   /**
@@ -326,42 +400,63 @@ export class JobStore {
   untried(id: string, tabId: string): void {
     const row = this.get(id);
     if (!row) return;
-    const tried = this.tried(row).filter((t) => t !== tabId);
-    this.sql.exec(`UPDATE jobs SET tried = ? WHERE id = ?`, JSON.stringify(tried), id);
-    this.changed(id);
+    const tried = JSON.stringify(this.tried(row).filter((t) => t !== tabId));
+    this.sql.exec(`UPDATE jobs SET tried = ? WHERE id = ?`, tried, id);
+    this.patch(id, (r) => (r.tried = tried));
   }
 
   /** A requeued job's answer starts again from nothing (job-reading.ts, restartsOnFailover). */
   clearText(id: string): void {
     this.texts.drop(id);
     this.sql.exec(`UPDATE jobs SET text = '', text_bytes = 0 WHERE id = ?`, id);
-    this.changed(id);
+    this.patch(id, (r) => {
+      r.text = "";
+      r.text_bytes = 0;
+    });
   }
 
   /** The tab lost the job (left, failed, stalled): back to the queue, text kept. */
   requeue(id: string, cause: JobError): void {
     // The cause is kept so that, if no tab takes over, the client learns what went wrong first.
     // Its text so far is folded into jobs.text, so waiting jobs never have chunks (queued()).
-    this.texts.fold(id);
-    this.sql.exec(
+    this.texts.fold(id, () => this.rows.get(id)?.text);
+    const now = Date.now();
+    const cursor = this.sql.exec(
       `UPDATE jobs SET state = 'queued', node_id = NULL, error_code = ?, error_message = ?,
          updated_at = ? WHERE id = ? AND state IN ('assigned', 'streaming')`,
       cause.code,
       cause.message,
-      Date.now(),
+      now,
       id,
     );
-    this.changed(id);
+    if (cursor.rowsWritten === 0) return;
+    this.stateIs(id, "queued");
+    this.patch(id, (r) => {
+      r.state = "queued";
+      r.node_id = null;
+      r.error_code = cause.code;
+      r.error_message = cause.message;
+      r.updated_at = now;
+    });
   }
 
   markStreaming(id: string): void {
     this.texts.flush(id);
-    this.sql.exec(
+    // The accept of a job already streaming (a hedge's, or an embedding's next vectors) writes
+    // nothing: the cached row says so without a statement.
+    const held = this.rows.get(id);
+    if (held && held.state !== "assigned") return;
+    const now = Date.now();
+    const cursor = this.sql.exec(
       `UPDATE jobs SET state = 'streaming', updated_at = ? WHERE id = ? AND state = 'assigned'`,
-      Date.now(),
+      now,
       id,
     );
-    this.changed(id);
+    if (cursor.rowsWritten === 0) return;
+    this.patch(id, (r) => {
+      r.state = "streaming";
+      r.updated_at = now;
+    });
   }
 
   /**
@@ -374,8 +469,9 @@ export class JobStore {
   }
 
   finish(id: string, finishReason: FinishReason, usage: Usage): void {
-    this.texts.fold(id);
-    this.sql.exec(
+    this.texts.fold(id, () => this.rows.get(id)?.text);
+    const now = Date.now();
+    const cursor = this.sql.exec(
       // An earlier attempt's error (kept for a failover that never finished) is no longer true.
       `UPDATE jobs SET state = 'done', finish_reason = ?, prompt_tokens = ?, completion_tokens = ?,
          error_code = NULL, error_message = NULL, updated_at = ?
@@ -383,41 +479,66 @@ export class JobStore {
       finishReason,
       usage.prompt_tokens,
       usage.completion_tokens,
-      Date.now(),
+      now,
       id,
     );
-    this.changed(id);
+    if (cursor.rowsWritten === 0) return;
+    this.stateIs(id, "done");
+    this.patch(id, (r) => {
+      r.state = "done";
+      r.finish_reason = finishReason;
+      r.prompt_tokens = usage.prompt_tokens;
+      r.completion_tokens = usage.completion_tokens;
+      r.error_code = null;
+      r.error_message = null;
+      r.updated_at = now;
+    });
   }
 
   fail(id: string, error: JobError): boolean {
-    this.texts.fold(id);
+    this.texts.fold(id, () => this.rows.get(id)?.text);
+    const now = Date.now();
     const cursor = this.sql.exec(
       `UPDATE jobs SET state = 'failed', error_code = ?, error_message = ?, updated_at = ?
        WHERE id = ? AND state NOT IN ('done', 'failed', 'cancelled')`,
       error.code,
       error.message,
-      Date.now(),
+      now,
       id,
     );
-    this.changed(id);
-    return cursor.rowsWritten > 0;
+    if (cursor.rowsWritten === 0) return false;
+    this.stateIs(id, "failed");
+    this.patch(id, (r) => {
+      r.state = "failed";
+      r.error_code = error.code;
+      r.error_message = error.message;
+      r.updated_at = now;
+    });
+    return true;
   }
 
   cancel(id: string): boolean {
-    this.texts.fold(id);
+    this.texts.fold(id, () => this.rows.get(id)?.text);
+    const now = Date.now();
     const cursor = this.sql.exec(
       `UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE id = ?
          AND state NOT IN ('done', 'failed', 'cancelled')`,
-      Date.now(),
+      now,
       id,
     );
-    this.changed(id);
-    return cursor.rowsWritten > 0;
+    if (cursor.rowsWritten === 0) return false;
+    this.stateIs(id, "cancelled");
+    this.patch(id, (r) => {
+      r.state = "cancelled";
+      r.updated_at = now;
+    });
+    return true;
   }
 
   delete(id: string): void {
     this.texts.drop(id);
     this.sql.exec(`DELETE FROM jobs WHERE id = ?`, id);
+    this.stateIs(id, null);
     this.changed(id);
   }
 

@@ -32,6 +32,8 @@ export interface TextPosition {
 
 interface Live extends TextPosition {
   pending: string[];
+  /** The attempt's first token time, written with the next batch (then cleared). */
+  firstTokenAt: number | null;
   /** Index of the next chunk row. */
   nextChunk: number;
 }
@@ -50,14 +52,15 @@ export interface BatchBounds {
 export const DEFAULT_BATCH: BatchBounds = { maxDeltas: 32, maxDelayMs: 100 };
 
 /**
- * Jobs written per statement: three bound parameters each (plus one), within the 100 bound
- * parameters a Durable Object's SQLite allows per statement.
+ * Jobs written per statement: four bound parameters each (plus one) in the counters' UPDATE,
+ * within the 100 bound parameters a Durable Object's SQLite allows per statement.
  */
-const ROWS_PER_STATEMENT = 32;
+const ROWS_PER_STATEMENT = 24;
 
-/** `(?, ?, ?), …` for `rows` rows of three values. */
-function placeholders(rows: number): string {
-  return Array.from({ length: rows }, () => "(?, ?, ?)").join(", ");
+/** `(?, ?, ?), …` for `rows` rows of `columns` values. */
+function placeholders(rows: number, columns = 3): string {
+  const row = `(${Array.from({ length: columns }, () => "?").join(", ")})`;
+  return Array.from({ length: rows }, () => row).join(", ");
 }
 
 /** What loading a job's position needs from the store (the one O(length) read, once per attempt). */
@@ -72,15 +75,34 @@ export interface PositionSource {
   cap: number;
 }
 
+/** What a batch write stored for one job: its text (appended) and counters (set). */
+export interface WrittenBatch {
+  text: string;
+  nextSeq: number;
+  bytes: number;
+  /** The `updated_at` written. */
+  at: number;
+  /** The first token's time, when this batch wrote it (kept if one was already stored). */
+  firstTokenAt: number | null;
+}
+
 export class JobTexts {
   private readonly live = new Map<string, Live>();
   private readonly dirty = new Set<string>();
+  /**
+   * The next chunk index of jobs between attempts whose count this instance knows (a job it
+   * created has none; a settled position had its own), so loading the next position needs no
+   * `max(idx)` read. Dropped when the position loads and when the job's chunks are folded.
+   */
+  private readonly nextChunks = new Map<string, number>();
   private timer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly sql: SqlStorage,
     /** Batch bounds; tests widen them to hold a batch in memory on purpose. */
     readonly bounds: BatchBounds = { ...DEFAULT_BATCH },
+    /** Told of each job's batch once it is written (JobStore keeps its cached row current). */
+    private readonly onWritten?: (id: string, written: WrittenBatch) => void,
   ) {}
 
   /** The job's position, loaded from SQLite on first use after a transition. */
@@ -89,12 +111,15 @@ export class JobTexts {
     if (l) return l;
     const src = load();
     if (!src) return undefined;
-    const next = this.sql
-      .exec<{ n: number }>(
-        `SELECT coalesce(max(idx) + 1, 0) AS n FROM job_chunks WHERE job_id = ?`,
-        id,
-      )
-      .one().n;
+    const next =
+      this.nextChunks.get(id) ??
+      this.sql
+        .exec<{ n: number }>(
+          `SELECT coalesce(max(idx) + 1, 0) AS n FROM job_chunks WHERE job_id = ?`,
+          id,
+        )
+        .one().n;
+    this.nextChunks.delete(id);
     l = {
       nodeId: src.nodeId,
       open: src.open,
@@ -106,6 +131,7 @@ export class JobTexts {
       cap: src.cap,
       resendAsked: null,
       pending: [],
+      firstTokenAt: null,
       nextChunk: next,
     };
     this.live.set(id, l);
@@ -128,6 +154,19 @@ export class JobTexts {
     else if (Number.isFinite(this.bounds.maxDelayMs)) {
       this.timer ??= setTimeout(() => this.flushAll(), this.bounds.maxDelayMs);
     }
+  }
+
+  /**
+   * The attempt's first token arrived at `at`: its batch (that delta included) is written now,
+   * with the time, in the same two statements as any batch. False when the job has no position.
+   */
+  firstToken(id: string, at: number): boolean {
+    const l = this.live.get(id);
+    if (!l) return false;
+    l.firstTokenAt = at;
+    this.dirty.add(id);
+    this.flush(id);
+    return true;
   }
 
   /** Text appended but not yet written, for a read that must see everything. */
@@ -166,30 +205,54 @@ export class JobTexts {
   }
 
   private writeGroup(group: [string, Live][]): void {
+    const texts = group.map(([, l]) => l.pending.join(""));
     const withText = group.filter(([, l]) => l.pending.length > 0);
     if (withText.length) {
       const params: (string | number)[] = [];
-      for (const [id, l] of withText) params.push(id, l.nextChunk++, l.pending.join(""));
+      group.forEach(([id, l], i) => {
+        if (l.pending.length > 0) params.push(id, l.nextChunk++, texts[i]!);
+      });
       this.sql.exec(
         `INSERT INTO job_chunks (job_id, idx, text) VALUES ${placeholders(withText.length)}`,
         ...params,
       );
       for (const [, l] of withText) l.pending = [];
     }
-    const params: (string | number)[] = [Date.now()];
-    for (const [id, l] of group) params.push(id, l.nextSeq, l.bytes);
+    const at = Date.now();
+    const params: (string | number | null)[] = [at];
+    for (const [id, l] of group) params.push(id, l.nextSeq, l.bytes, l.firstTokenAt);
     this.sql.exec(
+      // first_token_at: set once per attempt (assign clears it), as its own UPDATE did before.
       `UPDATE jobs SET next_seq = v.column2, text_bytes = v.column3, updated_at = ?,
-         state = CASE jobs.state WHEN 'assigned' THEN 'streaming' ELSE jobs.state END
-       FROM (VALUES ${placeholders(group.length)}) AS v
+         state = CASE jobs.state WHEN 'assigned' THEN 'streaming' ELSE jobs.state END,
+         first_token_at = coalesce(jobs.first_token_at, v.column4)
+       FROM (VALUES ${placeholders(group.length, 4)}) AS v
        WHERE jobs.id = v.column1`,
       ...params,
     );
+    group.forEach(([id, l], i) => {
+      const firstTokenAt = l.firstTokenAt;
+      l.firstTokenAt = null;
+      this.onWritten?.(id, {
+        text: texts[i]!,
+        nextSeq: l.nextSeq,
+        bytes: l.bytes,
+        at,
+        firstTokenAt,
+      });
+    });
+  }
+
+  /** A job just created: it has no chunk yet. */
+  fresh(id: string): void {
+    this.nextChunks.set(id, 0);
   }
 
   /** The job changes state: its batch is written and its position reloaded on next use. */
   settle(id: string): void {
+    const l = this.live.get(id);
     this.flush(id);
+    if (l) this.nextChunks.set(id, l.nextChunk);
     this.live.delete(id);
   }
 
@@ -205,9 +268,22 @@ export class JobTexts {
     return text;
   }
 
-  /** Fold a finished job's chunks into jobs.text (one rewrite per job, when it ends). */
-  fold(id: string): void {
+  /**
+   * Fold a finished job's chunks into jobs.text (one rewrite per job, when it ends). `whole`: the
+   * job's whole text when the caller holds it current (JobStore's cached row, once this batch is
+   * written), so the chunks need not be read back; an attempt that wrote no chunk folds nothing.
+   */
+  fold(id: string, whole?: () => string | undefined): void {
     this.settle(id);
+    const next = this.nextChunks.get(id);
+    this.nextChunks.delete(id);
+    if (next === 0) return;
+    const known = whole?.();
+    if (known !== undefined) {
+      const deleted = this.sql.exec(`DELETE FROM job_chunks WHERE job_id = ?`, id).rowsWritten;
+      if (deleted > 0) this.sql.exec(`UPDATE jobs SET text = ? WHERE id = ?`, known, id);
+      return;
+    }
     const rest = this.chunks(id);
     if (!rest) return;
     this.sql.exec(`UPDATE jobs SET text = text || ? WHERE id = ?`, rest, id);
@@ -217,6 +293,7 @@ export class JobTexts {
   drop(id: string): void {
     this.live.delete(id);
     this.dirty.delete(id);
+    this.nextChunks.delete(id);
     this.sql.exec(`DELETE FROM job_chunks WHERE job_id = ?`, id);
   }
 }
