@@ -67,6 +67,10 @@ describe("observed speed replaces a claimed one", () => {
       m.sync(liar(id), false, true);
     }
     expect(m.decodeSpeed("k_signed")).toBeLessThan(4);
-    expect(m.decodeSpeed("a_anonymous")).toBe(claimed);
+    // The anonymous one is a new tab again: believed as any tab never timed is (its claim, scaled
+    // by the fleet's learned factors when the fleet runs far from its claims: fleetPrior).
+    m.sync(liar("a_never_seen"), false, true);
+    expect(m.decodeSpeed("a_anonymous")).toBe(m.decodeSpeed("a_never_seen"));
+    expect(m.decodeSpeed("a_anonymous")).toBeGreaterThan(100 * m.decodeSpeed("k_signed"));
   });
 });

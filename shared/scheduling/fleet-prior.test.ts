@@ -25,11 +25,11 @@ describe("the fleet's learned speeds as the prior of a tab never timed", () => {
   it("a tab never timed runs at the fleet's median factors; before any tab is timed, at its benchmark", () => {
     const tracker = new SpeedTracker({ fastStart: true });
     expect(tracker.correct(tab("new")).prefillTokensPerSec).toBe(1000);
-    // Three tabs that prefill at a tenth of their benchmark and decode at half of it.
-    for (const id of ["a", "b", "c"]) tracker.observe(tab(id), timed(100, 1000, 200));
+    // Three tabs that prefill at a tenth of their benchmark and decode at a quarter of it.
+    for (const id of ["a", "b", "c"]) tracker.observe(tab(id), timed(100, 1000, 400));
     const corrected = tracker.correct(tab("new"));
     expect(corrected.prefillTokensPerSec).toBeCloseTo(100);
-    expect(corrected.decodeTokensPerSec).toBeCloseTo(50);
+    expect(corrected.decodeTokensPerSec).toBeCloseTo(25);
     // The new tab's own record, once timed, is its own.
     tracker.observe(tab("new"), timed(100, 100));
     expect(tracker.correct(tab("new")).prefillTokensPerSec).toBeCloseTo(1000);
@@ -43,12 +43,12 @@ describe("the fleet's learned speeds as the prior of a tab never timed", () => {
     expect(tracker.correct(tab("new")).prefillTokensPerSec).toBeCloseTo(100);
   });
 
-  it("leaves benchmarks as they are while the fleet runs within 1.5× of them, and catches up when it drifts out", () => {
+  it("leaves benchmarks as they are while the fleet runs within 3× of them, and catches up when it drifts out", () => {
     const s = new Scheduler({ staleAfterMs: Infinity });
     s.put(tab("fresh"), OPEN);
     for (const id of ["a", "b", "c"]) {
       s.put(tab(id), OPEN);
-      s.observe(id, timed(100, 125)); // 0.8× their benchmarks: each tab's own error
+      s.observe(id, timed(100, 250)); // 0.4× their benchmarks: each tab's own error
     }
     expect(s.corrected("fresh")!.prefillTokensPerSec).toBe(1000);
     for (const id of ["d", "e", "f", "g"]) {

@@ -57,8 +57,7 @@ describe("chooseHedge", () => {
   });
 
   it("with untimedSpeedShare, ranks an untimed second by its bad case against the timed ones", () => {
-    // Untimed tabs at their benchmarks' word, as this option supposes (not the fleet's factors).
-    const s = new Scheduler({ staleAfterMs: Infinity, fleetPrior: false });
+    const s = new Scheduler({ staleAfterMs: Infinity });
     s.put(tab("new", 2000), open); // 250 ms of prefill believed: chosen
     s.put(tab("untimed-fast", 1800), open); // 278 ms believed, 463 ms at 0.6 of its benchmark
     s.put(tab("known", 500), open);

@@ -54,7 +54,7 @@ export interface SpeedTrackerOptions {
    * the same way for every tab (a short kernel against a whole model's prefill): in the real-engine
    * test on SwiftShader the timed tab's factor sat at its 0.05 floor, and a second, never-timed tab
    * of the same machine then won a follow-up turn from the tab holding its history. The median, so
-   * a few tabs that lie about their own prefill time do not move it. A median within PRIOR_BAND of
+   * a few tabs that lie about their own prefill time do not move it. A median within PRIOR_BAND (3×) of
    * 1 leaves benchmarks as they are: that is each tab's own error, which only timing the tab
    * finds (bench:geo, whose benchmarks are off by a log-normal error per tab, measured slightly
    * worse with every median applied: untimed tabs believed slower were tried later). Default true.
@@ -67,7 +67,7 @@ export const FLEET_TABS = 256;
 /** How far the fleet's factors move before untimed tabs are corrected again (`priorMoved`). */
 const PRIOR_STEP = 0.1;
 /** Fleet medians between 1/PRIOR_BAND and PRIOR_BAND are taken as 1 (see `fleetPrior`). */
-const PRIOR_BAND = 1.5;
+const PRIOR_BAND = 3;
 const UNIT = { prefill: 1, decode: 1 };
 const banded = (factor: number) => (factor > 1 / PRIOR_BAND && factor < PRIOR_BAND ? 1 : factor);
 
