@@ -92,26 +92,7 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
     await this.ready();
     if (this.row()) return null;
     const now = Date.now();
-    this.sql.exec(
-      `INSERT INTO client VALUES (1, ?, ?, ?, 0, ?, ?, ?, ?)`,
-      keyHash,
-      name,
-      now,
-      limits.rpm,
-      limits.concurrent,
-      limits.rpm,
-      now,
-    );
-    this.cached = {
-      key_hash: keyHash,
-      name,
-      created: now,
-      revoked: 0,
-      rpm: limits.rpm,
-      concurrent: limits.concurrent,
-      tokens: limits.rpm,
-      refilled_at: now,
-    };
+    this.insertRow(keyHash, name, limits, now);
     await keyDirectoryStub(this.env, id).registerKey(id, keyHash, false);
     return { id, name, created: now, revoked: false, limits };
   }
@@ -199,27 +180,36 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
     }
   }
 
+  /** Write this client's one row, full bucket, and keep it as the cached row. */
+  private insertRow(keyHash: string | null, name: string, limits: ClientLimits, now: number): void {
+    this.cached = {
+      key_hash: keyHash,
+      name,
+      created: now,
+      revoked: 0,
+      rpm: limits.rpm,
+      concurrent: limits.concurrent,
+      tokens: limits.rpm,
+      refilled_at: now,
+    };
+    const r = this.cached;
+    this.sql.exec(
+      `INSERT INTO client VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      r.key_hash,
+      r.name,
+      r.created,
+      r.revoked,
+      r.rpm,
+      r.concurrent,
+      r.tokens,
+      r.refilled_at,
+    );
+  }
+
   private ensureAnonymous(limits: ClientLimits, now: number): void {
     const row = this.row();
     if (!row) {
-      this.sql.exec(
-        `INSERT INTO client VALUES (1, NULL, 'anonymous', ?, 0, ?, ?, ?, ?)`,
-        now,
-        limits.rpm,
-        limits.concurrent,
-        limits.rpm,
-        now,
-      );
-      this.cached = {
-        key_hash: null,
-        name: "anonymous",
-        created: now,
-        revoked: 0,
-        rpm: limits.rpm,
-        concurrent: limits.concurrent,
-        tokens: limits.rpm,
-        refilled_at: now,
-      };
+      this.insertRow(null, "anonymous", limits, now);
     } else if (row.rpm !== limits.rpm || row.concurrent !== limits.concurrent) {
       this.sql.exec(`UPDATE client SET rpm = ?, concurrent = ?`, limits.rpm, limits.concurrent);
       row.rpm = limits.rpm;
