@@ -176,6 +176,20 @@ export class JobStore {
     this.keep(held);
   }
 
+  /**
+   * This object's UPDATE just wrote these values to the job's row: the waiting line (when the
+   * state is among them) and the cached copy take them too.
+   */
+  private wrote(id: string, values: Partial<JobRow>): void {
+    if (values.state !== undefined) this.stateIs(id, values.state);
+    this.patch(id, (row) => Object.assign(row, values));
+  }
+
+  /** Fold the job's chunks into jobs.text, from the cached row's whole text when it is held. */
+  private fold(id: string): void {
+    this.texts.fold(id, () => this.rows.get(id)?.text);
+  }
+
   /** Cache a row that is current, within the cache's bounds. */
   private keep(row: JobRow): void {
     this.changed(row.id);
@@ -280,7 +294,7 @@ export class JobStore {
       now,
       id,
     );
-    if (cursor.rowsWritten > 0) this.patch(id, (row) => (row.first_token_at = now));
+    if (cursor.rowsWritten > 0) this.wrote(id, { first_token_at: now });
   }
 
   /** A job's state and resume grace, without its text (nothing is flushed or read at length). */
@@ -379,17 +393,16 @@ export class JobStore {
       row.text.length,
       id,
     );
-    this.stateIs(id, "assigned");
-    this.patch(id, (r) => {
-      r.state = "assigned";
-      r.node_id = tabId;
-      r.attempts += 1;
-      r.next_seq = 0;
-      r.tried = triedJson;
-      r.updated_at = now;
-      r.dispatched_at = dispatchedAt;
-      r.first_token_at = null;
-      r.attempt_start_chars = row.text.length;
+    this.wrote(id, {
+      state: "assigned",
+      node_id: tabId,
+      attempts: row.attempts + 1,
+      next_seq: 0,
+      tried: triedJson,
+      updated_at: now,
+      dispatched_at: dispatchedAt,
+      first_token_at: null,
+      attempt_start_chars: row.text.length,
     });
   }
 
@@ -402,24 +415,21 @@ export class JobStore {
     if (!row) return;
     const tried = JSON.stringify(this.tried(row).filter((t) => t !== tabId));
     this.sql.exec(`UPDATE jobs SET tried = ? WHERE id = ?`, tried, id);
-    this.patch(id, (r) => (r.tried = tried));
+    this.wrote(id, { tried });
   }
 
   /** A requeued job's answer starts again from nothing (job-reading.ts, restartsOnFailover). */
   clearText(id: string): void {
     this.texts.drop(id);
     this.sql.exec(`UPDATE jobs SET text = '', text_bytes = 0 WHERE id = ?`, id);
-    this.patch(id, (r) => {
-      r.text = "";
-      r.text_bytes = 0;
-    });
+    this.wrote(id, { text: "", text_bytes: 0 });
   }
 
   /** The tab lost the job (left, failed, stalled): back to the queue, text kept. */
   requeue(id: string, cause: JobError): void {
     // The cause is kept so that, if no tab takes over, the client learns what went wrong first.
     // Its text so far is folded into jobs.text, so waiting jobs never have chunks (queued()).
-    this.texts.fold(id, () => this.rows.get(id)?.text);
+    this.fold(id);
     const now = Date.now();
     const cursor = this.sql.exec(
       `UPDATE jobs SET state = 'queued', node_id = NULL, error_code = ?, error_message = ?,
@@ -430,13 +440,12 @@ export class JobStore {
       id,
     );
     if (cursor.rowsWritten === 0) return;
-    this.stateIs(id, "queued");
-    this.patch(id, (r) => {
-      r.state = "queued";
-      r.node_id = null;
-      r.error_code = cause.code;
-      r.error_message = cause.message;
-      r.updated_at = now;
+    this.wrote(id, {
+      state: "queued",
+      node_id: null,
+      error_code: cause.code,
+      error_message: cause.message,
+      updated_at: now,
     });
   }
 
@@ -452,11 +461,7 @@ export class JobStore {
       now,
       id,
     );
-    if (cursor.rowsWritten === 0) return;
-    this.patch(id, (r) => {
-      r.state = "streaming";
-      r.updated_at = now;
-    });
+    if (cursor.rowsWritten > 0) this.wrote(id, { state: "streaming", updated_at: now });
   }
 
   /**
@@ -469,7 +474,7 @@ export class JobStore {
   }
 
   finish(id: string, finishReason: FinishReason, usage: Usage): void {
-    this.texts.fold(id, () => this.rows.get(id)?.text);
+    this.fold(id);
     const now = Date.now();
     const cursor = this.sql.exec(
       // An earlier attempt's error (kept for a failover that never finished) is no longer true.
@@ -483,20 +488,19 @@ export class JobStore {
       id,
     );
     if (cursor.rowsWritten === 0) return;
-    this.stateIs(id, "done");
-    this.patch(id, (r) => {
-      r.state = "done";
-      r.finish_reason = finishReason;
-      r.prompt_tokens = usage.prompt_tokens;
-      r.completion_tokens = usage.completion_tokens;
-      r.error_code = null;
-      r.error_message = null;
-      r.updated_at = now;
+    this.wrote(id, {
+      state: "done",
+      finish_reason: finishReason,
+      prompt_tokens: usage.prompt_tokens,
+      completion_tokens: usage.completion_tokens,
+      error_code: null,
+      error_message: null,
+      updated_at: now,
     });
   }
 
   fail(id: string, error: JobError): boolean {
-    this.texts.fold(id, () => this.rows.get(id)?.text);
+    this.fold(id);
     const now = Date.now();
     const cursor = this.sql.exec(
       `UPDATE jobs SET state = 'failed', error_code = ?, error_message = ?, updated_at = ?
@@ -507,18 +511,17 @@ export class JobStore {
       id,
     );
     if (cursor.rowsWritten === 0) return false;
-    this.stateIs(id, "failed");
-    this.patch(id, (r) => {
-      r.state = "failed";
-      r.error_code = error.code;
-      r.error_message = error.message;
-      r.updated_at = now;
+    this.wrote(id, {
+      state: "failed",
+      error_code: error.code,
+      error_message: error.message,
+      updated_at: now,
     });
     return true;
   }
 
   cancel(id: string): boolean {
-    this.texts.fold(id, () => this.rows.get(id)?.text);
+    this.fold(id);
     const now = Date.now();
     const cursor = this.sql.exec(
       `UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE id = ?
@@ -527,11 +530,7 @@ export class JobStore {
       id,
     );
     if (cursor.rowsWritten === 0) return false;
-    this.stateIs(id, "cancelled");
-    this.patch(id, (r) => {
-      r.state = "cancelled";
-      r.updated_at = now;
-    });
+    this.wrote(id, { state: "cancelled", updated_at: now });
     return true;
   }
 
