@@ -11,7 +11,8 @@
  *        [--loads 0.3,0.7,0.95] [--seed N] [--idle-preference 1.5] [--max-queued 1]
  *        [--spill-margin 1.1] [--run-lengths 0|1] [--run-length-quantile 0.9]
  *        [--spare-fast 0|1] [--spare-fast-from 900] [--spare-below-tokens 1000] [--fleet-prior 0|1]
- *        [--spare-within-ms 600] [--spare-idle-share 0.5]
+ *        [--spare-within-ms 600] [--spare-idle-share 0.5] [--spare-long-share 0.05]
+ *        [--spare-mix 0.5] [--spare-mix-within-ms 300]   (the Scheduler's flags: every part)
  *        [--conversations 1500] [--conversation-loads 0.3,0.7] [--hold-weight 3] [--miss-weight 3]
  *        [--hedging-requests 10000] [--hedging-load 0.5] [--churn 0.02]
  *        [--parts load,conversations,hedging]
@@ -22,7 +23,14 @@
  * and without hedging, same arrivals.
  */
 import { createRng } from "../shared/scheduling/prng.js";
-import { numberFlag, numberList, percentile, printTable, readFlags } from "./sim/flags.js";
+import {
+  numberFlag,
+  numberList,
+  percentile,
+  printTable,
+  readFlags,
+  schedulerFlags,
+} from "./sim/flags.js";
 import {
   leastLoadedPolicy,
   nearestIdlePolicy,
@@ -43,32 +51,7 @@ const tabCount = numberFlag(flags, "tabs", 2000);
 const requestCount = numberFlag(flags, "requests", 20_000);
 const loads = numberList(flags, "loads", [0.3, 0.7, 0.95]);
 const seed = numberFlag(flags, "seed", Date.now() % 1_000_000);
-const policyOptions = {
-  ...(flags.has("idle-preference")
-    ? { idlePreference: numberFlag(flags, "idle-preference", 1.5) }
-    : {}),
-  ...(flags.has("max-queued") ? { maxQueued: numberFlag(flags, "max-queued", 1) } : {}),
-  ...(flags.has("run-lengths")
-    ? { learnRunLengths: numberFlag(flags, "run-lengths", 1) === 1 }
-    : {}),
-  ...(flags.has("run-length-quantile")
-    ? { runLengthQuantile: numberFlag(flags, "run-length-quantile", 0.9) }
-    : {}),
-  ...(flags.has("spare-fast") ? { spareFast: numberFlag(flags, "spare-fast", 1) === 1 } : {}),
-  ...(flags.has("fleet-prior") ? { fleetPrior: numberFlag(flags, "fleet-prior", 1) === 1 } : {}),
-  ...(flags.has("spare-idle-share")
-    ? { spareIdleShare: numberFlag(flags, "spare-idle-share", 0.5) }
-    : {}),
-  ...(flags.has("spare-fast-from")
-    ? { spareFastFromPrefill: numberFlag(flags, "spare-fast-from", 1000) }
-    : {}),
-  ...(flags.has("spare-below-tokens")
-    ? { spareBelowTokens: numberFlag(flags, "spare-below-tokens", 1000) }
-    : {}),
-  ...(flags.has("spare-within-ms")
-    ? { spareWithinMs: numberFlag(flags, "spare-within-ms", 300) }
-    : {}),
-};
+const policyOptions = schedulerFlags(flags);
 /** Only for the per-region row (shared/scheduling/spillover.ts DEFAULT_SPILL_MARGIN). */
 const regionalOptions = flags.has("spill-margin")
   ? { spillMargin: numberFlag(flags, "spill-margin", 1.1) }

@@ -5,14 +5,12 @@
  *   node scripts/sim/run-ts.mjs scripts/bench-hedging.ts [--seed N] [--tabs 2000]
  *        [--hedging-requests 10000] [--hedging-load 0.5] [--churn 0.02] [--diagnose]
  *        [--hedge-below-samples 1] [--hedge-ratio 2] [--hedge-untimed-share S] [--hedge-time-losers 0|1]
- *        [--hedging-move 0|1] [--run-lengths 0|1] [--run-length-quantile 0.7] [--idle-preference 1]
- *        [--spare-fast 0|1] [--spare-mix 0.5] [--spare-mix-within 300] [--spare-below 1000]
- *        [--spare-within 600] [--spare-from 900] [--spare-idle 0.5] [--spare-long 0.05]
+ *        [--hedging-move 0|1] and the Scheduler's flags (bench-geo.ts, scripts/sim/flags.ts
+ *        `schedulerFlags`: --run-lengths, --idle-preference, --spare-*, --fleet-prior …)
  *
  * The hedge flags override DEFAULT_HEDGE_POLICY (shared/scheduling/hedging.ts) field by field;
- * `--run-lengths`, `--run-length-quantile` and `--idle-preference` the Scheduler's defaults;
- * `--spare-*` the sparing options (`--spare-mix 0`: the relative rule off, the world before
- * s9-hedge); `--hedging-move 0` stops tabs turning idle from taking queued jobs (the world before s8-hedge).
+ * the Scheduler's flags its defaults, as in bench:geo (`--spare-mix 0`: the relative sparing rule
+ * off, the world before s9-hedge); `--hedging-move 0` stops tabs turning idle from taking queued jobs (the world before s8-hedge).
  * `--diagnose` also prints p99 ÷ p50 by prompt size.
  */
 import { createRng } from "../shared/scheduling/prng.js";

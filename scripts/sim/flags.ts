@@ -1,3 +1,5 @@
+import type { SchedulerOptions } from "../../shared/scheduling/scheduler.js";
+
 /** Minimal `--name value` / `--name=value` flag reading for the benchmark scripts. */
 export function readFlags(argv: readonly string[]): Map<string, string> {
   const flags = new Map<string, string>();
@@ -44,4 +46,39 @@ export function printTable(header: string[], rows: string[][]): void {
   console.log(line(header));
   console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
   for (const row of rows) console.log(line(row));
+}
+
+/** Scheduler options set by a number, by flag (bench:geo's parts and bench:hedging alike). */
+const SCHEDULER_NUMBERS = {
+  "idle-preference": "idlePreference",
+  "max-queued": "maxQueued",
+  "run-length-quantile": "runLengthQuantile",
+  "spare-fast-from": "spareFastFromPrefill",
+  "spare-below-tokens": "spareBelowTokens",
+  "spare-within-ms": "spareWithinMs",
+  "spare-idle-share": "spareIdleShare",
+  "spare-long-share": "spareLongShare",
+  "spare-mix": "spareMixQuantile",
+  "spare-mix-within-ms": "spareMixWithinMs",
+} as const;
+/** Scheduler options switched by 0 or 1, by flag. */
+const SCHEDULER_SWITCHES = {
+  "run-lengths": "learnRunLengths",
+  "spare-fast": "spareFast",
+  "fleet-prior": "fleetPrior",
+} as const;
+
+/**
+ * The Scheduler's options from bench flags, each overriding its default only when given: one flag
+ * name per option, whichever benchmark or part runs the scheduler.
+ */
+export function schedulerFlags(flags: Map<string, string>): Omit<SchedulerOptions, "staleAfterMs"> {
+  const options: Record<string, number | boolean> = {};
+  for (const [flag, option] of Object.entries(SCHEDULER_NUMBERS)) {
+    if (flags.has(flag)) options[option] = numberFlag(flags, flag, Number.NaN);
+  }
+  for (const [flag, option] of Object.entries(SCHEDULER_SWITCHES)) {
+    if (flags.has(flag)) options[option] = numberFlag(flags, flag, 1) === 1;
+  }
+  return options;
 }

@@ -9,7 +9,7 @@ import {
   type HedgePolicy,
 } from "../../shared/scheduling/hedging.js";
 import { seedSpeeds } from "../../edge/region/tab-matcher.js";
-import { numberFlag, percentile, printTable } from "./flags.js";
+import { numberFlag, percentile, printTable, schedulerFlags } from "./flags.js";
 import { printBands, printTail, type TtftTrace } from "./hedging-tail.js";
 import {
   fleetCapacityPerMs,
@@ -515,33 +515,7 @@ export function hedgingFlags(flags: Map<string, string>) {
     churnPerRequest: numberFlag(flags, "churn", 0.02),
     diagnose: flags.has("diagnose"),
     moveQueued: numberFlag(flags, "hedging-move", 1) === 1,
-    scheduler: {
-      ...(flags.has("idle-preference")
-        ? { idlePreference: numberFlag(flags, "idle-preference", 1.1) }
-        : {}),
-      ...(flags.has("run-lengths")
-        ? { learnRunLengths: numberFlag(flags, "run-lengths", 1) === 1 }
-        : {}),
-      ...(flags.has("run-length-quantile")
-        ? { runLengthQuantile: numberFlag(flags, "run-length-quantile", 0.9) }
-        : {}),
-      ...(flags.has("spare-fast") ? { spareFast: numberFlag(flags, "spare-fast", 1) === 1 } : {}),
-      ...(flags.has("spare-below")
-        ? { spareBelowTokens: numberFlag(flags, "spare-below", 1000) }
-        : {}),
-      ...(flags.has("spare-within")
-        ? { spareWithinMs: numberFlag(flags, "spare-within", 600) }
-        : {}),
-      ...(flags.has("spare-from")
-        ? { spareFastFromPrefill: numberFlag(flags, "spare-from", 900) }
-        : {}),
-      ...(flags.has("spare-idle") ? { spareIdleShare: numberFlag(flags, "spare-idle", 0.5) } : {}),
-      ...(flags.has("spare-long") ? { spareLongShare: numberFlag(flags, "spare-long", 0.05) } : {}),
-      ...(flags.has("spare-mix") ? { spareMixQuantile: numberFlag(flags, "spare-mix", 0.5) } : {}),
-      ...(flags.has("spare-mix-within")
-        ? { spareMixWithinMs: numberFlag(flags, "spare-mix-within", 300) }
-        : {}),
-    },
+    scheduler: schedulerFlags(flags),
     policy: {
       ...(flags.has("hedge-below-samples")
         ? { uncertainBelowSamples: numberFlag(flags, "hedge-below-samples", 1) }
