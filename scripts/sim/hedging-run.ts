@@ -75,9 +75,6 @@ export interface HedgingOutcome {
   /** Prefill done by cancelled hedges ÷ prefill done for answers that were delivered. */
   extraPrefill: number;
   hedgedShare: number;
-  /** Jobs a tab that turned idle raced (`raceFrom`), and how often it won. */
-  racedShare: number;
-  raceWon: number;
   /** Of hedged requests, how often the second tab won. */
   secondWon: number;
   /** Per measured request, when asked for (`diagnose`). */
@@ -102,8 +99,6 @@ function runOnce(
   schedulerOptions: SchedulerOptions = {},
   moveQueued = true,
 ): HedgingOutcome {
-  const raceGainMs =
-    hedge === true && policy.raceFromIdleGainMs > 0 ? policy.raceFromIdleGainMs : null;
   const scheduler = new Scheduler({
     staleAfterMs: Number.POSITIVE_INFINITY,
     ...schedulerOptions,
@@ -148,18 +143,7 @@ function runOnce(
     jobId: string;
     observe?: () => void;
     finished?: boolean;
-    /** Set when the job was cancelled before this end (a race took it: `raceFrom`). */
-    ref?: object;
   }>();
-  const cancelled = new Set<object>();
-  type Running = ReturnType<typeof timing> & { i: number; id: string };
-  /** Jobs answering now, for `raceFrom`: where, their TTFT's slot, their end event. */
-  const live = new Map<
-    string,
-    { w: Running; req: SimRequest; ttftIdx: number; ref: object; raced: boolean }
-  >();
-  let races = 0;
-  let raceWon = 0;
   const ttfts: number[] = [];
   const traces: TtftTrace[] = [];
   let wasted = 0;
@@ -170,12 +154,7 @@ function runOnce(
   /** Jobs queued behind a running one: the tab's running job ends then, and how to start it. */
   const queued = new Map<
     string,
-    {
-      req: SimRequest;
-      mreq: MatchRequest;
-      aheadEnd: number;
-      start: (tab: number, at: number) => void;
-    }
+    { req: SimRequest; aheadEnd: number; start: (tab: number, at: number) => void }
   >();
   let nextReplacement = 0;
   let jobSeq = 0;
@@ -183,8 +162,7 @@ function runOnce(
   const endsUntil = (t: number) => {
     while (ends.size > 0 && ends.peekBound() <= t) {
       const at = ends.peekBound();
-      const { tab, jobId, observe, finished, ref } = ends.pop()!;
-      if (ref && cancelled.has(ref)) continue;
+      const { tab, jobId, observe, finished } = ends.pop()!;
       observe?.();
       const next = scheduler.left(ids[tab]!, jobId, at, { finished: finished ?? false });
       const starting = next !== null ? queued.get(next) : undefined;
@@ -196,77 +174,21 @@ function runOnce(
       replaceIfIdle(tab);
       if (scheduler.jobsAhead(ids[tab]!) > 0) continue;
       if (waiting.length > 0) place(waiting.shift()!, at);
-      else if (!takeQueued(tab, at)) raceFrom(tab, at);
-    }
-  };
-
-  /**
-   * A tab turned idle with nothing to take: it races a job still prefilling on a slower tab when
-   * it would bring its first token sooner (Scheduler.raceToTake; HedgePolicy.raceFromIdleGainMs).
-   * The first delta to reach the Region object wins; the other tab is cancelled then.
-   */
-  const raceFrom = (k: number, at: number) => {
-    if (raceGainMs === null) return;
-    const open = (id: string) => {
-      const j = live.get(id);
-      return j !== undefined && !j.raced && j.w.atRegion > at;
-    };
-    const pick = scheduler.raceToTake(ids[k]!, at, open, raceGainMs);
-    const job = pick ? live.get(pick.jobId) : undefined;
-    if (!pick || !job) return;
-    job.raced = true;
-    races++;
-    const { w, req } = job;
-    const h: Running = { i: k, id: ids[k]!, ...timing(k, req, at) };
-    const raceId = `${pick.jobId}~race`;
-    scheduler.assigned(h.id, raceId, req, at);
-    const [win, lose] = h.atRegion < w.atRegion ? [h, w] : [w, h];
-    const cancelAt = Math.max(lose.start, win.atRegion + tabs[lose.i]!.trueSocketRttMs / 2);
-    const busy = Math.min(lose.prefillMs + lose.decodeMs, cancelAt - lose.start);
-    wasted += (Math.min(busy, lose.prefillMs) / lose.prefillMs) * req.promptTokens;
-    if (win === h) {
-      raceWon++;
-      ttfts[job.ttftIdx] =
-        h.atRegion - req.arrivalMs + trueNetworkMs(req, tabs[k]!) - tabs[k]!.trueSocketRttMs;
-      cancelled.add(job.ref);
-      // A job queued behind the cancelled one starts at the cancel (endsUntil sets freeAt).
-      if (scheduler.jobsAhead(w.id) <= 1) freeAt[w.i] = w.start + busy;
-      ends.push(w.start + busy, { tab: w.i, jobId: pick.jobId });
-      const end = h.start + h.prefillMs + h.decodeMs;
-      freeAt[k] = end;
-      ends.push(end, {
-        tab: k,
-        jobId: raceId,
-        finished: true,
-        observe: () =>
-          scheduler.observe(h.id, {
-            clientLocation: req.client,
-            timedAt: "tab",
-            promptTokens: req.promptTokens,
-            ttftMs: tabs[k]!.trueSocketRttMs + h.prefillMs,
-            prefillMs: h.prefillMs,
-            completionTokens: req.completionTokens,
-            decodeMs: h.decodeMs,
-          }),
-      });
-    } else {
-      freeAt[k] = h.start + busy;
-      ends.push(h.start + busy, { tab: k, jobId: raceId });
+      else takeQueued(tab, at);
     }
   };
 
   /** A tab turned idle with nothing waiting: it takes a queued job it would start sooner. */
-  const takeQueued = (tab: number, at: number): boolean => {
-    if (!moveQueued) return false;
+  const takeQueued = (tab: number, at: number) => {
+    if (!moveQueued) return;
     const take = scheduler.queuedToTake(ids[tab]!, at);
     const job = take ? queued.get(take.jobId) : undefined;
-    if (!take || !job) return false;
+    if (!take || !job) return;
     queued.delete(take.jobId);
     scheduler.left(take.fromTabId, take.jobId, at);
     freeAt[byId.get(take.fromTabId)!] = job.aheadEnd;
-    scheduler.assigned(ids[tab]!, take.jobId, job.req, at, job.mreq);
+    scheduler.assigned(ids[tab]!, take.jobId, job.req, at);
     job.start(tab, at);
-    return true;
   };
 
   /** Where the first token would reach the Region object, and the job's timing on tab i. */
@@ -324,10 +246,6 @@ function runOnce(
     const record = (w: Runner, timed: boolean) => {
       const ttft =
         w.atRegion - req.arrivalMs + trueNetworkMs(req, tabs[w.i]!) - tabs[w.i]!.trueSocketRttMs;
-      const ref = {};
-      if (raceGainMs !== null) {
-        live.set(jobId, { w, req, ttftIdx: ttfts.length, ref, raced: second !== null });
-      }
       ttfts.push(ttft);
       if (diagnose) {
         const first = w.i === winner.i ? (runners.find((r) => r.id === match.tab.id) ?? w) : w;
@@ -360,7 +278,6 @@ function runOnce(
         tab: w.i,
         jobId,
         finished: true,
-        ref,
         ...(timed
           ? {
               observe: () =>
@@ -386,13 +303,12 @@ function runOnce(
       freeAt[winner.i] = winnerEnd;
       queued.set(jobId, {
         req,
-        mreq,
         aheadEnd: winner.start,
         start: (i, at) => record({ i, id: ids[i]!, ...timing(i, req, at) }, i !== winner.i),
       });
       return;
     }
-    scheduler.assigned(winner.id, jobId, req, now, mreq);
+    scheduler.assigned(winner.id, jobId, req, now);
     // As the Region object: jobs that waited are not timed.
     record(winner, winner.start === now);
     if (loser) {
@@ -457,8 +373,6 @@ function runOnce(
     p99: percentile(measured, 99),
     extraPrefill: wasted / delivered,
     hedgedShare: hedged / requests.length,
-    racedShare: races / requests.length,
-    raceWon: races ? raceWon / races : 0,
     secondWon: hedged ? secondWon / hedged : 0,
     ...(diagnose ? { traces: traces.slice(Math.floor(traces.length * 0.1)) } : {}),
   };
@@ -572,11 +486,6 @@ export function runHedging(opts: {
     ],
     rows,
   );
-  if (hedged.racedShare > 0) {
-    console.log(
-      `raced from idle tabs: ${pct(hedged.racedShare)} of requests, the idle tab won ${pct(hedged.raceWon)}`,
-    );
-  }
   for (const r of [plain, hedged, oracle]) {
     if (r.traces) printTail(r.name, r.traces, r !== oracle);
   }
@@ -616,9 +525,6 @@ export function hedgingFlags(flags: Map<string, string>) {
         : {}),
       ...(flags.has("hedge-untimed-share")
         ? { untimedSpeedShare: numberFlag(flags, "hedge-untimed-share", 0) }
-        : {}),
-      ...(flags.has("hedge-race-gain")
-        ? { raceFromIdleGainMs: numberFlag(flags, "hedge-race-gain", 0) }
         : {}),
       ...(flags.has("hedge-time-losers")
         ? { timeLosers: numberFlag(flags, "hedge-time-losers", 0) === 1 }

@@ -35,12 +35,6 @@ export interface HedgePolicy {
    * every race it is put in, is never timed, and keeps being chosen first.
    */
   timeLosers: boolean;
-  /**
-   * A tab that turns idle with nothing waiting and no queued job to take races a running job of a
-   * budgeted request that has not sent its first token, when it would bring that token at least
-   * this many ms sooner than the job's own tab is expected to (Scheduler.raceToTake); 0: never.
-   */
-  raceFromIdleGainMs: number;
 }
 
 export const DEFAULT_HEDGE_POLICY: HedgePolicy = {
@@ -48,7 +42,6 @@ export const DEFAULT_HEDGE_POLICY: HedgePolicy = {
   maxEstimateRatio: 2,
   untimedSpeedShare: 0,
   timeLosers: true,
-  raceFromIdleGainMs: 0,
 };
 
 /** Whether this request on this tab is worth racing against a second tab. */

@@ -204,14 +204,6 @@ export class Scheduler {
   private readonly queueBehindUntimed: boolean;
   /** Jobs waiting behind another tab's running job, with their requests (queuedToTake). */
   private readonly queuedJobs = new Map<string, { tabId: string; req: MatchRequest }>();
-  /**
-   * Running jobs whose clients set a latency budget, with their requests and starts: what a tab
-   * that turns idle may race (`raceToTake`).
-   */
-  private readonly budgeted = new Map<
-    string,
-    { tabId: string; req: MatchRequest; startedAtMs: number }
-  >();
   /** Queued chat turns (see `assigned`), protected once they start. */
   private readonly queuedTurns = new Map<string, JobSize>();
   /** Expected ends of running jobs, to notice the ones that run late. */
@@ -297,7 +289,6 @@ export class Scheduler {
     for (const id of this.loads.get(tabId)?.ids() ?? []) this.queuedTurns.delete(id);
     this.loads.delete(tabId);
     for (const [jobId, q] of this.queuedJobs) if (q.tabId === tabId) this.queuedJobs.delete(jobId);
-    for (const [jobId, b] of this.budgeted) if (b.tabId === tabId) this.budgeted.delete(jobId);
     if (!opts.keepLearned) this.tracker.forget(tabId);
     this.drop(tabId);
   }
@@ -574,9 +565,6 @@ export class Scheduler {
     const where = load.add(jobId, this.serviceMs(tabId, expected), nowMs);
     if (where === "run") this.started(tabId, nowMs);
     else if (req) this.queuedJobs.set(jobId, { tabId, req });
-    if (where === "run" && req?.latencyBudgetMs !== undefined) {
-      this.budgeted.set(jobId, { tabId, req, startedAtMs: nowMs });
-    }
     if (turn?.chat) {
       if (where === "run") this.protectRunning(tabId, jobId, expected);
       else this.queuedTurns.set(jobId, expected);
@@ -618,11 +606,6 @@ export class Scheduler {
     if (ran) this.runLengths?.record(nowMs - ran.startedAtMs, ran.estimateMs);
     const next = load.remove(jobId, nowMs);
     this.queuedJobs.delete(jobId);
-    this.budgeted.delete(jobId);
-    const nextReq = next ? this.queuedJobs.get(next)?.req : undefined;
-    if (next && nextReq?.latencyBudgetMs !== undefined) {
-      this.budgeted.set(next, { tabId, req: nextReq, startedAtMs: nowMs });
-    }
     // A running turn that left without served() (failed, cancelled, moved) leaves no history.
     if (this.penalty.get(tabId)?.jobId === jobId) this.penalty.delete(tabId);
     if (next) this.queuedJobs.delete(next);
@@ -655,36 +638,6 @@ export class Scheduler {
       const waiting = { ...there, queue: { jobsAhead: 1, freeAtMs: endMs } };
       let gain = scoreTab(waiting, req, nowMs).objectiveMs - scoreTab(here, req, nowMs).objectiveMs;
       gain -= this.spareLoss(req, here) ?? 0;
-      if (gain > bestGain) [best, bestGain] = [{ jobId, fromTabId: from }, gain];
-    }
-    return best;
-  }
-
-  /**
-   * For a tab that is idle now with nothing to take: the running job (of a client with a latency
-   * budget) whose first token it would bring soonest, by at least `minGainMs`, if any — the job's
-   * own tab started it when no faster tab was free, and one is free now. `open` says which jobs
-   * may be raced (the caller knows which have sent their first token already and which are raced).
-   */
-  raceToTake(
-    tabId: string,
-    nowMs: number,
-    open: (jobId: string) => boolean,
-    minGainMs: number,
-  ): { jobId: string; fromTabId: string } | null {
-    if (this.jobsAhead(tabId) > 0 || this.budgeted.size === 0) return null;
-    const here = this.index.get(tabId);
-    if (!here) return null;
-    let best: { jobId: string; fromTabId: string } | null = null;
-    let bestGain = minGainMs;
-    for (const [jobId, { tabId: from, req, startedAtMs }] of this.budgeted) {
-      if (from === tabId || !open(jobId)) continue;
-      if (!isEligible(here, req.model, nowMs, this.index.staleAfterMs)) continue;
-      const there = this.corrected(from);
-      if (!there) continue;
-      const firstAt =
-        startedAtMs + scoreTab({ ...there, queue: IDLE }, req, startedAtMs).objectiveMs;
-      const gain = firstAt - (nowMs + scoreTab(here, req, nowMs).objectiveMs);
       if (gain > bestGain) [best, bestGain] = [{ jobId, fromTabId: from }, gain];
     }
     return best;
