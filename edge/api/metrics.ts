@@ -241,6 +241,22 @@ export function metricsRoutes() {
         out.sample("tabgrid_jobs_total", { region, outcome }, n);
     }
     out.family(
+      "tabgrid_hedges_total",
+      "counter",
+      "Hedged first tokens by outcome (started: the job also ran on a second tab; won: that tab answered first).",
+    );
+    for (const [region, t] of totals) {
+      out.sample("tabgrid_hedges_total", { region, outcome: "started" }, t.hedged);
+      out.sample("tabgrid_hedges_total", { region, outcome: "won" }, t.hedgeWon);
+    }
+    out.family(
+      "tabgrid_hedge_loser_seconds_total",
+      "counter",
+      "Time the tabs that lost a hedged race worked on the job before they were cancelled: the cost of hedging.",
+    );
+    for (const [region, t] of totals)
+      out.sample("tabgrid_hedge_loser_seconds_total", { region }, t.hedgeLoserMs / 1000);
+    out.family(
       "tabgrid_completion_tokens_total",
       "counter",
       "Completion tokens served, by region.",

@@ -1,7 +1,7 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import app from "../index.js";
-import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
+import { appEnv, chat, post, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
 import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import type { ModelView, NetworkView, RegionView } from "../../shared/status/status-views.js";
 
@@ -230,4 +230,64 @@ describe("GET /metrics", () => {
     expect(count("tabgrid_queue_depth", { region: "oc" })).toBe(0);
     expect(count("tabgrid_model_tabs", { model: "status-model-d", state: "all" })).toBe(1);
   });
+
+  it("counts hedged first tokens — started, won by the second tab, the loser's time — in /v1/status and /metrics", async () => {
+    const oc = async () => (await regions()).find((r) => r.region === "oc")?.windows["5m"];
+    const before = (await oc()) ?? { hedged: 0, hedge_won: 0, hedge_loser_ms: 0 };
+    // A known tab (one job timed on it, its first token a second after accepting) and a new one,
+    // as in edge/region/hedging.test.ts: a budgeted request goes to the new tab and is hedged.
+    const prompt = "word ".repeat(80);
+    const known = await tabs.tab(["status-hedge"], { loc: SYDNEY });
+    const warm = post("/completions", { model: "status-hedge", prompt }, FROM_SYDNEY);
+    const job = await known.nextJob();
+    known.accept(job);
+    await new Promise((r) => setTimeout(r, 1000));
+    known.delta(job, 0, "warm");
+    known.done(job, "stop", { prompt_tokens: 100 });
+    expect((await warm).status).toBe(200);
+    const fresh = await tabs.tab(["status-hedge"], { loc: SYDNEY });
+    const res = chat(
+      "status-hedge",
+      {
+        messages: [{ role: "user", content: prompt }],
+        stream: true,
+        tabgrid: { latency_budget_ms: 60_000 },
+      },
+      FROM_SYDNEY,
+    );
+    const first = await fresh.nextJob();
+    fresh.accept(first);
+    const hedge = await known.nextJob();
+    expect(hedge.id).toBe(first.id);
+    // The new tab works on it for a while before the known tab's first token wins the race.
+    await new Promise((r) => setTimeout(r, 200));
+    known.serve(hedge, ["fast"], { prompt_tokens: 5, completion_tokens: 1 });
+    expect((await fresh.next("job.cancel")).jobId).toBe(first.id);
+    fresh.done(first, "abort");
+    expect((await streamText(await res)).text).toBe("fast");
+
+    const after = await until(oc, (w) => (w?.hedge_won ?? 0) > before.hedge_won);
+    expect(after!.hedged).toBe(before.hedged + 1);
+    expect(after!.hedge_won).toBe(before.hedge_won + 1);
+    // The new tab was cancelled ≥ 200 ms after it was sent the job.
+    expect(after!.hedge_loser_ms - before.hedge_loser_ms).toBeGreaterThanOrEqual(200);
+
+    const res2 = await app.request(
+      "/metrics",
+      { headers: { authorization: `Bearer ${TOKEN}` } },
+      withToken,
+    );
+    const { types, samples } = parseExposition(await res2.text());
+    expect(types.get("tabgrid_hedges_total")).toBe("counter");
+    const value = (name: string, labels: Record<string, string>) =>
+      samples.find(
+        (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+      )?.value;
+    expect(value("tabgrid_hedges_total", { region: "oc", outcome: "won" })).toBeGreaterThanOrEqual(
+      1,
+    );
+    expect(value("tabgrid_hedge_loser_seconds_total", { region: "oc" })).toBeGreaterThanOrEqual(
+      0.2,
+    );
+  }, 20_000);
 });

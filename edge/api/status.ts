@@ -38,6 +38,9 @@ function windowView(w: WindowStats): WindowView {
     failed: w.failed,
     cancelled: w.cancelled,
     failed_over: w.failedOver,
+    hedged: w.hedged,
+    hedge_won: w.hedgeWon,
+    hedge_loser_ms: Math.round(w.hedgeLoserMs),
     ttft_ms: w.ttftMs,
     tokens_per_s: w.tokensPerS,
   };

@@ -5,6 +5,7 @@ import type { MatchRequest } from "../../shared/scheduling/score.js";
 import { DEFAULT_HEDGE_POLICY, type HedgePolicy } from "../../shared/scheduling/hedging.js";
 import type { JobLeases } from "./job-leases.js";
 import type { JobStore } from "./job-store.js";
+import type { RegionStats } from "./region-stats.js";
 import type { TabChannel } from "./tab-channel.js";
 import type { TabMatcher } from "./tab-matcher.js";
 import type { TabRecord, TabRegistry } from "./tab-registry.js";
@@ -38,6 +39,7 @@ interface Hedge {
   firstUntimed: boolean;
   req: MatchRequest;
   promptTokens: number;
+  model: string;
 }
 
 /** A first tab that lost its race, running on to its own first token to be timed. */
@@ -46,6 +48,7 @@ interface TimedLoser {
   dispatchedAt: number;
   req: MatchRequest;
   promptTokens: number;
+  model: string;
 }
 
 export interface HedgingDeps {
@@ -54,11 +57,13 @@ export interface HedgingDeps {
   channel: TabChannel;
   matcher: TabMatcher;
   leases: JobLeases;
+  /** The region's report counts hedges, wins and the losers' time (docs/status.md). */
+  stats: RegionStats;
   /** Placement.updateTab: a tab change that keeps the matching index in step. */
   updateTab(tab: TabRecord, patch: Parameters<TabRegistry["update"]>[1]): void;
 }
 
-/** What hedging cost and won, since the object started (logged, and for the region's stats). */
+/** What hedging cost and won since the object started (logged; the region's stats keep windows). */
 export interface HedgingCounts {
   started: number;
   /** Races the hedge tab won (the job moved to it). */
@@ -112,8 +117,10 @@ export class Hedging {
       firstUntimed,
       req,
       promptTokens,
+      model: job.model,
     });
     this.counts.started++;
+    this.d.stats.hedged(job.model);
     log("info", "job hedged on a second tab", { jobId, tab: tab.publicId });
   }
 
@@ -146,6 +153,7 @@ export class Hedging {
     if (row.node_id !== hedge.firstTabId) return false;
     this.byJob.delete(jobId);
     this.counts.hedgeWon++;
+    this.d.stats.hedgeWon(hedge.model);
     const first = this.d.tabs.get(hedge.firstTabId);
     if (first && this.policy.timeLosers && hedge.firstUntimed && first.jobId === jobId) {
       this.losers.set(jobId, {
@@ -153,8 +161,9 @@ export class Hedging {
         dispatchedAt: hedge.firstDispatchedAt,
         req: hedge.req,
         promptTokens: hedge.promptTokens,
+        model: hedge.model,
       });
-    } else if (first) this.cancelOn(first, jobId, "hedge won the race", hedge.startedAt);
+    } else if (first) this.cancelOn(first, jobId, "hedge won the race", hedge);
     // The attempt began when the hedge was sent, so its time to first token is a measurement.
     this.d.jobs.assign(jobId, tab.tabId, hedge.startedAt);
     this.d.jobs.markStreaming(jobId);
@@ -178,7 +187,8 @@ export class Hedging {
     if (!loser) return;
     this.losers.delete(jobId);
     const tab = this.d.tabs.get(loser.tabId);
-    if (tab) this.cancelOn(tab, jobId, reason, loser.dispatchedAt);
+    if (tab)
+      this.cancelOn(tab, jobId, reason, { startedAt: loser.dispatchedAt, model: loser.model });
   }
 
   private dropHedge(jobId: string, reason: string): void {
@@ -186,7 +196,7 @@ export class Hedging {
     if (!hedge) return;
     this.byJob.delete(jobId);
     const tab = this.d.tabs.get(hedge.tabId);
-    if (tab) this.cancelOn(tab, jobId, reason, hedge.startedAt);
+    if (tab) this.cancelOn(tab, jobId, reason, hedge);
   }
 
   /**
@@ -206,14 +216,24 @@ export class Hedging {
       });
       this.counts.losersTimed++;
     }
-    this.cancelOn(tab, jobId, "timed after losing the race", loser.dispatchedAt);
+    this.cancelOn(tab, jobId, "timed after losing the race", {
+      startedAt: loser.dispatchedAt,
+      model: loser.model,
+    });
     log("info", "losing tab timed to its first token", { jobId, tab: tab.publicId });
   }
 
   /** Tell a losing tab to stop; it stays bound until its job.done(abort) frees it. */
-  private cancelOn(tab: TabRecord, jobId: string, reason: string, startedAt: number): void {
+  private cancelOn(
+    tab: TabRecord,
+    jobId: string,
+    reason: string,
+    race: { startedAt: number; model: string },
+  ): void {
     if (tab.jobId !== jobId) return;
-    this.counts.loserBusyMs += Date.now() - startedAt;
+    const busyMs = Date.now() - race.startedAt;
+    this.counts.loserBusyMs += busyMs;
+    this.d.stats.hedgeLoser(race.model, busyMs);
     this.d.channel.send(tab, { type: "job.cancel", jobId, reason });
   }
 }

@@ -11,6 +11,7 @@ import { Hedging } from "./hedging.js";
 import type { JobLeases } from "./job-leases.js";
 import { TERMINAL_STATES, type JobRow, type JobStore, type MatchFacts } from "./job-store.js";
 import type { RegionConfig } from "./region-config.js";
+import type { RegionStats } from "./region-stats.js";
 import { jobTimer, type RegionTimer } from "./region-timers.js";
 import type { TabChannel } from "./tab-channel.js";
 import type { TabMatcher } from "./tab-matcher.js";
@@ -31,6 +32,8 @@ export interface PlacementDeps {
   config: RegionConfig;
   region: RegionHint;
   trust: TabTrust;
+  /** Where hedging's starts, wins and cost are counted for the region's report. */
+  stats: RegionStats;
   /** The coordinator's seed for a job the client gave none (verification; docs/trust.md). */
   seedFor?: (jobId: string) => number;
 }
@@ -58,6 +61,7 @@ export class Placement {
       channel: d.channel,
       matcher: d.matcher,
       leases: d.leases,
+      stats: d.stats,
       updateTab: (tab, patch) => this.updateTab(tab, patch),
     });
   }

@@ -135,6 +135,7 @@ export function regionParts(
     config,
     region,
     trust,
+    stats,
     seedFor: (jobId) => jobSeed(reputation.settings.config, jobId),
   });
   const audits = new Audits({ sql, jobs, tabs, channel, placement, reputation });

@@ -47,6 +47,13 @@ export interface StatsCounts {
   tps: number[];
   tokens: number;
   decodeMs: number;
+  /**
+   * Hedged first tokens (edge/region/hedging.ts): jobs started on a second tab too, races the
+   * second tab won, and the time the losing tabs worked before their cancel — what hedging cost.
+   */
+  hedged: number;
+  hedgeWon: number;
+  hedgeLoserMs: number;
 }
 
 /** Per model inside a slot: enough for a served tokens/s and a mean service time. */
@@ -94,6 +101,9 @@ export function emptyCounts(): StatsCounts {
     tps: new Array<number>(TPS_BOUNDS.length + 1).fill(0),
     tokens: 0,
     decodeMs: 0,
+    hedged: 0,
+    hedgeWon: 0,
+    hedgeLoserMs: 0,
   };
 }
 
@@ -108,6 +118,10 @@ export function addCounts(a: StatsCounts, b: StatsCounts): StatsCounts {
   b.tps.forEach((n, i) => (a.tps[i] = (a.tps[i] ?? 0) + n));
   a.tokens += b.tokens;
   a.decodeMs += b.decodeMs;
+  // A region still running the code before hedging was counted reports no such fields.
+  a.hedged += b.hedged ?? 0;
+  a.hedgeWon += b.hedgeWon ?? 0;
+  a.hedgeLoserMs += b.hedgeLoserMs ?? 0;
   return a;
 }
 
@@ -221,6 +235,21 @@ export class RegionStats {
   /** The job moved to another tab after its tab failed (hook: job-machine `redispatch`). */
   failedOver(row: JobRow | undefined): void {
     if (row) this.update(row.model, (c) => (c.failedOver += 1));
+  }
+
+  /** The job was started on a second tab too (hook: Hedging.start). */
+  hedged(model: string): void {
+    this.update(model, (c) => (c.hedged += 1));
+  }
+
+  /** The second tab sent the first token, and the job moved to it (hook: Hedging.hedgeDelta). */
+  hedgeWon(model: string): void {
+    this.update(model, (c) => (c.hedgeWon += 1));
+  }
+
+  /** A losing tab was cancelled after working `ms` on the job (hook: Hedging's cancel). */
+  hedgeLoser(model: string, ms: number): void {
+    this.update(model, (c) => (c.hedgeLoserMs += Math.max(0, ms)));
   }
 
   /**

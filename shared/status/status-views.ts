@@ -21,6 +21,13 @@ export interface WindowView {
   failed: number;
   cancelled: number;
   failed_over: number;
+  /**
+   * Hedged first tokens (docs/routing.md): jobs also started on a second tab, races that second
+   * tab won, and the time losing tabs worked before they were cancelled (hedging's cost).
+   */
+  hedged: number;
+  hedge_won: number;
+  hedge_loser_ms: number;
   ttft_ms: Quantiles | null;
   tokens_per_s: Quantiles | null;
 }
