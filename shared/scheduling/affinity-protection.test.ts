@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Scheduler } from "./scheduler.js";
 import type { MatchRequest } from "./score.js";
-import { candidateTab, matchRequest, OPEN } from "../../test/support/candidate-tab.js";
+import { candidateTab, chosenTab, matchRequest, OPEN } from "../../test/support/candidate-tab.js";
 
 /**
  * How long and from when a conversation's history is protected from other requests: from the
@@ -13,10 +13,7 @@ const tab = (id: string, prefill: number) =>
   candidateTab(id, { location: here, prefill, decode: 100 });
 const req = (promptTokens: number) => matchRequest(here, promptTokens);
 const open = OPEN;
-const chosen = (s: Scheduler, r: MatchRequest, now: number) => {
-  const result = s.choose(r, now);
-  return result.kind === "match" ? result.match.tab.id : null;
-};
+const chosen = chosenTab;
 
 describe("a running chat turn's history is protected", () => {
   function fleet() {
@@ -105,10 +102,7 @@ describe("a follow-up whose history is gone", () => {
     return s;
   }
   const lost = { key: "evicted-long-ago", cachedTokens: 2500 };
-  const pick = (s: Scheduler, affinity?: typeof lost) => {
-    const result = s.choose(req(3000), 1000, affinity);
-    return result.kind === "match" ? result.match.tab.id : null;
-  };
+  const pick = (s: Scheduler, affinity?: typeof lost) => chosenTab(s, req(3000), 1000, affinity);
 
   it("does not take another conversation's protected history when a free tab is nearly as good", () => {
     // On the holder: 1.5 s prefill + 1 s protection (3 s weighed three times); free: 4.3 s.

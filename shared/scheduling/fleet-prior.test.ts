@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Scheduler } from "./scheduler.js";
 import { SpeedTracker } from "./speed-tracker.js";
-import { candidateTab, matchRequest, OPEN } from "../../test/support/candidate-tab.js";
+import { candidateTab, chosenTab, matchRequest, OPEN } from "../../test/support/candidate-tab.js";
 
 /**
  * A tab nothing has been learned about yet is corrected by the fleet's median factors, not taken at
@@ -74,10 +74,7 @@ describe("the fleet's learned speeds as the prior of a tab never timed", () => {
     s.served("holder", "conversation", 41, 1_000);
     // 9 new tokens on the holder (90 ms) against 50 on the fresh tab: 50 ms at its benchmark,
     // 500 ms at the fleet's factor.
-    const result = s.choose(matchRequest(here, 50), 2_000, {
-      key: "conversation",
-      cachedTokens: 41,
-    });
-    expect(result.kind === "match" ? result.match.tab.id : null).toBe("holder");
+    const affinity = { key: "conversation", cachedTokens: 41 };
+    expect(chosenTab(s, matchRequest(here, 50), 2_000, affinity)).toBe("holder");
   });
 });

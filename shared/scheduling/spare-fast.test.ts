@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Scheduler, type SchedulerOptions } from "./scheduler.js";
-import { candidateTab, matchRequest, OPEN } from "../../test/support/candidate-tab.js";
+import { candidateTab, chosenTab, matchRequest, OPEN } from "../../test/support/candidate-tab.js";
 
 const here = { lat: 50, lon: 8 };
 const tab = (id: string, prefill: number, decode: number) =>
@@ -25,10 +25,7 @@ function fleet(options: SchedulerOptions): Scheduler {
   return s;
 }
 
-const chosen = (s: Scheduler, promptTokens: number) => {
-  const r = s.choose(req(promptTokens), 0);
-  return r.kind === "match" ? r.match.tab.id : r.kind;
-};
+const chosen = (s: Scheduler, promptTokens: number) => chosenTab(s, req(promptTokens));
 
 describe("Scheduler: sparing the fast tabs for long prompts", () => {
   it("sends a short prompt to a slower tab when that costs it little, keeping the fast tab free", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Scheduler, type SchedulerOptions } from "./scheduler.js";
-import { candidateTab, matchRequest, OPEN } from "../../test/support/candidate-tab.js";
+import { candidateTab, chosenTab, matchRequest, OPEN } from "../../test/support/candidate-tab.js";
 
 const here = { lat: 50, lon: 8 };
 const tab = (id: string, prefill: number, decode: number) =>
@@ -27,10 +27,7 @@ function fleet(extra: SchedulerOptions = {}, seen = 300): Scheduler {
   return s;
 }
 
-const chosen = (s: Scheduler, promptTokens: number) => {
-  const r = s.choose(req(promptTokens), 0);
-  return r.kind === "match" ? r.match.tab.id : r.kind;
-};
+const chosen = (s: Scheduler, promptTokens: number) => chosenTab(s, req(promptTokens));
 
 describe("Scheduler: sparing the fast tabs for the mix's own long prompts", () => {
   it("with no prompt of 1,000 tokens, a prompt in the mix's lower half leaves the fast tab to the upper half", () => {

@@ -1,4 +1,5 @@
 import type { Location } from "../../shared/geo/distance.js";
+import type { Affinity, Scheduler } from "../../shared/scheduling/scheduler.js";
 import type { CandidateTab, MatchRequest } from "../../shared/scheduling/score.js";
 
 /**
@@ -35,3 +36,9 @@ export const matchRequest = (clientLocation: Location, promptTokens: number): Ma
 
 /** A tab's state as the Region puts it: open, idle, may queue one job. */
 export const OPEN = { open: true, busy: false, canQueue: true } as const;
+
+/** The tab the scheduler chooses for `req` at `nowMs`, or the result's kind when it matches none. */
+export function chosenTab(s: Scheduler, req: MatchRequest, nowMs = 0, affinity?: Affinity): string {
+  const result = s.choose(req, nowMs, affinity);
+  return result.kind === "match" ? result.match.tab.id : result.kind;
+}
