@@ -18,9 +18,9 @@ import {
  * test/support/real-engine-worker.ts) with a real compiled model library (Qwen2-0.5B q4f32, from
  * ../shared/fixtures) and random weights generated at test time, on SwiftShader WebGPU. The
  * coordinator runs with production lease settings, and the official `openai` client gets answers
- * streamed and not: two tabs load; one answers with JSON that matches a json_schema; (with
- * REAL_ENGINE_KV=1, for time) the next turn of that conversation goes to that tab, which prefills
- * only the new message on top of the conversation it holds; then the other tab finishes an answer
+ * streamed and not: two tabs load; one answers with JSON that matches a json_schema; the next turn
+ * of that conversation goes to that tab, which prefills only the new message on top of the
+ * conversation it holds (REAL_ENGINE_KV=0 leaves this turn out); then the other tab finishes an answer
  * when the serving tab closes mid-stream, within the client's `max_tokens`.
  *
  * Slow on purpose (SwiftShader on 2 cores): load ~25–45 s, first token ~60 s (prefill of the chat
@@ -317,16 +317,16 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
   /**
    * The follow-up turn asks for one token: its first token comes out of the prefill itself, so the
    * turn costs a prefill of the new round (~10 tokens) and no decode step — 52.5 s on a quiet
-   * machine (2026-11-30; 82.4 s with `max_tokens` 4). CI's last run took 1,124 of its 1,200 s with
-   * this file at 370 s; the file with this turn took 427 s here, so CI runs without it, and it runs
-   * with REAL_ENGINE_KV=1 (`REAL_ENGINE_KV=1 npm test -- --project browser
-   * test/browser/real-engine.test.ts`). CI still checks both halves apart: the tab keeping its
-   * engine's conversation without the engine (web/engine-worker/webllm-conversation.test.ts), the
+   * machine (2026-11-30; 82.4 s with `max_tokens` 4). It ran only with REAL_ENGINE_KV=1 until CI
+   * had room for it (CI took 1,095–1,124 of its 1,200 s); since the hidden-tab test stopped
+   * waiting out a whole minute of throttling (−50 s), CI runs it. REAL_ENGINE_KV=0 leaves it out
+   * (a slower machine); its halves are also checked apart: the tab keeping its engine's
+   * conversation without the engine (web/engine-worker/webllm-conversation.test.ts), the
    * coordinator sending a follow-up to its holder with scripted tabs
    * (edge/region/conversation-affinity.test.ts), and the case this turn found, a never-timed tab
    * against a holder that learned it is slow (shared/scheduling/fleet-prior.test.ts).
    */
-  const KV_TURN = process.env.REAL_ENGINE_KV === "1";
+  const KV_TURN = process.env.REAL_ENGINE_KV !== "0";
   it.runIf(KV_TURN)(
     // Issue 14's proof on the real engine: WebLLM keeps the conversation it served last and, when
     // the next chat request extends it (same messages, plus the answer it wrote, then a new
