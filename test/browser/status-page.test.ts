@@ -145,6 +145,8 @@ describe("the status page", () => {
       await expect.poll(() => oc.locator("td").nth(3).textContent(), { timeout: 15_000 }).toBe("1");
       // TTFT p50 / p95 / p99 for the one request that waited ~300 ms for its first text.
       expect(await oc.locator("td").nth(4).textContent()).toMatch(/^\d+(\.\d)? \/ .* ms$/);
+      // No request in this harness sets a latency budget, so none was hedged.
+      expect(await oc.locator("td").nth(6).textContent()).toBe("none");
       await page.getByRole("button", { name: "1 day" }).click();
       expect(await page.locator("#regions-caption").textContent()).toContain("last day");
       await expect

@@ -1,4 +1,5 @@
 import { drawLegend, drawPlaces, drawWorld } from "./status-map.js";
+import { hedgedText } from "./status-hedging.js";
 import { renderVerification } from "./status-verification.js";
 import type {
   ModelView,
@@ -113,9 +114,10 @@ function renderRegions(regions: RegionView[]): void {
             cell(String(w.requests)),
             cell(triple(w.ttft_ms, "ms")),
             cell(triple(w.tokens_per_s, "tok/s")),
+            cell(hedgedText(w)),
           ]);
         })
-      : [row([Object.assign(cell("No region has reported yet."), { colSpan: 7 })])]),
+      : [row([Object.assign(cell("No region has reported yet."), { colSpan: 8 })])]),
   );
 }
 
