@@ -100,7 +100,7 @@ function renderModels(models: ModelView[]): void {
 
 function renderRegions(regions: RegionView[]): void {
   $("#regions-caption").textContent =
-    `Per region, ${WINDOW_WORDS[windowChoice]}: time to first token (ms) and decode speed (tokens/s) at the 50th, 95th and 99th percentiles`;
+    `Per region, ${WINDOW_WORDS[windowChoice]}: time to first token (ms) and decode speed (tokens/s) at the 50th, 95th and 99th percentiles, and jobs hedged on a second tab`;
   const body = $<HTMLTableSectionElement>("#regions-table tbody");
   body.replaceChildren(
     ...(regions.length
