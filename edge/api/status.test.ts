@@ -1,7 +1,13 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import app from "../index.js";
-import { appEnv, chat, post, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
+import {
+  appEnv,
+  chat,
+  knownAndNewTabs,
+  streamText,
+  useTabs,
+} from "../../test/workerd/tab-helpers.js";
 import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import type { ModelView, NetworkView, RegionView } from "../../shared/status/status-views.js";
 
@@ -187,6 +193,17 @@ function parseExposition(text: string): { types: Map<string, string>; samples: S
   return { types, samples };
 }
 
+/** The value of the sample named `name` whose labels include `labels`, if any. */
+function sampleValue(
+  samples: Sample[],
+  name: string,
+  labels: Record<string, string>,
+): number | undefined {
+  return samples.find(
+    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  )?.value;
+}
+
 describe("GET /metrics", () => {
   it("is refused without the token (401), with a wrong one (401), and when unset (403)", async () => {
     expect((await app.request("/metrics", {}, withToken)).status).toBe(401);
@@ -213,9 +230,7 @@ describe("GET /metrics", () => {
     expect(types.get("tabgrid_http_requests_total")).toBe("counter");
     expect(types.get("tabgrid_ttft_seconds")).toBe("histogram");
     const count = (name: string, labels: Record<string, string>) =>
-      samples.find(
-        (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
-      )?.value;
+      sampleValue(samples, name, labels);
     expect(
       count("tabgrid_http_requests_total", { route: "/v1/chat/completions", status: "200" }),
     ).toBeGreaterThanOrEqual(1);
@@ -234,18 +249,12 @@ describe("GET /metrics", () => {
   it("counts hedged first tokens — started, won by the second tab, the loser's time — in /v1/status and /metrics", async () => {
     const oc = async () => (await regions()).find((r) => r.region === "oc")?.windows["5m"];
     const before = (await oc()) ?? { hedged: 0, hedge_won: 0, hedge_loser_ms: 0 };
-    // A known tab (one job timed on it, its first token a second after accepting) and a new one,
-    // as in edge/region/hedging.test.ts: a budgeted request goes to the new tab and is hedged.
+    // A budgeted request goes to the new tab and is hedged on the known one.
     const prompt = "word ".repeat(80);
-    const known = await tabs.tab(["status-hedge"], { loc: SYDNEY });
-    const warm = post("/completions", { model: "status-hedge", prompt }, FROM_SYDNEY);
-    const job = await known.nextJob();
-    known.accept(job);
-    await new Promise((r) => setTimeout(r, 1000));
-    known.delta(job, 0, "warm");
-    known.done(job, "stop", { prompt_tokens: 100 });
-    expect((await warm).status).toBe(200);
-    const fresh = await tabs.tab(["status-hedge"], { loc: SYDNEY });
+    const { known, fresh } = await knownAndNewTabs(tabs, "status-hedge", prompt, {
+      loc: SYDNEY,
+      headers: FROM_SYDNEY,
+    });
     const res = chat(
       "status-hedge",
       {
@@ -280,9 +289,7 @@ describe("GET /metrics", () => {
     const { types, samples } = parseExposition(await res2.text());
     expect(types.get("tabgrid_hedges_total")).toBe("counter");
     const value = (name: string, labels: Record<string, string>) =>
-      samples.find(
-        (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
-      )?.value;
+      sampleValue(samples, name, labels);
     expect(value("tabgrid_hedges_total", { region: "oc", outcome: "won" })).toBeGreaterThanOrEqual(
       1,
     );

@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
-import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
-import { chat, getJob, post, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
+import {
+  chat,
+  getJob,
+  knownAndNewTabs,
+  streamText,
+  useTabs,
+} from "../../test/workerd/tab-helpers.js";
 
 /**
  * Hedged first token (edge/region/hedging.ts): a request with a latency budget whose chosen tab
@@ -12,26 +17,7 @@ const tabs = useTabs();
 const PROMPT = { messages: [{ role: "user", content: "word ".repeat(80) }] };
 const BUDGET = { ...PROMPT, stream: true, tabgrid: { latency_budget_ms: 60_000 } };
 
-/**
- * A known tab (one job timed on it, its first token a second after accepting: slower than a
- * new tab is believed to be, but within twice that) and a new one. The next budgeted request is put
- * on the new tab and hedged on the known one.
- */
-async function knownAndNew(model: string): Promise<{ known: ScriptedTab; fresh: ScriptedTab }> {
-  const known = await tabs.tab([model]);
-  // A completion, not a chat: a served chat would be a conversation the tab is kept for.
-  const warm = post("/completions", { model, prompt: PROMPT.messages[0]!.content });
-  const job = await known.nextJob();
-  known.accept(job);
-  // The tab's speed as the coordinator will learn it: a first token after a second, where a new
-  // tab is believed to take ~0.7 s for this prompt (150 tokens/s until timed).
-  await new Promise((r) => setTimeout(r, 1000));
-  known.delta(job, 0, "warm");
-  known.done(job, "stop", { prompt_tokens: 100 }); // the prompt's size, as the engine counts it
-  expect((await warm).status).toBe(200);
-  const fresh = await tabs.tab([model]);
-  return { known, fresh };
-}
+const knownAndNew = (model: string) => knownAndNewTabs(tabs, model, PROMPT.messages[0]!.content);
 
 describe("a hedged first token", () => {
   it("goes to the hedge tab when it answers first: one answer, its usage, the other tab cancelled", async () => {

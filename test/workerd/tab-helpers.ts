@@ -50,6 +50,33 @@ export function useTabs() {
 }
 
 /**
+ * A known tab and a new one serving `model` (at `loc`): the known one has one job timed on it, a
+ * completion of `prompt` whose first token came a second after it accepted — slower than a new tab
+ * is believed to be (150 tokens/s until timed), but within twice that. A budgeted request for a
+ * prompt as long then goes to the new tab and is hedged on the known one (edge/region/hedging.ts).
+ * A completion, not a chat: a served chat would be a conversation the tab is kept for.
+ */
+export async function knownAndNewTabs(
+  tabs: ReturnType<typeof useTabs>,
+  model: string,
+  prompt: string,
+  opts: { loc?: { lat: number; lon: number }; headers?: Record<string, string> } = {},
+): Promise<{ known: ScriptedTab; fresh: ScriptedTab }> {
+  const where = opts.loc ? { loc: opts.loc } : {};
+  const known = await tabs.tab([model], where);
+  const warm = post("/completions", { model, prompt }, opts.headers);
+  const job = await known.nextJob();
+  known.accept(job);
+  await new Promise((r) => setTimeout(r, 1000));
+  known.delta(job, 0, "warm");
+  known.done(job, "stop", { prompt_tokens: 100 }); // the prompt's size, as the engine counts it
+  const status = (await warm).status;
+  if (status !== 200) throw new Error(`the known tab's timed job answered ${status}`);
+  const fresh = await tabs.tab([model], where);
+  return { known, fresh };
+}
+
+/**
  * A streamed chat request of `maxTokens` from a client at `loc` (the location header is honoured
  * in tests), routed by the Directory as it is now, not by this isolate's second-old copy.
  */
