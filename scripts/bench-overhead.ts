@@ -18,6 +18,8 @@
  *        [--no-inner]   (skip the same latency jobs sent past wrangler dev's local proxy)
  *        [--latency-rounds 3] (interleaved rounds of the latency jobs: each door, each round;
  *                             --quick: 2)
+ *        [--solo-jobs 40] (the same latency jobs one at a time, after the concurrent ones;
+ *                          --quick: 24; 0 skips them)
  *        [--local-observability] (keep wrangler dev's local trace collector on: see below)
  *        [--help]       (this text)
  *
@@ -70,6 +72,7 @@ const p = {
   // --quick: 2 rounds, so `npm run bench` stays within its time limit for this benchmark.
   latencyRounds: numberFlag(flags, "latency-rounds", quick ? 2 : 3),
   latencyStreams: numberFlag(flags, "latency-streams", 4),
+  soloJobs: numberFlag(flags, "solo-jobs", quick ? 24 : 40),
   latencyTokens: numberFlag(flags, "latency-tokens", 20),
   latencyFrameMs: numberFlag(flags, "latency-frame-ms", 20),
   streams: latencyOnly ? [] : numberList(flags, "streams", quick ? [1, 10, 40] : [1, 10, 20, 40]),
@@ -185,18 +188,45 @@ try {
   const gaps = (a: Answer[]) =>
     a.filter((x) => x.ok).flatMap((x) => x.tokenAt.slice(1).map((t, i) => t - x.tokenAt[i]!));
   notes.push(`latency jobs complete: Tabgrid ${okCount(tg)}, direct ${okCount(dt)}`);
+  const at = `${p.latencyStreams} ${p.latencyStreams === 1 ? "stream" : "streams"} at a time`;
   for (const [q, target] of [
     [50, null],
     [95, 5],
     [99, null],
   ] as const) {
-    rows.push(addedRow(`time to first token p${q}`, ttft(tg), ttft(dt), q, target));
+    rows.push(addedRow(`time to first token p${q}, ${at}`, ttft(tg), ttft(dt), q, target));
   }
   for (const [q, target] of [
     [50, null],
     [99, 1],
   ] as const) {
-    rows.push(addedRow(`inter-token delay p${q}`, gaps(tg), gaps(dt), q, target));
+    rows.push(addedRow(`inter-token delay p${q}, ${at}`, gaps(tg), gaps(dt), q, target));
+  }
+
+  // ---- 1a. the same jobs one stream at a time ------------------------------------------------
+  // With several streams at once, each first token and each frame also waits for the other
+  // streams' work on this machine's cores, which the clients, the tabs, wrangler dev and the
+  // coordinator all share (2 cores here: docs/performance.md, "One stream at a time"). One stream
+  // at a time measures what the path itself adds; both are shown, each against its target.
+  if (p.soloJobs > 0 && p.latencyStreams > 1) {
+    const solo: Answer[] = [];
+    const soloDirect: Answer[] = [];
+    const half = Math.ceil(p.soloJobs / 2);
+    for (let r = 0; r < 2; r++) {
+      solo.push(...(await runJobs(1, half, lat, viaCoordinator)));
+      soloDirect.push(...(await runJobs(1, half, lat, viaDirect)));
+    }
+    notes.push(`one stream at a time: Tabgrid ${okCount(solo)}, direct ${okCount(soloDirect)}`);
+    for (const [q, target] of [
+      [50, null],
+      [95, 5],
+      [99, null],
+    ] as const) {
+      const name = `time to first token p${q}, one stream at a time`;
+      rows.push(addedRow(name, ttft(solo), ttft(soloDirect), q, target));
+    }
+    const name = "inter-token delay p99, one stream at a time";
+    rows.push(addedRow(name, gaps(solo), gaps(soloDirect), 99, 1));
   }
 
   // ---- 1b. the same jobs past wrangler dev's local proxy, and a trivial route through both ----
