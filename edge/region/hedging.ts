@@ -163,7 +163,11 @@ export class Hedging {
         promptTokens: hedge.promptTokens,
         model: hedge.model,
       });
-    } else if (first) this.cancelOn(first, jobId, "hedge won the race", hedge);
+    } else if (first) {
+      // The first tab has worked on the job since it was sent it, a moment before the hedge.
+      const since = { startedAt: hedge.firstDispatchedAt, model: hedge.model };
+      this.cancelOn(first, jobId, "hedge won the race", since);
+    }
     // The attempt began when the hedge was sent, so its time to first token is a measurement.
     this.d.jobs.assign(jobId, tab.tabId, hedge.startedAt);
     this.d.jobs.markStreaming(jobId);
