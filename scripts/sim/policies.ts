@@ -239,7 +239,12 @@ export function tabgridPolicy(
   const regionCount = regional ? REGION_HINTS.length : 1;
   const schedulers = Array.from(
     { length: regionCount },
-    () => new Scheduler({ staleAfterMs: Number.POSITIVE_INFINITY, ...schedulerOptions }),
+    () =>
+      new Scheduler({
+        staleAfterMs: Number.POSITIVE_INFINITY,
+        ...schedulerOptions,
+        keepEveryConversation: process.env.TABGRID_SIM_KEEP_ALL === "1",
+      }),
   );
   /** The region (scheduler and waiting line) a tab belongs to. */
   const home = (i: number) => (regional ? tabs[i]!.region : 0);
