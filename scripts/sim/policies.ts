@@ -239,12 +239,7 @@ export function tabgridPolicy(
   const regionCount = regional ? REGION_HINTS.length : 1;
   const schedulers = Array.from(
     { length: regionCount },
-    () =>
-      new Scheduler({
-        staleAfterMs: Number.POSITIVE_INFINITY,
-        ...schedulerOptions,
-        keepEveryConversation: process.env.TABGRID_SIM_KEEP_ALL === "1",
-      }),
+    () => new Scheduler({ staleAfterMs: Number.POSITIVE_INFINITY, ...schedulerOptions }),
   );
   /** The region (scheduler and waiting line) a tab belongs to. */
   const home = (i: number) => (regional ? tabs[i]!.region : 0);

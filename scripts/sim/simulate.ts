@@ -28,28 +28,20 @@ export interface Truth {
   freeAt: Float64Array;
   heldConversation: Int32Array;
   heldTurn: Int32Array;
-  /** With TABGRID_SIM_KEEP_ALL=1 (experiment): every conversation each tab served, its last turn. */
-  kept: Map<number, number>[];
 }
-const KEEP_ALL = process.env.TABGRID_SIM_KEEP_ALL === "1";
 
 export function newTruth(tabCount: number): Truth {
   return {
     freeAt: new Float64Array(tabCount),
     heldConversation: new Int32Array(tabCount),
     heldTurn: new Int32Array(tabCount),
-    kept: Array.from({ length: tabCount }, () => new Map<number, number>()),
   };
 }
 
 /** Tokens of `req` the tab must prefill: only the new ones when it holds the history. */
 export function tokensToPrefill(truth: Truth, tab: number, req: SimRequest): number {
   const c = req.conversation;
-  const cached =
-    c &&
-    (KEEP_ALL
-      ? truth.kept[tab]!.get(c.id) === c.turn - 1
-      : truth.heldConversation[tab] === c.id && truth.heldTurn[tab] === c.turn - 1);
+  const cached = c && truth.heldConversation[tab] === c.id && truth.heldTurn[tab] === c.turn - 1;
   return cached ? req.promptTokens - c.historyTokens : req.promptTokens;
 }
 
@@ -62,7 +54,6 @@ export function simulate(
   truth.freeAt.fill(0);
   truth.heldConversation.fill(-1);
   truth.heldTurn.fill(-1);
-  truth.kept.forEach((m) => m.clear());
   const trueFreeAt = truth.freeAt;
   /** Job ends and arrivals carry the token of the placement that made them (see unplace). */
   const ends = new BoundHeap<{ tab: number; job: FinishedJob; token: number }>();
@@ -72,14 +63,7 @@ export function simulate(
   /** Jobs placed and not ended: what undoing a placement needs. */
   const placed = new Map<
     SimRequest,
-    {
-      tab: number;
-      outcome: number;
-      token: number;
-      freeAt: number;
-      held: [number, number];
-      kept?: number;
-    }
+    { tab: number; outcome: number; token: number; freeAt: number; held: [number, number] }
   >();
   const live = new Map<SimRequest, number>();
   let tokens = 0;
@@ -92,10 +76,6 @@ export function simulate(
     placed.delete(req);
     trueFreeAt[p.tab] = p.freeAt;
     [truth.heldConversation[p.tab], truth.heldTurn[p.tab]] = p.held;
-    if (KEEP_ALL && req.conversation) {
-      if (p.kept === undefined) truth.kept[p.tab]!.delete(req.conversation.id);
-      else truth.kept[p.tab]!.set(req.conversation.id, p.kept);
-    }
     outcomes[p.outcome] = null;
     live.delete(req);
     if (req.followUp) live.delete(req.followUp.req);
@@ -117,10 +97,7 @@ export function simulate(
       token,
       freeAt: trueFreeAt[i]!,
       held: [truth.heldConversation[i]!, truth.heldTurn[i]!],
-      ...(req.conversation ? { kept: truth.kept[i]!.get(req.conversation.id) } : {}),
     });
-    if (KEEP_ALL && req.conversation)
-      truth.kept[i]!.set(req.conversation.id, req.conversation.turn);
     live.set(req, token);
     trueFreeAt[i] = end;
     truth.heldConversation[i] = req.conversation?.id ?? -1;

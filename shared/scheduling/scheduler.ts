@@ -66,11 +66,6 @@ export interface SchedulerOptions {
    * all of the difference (bench:geo's hedging world measured this as most of the p99).
    */
   queueBehindUntimed?: boolean;
-  /**
-   * Experiment (bench only): tabs whose engine keeps every conversation it served, so a job never
-   * evicts one and no history needs protecting.
-   */
-  keepEveryConversation?: boolean;
   /** See SpeedTrackerOptions.fastStart. */
   fastStart?: boolean;
   /** See SpeedTrackerOptions.fleetPrior. */
@@ -207,7 +202,6 @@ export class Scheduler {
   private readonly overdueShare: number;
   private readonly answerShare: number;
   private readonly queueBehindUntimed: boolean;
-  private readonly keepAll: boolean;
   /** Jobs waiting behind another tab's running job, with their requests (queuedToTake). */
   private readonly queuedJobs = new Map<string, { tabId: string; req: MatchRequest }>();
   /** Queued chat turns (see `assigned`), protected once they start. */
@@ -242,7 +236,6 @@ export class Scheduler {
     this.overdueShare = options.overdueShare ?? DEFAULT_OVERDUE_SHARE;
     this.answerShare = options.answerShare ?? DEFAULT_ANSWER_SHARE;
     this.queueBehindUntimed = options.queueBehindUntimed ?? false;
-    this.keepAll = options.keepEveryConversation ?? false;
     this.tracker = new SpeedTracker({
       fastStart: options.fastStart ?? true,
       fleetPrior: options.fleetPrior,
@@ -374,8 +367,8 @@ export class Scheduler {
   served(tabId: string, conversationKey: string, heldTokens: number, nowMs: number): void {
     this.pace?.served(conversationKey, nowMs);
     // A job already waiting on the tab will replace the conversation before anyone can extend it.
-    if (!this.keepAll && (this.loads.get(tabId)?.queuedCount ?? 0) > 0) return;
-    if (!this.keepAll) this.drop(tabId);
+    if ((this.loads.get(tabId)?.queuedCount ?? 0) > 0) return;
+    this.drop(tabId);
     this.holds.set(tabId, conversationKey);
     let set = this.holders.get(conversationKey);
     if (!set) this.holders.set(conversationKey, (set = new Set()));
@@ -567,7 +560,7 @@ export class Scheduler {
     const load = this.loadOf(tabId);
     if (load.has(jobId)) return load.startedAt(jobId) !== null ? "run" : "queue";
     // The job replaces whatever conversation the engine held (served() records a continuation).
-    if (!this.keepAll) this.drop(tabId);
+    this.drop(tabId);
     const expected = { ...job, maxTokens: job.maxTokens * this.answerShare };
     const where = load.add(jobId, this.serviceMs(tabId, expected), nowMs);
     if (where === "run") this.started(tabId, nowMs);
