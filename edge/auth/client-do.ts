@@ -41,16 +41,6 @@ export const CLIENT_MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-/**
- * One Durable Object per client: `key:<id>` holds an API key's hash, name and limits; `ip:<addr>`
- * is an anonymous-tier address. Either way it admits requests against a per-minute token bucket
- * and a cap on concurrent requests. Everything is in SQLite, so eviction forgets nothing.
- *
- * A `key:<id>` object exists only for keys the admin API created: authentication asks the key
- * directory (directory-do.ts) first, and this object keeps the directory's copy of its hash and
- * revocation up to date (and re-registers itself whenever the admin API reads it, which backfills
- * keys created before the directory existed).
- */
 /** The client's one row (table `client`). */
 interface ClientRow extends Record<string, SqlStorageValue> {
   key_hash: string | null;
@@ -63,6 +53,16 @@ interface ClientRow extends Record<string, SqlStorageValue> {
   refilled_at: number;
 }
 
+/**
+ * One Durable Object per client: `key:<id>` holds an API key's hash, name and limits; `ip:<addr>`
+ * is an anonymous-tier address. Either way it admits requests against a per-minute token bucket
+ * and a cap on concurrent requests. Everything is in SQLite, so eviction forgets nothing.
+ *
+ * A `key:<id>` object exists only for keys the admin API created: authentication asks the key
+ * directory (directory-do.ts) first, and this object keeps the directory's copy of its hash and
+ * revocation up to date (and re-registers itself whenever the admin API reads it, which backfills
+ * keys created before the directory existed).
+ */
 export class ClientDurableObject extends DurableObject<AppEnv> {
   private readonly ready: Ready;
   private readonly sql: SqlStorage;

@@ -170,9 +170,8 @@ export class JobStore {
   private patch(id: string, change: (row: JobRow) => void): void {
     const held = this.rows.get(id);
     if (!held) return;
-    this.cachedChars -= rowChars(held);
+    this.changed(id); // before the change: its size is counted as it was
     change(held);
-    this.rows.delete(id);
     this.keep(held);
   }
 

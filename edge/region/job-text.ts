@@ -206,17 +206,17 @@ export class JobTexts {
 
   private writeGroup(group: [string, Live][]): void {
     const texts = group.map(([, l]) => l.pending.join(""));
-    const withText = group.filter(([, l]) => l.pending.length > 0);
-    if (withText.length) {
-      const params: (string | number)[] = [];
-      group.forEach(([id, l], i) => {
-        if (l.pending.length > 0) params.push(id, l.nextChunk++, texts[i]!);
-      });
+    const chunks: (string | number)[] = [];
+    group.forEach(([id, l], i) => {
+      if (l.pending.length === 0) return;
+      chunks.push(id, l.nextChunk++, texts[i]!);
+      l.pending = [];
+    });
+    if (chunks.length) {
       this.sql.exec(
-        `INSERT INTO job_chunks (job_id, idx, text) VALUES ${placeholders(withText.length)}`,
-        ...params,
+        `INSERT INTO job_chunks (job_id, idx, text) VALUES ${placeholders(chunks.length / 3)}`,
+        ...chunks,
       );
-      for (const [, l] of withText) l.pending = [];
     }
     const at = Date.now();
     const params: (string | number | null)[] = [at];
