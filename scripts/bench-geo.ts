@@ -13,7 +13,7 @@
  *        [--spare-fast 0|1] [--spare-fast-from 900] [--spare-below-tokens 1000] [--fleet-prior 0|1]
  *        [--spare-within-ms 600] [--spare-idle-share 0.5] [--spare-long-share 0.05]
  *        [--spare-mix 0.5] [--spare-mix-within-ms 300]   (the Scheduler's flags: every part)
- *        [--conversations 1500] [--conversation-loads 0.3,0.7] [--hold-weight 3] [--miss-weight 3]
+ *        [--conversations 1500] [--conversation-loads 0.3,0.7] [--hold-weight 3] [--miss-weight 3] [--hold-ms 60000]
  *        [--hedging-requests 10000] [--hedging-load 0.5] [--churn 0.02]
  *        [--parts load,conversations,hedging]
  *
@@ -189,8 +189,7 @@ if (conversationCount > 0) {
     seed,
     loads: conversationLoads,
     count: conversationCount,
-    ...(flags.has("hold-weight") ? { holdWeight: numberFlag(flags, "hold-weight", 2) } : {}),
-    ...(flags.has("miss-weight") ? { missWeight: numberFlag(flags, "miss-weight", 3) } : {}),
+    scheduler: policyOptions,
   });
   console.log(
     `targets: ${verdict.met}/${verdict.total} met; ran in ${((Date.now() - convStarted) / 1000).toFixed(1)} s`,

@@ -1,5 +1,12 @@
 import { createRng } from "../../shared/scheduling/prng.js";
-import { numberFlag, numberList, percentile, printTable, readFlags } from "./flags.js";
+import {
+  numberFlag,
+  numberList,
+  percentile,
+  printTable,
+  readFlags,
+  schedulerFlags,
+} from "./flags.js";
 import { tabgridPolicy, type FinishedJob, type Policy } from "./policies.js";
 import { makeTabs, trueNetworkMs, type SimRequest, type SimTab } from "./population.js";
 import { conversationArrivals } from "./conversations.js";
@@ -110,7 +117,6 @@ const flags = readFlags(process.argv.slice(2));
 const seed = numberFlag(flags, "seed", 1);
 const count = numberFlag(flags, "conversations", 1500);
 const loads = numberList(flags, "conversation-loads", [0.3, 0.7]);
-const holdWeight = flags.has("hold-weight") ? numberFlag(flags, "hold-weight", 2) : undefined;
 const world = loadWorld();
 const tabs = makeTabs(world, createRng(seed), numberFlag(flags, "tabs", 2000));
 const ms = (v: number) => `${Math.round(v)} ms`;
@@ -120,10 +126,8 @@ for (const load of loads) {
   const firsts = conversationArrivals(world, tabs, seed, load, count);
   const { policy, decisions } = instrument(
     tabgridPolicy(tabs, {
-      ...(holdWeight !== undefined ? { holdWeight } : {}),
-      ...(flags.has("hold-ms") ? { holdMs: numberFlag(flags, "hold-ms", 60_000) } : {}),
+      ...schedulerFlags(flags),
       ...(flags.has("no-pace") ? { learnReplyPace: false } : {}),
-      ...(flags.has("miss-weight") ? { missWeight: numberFlag(flags, "miss-weight", 3) } : {}),
       ...(JSON.parse(flags.get("opts") ?? "{}") as object),
     }),
     tabs,

@@ -1,4 +1,5 @@
 import { createRng } from "../../shared/scheduling/prng.js";
+import type { SchedulerOptions } from "../../shared/scheduling/scheduler.js";
 import { percentile, printTable } from "./flags.js";
 import { leastLoadedPolicy, oraclePolicy, tabgridPolicy, type Policy } from "./policies.js";
 import {
@@ -57,8 +58,8 @@ export function runConversations(opts: {
   seed: number;
   loads: readonly number[];
   count: number;
-  holdWeight?: number;
-  missWeight?: number;
+  /** The Scheduler's options from bench flags (flags.ts `schedulerFlags`), for both tabgrid runs. */
+  scheduler?: Omit<SchedulerOptions, "staleAfterMs">;
 }): { met: number; total: number } {
   const { world, tabs, seed, count } = opts;
   const ms = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${Math.round(v)} ms`);
@@ -67,13 +68,9 @@ export function runConversations(opts: {
   let total = 0;
   for (const load of opts.loads) {
     const policies: Array<() => Policy> = [
+      () => tabgridPolicy(tabs, { ...opts.scheduler, name: "tabgrid" }),
       () =>
-        tabgridPolicy(tabs, {
-          name: "tabgrid",
-          ...(opts.holdWeight !== undefined ? { holdWeight: opts.holdWeight } : {}),
-          ...(opts.missWeight !== undefined ? { missWeight: opts.missWeight } : {}),
-        }),
-      () => tabgridPolicy(tabs, { name: "tabgrid, no affinity", affinity: false }),
+        tabgridPolicy(tabs, { ...opts.scheduler, name: "tabgrid, no affinity", affinity: false }),
       () => leastLoadedPolicy(tabs, createRng(seed + 2)),
       () => oraclePolicy(tabs, truth),
     ];

@@ -60,6 +60,9 @@ const SCHEDULER_NUMBERS = {
   "spare-long-share": "spareLongShare",
   "spare-mix": "spareMixQuantile",
   "spare-mix-within-ms": "spareMixWithinMs",
+  "hold-weight": "holdWeight",
+  "miss-weight": "missWeight",
+  "hold-ms": "holdMs",
 } as const;
 /** Scheduler options switched by 0 or 1, by flag. */
 const SCHEDULER_SWITCHES = {
