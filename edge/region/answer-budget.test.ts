@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { ChatCompletionSchema } from "../../shared/openai/chat.js";
+import { COUNTED_CONTINUATION_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import { chat, getJob, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
 import { stopCut } from "./answer-budget.js";
 
@@ -29,14 +31,71 @@ describe("max_tokens and stop hold for the whole answer across a failover", () =
     expect(view.error).toBeNull();
   });
 
-  it("a job whose delivered text already spent max_tokens ends with length instead of moving", async () => {
+  it("a replacement that counts the delivered text writes the rest of max_tokens (protocol 8)", async () => {
+    // 11 bytes delivered against max_tokens 4: by the coordinator's bound (a token per byte) the
+    // answer may be full, so an older coordinator ended it here with "length" and 2 of 4 tokens.
+    const first = await tabs.tab(["ab-count"]);
+    const resP = chat("ab-count", { stream: true, max_tokens: 4 });
+    const job = await first.nextJob();
+    first.accept(job);
+    first.delta(job, 0, "Hello there");
+    const second = await tabs.tab(["ab-count"], { protocol: COUNTED_CONTINUATION_SINCE_PROTOCOL });
+    first.close();
+    const moved = await second.next("job.assign");
+    expect(moved).toMatchObject({ continueFrom: "Hello there", answerMaxTokens: 4 });
+    // What an older tab would be held to, if one took it.
+    expect(moved.job.sampling.max_tokens).toBe(1);
+    second.accept(moved.job);
+    second.delta(moved.job, 0, " my friend");
+    second.send({
+      type: "job.done",
+      jobId: job.id,
+      finishReason: "length",
+      usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
+      continuedTokens: 2,
+    });
+    const out = await streamText(await resP);
+    expect(out).toEqual({ text: "Hello there my friend", done: true });
+    const view = await getJob(job.id);
+    expect(view).toMatchObject({ state: "done", finish_reason: "length", attempts: 2 });
+    expect(view.usage?.completion_tokens).toBe(4);
+  });
+
+  it("a replacement's count is clamped: usage stays within max_tokens and the text's bounds", async () => {
+    const first = await tabs.tab(["ab-liar"]);
+    const resP = chat("ab-liar", { max_tokens: 4 });
+    const job = await first.nextJob();
+    first.accept(job);
+    first.delta(job, 0, "Hello there");
+    const second = await tabs.tab(["ab-liar"], { protocol: COUNTED_CONTINUATION_SINCE_PROTOCOL });
+    first.close();
+    const moved = await second.next("job.assign");
+    second.accept(moved.job);
+    second.delta(moved.job, 0, " my");
+    // Says the delivered text was no tokens and its own 3 bytes were 50.
+    second.send({
+      type: "job.done",
+      jobId: job.id,
+      finishReason: "stop",
+      usage: { prompt_tokens: 5, completion_tokens: 50, total_tokens: 55 },
+      continuedTokens: 0,
+    });
+    const body = ChatCompletionSchema.parse(await (await resP).json());
+    expect(body.choices[0]?.message.content).toBe("Hello there my");
+    // At least ⌈11 / 128⌉ = 1 for the delivered text, at most 3 + 1 for its own part: ≤ 4 in all.
+    expect(body.usage?.completion_tokens).toBe(4);
+    expect((await second.next("job.credit")).credit).toBeLessThanOrEqual(3);
+  });
+
+  it("a job whose delivered text is max_tokens long for any tokenizer ends with length instead of moving", async () => {
     const first = await tabs.tab(["ab-full"]);
     const resP = chat("ab-full", { stream: true, max_tokens: 2 });
     const job = await first.nextJob();
     first.accept(job);
-    first.delta(job, 0, "x");
-    first.delta(job, 1, "y");
-    const second = await tabs.tab(["ab-full"]);
+    // 256 bytes: at least 2 tokens, since no token is longer than 128 bytes.
+    first.delta(job, 0, "x".repeat(128));
+    first.delta(job, 1, "y".repeat(128));
+    const second = await tabs.tab(["ab-full"], { protocol: COUNTED_CONTINUATION_SINCE_PROTOCOL });
     let reassigned = false;
     void second.next("job.assign").then(() => (reassigned = true));
     first.close();
@@ -44,6 +103,26 @@ describe("max_tokens and stop hold for the whole answer across a failover", () =
     const body = await res.text();
     expect(body).toContain('"finish_reason":"length"');
     expect(body.trimEnd().endsWith("data: [DONE]")).toBe(true);
+    const view = await getJob(job.id);
+    expect(view).toMatchObject({ state: "done", finish_reason: "length", error: null });
+    expect(view.attempts).toBe(1);
+    expect(reassigned).toBe(false);
+  });
+
+  it("a job that only a counting tab could continue ends with length when only older tabs are there", async () => {
+    const first = await tabs.tab(["ab-old"]);
+    const resP = chat("ab-old", { stream: true, max_tokens: 2 });
+    const job = await first.nextJob();
+    first.accept(job);
+    first.delta(job, 0, "x");
+    first.delta(job, 1, "y");
+    // Speaks protocol 4: it would have to be given a budget the client did not grant.
+    const older = await tabs.tab(["ab-old"]);
+    let reassigned = false;
+    void older.next("job.assign").then(() => (reassigned = true));
+    first.close();
+    const body = await (await resP).text();
+    expect(body).toContain('"finish_reason":"length"');
     const view = await getJob(job.id);
     expect(view).toMatchObject({ state: "done", finish_reason: "length", text: "xy", error: null });
     expect(view.attempts).toBe(1);

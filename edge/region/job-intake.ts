@@ -15,6 +15,7 @@ import { jobTimer, type RegionTimer } from "./region-timers.js";
 import type { TabRegistry } from "./tab-registry.js";
 import type { TimerTable } from "./timer-table.js";
 import type { StorageBudget } from "./storage-budget.js";
+import { mayContinueOn } from "./answer-budget.js";
 import { answerByteCap, utf8Bytes } from "./usage-bounds.js";
 import type { WaitingMoves } from "./waiting-moves.js";
 
@@ -151,8 +152,18 @@ export class JobIntake {
       const code = this.d.tabs.anyServes(model) ? "no_capacity" : "model_not_served";
       return { ok: false, error: { code, message: `No tab here can continue '${model}' now.` } };
     }
+    // A tab that cannot count the delivered text's tokens could not be given a budget for it.
+    if (!mayContinueOn(tab.protocol, request.job, text)) {
+      const message = `No tab here can count '${model}' tokens to continue now.`;
+      return { ok: false, error: { code: "no_capacity", message } };
+    }
     // A job moved from another object's line (waiting-moves.ts) comes only if it starts sooner
     // here than there; the mover's view may be stale, so decline, writing nothing, when it does not.
+    // A tab that cannot count the delivered text's tokens could not be given a budget for it.
+    if (!mayContinueOn(tab.protocol, request.job, text)) {
+      const message = `No tab here can count '${model}' tokens to continue now.`;
+      return { ok: false, error: { code: "no_capacity", message } };
+    }
     const offerMs = result.kind === "match" ? result.match.estimate.objectiveMs : null;
     if (offerMs !== null && request.acceptUpToMs !== undefined && offerMs > request.acceptUpToMs) {
       const message = `Not sooner here (offer ${Math.round(offerMs)} ms).`;

@@ -2,7 +2,7 @@ import { log } from "../http/log.js";
 import type { FinishReason, JobError, JobErrorCode } from "../../shared/protocol/job.js";
 import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
 import { retryAfterSeconds } from "../../shared/scheduling/wait-queue.js";
-import { remainingTokens, stopCut } from "./answer-budget.js";
+import { answerIsFull, remainingTokens, stopCut } from "./answer-budget.js";
 import { JobCheckpoints } from "./job-checkpoints.js";
 import type { JobLeases } from "./job-leases.js";
 import { logprobsProblem, type JobLogprobs } from "./job-logprobs.js";
@@ -237,6 +237,10 @@ export class JobMachine {
       });
     } else if (await this.continueElsewhere(jobId)) {
       return;
+    } else if (remainingTokens(this.d.jobs.spec(row), row.text) <= 0) {
+      // It waited for a tab that counts the delivered text's tokens and none came: by the
+      // coordinator's own bound the answer may be full, so it ends as it would have at the failover.
+      await this.finishHere(jobId, "length", "max_tokens");
     } else {
       const cause = clientCause({
         code: (row.error_code ?? "node_gone") as JobErrorCode,
@@ -802,8 +806,9 @@ export class JobMachine {
     const previous = row.node_id ? channel.tabs.get(row.node_id) : undefined;
     if (remoteJobOf(row.node_id)) this.d.remote?.stop(jobId);
     const restart = restartsOnFailover(row);
-    // max_tokens holds for the whole answer: a job whose delivered text spent it ends here.
-    if (!restart && remainingTokens(jobs.spec(row), row.text) <= 0) {
+    // max_tokens holds for the whole answer: a job whose delivered text spent it ends here (when
+    // only a tab's count can tell, a tab that counts takes it: answer-budget.ts).
+    if (!restart && answerIsFull(jobs.spec(row), row.text)) {
       return this.finishHere(jobId, "length", "max_tokens");
     }
     if (previous && previous.jobId === jobId) {
@@ -841,12 +846,14 @@ export class JobMachine {
 
   /**
    * The coordinator ends the answer itself (its budget is spent, or a stop string straddled two
-   * attempts): the tab, if still on it, is told to stop, and usage is the coordinator's bound.
+   * attempts): the tab, if still on it, is told to stop, and usage is the coordinator's bound. A
+   * job waiting for its next attempt ends as it stands.
    */
   private async finishHere(jobId: string, reason: FinishReason, why: string): Promise<void> {
     const { jobs, channel } = this.d;
     const row = jobs.get(jobId);
     if (!row || TERMINAL_STATES.has(row.state)) return;
+    const waiting = row.state === "queued";
     const tab = row.node_id ? channel.tabs.get(row.node_id) : undefined;
     if (tab && tab.jobId === jobId) channel.send(tab, { type: "job.cancel", jobId, reason: why });
     const prompt = jobs.match(row).promptTokens ?? 0;
@@ -857,7 +864,7 @@ export class JobMachine {
       completion_tokens: completion,
       total_tokens: prompt + completion,
     };
-    jobs.finish(jobId, reason, usage);
+    jobs.finish(jobId, reason, usage, waiting);
     this.d.readers.push(jobId, { type: "done", finishReason: reason, usage });
     await this.settle(jobId);
     // An attempt on another object is stopped there, as a tab here is told to stop.

@@ -472,19 +472,24 @@ export class JobStore {
     this.texts.append(id, text, bytes);
   }
 
-  finish(id: string, finishReason: FinishReason, usage: Usage): void {
+  /**
+   * A running job's answer is complete. `waiting`: a job waiting for its next attempt is ended
+   * as it stands (the coordinator's budget left no tab to give it to: job-machine.ts onWaitDue).
+   */
+  finish(id: string, finishReason: FinishReason, usage: Usage, waiting = false): void {
     this.fold(id);
     const now = Date.now();
     const cursor = this.sql.exec(
       // An earlier attempt's error (kept for a failover that never finished) is no longer true.
       `UPDATE jobs SET state = 'done', finish_reason = ?, prompt_tokens = ?, completion_tokens = ?,
          error_code = NULL, error_message = NULL, updated_at = ?
-       WHERE id = ? AND state IN ('assigned', 'streaming')`,
+       WHERE id = ? AND state IN ('assigned', 'streaming', ?)`,
       finishReason,
       usage.prompt_tokens,
       usage.completion_tokens,
       now,
       id,
+      waiting ? "queued" : "assigned",
     );
     if (cursor.rowsWritten === 0) return;
     this.wrote(id, {

@@ -5,7 +5,7 @@ import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import type { Match, MatchResult } from "../../shared/scheduling/linear-scan.js";
 import type { Affinity } from "../../shared/scheduling/scheduler.js";
 import type { MatchRequest } from "../../shared/scheduling/score.js";
-import { specForAttempt } from "./answer-budget.js";
+import { budgetForAttempt, mayContinueOn } from "./answer-budget.js";
 import { CircuitBreaker } from "./circuit-breaker.js";
 import { Hedging } from "./hedging.js";
 import type { JobLeases } from "./job-leases.js";
@@ -168,7 +168,7 @@ export class Placement {
     const sent = this.d.channel.send(tab, {
       type: "job.assign",
       // A replacement gets what is left of max_tokens after the text already delivered.
-      job: specForAttempt(this.seeded(jobId, spec), continueFrom),
+      ...budgetForAttempt(this.seeded(jobId, spec), continueFrom, tab.protocol),
       attempt: row.attempts,
       ...(continueFrom ? { continueFrom } : {}),
       ...(queued ? { queued: true } : {}),
@@ -195,13 +195,7 @@ export class Placement {
     const row = this.d.jobs.get(jobId);
     if (!row || row.state !== "assigned" || chosen.tab.queue.jobsAhead > 0) return;
     const promptTokens = this.d.jobs.match(row).promptTokens ?? 0;
-    this.hedging.start(
-      jobId,
-      specForAttempt(this.seeded(jobId, spec), ""),
-      req,
-      chosen,
-      promptTokens,
-    );
+    this.hedging.start(jobId, this.seeded(jobId, spec), req, chosen, promptTokens);
   }
 
   /**
@@ -289,15 +283,22 @@ export class Placement {
     // A failover has already spent its budget; any tab beats none.
     const req = { ...this.matchRequest(row.model, jobs.match(row)) };
     delete req.latencyBudgetMs;
+    const spec = jobs.spec(row);
     const result = this.d.matcher.matchAmong(
       req,
       Date.now(),
-      (id) => !tried.has(id) && !this.breaker.isResting(id),
+      (id) => !tried.has(id) && !this.breaker.isResting(id) && this.mayContinue(id, spec, row.text),
     );
     const tab = result.kind === "match" ? this.d.tabs.get(result.match.tab.id) : undefined;
     if (!tab) return null;
     await this.d.timers.clear(jobTimer("wait", jobId));
-    return this.assign(jobId, jobs.spec(row), tab, row.text);
+    return this.assign(jobId, spec, tab, row.text);
+  }
+
+  /** Whether the tab may take a job's next attempt after `delivered` (answer-budget.ts). */
+  mayContinue(tabId: string, spec: JobSpec, delivered: string): boolean {
+    const tab = this.d.tabs.get(tabId);
+    return !!tab && mayContinueOn(tab.protocol, spec, delivered);
   }
 
   /**
@@ -309,8 +310,10 @@ export class Placement {
     if (this.d.trust.state(tab.tabId) === "quarantined") return null;
     for (const row of this.d.jobs.queued()) {
       if (!tab.models.includes(row.model) || this.d.jobs.tried(row).includes(tab.tabId)) continue;
+      const spec = this.d.jobs.spec(row);
+      if (!mayContinueOn(tab.protocol, spec, row.text)) continue;
       await this.d.timers.clear(jobTimer("wait", row.id));
-      return this.assign(row.id, this.d.jobs.spec(row), tab, row.text);
+      return this.assign(row.id, spec, tab, row.text);
     }
     return this.takeQueued(tab);
   }
@@ -326,8 +329,10 @@ export class Placement {
     const row = move ? this.d.jobs.get(move.jobId) : undefined;
     if (!from || !row || row.state !== "assigned" || row.node_id !== from.tabId) return null;
     if (!tab.models.includes(row.model)) return null;
+    const spec = this.d.jobs.spec(row);
+    if (!mayContinueOn(tab.protocol, spec, row.text)) return null;
     if (!this.unqueue(from, row.id, "moved to a tab that is free")) return null;
-    return this.assign(row.id, this.d.jobs.spec(row), tab, row.text);
+    return this.assign(row.id, spec, tab, row.text);
   }
 
   /** A failure the tab is to blame for (job error, missed lease); enough of them rest the tab. */

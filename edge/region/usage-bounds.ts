@@ -49,7 +49,7 @@ export function answerByteCap(maxTokens: number): number {
  * delivered (answer-budget.ts), so usage never goes below the answer's real token count and never
  * above max_tokens.
  */
-export function chargedTokens(spec: JobSpec, text: string): number {
+export function chargedTokens(spec: Pick<JobSpec, "sampling">, text: string): number {
   return Math.min(spec.sampling.max_tokens, tokensAtMost(text));
 }
 
@@ -118,9 +118,10 @@ export function boundUsage(
   const beforeMin = Math.min(charged, tokensAtLeast(before));
   const counted =
     claimedBefore === undefined ? charged : Math.min(charged, Math.max(beforeMin, claimedBefore));
-  // The replacement's max_tokens was what the earlier text left (answer-budget.ts).
+  // The replacement's max_tokens was what the earlier text left (answer-budget.ts): by its own
+  // count when it counted (protocol 8's answerMaxTokens), else by the coordinator's bound.
   const budget = before
-    ? Math.max(1, spec.sampling.max_tokens - charged)
+    ? Math.max(1, spec.sampling.max_tokens - counted)
     : spec.sampling.max_tokens;
   const c = completionBounds(utf8Bytes(own), budget);
   const promptMax = promptTokenCap(spec, before);

@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
 import type { CoordinatorMessage } from "../../shared/protocol/node-messages.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
+import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { ProtocolTab, type TabSocket } from "../../test/support/protocol-tab.js";
 import type { Observations } from "./observations.js";
 import { parsePrompt, planJob, type PlanParams } from "./plan.js";
@@ -19,6 +20,7 @@ export interface TabOptions {
 }
 
 type Serving = { job: JobSpec; timer: ReturnType<typeof setTimeout> | undefined };
+type Assigned = Extract<CoordinatorMessage, { type: "job.assign" }>;
 
 /** Node's `ws` as the simulated tab's socket (sends only while open; terminate drops TCP). */
 function nodeSocket(ws: WebSocket): TabSocket {
@@ -39,7 +41,9 @@ function nodeSocket(ws: WebSocket): TabSocket {
  * tab (test/support/protocol-tab.ts, the same one the workerd tests script) over Node's `ws`:
  * challenge → hello (no identity: the coordinator gives it a fresh id) → welcome, a PING_FRAME
  * every half status interval, and for each job.assign: job.accept, delta frames at a fixed token
- * rate (continuing after `continueFrom` on a failover), job.done with usage. When the job's plan
+ * rate (continuing after `continueFrom` on a failover, within what its own count of that text leaves
+ * of `answerMaxTokens`), job.done with usage. It speaks the current protocol, as a page does: a job
+ * assigned with `queued` waits behind the running one and starts when it ends. When the job's plan
  * says so, the first tab serving it drops mid-stream: abruptly (TCP connection destroyed, no close
  * frame) or silently (socket kept open, nothing sent, pings included). A dropped tab rejoins later
  * as a new tab.
@@ -47,6 +51,8 @@ function nodeSocket(ws: WebSocket): TabSocket {
 export class SimTab {
   private tab: ProtocolTab | undefined;
   private serving: Serving | undefined;
+  /** A job the coordinator queued behind the running one (one at most). */
+  private queued: Assigned | undefined;
   private silentSince: number | undefined;
   private stopped = false;
   private readyResolve: (() => void) | undefined;
@@ -100,6 +106,7 @@ export class SimTab {
           description: `churn tab ${this.index}`,
         },
         agent: "bench-churn-tab/1",
+        protocol: PROTOCOL_VERSION,
       })
       .then((welcome) => {
         if (tab !== this.tab) return;
@@ -114,6 +121,7 @@ export class SimTab {
     if (tab !== this.tab) return;
     this.clearTimers();
     this.serving = undefined;
+    this.queued = undefined;
     if (!this.stopped) setTimeout(() => this.connect(), this.opts.rejoinMs);
   }
 
@@ -139,7 +147,8 @@ export class SimTab {
           continueFromChars: msg.continueFrom?.length ?? 0,
         });
         if (this.silentSince !== undefined) return;
-        this.serve(msg.job, msg.attempt, msg.continueFrom ?? "");
+        if (msg.queued && this.serving) this.queued = msg;
+        else this.serve(msg);
         return;
       }
       case "job.cancel": {
@@ -148,16 +157,24 @@ export class SimTab {
           trace.cancelAtSilentTab ??= now;
           return;
         }
+        if (this.queued?.job.id === msg.jobId) this.queued = undefined;
         if (this.serving?.job.id !== msg.jobId) return;
         if (this.serving.timer) clearTimeout(this.serving.timer);
         this.serving = undefined;
         tab.done({ id: msg.jobId }, "abort", { prompt_tokens: 0, completion_tokens: 0 });
+        this.startQueued();
         return;
       }
     }
   }
 
-  private serve(job: JobSpec, attempt: number, continueFrom: string): void {
+  private startQueued(): void {
+    const next = this.queued;
+    this.queued = undefined;
+    if (next) this.serve(next);
+  }
+
+  private serve({ job, attempt, continueFrom = "", answerMaxTokens }: Assigned): void {
     const input = job.input;
     const content = input.kind === "chat" ? (input.messages.at(-1)?.content ?? "") : input.prompt;
     const ids = parsePrompt(content);
@@ -183,7 +200,15 @@ export class SimTab {
     if (chars !== continueFrom.length || !plan.text.startsWith(continueFrom)) {
       this.obs.trace(job.id).badContinue = true;
     }
-    const tokens = plan.tokens;
+    // Its own count of the delivered text (the tokens wholly in it) sets what is left of the
+    // answer's budget; an older coordinator's max_tokens is what is left already.
+    const counted = start;
+    const budget =
+      continueFrom && answerMaxTokens !== undefined
+        ? answerMaxTokens - counted
+        : job.sampling.max_tokens;
+    const tokens = plan.tokens.slice(0, counted + Math.max(0, budget));
+    const length = tokens.length < plan.tokens.length;
     const perFrame = this.opts.plan.tokensPerFrame;
     const pieces: string[] = [];
     if (chars < continueFrom.length && start < tokens.length) {
@@ -213,10 +238,20 @@ export class SimTab {
         return;
       }
       this.serving = undefined;
-      tab.done(job, "stop", {
-        prompt_tokens: content.split(" ").length,
-        completion_tokens: plan.tokens.length,
+      const prompt = content.split(" ").length;
+      const generated = tokens.length - counted;
+      this.send({
+        type: "job.done",
+        jobId: job.id,
+        finishReason: length ? "length" : "stop",
+        usage: {
+          prompt_tokens: prompt,
+          completion_tokens: generated,
+          total_tokens: prompt + generated,
+        },
+        ...(continueFrom ? { continuedTokens: counted } : {}),
       });
+      this.startQueued();
     };
     serving.timer = setTimeout(next, this.opts.frameMs);
   }

@@ -299,6 +299,16 @@ export const JobAssignSchema = z.object({
    * tab holds it (at most one) and starts it, with `job.accept`, the moment the running job ends.
    */
   queued: z.boolean().optional(),
+  /**
+   * Protocol 8, with `continueFrom`: the client's `max_tokens` for the whole answer. The tab counts
+   * `continueFrom`'s tokens with its model's tokenizer and writes at most this many minus that
+   * count (none when the count reaches it: it finishes with "length"), reporting the count as
+   * `continuedTokens` in `job.done`. `job.sampling.max_tokens` stays the coordinator's own bound
+   * (one token per delivered byte; usage-bounds.ts), for a tab that cannot count. The tab's count
+   * is a claim: the coordinator clamps it into the delivered text's bounds, and the whole answer
+   * into max_tokens' bytes, as for any tab's (edge/region/answer-budget.ts).
+   */
+  answerMaxTokens: z.number().int().positive().optional(),
 });
 
 export const JobCancelSchema = z.object({

@@ -3,7 +3,7 @@
  * frame (`hello`); the coordinator closes with `CloseCode.ProtocolTooOld` when the tab is older than
  * `MIN_PROTOCOL_VERSION`, so a stale cached page reloads instead of misbehaving.
  */
-export const PROTOCOL_VERSION = 7;
+export const PROTOCOL_VERSION = 8;
 export const MIN_PROTOCOL_VERSION = 1;
 
 /**
@@ -21,6 +21,10 @@ export const MIN_PROTOCOL_VERSION = 1;
  * 7: `job.checkpoint` (tab → coordinator): while a job's caller reads it over the WebRTC data
  *    channel, the tab sends the coordinator its text in checkpoints (every K tokens or T ms, with
  *    the batch's SHA-256) instead of every coalesced `job.delta` (docs/embed.md, relay-light).
+ * 8: `answerMaxTokens` on a failover's `job.assign`: the tab counts the delivered text's tokens
+ *    with its own tokenizer and writes at most the rest of the client's `max_tokens` (reported as
+ *    `continuedTokens`), where an older tab gets the coordinator's bound of one token per
+ *    delivered byte and a long answer could end at the failover (docs/failover.md).
  */
 export const PROGRESS_SINCE_PROTOCOL = 2;
 export const TRUST_SINCE_PROTOCOL = 3;
@@ -28,6 +32,7 @@ export const BALANCE_SINCE_PROTOCOL = 3;
 export const RESEND_SINCE_PROTOCOL = 4;
 export const QUEUE_SINCE_PROTOCOL = 5;
 export const CHECKPOINT_SINCE_PROTOCOL = 7;
+export const COUNTED_CONTINUATION_SINCE_PROTOCOL = 8;
 
 /** Whether the coordinator can talk to a tab that speaks `version`. */
 export function protocolCompatibility(version: number): "ok" | "too_old" | "too_new" {

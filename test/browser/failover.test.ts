@@ -46,10 +46,16 @@ describe("failover between tabs", () => {
   it("finishes a stream on another tab when the serving tab closes mid-answer", async () => {
     const openai = new OpenAI({ baseURL: `${server.origin}/v1`, apiKey: "unused", maxRetries: 0 });
     const content = Array.from({ length: 120 }, (_, i) => `w${i}`).join(" ");
+    const messages = [{ role: "user" as const, content }];
+    // max_tokens just above the answer's 122 tokens, and the tab closed once more bytes than that
+    // were delivered: only a replacement that counts the delivered text's tokens itself (protocol
+    // 8) can finish it; the coordinator's bound (a token per byte) would end it at the failover.
+    const want = expectedOutput({ kind: "chat", messages }, { max_tokens: 500 });
+    const max_tokens = want.usage.completion_tokens + 2;
     const stream = await openai.chat.completions.create({
       model,
-      messages: [{ role: "user", content }],
-      max_tokens: 500,
+      messages,
+      max_tokens,
       stream: true,
       stream_options: { include_usage: true },
     });
@@ -63,20 +69,16 @@ describe("failover between tabs", () => {
       text += chunk.choices[0]?.delta.content ?? "";
       if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
       if (chunk.usage) usage = chunk.usage;
-      if (!closed && text.length > 40) {
+      if (!closed && new TextEncoder().encode(text).length > max_tokens + 8) {
         closed = true;
         closedAt = text.length;
         await first.page.close();
       }
     }
-    const want = expectedOutput(
-      { kind: "chat", messages: [{ role: "user", content }] },
-      { max_tokens: 500 },
-    );
     const second = tabs.find((t) => t !== first)!;
     console.log(
       `failover transcript: closed the serving tab after ${closedAt} chars; ` +
-        `client received ${text.length} chars, finish_reason=${finish}, usage=${JSON.stringify(usage)}`,
+        `client received ${text.length} chars (max_tokens ${max_tokens}), finish_reason=${finish}, usage=${JSON.stringify(usage)}`,
     );
     expect(closed).toBe(true);
     expect(text).toBe(want.text);

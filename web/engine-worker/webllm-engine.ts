@@ -99,7 +99,7 @@ export const engineTokenizer: TokenizerSource = async (engine, model) => {
     { tokenizer?: { encode?: (text: string) => Int32Array } } | undefined;
   const tokenizer = pipeline?.tokenizer;
   if (!tokenizer || typeof tokenizer.encode !== "function") {
-    throw new EngineError("engine_error", "cannot score: WebLLM's tokenizer is not reachable");
+    throw new EngineError("engine_error", "WebLLM's tokenizer is not reachable");
   }
   return (text) => Array.from(tokenizer.encode!.call(tokenizer, text));
 };
@@ -463,16 +463,74 @@ export class WebLLMEngine implements InferenceEngine {
   }
 
   complete(request: CompletionRequest, onDelta: OnDelta): Promise<GenerationResult> {
-    return this.generate("reset", async (engine) => {
+    return this.generate("reset", async (engine, model) => {
+      const budget = await this.continuationBudget(engine, model, request);
+      if (budget.full) return budget.full;
       const stream = await engine.completions.create({
         stream: true,
         stream_options: { include_usage: true },
         // Continuing a plain completion is completing the prompt plus the text already sent.
         prompt: request.prompt + (request.continueFrom ?? ""),
         ...samplingFields(request.sampling),
+        max_tokens: budget.maxTokens,
       });
-      return this.drain(stream, (c) => c.choices[0]?.text ?? "", onDelta);
+      return budget.counted(await this.drain(stream, (c) => c.choices[0]?.text ?? "", onDelta));
     });
+  }
+
+  /**
+   * What a continuation may still write. With the whole answer's `answerMaxTokens` (protocol 8)
+   * the model's own tokenizer counts the delivered text, so a failover leaves the client the
+   * tokens it asked for rather than the coordinator's one-per-byte bound (`sampling.max_tokens`,
+   * kept when the tokenizer is out of reach). WebLLM prefills the delivered text as prompt, so
+   * `counted` moves its tokens from the prompt to `continuedTokens`. The count is of the text on
+   * its own; inside the rendered prompt a merge across its first boundary can differ by a token.
+   */
+  private async continuationBudget(
+    engine: WebLLMEngineApi,
+    model: ModelRecord,
+    request: { sampling: Sampling; continueFrom?: string; answerMaxTokens?: number },
+  ): Promise<{
+    maxTokens: number;
+    full: GenerationResult | null;
+    counted: (result: GenerationResult) => GenerationResult;
+  }> {
+    const asIs = {
+      maxTokens: request.sampling.max_tokens,
+      full: null,
+      counted: (r: GenerationResult) => r,
+    };
+    const { continueFrom, answerMaxTokens } = request;
+    if (!continueFrom || answerMaxTokens === undefined) return asIs;
+    this.tokenize ??= this.readTokenizer(engine, model);
+    const encode = await this.tokenize.catch(() => {
+      this.tokenize = null;
+      return null;
+    });
+    if (!encode) return asIs;
+    const continued = encode(continueFrom).length;
+    const left = answerMaxTokens - continued;
+    const full: GenerationResult | null =
+      left > 0
+        ? null
+        : {
+            finishReason: "length",
+            usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+            continuedTokens: continued,
+          };
+    return {
+      maxTokens: Math.max(1, left),
+      full,
+      counted: (r) => {
+        const prompt = Math.max(0, r.usage.prompt_tokens - continued);
+        const usage = {
+          ...r.usage,
+          prompt_tokens: prompt,
+          total_tokens: prompt + r.usage.completion_tokens,
+        };
+        return { ...r, usage, continuedTokens: continued };
+      },
+    };
   }
 
   /**
@@ -487,6 +545,8 @@ export class WebLLMEngine implements InferenceEngine {
     onDelta: OnDelta,
   ): Promise<GenerationResult> {
     return this.generate("reset", async (engine, model) => {
+      const budget = await this.continuationBudget(engine, model, request);
+      if (budget.full) return budget.full;
       this.convTemplate ??= this.readConvTemplate(model);
       const conv = await this.convTemplate.catch((err: unknown) => {
         this.convTemplate = null;
@@ -503,9 +563,10 @@ export class WebLLMEngine implements InferenceEngine {
         stream_options: { include_usage: true },
         prompt: renderContinuation(conv, request.messages, partial),
         ...fields,
+        max_tokens: budget.maxTokens,
         stop: stop.length ? stop : undefined,
       });
-      return this.drain(stream, (c) => c.choices[0]?.text ?? "", onDelta);
+      return budget.counted(await this.drain(stream, (c) => c.choices[0]?.text ?? "", onDelta));
     });
   }
 

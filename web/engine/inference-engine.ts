@@ -26,18 +26,23 @@ export interface LoadProgress {
 
 /**
  * `continueFrom` (failover): answer text another tab already delivered to the client. The engine
- * continues right after it and its deltas carry only new text.
+ * continues right after it and its deltas carry only new text. `answerMaxTokens` (protocol 8): the
+ * whole answer's max_tokens; an engine that can count `continueFrom`'s tokens writes at most the
+ * rest (none when they reach it: finish reason "length") and reports the count as
+ * `continuedTokens`; one that cannot keeps to `sampling.max_tokens`, the coordinator's bound.
  */
 export interface ChatRequest {
   messages: ChatMessage[];
   sampling: Sampling;
   continueFrom?: string;
+  answerMaxTokens?: number;
 }
 
 export interface CompletionRequest {
   prompt: string;
   sampling: Sampling;
   continueFrom?: string;
+  answerMaxTokens?: number;
 }
 
 export interface GenerationResult {

@@ -209,7 +209,13 @@ export class Contributor {
         // Answered by TabSocket before anything else; never forwarded here.
         return;
       case "job.assign":
-        this.runner.assign(msg.job, msg.continueFrom, msg.queued === true);
+        this.runner.assign(
+          msg.job,
+          msg.continueFrom !== undefined
+            ? { text: msg.continueFrom, answerMaxTokens: msg.answerMaxTokens }
+            : undefined,
+          msg.queued === true,
+        );
         return;
       case "job.cancel":
         this.runner.cancel(msg.jobId);

@@ -58,10 +58,20 @@ interface RunningJob {
   audit?: boolean;
 }
 
+/**
+ * After a failover: the text the client already has (the engine continues after it; only new text
+ * is sent) and, from a protocol-8 coordinator, the whole answer's max_tokens, so the engine's own
+ * count of that text sets what is left.
+ */
+export interface Continuation {
+  text: string;
+  answerMaxTokens?: number;
+}
+
 /** A job the coordinator queued behind the running one (protocol 5). */
 interface QueuedJob {
   job: JobSpec;
-  continueFrom: string | undefined;
+  continuation: Continuation | undefined;
 }
 
 /**
@@ -103,13 +113,13 @@ export class JobRunner {
    * A `job.assign`: serve it if this tab is idle with the job's model; with `queued`, hold it
    * behind the running job (one at most); refuse it otherwise.
    */
-  assign(job: JobSpec, continueFrom: string | undefined, queued = false): void {
+  assign(job: JobSpec, continuation: Continuation | undefined, queued = false): void {
     const view = this.opts.status.now;
     if (queued && this.job && !this.job.audit && !this.next && view.state === "busy") {
       if (job.model !== view.model) {
         return this.refuse(job.id, "model_not_served", `this tab serves ${view.model ?? "none"}`);
       }
-      this.next = { job, continueFrom };
+      this.next = { job, continuation };
       return;
     }
     if (this.job || view.state !== "idle") {
@@ -128,7 +138,7 @@ export class JobRunner {
     }
     const input = job.input;
     if (input.kind === "embedding") void this.embed(job, input);
-    else void this.run({ ...job, input }, continueFrom);
+    else void this.run({ ...job, input }, continuation);
   }
 
   /** A `job.cancel` for the running job. */
@@ -263,15 +273,17 @@ export class JobRunner {
       // A job queued behind this one starts now (or is refused if the tab is no longer idle).
       const next = this.next;
       this.next = null;
-      if (next) this.assign(next.job, next.continueFrom);
+      if (next) this.assign(next.job, next.continuation);
     }
   }
 
-  /** `continueFrom`: after a failover, the text the client already has; only new text is sent. */
+  /** `continuation`: after a failover, the text the client already has; only new text is sent. */
   private async run(
     job: JobSpec & { input: TextJobInput },
-    continueFrom: string | undefined,
+    continuation: Continuation | undefined,
   ): Promise<void> {
+    const continueFrom = continuation?.text;
+    const answerMaxTokens = continuation?.answerMaxTokens;
     const { engine, status, send, timers } = this.opts;
     const running: RunningJob = { id: job.id, cancelled: false };
     this.job = running;
@@ -362,11 +374,16 @@ export class JobRunner {
       const result =
         job.input.kind === "chat"
           ? await engine.chat(
-              { messages: job.input.messages, sampling: job.sampling, continueFrom },
+              {
+                messages: job.input.messages,
+                sampling: job.sampling,
+                continueFrom,
+                answerMaxTokens,
+              },
               onDelta,
             )
           : await engine.complete(
-              { prompt: job.input.prompt, sampling: job.sampling, continueFrom },
+              { prompt: job.input.prompt, sampling: job.sampling, continueFrom, answerMaxTokens },
               onDelta,
             );
       deltas.flush();
@@ -444,7 +461,7 @@ export class JobRunner {
         // The queued job starts at once; the tab never shows idle in between.
         const input = next.job.input;
         if (input.kind === "embedding") void this.embed(next.job, input);
-        else void this.run({ ...next.job, input }, next.continueFrom);
+        else void this.run({ ...next.job, input }, next.continuation);
       } else {
         status.setState(state === "busy" ? status.resting : state, { serving: null });
         if (next) {
