@@ -62,7 +62,14 @@ export function printTail(name: string, traces: readonly TtftTrace[], splits = t
     mean(xs.map((t) => t.winnerTrueOverBench)).toFixed(2),
     ["integrated", "mid", "high"].map((g) => share(xs, (t) => t.winnerGpu === g)).join("/"),
   ];
+  const best = traces.map((t) => t.bestPossibleMs);
+  const bestP50 = percentile(best, 50);
+  const bestP99 = percentile(best, 99);
   console.log(`\ntail of "${name}" (requests at or above p99 ${Math.round(p99)} ms; means in ms):`);
+  console.log(
+    `best possible at each request's arrival (any tab, true speeds, as busy as this policy left them): ` +
+      `p50 ${Math.round(bestP50)} ms, p99 ${Math.round(bestP99)} ms, p99 ÷ p50 ${(bestP99 / bestP50).toFixed(2)}×`,
+  );
   printTable(
     [
       "requests",
