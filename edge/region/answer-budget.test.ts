@@ -1,3 +1,4 @@
+import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ChatCompletionSchema } from "../../shared/openai/chat.js";
 import { COUNTED_CONTINUATION_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
@@ -72,19 +73,27 @@ describe("max_tokens and stop hold for the whole answer across a failover", () =
     const moved = await second.next("job.assign");
     second.accept(moved.job);
     second.delta(moved.job, 0, " my");
-    // Says the delivered text was no tokens and its own 3 bytes were 50.
+    // Says the delivered text was no tokens (which would leave it all 4 to write); its own count
+    // is right.
     second.send({
       type: "job.done",
       jobId: job.id,
       finishReason: "stop",
-      usage: { prompt_tokens: 5, completion_tokens: 50, total_tokens: 55 },
+      usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 },
       continuedTokens: 0,
     });
     const body = ChatCompletionSchema.parse(await (await resP).json());
     expect(body.choices[0]?.message.content).toBe("Hello there my");
-    // At least ⌈11 / 128⌉ = 1 for the delivered text, at most 3 + 1 for its own part: ≤ 4 in all.
-    expect(body.usage?.completion_tokens).toBe(4);
-    expect((await second.next("job.credit")).credit).toBeLessThanOrEqual(3);
+    // The delivered text counted at its least, ⌈11 / 128⌉ = 1, plus the tab's own 1.
+    expect(body.usage?.completion_tokens).toBe(2);
+    expect((await second.next("job.credit")).credit).toBe(1);
+    // Counting 11 bytes as no tokens is impossible: a fault of the tab, as over-counting is.
+    // (The first tab has left: the one tab serving the model is the replacement.)
+    const nodes = (await (await SELF.fetch("http://tabgrid.test/v1/nodes")).json()) as {
+      data: { models: string[]; trust?: { faults: number } }[];
+    };
+    const serving = nodes.data.filter((n) => n.models.includes("ab-liar"));
+    expect(serving.map((n) => n.trust?.faults)).toEqual([1]);
   });
 
   it("a job whose delivered text is max_tokens long for any tokenizer ends with length instead of moving", async () => {

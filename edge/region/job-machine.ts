@@ -365,7 +365,7 @@ export class JobMachine {
           });
         } else if (current && bounded) {
           if (bounded.inflated) {
-            this.d.trust.fault(tab, "usage over what the coordinator observed", {
+            this.d.trust.fault(tab, "usage outside what the coordinator observed", {
               jobId: msg.jobId,
               reported: msg.usage,
               counted: bounded.usage,
@@ -718,7 +718,7 @@ export class JobMachine {
       } else {
         const bounded = boundUsage({ ...msg.usage, completion_tokens: 0 }, spec, "");
         if (bounded.inflated) {
-          this.d.trust.fault(tab, "usage over what the coordinator observed", {
+          this.d.trust.fault(tab, "usage outside what the coordinator observed", {
             jobId: msg.jobId,
             reported: msg.usage,
             counted: bounded.usage,

@@ -85,7 +85,10 @@ export interface BoundedUsage {
   usage: Usage;
   /** Completion tokens of the reporting tab's own part (after `continueFrom`): its credit. */
   ownTokens: number;
-  /** The tab's report was outside what the coordinator observed (inflated). */
+  /**
+   * The tab's report was outside what the coordinator observed: over a bound, or the delivered
+   * text counted under its least (which could only serve to write more than max_tokens leaves).
+   */
   inflated: boolean;
 }
 
@@ -137,7 +140,11 @@ export function boundUsage(
       total_tokens: prompt + completion,
     },
     ownTokens,
-    inflated: claimedC > c.max || claimedP > promptMax || (claimedBefore ?? 0) > charged,
+    inflated:
+      claimedC > c.max ||
+      claimedP > promptMax ||
+      (claimedBefore ?? 0) > charged ||
+      (claimedBefore ?? beforeMin) < beforeMin,
   };
 }
 
