@@ -519,11 +519,14 @@ describe("WebLLMEngine", () => {
     expect(full.asked).toBeNull();
     expect(full.result).toMatchObject({ finishReason: "length", continuedTokens: 3 });
     expect(full.result.usage.completion_tokens).toBe(0);
-    // An older coordinator (no answerMaxTokens), or no tokenizer in reach: its own bound.
-    for (const older of [await continued(undefined), await continued(8, false)]) {
-      expect(older.asked).toBe(1);
-      expect(older.result.continuedTokens).toBeUndefined();
-    }
+    // An older coordinator (no answerMaxTokens): its bound, and the count for the usage.
+    const older = await continued(undefined);
+    expect(older.asked).toBe(1);
+    expect(older.result.continuedTokens).toBe(3);
+    // No tokenizer in reach: the coordinator's bound, and no count.
+    const blind = await continued(8, false);
+    expect(blind.asked).toBe(1);
+    expect(blind.result.continuedTokens).toBeUndefined();
   });
 
   it("asks WebLLM for logprobs and returns each chunk's entry, within the protocol's bounds", async () => {

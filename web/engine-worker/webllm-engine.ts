@@ -177,6 +177,32 @@ export class TeacherForcer implements LogitProcessor {
   };
 }
 
+/** WebLLM's error when its grammar matcher refuses a token (0.2.79 and 0.2.86 alike). */
+const GRAMMAR_REFUSED = /Grammar matcher rejected/;
+
+/**
+ * A continuation's result with the delivered text's `continued` tokens taken out of the count
+ * WebLLM put them in — the prompt (prefilled as part of it) or the completion (forced through
+ * the decode loop) — and reported as `continuedTokens`.
+ */
+function movedToContinued(
+  r: GenerationResult,
+  continued: number,
+  from: "prompt" | "completion",
+): GenerationResult {
+  const prompt = Math.max(0, r.usage.prompt_tokens - (from === "prompt" ? continued : 0));
+  const completion = Math.max(
+    0,
+    r.usage.completion_tokens - (from === "completion" ? continued : 0),
+  );
+  const usage = {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+  };
+  return { ...r, usage, continuedTokens: continued };
+}
+
 function logSumExp(values: Float32Array): number {
   let max = -Infinity;
   for (let i = 0; i < values.length; i++) if (values[i]! > max) max = values[i]!;
@@ -464,17 +490,21 @@ export class WebLLMEngine implements InferenceEngine {
 
   complete(request: CompletionRequest, onDelta: OnDelta): Promise<GenerationResult> {
     return this.generate("reset", async (engine, model) => {
-      const budget = await this.continuationBudget(engine, model, request);
+      const partial = request.continueFrom ?? "";
+      const budget = partial
+        ? await this.continuationBudget(engine, model, request, partial)
+        : { maxTokens: request.sampling.max_tokens, full: null, ids: null };
       if (budget.full) return budget.full;
       const stream = await engine.completions.create({
         stream: true,
         stream_options: { include_usage: true },
         // Continuing a plain completion is completing the prompt plus the text already sent.
-        prompt: request.prompt + (request.continueFrom ?? ""),
+        prompt: request.prompt + partial,
         ...samplingFields(request.sampling),
         max_tokens: budget.maxTokens,
       });
-      return budget.counted(await this.drain(stream, (c) => c.choices[0]?.text ?? "", onDelta));
+      const result = await this.drain(stream, (c) => c.choices[0]?.text ?? "", onDelta);
+      return budget.ids ? movedToContinued(result, budget.ids.length, "prompt") : result;
     });
   }
 
@@ -482,62 +512,45 @@ export class WebLLMEngine implements InferenceEngine {
    * What a continuation may still write. With the whole answer's `answerMaxTokens` (protocol 8)
    * the model's own tokenizer counts the delivered text, so a failover leaves the client the
    * tokens it asked for rather than the coordinator's one-per-byte bound (`sampling.max_tokens`,
-   * kept when the tokenizer is out of reach). WebLLM prefills the delivered text as prompt, so
-   * `counted` moves its tokens from the prompt to `continuedTokens`. The count is of the text on
-   * its own; inside the rendered prompt a merge across its first boundary can differ by a token.
+   * kept when the tokenizer is out of reach). The count is of the text on its own; inside the
+   * rendered prompt a merge across its first boundary can differ by a token. `ids`: the delivered
+   * text's token ids, when the tokenizer was in reach.
    */
   private async continuationBudget(
     engine: WebLLMEngineApi,
     model: ModelRecord,
-    request: { sampling: Sampling; continueFrom?: string; answerMaxTokens?: number },
-  ): Promise<{
-    maxTokens: number;
-    full: GenerationResult | null;
-    counted: (result: GenerationResult) => GenerationResult;
-  }> {
-    const asIs = {
-      maxTokens: request.sampling.max_tokens,
-      full: null,
-      counted: (r: GenerationResult) => r,
-    };
-    const { continueFrom, answerMaxTokens } = request;
-    if (!continueFrom || answerMaxTokens === undefined) return asIs;
+    request: { sampling: Sampling; answerMaxTokens?: number },
+    partial: string,
+  ): Promise<{ maxTokens: number; full: GenerationResult | null; ids: number[] | null }> {
     this.tokenize ??= this.readTokenizer(engine, model);
     const encode = await this.tokenize.catch(() => {
       this.tokenize = null;
       return null;
     });
-    if (!encode) return asIs;
-    const continued = encode(continueFrom).length;
-    const left = answerMaxTokens - continued;
+    const ids = encode ? encode(partial) : null;
+    const { answerMaxTokens } = request;
+    if (!ids || answerMaxTokens === undefined) {
+      return { maxTokens: request.sampling.max_tokens, full: null, ids };
+    }
+    const left = answerMaxTokens - ids.length;
     const full: GenerationResult | null =
       left > 0
         ? null
         : {
             finishReason: "length",
             usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
-            continuedTokens: continued,
+            continuedTokens: ids.length,
           };
-    return {
-      maxTokens: Math.max(1, left),
-      full,
-      counted: (r) => {
-        const prompt = Math.max(0, r.usage.prompt_tokens - continued);
-        const usage = {
-          ...r.usage,
-          prompt_tokens: prompt,
-          total_tokens: prompt + r.usage.completion_tokens,
-        };
-        return { ...r, usage, continuedTokens: continued };
-      },
-    };
+    return { maxTokens: Math.max(1, left), full, ids };
   }
 
   /**
-   * Continue an answer another tab started: WebLLM's chat API refuses a conversation ending with
-   * the assistant, so render it with the model's template and use the raw completion API, with the
-   * template's stop strings (its stop token ids are applied by WebLLM for every request). WebLLM
-   * then counts the delivered text as prompt tokens: the total is exact, the split shifts.
+   * Continue an answer another tab started. A constrained (JSON) answer resumes its grammar
+   * (`resumeGrammar`) where it can; otherwise — and for unconstrained answers — WebLLM's chat API
+   * refuses a conversation ending with the assistant, so the conversation is rendered with the
+   * model's template and continued with the raw completion API, with the template's stop strings
+   * (its stop token ids are applied by WebLLM for every request). WebLLM then counts the delivered
+   * text as prompt tokens; with the tokenizer in reach they move to `continuedTokens`.
    */
   private continueChat(
     request: ChatRequest,
@@ -545,15 +558,19 @@ export class WebLLMEngine implements InferenceEngine {
     onDelta: OnDelta,
   ): Promise<GenerationResult> {
     return this.generate("reset", async (engine, model) => {
-      const budget = await this.continuationBudget(engine, model, request);
+      const budget = await this.continuationBudget(engine, model, request, partial);
       if (budget.full) return budget.full;
+      if (request.sampling.constraint && budget.ids) {
+        const resumed = await this.resumeGrammar(engine, request, partial, budget, onDelta);
+        if (resumed) return resumed;
+        await engine.resetChat();
+      }
       this.convTemplate ??= this.readConvTemplate(model);
       const conv = await this.convTemplate.catch((err: unknown) => {
         this.convTemplate = null;
         throw new EngineError("engine_error", `cannot continue: ${String(err)}`);
       });
-      // A grammar cannot be resumed after text another tab produced (xgrammar's matcher would
-      // start at the beginning of the JSON), so a constrained answer continues unconstrained; the
+      // Without a grammar to resume, a constrained answer continues unconstrained; the
       // coordinator still parses the whole answer and reports a 502 if it no longer reads.
       const { response_format: _dropped, ...fields } = samplingFields(request.sampling);
       void _dropped;
@@ -566,8 +583,66 @@ export class WebLLMEngine implements InferenceEngine {
         max_tokens: budget.maxTokens,
         stop: stop.length ? stop : undefined,
       });
-      return budget.counted(await this.drain(stream, (c) => c.choices[0]?.text ?? "", onDelta));
+      const result = await this.drain(stream, (c) => c.choices[0]?.text ?? "", onDelta);
+      return budget.ids ? movedToContinued(result, budget.ids.length, "prompt") : result;
     });
+  }
+
+  /**
+   * A constrained answer continues under its grammar. xgrammar's matcher cannot be started in the
+   * middle of a JSON text, so the delivered text's tokens are fed through WebLLM's own decode loop
+   * by the teacher forcer (as audits feed a claimed answer): each forced token passes the grammar's
+   * mask and is accepted by its matcher as if sampled, so after them the matcher stands where the
+   * first tab left off and generation goes on under the grammar. The forced steps cost a decode
+   * step each, and their text — the delivered text again — is not sent. Null when the grammar
+   * refuses the delivered text (it is no prefix of an answer the schema allows: the first tab's
+   * text broke it, and WebLLM stops at the refused token before anything new is written); the
+   * caller then continues unconstrained, as before this existed.
+   */
+  private async resumeGrammar(
+    engine: WebLLMEngineApi,
+    request: ChatRequest,
+    partial: string,
+    budget: { maxTokens: number; ids: number[] | null },
+    onDelta: OnDelta,
+  ): Promise<GenerationResult | null> {
+    const ids = budget.ids ?? [];
+    let skip = partial;
+    this.forcer.arm(ids, []);
+    let result: GenerationResult;
+    try {
+      const stream = await engine.chat.completions.create({
+        stream: true,
+        stream_options: { include_usage: true },
+        messages: request.messages.map(toWebLLMMessage),
+        ...samplingFields(request.sampling),
+        max_tokens: ids.length + budget.maxTokens,
+      });
+      result = await this.drain(
+        stream,
+        (c) => {
+          const text = c.choices[0]?.delta?.content ?? "";
+          if (!skip) return text;
+          // The forced tokens decode to the delivered text, perhaps cut differently into chunks.
+          const n = Math.min(skip.length, text.length);
+          if (text.slice(0, n) !== skip.slice(0, n)) {
+            throw new EngineError(
+              "engine_error",
+              "the resumed answer does not repeat the delivered text",
+            );
+          }
+          skip = skip.slice(n);
+          return text.slice(n);
+        },
+        onDelta,
+      );
+    } catch (err) {
+      if (skip && GRAMMAR_REFUSED.test(String(err))) return null;
+      throw err;
+    } finally {
+      this.forcer.disarm();
+    }
+    return movedToContinued(result, ids.length, "completion");
   }
 
   /**
