@@ -81,6 +81,8 @@ interface WebLLMUsage extends OpenAI.CompletionUsage {
 interface EngineEvent {
   t: number;
   event: "start" | "token" | "usage" | "end" | "progress";
+  /** On "start": the WebLLM request's max_tokens. */
+  maxTokens?: number;
   n?: number;
   text?: string;
   usage?: WebLLMUsage;
@@ -461,12 +463,12 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
     async () => {
       const servedBefore = new Map<Tab, number>();
       for (const t of tabs) servedBefore.set(t, Number(await t.field("jobs-served").textContent()));
-      // Two: the first tab writes one (the client sees it, then that tab is closed), the second
-      // writes the other; a third token would cost another ~15–35 s of decode for nothing more.
-      const max_tokens = 2;
-      // Two-letter tokens only (logit_bias): the first token is two bytes, which by the
-      // coordinator's bound (a token per byte) fills max_tokens 2. Only the second tab's own count
-      // (one token: protocol 8's answerMaxTokens) leaves it a token to write.
+      // Three: the first tab writes one (the client sees it, then that tab is closed), the second
+      // the other two; each more token would cost another ~15–35 s of decode.
+      const max_tokens = 3;
+      // Two-letter tokens only (logit_bias): the first token is two bytes, which the coordinator's
+      // bound (a token per byte) counts as two, leaving one. Only the second tab's own count (one
+      // token, with its tokenizer: protocol 8's answerMaxTokens) leaves it the two it may write.
       const t0 = performance.now();
       const stream = await openai().chat.completions.create({
         model: FIXTURE_MODEL_ID,
@@ -513,10 +515,13 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
       expect(text).toMatch(/^[a-z]+$/);
       expect(text.length).toBeLessThanOrEqual(2 * max_tokens);
       expect(text.startsWith(closed!.at)).toBe(true);
-      // The second tab took over and wrote the rest, and only the rest: an older coordinator
-      // ended the answer at the failover, its bound spent by the first token's two bytes.
-      expect(secondTokens.length).toBeGreaterThan(0);
-      expect(closed!.at.length / 2 + secondTokens.length).toBeLessThanOrEqual(max_tokens);
+      // The second tab took over and wrote the rest, and only the rest, by its own count of the
+      // delivered text: its WebLLM request asked for what that count left (by the coordinator's
+      // bound alone it would have been one fewer; a coordinator before protocol 8 sent none).
+      const delivered = closed!.at.length / 2;
+      const secondStart = second.engine.filter((e) => e.event === "start").at(-1);
+      expect(secondStart?.maxTokens).toBe(max_tokens - delivered);
+      expect(secondTokens.length).toBe(max_tokens - delivered);
       expect(text).toBe(closed!.at + secondTokens.map((e) => e.text).join(""));
       if (usage) expect(usage.completion_tokens).toBeLessThanOrEqual(max_tokens);
       await expect

@@ -12,7 +12,9 @@
  *   it); the stream is passed through with that one token added back, so the coordinator sees what
  *   the shipped WebLLM would report.
  * - every streamed token is logged (`tabgrid-real-engine {...}` on the Worker's console), so the
- *   test can count exactly what each tab generated, and when.
+ *   test can count exactly what each tab generated, and when, and each request's `max_tokens`.
+ * The wrapper passes the engine's loaded pipelines through (`loadedModelIdToPipeline`), where
+ * webllm-engine.ts's `engineTokenizer` reaches the model's tokenizer, as on the MLCEngine itself.
  */
 import { CreateMLCEngine } from "@mlc-ai/web-llm";
 import { exposeEngine } from "../../web/engine-worker/engine-host.js";
@@ -27,9 +29,13 @@ interface Chunk {
 }
 
 /** Pass a WebLLM stream through: log each token, count the first token in the usage. */
-async function* observed<C>(stream: AsyncIterable<C>, kind: string): AsyncIterable<C> {
+async function* observed<C>(
+  stream: AsyncIterable<C>,
+  kind: string,
+  maxTokens: number | null | undefined,
+): AsyncIterable<C> {
   let tokens = 0;
-  log({ event: "start", kind });
+  log({ event: "start", kind, maxTokens });
   for await (const chunk of stream) {
     const c = chunk as Chunk;
     // One chunk per token that decodes to text (WebLLM skips a token that completes no
@@ -62,20 +68,26 @@ const factory = async (
       config.initProgressCallback?.(report);
     },
   });
-  return {
+  const api: WebLLMEngineApi = {
     chat: {
       completions: {
-        create: async (request) => observed(await engine.chat.completions.create(request), "chat"),
+        create: async (request) =>
+          observed(await engine.chat.completions.create(request), "chat", request.max_tokens),
       },
     },
     completions: {
-      create: async (request) => observed(await engine.completions.create(request), "completion"),
+      create: async (request) =>
+        observed(await engine.completions.create(request), "completion", request.max_tokens),
     },
     interruptGenerate: () => engine.interruptGenerate(),
     unload: () => engine.unload(),
     resetChat: (...a) => engine.resetChat(...a),
     embeddings: { create: (request) => engine.embeddings.create(request) },
   };
+  Object.defineProperty(api, "loadedModelIdToPipeline", {
+    get: () => (engine as unknown as { loadedModelIdToPipeline?: unknown }).loadedModelIdToPipeline,
+  });
+  return api;
 };
 
 exposeEngine(new WebLLMEngine((id, config) => factory(id, config)));
