@@ -27,7 +27,12 @@ const ORIGIN = "http://tabgrid.test";
  * wnam as two shards; a streamed request running on shard 0's only tab, which has sent `sent`;
  * then an idle tab on shard 1, reported to the Directory. The caller makes shard 0's tab leave.
  */
-async function streamingOnShard0(model: string, sent: string, extra: object = {}) {
+async function streamingOnShard0(
+  model: string,
+  sent: string,
+  extra: object = {},
+  protocolB?: number,
+) {
   await sharded(2);
   const a = await tabFrom(list, addressesOn(0, 2, 1, `${model}-a`)[0]!, [model]);
   const res = chat(model, { stream: true, ...extra });
@@ -35,7 +40,7 @@ async function streamingOnShard0(model: string, sent: string, extra: object = {}
   expect(job.id).toMatch(/^job_wnam_[0-9a-f]{32}$/);
   a.accept(job);
   a.delta(job, 0, sent);
-  const b = await tabFrom(list, addressesOn(1, 2, 1, `${model}-b`)[0]!, [model]);
+  const b = await tabFrom(list, addressesOn(1, 2, 1, `${model}-b`)[0]!, [model], protocolB);
   await untilRouting((r) => idleOn(r, "wnam/1", model) === 1);
   forgetRoutingCache();
   return { a, b, job, res: await res };
@@ -50,6 +55,35 @@ async function movedTo(b: ScriptedTab, sent: string) {
 }
 
 describe("failover across the shards of a region", () => {
+  it("a continuation whose delivered bytes reach max_tokens goes to a sibling shard's tab that counts them, never to an older one", async () => {
+    // 11 bytes against max_tokens 4: only a tab's own count can say what is left (answer-budget.ts).
+    const counting = await streamingOnShard0("xs-count", "Hello there", { max_tokens: 4 }, 8);
+    counting.a.close();
+    const assign = await counting.b.next("job.assign");
+    expect(assign).toMatchObject({ continueFrom: "Hello there", answerMaxTokens: 4 });
+    counting.b.accept(assign.job);
+    counting.b.delta(assign.job, 0, " friend");
+    counting.b.send({
+      type: "job.done",
+      jobId: assign.job.id,
+      finishReason: "stop",
+      usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 },
+      continuedTokens: 2,
+    });
+    expect(await streamText(counting.res)).toEqual({ text: "Hello there friend", done: true });
+
+    // The same with a sibling tab that speaks protocol 4: it is not given the job (it would need a
+    // budget the client did not grant); the answer ends as it stands once the wait runs out.
+    const older = await streamingOnShard0("xs-old", "Hello there", { max_tokens: 4 });
+    let offered = false;
+    void older.b.next("job.assign").then(() => (offered = true));
+    older.a.close();
+    const body = await older.res.text();
+    expect(body).toContain('"finish_reason":"length"');
+    expect((await getJob(older.job.id)).state).toBe("done");
+    expect(offered).toBe(false);
+  });
+
   it("a job whose shard has no other tab continues on a sibling shard: one stream, nothing missing or repeated, usage once", async () => {
     const { a, b, job, res } = await streamingOnShard0("xs-move", "The quick ", { max_tokens: 40 });
     a.close();

@@ -159,11 +159,6 @@ export class JobIntake {
     }
     // A job moved from another object's line (waiting-moves.ts) comes only if it starts sooner
     // here than there; the mover's view may be stale, so decline, writing nothing, when it does not.
-    // A tab that cannot count the delivered text's tokens could not be given a budget for it.
-    if (!mayContinueOn(tab.protocol, request.job, text)) {
-      const message = `No tab here can count '${model}' tokens to continue now.`;
-      return { ok: false, error: { code: "no_capacity", message } };
-    }
     const offerMs = result.kind === "match" ? result.match.estimate.objectiveMs : null;
     if (offerMs !== null && request.acceptUpToMs !== undefined && offerMs > request.acceptUpToMs) {
       const message = `Not sooner here (offer ${Math.round(offerMs)} ms).`;

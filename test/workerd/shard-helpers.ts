@@ -30,10 +30,11 @@ export async function tabFrom(
   list: ScriptedTab[],
   ip: string,
   models: string[],
+  protocol?: number,
 ): Promise<ScriptedTab> {
   const t = await ScriptedTab.open("", { "cf-connecting-ip": ip });
   list.push(t);
-  await t.handshake({ models });
+  await t.handshake({ models, ...(protocol !== undefined ? { protocol } : {}) });
   return t;
 }
 
