@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { ChatCompletionSchema } from "../../shared/openai/chat.js";
 import { COUNTED_CONTINUATION_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import { chat, getJob, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
-import { stopCut } from "./answer-budget.js";
+import type { JobSpec } from "../../shared/protocol/job.js";
+import { answerIsFull, budgetForAttempt, mayContinueOn, stopCut } from "./answer-budget.js";
 
 const tabs = useTabs();
 
@@ -138,6 +139,29 @@ describe("max_tokens and stop hold for the whole answer across a failover", () =
     expect(reassigned).toBe(false);
   });
 
+  it("a job out of tabs to try whose delivered text may fill max_tokens ends with length, not an error", async () => {
+    const p8 = { protocol: COUNTED_CONTINUATION_SINCE_PROTOCOL };
+    let tab = await tabs.tab(["ab-tries"], p8);
+    const resP = chat("ab-tries", { stream: true, max_tokens: 4 });
+    let job = await tab.nextJob();
+    tab.accept(job);
+    tab.delta(job, 0, "Hello there");
+    // Every tab after it fails too, up to the attempt limit (3 in the test config).
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const next = attempt < 3 ? await tabs.tab(["ab-tries"], p8) : null;
+      tab.send({ type: "job.error", jobId: job.id, error: { code: "engine_error", message: "x" } });
+      if (!next) break;
+      job = (await next.next("job.assign")).job;
+      next.accept(job);
+      tab = next;
+    }
+    const out = await streamText(await resP);
+    // By the coordinator's bound the 11 bytes may be the whole answer: it ends so (an error
+    // would take back nothing the client has, and say less).
+    expect(out).toEqual({ text: "Hello there", done: true });
+    expect(await getJob(job.id)).toMatchObject({ state: "done", finish_reason: "length" });
+  });
+
   it("a stop string that straddles two attempts ends the answer where it starts", async () => {
     const first = await tabs.tab(["ab-stop"]);
     const resP = chat("ab-stop", { stream: true, stop: ["END"] });
@@ -153,6 +177,31 @@ describe("max_tokens and stop hold for the whole answer across a failover", () =
     const out = await streamText(await resP);
     expect(out).toEqual({ text: "one E", done: true });
     expect(await getJob(job.id)).toMatchObject({ state: "done", finish_reason: "stop" });
+  });
+});
+
+describe("budgets after a failover", () => {
+  const spec = (max_tokens: number): JobSpec => ({
+    id: "j",
+    model: "m",
+    input: { kind: "chat", messages: [{ role: "user", content: "hi" }] },
+    sampling: { max_tokens },
+  });
+  it("a counting tab gets the whole answer's max_tokens; any tab the bound's rest, at least 1", () => {
+    expect(budgetForAttempt(spec(4), "", 8)).toEqual({ job: spec(4) });
+    expect(budgetForAttempt(spec(4), "ab", 7).job.sampling.max_tokens).toBe(2);
+    expect(budgetForAttempt(spec(4), "abcdef", 8)).toMatchObject({
+      job: { sampling: { max_tokens: 1 } },
+      answerMaxTokens: 4,
+    });
+    expect(budgetForAttempt(spec(4), "abcdef", 7)).not.toHaveProperty("answerMaxTokens");
+  });
+  it("only a counting tab continues what the bound may call full; nobody what is full for any tokenizer", () => {
+    expect(mayContinueOn(7, spec(4), "abc")).toBe(true);
+    expect(mayContinueOn(7, spec(4), "abcd")).toBe(false);
+    expect(mayContinueOn(8, spec(4), "abcd")).toBe(true);
+    expect(answerIsFull(spec(2), "x".repeat(128))).toBe(false);
+    expect(answerIsFull(spec(2), "x".repeat(129))).toBe(true);
   });
 });
 

@@ -15,7 +15,6 @@ import { jobTimer, type RegionTimer } from "./region-timers.js";
 import type { TabRegistry } from "./tab-registry.js";
 import type { TimerTable } from "./timer-table.js";
 import type { StorageBudget } from "./storage-budget.js";
-import { mayContinueOn } from "./answer-budget.js";
 import { answerByteCap, utf8Bytes } from "./usage-bounds.js";
 import type { WaitingMoves } from "./waiting-moves.js";
 
@@ -146,16 +145,13 @@ export class JobIntake {
     // As for any failover, the request's latency budget is spent already: any tab beats none.
     const req = { ...placement.matchRequest(model, request.match) };
     delete req.latencyBudgetMs;
-    const result = placement.matchNew(req);
+    // Only a tab that can take what is left of the budget (one that counts the delivered text's
+    // tokens, once the coordinator's bound leaves none: answer-budget.ts).
+    const result = placement.matchContinuation(req, request.job, text);
     const tab = result.kind === "match" ? this.d.tabs.get(result.match.tab.id) : undefined;
     if (!tab) {
       const code = this.d.tabs.anyServes(model) ? "no_capacity" : "model_not_served";
       return { ok: false, error: { code, message: `No tab here can continue '${model}' now.` } };
-    }
-    // A tab that cannot count the delivered text's tokens could not be given a budget for it.
-    if (!mayContinueOn(tab.protocol, request.job, text)) {
-      const message = `No tab here can count '${model}' tokens to continue now.`;
-      return { ok: false, error: { code: "no_capacity", message } };
     }
     // A job moved from another object's line (waiting-moves.ts) comes only if it starts sooner
     // here than there; the mover's view may be stale, so decline, writing nothing, when it does not.

@@ -1,6 +1,7 @@
 import { log } from "../http/log.js";
 import type { FinishReason, JobError, JobErrorCode } from "../../shared/protocol/job.js";
 import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
+import { COUNTED_CONTINUATION_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import { retryAfterSeconds } from "../../shared/scheduling/wait-queue.js";
 import { answerIsFull, remainingTokens, stopCut } from "./answer-budget.js";
 import { JobCheckpoints } from "./job-checkpoints.js";
@@ -237,7 +238,7 @@ export class JobMachine {
       });
     } else if (await this.continueElsewhere(jobId)) {
       return;
-    } else if (remainingTokens(this.d.jobs.spec(row), row.text) <= 0) {
+    } else if (mayBeFull(this.d.jobs, row)) {
       // It waited for a tab that counts the delivered text's tokens and none came: by the
       // coordinator's own bound the answer may be full, so it ends as it would have at the failover.
       await this.finishHere(jobId, "length", "max_tokens");
@@ -340,6 +341,7 @@ export class JobMachine {
               jobs.spec(row),
               row.text,
               row.attempt_start_chars,
+              tab.protocol >= COUNTED_CONTINUATION_SINCE_PROTOCOL,
             )
           : null;
         if (bounded) {
@@ -821,7 +823,13 @@ export class JobMachine {
       jobs.clearText(jobId);
       this.d.readers.push(jobId, { type: "restart" });
     }
+    // Out of tabs to try: an answer that may be whole by the coordinator's bound ends as it stands.
+    const outOfTabs = (): Promise<void> =>
+      mayBeFull(jobs, row)
+        ? this.finishHere(jobId, "length", "max_tokens")
+        : this.endWithError(jobId, clientCause(cause));
     if (row.attempts >= config.maxAttempts) {
+      if (mayBeFull(jobs, row)) return this.finishHere(jobId, "length", "max_tokens");
       const shown = clientCause(cause);
       await this.endWithError(jobId, {
         code: shown.code,
@@ -837,7 +845,7 @@ export class JobMachine {
     // No tab here can take it now: a sibling shard's (or another hint's) may, at once, rather
     // than the client's stream stalling for the whole wait.
     if (!placed && failedOver && (await this.continueElsewhere(jobId))) return;
-    if (!placed && orFail) return this.endWithError(jobId, clientCause(cause));
+    if (!placed && orFail) return outOfTabs();
     if (!placed && !timers.has(jobTimer("wait", jobId))) {
       await timers.set(jobTimer("wait", jobId), Date.now() + waitMs);
     }
@@ -929,6 +937,15 @@ export class JobMachine {
 
 type DeltaFrame = Extract<TabFrame, { type: "job.delta" }>;
 type CheckpointFrame = Extract<TabFrame, { type: "job.checkpoint" }>;
+
+/**
+ * The text the client holds may already be the whole answer by the coordinator's bound (a token
+ * per byte), which only a tab that counts could settle (answer-budget.ts): a job that runs out of
+ * tabs to try then ends with "length" as it stands rather than with an error.
+ */
+function mayBeFull(jobs: JobStore, row: JobRow): boolean {
+  return !restartsOnFailover(row) && !!row.text && remainingTokens(jobs.spec(row), row.text) <= 0;
+}
 
 /** What a job keeps as its cause when a tab reported `error` (the tab's own word about itself). */
 function tabCause(error: JobError): JobError {

@@ -295,8 +295,25 @@ export class Placement {
     return this.assign(jobId, spec, tab, row.text);
   }
 
+  /**
+   * The best tab to continue another object's job on now (job-intake.ts continueHere), chosen as a
+   * failover here chooses one (tryDispatch): among the tabs that can take what is left of its
+   * budget, with no probation share (it is no new request).
+   */
+  matchContinuation(
+    req: MatchRequest,
+    spec: Pick<JobSpec, "sampling">,
+    delivered: string,
+  ): MatchResult {
+    return this.d.matcher.matchAmong(
+      req,
+      Date.now(),
+      (id) => !this.breaker.isResting(id) && this.mayContinue(id, spec, delivered),
+    );
+  }
+
   /** Whether the tab may take a job's next attempt after `delivered` (answer-budget.ts). */
-  mayContinue(tabId: string, spec: JobSpec, delivered: string): boolean {
+  mayContinue(tabId: string, spec: Pick<JobSpec, "sampling">, delivered: string): boolean {
     const tab = this.d.tabs.get(tabId);
     return !!tab && mayContinueOn(tab.protocol, spec, delivered);
   }

@@ -42,6 +42,9 @@ export class TabLearning {
     // A job that waited behind another started when the tab finished that one, which the region
     // knows only to half a round trip: its time to first token is not a measurement.
     if (this.waited(tab, jobId, row.dispatched_at)) return;
+    // A continuation's first token came after the delivered text too — prefilled, or replayed at
+    // decode speed under a grammar — which its prompt count leaves out: no measurement of either.
+    if (row.attempt_start_chars > 0) return;
     const facts = this.jobs.match(row);
     const ttftMs = row.first_token_at - row.dispatched_at;
     this.matcher.observe(tab.tabId, {

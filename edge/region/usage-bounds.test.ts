@@ -76,6 +76,38 @@ describe("usage bounds", () => {
     });
   });
 
+  it("a replacement asked to count (protocol 8) is held to what its count left; an older one to the bound's rest", () => {
+    // "Hello there" (11 bytes) delivered, max_tokens 4: the bound leaves 1 (at least 1), a count
+    // of 2 leaves 2. The tab wrote " my friend" (10 bytes) and says 2 tokens for it.
+    const answer = "Hello there my friend";
+    const report = { prompt_tokens: 5, completion_tokens: 2, continuedTokens: 2 };
+    expect(boundUsage(report, spec(4), answer, 11, true)).toMatchObject({
+      ownTokens: 2,
+      usage: { completion_tokens: 4 },
+      inflated: false,
+    });
+    // An older tab was sent max_tokens 1: its claim of 2 is over its budget, clamped and flagged.
+    expect(boundUsage(report, spec(4), answer, 11, false)).toMatchObject({
+      ownTokens: 1,
+      usage: { completion_tokens: 3 },
+      inflated: true,
+    });
+  });
+
+  it("a count of the delivered text is a fault below its least or above its bytes, not above max_tokens", () => {
+    const answer = "Hello there my";
+    const own = { prompt_tokens: 5, completion_tokens: 1 };
+    const at = (continuedTokens: number) =>
+      boundUsage({ ...own, continuedTokens }, spec(4), answer, 11, true);
+    // 0 tokens for 11 bytes is impossible (at least ⌈11 / 128⌉ = 1): counted at 1, flagged.
+    expect(at(0)).toMatchObject({ usage: { completion_tokens: 2 }, inflated: true });
+    // 6 is more than max_tokens (4) but possible for 11 bytes: an earlier tab may have run past
+    // max_tokens within the byte cap. Clamped to max_tokens, not the replacement's fault.
+    expect(at(6)).toMatchObject({ usage: { completion_tokens: 4 }, inflated: false });
+    // 12 tokens for 11 bytes is impossible.
+    expect(at(12).inflated).toBe(true);
+  });
+
   it("cuts text to a byte budget on a character boundary", () => {
     expect(answerByteCap(16)).toBe(2048);
     expect(cutToBytes("€€€", 7)).toBe("€€");

@@ -106,13 +106,16 @@ export interface UsageReport {
  * generated, clamped into its part's bounds (and the budget its `job.assign` gave it); the text
  * delivered before it is the tab's `continuedTokens` when it counted them, clamped into that text's
  * bounds, else that text's upper bound (`chargedTokens`) — a tab that says nothing never makes the
- * earlier tokens free, and one that says too much is clamped.
+ * earlier tokens free, and one that says too much is clamped. `counts`: the attempt was told the
+ * whole answer's budget (protocol 8's `answerMaxTokens`), so its own part may be what its count of
+ * the delivered text left; an older tab's was what the coordinator's bound left.
  */
 export function boundUsage(
   reported: UsageReport | null,
   spec: JobSpec,
   answer: string,
   attemptStart = 0,
+  counts = false,
 ): BoundedUsage {
   const before = answer.slice(0, attemptStart);
   const own = answer.slice(attemptStart);
@@ -122,9 +125,9 @@ export function boundUsage(
   const counted =
     claimedBefore === undefined ? charged : Math.min(charged, Math.max(beforeMin, claimedBefore));
   // The replacement's max_tokens was what the earlier text left (answer-budget.ts): by its own
-  // count when it counted (protocol 8's answerMaxTokens), else by the coordinator's bound.
+  // count when it was asked to count (protocol 8's answerMaxTokens), else by the coordinator's bound.
   const budget = before
-    ? Math.max(1, spec.sampling.max_tokens - counted)
+    ? Math.max(1, spec.sampling.max_tokens - (counts ? counted : charged))
     : spec.sampling.max_tokens;
   const c = completionBounds(utf8Bytes(own), budget);
   const promptMax = promptTokenCap(spec, before);
@@ -143,7 +146,9 @@ export function boundUsage(
     inflated:
       claimedC > c.max ||
       claimedP > promptMax ||
-      (claimedBefore ?? 0) > charged ||
+      // More tokens than the text has bytes, or fewer than it can have been. (More than
+      // max_tokens is only clamped: an earlier tab may have run past it within the byte cap.)
+      (claimedBefore ?? 0) > tokensAtMost(before) ||
       (claimedBefore ?? beforeMin) < beforeMin,
   };
 }

@@ -24,7 +24,7 @@ export const MIN_PROTOCOL_VERSION = 1;
  * 8: `answerMaxTokens` on a failover's `job.assign`: the tab counts the delivered text's tokens
  *    with its own tokenizer and writes at most the rest of the client's `max_tokens` (reported as
  *    `continuedTokens`), where an older tab gets the coordinator's bound of one token per
- *    delivered byte and a long answer could end at the failover (docs/failover.md).
+ *    delivered byte and a long answer could end at the failover (docs/failure-handling.md).
  */
 export const PROGRESS_SINCE_PROTOCOL = 2;
 export const TRUST_SINCE_PROTOCOL = 3;

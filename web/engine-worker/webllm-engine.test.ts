@@ -523,10 +523,14 @@ describe("WebLLMEngine", () => {
     const older = await continued(undefined);
     expect(older.asked).toBe(1);
     expect(older.result.continuedTokens).toBe(3);
-    // No tokenizer in reach: the coordinator's bound, and no count.
-    const blind = await continued(8, false);
+    // No tokenizer in reach: the coordinator's bound, and no count; and when by that bound (a
+    // token per byte: 11) the answer may be full, it ends there instead of writing past it.
+    const blind = await continued(20, false);
     expect(blind.asked).toBe(1);
     expect(blind.result.continuedTokens).toBeUndefined();
+    const blindFull = await continued(8, false);
+    expect(blindFull.asked).toBeNull();
+    expect(blindFull.result).toMatchObject({ finishReason: "length" });
   });
 
   it("asks WebLLM for logprobs and returns each chunk's entry, within the protocol's bounds", async () => {

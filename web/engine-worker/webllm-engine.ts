@@ -17,6 +17,7 @@ import {
 } from "@mlc-ai/web-llm";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import { isEmbeddingModel } from "../../shared/models/embedding-models.js";
+import { utf8ByteLength } from "../../shared/protocol/frames.js";
 import type { ChatMessage, FinishReason, Sampling } from "../../shared/protocol/job.js";
 import {
   MAX_LOGPROB_TOKEN_BYTES,
@@ -176,6 +177,12 @@ export class TeacherForcer implements LogitProcessor {
     this.pos = 0;
   };
 }
+
+/** A continuation that ends where it starts: the answer is full by the coordinator's bound. */
+const LENGTH_UNCOUNTED: GenerationResult = {
+  finishReason: "length",
+  usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+};
 
 /** WebLLM's error when its grammar matcher refuses a token (0.2.79 and 0.2.86 alike). */
 const GRAMMAR_REFUSED = /Grammar matcher rejected/;
@@ -529,6 +536,11 @@ export class WebLLMEngine implements InferenceEngine {
     });
     const ids = encode ? encode(partial) : null;
     const { answerMaxTokens } = request;
+    if (!ids && answerMaxTokens !== undefined && answerMaxTokens <= utf8ByteLength(partial)) {
+      // Asked to count (only a count could say whether the answer is full) and unable to: by the
+      // coordinator's own bound it may be, so it ends here rather than write past it.
+      return { maxTokens: 0, full: LENGTH_UNCOUNTED, ids };
+    }
     if (!ids || answerMaxTokens === undefined) {
       return { maxTokens: request.sampling.max_tokens, full: null, ids };
     }
@@ -610,6 +622,7 @@ export class WebLLMEngine implements InferenceEngine {
     let skip = partial;
     this.forcer.arm(ids, []);
     let result: GenerationResult;
+    const notReplayed = new Error("the forced tokens did not decode to the delivered text");
     try {
       const stream = await engine.chat.completions.create({
         stream: true,
@@ -624,24 +637,24 @@ export class WebLLMEngine implements InferenceEngine {
           const text = c.choices[0]?.delta?.content ?? "";
           if (!skip) return text;
           // The forced tokens decode to the delivered text, perhaps cut differently into chunks.
+          // If they do not (the tokenizer normalises what it encodes, say), nothing is sent yet:
+          // the unconstrained path continues after the text the client really has.
           const n = Math.min(skip.length, text.length);
-          if (text.slice(0, n) !== skip.slice(0, n)) {
-            throw new EngineError(
-              "engine_error",
-              "the resumed answer does not repeat the delivered text",
-            );
-          }
+          if (text.slice(0, n) !== skip.slice(0, n)) throw notReplayed;
           skip = skip.slice(n);
           return text.slice(n);
         },
         onDelta,
       );
     } catch (err) {
-      if (skip && GRAMMAR_REFUSED.test(String(err))) return null;
+      if (skip && (err === notReplayed || GRAMMAR_REFUSED.test(String(err)))) return null;
       throw err;
     } finally {
       this.forcer.disarm();
     }
+    // Ended before the delivered text was all replayed: stopped (the job was cancelled), or not
+    // resumed at all (the unconstrained path goes on from the delivered text).
+    if (skip && result.finishReason !== "abort") return null;
     return movedToContinued(result, ids.length, "completion");
   }
 

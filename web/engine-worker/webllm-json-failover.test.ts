@@ -152,7 +152,10 @@ const conv = {
   stop_token_ids: [0],
 } as unknown as ConvTemplate;
 
-async function continued(partial: string, { tokenizer = true, answerMaxTokens = 16 } = {}) {
+async function continued(
+  partial: string,
+  { tokenizer = true, answerMaxTokens = 16, tokenize = encode } = {},
+) {
   const fake = new GrammarWebLLM();
   const engine = new WebLLMEngine(
     async (_id, config) => {
@@ -163,7 +166,7 @@ async function continued(partial: string, { tokenizer = true, answerMaxTokens = 
     undefined,
     async () => {
       if (!tokenizer) throw new EngineError("engine_error", "WebLLM's tokenizer is not reachable");
-      return encode;
+      return tokenize;
     },
   );
   await engine.load(record, () => {});
@@ -207,6 +210,17 @@ describe("a constrained answer that fails over resumes its grammar", () => {
     // Nothing of the refused attempt reached the client; the raw path wrote its budget of "x".
     expect(sent).toBe("x".repeat(14));
     expect(result.continuedTokens).toBe(2);
+  });
+
+  it("continues unconstrained when the forced tokens do not decode to the delivered text", async () => {
+    // A tokenizer that normalises what it encodes ("b" becomes "a"): the grammar takes the forced
+    // tokens, but they replay '{"a', not the '{"b' the client has. Nothing of it is sent.
+    const { fake, sent } = await continued('{"b', {
+      tokenize: (text: string) => encode(text.replace("b", "a")),
+    });
+    expect(fake.chatRequests).toHaveLength(1);
+    expect(fake.completionRequests).toHaveLength(1);
+    expect(sent).toBe("x".repeat(14));
   });
 
   it("continues unconstrained when the tokenizer is out of reach (nothing to force)", async () => {
