@@ -7,6 +7,26 @@ import type { JobSpec } from "../../shared/protocol/job.js";
 import { answerIsFull, budgetForAttempt, mayContinueOn, stopCut } from "./answer-budget.js";
 
 const tabs = useTabs();
+const P8 = { protocol: COUNTED_CONTINUATION_SINCE_PROTOCOL };
+
+/**
+ * A request whose first tab accepted it and delivered `pieces`, and a second tab (with `opts`)
+ * connected after: the caller makes the first leave, and the second is the one to take over.
+ */
+async function delivered(
+  model: string,
+  request: object,
+  pieces: string[],
+  opts: { protocol?: number } = {},
+) {
+  const first = await tabs.tab([model]);
+  const resP = chat(model, request);
+  const job = await first.nextJob();
+  first.accept(job);
+  pieces.forEach((text, seq) => first.delta(job, seq, text));
+  const second = await tabs.tab([model], opts);
+  return { first, second, job, resP };
+}
 
 describe("max_tokens and stop hold for the whole answer across a failover", () => {
   it("the replacement gets what is left of max_tokens, and the finished job carries no stale error", async () => {
@@ -36,12 +56,12 @@ describe("max_tokens and stop hold for the whole answer across a failover", () =
   it("a replacement that counts the delivered text writes the rest of max_tokens (protocol 8)", async () => {
     // 11 bytes delivered against max_tokens 4: by the coordinator's bound (a token per byte) the
     // answer may be full, so an older coordinator ended it here with "length" and 2 of 4 tokens.
-    const first = await tabs.tab(["ab-count"]);
-    const resP = chat("ab-count", { stream: true, max_tokens: 4 });
-    const job = await first.nextJob();
-    first.accept(job);
-    first.delta(job, 0, "Hello there");
-    const second = await tabs.tab(["ab-count"], { protocol: COUNTED_CONTINUATION_SINCE_PROTOCOL });
+    const { first, second, job, resP } = await delivered(
+      "ab-count",
+      { stream: true, max_tokens: 4 },
+      ["Hello there"],
+      P8,
+    );
     first.close();
     const moved = await second.next("job.assign");
     expect(moved).toMatchObject({ continueFrom: "Hello there", answerMaxTokens: 4 });
@@ -64,12 +84,12 @@ describe("max_tokens and stop hold for the whole answer across a failover", () =
   });
 
   it("a replacement's count is clamped: usage stays within max_tokens and the text's bounds", async () => {
-    const first = await tabs.tab(["ab-liar"]);
-    const resP = chat("ab-liar", { max_tokens: 4 });
-    const job = await first.nextJob();
-    first.accept(job);
-    first.delta(job, 0, "Hello there");
-    const second = await tabs.tab(["ab-liar"], { protocol: COUNTED_CONTINUATION_SINCE_PROTOCOL });
+    const { first, second, job, resP } = await delivered(
+      "ab-liar",
+      { max_tokens: 4 },
+      ["Hello there"],
+      P8,
+    );
     first.close();
     const moved = await second.next("job.assign");
     second.accept(moved.job);
@@ -98,14 +118,13 @@ describe("max_tokens and stop hold for the whole answer across a failover", () =
   });
 
   it("a job whose delivered text is max_tokens long for any tokenizer ends with length instead of moving", async () => {
-    const first = await tabs.tab(["ab-full"]);
-    const resP = chat("ab-full", { stream: true, max_tokens: 2 });
-    const job = await first.nextJob();
-    first.accept(job);
     // 256 bytes: at least 2 tokens, since no token is longer than 128 bytes.
-    first.delta(job, 0, "x".repeat(128));
-    first.delta(job, 1, "y".repeat(128));
-    const second = await tabs.tab(["ab-full"], { protocol: COUNTED_CONTINUATION_SINCE_PROTOCOL });
+    const { first, second, job, resP } = await delivered(
+      "ab-full",
+      { stream: true, max_tokens: 2 },
+      ["x".repeat(128), "y".repeat(128)],
+      P8,
+    );
     let reassigned = false;
     void second.next("job.assign").then(() => (reassigned = true));
     first.close();
@@ -120,14 +139,13 @@ describe("max_tokens and stop hold for the whole answer across a failover", () =
   });
 
   it("a job that only a counting tab could continue ends with length when only older tabs are there", async () => {
-    const first = await tabs.tab(["ab-old"]);
-    const resP = chat("ab-old", { stream: true, max_tokens: 2 });
-    const job = await first.nextJob();
-    first.accept(job);
-    first.delta(job, 0, "x");
-    first.delta(job, 1, "y");
-    // Speaks protocol 4: it would have to be given a budget the client did not grant.
-    const older = await tabs.tab(["ab-old"]);
+    // The second tab speaks protocol 4: it would have to be given a budget the client did not grant.
+    const {
+      first,
+      second: older,
+      job,
+      resP,
+    } = await delivered("ab-old", { stream: true, max_tokens: 2 }, ["x", "y"]);
     let reassigned = false;
     void older.next("job.assign").then(() => (reassigned = true));
     first.close();
@@ -140,15 +158,14 @@ describe("max_tokens and stop hold for the whole answer across a failover", () =
   });
 
   it("a job out of tabs to try whose delivered text may fill max_tokens ends with length, not an error", async () => {
-    const p8 = { protocol: COUNTED_CONTINUATION_SINCE_PROTOCOL };
-    let tab = await tabs.tab(["ab-tries"], p8);
+    let tab = await tabs.tab(["ab-tries"], P8);
     const resP = chat("ab-tries", { stream: true, max_tokens: 4 });
     let job = await tab.nextJob();
     tab.accept(job);
     tab.delta(job, 0, "Hello there");
     // Every tab after it fails too, up to the attempt limit (3 in the test config).
     for (let attempt = 1; attempt <= 3; attempt++) {
-      const next = attempt < 3 ? await tabs.tab(["ab-tries"], p8) : null;
+      const next = attempt < 3 ? await tabs.tab(["ab-tries"], P8) : null;
       tab.send({ type: "job.error", jobId: job.id, error: { code: "engine_error", message: "x" } });
       if (!next) break;
       job = (await next.next("job.assign")).job;
@@ -163,12 +180,11 @@ describe("max_tokens and stop hold for the whole answer across a failover", () =
   });
 
   it("a stop string that straddles two attempts ends the answer where it starts", async () => {
-    const first = await tabs.tab(["ab-stop"]);
-    const resP = chat("ab-stop", { stream: true, stop: ["END"] });
-    const job = await first.nextJob();
-    first.accept(job);
-    first.delta(job, 0, "one E");
-    const second = await tabs.tab(["ab-stop"]);
+    const { first, second, resP, job } = await delivered(
+      "ab-stop",
+      { stream: true, stop: ["END"] },
+      ["one E"],
+    );
     first.close();
     const moved = await second.next("job.assign");
     second.accept(moved.job);

@@ -240,6 +240,30 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
     ).toHaveLength(1);
     return served[0]!;
   };
+  /**
+   * Read a streamed answer, closing the tab serving it the moment its first text arrives (a tab
+   * that leaves mid-answer): what the client got, and which tab was closed, after what and when.
+   */
+  async function readClosingServer(stream: AsyncIterable<OpenAI.ChatCompletionChunk>, t0: number) {
+    let text = "";
+    let closed: { tab: Tab; at: string; ms: number } | undefined;
+    let finish: string | null | undefined;
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? "";
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      if (chunk.usage) usage = chunk.usage;
+      if (!closed && text) {
+        const states = await Promise.all(tabs.map((t) => stateOf(t.page)));
+        const serving = tabs[states.indexOf("busy")];
+        expect(serving, `a busy tab (states: ${states.join(", ")})`).toBeDefined();
+        closed = { tab: serving!, at: text, ms: performance.now() - t0 };
+        await serving!.page.close();
+      }
+    }
+    return { text, closed, finish, usage };
+  }
+
   /** The tab holding the conversation of the JSON turn (the one that served it). */
   let holder: Tab | undefined;
 
@@ -426,20 +450,7 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
         response_format: EMPTY_OBJECT,
         stream: true,
       });
-      let text = "";
-      let closed: { tab: Tab; at: string; ms: number } | undefined;
-      let finish: string | null | undefined;
-      for await (const chunk of stream) {
-        text += chunk.choices[0]?.delta.content ?? "";
-        finish = chunk.choices[0]?.finish_reason ?? finish;
-        if (!closed && text) {
-          const states = await Promise.all(tabs.map((t) => stateOf(t.page)));
-          const serving = tabs[states.indexOf("busy")];
-          expect(serving, `a busy tab (states: ${states.join(", ")})`).toBeDefined();
-          closed = { tab: serving!, at: text, ms: performance.now() - t0 };
-          await serving!.page.close();
-        }
-      }
+      const { text, closed, finish } = await readClosingServer(stream, t0);
       const after = starts();
       const second = tabs.find(
         (t, i) => t !== closed?.tab && !t.page.isClosed() && after[i]! > before[i]!,
@@ -485,22 +496,7 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
         stream: true,
         stream_options: { include_usage: true },
       });
-      let text = "";
-      let closed: { tab: Tab; at: string; ms: number } | undefined;
-      let finish: string | null | undefined;
-      let usage: OpenAI.CompletionUsage | null | undefined;
-      for await (const chunk of stream) {
-        text += chunk.choices[0]?.delta.content ?? "";
-        finish = chunk.choices[0]?.finish_reason ?? finish;
-        if (chunk.usage) usage = chunk.usage;
-        if (!closed && text) {
-          const states = await Promise.all(tabs.map((t) => stateOf(t.page)));
-          const serving = tabs[states.indexOf("busy")];
-          expect(serving, `a busy tab (states: ${states.join(", ")})`).toBeDefined();
-          closed = { tab: serving!, at: text, ms: performance.now() - t0 };
-          await serving!.page.close();
-        }
-      }
+      const { text, closed, finish, usage } = await readClosingServer(stream, t0);
       const total = performance.now() - t0;
       expect(closed).toBeDefined();
       const first = closed!.tab;
