@@ -606,10 +606,11 @@ export class WebLLMEngine implements InferenceEngine {
    * by the teacher forcer (as audits feed a claimed answer): each forced token passes the grammar's
    * mask and is accepted by its matcher as if sampled, so after them the matcher stands where the
    * first tab left off and generation goes on under the grammar. The forced steps cost a decode
-   * step each, and their text — the delivered text again — is not sent. Null when the grammar
-   * refuses the delivered text (it is no prefix of an answer the schema allows: the first tab's
-   * text broke it, and WebLLM stops at the refused token before anything new is written); the
-   * caller then continues unconstrained, as before this existed.
+   * step each, and their text — the delivered text again — is not sent. Null, with nothing sent,
+   * when the delivered text cannot be replayed: the grammar refuses it (it is no prefix of an
+   * answer the schema allows: the first tab's text broke it, and WebLLM stops at the refused
+   * token), the forced tokens decode to other text, or the stream ends first; the caller then
+   * continues unconstrained, as before this existed.
    */
   private async resumeGrammar(
     engine: WebLLMEngineApi,
