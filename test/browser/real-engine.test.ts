@@ -437,7 +437,7 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
     // grammar masks) above all: continued without the grammar, as before, the answer was "{]".
     "continues a streamed JSON answer under its grammar on another tab when its tab closes",
     async () => {
-      tabs.push(await loadTab("tab C"));
+      await loadTab("tab C"); // joins `tabs`
       for (const t of tabs) expect(await stateOf(t.page), `${t.name} idle`).toBe("idle");
       const before = starts();
       const t0 = performance.now();
