@@ -36,16 +36,21 @@ export function answerIsFull(spec: Budgeted, delivered: string): boolean {
 }
 
 /**
+ * The delivered text may be the whole answer by the coordinator's bound (a token per byte), and
+ * only a tab that counts it can say whether it is: no other tab may take the job, and a job that
+ * runs out of tabs to try ends as it stands, with "length" (job-machine.ts).
+ */
+export function onlyACountCanSay(spec: Budgeted, delivered: string): boolean {
+  return !!delivered && remainingTokens(spec, delivered) <= 0;
+}
+
+/**
  * Whether a tab speaking `protocol` may take the job's next attempt: any tab while the
  * coordinator's bound leaves budget; once it does not, only a tab that counts the delivered text
  * (an older tab would have to be given a budget the client did not grant).
  */
 export function mayContinueOn(protocol: number, spec: Budgeted, delivered: string): boolean {
-  return (
-    !delivered ||
-    protocol >= COUNTED_CONTINUATION_SINCE_PROTOCOL ||
-    remainingTokens(spec, delivered) > 0
-  );
+  return protocol >= COUNTED_CONTINUATION_SINCE_PROTOCOL || !onlyACountCanSay(spec, delivered);
 }
 
 /** What a tab is sent for an attempt: the job with its budget, and the whole answer's budget. */

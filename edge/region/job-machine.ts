@@ -3,7 +3,7 @@ import type { FinishReason, JobError, JobErrorCode } from "../../shared/protocol
 import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
 import { COUNTED_CONTINUATION_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import { retryAfterSeconds } from "../../shared/scheduling/wait-queue.js";
-import { answerIsFull, remainingTokens, stopCut } from "./answer-budget.js";
+import { answerIsFull, onlyACountCanSay, stopCut } from "./answer-budget.js";
 import { JobCheckpoints } from "./job-checkpoints.js";
 import type { JobLeases } from "./job-leases.js";
 import { logprobsProblem, type JobLogprobs } from "./job-logprobs.js";
@@ -238,7 +238,7 @@ export class JobMachine {
       });
     } else if (await this.continueElsewhere(jobId)) {
       return;
-    } else if (mayBeFull(this.d.jobs, row)) {
+    } else if (onlyACountCanSay(this.d.jobs.spec(row), row.text)) {
       // It waited for a tab that counts the delivered text's tokens and none came: by the
       // coordinator's own bound the answer may be full, so it ends as it would have at the failover.
       await this.finishHere(jobId, "length", "max_tokens");
@@ -808,11 +808,14 @@ export class JobMachine {
     const previous = row.node_id ? channel.tabs.get(row.node_id) : undefined;
     if (remoteJobOf(row.node_id)) this.d.remote?.stop(jobId);
     const restart = restartsOnFailover(row);
+    const spec = jobs.spec(row);
     // max_tokens holds for the whole answer: a job whose delivered text spent it ends here (when
     // only a tab's count can tell, a tab that counts takes it: answer-budget.ts).
-    if (!restart && answerIsFull(jobs.spec(row), row.text)) {
+    if (!restart && answerIsFull(spec, row.text)) {
       return this.finishHere(jobId, "length", "max_tokens");
     }
+    // Out of tabs to try, an answer that may be whole by the coordinator's bound ends as it stands.
+    const mayBeWhole = !restart && onlyACountCanSay(spec, row.text);
     if (previous && previous.jobId === jobId) {
       channel.send(previous, { type: "job.cancel", jobId, reason: "job moved to another tab" });
     } else if (previous) {
@@ -823,13 +826,8 @@ export class JobMachine {
       jobs.clearText(jobId);
       this.d.readers.push(jobId, { type: "restart" });
     }
-    // Out of tabs to try: an answer that may be whole by the coordinator's bound ends as it stands.
-    const outOfTabs = (): Promise<void> =>
-      mayBeFull(jobs, row)
-        ? this.finishHere(jobId, "length", "max_tokens")
-        : this.endWithError(jobId, clientCause(cause));
     if (row.attempts >= config.maxAttempts) {
-      if (mayBeFull(jobs, row)) return this.finishHere(jobId, "length", "max_tokens");
+      if (mayBeWhole) return this.finishHere(jobId, "length", "max_tokens");
       const shown = clientCause(cause);
       await this.endWithError(jobId, {
         code: shown.code,
@@ -845,7 +843,10 @@ export class JobMachine {
     // No tab here can take it now: a sibling shard's (or another hint's) may, at once, rather
     // than the client's stream stalling for the whole wait.
     if (!placed && failedOver && (await this.continueElsewhere(jobId))) return;
-    if (!placed && orFail) return outOfTabs();
+    if (!placed && orFail) {
+      if (mayBeWhole) return this.finishHere(jobId, "length", "max_tokens");
+      return this.endWithError(jobId, clientCause(cause));
+    }
     if (!placed && !timers.has(jobTimer("wait", jobId))) {
       await timers.set(jobTimer("wait", jobId), Date.now() + waitMs);
     }
@@ -937,15 +938,6 @@ export class JobMachine {
 
 type DeltaFrame = Extract<TabFrame, { type: "job.delta" }>;
 type CheckpointFrame = Extract<TabFrame, { type: "job.checkpoint" }>;
-
-/**
- * The text the client holds may already be the whole answer by the coordinator's bound (a token
- * per byte), which only a tab that counts could settle (answer-budget.ts): a job that runs out of
- * tabs to try then ends with "length" as it stands rather than with an error.
- */
-function mayBeFull(jobs: JobStore, row: JobRow): boolean {
-  return !restartsOnFailover(row) && !!row.text && remainingTokens(jobs.spec(row), row.text) <= 0;
-}
 
 /** What a job keeps as its cause when a tab reported `error` (the tab's own word about itself). */
 function tabCause(error: JobError): JobError {

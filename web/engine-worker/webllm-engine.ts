@@ -178,8 +178,8 @@ export class TeacherForcer implements LogitProcessor {
   };
 }
 
-/** A continuation that ends where it starts: the answer is full by the coordinator's bound. */
-const LENGTH_UNCOUNTED: GenerationResult = {
+/** A continuation that ends where it starts: the answer is already full, by a count or the bound. */
+const ENDS_WHERE_IT_STARTS: GenerationResult = {
   finishReason: "length",
   usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
 };
@@ -539,20 +539,13 @@ export class WebLLMEngine implements InferenceEngine {
     if (!ids && answerMaxTokens !== undefined && answerMaxTokens <= utf8ByteLength(partial)) {
       // Asked to count (only a count could say whether the answer is full) and unable to: by the
       // coordinator's own bound it may be, so it ends here rather than write past it.
-      return { maxTokens: 0, full: LENGTH_UNCOUNTED, ids };
+      return { maxTokens: 0, full: ENDS_WHERE_IT_STARTS, ids };
     }
     if (!ids || answerMaxTokens === undefined) {
       return { maxTokens: request.sampling.max_tokens, full: null, ids };
     }
     const left = answerMaxTokens - ids.length;
-    const full: GenerationResult | null =
-      left > 0
-        ? null
-        : {
-            finishReason: "length",
-            usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
-            continuedTokens: ids.length,
-          };
+    const full = left > 0 ? null : { ...ENDS_WHERE_IT_STARTS, continuedTokens: ids.length };
     return { maxTokens: Math.max(1, left), full, ids };
   }
 
