@@ -7,10 +7,9 @@ import type {
   CompletionCreateParamsStreaming,
   LogitProcessor,
 } from "@mlc-ai/web-llm";
-import type { ModelRecord } from "../../shared/models/catalog.js";
 import type { ChatMessage } from "../../shared/protocol/job.js";
-import type { ConvTemplate } from "./conv-template.js";
-import { WebLLMEngine, type WebLLMEngineApi } from "./webllm-engine.js";
+import { TINY_RECORD, loadedEngineOver } from "../../test/support/webllm-fakes.js";
+import type { WebLLMEngineApi } from "./webllm-engine.js";
 
 /**
  * The tab keeps its engine's conversation when the next job extends it. The fake below holds a
@@ -23,11 +22,7 @@ import { WebLLMEngine, type WebLLMEngineApi } from "./webllm-engine.js";
  * prefill.
  */
 
-const record: ModelRecord = {
-  model: "https://example.org/Tiny-q4f32_1-MLC",
-  model_id: "Tiny-q4f32_1-MLC",
-  model_lib: "https://example.org/tiny.wasm",
-};
+const record = TINY_RECORD;
 
 const words = (s: string) => s.split(/\s+/).filter(Boolean).length;
 const key = (m: ChatCompletionMessageParam) => JSON.stringify([m.role, m.content]);
@@ -114,27 +109,9 @@ class ConversationalWebLLM {
   }
 }
 
-const conv = {
-  system_template: "{system_message}",
-  system_message: "",
-  roles: { user: "U", assistant: "A" },
-  seps: ["\n"],
-  stop_str: [],
-  stop_token_ids: [0],
-} as unknown as ConvTemplate;
-
 async function tab(answer?: string) {
   const fake = new ConversationalWebLLM(answer);
-  const engine = new WebLLMEngine(
-    async (_id, config) => {
-      fake.processor = config.logitProcessorRegistry?.get(record.model_id);
-      return fake.api();
-    },
-    async () => conv,
-    undefined,
-    async () => (text) => text.split(" ").map((_, i) => i + 1),
-  );
-  await engine.load(record, () => {});
+  const engine = await loadedEngineOver(fake, (text) => text.split(" ").map((_, i) => i + 1));
   return { engine, fake };
 }
 

@@ -16,6 +16,7 @@ import {
   type TokenLogprob,
 } from "../../shared/protocol/logprobs.js";
 import { WebLLMEngine, type ModelCacheOps, type WebLLMEngineApi } from "./webllm-engine.js";
+import { loadedEngineOver } from "../../test/support/webllm-fakes.js";
 
 /**
  * The WebLLM adapter against WebLLM's own types: a scripted engine object that satisfies the
@@ -472,29 +473,11 @@ describe("WebLLMEngine", () => {
   });
 
   it("after a failover, counts the delivered text with the model's tokenizer and writes the rest of the answer's max_tokens", async () => {
-    const conv = {
-      system_template: "{system_message}",
-      system_message: "",
-      roles: { user: "U", assistant: "A" },
-      seps: ["\n"],
-      stop_str: [],
-      stop_token_ids: [2],
-    };
     // A tokenizer of whole words: "Once upon a" is 3 tokens (11 bytes by the coordinator's bound).
     const words = (text: string) => text.split(" ").map((_, i) => i);
     const continued = async (answerMaxTokens: number | undefined, tokenizer = true) => {
       const scripted = new ScriptedWebLLM([]);
-      const engine = new WebLLMEngine(
-        async () => scripted.api(),
-        async () => conv,
-        undefined,
-        async () => {
-          if (!tokenizer)
-            throw new EngineError("engine_error", "WebLLM's tokenizer is not reachable");
-          return words;
-        },
-      );
-      await engine.load(record, () => {});
+      const engine = await loadedEngineOver(scripted, tokenizer ? words : null);
       const result = await engine.chat(
         {
           messages: [{ role: "user", content: "tell a story" }],

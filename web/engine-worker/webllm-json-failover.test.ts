@@ -6,10 +6,8 @@ import type {
   CompletionCreateParamsStreaming,
   LogitProcessor,
 } from "@mlc-ai/web-llm";
-import type { ModelRecord } from "../../shared/models/catalog.js";
-import { EngineError } from "../engine/inference-engine.js";
-import type { ConvTemplate } from "./conv-template.js";
-import { WebLLMEngine, type WebLLMEngineApi } from "./webllm-engine.js";
+import { TINY_RECORD, loadedEngineOver } from "../../test/support/webllm-fakes.js";
+import type { WebLLMEngineApi } from "./webllm-engine.js";
 
 /**
  * A streamed JSON answer that fails over continues under its grammar (webllm-engine.ts
@@ -20,11 +18,7 @@ import { WebLLMEngine, type WebLLMEngineApi } from "./webllm-engine.js";
  * JSON — and its grammar allows exactly {"a": true}.
  */
 
-const record: ModelRecord = {
-  model: "https://example.org/Tiny-q4f32_1-MLC",
-  model_id: "Tiny-q4f32_1-MLC",
-  model_lib: "https://example.org/tiny.wasm",
-};
+const record = TINY_RECORD;
 
 const VOCAB = ["<eos>", '{"', "a", '":', " true", "}", "[", "x"];
 const ANSWER = [1, 2, 3, 4, 5, 0];
@@ -143,33 +137,12 @@ class GrammarWebLLM {
   }
 }
 
-const conv = {
-  system_template: "{system_message}",
-  system_message: "",
-  roles: { user: "U", assistant: "A" },
-  seps: ["\n"],
-  stop_str: [],
-  stop_token_ids: [0],
-} as unknown as ConvTemplate;
-
 async function continued(
   partial: string,
   { tokenizer = true, answerMaxTokens = 16, tokenize = encode } = {},
 ) {
   const fake = new GrammarWebLLM();
-  const engine = new WebLLMEngine(
-    async (_id, config) => {
-      fake.processor = config.logitProcessorRegistry?.get(record.model_id);
-      return fake.api();
-    },
-    async () => conv,
-    undefined,
-    async () => {
-      if (!tokenizer) throw new EngineError("engine_error", "WebLLM's tokenizer is not reachable");
-      return tokenize;
-    },
-  );
-  await engine.load(record, () => {});
+  const engine = await loadedEngineOver(fake, tokenizer ? tokenize : null);
   const deltas: string[] = [];
   const result = await engine.chat(
     {
