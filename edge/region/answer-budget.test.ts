@@ -69,13 +69,7 @@ describe("max_tokens and stop hold for the whole answer across a failover", () =
     expect(moved.job.sampling.max_tokens).toBe(1);
     second.accept(moved.job);
     second.delta(moved.job, 0, " my friend");
-    second.send({
-      type: "job.done",
-      jobId: job.id,
-      finishReason: "length",
-      usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
-      continuedTokens: 2,
-    });
+    second.done(job, "length", { prompt_tokens: 5, completion_tokens: 2 }, 2);
     const out = await streamText(await resP);
     expect(out).toEqual({ text: "Hello there my friend", done: true });
     const view = await getJob(job.id);
@@ -96,13 +90,7 @@ describe("max_tokens and stop hold for the whole answer across a failover", () =
     second.delta(moved.job, 0, " my");
     // Says the delivered text was no tokens (which would leave it all 4 to write); its own count
     // is right.
-    second.send({
-      type: "job.done",
-      jobId: job.id,
-      finishReason: "stop",
-      usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 },
-      continuedTokens: 0,
-    });
+    second.done(job, "stop", { prompt_tokens: 5, completion_tokens: 1 }, 0);
     const body = ChatCompletionSchema.parse(await (await resP).json());
     expect(body.choices[0]?.message.content).toBe("Hello there my");
     // The delivered text counted at its least, ⌈11 / 128⌉ = 1, plus the tab's own 1.

@@ -63,13 +63,7 @@ describe("failover across the shards of a region", () => {
     expect(assign).toMatchObject({ continueFrom: "Hello there", answerMaxTokens: 4 });
     counting.b.accept(assign.job);
     counting.b.delta(assign.job, 0, " friend");
-    counting.b.send({
-      type: "job.done",
-      jobId: assign.job.id,
-      finishReason: "stop",
-      usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 },
-      continuedTokens: 2,
-    });
+    counting.b.done(assign.job, "stop", { prompt_tokens: 5, completion_tokens: 1 }, 2);
     expect(await streamText(counting.res)).toEqual({ text: "Hello there friend", done: true });
 
     // The same with a sibling tab that speaks protocol 4: it is not given the job (it would need a

@@ -113,13 +113,7 @@ describe("failover mid-stream", () => {
       const assign = await second.next("job.assign");
       second.accept(assign.job);
       second.delta(assign.job, 0, " said: ask");
-      second.send({
-        type: "job.done",
-        jobId: job.id,
-        finishReason: "stop",
-        usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
-        continuedTokens: said,
-      });
+      second.done(job, "stop", { prompt_tokens: 5, completion_tokens: 2 }, said);
       const body = ChatCompletionSchema.parse(await (await resP).json());
       expect(body.usage?.completion_tokens).toBe(want);
       second.close();

@@ -238,19 +238,12 @@ export class SimTab {
         return;
       }
       this.serving = undefined;
-      const prompt = content.split(" ").length;
-      const generated = tokens.length - counted;
-      this.send({
-        type: "job.done",
-        jobId: job.id,
-        finishReason: length ? "length" : "stop",
-        usage: {
-          prompt_tokens: prompt,
-          completion_tokens: generated,
-          total_tokens: prompt + generated,
-        },
-        ...(continueFrom ? { continuedTokens: counted } : {}),
-      });
+      tab.done(
+        job,
+        length ? "length" : "stop",
+        { prompt_tokens: content.split(" ").length, completion_tokens: tokens.length - counted },
+        continueFrom ? counted : undefined,
+      );
       this.startQueued();
     };
     serving.timer = setTimeout(next, this.opts.frameMs);

@@ -209,10 +209,15 @@ export class ProtocolTab {
     this.done(job, "stop", usage);
   }
 
+  /**
+   * `job.done` with this usage; after a failover, `continuedTokens`: what the tab says the
+   * delivered text was, for its tokenizer.
+   */
   done(
     job: { id: string },
     finishReason: "stop" | "length" | "abort",
     usage?: Partial<Usage>,
+    continuedTokens?: number,
   ): void {
     const u = { prompt_tokens: 5, completion_tokens: 3, ...usage };
     this.send({
@@ -220,6 +225,7 @@ export class ProtocolTab {
       jobId: job.id,
       finishReason,
       usage: { ...u, total_tokens: u.prompt_tokens + u.completion_tokens },
+      ...(continuedTokens !== undefined ? { continuedTokens } : {}),
     });
   }
 
