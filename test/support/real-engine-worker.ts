@@ -18,7 +18,8 @@
  */
 import { CreateMLCEngine } from "@mlc-ai/web-llm";
 import { exposeEngine } from "../../web/engine-worker/engine-host.js";
-import { WebLLMEngine, type WebLLMEngineApi } from "../../web/engine-worker/webllm-engine.js";
+import type { WebLLMEngineApi } from "../../web/engine-worker/webllm-api.js";
+import { WebLLMEngine } from "../../web/engine-worker/webllm-engine.js";
 
 const log = (event: Record<string, unknown>) =>
   console.log(`tabgrid-real-engine ${JSON.stringify({ t: Date.now(), ...event })}`);

@@ -2,7 +2,8 @@ import type { LogitProcessor } from "@mlc-ai/web-llm";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import { EngineError } from "../../web/engine/inference-engine.js";
 import type { ConvTemplate } from "../../web/engine-worker/conv-template.js";
-import { WebLLMEngine, type WebLLMEngineApi } from "../../web/engine-worker/webllm-engine.js";
+import type { WebLLMEngineApi } from "../../web/engine-worker/webllm-api.js";
+import { WebLLMEngine } from "../../web/engine-worker/webllm-engine.js";
 
 /**
  * What the WebLLM adapter's unit tests (web/engine-worker/*.test.ts) share when they run the

@@ -9,7 +9,7 @@ import type {
 } from "@mlc-ai/web-llm";
 import type { ChatMessage } from "../../shared/protocol/job.js";
 import { TINY_RECORD, loadedEngineOver } from "../../test/support/webllm-fakes.js";
-import type { WebLLMEngineApi } from "./webllm-engine.js";
+import type { WebLLMEngineApi } from "./webllm-api.js";
 
 /**
  * The tab keeps its engine's conversation when the next job extends it. The fake below holds a

@@ -9,7 +9,8 @@ import {
 } from "@mlc-ai/web-llm";
 import { DEFAULT_MODELS, type ModelRecord } from "../../shared/models/catalog.js";
 import { EngineError } from "../engine/inference-engine.js";
-import { WebLLMEngine, type WebLLMEngineApi } from "./webllm-engine.js";
+import type { WebLLMEngineApi } from "./webllm-api.js";
+import { WebLLMEngine } from "./webllm-engine.js";
 
 /**
  * The WebLLM adapter's embeddings against WebLLM's own interface, up to `engine.embeddings.create`:

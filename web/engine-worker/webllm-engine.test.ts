@@ -15,7 +15,8 @@ import {
   TokenLogprobSchema,
   type TokenLogprob,
 } from "../../shared/protocol/logprobs.js";
-import { WebLLMEngine, type ModelCacheOps, type WebLLMEngineApi } from "./webllm-engine.js";
+import type { ModelCacheOps, WebLLMEngineApi } from "./webllm-api.js";
+import { WebLLMEngine } from "./webllm-engine.js";
 import { loadedEngineOver } from "../../test/support/webllm-fakes.js";
 
 /**

@@ -1,44 +1,18 @@
-import {
-  CreateMLCEngine,
-  deleteModelAllInfoInCache,
-  hasModelInCache,
-  type ChatCompletionChunk,
-  type ChatCompletionMessageParam,
-  type ChatCompletionRequestStreaming,
-  type AppConfig,
-  type Completion,
-  type CompletionCreateParamsStreaming,
-  type CompletionUsage,
-  type CreateEmbeddingResponse,
-  type EmbeddingCreateParams,
-  type LogitProcessor,
-  type MLCEngineConfig,
-  type MLCEngineInterface,
-} from "@mlc-ai/web-llm";
+import type { CompletionUsage } from "@mlc-ai/web-llm";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import { isEmbeddingModel } from "../../shared/models/embedding-models.js";
 import { utf8ByteLength } from "../../shared/protocol/frames.js";
-import type { ChatMessage, FinishReason, Sampling } from "../../shared/protocol/job.js";
-import {
-  MAX_LOGPROB_TOKEN_BYTES,
-  MIN_LOGPROB,
-  type TokenLogprob,
-} from "../../shared/protocol/logprobs.js";
-import {
-  cacheNote,
-  chooseCacheBackend,
-  classifyLoadFailure,
-  type CacheBackend,
-  type CacheChoice,
-} from "./cache-backend.js";
-import { modelBaseUrl, renderContinuation, type ConvTemplate } from "./conv-template.js";
+import type { FinishReason, Sampling } from "../../shared/protocol/job.js";
+import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
+import { cacheNote, classifyLoadFailure } from "./cache-backend.js";
+import { renderContinuation, type ConvTemplate } from "./conv-template.js";
+import { CACHE_DAMAGE, toEngineError } from "./engine-errors.js";
 import {
   EngineError,
   type ChatRequest,
   type CompletionRequest,
   type EmbedRequest,
   type EmbedResult,
-  type EngineErrorCode,
   type EngineStats,
   type GenerationResult,
   type InferenceEngine,
@@ -47,136 +21,26 @@ import {
   type ScoreRequest,
   type ScoreResult,
 } from "../engine/inference-engine.js";
-
-/**
- * The production engine: WebLLM's MLCEngine, created inside Tabgrid's own Worker (so tokenizer
- * and GPU work never block the page). WebLLM's `Chat`/`Completions` classes have private fields, so
- * this file names the structural subset it uses; `assertSubset` below proves at compile time that
- * the real `MLCEngineInterface` satisfies it, and the unit test builds an object against it.
- */
-export interface WebLLMEngineApi {
-  chat: {
-    completions: {
-      create(request: ChatCompletionRequestStreaming): Promise<AsyncIterable<ChatCompletionChunk>>;
-    };
-  };
-  completions: {
-    create(request: CompletionCreateParamsStreaming): Promise<AsyncIterable<Completion>>;
-  };
-  embeddings: {
-    create(request: EmbeddingCreateParams): Promise<CreateEmbeddingResponse>;
-  };
-  interruptGenerate: MLCEngineInterface["interruptGenerate"];
-  unload: MLCEngineInterface["unload"];
-  resetChat: MLCEngineInterface["resetChat"];
-}
-
-// Compile-time proof that the real engine fits the subset (no runtime effect).
-const assertSubset = (engine: MLCEngineInterface): WebLLMEngineApi => engine;
-void assertSubset;
-
-export type WebLLMEngineFactory = (
-  modelId: string,
-  config: MLCEngineConfig,
-) => Promise<WebLLMEngineApi>;
-
-const defaultFactory: WebLLMEngineFactory = (modelId, config) => CreateMLCEngine(modelId, config);
-
-/**
- * The model's own tokenizer, to turn a claimed answer into the token ids the teacher forcer feeds.
- * WebLLM does not export its tokenizer; `engineTokenizer` reaches the one the loaded pipeline
- * holds (a private field of MLCEngine 0.2.86, checked at run time, so a WebLLM upgrade that moves
- * it fails audits with a clear error instead of scoring wrong ids).
- */
-export type TokenizerSource = (
-  engine: WebLLMEngineApi,
-  model: ModelRecord,
-) => Promise<(text: string) => number[]>;
-
-export const engineTokenizer: TokenizerSource = async (engine, model) => {
-  const pipelines = (engine as unknown as { loadedModelIdToPipeline?: Map<string, unknown> })
-    .loadedModelIdToPipeline;
-  const pipeline = pipelines?.get(model.model_id) as
-    { tokenizer?: { encode?: (text: string) => Int32Array } } | undefined;
-  const tokenizer = pipeline?.tokenizer;
-  if (!tokenizer || typeof tokenizer.encode !== "function") {
-    throw new EngineError("engine_error", "WebLLM's tokenizer is not reachable");
-  }
-  return (text) => Array.from(tokenizer.encode!.call(tokenizer, text));
-};
-
-/**
- * Teacher forcing through WebLLM's `LogitProcessor` (registered per model id with
- * `logitProcessorRegistry` when the engine is created; WebLLM calls `processLogits` on the CPU
- * before every sampling step, `processSampledToken` after it, `resetState` from `resetChat`).
- * Idle, it hands the logits back untouched. Armed with the claimed token ids, each step records
- * log-softmax of the claimed token and masks every other token to -Infinity, so whatever the
- * sampler does the claimed token is the one committed and the next step is conditioned on the
- * claimed prefix. After the last claimed token it can record the log-probability of ending there
- * (log-sum-exp over the model's stop token ids) and force the first stop id, which ends the request.
- */
-export class TeacherForcer implements LogitProcessor {
-  private forced: number[] | null = null;
-  private stopIds: number[] = [];
-  private pos = 0;
-  private logprobs: number[] = [];
-  private stopLogprob: number | null = null;
-  private diverged = false;
-
-  arm(tokenIds: number[], stopIds: number[]): void {
-    this.forced = tokenIds;
-    this.stopIds = stopIds;
-    this.pos = 0;
-    this.logprobs = [];
-    this.stopLogprob = null;
-    this.diverged = false;
-  }
-
-  /** Stop forcing and hand back what was recorded. */
-  disarm(): { tokenLogprobs: number[]; stopLogprob: number | null; diverged: boolean } {
-    const out = {
-      tokenLogprobs: this.logprobs,
-      stopLogprob: this.stopLogprob,
-      diverged: this.diverged,
-    };
-    this.forced = null;
-    return out;
-  }
-
-  processLogits = (logits: Float32Array): Float32Array => {
-    const forced = this.forced;
-    if (!forced) return logits;
-    let target: number;
-    if (this.pos < forced.length) {
-      target = forced[this.pos]!;
-      this.logprobs.push(logits[target]! - logSumExp(logits));
-    } else if (this.stopIds.length) {
-      const lse = logSumExp(logits);
-      let stop = -Infinity;
-      for (const id of this.stopIds) stop = logAddExp(stop, logits[id]! - lse);
-      this.stopLogprob = stop;
-      target = this.stopIds[0]!;
-    } else {
-      return logits;
-    }
-    const keep = logits[target]!;
-    logits.fill(-Infinity);
-    // A finite value however low the model rated it, so every sampler picks exactly this token.
-    logits[target] = Number.isFinite(keep) ? keep : 0;
-    return logits;
-  };
-
-  processSampledToken = (token: number): void => {
-    if (!this.forced) return;
-    const expected = this.pos < this.forced.length ? this.forced[this.pos] : this.stopIds[0];
-    if (token !== expected) this.diverged = true;
-    this.pos++;
-  };
-
-  resetState = (): void => {
-    this.pos = 0;
-  };
-}
+import { TeacherForcer } from "./teacher-forcer.js";
+import {
+  appConfigFor,
+  defaultFactory,
+  engineTokenizer,
+  fetchConvTemplate,
+  webllmCache,
+  type ConvTemplateSource,
+  type ModelCacheOps,
+  type TokenizerSource,
+  type WebLLMEngineApi,
+  type WebLLMEngineFactory,
+} from "./webllm-api.js";
+import {
+  logprobEntry,
+  logprobsFields,
+  samplingFields,
+  toFinishReason,
+  toWebLLMMessage,
+} from "./webllm-fields.js";
 
 /** A continuation that ends where it starts: the answer is already full, by a count or the bound. */
 const ENDS_WHERE_IT_STARTS: GenerationResult = {
@@ -210,167 +74,11 @@ function movedToContinued(
   return { ...r, usage, continuedTokens: continued };
 }
 
-function logSumExp(values: Float32Array): number {
-  let max = -Infinity;
-  for (let i = 0; i < values.length; i++) if (values[i]! > max) max = values[i]!;
-  if (!Number.isFinite(max)) return max;
-  let sum = 0;
-  for (let i = 0; i < values.length; i++) sum += Math.exp(values[i]! - max);
-  return max + Math.log(sum);
-}
-
-function logAddExp(a: number, b: number): number {
-  if (a === -Infinity) return b;
-  if (b === -Infinity) return a;
-  const m = Math.max(a, b);
-  return m + Math.log(Math.exp(a - m) + Math.exp(b - m));
-}
-
-/** Reads a model's conversation template (only needed to continue another tab's answer). */
-export type ConvTemplateSource = (model: ModelRecord) => Promise<ConvTemplate>;
-
-/** The model's mlc-chat-config.json, from where WebLLM itself loads it (usually an HTTP cache hit). */
-const fetchConvTemplate: ConvTemplateSource = async (model) => {
-  const res = await fetch(new URL("mlc-chat-config.json", modelBaseUrl(model.model)));
-  if (!res.ok) throw new Error(`mlc-chat-config.json answered HTTP ${res.status}`);
-  const config = (await res.json()) as { conv_template?: ConvTemplate };
-  if (!config.conv_template) throw new Error("mlc-chat-config.json has no conv_template");
-  return config.conv_template;
-};
-
 /**
- * WebLLM's app config for one catalog record and cache backend. `cacheBackend` is how WebLLM
- * ≥ 0.2.80 names it; `useIndexedDBCache` is the same choice for 0.2.79 (the version the real-engine
- * test runs, see shared/fixtures), so both are set.
+ * The production engine: WebLLM's MLCEngine, created inside Tabgrid's own Worker (so tokenizer
+ * and GPU work never block the page), behind the project's one engine interface. What of WebLLM it
+ * reaches is in webllm-api.ts.
  */
-export function appConfigFor(model: ModelRecord, backend: CacheBackend): AppConfig {
-  return Object.assign(
-    { model_list: [model], cacheBackend: backend },
-    { useIndexedDBCache: backend === "indexeddb" },
-  );
-}
-
-/** WebLLM's cache helpers for one model (injected so units can drive them). */
-export interface ModelCacheOps {
-  /** Which storage this context allows (web/engine-worker/cache-backend.ts). */
-  choose(): Promise<CacheChoice>;
-  has(model: ModelRecord, backend: CacheBackend): Promise<boolean>;
-  clear(model: ModelRecord, backend: CacheBackend): Promise<void>;
-}
-
-const webllmCache: ModelCacheOps = {
-  choose: () => chooseCacheBackend(),
-  has: (m, backend) => hasModelInCache(m.model_id, appConfigFor(m, backend)),
-  clear: (m, backend) => deleteModelAllInfoInCache(m.model_id, appConfigFor(m, backend)),
-};
-
-/**
- * Errors that mean the cached files are damaged (a partial download, a truncated shard or JSON
- * file, a shard of the wrong size) rather than the network or the GPU.
- */
-const CACHE_DAMAGE =
-  /Unexpected end of JSON|JSON\.parse|is not valid JSON|ArtifactCache|NDArrayCache|ndarray-cache|size mismatch|byteLength|out of bounds|Offset is outside|Failed to fetch .* from cache|incomplete|truncated|corrupt/i;
-
-/** WebLLM throws its own error classes; keep the class name and message, add our code. */
-export function toEngineError(err: unknown, fallback: EngineErrorCode): EngineError {
-  if (err instanceof EngineError) return err;
-  const name = err instanceof Error ? err.name : "";
-  const message = err instanceof Error ? err.message : String(err);
-  if (/out of memory|OutOfMemory|failed to allocate|allocation failed/i.test(message)) {
-    return new EngineError("out_of_memory", `The GPU ran out of memory. (${message})`);
-  }
-  if (name === "DeviceLostError" || /device (was |is )?lost/i.test(message)) {
-    return new EngineError(
-      "device_lost",
-      `The GPU device was lost (often out of GPU memory). Reload the page, or pick a smaller model. (${message})`,
-    );
-  }
-  return new EngineError(fallback, name && name !== "Error" ? `${name}: ${message}` : message);
-}
-
-function toWebLLMMessage(m: ChatMessage): ChatCompletionMessageParam {
-  const name = m.name ? { name: m.name } : {};
-  switch (m.role) {
-    case "system":
-      return { role: "system", content: m.content };
-    case "user":
-      return { role: "user", content: m.content, ...name };
-    case "assistant":
-      return { role: "assistant", content: m.content, ...name };
-    case "tool":
-      // The coordinator writes tool results as user messages (edge/openai/tool-calls.ts), so this
-      // only serves older jobs; WebLLM requires the field.
-      return { role: "tool", content: m.content, tool_call_id: "" };
-  }
-}
-
-/**
- * The job's sampling fields as WebLLM takes them. A JSON constraint becomes WebLLM's JSON mode
- * with a schema (`{type: "json_object", schema: <JSON string>}`), which xgrammar compiles into a
- * grammar that masks every token leaving the schema. WebLLM has no `json_schema` type of its own.
- */
-export function samplingFields(s: Sampling) {
-  return {
-    max_tokens: s.max_tokens,
-    temperature: s.temperature,
-    top_p: s.top_p,
-    seed: s.seed,
-    stop: s.stop && s.stop.length ? s.stop : undefined,
-    presence_penalty: s.presence_penalty,
-    frequency_penalty: s.frequency_penalty,
-    logit_bias: s.logit_bias,
-    response_format: s.constraint
-      ? { type: "json_object" as const, schema: JSON.stringify(s.constraint.schema) }
-      : undefined,
-  };
-}
-
-/**
- * WebLLM's logprobs fields for a job that asked for them. WebLLM records a token's log-probability
- * only when `top_logprobs` > 0 (its sampler computes them with the alternatives), so it is asked
- * for at least 1 and the entries are cut back to what the job asked for (`logprobEntry`). WebLLM
- * allows 0..5; the coordinator refuses more (docs/api.md).
- */
-export function logprobsFields(s: Sampling) {
-  return s.logprobs ? { logprobs: true, top_logprobs: Math.max(1, s.logprobs.top) } : {};
-}
-
-/** A value within the protocol's bounds: -Infinity (a masked token) is OpenAI's -9999. */
-function boundedLogprob(v: number): number {
-  return Number.isNaN(v) ? MIN_LOGPROB : Math.min(0, Math.max(MIN_LOGPROB, v));
-}
-
-/** A token's text cut to the protocol's byte bound, at a character boundary. */
-function boundedToken(token: string): string {
-  const bytes = new TextEncoder().encode(token);
-  if (bytes.length <= MAX_LOGPROB_TOKEN_BYTES) return token;
-  let text = new TextDecoder().decode(bytes.slice(0, MAX_LOGPROB_TOKEN_BYTES));
-  // A cut multi-byte character decodes to U+FFFD (3 bytes): drop it until it fits.
-  while (new TextEncoder().encode(text).length > MAX_LOGPROB_TOKEN_BYTES) text = text.slice(0, -1);
-  return text;
-}
-
-/** One of WebLLM's entries (OpenAI's shape) as the protocol carries it, with `top` alternatives. */
-export function logprobEntry(
-  e: { token: string; logprob: number; top_logprobs: { token: string; logprob: number }[] },
-  top: number,
-): TokenLogprob {
-  return {
-    token: boundedToken(e.token),
-    logprob: boundedLogprob(e.logprob),
-    top: e.top_logprobs
-      .slice(0, top)
-      .map((t) => ({ token: boundedToken(t.token), logprob: boundedLogprob(t.logprob) })),
-  };
-}
-
-function toFinishReason(reason: string | null | undefined): FinishReason | null {
-  if (reason === "length") return "length";
-  if (reason === "abort") return "abort";
-  if (reason === "stop" || reason === "tool_calls") return "stop";
-  return null;
-}
-
 export class WebLLMEngine implements InferenceEngine {
   private engine: WebLLMEngineApi | null = null;
   private model: ModelRecord | null = null;

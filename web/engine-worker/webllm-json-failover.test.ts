@@ -7,7 +7,7 @@ import type {
   LogitProcessor,
 } from "@mlc-ai/web-llm";
 import { TINY_RECORD, loadedEngineOver } from "../../test/support/webllm-fakes.js";
-import type { WebLLMEngineApi } from "./webllm-engine.js";
+import type { WebLLMEngineApi } from "./webllm-api.js";
 
 /**
  * A streamed JSON answer that fails over continues under its grammar (webllm-engine.ts

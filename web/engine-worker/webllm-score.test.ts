@@ -9,7 +9,9 @@ import type {
 } from "@mlc-ai/web-llm";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import type { ConvTemplate } from "./conv-template.js";
-import { TeacherForcer, WebLLMEngine, type WebLLMEngineApi } from "./webllm-engine.js";
+import { TeacherForcer } from "./teacher-forcer.js";
+import type { WebLLMEngineApi } from "./webllm-api.js";
+import { WebLLMEngine } from "./webllm-engine.js";
 
 /**
  * The scoring path of the WebLLM adapter up to WebLLM's boundary: a fake engine that runs WebLLM's
