@@ -1,5 +1,5 @@
 import { createRng } from "../../shared/scheduling/prng.js";
-import type { SchedulerOptions } from "../../shared/scheduling/scheduler.js";
+import type { SchedulerOptions } from "../../shared/scheduling/scheduler-options.js";
 import { percentile, printTable } from "./flags.js";
 import { leastLoadedPolicy, oraclePolicy, tabgridPolicy, type Policy } from "./policies.js";
 import {

@@ -1,4 +1,4 @@
-import type { SchedulerOptions } from "../../shared/scheduling/scheduler.js";
+import type { SchedulerOptions } from "../../shared/scheduling/scheduler-options.js";
 
 /** Minimal `--name value` / `--name=value` flag reading for the benchmark scripts. */
 export function readFlags(argv: readonly string[]): Map<string, string> {

@@ -2,7 +2,8 @@ import { BoundHeap } from "../../shared/scheduling/bound-heap.js";
 import type { Match } from "../../shared/scheduling/linear-scan.js";
 import { createRng, type Rng } from "../../shared/scheduling/prng.js";
 import type { CandidateTab, MatchRequest } from "../../shared/scheduling/score.js";
-import { Scheduler, type SchedulerOptions } from "../../shared/scheduling/scheduler.js";
+import { Scheduler } from "../../shared/scheduling/scheduler.js";
+import type { SchedulerOptions } from "../../shared/scheduling/scheduler-options.js";
 import {
   chooseHedge,
   DEFAULT_HEDGE_POLICY,

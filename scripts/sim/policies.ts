@@ -1,7 +1,8 @@
 import { haversineKm } from "../../shared/geo/distance.js";
 import type { Rng } from "../../shared/scheduling/prng.js";
 import type { CandidateTab, ScoreBreakdown } from "../../shared/scheduling/score.js";
-import { Scheduler, type SchedulerOptions } from "../../shared/scheduling/scheduler.js";
+import { Scheduler } from "../../shared/scheduling/scheduler.js";
+import type { SchedulerOptions } from "../../shared/scheduling/scheduler-options.js";
 import { REGION_CENTRES, REGION_HINTS, regionsByDistance } from "../../shared/geo/regions.js";
 import {
   DEFAULT_SPILL_MARGIN,

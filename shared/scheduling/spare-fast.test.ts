@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { Scheduler, type SchedulerOptions } from "./scheduler.js";
+import { Scheduler } from "./scheduler.js";
+import type { SchedulerOptions } from "./scheduler-options.js";
 import { candidateTab, chosenTab, matchRequest, OPEN } from "../../test/support/candidate-tab.js";
 
 const here = { lat: 50, lon: 8 };
