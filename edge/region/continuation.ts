@@ -120,7 +120,7 @@ export type MovePlanner = (
 
 /**
  * The events the origin accepts from a remote job: they crossed two objects, so they are parsed
- * like any frame (a delta's text is then bounded and checked as a tab's, job-machine.ts).
+ * like any frame (a delta's text is then bounded and checked as a tab's, text-delivery.ts).
  * Log-probabilities of the remote part are not relayed: after a move, as after any failover, a
  * job's logprobs are null.
  */

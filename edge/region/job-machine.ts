@@ -3,14 +3,15 @@ import type { FinishReason, JobError, JobErrorCode } from "../../shared/protocol
 import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
 import { COUNTED_CONTINUATION_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import { retryAfterSeconds } from "../../shared/scheduling/wait-queue.js";
-import { answerIsFull, onlyACountCanSay, stopCut } from "./answer-budget.js";
+import { answerIsFull, onlyACountCanSay } from "./answer-budget.js";
 import { JobCheckpoints } from "./job-checkpoints.js";
 import type { JobLeases } from "./job-leases.js";
 import { logprobsProblem, type JobLogprobs } from "./job-logprobs.js";
 import type { JobReaders } from "./job-readers.js";
 import { restartsOnFailover } from "./job-reading.js";
-import { JobStore, TERMINAL_STATES, type JobRow } from "./job-store.js";
-import type { TextPosition } from "./job-text.js";
+import { clientCause, resting, tabCause } from "./job-causes.js";
+import { TERMINAL_STATES, type JobRow, type JobStore } from "./job-store.js";
+import type { JobDone, JobTransitions, RedispatchOptions } from "./job-transitions.js";
 import type { Placed, Placement } from "./placement.js";
 import type { RegionConfig } from "./region-config.js";
 import type { RegionReport } from "./region-report.js";
@@ -21,39 +22,17 @@ import type { TabLearning } from "./tab-learning.js";
 import type { TabRecord } from "./tab-registry.js";
 import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
-import { boundUsage, chargedTokens, cutToBytes, utf8Bytes } from "./usage-bounds.js";
+import { boundUsage, chargedTokens } from "./usage-bounds.js";
 import type { Audits } from "./audits.js";
 import type { Canaries } from "./canaries.js";
 import type { Reputation } from "./reputation.js";
 import { TrustNotices } from "./trust-notices.js";
 import type { EmbeddingAnswers } from "./embedding-answers.js";
-import {
-  continuationRequest,
-  mayContinueElsewhere,
-  remoteCause,
-  remoteJobOf,
-  remoteNode,
-  remoteUsage,
-  type RemoteEvent,
-  type RemoteJob,
-} from "./continuation.js";
+import { EmbeddingFrames } from "./embedding-frames.js";
+import { remoteJobOf, type RemoteJob } from "./continuation.js";
 import type { RemoteAttempts } from "./remote-attempts.js";
-
-/**
- * Errors a tab may report that say something about the tab (its engine, its GPU, its state): the
- * job moves to another tab with the error as its cause. Any other code a tab sends (bad_request,
- * cancelled, …) is not the tab's to decide: the job moves on too, and the client never sees that
- * code on one tab's word (bad_request needs a second tab to agree; see onFrame).
- */
-const TAB_CAUSES: ReadonlySet<JobErrorCode> = new Set([
-  "engine_error",
-  "device_lost",
-  "node_gone",
-  "model_not_served",
-  "internal",
-  // A tab refusing a job it was offered (it had just paused): another tab, or the queue, takes it.
-  "no_capacity",
-]);
+import { RemoteFollowing } from "./remote-following.js";
+import { TextDelivery } from "./text-delivery.js";
 
 export interface JobMachineDeps {
   jobs: JobStore;
@@ -84,13 +63,21 @@ export interface JobMachineDeps {
  * Every change of a job's state after it was written: accepted, streaming, done, failed, cancelled,
  * moved to another tab (redispatch) and settled (timers dropped, expiry armed) — whether the cause
  * is a tab's frame, a tab leaving, a client cancelling or a timer running out. Where a job goes is
- * Placement's part; this decides when it moves and what the client is told.
+ * Placement's part; this decides when it moves and what the client is told. Its own parts read
+ * what an attempt sends (text-delivery.ts, embedding-frames.ts, remote-following.ts) and change the
+ * job only through its transitions (job-transitions.ts).
  */
 export class JobMachine {
   /** Each tab hears its own trust state when it changes (trust-notices.ts). */
   private readonly notices: TrustNotices;
   /** Checks `job.checkpoint` frames (the relay-light direct path). */
   private readonly checkpoints: JobCheckpoints;
+  /** The text of each job's current attempt on its way in (text-delivery.ts). */
+  private readonly text: TextDelivery;
+  /** Frames of embedding jobs, whose answer is vectors (embedding-frames.ts). */
+  private readonly embedding: EmbeddingFrames;
+  /** Attempts running as jobs on other Region objects (remote-following.ts). */
+  private readonly following: RemoteFollowing;
 
   constructor(private readonly d: JobMachineDeps) {
     this.notices = new TrustNotices(d.channel, d.trust, d.verify?.reputation);
@@ -101,7 +88,17 @@ export class JobMachine {
     d.trust.onQuarantine((tabId) => this.quarantined(tabId));
     d.trust.onRelease((tabId) => this.released(tabId));
     d.verify?.reputation.onJudged((tabId) => this.notices.tell(tabId));
-    d.remote?.onEvent((jobId, node, event) => this.onRemoteEvent(jobId, node, event));
+    // The parts that read an attempt's frames or events change the job through these only.
+    const transitions: JobTransitions = {
+      isCurrent: (tab, jobId) => this.isCurrent(tab, jobId),
+      redispatch: (jobId, cause, options) => this.redispatch(jobId, cause, options),
+      finishHere: (jobId, reason, why) => this.finishHere(jobId, reason, why),
+      finish: (jobId, done) => this.finish(jobId, done),
+      offerWork: (tab) => this.offerWork(tab),
+    };
+    this.text = new TextDelivery(d);
+    this.embedding = new EmbeddingFrames({ ...d, machine: transitions });
+    this.following = new RemoteFollowing({ ...d, text: this.text, machine: transitions });
   }
 
   /** A quarantined tab gets no more work; the job it is running moves to another tab. */
@@ -207,9 +204,14 @@ export class JobMachine {
     // engine is still stopping.
     if (tab && tab.jobId === jobId) this.d.channel.send(tab, { type: "job.cancel", jobId, reason });
     else if (tab) this.d.placement.unqueue(tab, jobId, reason);
-    else if (remoteJobOf(row.node_id)) await this.cancelRemote(row, reason);
+    else if (remoteJobOf(row.node_id)) await this.following.cancelRemote(row, reason);
     await this.settle(jobId);
     log("info", "job cancelled", { jobId, reason });
+  }
+
+  /** A waiting job was opened on another Region object (remote-following.ts `movedWaiting`). */
+  async movedWaiting(jobId: string, opened: RemoteJob, owner: string | null): Promise<boolean> {
+    return this.following.movedWaiting(jobId, opened, owner);
   }
 
   // ---- timers (one handler per kind; region-alarms.ts routes them here) ----------------------
@@ -236,7 +238,7 @@ export class JobMachine {
         message: `No tab serving '${row.model}' became free in time; retry later.`,
         retryAfterS: retryAfterSeconds(this.d.config.queueRetryAfterMs),
       });
-    } else if (await this.continueElsewhere(jobId)) {
+    } else if (await this.following.continueElsewhere(jobId)) {
       return;
     } else if (onlyACountCanSay(this.d.jobs.spec(row), row.text)) {
       // It waited for a tab that counts the delivered text's tokens and none came: by the
@@ -300,10 +302,10 @@ export class JobMachine {
         if (this.isCurrent(tab, msg.jobId)) await this.d.leases.progress(msg.jobId);
         return;
       case "job.vectors":
-        return this.onVectors(tab, msg);
+        return this.embedding.onVectors(tab, msg);
       case "job.delta": {
         if (this.d.embeddings.isEmbedding(msg.jobId))
-          return this.embeddingFault(tab, msg.jobId, "text for an embedding job");
+          return this.embedding.embeddingFault(tab, msg.jobId, "text for an embedding job");
         // The per-delta path: constant work whatever the answer's length (memory, one encode
         // for all readers, a SQLite write per batch; docs/performance.md).
         // A hedge tab's first delta may win the race for the job (hedging.ts).
@@ -318,18 +320,18 @@ export class JobMachine {
           });
           return;
         }
-        const incoming = this.newText(tab, msg, at);
+        const incoming = this.text.newText(tab, msg, at);
         if (incoming === null) return;
-        const ended = this.takeText(msg.jobId, tab.tabId, at, incoming);
+        const ended = this.text.takeText(msg.jobId, tab.tabId, at, incoming);
         if (ended === "over") return this.overran(tab, msg.jobId);
         if (ended === "stop") return this.finishHere(msg.jobId, "stop", "a stop sequence");
         await this.d.leases.extend(msg.jobId);
         return;
       }
       case "job.done": {
-        if (this.d.embeddings.isEmbedding(msg.jobId)) return this.embeddingDone(tab, msg);
+        if (this.d.embeddings.isEmbedding(msg.jobId)) return this.embedding.embeddingDone(tab, msg);
         // A tab that says it sent more than the coordinator holds sends it again first.
-        if (msg.chars !== undefined && this.missing(tab, msg.jobId, msg.chars)) return;
+        if (msg.chars !== undefined && this.text.missing(tab, msg.jobId, msg.chars)) return;
         const current = this.isCurrent(tab, msg.jobId);
         const finished = current && msg.finishReason !== "abort";
         // Usage is the coordinator's: the tab's report of its own part clamped to what it sent,
@@ -376,14 +378,11 @@ export class JobMachine {
           const credit = this.d.learning.credit(tab, msg.jobId, bounded.ownTokens);
           if (credit !== null)
             this.d.channel.send(tab, { type: "job.credit", jobId: msg.jobId, credit });
-          jobs.finish(msg.jobId, msg.finishReason, bounded.usage);
-          readers.push(msg.jobId, {
-            type: "done",
+          await this.finish(msg.jobId, {
             finishReason: msg.finishReason,
             usage: bounded.usage,
             ...(row ? this.logprobsAtDone(tab, row, bounded.usage.completion_tokens) : {}),
           });
-          await this.settle(msg.jobId);
           this.notices.tell(tab.tabId);
           verify?.audits.afterJob(tab, msg.jobId);
           if (verify?.canaries.afterJob(tab)) return;
@@ -459,163 +458,6 @@ export class JobMachine {
   }
 
   /**
-   * New text of the job's current attempt (a tab's delta, or a remote job's), bounded and checked
-   * the same way whoever wrote it: the answer may not grow past what max_tokens allows
-   * (usage-bounds.ts; the excess is never stored or sent), and after a failover a stop string may
-   * straddle two attempts, which neither writer can see. Says what ended the answer, if anything.
-   */
-  private takeText(
-    jobId: string,
-    nodeId: string,
-    at: TextPosition,
-    incoming: string,
-  ): "over" | "stop" | null {
-    const { jobs, readers, placement } = this.d;
-    const first = at.nextSeq === 0;
-    const room = JobStore.room(at);
-    const cut = at.attempts < 2 ? null : this.stopAcrossAttempts(nodeId, jobId, incoming);
-    const stopped = cut === null ? incoming : incoming.slice(0, cut);
-    const bytes = utf8Bytes(stopped);
-    const over = bytes > room;
-    const text = over ? cutToBytes(stopped, room) : stopped;
-    jobs.append(jobId, text, over ? utf8Bytes(text) : bytes);
-    if (text) readers.push(jobId, { type: "delta", text });
-    // Once per attempt, after the readers have the text: the first token's time (and, by the
-    // read, the first batch) is written.
-    if (first) jobs.markFirstToken(jobId, Date.now());
-    if (first) this.d.stats.firstToken(jobs.get(jobId));
-    if (first) placement.hedging.firstToken(jobId);
-    return over ? "over" : cut !== null ? "stop" : null;
-  }
-
-  // ---- attempts on another Region object (continuation.ts) -----------------------------------
-
-  /**
-   * No tab here can take the failed-over job now: open its continuation on a sibling shard (then
-   * another hint) and read that job as this attempt. True when the job is no longer waiting here
-   * (continued elsewhere, or taken or ended meanwhile).
-   */
-  private async continueElsewhere(jobId: string): Promise<boolean> {
-    const { jobs, remote } = this.d;
-    const row = jobs.get(jobId);
-    if (row?.state !== "queued") return true;
-    if (!remote || row.attempts === 0 || row.attempts >= this.d.config.maxAttempts) return false;
-    if (!mayContinueElsewhere(row, jobs.tried(row))) return false;
-    const opened = await remote.open(continuationRequest(jobs, row));
-    // The open was a round trip: a tab here may have taken the job, or the client cancelled it.
-    if (jobs.get(jobId)?.state !== "queued") {
-      if (opened) await remote.discard(opened, row.owner, "the job was taken by another tab");
-      return true;
-    }
-    if (!opened) return false;
-    await this.followRemote(jobId, opened);
-    log("info", "job continued on another shard", { jobId, remote: opened.jobId });
-    return true;
-  }
-
-  /**
-   * A job waiting in this object's line was opened on another object (waiting-moves.ts): that job
-   * is now its attempt, read like a continuation. False when the job no longer waits here (a tab
-   * here took it, or the client cancelled, during the open): the remote job is then cancelled.
-   */
-  async movedWaiting(jobId: string, opened: RemoteJob, owner: string | null): Promise<boolean> {
-    const { jobs, remote } = this.d;
-    if (!remote) return false;
-    if (jobs.get(jobId)?.state !== "queued") {
-      await remote.discard(opened, owner, "the job was taken here");
-      return false;
-    }
-    await this.followRemote(jobId, opened);
-    log("info", "waiting job moved to another region object", { jobId, remote: opened.jobId });
-    return true;
-  }
-
-  private async followRemote(jobId: string, opened: RemoteJob): Promise<void> {
-    await this.d.timers.clear(jobTimer("wait", jobId));
-    this.d.jobs.assign(jobId, remoteNode(opened.jobId));
-    this.d.remote?.follow(jobId, opened);
-  }
-
-  /** An event of a job's attempt on another object, as if from a tab. */
-  private async onRemoteEvent(jobId: string, node: string, event: RemoteEvent): Promise<void> {
-    const { jobs, readers } = this.d;
-    switch (event.type) {
-      case "delta": {
-        const at = jobs.position(jobId, node);
-        if (!at || !event.text) return;
-        if (at.nextSeq === 0) jobs.markStreaming(jobId);
-        const ended = this.takeText(jobId, node, at, event.text);
-        if (ended === "over") return this.finishHere(jobId, "length", "max_tokens");
-        if (ended === "stop") return this.finishHere(jobId, "stop", "a stop sequence");
-        return;
-      }
-      case "logprobs":
-        return;
-      case "restart": {
-        // The remote job's own failover restarted a constrained answer (job-reading.ts); it was
-        // moved here empty (the origin restarts those too), so the two texts stay aligned.
-        const row = jobs.get(jobId);
-        if (row?.node_id !== node || TERMINAL_STATES.has(row.state)) return;
-        if (row.attempt_start_chars !== 0) {
-          return this.remoteFailed(jobId, node, {
-            code: "node_gone",
-            message: "the shard continuing the job restarted it",
-          });
-        }
-        jobs.clearText(jobId);
-        readers.push(jobId, { type: "restart" });
-        return;
-      }
-      case "done": {
-        const row = jobs.get(jobId);
-        if (row?.node_id !== node || TERMINAL_STATES.has(row.state)) return;
-        if (event.finishReason === "abort") {
-          return this.remoteFailed(jobId, node, {
-            code: "node_gone",
-            message: "the shard continuing the job stopped it",
-          });
-        }
-        // Usage is the remote job's count of the whole answer, held to what this object saw: the
-        // client is charged once, for the answer it received.
-        const spec = jobs.spec(row);
-        const usage = remoteUsage(event.usage, spec, row.text);
-        jobs.finish(jobId, event.finishReason, usage);
-        readers.push(jobId, {
-          type: "done",
-          finishReason: event.finishReason,
-          usage,
-          ...(spec.sampling.logprobs ? { logprobs: null } : {}),
-        });
-        await this.settle(jobId);
-        log("info", "job finished on another shard", { jobId, remote: remoteJobOf(node) });
-        return;
-      }
-      case "error":
-        return this.remoteFailed(jobId, node, event.error);
-      default: {
-        const unreachable: never = event;
-        return unreachable;
-      }
-    }
-  }
-
-  /**
-   * The remote attempt failed (its job failed there after its own failover, or it could not be
-   * reached): a tab here may still continue the job; else the client gets the remote job's error,
-   * the usual failover error. The job is not moved elsewhere again (mayContinueElsewhere).
-   */
-  private async remoteFailed(jobId: string, node: string, error: JobError): Promise<void> {
-    const row = this.d.jobs.get(jobId);
-    if (row?.node_id !== node || TERMINAL_STATES.has(row.state)) return;
-    this.d.remote?.stop(jobId);
-    await this.redispatch(jobId, remoteCause(error), { orFail: true });
-  }
-
-  private async cancelRemote(row: JobRow, reason: string): Promise<void> {
-    if (row.node_id) await this.d.remote?.cancel(row.id, row.node_id, reason, row.owner);
-  }
-
-  /**
    * A `job.checkpoint` (protocol 7, job-checkpoints.ts): a batch the caller already has over the
    * direct path. Accepted, it is the same text as a delta at its offset (same storage, relay,
    * bounds and resend); refused, it counts against the tab and the job moves on from the text the
@@ -636,115 +478,6 @@ export class JobMachine {
     await this.redispatch(msg.jobId, {
       code: "engine_error",
       message: `the serving tab's checkpoint was refused (${problem})`,
-    });
-  }
-
-  /**
-   * The part of a delta that is new, or null when none is. A protocol 4 tab says where its text
-   * starts (`offset`): text the coordinator already holds is skipped (a resend overlaps), and a
-   * delta past the end means a batch was lost with an evicted object — the tab is asked to resend
-   * from what is held. Older tabs number their deltas: only the next `seq` is taken.
-   */
-  private newText(tab: TabRecord, msg: DeltaFrame, at: TextPosition): string | null {
-    if (msg.offset === undefined) {
-      if (msg.seq === at.nextSeq) return msg.text;
-      this.d.trust.rejections.note(tab.publicId, "delta dropped (duplicate or out of order)", {
-        jobId: msg.jobId,
-        seq: msg.seq,
-      });
-      return null;
-    }
-    const held = at.chars - at.attemptStart;
-    if (msg.offset > held) {
-      this.askResend(tab, msg.jobId, at, held);
-      return null;
-    }
-    const text = msg.text.slice(held - msg.offset);
-    return text ? text : null;
-  }
-
-  /** A job.done whose `chars` is past the text held: ask for the rest; true when asked. */
-  private missing(tab: TabRecord, jobId: string, chars: number): boolean {
-    const at = this.d.jobs.position(jobId, tab.tabId);
-    if (!at) return false;
-    const held = at.chars - at.attemptStart;
-    if (chars <= held) return false;
-    this.askResend(tab, jobId, at, held);
-    return true;
-  }
-
-  private askResend(tab: TabRecord, jobId: string, at: TextPosition, held: number): void {
-    // Once per gap: the deltas already on their way past the gap need no question each.
-    if (at.resendAsked === held) return;
-    at.resendAsked = held;
-    log("info", "asking the tab to resend", { jobId, offset: held });
-    this.d.channel.send(tab, { type: "job.resend", jobId, offset: held });
-  }
-
-  // ---- embedding jobs (their answer is vectors, embedding-answers.ts) ------------------------
-
-  private async onVectors(tab: TabRecord, msg: Extract<TabFrame, { type: "job.vectors" }>) {
-    const row = this.isCurrent(tab, msg.jobId) ? this.d.jobs.get(msg.jobId) : undefined;
-    if (!row) {
-      this.d.trust.rejections.note(tab.publicId, "vectors for a job not running on this tab", {
-        jobId: msg.jobId,
-        index: msg.index,
-      });
-      return;
-    }
-    const refused = this.d.embeddings.add(this.d.jobs.spec(row), tab.tabId, msg);
-    if (refused) return this.embeddingFault(tab, msg.jobId, refused);
-    this.d.jobs.markStreaming(msg.jobId);
-    await this.d.leases.extend(msg.jobId);
-  }
-
-  /**
-   * `job.done` of an embedding job: finished only with one valid vector per input from this tab;
-   * usage is the coordinator's bound on the inputs' tokens (no completion tokens). No credit,
-   * audit or canary: those measure generated text.
-   */
-  private async embeddingDone(tab: TabRecord, msg: Extract<TabFrame, { type: "job.done" }>) {
-    const { jobs, placement, readers } = this.d;
-    const current = this.isCurrent(tab, msg.jobId);
-    if (tab.jobId === msg.jobId)
-      placement.updateTab(tab, { jobId: null, state: msg.state ?? "idle" });
-    const row = current ? jobs.get(msg.jobId) : undefined;
-    if (row && msg.finishReason === "abort") {
-      this.d.trust.fault(tab, "stopped a job on its own", { jobId: msg.jobId });
-      await this.redispatch(msg.jobId, { code: "node_gone", message: "the serving tab stopped" });
-    } else if (row) {
-      const spec = jobs.spec(row);
-      const missing = this.d.embeddings.complete(spec, tab.tabId);
-      if (missing) {
-        await this.embeddingFault(tab, msg.jobId, missing);
-      } else {
-        const bounded = boundUsage({ ...msg.usage, completion_tokens: 0 }, spec, "");
-        if (bounded.inflated) {
-          this.d.trust.fault(tab, "usage outside what the coordinator observed", {
-            jobId: msg.jobId,
-            reported: msg.usage,
-            counted: bounded.usage,
-          });
-        }
-        this.d.trust.jobDone(tab.tabId);
-        tab.jobsServed += 1;
-        jobs.finish(msg.jobId, "stop", bounded.usage);
-        readers.push(msg.jobId, { type: "done", finishReason: "stop", usage: bounded.usage });
-        await this.settle(msg.jobId);
-      }
-    }
-    await this.d.report.soon(false);
-    return this.offerWork(tab);
-  }
-
-  /** A tab's embedding answer broke the rules: its fault, and the job moves to another tab. */
-  private async embeddingFault(tab: TabRecord, jobId: string, why: string): Promise<void> {
-    if (!this.isCurrent(tab, jobId)) return;
-    this.d.trust.fault(tab, `embedding answer refused: ${why}`, { jobId });
-    this.d.placement.recordFailure(tab.tabId);
-    await this.redispatch(jobId, {
-      code: "engine_error",
-      message: `the serving tab's answer was refused (${why})`,
     });
   }
 
@@ -798,7 +531,11 @@ export class JobMachine {
   private async redispatch(
     jobId: string,
     cause: JobError,
-    { waitMs = this.d.config.redispatchWaitMs, failedOver = true, orFail = false } = {},
+    {
+      waitMs = this.d.config.redispatchWaitMs,
+      failedOver = true,
+      orFail = false,
+    }: RedispatchOptions = {},
   ): Promise<void> {
     const { jobs, timers, channel, config } = this.d;
     const row = jobs.get(jobId);
@@ -842,7 +579,7 @@ export class JobMachine {
     const placed = await this.d.placement.tryDispatch(jobId);
     // No tab here can take it now: a sibling shard's (or another hint's) may, at once, rather
     // than the client's stream stalling for the whole wait.
-    if (!placed && failedOver && (await this.continueElsewhere(jobId))) return;
+    if (!placed && failedOver && (await this.following.continueElsewhere(jobId))) return;
     if (!placed && orFail) {
       if (mayBeWhole) return this.finishHere(jobId, "length", "max_tokens");
       return this.endWithError(jobId, clientCause(cause));
@@ -873,20 +610,10 @@ export class JobMachine {
       completion_tokens: completion,
       total_tokens: prompt + completion,
     };
-    jobs.finish(jobId, reason, usage, waiting);
-    this.d.readers.push(jobId, { type: "done", finishReason: reason, usage });
-    await this.settle(jobId);
+    await this.finish(jobId, { finishReason: reason, usage }, waiting);
     // An attempt on another object is stopped there, as a tab here is told to stop.
-    if (remoteJobOf(row.node_id)) await this.cancelRemote(row, why);
+    if (remoteJobOf(row.node_id)) await this.following.cancelRemote(row, why);
     log("info", "job finished by the coordinator", { jobId, reason, why });
-  }
-
-  /** Characters of `incoming` to keep when a stop string ends the answer across attempts. */
-  private stopAcrossAttempts(nodeId: string, jobId: string, incoming: string): number | null {
-    const row = this.d.jobs.get(jobId);
-    if (!row || row.attempts < 2 || row.node_id !== nodeId) return null;
-    const stop = this.d.jobs.spec(row).sampling.stop;
-    return stop?.length ? stopCut(row.text, incoming, stop) : null;
   }
 
   private async endWithError(jobId: string, error: JobError): Promise<void> {
@@ -902,7 +629,7 @@ export class JobMachine {
    * it counts as a fault. It stays bound until it confirms, like a cancelled tab.
    */
   private async overran(tab: TabRecord, jobId: string): Promise<void> {
-    const { jobs, readers } = this.d;
+    const { jobs } = this.d;
     const row = jobs.get(jobId);
     if (!row) return;
     const spec = jobs.spec(row);
@@ -917,8 +644,16 @@ export class JobMachine {
       reason: "answer longer than max_tokens",
     });
     const { usage } = boundUsage(null, spec, row.text, row.attempt_start_chars);
-    jobs.finish(jobId, "length", usage);
-    readers.push(jobId, { type: "done", finishReason: "length", usage });
+    await this.finish(jobId, { finishReason: "length", usage });
+  }
+
+  /**
+   * The job ends with its answer: written as finished (`waiting`: while it waited for its next
+   * attempt), its readers get the done event, and it is settled.
+   */
+  private async finish(jobId: string, done: JobDone, waiting = false): Promise<void> {
+    this.d.jobs.finish(jobId, done.finishReason, done.usage, waiting);
+    this.d.readers.push(jobId, { type: "done", ...done });
     await this.settle(jobId);
   }
 
@@ -936,35 +671,4 @@ export class JobMachine {
   }
 }
 
-type DeltaFrame = Extract<TabFrame, { type: "job.delta" }>;
 type CheckpointFrame = Extract<TabFrame, { type: "job.checkpoint" }>;
-
-/** What a job keeps as its cause when a tab reported `error` (the tab's own word about itself). */
-function tabCause(error: JobError): JobError {
-  if (TAB_CAUSES.has(error.code) || error.code === "bad_request") {
-    return { code: error.code, message: error.message.slice(0, 300) };
-  }
-  return { code: "engine_error", message: `the serving tab reported ${error.code}` };
-}
-
-/** A cause as the client may see it: one tab's bad_request is not a verdict on the request. */
-function clientCause(cause: JobError): JobError {
-  if (cause.code !== "bad_request") return cause;
-  return {
-    code: "engine_error",
-    message: "one tab reported the request invalid for this model and no second tab confirmed it",
-  };
-}
-
-/**
- * A refusal that says only "not now": no capacity, from a tab that says it is resting (paused or
- * loading), for a job it never accepted (no text, still assigned).
- */
-function resting(row: JobRow, msg: { error: { code: string }; state?: string }): boolean {
-  return (
-    msg.error.code === "no_capacity" &&
-    (msg.state === "paused" || msg.state === "loading") &&
-    row.state === "assigned" &&
-    row.first_token_at === null
-  );
-}

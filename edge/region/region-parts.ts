@@ -38,7 +38,11 @@ import { WaitingMoves } from "./waiting-moves.js";
  *   5  region-do        transport: Durable Object entry points, forwards only
  *   4  job-intake       new request → mint id, match now, queue or refuse
  *      region-alarms    timer kind → handler
- *   3  job-machine      every job state change (frames, tab left, cancel, timers, redispatch)
+ *   3  job-machine      every job state change (frames, tab left, cancel, timers, redispatch);
+ *                       builds its own parts, which change a job only through its transitions
+ *                       (job-transitions): text-delivery (an attempt's text on its way in),
+ *                       embedding-frames (an embedding job's vectors), remote-following (an
+ *                       attempt run as a job on another Region object); job-causes (error → cause)
  *   2  placement        matching, assignment, waiting jobs, circuit breaker
  *      audits canaries  answer verification: re-scoring by a second tab, canary jobs
  *   1  tab-channel      sockets: upgrade, hello, registration, send, close, liveness

@@ -196,7 +196,7 @@ export class RegionStats {
     }
   }
 
-  /** The job's first text reached the client (hook: job-machine, delta with seq 0). */
+  /** The job's first text reached the client (hook: text-delivery, delta with seq 0). */
   firstToken(row: JobRow | undefined): void {
     // Only the job's first delivered text counts: a later attempt's first delta is not a TTFT.
     if (!row || row.attempt_start_chars > 0) return;

@@ -11,14 +11,14 @@ import {
 import type { JobRequest } from "./job-request.js";
 import { shardName, type Shard } from "./shard-name.js";
 
-/** What the origin does with one event of a remote attempt (job-machine.ts). */
+/** What the origin does with one event of a remote attempt (remote-following.ts). */
 export type RemoteHandler = (jobId: string, node: string, event: RemoteEvent) => Promise<void>;
 
 /**
  * The attempts of this object's jobs that run as continuation jobs on other Region objects: opens
  * them through the port, reads each one's events in order (one read loop per job, in memory; after
- * eviction `follow` starts again from the text held) and hands them to the job machine. A read that
- * ends without a done or error event (the remote object unreachable after the stream's own
+ * eviction `follow` starts again from the text held) and hands them to remote-following.ts. A read
+ * that ends without a done or error event (the remote object unreachable after the stream's own
  * re-subscriptions) is a failed attempt.
  */
 export class RemoteAttempts {
