@@ -110,8 +110,18 @@ export class Tabgrid implements StreamClient {
       stream_options: { include_usage: true },
       ...(link ? { tabgrid: { ...params.tabgrid, peer_id: link.peerId } } : {}),
     };
-    const res = await this.request("POST", shape.path, body, signal);
+    // The receiver takes messages only for jobs it is told of; this one has no id until the
+    // response names it, and the serving tab may start sending before that.
+    const expected = link?.expect() ?? null;
+    let res: Response;
+    try {
+      res = await this.request("POST", shape.path, body, signal);
+    } catch (err) {
+      expected?.cancel();
+      throw err;
+    }
     const jobId = res.headers.get("x-tabgrid-job-id");
+    if (!jobId) expected?.cancel();
     return new Stream({
       client: this,
       shape,
@@ -119,7 +129,7 @@ export class Tabgrid implements StreamClient {
       jobId,
       jobToken: res.headers.get("x-tabgrid-job-token"),
       first: res,
-      direct: link && jobId ? link.feed(jobId) : null,
+      direct: expected && jobId ? expected.feed(jobId) : null,
       signal,
     });
   }
