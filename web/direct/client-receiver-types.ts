@@ -12,8 +12,10 @@ import type { DirectMessage } from "../../shared/protocol/p2p-messages.js";
  * lets text arrive sooner. With relay-light (web/direct/checkpoints.ts) the coordinator gets the
  * text in checkpoints of at most 128 pieces, 1 s or 16 Ki characters, so while the channel works
  * the relay trails it by the batch the tab is filling plus the one on its way through the
- * coordinator: two windows, 256 pieces and 32 Ki characters (64 KiB in memory). The receiver keeps
- * no more than that of a job's messages before its stream reads them.
+ * coordinator: two windows, 256 pieces and 32 Ki characters (64 KiB in memory). Text further ahead
+ * than that is not something a working tab sends while the relay keeps up: the SDK then stops
+ * taking the direct path for the job and goes on with the relay alone (see stream.ts), and the
+ * receiver keeps no more than that of a job's messages before its stream reads them.
  */
 export const DIRECT_WINDOW = { chars: 32 * 1024, pieces: 256 } as const;
 

@@ -15,6 +15,7 @@ export type {
   Completion,
   CompletionParams,
   CompletionStream,
+  DirectStop,
   RequestOptions,
   TabgridOptions,
   TransportStats,

@@ -1,11 +1,17 @@
 import { WireErrorSchema } from "../../shared/protocol/sdk-wire.js";
 import type { DirectMessage } from "../../shared/protocol/p2p-messages.js";
-import type { DirectFeed } from "../direct/client-receiver-types.js";
+import { DIRECT_WINDOW, type DirectFeed } from "../direct/client-receiver-types.js";
 import type { AnswerShape, ChunkHead } from "./answer-shape.js";
 import { APIConnectionError, APIUserAbortError, TabgridError, apiError } from "./errors.js";
 import { sseData } from "./sse.js";
 import { TextMerger } from "./text-merger.js";
-import type { Arrival, ChatCompletionChunk, CommonParams, TransportStats } from "./types.js";
+import type {
+  Arrival,
+  ChatCompletionChunk,
+  CommonParams,
+  DirectStop,
+  TransportStats,
+} from "./types.js";
 
 /** What a stream needs from its client (Tabgrid): HTTP calls and instrumentation. */
 export interface StreamClient {
@@ -42,17 +48,28 @@ export interface StreamOptions<C extends ChunkHead> {
  * One streamed answer: an async iterable of OpenAI chunks (chat or plain text, per its shape).
  * Reads the relay (resuming it when the connection drops) and, with p2p, the data channel; yields
  * merged text as soon as either has it.
+ *
+ * The relay (the coordinator's copy) is the record: only it ends the stream, with its finish
+ * reason and usage. The data channel comes from a tab, which may have aborted (it lost a hedge
+ * race, its socket dropped, its contributor pressed Stop) or may lie, so its text is taken only
+ * while it stays within DIRECT_WINDOW of the relay's, agrees with it, and comes from one tab; its
+ * `done` ends nothing. Otherwise the direct path is stopped for the job and the relay goes on
+ * alone (`stats.directStopped` says why).
  */
 export class Stream<C extends ChunkHead = ChatCompletionChunk> implements AsyncIterable<C> {
   readonly controller = new AbortController();
   readonly stats: TransportStats;
-  private readonly merger = new TextMerger();
+  private readonly merger: TextMerger;
   private readonly head: ChunkHead;
   private finish: { reason: "stop" | "length"; usage: ChatCompletionChunk["usage"] } | null = null;
   private relayFinish: "stop" | "length" | null = null;
-  private directDone: Extract<DirectMessage, { type: "done" }> | null = null;
+  /** The data channel whose text this job takes (the first that sent any), and why it stopped. */
+  private directChannel: number | null = null;
+  private directStopped: DirectStop | null = null;
   private failure: unknown = null;
   private wake: (() => void) | null = null;
+  /** Something happened since the consumer's loop last looked (it may have been holding a chunk). */
+  private poked = false;
   private relayChars: number;
 
   readonly jobId: string | null;
@@ -73,6 +90,7 @@ export class Stream<C extends ChunkHead = ChatCompletionChunk> implements AsyncI
     this.first = opts.first;
     this.feed = opts.direct;
     this.relayChars = opts.after ?? 0;
+    this.merger = new TextMerger(this.relayChars);
     // The coordinator names chunks after the job; direct text may arrive before the first chunk.
     this.head = shape.head(jobId, params.model);
     this.stats = {
@@ -81,6 +99,7 @@ export class Stream<C extends ChunkHead = ChatCompletionChunk> implements AsyncI
       firstBy: this.merger.firstBy,
       resumes: 0,
       diverged: false,
+      directStopped: null,
     };
     if (signal?.aborted) this.controller.abort();
     else signal?.addEventListener("abort", () => this.controller.abort(), { once: true });
@@ -92,61 +111,88 @@ export class Stream<C extends ChunkHead = ChatCompletionChunk> implements AsyncI
       this.failure ??= err;
       this.poke();
     });
-    this.feed?.listen((msg) => this.onDirect(msg));
+    this.feed?.listen((msg, channel) => this.onDirect(msg, channel));
     let opened = this.relayChars > 0;
     try {
       for (;;) {
         if (this.controller.signal.aborted) throw new APIUserAbortError();
+        this.poked = false;
+        // Read the end before the text: no text comes after the end, but the end may come (with
+        // more text) while the consumer holds one of the chunks below; the next turn takes both.
+        const finish = this.finish;
         const text = this.merger.take();
-        if (!opened && (text || this.finish)) {
+        if (!opened && (text || finish)) {
           opened = true;
           const opening = this.shape.opening(this.head);
           if (opening) yield opening;
         }
         if (text) yield this.shape.piece(this.head, text, null);
-        if (this.finish) {
-          yield this.shape.piece(this.head, null, this.finish.reason);
-          if (this.params.stream_options?.include_usage && this.finish.usage) {
-            yield this.shape.usage(this.head, this.finish.usage);
+        if (finish) {
+          yield this.shape.piece(this.head, null, finish.reason);
+          if (this.params.stream_options?.include_usage && finish.usage) {
+            yield this.shape.usage(this.head, finish.usage);
           }
           return;
         }
         if (this.failure) throw this.failure;
         // The consumer may have aborted while it held a chunk: check before waiting.
         if (this.controller.signal.aborted) throw new APIUserAbortError();
-        await new Promise<void>((resolve) => (this.wake = resolve));
+        if (!this.poked) await new Promise<void>((resolve) => (this.wake = resolve));
       }
     } finally {
       this.stats.diverged = this.merger.diverged;
+      this.stats.directStopped = this.directStopped;
       this.stats.directConnected = this.feed?.connected ?? false;
       this.feed?.close();
-      // After a `done` from the data channel the relay drains by itself (the job ends normally on
-      // the coordinator); anything else (abort, error, the consumer stopped) stops it.
+      // After the relay's usage it drains [DONE] by itself; anything else (abort, error, the
+      // consumer stopped) stops it.
       if (!this.finish) this.controller.abort();
     }
   }
 
   private poke(): void {
+    this.poked = true;
     const w = this.wake;
     this.wake = null;
     w?.();
   }
 
-  private onDirect(msg: DirectMessage): void {
-    if (msg.jobId !== this.jobId) return;
-    if (msg.type === "delta") {
-      this.client.arrived("direct", msg.offset, msg.text.length);
-      this.merger.offer(msg.offset, msg.text, "direct");
-    } else this.directDone = msg;
-    this.settle();
+  private onDirect(msg: DirectMessage, channel: number): void {
+    // A direct `done` is not the end of the answer, only the relay's is: a tab also sends one
+    // after it aborted, and its `chars` and usage are its own word.
+    if (msg.jobId !== this.jobId || msg.type !== "delta" || this.directStopped || this.finish)
+      return;
+    this.client.arrived("direct", msg.offset, msg.text.length);
+    this.directChannel ??= channel;
+    // A second tab sending text for the job: the coordinator raced it on two tabs (hedging) or
+    // moved it (failover), and only the relay says which answer it kept.
+    if (channel !== this.directChannel) this.stopDirect("two_tabs");
+    else if (msg.offset + msg.text.length > this.relayChars + DIRECT_WINDOW.chars)
+      this.stopDirect("too_far_ahead");
+    else if (!this.merger.offer(msg.offset, msg.text, "direct")) this.stopDirect("too_far_ahead");
+    else if (this.merger.diverged) this.stopDirect("diverged");
+    this.poke();
   }
 
-  /** Finished once either path says so and the merged text is complete. */
-  private settle(): void {
-    const d = this.directDone;
-    if (!this.finish && d && this.merger.length >= d.chars) {
-      this.finish = { reason: d.finishReason === "length" ? "length" : "stop", usage: d.usage };
+  /**
+   * Take no more text from the data channel for this job. Its text that the relay has not
+   * confirmed and the caller has not been handed yet is dropped: the relay's takes its place.
+   */
+  private stopDirect(why: DirectStop): void {
+    this.directStopped ??= why;
+    this.merger.dropParked("direct");
+    this.merger.rewind(this.relayChars, "direct");
+  }
+
+  /** The relay's end: the answer is the relay's text, with its finish reason and usage. */
+  private end(usage: ChatCompletionChunk["usage"]): void {
+    if (this.finish) return;
+    // Direct text past the relay's end was never part of the answer.
+    if (this.merger.length > this.relayChars) {
+      this.merger.diverged = true;
+      this.stopDirect("diverged");
     }
+    this.finish = { reason: this.relayFinish ?? "stop", usage };
     this.poke();
   }
 
@@ -184,8 +230,7 @@ export class Stream<C extends ChunkHead = ChatCompletionChunk> implements AsyncI
     try {
       for await (const data of sseData(res.body)) {
         if (data === "[DONE]") {
-          this.finish ??= { reason: this.relayFinish ?? "stop", usage: null };
-          this.poke();
+          this.end(null);
           return true;
         }
         let json: unknown;
@@ -209,15 +254,18 @@ export class Stream<C extends ChunkHead = ChatCompletionChunk> implements AsyncI
   }
 
   private onRelayChunk(chunk: C): void {
+    if (this.finish) return; // after the usage: only [DONE] is left
     const { text, finish, usage } = this.shape.read(chunk);
     if (text) {
       this.client.arrived("relay", this.relayChars, text.length);
+      // Never parked (the merged text always reaches the relay's length), so always taken.
       this.merger.offer(this.relayChars, text, "relay");
       this.relayChars += text.length;
+      if (this.merger.diverged && !this.directStopped) this.stopDirect("diverged");
     }
     if (finish) this.relayFinish = finish;
-    if (usage && !this.finish) this.finish = { reason: this.relayFinish ?? "stop", usage };
-    this.settle();
+    if (usage) this.end(usage);
+    this.poke();
   }
 }
 

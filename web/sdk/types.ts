@@ -104,5 +104,15 @@ export interface TransportStats {
   /** Characters that arrived first over each path. */
   firstBy: { relay: number; direct: number };
   resumes: number;
+  /** The two paths disagreed about some text (docs/embed.md, "The direct path"). */
   diverged: boolean;
+  /** Why the stream stopped taking text from the data channel, if it did (the relay went on). */
+  directStopped: DirectStop | null;
 }
+
+/**
+ * `diverged`: the data channel's text disagreed with the relay's (or went past its end);
+ * `too_far_ahead`: it ran further ahead of the relay than one checkpoint window allows;
+ * `two_tabs`: two tabs sent text for the job (a hedge race or a failover).
+ */
+export type DirectStop = "diverged" | "too_far_ahead" | "two_tabs";
