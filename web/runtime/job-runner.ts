@@ -393,7 +393,11 @@ export class JobRunner {
       if (result.logprobs && finishReason !== "abort")
         for (const frame of logprobsFrames(job.id, result.logprobs.slice(entries.sent)))
           send(frame);
-      direct?.done(finishReason, result.usage);
+      // Only a finished answer ends the caller's direct stream. An aborted attempt (the hedge the
+      // other tab won, a dropped socket, a frozen page, the contributor's Stop) stops short: the
+      // coordinator continues it elsewhere, and a `done` here would end the caller's answer at
+      // this attempt's text. Without it the caller reads the rest from the relay.
+      if (finishReason !== "abort") direct?.done(finishReason, result.usage);
       // onJobEnd first: a pause it decides (GPU share, throttling) is announced in job.done, so
       // the coordinator never offers this tab a job it would refuse.
       ended({
