@@ -34,6 +34,11 @@ export interface JobEnd {
   promptTokens: number;
   decodeTokensPerSecond: number | null;
   errorCode?: string;
+  /**
+   * A re-scoring the coordinator asked for (docs/trust.md), not a client's job: the GPU share
+   * counts it (web/control), the page's ledger does not (start-contributing.ts).
+   */
+  audit?: true;
 }
 
 export interface JobRunnerOptions {
@@ -141,52 +146,84 @@ export class JobRunner {
     else void this.run({ ...job, input }, continuation);
   }
 
-  /** A `job.cancel` for the running job. */
   /**
    * Re-score another tab's answer (docs/trust.md): one engine call, no text produced, busy while
    * it runs like a job. Refused (as an audit.result with an error) when not idle.
    */
   audit(audit: AuditAssign): void {
-    const { engine, status, send } = this.opts;
-    const view = status.now;
-    const fail = (code: JobErrorCode, message: string) =>
-      send({
-        type: "audit.result",
-        auditId: audit.auditId,
-        tokenLogprobs: [],
-        stopLogprob: null,
-        error: { code, message: message.slice(0, 2000) },
-        state: status.resting,
-      });
-    if (this.job || view.state !== "idle") return fail("no_capacity", `this tab is ${view.state}`);
+    const view = this.opts.status.now;
+    if (this.job || view.state !== "idle")
+      return this.auditFailed(audit.auditId, "no_capacity", `this tab is ${view.state}`);
     if (audit.model !== view.model)
-      return fail("model_not_served", `serves ${view.model ?? "none"}`);
+      return this.auditFailed(audit.auditId, "model_not_served", `serves ${view.model ?? "none"}`);
     this.job = { id: audit.auditId, cancelled: false, audit: true };
-    status.setState("busy", { serving: null });
-    void engine
-      .score({
+    this.opts.status.setState("busy", { serving: null });
+    void this.score(audit);
+  }
+
+  private auditFailed(auditId: string, code: JobErrorCode, message: string): void {
+    this.opts.send({
+      type: "audit.result",
+      auditId,
+      tokenLogprobs: [],
+      stopLogprob: null,
+      error: { code, message: message.slice(0, 2000) },
+      state: this.opts.status.resting,
+    });
+  }
+
+  /**
+   * An audit is teacher-forced decoding (up to MAX_AUDIT_TOKENS steps): GPU work like a job's, so
+   * its end goes to `onJobEnd` too and the GPU share's rest follows it. It carries no tokens/s
+   * figure (re-scoring is not decoding; the throttling watch compares decode speeds), and it comes
+   * before audit.result, so the rest it decides is said there as on job.done.
+   */
+  private async score(audit: AuditAssign): Promise<void> {
+    const { engine, status, send, timers } = this.opts;
+    const startedAt = Date.now();
+    const t0 = timers.now();
+    const ended = (outcome: "done" | "failed", errorCode?: string) =>
+      this.opts.onJobEnd?.({
+        jobId: audit.auditId,
+        model: audit.model,
+        startedAt,
+        durationMs: Math.max(0, timers.now() - t0),
+        outcome,
+        completionTokens: 0,
+        promptTokens: 0,
+        decodeTokensPerSecond: null,
+        audit: true,
+        ...(errorCode !== undefined ? { errorCode } : {}),
+      });
+    try {
+      const r = await engine.score({
         input: audit.input,
         sampling: audit.sampling,
         answer: audit.answer,
         seed: audit.seed,
         scoreStop: audit.scoreStop,
         maxTokens: audit.maxTokens,
-      })
-      .then(
-        (r) =>
-          send({
-            type: "audit.result",
-            auditId: audit.auditId,
-            tokenLogprobs: r.tokenLogprobs.map((lp) => Math.max(-1e4, Math.min(0, lp))),
-            stopLogprob: r.stopLogprob === null ? null : Math.max(-1e4, Math.min(0, r.stopLogprob)),
-            state: status.resting,
-          }),
-        (err: unknown) => fail("engine_error", err instanceof Error ? err.message : String(err)),
-      )
-      .finally(() => {
-        this.job = null;
-        if (status.now.state === "busy") status.setState(status.resting, { serving: null });
       });
+      ended("done");
+      send({
+        type: "audit.result",
+        auditId: audit.auditId,
+        tokenLogprobs: r.tokenLogprobs.map((lp) => Math.max(-1e4, Math.min(0, lp))),
+        stopLogprob: r.stopLogprob === null ? null : Math.max(-1e4, Math.min(0, r.stopLogprob)),
+        state: status.resting,
+      });
+    } catch (err) {
+      const code = err instanceof EngineError ? err.code : "engine_error";
+      ended("failed", code);
+      this.auditFailed(
+        audit.auditId,
+        "engine_error",
+        err instanceof Error ? err.message : String(err),
+      );
+    } finally {
+      this.job = null;
+      if (status.now.state === "busy") status.setState(status.resting, { serving: null });
+    }
   }
 
   /** A `job.cancel`: for the running job, or for the one queued behind it (simply dropped). */

@@ -39,7 +39,10 @@ export interface ContributionOptions {
   settings: ControlSettings;
   onView(view: ContributorView): void;
   onControl?: (view: ControllerView) => void;
-  /** After the controller has seen the job (its rest or back-off is decided first). */
+  /**
+   * A client job ended, after the controller has seen it (its rest or back-off is decided first).
+   * Audits reach only the controller.
+   */
   onJobEnd?: (end: JobEnd) => void;
   onCredit?: (jobId: string, credit: number) => void;
   /** The identity's balance in the coordinator's credit ledger. */
@@ -97,10 +100,11 @@ export function startContributing(opts: ContributionOptions): Contribution {
     direct: opts.direct ?? peerDirectSender({ origin: location.origin }),
     timers,
     onChange: opts.onView,
-    // Runs before the tab turns idle, so a rest it decides is announced in job.done.
+    // Runs before the tab turns idle, so a rest it decides is announced in job.done. Audits are
+    // GPU work the share counts, but no client job for the page's ledger.
     onJobEnd: (end) => {
       controller.jobEnded(end);
-      opts.onJobEnd?.(end);
+      if (!end.audit) opts.onJobEnd?.(end);
     },
     ...(opts.gpu ? { gpu: opts.gpu } : {}),
     ...(opts.onCredit ? { onCredit: opts.onCredit } : {}),
