@@ -233,6 +233,8 @@ async function contribute(p: Page, steal: boolean): Promise<void> {
   const status = byId("status");
   const progress = byId("progress");
   const loadNotes = byId("load-notes");
+  /** Another tab took the engine over (below): this contribution is gone. */
+  let lost = false;
   const contribution = startContributing({
     agent: AGENT,
     adapter: adapterInfo(p.gpu),
@@ -241,13 +243,19 @@ async function contribute(p: Page, steal: boolean): Promise<void> {
     gpu: () => helloGpu(p),
     backoffMs: backoffMs(),
     signals: { document, quietMs: idleMs() },
+    // A Pause pressed before (this tab's earlier contribution, taken over or failed) still holds.
+    paused: p.controls.paused,
     onView: (view) => {
       renderStatus(status, view);
+      // Once taken over, the status panel keeps this contribution's last words ("stopped"), but
+      // the state words and the "GPU working" badge no longer follow it.
+      if (lost) return;
       store.update({ view });
       // Kept under the wire's name ("nodeId"), as earlier ledgers and exports have it.
       if (view.tabId) void p.ledger.setIdentity("nodeId", view.tabId).catch(() => {});
     },
     onControl: (control) => {
+      if (lost) return;
       p.controls.show(control);
       store.update({ control });
     },
@@ -259,11 +267,14 @@ async function contribute(p: Page, steal: boolean): Promise<void> {
   renderStatus(status, view);
   store.update({ contribution, view });
   // Another tab took over: stop serving here and free the GPU (a fresh engine if we take it back).
+  // Terminating the engine fails the benchmark or load in flight (worker_stopped), so the steps
+  // below stop at the next check of `lost` instead of reporting a failure on the reset page.
   void claim.lost.then(() => {
+    lost = true;
     contribution.dispose();
     p.dropEngine();
     sessionStorage.removeItem(CONTRIBUTING_KEY);
-    store.update({ contribution: null });
+    store.update({ contribution: null, view: null, control: null });
     picker.setDisabled(false);
     p.controls.setStarted(false);
     store.state.consent?.ready();
@@ -274,6 +285,7 @@ async function contribute(p: Page, steal: boolean): Promise<void> {
   });
 
   if (!store.state.benchmark) await measure(p);
+  if (lost) return;
   try {
     await startWithFallback(
       chosen,
@@ -283,10 +295,12 @@ async function contribute(p: Page, steal: boolean): Promise<void> {
       (message) => loadNotes.append(h("p", { class: "note" }, message)),
     );
   } catch (err) {
+    if (lost) return;
     claim.release();
     loadFailed(p, contribution, err);
     return;
   }
+  if (lost) return;
   p.controls.setStarted(true);
   sessionStorage.setItem(
     CONTRIBUTING_KEY,

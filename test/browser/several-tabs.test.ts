@@ -79,3 +79,50 @@ describe("two contributor tabs in one browser", () => {
     expect(new Set(registered).size).toBe(1);
   });
 });
+
+describe("a take-over while this tab measures its GPU", () => {
+  it("ends the measuring here, and taking the engine back measures anew and serves", async () => {
+    // A fresh profile: no benchmark stored yet, so contributing measures first (10 s here).
+    const fresh = await browser.newContext();
+    await fresh.route("**/assets/engine-worker*.js", (route) =>
+      route.fulfill({ status: 200, contentType: "text/javascript", body: co.engine() }),
+    );
+    try {
+      const first = await fresh.newPage();
+      first.on("pageerror", (err) => console.error(`[page error] ${err.message}`));
+      await first.goto(`http://localhost:${server.port}/?bench-ms=10000`);
+      const chosen = await firstQ4f32Model(first);
+      await first.selectOption("#model-select", chosen);
+      await first.getByRole("button", { name: "Contribute this GPU" }).click();
+      const badge = first.locator("#gpu-indicator");
+      await expect.poll(() => badge.textContent()).toBe("GPU working: measuring");
+
+      const second = await fresh.newPage();
+      await second.goto(`http://localhost:${server.port}/?bench-ms=300`);
+      await firstQ4f32Model(second);
+      await second.selectOption("#model-select", chosen);
+      await second.getByRole("button", { name: "Contribute this GPU" }).click();
+      await second.getByRole("button", { name: "Contribute from this tab instead" }).click();
+      const tookOver = Date.now();
+
+      // The first tab's engine was terminated mid-benchmark: the badge goes off well before the
+      // 10 s benchmark could have ended, and no failure is shown.
+      await expect.poll(() => badge.getAttribute("data-active"), { timeout: 5000 }).toBe("false");
+      console.log(`first tab's badge off ${Date.now() - tookOver} ms after the take-over`);
+      expect(await first.locator("#gpu-class .problem").count()).toBe(0);
+      await second.waitForSelector('#status[data-connection="connected"][data-state="idle"]', {
+        timeout: 60_000,
+      });
+
+      // Taking it back measures again in a fresh engine and serves.
+      await first.getByRole("button", { name: "Contribute from this tab again" }).click();
+      await expect.poll(() => badge.textContent()).toBe("GPU working: measuring");
+      await first.waitForSelector('#status[data-connection="connected"][data-state="idle"]', {
+        timeout: 60_000,
+      });
+      await second.waitForSelector('#status[data-connection="stopped"]');
+    } finally {
+      await fresh.close();
+    }
+  });
+});

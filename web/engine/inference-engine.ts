@@ -150,6 +150,8 @@ export type EngineErrorCode =
   | "aborted"
   | "not_loaded"
   | "worker_crashed"
+  /** The page stopped the engine Worker on purpose (terminate): not a crash, nothing to reload. */
+  | "worker_stopped"
   | "benchmark_failed";
 
 /** The plain payload that crosses the Worker boundary (structured clone keeps only plain data). */

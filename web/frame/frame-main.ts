@@ -106,6 +106,9 @@ async function start(msg: Extract<WidgetToFrame, { type: "start" }>): Promise<vo
       report({ progress: Math.min(1, Math.max(0, p.progress)) }),
     );
   } catch (err) {
+    // Stopped while loading (stop() disposed it, which fails the load with worker_stopped): the
+    // widget was told "stopped" already; this is no failure to report.
+    if (running !== contribution) return;
     const detail = err instanceof EngineError ? `${err.code}: ${err.message}` : String(err);
     // Free the engine and let the widget ask again (a retry needs no reload).
     contribution.dispose();

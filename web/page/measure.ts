@@ -2,6 +2,7 @@ import { classifyGpu } from "../../shared/gpu/classify.js";
 import { predictDecode } from "../../shared/gpu/predict.js";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import type { HelloGpu } from "../../shared/protocol/node-messages.js";
+import { EngineError } from "../engine/inference-engine.js";
 import { adapterKey } from "../ledger/ledger.js";
 import { byId, h } from "../ui/dom.js";
 import type { Page } from "./page.js";
@@ -13,7 +14,11 @@ export function predictions(p: Page) {
   return (m: ModelRecord) => predictDecode(m, classification, correction);
 }
 
-/** Run the WGSL benchmarks in the engine Worker, store them, re-classify and re-predict. */
+/**
+ * Run the WGSL benchmarks in the engine Worker, store them, re-classify and re-predict. While it
+ * runs, `measuring` holds it (the "GPU working: measuring" badge; a second call joins it); it is
+ * cleared however the run ends, also when the engine is terminated under it.
+ */
 export function measure(p: Page): Promise<void> {
   const store = p.store;
   if (store.state.measuring) return store.state.measuring;
@@ -25,6 +30,9 @@ export function measure(p: Page): Promise<void> {
       store.update({ benchmark: result, classification: classifyGpu(p.gpu, result) });
       await p.ledger.saveBenchmark(adapterKey(p.gpu), result).catch(() => {});
     } catch (err) {
+      // Stopped, not failed: the page let its engine go mid-benchmark (another tab took it over,
+      // which the page says itself). Nothing is stored; the next contribution measures again.
+      if (err instanceof EngineError && err.code === "worker_stopped") return;
       const message = err instanceof Error ? err.message : String(err);
       byId("gpu-class").append(
         h("p", { class: "problem", role: "alert" }, `The benchmark failed: ${message}`),

@@ -120,6 +120,44 @@ describe("startContributing", () => {
     contribution.dispose();
   });
 
+  it("starts paused when asked (a Pause the page carries into a new contribution)", async () => {
+    const sockets = new ScriptedSockets();
+    const contribution = startContributing({
+      agent: "test",
+      adapter: {
+        vendor: "google",
+        architecture: "swiftshader",
+        description: "",
+        shaderF16: false,
+        maxBufferSize: 1,
+        maxStorageBufferBindingSize: 1,
+      },
+      settings: normalizeSettings({ gpuShare: 1, pauseOnBattery: false, pauseWhileActive: false }),
+      paused: true,
+      onView: () => {},
+      spawnWorker: workers().spawn,
+      url: "ws://localhost/v1/nodes/connect",
+      identity: { prove: async () => null },
+      direct: { open: () => ({ connected: false, delta() {}, done() {}, close() {} }) },
+      createSocket: sockets.create,
+      timers: new ManualTimers(),
+    });
+    expect(contribution.controller.view.causes).toEqual(["user"]);
+    await contribution.start(model, () => {});
+    expect(contribution.contributor.snapshot).toMatchObject({
+      state: "paused",
+      reason: "paused by you",
+    });
+    const socket = sockets.last;
+    socket.open();
+    socket.receive({ type: "challenge", nonce: "nonce-0123456789abcdef" });
+    await vi.waitFor(() => expect(socket.frames().length).toBeGreaterThan(0));
+    expect(socket.frames()[0]).toMatchObject({ type: "hello", state: "paused" });
+    contribution.controller.setUserPaused(false);
+    expect(contribution.contributor.snapshot.state).toBe("idle");
+    contribution.dispose();
+  });
+
   it("is the start-up of both the full page and the embedded frame", () => {
     for (const source of [pageSource, frameSource]) {
       expect(source).toMatch(/\bstartContributing\(/);

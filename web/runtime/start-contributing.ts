@@ -49,6 +49,11 @@ export interface ContributionOptions {
   onBalance?: (balance: CreditBalance) => void;
   /** GPU class and benchmark for `hello`, read at each (re)connect. */
   gpu?: () => HelloGpu | undefined;
+  /**
+   * Start paused by the contributor (the controller's "user" cause): the page carries a Pause
+   * into the next contribution, so the tab loads, connects and waits until they resume.
+   */
+  paused?: boolean;
   /** How long to back off after throttling (controller default when absent). */
   backoffMs?: number;
   /**
@@ -119,6 +124,7 @@ export function startContributing(opts: ContributionOptions): Contribution {
     ...(opts.backoffMs !== undefined ? { backoffMs: opts.backoffMs } : {}),
     ...(opts.onControl ? { onChange: opts.onControl } : {}),
   });
+  if (opts.paused) controller.setUserPaused(true);
   // A dead Worker outside a job: reload the model, which lands in a fresh Worker.
   engine.onCrash((e) => contributor.engineFailed(e));
 

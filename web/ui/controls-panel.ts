@@ -8,7 +8,15 @@ import { fill, h } from "./dom.js";
  * saved at once.
  */
 export interface ControlsPanel {
+  /**
+   * The contributor pressed Pause (and not Resume since). Kept across contributions — a take-over
+   * by another tab and back, a "Try again" after a failed load: the page starts the next one paused
+   * (`startContributing({ paused })`), since someone who paused most likely still wants to be.
+   */
+  readonly paused: boolean;
+  /** Show the Pause button while a contribution runs; hide it otherwise. */
   setStarted(started: boolean): void;
+  /** The controller's state; the Pause button follows its "user" cause, so it cannot disagree. */
   show(view: ControllerView): void;
 }
 
@@ -27,10 +35,13 @@ export function renderControls(
     { id: "pause", type: "button", "aria-pressed": "false", hidden: true },
     "Pause",
   );
-  pause.addEventListener("click", () => {
-    paused = !paused;
+  const showPaused = (next: boolean) => {
+    paused = next;
     pause.textContent = paused ? "Resume" : "Pause";
     pause.setAttribute("aria-pressed", String(paused));
+  };
+  pause.addEventListener("click", () => {
+    showPaused(!paused);
     handlers.onPause(paused);
   });
   const share = h("input", {
@@ -91,10 +102,14 @@ export function renderControls(
     status,
   );
   return {
+    get paused() {
+      return paused;
+    },
     setStarted(started) {
       pause.hidden = !started;
     },
     show(view) {
+      showPaused(view.causes.includes("user"));
       const parts: string[] = [];
       if (view.effectiveShare < current.gpuShare)
         parts.push(
