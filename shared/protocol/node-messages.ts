@@ -349,8 +349,8 @@ export type CreditBalance = z.infer<typeof CreditBalanceSchema>;
 
 /**
  * Coordinator → tab, protocol 4: "I hold this job's answer up to `offset`" (UTF-16 code units of
- * this attempt's text). The tab sends the rest again as one `job.delta` with that offset, and, if
- * it had already finished the job, its `job.done` again. Sent when a delta or a job.done shows the
+ * this attempt's text). The tab sends the rest again as `job.delta` frames from that offset (each
+ * within JobDeltaSchema's bound), and, if it had already finished the job, its `job.done` again. Sent when a delta or a job.done shows the
  * coordinator lost a batch it had not yet written (docs/performance.md).
  */
 export const JobResendSchema = z.object({

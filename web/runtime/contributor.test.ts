@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
+import { TabMessageSchema } from "../../shared/protocol/node-messages.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { DeterministicEngine, expectedOutput } from "../../test/support/deterministic-engine.js";
 import {
@@ -127,6 +128,43 @@ describe("Contributor", () => {
     // A resend for a job this tab is not holding is ignored.
     sockets.last.receive({ type: "job.resend", jobId: "job-other", offset: 0 });
     expect(frames()).toHaveLength(before + 2);
+  });
+
+  it("resends a long answer in deltas the wire schema accepts, in order", async () => {
+    // An 80,000-character answer: more than one job.delta may carry (64 Ki characters).
+    class LongAnswer extends DeterministicEngine {
+      override async chat(
+        _r: ChatRequest,
+        onDelta: (t: string) => void,
+      ): Promise<GenerationResult> {
+        for (let i = 0; i < 80; i++) onDelta(`${i % 10}`.repeat(1000));
+        const usage = { prompt_tokens: 1, completion_tokens: 4000, total_tokens: 4001 };
+        return { finishReason: "length", usage };
+      }
+    }
+    const { sockets, until, connect, frames } = setup(new LongAnswer(0));
+    await connect();
+    const served = until((v) => v.jobsServed === 1);
+    sockets.last.receive({ type: "job.assign", job: job("job-long", "x"), attempt: 1 });
+    await served;
+    const answer = frames()
+      .flatMap((f) => (f.type === "job.delta" ? [f.text] : []))
+      .join("");
+    expect(answer).toHaveLength(80_000);
+    // The coordinator lost the whole answer (an evicted object's unwritten batches).
+    const before = frames().length;
+    sockets.last.receive({ type: "job.resend", jobId: "job-long", offset: 5 });
+    const again = frames().slice(before);
+    for (const f of again) expect(TabMessageSchema.safeParse(f).success).toBe(true);
+    const deltas = again.filter((f) => f.type === "job.delta");
+    expect(deltas.length).toBeGreaterThan(1);
+    let offset = 5;
+    for (const d of deltas) {
+      expect(d.offset).toBe(offset);
+      offset += d.text.length;
+    }
+    expect(deltas.map((d) => d.text).join("")).toBe(answer.slice(5));
+    expect(again.at(-1)).toMatchObject({ type: "job.done", chars: 80_000 });
   });
 
   it("shows the job it serves and its client's place while busy, and nothing once idle", async () => {

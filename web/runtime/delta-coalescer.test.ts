@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DeltaCoalescer } from "./delta-coalescer.js";
+import { DELTA_PIECE_CHARS, DeltaCoalescer, deltaPieces } from "./delta-coalescer.js";
 import { ManualTimers } from "../../test/support/manual-timers.js";
 
 function setup(opts: { maxChars?: number } = {}) {
@@ -69,5 +69,21 @@ describe("DeltaCoalescer", () => {
     c.discard();
     timers.advance(100);
     expect(frames).toEqual([["a", 0]]);
+  });
+});
+
+describe("deltaPieces", () => {
+  it("cuts text into pieces of at most the coalescer's size that join back to it", () => {
+    const text = "x".repeat(2 * DELTA_PIECE_CHARS + 5);
+    const pieces = deltaPieces(text);
+    expect(pieces.map((p) => p.length)).toEqual([DELTA_PIECE_CHARS, DELTA_PIECE_CHARS, 5]);
+    expect(pieces.join("")).toBe(text);
+    expect(deltaPieces("")).toEqual([]);
+  });
+
+  it("never parts the two halves of a surrogate pair", () => {
+    // "a😀b😀": the first cut at 2 would fall inside the first emoji.
+    const pieces = deltaPieces("a😀b😀", 2);
+    expect(pieces).toEqual(["a", "😀", "b", "😀"]);
   });
 });

@@ -6,6 +6,28 @@ import { browserTimers, type Timers } from "./timers.js";
  * quiet period goes out at once (time-to-first-token is what clients feel most); later ones wait
  * for the interval. A large buffer is sent early so a frame stays far below the frame size limit.
  */
+/**
+ * The most text the coalescer puts in one frame by default: far below the wire's bound for a
+ * `job.delta` (64 Ki UTF-16 units, JobDeltaSchema) and MAX_FRAME_BYTES even as 3-byte UTF-8.
+ */
+export const DELTA_PIECE_CHARS = 16 * 1024;
+
+/**
+ * `text` cut into pieces of at most `max` UTF-16 units for `job.delta` frames (a resend of a long
+ * answer), never between the two halves of a surrogate pair, so every piece is valid text.
+ */
+export function deltaPieces(text: string, max = DELTA_PIECE_CHARS): string[] {
+  const pieces: string[] = [];
+  for (let at = 0; at < text.length;) {
+    let end = Math.min(text.length, at + max);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && end - at > 1 && last >= 0xd800 && last <= 0xdbff) end--;
+    pieces.push(text.slice(at, end));
+    at = end;
+  }
+  return pieces;
+}
+
 export interface DeltaCoalescerOptions {
   intervalMs?: number;
   maxChars?: number;
@@ -26,7 +48,7 @@ export class DeltaCoalescer {
     opts: DeltaCoalescerOptions = {},
   ) {
     this.intervalMs = opts.intervalMs ?? 50;
-    this.maxChars = opts.maxChars ?? 16 * 1024;
+    this.maxChars = opts.maxChars ?? DELTA_PIECE_CHARS;
     this.timers = opts.timers ?? browserTimers;
   }
 

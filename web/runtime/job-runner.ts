@@ -9,7 +9,7 @@ import { logprobsFrames, type TokenLogprob } from "../../shared/protocol/logprob
 import { CheckpointBatcher, checkpointFrame } from "../direct/checkpoints.js";
 import type { DirectSender } from "../direct/tab-sender.js";
 import { EngineError, type InferenceEngine } from "../engine/inference-engine.js";
-import { DeltaCoalescer } from "./delta-coalescer.js";
+import { DeltaCoalescer, deltaPieces } from "./delta-coalescer.js";
 import { serveEmbedding } from "./embedding-job.js";
 import { needsReload } from "./recovery.js";
 import type { TabStatus } from "./tab-status.js";
@@ -242,15 +242,17 @@ export class JobRunner {
   }
 
   /**
-   * `job.resend`: the coordinator holds this job's answer up to `offset`; send the rest as one
-   * delta, and the job.done again if the job has ended.
+   * `job.resend`: the coordinator holds this job's answer up to `offset`; send the rest again in
+   * deltas the coalescer's size (one delta may carry at most 64 Ki characters, and a long answer
+   * lost whole is more), and the job.done again if the job has ended.
    */
   resend(jobId: string, offset: number): void {
     const sent = this.sent;
     if (!sent || sent.jobId !== jobId) return;
-    if (offset < sent.text.length) {
-      const text = sent.text.slice(offset);
-      this.opts.send({ type: "job.delta", jobId, seq: sent.seq++, text, offset });
+    let at = offset;
+    for (const text of deltaPieces(sent.text.slice(offset))) {
+      this.opts.send({ type: "job.delta", jobId, seq: sent.seq++, text, offset: at });
+      at += text.length;
     }
     if (sent.done) this.opts.send(sent.done);
   }
