@@ -11,13 +11,16 @@ interface BatteryLike extends EventTarget {
 }
 
 /**
- * Calls `onChange(onBattery)` now and whenever the power source changes. Resolves false when the
- * browser has no Battery Status API (Firefox, Safari): then the tab never pauses for battery.
+ * Calls `onChange(onBattery)` now and whenever the power source changes, until `signal` aborts
+ * (the contribution is disposed: the one BatteryManager outlives it, and a listener left on it
+ * would keep driving a disposed controller). Resolves false when the browser has no Battery
+ * Status API (Firefox, Safari): then the tab never pauses for battery.
  */
 export async function watchBattery(
   onChange: (onBattery: boolean, level: number | null) => void,
-  nav: Navigator = navigator,
+  opts: { signal: AbortSignal; nav?: Navigator },
 ): Promise<boolean> {
+  const nav = opts.nav ?? navigator;
   const getBattery = (nav as Navigator & { getBattery?: () => Promise<BatteryLike> }).getBattery;
   if (typeof getBattery !== "function") return false;
   let battery: BatteryLike;
@@ -26,9 +29,10 @@ export async function watchBattery(
   } catch {
     return false;
   }
+  if (opts.signal.aborted) return false;
   const report = () => onChange(!battery.charging, battery.level ?? null);
-  battery.addEventListener("chargingchange", report);
-  battery.addEventListener("levelchange", report);
+  battery.addEventListener("chargingchange", report, { signal: opts.signal });
+  battery.addEventListener("levelchange", report, { signal: opts.signal });
   report();
   return true;
 }

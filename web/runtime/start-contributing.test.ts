@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { DeterministicEngine } from "../../test/support/deterministic-engine.js";
+import { FakeBattery } from "../../test/support/fake-battery.js";
 import { ManualTimers } from "../../test/support/manual-timers.js";
 import { ScriptedSockets } from "../../test/support/scripted-socket.js";
 import { normalizeSettings } from "../control/settings.js";
@@ -156,6 +157,53 @@ describe("startContributing", () => {
     contribution.controller.setUserPaused(false);
     expect(contribution.contributor.snapshot.state).toBe("idle");
     contribution.dispose();
+  });
+
+  it("stops following the battery when disposed, so an old controller never acts again", async () => {
+    const battery = new FakeBattery();
+    vi.stubGlobal("navigator", { getBattery: async () => battery });
+    try {
+      const page = Object.assign(new EventTarget(), { visibilityState: "visible" });
+      /** A contribution as the full page makes it ("Try again" and a take-over make another). */
+      const contribute = () => {
+        const causes: string[][] = [];
+        const contribution = startContributing({
+          agent: "test",
+          adapter: {
+            vendor: "google",
+            architecture: "swiftshader",
+            description: "",
+            shaderF16: false,
+            maxBufferSize: 1,
+            maxStorageBufferBindingSize: 1,
+          },
+          settings: normalizeSettings({ gpuShare: 1, pauseOnBattery: true }),
+          signals: { document: page as unknown as Document, quietMs: 60_000 },
+          onView: () => {},
+          onControl: (view) => causes.push(view.causes),
+          spawnWorker: workers().spawn,
+          url: "ws://localhost/v1/nodes/connect",
+          identity: { prove: async () => null },
+          direct: { open: () => ({ connected: false, delta() {}, done() {}, close() {} }) },
+          createSocket: new ScriptedSockets().create,
+          timers: new ManualTimers(),
+          lifecycle: null,
+        });
+        return { contribution, causes };
+      };
+      const first = contribute();
+      await vi.waitFor(() => expect(first.causes).toEqual([]));
+      first.contribution.dispose();
+      const second = contribute();
+      battery.unplug();
+      await vi.waitFor(() => expect(second.causes).toEqual([["battery"]]));
+      // The disposed contribution's controller heard nothing.
+      expect(first.causes).toEqual([]);
+      expect(first.contribution.controller.view.causes).toEqual([]);
+      second.contribution.dispose();
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 
   it("is the start-up of both the full page and the embedded frame", () => {

@@ -138,12 +138,21 @@ export function startContributing(opts: ContributionOptions): Contribution {
 
   let unwatch = () => {};
   if (opts.signals) {
-    // Power and presence are followed from the start, so a tab on battery never begins serving.
-    void watchBattery((onBattery) => controller.batteryChanged(onBattery));
-    unwatch = watchActivity(opts.signals.document, (a) => controller.activityChanged(a), {
-      timers,
-      quietMs: opts.signals.quietMs,
+    // Power and presence are followed from the start, so a tab on battery never begins serving;
+    // both stop with dispose (the page outlives this contribution: "Try again", a take-over).
+    const battery = new AbortController();
+    void watchBattery((onBattery) => controller.batteryChanged(onBattery), {
+      signal: battery.signal,
     });
+    const stopActivity = watchActivity(
+      opts.signals.document,
+      (a) => controller.activityChanged(a),
+      { timers, quietMs: opts.signals.quietMs },
+    );
+    unwatch = () => {
+      battery.abort();
+      stopActivity();
+    };
   }
 
   return {

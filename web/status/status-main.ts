@@ -1,3 +1,4 @@
+import { statusPollMs } from "../page/url-timings.js";
 import { drawLegend, drawPlaces, drawWorld } from "./status-map.js";
 import { hedgedText } from "./status-hedging.js";
 import { renderVerification } from "./status-verification.js";
@@ -13,10 +14,10 @@ import type {
 /**
  * The public status page (/status): polls the status API every few seconds and redraws the
  * headline, the map's dots and the two tables. No framework: a few DOM functions. `?poll-ms=`
- * shortens the interval (tests).
+ * shortens the interval (tests; at least 500 ms, page/url-timings.ts).
  */
 
-const POLL_MS = Number(new URLSearchParams(location.search).get("poll-ms")) || 5000;
+const POLL_MS = statusPollMs();
 const WINDOW_WORDS: Record<StatsWindow, string> = {
   "5m": "last 5 minutes",
   "1h": "last hour",
