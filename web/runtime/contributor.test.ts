@@ -8,6 +8,8 @@ import {
   EngineError,
   type ChatRequest,
   type GenerationResult,
+  type ScoreRequest,
+  type ScoreResult,
 } from "../engine/inference-engine.js";
 import {
   chatJob as job,
@@ -258,6 +260,48 @@ describe("Contributor", () => {
     const served = until((v) => v.jobsServed === 1);
     sockets.last.receive({ type: "job.assign", job: job("job-2", "hi"), attempt: 1 });
     await served;
+    expect(contributor.snapshot.error).toBeNull();
+  });
+
+  it("a lost GPU device during an audit reloads the model as after a job, and serves again", async () => {
+    class LosingEngine extends DeterministicEngine {
+      loads = 0;
+      override async load(m: ModelRecord, p: (x: { progress: number; text: string }) => void) {
+        this.loads++;
+        return super.load(m, p);
+      }
+      override async score(r: ScoreRequest): Promise<ScoreResult> {
+        if (this.loads === 1) throw new EngineError("device_lost", "The GPU device was lost.");
+        return super.score(r);
+      }
+    }
+    const engine = new LosingEngine(0);
+    const { sockets, contributor, until, connect, frames } = setup(engine);
+    await connect();
+    const reloading = until((v) => v.state === "loading");
+    sockets.last.receive({
+      type: "audit.assign",
+      auditId: "audit-1",
+      model: model.model_id,
+      input: { kind: "chat", messages: [{ role: "user", content: "hi" }] },
+      sampling: { max_tokens: 8 },
+      answer: "You said: hi",
+      seed: 1,
+      scoreStop: false,
+      maxTokens: 8,
+    });
+    await reloading;
+    expect(frames().find((f) => f.type === "audit.result")).toMatchObject({
+      auditId: "audit-1",
+      error: { code: "device_lost" },
+      state: "loading",
+    });
+    await until((v) => v.state === "idle");
+    expect(engine.loads).toBe(2);
+    const served = until((v) => v.jobsServed === 1);
+    sockets.last.receive({ type: "job.assign", job: job("job-1", "hi"), attempt: 1 });
+    await served;
+    expect(frames().find((f) => f.type === "job.done")).toMatchObject({ jobId: "job-1" });
     expect(contributor.snapshot.error).toBeNull();
   });
 

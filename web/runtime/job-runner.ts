@@ -161,14 +161,19 @@ export class JobRunner {
     void this.score(audit);
   }
 
-  private auditFailed(auditId: string, code: JobErrorCode, message: string): void {
+  private auditFailed(
+    auditId: string,
+    code: JobErrorCode,
+    message: string,
+    state: "idle" | "paused" | "loading" = this.opts.status.resting,
+  ): void {
     this.opts.send({
       type: "audit.result",
       auditId,
       tokenLogprobs: [],
       stopLogprob: null,
       error: { code, message: message.slice(0, 2000) },
-      state: this.opts.status.resting,
+      state,
     });
   }
 
@@ -213,13 +218,15 @@ export class JobRunner {
         state: status.resting,
       });
     } catch (err) {
-      const code = err instanceof EngineError ? err.code : "engine_error";
-      ended("failed", code);
-      this.auditFailed(
-        audit.auditId,
-        "engine_error",
-        err instanceof Error ? err.message : String(err),
-      );
+      const e = err instanceof EngineError ? err : new EngineError("engine_error", String(err));
+      ended("failed", e.code);
+      // A lost model is reloaded next, as after a job: the engine's crash listener leaves a busy
+      // tab to its own call (Contributor.engineFailed), so without this the tab turned idle with
+      // no model and failed the next client job instead.
+      const reload = needsReload(e);
+      const code = e.code === "device_lost" ? "device_lost" : "engine_error";
+      this.auditFailed(audit.auditId, code, e.message, reload ? "loading" : undefined);
+      if (reload) this.opts.onModelLost(e);
     } finally {
       this.job = null;
       if (status.now.state === "busy") status.setState(status.resting, { serving: null });
