@@ -9,7 +9,7 @@ import { adapterKey, Ledger } from "./ledger/ledger.js";
 import { exportLedger, ledgerWrites, refreshLedger } from "./page/ledger-view.js";
 import { loadFailed } from "./page/load-failure.js";
 import { helloGpu, measure, predictions } from "./page/measure.js";
-import type { Page, PageState } from "./page/page.js";
+import { openingState, type Page, type PageState } from "./page/page.js";
 import { createStore } from "./page/store.js";
 import { backoffMs, idleMs } from "./page/url-timings.js";
 import { fetchCatalog } from "./runtime/catalog-client.js";
@@ -84,20 +84,9 @@ async function main(): Promise<void> {
   const ledger = new Ledger();
   const settings = await ledger.settings().catch(() => DEFAULT_SETTINGS);
   const benchmark = await ledger.benchmark(adapterKey(gpu)).catch(() => null);
-  const store = createStore<PageState>({
-    settings,
-    classification: classifyGpu(gpu, benchmark),
-    benchmark,
-    measuring: null,
-    catalog: [],
-    picker: null,
-    correction: null,
-    contribution: null,
-    view: null,
-    control: null,
-    consent: null,
-    failure: null,
-  });
+  const store = createStore<PageState>(
+    openingState(settings, classifyGpu(gpu, benchmark), benchmark),
+  );
   const p: Page = {
     store,
     gpu,

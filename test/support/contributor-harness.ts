@@ -1,15 +1,16 @@
 import { expect, vi } from "vitest";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
-import type { TabMessage } from "../../shared/protocol/node-messages.js";
+import type { AdapterInfo, TabMessage } from "../../shared/protocol/node-messages.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import type { DirectSender } from "../../web/direct/tab-sender.js";
 import type { InferenceEngine } from "../../web/engine/inference-engine.js";
 import { Contributor } from "../../web/runtime/contributor.js";
+import type { ContributionOptions } from "../../web/runtime/start-contributing.js";
 import type { ContributorView } from "../../web/runtime/tab-status.js";
 import { DeterministicEngine } from "./deterministic-engine.js";
 import { ManualTimers } from "./manual-timers.js";
-import { ScriptedSockets } from "./scripted-socket.js";
+import { ScriptedSockets, type ScriptedSocket } from "./scripted-socket.js";
 
 /**
  * The real tab runtime (`Contributor` and its `JobRunner`) over a scripted socket with manual
@@ -22,6 +23,58 @@ export const TINY_MODEL: ModelRecord = {
   model_id: "Tiny-q4f32_1-MLC",
   model_lib: "https://example.org/tiny.wasm",
 };
+
+/** The adapter the unit tests' tabs report (SwiftShader, as in the browser tests). */
+export const TEST_ADAPTER: AdapterInfo = {
+  vendor: "google",
+  architecture: "swiftshader",
+  description: "",
+  shaderF16: false,
+  maxBufferSize: 1,
+  maxStorageBufferBindingSize: 1,
+};
+
+/**
+ * What `startContributing` needs besides its engine in a unit test: the test adapter, no identity
+ * key, a direct path that never connects, a scripted socket and no tab-link Worker or page
+ * lifecycle; `overrides` add the rest (the engine, timers, settings, callbacks).
+ */
+export function contributionOptions(
+  sockets: ScriptedSockets,
+  overrides: Partial<ContributionOptions> & Pick<ContributionOptions, "settings">,
+): ContributionOptions {
+  return {
+    agent: "test",
+    adapter: TEST_ADAPTER,
+    onView: () => {},
+    url: "ws://localhost/v1/nodes/connect",
+    identity: { prove: async () => null },
+    direct: { open: () => ({ connected: false, delta() {}, done() {}, close() {} }) },
+    createSocket: sockets.create,
+    tabLink: null,
+    lifecycle: null,
+    ...overrides,
+  };
+}
+
+/**
+ * The coordinator's side of a tab's connect on `socket`: open it, send the challenge, wait for the
+ * hello (built asynchronously: signing), then welcome the tab.
+ */
+export async function welcomeTab(
+  socket: ScriptedSocket,
+  welcome: { protocol?: number; nodeId?: string; statusIntervalMs?: number } = {},
+): Promise<void> {
+  socket.open();
+  socket.receive({ type: "challenge", nonce: "nonce-0123456789abcdef" });
+  await vi.waitFor(() => expect(socket.frames().length).toBeGreaterThan(0));
+  socket.receive({
+    type: "welcome",
+    protocol: welcome.protocol ?? PROTOCOL_VERSION,
+    nodeId: welcome.nodeId ?? "node-assigned-1",
+    statusIntervalMs: welcome.statusIntervalMs ?? 15_000,
+  });
+}
 
 /** A chat job for `TINY_MODEL` (or `modelId`) with one user message. */
 export function chatJob(id: string, content: string, modelId = TINY_MODEL.model_id): JobSpec {
@@ -56,14 +109,7 @@ export function contributorHarness<E extends InferenceEngine = DeterministicEngi
   const contributor = new Contributor({
     engine,
     url: "ws://localhost/v1/nodes/connect",
-    adapter: {
-      vendor: "google",
-      architecture: "swiftshader",
-      description: "",
-      shaderF16: false,
-      maxBufferSize: 1,
-      maxStorageBufferBindingSize: 1,
-    },
+    adapter: TEST_ADAPTER,
     agent: "test",
     identity: {
       prove: async (nonce: string) => {
@@ -84,16 +130,7 @@ export function contributorHarness<E extends InferenceEngine = DeterministicEngi
     new Promise<void>((resolve) => waiters.push({ pred, resolve }));
   const connect = async () => {
     await contributor.start(model, () => {});
-    sockets.last.open();
-    sockets.last.receive({ type: "challenge", nonce: "nonce-0123456789abcdef" });
-    // The hello is built asynchronously (signing); wait until it has been sent.
-    await vi.waitFor(() => expect(sockets.last.frames().length).toBeGreaterThan(0));
-    sockets.last.receive({
-      type: "welcome",
-      protocol: opts.protocol ?? PROTOCOL_VERSION,
-      nodeId: opts.nodeId ?? "node-assigned-1",
-      statusIntervalMs: opts.statusIntervalMs ?? 15_000,
-    });
+    await welcomeTab(sockets.last, opts);
   };
   const frames = () => sockets.last.frames().filter((f): f is TabMessage => f.type !== "ping");
   return { engine, sockets, timers, contributor, until, connect, frames, stored };

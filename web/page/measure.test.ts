@@ -1,10 +1,11 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { classifyGpu } from "../../shared/gpu/classify.js";
+import { TEST_ADAPTER } from "../../test/support/contributor-harness.js";
 import { RestartingEngine } from "../engine-client/restarting-engine.js";
 import { WorkerEngine } from "../engine-client/worker-engine.js";
 import type { GpuReport } from "../gpu/detect-gpu.js";
 import { measure } from "./measure.js";
-import type { Page, PageState } from "./page.js";
+import { openingState, type Page, type PageState } from "./page.js";
 import { createStore } from "./store.js";
 
 /**
@@ -23,33 +24,21 @@ class BusyWorker extends EventTarget {
   terminate(): void {}
 }
 
-const gpu = {
-  vendor: "google",
-  architecture: "swiftshader",
-  description: "",
-  shaderF16: false,
-  maxBufferSize: 1,
-  maxStorageBufferBindingSize: 1,
+const gpu: GpuReport = {
+  ...TEST_ADAPTER,
   maxComputeWorkgroupStorageSize: 1,
   isFallbackAdapter: true,
-} satisfies GpuReport;
+};
 
 function page() {
   let engine: RestartingEngine | null = null;
-  const store = createStore<PageState>({
-    settings: { gpuShare: 1, pauseOnBattery: false, pauseWhileActive: false },
-    classification: classifyGpu(gpu, null),
-    benchmark: null,
-    measuring: null,
-    catalog: [],
-    picker: null,
-    correction: null,
-    contribution: null,
-    view: null,
-    control: null,
-    consent: null,
-    failure: null,
-  });
+  const store = createStore<PageState>(
+    openingState(
+      { gpuShare: 1, pauseOnBattery: false, pauseWhileActive: false },
+      classifyGpu(gpu, null),
+      null,
+    ),
+  );
   const p = {
     store,
     gpu,

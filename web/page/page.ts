@@ -39,6 +39,28 @@ export interface PageState {
   failure: string | null;
 }
 
+/** The state as the page opens: the stored settings and benchmark; nothing started yet. */
+export function openingState(
+  settings: ControlSettings,
+  classification: GpuClassification,
+  benchmark: BenchmarkResult | null,
+): PageState {
+  return {
+    settings,
+    classification,
+    benchmark,
+    measuring: null,
+    catalog: [],
+    picker: null,
+    correction: null,
+    contribution: null,
+    view: null,
+    control: null,
+    consent: null,
+    failure: null,
+  };
+}
+
 /** The page's fixed parts (made once) and its state. */
 export interface Page {
   readonly store: Store<PageState>;

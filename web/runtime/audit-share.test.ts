@@ -1,8 +1,12 @@
 import { describe, expect, it, vi } from "vitest";
 import type { AuditAssign, TabMessage } from "../../shared/protocol/node-messages.js";
-import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { DeterministicEngine, expectedOutput } from "../../test/support/deterministic-engine.js";
-import { chatJob, TINY_MODEL } from "../../test/support/contributor-harness.js";
+import {
+  chatJob,
+  contributionOptions,
+  TINY_MODEL,
+  welcomeTab,
+} from "../../test/support/contributor-harness.js";
 import { ManualTimers } from "../../test/support/manual-timers.js";
 import { ScriptedSockets } from "../../test/support/scripted-socket.js";
 import { normalizeSettings } from "../control/settings.js";
@@ -49,39 +53,17 @@ function auditAssign(auditId: string): AuditAssign {
 async function contributing(gpuShare: number) {
   const sockets = new ScriptedSockets();
   const pageEnds: JobEnd[] = [];
-  const c = startContributing({
-    agent: "t",
-    adapter: {
-      vendor: "v",
-      architecture: "a",
-      description: "",
-      shaderF16: false,
-      maxBufferSize: 1,
-      maxStorageBufferBindingSize: 1,
-    },
-    settings: normalizeSettings({ gpuShare, pauseOnBattery: false, pauseWhileActive: false }),
-    onView: () => {},
-    onJobEnd: (end) => pageEnds.push(end),
-    engine: new OneSecondEngine(0) as unknown as RestartingEngine,
-    url: "ws://localhost/v1/nodes/connect",
-    identity: { prove: async () => null },
-    direct: { open: () => ({ connected: false, delta() {}, done() {}, close() {} }) },
-    createSocket: sockets.create,
-    tabLink: null,
-    lifecycle: null,
-    timers,
-  });
+  const c = startContributing(
+    contributionOptions(sockets, {
+      settings: normalizeSettings({ gpuShare, pauseOnBattery: false, pauseWhileActive: false }),
+      onJobEnd: (end) => pageEnds.push(end),
+      engine: new OneSecondEngine(0) as unknown as RestartingEngine,
+      timers,
+    }),
+  );
   await c.start(TINY_MODEL, () => {});
   const s = sockets.last;
-  s.open();
-  s.receive({ type: "challenge", nonce: "nonce-0123456789abcdef" });
-  await vi.waitFor(() => expect(s.frames().length).toBeGreaterThan(0));
-  s.receive({
-    type: "welcome",
-    protocol: PROTOCOL_VERSION,
-    nodeId: "n-1",
-    statusIntervalMs: 15_000,
-  });
+  await welcomeTab(s);
   /** Send an audit and wait for its result. */
   const audit = async (id: string) => {
     s.receive(auditAssign(id));

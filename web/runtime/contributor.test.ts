@@ -24,6 +24,26 @@ function setup(engine = new DeterministicEngine(0)) {
   return contributorHarness({ engine });
 }
 
+/** An engine that loses its GPU device on whatever it runs with the first load (a job, an audit). */
+class LosingEngine extends DeterministicEngine {
+  loads = 0;
+  override async load(m: ModelRecord, p: (x: { progress: number; text: string }) => void) {
+    this.loads++;
+    return super.load(m, p);
+  }
+  override async chat(r: ChatRequest, d: (t: string) => void): Promise<GenerationResult> {
+    this.lost();
+    return super.chat(r, d);
+  }
+  override async score(r: ScoreRequest): Promise<ScoreResult> {
+    this.lost();
+    return super.score(r);
+  }
+  private lost(): void {
+    if (this.loads === 1) throw new EngineError("device_lost", "The GPU device was lost.");
+  }
+}
+
 /** An engine whose first job meets a lost device and whose reload waits for `reloaded()`. */
 function slowReload() {
   let release!: () => void;
@@ -228,17 +248,6 @@ describe("Contributor", () => {
   });
 
   it("a lost GPU device fails the job with device_lost, reloads the model and serves again", async () => {
-    class LosingEngine extends DeterministicEngine {
-      loads = 0;
-      override async load(m: ModelRecord, p: (x: { progress: number; text: string }) => void) {
-        this.loads++;
-        return super.load(m, p);
-      }
-      override async chat(r: ChatRequest, d: (t: string) => void): Promise<GenerationResult> {
-        if (this.loads === 1) throw new EngineError("device_lost", "The GPU device was lost.");
-        return super.chat(r, d);
-      }
-    }
     const engine = new LosingEngine(0);
     const { sockets, contributor, until, connect, frames } = setup(engine);
     await connect();
@@ -264,17 +273,6 @@ describe("Contributor", () => {
   });
 
   it("a lost GPU device during an audit reloads the model as after a job, and serves again", async () => {
-    class LosingEngine extends DeterministicEngine {
-      loads = 0;
-      override async load(m: ModelRecord, p: (x: { progress: number; text: string }) => void) {
-        this.loads++;
-        return super.load(m, p);
-      }
-      override async score(r: ScoreRequest): Promise<ScoreResult> {
-        if (this.loads === 1) throw new EngineError("device_lost", "The GPU device was lost.");
-        return super.score(r);
-      }
-    }
     const engine = new LosingEngine(0);
     const { sockets, contributor, until, connect, frames } = setup(engine);
     await connect();

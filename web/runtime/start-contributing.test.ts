@@ -1,9 +1,9 @@
 import * as Comlink from "comlink";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ModelRecord } from "../../shared/models/catalog.js";
-import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { DeterministicEngine } from "../../test/support/deterministic-engine.js";
 import { FakeBattery } from "../../test/support/fake-battery.js";
+import { contributionOptions, welcomeTab } from "../../test/support/contributor-harness.js";
 import { ManualTimers } from "../../test/support/manual-timers.js";
 import { ScriptedSockets } from "../../test/support/scripted-socket.js";
 import { normalizeSettings } from "../control/settings.js";
@@ -46,42 +46,29 @@ function workers() {
   return { spawn, crash, ports };
 }
 
+/** The embedded frame's settings: a GPU share from the site, no battery or activity watching. */
+const FRAME_SETTINGS = normalizeSettings({
+  gpuShare: 1,
+  pauseOnBattery: false,
+  pauseWhileActive: false,
+});
+
 describe("startContributing", () => {
   it("restarts a crashed engine Worker, reloads the model into it and serves again", async () => {
     const { spawn, crash, ports } = workers();
     const sockets = new ScriptedSockets();
     const views: ContributorView[] = [];
-    const contribution = startContributing({
-      agent: "test",
-      adapter: {
-        vendor: "google",
-        architecture: "swiftshader",
-        description: "",
-        shaderF16: false,
-        maxBufferSize: 1,
-        maxStorageBufferBindingSize: 1,
-      },
-      // The frame's settings: a GPU share from the site, no battery or activity watching.
-      settings: normalizeSettings({ gpuShare: 1, pauseOnBattery: false, pauseWhileActive: false }),
-      onView: (v) => views.push(v),
-      spawnWorker: spawn,
-      url: "ws://localhost/v1/nodes/connect",
-      identity: { prove: async () => null },
-      direct: { open: () => ({ connected: false, delta() {}, done() {}, close() {} }) },
-      createSocket: sockets.create,
-      timers: new ManualTimers(),
-    });
+    const contribution = startContributing(
+      contributionOptions(sockets, {
+        settings: FRAME_SETTINGS,
+        onView: (v) => views.push(v),
+        spawnWorker: spawn,
+        timers: new ManualTimers(),
+      }),
+    );
     await contribution.start(model, () => {});
     const socket = sockets.last;
-    socket.open();
-    socket.receive({ type: "challenge", nonce: "nonce-0123456789abcdef" });
-    await vi.waitFor(() => expect(socket.frames().length).toBeGreaterThan(0));
-    socket.receive({
-      type: "welcome",
-      protocol: PROTOCOL_VERSION,
-      nodeId: "tab-1",
-      statusIntervalMs: 15_000,
-    });
+    await welcomeTab(socket);
     expect(contribution.contributor.snapshot).toMatchObject({
       state: "idle",
       model: model.model_id,
@@ -123,26 +110,14 @@ describe("startContributing", () => {
 
   it("starts paused when asked (a Pause the page carries into a new contribution)", async () => {
     const sockets = new ScriptedSockets();
-    const contribution = startContributing({
-      agent: "test",
-      adapter: {
-        vendor: "google",
-        architecture: "swiftshader",
-        description: "",
-        shaderF16: false,
-        maxBufferSize: 1,
-        maxStorageBufferBindingSize: 1,
-      },
-      settings: normalizeSettings({ gpuShare: 1, pauseOnBattery: false, pauseWhileActive: false }),
-      paused: true,
-      onView: () => {},
-      spawnWorker: workers().spawn,
-      url: "ws://localhost/v1/nodes/connect",
-      identity: { prove: async () => null },
-      direct: { open: () => ({ connected: false, delta() {}, done() {}, close() {} }) },
-      createSocket: sockets.create,
-      timers: new ManualTimers(),
-    });
+    const contribution = startContributing(
+      contributionOptions(sockets, {
+        settings: FRAME_SETTINGS,
+        paused: true,
+        spawnWorker: workers().spawn,
+        timers: new ManualTimers(),
+      }),
+    );
     expect(contribution.controller.view.causes).toEqual(["user"]);
     await contribution.start(model, () => {});
     expect(contribution.contributor.snapshot).toMatchObject({
@@ -150,9 +125,7 @@ describe("startContributing", () => {
       reason: "paused by you",
     });
     const socket = sockets.last;
-    socket.open();
-    socket.receive({ type: "challenge", nonce: "nonce-0123456789abcdef" });
-    await vi.waitFor(() => expect(socket.frames().length).toBeGreaterThan(0));
+    await welcomeTab(socket);
     expect(socket.frames()[0]).toMatchObject({ type: "hello", state: "paused" });
     contribution.controller.setUserPaused(false);
     expect(contribution.contributor.snapshot.state).toBe("idle");
@@ -167,32 +140,20 @@ describe("startContributing", () => {
       /** A contribution as the full page makes it ("Try again" and a take-over make another). */
       const contribute = () => {
         const causes: string[][] = [];
-        const contribution = startContributing({
-          agent: "test",
-          adapter: {
-            vendor: "google",
-            architecture: "swiftshader",
-            description: "",
-            shaderF16: false,
-            maxBufferSize: 1,
-            maxStorageBufferBindingSize: 1,
-          },
-          settings: normalizeSettings({ gpuShare: 1, pauseOnBattery: true }),
-          signals: { document: page as unknown as Document, quietMs: 60_000 },
-          onView: () => {},
-          onControl: (view) => causes.push(view.causes),
-          spawnWorker: workers().spawn,
-          url: "ws://localhost/v1/nodes/connect",
-          identity: { prove: async () => null },
-          direct: { open: () => ({ connected: false, delta() {}, done() {}, close() {} }) },
-          createSocket: new ScriptedSockets().create,
-          timers: new ManualTimers(),
-          lifecycle: null,
-        });
+        const contribution = startContributing(
+          contributionOptions(new ScriptedSockets(), {
+            settings: normalizeSettings({ gpuShare: 1, pauseOnBattery: true }),
+            signals: { document: page as unknown as Document, quietMs: 60_000 },
+            onControl: (view) => causes.push(view.causes),
+            spawnWorker: workers().spawn,
+            timers: new ManualTimers(),
+          }),
+        );
         return { contribution, causes };
       };
       const first = contribute();
-      await vi.waitFor(() => expect(first.causes).toEqual([]));
+      // Its listeners are on the battery (getBattery resolved) before it is disposed.
+      await vi.waitFor(() => expect(battery.added).toBe(2));
       first.contribution.dispose();
       const second = contribute();
       battery.unplug();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { PING_FRAME, type Hello } from "../../shared/protocol/node-messages.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
+import { TEST_ADAPTER } from "../../test/support/contributor-harness.js";
 import { ManualTimers } from "../../test/support/manual-timers.js";
 import { ScriptedSockets } from "../../test/support/scripted-socket.js";
 import type { Connection } from "../runtime/tab-socket.js";
@@ -25,14 +26,7 @@ const hello: Hello = {
   type: "hello",
   protocol: PROTOCOL_VERSION,
   nodeId: "node-12345678",
-  adapter: {
-    vendor: "google",
-    architecture: "swiftshader",
-    description: "",
-    shaderF16: false,
-    maxBufferSize: 1,
-    maxStorageBufferBindingSize: 1,
-  },
+  adapter: TEST_ADAPTER,
   models: ["m"],
   state: "idle",
   agent: "test",
