@@ -9,7 +9,7 @@ import type { JobLeases } from "./job-leases.js";
 import { logprobsProblem, type JobLogprobs } from "./job-logprobs.js";
 import type { JobReaders } from "./job-readers.js";
 import { restartsOnFailover } from "./job-reading.js";
-import { clientCause, resting, tabCause } from "./job-causes.js";
+import { independentReports, invalidRequest, reporterOf, resting, tabCause } from "./job-causes.js";
 import { TERMINAL_STATES, type JobRow, type JobStore } from "./job-store.js";
 import type { JobDone, JobTransitions, RedispatchOptions } from "./job-transitions.js";
 import type { Placed, Placement } from "./placement.js";
@@ -245,13 +245,11 @@ export class JobMachine {
       // coordinator's own bound the answer may be full, so it ends as it would have at the failover.
       await this.finishHere(jobId, "length", "max_tokens");
     } else {
-      const cause = clientCause({
-        code: (row.error_code ?? "node_gone") as JobErrorCode,
-        message: row.error_message ?? "the serving tab left",
-      });
+      // The cause was stored in the coordinator's words (job-causes.ts tabCause), never a tab's.
+      const cause = row.error_message ?? "the serving tab left";
       await this.endWithError(jobId, {
-        code: cause.code,
-        message: `${cause.message}; no other tab could take over in time`,
+        code: (row.error_code ?? "node_gone") as JobErrorCode,
+        message: `${cause}; no other tab could take over in time`,
       });
     }
   }
@@ -430,16 +428,20 @@ export class JobMachine {
             waitMs: this.d.config.queueWaitMs,
             failedOver: false,
           });
-        } else if (row && msg.error.code === "bad_request" && row.error_code === "bad_request") {
-          // A second tab agrees that the request is one this model cannot take (e.g. longer than
-          // its context window): that reaches the client.
-          await this.endWithError(msg.jobId, {
-            code: "bad_request",
-            message: `Two tabs found the request invalid for this model: ${msg.error.message.slice(0, 300)}`,
+        } else if (row && msg.error.code === "bad_request" && this.confirmsInvalid(tab, row)) {
+          // A second, independent tab agrees that the request is one this model cannot take
+          // (e.g. longer than its context window): that reaches the client, in the coordinator's
+          // words (job-causes.ts independentReports, invalidRequest).
+          log("info", "two tabs found a request invalid", {
+            jobId: msg.jobId,
+            tab: tab.publicId,
+            message: msg.error.message.slice(0, 200),
           });
+          await this.endWithError(msg.jobId, invalidRequest(msg.error.message));
         } else if (row) {
           // A tab's error never ends a client's job on its word: it counts against the tab and
-          // the job moves on.
+          // the job moves on. Its message goes to the log only (bounded), never to the client.
+          if (msg.error.code === "bad_request") jobs.reportedInvalid(msg.jobId, tab.tabId);
           this.d.trust.fault(tab, `job.error ${msg.error.code}`, {
             jobId: msg.jobId,
             message: msg.error.message.slice(0, 200),
@@ -508,6 +510,19 @@ export class JobMachine {
     return { logprobs: entries };
   }
 
+  /**
+   * Whether `tab`'s report that the job's request is invalid is confirmed by an earlier report of
+   * an independent tab still connected here (job-causes.ts independentReports).
+   */
+  private confirmsInvalid(tab: TabRecord, row: JobRow): boolean {
+    const { channel, jobs, trust } = this.d;
+    const me = reporterOf(tab, trust);
+    return jobs.invalidReporters(row).some((id) => {
+      const earlier = channel.tabs.get(id);
+      return !!earlier && independentReports(reporterOf(earlier, trust), me);
+    });
+  }
+
   /** The tab takes a waiting job if it is free; idle verifiers get waiting audits. */
   private async offerWork(tab: TabRecord): Promise<void> {
     await this.offerWaiting(tab);
@@ -565,10 +580,9 @@ export class JobMachine {
     }
     if (row.attempts >= config.maxAttempts) {
       if (mayBeWhole) return this.finishHere(jobId, "length", "max_tokens");
-      const shown = clientCause(cause);
       await this.endWithError(jobId, {
-        code: shown.code,
-        message: `${shown.message}; gave up after ${row.attempts} attempts`,
+        code: cause.code,
+        message: `${cause.message}; gave up after ${row.attempts} attempts`,
       });
       return;
     }
@@ -582,7 +596,7 @@ export class JobMachine {
     if (!placed && failedOver && (await this.following.continueElsewhere(jobId))) return;
     if (!placed && orFail) {
       if (mayBeWhole) return this.finishHere(jobId, "length", "max_tokens");
-      return this.endWithError(jobId, clientCause(cause));
+      return this.endWithError(jobId, cause);
     }
     if (!placed && !timers.has(jobTimer("wait", jobId))) {
       await timers.set(jobTimer("wait", jobId), Date.now() + waitMs);

@@ -75,6 +75,9 @@ export interface JobMeta {
   reading?: JobReading;
 }
 
+/** A note kept in a job's `tried` beside tab ids (`reportedInvalid`; a tab id has no ':'). */
+const INVALID = "invalid:";
+
 /** Most job rows kept in memory. */
 const MAX_CACHED_ROWS = 256;
 /**
@@ -342,6 +345,7 @@ export class JobStore {
     return row && (JSON.parse(row.spec) as JobSpec).sampling;
   }
 
+  /** The tabs that tried the job (an attempt elsewhere as `remote:<job>`), and notes about tabs. */
   tried(row: JobRow): string[] {
     return JSON.parse(row.tried) as string[];
   }
@@ -415,6 +419,25 @@ export class JobStore {
     const tried = JSON.stringify(this.tried(row).filter((t) => t !== tabId));
     this.sql.exec(`UPDATE jobs SET tried = ? WHERE id = ?`, tried, id);
     this.wrote(id, { tried });
+  }
+
+  /** The tab reported the request invalid (`bad_request`): noted in `tried` as `invalid:<tab>`. */
+  reportedInvalid(id: string, tabId: string): void {
+    const row = this.get(id);
+    if (!row) return;
+    const tried = this.tried(row);
+    const note = `${INVALID}${tabId}`;
+    if (tried.includes(note)) return;
+    const json = JSON.stringify([...tried, note]);
+    this.sql.exec(`UPDATE jobs SET tried = ? WHERE id = ?`, json, id);
+    this.wrote(id, { tried: json });
+  }
+
+  /** Tabs that reported the job's request invalid (`reportedInvalid`). */
+  invalidReporters(row: JobRow): string[] {
+    return this.tried(row)
+      .filter((t) => t.startsWith(INVALID))
+      .map((t) => t.slice(INVALID.length));
   }
 
   /** A requeued job's answer starts again from nothing (job-reading.ts, restartsOnFailover). */
