@@ -117,3 +117,14 @@ export function resting(row: JobRow, msg: { error: { code: string }; state?: str
     row.first_token_at === null
   );
 }
+
+/**
+ * The cause a job keeps after a resting refusal: a refusal is no failure, so the cause of its last
+ * failed attempt stands, if it had one (what the client learns if no tab takes over in time).
+ */
+export function causeAfterRest(row: JobRow): JobError {
+  if (row.error_code === null) {
+    return { code: "no_capacity", message: "the tab offered the job was resting" };
+  }
+  return { code: row.error_code as JobErrorCode, message: row.error_message ?? "" };
+}

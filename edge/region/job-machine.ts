@@ -9,7 +9,14 @@ import type { JobLeases } from "./job-leases.js";
 import { logprobsProblem, type JobLogprobs } from "./job-logprobs.js";
 import type { JobReaders } from "./job-readers.js";
 import { restartsOnFailover } from "./job-reading.js";
-import { independentReports, invalidRequest, reporterOf, resting, tabCause } from "./job-causes.js";
+import {
+  causeAfterRest,
+  independentReports,
+  invalidRequest,
+  reporterOf,
+  resting,
+  tabCause,
+} from "./job-causes.js";
 import { TERMINAL_STATES, type JobRow, type JobStore } from "./job-store.js";
 import type { JobDone, JobTransitions, RedispatchOptions } from "./job-transitions.js";
 import type { Placed, Placement } from "./placement.js";
@@ -422,9 +429,14 @@ export class JobMachine {
         if (row && resting(row, msg)) {
           // The tab could not start a job it never accepted because it is resting (its GPU
           // share, its owner's pause, a model load): most often one queued behind the job it just
-          // finished. Not a fault: the job waits for a tab, this one included, as a new request does.
-          jobs.untried(msg.jobId, tab.tabId);
-          await this.redispatch(msg.jobId, tabCause(msg.error), {
+          // finished. Pausing is the contributor's right, so this is no fault, and it spends none
+          // of the job's attempts: else one tab refusing three times (a tab's word about its own
+          // state cannot be checked) would end a client's job. The job waits as a new request
+          // does, this tab included — once: after its second refusal of the job it stays tried,
+          // so no tab holds a job by refusing it over and over. A job nobody takes still ends at
+          // the queue's wait bound (onWaitDue).
+          jobs.rested(msg.jobId, tab.tabId);
+          await this.redispatch(msg.jobId, causeAfterRest(row), {
             waitMs: this.d.config.queueWaitMs,
             failedOver: false,
           });

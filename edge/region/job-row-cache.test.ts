@@ -147,7 +147,8 @@ describe("job rows read once and kept while nothing writes them", () => {
       jobs.requeue(id, { code: "node_gone", message: "left" });
       same("requeue");
       jobs.assign(id, "tab_2");
-      jobs.untried(id, "tab_2");
+      jobs.rested(id, "tab_2");
+      jobs.reportedInvalid(id, "tab_1");
       same("second attempt");
       jobs.position(id, "tab_2");
       jobs.append(id, "!", 1);

@@ -75,7 +75,8 @@ export interface JobMeta {
   reading?: JobReading;
 }
 
-/** A note kept in a job's `tried` beside tab ids (`reportedInvalid`; a tab id has no ':'). */
+/** Notes kept in a job's `tried` beside tab ids (`rested`, `reportedInvalid`). */
+const RESTED = "rested:";
 const INVALID = "invalid:";
 
 /** Most job rows kept in memory. */
@@ -410,15 +411,22 @@ export class JobStore {
   }
 
   /**
-   * The tab could not start the job (it was resting): it may be given the job again. The attempt
-   * still counts, so a tab that refuses every time cannot hold a job for ever.
+   * The tab could not start the job because it is resting (job-machine.ts): no attempt was spent,
+   * so the one `assign` counted is given back. The first time for this tab it is also taken off
+   * `tried`, so it may be offered the job again once idle; a note (`rested:<tab>`, never a tab id,
+   * which has no ':') remembers that, so after a second refusal it stays tried.
    */
-  untried(id: string, tabId: string): void {
+  rested(id: string, tabId: string): void {
     const row = this.get(id);
     if (!row) return;
-    const tried = JSON.stringify(this.tried(row).filter((t) => t !== tabId));
-    this.sql.exec(`UPDATE jobs SET tried = ? WHERE id = ?`, tried, id);
-    this.wrote(id, { tried });
+    const tried = this.tried(row);
+    const note = `${RESTED}${tabId}`;
+    const again = !tried.includes(note);
+    const kept = again ? [...tried.filter((t) => t !== tabId), note] : tried;
+    const json = JSON.stringify(kept);
+    const attempts = Math.max(0, row.attempts - 1);
+    this.sql.exec(`UPDATE jobs SET tried = ?, attempts = ? WHERE id = ?`, json, attempts, id);
+    this.wrote(id, { tried: json, attempts });
   }
 
   /** The tab reported the request invalid (`bad_request`): noted in `tried` as `invalid:<tab>`. */
