@@ -538,7 +538,7 @@ export class JobMachine {
   /** The tab takes a waiting job if it is free; idle verifiers get waiting audits. */
   private async offerWork(tab: TabRecord): Promise<void> {
     await this.offerWaiting(tab);
-    this.d.verify?.audits.dispatch();
+    await this.d.verify?.audits.dispatch();
   }
 
   private isCurrent(tab: TabRecord, jobId: string): boolean {

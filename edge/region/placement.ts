@@ -352,6 +352,11 @@ export class Placement {
     return this.assign(row.id, spec, tab, row.text);
   }
 
+  /** Rested by the circuit breaker: no work (audits included) until the rest is over. */
+  isResting(tabId: string): boolean {
+    return this.breaker.isResting(tabId);
+  }
+
   /** A failure the tab is to blame for (job error, missed lease); enough of them rest the tab. */
   recordFailure(tabId: string): void {
     if (this.breaker.recordFailure(tabId)) {

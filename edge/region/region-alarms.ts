@@ -1,3 +1,4 @@
+import type { Audits } from "./audits.js";
 import type { JobMachine } from "./job-machine.js";
 import type { RegionReport } from "./region-report.js";
 import type { RegionTimer } from "./region-timers.js";
@@ -10,6 +11,8 @@ export interface RegionAlarmDeps {
   report: RegionReport;
   /** Absent without a continuation port: waiting jobs then stay in this object's line. */
   moves?: WaitingMoves;
+  /** Answer audits (their deadlines). */
+  audits: Audits;
 }
 
 /**
@@ -22,6 +25,7 @@ export function regionAlarms({
   channel,
   report,
   moves,
+  audits,
 }: RegionAlarmDeps): (timer: RegionTimer) => Promise<void> {
   return async function onRegionTimer(timer) {
     switch (timer.kind) {
@@ -43,6 +47,8 @@ export function regionAlarms({
         return;
       case "hello":
         return channel.sweepSilentSockets();
+      case "audit":
+        return audits.onDeadline(timer.auditId);
       default: {
         const unreachable: never = timer;
         return unreachable;

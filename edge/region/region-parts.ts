@@ -1,4 +1,4 @@
-import { StorageBudget } from "./storage-budget.js";
+import { StorageBudget, auditStorageBytes } from "./storage-budget.js";
 import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
 import { JobIntake } from "./job-intake.js";
 import { JobLeases } from "./job-leases.js";
@@ -142,7 +142,17 @@ export function regionParts(
     stats,
     seedFor: (jobId) => jobSeed(reputation.settings.config, jobId),
   });
-  const audits = new Audits({ sql, jobs, tabs, channel, placement, reputation });
+  const audits = new Audits({
+    sql,
+    jobs,
+    tabs,
+    channel,
+    placement,
+    reputation,
+    trust,
+    timers,
+    maxBytes: auditStorageBytes(config.storageMaxBytes),
+  });
   const canaries = new Canaries({ sql, region: jobIdName, jobs, channel, placement, reputation });
   const embeddings = new EmbeddingAnswers(sql, jobs);
   const remote = elsewhere ? new RemoteAttempts(elsewhere) : undefined;
@@ -193,7 +203,7 @@ export function regionParts(
     config,
     ...(moves ? { moves } : {}),
   });
-  const onTimer = regionAlarms({ machine, channel, report, ...(moves ? { moves } : {}) });
+  const onTimer = regionAlarms({ machine, channel, report, audits, ...(moves ? { moves } : {}) });
   return {
     tabs,
     jobs,

@@ -21,7 +21,9 @@ export type RegionTimer =
   /** Silent tabs are swept out. */
   | { kind: "liveness" }
   /** Sockets that never said `hello` are closed after the deadline. */
-  | { kind: "hello" };
+  | { kind: "hello" }
+  /** A verifier that has not answered the audit it was sent by then loses it (audits.ts). */
+  | { kind: "audit"; auditId: string };
 
 export type JobTimerKind = Extract<RegionTimer, { jobId: string }>["kind"];
 
@@ -29,6 +31,7 @@ const JOB_KINDS: ReadonlySet<string> = new Set<JobTimerKind>(["lease", "wait", "
 
 export const regionTimerCodec: TimerCodec<RegionTimer> = {
   encode(timer) {
+    if (timer.kind === "audit") return `audit:${timer.auditId}`;
     return "jobId" in timer ? `${timer.kind}:${timer.jobId}` : timer.kind;
   },
   decode(name) {
@@ -37,6 +40,7 @@ export const regionTimerCodec: TimerCodec<RegionTimer> = {
     const colon = name.indexOf(":");
     const kind = name.slice(0, colon);
     const jobId = name.slice(colon + 1);
+    if (kind === "audit" && jobId) return { kind, auditId: jobId };
     if (colon < 0 || !JOB_KINDS.has(kind) || !jobId) return null;
     return { kind: kind as JobTimerKind, jobId };
   },
@@ -45,4 +49,9 @@ export const regionTimerCodec: TimerCodec<RegionTimer> = {
 /** Shorthand for a job's timer of one kind. */
 export function jobTimer(kind: JobTimerKind, jobId: string): RegionTimer {
   return { kind, jobId };
+}
+
+/** The deadline of an audit sent to a verifier. */
+export function auditTimer(auditId: string): RegionTimer {
+  return { kind: "audit", auditId };
 }

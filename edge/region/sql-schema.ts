@@ -134,6 +134,12 @@ export const REGION_MIGRATIONS: readonly Migration[] = [
      vector TEXT NOT NULL,
      PRIMARY KEY (job_id, idx)
    )`,
+  // Audit deadlines (audits.ts): the verifiers that let an audit's deadline pass (it goes to
+  // another one), when it was last handed back (unsent audits expire from then), and which audit
+  // a verifier holds (one at a time).
+  `ALTER TABLE audits ADD COLUMN missed TEXT NOT NULL DEFAULT '[]';
+   ALTER TABLE audits ADD COLUMN returned_at INTEGER;
+   CREATE INDEX audits_by_verifier ON audits(verifier)`,
 ];
 
 /** Bring a Region database up to date (the same as `startUp(ctx, { migrations: REGION_MIGRATIONS })`). */

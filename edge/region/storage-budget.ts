@@ -10,6 +10,20 @@ export interface StorageLimits {
   maxJobs: number;
 }
 
+/**
+ * Share of the byte budget set aside for audit payloads (prompt and answer of each audit waiting
+ * for, or out with, a verifier): audits keep within it themselves (audits.ts drops the oldest
+ * unsent ones), and jobs are admitted within the rest, so audits never make the Region refuse a
+ * client's job. 32 MiB of the default 256 MiB: a payload is at most the 1 MiB request body plus
+ * 16 KiB of answer, and an unsent audit expires after 5 minutes.
+ */
+export const AUDIT_STORAGE_SHARE = 0.125;
+
+/** Bytes of audit payloads a Region object of this budget keeps at most. */
+export function auditStorageBytes(maxBytes: number): number {
+  return Math.floor(maxBytes * AUDIT_STORAGE_SHARE);
+}
+
 /** What the budget counts, in bytes as stored (UTF-8). */
 export interface StorageUsage {
   jobs: number;
@@ -17,6 +31,10 @@ export interface StorageUsage {
   bytes: number;
   /** Of which audit payloads and canary answers (the Region's logs of other tabs' work). */
   logBytes: number;
+  /** Of which audit payloads, kept within `auditMaxBytes` by audits.ts. */
+  auditBytes: number;
+  /** The part of `maxBytes` set aside for audit payloads; jobs fit in the rest. */
+  auditMaxBytes: number;
   /** Finished jobs evicted to stay within the budget, since the object was created. */
   evicted: number;
   maxBytes: number;
@@ -52,13 +70,16 @@ interface Bound {
  * send. Checked before every new job is written: the stored requests and texts, the answer
  * allowance of every unfinished job (max_tokens × the longest token; the coordinator stops a tab
  * that passes it, usage-bounds.ts, so a running job never outgrows what is counted here) and the
- * logs of audits and canaries. When the next job would not fit, the oldest finished jobs are
+ * canary answers being written, within the budget less the audits' share (AUDIT_STORAGE_SHARE,
+ * which audits.ts keeps to). When the next job would not fit, the oldest finished jobs are
  * evicted (their reads become 404) and one structured alert line is logged; running and queued
  * jobs are never touched. If they alone fill the budget, the new job is refused (429).
  */
 export class StorageBudget {
   private lastRefusalAlert = 0;
   private bound: Bound | null = null;
+  /** What jobs and canary answers may fill: the budget less the audits' share. */
+  private readonly jobRoom: number;
 
   constructor(
     private readonly sql: SqlStorage,
@@ -68,6 +89,7 @@ export class StorageBudget {
     sql.exec(
       `CREATE TABLE IF NOT EXISTS storage_budget (key TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
     );
+    this.jobRoom = limits.maxBytes - auditStorageBytes(limits.maxBytes);
   }
 
   usage(): StorageUsage {
@@ -80,10 +102,11 @@ export class StorageBudget {
         ROW_OVERHEAD_BYTES,
       )
       .one();
+    const auditBytes = this.sql
+      .exec<{ b: number }>(`SELECT COALESCE(SUM(octet_length(payload)), 0) AS b FROM audits`)
+      .one().b;
     const logBytes =
-      this.sql
-        .exec<{ b: number }>(`SELECT COALESCE(SUM(octet_length(payload)), 0) AS b FROM audits`)
-        .one().b +
+      auditBytes +
       this.sql
         .exec<{ b: number }>(`SELECT COALESCE(SUM(octet_length(text)), 0) AS b FROM canary_runs`)
         .one().b;
@@ -91,9 +114,16 @@ export class StorageBudget {
       jobs: jobs.n,
       bytes: jobs.bytes + logBytes,
       logBytes,
+      auditBytes,
+      auditMaxBytes: auditStorageBytes(this.limits.maxBytes),
       evicted: this.evictedTotal(),
       ...this.limits,
     };
+  }
+
+  /** Bytes counted against the jobs' room: everything but the audits, which have their own. */
+  private counted(u: StorageUsage): number {
+    return u.bytes - u.auditBytes;
   }
 
   /**
@@ -106,6 +136,7 @@ export class StorageBudget {
       answerByteCap(request.job.sampling.max_tokens) +
       ROW_OVERHEAD_BYTES;
     const { maxBytes, maxJobs } = this.limits;
+    const room = this.jobRoom;
     // Far below the budget by the bound: admit without scanning. The bound is never below the
     // stored jobs' bytes: jobs enter only through here, and an unfinished job is counted at its
     // whole answer allowance, which it cannot outgrow (usage-bounds.ts).
@@ -114,7 +145,7 @@ export class StorageBudget {
     if (
       b &&
       now - b.at < SCAN_MAX_AGE_MS &&
-      b.bytes + incoming <= maxBytes * SCAN_ABOVE &&
+      b.bytes + incoming <= room * SCAN_ABOVE &&
       b.jobs + 1 <= maxJobs * SCAN_ABOVE
     ) {
       b.bytes += incoming + ID_ALLOWANCE_BYTES;
@@ -122,17 +153,17 @@ export class StorageBudget {
       return null;
     }
     const before = this.usage();
-    if (before.bytes + incoming <= maxBytes && before.jobs + 1 <= maxJobs) {
+    if (this.counted(before) + incoming <= room && before.jobs + 1 <= maxJobs) {
       this.bound = {
         at: now,
         jobs: before.jobs + 1,
-        bytes: before.bytes + incoming + ID_ALLOWANCE_BYTES,
+        bytes: this.counted(before) + incoming + ID_ALLOWANCE_BYTES,
       };
       return null;
     }
     this.bound = null;
 
-    const freeBytes = before.bytes + incoming - Math.floor(maxBytes * LOW_WATER);
+    const freeBytes = this.counted(before) + incoming - Math.floor(room * LOW_WATER);
     const freeJobs = before.jobs + 1 - Math.floor(maxJobs * LOW_WATER);
     const victims: string[] = [];
     let freed = 0;
@@ -162,7 +193,7 @@ export class StorageBudget {
       );
     }
     const after = this.usage();
-    const fits = after.bytes + incoming <= maxBytes && after.jobs + 1 <= maxJobs;
+    const fits = this.counted(after) + incoming <= room && after.jobs + 1 <= maxJobs;
     // Refusals while only unfinished jobs fill the budget repeat per request: one line a minute.
     const quiet = !victims.length && now - this.lastRefusalAlert < REFUSAL_ALERT_EVERY_MS;
     if (!victims.length && !quiet) this.lastRefusalAlert = now;
@@ -172,6 +203,7 @@ export class StorageBudget {
         region: this.region,
         usedBytes: before.bytes,
         maxBytes,
+        auditBytes: before.auditBytes,
         jobs: before.jobs,
         maxJobs,
         evicted: victims.length,
@@ -182,7 +214,7 @@ export class StorageBudget {
       this.bound = {
         at: now,
         jobs: after.jobs + 1,
-        bytes: after.bytes + incoming + ID_ALLOWANCE_BYTES,
+        bytes: this.counted(after) + incoming + ID_ALLOWANCE_BYTES,
       };
       return null;
     }

@@ -142,6 +142,7 @@ describe("TimerTable", () => {
       { kind: "expire", jobId: "j" },
       { kind: "report" },
       { kind: "liveness" },
+      { kind: "audit", auditId: "aud_job_wnam_0123" },
     ];
     const encoded = timers.map((t) => regionTimerCodec.encode(t));
     expect(encoded).toEqual([
@@ -151,9 +152,10 @@ describe("TimerTable", () => {
       "expire:j",
       "report",
       "liveness",
+      "audit:aud_job_wnam_0123",
     ]);
     expect(encoded.map((n) => regionTimerCodec.decode(n))).toEqual(timers);
-    for (const bad of ["sweep:x", "lease:", "lease", "nope"])
+    for (const bad of ["sweep:x", "lease:", "lease", "audit:", "nope"])
       expect(regionTimerCodec.decode(bad)).toBeNull();
   });
 

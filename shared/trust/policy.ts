@@ -24,6 +24,11 @@ export interface TrustConfig {
   implausibleLogprob: number;
   /** Tokens of an answer that are re-scored (the rest is not fed: bounds audit cost). */
   maxAuditTokens: number;
+  /**
+   * How long a verifier has to answer an audit it was sent; then the audit goes to another
+   * verifier and the silent one is at fault. Unset: `auditDeadlineFor(maxAuditTokens)`.
+   */
+  auditDeadlineMs?: number;
   /** Jobs sampled hotter than this are not audited (honest tokens get too unlikely). */
   maxAuditTemperature: number;
   /**
@@ -63,6 +68,31 @@ export const DEFAULT_TRUST: TrustConfig = {
   canaryMaxTokens: 24,
   canaryMinAgreement: 0.5,
 };
+
+/**
+ * The slowest re-scoring the audit deadline allows for. A re-score is one prefill of the job's
+ * prompt, then one teacher-forced decode step per claimed token (at most `maxAuditTokens`) and one
+ * for the stop (docs/trust.md). SwiftShader, the CPU adapter and the slowest a tab can be, runs
+ * about 0.4–0.5 tokens/s on the build machine (edge/config.ts, PREFILL_UNSEEN_TPS); a GPU the
+ * contributor page recommends decodes 10 tokens/s or more (shared/gpu/predict.ts), 20× that.
+ */
+const SLOWEST_SCORING_TOKENS_PER_S = 0.5;
+/** Prefill of the audit's prompt on that slowest adapter (~150 tokens at its rate; seconds on a GPU). */
+const AUDIT_PREFILL_ALLOWANCE_MS = 300_000;
+
+/**
+ * The audit deadline for audits of `maxAuditTokens` tokens: 558 s (9.3 min) for the default 128 —
+ * 5 min of prefill plus 129 decode steps at 0.5 tokens/s. An honest GPU answers in seconds; a
+ * verifier that holds an audit past this is not scoring it.
+ */
+export function auditDeadlineFor(maxAuditTokens: number): number {
+  return AUDIT_PREFILL_ALLOWANCE_MS + ((maxAuditTokens + 1) * 1000) / SLOWEST_SCORING_TOKENS_PER_S;
+}
+
+/** The deadline a verifier has to answer an audit, by this configuration. */
+export function auditDeadlineMs(c: TrustConfig): number {
+  return c.auditDeadlineMs ?? auditDeadlineFor(c.maxAuditTokens);
+}
 
 const boundsCache = new WeakMap<TrustConfig, { token: number; stop: number; canary: number }>();
 

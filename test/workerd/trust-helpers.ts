@@ -9,7 +9,6 @@ import { appEnv } from "./tab-helpers.js";
 export const AUDIT_ALL = { auditRate: 1, probationAuditRate: 1, suspectAuditRate: 1 };
 /** Rates that never send a canary. */
 export const NO_CANARIES = { canaryRate: 0, probationCanaryRate: 0, suspectCanaryRate: 0 };
-
 /**
  * Turn answer verification on in one Region object (the edge tests run with TRUST=off), with the
  * default policy changed by `overrides` and, if given, its own canary prompts.
@@ -27,4 +26,28 @@ export async function withTrust(
       canaryPrompts: prompts ?? parts.reputation.settings.canaryPrompts,
     };
   });
+}
+
+/** The audits of answers for `model` a Region object holds: the verifier each is out with. */
+export function auditRows(
+  region: RegionHint,
+  model: string,
+): Promise<Array<{ id: string; verifier: string | null }>> {
+  return runInDurableObject(regionStub(appEnv, region), (_obj, state) =>
+    state.storage.sql
+      .exec<{ id: string; verifier: string | null }>(
+        `SELECT id, verifier FROM audits WHERE model = ? ORDER BY created_at`,
+        model,
+      )
+      .toArray(),
+  );
+}
+
+/** `promise`, or a failure saying `what` did not happen within `ms` (an event awaited, bounded). */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
