@@ -8,6 +8,7 @@ import type { Placement } from "./placement.js";
 import type { Reputation } from "./reputation.js";
 import type { TabChannel, TabFrame } from "./tab-channel.js";
 import type { TabRecord } from "./tab-registry.js";
+import type { TabTrust } from "./tab-trust.js";
 
 export interface CanariesDeps {
   sql: SqlStorage;
@@ -16,6 +17,8 @@ export interface CanariesDeps {
   channel: TabChannel;
   placement: Placement;
   reputation: Reputation;
+  /** Who may confirm a canary answer (out of probation); a quarantine withdraws confirmations. */
+  trust: TabTrust;
 }
 
 interface RunRow extends Record<string, SqlStorageValue> {
@@ -31,11 +34,56 @@ interface RunRow extends Record<string, SqlStorageValue> {
  * probation or suspect) gives the tab a canary as its next job — a prompt from a fixed, organic
  * looking set, with a job id minted like any other, greedy sampling and a coordinator seed — only
  * while no client job waits. The answer is compared with the answer the network knows for that
- * (model, prompt); the first answers of a prompt are kept as candidates until two identities agree
- * (then that answer is the known one). A tab cannot tell a canary from a client job.
+ * (model, prompt). The known answer is learned only from identities that cannot be had for free
+ * (`mayConfirm`): their answers are kept as candidates until two of them agree exactly, and the
+ * confirmation names both, so a quarantine of either withdraws it. A tab cannot tell a canary
+ * from a client job.
  */
 export class Canaries {
-  constructor(private readonly d: CanariesDeps) {}
+  constructor(private readonly d: CanariesDeps) {
+    d.trust.onQuarantine((identity) => this.withdraw(identity));
+  }
+
+  /**
+   * May this identity's canary answer set the known one? A new identity costs nothing — an
+   * anonymous socket (`a_…`) is a new one at every connection, a key pair is made in a moment —
+   * so only a signed identity out of probation counts: `PROBATION_JOBS` finished jobs with few
+   * faults (tab-trust.ts) and trusted by its audits and canaries (reputation.ts, not suspect).
+   */
+  mayConfirm(identity: string): boolean {
+    return (
+      !identity.startsWith("a_") &&
+      this.d.trust.state(identity) === "trusted" &&
+      this.d.reputation.stateOf(identity) === "trusted"
+    );
+  }
+
+  /**
+   * A quarantined identity confirms nothing any more: the answers it confirmed (or agreed with)
+   * are candidates again and its own candidates go. Canaries judged against them before stay
+   * judged; from now on tabs are judged only once two other identities agree.
+   */
+  private withdraw(identity: string): void {
+    const { sql } = this.d;
+    const withdrawn = sql
+      .exec<{ model: string; prompt_index: number }>(
+        `SELECT model, prompt_index FROM canary_answers
+         WHERE confirmed = 1 AND (node_id = ? OR confirmed_with = ?)`,
+        identity,
+        identity,
+      )
+      .toArray();
+    sql.exec(
+      `UPDATE canary_answers SET confirmed = 0, confirmed_with = NULL WHERE confirmed_with = ?`,
+      identity,
+    );
+    sql.exec(`DELETE FROM canary_answers WHERE node_id = ?`, identity);
+    for (const w of withdrawn)
+      log("warn", "canary answer withdrawn (a confirmer was quarantined)", {
+        model: w.model,
+        prompt: w.prompt_index,
+      });
+  }
 
   owns(jobId: string): boolean {
     if (!this.d.reputation.settings.enabled) return false;
@@ -117,7 +165,10 @@ export class Canaries {
       );
       return;
     }
-    // Not known yet: does another identity's candidate agree? Then it is the known answer.
+    // Not known yet. Only an identity out of probation may help set it (its answer is judged like
+    // any other once the answer is known).
+    if (!this.mayConfirm(run.node_id)) return;
+    // Does another such identity's candidate agree? Then it is the known answer.
     const candidates = sql
       .exec<{ node_id: string; answer: string }>(
         `SELECT node_id, answer FROM canary_answers WHERE model = ? AND prompt_index = ? AND node_id != ?`,
@@ -126,17 +177,19 @@ export class Canaries {
         run.node_id,
       )
       .toArray()
-      .filter((cand) => !reputation.isQuarantined(cand.node_id));
+      .filter((cand) => this.mayConfirm(cand.node_id));
     const agreeing = candidates.find(
       (cand) => canaryAgreement(run.text, cand.answer, c.canaryMaxTokens) >= 0.99,
     );
     sql.exec(
-      `INSERT OR REPLACE INTO canary_answers (model, prompt_index, node_id, answer, confirmed) VALUES (?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO canary_answers (model, prompt_index, node_id, answer, confirmed, confirmed_with)
+       VALUES (?, ?, ?, ?, ?, ?)`,
       run.model,
       run.prompt_index,
       run.node_id,
       run.text,
       agreeing ? 1 : 0,
+      agreeing?.node_id ?? null,
     );
     if (agreeing)
       log("info", "canary answer confirmed", { model: run.model, prompt: run.prompt_index });

@@ -153,7 +153,15 @@ export function regionParts(
     timers,
     maxBytes: auditStorageBytes(config.storageMaxBytes),
   });
-  const canaries = new Canaries({ sql, region: jobIdName, jobs, channel, placement, reputation });
+  const canaries = new Canaries({
+    sql,
+    region: jobIdName,
+    jobs,
+    channel,
+    placement,
+    reputation,
+    trust,
+  });
   const embeddings = new EmbeddingAnswers(sql, jobs);
   const remote = elsewhere ? new RemoteAttempts(elsewhere) : undefined;
   const machine = new JobMachine({

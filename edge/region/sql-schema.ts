@@ -140,6 +140,12 @@ export const REGION_MIGRATIONS: readonly Migration[] = [
   `ALTER TABLE audits ADD COLUMN missed TEXT NOT NULL DEFAULT '[]';
    ALTER TABLE audits ADD COLUMN returned_at INTEGER;
    CREATE INDEX audits_by_verifier ON audits(verifier)`,
+  // Canary answers (canaries.ts) are confirmed only by two identities out of probation, and each
+  // confirmation names the identity it agreed with, so a quarantine withdraws it. Answers confirmed
+  // before could have been set by one person's two anonymous sockets: they are learned again.
+  `ALTER TABLE canary_answers ADD COLUMN confirmed_with TEXT;
+   UPDATE canary_answers SET confirmed = 0;
+   DELETE FROM canary_answers WHERE substr(node_id, 1, 2) = 'a_'`,
 ];
 
 /** Bring a Region database up to date (the same as `startUp(ctx, { migrations: REGION_MIGRATIONS })`). */

@@ -7,9 +7,15 @@ import {
 } from "../../shared/protocol/node-messages.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
 import { expectedOutput, scoreClaim } from "../../test/support/deterministic-engine.js";
-import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import { newKeyPair, type ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
-import { AUDIT_ALL, NO_CANARIES, withTrust } from "../../test/workerd/trust-helpers.js";
+import {
+  AUDIT_ALL,
+  CANARIES_ONLY,
+  NO_CANARIES,
+  pastProbation,
+  withTrust,
+} from "../../test/workerd/trust-helpers.js";
 import type { RegionParts } from "./region-parts.js";
 import type { TabListing } from "./region-views.js";
 import type { ReputationView } from "./reputation.js";
@@ -198,22 +204,13 @@ describe("verification of answers", () => {
 
   it("canaries catch a tab running a smaller model", async () => {
     // One canary prompt, so two honest tabs soon agree on its known answer.
-    await withTrust(
-      "wnam",
-      {
-        auditRate: 0,
-        probationAuditRate: 0,
-        suspectAuditRate: 0,
-        canaryRate: 1,
-        probationCanaryRate: 1,
-        suspectCanaryRate: 1,
-      },
-      ["what's a good name for a grey cat?"],
-    );
-    // The known answer first: two honest identities answer the canary one after the other, then
-    // the small-model tab serves alone. (Placement prefers a tab with observed speed over one on
-    // probation, so with honest tabs connected the new tab may get no client job, hence no canary.)
-    const a = await tab(["tr-canary"]);
+    await withTrust("wnam", CANARIES_ONLY, ["what's a good name for a grey cat?"]);
+    // The known answer first: two honest identities out of probation (only such identities may
+    // confirm one: canaries.ts) answer the canary one after the other, then the small-model tab
+    // serves alone. (Placement prefers a tab with observed speed over one on probation, so with
+    // honest tabs connected the new tab may get no client job, hence no canary.)
+    const a = await tab(["tr-canary"], { keys: await newKeyPair() });
+    await pastProbation("wnam", a.nodeId);
     serveForever(a, honest);
     await streamText(await chat("tr-canary", { stream: true }));
     await waitFor(
@@ -221,7 +218,8 @@ describe("verification of answers", () => {
       (n) => n.candidates >= 1,
     );
     a.close();
-    const b = await tab(["tr-canary"]);
+    const b = await tab(["tr-canary"], { keys: await newKeyPair() });
+    await pastProbation("wnam", b.nodeId);
     serveForever(b, honest);
     await streamText(await chat("tr-canary", { stream: true }));
     expect(

@@ -9,6 +9,16 @@ import { appEnv } from "./tab-helpers.js";
 export const AUDIT_ALL = { auditRate: 1, probationAuditRate: 1, suspectAuditRate: 1 };
 /** Rates that never send a canary. */
 export const NO_CANARIES = { canaryRate: 0, probationCanaryRate: 0, suspectCanaryRate: 0 };
+/** Rates that audit nothing and make every tab's next job a canary after each client job. */
+export const CANARIES_ONLY = {
+  auditRate: 0,
+  probationAuditRate: 0,
+  suspectAuditRate: 0,
+  canaryRate: 1,
+  probationCanaryRate: 1,
+  suspectCanaryRate: 1,
+};
+
 /**
  * Turn answer verification on in one Region object (the edge tests run with TRUST=off), with the
  * default policy changed by `overrides` and, if given, its own canary prompts.
@@ -25,6 +35,24 @@ export async function withTrust(
       config: { ...DEFAULT_TRUST, ...overrides },
       canaryPrompts: prompts ?? parts.reputation.settings.canaryPrompts,
     };
+  });
+}
+
+/**
+ * Put a signed tab's identity out of probation in both senses, as if it had finished
+ * PROBATION_JOBS jobs and passed three audits: what a canary confirmer needs (canaries.ts).
+ */
+export async function pastProbation(region: RegionHint, tabId: string): Promise<void> {
+  await runInDurableObject(regionStub(appEnv, region), async (obj) => {
+    const { parts } = obj as unknown as { parts: RegionParts };
+    for (let i = 0; i < parts.trust.policy.probationJobs; i++) parts.trust.jobDone(tabId);
+    const publicId = parts.tabs.get(tabId)?.publicId ?? "";
+    await parts.reputation.record(
+      tabId,
+      publicId,
+      { audits: 3, tokens: 30 },
+      "three passed audits",
+    );
   });
 }
 

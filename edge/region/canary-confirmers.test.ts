@@ -1,0 +1,112 @@
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { JobSpec } from "../../shared/protocol/job.js";
+import { expectedOutput } from "../../test/support/deterministic-engine.js";
+import { newKeyPair, type ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import { appEnv, chat, useTabs } from "../../test/workerd/tab-helpers.js";
+import { CANARIES_ONLY, pastProbation, withTrust } from "../../test/workerd/trust-helpers.js";
+import type { RegionParts } from "./region-parts.js";
+import { regionStub } from "./region-stub.js";
+
+/**
+ * Who may set a canary's known answer (canaries.ts `mayConfirm`): two signed identities out of
+ * probation that agree, never identities had for free. Before, any two identities that agreed
+ * set it for good — one person's two anonymous sockets could, and honest tabs then failed every
+ * canary of that prompt until they were quarantined.
+ */
+
+const { tab } = useTabs();
+const stub = () => regionStub(appEnv, "wnam");
+
+const honest = (job: JobSpec) => expectedOutput(job.input, job.sampling).text;
+const WRONG = "Buy cheap watches at our store today, best prices guaranteed";
+
+/** One client job and the canary that follows it, both answered by `answer`; both handled. */
+async function jobAndCanary(t: ScriptedTab, model: string, answer: (job: JobSpec) => string) {
+  const res = chat(model);
+  const job = await t.nextJob();
+  t.serve(job, [answer(job)]);
+  expect((await res).status).toBe(200);
+  const canary = await t.nextJob();
+  t.serve(canary, [answer(canary)]);
+  await expect
+    .poll(() =>
+      runInDurableObject(
+        stub(),
+        (_obj, state) =>
+          state.storage.sql.exec(`SELECT 1 FROM canary_runs WHERE job_id = ?`, canary.id).toArray()
+            .length,
+      ),
+    )
+    .toBe(0);
+}
+
+/** The canary answers kept for `model`: whose, confirmed or a candidate, and with whom. */
+function canaryAnswers(model: string) {
+  return runInDurableObject(stub(), (_obj, state) =>
+    state.storage.sql
+      .exec<{ node_id: string; confirmed: number; confirmed_with?: string | null }>(
+        `SELECT * FROM canary_answers WHERE model = ? ORDER BY confirmed`,
+        model,
+      )
+      .toArray()
+      .map(({ node_id, confirmed, confirmed_with }) => ({ node_id, confirmed, confirmed_with })),
+  );
+}
+
+function canariesJudged(tabId: string): Promise<number> {
+  return runInDurableObject(stub(), (obj) => {
+    const { parts } = obj as unknown as { parts: RegionParts };
+    return parts.reputation.view(tabId).canaries;
+  });
+}
+
+describe("who confirms a canary answer", () => {
+  it("two anonymous sockets that agree set nothing, and an honest tab is not judged against them", async () => {
+    await withTrust("wnam", CANARIES_ONLY, ["what's a good name for a grey cat?"]);
+    for (let i = 0; i < 2; i++) {
+      const sock = await tab(["cc-anon"]);
+      await jobAndCanary(sock, "cc-anon", () => WRONG);
+      sock.close();
+    }
+    expect(await canaryAnswers("cc-anon")).toEqual([]);
+    const victim = await tab(["cc-anon"]);
+    await jobAndCanary(victim, "cc-anon", honest);
+    expect(await canariesJudged(victim.nodeId)).toBe(0);
+  });
+
+  it("two signed identities out of probation confirm it; a quarantine of either withdraws it", async () => {
+    await withTrust("wnam", CANARIES_ONLY, ["what's a good name for a grey cat?"]);
+    const first = await tab(["cc-signed"], { keys: await newKeyPair() });
+    await pastProbation("wnam", first.nodeId);
+    await jobAndCanary(first, "cc-signed", honest);
+    first.close();
+    const second = await tab(["cc-signed"], { keys: await newKeyPair() });
+    await pastProbation("wnam", second.nodeId);
+    await jobAndCanary(second, "cc-signed", honest);
+    second.close();
+    const confirmed = await canaryAnswers("cc-signed");
+    expect(confirmed.map((r) => [r.node_id, r.confirmed])).toEqual([
+      [first.nodeId, 0],
+      [second.nodeId, 1],
+    ]);
+    // A tab is judged against the known answer (anonymous or not).
+    const judged = await tab(["cc-signed"]);
+    await jobAndCanary(judged, "cc-signed", honest);
+    expect(await canariesJudged(judged.nodeId)).toBe(1);
+    judged.close();
+
+    // The first confirmer is found out: its confirmation is withdrawn, so the next tab is not
+    // judged against it, and its candidate goes.
+    await runInDurableObject(stub(), (obj) =>
+      (obj as unknown as { parts: RegionParts }).parts.trust.quarantine(first.nodeId, "operator"),
+    );
+    const next = await tab(["cc-signed"]);
+    await jobAndCanary(next, "cc-signed", honest);
+    expect(await canariesJudged(next.nodeId)).toBe(0);
+    expect(confirmed[1]?.confirmed_with).toBe(first.nodeId);
+    expect(await canaryAnswers("cc-signed")).toEqual([
+      { node_id: second.nodeId, confirmed: 0, confirmed_with: null },
+    ]);
+  });
+});
