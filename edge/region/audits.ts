@@ -69,7 +69,7 @@ export class Audits {
     if (!reputation.settings.enabled) return;
     const row = jobs.get(jobId);
     // Only answers wholly written by this tab (a failover's text has several authors).
-    if (!row || row.state !== "done" || row.attempt_start_chars !== 0 || !row.text) return;
+    if (!row || row.state !== "done" || row.attempt_start_chars !== 0) return;
     const spec: JobSpec = jobs.spec(row);
     // An embedding answer is vectors, not text to re-score.
     if (spec.input.kind === "embedding") return;
@@ -93,6 +93,9 @@ export class Audits {
         !spec.sampling.constraint,
       maxTokens: c.maxAuditTokens,
     };
+    // An empty answer has no token to score, but its stop can be: right after the prompt, the
+    // model finds stopping unlikely unless nothing is the answer (docs/trust.md).
+    if (!answer && !audit.scoreStop) return;
     const payload = JSON.stringify(audit);
     if (!this.makeRoom(utf8Bytes(payload))) {
       log("info", "job not audited: no room for its audit", { jobId, tab: tab.publicId });

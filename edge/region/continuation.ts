@@ -150,7 +150,8 @@ export function parseRemoteEvent(event: unknown): RemoteEvent | JobError {
  */
 export function remoteUsage(usage: Usage, spec: JobSpec, text: string): Usage {
   const c = completionBounds(utf8Bytes(text), spec.sampling.max_tokens);
-  const completion = Math.min(c.max, Math.max(c.min, usage.completion_tokens));
+  // No text is no completion tokens, as for a tab here (usage-bounds.ts `boundUsage`).
+  const completion = text ? Math.min(c.max, Math.max(c.min, usage.completion_tokens)) : 0;
   const prompt = Math.min(promptTokenCap(spec), Math.max(0, usage.prompt_tokens));
   return {
     prompt_tokens: prompt,

@@ -352,7 +352,8 @@ export class JobMachine {
             )
           : null;
         if (bounded) {
-          this.d.trust.jobDone(tab.tabId);
+          // An empty answer (no tokens of its own) does not count toward leaving probation.
+          if (bounded.ownTokens > 0) this.d.trust.jobDone(tab.tabId);
           this.d.learning.observe(
             tab,
             msg.jobId,

@@ -43,6 +43,21 @@ describe("usage bounds", () => {
     });
   });
 
+  it("an empty part is no tokens: nothing billed or credited, and claiming its stop token is no lie", () => {
+    expect(boundUsage({ prompt_tokens: 5, completion_tokens: 1 }, spec(16), "")).toEqual({
+      usage: { prompt_tokens: 5, completion_tokens: 0, total_tokens: 5 },
+      ownTokens: 0,
+      inflated: false,
+    });
+    // A replacement that wrote nothing after "You": the answer's tokens are the earlier tab's.
+    const after = { prompt_tokens: 5, completion_tokens: 1, continuedTokens: 1 };
+    expect(boundUsage(after, spec(16), "You", 3)).toMatchObject({
+      usage: { completion_tokens: 1 },
+      ownTokens: 0,
+      inflated: false,
+    });
+  });
+
   it("one bound for every count: at most one token per UTF-8 byte, at least one per 128 bytes", () => {
     // Not one per character: "€" is 3 bytes and can be 3 byte-level tokens.
     expect(tokensAtMost("€€")).toBe(6);

@@ -108,7 +108,8 @@ export interface UsageReport {
  * bounds, else that text's upper bound (`chargedTokens`) — a tab that says nothing never makes the
  * earlier tokens free, and one that says too much is clamped. `counts`: the attempt was told the
  * whole answer's budget (protocol 8's `answerMaxTokens`), so its own part may be what its count of
- * the delivered text left; an older tab's was what the coordinator's bound left.
+ * the delivered text left; an older tab's was what the coordinator's bound left. A part with no
+ * text is 0 tokens, whatever the tab says: it earns no credit and the client pays for none.
  */
 export function boundUsage(
   reported: UsageReport | null,
@@ -133,7 +134,9 @@ export function boundUsage(
   const promptMax = promptTokenCap(spec, before);
   const claimedC = reported?.completion_tokens ?? c.max;
   const claimedP = reported?.prompt_tokens ?? 0;
-  const ownTokens = Math.min(c.max, Math.max(c.min, claimedC));
+  // An empty part is no tokens to credit or bill: a claim of one (its stop token) is not a lie,
+  // but nothing was delivered for it (docs/trust.md).
+  const ownTokens = own ? Math.min(c.max, Math.max(c.min, claimedC)) : 0;
   const completion = Math.min(spec.sampling.max_tokens, counted + ownTokens);
   const prompt = Math.min(promptMax, Math.max(0, claimedP));
   return {
