@@ -218,7 +218,10 @@ export function claimTokens(answer: string, sampling: Sampling): string[] {
  */
 export function scoreClaim(request: ScoreRequest, noise: ScoreNoise = NO_NOISE): ScoreResult {
   const own = answerTokens(request.input, request.sampling);
-  const claimed = claimTokens(request.answer, request.sampling).slice(0, request.maxTokens);
+  const all = claimTokens(request.answer, request.sampling);
+  const claimed = all.slice(0, request.maxTokens);
+  // As the product's verifier (webllm-engine.ts `score`): no stop after a cut answer.
+  const scoreStop = request.scoreStop && all.length <= request.maxTokens;
   const rng = createRng((request.seed ^ Math.imul(noise.seed, 0x9e3779b1)) >>> 0);
   const ownSet = new Set(own.map((t) => t.trim()));
   const tokenLogprobs = claimed.map((token, i) => {
@@ -236,7 +239,7 @@ export function scoreClaim(request: ScoreRequest, noise: ScoreNoise = NO_NOISE):
   const complete = claimed.length === own.length && claimed.every((token, i) => token === own[i]);
   return {
     tokenLogprobs,
-    stopLogprob: request.scoreStop ? (complete ? -0.1 : -9) : null,
+    stopLogprob: scoreStop ? (complete ? -0.1 : -9) : null,
   };
 }
 

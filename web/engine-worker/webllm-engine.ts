@@ -373,9 +373,12 @@ export class WebLLMEngine implements InferenceEngine {
         this.tokenize = null;
         throw err;
       });
-      const ids = encode(request.answer).slice(0, request.maxTokens);
+      const all = encode(request.answer);
+      const ids = all.slice(0, request.maxTokens);
+      // The stop is scored only after the whole answer: after a cut one, "the model ends here" is
+      // judged in mid-answer, where an honest model finds stopping unlikely.
       let stopIds: number[] = [];
-      if (request.scoreStop) {
+      if (request.scoreStop && all.length <= request.maxTokens) {
         this.convTemplate ??= this.readConvTemplate(model);
         stopIds = (await this.convTemplate.catch(() => null))?.stop_token_ids ?? [];
       }

@@ -147,6 +147,20 @@ describe("WebLLMEngine.score (teacher forcing through a LogitProcessor)", () => 
     expect(fake.chatRequests[0]?.response_format).toBeUndefined();
   });
 
+  it("scores no stop after an answer cut to maxTokens (an honest model would go on there)", async () => {
+    const { engine, fake } = await loaded();
+    const result = await engine.score({
+      ...base,
+      answer: "Hello world!",
+      scoreStop: true,
+      maxTokens: 2,
+    });
+    expect(result.tokenLogprobs).toHaveLength(2);
+    expect(result.stopLogprob).toBeNull();
+    // Two forced steps and no forced stop: the answer's third token is neither fed nor judged.
+    expect(fake.sampled).toEqual([1, 2]);
+  });
+
   it("forces a foreign token the model finds unlikely, and scores it low", async () => {
     const { engine, fake } = await loaded();
     const result = await engine.score({ ...base, answer: "Hello spam spam", scoreStop: false });
