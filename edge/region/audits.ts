@@ -192,8 +192,10 @@ export class Audits {
 
   /**
    * Idle, holding no audit, not the subject, same model, not quarantined, not rested by the
-   * circuit breaker, and not one that let this audit's deadline pass; another GPU class and
-   * trusted preferred.
+   * circuit breaker, and not one that let this audit's deadline pass; trusted preferred, then
+   * another GPU class than the subject's. Trust first: the class is the tab's own claim (its
+   * hello), so counting it above trust let any new identity claiming another class take audits
+   * ahead of every trusted tab of the subject's class (verifier-choice.test.ts).
    */
   private pickVerifier(row: AuditRow, holding: ReadonlySet<string>): TabRecord | undefined {
     const { tabs, reputation, placement } = this.d;
@@ -208,8 +210,8 @@ export class Audits {
       const state = reputation.stateOf(tab.tabId);
       if (state === "suspect") continue;
       const score =
-        (tab.gpu?.class && tab.gpu.class !== row.subject_class ? 2 : 0) +
-        (state === "trusted" ? 1 : 0);
+        (state === "trusted" ? 2 : 0) +
+        (tab.gpu?.class && tab.gpu.class !== row.subject_class ? 1 : 0);
       if (score > bestScore) {
         best = tab;
         bestScore = score;
