@@ -5,6 +5,7 @@ import { EngineTab } from "../../test/workerd/api-tab.js";
 import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import { SCORE_LOGPROBS } from "../../test/support/deterministic-engine.js";
 import { workerdOpenAI } from "../../test/workerd/openai-client.js";
+import { getJob } from "../../test/workerd/tab-helpers.js";
 
 /**
  * logprobs / top_logprobs with the official `openai` client: the tab's engine returns them
@@ -212,6 +213,44 @@ describe("a tab's wrong logprobs", () => {
     }
     expect(text).toBe("You said: one two");
     expect(given).not.toContain("x");
+  });
+
+  it("after a failover, more entries than the replacement's own text can have tokens: cut off", async () => {
+    const first = await scripted("lp-moved");
+    const answer = client.chat.completions.create({
+      model: "lp-moved",
+      messages: [{ role: "user", content: "one two" }],
+      logprobs: true,
+      stream: true,
+    });
+    const { job } = await first.next("job.assign");
+    first.send({ type: "job.accept", jobId: job.id });
+    first.send({ type: "job.delta", jobId: job.id, seq: 0, text: "a".repeat(50) });
+    await expect.poll(async () => (await getJob(job.id)).text).toHaveLength(50);
+    const replacement = await scripted("lp-moved");
+    first.close();
+    const moved = (await replacement.next("job.assign")).job;
+    const last = await scripted("lp-moved");
+    const rest = last.next("job.assign").then((a) => (last.serve(a.job, ["c"]), a));
+    replacement.send({ type: "job.accept", jobId: moved.id });
+    replacement.send({ type: "job.delta", jobId: moved.id, seq: 0, text: "b" });
+    // "b" is one byte: one token and the stop token at most, whatever came before it.
+    replacement.send({
+      type: "job.logprobs",
+      jobId: moved.id,
+      entries: Array.from({ length: 10 }, () => entry("x", 0)),
+    });
+    replacement.done(moved, "stop", { completion_tokens: 1 });
+    let text = "";
+    const given: string[] = [];
+    for await (const chunk of await answer) {
+      text += chunk.choices[0]?.delta.content ?? "";
+      given.push(...(chunk.choices[0]?.logprobs?.content?.map((e) => e.token) ?? []));
+    }
+    expect(given).not.toContain("x");
+    expect((await replacement.next("job.cancel")).jobId).toBe(job.id);
+    expect((await rest).continueFrom).toBe(`${"a".repeat(50)}b`);
+    expect(text).toBe(`${"a".repeat(50)}bc`);
   });
 
   it("more entries than the tokens counted at the end: the client gets null, not them", async () => {

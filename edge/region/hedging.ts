@@ -14,10 +14,11 @@ import type { TabRecord, TabRegistry } from "./tab-registry.js";
  * Hedged first token on the Region side (the decision is shared/scheduling/hedging.ts): a new job
  * with a latency budget whose chosen tab has no timed job also goes to the best known idle tab.
  * The job row stays bound to the chosen tab; the second tab holds the same job id as a hedge.
- * Whichever tab's first delta reaches the object first keeps the job — if it is the hedge, the
- * job is rebound to it (a new attempt, as a failover is) — and the other is sent `job.cancel`.
- * The loser's frames are then those of a job not running on it (ignored; its job.done(abort)
- * frees it), so the client sees one answer and usage and credit are the winner's alone.
+ * Whichever tab's first text reaches the object first keeps the job (a delta without text decides
+ * nothing) — if it is the hedge, the job is rebound to it (a new attempt, as a failover is) — and
+ * the other is sent `job.cancel`. The loser's frames are then those of a job not running on it
+ * (ignored; its job.done(abort) frees it), so the client sees one answer and usage and credit are
+ * the winner's alone.
  *
  * When the hedge wins against a chosen tab that had never been timed, that tab is not cancelled at
  * once (policy `timeLosers`): it runs on to its own first delta, which times it — dispatch to first

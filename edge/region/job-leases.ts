@@ -16,7 +16,8 @@ interface Lease {
  * or more: the lease then also covers the prefill expected for that tab and prompt (silent tabs
  * that speak protocol 1 get that long), and `job.progress` frames count as signs of life like
  * deltas do, up to `prefillMaxMs`. A tab that vanished is found by the liveness sweep (silence of
- * its socket), not by a long first token.
+ * its socket), not by a long first token. After the first token only text renews the lease, and the
+ * attempt has a deadline (`pastDeadline`).
  *
  * The lease timer is not moved on every frame (that would be a storage write per frame); the last
  * sign of life is kept in memory and, when the timer fires, a job that was active since gets the
@@ -50,11 +51,15 @@ export class JobLeases {
     await this.timers.set(jobTimer("lease", jobId), this.dueAt(lease));
   }
 
-  /** The tab reports that it is still prefilling (kept in memory; the timer catches up lazily). */
+  /**
+   * The tab reports that it is still prefilling (kept in memory; the timer catches up lazily).
+   * Only before its first token: after it, text is the one sign of life, or progress frames alone
+   * would hold a job for ever.
+   */
   async progress(jobId: string): Promise<void> {
     const lease = this.leases.get(jobId);
     if (!lease) await this.arm(jobId, this.config.leaseMs);
-    else lease.activeAt = Date.now();
+    else if (lease.prefill) lease.activeAt = Date.now();
   }
 
   /** A delta arrived: the prefill is over and the lease runs from now. */
@@ -65,6 +70,19 @@ export class JobLeases {
       lease.activeAt = Date.now();
       lease.prefill = null;
     }
+  }
+
+  /**
+   * Whether an attempt whose first token came at `firstTokenAt` is past its deadline: one lease per
+   * token the answer may have, plus one (`(maxTokens + 1) × leaseMs`). The lease already asks a
+   * writing tab for text at least once a lease, so this takes nothing from a tab that writes a
+   * token each time (the slowest decode the lease lets through); what it ends is a tab keeping the
+   * lease alive with a character at a time, which the answer's byte cap (128 per token) would
+   * otherwise let run 128 times as long. Checked when the lease timer fires, so within a lease.
+   */
+  pastDeadline(firstTokenAt: number | null, maxTokens: number): boolean {
+    if (firstTokenAt === null) return false;
+    return Date.now() >= firstTokenAt + (maxTokens + 1) * this.config.leaseMs;
   }
 
   /** The job left its tab or ended: no lease any more. */

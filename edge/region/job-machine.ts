@@ -18,6 +18,7 @@ import {
   tabCause,
 } from "./job-causes.js";
 import { TERMINAL_STATES, type JobRow, type JobStore } from "./job-store.js";
+import type { TextPosition } from "./job-text.js";
 import type { JobDone, JobTransitions, RedispatchOptions } from "./job-transitions.js";
 import type { Placed, Placement } from "./placement.js";
 import type { RegionConfig } from "./region-config.js";
@@ -227,12 +228,19 @@ export class JobMachine {
     const row = this.d.jobs.get(jobId);
     if (!row || TERMINAL_STATES.has(row.state) || !row.node_id) return;
     if (row.state === "assigned" && (await this.d.placement.renewQueued(jobId))) return;
-    if (!(await this.d.leases.expired(jobId, row.state === "streaming"))) return;
+    // A tab writing a character a lease keeps its lease, never its job for ever (job-leases.ts).
+    const late = this.d.leases.pastDeadline(
+      row.first_token_at,
+      this.d.jobs.spec(row).sampling.max_tokens,
+    );
+    if (!late && !(await this.d.leases.expired(jobId, row.state === "streaming"))) return;
     this.d.placement.recordFailure(row.node_id);
     const message =
       row.state === "assigned"
         ? "the tab did not accept the job in time"
-        : "the tab stopped sending tokens";
+        : late
+          ? "the tab wrote too slowly (less than a token per lease)"
+          : "the tab stopped sending tokens";
     await this.redispatch(jobId, { code: "node_gone", message });
   }
 
@@ -296,7 +304,8 @@ export class JobMachine {
         return;
       }
       case "job.accept":
-        if (this.isCurrent(tab, msg.jobId)) {
+        // Once, for a job not started yet: each accept restarts the prefill allowance.
+        if (this.isCurrent(tab, msg.jobId) && jobs.get(msg.jobId)?.state === "assigned") {
           this.d.learning.noteRtt(tab);
           jobs.markStreaming(msg.jobId);
           const prefillMs = this.d.placement.expectedPrefillMs(tab, msg.jobId);
@@ -313,10 +322,10 @@ export class JobMachine {
           return this.embedding.embeddingFault(tab, msg.jobId, "text for an embedding job");
         // The per-delta path: constant work whatever the answer's length (memory, one encode
         // for all readers, a SQLite write per batch; docs/performance.md).
-        // A hedge tab's first delta may win the race for the job (hedging.ts).
-        if (placement.hedging.isHedge(tab, msg.jobId))
+        // A hedge tab's first text may win the race for the job (hedging.ts); an empty delta cannot.
+        if (msg.text && placement.hedging.isHedge(tab, msg.jobId))
           await placement.hedging.hedgeDelta(tab, msg.jobId);
-        const at = jobs.position(msg.jobId, tab.tabId);
+        const at = this.position(tab, msg.jobId);
         if (!at) {
           // Late frames of a moved or finished attempt are normal; logged, bounded.
           this.d.trust.rejections.note(tab.publicId, "delta for a job not running on this tab", {
@@ -330,14 +339,16 @@ export class JobMachine {
         const ended = this.text.takeText(msg.jobId, tab.tabId, at, incoming);
         if (ended === "over") return this.overran(tab, msg.jobId);
         if (ended === "stop") return this.finishHere(msg.jobId, "stop", "a stop sequence");
-        await this.d.leases.extend(msg.jobId);
+        // Text is the sign of life: an empty delta took its seq and nothing more.
+        if (incoming) await this.d.leases.extend(msg.jobId);
         return;
       }
       case "job.done": {
         if (this.d.embeddings.isEmbedding(msg.jobId)) return this.embedding.embeddingDone(tab, msg);
-        // A tab that says it sent more than the coordinator holds sends it again first.
-        if (msg.chars !== undefined && this.text.missing(tab, msg.jobId, msg.chars)) return;
         const current = this.isCurrent(tab, msg.jobId);
+        // A tab that says it sent more than the coordinator holds sends it again first.
+        if (current && msg.chars !== undefined && this.text.missing(tab, msg.jobId, msg.chars))
+          return;
         const finished = current && msg.finishReason !== "abort";
         // Usage is the coordinator's: the tab's report of its own part clamped to what it sent,
         // plus what earlier attempts delivered at their bound (usage-bounds.ts).
@@ -398,7 +409,7 @@ export class JobMachine {
       }
       case "job.logprobs": {
         // The in-memory position (not the whole row): a tab sends these after each piece of text.
-        const at = jobs.position(msg.jobId, tab.tabId);
+        const at = this.position(tab, msg.jobId);
         const sampling = at ? jobs.sampling(msg.jobId) : undefined;
         if (!at || !sampling) {
           // Late frames of a moved or finished attempt are normal; logged, bounded.
@@ -408,7 +419,9 @@ export class JobMachine {
           return;
         }
         const stored = this.d.logprobs.count(msg.jobId, tab.tabId);
-        const problem = logprobsProblem(sampling, stored, msg.entries, at.bytes);
+        // Bounded by this attempt's own text: the tab wrote none of what earlier attempts did.
+        const own = at.bytes - at.attemptStartBytes;
+        const problem = logprobsProblem(sampling, stored, msg.entries, own);
         if (problem) {
           // Wrong logprobs never reach the client: the tab is at fault and the job moves on.
           this.d.trust.fault(tab, `wrong logprobs: ${problem}`, { jobId: msg.jobId });
@@ -423,7 +436,8 @@ export class JobMachine {
         return;
       }
       case "job.error": {
-        const current = this.isCurrent(tab, msg.jobId);
+        // A tab may refuse the job queued behind its running one, too.
+        const current = this.isBound(tab, msg.jobId);
         const row = current ? jobs.get(msg.jobId) : undefined;
         if (tab.jobId === msg.jobId) await placement.release(tab, msg.state ?? "idle");
         else if (tab.queuedJobId === msg.jobId) placement.unqueue(tab, msg.jobId, "refused");
@@ -484,7 +498,7 @@ export class JobMachine {
       const { jobId, offset, text } = msg;
       return this.onFrame(tab, { type: "job.delta", jobId, seq: 0, text, offset });
     }
-    if (!this.d.jobs.position(msg.jobId, tab.tabId)) {
+    if (!this.position(tab, msg.jobId)) {
       this.d.trust.rejections.note(tab.publicId, problem, { jobId: msg.jobId });
       return;
     }
@@ -542,9 +556,24 @@ export class JobMachine {
     await this.d.verify?.audits.dispatch();
   }
 
+  /**
+   * Whether `jobId` is the job `tab` runs now. A job queued behind it (protocol 5) is bound to the
+   * tab too but not started: its frames are those of a job not running on the tab until the tab's
+   * running job ends and it starts (placement.ts `release`), or the tab would run two at once.
+   */
   private isCurrent(tab: TabRecord, jobId: string): boolean {
+    return tab.jobId === jobId && this.isBound(tab, jobId);
+  }
+
+  /** Whether the job is the tab's, running or queued behind its running one, and not ended. */
+  private isBound(tab: TabRecord, jobId: string): boolean {
     const row = this.d.jobs.get(jobId);
     return !!row && row.node_id === tab.tabId && !TERMINAL_STATES.has(row.state);
+  }
+
+  /** Where the tab's running job stands, when `jobId` is it (isCurrent, from memory). */
+  private position(tab: TabRecord, jobId: string): TextPosition | undefined {
+    return tab.jobId === jobId ? this.d.jobs.position(jobId, tab.tabId) : undefined;
   }
 
   private async offerWaiting(tab: TabRecord): Promise<void> {

@@ -1,3 +1,5 @@
+import { utf8Bytes } from "./usage-bounds.js";
+
 /**
  * The growing text of running jobs, appended in constant time per delta. Each delta goes to memory
  * first (readers get it at once); a batch is written as ONE row of `job_chunks` plus one small
@@ -26,6 +28,8 @@ export interface TextPosition {
   /** UTF-8 bytes of the whole text, and the most the answer may have (0: no cap recorded). */
   bytes: number;
   cap: number;
+  /** UTF-8 bytes of the text before this attempt's part (what earlier attempts delivered). */
+  attemptStartBytes: number;
   /** The offset a `job.resend` last asked for, so a gap is asked about once. */
   resendAsked: number | null;
 }
@@ -129,6 +133,8 @@ export class JobTexts {
       attemptStart: src.attemptStart,
       bytes: src.bytes,
       cap: src.cap,
+      // The attempt's own part is what is measured: it is empty when a new attempt loads this.
+      attemptStartBytes: src.bytes - utf8Bytes(src.text.slice(src.attemptStart)),
       resendAsked: null,
       pending: [],
       firstTokenAt: null,

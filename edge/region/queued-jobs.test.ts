@@ -1,8 +1,16 @@
-import { SELF } from "cloudflare:test";
+import { SELF, evictDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
-import { chat, getJob, jobToken, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
+import {
+  appEnv,
+  chat,
+  getJob,
+  jobToken,
+  streamText,
+  useTabs,
+} from "../../test/workerd/tab-helpers.js";
+import { shardOfJobId, shardStub } from "./region-stub.js";
 
 /**
  * Jobs queued behind a busy tab (protocol 5): the coordinator may hand a busy tab one job to
@@ -199,4 +207,59 @@ describe("a job queued behind a busy tab", () => {
     const mine = nodes.data.find((n) => n.models.includes("q-rest"));
     expect(mine?.trust?.faults).toBe(0);
   }, 10_000);
+
+  it("takes no frame of it before the job ahead ends: one job at a time, and it moves with its tab", async () => {
+    const t = await queueingTab(["q-early"]);
+    const one = await busyWith(t, "q-early");
+    const twoRes = chat("q-early", { stream: true });
+    const two = await t.next("job.assign");
+    expect(two.queued).toBe(true);
+    // Started early, while the job ahead runs: frames of a job not running on this tab.
+    t.accept(two.job);
+    t.delta(two.job, 0, "early ");
+    t.done(one.job, "stop");
+    expect((await streamText(await one.res)).done).toBe(true);
+    // The queued job runs now: a third request is queued behind it, not run beside it.
+    const threeRes = chat("q-early", { stream: true });
+    const three = await t.next("job.assign");
+    expect(three.queued).toBe(true);
+    // The tab leaves: both move at once, the running one first, from no text.
+    const rescuer = await tabs.tab(["q-early"]);
+    t.close();
+    const again = await rescuer.next("job.assign");
+    expect(again.job.id).toBe(two.job.id);
+    expect(again.continueFrom).toBeUndefined();
+    rescuer.serve(again.job, ["second"]);
+    const last = await rescuer.next("job.assign");
+    expect(last.job.id).toBe(three.job.id);
+    rescuer.serve(last.job, ["third"]);
+    expect(await streamText(await twoRes)).toEqual({ text: "second", done: true });
+    expect(await streamText(await threeRes)).toEqual({ text: "third", done: true });
+  });
+
+  it("is still queued on its tab after the Region object is evicted, and served there", async () => {
+    // An object is only evicted with no request in flight: the clients drop their streams first,
+    // having asked for a long resume grace.
+    const t = await queueingTab(["q-evict"]);
+    await timedOnce(t, "q-evict");
+    const grace = { stream: true, tabgrid: { resume_grace_ms: 30_000 } };
+    const oneRes = await chat("q-evict", grace);
+    const one = await t.nextJob();
+    t.accept(one);
+    t.delta(one, 0, "first ");
+    const twoRes = await chat("q-evict", grace);
+    const two = await t.next("job.assign");
+    expect(two.queued).toBe(true);
+    await expect.poll(async () => (await getJob(one.id)).text).toBe("first ");
+    await oneRes.body?.cancel();
+    await twoRes.body?.cancel();
+    await evictDurableObject(shardStub(appEnv, shardOfJobId(one.id)!));
+    // Rebuilt from the sockets and the job records: the job ahead is the tab's, this one waits.
+    t.delta(one, 1, "done");
+    t.done(one, "stop");
+    t.serve(two.job, ["second"]);
+    await expect.poll(async () => (await getJob(two.job.id)).state).toBe("done");
+    expect(await getJob(two.job.id)).toMatchObject({ text: "second", attempts: 1 });
+    expect(await getJob(one.id)).toMatchObject({ state: "done", text: "first done" });
+  });
 });

@@ -5,7 +5,7 @@ import { JobLeases } from "./job-leases.js";
 import { JobLogprobs } from "./job-logprobs.js";
 import { JobMachine } from "./job-machine.js";
 import { JobReaders } from "./job-readers.js";
-import { JobStore } from "./job-store.js";
+import { JobStore, type JobRow } from "./job-store.js";
 import { Placement } from "./placement.js";
 import { regionAlarms } from "./region-alarms.js";
 import type { RegionConfig } from "./region-config.js";
@@ -234,13 +234,20 @@ export function regionParts(
 
 /** After eviction: rebind surviving sockets to their tabs and jobs, then move orphaned jobs on. */
 export async function restoreParts(parts: RegionParts, sockets: WebSocket[]): Promise<void> {
-  const active = parts.jobs.active();
-  // A tab may also hold a job queued behind its running one; the one streaming is its job.
-  const jobOf = new Map<string, string>();
-  for (const r of active) {
-    if (r.node_id && (r.state === "streaming" || !jobOf.has(r.node_id))) jobOf.set(r.node_id, r.id);
+  // A tab may also hold a job queued behind its running one (protocol 5). The running one is the
+  // one streaming, else the one sent first: a job is queued only behind one the tab already has.
+  const bound = new Map<string, JobRow[]>();
+  for (const r of parts.jobs.active()) {
+    if (r.node_id && r.state !== "queued")
+      bound.set(r.node_id, [...(bound.get(r.node_id) ?? []), r]);
   }
-  await parts.channel.restore(sockets, (tabId) => jobOf.get(tabId) ?? null);
+  const first = (a: JobRow, b: JobRow) =>
+    Number(b.state === "streaming") - Number(a.state === "streaming") ||
+    (a.dispatched_at ?? 0) - (b.dispatched_at ?? 0);
+  await parts.channel.restore(sockets, (tabId) => {
+    const [running, queued] = (bound.get(tabId) ?? []).sort(first);
+    return { jobId: running?.id ?? null, queuedJobId: queued?.id ?? null };
+  });
   parts.trust.pruneAnonymous();
   await parts.machine.restore();
 }

@@ -16,7 +16,7 @@ import { capBenchmark } from "../../shared/gpu/plausible.js";
 import { publicNodeId } from "./public-id.js";
 import type { RegionConfig } from "./region-config.js";
 import type { RegionTimer } from "./region-timers.js";
-import type { SocketAttachment, TabRecord, TabRegistry } from "./tab-registry.js";
+import type { SocketAttachment, TabJobs, TabRecord, TabRegistry } from "./tab-registry.js";
 import { floodPenaltyError, TabConnects } from "./tab-connects.js";
 import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
@@ -229,9 +229,9 @@ export class TabChannel {
     if (this.tabs.get(tab.tabId) === tab) this.tabs.remove(tab.tabId);
   }
 
-  /** After eviction: rebind surviving sockets to their tabs and their current jobs. */
-  async restore(sockets: WebSocket[], currentJob: (tabId: string) => string | null): Promise<void> {
-    this.tabs.restore(sockets, currentJob);
+  /** After eviction: rebind surviving sockets to their tabs and their jobs. */
+  async restore(sockets: WebSocket[], jobsOf: (tabId: string) => TabJobs): Promise<void> {
+    this.tabs.restore(sockets, jobsOf);
     await this.ensureLiveness();
   }
 

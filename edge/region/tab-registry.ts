@@ -38,6 +38,9 @@ export interface TabRecord {
   busyUntil: number;
 }
 
+/** A tab's jobs: the one it runs and the one queued behind it. */
+export type TabJobs = Pick<TabRecord, "jobId" | "queuedJobId">;
+
 /** What survives hibernation on the socket itself (kept small: attachments are size-limited). */
 export interface SocketAttachment {
   /** The registered tab's id (named as on the wire; attachments outlive a deploy). */
@@ -80,7 +83,7 @@ export class TabRegistry {
   constructor(private readonly sql: SqlStorage) {}
 
   /** Rebuild after the object was evicted; drop rows whose sockets are gone. */
-  restore(sockets: WebSocket[], currentJob: (tabId: string) => string | null): void {
+  restore(sockets: WebSocket[], jobsOf: (tabId: string) => TabJobs): void {
     const live = new Map<string, WebSocket>();
     const protocols = new Map<string, number>();
     for (const ws of sockets) {
@@ -102,9 +105,7 @@ export class TabRegistry {
         agent: row.agent,
         models: JSON.parse(row.models) as string[],
         state: row.state as NodeState,
-        jobId: currentJob(row.node_id),
-        // A job held behind another is not known after eviction; it is moved when its lease ends.
-        queuedJobId: null,
+        ...jobsOf(row.node_id),
         protocol: protocols.get(row.node_id) ?? 1,
         lat: row.lat,
         lon: row.lon,

@@ -40,10 +40,17 @@ export class TextDelivery {
    * the same way whoever wrote it: the answer may not grow past what max_tokens allows
    * (usage-bounds.ts; the excess is never stored or sent), and after a failover a stop string may
    * straddle two attempts, which neither writer can see. Says what ended the answer, if anything.
+   * An empty delta (a tab numbering its deltas may send one) only takes its `seq`: it is no first
+   * token, so it neither times the tab nor ends a hedge race.
    */
   takeText(jobId: string, nodeId: string, at: TextPosition, incoming: string): TextEnd {
     const { jobs, readers, placement } = this.d;
-    const first = at.nextSeq === 0;
+    if (!incoming) {
+      jobs.append(jobId, "", 0);
+      return null;
+    }
+    // The attempt's first text, whatever `seq` it came with.
+    const first = at.chars === at.attemptStart;
     const room = JobStore.room(at);
     const cut = at.attempts < 2 ? null : this.stopAcrossAttempts(nodeId, jobId, incoming);
     const stopped = cut === null ? incoming : incoming.slice(0, cut);
@@ -54,9 +61,11 @@ export class TextDelivery {
     if (text) readers.push(jobId, { type: "delta", text });
     // Once per attempt, after the readers have the text: the first token's time (and, by the
     // read, the first batch) is written.
-    if (first) jobs.markFirstToken(jobId, Date.now());
-    if (first) this.d.stats.firstToken(jobs.get(jobId));
-    if (first) placement.hedging.firstToken(jobId);
+    if (first && text) {
+      jobs.markFirstToken(jobId, Date.now());
+      this.d.stats.firstToken(jobs.get(jobId));
+      placement.hedging.firstToken(jobId);
+    }
     return over ? "over" : cut !== null ? "stop" : null;
   }
 

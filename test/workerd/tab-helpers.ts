@@ -1,9 +1,10 @@
-import { SELF, env } from "cloudflare:test";
+import { SELF, env, runInDurableObject } from "cloudflare:test";
 import { afterEach } from "vitest";
 import { ChatCompletionChunkSchema } from "../../shared/openai/chat.js";
 import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
 import type { AppEnv } from "../../edge/env.js";
 import type { JobView } from "../../edge/region/job-view.js";
+import type { RegionParts } from "../../edge/region/region-parts.js";
 import {
   regionStub,
   shardOfJobId,
@@ -144,6 +145,18 @@ export async function getJob(id: string): Promise<JobView> {
   const job = shard ? await shardStub(appEnv, shard).readJob(id) : null;
   if (!job) throw new Error(`no job ${id}`);
   return job.view;
+}
+
+/**
+ * Read what no API shows of a job's Region object (its parts: job store, matcher, job machine),
+ * inside the object, e.g. to wait until a frame was taken.
+ */
+export async function inJobRegion<T>(jobId: string, read: (parts: RegionParts) => T): Promise<T> {
+  const shard = shardOfJobId(jobId);
+  if (!shard) throw new Error(`not a job id: ${jobId}`);
+  return runInDurableObject(shardStub(appEnv, shard), (obj) =>
+    read((obj as unknown as { parts: RegionParts }).parts),
+  );
 }
 
 /** The read-token header of the response that created a job, to send back on /v1/jobs/:id. */
