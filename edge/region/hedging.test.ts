@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { REGION_CENTRES } from "../../shared/geo/regions.js";
+import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import {
   chat,
   getJob,
+  inJobRegion,
   knownAndNewTabs,
   streamText,
   useTabs,
@@ -16,6 +19,8 @@ const tabs = useTabs();
 /** A prompt long enough that prefill, not the test machine's jitter, sets the estimates. */
 const PROMPT = { messages: [{ role: "user", content: "word ".repeat(80) }] };
 const BUDGET = { ...PROMPT, stream: true, tabgrid: { latency_budget_ms: 60_000 } };
+
+const FROM_SYDNEY = { "x-tabgrid-location": `${REGION_CENTRES.oc.lat},${REGION_CENTRES.oc.lon}` };
 
 const knownAndNew = (model: string) => knownAndNewTabs(tabs, model, PROMPT.messages[0]!.content);
 
@@ -95,5 +100,36 @@ describe("a hedged first token", () => {
     expect(await streamText(await res)).toEqual({ text: "alone", done: true });
     // The known tab was never sent this job (its warm-up job was taken off the list already).
     expect(known.received.filter((m) => m.type === "job.assign")).toHaveLength(0);
+  });
+
+  it("keeps a job queued behind the hedge tab while it races: its lease is renewed, no failure", async () => {
+    // In Sydney's region, whose fleet no other test here has timed (what a new tab is believed to
+    // be, and so whether a hedge is worth it, follows the tabs timed there: speed-tracker.ts).
+    const { known, fresh } = await knownAndNewTabs(tabs, "hedge-q", PROMPT.messages[0]!.content, {
+      loc: REGION_CENTRES.oc,
+      headers: FROM_SYDNEY,
+      protocol: QUEUE_SINCE_PROTOCOL, // the known tab may hold a job queued behind its hedge
+    });
+    const oneRes = chat("hedge-q", BUDGET, FROM_SYDNEY);
+    const first = await fresh.nextJob();
+    fresh.accept(first);
+    const race = await known.next("job.assign");
+    expect(race).toMatchObject({ job: { id: first.id }, attempt: 1 });
+    const hedge = race.job;
+    known.accept(hedge);
+    const twoRes = chat("hedge-q", { stream: true }, FROM_SYDNEY);
+    const two = await known.next("job.assign");
+    expect(two.queued).toBe(true);
+    // Its lease comes due now, while the known tab still races the job ahead as its hedge.
+    await inJobRegion(two.job.id, (p) => p.machine.onLeaseDue(two.job.id));
+    // The chosen tab answers first: the hedge is cancelled — the first cancel the known tab gets.
+    fresh.delta(first, 0, "chosen");
+    expect((await known.next("job.cancel")).jobId).toBe(first.id);
+    known.done(hedge, "abort");
+    known.serve(two.job, ["second"]);
+    expect(await streamText(await twoRes)).toEqual({ text: "second", done: true });
+    fresh.done(first, "stop");
+    expect(await streamText(await oneRes)).toEqual({ text: "chosen", done: true });
+    expect((await getJob(two.job.id)).attempts).toBe(1);
   });
 });

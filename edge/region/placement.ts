@@ -215,9 +215,11 @@ export class Placement {
     const row = this.d.jobs.get(jobId);
     const tab = row?.node_id ? this.d.tabs.get(row.node_id) : undefined;
     if (!tab || tab.queuedJobId !== jobId || !tab.jobId) return false;
-    // A job ahead that was moved or cancelled is stopping: the queued one should be starting.
+    // A job ahead that was moved or cancelled is stopping: the queued one should be starting. A
+    // tab still racing the job ahead as its hedge (hedging.ts) runs it, though it is bound elsewhere.
     const ahead = this.d.jobs.get(tab.jobId);
-    if (ahead?.node_id !== tab.tabId || TERMINAL_STATES.has(ahead.state)) return false;
+    const runs = ahead?.node_id === tab.tabId || this.hedging.isHedge(tab, tab.jobId);
+    if (!ahead || !runs || TERMINAL_STATES.has(ahead.state)) return false;
     await this.d.leases.arm(jobId, this.queuedLeaseMs(tab, Date.now()));
     return true;
   }

@@ -3,6 +3,7 @@ import { DEFAULT_MODELS } from "../../shared/models/catalog.js";
 import { REGION_CENTRES } from "../../shared/geo/regions.js";
 import { TabMatcher, seedSpeeds } from "./tab-matcher.js";
 import { tabRecord } from "../../test/workerd/tab-record.js";
+import { chat, inJobRegion, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
 
 /**
  * Speed lies (docs/trust.md): what the coordinator observes replaces what a tab claims, while it
@@ -73,4 +74,36 @@ describe("observed speed replaces a claimed one", () => {
     expect(m.decodeSpeed("a_anonymous")).toBe(m.decodeSpeed("a_never_seen"));
     expect(m.decodeSpeed("a_anonymous")).toBeGreaterThan(100 * m.decodeSpeed("k_signed"));
   });
+});
+
+describe("a tab's claimed prefill time", () => {
+  const tabs = useTabs();
+  const prompt = "word ".repeat(80);
+
+  /** One job on its own tab whose first token comes a second after its accept; returns the tab's learned prefill speed. */
+  async function timedWithClaim(model: string, prefillMs: number): Promise<number | null> {
+    const t = await tabs.tab([model]);
+    const res = chat(model, { messages: [{ role: "user", content: prompt }], stream: true });
+    const job = await t.nextJob();
+    t.accept(job);
+    await new Promise((r) => setTimeout(r, 1000)); // the prefill, as the region sees it
+    t.delta(job, 0, "answer");
+    t.send({
+      type: "job.done",
+      jobId: job.id,
+      finishReason: "stop",
+      usage: { prompt_tokens: 100, completion_tokens: 1, total_tokens: 101 },
+      prefillMs,
+    });
+    expect((await streamText(await res)).done).toBe(true);
+    return inJobRegion(job.id, (p) => p.matcher.observedPrefillSpeed(t.nodeId));
+  }
+
+  it("is held to what the region measured from its accept to its first token", async () => {
+    const honest = await timedWithClaim("sc-prefill-honest", 1000);
+    // A near-zero claim would put the whole second on the network, and the tab's prefill at ×20.
+    const liar = await timedWithClaim("sc-prefill-liar", 1);
+    expect(honest).not.toBeNull();
+    expect(liar!).toBeLessThan(1.5 * honest!);
+  }, 10_000);
 });

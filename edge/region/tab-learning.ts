@@ -13,6 +13,9 @@ import type { TabTrust } from "./tab-trust.js";
  * tab claims about itself is taken as a measurement.
  */
 export class TabLearning {
+  /** When each running job was accepted, and by which tab (the Region's clock), until learned. */
+  private readonly accepts = new Map<string, { tabId: string; at: number }>();
+
   constructor(
     private readonly jobs: JobStore,
     private readonly trust: TabTrust,
@@ -26,6 +29,7 @@ export class TabLearning {
   noteRtt(tab: TabRecord): void {
     const row = tab.jobId ? this.jobs.get(tab.jobId) : undefined;
     if (!row?.dispatched_at || this.waited(tab, row.id, row.dispatched_at)) return;
+    this.accepts.set(row.id, { tabId: tab.tabId, at: Date.now() });
     const sample = Date.now() - row.dispatched_at;
     tab.rttMs = tab.rttMs === null ? sample : tab.rttMs * 0.7 + sample * 0.3;
   }
@@ -38,6 +42,10 @@ export class TabLearning {
     reportedPrefillMs?: number,
   ): void {
     const row = this.jobs.get(jobId);
+    const accept = this.accepts.get(jobId);
+    this.accepts.delete(jobId);
+    // A hedge that won never had its accept taken: no bound from below for it.
+    const acceptedAt = accept?.tabId === tab.tabId ? accept.at : undefined;
     if (!row?.dispatched_at || !row.first_token_at) return;
     // A job that waited behind another started when the tab finished that one, which the region
     // knows only to half a round trip: its time to first token is not a measurement.
@@ -53,9 +61,17 @@ export class TabLearning {
       timedAt: "tab",
       promptTokens: usage.prompt_tokens,
       ttftMs,
-      // The tab's own prefill time is a claim: never more than the region measured in all.
+      // The tab's own prefill time is a claim, held to what the region measured: never more than
+      // the whole time to first token, nor less than from its accept to its first token (the tab
+      // times its prefill from just after it sends the accept; less would make it look faster).
       ...(reportedPrefillMs !== undefined
-        ? { prefillMs: Math.min(reportedPrefillMs, ttftMs) }
+        ? {
+            prefillMs: prefillWithin(
+              reportedPrefillMs,
+              ttftMs,
+              row.first_token_at - (acceptedAt ?? row.first_token_at),
+            ),
+          }
         : {}),
       completionTokens: usage.completion_tokens,
       decodeMs: Date.now() - row.first_token_at,
@@ -107,6 +123,15 @@ export class TabLearning {
 
   /** A job ended: settle what its key set aside for a paid place in the queue. */
   settled(jobId: string): void {
+    this.accepts.delete(jobId);
     this.credits?.settled(this.jobs.get(jobId));
   }
+}
+
+/**
+ * A tab's claimed prefill time within what the region measured: at most the whole time to first
+ * token, at least the time from its accept reaching the region to its first token (0 when unknown).
+ */
+export function prefillWithin(claimedMs: number, ttftMs: number, acceptToFirstMs: number): number {
+  return Math.min(Math.max(claimedMs, acceptToFirstMs), ttftMs);
 }

@@ -61,9 +61,17 @@ export async function knownAndNewTabs(
   tabs: ReturnType<typeof useTabs>,
   model: string,
   prompt: string,
-  opts: { loc?: { lat: number; lon: number }; headers?: Record<string, string> } = {},
+  opts: {
+    loc?: { lat: number; lon: number };
+    headers?: Record<string, string>;
+    /** The protocol both tabs speak (e.g. 5, so a job may be queued behind the known one). */
+    protocol?: number;
+  } = {},
 ): Promise<{ known: ScriptedTab; fresh: ScriptedTab }> {
-  const where = opts.loc ? { loc: opts.loc } : {};
+  const where = {
+    ...(opts.loc ? { loc: opts.loc } : {}),
+    ...(opts.protocol !== undefined ? { protocol: opts.protocol } : {}),
+  };
   const known = await tabs.tab([model], where);
   const warm = post("/completions", { model, prompt }, opts.headers);
   const job = await known.nextJob();
