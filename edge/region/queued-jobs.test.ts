@@ -1,7 +1,7 @@
 import { SELF, evictDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
-import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import { ScriptedTab, newKeyPair } from "../../test/workerd/scripted-tab.js";
 import {
   appEnv,
   chat,
@@ -10,7 +10,7 @@ import {
   streamText,
   useTabs,
 } from "../../test/workerd/tab-helpers.js";
-import { shardOfJobId, shardStub } from "./region-stub.js";
+import { regionStub, shardOfJobId, shardStub } from "./region-stub.js";
 
 /**
  * Jobs queued behind a busy tab (protocol 5): the coordinator may hand a busy tab one job to
@@ -112,6 +112,46 @@ describe("a job queued behind a busy tab", () => {
     expect(served.get(one.job.id)).toBe("first ");
     expect(await streamText(await twoRes)).toEqual({ text: "second", done: true });
     expect(await streamText(await one.res)).toEqual({ text: "first rest", done: true });
+  });
+
+  it("moves to another tab when its tab is quarantined, as the running job does", async () => {
+    const t = await ScriptedTab.connect(
+      ["q-quar"],
+      await newKeyPair(),
+      undefined,
+      QUEUE_SINCE_PROTOCOL,
+    );
+    tabs.list.push(t);
+    const one = await busyWith(t, "q-quar");
+    const twoRes = chat("q-quar", { stream: true });
+    const queued = (await t.next("job.assign")).job;
+    const rescuer = await tabs.tab(["q-quar"]);
+    await regionStub(appEnv, "wnam").quarantine(t.nodeId, "operator: serving a renamed model");
+    await expect
+      .poll(() => t.received.filter((m) => m.type === "job.cancel").map((m) => m.jobId))
+      .toContain(one.job.id);
+    // As a tab does when its running job is cancelled, it starts the queued one: none of it may
+    // reach the client, and the rescuer serves both jobs, one after the other.
+    t.accept(queued);
+    t.delta(queued, 0, "from a quarantined tab");
+    t.send({
+      type: "job.done",
+      jobId: queued.id,
+      finishReason: "stop",
+      usage: { prompt_tokens: 1, completion_tokens: 4, total_tokens: 5 },
+    });
+    const served = new Map<string, string>();
+    for (let i = 0; i < 2; i++) {
+      const a = await rescuer.next("job.assign");
+      const text = a.job.id === queued.id ? "second" : "rest";
+      served.set(a.job.id, a.continueFrom ?? "");
+      rescuer.serve(a.job, [text]);
+    }
+    expect(served.get(queued.id)).toBe("");
+    expect(await streamText(await twoRes)).toEqual({ text: "second", done: true });
+    expect(await streamText(await one.res)).toEqual({ text: "first rest", done: true });
+    const cancelled = t.received.filter((m) => m.type === "job.cancel").map((m) => m.jobId);
+    expect(cancelled.sort()).toEqual([one.job.id, queued.id].sort());
   });
 
   it("moves to another tab when the job ahead ends and the tab never starts it", async () => {
