@@ -2,9 +2,9 @@ import { SELF } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
-import type { CreditBalance } from "../../shared/protocol/node-messages.js";
 import type { NetworkView } from "../../shared/status/status-views.js";
 import {
+  balanceWhere,
   creditPost,
   keyAccount,
   linkBody,
@@ -22,17 +22,6 @@ const tabs = useTabs();
 /** Munich: its nearest Region object is weur (the tests' default one is wnam). */
 const MUNICH = { lat: 48.14, lon: 11.58 };
 const FROM_MUNICH = { "x-tabgrid-location": `${MUNICH.lat},${MUNICH.lon}` };
-
-/** The next `credit.balance` the tab receives that satisfies `pred` (earlier ones are skipped). */
-async function balanceWhere(
-  tab: ScriptedTab,
-  pred: (b: CreditBalance) => boolean,
-): Promise<CreditBalance> {
-  for (;;) {
-    const b = await tab.next("credit.balance");
-    if (pred(b)) return b;
-  }
-}
 
 /** Serve one client request on `tab` with `tokens` completion tokens ("abcdef…" text). */
 async function serveOne(

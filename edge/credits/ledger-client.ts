@@ -15,6 +15,11 @@ export function ledgerPort(env: AppEnv): LedgerPort {
     earn: (e) => ledgerStub(env).earn(e),
     balance: (identity, publicId) => ledgerStub(env).balance(identity, publicId),
     quarantine: (identity, publicId) => ledgerStub(env).quarantine(identity, publicId),
-    settle: (requestId, charge) => ledgerStub(env).settle(requestId, charge),
+    settle: (holdId, keyId, charge) => ledgerStub(env).settle(holdId, keyId, charge),
   };
+}
+
+/** The API key id of a job's owner (`key:<id>`), whose linked credit the ledger holds; else null. */
+export function ownerKeyId(owner: string | null | undefined): string | null {
+  return owner?.startsWith("key:") ? owner.slice("key:".length) : null;
 }

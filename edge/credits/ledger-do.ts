@@ -24,6 +24,10 @@ export const LEDGER_MIGRATIONS: readonly Migration[] = [
   // Credit a key set aside for a request that took a paid place in a queue, until it settles.
   `CREATE TABLE IF NOT EXISTS holds (
     request_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, amount REAL NOT NULL, created_at INTEGER NOT NULL)`,
+  // Holds were keyed by the client's x-request-id, which the client chooses (and may repeat, or
+  // share between the n choices of one request); now by an id the Worker mints per job
+  // (queue-place.ts). A row of the old kind is never settled by that id and goes at HOLD_TTL_MS.
+  `ALTER TABLE holds RENAME COLUMN request_id TO hold_id`,
 ];
 
 /** What a signed statement did: taken, older than the last one taken, or no such account. */
@@ -177,43 +181,47 @@ export class LedgerDurableObject extends DurableObject<AppEnv> {
   }
 
   /**
-   * Set `amount` aside for a request about to wait in a queue with a paid place. Refused (false)
-   * when the key cannot cover it; then the request waits in the base tier's place.
+   * Set `amount` aside for a request about to wait in a queue with a paid place, under `holdId`
+   * (minted by the Worker for this one job: queue-place.ts). True only when this call wrote the
+   * hold: refused (false) when the key cannot cover it or the id already holds something; then
+   * the request waits in the base tier's place.
    */
-  async hold(requestId: string, keyId: string, amount: number): Promise<boolean> {
+  async hold(holdId: string, keyId: string, amount: number): Promise<boolean> {
     await this.ready();
     const now = Date.now();
     if (!(amount > 0)) return false;
     if (this.keyView(keyId, now).available < amount) return false;
-    this.sql.exec(
-      `INSERT OR IGNORE INTO holds (request_id, key_id, amount, created_at) VALUES (?, ?, ?, ?)`,
-      requestId,
-      keyId,
-      amount,
-      now,
+    return (
+      this.sql.exec(
+        `INSERT OR IGNORE INTO holds (hold_id, key_id, amount, created_at) VALUES (?, ?, ?, ?)`,
+        holdId,
+        keyId,
+        amount,
+        now,
+      ).rowsWritten > 0
     );
-    return true;
   }
 
   /**
-   * The request held for ended: charge `charge` (at most what was held) to the key's linked
-   * identities — the largest balance first — and release the rest. Idempotent (the hold goes).
+   * The job held for ended: charge `charge` (at most what was held) to the key's linked
+   * identities — the largest balance first — and release the rest. Only the key that made the
+   * hold settles it (a hold id and another key find nothing). Idempotent (the hold goes).
    * Returns what was charged.
    */
-  async settle(requestId: string, charge: number): Promise<number> {
+  async settle(holdId: string, keyId: string, charge: number): Promise<number> {
     await this.ready();
     const hold = this.sql
-      .exec<{ key_id: string; amount: number }>(
-        `SELECT key_id, amount FROM holds WHERE request_id = ?`,
-        requestId,
+      .exec<{ amount: number }>(
+        `DELETE FROM holds WHERE hold_id = ? AND key_id = ? RETURNING amount`,
+        holdId,
+        keyId,
       )
       .toArray()[0];
     if (!hold) return 0;
-    this.sql.exec(`DELETE FROM holds WHERE request_id = ?`, requestId);
     let left = Math.min(Math.max(0, charge), hold.amount);
     const charged = left;
     const now = Date.now();
-    for (const row of this.linked(hold.key_id)) {
+    for (const row of this.linked(keyId)) {
       if (left <= 0) break;
       const take = Math.min(left, Math.max(0, row.earned - row.spent));
       if (take <= 0) continue;

@@ -3,7 +3,7 @@ import type { AppEnv } from "../env.js";
 import { log } from "../http/log.js";
 import type { OpenJobResult } from "../region/job-events.js";
 import type { JobRequest } from "../region/job-request.js";
-import { ledgerStub } from "./ledger-client.js";
+import { ledgerStub, ownerKeyId } from "./ledger-client.js";
 import { holdFor, queueClassOf } from "./tiers.js";
 
 /**
@@ -13,14 +13,20 @@ import { holdFor, queueClassOf } from "./tiers.js";
  * the Region settles the hold when the job ends (region-credits.ts). Otherwise — no tier, no key,
  * too little credit, or the ledger unreachable — it waits in the place it already has (the base
  * tier). Only the queue path calls this, so a request that finds an idle tab costs no ledger call.
+ *
+ * The hold is keyed by an id minted here for this one job (`holdId`, kept in the job's row), never
+ * by the client's x-request-id: a client chooses that id, may send it on several requests, and
+ * all n choices of a request share it, so a hold keyed by it was taken once for several paid
+ * places and could be settled (for nothing) by another request reusing it.
  */
 export async function paidPlace(env: AppEnv, request: JobRequest): Promise<JobRequest> {
-  if (!request.tier || !request.owner?.startsWith("key:")) return request;
-  const keyId = request.owner.slice("key:".length);
+  const keyId = ownerKeyId(request.owner);
+  if (!request.tier || keyId === null) return request;
   const amount = holdFor(readConfig(env).credits, request.tier, request.match.maxTokens);
+  const holdId = `hold_${crypto.randomUUID()}`;
   try {
-    const held = await ledgerStub(env).hold(request.requestId, keyId, amount);
-    return held ? { ...request, priority: queueClassOf(request.tier) } : request;
+    const held = await ledgerStub(env).hold(holdId, keyId, amount);
+    return held ? { ...request, priority: queueClassOf(request.tier), holdId } : request;
   } catch (err) {
     log("warn", "credit ledger: hold failed; the request waits in the base tier", {
       requestId: request.requestId,
@@ -40,10 +46,12 @@ export async function queueWithCredit<T extends { opened: OpenJobResult }>(
   open: (asked: JobRequest) => Promise<T>,
 ): Promise<T> {
   const asked = await paidPlace(env, request);
-  if (asked === request) return open(request);
+  const { holdId } = asked;
+  const keyId = ownerKeyId(asked.owner);
+  if (holdId === undefined || keyId === null) return open(request);
   const release = () =>
     ledgerStub(env)
-      .settle(request.requestId, 0)
+      .settle(holdId, keyId, 0)
       .catch((err: unknown) =>
         log("warn", "credit ledger: release failed", {
           requestId: request.requestId,

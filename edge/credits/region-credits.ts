@@ -5,6 +5,7 @@ import { BALANCE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import type { JobRow, MatchFacts } from "../region/job-store.js";
 import { publicNodeId } from "../region/public-id.js";
 import type { TabRecord } from "../region/tab-registry.js";
+import { ownerKeyId } from "./ledger-client.js";
 import type { AccountView, Earning } from "./ledger-types.js";
 import { priceOfClass } from "./tiers.js";
 
@@ -13,7 +14,7 @@ export interface LedgerPort {
   earn(e: Earning): Promise<AccountView>;
   balance(identity: string, publicId?: string): Promise<AccountView>;
   quarantine(identity: string, publicId: string): Promise<void>;
-  settle(requestId: string, charge: number): Promise<number>;
+  settle(holdId: string, keyId: string, charge: number): Promise<number>;
 }
 
 /**
@@ -82,16 +83,17 @@ export class RegionCredits {
   }
 
   /**
-   * A job reached its end: if it waited with a paid place (its priority class has a price),
-   * charge the key for the completion tokens delivered (nothing unless it finished) and release
-   * the rest of what was set aside.
+   * A job reached its end: if it waited with a paid place (the Worker set credit aside for it:
+   * `hold_id`), charge its key the completion tokens delivered at its class's price (nothing
+   * unless it finished) and release the rest of what was set aside. The hold is the job's own, and
+   * the ledger settles it only for the key that made it.
    */
   settled(row: JobRow | undefined): void {
-    if (!row) return;
+    const keyId = ownerKeyId(row?.owner);
+    if (!row?.hold_id || keyId === null) return;
     const price = priceOfClass(this.prices, row.priority);
-    if (price === 0) return;
     const tokens = row.state === "done" ? (row.completion_tokens ?? 0) : 0;
-    this.track(this.ledger.settle(row.request_id, tokens * price), "settle");
+    this.track(this.ledger.settle(row.hold_id, keyId, tokens * price), "settle");
   }
 
   /** Wait for the ledger calls started so far. */

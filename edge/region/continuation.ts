@@ -57,8 +57,8 @@ export function mayContinueElsewhere(row: JobRow, tried: readonly string[]): boo
  * path: the continuation's text comes back over the relay), the text so far to continue from, and
  * the origin's matching facts, owner and answer mode. The remote shard charges the text so far
  * against max_tokens exactly as an in-shard failover does (answer-budget.ts). The client pays
- * once, through the origin's job: a credit hold is keyed by the client's request id, so the
- * continuation's settle with the ledger (credits/region-credits.ts) finds none and charges nothing.
+ * once, through the origin's job: the continuation carries no `holdId`, so it settles nothing with
+ * the ledger (credits/region-credits.ts); it keeps the origin's queue class (priority).
  */
 export function continuationRequest(jobs: JobStore, row: JobRow): JobRequest {
   const { id, direct, ...job } = jobs.spec(row);

@@ -48,6 +48,8 @@ export interface JobRow extends Record<string, SqlStorageValue> {
   answer_cap_bytes: number;
   /** JSON JobReading (read token hash, answer mode); null on jobs written before. */
   reading: string | null;
+  /** The ledger hold its paid queue place set aside (credits/queue-place.ts); null: none. */
+  hold_id: string | null;
 }
 
 /** What the Worker knows about a request that matching needs (besides the model). */
@@ -73,6 +75,11 @@ export interface JobMeta {
   detachGraceMs: number;
   /** How the creator reads it back (job-reading.ts); absent for internal jobs (canaries). */
   reading?: JobReading;
+  /**
+   * The ledger hold of a paid queue place, minted by the Worker for this job alone
+   * (credits/queue-place.ts); the Region settles it when the job ends. Absent: nothing was held.
+   */
+  holdId?: string;
 }
 
 /** Notes kept in a job's `tried` beside tab ids (`rested`, `reportedInvalid`). */
@@ -212,8 +219,8 @@ export class JobStore {
     // at once (placement, assign) need no SELECT. A new job has no chunks: its text is jobs.text.
     const written = this.sql.exec<JobRow>(
       `INSERT INTO jobs (id, request_id, model, kind, state, created_at, updated_at, spec,
-         detach_grace_ms, owner, match, priority, answer_cap_bytes, reading)
-       VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+         detach_grace_ms, owner, match, priority, answer_cap_bytes, reading, hold_id)
+       VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
       spec.id,
       meta.requestId,
       spec.model,
@@ -227,6 +234,7 @@ export class JobStore {
       meta.priority,
       answerByteCap(spec.sampling.max_tokens),
       meta.reading ? JSON.stringify(meta.reading) : null,
+      meta.holdId ?? null,
     );
     const row = written.toArray()[0];
     if (row) this.keep(row);

@@ -146,6 +146,9 @@ export const REGION_MIGRATIONS: readonly Migration[] = [
   `ALTER TABLE canary_answers ADD COLUMN confirmed_with TEXT;
    UPDATE canary_answers SET confirmed = 0;
    DELETE FROM canary_answers WHERE substr(node_id, 1, 2) = 'a_'`,
+  // Credit: the ledger hold a paid queue place set aside, by the id the Worker minted for this
+  // job (credits/queue-place.ts); settled by it, never by the client's x-request-id.
+  `ALTER TABLE jobs ADD COLUMN hold_id TEXT`,
 ];
 
 /** Bring a Region database up to date (the same as `startUp(ctx, { migrations: REGION_MIGRATIONS })`). */

@@ -1,8 +1,13 @@
-import { SELF } from "cloudflare:test";
+import { runInDurableObject, SELF } from "cloudflare:test";
 import { hashKey, newApiKey } from "../../edge/auth/api-key.js";
 import { clientStub } from "../../edge/auth/authenticate.js";
+import type { RegionParts } from "../../edge/region/region-parts.js";
+import { regionStub } from "../../edge/region/region-stub.js";
 import { linkText, nameText } from "../../shared/credits/credit-proofs.js";
+import type { RegionHint } from "../../shared/geo/regions.js";
+import type { CreditBalance } from "../../shared/protocol/node-messages.js";
 import { SIGNATURE_ALGORITHM, toBase64url } from "../../shared/protocol/node-identity.js";
+import type { ScriptedTab } from "./scripted-tab.js";
 import { appEnv } from "./tab-helpers.js";
 
 /**
@@ -87,4 +92,26 @@ export async function keyAccount(key: string): Promise<KeyAccountBody> {
   });
   if (res.status !== 200) throw new Error(`GET /v1/credits/key: ${res.status}`);
   return (await res.json()) as KeyAccountBody;
+}
+
+/** The next `credit.balance` the tab receives that satisfies `pred` (earlier ones are skipped). */
+export async function balanceWhere(
+  tab: ScriptedTab,
+  pred: (b: CreditBalance) => boolean,
+): Promise<CreditBalance> {
+  for (;;) {
+    const b = await tab.next("credit.balance");
+    if (pred(b)) return b;
+  }
+}
+
+/**
+ * Wait for the ledger calls a Region object has started (credits, settlements): they run after
+ * the job's end and are never awaited by it (edge/credits/region-credits.ts).
+ */
+export async function ledgerCallsDone(region: RegionHint = "wnam"): Promise<void> {
+  await runInDurableObject(regionStub(appEnv, region), async (obj) => {
+    const { parts } = obj as unknown as { parts: RegionParts };
+    await parts.credits?.idle();
+  });
 }
