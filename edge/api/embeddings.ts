@@ -13,6 +13,7 @@ import {
 } from "../../shared/openai/embeddings.js";
 import { DEFAULT_RESUME_GRACE_MS } from "../../shared/openai/request-fields.js";
 import { decodeVector } from "../../shared/protocol/embedding-vectors.js";
+import { baseQueueClass } from "../credits/tiers.js";
 import type { AppContext, AppEnv } from "../env.js";
 import { ApiError, apiErrorFromJob } from "../http/api-error.js";
 import { parseJsonBody } from "../http/json-body.js";
@@ -51,7 +52,7 @@ export function embeddingRoutes() {
       requestId,
       owner: caller.owner,
       detachGraceMs: DEFAULT_RESUME_GRACE_MS,
-      priority: caller.tier === "key" ? 0 : 1,
+      priority: baseQueueClass(caller),
       match: {
         clientLocation: loc,
         promptTokens: Math.ceil(chars / 4),

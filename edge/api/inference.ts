@@ -23,8 +23,7 @@ import type { JobRequest } from "../region/job-request.js";
 import { jobStream } from "../region-client/job-stream.js";
 import { openJob, type Opened } from "../region-client/open-job.js";
 import { readConfig } from "../config.js";
-import { requestedTier, TIER_HEADER, type Tier } from "../credits/tiers.js";
-import { QueueClass } from "../../shared/scheduling/wait-queue.js";
+import { baseQueueClass, requestedTier, TIER_HEADER, type Tier } from "../credits/tiers.js";
 
 interface RequestOptions {
   /** Answers asked for (`n`): one job each. */
@@ -149,7 +148,7 @@ async function runJob(
     owner: caller.owner,
     reading: { tokenHash: readToken.hash, mode, streamed: opts.stream },
     detachGraceMs: opts.resumeGraceMs,
-    priority: caller.tier === "key" ? QueueClass.key : QueueClass.anonymous,
+    priority: baseQueueClass(caller),
     ...(opts.tier ? { tier: opts.tier } : {}),
     match: {
       clientLocation: loc,

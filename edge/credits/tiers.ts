@@ -1,3 +1,4 @@
+import type { Caller } from "../auth/authenticate.js";
 import type { Config } from "../config.js";
 import { ApiError } from "../http/api-error.js";
 import { QueueClass } from "../../shared/scheduling/wait-queue.js";
@@ -39,6 +40,15 @@ export function requestedTier(header: string | undefined, keyed: boolean): Tier 
     );
   }
   return tier as Tier;
+}
+
+/**
+ * The queue class of every request before it buys a place (queue-place.ts): a key's base tier, or
+ * the keyless tier after it. Chat, completions and embeddings all start here; only a hold moves a
+ * job into a paid class.
+ */
+export function baseQueueClass(caller: Pick<Caller, "tier">): QueueClass {
+  return caller.tier === "key" ? QueueClass.key : QueueClass.anonymous;
 }
 
 /** The queue class a tier's paid place is. */
