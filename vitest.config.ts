@@ -53,6 +53,9 @@ export default defineConfig({
                 REGION_STORAGE_BYTES: "3000000",
                 // Verification off: scripted tabs here answer no audits (verification.test.ts turns it on).
                 TRUST: "off",
+                // Credit for any model: scripted tabs here serve made-up names (production credits
+                // catalog models only; edge/credits/credited-models.test.ts turns that on).
+                CREDIT_MODELS: "any",
                 EXTRA_MODELS: JSON.stringify([
                   {
                     model: "https://models.example.org/Operator-Test-Model-q4f32_1-MLC",

@@ -76,8 +76,17 @@ export interface Config {
     interactiveBudgetMs: number;
     /** Credits per completion token a key pays for a request that used the tier's place. */
     price: { interactive: number; batch: number };
-    /** Credits per completion token a tab earns: interactive = a latency budget it met. */
+    /**
+     * Credits per completion token a tab earns: interactive = a job that paid for the interactive
+     * tier's place and whose latency budget the tab met; batch = any other.
+     */
     weight: { interactive: number; batch: number };
+    /**
+     * Which models earn credit (CREDIT_MODELS): "catalog", only the models of the catalog this
+     * coordinator serves (credits/credited-models.ts); "any", every model a tab announces — for
+     * the workerd tests, whose scripted tabs serve made-up names. Never "any" in production.
+     */
+    models: "catalog" | "any";
   };
   allowLocationHeader: boolean;
   streamIdleMs: number;
@@ -150,6 +159,7 @@ const VARS = {
   CREDIT_PRICE_BATCH: z.coerce.number().finite().nonnegative(),
   CREDIT_WEIGHT_INTERACTIVE: z.coerce.number().finite().nonnegative(),
   CREDIT_WEIGHT_BATCH: z.coerce.number().finite().nonnegative(),
+  CREDIT_MODELS: z.enum(["catalog", "any"]),
   ANONYMOUS_RPM: positiveInt,
   ANONYMOUS_CONCURRENT: positiveInt,
   ALLOW_LOCATION_HEADER: z.enum(["true", "false"]),
@@ -239,6 +249,7 @@ function build(v: Vars): Config {
         interactive: v.CREDIT_WEIGHT_INTERACTIVE ?? 2,
         batch: v.CREDIT_WEIGHT_BATCH ?? 1,
       },
+      models: v.CREDIT_MODELS ?? "catalog",
     },
     allowLocationHeader: v.ALLOW_LOCATION_HEADER === "true",
     streamIdleMs: v.STREAM_IDLE_MS ?? 5_000,

@@ -50,6 +50,8 @@ export interface AppEnv extends AlertEnv, ShardEnv {
   CREDIT_PRICE_BATCH?: string;
   CREDIT_WEIGHT_INTERACTIVE?: string;
   CREDIT_WEIGHT_BATCH?: string;
+  /** "catalog" (default): only catalog models earn credit; "any": every model (tests only). */
+  CREDIT_MODELS?: string;
   /** "true" lets the x-tabgrid-location header / ?loc= query set locations (dev and tests only). */
   ALLOW_LOCATION_HEADER?: string;
   /** JSON array of extra WebLLM ModelRecords merged over the default catalog. */

@@ -1,10 +1,4 @@
 import { Hono } from "hono";
-import {
-  buildCatalog,
-  DEFAULT_MODELS,
-  parseExtraModels,
-  type ModelRecord,
-} from "../../shared/models/catalog.js";
 import { embeddingDimensions, isEmbeddingModel } from "../../shared/models/embedding-models.js";
 import {
   EmbeddingRequestSchema,
@@ -20,6 +14,7 @@ import { parseJsonBody } from "../http/json-body.js";
 import { requestLocation, requestPlace } from "../http/location.js";
 import { log } from "../http/log.js";
 import type { JobRequest } from "../region/job-request.js";
+import { catalogRecord } from "../model-catalog.js";
 import { jobStream } from "../region-client/job-stream.js";
 import { openJob } from "../region-client/open-job.js";
 
@@ -103,23 +98,6 @@ export function embeddingRoutes() {
   });
 
   return app;
-}
-
-/**
- * The catalog by model id, built once per EXTRA_MODELS value: every chat and completions request
- * asks it, and building it (the defaults are WebLLM's whole prebuilt list, the extras a zod parse)
- * showed in the per-request CPU profile (docs/performance.md).
- */
-let catalogById: { raw: string | undefined; byId: Map<string, ModelRecord> } | null = null;
-
-/** The catalog's record of `model` (defaults plus the operator's EXTRA_MODELS), if any. */
-function catalogRecord(env: AppEnv, model: string): ModelRecord | undefined {
-  if (!catalogById || catalogById.raw !== env.EXTRA_MODELS) {
-    const extra = parseExtraModels(env.EXTRA_MODELS);
-    const records = buildCatalog(DEFAULT_MODELS, extra.ok ? extra.records : []);
-    catalogById = { raw: env.EXTRA_MODELS, byId: new Map(records.map((r) => [r.model_id, r])) };
-  }
-  return catalogById.byId.get(model);
 }
 
 /**

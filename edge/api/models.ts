@@ -11,6 +11,7 @@ import { EMBEDDING_MODEL_CAPABILITIES } from "../../shared/openai/embeddings.js"
 import type { AppContext } from "../env.js";
 import { ApiError } from "../http/api-error.js";
 import { directorySnapshot } from "../directory/directory-client.js";
+import { catalogRecord } from "../model-catalog.js";
 import { hostedRecords } from "./weights.js";
 
 const embeds = (r: ModelRecord | undefined) => r !== undefined && isEmbeddingModel(r);
@@ -31,25 +32,22 @@ export function modelRoutes() {
       }
     }
     const created = Math.floor(Date.now() / 1000);
-    const extra = parseExtraModels(c.env.EXTRA_MODELS);
-    const catalog = new Map(
-      buildCatalog(DEFAULT_MODELS, extra.ok ? extra.records : []).map((r) => [r.model_id, r]),
-    );
     const body: ModelList = {
       object: "list",
       data: [...totals.entries()]
         .sort(([a], [b]) => a.localeCompare(b))
-        .map(([id, t]) => ({
-          id,
-          object: "model",
-          created,
-          owned_by: "tabgrid",
-          capabilities: embeds(catalog.get(id))
-            ? EMBEDDING_MODEL_CAPABILITIES
-            : CHAT_MODEL_CAPABILITIES,
-          context_window: catalog.get(id)?.overrides?.context_window_size ?? null,
-          tabgrid: t,
-        })),
+        .map(([id, t]) => {
+          const record = catalogRecord(c.env, id);
+          return {
+            id,
+            object: "model",
+            created,
+            owned_by: "tabgrid",
+            capabilities: embeds(record) ? EMBEDDING_MODEL_CAPABILITIES : CHAT_MODEL_CAPABILITIES,
+            context_window: record?.overrides?.context_window_size ?? null,
+            tabgrid: t,
+          };
+        }),
     };
     return c.json(body);
   });

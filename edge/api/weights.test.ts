@@ -1,7 +1,7 @@
 import { SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { appEnv } from "../../test/workerd/tab-helpers.js";
-import { forgetHostedCatalog } from "./weights.js";
+import { forgetHostedCatalog } from "../model-catalog.js";
 
 /**
  * /v1/weights in workerd with its R2 binding (test/integration/hosted-weights.test.ts runs the

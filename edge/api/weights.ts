@@ -1,9 +1,8 @@
 import { Hono, type Context } from "hono";
-import { z } from "zod";
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import type { AppContext, AppEnv } from "../env.js";
 import { ApiError } from "../http/api-error.js";
-import { log } from "../http/log.js";
+import { hostedModels } from "../model-catalog.js";
 
 /**
  * Model files served from the operator's own origin (docs/deploy.md: Self-hosted models), so that
@@ -21,18 +20,6 @@ import { log } from "../http/log.js";
  * whole or by one byte range, streamed from R2 (never buffered), with CORS for tabs embedded on
  * other sites.
  */
-
-/** A hosted model as `catalog.json` lists it: URLs are made from the request's origin. */
-export const HostedModelSchema = z.object({
-  model_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/),
-  library: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}\.wasm$/),
-  vram_required_MB: z.number().positive().optional(),
-  low_resource_required: z.boolean().optional(),
-  required_features: z.array(z.string().max(50)).max(10).optional(),
-  overrides: z.object({ context_window_size: z.number().int().positive().optional() }).optional(),
-});
-export type HostedModel = z.infer<typeof HostedModelSchema>;
-const HostedCatalogSchema = z.array(HostedModelSchema).max(200);
 
 /** One path segment: no slashes, no dot-dot, a bounded length. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
@@ -55,34 +42,13 @@ const CORS = {
   "access-control-expose-headers": "content-length, content-range, etag, accept-ranges",
 };
 
-/** How long a hosted catalog read from R2 is reused by an isolate. */
-const CATALOG_CACHE_MS = 30_000;
-let cached: { at: number; models: HostedModel[] } | null = null;
-
 /** The hosted models, as catalog records on `origin` (empty without the bucket or catalog). */
 export async function hostedRecords(env: AppEnv, origin: string): Promise<ModelRecord[]> {
-  if (!env.WEIGHTS) return [];
-  const now = Date.now();
-  if (!cached || now - cached.at > CATALOG_CACHE_MS) {
-    let models: HostedModel[] = [];
-    const obj = await env.WEIGHTS.get("catalog.json");
-    if (obj) {
-      const parsed = HostedCatalogSchema.safeParse(await obj.json().catch(() => null));
-      if (parsed.success) models = parsed.data;
-      else log("error", "catalog.json in the WEIGHTS bucket is invalid; no hosted models listed");
-    }
-    cached = { at: now, models };
-  }
-  return cached.models.map(({ library, ...m }) => ({
+  return (await hostedModels(env)).map(({ library, ...m }) => ({
     ...m,
     model: `${origin}/v1/weights/${m.model_id}`,
     model_lib: `${origin}/v1/weights/${m.model_id}/lib/${library}`,
   }));
-}
-
-/** Forget the cached catalog (tests that register a model). */
-export function forgetHostedCatalog(): void {
-  cached = null;
 }
 
 /**

@@ -262,18 +262,34 @@ describe("latency tiers", () => {
     );
   });
 
-  it("a tab earns the interactive weight for a latency budget it met, the batch weight otherwise", async () => {
-    const tab = await tabs.tab(["cr-weight"], { keys: await newKeyPair() });
+  it("a tab earns the interactive weight only for a paid interactive place it served in budget", async () => {
+    const keys = await newKeyPair();
+    const tab = await tabs.tab(["cr-weight"], { keys });
     const key = await testKey();
-    // A key without credit gets the base tier's place, but the tab delivered interactive latency.
-    await serveOne(tab, "cr-weight", 3, {
-      authorization: `Bearer ${key.key}`,
-      "x-tabgrid-tier": "interactive",
-    });
-    expect((await tab.next("job.credit")).credit).toBe(6);
-    await serveOne(tab, "cr-weight", 3, { authorization: `Bearer ${key.key}` });
+    const interactive = { authorization: `Bearer ${key.key}`, "x-tabgrid-tier": "interactive" };
+    // A key without credit asking for the tier: the base place and a budget, which cost nothing.
+    await serveOne(tab, "cr-weight", 3, interactive);
     expect((await tab.next("job.credit")).credit).toBe(3);
-    expect(await balanceWhere(tab, (b) => b.earned === 9)).toMatchObject({ balance: 9 });
+    // A keyless budget of ten minutes, met: the batch weight too.
+    const res = chat("cr-weight", { max_tokens: 5, tabgrid: { latency_budget_ms: 600_000 } });
+    tab.serve(await tab.nextJob(), ["abcd"], { completion_tokens: 4 });
+    expect((await res).status).toBe(200);
+    expect((await tab.next("job.credit")).credit).toBe(4);
+    await balanceWhere(tab, (b) => b.earned === 7);
+
+    // The key, now linked, pays for the interactive place: 2 tokens × 2, earned as 2 × 2.
+    expect((await creditPost("link", await linkBody(keys, key.id), key.key)).status).toBe(200);
+    const busy = chat("cr-weight");
+    const first = await tab.nextJob();
+    tab.accept(first);
+    const paid = chat("cr-weight", { max_tokens: 2 }, interactive);
+    await vi.waitFor(async () => expect(await keyAccount(key.key)).toMatchObject({ held: 4 }));
+    tab.delta(first, 0, "busy");
+    tab.done(first, "stop");
+    await tab.next("job.credit"); // the busy job's (a free one)
+    tab.serve(await tab.nextJob(), ["ok"], { completion_tokens: 2 });
+    for (const r of [busy, paid]) expect((await r).status).toBe(200);
+    expect((await tab.next("job.credit")).credit).toBe(4);
   });
 
   it("a batch request that waited pays the batch price per token delivered", async () => {

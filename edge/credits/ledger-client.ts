@@ -1,16 +1,24 @@
+import { readConfig } from "../config.js";
 import type { AppEnv } from "../env.js";
-import type { LedgerPort } from "./region-credits.js";
+import { CreditedModels } from "./credited-models.js";
+import type { LedgerPort, RegionLedger } from "./region-credits.js";
 
 /** The one credit ledger object (ledger-do.ts). */
 export function ledgerStub(env: AppEnv) {
   return env.LEDGER.get(env.LEDGER.idFromName("global"));
 }
 
+/** What a Region object needs of the ledger (region-credits.ts), from its env. */
+export function regionLedger(env: AppEnv): RegionLedger {
+  const prices = readConfig(env).credits;
+  return { port: ledgerPort(env), prices, models: new CreditedModels(env, prices.models) };
+}
+
 /**
  * The ledger as a long-lived Region object uses it: a fresh stub per call, since a stub whose call
  * failed (the ledger object reset, a deploy) may stay broken.
  */
-export function ledgerPort(env: AppEnv): LedgerPort {
+function ledgerPort(env: AppEnv): LedgerPort {
   return {
     earn: (e) => ledgerStub(env).earn(e),
     balance: (identity, publicId) => ledgerStub(env).balance(identity, publicId),

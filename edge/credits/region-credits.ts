@@ -5,6 +5,8 @@ import { BALANCE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import type { JobRow, MatchFacts } from "../region/job-store.js";
 import { publicNodeId } from "../region/public-id.js";
 import type { TabRecord } from "../region/tab-registry.js";
+import { QueueClass } from "../../shared/scheduling/wait-queue.js";
+import type { CreditedModels } from "./credited-models.js";
 import { ownerKeyId } from "./ledger-client.js";
 import type { AccountView, Earning } from "./ledger-types.js";
 import { priceOfClass } from "./tiers.js";
@@ -15,6 +17,13 @@ export interface LedgerPort {
   balance(identity: string, publicId?: string): Promise<AccountView>;
   quarantine(identity: string, publicId: string): Promise<void>;
   settle(holdId: string, keyId: string, charge: number): Promise<number>;
+}
+
+/** What a Region object needs of the ledger: its entry points, the price table, what earns. */
+export interface RegionLedger {
+  port: LedgerPort;
+  prices: Config["credits"];
+  models: CreditedModels;
 }
 
 /**
@@ -28,23 +37,36 @@ export class RegionCredits {
   /** Calls still running, so tests (and eviction) can wait for them. */
   private readonly pending = new Set<Promise<unknown>>();
 
+  private readonly ledger: LedgerPort;
+  private readonly prices: Config["credits"];
+  /** Which models earn; a test may replace it (the workerd tests run with CREDIT_MODELS=any). */
+  models: CreditedModels;
+
   constructor(
-    private readonly ledger: LedgerPort,
+    ledger: RegionLedger,
     private readonly send: (tab: TabRecord, msg: CoordinatorMessage) => boolean,
     /** The connected tab of an identity, if any. */
     private readonly tabOf: (identity: string) => TabRecord | undefined,
-    readonly prices: Config["credits"],
-  ) {}
+  ) {
+    this.ledger = ledger.port;
+    this.prices = ledger.prices;
+    this.models = ledger.models;
+  }
 
   /**
-   * Credits per completion token for this job: the interactive weight when the job asked for a
-   * latency budget and its first token was relayed within it (the Region's clock, from when it
-   * took the request, queue time included), else the batch weight.
+   * Credits per completion token for this job. 0 for a model outside the catalog
+   * (credited-models.ts). The interactive weight only when the job took the interactive tier's
+   * paid place — its key set credit aside for it (queue-place.ts), so the client pays the
+   * interactive price — and its first token was relayed within its latency budget (the Region's
+   * clock, from when it took the request, queue time included); else the batch weight. A budget
+   * alone is a field any client sets for free, the tab's own client included: it earns nothing.
    */
   weightOf(row: JobRow, facts: MatchFacts): number {
+    if (!this.models.has(row.model)) return 0;
     const budget = facts.latencyBudgetMs;
     const ttft = row.first_token_at === null ? null : row.first_token_at - row.created_at;
-    const interactive = budget !== undefined && ttft !== null && ttft <= budget;
+    const paid = row.priority === QueueClass.interactive;
+    const interactive = paid && budget !== undefined && ttft !== null && ttft <= budget;
     return interactive ? this.prices.weight.interactive : this.prices.weight.batch;
   }
 
@@ -59,8 +81,12 @@ export class RegionCredits {
     );
   }
 
-  /** A tab with an identity joined: open its account if new, and tell it its balance. */
+  /**
+   * A tab with an identity joined: open its account if new, and tell it its balance. The hosted
+   * models' ids are read again if stale, so they are in before the tab finishes a job.
+   */
   joined(tab: TabRecord): void {
+    void this.models.refresh();
     if (tab.tabId.startsWith("a_")) return;
     this.track(
       this.ledger.balance(tab.tabId, tab.publicId).then((account) => this.tell(tab, account)),

@@ -9,6 +9,7 @@ describe("the latency tiers' price table", () => {
       interactiveBudgetMs: 10_000,
       price: { interactive: 2, batch: 1 },
       weight: { interactive: 2, batch: 1 },
+      models: "catalog",
     });
     const spy = vi.spyOn(console, "warn").mockImplementation(() => {});
     const credits = readConfig({

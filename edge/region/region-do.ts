@@ -4,8 +4,7 @@ import { PING_FRAME, PONG_FRAME } from "../../shared/protocol/node-messages.js";
 import { CloseCode } from "../../shared/protocol/close-codes.js";
 import { closeSocket } from "../durable/socket.js";
 import { directoryStub } from "../directory/directory-client.js";
-import { readConfig } from "../config.js";
-import { ledgerPort } from "../credits/ledger-client.js";
+import { regionLedger } from "../credits/ledger-client.js";
 import type { OpenJobResult, SubscribeResult } from "./job-events.js";
 import type { JobRequest } from "./job-request.js";
 import { jobView, type JobView } from "./job-view.js";
@@ -71,7 +70,7 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
           shard.hint,
           (summary) => this.shard.report(summary),
           trustSettings(env as { TRUST?: string; TRUST_CONFIG?: string }),
-          { port: ledgerPort(env), prices: readConfig(env).credits },
+          regionLedger(env),
           shardIdToken(shard),
           continuationPort(env, shard),
         );

@@ -24,8 +24,7 @@ import { Canaries } from "./canaries.js";
 import { trustHealth } from "./trust-health.js";
 import { Reputation, trustSettings, type TrustSettings } from "./reputation.js";
 import { jobSeed } from "../../shared/trust/policy.js";
-import type { Config } from "../config.js";
-import { RegionCredits, type LedgerPort } from "../credits/region-credits.js";
+import { RegionCredits, type RegionLedger } from "../credits/region-credits.js";
 import { EmbeddingAnswers } from "./embedding-answers.js";
 import type { ContinuationPort } from "./continuation.js";
 import { RemoteAttempts } from "./remote-attempts.js";
@@ -86,8 +85,8 @@ export function regionParts(
   sendReport: (summary: RegionSummary) => Promise<void>,
   /** Verification settings (reputation.ts; `TRUST=off` turns it off). */
   verification: TrustSettings = trustSettings({}),
-  /** The credit ledger and the tiers' price table (edge/credits); without, credit stays local. */
-  ledger?: { port: LedgerPort; prices: Config["credits"] },
+  /** The credit ledger, the tiers' price table, the models that earn (edge/credits); without, credit stays local. */
+  ledger?: RegionLedger,
   /** How job ids name this object (`wnam`, or `wnam-3` for shard 3: region/shard-name.ts). */
   jobIdName: string = region,
   /** Other Region objects, to continue a job there when no tab here can (continuation.ts). */
@@ -120,10 +119,9 @@ export function regionParts(
   const leases = new JobLeases(timers, config);
   const credits = ledger
     ? new RegionCredits(
-        ledger.port,
+        ledger,
         (tab, msg) => channel.send(tab, msg),
         (identity) => tabs.get(identity),
-        ledger.prices,
       )
     : undefined;
   if (credits) trust.onQuarantine((identity) => credits.quarantined(identity));

@@ -1,0 +1,72 @@
+import { z } from "zod";
+import {
+  buildCatalog,
+  DEFAULT_MODELS,
+  parseExtraModels,
+  type ModelRecord,
+} from "../shared/models/catalog.js";
+import type { AppEnv } from "./env.js";
+import { log } from "./http/log.js";
+
+/**
+ * The model catalog this coordinator serves (GET /v1/catalog): WebLLM's prebuilt list, the
+ * operator's EXTRA_MODELS, and the models hosted in its own WEIGHTS bucket (api/weights.ts).
+ * Read by the API routes (embeddings.ts, models.ts) and by the Region's credit (what a tab may
+ * earn on: credits/credited-models.ts). Tabs may announce any model name; the catalog is what the
+ * coordinator itself lists.
+ */
+
+/**
+ * The catalog by model id, built once per EXTRA_MODELS value: every chat and completions request
+ * asks it, and building it (the defaults are WebLLM's whole prebuilt list, the extras a zod parse)
+ * showed in the per-request CPU profile (docs/performance.md).
+ */
+let catalogById: { raw: string | undefined; byId: Map<string, ModelRecord> } | null = null;
+
+/** The catalog's record of `model` (defaults plus the operator's EXTRA_MODELS), if any. */
+export function catalogRecord(env: AppEnv, model: string): ModelRecord | undefined {
+  if (!catalogById || catalogById.raw !== env.EXTRA_MODELS) {
+    const extra = parseExtraModels(env.EXTRA_MODELS);
+    const records = buildCatalog(DEFAULT_MODELS, extra.ok ? extra.records : []);
+    catalogById = { raw: env.EXTRA_MODELS, byId: new Map(records.map((r) => [r.model_id, r])) };
+  }
+  return catalogById.byId.get(model);
+}
+
+/** A hosted model as `catalog.json` lists it: URLs are made from the request's origin. */
+export const HostedModelSchema = z.object({
+  model_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/),
+  library: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}\.wasm$/),
+  vram_required_MB: z.number().positive().optional(),
+  low_resource_required: z.boolean().optional(),
+  required_features: z.array(z.string().max(50)).max(10).optional(),
+  overrides: z.object({ context_window_size: z.number().int().positive().optional() }).optional(),
+});
+export type HostedModel = z.infer<typeof HostedModelSchema>;
+const HostedCatalogSchema = z.array(HostedModelSchema).max(200);
+
+/** How long a hosted catalog read from R2 is reused by an isolate. */
+export const HOSTED_CATALOG_CACHE_MS = 30_000;
+let hosted: { at: number; models: HostedModel[] } | null = null;
+
+/** The models hosted in the WEIGHTS bucket (`catalog.json`; empty without the bucket or file). */
+export async function hostedModels(env: AppEnv): Promise<HostedModel[]> {
+  if (!env.WEIGHTS) return [];
+  const now = Date.now();
+  if (!hosted || now - hosted.at > HOSTED_CATALOG_CACHE_MS) {
+    let models: HostedModel[] = [];
+    const obj = await env.WEIGHTS.get("catalog.json");
+    if (obj) {
+      const parsed = HostedCatalogSchema.safeParse(await obj.json().catch(() => null));
+      if (parsed.success) models = parsed.data;
+      else log("error", "catalog.json in the WEIGHTS bucket is invalid; no hosted models listed");
+    }
+    hosted = { at: now, models };
+  }
+  return hosted.models;
+}
+
+/** Forget the cached hosted catalog (tests that register a model). */
+export function forgetHostedCatalog(): void {
+  hosted = null;
+}
