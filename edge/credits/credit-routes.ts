@@ -9,6 +9,7 @@ import {
 import { verifyStatement } from "../auth/link-proof.js";
 import { readConfig } from "../config.js";
 import type { AppContext } from "../env.js";
+import { AddressBuckets, type AddressBucket } from "../http/address-buckets.js";
 import { ApiError } from "../http/api-error.js";
 import { parseJsonBody } from "../http/json-body.js";
 import { publicNodeId } from "../region/public-id.js";
@@ -18,6 +19,36 @@ import { TIER_HEADER } from "./tiers.js";
 
 /** The signed statements are a few hundred bytes; anything much larger is not one. */
 const MAX_PROOF_BODY_BYTES = 4 * 1024;
+
+/**
+ * POST /v1/credits/name needs no API key, so no key's limits bound it, and each request costs an
+ * ECDSA verification and a call to the one Ledger object. Per address, in this isolate's memory
+ * (AddressBuckets, as the failed-authentication limit counts): NAME_PROOF_BURST at once, then
+ * NAME_PROOFS_PER_MIN a minute; past that 429 before the body is read. A contributor sets a name
+ * once in a while (the ledger takes one change a minute per identity); an address flooding made-up
+ * proofs (or replaying one) is held to a few verifications a minute per isolate.
+ */
+export const NAME_PROOF_BURST = 10;
+export const NAME_PROOFS_PER_MIN = 5;
+const nameProofs = new AddressBuckets<AddressBucket>(NAME_PROOF_BURST, NAME_PROOFS_PER_MIN);
+
+/** Take one of the address's name proofs, or refuse it (429) when it has none left. */
+function takeNameProof(ip: string, now = Date.now()): void {
+  const b = nameProofs.get(ip, now, true) ?? { tokens: NAME_PROOF_BURST, at: now };
+  const allowed = b.tokens >= 1;
+  if (allowed) b.tokens -= 1;
+  nameProofs.put(ip, b);
+  if (allowed) return;
+  const retryS = nameProofs.secondsToOne(b);
+  throw new ApiError(
+    429,
+    "rate_limit_error",
+    `Too many name proofs from this address (limit ${NAME_PROOF_BURST}, then ${NAME_PROOFS_PER_MIN} per minute); retry after ${retryS} s.`,
+    null,
+    "rate_limit_exceeded",
+    { "retry-after": String(retryS) },
+  );
+}
 
 /**
  * The credit API (docs/credits.md):
@@ -42,6 +73,7 @@ export function creditRoutes() {
   });
 
   app.post("/credits/name", async (c) => {
+    takeNameProof(c.req.header("cf-connecting-ip") ?? "local");
     const body = await parseJsonBody(c, NameRequestSchema, MAX_PROOF_BODY_BYTES);
     const proof = await verifyStatement(body, nameText(body.name, body.signedAt));
     if (!proof.ok) throw refused(proof.reason);

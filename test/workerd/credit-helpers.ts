@@ -68,12 +68,18 @@ export async function nameBody(keys: CryptoKeyPair, name: string | null, signedA
   };
 }
 
-export function creditPost(path: string, body: unknown, key?: string): Promise<Response> {
+export function creditPost(
+  path: string,
+  body: unknown,
+  key?: string,
+  headers: Record<string, string> = {},
+): Promise<Response> {
   return SELF.fetch(`${ORIGIN}/v1/credits/${path}`, {
     method: "POST",
     headers: {
       "content-type": "application/json",
       ...(key ? { authorization: `Bearer ${key}` } : {}),
+      ...headers,
     },
     body: JSON.stringify(body),
   });
