@@ -70,3 +70,32 @@ export async function hostedModels(env: AppEnv): Promise<HostedModel[]> {
 export function forgetHostedCatalog(): void {
   hosted = null;
 }
+
+/**
+ * Most model names outside the catalog a listing shows (GET /v1/models, GET /v1/status/models,
+ * /metrics). A tab may announce any 32 names, so names of its own would otherwise list without
+ * bound but the number of tabs connected (and grow /metrics by a label per name); catalog models
+ * are always listed.
+ */
+export const MAX_LISTED_OTHER_MODELS = 64;
+
+/**
+ * `models` as a listing shows them: every catalog model (WebLLM's list, EXTRA_MODELS, hosted),
+ * and of the other names the MAX_LISTED_OTHER_MODELS served by the most tabs; order kept.
+ */
+export async function listedModels<T extends { id: string; nodes: number }>(
+  env: AppEnv,
+  models: T[],
+): Promise<T[]> {
+  const hosted = new Set((await hostedModels(env)).map((m) => m.model_id));
+  const listed = (id: string) => catalogRecord(env, id) !== undefined || hosted.has(id);
+  const others = models.filter((m) => !listed(m.id));
+  if (others.length <= MAX_LISTED_OTHER_MODELS) return models;
+  const kept = new Set(
+    others
+      .sort((a, b) => b.nodes - a.nodes || a.id.localeCompare(b.id))
+      .slice(0, MAX_LISTED_OTHER_MODELS)
+      .map((m) => m.id),
+  );
+  return models.filter((m) => listed(m.id) || kept.has(m.id));
+}

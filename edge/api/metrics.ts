@@ -4,6 +4,7 @@ import { directorySnapshot, metricsDirectoryStub } from "../directory/directory-
 import type { RequestCount } from "../directory/directory-do.js";
 import type { AppContext, AppEnv } from "../env.js";
 import { ApiError } from "../http/api-error.js";
+import { listedModels } from "../model-catalog.js";
 import { TPS_BOUNDS, TTFT_BOUNDS_MS, type StatsCounts } from "../region/region-stats.js";
 import { modelViews } from "./status.js";
 
@@ -300,14 +301,14 @@ export function metricsRoutes() {
       const t = s.status?.trust;
       if (t) out.sample("tabgrid_quarantined_tabs", { region }, t.quarantinedTabs);
     }
+    const models = await listedModels(c.env, modelViews(snapshot));
     out.family("tabgrid_model_tabs", "gauge", "Tabs serving each model, and how many are idle.");
-    for (const m of modelViews(snapshot)) {
+    for (const m of models) {
       out.sample("tabgrid_model_tabs", { model: m.id, state: "all" }, m.nodes);
       out.sample("tabgrid_model_tabs", { model: m.id, state: "idle" }, m.idle);
     }
     out.family("tabgrid_model_queue_depth", "gauge", "Requests waiting, by model.");
-    for (const m of modelViews(snapshot))
-      out.sample("tabgrid_model_queue_depth", { model: m.id }, m.queued);
+    for (const m of models) out.sample("tabgrid_model_queue_depth", { model: m.id }, m.queued);
     return c.body(out.text(), 200, {
       "content-type": "text/plain; version=0.0.4; charset=utf-8",
       "cache-control": "no-store",

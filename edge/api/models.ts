@@ -11,7 +11,7 @@ import { EMBEDDING_MODEL_CAPABILITIES } from "../../shared/openai/embeddings.js"
 import type { AppContext } from "../env.js";
 import { ApiError } from "../http/api-error.js";
 import { directorySnapshot } from "../directory/directory-client.js";
-import { catalogRecord } from "../model-catalog.js";
+import { catalogRecord, listedModels } from "../model-catalog.js";
 import { hostedRecords } from "./weights.js";
 
 const embeds = (r: ModelRecord | undefined) => r !== undefined && isEmbeddingModel(r);
@@ -32,11 +32,15 @@ export function modelRoutes() {
       }
     }
     const created = Math.floor(Date.now() / 1000);
+    const listed = await listedModels(
+      c.env,
+      [...totals.entries()].map(([id, t]) => ({ id, nodes: t.nodes, t })),
+    );
     const body: ModelList = {
       object: "list",
-      data: [...totals.entries()]
-        .sort(([a], [b]) => a.localeCompare(b))
-        .map(([id, t]) => {
+      data: listed
+        .sort((a, b) => a.id.localeCompare(b.id))
+        .map(({ id, t }) => {
           const record = catalogRecord(c.env, id);
           return {
             id,

@@ -11,6 +11,7 @@ import type {
 import { directorySnapshot } from "../directory/directory-client.js";
 import type { DirectorySnapshot } from "../directory/directory-do.js";
 import type { AppContext } from "../env.js";
+import { listedModels } from "../model-catalog.js";
 import type { TrustHealth } from "../region/trust-health.js";
 import { topContributors } from "../credits/top-contributors.js";
 import {
@@ -211,7 +212,10 @@ export function statusRoutes() {
     }),
   );
   app.get("/status/models", async (c) =>
-    c.json({ object: "list", data: modelViews(await directorySnapshot(c.env)) }),
+    c.json({
+      object: "list",
+      data: await listedModels(c.env, modelViews(await directorySnapshot(c.env))),
+    }),
   );
   app.get("/status/regions", async (c) =>
     c.json({ object: "list", data: regionViews(await directorySnapshot(c.env)) }),
