@@ -16,7 +16,7 @@ import {
   type ChoiceOf,
   type ResponseFormat,
 } from "../openai/response-format.js";
-import { chatJob, completionJob, type JobInput } from "../openai/to-job.js";
+import { chatJob, completionJob, tabSeed, type JobInput } from "../openai/to-job.js";
 import { planAnswer, type AnswerMode } from "../openai/tool-calls.js";
 import { JOB_TOKEN_HEADER, newJobToken } from "../auth/job-token.js";
 import type { JobRequest } from "../region/job-request.js";
@@ -117,11 +117,12 @@ function optionsOf(
 
 /**
  * Choice `i` of `n`: the same job, with the seed moved by `i` when the client gave one, so the
- * answers differ as OpenAI's do (a seeded engine would otherwise repeat the first answer).
+ * answers differ as OpenAI's do (a seeded engine would otherwise repeat the first answer); wrapped
+ * within the seeds a tab takes (`tabSeed`), so the largest seed's second choice is 0.
  */
 function choiceJob(job: JobInput, i: number): JobInput {
   if (i === 0 || job.sampling.seed === undefined) return job;
-  return { ...job, sampling: { ...job.sampling, seed: job.sampling.seed + i } };
+  return { ...job, sampling: { ...job.sampling, seed: tabSeed(job.sampling.seed, i) } };
 }
 
 async function runJob(

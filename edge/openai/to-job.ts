@@ -22,13 +22,28 @@ function directOf(req: { tabgrid?: { peer_id?: string } }): Pick<JobSpec, "direc
   return req.tabgrid?.peer_id ? { direct: { peerId: req.tabgrid.peer_id } } : {};
 }
 
+/** 2^53: seeds a tab takes are 0..2^53 − 1 (shared/protocol/job.ts `SamplingSchema`). */
+const SEED_SPAN = Number.MAX_SAFE_INTEGER + 1;
+
+/**
+ * The seed a tab's engine gets for the client's `seed` moved by `offset` (choice `i` of `n` gets
+ * `seed + i`), taken modulo 2^53 into what the tab protocol carries and WebLLM takes: a negative
+ * seed is moved up by 2^53 (-1 → 2^53 − 1), and a sum past 2^53 − 1 wraps to 0. OpenAI's `seed` is
+ * any integer (the API takes any safe integer), so without this the largest seeds with `n` > 1 and
+ * every negative seed gave jobs no tab could run. Each step is exact in doubles: `offset` is small.
+ */
+export function tabSeed(seed: number, offset = 0): number {
+  const base = seed < 0 ? seed + SEED_SPAN : seed;
+  return base > Number.MAX_SAFE_INTEGER - offset ? base - SEED_SPAN + offset : base + offset;
+}
+
 function samplingOf(req: Common): Sampling {
   const sampling: Sampling = {
     max_tokens: req.max_completion_tokens ?? req.max_tokens ?? DEFAULT_MAX_TOKENS,
   };
   if (req.temperature != null) sampling.temperature = req.temperature;
   if (req.top_p != null) sampling.top_p = req.top_p;
-  if (req.seed != null) sampling.seed = req.seed;
+  if (req.seed != null) sampling.seed = tabSeed(req.seed);
   const stop = normaliseStop(req.stop);
   if (stop) sampling.stop = stop;
   if (req.presence_penalty != null) sampling.presence_penalty = req.presence_penalty;

@@ -26,6 +26,7 @@ import { sha256Hex } from "../region/conversation-hash.js";
 import { holderFirst, holderShard } from "./conversation-shards.js";
 import { hintRows } from "./hint-rows.js";
 import { hintCapacity, queueShard, shardOrder, shardsOf } from "./shard-routing.js";
+import { checkTabJob } from "./tab-job-check.js";
 
 /** Shards of the home region tried before spilling over (a stale summary can send one astray). */
 const MAX_HOME_SHARDS = 3;
@@ -79,13 +80,14 @@ export function hintOffer(
  * 3. Nobody has a tab: the configured cloud fallback; else the waiting line expected to start it
  *    soonest (home first on ties), in that region's shard with most tabs per queued job.
  * The same region-free request goes to each shard tried; the one that takes it mints the job id,
- * which names that shard.
+ * which names that shard. First of all, the job is one a tab can read (tab-job-check.ts).
  */
 export async function openJob(
   env: AppEnv,
   loc: Location | null,
   incoming: JobRequest,
 ): Promise<Opened> {
+  checkTabJob(incoming);
   const request = await withAffinity(incoming);
   const home = regionFor(loc);
   const model = request.job.model;

@@ -18,7 +18,11 @@ export const SamplingSchema = z.object({
   max_tokens: z.number().int().positive(),
   temperature: z.number().min(0).max(2).optional(),
   top_p: z.number().gt(0).max(1).optional(),
-  seed: z.number().int().optional(),
+  /**
+   * 0..2^53 − 1: WebLLM's generator starts from `seed % (2^31 − 1)` and throws on a negative one.
+   * The coordinator maps OpenAI's `seed` (any safe integer) into it (edge/openai/to-job.ts).
+   */
+  seed: z.number().int().nonnegative().optional(),
   stop: z.array(z.string()).max(4).optional(),
   presence_penalty: z.number().min(-2).max(2).optional(),
   frequency_penalty: z.number().min(-2).max(2).optional(),
