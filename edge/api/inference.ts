@@ -55,7 +55,10 @@ export function inferenceRoutes() {
       "chat/completions",
       chatJob(req, plan),
       (jobId, model, choice) =>
-        chatFormat(jobId, model, plan.mode, choice, { logprobs: req.logprobs === true }),
+        chatFormat(jobId, model, plan.mode, choice, {
+          logprobs: req.logprobs === true,
+          schema: plan.schema,
+        }),
       chars,
       optionsOf(c, req),
       plan.mode,

@@ -1,5 +1,6 @@
 import { Hono, type Context } from "hono";
 import type { ChatCompletionChunk } from "../../shared/openai/chat.js";
+import type { JsonSchema } from "../../shared/openai/json-schema.js";
 import { checkJobAccess, JOB_TOKEN_HEADER } from "../auth/job-token.js";
 import type { AppContext } from "../env.js";
 import { ApiError, apiErrorFromJob } from "../http/api-error.js";
@@ -45,9 +46,14 @@ export function jobRoutes() {
     const sub = await stub.subscribe(id, from, owner);
     if (!sub.ok) throw apiErrorFromJob(sub.error);
     const source = jobStream(c.env, stub, { jobId: id, owner, from }, sub);
+    // The answer is checked against its schema only when this stream holds it from its start.
+    const schema = from === 0 && job.schemaJson ? (JSON.parse(job.schemaJson) as JsonSchema) : null;
     const format =
       job.view.kind === "chat"
-        ? skipContent(chatFormat(id, job.view.model, mode), from === after ? 0 : after)
+        ? skipContent(
+            chatFormat(id, job.view.model, mode, undefined, { schema }),
+            from === after ? 0 : after,
+          )
         : completionFormat(id, job.view.model);
     return streamJob({
       source,

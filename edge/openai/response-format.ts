@@ -7,7 +7,9 @@ import type {
 import type { Completion } from "../../shared/openai/completions.js";
 import type { FinishReason, Usage } from "../../shared/protocol/job.js";
 import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
-import { readJson, readToolAnswer, type AnswerMode, type ToolAnswer } from "./tool-calls.js";
+import type { JsonSchema } from "../../shared/openai/json-schema.js";
+import { checkedJson, readToolAnswer, type ToolAnswer } from "./structured-answer.js";
+import type { AnswerMode } from "./tool-calls.js";
 
 /**
  * How one job's text is shaped for the client: chat and plain completions differ only in object
@@ -62,8 +64,9 @@ function toolAnswerOf(
   finish: FinishReason,
   jobId: string,
   contentIsJson: boolean,
+  schema: JsonSchema | null,
 ): ToolAnswer | null {
-  return finish === "length" ? null : readToolAnswer(text, jobId, contentIsJson);
+  return finish === "length" ? null : readToolAnswer(text, jobId, contentIsJson, schema);
 }
 
 /**
@@ -81,14 +84,21 @@ export interface ChoiceOf {
  * sends them right after the piece) and goes out with them; text still held when the job ends
  * (a tab that sends its entries late, or text another tab wrote before a failover) goes out
  * without. Collected answers take the finishing tab's entries from the `done` event instead.
+ *
+ * `schema`: the job's constraint, which a JSON answer or tool envelope is checked against before
+ * the client gets it (structured-answer.ts). A tool envelope is held until it is whole, so nothing
+ * of a wrong one is sent. A streamed `response_format` answer goes out as it is written, so it is
+ * checked when it ends: a wrong one ends with an error event instead of its `finish_reason`. Null
+ * for a resumed JSON stream that does not hold the answer from its start (it is not checked).
  */
 export function chatFormat(
   jobId: string,
   model: string,
   mode: AnswerMode = { kind: "text" },
   choice: ChoiceOf = { index: 0, responseJobId: jobId },
-  options: { logprobs?: boolean } = {},
+  options: { logprobs?: boolean; schema?: JsonSchema | null } = {},
 ): ResponseFormat {
+  const schema = options.schema ?? null;
   const { index } = choice;
   const id = `chatcmpl-${choice.responseJobId}`;
   const created = Math.floor(Date.now() / 1000);
@@ -103,16 +113,15 @@ export function chatFormat(
     model,
     choices: [{ index, delta, finish_reason: finish, logprobs }],
   });
+  /** The answer so far: a tool envelope (held until whole) or a JSON answer (checked at the end). */
   let envelope = "";
   /** Text waiting for its tokens' logprobs (only when they were asked for). */
   let held = "";
   return {
     opening: () => chunk({ role: "assistant", content: "" }, null),
     delta: (text) => {
-      if (mode.kind === "tools") {
-        envelope += text;
-        return [];
-      }
+      if (mode.kind !== "text") envelope += text;
+      if (mode.kind === "tools") return [];
       if (!options.logprobs) return [chunk({ content: text }, null)];
       held += text;
       return [];
@@ -130,11 +139,13 @@ export function chatFormat(
     },
     closing: (finish) => {
       if (mode.kind !== "tools") {
+        if (mode.kind === "json" && schema && finish === "stop")
+          checkedJson(envelope, schema, jobId);
         const rest = held ? [chunk({ content: held }, null)] : [];
         held = "";
         return [...rest, chunk({}, openAIFinish(finish))];
       }
-      const answer = toolAnswerOf(envelope, finish, jobId, mode.contentIsJson);
+      const answer = toolAnswerOf(envelope, finish, jobId, mode.contentIsJson, schema);
       if (!answer) return [chunk({ content: envelope }, null), chunk({}, "length")];
       if (answer.kind === "content")
         return [chunk({ content: answer.content }, null), chunk({}, openAIFinish(finish))];
@@ -169,9 +180,11 @@ export function chatFormat(
       usage,
     }),
     whole: (text, finish, usage, logprobs): ChatCompletion => {
-      if (mode.kind === "json" && finish === "stop") readJson(text);
+      if (mode.kind === "json" && finish === "stop") checkedJson(text, schema, jobId);
       const answer =
-        mode.kind === "tools" ? toolAnswerOf(text, finish, jobId, mode.contentIsJson) : null;
+        mode.kind === "tools"
+          ? toolAnswerOf(text, finish, jobId, mode.contentIsJson, schema)
+          : null;
       const message: ChatCompletion["choices"][number]["message"] =
         answer?.kind === "tool_calls"
           ? { role: "assistant", content: null, refusal: null, tool_calls: answer.calls }

@@ -7,7 +7,6 @@ import type {
 } from "../../shared/openai/chat.js";
 import { ANY_OBJECT_SCHEMA, type JsonSchema } from "../../shared/openai/json-schema.js";
 import type { ChatMessage } from "../../shared/protocol/job.js";
-import { ApiError } from "../http/api-error.js";
 
 /**
  * Tool calling on every chat model, done by the coordinator. The tab is asked for one JSON object
@@ -226,55 +225,4 @@ function parseArgs(call: ToolCall): unknown {
   } catch {
     return call.function.arguments;
   }
-}
-
-/** What the tab's envelope meant, in OpenAI's terms. */
-export type ToolAnswer =
-  { kind: "content"; content: string } | { kind: "tool_calls"; calls: ToolCall[] };
-
-/**
- * Read the tab's envelope. The grammar guarantees its shape, but tabs are strangers' machines:
- * anything else is a 502, not a guess.
- */
-export function readToolAnswer(text: string, jobId: string, contentIsJson: boolean): ToolAnswer {
-  const value = readJson(text);
-  if (!value || typeof value !== "object") throw badAnswer("it is not a JSON object");
-  const v = value as { content?: unknown; tool_calls?: unknown };
-  if (Array.isArray(v.tool_calls) && v.tool_calls.length) {
-    const suffix = jobId.slice(-12);
-    const calls = v.tool_calls.map((c: unknown, i): ToolCall => {
-      const call = c as { name?: unknown; arguments?: unknown };
-      if (typeof call?.name !== "string") throw badAnswer(`tool call ${i} has no name`);
-      return {
-        id: `call_${suffix}_${i}`,
-        type: "function",
-        function: { name: call.name, arguments: JSON.stringify(call.arguments ?? {}) },
-      };
-    });
-    return { kind: "tool_calls", calls };
-  }
-  if ("content" in v) {
-    if (contentIsJson) return { kind: "content", content: JSON.stringify(v.content) };
-    if (typeof v.content === "string") return { kind: "content", content: v.content };
-  }
-  throw badAnswer("it has neither content nor tool_calls");
-}
-
-/** Parse a JSON answer, or a 502: grammar-constrained decoding should never produce anything else. */
-export function readJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw badAnswer("it is not JSON");
-  }
-}
-
-function badAnswer(why: string): ApiError {
-  return new ApiError(
-    502,
-    "server_error",
-    `The tab's structured answer could not be read (${why}).`,
-    null,
-    "invalid_structured_output",
-  );
 }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
-import { weatherTool } from "../../test/workerd/weather-tool.js";
+import { cityFormat, weatherTool } from "../../test/workerd/weather-tool.js";
 import { workerdOpenAI } from "../../test/workerd/openai-client.js";
 
 /**
@@ -76,19 +76,7 @@ describe("failover of a tool-calling answer", () => {
 });
 
 describe("failover of a response_format JSON answer", () => {
-  const format = {
-    type: "json_schema" as const,
-    json_schema: {
-      name: "city",
-      strict: true,
-      schema: {
-        type: "object",
-        properties: { city: { type: "string" } },
-        required: ["city"],
-        additionalProperties: false,
-      },
-    },
-  };
+  const format = cityFormat;
 
   it("non-streamed: starts again on the next tab under the same grammar, and the answer parses", async () => {
     const first = await scripted("rf-whole");

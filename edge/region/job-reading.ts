@@ -1,6 +1,6 @@
 import type { AnswerMode } from "../openai/tool-calls.js";
 import type { JobRow } from "./job-store.js";
-import { jobView, type JobView } from "./job-view.js";
+import { answerSchema, jobView, type JobView } from "./job-view.js";
 
 /**
  * What the Worker needs to give a job back to the client that created it, and to nobody else: the
@@ -24,6 +24,11 @@ export interface ReadableJob {
   owner: string | null;
   /** Null for a job written before read tokens existed (nobody may read it through the API). */
   reading: JobReading | null;
+  /**
+   * The schema its answer was decoded under, as JSON (an RPC result carries no `unknown`), which
+   * the Worker checks the answer against; null for text.
+   */
+  schemaJson: string | null;
 }
 
 /**
@@ -42,9 +47,11 @@ export function restartsOnFailover(row: JobRow): boolean {
 }
 
 export function readableJob(row: JobRow): ReadableJob {
+  const schema = answerSchema(row);
   return {
     view: jobView(row),
     owner: row.owner,
     reading: row.reading ? (JSON.parse(row.reading) as JobReading) : null,
+    schemaJson: schema ? JSON.stringify(schema) : null,
   };
 }

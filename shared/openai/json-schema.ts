@@ -3,6 +3,7 @@
  * xgrammar (strict mode: properties and items not in the schema are not allowed) and masks every
  * token that would leave it, so the answer always parses and matches. A keyword outside this subset
  * would be silently ignored by that compiler, so the coordinator refuses it instead, naming where.
+ * Every answer is checked against the same schema before a client sees it (json-schema-match.ts).
  */
 export type JsonSchema = { [key: string]: unknown };
 

@@ -14,3 +14,9 @@ export const weatherTool = {
     },
   },
 };
+
+/** The `response_format` the workerd JSON tests ask for: an object with one string, `city`. */
+export const cityFormat = {
+  type: "json_schema" as const,
+  json_schema: { name: "city", strict: true, schema: weatherTool.function.parameters },
+};

@@ -1,0 +1,170 @@
+import { SELF } from "cloudflare:test";
+import { afterEach, describe, expect, it } from "vitest";
+import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
+import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import { readSse } from "../../test/workerd/sse.js";
+import { chat, jobToken } from "../../test/workerd/tab-helpers.js";
+import { cityFormat, weatherTool } from "../../test/workerd/weather-tool.js";
+import { workerdOpenAI } from "../../test/workerd/openai-client.js";
+
+/**
+ * A tab's structured answer is checked against the request before a client sees any of it: the
+ * tool envelope's call names (those offered; the named one), how many calls, each call's arguments
+ * (the tool's `parameters`), and a `json_schema` answer (its schema). A wrong answer is a 502
+ * `invalid_structured_output` naming where it is wrong — never a tool call the client did not
+ * offer, which an agent holding more tools than it offered might run.
+ */
+const ORIGIN = "http://tabgrid.test";
+const client = workerdOpenAI();
+const tabs: ScriptedTab[] = [];
+afterEach(() => tabs.splice(0).forEach((t) => t.close()));
+
+/** A tab that answers its next job with `answer`, written in two pieces. */
+async function answering(model: string, answer: string): Promise<void> {
+  const t = await ScriptedTab.connect([model]);
+  tabs.push(t);
+  void (async () => {
+    const { job } = await t.next("job.assign");
+    t.accept(job);
+    t.delta(job, 0, answer.slice(0, 20));
+    t.delta(job, 1, answer.slice(20));
+    t.done(job, "stop", { completion_tokens: 1 });
+  })();
+}
+
+interface Outcome {
+  status?: number;
+  calls?: unknown[];
+  code?: string;
+  message?: string;
+}
+
+/** The request's outcome as the `openai` client sees it. */
+function outcome(
+  p: Promise<{ choices: Array<{ message: { tool_calls?: unknown[] } }> }>,
+): Promise<Outcome> {
+  return p.then(
+    (r) => ({ status: 200, calls: r.choices[0]?.message.tool_calls }),
+    (e: { status?: number; code?: string; message?: string }) => ({
+      status: e.status,
+      code: e.code,
+      message: e.message,
+    }),
+  );
+}
+
+const ask = { messages: [{ role: "user" as const, content: "Weather in Paris?" }] };
+const DELETE_ACCOUNT = '{"tool_calls":[{"name":"delete_account","arguments":{"user":"everyone"}}]}';
+const PARIS = '{"name":"get_weather","arguments":{"city":"Paris"}}';
+
+describe("a tab's tool envelope is checked against the request", () => {
+  it("a call to a tool the request did not offer is a 502, not a tool call", async () => {
+    await answering("sa-name", DELETE_ACCOUNT);
+    const res = await outcome(
+      client.chat.completions.create({
+        model: "sa-name",
+        ...ask,
+        tools: [weatherTool],
+        tool_choice: "required",
+      }),
+    );
+    expect(res).toMatchObject({ status: 502, code: "invalid_structured_output" });
+    expect(res.message).toContain('tool_calls[0].name must be "get_weather"');
+    // The tab's own words never reach the client, even in the error.
+    expect(res.message).not.toContain("delete_account");
+  });
+
+  it("tool_choice naming one function: two calls are a 502", async () => {
+    await answering("sa-count", `{"tool_calls":[${PARIS},${PARIS.replace("Paris", "Rome")}]}`);
+    const res = await outcome(
+      client.chat.completions.create({
+        model: "sa-count",
+        ...ask,
+        tools: [weatherTool],
+        tool_choice: { type: "function", function: { name: "get_weather" } },
+      }),
+    );
+    expect(res).toMatchObject({ status: 502, code: "invalid_structured_output" });
+    expect(res.message).toContain("tool_calls must have at most 1 items");
+  });
+
+  it("parallel_tool_calls false: two calls are a 502; one passes", async () => {
+    const tools = { ...ask, tools: [weatherTool], parallel_tool_calls: false };
+    await answering("sa-parallel", `{"tool_calls":[${PARIS},${PARIS}]}`);
+    const two = await outcome(client.chat.completions.create({ model: "sa-parallel", ...tools }));
+    await answering("sa-single", `{"tool_calls":[${PARIS}]}`);
+    const one = await outcome(client.chat.completions.create({ model: "sa-single", ...tools }));
+    expect(two).toMatchObject({ status: 502, code: "invalid_structured_output" });
+    expect(one).toMatchObject({ status: 200, calls: [{ function: { name: "get_weather" } }] });
+  });
+
+  it("arguments outside the tool's parameters are a 502", async () => {
+    await answering("sa-args", '{"tool_calls":[{"name":"get_weather","arguments":{"city":3}}]}');
+    const res = await outcome(
+      client.chat.completions.create({ model: "sa-args", ...ask, tools: [weatherTool] }),
+    );
+    expect(res).toMatchObject({ status: 502, code: "invalid_structured_output" });
+    expect(res.message).toContain("tool_calls[0].arguments.city must be of type string");
+  });
+
+  it("streamed: the stream ends with the error, and no tool call was sent", async () => {
+    await answering("sa-stream", DELETE_ACCOUNT);
+    const res = await chat("sa-stream", { stream: true, tools: [weatherTool] });
+    const data = await readSse(res);
+    expect(data.join("\n")).not.toContain('"tool_calls":');
+    expect(data.at(-1)).not.toBe("[DONE]");
+    const error = OpenAIErrorBodySchema.parse(JSON.parse(data.at(-1)!)).error;
+    expect(error.code).toBe("invalid_structured_output");
+
+    // Read back later, the job shows neither the calls nor the envelope, but that error.
+    const id = res.headers.get("x-tabgrid-job-id");
+    const view = (await (
+      await SELF.fetch(`${ORIGIN}/v1/jobs/${id}`, { headers: jobToken(res) })
+    ).json()) as { text: string; tool_calls?: unknown; error: { code: string } | null };
+    expect(view).toMatchObject({ text: "", error: { code: "invalid_structured_output" } });
+    expect(view).not.toHaveProperty("tool_calls");
+    // Resumed, it ends with the same error.
+    const resumed = await readSse(
+      await SELF.fetch(`${ORIGIN}/v1/jobs/${id}/stream`, { headers: jobToken(res) }),
+    );
+    expect(resumed.join("\n")).not.toContain('"tool_calls":');
+    expect(resumed.at(-1)).toContain("invalid_structured_output");
+  });
+});
+
+describe("a response_format json_schema answer is checked against its schema", () => {
+  const format = cityFormat;
+
+  it("non-streamed: an answer outside the schema is a 502", async () => {
+    await answering("sa-json", '{"town": "Paris", "admin": true}');
+    const res = await outcome(
+      client.chat.completions.create({ model: "sa-json", ...ask, response_format: format }),
+    );
+    expect(res).toMatchObject({ status: 502, code: "invalid_structured_output" });
+    expect(res.message).toContain("city is required");
+  });
+
+  it("streamed: the text went out as written, and the stream ends with the error, not stop", async () => {
+    await answering("sa-json-stream", '{"city": "Paris", "admin": true}');
+    const res = await chat("sa-json-stream", { stream: true, response_format: format });
+    const data = await readSse(res);
+    const last = OpenAIErrorBodySchema.parse(JSON.parse(data.at(-1)!)).error;
+    expect(last.code).toBe("invalid_structured_output");
+    expect(data.join("\n")).not.toContain('"finish_reason":"stop"');
+  });
+
+  it("an answer that follows the schema passes, streamed or not", async () => {
+    await answering("sa-json-ok", '{"city": "Lyon"}');
+    const whole = await client.chat.completions.create({
+      model: "sa-json-ok",
+      ...ask,
+      response_format: format,
+    });
+    expect(JSON.parse(whole.choices[0]?.message.content ?? "")).toEqual({ city: "Lyon" });
+    await answering("sa-json-ok-stream", '{"city": "Lyon"}');
+    const data = await readSse(
+      await chat("sa-json-ok-stream", { stream: true, response_format: format }),
+    );
+    expect(data.at(-1)).toBe("[DONE]");
+  });
+});
