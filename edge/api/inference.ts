@@ -1,7 +1,11 @@
 import { Hono, type Context } from "hono";
 import { ChatCompletionRequestSchema } from "../../shared/openai/chat.js";
 import { CompletionRequestSchema } from "../../shared/openai/completions.js";
-import { DEFAULT_RESUME_GRACE_MS } from "../../shared/openai/request-fields.js";
+import {
+  DEFAULT_RESUME_GRACE_MS,
+  LatencyBudgetMsSchema,
+  MAX_LATENCY_BUDGET_MS,
+} from "../../shared/openai/request-fields.js";
 import type { AppContext } from "../env.js";
 import { ApiError } from "../http/api-error.js";
 import { refuseEmbeddingModel } from "./embeddings.js";
@@ -36,6 +40,8 @@ interface RequestOptions {
 }
 
 type Kind = "chat/completions" | "completions";
+
+const LATENCY_BUDGET_HEADER = "x-tabgrid-latency-budget-ms";
 
 /** POST /v1/chat/completions and POST /v1/completions: run a job on a tab, answer like OpenAI. */
 export function inferenceRoutes() {
@@ -89,22 +95,20 @@ function optionsOf(
     tabgrid?: { resume_grace_ms?: number; latency_budget_ms?: number };
   },
 ): RequestOptions {
-  // Clients that cannot add body fields may send the budget as a header.
-  const header = Number(c.req.header("x-tabgrid-latency-budget-ms"));
-  if (
-    c.req.header("x-tabgrid-latency-budget-ms") !== undefined &&
-    !(Number.isInteger(header) && header > 0)
-  ) {
+  // Clients that cannot add body fields may send the budget as a header, bounded as the field is.
+  const raw = c.req.header(LATENCY_BUDGET_HEADER);
+  const header = raw === undefined ? undefined : LatencyBudgetMsSchema.safeParse(Number(raw));
+  if (header?.success === false) {
     throw new ApiError(
       400,
       "invalid_request_error",
-      "x-tabgrid-latency-budget-ms must be a positive integer (milliseconds).",
-      "x-tabgrid-latency-budget-ms",
+      `${LATENCY_BUDGET_HEADER} must be an integer from 1 to ${MAX_LATENCY_BUDGET_MS} (milliseconds).`,
+      LATENCY_BUDGET_HEADER,
       "invalid_value",
     );
   }
   const tier = requestedTier(c.req.header(TIER_HEADER), c.get("caller").tier === "key");
-  const budget = req.tabgrid?.latency_budget_ms ?? (header > 0 ? header : undefined);
+  const budget = req.tabgrid?.latency_budget_ms ?? header?.data;
   return {
     choices: req.n ?? 1,
     stream: req.stream ?? false,

@@ -96,6 +96,32 @@ describe("jobs are readable only by the caller that created them", () => {
   });
 });
 
+describe("resuming after a number of characters", () => {
+  it("an `after` beyond what any answer can hold is a 400 in the API's error shape", async () => {
+    const t = await tab(["acc-after"]);
+    const resP = chat("acc-after");
+    t.serve(await t.nextJob(), ["short"]);
+    const created = await resP;
+    const id = created.headers.get("x-tabgrid-job-id");
+    const resume = (after: string) =>
+      SELF.fetch(`${ORIGIN}/v1/jobs/${id}/stream?after=${after}`, { headers: jobToken(created) });
+    for (const after of ["1e300", "524289", "-1", "1.5"]) {
+      const res = await resume(after);
+      const text = await res.text();
+      expect({ after, status: res.status }).toEqual({ after, status: 400 });
+      const body = OpenAIErrorBodySchema.parse(JSON.parse(text)).error;
+      expect({ after, status: res.status, param: body.param, code: body.code }).toEqual({
+        after,
+        status: 400,
+        param: "after",
+        code: "invalid_value",
+      });
+    }
+    // The most an answer can hold (4096 tokens × 128 bytes) is still a valid place to resume.
+    expect(await streamText(await resume("524288"))).toEqual({ text: "", done: true });
+  });
+});
+
 const weather = {
   type: "function",
   function: {

@@ -1,6 +1,7 @@
 import { Hono, type Context } from "hono";
 import type { ChatCompletionChunk } from "../../shared/openai/chat.js";
 import type { JsonSchema } from "../../shared/openai/json-schema.js";
+import { MAX_MAX_TOKENS } from "../../shared/openai/request-fields.js";
 import { checkJobAccess, JOB_TOKEN_HEADER } from "../auth/job-token.js";
 import type { AppContext } from "../env.js";
 import { ApiError, apiErrorFromJob } from "../http/api-error.js";
@@ -9,6 +10,14 @@ import { chatFormat, completionFormat, type ResponseFormat } from "../openai/res
 import type { ReadableJob } from "../region/job-reading.js";
 import { shardOfJobId, shardStub, type RegionStub } from "../region/region-stub.js";
 import { jobStream } from "../region-client/job-stream.js";
+import { answerByteCap } from "../region/usage-bounds.js";
+
+/**
+ * Most characters of content a client can have received: an answer holds at most `max_tokens` ×
+ * the longest token in UTF-8 bytes (usage-bounds.ts), and each character `after` counts (a UTF-16
+ * unit, as JavaScript strings count) takes at least one of them.
+ */
+const MAX_AFTER = answerByteCap(MAX_MAX_TOKENS);
 
 /**
  * Jobs outlive the request that started them: GET /v1/jobs/:id (status and text so far),
@@ -28,11 +37,11 @@ export function jobRoutes() {
   app.get("/jobs/:id/stream", async (c) => {
     const afterRaw = c.req.query("after") ?? "0";
     const after = Number(afterRaw);
-    if (!Number.isInteger(after) || after < 0) {
+    if (!Number.isInteger(after) || after < 0 || after > MAX_AFTER) {
       throw new ApiError(
         400,
         "invalid_request_error",
-        "after must be a non-negative integer (characters already received).",
+        `after must be an integer from 0 to ${MAX_AFTER} (characters of content already received; no answer is longer).`,
         "after",
         "invalid_value",
       );

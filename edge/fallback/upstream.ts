@@ -4,8 +4,10 @@ import { log } from "../http/log.js";
 
 /**
  * Hybrid edge→cloud: forward the client's own request body to the configured OpenAI-compatible
- * upstream and stream its answer back unchanged, marked `x-tabgrid-served-by: fallback`. Only
- * `model` may be rewritten (FALLBACK_MODEL), because the upstream's names differ from WebLLM's.
+ * upstream and stream its answer back unchanged, marked `x-tabgrid-served-by: fallback`. Two
+ * changes only: `model` may be rewritten (FALLBACK_MODEL), because the upstream's names differ
+ * from WebLLM's, and Tabgrid's own `tabgrid` object (latency budget, resume grace, the web SDK's
+ * `peer_id`) is left out, because OpenAI refuses a parameter it does not define.
  */
 export async function forwardToFallback(
   env: AppEnv,
@@ -15,7 +17,8 @@ export async function forwardToFallback(
   signal: AbortSignal,
 ): Promise<Response> {
   const base = (env.FALLBACK_URL ?? "").replace(/\/+$/, "");
-  const upstreamBody = env.FALLBACK_MODEL ? { ...body, model: env.FALLBACK_MODEL } : body;
+  const { tabgrid: _own, ...openai } = body;
+  const upstreamBody = env.FALLBACK_MODEL ? { ...openai, model: env.FALLBACK_MODEL } : openai;
   let res: Response;
   try {
     res = await fetch(`${base}/${path}`, {

@@ -104,6 +104,27 @@ describe("latency budget", () => {
     expect((await resP).status).toBe(200);
   });
 
+  it("the budget header has the body field's bound: past 10 minutes it is a 400 too", async () => {
+    const refused = async (headers: Record<string, string>, extra: object = {}) => {
+      const res = await chatFrom(LONDON, "geo-h", headers, extra);
+      return {
+        status: res.status,
+        param: OpenAIErrorBodySchema.parse(await res.json()).error.param,
+      };
+    };
+    const header = "x-tabgrid-latency-budget-ms";
+    expect(await refused({ [header]: "1e300" })).toEqual({ status: 400, param: header });
+    expect(await refused({ [header]: "600001" })).toEqual({ status: 400, param: header });
+    expect(await refused({}, { tabgrid: { latency_budget_ms: 600_001 } })).toEqual({
+      status: 400,
+      param: "tabgrid.latency_budget_ms",
+    });
+    const t = await tabAt(["geo-h"], LONDON);
+    const resP = chatFrom(LONDON, "geo-h", { [header]: "600000" });
+    t.serve(await t.nextJob(), ["in time"]);
+    expect((await resP).status).toBe(200);
+  });
+
   it("a malformed budget header is a 400 naming it", async () => {
     const res = await chatFrom(LONDON, "geo-g", { "x-tabgrid-latency-budget-ms": "soon" });
     expect(res.status).toBe(400);

@@ -25,6 +25,12 @@ export const MAX_RESUME_GRACE_MS = 60_000;
  * bounds how many tabs one request (one concurrency slot of its client) can occupy.
  */
 export const MAX_CHOICES = 8;
+/**
+ * A request's latency budget (`tabgrid.latency_budget_ms`, or the `x-tabgrid-latency-budget-ms`
+ * header for clients that cannot add body fields): one schema for both, up to 10 minutes.
+ */
+export const MAX_LATENCY_BUDGET_MS = 600_000;
+export const LatencyBudgetMsSchema = z.number().int().positive().max(MAX_LATENCY_BUDGET_MS);
 
 /** A field Tabgrid cannot honour: absent or null passes, anything else is a 400 naming it. */
 export function refused(why: string) {
@@ -106,7 +112,7 @@ export const CommonRequestFields = {
   /** Tabgrid extensions; ignored by other servers, so portable in request bodies. */
   tabgrid: z
     .object({
-      latency_budget_ms: z.number().int().positive().max(600_000).optional(),
+      latency_budget_ms: LatencyBudgetMsSchema.optional(),
       /** How long the job keeps running after the client's connection drops, so it can resume. */
       resume_grace_ms: z.number().int().min(0).max(MAX_RESUME_GRACE_MS).optional(),
       /** The caller's PeerJS peer id on /v1/signal: the tab also streams to it over WebRTC. */

@@ -48,6 +48,23 @@ describe("cloud fallback", () => {
     expect(sent?.body.messages).toEqual([{ role: "user", content: "no tab is online" }]);
   });
 
+  it("leaves out Tabgrid's own `tabgrid` object, which OpenAI would refuse", async () => {
+    const client = new OpenAI({ baseURL: `${dev.origin}/v1`, apiKey: "unused" });
+    const done = await client.chat.completions.create({
+      model: "any-model",
+      messages: [{ role: "user", content: "hi" }],
+      // What the web SDK sends for the direct path, and a latency budget.
+      tabgrid: { peer_id: `tg-wnam-${"0".repeat(32)}`, latency_budget_ms: 5_000 },
+    } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    expect(done.choices[0]?.message.content).toBe(UPSTREAM_TEXT.join(""));
+    const sent = upstream.requests.at(-1)?.body;
+    expect(sent).not.toHaveProperty("tabgrid");
+    expect(sent).toMatchObject({
+      model: "cloud-model",
+      messages: [{ role: "user", content: "hi" }],
+    });
+  });
+
   it("non-streaming too", async () => {
     const client = new OpenAI({ baseURL: `${dev.origin}/v1`, apiKey: "unused" });
     const done = await client.chat.completions.create({
