@@ -11,7 +11,10 @@ import type { JsonSchema, SchemaProblem } from "./json-schema.js";
  * items past `prefixItems` unless `items` allows them — except inside `allOf`, whose members each
  * see only part of an object. Not checked: `format` (an annotation in JSON Schema 2020-12; each
  * format is a regular expression of the grammar's own, and a stricter reading would refuse honest
- * answers). String lengths are counted as leniently as the grammar may count them (a character
+ * answers), nor `pattern`: it is the client's own regular expression, and JavaScript's
+ * backtracking engine can spend exponential time on one (`^(a+)+$` against a long run of "a"s
+ * and one other character), in a Worker isolate that other requests share; the grammar enforces
+ * it on the tab. String lengths are counted as leniently as the grammar may count them (a character
  * escaped as a surrogate pair is two of its units, one character): `minLength` by UTF-16 units,
  * `maxLength` by code points.
  *
@@ -20,7 +23,7 @@ import type { JsonSchema, SchemaProblem } from "./json-schema.js";
  * shows as `.*`). Work is bounded (MAX_STEPS, MAX_DEPTH) whatever the schema and the answer.
  */
 export function schemaMismatch(value: unknown, schema: JsonSchema): SchemaProblem | null {
-  const walk: Walk = { root: schema, steps: 0, patterns: new Map() };
+  const walk: Walk = { root: schema, steps: 0 };
   return strip(check(value, schema, { path: "", depth: 0, inAllOf: false }, walk));
 }
 
@@ -32,7 +35,6 @@ const MAX_DEPTH = 128;
 interface Walk {
   root: JsonSchema;
   steps: number;
-  patterns: Map<string, RegExp | null>;
 }
 
 /** A problem, and for anyOf's choice of the branch to report: the allowed values it missed. */
@@ -173,7 +175,7 @@ function typedProblem(value: unknown, s: JsonSchema, at: At, w: Walk): Problem |
     }
   }
   if (typeof value === "number") return numberProblem(value, s, path);
-  if (typeof value === "string") return stringProblem(value, s, path, w);
+  if (typeof value === "string") return stringProblem(value, s, path);
   if (Array.isArray(value)) return arrayProblem(value, s, at, w);
   if (value && typeof value === "object") {
     return objectProblem(value as Record<string, unknown>, s, at, w);
@@ -192,35 +194,14 @@ function numberProblem(n: number, s: JsonSchema, path: string): Problem | null {
   );
 }
 
-function stringProblem(text: string, s: JsonSchema, path: string, w: Walk): Problem | null {
+function stringProblem(text: string, s: JsonSchema, path: string): Problem | null {
   if (typeof s.minLength === "number" && text.length < s.minLength) {
     return { path, message: `must have at least ${s.minLength} characters` };
   }
   if (typeof s.maxLength === "number" && codePoints(text) > s.maxLength) {
     return { path, message: `must have at most ${s.maxLength} characters` };
   }
-  if (typeof s.pattern === "string") {
-    const re = compiled(w, s.pattern);
-    if (re && !re.test(text)) return { path, message: `must match the pattern ${show(s.pattern)}` };
-  }
   return null;
-}
-
-/** A schema's pattern as JavaScript reads it (ECMA-262, as JSON Schema); null if it cannot. */
-function compiled(w: Walk, pattern: string): RegExp | null {
-  if (!w.patterns.has(pattern)) {
-    let re: RegExp | null = null;
-    for (const flags of ["u", ""]) {
-      try {
-        re = new RegExp(pattern, flags);
-        break;
-      } catch {
-        // Try without the unicode flag; a pattern neither reads is not checked.
-      }
-    }
-    w.patterns.set(pattern, re);
-  }
-  return w.patterns.get(pattern) ?? null;
 }
 
 function arrayProblem(items: unknown[], s: JsonSchema, at: At, w: Walk): Problem | null {
