@@ -1,5 +1,6 @@
 import type { Caller } from "./auth/authenticate.js";
 import type { ClientDurableObject } from "./auth/client-do.js";
+import type { SlotHold } from "./auth/client-slots.js";
 import type { RegionDurableObject } from "./region/region-do.js";
 import type { DirectoryDurableObject } from "./directory/directory-do.js";
 import type { SignalDurableObject } from "./signal/signal-do.js";
@@ -78,4 +79,8 @@ export interface AppEnv extends AlertEnv, ShardEnv {
   PREFILL_MAX_MS?: string;
 }
 
-export type AppContext = { Bindings: AppEnv; Variables: { requestId: string; caller: Caller } };
+export type AppContext = {
+  Bindings: AppEnv;
+  /** `slot`: the request's hold on its caller's concurrency slot (auth/client-slots.ts). */
+  Variables: { requestId: string; caller: Caller; slot: SlotHold };
+};

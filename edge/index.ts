@@ -46,7 +46,8 @@ for (const path of [
 ])
   app.use(path, cors({ origin: "*", exposeHeaders: [...EXPOSED_HEADERS] }));
 // Inference and jobs need a key (or the anonymous tier); listings and the tab socket are public.
-for (const path of KEYED_PATHS) app.use(path, authenticate());
+// Reading, resuming or cancelling a job takes no concurrency slot: the job holds its own.
+for (const path of KEYED_PATHS) app.use(path, authenticate({ slot: path !== "/v1/jobs/*" }));
 app.route("/v1", inferenceRoutes());
 app.route("/v1", embeddingRoutes());
 app.route("/v1", modelRoutes());

@@ -144,6 +144,7 @@ async function runJob(
   refuseEmbeddingModel(c.env, job.model);
   const requestId = c.get("requestId");
   const caller = c.get("caller");
+  const slot = c.get("slot");
   const loc = requestLocation(c.req.raw, c.env);
   const clientPlace = requestPlace(c.req.raw, c.env);
   // Only this response carries the read token (one for all of its choices); each Region object
@@ -154,6 +155,7 @@ async function runJob(
     job: { ...input, ...(clientPlace ? { clientPlace } : {}) },
     requestId,
     owner: caller.owner,
+    ...(slot.ref ? { slot: slot.ref } : {}),
     reading: { tokenHash: readToken.hash, mode, streamed: opts.stream },
     detachGraceMs: opts.resumeGraceMs,
     priority: baseQueueClass(caller),
@@ -193,6 +195,11 @@ async function runJob(
   } catch (err) {
     await Promise.all(choices.map((ch) => ch.source.cancel()));
     throw err;
+  } finally {
+    // Each job opened keeps the caller's concurrency slot until it ends (its Region lets go); the
+    // request keeps it too only while its answer still comes from elsewhere (auth/client-slots.ts).
+    const jobIds = opened.map((o) => o.opened.jobId);
+    slot.handOver(jobIds, { keepRequest: jobIds.length < opts.choices });
   }
   if (fallback !== null) {
     // The upstream answers the whole request (all n choices); jobs already opened are let go.
@@ -223,5 +230,13 @@ async function runJob(
       "x-tabgrid-served-by": "tab",
     },
   };
-  return opts.stream ? streamChoices(init) : collectChoices(init);
+  if (opts.stream) return streamChoices(init);
+  // A client waiting for a whole answer that hangs up lets go of its jobs at once, as a streamed
+  // one does at its next write: each runs on for its resume grace, then is cancelled.
+  c.req.raw.signal.addEventListener(
+    "abort",
+    () => c.executionCtx.waitUntil(Promise.all(choices.map((ch) => ch.source.cancel()))),
+    { once: true },
+  );
+  return collectChoices(init);
 }

@@ -2,9 +2,9 @@ import { SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 
-// The admission wrapper (edge/auth/authenticate.ts) holds a caller's concurrency slot while the
-// response body streams, and moves the body with a native pipe. These pin what a client sees:
-// each SSE chunk reaches it as the tab sends it, and a client that hangs up frees its slot.
+// A caller's concurrency slot is held by the job a streamed response reads (edge/auth/client-slots.ts)
+// until the job ends. These pin what a client sees: each SSE chunk reaches it as the tab sends it,
+// and a client that hangs up frees its slot once its job is let go (after its resume grace).
 
 const ADMIN = "test-admin-token-0123456789";
 const tabs: ScriptedTab[] = [];
@@ -79,8 +79,8 @@ describe("admission while a response streams", () => {
     await refused.body?.cancel();
 
     await reader.cancel();
-    // The job is cancelled on the tab once the Worker let go of the body; the slot was released
-    // as the pipe settled, before that cancel went out.
+    // The job is cancelled on the tab once its resume grace (500 ms) passed with no reader; its
+    // Region object let go of the slot as it cancelled it, before that cancel went out.
     const cancel = await tab.next("job.cancel");
     expect(cancel.jobId).toBe(job.id);
     tab.done(job, "abort");

@@ -3,6 +3,7 @@ import { readConfig } from "../config.js";
 import type { AppContext, AppEnv } from "../env.js";
 import { ApiError } from "../http/api-error.js";
 import type { Admission, ClientDurableObject, ClientLimits } from "./client-do.js";
+import { clientStub, SlotHold } from "./client-slots.js";
 import { holdRefusal } from "./early-refusal.js";
 import { failedAuthRefusal, noteFailedAuth } from "./failed-auth.js";
 import { keyAttempt } from "./key-attempt.js";
@@ -26,9 +27,7 @@ export function anonymousLimits(env: AppEnv): ClientLimits {
  */
 const REFUSED_STATUSES: ReadonlySet<number> = new Set([400, 404, 413]);
 
-export function clientStub(env: AppEnv, name: string): DurableObjectStub<ClientDurableObject> {
-  return env.CLIENT.get(env.CLIENT.idFromName(name));
-}
+export { clientStub };
 
 function refuse(
   admission: Exclude<Admission, { ok: true }>,
@@ -73,12 +72,18 @@ function refuse(
 /**
  * Admit a request: `Authorization: Bearer tg_…` keys are checked against their hash and limits;
  * without a key the anonymous tier (if switched on) admits by address with lower limits. A key is
- * checked against the key directory first, so an invalid key creates no per-key object. The
- * concurrency slot is held until the response body ends, streamed or not.
+ * checked against the key directory first, so an invalid key creates no per-key object.
+ *
+ * The concurrency slot (unless `slot: false`) is the request's until it hands it to the jobs it
+ * opened (`c.get("slot").handOver`, client-slots.ts), which keep it until they end; a request that
+ * opened none holds it until its response body ends, streamed or not.
  */
-export function authenticate(): MiddlewareHandler<AppContext> {
+export function authenticate({
+  slot: holdsSlot = true,
+}: { slot?: boolean } = {}): MiddlewareHandler<AppContext> {
   return async function authenticateMiddleware(c, next) {
     let stub: DurableObjectStub<ClientDurableObject>;
+    let name: string;
     let admission: Admission;
     let caller: Caller;
     const attempt = keyAttempt(c.req.raw.headers, readConfig(c.env).anonymous.on);
@@ -114,25 +119,27 @@ export function authenticate(): MiddlewareHandler<AppContext> {
         failed(revoked ? "revoked_api_key" : "invalid_api_key");
         throw refuse({ ok: false, reason: revoked ? "revoked" : "invalid_key" });
       }
-      stub = clientStub(c.env, `key:${parsed.id}`);
-      admission = await stub.admit(verified.hash);
+      name = `key:${parsed.id}`;
+      stub = clientStub(c.env, name);
+      admission = await stub.admit(verified.hash, undefined, { slot: holdsSlot });
       caller = { owner: `key:${parsed.id}`, tier: "key" };
     } else {
       // Anything that is not a Tabgrid key (the openai client insists on sending one) is anonymous.
-      const ip = c.req.header("cf-connecting-ip") ?? "local";
-      stub = clientStub(c.env, `ip:${ip}`);
-      admission = await stub.admit(null, anonymousLimits(c.env));
+      name = `ip:${c.req.header("cf-connecting-ip") ?? "local"}`;
+      stub = clientStub(c.env, name);
+      admission = await stub.admit(null, anonymousLimits(c.env), { slot: holdsSlot });
       caller = { owner: null, tier: "anonymous" };
     }
     if (!admission.ok) throw refuse(admission, caller.tier);
-    const slot = admission.slot;
     c.set("caller", caller);
+    const ref = admission.slot === null ? null : { client: name, slot: admission.slot };
+    const hold = new SlotHold(stub, ref, c.executionCtx);
+    c.set("slot", hold);
     let released = false;
     const release = (status = 200) => {
       if (released) return;
       released = true;
-      const refund = caller.tier === "anonymous" && REFUSED_STATUSES.has(status);
-      c.executionCtx.waitUntil(stub.release(slot, refund));
+      hold.release(caller.tier === "anonymous" && REFUSED_STATUSES.has(status));
     };
     try {
       await next();
@@ -142,6 +149,8 @@ export function authenticate(): MiddlewareHandler<AppContext> {
     }
     const body = c.res.body;
     if (!body || c.res.status !== 200) return release(c.res.status);
+    // Handed to its jobs (or never held): the jobs keep the slot until they end, whatever the body.
+    if (!hold.holding) return;
     // Hold the slot while the body streams; free it when it ends, errors or the client goes away.
     // The runtime moves the chunks: the body is piped through a transform stream with no
     // `transform`, so no JavaScript of ours runs per chunk. (A ReadableStream whose `pull` read and

@@ -3,7 +3,11 @@ import { keyDirectoryStub } from "../directory/directory-client.js";
 import type { Migration } from "../durable/migrations.js";
 import { startUp, type Ready } from "../durable/start-up.js";
 import type { AppEnv } from "../env.js";
+import { log } from "../http/log.js";
+import { shardOfJobId, shardStub } from "../region/region-stub.js";
+import { REQUEST_HOLDER, type HolderChange } from "./client-slots.js";
 import { timingSafeEqual } from "./secret.js";
+import { SlotTable, type DueSlot } from "./slot-table.js";
 
 /** Limits of one client (an API key, or one address on the anonymous tier). */
 export interface ClientLimits {
@@ -22,12 +26,10 @@ export interface KeyInfo {
 }
 
 export type Admission =
-  | { ok: true; slot: string }
+  /** `slot` is null when admitted without one (`admit`'s `slot: false`). */
+  | { ok: true; slot: string | null }
   | { ok: false; reason: "invalid_key" | "revoked" }
   | { ok: false; reason: "rate_limited" | "too_many_concurrent"; retryAfterS: number };
-
-/** A slot not released within this time is reclaimed (its release was lost with a crash). */
-const SLOT_TTL_MS = 15 * 60_000;
 
 /** Step 1 is the schema as first shipped (IF NOT EXISTS, so existing objects migrate cleanly). */
 export const CLIENT_MIGRATIONS: readonly Migration[] = [
@@ -39,6 +41,10 @@ export const CLIENT_MIGRATIONS: readonly Migration[] = [
       tokens REAL NOT NULL, refilled_at INTEGER NOT NULL)`);
     sql.exec(`CREATE TABLE IF NOT EXISTS slots (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`);
   },
+  // Who holds each slot (client-slots.ts, slot-table.ts); a slot open before is its request's.
+  // `expires_at` is now when the slot is looked at next.
+  `ALTER TABLE slots ADD COLUMN holders TEXT NOT NULL DEFAULT '["request"]';
+   ALTER TABLE slots ADD COLUMN ended TEXT NOT NULL DEFAULT '[]'`,
 ];
 
 /** The client's one row (table `client`). */
@@ -54,9 +60,10 @@ interface ClientRow extends Record<string, SqlStorageValue> {
 }
 
 /**
- * One Durable Object per client: `key:<id>` holds an API key's hash, name and limits; `ip:<addr>`
- * is an anonymous-tier address. Either way it admits requests against a per-minute token bucket
- * and a cap on concurrent requests. Everything is in SQLite, so eviction forgets nothing.
+ * One Durable Object per client: `key:<id>` holds an API key's hash, name and limits; `ip:<key>`
+ * is an anonymous-tier address. Either way it admits requests
+ * against a per-minute token bucket and a cap on concurrent requests, whose slots are held until
+ * the request's jobs end (client-slots.ts). Everything is in SQLite, so eviction forgets nothing.
  *
  * A `key:<id>` object exists only for keys the admin API created: authentication asks the key
  * directory (directory-do.ts) first, and this object keeps the directory's copy of its hash and
@@ -73,12 +80,12 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
    * Undefined until first read; `cached` null when there is no row.
    */
   private cached: ClientRow | null | undefined = undefined;
-  /** Slot id → when it expires; undefined until first read. */
-  private slots: Map<string, number> | undefined = undefined;
+  private slots: SlotTable;
 
   constructor(ctx: DurableObjectState, env: AppEnv) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.slots = new SlotTable(this.sql);
     this.ready = startUp(ctx, { migrations: CLIENT_MIGRATIONS });
   }
 
@@ -122,11 +129,16 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
 
   /**
    * Admit one request. `keyHash` is checked for key clients; anonymous clients pass null and
-   * their limits (set on first use, updated when configuration changes).
+   * their limits (set on first use, updated when configuration changes). With `slot: false` only
+   * the rate is counted (reading, resuming or cancelling a job: the job holds its own slot).
    */
-  async admit(keyHash: string | null, anonymousLimits?: ClientLimits): Promise<Admission> {
+  async admit(
+    keyHash: string | null,
+    anonymousLimits?: ClientLimits,
+    { slot: holdsSlot = true }: { slot?: boolean } = {},
+  ): Promise<Admission> {
     await this.ready();
-    const now = Date.now();
+    let now = Date.now();
     if (keyHash === null && anonymousLimits) this.ensureAnonymous(anonymousLimits, now);
     const row = this.row();
     if (!row) return { ok: false, reason: "invalid_key" };
@@ -135,14 +147,13 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
     }
     if (row.revoked) return { ok: false, reason: "revoked" };
 
-    const slots = this.openSlots();
-    // Slots whose release was lost (a crash) are reclaimed once they expire.
-    if ([...slots.values()].some((expiresAt) => expiresAt < now)) {
-      this.sql.exec(`DELETE FROM slots WHERE expires_at < ?`, now);
-      for (const [id, expiresAt] of slots) if (expiresAt < now) slots.delete(id);
-    }
-    if (slots.size >= row.concurrent) {
-      return { ok: false, reason: "too_many_concurrent", retryAfterS: 1 };
+    if (holdsSlot && this.slots.size >= row.concurrent) {
+      // At the limit: slots whose release may have been lost are looked at (slot-table.ts).
+      await this.reclaim(this.slots.due(now));
+      now = Date.now();
+      if (this.slots.size >= row.concurrent) {
+        return { ok: false, reason: "too_many_concurrent", retryAfterS: 1 };
+      }
     }
     const perMs = row.rpm / 60_000;
     const tokens = Math.min(row.rpm, row.tokens + (now - row.refilled_at) * perMs);
@@ -156,28 +167,67 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
     this.sql.exec(`UPDATE client SET tokens = ?, refilled_at = ?`, tokens - 1, now);
     row.tokens = tokens - 1;
     row.refilled_at = now;
+    if (!holdsSlot) return { ok: true, slot: null };
     const slot = crypto.randomUUID();
-    this.sql.exec(`INSERT INTO slots VALUES (?, ?)`, slot, now + SLOT_TTL_MS);
-    slots.set(slot, now + SLOT_TTL_MS);
+    this.slots.add(slot, now);
     return { ok: true, slot };
   }
 
   /**
-   * The request admitted with `slot` ended. `refund` gives its token back: the request was refused
-   * before any job was created (400/404/413), so it must not count against the limit.
+   * Change who holds `slot` (client-slots.ts): the request hands it to the jobs it opened, a job's
+   * Region object lets go when the job ends, the request lets go when its response ends. The slot
+   * is free once nobody holds it. `refund` gives the request's token back: it was refused before
+   * any job was created (400/404/413), so it must not count against the limit (`slot` null: a
+   * request admitted without a slot).
    */
-  async release(slot: string, refund = false): Promise<void> {
+  async hold(slot: string | null, change: HolderChange): Promise<void> {
     await this.ready();
-    const slots = this.openSlots();
-    // A slot already released (or reclaimed) is not in the table: nothing to write.
-    if (!slots.has(slot)) return;
-    this.sql.exec(`DELETE FROM slots WHERE id = ?`, slot);
-    slots.delete(slot);
+    if (slot !== null) this.slots.change(slot, change, Date.now());
     const row = this.row();
-    if (refund && row) {
+    if (change.refund && row) {
       this.sql.exec(`UPDATE client SET tokens = min(rpm, tokens + 1)`);
       row.tokens = Math.min(row.rpm, row.tokens + 1);
     }
+  }
+
+  /** The request admitted with `slot` ended, holding the slot itself (`hold` dropping it). */
+  async release(slot: string | null, refund = false): Promise<void> {
+    await this.hold(slot, { drop: [REQUEST_HOLDER], refund });
+  }
+
+  /**
+   * Look at slots due (slot-table.ts): one still held by its request is reclaimed (its release
+   * was lost); one held by jobs is reclaimed only when none of its jobs still runs, else looked at
+   * again later. A Region object that cannot be asked counts as "not running" (as a timeout
+   * would): a caller is never kept at its limit by an object that does not answer.
+   */
+  private async reclaim(due: DueSlot[]): Promise<void> {
+    if (due.length === 0) return;
+    const running = await Promise.all(due.map((slot) => this.anyRunning(slot.jobs)));
+    const now = Date.now();
+    due.forEach((slot, i) => {
+      if (running[i]) this.slots.recheckLater(slot.id, now);
+      else {
+        this.slots.free(slot.id);
+        log("warn", "concurrency slot reclaimed", { jobs: slot.jobs.length });
+      }
+    });
+  }
+
+  private async anyRunning(jobIds: readonly string[]): Promise<boolean> {
+    const answers = await Promise.all(
+      jobIds.map(async (jobId) => {
+        const shard = shardOfJobId(jobId);
+        if (!shard) return false;
+        try {
+          return await shardStub(this.env, shard).jobRunning(jobId);
+        } catch (err) {
+          log("warn", "could not ask whether a job still runs", { jobId, error: String(err) });
+          return false;
+        }
+      }),
+    );
+    return answers.some(Boolean);
   }
 
   /** Write this client's one row, full bucket, and keep it as the cached row. */
@@ -223,18 +273,5 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
       this.cached = this.sql.exec<ClientRow>(`SELECT * FROM client`).toArray()[0] ?? null;
     }
     return this.cached ?? undefined;
-  }
-
-  /** The open slots (read once; kept current by admit and release). */
-  private openSlots(): Map<string, number> {
-    if (!this.slots) {
-      this.slots = new Map();
-      for (const r of this.sql.exec<{ id: string; expires_at: number }>(
-        `SELECT id, expires_at FROM slots`,
-      )) {
-        this.slots.set(r.id, r.expires_at);
-      }
-    }
-    return this.slots;
   }
 }

@@ -1,4 +1,6 @@
 import type { JobErrorCode } from "../../shared/protocol/job.js";
+import type { SlotPort, SlotRef } from "../auth/client-slots.js";
+import { log } from "../http/log.js";
 import type { JobEvent, SubscribeResult } from "./job-events.js";
 import { JobRelay } from "./job-relay.js";
 import { TERMINAL_STATES, type JobRow, type JobStore } from "./job-store.js";
@@ -8,7 +10,9 @@ import type { TimerTable } from "./timer-table.js";
 /**
  * Who is reading each job: the request that opened it and clients resuming it. Owns the in-memory
  * relay; when a job's last reader leaves it arms the job's `detach` timer (the job keeps running
- * for its resume grace, then the state machine cancels it if nobody came back).
+ * for its resume grace, then the state machine cancels it if nobody came back). A job holds its
+ * caller's concurrency slot whether read or not, and lets go of it when it ends — the terminal
+ * event every ending job's readers get (edge/auth/client-slots.ts).
  */
 export class JobReaders {
   private readonly relay = new JobRelay((jobId) => void this.onDetached(jobId));
@@ -16,6 +20,8 @@ export class JobReaders {
   constructor(
     private readonly jobs: JobStore,
     private readonly timers: TimerTable<RegionTimer>,
+    /** Where a job's concurrency slot is let go of (absent: jobs hold none, as in unit tests). */
+    private readonly slots?: SlotPort,
   ) {}
 
   /** The first reader of a job that was just written. */
@@ -42,6 +48,7 @@ export class JobReaders {
 
   push(jobId: string, event: JobEvent): void {
     this.relay.push(jobId, event);
+    if (event.type === "done" || event.type === "error") this.letGoOfSlot(jobId);
   }
 
   count(jobId: string): number {
@@ -52,6 +59,19 @@ export class JobReaders {
   visibleJob(jobId: string, owner: string | null): JobRow | undefined {
     const row = this.jobs.get(jobId);
     return row && (row.owner === null || row.owner === owner) ? row : undefined;
+  }
+
+  /**
+   * The job ended: its caller's slot is let go of now, without waiting for the Client object (a
+   * failed call leaves the slot to the Client object's own check: client-do.ts `reclaim`).
+   */
+  private letGoOfSlot(jobId: string): void {
+    const slot = this.jobs.get(jobId)?.slot;
+    if (!slot || !this.slots) return;
+    const ref = JSON.parse(slot) as SlotRef;
+    this.slots.jobEnded(ref, jobId).catch((err: unknown) => {
+      log("warn", "letting go of a job's concurrency slot failed", { jobId, error: String(err) });
+    });
   }
 
   private async onDetached(jobId: string): Promise<void> {

@@ -7,6 +7,7 @@ import type {
   Sampling,
   Usage,
 } from "../../shared/protocol/job.js";
+import type { SlotRef } from "../auth/client-slots.js";
 import type { JobReading } from "./job-reading.js";
 import { JobTexts, type TextPosition } from "./job-text.js";
 import { answerByteCap, utf8Bytes } from "./usage-bounds.js";
@@ -50,6 +51,8 @@ export interface JobRow extends Record<string, SqlStorageValue> {
   reading: string | null;
   /** The ledger hold its paid queue place set aside (credits/queue-place.ts); null: none. */
   hold_id: string | null;
+  /** JSON SlotRef: the caller's concurrency slot this job holds until it ends; null for none. */
+  slot: string | null;
 }
 
 /** What the Worker knows about a request that matching needs (besides the model). */
@@ -80,6 +83,11 @@ export interface JobMeta {
    * (credits/queue-place.ts); the Region settles it when the job ends. Absent: nothing was held.
    */
   holdId?: string;
+  /**
+   * The caller's concurrency slot, which the job holds until it ends (edge/auth/client-slots.ts);
+   * absent for jobs that hold none (canaries, continuations: their origin job holds it).
+   */
+  slot?: SlotRef;
 }
 
 /** Notes kept in a job's `tried` beside tab ids (`rested`, `reportedInvalid`). */
@@ -219,8 +227,8 @@ export class JobStore {
     // at once (placement, assign) need no SELECT. A new job has no chunks: its text is jobs.text.
     const written = this.sql.exec<JobRow>(
       `INSERT INTO jobs (id, request_id, model, kind, state, created_at, updated_at, spec,
-         detach_grace_ms, owner, match, priority, answer_cap_bytes, reading, hold_id)
-       VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+         detach_grace_ms, owner, match, priority, answer_cap_bytes, reading, hold_id, slot)
+       VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
       spec.id,
       meta.requestId,
       spec.model,
@@ -235,6 +243,7 @@ export class JobStore {
       answerByteCap(spec.sampling.max_tokens),
       meta.reading ? JSON.stringify(meta.reading) : null,
       meta.holdId ?? null,
+      meta.slot ? JSON.stringify(meta.slot) : null,
     );
     const row = written.toArray()[0];
     if (row) this.keep(row);

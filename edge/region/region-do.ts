@@ -9,6 +9,7 @@ import type { OpenJobResult, SubscribeResult } from "./job-events.js";
 import type { JobRequest } from "./job-request.js";
 import { jobView, type JobView } from "./job-view.js";
 import { readableJob, type ReadableJob } from "./job-reading.js";
+import { TERMINAL_STATES } from "./job-store.js";
 import { regionConfig } from "./region-config.js";
 import { regionParts, restoreParts, type RegionParts } from "./region-parts.js";
 import { trustSettings } from "./reputation.js";
@@ -22,6 +23,7 @@ import type { ShardLeaf } from "./shard-map.js";
 import { parseShard, shardIdToken } from "./shard-name.js";
 import { ShardRole } from "./shard-role.js";
 import { continuationPort } from "../region-client/continue-elsewhere.js";
+import { slotPort } from "../auth/client-slots.js";
 import { BATCH_ACK, decodeBatch } from "../tab-link/link-envelope.js";
 
 /**
@@ -73,6 +75,7 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
           regionLedger(env),
           shardIdToken(shard),
           continuationPort(env, shard),
+          slotPort(env),
         );
         await restoreParts(this.parts, ctx.getWebSockets());
       },
@@ -165,6 +168,16 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
     await this.ready();
     const row = this.parts.readers.visibleJob(jobId, owner);
     return row ? jobView(row) : null;
+  }
+
+  /**
+   * Whether a job still runs (not finished, failed or cancelled; unknown jobs do not): a Client
+   * object asks before it reclaims a slot whose release it never got (edge/auth/client-do.ts).
+   */
+  async jobRunning(jobId: string): Promise<boolean> {
+    await this.ready();
+    const state = this.parts.jobs.status(jobId)?.state;
+    return state !== undefined && !TERMINAL_STATES.has(state);
   }
 
   /** A job with what the Worker checks before a client may see it (edge/api/jobs.ts). */

@@ -27,6 +27,7 @@ import { jobSeed } from "../../shared/trust/policy.js";
 import { RegionCredits, type RegionLedger } from "../credits/region-credits.js";
 import { EmbeddingAnswers } from "./embedding-answers.js";
 import type { ContinuationPort } from "./continuation.js";
+import type { SlotPort } from "../auth/client-slots.js";
 import { RemoteAttempts } from "./remote-attempts.js";
 import { WaitingMoves } from "./waiting-moves.js";
 
@@ -91,6 +92,8 @@ export function regionParts(
   jobIdName: string = region,
   /** Other Region objects, to continue a job there when no tab here can (continuation.ts). */
   elsewhere?: ContinuationPort,
+  /** Client objects, to let go of a job's concurrency slot when it ends (job-readers.ts). */
+  slots?: SlotPort,
 ): RegionParts {
   const sql = ctx.storage.sql;
   const tabs = new TabRegistry(sql);
@@ -103,7 +106,7 @@ export function regionParts(
     probationShare: config.probationShare,
   });
   const channel = new TabChannel(ctx, tabs, timers, config, trust);
-  const readers = new JobReaders(jobs, timers);
+  const readers = new JobReaders(jobs, timers, slots);
   const stats = new RegionStats(sql);
   const status = withStatus(tabs, stats, REGION_CENTRES[region], () =>
     reputation.settings.enabled ? trustHealth(sql, tabs, trust) : null,

@@ -149,6 +149,8 @@ export const REGION_MIGRATIONS: readonly Migration[] = [
   // Credit: the ledger hold a paid queue place set aside, by the id the Worker minted for this
   // job (credits/queue-place.ts); settled by it, never by the client's x-request-id.
   `ALTER TABLE jobs ADD COLUMN hold_id TEXT`,
+  // The caller's concurrency slot a job holds until it ends (job-readers.ts, edge/auth/client-slots.ts).
+  `ALTER TABLE jobs ADD COLUMN slot TEXT`,
 ];
 
 /** Bring a Region database up to date (the same as `startUp(ctx, { migrations: REGION_MIGRATIONS })`). */
