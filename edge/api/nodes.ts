@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import type { AppContext } from "../env.js";
+import { requestAddressKey } from "../http/address-key.js";
 import { ApiError } from "../http/api-error.js";
 import { requestLocation } from "../http/location.js";
 import { shardStub } from "../region/region-stub.js";
@@ -27,7 +28,9 @@ export function tabRoutes() {
     const headers = new Headers(c.req.raw.headers);
     headers.delete("x-tabgrid-node-lat");
     headers.delete("x-tabgrid-node-lon");
-    const ip = c.req.header("cf-connecting-ip") ?? "local";
+    // The address key (an IPv6 address by its /64): the shard, the per-address socket and connect
+    // limits, the flood penalty and "different addresses" of two reporters all count by it.
+    const ip = requestAddressKey(c.req.raw.headers);
     headers.set("x-tabgrid-node-ip", ip);
     headers.set("x-request-id", c.get("requestId"));
     if (loc) {

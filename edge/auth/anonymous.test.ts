@@ -80,4 +80,18 @@ describe("anonymous tier", () => {
     expect(body.error.message).toBe("Rate limit reached for this address; retry later.");
     expect(body.error.message).not.toContain("key");
   });
+
+  it("addresses of one IPv6 /64 share one bucket; another /64 has its own", async () => {
+    // One subscriber sends from any address of its /64: before, each had a fresh bucket (and object).
+    expect((await call("/served", "2001:db8:51:1::1")).status).toBe(200);
+    expect((await call("/served", "2001:db8:51:1:ffff:ffff:ffff:fffe")).status).toBe(200);
+    expect((await call("/served", "2001:0db8:0051:0001::3")).status).toBe(429);
+    expect((await call("/served", "2001:db8:51:2::1")).status).toBe(200);
+  });
+
+  it("an IPv4-mapped IPv6 address shares its IPv4 address's bucket", async () => {
+    expect((await call("/served", "198.51.100.23")).status).toBe(200);
+    expect((await call("/served", "::ffff:198.51.100.23")).status).toBe(200);
+    expect((await call("/served", "198.51.100.23")).status).toBe(429);
+  });
 });

@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { readConfig } from "../config.js";
 import type { AppContext, AppEnv } from "../env.js";
+import { requestAddressKey } from "../http/address-key.js";
 import { ApiError } from "../http/api-error.js";
 import type { Admission, ClientDurableObject, ClientLimits } from "./client-do.js";
 import { clientStub, SlotHold } from "./client-slots.js";
@@ -125,7 +126,7 @@ export function authenticate({
       caller = { owner: `key:${parsed.id}`, tier: "key" };
     } else {
       // Anything that is not a Tabgrid key (the openai client insists on sending one) is anonymous.
-      name = `ip:${c.req.header("cf-connecting-ip") ?? "local"}`;
+      name = `ip:${requestAddressKey(c.req.raw.headers)}`;
       stub = clientStub(c.env, name);
       admission = await stub.admit(null, anonymousLimits(c.env), { slot: holdsSlot });
       caller = { owner: null, tier: "anonymous" };

@@ -31,6 +31,12 @@ export type Admission =
   | { ok: false; reason: "invalid_key" | "revoked" }
   | { ok: false; reason: "rate_limited" | "too_many_concurrent"; retryAfterS: number };
 
+/**
+ * An anonymous address idle this long with no slot (its bucket long full again) is forgotten: its
+ * object deletes its storage (`alarm`), so an address seen once leaves nothing behind.
+ */
+export const ANONYMOUS_IDLE_MS = 60 * 60_000;
+
 /** Step 1 is the schema as first shipped (IF NOT EXISTS, so existing objects migrate cleanly). */
 export const CLIENT_MIGRATIONS: readonly Migration[] = [
   (sql) => {
@@ -61,9 +67,10 @@ interface ClientRow extends Record<string, SqlStorageValue> {
 
 /**
  * One Durable Object per client: `key:<id>` holds an API key's hash, name and limits; `ip:<key>`
- * is an anonymous-tier address. Either way it admits requests
+ * is an anonymous-tier address (its limit key: http/address-key.ts). Either way it admits requests
  * against a per-minute token bucket and a cap on concurrent requests, whose slots are held until
- * the request's jobs end (client-slots.ts). Everything is in SQLite, so eviction forgets nothing.
+ * the request's jobs end (client-slots.ts). Everything is in SQLite, so eviction forgets nothing;
+ * an anonymous address's object deletes itself once idle (`alarm`).
  *
  * A `key:<id>` object exists only for keys the admin API created: authentication asks the key
  * directory (directory-do.ts) first, and this object keeps the directory's copy of its hash and
@@ -71,7 +78,8 @@ interface ClientRow extends Record<string, SqlStorageValue> {
  * keys created before the directory existed).
  */
 export class ClientDurableObject extends DurableObject<AppEnv> {
-  private readonly ready: Ready;
+  /** Replaced when an idle anonymous object deleted its storage (the next call starts afresh). */
+  private ready: Ready;
   private readonly sql: SqlStorage;
   /**
    * The client row and the open slots as SQLite holds them, read once per instance. Only this
@@ -81,6 +89,8 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
    */
   private cached: ClientRow | null | undefined = undefined;
   private slots: SlotTable;
+  /** Whether this instance made sure the idle check (`alarm`) is set. */
+  private alarmSet = false;
 
   constructor(ctx: DurableObjectState, env: AppEnv) {
     super(ctx, env);
@@ -196,6 +206,32 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
   }
 
   /**
+   * An anonymous address's object forgets it once idle (ANONYMOUS_IDLE_MS since its last admitted
+   * request, no slot open): everything is deleted, so the address's next request starts afresh
+   * (with a full bucket, as it would have by then anyway). Key objects never expire.
+   */
+  override async alarm(): Promise<void> {
+    await this.ready();
+    const row = this.row();
+    if (!row || row.key_hash !== null) return;
+    const idleSince = row.refilled_at;
+    const now = Date.now();
+    if (this.slots.size > 0 || now < idleSince + ANONYMOUS_IDLE_MS) {
+      await this.ctx.storage.setAlarm(Math.max(now, idleSince) + ANONYMOUS_IDLE_MS);
+      return;
+    }
+    await this.ctx.storage.deleteAll();
+    this.cached = undefined;
+    this.slots = new SlotTable(this.sql);
+    this.alarmSet = false;
+    // Nothing is written again until the address comes back: then the schema is made afresh.
+    this.ready = () => {
+      this.ready = startUp(this.ctx, { migrations: CLIENT_MIGRATIONS });
+      return this.ready();
+    };
+  }
+
+  /**
    * Look at slots due (slot-table.ts): one still held by its request is reclaimed (its release
    * was lost); one held by jobs is reclaimed only when none of its jobs still runs, else looked at
    * again later. A Region object that cannot be asked counts as "not running" (as a timeout
@@ -258,12 +294,23 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
 
   private ensureAnonymous(limits: ClientLimits, now: number): void {
     const row = this.row();
-    if (!row) {
-      this.insertRow(null, "anonymous", limits, now);
-    } else if (row.rpm !== limits.rpm || row.concurrent !== limits.concurrent) {
+    if (!row) this.insertRow(null, "anonymous", limits, now);
+    // Once per instance: an anonymous object always has its idle check (`alarm`) set; objects
+    // created before it existed get one here.
+    if (!this.alarmSet) {
+      this.alarmSet = true;
+      void this.armIdleCheck(now);
+    }
+    if (row && (row.rpm !== limits.rpm || row.concurrent !== limits.concurrent)) {
       this.sql.exec(`UPDATE client SET rpm = ?, concurrent = ?`, limits.rpm, limits.concurrent);
       row.rpm = limits.rpm;
       row.concurrent = limits.concurrent;
+    }
+  }
+
+  private async armIdleCheck(now: number): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null) {
+      await this.ctx.storage.setAlarm(now + ANONYMOUS_IDLE_MS);
     }
   }
 

@@ -83,4 +83,17 @@ describe("failed authentications per address", () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(REFUSAL_HOLD_MS / 2);
     expect((await asKey(key, "198.51.100.143")).status).toBe(404);
   }, 20_000);
+
+  it("counts an IPv6 guesser by its /64: a new address in it is refused too", async () => {
+    // Before: each of the 2^64 addresses of one subscriber's /64 had a fresh bucket.
+    for (let i = 0; i < FAILED_AUTH_BURST; i++) {
+      expect(
+        (await asKey(madeUp(7000 + i), `2001:db8:131:1::${(i + 1).toString(16)}`)).status,
+      ).toBe(401);
+    }
+    const refused = await asKey(madeUp(7999), "2001:db8:131:1:abcd::1");
+    expect(refused.status).toBe(429);
+    expect(await code(refused)).toBe("too_many_failed_authentications");
+    expect((await asKey(madeUp(8000), "2001:db8:131:2::1")).status).toBe(401);
+  }, 20_000);
 });

@@ -1,3 +1,4 @@
+import { requestAddressKey } from "../http/address-key.js";
 import { parseApiKey, type ParsedKey } from "./api-key.js";
 
 /**
@@ -7,6 +8,7 @@ import { parseApiKey, type ParsedKey } from "./api-key.js";
  * the same requests.
  */
 export interface KeyAttempt {
+  /** The caller's address key (http/address-key.ts: an IPv6 address counts by its /64). */
   ip: string;
   bearer: string | undefined;
   parsed: ParsedKey | null;
@@ -22,5 +24,5 @@ export function keyAttempt(headers: Headers, anonymousOn: boolean): KeyAttempt |
   const bearer = header?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
   const parsed = bearer ? parseApiKey(bearer) : null;
   if (anonymousOn && !parsed) return null;
-  return { ip: headers.get("cf-connecting-ip") ?? "local", bearer, parsed };
+  return { ip: requestAddressKey(headers), bearer, parsed };
 }

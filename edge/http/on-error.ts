@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import { requestAddressKey } from "./address-key.js";
 import { ApiError } from "./api-error.js";
 import type { AppContext } from "../env.js";
 import { log } from "./log.js";
@@ -36,7 +37,7 @@ export function onError(err: Error, c: Context<AppContext>): Response {
     if (err.status >= 500) {
       log("info", "request failed", { requestId, status: err.status, code: err.code });
     } else if (!QUIET_CODES.has(err.code ?? "")) {
-      refusals.refused(c.req.header("cf-connecting-ip") ?? "local", {
+      refusals.refused(requestAddressKey(c.req.raw.headers), {
         requestId,
         status: err.status,
         code: err.code,

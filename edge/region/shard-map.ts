@@ -8,7 +8,7 @@ import { hash32 } from "../../shared/hash/hash32.js";
  * k (now at depth d + 1) and gives the others to a new object k + 2^d, so only the split shard's
  * tabs move, half of them, and every object keeps its name for life.
  *
- * The key is the address (`cf-connecting-ip`) rather than the tab's identity because the Worker
+ * The key is the address key (`cf-connecting-ip`, an IPv6 address by its /64: edge/http/address-key.ts) rather than the tab's identity because the Worker
  * must choose the object before the socket says hello, and because it keeps the per-address
  * connection limit (MAX_NODES_PER_IP) exact: all sockets of one address meet in one object.
  */

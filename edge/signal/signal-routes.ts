@@ -3,6 +3,7 @@ import { isRegionHint } from "../../shared/geo/regions.js";
 import { cors } from "hono/cors";
 import { readConfig } from "../config.js";
 import type { AppContext, AppEnv } from "../env.js";
+import { requestAddressKey } from "../http/address-key.js";
 import { ApiError } from "../http/api-error.js";
 import { requestLocation } from "../http/location.js";
 import { regionFor } from "../region/region-stub.js";
@@ -94,7 +95,7 @@ export function signalRoutes() {
     const shard = wellFormed && claimed && isRegionHint(claimed) ? claimed : "default";
     // The peer's address comes from the connection, never from a header the client sent.
     const headers = new Headers(c.req.raw.headers);
-    headers.set(PEER_ADDRESS_HEADER, c.req.header("cf-connecting-ip") ?? "local");
+    headers.set(PEER_ADDRESS_HEADER, requestAddressKey(c.req.raw.headers));
     return signalStub(c.env, shard).fetch(new Request(c.req.raw.url, { headers }));
   });
 

@@ -74,6 +74,17 @@ describe("an address whose tab flooded frames", () => {
     expect(other.isClosed).toBe(false);
   });
 
+  it("for an IPv6 flooder, is its whole /64's", async () => {
+    const flooder = await tabAt("2001:db8:91:1::1", ["pen-flood-v6"]);
+    const frame = { type: "status", state: "idle", models: ["pen-flood-v6"] } as const;
+    for (let i = 0; i < 500 && !flooder.isClosed; i++) flooder.send(frame);
+    expect((await flooder.closed).code).toBe(CloseCode.RateLimited);
+    // Before: the next address of the same /64 connected at once with a fresh budget.
+    await expectPenalty(await upgrade("2001:db8:91:1:ffff::2"));
+    const other = await tabAt("2001:db8:91:2::1", ["pen-other-v6"]);
+    expect(other.isClosed).toBe(false);
+  });
+
   it("is counted in the Region's SQLite until the penalty ends", async () => {
     await runInDurableObject(regionStub(appEnv, "wnam"), (_region, ctx) => {
       const connects = new TabConnects(ctx.storage.sql, 60);

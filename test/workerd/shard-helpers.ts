@@ -1,6 +1,7 @@
 import { directoryStub, forgetRoutingCache } from "../../edge/directory/directory-client.js";
 import { shardStub } from "../../edge/region/region-stub.js";
 import { evenLeaves, leafFor, shardHash } from "../../edge/region/shard-map.js";
+import { addressKey } from "../../edge/http/address-key.js";
 import { appEnv } from "./tab-helpers.js";
 import { ScriptedTab } from "./scripted-tab.js";
 
@@ -20,7 +21,8 @@ export function addressesOn(k: number, count: number, n: number, tag: string): s
   const out: string[] = [];
   for (let i = 0; out.length < n; i++) {
     const ip = `10.${tag.length}.${i >> 8}.${i & 255}-${tag}`;
-    if (leafFor(evenLeaves(count), shardHash(ip)).k === k) out.push(ip);
+    // The Worker places a tab by its address key (edge/http/address-key.ts).
+    if (leafFor(evenLeaves(count), shardHash(addressKey(ip))).k === k) out.push(ip);
   }
   return out;
 }
