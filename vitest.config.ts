@@ -38,6 +38,9 @@ export default defineConfig({
                 // Prefill allowance for unobserved tabs: 20 tokens/s keeps "hi" well under a lease.
                 PREFILL_UNSEEN_TPS: "20",
                 SSE_KEEPALIVE_MS: "300",
+                // Tests read GET /v1/nodes and /v1/models right after what they change; the
+                // listings' isolate cache has its own test (edge/api/listings-cache.test.ts).
+                LISTING_CACHE_MS: "0",
                 REDISPATCH_WAIT_MS: "1000",
                 MAX_NODES_PER_IP: "40",
                 // The fuzz test's chaos sockets open ~80 from one address within a minute.

@@ -92,6 +92,8 @@ export interface Config {
   streamIdleMs: number;
   /** SSE comment lines while a streamed job waits or prefills (SSE_KEEPALIVE_MS). */
   sseKeepAliveMs: number;
+  /** How long an isolate reuses GET /v1/models and /v1/nodes (LISTING_CACHE_MS; 0: not at all). */
+  listingCacheMs: number;
   iceServers: IceConfig;
   signal: {
     /**
@@ -153,6 +155,7 @@ const VARS = {
   REGION_MAX_JOBS: positiveInt,
   STREAM_IDLE_MS: positive,
   SSE_KEEPALIVE_MS: positive,
+  LISTING_CACHE_MS: z.coerce.number().int().nonnegative(),
   ANONYMOUS_TIER: z.enum(["on", "off"]),
   INTERACTIVE_BUDGET_MS: positiveInt,
   CREDIT_PRICE_INTERACTIVE: z.coerce.number().finite().nonnegative(),
@@ -254,6 +257,7 @@ function build(v: Vars): Config {
     allowLocationHeader: v.ALLOW_LOCATION_HEADER === "true",
     streamIdleMs: v.STREAM_IDLE_MS ?? 5_000,
     sseKeepAliveMs: v.SSE_KEEPALIVE_MS ?? 10_000,
+    listingCacheMs: v.LISTING_CACHE_MS ?? 2_000,
     iceServers: { iceServers: v.ICE_SERVERS ?? [] },
     signal: {
       secret:

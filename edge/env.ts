@@ -73,6 +73,8 @@ export interface AppEnv extends AlertEnv, ShardEnv {
   STREAM_IDLE_MS?: string;
   /** SSE comment lines (`: keep-alive`) this often while a streamed job waits or prefills. */
   SSE_KEEPALIVE_MS?: string;
+  /** How long an isolate reuses GET /v1/models and /v1/nodes (ms; "0": read each time). */
+  LISTING_CACHE_MS?: string;
   /** Prefill rate (tokens/s) assumed for a tab never seen finishing a job, for its first lease. */
   PREFILL_UNSEEN_TPS?: string;
   /** Longest a tab may take from accept to its first token (plus the lease). */

@@ -12,7 +12,12 @@ import type { AppContext } from "../env.js";
 import { ApiError } from "../http/api-error.js";
 import { directorySnapshot } from "../directory/directory-client.js";
 import { catalogRecord, listedModels } from "../model-catalog.js";
+import type { DirectorySnapshot } from "../directory/directory-do.js";
+import { ListingCache, listingCacheControl } from "./listing-cache.js";
 import { hostedRecords } from "./weights.js";
+
+/** The Directory's summaries as GET /v1/models last read them in this isolate. */
+const snapshots = new ListingCache<DirectorySnapshot>();
 
 const embeds = (r: ModelRecord | undefined) => r !== undefined && isEmbeddingModel(r);
 
@@ -21,7 +26,8 @@ export function modelRoutes() {
   const app = new Hono<AppContext>();
 
   app.get("/models", async (c) => {
-    const summaries = Object.values(await directorySnapshot(c.env, true));
+    const snapshot = await snapshots.get(c.env, () => directorySnapshot(c.env, true));
+    const summaries = Object.values(snapshot);
     const totals = new Map<string, { nodes: number; idle: number }>();
     for (const summary of summaries) {
       for (const [model, count] of Object.entries(summary.models)) {
@@ -53,6 +59,8 @@ export function modelRoutes() {
           };
         }),
     };
+    const cacheControl = listingCacheControl(c.env);
+    if (cacheControl) c.header("cache-control", cacheControl);
     return c.json(body);
   });
 

@@ -1,13 +1,29 @@
 import { Hono } from "hono";
-import type { AppContext } from "../env.js";
+import type { AppContext, AppEnv } from "../env.js";
 import { requestAddressKey } from "../http/address-key.js";
 import { ApiError } from "../http/api-error.js";
 import { requestLocation } from "../http/location.js";
 import { shardStub } from "../region/region-stub.js";
-import { parseShard } from "../region/shard-name.js";
+import { parseShard, type Shard } from "../region/shard-name.js";
 import { directorySnapshot } from "../directory/directory-client.js";
 import { connectViaLink } from "../tab-link/link-route.js";
 import { tabRegionStub } from "../region-client/shard-routing.js";
+import type { TabListing } from "../region/region-views.js";
+import { ListingCache, listingCacheControl } from "./listing-cache.js";
+
+/** Most tabs GET /v1/nodes lists (`total` counts them all; `has_more` says some were left out). */
+export const MAX_LISTED_TABS = 500;
+
+export interface TabList {
+  object: "list";
+  data: Array<TabListing & { region: string }>;
+  /** Tabs connected, by the Directory's count (it may lag the list by a second). */
+  total: number;
+  has_more: boolean;
+}
+
+/** GET /v1/nodes as this isolate last built it. */
+const tabLists = new ListingCache<TabList>();
 
 /**
  * The contributor side: the tabs' WebSocket and the public list of connected tabs. The URLs say
@@ -43,19 +59,44 @@ export function tabRoutes() {
   });
 
   app.get("/nodes", async (c) => {
-    // Only Region objects (every shard of every hint) the Directory knows to have tabs are asked.
-    const snapshot = await directorySnapshot(c.env, true);
-    const shards = Object.entries(snapshot).flatMap(([name, s]) => {
-      const shard = s.nodes > 0 ? parseShard(name) : null;
-      return shard ? [shard] : [];
-    });
-    const lists = await Promise.all(
-      shards.map(async (shard) =>
-        (await shardStub(c.env, shard).listTabs()).map((tab) => ({ ...tab, region: shard.hint })),
-      ),
-    );
-    return c.json({ object: "list", data: lists.flat() });
+    const list = await tabLists.get(c.env, () => listTabs(c.env));
+    const cacheControl = listingCacheControl(c.env);
+    if (cacheControl) c.header("cache-control", cacheControl);
+    return c.json(list);
   });
 
   return app;
+}
+
+/**
+ * At most `cap` (MAX_LISTED_TABS) connected tabs, shards in name order. Only Region objects (every shard of
+ * every hint) the Directory knows to have tabs are asked, each for no more than the cap leaves
+ * after the shards before it by the Directory's counts, so no shard lists more than is sent.
+ */
+export async function listTabs(env: AppEnv, cap = MAX_LISTED_TABS): Promise<TabList> {
+  const snapshot = await directorySnapshot(env, true);
+  const asks: Array<{ shard: Shard; count: number; limit: number }> = [];
+  let total = 0;
+  let skipped = false;
+  for (const [name, s] of Object.entries(snapshot).sort(([a], [b]) => a.localeCompare(b))) {
+    const shard = s.nodes > 0 ? parseShard(name) : null;
+    if (!shard) continue;
+    const limit = cap - total;
+    if (limit > 0) asks.push({ shard, count: s.nodes, limit });
+    else skipped = true;
+    total += s.nodes;
+  }
+  const lists = await Promise.all(
+    asks.map(async ({ shard, limit }) =>
+      (await shardStub(env, shard).listTabs(limit)).map((tab) => ({ ...tab, region: shard.hint })),
+    ),
+  );
+  const all = lists.flat();
+  const cut = lists.some((l, i) => l.length === asks[i]!.limit && asks[i]!.count > l.length);
+  return {
+    object: "list",
+    data: all.slice(0, cap),
+    total: Math.max(total, Math.min(all.length, cap)),
+    has_more: skipped || cut || all.length > cap,
+  };
 }

@@ -215,16 +215,19 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
     return this.parts.report.summary();
   }
 
-  async listTabs(): Promise<TabListing[]> {
+  /** The connected tabs (at most `limit`: GET /v1/nodes lists a bounded number). */
+  async listTabs(limit = Infinity): Promise<TabListing[]> {
     await this.ready();
     const { trust, reputation } = this.parts;
-    return [...this.parts.tabs.all()].map((tab) =>
-      listingOf(
-        tab,
-        { ...trust.view(tab.tabId), audits: reputation.auditCounts(tab.tabId) },
-        trust.credits(tab.tabId),
-      ),
-    );
+    return [...this.parts.tabs.all()]
+      .slice(0, limit)
+      .map((tab) =>
+        listingOf(
+          tab,
+          { ...trust.view(tab.tabId), audits: reputation.auditCounts(tab.tabId) },
+          trust.credits(tab.tabId),
+        ),
+      );
   }
 
   /** Job counts by state, for operators and for tests that check nothing was lost. */

@@ -87,6 +87,8 @@ export async function startWranglerDev(
     ANONYMOUS_TIER: "on",
     ANONYMOUS_RPM: "100000",
     ANONYMOUS_CONCURRENT: "1000",
+    // Tests read GET /v1/nodes and /v1/models right after what they change (no isolate cache).
+    LISTING_CACHE_MS: "0",
     ...opts.vars,
   };
   const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persist];
