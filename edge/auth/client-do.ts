@@ -299,7 +299,9 @@ export class ClientDurableObject extends DurableObject<AppEnv> {
     // created before it existed get one here.
     if (!this.alarmSet) {
       this.alarmSet = true;
-      void this.armIdleCheck(now);
+      this.armIdleCheck(now).catch((err: unknown) => {
+        log("warn", "could not set an anonymous client's idle check", { error: String(err) });
+      });
     }
     if (row && (row.rpm !== limits.rpm || row.concurrent !== limits.concurrent)) {
       this.sql.exec(`UPDATE client SET rpm = ?, concurrent = ?`, limits.rpm, limits.concurrent);
