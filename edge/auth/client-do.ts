@@ -48,9 +48,20 @@ export const CLIENT_MIGRATIONS: readonly Migration[] = [
     sql.exec(`CREATE TABLE IF NOT EXISTS slots (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`);
   },
   // Who holds each slot (client-slots.ts, slot-table.ts); a slot open before is its request's.
-  // `expires_at` is now when the slot is looked at next.
-  `ALTER TABLE slots ADD COLUMN holders TEXT NOT NULL DEFAULT '["request"]';
-   ALTER TABLE slots ADD COLUMN ended TEXT NOT NULL DEFAULT '[]'`,
+  // `expires_at` is now when the slot is looked at next. Columns already there are kept (a
+  // database whose `_migrations` count was lost runs every step again: migrations.ts).
+  (sql) => {
+    const columns = new Set(
+      sql
+        .exec<{ name: string }>(`PRAGMA table_info(slots)`)
+        .toArray()
+        .map((c) => c.name),
+    );
+    if (!columns.has("holders"))
+      sql.exec(`ALTER TABLE slots ADD COLUMN holders TEXT NOT NULL DEFAULT '["request"]'`);
+    if (!columns.has("ended"))
+      sql.exec(`ALTER TABLE slots ADD COLUMN ended TEXT NOT NULL DEFAULT '[]'`);
+  },
 ];
 
 /** The client's one row (table `client`). */
