@@ -32,6 +32,7 @@ export function embeddingRoutes() {
     const dimensions = modelDimensions(c.env, req);
     const requestId = c.get("requestId");
     const caller = c.get("caller");
+    const slot = c.get("slot");
     if (req.user) log("info", "end user", { requestId, user: req.user });
     const loc = requestLocation(c.req.raw, c.env);
     const clientPlace = requestPlace(c.req.raw, c.env);
@@ -46,6 +47,7 @@ export function embeddingRoutes() {
       },
       requestId,
       owner: caller.owner,
+      ...(slot.ref ? { slot: slot.ref } : {}),
       detachGraceMs: DEFAULT_RESUME_GRACE_MS,
       priority: baseQueueClass(caller),
       match: {
@@ -59,6 +61,9 @@ export function embeddingRoutes() {
     // The cloud fallback is for chat: an upstream serving this embedding model is not assumed.
     if (routed.kind === "fallback") throw apiErrorFromJob(routed.reason);
     const { opened, stub, region } = routed;
+    // The job keeps the caller's concurrency slot until it ends (its Region lets go), also when
+    // the client hangs up and the runtime cancels this handler (auth/client-slots.ts).
+    slot.handOver([opened.jobId], { keepRequest: false });
     log("info", "embedding job started", { requestId, jobId: opened.jobId, region });
     const source = jobStream(
       c.env,

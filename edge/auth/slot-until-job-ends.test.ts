@@ -1,6 +1,8 @@
 import { runInDurableObject, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { appEnv, chat, getJob, jobToken, useTabs } from "../../test/workerd/tab-helpers.js";
+import { encodeVector } from "../../shared/protocol/embedding-vectors.js";
+import { embeddingOf } from "../../test/support/deterministic-engine.js";
 import { hashKey, newApiKey } from "./api-key.js";
 import { clientStub } from "./client-slots.js";
 
@@ -97,6 +99,39 @@ describe("a non-streamed client that hangs up", () => {
     expect((await getJob(job.id)).state).toBe("cancelled");
     tab.done(job, "abort");
     expect(await until(() => openSlots(`key:${id}`), 0)).toBe(0);
+  });
+});
+
+describe("an embeddings client that hangs up", () => {
+  it("frees its slot when the job it left behind ends", async () => {
+    const model = "snowflake-arctic-embed-s-q0f32-MLC-b4";
+    const { id, key } = await keyWith(1);
+    const tab = await tabs.tab([model]);
+    const embed = (signal?: AbortSignal) =>
+      SELF.fetch("http://tabgrid.test/v1/embeddings", {
+        method: "POST",
+        ...(signal ? { signal } : {}),
+        headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model, input: "hello" }),
+      });
+    const answer = (job: { id: string }) => {
+      tab.accept(job);
+      const v = encodeVector(embeddingOf("hello", 384));
+      tab.send({ type: "job.vectors", jobId: job.id, index: 0, vectors: [v] });
+      tab.done(job, "stop", { prompt_tokens: 2, completion_tokens: 0 });
+    };
+    const hangUp = new AbortController();
+    const first = embed(hangUp.signal).catch(() => null);
+    const job = await tab.nextJob();
+    hangUp.abort();
+    await first;
+    answer(job);
+    expect(await until(async () => (await getJob(job.id)).state, "done")).toBe("done");
+    // Before: the request kept the slot, and its handler, cancelled with the client, never let go.
+    expect(await until(() => openSlots(`key:${id}`), 0)).toBe(0);
+    const second = embed();
+    answer(await tab.nextJob());
+    expect((await second).status).toBe(200);
   });
 });
 
