@@ -144,8 +144,8 @@ export class Canaries {
     }
     if (msg.type !== "job.done" && msg.type !== "job.error") return;
     sql.exec(`DELETE FROM canary_runs WHERE job_id = ?`, run.job_id);
-    if (tab.jobId === run.job_id)
-      placement.updateTab(tab, { jobId: null, state: msg.state ?? "idle" });
+    // A client job queued behind the canary starts now, as behind any job (placement.release).
+    if (tab.jobId === run.job_id) await placement.release(tab, msg.state ?? "idle");
     // A tab's error says nothing about its model; an abort neither. Only answers are judged.
     if (msg.type === "job.error" || msg.finishReason === "abort") return;
     const c = reputation.settings.config;

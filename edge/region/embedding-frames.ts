@@ -52,8 +52,8 @@ export class EmbeddingFrames {
   async embeddingDone(tab: TabRecord, msg: Extract<TabFrame, { type: "job.done" }>) {
     const { jobs, placement, machine } = this.d;
     const current = machine.isCurrent(tab, msg.jobId);
-    if (tab.jobId === msg.jobId)
-      placement.updateTab(tab, { jobId: null, state: msg.state ?? "idle" });
+    // As for a chat job: a job queued behind this one starts now (placement.release).
+    if (tab.jobId === msg.jobId) await placement.release(tab, msg.state ?? "idle");
     const row = current ? jobs.get(msg.jobId) : undefined;
     if (row && msg.finishReason === "abort") {
       this.d.trust.fault(tab, "stopped a job on its own", { jobId: msg.jobId });
