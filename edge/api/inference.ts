@@ -233,10 +233,10 @@ async function runJob(
   if (opts.stream) return streamChoices(init);
   // A client waiting for a whole answer that hangs up lets go of its jobs at once, as a streamed
   // one does at its next write: each runs on for its resume grace, then is cancelled.
-  c.req.raw.signal.addEventListener(
-    "abort",
-    () => c.executionCtx.waitUntil(Promise.all(choices.map((ch) => ch.source.cancel()))),
-    { once: true },
-  );
+  // A client that left while its jobs were opening is let go of now (its abort already fired).
+  const letGo = () =>
+    c.executionCtx.waitUntil(Promise.all(choices.map((ch) => ch.source.cancel())));
+  if (c.req.raw.signal.aborted) letGo();
+  else c.req.raw.signal.addEventListener("abort", letGo, { once: true });
   return collectChoices(init);
 }

@@ -16,6 +16,7 @@ import { publicNodeId } from "../region/public-id.js";
 import { ledgerStub } from "./ledger-client.js";
 import type { ProofOutcome } from "./ledger-do.js";
 import { TIER_HEADER } from "./tiers.js";
+import { requestAddressKey } from "../http/address-key.js";
 
 /** The signed statements are a few hundred bytes; anything much larger is not one. */
 const MAX_PROOF_BODY_BYTES = 4 * 1024;
@@ -73,7 +74,9 @@ export function creditRoutes() {
   });
 
   app.post("/credits/name", async (c) => {
-    takeNameProof(c.req.header("cf-connecting-ip") ?? "local");
+    // By the address's limit key (an IPv6 address by its /64, http/address-key.ts), as every
+    // per-address limit: one /64 must not get a fresh bucket per address.
+    takeNameProof(requestAddressKey(c.req.raw.headers));
     const body = await parseJsonBody(c, NameRequestSchema, MAX_PROOF_BODY_BYTES);
     const proof = await verifyStatement(body, nameText(body.name, body.signedAt));
     if (!proof.ok) throw refused(proof.reason);

@@ -36,6 +36,21 @@ describe("display-name proofs", () => {
     expect(other.status).toBe(404);
   });
 
+  it("the addresses of one IPv6 /64 share that bound", async () => {
+    const proof = await nameBody(await newKeyPair(), "Flood");
+    // A fresh address of the same /64 for every request: one client's subnet, one bucket.
+    for (let i = 0; i < NAME_PROOF_BURST; i++) {
+      const res = await creditPost("name", proof, undefined, {
+        "cf-connecting-ip": `2001:db8:77:1::${(i + 1).toString(16)}`,
+      });
+      expect(res.status).toBe(404);
+    }
+    const over = await creditPost("name", proof, undefined, {
+      "cf-connecting-ip": "2001:db8:77:1:ffff::1",
+    });
+    expect([over.status, await code(over)]).toEqual([429, "rate_limit_exceeded"]);
+  });
+
   it("a proof the ledger took is refused when sent again (single use)", async () => {
     const keys = await newKeyPair();
     const tab = await tabs.tab(["np-replay"], { keys });
