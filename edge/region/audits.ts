@@ -1,7 +1,7 @@
 import { log } from "../http/log.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
 import type { AuditAssign, TabMessage } from "../../shared/protocol/node-messages.js";
-import { auditDeadlineMs, jobSeed, shouldAudit } from "../../shared/trust/policy.js";
+import { auditDeadlineMs, jobSeed, mayScoreOnCpu, shouldAudit } from "../../shared/trust/policy.js";
 import { auditEvidence } from "../../shared/trust/reputation.js";
 import type { JobStore } from "./job-store.js";
 import type { Placement } from "./placement.js";
@@ -163,7 +163,6 @@ export class Audits {
         .toArray()
         .map((r) => r.verifier),
     );
-    const deadlineMs = auditDeadlineMs(this.d.reputation.settings.config);
     for (const row of waiting) {
       const verifier = this.pickVerifier(row, holding);
       if (!verifier) continue;
@@ -181,6 +180,7 @@ export class Audits {
         now,
         row.id,
       );
+      const deadlineMs = auditDeadlineMs(this.d.reputation.settings.config, verifier.gpu?.class);
       await timers.set(auditTimer(row.id), now + deadlineMs);
       log("info", "audit sent", {
         audit: row.id,
@@ -193,7 +193,8 @@ export class Audits {
   /**
    * Idle, holding no audit, not the subject, same model, not quarantined, not rested by the
    * circuit breaker, and not one that let this audit's deadline pass; trusted preferred, then
-   * another GPU class than the subject's. Trust first: the class is the tab's own claim (its
+   * one that says it scores on a GPU (its audit's deadline is minutes, not an hour and a half:
+   * `auditDeadlineFor`), then another GPU class than the subject's. Trust first: the class is the tab's own claim (its
    * hello), so counting it above trust let any new identity claiming another class take audits
    * ahead of every trusted tab of the subject's class (verifier-choice.test.ts).
    */
@@ -210,7 +211,8 @@ export class Audits {
       const state = reputation.stateOf(tab.tabId);
       if (state === "suspect") continue;
       const score =
-        (state === "trusted" ? 2 : 0) +
+        (state === "trusted" ? 4 : 0) +
+        (mayScoreOnCpu(tab.gpu?.class) ? 0 : 2) +
         (tab.gpu?.class && tab.gpu.class !== row.subject_class ? 1 : 0);
       if (score > bestScore) {
         best = tab;

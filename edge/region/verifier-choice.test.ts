@@ -22,8 +22,8 @@ import { regionStub } from "./region-stub.js";
 const { tab } = useTabs();
 const stub = () => regionStub(appEnv, "wnam");
 
-function setState(t: ScriptedTab, state: "busy" | "idle"): Promise<void> {
-  t.send({ type: "status", state, models: ["vc-pick"] });
+function setState(t: ScriptedTab, state: "busy" | "idle", model = "vc-pick"): Promise<void> {
+  t.send({ type: "status", state, models: [model] });
   return expect
     .poll(() =>
       runInDurableObject(stub(), (obj) => {
@@ -58,5 +58,33 @@ describe("the verifier an audit goes to", () => {
 
     await within(trusted.next("audit.assign"), 5_000, "the audit reaching the trusted tab");
     expect(claimer.received.filter((m) => m.type === "audit.assign")).toEqual([]);
+  }, 15_000);
+
+  it("is one that says it has a GPU rather than one that may score on the CPU (an hour and a half)", async () => {
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
+    const cpu = await tab(["vc-gpu"]);
+    const gpu = await tab(["vc-gpu"]);
+    await runInDurableObject(stub(), (obj) => {
+      const { parts } = obj as unknown as { parts: RegionParts };
+      for (const [t, cls] of [
+        [cpu, "software"],
+        [gpu, "mid"],
+      ] as const) {
+        const record = parts.tabs.get(t.nodeId)!;
+        record.gpu = { class: cls } as NonNullable<typeof record.gpu>;
+      }
+    });
+    await setState(cpu, "busy", "vc-gpu");
+    await setState(gpu, "busy", "vc-gpu");
+    const subject = await tab(["vc-gpu"]);
+    const res = chat("vc-gpu");
+    const job = await subject.nextJob();
+    await setState(cpu, "idle", "vc-gpu");
+    await setState(gpu, "idle", "vc-gpu");
+    subject.serve(job, ["Hello there, how can I help?"], { completion_tokens: 7 });
+    expect((await res).status).toBe(200);
+
+    await within(gpu.next("audit.assign"), 5_000, "the audit reaching the GPU verifier");
+    expect(cpu.received.filter((m) => m.type === "audit.assign")).toEqual([]);
   }, 15_000);
 });

@@ -26,7 +26,7 @@ export interface TrustConfig {
   maxAuditTokens: number;
   /**
    * How long a verifier has to answer an audit it was sent; then the audit goes to another
-   * verifier and the silent one is at fault. Unset: `auditDeadlineFor(maxAuditTokens)`.
+   * verifier and the silent one is at fault. Unset: `auditDeadlineFor(maxAuditTokens, the verifier's class)`.
    */
   auditDeadlineMs?: number;
   /** Jobs sampled hotter than this are not audited (honest tokens get too unlikely). */
@@ -70,28 +70,39 @@ export const DEFAULT_TRUST: TrustConfig = {
 };
 
 /**
- * The slowest re-scoring the audit deadline allows for. A re-score is one prefill of the job's
- * prompt, then one teacher-forced decode step per claimed token (at most `maxAuditTokens`) and one
- * for the stop (docs/trust.md). SwiftShader, the CPU adapter and the slowest a tab can be, runs
- * about 0.4–0.5 tokens/s on the build machine (edge/config.ts, PREFILL_UNSEEN_TPS); a GPU the
- * contributor page recommends decodes 10 tokens/s or more (shared/gpu/predict.ts), 20× that.
+ * The slowest re-scoring the audit deadline allows for, by the verifier's GPU class. A re-score is
+ * one prefill of the job's prompt, then one teacher-forced decode step per claimed token (at most
+ * `maxAuditTokens`) and one for the stop (docs/trust.md). A GPU decodes 2 tokens/s or more (the
+ * contributor page recommends ≥ 10: shared/gpu/predict.ts), so 0.5 tokens/s is a wide margin.
+ * SwiftShader, the CPU adapter and the slowest a tab can be, decodes one token per 14–35 s on the
+ * build machine (docs/failure-handling.md); a tab that says no class may be one. Their deadline
+ * allows 40 s a step.
  */
-const SLOWEST_SCORING_TOKENS_PER_S = 0.5;
-/** Prefill of the audit's prompt on that slowest adapter (~150 tokens at its rate; seconds on a GPU). */
+const GPU_SCORING_MS_PER_STEP = 2_000;
+const SOFTWARE_SCORING_MS_PER_STEP = 40_000;
+/** Prefill of the audit's prompt on the slowest adapter (~150 tokens at 0.5 tokens/s). */
 const AUDIT_PREFILL_ALLOWANCE_MS = 300_000;
 
+/** A verifier of this class (its own claim) may be a CPU adapter: the slow deadline. */
+export function mayScoreOnCpu(gpuClass: string | null | undefined): boolean {
+  return !gpuClass || gpuClass === "software" || gpuClass === "unknown";
+}
+
 /**
- * The audit deadline for audits of `maxAuditTokens` tokens: 558 s (9.3 min) for the default 128 —
- * 5 min of prefill plus 129 decode steps at 0.5 tokens/s. An honest GPU answers in seconds; a
- * verifier that holds an audit past this is not scoring it.
+ * The audit deadline for audits of `maxAuditTokens` tokens: for the default 128, 558 s (9.3 min)
+ * on a GPU — 5 min of prefill plus 129 steps at 2 s — and 5,460 s (91 min) on a verifier that may
+ * be a CPU adapter. An honest GPU answers in seconds; a verifier that holds an audit past this is
+ * not scoring it. (Until 2026-11-30 every verifier had the GPU's 558 s, which an honest SwiftShader
+ * tab misses on any answer of more than 15–30 tokens, and was faulted for.)
  */
-export function auditDeadlineFor(maxAuditTokens: number): number {
-  return AUDIT_PREFILL_ALLOWANCE_MS + ((maxAuditTokens + 1) * 1000) / SLOWEST_SCORING_TOKENS_PER_S;
+export function auditDeadlineFor(maxAuditTokens: number, gpuClass?: string | null): number {
+  const perStep = mayScoreOnCpu(gpuClass) ? SOFTWARE_SCORING_MS_PER_STEP : GPU_SCORING_MS_PER_STEP;
+  return AUDIT_PREFILL_ALLOWANCE_MS + (maxAuditTokens + 1) * perStep;
 }
 
 /** The deadline a verifier has to answer an audit, by this configuration. */
-export function auditDeadlineMs(c: TrustConfig): number {
-  return c.auditDeadlineMs ?? auditDeadlineFor(c.maxAuditTokens);
+export function auditDeadlineMs(c: TrustConfig, gpuClass?: string | null): number {
+  return c.auditDeadlineMs ?? auditDeadlineFor(c.maxAuditTokens, gpuClass);
 }
 
 const boundsCache = new WeakMap<TrustConfig, { token: number; stop: number; canary: number }>();
