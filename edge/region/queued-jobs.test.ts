@@ -1,6 +1,7 @@
 import { SELF, evictDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { encodeVector } from "../../shared/protocol/embedding-vectors.js";
+import { REGION_CENTRES } from "../../shared/geo/regions.js";
 import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import { embeddingOf } from "../../test/support/deterministic-engine.js";
 import { ScriptedTab, newKeyPair } from "../../test/workerd/scripted-tab.js";
@@ -317,13 +318,21 @@ describe("a job queued behind a busy tab", () => {
 
   it("is still queued on its tab after the Region object is evicted, and served there", async () => {
     // An object is only evicted with no request in flight: the clients drop their streams first,
-    // having asked for a long resume grace.
-    const t = await queueingTab(["q-evict"]);
-    await timedOnce(t, "q-evict");
+    // having asked for a long resume grace. In Johannesburg's Region object, which no other test
+    // file uses: a test file running beside this one keeps requests in flight to its own region's
+    // object (wnam's), and its eviction would wait for them.
+    const loc = REGION_CENTRES.afr;
+    const from = { "x-tabgrid-location": `${loc.lat},${loc.lon}` };
+    const t = await ScriptedTab.connect(["q-evict"], undefined, loc, QUEUE_SINCE_PROTOCOL);
+    tabs.list.push(t);
+    const warm = chat("q-evict", { stream: true }, from);
+    t.serve(await t.nextJob(), ["warm"]);
+    expect((await streamText(await warm)).done).toBe(true);
     const grace = { stream: true, tabgrid: { resume_grace_ms: 30_000 } };
     let twoJob: { id: string } | undefined;
-    const oneRes = await chat("q-evict", grace);
+    const oneRes = await chat("q-evict", grace, from);
     const one = await t.nextJob();
+    expect(one.id).toMatch(/^job_afr_/);
     t.accept(one);
     // The job ahead prefills through the eviction, saying so as a tab does (job.progress renews
     // its lease before the first token): the steps below may take longer than the tests' short
@@ -333,7 +342,7 @@ describe("a job queued behind a busy tab", () => {
       250,
     );
     try {
-      const twoRes = await chat("q-evict", grace);
+      const twoRes = await chat("q-evict", grace, from);
       const two = await t.next("job.assign");
       expect(two.queued).toBe(true);
       await oneRes.body?.cancel();
