@@ -101,6 +101,8 @@ export class TrustTab {
   private readonly noise: ScoreNoise;
   /** One thing at a time, like a real engine: a job or an audit. */
   private busy: { id: string; timer: ReturnType<typeof setTimeout> | undefined } | null = null;
+  /** A job the coordinator queued behind the running one (it starts when that one ends). */
+  private queued: JobSpec | null = null;
   private stopped = false;
 
   constructor(
@@ -191,13 +193,22 @@ export class TrustTab {
     switch (msg.type) {
       case "job.assign":
         this.out.firstJobAt ??= performance.now();
-        this.serve(tab, msg.job);
+        // A job queued behind the running one (protocol 5) starts when that one ends, as the
+        // product's tab does (web/runtime/job-runner.ts); serving it at once abandoned the
+        // running job, and the coordinator takes no frame of a queued job before it runs.
+        if (this.busy) this.queued = msg.job;
+        else this.serve(tab, msg.job);
         return;
       case "job.cancel":
+        if (this.queued?.id === msg.jobId) {
+          this.queued = null;
+          return;
+        }
         if (this.busy?.id !== msg.jobId) return;
         if (this.busy.timer) clearTimeout(this.busy.timer);
         this.busy = null;
         tab.done({ id: msg.jobId }, "abort", { prompt_tokens: 0, completion_tokens: 0 });
+        this.startQueued(tab);
         return;
       case "audit.assign":
         this.audit(tab, msg);
@@ -245,6 +256,13 @@ export class TrustTab {
     return { text, tokens: text.split(" ").length };
   }
 
+  /** The job queued behind the running one, if any, starts now. */
+  private startQueued(tab: ProtocolTab): void {
+    const next = this.queued;
+    this.queued = null;
+    if (next && !this.stopped) this.serve(tab, next);
+  }
+
   /** Stream the answer at this tab's decode speed, in ~frameMs frames, then job.done. */
   private serve(tab: ProtocolTab, job: JobSpec): void {
     const { text, tokens } = this.answer(job);
@@ -280,6 +298,7 @@ export class TrustTab {
         // The speed liar also lies about what it measured.
         decodeTokensPerSecond: this.kind === "speed-lie" ? 400 : this.tps,
       });
+      this.startQueued(tab);
     };
     busy.timer = setTimeout(next, frameMs);
   }
@@ -302,6 +321,7 @@ export class TrustTab {
     busy.timer = setTimeout(() => {
       if (this.busy === busy) this.busy = null;
       tab.send({ type: "audit.result", auditId: msg.auditId, ...result });
+      if (!this.busy) this.startQueued(tab);
     }, ms);
   }
 }
