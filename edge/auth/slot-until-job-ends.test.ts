@@ -30,17 +30,6 @@ function openSlots(client: string): Promise<number> {
   );
 }
 
-/** Poll until `read` gives `want` (or the deadline passes); returns the last value read. */
-async function until<T>(read: () => Promise<T>, want: T, ms = 3000): Promise<T> {
-  const end = Date.now() + ms;
-  let got = await read();
-  while (got !== want && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, 50));
-    got = await read();
-  }
-  return got;
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function send(key: string, body: object, signal?: AbortSignal): Promise<Response> {
@@ -65,10 +54,10 @@ describe("a non-streamed client that hangs up", () => {
     // The job still runs on the tab: the slot is its.
     expect((await send(key, { model: "slot-ns-end" })).status).toBe(429);
     tab.serve(job, ["late"], { completion_tokens: 1 });
-    expect(await until(async () => (await getJob(job.id)).state, "done")).toBe("done");
+    await expect.poll(async () => (await getJob(job.id)).state, { timeout: 3000 }).toBe("done");
     // Before: the slot stayed until SLOT_TTL_MS (15 min), as the handler that would have
     // released it was cancelled with the client.
-    expect(await until(() => openSlots(`key:${id}`), 0)).toBe(0);
+    await expect.poll(() => openSlots(`key:${id}`), { timeout: 3000 }).toBe(0);
     const second = send(key, { model: "slot-ns-end" });
     tab.serve(await tab.nextJob(), ["ok"], { completion_tokens: 1 });
     expect((await second).status).toBe(200);
@@ -98,7 +87,7 @@ describe("a non-streamed client that hangs up", () => {
     }
     expect((await getJob(job.id)).state).toBe("cancelled");
     tab.done(job, "abort");
-    expect(await until(() => openSlots(`key:${id}`), 0)).toBe(0);
+    await expect.poll(() => openSlots(`key:${id}`), { timeout: 3000 }).toBe(0);
   });
 });
 
@@ -126,9 +115,9 @@ describe("an embeddings client that hangs up", () => {
     hangUp.abort();
     await first;
     answer(job);
-    expect(await until(async () => (await getJob(job.id)).state, "done")).toBe("done");
+    await expect.poll(async () => (await getJob(job.id)).state, { timeout: 3000 }).toBe("done");
     // Before: the request kept the slot, and its handler, cancelled with the client, never let go.
-    expect(await until(() => openSlots(`key:${id}`), 0)).toBe(0);
+    await expect.poll(() => openSlots(`key:${id}`), { timeout: 3000 }).toBe(0);
     const second = embed();
     answer(await tab.nextJob());
     expect((await second).status).toBe(200);
@@ -167,7 +156,7 @@ describe("a streamed client that hangs up, leaving its job a resume grace", () =
     const text = await resumed.text();
     expect(text).toContain("two");
     expect(text).toContain("[DONE]");
-    expect(await until(() => openSlots(`key:${id}`), 0)).toBe(0);
+    await expect.poll(() => openSlots(`key:${id}`), { timeout: 3000 }).toBe(0);
     expect((await getJob(job.id)).state).toBe("done");
   });
 

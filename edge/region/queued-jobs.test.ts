@@ -173,12 +173,7 @@ describe("a job queued behind a busy tab", () => {
     // reach the client, and the rescuer serves both jobs, one after the other.
     t.accept(queued);
     t.delta(queued, 0, "from a quarantined tab");
-    t.send({
-      type: "job.done",
-      jobId: queued.id,
-      finishReason: "stop",
-      usage: { prompt_tokens: 1, completion_tokens: 4, total_tokens: 5 },
-    });
+    t.done(queued, "stop", { prompt_tokens: 1, completion_tokens: 4 });
     const served = new Map<string, string>();
     for (let i = 0; i < 2; i++) {
       const a = await rescuer.next("job.assign");
