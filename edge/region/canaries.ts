@@ -85,6 +85,18 @@ export class Canaries {
       });
   }
 
+  /** Indices of `prompts` whose answer for `model` is confirmed. */
+  private knownPrompts(model: string, prompts: readonly string[]): number[] {
+    return this.d.sql
+      .exec<{ prompt_index: number }>(
+        `SELECT DISTINCT prompt_index FROM canary_answers WHERE model = ? AND confirmed = 1 ORDER BY prompt_index`,
+        model,
+      )
+      .toArray()
+      .map((r) => r.prompt_index)
+      .filter((i) => i < prompts.length);
+  }
+
   owns(jobId: string): boolean {
     if (!this.d.reputation.settings.enabled) return false;
     return (
@@ -101,7 +113,12 @@ export class Canaries {
     if (!model) return false;
     const state = reputation.stateOf(tab.tabId);
     if (!shouldCanary(c, tab.publicId, tab.jobsServed, state)) return false;
-    const pick = pickCanary(c, tab.publicId, tab.jobsServed, canaryPrompts);
+    // A canary whose answer is not known judges nothing, and only a confirmer's answer can help
+    // make it known: anyone else is sent only prompts with a known answer, or none (it would cost
+    // the contributor's GPU for no evidence — session 13; bench:trust sent 48 such in one run).
+    const known = this.mayConfirm(tab.tabId) ? undefined : this.knownPrompts(model, canaryPrompts);
+    if (known && known.length === 0) return false;
+    const pick = pickCanary(c, tab.publicId, tab.jobsServed, canaryPrompts, known);
     const spec: JobSpec = {
       id: newJobId(this.d.region),
       model,

@@ -41,6 +41,23 @@ async function jobAndCanary(t: ScriptedTab, model: string, answer: (job: JobSpec
     .toBe(0);
 }
 
+/**
+ * One client job, then another: the tab is sent no canary between them (its next job is the
+ * second client job, not the canary prompt).
+ */
+async function jobThenNoCanary(t: ScriptedTab, model: string) {
+  const res = chat(model);
+  const job = await t.nextJob();
+  t.serve(job, [honest(job)]);
+  expect((await res).status).toBe(200);
+  const again = chat(model);
+  const next = await t.nextJob();
+  expect(next.input).toEqual({ kind: "chat", messages: [{ role: "user", content: "hi" }] });
+  t.serve(next, [honest(next)]);
+  expect((await again).status).toBe(200);
+  expect(await canariesJudged(t.nodeId)).toBe(0);
+}
+
 /** The canary answers kept for `model`: whose, confirmed or a candidate, and with whom. */
 function canaryAnswers(model: string) {
   return runInDurableObject(stub(), (_obj, state) =>
@@ -62,17 +79,27 @@ function canariesJudged(tabId: string): Promise<number> {
 }
 
 describe("who confirms a canary answer", () => {
-  it("two anonymous sockets that agree set nothing, and an honest tab is not judged against them", async () => {
+  it("a tab that may not confirm is sent no canary while no answer is known, so anonymous sockets set nothing", async () => {
     await withTrust("wnam", CANARIES_ONLY, ["what's a good name for a grey cat?"]);
+    // Before session 13 each of them was sent the canary (its GPU's work judged nothing) and,
+    // before session 12, two that agreed on a wrong answer set it.
     for (let i = 0; i < 2; i++) {
       const sock = await tab(["cc-anon"]);
-      await jobAndCanary(sock, "cc-anon", () => WRONG);
+      await jobThenNoCanary(sock, "cc-anon");
       sock.close();
     }
     expect(await canaryAnswers("cc-anon")).toEqual([]);
-    const victim = await tab(["cc-anon"]);
-    await jobAndCanary(victim, "cc-anon", honest);
-    expect(await canariesJudged(victim.nodeId)).toBe(0);
+  });
+
+  it("a signed tab out of probation is sent canaries whose answer is not known yet; its answer is a candidate", async () => {
+    await withTrust("wnam", CANARIES_ONLY, ["what's a good name for a grey cat?"]);
+    const signed = await tab(["cc-cand"], { keys: await newKeyPair() });
+    await pastProbation("wnam", signed.nodeId);
+    await jobAndCanary(signed, "cc-cand", () => WRONG);
+    expect(await canaryAnswers("cc-cand")).toEqual([
+      { node_id: signed.nodeId, confirmed: 0, confirmed_with: null },
+    ]);
+    expect(await canariesJudged(signed.nodeId)).toBe(0);
   });
 
   it("two signed identities out of probation confirm it; a quarantine of either withdraws it", async () => {
@@ -102,8 +129,7 @@ describe("who confirms a canary answer", () => {
       (obj as unknown as { parts: RegionParts }).parts.trust.quarantine(first.nodeId, "operator"),
     );
     const next = await tab(["cc-signed"]);
-    await jobAndCanary(next, "cc-signed", honest);
-    expect(await canariesJudged(next.nodeId)).toBe(0);
+    await jobThenNoCanary(next, "cc-signed");
     expect(confirmed[1]?.confirmed_with).toBe(first.nodeId);
     expect(await canaryAnswers("cc-signed")).toEqual([
       { node_id: second.nodeId, confirmed: 0, confirmed_with: null },

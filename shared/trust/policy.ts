@@ -155,14 +155,20 @@ export function shouldCanary(
   return keyedUniform(c.key, "canary", tabPublicId, counter) < canaryRateFor(state, c);
 }
 
-/** Which canary prompt, and the seed it runs with (keyed, so not guessable from earlier ones). */
+/**
+ * Which canary prompt, and the seed it runs with (keyed, so not guessable from earlier ones).
+ * `among`, when given, are the indices of `prompts` it may be (those whose answer is known: a tab
+ * that cannot help confirm an answer learns nothing from a canary whose answer is not).
+ */
 export function pickCanary(
   c: TrustConfig,
   tabPublicId: string,
   counter: number,
   prompts: readonly string[] = CANARY_PROMPTS,
+  among?: readonly number[],
 ): { index: number; prompt: string; seed: number } {
-  const index = keyedHash(c.key, "canary-prompt", tabPublicId, counter) % prompts.length;
+  const hash = keyedHash(c.key, "canary-prompt", tabPublicId, counter);
+  const index = among?.length ? among[hash % among.length]! : hash % prompts.length;
   return {
     index,
     prompt: prompts[index]!,

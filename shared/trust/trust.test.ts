@@ -77,6 +77,17 @@ describe("keyed choices", () => {
     for (let i = 0; i < 10000; i++) if (shouldCanary(c, "pub1", i, "probation")) canaries++;
     expect(canaries / 10000).toBeCloseTo(c.probationCanaryRate, 1);
   });
+
+  it("picks only among the prompts it is given (those with a known answer), spread over them", () => {
+    const among = [3, 7, 11];
+    const seen = new Set<number>();
+    for (let i = 0; i < 60; i++) {
+      const pick = pickCanary(c, "pub1", i, undefined, among);
+      expect(among).toContain(pick.index);
+      seen.add(pick.index);
+    }
+    expect([...seen].sort((a, b) => a - b)).toEqual(among);
+  });
 });
 
 describe("evidence and the per-identity test", () => {
