@@ -57,6 +57,8 @@ export function apiErrorFromJob(error: JobError): ApiError {
     cancelled: () => new ApiError(409, "invalid_request_error", error.message, null, "cancelled"),
     job_not_found: () => new ApiError(404, "not_found_error", error.message, null, "job_not_found"),
     internal: () => new ApiError(500, "server_error", error.message, null, "internal"),
+    invalid_structured_output: () =>
+      new ApiError(502, "server_error", error.message, null, "invalid_structured_output"),
   };
   return table[error.code]();
 }

@@ -1,4 +1,4 @@
-import { SELF } from "cloudflare:test";
+import { runInDurableObject, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
 import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
@@ -6,6 +6,9 @@ import { readSse } from "../../test/workerd/sse.js";
 import { chat, jobToken } from "../../test/workerd/tab-helpers.js";
 import { cityFormat, weatherTool } from "../../test/workerd/weather-tool.js";
 import { workerdOpenAI } from "../../test/workerd/openai-client.js";
+import { appEnv } from "../../test/workerd/tab-helpers.js";
+import type { RegionParts } from "../region/region-parts.js";
+import { regionStub } from "../region/region-stub.js";
 
 /**
  * A tab's structured answer is checked against the request before a client sees any of it: the
@@ -20,16 +23,48 @@ const tabs: ScriptedTab[] = [];
 afterEach(() => tabs.splice(0).forEach((t) => t.close()));
 
 /** A tab that answers its next job with `answer`, written in two pieces. */
-async function answering(model: string, answer: string): Promise<void> {
+async function answering(model: string, answer: string): Promise<ScriptedTab> {
   const t = await ScriptedTab.connect([model]);
   tabs.push(t);
-  void (async () => {
-    const { job } = await t.next("job.assign");
-    t.accept(job);
-    t.delta(job, 0, answer.slice(0, 20));
-    t.delta(job, 1, answer.slice(20));
-    t.done(job, "stop", { completion_tokens: 1 });
-  })();
+  void t.next("job.assign").then(({ job }) => write(t, job, answer));
+  return t;
+}
+
+/** `t` writes `answer` for `job`, in two pieces, and says it stopped. */
+function write(t: ScriptedTab, job: { id: string }, answer: string): void {
+  t.accept(job);
+  t.delta(job, 0, answer.slice(0, 20));
+  t.delta(job, 1, answer.slice(20));
+  t.done(job, "stop", { completion_tokens: 1 });
+}
+
+/**
+ * A lying tab takes the next job of `model` (the only tab then); once it holds it an honest tab
+ * answering `right` joins, and then the liar writes `wrong`.
+ */
+async function liarThenHonest(
+  model: string,
+  wrong: string,
+  right: string,
+  request: () => Promise<unknown>,
+): Promise<{ liar: ScriptedTab; honest: ScriptedTab; pending: Promise<unknown> }> {
+  const liar = await ScriptedTab.connect([model]);
+  tabs.push(liar);
+  const pending = request();
+  const { job } = await liar.next("job.assign");
+  const honest = await answering(model, right);
+  write(liar, job, wrong);
+  return { liar, honest, pending };
+}
+
+/** What the Region holds against a tab: its faults and the client jobs it finished. */
+function trustOf(tab: ScriptedTab): Promise<{ faults: number; jobs: number }> {
+  return runInDurableObject(regionStub(appEnv, "wnam"), (obj) => {
+    const { faults, jobs } = (obj as unknown as { parts: RegionParts }).parts.trust.view(
+      tab.nodeId,
+    );
+    return { faults, jobs };
+  });
 }
 
 interface Outcome {
@@ -166,5 +201,119 @@ describe("a response_format json_schema answer is checked against its schema", (
       await chat("sa-json-ok-stream", { stream: true, response_format: format }),
     );
     expect(data.at(-1)).toBe("[DONE]");
+  });
+});
+
+/**
+ * Checked where it arrives too (edge/region/structure-check.ts): a wrong structured answer is
+ * the tab's fault, and a job no client has seen any of starts again on another tab, so the client
+ * gets an answer rather than a 502. Before, the Worker's check alone caught it: the client got a
+ * 502 although an honest tab was free, and the lying tab kept its record clean and was credited.
+ */
+describe("a wrong structured answer counts against its tab, and another tab answers", () => {
+  it("tool calls, not streamed: the second tab's call reaches the client", async () => {
+    const { liar, honest, pending } = await liarThenHonest(
+      "sa-retry-tools",
+      DELETE_ACCOUNT,
+      `{"tool_calls":[${PARIS}]}`,
+      () =>
+        outcome(
+          client.chat.completions.create({ model: "sa-retry-tools", ...ask, tools: [weatherTool] }),
+        ),
+    );
+    const res = (await pending) as Outcome;
+    expect(res).toMatchObject({ status: 200, calls: [{ function: { name: "get_weather" } }] });
+    expect(JSON.stringify(res.calls)).not.toContain("delete_account");
+    expect(await trustOf(liar)).toEqual({ faults: 1, jobs: 0 });
+    expect(await trustOf(honest)).toEqual({ faults: 0, jobs: 1 });
+  });
+
+  it("tool calls, streamed: the stream carries only the second tab's call and ends with [DONE]", async () => {
+    const { liar, pending } = await liarThenHonest(
+      "sa-retry-stream",
+      DELETE_ACCOUNT,
+      `{"tool_calls":[${PARIS}]}`,
+      () => chat("sa-retry-stream", { stream: true, tools: [weatherTool] }),
+    );
+    const data = await readSse((await pending) as Response);
+    expect(data.at(-1)).toBe("[DONE]");
+    expect(data.join("\n")).toContain("get_weather");
+    expect(data.join("\n")).not.toContain("delete_account");
+    expect((await trustOf(liar)).faults).toBe(1);
+  });
+
+  it("json_schema, not streamed: the second tab's answer reaches the client", async () => {
+    const { liar, pending } = await liarThenHonest(
+      "sa-retry-json",
+      '{"town": "Paris", "admin": true}',
+      '{"city": "Lyon"}',
+      () =>
+        client.chat.completions.create({
+          model: "sa-retry-json",
+          ...ask,
+          response_format: cityFormat,
+        }),
+    );
+    const whole = (await pending) as { choices: Array<{ message: { content: string | null } }> };
+    expect(JSON.parse(whole.choices[0]?.message.content ?? "")).toEqual({ city: "Lyon" });
+    expect(await trustOf(liar)).toEqual({ faults: 1, jobs: 0 });
+  });
+
+  it("json_schema, streamed: the client saw the text, so the stream ends with the error; the tab is at fault", async () => {
+    const liar = await answering("sa-fault-json-stream", '{"city": "Paris", "admin": true}');
+    const data = await readSse(
+      await chat("sa-fault-json-stream", { stream: true, response_format: cityFormat }),
+    );
+    expect(OpenAIErrorBodySchema.parse(JSON.parse(data.at(-1)!)).error.code).toBe(
+      "invalid_structured_output",
+    );
+    expect(await trustOf(liar)).toEqual({ faults: 1, jobs: 0 });
+  });
+
+  it("a schema the grammar holds only loosely: an answer outside it is refused, not held against the tab", async () => {
+    // xgrammar does not enforce an allOf of two schemas, so an honest model may miss `zip`.
+    const loose = {
+      type: "json_schema" as const,
+      json_schema: {
+        name: "place",
+        schema: {
+          type: "object",
+          allOf: [
+            { properties: { city: { type: "string" } }, required: ["city"] },
+            { properties: { zip: { type: "string" } }, required: ["zip"] },
+          ],
+        },
+      },
+    };
+    const tab = await answering("sa-loose", '{"city": "Paris"}');
+    const res = await outcome(
+      client.chat.completions.create({ model: "sa-loose", ...ask, response_format: loose }),
+    );
+    expect(res).toMatchObject({ status: 502, code: "invalid_structured_output" });
+    expect(await trustOf(tab)).toEqual({ faults: 0, jobs: 1 });
+  });
+
+  it("a client's stop string that cuts the JSON is not held against the tab", async () => {
+    const tab = await answering("sa-stop", '{"city": "Par');
+    const res = await outcome(
+      client.chat.completions.create({
+        model: "sa-stop",
+        ...ask,
+        response_format: cityFormat,
+        stop: ["is"],
+      }),
+    );
+    expect(res).toMatchObject({ status: 502, code: "invalid_structured_output" });
+    expect(await trustOf(tab)).toEqual({ faults: 0, jobs: 1 });
+  });
+
+  it("when no other tab takes it, the client gets the 502 naming what was wrong", async () => {
+    await answering("sa-retry-none", DELETE_ACCOUNT);
+    const res = await outcome(
+      client.chat.completions.create({ model: "sa-retry-none", ...ask, tools: [weatherTool] }),
+    );
+    expect(res).toMatchObject({ status: 502, code: "invalid_structured_output" });
+    expect(res.message).toContain('tool_calls[0].name must be "get_weather"');
+    expect(res.message).not.toContain("delete_account");
   });
 });

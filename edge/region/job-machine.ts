@@ -31,6 +31,7 @@ import type { TabRecord } from "./tab-registry.js";
 import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
 import { boundUsage, chargedTokens } from "./usage-bounds.js";
+import { brokenStructure } from "./structure-check.js";
 import type { Audits } from "./audits.js";
 import type { Canaries } from "./canaries.js";
 import type { Reputation } from "./reputation.js";
@@ -362,16 +363,18 @@ export class JobMachine {
               tab.protocol >= COUNTED_CONTINUATION_SINCE_PROTOCOL,
             )
           : null;
+        // A structured answer outside its schema is no finished job: the tab's fault (below).
+        const broken = row && msg.finishReason === "stop" ? brokenStructure(row) : null;
         if (bounded) {
           // An empty answer (no tokens of its own) does not count toward leaving probation.
-          if (bounded.ownTokens > 0) this.d.trust.jobDone(tab.tabId);
+          if (bounded.ownTokens > 0 && !broken) this.d.trust.jobDone(tab.tabId);
           this.d.learning.observe(
             tab,
             msg.jobId,
             { prompt_tokens: bounded.usage.prompt_tokens, completion_tokens: bounded.ownTokens },
             msg.prefillMs,
           );
-          await this.d.learning.remember(tab, msg.jobId);
+          if (!broken) await this.d.learning.remember(tab, msg.jobId);
         }
         if (tab.jobId === msg.jobId) {
           if (finished) tab.jobsServed += 1;
@@ -384,6 +387,22 @@ export class JobMachine {
             code: "node_gone",
             message: "the serving tab stopped",
           });
+        } else if (current && bounded && broken) {
+          // The tab's grammar holds an honest answer to its schema: this one is a wrong answer,
+          // not a job done. No credit; it counts against the tab; a job no client has seen any of
+          // starts again on another tab (the client gets the answer, not a 502), a streamed JSON
+          // answer ends and its client gets the Worker's error (structure-check.ts).
+          this.d.trust.fault(tab, "structured answer outside the request's schema", {
+            jobId: msg.jobId,
+            problem: broken.problem,
+          });
+          placement.recordFailure(tab.tabId);
+          if (broken.restart)
+            await this.redispatch(msg.jobId, {
+              code: "invalid_structured_output",
+              message: broken.problem,
+            });
+          else await this.finish(msg.jobId, { finishReason: "stop", usage: bounded.usage });
         } else if (current && bounded) {
           if (bounded.inflated) {
             this.d.trust.fault(tab, "usage outside what the coordinator observed", {

@@ -122,3 +122,49 @@ export function unenforceable(schema: unknown, path = ""): SchemaProblem | null 
 
 /** JSON mode without a schema: any JSON object, as OpenAI's `json_object` promises. */
 export const ANY_OBJECT_SCHEMA: JsonSchema = { type: "object", additionalProperties: true };
+
+/** Keywords beside which xgrammar drops the rest (docs/api.md, "Structured output: how"). */
+const ALONE = ["$ref", "const", "enum", "anyOf", "oneOf"] as const;
+/** Keys that sit beside any keyword without constraining: annotations and definitions. */
+const BESIDE_ANY = new Set([...ANNOTATIONS, "$defs", "definitions"]);
+
+/**
+ * Where the tab's grammar is looser than the schema, or null when it holds the whole schema, so
+ * that an honest tab's answer always matches it. With WebLLM 0.2.86 (xgrammar 0.1.27), measured:
+ * `allOf` of more than one schema is not enforced, keywords beside `$ref`, `const`, `enum`,
+ * `anyOf` or `oneOf` are ignored, `oneOf` is read as `anyOf`, and `pattern` drops
+ * `minLength`/`maxLength`. An answer outside such a schema may be an honest model's, so it is
+ * refused (json-schema-match.ts) but not held against its tab (edge/region/structure-check.ts).
+ */
+export function looselyEnforced(schema: unknown, path = ""): string | null {
+  if (!schema || typeof schema !== "object" || Array.isArray(schema)) return null;
+  const s = schema as JsonSchema;
+  const at = (what: string) => `${path || "the schema"}: ${what}`;
+  if (Array.isArray(s.allOf) && s.allOf.length > 1) return at("allOf of more than one schema");
+  if ("oneOf" in s) return at("oneOf (read as anyOf)");
+  if ("pattern" in s && ("minLength" in s || "maxLength" in s))
+    return at("pattern beside a length bound");
+  const alone = ALONE.find((k) => k in s);
+  if (alone) {
+    const beside = Object.keys(s).find((k) => k !== alone && !BESIDE_ANY.has(k));
+    if (beside) return at(`"${beside}" beside "${alone}"`);
+  }
+  for (const [key, value] of Object.entries(s)) {
+    const here = path ? `${path}.${key}` : key;
+    if (SCHEMA_MAPS.has(key) && value && typeof value === "object" && !Array.isArray(value)) {
+      for (const [name, sub] of Object.entries(value)) {
+        const p = looselyEnforced(sub, `${here}.${name}`);
+        if (p) return p;
+      }
+    } else if (SCHEMA_LISTS.has(key) && Array.isArray(value)) {
+      for (const [i, sub] of value.entries()) {
+        const p = looselyEnforced(sub, `${here}[${i}]`);
+        if (p) return p;
+      }
+    } else if (key === "items" || key === "additionalProperties") {
+      const p = looselyEnforced(value, here);
+      if (p) return p;
+    }
+  }
+  return null;
+}

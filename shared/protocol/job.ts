@@ -116,6 +116,8 @@ export const JobErrorCodeSchema = z.enum([
   "over_budget",
   "queue_full",
   "internal",
+  /** The tabs' structured answers did not follow the request's schema (edge/region/structure-check.ts). */
+  "invalid_structured_output",
 ]);
 export type JobErrorCode = z.infer<typeof JobErrorCodeSchema>;
 
