@@ -88,6 +88,12 @@ export class TokenServer {
 export class CoordinatorTab {
   private ws!: WebSocket;
   private readonly serving = new Map<string, TokenServer>();
+  /**
+   * A job the coordinator queued behind the running one (protocol 5): it starts when that one
+   * ends, as the product's tab does. The coordinator takes no frame of a queued job before it
+   * runs, so serving it at once would be text the coordinator drops and a job that stalls.
+   */
+  private queued: { id: string; input: JobInput } | null = null;
   private pinger: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -130,11 +136,19 @@ export class CoordinatorTab {
             resolve();
             return;
           }
-          case "job.assign":
-            return this.assign(msg.job as { id: string; input: JobInput });
+          case "job.assign": {
+            const job = msg.job as { id: string; input: JobInput };
+            if (this.serving.size > 0) this.queued = job;
+            else this.assign(job);
+            return;
+          }
           case "job.cancel":
+            if (this.queued?.id === msg.jobId) {
+              this.queued = null;
+              return;
+            }
             this.serving.get(msg.jobId as string)?.stop();
-            this.serving.delete(msg.jobId as string);
+            if (this.serving.delete(msg.jobId as string)) this.startQueued();
             return;
           case "job.resend":
             this.serving.get(msg.jobId as string)?.resend(msg.offset as number);
@@ -182,10 +196,18 @@ export class CoordinatorTab {
           finishReason: "stop",
           usage: { prompt_tokens: 8, completion_tokens: tokens, total_tokens: 8 + tokens },
         });
+        this.startQueued();
       },
     });
     this.serving.set(jobId, server);
     server.start();
+  }
+
+  /** The job queued behind the one that just ended, if any, starts now. */
+  private startQueued(): void {
+    const next = this.queued;
+    this.queued = null;
+    if (next) this.assign(next);
   }
 }
 
