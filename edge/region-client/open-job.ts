@@ -19,7 +19,7 @@ import type { OpenJobResult } from "../region/job-events.js";
 import type { JobRequest } from "../region/job-request.js";
 import { regionFor, shardStub, type RegionName, type RegionStub } from "../region/region-stub.js";
 import { shardSettings } from "../region/shard-config.js";
-import type { Shard } from "../region/shard-name.js";
+import { shardName, type Shard } from "../region/shard-name.js";
 import { queueWithCredit } from "../credits/queue-place.js";
 import { followUpAffinity } from "../../shared/scheduling/conversation.js";
 import { sha256Hex } from "../region/conversation-hash.js";
@@ -142,16 +142,29 @@ export async function openJob(
   let homeOfferMs: number | null = null;
   const declined: Shard[] = [];
   const homeLimit = withLimit(homeAcceptUpToMs(ranked));
-  for (const shard of order.slice(0, MAX_HOME_SHARDS)) {
-    const next = await attempt(home, shard, homeLimit);
+  const homeShards = order.slice(0, MAX_HOME_SHARDS);
+  const hasIdle = (s: Shard) => (view.summaries[shardName(s)]?.models[model]?.idle ?? 0) > 0;
+  /** Shards asked for an idle tab only that refused: they may still queue it behind a busy one. */
+  const idleOnlyRefused: Shard[] = [];
+  for (const [i, shard] of homeShards.entries()) {
+    // While a later shard reported an idle tab for the model, this one takes the request only onto
+    // an idle tab of its own (job-request.ts idleOnly): a shard weighs only its own tabs.
+    const idleOnly = homeShards.slice(i + 1).some(hasIdle);
+    const next = await attempt(home, shard, idleOnly ? { ...homeLimit, idleOnly } : homeLimit);
     if (!isRefused(next)) return next;
     if (next.offerMs !== undefined) {
       declined.push(shard);
       homeOfferMs = Math.min(homeOfferMs ?? Infinity, next.offerMs);
-    }
+    } else if (idleOnly) idleOnlyRefused.push(shard);
     reason = keptReason(reason, next.error);
   }
   if (!reason) throw new Error("no shard tried");
+  // No shard had an idle tab after all (the snapshot is up to a second old): those that can queue
+  // it behind a busy tab of theirs take it as they would have, before any neighbour is asked.
+  for (const shard of idleOnlyRefused) {
+    const next = await attempt(home, shard, homeLimit);
+    if (!isRefused(next)) return next;
+  }
 
   // Home has no tab at all and no neighbour offers one: a cached snapshot may predate a tab that
   // just joined elsewhere, so re-read it before giving up.

@@ -76,6 +76,11 @@ export class JobIntake {
       const message = `A neighbouring region is expected to answer sooner (offer here ${Math.round(offerMs)} ms).`;
       return { ok: false, error: { code: "no_capacity", message }, offerMs };
     }
+    // Asked for an idle tab only, while another shard has one (job-request.ts idleOnly).
+    if (request.idleOnly && result.kind === "match" && result.match.tab.queue.jobsAhead > 0) {
+      const message = `Every tab serving '${model}' here is busy; another shard has an idle one.`;
+      return { ok: false, error: { code: "no_capacity", message } };
+    }
     // Every job is written below: first make room for it within the storage budget.
     const full = this.d.budget.makeRoom(request);
     if (full) return { ok: false, error: full };

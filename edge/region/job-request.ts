@@ -19,6 +19,14 @@ export interface JobRequest extends JobMeta {
    */
   acceptUpToMs?: number;
   /**
+   * Take the request only onto an idle tab, never queued behind a busy one: the Worker asks so
+   * while another shard of the region reported an idle tab for the model (open-job.ts), and asks
+   * again without it when none took the request that way. A shard weighs only its own tabs, so
+   * otherwise a burst routed by one snapshot queued behind the first shard's busy tabs while
+   * another shard's tabs sat idle (bench:scale, 2 shards: TTFT p95 5.2 s, one 100-token answer).
+   */
+  idleOnly?: boolean;
+  /**
    * The follow-up turn's affinity (shared/scheduling/conversation.ts `followUpAffinity`), computed
    * once by the Worker, which routes by it to the shard holding the conversation
    * (region-client/conversation-shards.ts); null for a first turn or a request that is no chat.

@@ -13,6 +13,7 @@ import {
   streamText,
   useTabs,
 } from "../../test/workerd/tab-helpers.js";
+import type { JobRequest } from "./job-request.js";
 import { regionStub, shardOfJobId, shardStub } from "./region-stub.js";
 
 /**
@@ -227,6 +228,35 @@ describe("a job queued behind a busy tab", () => {
     expect((await holder.next("job.cancel")).jobId).toBe(queued.job.id);
     other.serve(moved.job, ["third"]);
     expect(await streamText(await thirdRes)).toEqual({ text: "third", done: true });
+  });
+
+  it("is not queued when the Worker asks for an idle tab only (another shard has one): refused, nothing written", async () => {
+    const t = await queueingTab(["q-idle-only"]);
+    const one = await busyWith(t, "q-idle-only");
+    const request: JobRequest = {
+      job: {
+        model: "q-idle-only",
+        input: { kind: "chat", messages: [{ role: "user", content: "hi" }] },
+        sampling: { max_tokens: 16 },
+      },
+      requestId: "req_idle_only",
+      owner: null,
+      detachGraceMs: 1000,
+      priority: 0,
+      match: { clientLocation: null, promptTokens: 1, maxTokens: 16, stream: true },
+    };
+    const stub = regionStub(appEnv, "wnam");
+    const refused = await stub.openJob({ ...request, idleOnly: true }, false);
+    expect(refused).toMatchObject({ ok: false, error: { code: "no_capacity" } });
+    expect(refused).not.toHaveProperty("offerMs");
+    // Asked again without it (no other shard took it), the busy tab takes it behind its job.
+    const taken = await stub.openJob(request, false);
+    if (!taken.ok) throw new Error(`not taken: ${taken.error.message}`);
+    const assign = await t.next("job.assign");
+    expect(assign).toMatchObject({ queued: true, job: { id: taken.jobId } });
+    await taken.events.cancel();
+    t.done(one.job, "stop");
+    expect((await streamText(await one.res)).done).toBe(true);
   });
 
   it("is not held by a tab no job has been timed on: it waits and runs there once the tab is free", async () => {
