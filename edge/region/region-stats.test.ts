@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { appEnv } from "../../test/workerd/tab-helpers.js";
 import type { JobRow } from "./job-store.js";
 import type { RegionDurableObject } from "./region-do.js";
-import { quantile, RegionStats, TTFT_BOUNDS_MS } from "./region-stats.js";
+import { DECODE_TPS_MAX } from "../../shared/gpu/plausible.js";
+import { quantile, RegionStats, TPS_BOUNDS, TTFT_BOUNDS_MS } from "./region-stats.js";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -104,6 +105,34 @@ describe("region telemetry", () => {
         .exec<{ n: number }>(`SELECT count(*) AS n FROM region_stats`)
         .one().n;
       expect(n).toBeLessThanOrEqual(60 + 24 + 1);
+    });
+  });
+
+  it("a job decoded faster than any GPU can counts at the plausible ceiling, tokens and all", async () => {
+    await withStats("stats-unit-decode-ceiling", (make, clock) => {
+      const stats = make();
+      // The whole answer in one frame, done 2 ms later: 1,000,000 tokens/s as observed.
+      const dump = (model: string, tokens: number) =>
+        stats.settled(
+          row({
+            model,
+            state: "done",
+            first_token_at: clock.now - 2,
+            text: "a".repeat(tokens),
+            completion_tokens: tokens,
+          }),
+        );
+      dump("tab-named-model", 2000);
+      dump("Llama-3.1-8B-Instruct-q4f16_1-MLC", 1000);
+      const s = stats.summary();
+      expect(s.models["tab-named-model"]).toMatchObject({ tokens: 2000, decodeMs: 2000 });
+      expect(s.models["tab-named-model"]?.tokensPerS).toBe(DECODE_TPS_MAX);
+      // 8B weights bound it lower (shared/gpu/plausible.ts): ~498 tokens/s.
+      expect(s.models["Llama-3.1-8B-Instruct-q4f16_1-MLC"]?.tokensPerS).toBeCloseTo(497.8, 0);
+      // What /metrics sums: 3000 tokens over 4009 ms; the histogram's overflow holds the first.
+      expect(s.total.tokens).toBe(3000);
+      expect((s.total.tokens * 1000) / s.total.decodeMs).toBeLessThanOrEqual(DECODE_TPS_MAX);
+      expect(s.total.tps[TPS_BOUNDS.length]).toBe(1);
     });
   });
 });

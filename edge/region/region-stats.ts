@@ -1,3 +1,4 @@
+import { plausibleDecodeMaxTps } from "../../shared/gpu/plausible.js";
 import type { JobRow } from "./job-store.js";
 import {
   STATS_WINDOWS,
@@ -15,7 +16,8 @@ import {
  *
  * Everything here is observed by the coordinator: TTFT is from the job being written to its first
  * delivered text (what the client waited), speed is the serving tab's completion tokens — capped at
- * the characters it actually delivered, since a tab's usage is only a claim — over its decode time.
+ * the characters it actually delivered, since a tab's usage is only a claim — over its decode time,
+ * taken as at least what the fastest plausible GPU needs for those tokens (`decodeTime`).
  */
 
 /** Upper bounds (ms) of the TTFT buckets; one more bucket (+Inf) holds the rest. */
@@ -182,6 +184,19 @@ function emptySlot(): Slot {
   return { ...emptyCounts(), models: {} };
 }
 
+/**
+ * A finished job's decode time for the speed figures: from its first delivered text to its done,
+ * but never less than `tokens` take at the model's plausible ceiling (shared/gpu/plausible.ts).
+ * When its text arrives and when it says done is the tab's to choose: one that sends the whole
+ * answer in one frame and done at once showed ~1 ms of decoding, and its model 500,000 tokens/s.
+ * Such a job counts at the ceiling rather than not at all: its tokens were served (the counters of
+ * tokens served stay whole), and leaving it out would stop only a careless liar — one that waits
+ * tokens ÷ ceiling before its done looks the same as an honest tab at the ceiling anyway.
+ */
+export function decodeTime(model: string, tokens: number, observedMs: number): number {
+  return Math.max(1, observedMs, Math.ceil((tokens * 1000) / plausibleDecodeMaxTps(model)));
+}
+
 export class RegionStats {
   /** Slots by key: `m:<minute start>`, `h:<hour start>`, and `total`. */
   private readonly slots = new Map<string, Slot>();
@@ -215,7 +230,9 @@ export class RegionStats {
     if (state === "done") {
       const own = row.text.length - row.attempt_start_chars;
       const tokens = Math.max(0, Math.min(row.completion_tokens ?? 0, own));
-      const decodeMs = row.first_token_at ? Math.max(1, now - row.first_token_at) : null;
+      const decodeMs = row.first_token_at
+        ? decodeTime(row.model, tokens, now - row.first_token_at)
+        : null;
       this.update(row.model, (c, m) => {
         c.done += 1;
         m.done += 1;

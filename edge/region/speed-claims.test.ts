@@ -74,6 +74,25 @@ describe("observed speed replaces a claimed one", () => {
     expect(m.decodeSpeed("a_anonymous")).toBe(m.decodeSpeed("a_never_seen"));
     expect(m.decodeSpeed("a_anonymous")).toBeGreaterThan(100 * m.decodeSpeed("k_signed"));
   });
+
+  it("a job done as fast as a tab likes moves its learned speed only so far", () => {
+    const m = new TabMatcher("wnam", 60_000);
+    const tab = liar("k_dumper");
+    m.sync(tab, false, true);
+    // Its whole answer in one frame and job.done 1 ms later, ten times over: ~2,000,000 tokens/s.
+    for (let i = 0; i < 10; i++)
+      m.observe(tab.tabId, {
+        clientLocation: REGION_CENTRES.wnam,
+        promptTokens: 20,
+        ttftMs: 400,
+        completionTokens: 2000,
+        decodeMs: 1,
+      });
+    m.sync(tab, false, true);
+    // Learned against the no-claim base (8 tokens/s) by a factor held to at most 20
+    // (shared/scheduling/speed-tracker.ts): 160 tokens/s, under what the status figures allow.
+    expect(m.decodeSpeed(tab.tabId)).toBeCloseTo(160, 6);
+  });
 });
 
 describe("a tab's claimed prefill time", () => {

@@ -1,4 +1,6 @@
+import { DEFAULT_MODELS } from "../models/catalog.js";
 import { classFromBandwidth, type GpuClass } from "./classify.js";
+import { modelWeightBytes } from "./predict.js";
 import { GPU_PROFILES } from "./profiles.js";
 
 /**
@@ -79,4 +81,29 @@ export function capBenchmark(
     benchmark: { ...bench, bandwidthGBs, matmulGflops },
     capped: bandwidthGBs !== bench.bandwidthGBs || matmulGflops !== bench.matmulGflops,
   };
+}
+
+/**
+ * The fastest decode any tab can plausibly show, in tokens/s: what the coordinator believes of a
+ * job's speed at most (edge/region/region-stats.ts). Two bounds. WebGPU's cost per decoded token
+ * (every layer's dispatches, one token at a time): WebLLM's best reported figures are about
+ * 100 tokens/s for a 135M model on an Apple M-series GPU and about 40 for a 3B model on an
+ * RTX 4090, so DECODE_TPS_MAX is ten times the first. And memory: a decode step reads every weight
+ * once, so no tab beats the fastest profile's bandwidth (with PLAUSIBLE_MARGIN) over the model's
+ * weight bytes — known for catalog models only: a name a tab chose says nothing about size.
+ */
+export const DECODE_TPS_MAX = 1000;
+
+const FASTEST_BANDWIDTH_GBS = Math.max(...GPU_PROFILES.map((p) => p.bandwidthGBs));
+const DECODE_MAX_BY_MODEL = new Map(
+  DEFAULT_MODELS.map((m) => {
+    const bytes = modelWeightBytes(m);
+    const memoryBound = bytes ? (FASTEST_BANDWIDTH_GBS * PLAUSIBLE_MARGIN * 1e9) / bytes : Infinity;
+    return [m.model_id, Math.min(DECODE_TPS_MAX, memoryBound)];
+  }),
+);
+
+/** The plausible maximum decode speed (tokens/s) of `modelId` on any GPU. */
+export function plausibleDecodeMaxTps(modelId: string): number {
+  return DECODE_MAX_BY_MODEL.get(modelId) ?? DECODE_TPS_MAX;
 }
