@@ -5,6 +5,7 @@ import {
   parseExtraModels,
   type ModelRecord,
 } from "../shared/models/catalog.js";
+import { ModelIdSchema } from "../shared/models/model-id.js";
 import type { AppEnv } from "./env.js";
 import { log } from "./http/log.js";
 
@@ -12,8 +13,8 @@ import { log } from "./http/log.js";
  * The model catalog this coordinator serves (GET /v1/catalog): WebLLM's prebuilt list, the
  * operator's EXTRA_MODELS, and the models hosted in its own WEIGHTS bucket (api/weights.ts).
  * Read by the API routes (embeddings.ts, models.ts) and by the Region's credit (what a tab may
- * earn on: credits/credited-models.ts). Tabs may announce any model name; the catalog is what the
- * coordinator itself lists.
+ * earn on: credits/credited-models.ts). Tabs may announce any model id (shared/models/model-id.ts:
+ * a name, not any text); the catalog is what the coordinator itself lists.
  */
 
 /**
@@ -35,7 +36,7 @@ export function catalogRecord(env: AppEnv, model: string): ModelRecord | undefin
 
 /** A hosted model as `catalog.json` lists it: URLs are made from the request's origin. */
 export const HostedModelSchema = z.object({
-  model_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/),
+  model_id: ModelIdSchema,
   library: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}\.wasm$/),
   vram_required_MB: z.number().positive().optional(),
   low_resource_required: z.boolean().optional(),

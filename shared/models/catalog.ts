@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ModelIdSchema } from "./model-id.js";
 import prebuilt from "./webllm-prebuilt.json" with { type: "json" };
 
 /**
@@ -10,7 +11,8 @@ import prebuilt from "./webllm-prebuilt.json" with { type: "json" };
  */
 export const ModelRecordSchema = z.object({
   model: z.url(),
-  model_id: z.string().min(1).max(200),
+  /** A model id (model-id.ts): tabs announce it, and only such names may be announced. */
+  model_id: ModelIdSchema,
   model_lib: z.url(),
   vram_required_MB: z.number().positive().optional(),
   low_resource_required: z.boolean().optional(),

@@ -26,6 +26,43 @@ describe("parseFrame", () => {
     expect(r.ok && r.msg.type).toBe("hello");
   });
 
+  it("takes only model ids as model names, in hello and status", () => {
+    const hello = (models: string[]) =>
+      parseFrame(
+        TabMessageSchema,
+        JSON.stringify({ type: "hello", protocol: 1, adapter, models, state: "idle", agent: "a" }),
+      );
+    const status = (models: string[]) =>
+      parseFrame(TabMessageSchema, JSON.stringify({ type: "status", state: "idle", models }));
+    // WebLLM's ids, the fixture's, an operator's, the made-up names of the tests and benches.
+    for (const ok of [
+      "Qwen2-0.5B-Instruct-q4f16_1-MLC",
+      "Qwen2-0.5B-Fixture-q4f32_1-MLC",
+      "snowflake-arctic-embed-m-q0f32-MLC-b4",
+      "m",
+      "x".repeat(200),
+    ]) {
+      expect(hello([ok]).ok, ok).toBe(true);
+      expect(status([ok]).ok, ok).toBe(true);
+    }
+    for (const bad of [
+      'mnc-x"><img src=x onerror=alert(1)>',
+      "model\u202e",
+      "line\nbreak",
+      "nul\u0000",
+      "with space",
+      "org/model",
+      "-leading-dash",
+      "x".repeat(201),
+      "",
+    ]) {
+      const r = hello(["good-model", bad]);
+      expect(r.ok, bad).toBe(false);
+      if (!r.ok) expect(r.reason).toMatch(/^models\.1: /);
+      expect(status([bad]).ok, bad).toBe(false);
+    }
+  });
+
   it("names the field that is wrong, within the close-reason limit", () => {
     const r = parseFrame(
       TabMessageSchema,

@@ -10,6 +10,7 @@ import {
 } from "./job.js";
 import { JobLogprobsSchema } from "./logprobs.js";
 import { MAX_EMBEDDING_INPUTS, MAX_VECTOR_BASE64 } from "./embedding-vectors.js";
+import { ModelIdSchema } from "../models/model-id.js";
 
 /**
  * The contributor channel: one WebSocket per tab at /v1/nodes/connect. Every frame is JSON with a
@@ -82,7 +83,12 @@ export type HelloGpu = z.infer<typeof HelloGpuSchema>;
 export const NodeStateSchema = z.enum(["loading", "idle", "busy", "paused"]);
 export type NodeState = z.infer<typeof NodeStateSchema>;
 
-const modelList = z.array(z.string().min(1).max(200)).max(32);
+/**
+ * The models a tab serves. The listings publish these names as model ids, so each must be one
+ * (shared/models/model-id.ts); a name that is not closes the socket (BadFrame) like any frame
+ * outside its schema.
+ */
+const modelList = z.array(ModelIdSchema).max(32);
 
 // ---- tab -> coordinator -------------------------------------------------------------------------
 
