@@ -40,6 +40,25 @@ describe("contributor socket: bad input closes only that socket, with a typed re
       }),
       CloseCode.BadFrame, // protocol must be positive: the schema rejects 0 before the version check
     ],
+    [
+      "adapter description with a bidi override (GET /v1/nodes shows it)",
+      JSON.stringify({
+        type: "hello",
+        protocol: 1,
+        adapter: {
+          vendor: "",
+          architecture: "",
+          description: "\u202eRTX 4090",
+          shaderF16: false,
+          maxBufferSize: 0,
+          maxStorageBufferBindingSize: 0,
+        },
+        models: ["m"],
+        state: "idle",
+        agent: "x",
+      }),
+      CloseCode.BadFrame,
+    ],
     ["oversized frame", "x".repeat(MAX_FRAME_BYTES + 1), CloseCode.FrameTooLarge],
   ])("%s", async (_name, frame, code) => {
     const healthy = await tab(["survivor-model"]);

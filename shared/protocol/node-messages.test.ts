@@ -63,6 +63,38 @@ describe("parseFrame", () => {
     }
   });
 
+  it("takes adapter strings and the agent without control or bidi characters", () => {
+    const hello = (over: object) =>
+      parseFrame(
+        TabMessageSchema,
+        JSON.stringify({
+          type: "hello",
+          protocol: 1,
+          adapter,
+          models: ["m"],
+          state: "idle",
+          agent: "a",
+          ...over,
+        }),
+      );
+    // What browsers report: ANGLE's strings, registered and trade marks.
+    const angle = "ANGLE (NVIDIA, NVIDIA GeForce RTX 4090 (0x00002684) Direct3D11 vs_5_0 ps_5_0)";
+    expect(hello({ adapter: { ...adapter, description: angle } }).ok).toBe(true);
+    expect(hello({ adapter: { ...adapter, vendor: "Intel(R) Arc™" } }).ok).toBe(true);
+    for (const bad of [
+      "\u202eevil",
+      "a\u2066b",
+      "new\nline",
+      "nul\u0000",
+      "del\u007f",
+      "c1\u0085",
+    ]) {
+      expect(hello({ adapter: { ...adapter, description: bad } }).ok, bad).toBe(false);
+      expect(hello({ adapter: { ...adapter, vendor: bad } }).ok, bad).toBe(false);
+      expect(hello({ agent: bad }).ok, bad).toBe(false);
+    }
+  });
+
   it("names the field that is wrong, within the close-reason limit", () => {
     const r = parseFrame(
       TabMessageSchema,

@@ -11,6 +11,7 @@ import {
 import { JobLogprobsSchema } from "./logprobs.js";
 import { MAX_EMBEDDING_INPUTS, MAX_VECTOR_BASE64 } from "./embedding-vectors.js";
 import { ModelIdSchema } from "../models/model-id.js";
+import { printableText } from "./printable-text.js";
 
 /**
  * The contributor channel: one WebSocket per tab at /v1/nodes/connect. Every frame is JSON with a
@@ -52,10 +53,11 @@ export const NodeMessageType = {
   AuditResult: "audit.result",
 } as const;
 
+/** The tab's WebGPU adapter as the browser reports it; GET /v1/nodes shows the strings. */
 export const AdapterInfoSchema = z.object({
-  vendor: z.string().max(200),
-  architecture: z.string().max(200),
-  description: z.string().max(500),
+  vendor: printableText(200),
+  architecture: printableText(200),
+  description: printableText(500),
   shaderF16: z.boolean(),
   maxBufferSize: z.number().nonnegative(),
   maxStorageBufferBindingSize: z.number().nonnegative(),
@@ -114,7 +116,7 @@ export const HelloSchema = z.object({
   models: modelList,
   state: NodeStateSchema,
   /** Software name and version, for the node list. */
-  agent: z.string().max(100),
+  agent: printableText(100),
   /** Optional: the tab's GPU class and WGSL benchmark (shared/gpu), for the scheduler. */
   gpu: HelloGpuSchema.optional(),
 });

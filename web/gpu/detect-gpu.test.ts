@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { AdapterInfoSchema } from "../../shared/protocol/node-messages.js";
 import { adapterInfo, detectGpu } from "./detect-gpu.js";
 
 /** detectGpu against navigator-shaped objects: each way a browser can lack WebGPU. */
@@ -61,5 +62,17 @@ describe("detectGpu", () => {
       },
     });
     if (d.ok) expect(adapterInfo(d.gpu)).not.toHaveProperty("maxComputeWorkgroupStorageSize");
+  });
+
+  it("sends adapter strings the coordinator takes: control and bidi characters removed", async () => {
+    const odd = {
+      ...swiftshaderAdapter,
+      info: { vendor: "ven\u0000dor", architecture: "arch\n", description: "\u202eRTX 4090\u2069" },
+    };
+    const d = await detectGpu(navigatorWith({ requestAdapter: async () => odd }));
+    if (!d.ok) throw new Error(d.message);
+    const info = adapterInfo(d.gpu);
+    expect(info).toMatchObject({ vendor: "vendor", architecture: "arch", description: "RTX 4090" });
+    expect(AdapterInfoSchema.safeParse(info).success).toBe(true);
   });
 });

@@ -1,4 +1,5 @@
 import type { AdapterInfo } from "../../shared/protocol/node-messages.js";
+import { toPrintable } from "../../shared/protocol/printable-text.js";
 
 /**
  * What the page learns about the contributor's GPU before anything loads: the adapter's identity,
@@ -57,12 +58,16 @@ export async function detectGpu(nav: Navigator = navigator): Promise<GpuDetectio
   };
 }
 
-/** The part of the report that goes into `hello` (the schema has no extra fields). */
+/**
+ * The part of the report that goes into `hello` (the schema has no extra fields), fitted to it:
+ * the coordinator refuses a hello whose adapter strings are too long or hold control or
+ * bidirectional-formatting characters, which a driver's string should not, but might.
+ */
 export function adapterInfo(gpu: GpuReport): AdapterInfo {
   return {
-    vendor: gpu.vendor.slice(0, 200),
-    architecture: gpu.architecture.slice(0, 200),
-    description: gpu.description.slice(0, 500),
+    vendor: toPrintable(gpu.vendor).slice(0, 200),
+    architecture: toPrintable(gpu.architecture).slice(0, 200),
+    description: toPrintable(gpu.description).slice(0, 500),
     shaderF16: gpu.shaderF16,
     maxBufferSize: gpu.maxBufferSize,
     maxStorageBufferBindingSize: gpu.maxStorageBufferBindingSize,
