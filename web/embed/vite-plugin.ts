@@ -6,7 +6,8 @@ import type { Plugin } from "vite";
  *   embed.js     — IIFE for `<script src=".../embed.js">` (widget, frame host, SDK as window.Tabgrid)
  *   sdk/tabgrid.js — the ESM SDK
  *   sdk/p2p.js   — the SDK's WebRTC transport with `peerjs`, imported by the SDK only on demand
- *   _headers     — lets pages on other sites import the SDK modules (CORS on /sdk/*)
+ *   _headers     — lets pages on other sites import the SDK modules (CORS on /sdk/*), and keeps
+ *                  other sites from framing the coordinator's pages, except /frame/ (FRAMING)
  */
 const here = (file: string) => decodeURIComponent(new URL(file, import.meta.url).pathname);
 
@@ -27,6 +28,26 @@ async function bundle(entry: string, format: "iife" | "esm"): Promise<string> {
   return file.text;
 }
 
+/**
+ * Response headers of the static pages (dist/_headers; wrangler.toml runs the Worker first only for
+ * /v1/*, so these are the only headers the pages get). Rules stack as Cloudflare's asset server
+ * applies them: every matching rule in file order, `! Name` removes what an earlier rule set.
+ * - Every page refuses framing by another site: a transparent frame over a decoy would turn one
+ *   click on the contributor page's "Start contributing" (GPU share 100 % by default) into
+ *   contributing. That covers `/`, `/status/` and the consent window `/consent/`.
+ * - `/frame/` is the embed frame, placed on other sites by embed.js: any site may frame it (its
+ *   consent question guards itself, web/frame/consent.ts), so it loses both headers again and says
+ *   so explicitly (no X-Frame-Options at all: SAMEORIGIN would stop it on every host site).
+ */
+export const FRAMING = `/*
+  Content-Security-Policy: frame-ancestors 'self'
+  X-Frame-Options: SAMEORIGIN
+/frame/*
+  ! Content-Security-Policy
+  ! X-Frame-Options
+  Content-Security-Policy: frame-ancestors *
+`;
+
 export function embedBundles(): Plugin {
   return {
     name: "tabgrid-embed-bundles",
@@ -43,8 +64,7 @@ export function embedBundles(): Plugin {
       this.emitFile({
         type: "asset",
         fileName: "_headers",
-        source:
-          "/sdk/*\n  Access-Control-Allow-Origin: *\n/embed.js\n  Access-Control-Allow-Origin: *\n",
+        source: `${FRAMING}/sdk/*\n  Access-Control-Allow-Origin: *\n/embed.js\n  Access-Control-Allow-Origin: *\n`,
       });
     },
   };
