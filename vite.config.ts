@@ -22,6 +22,8 @@ export default defineConfig({
         frame: new URL("./web/frame/index.html", import.meta.url).pathname,
         // The public status page at /status (web/status/).
         status: new URL("./web/status/index.html", import.meta.url).pathname,
+        // The embed frame's consent window, where the frame cannot see its own visibility.
+        consent: new URL("./web/consent/index.html", import.meta.url).pathname,
       },
     },
   },

@@ -85,3 +85,24 @@ export type EmbedStatus = z.infer<typeof EmbedStatusSchema>;
 
 export const FrameToWidgetSchema = z.discriminatedUnion("type", [EmbedStatusSchema]);
 export type FrameToWidget = z.infer<typeof FrameToWidgetSchema>;
+
+// ---- consent window -> frame ------------------------------------------------------------------
+
+/**
+ * Where the frame cannot tell whether its question is visible (no IntersectionObserver v2), the
+ * visitor answers in a top-level window on the coordinator's origin (`/consent/`), which the host
+ * page cannot cover; that window sends the answer to the frame that opened it (its `opener`, same
+ * origin). The frame accepts it only from that window, from its own origin, with the nonce it put
+ * in the window's address, for the host and share it asked about. A message, not storage: the
+ * window's storage is first-party, the frame's is partitioned under the host site.
+ */
+export const ConsentWindowAnswerSchema = z.object({
+  ...base,
+  type: z.literal("consent"),
+  nonce: z.string().check(z.minLength(16), z.maxLength(64)),
+  host: z.string().check(z.maxLength(300)),
+  /** The GPU share (10–100 %) the window's question named. */
+  share: z.number().check(z.int(), z.minimum(10), z.maximum(100)),
+  answer: z.enum(["yes", "no"]),
+});
+export type ConsentWindowAnswer = z.infer<typeof ConsentWindowAnswerSchema>;

@@ -12,7 +12,7 @@ import { fetchCatalog } from "../runtime/catalog-client.js";
 import { startContributing, type Contribution } from "../runtime/start-contributing.js";
 import type { ContributorView } from "../runtime/tab-status.js";
 import { chooseEmbedModel } from "./choose-model.js";
-import { askInFrame, consentStore, hostOrigin } from "./consent.js";
+import { askInFrame, consentShare, consentStore, hostOrigin } from "./consent.js";
 
 /**
  * The contributor frame that embed.js opens: the same start-up as the full contributor page
@@ -60,13 +60,14 @@ let asking = false;
 /** Start only with the visitor's consent for this host, asking here if there is none yet. */
 async function requestStart(msg: Extract<WidgetToFrame, { type: "start" }>): Promise<void> {
   if (started || asking || !parentOrigin) return;
-  if (parentOrigin !== location.origin && !consents.given(parentOrigin)) {
+  if (parentOrigin !== location.origin && consents.given(parentOrigin) === null) {
     asking = true;
     report({ phase: "consent" });
-    const yes = await askInFrame(document.getElementById("consent")!, parentOrigin);
+    const share = consentShare(msg.gpuShare);
+    const yes = await askInFrame(document.getElementById("consent")!, parentOrigin, { share });
     asking = false;
     if (!yes) return report({ phase: "declined" });
-    consents.remember(parentOrigin);
+    consents.remember(parentOrigin, share);
   }
   await start(msg);
 }
