@@ -80,6 +80,12 @@ export const EmbedStatusSchema = z.object({
   progress: z.nullable(z.number().check(z.minimum(0), z.maximum(1))),
   /** Why the frame cannot contribute (no WebGPU, no small model, load failure). */
   detail: z.nullable(z.string().check(z.maxLength(500))),
+  /**
+   * Height in CSS px of what the frame shows (its consent question, or its running notice with
+   * Stop), 0 when it shows nothing: the widget sizes the frame to it, since the frame counts a
+   * click, and takes jobs, only while all of it is visible (where the browser can tell).
+   */
+  height: z.optional(z.number().check(z.int(), z.minimum(0), z.maximum(2000))),
 });
 export type EmbedStatus = z.infer<typeof EmbedStatusSchema>;
 

@@ -6,10 +6,11 @@ import { ThrottleWatch } from "./throttle-watch.js";
 /**
  * Keeps the contributor in control: every reason to hold jobs back is a named cause, and the tab
  * takes jobs only while there is none. Causes: the contributor's own pause, running on battery,
- * using the page, the rest between jobs that enforces the GPU share, and backing off after a
- * sustained speed drop (throttling).
+ * using the page, the rest between jobs that enforces the GPU share, backing off after a
+ * sustained speed drop (throttling), and (embedded on another site) the frame's own notice not
+ * being seen on that page.
  */
-export type PauseCause = "user" | "battery" | "activity" | "duty" | "throttle";
+export type PauseCause = "user" | "battery" | "activity" | "duty" | "throttle" | "unseen";
 
 export const CAUSE_TEXT: Record<PauseCause, string> = {
   user: "paused by you",
@@ -17,10 +18,11 @@ export const CAUSE_TEXT: Record<PauseCause, string> = {
   activity: "you are using this page",
   throttle: "backing off: the GPU slowed down (thermal or power throttling?)",
   duty: "resting (GPU share limit)",
+  unseen: "this notice is hidden or covered on the page",
 };
 
 /** Which cause to show first when several hold. */
-const PRIORITY: PauseCause[] = ["user", "battery", "throttle", "activity", "duty"];
+const PRIORITY: PauseCause[] = ["user", "unseen", "battery", "throttle", "activity", "duty"];
 
 export interface PauseTarget {
   pause(reason?: string): void;
@@ -96,6 +98,14 @@ export class Controller {
   activityChanged(active: boolean): void {
     this.active = active;
     this.set("activity", this.settings.pauseWhileActive && active);
+  }
+
+  /**
+   * The embedded frame's notice (with its Stop) is not in front of the visitor: no new job until it
+   * is again (web/frame/frame-main.ts).
+   */
+  setUnseen(unseen: boolean): void {
+    this.set("unseen", unseen);
   }
 
   /** Called by the contributor when a job ends, before it turns idle (see ContributorOptions). */

@@ -8,7 +8,7 @@ import { createWidget, type Widget } from "./widget.js";
 
 /**
  * embed.js: the one script tag a site owner pastes (built as a small IIFE). Contribute mode shows
- * the consent widget and, only after consent, opens the hidden contributor frame; api mode exposes
+ * the consent widget and, only after consent, opens the contributor frame; api mode exposes
  * the SDK as `window.Tabgrid`. The host page can follow the contributor with `tabgrid:status`
  * events on `document` (detail: EmbedStatus) and stop it with `Tabgrid.contributor.stop()`.
  */
@@ -56,7 +56,7 @@ if (script?.src) {
     if (!frame) return;
     switch (s.phase) {
       case "consent":
-        frame.show(true);
+        frame.show(true, s.height);
         widget.confirming();
         return;
       case "declined":
@@ -75,10 +75,14 @@ if (script?.src) {
       }
       case "ready":
         return;
-      default:
-        if (s.phase === "loading" || s.phase === "contributing") writeConsent("yes");
-        frame.show(false);
+      default: {
+        const runs = s.phase === "loading" || s.phase === "contributing";
+        if (runs) writeConsent("yes");
+        // While it runs, the frame shows its own notice with Stop (and, where the browser can
+        // tell, takes no job while that notice is not visible).
+        frame.show(runs, s.height);
         widget.running(describe(s));
+      }
     }
   };
   const start = () => {

@@ -6,23 +6,28 @@ import {
 import type { EmbedConfig } from "./config.js";
 
 /**
- * The contributor frame on the coordinator's origin, placed in the widget's slot. It is hidden
- * (0×0) while it runs, and shown in the widget while it asks the visitor for consent: that
+ * The contributor frame on the coordinator's origin, placed in the widget's slot. It is shown in
+ * the widget, as tall as the frame says its panel is, while it asks the visitor for consent (that
  * question and its "Start contributing" button live in the frame's own document, where this page
- * cannot click for the visitor. Messages are accepted only from that frame's window and origin,
- * and parsed with the shared schema; messages to it name its origin.
+ * cannot click for the visitor) and while it runs (its notice with Stop: where the browser can
+ * tell, the frame takes no job while the notice is not in front of the visitor); hidden (no
+ * height) otherwise. Messages are accepted only from that frame's window and origin, and parsed with the
+ * shared schema; messages to it name its origin.
  */
 export interface FrameHost {
-  /** Show the frame (its consent question) in the widget, or hide it again. */
-  show(visible: boolean): void;
+  /** Show the frame (its question or notice) in the widget, `height` px tall, or hide it. */
+  show(visible: boolean, height?: number): void;
   /** `forget`: withdrawal — the frame forgets the consent it stored for this site. */
   stop(forget: boolean): void;
   /** Ask the frame to start again (after a failure). */
   retry(): void;
 }
 
-const HIDDEN = "position:absolute;width:0;height:0;border:0;left:0;top:0";
-const SHOWN = "display:block;width:100%;height:150px;border:0;margin:0 0 4px";
+// Hidden: no height, but the widget's width, so the frame lays its panel out at the width it
+// will be shown at and reports the right height with its first question.
+const HIDDEN = "display:block;width:100%;height:0;border:0;margin:0";
+const shown = (height: number) =>
+  `display:block;width:100%;height:${height}px;border:0;margin:0 0 4px`;
 
 export function openFrame(
   config: EmbedConfig,
@@ -63,8 +68,9 @@ export function openFrame(
   addEventListener("message", onMessage);
   slot.append(frame);
   return {
-    show(visible) {
-      frame.style.cssText = visible ? SHOWN : HIDDEN;
+    show(visible, height) {
+      // Until the frame says how tall its panel is, room for the question.
+      frame.style.cssText = visible ? shown(height || 150) : HIDDEN;
       if (visible) frame.removeAttribute("aria-hidden");
       else frame.setAttribute("aria-hidden", "true");
       frame.tabIndex = visible ? 0 : -1;
