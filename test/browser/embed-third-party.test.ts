@@ -59,11 +59,14 @@ afterAll(async () => {
 
 const widget = (p: Page) => p.locator("[data-tabgrid-widget]");
 /** The visitor's consent: a click in the coordinator's frame, which the widget shows. */
-const confirmInFrame = (p: Page) =>
-  p
+/** Click "Start contributing" once it counts: the whole question seen for 500 ms (consent.ts). */
+async function confirmInFrame(p: Page): Promise<void> {
+  const start = p
     .frameLocator('iframe[title="Tabgrid consent"]')
-    .getByRole("button", { name: "Start contributing" })
-    .click();
+    .getByRole("button", { name: "Start contributing" });
+  await expect.poll(() => start.getAttribute("aria-disabled"), { timeout: 10_000 }).toBeNull();
+  await start.click();
+}
 const frameCount = (p: Page) => p.locator(`iframe[src^="${coordinator}/frame/"]`).count();
 
 async function nodeCount(): Promise<number> {
