@@ -152,7 +152,16 @@ export function modelViews(snapshot: DirectorySnapshot): ModelView[] {
     }));
 }
 
-export function networkView(snapshot: DirectorySnapshot): NetworkView {
+/**
+ * The network at a glance. `listed` are the models as GET /v1/status/models lists them
+ * (`listedModels`: catalog models and at most MAX_LISTED_OTHER_MODELS other names): `models` counts
+ * those with a tab, so the headline never counts a name the listing leaves out — a tab may
+ * announce any 32 names, and counting every one let tabs inflate "serving N models" at will.
+ */
+export function networkView(
+  snapshot: DirectorySnapshot,
+  listed: readonly ModelView[],
+): NetworkView {
   const states = noStates();
   const places = new Map<string, PlaceView>();
   const windows = { "5m": emptyCounts(), "1h": emptyCounts(), "1d": emptyCounts() };
@@ -179,7 +188,7 @@ export function networkView(snapshot: DirectorySnapshot): NetworkView {
     }
     for (const w of STATS_WINDOWS) addCounts(windows[w], s.status.stats.windows[w]);
   }
-  const models = modelViews(snapshot).filter((m) => m.nodes > 0).length;
+  const models = listed.filter((m) => m.nodes > 0).length;
   return {
     object: "network.status",
     tabs,
@@ -205,12 +214,14 @@ export function statusRoutes() {
   app.use("/status", cacheable());
   app.use("/status/*", cacheable());
 
-  app.get("/status", async (c) =>
-    c.json({
-      ...networkView(await directorySnapshot(c.env)),
+  app.get("/status", async (c) => {
+    const snapshot = await directorySnapshot(c.env);
+    const listed = await listedModels(c.env, modelViews(snapshot));
+    return c.json({
+      ...networkView(snapshot, listed),
       top_contributors: await topContributors(c.env),
-    }),
-  );
+    });
+  });
   app.get("/status/models", async (c) =>
     c.json({
       object: "list",
