@@ -100,3 +100,40 @@ export async function listedModels<T extends { id: string; nodes: number }>(
   );
   return models.filter((m) => listed(m.id) || kept.has(m.id));
 }
+
+/**
+ * Is a model in this coordinator's catalog (WebLLM's list, EXTRA_MODELS, the models hosted in
+ * WEIGHTS), asked synchronously by a Region object: per finished job (credit,
+ * credits/credited-models.ts) and per distinct name in each report to the Directory
+ * (region/region-views.ts `summarise`). WebLLM's list and EXTRA_MODELS are in memory; the hosted
+ * models are an R2 read, so their ids are kept here and read again, in the background, when a
+ * name is not found and the copy is older than the catalog's cache. A hosted model added since
+ * counts from the first question after that read.
+ */
+export class CatalogModels {
+  private hosted: { at: number; ids: ReadonlySet<string> } | null = null;
+  private reading: Promise<void> | null = null;
+
+  constructor(private readonly env: AppEnv) {}
+
+  has(model: string): boolean {
+    if (catalogRecord(this.env, model)) return true;
+    void this.refresh();
+    return this.hosted?.ids.has(model) ?? false;
+  }
+
+  /** Read the hosted models' ids again if the copy is stale (one read at a time). */
+  refresh(now = Date.now()): Promise<void> {
+    if (!this.env.WEIGHTS) return Promise.resolve();
+    if (this.hosted && now - this.hosted.at <= HOSTED_CATALOG_CACHE_MS) return Promise.resolve();
+    this.reading ??= hostedModels(this.env)
+      .then((models) => {
+        this.hosted = { at: now, ids: new Set(models.map((m) => m.model_id)) };
+      })
+      .catch((err: unknown) => log("warn", "hosted catalog unreadable", { error: String(err) }))
+      .finally(() => {
+        this.reading = null;
+      });
+    return this.reading;
+  }
+}

@@ -5,6 +5,7 @@ import { CloseCode } from "../../shared/protocol/close-codes.js";
 import { closeSocket } from "../durable/socket.js";
 import { directoryStub } from "../directory/directory-client.js";
 import { regionLedger } from "../credits/ledger-client.js";
+import { CatalogModels } from "../model-catalog.js";
 import type { OpenJobResult, SubscribeResult } from "./job-events.js";
 import type { JobRequest } from "./job-request.js";
 import { jobView, type JobView } from "./job-view.js";
@@ -66,6 +67,7 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
           (tab) => this.parts.matcher.holding(tab.tabId),
         );
         await this.shard.load();
+        const catalog = new CatalogModels(env);
         this.parts = regionParts(
           ctx,
           regionConfig(env),
@@ -76,6 +78,7 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
           shardIdToken(shard),
           continuationPort(env, shard),
           slotPort(env),
+          (model) => catalog.has(model),
         );
         await restoreParts(this.parts, ctx.getWebSockets());
       },

@@ -94,6 +94,8 @@ export function regionParts(
   elsewhere?: ContinuationPort,
   /** Client objects, to let go of a job's concurrency slot when it ends (job-readers.ts). */
   slots?: SlotPort,
+  /** Is a model in the coordinator's catalog (its reports always list those: region-views.ts)? */
+  catalog?: (model: string) => boolean,
 ): RegionParts {
   const sql = ctx.storage.sql;
   const tabs = new TabRegistry(sql);
@@ -118,6 +120,7 @@ export function regionParts(
     (summary) => sendReport(status(summary)),
     trust,
     (serving, waiting) => matcher.offers(serving, waiting, REGION_CENTRES[region], Date.now()),
+    catalog,
   );
   const leases = new JobLeases(timers, config);
   const credits = ledger

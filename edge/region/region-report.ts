@@ -20,6 +20,8 @@ const REPORT: RegionTimer = { kind: "report" };
 export class RegionReport {
   /** Models with an idle tab at the last report sent (null: none sent yet). */
   private idleModels: string | null = null;
+  /** The models the last report sent listed (`summarise` leaves made-up names past a cap out). */
+  private reported: ReadonlySet<string> = new Set();
 
   constructor(
     private readonly tabs: TabRegistry,
@@ -30,14 +32,20 @@ export class RegionReport {
     private readonly trust: TabTrust,
     /** What a new request could get here (shared/scheduling/spillover.ts), for spillover. */
     private readonly offers?: (serving: TabRecord[], waiting: number) => RegionOffers,
+    /** Is a model in the coordinator's catalog (always reported; model-catalog.ts)? */
+    private readonly catalog: (model: string) => boolean = () => false,
   ) {}
 
   /** The Directory's view of this region, now (quarantined tabs are no capacity). */
   summary(): RegionSummary {
     const serving = this.serving();
     const queued = this.jobs.waitingCount();
+    const summary = { ...summarise(serving, this.catalog), queued };
     const offers = this.offers?.(serving, queued);
-    return { ...summarise(serving), queued, ...(offers ? { offers } : {}) };
+    if (!offers) return summary;
+    // Offers only for the models the summary reports (routing reads nothing else).
+    const reported = Object.entries(offers).filter(([model]) => model in summary.models);
+    return { ...summary, offers: Object.fromEntries(reported) };
   }
 
   /**
@@ -57,15 +65,17 @@ export class RegionReport {
    * The models with an idle serving tab, as `idleModelsOf(this.summary())` would list them, but
    * without building the summary: a tab's trust (an SQLite read) is looked at only when it is idle
    * and would add a model not yet listed, so a flip costs about one read per model, not one per tab
-   * plus the spillover offers. Every tab's status and every job's assign and end ask this.
+   * plus the spillover offers. Every tab's status and every job's assign and end ask this. Only
+   * the models the last report listed count: a name it left out is not in `idleModels` either.
    */
   private idleModelsNow(): string {
     const models = new Set<string>();
+    const counted = (m: string) => models.has(m) || !this.reported.has(m);
     for (const tab of this.tabs.all()) {
       if (tab.state !== "idle" || tab.jobId) continue;
-      if (tab.models.every((m) => models.has(m))) continue;
+      if (tab.models.every(counted)) continue;
       if (this.trust.state(tab.tabId) === "quarantined") continue;
-      for (const m of tab.models) models.add(m);
+      for (const m of tab.models) if (!counted(m)) models.add(m);
     }
     return [...models].sort().join("\n");
   }
@@ -78,6 +88,7 @@ export class RegionReport {
     if (summary) {
       await this.timers.clear(REPORT);
       this.idleModels = idleModelsOf(summary);
+      this.reported = new Set(Object.keys(summary.models));
       await this.send(summary).catch((e: unknown) =>
         log("warn", "directory report failed", { error: String(e) }),
       );

@@ -5,10 +5,33 @@ import type { RegionStats, RegionStatsSummary } from "./region-stats.js";
 import type { TabRecord, TabRegistry } from "./tab-registry.js";
 import type { TrustView } from "./tab-trust.js";
 import type { TrustHealth } from "./trust-health.js";
+import { MAX_LISTED_OTHER_MODELS } from "../model-catalog.js";
 
-/** Per-model capacity of one region, for GET /v1/models (field names are the public API's). */
+/**
+ * Per-model capacity of one region, for GET /v1/models (field names are the public API's).
+ *
+ * Its size is bounded whatever names tabs announce (`summarise`, `statusOf`): the Directory writes
+ * it as one SQLite row, and Cloudflare refuses a row over 2 MB — a report that grew with every
+ * name would fail (only logged) and freeze this region's routing row and public figures. It holds
+ * the catalog models some tab here announces, at most MAX_REPORTED_OTHER_MODELS other names, and
+ * at most as many names only waiting requests ask for. A tab's name is at most 200 UTF-16 units,
+ * 1,202 bytes as JSON at worst (a control character or lone surrogate is 6 bytes escaped); a
+ * client's at most 256 bytes (1,538 as JSON). Measured (region-views.test.ts), `models` and
+ * `status` with 64 + 64 such names: 447,712 bytes. Besides: shard round trips (a reported name
+ * again: ≤ 64 × 1.2 KB), offers (≤ MAX_OFFER_MODELS = 16 models × ~2 KB), places (≤ 300 × ~70 B),
+ * conversation keys (~3.9 KB), and per catalog model served here ~0.5 KB (WebLLM's 163 ids are ≤ 45
+ * characters; EXTRA_MODELS and hosted ids ≤ 200 ASCII characters, ~1.1 KB): under 1 MB with every
+ * catalog model of a 200-model operator list served. Before the cap, 62 tabs (60 of them with 32
+ * names of 200 3-byte characters) made a 3,585,766-byte row; with it, 132,308
+ * (directory-report-size.test.ts).
+ */
 export interface RegionSummary {
   models: Record<string, { nodes: number; idle: number }>;
+  /**
+   * Names tabs here announce that `models` leaves out (none but the catalog's and the
+   * MAX_REPORTED_OTHER_MODELS served by the most tabs are reported). Absent when none is.
+   */
+  otherModels?: number;
   nodes: number;
   /** Requests waiting for their first tab. */
   queued: number;
@@ -72,6 +95,13 @@ export interface ModelStatus {
 
 /** Places are capped so a region's report stays small whatever the spread of its tabs. */
 const MAX_PLACES = 300;
+/**
+ * Most model names outside the catalog a region reports (and, apart, most names only waiting
+ * requests ask for): as many as a listing shows (model-catalog.ts `listedModels`), so the
+ * network-wide listing, which keeps the names served by the most tabs, loses nothing a region
+ * would have told it about a popular name.
+ */
+export const MAX_REPORTED_OTHER_MODELS = MAX_LISTED_OTHER_MODELS;
 /** Service time assumed for wait estimates before any job of the model has finished here. */
 const DEFAULT_SERVICE_MS = 10_000;
 
@@ -108,10 +138,19 @@ export function statusOf(
       places.set(key, place);
     }
     const wait = tab.state === "idle" && !tab.jobId ? 0 : Math.max(0, tab.busyUntil - now);
-    for (const model of tab.models) freeIn.set(model, Math.min(freeIn.get(model) ?? wait, wait));
+    for (const model of tab.models)
+      if (model in summary.models) freeIn.set(model, Math.min(freeIn.get(model) ?? wait, wait));
   }
+  // Names only requests wait for (no tab here reports them) are a client's words, as many as the
+  // queue holds (QUEUE_CAPACITY): the longest queues are kept, so the row stays bounded however
+  // the queue is configured.
+  const waitingOnly = Object.entries(queued)
+    .filter(([model]) => !(model in summary.models))
+    .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
+    .slice(0, MAX_REPORTED_OTHER_MODELS)
+    .map(([model]) => model);
   const models: Record<string, ModelStatus> = {};
-  for (const model of new Set([...Object.keys(summary.models), ...Object.keys(queued)])) {
+  for (const model of [...Object.keys(summary.models), ...waitingOnly]) {
     const { nodes, idle } = summary.models[model] ?? { nodes: 0, idle: 0 };
     const waiting = queued[model] ?? 0;
     const service = stats.models[model]?.meanServiceMs ?? DEFAULT_SERVICE_MS;
@@ -129,7 +168,16 @@ export function statusOf(
       tokensPerS: stats.models[model]?.tokensPerS ?? null,
     };
   }
-  return { states, gpuClasses, places: [...places.values()], models, stats };
+  // Per-model speeds only of the models reported: the status API reads them for those alone, and
+  // the hour's slots may hold up to 24 names a minute (region-stats.ts).
+  const speeds = Object.fromEntries(Object.entries(stats.models).filter(([m]) => m in models));
+  return {
+    states,
+    gpuClasses,
+    places: [...places.values()],
+    models,
+    stats: { ...stats, models: speeds },
+  };
 }
 
 /** A tab as GET /v1/nodes shows it: no identity secret, no socket. */
@@ -147,17 +195,43 @@ export interface TabListing {
   credits: number;
 }
 
-export function summarise(tabs: Iterable<TabRecord>): RegionSummary {
-  const out: RegionSummary = { models: {}, nodes: 0, queued: 0 };
+/**
+ * The tabs' capacity per model, reporting every catalog model (`catalog`) some tab serves and, of
+ * the other names, the MAX_REPORTED_OTHER_MODELS served by the most tabs (then by name); the rest
+ * are counted in `otherModels`. A tab may announce any 32 names of its own: without the cap the
+ * Directory's row grew by every distinct name (RegionSummary says why that breaks). The catalog's
+ * models are never pushed out by made-up names however many tabs announce those, so routing
+ * (region-client/shard-routing.ts) and the listings see them; a name left out is still served by
+ * this region's own matching (routing then tries the hint's first shard, as for any name no
+ * summary lists) and is only missing from the listings, which keep the most-served names too.
+ */
+export function summarise(
+  tabs: Iterable<TabRecord>,
+  catalog: (model: string) => boolean = () => false,
+): RegionSummary {
+  const all = new Map<string, { nodes: number; idle: number }>();
+  let nodes = 0;
   for (const tab of tabs) {
-    out.nodes += 1;
+    nodes += 1;
     for (const model of tab.models) {
-      const entry = (out.models[model] ??= { nodes: 0, idle: 0 });
+      let entry = all.get(model);
+      if (!entry) all.set(model, (entry = { nodes: 0, idle: 0 }));
       entry.nodes += 1;
       if (tab.state === "idle" && !tab.jobId) entry.idle += 1;
     }
   }
-  return out;
+  const others = [...all.entries()].filter(([model]) => !catalog(model));
+  const dropped = new Set(
+    others.length <= MAX_REPORTED_OTHER_MODELS
+      ? []
+      : others
+          .sort(([a, x], [b, y]) => y.nodes - x.nodes || a.localeCompare(b))
+          .slice(MAX_REPORTED_OTHER_MODELS)
+          .map(([model]) => model),
+  );
+  const models: RegionSummary["models"] = {};
+  for (const [model, entry] of all) if (!dropped.has(model)) models[model] = entry;
+  return { models, ...(dropped.size > 0 ? { otherModels: dropped.size } : {}), nodes, queued: 0 };
 }
 
 export function listingOf(tab: TabRecord, trust: TrustView, credits: number): TabListing {

@@ -73,7 +73,11 @@ export class ShardRole {
   /** Send the summary (with this shard's figures) to the Directory; then split or move if due. */
   async report(summary: RegionSummary): Promise<void> {
     const figures = this.figures();
-    await this.directory().report(this.name, { ...summary, shard: figures });
+    // Round trips only for the models the summary reports (it leaves made-up names past a cap
+    // out: region-views.ts `summarise`), so the row stays bounded and routing reads nothing more.
+    const bestRttMs = Object.entries(figures.bestRttMs).filter(([m]) => m in summary.models);
+    const shard = { ...figures, bestRttMs: Object.fromEntries(bestRttMs) };
+    await this.directory().report(this.name, { ...summary, shard });
     if (this.working) return;
     this.working = true;
     try {
