@@ -1,7 +1,8 @@
 /**
  * A token bucket: `burst` frames at once, refilled at `perSecond`. Each tab socket has one for all
- * its frames and a smaller one for `status` frames (SocketBudget below, applied by the socket's tab
- * link); a socket that runs a bucket dry is closed with CloseCode.RateLimited.
+ * its frames, applied by the socket's tab link in the Worker (SocketBudget below), and a smaller
+ * one for its `status` frames, applied by the Region once the frame is parsed (`statusBucket`,
+ * tab-channel.ts); a socket that runs a bucket dry is closed with CloseCode.RateLimited.
  */
 export class TokenBucket {
   private tokens: number;
@@ -26,39 +27,40 @@ export class TokenBucket {
   }
 }
 
-export interface FrameBudget {
-  /** All frames of a socket (pings are answered without waking the object and are not counted). */
-  framesPerSecond: number;
-  frameBurst: number;
-  /** `status` frames (heartbeat every interval, one per state change). */
-  statusPerSecond: number;
-  statusBurst: number;
-}
-
 /** Status frames a socket may send: a heartbeat each interval and one per state change. */
 const STATUS_PER_SECOND = 5;
 const STATUS_BURST = 30;
 
 /**
- * One contributor socket's budget: all its frames, and within them its `status` frames. Applied
- * by the socket's tab link (edge/tab-link) before a frame reaches the Region object.
+ * A socket's budget of `status` frames (each may change the tab's models or idle state, which the
+ * Region reports to the Directory). Counted by the Region on the parsed frame, not by the tab link
+ * on the frame's text: the link used to recognise a status frame by its prefix
+ * ('{"type":"status"'), and the same frame with its keys in another order, a space, an escaped
+ * key ("\u0074ype") or a second "type" key (JSON keeps the last) parsed as `status` and was only
+ * counted as a frame (200/s, so one tab drove ~200 Directory writes a second). No text check is
+ * sound against all of JSON's spellings; the parse the Region does anyway is, and costs nothing
+ * more. The Region sees the link's frames bunched by transit (a batch arrives at once), which can
+ * only close a tab already sending near this budget; an honest tab sends a heartbeat every status
+ * interval and one frame per state change, far below 30 at once.
+ */
+export function statusBucket(now = Date.now()): TokenBucket {
+  return new TokenBucket(STATUS_PER_SECOND, STATUS_BURST, now);
+}
+
+/**
+ * One contributor socket's budget of frames of any kind, applied by the socket's tab link
+ * (edge/tab-link) before a frame reaches the Region object, before parsing: a flood costs one
+ * subtraction per frame.
  */
 export class SocketBudget {
   private readonly frames: TokenBucket;
-  private readonly status: TokenBucket;
 
   constructor(limits: { tabFramesPerSecond: number; tabFrameBurst: number }) {
     this.frames = new TokenBucket(limits.tabFramesPerSecond, limits.tabFrameBurst);
-    this.status = new TokenBucket(STATUS_PER_SECOND, STATUS_BURST);
   }
 
-  /**
-   * Take one frame; false when a bucket ran dry. Taken before parsing, so a flood costs one
-   * comparison per frame: status frames are recognised by their prefix (a real status frame starts
-   * so; a status frame spelled otherwise is only counted as a frame, and the Region parses it).
-   */
-  take(raw: string | ArrayBuffer): boolean {
-    const isStatus = typeof raw === "string" && raw.startsWith('{"type":"status"');
-    return this.frames.take() && (!isStatus || this.status.take());
+  /** Take one frame; false when the bucket ran dry. */
+  take(): boolean {
+    return this.frames.take();
   }
 }

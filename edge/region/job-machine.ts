@@ -116,7 +116,7 @@ export class JobMachine {
     if (!tab) return;
     this.notices.tell(tabId);
     this.d.placement.syncTab(tab);
-    await this.d.report.soon(true);
+    await this.d.report.membership();
     if (tab.jobId && this.isCurrent(tab, tab.jobId)) {
       await this.redispatch(tab.jobId, {
         code: "node_gone",
@@ -131,7 +131,7 @@ export class JobMachine {
     const tab = this.d.channel.tabs.get(tabId);
     if (!tab) return;
     this.d.placement.syncTab(tab);
-    await this.d.report.soon(true);
+    await this.d.report.membership();
     if (!tab.jobId && tab.state === "idle") await this.offerWaiting(tab);
   }
 
@@ -165,7 +165,7 @@ export class JobMachine {
         this.notices.tell(event.tab.tabId);
         this.d.learning.joined(event.tab);
         this.d.placement.syncTab(event.tab);
-        await this.d.report.soon(true);
+        await this.d.report.membership();
         await this.offerWaiting(event.tab);
         return this.d.verify?.audits.dispatch();
       case "left":
@@ -196,7 +196,7 @@ export class JobMachine {
         });
       }
     }
-    await this.d.report.soon(true);
+    await this.d.report.membership();
   }
 
   /** A job was just put on a tab (or not): a tab whose socket is gone has left. */

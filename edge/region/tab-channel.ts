@@ -18,6 +18,7 @@ import type { RegionConfig } from "./region-config.js";
 import type { RegionTimer } from "./region-timers.js";
 import type { SocketAttachment, TabJobs, TabRecord, TabRegistry } from "./tab-registry.js";
 import { floodPenaltyError, TabConnects } from "./tab-connects.js";
+import { statusBucket, type TokenBucket } from "./frame-budget.js";
 import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
 import { verifyIdentity } from "./verify-identity.js";
@@ -66,6 +67,12 @@ export class TabChannel {
    * its first frame (`tabOf`).
    */
   private readonly bySocket = new WeakMap<WebSocket, TabRecord>();
+  /**
+   * Each socket's budget of `status` frames (frame-budget.ts `statusBucket`: counted here, on the
+   * parsed frame). Memory only: after hibernation a socket starts with a full bucket, as it would
+   * have anyway — the object hibernates after ~10 s without a frame, and a bucket refills in 6 s.
+   */
+  private readonly statusBudget = new WeakMap<WebSocket, TokenBucket>();
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -175,7 +182,9 @@ export class TabChannel {
   /**
    * One frame from a socket: parsed, hello handled here, anything else handed on. Each socket here
    * is a tab link's (edge/tab-link), which already kept the tab within its frame budget and byte
-   * limit: a second budget here would see the link's frames bunched by transit and misfire.
+   * limit: a second frame budget here would see the link's frames bunched by transit and misfire.
+   * The status budget is counted here, on the parsed type, as no text check could
+   * (frame-budget.ts `statusBucket` says why).
    */
   async receive(ws: WebSocket, raw: string | ArrayBuffer): Promise<TabEvent[]> {
     if (this.rejected.has(ws)) return [];
@@ -189,6 +198,11 @@ export class TabChannel {
     if (msg.type === "hello") return this.hello(ws, msg);
     const tab = this.tabOf(ws);
     if (!tab) return this.reject(ws, CloseCode.NotRegistered, "send hello first");
+    if (msg.type === "status" && !this.statusTaken(ws)) {
+      // A flooder's address waits out a penalty before its next socket, as after the link's 4009.
+      this.penalize(ws);
+      return this.reject(ws, CloseCode.RateLimited, "status frames over the socket's budget");
+    }
     tab.lastSeen = Date.now();
     return [{ type: "frame", tab, msg }];
   }
@@ -202,6 +216,13 @@ export class TabChannel {
       return this.reject(ws, code, reason);
     }
     return this.dropped(ws, "tab disconnected");
+  }
+
+  /** Take one token of the socket's status budget; false when it ran dry. */
+  private statusTaken(ws: WebSocket): boolean {
+    let bucket = this.statusBudget.get(ws);
+    if (!bucket) this.statusBudget.set(ws, (bucket = statusBucket()));
+    return bucket.take();
   }
 
   private penalize(ws: WebSocket): void {

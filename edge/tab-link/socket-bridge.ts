@@ -21,10 +21,11 @@ import { BATCH_ACK } from "./link-envelope.js";
  *
  * Transparent otherwise: the Region's frames (challenge, welcome, job.assign, pong…) and closes go
  * to the tab unchanged, and the tab's closes to the Region, so protocol, reconnect and resend
- * behave as if the tab's socket ended in the Region. `onRefused` hears the close code of a refusal
- * (link-route.ts keeps a flooder's address from reconnecting for a while); the frames of a refused
- * tab still waiting for an acknowledgement are dropped with it (the Region counts the refusal as
- * the tab's fault and moves its job, as it does when the tab's frames stop).
+ * behave as if the tab's socket ended in the Region. `onRefused` hears the close code of a refusal,
+ * this link's or the Region's 4009 (link-route.ts keeps a flooder's address from reconnecting for
+ * a while); the frames of a refused tab still waiting for an acknowledgement are dropped with it
+ * (the Region counts the refusal as the tab's fault and moves its job, as it does when the tab's
+ * frames stop).
  */
 export function bridge(
   tab: WebSocket,
@@ -32,11 +33,18 @@ export function bridge(
   budget: SocketBudget,
   onRefused?: (code: number) => void,
 ): void {
-  const refuse = (code: number, reason: string) => {
+  let refused = false;
+  /** Stop taking the tab's frames: a refusal, here or by the Region (its status budget). */
+  const stop = (code: number) => {
+    if (refused) return;
+    refused = true;
     // Frames still arriving from a refused tab find no listener: they go nowhere, run no code here.
     tab.removeEventListener("message", onTabFrame);
     batcher.discard();
     onRefused?.(code);
+  };
+  const refuse = (code: number, reason: string) => {
+    stop(code);
     log("warn", "tab link refused frames", { closeCode: code, reason });
     closeSocket(tab, code, reason);
     closeSocket(region, code, reason);
@@ -52,8 +60,7 @@ export function bridge(
   });
   const onTabFrame = (e: MessageEvent) => {
     const raw = e.data as string | ArrayBuffer;
-    if (!budget.take(raw))
-      return refuse(CloseCode.RateLimited, "frame rate over the socket's budget");
+    if (!budget.take()) return refuse(CloseCode.RateLimited, "frame rate over the socket's budget");
     if (frameTooLarge(raw, MAX_FRAME_BYTES)) {
       return refuse(CloseCode.FrameTooLarge, `frame too large (limit ${MAX_FRAME_BYTES} bytes)`);
     }
@@ -72,7 +79,13 @@ export function bridge(
     batcher.drain();
     closeSocket(region, e.code, e.reason);
   });
-  region.addEventListener("close", (e: CloseEvent) => closeSocket(tab, e.code, e.reason));
+  region.addEventListener("close", (e: CloseEvent) => {
+    // The Region closed the tab for flooding (status frames over their budget, counted once
+    // parsed: frame-budget.ts `statusBucket`): refused here too, so its address waits out the
+    // penalty before this Worker asks the Region again (link-route.ts).
+    if (e.code === CloseCode.RateLimited) stop(e.code);
+    closeSocket(tab, e.code, e.reason);
+  });
   tab.addEventListener("error", () => {
     batcher.drain();
     closeSocket(region, 1011, "tab socket failed");
