@@ -2,12 +2,14 @@ import { describe, expect, it } from "vitest";
 import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import {
+  appEnv,
   regionCounts,
   streamFrom,
   streamText,
   tabRegions,
   useTabs,
 } from "../../test/workerd/tab-helpers.js";
+import { directoryStub } from "../directory/directory-client.js";
 
 /**
  * Spillover between regions by estimate (shared/scheduling/spillover.ts, docs/routing.md): a
@@ -19,6 +21,12 @@ const LONDON = { lat: 51.51, lon: -0.13 };
 const NEW_YORK = { lat: 40.71, lon: -74.01 };
 
 const tabs = useTabs();
+
+/** Idle tabs for `model` in `regions`, as the Directory has them. */
+async function idleTabs(model: string, regions: string[]): Promise<number> {
+  const snapshot = await directoryStub(appEnv).snapshot();
+  return regions.reduce((n, r) => n + (snapshot[r]?.models[model]?.idle ?? 0), 0);
+}
 
 const tabAt = (model: string, loc: { lat: number; lon: number }, protocol?: number) =>
   tabs.tab([model], { loc, protocol });
@@ -79,6 +87,10 @@ describe("waiting", () => {
     const away = await tabAt("spill-c", NEW_YORK);
     const long = await busyWith(home, "spill-c", 4000);
     const short = await busyWith(away, "spill-c", 8, NEW_YORK);
+    // Routing reads the regions' reports: both say their tab is busy (a region reports a model's
+    // last idle tab taken at once within its report budget, region-report.ts, and the tests
+    // before this one spent weur's).
+    await expect.poll(() => idleTabs("spill-c", ["weur", "enam"])).toBe(0);
 
     // Before: it waited at home, behind the long answer.
     const resP = streamFrom(LONDON, "spill-c", 64);
