@@ -7,8 +7,13 @@
 export class FakeElement {
   children: (FakeElement | string)[] = [];
   readonly attrs = new Map<string, string>();
-  private readonly listeners = new Map<string, (() => void)[]>();
+  private readonly listeners = new Map<string, ((event: { isTrusted: boolean }) => void)[]>();
   hidden = false;
+  className = "";
+  type = "";
+  href = "";
+  target = "";
+  rel = "";
   disabled = false;
   checked = false;
   value = "";
@@ -24,19 +29,36 @@ export class FakeElement {
   getAttribute(name: string): string | null {
     return this.attrs.get(name) ?? null;
   }
+  removeAttribute(name: string): void {
+    this.attrs.delete(name);
+  }
   append(...children: (FakeElement | string)[]): void {
     this.children.push(...children);
   }
   replaceChildren(...children: (FakeElement | string)[]): void {
     this.children = children;
   }
-  addEventListener(type: string, listener: () => void): void {
+  addEventListener(type: string, listener: (event: { isTrusted: boolean }) => void): void {
     const list = this.listeners.get(type) ?? [];
     list.push(listener);
     this.listeners.set(type, list);
   }
+  /** A click as a script would make it (`element.click()`): not trusted. */
   click(): void {
-    for (const listener of this.listeners.get("click") ?? []) listener();
+    for (const listener of this.listeners.get("click") ?? []) listener({ isTrusted: false });
+  }
+  /** A real (trusted) click by the visitor, as the browser delivers it. */
+  trustedClick(): void {
+    for (const listener of this.listeners.get("click") ?? []) listener({ isTrusted: true });
+  }
+  /** The button labelled `label`, here or below. */
+  button(label: string): FakeElement | null {
+    if (this.tagName === "button" && this.textContent === label) return this;
+    for (const c of this.children) {
+      const found = typeof c === "string" ? null : c.button(label);
+      if (found) return found;
+    }
+    return null;
   }
   get textContent(): string {
     return this.children.map((c) => (typeof c === "string" ? c : c.textContent)).join("");

@@ -9,26 +9,9 @@ import { confirmInWindow, TOO_SOON_TEXT, type WindowEnv } from "./consent-window
  * frame that opened it, only after being in front of the visitor for DWELL_MS (a double click on
  * a host page cannot land its second click here), and never inside a frame.
  */
-class El extends FakeElement {
-  className = "";
-  type = "";
-  removeAttribute(name: string): void {
-    this.attrs.delete(name);
-  }
-  trustedClick(): void {
-    const listeners = (this as unknown as { listeners: Map<string, ((e: unknown) => void)[]> })
-      .listeners;
-    for (const l of listeners.get("click") ?? []) l({ isTrusted: true });
-  }
-  button(label: string): El | null {
-    if (this.tagName === "button" && this.textContent === label) return this;
-    for (const c of this.children) {
-      const found = typeof c === "string" ? null : (c as El).button(label);
-      if (found) return found;
-    }
-    return null;
-  }
-}
+/** The fake DOM element (test/support/fake-dom.ts), as this file names it. */
+const El = FakeElement;
+type El = FakeElement;
 
 const ORIGIN = "https://coordinator.example";
 const NONCE = "0b0e1c7e-4f4a-4d7e-9b1e-2c3d4e5f6a7b";

@@ -5,6 +5,7 @@ import {
 import type { Timers } from "../runtime/timers.js";
 import { consentShare, siteName } from "../frame/consent.js";
 import { DWELL_MS } from "../frame/visibility.js";
+import { para, showQuestion } from "./question.js";
 
 /**
  * The consent window (`/consent/#host=…&share=…&nonce=…`): where the embed frame cannot tell
@@ -39,12 +40,6 @@ export const TOO_SOON_TEXT =
   "This window opened only a moment ago, so Tabgrid did not count the click. Read the question, then click again.";
 
 export function confirmInWindow(root: HTMLElement, env: WindowEnv): void {
-  const para = (text: string, cls?: string) => {
-    const p = document.createElement("p");
-    p.textContent = text;
-    if (cls) p.className = cls;
-    return p;
-  };
   const params = new URLSearchParams(env.hash.replace(/^#/, ""));
   const host = params.get("host") ?? "";
   const shareText = params.get("share") ?? "";
@@ -65,33 +60,15 @@ export function confirmInWindow(root: HTMLElement, env: WindowEnv): void {
   const share = consentShare(Number(shareText));
   const site = siteName(host);
 
-  const button = (label: string, primary: boolean) => {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.textContent = label;
-    if (primary) b.className = "primary";
-    return b;
-  };
-  const start = button("Start contributing", true);
-  const no = button("No thanks", false);
-  const problem = para("", "problem");
-  problem.setAttribute("role", "alert");
-  const actions = document.createElement("p");
-  actions.append(start, " ", no);
-  root.replaceChildren(
-    para(
-      `Tabgrid on ${site}: lend that tab's GPU (up to ${share} % of the time) while the page is open?`,
-      "lead",
-    ),
-    para(
-      "Your browser downloads a small AI model and runs other people's prompts on your GPU. You (the contributor) can see the prompts you serve. Stop at any time, on that page.",
-    ),
-    para(
+  const { start, no, problem } = showQuestion(root, {
+    site,
+    share,
+    tab: "that",
+    stopWhere: ", on that page",
+    notes: [
       `${site} cannot answer this for you: this window belongs to Tabgrid (${siteName(env.origin)}), and it asks because your browser cannot show Tabgrid whether its question is visible on ${site}.`,
-    ),
-    actions,
-    problem,
-  );
+    ],
+  });
 
   // The buttons work once this window has been in front, with focus, for DWELL_MS.
   let since: number | null = null;

@@ -11,22 +11,9 @@ import { DWELL_MS } from "./visibility.js";
  * DWELL_MS; where it has not, a click in the frame never counts: it opens the consent window, and
  * only that window's answer does.
  */
-class El extends FakeElement {
-  className = "";
-  type = "";
-  href = "";
-  target = "";
-  rel = "";
-  removeAttribute(name: string): void {
-    this.attrs.delete(name);
-  }
-  /** A real (trusted) click by the visitor, as the browser delivers it. */
-  trustedClick(): void {
-    const listeners = (this as unknown as { listeners: Map<string, ((e: unknown) => void)[]> })
-      .listeners;
-    for (const l of listeners.get("click") ?? []) l({ isTrusted: true });
-  }
-}
+/** The fake DOM element (test/support/fake-dom.ts), as this file names it. */
+const El = FakeElement;
+type El = FakeElement;
 
 type G = Record<string, unknown>;
 const g = globalThis as G;

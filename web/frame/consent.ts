@@ -1,5 +1,6 @@
 import { ConsentWindowAnswerSchema } from "../../shared/protocol/embed-messages.js";
 import { browserTimers, type Timers } from "../runtime/timers.js";
+import { showQuestion } from "../consent/question.js";
 import { trackVisibility } from "./visibility.js";
 
 /**
@@ -116,44 +117,18 @@ export function askInFrame(root: HTMLElement, host: string, opts: AskOptions): P
   );
   const inWindow = visible.state() === "unsupported";
   const site = siteName(host);
-  const para = (text: string, cls?: string) => {
-    const p = document.createElement("p");
-    p.textContent = text;
-    if (cls) p.className = cls;
-    return p;
-  };
-  const button = (label: string, primary: boolean) => {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.textContent = label;
-    if (primary) b.className = "primary";
-    return b;
-  };
-  const start = button("Start contributing", true);
-  setEnabled(start, inWindow);
-  const no = button("No thanks", false);
-  const problem = para("", "problem");
-  problem.setAttribute("role", "alert");
-  const actions = document.createElement("p");
-  actions.append(start, " ", no);
-  root.replaceChildren(
-    para(
-      `Tabgrid on ${site}: lend this tab's GPU (up to ${share} % of the time) while the page is open?`,
-      "lead",
-    ),
-    para(
-      "Your browser downloads a small AI model and runs other people's prompts on your GPU. You (the contributor) can see the prompts you serve. Stop at any time.",
-    ),
-    ...(inWindow
+  const { start, no, problem } = showQuestion(root, {
+    site,
+    share,
+    tab: "this",
+    stopWhere: "",
+    notes: inWindow
       ? [
-          para(
-            `This browser cannot show Tabgrid whether this question is visible on the page, so you answer in a small Tabgrid window (${siteName(origin)}).`,
-          ),
+          `This browser cannot show Tabgrid whether this question is visible on the page, so you answer in a small Tabgrid window (${siteName(origin)}).`,
         ]
-      : []),
-    actions,
-    problem,
-  );
+      : [],
+  });
+  setEnabled(start, inWindow);
   root.hidden = false;
 
   const messages = opts.messages !== undefined ? opts.messages : (browserWindow() as Window | null);

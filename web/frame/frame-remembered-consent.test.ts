@@ -38,26 +38,9 @@ vi.mock("../runtime/start-contributing.js", () => ({
   },
 }));
 
-class El extends FakeElement {
-  className = "";
-  type = "";
-  removeAttribute(name: string): void {
-    this.attrs.delete(name);
-  }
-  trustedClick(): void {
-    const listeners = (this as unknown as { listeners: Map<string, ((e: unknown) => void)[]> })
-      .listeners;
-    for (const l of listeners.get("click") ?? []) l({ isTrusted: true });
-  }
-  button(label: string): El | null {
-    if (this.tagName === "button" && this.textContent === label) return this;
-    for (const c of this.children) {
-      const found = typeof c === "string" ? null : (c as El).button(label);
-      if (found) return found;
-    }
-    return null;
-  }
-}
+/** The fake DOM element (test/support/fake-dom.ts), as this file names it. */
+const El = FakeElement;
+type El = FakeElement;
 
 const g = globalThis as Record<string, unknown>;
 const saved = [
