@@ -84,6 +84,8 @@ describe("a region's Directory report", () => {
       // What routing reads: the catalog model and the name two tabs serve are there.
       expect(row.summary.models[CATALOG_MODEL]?.nodes).toBeGreaterThanOrEqual(2);
       expect(row.summary.models[POPULAR]?.nodes).toBe(2);
+      // And spillover between regions: the catalog model is among the (16) models offered.
+      expect(row.summary.offers?.[CATALOG_MODEL]).toBeDefined();
     },
   );
 });

@@ -119,7 +119,11 @@ export function regionParts(
     timers,
     (summary) => sendReport(status(summary)),
     trust,
-    (serving, waiting) => matcher.offers(serving, waiting, REGION_CENTRES[region], Date.now()),
+    // The catalog's models are offered first: made-up names may not push them out of spillover.
+    (serving, waiting) =>
+      matcher.offers(serving, waiting, REGION_CENTRES[region], Date.now(), (model) =>
+        catalog?.(model) ? 1 : 0,
+      ),
     catalog,
   );
   const leases = new JobLeases(timers, config);

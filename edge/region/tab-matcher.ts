@@ -148,13 +148,14 @@ export class TabMatcher {
     waiting: number,
     centre: Location,
     now: number,
+    rank?: (model: string, tabs: number) => number,
   ): RegionOffers {
     const all: TabFreeAt[] = [];
     for (const t of serving) {
       const tab = this.scheduler.corrected(t.tabId);
       if (tab) all.push({ tab, freeAtMs: this.scheduler.freeAtMs(t.tabId) });
     }
-    return regionOffers(this.scheduler.index.tabs(), all, waiting, centre, now);
+    return regionOffers(this.scheduler.index.tabs(), all, waiting, centre, now, rank);
   }
 
   /** The tab's decode speed as matching currently believes it (tokens/s). */

@@ -86,6 +86,22 @@ describe("a region's offer", () => {
     expect(offers.m0?.lineTab?.prefillTps).toBe(1000);
   });
 
+  it("offers the models ranked first when more are served: made-up names seen first do not push out the catalog's", () => {
+    const junk = Array.from({ length: 20 }, (_, i) => `junk${i}`);
+    const liars = Array.from({ length: 3 }, (_, i) =>
+      tab(`liar${i}`, { prefill: 1000, models: junk }),
+    );
+    const honest = tab("honest", { prefill: 1000, models: ["catalog-model"] });
+    const all = [...liars, honest].map((t) => ({ tab: t, freeAtMs: 0 }));
+    const unranked = regionOffers([...liars, honest], all, 0, FRANKFURT, NOW);
+    expect(unranked["catalog-model"]).toBeUndefined();
+    const ranked = regionOffers([...liars, honest], all, 0, FRANKFURT, NOW, (m) =>
+      m === "catalog-model" ? 1 : 0,
+    );
+    expect(Object.keys(ranked)).toHaveLength(MAX_OFFER_MODELS);
+    expect(ranked["catalog-model"]?.points[0]?.prefillTps).toBe(1000);
+  });
+
   it("a busy tab's offer includes its wait", () => {
     const t = tab("b", { prefill: 1000, queue: { jobsAhead: 1, freeAtMs: NOW + 3000 } });
     const offer = offerOf(t);

@@ -112,6 +112,31 @@ export function lineStartMs(freeAts: readonly number[], waiting: number, nowMs: 
   return sorted[waiting % n]! + rounds * Math.max(1, 2 * meanLeft);
 }
 
+/** The (at most MAX_OFFER_MODELS) models a region offers: by `rank`, then tabs, then name. */
+function offerModels(
+  all: readonly TabFreeAt[],
+  rank?: (model: string, tabs: number) => number,
+): Set<string> {
+  if (!rank) {
+    const first = new Set<string>();
+    for (const { tab } of all)
+      for (const model of tab.models) if (first.size < MAX_OFFER_MODELS) first.add(model);
+    return first;
+  }
+  const counts = new Map<string, number>();
+  for (const { tab } of all)
+    for (const model of tab.models) counts.set(model, (counts.get(model) ?? 0) + 1);
+  const score = new Map([...counts].map(([m, n]) => [m, rank(m, n)]));
+  return new Set(
+    [...counts.keys()]
+      .sort(
+        (a, b) =>
+          score.get(b)! - score.get(a)! || counts.get(b)! - counts.get(a)! || a.localeCompare(b),
+      )
+      .slice(0, MAX_OFFER_MODELS),
+  );
+}
+
 /**
  * A region's summary of what it can offer: for each model (at most MAX_OFFER_MODELS), its best
  * offered tab for each reference prompt size from the region's centre (deduplicated, so at most
@@ -125,16 +150,22 @@ export function regionOffers(
   waiting: number,
   centre: Location,
   nowMs: number,
+  /**
+   * Which models come first when more than MAX_OFFER_MODELS are served (higher first): a tab
+   * chooses the names it announces, so without a ranking made-up names seen first pushed the
+   * catalog's models out of the offers. Absent: the order the tabs are seen in.
+   */
+  rank?: (model: string, tabs: number) => number,
 ): RegionOffers {
+  const tabsAll = [...all];
+  const offeredModels = offerModels(tabsAll, rank);
   const freeAts = new Map<string, number[]>();
   const lineTabs = new Map<string, { ms: number; tab: CandidateTab }>();
-  for (const { tab, freeAtMs } of all) {
+  for (const { tab, freeAtMs } of tabsAll) {
     for (const model of tab.models) {
+      if (!offeredModels.has(model)) continue;
       let list = freeAts.get(model);
-      if (!list) {
-        if (freeAts.size >= MAX_OFFER_MODELS) continue;
-        freeAts.set(model, (list = []));
-      }
+      if (!list) freeAts.set(model, (list = []));
       list.push(freeAtMs);
       const idle = { ...tab, queue: { jobsAhead: 0, freeAtMs: 0 } };
       const req = {
