@@ -38,7 +38,7 @@ export function regionAlarms({
       case "expire":
         return machine.onExpireDue(timer.jobId);
       case "report":
-        return report.soon(true);
+        return report.fired();
       case "moves":
         return moves?.pass();
       case "liveness":

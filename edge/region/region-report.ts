@@ -132,6 +132,16 @@ export class RegionReport {
     }
   }
 
+  /**
+   * The `report` timer fired (region-alarms.ts): it is no longer due, whatever happens next — if
+   * the budget has no token yet (its refill can land a hair short of one at the due instant), the
+   * report is set for later again. Left set, `dueAt` kept every later change from setting a timer.
+   */
+  fired(): Promise<void> {
+    this.dueAt = null;
+    return this.soon(true);
+  }
+
   /** A tab joined or left, or was quarantined or released: reported at once (see above why). */
   membership(): Promise<void> {
     return this.sendNow();
