@@ -22,20 +22,29 @@ const client = workerdOpenAI();
 const tabs: ScriptedTab[] = [];
 afterEach(() => tabs.splice(0).forEach((t) => t.close()));
 
-/** A tab that answers its next job with `answer`, written in two pieces. */
-async function answering(model: string, answer: string): Promise<ScriptedTab> {
+/** A tab that answers its next job with `answer`, written in two pieces, ending with `finish`. */
+async function answering(
+  model: string,
+  answer: string,
+  finish: "stop" | "length" = "stop",
+): Promise<ScriptedTab> {
   const t = await ScriptedTab.connect([model]);
   tabs.push(t);
-  void t.next("job.assign").then(({ job }) => write(t, job, answer));
+  void t.next("job.assign").then(({ job }) => write(t, job, answer, finish));
   return t;
 }
 
-/** `t` writes `answer` for `job`, in two pieces, and says it stopped. */
-function write(t: ScriptedTab, job: { id: string }, answer: string): void {
+/** `t` writes `answer` for `job`, in two pieces, and says it ended (`finish`). */
+function write(
+  t: ScriptedTab,
+  job: { id: string },
+  answer: string,
+  finish: "stop" | "length" = "stop",
+): void {
   t.accept(job);
   t.delta(job, 0, answer.slice(0, 20));
   t.delta(job, 1, answer.slice(20));
-  t.done(job, "stop", { completion_tokens: 1 });
+  t.done(job, finish, { completion_tokens: 1 });
 }
 
 /**
@@ -268,6 +277,56 @@ describe("a wrong structured answer counts against its tab, and another tab answ
       "invalid_structured_output",
     );
     expect(await trustOf(liar)).toEqual({ faults: 1, jobs: 0 });
+  });
+
+  it("said to end at length after one token of 4,096: held against its tab, and the honest tab answers", async () => {
+    const model = "sa-length-liar";
+    const liar = await ScriptedTab.connect([model]);
+    tabs.push(liar);
+    const pending = client.chat.completions
+      .create({
+        model,
+        messages: [{ role: "user", content: "Weather in Paris?" }],
+        tools: [weatherTool],
+        max_tokens: 4096,
+      })
+      .then(
+        (r) => ({ status: 200, choice: r.choices[0] }),
+        (e: { status?: number; code?: string }) => ({ status: e.status, code: e.code }),
+      );
+    const { job } = await liar.next("job.assign");
+    const honest = await ScriptedTab.connect([model]);
+    tabs.push(honest);
+    void honest.next("job.assign").then(({ job: j }) => {
+      honest.accept(j);
+      honest.delta(j, 0, `{"tool_calls":[${PARIS}]}`);
+      honest.done(j, "stop", { completion_tokens: 12 });
+    });
+    liar.accept(job);
+    liar.delta(job, 0, DELETE_ACCOUNT);
+    // One token of 4096, yet "length": nothing a grammar-bound honest tab would say.
+    liar.done(job, "length", { completion_tokens: 1 });
+    const res = (await pending) as {
+      status: number;
+      choice?: { message: { tool_calls?: unknown[] } };
+    };
+    expect(JSON.stringify(res)).not.toContain("delete_account");
+    expect(res.status).toBe(200);
+    expect(res.choice?.message.tool_calls).toMatchObject([{ function: { name: "get_weather" } }]);
+    expect(await trustOf(liar)).toEqual({ faults: 1, jobs: 0 });
+  });
+
+  it("an honest cut at max_tokens is not held against the tab: the client gets it as text, finish length", async () => {
+    // 8 tokens write at least 8 bytes: 31 here, as a cut envelope would.
+    const tab = await answering("sa-honest-length", '{"tool_calls":[{"name":"get_wea', "length");
+    const res = await client.chat.completions.create({
+      model: "sa-honest-length",
+      ...ask,
+      tools: [weatherTool],
+      max_tokens: 8,
+    });
+    expect(res.choices[0]?.finish_reason).toBe("length");
+    expect(await trustOf(tab)).toEqual({ faults: 0, jobs: 1 });
   });
 
   it("a schema the grammar holds only loosely: an answer outside it is refused, not held against the tab", async () => {

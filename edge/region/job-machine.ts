@@ -364,7 +364,8 @@ export class JobMachine {
             )
           : null;
         // A structured answer outside its schema is no finished job: the tab's fault (below).
-        const broken = row && msg.finishReason === "stop" ? brokenStructure(row) : null;
+        const broken =
+          row && msg.finishReason !== "abort" ? brokenStructure(row, msg.finishReason) : null;
         if (bounded) {
           // An empty answer (no tokens of its own) does not count toward leaving probation.
           if (bounded.ownTokens > 0 && !broken) this.d.trust.jobDone(tab.tabId);
@@ -402,7 +403,8 @@ export class JobMachine {
               code: "invalid_structured_output",
               message: broken.problem,
             });
-          else await this.finish(msg.jobId, { finishReason: "stop", usage: bounded.usage });
+          else
+            await this.finish(msg.jobId, { finishReason: msg.finishReason, usage: bounded.usage });
         } else if (current && bounded) {
           if (bounded.inflated) {
             this.d.trust.fault(tab, "usage outside what the coordinator observed", {
