@@ -93,6 +93,8 @@ export interface AskOptions {
 
 export const HIDDEN_TEXT =
   "This question is hidden or covered on the page, or only partly shown, so Tabgrid cannot count the click. Nothing started.";
+/** After a click the browser says it could not see: the way to answer anyway. */
+export const WINDOW_BUTTON = "Answer in a Tabgrid window";
 export const SETTLING_TEXT =
   "This question appeared only a moment ago, so Tabgrid did not count the click. Read it, then click again. Nothing started.";
 
@@ -173,13 +175,27 @@ export function askInFrame(root: HTMLElement, host: string, opts: AskOptions): P
       pending = { win, nonce };
       problem.textContent = "Answer in the Tabgrid window. Nothing starts until you do.";
     };
-    if (inWindow) messages?.addEventListener("message", onAnswer as EventListener);
+    // Answers come only from a window this frame opened (`pending`), so listening is harmless.
+    messages?.addEventListener("message", onAnswer as EventListener);
     start.addEventListener("click", (event) => {
       if (!event.isTrusted) return;
       const seen = visible.state();
       if (seen === "unsupported") return askInWindow();
+      if (seen === "settling") {
+        problem.textContent = SETTLING_TEXT;
+        return;
+      }
       if (seen !== "shown") {
-        problem.textContent = seen === "settling" ? SETTLING_TEXT : HIDDEN_TEXT;
+        // A page whose own layout fades, transforms or clips the frame looks hidden to the browser
+        // for as long as it lasts: the visitor may answer in the consent window instead, which no
+        // page can cover. A click there is as safe as where v2 is missing (docs/embed.md).
+        const inTabgridWindow = document.createElement("button");
+        inTabgridWindow.type = "button";
+        inTabgridWindow.textContent = WINDOW_BUTTON;
+        inTabgridWindow.addEventListener("click", (e) => {
+          if (e.isTrusted) askInWindow();
+        });
+        problem.replaceChildren(`${HIDDEN_TEXT} `, inTabgridWindow);
         return;
       }
       done(true);
