@@ -90,15 +90,24 @@ export async function listedModels<T extends { id: string; nodes: number }>(
 ): Promise<T[]> {
   const hosted = new Set((await hostedModels(env)).map((m) => m.model_id));
   const listed = (id: string) => catalogRecord(env, id) !== undefined || hosted.has(id);
-  const others = models.filter((m) => !listed(m.id));
-  if (others.length <= MAX_LISTED_OTHER_MODELS) return models;
-  const kept = new Set(
-    others
-      .sort((a, b) => b.nodes - a.nodes || a.id.localeCompare(b.id))
-      .slice(0, MAX_LISTED_OTHER_MODELS)
-      .map((m) => m.id),
-  );
-  return models.filter((m) => listed(m.id) || kept.has(m.id));
+  const out = namesLeftOut(models, listed);
+  return out.size ? models.filter((m) => !out.has(m.id)) : models;
+}
+
+/**
+ * Of `models`, the names outside the catalog (`catalog`) past the `max` served by the most tabs
+ * (then by name): what a listing (`listedModels`) or a region's report (region-views.ts
+ * `summarise`) leaves out. Catalog models are never left out.
+ */
+export function namesLeftOut(
+  models: readonly { id: string; nodes: number }[],
+  catalog: (id: string) => boolean,
+  max = MAX_LISTED_OTHER_MODELS,
+): ReadonlySet<string> {
+  const others = models.filter((m) => !catalog(m.id));
+  if (others.length <= max) return new Set();
+  others.sort((a, b) => b.nodes - a.nodes || a.id.localeCompare(b.id));
+  return new Set(others.slice(max).map((m) => m.id));
 }
 
 /**

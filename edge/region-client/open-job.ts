@@ -19,13 +19,13 @@ import type { OpenJobResult } from "../region/job-events.js";
 import type { JobRequest } from "../region/job-request.js";
 import { regionFor, shardStub, type RegionName, type RegionStub } from "../region/region-stub.js";
 import { shardSettings } from "../region/shard-config.js";
-import { shardName, type Shard } from "../region/shard-name.js";
+import type { Shard } from "../region/shard-name.js";
 import { queueWithCredit } from "../credits/queue-place.js";
 import { followUpAffinity } from "../../shared/scheduling/conversation.js";
 import { sha256Hex } from "../region/conversation-hash.js";
 import { holderFirst, holderShard } from "./conversation-shards.js";
 import { hintRows } from "./hint-rows.js";
-import { hintCapacity, queueShard, shardOrder, shardsOf } from "./shard-routing.js";
+import { hintCapacity, idleOn, queueShard, shardOrder, shardsOf } from "./shard-routing.js";
 import { checkTabJob } from "./tab-job-check.js";
 
 /** Shards of the home region tried before spilling over (a stale summary can send one astray). */
@@ -143,7 +143,7 @@ export async function openJob(
   const declined: Shard[] = [];
   const homeLimit = withLimit(homeAcceptUpToMs(ranked));
   const homeShards = order.slice(0, MAX_HOME_SHARDS);
-  const hasIdle = (s: Shard) => (view.summaries[shardName(s)]?.models[model]?.idle ?? 0) > 0;
+  const hasIdle = (s: Shard) => idleOn(view, s, model) > 0;
   /** Shards asked for an idle tab only that refused: they may still queue it behind a busy one. */
   const idleOnlyRefused: Shard[] = [];
   for (const [i, shard] of homeShards.entries()) {

@@ -39,6 +39,11 @@ export async function tabShard(env: AppEnv, hint: RegionHint, ip: string): Promi
 
 type Row = DirectorySnapshot[string];
 
+/** Idle tabs for `model` the shard last reported (0 when it reported none, or no row). */
+export function idleOn(view: RoutingView, shard: Shard, model: string): number {
+  return view.summaries[shardName(shard)]?.models[model]?.idle ?? 0;
+}
+
 /**
  * The order to try a hint's shards for a request for `model`: power of two choices among the
  * shards with an idle tab for it (two drawn at random, the one with the smaller best round trip,
@@ -58,7 +63,7 @@ export function shardOrder(
   const shards = shardsOf(view, hint, initial);
   if (shards.length === 1) return shards;
   const row = (s: Shard): Row | undefined => view.summaries[shardName(s)];
-  const idle = (s: Shard) => row(s)?.models[model]?.idle ?? 0;
+  const idle = (s: Shard) => idleOn(view, s, model);
   const nodes = (s: Shard) => row(s)?.models[model]?.nodes ?? 0;
   const best = (s: Shard) => row(s)?.shard?.bestRttMs[model] ?? Infinity;
   const better = (a: Shard, b: Shard) => best(a) - best(b) || idle(b) - idle(a) || a.k - b.k;

@@ -41,7 +41,15 @@ export interface ReadableJob {
  */
 export function restartsOnFailover(row: JobRow): boolean {
   if (!row.text || !row.reading) return false;
-  const reading = JSON.parse(row.reading) as JobReading;
+  return noClientSawIt(JSON.parse(row.reading) as JobReading);
+}
+
+/**
+ * Whether no client has seen any of the answer before it ends: a tool envelope (read whole at the
+ * end) or a JSON answer whose client does not stream. Such an answer can start again on another
+ * tab (a failover, or a wrong answer: structure-check.ts).
+ */
+export function noClientSawIt(reading: JobReading): boolean {
   if (reading.mode.kind === "tools") return true;
   return reading.mode.kind === "json" && reading.streamed === false;
 }

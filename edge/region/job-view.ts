@@ -80,6 +80,10 @@ function answerOf(
 
 /** The job's constraint (`sampling.constraint.schema`): the schema its tab's grammar enforced. */
 export function answerSchema(row: JobRow): JsonSchema | null {
-  const spec = JSON.parse(row.spec) as JobSpec;
+  return constraintSchema(JSON.parse(row.spec) as JobSpec);
+}
+
+/** The schema of a spec's constraint, null when it has none. */
+export function constraintSchema(spec: JobSpec): JsonSchema | null {
   return (spec.sampling.constraint?.schema as JsonSchema | undefined) ?? null;
 }

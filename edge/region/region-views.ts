@@ -5,7 +5,7 @@ import type { RegionStats, RegionStatsSummary } from "./region-stats.js";
 import type { TabRecord, TabRegistry } from "./tab-registry.js";
 import type { TrustView } from "./tab-trust.js";
 import type { TrustHealth } from "./trust-health.js";
-import { MAX_LISTED_OTHER_MODELS } from "../model-catalog.js";
+import { MAX_LISTED_OTHER_MODELS, namesLeftOut } from "../model-catalog.js";
 
 /**
  * Per-model capacity of one region, for GET /v1/models (field names are the public API's).
@@ -220,14 +220,10 @@ export function summarise(
       if (tab.state === "idle" && !tab.jobId) entry.idle += 1;
     }
   }
-  const others = [...all.entries()].filter(([model]) => !catalog(model));
-  const dropped = new Set(
-    others.length <= MAX_REPORTED_OTHER_MODELS
-      ? []
-      : others
-          .sort(([a, x], [b, y]) => y.nodes - x.nodes || a.localeCompare(b))
-          .slice(MAX_REPORTED_OTHER_MODELS)
-          .map(([model]) => model),
+  const dropped = namesLeftOut(
+    [...all].map(([id, { nodes: n }]) => ({ id, nodes: n })),
+    catalog,
+    MAX_REPORTED_OTHER_MODELS,
   );
   const models: RegionSummary["models"] = {};
   for (const [model, entry] of all) if (!dropped.has(model)) models[model] = entry;

@@ -3,9 +3,9 @@ import type { JobSpec } from "../../shared/protocol/job.js";
 import { looselyEnforced } from "../../shared/openai/json-schema.js";
 import { ApiError } from "../http/api-error.js";
 import { checkedJson, readToolAnswer } from "../openai/structured-answer.js";
-import type { JobReading } from "./job-reading.js";
+import { noClientSawIt, type JobReading } from "./job-reading.js";
 import type { JobRow } from "./job-store.js";
-import { answerSchema } from "./job-view.js";
+import { constraintSchema } from "./job-view.js";
 
 /**
  * A finished attempt's structured answer checked where it arrives, in the Region, before the job
@@ -36,7 +36,7 @@ export function brokenStructure(row: JobRow, finish: "stop" | "length"): BrokenS
   const reading = JSON.parse(row.reading) as JobReading;
   const { mode } = reading;
   if (mode.kind === "text") return null;
-  const restart = mode.kind === "tools" || reading.streamed === false;
+  const restart = noClientSawIt(reading);
   if (finish === "length") {
     // A cut answer is not read (it goes out as text, as OpenAI returns one); only one cut where
     // no honest tab could have stopped is the tab's fault (`impossibleLength`).
@@ -45,7 +45,7 @@ export function brokenStructure(row: JobRow, finish: "stop" | "length"): BrokenS
   }
   // Where the grammar is looser than the schema an honest answer may fall outside it: then only
   // what the grammar always holds (JSON, the envelope's shape) is held against the tab.
-  const full = answerSchema(row);
+  const full = constraintSchema(spec);
   const schema = full && !looselyEnforced(full) ? full : null;
   try {
     if (mode.kind === "tools") readToolAnswer(row.text, row.id, mode.contentIsJson, schema);
