@@ -19,12 +19,24 @@ export class TokenBucket {
 
   /** Take one token; false when the bucket is empty. */
   take(now = Date.now()): boolean {
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.perSecond);
-    this.at = now;
+    this.refill(now);
     // A refill summed from pieces can come to 0.9999999999999999 where a whole token is due.
     if (this.tokens < 1 - 1e-9) return false;
     this.tokens = Math.max(0, this.tokens - 1);
     return true;
+  }
+
+  /** When the next token can be taken (`now` if one can be already), in whole ms. */
+  readyAt(now = Date.now()): number {
+    this.refill(now);
+    return this.tokens >= 1 - 1e-9
+      ? now
+      : now + Math.ceil(((1 - this.tokens) * 1000) / this.perSecond);
+  }
+
+  private refill(now: number): void {
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.perSecond);
+    this.at = now;
   }
 }
 

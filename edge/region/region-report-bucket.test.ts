@@ -21,6 +21,7 @@ describe("TokenBucket", () => {
     const bucket = new TokenBucket(4, 4, 0);
     for (let i = 0; i < 4; i++) expect(bucket.take(0)).toBe(true);
     expect(bucket.take(15)).toBe(false);
+    expect(bucket.readyAt(15)).toBe(250);
     expect(bucket.take(156)).toBe(false);
     expect(bucket.take(250)).toBe(true);
     expect(bucket.take(250)).toBe(false);

@@ -48,12 +48,11 @@ export class RegionReport {
   /** The time reports are spaced by (a test moves it forward). */
   clock: () => number = Date.now;
   /**
-   * Reports that may go at once (MIN_REPORT_GAP_MS), when one last took a token, and when the
-   * `report` timer this object set is due (null: none). Memory only: after eviction the bucket is
+   * Reports that may go at once (MIN_REPORT_GAP_MS; the bucket says when the next may), and when
+   * the `report` timer this object set is due (null: none). Memory only: after eviction the bucket is
    * full, which a tab cannot repeat at will (it must keep the object awake to send frames).
    */
   private readonly reports = new TokenBucket(1000 / MIN_REPORT_GAP_MS, REPORT_BURST, this.clock());
-  private tokenAt = 0;
   private dueAt: number | null = null;
 
   constructor(
@@ -115,18 +114,17 @@ export class RegionReport {
 
   /**
    * Report now if `now` (a change routing must see) or the models with an idle tab changed, and
-   * the report budget allows; else when it next does (a token is back at most MIN_REPORT_GAP_MS
-   * after the last one was taken); anything else within FLIP_BATCH_MS. The timer's report
+   * the report budget allows; else when it next does (the bucket's `readyAt`, at most
+   * MIN_REPORT_GAP_MS after the last token was taken); anything else within FLIP_BATCH_MS. The timer's report
    * (region-alarms.ts) comes back here with `now`.
    */
   async soon(now: boolean): Promise<void> {
     const at = this.clock();
     const urgent = now || (this.idleModels !== null && this.idleModelsNow() !== this.idleModels);
     if (urgent && this.reports.take(at)) {
-      this.tokenAt = at;
       await this.sendNow();
     } else if (urgent) {
-      await this.due(this.tokenAt + MIN_REPORT_GAP_MS);
+      await this.due(this.reports.readyAt(at));
     } else if (this.dueAt === null && !this.timers.has(REPORT)) {
       await this.due(at + FLIP_BATCH_MS);
     }
