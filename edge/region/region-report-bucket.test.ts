@@ -28,101 +28,72 @@ describe("TokenBucket", () => {
   });
 });
 
+/**
+ * A RegionReport with one tab, fake timers and a hand-moved clock, taken through the path above:
+ * a membership report, a burst of 4 urgent reports at t0, two urgent changes that find no token
+ * (at t0 + 15 and t0 + 156: the tab's models become ["m2"]), then the `report` timer firing at
+ * t0 + 250 as region-alarms.ts runs it.
+ */
+async function dryBucketThenTimer() {
+  const tabs: Tab[] = [{ tabId: "t1", models: ["m"], state: "idle", jobId: null }];
+  const timers = new Map<string, number>();
+  const sent: RegionSummary[] = [];
+  const queue = { waiting: 0 };
+  const report = new RegionReport(
+    { all: () => tabs } as never,
+    { waitingCount: () => queue.waiting } as never,
+    {
+      set: async (t: { kind: string }, at: number) => void timers.set(t.kind, at),
+      clear: async (t: { kind: string }) => void timers.delete(t.kind),
+      has: (t: { kind: string }) => timers.has(t.kind),
+    } as never,
+    async (s) => void sent.push(s),
+    { state: () => "trusted" } as never,
+  );
+  const t0 = Date.now() + 10_000;
+  const clock = { now: t0 };
+  report.clock = () => clock.now;
+  const flip = () => {
+    tabs[0]!.state = tabs[0]!.state === "idle" ? "busy" : "idle";
+  };
+
+  await report.membership(); // idleModels known: "m"
+  for (let i = 0; i < 4; i++) {
+    flip(); // the model's last idle tab taken or freed: urgent
+    await report.soon(false);
+  }
+  const sentInBurst = sent.length; // membership + the burst of 4, all at t0
+  clock.now = t0 + 15;
+  flip();
+  await report.soon(false); // no token: timer at t0 + 250
+  clock.now = t0 + 156;
+  tabs[0]!.models = ["m2"]; // a status frame changed the tab's models (job-machine: soon(true))
+  await report.soon(true); // no token: the same timer
+  const dueAt = timers.get("report");
+  clock.now = t0 + 250;
+  // What region-alarms does when the timer table's alarm runs the `report` timer.
+  if (dueAt !== undefined && dueAt <= clock.now) {
+    timers.delete("report");
+    await report.fired();
+  }
+  return { report, timers, sent, sentInBurst, dueAt, t0, clock, queue };
+}
+
 describe("RegionReport after its bucket runs dry", () => {
   it("still sends the region's last state when the report timer fires", async () => {
-    const tabs: Tab[] = [{ tabId: "t1", models: ["m"], state: "idle", jobId: null }];
-    const timers = new Map<string, number>();
-    const sent: RegionSummary[] = [];
-    let waiting = 0;
-    const report = new RegionReport(
-      { all: () => tabs } as never,
-      { waitingCount: () => waiting } as never,
-      {
-        set: async (t: { kind: string }, at: number) => void timers.set(t.kind, at),
-        clear: async (t: { kind: string }) => void timers.delete(t.kind),
-        has: (t: { kind: string }) => timers.has(t.kind),
-      } as never,
-      async (s) => void sent.push(s),
-      { state: () => "trusted" } as never,
-    );
-    const t0 = Date.now() + 10_000;
-    let now = t0;
-    report.clock = () => now;
-    // What region-alarms does when the timer table's alarm runs the `report` timer.
-    const fire = async () => {
-      const at = timers.get("report");
-      if (at === undefined || at > now) return;
-      timers.delete("report");
-      await report.fired();
-    };
-    const flip = () => {
-      tabs[0]!.state = tabs[0]!.state === "idle" ? "busy" : "idle";
-    };
-
-    await report.membership(); // idleModels known: "m"
-    for (let i = 0; i < 4; i++) {
-      flip(); // the model's last idle tab taken or freed: urgent
-      await report.soon(false);
-    }
-    expect(sent.length).toBe(5); // membership + the burst of 4, all at t0
-    now = t0 + 15;
-    flip();
-    await report.soon(false); // no token: timer at t0 + 250
-    now = t0 + 156;
-    tabs[0]!.models = ["m2"]; // a status frame changed the tab's models (job-machine: soon(true))
-    await report.soon(true); // no token: the same timer
-    expect(timers.get("report")).toBe(t0 + 250);
-    now = t0 + 250;
-    await fire();
+    const { sent, sentInBurst, dueAt, t0 } = await dryBucketThenTimer();
+    expect(sentInBurst).toBe(5);
+    expect(dueAt).toBe(t0 + 250);
     // The tab's models now (m2, busy) must reach the Directory.
     expect(sent.length, "report sent when the timer fired").toBe(6);
     expect(Object.keys(sent.at(-1)!.models)).toEqual(["m2"]);
   });
 
   it("a queue change later is still reported within the flip batch", async () => {
-    const tabs: Tab[] = [{ tabId: "t1", models: ["m"], state: "idle", jobId: null }];
-    const timers = new Map<string, number>();
-    const sent: RegionSummary[] = [];
-    let waiting = 0;
-    const report = new RegionReport(
-      { all: () => tabs } as never,
-      { waitingCount: () => waiting } as never,
-      {
-        set: async (t: { kind: string }, at: number) => void timers.set(t.kind, at),
-        clear: async (t: { kind: string }) => void timers.delete(t.kind),
-        has: (t: { kind: string }) => timers.has(t.kind),
-      } as never,
-      async (s) => void sent.push(s),
-      { state: () => "trusted" } as never,
-    );
-    const t0 = Date.now() + 10_000;
-    let now = t0;
-    report.clock = () => now;
-    const fire = async () => {
-      const at = timers.get("report");
-      if (at === undefined || at > now) return;
-      timers.delete("report");
-      await report.fired();
-    };
-    const flip = () => {
-      tabs[0]!.state = tabs[0]!.state === "idle" ? "busy" : "idle";
-    };
-    await report.membership();
-    for (let i = 0; i < 4; i++) {
-      flip();
-      await report.soon(false);
-    }
-    now = t0 + 15;
-    flip();
-    await report.soon(false);
-    now = t0 + 156;
-    tabs[0]!.models = ["m2"];
-    await report.soon(true);
-    now = t0 + 250;
-    await fire();
+    const { report, timers, t0, clock, queue } = await dryBucketThenTimer();
     // Ten seconds later a job waits in the line (a non-urgent change: batched within 1 s).
-    now = t0 + 10_000;
-    waiting = 3;
+    clock.now = t0 + 10_000;
+    queue.waiting = 3;
     await report.soon(false);
     expect(timers.has("report"), "a report timer for the batched change").toBe(true);
   });
