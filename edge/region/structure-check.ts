@@ -30,12 +30,13 @@ export interface BrokenStructure {
  */
 export function brokenStructure(row: JobRow, finish: "stop" | "length"): BrokenStructure | null {
   if (!row.reading || row.attempt_start_chars > 0) return null;
-  const spec = JSON.parse(row.spec) as JobSpec;
-  // A client's stop string may end an honest answer before its JSON closes.
-  if (spec.sampling.stop?.length) return null;
+  // Every finished job passes here: a plain-text one (most) costs one small parse, not the spec's.
   const reading = JSON.parse(row.reading) as JobReading;
   const { mode } = reading;
   if (mode.kind === "text") return null;
+  const spec = JSON.parse(row.spec) as JobSpec;
+  // A client's stop string may end an honest answer before its JSON closes.
+  if (spec.sampling.stop?.length) return null;
   const restart = noClientSawIt(reading);
   if (finish === "length") {
     // A cut answer is not read (it goes out as text, as OpenAI returns one); only one cut where
