@@ -1,4 +1,4 @@
-import { DEFAULT_MODELS } from "../../shared/models/catalog.js";
+import { DEFAULT_MODELS, defaultModel } from "../../shared/models/catalog.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
 import { looselyEnforced } from "../../shared/openai/json-schema.js";
 import { ApiError } from "../http/api-error.js";
@@ -79,9 +79,7 @@ function impossibleLength(spec: JobSpec, text: string): string | null {
   const answer = bytes(text);
   const maxTokens = spec.sampling.max_tokens;
   if (answer * 2 >= maxTokens) return null;
-  const context =
-    DEFAULT_MODELS.find((m) => m.model_id === spec.model)?.overrides?.context_window_size ??
-    MIN_CONTEXT_TOKENS;
+  const context = defaultModel(spec.model)?.overrides?.context_window_size ?? MIN_CONTEXT_TOKENS;
   if (bytes(JSON.stringify(spec.input)) + answer + TEMPLATE_TOKENS >= context) return null;
   return `The tab said its answer reached max_tokens (${maxTokens}), but its ${answer} bytes are fewer than half that many tokens and the context could not be full`;
 }

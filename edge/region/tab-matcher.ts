@@ -1,4 +1,4 @@
-import { DEFAULT_MODELS } from "../../shared/models/catalog.js";
+import { defaultModel } from "../../shared/models/catalog.js";
 import { modelWeightBytes, parameterCount } from "../../shared/gpu/predict.js";
 import { REGION_CENTRES, type RegionHint } from "../../shared/geo/regions.js";
 import { QUEUE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
@@ -25,8 +25,6 @@ const DECODE_SHARE_OF_BANDWIDTH = 0.8;
 const DEFAULT_SOCKET_RTT_MS = 50;
 /** Identities whose observed speeds are kept across reconnects (oldest forgotten first). */
 const MEASURED_KEPT = 10_000;
-
-const modelsById = new Map(DEFAULT_MODELS.map((m) => [m.model_id, m]));
 
 /**
  * The Region object's side of the scheduling policy (shared/scheduling/scheduler.ts, which
@@ -217,7 +215,7 @@ export function seedSpeeds(
   modelId: string | undefined,
 ): { decode: number; prefill: number } {
   const bench = tab.gpu?.benchmark;
-  const record = modelId ? modelsById.get(modelId) : undefined;
+  const record = modelId ? defaultModel(modelId) : undefined;
   const bytes = record ? modelWeightBytes(record) : null;
   const params = modelId ? parameterCount(modelId) : null;
   const decode =

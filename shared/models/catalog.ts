@@ -33,6 +33,13 @@ export const CatalogSchema = z.array(ModelRecordSchema);
 
 export const DEFAULT_MODELS: readonly ModelRecord[] = CatalogSchema.parse(prebuilt);
 
+const defaultsById = new Map(DEFAULT_MODELS.map((m) => [m.model_id, m]));
+
+/** WebLLM's prebuilt record of `modelId`, if it is one. */
+export function defaultModel(modelId: string): ModelRecord | undefined {
+  return defaultsById.get(modelId);
+}
+
 /** Merge operator records over the defaults, keeping order; later ids replace earlier ones. */
 export function buildCatalog(
   defaults: readonly ModelRecord[],
