@@ -139,7 +139,7 @@ describe("logprobs", () => {
 describe("a tab's wrong logprobs", () => {
   const entry = (token: string, top: number): TokenLogprob => ({
     token,
-    logprob: -0.5,
+    logprob: -1,
     top: Array.from({ length: top }, (_, i) => ({ token: `t${i}`, logprob: -1 - i })),
   });
 
@@ -278,5 +278,117 @@ describe("a tab's wrong logprobs", () => {
     const r = await answer;
     expect(r.choices[0]?.message.content).toBe("ok");
     expect(r.choices[0]?.logprobs).toBeNull();
+  });
+
+  /**
+   * Values no distribution can have (WebLLM reads the token's and the alternatives' from one
+   * softmax, most likely first): a tab that makes them up this way is cut off before a stream
+   * passes them on, and another tab's answer reaches the client.
+   */
+  it.each([
+    {
+      lie: "alternatives not most likely first",
+      temperature: 1,
+      entry: {
+        token: "You",
+        logprob: -2,
+        top: [
+          { token: "a", logprob: -2 },
+          { token: "You", logprob: -0.5 },
+        ],
+      },
+    },
+    {
+      lie: "a token surer than the most likely alternative",
+      temperature: 1,
+      entry: { token: "You", logprob: 0, top: [{ token: "a", logprob: -0.7 }] },
+    },
+    {
+      lie: "alternatives surer than certain together",
+      temperature: 1,
+      entry: {
+        token: "You",
+        logprob: -0.1,
+        top: [
+          { token: "You", logprob: -0.1 },
+          { token: "a", logprob: -0.2 },
+        ],
+      },
+    },
+    {
+      lie: "at temperature 0, a token less likely than the most likely one",
+      temperature: 0,
+      entry: { token: "You", logprob: -3, top: [{ token: "a", logprob: -0.05 }] },
+    },
+  ])(
+    "incoherent values ($lie): cut off before a stream passes them on",
+    async ({ temperature, entry: lie }) => {
+      const model = `lp-incoherent-${temperature}-${lie.logprob}`;
+      const bad = await scripted(model);
+      const answer = client.chat.completions.create({
+        model,
+        messages: [{ role: "user", content: "one" }],
+        logprobs: true,
+        top_logprobs: lie.top.length,
+        temperature,
+        stream: true,
+      });
+      const { job } = await bad.next("job.assign");
+      bad.send({ type: "job.accept", jobId: job.id });
+      bad.send({ type: "job.delta", jobId: job.id, seq: 0, text: "You" });
+      await serving(model);
+      bad.send({ type: "job.logprobs", jobId: job.id, entries: [lie] });
+      expect((await bad.next("job.cancel")).jobId).toBe(job.id);
+      let text = "";
+      const given: number[] = [];
+      for await (const chunk of await answer) {
+        text += chunk.choices[0]?.delta.content ?? "";
+        given.push(...(chunk.choices[0]?.logprobs?.content?.map((e) => e.logprob) ?? []));
+      }
+      expect(text).toBe("You said: one");
+      expect(given).not.toContain(lie.logprob);
+      expect(given.every((v) => v === SCORE_LOGPROBS.own)).toBe(true);
+    },
+  );
+
+  it("coherent values pass: greedy ties, a masked alternative at -9999, a token outside the alternatives", async () => {
+    const model = "lp-coherent";
+    const tab = await scripted(model);
+    const answer = client.chat.completions.create({
+      model,
+      messages: [{ role: "user", content: "one" }],
+      logprobs: true,
+      top_logprobs: 3,
+      temperature: 0,
+    });
+    const { job } = await tab.next("job.assign");
+    const entries: TokenLogprob[] = [
+      // Two tokens tied at the top: greedy sampling may take either.
+      {
+        token: "a",
+        logprob: Math.log(0.5),
+        top: [
+          { token: "b", logprob: Math.log(0.5) },
+          { token: "a", logprob: Math.log(0.5) },
+          { token: "c", logprob: -9999 },
+        ],
+      },
+      {
+        token: "b",
+        logprob: 0,
+        top: [
+          { token: "b", logprob: 0 },
+          { token: "c", logprob: -9999 },
+          { token: "d", logprob: -9999 },
+        ],
+      },
+    ];
+    tab.send({ type: "job.accept", jobId: job.id });
+    tab.send({ type: "job.delta", jobId: job.id, seq: 0, text: "ab" });
+    tab.send({ type: "job.logprobs", jobId: job.id, entries });
+    tab.done(job, "stop", { completion_tokens: 2 });
+    const r = await answer;
+    expect(r.choices[0]?.message.content).toBe("ab");
+    expect(r.choices[0]?.logprobs?.content?.map((e) => e.logprob)).toEqual([Math.log(0.5), 0]);
   });
 });
