@@ -167,7 +167,8 @@ describe("chat completions from a tab", () => {
     const t = await tab(["chat-b"]);
     const resP = post(
       "/chat/completions",
-      chat("chat-b", { stream: true, stream_options: { include_usage: true } }),
+      // Two tokens asked for: "length" after two is a cut an honest tab makes (length-claim.ts).
+      chat("chat-b", { stream: true, stream_options: { include_usage: true }, max_tokens: 2 }),
     );
     const job = await t.nextJob();
     t.send({ type: "job.accept", jobId: job.id });

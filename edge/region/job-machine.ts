@@ -31,6 +31,7 @@ import type { TabRecord } from "./tab-registry.js";
 import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
 import { boundUsage, chargedTokens } from "./usage-bounds.js";
+import { impossibleLength } from "./length-claim.js";
 import { brokenStructure } from "./structure-check.js";
 import type { Audits } from "./audits.js";
 import type { Canaries } from "./canaries.js";
@@ -350,10 +351,17 @@ export class JobMachine {
         // A tab that says it sent more than the coordinator holds sends it again first.
         if (current && msg.chars !== undefined && this.text.missing(tab, msg.jobId, msg.chars))
           return;
-        const finished = current && msg.finishReason !== "abort";
+        const said = current && msg.finishReason !== "abort" ? jobs.get(msg.jobId) : undefined;
+        // An answer said to be cut at max_tokens where no honest tab could have cut it is not
+        // finished: the tab stopped early, as with `abort` (length-claim.ts).
+        const cutShort =
+          said && msg.finishReason === "length"
+            ? impossibleLength(jobs.spec(said), said.text)
+            : null;
+        const finished = current && msg.finishReason !== "abort" && !cutShort;
         // Usage is the coordinator's: the tab's report of its own part clamped to what it sent,
         // plus what earlier attempts delivered at their bound (usage-bounds.ts).
-        const row = finished ? jobs.get(msg.jobId) : undefined;
+        const row = finished ? said : undefined;
         const bounded = row
           ? boundUsage(
               { ...msg.usage, continuedTokens: msg.continuedTokens },
@@ -364,8 +372,7 @@ export class JobMachine {
             )
           : null;
         // A structured answer outside its schema is no finished job: the tab's fault (below).
-        const broken =
-          row && msg.finishReason !== "abort" ? brokenStructure(row, msg.finishReason) : null;
+        const broken = row && msg.finishReason === "stop" ? brokenStructure(row) : null;
         if (bounded) {
           // An empty answer (no tokens of its own) does not count toward leaving probation.
           if (bounded.ownTokens > 0 && !broken) this.d.trust.jobDone(tab.tabId);
@@ -387,6 +394,18 @@ export class JobMachine {
           await this.redispatch(msg.jobId, {
             code: "node_gone",
             message: "the serving tab stopped",
+          });
+        } else if (current && cutShort) {
+          // No credit, no finished job; another tab continues from the text delivered, as after
+          // `abort`, so the client gets an answer that really reached max_tokens or ended.
+          this.d.trust.fault(tab, "said an answer reached max_tokens when it could not have", {
+            jobId: msg.jobId,
+            problem: cutShort,
+          });
+          placement.recordFailure(tab.tabId);
+          await this.redispatch(msg.jobId, {
+            code: "engine_error",
+            message: "the serving tab stopped the answer early",
           });
         } else if (current && bounded && broken) {
           // The tab's grammar holds an honest answer to its schema: this one is a wrong answer,

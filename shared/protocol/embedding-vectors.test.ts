@@ -30,5 +30,11 @@ describe("embedding vectors on the wire", () => {
       why: "vector value 1 is not a finite number",
     });
     expect(decodeVector("not base64!", 2)).toMatchObject({ ok: false });
+    // No model gives a zero vector; a client's cosine similarity with one is NaN.
+    expect(decodeVector(encodeVector([0, 0, 0]), 3)).toEqual({
+      ok: false,
+      why: "vector is all zeros",
+    });
+    expect(decodeVector(encodeVector([0, -0, 1e-30]), 3)).toMatchObject({ ok: true });
   });
 });

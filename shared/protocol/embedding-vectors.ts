@@ -74,7 +74,7 @@ export function encodeVector(values: ArrayLike<number>): string {
 }
 
 /**
- * A vector from the wire, checked: exactly `dimensions` values, every one finite. Returns the
+ * A vector from the wire, checked: exactly `dimensions` values, every one finite, not all zero. Returns the
  * values, or why the vector is refused (the caller treats that as the tab's fault).
  */
 export function decodeVector(
@@ -92,10 +92,15 @@ export function decodeVector(
   }
   const view = new DataView(bytes.buffer);
   const values = new Float32Array(dimensions);
+  let nonZero = false;
   for (let i = 0; i < dimensions; i++) {
     const v = view.getFloat32(i * 4, true);
     if (!Number.isFinite(v)) return { ok: false, why: `vector value ${i} is not a finite number` };
     values[i] = v;
+    if (v !== 0) nonZero = true;
   }
+  // No embedding model gives a zero vector, and a client's cosine similarity with one is 0/0:
+  // its ranking breaks (NaN) instead of merely being wrong.
+  if (!nonZero) return { ok: false, why: "vector is all zeros" };
   return { ok: true, values };
 }
