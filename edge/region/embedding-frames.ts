@@ -18,7 +18,10 @@ export interface EmbeddingFramesDeps {
   trust: TabTrust;
   report: RegionReport;
   /** How the job moves on or ends (job-machine.ts). */
-  machine: Pick<JobTransitions, "isCurrent" | "redispatch" | "finish" | "offerWork">;
+  machine: Pick<
+    JobTransitions,
+    "isCurrent" | "redispatch" | "finish" | "offerWork" | "falseInvalidReports"
+  >;
 }
 
 /**
@@ -77,6 +80,7 @@ export class EmbeddingFrames {
         }
         this.d.trust.jobDone(tab.tabId);
         tab.jobsServed += 1;
+        await machine.falseInvalidReports(row, tab);
         await machine.finish(msg.jobId, { finishReason: "stop", usage: bounded.usage });
       }
     }

@@ -69,8 +69,10 @@ export function reporterOf(tab: TabRecord, trust: TabTrust): Reporter {
  * work to earn, and lost to quarantine), connected from different known addresses (one party's
  * two identities on one machine are still one witness). Anything less leaves the job to fail over
  * as after any tab error; no other tab in time gives the client a 502 (`TAB_CAUSES`), which it may
- * retry. The reference tab never reports `bad_request` (WebLLM's errors become `engine_error`:
- * web/engine-worker/engine-errors.ts), so this path is for other tab software.
+ * retry. The reference tab reports `bad_request` for WebLLM's ContextWindowSizeExceededError, a
+ * prompt longer than the model's context window (web/engine-worker/engine-errors.ts), and a report
+ * counts against its tab only once another tab answers the request (job-machine.ts
+ * `falseInvalidReports`).
  */
 export function independentReports(a: Reporter, b: Reporter): boolean {
   const signed = (r: Reporter) => !r.tabId.startsWith("a_");

@@ -32,6 +32,7 @@ import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
 import { boundUsage, chargedTokens } from "./usage-bounds.js";
 import { impossibleLength } from "./length-claim.js";
+import { publicNodeId } from "./public-id.js";
 import { brokenStructure } from "./structure-check.js";
 import type { Audits } from "./audits.js";
 import type { Canaries } from "./canaries.js";
@@ -105,6 +106,7 @@ export class JobMachine {
       finishHere: (jobId, reason, why) => this.finishHere(jobId, reason, why),
       finish: (jobId, done) => this.finish(jobId, done),
       offerWork: (tab) => this.offerWork(tab),
+      falseInvalidReports: (row, answeredBy) => this.falseInvalidReports(row, answeredBy),
     };
     this.text = new TextDelivery(d);
     this.embedding = new EmbeddingFrames({ ...d, machine: transitions });
@@ -432,6 +434,7 @@ export class JobMachine {
               counted: bounded.usage,
             });
           }
+          await this.falseInvalidReports(row!, tab);
           const credit = this.d.learning.credit(tab, msg.jobId, bounded.ownTokens);
           if (credit !== null)
             this.d.channel.send(tab, { type: "job.credit", jobId: msg.jobId, credit });
@@ -505,10 +508,27 @@ export class JobMachine {
             message: msg.error.message.slice(0, 200),
           });
           await this.endWithError(msg.jobId, invalidRequest(msg.error.message));
+        } else if (row && msg.error.code === "bad_request") {
+          // May well be true: a prompt longer than the model's context window is the request's
+          // fault, and every honest tab says so (the reference tab since session 14). So the word
+          // of one tab neither ends the client's job nor counts against the tab yet: the job moves
+          // on, and if another tab then answers it the report was false and counts against its
+          // tab then (`falseInvalidReports`). Before, each honest tab that met such a request took
+          // a fault and a circuit-breaker failure — three per request, and a client sending a few
+          // a minute could rest every tab of a model.
+          jobs.reportedInvalid(msg.jobId, tab.tabId);
+          this.d.trust.rejections.note(
+            tab.publicId,
+            "job.error bad_request (held until the job ends)",
+            {
+              jobId: msg.jobId,
+              message: msg.error.message.slice(0, 200),
+            },
+          );
+          await this.redispatch(msg.jobId, tabCause(msg.error));
         } else if (row) {
           // A tab's error never ends a client's job on its word: it counts against the tab and
           // the job moves on. Its message goes to the log only (bounded), never to the client.
-          if (msg.error.code === "bad_request") jobs.reportedInvalid(msg.jobId, tab.tabId);
           this.d.trust.fault(tab, `job.error ${msg.error.code}`, {
             jobId: msg.jobId,
             message: msg.error.message.slice(0, 200),
@@ -575,6 +595,23 @@ export class JobMachine {
       return { logprobs: null };
     }
     return { logprobs: entries };
+  }
+
+  /**
+   * `answeredBy` finished the job: any tab that said its request was invalid (`bad_request`, held
+   * until now) was wrong, and that counts against it as any tab error does — a fault, and a
+   * circuit-breaker failure if it is still here.
+   */
+  private async falseInvalidReports(row: JobRow, answeredBy: TabRecord): Promise<void> {
+    for (const id of this.d.jobs.invalidReporters(row)) {
+      if (id === answeredBy.tabId) continue;
+      const reporter = this.d.channel.tabs.get(id);
+      const who = { tabId: id, publicId: reporter?.publicId ?? (await publicNodeId(id)) };
+      this.d.trust.fault(who, "job.error bad_request for a request another tab answered", {
+        jobId: row.id,
+      });
+      if (reporter) this.d.placement.recordFailure(id);
+    }
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { JobRow } from "./job-store.js";
 import type { FinishReason, JobError } from "../../shared/protocol/job.js";
 import type { JobEvent } from "./job-events.js";
 import type { TabRecord } from "./tab-registry.js";
@@ -35,4 +36,6 @@ export interface JobTransitions {
   finish(jobId: string, done: JobDone): Promise<void>;
   /** The tab takes a waiting job if it is free; idle verifiers get waiting audits. */
   offerWork(tab: TabRecord): Promise<void>;
+  /** `answeredBy` finished the job: tabs that said its request was invalid were wrong. */
+  falseInvalidReports(row: JobRow, answeredBy: TabRecord): Promise<void>;
 }

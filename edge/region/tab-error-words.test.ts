@@ -1,3 +1,4 @@
+import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ChatCompletionSchema } from "../../shared/openai/chat.js";
 import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
@@ -121,5 +122,47 @@ describe("a request is invalid only on two independent tabs' word", () => {
     expect(OpenAIErrorBodySchema.parse(await res.json()).error.message).toBe(
       "Two independent tabs found the request invalid for this model: the prompt is longer than the model's context window.",
     );
+    // Both were right: neither is held at fault for it (before session 14 the first one was).
+    expect(await faultsOf(model)).toEqual([0, 0]);
   }, 20_000);
+
+  it("an honest tab meeting prompts over its model's context window takes no fault and is not rested", async () => {
+    // The reference tab reports WebLLM's ContextWindowSizeExceededError as bad_request. One
+    // tab, on probation, cannot confirm it: each client gets a 502, as before. But the tab was
+    // right, so it takes no fault, and six such requests in a minute do not make the circuit
+    // breaker (> 5 failures in 60 s) rest it: the next request is served. Before, each was a
+    // fault and a breaker failure, and the tab was rested for 5 minutes.
+    const model = "tw-long-prompts";
+    const t = await tabs.tab([model]);
+    for (let i = 0; i < 6; i++) {
+      const res = chat(model, {
+        messages: [{ role: "user", content: `a very long document ${i}` }],
+      });
+      const job = await t.nextJob();
+      t.send({
+        type: "job.error",
+        jobId: job.id,
+        error: { code: "bad_request", message: "ContextWindowSizeExceededError: too long" },
+      });
+      expect((await res).status).toBe(502);
+    }
+    expect(await faultsOf(model)).toEqual([0]);
+    const res = chat(model);
+    t.serve(await t.nextJob(), ["ok"]);
+    expect(ChatCompletionSchema.parse(await (await res).json()).choices[0]?.message.content).toBe(
+      "ok",
+    );
+    // Each 502 waits out the test coordinator's short redispatch wait for another tab.
+  }, 30_000);
 });
+
+/** The faults `GET /v1/nodes` shows for the tabs serving `model`, smallest first. */
+async function faultsOf(model: string): Promise<number[]> {
+  const body = (await (await SELF.fetch("http://tabgrid.test/v1/nodes")).json()) as {
+    data: Array<{ models: string[]; trust: { faults: number } }>;
+  };
+  return body.data
+    .filter((n) => n.models.includes(model))
+    .map((n) => n.trust.faults)
+    .sort((a, b) => a - b);
+}

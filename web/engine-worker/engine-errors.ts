@@ -21,5 +21,12 @@ export function toEngineError(err: unknown, fallback: EngineErrorCode): EngineEr
       `The GPU device was lost (often out of GPU memory). Reload the page, or pick a smaller model. (${message})`,
     );
   }
+  if (name === "ContextWindowSizeExceededError") {
+    // WebLLM's words for a prompt longer than the model's context window: every tab serving the
+    // model would say the same, so it is the request's fault (the coordinator's `bad_request`,
+    // which reaches the client once a second independent tab agrees) — not an engine failure
+    // that counts against this tab.
+    return new EngineError("bad_request", `${name}: ${message}`);
+  }
   return new EngineError(fallback, name && name !== "Error" ? `${name}: ${message}` : message);
 }

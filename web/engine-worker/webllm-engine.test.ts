@@ -347,6 +347,19 @@ describe("WebLLMEngine", () => {
     await expect(
       engine.chat({ messages: [{ role: "assistant", content: "x" }], sampling }, () => {}),
     ).rejects.toMatchObject({ code: "engine_error" });
+
+    // A prompt over the context window is the request's fault, not the engine's (WebLLM 0.2.86
+    // throws its own class for it at prefill).
+    api.chat.completions.create = async () => {
+      const e = new Error(
+        "Prompt tokens exceed context window size: number of prompt tokens: 5000",
+      );
+      e.name = "ContextWindowSizeExceededError";
+      throw e;
+    };
+    await expect(
+      engine.chat({ messages: [{ role: "user", content: "x" }], sampling }, () => {}),
+    ).rejects.toMatchObject({ code: "bad_request" });
   });
 
   it("blames storage, not the network, when the browser refuses the cache (an embedded frame)", async () => {

@@ -147,6 +147,11 @@ export type EngineErrorCode =
   | "out_of_memory"
   | "cache_corrupted"
   | "engine_error"
+  /**
+   * The request cannot run on this model as asked (its prompt is longer than the context window):
+   * the request's fault, not the tab's, and the coordinator hears it as `bad_request`.
+   */
+  | "bad_request"
   | "aborted"
   | "not_loaded"
   | "worker_crashed"

@@ -16,6 +16,7 @@ import {
   contributorHarness,
   TINY_MODEL,
 } from "../../test/support/contributor-harness.js";
+import { toEngineError } from "../engine-worker/engine-errors.js";
 import type { ContributorView } from "./tab-status.js";
 
 const model = TINY_MODEL;
@@ -269,6 +270,43 @@ describe("Contributor", () => {
     const served = until((v) => v.jobsServed === 1);
     sockets.last.receive({ type: "job.assign", job: job("job-2", "hi"), attempt: 1 });
     await served;
+    expect(contributor.snapshot.error).toBeNull();
+  });
+
+  it("a prompt over the model's context window is the request's fault: bad_request, no reload, the tab stays idle", async () => {
+    // WebLLM's own error class for it (ContextWindowSizeExceededError, 0.2.86), as the adapter
+    // sees it thrown from a chat request.
+    class TooLong extends Error {
+      override name = "ContextWindowSizeExceededError";
+    }
+    class ShortContextEngine extends DeterministicEngine {
+      loads = 0;
+      override async load(m: ModelRecord, p: (x: { progress: number; text: string }) => void) {
+        this.loads++;
+        return super.load(m, p);
+      }
+      override async chat(r: ChatRequest, d: (t: string) => void): Promise<GenerationResult> {
+        if (r.messages.some((m) => m.content.length > 100))
+          throw toEngineError(
+            new TooLong("Prompt tokens exceed context window size"),
+            "engine_error",
+          );
+        return super.chat(r, d);
+      }
+    }
+    const engine = new ShortContextEngine(0);
+    const { sockets, contributor, until, connect, frames } = setup(engine);
+    await connect();
+    const failed = until(() => frames().some((f) => f.type === "job.error"));
+    sockets.last.receive({ type: "job.assign", job: job("job-1", "x".repeat(200)), attempt: 1 });
+    await failed;
+    expect(frames().find((f) => f.type === "job.error")).toMatchObject({
+      error: { code: "bad_request" },
+    });
+    const served = until((v) => v.jobsServed === 1);
+    sockets.last.receive({ type: "job.assign", job: job("job-2", "hi"), attempt: 1 });
+    await served;
+    expect(engine.loads).toBe(1);
     expect(contributor.snapshot.error).toBeNull();
   });
 

@@ -78,7 +78,7 @@ export async function serveEmbedding(
       type: "job.error",
       jobId: job.id,
       error: {
-        code: e.code === "device_lost" ? "device_lost" : "engine_error",
+        code: e.code === "device_lost" || e.code === "bad_request" ? e.code : "engine_error",
         message: e.message.slice(0, 2000),
       },
       state: reload ? "loading" : status.resting,
