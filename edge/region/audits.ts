@@ -3,6 +3,17 @@ import type { JobSpec } from "../../shared/protocol/job.js";
 import type { AuditAssign, TabMessage } from "../../shared/protocol/node-messages.js";
 import { auditDeadlineMs, jobSeed, mayScoreOnCpu, shouldAudit } from "../../shared/trust/policy.js";
 import { auditEvidence } from "../../shared/trust/reputation.js";
+import { embeddingAuditEvidence } from "../../shared/trust/embedding-agreement.js";
+import type { EmbeddingAnswers } from "./embedding-answers.js";
+import {
+  compareVectors,
+  embeddingAuditJob,
+  embeddingAuditPayload,
+  isEmbeddingAudit,
+  type EmbeddingAuditPayload,
+} from "./embedding-audits.js";
+import { newJobId } from "./job-request.js";
+import type { TabFrame } from "./tab-channel.js";
 import type { JobStore } from "./job-store.js";
 import type { Placement } from "./placement.js";
 import { auditTimer, type RegionTimer } from "./region-timers.js";
@@ -14,6 +25,7 @@ import type { TimerTable } from "./timer-table.js";
 import { MAX_TOKEN_BYTES, cutToBytes, utf8Bytes } from "./usage-bounds.js";
 
 type AuditResult = Extract<TabMessage, { type: "audit.result" }>;
+type JobFrame = Extract<TabFrame, { jobId: string }>;
 
 export interface AuditsDeps {
   sql: SqlStorage;
@@ -27,6 +39,10 @@ export interface AuditsDeps {
   timers: TimerTable<RegionTimer>;
   /** Most bytes of payloads the audits may hold (storage-budget.ts `auditStorageBytes`). */
   maxBytes: number;
+  /** The object's name in job ids: an embedding audit's job id is minted like a client job's. */
+  region: string;
+  /** Vectors of finished embedding jobs, the claims an embedding audit checks. */
+  embeddings: Pick<EmbeddingAnswers, "read">;
 }
 
 interface AuditRow extends Record<string, SqlStorageValue> {
@@ -42,6 +58,11 @@ interface AuditRow extends Record<string, SqlStorageValue> {
   /** Verifiers that let this audit's deadline pass (JSON array of tab ids): not asked again. */
   missed: string;
   returned_at: number | null;
+  /** An embedding audit out with a verifier: the job it runs as there (embedding-audits.ts). */
+  job_id: string | null;
+  /** Of the verifier's vectors so far: compared with the claimed ones, and of those far. */
+  compared: number;
+  far: number;
 }
 
 /**
@@ -54,7 +75,10 @@ const AUDIT_TTL_MS = 5 * 60_000;
  * Audits of finished answers (docs/trust.md): a keyed sample of finished jobs — more for tabs on
  * probation or suspect — is re-scored by a second tab serving the same model, preferably of
  * another GPU class and trusted, only while it is idle and no client job waits (clients first). The
- * verifier's log-probs become evidence about the tab that answered (reputation.ts). Audits live in
+ * verifier's log-probs become evidence about the tab that answered (reputation.ts). An embedding
+ * job's audit is a few of its inputs re-embedded by the verifier as an ordinary embedding job
+ * (embedding-audits.ts), whose vectors are compared with the claimed ones as they arrive and
+ * never kept: no client reads them, no ledger pays for them. Audits live in
  * SQLite (`audits`) until their result arrives, within their own share of the storage budget. A
  * verifier holds one audit at a time, until its result for that audit arrives, it leaves, or the
  * audit's deadline passes (then the audit goes to another verifier and the silent one is at
@@ -71,10 +95,16 @@ export class Audits {
     // Only answers wholly written by this tab (a failover's text has several authors).
     if (!row || row.state !== "done" || row.attempt_start_chars !== 0) return;
     const spec: JobSpec = jobs.spec(row);
-    // An embedding answer is vectors, not text to re-score.
-    if (spec.input.kind === "embedding") return;
     const c = reputation.settings.config;
-    if (!shouldAudit(c, jobId, reputation.stateOf(tab.tabId), spec.sampling.temperature)) return;
+    // An embedding is no sample: nothing in it is hot (its sampling fields are unused).
+    const temperature = spec.input.kind === "embedding" ? 0 : spec.sampling.temperature;
+    if (!shouldAudit(c, jobId, reputation.stateOf(tab.tabId), temperature)) return;
+    if (spec.input.kind === "embedding") {
+      // The vectors are this tab's own: the first of an attempt clears an earlier one's.
+      const payload = embeddingAuditPayload(c, spec, this.d.embeddings.read(jobId));
+      if (payload) this.keep(tab, jobId, row.model, JSON.stringify(payload));
+      return;
+    }
     // The verifier scores the first maxAuditTokens tokens, which lie within this many bytes (no
     // token is longer than MAX_TOKEN_BYTES): the rest of the answer is not stored.
     const answer = cutToBytes(row.text, c.maxAuditTokens * MAX_TOKEN_BYTES);
@@ -96,7 +126,12 @@ export class Audits {
     // An empty answer has no token to score, but its stop can be: right after the prompt, the
     // model finds stopping unlikely unless nothing is the answer (docs/trust.md).
     if (!answer && !audit.scoreStop) return;
-    const payload = JSON.stringify(audit);
+    this.keep(tab, jobId, row.model, JSON.stringify(audit));
+  }
+
+  /** Keep a sampled job's audit until a verifier takes it, if there is room for it. */
+  private keep(tab: TabRecord, jobId: string, model: string, payload: string): void {
+    const { sql } = this.d;
     if (!this.makeRoom(utf8Bytes(payload))) {
       log("info", "job not audited: no room for its audit", { jobId, tab: tab.publicId });
       return;
@@ -108,7 +143,7 @@ export class Audits {
       tab.tabId,
       tab.publicId,
       tab.gpu?.class ?? null,
-      row.model,
+      model,
       payload,
       Date.now(),
     );
@@ -166,18 +201,35 @@ export class Audits {
     for (const row of waiting) {
       const verifier = this.pickVerifier(row, holding);
       if (!verifier) continue;
-      const payload = JSON.parse(row.payload) as Omit<AuditAssign, "type" | "auditId">;
+      const payload = JSON.parse(row.payload) as
+        Omit<AuditAssign, "type" | "auditId"> | EmbeddingAuditPayload;
+      // An embedding audit runs as an ordinary embedding job: the verifier holds no client job
+      // (pickVerifier) and is marked busy, as for a re-score, so it gets none until it answers.
+      const jobId = isEmbeddingAudit(payload) ? newJobId(this.d.region) : null;
       placement.updateTab(verifier, { state: "busy" });
-      const sent = channel.send(verifier, { type: "audit.assign", auditId: row.id, ...payload });
+      const sent =
+        jobId && isEmbeddingAudit(payload)
+          ? channel.send(verifier, {
+              type: "job.assign",
+              job: embeddingAuditJob(jobId, payload),
+              attempt: 1,
+            })
+          : channel.send(verifier, {
+              type: "audit.assign",
+              auditId: row.id,
+              ...(payload as Omit<AuditAssign, "type" | "auditId">),
+            });
       if (!sent) {
         placement.updateTab(verifier, { state: "idle" });
         continue;
       }
       holding.add(verifier.tabId);
       sql.exec(
-        `UPDATE audits SET verifier = ?, sent_at = ? WHERE id = ?`,
+        `UPDATE audits SET verifier = ?, sent_at = ?, job_id = ?, compared = 0, far = 0
+         WHERE id = ?`,
         verifier.tabId,
         now,
+        jobId,
         row.id,
       );
       const deadlineMs = auditDeadlineMs(this.d.reputation.settings.config, verifier.gpu?.class);
@@ -231,7 +283,8 @@ export class Audits {
     const { sql, placement, reputation, timers } = this.d;
     const row = sql
       .exec<AuditRow>(
-        `SELECT * FROM audits WHERE id = ? AND verifier = ?`,
+        // An embedding audit is answered by its job's frames (onJobFrame), never by a score.
+        `SELECT * FROM audits WHERE id = ? AND verifier = ? AND job_id IS NULL`,
         msg.auditId,
         verifier.tabId,
       )
@@ -270,6 +323,102 @@ export class Audits {
     );
   }
 
+  /** Is `jobId` the job of an embedding audit out with a verifier? Its frames are the audit's. */
+  ownsJob(jobId: string): boolean {
+    if (!this.d.reputation.settings.enabled) return false;
+    return (
+      this.d.sql.exec(`SELECT 1 FROM audits WHERE job_id = ? LIMIT 1`, jobId).toArray().length > 0
+    );
+  }
+
+  /**
+   * A frame of an embedding audit's job from its verifier (job-machine.ts routes them here before
+   * any client job sees them). Vectors are compared with the claimed ones as they come and only the
+   * counts are kept; at `job.done` with one vector per input the counts become evidence about the
+   * audited tab. A verifier that answers out of the rules (wrong vectors, text, too few) is at fault
+   * and the audit goes to another verifier; one that refuses or stops hands it back, as a refused
+   * re-score does. Nothing here reaches a client, and the verifier earns no credit for it.
+   */
+  async onJobFrame(verifier: TabRecord, msg: JobFrame): Promise<void> {
+    const { sql, placement, reputation, timers, trust } = this.d;
+    const row = sql
+      .exec<AuditRow>(
+        `SELECT * FROM audits WHERE job_id = ? AND verifier = ?`,
+        msg.jobId,
+        verifier.tabId,
+      )
+      .toArray()[0];
+    const ends = msg.type === "job.done" || msg.type === "job.error";
+    if (!row) {
+      if (ends && !verifier.jobId && !this.holds(verifier))
+        placement.updateTab(verifier, { state: msg.state ?? "idle" });
+      trust.rejections.note(verifier.publicId, "frame for an audit job not held", {
+        jobId: msg.jobId,
+        type: msg.type,
+      });
+      return;
+    }
+    const payload = JSON.parse(row.payload) as EmbeddingAuditPayload;
+    if (msg.type === "job.accept" || msg.type === "job.progress") return;
+    if (msg.type === "job.vectors") {
+      const c = reputation.settings.config;
+      const so = compareVectors(c, payload, row, msg);
+      if ("refused" in so) return this.verifierAtFault(verifier, row, so.refused);
+      sql.exec(`UPDATE audits SET compared = ?, far = ? WHERE id = ?`, so.compared, so.far, row.id);
+      return;
+    }
+    if (msg.type === "job.done" && msg.finishReason !== "abort") {
+      if (row.compared !== payload.inputs.length) {
+        const why = `${row.compared} vectors for ${payload.inputs.length} inputs`;
+        return this.verifierAtFault(verifier, row, why);
+      }
+      if (!verifier.jobId) placement.updateTab(verifier, { state: msg.state ?? "idle" });
+      await timers.clear(auditTimer(row.id));
+      sql.exec(`DELETE FROM audits WHERE id = ?`, row.id);
+      await reputation.record(
+        row.subject,
+        row.subject_public,
+        embeddingAuditEvidence(row.compared, row.far),
+        `embedding audit by ${verifier.publicId}`,
+      );
+      return;
+    }
+    if (ends) {
+      // It could not (or would not) embed: the audit waits for another verifier, never this one.
+      if (!verifier.jobId) placement.updateTab(verifier, { state: msg.state ?? "idle" });
+      await timers.clear(auditTimer(row.id));
+      this.handBack(row.id, this.missedWith(row, verifier.tabId));
+      log("info", "embedding audit refused by verifier", {
+        audit: row.id,
+        verifier: verifier.publicId,
+      });
+      return;
+    }
+    return this.verifierAtFault(verifier, row, `${msg.type} for an embedding job`);
+  }
+
+  /**
+   * A verifier broke the rules of an embedding answer: its fault (as a serving tab's would be),
+   * its job is stopped, and the audit goes to another verifier. Its state is its own again once it
+   * confirms the stop (the `job.done` of a job it no longer holds).
+   */
+  private async verifierAtFault(verifier: TabRecord, row: AuditRow, why: string): Promise<void> {
+    const { trust, placement, channel, timers } = this.d;
+    trust.fault(verifier, `embedding audit answer refused: ${why}`, { audit: row.id });
+    placement.recordFailure(verifier.tabId);
+    if (row.job_id)
+      channel.send(verifier, { type: "job.cancel", jobId: row.job_id, reason: "answer refused" });
+    await timers.clear(auditTimer(row.id));
+    this.handBack(row.id, this.missedWith(row, verifier.tabId));
+  }
+
+  /** The audit's `missed` list with this verifier added: it is not asked again. */
+  private missedWith(row: AuditRow, verifierId: string): string {
+    // The last 16 are kept (a bound on the row, not a policy).
+    const missed = [...new Set([...(JSON.parse(row.missed) as string[]), verifierId])];
+    return JSON.stringify(missed.slice(-16));
+  }
+
   /**
    * The audit's deadline passed (region-alarms.ts): if its verifier still holds it, the audit goes
    * back for another verifier (never this one again) and the silent verifier is at fault — a
@@ -279,10 +428,13 @@ export class Audits {
     const { sql, tabs, placement, trust } = this.d;
     const row = sql.exec<AuditRow>(`SELECT * FROM audits WHERE id = ?`, auditId).toArray()[0];
     if (!row?.verifier) return;
-    // The last 16 verifiers that let it pass are kept (a bound on the row, not a policy).
-    const missed = [...new Set([...(JSON.parse(row.missed) as string[]), row.verifier])];
-    this.handBack(row.id, JSON.stringify(missed.slice(-16)));
+    this.handBack(row.id, this.missedWith(row, row.verifier));
     const verifier = tabs.get(row.verifier);
+    // An embedding audit's job is stopped on the silent verifier: its GPU is the owner's again.
+    if (verifier && row.job_id) {
+      const reason = "audit deadline passed";
+      this.d.channel.send(verifier, { type: "job.cancel", jobId: row.job_id, reason });
+    }
     // A verifier that vanished while the object was evicted is not blamed: nobody saw it leave.
     if (verifier) {
       trust.fault(verifier, "audit not answered in time", { audit: row.id });
@@ -299,7 +451,8 @@ export class Audits {
   /** A verifier left: its audit waits for another one. */
   tabLeft(tab: TabRecord): void {
     this.d.sql.exec(
-      `UPDATE audits SET verifier = NULL, sent_at = NULL, returned_at = ? WHERE verifier = ?`,
+      `UPDATE audits SET verifier = NULL, sent_at = NULL, job_id = NULL, compared = 0, far = 0,
+         returned_at = ? WHERE verifier = ?`,
       Date.now(),
       tab.tabId,
     );
@@ -316,8 +469,8 @@ export class Audits {
   /** The audit waits for a verifier again (its time to live starts afresh). */
   private handBack(auditId: string, missed?: string): void {
     this.d.sql.exec(
-      `UPDATE audits SET verifier = NULL, sent_at = NULL, returned_at = ?,
-         missed = COALESCE(?, missed) WHERE id = ?`,
+      `UPDATE audits SET verifier = NULL, sent_at = NULL, job_id = NULL, compared = 0, far = 0,
+         returned_at = ?, missed = COALESCE(?, missed) WHERE id = ?`,
       Date.now(),
       missed ?? null,
       auditId,

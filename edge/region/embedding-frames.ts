@@ -1,3 +1,4 @@
+import type { Audits } from "./audits.js";
 import type { EmbeddingAnswers } from "./embedding-answers.js";
 import type { JobLeases } from "./job-leases.js";
 import type { JobStore } from "./job-store.js";
@@ -17,6 +18,8 @@ export interface EmbeddingFramesDeps {
   leases: JobLeases;
   trust: TabTrust;
   report: RegionReport;
+  /** Embedding audits: a keyed sample of finished jobs is re-embedded elsewhere (audits.ts). */
+  verify?: { audits: Pick<Audits, "afterJob"> };
   /** How the job moves on or ends (job-machine.ts). */
   machine: Pick<
     JobTransitions,
@@ -49,8 +52,8 @@ export class EmbeddingFrames {
 
   /**
    * `job.done` of an embedding job: finished only with one valid vector per input from this tab;
-   * usage is the coordinator's bound on the inputs' tokens (no completion tokens). No credit,
-   * audit or canary: those measure generated text.
+   * usage is the coordinator's bound on the inputs' tokens (no completion tokens). It may be
+   * sampled for an embedding audit (audits.ts). No credit or canary: those measure generated text.
    */
   async embeddingDone(tab: TabRecord, msg: Extract<TabFrame, { type: "job.done" }>) {
     const { jobs, placement, machine } = this.d;
@@ -82,6 +85,7 @@ export class EmbeddingFrames {
         tab.jobsServed += 1;
         await machine.falseInvalidReports(row, tab);
         await machine.finish(msg.jobId, { finishReason: "stop", usage: bounded.usage });
+        this.d.verify?.audits.afterJob(tab, msg.jobId);
       }
     }
     await this.d.report.soon(false);

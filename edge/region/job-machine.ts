@@ -293,6 +293,19 @@ export class JobMachine {
       await verify.canaries.onFrame(tab, msg);
       return this.offerWork(tab);
     }
+    // An embedding audit's job on its verifier (audits.ts), kept from every client job. A verifier
+    // holds no job of its own, so frames of a tab's own jobs never cost the look-up.
+    if (
+      verify &&
+      "jobId" in msg &&
+      msg.jobId !== tab.jobId &&
+      msg.jobId !== tab.queuedJobId &&
+      verify.audits.ownsJob(msg.jobId)
+    ) {
+      await verify.audits.onJobFrame(tab, msg);
+      if (msg.type === "job.done" || msg.type === "job.error") return this.offerWork(tab);
+      return;
+    }
     switch (msg.type) {
       case "audit.result":
         await verify?.audits.onResult(tab, msg);

@@ -150,6 +150,7 @@ export function regionParts(
     stats,
     seedFor: (jobId) => jobSeed(reputation.settings.config, jobId),
   });
+  const embeddings = new EmbeddingAnswers(sql, jobs);
   const audits = new Audits({
     sql,
     jobs,
@@ -160,6 +161,8 @@ export function regionParts(
     trust,
     timers,
     maxBytes: auditStorageBytes(config.storageMaxBytes),
+    region: jobIdName,
+    embeddings,
   });
   const canaries = new Canaries({
     sql,
@@ -170,7 +173,6 @@ export function regionParts(
     reputation,
     trust,
   });
-  const embeddings = new EmbeddingAnswers(sql, jobs);
   const remote = elsewhere ? new RemoteAttempts(elsewhere) : undefined;
   const machine = new JobMachine({
     jobs,

@@ -77,7 +77,8 @@ interface Entry {
   reason: string | null;
 }
 
-const failedChecksOf = (e: Evidence) => e.badStops + e.failedCanaries + (e.implausible > 0 ? 1 : 0);
+const failedChecksOf = (e: Evidence) =>
+  e.badStops + e.failedCanaries + (e.implausible > 0 ? 1 : 0) + (e.farVectors > 0 ? 1 : 0);
 
 export class Reputation {
   private readonly cache = new Map<string, Entry>();

@@ -151,6 +151,12 @@ export const REGION_MIGRATIONS: readonly Migration[] = [
   `ALTER TABLE jobs ADD COLUMN hold_id TEXT`,
   // The caller's concurrency slot a job holds until it ends (job-readers.ts, edge/auth/client-slots.ts).
   `ALTER TABLE jobs ADD COLUMN slot TEXT`,
+  // Embedding audits (audits.ts, embedding-audits.ts): the job an embedding audit runs as on its
+  // verifier, and of the verifier's vectors so far, how many were compared and how many were far.
+  `ALTER TABLE audits ADD COLUMN job_id TEXT;
+   ALTER TABLE audits ADD COLUMN compared INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE audits ADD COLUMN far INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX audits_by_job ON audits(job_id)`,
 ];
 
 /** Bring a Region database up to date (the same as `startUp(ctx, { migrations: REGION_MIGRATIONS })`). */

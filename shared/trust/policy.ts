@@ -31,6 +31,13 @@ export interface TrustConfig {
   auditDeadlineMs?: number;
   /** Jobs sampled hotter than this are not audited (honest tokens get too unlikely). */
   maxAuditTemperature: number;
+  /** Inputs of an audited embedding job that are re-embedded (bounds the verifier's work). */
+  maxAuditVectors: number;
+  /**
+   * A claimed embedding vector whose cosine similarity with the verifier's vector of the same input
+   * is below this is "far" (shared/trust/embedding-agreement.ts says why 0.95).
+   */
+  minEmbeddingCosine: number;
   /**
    * What honest disagreement was measured at, between GPU classes of one (model, quantization):
    * implausible tokens of all re-scored tokens, unlikely stops of all scored stops, failed canaries
@@ -39,7 +46,13 @@ export interface TrustConfig {
   honestTokens: { events: number; trials: number };
   honestStops: { events: number; trials: number };
   honestCanaries: { events: number; trials: number };
-  /** Per-check false-alarm rate of the whole test (split over its three streams). */
+  /**
+   * Far vectors of all re-embedded vectors between honest tabs. Not measured yet: a conservative
+   * stand-in (1 in 200, as for stops) far above what same-weights f32 tabs disagree at (never, at
+   * 0.95), so the test is slower to quarantine than the truth allows, never quicker.
+   */
+  honestVectors: { events: number; trials: number };
+  /** Per-check false-alarm rate of the whole test (split over its four streams). */
   alpha: number;
   /** Below this p-value a tab is suspect: it is checked more often, not yet quarantined. */
   suspectP: number;
@@ -60,9 +73,12 @@ export const DEFAULT_TRUST: TrustConfig = {
   implausibleLogprob: -8,
   maxAuditTokens: 128,
   maxAuditTemperature: 1,
+  maxAuditVectors: 4,
+  minEmbeddingCosine: 0.95,
   honestTokens: { events: 30, trials: 2000 },
   honestStops: { events: 1, trials: 200 },
   honestCanaries: { events: 2, trials: 200 },
+  honestVectors: { events: 1, trials: 200 },
   alpha: 1e-9,
   suspectP: 0.05,
   canaryMaxTokens: 24,
@@ -105,16 +121,25 @@ export function auditDeadlineMs(c: TrustConfig, gpuClass?: string | null): numbe
   return c.auditDeadlineMs ?? auditDeadlineFor(c.maxAuditTokens, gpuClass);
 }
 
-const boundsCache = new WeakMap<TrustConfig, { token: number; stop: number; canary: number }>();
+/** The honest rates' 99% upper bounds, one per evidence stream. */
+export interface HonestBounds {
+  token: number;
+  stop: number;
+  canary: number;
+  vector: number;
+}
+
+const boundsCache = new WeakMap<TrustConfig, HonestBounds>();
 
 /** The honest rates' 99% upper bounds the binomial tests compare against (cached per config). */
-export function honestBounds(c: TrustConfig): { token: number; stop: number; canary: number } {
+export function honestBounds(c: TrustConfig): HonestBounds {
   const cached = boundsCache.get(c);
   if (cached) return cached;
   const bounds = {
     token: clopperPearsonUpper(c.honestTokens.events, c.honestTokens.trials, 0.99),
     stop: clopperPearsonUpper(c.honestStops.events, c.honestStops.trials, 0.99),
     canary: clopperPearsonUpper(c.honestCanaries.events, c.honestCanaries.trials, 0.99),
+    vector: clopperPearsonUpper(c.honestVectors.events, c.honestVectors.trials, 0.99),
   };
   boundsCache.set(c, bounds);
   return bounds;

@@ -6,6 +6,7 @@ export const QUARANTINE_PHRASES = {
   tokens: "re-scored tokens implausible",
   stops: "answers ended where the model would not stop",
   canaries: "canaries failed",
+  vectors: "re-embedded vectors disagreed",
 } as const;
 
 export type QuarantineCause = keyof typeof QUARANTINE_PHRASES | "operator";
@@ -30,5 +31,9 @@ export const QUARANTINE_EXPLANATIONS: Record<QuarantineCause, string> = {
   canaries:
     "it answered test questions, whose answers the network already knows, differently from " +
     "every other tab serving that model",
+  vectors:
+    "other tabs running the same embedding model re-computed some of its vectors and got " +
+    "different ones. The tab is most likely running a different or damaged copy of the model, " +
+    "or its GPU computes wrongly",
   operator: "an operator of the network took it out of service",
 };

@@ -3,21 +3,24 @@ import { honestBounds, type TrustConfig, type TrustState } from "./policy.js";
 import { QUARANTINE_PHRASES } from "./quarantine-causes.js";
 
 /**
- * Per-identity evidence and the test that turns it into a trust state. Three independent streams:
- * re-scored tokens (implausible of scored), scored stops (unlikely of scored) and canaries
- * (failed of sent). For each, a one-sided binomial test asks how likely an honest tab — whose rate
+ * Per-identity evidence and the test that turns it into a trust state. Four independent streams:
+ * re-scored tokens (implausible of scored), scored stops (unlikely of scored), canaries (failed of
+ * sent) and re-embedded vectors (far of compared: embedding-agreement.ts). For each, a one-sided binomial test asks how likely an honest tab — whose rate
  * is at most the Clopper–Pearson 99% upper bound of what honest GPU classes were measured at —
  * would produce at least this many failures. The smallest p-value decides:
- *   p < alpha / 3  → quarantined (sticky; the coordinator records it);
+ *   p < alpha / 4  → quarantined (sticky; the coordinator records it);
  *   p < suspectP   → suspect (checked more often);
  *   fewer than `probationChecks` checks → probation; otherwise trusted.
  * False alarms: each check of an honest identity quarantines it with probability ≤ alpha (union
- * over the three streams), provided the honest rate bounds hold (each with 99% confidence).
+ * over the four streams), provided the honest rate bounds hold (each with 99% confidence).
  */
 
 export interface Evidence {
   audits: number;
-  /** Audits with at least one implausible token or an unlikely stop (shown, not tested alone). */
+  /**
+   * Audits with at least one implausible token, an unlikely stop or a far vector (shown, not tested
+   * alone).
+   */
   failedAudits: number;
   tokens: number;
   implausible: number;
@@ -25,6 +28,9 @@ export interface Evidence {
   badStops: number;
   canaries: number;
   failedCanaries: number;
+  /** Vectors of embedding answers re-embedded by a verifier, and those that disagreed. */
+  vectors: number;
+  farVectors: number;
 }
 
 export const NO_EVIDENCE: Evidence = {
@@ -36,6 +42,8 @@ export const NO_EVIDENCE: Evidence = {
   badStops: 0,
   canaries: 0,
   failedCanaries: 0,
+  vectors: 0,
+  farVectors: 0,
 };
 
 export function addEvidence(a: Evidence, b: Partial<Evidence>): Evidence {
@@ -89,7 +97,7 @@ export function canaryEvidence(claimed: string, known: string, c: TrustConfig): 
 
 export interface Judgement {
   state: TrustState;
-  /** Smallest p-value over the three streams (1 without evidence). */
+  /** Smallest p-value over the four streams (1 without evidence). */
   pValue: number;
   /** Which stream decided, in words, when suspect or quarantined. */
   reason: string | null;
@@ -109,6 +117,10 @@ export function judge(e: Evidence, c: TrustConfig): Judgement {
     {
       p: binomialUpperTail(e.failedCanaries, e.canaries, bound.canary),
       why: `${e.failedCanaries} of ${e.canaries} ${QUARANTINE_PHRASES.canaries} (honest ≤ ${pct(bound.canary)})`,
+    },
+    {
+      p: binomialUpperTail(e.farVectors, e.vectors, bound.vector),
+      why: `${e.farVectors} of ${e.vectors} ${QUARANTINE_PHRASES.vectors} (honest ≤ ${pct(bound.vector)})`,
     },
   ];
   const worst = streams.reduce((a, b) => (b.p < a.p ? b : a));
