@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { EmbeddingResponseSchema } from "../../shared/openai/embeddings.js";
-import { decodeVector } from "../../shared/protocol/embedding-vectors.js";
+import { decodeVector, encodeVector } from "../../shared/protocol/embedding-vectors.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
 import { vectorFrames } from "../../shared/protocol/vector-frames.js";
 import { createRng } from "../../shared/scheduling/prng.js";
@@ -9,7 +9,13 @@ import { embeddingOf } from "../../test/support/deterministic-engine.js";
 import { EngineTab } from "../../test/workerd/api-tab.js";
 import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import { appEnv, post, useTabs } from "../../test/workerd/tab-helpers.js";
-import { AUDIT_ALL, NO_CANARIES, within, withTrust } from "../../test/workerd/trust-helpers.js";
+import {
+  AUDIT_ALL,
+  NO_CANARIES,
+  auditRows,
+  within,
+  withTrust,
+} from "../../test/workerd/trust-helpers.js";
 import type { RegionDurableObject } from "./region-do.js";
 import type { RegionParts } from "./region-parts.js";
 import type { ReputationView } from "./reputation.js";
@@ -26,6 +32,7 @@ import { regionStub } from "./region-stub.js";
 const SMALL = "snowflake-arctic-embed-s-q0f32-MLC-b4";
 const SMALL_B32 = "snowflake-arctic-embed-s-q0f32-MLC-b32";
 const MEDIUM = "snowflake-arctic-embed-m-q0f32-MLC-b4";
+const MEDIUM_B32 = "snowflake-arctic-embed-m-q0f32-MLC-b32";
 
 const tabs = useTabs();
 const engineTabs: EngineTab[] = [];
@@ -206,5 +213,27 @@ describe("embedding answers are audited by re-embedding on another tab", () => {
     );
     // No credit for the verifier's work.
     expect(verifier.received.filter((m) => m.type === "job.credit")).toEqual([]);
+  });
+
+  it("a verifier whose vectors break the rules is at fault; the audit goes back, judging nobody", async () => {
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
+    const subject = await honestTab(MEDIUM_B32);
+    await embed(MEDIUM_B32, ["x one", "x two"]);
+    const verifier = await tabs.tab([MEDIUM_B32]);
+    const { job } = await within(verifier.next("job.assign"), 4000, "the embedding audit's job");
+    verifier.accept(job);
+    const short = encodeVector([1, 2, 3]);
+    verifier.send({ type: "job.vectors", jobId: job.id, index: 0, vectors: [short] });
+    // Its job is stopped, the audit waits for another verifier, and it is this one's fault.
+    expect((await within(verifier.next("job.cancel"), 4000, "the cancel")).jobId).toBe(job.id);
+    expect(await auditRows("wnam", MEDIUM_B32)).toEqual([
+      { id: expect.any(String), verifier: null },
+    ]);
+    const faults = await runInDurableObject(
+      stub(),
+      (obj) => (obj as unknown as { parts: RegionParts }).parts.trust.view(verifier.nodeId).faults,
+    );
+    expect(faults).toBe(1);
+    expect(await trustOf(subject.tab.nodeId)).toMatchObject({ audits: 0, failedAudits: 0 });
   });
 });
