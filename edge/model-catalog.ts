@@ -131,6 +131,15 @@ export class CatalogModels {
     return this.hosted?.ids.has(model) ?? false;
   }
 
+  /**
+   * The model's context window in tokens as the tabs load it: its catalog record's (WebLLM's, or
+   * the operator's EXTRA_MODELS record, which tabs load instead: appConfigFor); undefined when the
+   * record does not say (a hosted model's, or one without an override).
+   */
+  contextTokens(model: string): number | undefined {
+    return catalogRecord(this.env, model)?.overrides?.context_window_size;
+  }
+
   /** Read the hosted models' ids again if the copy is stale (one read at a time). */
   refresh(now = Date.now()): Promise<void> {
     if (!this.env.WEIGHTS) return Promise.resolve();

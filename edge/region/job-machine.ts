@@ -57,6 +57,8 @@ export interface JobMachineDeps {
   timers: TimerTable<RegionTimer>;
   report: RegionReport;
   stats: RegionStats;
+  /** A model's context window as the operator's catalog says (length-claim.ts). */
+  contextTokens?: (model: string) => number | undefined;
   config: RegionConfig;
   trust: TabTrust;
   /** Verification (docs/trust.md): audits, canaries and the evidence per identity. */
@@ -106,7 +108,7 @@ export class JobMachine {
       finishHere: (jobId, reason, why) => this.finishHere(jobId, reason, why),
       finish: (jobId, done) => this.finish(jobId, done),
       offerWork: (tab) => this.offerWork(tab),
-      falseInvalidReports: (row, answeredBy) => this.falseInvalidReports(row, answeredBy),
+      falseInvalidReports: (row, answeredBy) => this.falseInvalidReports(row, answeredBy, null),
     };
     this.text = new TextDelivery(d);
     this.embedding = new EmbeddingFrames({ ...d, machine: transitions });
@@ -371,7 +373,7 @@ export class JobMachine {
         // finished: the tab stopped early, as with `abort` (length-claim.ts).
         const cutShort =
           said && msg.finishReason === "length"
-            ? impossibleLength(jobs.spec(said), said.text)
+            ? impossibleLength(jobs.spec(said), said.text, this.d.contextTokens?.(said.model))
             : null;
         const finished = current && msg.finishReason !== "abort" && !cutShort;
         // Usage is the coordinator's: the tab's report of its own part clamped to what it sent,
@@ -447,7 +449,7 @@ export class JobMachine {
               counted: bounded.usage,
             });
           }
-          await this.falseInvalidReports(row!, tab);
+          await this.falseInvalidReports(row!, tab, bounded.ownTokens);
           const credit = this.d.learning.credit(tab, msg.jobId, bounded.ownTokens);
           if (credit !== null)
             this.d.channel.send(tab, { type: "job.credit", jobId: msg.jobId, credit });
@@ -613,9 +615,20 @@ export class JobMachine {
   /**
    * `answeredBy` finished the job: any tab that said its request was invalid (`bad_request`, held
    * until now) was wrong, and that counts against it as any tab error does — a fault, and a
-   * circuit-breaker failure if it is still here.
+   * circuit-breaker failure if it is still here. Only on the word of an answer that shows it: one
+   * with tokens of its own, from a signed identity that is trusted (audited work to earn, lost to
+   * quarantine). Else anyone's anonymous socket "answering" with nothing would make an honest
+   * report a fault, and a client with one such socket could rest honest tabs again (review,
+   * session 14). `ownTokens` 0 stands for an embedding answer, which has vectors, not tokens.
    */
-  private async falseInvalidReports(row: JobRow, answeredBy: TabRecord): Promise<void> {
+  private async falseInvalidReports(
+    row: JobRow,
+    answeredBy: TabRecord,
+    ownTokens: number | null,
+  ): Promise<void> {
+    if (ownTokens === 0) return;
+    const witness = reporterOf(answeredBy, this.d.trust);
+    if (witness.tabId.startsWith("a_") || !witness.trusted) return;
     for (const id of this.d.jobs.invalidReporters(row)) {
       if (id === answeredBy.tabId) continue;
       const reporter = this.d.channel.tabs.get(id);

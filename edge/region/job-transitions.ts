@@ -36,6 +36,9 @@ export interface JobTransitions {
   finish(jobId: string, done: JobDone): Promise<void>;
   /** The tab takes a waiting job if it is free; idle verifiers get waiting audits. */
   offerWork(tab: TabRecord): Promise<void>;
-  /** `answeredBy` finished the job: tabs that said its request was invalid were wrong. */
+  /**
+   * `answeredBy` finished an embedding job with its vectors: tabs that said its request was
+   * invalid were wrong, if `answeredBy` is a witness to count (job-machine.ts).
+   */
   falseInvalidReports(row: JobRow, answeredBy: TabRecord): Promise<void>;
 }

@@ -26,12 +26,22 @@ const TEMPLATE_TOKENS = 256;
  * only); a plain "Paris" said to end at `length`, 1 of 256 tokens, and a request with a stop
  * string passed the first case again (session 14; edge/openai/tab-claims.test.ts).
  */
-export function impossibleLength(spec: JobSpec, text: string): string | null {
+export function impossibleLength(
+  spec: JobSpec,
+  text: string,
+  /** The context window the operator's catalog gives the model (its EXTRA_MODELS record). */
+  catalogContext?: number,
+): string | null {
   const held = Math.max(0, ...(spec.sampling.stop ?? []).map(utf8Bytes));
   const answer = utf8Bytes(text) + held;
   const maxTokens = spec.sampling.max_tokens;
   if (answer * 2 >= maxTokens) return null;
-  const context = defaultModel(spec.model)?.overrides?.context_window_size ?? MIN_CONTEXT_TOKENS;
+  // The record the tabs load: the operator's when it has one (review, session 14: judging by
+  // WebLLM's record faulted honest tabs of an operator's shorter-context build of a model).
+  const context =
+    catalogContext ??
+    defaultModel(spec.model)?.overrides?.context_window_size ??
+    MIN_CONTEXT_TOKENS;
   if (utf8Bytes(JSON.stringify(spec.input)) + answer + TEMPLATE_TOKENS >= context) return null;
   return `the tab said its answer reached max_tokens (${maxTokens}), but its ${answer} bytes are fewer than half that many tokens and the context could not be full`;
 }

@@ -79,6 +79,7 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
           continuationPort(env, shard),
           slotPort(env),
           (model) => catalog.has(model),
+          (model) => catalog.contextTokens(model),
         );
         await restoreParts(this.parts, ctx.getWebSockets());
       },

@@ -96,6 +96,8 @@ export function regionParts(
   slots?: SlotPort,
   /** Is a model in the coordinator's catalog (its reports always list those: region-views.ts)? */
   catalog?: (model: string) => boolean,
+  /** A model's context window in tokens, as the operator's catalog says (length-claim.ts). */
+  contextTokens?: (model: string) => number | undefined,
 ): RegionParts {
   const sql = ctx.storage.sql;
   const tabs = new TabRegistry(sql);
@@ -190,6 +192,7 @@ export function regionParts(
     verify: { reputation, audits, canaries },
     embeddings,
     ...(remote ? { remote } : {}),
+    ...(contextTokens ? { contextTokens } : {}),
   });
   const budget = new StorageBudget(
     sql,

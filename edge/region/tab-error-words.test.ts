@@ -156,6 +156,34 @@ describe("a request is invalid only on two independent tabs' word", () => {
   }, 30_000);
 });
 
+describe("a false bad_request counts against its tab", () => {
+  it("once a trusted tab answers the request, not before", async () => {
+    const model = "tw-false-invalid";
+    const witness = await tabFrom("198.51.100.20", [model, "tw-warm-w"], await newKeyPair());
+    await serveJobs(witness, "tw-warm-w", 20);
+    const liar = await tabs.tab([model], { keys: await newKeyPair() });
+    // The witness is busy with its own job, so the request goes to the liar first.
+    const held = chat("tw-warm-w");
+    const heldJob = await witness.nextJob();
+    const res = chat(model);
+    const job = await liar.nextJob();
+    liar.send({
+      type: "job.error",
+      jobId: job.id,
+      error: { code: "bad_request", message: "too long" },
+    });
+    // Not yet at fault: the report may be true.
+    expect(await faultsOf(model)).toEqual([0, 0]);
+    witness.serve(heldJob, ["ok"]);
+    expect((await held).status).toBe(200);
+    witness.serve(await witness.nextJob(), ["an answer"]);
+    expect(ChatCompletionSchema.parse(await (await res).json()).choices[0]?.message.content).toBe(
+      "an answer",
+    );
+    expect(await faultsOf(model)).toEqual([0, 1]);
+  }, 20_000);
+});
+
 /** The faults `GET /v1/nodes` shows for the tabs serving `model`, smallest first. */
 async function faultsOf(model: string): Promise<number[]> {
   const body = (await (await SELF.fetch("http://tabgrid.test/v1/nodes")).json()) as {

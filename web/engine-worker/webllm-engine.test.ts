@@ -617,3 +617,47 @@ describe("WebLLMEngine", () => {
     expect(scripted.chatRequests[2]?.logprobs).toBeUndefined();
   });
 });
+
+describe("ContextWindowSizeExceededError after a failover", () => {
+  it("a continuation whose prompt plus delivered text overflows the context does not call the client's request invalid", async () => {
+    // A tab died near the end of an answer that nearly filled the context window; this tab
+    // continues with the rendered conversation plus the delivered text (completion API), which
+    // its tokenizer counts a token or two longer, and WebLLM throws ContextWindowSizeExceededError
+    // at prefill. engine-errors.ts makes that `bad_request`: the request is called invalid
+    // although the first tab ran it and the client holds part of its answer; two independent
+    // trusted tabs continuing it give the client a 400 invalid_request_error (job-machine.ts
+    // confirmsInvalid) for a valid request. The answer reached the context window: an honest
+    // continuation ends it (finish "length"), or at worst fails as the engine's, not the client's.
+    const scripted = new ScriptedWebLLM([]);
+    const fake = {
+      processor: undefined,
+      api: () => {
+        const api = scripted.api();
+        api.completions.create = async () => {
+          const e = new Error(
+            "Prompt tokens exceed context window size: number of prompt tokens: 4097; context window size: 4096",
+          );
+          e.name = "ContextWindowSizeExceededError";
+          throw e;
+        };
+        return api;
+      },
+    };
+    const engine = await loadedEngineOver(fake, (text) => text.split(" ").map((_, i) => i));
+    const outcome = await engine
+      .chat(
+        {
+          messages: [{ role: "user", content: "tell a long story" }],
+          sampling: { max_tokens: 4000 },
+          continueFrom: "Once upon a time",
+          answerMaxTokens: 4000,
+        },
+        () => {},
+      )
+      .then(
+        (r) => ({ finishReason: r.finishReason }),
+        (e: EngineError) => ({ code: e.code }),
+      );
+    expect(outcome).not.toEqual({ code: "bad_request" });
+  });
+});

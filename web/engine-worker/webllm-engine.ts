@@ -56,6 +56,31 @@ const GRAMMAR_REFUSED = /Grammar matcher rejected/;
  * WebLLM put them in — the prompt (prefilled as part of it) or the completion (forced through
  * the decode loop) — and reported as `continuedTokens`.
  */
+/**
+ * A continuation whose prompt plus the delivered text no longer fits the model's context window:
+ * the answer has reached it, so it ends there as a cut (`length`, nothing more written) — not
+ * an invalid request, which the first tab ran (review, session 14: engine-errors.ts would call it
+ * `bad_request`, and two trusted tabs continuing it would give the client a 400).
+ */
+function contextFilled(err: unknown): GenerationResult | null {
+  if (!(err instanceof Error) || err.name !== "ContextWindowSizeExceededError") return null;
+  return {
+    finishReason: "length",
+    usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+  };
+}
+
+/** Run a continuation: one that finds the context full ends as a cut (`contextFilled`). */
+async function continuing(run: () => Promise<GenerationResult>): Promise<GenerationResult> {
+  try {
+    return await run();
+  } catch (err) {
+    const filled = contextFilled(err);
+    if (filled) return filled;
+    throw err;
+  }
+}
+
 function movedToContinued(
   r: GenerationResult,
   continued: number,
@@ -204,23 +229,35 @@ export class WebLLMEngine implements InferenceEngine {
   }
 
   complete(request: CompletionRequest, onDelta: OnDelta): Promise<GenerationResult> {
+    const partial = request.continueFrom ?? "";
     return this.generate("reset", async (engine, model) => {
-      const partial = request.continueFrom ?? "";
-      const budget = partial
-        ? await this.continuationBudget(engine, model, request, partial)
-        : { maxTokens: request.sampling.max_tokens, full: null, ids: null };
-      if (budget.full) return budget.full;
-      const stream = await engine.completions.create({
-        stream: true,
-        stream_options: { include_usage: true },
-        // Continuing a plain completion is completing the prompt plus the text already sent.
-        prompt: request.prompt + partial,
-        ...samplingFields(request.sampling),
-        max_tokens: budget.maxTokens,
-      });
-      const result = await this.drain(stream, (c) => c.choices[0]?.text ?? "", onDelta);
-      return budget.ids ? movedToContinued(result, budget.ids.length, "prompt") : result;
+      if (partial)
+        return continuing(() => this.completeOn(engine, model, request, partial, onDelta));
+      return this.completeOn(engine, model, request, partial, onDelta);
     });
+  }
+
+  private async completeOn(
+    engine: WebLLMEngineApi,
+    model: ModelRecord,
+    request: CompletionRequest,
+    partial: string,
+    onDelta: OnDelta,
+  ): Promise<GenerationResult> {
+    const budget = partial
+      ? await this.continuationBudget(engine, model, request, partial)
+      : { maxTokens: request.sampling.max_tokens, full: null, ids: null };
+    if (budget.full) return budget.full;
+    const stream = await engine.completions.create({
+      stream: true,
+      stream_options: { include_usage: true },
+      // Continuing a plain completion is completing the prompt plus the text already sent.
+      prompt: request.prompt + partial,
+      ...samplingFields(request.sampling),
+      max_tokens: budget.maxTokens,
+    });
+    const result = await this.drain(stream, (c) => c.choices[0]?.text ?? "", onDelta);
+    return budget.ids ? movedToContinued(result, budget.ids.length, "prompt") : result;
   }
 
   /**
@@ -270,35 +307,37 @@ export class WebLLMEngine implements InferenceEngine {
     partial: string,
     onDelta: OnDelta,
   ): Promise<GenerationResult> {
-    return this.generate("reset", async (engine, model) => {
-      const budget = await this.continuationBudget(engine, model, request, partial);
-      if (budget.full) return budget.full;
-      if (request.sampling.constraint && budget.ids) {
-        const resumed = await this.resumeGrammar(engine, request, partial, budget, onDelta);
-        if (resumed) return resumed;
-        await engine.resetChat();
-      }
-      this.convTemplate ??= this.readConvTemplate(model);
-      const conv = await this.convTemplate.catch((err: unknown) => {
-        this.convTemplate = null;
-        throw new EngineError("engine_error", `cannot continue: ${String(err)}`);
-      });
-      // Without a grammar to resume, a constrained answer continues unconstrained; the
-      // coordinator still parses the whole answer and reports a 502 if it no longer reads.
-      const { response_format: _dropped, ...fields } = samplingFields(request.sampling);
-      void _dropped;
-      const stop = [...(fields.stop ?? []), ...conv.stop_str];
-      const stream = await engine.completions.create({
-        stream: true,
-        stream_options: { include_usage: true },
-        prompt: renderContinuation(conv, request.messages, partial),
-        ...fields,
-        max_tokens: budget.maxTokens,
-        stop: stop.length ? stop : undefined,
-      });
-      const result = await this.drain(stream, (c) => c.choices[0]?.text ?? "", onDelta);
-      return budget.ids ? movedToContinued(result, budget.ids.length, "prompt") : result;
-    });
+    return this.generate("reset", (engine, model) =>
+      continuing(async () => {
+        const budget = await this.continuationBudget(engine, model, request, partial);
+        if (budget.full) return budget.full;
+        if (request.sampling.constraint && budget.ids) {
+          const resumed = await this.resumeGrammar(engine, request, partial, budget, onDelta);
+          if (resumed) return resumed;
+          await engine.resetChat();
+        }
+        this.convTemplate ??= this.readConvTemplate(model);
+        const conv = await this.convTemplate.catch((err: unknown) => {
+          this.convTemplate = null;
+          throw new EngineError("engine_error", `cannot continue: ${String(err)}`);
+        });
+        // Without a grammar to resume, a constrained answer continues unconstrained; the
+        // coordinator still parses the whole answer and reports a 502 if it no longer reads.
+        const { response_format: _dropped, ...fields } = samplingFields(request.sampling);
+        void _dropped;
+        const stop = [...(fields.stop ?? []), ...conv.stop_str];
+        const stream = await engine.completions.create({
+          stream: true,
+          stream_options: { include_usage: true },
+          prompt: renderContinuation(conv, request.messages, partial),
+          ...fields,
+          max_tokens: budget.maxTokens,
+          stop: stop.length ? stop : undefined,
+        });
+        const result = await this.drain(stream, (c) => c.choices[0]?.text ?? "", onDelta);
+        return budget.ids ? movedToContinued(result, budget.ids.length, "prompt") : result;
+      }),
+    );
   }
 
   /**
