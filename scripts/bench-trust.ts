@@ -295,7 +295,7 @@ const b = honestBounds(DEFAULT_TRUST);
 console.log(
   `Times are simulated minutes from the start of the client load (one = ${simMinute.toFixed(1)} s real); ` +
     `"served" = liars of that kind that got at least one client job. ` +
-    `The test is built for α = ${DEFAULT_TRUST.alpha} false alarms per check (three streams; honest bounds ` +
+    `The test is built for α = ${DEFAULT_TRUST.alpha} false alarms per check (split over its evidence streams; honest bounds ` +
     `${(100 * b.token).toFixed(2)}% tokens, ${(100 * b.stop).toFixed(1)}% stops, ${(100 * b.canary).toFixed(1)}% canaries).`,
 );
 for (const reason of on?.reasons ?? []) console.log(`  quarantined — ${reason}`);

@@ -3,6 +3,7 @@ import type { JobSpec } from "../../shared/protocol/job.js";
 import type { AuditAssign, TabMessage } from "../../shared/protocol/node-messages.js";
 import { auditDeadlineMs, jobSeed, mayScoreOnCpu, shouldAudit } from "../../shared/trust/policy.js";
 import { auditEvidence } from "../../shared/trust/reputation.js";
+import { mostHonestTokens } from "../../shared/trust/token-counts.js";
 import { embeddingAuditEvidence } from "../../shared/trust/embedding-agreement.js";
 import type { EmbeddingAnswers } from "./embedding-answers.js";
 import {
@@ -63,6 +64,12 @@ interface AuditRow extends Record<string, SqlStorageValue> {
   /** Of the verifier's vectors so far: compared with the claimed ones, and of those far. */
   compared: number;
   far: number;
+  /**
+   * The audited tab's completion-token count of the answer (its own bounded claim: audits are of
+   * answers one tab wrote wholly), kept only when the verifier is sent the whole free-text answer
+   * and so can count it (token-counts.ts); null otherwise.
+   */
+  claimed_tokens: number | null;
 }
 
 /**
@@ -126,19 +133,34 @@ export class Audits {
     // An empty answer has no token to score, but its stop can be: right after the prompt, the
     // model finds stopping unlikely unless nothing is the answer (docs/trust.md).
     if (!answer && !audit.scoreStop) return;
-    this.keep(tab, jobId, row.model, JSON.stringify(audit));
+    // The tab's count is compared with the verifier's count of the text it is sent: only when that
+    // is the whole answer, free text — a grammar may honestly force tokenizations an encoder would
+    // merge (token-counts.ts) — and ended by no stop sequence of the client's, whose tokens the tab
+    // generated and counted but the answer does not hold.
+    const claimed =
+      answer === row.text && !spec.sampling.constraint && !spec.sampling.stop?.length
+        ? row.completion_tokens
+        : null;
+    this.keep(tab, jobId, row.model, JSON.stringify(audit), claimed);
   }
 
   /** Keep a sampled job's audit until a verifier takes it, if there is room for it. */
-  private keep(tab: TabRecord, jobId: string, model: string, payload: string): void {
+  private keep(
+    tab: TabRecord,
+    jobId: string,
+    model: string,
+    payload: string,
+    claimedTokens: number | null = null,
+  ): void {
     const { sql } = this.d;
     if (!this.makeRoom(utf8Bytes(payload))) {
       log("info", "job not audited: no room for its audit", { jobId, tab: tab.publicId });
       return;
     }
     sql.exec(
-      `INSERT OR IGNORE INTO audits (id, subject, subject_public, subject_class, model, payload, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO audits (id, subject, subject_public, subject_class, model, payload,
+         created_at, claimed_tokens)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       `aud_${jobId}`,
       tab.tabId,
       tab.publicId,
@@ -146,6 +168,7 @@ export class Audits {
       model,
       payload,
       Date.now(),
+      claimedTokens,
     );
     log("info", "job sampled for audit", { jobId, tab: tab.publicId });
   }
@@ -315,12 +338,48 @@ export class Audits {
       log("warn", "audit result rejected (more tokens than asked)", { tab: verifier.publicId });
       return;
     }
+    const count = this.countOf(verifier, row, msg);
+    if (count && count.claimed > mostHonestTokens(count.counted)) {
+      // Found out afterwards, as a wrong answer is: a fault of the identity (which may have left:
+      // the fault is by identity), and evidence in the reputation test below.
+      this.d.trust.fault(
+        { tabId: row.subject, publicId: row.subject_public },
+        "completion tokens over the verifier's count of the answer",
+        { audit: row.id, claimed: count.claimed, counted: count.counted },
+      );
+    }
     await reputation.record(
       row.subject,
       row.subject_public,
-      auditEvidence(msg, reputation.settings.config),
+      auditEvidence(msg, reputation.settings.config, count),
       `audit by ${verifier.publicId}`,
     );
+  }
+
+  /**
+   * The two counts of an audited answer to compare, when there are two: the tab's claim kept with
+   * the audit and the verifier's count. None from a verifier that sends no count (a page from
+   * before counts): the count is left unjudged. A count the verifier's own scores contradict — fewer
+   * tokens than it scored, or more than it scored when it scored fewer than asked (it scores every
+   * token up to `maxTokens`) — is no evidence about the subject: the verifier's fault.
+   */
+  private countOf(
+    verifier: TabRecord,
+    row: AuditRow,
+    msg: AuditResult,
+  ): { claimed: number; counted: number } | undefined {
+    if (row.claimed_tokens === null || msg.answerTokens === undefined) return undefined;
+    const scored = msg.tokenLogprobs.length;
+    const { maxTokens } = JSON.parse(row.payload) as { maxTokens: number };
+    if (msg.answerTokens < scored || (scored < maxTokens && msg.answerTokens !== scored)) {
+      this.d.trust.fault(verifier, "audit count contradicts its own scores", {
+        audit: row.id,
+        scored,
+        counted: msg.answerTokens,
+      });
+      return undefined;
+    }
+    return { claimed: row.claimed_tokens, counted: msg.answerTokens };
   }
 
   /** Is `jobId` the job of an embedding audit out with a verifier? Its frames are the audit's. */

@@ -78,7 +78,11 @@ interface Entry {
 }
 
 const failedChecksOf = (e: Evidence) =>
-  e.badStops + e.failedCanaries + (e.implausible > 0 ? 1 : 0) + (e.farVectors > 0 ? 1 : 0);
+  e.badStops +
+  e.failedCanaries +
+  e.inflatedCounts +
+  (e.implausible > 0 ? 1 : 0) +
+  (e.farVectors > 0 ? 1 : 0);
 
 export class Reputation {
   private readonly cache = new Map<string, Entry>();

@@ -157,6 +157,9 @@ export const REGION_MIGRATIONS: readonly Migration[] = [
    ALTER TABLE audits ADD COLUMN compared INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE audits ADD COLUMN far INTEGER NOT NULL DEFAULT 0;
    CREATE INDEX audits_by_job ON audits(job_id)`,
+  // Count audits (audits.ts, shared/trust/token-counts.ts): the audited tab's completion-token
+  // count of the answer, kept when the verifier gets the whole free-text answer and can count it.
+  `ALTER TABLE audits ADD COLUMN claimed_tokens INTEGER`,
 ];
 
 /** Bring a Region database up to date (the same as `startUp(ctx, { migrations: REGION_MIGRATIONS })`). */

@@ -141,6 +141,6 @@ export function simSection(flags: Map<string, string>): void {
   printTable(["measure", "verification on", "off (baseline)", "ratio"], rows);
   console.log(
     `Honest re-scoring noise in this run: ${pct(honestRate)} of ${sum(on, (r) => r.honestTokensScored)} honest tokens implausible ` +
-      `(calibrated bound ${pct(b.token)}); test built for ≤ ${DEFAULT_TRUST.alpha} false alarms per check (three streams).`,
+      `(calibrated bound ${pct(b.token)}); test built for ≤ ${DEFAULT_TRUST.alpha} false alarms per check (over all evidence streams).`,
   );
 }

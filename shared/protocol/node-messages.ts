@@ -248,6 +248,14 @@ export const AuditResultSchema = z.object({
   auditId: z.string().min(1).max(64),
   tokenLogprobs: z.array(z.number().max(0).min(-1e4)).max(MAX_AUDIT_TOKENS),
   stopLogprob: z.number().max(0).min(-1e4).nullable(),
+  /**
+   * How many tokens the whole answer it was sent is, by the verifier's tokenizer (however many it
+   * scored; the stop token not counted): the coordinator compares it with the audited tab's
+   * completion-token count (shared/trust/token-counts.ts). Optional: a tab from before it sends
+   * none and the count is then not judged, so no protocol version gates it (an older coordinator's
+   * schema strips it).
+   */
+  answerTokens: z.number().int().nonnegative().max(1e7).optional(),
   error: JobErrorSchema.optional(),
   /** As in job.done: the tab's state after the audit; absent means idle. */
   state: NodeStateSchema.optional(),

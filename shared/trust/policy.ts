@@ -52,7 +52,15 @@ export interface TrustConfig {
    * 0.95), so the test is slower to quarantine than the truth allows, never quicker.
    */
   honestVectors: { events: number; trials: number };
-  /** Per-check false-alarm rate of the whole test (split over its four streams). */
+  /**
+   * Inflated counts of all compared completion-token counts between honest tabs (token-counts.ts
+   * says what "inflated" is). Not measured yet: the same conservative stand-in (1 in 200) — an
+   * honest tab's count lies within the tolerance unless its sampling took far more non-canonical
+   * tokenizations than seen at temperature ≤ 1 — so the test is slower to quarantine than the
+   * truth allows, never quicker.
+   */
+  honestCounts: { events: number; trials: number };
+  /** Per-check false-alarm rate of the whole test (split over its five streams). */
   alpha: number;
   /** Below this p-value a tab is suspect: it is checked more often, not yet quarantined. */
   suspectP: number;
@@ -79,6 +87,7 @@ export const DEFAULT_TRUST: TrustConfig = {
   honestStops: { events: 1, trials: 200 },
   honestCanaries: { events: 2, trials: 200 },
   honestVectors: { events: 1, trials: 200 },
+  honestCounts: { events: 1, trials: 200 },
   alpha: 1e-9,
   suspectP: 0.05,
   canaryMaxTokens: 24,
@@ -127,6 +136,7 @@ export interface HonestBounds {
   stop: number;
   canary: number;
   vector: number;
+  count: number;
 }
 
 const boundsCache = new WeakMap<TrustConfig, HonestBounds>();
@@ -140,6 +150,7 @@ export function honestBounds(c: TrustConfig): HonestBounds {
     stop: clopperPearsonUpper(c.honestStops.events, c.honestStops.trials, 0.99),
     canary: clopperPearsonUpper(c.honestCanaries.events, c.honestCanaries.trials, 0.99),
     vector: clopperPearsonUpper(c.honestVectors.events, c.honestVectors.trials, 0.99),
+    count: clopperPearsonUpper(c.honestCounts.events, c.honestCounts.trials, 0.99),
   };
   boundsCache.set(c, bounds);
   return bounds;

@@ -7,6 +7,7 @@ export const QUARANTINE_PHRASES = {
   stops: "answers ended where the model would not stop",
   canaries: "canaries failed",
   vectors: "re-embedded vectors disagreed",
+  counts: "completion-token counts inflated",
 } as const;
 
 export type QuarantineCause = keyof typeof QUARANTINE_PHRASES | "operator";
@@ -35,5 +36,9 @@ export const QUARANTINE_EXPLANATIONS: Record<QuarantineCause, string> = {
     "other tabs running the same embedding model re-computed some of its vectors and got " +
     "different ones. The tab is most likely running a different or damaged copy of the model, " +
     "or its GPU computes wrongly",
+  counts:
+    "other tabs running the same model counted the tokens of some of its answers with that " +
+    "model's tokenizer and found far fewer than it reported — and reported tokens are what " +
+    "clients pay for and contributors are credited for",
   operator: "an operator of the network took it out of service",
 };

@@ -1,25 +1,28 @@
 import { binomialUpperTail } from "./binomial.js";
 import { honestBounds, type TrustConfig, type TrustState } from "./policy.js";
 import { QUARANTINE_PHRASES } from "./quarantine-causes.js";
+import { countEvidence } from "./token-counts.js";
 
 /**
- * Per-identity evidence and the test that turns it into a trust state. Four independent streams:
+ * Per-identity evidence and the test that turns it into a trust state. Five independent streams:
  * re-scored tokens (implausible of scored), scored stops (unlikely of scored), canaries (failed of
- * sent) and re-embedded vectors (far of compared: embedding-agreement.ts). For each, a one-sided binomial test asks how likely an honest tab — whose rate
+ * sent), re-embedded vectors (far of compared: embedding-agreement.ts) and completion-token counts
+ * (inflated of compared: token-counts.ts). For each, a one-sided binomial test asks how likely an
+ * honest tab — whose rate
  * is at most the Clopper–Pearson 99% upper bound of what honest GPU classes were measured at —
  * would produce at least this many failures. The smallest p-value decides:
- *   p < alpha / 4  → quarantined (sticky; the coordinator records it);
+ *   p < alpha / 5  → quarantined (sticky; the coordinator records it);
  *   p < suspectP   → suspect (checked more often);
  *   fewer than `probationChecks` checks → probation; otherwise trusted.
  * False alarms: each check of an honest identity quarantines it with probability ≤ alpha (union
- * over the four streams), provided the honest rate bounds hold (each with 99% confidence).
+ * over the five streams), provided the honest rate bounds hold (each with 99% confidence).
  */
 
 export interface Evidence {
   audits: number;
   /**
-   * Audits with at least one implausible token, an unlikely stop or a far vector (shown, not tested
-   * alone).
+   * Audits with at least one implausible token, an unlikely stop, a far vector or an inflated
+   * count (shown, not tested alone).
    */
   failedAudits: number;
   tokens: number;
@@ -31,6 +34,12 @@ export interface Evidence {
   /** Vectors of embedding answers re-embedded by a verifier, and those that disagreed. */
   vectors: number;
   farVectors: number;
+  /**
+   * Completion-token counts of answers compared with a verifier's count of the same text, and
+   * those the tab inflated (token-counts.ts).
+   */
+  counts: number;
+  inflatedCounts: number;
 }
 
 export const NO_EVIDENCE: Evidence = {
@@ -44,6 +53,8 @@ export const NO_EVIDENCE: Evidence = {
   failedCanaries: 0,
   vectors: 0,
   farVectors: 0,
+  counts: 0,
+  inflatedCounts: 0,
 };
 
 export function addEvidence(a: Evidence, b: Partial<Evidence>): Evidence {
@@ -52,23 +63,30 @@ export function addEvidence(a: Evidence, b: Partial<Evidence>): Evidence {
   return out;
 }
 
-/** One audit's evidence from the verifier's scores. */
+/**
+ * One audit's evidence from the verifier's scores and, when the audit kept the tab's claim and the
+ * verifier counted the answer's tokens, from the two counts (`count`: claimed by the audited tab,
+ * counted by the verifier).
+ */
 export function auditEvidence(
   score: { tokenLogprobs: number[]; stopLogprob: number | null },
   c: TrustConfig,
+  count?: { claimed: number; counted: number },
 ): Partial<Evidence> {
   const implausible = score.tokenLogprobs.filter(
     (lp) => !(lp >= c.implausibleLogprob), // NaN counts against the claim
   ).length;
   const badStops =
     score.stopLogprob !== null && !(score.stopLogprob >= c.implausibleLogprob) ? 1 : 0;
+  const counted = count ? countEvidence(count.claimed, count.counted) : {};
   return {
     audits: 1,
-    failedAudits: implausible > 0 || badStops > 0 ? 1 : 0,
+    failedAudits: implausible > 0 || badStops > 0 || (counted.inflatedCounts ?? 0) > 0 ? 1 : 0,
     tokens: score.tokenLogprobs.length,
     implausible,
     stops: score.stopLogprob === null ? 0 : 1,
     badStops,
+    ...counted,
   };
 }
 
@@ -97,7 +115,7 @@ export function canaryEvidence(claimed: string, known: string, c: TrustConfig): 
 
 export interface Judgement {
   state: TrustState;
-  /** Smallest p-value over the four streams (1 without evidence). */
+  /** Smallest p-value over the five streams (1 without evidence). */
   pValue: number;
   /** Which stream decided, in words, when suspect or quarantined. */
   reason: string | null;
@@ -121,6 +139,10 @@ export function judge(e: Evidence, c: TrustConfig): Judgement {
     {
       p: binomialUpperTail(e.farVectors, e.vectors, bound.vector),
       why: `${e.farVectors} of ${e.vectors} ${QUARANTINE_PHRASES.vectors} (honest ≤ ${pct(bound.vector)})`,
+    },
+    {
+      p: binomialUpperTail(e.inflatedCounts, e.counts, bound.count),
+      why: `${e.inflatedCounts} of ${e.counts} ${QUARANTINE_PHRASES.counts} (honest ≤ ${pct(bound.count)})`,
     },
   ];
   const worst = streams.reduce((a, b) => (b.p < a.p ? b : a));

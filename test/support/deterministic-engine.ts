@@ -240,6 +240,7 @@ export function scoreClaim(request: ScoreRequest, noise: ScoreNoise = NO_NOISE):
   return {
     tokenLogprobs,
     stopLogprob: scoreStop ? (complete ? -0.1 : -9) : null,
+    answerTokens: all.length,
   };
 }
 

@@ -422,7 +422,10 @@ export class WebLLMEngine implements InferenceEngine {
         stopIds = (await this.convTemplate.catch(() => null))?.stop_token_ids ?? [];
       }
       const steps = ids.length + (stopIds.length ? 1 : 0);
-      if (steps === 0) return { tokenLogprobs: [], stopLogprob: null };
+      // The whole answer's count, not only the scored part's: the coordinator compares it with the
+      // audited tab's completion tokens (shared/trust/token-counts.ts).
+      const answerTokens = all.length;
+      if (steps === 0) return { tokenLogprobs: [], stopLogprob: null, answerTokens };
       this.forcer.arm(ids, stopIds);
       let recorded: ReturnType<TeacherForcer["disarm"]>;
       try {
@@ -454,6 +457,7 @@ export class WebLLMEngine implements InferenceEngine {
       return {
         tokenLogprobs: recorded.tokenLogprobs,
         stopLogprob: stopIds.length ? recorded.stopLogprob : null,
+        answerTokens,
       };
     });
   }

@@ -161,6 +161,24 @@ describe("WebLLMEngine.score (teacher forcing through a LogitProcessor)", () => 
     expect(fake.sampled).toEqual([1, 2]);
   });
 
+  it("counts the whole answer's tokens by the model's tokenizer, however many it scores", async () => {
+    const { engine } = await loaded();
+    const whole = await engine.score({ ...base, answer: "Hello world!", scoreStop: true });
+    expect(whole.answerTokens).toBe(3);
+    // Cut to two scored tokens, the count is still the whole answer's (the coordinator compares
+    // it with the audited tab's completion tokens); no stop token is counted.
+    const cut = await engine.score({
+      ...base,
+      answer: "Hello world!",
+      scoreStop: true,
+      maxTokens: 2,
+    });
+    expect(cut.tokenLogprobs).toHaveLength(2);
+    expect(cut.answerTokens).toBe(3);
+    const empty = await engine.score({ ...base, answer: "", scoreStop: false });
+    expect(empty).toEqual({ tokenLogprobs: [], stopLogprob: null, answerTokens: 0 });
+  });
+
   it("forces a foreign token the model finds unlikely, and scores it low", async () => {
     const { engine, fake } = await loaded();
     const result = await engine.score({ ...base, answer: "Hello spam spam", scoreStop: false });

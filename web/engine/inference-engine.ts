@@ -94,6 +94,12 @@ export interface ScoreResult {
   tokenLogprobs: number[];
   /** Log probability of ending right after the answer; null when not asked for. */
   stopLogprob: number | null;
+  /**
+   * How many tokens the whole claimed answer is, by this engine's tokenizer (however many were
+   * scored; no stop token): the coordinator checks the audited tab's completion-token count by it
+   * (shared/trust/token-counts.ts). Absent from an engine that cannot count.
+   */
+  answerTokens?: number;
 }
 
 /**

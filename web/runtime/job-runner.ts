@@ -215,6 +215,10 @@ export class JobRunner {
         auditId: audit.auditId,
         tokenLogprobs: r.tokenLogprobs.map((lp) => Math.max(-1e4, Math.min(0, lp))),
         stopLogprob: r.stopLogprob === null ? null : Math.max(-1e4, Math.min(0, r.stopLogprob)),
+        // The protocol's bound (a count past it says nothing a coordinator could use).
+        ...(r.answerTokens !== undefined && Number.isInteger(r.answerTokens) && r.answerTokens >= 0
+          ? { answerTokens: Math.min(1e7, r.answerTokens) }
+          : {}),
         state: status.resting,
       });
     } catch (err) {

@@ -1,0 +1,176 @@
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { utf8ByteLength } from "../../shared/protocol/frames.js";
+import {
+  CoordinatorMessageSchema,
+  parseFrame,
+  type CoordinatorMessage,
+} from "../../shared/protocol/node-messages.js";
+import type { Evidence } from "../../shared/trust/reputation.js";
+import { expectedOutput, scoreClaim } from "../../test/support/deterministic-engine.js";
+import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
+import { AUDIT_ALL, NO_CANARIES, withTrust } from "../../test/workerd/trust-helpers.js";
+import type { RegionParts } from "./region-parts.js";
+import { regionStub } from "./region-stub.js";
+
+/**
+ * Count audits (audits.ts, shared/trust/token-counts.ts; docs/trust.md): every finished job is
+ * audited, and the verifier's count of the answer's tokens is compared with the completion tokens
+ * the answering tab reported. Scripted tabs write the deterministic engine's honest text and
+ * re-score without noise, so only the counts differ between the tests; each test has its own model.
+ */
+
+const { tab } = useTabs();
+const stub = () => regionStub(appEnv, "wnam");
+
+/** How a tab reports the completion tokens of the text it wrote. */
+type Claim = (text: string) => number;
+/** One token per word (the deterministic engine's tokens) and the stop token, as WebLLM counts. */
+const realCount: Claim = (text) => text.split(" ").length + 1;
+/** One token per UTF-8 byte: the most the coordinator's bound lets through (usage-bounds.ts). */
+const perByte: Claim = (text) => utf8ByteLength(text);
+
+/** Serve jobs with honest text and `claim`'s count; re-score audits, counting only if `counts`. */
+function serve(t: ScriptedTab, claim: Claim, counts = true) {
+  const served = { jobs: 0, audits: 0 };
+  t.ws.addEventListener("message", (e) => {
+    const parsed = parseFrame(CoordinatorMessageSchema, e.data as string);
+    if (!parsed.ok) return;
+    const msg: CoordinatorMessage = parsed.msg;
+    if (msg.type === "job.assign") {
+      const text = expectedOutput(msg.job.input, msg.job.sampling).text;
+      const n = claim(text);
+      served.jobs++;
+      t.send({ type: "job.accept", jobId: msg.job.id });
+      t.send({ type: "job.delta", jobId: msg.job.id, seq: 0, text });
+      t.send({
+        type: "job.done",
+        jobId: msg.job.id,
+        finishReason: "stop",
+        usage: { prompt_tokens: 1, completion_tokens: n, total_tokens: n + 1 },
+      });
+    } else if (msg.type === "audit.assign") {
+      served.audits++;
+      // A page from before counts sends the scores alone.
+      const { answerTokens, ...scores } = scoreClaim(msg, { sd: 0, flipRate: 0, seed: 5 });
+      t.send({
+        type: "audit.result",
+        auditId: msg.auditId,
+        ...scores,
+        ...(counts ? { answerTokens } : {}),
+      });
+    }
+  });
+  return served;
+}
+
+/** The identity's evidence as the Region holds it, and its faults. */
+async function standing(tabId: string): Promise<{
+  evidence: Evidence;
+  state: string;
+  reason: string | null;
+  faults: number;
+}> {
+  return runInDurableObject(stub(), (obj, state) => {
+    const { parts } = obj as unknown as { parts: RegionParts };
+    const row = state.storage.sql
+      .exec<{ evidence: string }>(`SELECT evidence FROM tab_reputation WHERE node_id = ?`, tabId)
+      .toArray()[0];
+    const view = parts.reputation.view(tabId);
+    return {
+      evidence: JSON.parse(row?.evidence ?? "{}") as Evidence,
+      state: view.state,
+      reason: view.reason,
+      faults: parts.trust.view(tabId).faults,
+    };
+  });
+}
+
+/** Two requests at once, so each of the two tabs serves one (and audits the other's). */
+async function twoRequests(model: string): Promise<void> {
+  const res = await Promise.all([chat(model, { stream: true }), chat(model, { stream: true })]);
+  for (const r of res) expect((await streamText(r)).text).toBe("You said: hi");
+}
+
+async function waitFor<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 4000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await read();
+    if (ok(v) || Date.now() > until) return v;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe("count audits", () => {
+  it("a tab claiming one token per byte of honest text is found inflated and quarantined", async () => {
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
+    const liar = await tab(["ct-bytes"]);
+    const honestTab = await tab(["ct-bytes"]);
+    const liarServed = serve(liar, perByte);
+    serve(honestTab, realCount);
+    const quarantined = await waitFor(
+      async () => {
+        await twoRequests("ct-bytes");
+        return standing(liar.nodeId);
+      },
+      (s) => s.state === "quarantined",
+      30_000,
+    );
+    expect(quarantined.state).toBe("quarantined");
+    expect(quarantined.reason).toMatch(/completion-token counts inflated/);
+    // Every compared count was inflated ("You said: hi": 12 bytes claimed, 3 tokens counted), and
+    // each was a fault of the identity; its text itself passed the re-scoring.
+    const e = quarantined.evidence;
+    expect(e.counts).toBeGreaterThanOrEqual(7);
+    expect(e.inflatedCounts).toBe(e.counts);
+    expect(e.implausible).toBe(0);
+    expect(quarantined.faults).toBe(e.inflatedCounts);
+    expect(liarServed.jobs).toBeGreaterThanOrEqual(e.counts);
+    // The honest tab it audited meanwhile is not touched by the liar's counts or its own.
+    const fair = await standing(honestTab.nodeId);
+    expect(fair.state).not.toMatch(/quarantined|suspect/);
+    expect(fair.evidence.inflatedCounts ?? 0).toBe(0);
+    expect(fair.faults).toBe(0);
+  }, 40_000);
+
+  it("honest tabs reporting their real count and the stop token pass, with no fault", async () => {
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
+    const a = await tab(["ct-honest"]);
+    const b = await tab(["ct-honest"]);
+    serve(a, realCount);
+    serve(b, realCount);
+    for (let i = 0; i < 4; i++) await twoRequests("ct-honest");
+    const both = await waitFor(
+      async () => [await standing(a.nodeId), await standing(b.nodeId)],
+      (v) => (v[0]!.evidence.counts ?? 0) + (v[1]!.evidence.counts ?? 0) >= 7,
+    );
+    expect(
+      (both[0]!.evidence.counts ?? 0) + (both[1]!.evidence.counts ?? 0),
+    ).toBeGreaterThanOrEqual(7);
+    for (const s of both) {
+      expect(s.evidence.inflatedCounts ?? 0).toBe(0);
+      expect(s.evidence.failedAudits).toBe(0);
+      expect(s.faults).toBe(0);
+      expect(s.state).not.toMatch(/quarantined|suspect/);
+    }
+  });
+
+  it("a verifier that sends no count (an older page) leaves the count unjudged", async () => {
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
+    const liar = await tab(["ct-old"]);
+    const old = await tab(["ct-old"]);
+    serve(liar, perByte);
+    serve(old, realCount, false);
+    for (let i = 0; i < 4; i++) await twoRequests("ct-old");
+    const s = await waitFor(
+      () => standing(liar.nodeId),
+      (v) => v.evidence.audits >= 3,
+    );
+    expect(s.evidence.audits).toBeGreaterThanOrEqual(3);
+    expect(s.evidence.counts ?? 0).toBe(0);
+    expect(s.evidence.failedAudits).toBe(0);
+    expect(s.faults).toBe(0);
+    expect(s.state).not.toMatch(/quarantined|suspect/);
+  });
+});
