@@ -31,8 +31,11 @@ const realCount: Claim = (text) => text.split(" ").length + 1;
 /** One token per UTF-8 byte: the most the coordinator's bound lets through (usage-bounds.ts). */
 const perByte: Claim = (text) => utf8ByteLength(text);
 
-/** Serve jobs with honest text and `claim`'s count; re-score audits, counting only if `counts`. */
-function serve(t: ScriptedTab, claim: Claim, counts = true) {
+/**
+ * Serve jobs with honest text and `claim`'s count; re-score audits and count their answers — or
+ * send no count (`"none"`), or always this one (a number).
+ */
+function serve(t: ScriptedTab, claim: Claim, counts: "real" | "none" | number = "real") {
   const served = { jobs: 0, audits: 0 };
   t.ws.addEventListener("message", (e) => {
     const parsed = parseFrame(CoordinatorMessageSchema, e.data as string);
@@ -58,7 +61,7 @@ function serve(t: ScriptedTab, claim: Claim, counts = true) {
         type: "audit.result",
         auditId: msg.auditId,
         ...scores,
-        ...(counts ? { answerTokens } : {}),
+        ...(counts === "none" ? {} : { answerTokens: counts === "real" ? answerTokens : counts }),
       });
     }
   });
@@ -161,7 +164,7 @@ describe("count audits", () => {
     const liar = await tab(["ct-old"]);
     const old = await tab(["ct-old"]);
     serve(liar, perByte);
-    serve(old, realCount, false);
+    serve(old, realCount, "none");
     for (let i = 0; i < 4; i++) await twoRequests("ct-old");
     const s = await waitFor(
       () => standing(liar.nodeId),
@@ -172,5 +175,24 @@ describe("count audits", () => {
     expect(s.evidence.failedAudits).toBe(0);
     expect(s.faults).toBe(0);
     expect(s.state).not.toMatch(/quarantined|suspect/);
+  });
+
+  it("a verifier whose count contradicts its own scores is at fault, and the count is not judged", async () => {
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
+    const a = await tab(["ct-framer"]);
+    const framer = await tab(["ct-framer"]);
+    serve(a, realCount);
+    // It scores the answer's 3 tokens but says the answer is 1 token: a low count that would frame.
+    serve(framer, realCount, 1);
+    for (let i = 0; i < 3; i++) await twoRequests("ct-framer");
+    const [subject, verifier] = await waitFor(
+      async () => [await standing(a.nodeId), await standing(framer.nodeId)],
+      (v) => v[0]!.evidence.audits >= 2,
+    );
+    expect(subject!.evidence.audits).toBeGreaterThanOrEqual(2);
+    expect(subject!.evidence.counts ?? 0).toBe(0);
+    expect(subject!.faults).toBe(0);
+    // One fault per audit it answered (read a moment after the subject's evidence: maybe more).
+    expect(verifier!.faults).toBeGreaterThanOrEqual(subject!.evidence.audits);
   });
 });

@@ -59,6 +59,9 @@ describe("the tab's trust state in plain words", () => {
       "cut off where the model would have gone on",
     );
     expect(words("7 of 7 canaries failed (honest ≤ 4.1%)")).toContain("test questions");
+    expect(words("7 of 7 completion-token counts inflated (honest ≤ 3.30%)")).toContain(
+      "found far fewer than it reported",
+    );
     expect(words("operator: serving a renamed model")).toContain("an operator of the network");
     expect(words("x")).toContain("(just now)");
   });
