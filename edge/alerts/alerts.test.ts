@@ -6,7 +6,7 @@ import type { NetworkView, RegionView } from "../../shared/status/status-views.j
 import { AlertReceiver } from "../../test/workerd/alert-receiver.js";
 import { honest, serveForever, spam } from "../../test/workerd/answering-tab.js";
 import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
-import { AUDIT_ALL, NO_CANARIES, withTrust } from "../../test/workerd/trust-helpers.js";
+import { AUDIT_ALL, NO_CANARIES, bindingTab, withTrust } from "../../test/workerd/trust-helpers.js";
 import { directoryStub } from "../directory/directory-client.js";
 import type { DirectoryDurableObject } from "../directory/directory-do.js";
 import type { AlertConfig } from "./alert-config.js";
@@ -166,7 +166,8 @@ describe("alert webhook", () => {
     await withTrust("me", { ...AUDIT_ALL, ...NO_CANARIES });
     const verification = async () => (await getJson<NetworkView>("/v1/status")).verification;
     // A verifier that answers honestly, then a tab that answers with spam.
-    const verifier = await tabs.tab(["alert-model-audit"], { loc: DUBAI });
+    // Signed and trusted: its failing audit is binding (shared/trust/binding.ts) and quarantines.
+    const verifier = await bindingTab(tabs.tab, ["alert-model-audit"], { region: "me", loc: DUBAI });
     serveForever(verifier, honest);
     await until(
       () => modelNodes("alert-model-audit"),

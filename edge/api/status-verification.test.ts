@@ -4,7 +4,7 @@ import app from "../index.js";
 import type { NetworkView, RegionView } from "../../shared/status/status-views.js";
 import { honest, serveForever, spam } from "../../test/workerd/answering-tab.js";
 import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
-import { AUDIT_ALL, NO_CANARIES, withTrust } from "../../test/workerd/trust-helpers.js";
+import { AUDIT_ALL, NO_CANARIES, bindingTab, withTrust } from "../../test/workerd/trust-helpers.js";
 import { NO_NOISE } from "../../test/support/deterministic-engine.js";
 
 /**
@@ -35,7 +35,11 @@ async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 5000
 describe("verification health", () => {
   it("shows audits passed and failed and quarantined tabs in /v1/status*, /metrics", async () => {
     await withTrust("afr", { ...AUDIT_ALL, ...NO_CANARIES });
-    const verifier = await tabs.tab(["verif-status-model"], { loc: JOBURG });
+    // Signed and trusted: its failing audit is binding (shared/trust/binding.ts) and quarantines.
+    const verifier = await bindingTab(tabs.tab, ["verif-status-model"], {
+      region: "afr",
+      loc: JOBURG,
+    });
     // Noiseless scoring: with a GPU's everyday noise the liar's audit of the honest answer fails
     // now and then (a random seed per audit), and the counts below would vary between runs.
     serveForever(verifier, honest, NO_NOISE);

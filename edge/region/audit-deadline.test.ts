@@ -7,6 +7,7 @@ import {
   AUDIT_ALL,
   NO_CANARIES,
   auditRows,
+  bindingTab,
   within,
   withTrust,
 } from "../../test/workerd/trust-helpers.js";
@@ -79,8 +80,8 @@ describe("audits out with a verifier", () => {
       { id: second!.id, verifier: null },
     ]);
 
-    // An honest verifier gets the second at once; its verdict quarantines the liar.
-    const honest = await tab(["ad-hold"]);
+    // An honest, trusted verifier gets the second at once; its verdict quarantines the liar.
+    const honest = await bindingTab(tab, ["ad-hold"]);
     const given = await within(honest.next("audit.assign"), 5_000, "the second audit reaching it");
     expect(given.auditId).toBe(second!.id);
     honest.send({ type: "audit.result", auditId: given.auditId, ...scoreClaim(given) });
@@ -99,7 +100,7 @@ describe("audits out with a verifier", () => {
     expect(held.auditId).toBe(audit!.id);
     // It never answers. An honest verifier arrives while the audit is still out (or after the
     // deadline: either way it is the one that gets it).
-    const honest = await tab(["ad-late"]);
+    const honest = await bindingTab(tab, ["ad-late"]);
     const resent = await within(
       honest.next("audit.assign"),
       5_000,
@@ -119,7 +120,7 @@ describe("audits out with a verifier", () => {
     await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
     const liar = await tab(["ad-honest"]);
     await spamAnswers(liar, "ad-honest", 1);
-    const honest = await tab(["ad-honest"]);
+    const honest = await bindingTab(tab, ["ad-honest"]);
     verifyHonestly(honest);
     await expect.poll(async () => (await view(liar.nodeId)).reputation).toBe("quarantined");
     expect((await view(honest.nodeId)).faults).toBe(0);

@@ -4,6 +4,7 @@ import type { AuditAssign, TabMessage } from "../../shared/protocol/node-message
 import { auditDeadlineMs, jobSeed, mayScoreOnCpu, shouldAudit } from "../../shared/trust/policy.js";
 import { auditEvidence } from "../../shared/trust/reputation.js";
 import { mostHonestTokens } from "../../shared/trust/token-counts.js";
+import { isBindingVerifier } from "../../shared/trust/binding.js";
 import { embeddingAuditEvidence } from "../../shared/trust/embedding-agreement.js";
 import type { EmbeddingAnswers } from "./embedding-answers.js";
 import {
@@ -339,21 +340,37 @@ export class Audits {
       return;
     }
     const count = this.countOf(verifier, row, msg);
-    if (count && count.claimed > mostHonestTokens(count.counted)) {
+    const binding = this.binding(verifier);
+    if (count && count.claimed > mostHonestTokens(count.counted) && binding) {
       // Found out afterwards, as a wrong answer is: a fault of the identity (which may have left:
-      // the fault is by identity), and evidence in the reputation test below.
+      // the fault is by identity), and evidence in the reputation test below. Only on a binding
+      // verifier's word (shared/trust/binding.ts): else a free identity could charge honest tabs
+      // faults, which cost them trust. A non-binding count is evidence only.
       this.d.trust.fault(
         { tabId: row.subject, publicId: row.subject_public },
         "completion tokens over the verifier's count of the answer",
-        { audit: row.id, claimed: count.claimed, counted: count.counted },
+        { audit: row.id, claimed: count.claimed, counted: count.counted, by: verifier.publicId },
       );
     }
     await reputation.record(
       row.subject,
       row.subject_public,
       auditEvidence(msg, reputation.settings.config, count),
-      `audit by ${verifier.publicId}`,
+      { what: `audit by ${verifier.publicId}`, verifier: verifier.publicId, binding },
     );
+  }
+
+  /**
+   * Is this verifier's word binding, as it answers (shared/trust/binding.ts): a signed identity,
+   * trusted in TabTrust, not suspect or quarantined by the evidence about its own answers? Only
+   * binding evidence can quarantine the audited tab; the rest can make it suspect at most.
+   */
+  private binding(verifier: TabRecord): boolean {
+    return isBindingVerifier({
+      identity: verifier.tabId,
+      trusted: this.d.trust.state(verifier.tabId) === "trusted",
+      state: this.d.reputation.stateOf(verifier.tabId),
+    });
   }
 
   /**
@@ -438,7 +455,11 @@ export class Audits {
         row.subject,
         row.subject_public,
         embeddingAuditEvidence(row.compared, row.far),
-        `embedding audit by ${verifier.publicId}`,
+        {
+          what: `embedding audit by ${verifier.publicId}`,
+          verifier: verifier.publicId,
+          binding: this.binding(verifier),
+        },
       );
       return;
     }

@@ -178,7 +178,8 @@ export class Canaries {
         run.node_id,
         tab.publicId,
         canaryEvidence(run.text, known.answer, c),
-        "canary",
+        // Binding: judged by the coordinator against an answer two trusted identities confirmed.
+        { what: "canary", verifier: null, binding: true },
       );
       return;
     }

@@ -10,7 +10,7 @@ import type { Evidence } from "../../shared/trust/reputation.js";
 import { expectedOutput, scoreClaim } from "../../test/support/deterministic-engine.js";
 import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
-import { AUDIT_ALL, NO_CANARIES, withTrust } from "../../test/workerd/trust-helpers.js";
+import { AUDIT_ALL, NO_CANARIES, bindingTab, withTrust } from "../../test/workerd/trust-helpers.js";
 import type { RegionParts } from "./region-parts.js";
 import { regionStub } from "./region-stub.js";
 
@@ -109,7 +109,8 @@ describe("count audits", () => {
   it("a tab claiming one token per byte of honest text is found inflated and quarantined", async () => {
     await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
     const liar = await tab(["ct-bytes"]);
-    const honestTab = await tab(["ct-bytes"]);
+    // Trusted and signed: its counts are binding (shared/trust/binding.ts), so they can quarantine.
+    const honestTab = await bindingTab(tab, ["ct-bytes"]);
     const liarServed = serve(liar, perByte);
     serve(honestTab, realCount);
     const quarantined = await waitFor(

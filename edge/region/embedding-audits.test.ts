@@ -13,6 +13,7 @@ import {
   AUDIT_ALL,
   NO_CANARIES,
   auditRows,
+  bindingTab,
   within,
   withTrust,
 } from "../../test/workerd/trust-helpers.js";
@@ -41,6 +42,20 @@ async function honestTab(model: string): Promise<EngineTab> {
   const t = await EngineTab.connect(model);
   engineTabs.push(t);
   return t;
+}
+
+/**
+ * An honest tab whose signed identity is trusted (bindingTab): its failing audits are binding
+ * (shared/trust/binding.ts), so they can quarantine.
+ */
+async function trustedHonestTab(model: string): Promise<EngineTab> {
+  let made: EngineTab | undefined;
+  await bindingTab(async (models, { keys }) => {
+    made = await EngineTab.connect(models[0]!, keys);
+    engineTabs.push(made);
+    return made.tab;
+  }, [model]);
+  return made!;
 }
 
 const stub = () => regionStub(appEnv, "wnam");
@@ -103,8 +118,8 @@ describe("embedding answers are audited by re-embedding on another tab", () => {
     await embed(SMALL, texts("first"));
     await embed(SMALL, texts("second"));
     expect(liarJobs).toHaveLength(2);
-    // An honest tab joins: it is sent the audits as ordinary embedding jobs, one at a time.
-    const verifier = await honestTab(SMALL);
+    // An honest, trusted tab joins: it is sent the audits as ordinary embedding jobs, one at a time.
+    const verifier = await trustedHonestTab(SMALL);
     const view = await waitFor(
       () => trustOf(liar.nodeId),
       (v) => v.state === "quarantined",

@@ -5,10 +5,10 @@ import { DEFAULT_TRUST, type TrustConfig, type TrustState } from "../../shared/t
 import {
   NO_EVIDENCE,
   addEvidence,
-  judge,
   type Evidence,
   type Judgement,
 } from "../../shared/trust/reputation.js";
+import { bindingJudge, failedChecksOf } from "../../shared/trust/binding.js";
 
 /**
  * Verification settings of a Region: the shared TrustConfig plus whether verification runs at
@@ -42,7 +42,19 @@ export interface ReputationView {
   failedAudits: number;
   failedChecks: number;
   canaries: number;
+  /**
+   * Failed checks that were binding (shared/trust/binding.ts): from a trusted signed verifier or a
+   * canary. Only binding evidence can quarantine.
+   */
+  bindingFailedChecks: number;
   reason: string | null;
+}
+
+/** Who gave a piece of evidence: a verifier's public id (null for a canary), and whether binding. */
+export interface EvidenceSource {
+  what: string;
+  verifier: string | null;
+  binding: boolean;
 }
 
 interface ReputationRow extends Record<string, SqlStorageValue> {
@@ -71,18 +83,14 @@ interface Carried {
 const NOTHING_CARRIED: Carried = { audits: 0, failedAudits: 0, canaries: 0, failedChecks: 0 };
 
 interface Entry {
+  /** All evidence since the identity's start (or an operator's release). */
   evidence: Evidence;
+  /** The binding part of `evidence` (shared/trust/binding.ts): it alone can quarantine. */
+  binding: Evidence;
   carried: Carried;
   state: TrustState;
   reason: string | null;
 }
-
-const failedChecksOf = (e: Evidence) =>
-  e.badStops +
-  e.failedCanaries +
-  e.inflatedCounts +
-  (e.implausible > 0 ? 1 : 0) +
-  (e.farVectors > 0 ? 1 : 0);
 
 export class Reputation {
   private readonly cache = new Map<string, Entry>();
@@ -107,6 +115,7 @@ export class Reputation {
     const { evidence, carried } = this.load(tabId);
     const next: Entry = {
       evidence: NO_EVIDENCE,
+      binding: NO_EVIDENCE,
       carried: {
         audits: carried.audits + evidence.audits,
         failedAudits: carried.failedAudits + evidence.failedAudits,
@@ -129,7 +138,7 @@ export class Reputation {
          reason = excluded.reason, updated_at = excluded.updated_at`,
       tabId,
       publicId ?? "",
-      JSON.stringify({ ...e.evidence, carried: e.carried }),
+      JSON.stringify({ ...e.evidence, carried: e.carried, binding: e.binding }),
       e.state,
       e.reason,
       Date.now(),
@@ -150,16 +159,20 @@ export class Reputation {
       .toArray()[0];
     let entry: Entry = {
       evidence: NO_EVIDENCE,
+      binding: NO_EVIDENCE,
       carried: NOTHING_CARRIED,
       state: "probation",
       reason: null,
     };
     if (row) {
-      const { carried, ...stored } = JSON.parse(row.evidence) as Partial<Evidence> & {
+      // Evidence stored before binding accusations has no `binding` part: none of it binds.
+      const { carried, binding, ...stored } = JSON.parse(row.evidence) as Partial<Evidence> & {
         carried?: Carried;
+        binding?: Partial<Evidence>;
       };
       entry = {
         evidence: { ...NO_EVIDENCE, ...stored },
+        binding: { ...NO_EVIDENCE, ...binding },
         carried: { ...NOTHING_CARRIED, ...carried },
         state: row.state as TrustState,
         reason: row.reason,
@@ -183,7 +196,7 @@ export class Reputation {
   }
 
   view(tabId: string): ReputationView {
-    const { evidence: e, carried: c, reason } = this.load(tabId);
+    const { evidence: e, binding: b, carried: c, reason } = this.load(tabId);
     const state = this.stateOf(tabId);
     return {
       state,
@@ -191,6 +204,7 @@ export class Reputation {
       failedAudits: c.failedAudits + e.failedAudits,
       failedChecks: c.failedChecks + failedChecksOf(e),
       canaries: c.canaries + e.canaries,
+      bindingFailedChecks: failedChecksOf(b),
       reason: state === "quarantined" ? (reason ?? this.trust.view(tabId).reason ?? null) : reason,
     };
   }
@@ -201,21 +215,26 @@ export class Reputation {
     return { passed: audits - failedAudits, failed: failedAudits };
   }
 
-  /** Add evidence about an identity and judge it again; a verdict of quarantine goes to TabTrust. */
+  /**
+   * Add evidence about an identity and judge it again; a verdict of quarantine goes to TabTrust.
+   * Only binding evidence (`source.binding`: shared/trust/binding.ts) can make that verdict.
+   */
   async record(
     tabId: string,
     publicId: string,
     evidence: Partial<Evidence>,
-    source: string,
+    source: EvidenceSource,
   ): Promise<Judgement> {
     const entry = this.load(tabId);
     const next = addEvidence(entry.evidence, evidence);
+    const binding = source.binding ? addEvidence(entry.binding, evidence) : entry.binding;
     const held = this.isQuarantined(tabId);
     const verdict: Judgement = held
       ? { state: "quarantined", pValue: 0, reason: entry.reason }
-      : judge(next, this.settings.config);
+      : bindingJudge(next, binding, this.settings.config);
     this.save(tabId, publicId, {
       evidence: next,
+      binding,
       carried: entry.carried,
       state: verdict.state,
       reason: verdict.reason,
@@ -225,7 +244,10 @@ export class Reputation {
       "tab checked",
       {
         tab: publicId,
-        source,
+        source: source.what,
+        // Who accused (or vouched), and whether its word can quarantine.
+        verifier: source.verifier,
+        binding: source.binding,
         state: verdict.state,
         pValue: verdict.pValue,
         ...(verdict.reason ? { reason: verdict.reason } : {}),

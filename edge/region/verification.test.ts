@@ -13,6 +13,7 @@ import {
   AUDIT_ALL,
   CANARIES_ONLY,
   NO_CANARIES,
+  bindingTab,
   pastProbation,
   withTrust,
 } from "../../test/workerd/trust-helpers.js";
@@ -102,7 +103,8 @@ describe("verification of answers", () => {
     const liar = await tab(["tr-spam"]);
     const liarServed = serveForever(liar, spam);
     const res = await chat("tr-spam", { stream: true });
-    const verifier = await tab(["tr-spam"]);
+    // A signed identity trusted by its finished jobs: its word is binding (shared/trust/binding.ts).
+    const verifier = await bindingTab(tab, ["tr-spam"]);
     const verifierServed = serveForever(verifier, honest);
     await streamText(res); // the spam reached this client: it was served before any audit
     const view = await waitFor(
@@ -146,19 +148,105 @@ describe("verification of answers", () => {
     expect((await trustOf(verifier.nodeId)).state).not.toBe("quarantined");
   });
 
+  it("an anonymous or a new signed verifier scoring an honest tab's answers implausible gets it suspect at most, never quarantined", async () => {
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
+    const subject = await tab(["tr-framed"]);
+    const subjectServed = serveForever(subject, honest);
+    // Three honest answers, whose audits wait for a verifier.
+    for (let i = 0; i < 3; i++)
+      expect((await streamText(await chat("tr-framed", { stream: true }))).text).toBe(
+        "You said: hi",
+      );
+    // Framers: every token of every answer they audit is "implausible" (−20). One such audit was
+    // enough to quarantine before (6 implausible tokens: docs/trust.md).
+    const frame = (t: ScriptedTab, most = Infinity) => {
+      let answered = 0;
+      t.listen((msg) => {
+        // Past `most`, it holds the audit unanswered (it goes back when the tab leaves).
+        if (msg.type !== "audit.assign" || answered++ >= most) return;
+        const r = scoreClaim(msg, { sd: 0, flipRate: 0, seed: 5 });
+        t.send({
+          type: "audit.result",
+          auditId: msg.auditId,
+          ...r,
+          tokenLogprobs: r.tokenLogprobs.map(() => -20),
+          stopLogprob: r.stopLogprob === null ? null : -20,
+        });
+      });
+    };
+    // An anonymous identity (one per connection, free) answers the first two audits …
+    const anonymous = await tab(["tr-framed"]);
+    frame(anonymous, 2);
+    await waitFor(
+      () => trustOf(subject.nodeId),
+      (v) => v.failedAudits >= 2,
+    );
+    anonymous.close();
+    // … and a new signed identity (a key pair is free too: on probation) the third.
+    const fresh = await tab(["tr-framed"], { keys: await newKeyPair() });
+    frame(fresh);
+    const view = await waitFor(
+      () => trustOf(subject.nodeId),
+      (v) => v.failedAudits >= 3,
+    );
+    expect(view).toMatchObject({ state: "suspect", failedAudits: 3, bindingFailedChecks: 0 });
+    expect(view.reason).toMatch(/re-scored tokens implausible.*waits for a trusted verifier/);
+    // Not quarantined: it still serves clients (and earns), and is audited more often.
+    expect(await streamText(await chat("tr-framed", { stream: true }))).toMatchObject({
+      text: "You said: hi",
+    });
+    expect(subjectServed.jobs).toBe(4);
+    const trustState = await runInDurableObject(stub(), (obj) =>
+      (obj as unknown as { parts: RegionParts }).parts.trust.state(subject.nodeId),
+    );
+    expect(trustState).not.toBe("quarantined");
+  });
+
+  it("a trusted signed verifier's failing audits quarantine a spamming tab; a framer's earlier word does not count against it", async () => {
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
+    const liar = await tab(["tr-bound"]);
+    serveForever(liar, spam);
+    await streamText(await chat("tr-bound", { stream: true }));
+    // A verifier on probation (signed, new): its failing audit makes the liar suspect only.
+    const fresh = await tab(["tr-bound"], { keys: await newKeyPair() });
+    serveForever(fresh, honest);
+    const suspect = await waitFor(
+      () => trustOf(liar.nodeId),
+      (v) => v.audits >= 1,
+    );
+    expect(suspect).toMatchObject({ state: "suspect", failedAudits: 1, bindingFailedChecks: 0 });
+    fresh.close();
+    // Another answer, audited by a trusted signed verifier: binding, so the liar is quarantined.
+    await streamText(await chat("tr-bound", { stream: true }));
+    const trusted = await bindingTab(tab, ["tr-bound"]);
+    serveForever(trusted, honest);
+    const view = await waitFor(
+      () => trustOf(liar.nodeId),
+      (v) => v.state === "quarantined",
+    );
+    expect(view).toMatchObject({ state: "quarantined", failedAudits: 2 });
+    expect(view.bindingFailedChecks).toBeGreaterThan(0);
+    expect(view.reason).toMatch(/re-scored tokens implausible/);
+    expect(view.reason).not.toMatch(/waits for a trusted verifier/);
+  });
+
   it("an operator's release judges new evidence afresh: a fixed tab is not quarantined again on its old answers", async () => {
     await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
     const liar = await tab(["tr-release"]);
     let answer: Answerer = spam;
     serveForever(liar, (job) => answer(job));
     const res = await chat("tr-release", { stream: true });
-    const verifier = await tab(["tr-release"]);
+    const verifier = await bindingTab(tab, ["tr-release"]);
     serveForever(verifier, honest);
     await streamText(res);
-    await waitFor(
-      () => trustOf(liar.nodeId),
-      (v) => v.state === "quarantined",
-    );
+    expect(
+      (
+        await waitFor(
+          () => trustOf(liar.nodeId),
+          (v) => v.state === "quarantined",
+        )
+      ).state,
+    ).toBe("quarantined");
     verifier.close();
     // Its contributor fixed the model; an operator lifts the quarantine.
     answer = honest;

@@ -4,3 +4,4 @@ export * from "./keyed-prng.js";
 export * from "./policy.js";
 export * from "./quarantine-causes.js";
 export * from "./reputation.js";
+export * from "./binding.js";

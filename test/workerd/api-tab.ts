@@ -19,8 +19,9 @@ export class EngineTab {
     private readonly engine: DeterministicEngine,
   ) {}
 
-  static async connect(model: string): Promise<EngineTab> {
-    const tab = await ScriptedTab.connect([model]);
+  /** Connect, signed with `keys` when given (anonymous otherwise). */
+  static async connect(model: string, keys?: CryptoKeyPair): Promise<EngineTab> {
+    const tab = await ScriptedTab.connect([model], keys);
     const engine = new DeterministicEngine(1);
     await engine.load(
       { model: `https://x.test/${model}`, model_id: model, model_lib: "x" },

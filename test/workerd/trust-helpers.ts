@@ -3,6 +3,8 @@ import type { RegionParts } from "../../edge/region/region-parts.js";
 import { regionStub } from "../../edge/region/region-stub.js";
 import type { RegionHint } from "../../shared/geo/regions.js";
 import { DEFAULT_TRUST, type TrustConfig } from "../../shared/trust/policy.js";
+import { nodeIdFromPublicKey } from "../../shared/protocol/node-identity.js";
+import { newKeyPair, type ScriptedTab } from "./scripted-tab.js";
 import { appEnv } from "./tab-helpers.js";
 
 /** Sampling rates that audit every finished job, whatever the tab's trust state. */
@@ -51,9 +53,40 @@ export async function pastProbation(region: RegionHint, tabId: string): Promise<
       tabId,
       publicId,
       { audits: 3, tokens: 30 },
-      "three passed audits",
+      { what: "three passed audits", verifier: null, binding: true },
     );
   });
+}
+
+/**
+ * A signed tab whose identity is trusted in TabTrust before it connects, as if it had finished
+ * PROBATION_JOBS client jobs earlier: a binding verifier (shared/trust/binding.ts) from its first
+ * answer, whose failing audits can quarantine. (Made trusted before its hello, so no audit reaches
+ * it while it is still on probation.) `open` is `useTabs().tab`; `where.region` the Region object
+ * the tab lands on (by `where.loc`).
+ */
+export async function bindingTab(
+  open: (
+    models: string[],
+    opts: { keys: CryptoKeyPair; loc?: { lat: number; lon: number } },
+  ) => Promise<ScriptedTab>,
+  models: string[],
+  where: { region?: RegionHint; loc?: { lat: number; lon: number } } = {},
+): Promise<ScriptedTab> {
+  const region = where.region ?? "wnam";
+  const keys = await newKeyPair();
+  const spki = new Uint8Array(
+    (await crypto.subtle.exportKey("spki", keys.publicKey)) as ArrayBuffer,
+  );
+  const id = await nodeIdFromPublicKey(spki, (d) => crypto.subtle.digest("SHA-256", d));
+  await runInDurableObject(regionStub(appEnv, region), (obj) => {
+    const { parts } = obj as unknown as { parts: RegionParts };
+    parts.trust.seen(id);
+    for (let i = 0; i < parts.trust.policy.probationJobs; i++) parts.trust.jobDone(id);
+  });
+  const t = await open(models, { keys, ...(where.loc ? { loc: where.loc } : {}) });
+  if (t.nodeId !== id) throw new Error("the tab's identity is not its key's");
+  return t;
 }
 
 /** The audits of answers for `model` a Region object holds: the verifier each is out with. */
