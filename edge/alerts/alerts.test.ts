@@ -167,7 +167,10 @@ describe("alert webhook", () => {
     const verification = async () => (await getJson<NetworkView>("/v1/status")).verification;
     // A verifier that answers honestly, then a tab that answers with spam.
     // Signed and trusted: its failing audit is binding (shared/trust/binding.ts) and quarantines.
-    const verifier = await bindingTab(tabs.tab, ["alert-model-audit"], { region: "me", loc: DUBAI });
+    const verifier = await bindingTab(tabs.tab, ["alert-model-audit"], {
+      region: "me",
+      loc: DUBAI,
+    });
     serveForever(verifier, honest);
     await until(
       () => modelNodes("alert-model-audit"),

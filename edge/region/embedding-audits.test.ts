@@ -50,11 +50,14 @@ async function honestTab(model: string): Promise<EngineTab> {
  */
 async function trustedHonestTab(model: string): Promise<EngineTab> {
   let made: EngineTab | undefined;
-  await bindingTab(async (models, { keys }) => {
-    made = await EngineTab.connect(models[0]!, keys);
-    engineTabs.push(made);
-    return made.tab;
-  }, [model]);
+  await bindingTab(
+    async (models, { keys }) => {
+      made = await EngineTab.connect(models[0]!, keys);
+      engineTabs.push(made);
+      return made.tab;
+    },
+    [model],
+  );
   return made!;
 }
 

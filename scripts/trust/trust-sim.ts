@@ -13,9 +13,9 @@ import {
   addEvidence,
   auditEvidence,
   canaryEvidence,
-  judge,
   type Evidence,
 } from "../../shared/trust/reputation.js";
+import { bindingJudge, isBindingVerifier } from "../../shared/trust/binding.js";
 import {
   expectedOutput,
   scoreClaim,
@@ -62,6 +62,8 @@ interface Tab {
   observedTps: number | null;
   busyUntil: number;
   evidence: Evidence;
+  /** The binding part of `evidence` (shared/trust/binding.ts): it alone can quarantine. */
+  binding: Evidence;
   state: TrustState;
   quarantinedAt: number | null;
   served: number;
@@ -152,6 +154,7 @@ export function simulate(p: SimParams): SimResult {
       observedTps: null,
       busyUntil: 0,
       evidence: NO_EVIDENCE,
+      binding: NO_EVIDENCE,
       state: "probation",
       quarantinedAt: null,
       served: 0,
@@ -189,10 +192,13 @@ export function simulate(p: SimParams): SimResult {
   };
   for (const t of tabs) if (t.kind !== "honest") r.maliciousCount[t.kind]++;
   const c = p.trust;
-  const record = (t: Tab, e: Partial<Evidence>, now: number) => {
+  // Finished jobs that make a (signed) identity trusted in TabTrust (edge/config.ts PROBATION_JOBS).
+  const probationJobs = 20;
+  const record = (t: Tab, e: Partial<Evidence>, now: number, binding: boolean) => {
     if (t.state === "quarantined") return;
     t.evidence = addEvidence(t.evidence, e);
-    const j = judge(t.evidence, c);
+    if (binding) t.binding = addEvidence(t.binding, e);
+    const j = bindingJudge(t.evidence, t.binding, c);
     t.state = j.state;
     if (j.state === "quarantined") {
       t.quarantinedAt = now;
@@ -252,7 +258,13 @@ export function simulate(p: SimParams): SimResult {
         r.honestTokensScored += score.tokenLogprobs.length;
         r.honestImplausible += score.tokenLogprobs.filter((lp) => lp < c.implausibleLogprob).length;
       }
-      if (p.verification) record(a.subject, auditEvidence(score, c), now);
+      // Every simulated tab is signed; its word binds once its finished jobs make it trusted.
+      const binding = isBindingVerifier({
+        identity: v.id,
+        trusted: v.served >= probationJobs,
+        state: v.state,
+      });
+      if (p.verification) record(a.subject, auditEvidence(score, c), now, binding);
     }
     // A client job: the fastest idle, non-quarantined tab by what the coordinator believes.
     const id = `job_${p.seed}_${jobN++}`;
@@ -280,7 +292,8 @@ export function simulate(p: SimParams): SimResult {
       r.canaries++;
       r.canaryTokens += ans.split(" ").length;
       tab.busyUntil = now + ans.split(" ").length / tab.tps;
-      record(tab, canaryEvidence(ans, known, c), now);
+      // Binding: judged against the known answer (confirmed by two trusted identities).
+      record(tab, canaryEvidence(ans, known, c), now, true);
       continue;
     }
     const out = answerOf(tab, input, sampling, rng);

@@ -25,10 +25,7 @@ export interface VerifierStanding {
 
 export function isBindingVerifier(v: VerifierStanding): boolean {
   return (
-    !v.identity.startsWith("a_") &&
-    v.trusted &&
-    v.state !== "suspect" &&
-    v.state !== "quarantined"
+    !v.identity.startsWith("a_") && v.trusted && v.state !== "suspect" && v.state !== "quarantined"
   );
 }
 
