@@ -1,16 +1,17 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { utf8ByteLength } from "../../shared/protocol/frames.js";
-import {
-  CoordinatorMessageSchema,
-  parseFrame,
-  type CoordinatorMessage,
-} from "../../shared/protocol/node-messages.js";
 import type { Evidence } from "../../shared/trust/reputation.js";
-import { expectedOutput, scoreClaim } from "../../test/support/deterministic-engine.js";
+import { honest, serveForever, wordCount, type Claim } from "../../test/workerd/answering-tab.js";
 import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
-import { AUDIT_ALL, NO_CANARIES, bindingTab, withTrust } from "../../test/workerd/trust-helpers.js";
+import {
+  waitFor,
+  AUDIT_ALL,
+  NO_CANARIES,
+  bindingTab,
+  withTrust,
+} from "../../test/workerd/trust-helpers.js";
 import type { RegionParts } from "./region-parts.js";
 import { regionStub } from "./region-stub.js";
 
@@ -24,49 +25,17 @@ import { regionStub } from "./region-stub.js";
 const { tab } = useTabs();
 const stub = () => regionStub(appEnv, "wnam");
 
-/** How a tab reports the completion tokens of the text it wrote. */
-type Claim = (text: string) => number;
 /** One token per word (the deterministic engine's tokens) and the stop token, as WebLLM counts. */
-const realCount: Claim = (text) => text.split(" ").length + 1;
+const realCount: Claim = (text) => wordCount(text) + 1;
 /** One token per UTF-8 byte: the most the coordinator's bound lets through (usage-bounds.ts). */
 const perByte: Claim = (text) => utf8ByteLength(text);
 
 /**
- * Serve jobs with honest text and `claim`'s count; re-score audits and count their answers — or
- * send no count (`"none"`), or always this one (a number).
+ * Serve jobs with honest text and `claim`'s count; re-score audits without noise and count their
+ * answers — or send no count (`"none"`), or always this one (a number).
  */
-function serve(t: ScriptedTab, claim: Claim, counts: "real" | "none" | number = "real") {
-  const served = { jobs: 0, audits: 0 };
-  t.ws.addEventListener("message", (e) => {
-    const parsed = parseFrame(CoordinatorMessageSchema, e.data as string);
-    if (!parsed.ok) return;
-    const msg: CoordinatorMessage = parsed.msg;
-    if (msg.type === "job.assign") {
-      const text = expectedOutput(msg.job.input, msg.job.sampling).text;
-      const n = claim(text);
-      served.jobs++;
-      t.send({ type: "job.accept", jobId: msg.job.id });
-      t.send({ type: "job.delta", jobId: msg.job.id, seq: 0, text });
-      t.send({
-        type: "job.done",
-        jobId: msg.job.id,
-        finishReason: "stop",
-        usage: { prompt_tokens: 1, completion_tokens: n, total_tokens: n + 1 },
-      });
-    } else if (msg.type === "audit.assign") {
-      served.audits++;
-      // A page from before counts sends the scores alone.
-      const { answerTokens, ...scores } = scoreClaim(msg, { sd: 0, flipRate: 0, seed: 5 });
-      t.send({
-        type: "audit.result",
-        auditId: msg.auditId,
-        ...scores,
-        ...(counts === "none" ? {} : { answerTokens: counts === "real" ? answerTokens : counts }),
-      });
-    }
-  });
-  return served;
-}
+const serve = (t: ScriptedTab, claim: Claim, counts: "real" | "none" | number = "real") =>
+  serveForever(t, honest, { noise: { sd: 0, flipRate: 0, seed: 5 }, claim, counts });
 
 /** The identity's evidence as the Region holds it, and its faults. */
 async function standing(tabId: string): Promise<{
@@ -94,15 +63,6 @@ async function standing(tabId: string): Promise<{
 async function twoRequests(model: string): Promise<void> {
   const res = await Promise.all([chat(model, { stream: true }), chat(model, { stream: true })]);
   for (const r of res) expect((await streamText(r)).text).toBe("You said: hi");
-}
-
-async function waitFor<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 4000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > until) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 describe("count audits", () => {

@@ -10,6 +10,7 @@ import { EngineTab } from "../../test/workerd/api-tab.js";
 import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import { appEnv, post, useTabs } from "../../test/workerd/tab-helpers.js";
 import {
+  waitFor,
   AUDIT_ALL,
   NO_CANARIES,
   auditRows,
@@ -34,6 +35,9 @@ const SMALL = "snowflake-arctic-embed-s-q0f32-MLC-b4";
 const SMALL_B32 = "snowflake-arctic-embed-s-q0f32-MLC-b32";
 const MEDIUM = "snowflake-arctic-embed-m-q0f32-MLC-b4";
 const MEDIUM_B32 = "snowflake-arctic-embed-m-q0f32-MLC-b32";
+
+/** An embedding audit is a whole job on its verifier: a longer wait than a re-score. */
+const waitLonger = <T>(read: () => Promise<T>, ok: (v: T) => boolean) => waitFor(read, ok, 6000);
 
 const tabs = useTabs();
 const engineTabs: EngineTab[] = [];
@@ -67,15 +71,6 @@ async function trustOf(tabId: string): Promise<ReputationView> {
   return runInDurableObject(stub(), (obj) =>
     (obj as unknown as { parts: RegionParts }).parts.reputation.view(tabId),
   );
-}
-
-async function waitFor<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 6000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > until) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** Unit vectors of noise: finite and of the right length, so only a second opinion catches them. */
@@ -123,7 +118,7 @@ describe("embedding answers are audited by re-embedding on another tab", () => {
     expect(liarJobs).toHaveLength(2);
     // An honest, trusted tab joins: it is sent the audits as ordinary embedding jobs, one at a time.
     const verifier = await trustedHonestTab(SMALL);
-    const view = await waitFor(
+    const view = await waitLonger(
       () => trustOf(liar.nodeId),
       (v) => v.state === "quarantined",
     );
@@ -157,7 +152,7 @@ describe("embedding answers are audited by re-embedding on another tab", () => {
       const out = await embed(SMALL_B32, texts(`batch ${i}`));
       expect(out).toEqual(texts(`batch ${i}`).map((t) => Array.from(embeddingOf(t, 384))));
     }
-    const views = await waitFor(
+    const views = await waitLonger(
       async () => [await trustOf(a.tab.nodeId), await trustOf(b.tab.nodeId)],
       (v) => v[0]!.audits + v[1]!.audits >= 6,
     );
@@ -190,7 +185,7 @@ describe("embedding answers are audited by re-embedding on another tab", () => {
     );
     for (const frame of vectorFrames(job.id, noise)) verifier.send(frame);
     verifier.done(job, "stop", { prompt_tokens: 12, completion_tokens: 0 });
-    const view = await waitFor(
+    const view = await waitLonger(
       () => trustOf(subject.tab.nodeId),
       (v) => v.audits >= 1,
     );

@@ -1,15 +1,11 @@
 import { SELF, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import {
-  CoordinatorMessageSchema,
-  parseFrame,
-  type CoordinatorMessage,
-} from "../../shared/protocol/node-messages.js";
-import type { JobSpec } from "../../shared/protocol/job.js";
-import { expectedOutput, scoreClaim } from "../../test/support/deterministic-engine.js";
+import { scoreClaim } from "../../test/support/deterministic-engine.js";
+import { honest, serveForever, spam, type Answerer } from "../../test/workerd/answering-tab.js";
 import { newKeyPair, type ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
 import {
+  waitFor,
   AUDIT_ALL,
   CANARIES_ONLY,
   NO_CANARIES,
@@ -50,52 +46,7 @@ async function canaryAnswers(): Promise<{ candidates: number; confirmed: number 
   );
 }
 
-type Answerer = (job: JobSpec) => string;
-const honest: Answerer = (job) => expectedOutput(job.input, job.sampling).text;
-const spam: Answerer = () => "Buy cheap watches at our store today, best prices guaranteed";
 const smaller: Answerer = (job) => `I think ${honest(job).split(" ").slice(2).join(" ")} maybe`;
-
-/** Answer every job and audit this tab receives, as `answer` says; counts jobs served. */
-/** Honest re-scoring with the noise of real GPUs: a flipped token now and then (2%). */
-const GPU_NOISE = { sd: 0.3, flipRate: 0.02, seed: 5 };
-
-function serveForever(t: ScriptedTab, answer: Answerer, noise = GPU_NOISE) {
-  const served = { jobs: 0, canaries: 0, audits: 0 };
-  t.ws.addEventListener("message", (e) => {
-    const parsed = parseFrame(CoordinatorMessageSchema, e.data as string);
-    if (!parsed.ok) return;
-    const msg: CoordinatorMessage = parsed.msg;
-    if (msg.type === "job.assign") {
-      const text = answer(msg.job);
-      const n = text.split(" ").length;
-      served.jobs++;
-      if (msg.job.sampling.temperature === 0 && msg.job.sampling.max_tokens === 24)
-        served.canaries++;
-      t.send({ type: "job.accept", jobId: msg.job.id });
-      t.send({ type: "job.delta", jobId: msg.job.id, seq: 0, text });
-      t.send({
-        type: "job.done",
-        jobId: msg.job.id,
-        finishReason: "stop",
-        usage: { prompt_tokens: 1, completion_tokens: n, total_tokens: n + 1 },
-      });
-    } else if (msg.type === "audit.assign") {
-      served.audits++;
-      const r = scoreClaim(msg, noise);
-      t.send({ type: "audit.result", auditId: msg.auditId, ...r });
-    }
-  });
-  return served;
-}
-
-async function waitFor<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 4000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > until) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe("verification of answers", () => {
   it("a tab answering with spam is audited by another tab, quarantined, and gets no more jobs", async () => {

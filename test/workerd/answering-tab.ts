@@ -9,23 +9,50 @@ export type Answerer = (job: JobSpec) => string;
 export const honest: Answerer = (job) => expectedOutput(job.input, job.sampling).text;
 export const spam: Answerer = () => "Buy cheap watches at our store today, best prices guaranteed";
 
+/** How a tab reports the completion tokens of the text it wrote. */
+export type Claim = (text: string) => number;
+/** One token per word: the deterministic engine's tokens. */
+export const wordCount: Claim = (text) => text.split(" ").length;
+
+/** Honest re-scoring with the noise of real GPUs: a flipped token now and then (2%). */
+export const GPU_NOISE: ScoreNoise = { sd: 0.3, flipRate: 0.02, seed: 5 };
+
+export interface ServeOptions {
+  /** The noise of its re-scores (GPU_NOISE unless a test needs verdicts that cannot vary). */
+  noise?: ScoreNoise;
+  /** The completion tokens it reports for a text (`wordCount` unless a test lies about counts). */
+  claim?: Claim;
+  /**
+   * The count of an audited answer it sends: its own (`"real"`), none (`"none"`, a page from
+   * before counts), or always this number.
+   */
+  counts?: "real" | "none" | number;
+}
+
 /**
  * Answer every job and audit `t` receives from now on: jobs with `answer`, audits re-scored as the
  * deterministic engine would (so an honest verifier judges the answer it audits), with the
- * everyday noise of a real GPU unless a test needs verdicts that cannot vary (`noise`).
+ * everyday noise of a real GPU unless a test needs verdicts that cannot vary (`noise`). Returns
+ * what it served, counted as it goes (canaries: greedy 24-token jobs, as canaries.ts sends them).
  */
 export function serveForever(
   t: ScriptedTab,
   answer: Answerer,
-  noise: ScoreNoise = { sd: 0.3, flipRate: 0.02, seed: 5 },
-): void {
+  noiseOrOptions: ScoreNoise | ServeOptions = {},
+): { jobs: number; canaries: number; audits: number } {
+  const o: ServeOptions = "sd" in noiseOrOptions ? { noise: noiseOrOptions } : noiseOrOptions;
+  const { noise = GPU_NOISE, claim = wordCount, counts = "real" } = o;
+  const served = { jobs: 0, canaries: 0, audits: 0 };
   t.ws.addEventListener("message", (e) => {
     const parsed = parseFrame(CoordinatorMessageSchema, e.data as string);
     if (!parsed.ok) return;
     const msg = parsed.msg;
     if (msg.type === "job.assign") {
       const text = answer(msg.job);
-      const n = text.split(" ").length;
+      const n = claim(text);
+      served.jobs++;
+      if (msg.job.sampling.temperature === 0 && msg.job.sampling.max_tokens === 24)
+        served.canaries++;
       t.send({ type: "job.accept", jobId: msg.job.id });
       t.send({ type: "job.delta", jobId: msg.job.id, seq: 0, text });
       t.send({
@@ -35,8 +62,15 @@ export function serveForever(
         usage: { prompt_tokens: 1, completion_tokens: n, total_tokens: n + 1 },
       });
     } else if (msg.type === "audit.assign") {
-      const r = scoreClaim(msg, noise);
-      t.send({ type: "audit.result", auditId: msg.auditId, ...r });
+      served.audits++;
+      const { answerTokens, ...scores } = scoreClaim(msg, noise);
+      t.send({
+        type: "audit.result",
+        auditId: msg.auditId,
+        ...scores,
+        ...(counts === "none" ? {} : { answerTokens: counts === "real" ? answerTokens : counts }),
+      });
     }
   });
+  return served;
 }

@@ -112,3 +112,21 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
   });
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * Read `read()` until `ok` holds or `ms` pass, and return the last value (the caller asserts on it,
+ * so a timeout fails with what was seen). For state the Region changes on frames the test cannot
+ * await, such as a verdict after an audit result.
+ */
+export async function waitFor<T>(
+  read: () => Promise<T>,
+  ok: (v: T) => boolean,
+  ms = 4000,
+): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await read();
+    if (ok(v) || Date.now() > until) return v;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
