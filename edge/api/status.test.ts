@@ -103,16 +103,19 @@ describe("GET /v1/status*", () => {
     const job = await tab.nextJob();
     tab.accept(job);
     tab.delta(job, 0, "o");
-    // The tab keeps streaming (its lease holds) while the second request waits its turn; the
-    // queue's wait is short in tests, so the listing is read as soon as the region reports.
+    // The tab keeps streaming while the second request waits its turn: a delta every 300 ms holds
+    // its lease (LEASE_MS 1.5 s in tests) however long the listing takes on a loaded machine (CI,
+    // 2026-12-01: the lease ran out first and both requests failed).
+    let seq = 1;
+    const streaming = setInterval(() => tab.delta(job, seq++, "."), 300);
     const second = chat("status-model-c", {}, FROM_SYDNEY);
     const list = await until(models, (l) =>
       l.some((x) => x.id === "status-model-c" && x.queued === 1),
-    );
+    ).finally(() => clearInterval(streaming));
     const m = list.find((x) => x.id === "status-model-c")!;
     expect(m).toMatchObject({ nodes: 1, idle: 0, queued: 1 });
     expect(m.eta_s).toBeGreaterThan(0);
-    tab.delta(job, 1, "ne");
+    tab.delta(job, seq++, "ne");
     tab.done(job, "stop");
     tab.serve(await tab.nextJob(), ["two"]);
     expect((await first).status).toBe(200);
