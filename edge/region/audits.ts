@@ -361,14 +361,13 @@ export class Audits {
   }
 
   /**
-   * Is this verifier's word binding, as it answers (shared/trust/binding.ts): a signed identity,
-   * trusted in TabTrust, not suspect or quarantined by the evidence about its own answers? Only
-   * binding evidence can quarantine the audited tab; the rest can make it suspect at most.
+   * Is this verifier's word binding, as it answers (shared/trust/binding.ts): a signed identity
+   * not suspect or quarantined by the checks of its own answers? Only binding evidence can
+   * quarantine the audited tab; the rest can make it suspect at most.
    */
   private binding(verifier: TabRecord): boolean {
     return isBindingVerifier({
       identity: verifier.tabId,
-      trusted: this.d.trust.state(verifier.tabId) === "trusted",
       state: this.d.reputation.stateOf(verifier.tabId),
     });
   }

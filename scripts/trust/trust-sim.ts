@@ -192,8 +192,6 @@ export function simulate(p: SimParams): SimResult {
   };
   for (const t of tabs) if (t.kind !== "honest") r.maliciousCount[t.kind]++;
   const c = p.trust;
-  // Finished jobs that make a (signed) identity trusted in TabTrust (edge/config.ts PROBATION_JOBS).
-  const probationJobs = 20;
   const record = (t: Tab, e: Partial<Evidence>, now: number, binding: boolean) => {
     if (t.state === "quarantined") return;
     t.evidence = addEvidence(t.evidence, e);
@@ -258,12 +256,8 @@ export function simulate(p: SimParams): SimResult {
         r.honestTokensScored += score.tokenLogprobs.length;
         r.honestImplausible += score.tokenLogprobs.filter((lp) => lp < c.implausibleLogprob).length;
       }
-      // Every simulated tab is signed; its word binds once its finished jobs make it trusted.
-      const binding = isBindingVerifier({
-        identity: v.id,
-        trusted: v.served >= probationJobs,
-        state: v.state,
-      });
+      // Every simulated tab is signed: its word binds while its own checks leave it unsuspected.
+      const binding = isBindingVerifier({ identity: v.id, state: v.state });
       if (p.verification) record(a.subject, auditEvidence(score, c), now, binding);
     }
     // A client job: the fastest idle, non-quarantined tab by what the coordinator believes.

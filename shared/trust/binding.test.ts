@@ -8,12 +8,11 @@ const c = DEFAULT_TRUST;
 const framed = auditEvidence({ tokenLogprobs: Array(32).fill(-20), stopLogprob: null }, c);
 
 describe("binding accusations (shared/trust/binding.ts)", () => {
-  it("only a signed, trusted, non-suspect verifier binds", () => {
-    const ok = { identity: "n_abc", trusted: true, state: "trusted" as const };
+  it("only a signed, non-suspect verifier binds", () => {
+    const ok = { identity: "n_abc", state: "trusted" as const };
     expect(isBindingVerifier(ok)).toBe(true);
     expect(isBindingVerifier({ ...ok, state: "probation" })).toBe(true);
     expect(isBindingVerifier({ ...ok, identity: "a_abc" })).toBe(false);
-    expect(isBindingVerifier({ ...ok, trusted: false })).toBe(false);
     expect(isBindingVerifier({ ...ok, state: "suspect" })).toBe(false);
     expect(isBindingVerifier({ ...ok, state: "quarantined" })).toBe(false);
   });
