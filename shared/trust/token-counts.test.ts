@@ -10,14 +10,15 @@ const passedScores = { tokenLogprobs: [-0.1, -0.2, -0.1], stopLogprob: null };
 
 describe("completion-token counts (the count half of a text audit)", () => {
   it("an honest count with its stop token and some non-canonical tokens passes; one per byte does not", () => {
-    // 100 tokens counted: the stop token and 25 non-canonical splits pass, one more does not.
-    expect(mostHonestTokens(100)).toBe(127);
+    // 100 tokens counted: the stop token, a template stop string and 25 non-canonical splits pass,
+    // one more does not.
+    expect(mostHonestTokens(100)).toBe(131);
     expect(isInflatedCount(101, 100)).toBe(false);
-    expect(isInflatedCount(127, 100)).toBe(false);
-    expect(isInflatedCount(128, 100)).toBe(true);
-    // A one-token answer: its token, the stop token and an edge token.
-    expect(isInflatedCount(4, 1)).toBe(false);
-    expect(isInflatedCount(5, 1)).toBe(true);
+    expect(isInflatedCount(131, 100)).toBe(false);
+    expect(isInflatedCount(132, 100)).toBe(true);
+    // A one-token answer: its token, the stop token, an edge token and a stop string's tokens.
+    expect(isInflatedCount(8, 1)).toBe(false);
+    expect(isInflatedCount(9, 1)).toBe(true);
     // "You said: hi" is 12 bytes and 3 tokens: the coordinator's bound lets 12 through.
     expect(isInflatedCount(12, 3)).toBe(true);
   });

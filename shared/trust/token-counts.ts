@@ -8,11 +8,14 @@ import type { Evidence } from "./reputation.js";
  * by that count. The verifier already tokenizes the claimed answer to re-score it, so its count
  * (`answerTokens`, the whole answer it was sent, stop token not counted) confirms the claim.
  *
- * Why a claim over ⌈1.25 × counted⌉ + 2 is inflated, and nothing under it:
+ * Why a claim over ⌈1.25 × counted⌉ + 6 is inflated, and nothing under it:
  *  - +1: WebLLM's `completion_tokens` counts the stop token it generated; the verifier's encode of
  *    the text has none.
  *  - +1: a token at the answer's edges may not survive decode → encode as one (a leading space
  *    merged differently, a token the detokenizer drops or normalises, a partial UTF-8 byte token).
+ *  - +4: a conversation template's stop *string* that is not one stop token (Llama-2's "[INST]"):
+ *    WebLLM generates and counts its tokens and cuts them from the text (review, session 14: with
+ *    +2 an honest answer of three tokens ending so would have counted as inflated).
  *  - ×1.25: sampling may pick a non-canonical tokenization ("un" + "likely" where the encoder
  *    merges "unlikely"); each such pick is one token more than the verifier counts. Audited jobs
  *    are sampled at temperature ≤ 1 (`maxAuditTemperature`), where a model puts little mass on
@@ -24,7 +27,7 @@ import type { Evidence } from "./reputation.js";
  * grammar may force splits an encoder would merge, honestly and often.
  */
 export const COUNT_TOLERANCE = 1.25;
-export const COUNT_SLACK = 2;
+export const COUNT_SLACK = 6;
 
 /** Most completion tokens an honest tab can report for an answer of `counted` tokens. */
 export function mostHonestTokens(counted: number): number {
