@@ -10,6 +10,7 @@ import type { CreditedModels } from "./credited-models.js";
 import { ownerKeyId } from "./ledger-client.js";
 import type { AccountView, Earning } from "./ledger-types.js";
 import { priceOfClass } from "./tiers.js";
+import { isAnonymous } from "../../shared/trust/anonymous.js";
 
 /** The ledger's entry points a Region uses (the `global` LedgerDurableObject's RPC stub). */
 export interface LedgerPort {
@@ -72,7 +73,7 @@ export class RegionCredits {
 
   /** Report a job's credit for the tab's identity and tell the tab its balance. */
   earned(tab: TabRecord, e: Omit<Earning, "identity" | "publicId">): void {
-    if (tab.tabId.startsWith("a_")) return; // one connection long: nothing to keep
+    if (isAnonymous(tab.tabId)) return; // one connection long: nothing to keep
     this.track(
       this.ledger
         .earn({ ...e, identity: tab.tabId, publicId: tab.publicId })
@@ -87,7 +88,7 @@ export class RegionCredits {
    */
   joined(tab: TabRecord): void {
     void this.models.refresh();
-    if (tab.tabId.startsWith("a_")) return;
+    if (isAnonymous(tab.tabId)) return;
     this.track(
       this.ledger.balance(tab.tabId, tab.publicId).then((account) => this.tell(tab, account)),
       "balance",
@@ -99,7 +100,7 @@ export class RegionCredits {
    * Region it connects to) and its linked key cannot spend it; the tab, if still connected, is told.
    */
   quarantined(identity: string): void {
-    if (identity.startsWith("a_")) return;
+    if (isAnonymous(identity)) return;
     const quarantine = async () => {
       await this.ledger.quarantine(identity, await publicNodeId(identity));
       const tab = this.tabOf(identity);

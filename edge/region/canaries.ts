@@ -9,6 +9,7 @@ import type { Reputation } from "./reputation.js";
 import type { TabChannel, TabFrame } from "./tab-channel.js";
 import type { TabRecord } from "./tab-registry.js";
 import type { TabTrust } from "./tab-trust.js";
+import { isAnonymous } from "../../shared/trust/anonymous.js";
 
 export interface CanariesDeps {
   sql: SqlStorage;
@@ -52,7 +53,7 @@ export class Canaries {
    */
   mayConfirm(identity: string): boolean {
     return (
-      !identity.startsWith("a_") &&
+      !isAnonymous(identity) &&
       this.d.trust.state(identity) === "trusted" &&
       this.d.reputation.stateOf(identity) === "trusted"
     );

@@ -2,6 +2,7 @@ import type { JobError, JobErrorCode } from "../../shared/protocol/job.js";
 import type { JobRow } from "./job-store.js";
 import type { SocketAttachment, TabRecord } from "./tab-registry.js";
 import type { TabTrust } from "./tab-trust.js";
+import { isAnonymous } from "../../shared/trust/anonymous.js";
 
 /**
  * How a tab's `job.error` is read (job-machine.ts): the cause a job keeps when its tab reports an
@@ -75,7 +76,7 @@ export function reporterOf(tab: TabRecord, trust: TabTrust): Reporter {
  * `falseInvalidReports`).
  */
 export function independentReports(a: Reporter, b: Reporter): boolean {
-  const signed = (r: Reporter) => !r.tabId.startsWith("a_");
+  const signed = (r: Reporter) => !isAnonymous(r.tabId);
   return (
     a.tabId !== b.tabId &&
     signed(a) &&

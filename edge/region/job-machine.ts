@@ -44,6 +44,7 @@ import { remoteJobOf, type RemoteJob } from "./continuation.js";
 import type { RemoteAttempts } from "./remote-attempts.js";
 import { RemoteFollowing } from "./remote-following.js";
 import { TextDelivery } from "./text-delivery.js";
+import { isAnonymous } from "../../shared/trust/anonymous.js";
 
 export interface JobMachineDeps {
   jobs: JobStore;
@@ -619,7 +620,7 @@ export class JobMachine {
    * with tokens of its own, from a signed identity that is trusted (audited work to earn, lost to
    * quarantine). Else anyone's anonymous socket "answering" with nothing would make an honest
    * report a fault, and a client with one such socket could rest honest tabs again (review,
-   * session 14). `ownTokens` 0 stands for an embedding answer, which has vectors, not tokens.
+   * session 14). `ownTokens` is null for an embedding answer, which has vectors, not tokens.
    */
   private async falseInvalidReports(
     row: JobRow,
@@ -628,7 +629,7 @@ export class JobMachine {
   ): Promise<void> {
     if (ownTokens === 0) return;
     const witness = reporterOf(answeredBy, this.d.trust);
-    if (witness.tabId.startsWith("a_") || !witness.trusted) return;
+    if (isAnonymous(witness.tabId) || !witness.trusted) return;
     for (const id of this.d.jobs.invalidReporters(row)) {
       if (id === answeredBy.tabId) continue;
       const reporter = this.d.channel.tabs.get(id);

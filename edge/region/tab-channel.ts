@@ -22,6 +22,7 @@ import { statusBucket, type TokenBucket } from "./frame-budget.js";
 import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
 import { verifyIdentity } from "./verify-identity.js";
+import { ANONYMOUS_PREFIX } from "../../shared/trust/anonymous.js";
 
 /** A frame from a registered tab that is about its work (everything but hello). */
 export type TabFrame = Exclude<TabMessage, { type: "hello" }>;
@@ -299,7 +300,7 @@ export class TabChannel {
     if (att.nodeId) return this.reject(ws, CloseCode.BadFrame, "hello sent twice");
     // An id is only reused with proof; without one this connection gets a fresh id, so no tab
     // can take over another's identity or jobs.
-    let tabId = `a_${crypto.randomUUID()}`;
+    let tabId = `${ANONYMOUS_PREFIX}${crypto.randomUUID()}`;
     if (hello.identity) {
       const proof = await verifyIdentity(hello.identity, hello.nodeId, att.nonce);
       if (!proof.ok) return this.reject(ws, CloseCode.IdentityRejected, proof.reason);

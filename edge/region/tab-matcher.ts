@@ -14,6 +14,7 @@ import {
 } from "../../shared/scheduling/spillover.js";
 import type { Location } from "../../shared/geo/distance.js";
 import type { TabRecord } from "./tab-registry.js";
+import { isAnonymous } from "../../shared/trust/anonymous.js";
 
 /** Speeds assumed for a tab that sent no benchmark, until the tracker learns its real ones. */
 const UNKNOWN_DECODE_TPS = 8;
@@ -69,7 +70,7 @@ export class TabMatcher {
 
   remove(tabId: string): void {
     // An anonymous id never comes back; a signed identity keeps its observed speeds.
-    const keep = !tabId.startsWith("a_") && this.measured.has(tabId);
+    const keep = !isAnonymous(tabId) && this.measured.has(tabId);
     this.scheduler.remove(tabId, { keepLearned: keep });
     if (!keep) this.measured.delete(tabId);
   }

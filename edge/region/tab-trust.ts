@@ -1,5 +1,6 @@
 import { log } from "../http/log.js";
 import type { TabRecord, TabRegistry } from "./tab-registry.js";
+import { isAnonymous } from "../../shared/trust/anonymous.js";
 
 /**
  * What the Region knows about each contributor identity (the tab id, derived from its public key),
@@ -86,7 +87,7 @@ export class TabTrust {
 
   /** An anonymous identity cannot come back: forget it when its tab leaves. */
   left(identity: string): void {
-    if (identity.startsWith("a_")) {
+    if (isAnonymous(identity)) {
       this.cache.delete(identity);
       this.sql.exec(`DELETE FROM tab_trust WHERE identity = ?`, identity);
     }

@@ -1,5 +1,6 @@
 import type { TrustConfig, TrustState } from "./policy.js";
 import { judge, type Evidence, type Judgement } from "./reputation.js";
+import { isAnonymous } from "./anonymous.js";
 
 /**
  * Whose word can quarantine a tab (docs/trust.md "Binding accusations"). An audit's evidence is
@@ -28,7 +29,7 @@ export interface VerifierStanding {
 }
 
 export function isBindingVerifier(v: VerifierStanding): boolean {
-  return !v.identity.startsWith("a_") && v.state !== "suspect" && v.state !== "quarantined";
+  return !isAnonymous(v.identity) && v.state !== "suspect" && v.state !== "quarantined";
 }
 
 /** The reason's tail of a quarantine held back for want of a binding accusation. */

@@ -5,3 +5,4 @@ export * from "./policy.js";
 export * from "./quarantine-causes.js";
 export * from "./reputation.js";
 export * from "./binding.js";
+export * from "./anonymous.js";
