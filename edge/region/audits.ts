@@ -3,7 +3,7 @@ import type { JobSpec } from "../../shared/protocol/job.js";
 import type { AuditAssign, TabMessage } from "../../shared/protocol/node-messages.js";
 import { auditDeadlineMs, jobSeed, mayScoreOnCpu, shouldAudit } from "../../shared/trust/policy.js";
 import { auditEvidence } from "../../shared/trust/reputation.js";
-import { mostHonestTokens } from "../../shared/trust/token-counts.js";
+import { isInflatedCount } from "../../shared/trust/token-counts.js";
 import { isBindingVerifier } from "../../shared/trust/binding.js";
 import { embeddingAuditEvidence } from "../../shared/trust/embedding-agreement.js";
 import type { EmbeddingAnswers } from "./embedding-answers.js";
@@ -231,18 +231,13 @@ export class Audits {
       // (pickVerifier) and is marked busy, as for a re-score, so it gets none until it answers.
       const jobId = isEmbeddingAudit(payload) ? newJobId(this.d.region) : null;
       placement.updateTab(verifier, { state: "busy" });
-      const sent =
-        jobId && isEmbeddingAudit(payload)
-          ? channel.send(verifier, {
-              type: "job.assign",
-              job: embeddingAuditJob(jobId, payload),
-              attempt: 1,
-            })
-          : channel.send(verifier, {
-              type: "audit.assign",
-              auditId: row.id,
-              ...(payload as Omit<AuditAssign, "type" | "auditId">),
-            });
+      const sent = isEmbeddingAudit(payload)
+        ? channel.send(verifier, {
+            type: "job.assign",
+            job: embeddingAuditJob(jobId!, payload),
+            attempt: 1,
+          })
+        : channel.send(verifier, { type: "audit.assign", auditId: row.id, ...payload });
       if (!sent) {
         placement.updateTab(verifier, { state: "idle" });
         continue;
@@ -320,8 +315,7 @@ export class Audits {
       this.d.trust.rejections.note(verifier.publicId, "result for an audit not held", { audit });
       return;
     }
-    if (!verifier.jobId) placement.updateTab(verifier, { state: msg.state ?? "idle" });
-    await timers.clear(auditTimer(row.id));
+    await this.answered(verifier, row, msg.state);
     if (msg.error) {
       // The verifier could not score: the audit waits for another verifier.
       this.handBack(row.id);
@@ -333,15 +327,15 @@ export class Audits {
       return;
     }
     sql.exec(`DELETE FROM audits WHERE id = ?`, row.id);
-    const payload = JSON.parse(row.payload) as { maxTokens: number };
+    const { maxTokens } = JSON.parse(row.payload) as { maxTokens: number };
     if (msg.tokenLogprobs.length === 0 && msg.stopLogprob === null) return;
-    if (msg.tokenLogprobs.length > payload.maxTokens) {
+    if (msg.tokenLogprobs.length > maxTokens) {
       log("warn", "audit result rejected (more tokens than asked)", { tab: verifier.publicId });
       return;
     }
-    const count = this.countOf(verifier, row, msg);
+    const count = this.countOf(verifier, row, msg, maxTokens);
     const binding = this.binding(verifier);
-    if (count && count.claimed > mostHonestTokens(count.counted) && binding) {
+    if (count && isInflatedCount(count.claimed, count.counted) && binding) {
       // Found out afterwards, as a wrong answer is: a fault of the identity (which may have left:
       // the fault is by identity), and evidence in the reputation test below. Only on a binding
       // verifier's word (shared/trust/binding.ts): else a free identity could charge honest tabs
@@ -358,6 +352,19 @@ export class Audits {
       auditEvidence(msg, reputation.settings.config, count),
       { what: `audit by ${verifier.publicId}`, verifier: verifier.publicId, binding },
     );
+  }
+
+  /**
+   * The verifier answered the audit it holds (a result, an error, its job's end): it is free for
+   * other work in the state it says, unless a client job is on it, and the deadline is off.
+   */
+  private async answered(
+    verifier: TabRecord,
+    row: AuditRow,
+    state: TabRecord["state"] | undefined,
+  ): Promise<void> {
+    if (!verifier.jobId) this.d.placement.updateTab(verifier, { state: state ?? "idle" });
+    await this.d.timers.clear(auditTimer(row.id));
   }
 
   /**
@@ -383,10 +390,10 @@ export class Audits {
     verifier: TabRecord,
     row: AuditRow,
     msg: AuditResult,
+    maxTokens: number,
   ): { claimed: number; counted: number } | undefined {
     if (row.claimed_tokens === null || msg.answerTokens === undefined) return undefined;
     const scored = msg.tokenLogprobs.length;
-    const { maxTokens } = JSON.parse(row.payload) as { maxTokens: number };
     if (msg.answerTokens < scored || (scored < maxTokens && msg.answerTokens !== scored)) {
       this.d.trust.fault(verifier, "audit count contradicts its own scores", {
         audit: row.id,
@@ -447,8 +454,7 @@ export class Audits {
         const why = `${row.compared} vectors for ${payload.inputs.length} inputs`;
         return this.verifierAtFault(verifier, row, why);
       }
-      if (!verifier.jobId) placement.updateTab(verifier, { state: msg.state ?? "idle" });
-      await timers.clear(auditTimer(row.id));
+      await this.answered(verifier, row, msg.state);
       sql.exec(`DELETE FROM audits WHERE id = ?`, row.id);
       await reputation.record(
         row.subject,
@@ -464,8 +470,7 @@ export class Audits {
     }
     if (ends) {
       // It could not (or would not) embed: the audit waits for another verifier, never this one.
-      if (!verifier.jobId) placement.updateTab(verifier, { state: msg.state ?? "idle" });
-      await timers.clear(auditTimer(row.id));
+      await this.answered(verifier, row, msg.state);
       this.handBack(row.id, this.missedWith(row, verifier.tabId));
       log("info", "embedding audit refused by verifier", {
         audit: row.id,
