@@ -1,14 +1,18 @@
-import { runInDurableObject, SELF } from "cloudflare:test";
+import { SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { OpenAIErrorBodySchema } from "../../shared/openai/errors.js";
 import { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import { readSse } from "../../test/workerd/sse.js";
 import { chat, jobToken } from "../../test/workerd/tab-helpers.js";
-import { cityFormat, weatherTool } from "../../test/workerd/weather-tool.js";
+import {
+  DELETE_ACCOUNT,
+  PARIS,
+  askWeather,
+  cityFormat,
+  weatherTool,
+} from "../../test/workerd/weather-tool.js";
+import { faultsAndJobs } from "../../test/workerd/trust-helpers.js";
 import { workerdOpenAI } from "../../test/workerd/openai-client.js";
-import { appEnv } from "../../test/workerd/tab-helpers.js";
-import type { RegionParts } from "../region/region-parts.js";
-import { regionStub } from "../region/region-stub.js";
 
 /**
  * A tab's structured answer is checked against the request before a client sees any of it: the
@@ -66,16 +70,6 @@ async function liarThenHonest(
   return { liar, honest, pending };
 }
 
-/** What the Region holds against a tab: its faults and the client jobs it finished. */
-function trustOf(tab: ScriptedTab): Promise<{ faults: number; jobs: number }> {
-  return runInDurableObject(regionStub(appEnv, "wnam"), (obj) => {
-    const { faults, jobs } = (obj as unknown as { parts: RegionParts }).parts.trust.view(
-      tab.nodeId,
-    );
-    return { faults, jobs };
-  });
-}
-
 interface Outcome {
   status?: number;
   calls?: unknown[];
@@ -98,8 +92,6 @@ function outcome(
 }
 
 const ask = { messages: [{ role: "user" as const, content: "Weather in Paris?" }] };
-const DELETE_ACCOUNT = '{"tool_calls":[{"name":"delete_account","arguments":{"user":"everyone"}}]}';
-const PARIS = '{"name":"get_weather","arguments":{"city":"Paris"}}';
 
 describe("a tab's tool envelope is checked against the request", () => {
   it("a call to a tool the request did not offer is a 502, not a tool call", async () => {
@@ -233,8 +225,8 @@ describe("a wrong structured answer counts against its tab, and another tab answ
     const res = (await pending) as Outcome;
     expect(res).toMatchObject({ status: 200, calls: [{ function: { name: "get_weather" } }] });
     expect(JSON.stringify(res.calls)).not.toContain("delete_account");
-    expect(await trustOf(liar)).toEqual({ faults: 1, jobs: 0 });
-    expect(await trustOf(honest)).toEqual({ faults: 0, jobs: 1 });
+    expect(await faultsAndJobs(liar)).toEqual({ faults: 1, jobs: 0 });
+    expect(await faultsAndJobs(honest)).toEqual({ faults: 0, jobs: 1 });
   });
 
   it("tool calls, streamed: the stream carries only the second tab's call and ends with [DONE]", async () => {
@@ -248,7 +240,7 @@ describe("a wrong structured answer counts against its tab, and another tab answ
     expect(data.at(-1)).toBe("[DONE]");
     expect(data.join("\n")).toContain("get_weather");
     expect(data.join("\n")).not.toContain("delete_account");
-    expect((await trustOf(liar)).faults).toBe(1);
+    expect((await faultsAndJobs(liar)).faults).toBe(1);
   });
 
   it("json_schema, not streamed: the second tab's answer reaches the client", async () => {
@@ -265,7 +257,7 @@ describe("a wrong structured answer counts against its tab, and another tab answ
     );
     const whole = (await pending) as { choices: Array<{ message: { content: string | null } }> };
     expect(JSON.parse(whole.choices[0]?.message.content ?? "")).toEqual({ city: "Lyon" });
-    expect(await trustOf(liar)).toEqual({ faults: 1, jobs: 0 });
+    expect(await faultsAndJobs(liar)).toEqual({ faults: 1, jobs: 0 });
   });
 
   it("json_schema, streamed: the client saw the text, so the stream ends with the error; the tab is at fault", async () => {
@@ -276,24 +268,14 @@ describe("a wrong structured answer counts against its tab, and another tab answ
     expect(OpenAIErrorBodySchema.parse(JSON.parse(data.at(-1)!)).error.code).toBe(
       "invalid_structured_output",
     );
-    expect(await trustOf(liar)).toEqual({ faults: 1, jobs: 0 });
+    expect(await faultsAndJobs(liar)).toEqual({ faults: 1, jobs: 0 });
   });
 
   it("said to end at length after one token of 4,096: held against its tab, and the honest tab answers", async () => {
     const model = "sa-length-liar";
     const liar = await ScriptedTab.connect([model]);
     tabs.push(liar);
-    const pending = client.chat.completions
-      .create({
-        model,
-        messages: [{ role: "user", content: "Weather in Paris?" }],
-        tools: [weatherTool],
-        max_tokens: 4096,
-      })
-      .then(
-        (r) => ({ status: 200, choice: r.choices[0] }),
-        (e: { status?: number; code?: string }) => ({ status: e.status, code: e.code }),
-      );
+    const pending = askWeather(client, model);
     const { job } = await liar.next("job.assign");
     const honest = await ScriptedTab.connect([model]);
     tabs.push(honest);
@@ -313,7 +295,7 @@ describe("a wrong structured answer counts against its tab, and another tab answ
     expect(JSON.stringify(res)).not.toContain("delete_account");
     expect(res.status).toBe(200);
     expect(res.choice?.message.tool_calls).toMatchObject([{ function: { name: "get_weather" } }]);
-    expect(await trustOf(liar)).toEqual({ faults: 1, jobs: 0 });
+    expect(await faultsAndJobs(liar)).toEqual({ faults: 1, jobs: 0 });
   });
 
   it("an honest cut at max_tokens is not held against the tab: the client gets it as text, finish length", async () => {
@@ -326,7 +308,7 @@ describe("a wrong structured answer counts against its tab, and another tab answ
       max_tokens: 8,
     });
     expect(res.choices[0]?.finish_reason).toBe("length");
-    expect(await trustOf(tab)).toEqual({ faults: 0, jobs: 1 });
+    expect(await faultsAndJobs(tab)).toEqual({ faults: 0, jobs: 1 });
   });
 
   it("a schema the grammar holds only loosely: an answer outside it is refused, not held against the tab", async () => {
@@ -349,7 +331,7 @@ describe("a wrong structured answer counts against its tab, and another tab answ
       client.chat.completions.create({ model: "sa-loose", ...ask, response_format: loose }),
     );
     expect(res).toMatchObject({ status: 502, code: "invalid_structured_output" });
-    expect(await trustOf(tab)).toEqual({ faults: 0, jobs: 1 });
+    expect(await faultsAndJobs(tab)).toEqual({ faults: 0, jobs: 1 });
   });
 
   it("a client's stop string that cuts the JSON is not held against the tab", async () => {
@@ -363,7 +345,7 @@ describe("a wrong structured answer counts against its tab, and another tab answ
       }),
     );
     expect(res).toMatchObject({ status: 502, code: "invalid_structured_output" });
-    expect(await trustOf(tab)).toEqual({ faults: 0, jobs: 1 });
+    expect(await faultsAndJobs(tab)).toEqual({ faults: 0, jobs: 1 });
   });
 
   it("when no other tab takes it, the client gets the 502 naming what was wrong", async () => {

@@ -1,12 +1,9 @@
-import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ChatCompletionSchema } from "../../shared/openai/chat.js";
 import { defaultModel } from "../../shared/models/catalog.js";
 import { newKeyPair } from "../../test/workerd/scripted-tab.js";
-import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import { appEnv, chat, useTabs } from "../../test/workerd/tab-helpers.js";
-import type { RegionParts } from "./region-parts.js";
-import { regionStub } from "./region-stub.js";
+import { faultsAndJobs } from "../../test/workerd/trust-helpers.js";
 
 /**
  * Honest tabs are not faulted by the checks on what tabs claim (falseInvalidReports, length-claim.ts;
@@ -14,14 +11,6 @@ import { regionStub } from "./region-stub.js";
  */
 
 const tabs = useTabs();
-
-/** What the Region holds against a tab: its faults and the client jobs it finished. */
-function trustOf(t: ScriptedTab): Promise<{ faults: number; jobs: number }> {
-  return runInDurableObject(regionStub(appEnv, "wnam"), (obj) => {
-    const { faults, jobs } = (obj as unknown as { parts: RegionParts }).parts.trust.view(t.nodeId);
-    return { faults, jobs };
-  });
-}
 
 describe("a bad_request report held against its tab", () => {
   it("an anonymous tab on probation answering (with nothing) does not make an honest tab's true bad_request a fault", async () => {
@@ -51,7 +40,10 @@ describe("a bad_request report held against its tab", () => {
     anon.accept(moved);
     anon.done(moved, "stop", { completion_tokens: 0 });
     expect((await resP).status).toBe(200);
-    expect(await trustOf(honest), "the honest reporter's record").toEqual({ faults: 0, jobs: 0 });
+    expect(await faultsAndJobs(honest), "the honest reporter's record").toEqual({
+      faults: 0,
+      jobs: 0,
+    });
   });
 });
 
@@ -92,7 +84,7 @@ describe("an honest 'length' at a full context window", () => {
       const body = ChatCompletionSchema.parse(await res.json());
       expect(body.choices[0]?.finish_reason).toBe("length");
       expect(body.choices[0]?.message.content).toBe(answer);
-      expect(await trustOf(t)).toEqual({ faults: 0, jobs: 1 });
+      expect(await faultsAndJobs(t)).toEqual({ faults: 0, jobs: 1 });
     } finally {
       appEnv.EXTRA_MODELS = before;
     }

@@ -130,3 +130,11 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** What the Region of `wnam` holds against a tab: its faults and the client jobs it finished. */
+export function faultsAndJobs(t: ScriptedTab): Promise<{ faults: number; jobs: number }> {
+  return runInDurableObject(regionStub(appEnv, "wnam"), (obj) => {
+    const { faults, jobs } = (obj as unknown as { parts: RegionParts }).parts.trust.view(t.nodeId);
+    return { faults, jobs };
+  });
+}
