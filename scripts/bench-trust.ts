@@ -14,8 +14,10 @@
  *
  *   node scripts/sim/run-ts.mjs scripts/bench-trust.ts [--tabs 50] [--malicious 0.1] [--rps 6]
  *        [--duration 150] [--time-scale 0.1] [--stretch 10] [--frame-ms 100] [--prompt-words 20]
- *        [--seed 1] [--runs on,off] [--sim]  (--sim adds the in-process simulation's table;
- *        its own flags: --sim-tabs 200 --sim-minutes 30 --sim-seeds 2 --load 0.6)
+ *        [--framers 0] [--seed 1] [--runs on,off] [--sim]
+ *   --framers N: N of the honest tabs answer honestly but score every answer they audit as
+ *        implausible (they frame honest tabs). --sim adds the in-process simulation's table (its
+ *        own flags: --sim-tabs 200 --sim-minutes 30 --sim-seeds 2 --load 0.6; it has no framers).
  */
 import { resolve } from "node:path";
 import { numberFlag, percentile, printTable, readFlags } from "./sim/flags.js";
@@ -29,6 +31,7 @@ const params: TrustRunParams = {
   seed: numberFlag(flags, "seed", 1),
   tabs: numberFlag(flags, "tabs", 50),
   maliciousShare: numberFlag(flags, "malicious", 0.1),
+  framers: numberFlag(flags, "framers", 0),
   rps: numberFlag(flags, "rps", 6),
   durationS: numberFlag(flags, "duration", 150),
   timeScale: numberFlag(flags, "time-scale", 0.1),
@@ -47,7 +50,8 @@ const simMinute = 60 * params.timeScale; // real seconds per simulated minute
 const toSimMin = (realMs: number) => realMs / 1000 / simMinute;
 console.log(
   `bench:trust — real coordinator (wrangler dev, 127.0.0.1), ${params.tabs} Node ws tabs ` +
-    `(${(params.maliciousShare * 100).toFixed(0)}% lying: ${MALICIOUS_KINDS.join(", ")}), ` +
+    `(${(params.maliciousShare * 100).toFixed(0)}% lying: ${MALICIOUS_KINDS.join(", ")}` +
+    `${params.framers ? `; ${params.framers} framers` : ""}), ` +
     `${params.rps} requests/s for ${params.durationS} s, seed ${params.seed}; ` +
     `one simulated minute = ${simMinute.toFixed(1)} s real (tabs decode ${(1 / params.timeScale).toFixed(0)}× their class speed)`,
 );
@@ -81,6 +85,10 @@ interface Measured {
   quarantine: Map<string, { times: number[]; total: number; served: number }>;
   honestTabs: number;
   honestQuarantined: number;
+  /** Framers (honest answers, lying audits): how many, audits they answered, quarantined. */
+  framers: number;
+  framerAudits: number;
+  framersQuarantined: number;
   clientTokens: number;
   auditTokens: number;
   canaryTokens: number;
@@ -113,6 +121,9 @@ function measure(r: TrustRunResult): Measured {
     quarantine: new Map(),
     honestTabs: 0,
     honestQuarantined: 0,
+    framers: 0,
+    framerAudits: 0,
+    framersQuarantined: 0,
     clientTokens: 0,
     auditTokens: 0,
     canaryTokens: 0,
@@ -145,7 +156,8 @@ function measure(r: TrustRunResult): Measured {
         m.afterJobs++;
         m.clientTokensAfter += f.tokens;
       }
-      if (t.kind === "honest") continue;
+      // A framer's own answers are right: it lies only as a verifier.
+      if (t.kind === "honest" || t.kind === "framer") continue;
       m.byLiars++;
       if (after) m.byLiarsAfter++;
       if (t.kind === "speed-lie") m.bySpeedLiar++;
@@ -157,6 +169,12 @@ function measure(r: TrustRunResult): Measured {
     if (t.kind === "honest") {
       m.honestTabs++;
       if (t.out.quarantinedAt !== null) m.honestQuarantined++;
+      continue;
+    }
+    if (t.kind === "framer") {
+      m.framers++;
+      m.framerAudits += t.out.audits.length;
+      if (t.out.quarantinedAt !== null) m.framersQuarantined++;
       continue;
     }
     const q = m.quarantine.get(t.kind) ?? { times: [], total: 0, served: 0 };
@@ -265,6 +283,13 @@ rows.push([
   cell(off, (m) => `${m.honestQuarantined} of ${m.honestTabs}`),
   "—",
 ]);
+if (params.framers > 0)
+  rows.push([
+    "framers: audits they answered / framers quarantined",
+    cell(on, (m) => `${m.framerAudits} / ${m.framersQuarantined} of ${m.framers}`),
+    cell(off, (m) => `${m.framerAudits} / ${m.framersQuarantined} of ${m.framers}`),
+    "—",
+  ]);
 rows.push([
   "audit + canary overhead, share of client tokens",
   cell(on, (m) => pct(m.auditTokens + m.canaryTokens, m.clientTokens)),

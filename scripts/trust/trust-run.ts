@@ -13,6 +13,8 @@ export interface TrustRunParams {
   seed: number;
   tabs: number;
   maliciousShare: number;
+  /** Tabs, of the honest ones, that frame others when they verify (trust-tab.ts "framer"). */
+  framers: number;
   /** Client requests per real second, sent open-loop. */
   rps: number;
   /** Real seconds of client load. */
@@ -76,7 +78,10 @@ function countLogs(output: string): Map<string, number> {
   return counts;
 }
 
-/** The fleet: `maliciousShare` of the tabs lie, the kinds in turn; the rest spread over classes. */
+/**
+ * The fleet: `maliciousShare` of the tabs lie, the kinds in turn; the rest spread over classes,
+ * the first `framers` of them framers (honest answers, lying audits).
+ */
 export function fleet(p: TrustRunParams): Array<{ kind: Kind; cls: number }> {
   const liars = Math.round(p.tabs * p.maliciousShare);
   const out: Array<{ kind: Kind; cls: number }> = [];
@@ -84,7 +89,7 @@ export function fleet(p: TrustRunParams): Array<{ kind: Kind; cls: number }> {
     out.push(
       i < liars
         ? { kind: MALICIOUS_KINDS[i % MALICIOUS_KINDS.length]!, cls: 0 }
-        : { kind: "honest", cls: (i - liars) % CLASSES.length },
+        : { kind: i - liars < p.framers ? "framer" : "honest", cls: (i - liars) % CLASSES.length },
     );
   }
   // Interleave, so liars do not all join first.

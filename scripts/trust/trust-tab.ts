@@ -30,10 +30,13 @@ import {
  * a GPU class it claims in `hello`, and a behaviour. Honest tabs answer like the deterministic
  * test engine (its answer is the reference the clients check) at their class's decode speed and
  * re-score audits with its scoring function plus their class's noise. Malicious tabs answer as
- * their kind says; as verifiers they pass everything (they do not frame honest tabs).
+ * their kind says; as verifiers they pass everything (they let liars through). A framer is the
+ * opposite: it answers its own jobs honestly (so its checks pass and its word binds) and, as a
+ * verifier, scores every token of the answer it audits as implausible — an honest tab framed.
  */
 
-export type Kind = "honest" | "spam" | "smaller" | "truncation" | "speed-lie" | "refusal";
+export type Kind =
+  "honest" | "spam" | "smaller" | "truncation" | "speed-lie" | "refusal" | "framer";
 export const MALICIOUS_KINDS: Kind[] = ["spam", "smaller", "truncation", "speed-lie", "refusal"];
 
 export interface GpuClassSpec {
@@ -132,7 +135,7 @@ export class TrustTab {
   }
 
   private gpu(): HelloGpu {
-    if (this.kind === "honest") {
+    if (this.kind === "honest" || this.kind === "framer") {
       return {
         class: this.cls.name,
         profile: null,
@@ -231,6 +234,7 @@ export class TrustTab {
     switch (this.kind) {
       case "honest":
       case "speed-lie":
+      case "framer":
         text = honest.text;
         break;
       case "spam":
@@ -306,14 +310,19 @@ export class TrustTab {
   /** Re-score a claimed answer at decode speed (teacher forcing costs one step per token). */
   private audit(tab: ProtocolTab, msg: AuditAssign): void {
     const honestVerifier = this.kind === "honest" || this.kind === "speed-lie";
+    const scored = claimTokens(msg.answer, msg.sampling).slice(0, msg.maxTokens);
     const result = honestVerifier
       ? scoreClaim(msg, this.noise)
-      : {
-          tokenLogprobs: claimTokens(msg.answer, msg.sampling)
-            .slice(0, msg.maxTokens)
-            .map(() => SCORE_LOGPROBS.own),
-          stopLogprob: msg.scoreStop ? -0.1 : null,
-        };
+      : this.kind === "framer"
+        ? // Every token as unlikely as another model's, and the stop too.
+          {
+            tokenLogprobs: scored.map(() => SCORE_LOGPROBS.foreign),
+            stopLogprob: msg.scoreStop ? SCORE_LOGPROBS.foreign : null,
+          }
+        : {
+            tokenLogprobs: scored.map(() => SCORE_LOGPROBS.own),
+            stopLogprob: msg.scoreStop ? -0.1 : null,
+          };
     this.out.audits.push({ at: performance.now(), tokens: result.tokenLogprobs.length });
     const ms = ((result.tokenLogprobs.length / this.tps) * 1000 * this.opts.timeScale) | 0;
     const busy = { id: msg.auditId, timer: undefined as ReturnType<typeof setTimeout> | undefined };
