@@ -9,6 +9,12 @@ import type { LogitProcessor } from "@mlc-ai/web-llm";
  * sampler does the claimed token is the one committed and the next step is conditioned on the
  * claimed prefix. After the last claimed token it can record the log-probability of ending there
  * (log-sum-exp over the model's stop token ids) and force the first stop id, which ends the request.
+ *
+ * Armed with the job's `logit_bias`, it records each log-probability under the biased logits: the
+ * distribution the serving tab sampled from. WebLLM adds `logit_bias` after this processor runs
+ * (0.2.86: processLogits on the CPU, then the bias on the GPU, then penalties), so the serving
+ * tab's processor (idle) never saw it and this one must add it itself; unbiased, a token the
+ * client forced with +100 reads as implausible and an honest tab as a liar.
  */
 export class TeacherForcer implements LogitProcessor {
   private forced: number[] | null = null;
@@ -17,10 +23,12 @@ export class TeacherForcer implements LogitProcessor {
   private logprobs: number[] = [];
   private stopLogprob: number | null = null;
   private diverged = false;
+  private bias: Array<[number, number]> = [];
 
-  arm(tokenIds: number[], stopIds: number[]): void {
+  arm(tokenIds: number[], stopIds: number[], logitBias?: Record<string, number>): void {
     this.forced = tokenIds;
     this.stopIds = stopIds;
+    this.bias = Object.entries(logitBias ?? {}).map(([id, b]) => [Number(id), b]);
     this.pos = 0;
     this.logprobs = [];
     this.stopLogprob = null;
@@ -40,19 +48,19 @@ export class TeacherForcer implements LogitProcessor {
 
   processLogits = (logits: Float32Array): Float32Array => {
     const forced = this.forced;
-    if (!forced) return logits;
+    if (!forced || (this.pos >= forced.length && !this.stopIds.length)) return logits;
+    // Every token but the target is masked below, so biasing in place changes nothing after.
+    for (const [id, b] of this.bias) if (id < logits.length) logits[id] = logits[id]! + b;
     let target: number;
     if (this.pos < forced.length) {
       target = forced[this.pos]!;
       this.logprobs.push(logits[target]! - logSumExp(logits));
-    } else if (this.stopIds.length) {
+    } else {
       const lse = logSumExp(logits);
       let stop = -Infinity;
       for (const id of this.stopIds) stop = logAddExp(stop, logits[id]! - lse);
       this.stopLogprob = stop;
       target = this.stopIds[0]!;
-    } else {
-      return logits;
     }
     const keep = logits[target]!;
     logits.fill(-Infinity);

@@ -403,7 +403,9 @@ export class WebLLMEngine implements InferenceEngine {
    * Re-score a claimed answer by teacher forcing (docs/trust.md): the job's input goes through the
    * chat (or completion) API as usual; the forcer makes the model "generate" exactly the claimed
    * token ids, recording each one's log-probability. Decoding runs at decode speed, one step per
-   * claimed token, without sampling parameters (nothing is sampled) and without a grammar.
+   * claimed token, without sampling parameters (nothing is sampled) and without a grammar, but with
+   * the job's `logit_bias` added to the logits each one is scored by (the client's bias shaped what
+   * the serving tab could write).
    */
   score(request: ScoreRequest): Promise<ScoreResult> {
     return this.generate("reset", async (engine, model) => {
@@ -426,7 +428,8 @@ export class WebLLMEngine implements InferenceEngine {
       // audited tab's completion tokens (shared/trust/token-counts.ts).
       const answerTokens = all.length;
       if (steps === 0) return { tokenLogprobs: [], stopLogprob: null, answerTokens };
-      this.forcer.arm(ids, stopIds);
+      // Scored as sampled: under the client's logit_bias (teacher-forcer.ts).
+      this.forcer.arm(ids, stopIds, request.sampling.logit_bias);
       let recorded: ReturnType<TeacherForcer["disarm"]>;
       try {
         const fields = { max_tokens: steps, temperature: 0, seed: request.seed };

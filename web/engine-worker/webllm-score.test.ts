@@ -189,6 +189,37 @@ describe("WebLLMEngine.score (teacher forcing through a LogitProcessor)", () => 
     expect(result.stopLogprob).toBeNull();
   });
 
+  it("scores under the job's logit_bias: tokens the client forced are not implausible", async () => {
+    // A client's logit_bias of +100 on " spam" makes an honest tab write " spam spam" (WebLLM adds
+    // the bias after the processor: the serving tab sampled from biased logits). Scored unbiased,
+    // those tokens read as another model's and the honest tab as a liar.
+    const { engine, fake } = await loaded();
+    const sampling = { ...base.sampling, logit_bias: { "3": 100 } };
+    const result = await engine.score({
+      ...base,
+      sampling,
+      answer: " spam spam",
+      scoreStop: false,
+    });
+    expect(fake.sampled).toEqual([3, 3]);
+    const biased = (step: number) => {
+      const l = logitsAt(step);
+      l[3] = l[3]! + 100;
+      return l[3]! - Math.log(l.reduce((s, v) => s + Math.exp(v), 0));
+    };
+    expect(result.tokenLogprobs).toHaveLength(2);
+    result.tokenLogprobs.forEach((lp, step) => {
+      expect(lp).toBeCloseTo(biased(step), 6);
+      expect(lp).toBeGreaterThan(-0.1);
+    });
+    // The bias is not also handed to WebLLM (it would add it again after the forcer).
+    expect(fake.chatRequests[0]?.logit_bias).toBeUndefined();
+    // The next audit, without a bias, scores the same tokens as the model alone rates them.
+    const plain = await engine.score({ ...base, answer: " spam spam", scoreStop: false });
+    expect(plain.tokenLogprobs[0]).toBeCloseTo(logSoftmaxOf(0, 3), 6);
+    expect(plain.tokenLogprobs[0]).toBeLessThan(-4);
+  });
+
   it("scores a plain completion through the raw completion API and caps the tokens fed", async () => {
     const { engine, fake } = await loaded();
     const result = await engine.score({
