@@ -3,7 +3,7 @@
  * frame (`hello`); the coordinator closes with `CloseCode.ProtocolTooOld` when the tab is older than
  * `MIN_PROTOCOL_VERSION`, so a stale cached page reloads instead of misbehaving.
  */
-export const PROTOCOL_VERSION = 8;
+export const PROTOCOL_VERSION = 9;
 export const MIN_PROTOCOL_VERSION = 1;
 
 /**
@@ -25,6 +25,10 @@ export const MIN_PROTOCOL_VERSION = 1;
  *    with its own tokenizer and writes at most the rest of the client's `max_tokens` (reported as
  *    `continuedTokens`), where an older tab gets the coordinator's bound of one token per
  *    delivered byte and a long answer could end at the failover (docs/failure-handling.md).
+ * 9: an `audit.assign` is scored from the distribution the serving tab sampled from: under the
+ *    job's `logit_bias`, and under its grammar (`constraint`) when the grammar takes the encoder's
+ *    tokens. No new field: an older page scores both unconstrained, where a token the client or
+ *    the grammar forced can read as implausible, so such audits go only to protocol-9 verifiers.
  */
 export const PROGRESS_SINCE_PROTOCOL = 2;
 export const TRUST_SINCE_PROTOCOL = 3;
@@ -33,6 +37,7 @@ export const RESEND_SINCE_PROTOCOL = 4;
 export const QUEUE_SINCE_PROTOCOL = 5;
 export const CHECKPOINT_SINCE_PROTOCOL = 7;
 export const COUNTED_CONTINUATION_SINCE_PROTOCOL = 8;
+export const BIASED_SCORE_SINCE_PROTOCOL = 9;
 
 /** Whether the coordinator can talk to a tab that speaks `version`. */
 export function protocolCompatibility(version: number): "ok" | "too_old" | "too_new" {

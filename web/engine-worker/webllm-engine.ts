@@ -403,9 +403,10 @@ export class WebLLMEngine implements InferenceEngine {
    * Re-score a claimed answer by teacher forcing (docs/trust.md): the job's input goes through the
    * chat (or completion) API as usual; the forcer makes the model "generate" exactly the claimed
    * token ids, recording each one's log-probability. Decoding runs at decode speed, one step per
-   * claimed token, without sampling parameters (nothing is sampled) and without a grammar, but with
-   * the job's `logit_bias` added to the logits each one is scored by (the client's bias shaped what
-   * the serving tab could write).
+   * claimed token, without sampling parameters (nothing is sampled), but from the distribution the
+   * serving tab sampled from as far as WebLLM lets a processor see it: the job's `logit_bias` added
+   * to the logits, and a chat job's grammar masking them (`forced`). Penalties and the temperature
+   * are not applied (docs/trust.md, "Claimed logprobs").
    */
   score(request: ScoreRequest): Promise<ScoreResult> {
     return this.generate("reset", async (engine, model) => {
@@ -428,28 +429,24 @@ export class WebLLMEngine implements InferenceEngine {
       // audited tab's completion tokens (shared/trust/token-counts.ts).
       const answerTokens = all.length;
       if (steps === 0) return { tokenLogprobs: [], stopLogprob: null, answerTokens };
-      // Scored as sampled: under the client's logit_bias (teacher-forcer.ts).
-      this.forcer.arm(ids, stopIds, request.sampling.logit_bias);
-      let recorded: ReturnType<TeacherForcer["disarm"]>;
-      try {
-        const fields = { max_tokens: steps, temperature: 0, seed: request.seed };
-        const stream =
-          request.input.kind === "chat"
-            ? await engine.chat.completions.create({
-                stream: true,
-                stream_options: { include_usage: true },
-                messages: request.input.messages.map(toWebLLMMessage),
-                ...fields,
-              })
-            : await engine.completions.create({
-                stream: true,
-                stream_options: { include_usage: true },
-                prompt: request.input.prompt,
-                ...fields,
-              });
-        for await (const chunk of stream as AsyncIterable<unknown>) void chunk;
-      } finally {
-        recorded = this.forcer.disarm();
+      const scored = (grammar: boolean) => this.forced(engine, request, ids, stopIds, grammar);
+      let recorded: Awaited<ReturnType<typeof scored>>;
+      if (request.sampling.constraint) {
+        // Under the job's grammar first: WebLLM masks the logits with it before the processor
+        // runs (0.2.86 sampleFromRawLogits: bitmask, then processLogits), so each token is scored
+        // among the tokens the serving tab could pick, as it sampled — unmasked, a token the
+        // grammar forced (a JSON brace where the model would rather talk) can read as
+        // implausible. The encoder's tokens may be a split the grammar refuses where the serving
+        // tab's were not (or a liar's text leaves the schema): then scored without it, as before.
+        try {
+          recorded = await scored(true);
+        } catch (err) {
+          if (!GRAMMAR_REFUSED.test(String(err))) throw err;
+          await engine.resetChat();
+          recorded = await scored(false);
+        }
+      } else {
+        recorded = await scored(false);
       }
       if (recorded.diverged || recorded.tokenLogprobs.length !== ids.length) {
         throw new EngineError(
@@ -463,6 +460,47 @@ export class WebLLMEngine implements InferenceEngine {
         answerTokens,
       };
     });
+  }
+
+  /**
+   * One teacher-forced pass over the claimed ids (and the stop after them), recording what the
+   * forcer saw: under the client's logit_bias always, under the job's grammar when `grammar`.
+   */
+  private async forced(
+    engine: WebLLMEngineApi,
+    request: ScoreRequest,
+    ids: number[],
+    stopIds: number[],
+    grammar: boolean,
+  ): Promise<ReturnType<TeacherForcer["disarm"]>> {
+    this.forcer.arm(ids, stopIds, request.sampling.logit_bias);
+    let recorded: ReturnType<TeacherForcer["disarm"]>;
+    try {
+      const fields = {
+        max_tokens: ids.length + (stopIds.length ? 1 : 0),
+        temperature: 0,
+        seed: request.seed,
+        ...(grammar ? { response_format: samplingFields(request.sampling).response_format } : {}),
+      };
+      const stream =
+        request.input.kind === "chat"
+          ? await engine.chat.completions.create({
+              stream: true,
+              stream_options: { include_usage: true },
+              messages: request.input.messages.map(toWebLLMMessage),
+              ...fields,
+            })
+          : await engine.completions.create({
+              stream: true,
+              stream_options: { include_usage: true },
+              prompt: request.input.prompt,
+              ...fields,
+            });
+      for await (const chunk of stream as AsyncIterable<unknown>) void chunk;
+    } finally {
+      recorded = this.forcer.disarm();
+    }
+    return recorded;
   }
 
   /**

@@ -52,12 +52,20 @@ class FakeWebLLM {
 
   api(): WebLLMEngineApi {
     const self = this;
-    async function* decode<C>(maxTokens: number, chunk: (t: string) => C): AsyncGenerator<C> {
+    // With a response_format, a grammar that never allows " spam": WebLLM masks the logits with
+    // the grammar before the processor sees them, and its matcher refuses a token it masked.
+    async function* decode<C>(
+      maxTokens: number,
+      chunk: (t: string) => C,
+      grammar = false,
+    ): AsyncGenerator<C> {
       for (let step = 0; step < maxTokens; step++) {
         let logits = logitsAt(step);
+        if (grammar) logits[3] = -Infinity;
         if (self.processor) logits = self.processor.processLogits(logits);
         let token = 0;
         for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[token]!) token = i;
+        if (grammar && token === 3) throw new Error("Grammar matcher rejected the token 3");
         self.processor?.processSampledToken(token);
         self.sampled.push(token);
         if (token === 0) break;
@@ -69,13 +77,17 @@ class FakeWebLLM {
         completions: {
           async create(request: ChatCompletionRequestStreaming) {
             self.chatRequests.push(request);
-            return decode<ChatCompletionChunk>(request.max_tokens ?? 0, (content) => ({
-              id: "c",
-              object: "chat.completion.chunk",
-              created: 1,
-              model: record.model_id,
-              choices: [{ index: 0, delta: { content }, finish_reason: null }],
-            }));
+            return decode<ChatCompletionChunk>(
+              request.max_tokens ?? 0,
+              (content) => ({
+                id: "c",
+                object: "chat.completion.chunk",
+                created: 1,
+                model: record.model_id,
+                choices: [{ index: 0, delta: { content }, finish_reason: null }],
+              }),
+              request.response_format !== undefined,
+            );
           },
         },
       },
@@ -218,6 +230,48 @@ describe("WebLLMEngine.score (teacher forcing through a LogitProcessor)", () => 
     const plain = await engine.score({ ...base, answer: " spam spam", scoreStop: false });
     expect(plain.tokenLogprobs[0]).toBeCloseTo(logSoftmaxOf(0, 3), 6);
     expect(plain.tokenLogprobs[0]).toBeLessThan(-4);
+  });
+
+  it("scores a constrained answer under its grammar, and without it when the grammar refuses the tokens", async () => {
+    const { engine, fake } = await loaded();
+    const schema = { type: "object" };
+    const sampling = { ...base.sampling, constraint: { kind: "json" as const, schema } };
+    const result = await engine.score({
+      ...base,
+      sampling,
+      answer: "Hello world!",
+      scoreStop: false,
+    });
+    // Each token scored among the tokens the grammar allowed (" spam" masked), as the serving tab
+    // sampled: higher than the model alone rates it.
+    const masked = (step: number, id: number) => {
+      const l = logitsAt(step);
+      l[3] = -Infinity;
+      return l[id]! - Math.log(l.reduce((s, v) => s + Math.exp(v), 0));
+    };
+    [1, 2, 4].forEach((id, step) => {
+      expect(result.tokenLogprobs[step]).toBeCloseTo(masked(step, id), 6);
+      expect(result.tokenLogprobs[step]).toBeGreaterThan(logSoftmaxOf(step, id));
+    });
+    expect(fake.chatRequests[0]?.response_format).toEqual({
+      type: "json_object",
+      schema: JSON.stringify(schema),
+    });
+    // Text the grammar refuses (a liar's, or a split the serving tab's grammar did not make) is
+    // scored as before, without the grammar: " spam" still reads as another model's token.
+    const refused = await engine.score({
+      ...base,
+      sampling,
+      answer: "Hello spam",
+      scoreStop: false,
+    });
+    expect(fake.chatRequests.slice(1).map((r) => r.response_format !== undefined)).toEqual([
+      true,
+      false,
+    ]);
+    expect(refused.tokenLogprobs).toHaveLength(2);
+    expect(refused.tokenLogprobs[1]).toBeCloseTo(logSoftmaxOf(1, 3), 6);
+    expect(refused.tokenLogprobs[1]).toBeLessThan(-4);
   });
 
   it("scores a plain completion through the raw completion API and caps the tokens fed", async () => {
