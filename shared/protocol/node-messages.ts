@@ -387,6 +387,12 @@ export const AuditAssignSchema = z.object({
   input: TextJobInputSchema,
   sampling: SamplingSchema,
   answer: z.string(),
+  /**
+   * Since protocol 9: the audited answer's text before `answer`, which the verifier reads as the
+   * start of the reply (prefilled, not scored) before scoring `answer`'s tokens — so an audit can
+   * look at any window of a long answer, not only its first `maxTokens` tokens.
+   */
+  prefix: z.string().optional(),
   seed: z.number().int(),
   scoreStop: z.boolean(),
   maxTokens: z.number().int().positive().max(MAX_AUDIT_TOKENS),

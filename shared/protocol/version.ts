@@ -27,8 +27,11 @@ export const MIN_PROTOCOL_VERSION = 1;
  *    delivered byte and a long answer could end at the failover (docs/failure-handling.md).
  * 9: an `audit.assign` is scored from the distribution the serving tab sampled from: under the
  *    job's `logit_bias`, and under its grammar (`constraint`) when the grammar takes the encoder's
- *    tokens. No new field: an older page scores both unconstrained, where a token the client or
- *    the grammar forced can read as implausible, so such audits go only to protocol-9 verifiers.
+ *    tokens; and it may carry `prefix`, the answer's text before the window to score (an audit of
+ *    any part of a long answer, not only its first `maxTokens` tokens). An older page scores
+ *    without bias or grammar, where a token the client or the grammar forced can read as
+ *    implausible, and would score a window as the answer's start: such audits go only to
+ *    protocol-9 verifiers.
  */
 export const PROGRESS_SINCE_PROTOCOL = 2;
 export const TRUST_SINCE_PROTOCOL = 3;

@@ -217,7 +217,9 @@ export function claimTokens(answer: string, sampling: Sampling): string[] {
  * low — plus the class's noise, drawn from the audit's seed.
  */
 export function scoreClaim(request: ScoreRequest, noise: ScoreNoise = NO_NOISE): ScoreResult {
-  const own = answerTokens(request.input, request.sampling);
+  // A window of a long answer is scored where it stands: after the prefix's tokens.
+  const before = claimTokens(request.prefix ?? "", request.sampling);
+  const own = answerTokens(request.input, request.sampling).slice(before.length);
   const all = claimTokens(request.answer, request.sampling);
   const claimed = all.slice(0, request.maxTokens);
   // As the product's verifier (webllm-engine.ts `score`): no stop after a cut answer.
@@ -240,7 +242,7 @@ export function scoreClaim(request: ScoreRequest, noise: ScoreNoise = NO_NOISE):
   return {
     tokenLogprobs,
     stopLogprob: scoreStop ? (complete ? -0.1 : -9) : null,
-    answerTokens: all.length,
+    answerTokens: before.length + all.length,
   };
 }
 

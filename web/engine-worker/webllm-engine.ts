@@ -427,11 +427,18 @@ export class WebLLMEngine implements InferenceEngine {
       const steps = ids.length + (stopIds.length ? 1 : 0);
       // The whole answer's count, not only the scored part's: the coordinator compares it with the
       // audited tab's completion tokens (shared/trust/token-counts.ts).
-      const answerTokens = all.length;
+      const answerTokens = request.prefix
+        ? encode(request.prefix + request.answer).length
+        : all.length;
       if (steps === 0) return { tokenLogprobs: [], stopLogprob: null, answerTokens };
-      const scored = (grammar: boolean) => this.forced(engine, request, ids, stopIds, grammar);
+      // A window of a long answer: the text before it is the start of the reply, prefilled.
+      const prompt = request.prefix
+        ? await this.windowPrompt(model, request, request.prefix)
+        : null;
+      const scored = (grammar: boolean) =>
+        this.forced(engine, request, ids, stopIds, grammar, prompt);
       let recorded: Awaited<ReturnType<typeof scored>>;
-      if (request.sampling.constraint) {
+      if (request.sampling.constraint && prompt === null) {
         // Under the job's grammar first: WebLLM masks the logits with it before the processor
         // runs (0.2.86 sampleFromRawLogits: bitmask, then processLogits), so each token is scored
         // among the tokens the serving tab could pick, as it sampled — unmasked, a token the
@@ -463,8 +470,30 @@ export class WebLLMEngine implements InferenceEngine {
   }
 
   /**
+   * The raw prompt that has the model go on from `prefix` as its reply: a chat rendered with the
+   * model's conversation template as a failover renders it (conv-template.ts; WebLLM's chat API
+   * refuses a conversation ending with the assistant), a completion's prompt followed by it. No
+   * grammar can start there (xgrammar's matcher starts at the answer's first byte), so a window is
+   * scored without one: the coordinator sends windows only of free text.
+   */
+  private async windowPrompt(
+    model: ModelRecord,
+    request: ScoreRequest,
+    prefix: string,
+  ): Promise<string> {
+    if (request.input.kind === "completion") return request.input.prompt + prefix;
+    this.convTemplate ??= this.readConvTemplate(model);
+    const conv = await this.convTemplate.catch((err: unknown) => {
+      this.convTemplate = null;
+      throw new EngineError("engine_error", `cannot score a window: ${String(err)}`);
+    });
+    return renderContinuation(conv, request.input.messages, prefix);
+  }
+
+  /**
    * One teacher-forced pass over the claimed ids (and the stop after them), recording what the
-   * forcer saw: under the client's logit_bias always, under the job's grammar when `grammar`.
+   * forcer saw: under the client's logit_bias always, under the job's grammar when `grammar`;
+   * after `prompt` (a window's: the raw completion API) when given.
    */
   private async forced(
     engine: WebLLMEngineApi,
@@ -472,6 +501,7 @@ export class WebLLMEngine implements InferenceEngine {
     ids: number[],
     stopIds: number[],
     grammar: boolean,
+    prompt: string | null,
   ): Promise<ReturnType<TeacherForcer["disarm"]>> {
     this.forcer.arm(ids, stopIds, request.sampling.logit_bias);
     let recorded: ReturnType<TeacherForcer["disarm"]>;
@@ -483,19 +513,26 @@ export class WebLLMEngine implements InferenceEngine {
         ...(grammar ? { response_format: samplingFields(request.sampling).response_format } : {}),
       };
       const stream =
-        request.input.kind === "chat"
-          ? await engine.chat.completions.create({
+        prompt !== null
+          ? await engine.completions.create({
               stream: true,
               stream_options: { include_usage: true },
-              messages: request.input.messages.map(toWebLLMMessage),
+              prompt,
               ...fields,
             })
-          : await engine.completions.create({
-              stream: true,
-              stream_options: { include_usage: true },
-              prompt: request.input.prompt,
-              ...fields,
-            });
+          : request.input.kind === "chat"
+            ? await engine.chat.completions.create({
+                stream: true,
+                stream_options: { include_usage: true },
+                messages: request.input.messages.map(toWebLLMMessage),
+                ...fields,
+              })
+            : await engine.completions.create({
+                stream: true,
+                stream_options: { include_usage: true },
+                prompt: request.input.prompt,
+                ...fields,
+              });
       for await (const chunk of stream as AsyncIterable<unknown>) void chunk;
     } finally {
       recorded = this.forcer.disarm();

@@ -58,8 +58,9 @@ class FakeWebLLM {
       maxTokens: number,
       chunk: (t: string) => C,
       grammar = false,
+      from = 0,
     ): AsyncGenerator<C> {
-      for (let step = 0; step < maxTokens; step++) {
+      for (let step = from; step < from + maxTokens; step++) {
         let logits = logitsAt(step);
         if (grammar) logits[3] = -Infinity;
         if (self.processor) logits = self.processor.processLogits(logits);
@@ -94,13 +95,22 @@ class FakeWebLLM {
       completions: {
         async create(request: CompletionCreateParamsStreaming) {
           self.completionRequests.push(request);
-          return decode<Completion>(request.max_tokens ?? 0, (text) => ({
-            id: "t",
-            object: "text_completion",
-            created: 1,
-            model: record.model_id,
-            choices: [{ index: 0, text, finish_reason: null, logprobs: null }],
-          }));
+          // A prompt that already holds the start of the reply (after the template's assistant
+          // header) has the model go on from there.
+          const reply = String(request.prompt).split(ASSISTANT).at(-1)!;
+          const from = String(request.prompt).includes(ASSISTANT) ? encode(reply).length : 0;
+          return decode<Completion>(
+            request.max_tokens ?? 0,
+            (text) => ({
+              id: "t",
+              object: "text_completion",
+              created: 1,
+              model: record.model_id,
+              choices: [{ index: 0, text, finish_reason: null, logprobs: null }],
+            }),
+            false,
+            from,
+          );
         },
       },
       interruptGenerate: () => {},
@@ -113,7 +123,18 @@ class FakeWebLLM {
   }
 }
 
-const conv = { stop_token_ids: [0], stop_str: [] } as unknown as ConvTemplate;
+const ASSISTANT = "<assistant>";
+const conv: ConvTemplate = {
+  system_template: "{system_message}",
+  system_message: "",
+  roles: { user: "<user>", assistant: ASSISTANT },
+  seps: ["\n"],
+  role_content_sep: " ",
+  role_empty_sep: " ",
+  stop_str: [],
+  stop_token_ids: [0],
+  render_empty_system_message: false,
+};
 
 async function loaded() {
   const fake = new FakeWebLLM();
@@ -272,6 +293,29 @@ describe("WebLLMEngine.score (teacher forcing through a LogitProcessor)", () => 
     expect(refused.tokenLogprobs).toHaveLength(2);
     expect(refused.tokenLogprobs[1]).toBeCloseTo(logSoftmaxOf(1, 3), 6);
     expect(refused.tokenLogprobs[1]).toBeLessThan(-4);
+  });
+
+  it("scores a window of a long answer after its prefix, read as the start of the reply", async () => {
+    const { engine, fake } = await loaded();
+    const result = await engine.score({
+      ...base,
+      prefix: "Hello",
+      answer: " world!",
+      scoreStop: true,
+    });
+    // The prefix is prefilled as the reply so far (the raw completion API, the chat rendered with
+    // the model's template), and the window's tokens are scored where they stand in the answer.
+    expect(fake.completionRequests[0]?.prompt).toBe("<user> hi\n<assistant> Hello");
+    expect(fake.chatRequests).toHaveLength(0);
+    expect(result.tokenLogprobs).toHaveLength(2);
+    [2, 4].forEach((id, i) =>
+      expect(result.tokenLogprobs[i]).toBeCloseTo(logSoftmaxOf(i + 1, id), 6),
+    );
+    expect(result.stopLogprob).toBeCloseTo(logSoftmaxOf(3, 0), 6);
+    expect(fake.sampled).toEqual([2, 4, 0]);
+    // The count is of the whole answer sent (prefix and window): the coordinator compares it with
+    // the audited tab's claim.
+    expect(result.answerTokens).toBe(3);
   });
 
   it("scores a plain completion through the raw completion API and caps the tokens fed", async () => {

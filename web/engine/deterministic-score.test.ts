@@ -45,6 +45,21 @@ describe("DeterministicEngine.score", () => {
     expect(cut.stopLogprob).toBeLessThan(-5);
   });
 
+  it("scores a window after its prefix where it stands in its own answer", () => {
+    const words = own.split(" ");
+    const prefix = words.slice(0, 3).join(" ");
+    const window = ` ${words.slice(3).join(" ")}`;
+    const honest = scoreClaim({ ...req(window), prefix });
+    expect(honest.tokenLogprobs).toHaveLength(words.length - 3);
+    expect(honest.tokenLogprobs.every((lp) => lp === SCORE_LOGPROBS.own)).toBe(true);
+    expect(honest.stopLogprob).toBeGreaterThan(-1);
+    // The whole answer's count (prefix and window).
+    expect(honest.answerTokens).toBe(words.length);
+    // A tail that is not its answer scores low, however honest the prefix.
+    const tail = scoreClaim({ ...req(" Buy cheap watches now"), prefix });
+    expect(tail.tokenLogprobs.every((lp) => lp <= SCORE_LOGPROBS.foreign)).toBe(true);
+  });
+
   it("adds a GPU class's noise, reproducible from the audit seed", () => {
     const noise = { sd: 0.3, flipRate: 0.05, seed: 3 };
     const a = scoreClaim(req(own, 9), noise);

@@ -82,6 +82,11 @@ export interface ScoreRequest {
   /** The job's sampling fields (the engine uses only what shapes the prompt and tokenization). */
   sampling: Sampling;
   answer: string;
+  /**
+   * The answer's text before `answer` (a window of a long answer): read as the start of the reply,
+   * not scored. The count (`answerTokens`) is of `prefix + answer`, the whole answer sent.
+   */
+  prefix?: string;
   /** Coordinator-chosen seed for this audit (engines that sample anything use it). */
   seed: number;
   scoreStop: boolean;

@@ -38,21 +38,22 @@ class UncountingEngine extends TestEngine {
 
 const answer = expectedOutput(chatJob("x", "a b c d").input, { max_tokens: 50 }).text;
 
-function auditAssign(auditId: string, maxTokens: number): AuditAssign {
+function auditAssign(auditId: string, maxTokens: number, prefix?: string): AuditAssign {
   return {
+    ...(prefix !== undefined ? { prefix } : {}),
     type: "audit.assign",
     auditId,
     model: TINY_MODEL.model_id,
     input: { kind: "chat", messages: [{ role: "user", content: "a b c d" }] },
     sampling: { max_tokens: 50 },
-    answer,
+    answer: prefix !== undefined ? answer.slice(prefix.length) : answer,
     seed: 1,
     scoreStop: false,
     maxTokens,
   };
 }
 
-async function auditWith(engine: TestEngine, maxTokens: number) {
+async function auditWith(engine: TestEngine, maxTokens: number, prefix?: string) {
   const sockets = new ScriptedSockets();
   const c = startContributing(
     contributionOptions(sockets, {
@@ -63,7 +64,7 @@ async function auditWith(engine: TestEngine, maxTokens: number) {
   await c.start(TINY_MODEL, () => {});
   const s = sockets.last;
   await welcomeTab(s);
-  s.receive(auditAssign("audit-1", maxTokens));
+  s.receive(auditAssign("audit-1", maxTokens, prefix));
   let result: TabMessage | undefined;
   await vi.waitFor(() => {
     result = s.frames().find((f) => f.type === "audit.result");
@@ -84,6 +85,22 @@ describe("the verifier's count of an audited answer", () => {
     const cut = await auditWith(new TestEngine(0), 2);
     expect(cut.tokenLogprobs).toHaveLength(2);
     expect(cut).toMatchObject({ answerTokens: whole });
+  });
+
+  it("a window's audit (protocol 9) reaches the engine with its prefix: scored where it stands, the whole answer counted", async () => {
+    const whole = claimTokens(answer, { max_tokens: 50 }).length;
+    const prefix = answer.split(" ").slice(0, 2).join(" ");
+    const scored: ScoreRequest[] = [];
+    class Recording extends TestEngine {
+      override score(r: ScoreRequest) {
+        scored.push(r);
+        return super.score(r);
+      }
+    }
+    const window = await auditWith(new Recording(0), 64, prefix);
+    expect(scored[0]).toMatchObject({ prefix, answer: answer.slice(prefix.length) });
+    expect(window).toMatchObject({ answerTokens: whole });
+    expect(window.tokenLogprobs).toHaveLength(whole - 2);
   });
 
   it("an engine that cannot count sends no count", async () => {

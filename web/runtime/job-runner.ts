@@ -205,6 +205,7 @@ export class JobRunner {
         input: audit.input,
         sampling: audit.sampling,
         answer: audit.answer,
+        ...(audit.prefix ? { prefix: audit.prefix } : {}),
         seed: audit.seed,
         scoreStop: audit.scoreStop,
         maxTokens: audit.maxTokens,
