@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { auditWindowStart } from "./audit-window.js";
+
+const words = Array.from({ length: 600 }, (_, i) => `word${i}`);
+const long = `You said: ${words.join(" ")}`;
+const starts = (key: string, text: string) =>
+  Array.from({ length: 400 }, (_, i) => auditWindowStart(key, `job_${i}`, text, 128));
+
+describe("auditWindowStart", () => {
+  it("scores an answer that fits one window whole", () => {
+    expect(starts("k", "You said: a short answer").every((s) => s === 0)).toBe(true);
+    // 128 bytes can hold no more than 128 tokens; one byte more may not fit.
+    expect(starts("k", "x".repeat(128)).every((s) => s === 0)).toBe(true);
+    expect(starts("k", "x ".repeat(65)).some((s) => s > 0)).toBe(true);
+  });
+
+  it("starts half the windows of a long answer at the answer's start and the rest anywhere, at a word", () => {
+    const all = starts("k", long);
+    const atStart = all.filter((s) => s === 0).length;
+    expect(atStart).toBeGreaterThan(160);
+    expect(atStart).toBeLessThan(240);
+    const elsewhere = all.filter((s) => s > 0);
+    for (const s of elsewhere) expect(long.slice(s)).toMatch(/^\s\S/);
+    // Spread over the whole answer: some windows start in its last quarter.
+    expect(elsewhere.some((s) => s > 0.75 * long.length)).toBe(true);
+    expect(elsewhere.some((s) => s < 0.25 * long.length)).toBe(true);
+  });
+
+  it("is keyed: the same audit looks at the same place, another key elsewhere", () => {
+    expect(starts("k", long)).toEqual(starts("k", long));
+    expect(starts("other", long)).not.toEqual(starts("k", long));
+  });
+});
