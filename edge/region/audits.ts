@@ -25,6 +25,8 @@ import type { TabRecord, TabRegistry } from "./tab-registry.js";
 import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
 import { MAX_TOKEN_BYTES, cutToBytes, utf8Bytes } from "./usage-bounds.js";
+import { auditWindowStart } from "../../shared/trust/audit-window.js";
+import { BIASED_SCORE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
 
 type AuditResult = Extract<TabMessage, { type: "audit.result" }>;
 type JobFrame = Extract<TabFrame, { jobId: string }>;
@@ -73,6 +75,23 @@ interface AuditRow extends Record<string, SqlStorageValue> {
   claimed_tokens: number | null;
 }
 
+function hasBias(s: JobSpec["sampling"]): boolean {
+  return Object.keys(s.logit_bias ?? {}).length > 0;
+}
+
+/**
+ * The protocol a verifier must speak to score this audit right (shared/protocol/version.ts): a
+ * window (`prefix`), a `logit_bias` or a grammar — an older page would score a window as the
+ * answer's start, and the rest without the bias or the grammar the serving tab sampled under,
+ * where an honest token can read as implausible.
+ */
+function protocolFor(row: AuditRow): number {
+  const payload = JSON.parse(row.payload) as Partial<AuditAssign>;
+  const sampling = payload.sampling;
+  const needs = payload.prefix || (sampling && (hasBias(sampling) || sampling.constraint));
+  return needs ? BIASED_SCORE_SINCE_PROTOCOL : 0;
+}
+
 /**
  * An audit not given to a verifier within this time of being sampled (or handed back) is dropped
  * (a missed sample, logged).
@@ -113,20 +132,29 @@ export class Audits {
       if (payload) this.keep(tab, jobId, row.model, JSON.stringify(payload));
       return;
     }
-    // The verifier scores the first maxAuditTokens tokens, which lie within this many bytes (no
-    // token is longer than MAX_TOKEN_BYTES): the rest of the answer is not stored.
-    const answer = cutToBytes(row.text, c.maxAuditTokens * MAX_TOKEN_BYTES);
+    // Where the verifier looks (shared/trust/audit-window.ts): a free-text answer longer than one
+    // window is scored from a keyed point half the time, the text before it sent as `prefix`
+    // (protocol 9). A grammar cannot start mid-answer: a constrained one is scored from its start.
+    const start = spec.sampling.constraint
+      ? 0
+      : auditWindowStart(c.key, jobId, row.text, c.maxAuditTokens);
+    const prefix = row.text.slice(0, start);
+    // The verifier scores maxAuditTokens tokens, which lie within this many bytes (no token is
+    // longer than MAX_TOKEN_BYTES): the rest of the answer is not stored.
+    const answer = cutToBytes(row.text.slice(start), c.maxAuditTokens * MAX_TOKEN_BYTES);
+    const whole = prefix + answer === row.text;
     const audit: Omit<AuditAssign, "type" | "auditId"> = {
       model: row.model,
       input: spec.input,
       sampling: spec.sampling,
       answer,
+      ...(prefix ? { prefix } : {}),
       seed: jobSeed(c, `audit:${jobId}`),
       // The end of the answer says something only when the model itself chose to stop there (and
-      // the verifier is given the whole answer).
+      // the verifier is given the answer up to its end).
       scoreStop:
         row.finish_reason === "stop" &&
-        answer === row.text &&
+        whole &&
         !spec.sampling.stop?.length &&
         !spec.sampling.constraint,
       maxTokens: c.maxAuditTokens,
@@ -135,11 +163,11 @@ export class Audits {
     // model finds stopping unlikely unless nothing is the answer (docs/trust.md).
     if (!answer && !audit.scoreStop) return;
     // The tab's count is compared with the verifier's count of the text it is sent: only when that
-    // is the whole answer, free text — a grammar may honestly force tokenizations an encoder would
-    // merge (token-counts.ts) — and ended by no stop sequence of the client's, whose tokens the tab
-    // generated and counted but the answer does not hold.
+    // is the whole answer, free text — a grammar, or a client's logit_bias, may honestly force
+    // tokenizations an encoder would merge (token-counts.ts) — and ended by no stop sequence of
+    // the client's, whose tokens the tab generated and counted but the answer does not hold.
     const claimed =
-      answer === row.text && !spec.sampling.constraint && !spec.sampling.stop?.length
+      whole && !spec.sampling.constraint && !spec.sampling.stop?.length && !hasBias(spec.sampling)
         ? row.completion_tokens
         : null;
     this.keep(tab, jobId, row.model, JSON.stringify(audit), claimed);
@@ -272,6 +300,7 @@ export class Audits {
   private pickVerifier(row: AuditRow, holding: ReadonlySet<string>): TabRecord | undefined {
     const { tabs, reputation, placement } = this.d;
     const missed = new Set(JSON.parse(row.missed) as string[]);
+    const protocol = protocolFor(row);
     let best: TabRecord | undefined;
     let bestScore = -1;
     for (const tab of tabs.all()) {
@@ -279,6 +308,7 @@ export class Audits {
       if (holding.has(tab.tabId) || missed.has(tab.tabId)) continue;
       if (placement.isResting(tab.tabId)) continue;
       if (!tab.models.includes(row.model) || reputation.isQuarantined(tab.tabId)) continue;
+      if (tab.protocol < protocol) continue;
       const state = reputation.stateOf(tab.tabId);
       if (state === "suspect") continue;
       const score =
