@@ -137,7 +137,14 @@ export class Audits {
     // (protocol 9). A grammar cannot start mid-answer: a constrained one is scored from its start.
     const start = spec.sampling.constraint
       ? 0
-      : auditWindowStart(c.key, jobId, row.text, c.maxAuditTokens);
+      : auditWindowStart(
+          c.key,
+          jobId,
+          row.text,
+          c.maxAuditTokens,
+          // Uncounted: the text alone decides.
+          row.completion_tokens ?? Number.POSITIVE_INFINITY,
+        );
     const prefix = row.text.slice(0, start);
     // The verifier scores maxAuditTokens tokens, which lie within this many bytes (no token is
     // longer than MAX_TOKEN_BYTES): the rest of the answer is not stored.

@@ -3,15 +3,20 @@ import { auditWindowStart } from "./audit-window.js";
 
 const words = Array.from({ length: 600 }, (_, i) => `word${i}`);
 const long = `You said: ${words.join(" ")}`;
-const starts = (key: string, text: string) =>
-  Array.from({ length: 400 }, (_, i) => auditWindowStart(key, `job_${i}`, text, 128));
+const starts = (key: string, text: string, claimed = text.split(" ").length) =>
+  Array.from({ length: 400 }, (_, i) => auditWindowStart(key, `job_${i}`, text, 128, claimed));
 
 describe("auditWindowStart", () => {
   it("scores an answer that fits one window whole", () => {
     expect(starts("k", "You said: a short answer").every((s) => s === 0)).toBe(true);
-    // 128 bytes can hold no more than 128 tokens; one byte more may not fit.
-    expect(starts("k", "x".repeat(128)).every((s) => s === 0)).toBe(true);
-    expect(starts("k", "x ".repeat(65)).some((s) => s > 0)).toBe(true);
+    // 128 bytes can hold no more than 128 tokens, whatever the tab counted.
+    expect(starts("k", "x".repeat(128), 500).every((s) => s === 0)).toBe(true);
+    // Over 128 bytes: whole when the tab counted at most 128 tokens and the text is short…
+    const mid = "x ".repeat(300);
+    expect(starts("k", mid, 128).every((s) => s === 0)).toBe(true);
+    expect(starts("k", mid, 129).some((s) => s > 0)).toBe(true);
+    // …and windowed past 8 bytes a token, whatever the count says.
+    expect(starts("k", "x ".repeat(513), 1).some((s) => s > 0)).toBe(true);
   });
 
   it("starts half the windows of a long answer at the answer's start and the rest anywhere, at a word", () => {

@@ -1,6 +1,9 @@
 import { utf8ByteLength } from "../protocol/frames.js";
 import { keyedUniform } from "./keyed-prng.js";
 
+/** Up to this many bytes a token, an answer is short enough to take the tab's count of it. */
+export const TRUSTED_COUNT_BYTES_PER_TOKEN = 8;
+
 /**
  * Which part of a long answer an audit scores (docs/trust.md, "Audit windows"). A verifier
  * re-scores at most `maxAuditTokens` tokens; scoring always the first ones let a tab answer
@@ -12,16 +15,24 @@ import { keyedUniform } from "./keyed-prng.js";
  * one the encoder would cut there too.
  *
  * Returns the window's start, a character index into `text` (0: the answer's start, as before).
- * An answer of at most `maxAuditTokens` bytes is always within one window (every token is at
- * least one byte): it is scored whole.
+ * An answer within one window is scored whole: one of at most `maxAuditTokens` bytes surely is
+ * (every token is at least one byte), and one the tab counted within `maxAuditTokens` tokens
+ * (`claimedTokens`, its bounded completion tokens) is taken at its word while it is short —
+ * at most `maxAuditTokens` × 8 bytes, twice a typical English token's bytes — since a window
+ * starting inside it would leave its start unscored for nothing. A tab that under-counts to keep
+ * its answers unwindowed earns less for them and can hide at most that many bytes' tail.
  */
 export function auditWindowStart(
   key: string,
   jobId: string,
   text: string,
   maxAuditTokens: number,
+  claimedTokens: number,
 ): number {
-  if (utf8ByteLength(text) <= maxAuditTokens) return 0;
+  const bytes = utf8ByteLength(text);
+  if (bytes <= maxAuditTokens) return 0;
+  const short = bytes <= maxAuditTokens * TRUSTED_COUNT_BYTES_PER_TOKEN;
+  if (short && claimedTokens <= maxAuditTokens) return 0;
   const u = keyedUniform(key, "audit-window", jobId);
   if (u < 0.5) return 0;
   let at = Math.floor(((u - 0.5) / 0.5) * text.length);
