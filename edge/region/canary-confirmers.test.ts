@@ -1,9 +1,15 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { JobSpec } from "../../shared/protocol/job.js";
-import { expectedOutput } from "../../test/support/deterministic-engine.js";
-import { newKeyPair, type ScriptedTab } from "../../test/workerd/scripted-tab.js";
-import { appEnv, chat, useTabs } from "../../test/workerd/tab-helpers.js";
+import {
+  WRONG,
+  canariesJudged,
+  canaryAnswers,
+  honest,
+  jobAndCanary,
+  jobThenNoCanary,
+} from "../../test/workerd/canary-helpers.js";
+import { newKeyPair } from "../../test/workerd/scripted-tab.js";
+import { appEnv, useTabs } from "../../test/workerd/tab-helpers.js";
 import { CANARIES_ONLY, pastProbation, withTrust } from "../../test/workerd/trust-helpers.js";
 import type { RegionParts } from "./region-parts.js";
 import { regionStub } from "./region-stub.js";
@@ -17,66 +23,6 @@ import { regionStub } from "./region-stub.js";
 
 const { tab } = useTabs();
 const stub = () => regionStub(appEnv, "wnam");
-
-const honest = (job: JobSpec) => expectedOutput(job.input, job.sampling).text;
-const WRONG = "Buy cheap watches at our store today, best prices guaranteed";
-
-/** One client job and the canary that follows it, both answered by `answer`; both handled. */
-async function jobAndCanary(t: ScriptedTab, model: string, answer: (job: JobSpec) => string) {
-  const res = chat(model);
-  const job = await t.nextJob();
-  t.serve(job, [answer(job)]);
-  expect((await res).status).toBe(200);
-  const canary = await t.nextJob();
-  t.serve(canary, [answer(canary)]);
-  await expect
-    .poll(() =>
-      runInDurableObject(
-        stub(),
-        (_obj, state) =>
-          state.storage.sql.exec(`SELECT 1 FROM canary_runs WHERE job_id = ?`, canary.id).toArray()
-            .length,
-      ),
-    )
-    .toBe(0);
-}
-
-/**
- * One client job, then another: the tab is sent no canary between them (its next job is the
- * second client job, not the canary prompt).
- */
-async function jobThenNoCanary(t: ScriptedTab, model: string) {
-  const res = chat(model);
-  const job = await t.nextJob();
-  t.serve(job, [honest(job)]);
-  expect((await res).status).toBe(200);
-  const again = chat(model);
-  const next = await t.nextJob();
-  expect(next.input).toEqual({ kind: "chat", messages: [{ role: "user", content: "hi" }] });
-  t.serve(next, [honest(next)]);
-  expect((await again).status).toBe(200);
-  expect(await canariesJudged(t.nodeId)).toBe(0);
-}
-
-/** The canary answers kept for `model`: whose, confirmed or a candidate, and with whom. */
-function canaryAnswers(model: string) {
-  return runInDurableObject(stub(), (_obj, state) =>
-    state.storage.sql
-      .exec<{ node_id: string; confirmed: number; confirmed_with?: string | null }>(
-        `SELECT * FROM canary_answers WHERE model = ? ORDER BY confirmed`,
-        model,
-      )
-      .toArray()
-      .map(({ node_id, confirmed, confirmed_with }) => ({ node_id, confirmed, confirmed_with })),
-  );
-}
-
-function canariesJudged(tabId: string): Promise<number> {
-  return runInDurableObject(stub(), (obj) => {
-    const { parts } = obj as unknown as { parts: RegionParts };
-    return parts.reputation.view(tabId).canaries;
-  });
-}
 
 describe("who confirms a canary answer", () => {
   it("a tab that may not confirm is sent no canary while no answer is known, so anonymous sockets set nothing", async () => {
