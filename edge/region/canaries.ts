@@ -10,6 +10,7 @@ import type { TabChannel, TabFrame } from "./tab-channel.js";
 import type { TabRecord } from "./tab-registry.js";
 import type { TabTrust } from "./tab-trust.js";
 import { isAnonymous } from "../../shared/trust/anonymous.js";
+import { CanaryContests } from "./canary-contests.js";
 
 export interface CanariesDeps {
   sql: SqlStorage;
@@ -21,6 +22,16 @@ export interface CanariesDeps {
   /** Who may confirm a canary answer (out of probation); a quarantine withdraws confirmations. */
   trust: TabTrust;
 }
+
+/** The confirmed answer of a (model, prompt): its row's identity and the one it agreed with. */
+interface KnownRow extends Record<string, SqlStorageValue> {
+  node_id: string;
+  answer: string;
+  confirmed_with: string | null;
+}
+
+/** Two canary answers are the same answer for confirming (and disputing) one. */
+const SAME_ANSWER = 0.99;
 
 interface RunRow extends Record<string, SqlStorageValue> {
   job_id: string;
@@ -37,11 +48,15 @@ interface RunRow extends Record<string, SqlStorageValue> {
  * while no client job waits. The answer is compared with the answer the network knows for that
  * (model, prompt). The known answer is learned only from identities that cannot be had for free
  * (`mayConfirm`): their answers are kept as candidates until two of them agree exactly, and the
- * confirmation names both, so a quarantine of either withdraws it. A tab cannot tell a canary
- * from a client job.
+ * confirmation names both, so a quarantine of either withdraws it. Two such identities agreeing on
+ * another answer contest it (canary-contests.ts): then it judges no one. A tab cannot tell a
+ * canary from a client job.
  */
 export class Canaries {
+  private readonly contests: CanaryContests;
+
   constructor(private readonly d: CanariesDeps) {
+    this.contests = new CanaryContests(d.sql);
     d.trust.onQuarantine((identity) => this.withdraw(identity));
   }
 
@@ -57,6 +72,18 @@ export class Canaries {
       this.d.trust.state(identity) === "trusted" &&
       this.d.reputation.stateOf(identity) === "trusted"
     );
+  }
+
+  /**
+   * May this identity's kept answer still dispute a known one with another's? Every kept answer
+   * came from an identity that could confirm when it answered; this asks less of it now — signed
+   * and past probation in TabTrust (so not quarantined), not `trusted` by its checks. The first
+   * honest dissenter is judged against the disputed answer, and one failed canary of one judged
+   * makes it suspect: asking `mayConfirm` would let the disputed answer itself silence every
+   * dissent. A contest only stops judging (it frames no one), so the lower bar errs the safe way.
+   */
+  private mayDispute(identity: string): boolean {
+    return !isAnonymous(identity) && this.d.trust.state(identity) === "trusted";
   }
 
   /**
@@ -86,7 +113,10 @@ export class Canaries {
       });
   }
 
-  /** Indices of `prompts` whose answer for `model` is confirmed. */
+  /**
+   * Indices of `prompts` whose answer for `model` is confirmed. A contested prompt has none: its
+   * answers were unconfirmed when it was contested and none is confirmed while it is.
+   */
   private knownPrompts(model: string, prompts: readonly string[]): number[] {
     return this.d.sql
       .exec<{ prompt_index: number }>(
@@ -96,6 +126,31 @@ export class Canaries {
       .toArray()
       .map((r) => r.prompt_index)
       .filter((i) => i < prompts.length);
+  }
+
+  /** Prompts of `model` whose known answer `identity`'s kept answer disagrees with. */
+  private disputedBy(model: string, identity: string): Set<number> {
+    const rows = this.d.sql
+      .exec<{ prompt_index: number; mine: string; known: string }>(
+        `SELECT mine.prompt_index, mine.answer AS mine, known.answer AS known
+         FROM canary_answers mine JOIN canary_answers known
+           ON known.model = mine.model AND known.prompt_index = mine.prompt_index
+           AND known.confirmed = 1
+         WHERE mine.model = ? AND mine.node_id = ? AND mine.confirmed = 0`,
+        model,
+        identity,
+      )
+      .toArray();
+    return new Set(rows.filter((r) => !this.same(r.mine, r.known)).map((r) => r.prompt_index));
+  }
+
+  /**
+   * Indices of `prompts` not contested for `model`: what a confirmer may be sent. (All of them
+   * draw the same prompt as no list: pickCanary takes `among[hash % n]`.)
+   */
+  private openPrompts(model: string, prompts: readonly string[]): number[] {
+    const contested = this.contests.of(model);
+    return prompts.map((_, i) => i).filter((i) => !contested.has(i));
   }
 
   owns(jobId: string): boolean {
@@ -117,9 +172,18 @@ export class Canaries {
     // A canary whose answer is not known judges nothing, and only a confirmer's answer can help
     // make it known: anyone else is sent only prompts with a known answer, or none (it would cost
     // the contributor's GPU for no evidence — session 13; bench:trust sent 48 such in one run).
-    const known = this.mayConfirm(tab.tabId) ? undefined : this.knownPrompts(model, canaryPrompts);
-    if (known && known.length === 0) return false;
-    const pick = pickCanary(c, tab.publicId, tab.jobsServed, canaryPrompts, known);
+    // A contested prompt neither judges nor is learned: no one is sent it. Nor is a prompt whose
+    // known answer this identity disputes: it was judged against it once, and would only fail
+    // again while it waits for a second dissenter (failures that add up to a quarantine, which
+    // withdraws its dissent).
+    const disputed = this.disputedBy(model, tab.tabId);
+    const among = (
+      this.mayConfirm(tab.tabId)
+        ? this.openPrompts(model, canaryPrompts)
+        : this.knownPrompts(model, canaryPrompts)
+    ).filter((i) => !disputed.has(i));
+    if (among.length === 0) return false;
+    const pick = pickCanary(c, tab.publicId, tab.jobsServed, canaryPrompts, among);
     const spec: JobSpec = {
       id: newJobId(this.d.region),
       model,
@@ -146,7 +210,7 @@ export class Canaries {
 
   /** A frame about a canary job (job.accept/delta/done/error). */
   async onFrame(tab: TabRecord, msg: Extract<TabFrame, { jobId: string }>): Promise<void> {
-    const { sql, placement, reputation } = this.d;
+    const { sql, placement } = this.d;
     const run = sql
       .exec<RunRow>(
         `SELECT * FROM canary_runs WHERE job_id = ? AND node_id = ?`,
@@ -166,51 +230,99 @@ export class Canaries {
     if (tab.jobId === run.job_id) await placement.release(tab, msg.state ?? "idle");
     // A tab's error says nothing about its model; an abort neither. Only answers are judged.
     if (msg.type === "job.error" || msg.finishReason === "abort") return;
-    const c = reputation.settings.config;
+    // A contested prompt's answer judges no one and none is learned for it (canary-contests.ts);
+    // a canary of it sent before the contest ends here.
+    if (this.contests.isContested(run.model, run.prompt_index)) return;
     const known = sql
-      .exec<{ answer: string }>(
-        `SELECT answer FROM canary_answers WHERE model = ? AND prompt_index = ? AND confirmed = 1`,
+      .exec<KnownRow>(
+        `SELECT node_id, answer, confirmed_with FROM canary_answers
+         WHERE model = ? AND prompt_index = ? AND confirmed = 1`,
         run.model,
         run.prompt_index,
       )
       .toArray()[0];
     if (known) {
-      await reputation.record(
-        run.node_id,
-        tab.publicId,
-        canaryEvidence(run.text, known.answer, c),
-        // Binding: judged by the coordinator against an answer two trusted identities confirmed.
-        { what: "canary", verifier: null, binding: true },
-      );
+      await this.againstKnown(run, tab.publicId, known);
       return;
     }
     // Not known yet. Only an identity out of probation may help set it (its answer is judged like
     // any other once the answer is known).
     if (!this.mayConfirm(run.node_id)) return;
     // Does another such identity's candidate agree? Then it is the known answer.
-    const candidates = sql
+    const agreeing = this.othersAnswers(run)
+      .filter((cand) => this.mayConfirm(cand.node_id))
+      .find((cand) => this.same(run.text, cand.answer));
+    this.keep(run, agreeing?.node_id ?? null);
+    if (agreeing)
+      log("info", "canary answer confirmed", { model: run.model, prompt: run.prompt_index });
+  }
+
+  /**
+   * A canary of a prompt whose answer is known. It is judged against it — unless it is a
+   * confirmer's answer that disagrees with it and agrees with another confirmer's kept dissent:
+   * then the prompt is contested and this answer, which makes the contest, is not judged. A
+   * confirmer's dissent is kept (besides being judged), so a second one can find it: before, it was
+   * only judged, and a wrong answer confirmed first stayed known for good.
+   */
+  private async againstKnown(run: RunRow, publicId: string, known: KnownRow): Promise<void> {
+    const dissent =
+      this.mayConfirm(run.node_id) &&
+      // The known answer's own confirmers are judged, their rows kept as they are.
+      run.node_id !== known.node_id &&
+      run.node_id !== known.confirmed_with &&
+      !this.same(run.text, known.answer);
+    if (dissent) {
+      const partner = this.othersAnswers(run).find(
+        (cand) =>
+          this.mayDispute(cand.node_id) &&
+          !this.same(cand.answer, known.answer) &&
+          this.same(run.text, cand.answer),
+      );
+      if (partner) {
+        this.contests.contest(run.model, run.prompt_index);
+        this.keep(run, null);
+        return;
+      }
+      this.keep(run, null);
+    }
+    await this.d.reputation.record(
+      run.node_id,
+      publicId,
+      canaryEvidence(run.text, known.answer, this.d.reputation.settings.config),
+      // Binding: judged by the coordinator against an answer two trusted identities confirmed.
+      { what: "canary", verifier: null, binding: true },
+    );
+  }
+
+  /** The same answer, for confirming or disputing one: a near-whole common word prefix. */
+  private same(claimed: string, other: string): boolean {
+    const c = this.d.reputation.settings.config;
+    return canaryAgreement(claimed, other, c.canaryMaxTokens) >= SAME_ANSWER;
+  }
+
+  /** The answers other identities keep for the run's (model, prompt). */
+  private othersAnswers(run: RunRow): Array<{ node_id: string; answer: string }> {
+    return this.d.sql
       .exec<{ node_id: string; answer: string }>(
         `SELECT node_id, answer FROM canary_answers WHERE model = ? AND prompt_index = ? AND node_id != ?`,
         run.model,
         run.prompt_index,
         run.node_id,
       )
-      .toArray()
-      .filter((cand) => this.mayConfirm(cand.node_id));
-    const agreeing = candidates.find(
-      (cand) => canaryAgreement(run.text, cand.answer, c.canaryMaxTokens) >= 0.99,
-    );
-    sql.exec(
+      .toArray();
+  }
+
+  /** Keep the run's answer as its identity's: confirmed when `confirmedWith` agreed with it. */
+  private keep(run: RunRow, confirmedWith: string | null): void {
+    this.d.sql.exec(
       `INSERT OR REPLACE INTO canary_answers (model, prompt_index, node_id, answer, confirmed, confirmed_with)
        VALUES (?, ?, ?, ?, ?, ?)`,
       run.model,
       run.prompt_index,
       run.node_id,
       run.text,
-      agreeing ? 1 : 0,
-      agreeing?.node_id ?? null,
+      confirmedWith ? 1 : 0,
+      confirmedWith,
     );
-    if (agreeing)
-      log("info", "canary answer confirmed", { model: run.model, prompt: run.prompt_index });
   }
 }

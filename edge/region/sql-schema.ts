@@ -160,6 +160,14 @@ export const REGION_MIGRATIONS: readonly Migration[] = [
   // Count audits (audits.ts, shared/trust/token-counts.ts): the audited tab's completion-token
   // count of the answer, kept when the verifier gets the whole free-text answer and can count it.
   `ALTER TABLE audits ADD COLUMN claimed_tokens INTEGER`,
+  // Contested canary prompts (canary-contests.ts): two confirmers agreed on an answer other than
+  // the known one, so the prompt judges no one and no answer is learned for it again.
+  `CREATE TABLE canary_contests (
+     model TEXT NOT NULL,
+     prompt_index INTEGER NOT NULL,
+     contested_at INTEGER NOT NULL,
+     PRIMARY KEY (model, prompt_index)
+   )`,
 ];
 
 /** Bring a Region database up to date (the same as `startUp(ctx, { migrations: REGION_MIGRATIONS })`). */
