@@ -11,6 +11,7 @@ import type { TabRecord } from "./tab-registry.js";
 import type { TabTrust } from "./tab-trust.js";
 import { isAnonymous } from "../../shared/trust/anonymous.js";
 import { CanaryContests } from "./canary-contests.js";
+import { roomForAnswer } from "./canary-answer-room.js";
 
 export interface CanariesDeps {
   sql: SqlStorage;
@@ -252,8 +253,7 @@ export class Canaries {
     const agreeing = this.othersAnswers(run)
       .filter((cand) => this.mayConfirm(cand.node_id))
       .find((cand) => this.same(run.text, cand.answer));
-    this.keep(run, agreeing?.node_id ?? null);
-    if (agreeing)
+    if (this.keep(run, agreeing?.node_id ?? null) && agreeing)
       log("info", "canary answer confirmed", { model: run.model, prompt: run.prompt_index });
   }
 
@@ -312,9 +312,22 @@ export class Canaries {
       .toArray();
   }
 
-  /** Keep the run's answer as its identity's: confirmed when `confirmedWith` agreed with it. */
-  private keep(run: RunRow, confirmedWith: string | null): void {
-    this.d.sql.exec(
+  /**
+   * Keep the run's answer as its identity's: confirmed when `confirmedWith` agreed with it. False
+   * when the prompt's answers are full (canary-answer-room.ts): then it confirms nothing.
+   */
+  private keep(run: RunRow, confirmedWith: string | null): boolean {
+    const { sql } = this.d;
+    if (
+      !roomForAnswer(sql, run.model, run.prompt_index, run.node_id, (id) => this.mayDispute(id))
+    ) {
+      log("warn", "canary answer not kept (the prompt's answers are full)", {
+        model: run.model,
+        prompt: run.prompt_index,
+      });
+      return false;
+    }
+    sql.exec(
       `INSERT OR REPLACE INTO canary_answers (model, prompt_index, node_id, answer, confirmed, confirmed_with)
        VALUES (?, ?, ?, ?, ?, ?)`,
       run.model,
@@ -324,5 +337,6 @@ export class Canaries {
       confirmedWith ? 1 : 0,
       confirmedWith,
     );
+    return true;
   }
 }

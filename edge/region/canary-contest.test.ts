@@ -14,6 +14,8 @@ import {
 import { newKeyPair, type ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import { appEnv, chat, useTabs } from "../../test/workerd/tab-helpers.js";
 import { CANARIES_ONLY, pastProbation, withTrust } from "../../test/workerd/trust-helpers.js";
+import { MAX_CANARY_ANSWERS } from "./canary-answer-room.js";
+import type { RegionParts } from "./region-parts.js";
 import { regionStub } from "./region-stub.js";
 
 /**
@@ -217,5 +219,52 @@ describe("a disputed canary answer", () => {
       byConfirmed([...before, { node_id: dissenting.nodeId, confirmed: 0, confirmed_with: null }]),
     );
     expect(await contestedPrompts(M)).toEqual([]);
+  });
+});
+
+describe("the canary answers kept per prompt", () => {
+  it(`are at most ${MAX_CANARY_ANSWERS}: those of identities that count for nothing go first, then a new one is not kept`, async () => {
+    await withTrust("wnam", CANARIES_ONLY, [PROMPTS[0]!]);
+    const M = "cx-bound";
+    // Candidates of signed identities that are not tabs here: past probation in TabTrust (they
+    // may still dispute) or not (they count for nothing).
+    const fill = (ids: string[], trusted: boolean) =>
+      runInDurableObject(stub(), (obj, state) => {
+        const { parts } = obj as unknown as { parts: RegionParts };
+        for (const id of ids) {
+          parts.trust.seen(id);
+          if (trusted)
+            for (let i = 0; i < parts.trust.policy.probationJobs; i++) parts.trust.jobDone(id);
+          state.storage.sql.exec(
+            `INSERT INTO canary_answers (model, prompt_index, node_id, answer) VALUES (?, 0, ?, ?)`,
+            M,
+            id,
+            `answer of ${id}`,
+          );
+        }
+      });
+    const ids = (prefix: string, n: number) =>
+      Array.from({ length: n }, (_, i) => `n_${prefix}${i}`);
+    const half = MAX_CANARY_ANSWERS / 2;
+    await fill(ids("kept", half), true);
+    await fill(ids("gone", half), false);
+
+    const first = await tab([M], { keys: await newKeyPair() });
+    await pastProbation("wnam", first.nodeId);
+    await jobAndCanary(first, M, honest);
+    first.close();
+    const after = (await canaryAnswers(M)).map((r) => r.node_id).sort();
+    expect(after).toEqual([...ids("kept", half), first.nodeId].sort());
+
+    await fill(ids("more", MAX_CANARY_ANSWERS - after.length), true);
+    const second = await tab([M], { keys: await newKeyPair() });
+    await pastProbation("wnam", second.nodeId);
+    await jobAndCanary(second, M, honest);
+    second.close();
+    const full = await canaryAnswers(M);
+    expect(full).toHaveLength(MAX_CANARY_ANSWERS);
+    // Not kept, so it did not confirm the first one's answer either.
+    expect(full.map((r) => r.node_id)).not.toContain(second.nodeId);
+    expect(full.every((r) => r.confirmed === 0)).toBe(true);
   });
 });
