@@ -129,14 +129,17 @@ export class Canaries {
       .filter((i) => i < prompts.length);
   }
 
-  /** Prompts of `model` whose known answer `identity`'s kept answer disagrees with. */
+  /**
+   * Prompts of `model` whose known answer `identity`'s kept answer disagrees with (not one it
+   * confirmed: see againstKnown).
+   */
   private disputedBy(model: string, identity: string): Set<number> {
     const rows = this.d.sql
       .exec<{ prompt_index: number; mine: string; known: string }>(
         `SELECT mine.prompt_index, mine.answer AS mine, known.answer AS known
          FROM canary_answers mine JOIN canary_answers known
            ON known.model = mine.model AND known.prompt_index = mine.prompt_index
-           AND known.confirmed = 1
+           AND known.confirmed = 1 AND known.confirmed_with IS NOT mine.node_id
          WHERE mine.model = ? AND mine.node_id = ? AND mine.confirmed = 0`,
         model,
         identity,
@@ -274,6 +277,9 @@ export class Canaries {
     if (dissent) {
       const partner = this.othersAnswers(run).find(
         (cand) =>
+          // Not the first confirmer: canaryAgreement is one-way, so its answer may measure as
+          // differing from the one it confirmed (a shorter one, say).
+          cand.node_id !== known.confirmed_with &&
           this.mayDispute(cand.node_id) &&
           !this.same(cand.answer, known.answer) &&
           this.same(run.text, cand.answer),

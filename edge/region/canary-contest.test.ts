@@ -220,6 +220,31 @@ describe("a disputed canary answer", () => {
     );
     expect(await contestedPrompts(M)).toEqual([]);
   });
+  it("the first confirmer of a longer answer is no dissenter, though its own answer measures as differing", async () => {
+    await withTrust("wnam", CANARIES_ONLY, [PROMPTS[0]!]);
+    const M = "cx-oneway";
+    // canaryAgreement is one-way (the common prefix over the other answer's words): LONG agrees
+    // with SHORT, so it confirms it, but SHORT differs from LONG.
+    const SHORT = "Whiskers is a good name";
+    const LONG = "Whiskers is a good name for a grey cat";
+    const answerers = async (answer: string) => {
+      const t = await tab([M], { keys: await newKeyPair() });
+      await pastProbation("wnam", t.nodeId);
+      await jobAndCanary(t, M, () => answer);
+      t.close();
+      return t.nodeId;
+    };
+    const first = await answerers(SHORT);
+    await answerers(LONG);
+    expect((await canaryAnswers(M)).map((r) => r.confirmed_with ?? null)).toContain(first);
+    // A third answers as the first did: judged (it passes: a prefix of 5 of the known answer's 9
+    // words), kept, and no contest — the first confirmer is not its partner.
+    const third = await answerers(SHORT);
+    expect(await reputationOf(third)).toMatchObject({ canaries: 1, failedChecks: 0 });
+    expect((await canaryAnswers(M)).map((r) => r.node_id)).toContain(third);
+    expect(await contestedPrompts(M)).toEqual([]);
+    expect((await canaryAnswers(M)).filter((r) => r.confirmed === 1)).toHaveLength(1);
+  });
 });
 
 describe("the canary answers kept per prompt", () => {
