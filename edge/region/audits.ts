@@ -4,7 +4,6 @@ import type { AuditAssign, TabMessage } from "../../shared/protocol/node-message
 import { auditDeadlineMs, jobSeed, mayScoreOnCpu, shouldAudit } from "../../shared/trust/policy.js";
 import { auditEvidence } from "../../shared/trust/reputation.js";
 import { isInflatedCount } from "../../shared/trust/token-counts.js";
-import { isBindingVerifier } from "../../shared/trust/binding.js";
 import { embeddingAuditEvidence } from "../../shared/trust/embedding-agreement.js";
 import type { EmbeddingAnswers } from "./embedding-answers.js";
 import {
@@ -297,8 +296,9 @@ export class Audits {
   }
 
   /**
-   * Idle, holding no audit, not the subject, same model, not quarantined, not rested by the
-   * circuit breaker, and not one that let this audit's deadline pass; trusted preferred, then
+   * Idle, holding no audit, not the subject, same model, not quarantined or suspect, not rested by
+   * the circuit breaker, not discredited by its accusations (its word would cost honest tabs audits
+   * without weight), and not one that let this audit's deadline pass; trusted preferred, then
    * one that says it scores on a GPU (its audit's deadline is minutes, not an hour and a half:
    * `auditDeadlineFor`), then another GPU class than the subject's. Trust first: the class is the tab's own claim (its
    * hello), so counting it above trust let any new identity claiming another class take audits
@@ -317,7 +317,7 @@ export class Audits {
       if (!tab.models.includes(row.model) || reputation.isQuarantined(tab.tabId)) continue;
       if (tab.protocol < protocol) continue;
       const state = reputation.stateOf(tab.tabId);
-      if (state === "suspect") continue;
+      if (state === "suspect" || reputation.isDiscredited(tab.tabId)) continue;
       const score =
         (state === "trusted" ? 4 : 0) +
         (mayScoreOnCpu(tab.gpu?.class) ? 0 : 2) +
@@ -406,14 +406,12 @@ export class Audits {
 
   /**
    * Is this verifier's word binding, as it answers (shared/trust/binding.ts): a signed identity
-   * not suspect or quarantined by the checks of its own answers? Only binding evidence can
-   * quarantine the audited tab; the rest can make it suspect at most.
+   * not suspect or quarantined by the checks of its own answers, nor discredited by its
+   * accusations? Only binding evidence can quarantine the audited tab; the rest can make it
+   * suspect at most.
    */
   private binding(verifier: TabRecord): boolean {
-    return isBindingVerifier({
-      identity: verifier.tabId,
-      state: this.d.reputation.stateOf(verifier.tabId),
-    });
+    return this.d.reputation.isBinding(verifier.tabId);
   }
 
   /**

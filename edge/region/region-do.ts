@@ -223,15 +223,17 @@ export class RegionDurableObject extends DurableObject<AppEnv> {
   async listTabs(limit = Infinity): Promise<TabListing[]> {
     await this.ready();
     const { trust, reputation } = this.parts;
-    return [...this.parts.tabs.all()]
-      .slice(0, limit)
-      .map((tab) =>
-        listingOf(
-          tab,
-          { ...trust.view(tab.tabId), audits: reputation.auditCounts(tab.tabId) },
-          trust.credits(tab.tabId),
-        ),
-      );
+    return [...this.parts.tabs.all()].slice(0, limit).map((tab) =>
+      listingOf(
+        tab,
+        {
+          ...trust.view(tab.tabId),
+          audits: reputation.auditCounts(tab.tabId),
+          accusations: reputation.view(tab.tabId).accusations,
+        },
+        trust.credits(tab.tabId),
+      ),
+    );
   }
 
   /** Job counts by state, for operators and for tests that check nothing was lost. */

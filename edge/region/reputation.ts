@@ -8,7 +8,14 @@ import {
   type Evidence,
   type Judgement,
 } from "../../shared/trust/reputation.js";
-import { bindingJudge, failedChecksOf } from "../../shared/trust/binding.js";
+import {
+  NO_ACCUSATIONS,
+  bindingJudge,
+  failedChecksOf,
+  isBindingVerifier,
+  isDiscredited,
+  type AccusationCounts,
+} from "../../shared/trust/binding.js";
 
 /**
  * Verification settings of a Region: the shared TrustConfig plus whether verification runs at
@@ -47,6 +54,11 @@ export interface ReputationView {
    * canary. Only binding evidence can quarantine.
    */
   bindingFailedChecks: number;
+  /**
+   * This identity's decisive accusations as a verifier, confirmed or contradicted by a second
+   * binding verifier (accusations.ts). Contradicted ones can cost it its binding word.
+   */
+  accusations: AccusationCounts;
   reason: string | null;
 }
 
@@ -88,6 +100,8 @@ interface Entry {
   /** The binding part of `evidence` (shared/trust/binding.ts): it alone can quarantine. */
   binding: Evidence;
   carried: Carried;
+  /** Its own decisive accusations as a verifier, confirmed or contradicted (accusations.ts). */
+  accusations: AccusationCounts;
   state: TrustState;
   reason: string | null;
 }
@@ -112,7 +126,7 @@ export class Reputation {
    * the tab is checked as often as a suspect one until its new evidence is judged.
    */
   private released(tabId: string): void {
-    const { evidence, carried } = this.load(tabId);
+    const { evidence, carried, accusations } = this.load(tabId);
     const next: Entry = {
       evidence: NO_EVIDENCE,
       binding: NO_EVIDENCE,
@@ -122,6 +136,8 @@ export class Reputation {
         canaries: carried.canaries + evidence.canaries,
         failedChecks: carried.failedChecks + failedChecksOf(evidence),
       },
+      // What it said of others' answers is not undone by a release of its own.
+      accusations,
       // Checked as often as a suspect tab until its new evidence is judged.
       state: "suspect",
       reason: null,
@@ -138,7 +154,12 @@ export class Reputation {
          reason = excluded.reason, updated_at = excluded.updated_at`,
       tabId,
       publicId ?? "",
-      JSON.stringify({ ...e.evidence, carried: e.carried, binding: e.binding }),
+      JSON.stringify({
+        ...e.evidence,
+        carried: e.carried,
+        binding: e.binding,
+        accusations: e.accusations,
+      }),
       e.state,
       e.reason,
       Date.now(),
@@ -161,19 +182,25 @@ export class Reputation {
       evidence: NO_EVIDENCE,
       binding: NO_EVIDENCE,
       carried: NOTHING_CARRIED,
+      accusations: NO_ACCUSATIONS,
       state: "probation",
       reason: null,
     };
     if (row) {
-      // Evidence stored before binding accusations has no `binding` part: none of it binds.
-      const { carried, binding, ...stored } = JSON.parse(row.evidence) as Partial<Evidence> & {
+      // Evidence stored before binding accusations has no `binding` part: none of it binds; nor,
+      // before confirmations, `accusations`: none was confirmed or contradicted.
+      const { carried, binding, accusations, ...stored } = JSON.parse(
+        row.evidence,
+      ) as Partial<Evidence> & {
         carried?: Carried;
         binding?: Partial<Evidence>;
+        accusations?: Partial<AccusationCounts>;
       };
       entry = {
         evidence: { ...NO_EVIDENCE, ...stored },
         binding: { ...NO_EVIDENCE, ...binding },
         carried: { ...NOTHING_CARRIED, ...carried },
+        accusations: { ...NO_ACCUSATIONS, ...accusations },
         state: row.state as TrustState,
         reason: row.reason,
       };
@@ -196,7 +223,7 @@ export class Reputation {
   }
 
   view(tabId: string): ReputationView {
-    const { evidence: e, binding: b, carried: c, reason } = this.load(tabId);
+    const { evidence: e, binding: b, carried: c, accusations, reason } = this.load(tabId);
     const state = this.stateOf(tabId);
     return {
       state,
@@ -205,6 +232,7 @@ export class Reputation {
       failedChecks: c.failedChecks + failedChecksOf(e),
       canaries: c.canaries + e.canaries,
       bindingFailedChecks: failedChecksOf(b),
+      accusations,
       reason: state === "quarantined" ? (reason ?? this.trust.view(tabId).reason ?? null) : reason,
     };
   }
@@ -213,6 +241,37 @@ export class Reputation {
   auditCounts(tabId: string): { passed: number; failed: number } {
     const { audits, failedAudits } = this.view(tabId);
     return { passed: audits - failedAudits, failed: failedAudits };
+  }
+
+  /**
+   * Is this identity's word as a verifier binding now (shared/trust/binding.ts): signed, not
+   * suspect or quarantined by the checks of its own answers, not discredited by its accusations?
+   */
+  isBinding(tabId: string): boolean {
+    const { accusations } = this.load(tabId);
+    const standing = { identity: tabId, state: this.stateOf(tabId), accusations };
+    return isBindingVerifier(standing, this.settings.config);
+  }
+
+  /** Have its accusations been contradicted enough to cost it its word (and its verifier role)? */
+  isDiscredited(tabId: string): boolean {
+    return isDiscredited(this.load(tabId).accusations, this.settings.config);
+  }
+
+  /**
+   * A verifier's accusation was confirmed or contradicted: counted on its identity (which may have
+   * left), where `isBinding` reads it. Its own state is its answers' and does not change.
+   */
+  accused(tabId: string, publicId: string, outcome: "confirmed" | "contradicted"): void {
+    const entry = this.load(tabId);
+    const wasDiscredited = this.isDiscredited(tabId);
+    const accusations = { ...entry.accusations, [outcome]: entry.accusations[outcome] + 1 };
+    this.save(tabId, publicId, { ...entry, accusations });
+    if (!wasDiscredited && this.isDiscredited(tabId))
+      log("warn", "verifier lost its binding word: its accusations were contradicted", {
+        tab: publicId,
+        ...accusations,
+      });
   }
 
   /**
@@ -228,14 +287,26 @@ export class Reputation {
     const entry = this.load(tabId);
     const next = addEvidence(entry.evidence, evidence);
     const binding = source.binding ? addEvidence(entry.binding, evidence) : entry.binding;
-    const held = this.isQuarantined(tabId);
-    const verdict: Judgement = held
+    return this.judgeAgain(tabId, publicId, entry, next, binding, source);
+  }
+
+  private async judgeAgain(
+    tabId: string,
+    publicId: string,
+    entry: Entry,
+    next: Evidence,
+    binding: Evidence,
+    source: EvidenceSource,
+  ): Promise<Judgement> {
+    const c = this.settings.config;
+    const quarantined = this.isQuarantined(tabId);
+    const verdict: Judgement = quarantined
       ? { state: "quarantined", pValue: 0, reason: entry.reason }
-      : bindingJudge(next, binding, this.settings.config);
+      : bindingJudge(next, binding, c);
     this.save(tabId, publicId, {
+      ...entry,
       evidence: next,
       binding,
-      carried: entry.carried,
       state: verdict.state,
       reason: verdict.reason,
     });
@@ -254,7 +325,7 @@ export class Reputation {
       },
     );
     // TabTrust logs the quarantine and moves the tab's running job (JobMachine listens).
-    if (verdict.state === "quarantined" && !held) {
+    if (verdict.state === "quarantined" && !quarantined) {
       await this.trust.quarantine(tabId, verdict.reason ?? "failed verification");
     }
     for (const listener of this.judged) listener(tabId);

@@ -26,6 +26,11 @@ export interface TrustView {
    * token or the stop implausible; quarantine follows the test over all evidence, not one audit).
    */
   audits?: { passed: number; failed: number };
+  /**
+   * Its decisive accusations as a verifier that a second verifier confirmed or contradicted
+   * (accusations.ts); contradicted ones can cost it its binding word.
+   */
+  accusations?: { confirmed: number; contradicted: number };
 }
 
 export interface TrustPolicy {

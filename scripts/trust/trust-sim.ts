@@ -15,7 +15,7 @@ import {
   canaryEvidence,
   type Evidence,
 } from "../../shared/trust/reputation.js";
-import { bindingJudge, isBindingVerifier } from "../../shared/trust/binding.js";
+import { NO_ACCUSATIONS, bindingJudge, isBindingVerifier } from "../../shared/trust/binding.js";
 import {
   expectedOutput,
   scoreClaim,
@@ -257,7 +257,11 @@ export function simulate(p: SimParams): SimResult {
         r.honestImplausible += score.tokenLogprobs.filter((lp) => lp < c.implausibleLogprob).length;
       }
       // Every simulated tab is signed: its word binds while its own checks leave it unsuspected.
-      const binding = isBindingVerifier({ identity: v.id, state: v.state });
+      // No simulated verifier frames, so none is contradicted.
+      const binding = isBindingVerifier(
+        { identity: v.id, state: v.state, accusations: NO_ACCUSATIONS },
+        c,
+      );
       if (p.verification) record(a.subject, auditEvidence(score, c), now, binding);
     }
     // A client job: the fastest idle, non-quarantined tab by what the coordinator believes.

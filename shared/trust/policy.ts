@@ -62,6 +62,15 @@ export interface TrustConfig {
   honestCounts: { events: number; trials: number };
   /** Per-check false-alarm rate of the whole test (split over its five streams). */
   alpha: number;
+  /**
+   * A verifier loses its binding word (shared/trust/binding.ts) once this many of its decisive
+   * accusations were contradicted by a second binding verifier, and more of them than were
+   * confirmed. An honest verifier's decisive accusation is confirmed: honest noise is built to
+   * quarantine with probability ≤ `alpha` per check, so a contradiction marks a framer (or a
+   * colluding confirmer). Not 1: one contradiction alone, which a colluding confirmer can make,
+   * should not strip an honest verifier of its word.
+   */
+  contradictionsToUnbind: number;
   /** Below this p-value a tab is suspect: it is checked more often, not yet quarantined. */
   suspectP: number;
   /** Canary answers: short and greedy. Pass when this share of the reference prefix matches. */
@@ -89,6 +98,7 @@ export const DEFAULT_TRUST: TrustConfig = {
   honestVectors: { events: 1, trials: 200 },
   honestCounts: { events: 1, trials: 200 },
   alpha: 1e-9,
+  contradictionsToUnbind: 2,
   suspectP: 0.05,
   canaryMaxTokens: 24,
   canaryMinAgreement: 0.5,
