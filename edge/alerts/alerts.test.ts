@@ -166,7 +166,8 @@ describe("alert webhook", () => {
     await withTrust("me", { ...AUDIT_ALL, ...NO_CANARIES });
     const verification = async () => (await getJson<NetworkView>("/v1/status")).verification;
     // A verifier that answers honestly, then a tab that answers with spam.
-    // Signed and trusted: its failing audit is binding (shared/trust/binding.ts) and quarantines.
+    // Signed and trusted: its failing audit is binding (shared/trust/binding.ts), and quarantines
+    // once a second such verifier confirms it (accusations.ts).
     const verifier = await bindingTab(tabs.tab, ["alert-model-audit"], {
       region: "me",
       loc: DUBAI,
@@ -183,8 +184,14 @@ describe("alert webhook", () => {
     const busy = chat("alert-model-audit", { stream: true }, FROM_DUBAI);
     const spammed = chat("alert-model-audit", { stream: true }, FROM_DUBAI);
     await Promise.all([busy, spammed].map(async (r) => streamText(await r)));
-    const v = await until(verification, (x) => (x?.audits.failed ?? 0) >= 1);
-    expect(v?.audits.failed).toBeGreaterThanOrEqual(1);
+    await until(verification, (x) => (x?.audits.failed ?? 0) >= 1);
+    const confirmer = await bindingTab(tabs.tab, ["alert-model-audit"], {
+      region: "me",
+      loc: DUBAI,
+    });
+    serveForever(confirmer, honest);
+    const v = await until(verification, (x) => (x?.quarantined_tabs ?? 0) >= 1);
+    expect(v?.audits.failed).toBeGreaterThanOrEqual(2);
     expect(v?.quarantined_tabs).toBeGreaterThanOrEqual(1);
     later(60_000);
     await check();

@@ -54,6 +54,18 @@ function verifyHonestly(t: ScriptedTab): void {
   });
 }
 
+/**
+ * One verifier's verdict quarantines nobody (accusations.ts): once the liar is suspect, its
+ * accusation waiting, a second honest, trusted verifier confirms it and the liar is quarantined.
+ */
+async function confirmed(liar: ScriptedTab, model: string): Promise<ScriptedTab> {
+  await expect.poll(async () => (await view(liar.nodeId)).reputation).toBe("suspect");
+  const confirmer = await bindingTab(tab, [model]);
+  verifyHonestly(confirmer);
+  await expect.poll(async () => (await view(liar.nodeId)).reputation).toBe("quarantined");
+  return confirmer;
+}
+
 describe("audits out with a verifier", () => {
   it("a verifier holds one audit at a time: saying it is idle or answering another audit id frees nothing", async () => {
     await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
@@ -80,12 +92,13 @@ describe("audits out with a verifier", () => {
       { id: second!.id, verifier: null },
     ]);
 
-    // An honest, trusted verifier gets the second at once; its verdict quarantines the liar.
+    // An honest, trusted verifier gets the second at once; its verdict (confirmed by a second
+    // verifier) quarantines the liar.
     const honest = await bindingTab(tab, ["ad-hold"]);
     const given = await within(honest.next("audit.assign"), 5_000, "the second audit reaching it");
     expect(given.auditId).toBe(second!.id);
     honest.send({ type: "audit.result", auditId: given.auditId, ...scoreClaim(given) });
-    await expect.poll(async () => (await view(liar.nodeId)).reputation).toBe("quarantined");
+    await confirmed(liar, "ad-hold");
     expect(sink.received.filter((m) => m.type === "audit.assign")).toEqual([]);
   });
 
@@ -108,7 +121,7 @@ describe("audits out with a verifier", () => {
     );
     expect(resent.auditId).toBe(audit!.id);
     honest.send({ type: "audit.result", auditId: resent.auditId, ...scoreClaim(resent) });
-    await expect.poll(async () => (await view(liar.nodeId)).reputation).toBe("quarantined");
+    await confirmed(liar, "ad-late");
 
     // The silent verifier is at fault, and is not sent the audit again.
     expect((await view(silent.nodeId)).faults).toBe(1);
@@ -122,8 +135,9 @@ describe("audits out with a verifier", () => {
     await spamAnswers(liar, "ad-honest", 1);
     const honest = await bindingTab(tab, ["ad-honest"]);
     verifyHonestly(honest);
-    await expect.poll(async () => (await view(liar.nodeId)).reputation).toBe("quarantined");
+    const confirmer = await confirmed(liar, "ad-honest");
     expect((await view(honest.nodeId)).faults).toBe(0);
+    expect((await view(confirmer.nodeId)).faults).toBe(0);
     expect(await auditRows("wnam", "ad-honest")).toEqual([]);
   });
 });

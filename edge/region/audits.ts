@@ -3,8 +3,8 @@ import type { JobSpec } from "../../shared/protocol/job.js";
 import type { AuditAssign, TabMessage } from "../../shared/protocol/node-messages.js";
 import { auditDeadlineMs, jobSeed, mayScoreOnCpu, shouldAudit } from "../../shared/trust/policy.js";
 import { auditEvidence } from "../../shared/trust/reputation.js";
-import { isInflatedCount } from "../../shared/trust/token-counts.js";
 import { embeddingAuditEvidence } from "../../shared/trust/embedding-agreement.js";
+import { Accusations, lapsed, type Accusation } from "./accusations.js";
 import type { EmbeddingAnswers } from "./embedding-answers.js";
 import {
   compareVectors,
@@ -72,6 +72,11 @@ interface AuditRow extends Record<string, SqlStorageValue> {
    * and so can count it (token-counts.ts); null otherwise.
    */
   claimed_tokens: number | null;
+  /**
+   * A binding verifier's decisive accusation (accusations.ts, JSON `Accusation`), held until a
+   * second binding verifier re-checks the answer; null for a plain sample.
+   */
+  accusation: string | null;
 }
 
 function hasBias(s: JobSpec["sampling"]): boolean {
@@ -101,17 +106,22 @@ const AUDIT_TTL_MS = 5 * 60_000;
  * Audits of finished answers (docs/trust.md): a keyed sample of finished jobs — more for tabs on
  * probation or suspect — is re-scored by a second tab serving the same model, preferably of
  * another GPU class and trusted, only while it is idle and no client job waits (clients first). The
- * verifier's log-probs become evidence about the tab that answered (reputation.ts). An embedding
- * job's audit is a few of its inputs re-embedded by the verifier as an ordinary embedding job
- * (embedding-audits.ts), whose vectors are compared with the claimed ones as they arrive and
- * never kept: no client reads them, no ledger pays for them. Audits live in
- * SQLite (`audits`) until their result arrives, within their own share of the storage budget. A
- * verifier holds one audit at a time, until its result for that audit arrives, it leaves, or the
- * audit's deadline passes (then the audit goes to another verifier and the silent one is at
- * fault): saying it is idle, or answering for another audit id, frees nothing.
+ * verifier's log-probs become evidence about the tab that answered (reputation.ts); evidence that
+ * would decide a quarantine goes back with its audit for a second verifier (accusations.ts). An
+ * embedding job's audit is a few of its inputs re-embedded by the verifier as an ordinary
+ * embedding job (embedding-audits.ts), whose vectors are compared with the claimed ones as they
+ * arrive and never kept: no client reads them, no ledger pays for them. Audits live in SQLite
+ * (`audits`) until their result arrives, within their own share of the storage budget. A verifier
+ * holds one audit at a time, until its result for that audit arrives, it leaves, or the audit's
+ * deadline passes (then the audit goes to another verifier and the silent one is at fault):
+ * saying it is idle, or answering for another audit id, frees nothing.
  */
 export class Audits {
-  constructor(private readonly d: AuditsDeps) {}
+  private readonly accusations: Accusations;
+
+  constructor(private readonly d: AuditsDeps) {
+    this.accusations = new Accusations(d.reputation, d.trust);
+  }
 
   /** A client job finished on `tab`: maybe sample it for an audit, then give out waiting audits. */
   afterJob(tab: TabRecord, jobId: string): void {
@@ -210,9 +220,10 @@ export class Audits {
 
   /**
    * Room for a payload of `bytes` within the audits' share of the storage budget: the oldest
-   * audits not sent to a verifier are dropped first (missed samples, logged). False when even
-   * that leaves no room (the rest are out with verifiers, each holding one at most): the new
-   * sample is not kept. So audits never take the room client jobs are admitted in.
+   * audits not sent to a verifier are dropped first (missed samples, logged), plain samples before
+   * those carrying an accusation (a liar's quarantine waits on them). False when even that leaves
+   * no room (the rest are out with verifiers, each holding one at most): the new sample is not
+   * kept. So audits never take the room client jobs are admitted in.
    */
   private makeRoom(bytes: number): boolean {
     const { sql, maxBytes } = this.d;
@@ -222,15 +233,16 @@ export class Audits {
       .one().b;
     while (used + bytes > maxBytes) {
       const oldest = sql
-        .exec<{ id: string; b: number }>(
-          `SELECT id, octet_length(payload) AS b FROM audits WHERE verifier IS NULL
-           ORDER BY created_at LIMIT 1`,
+        .exec<Pick<AuditRow, "id" | "subject_public" | "accusation"> & { b: number }>(
+          `SELECT id, subject_public, accusation, octet_length(payload) AS b FROM audits
+           WHERE verifier IS NULL ORDER BY accusation IS NOT NULL, created_at LIMIT 1`,
         )
         .toArray()[0];
       if (!oldest) return false;
       sql.exec(`DELETE FROM audits WHERE id = ?`, oldest.id);
       used -= oldest.b;
       log("info", "audit dropped: audit storage full", { audit: oldest.id });
+      lapsed(oldest);
     }
     return true;
   }
@@ -240,10 +252,14 @@ export class Audits {
     const { sql, jobs, channel, placement, timers } = this.d;
     if (!this.d.reputation.settings.enabled) return;
     const now = Date.now();
-    sql.exec(
-      `DELETE FROM audits WHERE verifier IS NULL AND COALESCE(returned_at, created_at) < ?`,
-      now - AUDIT_TTL_MS,
-    );
+    const expired = sql
+      .exec<Pick<AuditRow, "id" | "subject_public" | "accusation">>(
+        `DELETE FROM audits WHERE verifier IS NULL AND COALESCE(returned_at, created_at) < ?
+         RETURNING id, subject_public, accusation`,
+        now - AUDIT_TTL_MS,
+      )
+      .toArray();
+    for (const row of expired) lapsed(row);
     if (jobs.queued().length) return;
     const waiting = sql
       .exec<AuditRow>(`SELECT * FROM audits WHERE verifier IS NULL ORDER BY created_at LIMIT 20`)
@@ -298,7 +314,8 @@ export class Audits {
   /**
    * Idle, holding no audit, not the subject, same model, not quarantined or suspect, not rested by
    * the circuit breaker, not discredited by its accusations (its word would cost honest tabs audits
-   * without weight), and not one that let this audit's deadline pass; trusted preferred, then
+   * without weight), and not one that let this audit's deadline pass; for an audit carrying an
+   * accusation, binding and not the accuser (accusations.ts). Trusted preferred, then
    * one that says it scores on a GPU (its audit's deadline is minutes, not an hour and a half:
    * `auditDeadlineFor`), then another GPU class than the subject's. Trust first: the class is the tab's own claim (its
    * hello), so counting it above trust let any new identity claiming another class take audits
@@ -308,6 +325,8 @@ export class Audits {
     const { tabs, reputation, placement } = this.d;
     const missed = new Set(JSON.parse(row.missed) as string[]);
     const protocol = protocolFor(row);
+    const accused = row.accusation ? (JSON.parse(row.accusation) as Accusation) : null;
+    if (accused) missed.add(accused.verifier);
     let best: TabRecord | undefined;
     let bestScore = -1;
     for (const tab of tabs.all()) {
@@ -318,6 +337,7 @@ export class Audits {
       if (tab.protocol < protocol) continue;
       const state = reputation.stateOf(tab.tabId);
       if (state === "suspect" || reputation.isDiscredited(tab.tabId)) continue;
+      if (accused && !reputation.isBinding(tab.tabId)) continue;
       const score =
         (state === "trusted" ? 4 : 0) +
         (mayScoreOnCpu(tab.gpu?.class) ? 0 : 2) +
@@ -363,32 +383,46 @@ export class Audits {
       });
       return;
     }
-    sql.exec(`DELETE FROM audits WHERE id = ?`, row.id);
     const { maxTokens } = JSON.parse(row.payload) as { maxTokens: number };
-    if (msg.tokenLogprobs.length === 0 && msg.stopLogprob === null) return;
     if (msg.tokenLogprobs.length > maxTokens) {
       log("warn", "audit result rejected (more tokens than asked)", { tab: verifier.publicId });
-      return;
+      return this.unjudged(row, verifier);
     }
+    // Nothing scored: nothing to judge.
+    if (msg.tokenLogprobs.length === 0 && msg.stopLogprob === null)
+      return this.unjudged(row, verifier);
+    // An inflated count is evidence, and on a binding word a fault of the subject (accusations.ts).
     const count = this.countOf(verifier, row, msg, maxTokens);
-    const binding = this.binding(verifier);
-    if (count && isInflatedCount(count.claimed, count.counted) && binding) {
-      // Found out afterwards, as a wrong answer is: a fault of the identity (which may have left:
-      // the fault is by identity), and evidence in the reputation test below. Only on a binding
-      // verifier's word (shared/trust/binding.ts): else a free identity could charge honest tabs
-      // faults, which cost them trust. A non-binding count is evidence only.
-      this.d.trust.fault(
-        { tabId: row.subject, publicId: row.subject_public },
-        "completion tokens over the verifier's count of the answer",
-        { audit: row.id, claimed: count.claimed, counted: count.counted, by: verifier.publicId },
-      );
-    }
-    await reputation.record(
-      row.subject,
-      row.subject_public,
-      auditEvidence(msg, reputation.settings.config, count),
-      { what: `audit by ${verifier.publicId}`, verifier: verifier.publicId, binding },
-    );
+    await this.heard(row, {
+      verifier,
+      evidence: auditEvidence(msg, reputation.settings.config, count),
+      ...(count ? { count } : {}),
+      what: `audit by ${verifier.publicId}`,
+    });
+  }
+
+  /**
+   * A verifier's evidence on an audit: recorded (accusations.ts), and the audit is done — or it
+   * goes back carrying an accusation for a second verifier, never this one.
+   */
+  private async heard(row: AuditRow, word: Parameters<Accusations["hear"]>[1]): Promise<void> {
+    const accusation = await this.accusations.hear(row, word);
+    if (accusation === null) return this.done(row);
+    this.handBack(row.id, this.missedWith(row, word.verifier.tabId), accusation);
+  }
+
+  /** The audit is over: its row goes. */
+  private done(row: AuditRow): void {
+    this.d.sql.exec(`DELETE FROM audits WHERE id = ?`, row.id);
+  }
+
+  /**
+   * A result that judges nothing: the audit is over, unless it carries an accusation, which
+   * waits for another verifier (never this one).
+   */
+  private unjudged(row: AuditRow, verifier: TabRecord): void {
+    if (row.accusation) this.handBack(row.id, this.missedWith(row, verifier.tabId));
+    else this.done(row);
   }
 
   /**
@@ -402,16 +436,6 @@ export class Audits {
   ): Promise<void> {
     if (!verifier.jobId) this.d.placement.updateTab(verifier, { state: state ?? "idle" });
     await this.d.timers.clear(auditTimer(row.id));
-  }
-
-  /**
-   * Is this verifier's word binding, as it answers (shared/trust/binding.ts): a signed identity
-   * not suspect or quarantined by the checks of its own answers, nor discredited by its
-   * accusations? Only binding evidence can quarantine the audited tab; the rest can make it
-   * suspect at most.
-   */
-  private binding(verifier: TabRecord): boolean {
-    return this.d.reputation.isBinding(verifier.tabId);
   }
 
   /**
@@ -490,18 +514,11 @@ export class Audits {
         return this.verifierAtFault(verifier, row, why);
       }
       await this.answered(verifier, row, msg.state);
-      sql.exec(`DELETE FROM audits WHERE id = ?`, row.id);
-      await reputation.record(
-        row.subject,
-        row.subject_public,
-        embeddingAuditEvidence(row.compared, row.far),
-        {
-          what: `embedding audit by ${verifier.publicId}`,
-          verifier: verifier.publicId,
-          binding: this.binding(verifier),
-        },
-      );
-      return;
+      return this.heard(row, {
+        verifier,
+        evidence: embeddingAuditEvidence(row.compared, row.far),
+        what: `embedding audit by ${verifier.publicId}`,
+      });
     }
     if (ends) {
       // It could not (or would not) embed: the audit waits for another verifier, never this one.
@@ -585,13 +602,18 @@ export class Audits {
     );
   }
 
-  /** The audit waits for a verifier again (its time to live starts afresh). */
-  private handBack(auditId: string, missed?: string): void {
+  /**
+   * The audit waits for a verifier again (its time to live starts afresh), carrying `accusation`
+   * when one is now held on it (an accusation it carries already stays).
+   */
+  private handBack(auditId: string, missed?: string, accusation?: string): void {
     this.d.sql.exec(
       `UPDATE audits SET verifier = NULL, sent_at = NULL, job_id = NULL, compared = 0, far = 0,
-         returned_at = ?, missed = COALESCE(?, missed) WHERE id = ?`,
+         returned_at = ?, missed = COALESCE(?, missed), accusation = COALESCE(?, accusation)
+       WHERE id = ?`,
       Date.now(),
       missed ?? null,
+      accusation ?? null,
       auditId,
     );
   }

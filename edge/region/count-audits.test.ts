@@ -37,12 +37,17 @@ const perByte: Claim = (text) => utf8ByteLength(text);
 const serve = (t: ScriptedTab, claim: Claim, counts: "real" | "none" | number = "real") =>
   serveForever(t, honest, { noise: { sd: 0, flipRate: 0, seed: 5 }, claim, counts });
 
-/** The identity's evidence as the Region holds it, and its faults. */
+/**
+ * The identity's evidence as the Region holds it (and its binding part), its faults, and its
+ * decisive accusations as a verifier, confirmed or contradicted.
+ */
 async function standing(tabId: string): Promise<{
   evidence: Evidence;
+  binding: Evidence;
   state: string;
   reason: string | null;
   faults: number;
+  confirmed: number;
 }> {
   return runInDurableObject(stub(), (obj, state) => {
     const { parts } = obj as unknown as { parts: RegionParts };
@@ -50,11 +55,14 @@ async function standing(tabId: string): Promise<{
       .exec<{ evidence: string }>(`SELECT evidence FROM tab_reputation WHERE node_id = ?`, tabId)
       .toArray()[0];
     const view = parts.reputation.view(tabId);
+    const evidence = JSON.parse(row?.evidence ?? "{}") as Evidence & { binding?: Evidence };
     return {
-      evidence: JSON.parse(row?.evidence ?? "{}") as Evidence,
+      evidence,
+      binding: evidence.binding ?? ({} as Evidence),
       state: view.state,
       reason: view.reason,
       faults: parts.trust.view(tabId).faults,
+      confirmed: view.accusations.confirmed,
     };
   });
 }
@@ -66,36 +74,65 @@ async function twoRequests(model: string): Promise<void> {
 }
 
 describe("count audits", () => {
-  it("a tab claiming one token per byte of honest text is found inflated and quarantined", async () => {
+  it("a tab claiming one token per byte of honest text is found inflated and quarantined once a second verifier confirms", async () => {
     await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
     const liar = await tab(["ct-bytes"]);
     // Trusted and signed: its counts are binding (shared/trust/binding.ts), so they can quarantine.
     const honestTab = await bindingTab(tab, ["ct-bytes"]);
     const liarServed = serve(liar, perByte);
     serve(honestTab, realCount);
-    const quarantined = await waitFor(
+    // Its counts bind, and each is a fault, until one would decide the quarantine: that one is held
+    // for a second verifier (accusations.ts), and so is its fault.
+    const held = await waitFor(
       async () => {
         await twoRequests("ct-bytes");
         return standing(liar.nodeId);
       },
-      (s) => s.state === "quarantined",
+      (s) => /waits for a second verifier/.test(s.reason ?? ""),
       30_000,
+    );
+    expect(held.state).toBe("suspect");
+    expect(held.reason).toMatch(/completion-token counts inflated.*waits for a second verifier/);
+    expect(held.evidence.inflatedCounts).toBeGreaterThan(held.binding.inflatedCounts);
+    expect(held.faults).toBe(held.binding.inflatedCounts);
+
+    // A second trusted verifier re-counts the held answers: confirmed, quarantined.
+    const confirmer = await bindingTab(tab, ["ct-bytes"]);
+    serve(confirmer, realCount);
+    const quarantined = await waitFor(
+      () => standing(liar.nodeId),
+      (s) => s.state === "quarantined",
     );
     expect(quarantined.state).toBe("quarantined");
     expect(quarantined.reason).toMatch(/completion-token counts inflated/);
-    // Every compared count was inflated ("You said: hi": 12 bytes claimed, 3 tokens counted), and
-    // each was a fault of the identity; its text itself passed the re-scoring.
+    // Every compared count was inflated ("You said: hi": 12 bytes claimed, 3 tokens counted); its
+    // text itself passed the re-scoring.
     const e = quarantined.evidence;
     expect(e.counts).toBeGreaterThanOrEqual(7);
     expect(e.inflatedCounts).toBe(e.counts);
     expect(e.implausible).toBe(0);
-    expect(quarantined.faults).toBe(e.inflatedCounts);
-    expect(liarServed.jobs).toBeGreaterThanOrEqual(e.counts);
-    // The honest tab it audited meanwhile is not touched by the liar's counts or its own.
-    const fair = await standing(honestTab.nodeId);
-    expect(fair.state).not.toMatch(/quarantined|suspect/);
-    expect(fair.evidence.inflatedCounts ?? 0).toBe(0);
-    expect(fair.faults).toBe(0);
+    // One fault per audited answer, once its count was bound: a confirmed answer was counted by two
+    // verifiers (wait for every held one to be settled: none waits once the liar is quarantined).
+    const settled = await waitFor(
+      async () => {
+        const [l, a, b] = [liar, honestTab, confirmer].map((t) => standing(t.nodeId));
+        return { liar: await l!, confirmed: (await a!).confirmed + (await b!).confirmed };
+      },
+      (v) => v.liar.evidence.inflatedCounts === v.liar.binding.inflatedCounts,
+    );
+    expect(settled.confirmed).toBeGreaterThanOrEqual(1);
+    const inflated = settled.liar.evidence.inflatedCounts;
+    expect(settled.liar.faults).toBe(inflated - settled.confirmed);
+    expect(liarServed.jobs).toBeGreaterThanOrEqual(
+      settled.liar.evidence.counts - settled.confirmed,
+    );
+    // The honest tabs it audited meanwhile are not touched by the liar's counts or their own.
+    for (const t of [honestTab, confirmer]) {
+      const fair = await standing(t.nodeId);
+      expect(fair.state).not.toMatch(/quarantined|suspect/);
+      expect(fair.evidence.inflatedCounts ?? 0).toBe(0);
+      expect(fair.faults).toBe(0);
+    }
   }, 40_000);
 
   it("honest tabs reporting their real count and the stop token pass, with no fault", async () => {

@@ -108,7 +108,7 @@ async function embed(model: string, input: string[]): Promise<number[][]> {
 const texts = (tag: string) => [`${tag} one`, `${tag} two`, `${tag} three`, `${tag} four`];
 
 describe("embedding answers are audited by re-embedding on another tab", () => {
-  it("a tab answering random vectors fails its embedding audits and is quarantined", async () => {
+  it("a tab answering random vectors fails its embedding audits and is quarantined once a second verifier confirms", async () => {
     await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
     const liar = await tabs.tab([SMALL]);
     const liarJobs = answerWithNoise(liar, 11);
@@ -117,13 +117,29 @@ describe("embedding answers are audited by re-embedding on another tab", () => {
     await embed(SMALL, texts("second"));
     expect(liarJobs).toHaveLength(2);
     // An honest, trusted tab joins: it is sent the audits as ordinary embedding jobs, one at a time.
+    // The first binds (4 far vectors quarantine nobody); the second would decide the quarantine,
+    // so it is held for a second verifier (accusations.ts).
     const verifier = await trustedHonestTab(SMALL);
+    const held = await waitLonger(
+      () => trustOf(liar.nodeId),
+      (v) => v.audits >= 2,
+    );
+    expect(held).toMatchObject({ state: "suspect", audits: 2, failedAudits: 2 });
+    expect(held.bindingFailedChecks).toBe(1);
+    expect(held.reason).toMatch(
+      /8 of 8 re-embedded vectors disagreed.*waits for a second verifier/,
+    );
+    // A second trusted tab re-embeds the held audit's inputs: confirmed, quarantined.
+    const confirmer = await trustedHonestTab(SMALL);
     const view = await waitLonger(
       () => trustOf(liar.nodeId),
       (v) => v.state === "quarantined",
     );
-    expect(view).toMatchObject({ state: "quarantined", audits: 2, failedAudits: 2 });
-    expect(view.reason).toMatch(/8 of 8 re-embedded vectors disagreed/);
+    expect(view).toMatchObject({ state: "quarantined", audits: 3, failedAudits: 3 });
+    expect(view.reason).toMatch(/12 of 12 re-embedded vectors disagreed/);
+    // The same answer re-checked: the held audit's inputs, the verifier's second job's.
+    expect(confirmer.jobs).toHaveLength(1);
+    expect(confirmer.jobs[0]!.input).toEqual(verifier.jobs[1]!.input);
     // The verifier re-embedded the sampled inputs: at most maxAuditVectors (4) each, the texts
     // the client sent, in embedding jobs of their own (not the client's job ids).
     expect(verifier.jobs).toHaveLength(2);
@@ -142,6 +158,15 @@ describe("embedding answers are audited by re-embedding on another tab", () => {
     expect(after[0]).toEqual(Array.from(embeddingOf("later", 384)));
     expect(liarJobs).toHaveLength(2);
     expect((await trustOf(verifier.tab.nodeId)).state).not.toBe("quarantined");
+    expect((await trustOf(verifier.tab.nodeId)).accusations).toEqual({
+      confirmed: 1,
+      contradicted: 0,
+    });
+    // The later answer's audit, on the other honest tab, ends before the tabs close.
+    await waitLonger(
+      () => auditRows("wnam", SMALL),
+      (rows) => rows.length === 0,
+    );
   });
 
   it("honest tabs pass each other's embedding audits and are not quarantined", async () => {

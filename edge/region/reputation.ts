@@ -10,11 +10,15 @@ import {
 } from "../../shared/trust/reputation.js";
 import {
   NO_ACCUSATIONS,
+  awaitingConfirmation,
   bindingJudge,
+  confirmationOf,
   failedChecksOf,
   isBindingVerifier,
+  isDecisive,
   isDiscredited,
   type AccusationCounts,
+  type Confirmation,
 } from "../../shared/trust/binding.js";
 
 /**
@@ -67,6 +71,11 @@ export interface EvidenceSource {
   what: string;
   verifier: string | null;
   binding: boolean;
+  /**
+   * A binding verifier's decisive accusation, recorded as not binding until a second verifier
+   * confirms it (accusations.ts): the verdict is suspect, saying so.
+   */
+  held?: boolean;
 }
 
 interface ReputationRow extends Record<string, SqlStorageValue> {
@@ -259,6 +268,20 @@ export class Reputation {
   }
 
   /**
+   * Would this evidence, if it were binding, decide a quarantine the identity's binding evidence
+   * does not decide already? Never for a quarantined identity: nothing more rests on it.
+   */
+  wouldQuarantine(tabId: string, evidence: Partial<Evidence>): boolean {
+    if (this.isQuarantined(tabId)) return false;
+    return isDecisive(this.load(tabId).binding, evidence, this.settings.config);
+  }
+
+  /** What a second verifier's evidence on an accused answer says of the accusation. */
+  confirmationOf(tabId: string, evidence: Partial<Evidence>): Confirmation {
+    return confirmationOf(this.load(tabId).binding, evidence, this.settings.config);
+  }
+
+  /**
    * A verifier's accusation was confirmed or contradicted: counted on its identity (which may have
    * left), where `isBinding` reads it. Its own state is its answers' and does not change.
    */
@@ -287,7 +310,28 @@ export class Reputation {
     const entry = this.load(tabId);
     const next = addEvidence(entry.evidence, evidence);
     const binding = source.binding ? addEvidence(entry.binding, evidence) : entry.binding;
-    return this.judgeAgain(tabId, publicId, entry, next, binding, source);
+    // A held accusation is not binding, and says what it waits for.
+    const held = source.held ? addEvidence(entry.binding, evidence) : null;
+    return this.judgeAgain(tabId, publicId, entry, next, binding, source, held);
+  }
+
+  /**
+   * A held accusation confirmed (accusations.ts): its evidence (`held`), recorded before as not
+   * binding, binds now — it is already in all evidence, so only the binding part grows — and the
+   * confirming verifier's evidence on the same answer (`second`) is recorded as binding. Judged
+   * once on both.
+   */
+  async confirm(
+    tabId: string,
+    publicId: string,
+    held: Partial<Evidence>,
+    second: Partial<Evidence>,
+    source: EvidenceSource,
+  ): Promise<Judgement> {
+    const entry = this.load(tabId);
+    const next = addEvidence(entry.evidence, second);
+    const binding = addEvidence(addEvidence(entry.binding, held), second);
+    return this.judgeAgain(tabId, publicId, entry, next, binding, source, null);
   }
 
   private async judgeAgain(
@@ -297,12 +341,15 @@ export class Reputation {
     next: Evidence,
     binding: Evidence,
     source: EvidenceSource,
+    held: Evidence | null,
   ): Promise<Judgement> {
     const c = this.settings.config;
     const quarantined = this.isQuarantined(tabId);
     const verdict: Judgement = quarantined
       ? { state: "quarantined", pValue: 0, reason: entry.reason }
-      : bindingJudge(next, binding, c);
+      : held
+        ? awaitingConfirmation(held, c)
+        : bindingJudge(next, binding, c);
     this.save(tabId, publicId, {
       ...entry,
       evidence: next,
@@ -319,6 +366,7 @@ export class Reputation {
         // Who accused (or vouched), and whether its word can quarantine.
         verifier: source.verifier,
         binding: source.binding,
+        ...(source.held ? { held: true } : {}),
         state: verdict.state,
         pValue: verdict.pValue,
         ...(verdict.reason ? { reason: verdict.reason } : {}),

@@ -168,6 +168,9 @@ export const REGION_MIGRATIONS: readonly Migration[] = [
      contested_at INTEGER NOT NULL,
      PRIMARY KEY (model, prompt_index)
    )`,
+  // Accusations (accusations.ts): a binding verifier's decisive accusation, held on its audit
+  // (JSON: the accuser, its evidence, the counts) until a second binding verifier re-checks it.
+  `ALTER TABLE audits ADD COLUMN accusation TEXT`,
 ];
 
 /** Bring a Region database up to date (the same as `startUp(ctx, { migrations: REGION_MIGRATIONS })`). */

@@ -1,6 +1,6 @@
 import { SELF, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { scoreClaim } from "../../test/support/deterministic-engine.js";
+import { NO_NOISE, scoreClaim } from "../../test/support/deterministic-engine.js";
 import { honest, serveForever, spam, type Answerer } from "../../test/workerd/answering-tab.js";
 import { newKeyPair, type ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
@@ -9,7 +9,9 @@ import {
   AUDIT_ALL,
   CANARIES_ONLY,
   NO_CANARIES,
+  auditRows,
   bindingTab,
+  gone,
   pastProbation,
   withTrust,
 } from "../../test/workerd/trust-helpers.js";
@@ -54,9 +56,12 @@ describe("verification of answers", () => {
     const liar = await tab(["tr-spam"]);
     const liarServed = serveForever(liar, spam);
     const res = await chat("tr-spam", { stream: true });
-    // A signed identity trusted by its finished jobs: its word is binding (shared/trust/binding.ts).
+    // Signed identities trusted by their finished jobs: their word is binding
+    // (shared/trust/binding.ts), and the second confirms the first's accusation (accusations.ts).
     const verifier = await bindingTab(tab, ["tr-spam"]);
     const verifierServed = serveForever(verifier, honest);
+    const confirmer = await bindingTab(tab, ["tr-spam"]);
+    const confirmerServed = serveForever(confirmer, honest);
     await streamText(res); // the spam reached this client: it was served before any audit
     const view = await waitFor(
       () => trustOf(liar.nodeId),
@@ -64,7 +69,9 @@ describe("verification of answers", () => {
     );
     expect(view.state).toBe("quarantined");
     expect(view.reason).toMatch(/re-scored tokens implausible/);
+    // One audit of its answer, re-checked by a second verifier: two failed audits.
     expect(verifierServed.audits).toBe(1);
+    expect(confirmerServed.audits).toBe(1);
     // The tab itself is told, with when and why (the contributor page shows it in plain words).
     const told = await waitFor(
       async () => liar.received.filter((m) => m.type === "trust"),
@@ -73,7 +80,7 @@ describe("verification of answers", () => {
     expect(told.at(-1)).toMatchObject({
       type: "trust",
       state: "quarantined",
-      audits: { passed: 0, failed: 1 },
+      audits: { passed: 0, failed: 2 },
       reason: expect.stringMatching(/re-scored tokens implausible/),
       quarantinedAt: expect.any(Number),
     });
@@ -87,7 +94,7 @@ describe("verification of answers", () => {
     };
     const states = nodes.data.filter((n) => n.models.includes("tr-spam")).map((n) => n.trust);
     expect(states.filter((t) => t.state === "quarantined")).toMatchObject([
-      { audits: { passed: 0, failed: 1 }, reason: expect.stringMatching(/re-scored tokens/) },
+      { audits: { passed: 0, failed: 2 }, reason: expect.stringMatching(/re-scored tokens/) },
     ]);
     // Later clients are served by the honest tab only.
     const before = liarServed.jobs;
@@ -97,6 +104,7 @@ describe("verification of answers", () => {
     }
     expect(liarServed.jobs).toBe(before);
     expect((await trustOf(verifier.nodeId)).state).not.toBe("quarantined");
+    expect((await trustOf(confirmer.nodeId)).state).not.toBe("quarantined");
   });
 
   it("anonymous verifiers scoring an honest tab's answers implausible get it suspect at most, never quarantined", async () => {
@@ -153,7 +161,7 @@ describe("verification of answers", () => {
     expect(trustState).not.toBe("quarantined");
   });
 
-  it("a signed verifier's failing audits quarantine a spamming tab; an anonymous one's earlier word does not count against it", async () => {
+  it("signed verifiers' failing audits quarantine a spamming tab; an anonymous one's earlier word does not count against it", async () => {
     await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
     const liar = await tab(["tr-bound"]);
     serveForever(liar, spam);
@@ -167,15 +175,18 @@ describe("verification of answers", () => {
     );
     expect(suspect).toMatchObject({ state: "suspect", failedAudits: 1, bindingFailedChecks: 0 });
     anonymous.close();
-    // Another answer, audited by a signed verifier: binding, so the liar is quarantined.
+    // Another answer, audited by a signed verifier and confirmed by a second: binding, so the liar
+    // is quarantined.
     await streamText(await chat("tr-bound", { stream: true }));
     const signed = await tab(["tr-bound"], { keys: await newKeyPair() });
     serveForever(signed, honest);
+    const confirmer = await tab(["tr-bound"], { keys: await newKeyPair() });
+    serveForever(confirmer, honest);
     const view = await waitFor(
       () => trustOf(liar.nodeId),
       (v) => v.state === "quarantined",
     );
-    expect(view).toMatchObject({ state: "quarantined", failedAudits: 2 });
+    expect(view).toMatchObject({ state: "quarantined", failedAudits: 3 });
     expect(view.bindingFailedChecks).toBeGreaterThan(0);
     expect(view.reason).toMatch(/re-scored tokens implausible/);
     expect(view.reason).not.toMatch(/waits for a signed verifier/);
@@ -189,6 +200,8 @@ describe("verification of answers", () => {
     const res = await chat("tr-release", { stream: true });
     const verifier = await bindingTab(tab, ["tr-release"]);
     serveForever(verifier, honest);
+    const confirmer = await bindingTab(tab, ["tr-release"]);
+    serveForever(confirmer, honest);
     await streamText(res);
     expect(
       (
@@ -198,7 +211,8 @@ describe("verification of answers", () => {
         )
       ).state,
     ).toBe("quarantined");
-    verifier.close();
+    await gone(verifier);
+    await gone(confirmer);
     // Its contributor fixed the model; an operator lifts the quarantine.
     answer = honest;
     await runInDurableObject(stub(), (obj) =>
@@ -213,12 +227,13 @@ describe("verification of answers", () => {
     const secondServed = serveForever(second, honest, { sd: 0, flipRate: 0, seed: 5 });
     const view = await waitFor(
       () => trustOf(liar.nodeId),
-      (v) => v.audits >= 2,
+      (v) => v.audits >= 3,
     );
     expect(secondServed.audits).toBe(1);
     expect(view.state).not.toBe("quarantined");
-    // The record is kept: both audits still count in what GET /v1/nodes shows.
-    expect(view).toMatchObject({ audits: 2, failedAudits: 1 });
+    // The record is kept: all audits (the spam's, confirmed, and the new one) still count in what
+    // GET /v1/nodes shows.
+    expect(view).toMatchObject({ audits: 3, failedAudits: 2 });
   });
 
   it("honest tabs auditing each other are not quarantined and leave probation", async () => {

@@ -257,7 +257,9 @@ export function simulate(p: SimParams): SimResult {
         r.honestImplausible += score.tokenLogprobs.filter((lp) => lp < c.implausibleLogprob).length;
       }
       // Every simulated tab is signed: its word binds while its own checks leave it unsuspected.
-      // No simulated verifier frames, so none is contradicted.
+      // No simulated verifier frames, so none is contradicted; and a decisive audit binds at once
+      // here, where the Region holds it for a second verifier's re-check (edge/region/accusations.ts):
+      // the simulation does not model that step (one more audit per quarantine).
       const binding = isBindingVerifier(
         { identity: v.id, state: v.state, accusations: NO_ACCUSATIONS },
         c,

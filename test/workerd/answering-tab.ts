@@ -27,6 +27,11 @@ export interface ServeOptions {
    * before counts), or always this number.
    */
   counts?: "real" | "none" | number;
+  /**
+   * Frame: score every audited token, and the stop, implausible (−20) whatever the answer — a
+   * verifier lying about others' answers while it answers its own jobs as told.
+   */
+  frames?: boolean;
 }
 
 /**
@@ -41,7 +46,7 @@ export function serveForever(
   noiseOrOptions: ScoreNoise | ServeOptions = {},
 ): { jobs: number; canaries: number; audits: number } {
   const o: ServeOptions = "sd" in noiseOrOptions ? { noise: noiseOrOptions } : noiseOrOptions;
-  const { noise = GPU_NOISE, claim = wordCount, counts = "real" } = o;
+  const { noise = GPU_NOISE, claim = wordCount, counts = "real", frames = false } = o;
   const served = { jobs: 0, canaries: 0, audits: 0 };
   t.ws.addEventListener("message", (e) => {
     const parsed = parseFrame(CoordinatorMessageSchema, e.data as string);
@@ -63,7 +68,13 @@ export function serveForever(
       });
     } else if (msg.type === "audit.assign") {
       served.audits++;
-      const { answerTokens, ...scores } = scoreClaim(msg, noise);
+      const { answerTokens, ...honestScores } = scoreClaim(msg, noise);
+      const scores = frames
+        ? {
+            tokenLogprobs: honestScores.tokenLogprobs.map(() => -20),
+            stopLogprob: honestScores.stopLogprob === null ? null : -20,
+          }
+        : honestScores;
       t.send({
         type: "audit.result",
         auditId: msg.auditId,

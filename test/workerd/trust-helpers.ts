@@ -63,7 +63,7 @@ export async function pastProbation(region: RegionHint, tabId: string): Promise<
  * PROBATION_JOBS client jobs earlier: a binding verifier (shared/trust/binding.ts) from its first
  * answer, whose failing audits can quarantine. (Made trusted before its hello, so no audit reaches
  * it while it is still on probation.) `open` is `useTabs().tab`; `where.region` the Region object
- * the tab lands on (by `where.loc`).
+ * the tab lands on (by `where.loc`); `where.keys` its key pair (to reconnect it later), else new.
  */
 export async function bindingTab(
   open: (
@@ -71,10 +71,10 @@ export async function bindingTab(
     opts: { keys: CryptoKeyPair; loc?: { lat: number; lon: number } },
   ) => Promise<ScriptedTab>,
   models: string[],
-  where: { region?: RegionHint; loc?: { lat: number; lon: number } } = {},
+  where: { region?: RegionHint; loc?: { lat: number; lon: number }; keys?: CryptoKeyPair } = {},
 ): Promise<ScriptedTab> {
   const region = where.region ?? "wnam";
-  const keys = await newKeyPair();
+  const keys = where.keys ?? (await newKeyPair());
   const spki = new Uint8Array(
     (await crypto.subtle.exportKey("spki", keys.publicKey)) as ArrayBuffer,
   );
@@ -137,4 +137,17 @@ export function faultsAndJobs(t: ScriptedTab): Promise<{ faults: number; jobs: n
     const { faults, jobs } = (obj as unknown as { parts: RegionParts }).parts.trust.view(t.nodeId);
     return { faults, jobs };
   });
+}
+
+/** Wait until the Region of `wnam` no longer holds `t` (closed: its leaving was handled). */
+export async function gone(t: ScriptedTab): Promise<void> {
+  t.close();
+  const held = await waitFor(
+    () =>
+      runInDurableObject(regionStub(appEnv, "wnam"), (obj) =>
+        Boolean((obj as unknown as { parts: RegionParts }).parts.tabs.get(t.nodeId)),
+      ),
+    (v) => !v,
+  );
+  if (held) throw new Error("the tab's leaving was not handled in time");
 }

@@ -1,0 +1,182 @@
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { NO_NOISE } from "../../test/support/deterministic-engine.js";
+import { honest, serveForever, spam } from "../../test/workerd/answering-tab.js";
+import { newKeyPair } from "../../test/workerd/scripted-tab.js";
+import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
+import {
+  AUDIT_ALL,
+  NO_CANARIES,
+  bindingTab,
+  gone,
+  waitFor,
+  withTrust,
+} from "../../test/workerd/trust-helpers.js";
+import type { Accusation } from "./accusations.js";
+import type { RegionParts } from "./region-parts.js";
+import type { ReputationView } from "./reputation.js";
+import { regionStub } from "./region-stub.js";
+
+/**
+ * A quarantine never rests on one verifier's word (accusations.ts; docs/trust.md "Binding
+ * accusations"): a binding verifier's audit that would decide a quarantine is held, the subject
+ * suspect at most, until a second binding verifier re-checks the same answer. Scripted tabs
+ * answer like the deterministic engine and re-score without noise; a framer scores every token
+ * it audits implausible while it answers its own jobs honestly.
+ */
+
+const { tab } = useTabs();
+const stub = () => regionStub(appEnv, "wnam");
+
+function trustOf(tabId: string): Promise<ReputationView> {
+  return runInDurableObject(stub(), (obj) =>
+    (obj as unknown as { parts: RegionParts }).parts.reputation.view(tabId),
+  );
+}
+
+function isBinding(tabId: string): Promise<boolean> {
+  return runInDurableObject(stub(), (obj) =>
+    (obj as unknown as { parts: RegionParts }).parts.reputation.isBinding(tabId),
+  );
+}
+
+/** The audits of `model` that carry an accusation: who accused, and who holds the audit now. */
+function accused(model: string): Promise<Array<{ accuser: string; verifier: string | null }>> {
+  return runInDurableObject(stub(), (_obj, state) =>
+    state.storage.sql
+      .exec<{ accusation: string; verifier: string | null }>(
+        `SELECT accusation, verifier FROM audits WHERE model = ? AND accusation IS NOT NULL`,
+        model,
+      )
+      .toArray()
+      .map((r) => ({
+        accuser: (JSON.parse(r.accusation) as Accusation).verifier,
+        verifier: r.verifier,
+      })),
+  );
+}
+
+/**
+ * A request whose honest answer ("You said: …", 13 tokens) is long enough that one audit calling
+ * every token implausible decides a quarantine (6 tokens do: docs/trust.md).
+ */
+const LONG = {
+  stream: true,
+  messages: [{ role: "user", content: "tell me about the quiet grey cat on the warm roof" }],
+};
+const FRAMING = { noise: NO_NOISE, frames: true };
+
+describe("accusations wait for a second verifier", () => {
+  it("a signed framer gets an honest tab suspect, never quarantined; contradicted twice, its word no longer binds and it verifies no more", async () => {
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
+    const model = "acc-framed";
+    const subject = await tab([model], { keys: await newKeyPair() });
+    const subjectServed = serveForever(subject, honest, NO_NOISE);
+    const answer = async () =>
+      expect((await streamText(await chat(model, LONG))).text).toMatch(/^You said: tell me/);
+    await answer();
+    // A binding framer: signed and trusted by its jobs (bindingTab). One audit of it was enough
+    // to quarantine before.
+    const framerKeys = await newKeyPair();
+    let framer = await bindingTab(tab, [model], { keys: framerKeys });
+    serveForever(framer, honest, FRAMING);
+    const held = await waitFor(
+      () => trustOf(subject.nodeId),
+      (v) => v.failedAudits >= 1,
+    );
+    expect(held).toMatchObject({ state: "suspect", failedAudits: 1, bindingFailedChecks: 0 });
+    expect(held.reason).toMatch(/re-scored tokens implausible.*waits for a second verifier/);
+    // The audit went back carrying the accusation, for anyone but the framer.
+    expect(await accused(model)).toEqual([{ accuser: framer.nodeId, verifier: null }]);
+
+    // A second binding verifier re-checks the same answer and finds it right: contradicted.
+    const first = await bindingTab(tab, [model]);
+    const firstServed = serveForever(first, honest, NO_NOISE);
+    const once = await waitFor(
+      () => trustOf(framer.nodeId),
+      (v) => v.accusations.contradicted >= 1,
+    );
+    expect(once.accusations).toEqual({ confirmed: 0, contradicted: 1 });
+    expect(firstServed.audits).toBe(1);
+    // One contradiction alone does not strip a verifier of its word.
+    expect(await isBinding(framer.nodeId)).toBe(true);
+    const after = await trustOf(subject.nodeId);
+    expect(after).toMatchObject({ audits: 2, failedAudits: 1, bindingFailedChecks: 0 });
+    expect(after.state).not.toBe("quarantined");
+    expect(await accused(model)).toEqual([]);
+
+    // Another answer, accused by the framer again (alone with the subject), contradicted again.
+    await gone(first);
+    await gone(framer);
+    await answer();
+    framer = await tab([model], { keys: framerKeys });
+    serveForever(framer, honest, FRAMING);
+    await waitFor(
+      () => accused(model),
+      (rows) => rows.length === 1,
+    );
+    expect(await accused(model)).toEqual([{ accuser: framer.nodeId, verifier: null }]);
+    const second = await bindingTab(tab, [model]);
+    serveForever(second, honest, NO_NOISE);
+    const twice = await waitFor(
+      () => trustOf(framer.nodeId),
+      (v) => v.accusations.contradicted >= 2,
+    );
+    expect(twice.accusations).toEqual({ confirmed: 0, contradicted: 2 });
+    expect(await isBinding(framer.nodeId)).toBe(false);
+    const framed = await trustOf(subject.nodeId);
+    expect(framed).toMatchObject({ audits: 4, failedAudits: 2, bindingFailedChecks: 0 });
+    expect(framed.state).not.toBe("quarantined");
+
+    // Not picked as a verifier any more: an audit of the next answer waits while it is idle (it
+    // joined first, so it would have been sent it), then goes to an honest tab that joins.
+    await gone(second);
+    await gone(framer);
+    await answer();
+    framer = await tab([model], { keys: framerKeys });
+    const framerServed = serveForever(framer, honest, FRAMING);
+    const last = await bindingTab(tab, [model]);
+    const lastServed = serveForever(last, honest, NO_NOISE);
+    await waitFor(
+      async () => lastServed.audits,
+      (n) => n >= 1,
+    );
+    expect(lastServed.audits).toBe(1);
+    expect(framerServed.audits).toBe(0);
+    // The honest tab served every request and was never quarantined.
+    expect(subjectServed.jobs).toBe(3);
+    expect((await trustOf(subject.nodeId)).state).not.toBe("quarantined");
+  }, 30_000);
+
+  it("a spamming tab's accusation is held until a second binding verifier confirms it: then it is quarantined", async () => {
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
+    const model = "acc-confirmed";
+    const liar = await tab([model]);
+    serveForever(liar, spam);
+    await streamText(await chat(model, { stream: true }));
+    const accuser = await bindingTab(tab, [model]);
+    serveForever(accuser, honest, NO_NOISE);
+    const held = await waitFor(
+      () => trustOf(liar.nodeId),
+      (v) => v.failedAudits >= 1,
+    );
+    expect(held).toMatchObject({ state: "suspect", failedAudits: 1, bindingFailedChecks: 0 });
+    expect(held.reason).toMatch(/re-scored tokens implausible.*waits for a second verifier/);
+    // Suspect, not quarantined: it may still serve (nothing else is asked of it here).
+    expect(await accused(model)).toEqual([{ accuser: accuser.nodeId, verifier: null }]);
+
+    const confirmer = await bindingTab(tab, [model]);
+    const confirmerServed = serveForever(confirmer, honest, NO_NOISE);
+    const view = await waitFor(
+      () => trustOf(liar.nodeId),
+      (v) => v.state === "quarantined",
+    );
+    expect(view).toMatchObject({ state: "quarantined", audits: 2, failedAudits: 2 });
+    expect(view.bindingFailedChecks).toBeGreaterThan(0);
+    expect(view.reason).toMatch(/re-scored tokens implausible/);
+    expect(view.reason).not.toMatch(/waits/);
+    expect(confirmerServed.audits).toBe(1);
+    expect((await trustOf(accuser.nodeId)).accusations).toEqual({ confirmed: 1, contradicted: 0 });
+    expect(await accused(model)).toEqual([]);
+  });
+});

@@ -1,0 +1,176 @@
+import { log } from "../http/log.js";
+import type { Evidence } from "../../shared/trust/reputation.js";
+import { isInflatedCount } from "../../shared/trust/token-counts.js";
+import type { Reputation } from "./reputation.js";
+import type { TabRecord } from "./tab-registry.js";
+import type { TabTrust } from "./tab-trust.js";
+
+/**
+ * A quarantine never rests on one verifier's word (docs/trust.md, "Binding accusations"). A new
+ * key pair is free, so any signed identity can be a binding verifier and score an honest tab's
+ * answer implausible. An audit result that would decide a quarantine (it binds, and the subject's
+ * binding evidence quarantines with it and not without it) is an **accusation**: it is recorded as
+ * not binding (the subject is suspect at most) and its audit goes back, carrying it, for a second
+ * binding verifier — never the accuser — to re-check the same answer:
+ * - the second finds enough wrong to decide the quarantine itself: confirmed; both words bind;
+ * - it finds nothing wrong: contradicted; its own word binds, the accuser's stays not binding;
+ * - it finds less: neither (shared/trust/binding.ts `confirmationOf` says why).
+ * A verifier contradicted more often than confirmed loses its binding word (binding.ts
+ * `isDiscredited`), and with it its accusations still held. Canary evidence is not an accusation: the coordinator judges it itself.
+ */
+
+/** A held accusation, kept on its audit row (`audits.accusation`, JSON). */
+export interface Accusation {
+  /** The accusing verifier: its tab id (the identity counted) and public id (logs). */
+  verifier: string;
+  publicId: string;
+  evidence: Partial<Evidence>;
+  /** The answer's two counts, when compared: an inflated one's fault waits with the accusation. */
+  count?: CountPair;
+}
+
+/** The audited tab's completion-token claim and the verifier's count of the same text. */
+export interface CountPair {
+  claimed: number;
+  counted: number;
+}
+
+/** What of an audit row an accusation needs. */
+export interface AccusedAudit {
+  id: string;
+  subject: string;
+  subject_public: string;
+  accusation: string | null;
+}
+
+/** A verifier's answer to an audit: what it found, and what to call it in the log. */
+export interface VerifierWord {
+  verifier: TabRecord;
+  evidence: Partial<Evidence>;
+  count?: CountPair;
+  what: string;
+}
+
+export class Accusations {
+  constructor(
+    private readonly reputation: Reputation,
+    private readonly trust: TabTrust,
+  ) {}
+
+  /**
+   * Record a verifier's answer to an audit. Returns the accusation the audit carries back for a
+   * second verifier (this one is not to be asked again), or null when the audit is done.
+   */
+  async hear(audit: AccusedAudit, word: VerifierWord): Promise<string | null> {
+    const { reputation } = this;
+    const { verifier, evidence, count, what } = word;
+    const binding = reputation.isBinding(verifier.tabId);
+    const source = { what, verifier: verifier.publicId, binding };
+    const held = audit.accusation ? (JSON.parse(audit.accusation) as Accusation) : null;
+    if (held && reputation.isBinding(held.verifier)) return this.settle(audit, held, word, binding);
+    // An accuser that lost its binding word since (discredited, or suspect by its own answers)
+    // accuses no more: this answer is heard as the first word on the audit.
+    if (held)
+      log("info", "accusation void: its accuser's word no longer binds", { audit: audit.id });
+    if (binding && reputation.wouldQuarantine(audit.subject, evidence)) {
+      await reputation.record(audit.subject, audit.subject_public, evidence, {
+        ...source,
+        binding: false,
+        held: true,
+      });
+      log("warn", "accusation held for a second verifier", {
+        audit: audit.id,
+        subject: audit.subject_public,
+        accuser: verifier.publicId,
+      });
+      const accusation: Accusation = {
+        verifier: verifier.tabId,
+        publicId: verifier.publicId,
+        evidence,
+        ...(count ? { count } : {}),
+      };
+      return JSON.stringify(accusation);
+    }
+    if (binding && count && isInflatedCount(count.claimed, count.counted))
+      this.countFault(audit, count, verifier.publicId);
+    await reputation.record(audit.subject, audit.subject_public, evidence, source);
+    return null;
+  }
+
+  /**
+   * A second verifier's answer to an accused audit. One that is not binding (dispatch sends it
+   * none, but it may have become suspect since) settles nothing: its word counts as any
+   * non-binding word and the accusation waits for another.
+   */
+  private async settle(
+    audit: AccusedAudit,
+    accusation: Accusation,
+    word: VerifierWord,
+    binding: boolean,
+  ): Promise<string | null> {
+    const { reputation } = this;
+    const { verifier, evidence, count, what } = word;
+    const source = { what, verifier: verifier.publicId, binding };
+    if (!binding) {
+      await reputation.record(audit.subject, audit.subject_public, evidence, source);
+      return audit.accusation;
+    }
+    const outcome = reputation.confirmationOf(audit.subject, evidence);
+    const said = {
+      audit: audit.id,
+      subject: audit.subject_public,
+      accuser: accusation.publicId,
+      confirmer: verifier.publicId,
+    };
+    if (outcome === "confirmed") {
+      // One answer, one fault: when either binding count found it inflated.
+      const inflated = [accusation.count, count].find(
+        (c) => c && isInflatedCount(c.claimed, c.counted),
+      );
+      if (inflated) this.countFault(audit, inflated, accusation.publicId);
+      reputation.accused(accusation.verifier, accusation.publicId, "confirmed");
+      log("info", "accusation confirmed", said);
+      const confirming = { ...source, what: `${what}, confirming ${accusation.publicId}` };
+      await reputation.confirm(
+        audit.subject,
+        audit.subject_public,
+        accusation.evidence,
+        evidence,
+        confirming,
+      );
+      return null;
+    }
+    if (count && isInflatedCount(count.claimed, count.counted))
+      this.countFault(audit, count, verifier.publicId);
+    if (outcome === "contradicted") {
+      reputation.accused(accusation.verifier, accusation.publicId, "contradicted");
+      log("warn", "accusation contradicted", said);
+    } else log("info", "accusation not confirmed", said);
+    await reputation.record(audit.subject, audit.subject_public, evidence, source);
+    return null;
+  }
+
+  /**
+   * Found out afterwards, as a wrong answer is: a fault of the identity (which may have left: the
+   * fault is by identity). Only on a binding word (and a decisive one only once confirmed): else a
+   * free identity could charge honest tabs faults, which cost them trust.
+   */
+  private countFault(audit: AccusedAudit, count: CountPair, by: string): void {
+    this.trust.fault(
+      { tabId: audit.subject, publicId: audit.subject_public },
+      "completion tokens over the verifier's count of the answer",
+      { audit: audit.id, claimed: count.claimed, counted: count.counted, by },
+    );
+  }
+}
+
+/** An accusation dropped unsent (expired or pushed out of storage): it stays not binding. */
+export function lapsed(audit: Pick<AccusedAudit, "id" | "subject_public" | "accusation">): void {
+  if (!audit.accusation) return;
+  const { publicId } = JSON.parse(audit.accusation) as Accusation;
+  log("warn", "accusation lapsed: no second verifier re-checked it", {
+    audit: audit.id,
+    subject: audit.subject_public,
+    accuser: publicId,
+  });
+}
