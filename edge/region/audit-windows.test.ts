@@ -5,7 +5,13 @@ import { BIASED_SCORE_SINCE_PROTOCOL, PROTOCOL_VERSION } from "../../shared/prot
 import { honest, serveForever, type Answerer } from "../../test/workerd/answering-tab.js";
 import { newKeyPair } from "../../test/workerd/scripted-tab.js";
 import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
-import { waitFor, AUDIT_ALL, NO_CANARIES, withTrust } from "../../test/workerd/trust-helpers.js";
+import {
+  waitFor,
+  AUDIT_ALL,
+  NO_CANARIES,
+  faultsAndJobs,
+  withTrust,
+} from "../../test/workerd/trust-helpers.js";
 import type { RegionParts } from "./region-parts.js";
 import type { ReputationView } from "./reputation.js";
 import { regionStub } from "./region-stub.js";
@@ -63,8 +69,14 @@ describe("audit windows", () => {
           .every((w) => w === "cheap"),
       ).toBe(true);
     }
-    const verifiers = [await verifier("tr-window"), await verifier("tr-window")];
-    for (const v of verifiers) serveForever(v, honest, NO_NOISE);
+    // Two verifiers: a quarantine is never one verifier's word (accusations.ts). Each answers
+    // from the moment it connects (an audit may reach it before the next one connects).
+    const verifiers = [];
+    for (let i = 0; i < 2; i++) {
+      const v = await verifier("tr-window");
+      serveForever(v, honest, NO_NOISE);
+      verifiers.push(v);
+    }
     const view = await waitFor(
       () => trustOf(liar.nodeId),
       (v) => v.state === "quarantined",
@@ -96,6 +108,8 @@ describe("audit windows", () => {
       15_000,
     );
     expect(view).toMatchObject({ audits: 8, failedAudits: 0 });
+    // A window's count holds its prefix's tokens: no contradiction with the tokens it scored.
+    expect((await faultsAndJobs(checker)).faults).toBe(0);
     expect(view.state).not.toBe("quarantined");
     expect(checker.received.some((m) => m.type === "audit.assign" && m.prefix)).toBe(true);
   }, 30_000);

@@ -383,7 +383,7 @@ export class Audits {
       });
       return;
     }
-    const { maxTokens } = JSON.parse(row.payload) as { maxTokens: number };
+    const { maxTokens, prefix } = JSON.parse(row.payload) as { maxTokens: number; prefix?: string };
     if (msg.tokenLogprobs.length > maxTokens) {
       log("warn", "audit result rejected (more tokens than asked)", { tab: verifier.publicId });
       return this.unjudged(row, verifier);
@@ -392,7 +392,7 @@ export class Audits {
     if (msg.tokenLogprobs.length === 0 && msg.stopLogprob === null)
       return this.unjudged(row, verifier);
     // An inflated count is evidence, and on a binding word a fault of the subject (accusations.ts).
-    const count = this.countOf(verifier, row, msg, maxTokens);
+    const count = this.countOf(verifier, row, msg, prefix ? null : maxTokens);
     await this.heard(row, {
       verifier,
       evidence: auditEvidence(msg, reputation.settings.config, count),
@@ -443,17 +443,20 @@ export class Audits {
    * the audit and the verifier's count. None from a verifier that sends no count (a page from
    * before counts): the count is left unjudged. A count the verifier's own scores contradict — fewer
    * tokens than it scored, or more than it scored when it scored fewer than asked (it scores every
-   * token up to `maxTokens`) — is no evidence about the subject: the verifier's fault.
+   * token up to `maxTokens`) — is no evidence about the subject: the verifier's fault. A window's
+   * count also holds its prefix's tokens, which are not scored (`maxTokens` null): then only
+   * "fewer than it scored" contradicts.
    */
   private countOf(
     verifier: TabRecord,
     row: AuditRow,
     msg: AuditResult,
-    maxTokens: number,
+    maxTokens: number | null,
   ): { claimed: number; counted: number } | undefined {
     if (row.claimed_tokens === null || msg.answerTokens === undefined) return undefined;
     const scored = msg.tokenLogprobs.length;
-    if (msg.answerTokens < scored || (scored < maxTokens && msg.answerTokens !== scored)) {
+    const whole = maxTokens !== null && scored < maxTokens;
+    if (msg.answerTokens < scored || (whole && msg.answerTokens !== scored)) {
       this.d.trust.fault(verifier, "audit count contradicts its own scores", {
         audit: row.id,
         scored,
