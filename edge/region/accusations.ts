@@ -13,7 +13,7 @@ import type { TabTrust } from "./tab-trust.js";
  * not binding (the subject is suspect at most) and its audit goes back, carrying it, for a second
  * binding verifier — never the accuser — to re-check the same answer:
  * - the second finds enough wrong to decide the quarantine itself: confirmed; both words bind;
- * - it finds nothing wrong: contradicted; its own word binds, the accuser's stays not binding;
+ * - it finds nothing wrong: contradicted; its own word binds, the accuser's is taken back out;
  * - it finds less: neither (shared/trust/binding.ts `confirmationOf` says why).
  * A verifier contradicted more often than confirmed loses its binding word (binding.ts
  * `isDiscredited`), and with it its accusations still held. Canary evidence is not an accusation: the coordinator judges it itself.
@@ -145,7 +145,17 @@ export class Accusations {
     if (outcome === "contradicted") {
       reputation.accused(accusation.verifier, accusation.publicId, "contradicted");
       log("warn", "accusation contradicted", said);
-    } else log("info", "accusation not confirmed", said);
+      // The accusation's evidence goes: the framed tab is judged as if it had not been made.
+      await reputation.contradict(
+        audit.subject,
+        audit.subject_public,
+        accusation.evidence,
+        evidence,
+        source,
+      );
+      return null;
+    }
+    log("info", "accusation not confirmed", said);
     await reputation.record(audit.subject, audit.subject_public, evidence, source);
     return null;
   }

@@ -103,6 +103,14 @@ interface Carried {
 }
 const NOTHING_CARRIED: Carried = { audits: 0, failedAudits: 0, canaries: 0, failedChecks: 0 };
 
+/** `e` less `taken`, no count below zero. */
+function withoutEvidence(e: Evidence, taken: Partial<Evidence>): Evidence {
+  const out = { ...e };
+  for (const k of Object.keys(taken) as (keyof Evidence)[])
+    out[k] = Math.max(0, out[k] - (taken[k] ?? 0));
+  return out;
+}
+
 interface Entry {
   /** All evidence since the identity's start (or an operator's release). */
   evidence: Evidence;
@@ -331,6 +339,27 @@ export class Reputation {
     const entry = this.load(tabId);
     const next = addEvidence(entry.evidence, second);
     const binding = addEvidence(addEvidence(entry.binding, held), second);
+    return this.judgeAgain(tabId, publicId, entry, next, binding, source, null);
+  }
+
+  /**
+   * A held accusation contradicted (accusations.ts): a second binding verifier found nothing wrong
+   * in the same answer, so the accusation's evidence (`held`), recorded before as not binding, is
+   * taken out of all evidence — a framer's word left in would keep the honest tab suspect, audited
+   * at the suspect rate and no verifier, for nothing — and the second's evidence binds. (Counts
+   * cannot go below zero: after an operator's release in between, the held evidence is no longer
+   * there to take out.)
+   */
+  async contradict(
+    tabId: string,
+    publicId: string,
+    held: Partial<Evidence>,
+    second: Partial<Evidence>,
+    source: EvidenceSource,
+  ): Promise<Judgement> {
+    const entry = this.load(tabId);
+    const next = addEvidence(withoutEvidence(entry.evidence, held), second);
+    const binding = addEvidence(entry.binding, second);
     return this.judgeAgain(tabId, publicId, entry, next, binding, source, null);
   }
 
