@@ -528,4 +528,50 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
     },
     2 * ANSWER_MS,
   );
+
+  it(
+    // Audits score a claimed answer from the distribution the serving tab sampled from (protocol
+    // 9; webllm-engine.ts `score`): WebLLM masks the logits with the grammar before the logit
+    // processor runs (0.2.79 as 0.2.86), so with the job's response_format on the scoring request
+    // the teacher forcer records each token among the tokens the grammar allows. Random weights
+    // spread the model's probability over ~150k tokens (about −12 a token unconstrained), so an
+    // honest answer a grammar forced read as implausible (below −8) to every verifier before.
+    // (logit_bias, added after the processor, is the forcer's own arithmetic: webllm-score.test.ts.)
+    "scores a constrained answer under its grammar, as the serving tab sampled it",
+    async () => {
+      // The tab left from the tests above, or a fresh one when this test runs alone (-t).
+      const verifier = tabs.find((t) => !t.page.isClosed()) ?? (await loadTab("tab V"));
+      let worker: Worker | undefined;
+      for (const w of verifier.page.workers())
+        if (await w.evaluate(() => "tabgridEngine" in self)) worker = w;
+      expect(worker, "the engine Worker").toBeDefined();
+      const t0 = performance.now();
+      const scored = await worker!.evaluate(
+        (r) =>
+          (
+            self as unknown as {
+              tabgridEngine: { score(r: object): Promise<{ tokenLogprobs: number[] }> };
+            }
+          ).tabgridEngine.score(r),
+        {
+          input: { kind: "chat", messages: [{ role: "user", content: "Hi" }] },
+          sampling: {
+            max_tokens: 4,
+            constraint: { kind: "json", schema: EMPTY_OBJECT.json_schema.schema },
+          },
+          answer: "{}",
+          seed: 1,
+          scoreStop: false,
+          maxTokens: 4,
+        },
+      );
+      console.log(
+        `real-engine: audit of "{}" scored under its grammar: ${JSON.stringify(scored.tokenLogprobs)} ` +
+          `in ${secs(performance.now() - t0)}`,
+      );
+      expect(scored.tokenLogprobs.length).toBeGreaterThan(0);
+      for (const lp of scored.tokenLogprobs) expect(lp).toBeGreaterThan(-8);
+    },
+    2 * ANSWER_MS,
+  );
 });

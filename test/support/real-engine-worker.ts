@@ -91,4 +91,8 @@ const factory = async (
   return api;
 };
 
-exposeEngine(new WebLLMEngine((id, config) => factory(id, config)));
+const engine = new WebLLMEngine((id, config) => factory(id, config));
+// The test also scores claimed answers on it directly (`worker.evaluate`), as a verifier's audit
+// does: an audit through the coordinator needs verification on, and its other jobs with it.
+(self as unknown as { tabgridEngine: WebLLMEngine }).tabgridEngine = engine;
+exposeEngine(engine);
