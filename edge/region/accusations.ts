@@ -131,9 +131,10 @@ export class Accusations {
       reputation.accused(accusation.verifier, accusation.publicId, "confirmed");
       log("info", "accusation confirmed", said);
       const confirming = { ...source, what: `${what}, confirming ${accusation.publicId}` };
-      await reputation.confirm(
+      await reputation.settle(
         audit.subject,
         audit.subject_public,
+        "confirmed",
         accusation.evidence,
         evidence,
         confirming,
@@ -146,9 +147,10 @@ export class Accusations {
       reputation.accused(accusation.verifier, accusation.publicId, "contradicted");
       log("warn", "accusation contradicted", said);
       // The accusation's evidence goes: the framed tab is judged as if it had not been made.
-      await reputation.contradict(
+      await reputation.settle(
         audit.subject,
         audit.subject_public,
+        "contradicted",
         accusation.evidence,
         evidence,
         source,

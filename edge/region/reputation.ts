@@ -324,43 +324,27 @@ export class Reputation {
   }
 
   /**
-   * A held accusation confirmed (accusations.ts): its evidence (`held`), recorded before as not
-   * binding, binds now — it is already in all evidence, so only the binding part grows — and the
-   * confirming verifier's evidence on the same answer (`second`) is recorded as binding. Judged
-   * once on both.
-   */
-  async confirm(
-    tabId: string,
-    publicId: string,
-    held: Partial<Evidence>,
-    second: Partial<Evidence>,
-    source: EvidenceSource,
-  ): Promise<Judgement> {
-    const entry = this.load(tabId);
-    const next = addEvidence(entry.evidence, second);
-    const binding = addEvidence(addEvidence(entry.binding, held), second);
-    return this.judgeAgain(tabId, publicId, entry, next, binding, source, null);
-  }
-
-  /**
-   * A held accusation contradicted (accusations.ts): a second binding verifier found nothing wrong
-   * in the same answer, so the accusation's evidence (`held`), recorded before as not binding, is
-   * taken out of all evidence — a framer's word left in would keep the honest tab suspect, audited
-   * at the suspect rate and no verifier, for nothing — and the second's evidence binds. (Counts
+   * A held accusation settled by a second binding verifier's evidence on the same answer
+   * (accusations.ts), which binds either way. Confirmed: the accusation's evidence (`held`),
+   * recorded before as not binding, binds now — it is already in all evidence, so only the binding
+   * part grows. Contradicted: it is taken out of all evidence — a framer's word left in would keep
+   * the honest tab suspect, audited at the suspect rate and no verifier, for nothing. (Counts
    * cannot go below zero: after an operator's release in between, the held evidence is no longer
-   * there to take out.)
+   * there to take out.) Judged once on both.
    */
-  async contradict(
+  async settle(
     tabId: string,
     publicId: string,
+    outcome: "confirmed" | "contradicted",
     held: Partial<Evidence>,
     second: Partial<Evidence>,
     source: EvidenceSource,
   ): Promise<Judgement> {
     const entry = this.load(tabId);
-    const next = addEvidence(withoutEvidence(entry.evidence, held), second);
-    const binding = addEvidence(entry.binding, second);
-    return this.judgeAgain(tabId, publicId, entry, next, binding, source, null);
+    const all = outcome === "contradicted" ? withoutEvidence(entry.evidence, held) : entry.evidence;
+    const bound = outcome === "confirmed" ? addEvidence(entry.binding, held) : entry.binding;
+    const next = addEvidence(all, second);
+    return this.judgeAgain(tabId, publicId, entry, next, addEvidence(bound, second), source, null);
   }
 
   private async judgeAgain(
