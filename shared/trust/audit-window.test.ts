@@ -36,3 +36,18 @@ describe("auditWindowStart", () => {
     expect(starts("other", long)).not.toEqual(starts("k", long));
   });
 });
+
+describe("auditWindowStart on text without spaces", () => {
+  // Review finding: the keyed point is moved back to a whitespace before a word, and falls to 0
+  // when there is none. An answer in a script written without spaces (Chinese, Japanese, Thai) —
+  // or any whitespace-free run from the answer's start — is then always scored from its start, so
+  // a tab can answer honestly for 128 tokens and write anything after: the hole audit windows
+  // were made to close (docs/trust.md "Audit windows": half the audits start anywhere).
+  it("starts some windows of a long Chinese answer past its start", () => {
+    const zh = "这是一个关于安静的灰猫在温暖屋顶上的故事。".repeat(60); // 1,260 chars, 3,780 bytes
+    const all = Array.from({ length: 400 }, (_, i) =>
+      auditWindowStart("k", `job_${i}`, zh, 128, 1000),
+    );
+    expect(all.filter((s) => s > 0).length).toBeGreaterThan(100);
+  });
+});
