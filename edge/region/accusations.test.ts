@@ -12,7 +12,8 @@ import {
   waitFor,
   withTrust,
 } from "../../test/workerd/trust-helpers.js";
-import type { Accusation } from "./accusations.js";
+import { Accusations, type Accusation } from "./accusations.js";
+import type { TabRecord } from "./tab-registry.js";
 import type { RegionParts } from "./region-parts.js";
 import type { ReputationView } from "./reputation.js";
 import { regionStub } from "./region-stub.js";
@@ -181,5 +182,60 @@ describe("accusations wait for a second verifier", () => {
     expect(confirmerServed.audits).toBe(1);
     expect((await trustOf(accuser.nodeId)).accusations).toEqual({ confirmed: 1, contradicted: 0 });
     expect(await accused(model)).toEqual([]);
+  });
+});
+
+describe("a discredited framer's accusations still held", () => {
+  // Review finding: once a framer is discredited (contradicted twice), an accusation of its still
+  // waiting is void and the next verifier's result is "heard as a first word" (accusations.ts) —
+  // but the void accusation's evidence, recorded as not binding when it was held, is never taken
+  // back out, as a contradicted one's is. So a framer that accuses three honest tabs at once and is
+  // contradicted on two leaves the third suspect for good (audited at the suspect rate, no
+  // verifier), though a second binding verifier found nothing wrong in the same answer.
+  it("an honest tab whose framer lost its word is judged as if the void accusation had not been made", async () => {
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
+    const views = await runInDurableObject(stub(), async (obj) => {
+      const { parts } = obj as unknown as { parts: RegionParts };
+      const acc = new Accusations(parts.reputation, parts.trust);
+      const who = (id: string) => ({ tabId: id, publicId: `p_${id}` }) as TabRecord;
+      const framer = who("n_framer_void");
+      const honestVerifier = who("n_second_void");
+      const framed = (x: string) => `n_honest_void_${x}`;
+      const audit = (x: string, accusation: string | null = null) => ({
+        id: `aud_void_${x}`,
+        subject: framed(x),
+        subject_public: `p_${framed(x)}`,
+        accusation,
+      });
+      // 13 tokens, every one called implausible: decisive alone (6 would do).
+      const framing = { audits: 1, failedAudits: 1, tokens: 13, implausible: 13 };
+      const passing = { audits: 1, failedAudits: 0, tokens: 13, implausible: 0 };
+      const held: Record<string, string | null> = {};
+      for (const x of ["a", "b", "c"])
+        held[x] = await acc.hear(audit(x), { verifier: framer, evidence: framing, what: "frame" });
+      // Two of its accusations are contradicted: it loses its binding word.
+      for (const x of ["a", "b"])
+        await acc.hear(audit(x, held[x]!), {
+          verifier: honestVerifier,
+          evidence: passing,
+          what: "re-check",
+        });
+      const discredited = parts.reputation.isDiscredited(framer.tabId);
+      // The third is re-checked by the same honest verifier, finding nothing wrong: void.
+      await acc.hear(audit("c", held.c!), {
+        verifier: honestVerifier,
+        evidence: passing,
+        what: "re-check",
+      });
+      const { state: b, failedAudits: fb } = parts.reputation.view(framed("b"));
+      const { state: c, failedAudits: fc } = parts.reputation.view(framed("c"));
+      return { discredited, b: { state: b, failedAudits: fb }, c: { state: c, failedAudits: fc } };
+    });
+    expect(views.discredited).toBe(true);
+    // The contradicted one is cleared…
+    expect(views.b.failedAudits).toBe(0);
+    expect(views.b.state).not.toBe("suspect");
+    // …and so should the void one be: the same answer, re-checked and found right.
+    expect(views.c).toEqual(views.b);
   });
 });
