@@ -247,6 +247,43 @@ describe("a disputed canary answer", () => {
   });
 });
 
+describe("honest drift is no dispute", () => {
+  // Review finding: a dissent is any confirmer's answer that differs from the known one by the 99%
+  // measure, even one that passes its canary against it (canaryMinAgreement 0.5). Honest GPU
+  // classes drift after a near-tie (bench:trust models 1–5% flips a token; over 24 greedy tokens
+  // about half the answers of the 3% class drift), and two tabs of one class drift alike: two such
+  // honest, passing identities contest the prompt — for good, nothing ends a contest — so every
+  // prompt whose answer differs a little between GPU classes stops judging anyone. The same holds
+  // for two honest identities answering as the known answer's first confirmer did (the one-way
+  // case the test above exempts for the first confirmer alone).
+  it("two trusted identities whose answers pass the canary do not contest it", async () => {
+    await withTrust("wnam", CANARIES_ONLY, [PROMPTS[0]!]);
+    const M = "cx-drift";
+    const KNOWN = "Whiskers is a good name for a grey cat";
+    // The same greedy answer but for its last word: a near-tie flipped on another GPU class.
+    const DRIFT = "Whiskers is a good name for a grey kitten";
+    const answerers = async (answer: string) => {
+      const t = await tab([M], { keys: await newKeyPair() });
+      await pastProbation("wnam", t.nodeId);
+      await jobAndCanary(t, M, () => answer);
+      t.close();
+      return t.nodeId;
+    };
+    await answerers(KNOWN);
+    await answerers(KNOWN);
+    expect((await canaryAnswers(M)).filter((r) => r.confirmed === 1)).toHaveLength(1);
+    const d1 = await answerers(DRIFT);
+    await answerers(DRIFT);
+    // Both pass their canary: 8 of the known answer's 9 words agree.
+    expect(await reputationOf(d1)).toMatchObject({ canaries: 1, failedChecks: 0 });
+    // The prompt still judges: not contested, its known answer still confirmed.
+    expect({
+      contested: await contestedPrompts(M),
+      confirmed: (await canaryAnswers(M)).filter((r) => r.confirmed === 1).length,
+    }).toEqual({ contested: [], confirmed: 1 });
+  });
+});
+
 describe("the canary answers kept per prompt", () => {
   it(`are at most ${MAX_CANARY_ANSWERS}: those of identities that count for nothing go first, then a new one is not kept`, async () => {
     await withTrust("wnam", CANARIES_ONLY, [PROMPTS[0]!]);
