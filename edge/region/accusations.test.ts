@@ -2,7 +2,8 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { NO_NOISE } from "../../test/support/deterministic-engine.js";
 import { honest, serveForever, spam } from "../../test/workerd/answering-tab.js";
-import { newKeyPair } from "../../test/workerd/scripted-tab.js";
+import { newKeyPair, type ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import { CoordinatorMessageSchema, parseFrame } from "../../shared/protocol/node-messages.js";
 import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
 import {
   AUDIT_ALL,
@@ -239,3 +240,75 @@ describe("a discredited framer's accusations still held", () => {
     expect(views.c).toEqual(views.b);
   });
 });
+
+describe("an accused audit refused by its second verifier", () => {
+  // Review finding: a verifier that answers an audit with `error` hands it back without being put
+  // in its `missed` list (audits.ts onResult: handBack(row.id)), and its time to live starts
+  // afresh. For an accused audit that lets one binding identity — the liar's own second key pair,
+  // connected first — be picked for it again at once, every time it answers, forever: the liar
+  // stays suspect and serving, never quarantined, the accusation never lapses, the refuser is never
+  // contradicted or discredited, and an honest second verifier that is idle beside it is never sent
+  // the audit. (Contradicting costs a colluding confirmer its word after 2; refusing costs nothing.)
+  it("goes to another binding verifier, and the liar is quarantined", async () => {
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
+    const model = "acc-refused";
+    const liar = await tab([model]);
+    serveForever(liar, spam);
+    await streamText(await chat(model, { stream: true }));
+    const accuser = await bindingTab(tab, [model]);
+    serveForever(accuser, honest, NO_NOISE);
+    await waitFor(
+      () => accused(model),
+      (rows) => rows.length === 1,
+    );
+    // The refuser: binding, idle, and answering every audit it is sent with an error.
+    const refuser = await bindingTab(tab, [model]);
+    const refused = refuseAudits(refuser);
+    await waitFor(
+      async () => refused.n,
+      (n) => n >= 1,
+    );
+    // An honest binding verifier, idle beside it.
+    const confirmer = await bindingTab(tab, [model]);
+    const confirmed = serveForever(confirmer, honest, NO_NOISE);
+    const view = await waitFor(
+      () => trustOf(liar.nodeId),
+      (v) => v.state === "quarantined",
+      3000,
+    );
+    // Refused once, it should go to the honest verifier, which confirms it.
+    expect({
+      refusals: refused.n,
+      confirmerAudits: confirmed.audits,
+      state: view.state,
+    }).toEqual({
+      refusals: 1,
+      confirmerAudits: 1,
+      state: "quarantined",
+    });
+  });
+});
+
+/** Answer every audit `t` is sent with an error (it "could not score") after 100 ms, counting them. */
+function refuseAudits(t: ScriptedTab): { n: number } {
+  const seen = { n: 0 };
+  t.ws.addEventListener("message", (e) => {
+    const parsed = parseFrame(CoordinatorMessageSchema, e.data as string);
+    if (!parsed.ok || parsed.msg.type !== "audit.assign") return;
+    seen.n++;
+    const { auditId } = parsed.msg;
+    // After a pause, as an engine failing would: well within the socket's frame budget.
+    setTimeout(
+      () =>
+        t.send({
+          type: "audit.result",
+          auditId,
+          tokenLogprobs: [],
+          stopLogprob: null,
+          error: { code: "engine_error", message: "could not score" },
+        }),
+      100,
+    );
+  });
+  return seen;
+}
