@@ -312,3 +312,52 @@ function refuseAudits(t: ScriptedTab): { n: number } {
   });
   return seen;
 }
+
+describe("an accusation held across an operator's release", () => {
+  // Review finding: Reputation.contradict takes the held accusation's evidence out of the
+  // subject's evidence *now*. After an operator's release in between, that evidence was moved to
+  // `carried` and is no longer there; what is there is new evidence, recorded after the release —
+  // and the subtraction takes that out instead (counts floored at 0). So a framer's accusation
+  // contradicted after a release erases real evidence against the tab gathered since.
+  it("a contradiction after a release takes out the accusation, not the evidence gathered since", async () => {
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
+    const view = await runInDurableObject(stub(), async (obj) => {
+      const { parts } = obj as unknown as { parts: RegionParts };
+      const acc = new Accusations(parts.reputation, parts.trust);
+      const who = (id: string) => ({ tabId: id, publicId: `p_${id}` }) as TabRecord;
+      const subject = "n_released_subject";
+      const audit = (accusation: string | null = null) => ({
+        id: "aud_released",
+        subject,
+        subject_public: `p_${subject}`,
+        accusation,
+      });
+      const held = await acc.hear(audit(), {
+        verifier: who("n_released_framer"),
+        evidence: { audits: 1, failedAudits: 1, tokens: 13, implausible: 13 },
+        what: "frame",
+      });
+      // Quarantined meanwhile (another cause), and released by an operator.
+      await parts.trust.quarantine(subject, "operator test");
+      await parts.trust.release(subject);
+      // Since the release: an audit with 5 of 13 tokens implausible (not binding, not decisive).
+      await parts.reputation.record(
+        subject,
+        `p_${subject}`,
+        { audits: 1, failedAudits: 1, tokens: 13, implausible: 5 },
+        { what: "audit since the release", verifier: "a_anon", binding: false },
+      );
+      const before = parts.reputation.view(subject);
+      // Now a second binding verifier finds the framed answer right: contradicted.
+      await acc.hear(audit(held), {
+        verifier: who("n_released_second"),
+        evidence: { audits: 1, failedAudits: 0, tokens: 13, implausible: 0 },
+        what: "re-check",
+      });
+      return { before, after: parts.reputation.view(subject) };
+    });
+    expect(view.before.state).toBe("suspect");
+    // The audit since the release still failed: it stays in the evidence, the tab suspect.
+    expect(view.after.state).toBe("suspect");
+  });
+});
