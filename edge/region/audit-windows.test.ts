@@ -1,6 +1,11 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { AuditAssign } from "../../shared/protocol/node-messages.js";
+import {
+  CoordinatorMessageSchema,
+  parseFrame,
+  type AuditAssign,
+} from "../../shared/protocol/node-messages.js";
+import { SCORE_LOGPROBS, scoreClaim } from "../../test/support/deterministic-engine.js";
 import { BIASED_SCORE_SINCE_PROTOCOL, PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { honest, serveForever, type Answerer } from "../../test/workerd/answering-tab.js";
 import { newKeyPair } from "../../test/workerd/scripted-tab.js";
@@ -112,6 +117,34 @@ describe("audit windows", () => {
     expect((await faultsAndJobs(checker)).faults).toBe(0);
     expect(view.state).not.toBe("quarantined");
     expect(checker.received.some((m) => m.type === "audit.assign" && m.prefix)).toBe(true);
+  }, 30_000);
+
+  it("a window's first token is not judged: a cut inside a token leaves a fragment an honest model may find unlikely", async () => {
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
+    const subject = await tab(["tr-window-cut"]);
+    serveForever(subject, honest, NO_NOISE);
+    for (let i = 0; i < 8; i++) await streamText(await askLong("tr-window-cut"));
+    // An honest verifier whose tokenizer cuts each window's first token where the serving tab's
+    // did not: that token alone scores like another model's.
+    const checker = await verifier("tr-window-cut");
+    let windows = 0;
+    checker.ws.addEventListener("message", (e) => {
+      const parsed = parseFrame(CoordinatorMessageSchema, e.data as string);
+      if (!parsed.ok || parsed.msg.type !== "audit.assign") return;
+      const { answerTokens, ...scores } = scoreClaim(parsed.msg, NO_NOISE);
+      if (parsed.msg.prefix) {
+        windows++;
+        scores.tokenLogprobs[0] = SCORE_LOGPROBS.foreign;
+      }
+      checker.send({ type: "audit.result", auditId: parsed.msg.auditId, ...scores, answerTokens });
+    });
+    const view = await waitFor(
+      () => trustOf(subject.nodeId),
+      (v) => v.audits >= 8,
+      15_000,
+    );
+    expect(windows).toBeGreaterThan(0);
+    expect(view).toMatchObject({ audits: 8, failedAudits: 0 });
   }, 30_000);
 
   it("an audit of a biased answer goes only to a verifier that scores it so (protocol 9)", async () => {

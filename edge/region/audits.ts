@@ -393,9 +393,13 @@ export class Audits {
       return this.unjudged(row, verifier);
     // An inflated count is evidence, and on a binding word a fault of the subject (accusations.ts).
     const count = this.countOf(verifier, row, msg, prefix ? null : maxTokens);
+    // A window's first token is not judged: where the cut falls inside what the serving tab wrote
+    // as one token (text without spaces; a pre-tokenizer merging ".\n\n"), the encoder's first
+    // token is a fragment an honest model can find unlikely there (audit-window.ts).
+    const judged = prefix ? { ...msg, tokenLogprobs: msg.tokenLogprobs.slice(1) } : msg;
     await this.heard(row, {
       verifier,
-      evidence: auditEvidence(msg, reputation.settings.config, count),
+      evidence: auditEvidence(judged, reputation.settings.config, count),
       ...(count ? { count } : {}),
       what: `audit by ${verifier.publicId}`,
     });
