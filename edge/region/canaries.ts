@@ -1,7 +1,7 @@
 import { log } from "../http/log.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
 import { pickCanary, shouldCanary } from "../../shared/trust/policy.js";
-import { canaryAgreement, canaryEvidence } from "../../shared/trust/reputation.js";
+import { canaryAgreement, canaryEvidence, canaryPasses } from "../../shared/trust/reputation.js";
 import type { JobStore } from "./job-store.js";
 import { newJobId } from "./job-request.js";
 import type { Placement } from "./placement.js";
@@ -145,7 +145,7 @@ export class Canaries {
         identity,
       )
       .toArray();
-    return new Set(rows.filter((r) => !this.same(r.mine, r.known)).map((r) => r.prompt_index));
+    return new Set(rows.filter((r) => !this.passes(r.mine, r.known)).map((r) => r.prompt_index));
   }
 
   /**
@@ -262,7 +262,7 @@ export class Canaries {
 
   /**
    * A canary of a prompt whose answer is known. It is judged against it — unless it is a
-   * confirmer's answer that disagrees with it and agrees with another confirmer's kept dissent:
+   * confirmer's answer that fails it and agrees with another confirmer's kept dissent:
    * then the prompt is contested and this answer, which makes the contest, is not judged. A
    * confirmer's dissent is kept (besides being judged), so a second one can find it: before, it was
    * only judged, and a wrong answer confirmed first stayed known for good.
@@ -273,7 +273,7 @@ export class Canaries {
       // The known answer's own confirmers are judged, their rows kept as they are.
       run.node_id !== known.node_id &&
       run.node_id !== known.confirmed_with &&
-      !this.same(run.text, known.answer);
+      !this.passes(run.text, known.answer);
     if (dissent) {
       const partner = this.othersAnswers(run).find(
         (cand) =>
@@ -281,7 +281,7 @@ export class Canaries {
           // differing from the one it confirmed (a shorter one, say).
           cand.node_id !== known.confirmed_with &&
           this.mayDispute(cand.node_id) &&
-          !this.same(cand.answer, known.answer) &&
+          !this.passes(cand.answer, known.answer) &&
           this.same(run.text, cand.answer),
       );
       if (partner) {
@@ -301,6 +301,16 @@ export class Canaries {
   }
 
   /** The same answer, for confirming or disputing one: a near-whole common word prefix. */
+  /**
+   * Would `claimed` pass a canary whose known answer is `known` (canaryEvidence's measure)? Only an
+   * answer that fails it disputes the known one: honest GPUs drift after a near-tie, and two tabs
+   * of one class drift alike, so "not the same answer" would let ordinary drift contest prompts
+   * for good (review, 2026-12-01).
+   */
+  private passes(claimed: string, known: string): boolean {
+    return canaryPasses(claimed, known, this.d.reputation.settings.config);
+  }
+
   private same(claimed: string, other: string): boolean {
     const c = this.d.reputation.settings.config;
     return canaryAgreement(claimed, other, c.canaryMaxTokens) >= SAME_ANSWER;

@@ -238,10 +238,11 @@ describe("a disputed canary answer", () => {
     await answerers(LONG);
     expect((await canaryAnswers(M)).map((r) => r.confirmed_with ?? null)).toContain(first);
     // A third answers as the first did: judged (it passes: a prefix of 5 of the known answer's 9
-    // words), kept, and no contest — the first confirmer is not its partner.
+    // words), and no contest — a passing answer disputes nothing, so it is not kept as a dissent,
+    // and the first confirmer is no partner either.
     const third = await answerers(SHORT);
     expect(await reputationOf(third)).toMatchObject({ canaries: 1, failedChecks: 0 });
-    expect((await canaryAnswers(M)).map((r) => r.node_id)).toContain(third);
+    expect((await canaryAnswers(M)).map((r) => r.node_id)).not.toContain(third);
     expect(await contestedPrompts(M)).toEqual([]);
     expect((await canaryAnswers(M)).filter((r) => r.confirmed === 1)).toHaveLength(1);
   });

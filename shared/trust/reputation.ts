@@ -108,9 +108,13 @@ export function canaryAgreement(claimed: string, known: string, maxWords: number
   return i / b.length;
 }
 
+/** Does a canary answer pass against the known answer? */
+export function canaryPasses(claimed: string, known: string, c: TrustConfig): boolean {
+  return canaryAgreement(claimed, known, c.canaryMaxTokens) >= c.canaryMinAgreement;
+}
+
 export function canaryEvidence(claimed: string, known: string, c: TrustConfig): Partial<Evidence> {
-  const ok = canaryAgreement(claimed, known, c.canaryMaxTokens) >= c.canaryMinAgreement;
-  return { canaries: 1, failedCanaries: ok ? 0 : 1 };
+  return { canaries: 1, failedCanaries: canaryPasses(claimed, known, c) ? 0 : 1 };
 }
 
 export interface Judgement {
