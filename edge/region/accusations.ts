@@ -27,6 +27,8 @@ export interface Accusation {
   evidence: Partial<Evidence>;
   /** The answer's two counts, when compared: an inflated one's fault waits with the accusation. */
   count?: CountPair;
+  /** The subject's operator releases when it was held (Reputation.releasesOf; absent: 0). */
+  releases?: number;
 }
 
 /** The audited tab's completion-token claim and the verifier's count of the same text. */
@@ -67,11 +69,33 @@ export class Accusations {
     const binding = reputation.isBinding(verifier.tabId);
     const source = { what, verifier: verifier.publicId, binding };
     const held = audit.accusation ? (JSON.parse(audit.accusation) as Accusation) : null;
-    if (held && reputation.isBinding(held.verifier)) return this.settle(audit, held, word, binding);
+    // Held before an operator's release of the subject: its evidence went to `carried` with it.
+    const sinceRelease = held && (held.releases ?? 0) === reputation.releasesOf(audit.subject);
+    if (held && sinceRelease && reputation.isBinding(held.verifier))
+      return this.settle(audit, held, word, binding);
     // An accuser that lost its binding word since (discredited, or suspect by its own answers)
-    // accuses no more: this answer is heard as the first word on the audit.
-    if (held)
-      log("info", "accusation void: its accuser's word no longer binds", { audit: audit.id });
+    // accuses no more: its evidence is taken back out, as a contradicted one's (else the framed
+    // tab stays suspect on a word that no longer counts), and this answer is heard as the first
+    // word on the audit. So is one after a release, with nothing to take out.
+    if (held) {
+      if (sinceRelease)
+        await reputation.settle(
+          audit.subject,
+          audit.subject_public,
+          "void",
+          held.evidence,
+          {},
+          {
+            what: `void accusation by ${held.publicId}`,
+            verifier: held.publicId,
+            binding: false,
+          },
+        );
+      log("info", "accusation void", {
+        audit: audit.id,
+        why: sinceRelease ? "its accuser's word no longer binds" : "the subject was released since",
+      });
+    }
     if (binding && reputation.wouldQuarantine(audit.subject, evidence)) {
       await reputation.record(audit.subject, audit.subject_public, evidence, {
         ...source,
@@ -88,6 +112,7 @@ export class Accusations {
         publicId: verifier.publicId,
         evidence,
         ...(count ? { count } : {}),
+        releases: reputation.releasesOf(audit.subject),
       };
       return JSON.stringify(accusation);
     }

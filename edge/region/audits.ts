@@ -374,8 +374,11 @@ export class Audits {
     }
     await this.answered(verifier, row, msg.state);
     if (msg.error) {
-      // The verifier could not score: the audit waits for another verifier.
-      this.handBack(row.id);
+      // The verifier could not score: the audit waits for another verifier, never this one (as
+      // for a refused embedding audit). Sent back to it, a refusal kept an accusation pending for
+      // good — a liar's second key pair refusing every re-check of it — and answered at once, the
+      // audit went back and forth a thousand times a second (review, 2026-12-01).
+      this.handBack(row.id, this.missedWith(row, verifier.tabId));
       log("info", "audit refused by verifier", {
         audit: row.id,
         verifier: verifier.publicId,

@@ -119,6 +119,11 @@ interface Entry {
   carried: Carried;
   /** Its own decisive accusations as a verifier, confirmed or contradicted (accusations.ts). */
   accusations: AccusationCounts;
+  /**
+   * Operator releases so far: an accusation held against the tab names the count it was held
+   * at, so one settled after a release — its evidence moved to `carried` — takes nothing out.
+   */
+  releases: number;
   state: TrustState;
   reason: string | null;
 }
@@ -143,7 +148,7 @@ export class Reputation {
    * the tab is checked as often as a suspect one until its new evidence is judged.
    */
   private released(tabId: string): void {
-    const { evidence, carried, accusations } = this.load(tabId);
+    const { evidence, carried, accusations, releases } = this.load(tabId);
     const next: Entry = {
       evidence: NO_EVIDENCE,
       binding: NO_EVIDENCE,
@@ -155,6 +160,7 @@ export class Reputation {
       },
       // What it said of others' answers is not undone by a release of its own.
       accusations,
+      releases: releases + 1,
       // Checked as often as a suspect tab until its new evidence is judged.
       state: "suspect",
       reason: null,
@@ -176,6 +182,7 @@ export class Reputation {
         carried: e.carried,
         binding: e.binding,
         accusations: e.accusations,
+        releases: e.releases,
       }),
       e.state,
       e.reason,
@@ -200,30 +207,38 @@ export class Reputation {
       binding: NO_EVIDENCE,
       carried: NOTHING_CARRIED,
       accusations: NO_ACCUSATIONS,
+      releases: 0,
       state: "probation",
       reason: null,
     };
     if (row) {
       // Evidence stored before binding accusations has no `binding` part: none of it binds; nor,
       // before confirmations, `accusations`: none was confirmed or contradicted.
-      const { carried, binding, accusations, ...stored } = JSON.parse(
+      const { carried, binding, accusations, releases, ...stored } = JSON.parse(
         row.evidence,
       ) as Partial<Evidence> & {
         carried?: Carried;
         binding?: Partial<Evidence>;
         accusations?: Partial<AccusationCounts>;
+        releases?: number;
       };
       entry = {
         evidence: { ...NO_EVIDENCE, ...stored },
         binding: { ...NO_EVIDENCE, ...binding },
         carried: { ...NOTHING_CARRIED, ...carried },
         accusations: { ...NO_ACCUSATIONS, ...accusations },
+        releases: releases ?? 0,
         state: row.state as TrustState,
         reason: row.reason,
       };
     }
     this.cache.set(tabId, entry);
     return entry;
+  }
+
+  /** Operator releases of this identity so far (an accusation held against it names the count). */
+  releasesOf(tabId: string): number {
+    return this.load(tabId).releases;
   }
 
   /** Quarantined (by any cause: verification, an operator) as TabTrust records it. */
@@ -328,20 +343,21 @@ export class Reputation {
    * (accusations.ts), which binds either way. Confirmed: the accusation's evidence (`held`),
    * recorded before as not binding, binds now — it is already in all evidence, so only the binding
    * part grows. Contradicted: it is taken out of all evidence — a framer's word left in would keep
-   * the honest tab suspect, audited at the suspect rate and no verifier, for nothing. (Counts
-   * cannot go below zero: after an operator's release in between, the held evidence is no longer
-   * there to take out.) Judged once on both.
+   * the honest tab suspect, audited at the suspect rate and no verifier, for nothing. Void (its
+   * accuser lost its binding word before a second verifier settled it, accusations.ts): taken out
+   * likewise, with no second evidence. Only for an accusation held since the tab's last release
+   * (`releasesOf`): after one, its evidence is no longer there to take out. Judged once.
    */
   async settle(
     tabId: string,
     publicId: string,
-    outcome: "confirmed" | "contradicted",
+    outcome: "confirmed" | "contradicted" | "void",
     held: Partial<Evidence>,
     second: Partial<Evidence>,
     source: EvidenceSource,
   ): Promise<Judgement> {
     const entry = this.load(tabId);
-    const all = outcome === "contradicted" ? withoutEvidence(entry.evidence, held) : entry.evidence;
+    const all = outcome === "confirmed" ? entry.evidence : withoutEvidence(entry.evidence, held);
     const bound = outcome === "confirmed" ? addEvidence(entry.binding, held) : entry.binding;
     const next = addEvidence(all, second);
     return this.judgeAgain(tabId, publicId, entry, next, addEvidence(bound, second), source, null);
