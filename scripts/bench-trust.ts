@@ -14,7 +14,7 @@
  *
  *   node scripts/sim/run-ts.mjs scripts/bench-trust.ts [--tabs 50] [--malicious 0.1] [--rps 6]
  *        [--duration 150] [--time-scale 0.1] [--stretch 10] [--frame-ms 100] [--prompt-words 20]
- *        [--framers 0] [--seed 1] [--runs on,off] [--sim]
+ *        [--framers 0] [--seed 1] [--runs on,off|none] [--sim]
  *   --framers N: N of the honest tabs answer honestly but score every answer they audit as
  *        implausible (they frame honest tabs). --sim adds the in-process simulation's table (its
  *        own flags: --sim-tabs 200 --sim-minutes 30 --sim-seeds 2 --load 0.6; it has no framers).
@@ -41,9 +41,17 @@ const params: TrustRunParams = {
   root: resolve(flags.get("root") ?? "."),
 };
 const stretchMin = numberFlag(flags, "stretch", 10);
-const runs = (flags.get("runs") ?? "on,off").split(",");
+// `--runs none` skips the real coordinator (with --sim: the in-process simulation alone).
+const runs = flags.get("runs") === "none" ? [] : (flags.get("runs") ?? "on,off").split(",");
 if (params.tabs > 300 || params.rps * params.durationS > 4000) {
   throw new Error("bounded benchmark: at most 300 tabs and 4000 requests per run");
+}
+
+if (runs.length === 0) {
+  if (!flags.has("sim")) throw new Error("--runs none: nothing to run without --sim");
+  console.log("In-process simulation of the trust logic (scripts/trust/trust-sim.ts):");
+  simSection(flags);
+  process.exit(0);
 }
 
 const simMinute = 60 * params.timeScale; // real seconds per simulated minute
