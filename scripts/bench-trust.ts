@@ -17,7 +17,9 @@
  *        [--framers 0] [--seed 1] [--runs on,off|none] [--sim]
  *   --framers N: N of the honest tabs answer honestly but score every answer they audit as
  *        implausible (they frame honest tabs). --sim adds the in-process simulation's table (its
- *        own flags: --sim-tabs 200 --sim-minutes 30 --sim-seeds 2 --load 0.6; it has no framers).
+ *        own flags: --sim-tabs 200 --sim-minutes 30 --sim-seeds 2 --load 0.6, --sim-framers 0
+ *        (framers among its tabs), --sim-confirm 1 (0: a decisive audit binds without a second
+ *        verifier's re-check)); `--runs none --sim` runs the simulation alone.
  */
 import { resolve } from "node:path";
 import { numberFlag, percentile, printTable, readFlags } from "./sim/flags.js";

@@ -14,6 +14,8 @@ export function simSection(flags: Map<string, string>): void {
     minutes: numberFlag(flags, "sim-minutes", DEFAULT_SIM.minutes),
     load: numberFlag(flags, "load", DEFAULT_SIM.load),
     maliciousShare: numberFlag(flags, "malicious", DEFAULT_SIM.maliciousShare),
+    framers: numberFlag(flags, "sim-framers", DEFAULT_SIM.framers),
+    confirmation: numberFlag(flags, "sim-confirm", DEFAULT_SIM.confirmation ? 1 : 0) !== 0,
   };
   const firstSeed = numberFlag(flags, "seed", DEFAULT_SIM.seed);
   const seeds = numberFlag(flags, "sim-seeds", 2);
@@ -73,6 +75,11 @@ export function simSection(flags: Map<string, string>): void {
     (r) => r.auditedTokens + r.canaryTokens,
     (r) => r.clientTokens,
   );
+  const overhead10 = share(
+    on,
+    (r) => r.checkTokensAfter10,
+    (r) => r.clientTokensAfter10,
+  );
   const honestWrong = [sum(on, (r) => r.honestQuarantined), sum(off, (r) => r.honestQuarantined)];
   const honestTabs = sum(on, (r) => r.honestTabs);
 
@@ -120,7 +127,41 @@ export function simSection(flags: Map<string, string>): void {
     String(honestWrong[1]),
     "—",
   ]);
+  rows.push([
+    "honest tabs suspect at the end",
+    String(sum(on, (r) => r.honestSuspectAtEnd)),
+    String(sum(off, (r) => r.honestSuspectAtEnd)),
+    "—",
+  ]);
+  const framers = sum(on, (r) => r.framers);
+  if (framers > 0)
+    rows.push([
+      `framers discredited / quarantined (of ${framers})`,
+      `${sum(on, (r) => r.framersDiscredited)} / ${sum(on, (r) => r.framersQuarantined)}`,
+      "—",
+      "—",
+    ]);
+  rows.push([
+    "honestly scoring verifiers discredited",
+    String(sum(on, (r) => r.honestDiscredited)),
+    "—",
+    "—",
+  ]);
+  const acc = (k: keyof SimResult["accusations"]) => sum(on, (r) => r.accusations[k]);
+  rows.push([
+    "accusations held: confirmed / contradicted / neither / lapsed / void",
+    `${acc("held")}: ${acc("confirmed")} / ${acc("contradicted")} (${acc("contradictedByLiars")} by lying verifiers) / ${acc("unconfirmed")} / ${acc("lapsed")} / ${acc("void")}`,
+    "—",
+    "—",
+  ]);
+  rows.push([
+    "accusations of honest tabs: held / confirmed",
+    `${acc("ofHonest")} / ${acc("ofHonestConfirmed")}`,
+    "—",
+    "—",
+  ]);
   rows.push(["audit + canary overhead, share of client tokens", pct(overhead), "0.00%", "—"]);
+  rows.push(["audit + canary overhead, after minute 10", pct(overhead10), "0.00%", "—"]);
   rows.push([
     "audits / canaries / client jobs",
     `${sum(on, (r) => r.audits)} / ${sum(on, (r) => r.canaries)} / ${sum(on, (r) => r.clientJobs)}`,
@@ -135,7 +176,8 @@ export function simSection(flags: Map<string, string>): void {
     (r) => r.honestTokensScored,
   );
   console.log(
-    `bench:trust — ${seeds} seeds from ${firstSeed}, ${base.tabs} tabs (${pct(base.maliciousShare)} lying: ${MALICIOUS_KINDS.join(", ")}), ` +
+    `bench:trust — ${seeds} seeds from ${firstSeed}, ${base.tabs} tabs (${pct(base.maliciousShare)} lying: ${MALICIOUS_KINDS.join(", ")}` +
+      `${base.framers ? `; ${base.framers} framers` : ""}), confirmation by a second verifier ${base.confirmation ? "on" : "off"}, ` +
       `${base.minutes} simulated minutes each, load ${base.load} of honest capacity; simulated clock, ${((Date.now() - started) / 1000).toFixed(1)} s wall`,
   );
   printTable(["measure", "verification on", "off (baseline)", "ratio"], rows);
