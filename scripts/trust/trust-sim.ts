@@ -308,7 +308,7 @@ export function simulate(p: SimParams): SimResult {
     t.evidence = addEvidence(t.evidence, e);
     t.state = awaitingConfirmation(addEvidence(t.binding, e), c).state;
   };
-  // As Reputation.confirm / contradict: judged once on both words.
+  // As Reputation.settle (confirmed / contradicted): judged once on both words.
   const settle = (
     t: Tab,
     held: Partial<Evidence>,
@@ -429,8 +429,15 @@ export function simulate(p: SimParams): SimResult {
         settle(a.subject, held.evidence, evidence, outcome === "confirmed", now);
         continue;
       }
-      // An accuser that lost its binding word since accuses no more: this is a first word.
-      if (held) r.accusations.void++;
+      // An accuser that lost its binding word since accuses no more: its evidence is taken back
+      // out (Reputation.settle "void") and this is a first word.
+      if (held) {
+        r.accusations.void++;
+        if (a.subject.state !== "quarantined") {
+          a.subject.evidence = withoutEvidence(a.subject.evidence, held.evidence);
+          setState(a.subject, bindingJudge(a.subject.evidence, a.subject.binding, c).state, now);
+        }
+      }
       if (
         p.confirmation &&
         binding &&
