@@ -116,8 +116,8 @@ export class Accusations {
       };
       return JSON.stringify(accusation);
     }
-    if (binding && count && isInflatedCount(count.claimed, count.counted))
-      this.countFault(audit, count, verifier.publicId);
+    // An inflated count on one verifier's word is evidence, never a fault: faults cost a tab its
+    // trust (probation), and a framer's low counts would charge honest tabs one per audit.
     await reputation.record(audit.subject, audit.subject_public, evidence, source);
     return null;
   }
@@ -166,8 +166,6 @@ export class Accusations {
       );
       return null;
     }
-    if (count && isInflatedCount(count.claimed, count.counted))
-      this.countFault(audit, count, verifier.publicId);
     if (outcome === "contradicted") {
       reputation.accused(accusation.verifier, accusation.publicId, "contradicted");
       log("warn", "accusation contradicted", said);
@@ -189,8 +187,8 @@ export class Accusations {
 
   /**
    * Found out afterwards, as a wrong answer is: a fault of the identity (which may have left: the
-   * fault is by identity). Only on a binding word (and a decisive one only once confirmed): else a
-   * free identity could charge honest tabs faults, which cost them trust.
+   * fault is by identity). Only once a second binding verifier confirmed it: else one identity —
+   * a new key pair is free — could charge honest tabs faults, which cost them trust.
    */
   private countFault(audit: AccusedAudit, count: CountPair, by: string): void {
     this.trust.fault(

@@ -81,8 +81,8 @@ describe("count audits", () => {
     const honestTab = await bindingTab(tab, ["ct-bytes"]);
     const liarServed = serve(liar, perByte);
     serve(honestTab, realCount);
-    // Its counts bind, and each is a fault, until one would decide the quarantine: that one is held
-    // for a second verifier (accusations.ts), and so is its fault.
+    // Its counts bind until one would decide the quarantine: that one is held for a second verifier
+    // (accusations.ts). None is a fault on one verifier's word.
     const held = await waitFor(
       async () => {
         await twoRequests("ct-bytes");
@@ -94,7 +94,8 @@ describe("count audits", () => {
     expect(held.state).toBe("suspect");
     expect(held.reason).toMatch(/completion-token counts inflated.*waits for a second verifier/);
     expect(held.evidence.inflatedCounts).toBeGreaterThan(held.binding.inflatedCounts);
-    expect(held.faults).toBe(held.binding.inflatedCounts);
+    expect(held.binding.inflatedCounts).toBeGreaterThan(0);
+    expect(held.faults).toBe(0);
 
     // A second trusted verifier re-counts the held answers: confirmed, quarantined.
     const confirmer = await bindingTab(tab, ["ct-bytes"]);
@@ -111,8 +112,9 @@ describe("count audits", () => {
     expect(e.counts).toBeGreaterThanOrEqual(7);
     expect(e.inflatedCounts).toBe(e.counts);
     expect(e.implausible).toBe(0);
-    // One fault per audited answer, once its count was bound: a confirmed answer was counted by two
-    // verifiers (wait for every held one to be settled: none waits once the liar is quarantined).
+    // One fault per confirmed answer — counted inflated by two verifiers — and none for the counts
+    // one verifier bound (wait for every held one to be settled: none waits once the liar is
+    // quarantined).
     const settled = await waitFor(
       async () => {
         const [l, a, b] = [liar, honestTab, confirmer].map((t) => standing(t.nodeId));
@@ -122,7 +124,8 @@ describe("count audits", () => {
     );
     expect(settled.confirmed).toBeGreaterThanOrEqual(1);
     const inflated = settled.liar.evidence.inflatedCounts;
-    expect(settled.liar.faults).toBe(inflated - settled.confirmed);
+    expect(inflated).toBeGreaterThan(settled.confirmed);
+    expect(settled.liar.faults).toBe(settled.confirmed);
     expect(liarServed.jobs).toBeGreaterThanOrEqual(
       settled.liar.evidence.counts - settled.confirmed,
     );
