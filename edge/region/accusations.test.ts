@@ -12,11 +12,11 @@ import {
   gone,
   waitFor,
   withTrust,
+  reputationOf,
 } from "../../test/workerd/trust-helpers.js";
 import { Accusations, type Accusation } from "./accusations.js";
 import type { TabRecord } from "./tab-registry.js";
 import type { RegionParts } from "./region-parts.js";
-import type { ReputationView } from "./reputation.js";
 import { regionStub } from "./region-stub.js";
 
 /**
@@ -29,12 +29,6 @@ import { regionStub } from "./region-stub.js";
 
 const { tab } = useTabs();
 const stub = () => regionStub(appEnv, "wnam");
-
-function trustOf(tabId: string): Promise<ReputationView> {
-  return runInDurableObject(stub(), (obj) =>
-    (obj as unknown as { parts: RegionParts }).parts.reputation.view(tabId),
-  );
-}
 
 function isBinding(tabId: string): Promise<boolean> {
   return runInDurableObject(stub(), (obj) =>
@@ -83,7 +77,7 @@ describe("accusations wait for a second verifier", () => {
     let framer = await bindingTab(tab, [model], { keys: framerKeys });
     serveForever(framer, honest, FRAMING);
     const held = await waitFor(
-      () => trustOf(subject.nodeId),
+      () => reputationOf(subject.nodeId),
       (v) => v.failedAudits >= 1,
     );
     expect(held).toMatchObject({ state: "suspect", failedAudits: 1, bindingFailedChecks: 0 });
@@ -95,7 +89,7 @@ describe("accusations wait for a second verifier", () => {
     const first = await bindingTab(tab, [model]);
     const firstServed = serveForever(first, honest, NO_NOISE);
     const once = await waitFor(
-      () => trustOf(framer.nodeId),
+      () => reputationOf(framer.nodeId),
       (v) => v.accusations.contradicted >= 1,
     );
     expect(once.accusations).toEqual({ confirmed: 0, contradicted: 1 });
@@ -104,7 +98,7 @@ describe("accusations wait for a second verifier", () => {
     expect(await isBinding(framer.nodeId)).toBe(true);
     // The contradicted accusation is taken back out: the honest tab is judged on the second
     // verifier's audit alone, no longer suspect (audited at the suspect rate, no verifier).
-    const after = await trustOf(subject.nodeId);
+    const after = await reputationOf(subject.nodeId);
     expect(after).toMatchObject({ audits: 1, failedAudits: 0, bindingFailedChecks: 0 });
     expect(after.state).not.toBe("suspect");
     expect(after.reason).toBeNull();
@@ -124,12 +118,12 @@ describe("accusations wait for a second verifier", () => {
     const second = await bindingTab(tab, [model]);
     serveForever(second, honest, NO_NOISE);
     const twice = await waitFor(
-      () => trustOf(framer.nodeId),
+      () => reputationOf(framer.nodeId),
       (v) => v.accusations.contradicted >= 2,
     );
     expect(twice.accusations).toEqual({ confirmed: 0, contradicted: 2 });
     expect(await isBinding(framer.nodeId)).toBe(false);
-    const framed = await trustOf(subject.nodeId);
+    const framed = await reputationOf(subject.nodeId);
     expect(framed).toMatchObject({ audits: 2, failedAudits: 0, bindingFailedChecks: 0 });
     expect(framed.state).not.toBe("suspect");
 
@@ -150,7 +144,7 @@ describe("accusations wait for a second verifier", () => {
     expect(framerServed.audits).toBe(0);
     // The honest tab served every request and was never quarantined.
     expect(subjectServed.jobs).toBe(3);
-    expect((await trustOf(subject.nodeId)).state).not.toBe("quarantined");
+    expect((await reputationOf(subject.nodeId)).state).not.toBe("quarantined");
   }, 30_000);
 
   it("a spamming tab's accusation is held until a second binding verifier confirms it: then it is quarantined", async () => {
@@ -162,7 +156,7 @@ describe("accusations wait for a second verifier", () => {
     const accuser = await bindingTab(tab, [model]);
     serveForever(accuser, honest, NO_NOISE);
     const held = await waitFor(
-      () => trustOf(liar.nodeId),
+      () => reputationOf(liar.nodeId),
       (v) => v.failedAudits >= 1,
     );
     expect(held).toMatchObject({ state: "suspect", failedAudits: 1, bindingFailedChecks: 0 });
@@ -173,7 +167,7 @@ describe("accusations wait for a second verifier", () => {
     const confirmer = await bindingTab(tab, [model]);
     const confirmerServed = serveForever(confirmer, honest, NO_NOISE);
     const view = await waitFor(
-      () => trustOf(liar.nodeId),
+      () => reputationOf(liar.nodeId),
       (v) => v.state === "quarantined",
     );
     expect(view).toMatchObject({ state: "quarantined", audits: 2, failedAudits: 2 });
@@ -181,7 +175,10 @@ describe("accusations wait for a second verifier", () => {
     expect(view.reason).toMatch(/re-scored tokens implausible/);
     expect(view.reason).not.toMatch(/waits/);
     expect(confirmerServed.audits).toBe(1);
-    expect((await trustOf(accuser.nodeId)).accusations).toEqual({ confirmed: 1, contradicted: 0 });
+    expect((await reputationOf(accuser.nodeId)).accusations).toEqual({
+      confirmed: 1,
+      contradicted: 0,
+    });
     expect(await accused(model)).toEqual([]);
   });
 });
@@ -272,7 +269,7 @@ describe("an accused audit refused by its second verifier", () => {
     const confirmer = await bindingTab(tab, [model]);
     const confirmed = serveForever(confirmer, honest, NO_NOISE);
     const view = await waitFor(
-      () => trustOf(liar.nodeId),
+      () => reputationOf(liar.nodeId),
       (v) => v.state === "quarantined",
       3000,
     );

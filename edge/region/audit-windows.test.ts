@@ -1,4 +1,3 @@
-import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import {
   CoordinatorMessageSchema,
@@ -9,17 +8,15 @@ import { SCORE_LOGPROBS, scoreClaim } from "../../test/support/deterministic-eng
 import { BIASED_SCORE_SINCE_PROTOCOL, PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import { honest, serveForever, type Answerer } from "../../test/workerd/answering-tab.js";
 import { newKeyPair } from "../../test/workerd/scripted-tab.js";
-import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
+import { chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
 import {
   waitFor,
   AUDIT_ALL,
   NO_CANARIES,
   faultsAndJobs,
   withTrust,
+  reputationOf,
 } from "../../test/workerd/trust-helpers.js";
-import type { RegionParts } from "./region-parts.js";
-import type { ReputationView } from "./reputation.js";
-import { regionStub } from "./region-stub.js";
 
 /**
  * Where audits look (shared/trust/audit-windows.ts, audits.ts): a verifier scores at most
@@ -30,13 +27,6 @@ import { regionStub } from "./region-stub.js";
  */
 
 const { tab } = useTabs();
-const stub = () => regionStub(appEnv, "wnam");
-
-async function trustOf(tabId: string): Promise<ReputationView> {
-  return runInDurableObject(stub(), (obj) =>
-    (obj as unknown as { parts: RegionParts }).parts.reputation.view(tabId),
-  );
-}
 
 /** A 220-word message: the honest answer ("You said: …") is 222 tokens of the test engine. */
 const LONG = Array.from({ length: 220 }, (_, i) => `word${i}`).join(" ");
@@ -83,7 +73,7 @@ describe("audit windows", () => {
       verifiers.push(v);
     }
     const view = await waitFor(
-      () => trustOf(liar.nodeId),
+      () => reputationOf(liar.nodeId),
       (v) => v.state === "quarantined",
       15_000,
     );
@@ -108,7 +98,7 @@ describe("audit windows", () => {
     const checker = await verifier("tr-window-ok");
     serveForever(checker, honest, NO_NOISE);
     const view = await waitFor(
-      () => trustOf(subject.nodeId),
+      () => reputationOf(subject.nodeId),
       (v) => v.audits >= 8,
       15_000,
     );
@@ -139,7 +129,7 @@ describe("audit windows", () => {
       checker.send({ type: "audit.result", auditId: parsed.msg.auditId, ...scores, answerTokens });
     });
     const view = await waitFor(
-      () => trustOf(subject.nodeId),
+      () => reputationOf(subject.nodeId),
       (v) => v.audits >= 8,
       15_000,
     );
@@ -168,7 +158,7 @@ describe("audit windows", () => {
     expect(audited(current)).toMatchObject([{ sampling: { logit_bias: { "42": 5 } } }]);
     expect(audited(old)).toEqual([]);
     const view = await waitFor(
-      () => trustOf(subject.nodeId),
+      () => reputationOf(subject.nodeId),
       (v) => v.audits >= 1,
     );
     expect(view).toMatchObject({ audits: 1, failedAudits: 0 });

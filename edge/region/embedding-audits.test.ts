@@ -17,10 +17,10 @@ import {
   bindingTab,
   within,
   withTrust,
+  reputationOf,
 } from "../../test/workerd/trust-helpers.js";
 import type { RegionDurableObject } from "./region-do.js";
 import type { RegionParts } from "./region-parts.js";
-import type { ReputationView } from "./reputation.js";
 import { regionStub } from "./region-stub.js";
 
 /**
@@ -66,12 +66,6 @@ async function trustedHonestTab(model: string): Promise<EngineTab> {
 }
 
 const stub = () => regionStub(appEnv, "wnam");
-
-async function trustOf(tabId: string): Promise<ReputationView> {
-  return runInDurableObject(stub(), (obj) =>
-    (obj as unknown as { parts: RegionParts }).parts.reputation.view(tabId),
-  );
-}
 
 /** Unit vectors of noise: finite and of the right length, so only a second opinion catches them. */
 function randomVectors(n: number, dims: number, seed: number): Float32Array[] {
@@ -121,7 +115,7 @@ describe("embedding answers are audited by re-embedding on another tab", () => {
     // so it is held for a second verifier (accusations.ts).
     const verifier = await trustedHonestTab(SMALL);
     const held = await waitLonger(
-      () => trustOf(liar.nodeId),
+      () => reputationOf(liar.nodeId),
       (v) => v.audits >= 2,
     );
     expect(held).toMatchObject({ state: "suspect", audits: 2, failedAudits: 2 });
@@ -132,7 +126,7 @@ describe("embedding answers are audited by re-embedding on another tab", () => {
     // A second trusted tab re-embeds the held audit's inputs: confirmed, quarantined.
     const confirmer = await trustedHonestTab(SMALL);
     const view = await waitLonger(
-      () => trustOf(liar.nodeId),
+      () => reputationOf(liar.nodeId),
       (v) => v.state === "quarantined",
     );
     expect(view).toMatchObject({ state: "quarantined", audits: 3, failedAudits: 3 });
@@ -157,8 +151,8 @@ describe("embedding answers are audited by re-embedding on another tab", () => {
     const after = await embed(SMALL, ["later"]);
     expect(after[0]).toEqual(Array.from(embeddingOf("later", 384)));
     expect(liarJobs).toHaveLength(2);
-    expect((await trustOf(verifier.tab.nodeId)).state).not.toBe("quarantined");
-    expect((await trustOf(verifier.tab.nodeId)).accusations).toEqual({
+    expect((await reputationOf(verifier.tab.nodeId)).state).not.toBe("quarantined");
+    expect((await reputationOf(verifier.tab.nodeId)).accusations).toEqual({
       confirmed: 1,
       contradicted: 0,
     });
@@ -178,7 +172,7 @@ describe("embedding answers are audited by re-embedding on another tab", () => {
       expect(out).toEqual(texts(`batch ${i}`).map((t) => Array.from(embeddingOf(t, 384))));
     }
     const views = await waitLonger(
-      async () => [await trustOf(a.tab.nodeId), await trustOf(b.tab.nodeId)],
+      async () => [await reputationOf(a.tab.nodeId), await reputationOf(b.tab.nodeId)],
       (v) => v[0]!.audits + v[1]!.audits >= 6,
     );
     // Every job was re-embedded by the other tab, and every vector agreed.
@@ -211,7 +205,7 @@ describe("embedding answers are audited by re-embedding on another tab", () => {
     for (const frame of vectorFrames(job.id, noise)) verifier.send(frame);
     verifier.done(job, "stop", { prompt_tokens: 12, completion_tokens: 0 });
     const view = await waitLonger(
-      () => trustOf(subject.tab.nodeId),
+      () => reputationOf(subject.tab.nodeId),
       (v) => v.audits >= 1,
     );
     expect(view).toMatchObject({ audits: 1, failedAudits: 1 });
@@ -272,6 +266,6 @@ describe("embedding answers are audited by re-embedding on another tab", () => {
       (obj) => (obj as unknown as { parts: RegionParts }).parts.trust.view(verifier.nodeId).faults,
     );
     expect(faults).toBe(1);
-    expect(await trustOf(subject.tab.nodeId)).toMatchObject({ audits: 0, failedAudits: 0 });
+    expect(await reputationOf(subject.tab.nodeId)).toMatchObject({ audits: 0, failedAudits: 0 });
   });
 });

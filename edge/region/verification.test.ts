@@ -14,10 +14,10 @@ import {
   gone,
   pastProbation,
   withTrust,
+  reputationOf,
 } from "../../test/workerd/trust-helpers.js";
 import type { RegionParts } from "./region-parts.js";
 import type { TabListing } from "./region-views.js";
-import type { ReputationView } from "./reputation.js";
 import { regionStub } from "./region-stub.js";
 
 /**
@@ -29,13 +29,6 @@ import { regionStub } from "./region-stub.js";
 
 const { tab } = useTabs();
 const stub = () => regionStub(appEnv, "wnam");
-
-async function trustOf(tabId: string): Promise<ReputationView> {
-  return runInDurableObject(stub(), (obj) => {
-    const { parts } = obj as unknown as { parts: RegionParts };
-    return parts.reputation.view(tabId);
-  });
-}
 
 /** Canary answers the Region holds: all candidates, and those two identities agreed on. */
 async function canaryAnswers(): Promise<{ candidates: number; confirmed: number }> {
@@ -64,7 +57,7 @@ describe("verification of answers", () => {
     const confirmerServed = serveForever(confirmer, honest);
     await streamText(res); // the spam reached this client: it was served before any audit
     const view = await waitFor(
-      () => trustOf(liar.nodeId),
+      () => reputationOf(liar.nodeId),
       (v) => v.state === "quarantined",
     );
     expect(view.state).toBe("quarantined");
@@ -103,8 +96,8 @@ describe("verification of answers", () => {
       expect(out.text).toBe("You said: hi");
     }
     expect(liarServed.jobs).toBe(before);
-    expect((await trustOf(verifier.nodeId)).state).not.toBe("quarantined");
-    expect((await trustOf(confirmer.nodeId)).state).not.toBe("quarantined");
+    expect((await reputationOf(verifier.nodeId)).state).not.toBe("quarantined");
+    expect((await reputationOf(confirmer.nodeId)).state).not.toBe("quarantined");
   });
 
   it("anonymous verifiers scoring an honest tab's answers implausible get it suspect at most, never quarantined", async () => {
@@ -137,7 +130,7 @@ describe("verification of answers", () => {
     const anonymous = await tab(["tr-framed"]);
     frame(anonymous, 2);
     await waitFor(
-      () => trustOf(subject.nodeId),
+      () => reputationOf(subject.nodeId),
       (v) => v.failedAudits >= 2,
     );
     anonymous.close();
@@ -145,7 +138,7 @@ describe("verification of answers", () => {
     const another = await tab(["tr-framed"]);
     frame(another);
     const view = await waitFor(
-      () => trustOf(subject.nodeId),
+      () => reputationOf(subject.nodeId),
       (v) => v.failedAudits >= 3,
     );
     expect(view).toMatchObject({ state: "suspect", failedAudits: 3, bindingFailedChecks: 0 });
@@ -170,7 +163,7 @@ describe("verification of answers", () => {
     const anonymous = await tab(["tr-bound"]);
     serveForever(anonymous, honest);
     const suspect = await waitFor(
-      () => trustOf(liar.nodeId),
+      () => reputationOf(liar.nodeId),
       (v) => v.audits >= 1,
     );
     expect(suspect).toMatchObject({ state: "suspect", failedAudits: 1, bindingFailedChecks: 0 });
@@ -183,7 +176,7 @@ describe("verification of answers", () => {
     const confirmer = await tab(["tr-bound"], { keys: await newKeyPair() });
     serveForever(confirmer, honest);
     const view = await waitFor(
-      () => trustOf(liar.nodeId),
+      () => reputationOf(liar.nodeId),
       (v) => v.state === "quarantined",
     );
     expect(view).toMatchObject({ state: "quarantined", failedAudits: 3 });
@@ -206,7 +199,7 @@ describe("verification of answers", () => {
     expect(
       (
         await waitFor(
-          () => trustOf(liar.nodeId),
+          () => reputationOf(liar.nodeId),
           (v) => v.state === "quarantined",
         )
       ).state,
@@ -226,7 +219,7 @@ describe("verification of answers", () => {
     // 2% per token), which is the reputation test's subject, not this one's.
     const secondServed = serveForever(second, honest, { sd: 0, flipRate: 0, seed: 5 });
     const view = await waitFor(
-      () => trustOf(liar.nodeId),
+      () => reputationOf(liar.nodeId),
       (v) => v.audits >= 3,
     );
     expect(secondServed.audits).toBe(1);
@@ -247,7 +240,7 @@ describe("verification of answers", () => {
       expect(out.text).toBe("You said: hi");
     }
     const views = await waitFor(
-      async () => [await trustOf(a.nodeId), await trustOf(b.nodeId)],
+      async () => [await reputationOf(a.nodeId), await reputationOf(b.nodeId)],
       (v) => v[0]!.audits + v[1]!.audits >= 9,
     );
     // Every finished job was audited by the other tab; none failed, the busier tab is trusted.
@@ -290,7 +283,7 @@ describe("verification of answers", () => {
     const view = await waitFor(
       async () => {
         await streamText(await chat("tr-canary", { stream: true }));
-        return trustOf(small.nodeId);
+        return reputationOf(small.nodeId);
       },
       (v) => v.state === "quarantined",
       45_000,
@@ -298,7 +291,7 @@ describe("verification of answers", () => {
     expect(view.state).toBe("quarantined");
     expect(view.reason).toMatch(/canaries failed/);
     expect(smallServed.canaries).toBeGreaterThanOrEqual(7);
-    expect((await trustOf(a.nodeId)).state).not.toBe("quarantined");
-    expect((await trustOf(b.nodeId)).state).not.toBe("quarantined");
+    expect((await reputationOf(a.nodeId)).state).not.toBe("quarantined");
+    expect((await reputationOf(b.nodeId)).state).not.toBe("quarantined");
   }, 60_000);
 });

@@ -2,11 +2,13 @@ import { runInDurableObject } from "cloudflare:test";
 import { expect } from "vitest";
 import type { RegionParts } from "../../edge/region/region-parts.js";
 import { regionStub } from "../../edge/region/region-stub.js";
-import type { ReputationView } from "../../edge/region/reputation.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
 import { expectedOutput } from "../support/deterministic-engine.js";
 import type { ScriptedTab } from "./scripted-tab.js";
 import { appEnv, chat } from "./tab-helpers.js";
+import { reputationOf } from "./trust-helpers.js";
+
+export { reputationOf };
 
 /**
  * What the canary tests (edge/region/canary-*.test.ts) share: a tab's rounds of a client job and
@@ -85,12 +87,4 @@ export function canaryAnswers(model: string) {
 
 export async function canariesJudged(tabId: string): Promise<number> {
   return (await reputationOf(tabId)).canaries;
-}
-
-/** What the Region's Reputation holds about an identity (canaries judged, failed checks, state). */
-export function reputationOf(tabId: string): Promise<ReputationView> {
-  return runInDurableObject(stub(), (obj) => {
-    const { parts } = obj as unknown as { parts: RegionParts };
-    return parts.reputation.view(tabId);
-  });
 }

@@ -1,5 +1,6 @@
 import { runInDurableObject } from "cloudflare:test";
 import type { RegionParts } from "../../edge/region/region-parts.js";
+import type { ReputationView } from "../../edge/region/reputation.js";
 import { regionStub } from "../../edge/region/region-stub.js";
 import type { RegionHint } from "../../shared/geo/regions.js";
 import { DEFAULT_TRUST, type TrustConfig } from "../../shared/trust/policy.js";
@@ -150,4 +151,11 @@ export async function gone(t: ScriptedTab): Promise<void> {
     (v) => !v,
   );
   if (held) throw new Error("the tab's leaving was not handled in time");
+}
+
+/** What a Region's Reputation holds about an identity (state, audits, canaries, accusations). */
+export function reputationOf(tabId: string, region: RegionHint = "wnam"): Promise<ReputationView> {
+  return runInDurableObject(regionStub(appEnv, region), (obj) =>
+    (obj as unknown as { parts: RegionParts }).parts.reputation.view(tabId),
+  );
 }
