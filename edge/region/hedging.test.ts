@@ -24,7 +24,9 @@ const FROM_SYDNEY = { "x-tabgrid-location": `${REGION_CENTRES.oc.lat},${REGION_C
 
 const knownAndNew = (model: string) => knownAndNewTabs(tabs, model, PROMPT.messages[0]!.content);
 
-describe("a hedged first token", () => {
+// Each test warms two tabs and races them through the Region: under a full CI run on 2 cores one
+// took over vitest's default 5 s (07:58 UTC, 2026-12-01; 6 of 6 alone took well under it).
+describe("a hedged first token", { timeout: 20_000 }, () => {
   it("goes to the hedge tab when it answers first: one answer, its usage, the other tab cancelled", async () => {
     const { known, fresh } = await knownAndNew("hedge-a");
     const res = chat("hedge-a", BUDGET);
