@@ -109,6 +109,15 @@ function contestedPrompts(model: string): Promise<number[]> {
 }
 
 /** Rows in one order: candidates first, then by identity. */
+/** A signed identity past probation answers one job and its canary of `model` with `answer`. */
+async function trustedAnswer(model: string, answer: string): Promise<string> {
+  const t = await tab([model], { keys: await newKeyPair() });
+  await pastProbation("wnam", t.nodeId);
+  await jobAndCanary(t, model, () => answer);
+  t.close();
+  return t.nodeId;
+}
+
 function byConfirmed<T extends { node_id: string; confirmed: number }>(rows: T[]): T[] {
   return [...rows].sort((a, b) => a.confirmed - b.confirmed || a.node_id.localeCompare(b.node_id));
 }
@@ -227,13 +236,7 @@ describe("a disputed canary answer", () => {
     // with SHORT, so it confirms it, but SHORT differs from LONG.
     const SHORT = "Whiskers is a good name";
     const LONG = "Whiskers is a good name for a grey cat";
-    const answerers = async (answer: string) => {
-      const t = await tab([M], { keys: await newKeyPair() });
-      await pastProbation("wnam", t.nodeId);
-      await jobAndCanary(t, M, () => answer);
-      t.close();
-      return t.nodeId;
-    };
+    const answerers = (answer: string) => trustedAnswer(M, answer);
     const first = await answerers(SHORT);
     await answerers(LONG);
     expect((await canaryAnswers(M)).map((r) => r.confirmed_with ?? null)).toContain(first);
@@ -263,13 +266,7 @@ describe("honest drift is no dispute", () => {
     const KNOWN = "Whiskers is a good name for a grey cat";
     // The same greedy answer but for its last word: a near-tie flipped on another GPU class.
     const DRIFT = "Whiskers is a good name for a grey kitten";
-    const answerers = async (answer: string) => {
-      const t = await tab([M], { keys: await newKeyPair() });
-      await pastProbation("wnam", t.nodeId);
-      await jobAndCanary(t, M, () => answer);
-      t.close();
-      return t.nodeId;
-    };
+    const answerers = (answer: string) => trustedAnswer(M, answer);
     await answerers(KNOWN);
     await answerers(KNOWN);
     expect((await canaryAnswers(M)).filter((r) => r.confirmed === 1)).toHaveLength(1);
