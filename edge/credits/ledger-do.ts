@@ -2,7 +2,15 @@ import { DurableObject } from "cloudflare:workers";
 import type { Migration } from "../durable/migrations.js";
 import { startUp, type Ready } from "../durable/start-up.js";
 import type { AppEnv } from "../env.js";
-import type { AccountView, Earning, KeyAccount, TopContributor } from "./ledger-types.js";
+import type {
+  AccountView,
+  Earning,
+  KeyAccount,
+  TakeBack,
+  TakenBack,
+  TopContributor,
+} from "./ledger-types.js";
+import { lastTakeBack, recordCharges, takeBack } from "./take-backs.js";
 
 /** Step 1 is the schema as first shipped. */
 export const LEDGER_MIGRATIONS: readonly Migration[] = [
@@ -28,6 +36,22 @@ export const LEDGER_MIGRATIONS: readonly Migration[] = [
   // share between the n choices of one request); now by an id the Worker mints per job
   // (queue-place.ts). A row of the old kind is never settled by that id and goes at HOLD_TTL_MS.
   `ALTER TABLE holds RENAME COLUMN request_id TO hold_id`,
+  // What each job paid (take-backs.ts): its credit, the tokens it bought, the bucket it went to —
+  // so credit paid for a count confirmed inflated later can be taken back at what it was paid.
+  `ALTER TABLE earnings ADD COLUMN credit REAL`,
+  `ALTER TABLE earnings ADD COLUMN tokens INTEGER`,
+  `ALTER TABLE earnings ADD COLUMN withheld INTEGER NOT NULL DEFAULT 0`,
+  // What a settlement took from each identity of the key, for the job's tokens (pruned as earnings).
+  `CREATE TABLE IF NOT EXISTS charges (
+    job_id TEXT NOT NULL, identity TEXT NOT NULL, amount REAL NOT NULL, tokens INTEGER NOT NULL,
+    at INTEGER NOT NULL, PRIMARY KEY (job_id, identity))`,
+  // Credit taken back for a count confirmed inflated: once per (job, identity), and the statement.
+  `CREATE TABLE IF NOT EXISTS take_backs (
+    job_id TEXT NOT NULL, identity TEXT NOT NULL, tokens INTEGER NOT NULL, owed REAL NOT NULL,
+    taken REAL NOT NULL, refunded REAL NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL,
+    PRIMARY KEY (job_id, identity))`,
+  `CREATE INDEX IF NOT EXISTS take_backs_by_identity ON take_backs (identity, at)`,
+  `ALTER TABLE accounts ADD COLUMN taken_back REAL NOT NULL DEFAULT 0`,
 ];
 
 /** What a signed statement did: taken, older than the last one taken, or no such account. */
@@ -36,8 +60,14 @@ export type ProofOutcome = "done" | "stale" | "unknown" | "too_soon";
 /** A display name changes at most this often per identity (the name route needs no API key). */
 export const NAME_CHANGE_MS = 60_000;
 
-/** Earnings remembered for de-duplication; a job is settled long before. */
+/**
+ * Earnings (and charges) remembered for de-duplication and for a take-back: a job is settled long
+ * before, and its audit confirmed within hours (each verifier has at most 91 min: policy.ts). A
+ * confirmation later than this finds nothing to take back.
+ */
 const EARNINGS_KEEP_MS = 24 * 3_600_000;
+/** Take-backs remembered, as the statement's lines (a repeat after the earning is gone finds none). */
+const TAKE_BACKS_KEEP_MS = 30 * 24 * 3_600_000;
 /** A hold its Region never settled (object lost, job expired unseen) is released after this. */
 export const HOLD_TTL_MS = 2 * 3_600_000;
 /** Most rows the public list returns. */
@@ -49,6 +79,7 @@ interface AccountRow extends Record<string, SqlStorageValue> {
   earned: number;
   spent: number;
   withheld: number;
+  taken_back: number;
   tokens: number;
   jobs: number;
   quarantined: number;
@@ -87,15 +118,19 @@ export class LedgerDurableObject extends DurableObject<AppEnv> {
     await this.ready();
     const now = Date.now();
     this.ensure(e.identity, e.publicId, now);
+    const withheld = e.quarantined || this.row(e.identity)?.quarantined === 1;
     const fresh =
       this.sql.exec(
-        `INSERT OR IGNORE INTO earnings (job_id, identity, at) VALUES (?, ?, ?)`,
+        `INSERT OR IGNORE INTO earnings (job_id, identity, at, credit, tokens, withheld)
+         VALUES (?, ?, ?, ?, ?, ?)`,
         e.jobId,
         e.identity,
         now,
+        e.credit,
+        e.tokens,
+        withheld ? 1 : 0,
       ).rowsWritten > 0;
     if (fresh && e.credit > 0) {
-      const withheld = e.quarantined || this.row(e.identity)?.quarantined === 1;
       this.sql.exec(
         withheld
           ? `UPDATE accounts SET withheld = withheld + ?, updated_at = ? WHERE identity = ?`
@@ -111,8 +146,11 @@ export class LedgerDurableObject extends DurableObject<AppEnv> {
           e.identity,
         );
     }
-    if (Math.random() < 0.01)
+    if (Math.random() < 0.01) {
       this.sql.exec(`DELETE FROM earnings WHERE at < ?`, now - EARNINGS_KEEP_MS);
+      this.sql.exec(`DELETE FROM charges WHERE at < ?`, now - EARNINGS_KEEP_MS);
+      this.sql.exec(`DELETE FROM take_backs WHERE at < ?`, now - TAKE_BACKS_KEEP_MS);
+    }
     return this.account(e.identity);
   }
 
@@ -206,9 +244,15 @@ export class LedgerDurableObject extends DurableObject<AppEnv> {
    * The job held for ended: charge `charge` (at most what was held) to the key's linked
    * identities — the largest balance first — and release the rest. Only the key that made the
    * hold settles it (a hold id and another key find nothing). Idempotent (the hold goes).
-   * Returns what was charged.
+   * With `job` (the job and the completion tokens charged for) what each identity paid is kept, so
+   * a count confirmed inflated later is refunded to them (take-backs.ts). Returns what was charged.
    */
-  async settle(holdId: string, keyId: string, charge: number): Promise<number> {
+  async settle(
+    holdId: string,
+    keyId: string,
+    charge: number,
+    job?: { jobId: string; tokens: number },
+  ): Promise<number> {
     await this.ready();
     const hold = this.sql
       .exec<{ amount: number }>(
@@ -221,6 +265,7 @@ export class LedgerDurableObject extends DurableObject<AppEnv> {
     let left = Math.min(Math.max(0, charge), hold.amount);
     const charged = left;
     const now = Date.now();
+    const parts: Array<{ identity: string; amount: number }> = [];
     for (const row of this.linked(keyId)) {
       if (left <= 0) break;
       const take = Math.min(left, Math.max(0, row.earned - row.spent));
@@ -231,9 +276,22 @@ export class LedgerDurableObject extends DurableObject<AppEnv> {
         now,
         row.identity,
       );
+      parts.push({ identity: row.identity, amount: take });
       left -= take;
     }
+    if (job && job.tokens > 0) recordCharges(this.sql, job.jobId, job.tokens, parts, now);
     return charged - left;
+  }
+
+  /**
+   * A second binding verifier confirmed that the identity's count of a job was inflated: take
+   * back the credit paid for its tokens over `keepTokens` (what the balance holds of it) and give
+   * the client back what it paid for them. Once per (job, identity): a repeat changes nothing.
+   */
+  async takeBack(t: TakeBack): Promise<TakenBack & { account: AccountView }> {
+    await this.ready();
+    const done = this.ctx.storage.transactionSync(() => takeBack(this.sql, t, Date.now()));
+    return { ...done, account: this.account(t.identity) };
   }
 
   /** The public list: most credit earned first; public ids and opted-in names only. */
@@ -308,11 +366,14 @@ export class LedgerDurableObject extends DurableObject<AppEnv> {
 
   private account(identity: string): AccountView {
     const r = this.row(identity);
+    const why = lastTakeBack(this.sql, identity);
     return {
       balance: round((r?.earned ?? 0) - (r?.spent ?? 0)),
       earned: round(r?.earned ?? 0),
       spent: round(r?.spent ?? 0),
       withheld: round(r?.withheld ?? 0),
+      takenBack: round(r?.taken_back ?? 0),
+      ...(why ? { lastTakeBack: why } : {}),
       quarantined: r?.quarantined === 1,
       linked: (r?.key_id ?? null) !== null,
     };

@@ -19,8 +19,39 @@ export interface AccountView {
   earned: number;
   spent: number;
   withheld: number;
+  /** Credit taken back for token counts confirmed inflated (take-backs.ts); already out of `earned`. */
+  takenBack: number;
+  /** The latest take-back's reason, in the contributor's words; absent when none. */
+  lastTakeBack?: string;
   quarantined: boolean;
   linked: boolean;
+}
+
+/**
+ * A Region's request to take back what a job paid for tokens over `keepTokens`, once a second
+ * binding verifier confirmed that the serving identity's count of it was inflated.
+ */
+export interface TakeBack {
+  jobId: string;
+  /** The identity credited for the job (the audited tab's). */
+  identity: string;
+  /** The most completion tokens an honest tab could have reported for the answer. */
+  keepTokens: number;
+  /** The statement's line, in the contributor's words. */
+  reason: string;
+}
+
+/** What a take-back did; all zero (and `fresh` false) when already done or nothing was paid. */
+export interface TakenBack {
+  /** This call took it back (false for a repeat: the first one did). */
+  fresh: boolean;
+  /** Tokens paid for over `keepTokens`. */
+  tokens: number;
+  /** The credit paid for them, and what of it the balance held and was taken. */
+  owed: number;
+  taken: number;
+  /** Given back to the client's key's identities that paid for them. */
+  refunded: number;
 }
 
 /** What an API key can spend. */
