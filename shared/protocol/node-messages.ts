@@ -346,9 +346,10 @@ export const JobCreditSchema = z.object({
 
 /**
  * The identity's account in the coordinator's credit ledger (edge/credits, docs/credits.md): sent
- * after `welcome` and after each credited job, only to tabs that speak `BALANCE_SINCE_PROTOCOL`.
- * `earned` counts every credit ever earned, `spent` what a linked API key spent on priority,
- * `withheld` what was not added while the identity was quarantined; `balance` = earned − spent.
+ * after `welcome`, after each credited job and after credit is taken back, only to tabs that speak
+ * `BALANCE_SINCE_PROTOCOL`. `earned` counts every credit earned less what was taken back, `spent`
+ * what a linked API key spent on priority, `withheld` what was not added while the identity was
+ * quarantined; `balance` = earned − spent.
  */
 export const CreditBalanceSchema = z.object({
   type: z.literal(NodeMessageType.CreditBalance),
@@ -356,6 +357,12 @@ export const CreditBalanceSchema = z.object({
   earned: z.number().nonnegative(),
   spent: z.number().nonnegative(),
   withheld: z.number().nonnegative(),
+  /**
+   * Credit taken back for token counts two verifiers confirmed inflated, and the latest one's
+   * reason in words (optional: coordinators before it send neither, and older tabs drop them).
+   */
+  takenBack: z.number().nonnegative().optional(),
+  lastTakeBack: printableText(500).optional(),
   /** Credit is withheld from this identity now (quarantined). */
   quarantined: z.boolean(),
   /** Whether an API key is linked to this identity (its id is the key holder's business). */

@@ -17,13 +17,21 @@ export interface Dashboard {
 
 const fmt = new Intl.NumberFormat();
 
-/** The coordinator's ledger for this identity in words: balance, and what was spent or withheld. */
+/**
+ * The coordinator's ledger for this identity in words: balance, and what was spent, withheld or
+ * taken back — the last with the coordinator's reason (which job, why), the one line of its
+ * statement a contributor would otherwise never see.
+ */
 export function accountWords(a: Totals["account"]): string {
   if (!a) return "—";
+  const takenBack = a.takenBack ?? 0;
   const notes = [
     a.spent > 0 ? `${fmt.format(a.spent)} spent by your linked key` : null,
     a.withheld > 0 ? `${fmt.format(a.withheld)} withheld` : null,
     a.quarantined ? "withheld while quarantined" : null,
+    takenBack > 0 || a.lastTakeBack
+      ? `${fmt.format(takenBack)} taken back${a.lastTakeBack ? ` (latest: ${a.lastTakeBack})` : ""}`
+      : null,
   ].filter((n) => n !== null);
   return notes.length ? `${fmt.format(a.balance)} (${notes.join("; ")})` : fmt.format(a.balance);
 }
