@@ -23,7 +23,8 @@ function ledgerPort(env: AppEnv): LedgerPort {
     earn: (e) => ledgerStub(env).earn(e),
     balance: (identity, publicId) => ledgerStub(env).balance(identity, publicId),
     quarantine: (identity, publicId) => ledgerStub(env).quarantine(identity, publicId),
-    settle: (holdId, keyId, charge) => ledgerStub(env).settle(holdId, keyId, charge),
+    settle: (holdId, keyId, charge, job) => ledgerStub(env).settle(holdId, keyId, charge, job),
+    takeBack: (t) => ledgerStub(env).takeBack(t),
   };
 }
 

@@ -8,16 +8,24 @@ import type { TabRecord } from "../region/tab-registry.js";
 import { QueueClass } from "../../shared/scheduling/wait-queue.js";
 import type { CreditedModels } from "./credited-models.js";
 import { ownerKeyId } from "./ledger-client.js";
-import type { AccountView, Earning } from "./ledger-types.js";
+import type { AccountView, Earning, TakeBack, TakenBack } from "./ledger-types.js";
 import { priceOfClass } from "./tiers.js";
 import { isAnonymous } from "../../shared/trust/anonymous.js";
+import { mostHonestTokens } from "../../shared/trust/token-counts.js";
+import type { ConfirmedCount } from "../region/accusations.js";
 
 /** The ledger's entry points a Region uses (the `global` LedgerDurableObject's RPC stub). */
 export interface LedgerPort {
   earn(e: Earning): Promise<AccountView>;
   balance(identity: string, publicId?: string): Promise<AccountView>;
   quarantine(identity: string, publicId: string): Promise<void>;
-  settle(holdId: string, keyId: string, charge: number): Promise<number>;
+  settle(
+    holdId: string,
+    keyId: string,
+    charge: number,
+    job?: { jobId: string; tokens: number },
+  ): Promise<number>;
+  takeBack(t: TakeBack): Promise<TakenBack & { account: AccountView }>;
 }
 
 /** What a Region object needs of the ledger: its entry points, the price table, what earns. */
@@ -120,7 +128,45 @@ export class RegionCredits {
     if (!row?.hold_id || keyId === null) return;
     const price = priceOfClass(this.prices, row.priority);
     const tokens = row.state === "done" ? (row.completion_tokens ?? 0) : 0;
-    this.track(this.ledger.settle(row.hold_id, keyId, tokens * price), "settle");
+    const job = { jobId: row.id, tokens };
+    this.track(this.ledger.settle(row.hold_id, keyId, tokens * price, job), "settle");
+  }
+
+  /**
+   * A second binding verifier confirmed that a tab's completion-token count of an answer was
+   * inflated (accusations.ts; once per answer): the ledger takes back the credit paid for the
+   * tokens over the most an honest tab could have reported, and gives the client back what it paid
+   * for them; the tab, if connected, is told its balance. That most is the tolerance's bound over
+   * the larger of the verifiers' counts (token-counts.ts `mostHonestTokens`), not a count itself:
+   * an honest tab reports up to that many (the stop token, a template's stop string, sampled
+   * splits the encoder merges), so only tokens no honest count explains are taken back, and a
+   * verifier counting low cannot take more than the other's count allows.
+   */
+  countConfirmed(c: ConfirmedCount): void {
+    if (c.counted.length === 0) return;
+    const keepTokens = mostHonestTokens(Math.max(...c.counted));
+    if (c.claimed <= keepTokens) return;
+    const reason =
+      `credit taken back: token count of job ${c.jobId} inflated (${c.claimed} reported, ` +
+      `at most ${keepTokens} honest), confirmed by two verifiers`;
+    const takeBack = async () => {
+      const done = await this.ledger.takeBack({
+        jobId: c.jobId,
+        identity: c.subject,
+        keepTokens,
+        reason,
+      });
+      if (!done.fresh) return;
+      const { account, ...figures } = done;
+      log("warn", "credit taken back for an inflated count", {
+        jobId: c.jobId,
+        tab: c.subjectPublic,
+        ...figures,
+      });
+      const tab = this.tabOf(c.subject);
+      if (tab) this.tell(tab, account);
+    };
+    this.track(takeBack(), "take back");
   }
 
   /** Wait for the ledger calls started so far. */

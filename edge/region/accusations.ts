@@ -37,6 +37,20 @@ export interface CountPair {
   counted: number;
 }
 
+/**
+ * An answer's inflated count, confirmed by a second binding verifier: told once per answer, when
+ * its fault is charged, so the ledger takes back what it paid for it (region-credits.ts).
+ */
+export interface ConfirmedCount {
+  jobId: string;
+  subject: string;
+  subjectPublic: string;
+  /** The tab's count, as the coordinator bounded it and credited it. */
+  claimed: number;
+  /** Each binding verifier's count of the answer that was sent (one or two). */
+  counted: number[];
+}
+
 /** What of an audit row an accusation needs. */
 export interface AccusedAudit {
   id: string;
@@ -57,6 +71,8 @@ export class Accusations {
   constructor(
     private readonly reputation: Reputation,
     private readonly trust: TabTrust,
+    /** Told of each confirmed inflated count (the credit ledger takes back what it paid). */
+    private readonly countConfirmed?: (c: ConfirmedCount) => void,
   ) {}
 
   /**
@@ -152,7 +168,17 @@ export class Accusations {
       const inflated = [accusation.count, count].find(
         (c) => c && isInflatedCount(c.claimed, c.counted),
       );
-      if (inflated) this.countFault(audit, inflated, accusation.publicId);
+      if (inflated) {
+        this.countFault(audit, inflated, accusation.publicId);
+        const counts = [accusation.count, count].filter((c): c is CountPair => c !== undefined);
+        this.countConfirmed?.({
+          jobId: jobOfAudit(audit.id),
+          subject: audit.subject,
+          subjectPublic: audit.subject_public,
+          claimed: inflated.claimed,
+          counted: counts.map((c) => c.counted),
+        });
+      }
       reputation.accused(accusation.verifier, accusation.publicId, "confirmed");
       log("info", "accusation confirmed", said);
       const confirming = { ...source, what: `${what}, confirming ${accusation.publicId}` };
@@ -197,6 +223,11 @@ export class Accusations {
       { audit: audit.id, claimed: count.claimed, counted: count.counted, by },
     );
   }
+}
+
+/** The job an audit is of: audits.ts keeps a sampled job's audit as `aud_<job id>`. */
+function jobOfAudit(auditId: string): string {
+  return auditId.startsWith("aud_") ? auditId.slice("aud_".length) : auditId;
 }
 
 /** An accusation dropped unsent (expired or pushed out of storage): it stays not binding. */

@@ -4,7 +4,7 @@ import type { AuditAssign, TabMessage } from "../../shared/protocol/node-message
 import { auditDeadlineMs, jobSeed, mayScoreOnCpu, shouldAudit } from "../../shared/trust/policy.js";
 import { auditEvidence } from "../../shared/trust/reputation.js";
 import { embeddingAuditEvidence } from "../../shared/trust/embedding-agreement.js";
-import { Accusations, lapsed, type Accusation } from "./accusations.js";
+import { Accusations, lapsed, type Accusation, type ConfirmedCount } from "./accusations.js";
 import type { EmbeddingAnswers } from "./embedding-answers.js";
 import {
   compareVectors,
@@ -46,6 +46,8 @@ export interface AuditsDeps {
   region: string;
   /** Vectors of finished embedding jobs, the claims an embedding audit checks. */
   embeddings: Pick<EmbeddingAnswers, "read">;
+  /** Told of each inflated count a second verifier confirms (region-credits.ts takes it back). */
+  countConfirmed?: (c: ConfirmedCount) => void;
 }
 
 interface AuditRow extends Record<string, SqlStorageValue> {
@@ -120,7 +122,7 @@ export class Audits {
   private readonly accusations: Accusations;
 
   constructor(private readonly d: AuditsDeps) {
-    this.accusations = new Accusations(d.reputation, d.trust);
+    this.accusations = new Accusations(d.reputation, d.trust, d.countConfirmed);
   }
 
   /** A client job finished on `tab`: maybe sample it for an audit, then give out waiting audits. */

@@ -20,6 +20,7 @@ import { TabRegistry } from "./tab-registry.js";
 import { TabTrust } from "./tab-trust.js";
 import { TimerTable } from "./timer-table.js";
 import { Audits } from "./audits.js";
+import type { ConfirmedCount } from "./accusations.js";
 import { Canaries } from "./canaries.js";
 import { trustHealth } from "./trust-health.js";
 import { Reputation, trustSettings, type TrustSettings } from "./reputation.js";
@@ -165,6 +166,7 @@ export function regionParts(
     maxBytes: auditStorageBytes(config.storageMaxBytes),
     region: jobIdName,
     embeddings,
+    ...(credits ? { countConfirmed: (c: ConfirmedCount) => credits.countConfirmed(c) } : {}),
   });
   const canaries = new Canaries({
     sql,
