@@ -79,6 +79,8 @@ interface AuditRow extends Record<string, SqlStorageValue> {
    * second binding verifier re-checks the answer; null for a plain sample.
    */
   accusation: string | null;
+  /** The protocol its verifier must speak (`protocolFor`), for `dispatch` to read audits by. */
+  protocol: number;
 }
 
 function hasBias(s: JobSpec["sampling"]): boolean {
@@ -91,8 +93,8 @@ function hasBias(s: JobSpec["sampling"]): boolean {
  * answer's start, and the rest without the bias or the grammar the serving tab sampled under,
  * where an honest token can read as implausible.
  */
-function protocolFor(row: AuditRow): number {
-  const payload = JSON.parse(row.payload) as Partial<AuditAssign>;
+function protocolFor(json: string): number {
+  const payload = JSON.parse(json) as Partial<AuditAssign>;
   const sampling = payload.sampling;
   const needs = payload.prefix || (sampling && (hasBias(sampling) || sampling.constraint));
   return needs ? BIASED_SCORE_SINCE_PROTOCOL : 0;
@@ -103,6 +105,29 @@ function protocolFor(row: AuditRow): number {
  * (a missed sample, logged).
  */
 const AUDIT_TTL_MS = 5 * 60_000;
+
+/** Waiting audits one look in `dispatch` reads per query (a bound on its work, not a policy). */
+const WAITING_READ = 20;
+
+/** Verifiers an audit's `missed` list keeps (the last ones: a bound on the row, not a policy). */
+const MISSED_KEPT = 16;
+
+/** The protocols `protocolFor` asks of a verifier. */
+const PROTOCOLS = [0, BIASED_SCORE_SINCE_PROTOCOL];
+
+/**
+ * The oldest waiting audits of one model, protocol and kind (plain, or carrying an accusation)
+ * that one of some verifiers (`?`: a JSON array of tab ids) may take: not their subject, not in
+ * their missed list, not their accuser. In the order of `audits_waiting`: waiting audits of other
+ * models, protocols or kinds are not read.
+ */
+const WAITING_FOR = `SELECT * FROM audits AS a
+  WHERE a.verifier IS NULL AND a.model = ? AND a.protocol = ? AND (a.accusation IS NOT NULL) = ?
+    AND EXISTS (SELECT 1 FROM json_each(?) AS v
+      WHERE v.value <> a.subject
+        AND (a.accusation IS NULL OR v.value <> json_extract(a.accusation, '$.verifier'))
+        AND NOT EXISTS (SELECT 1 FROM json_each(a.missed) AS m WHERE m.value = v.value))
+  ORDER BY a.created_at LIMIT ${WAITING_READ}`;
 
 /**
  * Audits of finished answers (docs/trust.md): a keyed sample of finished jobs — more for tabs on
@@ -206,8 +231,8 @@ export class Audits {
     }
     sql.exec(
       `INSERT OR IGNORE INTO audits (id, subject, subject_public, subject_class, model, payload,
-         created_at, claimed_tokens)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+         created_at, claimed_tokens, protocol)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       `aud_${jobId}`,
       tab.tabId,
       tab.publicId,
@@ -216,6 +241,7 @@ export class Audits {
       payload,
       Date.now(),
       claimedTokens,
+      protocolFor(payload),
     );
     log("info", "job sampled for audit", { jobId, tab: tab.publicId });
   }
@@ -249,7 +275,14 @@ export class Audits {
     return true;
   }
 
-  /** Give waiting audits to idle verifiers (never while client jobs wait for a tab). */
+  /**
+   * Give waiting audits to idle verifiers (never while client jobs wait for a tab), oldest first.
+   * Only audits one of them may take are read (`waitingFor`): however many wait that none may —
+   * of a model no idle tab serves, for a newer page, of the only idle tab's own answers, held
+   * accusations only their accuser is idle to re-check — they do not hold back the rest. (Before,
+   * the 20 oldest waiting were read, and 20 such audits held back every audit behind them until
+   * they expired: audit-starvation.test.ts.) Each look sends an audit or ends the dispatch.
+   */
   async dispatch(): Promise<void> {
     const { sql, jobs, channel, placement, timers } = this.d;
     if (!this.d.reputation.settings.enabled) return;
@@ -263,10 +296,6 @@ export class Audits {
       .toArray();
     for (const row of expired) lapsed(row);
     if (jobs.queued().length) return;
-    const waiting = sql
-      .exec<AuditRow>(`SELECT * FROM audits WHERE verifier IS NULL ORDER BY created_at LIMIT 20`)
-      .toArray();
-    if (!waiting.length) return;
     // One audit at a time: a tab holding one is no verifier, whatever it says of its state.
     const holding = new Set(
       sql
@@ -274,9 +303,7 @@ export class Audits {
         .toArray()
         .map((r) => r.verifier),
     );
-    for (const row of waiting) {
-      const verifier = this.pickVerifier(row, holding);
-      if (!verifier) continue;
+    for (const [row, verifier] of this.pairs(this.freeVerifiers(holding))) {
       const payload = JSON.parse(row.payload) as
         Omit<AuditAssign, "type" | "auditId"> | EmbeddingAuditPayload;
       // An embedding audit runs as an ordinary embedding job: the verifier holds no client job
@@ -294,7 +321,6 @@ export class Audits {
         placement.updateTab(verifier, { state: "idle" });
         continue;
       }
-      holding.add(verifier.tabId);
       sql.exec(
         `UPDATE audits SET verifier = ?, sent_at = ?, job_id = ?, compared = 0, far = 0
          WHERE id = ?`,
@@ -314,32 +340,101 @@ export class Audits {
   }
 
   /**
-   * Idle, holding no audit, not the subject, same model, not quarantined or suspect, not rested by
-   * the circuit breaker, not discredited by its accusations (its word would cost honest tabs audits
-   * without weight), and not one that let this audit's deadline pass; for an audit carrying an
+   * Waiting audits and the verifiers they go to, oldest audit first, each verifier once: the audits
+   * read (`waitingFor`) are given out, and while some were left unread, those the verifiers still
+   * free may take are read again. Each read but the last sends at least one audit. An audit no free
+   * verifier may take when its turn comes stays so (the free ones only become fewer): when the
+   * read held every audit they might take, none is left.
+   */
+  private *pairs(free: TabRecord[]): Generator<[AuditRow, TabRecord]> {
+    for (let more = true; more && free.length;) {
+      const { rows, all } = this.waitingFor(free);
+      let picked = false;
+      for (const row of rows) {
+        const verifier = this.pickVerifier(row, free);
+        if (!verifier) continue;
+        picked = true;
+        free.splice(free.indexOf(verifier), 1);
+        yield [row, verifier];
+      }
+      more = picked && !all;
+    }
+  }
+
+  /**
+   * Tabs that may verify now: idle, holding no audit, not quarantined or suspect, not rested by the
+   * circuit breaker, and not discredited by their accusations (their word would cost honest tabs
+   * audits without weight).
+   */
+  private freeVerifiers(holding: ReadonlySet<string>): TabRecord[] {
+    const { tabs, reputation, placement } = this.d;
+    return [...tabs.all()].filter(
+      (tab) =>
+        !tab.jobId &&
+        tab.state === "idle" &&
+        !holding.has(tab.tabId) &&
+        !placement.isResting(tab.tabId) &&
+        !reputation.isQuarantined(tab.tabId) &&
+        reputation.stateOf(tab.tabId) !== "suspect" &&
+        !reputation.isDiscredited(tab.tabId),
+    );
+  }
+
+  /**
+   * The oldest waiting audits (at most WAITING_READ) one of the `free` verifiers may take, and
+   * whether they are all there are (`all`), read by
+   * what they ask of a verifier — model, protocol, binding word for an accusation — only where one
+   * of the free verifiers has it (WAITING_FOR). An audit rules out by id at most MISSED_KEPT + 2
+   * verifiers (its missed list, its subject, its accuser), so one more than that of those that
+   * have it is enough for the query to find every such audit one of them may take.
+   */
+  private waitingFor(free: readonly TabRecord[]): { rows: AuditRow[]; all: boolean } {
+    const { sql, reputation } = this.d;
+    const binding = new Set(free.filter((t) => reputation.isBinding(t.tabId)));
+    const rows: AuditRow[] = [];
+    let all = true;
+    for (const model of new Set(free.flatMap((t) => t.models)))
+      for (const protocol of PROTOCOLS)
+        for (const accused of [0, 1]) {
+          const may = free
+            .filter((t) => t.models.includes(model) && t.protocol >= protocol)
+            .filter((t) => !accused || binding.has(t))
+            .slice(0, MISSED_KEPT + 3)
+            .map((t) => t.tabId);
+          if (!may.length) continue;
+          const read = sql
+            .exec<AuditRow>(WAITING_FOR, model, protocol, accused, JSON.stringify(may))
+            .toArray();
+          if (read.length === WAITING_READ) all = false;
+          rows.push(...read);
+        }
+    rows.sort((a, b) => a.created_at - b.created_at);
+    return { rows: rows.slice(0, WAITING_READ), all: all && rows.length <= WAITING_READ };
+  }
+
+  /**
+   * Of the `free` verifiers (`freeVerifiers`, still idle): not the subject, same model, speaking
+   * the audit's protocol, and not one that let this audit's deadline pass; for an audit carrying an
    * accusation, binding and not the accuser (accusations.ts). Trusted preferred, then
    * one that says it scores on a GPU (its audit's deadline is minutes, not an hour and a half:
    * `auditDeadlineFor`), then another GPU class than the subject's. Trust first: the class is the tab's own claim (its
    * hello), so counting it above trust let any new identity claiming another class take audits
    * ahead of every trusted tab of the subject's class (verifier-choice.test.ts).
    */
-  private pickVerifier(row: AuditRow, holding: ReadonlySet<string>): TabRecord | undefined {
-    const { tabs, reputation, placement } = this.d;
+  private pickVerifier(row: AuditRow, free: readonly TabRecord[]): TabRecord | undefined {
+    const { reputation } = this.d;
     const missed = new Set(JSON.parse(row.missed) as string[]);
-    const protocol = protocolFor(row);
+    const protocol = protocolFor(row.payload);
     const accused = row.accusation ? (JSON.parse(row.accusation) as Accusation) : null;
     if (accused) missed.add(accused.verifier);
     let best: TabRecord | undefined;
     let bestScore = -1;
-    for (const tab of tabs.all()) {
+    for (const tab of free) {
       if (tab.tabId === row.subject || tab.jobId || tab.state !== "idle") continue;
-      if (holding.has(tab.tabId) || missed.has(tab.tabId)) continue;
-      if (placement.isResting(tab.tabId)) continue;
-      if (!tab.models.includes(row.model) || reputation.isQuarantined(tab.tabId)) continue;
+      if (missed.has(tab.tabId) || !tab.models.includes(row.model)) continue;
       if (tab.protocol < protocol) continue;
-      const state = reputation.stateOf(tab.tabId);
-      if (state === "suspect" || reputation.isDiscredited(tab.tabId)) continue;
       if (accused && !reputation.isBinding(tab.tabId)) continue;
+      const state = reputation.stateOf(tab.tabId);
       const score =
         (state === "trusted" ? 4 : 0) +
         (mayScoreOnCpu(tab.gpu?.class) ? 0 : 2) +
@@ -564,7 +659,7 @@ export class Audits {
   private missedWith(row: AuditRow, verifierId: string): string {
     // The last 16 are kept (a bound on the row, not a policy).
     const missed = [...new Set([...(JSON.parse(row.missed) as string[]), verifierId])];
-    return JSON.stringify(missed.slice(-16));
+    return JSON.stringify(missed.slice(-MISSED_KEPT));
   }
 
   /**

@@ -171,6 +171,18 @@ export const REGION_MIGRATIONS: readonly Migration[] = [
   // Accusations (accusations.ts): a binding verifier's decisive accusation, held on its audit
   // (JSON: the accuser, its evidence, the counts) until a second binding verifier re-checks it.
   `ALTER TABLE audits ADD COLUMN accusation TEXT`,
+  // Waiting audits by what they ask of a verifier (audits.ts `dispatch`): the protocol it must
+  // speak (`protocolFor`: 0, or 9 for a window, a logit_bias or a grammar — set here from the
+  // payloads of rows from before), and an index of the waiting ones by model, protocol and kind
+  // (carrying an accusation or not), oldest first, so a dispatch reads only those its idle
+  // verifiers may take.
+  `ALTER TABLE audits ADD COLUMN protocol INTEGER NOT NULL DEFAULT 0;
+   UPDATE audits SET protocol = 9
+     WHERE json_extract(payload, '$.prefix') <> ''
+        OR json_extract(payload, '$.sampling.constraint') IS NOT NULL
+        OR json_extract(payload, '$.sampling.logit_bias') <> '{}';
+   CREATE INDEX audits_waiting ON audits(model, protocol, (accusation IS NOT NULL), created_at)
+     WHERE verifier IS NULL`,
 ];
 
 /** Bring a Region database up to date (the same as `startUp(ctx, { migrations: REGION_MIGRATIONS })`). */
