@@ -25,7 +25,18 @@ import type { TabTrust } from "./tab-trust.js";
 import type { TimerTable } from "./timer-table.js";
 import { MAX_TOKEN_BYTES, cutToBytes, utf8Bytes } from "./usage-bounds.js";
 import { auditWindowStart } from "../../shared/trust/audit-window.js";
-import { BIASED_SCORE_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
+import {
+  BIASED_SCORE_SINCE_PROTOCOL,
+  CONFIRMED_LOGPROBS_SINCE_PROTOCOL,
+} from "../../shared/protocol/version.js";
+import {
+  claimedOf,
+  compareLogprobs,
+  MIN_COMPARED_TEMPERATURE,
+  type ClaimedLogprob,
+  type LogprobComparison,
+} from "../../shared/trust/logprob-agreement.js";
+import type { JobLogprobs } from "./job-logprobs.js";
 
 type AuditResult = Extract<TabMessage, { type: "audit.result" }>;
 type JobFrame = Extract<TabFrame, { jobId: string }>;
@@ -48,6 +59,8 @@ export interface AuditsDeps {
   embeddings: Pick<EmbeddingAnswers, "read">;
   /** Told of each inflated count a second verifier confirms (region-credits.ts takes it back). */
   countConfirmed?: (c: ConfirmedCount) => void;
+  /** Logprob entries of finished jobs, the claims an audit of such a job confirms. */
+  logprobs: Pick<JobLogprobs, "read">;
 }
 
 interface AuditRow extends Record<string, SqlStorageValue> {
@@ -81,7 +94,23 @@ interface AuditRow extends Record<string, SqlStorageValue> {
   accusation: string | null;
   /** The protocol its verifier must speak (`protocolFor`), for `dispatch` to read audits by. */
   protocol: number;
+  /**
+   * The serving tab's logprob entries for the audited span (JSON `ClaimedLogprob[]`), kept for an
+   * audit from the answer's start of a job that asked for logprobs; never sent to the verifier.
+   */
+  claimed_logprobs: string | null;
 }
+
+/** An audit row's bytes as its share of the storage budget counts them (SQL). */
+export const AUDIT_ROW_BYTES =
+  "octet_length(payload) + COALESCE(octet_length(claimed_logprobs), 0)";
+
+/**
+ * The temperature a job's logprobs are compared at when the client gave none: the serving tab
+ * used the model's default, which the coordinator does not know; the tolerance is wider the
+ * colder the temperature, so a cool guess only widens it.
+ */
+const UNSTATED_TEMPERATURE = 0.5;
 
 function hasBias(s: JobSpec["sampling"]): boolean {
   return Object.keys(s.logit_bias ?? {}).length > 0;
@@ -91,9 +120,11 @@ function hasBias(s: JobSpec["sampling"]): boolean {
  * The protocol a verifier must speak to score this audit right (shared/protocol/version.ts): a
  * window (`prefix`), a `logit_bias` or a grammar — an older page would score a window as the
  * answer's start, and the rest without the bias or the grammar the serving tab sampled under,
- * where an honest token can read as implausible.
+ * where an honest token can read as implausible; claimed logprobs to confirm (protocol 10).
  */
-function protocolFor(json: string): number {
+function protocolFor(json: string, claimedLogprobs: string | null): number {
+  // A verifier from before protocol 10 sends no re-computed entries: the claim would go unchecked.
+  if (claimedLogprobs) return CONFIRMED_LOGPROBS_SINCE_PROTOCOL;
   const payload = JSON.parse(json) as Partial<AuditAssign>;
   const sampling = payload.sampling;
   const needs = payload.prefix || (sampling && (hasBias(sampling) || sampling.constraint));
@@ -113,7 +144,7 @@ const WAITING_READ = 20;
 const MISSED_KEPT = 16;
 
 /** The protocols `protocolFor` asks of a verifier. */
-const PROTOCOLS = [0, BIASED_SCORE_SINCE_PROTOCOL];
+const PROTOCOLS = [0, BIASED_SCORE_SINCE_PROTOCOL, CONFIRMED_LOGPROBS_SINCE_PROTOCOL];
 
 /**
  * The oldest waiting audits of one model, protocol and kind (plain, or carrying an accusation)
@@ -213,7 +244,35 @@ export class Audits {
       whole && !spec.sampling.constraint && !spec.sampling.stop?.length && !hasBias(spec.sampling)
         ? row.completion_tokens
         : null;
-    this.keep(tab, jobId, row.model, JSON.stringify(audit), claimed);
+    this.keep(
+      tab,
+      jobId,
+      row.model,
+      JSON.stringify(audit),
+      claimed,
+      this.claimedLogprobs(tab, spec, jobId, prefix),
+    );
+  }
+
+  /**
+   * The serving tab's logprob entries to confirm, for an audit from the answer's start of a job
+   * that asked for them and sampled warm enough to compare (logprob-agreement.ts): the first
+   * `maxAuditTokens` entries — entries are a subsequence of the tokens, so they reach at least as
+   * far as the scored ones. Null otherwise.
+   */
+  private claimedLogprobs(
+    tab: TabRecord,
+    spec: JobSpec,
+    jobId: string,
+    prefix: string,
+  ): string | null {
+    const s = spec.sampling;
+    if (!s.logprobs || prefix) return null;
+    if ((s.temperature ?? UNSTATED_TEMPERATURE) < MIN_COMPARED_TEMPERATURE) return null;
+    const entries = this.d.logprobs.read(jobId, tab.tabId);
+    if (!entries.length) return null;
+    const c = this.d.reputation.settings.config;
+    return JSON.stringify(claimedOf(entries.slice(0, c.maxAuditTokens)));
   }
 
   /** Keep a sampled job's audit until a verifier takes it, if there is room for it. */
@@ -223,16 +282,17 @@ export class Audits {
     model: string,
     payload: string,
     claimedTokens: number | null = null,
+    claimedLogprobs: string | null = null,
   ): void {
     const { sql } = this.d;
-    if (!this.makeRoom(utf8Bytes(payload))) {
+    if (!this.makeRoom(utf8Bytes(payload) + (claimedLogprobs ? utf8Bytes(claimedLogprobs) : 0))) {
       log("info", "job not audited: no room for its audit", { jobId, tab: tab.publicId });
       return;
     }
     sql.exec(
       `INSERT OR IGNORE INTO audits (id, subject, subject_public, subject_class, model, payload,
-         created_at, claimed_tokens, protocol)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         created_at, claimed_tokens, protocol, claimed_logprobs)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       `aud_${jobId}`,
       tab.tabId,
       tab.publicId,
@@ -241,7 +301,8 @@ export class Audits {
       payload,
       Date.now(),
       claimedTokens,
-      protocolFor(payload),
+      protocolFor(payload, claimedLogprobs),
+      claimedLogprobs,
     );
     log("info", "job sampled for audit", { jobId, tab: tab.publicId });
   }
@@ -257,12 +318,12 @@ export class Audits {
     const { sql, maxBytes } = this.d;
     if (bytes > maxBytes) return false;
     let used = sql
-      .exec<{ b: number }>(`SELECT COALESCE(SUM(octet_length(payload)), 0) AS b FROM audits`)
+      .exec<{ b: number }>(`SELECT COALESCE(SUM(${AUDIT_ROW_BYTES}), 0) AS b FROM audits`)
       .one().b;
     while (used + bytes > maxBytes) {
       const oldest = sql
         .exec<Pick<AuditRow, "id" | "subject_public" | "accusation"> & { b: number }>(
-          `SELECT id, subject_public, accusation, octet_length(payload) AS b FROM audits
+          `SELECT id, subject_public, accusation, ${AUDIT_ROW_BYTES} AS b FROM audits
            WHERE verifier IS NULL ORDER BY accusation IS NOT NULL, created_at LIMIT 1`,
         )
         .toArray()[0];
@@ -424,7 +485,7 @@ export class Audits {
   private pickVerifier(row: AuditRow, free: readonly TabRecord[]): TabRecord | undefined {
     const { reputation } = this.d;
     const missed = new Set(JSON.parse(row.missed) as string[]);
-    const protocol = protocolFor(row.payload);
+    const protocol = row.protocol;
     const accused = row.accusation ? (JSON.parse(row.accusation) as Accusation) : null;
     if (accused) missed.add(accused.verifier);
     let best: TabRecord | undefined;
@@ -483,7 +544,10 @@ export class Audits {
       });
       return;
     }
-    const { maxTokens, prefix } = JSON.parse(row.payload) as { maxTokens: number; prefix?: string };
+    const { maxTokens, prefix, sampling } = JSON.parse(row.payload) as Omit<
+      AuditAssign,
+      "type" | "auditId"
+    >;
     if (msg.tokenLogprobs.length > maxTokens) {
       log("warn", "audit result rejected (more tokens than asked)", { tab: verifier.publicId });
       return this.unjudged(row, verifier);
@@ -497,9 +561,10 @@ export class Audits {
     // as one token (text without spaces; a pre-tokenizer merging ".\n\n"), the encoder's first
     // token is a fragment an honest model can find unlikely there (audit-window.ts).
     const judged = prefix ? { ...msg, tokenLogprobs: msg.tokenLogprobs.slice(1) } : msg;
+    const logprobs = this.logprobsOf(verifier, row, msg, sampling.temperature);
     await this.heard(row, {
       verifier,
-      evidence: auditEvidence(judged, reputation.settings.config, count),
+      evidence: auditEvidence(judged, reputation.settings.config, count, logprobs),
       ...(count ? { count } : {}),
       what: `audit by ${verifier.publicId}`,
     });
@@ -569,6 +634,30 @@ export class Audits {
       return undefined;
     }
     return { claimed: row.claimed_tokens, counted: msg.answerTokens };
+  }
+
+  /**
+   * The serving tab's claimed logprobs against the verifier's re-computation, when the audit kept
+   * a claim and the verifier re-computed (protocol 10). A verifier whose entries are not one per
+   * token it scored broke its own answer's rules: its fault, and no evidence about the subject.
+   */
+  private logprobsOf(
+    verifier: TabRecord,
+    row: AuditRow,
+    msg: AuditResult,
+    temperature: number | undefined,
+  ): LogprobComparison | undefined {
+    if (!row.claimed_logprobs || !msg.reported) return undefined;
+    if (msg.reported.length !== msg.tokenLogprobs.length) {
+      this.d.trust.fault(verifier, "audit entries do not match its scores", {
+        audit: row.id,
+        scored: msg.tokenLogprobs.length,
+        entries: msg.reported.length,
+      });
+      return undefined;
+    }
+    const claimed = JSON.parse(row.claimed_logprobs) as ClaimedLogprob[];
+    return compareLogprobs(claimed, msg.reported, temperature ?? UNSTATED_TEMPERATURE);
   }
 
   /** Is `jobId` the job of an embedding audit out with a verifier? Its frames are the audit's. */

@@ -154,9 +154,11 @@ export function regionParts(
     seedFor: (jobId) => jobSeed(reputation.settings.config, jobId),
   });
   const embeddings = new EmbeddingAnswers(sql, jobs);
+  const logprobs = new JobLogprobs(sql);
   const audits = new Audits({
     sql,
     jobs,
+    logprobs,
     tabs,
     channel,
     placement,
@@ -180,7 +182,7 @@ export function regionParts(
   const remote = elsewhere ? new RemoteAttempts(elsewhere) : undefined;
   const machine = new JobMachine({
     jobs,
-    logprobs: new JobLogprobs(sql),
+    logprobs,
     readers,
     channel,
     placement,

@@ -183,6 +183,10 @@ export const REGION_MIGRATIONS: readonly Migration[] = [
         OR json_extract(payload, '$.sampling.logit_bias') <> '{}';
    CREATE INDEX audits_waiting ON audits(model, protocol, (accusation IS NOT NULL), created_at)
      WHERE verifier IS NULL`,
+  // Claimed logprobs (audits.ts, shared/trust/logprob-agreement.ts): the serving tab's entries for
+  // the audited span of a job that asked for logprobs (JSON `ClaimedLogprob[]`), compared with the
+  // verifier's re-computation. Never sent to the verifier.
+  `ALTER TABLE audits ADD COLUMN claimed_logprobs TEXT`,
 ];
 
 /** Bring a Region database up to date (the same as `startUp(ctx, { migrations: REGION_MIGRATIONS })`). */

@@ -3,6 +3,7 @@ import { log } from "../http/log.js";
 import type { JobRequest } from "./job-request.js";
 import { regionTimerCodec } from "./region-timers.js";
 import { answerByteCap, utf8Bytes } from "./usage-bounds.js";
+import { AUDIT_ROW_BYTES } from "./audits.js";
 
 /** A Region object's storage budget (REGION_STORAGE_BYTES, REGION_MAX_JOBS; docs/limits.md). */
 export interface StorageLimits {
@@ -103,7 +104,7 @@ export class StorageBudget {
       )
       .one();
     const auditBytes = this.sql
-      .exec<{ b: number }>(`SELECT COALESCE(SUM(octet_length(payload)), 0) AS b FROM audits`)
+      .exec<{ b: number }>(`SELECT COALESCE(SUM(${AUDIT_ROW_BYTES}), 0) AS b FROM audits`)
       .one().b;
     const logBytes =
       auditBytes +

@@ -40,6 +40,20 @@ export const TokenLogprobSchema = z.object({
 });
 export type TokenLogprob = z.infer<typeof TokenLogprobSchema>;
 
+/**
+ * A verifier's re-computation of one scored token's entry (an audit's `reported`, since protocol
+ * 10): the token's text as the model's tokenizer decodes it alone, its log-probability under the
+ * distribution WebLLM reports logprobs from (after the job's grammar, `logit_bias`, penalties and
+ * temperature), and the likeliest values of that distribution, most likely first — values only:
+ * the coordinator compares them with what the serving tab claimed (shared/trust/logprob-agreement.ts).
+ */
+export const ReportedLogprobSchema = z.object({
+  token: TokenText,
+  logprob: Logprob,
+  top: z.array(Logprob).max(SERVED_TOP_LOGPROBS),
+});
+export type ReportedLogprob = z.infer<typeof ReportedLogprobSchema>;
+
 /** What a job asks for: `top` alternatives per token (0..MAX_TOP_LOGPROBS). */
 export const LogprobsRequestSchema = z.object({
   top: z.number().int().min(0).max(MAX_TOP_LOGPROBS),

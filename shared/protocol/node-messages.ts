@@ -8,7 +8,7 @@ import {
   TextJobInputSchema,
   UsageSchema,
 } from "./job.js";
-import { JobLogprobsSchema } from "./logprobs.js";
+import { JobLogprobsSchema, ReportedLogprobSchema } from "./logprobs.js";
 import { MAX_EMBEDDING_INPUTS, MAX_VECTOR_BASE64 } from "./embedding-vectors.js";
 import { ModelIdSchema } from "../models/model-id.js";
 import { printableText } from "./printable-text.js";
@@ -256,6 +256,13 @@ export const AuditResultSchema = z.object({
    * schema strips it).
    */
   answerTokens: z.number().int().nonnegative().max(1e7).optional(),
+  /**
+   * Since protocol 10, for an audit of a job that asked for logprobs, scored from the answer's
+   * start: each scored token's entry as WebLLM would have reported it (`ReportedLogprobSchema`),
+   * one per `tokenLogprobs` value. The coordinator confirms the serving tab's claimed logprobs by
+   * them. Absent from an older page: the claim is then left unconfirmed.
+   */
+  reported: z.array(ReportedLogprobSchema).max(MAX_AUDIT_TOKENS).optional(),
   error: JobErrorSchema.optional(),
   /** As in job.done: the tab's state after the audit; absent means idle. */
   state: NodeStateSchema.optional(),

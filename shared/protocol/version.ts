@@ -3,7 +3,7 @@
  * frame (`hello`); the coordinator closes with `CloseCode.ProtocolTooOld` when the tab is older than
  * `MIN_PROTOCOL_VERSION`, so a stale cached page reloads instead of misbehaving.
  */
-export const PROTOCOL_VERSION = 9;
+export const PROTOCOL_VERSION = 10;
 export const MIN_PROTOCOL_VERSION = 1;
 
 /**
@@ -32,6 +32,10 @@ export const MIN_PROTOCOL_VERSION = 1;
  *    without bias or grammar, where a token the client or the grammar forced can read as
  *    implausible, and would score a window as the answer's start: such audits go only to
  *    protocol-9 verifiers.
+ * 10: `audit.result` may carry `reported`: for an audit of a job that asked for logprobs, each
+ *    scored token's log-probability (and the likeliest values) as WebLLM reports them — after the
+ *    job's penalties and temperature, which the plain scores leave out — so the coordinator can
+ *    confirm the serving tab's claimed logprobs. Such audits go only to protocol-10 verifiers.
  */
 export const PROGRESS_SINCE_PROTOCOL = 2;
 export const TRUST_SINCE_PROTOCOL = 3;
@@ -41,6 +45,7 @@ export const QUEUE_SINCE_PROTOCOL = 5;
 export const CHECKPOINT_SINCE_PROTOCOL = 7;
 export const COUNTED_CONTINUATION_SINCE_PROTOCOL = 8;
 export const BIASED_SCORE_SINCE_PROTOCOL = 9;
+export const CONFIRMED_LOGPROBS_SINCE_PROTOCOL = 10;
 
 /** Whether the coordinator can talk to a tab that speaks `version`. */
 export function protocolCompatibility(version: number): "ok" | "too_old" | "too_new" {

@@ -137,6 +137,7 @@ export function failedChecksOf(e: Evidence): number {
     e.badStops +
     e.failedCanaries +
     e.inflatedCounts +
+    (e.misreportedLogprobs > 0 ? 1 : 0) +
     (e.implausible > 0 ? 1 : 0) +
     (e.farVectors > 0 ? 1 : 0)
   );

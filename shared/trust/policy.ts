@@ -60,7 +60,14 @@ export interface TrustConfig {
    * truth allows, never quicker.
    */
   honestCounts: { events: number; trials: number };
-  /** Per-check false-alarm rate of the whole test (split over its five streams). */
+  /**
+   * Misreported logprob entries of all compared entries between honest tabs (logprob-agreement.ts
+   * says what "misreported" is). Not measured between GPU classes yet: a conservative stand-in (2
+   * in 200, as for canaries) — one GPU and the same engine agree to a hundredth of a nat, far
+   * inside the tolerance — so the test is slower to quarantine than the truth allows, never quicker.
+   */
+  honestLogprobs: { events: number; trials: number };
+  /** Per-check false-alarm rate of the whole test (split over its six streams). */
   alpha: number;
   /**
    * A verifier loses its binding word (shared/trust/binding.ts) once this many of its decisive
@@ -97,6 +104,7 @@ export const DEFAULT_TRUST: TrustConfig = {
   honestCanaries: { events: 2, trials: 200 },
   honestVectors: { events: 1, trials: 200 },
   honestCounts: { events: 1, trials: 200 },
+  honestLogprobs: { events: 2, trials: 200 },
   alpha: 1e-9,
   contradictionsToUnbind: 2,
   suspectP: 0.05,
@@ -147,6 +155,7 @@ export interface HonestBounds {
   canary: number;
   vector: number;
   count: number;
+  logprob: number;
 }
 
 const boundsCache = new WeakMap<TrustConfig, HonestBounds>();
@@ -161,6 +170,7 @@ export function honestBounds(c: TrustConfig): HonestBounds {
     canary: clopperPearsonUpper(c.honestCanaries.events, c.honestCanaries.trials, 0.99),
     vector: clopperPearsonUpper(c.honestVectors.events, c.honestVectors.trials, 0.99),
     count: clopperPearsonUpper(c.honestCounts.events, c.honestCounts.trials, 0.99),
+    logprob: clopperPearsonUpper(c.honestLogprobs.events, c.honestLogprobs.trials, 0.99),
   };
   boundsCache.set(c, bounds);
   return bounds;

@@ -8,6 +8,7 @@ export const QUARANTINE_PHRASES = {
   canaries: "canaries failed",
   vectors: "re-embedded vectors disagreed",
   counts: "completion-token counts inflated",
+  logprobs: "reported log-probabilities misstated",
 } as const;
 
 export type QuarantineCause = keyof typeof QUARANTINE_PHRASES | "operator";
@@ -40,5 +41,9 @@ export const QUARANTINE_EXPLANATIONS: Record<QuarantineCause, string> = {
     "other tabs running the same model counted the tokens of some of its answers with that " +
     "model's tokenizer and found far fewer than it reported — and reported tokens are what " +
     "clients pay for and contributors are credited for",
+  logprobs:
+    "other tabs running the same model re-computed the token probabilities it reported to " +
+    "clients and found them far from what that model gives — the answers' words may be right, " +
+    "but the numbers sent with them were not the model's",
   operator: "an operator of the network took it out of service",
 };

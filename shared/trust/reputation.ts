@@ -2,27 +2,29 @@ import { binomialUpperTail } from "./binomial.js";
 import { honestBounds, type TrustConfig, type TrustState } from "./policy.js";
 import { QUARANTINE_PHRASES } from "./quarantine-causes.js";
 import { countEvidence } from "./token-counts.js";
+import { logprobEvidence, type LogprobComparison } from "./logprob-agreement.js";
 
 /**
- * Per-identity evidence and the test that turns it into a trust state. Five independent streams:
+ * Per-identity evidence and the test that turns it into a trust state. Six independent streams:
  * re-scored tokens (implausible of scored), scored stops (unlikely of scored), canaries (failed of
- * sent), re-embedded vectors (far of compared: embedding-agreement.ts) and completion-token counts
- * (inflated of compared: token-counts.ts). For each, a one-sided binomial test asks how likely an
+ * sent), re-embedded vectors (far of compared: embedding-agreement.ts), completion-token counts
+ * (inflated of compared: token-counts.ts) and claimed logprobs (misreported of compared:
+ * logprob-agreement.ts). For each, a one-sided binomial test asks how likely an
  * honest tab — whose rate
  * is at most the Clopper–Pearson 99% upper bound of what honest GPU classes were measured at —
  * would produce at least this many failures. The smallest p-value decides:
- *   p < alpha / 5  → quarantined (sticky; the coordinator records it);
+ *   p < alpha / 6  → quarantined (sticky; the coordinator records it);
  *   p < suspectP   → suspect (checked more often);
  *   fewer than `probationChecks` checks → probation; otherwise trusted.
  * False alarms: each check of an honest identity quarantines it with probability ≤ alpha (union
- * over the five streams), provided the honest rate bounds hold (each with 99% confidence).
+ * over the six streams), provided the honest rate bounds hold (each with 99% confidence).
  */
 
 export interface Evidence {
   audits: number;
   /**
-   * Audits with at least one implausible token, an unlikely stop, a far vector or an inflated
-   * count (shown, not tested alone).
+   * Audits with at least one implausible token, an unlikely stop, a far vector, an inflated
+   * count or a misreported logprob (shown, not tested alone).
    */
   failedAudits: number;
   tokens: number;
@@ -40,6 +42,12 @@ export interface Evidence {
    */
   counts: number;
   inflatedCounts: number;
+  /**
+   * Claimed logprob entries compared with a verifier's re-computation, and those misreported
+   * (logprob-agreement.ts).
+   */
+  logprobs: number;
+  misreportedLogprobs: number;
 }
 
 export const NO_EVIDENCE: Evidence = {
@@ -55,6 +63,8 @@ export const NO_EVIDENCE: Evidence = {
   farVectors: 0,
   counts: 0,
   inflatedCounts: 0,
+  logprobs: 0,
+  misreportedLogprobs: 0,
 };
 
 export function addEvidence(a: Evidence, b: Partial<Evidence>): Evidence {
@@ -66,12 +76,14 @@ export function addEvidence(a: Evidence, b: Partial<Evidence>): Evidence {
 /**
  * One audit's evidence from the verifier's scores and, when the audit kept the tab's claim and the
  * verifier counted the answer's tokens, from the two counts (`count`: claimed by the audited tab,
- * counted by the verifier).
+ * counted by the verifier); and, when the job's logprobs were compared with the verifier's
+ * re-computation, from that comparison (`logprobs`).
  */
 export function auditEvidence(
   score: { tokenLogprobs: number[]; stopLogprob: number | null },
   c: TrustConfig,
   count?: { claimed: number; counted: number },
+  logprobs?: LogprobComparison,
 ): Partial<Evidence> {
   const implausible = score.tokenLogprobs.filter(
     (lp) => !(lp >= c.implausibleLogprob), // NaN counts against the claim
@@ -79,14 +91,21 @@ export function auditEvidence(
   const badStops =
     score.stopLogprob !== null && !(score.stopLogprob >= c.implausibleLogprob) ? 1 : 0;
   const counted = count ? countEvidence(count.claimed, count.counted) : {};
+  const misstated = logprobs ? logprobEvidence(logprobs) : {};
+  const failed =
+    implausible > 0 ||
+    badStops > 0 ||
+    (counted.inflatedCounts ?? 0) > 0 ||
+    (misstated.misreportedLogprobs ?? 0) > 0;
   return {
     audits: 1,
-    failedAudits: implausible > 0 || badStops > 0 || (counted.inflatedCounts ?? 0) > 0 ? 1 : 0,
+    failedAudits: failed ? 1 : 0,
     tokens: score.tokenLogprobs.length,
     implausible,
     stops: score.stopLogprob === null ? 0 : 1,
     badStops,
     ...counted,
+    ...misstated,
   };
 }
 
@@ -119,7 +138,7 @@ export function canaryEvidence(claimed: string, known: string, c: TrustConfig): 
 
 export interface Judgement {
   state: TrustState;
-  /** Smallest p-value over the five streams (1 without evidence). */
+  /** Smallest p-value over the six streams (1 without evidence). */
   pValue: number;
   /** Which stream decided, in words, when suspect or quarantined. */
   reason: string | null;
@@ -147,6 +166,10 @@ export function judge(e: Evidence, c: TrustConfig): Judgement {
     {
       p: binomialUpperTail(e.inflatedCounts, e.counts, bound.count),
       why: `${e.inflatedCounts} of ${e.counts} ${QUARANTINE_PHRASES.counts} (honest ≤ ${pct(bound.count)})`,
+    },
+    {
+      p: binomialUpperTail(e.misreportedLogprobs, e.logprobs, bound.logprob),
+      why: `${e.misreportedLogprobs} of ${e.logprobs} ${QUARANTINE_PHRASES.logprobs} (honest ≤ ${pct(bound.logprob)})`,
     },
   ];
   const worst = streams.reduce((a, b) => (b.p < a.p ? b : a));

@@ -1,6 +1,7 @@
 import OpenAI from "openai";
 import type { Page, Worker } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { claimedOf, compareLogprobs } from "../../shared/trust/logprob-agreement.js";
 import { bundleRealEngineWorker } from "../support/build-page.js";
 import type { ContributorPage } from "../support/contributor-page.js";
 import { useCoordinator } from "../support/coordinator.js";
@@ -571,6 +572,97 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
       );
       expect(scored.tokenLogprobs.length).toBeGreaterThan(0);
       for (const lp of scored.tokenLogprobs) expect(lp).toBeGreaterThan(-8);
+    },
+    2 * ANSWER_MS,
+  );
+
+  it(
+    // Claimed logprobs are confirmed by audits (protocol 10; shared/trust/logprob-agreement.ts):
+    // the verifier re-computes each token's entry as WebLLM reported it to the client — under the
+    // job's penalties and temperature, and the model's repetition_penalty (1.1 in the fixture's
+    // mlc-chat-config.json) — and the coordinator compares. Here one engine writes an answer with
+    // logprobs at temperature 0.8 with both OpenAI penalties, then re-scores it as a verifier; the
+    // plain scores (no penalties, temperature 1), which is all a verifier had before, are compared
+    // the same way to show what the comparison catches.
+    "re-computes a sampled answer's logprobs as WebLLM reported them, penalties and temperature included",
+    async () => {
+      const verifier = tabs.find((t) => !t.page.isClosed()) ?? (await loadTab("tab V"));
+      let worker: Worker | undefined;
+      for (const w of verifier.page.workers())
+        if (await w.evaluate(() => "tabgridEngine" in self)) worker = w;
+      expect(worker, "the engine Worker").toBeDefined();
+      const t0 = performance.now();
+      const messages = [{ role: "user", content: "Say something." }];
+      const sampling = {
+        max_tokens: 12,
+        temperature: 0.8,
+        presence_penalty: 0.6,
+        frequency_penalty: 0.4,
+        seed: 7,
+        logprobs: { top: 2 },
+      };
+      const out = await worker!.evaluate(
+        async ({ messages, sampling }) => {
+          type Entry = {
+            token: string;
+            logprob: number;
+            top: { token: string; logprob: number }[];
+          };
+          const engine = (
+            self as unknown as {
+              tabgridEngine: {
+                chat(
+                  r: object,
+                  onDelta: (t: string) => void,
+                ): Promise<{ logprobs?: Entry[]; usage: { completion_tokens: number } }>;
+                score(r: object): Promise<{
+                  tokenLogprobs: number[];
+                  reported?: { token: string; logprob: number; top: number[] }[];
+                }>;
+              };
+            }
+          ).tabgridEngine;
+          let text = "";
+          const answer = await engine.chat({ messages, sampling }, (t) => (text += t));
+          const scored = await engine.score({
+            input: { kind: "chat", messages },
+            sampling,
+            answer: text,
+            seed: 1,
+            scoreStop: false,
+            maxTokens: 128,
+          });
+          return { text, entries: answer.logprobs ?? [], scored };
+        },
+        { messages, sampling },
+      );
+      const claimed = claimedOf(out.entries);
+      const reported = out.scored.reported ?? [];
+      const confirmed = compareLogprobs(claimed, reported, sampling.temperature);
+      const plain = compareLogprobs(
+        claimed,
+        reported.map((r, i) => ({ ...r, logprob: out.scored.tokenLogprobs[i]!, top: [] })),
+        sampling.temperature,
+      );
+      // The largest gap between a claimed value and its re-computation, over paired entries.
+      let gap = 0;
+      let j = 0;
+      for (const c of claimed) {
+        const k = reported.findIndex((r, i) => i >= j && r.token === c.token);
+        if (k < 0) continue;
+        gap = Math.max(gap, Math.abs(c.logprob - reported[k]!.logprob));
+        j = k + 1;
+      }
+      console.log(
+        `real-engine: logprobs of ${claimed.length} entries (${JSON.stringify(out.text)}): ` +
+          `re-computed ${JSON.stringify(confirmed)}, largest gap ${gap.toFixed(4)} nat; ` +
+          `plain scores ${JSON.stringify(plain)}; in ${secs(performance.now() - t0)}`,
+      );
+      expect(reported.length).toBe(out.scored.tokenLogprobs.length);
+      expect(confirmed.compared).toBeGreaterThanOrEqual(Math.min(6, claimed.length));
+      expect(confirmed.compared).toBeGreaterThan(0);
+      expect(confirmed.misreported).toBe(0);
+      expect(gap).toBeLessThan(0.05);
     },
     2 * ANSWER_MS,
   );

@@ -239,10 +239,22 @@ export function scoreClaim(request: ScoreRequest, noise: ScoreNoise = NO_NOISE):
     return Math.min(0, lp - Math.abs(rng.normal()) * noise.sd);
   });
   const complete = claimed.length === own.length && claimed.every((token, i) => token === own[i]);
+  // As the product's verifier: for a job that asked for logprobs, scored from its start, each
+  // token's entry as this model reports it when it generates (`tokenLogprob`: its own token first).
+  const asked = request.sampling.logprobs;
+  const reported =
+    asked && !request.prefix
+      ? claimed.map((token, i) => ({
+          token,
+          logprob: tokenLogprobs[i]!,
+          top: tokenLogprob(token, Math.max(1, asked.top)).top.map((t) => t.logprob),
+        }))
+      : undefined;
   return {
     tokenLogprobs,
     stopLogprob: scoreStop ? (complete ? -0.1 : -9) : null,
     answerTokens: before.length + all.length,
+    ...(reported ? { reported } : {}),
   };
 }
 

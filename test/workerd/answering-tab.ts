@@ -1,6 +1,13 @@
 import { CoordinatorMessageSchema, parseFrame } from "../../shared/protocol/node-messages.js";
 import type { JobSpec } from "../../shared/protocol/job.js";
-import { expectedOutput, scoreClaim, type ScoreNoise } from "../support/deterministic-engine.js";
+import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
+import {
+  claimTokens,
+  expectedOutput,
+  scoreClaim,
+  tokenLogprob,
+  type ScoreNoise,
+} from "../support/deterministic-engine.js";
 import type { ScriptedTab } from "./scripted-tab.js";
 
 /** What a scripted tab answers to a job. */
@@ -32,6 +39,12 @@ export interface ServeOptions {
    * verifier lying about others' answers while it answers its own jobs as told.
    */
   frames?: boolean;
+  /**
+   * The logprobs it sends for a job that asks for them: the deterministic engine's own
+   * (`"honest"`, the default), or made up (`"made-up"`: every token at −4 behind an alternative at
+   * −0.5 — a coherent distribution, but not the model's, which gives its own tokens −0.05).
+   */
+  logprobs?: "honest" | "made-up";
 }
 
 /**
@@ -47,6 +60,21 @@ export function serveForever(
 ): { jobs: number; canaries: number; audits: number } {
   const o: ServeOptions = "sd" in noiseOrOptions ? { noise: noiseOrOptions } : noiseOrOptions;
   const { noise = GPU_NOISE, claim = wordCount, counts = "real", frames = false } = o;
+  const entries = (job: JobSpec, text: string): TokenLogprob[] => {
+    const top = job.sampling.logprobs?.top ?? 0;
+    return claimTokens(text, job.sampling).map((token) =>
+      o.logprobs === "made-up"
+        ? {
+            token,
+            logprob: -4,
+            top: [
+              { token: " perhaps", logprob: -0.5 },
+              { token, logprob: -4 },
+            ].slice(0, top),
+          }
+        : tokenLogprob(token, top),
+    );
+  };
   const served = { jobs: 0, canaries: 0, audits: 0 };
   t.ws.addEventListener("message", (e) => {
     const parsed = parseFrame(CoordinatorMessageSchema, e.data as string);
@@ -60,6 +88,8 @@ export function serveForever(
         served.canaries++;
       t.send({ type: "job.accept", jobId: msg.job.id });
       t.send({ type: "job.delta", jobId: msg.job.id, seq: 0, text });
+      if (msg.job.sampling.logprobs && text)
+        t.send({ type: "job.logprobs", jobId: msg.job.id, entries: entries(msg.job, text) });
       t.send({
         type: "job.done",
         jobId: msg.job.id,

@@ -80,6 +80,52 @@ export const engineTokenizer: TokenizerSource = async (engine, model) => {
   return (text) => Array.from(tokenizer.encode!.call(tokenizer, text));
 };
 
+/**
+ * What the teacher forcer needs to re-compute a claimed logprob entry as WebLLM reported it: the
+ * loaded pipeline's sampling defaults (its `config`, from the model's mlc-chat-config.json and
+ * any overrides — what WebLLM falls back on when a request gives no temperature or penalty) and a
+ * one-token decoder (WebLLM names an entry's token by `tokenizer.decode([id])`). Private fields of
+ * MLCEngine 0.2.79–0.2.86, checked at run time: null when they moved, and the audit then reports
+ * nothing to compare rather than something wrong.
+ */
+export interface ReportingParts {
+  decode(id: number): string;
+  temperature: number;
+  presencePenalty: number;
+  frequencyPenalty: number;
+  repetitionPenalty: number;
+}
+
+export function engineReporting(
+  engine: WebLLMEngineApi,
+  model: ModelRecord,
+): ReportingParts | null {
+  const pipelines = (engine as unknown as { loadedModelIdToPipeline?: Map<string, unknown> })
+    .loadedModelIdToPipeline;
+  const pipeline = pipelines?.get(model.model_id) as
+    | {
+        tokenizer?: { decode?: (ids: Int32Array) => string };
+        config?: {
+          temperature?: number;
+          presence_penalty?: number;
+          frequency_penalty?: number;
+          repetition_penalty?: number;
+        };
+      }
+    | undefined;
+  const tokenizer = pipeline?.tokenizer;
+  const config = pipeline?.config;
+  if (!tokenizer || typeof tokenizer.decode !== "function" || !config) return null;
+  if (typeof config.temperature !== "number") return null;
+  return {
+    decode: (id) => tokenizer.decode!.call(tokenizer, new Int32Array([id])),
+    temperature: config.temperature,
+    presencePenalty: config.presence_penalty ?? 0,
+    frequencyPenalty: config.frequency_penalty ?? 0,
+    repetitionPenalty: config.repetition_penalty ?? 1,
+  };
+}
+
 /** Reads a model's conversation template (only needed to continue another tab's answer). */
 export type ConvTemplateSource = (model: ModelRecord) => Promise<ConvTemplate>;
 

@@ -21,10 +21,11 @@ import {
   type ScoreRequest,
   type ScoreResult,
 } from "../engine/inference-engine.js";
-import { TeacherForcer } from "./teacher-forcer.js";
+import { TeacherForcer, type ReportSettings } from "./teacher-forcer.js";
 import {
   appConfigFor,
   defaultFactory,
+  engineReporting,
   engineTokenizer,
   fetchConvTemplate,
   webllmCache,
@@ -37,6 +38,8 @@ import {
 import {
   logprobEntry,
   logprobsFields,
+  reportSettings,
+  reportedEntry,
   samplingFields,
   toFinishReason,
   toWebLLMMessage,
@@ -405,8 +408,10 @@ export class WebLLMEngine implements InferenceEngine {
    * token ids, recording each one's log-probability. Decoding runs at decode speed, one step per
    * claimed token, without sampling parameters (nothing is sampled), but from the distribution the
    * serving tab sampled from as far as WebLLM lets a processor see it: the job's `logit_bias` added
-   * to the logits, and a chat job's grammar masking them (`forced`). Penalties and the temperature
-   * are not applied (docs/trust.md, "Claimed logprobs").
+   * to the logits, and a chat job's grammar masking them (`forced`). Plausibility is judged without
+   * penalties and temperature; for a job that asked for logprobs each token's entry is also
+   * re-computed with them (`reported`), to confirm the serving tab's (docs/trust.md, "Claimed
+   * logprobs").
    */
   score(request: ScoreRequest): Promise<ScoreResult> {
     return this.generate("reset", async (engine, model) => {
@@ -435,8 +440,14 @@ export class WebLLMEngine implements InferenceEngine {
       const prompt = request.prefix
         ? await this.windowPrompt(model, request, request.prefix)
         : null;
+      // A job that asked for logprobs, scored from its start: each token's entry is also
+      // re-computed as WebLLM reported it (a window's prefix tokens would be missing from the
+      // penalties' counts, so windows report nothing).
+      const parts =
+        request.sampling.logprobs && !request.prefix ? engineReporting(engine, model) : null;
+      const report = parts ? reportSettings(request.sampling, parts) : undefined;
       const scored = (grammar: boolean) =>
-        this.forced(engine, request, ids, stopIds, grammar, prompt);
+        this.forced(engine, request, ids, stopIds, grammar, prompt, report);
       let recorded: Awaited<ReturnType<typeof scored>>;
       if (request.sampling.constraint && prompt === null) {
         // Under the job's grammar first: WebLLM masks the logits with it before the processor
@@ -461,10 +472,15 @@ export class WebLLMEngine implements InferenceEngine {
           `teacher forcing fed ${recorded.tokenLogprobs.length} of ${ids.length} claimed tokens`,
         );
       }
+      const reported =
+        parts && recorded.reported
+          ? recorded.reported.map((step, i) => reportedEntry(step, parts.decode(ids[i]!)))
+          : undefined;
       return {
         tokenLogprobs: recorded.tokenLogprobs,
         stopLogprob: stopIds.length ? recorded.stopLogprob : null,
         answerTokens,
+        ...(reported ? { reported } : {}),
       };
     });
   }
@@ -502,8 +518,9 @@ export class WebLLMEngine implements InferenceEngine {
     stopIds: number[],
     grammar: boolean,
     prompt: string | null,
+    report?: ReportSettings,
   ): Promise<ReturnType<TeacherForcer["disarm"]>> {
-    this.forcer.arm(ids, stopIds, request.sampling.logit_bias);
+    this.forcer.arm(ids, stopIds, request.sampling.logit_bias, report);
     let recorded: ReturnType<TeacherForcer["disarm"]>;
     try {
       const fields = {

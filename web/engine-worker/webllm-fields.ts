@@ -3,8 +3,12 @@ import type { ChatMessage, FinishReason, Sampling } from "../../shared/protocol/
 import {
   MAX_LOGPROB_TOKEN_BYTES,
   MIN_LOGPROB,
+  SERVED_TOP_LOGPROBS,
+  type ReportedLogprob,
   type TokenLogprob,
 } from "../../shared/protocol/logprobs.js";
+import type { ReportSettings, ReportedStep } from "./teacher-forcer.js";
+import type { ReportingParts } from "./webllm-api.js";
 
 /*
  * A job's fields as WebLLM takes them, and WebLLM's answers (finish reasons, logprob entries) as
@@ -56,6 +60,37 @@ export function samplingFields(s: Sampling) {
  */
 export function logprobsFields(s: Sampling) {
   return s.logprobs ? { logprobs: true, top_logprobs: Math.max(1, s.logprobs.top) } : {};
+}
+
+/**
+ * The settings WebLLM reported a job's logprobs under (0.2.79–0.2.86 `sampleFromRawLogits` with
+ * `postInitAndCheckGenerationConfigValues`): the job's temperature, else the model's; the job's
+ * penalties — when it gives one of presence and frequency, the other is 0 — else the model's; the
+ * model's repetition penalty (the API has none). `top` is what WebLLM was asked for
+ * (`logprobsFields`).
+ */
+export function reportSettings(
+  s: Sampling,
+  model: Omit<ReportingParts, "decode">,
+): ReportSettings | undefined {
+  if (!s.logprobs) return undefined;
+  const penalties = s.presence_penalty !== undefined || s.frequency_penalty !== undefined;
+  return {
+    temperature: s.temperature ?? model.temperature,
+    presencePenalty: penalties ? (s.presence_penalty ?? 0) : model.presencePenalty,
+    frequencyPenalty: penalties ? (s.frequency_penalty ?? 0) : model.frequencyPenalty,
+    repetitionPenalty: model.repetitionPenalty,
+    top: Math.max(1, s.logprobs.top),
+  };
+}
+
+/** A re-computed entry as the protocol carries it, bounded as the serving tab's are. */
+export function reportedEntry(step: ReportedStep, token: string): ReportedLogprob {
+  return {
+    token: boundedToken(token),
+    logprob: boundedLogprob(step.logprob),
+    top: step.top.slice(0, SERVED_TOP_LOGPROBS).map(boundedLogprob),
+  };
 }
 
 /** A value within the protocol's bounds: -Infinity (a masked token) is OpenAI's -9999. */

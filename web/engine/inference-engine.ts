@@ -6,7 +6,7 @@ import type {
   TextJobInput,
   Usage,
 } from "../../shared/protocol/job.js";
-import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
+import type { ReportedLogprob, TokenLogprob } from "../../shared/protocol/logprobs.js";
 
 /**
  * The one interface every engine in the tab implements: the WebLLM engine in production, a
@@ -105,6 +105,13 @@ export interface ScoreResult {
    * (shared/trust/token-counts.ts). Absent from an engine that cannot count.
    */
   answerTokens?: number;
+  /**
+   * For a job that asked for logprobs, scored from its start: each scored token's entry as the
+   * engine would have reported it to a client (under the job's penalties and temperature), to
+   * confirm the serving tab's claimed logprobs (shared/trust/logprob-agreement.ts). Absent from an
+   * engine that cannot re-compute them.
+   */
+  reported?: ReportedLogprob[];
 }
 
 /**

@@ -220,6 +220,10 @@ export class JobRunner {
         ...(r.answerTokens !== undefined && Number.isInteger(r.answerTokens) && r.answerTokens >= 0
           ? { answerTokens: Math.min(1e7, r.answerTokens) }
           : {}),
+        // One entry per scored token or none: the coordinator pairs them with the claimed ones.
+        ...(r.reported && r.reported.length === r.tokenLogprobs.length
+          ? { reported: r.reported }
+          : {}),
         state: status.resting,
       });
     } catch (err) {

@@ -1,0 +1,124 @@
+import type { ReportedLogprob, TokenLogprob } from "../protocol/logprobs.js";
+import type { Evidence } from "./reputation.js";
+
+/**
+ * Confirming a serving tab's claimed logprobs (docs/trust.md, "Claimed logprobs"): a verifier
+ * re-computes, for each token it scores, the entry WebLLM would have reported — under the job's
+ * grammar, `logit_bias`, penalties and temperature (`ReportedLogprob`) — and the coordinator
+ * compares the two. Each claimed entry that pairs with a re-computed one is one comparison; it is
+ * misreported when its value, or its likeliest alternative's, is off by more than the tolerance.
+ */
+
+/** What an audit keeps of a claimed entry: the token, its value and its alternatives' values. */
+export interface ClaimedLogprob {
+  token: string;
+  logprob: number;
+  top: number[];
+}
+
+/** The stored form of claimed entries (the alternatives' names are not compared). */
+export function claimedOf(entries: TokenLogprob[]): ClaimedLogprob[] {
+  return entries.map((e) => ({
+    token: e.token,
+    logprob: e.logprob,
+    top: e.top.map((t) => t.logprob),
+  }));
+}
+
+/**
+ * Below this temperature the values are not compared: a distribution divided by WebLLM's 1e-6 is
+ * 0 for the likeliest token and −∞ for the rest, which the coherence checks already hold a greedy
+ * claim to (edge/region/job-logprobs.ts).
+ */
+export const MIN_COMPARED_TEMPERATURE = 0.05;
+
+/**
+ * Values below this are compared as this: WebLLM takes the log of a float32 probability, which
+ * underflows to −∞ (reported −9999) near −103, while a verifier computing in float64 gets a finite
+ * number; both mean "never".
+ */
+const FLOOR = -30;
+
+/**
+ * How far an honest claim may be from an honest re-computation, in nats: 1 plus a tenth of the
+ * value (rare tokens' logits are the least stable across GPUs), divided by the temperature below
+ * 1 — the logits' own disagreement between GPUs is divided by it too. Not measured between GPU
+ * classes yet (one GPU and the same engine agree to 0.01 nat: test/browser/real-engine.test.ts);
+ * chosen wide, so a liar it catches states values far from the model's (a made-up "certain").
+ */
+export function logprobTolerance(reported: number, temperature: number): number {
+  return (1 + 0.1 * Math.abs(Math.max(FLOOR, reported))) / Math.min(1, temperature);
+}
+
+function apart(claimed: number, reported: number, temperature: number): boolean {
+  const a = Math.max(FLOOR, claimed);
+  const b = Math.max(FLOOR, reported);
+  return Math.abs(a - b) > logprobTolerance(reported, temperature);
+}
+
+/**
+ * How many re-computed tokens ahead a claimed entry is looked for. WebLLM gives one entry per
+ * stream chunk (the chunk's last token: a character split over two tokens has one entry, for its
+ * second), so claimed entries are a subsequence of the tokens; a tab whose sampling took a
+ * tokenization the encoder does not (rare) has entries that pair with nothing, and is skipped.
+ */
+const LOOKAHEAD = 4;
+
+/**
+ * At least this share of the claimed entries met within the scored tokens must pair with a
+ * re-computed token (by text, in order). Below it, with at least `MIN_ENTRIES_FOR_PAIRING` met,
+ * every unpaired one counts as misreported: entries naming tokens the answer's tokenization does
+ * not have would otherwise escape every comparison.
+ */
+const MIN_PAIRED_SHARE = 0.5;
+const MIN_ENTRIES_FOR_PAIRING = 8;
+
+export interface LogprobComparison {
+  /** Claimed entries compared with a re-computed one (and unpaired ones counted against). */
+  compared: number;
+  misreported: number;
+}
+
+/**
+ * Pair the claimed entries with the verifier's re-computed ones by token text, in order, and
+ * count the misreported. Claimed entries past the last re-computed token (the audit scores at most
+ * `maxAuditTokens`) are not met.
+ */
+export function compareLogprobs(
+  claimed: readonly ClaimedLogprob[],
+  reported: readonly ReportedLogprob[],
+  temperature: number,
+): LogprobComparison {
+  if (temperature < MIN_COMPARED_TEMPERATURE) return { compared: 0, misreported: 0 };
+  let j = 0;
+  let paired = 0;
+  let unpaired = 0;
+  let misreported = 0;
+  for (const entry of claimed) {
+    if (j >= reported.length) break;
+    let k = j;
+    while (k < reported.length && k < j + LOOKAHEAD && reported[k]!.token !== entry.token) k++;
+    if (k >= reported.length || k >= j + LOOKAHEAD) {
+      // Not found within reach: past the scored tokens when the search ran off their end.
+      if (j + LOOKAHEAD > reported.length) break;
+      unpaired++;
+      continue;
+    }
+    const r = reported[k]!;
+    paired++;
+    const topApart =
+      entry.top.length > 0 && r.top.length > 0 && apart(entry.top[0]!, r.top[0]!, temperature);
+    if (apart(entry.logprob, r.logprob, temperature) || topApart) misreported++;
+    j = k + 1;
+  }
+  const met = paired + unpaired;
+  if (met >= MIN_ENTRIES_FOR_PAIRING && paired < MIN_PAIRED_SHARE * met) {
+    return { compared: met, misreported: misreported + unpaired };
+  }
+  return { compared: paired, misreported };
+}
+
+/** One audit's evidence about claimed logprobs (a stream of its own in reputation.ts). */
+export function logprobEvidence(c: LogprobComparison): Partial<Evidence> {
+  return { logprobs: c.compared, misreportedLogprobs: c.misreported };
+}
