@@ -222,7 +222,10 @@ describe("the protocol an audit asks of its verifier", () => {
       const storage = state.storage;
       // A Region database as it was before the column (in a fresh object: its own tables aside).
       storage.sql.exec(`DROP TABLE IF EXISTS _migrations`);
-      migrate(storage, REGION_MIGRATIONS.slice(0, -1));
+      const protocolStep = REGION_MIGRATIONS.findIndex(
+        (m) => typeof m === "string" && m.includes("ADD COLUMN protocol"),
+      );
+      migrate(storage, REGION_MIGRATIONS.slice(0, protocolStep));
       const payloads: Record<string, object> = {
         plain: { answer: "hi", sampling: { temperature: 0.7 } },
         emptyBias: { answer: "hi", sampling: { logit_bias: {} } },
