@@ -122,7 +122,7 @@ function byConfirmed<T extends { node_id: string; confirmed: number }>(rows: T[]
   return [...rows].sort((a, b) => a.confirmed - b.confirmed || a.node_id.localeCompare(b.node_id));
 }
 
-describe("a disputed canary answer", () => {
+describe("a disputed canary answer", { timeout: 20_000 }, () => {
   it("two colluders confirm a wrong answer; two trusted honest identities contest it, and it judges no honest tab", async () => {
     await withTrust("wnam", CANARIES_ONLY, PROMPTS);
     const M = "cx-poison";
