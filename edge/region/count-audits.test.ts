@@ -1,19 +1,16 @@
-import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { utf8ByteLength } from "../../shared/protocol/frames.js";
-import type { Evidence } from "../../shared/trust/reputation.js";
 import { honest, serveForever, wordCount, type Claim } from "../../test/workerd/answering-tab.js";
 import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
-import { appEnv, chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
+import { chat, streamText, useTabs } from "../../test/workerd/tab-helpers.js";
 import {
+  standing,
   waitFor,
   AUDIT_ALL,
   NO_CANARIES,
   bindingTab,
   withTrust,
 } from "../../test/workerd/trust-helpers.js";
-import type { RegionParts } from "./region-parts.js";
-import { regionStub } from "./region-stub.js";
 
 /**
  * Count audits (audits.ts, shared/trust/token-counts.ts; docs/trust.md): every finished job is
@@ -23,7 +20,6 @@ import { regionStub } from "./region-stub.js";
  */
 
 const { tab } = useTabs();
-const stub = () => regionStub(appEnv, "wnam");
 
 /** One token per word (the deterministic engine's tokens) and the stop token, as WebLLM counts. */
 const realCount: Claim = (text) => wordCount(text) + 1;
@@ -36,36 +32,6 @@ const perByte: Claim = (text) => utf8ByteLength(text);
  */
 const serve = (t: ScriptedTab, claim: Claim, counts: "real" | "none" | number = "real") =>
   serveForever(t, honest, { noise: { sd: 0, flipRate: 0, seed: 5 }, claim, counts });
-
-/**
- * The identity's evidence as the Region holds it (and its binding part), its faults, and its
- * decisive accusations as a verifier, confirmed or contradicted.
- */
-async function standing(tabId: string): Promise<{
-  evidence: Evidence;
-  binding: Evidence;
-  state: string;
-  reason: string | null;
-  faults: number;
-  confirmed: number;
-}> {
-  return runInDurableObject(stub(), (obj, state) => {
-    const { parts } = obj as unknown as { parts: RegionParts };
-    const row = state.storage.sql
-      .exec<{ evidence: string }>(`SELECT evidence FROM tab_reputation WHERE node_id = ?`, tabId)
-      .toArray()[0];
-    const view = parts.reputation.view(tabId);
-    const evidence = JSON.parse(row?.evidence ?? "{}") as Evidence & { binding?: Evidence };
-    return {
-      evidence,
-      binding: evidence.binding ?? ({} as Evidence),
-      state: view.state,
-      reason: view.reason,
-      faults: parts.trust.view(tabId).faults,
-      confirmed: view.accusations.confirmed,
-    };
-  });
-}
 
 /** Two requests at once, so each of the two tabs serves one (and audits the other's). */
 async function twoRequests(model: string): Promise<void> {

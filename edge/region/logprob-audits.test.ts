@@ -1,20 +1,17 @@
-import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CONFIRMED_LOGPROBS_SINCE_PROTOCOL } from "../../shared/protocol/version.js";
-import type { Evidence } from "../../shared/trust/reputation.js";
 import { honest, serveForever, type ServeOptions } from "../../test/workerd/answering-tab.js";
 import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
-import { appEnv, chat, useTabs } from "../../test/workerd/tab-helpers.js";
+import { chat, useTabs } from "../../test/workerd/tab-helpers.js";
 import {
   AUDIT_ALL,
   NO_CANARIES,
   auditRows,
   bindingTab,
+  standing,
   waitFor,
   withTrust,
 } from "../../test/workerd/trust-helpers.js";
-import type { RegionParts } from "./region-parts.js";
-import { regionStub } from "./region-stub.js";
 
 /**
  * Claimed logprobs confirmed by audits (audits.ts, shared/trust/logprob-agreement.ts; docs/trust.md
@@ -25,7 +22,6 @@ import { regionStub } from "./region-stub.js";
  */
 
 const tabs = useTabs();
-const stub = () => regionStub(appEnv, "wnam");
 /** A tab speaking the protocol that re-computes entries (older verifiers never get such audits). */
 const tab = (models: string[], opts: { keys?: CryptoKeyPair } = {}) =>
   tabs.tab(models, { ...opts, protocol: CONFIRMED_LOGPROBS_SINCE_PROTOCOL });
@@ -33,24 +29,6 @@ const tab = (models: string[], opts: { keys?: CryptoKeyPair } = {}) =>
 const STEADY = { sd: 0.3, flipRate: 0, seed: 5 };
 const serve = (t: ScriptedTab, o: ServeOptions = {}) =>
   serveForever(t, honest, { noise: STEADY, ...o });
-
-async function standing(tabId: string) {
-  return runInDurableObject(stub(), (obj, state) => {
-    const { parts } = obj as unknown as { parts: RegionParts };
-    const row = state.storage.sql
-      .exec<{ evidence: string }>(`SELECT evidence FROM tab_reputation WHERE node_id = ?`, tabId)
-      .toArray()[0];
-    const view = parts.reputation.view(tabId);
-    const evidence = JSON.parse(row?.evidence ?? "{}") as Evidence & { binding?: Evidence };
-    return {
-      evidence,
-      binding: evidence.binding ?? ({} as Evidence),
-      state: view.state,
-      reason: view.reason,
-      faults: parts.trust.view(tabId).faults,
-    };
-  });
-}
 
 /** Two requests at once asking for logprobs, so each of two idle tabs serves one. */
 async function twoRequests(model: string, extra: object = {}): Promise<void> {

@@ -146,6 +146,18 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
     });
 
   /** Open a contributor page with the real engine Worker, pick the fixture model, contribute. */
+  /**
+   * The engine Worker of a contributor tab still open — the one left from the tests before, or a
+   * fresh one when a test runs alone (-t) — where the test calls the engine directly, as a
+   * verifier's audit does (an audit through the coordinator needs verification on).
+   */
+  async function engineWorker(): Promise<Worker> {
+    const tab = tabs.find((t) => !t.page.isClosed()) ?? (await loadTab("tab V"));
+    for (const w of tab.page.workers())
+      if (await w.evaluate(() => "tabgridEngine" in self)) return w;
+    throw new Error("the tab has no engine Worker");
+  }
+
   async function loadTab(name: string): Promise<Tab> {
     // Like test/support/contributor-page.ts, but the Worker script comes from the model host
     // (see FixtureModelServer.serveWorker for why it is not fulfilled by Playwright).
@@ -540,14 +552,9 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
     // (logit_bias, added after the processor, is the forcer's own arithmetic: webllm-score.test.ts.)
     "scores a constrained answer under its grammar, as the serving tab sampled it",
     async () => {
-      // The tab left from the tests above, or a fresh one when this test runs alone (-t).
-      const verifier = tabs.find((t) => !t.page.isClosed()) ?? (await loadTab("tab V"));
-      let worker: Worker | undefined;
-      for (const w of verifier.page.workers())
-        if (await w.evaluate(() => "tabgridEngine" in self)) worker = w;
-      expect(worker, "the engine Worker").toBeDefined();
+      const worker = await engineWorker();
       const t0 = performance.now();
-      const scored = await worker!.evaluate(
+      const scored = await worker.evaluate(
         (r) =>
           (
             self as unknown as {
@@ -586,11 +593,7 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
     // the same way and logged.
     "re-computes a sampled answer's logprobs as WebLLM reported them, penalties and temperature included",
     async () => {
-      const verifier = tabs.find((t) => !t.page.isClosed()) ?? (await loadTab("tab V"));
-      let worker: Worker | undefined;
-      for (const w of verifier.page.workers())
-        if (await w.evaluate(() => "tabgridEngine" in self)) worker = w;
-      expect(worker, "the engine Worker").toBeDefined();
+      const worker = await engineWorker();
       const t0 = performance.now();
       const messages = [{ role: "user", content: "Say something." }];
       // Two tokens: SwiftShader decodes one in 10–35 s and the audit forces each again (151 s
@@ -603,7 +606,7 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
         seed: 7,
         logprobs: { top: 2 },
       };
-      const out = await worker!.evaluate(
+      const out = await worker.evaluate(
         async ({ messages, sampling }) => {
           type Entry = {
             token: string;

@@ -4,6 +4,7 @@ import type { ReputationView } from "../../edge/region/reputation.js";
 import { regionStub } from "../../edge/region/region-stub.js";
 import type { RegionHint } from "../../shared/geo/regions.js";
 import { DEFAULT_TRUST, type TrustConfig } from "../../shared/trust/policy.js";
+import type { Evidence } from "../../shared/trust/reputation.js";
 import { nodeIdFromPublicKey } from "../../shared/protocol/node-identity.js";
 import { newKeyPair, type ScriptedTab } from "./scripted-tab.js";
 import { appEnv } from "./tab-helpers.js";
@@ -158,4 +159,38 @@ export function reputationOf(tabId: string, region: RegionHint = "wnam"): Promis
   return runInDurableObject(regionStub(appEnv, region), (obj) =>
     (obj as unknown as { parts: RegionParts }).parts.reputation.view(tabId),
   );
+}
+
+/** An identity's standing in a Region: its evidence (and the binding part), state and faults. */
+export interface Standing {
+  evidence: Evidence;
+  binding: Evidence;
+  state: string;
+  reason: string | null;
+  faults: number;
+  /** Its decisive accusations as a verifier that a second verifier confirmed. */
+  confirmed: number;
+}
+
+/**
+ * The identity's evidence as the Region holds it (and its binding part), its faults, and its
+ * decisive accusations as a verifier confirmed.
+ */
+export function standing(tabId: string, region: RegionHint = "wnam"): Promise<Standing> {
+  return runInDurableObject(regionStub(appEnv, region), (obj, state) => {
+    const { parts } = obj as unknown as { parts: RegionParts };
+    const row = state.storage.sql
+      .exec<{ evidence: string }>(`SELECT evidence FROM tab_reputation WHERE node_id = ?`, tabId)
+      .toArray()[0];
+    const view = parts.reputation.view(tabId);
+    const evidence = JSON.parse(row?.evidence ?? "{}") as Evidence & { binding?: Evidence };
+    return {
+      evidence,
+      binding: evidence.binding ?? ({} as Evidence),
+      state: view.state,
+      reason: view.reason,
+      faults: parts.trust.view(tabId).faults,
+      confirmed: view.accusations.confirmed,
+    };
+  });
 }
