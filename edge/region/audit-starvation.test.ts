@@ -252,3 +252,22 @@ describe("the protocol an audit asks of its verifier", () => {
     expect(protocols).toEqual({ plain: 0, emptyBias: 0, window: p9, bias: p9, grammar: p9 });
   });
 });
+
+describe("audits reach a verifier as soon as it can take them", () => {
+  it("a tab that finished loading the model (status idle) is sent a waiting audit at once", async () => {
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
+    const model = "st-loaded";
+    const subject = await tab([model]);
+    serveForever(subject, honest, NO_NOISE);
+    await answered(model, 1);
+    expect(await waiting(model)).toBe(1);
+    // A tab still loading its model joins (nothing to verify with), then says it is ready: no
+    // job ends, no tab joins, no audit comes back — its status is the only event.
+    const verifier = await tab([]);
+    verifier.send({ type: "status", state: "loading", models: [] });
+    const sent = verifier.next("audit.assign");
+    verifier.send({ type: "status", state: "idle", models: [model] });
+    expect((await within(sent, 5_000, "the waiting audit sent")).model).toBe(model);
+    expect(await waiting(model)).toBe(0);
+  }, 30_000);
+});

@@ -320,7 +320,10 @@ export class JobMachine {
         placement.updateTab(tab, { state: msg.state, models: msg.models });
         if (free) await placement.release(tab, msg.state);
         await report.soon(modelsChanged);
-        if (!tab.jobId && tab.state === "idle") await this.offerWaiting(tab);
+        // Idle now — a model loaded, a rest ended, a job taken from it — it may take a waiting job
+        // or, with none, a waiting audit: nothing else would offer it one until some job ended or
+        // a tab joined (audit-starvation.test.ts).
+        if (!tab.jobId && tab.state === "idle") await this.offerWork(tab);
         return;
       }
       case "job.accept":
