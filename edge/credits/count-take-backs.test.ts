@@ -66,6 +66,13 @@ const verify = (t: ScriptedTab) =>
   serveForever(t, honest, { noise: NO_NOISE, claim: (text) => wordCount(text) + 1 });
 
 /** The identity's account in the ledger, once the Region's calls to it are done. */
+/** What the Region itself holds the identity earned there (tab-trust.ts; GET /v1/nodes shows it). */
+function regionCredits(tabId: string): Promise<number> {
+  return runInDurableObject(regionStub(appEnv, "wnam"), (obj) =>
+    (obj as unknown as { parts: RegionParts }).parts.trust.credits(tabId),
+  );
+}
+
 async function account(tabId: string) {
   await ledgerCallsDone();
   return ledgerStub(appEnv).balance(tabId);
@@ -181,6 +188,7 @@ describe("credit paid for an inflated token count", () => {
     const { patron, key, liar, credited } = await accusedPaidAnswer(model);
     expect(await account(liar.nodeId)).toMatchObject({ earned: credited.earned });
     expect((await account(patron.nodeId)).spent).toBe(118);
+    const regionBefore = await regionCredits(liar.nodeId);
 
     // Confirmed: the 36 tokens over the most an honest tab could have counted (23) are taken back
     // at the weight they were paid (2), and the client is given back what it paid for them (2 each).
@@ -192,6 +200,8 @@ describe("credit paid for an inflated token count", () => {
     );
     expect(after.earned).toBe(credited.earned - 72);
     expect(after.balance).toBe(credited.balance - 72);
+    // The Region's own figure (GET /v1/nodes) falls by as much.
+    expect(await regionCredits(liar.nodeId)).toBe(regionBefore - 72);
     expect((await account(patron.nodeId)).spent).toBe(118 - 72);
     expect(await keyAccount(key.key)).toMatchObject({ balance: 200 - 118 + 72, held: 0 });
     // The tab is told, with the reason in words (the contributor page shows it under its balance).

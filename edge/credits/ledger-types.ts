@@ -52,6 +52,8 @@ export interface TakenBack {
   taken: number;
   /** Given back to the client's key's identities that paid for them. */
   refunded: number;
+  /** The credit was paid while the identity was quarantined (withheld), not to its balance. */
+  fromWithheld: boolean;
 }
 
 /** What an API key can spend. */

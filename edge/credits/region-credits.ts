@@ -56,6 +56,11 @@ export class RegionCredits {
     private readonly send: (tab: TabRecord, msg: CoordinatorMessage) => boolean,
     /** The connected tab of an identity, if any. */
     private readonly tabOf: (identity: string) => TabRecord | undefined,
+    /**
+     * Credit the ledger took back from an identity's balance: the Region's own figure of what the
+     * identity earned here (tab-trust.ts, shown by GET /v1/nodes) falls by as much.
+     */
+    private readonly tookBack?: (identity: string, credit: number) => void,
   ) {
     this.ledger = ledger.port;
     this.prices = ledger.prices;
@@ -157,6 +162,8 @@ export class RegionCredits {
         reason,
       });
       if (!done.fresh) return;
+      // Withheld credit (paid while quarantined) was never in the Region's figure.
+      if (!done.fromWithheld && done.taken > 0) this.tookBack?.(c.subject, done.taken);
       const { account, ...figures } = done;
       log("warn", "credit taken back for an inflated count", {
         jobId: c.jobId,

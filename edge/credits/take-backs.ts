@@ -59,7 +59,14 @@ export function recordCharges(
 
 /** Take back and refund what was paid for `t.jobId`'s tokens over `t.keepTokens`; once. */
 export function takeBack(sql: SqlStorage, t: TakeBack, now: number): TakenBack {
-  const none: TakenBack = { fresh: false, tokens: 0, owed: 0, taken: 0, refunded: 0 };
+  const none: TakenBack = {
+    fresh: false,
+    tokens: 0,
+    owed: 0,
+    taken: 0,
+    refunded: 0,
+    fromWithheld: false,
+  };
   const keep = Math.max(0, t.keepTokens);
   const earning = sql
     .exec<EarningRow>(
@@ -134,7 +141,7 @@ export function takeBack(sql: SqlStorage, t: TakeBack, now: number): TakenBack {
       now,
       r.identity,
     );
-  return { fresh, tokens: over, owed, taken, refunded };
+  return { fresh, tokens: over, owed, taken, refunded, fromWithheld };
 }
 
 /** The latest take-back's reason for an identity's statement, if any. */

@@ -135,6 +135,7 @@ export function regionParts(
         ledger,
         (tab, msg) => channel.send(tab, msg),
         (identity) => tabs.get(identity),
+        (identity, credit) => trust.takeCredit(identity, credit),
       )
     : undefined;
   if (credits) trust.onQuarantine((identity) => credits.quarantined(identity));

@@ -136,6 +136,19 @@ export class TabTrust {
     this.sql.exec(`UPDATE tab_trust SET jobs = jobs + 1 WHERE identity = ?`, identity);
   }
 
+  /**
+   * Credit the ledger took back (a count confirmed inflated: edge/credits/take-backs.ts): the
+   * figure falls by as much, never below 0, as the ledger's balance does.
+   */
+  takeCredit(identity: string, credit: number): void {
+    this.cache.delete(identity);
+    this.sql.exec(
+      `UPDATE tab_trust SET credits = max(0, credits - ?) WHERE identity = ?`,
+      credit,
+      identity,
+    );
+  }
+
   /** Credit earned for a job; withheld (0) while quarantined. Returns what was credited. */
   addCredit(identity: string, credit: number): number {
     if (this.state(identity) === "quarantined") return 0;
