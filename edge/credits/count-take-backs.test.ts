@@ -303,3 +303,79 @@ describe("a take-back from a balance lower than the credit owed", () => {
     );
   });
 });
+
+describe("a confirmed inflated count re-prices the identity's other answers", () => {
+  it("takes back, at the share the confirmed answer kept, from each answer of the last day, once", async () => {
+    const ledger = ledgerStub(appEnv);
+    const identity = "n_alike";
+    const earn = (jobId: string, credit: number, tokens: number) =>
+      ledger.earn({ identity, publicId: "p_alike", jobId, credit, tokens, quarantined: false });
+    // The audited answer (59 tokens at weight 2), two answers nobody counted, one short answer.
+    await earn("job_alike_audited", 118, 59);
+    await earn("job_alike_paid", 80, 40);
+    await earn("job_alike_free", 30, 30);
+    await earn("job_alike_short", 1, 1);
+    // A key paid for "job_alike_paid" from another identity's balance (80 credits for 40 tokens).
+    await ledger.earn({
+      identity: "n_alike_patron",
+      publicId: "p_alike_patron",
+      jobId: "job_alike_patron",
+      credit: 200,
+      tokens: 200,
+      quarantined: false,
+    });
+    expect(await ledger.link("n_alike_patron", "key_alike", Date.now())).toBe("done");
+    expect(await ledger.hold("hold_alike", "key_alike", 80)).toBe(true);
+    expect(
+      await ledger.settle("hold_alike", "key_alike", 80, { jobId: "job_alike_paid", tokens: 40 }),
+    ).toBe(80);
+
+    // Confirmed: 23 of the audited answer's 59 tokens kept (36 × 2 taken). The others keep
+    // ⌈23/59 of their tokens⌉: 16 of 40 (24 × 2 taken, 48 refunded), 12 of 30 (18 taken), 1 of 1.
+    const done = await ledger.takeBack({
+      jobId: "job_alike_audited",
+      identity,
+      keepTokens: 23,
+      reason: "credit taken back: token count of job job_alike_audited inflated",
+    });
+    expect(done).toMatchObject({ fresh: true, tokens: 36, taken: 72 });
+    expect(done.alike).toEqual({
+      answers: 2,
+      tokens: 24 + 18,
+      owed: 48 + 18,
+      taken: 48 + 18,
+      takenWithheld: 0,
+      refunded: 48,
+    });
+    expect(done.account).toMatchObject({
+      earned: 229 - 72 - 66,
+      takenBack: 72 + 66,
+      lastTakeBack:
+        "credit taken back: token count of job job_alike_audited inflated; " +
+        "2 other answers of the last day re-priced at the same share",
+    });
+    expect((await ledger.balance("n_alike_patron")).spent).toBe(80 - 48);
+    const rows = (await takeBackRows(identity)).map((r) => [r.job_id, r.taken, r.reason]);
+    expect(rows.sort()).toEqual([
+      ["job_alike_audited", 72, expect.stringMatching(/re-priced at the same share$/)],
+      [
+        "job_alike_free",
+        18,
+        expect.stringMatching(/share confirmed honest on job job_alike_audited \(12 of 30 kept\)$/),
+      ],
+      ["job_alike_paid", 48, expect.stringMatching(/\(16 of 40 kept\)$/)],
+    ]);
+
+    // A second answer confirmed inflated later re-prices nothing twice.
+    await earn("job_alike_later", 50, 50);
+    const again = await ledger.takeBack({
+      jobId: "job_alike_later",
+      identity,
+      keepTokens: 10,
+      reason: "credit taken back: token count of job job_alike_later inflated",
+    });
+    expect(again).toMatchObject({ fresh: true, tokens: 40, taken: 40 });
+    expect(again.alike.answers).toBe(0);
+    expect(again.account.takenBack).toBe(72 + 66 + 40);
+  });
+});

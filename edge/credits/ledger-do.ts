@@ -7,10 +7,10 @@ import type {
   Earning,
   KeyAccount,
   TakeBack,
-  TakenBack,
+  TakenBackAll,
   TopContributor,
 } from "./ledger-types.js";
-import { lastTakeBack, recordCharges, takeBack } from "./take-backs.js";
+import { lastTakeBack, noneAlike, recordCharges, takeBack, takeBackAlike } from "./take-backs.js";
 
 /** Step 1 is the schema as first shipped. */
 export const LEDGER_MIGRATIONS: readonly Migration[] = [
@@ -52,6 +52,8 @@ export const LEDGER_MIGRATIONS: readonly Migration[] = [
     PRIMARY KEY (job_id, identity))`,
   `CREATE INDEX IF NOT EXISTS take_backs_by_identity ON take_backs (identity, at)`,
   `ALTER TABLE accounts ADD COLUMN taken_back REAL NOT NULL DEFAULT 0`,
+  // An identity's other answers, found when one of its counts is confirmed inflated (take-backs.ts).
+  `CREATE INDEX IF NOT EXISTS earnings_by_identity ON earnings (identity, at)`,
 ];
 
 /** What a signed statement did: taken, older than the last one taken, or no such account. */
@@ -286,11 +288,31 @@ export class LedgerDurableObject extends DurableObject<AppEnv> {
   /**
    * A second binding verifier confirmed that the identity's count of a job was inflated: take
    * back the credit paid for its tokens over `keepTokens` (what the balance holds of it) and give
-   * the client back what it paid for them. Once per (job, identity): a repeat changes nothing.
+   * the client back what it paid for them; then re-price the identity's other answers of the last
+   * day at the same share (take-backs.ts `takeBackAlike`). Once per (job, identity): a repeat
+   * changes nothing.
    */
-  async takeBack(t: TakeBack): Promise<TakenBack & { account: AccountView }> {
+  async takeBack(t: TakeBack): Promise<TakenBackAll & { account: AccountView }> {
     await this.ready();
-    const done = this.ctx.storage.transactionSync(() => takeBack(this.sql, t, Date.now()));
+    const done = this.ctx.storage.transactionSync((): TakenBackAll => {
+      const now = Date.now();
+      const one = takeBack(this.sql, t, now);
+      if (!one.fresh || one.tokens === 0) return { ...one, alike: noneAlike() };
+      const alike = takeBackAlike(
+        this.sql,
+        { jobId: t.jobId, identity: t.identity, keepShare: one.keepShare },
+        now,
+      );
+      if (alike.answers > 0)
+        // The statement's line says why `taken_back` grew by more than this answer's tokens.
+        this.sql.exec(
+          `UPDATE take_backs SET reason = reason || ? WHERE job_id = ? AND identity = ?`,
+          `; ${alike.answers} other answers of the last day re-priced at the same share`,
+          t.jobId,
+          t.identity,
+        );
+      return { ...one, alike };
+    });
     return { ...done, account: this.account(t.identity) };
   }
 

@@ -54,6 +54,25 @@ export interface TakenBack {
   refunded: number;
   /** The credit was paid while the identity was quarantined (withheld), not to its balance. */
   fromWithheld: boolean;
+  /** Tokens kept ÷ tokens paid for this answer (1 when nothing was over or nothing was paid). */
+  keepShare: number;
+}
+
+/** A take-back's answer from the ledger: this job's, and the identity's other answers re-priced. */
+export interface TakenBackAll extends TakenBack {
+  alike: AlikeTakenBack;
+}
+
+/** What re-pricing an identity's other answers took, summed over them. */
+export interface AlikeTakenBack {
+  /** Answers something was taken back for. */
+  answers: number;
+  tokens: number;
+  owed: number;
+  /** Taken from the spendable balance (`earned`), and from withheld credit. */
+  taken: number;
+  takenWithheld: number;
+  refunded: number;
 }
 
 /** What an API key can spend. */

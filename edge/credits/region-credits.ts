@@ -8,7 +8,7 @@ import type { TabRecord } from "../region/tab-registry.js";
 import { QueueClass } from "../../shared/scheduling/wait-queue.js";
 import type { CreditedModels } from "./credited-models.js";
 import { ownerKeyId } from "./ledger-client.js";
-import type { AccountView, Earning, TakeBack, TakenBack } from "./ledger-types.js";
+import type { AccountView, Earning, TakeBack, TakenBackAll } from "./ledger-types.js";
 import { priceOfClass } from "./tiers.js";
 import { isAnonymous } from "../../shared/trust/anonymous.js";
 import { mostHonestTokens } from "../../shared/trust/token-counts.js";
@@ -25,7 +25,7 @@ export interface LedgerPort {
     charge: number,
     job?: { jobId: string; tokens: number },
   ): Promise<number>;
-  takeBack(t: TakeBack): Promise<TakenBack & { account: AccountView }>;
+  takeBack(t: TakeBack): Promise<TakenBackAll & { account: AccountView }>;
 }
 
 /** What a Region object needs of the ledger: its entry points, the price table, what earns. */
@@ -145,7 +145,8 @@ export class RegionCredits {
    * the larger of the verifiers' counts (token-counts.ts `mostHonestTokens`), not a count itself:
    * an honest tab reports up to that many (the stop token, a template's stop string, sampled
    * splits the encoder merges), so only tokens no honest count explains are taken back, and a
-   * verifier counting low cannot take more than the other's count allows.
+   * verifier counting low cannot take more than the other's count allows. The identity's other
+   * answers of the last day are re-priced at the share this one kept (take-backs.ts).
    */
   countConfirmed(c: ConfirmedCount): void {
     if (c.counted.length === 0) return;
@@ -162,8 +163,11 @@ export class RegionCredits {
         reason,
       });
       if (!done.fresh) return;
-      // Withheld credit (paid while quarantined) was never in the Region's figure.
-      if (!done.fromWithheld && done.taken > 0) this.tookBack?.(c.subject, done.taken);
+      // Withheld credit (paid while quarantined) was never in the Region's figure. The other
+      // answers re-priced may have been served in other Regions: this figure falls by them too,
+      // never below 0 (it would otherwise go on showing credit the ledger took back).
+      const fromBalance = (done.fromWithheld ? 0 : done.taken) + done.alike.taken;
+      if (fromBalance > 0) this.tookBack?.(c.subject, fromBalance);
       const { account, ...figures } = done;
       log("warn", "credit taken back for an inflated count", {
         jobId: c.jobId,

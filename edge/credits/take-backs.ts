@@ -1,4 +1,4 @@
-import type { TakeBack, TakenBack } from "./ledger-types.js";
+import type { AlikeTakenBack, TakeBack, TakenBack } from "./ledger-types.js";
 
 /**
  * Credit taken back for an inflated token count (docs/credits.md, "Taken back"). A tab is credited,
@@ -13,6 +13,12 @@ import type { TakeBack, TakenBack } from "./ledger-types.js";
  * Once per (job, identity): the `take_backs` row is written in the same transaction as the
  * changes, so a retried RPC or a second confirmation of the answer changes nothing. The row is also
  * the statement: the reason in the contributor's words, what was owed and what was taken.
+ *
+ * The identity's other answers of the last day were paid on its own counts too, and only the
+ * audited one was compared. Once one count is confirmed inflated, `takeBackAlike` re-prices each
+ * of them at the share of its tokens that the confirmed answer kept (kept ÷ paid, rounded up per
+ * answer): a tab that reported one token per byte on the answer two verifiers counted is not
+ * believed on the answers nobody counted. Rounded up, an honest short answer (1 token) keeps all.
  *
  * A balance is never driven below zero, as a settlement never charges more than a balance holds
  * (ledger-do.ts `settle`): what the identity has already spent stays spent, and the row records
@@ -66,6 +72,7 @@ export function takeBack(sql: SqlStorage, t: TakeBack, now: number): TakenBack {
     taken: 0,
     refunded: 0,
     fromWithheld: false,
+    keepShare: 1,
   };
   const keep = Math.max(0, t.keepTokens);
   const earning = sql
@@ -141,7 +148,66 @@ export function takeBack(sql: SqlStorage, t: TakeBack, now: number): TakenBack {
       now,
       r.identity,
     );
-  return { fresh, tokens: over, owed, taken, refunded, fromWithheld };
+  const keepShare = paidTokens > 0 ? Math.min(1, keep / paidTokens) : 1;
+  return { fresh, tokens: over, owed, taken, refunded, fromWithheld, keepShare };
+}
+
+/** Most of an identity's other answers re-priced by one confirmation (one transaction's work). */
+export const ALIKE_MAX_ANSWERS = 2_000;
+
+/** Nothing re-priced. */
+export function noneAlike(): AlikeTakenBack {
+  return { answers: 0, tokens: 0, owed: 0, taken: 0, takenWithheld: 0, refunded: 0 };
+}
+
+/**
+ * Re-price the identity's other answers still in `earnings` (the last day; none taken back
+ * before) at `keepShare` of their tokens, each once, as `takeBack` does for the confirmed one.
+ * Newest first, at most ALIKE_MAX_ANSWERS: a later confirmation re-prices the rest.
+ */
+export function takeBackAlike(
+  sql: SqlStorage,
+  confirmed: { jobId: string; identity: string; keepShare: number },
+  now: number,
+): AlikeTakenBack {
+  const sum = noneAlike();
+  const share = Math.max(0, Math.min(1, confirmed.keepShare));
+  if (share >= 1) return sum;
+  const others = sql
+    .exec<{ job_id: string; tokens: number }>(
+      `SELECT e.job_id, e.tokens FROM earnings e
+       WHERE e.identity = ? AND e.job_id != ? AND e.tokens > 0
+         AND NOT EXISTS (SELECT 1 FROM take_backs t WHERE t.job_id = e.job_id AND t.identity = e.identity)
+       ORDER BY e.at DESC LIMIT ?`,
+      confirmed.identity,
+      confirmed.jobId,
+      ALIKE_MAX_ANSWERS,
+    )
+    .toArray();
+  for (const o of others) {
+    const keepTokens = Math.ceil(o.tokens * share);
+    if (keepTokens >= o.tokens) continue;
+    const done = takeBack(
+      sql,
+      {
+        jobId: o.job_id,
+        identity: confirmed.identity,
+        keepTokens,
+        reason:
+          `credit taken back: token count of job ${o.job_id} re-priced at the share confirmed ` +
+          `honest on job ${confirmed.jobId} (${keepTokens} of ${o.tokens} kept)`,
+      },
+      now,
+    );
+    if (!done.fresh) continue;
+    sum.answers += 1;
+    sum.tokens += done.tokens;
+    sum.owed += done.owed;
+    if (done.fromWithheld) sum.takenWithheld += done.taken;
+    else sum.taken += done.taken;
+    sum.refunded += done.refunded;
+  }
+  return sum;
 }
 
 /** The latest take-back's reason for an identity's statement, if any. */
@@ -149,7 +215,8 @@ export function lastTakeBack(sql: SqlStorage, identity: string): string | null {
   return (
     sql
       .exec<{ reason: string }>(
-        `SELECT reason FROM take_backs WHERE identity = ? ORDER BY at DESC LIMIT 1`,
+        // Within one confirmation (one `at`), the confirmed answer's row: it was written first.
+        `SELECT reason FROM take_backs WHERE identity = ? ORDER BY at DESC, rowid ASC LIMIT 1`,
         identity,
       )
       .toArray()[0]?.reason ?? null
