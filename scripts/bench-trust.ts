@@ -1,30 +1,38 @@
 /**
  * bench:trust — how well verification keeps lying tabs away from clients (docs/trust.md), against
  * the real coordinator: `wrangler dev` on 127.0.0.1 (started here, like bench:churn), Node `ws`
- * tabs speaking the real protocol with signed identities (scripts/trust/trust-tab.ts), 10% of them
- * lying in five ways (spam, a smaller model, truncation, speed lies, refusals), honest tabs of
- * three GPU classes with their own re-scoring noise, and open-loop streaming clients that check
- * every answer against the honest one. Two runs on fresh coordinators with the same seed, tabs and
- * requests: verification on (TRUST=on, the default rates) and off (TRUST=off, the baseline).
+ * tabs speaking the real protocol with signed identities (scripts/trust/trust-tab.ts), 14% of them
+ * lying in seven ways (spam, a smaller model, truncation, speed lies, refusals, inflated token
+ * counts, made-up logprobs: scripts/trust/tab-lies.ts), honest tabs of three GPU classes with their
+ * own re-scoring noise, and open-loop streaming clients that check every answer against the honest
+ * one, half of them asking for logprobs. Two runs on fresh coordinators with the same seed, tabs
+ * and requests: verification on (TRUST=on, the default rates) and off (TRUST=off, the baseline).
+ * Credit is read from what the coordinator tells the tabs (scripts/trust/credit-report.ts).
  *
  * Time is compressed: tabs decode `1 / --time-scale` times faster than the GPU class they stand for
  * (and re-score at that speed), so one simulated minute is 60 × time-scale real seconds. The
  * coordinator's timers are not scaled; none of them gates the trust figures (audits and canaries
  * follow finished jobs, not the clock). A benchmark, not a test: it prints what it measured.
  *
- *   node scripts/sim/run-ts.mjs scripts/bench-trust.ts [--tabs 50] [--malicious 0.1] [--rps 6]
+ *   node scripts/sim/run-ts.mjs scripts/bench-trust.ts [--tabs 50] [--malicious 0.14] [--rps 6]
  *        [--duration 150] [--time-scale 0.1] [--stretch 10] [--frame-ms 100] [--prompt-words 20]
- *        [--framers 0] [--seed 1] [--runs on,off|none] [--sim]
+ *        [--logprob-share 0.5] [--framers 0] [--seed 1] [--runs on,off|none] [--sim]
+ *   --malicious: the share of lying tabs, the kinds in turn (0.14 of 50 = 7, one of each kind).
+ *   --logprob-share: the share of client requests asking `logprobs: true, top_logprobs: 2`.
  *   --framers N: N of the honest tabs answer honestly but score every answer they audit as
  *        implausible (they frame honest tabs). --sim adds the in-process simulation's table (its
  *        own flags: --sim-tabs 200 --sim-minutes 30 --sim-seeds 2 --load 0.6, --sim-framers 0
  *        (framers among its tabs), --sim-confirm 1 (0: a decisive audit binds without a second
- *        verifier's re-check)); `--runs none --sim` runs the simulation alone.
+ *        verifier's re-check)); `--runs none --sim` runs the simulation alone. The simulation has
+ *        the five kinds before the count and logprob liars (it models no count or logprob audits,
+ *        so they would only be tabs never caught); its own default share is 0.1 unless
+ *        --malicious is given (then that share of its tabs, over its five kinds).
  */
 import { resolve } from "node:path";
 import { numberFlag, percentile, printTable, readFlags } from "./sim/flags.js";
 import { runTrust, type TrustRunParams, type TrustRunResult } from "./trust/trust-run.js";
-import { MALICIOUS_KINDS } from "./trust/trust-tab.js";
+import { MALICIOUS_KINDS, RIGHT_TEXT_KINDS } from "./trust/trust-tab.js";
+import { creditRows, takeBackReason } from "./trust/credit-report.js";
 import { simSection } from "./trust/sim-section.js";
 import { DEFAULT_TRUST, honestBounds } from "../shared/trust/policy.js";
 
@@ -32,13 +40,15 @@ const flags = readFlags(process.argv.slice(2));
 const params: TrustRunParams = {
   seed: numberFlag(flags, "seed", 1),
   tabs: numberFlag(flags, "tabs", 50),
-  maliciousShare: numberFlag(flags, "malicious", 0.1),
+  // Each kind gets a tab at 50 tabs (7 kinds: 0.1 left the count and logprob liars out).
+  maliciousShare: numberFlag(flags, "malicious", 0.14),
   framers: numberFlag(flags, "framers", 0),
   rps: numberFlag(flags, "rps", 6),
   durationS: numberFlag(flags, "duration", 150),
   timeScale: numberFlag(flags, "time-scale", 0.1),
   frameMs: numberFlag(flags, "frame-ms", 100),
   promptWords: numberFlag(flags, "prompt-words", 20),
+  logprobShare: numberFlag(flags, "logprob-share", 0.5),
   requestTimeoutMs: numberFlag(flags, "timeout-ms", 30_000),
   root: resolve(flags.get("root") ?? "."),
 };
@@ -62,7 +72,7 @@ console.log(
   `bench:trust — real coordinator (wrangler dev, 127.0.0.1), ${params.tabs} Node ws tabs ` +
     `(${(params.maliciousShare * 100).toFixed(0)}% lying: ${MALICIOUS_KINDS.join(", ")}` +
     `${params.framers ? `; ${params.framers} framers` : ""}), ` +
-    `${params.rps} requests/s for ${params.durationS} s, seed ${params.seed}; ` +
+    `${params.rps} requests/s for ${params.durationS} s (${(params.logprobShare * 100).toFixed(0)}% asking logprobs), seed ${params.seed}; ` +
     `one simulated minute = ${simMinute.toFixed(1)} s real (tabs decode ${(1 / params.timeScale).toFixed(0)}× their class speed)`,
 );
 
@@ -89,6 +99,11 @@ interface Measured {
   wrong: number;
   wrongAfter: number;
   bySpeedLiar: number;
+  /** Answers by the count and the logprob liar (their text is right). */
+  byFigureLiars: number;
+  /** Client requests that asked for logprobs, and of them those whose stream carried entries. */
+  askedLogprobs: number;
+  withEntries: number;
   /** Client requests whose stream did not end with [DONE] in time, and of those, done anyway. */
   notEnded: number;
   notEndedButDone: number;
@@ -126,6 +141,9 @@ function measure(r: TrustRunResult): Measured {
     wrong: 0,
     wrongAfter: 0,
     bySpeedLiar: 0,
+    byFigureLiars: 0,
+    askedLogprobs: 0,
+    withEntries: 0,
     notEnded: 0,
     notEndedButDone: 0,
     quarantine: new Map(),
@@ -171,6 +189,7 @@ function measure(r: TrustRunResult): Measured {
       m.byLiars++;
       if (after) m.byLiarsAfter++;
       if (t.kind === "speed-lie") m.bySpeedLiar++;
+      else if (RIGHT_TEXT_KINDS.has(t.kind)) m.byFigureLiars++;
       else {
         m.wrong++;
         if (after) m.wrongAfter++;
@@ -197,6 +216,10 @@ function measure(r: TrustRunResult): Measured {
     m.quarantine.set(t.kind, q);
   }
   for (const j of r.jobs) {
+    if (j.logprobs) {
+      m.askedLogprobs++;
+      if (j.result.logprobEntries > 0) m.withEntries++;
+    }
     if (j.result.outcome === "done") continue;
     m.notEnded++;
     if (j.result.jobId && byId.has(j.result.jobId)) m.notEndedButDone++;
@@ -276,6 +299,18 @@ const rows: string[][] = [
     cell(off, (m) => pct(m.bySpeedLiar, m.served)),
     "—",
   ],
+  [
+    "client answers by the count and logprob liars (text right)",
+    cell(on, (m) => pct(m.byFigureLiars, m.served)),
+    cell(off, (m) => pct(m.byFigureLiars, m.served)),
+    "—",
+  ],
+  [
+    "client requests asking for logprobs (of them, streamed entries)",
+    cell(on, (m) => `${m.askedLogprobs} (${m.withEntries})`),
+    cell(off, (m) => `${m.askedLogprobs} (${m.withEntries})`),
+    "—",
+  ],
 ];
 for (const kind of MALICIOUS_KINDS) {
   const q = (m: Measured) => m.quarantine.get(kind) ?? { times: [], total: 0, served: 0 };
@@ -300,6 +335,12 @@ if (params.framers > 0)
     cell(off, (m) => `${m.framerAudits} / ${m.framersQuarantined} of ${m.framers}`),
     "—",
   ]);
+for (const row of creditRows(
+  [results.get("on") ?? null, results.get("off") ?? null],
+  stretchMin * simMinute * 1000,
+  stretchMin,
+))
+  rows.push([...row, "—"]);
 rows.push([
   "audit + canary overhead, share of client tokens",
   cell(on, (m) => pct(m.auditTokens + m.canaryTokens, m.clientTokens)),
@@ -331,9 +372,13 @@ console.log(
   `Times are simulated minutes from the start of the client load (one = ${simMinute.toFixed(1)} s real); ` +
     `"served" = liars of that kind that got at least one client job. ` +
     `The test is built for α = ${DEFAULT_TRUST.alpha} false alarms per check (split over its evidence streams; honest bounds ` +
-    `${(100 * b.token).toFixed(2)}% tokens, ${(100 * b.stop).toFixed(1)}% stops, ${(100 * b.canary).toFixed(1)}% canaries).`,
+    `${(100 * b.token).toFixed(2)}% tokens, ${(100 * b.stop).toFixed(1)}% stops, ${(100 * b.canary).toFixed(1)}% canaries, ` +
+    `${(100 * b.count).toFixed(1)}% counts, ${(100 * b.logprob).toFixed(1)}% logprob entries). ` +
+    `Credit is what the coordinator told the tabs (job.credit, credit.balance); "worth" re-prices each credited job at its true token count.`,
 );
 for (const reason of on?.reasons ?? []) console.log(`  quarantined — ${reason}`);
+const takeBack = takeBackReason(results.get("on") ?? null);
+if (takeBack) console.log(`  count liar's latest take-back — ${takeBack}`);
 for (const [name, r] of results) {
   const why = new Map<string, number>();
   for (const j of r.jobs) {

@@ -15,6 +15,11 @@ export interface ClientResult {
   jobId: string | null;
   outcome: Outcome;
   text: string;
+  /**
+   * Token log-probability entries the stream carried (OpenAI's `choices[0].logprobs.content`), for
+   * a request that asked for them; 0 otherwise.
+   */
+  logprobEntries: number;
   status: number;
   error?: string;
   startedAt: number;
@@ -38,6 +43,7 @@ export async function streamChat(
     jobId: null,
     outcome: "cut_off",
     text: "",
+    logprobEntries: 0,
     status: 0,
     startedAt,
     endedAt: startedAt,
@@ -65,10 +71,14 @@ export async function streamChat(
       if (data === "[DONE]") return finish("done");
       const json = JSON.parse(data) as {
         error?: { message?: string; code?: string };
-        choices?: Array<{ delta?: { content?: string } }>;
+        choices?: Array<{
+          delta?: { content?: string };
+          logprobs?: { content?: unknown[] | null } | null;
+        }>;
       };
       if (json.error) return finish("error_event", `${json.error.code}: ${json.error.message}`);
       result.text += json.choices?.[0]?.delta?.content ?? "";
+      result.logprobEntries += json.choices?.[0]?.logprobs?.content?.length ?? 0;
     }
     return finish("cut_off");
   } catch (e) {

@@ -181,6 +181,11 @@ export function simSection(flags: Map<string, string>): void {
       `${base.minutes} simulated minutes each, load ${base.load} of honest capacity; simulated clock, ${((Date.now() - started) / 1000).toFixed(1)} s wall`,
   );
   printTable(["measure", "verification on", "off (baseline)", "ratio"], rows);
+  // The real-coordinator run's count and logprob liars are not here: the simulation models no
+  // count or logprob audits (trust-sim.ts), so they would be tabs it never catches, by design.
+  console.log(
+    "Count and logprob liars are not simulated (no count or logprob audits here): run against the coordinator for them.",
+  );
   console.log(
     `Honest re-scoring noise in this run: ${pct(honestRate)} of ${sum(on, (r) => r.honestTokensScored)} honest tokens implausible ` +
       `(calibrated bound ${pct(b.token)}); test built for ≤ ${DEFAULT_TRUST.alpha} false alarms per check (over all evidence streams).`,

@@ -24,6 +24,11 @@ export interface TrustRunParams {
   frameMs: number;
   /** Words in each client prompt (the honest answer is "You said: " and these words). */
   promptWords: number;
+  /**
+   * Share of client requests that ask `logprobs: true, top_logprobs: 2` (drawn by their own PRNG
+   * stream, so the prompts are the same at any share): what lets the logprob liar lie at all.
+   */
+  logprobShare: number;
   requestTimeoutMs: number;
   root: string;
 }
@@ -33,6 +38,8 @@ export interface ClientJob {
   sentAt: number;
   result: ClientResult;
   expected: string;
+  /** Whether it asked for logprobs (`top_logprobs: 2`). */
+  logprobs: boolean;
 }
 
 export interface TrustRunResult {
@@ -116,6 +123,10 @@ export async function runTrust(p: TrustRunParams, verification: boolean): Promis
     ANONYMOUS_TIER: "on",
     ANONYMOUS_RPM: "10000000",
     ANONYMOUS_CONCURRENT: "1000000",
+    // The bench's model is a made-up name, outside the catalog, which earns no credit
+    // (docs/credits.md "Only catalog models earn"); the count liar's over-claim and what is taken
+    // back of it are credit, so here every name earns, as in the workerd tests.
+    CREDIT_MODELS: "any",
   });
   const tabs: TrustTab[] = [];
   try {
@@ -128,6 +139,7 @@ export async function runTrust(p: TrustRunParams, verification: boolean): Promis
       await Promise.all(tabs.slice(i, i + 10).map((t) => t.start()));
     }
     const rng = createRng(p.seed ^ 0x5eed);
+    const logprobRng = createRng((p.seed ^ 0x10f9) >>> 0);
     const t0 = performance.now();
     const total = Math.round(p.rps * p.durationS);
     const pending: Array<Promise<ClientJob>> = [];
@@ -139,14 +151,20 @@ export async function runTrust(p: TrustRunParams, verification: boolean): Promis
       const messages = [{ role: "user" as const, content }];
       const maxTokens = p.promptWords * 3;
       const expected = expectedOutput({ kind: "chat", messages }, { max_tokens: maxTokens }).text;
+      const logprobs = logprobRng.next() < p.logprobShare;
       const sentAt = performance.now() - t0;
       pending.push(
         streamChat(
           server.origin,
           i,
-          { model: MODEL, messages, max_tokens: maxTokens },
+          {
+            model: MODEL,
+            messages,
+            max_tokens: maxTokens,
+            ...(logprobs ? { logprobs: true, top_logprobs: 2 } : {}),
+          },
           p.requestTimeoutMs,
-        ).then((result) => ({ sentAt, result, expected })),
+        ).then((result) => ({ sentAt, result, expected, logprobs })),
       );
     }
     const jobs = await Promise.all(pending);

@@ -4,8 +4,11 @@ import type { JobSpec } from "../../shared/protocol/job.js";
 import type {
   AuditAssign,
   CoordinatorMessage,
+  CreditBalance,
   HelloGpu,
+  TrustNotice,
 } from "../../shared/protocol/node-messages.js";
+import { logprobsFrames } from "../../shared/protocol/logprobs.js";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.js";
 import {
   ProtocolTab,
@@ -19,10 +22,12 @@ import { CANARY_PROMPTS } from "../../shared/trust/canary-prompts.js";
 import {
   SCORE_LOGPROBS,
   claimTokens,
-  expectedOutput,
   scoreClaim,
   type ScoreNoise,
 } from "../../test/support/deterministic-engine.js";
+import { answerOf, logprobEntries, reportedTokens, tokensOf, type Kind } from "./tab-lies.js";
+
+export { MALICIOUS_KINDS, RIGHT_TEXT_KINDS, type Kind } from "./tab-lies.js";
 
 /**
  * One contributor tab of the trust benchmark, over Node's `ws` and the real protocol (the shared
@@ -30,14 +35,22 @@ import {
  * a GPU class it claims in `hello`, and a behaviour. Honest tabs answer like the deterministic
  * test engine (its answer is the reference the clients check) at their class's decode speed and
  * re-score audits with its scoring function plus their class's noise. Malicious tabs answer as
- * their kind says; as verifiers they pass everything (they let liars through). A framer is the
- * opposite: it answers its own jobs honestly (so its checks pass and its word binds) and, as a
- * verifier, scores every token of the answer it audits as implausible — an honest tab framed.
+ * their kind says (tab-lies.ts); as verifiers the answer-changing ones pass everything (they let
+ * liars through), while the speed, count and logprob liars — tabs that run the right model and
+ * lie about one figure — re-score honestly, so what they are caught on is their own lie. A framer
+ * is the opposite: it answers its own jobs honestly (so its checks pass and its word binds) and,
+ * as a verifier, scores every token of the answer it audits as implausible — an honest tab framed.
+ * Each tab records what the coordinator told it: its credit (`job.credit`, `credit.balance`) and
+ * its trust (`trust`), which the report reads.
  */
 
-export type Kind =
-  "honest" | "spam" | "smaller" | "truncation" | "speed-lie" | "refusal" | "framer";
-export const MALICIOUS_KINDS: Kind[] = ["spam", "smaller", "truncation", "speed-lie", "refusal"];
+/** Kinds that re-score audits as the model does (with their class's noise). */
+const HONEST_VERIFIERS: ReadonlySet<Kind> = new Set<Kind>([
+  "honest",
+  "speed-lie",
+  "count-inflate",
+  "logprob-lie",
+]);
 
 export interface GpuClassSpec {
   name: "high" | "mid" | "integrated";
@@ -69,8 +82,20 @@ export interface TabRecordOut {
   index: number;
   kind: Kind;
   cls: string;
-  /** Jobs it finished (client jobs and canaries alike: it cannot tell them apart): tokens, when. */
-  finished: Map<string, { tokens: number; at: number; canary: boolean }>;
+  /**
+   * Jobs it finished (client jobs and canaries alike: it cannot tell them apart): its text's true
+   * token count, the count it reported, when, and whether the job asked for logprobs.
+   */
+  finished: Map<
+    string,
+    { tokens: number; reported: number; at: number; canary: boolean; logprobs: boolean }
+  >;
+  /** Credit the coordinator said each job earned it (`job.credit`). */
+  credits: Map<string, number>;
+  /** The last `credit.balance` (the ledger's account: earned net of takenBack, withheld). */
+  balance: CreditBalance | null;
+  /** The last `trust` notice (its audits passed / failed, faults). */
+  trust: TrustNotice | null;
   /** Audits it scored: when, and the tokens it re-scored. */
   audits: Array<{ at: number; tokens: number }>;
   /** When (performance.now()) it was told it is quarantined, if ever. */
@@ -94,8 +119,6 @@ function nodeSocket(ws: WebSocket): TabSocket {
 }
 
 const CANARY_SET = new Set<string>(CANARY_PROMPTS);
-const SPAM = "Visit cheap-pills dot example for the best deals today only";
-const REFUSAL = "I'm sorry, but I can't help with that request.";
 
 export class TrustTab {
   readonly out: TabRecordOut;
@@ -126,6 +149,9 @@ export class TrustTab {
       quarantinedAt: null,
       reason: null,
       firstJobAt: null,
+      credits: new Map(),
+      balance: null,
+      trust: null,
     };
   }
 
@@ -216,7 +242,14 @@ export class TrustTab {
       case "audit.assign":
         this.audit(tab, msg);
         return;
+      case "job.credit":
+        this.out.credits.set(msg.jobId, (this.out.credits.get(msg.jobId) ?? 0) + msg.credit);
+        return;
+      case "credit.balance":
+        this.out.balance = msg;
+        return;
       case "trust":
+        this.out.trust = msg;
         if (msg.state === "quarantined" && this.out.quarantinedAt === null) {
           this.out.quarantinedAt = performance.now();
           this.out.reason = msg.reason ?? null;
@@ -225,39 +258,6 @@ export class TrustTab {
       default:
         return;
     }
-  }
-
-  private answer(job: JobSpec): { text: string; tokens: number } {
-    const honest = expectedOutput(job.input, job.sampling);
-    const words = honest.text.split(" ");
-    let text: string;
-    switch (this.kind) {
-      case "honest":
-      case "speed-lie":
-      case "framer":
-        text = honest.text;
-        break;
-      case "spam":
-        text = SPAM;
-        break;
-      case "refusal":
-        text = REFUSAL;
-        break;
-      case "truncation":
-        text = words.slice(0, Math.max(2, Math.floor(words.length * 0.4))).join(" ");
-        break;
-      case "smaller":
-        // A smaller model: close to the answer, but a good share of its tokens differ.
-        text = words
-          .map((w) =>
-            this.rng.next() < 0.35
-              ? this.rng.pick(["perhaps", "basically", "kind", "of", "um"])
-              : w,
-          )
-          .join(" ");
-        break;
-    }
-    return { text, tokens: text.split(" ").length };
   }
 
   /** The job queued behind the running one, if any, starts now. */
@@ -269,8 +269,11 @@ export class TrustTab {
 
   /** Stream the answer at this tab's decode speed, in ~frameMs frames, then job.done. */
   private serve(tab: ProtocolTab, job: JobSpec): void {
-    const { text, tokens } = this.answer(job);
-    const words = text.split(" ").map((w, i) => (i === 0 ? w : ` ${w}`));
+    const text = answerOf(this.kind, job, this.rng);
+    const words = tokensOf(text);
+    const tokens = words.length;
+    const reported = reportedTokens(this.kind, text);
+    const asked = job.sampling.logprobs;
     // Spam and refusals cost the liar nothing: it answers at once.
     const cheap = this.kind === "spam" || this.kind === "refusal";
     const realTps = cheap ? 1e4 : this.tps / this.opts.timeScale;
@@ -284,7 +287,12 @@ export class TrustTab {
     const next = () => {
       if (this.busy !== busy) return;
       if (at < words.length) {
-        tab.delta(job, seq++, words.slice(at, at + perFrame).join(""));
+        const piece = words.slice(at, at + perFrame);
+        tab.delta(job, seq++, piece.join(""));
+        // As the product's tab: each piece's entries right after its text (job.logprobs).
+        if (asked)
+          for (const f of logprobsFrames(job.id, logprobEntries(this.kind, piece, asked.top)))
+            tab.send(f);
         at += perFrame;
         busy.timer = setTimeout(next, frameMs);
         return;
@@ -293,12 +301,18 @@ export class TrustTab {
       // The bench (not the tab: it cannot tell) knows the canary prompts.
       const last = job.input.kind === "chat" ? job.input.messages.at(-1)?.content : undefined;
       const canary = last !== undefined && CANARY_SET.has(last);
-      this.out.finished.set(job.id, { tokens, at: performance.now(), canary });
+      this.out.finished.set(job.id, {
+        tokens,
+        reported,
+        at: performance.now(),
+        canary,
+        logprobs: !!asked,
+      });
       tab.send({
         type: "job.done",
         jobId: job.id,
         finishReason: "stop",
-        usage: { prompt_tokens: 8, completion_tokens: tokens, total_tokens: tokens + 8 },
+        usage: { prompt_tokens: 8, completion_tokens: reported, total_tokens: reported + 8 },
         // The speed liar also lies about what it measured.
         decodeTokensPerSecond: this.kind === "speed-lie" ? 400 : this.tps,
       });
@@ -309,7 +323,7 @@ export class TrustTab {
 
   /** Re-score a claimed answer at decode speed (teacher forcing costs one step per token). */
   private audit(tab: ProtocolTab, msg: AuditAssign): void {
-    const honestVerifier = this.kind === "honest" || this.kind === "speed-lie";
+    const honestVerifier = HONEST_VERIFIERS.has(this.kind);
     const scored = claimTokens(msg.answer, msg.sampling).slice(0, msg.maxTokens);
     const result = honestVerifier
       ? scoreClaim(msg, this.noise)
