@@ -21,6 +21,8 @@ export interface CreditFigures {
   /** Audits of their answers, passed and failed, from each tab's last trust notice. */
   auditsPassed: number;
   auditsFailed: number;
+  /** Client answers they made (canaries not counted). */
+  answers: number;
   /** Client answers that asked for logprobs, whole run and after the first stretch. */
   logprobAnswers: number;
   logprobAnswersAfter: number;
@@ -41,6 +43,7 @@ export function creditFigures(
     withheld: 0,
     auditsPassed: 0,
     auditsFailed: 0,
+    answers: 0,
     logprobAnswers: 0,
     logprobAnswersAfter: 0,
     lastTakeBack: null,
@@ -55,7 +58,9 @@ export function creditFigures(
       f.worth += job && job.reported > 0 ? (credit * job.tokens) / job.reported : credit;
     }
     for (const job of t.out.finished.values()) {
-      if (job.canary || !job.logprobs) continue;
+      if (job.canary) continue;
+      f.answers++;
+      if (!job.logprobs) continue;
       f.logprobAnswers++;
       if (job.at - r.t0 >= stretchMs) f.logprobAnswersAfter++;
     }
@@ -85,7 +90,10 @@ export function creditRows(
   return [
     [
       "count liar: credit claimed (sum of job.credit)",
-      ...cells(count, (f) => `${n(f.claimed)} (${f.tabs} tab${f.tabs === 1 ? "" : "s"})`),
+      ...cells(
+        count,
+        (f) => `${n(f.claimed)} for ${f.answers} answers (${f.tabs} tab${f.tabs === 1 ? "" : "s"})`,
+      ),
     ],
     [
       "count liar: what it was worth (credit at the true count)",
@@ -109,7 +117,10 @@ export function creditRows(
     ],
     [
       "logprob liar: client answers with made-up logprobs, whole run / after minute " + stretchMin,
-      ...cells(logprob, (f) => `${f.logprobAnswers} / ${f.logprobAnswersAfter}`),
+      ...cells(
+        logprob,
+        (f) => `${f.logprobAnswers} / ${f.logprobAnswersAfter} (of ${f.answers} answers)`,
+      ),
     ],
     [
       "logprob liar: audits of its answers passed / failed",
