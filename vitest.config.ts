@@ -1,6 +1,9 @@
 import { defineConfig } from "vitest/config";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 
+/** The one browser file that drives the real WebLLM engine (test/browser/real-engine.test.ts). */
+const REAL_ENGINE = "test/browser/real-engine.test.ts";
+
 /**
  * One vitest project per runtime: pure shared code in Node, the coordinator inside workerd (the
  * real Workers runtime, through the Cloudflare plugin), web units in Node, and browser tests that
@@ -10,7 +13,8 @@ export default defineConfig({
   test: {
     // Every core for the unit and workerd projects (vitest's default leaves one idle: on CI's 2
     // cores that ran the ~80 workerd files one at a time, 277 s; two at a time 177 s, measured).
-    // The browser and integration projects run after them, one file at a time (groupOrder 1).
+    // The browser files (the real-engine file beside them) run after them, then the integration
+    // files, one file at a time per project (groupOrder 1, 2).
     maxWorkers: "100%",
     projects: [
       {
@@ -100,13 +104,16 @@ export default defineConfig({
           testTimeout: 60_000,
           hookTimeout: 120_000,
           fileParallelism: false,
-          sequence: { groupOrder: 1 },
+          // After the browser files: a group runs at most maxWorkers (2) files at once, and the
+          // real-engine file must start with the browser files, not wait for a worker.
+          sequence: { groupOrder: 2 },
         },
       },
       {
         test: {
           name: "browser",
           include: ["test/browser/**/*.test.ts"],
+          exclude: [REAL_ENGINE],
           environment: "node",
           testTimeout: 120_000,
           hookTimeout: 120_000,
@@ -114,6 +121,23 @@ export default defineConfig({
           // each file starts its own wrangler dev (test/support/coordinator.ts).
           globalSetup: ["./test/support/browser-setup.ts"],
           // One file at a time: two at once on 2 cores made timing-sensitive tests fail (measured).
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        // The real engine on SwiftShader: ~11 minutes of one file, most of it the GPU process
+        // decoding. It runs beside the other browser files (same group), not after them: one
+        // after the other CI took 24.6 minutes (2026-12-02, 671 s of it this file).
+        // Its own Chromium (the same setup): a tab of another file never shares its GPU process.
+        test: {
+          name: "real-engine",
+          include: [REAL_ENGINE],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          globalSetup: ["./test/support/browser-setup.ts"],
+          // One file; vitest runs projects of one group together only with the same maxWorkers.
           fileParallelism: false,
           sequence: { groupOrder: 1 },
         },

@@ -562,7 +562,14 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
             }
           ).tabgridEngine.score(r),
         {
-          input: { kind: "chat", messages: [{ role: "user", content: "Hi" }] },
+          // A one-letter system message instead of the model's default: 5 fewer tokens to prefill.
+          input: {
+            kind: "chat",
+            messages: [
+              { role: "system", content: "x" },
+              { role: "user", content: "Hi" },
+            ],
+          },
           sampling: {
             max_tokens: 4,
             constraint: { kind: "json", schema: EMPTY_OBJECT.json_schema.schema },
@@ -595,7 +602,12 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
     async () => {
       const worker = await engineWorker();
       const t0 = performance.now();
-      const messages = [{ role: "user", content: "Say something." }];
+      // A one-letter system message instead of the model's default: 5 fewer tokens to prefill,
+      // twice (the answer, then its re-scoring).
+      const messages = [
+        { role: "system", content: "x" },
+        { role: "user", content: "Say something." },
+      ];
       // Two tokens: SwiftShader decodes one in 10–35 s and the audit forces each again (151 s
       // alone, 2026-12-01; 3 tokens took 191 s).
       const sampling = {
