@@ -4,6 +4,20 @@ import { cloudflareTest } from "@cloudflare/vitest-plugin";
 /** The one browser file that drives the real WebLLM engine (test/browser/real-engine.test.ts). */
 const REAL_ENGINE = "test/browser/real-engine.test.ts";
 
+/** What the browser projects share: real Chromium against `wrangler dev`, driven from Node. */
+const BROWSER = {
+  environment: "node",
+  testTimeout: 120_000,
+  hookTimeout: 120_000,
+  // Builds the page, bundles the test engines and starts one Chromium for every file of the
+  // project; each file starts its own wrangler dev (test/support/coordinator.ts).
+  globalSetup: ["./test/support/browser-setup.ts"],
+  // One file at a time: two at once on 2 cores made timing-sensitive tests fail (measured). (Also:
+  // vitest runs the projects of one group together only if their maxWorkers are the same.)
+  fileParallelism: false,
+  sequence: { groupOrder: 1 },
+};
+
 /**
  * One vitest project per runtime: pure shared code in Node, the coordinator inside workerd (the
  * real Workers runtime, through the Cloudflare plugin), web units in Node, and browser tests that
@@ -111,37 +125,17 @@ export default defineConfig({
       },
       {
         test: {
+          ...BROWSER,
           name: "browser",
           include: ["test/browser/**/*.test.ts"],
           exclude: [REAL_ENGINE],
-          environment: "node",
-          testTimeout: 120_000,
-          hookTimeout: 120_000,
-          // Builds the page, bundles the test engines and starts one Chromium for every file;
-          // each file starts its own wrangler dev (test/support/coordinator.ts).
-          globalSetup: ["./test/support/browser-setup.ts"],
-          // One file at a time: two at once on 2 cores made timing-sensitive tests fail (measured).
-          fileParallelism: false,
-          sequence: { groupOrder: 1 },
         },
       },
-      {
-        // The real engine on SwiftShader: ~11 minutes of one file, most of it the GPU process
-        // decoding. It runs beside the other browser files (same group), not after them: one
-        // after the other CI took 24.6 minutes (2026-12-02, 671 s of it this file).
-        // Its own Chromium (the same setup): a tab of another file never shares its GPU process.
-        test: {
-          name: "real-engine",
-          include: [REAL_ENGINE],
-          environment: "node",
-          testTimeout: 120_000,
-          hookTimeout: 120_000,
-          globalSetup: ["./test/support/browser-setup.ts"],
-          // One file; vitest runs projects of one group together only with the same maxWorkers.
-          fileParallelism: false,
-          sequence: { groupOrder: 1 },
-        },
-      },
+      // The real engine on SwiftShader: ~11 minutes of one file, most of it the GPU process
+      // decoding. It runs beside the other browser files (same group), not after them: one after
+      // the other CI took 24.6 minutes (2026-12-02, 671 s of it this file). Its own Chromium (the
+      // same setup): a tab of another file never shares its GPU process.
+      { test: { ...BROWSER, name: "real-engine", include: [REAL_ENGINE] } },
     ],
   },
 });
