@@ -27,8 +27,8 @@ export default defineConfig({
   test: {
     // Every core for the unit and workerd projects (vitest's default leaves one idle: on CI's 2
     // cores that ran the ~80 workerd files one at a time, 277 s; two at a time 177 s, measured).
-    // The browser files (the real-engine file beside them) run after them, then the integration
-    // files, one file at a time per project (groupOrder 1, 2).
+    // The browser, real-engine and integration files run after them, one file at a time
+    // (groupOrder 1; `npm test` runs the real-engine file beside the others: scripts/test.mjs).
     maxWorkers: "100%",
     projects: [
       {
@@ -118,9 +118,7 @@ export default defineConfig({
           testTimeout: 60_000,
           hookTimeout: 120_000,
           fileParallelism: false,
-          // After the browser files: a group runs at most maxWorkers (2) files at once, and the
-          // real-engine file must start with the browser files, not wait for a worker.
-          sequence: { groupOrder: 2 },
+          sequence: { groupOrder: 1 },
         },
       },
       {
@@ -132,9 +130,9 @@ export default defineConfig({
         },
       },
       // The real engine on SwiftShader: ~11 minutes of one file, most of it the GPU process
-      // decoding. It runs beside the other browser files (same group), not after them: one after
-      // the other CI took 24.6 minutes (2026-12-02, 671 s of it this file). Its own Chromium (the
-      // same setup): a tab of another file never shares its GPU process.
+      // decoding. Its own project so that `npm test` (scripts/test.mjs) can run it in a second
+      // vitest process beside the browser files: in one run, a group whose projects allow one
+      // worker each runs its files one at a time, and CI took 24.6 minutes (2026-12-02).
       { test: { ...BROWSER, name: "real-engine", include: [REAL_ENGINE] } },
     ],
   },
