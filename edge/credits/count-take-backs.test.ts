@@ -310,6 +310,14 @@ describe("a confirmed inflated count re-prices the identity's other answers", ()
     const identity = "n_alike";
     const earn = (jobId: string, credit: number, tokens: number) =>
       ledger.earn({ identity, publicId: "p_alike", jobId, credit, tokens, quarantined: false });
+    /** What the Region asks once two verifiers confirmed the job's count inflated. */
+    const confirmedInflated = (jobId: string, keepTokens: number) =>
+      ledger.takeBack({
+        jobId,
+        identity,
+        keepTokens,
+        reason: `credit taken back: token count of job ${jobId} inflated`,
+      });
     // The audited answer (59 tokens at weight 2), two answers nobody counted, one short answer.
     await earn("job_alike_audited", 118, 59);
     await earn("job_alike_paid", 80, 40);
@@ -332,12 +340,7 @@ describe("a confirmed inflated count re-prices the identity's other answers", ()
 
     // Confirmed: 23 of the audited answer's 59 tokens kept (36 × 2 taken). The others keep
     // ⌈23/59 of their tokens⌉: 16 of 40 (24 × 2 taken, 48 refunded), 12 of 30 (18 taken), 1 of 1.
-    const done = await ledger.takeBack({
-      jobId: "job_alike_audited",
-      identity,
-      keepTokens: 23,
-      reason: "credit taken back: token count of job job_alike_audited inflated",
-    });
+    const done = await confirmedInflated("job_alike_audited", 23);
     expect(done).toMatchObject({ fresh: true, tokens: 36, taken: 72 });
     expect(done.alike).toEqual({
       answers: 2,
@@ -368,12 +371,7 @@ describe("a confirmed inflated count re-prices the identity's other answers", ()
 
     // A second answer confirmed inflated later re-prices nothing twice.
     await earn("job_alike_later", 50, 50);
-    const again = await ledger.takeBack({
-      jobId: "job_alike_later",
-      identity,
-      keepTokens: 10,
-      reason: "credit taken back: token count of job job_alike_later inflated",
-    });
+    const again = await confirmedInflated("job_alike_later", 10);
     expect(again).toMatchObject({ fresh: true, tokens: 40, taken: 40 });
     expect(again.alike.answers).toBe(0);
     expect(again.account.takenBack).toBe(72 + 66 + 40);
