@@ -12,8 +12,8 @@ const BROWSER = {
   // Builds the page, bundles the test engines and starts one Chromium for every file of the
   // project; each file starts its own wrangler dev (test/support/coordinator.ts).
   globalSetup: ["./test/support/browser-setup.ts"],
-  // One file at a time: two at once on 2 cores made timing-sensitive tests fail (measured). (Also:
-  // vitest runs the projects of one group together only if their maxWorkers are the same.)
+  // One file at a time: two at once on 2 cores made timing-sensitive tests fail (measured). Also
+  // what lets both projects share a group: vitest refuses one group with different maxWorkers.
   fileParallelism: false,
   sequence: { groupOrder: 1 },
 };
