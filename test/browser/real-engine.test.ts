@@ -20,12 +20,12 @@ import {
  * ../shared/fixtures) and random weights generated at test time, on SwiftShader WebGPU. The
  * coordinator runs with production lease settings, and the official `openai` client gets answers
  * streamed and not: a tab loads (two for the opt-in tests); one answers with JSON that matches a
- * json_schema; the next turn
- * of that conversation goes to that tab, which prefills only the new message on top of the
- * conversation it holds (opt-in: REAL_ENGINE_KV=1); then the other tab finishes an answer
- * when the serving tab closes mid-stream, within the client's `max_tokens`, counting the delivered
- * text's tokens with its own tokenizer (opt-in: REAL_ENGINE_FAILOVER=1); a verifier scores an
- * answer under its grammar and re-computes sampled logprobs as WebLLM reported them.
+ * json_schema; the next turn of that conversation goes to that tab, which prefills only the new
+ * message on top of the conversation it holds (opt-in: REAL_ENGINE_KV=1); then the other tab
+ * finishes an answer when the serving tab closes mid-stream, within the client's `max_tokens`,
+ * counting the delivered text's tokens with its own tokenizer (opt-in: REAL_ENGINE_FAILOVER=1); a
+ * verifier scores an answer under its grammar and re-computes sampled logprobs as WebLLM reported
+ * them.
  *
  * Slow on purpose (SwiftShader on 2 cores): load ~25–45 s, first token ~60 s (prefill of the chat
  * prompt), ~14–35 s per further token. So one model load per tab, `max_tokens` 1–4, and timeouts
