@@ -8,8 +8,10 @@ import { honest, serveForever, wordCount } from "../../test/workerd/answering-ta
 import {
   balanceWhere,
   creditPost,
+  failLedgerCalls,
   keyAccount,
   ledgerCallsDone,
+  ledgerOutboxSize,
   linkBody,
   testKey,
 } from "../../test/workerd/credit-helpers.js";
@@ -208,6 +210,23 @@ describe("credit paid for an inflated token count", () => {
     const told = await balanceWhere(liar, (b) => (b.takenBack ?? 0) > 0);
     expect(told).toMatchObject({ takenBack: 72, earned: credited.earned - 72 });
     expect(told.lastTakeBack).toMatch(REASON);
+  }, 30_000);
+
+  it("is taken back when the ledger could not be reached at the confirmation (the Region retries)", async () => {
+    const model = "tb-outage";
+    const { liar, credited } = await accusedPaidAnswer(model);
+    // The Region's first call carrying the take-back is refused; its outbox sends it again.
+    const outage = await failLedgerCalls(1, (ops) => ops.some((op) => op.kind === "takeBack"));
+    await confirm(model, liar);
+    const after = await waitFor(
+      () => account(liar.nodeId),
+      (a) => a.earned < credited.earned,
+      SETTLED_MS,
+    );
+    expect(outage.refused.some((kinds) => kinds.includes("takeBack"))).toBe(true);
+    expect(after).toMatchObject({ earned: credited.earned - 72, takenBack: 72, quarantined: true });
+    expect(await takeBackRows(liar.nodeId)).toHaveLength(1);
+    expect(await ledgerOutboxSize()).toBe(0);
   }, 30_000);
 
   it("is not taken back on one verifier's word: unconfirmed, then contradicted, it takes nothing", async () => {

@@ -20,11 +20,8 @@ export function regionLedger(env: AppEnv): RegionLedger {
  */
 function ledgerPort(env: AppEnv): LedgerPort {
   return {
-    earn: (e) => ledgerStub(env).earn(e),
     balance: (identity, publicId) => ledgerStub(env).balance(identity, publicId),
-    quarantine: (identity, publicId) => ledgerStub(env).quarantine(identity, publicId),
-    settle: (holdId, keyId, charge, job) => ledgerStub(env).settle(holdId, keyId, charge, job),
-    takeBack: (t) => ledgerStub(env).takeBack(t),
+    apply: (ops) => ledgerStub(env).apply(ops),
   };
 }
 

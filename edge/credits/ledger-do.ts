@@ -2,10 +2,13 @@ import { DurableObject } from "cloudflare:workers";
 import type { Migration } from "../durable/migrations.js";
 import { startUp, type Ready } from "../durable/start-up.js";
 import type { AppEnv } from "../env.js";
+import { log } from "../http/log.js";
 import type {
   AccountView,
   Earning,
   KeyAccount,
+  LedgerOp,
+  LedgerOpResult,
   TakeBack,
   TakenBackAll,
   TopContributor,
@@ -314,6 +317,48 @@ export class LedgerDurableObject extends DurableObject<AppEnv> {
       return { ...one, alike };
     });
     return { ...done, account: this.account(t.identity) };
+  }
+
+  /**
+   * A Region's outbox, in order (ledger-outbox.ts): each operation runs as its own call would, and
+   * one that throws is answered `ok: false` without stopping the rest, so one bad operation cannot
+   * hold a Region's line up. A batch sent again after a lost answer changes nothing: every kind is
+   * idempotent (ledger-types.ts `LedgerOp`).
+   */
+  async apply(ops: LedgerOp[]): Promise<LedgerOpResult[]> {
+    await this.ready();
+    const results: LedgerOpResult[] = [];
+    for (const op of ops) {
+      try {
+        results.push(await this.applyOne(op));
+      } catch (err) {
+        log("warn", "ledger refused an operation", { kind: op.kind, error: String(err) });
+        results.push({ ok: false, error: String(err) });
+      }
+    }
+    return results;
+  }
+
+  private async applyOne(op: LedgerOp): Promise<LedgerOpResult> {
+    switch (op.kind) {
+      case "earn":
+        return { ok: true, kind: op.kind, account: await this.earn(op.earning) };
+      case "quarantine":
+        await this.quarantine(op.identity, op.publicId);
+        return { ok: true, kind: op.kind, account: this.account(op.identity) };
+      case "settle":
+        return {
+          ok: true,
+          kind: op.kind,
+          charged: await this.settle(op.holdId, op.keyId, op.charge, op.job),
+        };
+      case "takeBack":
+        return { ok: true, kind: op.kind, done: await this.takeBack(op.takeBack) };
+      default: {
+        const unreachable: never = op;
+        return unreachable;
+      }
+    }
   }
 
   /** The public list: most credit earned first; public ids and opted-in names only. */

@@ -89,3 +89,34 @@ export interface KeyAccount {
 
 /** One row of the public list (GET /v1/status `top_contributors`). */
 export type { TopContributor } from "../../shared/credits/contributor-view.js";
+
+/**
+ * One change a Region asks of the ledger, as its outbox keeps it (ledger-outbox.ts) until the
+ * ledger has taken it. Each kind is idempotent in the ledger — an earning once per (job, identity),
+ * a settlement once per hold, a take-back once per (job, identity), a quarantine a flag — so a
+ * call that reached the ledger but whose answer was lost may be sent again.
+ */
+export type LedgerOp =
+  | { kind: "earn"; earning: Earning }
+  | { kind: "quarantine"; identity: string; publicId: string }
+  | {
+      kind: "settle";
+      holdId: string;
+      keyId: string;
+      charge: number;
+      job?: { jobId: string; tokens: number };
+    }
+  /** `publicId`: the identity's public id, for the Region's log line only. */
+  | { kind: "takeBack"; takeBack: TakeBack; publicId: string };
+
+/**
+ * What the ledger did with one operation of a batch, in the batch's order. An operation the ledger
+ * refused (`ok: false`: it threw) is not retried — the same call would throw again — and does not
+ * hold up the ones after it.
+ */
+export type LedgerOpResult =
+  | { ok: true; kind: "earn"; account: AccountView }
+  | { ok: true; kind: "quarantine"; account: AccountView }
+  | { ok: true; kind: "settle"; charged: number }
+  | { ok: true; kind: "takeBack"; done: TakenBackAll & { account: AccountView } }
+  | { ok: false; error: string };

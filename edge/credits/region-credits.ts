@@ -8,7 +8,8 @@ import type { TabRecord } from "../region/tab-registry.js";
 import { QueueClass } from "../../shared/scheduling/wait-queue.js";
 import type { CreditedModels } from "./credited-models.js";
 import { ownerKeyId } from "./ledger-client.js";
-import type { AccountView, Earning, TakeBack, TakenBackAll } from "./ledger-types.js";
+import { LedgerOutbox, type OutboxDeps } from "./ledger-outbox.js";
+import type { AccountView, Earning, LedgerOp, LedgerOpResult } from "./ledger-types.js";
 import { priceOfClass } from "./tiers.js";
 import { isAnonymous } from "../../shared/trust/anonymous.js";
 import { mostHonestTokens } from "../../shared/trust/token-counts.js";
@@ -16,16 +17,9 @@ import type { ConfirmedCount } from "../region/accusations.js";
 
 /** The ledger's entry points a Region uses (the `global` LedgerDurableObject's RPC stub). */
 export interface LedgerPort {
-  earn(e: Earning): Promise<AccountView>;
   balance(identity: string, publicId?: string): Promise<AccountView>;
-  quarantine(identity: string, publicId: string): Promise<void>;
-  settle(
-    holdId: string,
-    keyId: string,
-    charge: number,
-    job?: { jobId: string; tokens: number },
-  ): Promise<number>;
-  takeBack(t: TakeBack): Promise<TakenBackAll & { account: AccountView }>;
+  /** Changes, in order, from the Region's outbox (ledger-outbox.ts). */
+  apply(ops: LedgerOp[]): Promise<LedgerOpResult[]>;
 }
 
 /** What a Region object needs of the ledger: its entry points, the price table, what earns. */
@@ -39,20 +33,23 @@ export interface RegionLedger {
  * A Region's side of the credit ledger: it reports each job's credit — the Region's own count,
  * weighted by the latency tier the tab delivered — tells the tab its balance, passes quarantines
  * on, and settles what a key set aside for a queued request. Ledger calls never hold up a job:
- * they run after the Region has done its part, and a failed call is logged, not retried (the
- * job's credit stays in the Region's own count, tab_trust.credits).
+ * each change goes into the Region's durable outbox in the event that decides it and is sent
+ * after (ledger-outbox.ts), retried until the ledger took it.
  */
 export class RegionCredits {
   /** Calls still running, so tests (and eviction) can wait for them. */
   private readonly pending = new Set<Promise<unknown>>();
 
-  private readonly ledger: LedgerPort;
+  /** The ledger's entry points; a test may wrap them to fail (test/workerd/credit-helpers.ts). */
+  port: LedgerPort;
+  private readonly outbox: LedgerOutbox;
   private readonly prices: Config["credits"];
   /** Which models earn; a test may replace it (the workerd tests run with CREDIT_MODELS=any). */
   models: CreditedModels;
 
   constructor(
     ledger: RegionLedger,
+    store: Pick<OutboxDeps, "sql" | "retryAt">,
     private readonly send: (tab: TabRecord, msg: CoordinatorMessage) => boolean,
     /** The connected tab of an identity, if any. */
     private readonly tabOf: (identity: string) => TabRecord | undefined,
@@ -62,9 +59,14 @@ export class RegionCredits {
      */
     private readonly tookBack?: (identity: string, credit: number) => void,
   ) {
-    this.ledger = ledger.port;
+    this.port = ledger.port;
     this.prices = ledger.prices;
     this.models = ledger.models;
+    this.outbox = new LedgerOutbox({
+      ...store,
+      apply: (ops) => this.port.apply(ops),
+      done: (op, result) => this.done(op, result),
+    });
   }
 
   /**
@@ -87,12 +89,10 @@ export class RegionCredits {
   /** Report a job's credit for the tab's identity and tell the tab its balance. */
   earned(tab: TabRecord, e: Omit<Earning, "identity" | "publicId">): void {
     if (isAnonymous(tab.tabId)) return; // one connection long: nothing to keep
-    this.track(
-      this.ledger
-        .earn({ ...e, identity: tab.tabId, publicId: tab.publicId })
-        .then((account) => this.tell(tab, account)),
-      "earn",
-    );
+    this.outbox.push({
+      kind: "earn",
+      earning: { ...e, identity: tab.tabId, publicId: tab.publicId },
+    });
   }
 
   /**
@@ -103,7 +103,7 @@ export class RegionCredits {
     void this.models.refresh();
     if (isAnonymous(tab.tabId)) return;
     this.track(
-      this.ledger.balance(tab.tabId, tab.publicId).then((account) => this.tell(tab, account)),
+      this.port.balance(tab.tabId, tab.publicId).then((account) => this.tell(tab, account)),
       "balance",
     );
   }
@@ -115,9 +115,8 @@ export class RegionCredits {
   quarantined(identity: string): void {
     if (isAnonymous(identity)) return;
     const quarantine = async () => {
-      await this.ledger.quarantine(identity, await publicNodeId(identity));
-      const tab = this.tabOf(identity);
-      if (tab) this.tell(tab, await this.ledger.balance(identity));
+      const publicId = await publicNodeId(identity);
+      this.outbox.push({ kind: "quarantine", identity, publicId });
     };
     this.track(quarantine(), "quarantine");
   }
@@ -134,7 +133,7 @@ export class RegionCredits {
     const price = priceOfClass(this.prices, row.priority);
     const tokens = row.state === "done" ? (row.completion_tokens ?? 0) : 0;
     const job = { jobId: row.id, tokens };
-    this.track(this.ledger.settle(row.hold_id, keyId, tokens * price, job), "settle");
+    this.outbox.push({ kind: "settle", holdId: row.hold_id, keyId, charge: tokens * price, job });
   }
 
   /**
@@ -155,34 +154,63 @@ export class RegionCredits {
     const reason =
       `credit taken back: token count of job ${c.jobId} inflated (${c.claimed} reported, ` +
       `at most ${keepTokens} honest), confirmed by two verifiers`;
-    const takeBack = async () => {
-      const done = await this.ledger.takeBack({
-        jobId: c.jobId,
-        identity: c.subject,
-        keepTokens,
-        reason,
-      });
+    this.outbox.push({
+      kind: "takeBack",
+      takeBack: { jobId: c.jobId, identity: c.subject, keepTokens, reason },
+      publicId: c.subjectPublic,
+    });
+  }
+
+  /** The ledger's retry timer fired (region-alarms.ts): send the outbox again. */
+  retry(): Promise<void> {
+    return this.outbox.flush();
+  }
+
+  /** The Region woke: send what its outbox held before the eviction. */
+  resume(): void {
+    this.outbox.resume();
+  }
+
+  /** Changes waiting for the ledger (status; tests). */
+  get waiting(): number {
+    return this.outbox.size;
+  }
+
+  /** The ledger took an operation from the outbox: tell the tab, follow a take-back here. */
+  private done(op: LedgerOp, result: LedgerOpResult): void {
+    if (op.kind === "earn" && result.ok && result.kind === "earn")
+      this.tellIdentity(op.earning.identity, result.account);
+    else if (op.kind === "quarantine" && result.ok && result.kind === "quarantine")
+      this.tellIdentity(op.identity, result.account);
+    else if (op.kind === "takeBack" && result.ok && result.kind === "takeBack") {
+      const { done } = result;
+      const { jobId, identity } = op.takeBack;
       if (!done.fresh) return;
       // Withheld credit (paid while quarantined) was never in the Region's figure. The other
       // answers re-priced may have been served in other Regions: this figure falls by them too,
       // never below 0 (it would otherwise go on showing credit the ledger took back).
       const fromBalance = (done.fromWithheld ? 0 : done.taken) + done.alike.taken;
-      if (fromBalance > 0) this.tookBack?.(c.subject, fromBalance);
+      if (fromBalance > 0) this.tookBack?.(identity, fromBalance);
       const { account, ...figures } = done;
       log("warn", "credit taken back for an inflated count", {
-        jobId: c.jobId,
-        tab: c.subjectPublic,
+        jobId,
+        tab: op.publicId,
         ...figures,
       });
-      const tab = this.tabOf(c.subject);
-      if (tab) this.tell(tab, account);
-    };
-    this.track(takeBack(), "take back");
+      this.tellIdentity(identity, account);
+    }
   }
 
-  /** Wait for the ledger calls started so far. */
+  /** Tell the identity's tab, if connected here, its balance. */
+  private tellIdentity(identity: string, account: AccountView): void {
+    const tab = this.tabOf(identity);
+    if (tab) this.tell(tab, account);
+  }
+
+  /** Wait for the ledger calls started so far, and the outbox's sending. */
   async idle(): Promise<void> {
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    await this.outbox.idle();
   }
 
   private tell(tab: TabRecord, account: AccountView): void {

@@ -1,3 +1,4 @@
+import type { RegionCredits } from "../credits/region-credits.js";
 import type { Audits } from "./audits.js";
 import type { JobMachine } from "./job-machine.js";
 import type { RegionReport } from "./region-report.js";
@@ -13,6 +14,8 @@ export interface RegionAlarmDeps {
   moves?: WaitingMoves;
   /** Answer audits (their deadlines). */
   audits: Audits;
+  /** Absent without a ledger: nothing to send it. */
+  credits?: RegionCredits;
 }
 
 /**
@@ -26,6 +29,7 @@ export function regionAlarms({
   report,
   moves,
   audits,
+  credits,
 }: RegionAlarmDeps): (timer: RegionTimer) => Promise<void> {
   return async function onRegionTimer(timer) {
     switch (timer.kind) {
@@ -49,6 +53,8 @@ export function regionAlarms({
         return channel.sweepSilentSockets();
       case "audit":
         return audits.onDeadline(timer.auditId);
+      case "ledger":
+        return credits?.retry();
       default: {
         const unreachable: never = timer;
         return unreachable;

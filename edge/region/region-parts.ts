@@ -133,6 +133,7 @@ export function regionParts(
   const credits = ledger
     ? new RegionCredits(
         ledger,
+        { sql, retryAt: (at) => timers.set({ kind: "ledger" }, at) },
         (tab, msg) => channel.send(tab, msg),
         (identity) => tabs.get(identity),
         (identity, credit) => trust.takeCredit(identity, credit),
@@ -229,7 +230,14 @@ export function regionParts(
     config,
     ...(moves ? { moves } : {}),
   });
-  const onTimer = regionAlarms({ machine, channel, report, audits, ...(moves ? { moves } : {}) });
+  const onTimer = regionAlarms({
+    machine,
+    channel,
+    report,
+    audits,
+    ...(moves ? { moves } : {}),
+    ...(credits ? { credits } : {}),
+  });
   return {
     tabs,
     jobs,
@@ -267,5 +275,6 @@ export async function restoreParts(parts: RegionParts, sockets: WebSocket[]): Pr
     return { jobId: running?.id ?? null, queuedJobId: queued?.id ?? null };
   });
   parts.trust.pruneAnonymous();
+  parts.credits?.resume();
   await parts.machine.restore();
 }

@@ -23,7 +23,9 @@ export type RegionTimer =
   /** Sockets that never said `hello` are closed after the deadline. */
   | { kind: "hello" }
   /** A verifier that has not answered the audit it was sent by then loses it (audits.ts). */
-  | { kind: "audit"; auditId: string };
+  | { kind: "audit"; auditId: string }
+  /** The credit ledger's outbox is sent again after a failed call (ledger-outbox.ts). */
+  | { kind: "ledger" };
 
 export type JobTimerKind = Extract<RegionTimer, { jobId: string }>["kind"];
 
@@ -35,7 +37,13 @@ export const regionTimerCodec: TimerCodec<RegionTimer> = {
     return "jobId" in timer ? `${timer.kind}:${timer.jobId}` : timer.kind;
   },
   decode(name) {
-    if (name === "report" || name === "liveness" || name === "hello" || name === "moves")
+    if (
+      name === "report" ||
+      name === "liveness" ||
+      name === "hello" ||
+      name === "moves" ||
+      name === "ledger"
+    )
       return { kind: name };
     const colon = name.indexOf(":");
     const kind = name.slice(0, colon);

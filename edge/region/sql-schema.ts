@@ -187,6 +187,13 @@ export const REGION_MIGRATIONS: readonly Migration[] = [
   // the audited span of a job that asked for logprobs (JSON `ClaimedLogprob[]`), compared with the
   // verifier's re-computation. Never sent to the verifier.
   `ALTER TABLE audits ADD COLUMN claimed_logprobs TEXT`,
+  // The Region's changes to the credit ledger not yet answered for (edge/credits/ledger-outbox.ts):
+  // one JSON `LedgerOp` per row, sent in `seq` order and deleted once the ledger took it.
+  `CREATE TABLE ledger_outbox (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     op TEXT NOT NULL,
+     at INTEGER NOT NULL
+   )`,
 ];
 
 /** Bring a Region database up to date (the same as `startUp(ctx, { migrations: REGION_MIGRATIONS })`). */

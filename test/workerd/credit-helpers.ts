@@ -1,6 +1,7 @@
 import { runInDurableObject, SELF } from "cloudflare:test";
 import { hashKey, newApiKey } from "../../edge/auth/api-key.js";
 import { clientStub } from "../../edge/auth/authenticate.js";
+import type { LedgerOp } from "../../edge/credits/ledger-types.js";
 import type { RegionParts } from "../../edge/region/region-parts.js";
 import { regionStub } from "../../edge/region/region-stub.js";
 import { linkText, nameText } from "../../shared/credits/credit-proofs.js";
@@ -119,5 +120,55 @@ export async function ledgerCallsDone(region: RegionHint = "wnam"): Promise<void
   await runInDurableObject(regionStub(appEnv, region), async (obj) => {
     const { parts } = obj as unknown as { parts: RegionParts };
     await parts.credits?.idle();
+  });
+}
+
+/** Calls a Region's ledger outage refused (`failLedgerCalls`), by what each carried. */
+export interface LedgerOutage {
+  /** The kinds of operation in each refused call. */
+  refused: Array<Array<LedgerOp["kind"]>>;
+  /** The ledger answers every call from now on. */
+  end(): void;
+}
+
+/**
+ * The ledger cannot be reached from a Region for its next `times` calls whose operations satisfy
+ * `when`: each such call rejects as an RPC to a resetting object does, and the Region's outbox must
+ * send it again (edge/credits/ledger-outbox.ts). The real ledger answers every other call. A test
+ * double only for the failure itself: a Durable Object's RPC failing cannot be caused on demand in
+ * workerd; the outbox, its retry timer and the ledger are the real ones.
+ */
+export async function failLedgerCalls(
+  times: number,
+  when: (ops: LedgerOp[]) => boolean = () => true,
+  region: RegionHint = "wnam",
+): Promise<LedgerOutage> {
+  let left = times;
+  const outage: LedgerOutage = { refused: [], end: () => (left = 0) };
+  await runInDurableObject(regionStub(appEnv, region), (obj) => {
+    const { parts } = obj as unknown as { parts: RegionParts };
+    const credits = parts.credits;
+    if (!credits) throw new Error("this Region has no ledger");
+    const real = credits.port;
+    credits.port = {
+      balance: (identity, publicId) => real.balance(identity, publicId),
+      apply: (ops) => {
+        if (left > 0 && when(ops)) {
+          left -= 1;
+          outage.refused.push(ops.map((op) => op.kind));
+          return Promise.reject(new Error("Network connection lost."));
+        }
+        return real.apply(ops);
+      },
+    };
+  });
+  return outage;
+}
+
+/** Operations a Region's outbox holds for the ledger (0 once the ledger took everything). */
+export function ledgerOutboxSize(region: RegionHint = "wnam"): Promise<number> {
+  return runInDurableObject(regionStub(appEnv, region), (obj) => {
+    const { parts } = obj as unknown as { parts: RegionParts };
+    return parts.credits?.waiting ?? 0;
   });
 }
