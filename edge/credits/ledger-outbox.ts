@@ -12,6 +12,11 @@ export const OUTBOX_MAX_ROWS = 10_000;
 /** The first retry after a failed call, doubled per failure in a row up to `OUTBOX_MAX_DELAY_MS`. */
 export const OUTBOX_FIRST_DELAY_MS = 1_000;
 export const OUTBOX_MAX_DELAY_MS = 5 * 60_000;
+/**
+ * A call not answered by then counts as failed: the line is sent one batch at a time, so a call
+ * that never settles would hold every later change back until the object is evicted.
+ */
+export const OUTBOX_CALL_TIMEOUT_MS = 30_000;
 
 interface OutboxRow extends Record<string, SqlStorageValue> {
   seq: number;
@@ -27,6 +32,8 @@ export interface OutboxDeps {
   retryAt(at: number): Promise<void>;
   /** The ledger did `op`: tell the tab its balance, lower the Region's figure (region-credits.ts). */
   done(op: LedgerOp, result: LedgerOpResult): void;
+  /** `OUTBOX_CALL_TIMEOUT_MS` unless a test needs it shorter. */
+  callTimeoutMs?: number;
 }
 
 /**
@@ -109,7 +116,10 @@ export class LedgerOutbox {
       const ops = batch.map((r) => JSON.parse(r.op) as LedgerOp);
       let results: LedgerOpResult[];
       try {
-        results = await this.d.apply(ops);
+        results = await withTimeout(
+          this.d.apply(ops),
+          this.d.callTimeoutMs ?? OUTBOX_CALL_TIMEOUT_MS,
+        );
       } catch (err) {
         this.failures += 1;
         const delay = Math.min(
@@ -141,4 +151,13 @@ export class LedgerOutbox {
       });
     }
   }
+}
+
+/** `p`, or a rejection once `ms` passed without it settling. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

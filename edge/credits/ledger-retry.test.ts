@@ -83,4 +83,37 @@ describe("the Region's ledger outbox", () => {
     expect(taken).toEqual({ done: ["earn"], left: 0 });
     expect(await ledgerStub(appEnv).balance(tab.nodeId)).toMatchObject({ earned: 5, balance: 5 });
   });
+
+  it("counts a call that never answers as failed, so the line goes on", async () => {
+    // A Region object no test sends work to: its outbox is this test's alone.
+    const result = await runInDurableObject(regionStub(appEnv, "oc"), async (_obj, ctx) => {
+      const retries: number[] = [];
+      const done: string[] = [];
+      let calls = 0;
+      const outbox = new LedgerOutbox({
+        sql: ctx.storage.sql,
+        // The first call hangs, as an RPC to an object that never replies; the next is answered.
+        apply: (ops) => (++calls === 1 ? new Promise(() => {}) : ledgerStub(appEnv).apply(ops)),
+        retryAt: async (at) => void retries.push(at),
+        done: (op) => done.push(op.kind),
+        callTimeoutMs: 50,
+      });
+      const earning = {
+        identity: "n_hanging_ledger",
+        publicId: "p_hanging",
+        jobId: "job_hanging",
+        credit: 2,
+        tokens: 2,
+        quarantined: false,
+      };
+      outbox.push({ kind: "earn", earning });
+      await outbox.idle();
+      const afterHang = { retries: retries.length, left: outbox.size, done: [...done] };
+      await outbox.flush(); // what the retry timer does when it fires
+      return { afterHang, after: { left: outbox.size, done } };
+    });
+    expect(result.afterHang).toEqual({ retries: 1, left: 1, done: [] });
+    expect(result.after).toEqual({ left: 0, done: ["earn"] });
+    expect(await ledgerStub(appEnv).balance("n_hanging_ledger")).toMatchObject({ earned: 2 });
+  });
 });
