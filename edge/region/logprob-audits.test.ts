@@ -86,6 +86,36 @@ describe("claimed logprobs confirmed by audits", () => {
     }
   }, 40_000);
 
+  it("a tab naming made-up alternatives, with the model's values, is quarantined once a second verifier confirms", async () => {
+    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
+    const liar = await tab(["lp-renamed"]);
+    const verifier = await bindingTab(tab, ["lp-renamed"]);
+    serve(liar, { logprobs: "renamed" });
+    serve(verifier);
+    const held = await waitFor(
+      async () => {
+        await twoRequests("lp-renamed");
+        return standing(liar.nodeId);
+      },
+      (s) => /waits for a second verifier/.test(s.reason ?? ""),
+      30_000,
+    );
+    expect(held.reason).toMatch(/reported log-probabilities misstated.*waits for a second/);
+    const confirmer = await bindingTab(tab, ["lp-renamed"]);
+    serve(confirmer);
+    const quarantined = await waitFor(
+      () => standing(liar.nodeId),
+      (s) => s.state === "quarantined",
+    );
+    expect(quarantined.reason).toMatch(/reported log-probabilities misstated/);
+    // Every value was the model's: only the alternative's text (" BUY NOW" where the model has
+    // "alt1", at −3.5, three nats above the verifier's fifth-likeliest) gave it away.
+    expect(quarantined.evidence.implausible).toBe(0);
+    expect(quarantined.evidence.misreportedLogprobs).toBeGreaterThan(0);
+    for (const t of [verifier, confirmer])
+      expect((await standing(t.nodeId)).state).not.toMatch(/quarantined|suspect/);
+  }, 40_000);
+
   it("honest tabs' logprobs are compared and pass", async () => {
     await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
     const a = await tab(["lp-honest"]);

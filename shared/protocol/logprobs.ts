@@ -44,13 +44,19 @@ export type TokenLogprob = z.infer<typeof TokenLogprobSchema>;
  * A verifier's re-computation of one scored token's entry (an audit's `reported`, since protocol
  * 10): the token's text as the model's tokenizer decodes it alone, its log-probability under the
  * distribution WebLLM reports logprobs from (after the job's grammar, `logit_bias`, penalties and
- * temperature), and the likeliest values of that distribution, most likely first — values only:
- * the coordinator compares them with what the serving tab claimed (shared/trust/logprob-agreement.ts).
+ * temperature), and the likeliest values of that distribution, most likely first, with their
+ * tokens' texts: the coordinator compares them with what the serving tab claimed
+ * (shared/trust/logprob-agreement.ts).
  */
 export const ReportedLogprobSchema = z.object({
   token: TokenText,
   logprob: Logprob,
   top: z.array(Logprob).max(SERVED_TOP_LOGPROBS),
+  /**
+   * The texts of the `top` values' tokens, in the same order (since 2026-12-02; a page from
+   * before sends none, and then the serving tab's alternatives' texts are not compared).
+   */
+  topTokens: z.array(TokenText).max(SERVED_TOP_LOGPROBS).optional(),
 });
 export type ReportedLogprob = z.infer<typeof ReportedLogprobSchema>;
 

@@ -6,22 +6,27 @@ import type { Evidence } from "./reputation.js";
  * re-computes, for each token it scores, the entry WebLLM would have reported — under the job's
  * grammar, `logit_bias`, penalties and temperature (`ReportedLogprob`) — and the coordinator
  * compares the two. Each claimed entry that pairs with a re-computed one is one comparison; it is
- * misreported when its value, or its likeliest alternative's, is off by more than the tolerance.
+ * misreported when its value, or an alternative's value at the same rank, is off by more than the
+ * tolerance, or when it names an alternative the verifier does not have among its likeliest and
+ * that is clearly above where the verifier's list ends (`madeUpAlternative`).
  */
 
-/** What an audit keeps of a claimed entry: the token, its value and its alternatives' values. */
+/** What an audit keeps of a claimed entry: the token, its value, its alternatives' values and texts. */
 export interface ClaimedLogprob {
   token: string;
   logprob: number;
   top: number[];
+  /** The alternatives' texts, in the order of `top` (absent in audits kept before 2026-12-02). */
+  topTokens?: string[];
 }
 
-/** The stored form of claimed entries (the alternatives' names are not compared). */
+/** The stored form of claimed entries. */
 export function claimedOf(entries: TokenLogprob[]): ClaimedLogprob[] {
   return entries.map((e) => ({
     token: e.token,
     logprob: e.logprob,
     top: e.top.map((t) => t.logprob),
+    topTokens: e.top.map((t) => t.token),
   }));
 }
 
@@ -106,9 +111,18 @@ export function compareLogprobs(
     }
     const r = reported[k]!;
     paired++;
-    const topApart =
-      entry.top.length > 0 && r.top.length > 0 && apart(entry.top[0]!, r.top[0]!, temperature);
-    if (apart(entry.logprob, r.logprob, temperature) || topApart) misreported++;
+    // Rank by rank: the values are the distribution's order statistics, so two honest GPUs agree
+    // on each rank's value even where a near-tie swaps which tokens hold them.
+    const ranks = Math.min(entry.top.length, r.top.length);
+    let topApart = false;
+    for (let i = 0; i < ranks && !topApart; i++)
+      topApart = apart(entry.top[i]!, r.top[i]!, temperature);
+    if (
+      apart(entry.logprob, r.logprob, temperature) ||
+      topApart ||
+      madeUpAlternative(entry, r, temperature)
+    )
+      misreported++;
     j = k + 1;
   }
   const met = paired + unpaired;
@@ -116,6 +130,41 @@ export function compareLogprobs(
     return { compared: met, misreported: misreported + unpaired };
   }
   return { compared: paired, misreported };
+}
+
+/**
+ * Does the claimed entry name an alternative the model does not have there? Each claimed text is
+ * looked for among the verifier's likeliest tokens (it re-computes `SERVED_TOP_LOGPROBS`, more
+ * than a job asks for: webllm-fields.ts `reportSettings`), each of the verifier's taken once. One
+ * not among them is made up unless its rank's value is within the tolerance of the verifier's
+ * last — a near-tie with the first token below the verifier's list, which another GPU may rank
+ * the other way. So the texts a stranger's tab puts in `top_logprobs` are the model's, except
+ * among near-ties at the list's end (no text is compared with a verifier from before 2026-12-02).
+ */
+function madeUpAlternative(
+  entry: ClaimedLogprob,
+  r: ReportedLogprob,
+  temperature: number,
+): boolean {
+  const names = entry.topTokens;
+  const theirs = r.topTokens;
+  if (!names || !theirs || theirs.length !== r.top.length || theirs.length === 0) return false;
+  const pool = new Map<string, number>();
+  for (const t of theirs) pool.set(t, (pool.get(t) ?? 0) + 1);
+  const last = r.top[r.top.length - 1]!;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    const left = pool.get(name) ?? 0;
+    if (left > 0) {
+      pool.set(name, left - 1);
+      continue;
+    }
+    // The verifier's value at this rank (the claimed one past its list: never above it).
+    const value = i < r.top.length ? r.top[i]! : Math.min(last, entry.top[i] ?? last);
+    if (Math.max(FLOOR, value) - Math.max(FLOOR, last) > logprobTolerance(last, temperature))
+      return true;
+  }
+  return false;
 }
 
 /** One audit's evidence about claimed logprobs (a stream of its own in reputation.ts). */

@@ -648,7 +648,12 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
                 ): Promise<{ logprobs?: Entry[]; usage: { completion_tokens: number } }>;
                 score(r: object): Promise<{
                   tokenLogprobs: number[];
-                  reported?: { token: string; logprob: number; top: number[] }[];
+                  reported?: {
+                    token: string;
+                    logprob: number;
+                    top: number[];
+                    topTokens?: string[];
+                  }[];
                 }>;
               };
             }
@@ -689,10 +694,21 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
       };
       const gap = largestGap(reported.map((r) => r.logprob));
       const plainGap = largestGap(out.scored.tokenLogprobs);
+      // The alternatives' texts the client got, and the verifier's likeliest tokens' texts at the
+      // same ranks, for the entries paired by text (the verifier names five; the job asked for two).
+      const names: Array<[string[], string[]]> = [];
+      let from = 0;
+      for (const c of claimed) {
+        const k = reported.findIndex((r, i) => i >= from && r.token === c.token);
+        if (k < 0) continue;
+        names.push([c.topTokens ?? [], (reported[k]!.topTokens ?? []).slice(0, c.top.length)]);
+        from = k + 1;
+      }
       console.log(
         `real-engine: logprobs of ${claimed.length} entries (${JSON.stringify(out.text)}): ` +
           `re-computed ${JSON.stringify(confirmed)}, largest gap ${gap.toFixed(4)} nat; ` +
           `plain scores ${JSON.stringify(plain)}, largest gap ${plainGap.toFixed(4)} nat; ` +
+          `alternatives claimed / re-computed ${JSON.stringify(names)}; ` +
           `in ${secs(performance.now() - t0)}`,
       );
       expect(reported.length).toBe(out.scored.tokenLogprobs.length);
@@ -704,6 +720,14 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
       expect(gap).toBeLessThan(0.01);
       // …and not the plain scores': the temperature moved the values (1.04 nat, 2026-12-01).
       expect(plainGap).toBeGreaterThan(0.1);
+      // The verifier names the alternatives as WebLLM named them for the client: the same tokens,
+      // in the same order, decoded the same way (compareLogprobs looks for each claimed text among
+      // the re-computed ones).
+      expect(names.length).toBe(claimed.length);
+      for (const [theirs, ours] of names) {
+        expect(theirs.length).toBe(sampling.logprobs.top);
+        expect(ours).toEqual(theirs);
+      }
     },
     2 * ANSWER_MS,
   );

@@ -1,7 +1,7 @@
 import type { ModelRecord } from "../../shared/models/catalog.js";
 import { createRng } from "../../shared/scheduling/prng.js";
 import type { FinishReason, JobInput, Sampling, Usage } from "../../shared/protocol/job.js";
-import type { TokenLogprob } from "../../shared/protocol/logprobs.js";
+import { SERVED_TOP_LOGPROBS, type TokenLogprob } from "../../shared/protocol/logprobs.js";
 import {
   EngineError,
   type ChatRequest,
@@ -244,11 +244,16 @@ export function scoreClaim(request: ScoreRequest, noise: ScoreNoise = NO_NOISE):
   const asked = request.sampling.logprobs;
   const reported =
     asked && !request.prefix
-      ? claimed.map((token, i) => ({
-          token,
-          logprob: tokenLogprobs[i]!,
-          top: tokenLogprob(token, Math.max(1, asked.top)).top.map((t) => t.logprob),
-        }))
+      ? claimed.map((token, i) => {
+          // As the product's verifier: the most alternatives served, whatever the job asked for.
+          const top = tokenLogprob(token, SERVED_TOP_LOGPROBS).top;
+          return {
+            token,
+            logprob: tokenLogprobs[i]!,
+            top: top.map((t) => t.logprob),
+            topTokens: top.map((t) => t.token),
+          };
+        })
       : undefined;
   return {
     tokenLogprobs,

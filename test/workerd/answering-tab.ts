@@ -42,9 +42,11 @@ export interface ServeOptions {
   /**
    * The logprobs it sends for a job that asks for them: the deterministic engine's own
    * (`"honest"`, the default), or made up (`"made-up"`: every token at −4 behind an alternative at
-   * −0.5 — a coherent distribution, but not the model's, which gives its own tokens −0.05).
+   * −0.5 — a coherent distribution, but not the model's, which gives its own tokens −0.05), or
+   * renamed (`"renamed"`: the model's values, its second-likeliest token named " BUY NOW" — a
+   * stranger's text in the client's `top_logprobs`).
    */
-  logprobs?: "honest" | "made-up";
+  logprobs?: "honest" | "made-up" | "renamed";
 }
 
 /**
@@ -62,18 +64,20 @@ export function serveForever(
   const { noise = GPU_NOISE, claim = wordCount, counts = "real", frames = false } = o;
   const entries = (job: JobSpec, text: string): TokenLogprob[] => {
     const top = job.sampling.logprobs?.top ?? 0;
-    return claimTokens(text, job.sampling).map((token) =>
-      o.logprobs === "made-up"
-        ? {
-            token,
-            logprob: -4,
-            top: [
-              { token: " perhaps", logprob: -0.5 },
-              { token, logprob: -4 },
-            ].slice(0, top),
-          }
-        : tokenLogprob(token, top),
-    );
+    return claimTokens(text, job.sampling).map((token) => {
+      if (o.logprobs === "made-up")
+        return {
+          token,
+          logprob: -4,
+          top: [
+            { token: " perhaps", logprob: -0.5 },
+            { token, logprob: -4 },
+          ].slice(0, top),
+        };
+      const own = tokenLogprob(token, top);
+      if (o.logprobs !== "renamed") return own;
+      return { ...own, top: own.top.map((t, i) => (i === 1 ? { ...t, token: " BUY NOW" } : t)) };
+    });
   };
   const served = { jobs: 0, canaries: 0, audits: 0 };
   t.ws.addEventListener("message", (e) => {

@@ -44,6 +44,18 @@ describe("TeacherForcer reporting", () => {
     const r = force([1], logits, PLAIN).reported!;
     expect(r[0]!.logprob).toBeCloseTo(lp[1]!, 5);
     expect(r[0]!.top.map((v) => +v.toFixed(5))).toEqual([+lp[0]!.toFixed(5), +lp[1]!.toFixed(5)]);
+    // The tokens holding them, whose texts go with the values (logprob-agreement.ts).
+    expect(r[0]!.topIds).toEqual([0, 1]);
+  });
+
+  it("names the likeliest tokens in order, wherever they sit in the vocabulary; of equal values the lower id first", () => {
+    const logits = [0, 3, -1, 5, 3, 1];
+    const r = force([1], logits, { ...PLAIN, top: 4 }).reported!;
+    expect(r[0]!.topIds).toEqual([3, 1, 4, 5]);
+    const lp = logSoftmax(logits);
+    expect(r[0]!.top.map((v) => +v.toFixed(5))).toEqual(
+      [3, 1, 4, 5].map((i) => +lp[i]!.toFixed(5)),
+    );
   });
 
   it("divides by the temperature, and adds the bias first", () => {
@@ -53,6 +65,7 @@ describe("TeacherForcer reporting", () => {
     const lp = logSoftmax([4, 2, 6, -2]);
     expect(r[0]!.logprob).toBeCloseTo(lp[2]!, 5);
     expect(r[0]!.top[0]).toBeCloseTo(lp[2]!, 5);
+    expect(r[0]!.topIds).toEqual([2, 0]);
   });
 
   it("penalises the tokens already forced, as MLC's apply_penalty_inplace does", () => {

@@ -30,7 +30,7 @@ export interface ReportSettings {
   presencePenalty: number;
   frequencyPenalty: number;
   repetitionPenalty: number;
-  /** The likeliest values to record per step (WebLLM's `top_logprobs`, at least 1). */
+  /** The likeliest values to record per step (webllm-fields.ts `reportSettings`). */
   top: number;
 }
 
@@ -38,6 +38,8 @@ export interface ReportSettings {
 export interface ReportedStep {
   logprob: number;
   top: number[];
+  /** The token ids of `top`, in its order (their texts go with the values: logprob-agreement.ts). */
+  topIds: number[];
 }
 
 export class TeacherForcer implements LogitProcessor {
@@ -150,23 +152,28 @@ function reportedStep(
   }
   const at = (i: number) => (penalised.get(i) ?? logits[i]!) / t;
   const top: number[] = [];
+  const topIds: number[] = [];
   let max = -Infinity;
   for (let i = 0; i < logits.length; i++) {
     const v = at(i);
     if (v > max) max = v;
+    // Strictly greater, as WebLLM's getTopProbs: of equal values the lower id ranks first.
     if (top.length < r.top || v > top[top.length - 1]!) {
       let k = Math.min(top.length, r.top - 1);
       top[k] = v;
+      topIds[k] = i;
       while (k > 0 && top[k - 1]! < v) {
         top[k] = top[k - 1]!;
+        topIds[k] = topIds[k - 1]!;
         top[--k] = v;
+        topIds[k] = i;
       }
     }
   }
   let sum = 0;
   for (let i = 0; i < logits.length; i++) sum += Math.exp(at(i) - max);
   const lse = max + Math.log(sum);
-  return { logprob: at(target) - lse, top: top.map((v) => v - lse) };
+  return { logprob: at(target) - lse, top: top.map((v) => v - lse), topIds };
 }
 
 function logSumExp(values: Float32Array): number {

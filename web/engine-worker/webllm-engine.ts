@@ -474,7 +474,9 @@ export class WebLLMEngine implements InferenceEngine {
       }
       const reported =
         parts && recorded.reported
-          ? recorded.reported.map((step, i) => reportedEntry(step, parts.decode(ids[i]!)))
+          ? recorded.reported.map((step, i) =>
+              reportedEntry(step, parts.decode(ids[i]!), (id) => parts.decode(id)),
+            )
           : undefined;
       return {
         tokenLogprobs: recorded.tokenLogprobs,

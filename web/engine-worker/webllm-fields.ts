@@ -66,8 +66,10 @@ export function logprobsFields(s: Sampling) {
  * The settings WebLLM reported a job's logprobs under (0.2.79–0.2.86 `sampleFromRawLogits` with
  * `postInitAndCheckGenerationConfigValues`): the job's temperature, else the model's; the job's
  * penalties — when it gives one of presence and frequency, the other is 0 — else the model's; the
- * model's repetition penalty (the API has none). `top` is what WebLLM was asked for
- * (`logprobsFields`).
+ * model's repetition penalty (the API has none). `top` is the most alternatives WebLLM serves,
+ * whatever the job asked for: the coordinator compares the serving tab's values rank by rank (its
+ * first ranks), and looks for each alternative's text among the verifier's likeliest, so a longer
+ * list leaves fewer near-ties at its end (shared/trust/logprob-agreement.ts).
  */
 export function reportSettings(
   s: Sampling,
@@ -80,16 +82,25 @@ export function reportSettings(
     presencePenalty: penalties ? (s.presence_penalty ?? 0) : model.presencePenalty,
     frequencyPenalty: penalties ? (s.frequency_penalty ?? 0) : model.frequencyPenalty,
     repetitionPenalty: model.repetitionPenalty,
-    top: Math.max(1, s.logprobs.top),
+    top: SERVED_TOP_LOGPROBS,
   };
 }
 
-/** A re-computed entry as the protocol carries it, bounded as the serving tab's are. */
-export function reportedEntry(step: ReportedStep, token: string): ReportedLogprob {
+/**
+ * A re-computed entry as the protocol carries it, bounded as the serving tab's are; `decode` gives
+ * a token id's text as WebLLM names its entries (`tokenizer.decode` of the one id).
+ */
+export function reportedEntry(
+  step: ReportedStep,
+  token: string,
+  decode: (id: number) => string,
+): ReportedLogprob {
+  const top = step.top.slice(0, SERVED_TOP_LOGPROBS);
   return {
     token: boundedToken(token),
     logprob: boundedLogprob(step.logprob),
-    top: step.top.slice(0, SERVED_TOP_LOGPROBS).map(boundedLogprob),
+    top: top.map(boundedLogprob),
+    topTokens: step.topIds.slice(0, top.length).map((id) => boundedToken(decode(id))),
   };
 }
 
