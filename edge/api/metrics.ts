@@ -296,6 +296,16 @@ export function metricsRoutes() {
       out.sample("tabgrid_canaries_total", { region, result: "passed" }, t.canaries.passed);
       out.sample("tabgrid_canaries_total", { region, result: "failed" }, t.canaries.failed);
     }
+    out.family(
+      "tabgrid_ledger_waiting_operations",
+      "gauge",
+      "Credit changes a region decided and has not yet delivered to the credit ledger (earnings, settlements, quarantines, take-backs), as of its last report; above 0 for long: the ledger is not answering.",
+    );
+    for (const [region, s] of regions) {
+      const waiting = s.status?.ledgerWaiting;
+      if (typeof waiting === "number")
+        out.sample("tabgrid_ledger_waiting_operations", { region }, waiting);
+    }
     out.family("tabgrid_quarantined_tabs", "gauge", "Connected tabs in quarantine, by region.");
     for (const [region, s] of regions) {
       const t = s.status?.trust;

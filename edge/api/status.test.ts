@@ -8,7 +8,8 @@ import {
   streamText,
   useTabs,
 } from "../../test/workerd/tab-helpers.js";
-import type { ScriptedTab } from "../../test/workerd/scripted-tab.js";
+import { failLedgerCalls } from "../../test/workerd/credit-helpers.js";
+import { newKeyPair, type ScriptedTab } from "../../test/workerd/scripted-tab.js";
 import type { ModelView, NetworkView, RegionView } from "../../shared/status/status-views.js";
 
 const tabs = useTabs();
@@ -248,6 +249,26 @@ describe("GET /metrics", () => {
     expect(count("tabgrid_queue_depth", { region: "oc" })).toBe(0);
     expect(count("tabgrid_model_tabs", { model: "status-model-d", state: "all" })).toBe(1);
   });
+
+  it("shows a region's credit changes waiting for a ledger that does not answer", async () => {
+    const metric = async () => {
+      const res = await app.request(
+        "/metrics",
+        { headers: { authorization: `Bearer ${TOKEN}` } },
+        withToken,
+      );
+      const { types, samples } = parseExposition(await res.text());
+      expect(types.get("tabgrid_ledger_waiting_operations")).toBe("gauge");
+      return sampleValue(samples, "tabgrid_ledger_waiting_operations", { region: "oc" });
+    };
+    // A tab with an identity, so its job's credit is a change for the ledger.
+    const tab = await tabs.tab(["status-ledger"], { loc: SYDNEY, keys: await newKeyPair() });
+    await tab.next("credit.balance");
+    const outage = await failLedgerCalls(1_000, () => true, "oc");
+    await serveOne(tab, "status-ledger", 0);
+    expect(await until(metric, (v) => v === 1, 10_000)).toBe(1);
+    outage.end();
+  }, 20_000);
 
   it("counts hedged first tokens — started, won by the second tab, the loser's time — in /v1/status and /metrics", async () => {
     const oc = async () => (await regions()).find((r) => r.region === "oc")?.windows["5m"];

@@ -113,8 +113,12 @@ export function regionParts(
   const channel = new TabChannel(ctx, tabs, timers, config, trust);
   const readers = new JobReaders(jobs, timers, slots);
   const stats = new RegionStats(sql);
-  const status = withStatus(tabs, stats, REGION_CENTRES[region], () =>
-    reputation.settings.enabled ? trustHealth(sql, tabs, trust) : null,
+  const status = withStatus(
+    tabs,
+    stats,
+    REGION_CENTRES[region],
+    () => (reputation.settings.enabled ? trustHealth(sql, tabs, trust) : null),
+    () => credits?.waiting ?? null,
   );
   const report = new RegionReport(
     tabs,

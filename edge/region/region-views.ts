@@ -58,6 +58,12 @@ export interface RegionStatus {
   stats: RegionStatsSummary;
   /** Verification health (trust-health.ts); null when verification is off, absent before it. */
   trust?: TrustHealth | null;
+  /**
+   * Changes decided here and not yet delivered to the credit ledger (edge/credits/ledger-outbox.ts);
+   * null without a ledger, absent from Region objects before it. Above 0 for long: the ledger is
+   * not answering.
+   */
+  ledgerWaiting?: number | null;
 }
 
 /** A region's summary with its status part added (region-parts.ts wraps the Directory report). */
@@ -66,12 +72,14 @@ export function withStatus(
   stats: RegionStats,
   centre: Location,
   health: () => TrustHealth | null = () => null,
+  ledgerWaiting: () => number | null = () => null,
 ) {
   return (summary: RegionSummary): RegionSummary => ({
     ...summary,
     status: {
       ...statusOf(tabs.all(), summary, stats.queuedByModel(), stats.summary(), centre),
       trust: health(),
+      ledgerWaiting: ledgerWaiting(),
     },
   });
 }
