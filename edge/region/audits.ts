@@ -137,6 +137,15 @@ function protocolFor(json: string, claimedLogprobs: string | null): number {
  */
 const AUDIT_TTL_MS = 5 * 60_000;
 
+/**
+ * Waiting audits past their time, deleted. Named index: without statistics SQLite's planner takes
+ * the verifier index (`verifier IS NULL` is an equality to it) and reads every waiting audit on
+ * each dispatch; by the expiry index it reads only the lapsed ones (sql-schema.ts `audits_expiry`).
+ */
+export const EXPIRE_WAITING_SQL = `DELETE FROM audits INDEXED BY audits_expiry
+  WHERE verifier IS NULL AND COALESCE(returned_at, created_at) < ?
+  RETURNING id, subject_public, accusation`;
+
 /** Waiting audits one look in `dispatch` reads per query (a bound on its work, not a policy). */
 const WAITING_READ = 20;
 
@@ -350,8 +359,7 @@ export class Audits {
     const now = Date.now();
     const expired = sql
       .exec<Pick<AuditRow, "id" | "subject_public" | "accusation">>(
-        `DELETE FROM audits WHERE verifier IS NULL AND COALESCE(returned_at, created_at) < ?
-         RETURNING id, subject_public, accusation`,
+        EXPIRE_WAITING_SQL,
         now - AUDIT_TTL_MS,
       )
       .toArray();
