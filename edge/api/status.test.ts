@@ -198,6 +198,17 @@ function parseExposition(text: string): { types: Map<string, string>; samples: S
 }
 
 /** The value of the sample named `name` whose labels include `labels`, if any. */
+/** One scrape of /metrics with the token, parsed. */
+async function scrape(): Promise<{ types: Map<string, string>; samples: Sample[] }> {
+  const res = await app.request(
+    "/metrics",
+    { headers: { authorization: `Bearer ${TOKEN}` } },
+    withToken,
+  );
+  expect(res.status).toBe(200);
+  return parseExposition(await res.text());
+}
+
 function sampleValue(
   samples: Sample[],
   name: string,
@@ -252,12 +263,7 @@ describe("GET /metrics", () => {
 
   it("shows a region's credit changes waiting for a ledger that does not answer", async () => {
     const metric = async () => {
-      const res = await app.request(
-        "/metrics",
-        { headers: { authorization: `Bearer ${TOKEN}` } },
-        withToken,
-      );
-      const { types, samples } = parseExposition(await res.text());
+      const { types, samples } = await scrape();
       expect(types.get("tabgrid_ledger_waiting_operations")).toBe("gauge");
       return sampleValue(samples, "tabgrid_ledger_waiting_operations", { region: "oc" });
     };
@@ -305,12 +311,7 @@ describe("GET /metrics", () => {
     // The new tab was cancelled ≥ 200 ms after it was sent the job.
     expect(after!.hedge_loser_ms - before.hedge_loser_ms).toBeGreaterThanOrEqual(200);
 
-    const res2 = await app.request(
-      "/metrics",
-      { headers: { authorization: `Bearer ${TOKEN}` } },
-      withToken,
-    );
-    const { types, samples } = parseExposition(await res2.text());
+    const { types, samples } = await scrape();
     expect(types.get("tabgrid_hedges_total")).toBe("counter");
     const value = (name: string, labels: Record<string, string>) =>
       sampleValue(samples, name, labels);

@@ -147,7 +147,16 @@ export class LedgerOutbox {
       this.rows = this.count();
       ops.forEach((op, i) => {
         const result = results[i] ?? { ok: false, error: "no answer for this operation" };
-        if (result.ok) this.d.done(op, result);
+        if (!result.ok) return;
+        try {
+          this.d.done(op, result);
+        } catch (err) {
+          // What follows a delivered change (telling a tab) must not stop the line.
+          log("warn", "ledger outbox: after-delivery step failed", {
+            kind: op.kind,
+            error: String(err),
+          });
+        }
       });
     }
   }
