@@ -6,6 +6,13 @@ import { expectedOutput } from "../support/deterministic-engine.js";
 import { routeTestEngine, startHostSite, type HostSite } from "../support/embed-harness.js";
 
 /**
+ * How long a tab may take to register or leave after a click: expect.poll's own 1 s was too short
+ * beside the real-engine file on CI's 2 cores (a tab registered after it: 1 failure in 2026-12-02's
+ * run, 10 of 10 passing alone).
+ */
+const SETTLED = { timeout: 15_000 };
+
+/**
  * embed.js on a page from another origin (third-party context): the host page at
  * http://127.0.0.1:<port> has only the script tag pointing at the coordinator on
  * http://localhost:<port>, with Chrome's default (partitioned) third-party storage. Nothing is
@@ -224,13 +231,13 @@ describe("embed.js in a third-party page", () => {
         (e) => e.phase === "contributing",
       ),
     );
-    await expect.poll(nodeCount).toBe(1);
+    await expect.poll(nodeCount, SETTLED).toBe(1);
   });
 
   it("withdrawal in one click stops the runtime, and is remembered", async () => {
     await page.getByRole("button", { name: "Stop" }).click();
-    await expect.poll(() => frameCount(page)).toBe(0);
-    await expect.poll(nodeCount).toBe(0);
+    await expect.poll(() => frameCount(page), SETTLED).toBe(0);
+    await expect.poll(nodeCount, SETTLED).toBe(0);
     expect(await widget(page).getAttribute("data-state")).toBe("declined");
     requests.length = 0;
     await page.reload();
@@ -243,14 +250,14 @@ describe("embed.js in a third-party page", () => {
     await page.getByRole("button", { name: "Contribute" }).click();
     // Withdrawal made the frame forget the consent: it asks again.
     await confirmInFrame(page);
-    await expect.poll(nodeCount).toBe(1);
+    await expect.poll(nodeCount, SETTLED).toBe(1);
     await page.evaluate(() =>
       (
         window as unknown as { Tabgrid: { contributor: { stop(): void } } }
       ).Tabgrid.contributor.stop(),
     );
     expect(await frameCount(page)).toBe(0);
-    await expect.poll(nodeCount).toBe(0);
+    await expect.poll(nodeCount, SETTLED).toBe(0);
   });
 });
 
