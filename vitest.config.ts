@@ -28,7 +28,7 @@ export default defineConfig({
     // Every core for the unit and workerd projects (vitest's default leaves one idle: on CI's 2
     // cores that ran the ~80 workerd files one at a time, 277 s; two at a time 177 s, measured).
     // The browser, real-engine and integration files run after them, one file at a time
-    // (groupOrder 1; `npm test` runs the real-engine file beside all of them: scripts/test.mjs).
+    // (groupOrder 1; `npm test` runs the real-engine file beside the others: scripts/test.mjs).
     maxWorkers: "100%",
     projects: [
       {

@@ -2,14 +2,12 @@
 // in Chromium), then one plain "N passed, N failed" line that CI and people can read at a glance.
 //
 // Two phases. First the unit and workerd projects, on every core. Then the browser and integration
-// files, one at a time. A second vitest process runs the real-engine file beside both from the
-// start: that one file is ~11–13 minutes of SwiftShader work, and run after the others (vitest
-// runs a group's files one at a time when its projects allow one worker each) the whole took 24.6
-// minutes on CI's 2 cores; beside the browser files only, 20.4 minutes on 2026-12-02's machine
-// (real-engine 764 s after a 410 s first phase: it was what the run waited for last). It runs at
-// a lower CPU priority (nice 10), so the other files' timings see little of it, with its own
-// timeouts and leases stretched (REAL_ENGINE_TIME_FACTOR 2); its output is kept in a file and
-// printed at the end.
+// files, one at a time, while a second vitest process runs the real-engine file beside them: that
+// one file is ~11 minutes of SwiftShader work, and run after the others (vitest runs a group's
+// files one at a time when its projects allow one worker each) the whole took 24.6 minutes on CI's
+// 2 cores (2026-12-02). The real-engine process runs at a lower CPU priority (nice 10), so the
+// browser files' timings see little of it, with its own timeouts and leases stretched
+// (REAL_ENGINE_TIME_FACTOR 2); its output is kept in a file and printed when both are done.
 // With arguments (`npm test -- edge/region`), one vitest run of exactly what was asked.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, openSync, readFileSync, rmSync, closeSync } from "node:fs";
@@ -77,18 +75,19 @@ const runs = [];
 if (asked.length > 0) runs.push(await vitest("", asked));
 else {
   const project = (...names) => names.flatMap((n) => ["--project", n]);
+  const first = await vitest("units", project("shared", "edge", "edge-prod", "web"));
+  runs.push(first);
   const log = ".vitest-real-engine.log";
-  // Started first, beside both phases: at nice 10 it takes the CPU the others leave (the whole run
-  // used 16 of its 41 core-minutes, 2026-12-02), and it is no longer what the run waits for last.
-  const real = vitest("real-engine", project("real-engine"), {
-    log,
-    nice: 10,
-    extraEnv: { REAL_ENGINE_TIME_FACTOR: process.env.REAL_ENGINE_TIME_FACTOR ?? "2" },
-  });
-  runs.push(await vitest("units", project("shared", "edge", "edge-prod", "web")));
-  runs.push(await vitest("browser", project("browser", "integration")));
-  runs.push(await real);
-  console.log(`\n── the real-engine file, run beside the other files (${log}) ──`);
+  const [browser, real] = await Promise.all([
+    vitest("browser", project("browser", "integration")),
+    vitest("real-engine", project("real-engine"), {
+      log,
+      nice: 10,
+      extraEnv: { REAL_ENGINE_TIME_FACTOR: process.env.REAL_ENGINE_TIME_FACTOR ?? "2" },
+    }),
+  ]);
+  runs.push(browser, real);
+  console.log(`\n── the real-engine file, run beside the browser files (${log}) ──`);
   process.stdout.write(readFileSync(log, "utf8"));
 }
 

@@ -24,8 +24,8 @@ import {
  * message on top of the conversation it holds (opt-in: REAL_ENGINE_KV=1); then the other tab
  * finishes an answer when the serving tab closes mid-stream, within the client's `max_tokens`,
  * counting the delivered text's tokens with its own tokenizer (opt-in: REAL_ENGINE_FAILOVER=1); a
- * verifier scores an answer under its grammar and re-computes sampled logprobs as WebLLM reported
- * them.
+ * verifier scores an answer under its grammar (opt-in: REAL_ENGINE_GRAMMAR_SCORE=1) and
+ * re-computes sampled logprobs, and the alternatives' texts, as WebLLM reported them.
  *
  * Slow on purpose (SwiftShader on 2 cores): load ~25–45 s, first token ~60 s (prefill of the chat
  * prompt), ~14–35 s per further token. So one model load per tab, `max_tokens` 1–4, and timeouts
@@ -556,7 +556,14 @@ describe.skipIf(missing !== null)("a real WebLLM engine (fixture library, random
     2 * ANSWER_MS,
   );
 
-  it(
+  /**
+   * Opt-in (REAL_ENGINE_GRAMMAR_SCORE=1) since 2026-12-02, for CI's time: a clean-clone CI took
+   * 20m23s on that day's machine with it, the real-engine file last (764 s); it passed in both of
+   * that day's runs that reached it (−1.8678 for "{}", in 137.6 s and 93.5 s). Its arithmetic
+   * below the engine is web/engine-worker/webllm-score.test.ts's.
+   */
+  const GRAMMAR_SCORE = process.env.REAL_ENGINE_GRAMMAR_SCORE === "1";
+  it.runIf(GRAMMAR_SCORE)(
     // Audits score a claimed answer from the distribution the serving tab sampled from (protocol
     // 9; webllm-engine.ts `score`): WebLLM masks the logits with the grammar before the logit
     // processor runs (0.2.79 as 0.2.86), so with the job's response_format on the scoring request
