@@ -1,5 +1,5 @@
 import { log } from "../http/log.js";
-import type { LedgerOp, LedgerOpResult } from "./ledger-types.js";
+import type { LedgerOp, LedgerOpDone, LedgerOpResult } from "./ledger-types.js";
 
 /** Operations per ledger call: one RPC carries a batch, so a busy Region is not one call per job. */
 export const OUTBOX_BATCH = 64;
@@ -31,7 +31,7 @@ export interface OutboxDeps {
   /** Arm the Region's `ledger` timer, whose handler calls `flush` (region-alarms.ts). */
   retryAt(at: number): Promise<void>;
   /** The ledger did `op`: tell the tab its balance, lower the Region's figure (region-credits.ts). */
-  done(op: LedgerOp, result: LedgerOpResult): void;
+  done(op: LedgerOp, result: LedgerOpDone): void;
   /** `OUTBOX_CALL_TIMEOUT_MS` unless a test needs it shorter. */
   callTimeoutMs?: number;
 }
@@ -146,8 +146,8 @@ export class LedgerOutbox {
       this.d.sql.exec(`DELETE FROM ledger_outbox WHERE seq <= ?`, last);
       this.rows = this.count();
       ops.forEach((op, i) => {
-        const result = results[i] ?? { ok: false, error: "no answer for this operation" };
-        if (!result.ok) return;
+        const result = results[i];
+        if (!result?.ok) return;
         try {
           this.d.done(op, result);
         } catch (err) {

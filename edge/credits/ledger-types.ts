@@ -120,3 +120,6 @@ export type LedgerOpResult =
   | { ok: true; kind: "settle"; charged: number }
   | { ok: true; kind: "takeBack"; done: TakenBackAll & { account: AccountView } }
   | { ok: false; error: string };
+
+/** An operation the ledger carried out (what follows it in the Region: region-credits.ts). */
+export type LedgerOpDone = Extract<LedgerOpResult, { ok: true }>;

@@ -9,7 +9,13 @@ import { QueueClass } from "../../shared/scheduling/wait-queue.js";
 import type { CreditedModels } from "./credited-models.js";
 import { ownerKeyId } from "./ledger-client.js";
 import { LedgerOutbox, type OutboxDeps } from "./ledger-outbox.js";
-import type { AccountView, Earning, LedgerOp, LedgerOpResult } from "./ledger-types.js";
+import type {
+  AccountView,
+  Earning,
+  LedgerOp,
+  LedgerOpDone,
+  LedgerOpResult,
+} from "./ledger-types.js";
 import { priceOfClass } from "./tiers.js";
 import { isAnonymous } from "../../shared/trust/anonymous.js";
 import { mostHonestTokens } from "../../shared/trust/token-counts.js";
@@ -177,12 +183,12 @@ export class RegionCredits {
   }
 
   /** The ledger took an operation from the outbox: tell the tab, follow a take-back here. */
-  private done(op: LedgerOp, result: LedgerOpResult): void {
-    if (op.kind === "earn" && result.ok && result.kind === "earn")
+  private done(op: LedgerOp, result: LedgerOpDone): void {
+    if (op.kind === "earn" && result.kind === "earn")
       this.tellIdentity(op.earning.identity, result.account);
-    else if (op.kind === "quarantine" && result.ok && result.kind === "quarantine")
+    else if (op.kind === "quarantine" && result.kind === "quarantine")
       this.tellIdentity(op.identity, result.account);
-    else if (op.kind === "takeBack" && result.ok && result.kind === "takeBack") {
+    else if (op.kind === "takeBack" && result.kind === "takeBack") {
       const { done } = result;
       const { jobId, identity } = op.takeBack;
       if (!done.fresh) return;

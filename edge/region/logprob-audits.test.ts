@@ -44,25 +44,27 @@ async function twoRequests(model: string, extra: object = {}): Promise<void> {
 }
 
 describe("claimed logprobs confirmed by audits", () => {
-  it("a tab reporting made-up logprobs is quarantined once a second verifier confirms, though its text passes", async () => {
+  /**
+   * A liar serving `model` with `logprobs` beside a binding verifier, asked until one audit's
+   * accusation is held; then a second binding verifier, until the liar is quarantined.
+   */
+  async function heldThenQuarantined(model: string, logprobs: ServeOptions["logprobs"]) {
     await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
-    const liar = await tab(["lp-made-up"]);
+    const liar = await tab([model]);
     // Trusted and signed: its re-computations bind (shared/trust/binding.ts) and can quarantine.
-    const verifier = await bindingTab(tab, ["lp-made-up"]);
-    serve(liar, { logprobs: "made-up" });
+    const verifier = await bindingTab(tab, [model]);
+    serve(liar, { logprobs });
     serve(verifier);
     const held = await waitFor(
       async () => {
-        await twoRequests("lp-made-up");
+        await twoRequests(model);
         return standing(liar.nodeId);
       },
       (s) => /waits for a second verifier/.test(s.reason ?? ""),
       30_000,
     );
     expect(held.reason).toMatch(/reported log-probabilities misstated.*waits for a second/);
-    expect(held.binding.misreportedLogprobs).toBeGreaterThan(0);
-
-    const confirmer = await bindingTab(tab, ["lp-made-up"]);
+    const confirmer = await bindingTab(tab, [model]);
     serve(confirmer);
     const quarantined = await waitFor(
       () => standing(liar.nodeId),
@@ -70,16 +72,22 @@ describe("claimed logprobs confirmed by audits", () => {
     );
     expect(quarantined.state).toBe("quarantined");
     expect(quarantined.reason).toMatch(/reported log-probabilities misstated/);
+    return { held, quarantined, verifiers: [verifier, confirmer] };
+  }
+
+  it("a tab reporting made-up logprobs is quarantined once a second verifier confirms, though its text passes", async () => {
+    const { held, quarantined, verifiers } = await heldThenQuarantined("lp-made-up", "made-up");
+    expect(held.binding.misreportedLogprobs).toBeGreaterThan(0);
     // Its words are the model's: the plain re-scores found nothing; only the numbers were made up
-    // (−0.05 claimed as 0 is within the tolerance; the first alternative, −0.05, claimed as 0 too,
-    // but the second-likeliest value is not compared — it is the token "made-up" where the model
-    // gives −0.05 … so the misreports are the tokens whose re-computed value is far from 0).
+    // (the alternatives' values are within the tolerance at their ranks — −0.5 where the model has
+    // −0.05, −4 where it has −3.5 — so the misreports are the tokens claimed at −4 where the model
+    // gives −0.05, and the made-up favourite " perhaps", not among the model's likeliest).
     const e = quarantined.evidence;
     expect(e.implausible).toBe(0);
     expect(e.logprobs).toBeGreaterThanOrEqual(6);
     expect(e.misreportedLogprobs).toBeGreaterThan(0);
     // The honest verifiers are not touched.
-    for (const t of [verifier, confirmer]) {
+    for (const t of verifiers) {
       const fair = await standing(t.nodeId);
       expect(fair.state).not.toMatch(/quarantined|suspect/);
       expect(fair.faults).toBe(0);
@@ -87,32 +95,12 @@ describe("claimed logprobs confirmed by audits", () => {
   }, 40_000);
 
   it("a tab naming made-up alternatives, with the model's values, is quarantined once a second verifier confirms", async () => {
-    await withTrust("wnam", { ...AUDIT_ALL, ...NO_CANARIES });
-    const liar = await tab(["lp-renamed"]);
-    const verifier = await bindingTab(tab, ["lp-renamed"]);
-    serve(liar, { logprobs: "renamed" });
-    serve(verifier);
-    const held = await waitFor(
-      async () => {
-        await twoRequests("lp-renamed");
-        return standing(liar.nodeId);
-      },
-      (s) => /waits for a second verifier/.test(s.reason ?? ""),
-      30_000,
-    );
-    expect(held.reason).toMatch(/reported log-probabilities misstated.*waits for a second/);
-    const confirmer = await bindingTab(tab, ["lp-renamed"]);
-    serve(confirmer);
-    const quarantined = await waitFor(
-      () => standing(liar.nodeId),
-      (s) => s.state === "quarantined",
-    );
-    expect(quarantined.reason).toMatch(/reported log-probabilities misstated/);
+    const { quarantined, verifiers } = await heldThenQuarantined("lp-renamed", "renamed");
     // Every value was the model's: only the alternative's text (" BUY NOW" where the model has
     // "alt1", at −3.5, three nats above the verifier's fifth-likeliest) gave it away.
     expect(quarantined.evidence.implausible).toBe(0);
     expect(quarantined.evidence.misreportedLogprobs).toBeGreaterThan(0);
-    for (const t of [verifier, confirmer])
+    for (const t of verifiers)
       expect((await standing(t.nodeId)).state).not.toMatch(/quarantined|suspect/);
   }, 40_000);
 

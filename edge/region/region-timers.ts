@@ -31,20 +31,23 @@ export type JobTimerKind = Extract<RegionTimer, { jobId: string }>["kind"];
 
 const JOB_KINDS: ReadonlySet<string> = new Set<JobTimerKind>(["lease", "wait", "detach", "expire"]);
 
+type PlainTimerKind = Exclude<RegionTimer, { jobId: string } | { auditId: string }>["kind"];
+/** The timers that are their kind alone (no job or audit): stored as the bare kind. */
+const PLAIN_KINDS: ReadonlySet<string> = new Set<PlainTimerKind>([
+  "report",
+  "moves",
+  "liveness",
+  "hello",
+  "ledger",
+]);
+
 export const regionTimerCodec: TimerCodec<RegionTimer> = {
   encode(timer) {
     if (timer.kind === "audit") return `audit:${timer.auditId}`;
     return "jobId" in timer ? `${timer.kind}:${timer.jobId}` : timer.kind;
   },
   decode(name) {
-    if (
-      name === "report" ||
-      name === "liveness" ||
-      name === "hello" ||
-      name === "moves" ||
-      name === "ledger"
-    )
-      return { kind: name };
+    if (PLAIN_KINDS.has(name)) return { kind: name as PlainTimerKind };
     const colon = name.indexOf(":");
     const kind = name.slice(0, colon);
     const jobId = name.slice(colon + 1);

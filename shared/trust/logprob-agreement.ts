@@ -55,10 +55,13 @@ export function logprobTolerance(reported: number, temperature: number): number 
   return (1 + 0.1 * Math.abs(Math.max(FLOOR, reported))) / Math.min(1, temperature);
 }
 
+/** How far `claimed` is above `reported`, both floored as WebLLM's underflow reads them. */
+function above(claimed: number, reported: number): number {
+  return Math.max(FLOOR, claimed) - Math.max(FLOOR, reported);
+}
+
 function apart(claimed: number, reported: number, temperature: number): boolean {
-  const a = Math.max(FLOOR, claimed);
-  const b = Math.max(FLOOR, reported);
-  return Math.abs(a - b) > logprobTolerance(reported, temperature);
+  return Math.abs(above(claimed, reported)) > logprobTolerance(reported, temperature);
 }
 
 /**
@@ -159,10 +162,9 @@ function madeUpAlternative(
       pool.set(name, left - 1);
       continue;
     }
-    // The verifier's value at this rank (the claimed one past its list: never above it).
-    const value = i < r.top.length ? r.top[i]! : Math.min(last, entry.top[i] ?? last);
-    if (Math.max(FLOOR, value) - Math.max(FLOOR, last) > logprobTolerance(last, temperature))
-      return true;
+    // Past the verifier's list a claimed rank is no higher than its last: never made up.
+    if (i >= r.top.length) continue;
+    if (above(r.top[i]!, last) > logprobTolerance(last, temperature)) return true;
   }
   return false;
 }

@@ -475,7 +475,7 @@ export class WebLLMEngine implements InferenceEngine {
       const reported =
         parts && recorded.reported
           ? recorded.reported.map((step, i) =>
-              reportedEntry(step, parts.decode(ids[i]!), (id) => parts.decode(id)),
+              reportedEntry(step, ids[i]!, (id) => parts.decode(id)),
             )
           : undefined;
       return {

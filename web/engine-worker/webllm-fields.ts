@@ -87,17 +87,18 @@ export function reportSettings(
 }
 
 /**
- * A re-computed entry as the protocol carries it, bounded as the serving tab's are; `decode` gives
- * a token id's text as WebLLM names its entries (`tokenizer.decode` of the one id).
+ * The re-computed entry of forced token `id`, as the protocol carries it, bounded as the serving
+ * tab's are; `decode` gives a token id's text as WebLLM names its entries (`tokenizer.decode` of
+ * the one id), the forced token's and the alternatives'.
  */
 export function reportedEntry(
   step: ReportedStep,
-  token: string,
+  id: number,
   decode: (id: number) => string,
 ): ReportedLogprob {
   const top = step.top.slice(0, SERVED_TOP_LOGPROBS);
   return {
-    token: boundedToken(token),
+    token: boundedToken(decode(id)),
     logprob: boundedLogprob(step.logprob),
     top: top.map(boundedLogprob),
     topTokens: step.topIds.slice(0, top.length).map((id) => boundedToken(decode(id))),
